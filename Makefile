@@ -1,0 +1,31 @@
+# One entry point for everything a developer or CI does. `make help` lists the targets.
+PYTHON ?= python3
+
+.PHONY: help dev test lint crds cluster-up cluster-down tools
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+dev:  ## install pricewise and its development tools (one command on a fresh machine)
+	$(PYTHON) -m pip install -e '.[dev]'
+
+lint:  ## ruff, mypy and the import contracts
+	ruff check .
+	ruff format --check .
+	mypy
+	lint-imports
+
+test: lint  ## everything CI runs: lint, then the whole pytest suite (starts the local cluster)
+	$(PYTHON) -m pytest
+
+crds:  ## regenerate crds/ from the pydantic models
+	$(PYTHON) -m pricewise.crdgen crds
+
+tools:  ## build (or reuse) kube-apiserver, etcd, kwok, kubectl, helm into ~/.cache/pricewise
+	$(PYTHON) hack/cluster.py build
+
+cluster-up: tools  ## start the local control plane with simulated node pools
+	$(PYTHON) hack/cluster.py up
+
+cluster-down:  ## stop the local control plane, leaving no process behind
+	$(PYTHON) hack/cluster.py down
