@@ -1,0 +1,5 @@
+"""`python -m pricewise`: the same as the `pricewise` command."""
+
+from pricewise.cli import main
+
+raise SystemExit(main())

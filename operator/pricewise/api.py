@@ -1,0 +1,438 @@
+"""The pricewise API (group `pricewise.dev`, version `v1alpha1`) as pydantic models.
+
+These models are the one source of truth: `crdgen` turns them into the CRDs in `crds/`,
+`pricewise plan` validates offline manifests with them, and the operator reads specs through them.
+CEL rules (`x-kubernetes-validations`) repeat in the API server what the model validators check
+offline, so that a bad object is rejected the same way in both places.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+from pricewise.units import DURATION_PATTERN
+
+GROUP = "pricewise.dev"
+VERSION = "v1alpha1"
+API_VERSION: Final = "pricewise.dev/v1alpha1"
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+ACCELERATOR_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    """One CEL validation rule for the CRD, with the message users see when it fails."""
+    entry: JsonDict = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+class ApiModel(BaseModel):
+    """Base of every API type: camelCase on the wire, unknown fields rejected offline."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Condition(ApiModel):
+    """A condition in the Kubernetes convention (`type`, `status`, `reason`, `message`)."""
+
+    type: str = Field(description="Kind of condition, in CamelCase, e.g. Admitted.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field("", description="One CamelCase word a program can switch on.")
+    message: str = Field("", description="What happened, with the figures, for a person.")
+    last_transition_time: datetime | None = Field(None, description="When the status last changed.")
+    observed_generation: int | None = Field(
+        None, description="The .metadata.generation the condition was set from."
+    )
+
+
+# --- TrainingJob -------------------------------------------------------------------------------
+
+
+class Workers(ApiModel):
+    """How many workers the job may run with; pricewise picks the cheapest width that fits."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.min <= self.max", "workers.min must be less than or equal to workers.max")
+            ]
+        }
+    )
+
+    min: int = Field(1, ge=1, le=1024, description="Fewest workers the job can run with.")
+    max: int = Field(1, ge=1, le=1024, description="Most workers the job can use.")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Workers:
+        if self.min > self.max:
+            raise ValueError(
+                f"workers.min ({self.min}) must be less than or equal to workers.max ({self.max})"
+            )
+        return self
+
+
+class JobOption(ApiModel):
+    """One way the job can run: an accelerator kind, devices per worker, and its speed there."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.throughput) != has(self.duration)",
+                    "give exactly one of throughput (with spec.work) or duration",
+                )
+            ]
+        }
+    )
+
+    accelerator: str = Field(
+        pattern=ACCELERATOR_PATTERN,
+        max_length=63,
+        description="Accelerator kind: `cpu`, or a GPU/TPU model such as nvidia-l4, "
+        "nvidia-a100-80gb, nvidia-h100, tpu-v5e. Matched against PriceTable pools.",
+    )
+    devices_per_worker: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Devices each worker holds (GPUs, TPU chips; for `cpu`, CPU cores).",
+    )
+    throughput: float | None = Field(
+        None, gt=0, description="Work units per second of one worker (needs spec.work)."
+    )
+    duration: str | None = Field(
+        None,
+        pattern=DURATION_PATTERN,
+        description="Expected run time with one worker, e.g. 10h30m (instead of throughput).",
+    )
+    cpu: str | None = Field(
+        None,
+        pattern=QUANTITY_PATTERN,
+        description="CPU request of each worker; default: the template's, or devicesPerWorker "
+        "for cpu options.",
+    )
+    memory: str | None = Field(
+        None,
+        pattern=QUANTITY_PATTERN,
+        description="Memory request of each worker, e.g. 64Gi; default: the template's.",
+    )
+
+    @model_validator(mode="after")
+    def _throughput_xor_duration(self) -> JobOption:
+        if (self.throughput is None) == (self.duration is None):
+            raise ValueError("give exactly one of throughput (with spec.work) or duration")
+        return self
+
+
+class TrainingJobSpec(ApiModel):
+    """What the job needs: its worker template, the ways it can run, and its constraints."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.options.all(o, !has(o.throughput)) || has(self.work)",
+                    "spec.work is required when an option gives a throughput",
+                    ".work",
+                )
+            ]
+        }
+    )
+
+    template: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Pod template of a worker (a PodTemplateSpec). pricewise adds the node "
+        "selector, tolerations and device requests of the pool it chooses.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    workers: Workers = Field(default_factory=Workers, description="Range of worker counts.")
+    work: float | None = Field(
+        None, gt=0, description="Total work units (e.g. samples or steps) the job must do."
+    )
+    options: list[JobOption] = Field(
+        min_length=1, max_length=16, description="Acceptable ways to run, in any order."
+    )
+    scaling_efficiency: float = Field(
+        1.0,
+        ge=0.5,
+        le=1,
+        description="Share of linear speed-up kept at each doubling of workers: 1 is linear; "
+        "0.5, the least accepted, means more workers do not go faster.",
+    )
+    deadline: datetime | None = Field(
+        None, description="Finish by this time (RFC 3339, e.g. 2026-12-01T08:00:00Z)."
+    )
+    max_duration: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="Finish within this long of starting, e.g. 8h."
+    )
+    min_throughput: float | None = Field(
+        None, gt=0, description="Least aggregate work units per second acceptable."
+    )
+    max_cost: float | None = Field(
+        None, ge=0, description="Never spend more than this on the job (PriceTable currency)."
+    )
+    value: float | None = Field(
+        None,
+        ge=0,
+        description="What finishing is worth; the job does not run if its cheapest option costs "
+        "more.",
+    )
+    priority: int = Field(
+        0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
+    )
+    allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+
+    @model_validator(mode="after")
+    def _work_with_throughput(self) -> TrainingJobSpec:
+        if self.work is None and any(o.throughput is not None for o in self.options):
+            raise ValueError("spec.work is required when an option gives a throughput")
+        return self
+
+
+Phase = Literal["Pending", "Admitted", "Running", "Succeeded", "Failed"]
+
+
+class OptionRow(ApiModel):
+    """One row of the options table: what running the job this way would cost and when."""
+
+    pool: str = Field(description="PriceTable pool.")
+    accelerator: str = Field(description="Accelerator kind of the pool.")
+    capacity_type: str = Field(description="on-demand or spot.")
+    workers: int = Field(description="Workers at the width shown.")
+    devices: int = Field(description="Devices in all (workers x devices per worker).")
+    cost: float = Field(description="Estimated cost of the whole run.")
+    duration: str = Field(description="Estimated run time, e.g. 11h20m.")
+    finish: datetime | None = Field(None, description="Estimated finish if started now.")
+    verdict: Literal["chosen", "feasible", "excluded"] = Field(
+        description="chosen; feasible but not chosen; or excluded (see note)."
+    )
+    note: str = Field("", description="Why this option was not chosen, with the figures.")
+
+
+class TrainingJobStatus(ApiModel):
+    """Where the job went, what it costs, and why."""
+
+    phase: Phase = Field("Pending", description="Pending, Admitted, Running, Succeeded or Failed.")
+    pool: str | None = Field(None, description="The pool chosen.")
+    accelerator: str | None = Field(None, description="Accelerator kind of the chosen pool.")
+    workers: int | None = Field(None, description="Number of workers chosen.")
+    nodes: list[str] = Field(default_factory=list, description="Node planned for each worker.")
+    currency: str | None = Field(None, description="Currency of the costs.")
+    estimated_cost: float | None = Field(None, description="Estimated cost of the whole run.")
+    estimated_duration: str | None = Field(None, description="Estimated run time.")
+    estimated_finish: datetime | None = Field(None, description="Estimated finish time.")
+    accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
+    admitted_at: datetime | None = Field(None, description="When the job was admitted.")
+    started_at: datetime | None = Field(None, description="When all workers were running.")
+    finished_at: datetime | None = Field(None, description="When the job ended.")
+    reason: str = Field("", description="Why the job is in this phase, as one CamelCase word.")
+    message: str = Field("", description="Why, for a person, with the figures.")
+    options: list[OptionRow] = Field(
+        default_factory=list, description="The options considered, cheapest first."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+    observed_generation: int | None = Field(None, description="Generation last planned.")
+
+
+# --- PriceTable --------------------------------------------------------------------------------
+
+
+class Prices(ApiModel):
+    """Prices of what a worker holds on the pool, per hour; unset prices are zero."""
+
+    per_device_hour: float = Field(0.0, ge=0, description="Per GPU or TPU chip per hour.")
+    per_cpu_hour: float = Field(0.0, ge=0, description="Per requested CPU core per hour.")
+    per_gib_hour: float = Field(
+        0.0, ge=0, alias="perGiBHour", description="Per requested GiB of memory per hour."
+    )
+    per_node_hour: float = Field(
+        0.0,
+        ge=0,
+        description="Per node per hour, charged by the share of the node a worker takes "
+        "(its largest share of devices, CPU or memory).",
+    )
+
+
+class Pool(ApiModel):
+    """A set of nodes with one accelerator kind and one price."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Pool name, unique.")
+    accelerator: str = Field(
+        pattern=ACCELERATOR_PATTERN, max_length=63, description="cpu, or the GPU/TPU model."
+    )
+    node_selector: dict[str, str] = Field(
+        min_length=1,
+        description="Labels that pick the pool's nodes; also set on its workers.",
+        json_schema_extra={"minProperties": 1},
+    )
+    capacity_type: Literal["on-demand", "spot"] = Field(
+        "on-demand", description="on-demand, or spot (used only by jobs that allow spot)."
+    )
+    prices: Prices = Field(description="Prices of the pool.")
+    power_per_device_watts: float | None = Field(
+        None, ge=0, description="Power drawn by one device, for energy accounting."
+    )
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Tolerations workers need on this pool; default: one for the device taint.",
+        json_schema_extra={"items": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
+
+
+class PriceTableSpec(ApiModel):
+    """Pools and their prices, set by the cluster admin."""
+
+    currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code, e.g. USD.")
+    pools: list[Pool] = Field(
+        min_length=1,
+        max_length=128,
+        description="The pools, in the admin's order of preference (first-fit order).",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    carbon_intensity: float | None = Field(
+        None, ge=0, description="Grams of CO2 per kWh of the power the pools draw."
+    )
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_pool_names(cls, pools: list[Pool]) -> list[Pool]:
+        seen: set[str] = set()
+        for pool in pools:
+            if pool.name in seen:
+                raise ValueError(f"pool name {pool.name!r} appears twice; pool names are unique")
+            seen.add(pool.name)
+        return pools
+
+
+class PoolStatus(ApiModel):
+    """What the operator sees of one pool."""
+
+    name: str = Field(description="Pool name.")
+    nodes: int = Field(0, description="Nodes matched by the selector.")
+    free_devices: int = Field(0, description="Devices not requested by any pod.")
+
+
+class PriceTableStatus(ApiModel):
+    """Pools as the operator sees them."""
+
+    pools: list[PoolStatus] = Field(default_factory=list, description="Per pool.")
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+
+
+# --- Budget ------------------------------------------------------------------------------------
+
+
+class BudgetSpec(ApiModel):
+    """A money limit for the jobs of this namespace, per period."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.thresholds.all(t, t > 0.0)",
+                    "every threshold must be a percentage above 0",
+                    ".thresholds",
+                )
+            ]
+        }
+    )
+
+    limit: float = Field(ge=0, description="Most that may be spent per period.")
+    currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code.")
+    period: Literal["day", "week", "month", "total"] = Field(
+        "month", description="day, week, month, or total (never resets)."
+    )
+    time_zone: str = Field("UTC", description="IANA time zone of the period boundaries.")
+    thresholds: list[float] = Field(
+        default_factory=lambda: [50.0, 80.0, 100.0],
+        max_length=10,
+        description="Percentages of the limit at which to alert.",
+    )
+    enforcement: Literal["hard", "soft"] = Field(
+        "hard", description="hard: jobs that would exceed the limit wait; soft: they run, alert."
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive_thresholds(cls, thresholds: list[float]) -> list[float]:
+        if any(t <= 0 for t in thresholds):
+            raise ValueError("every threshold must be a percentage above 0")
+        return thresholds
+
+
+class BudgetStatus(ApiModel):
+    """Spending in the current period."""
+
+    period_start: datetime | None = Field(None, description="Start of the current period.")
+    period_end: datetime | None = Field(None, description="End of the current period.")
+    spent: float = Field(0.0, description="Accrued by jobs in this period.")
+    committed: float = Field(0.0, description="Estimated cost still to come of admitted jobs.")
+    remaining: float = Field(0.0, description="limit - spent - committed.")
+    utilisation: float = Field(0.0, description="(spent + committed) / limit.")
+    forecast_exhaustion: datetime | None = Field(
+        None, description="When the limit runs out at the current burn rate."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+
+
+# --- Objects -----------------------------------------------------------------------------------
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata pricewise reads."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253)
+    namespace: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class TrainingJob(ApiModel):
+    """A training job to place on the cheapest pool that meets its needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["pricewise.dev/v1alpha1"] = API_VERSION
+    kind: Literal["TrainingJob"] = "TrainingJob"
+    metadata: ObjectMeta
+    spec: TrainingJobSpec
+    status: TrainingJobStatus = Field(default_factory=TrainingJobStatus)
+
+
+class PriceTable(ApiModel):
+    """Prices of the cluster's node pools."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["pricewise.dev/v1alpha1"] = API_VERSION
+    kind: Literal["PriceTable"] = "PriceTable"
+    metadata: ObjectMeta
+    spec: PriceTableSpec
+    status: PriceTableStatus = Field(default_factory=PriceTableStatus)
+
+
+class Budget(ApiModel):
+    """A team's money limit per period."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["pricewise.dev/v1alpha1"] = API_VERSION
+    kind: Literal["Budget"] = "Budget"
+    metadata: ObjectMeta
+    spec: BudgetSpec
+    status: BudgetStatus = Field(default_factory=BudgetStatus)

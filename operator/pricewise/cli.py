@@ -1,0 +1,101 @@
+"""The `pricewise` command: `plan` (offline dry run), `plan mix`, and `crds`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from pricewise import __version__
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from pricewise.manifests import ManifestError, load
+    from pricewise.plan import run_plan
+    from pricewise.solver import SolverSettings
+
+    if args.files and args.files[0] == "mix":
+        return _mix(args)
+    try:
+        found = load(args.files)
+        text = run_plan(
+            found,
+            _parse_now(args.now),
+            args.output,
+            args.verbose,
+            SolverSettings(time_limit_s=args.time_limit),
+        )
+    except ManifestError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from pricewise.mix import run_mix
+
+    if len(args.files) != 2:
+        print("usage: pricewise plan mix FILE [-o table|json|yaml]", file=sys.stderr)
+        return 2
+    text, code = run_mix(args.files[1], args.output)
+    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    return code
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from pricewise.crdgen import main as write_crds
+
+    return write_crds([args.directory])
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    top = argparse.ArgumentParser(
+        prog="pricewise",
+        description="Cost-aware placement of training jobs on Kubernetes node pools.",
+    )
+    top.add_argument("--version", action="version", version=f"pricewise {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser(
+        "plan",
+        help="dry run: where jobs would go and what they would cost",
+        description="Read TrainingJob, PriceTable, Budget, ResourceQuota and Pod YAML plus a "
+        "node list (`kubectl get nodes -o yaml`) and print the placement. "
+        "`pricewise plan mix FILE` solves the article's resource-mix model instead.",
+    )
+    plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
+    plan.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    plan.add_argument("-v", "--verbose", action="store_true", help="print every job's options")
+    plan.add_argument("--now", help="plan as of this RFC 3339 time (default: now)")
+    plan.add_argument(
+        "--time-limit", type=float, default=10.0, help="solver time limit, seconds (default 10)"
+    )
+    plan.set_defaults(handler=_plan)
+
+    crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
+    crds.add_argument("directory", nargs="?", default="crds")
+    crds.set_defaults(handler=_crds)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `pricewise` console script."""
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

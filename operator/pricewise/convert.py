@@ -1,0 +1,239 @@
+"""From API objects and Kubernetes objects (plain dicts) to the solver's snapshot types.
+
+Shared by `pricewise plan` (objects read from files) and the operator (objects from watches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pricewise import api
+from pricewise.snapshot import (
+    GPU,
+    TPU,
+    BudgetView,
+    Job,
+    JobOption,
+    Node,
+    Pool,
+    PoolPrices,
+    Quota,
+    Resources,
+)
+from pricewise.units import cpu_millis, memory_mib, parse_duration, parse_quantity, to_micros
+
+DEFAULT_CPU = "1"
+DEFAULT_MEMORY = "2Gi"
+TERMINAL_POD_PHASES = ("Succeeded", "Failed")
+
+
+def device_resource(accelerator: str) -> str | None:
+    """The extended resource a worker of this accelerator kind requests, if any."""
+    if accelerator == "cpu":
+        return None
+    return TPU if accelerator.startswith("tpu") else GPU
+
+
+def resources_of(requests: Mapping[str, Any]) -> Resources:
+    """Kubernetes requests or allocatable (`{"cpu": "32", ...}`) as `Resources`."""
+    return Resources(
+        cpu=cpu_millis(requests.get("cpu", 0)),
+        memory=memory_mib(requests.get("memory", 0)),
+        gpu=int(parse_quantity(requests.get(GPU, 0))),
+        tpu=int(parse_quantity(requests.get(TPU, 0))),
+    )
+
+
+def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
+    """What a pod requests: its containers' requests summed (init containers ignored)."""
+    total = Resources()
+    for container in pod_spec.get("containers") or []:
+        total = total + resources_of((container.get("resources") or {}).get("requests") or {})
+    return total
+
+
+def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Resources:
+    """Requests of one worker of this option: the template's CPU and memory, the option's
+    devices, with the option's own cpu/memory taking precedence."""
+    from_template = pod_requests(template.get("spec") or {})
+    if option.cpu is not None:
+        cpu = cpu_millis(option.cpu)
+    elif option.accelerator == "cpu":
+        cpu = option.devices_per_worker * 1000
+    else:
+        cpu = from_template.cpu or cpu_millis(DEFAULT_CPU)
+    memory = (
+        memory_mib(option.memory)
+        if option.memory is not None
+        else from_template.memory or memory_mib(DEFAULT_MEMORY)
+    )
+    device = device_resource(option.accelerator)
+    return Resources(
+        cpu=cpu,
+        memory=memory,
+        gpu=option.devices_per_worker if device == GPU else 0,
+        tpu=option.devices_per_worker if device == TPU else 0,
+    )
+
+
+def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
+    """The solver's view of a TrainingJob."""
+    spec = tj.spec
+    work = spec.work or 1.0
+    options = tuple(
+        JobOption(
+            accelerator=o.accelerator,
+            devices_per_worker=o.devices_per_worker,
+            worker=worker_resources(o, spec.template),
+            throughput=o.throughput
+            if o.throughput is not None
+            else work / parse_duration(o.duration or "0s"),
+        )
+        for o in spec.options
+    )
+    return Job(
+        namespace=tj.metadata.namespace,
+        name=tj.metadata.name,
+        options=options,
+        work=work,
+        min_workers=spec.workers.min,
+        max_workers=spec.workers.max,
+        scaling_efficiency=spec.scaling_efficiency,
+        deadline=spec.deadline,
+        max_duration_s=parse_duration(spec.max_duration) if spec.max_duration else None,
+        min_throughput=spec.min_throughput,
+        max_cost=None if spec.max_cost is None else to_micros(spec.max_cost),
+        value=None if spec.value is None else to_micros(spec.value),
+        priority=spec.priority,
+        allow_spot=spec.allow_spot,
+        created=created,
+    )
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
+    return labels
+
+
+def _schedulable(node: Mapping[str, Any]) -> bool:
+    if (node.get("spec") or {}).get("unschedulable"):
+        return False
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return True
+
+
+def node_usage(pods: Iterable[Mapping[str, Any]]) -> dict[str, Resources]:
+    """Requests of the live pods bound to each node."""
+    used: dict[str, Resources] = {}
+    for pod in pods:
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or (pod.get("status") or {}).get("phase") in TERMINAL_POD_PHASES:
+            continue
+        used[node_name] = used.get(node_name, Resources()) + pod_requests(pod["spec"])
+    return used
+
+
+def pools_from(
+    tables: Iterable[api.PriceTable],
+    nodes: Iterable[Mapping[str, Any]],
+    used: Mapping[str, Resources] | None = None,
+) -> tuple[tuple[Pool, ...], list[str]]:
+    """Pools with their schedulable nodes' free room, and problems worth an admin's attention
+    (a node matched by two pools, a pool that matches no node)."""
+    used = used or {}
+    node_list = [n for n in nodes if _schedulable(n)]
+    pools: list[Pool] = []
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    order = 0
+    for table in tables:
+        for spec in table.spec.pools:
+            members = []
+            for node in node_list:
+                labels = _labels(node)
+                if all(labels.get(k) == v for k, v in spec.node_selector.items()):
+                    name = node["metadata"]["name"]
+                    if name in owner:
+                        problems.append(
+                            f"node {name} matches pools {owner[name]} and {spec.name}; "
+                            f"it is counted in {owner[name]} only"
+                        )
+                        continue
+                    owner[name] = spec.name
+                    allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
+                    members.append(
+                        Node(name, allocatable, allocatable - used.get(name, Resources()))
+                    )
+            if not members:
+                problems.append(f"pool {spec.name} matches no node (selector {spec.node_selector})")
+            pools.append(
+                Pool(
+                    name=spec.name,
+                    accelerator=spec.accelerator,
+                    capacity_type=spec.capacity_type,
+                    prices=PoolPrices(
+                        per_device_hour=to_micros(spec.prices.per_device_hour),
+                        per_cpu_hour=to_micros(spec.prices.per_cpu_hour),
+                        per_gib_hour=to_micros(spec.prices.per_gib_hour),
+                        per_node_hour=to_micros(spec.prices.per_node_hour),
+                    ),
+                    nodes=tuple(sorted(members, key=lambda n: n.name)),
+                    order=order,
+                    power_per_device_watts=spec.power_per_device_watts,
+                )
+            )
+            order += 1
+    return tuple(pools), problems
+
+
+_QUOTA_KEYS = {
+    "requests.nvidia.com/gpu": GPU,
+    "requests.google.com/tpu": TPU,
+    "requests.cpu": "cpu",
+    "cpu": "cpu",
+    "requests.memory": "memory",
+    "memory": "memory",
+    "pods": "pods",
+}
+
+
+def _quota_amount(resource: str, value: Any) -> int:
+    if resource == "cpu":
+        return cpu_millis(value)
+    if resource == "memory":
+        return memory_mib(value)
+    return int(parse_quantity(value))
+
+
+def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
+    """What a ResourceQuota still allows: hard minus used, for the resources pricewise places."""
+    meta = resource_quota.get("metadata") or {}
+    status = resource_quota.get("status") or {}
+    hard = status.get("hard") or (resource_quota.get("spec") or {}).get("hard") or {}
+    used = status.get("used") or {}
+    remaining: dict[str, int] = {}
+    for key, value in hard.items():
+        resource = _QUOTA_KEYS.get(key)
+        if resource is not None:
+            left = _quota_amount(resource, value) - _quota_amount(resource, used.get(key, 0))
+            remaining[resource] = min(left, remaining.get(resource, left))
+    return Quota(meta.get("namespace", "default"), meta.get("name", ""), remaining)
+
+
+def budget_from(
+    budget: api.Budget, spent: float | None = None, committed: float | None = None
+) -> BudgetView:
+    """The solver's view of a Budget; spent and committed default to its status."""
+    return BudgetView(
+        namespace=budget.metadata.namespace,
+        name=budget.metadata.name,
+        limit=to_micros(budget.spec.limit),
+        spent=to_micros(budget.status.spent if spent is None else spent),
+        committed=to_micros(budget.status.committed if committed is None else committed),
+        hard=budget.spec.enforcement == "hard",
+        currency=budget.spec.currency,
+    )

@@ -1,0 +1,199 @@
+"""The cost model: what each way of running a job costs, how long it takes, and whether the
+job's own constraints (deadline, throughput, maxCost, value, spot) allow it.
+
+For job j on pool p with r workers:
+    aggregate throughput = r * throughput_j(p) * scalingEfficiency ** log2(r)
+    duration             = work_j / aggregate throughput
+    cost                 = r * hourly price of one worker on p * duration
+Capacity, quotas and budgets are the solver's business; this module looks at one job at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+from pricewise.snapshot import Job, JobOption, Pool, Resources
+from pricewise.units import MICROS, format_duration, format_money
+
+MIB_PER_GIB = 1024
+
+
+class Stage(IntEnum):
+    """How far an option got through the job's own constraints; later stages are closer."""
+
+    NO_FIT = 0
+    SPOT = 1
+    TIME = 2
+    THROUGHPUT = 3
+    MAX_COST = 4
+    VALUE = 5
+    FEASIBLE = 6
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run one job: a pool and a width, with its price and time."""
+
+    job: Job
+    option: JobOption
+    pool: Pool
+    workers: int
+    duration_s: float
+    throughput: float
+    cost: int
+    """Estimated cost in micro-units of the currency."""
+    stage: Stage
+    note: str = ""
+    """Why the job's constraints exclude this candidate; empty when it is feasible."""
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the job's own constraints allow this candidate."""
+        return self.stage is Stage.FEASIBLE
+
+    @property
+    def worker(self) -> Resources:
+        """Requests of one worker."""
+        return self.option.worker
+
+    @property
+    def demand(self) -> Resources:
+        """Requests of all workers together."""
+        return self.option.worker.times(self.workers)
+
+    def finish(self, now: datetime) -> datetime:
+        """Estimated finish if started at `now`."""
+        return now + timedelta(seconds=self.duration_s)
+
+    def label(self) -> str:
+        """`a100 x4`: pool and width, as people say it."""
+        return f"{self.pool.name} x{self.workers}"
+
+
+def aggregate_throughput(job: Job, option: JobOption, workers: int) -> float:
+    """Work units per second of `workers` workers, with the job's scaling efficiency."""
+    return workers * option.throughput * float(job.scaling_efficiency ** math.log2(workers))
+
+
+def worker_hourly_price(pool: Pool, worker: Resources) -> float:
+    """Micro-units per hour that one worker costs on `pool`."""
+    prices = pool.prices
+    rate = (
+        worker.devices * prices.per_device_hour
+        + worker.cpu / 1000 * prices.per_cpu_hour
+        + worker.memory / MIB_PER_GIB * prices.per_gib_hour
+    )
+    if prices.per_node_hour:
+        shares = [need / size for need, size in worker.pairs(pool.node_shape) if size > 0]
+        rate += min(1.0, max(shares, default=1.0)) * prices.per_node_hour
+    return rate
+
+
+def time_limit_s(job: Job, now: datetime) -> float | None:
+    """Seconds the job may run if it starts now: the tighter of deadline and maxDuration."""
+    limits = []
+    if job.deadline is not None:
+        limits.append((job.deadline - now).total_seconds())
+    if job.max_duration_s is not None:
+        limits.append(job.max_duration_s)
+    return min(limits) if limits else None
+
+
+def _candidate(
+    job: Job, option: JobOption, pool: Pool, workers: int, stage: Stage, note: str = ""
+) -> Candidate:
+    throughput = aggregate_throughput(job, option, workers)
+    duration = job.work / throughput
+    cost = round(workers * worker_hourly_price(pool, option.worker) * duration / 3600)
+    return Candidate(job, option, pool, workers, duration, throughput, cost, stage, note)
+
+
+def _money(micros: int, currency: str) -> str:
+    return format_money(micros / MICROS, currency)
+
+
+def candidate_for(
+    job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
+) -> Candidate:
+    """The narrowest width of `option` on `pool` that meets the job's constraints.
+
+    A narrower width never costs more (scaling efficiency is at most 1) and never needs more
+    capacity, so it dominates every wider one: only the narrowest feasible width is kept. When
+    no width is feasible, the returned candidate says why, with the figures.
+    """
+    worker = option.worker
+    if pool.is_spot and not job.allow_spot:
+        return _candidate(
+            job, option, pool, job.min_workers, Stage.SPOT, "spot pool; set spec.allowSpot: true"
+        )
+    if not any(worker.fits_in(n.allocatable) for n in pool.nodes):
+        return _candidate(
+            job,
+            option,
+            pool,
+            job.min_workers,
+            Stage.NO_FIT,
+            f"a worker needs {worker.describe()}; no node of the pool is that large",
+        )
+    limit = time_limit_s(job, now)
+    widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
+    if limit is not None and widest.duration_s > limit:
+        return _candidate(
+            job,
+            option,
+            pool,
+            job.max_workers,
+            Stage.TIME,
+            f"needs {format_duration(widest.duration_s)}, "
+            f"{format_duration(widest.duration_s - max(limit, 0))} past the deadline",
+        )
+    if job.min_throughput is not None and widest.throughput < job.min_throughput:
+        return _candidate(
+            job,
+            option,
+            pool,
+            job.max_workers,
+            Stage.THROUGHPUT,
+            f"reaches {widest.throughput:,.4g}/s of the {job.min_throughput:,.4g}/s required",
+        )
+    for workers in range(job.min_workers, job.max_workers + 1):
+        cand = _candidate(job, option, pool, workers, Stage.FEASIBLE)
+        if limit is not None and cand.duration_s > limit:
+            continue
+        if job.min_throughput is not None and cand.throughput < job.min_throughput:
+            continue
+        break
+    if job.max_cost is not None and cand.cost > job.max_cost:
+        return _candidate(
+            job,
+            option,
+            pool,
+            workers,
+            Stage.MAX_COST,
+            f"costs {_money(cand.cost, currency)}, over maxCost {_money(job.max_cost, currency)}",
+        )
+    if job.value is not None and cand.cost > job.value:
+        return _candidate(
+            job,
+            option,
+            pool,
+            workers,
+            Stage.VALUE,
+            f"costs {_money(cand.cost, currency)}, more than the job's value "
+            f"{_money(job.value, currency)}",
+        )
+    return cand
+
+
+def candidates(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> list[Candidate]:
+    """Every (option, pool) pairing of the job, feasible or not, cheapest feasible first."""
+    found = [
+        candidate_for(job, option, pool, now, currency)
+        for option in job.options
+        for pool in pools
+        if pool.accelerator == option.accelerator
+    ]
+    return sorted(found, key=lambda c: (not c.feasible, c.cost, c.duration_s, c.pool.order))

@@ -1,0 +1,189 @@
+"""Generate the CustomResourceDefinitions in `crds/` from the pydantic models in `api`.
+
+Run `python -m pricewise.crdgen crds` (or `make crds`) after changing the models; a test fails
+when the committed YAML differs from what this module generates.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from pricewise.api import GROUP, VERSION, Budget, PriceTable, TrainingJob
+
+JsonSchema = dict[str, Any]
+
+# Keys of pydantic's JSON Schema that a structural CRD schema must not carry.
+_DROPPED_KEYS = {"title", "$defs"}
+
+
+def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    """Resolve `$ref`s and nullable unions into the structural form the API server requires."""
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        merged = {**_inline(target, defs), **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _inline(merged, defs) if "$ref" in merged else merged
+    if "anyOf" in schema:
+        # Optional[X] is `anyOf: [X, null]`: in Kubernetes an unset field is simply absent.
+        branches = [b for b in schema["anyOf"] if b.get("type") != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"cannot express union {schema['anyOf']} in a structural schema")
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        return _inline({**branches[0], **rest}, defs)
+    out: JsonSchema = {}
+    for key, value in schema.items():
+        if key in _DROPPED_KEYS or (key == "default" and value is None):
+            continue
+        if key == "additionalProperties" and value is False:
+            continue  # the API server prunes unknown fields instead
+        if key == "properties":
+            out[key] = {name: _inline(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _inline(value, defs)
+        else:
+            out[key] = value
+    if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
+        out.pop("additionalProperties", None)
+    if (
+        out.get("type") == "object"
+        and "properties" not in out
+        and "additionalProperties" not in out
+    ):
+        out.setdefault("x-kubernetes-preserve-unknown-fields", True)
+    return out
+
+
+def openapi_schema(model: type[BaseModel]) -> JsonSchema:
+    """The OpenAPI v3 structural schema of one API object, as the CRD carries it."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    schema = _inline(raw, raw.get("$defs", {}))
+    props = schema["properties"]
+    for meta_field in ("apiVersion", "kind"):
+        props[meta_field] = {"type": "string", "description": props[meta_field]["description"]}
+    props["metadata"] = {"type": "object"}
+    schema["required"] = ["spec"]
+    return schema
+
+
+def _describe(model: type[BaseModel]) -> None:
+    """Give apiVersion and kind the standard descriptions `kubectl explain` shows."""
+    model.model_fields[
+        "api_version"
+    ].description = "APIVersion defines the versioned schema of this representation of an object."
+    model.model_fields[
+        "kind"
+    ].description = "Kind is a string value representing the REST resource this object represents."
+    model.model_rebuild(force=True)
+
+
+def _column(name: str, path: str, kind: str = "string", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "jsonPath": path, "type": kind, **extra}
+
+
+_AGE = _column("Age", ".metadata.creationTimestamp", "date")
+
+_KINDS: list[dict[str, Any]] = [
+    {
+        "model": TrainingJob,
+        "plural": "trainingjobs",
+        "short": ["tj"],
+        "scope": "Namespaced",
+        "columns": [
+            _column("Phase", ".status.phase"),
+            _column("Pool", ".status.pool"),
+            _column("Workers", ".status.workers", "integer"),
+            _column("Est-Cost", ".status.estimatedCost", "number"),
+            _column("Accrued", ".status.accruedCost", "number", priority=1),
+            _column("Currency", ".status.currency", priority=1),
+            _column("ETA", ".status.estimatedFinish"),
+            _column("Reason", ".status.reason", priority=1),
+            _AGE,
+        ],
+    },
+    {
+        "model": PriceTable,
+        "plural": "pricetables",
+        "short": ["pt"],
+        "scope": "Cluster",
+        "columns": [_column("Currency", ".spec.currency"), _AGE],
+    },
+    {
+        "model": Budget,
+        "plural": "budgets",
+        "short": ["bgt"],
+        "scope": "Namespaced",
+        "columns": [
+            _column("Limit", ".spec.limit", "number"),
+            _column("Currency", ".spec.currency"),
+            _column("Period", ".spec.period"),
+            _column("Spent", ".status.spent", "number"),
+            _column("Committed", ".status.committed", "number"),
+            _column("Remaining", ".status.remaining", "number"),
+            _column("Enforcement", ".spec.enforcement", priority=1),
+            _AGE,
+        ],
+    },
+]
+
+
+def crd(kind: dict[str, Any]) -> dict[str, Any]:
+    """The CustomResourceDefinition of one kind."""
+    model: type[BaseModel] = kind["model"]
+    _describe(model)
+    name = model.__name__
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{kind['plural']}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": name,
+                "listKind": f"{name}List",
+                "plural": kind["plural"],
+                "singular": name.lower(),
+                "shortNames": kind["short"],
+                "categories": ["pricewise"],
+            },
+            "scope": kind["scope"],
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": kind["columns"],
+                    "schema": {"openAPIV3Schema": openapi_schema(model)},
+                }
+            ],
+        },
+    }
+
+
+def render_all() -> dict[str, str]:
+    """File name -> YAML text of every CRD, exactly as committed in `crds/`."""
+    header = "# Generated by `make crds` from operator/pricewise/api.py; do not edit.\n"
+    return {
+        f"{GROUP}_{kind['plural']}.yaml": header
+        + yaml.safe_dump(crd(kind), sort_keys=False, width=100)
+        for kind in _KINDS
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write every CRD into the directory given (default `crds`)."""
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "crds")
+    out.mkdir(parents=True, exist_ok=True)
+    for file_name, text in render_all().items():
+        (out / file_name).write_text(text)
+        print(f"wrote {out / file_name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Reasons a person can act on: why each job went where it did, or why it waits.
+
+Every decision names the binding constraint with its figures and keeps the table of options
+it was chosen from, like a dry run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pricewise.costmodel import Candidate, Stage, time_limit_s
+from pricewise.greedy import Ledger
+from pricewise.snapshot import Job, Snapshot
+from pricewise.units import MICROS, format_duration, format_money
+
+Verdict = Literal["chosen", "feasible", "excluded"]
+
+
+@dataclass(frozen=True)
+class OptionVerdict:
+    """One row of a job's options table."""
+
+    candidate: Candidate
+    verdict: Verdict
+    note: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A job's placement (or none), the reason in one CamelCase word and in a sentence."""
+
+    job: Job
+    chosen: Candidate | None
+    nodes: tuple[str, ...]
+    reason: str
+    message: str
+    options: tuple[OptionVerdict, ...]
+
+
+_STAGE_REASONS = {
+    Stage.NO_FIT: "WorkerTooLarge",
+    Stage.SPOT: "SpotNotAllowed",
+    Stage.TIME: "DeadlineUnreachable",
+    Stage.THROUGHPUT: "ThroughputUnreachable",
+    Stage.MAX_COST: "OverMaxCost",
+    Stage.VALUE: "NotWorthRunning",
+}
+
+
+def _money(micros: int, currency: str) -> str:
+    return format_money(micros / MICROS, currency)
+
+
+def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
+    """Why a feasible candidate cannot run now: (reason, message)."""
+    budget = ledger.budget_blocker(cand)
+    if budget is not None:
+        name, left = budget
+        return "BudgetExceeded", (
+            f"budget {cand.job.namespace}/{name}: {_money(max(left, 0), currency)} left, "
+            f"{cand.label()} costs {_money(cand.cost, currency)}"
+        )
+    quota = ledger.quota_blocker(cand)
+    if quota is not None:
+        return "QuotaExceeded", quota
+    if ledger.fit(cand) is None:
+        return "WaitingForCapacity", (
+            f"no room in pool {cand.pool.name}: {cand.label()} needs {cand.workers} "
+            f"worker(s) of {cand.worker.describe()}"
+        )
+    return "Deferred", f"{cand.label()} fits but was left for the next cycle"
+
+
+def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[str, str]:
+    """Reason when no option meets the job's own constraints."""
+    currency = snapshot.currency
+    if not rows:
+        kinds = ", ".join(sorted({o.accelerator for o in job.options}))
+        offered = ", ".join(sorted({p.accelerator for p in snapshot.pools})) or "none"
+        return "NoMatchingPool", f"no pool offers {kinds} (pools offer: {offered})"
+    stage = max(c.stage for c in rows)
+    closest = [c for c in rows if c.stage == stage]
+    if stage is Stage.TIME:
+        fastest = min(closest, key=lambda c: c.duration_s)
+        limit = time_limit_s(job, snapshot.now) or 0.0
+        if limit <= 0:
+            return "DeadlineUnreachable", f"deadline passed {format_duration(-limit)} ago"
+        what = "deadline in" if job.deadline is not None else "maxDuration"
+        return "DeadlineUnreachable", (
+            f"{what} {format_duration(limit)} cannot be met: fastest option "
+            f"{fastest.label()} needs {format_duration(fastest.duration_s)}"
+        )
+    if stage is Stage.THROUGHPUT:
+        best = max(closest, key=lambda c: c.throughput)
+        return "ThroughputUnreachable", (
+            f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest option "
+            f"{best.label()} gives {best.throughput:,.4g}/s"
+        )
+    cheapest = min(closest, key=lambda c: c.cost)
+    if stage is Stage.MAX_COST:
+        return "OverMaxCost", (
+            f"maxCost {_money(job.max_cost or 0, currency)}: cheapest option that meets the "
+            f"constraints, {cheapest.label()}, costs {_money(cheapest.cost, currency)}"
+        )
+    if stage is Stage.VALUE:
+        value = job.value or 0
+        return "NotWorthRunning", (
+            f"not worth running: cheapest option {cheapest.label()} costs "
+            f"{_money(cheapest.cost, currency)}, more than the job's value "
+            f"{_money(value, currency)} (net benefit {_money(value - cheapest.cost, currency)})"
+        )
+    return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
+
+
+def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapshot) -> str:
+    currency = snapshot.currency
+    feasible = [c for c in rows if c.feasible]
+    limit = time_limit_s(chosen.job, snapshot.now)
+    within = f" that finish within {format_duration(limit)}" if limit is not None else ""
+    head = (
+        f"{chosen.label()} at {_money(chosen.cost, currency)}, "
+        f"done in {format_duration(chosen.duration_s)}"
+    )
+    cheapest = feasible[0]
+    if cheapest is chosen:
+        text = f"{head}: cheapest of {len(feasible)} option(s){within}"
+    else:
+        saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
+        text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but has no room now"
+    cheaper_excluded = [c for c in rows if not c.feasible and c.cost < chosen.cost]
+    if cheaper_excluded:
+        alt = min(cheaper_excluded, key=lambda c: c.cost)
+        saving = 1 - alt.cost / chosen.cost if chosen.cost else 0.0
+        text += f"; {alt.label()} would save {saving:.0%} but {alt.note}"
+    return text
+
+
+def explain(
+    snapshot: Snapshot,
+    all_options: Mapping[str, list[Candidate]],
+    placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
+) -> tuple[Decision, ...]:
+    """A decision for every job of the snapshot, given the placements made."""
+    after = Ledger.of(snapshot)
+    for cand, nodes in placement.values():
+        after.take(cand, nodes)
+    decisions = []
+    for job in snapshot.jobs:
+        rows = all_options[job.key]
+        placed = placement.get(job.key)
+        table: list[OptionVerdict] = []
+        blockers: list[tuple[str, str]] = []
+        for cand in rows:
+            if placed and cand is placed[0]:
+                table.append(OptionVerdict(cand, "chosen", ""))
+            elif cand.feasible:
+                if placed:
+                    note = _relative_note(cand, placed[0], after, snapshot.currency)
+                else:
+                    blockers.append(_blocker(after, cand, snapshot.currency))
+                    note = blockers[-1][1]
+                table.append(OptionVerdict(cand, "feasible", note))
+            else:
+                table.append(OptionVerdict(cand, "excluded", cand.note))
+        if placed:
+            reason, message = "Admitted", _admitted_message(placed[0], rows, snapshot)
+        elif blockers:
+            reason, message = blockers[0]
+            if len(blockers) > 1:
+                message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
+        else:
+            reason, message = _unfeasible(job, rows, snapshot)
+        chosen, nodes = placed if placed else (None, ())
+        decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table)))
+    return tuple(decisions)
+
+
+def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: str) -> str:
+    if cand.cost >= chosen.cost:
+        extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
+        return f"costs {extra:.0%} more ({_money(cand.cost, currency)})"
+    if cand.pool.name != chosen.pool.name and after.fit(cand) is None:
+        return f"cheaper, but pool {cand.pool.name} is full"
+    return "cheaper, but its capacity, quota or budget went to other jobs this cycle"

@@ -1,0 +1,122 @@
+"""Greedy placement: each job in turn takes the first of its candidates that still fits.
+
+It is the solver's starting point and fallback, and, with other orders, the baselines that the
+benchmarks compare against (per-job cheapest in arrival order; first-fit in the admin's order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pricewise.costmodel import Candidate
+from pricewise.packing import Gang, pack, remaining
+from pricewise.snapshot import Node, Resources, Snapshot
+
+QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
+
+
+def quota_demand(candidate: Candidate) -> dict[str, int]:
+    """What a candidate counts against a ResourceQuota, by resource name."""
+    demand: Resources = candidate.demand
+    return {
+        "nvidia.com/gpu": demand.gpu,
+        "google.com/tpu": demand.tpu,
+        "cpu": demand.cpu,
+        "memory": demand.memory,
+        "pods": candidate.workers,
+    }
+
+
+@dataclass
+class Ledger:
+    """What is left of capacity, quotas and hard budgets as placements are taken."""
+
+    nodes: dict[str, tuple[Node, ...]]
+    quotas: dict[tuple[str, str], dict[str, int]]
+    budgets: dict[tuple[str, str], int]
+    placed: dict[str, tuple[Candidate, tuple[str, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Ledger:
+        """A fresh ledger of everything free in the snapshot."""
+        return cls(
+            nodes={p.name: p.nodes for p in snapshot.pools},
+            quotas={(q.namespace, q.name): dict(q.remaining) for q in snapshot.quotas},
+            budgets={(b.namespace, b.name): b.remaining for b in snapshot.budgets if b.hard},
+        )
+
+    def quota_blocker(self, candidate: Candidate) -> str | None:
+        """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate."""
+        demand = quota_demand(candidate)
+        for (namespace, name), left in self.quotas.items():
+            if namespace != candidate.job.namespace:
+                continue
+            for resource, amount in demand.items():
+                if amount and resource in left and amount > left[resource]:
+                    return (
+                        f"quota {namespace}/{name}: {_amount(resource, left[resource])} "
+                        f"{resource} left, {candidate.label()} needs {_amount(resource, amount)}"
+                    )
+        return None
+
+    def budget_blocker(self, candidate: Candidate) -> tuple[str, int] | None:
+        """(budget name, what it has left) when a hard budget cannot take the candidate."""
+        for (namespace, name), left in self.budgets.items():
+            if namespace == candidate.job.namespace and candidate.cost > left:
+                return name, left
+        return None
+
+    def fit(self, candidate: Candidate) -> tuple[str, ...] | None:
+        """Nodes for the candidate's workers on what is free now, or None."""
+        gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
+        placed = pack(self.nodes[candidate.pool.name], [gang])
+        return None if placed is None else tuple(placed[gang.key])
+
+    def take(self, candidate: Candidate, nodes: Sequence[str]) -> None:
+        """Record a placement: its nodes, quota and budget are used up."""
+        gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
+        pool = candidate.pool.name
+        self.nodes[pool] = remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang])
+        for (namespace, _), left in self.quotas.items():
+            if namespace == candidate.job.namespace:
+                for resource, amount in quota_demand(candidate).items():
+                    if resource in left:
+                        left[resource] -= amount
+        for key in self.budgets:
+            if key[0] == candidate.job.namespace:
+                self.budgets[key] -= candidate.cost
+        self.placed[candidate.job.key] = (candidate, tuple(nodes))
+
+    def admits(self, candidate: Candidate) -> tuple[str, ...] | None:
+        """Nodes for the candidate if capacity, quota and budget all allow it, else None."""
+        if self.quota_blocker(candidate) or self.budget_blocker(candidate):
+            return None
+        return self.fit(candidate)
+
+
+def _amount(resource: str, amount: int) -> str:
+    if resource == "cpu":
+        return f"{amount / 1000:g}"
+    if resource == "memory":
+        return f"{amount / 1024:g}Gi"
+    return str(amount)
+
+
+def place_greedily(
+    snapshot: Snapshot,
+    order: Iterable[list[Candidate]],
+    preference: Callable[[Candidate], tuple[int, ...]] = lambda c: (c.cost, c.pool.order),
+) -> Ledger:
+    """Place jobs one by one in `order`, each on its first candidate by `preference` that fits.
+
+    `order` yields each job's feasible candidates. The ledger returned holds the placements.
+    """
+    ledger = Ledger.of(snapshot)
+    for job_candidates in order:
+        for candidate in sorted(job_candidates, key=preference):
+            nodes = ledger.admits(candidate)
+            if nodes is not None:
+                ledger.take(candidate, nodes)
+                break
+    return ledger

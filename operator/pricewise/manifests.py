@@ -1,0 +1,97 @@
+"""Reading Kubernetes manifests from files, with errors that name the file, object and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pricewise import api
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ManifestError(ValueError):
+    """An object that cannot be used, with where it is and how to fix it."""
+
+
+def field_errors(error: ValidationError) -> list[str]:
+    """`spec.options[0].throughput: Input should be greater than 0` for every problem."""
+    lines = []
+    for problem in error.errors():
+        path = ""
+        for part in problem["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path or '(object)'}: {message}")
+    return lines
+
+
+def parse_model(model: type[M], obj: dict[str, Any], where: str) -> M:
+    """Validate one object against an API model, or raise a ManifestError naming each field."""
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        meta = obj.get("metadata") or {}
+        name = f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+        problems = "\n  ".join(field_errors(err))
+        raise ManifestError(f"{where}: {model.__name__} {name}:\n  {problems}") from None
+
+
+def _documents(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        docs = list(yaml.safe_load_all(path.read_text()))
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{path}: not valid YAML: {err}") from None
+    for doc in docs:
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise ManifestError(f"{path}: every document must be a Kubernetes object with a kind")
+        if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
+            yield from doc["items"]  # what `kubectl get ... -o yaml` prints
+        else:
+            yield doc
+
+
+@dataclass
+class Manifests:
+    """The objects `pricewise plan` reads, by kind."""
+
+    jobs: list[api.TrainingJob] = field(default_factory=list)
+    price_tables: list[api.PriceTable] = field(default_factory=list)
+    budgets: list[api.Budget] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    quotas: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load(paths: Iterable[str | Path]) -> Manifests:
+    """Read every object in the files (directories are read for *.yaml and *.yml)."""
+    found = Manifests()
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
+    for path in files:
+        for obj in _documents(path):
+            kind = obj["kind"]
+            if kind == "TrainingJob":
+                found.jobs.append(parse_model(api.TrainingJob, obj, str(path)))
+            elif kind == "PriceTable":
+                found.price_tables.append(parse_model(api.PriceTable, obj, str(path)))
+            elif kind == "Budget":
+                found.budgets.append(parse_model(api.Budget, obj, str(path)))
+            elif kind == "Node":
+                found.nodes.append(obj)
+            elif kind == "Pod":
+                found.pods.append(obj)
+            elif kind == "ResourceQuota":
+                found.quotas.append(obj)
+    return found

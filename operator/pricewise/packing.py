@@ -1,0 +1,113 @@
+"""Gang placement at node level: every worker of a job on a node with room for it, or none.
+
+First-fit decreasing with best fit handles the common case fast; when it fails on a small
+problem an exhaustive search decides for sure, so that the solver never gives up a placement
+that exists (the property tests compare against brute force).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pricewise.snapshot import Node, Resources
+
+EXACT_SEARCH_STEPS = 20_000
+"""Bound on the exhaustive search; past it a first-fit failure is taken as final."""
+
+
+@dataclass(frozen=True)
+class Gang:
+    """The workers of one job: `count` copies of `worker`, all placed or none."""
+
+    key: str
+    worker: Resources
+    count: int
+
+
+def _size(worker: Resources) -> tuple[int, int, int]:
+    return (worker.devices, worker.cpu, worker.memory)
+
+
+def _first_fit(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
+    free = [n.free for n in nodes]
+    placed: dict[str, list[str]] = {}
+    for gang in sorted(gangs, key=lambda g: (_size(g.worker), g.count), reverse=True):
+        chosen: list[str] = []
+        for _ in range(gang.count):
+            # Best fit: the tightest node that still fits keeps big holes for big workers.
+            fitting = [i for i, f in enumerate(free) if gang.worker.fits_in(f)]
+            if not fitting:
+                return None
+            best = min(fitting, key=lambda i: (_size(free[i] - gang.worker), i))
+            free[best] = free[best] - gang.worker
+            chosen.append(nodes[best].name)
+        placed[gang.key] = chosen
+    return placed
+
+
+def _exhaustive(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
+    workers = [
+        (g.key, g.worker)
+        for g in sorted(gangs, key=lambda g: _size(g.worker), reverse=True)
+        for _ in range(g.count)
+    ]
+    free = [n.free for n in nodes]
+    where: list[int] = []
+    steps = 0
+
+    def place(i: int) -> bool:
+        nonlocal steps
+        if i == len(workers):
+            return True
+        steps += 1
+        if steps > EXACT_SEARCH_STEPS:
+            return False
+        key, worker = workers[i]
+        # Workers of one job are interchangeable: place them on non-decreasing node indexes.
+        start = where[i - 1] if i and workers[i - 1][0] == key else 0
+        tried: set[Resources] = set()
+        for n in range(start, len(free)):
+            if free[n] in tried or not worker.fits_in(free[n]):
+                continue
+            tried.add(free[n])  # nodes with the same free room are interchangeable too
+            free[n] = free[n] - worker
+            where.append(n)
+            if place(i + 1):
+                return True
+            where.pop()
+            free[n] = free[n] + worker
+        return False
+
+    if not place(0):
+        return None
+    placed: dict[str, list[str]] = {}
+    for (key, _), n in zip(workers, where, strict=True):
+        placed.setdefault(key, []).append(nodes[n].name)
+    return placed
+
+
+def pack(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
+    """Node names for every worker of every gang, or None when they cannot all fit."""
+    total = Resources()
+    for gang in gangs:
+        total = total + gang.worker.times(gang.count)
+    capacity = Resources()
+    for node in nodes:
+        capacity = capacity + node.free
+    if not total.fits_in(capacity):
+        return None
+    return _first_fit(nodes, gangs) or _exhaustive(nodes, gangs)
+
+
+def remaining(
+    nodes: Sequence[Node], placed: dict[str, list[str]], gangs: Sequence[Gang]
+) -> tuple[Node, ...]:
+    """The nodes with the placed workers' requests taken off their free room."""
+    used: dict[str, Resources] = {}
+    for gang in gangs:
+        for node_name in placed.get(gang.key, []):
+            used[node_name] = used.get(node_name, Resources()) + gang.worker
+    return tuple(
+        Node(n.name, n.allocatable, n.free - used[n.name]) if n.name in used else n for n in nodes
+    )

@@ -1,0 +1,168 @@
+"""`pricewise plan`: the placement a cycle would make for the objects in some files, offline."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from pricewise import convert
+from pricewise.explain import Decision
+from pricewise.manifests import ManifestError, Manifests
+from pricewise.snapshot import Snapshot
+from pricewise.solver import Plan, SolverSettings, solve
+from pricewise.units import format_duration, format_money, from_micros
+
+
+def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
+    """The snapshot the files describe, and warnings about its pools."""
+    if not found.price_tables:
+        raise ManifestError("no PriceTable given: pricewise needs prices to compare pools")
+    currencies = {t.spec.currency for t in found.price_tables}
+    if len(currencies) > 1:
+        raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
+    currency = currencies.pop()
+    pools, warnings = convert.pools_from(
+        found.price_tables, found.nodes, convert.node_usage(found.pods)
+    )
+    if not found.nodes:
+        warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
+    budgets = []
+    for budget in found.budgets:
+        if budget.spec.currency != currency:
+            warnings.append(
+                f"budget {budget.metadata.namespace}/{budget.metadata.name} is in "
+                f"{budget.spec.currency}, prices in {currency}: ignored"
+            )
+        else:
+            budgets.append(convert.budget_from(budget))
+    snapshot = Snapshot(
+        now=now,
+        pools=pools,
+        jobs=tuple(convert.job_from(j) for j in found.jobs if j.status.phase == "Pending"),
+        quotas=tuple(convert.quota_from(q) for q in found.quotas),
+        budgets=tuple(budgets),
+        currency=currency,
+    )
+    return snapshot, warnings
+
+
+def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
+    """A decision as plain data (the JSON and YAML outputs, and the TrainingJob status)."""
+    chosen = decision.chosen
+    return {
+        "namespace": decision.job.namespace,
+        "name": decision.job.name,
+        "placed": chosen is not None,
+        "pool": chosen.pool.name if chosen else None,
+        "accelerator": chosen.pool.accelerator if chosen else None,
+        "workers": chosen.workers if chosen else None,
+        "nodes": list(decision.nodes),
+        "cost": from_micros(chosen.cost) if chosen else None,
+        "currency": currency,
+        "duration": format_duration(chosen.duration_s) if chosen else None,
+        "finish": chosen.finish(now).isoformat() if chosen else None,
+        "reason": decision.reason,
+        "message": decision.message,
+        "options": [
+            {
+                "pool": row.candidate.pool.name,
+                "accelerator": row.candidate.pool.accelerator,
+                "capacityType": row.candidate.pool.capacity_type,
+                "workers": row.candidate.workers,
+                "devices": row.candidate.workers * row.candidate.option.devices_per_worker,
+                "cost": from_micros(row.candidate.cost),
+                "duration": format_duration(row.candidate.duration_s),
+                "finish": row.candidate.finish(now).isoformat(),
+                "verdict": row.verdict,
+                "note": row.note,
+            }
+            for row in decision.options
+        ],
+    }
+
+
+def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, Any]:
+    """The whole plan as plain data."""
+    return {
+        "now": snapshot.now.isoformat(),
+        "currency": snapshot.currency,
+        "totalCost": from_micros(plan.total_cost),
+        "solver": {
+            "status": plan.status,
+            "seconds": round(plan.seconds, 3),
+            "bestBound": from_micros(plan.best_bound),
+            "rounds": plan.rounds,
+        },
+        "warnings": warnings,
+        "jobs": [decision_dict(d, snapshot.now, snapshot.currency) for d in plan.decisions],
+    }
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def render_table(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: bool) -> str:
+    """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
+    currency = snapshot.currency
+    rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "REASON", "MESSAGE"]]
+    for d in plan.decisions:
+        c = d.chosen
+        rows.append(
+            [
+                d.job.key,
+                c.pool.name if c else "-",
+                str(c.workers) if c else "-",
+                format_money(from_micros(c.cost), currency) if c else "-",
+                format_duration(c.duration_s) if c else "-",
+                d.reason,
+                d.message,
+            ]
+        )
+    out = [_table(rows)]
+    placed = len(plan.placed)
+    out.append(
+        f"\n{placed} of {len(plan.decisions)} job(s) placed, total "
+        f"{format_money(from_micros(plan.total_cost), currency)} "
+        f"(solver: {plan.status}, {plan.seconds:.2f}s)"
+    )
+    if verbose:
+        for d in plan.decisions:
+            out.append(f"\n{d.job.key} options:")
+            opt_rows = [["POOL", "KIND", "WORKERS", "COST", "DURATION", "VERDICT", "NOTE"]]
+            for row in d.options:
+                cand = row.candidate
+                opt_rows.append(
+                    [
+                        cand.pool.name,
+                        cand.pool.capacity_type,
+                        str(cand.workers),
+                        format_money(from_micros(cand.cost), currency),
+                        format_duration(cand.duration_s),
+                        row.verdict,
+                        row.note,
+                    ]
+                )
+            out.append(_table(opt_rows) if len(opt_rows) > 1 else "  (none)")
+    out.extend(f"warning: {w}" for w in warnings)
+    return "\n".join(out)
+
+
+def run_plan(
+    found: Manifests, now: datetime, output: str, verbose: bool, settings: SolverSettings
+) -> str:
+    """Solve the manifests and render the plan in the requested output format."""
+    snapshot, warnings = snapshot_of(found, now)
+    plan = solve(snapshot, settings)
+    if output == "json":
+        return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(plan_dict(plan, snapshot, warnings), sort_keys=False)
+    return render_table(plan, snapshot, warnings, verbose)

@@ -1,0 +1,204 @@
+"""Plain, immutable data the solver works on: no Kubernetes client, no pydantic.
+
+The operator's cache and `pricewise plan` both build a `Snapshot`; the solver turns it into
+decisions. Quantities are integers in the units the solver needs to be exact: CPU in
+millicores, memory in MiB, devices as counts, money in micro-units of the currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+GPU = "nvidia.com/gpu"
+TPU = "google.com/tpu"
+
+
+@dataclass(frozen=True, order=True)
+class Resources:
+    """Requests or capacity: CPU millicores, memory MiB, GPUs and TPU chips."""
+
+    cpu: int = 0
+    memory: int = 0
+    gpu: int = 0
+    tpu: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(
+            self.cpu + other.cpu,
+            self.memory + other.memory,
+            self.gpu + other.gpu,
+            self.tpu + other.tpu,
+        )
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(
+            self.cpu - other.cpu,
+            self.memory - other.memory,
+            self.gpu - other.gpu,
+            self.tpu - other.tpu,
+        )
+
+    def times(self, count: int) -> Resources:
+        """These resources `count` times over."""
+        return Resources(self.cpu * count, self.memory * count, self.gpu * count, self.tpu * count)
+
+    def fits_in(self, free: Resources) -> bool:
+        """Whether every resource here is at most what `free` has."""
+        return (
+            self.cpu <= free.cpu
+            and self.memory <= free.memory
+            and self.gpu <= free.gpu
+            and self.tpu <= free.tpu
+        )
+
+    def copies_in(self, free: Resources) -> int:
+        """How many copies of these requests fit in `free` side by side."""
+        counts = [free_amount // need for need, free_amount in self.pairs(free) if need > 0]
+        return max(0, min(counts)) if counts else 0
+
+    def pairs(self, other: Resources) -> list[tuple[int, int]]:
+        """(this, other) for each resource, in a fixed order."""
+        return [
+            (self.cpu, other.cpu),
+            (self.memory, other.memory),
+            (self.gpu, other.gpu),
+            (self.tpu, other.tpu),
+        ]
+
+    @property
+    def devices(self) -> int:
+        """GPUs plus TPU chips (a worker holds one kind)."""
+        return self.gpu + self.tpu
+
+    def describe(self) -> str:
+        """`8 nvidia.com/gpu, 96 CPU, 680Gi`: what a person reads."""
+        parts = []
+        if self.gpu:
+            parts.append(f"{self.gpu} {GPU}")
+        if self.tpu:
+            parts.append(f"{self.tpu} {TPU}")
+        parts.append(f"{self.cpu / 1000:g} CPU")
+        parts.append(f"{self.memory / 1024:g}Gi")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a pool, with what is still free on it."""
+
+    name: str
+    allocatable: Resources
+    free: Resources
+
+
+@dataclass(frozen=True)
+class PoolPrices:
+    """Hourly prices in micro-units of the currency."""
+
+    per_device_hour: int = 0
+    per_cpu_hour: int = 0
+    per_gib_hour: int = 0
+    per_node_hour: int = 0
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A set of interchangeable nodes with one accelerator kind and one price."""
+
+    name: str
+    accelerator: str
+    capacity_type: str
+    prices: PoolPrices
+    nodes: tuple[Node, ...]
+    order: int = 0
+    """Position in the admin's PriceTable order: what a first-fit policy would try first."""
+    power_per_device_watts: float | None = None
+
+    @property
+    def is_spot(self) -> bool:
+        """Whether this pool sells preemptible capacity."""
+        return self.capacity_type == "spot"
+
+    @property
+    def node_shape(self) -> Resources:
+        """The largest node's allocatable: the share a worker takes is measured against it."""
+        return max((n.allocatable for n in self.nodes), default=Resources())
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What a namespace may still request (a ResourceQuota's hard minus used)."""
+
+    namespace: str
+    name: str
+    remaining: dict[str, int]
+    """Resource name (`nvidia.com/gpu`, `google.com/tpu`, `cpu`, `memory`) to what is left."""
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """A money budget with what it has left, in micro-units."""
+
+    namespace: str
+    name: str
+    limit: int
+    spent: int
+    committed: int
+    hard: bool
+    currency: str = "USD"
+
+    @property
+    def remaining(self) -> int:
+        """What the budget can still take."""
+        return self.limit - self.spent - self.committed
+
+
+@dataclass(frozen=True)
+class JobOption:
+    """One acceptable way to run: accelerator kind, requests per worker, speed per worker."""
+
+    accelerator: str
+    devices_per_worker: int
+    worker: Resources
+    """Requests of one worker, devices included."""
+    throughput: float
+    """Work units per second of one worker."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A pending training job, reduced to what placement needs."""
+
+    namespace: str
+    name: str
+    options: tuple[JobOption, ...]
+    work: float
+    min_workers: int = 1
+    max_workers: int = 1
+    scaling_efficiency: float = 1.0
+    deadline: datetime | None = None
+    max_duration_s: float | None = None
+    min_throughput: float | None = None
+    max_cost: int | None = None
+    value: int | None = None
+    priority: int = 0
+    allow_spot: bool = False
+    created: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one scheduling cycle looks at."""
+
+    now: datetime
+    pools: tuple[Pool, ...]
+    jobs: tuple[Job, ...]
+    quotas: tuple[Quota, ...] = ()
+    budgets: tuple[BudgetView, ...] = ()
+    currency: str = "USD"

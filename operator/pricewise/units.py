@@ -1,0 +1,90 @@
+"""Parsing and printing of the units users write: Kubernetes quantities, Go durations, money."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+            "P": Decimal("1e15"), "E": Decimal("1e18")}  # fmt: skip
+_QUANTITY = re.compile(
+    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
+)
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|d|h|m|s))+$"
+"""The form of a duration such as `8h30m`, for the CRD schema (Go's form, plus days)."""
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Parse a Kubernetes quantity (`500m`, `128Gi`, `4`) into a Decimal of base units."""
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    match = _QUANTITY.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)")
+    number, suffix = match.group(1), match.group(2) or ""
+    try:
+        base = Decimal(number)
+    except InvalidOperation as err:
+        raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)") from err
+    return base * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def cpu_millis(value: str | int | float) -> int:
+    """CPU quantity in millicores, rounded up as the kubelet does."""
+    return math.ceil(parse_quantity(value) * 1000)
+
+
+def memory_mib(value: str | int | float) -> int:
+    """Memory quantity in MiB, rounded up (MiB keeps CP-SAT coefficients small)."""
+    return math.ceil(parse_quantity(value) / 2**20)
+
+
+def parse_duration(value: str) -> float:
+    """Parse a duration such as `8h30m`, `90m` or `2d` into seconds."""
+    text = value.strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration (examples: 45m, 8h30m, 2d)")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Print seconds the way people read them: `11h20m`, `45m`, `2d3h`, `30s`."""
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"
+
+
+MICROS = 1_000_000
+"""Money is carried as integer micro-units of the currency so that the solver is exact."""
+
+
+def to_micros(amount: float) -> int:
+    """Currency amount to integer micro-units."""
+    return round(amount * MICROS)
+
+
+def from_micros(micros: int) -> float:
+    """Integer micro-units back to a currency amount, rounded to the micro-unit."""
+    return round(micros / MICROS, 6)
+
+
+def format_money(amount: float, currency: str) -> str:
+    """`412.50 USD`: two decimals, or more where a small amount would print as zero."""
+    if 0 < abs(amount) < 0.01:
+        return f"{amount:.4f} {currency}"
+    return f"{amount:,.2f} {currency}"
