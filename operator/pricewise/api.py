@@ -286,7 +286,9 @@ class Pool(ApiModel):
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Tolerations workers need on this pool; default: one for the device taint.",
-        json_schema_extra={"items": {"x-kubernetes-preserve-unknown-fields": True}},
+        json_schema_extra={
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
     )
 
 

@@ -1,4 +1,8 @@
-"""The `pricewise` command: `plan` (offline dry run), `plan mix`, and `crds`."""
+"""The `pricewise` command: `plan` (offline dry run), `plan mix`, and `crds`.
+
+Subcommands import their modules when they run, so that `pricewise --help` does not pay for
+loading OR-Tools and the Kubernetes client.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ def _parse_now(text: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise SystemExit(f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)")
+        raise SystemExit(
+            f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

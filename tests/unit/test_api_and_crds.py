@@ -1,0 +1,121 @@
+"""The API models, the CRDs generated from them, and their error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pricewise.api import Budget, PriceTable, TrainingJob
+from pricewise.crdgen import render_all
+from pricewise.manifests import ManifestError, parse_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_crds_match_the_models() -> None:
+    generated = render_all()
+    committed = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    assert committed == generated, "crds/ drifted from the models: run `make crds`"
+
+
+def _walk(schema: dict[str, Any], path: str) -> list[str]:
+    """Places where a structural schema lacks a type (the API server would refuse it)."""
+    missing = [] if "type" in schema else [path]
+    for name, sub in schema.get("properties", {}).items():
+        missing += _walk(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        missing += _walk(schema["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(render_all()))
+def test_crd_schemas_are_structural_and_documented(name: str) -> None:
+    crd = yaml.safe_load(render_all()[name])
+    version = crd["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]
+    assert _walk(schema, "") == []
+    for field, sub in schema["properties"]["spec"]["properties"].items():
+        assert sub.get("description"), f"spec.{field} has no description for kubectl explain"
+    assert version["subresources"] == {"status": {}}
+    assert crd["spec"]["names"]["shortNames"]
+
+
+def _job(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"options": [{"accelerator": "nvidia-l4", "duration": "2h"}]}
+    base.update(spec)
+    return {"kind": "TrainingJob", "metadata": {"name": "j", "namespace": "ns"}, "spec": base}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {"workers": {"min": 4, "max": 2}},
+            "spec.workers: workers.min (4) must be less than or equal",
+        ),
+        (
+            {"options": [{"accelerator": "nvidia-l4"}]},
+            "spec.options[0]: give exactly one of throughput (with spec.work) or duration",
+        ),
+        (
+            {"options": [{"accelerator": "nvidia-l4", "throughput": 10}]},
+            "spec: spec.work is required when an option gives a throughput",
+        ),
+        ({"maxDuration": "eight hours"}, "spec.maxDuration: String should match pattern"),
+        ({"maxCost": -1}, "spec.maxCost: Input should be greater than or equal to 0"),
+        (
+            {"scalingEfficiency": 0.2},
+            "spec.scalingEfficiency: Input should be greater than or equal to 0.5",
+        ),
+        ({"gpus": 8}, "spec.gpus: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ManifestError) as err:
+        parse_model(TrainingJob, _job(**spec), "job.yaml")
+    assert "job.yaml: TrainingJob ns/j:" in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_defaults() -> None:
+    tj = parse_model(TrainingJob, _job(), "x")
+    assert (tj.spec.workers.min, tj.spec.workers.max, tj.spec.priority, tj.spec.allow_spot) == (
+        1,
+        1,
+        0,
+        False,
+    )
+    assert tj.status.phase == "Pending"
+
+
+def test_price_table_rejects_duplicate_pools_and_negative_prices() -> None:
+    pool = {
+        "name": "a",
+        "accelerator": "cpu",
+        "nodeSelector": {"x": "y"},
+        "prices": {"perCpuHour": 1},
+    }
+    obj = {"kind": "PriceTable", "metadata": {"name": "p"}, "spec": {"pools": [pool, pool]}}
+    with pytest.raises(ManifestError, match="pool name 'a' appears twice"):
+        parse_model(PriceTable, obj, "x")
+    bad = {**pool, "prices": {"perGiBHour": -2}}
+    obj["spec"] = {"pools": [bad]}
+    with pytest.raises(
+        ManifestError, match=r"spec.pools\[0\].prices.perGiBHour: Input should be greater"
+    ):
+        parse_model(PriceTable, obj, "x")
+
+
+def test_budget_thresholds() -> None:
+    obj = {
+        "kind": "Budget",
+        "metadata": {"name": "b"},
+        "spec": {"limit": 10, "thresholds": [0, 50]},
+    }
+    with pytest.raises(
+        ManifestError, match=r"spec\.thresholds: every threshold must be a percentage above 0"
+    ):
+        parse_model(Budget, obj, "x")

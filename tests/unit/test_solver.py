@@ -1,0 +1,180 @@
+"""The solver on hand-made clusters: each constraint binds once, with the reason it gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from factory import NOW, gpu_nodes, job, option, pool, snapshot
+
+from pricewise.snapshot import BudgetView, Quota
+from pricewise.solver import Plan, solve
+from pricewise.units import to_micros
+from pricewise.validate import violations
+
+# Per device-hour: the slow pool is cheaper per unit of work (1000/s for 2.0/h vs 3000/s for 8.0/h).
+SLOW = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=1)
+FAST = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 2), order=0)
+BOTH = (option("nvidia-l4", 1000), option("nvidia-h100", 3000))
+
+
+def decide(plan: Plan, key: str = "team-a/j") -> tuple[str | None, str, str]:
+    """(pool chosen or None, reason, message) of one job."""
+    for d in plan.decisions:
+        if d.job.key == key:
+            return (d.chosen.pool.name if d.chosen else None, d.reason, d.message)
+    raise KeyError(key)
+
+
+def checked(plan_input: object) -> Plan:
+    snap = plan_input
+    plan = solve(snap)  # type: ignore[arg-type]
+    assert violations(snap, plan) == []  # type: ignore[arg-type]
+    return plan
+
+
+def test_cheapest_pool_that_meets_the_deadline() -> None:
+    plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, max_duration_s=2 * 3600)]))
+    chosen, reason, message = decide(plan)
+    assert (chosen, reason) == ("l4", "Admitted")
+    # one hour on 8 L4 at 2.0/device-hour = 16.00; the same work on H100 costs 21.33
+    assert plan.total_cost == to_micros(16.0)
+    assert "cheapest of 2 option(s) that finish within 2h" in message
+
+
+def test_tighter_deadline_moves_to_the_faster_pricier_pool() -> None:
+    plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, max_duration_s=30 * 60)]))
+    chosen, _, message = decide(plan)
+    assert chosen == "h100"
+    assert plan.total_cost == round(to_micros(8.0 * 8) / 3)
+    assert "l4 x1 would save 25% but needs 1h, 30m past the deadline" in message
+
+
+def test_unreachable_deadline_names_the_fastest_option() -> None:
+    deadline = NOW + timedelta(minutes=9)
+    plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, deadline=deadline, max_workers=2)]))
+    chosen, reason, message = decide(plan)
+    assert (chosen, reason) == (None, "DeadlineUnreachable")
+    assert message == "deadline in 9m cannot be met: fastest option h100 x2 needs 10m"
+
+
+def test_wider_job_when_one_worker_is_too_slow() -> None:
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0], max_duration_s=1800, max_workers=4)]))
+    assert plan.decisions[0].chosen is not None
+    assert plan.decisions[0].chosen.workers == 2
+    assert len(set(plan.decisions[0].nodes)) == 2  # one 8-GPU worker per node
+
+
+def test_full_cheapest_pool_falls_back_to_the_next_feasible() -> None:
+    full = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=4), order=1)
+    plan = checked(snapshot([full, FAST], [job("j", *BOTH, max_duration_s=7200)]))
+    chosen, _, message = decide(plan)
+    assert chosen == "h100"
+    assert "l4 x1 would cost 25% less but has no room now" in message
+
+
+def test_waits_for_capacity_with_the_reason() -> None:
+    full = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=4))
+    plan = checked(snapshot([full], [job("j", BOTH[0])]))
+    assert decide(plan)[:2] == (None, "WaitingForCapacity")
+    assert "no room in pool l4: l4 x1 needs 1 worker(s) of 8 nvidia.com/gpu" in decide(plan)[2]
+
+
+def test_gang_is_all_or_nothing_at_node_level() -> None:
+    # 16 GPUs free in all, but 4 per node: two 8-GPU workers fit nowhere.
+    split = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 4, free_gpus=4))
+    plan = checked(snapshot([split], [job("j", BOTH[0], min_workers=2, max_workers=2)]))
+    assert decide(plan)[0] is None
+
+
+def test_device_quota_holds_the_job_back() -> None:
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4})
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0])], quotas=[quota]))
+    _, reason, message = decide(plan)
+    assert reason == "QuotaExceeded"
+    assert message == "quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8"
+
+
+def test_hard_budget_holds_back_and_soft_budget_lets_run() -> None:
+    hard = BudgetView("team-a", "monthly", to_micros(100), to_micros(90), 0, hard=True)
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[hard]))
+    _, reason, message = decide(plan)
+    assert reason == "BudgetExceeded"
+    assert message == "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD"
+    soft = BudgetView("team-a", "monthly", to_micros(100), to_micros(90), 0, hard=False)
+    assert decide(checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[soft])))[0] == "l4"
+
+
+def test_budget_of_another_namespace_does_not_apply() -> None:
+    other = BudgetView("team-b", "monthly", 0, 0, 0, hard=True)
+    assert decide(checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[other])))[0] == "l4"
+
+
+def test_higher_priority_is_placed_first_under_contention() -> None:
+    one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    jobs = [job("low", BOTH[0], priority=0), job("high", BOTH[0], priority=10)]
+    plan = checked(snapshot([one_node], jobs))
+    assert decide(plan, "team-a/high")[0] == "l4"
+    assert decide(plan, "team-a/low")[1] == "WaitingForCapacity"
+
+
+def test_one_high_priority_job_outweighs_many_low_ones() -> None:
+    one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    small = option("nvidia-l4", 1000, devices=1)
+    jobs = [job(f"low{i}", small) for i in range(8)] + [job("high", BOTH[0], priority=1)]
+    plan = checked(snapshot([one_node], jobs))
+    assert [d.job.name for d in plan.placed] == ["high"]
+
+
+def test_more_jobs_placed_beats_a_cheaper_plan() -> None:
+    # Two jobs, one L4 node: both can run only if one of them takes the dearer H100.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]))
+    assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
+
+
+def test_spot_pool_only_when_allowed() -> None:
+    spot = pool("h100-spot", "nvidia-h100", 1.0, gpu_nodes("spot", 1), spot=True)
+    assert decide(checked(snapshot([spot, FAST], [job("j", BOTH[1])])))[0] == "h100"
+    allowed = checked(snapshot([spot, FAST], [job("j", BOTH[1], allow_spot=True)]))
+    assert decide(allowed)[0] == "h100-spot"
+
+
+def test_max_cost_and_value() -> None:
+    over = checked(snapshot([SLOW], [job("j", BOTH[0], max_cost=to_micros(10))]))
+    assert decide(over)[1:] == (
+        "OverMaxCost",
+        "maxCost 10.00 USD: cheapest option that meets the constraints, l4 x1, costs 16.00 USD",
+    )
+    not_worth = checked(snapshot([SLOW], [job("j", BOTH[0], value=to_micros(12))]))
+    assert decide(not_worth)[1] == "NotWorthRunning"
+    assert "net benefit -4.00 USD" in decide(not_worth)[2]
+
+
+def test_min_throughput_picks_width_or_explains() -> None:
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0], min_throughput=1500, max_workers=2)]))
+    assert plan.decisions[0].chosen is not None and plan.decisions[0].chosen.workers == 2
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0], min_throughput=5000, max_workers=2)]))
+    assert decide(plan)[1:] == (
+        "ThroughputUnreachable",
+        "minThroughput 5,000/s cannot be reached: fastest option l4 x2 gives 2,000/s",
+    )
+
+
+def test_no_pool_for_the_accelerator() -> None:
+    plan = checked(snapshot([SLOW], [job("j", option("tpu-v5e", 10))]))
+    assert decide(plan)[1:] == ("NoMatchingPool", "no pool offers tpu-v5e (pools offer: nvidia-l4)")
+
+
+def test_options_table_keeps_what_the_choice_beat() -> None:
+    plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH)]))
+    rows = [(r.candidate.pool.name, r.verdict, r.note) for r in plan.decisions[0].options]
+    assert rows == [("l4", "chosen", ""), ("h100", "feasible", "costs 33% more (21.33 USD)")]
+
+
+def test_deterministic() -> None:
+    snap = snapshot([SLOW, FAST], [job(f"j{i}", *BOTH, priority=i % 3) for i in range(6)])
+    first, second = solve(snap), solve(snap)
+    assert [(d.job.key, d.chosen and d.chosen.pool.name, d.nodes) for d in first.decisions] == [
+        (d.job.key, d.chosen and d.chosen.pool.name, d.nodes) for d in second.decisions
+    ]

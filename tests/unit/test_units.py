@@ -1,0 +1,44 @@
+"""Units people write: quantities, durations, money."""
+
+from __future__ import annotations
+
+import pytest
+
+from pricewise.units import cpu_millis, format_duration, format_money, memory_mib, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("8h30m", 30600), ("90m", 5400), ("2d", 172800), ("1.5h", 5400), ("45s", 45)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "8 hours", "h", "5x"])
+def test_bad_duration(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(40800, "11h20m"), (3600, "1h"), (90, "1m30s"), (1800, "30m"), (93600, "1d2h")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_quantities() -> None:
+    assert cpu_millis("500m") == 500
+    assert cpu_millis("32") == 32000
+    assert memory_mib("128Gi") == 131072
+    assert memory_mib("1G") == 954  # decimal gigabyte, rounded up to MiB
+    with pytest.raises(ValueError, match="is not a quantity"):
+        cpu_millis("lots")
+
+
+def test_money() -> None:
+    assert format_money(412.5, "USD") == "412.50 USD"
+    assert format_money(1234.5, "EUR") == "1,234.50 EUR"
+    assert format_money(0.0012, "USD") == "0.0012 USD"
