@@ -33,6 +33,8 @@ class SolverSettings:
     num_workers: int = 1
     random_seed: int = 0
     max_rounds: int = 5
+    relative_gap: float = 0.005
+    """Stop once the cost is proved within this fraction of the optimum."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ def _cp_solver(settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
     solver.parameters.max_time_in_seconds = max(seconds, 0.05)
     solver.parameters.num_workers = settings.num_workers
     solver.parameters.random_seed = settings.random_seed
+    # The LP relaxation of pool capacities is tight; level 2 lets CP-SAT use it to prove bounds.
+    solver.parameters.linearization_level = 2
     return solver
 
 
@@ -202,8 +206,13 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     }
     feasible = {k: [c for c in opts if c.feasible] for k, opts in all_options.items()}
     feasible = {k: v for k, v in feasible.items() if v}
-    jobs = sorted(snapshot.jobs, key=lambda j: (-j.priority, j.created or snapshot.now, j.key))
-    greedy = place_greedily(snapshot, (feasible[j.key] for j in jobs if j.key in feasible))
+    # Smallest jobs first within a priority: the greedy start then admits about as many jobs
+    # as the optimum does, which leaves CP-SAT mostly a bound to prove.
+    jobs = sorted(
+        (j for j in snapshot.jobs if j.key in feasible),
+        key=lambda j: (-j.priority, min(c.demand.devices for c in feasible[j.key]), j.key),
+    )
+    greedy = place_greedily(snapshot, (feasible[j.key] for j in jobs))
     weights = priority_weights(list(snapshot.jobs))
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
@@ -213,7 +222,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         hint = {id(c) for c, _ in greedy.placed.values()}
         while rounds < settings.max_rounds:
             rounds += 1
-            remaining_s = settings.time_limit_s - (time.monotonic() - started)
+            # A margin of the limit is kept for packing and explaining the result.
+            remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
             outcome = _solve_round(snapshot, feasible, cuts, weights, hint, settings, remaining_s)
@@ -271,6 +281,7 @@ def _solve_round(
     model.hint(hint)
     upper = sum(weights[key] for key in feasible)
     hinted_weight = sum(weights[model.candidates[k].job.key] for k in hint if k in model.candidates)
+    fallback: list[Candidate] = []
     if hinted_weight < upper:
         # Contention: first find the most priority-weighted work that can be admitted.
         model.model.maximize(model.admission(weights))
@@ -279,15 +290,18 @@ def _solve_round(
         if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         best = round(solver.objective_value)
-        model.hint({k for k, v in model.choice.items() if solver.boolean_value(v)})
+        fallback = model.chosen(solver)
+        model.hint({id(c) for c in fallback})
         model.model.clear_objective()  # type: ignore[no-untyped-call]
     else:
         best = upper
     model.model.add(model.admission(weights) >= best)
     model.model.minimize(model.cost())
     solver = _cp_solver(settings, deadline - time.monotonic())
+    solver.parameters.relative_gap_limit = settings.relative_gap
     result = solver.solve(model.model)
     if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
+        # Out of time before any cheaper plan: the admission phase's plan is still valid.
+        return (fallback, "feasible", 0) if fallback else None
     status = "optimal" if result == cp_model.OPTIMAL else "feasible"
     return model.chosen(solver), status, round(solver.best_objective_bound)

@@ -1,0 +1,119 @@
+"""Solver scale benchmark: placement time and cost gap for many pending jobs over many pools.
+
+    python benchmarks/solver_scale.py --jobs 100 1000 10000 --pools 20 --nodes 300 --repeat 3
+
+Fixed seed; prints one row per size: median and worst seconds over the repeats, jobs placed,
+total cost, CP-SAT's best bound, and the gap between them. Not a test: figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from datetime import UTC, datetime
+
+from pricewise.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
+from pricewise.solver import SolverSettings, solve
+from pricewise.units import from_micros, to_micros
+
+ACCELERATORS = {  # kind: (devices per node, list price per device-hour, relative speed)
+    "nvidia-l4": (4, 0.71, 1.0),
+    "nvidia-a100-80gb": (8, 5.07, 3.2),
+    "nvidia-h100": (8, 11.06, 7.0),
+    "tpu-v5e": (8, 1.20, 2.0),
+    "cpu": (0, 0.0, 0.1),
+}
+
+
+def cluster(pools: int, nodes: int, rng: random.Random) -> tuple[Pool, ...]:
+    """`pools` pools over the accelerator kinds (regions x capacity types), `nodes` in all."""
+    kinds = list(ACCELERATORS)
+    out = []
+    for i in range(pools):
+        kind = kinds[i % len(kinds)]
+        per_node, price, _ = ACCELERATORS[kind]
+        spot = i // len(kinds) % 2 == 1
+        device = Resources(gpu=per_node) if not kind.startswith("tpu") else Resources(tpu=per_node)
+        alloc = Resources(cpu=96_000, memory=768 * 1024) + (device if per_node else Resources())
+        count = max(1, nodes // pools)
+        members = tuple(Node(f"p{i}-n{n}", alloc, alloc) for n in range(count))
+        factor = rng.uniform(0.85, 1.15) * (0.35 if spot else 1.0)
+        prices = (
+            PoolPrices(per_device_hour=to_micros(price * factor))
+            if per_node
+            else PoolPrices(per_cpu_hour=to_micros(0.0316 * factor))
+        )
+        out.append(
+            Pool(
+                f"pool-{i}-{kind}", kind, "spot" if spot else "on-demand", prices, members, order=i
+            )
+        )
+    return tuple(out)
+
+
+def jobs(count: int, rng: random.Random, now: datetime) -> tuple[Job, ...]:
+    """Jobs with 2-4 options each, 1-4 workers, mixed deadlines and priorities."""
+    out = []
+    for j in range(count):
+        kinds = rng.sample([k for k in ACCELERATORS if k != "cpu"], rng.randint(2, 4))
+        base = rng.uniform(50, 500)
+        options = []
+        for kind in kinds:
+            per_node = ACCELERATORS[kind][0]
+            devices = rng.choice([d for d in (1, 2, 4, 8) if d <= per_node])
+            worker = Resources(cpu=4000 * devices, memory=32 * 1024 * devices)
+            worker = worker + (
+                Resources(tpu=devices) if kind.startswith("tpu") else Resources(gpu=devices)
+            )
+            options.append(JobOption(kind, devices, worker, base * ACCELERATORS[kind][2] * devices))
+        hours = rng.uniform(1, 24)
+        out.append(
+            Job(
+                namespace=f"team-{j % 10}",
+                name=f"job-{j}",
+                options=tuple(options),
+                work=base * 3600 * hours,
+                max_workers=rng.choice([1, 2, 4]),
+                scaling_efficiency=0.9,
+                max_duration_s=rng.choice([None, 24 * 3600.0, 8 * 3600.0]),
+                priority=rng.choice([0, 0, 0, 10]),
+                allow_spot=rng.random() < 0.3,
+            )
+        )
+    return tuple(out)
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--pools", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    print(f"{'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} {'placed':>6} "
+          f"{'status':>8} {'cost':>12} {'bound':>12} {'gap':>7}")  # fmt: skip
+    for count in args.jobs:
+        rng = random.Random(args.seed)
+        pools = cluster(args.pools, args.nodes, rng)
+        snap = Snapshot(now=now, pools=pools, jobs=jobs(count, rng, now))
+        times, plan = [], None
+        for _ in range(args.repeat):
+            plan = solve(snap, SolverSettings(time_limit_s=args.time_limit))
+            times.append(plan.seconds)
+        assert plan is not None
+        gap = (plan.total_cost - plan.best_bound) / plan.total_cost if plan.total_cost else 0.0
+        print(
+            f"{count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
+            f"{statistics.median(times):>9.3f} {max(times):>8.3f} {len(plan.placed):>6} "
+            f"{plan.status:>8} {from_micros(plan.total_cost):>12.2f} "
+            f"{from_micros(plan.best_bound):>12.2f} {gap:>7.2%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
