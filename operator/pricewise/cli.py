@@ -1,4 +1,4 @@
-"""The `pricewise` command: `plan` (offline dry run), `plan mix`, and `crds`.
+"""The `pricewise` command: `run` (the operator), `plan` (offline dry run), `plan mix`, `crds`.
 
 Subcommands import their modules when they run, so that `pricewise --help` does not pay for
 loading OR-Tools and the Kubernetes client.
@@ -59,6 +59,20 @@ def _mix(args: argparse.Namespace) -> int:
     return code
 
 
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from pricewise import handlers  # noqa: F401  (importing registers the handlers with kopf)
+
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    kopf.run(
+        clusterwide=True,
+        standalone=True,  # one replica schedules by holding a Lease; kopf peering is not used
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from pricewise.crdgen import main as write_crds
 
@@ -89,6 +103,18 @@ def parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, default=10.0, help="solver time limit, seconds (default 10)"
     )
     plan.set_defaults(handler=_plan)
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator (watches TrainingJobs and places them)",
+        description="Run the operator against the cluster of the current kubeconfig (or the "
+        "in-cluster service account).",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    run.set_defaults(handler=_run)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("directory", nargs="?", default="crds")

@@ -1,0 +1,323 @@
+"""The operator's in-memory view of the cluster, fed by watch events, read as snapshots.
+
+Handlers only call `upsert_*` / `forget_*`; the scheduler reads `snapshot()` and the job
+records. Nothing here talks to the API server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from pricewise import api, convert
+from pricewise.manifests import field_errors
+from pricewise.snapshot import BudgetView, Resources, Snapshot
+from pricewise.units import to_micros
+from pricewise.workers import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
+
+Key = tuple[str, str]
+ACTIVE_PHASES = ("Admitted", "Running")
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    """(namespace, name) of an object; cluster-scoped objects have an empty namespace."""
+    meta = body.get("metadata") or {}
+    return (meta.get("namespace") or "", meta["name"])
+
+
+@dataclass
+class PodRecord:
+    """What the cache keeps of a pod."""
+
+    node: str | None
+    planned_node: str | None
+    requests: Resources
+    phase: str
+    job: str | None
+    index: int | None
+    start: datetime | None
+    end: datetime | None
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API, or None."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def pod_record(body: Mapping[str, Any]) -> PodRecord:
+    """Reduce a Pod to what capacity, lifecycle and accounting need."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    start = end = None
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        running = state.get("running") or {}
+        terminated = state.get("terminated") or {}
+        start = parse_time(running.get("startedAt") or terminated.get("startedAt")) or start
+        end = parse_time(terminated.get("finishedAt")) or end
+    index = labels.get(INDEX_LABEL)
+    return PodRecord(
+        node=spec.get("nodeName"),
+        planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
+        requests=convert.pod_requests(spec),
+        phase=status.get("phase", "Pending"),
+        job=labels.get(JOB_LABEL),
+        index=int(index) if index is not None else None,
+        start=start or parse_time(status.get("startTime"))
+        if status.get("phase") != "Pending"
+        else None,
+        end=end,
+    )
+
+
+def _older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether `meta` is an older version of the same object than `known`.
+
+    resourceVersions are opaque by contract, but the API server's are etcd revisions in
+    practice; when both are numbers of the same object, a smaller one is older.
+    """
+    new_rv, old_rv = str(meta.get("resourceVersion", "")), str(known.get("resourceVersion", ""))
+    same = meta.get("uid") == known.get("uid")
+    return same and new_rv.isdigit() and old_rv.isdigit() and int(new_rv) < int(old_rv)
+
+
+@dataclass
+class JobRecord:
+    """A TrainingJob as last seen: its raw body, and its parsed form or why it is invalid."""
+
+    body: dict[str, Any]
+    model: api.TrainingJob | None
+    error: str | None
+
+    @property
+    def phase(self) -> str:
+        """The phase recorded in the status (Pending when none)."""
+        status = self.body.get("status") or {}
+        return str(status.get("phase") or "Pending")
+
+
+@dataclass
+class Cache:
+    """Everything the scheduler needs, keyed by (namespace, name)."""
+
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pods: dict[Key, PodRecord] = field(default_factory=dict)
+    jobs: dict[Key, JobRecord] = field(default_factory=dict)
+    price_tables: dict[str, api.PriceTable] = field(default_factory=dict)
+    price_table_errors: dict[str, str] = field(default_factory=dict)
+    budgets: dict[Key, api.Budget] = field(default_factory=dict)
+    quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
+
+    # --- feeding --------------------------------------------------------------------------
+
+    def upsert_node(self, body: Mapping[str, Any]) -> None:
+        """Remember a node's labels, schedulability and allocatable."""
+        self.nodes[body["metadata"]["name"]] = {
+            "metadata": {
+                "name": body["metadata"]["name"],
+                "labels": dict(body["metadata"].get("labels") or {}),
+            },
+            "spec": {"unschedulable": (body.get("spec") or {}).get("unschedulable", False)},
+            "status": {
+                "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
+                "conditions": list((body.get("status") or {}).get("conditions") or []),
+            },
+        }
+
+    def forget_node(self, name: str) -> None:
+        """A node is gone."""
+        self.nodes.pop(name, None)
+
+    def upsert_pod(self, body: Mapping[str, Any]) -> None:
+        """Remember a pod's node, requests and phase."""
+        self.pods[key_of(body)] = pod_record(body)
+
+    def forget_pod(self, key: Key) -> None:
+        """A pod is gone."""
+        self.pods.pop(key, None)
+
+    def upsert_job(self, body: Mapping[str, Any]) -> JobRecord:
+        """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
+        raw = {k: body[k] for k in ("metadata", "spec", "status") if k in body}
+        raw["metadata"] = dict(raw["metadata"])
+        try:
+            model: api.TrainingJob | None = api.TrainingJob.model_validate(
+                {
+                    "metadata": {
+                        "name": raw["metadata"]["name"],
+                        "namespace": raw["metadata"]["namespace"],
+                    },
+                    "spec": raw.get("spec") or {},
+                }
+            )
+            error = None
+        except ValidationError as err:
+            model, error = None, "; ".join(field_errors(err))
+        record = JobRecord(raw, model, error)
+        known = self.jobs.get(key_of(body))
+        if known is not None and _older(raw["metadata"], known.body["metadata"]):
+            return known  # a watch event older than what our own write already returned
+        self.jobs[key_of(body)] = record
+        return record
+
+    def forget_job(self, key: Key) -> None:
+        """A TrainingJob is gone."""
+        self.jobs.pop(key, None)
+
+    def upsert_price_table(self, body: Mapping[str, Any]) -> None:
+        """Remember a PriceTable; an invalid one is set aside with its error."""
+        name = body["metadata"]["name"]
+        try:
+            self.price_tables[name] = api.PriceTable.model_validate(
+                {"metadata": {"name": name}, "spec": body.get("spec") or {}}
+            )
+            self.price_table_errors.pop(name, None)
+        except ValidationError as err:
+            self.price_tables.pop(name, None)
+            self.price_table_errors[name] = "; ".join(field_errors(err))
+
+    def forget_price_table(self, name: str) -> None:
+        """A PriceTable is gone."""
+        self.price_tables.pop(name, None)
+        self.price_table_errors.pop(name, None)
+
+    def upsert_budget(self, body: Mapping[str, Any]) -> None:
+        """Remember a Budget with its status (where accounting keeps what was spent)."""
+        meta = body["metadata"]
+        self.budgets[key_of(body)] = api.Budget.model_validate(
+            {
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": body.get("spec") or {},
+                "status": body.get("status") or {},
+            }
+        )
+
+    def forget_budget(self, key: Key) -> None:
+        """A Budget is gone."""
+        self.budgets.pop(key, None)
+
+    def upsert_quota(self, body: Mapping[str, Any]) -> None:
+        """Remember a ResourceQuota's hard and used amounts."""
+        self.quotas[key_of(body)] = {
+            "metadata": {
+                "name": body["metadata"]["name"],
+                "namespace": body["metadata"]["namespace"],
+            },
+            "spec": dict(body.get("spec") or {}),
+            "status": dict(body.get("status") or {}),
+        }
+
+    def forget_quota(self, key: Key) -> None:
+        """A ResourceQuota is gone."""
+        self.quotas.pop(key, None)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def workers_of(self, namespace: str, job: str) -> dict[int, PodRecord]:
+        """The job's worker pods by index."""
+        return {
+            pod.index: pod
+            for (ns, _), pod in self.pods.items()
+            if ns == namespace and pod.job == job and pod.index is not None
+        }
+
+    def node_usage(self) -> dict[str, Resources]:
+        """Requests on each node: bound live pods, plus admitted workers not yet bound, which
+        hold their planned node so that the next cycle cannot give it away."""
+        used: dict[str, Resources] = {}
+
+        def add(node: str, amount: Resources) -> None:
+            used[node] = used.get(node, Resources()) + amount
+
+        present: set[tuple[str, str, int]] = set()
+        for (ns, _), pod in self.pods.items():
+            if pod.phase in convert.TERMINAL_POD_PHASES:
+                continue
+            if pod.job is not None and pod.index is not None:
+                present.add((ns, pod.job, pod.index))
+            target = pod.node or pod.planned_node
+            if target:
+                add(target, pod.requests)
+        for (ns, name), record in self.jobs.items():
+            if record.phase not in ACTIVE_PHASES or record.model is None:
+                continue
+            status = record.body.get("status") or {}
+            for index, node in enumerate(status.get("nodes") or []):
+                if (ns, name, index) not in present:
+                    add(node, self._planned_worker(record, status))
+        return used
+
+    def _planned_worker(self, record: JobRecord, status: Mapping[str, Any]) -> Resources:
+        assert record.model is not None
+        for option in record.model.spec.options:
+            if option.accelerator == status.get("accelerator"):
+                return convert.worker_resources(option, record.model.spec.template)
+        return Resources()
+
+    def committed(self, namespace: str) -> float:
+        """Estimated cost still to come of the namespace's admitted, unfinished jobs."""
+        total = 0.0
+        for (ns, _), record in self.jobs.items():
+            if ns == namespace and record.phase in ACTIVE_PHASES:
+                status = record.body.get("status") or {}
+                total += max(
+                    0.0,
+                    float(status.get("estimatedCost") or 0) - float(status.get("accruedCost") or 0),
+                )
+        return total
+
+    def budget_views(self, currency: str) -> list[BudgetView]:
+        """Budgets in the prices' currency with what they have spent and committed."""
+        return [
+            BudgetView(
+                namespace=ns,
+                name=name,
+                limit=to_micros(b.spec.limit),
+                spent=to_micros(b.status.spent),
+                committed=to_micros(self.committed(ns)),
+                hard=b.spec.enforcement == "hard",
+                currency=b.spec.currency,
+            )
+            for (ns, name), b in sorted(self.budgets.items())
+            if b.spec.currency == currency
+        ]
+
+    def currency(self) -> str:
+        """The prices' currency (the first PriceTable's, by name)."""
+        tables = sorted(self.price_tables.items())
+        return tables[0][1].spec.currency if tables else "USD"
+
+    def pending(self) -> list[JobRecord]:
+        """Valid jobs waiting for a placement, oldest first."""
+        waiting = [r for r in self.jobs.values() if r.phase == "Pending" and r.model is not None]
+        return sorted(
+            waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
+        )
+
+    def snapshot(self, now: datetime) -> tuple[Snapshot, list[str]]:
+        """The solver's input, and problems with the pools worth a condition."""
+        tables = [t for _, t in sorted(self.price_tables.items())]
+        pools, problems = convert.pools_from(tables, self.nodes.values(), self.node_usage())
+        currency = self.currency()
+        jobs = tuple(
+            convert.job_from(r.model, parse_time(r.body["metadata"].get("creationTimestamp")))
+            for r in self.pending()
+            if r.model is not None
+        )
+        return (
+            Snapshot(
+                now=now,
+                pools=pools,
+                jobs=jobs,
+                quotas=tuple(convert.quota_from(q) for _, q in sorted(self.quotas.items())),
+                budgets=tuple(self.budget_views(currency)),
+                currency=currency,
+            ),
+            problems,
+        )

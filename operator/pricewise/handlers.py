@@ -1,0 +1,159 @@
+"""The kopf edge: watch events feed the cache and wake the scheduler. Nothing else happens here.
+
+Only event handlers are used, so kopf puts no finalizers or annotations on anyone's objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from pricewise.api import GROUP, VERSION
+from pricewise.cache import Cache, key_of
+from pricewise.kube import Kube, load_configuration
+from pricewise.leader import LEASE_SECONDS, LeaseElector
+from pricewise.scheduler import LoopSettings, Scheduler
+from pricewise.solver import SolverSettings
+from pricewise.workers import JOB_LABEL
+
+log = logging.getLogger(__name__)
+CACHE = Cache()
+_state: dict[str, Any] = {}
+
+
+def _scheduler() -> Scheduler | None:
+    scheduler: Scheduler | None = _state.get("scheduler")
+    return scheduler
+
+
+def _poke() -> None:
+    scheduler = _scheduler()
+    if scheduler is not None:
+        scheduler.poke()
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Configure kopf, then start the scheduling loop and the leader election."""
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    kube = Kube(load_configuration())
+    elector = LeaseElector(
+        kube,
+        os.environ.get("PRICEWISE_NAMESPACE", "default"),
+        "pricewise-scheduler",
+        f"{socket.gethostname()}-{os.getpid()}",
+    )
+    scheduler = Scheduler(
+        CACHE,
+        kube,
+        SolverSettings(time_limit_s=float(os.environ.get("PRICEWISE_SOLVER_SECONDS", "10"))),
+        LoopSettings(period_s=float(os.environ.get("PRICEWISE_PERIOD_SECONDS", "30"))),
+        is_leader=lambda: elector.is_leader,
+    )
+    _state["scheduler"] = scheduler
+    _state["tasks"] = [
+        asyncio.create_task(scheduler.run(), name="pricewise-scheduler"),
+        asyncio.create_task(_elect(elector, scheduler), name="pricewise-leader"),
+    ]
+
+
+async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
+    while True:
+        was_leader = elector.is_leader
+        try:
+            await elector.try_acquire(datetime.now(UTC))
+        except Exception:
+            elector.is_leader = False
+            log.exception("lease renewal failed")
+        if elector.is_leader and not was_leader:
+            log.info("leading: this replica schedules")
+            scheduler.poke()
+        await asyncio.sleep(LEASE_SECONDS / 3)
+
+
+@kopf.on.cleanup()
+async def stop(**_: Any) -> None:
+    """Stop the loop and the election."""
+    for task in _state.pop("tasks", []):
+        task.cancel()
+    scheduler = _state.pop("scheduler", None)
+    if scheduler is not None:
+        await scheduler.kube.close()
+
+
+@kopf.on.event(GROUP, VERSION, "trainingjobs")
+def training_job(type: str, body: kopf.Body, **_: Any) -> None:
+    """TrainingJobs: submissions, spec changes, deletions."""
+    if type == "DELETED":
+        CACHE.forget_job(key_of(body))
+    else:
+        CACHE.upsert_job(body)
+    _poke()
+
+
+@kopf.on.event(GROUP, VERSION, "pricetables")
+def price_table(type: str, body: kopf.Body, **_: Any) -> None:
+    """PriceTables: pools and their prices."""
+    if type == "DELETED":
+        CACHE.forget_price_table(body["metadata"]["name"])
+    else:
+        CACHE.upsert_price_table(body)
+    _poke()
+
+
+@kopf.on.event(GROUP, VERSION, "budgets")
+def budget(type: str, body: kopf.Body, **_: Any) -> None:
+    """Budgets: limits and what was spent."""
+    if type == "DELETED":
+        CACHE.forget_budget(key_of(body))
+    else:
+        CACHE.upsert_budget(body)
+    _poke()
+
+
+@kopf.on.event("", "v1", "resourcequotas")
+def resource_quota(type: str, body: kopf.Body, **_: Any) -> None:
+    """ResourceQuotas: device caps per namespace."""
+    if type == "DELETED":
+        CACHE.forget_quota(key_of(body))
+    else:
+        CACHE.upsert_quota(body)
+    _poke()
+
+
+@kopf.on.event("", "v1", "nodes")
+def node(type: str, body: kopf.Body, **_: Any) -> None:
+    """Nodes: pool membership and allocatable. Heartbeats change nothing that matters."""
+    name = body["metadata"]["name"]
+    before = CACHE.nodes.get(name)
+    if type == "DELETED":
+        CACHE.forget_node(name)
+    else:
+        CACHE.upsert_node(body)
+    if CACHE.nodes.get(name) != before:
+        _poke()
+
+
+@kopf.on.event("", "v1", "pods")
+def pod(type: str, body: kopf.Body, **_: Any) -> None:
+    """Pods: they take capacity; our workers also drive their job's phase."""
+    key = key_of(body)
+    before = CACHE.pods.get(key)
+    if type == "DELETED":
+        CACHE.forget_pod(key)
+    else:
+        CACHE.upsert_pod(body)
+    after = CACHE.pods.get(key)
+    labels = body.get("metadata", {}).get("labels") or {}
+    moved = (
+        before is None or after is None or (before.node, before.phase) != (after.node, after.phase)
+    )
+    if moved and (JOB_LABEL in labels or type == "DELETED" or (after and after.node)):
+        _poke()

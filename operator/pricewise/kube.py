@@ -1,0 +1,186 @@
+"""The few Kubernetes API calls the operator makes, as plain JSON over aiohttp.
+
+Plain REST keeps the calls on kopf's event loop (no thread per request) and sends manifests
+exactly as built; the official client is used only to read the kubeconfig or in-cluster account.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from kubernetes import client, config
+
+from pricewise.api import GROUP, VERSION
+from pricewise.status import timestamp
+from pricewise.workers import JOB_LABEL
+
+COMPONENT = "pricewise"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    """A request the API server refused, with its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class ConflictError(ApiError):
+    """The object changed since it was read (HTTP 409): the write was not made."""
+
+
+def load_configuration() -> client.Configuration:
+    """Server address and credentials: the in-cluster service account, or else the kubeconfig."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
+
+
+class Kube:
+    """An asynchronous JSON client for the handful of requests the operator makes."""
+
+    def __init__(self, configuration: client.Configuration, connections: int = 32) -> None:
+        self.host = configuration.host.rstrip("/")
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file)
+        if not configuration.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self.ssl = context
+        self.headers = {"Accept": "application/json"}
+        token = (configuration.api_key or {}).get("authorization") or (
+            configuration.api_key or {}
+        ).get("BearerToken")
+        if token:
+            self.headers["Authorization"] = (
+                token if token.startswith("Bearer") else f"Bearer {token}"
+            )
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0
+        """Requests made so far (for the benchmarks' API requests per placed job)."""
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> dict[str, Any]:
+        """One request; the decoded JSON answer, or ApiError."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=self.connections)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
+        self.requests += 1
+        async with self._session.request(
+            method, self.host + path, json=body, headers={"Content-Type": content_type}
+        ) as response:
+            data: dict[str, Any] = (
+                await response.json(content_type=None) if response.content_length != 0 else {}
+            )
+            if response.status >= 400:
+                message = (
+                    str(data.get("message", response.reason))
+                    if isinstance(data, dict)
+                    else str(data)
+                )
+                error = ConflictError if response.status == 409 else ApiError
+                raise error(response.status, message)
+            return data
+
+    @staticmethod
+    def _custom_path(plural: str, namespace: str | None, name: str) -> str:
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        return f"/apis/{GROUP}/{VERSION}{scope}/{plural}/{name}"
+
+    async def patch_status(
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch an object's status; with `resource_version`, only if it is unchanged."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        path = self._custom_path(plural, namespace, name) + "/status"
+        return await self.request("PATCH", path, body, MERGE_PATCH)
+
+    async def create(self, manifest: dict[str, Any]) -> bool:
+        """Create a Pod or Service; False when it already exists (creation is idempotent)."""
+        namespace = manifest["metadata"]["namespace"]
+        plural = "pods" if manifest["kind"] == "Pod" else "services"
+        try:
+            await self.request("POST", f"/api/v1/namespaces/{namespace}/{plural}", manifest)
+        except ConflictError:
+            return False
+        return True
+
+    async def delete_workers(self, namespace: str, job: str) -> None:
+        """Delete a job's worker pods (its Service stays for the next placement)."""
+        await self.request(
+            "DELETE",
+            f"/api/v1/namespaces/{namespace}/pods?labelSelector={JOB_LABEL}%3D{job}"
+            "&gracePeriodSeconds=0",
+        )
+
+    async def event(
+        self, obj: dict[str, Any], kind: str, reason: str, message: str, warning: bool = False
+    ) -> None:
+        """Record an Event on an object, shown by `kubectl describe`."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = timestamp(datetime.now(UTC))
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": kind,
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Lease, or None when there is none."""
+        try:
+            return await self.request(
+                "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+            )
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    async def write_lease(self, lease: dict[str, Any], create: bool) -> None:
+        """Create a Lease, or replace it (guarded by its resourceVersion)."""
+        meta = lease["metadata"]
+        base = f"/apis/coordination.k8s.io/v1/namespaces/{meta['namespace']}/leases"
+        if create:
+            await self.request("POST", base, lease)
+        else:
+            await self.request("PUT", f"{base}/{meta['name']}", lease)

@@ -1,0 +1,75 @@
+"""Leader election on a coordination.k8s.io Lease: of several replicas, one schedules.
+
+kopf's peering pauses replicas rather than electing one, so the scheduler takes a Lease the way
+Kubernetes controllers do: hold it while renewing, take it over when its holder stops renewing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pricewise.kube import ConflictError, Kube
+
+LEASE_SECONDS = 15
+
+
+def _micro_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+class LeaseElector:
+    """Holds (or waits for) one Lease; `is_leader` says whether this replica may schedule."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str, identity: str) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.is_leader = False
+
+    def _spec(self, now: datetime, transitions: int, acquired: str | None) -> dict[str, Any]:
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": LEASE_SECONDS,
+            "acquireTime": acquired or _micro_time(now),
+            "renewTime": _micro_time(now),
+            "leaseTransitions": transitions,
+        }
+
+    async def try_acquire(self, now: datetime) -> bool:
+        """Take or renew the Lease if it is ours or expired; returns whether we hold it."""
+        lease = await self.kube.get_lease(self.namespace, self.name)
+        if lease is None:
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self._spec(now, 0, None),
+            }
+            return await self._write(lease, create=True)
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity")
+        renewed = _parse(spec.get("renewTime"))
+        duration = timedelta(seconds=spec.get("leaseDurationSeconds") or LEASE_SECONDS)
+        expired = renewed is None or renewed + duration < now
+        if holder != self.identity and not expired:
+            self.is_leader = False
+            return False
+        transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
+        acquired = spec.get("acquireTime") if holder == self.identity else None
+        lease["spec"] = self._spec(now, transitions, acquired)
+        return await self._write(lease, create=False)
+
+    async def _write(self, lease: dict[str, Any], create: bool) -> bool:
+        try:
+            await self.kube.write_lease(lease, create)
+        except ConflictError:  # another replica wrote it between our read and our write
+            self.is_leader = False
+            return False
+        self.is_leader = True
+        return True

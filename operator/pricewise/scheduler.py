@@ -1,0 +1,286 @@
+"""The scheduling loop: debounce events into cycles; each cycle moves placed jobs along their
+lifecycle, solves for the pending ones, and admits what the solver placed.
+
+Admission writes the TrainingJob status first, guarded by its resourceVersion, and only then
+creates the workers under deterministic names. A status write that loses a race is dropped;
+workers that a crash left uncreated are created by the next cycle from the recorded plan. So a
+job is never admitted twice, and no worker is duplicated or lost across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pricewise import convert, lifecycle, status
+from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
+from pricewise.explain import Decision
+from pricewise.kube import ConflictError, Kube
+from pricewise.solver import Plan, SolverSettings, solve
+from pricewise.workers import device_tolerations, headless_service, worker_pod
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Timing of the loop."""
+
+    debounce_s: float = 0.5
+    """Quiet time gathered after an event, so that a burst of submissions is one cycle."""
+    period_s: float = 30.0
+    """A cycle runs at least this often, to catch time-based changes (deadlines, timeouts)."""
+
+
+class Scheduler:
+    """Owns the loop; kopf handlers feed the cache and call `poke()`."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        kube: Kube,
+        solver_settings: SolverSettings | None = None,
+        loop_settings: LoopSettings | None = None,
+        is_leader: Callable[[], bool] = lambda: True,
+        observers: list[Callable[[Plan, datetime], None]] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.kube = kube
+        self.solver_settings = solver_settings or SolverSettings()
+        self.settings = loop_settings or LoopSettings()
+        self.is_leader = is_leader
+        self.observers = observers or []
+        self._wake = asyncio.Event()
+        self.cycles = 0
+
+    def poke(self) -> None:
+        """Ask for a cycle soon (after the debounce)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run cycles until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.period_s)
+            await asyncio.sleep(self.settings.debounce_s)
+            self._wake.clear()
+            if not self.is_leader():
+                continue
+            try:
+                await self.cycle(datetime.now(UTC))
+            except Exception:  # a failed cycle is retried by the next one
+                log.exception("scheduling cycle failed")
+
+    async def cycle(self, now: datetime) -> Plan:
+        """One scheduling cycle."""
+        started = time.monotonic()
+        await self._progress(now)
+        await self._report_invalid()
+        snapshot, problems = self.cache.snapshot(now)
+        plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
+        await _gather(self._apply(d, now, snapshot.currency) for d in plan.decisions)
+        self.cycles += 1
+        for observe in self.observers:
+            observe(plan, now)
+        log.info(
+            "cycle %d: %d pending, %d placed, solver %s in %.2fs, cycle %.2fs",
+            self.cycles,
+            len(plan.decisions),
+            len(plan.placed),
+            plan.status,
+            plan.seconds,
+            time.monotonic() - started,
+        )
+        if problems:
+            log.warning("pools: %s", "; ".join(problems))
+        return plan
+
+    # --- placed jobs ----------------------------------------------------------------------
+
+    async def _progress(self, now: datetime) -> None:
+        """Admitted and Running jobs: create missing workers, follow their pods' phases."""
+        active = [r for r in list(self.cache.jobs.values()) if r.phase in ACTIVE_PHASES]
+        await _gather(self._progress_one(r, now) for r in active)
+
+    async def _progress_one(self, record: JobRecord, now: datetime) -> None:
+        meta, st = record.body["metadata"], record.body.get("status") or {}
+        namespace, name = meta["namespace"], meta["name"]
+        workers = int(st.get("workers") or 0)
+        pods = self.cache.workers_of(namespace, name)
+        step = lifecycle.transition(
+            record.phase, workers, pods, parse_time(st.get("admittedAt")), now
+        )
+        if step is None:
+            if record.phase == "Admitted" and len(pods) < workers:
+                await self._create_workers(record)
+            await self._note_spec_change(record, now)
+            return
+        patch: dict[str, Any] = {
+            "phase": step.phase,
+            "reason": step.reason,
+            "message": step.message,
+        }
+        if step.started_at:
+            patch["startedAt"] = status.timestamp(step.started_at)
+        if step.finished_at:
+            patch["finishedAt"] = status.timestamp(step.finished_at)
+        if step.phase == "Pending":
+            await self.kube.delete_workers(namespace, name)
+            patch.update(
+                {k: None for k in ("pool", "accelerator", "workers", "nodes", "estimatedFinish")}
+            )
+            patch["conditions"] = status.set_condition(
+                st.get("conditions") or [], "Admitted", False, step.reason, step.message, now
+            )
+        await self._write_status(record, patch, check=True)
+        await self._event(
+            record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
+        )
+
+    async def _note_spec_change(self, record: JobRecord, now: datetime) -> None:
+        """A placed job's spec changed: it keeps its placement, and says so once."""
+        meta, st = record.body["metadata"], record.body.get("status") or {}
+        generation, planned = meta.get("generation"), st.get("observedGeneration")
+        if generation is None or planned is None or generation == planned:
+            return
+        conditions = st.get("conditions") or []
+        if any(
+            c.get("type") == "SpecChangeIgnored" and c.get("observedGeneration") == generation
+            for c in conditions
+        ):
+            return
+        message = (
+            f"spec changed (generation {generation}) after placement at generation {planned}: "
+            "a placed job keeps its pool and workers; delete and re-create it to re-plan"
+        )
+        patch = {
+            "conditions": status.set_condition(
+                conditions,
+                "SpecChangeIgnored",
+                True,
+                "PlacedJobsAreNotReplanned",
+                message,
+                now,
+                generation,
+            )
+        }
+        await self._write_status(record, patch, check=False)
+        await self._event(record, "SpecChangeIgnored", message, warning=True)
+
+    async def _create_workers(self, record: JobRecord) -> None:
+        """Create the Service and every worker of an admitted job that does not exist yet."""
+        body, st = record.body, record.body["status"]
+        table = next(
+            (
+                t
+                for t in self.cache.price_tables.values()
+                for p in t.spec.pools
+                if p.name == st["pool"]
+            ),
+            None,
+        )
+        pool_spec = next(p for p in table.spec.pools if p.name == st["pool"]) if table else None
+        if pool_spec is None or record.model is None:
+            return  # the pool was removed from the PriceTable; the gang timeout releases the job
+        option = next(o for o in record.model.spec.options if o.accelerator == st["accelerator"])
+        requests: dict[str, str] = {}
+        device = convert.device_resource(option.accelerator)
+        if device:
+            requests[device] = str(option.devices_per_worker)
+        worker = convert.worker_resources(option, record.model.spec.template)
+        requests["cpu"] = f"{worker.cpu}m"
+        requests["memory"] = f"{worker.memory}Mi"
+        tolerations = device_tolerations(device, list(pool_spec.tolerations))
+        await self.kube.create(headless_service(body))
+        existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
+        await _gather(
+            self.kube.create(
+                worker_pod(
+                    body,
+                    i,
+                    node,
+                    dict(pool_spec.node_selector),
+                    requests,
+                    tolerations,
+                    pool_spec.name,
+                ),
+            )
+            for i, node in enumerate(st.get("nodes") or [])
+            if i not in existing
+        )
+
+    # --- pending jobs ---------------------------------------------------------------------
+
+    async def _report_invalid(self) -> None:
+        """Jobs whose spec the operator cannot use (schema passed, but not the model) say why."""
+        for record in list(self.cache.jobs.values()):
+            st = record.body.get("status") or {}
+            if record.model is None and st.get("reason") != "InvalidSpec":
+                message = f"invalid spec: {record.error}"
+                await self._write_status(
+                    record,
+                    {"phase": "Pending", "reason": "InvalidSpec", "message": message},
+                    check=False,
+                )
+                await self._event(record, "InvalidSpec", message, warning=True)
+
+    async def _apply(self, decision: Decision, now: datetime, currency: str) -> None:
+        key = (decision.job.namespace, decision.job.name)
+        record = self.cache.jobs.get(key)
+        if record is None:
+            return
+        previous = record.body.get("status") or {}
+        generation = record.body["metadata"].get("generation")
+        if decision.chosen is None:
+            new = status.pending_status(decision, previous, now, generation)
+            if status.pending_changed(previous, new):
+                changed_reason = previous.get("reason") != decision.reason
+                if await self._write_status(record, new, check=True) and changed_reason:
+                    await self._event(record, decision.reason, decision.message, warning=False)
+            return
+        new = status.admitted_status(decision, previous, now, currency, generation)
+        if not await self._write_status(record, new, check=True):
+            return  # it changed under us: the next cycle sees its new state
+        await self._event(record, "Admitted", decision.message)
+        updated = self.cache.jobs.get(key)
+        if updated is not None and updated.phase == "Admitted":
+            await self._create_workers(updated)
+
+    async def _write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:
+        """Patch the status and put the result in the cache at once (before the watch echoes
+        it), so that the next cycle cannot act on the old state. False on a lost race."""
+        meta = record.body["metadata"]
+        try:
+            result = await self.kube.patch_status(
+                "trainingjobs",
+                meta["namespace"],
+                meta["name"],
+                patch,
+                meta.get("resourceVersion") if check else None,
+            )
+        except ConflictError:
+            return False
+        self.cache.upsert_job(result)
+        return True
+
+    async def _event(
+        self, record: JobRecord, reason: str, message: str, warning: bool = False
+    ) -> None:
+        try:
+            await self.kube.event(record.body, "TrainingJob", reason, message, warning)
+        except Exception:  # an event is a courtesy; it never fails a cycle
+            log.debug("event not recorded", exc_info=True)
+
+
+async def _gather(calls: Any) -> None:
+    """Await all, logging failures instead of stopping at the first."""
+    aws: list[Awaitable[Any]] = list(calls)
+    for result in await asyncio.gather(*aws, return_exceptions=True):
+        if isinstance(result, Exception):
+            log.error("API call failed: %s", result)

@@ -1,0 +1,161 @@
+"""TrainingJob status as the operator writes it: phase, placement, conditions, options table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pricewise.explain import Decision
+from pricewise.units import format_duration, from_micros
+
+Condition = dict[str, Any]
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Conditions with one set; its transition time moves only when its status changes."""
+    value = "True" if status else "False"
+    out: list[Condition] = []
+    found = False
+    for cond in conditions:
+        if cond.get("type") != type_:
+            out.append(dict(cond))
+            continue
+        found = True
+        changed = cond.get("status") != value
+        out.append(
+            {
+                "type": type_,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": timestamp(now) if changed else cond.get("lastTransitionTime"),
+                "observedGeneration": generation,
+            }
+        )
+    if not found:
+        out.append(
+            {
+                "type": type_,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": timestamp(now),
+                "observedGeneration": generation,
+            }
+        )
+    return out
+
+
+def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[dict[str, Any]]:
+    """The options rows for the status (finish times only where they will not go stale)."""
+    rows = []
+    for row in decision.options:
+        cand = row.candidate
+        entry: dict[str, Any] = {
+            "pool": cand.pool.name,
+            "accelerator": cand.pool.accelerator,
+            "capacityType": cand.pool.capacity_type,
+            "workers": cand.workers,
+            "devices": cand.workers * cand.option.devices_per_worker,
+            "cost": from_micros(cand.cost),
+            "duration": format_duration(cand.duration_s),
+            "verdict": row.verdict,
+            "note": row.note,
+        }
+        if with_finish:
+            entry["finish"] = timestamp(cand.finish(now))
+        rows.append(entry)
+    return rows
+
+
+def admitted_status(
+    decision: Decision,
+    previous: Mapping[str, Any],
+    now: datetime,
+    currency: str,
+    generation: int | None,
+) -> dict[str, Any]:
+    """Status of a job the cycle just placed."""
+    chosen = decision.chosen
+    assert chosen is not None
+    conditions = set_condition(
+        previous.get("conditions") or [],
+        "Admitted",
+        True,
+        "Admitted",
+        decision.message,
+        now,
+        generation,
+    )
+    return {
+        "phase": "Admitted",
+        "pool": chosen.pool.name,
+        "accelerator": chosen.pool.accelerator,
+        "workers": chosen.workers,
+        "nodes": list(decision.nodes),
+        "currency": currency,
+        "estimatedCost": from_micros(chosen.cost),
+        "estimatedDuration": format_duration(chosen.duration_s),
+        "estimatedFinish": timestamp(chosen.finish(now)),
+        "accruedCost": previous.get("accruedCost", 0.0),
+        "admittedAt": timestamp(now),
+        "reason": "Admitted",
+        "message": decision.message,
+        "options": options_table(decision, now, with_finish=True),
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }
+
+
+def pending_status(
+    decision: Decision, previous: Mapping[str, Any], now: datetime, generation: int | None
+) -> dict[str, Any]:
+    """Status of a job that waits, with the reason and the options it has."""
+    conditions = set_condition(
+        previous.get("conditions") or [],
+        "Admitted",
+        False,
+        decision.reason,
+        decision.message,
+        now,
+        generation,
+    )
+    return {
+        "phase": "Pending",
+        "reason": decision.reason,
+        "message": decision.message,
+        "options": options_table(decision, now, with_finish=False),
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }
+
+
+def pending_changed(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a waiting job's status is worth a write: its reason or options changed.
+
+    Messages carry figures that drift as time passes ("deadline in 7h59m"); rewriting them every
+    cycle would cost an API write per waiting job per cycle for no decision that changed.
+    """
+
+    def shape(status: Mapping[str, Any]) -> tuple[object, ...]:
+        rows = tuple(
+            (r.get("pool"), r.get("workers"), r.get("verdict")) for r in status.get("options") or []
+        )
+        return (status.get("phase"), status.get("reason"), rows, status.get("observedGeneration"))
+
+    return shape(previous) != shape(new)
