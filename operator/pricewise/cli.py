@@ -73,6 +73,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from pricewise.simulate import main as simulate
+
+    return simulate(args.arguments)
+
+
 def _crds(args: argparse.Namespace) -> int:
     from pricewise.crdgen import main as write_crds
 
@@ -115,6 +121,14 @@ def parser() -> argparse.ArgumentParser:
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
     run.set_defaults(handler=_run)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay a job trace through simulated time under a placement policy",
+        add_help=False,
+    )
+    simulate.add_argument("arguments", nargs=argparse.REMAINDER)
+    simulate.set_defaults(handler=_simulate)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("directory", nargs="?", default="crds")

@@ -1,0 +1,187 @@
+"""The operator's pure parts: the cache's view of capacity, worker pods, statuses, lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pricewise import lifecycle, status
+from pricewise.cache import Cache, PodRecord
+from pricewise.snapshot import Resources
+from pricewise.workers import NODE_ANNOTATION, worker_pod
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def _node(name: str, gpus: int, pool: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"pricewise.dev/pool": pool}},
+        "status": {"allocatable": {"cpu": "96", "memory": "768Gi", "nvidia.com/gpu": str(gpus)}},
+    }
+
+
+def _job(name: str, rv: str = "10", status_: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"uid-{name}",
+            "resourceVersion": rv,
+            "generation": 1,
+            "creationTimestamp": "2026-11-29T11:00:00Z",
+        },
+        "spec": {
+            "options": [{"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}],
+            "template": {"spec": {"containers": [{"name": "t", "image": "x"}]}},
+        },
+        "status": status_ or {},
+    }
+
+
+def _cache() -> Cache:
+    cache = Cache()
+    cache.upsert_node(_node("l4-0", 8, "l4"))
+    cache.upsert_price_table(
+        {
+            "metadata": {"name": "prices"},
+            "spec": {
+                "pools": [
+                    {
+                        "name": "l4",
+                        "accelerator": "nvidia-l4",
+                        "nodeSelector": {"pricewise.dev/pool": "l4"},
+                        "prices": {"perDeviceHour": 1.0},
+                    }
+                ]
+            },
+        }
+    )
+    return cache
+
+
+def test_snapshot_counts_bound_pods_and_planned_workers() -> None:
+    cache = _cache()
+    cache.upsert_pod(
+        {
+            "metadata": {"name": "other", "namespace": "ns"},
+            "spec": {
+                "nodeName": "l4-0",
+                "containers": [{"resources": {"requests": {"nvidia.com/gpu": "2"}}}],
+            },
+            "status": {"phase": "Running"},
+        }
+    )
+    # Admitted, its worker pod not created yet (the operator stopped in between): the planned
+    # node must still be held.
+    cache.upsert_job(
+        _job(
+            "placed",
+            status_={
+                "phase": "Admitted",
+                "accelerator": "nvidia-l4",
+                "workers": 1,
+                "nodes": ["l4-0"],
+            },
+        )
+    )
+    cache.upsert_job(_job("waiting"))
+    snap, problems = cache.snapshot(NOW)
+    assert problems == []
+    (pool,) = snap.pools
+    assert pool.nodes[0].free.gpu == 8 - 2 - 4
+    assert [j.name for j in snap.jobs] == ["waiting"]
+
+
+def test_unbound_worker_holds_its_planned_node() -> None:
+    cache = _cache()
+    pod = worker_pod(
+        _job("placed", status_={"workers": 1}), 0, "l4-0", {"pricewise.dev/pool": "l4"},
+        {"nvidia.com/gpu": "4", "cpu": "1000m", "memory": "2048Mi"}, [], "l4",
+    )  # fmt: skip
+    cache.upsert_pod({**pod, "status": {"phase": "Pending"}})
+    assert cache.node_usage() == {"l4-0": Resources(cpu=1000, memory=2048, gpu=4)}
+
+
+def test_stale_watch_event_does_not_undo_our_write() -> None:
+    cache = _cache()
+    cache.upsert_job(_job("j", rv="20", status_={"phase": "Admitted"}))
+    cache.upsert_job(_job("j", rv="15"))
+    assert cache.jobs[("ns", "j")].phase == "Admitted"
+
+
+def test_invalid_job_is_kept_with_its_error() -> None:
+    cache = _cache()
+    body = _job("bad")
+    body["spec"]["workers"] = {"min": 3, "max": 1}
+    record = cache.upsert_job(body)
+    assert record.model is None
+    assert record.error is not None and "workers.min (3)" in record.error
+    assert cache.snapshot(NOW)[0].jobs == ()
+
+
+def test_worker_pod_is_pinned_and_owned() -> None:
+    job = _job("train", status_={"workers": 2})
+    pod = worker_pod(
+        job,
+        1,
+        "l4-0",
+        {"pricewise.dev/pool": "l4"},
+        {"nvidia.com/gpu": "4"},
+        [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        "l4",
+    )
+    assert pod["metadata"]["name"] == "train-worker-1"
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-train"
+    assert pod["metadata"]["annotations"][NODE_ANNOTATION] == "l4-0"
+    terms = pod["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["l4-0"]
+    container = pod["spec"]["containers"][0]
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "4"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["RANK"] == "1" and env["WORLD_SIZE"] == "2"
+    assert env["MASTER_ADDR"] == "train-worker-0.train.ns.svc"
+
+
+def _pod(
+    phase: str, node: str | None = "n", start: datetime | None = None, end: datetime | None = None
+) -> PodRecord:
+    return PodRecord(node, node, Resources(), phase, "j", 0, start, end)
+
+
+def test_lifecycle() -> None:
+    admitted = NOW - timedelta(seconds=30)
+    assert lifecycle.transition("Admitted", 2, {0: _pod("Running")}, admitted, NOW) is None
+    running = lifecycle.transition(
+        "Admitted",
+        2,
+        {0: _pod("Running", start=admitted), 1: _pod("Running", start=NOW)},
+        admitted,
+        NOW,
+    )
+    assert running is not None and (running.phase, running.started_at) == ("Running", NOW)
+    done = lifecycle.transition("Running", 1, {0: _pod("Succeeded", end=NOW)}, admitted, NOW)
+    assert done is not None and (done.phase, done.finished_at) == ("Succeeded", NOW)
+    failed = lifecycle.transition(
+        "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW
+    )
+    assert failed is not None and (failed.phase, failed.message) == ("Failed", "worker 1 failed")
+    late = lifecycle.transition(
+        "Admitted", 2, {0: _pod("Pending", node=None)}, NOW - timedelta(minutes=5), NOW
+    )
+    assert late is not None and late.phase == "Pending" and late.reason == "GangTimeout"
+    assert "only 0 of 2 worker(s) were bound" in late.message
+
+
+def test_conditions_keep_transition_time_until_status_changes() -> None:
+    first = status.set_condition([], "Admitted", False, "WaitingForCapacity", "full", NOW)
+    later = status.set_condition(
+        first, "Admitted", False, "QuotaExceeded", "quota", NOW + timedelta(hours=1)
+    )
+    assert later[0]["lastTransitionTime"] == "2026-11-29T12:00:00Z"
+    flipped = status.set_condition(
+        later, "Admitted", True, "Admitted", "ok", NOW + timedelta(hours=2)
+    )
+    assert flipped[0]["lastTransitionTime"] == "2026-11-29T14:00:00Z"
+    assert len(flipped) == 1
