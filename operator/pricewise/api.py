@@ -233,6 +233,16 @@ class TrainingJobStatus(ApiModel):
     estimated_duration: str | None = Field(None, description="Estimated run time.")
     estimated_finish: datetime | None = Field(None, description="Estimated finish time.")
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
+    accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
+    cost_buckets: dict[str, float] = Field(
+        default_factory=dict, description="Accrued cost per UTC hour (YYYY-MM-DDTHH)."
+    )
+    energy_kwh: float = Field(
+        0.0, alias="energyKWh", description="Energy drawn by the job's devices so far (kWh)."
+    )
+    emissions_kg: float = Field(
+        0.0, description="CO2 emitted for that energy (kg), from the PriceTable's intensity."
+    )
     admitted_at: datetime | None = Field(None, description="When the job was admitted.")
     started_at: datetime | None = Field(None, description="When all workers were running.")
     finished_at: datetime | None = Field(None, description="When the job ended.")
@@ -387,6 +397,15 @@ class BudgetStatus(ApiModel):
     utilisation: float = Field(0.0, description="(spent + committed) / limit.")
     forecast_exhaustion: datetime | None = Field(
         None, description="When the limit runs out at the current burn rate."
+    )
+    burn_rate: float = Field(0.0, description="What the namespace's running jobs cost per hour.")
+    thresholds_crossed: list[float] = Field(
+        default_factory=list, description="Thresholds (percent) reached in this period."
+    )
+    retained: dict[str, float] = Field(
+        default_factory=dict,
+        description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
+        "give its money back.",
     )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
 

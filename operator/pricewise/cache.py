@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from pricewise import api, convert
 from pricewise.manifests import field_errors
-from pricewise.snapshot import BudgetView, Resources, Snapshot
+from pricewise.snapshot import BudgetView, Pool, Resources, Snapshot
 from pricewise.units import to_micros
 from pricewise.workers import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
 
@@ -250,11 +250,15 @@ class Cache:
             status = record.body.get("status") or {}
             for index, node in enumerate(status.get("nodes") or []):
                 if (ns, name, index) not in present:
-                    add(node, self._planned_worker(record, status))
+                    add(node, self.planned_worker(record))
         return used
 
-    def _planned_worker(self, record: JobRecord, status: Mapping[str, Any]) -> Resources:
-        assert record.model is not None
+    @staticmethod
+    def planned_worker(record: JobRecord) -> Resources:
+        """Requests of one worker of a placed job (of the option its pool's accelerator runs)."""
+        status = record.body.get("status") or {}
+        if record.model is None:
+            return Resources()
         for option in record.model.spec.options:
             if option.accelerator == status.get("accelerator"):
                 return convert.worker_resources(option, record.model.spec.template)
@@ -288,6 +292,13 @@ class Cache:
             if b.spec.currency == currency
         ]
 
+    def carbon_intensity(self, pool: str) -> float | None:
+        """Grams of CO2 per kWh of the PriceTable that prices `pool`."""
+        for table in self.price_tables.values():
+            if any(p.name == pool for p in table.spec.pools):
+                return table.spec.carbon_intensity
+        return None
+
     def currency(self) -> str:
         """The prices' currency (the first PriceTable's, by name)."""
         tables = sorted(self.price_tables.items())
@@ -300,10 +311,14 @@ class Cache:
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
         )
 
+    def pools(self) -> tuple[tuple[Pool, ...], list[str]]:
+        """Pools with their nodes' free room, and problems with them worth a condition."""
+        tables = [t for _, t in sorted(self.price_tables.items())]
+        return convert.pools_from(tables, self.nodes.values(), self.node_usage())
+
     def snapshot(self, now: datetime) -> tuple[Snapshot, list[str]]:
         """The solver's input, and problems with the pools worth a condition."""
-        tables = [t for _, t in sorted(self.price_tables.items())]
-        pools, problems = convert.pools_from(tables, self.nodes.values(), self.node_usage())
+        pools, problems = self.pools()
         currency = self.currency()
         jobs = tuple(
             convert.job_from(r.model, parse_time(r.body["metadata"].get("creationTimestamp")))

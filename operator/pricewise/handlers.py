@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from pricewise.accountant import Accountant
 from pricewise.api import GROUP, VERSION
 from pricewise.cache import Cache, key_of
 from pricewise.kube import Kube, load_configuration
@@ -53,6 +54,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     scheduler = Scheduler(
         CACHE,
         kube,
+        Accountant(CACHE, kube),
         SolverSettings(time_limit_s=float(os.environ.get("PRICEWISE_SOLVER_SECONDS", "10"))),
         LoopSettings(period_s=float(os.environ.get("PRICEWISE_PERIOD_SECONDS", "30"))),
         is_leader=lambda: elector.is_leader,
@@ -92,6 +94,10 @@ async def stop(**_: Any) -> None:
 def training_job(type: str, body: kopf.Body, **_: Any) -> None:
     """TrainingJobs: submissions, spec changes, deletions."""
     if type == "DELETED":
+        record = CACHE.jobs.get(key_of(body))
+        scheduler = _scheduler()
+        if record is not None and scheduler is not None:
+            scheduler.accountant.forget(record)
         CACHE.forget_job(key_of(body))
     else:
         CACHE.upsert_job(body)
@@ -100,7 +106,12 @@ def training_job(type: str, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "pricetables")
 def price_table(type: str, body: kopf.Body, **_: Any) -> None:
-    """PriceTables: pools and their prices."""
+    """PriceTables: pools and their prices. What ran so far is settled at the old prices
+    first, so that a price change applies from now on, not retroactively."""
+    scheduler = _scheduler()
+    if scheduler is not None:
+        pools, _problems = CACHE.pools()
+        scheduler.accountant.settle(datetime.now(UTC), {p.name: p for p in pools})
     if type == "DELETED":
         CACHE.forget_price_table(body["metadata"]["name"])
     else:

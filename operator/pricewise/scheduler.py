@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pricewise import convert, lifecycle, status
+from pricewise.accountant import Accountant
 from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
 from pricewise.explain import Decision
 from pricewise.kube import ConflictError, Kube
@@ -45,6 +46,7 @@ class Scheduler:
         self,
         cache: Cache,
         kube: Kube,
+        accountant: Accountant,
         solver_settings: SolverSettings | None = None,
         loop_settings: LoopSettings | None = None,
         is_leader: Callable[[], bool] = lambda: True,
@@ -52,6 +54,7 @@ class Scheduler:
     ) -> None:
         self.cache = cache
         self.kube = kube
+        self.accountant = accountant
         self.solver_settings = solver_settings or SolverSettings()
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
@@ -80,7 +83,11 @@ class Scheduler:
     async def cycle(self, now: datetime) -> Plan:
         """One scheduling cycle."""
         started = time.monotonic()
+        pools, _ = self.cache.pools()
+        self.accountant.settle(now, {p.name: p for p in pools})
         await self._progress(now)
+        await self._write_accruals(now)
+        await self.accountant.write_budgets(now)
         await self._report_invalid()
         snapshot, problems = self.cache.snapshot(now)
         plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
@@ -130,6 +137,11 @@ class Scheduler:
             patch["startedAt"] = status.timestamp(step.started_at)
         if step.finished_at:
             patch["finishedAt"] = status.timestamp(step.finished_at)
+        patch.update(
+            self.accountant.fields(
+                (namespace, name), self.cache.carbon_intensity(st.get("pool", ""))
+            )
+        )
         if step.phase == "Pending":
             await self.kube.delete_workers(namespace, name)
             patch.update(
@@ -142,6 +154,16 @@ class Scheduler:
         await self._event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
+
+    async def _write_accruals(self, now: datetime) -> None:
+        """Persist accruals that are due (every interval, and when a job has finished)."""
+        writes = []
+        for key, record in list(self.cache.jobs.items()):
+            if self.accountant.due_for_write(key, record, now):
+                pool = (record.body.get("status") or {}).get("pool", "")
+                fields = self.accountant.fields(key, self.cache.carbon_intensity(pool))
+                writes.append(self._write_status(record, fields, check=False))
+        await _gather(writes)
 
     async def _note_spec_change(self, record: JobRecord, now: datetime) -> None:
         """A placed job's spec changed: it keeps its placement, and says so once."""

@@ -1,0 +1,198 @@
+"""The operator's accounting: accrue what placed jobs really cost and keep budgets current.
+
+Accruals are computed in memory every cycle (and at once when a price changes, so the old
+price applies up to that moment) and written to the TrainingJob status at least every
+`interval` and at every phase change; budgets are recomputed from the jobs' hourly costs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pricewise import accounting, status
+from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, Key, parse_time
+from pricewise.costmodel import worker_hourly_price
+from pricewise.kube import ApiError, Kube
+from pricewise.snapshot import Pool
+
+log = logging.getLogger(__name__)
+FINISHED_PHASES = ("Succeeded", "Failed")
+
+
+def _persisted(st: Mapping[str, Any]) -> accounting.Accrual:
+    return accounting.Accrual(
+        cost=float(st.get("accruedCost") or 0.0),
+        until=parse_time(st.get("accruedUntil")),
+        buckets=dict(st.get("costBuckets") or {}),
+        energy_kwh=float(st.get("energyKWh") or 0.0),
+    )
+
+
+class Accountant:
+    """Keeps accruals and budget figures; the scheduler calls it once per cycle."""
+
+    def __init__(
+        self, cache: Cache, kube: Kube, interval: timedelta = timedelta(minutes=1)
+    ) -> None:
+        self.cache = cache
+        self.kube = kube
+        self.interval = interval
+        self.accruals: dict[Key, accounting.Accrual] = {}
+        self.rates: dict[Key, float] = {}
+        """Hourly cost of each job's running workers, for burn rates."""
+        self.retained: dict[str, dict[str, float]] = {}
+        """Hourly costs of deleted jobs by namespace, until written to their budgets."""
+        self.deltas: list[tuple[str, str, float]] = []
+        """(namespace, pool, amount) accrued since last drained, for the cost counter."""
+
+    def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
+        persisted = _persisted(record.body.get("status") or {})
+        memory = self.accruals.get(key)
+        if memory is None or (persisted.until and memory.until and persisted.until >= memory.until):
+            return persisted
+        return memory
+
+    def _due(self, record: JobRecord) -> bool:
+        st = record.body.get("status") or {}
+        if record.phase in ACTIVE_PHASES:
+            return True
+        finished, until = parse_time(st.get("finishedAt")), parse_time(st.get("accruedUntil"))
+        return (
+            record.phase in FINISHED_PHASES
+            and finished is not None
+            and (until is None or until < finished)
+        )
+
+    def settle(self, now: datetime, pools: Mapping[str, Pool]) -> None:
+        """Accrue every placed job up to `now` at the prices in `pools`."""
+        self.rates.clear()
+        for key, record in list(self.cache.jobs.items()):
+            if not self._due(record):
+                continue
+            st = record.body.get("status") or {}
+            pool = pools.get(st.get("pool") or "")
+            if pool is None:
+                continue
+            worker = self.cache.planned_worker(record)
+            rate = worker_hourly_price(pool, worker) / 1_000_000
+            watts = (pool.power_per_device_watts or 0.0) * worker.devices
+            pods = self.cache.workers_of(*key)
+            spans = [accounting.Span(p.start, p.end) for p in pods.values()]
+            base = self._base(key, record)
+            updated = accounting.accrue(base, spans, rate, watts, now)
+            if updated.cost > base.cost:
+                self.deltas.append((key[0], pool.name, updated.cost - base.cost))
+            self.accruals[key] = updated
+            running = sum(1 for p in pods.values() if p.start and not p.end)
+            self.rates[key] = rate * running
+
+    def fields(self, key: Key, carbon_g_per_kwh: float | None) -> dict[str, Any]:
+        """The status fields that persist a job's accrual."""
+        accrual = self.accruals.get(key)
+        if accrual is None:
+            return {}
+        return {
+            "accruedCost": accrual.cost,
+            "accruedUntil": status.timestamp(accrual.until) if accrual.until else None,
+            "costBuckets": dict(accrual.buckets),
+            "energyKWh": round(accrual.energy_kwh, 6),
+            "emissionsKg": round(accrual.energy_kwh * (carbon_g_per_kwh or 0.0) / 1000, 6),
+        }
+
+    def due_for_write(self, key: Key, record: JobRecord, now: datetime) -> bool:
+        """Whether the job's accrual should be written now (every interval, and when done)."""
+        accrual = self.accruals.get(key)
+        if accrual is None:
+            return False
+        persisted = _persisted(record.body.get("status") or {})
+        if accrual.cost == persisted.cost and accrual.energy_kwh == persisted.energy_kwh:
+            return False
+        return (
+            persisted.until is None
+            or now - persisted.until >= self.interval
+            or record.phase in FINISHED_PHASES
+        )
+
+    def forget(self, record: JobRecord) -> None:
+        """A job is deleted: keep its costs for its namespace's budgets."""
+        key = (record.body["metadata"]["namespace"], record.body["metadata"]["name"])
+        accrual = self._base(key, record)
+        retained = self.retained.setdefault(key[0], {})
+        for bucket, amount in accrual.buckets.items():
+            retained[bucket] = retained.get(bucket, 0.0) + amount
+        self.accruals.pop(key, None)
+
+    def budget_status(self, namespace: str, name: str, now: datetime) -> dict[str, Any]:
+        """A budget's status for its current period."""
+        budget = self.cache.budgets[(namespace, name)]
+        start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
+        retained = dict(budget.status.retained)
+        for bucket, amount in self.retained.get(namespace, {}).items():
+            retained[bucket] = retained.get(bucket, 0.0) + amount
+        spent = accounting.spent_between(retained, start, end)
+        burn = 0.0
+        for key, record in self.cache.jobs.items():
+            if key[0] != namespace:
+                continue
+            accrual = self._base(key, record)
+            spent += accounting.spent_between(accrual.buckets, start, end)
+            burn += self.rates.get(key, 0.0)
+        figures = accounting.budget_figures(
+            budget.spec.limit,
+            budget.spec.thresholds,
+            spent,
+            self.cache.committed(namespace),
+            burn,
+            now,
+        )
+        conditions = status.set_condition(
+            [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions],
+            "Exceeded",
+            figures.spent + figures.committed >= budget.spec.limit > 0 or figures.remaining < 0,
+            "LimitReached" if figures.remaining < 0 else "WithinLimit",
+            f"spent {figures.spent:.2f} + committed {figures.committed:.2f} of "
+            f"{budget.spec.limit:.2f} {budget.spec.currency} ({figures.utilisation:.0%})",
+            now,
+        )
+        return {
+            "periodStart": status.timestamp(start) if start else None,
+            "periodEnd": status.timestamp(end) if end else None,
+            "spent": figures.spent,
+            "committed": figures.committed,
+            "remaining": figures.remaining,
+            "utilisation": figures.utilisation,
+            "burnRate": round(burn, 6),
+            "forecastExhaustion": status.timestamp(figures.forecast_exhaustion)
+            if figures.forecast_exhaustion
+            else None,
+            "thresholdsCrossed": list(figures.crossed),
+            "retained": {k: round(v, 6) for k, v in retained.items()},
+            "conditions": conditions,
+        }
+
+    async def write_budgets(self, now: datetime) -> None:
+        """Write every budget's status where its figures changed."""
+        for (namespace, name), budget in list(self.cache.budgets.items()):
+            new = self.budget_status(namespace, name, now)
+            old = budget.status.model_dump(by_alias=True, mode="json")
+            if not _changed(old, new):
+                continue
+            try:
+                result = await self.kube.patch_status("budgets", namespace, name, new)
+            except ApiError as err:
+                log.warning("budget %s/%s status not written: %s", namespace, name, err)
+                continue
+            self.cache.upsert_budget(result)
+            self.retained.pop(namespace, None)
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a budget's figures moved enough to be worth a write."""
+    amounts = ("spent", "committed", "remaining")
+    if any(abs(float(old.get(k) or 0.0) - float(new[k])) > 1e-6 for k in amounts):
+        return True
+    others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd")
+    return any(old.get(k) != new.get(k) for k in others)
