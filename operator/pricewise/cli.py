@@ -7,6 +7,7 @@ loading OR-Tools and the Kubernetes client.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -64,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from pricewise import handlers  # noqa: F401  (importing registers the handlers with kopf)
 
+    os.environ["PRICEWISE_METRICS_PORT"] = str(args.metrics_port)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     kopf.run(
         clusterwide=True,
@@ -119,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)"
     )
     run.set_defaults(handler=_run)
 

@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from pricewise.accountant import Accountant
 from pricewise.api import GROUP, VERSION
 from pricewise.cache import Cache, key_of
 from pricewise.kube import Kube, load_configuration
 from pricewise.leader import LEASE_SECONDS, LeaseElector
+from pricewise.metrics import Metrics
 from pricewise.scheduler import LoopSettings, Scheduler
 from pricewise.solver import SolverSettings
 from pricewise.workers import JOB_LABEL
@@ -51,15 +54,21 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         "pricewise-scheduler",
         f"{socket.gethostname()}-{os.getpid()}",
     )
+    accountant = Accountant(CACHE, kube)
+    metrics = Metrics(CACHE, accountant)
     scheduler = Scheduler(
         CACHE,
         kube,
-        Accountant(CACHE, kube),
+        accountant,
         SolverSettings(time_limit_s=float(os.environ.get("PRICEWISE_SOLVER_SECONDS", "10"))),
         LoopSettings(period_s=float(os.environ.get("PRICEWISE_PERIOD_SECONDS", "30"))),
         is_leader=lambda: elector.is_leader,
+        metrics=metrics,
     )
     _state["scheduler"] = scheduler
+    _state["metrics_runner"] = await _serve_metrics(
+        metrics, int(os.environ.get("PRICEWISE_METRICS_PORT", "8080"))
+    )
     _state["tasks"] = [
         asyncio.create_task(scheduler.run(), name="pricewise-scheduler"),
         asyncio.create_task(_elect(elector, scheduler), name="pricewise-leader"),
@@ -80,6 +89,17 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
         await asyncio.sleep(LEASE_SECONDS / 3)
 
 
+async def _serve_metrics(metrics: Metrics, port: int) -> web.AppRunner:
+    """Serve /metrics on kopf's event loop, so that scrapes read the cache between events."""
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    log.info("metrics on :%d/metrics", port)
+    return runner
+
+
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
     """Stop the loop and the election."""
@@ -88,6 +108,9 @@ async def stop(**_: Any) -> None:
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:
         await scheduler.kube.close()
+    runner = _state.pop("metrics_runner", None)
+    if runner is not None:
+        await runner.cleanup()
 
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")

@@ -23,6 +23,7 @@ from pricewise.accountant import Accountant
 from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
 from pricewise.explain import Decision
 from pricewise.kube import ConflictError, Kube
+from pricewise.metrics import Metrics
 from pricewise.solver import Plan, SolverSettings, solve
 from pricewise.workers import device_tolerations, headless_service, worker_pod
 
@@ -50,7 +51,7 @@ class Scheduler:
         solver_settings: SolverSettings | None = None,
         loop_settings: LoopSettings | None = None,
         is_leader: Callable[[], bool] = lambda: True,
-        observers: list[Callable[[Plan, datetime], None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.cache = cache
         self.kube = kube
@@ -58,7 +59,7 @@ class Scheduler:
         self.solver_settings = solver_settings or SolverSettings()
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
-        self.observers = observers or []
+        self.metrics = metrics
         self._wake = asyncio.Event()
         self.cycles = 0
 
@@ -79,6 +80,8 @@ class Scheduler:
                 await self.cycle(datetime.now(UTC))
             except Exception:  # a failed cycle is retried by the next one
                 log.exception("scheduling cycle failed")
+                if self.metrics is not None:
+                    self.metrics.cycles.labels("error").inc()
 
     async def cycle(self, now: datetime) -> Plan:
         """One scheduling cycle."""
@@ -93,8 +96,8 @@ class Scheduler:
         plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
         await _gather(self._apply(d, now, snapshot.currency) for d in plan.decisions)
         self.cycles += 1
-        for observe in self.observers:
-            observe(plan, now)
+        if self.metrics is not None:
+            self.metrics.observe(plan, snapshot.currency)
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs, cycle %.2fs",
             self.cycles,

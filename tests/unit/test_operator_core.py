@@ -95,9 +95,14 @@ def test_snapshot_counts_bound_pods_and_planned_workers() -> None:
 def test_unbound_worker_holds_its_planned_node() -> None:
     cache = _cache()
     pod = worker_pod(
-        _job("placed", status_={"workers": 1}), 0, "l4-0", {"pricewise.dev/pool": "l4"},
-        {"nvidia.com/gpu": "4", "cpu": "1000m", "memory": "2048Mi"}, [], "l4",
-    )  # fmt: skip
+        _job("placed", status_={"workers": 1}),
+        0,
+        "l4-0",
+        {"pricewise.dev/pool": "l4"},
+        {"nvidia.com/gpu": "4", "cpu": "1000m", "memory": "2048Mi"},
+        [],
+        "l4",
+    )
     cache.upsert_pod({**pod, "status": {"phase": "Pending"}})
     assert cache.node_usage() == {"l4-0": Resources(cpu=1000, memory=2048, gpu=4)}
 

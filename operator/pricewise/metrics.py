@@ -1,0 +1,299 @@
+"""Prometheus metrics, all in one place (names follow the Prometheus conventions).
+
+Gauges of state (prices, budgets, jobs) are read from the cache at scrape time, so they are
+right after a restart and a job's series disappear with it. Counters and the solver histogram
+are ordinary instruments that restart from zero, as Prometheus expects of counters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as CounterMetric
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from pricewise.accountant import Accountant
+from pricewise.cache import ACTIVE_PHASES, Cache, parse_time
+from pricewise.explain import Decision
+from pricewise.solver import Plan
+from pricewise.units import from_micros
+
+PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
+
+
+class StateCollector(Collector):
+    """Gauges computed from the operator's cache when Prometheus scrapes."""
+
+    def __init__(self, cache: Cache, accountant: Accountant) -> None:
+        self.cache = cache
+        self.accountant = accountant
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Every state gauge."""
+        now = datetime.now(UTC)
+        yield from self._prices()
+        yield from self._jobs(now)
+        yield from self._budgets(now)
+
+    def _prices(self) -> Iterator[GaugeMetricFamily]:
+        price = GaugeMetricFamily(
+            "pricewise_pool_price_per_hour",
+            "Price of a pool per unit and hour, as its PriceTable says.",
+            labels=["pool", "accelerator", "capacity_type", "unit", "currency"],
+        )
+        node_total = GaugeMetricFamily(
+            "node_total_hourly_cost",
+            "Hourly cost of a node (OpenCost's name and meaning).",
+            labels=["node", "instance_type", "provider_id", "pool"],
+        )
+        node_gpu = GaugeMetricFamily(
+            "node_gpu_hourly_cost", "Hourly cost of one GPU or TPU chip of a node (OpenCost).",
+            labels=["node", "instance_type", "provider_id", "pool"],
+        )  # fmt: skip
+        node_cpu = GaugeMetricFamily(
+            "node_cpu_hourly_cost", "Hourly cost of one CPU of a node (OpenCost).",
+            labels=["node", "instance_type", "provider_id", "pool"],
+        )  # fmt: skip
+        node_ram = GaugeMetricFamily(
+            "node_ram_hourly_cost", "Hourly cost of one GiB of memory of a node (OpenCost).",
+            labels=["node", "instance_type", "provider_id", "pool"],
+        )  # fmt: skip
+        pool_nodes = GaugeMetricFamily("pricewise_pool_nodes", "Nodes in a pool.", labels=["pool"])
+        pool_free = GaugeMetricFamily(
+            "pricewise_pool_free_devices",
+            "Devices of a pool that no pod requests.",
+            labels=["pool"],
+        )
+        pools, _ = self.cache.pools()
+        currency = self.cache.currency()
+        for pool in pools:
+            prices = pool.prices
+            for unit, value in (
+                ("device", prices.per_device_hour),
+                ("cpu", prices.per_cpu_hour),
+                ("gib", prices.per_gib_hour),
+                ("node", prices.per_node_hour),
+            ):
+                if value:
+                    price.add_metric(
+                        [pool.name, pool.accelerator, pool.capacity_type, unit, currency],
+                        from_micros(value),
+                    )
+            pool_nodes.add_metric([pool.name], len(pool.nodes))
+            pool_free.add_metric([pool.name], sum(n.free.devices for n in pool.nodes))
+            for node in pool.nodes:
+                labels = self.cache.nodes.get(node.name, {}).get("metadata", {}).get("labels", {})
+                row = [
+                    node.name,
+                    labels.get("node.kubernetes.io/instance-type", ""),
+                    node.name,
+                    pool.name,
+                ]
+                alloc = node.allocatable
+                total = (
+                    alloc.devices * prices.per_device_hour
+                    + alloc.cpu / 1000 * prices.per_cpu_hour
+                    + alloc.memory / 1024 * prices.per_gib_hour
+                    + prices.per_node_hour
+                )
+                node_total.add_metric(row, from_micros(round(total)))
+                if alloc.devices:
+                    node_gpu.add_metric(row, from_micros(prices.per_device_hour))
+                node_cpu.add_metric(row, from_micros(prices.per_cpu_hour))
+                node_ram.add_metric(row, from_micros(prices.per_gib_hour))
+        yield from (price, node_total, node_gpu, node_cpu, node_ram, pool_nodes, pool_free)
+
+    def _jobs(self, now: datetime) -> Iterator[GaugeMetricFamily]:
+        labels = ["namespace", "job", "pool", "currency"]
+        estimated = GaugeMetricFamily(
+            "pricewise_job_estimated_cost",
+            "Estimated cost of a placed, unfinished job.",
+            labels=labels,
+        )
+        accrued = GaugeMetricFamily(
+            "pricewise_job_accrued_cost",
+            "Cost a placed, unfinished job has accrued.",
+            labels=labels,
+        )
+        energy = GaugeMetricFamily(
+            "pricewise_job_energy_kwh",
+            "Energy a placed, unfinished job has drawn.",
+            labels=labels[:3],
+        )
+        phases = GaugeMetricFamily("pricewise_jobs", "TrainingJobs by phase.", labels=["phase"])
+        pending = GaugeMetricFamily(
+            "pricewise_pending_jobs", "Pending TrainingJobs by reason.", labels=["reason"]
+        )
+        oldest = GaugeMetricFamily(
+            "pricewise_oldest_pending_job_age_seconds",
+            "Age of the oldest Pending TrainingJob.",
+            labels=["namespace"],
+        )
+        by_phase: Counter[str] = Counter()
+        by_reason: Counter[str] = Counter()
+        ages: dict[str, float] = {}
+        for (namespace, name), record in list(self.cache.jobs.items()):
+            st = record.body.get("status") or {}
+            by_phase[record.phase] += 1
+            if record.phase == "Pending":
+                by_reason[st.get("reason") or "New"] += 1
+                created = parse_time(record.body["metadata"].get("creationTimestamp"))
+                if created:
+                    ages[namespace] = max(ages.get(namespace, 0.0), (now - created).total_seconds())
+            if record.phase in ACTIVE_PHASES:
+                row = [namespace, name, st.get("pool") or "", st.get("currency") or ""]
+                fields = self.accountant.fields((namespace, name), None)
+                estimated.add_metric(row, float(st.get("estimatedCost") or 0.0))
+                accrued.add_metric(
+                    row, float(fields.get("accruedCost", st.get("accruedCost") or 0.0))
+                )
+                energy.add_metric(
+                    row[:3], float(fields.get("energyKWh", st.get("energyKWh") or 0.0))
+                )
+        for phase in PHASES:
+            phases.add_metric([phase], by_phase[phase])
+        for reason, count in sorted(by_reason.items()):
+            pending.add_metric([reason], count)
+        for namespace, age in sorted(ages.items()):
+            oldest.add_metric([namespace], age)
+        yield from (estimated, accrued, energy, phases, pending, oldest)
+
+    def _budgets(self, now: datetime) -> Iterator[GaugeMetricFamily]:
+        labels = ["namespace", "budget", "currency"]
+        families = {
+            "limit": GaugeMetricFamily(
+                "pricewise_budget_limit", "A budget's limit per period.", labels=labels
+            ),
+            "spent": GaugeMetricFamily(
+                "pricewise_budget_spent", "Spent in the current period.", labels=labels
+            ),
+            "committed": GaugeMetricFamily(
+                "pricewise_budget_committed",
+                "Estimated cost still to come of admitted jobs.",
+                labels=labels,
+            ),
+            "remaining": GaugeMetricFamily(
+                "pricewise_budget_remaining", "limit - spent - committed.", labels=labels
+            ),
+            "utilisation": GaugeMetricFamily(
+                "pricewise_budget_utilisation_ratio", "(spent + committed) / limit.", labels=labels
+            ),
+            "burnRate": GaugeMetricFamily(
+                "pricewise_budget_burn_rate_per_hour",
+                "What running jobs cost per hour.",
+                labels=labels,
+            ),
+        }
+        threshold = GaugeMetricFamily(
+            "pricewise_budget_threshold_ratio",
+            "Alert thresholds of a budget, as fractions of its limit.",
+            labels=[*labels, "threshold"],
+        )
+        period_end = GaugeMetricFamily(
+            "pricewise_budget_period_end_timestamp_seconds",
+            "End of the current period.",
+            labels=labels,
+        )
+        forecast = GaugeMetricFamily(
+            "pricewise_budget_forecast_exhaustion_timestamp_seconds",
+            "When the budget runs out at the current burn rate.",
+            labels=labels,
+        )
+        for (namespace, name), budget in sorted(self.cache.budgets.items()):
+            row = [namespace, name, budget.spec.currency]
+            st = self.accountant.budget_status(namespace, name, now)
+            families["limit"].add_metric(row, budget.spec.limit)
+            for key in ("spent", "committed", "remaining", "utilisation", "burnRate"):
+                families[key].add_metric(row, float(st[key]))
+            for percent in budget.spec.thresholds:
+                threshold.add_metric([*row, f"{percent:g}"], percent / 100)
+            end = parse_time(st["periodEnd"])
+            if end:
+                period_end.add_metric(row, end.timestamp())
+            exhaustion = parse_time(st["forecastExhaustion"])
+            if exhaustion:
+                forecast.add_metric(row, exhaustion.timestamp())
+        yield from (*families.values(), threshold, period_end, forecast)
+
+
+class Metrics:
+    """The operator's metrics on one registry."""
+
+    def __init__(
+        self, cache: Cache, accountant: Accountant, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.accountant = accountant
+        self.registry.register(StateCollector(cache, accountant))
+        self.cost = CounterMetric(
+            "pricewise_cost_accrued",
+            "Cost accrued by jobs, by namespace and pool.",
+            ["namespace", "pool", "currency"],
+            registry=self.registry,
+        )
+        self.placements = CounterMetric(
+            "pricewise_placements",
+            "Scheduling decisions by outcome (admitted, waiting, infeasible).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.savings = CounterMetric(
+            "pricewise_savings",
+            "Estimated cost saved against the pool an admin-ordered first-fit would have picked.",
+            ["currency"],
+            registry=self.registry,
+        )
+        self.cycles = CounterMetric(
+            "pricewise_scheduling_cycles",
+            "Scheduling cycles by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.solver_status = CounterMetric(
+            "pricewise_solver_solves", "Solver runs by status.", ["status"], registry=self.registry
+        )
+        self.solver_seconds = Histogram(
+            "pricewise_solver_duration_seconds",
+            "Time the solver took per cycle.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+
+    def observe(self, plan: Plan, currency: str) -> None:
+        """Record one cycle's plan and what was accrued since the last."""
+        self.cycles.labels("ok").inc()
+        self.solver_status.labels(plan.status).inc()
+        self.solver_seconds.observe(plan.seconds)
+        for decision in plan.decisions:
+            self.placements.labels(outcome(decision)).inc()
+            saved = savings(decision)
+            if saved > 0:
+                self.savings.labels(currency).inc(saved)
+        while self.accountant.deltas:
+            namespace, pool, amount = self.accountant.deltas.pop()
+            self.cost.labels(namespace, pool, currency).inc(amount)
+
+
+INFEASIBLE = {"NoMatchingPool", "WorkerTooLarge", "SpotNotAllowed", "DeadlineUnreachable",
+              "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning"}  # fmt: skip
+
+
+def outcome(decision: Decision) -> str:
+    """admitted; waiting (for capacity, quota or budget); or infeasible (as specified)."""
+    if decision.chosen is not None:
+        return "admitted"
+    return "infeasible" if decision.reason in INFEASIBLE else "waiting"
+
+
+def savings(decision: Decision) -> float:
+    """What the chosen option saves against the first feasible pool in the admin's order."""
+    chosen = decision.chosen
+    if chosen is None:
+        return 0.0
+    feasible = [r.candidate for r in decision.options if r.verdict in ("chosen", "feasible")]
+    first_fit = min(feasible, key=lambda c: c.pool.order)
+    return from_micros(max(0, first_fit.cost - chosen.cost))

@@ -1,0 +1,140 @@
+"""Metric exposition: names, labels and values, rebuilt from state after a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pricewise.accountant import Accountant
+from pricewise.cache import Cache
+from pricewise.metrics import Metrics
+
+
+class NoKube:
+    """The accountant is only read here; nothing may be written."""
+
+
+def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _state() -> Cache:
+    cache = Cache()
+    cache.upsert_node(
+        {
+            "metadata": {
+                "name": "a100-0",
+                "labels": {"pool": "a100", "node.kubernetes.io/instance-type": "a2-ultragpu-8g"},
+            },
+            "status": {"allocatable": {"cpu": "96", "memory": "1024Gi", "nvidia.com/gpu": "8"}},
+        }
+    )
+    cache.upsert_price_table(
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "currency": "USD",
+                "pools": [
+                    {
+                        "name": "a100",
+                        "accelerator": "nvidia-a100-80gb",
+                        "nodeSelector": {"pool": "a100"},
+                        "prices": {"perDeviceHour": 5.0, "perCpuHour": 0.01},
+                    }
+                ],
+            },
+        }
+    )
+    start = datetime.now(UTC) - timedelta(hours=2)
+    job: dict[str, Any] = {
+        "metadata": {
+            "name": "train",
+            "namespace": "team-a",
+            "uid": "u",
+            "creationTimestamp": "2026-11-29T00:00:00Z",
+        },
+        "spec": {
+            "options": [
+                {"accelerator": "nvidia-a100-80gb", "devicesPerWorker": 8, "duration": "4h"}
+            ]
+        },
+        "status": {
+            "phase": "Running",
+            "pool": "a100",
+            "accelerator": "nvidia-a100-80gb",
+            "workers": 1,
+            "currency": "USD",
+            "estimatedCost": 160.0,
+            "accruedCost": 80.0,
+            "costBuckets": {start.strftime("%Y-%m-%dT%H"): 80.0},
+        },
+    }
+    cache.upsert_job(job)
+    waiting = {
+        **job,
+        "metadata": {**job["metadata"], "name": "wait"},
+        "status": {"phase": "Pending", "reason": "BudgetExceeded"},
+    }
+    cache.upsert_job(waiting)
+    cache.upsert_budget(
+        {
+            "metadata": {"name": "monthly", "namespace": "team-a"},
+            "spec": {"limit": 200, "currency": "USD", "period": "total", "thresholds": [50, 80]},
+        }
+    )
+    return cache
+
+
+def test_state_gauges_from_the_cache() -> None:
+    cache = _state()
+    metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+    samples = _samples(metrics)
+    price = (
+        "pricewise_pool_price_per_hour",
+        (
+            ("accelerator", "nvidia-a100-80gb"),
+            ("capacity_type", "on-demand"),
+            ("currency", "USD"),
+            ("pool", "a100"),
+            ("unit", "device"),
+        ),
+    )
+    assert samples[price] == 5.0
+    node = (
+        "node_total_hourly_cost",
+        (
+            ("instance_type", "a2-ultragpu-8g"),
+            ("node", "a100-0"),
+            ("pool", "a100"),
+            ("provider_id", "a100-0"),
+        ),
+    )
+    assert samples[node] == 8 * 5.0 + 96 * 0.01
+    job = (("currency", "USD"), ("job", "train"), ("namespace", "team-a"), ("pool", "a100"))
+    assert samples[("pricewise_job_estimated_cost", job)] == 160.0
+    assert samples[("pricewise_job_accrued_cost", job)] == 80.0
+    assert samples[("pricewise_jobs", (("phase", "Running"),))] == 1
+    assert samples[("pricewise_pending_jobs", (("reason", "BudgetExceeded"),))] == 1
+    budget = (("budget", "monthly"), ("currency", "USD"), ("namespace", "team-a"))
+    assert samples[("pricewise_budget_spent", budget)] == 80.0
+    assert samples[("pricewise_budget_committed", budget)] == 80.0
+    assert samples[("pricewise_budget_remaining", budget)] == 40.0
+    assert samples[("pricewise_budget_utilisation_ratio", budget)] == 0.8
+    assert samples[("pricewise_budget_threshold_ratio", (*budget, ("threshold", "80")))] == 0.8
+
+
+def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
+    cache = _state()
+    metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+    names = {name for name, _ in _samples(metrics)}
+    assert "pricewise_cost_accrued_total" not in names  # no sample until something accrues
+    cache.forget_job(("team-a", "train"))
+    assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
