@@ -7,6 +7,8 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 dev:  ## install pricewise and its development tools (one command on a fresh machine)
+	command -v promtool >/dev/null || (apt-get update -q && \
+		apt-get install -y -q --no-install-recommends prometheus)
 	$(PYTHON) -m pip install -e '.[dev]'
 
 lint:  ## ruff, mypy and the import contracts
