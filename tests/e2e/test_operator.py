@@ -1,0 +1,307 @@
+"""The operator end to end: `kubectl apply` a TrainingJob, see it placed, run and accounted,
+on the real local control plane with simulated nodes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from operator_fixtures import (  # noqa: F401  (fixtures)
+    Operator,
+    Pools,
+    apply,
+    crds,
+    get,
+    operator,
+    pools,
+    status_of,
+    training_job,
+    wait_for,
+    wait_phase,
+    wait_reason,
+)
+
+pytestmark = pytest.mark.cluster
+
+# 3,600,000 work units: one hour for one worker at 1,000 units/s.
+WORK = 3_600_000
+
+
+def _two_pools(pools: Pools) -> list[dict[str, Any]]:
+    """A cheap slow pool and a fast dear one; per unit of work the slow one is cheaper."""
+    pools.add("slow", nodes=2, gpus=8, price=1.0)
+    pools.add("fast", nodes=1, gpus=8, price=4.0)
+    pools.publish()
+    return [
+        {"accelerator": pools.accelerator("slow"), "devicesPerWorker": 8, "throughput": 1000},
+        {"accelerator": pools.accelerator("fast"), "devicesPerWorker": 8, "throughput": 5000},
+    ]
+
+
+def test_cheapest_pool_that_meets_the_deadline(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    options = _two_pools(pools)
+    apply(
+        cluster,
+        namespace,
+        training_job("loose", options, work=WORK, maxDuration="2h"),
+        training_job("tight", options, work=WORK, maxDuration="30m"),
+        training_job("impossible", options, work=WORK, maxDuration="5m"),
+    )
+    loose = wait_phase(cluster, namespace, "loose", "Admitted", "Running")
+    assert (loose["pool"], loose["workers"]) == (f"slow-{pools.tag}", 1)
+    assert loose["estimatedCost"] == 8.0  # 8 GPUs x 1 h x 1.00
+    assert [r["verdict"] for r in loose["options"]] == ["chosen", "feasible"]
+    tight = wait_phase(cluster, namespace, "tight", "Admitted", "Running")
+    assert tight["pool"] == f"fast-{pools.tag}"
+    assert f"slow-{pools.tag} x1 would save" in tight["message"]
+    waiting = wait_reason(cluster, namespace, "impossible", "DeadlineUnreachable")
+    assert waiting["phase"] == "Pending"
+    assert waiting["message"] == (
+        f"maxDuration 5m cannot be met: fastest option fast-{pools.tag} x1 needs 12m"
+    )
+    condition = next(c for c in waiting["conditions"] if c["type"] == "Admitted")
+    assert (condition["status"], condition["reason"]) == ("False", "DeadlineUnreachable")
+
+    # kubectl's view: printer columns, describe with the options table and the events.
+    table = cluster.kubectl("get", "tj", "-n", namespace).stdout
+    assert table.split("\n")[0].split() == [
+        "NAME",
+        "PHASE",
+        "POOL",
+        "WORKERS",
+        "EST-COST",
+        "ETA",
+        "AGE",
+    ]
+    assert any(
+        line.startswith("loose") and f"slow-{pools.tag}" in line for line in table.splitlines()
+    )
+    described = cluster.kubectl("describe", "tj", "loose", "-n", namespace).stdout
+    assert "Options:" in described and "Admitted" in described
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=loose",
+        "-o",
+        "json",
+    ).stdout
+    assert any(e["reason"] == "Admitted" for e in json.loads(events)["items"])
+
+
+def test_workers_run_on_the_planned_nodes_and_complete(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("gpu", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    apply(
+        cluster,
+        namespace,
+        training_job("pair", [option], run_seconds=4, work=WORK, workers={"min": 2, "max": 2}),
+    )
+    admitted = wait_phase(cluster, namespace, "pair", "Admitted", "Running", "Succeeded")
+    assert sorted(admitted["nodes"]) == sorted(pools.nodes)
+    running = wait_phase(cluster, namespace, "pair", "Running", "Succeeded")
+    assert running["workers"] == 2
+    pods = json.loads(
+        cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=pair", "-o", "json"
+        ).stdout
+    )
+    placed = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods["items"]}
+    assert placed == {f"pair-worker-{i}": node for i, node in enumerate(admitted["nodes"])}
+    done = wait_phase(cluster, namespace, "pair", "Succeeded", timeout=90)
+    assert done["finishedAt"] and done["accruedCost"] > 0
+    # Deleting the job deletes its workers (owner references, garbage collector).
+    cluster.kubectl("delete", "tj", "pair", "-n", namespace)
+    wait_for(
+        lambda: (
+            not json.loads(
+                cluster.kubectl(
+                    "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=pair", "-o", "json"
+                ).stdout
+            )["items"]
+        ),
+        60,
+        "the workers to be deleted with their job",
+    )
+
+
+def test_full_pool_falls_back_then_waiting_jobs_are_placed(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("cheap", nodes=1, gpus=8, price=1.0)
+    pools.add("dear", nodes=1, gpus=8, price=3.0)
+    pools.publish()
+    options = [
+        {"accelerator": pools.accelerator("cheap"), "devicesPerWorker": 8, "throughput": 1000},
+        {"accelerator": pools.accelerator("dear"), "devicesPerWorker": 8, "throughput": 1000},
+    ]
+    apply(cluster, namespace, training_job("first", options, run_seconds=5, work=WORK))
+    assert (
+        wait_phase(cluster, namespace, "first", "Admitted", "Running")["pool"]
+        == f"cheap-{pools.tag}"
+    )
+    apply(cluster, namespace, training_job("second", options, run_seconds=5, work=WORK))
+    assert (
+        wait_phase(cluster, namespace, "second", "Admitted", "Running")["pool"]
+        == f"dear-{pools.tag}"
+    )
+    apply(cluster, namespace, training_job("third", options, run_seconds=5, work=WORK))
+    waiting = wait_reason(cluster, namespace, "third", "WaitingForCapacity")
+    assert f"no room in pool cheap-{pools.tag}" in waiting["message"]
+    # When the first two finish, the third is placed on the cheapest pool again.
+    placed = wait_phase(cluster, namespace, "third", "Admitted", "Running", "Succeeded", timeout=90)
+    assert placed["pool"] == f"cheap-{pools.tag}"
+
+
+def test_quota_and_budgets(cluster: Any, namespace: str, operator: Operator, pools: Pools) -> None:
+    pools.add("gpu", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "gpus"},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "4"}},
+    }
+    apply(cluster, namespace, quota)
+    apply(cluster, namespace, training_job("over-quota", [option], work=WORK))
+    st = wait_reason(cluster, namespace, "over-quota", "QuotaExceeded")
+    assert (
+        st["message"]
+        == f"quota {namespace}/gpus: 4 nvidia.com/gpu left, gpu-{pools.tag} x1 needs 8"
+    )
+    cluster.kubectl("delete", "resourcequota", "gpus", "-n", namespace)
+    wait_phase(cluster, namespace, "over-quota", "Admitted", "Running")  # 8.00 USD now committed
+
+    budget = {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "Budget",
+        "metadata": {"name": "team"},
+        "spec": {"limit": 10, "currency": "USD", "period": "month", "enforcement": "hard"},
+    }
+    apply(cluster, namespace, budget)
+    apply(cluster, namespace, training_job("over-budget", [option], work=WORK))
+    st = wait_reason(cluster, namespace, "over-budget", "BudgetExceeded")
+    assert st["message"].startswith(
+        f"budget {namespace}/team: 2.00 USD left, gpu-{pools.tag} x1 costs 8.00 USD"
+    )
+    budget_status = wait_for(
+        lambda: get(cluster, namespace, "budget", "team").get("status", {}).get("committed")
+    )
+    assert budget_status == 8.0
+
+    budget["spec"]["enforcement"] = "soft"
+    apply(cluster, namespace, budget)
+    wait_phase(cluster, namespace, "over-budget", "Admitted", "Running")
+
+
+def test_higher_priority_first_under_contention(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("one", nodes=1, gpus=8, price=1.0)
+    option = {"accelerator": pools.accelerator("one"), "devicesPerWorker": 8, "throughput": 1000}
+    # Submitted before the pool exists, so that both wait and one cycle decides between them.
+    apply(
+        cluster,
+        namespace,
+        training_job("low", [option], work=WORK, priority=0),
+        training_job("high", [option], work=WORK, priority=10),
+    )
+    wait_reason(cluster, namespace, "low", "NoMatchingPool")
+    pools.publish()
+    wait_phase(cluster, namespace, "high", "Admitted", "Running")
+    assert wait_reason(cluster, namespace, "low", "WaitingForCapacity")["phase"] == "Pending"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"workers": {"min": 4, "max": 2}},
+            "workers.min must be less than or equal to workers.max",
+        ),
+        (
+            {"options": [{"accelerator": "nvidia-l4"}]},
+            "give exactly one of throughput (with spec.work) or duration",
+        ),
+        ({"maxDuration": "soon"}, "spec.maxDuration"),
+        (
+            {"maxCost": -5},
+            "spec.maxCost in body should be greater than or equal to 0",
+        ),
+        (
+            {"options": [{"accelerator": "nvidia-l4", "throughput": 10}]},
+            "spec.work is required when an option gives a throughput",
+        ),
+    ],
+)
+def test_invalid_manifests_are_rejected_by_the_api_server(
+    cluster: Any, namespace: str, crds: None, spec: dict[str, Any], message: str
+) -> None:
+    job = training_job("bad", [{"accelerator": "nvidia-l4", "duration": "1h"}])
+    job["spec"].update(spec)
+    result = cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=json.dumps(job), check=False
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    price_table = {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "PriceTable",
+        "metadata": {"name": "bad-prices"},
+        "spec": {
+            "pools": [
+                {
+                    "name": "p",
+                    "accelerator": "cpu",
+                    "nodeSelector": {"a": "b"},
+                    "prices": {"perCpuHour": -1},
+                }
+            ]
+        },
+    }
+    result = cluster.kubectl("apply", "-f", "-", input=json.dumps(price_table), check=False)
+    assert result.returncode != 0 and "spec.pools[0].prices.perCpuHour" in result.stderr
+
+
+def test_restart_during_a_burst_places_every_job_once(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("burst", nodes=10, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("burst"), "devicesPerWorker": 2, "throughput": 1000}
+    jobs = [training_job(f"job-{i}", [option], work=WORK) for i in range(40)]
+    apply(cluster, namespace, *jobs[:20])
+    operator.kill()  # mid-burst, as a crash would
+    apply(cluster, namespace, *jobs[20:])
+    operator.start()
+
+    def all_placed() -> bool:
+        items = json.loads(cluster.kubectl("get", "tj", "-n", namespace, "-o", "json").stdout)[
+            "items"
+        ]
+        return len(items) == 40 and all(
+            (i.get("status") or {}).get("phase") in ("Admitted", "Running") for i in items
+        )
+
+    wait_for(all_placed, 120, "all 40 jobs to be placed")
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+    owners = sorted(p["metadata"]["labels"]["pricewise.dev/job"] for p in pods)
+    assert owners == sorted(f"job-{i}" for i in range(40))  # one worker each, none twice
+    used: dict[str, int] = {}
+    for p in pods:
+        used[p["spec"].get("nodeName") or "?"] = used.get(p["spec"].get("nodeName") or "?", 0) + 2
+    assert max(used.values()) <= 8 and "?" not in used
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)[
+        "items"
+    ]
+    admitted = [e["involvedObject"]["name"] for e in events if e["reason"] == "Admitted"]
+    assert sorted(admitted) == sorted(f"job-{i}" for i in range(40))
