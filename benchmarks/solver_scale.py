@@ -1,14 +1,17 @@
 """Solver scale benchmark: placement time and cost gap for many pending jobs over many pools.
 
-    python benchmarks/solver_scale.py --jobs 100 1000 10000 --pools 20 --nodes 300 --repeat 3
+    python benchmarks/solver_scale.py --jobs 1000 10000 --pools 20 100 --nodes 300 --repeat 3
 
-Fixed seed; prints one row per size: median and worst seconds over the repeats, jobs placed,
-total cost, CP-SAT's best bound, and the gap between them. Not a test: figures, not assertions.
+Fixed seed; prints one row per (jobs, pools) size: median and worst seconds over the repeats,
+jobs placed, total cost, CP-SAT's best bound, and the gap between them, after a line with the
+machine's load (timings on a busy machine are not comparable). Not a test: figures, not
+assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 from datetime import UTC, datetime
@@ -88,18 +91,21 @@ def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--pools", type=int, default=20)
+    parser.add_argument("--pools", type=int, nargs="+", default=[20])
     parser.add_argument("--nodes", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     now = datetime(2026, 11, 29, tzinfo=UTC)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# load average (1, 5, 15 min) at start: {load}; {os.cpu_count()} CPUs; "
+          f"time limit {args.time_limit:g}s, seed {args.seed}")  # fmt: skip
     print(f"{'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} {'placed':>6} "
           f"{'status':>8} {'cost':>12} {'bound':>12} {'gap':>7}")  # fmt: skip
-    for count in args.jobs:
+    for count, pool_count in [(j, p) for j in args.jobs for p in args.pools]:
         rng = random.Random(args.seed)
-        pools = cluster(args.pools, args.nodes, rng)
+        pools = cluster(pool_count, args.nodes, rng)
         snap = Snapshot(now=now, pools=pools, jobs=jobs(count, rng, now))
         times, plan = [], None
         for _ in range(args.repeat):
