@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pricewise.costmodel import Candidate, candidates
+from pricewise.costmodel import Candidate, Stage, candidates
 from pricewise.greedy import Ledger, place_greedily
 from pricewise.simcluster import ClusterFileError, load_pools
 from pricewise.snapshot import Job, JobOption, Node, Pool, Resources, Snapshot
@@ -337,6 +337,22 @@ def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, b
     return replace(sim.job, deadline=EPOCH + timedelta(seconds=sim.deadline_s))
 
 
+def cost_floor(jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str = "USD") -> int:
+    """Each job on its cheapest option that meets its deadline if it started on arrival, with
+    capacity ignored: no policy that meets deadlines can spend less (micro-units)."""
+    total = 0
+    for sim in jobs:
+        job = sim.job
+        if sim.deadline_s is not None:
+            job = replace(job, deadline=EPOCH + timedelta(seconds=sim.deadline_s))
+        found = candidates(job, pools, EPOCH + timedelta(seconds=sim.arrival_s), currency)
+        # Sorted feasible first, cheapest first; a job no pool can hold (or only spot) adds nothing.
+        fitting = [c for c in found if c.stage >= Stage.TIME]
+        if fitting:
+            total += fitting[0].cost if fitting[0].feasible else min(c.cost for c in fitting)
+    return total
+
+
 # --- figures -------------------------------------------------------------------------------
 
 
@@ -592,6 +608,7 @@ def main(argv: list[str]) -> int:
             }
             for p in pools
         ],
+        "costFloor": round(cost_floor(jobs, pools, currency) / MICROS, 2),
         "fifoPool": fifo_pool,
         "timeLimit": args.time_limit,
         "window": args.window,
@@ -610,4 +627,8 @@ def main(argv: list[str]) -> int:
             f"throughput), arrivals x{args.arrival_scale:g}; GPUs: {gpus}; fifo on {fifo_pool}"
         )
         print(render_table(rows, pools))
+        print(
+            f"cost floor (each job on its cheapest option that meets its deadline, capacity "
+            f"ignored): {setup['costFloor']:,.2f} {currency}"
+        )
     return 0

@@ -1,0 +1,298 @@
+"""The trace simulator: small traces whose outcome under each policy is worked out by hand.
+
+Cluster of the hand-worked cases: pool `k80` ($1 per GPU-hour) and pool `v100` ($2 per
+GPU-hour), one node each. Model `m` does 1 step/s on a K80 and 4 steps/s on a V100, so a job of
+3,600 steps takes 1 h on k80 ($1) and 15 min on v100 ($0.50): the faster pool is also the
+cheaper per job, and first-fit in the order k80, v100 takes the wrong one whenever it can.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from pricewise import simulate
+from pricewise.simcluster import ClusterFileError, load_pools
+from pricewise.simulate import SimJob, SimResult, run, sim_jobs, summary
+from pricewise.snapshot import Node, Pool, PoolPrices, Resources
+from pricewise.solver import SolverSettings
+from pricewise.traces import TraceError, TraceJob, load_throughputs, load_trace
+from pricewise.units import to_micros
+
+K80, V100 = "nvidia-tesla-k80", "nvidia-tesla-v100"
+TABLE = {
+    ("m", 1): {K80: 1.0, V100: 4.0},
+    ("m", 2): {V100: 8.0},
+}
+SETTINGS = SolverSettings(time_limit_s=5.0)
+
+
+def gpu_pool(name: str, accelerator: str, price: float, nodes: int = 1, gpus: int = 1) -> Pool:
+    shape = Resources(cpu=64_000, memory=416 * 1024, gpu=gpus)
+    return Pool(
+        name=name,
+        accelerator=accelerator,
+        capacity_type="on-demand",
+        prices=PoolPrices(per_device_hour=to_micros(price)),
+        nodes=tuple(Node(f"{name}-{i}", shape, shape) for i in range(nodes)),
+        order={"k80": 0, "v100": 1}.get(name, 2),
+    )
+
+
+CLUSTER = (gpu_pool("k80", K80, 1.0), gpu_pool("v100", V100, 2.0))
+
+
+def trace(*jobs: tuple[float, int]) -> list[TraceJob]:
+    """Jobs of model m with 3,600 steps: (arrival seconds, GPUs)."""
+    return [TraceJob(i + 1, "m", 3600, arrival, gpus) for i, (arrival, gpus) in enumerate(jobs)]
+
+
+def jobs_of(tj: list[TraceJob], factors: list[float] | None) -> list[SimJob]:
+    found, skipped = sim_jobs(tj, TABLE, factors)
+    assert not skipped
+    return found
+
+
+def play(name: str, jobs: list[SimJob], pools: tuple[Pool, ...] = CLUSTER) -> SimResult:
+    policies = {
+        "pricewise": simulate.pricewise_policy(SETTINGS),
+        "first-fit": simulate.first_fit_policy,
+        "cheapest": simulate.cheapest_policy,
+        "fifo": simulate.fifo_policy("v100"),
+    }
+    fifo = name == "fifo"
+    return run(
+        jobs, pools, policies[name], name, deadline_blind=fifo, fixed_pool="v100" if fifo else None
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "cost", "pool"),
+    [
+        ("pricewise", 0.5, "v100"),
+        ("first-fit", 1.0, "k80"),
+        ("cheapest", 0.5, "v100"),
+        ("fifo", 0.5, "v100"),
+    ],
+)
+def test_one_job_with_slack_goes_where_each_policy_says(policy: str, cost: float, pool: str):
+    # Deadline 5 x 15 min = 75 min: the K80's hour meets it, so first-fit takes k80 (first).
+    result = play(policy, jobs_of(trace((0.0, 1)), [5.0]))
+    figures = summary(result)
+    assert figures["totalCost"] == cost
+    assert result.records[0].pool == pool
+    assert figures["deadlineMisses"] == 0
+    busy = 3600 if pool == "k80" else 900
+    assert result.records[0].finish_s == pytest.approx(busy)
+    assert figures["utilisation"][pool] == pytest.approx(1.0)
+    assert figures["utilisation"]["k80" if pool == "v100" else "v100"] == 0.0
+
+
+def test_a_tight_deadline_rules_the_slow_pool_out_for_first_fit():
+    # Deadline 2 x 15 min = 30 min: the K80's hour misses it, so first-fit goes to v100 too.
+    result = play("first-fit", jobs_of(trace((0.0, 1)), [2.0]))
+    assert result.records[0].pool == "v100"
+    assert summary(result)["totalCost"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("policy", "cost", "second_pool", "second_finish"),
+    [
+        ("pricewise", 1.0, "v100", 1800),
+        ("first-fit", 1.5, "k80", 4500),
+        ("cheapest", 1.0, "v100", 1800),
+        ("fifo", 1.0, "v100", 1800),
+    ],
+)
+def test_a_job_whose_deadline_passes_while_waiting_runs_late(
+    policy: str, cost: float, second_pool: str, second_finish: float
+):
+    # Job 1 at 0 takes v100 (900 s). Job 2 at 1 s is due 1.5 x 900 s later, at 1351 s: only
+    # v100 could make it and v100 is busy. At 900 s only 451 s are left, less than its 900 s
+    # fastest run: it is late, held to no deadline, and each policy puts it where it would.
+    result = play(policy, jobs_of(trace((0.0, 1), (1.0, 1)), [2.0, 1.5]))
+    first, second = result.records
+    assert (first.pool, first.start_s, first.finish_s) == ("v100", 0.0, 900.0)
+    assert second.start_s == 900.0
+    assert second.pool == second_pool
+    assert second.finish_s == pytest.approx(second_finish)
+    figures = summary(result)
+    assert figures["totalCost"] == cost
+    assert figures["deadlineMisses"] == 1
+    assert not first.missed and second.missed
+    assert figures["meanWaitHours"] == pytest.approx(899 / 2 / 3600, abs=1e-3)
+    assert figures["meanJctHours"] == pytest.approx((900 + second_finish - 1) / 2 / 3600, abs=1e-3)
+
+
+def test_fifo_blocks_behind_the_head_and_the_others_do_not():
+    # One v100 node with 2 GPUs. Job 1 (1 GPU) runs 0-900. Job 2 (at 1 s) needs both GPUs.
+    # FIFO: job 3 (at 2 s, 1 GPU) waits behind job 2, which runs 900-1350. The others start
+    # job 3 at once beside job 1, so job 2 waits until job 3 ends too, at 902 s.
+    pools = (gpu_pool("v100", V100, 2.0, gpus=2),)
+    jobs = jobs_of(trace((0.0, 1), (1.0, 2), (2.0, 1)), None)
+    fifo = play("fifo", jobs, pools)
+    assert [r.start_s for r in fifo.records] == [0.0, 900.0, 1350.0]
+    for policy in ("cheapest", "first-fit", "pricewise"):
+        other = play(policy, jobs, pools)
+        assert [r.start_s for r in other.records] == [0.0, 902.0, 2.0], policy
+    assert summary(fifo)["totalCost"] == pytest.approx(0.5 + 2 * 2 * 450 / 3600 + 0.5)
+
+
+def test_pricewise_never_costs_more_than_cheapest_when_nothing_waits():
+    rng = random.Random(3)
+    table = {("m", 1): {K80: 1.0, V100: 4.0}, ("n", 1): {K80: 2.0, V100: 3.0},
+             ("r", 2): {K80: 3.0, V100: 2.5}}  # fmt: skip
+    kinds = list(table)
+    for _ in range(5):
+        tj = []
+        for i in range(12):
+            kind, gpus = rng.choice(kinds)
+            tj.append(TraceJob(i + 1, kind, rng.randint(1000, 20000), rng.uniform(0, 3600), gpus))
+        jobs, skipped = sim_jobs(tj, table, [rng.uniform(1.5, 3.0) for _ in tj])
+        assert not skipped
+        roomy = (gpu_pool("k80", K80, 0.45, nodes=12, gpus=8),
+                 gpu_pool("v100", V100, 2.48, nodes=12, gpus=8))  # fmt: skip
+        ours = summary(play("pricewise", jobs, roomy))
+        theirs = summary(play("cheapest", jobs, roomy))
+        assert ours["meanWaitHours"] == 0.0 and theirs["meanWaitHours"] == 0.0
+        assert ours["totalCost"] <= theirs["totalCost"]
+        assert ours["deadlineMisses"] == theirs["deadlineMisses"] == 0
+
+
+def test_cost_over_time_ends_at_the_total_and_never_falls():
+    result = play("first-fit", jobs_of(trace((0.0, 1), (1.0, 1)), [2.0, 1.5]))
+    hours, accrued = simulate.cost_over_time(result)
+    assert hours[-1] == pytest.approx(4500 / 3600)  # job 2 ran late on k80, 900-4500 s
+    assert accrued[-1] == pytest.approx(summary(result)["totalCost"])
+    assert all(a <= b for a, b in pairwise(accrued))
+
+
+def test_a_job_no_pool_can_hold_is_reported_unplaced():
+    jobs = jobs_of(trace((0.0, 2)), None)  # 2 GPUs, and nodes have one
+    result = play("cheapest", jobs)
+    assert summary(result)["unplaced"] == 1
+    assert result.records[0].start_s is None
+
+
+def test_cost_floor_is_each_job_on_its_cheapest_option_in_time():
+    jobs = jobs_of(trace((0.0, 1), (0.0, 1)), [5.0, 2.0])
+    assert simulate.cost_floor(jobs, CLUSTER) == to_micros(0.5) * 2
+
+
+# --- files and the command line ----------------------------------------------------------------
+
+PRICE_TABLE = """\
+apiVersion: pricewise.dev/v1alpha1
+kind: PriceTable
+metadata: {name: t}
+spec:
+  currency: USD
+  pools:
+    - {name: k80, accelerator: nvidia-tesla-k80, nodeSelector: {p: k80},
+       prices: {perDeviceHour: 1.0}}
+    - {name: v100, accelerator: nvidia-tesla-v100, nodeSelector: {p: v100},
+       prices: {perDeviceHour: 2.0}}
+"""
+NODE_POOLS = """\
+kind: NodePools
+pools:
+  - {pool: k80, nodes: 1, allocatable: {cpu: "64", memory: 416Gi, nvidia.com/gpu: "1"}}
+  - {pool: v100, nodes: 1, allocatable: {cpu: "64", memory: 416Gi, nvidia.com/gpu: "1"}}
+"""
+# Gavel's own layout: the isolated throughput under "null", pairs beside it; k80 has a 0.
+THROUGHPUTS = {
+    "k80": {"('m', 1)": {"null": 1.0, "('m', 1)": [0.5, 0.5]}, "('x', 1)": {"null": 0.0}},
+    "p100": {"('m', 1)": {"null": 2.0}},
+    "v100": {"('m', 1)": {"null": 4.0}, "('x', 1)": {"null": 3.0}},
+    "v100_unconsolidated": {"('m', 1)": {"null": 99.0}},
+}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "prices": tmp_path / "prices.yaml",
+        "nodes": tmp_path / "nodes.yaml",
+        "throughputs": tmp_path / "throughputs.json",
+        "trace": tmp_path / "t.trace",
+    }
+    paths["prices"].write_text(PRICE_TABLE)
+    paths["nodes"].write_text(NODE_POOLS)
+    paths["throughputs"].write_text(json.dumps(THROUGHPUTS))
+    # Gavel's 7-field layout; the third job has no measured throughput at 4 GPUs.
+    paths["trace"].write_text(
+        "m\tpython3 train.py\t-step\t1\t3600\t0.000000\t1\n"
+        "m\tpython3 train.py\t-step\t1\t3600\t0.000000\t1\n"
+        "m\tpython3 train.py\t-step\t1\t3600\t10.000000\t4\n"
+    )
+    return paths
+
+
+def test_gavel_files_read_as_published(files: dict[str, Path]):
+    table = load_throughputs(files["throughputs"])
+    assert table == {
+        ("m", 1): {K80: 1.0, "nvidia-tesla-p100": 2.0, V100: 4.0},
+        ("x", 1): {V100: 3.0},
+    }
+    jobs = load_trace(files["trace"])
+    assert [(j.index, j.steps, j.arrival_s, j.scale_factor) for j in jobs] == [
+        (1, 3600, 0.0, 1), (2, 3600, 0.0, 1), (3, 3600, 10.0, 4)]  # fmt: skip
+    files["trace"].write_text("m\t3600\t0\n")
+    with pytest.raises(TraceError, match="3 tab-separated fields"):
+        load_trace(files["trace"])
+
+
+def test_pools_from_files_with_overrides(files: dict[str, Path]):
+    pools, currency = load_pools(files["prices"], files["nodes"], {"v100": 3}, ["v100", "k80"])
+    assert currency == "USD"
+    assert [(p.name, p.order, len(p.nodes)) for p in pools] == [("v100", 0, 3), ("k80", 1, 1)]
+    assert pools[0].nodes[2].allocatable.gpu == 1
+    assert pools[0].prices.per_device_hour == to_micros(2.0)
+    with pytest.raises(ClusterFileError, match="no pool 'a100'"):
+        load_pools(files["prices"], files["nodes"], {"a100": 1})
+
+
+def _cli(files: dict[str, Path], *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "pricewise", "simulate", str(files["trace"]),
+        "--throughputs", str(files["throughputs"]), "--price-table", str(files["prices"]),
+        "--node-pools", str(files["nodes"]), "--deadline-factor", "2", "2", *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str, Path]):
+    done = _cli(files, "--pool", "v100", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["setup"]["jobs"] == 2 and out["setup"]["skippedNoThroughput"] == 1
+    rows = {r["policy"]: r for r in out["policies"]}
+    assert list(rows) == ["pricewise", "first-fit", "cheapest", "fifo"]
+    # Same case as the late-job test above: deadlines 2 x 15 min for both jobs. Job 2 can
+    # still make it at 900 s (900 s left, 900 s needed), so nobody misses.
+    for policy in rows:
+        assert rows[policy]["totalCost"] == 1.0, policy
+        assert rows[policy]["deadlineMisses"] == 0, policy
+    assert out["setup"]["costFloor"] == 1.0
+
+
+def test_cli_table_and_plots(files: dict[str, Path], tmp_path: Path):
+    done = _cli(files, "--policy", "first-fit", "--policy", "cheapest", "--plots",
+                str(tmp_path / "figs"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split()[:2] == ["POLICY", "COST"]
+    assert "pricewise" not in done.stdout.split("cost floor")[0].split("POLICY")[1]
+    for name in ("cost_and_misses.png", "cost_over_time.png", "utilisation.png"):
+        assert (tmp_path / "figs" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_errors_name_the_problem(files: dict[str, Path]):
+    done = _cli(files, "--nodes", "a100=2")
+    assert done.returncode == 2
+    assert "no pool 'a100'" in done.stderr
