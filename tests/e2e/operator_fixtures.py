@@ -231,7 +231,7 @@ def training_job(
         "spec": {
             "options": options,
             "template": {
-                "metadata": {"annotations": {"pricewise.dev/run-seconds": str(run_seconds)}},
+                "metadata": {"annotations": {"pricewise.dev/run-for": f"{run_seconds}s"}},
                 "spec": {"containers": [{"name": "trainer", "image": "example.com/trainer:1"}]},
             },
             **spec,
