@@ -9,7 +9,7 @@ offline, so that a bad object is rejected the same way in both places.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -351,39 +351,20 @@ class PriceTableStatus(ApiModel):
 class BudgetSpec(ApiModel):
     """A money limit for the jobs of this namespace, per period."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "self.thresholds.all(t, t > 0.0)",
-                    "every threshold must be a percentage above 0",
-                    ".thresholds",
-                )
-            ]
-        }
-    )
-
     limit: float = Field(ge=0, description="Most that may be spent per period.")
     currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code.")
     period: Literal["day", "week", "month", "total"] = Field(
         "month", description="day, week, month, or total (never resets)."
     )
     time_zone: str = Field("UTC", description="IANA time zone of the period boundaries.")
-    thresholds: list[float] = Field(
-        default_factory=lambda: [50.0, 80.0, 100.0],
+    thresholds: list[Annotated[float, Field(gt=0)]] = Field(
+        default=[50.0, 80.0, 100.0],
         max_length=10,
         description="Percentages of the limit at which to alert.",
     )
     enforcement: Literal["hard", "soft"] = Field(
         "hard", description="hard: jobs that would exceed the limit wait; soft: they run, alert."
     )
-
-    @field_validator("thresholds")
-    @classmethod
-    def _positive_thresholds(cls, thresholds: list[float]) -> list[float]:
-        if any(t <= 0 for t in thresholds):
-            raise ValueError("every threshold must be a percentage above 0")
-        return thresholds
 
 
 class BudgetStatus(ApiModel):

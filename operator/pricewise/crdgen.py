@@ -46,6 +46,12 @@ def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
             out[key] = _inline(value, defs)
         else:
             out[key] = value
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema gives the bound as a number; OpenAPI v3.0, as the API server reads it,
+        # wants the bound in minimum/maximum and a boolean flag.
+        if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
+            out[flag] = out.pop(bound)
+            out[bound] = True
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)
     if (

@@ -116,6 +116,6 @@ def test_budget_thresholds() -> None:
         "spec": {"limit": 10, "thresholds": [0, 50]},
     }
     with pytest.raises(
-        ManifestError, match=r"spec\.thresholds: every threshold must be a percentage above 0"
+        ManifestError, match=r"spec\.thresholds\[0\]: Input should be greater than 0"
     ):
         parse_model(Budget, obj, "x")
