@@ -17,7 +17,7 @@ lint:  ## ruff, mypy and the import contracts
 	mypy
 	lint-imports
 
-test: lint  ## everything CI runs: lint, then the whole pytest suite (starts the local cluster)
+test: lint tools  ## everything CI runs: lint, then the whole suite (starts the local cluster)
 	$(PYTHON) -m pytest
 
 crds:  ## regenerate crds/ from the pydantic models

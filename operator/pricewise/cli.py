@@ -7,6 +7,7 @@ loading OR-Tools and the Kubernetes client.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -67,6 +68,9 @@ def _run(args: argparse.Namespace) -> int:
 
     os.environ["PRICEWISE_METRICS_PORT"] = str(args.metrics_port)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    if not args.verbose:
+        # kopf logs every handled watch event; at cluster scale that drowns the cycle lines.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         clusterwide=True,
         standalone=True,  # one replica schedules by holding a Lease; kopf peering is not used

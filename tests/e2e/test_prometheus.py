@@ -83,10 +83,16 @@ def _get(url: str) -> Any:
     return json.loads(body) if body.startswith("{") else body
 
 
-def _firing(url: str, alert: str) -> list[dict[str, Any]]:
+def _firing(url: str, alert: str, namespace: str) -> list[dict[str, Any]]:
     answer = _get(f"{url}/api/v1/alerts") or {}
     alerts = (answer.get("data") or {}).get("alerts") or []
-    return [a for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"]
+    return [
+        a
+        for a in alerts
+        if a["labels"]["alertname"] == alert
+        and a["state"] == "firing"
+        and a["labels"].get("namespace") == namespace
+    ]
 
 
 def test_budget_alert_fires_when_jobs_burn_a_small_budget(
@@ -124,13 +130,14 @@ def test_budget_alert_fires_when_jobs_burn_a_small_budget(
     )
     assert target[0]["labels"]["job"] == "pricewise"
     firing = wait_for(
-        lambda: _firing(prometheus, "PricewiseBudgetExhausted"), 90, "the budget alert to fire"
+        lambda: _firing(prometheus, "PricewiseBudgetExhausted", namespace),
+        90,
+        "the budget alert to fire",
     )
-    assert firing[0]["labels"]["namespace"] == namespace
     assert firing[0]["labels"]["budget"] == "small"
     assert firing[0]["annotations"]["summary"] == f"Budget {namespace}/small is used up"
     thresholds = wait_for(
-        lambda: _firing(prometheus, "PricewiseBudgetThresholdCrossed"), 30, "thresholds"
+        lambda: _firing(prometheus, "PricewiseBudgetThresholdCrossed", namespace), 30, "thresholds"
     )
     assert {
         a["labels"]["threshold"] for a in thresholds if a["labels"]["namespace"] == namespace
