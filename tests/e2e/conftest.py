@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from operator_fixtures import Operator, Pools, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,3 +88,40 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         subprocess.run(["sleep", "0.2"], check=True)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    """The pricewise CRDs, installed and established."""
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    for crd in ("trainingjobs", "pricetables", "budgets"):
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{crd}.pricewise.dev", "--timeout=60s"
+        )
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """One operator for the session, with short cycles so that tests run fast."""
+    env = {
+        **os.environ,
+        **cluster.env,
+        "PRICEWISE_PERIOD_SECONDS": "2",
+        "PRICEWISE_SOLVER_SECONDS": "5",
+        "PRICEWISE_NAMESPACE": "default",
+    }
+    op = Operator(env, tmp_path_factory.mktemp("operator") / "operator.log", free_port())
+    op.start()
+    yield op
+    op.stop()
+    print(op.log()[-5000:])
+
+
+@pytest.fixture
+def pools(cluster: Cluster) -> Iterator[Pools]:
+    """Pools private to one test, removed afterwards."""
+    made = Pools(cluster)
+    yield made
+    made.remove()

@@ -1,4 +1,4 @@
-"""Fixtures and helpers for tests that run the real operator against the local control plane.
+"""Helpers for tests that run the real operator against the local control plane.
 
 The operator runs as a separate process (`pricewise run`), the way users run it, so that tests
 can kill and restart it. Each test gets its own simulated nodes, PriceTable pools and
@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,7 +70,16 @@ class Operator:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(lambda: "leading" in self.log(), 60, "the operator to take the lease")
+        marker = f"=== start {self.starts} ==="
+        try:
+            wait_for(
+                lambda: "leading" in self.log().rsplit(marker, 1)[-1],
+                60,
+                "the operator to take the lease",
+            )
+        except BaseException:
+            self.kill()  # never leave behind an operator that holds the lease
+            raise
 
     def kill(self) -> None:
         """Kill it at once, as a crash would."""
@@ -92,35 +101,6 @@ class Operator:
     def log(self) -> str:
         """Everything the operator printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@pytest.fixture(scope="session")
-def crds(cluster: Any) -> None:
-    """The pricewise CRDs, installed and established."""
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    for crd in ("trainingjobs", "pricetables", "budgets"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd}.pricewise.dev", "--timeout=60s"
-        )
-
-
-@pytest.fixture(scope="session")
-def operator(
-    cluster: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    """One operator for the session, with short cycles so that tests run fast."""
-    env = {
-        **os.environ,
-        **cluster.env,
-        "PRICEWISE_PERIOD_SECONDS": "2",
-        "PRICEWISE_SOLVER_SECONDS": "5",
-        "PRICEWISE_NAMESPACE": "default",
-    }
-    op = Operator(env, tmp_path_factory.mktemp("operator") / "operator.log", free_port())
-    op.start()
-    yield op
-    op.stop()
-    print(op.log()[-5000:])
 
 
 @dataclass
@@ -207,14 +187,6 @@ class Pools:
             self.cluster.kubectl(
                 "delete", "node", *self.nodes, "--ignore-not-found", "--wait=false", check=False
             )
-
-
-@pytest.fixture
-def pools(cluster: Any) -> Iterator[Pools]:
-    """Pools private to one test, removed afterwards."""
-    made = Pools(cluster)
-    yield made
-    made.remove()
 
 
 def training_job(

@@ -7,15 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from operator_fixtures import (  # noqa: F401  (fixtures)
+from operator_fixtures import (
     Operator,
     Pools,
     apply,
-    crds,
     get,
-    operator,
-    pools,
-    status_of,
     training_job,
     wait_for,
     wait_phase,

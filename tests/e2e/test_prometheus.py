@@ -13,15 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from operator_fixtures import (  # noqa: F401  (fixtures)
+from operator_fixtures import (
     ROOT,
     Operator,
     Pools,
     apply,
-    crds,
     free_port,
-    operator,
-    pools,
     training_job,
     wait_for,
     wait_phase,
