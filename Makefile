@@ -1,7 +1,7 @@
 # One entry point for everything a developer or CI does. `make help` lists the targets.
 PYTHON ?= python3
 
-.PHONY: help dev test lint crds cluster-up cluster-down tools
+.PHONY: help dev demo test lint crds cluster-up cluster-down tools
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -10,6 +10,9 @@ dev:  ## install pricewise and its development tools (one command on a fresh mac
 	command -v promtool >/dev/null || (apt-get update -q && \
 		apt-get install -y -q --no-install-recommends prometheus)
 	$(PYTHON) -m pip install -e '.[dev]'
+
+demo: tools  ## the main job: local cluster, sample prices, budgets and jobs, the operator placing them
+	$(PYTHON) hack/demo.py
 
 lint:  ## ruff, mypy and the import contracts
 	ruff check .

@@ -160,9 +160,9 @@ class Accountant:
         return {
             "periodStart": status.timestamp(start) if start else None,
             "periodEnd": status.timestamp(end) if end else None,
-            "spent": figures.spent,
-            "committed": figures.committed,
-            "remaining": figures.remaining,
+            "spent": round(figures.spent, 2),
+            "committed": round(figures.committed, 2),
+            "remaining": round(figures.remaining, 2),
             "utilisation": figures.utilisation,
             "burnRate": round(burn, 6),
             "forecastExhaustion": status.timestamp(figures.forecast_exhaustion)
@@ -192,7 +192,7 @@ class Accountant:
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether a budget's figures moved enough to be worth a write."""
     amounts = ("spent", "committed", "remaining")
-    if any(abs(float(old.get(k) or 0.0) - float(new[k])) > 1e-6 for k in amounts):
+    if any(abs(float(old.get(k) or 0.0) - float(new[k])) >= 0.005 for k in amounts):
         return True
     others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd")
     return any(old.get(k) != new.get(k) for k in others)

@@ -12,6 +12,11 @@ from pricewise.units import format_duration, from_micros
 Condition = dict[str, Any]
 
 
+def _cents(micros: int) -> float:
+    """Money as people read it in `kubectl get`: to the cent."""
+    return round(from_micros(micros), 2)
+
+
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -72,7 +77,7 @@ def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[
             "capacityType": cand.pool.capacity_type,
             "workers": cand.workers,
             "devices": cand.workers * cand.option.devices_per_worker,
-            "cost": from_micros(cand.cost),
+            "cost": _cents(cand.cost),
             "duration": format_duration(cand.duration_s),
             "verdict": row.verdict,
             "note": row.note,
@@ -109,7 +114,7 @@ def admitted_status(
         "workers": chosen.workers,
         "nodes": list(decision.nodes),
         "currency": currency,
-        "estimatedCost": from_micros(chosen.cost),
+        "estimatedCost": _cents(chosen.cost),
         "estimatedDuration": format_duration(chosen.duration_s),
         "estimatedFinish": timestamp(chosen.finish(now)),
         "accruedCost": previous.get("accruedCost", 0.0),

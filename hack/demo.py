@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The demo: a local cluster, the sample PriceTable, Budgets and TrainingJobs, and the operator.
+
+    make demo            # or: python hack/demo.py [--keep]
+
+Starts the local control plane (hack/cluster.py), installs the CRDs and the examples, runs
+`pricewise run`, and shows where the jobs went, what they cost and why. The simulated workers
+run for two minutes (kwok), so jobs go from Admitted to Running to Succeeded while you watch.
+With --keep the operator and the cluster stay up (Ctrl-C stops the operator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+HACK = Path(__file__).resolve().parent
+REPO = HACK.parent
+sys.path.insert(0, str(HACK))
+
+import cluster  # noqa: E402  (hack/cluster.py, next to this file)
+
+RUN_FOR = "120s"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _show(*args: str) -> None:
+    print(f"\n$ kubectl {' '.join(args)}", flush=True)
+    print(cluster.kubectl(*args, check=False).stdout, flush=True)
+
+
+def main() -> int:
+    """Run the demo."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the operator and cluster up")
+    args = parser.parse_args()
+
+    cluster.up()
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    for crd in ("trainingjobs", "pricetables", "budgets"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}.pricewise.dev")
+    for namespace in ("team-nlp", "team-vision"):
+        cluster.kubectl("create", "namespace", namespace, check=False)
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "pricetable.yaml"))
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "budgets.yaml"))
+    jobs = list(yaml.safe_load_all((REPO / "examples" / "jobs.yaml").read_text()))
+    for job in jobs:
+        # Simulated run time for kwok; a real cluster ignores the annotation.
+        meta = job["spec"]["template"].setdefault("metadata", {})
+        meta.setdefault("annotations", {})["pricewise.dev/run-for"] = RUN_FOR
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
+    )
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig()),
+        "PRICEWISE_PERIOD_SECONDS": "5",
+        "PRICEWISE_NAMESPACE": "default",
+    }
+    log = (cluster.cluster_dir() / "logs" / "operator.log").open("ab")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "pricewise", "run", "--metrics-port", str(port)],
+        env=env,
+        stdout=None if args.keep else log,
+        stderr=subprocess.STDOUT if not args.keep else None,
+    )
+    try:
+        print(f"operator started (metrics on http://127.0.0.1:{port}/metrics); placing jobs ...")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            phases = cluster.kubectl(
+                "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
+            ).stdout.split()
+            if len(phases) == len(jobs):
+                break
+            time.sleep(1)
+        time.sleep(3)
+        _show("get", "tj", "-A", "-o", "wide")
+        _show("describe", "tj", "llm-finetune", "-n", "team-nlp")
+        _show("get", "budgets", "-A")
+        _show("get", "pods", "-A", "-l", "pricewise.dev/job", "-o", "wide")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            lines = response.read().decode().splitlines()
+        shown = ("pricewise_job_estimated_cost", "pricewise_budget_spent")
+        print(f"\n$ curl -s localhost:{port}/metrics | grep -E '^({'|'.join(shown)})'")
+        print("\n".join(line for line in lines if line.startswith(shown)))
+        if args.keep:
+            print(f"\nKUBECONFIG={cluster.kubeconfig()}  (Ctrl-C stops the operator)")
+            operator.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+    if not args.keep:
+        print(
+            "\nThe cluster stays up for a look around: "
+            f"export KUBECONFIG={cluster.kubeconfig()}; `make cluster-down` stops it."
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
