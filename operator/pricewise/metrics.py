@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as CounterMetric
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pricewise.accountant import Accountant
@@ -32,9 +32,14 @@ class StateCollector(Collector):
         self.cache = cache
         self.accountant = accountant
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Every state gauge."""
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Every state gauge, and the count of API requests the operator made."""
         now = datetime.now(UTC)
+        requests = CounterMetricFamily(
+            "pricewise_api_requests", "Requests the operator made to the Kubernetes API server."
+        )
+        requests.add_metric([], self.accountant.kube.requests)
+        yield requests
         yield from self._prices()
         yield from self._jobs(now)
         yield from self._budgets(now)

@@ -16,6 +16,8 @@ from pricewise.metrics import Metrics
 class NoKube:
     """The accountant is only read here; nothing may be written."""
 
+    requests = 7
+
 
 def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = generate_latest(metrics.registry).decode()
@@ -136,5 +138,6 @@ def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
     names = {name for name, _ in _samples(metrics)}
     assert "pricewise_cost_accrued_total" not in names  # no sample until something accrues
+    assert _samples(metrics)[("pricewise_api_requests_total", ())] == 7
     cache.forget_job(("team-a", "train"))
     assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
