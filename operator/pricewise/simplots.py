@@ -24,9 +24,13 @@ def _colour(policy: str) -> str:
 
 
 def write_plots(
-    results: Sequence[SimResult], rows: Sequence[Mapping[str, Any]], folder: Path
+    results: Sequence[SimResult],
+    rows: Sequence[Mapping[str, Any]],
+    folder: Path,
+    floor: float | None = None,
 ) -> list[Path]:
-    """Write the figures into `folder` (created if needed); returns their paths."""
+    """Write the figures into `folder` (created if needed); returns their paths. `floor`, the
+    cost floor, is drawn across the cost bars."""
     folder.mkdir(parents=True, exist_ok=True)
     names = [r["policy"] for r in rows]
     colours = [_colour(n) for n in names]
@@ -37,6 +41,10 @@ def write_plots(
     costs = [r["totalCost"] for r in rows]
     bars = cost_ax.bar(names, costs, color=colours)
     cost_ax.bar_label(bars, labels=[f"{c:,.0f}" for c in costs], fontsize=8)
+    if floor is not None:
+        cost_ax.axhline(floor, color="black", linestyle="--", linewidth=1)
+        cost_ax.annotate(f"floor {floor:,.0f}", (0, floor), xytext=(0, 3),
+                         textcoords="offset points", fontsize=8)  # fmt: skip
     cost_ax.set_ylabel(f"total cost ({currency})")
     cost_ax.set_title("Cost")
     misses = [r["deadlineMisses"] for r in rows]

@@ -617,7 +617,7 @@ def main(argv: list[str]) -> int:
         # matplotlib is a development dependency: loaded only when figures are asked for.
         from pricewise.simplots import write_plots  # noqa: PLC0415
 
-        write_plots(results, rows, Path(args.plots))
+        write_plots(results, rows, Path(args.plots), setup["costFloor"])
     if args.output == "json":
         print(json.dumps({"setup": setup, "policies": rows}, indent=2))
     else:
