@@ -6,6 +6,7 @@ exactly as built; the official client is used only to read the kubeconfig or in-
 
 from __future__ import annotations
 
+import os
 import ssl
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +40,9 @@ def load_configuration() -> client.Configuration:
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
     return configuration
 
 

@@ -1,0 +1,219 @@
+"""End-to-end burst benchmark: TrainingJobs submitted at once to the real operator on the local
+control plane, with simulated nodes.
+
+    python benchmarks/e2e_burst.py --nodes 200 --jobs 500
+    python benchmarks/e2e_burst.py --nodes 1000 --jobs 5000
+
+Prints: time until every job is placed or waiting with a reason; apply-to-Admitted latency
+(median, p99, worst) measured on this machine's clock from each create call's return to the
+watch event that shows the job Admitted; the operator's peak memory (VmHWM); and API requests
+per placed job. Fixed seed. Not a test: figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "hack"))
+
+import cluster  # noqa: E402
+
+from pricewise.kube import Kube, load_configuration  # noqa: E402
+
+POOLS = [  # name, devices per node, price per device-hour, relative speed
+    ("bench-l4", 4, 0.71, 1.0),
+    ("bench-a100", 8, 5.07, 3.2),
+    ("bench-h100", 8, 11.06, 7.0),
+    ("bench-v5e", 8, 1.20, 2.0),
+]
+
+
+def pool_file(nodes: int, path: Path) -> None:
+    """A pool file with `nodes` nodes split over the benchmark pools."""
+    pools = []
+    for name, devices, _, _ in POOLS:
+        resource = "google.com/tpu" if name.endswith("v5e") else "nvidia.com/gpu"
+        pools.append({
+            "name": name, "count": nodes // len(POOLS), "instanceType": "bench",
+            "allocatable": {"cpu": "96", "memory": "768Gi", resource: str(devices)},
+        })  # fmt: skip
+    path.write_text(yaml.safe_dump({"pools": pools}))
+
+
+def price_table() -> dict[str, Any]:
+    """The PriceTable of the benchmark pools."""
+    return {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "PriceTable",
+        "metadata": {"name": "bench"},
+        "spec": {"pools": [
+            {"name": name, "accelerator": name, "nodeSelector": {"pricewise.dev/pool": name},
+             "prices": {"perDeviceHour": price}}
+            for name, _, price, _ in POOLS
+        ]},
+    }  # fmt: skip
+
+
+def job(i: int, rng: random.Random) -> dict[str, Any]:
+    """A job with 2-4 options, 1-4 workers, a loose or tight deadline."""
+    options = []
+    for name, per_node, _, speed in rng.sample(POOLS, rng.randint(2, 4)):
+        devices = rng.choice([d for d in (1, 2, 4, 8) if d <= per_node])
+        options.append(
+            {"accelerator": name, "devicesPerWorker": devices, "throughput": 100 * speed * devices}
+        )
+    return {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": f"job-{i}", "namespace": "bench"},
+        "spec": {
+            "work": rng.uniform(1, 12) * 3600 * 400,
+            "workers": {"min": 1, "max": rng.choice([1, 2, 4])},
+            "scalingEfficiency": 0.9,
+            "maxDuration": rng.choice(["8h", "24h", "72h"]),
+            "options": options,
+            "template": {"spec": {"containers": [{
+                "name": "t", "image": "example.com/t:1",
+                "resources": {"requests": {"cpu": "4", "memory": "16Gi"}},
+            }]}},
+        },
+    }  # fmt: skip
+
+
+async def run(
+    jobs: list[dict[str, Any]],
+) -> tuple[dict[str, float], dict[str, float], dict[str, str], float]:
+    """Submit the jobs concurrently; watch until each is Admitted or waits with a reason."""
+    kube = Kube(load_configuration(), connections=64)
+    created: dict[str, float] = {}
+    admitted: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    path = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        assert kube._session is not None
+        url = f"{kube.host}{path}?watch=1&allowWatchBookmarks=false"
+        async with kube._session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
+            async for line in response.content:
+                event = json.loads(line)
+                obj = event["object"]
+                name = obj["metadata"]["name"]
+                st = obj.get("status") or {}
+                if st.get("phase") in ("Admitted", "Running", "Succeeded") and name not in admitted:
+                    admitted[name] = time.monotonic()
+                if st.get("reason"):
+                    reasons[name] = st["reason"]
+                if len(reasons) == len(jobs) and all(
+                    n in admitted or reasons[n] != "Admitted" for n in reasons
+                ):
+                    done.set()
+                    return
+
+    await kube.request("GET", "/version")  # opens the session
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    semaphore = asyncio.Semaphore(32)
+
+    async def create(obj: dict[str, Any]) -> None:
+        async with semaphore:
+            await kube.request("POST", path, obj)
+            created[obj["metadata"]["name"]] = time.monotonic()
+
+    await asyncio.gather(*(create(j) for j in jobs))
+    await asyncio.wait_for(done.wait(), timeout=1800)
+    elapsed = time.monotonic() - started
+    watcher.cancel()
+    await kube.close()
+    return created, admitted, reasons, elapsed
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+
+    cluster.up(None)
+    with tempfile.TemporaryDirectory() as tmp:
+        pool_file(args.nodes, Path(tmp) / "pools.yaml")
+        cluster.create_nodes(Path(tmp) / "pools.yaml")
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/trainingjobs.pricewise.dev")
+    cluster.kubectl(
+        "delete", "namespace", "bench", "--ignore-not-found", "--wait=true", "--timeout=300s"
+    )
+    cluster.kubectl("create", "namespace", "bench")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(price_table()))
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig())
+
+    port = 18080
+    env = {**os.environ, "PRICEWISE_NAMESPACE": "default"}
+    log_path = cluster.cluster_dir() / "logs" / "bench-operator.log"
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "pricewise", "run", "--metrics-port", str(port)],
+        env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "leading" not in log_path.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
+        rng = random.Random(args.seed)
+        jobs = [job(i, rng) for i in range(args.jobs)]
+        created, admitted, reasons, elapsed = asyncio.run(run(jobs))
+        latencies = sorted(admitted[n] - created[n] for n in admitted if n in created)
+        with open(f"/proc/{operator.pid}/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        requests = next(float(line.split()[1]) for line in metrics.splitlines()
+                        if line.startswith("pricewise_api_requests_total"))  # fmt: skip
+        waiting: dict[str, int] = {}
+        for name, reason in reasons.items():
+            if name not in admitted:
+                waiting[reason] = waiting.get(reason, 0) + 1
+        print(f"nodes={args.nodes} jobs={args.jobs}")
+        print(f"all decided (placed or waiting with a reason) in {elapsed:.1f}s")
+        print(f"placed {len(admitted)}; waiting {sum(waiting.values())} {waiting}")
+        if latencies:
+            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+            print(f"apply-to-Admitted: median {statistics.median(latencies):.2f}s, "
+                  f"p99 {p99:.2f}s, worst {latencies[-1]:.2f}s")  # fmt: skip
+        print(f"operator peak RSS {peak / 1024:.0f} MiB")
+        per_job = requests / max(1, len(admitted))
+        print(f"API requests by the operator: {requests:.0f} ({per_job:.1f} per placed job)")
+        cycles = [
+            line
+            for line in log_path.read_text().splitlines()
+            if " cycle " in line or "cycle " in line
+        ]
+        last = cycles[-1] if cycles else "-"
+        print(f"cycles: {len([c for c in cycles if 'pending' in c])}; last: {last}")
+    finally:
+        operator.terminate()
+        operator.wait(timeout=60)
+        cluster.kubectl("delete", "namespace", "bench", "--wait=false", check=False)
+
+
+if __name__ == "__main__":
+    main()
