@@ -79,12 +79,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from pricewise.simulate import main as simulate
-
-    return simulate(args.arguments)
-
-
 def _crds(args: argparse.Namespace) -> int:
     from pricewise.crdgen import main as write_crds
 
@@ -137,7 +131,6 @@ def parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     simulate.add_argument("arguments", nargs=argparse.REMAINDER)
-    simulate.set_defaults(handler=_simulate)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("directory", nargs="?", default="crds")
@@ -147,7 +140,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pricewise` console script."""
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["simulate"]:
+        # Everything after `simulate` is the simulator's own (argparse's REMAINDER would
+        # swallow neither a leading --help nor other options reliably).
+        from pricewise.simulate import main as simulate
+
+        return simulate(given[1:])
+    args = parser().parse_args(given)
     code: int = args.handler(args)
     return code
 
