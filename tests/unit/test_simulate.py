@@ -22,7 +22,14 @@ from pricewise.simcluster import ClusterFileError, load_pools
 from pricewise.simulate import SimJob, SimResult, run, sim_jobs, summary
 from pricewise.snapshot import Node, Pool, PoolPrices, Resources
 from pricewise.solver import SolverSettings
-from pricewise.traces import TraceError, TraceJob, load_throughputs, load_trace
+from pricewise.traces import (
+    TraceError,
+    TraceJob,
+    deadline_factors,
+    load_throughputs,
+    load_trace,
+    window,
+)
 from pricewise.units import to_micros
 
 K80, V100 = "nvidia-tesla-k80", "nvidia-tesla-v100"
@@ -296,3 +303,31 @@ def test_cli_errors_name_the_problem(files: dict[str, Path]):
     done = _cli(files, "--nodes", "a100=2")
     assert done.returncode == 2
     assert "no pool 'a100'" in done.stderr
+
+
+def test_pools_from_node_objects_matched_by_selector(files: dict[str, Path]):
+    files["nodes"].write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        + "".join(
+            f"- kind: Node\n  metadata: {{name: {name}, labels: {{p: {pool}}}}}\n"
+            f"  status: {{allocatable: {{cpu: '8', memory: 64Gi, nvidia.com/gpu: '{gpus}'}}}}\n"
+            for name, pool, gpus in (("a", "v100", 8), ("b", "v100", 4), ("c", "other", 8))
+        )
+    )
+    pools, _ = load_pools(files["prices"], files["nodes"])
+    by_name = {p.name: p for p in pools}
+    assert [n.name for n in by_name["v100"].nodes] == ["a", "b"]
+    assert [n.allocatable.gpu for n in by_name["v100"].nodes] == [8, 4]
+    assert by_name["k80"].nodes == ()
+
+
+def test_trace_window_and_deadline_factors_are_reproducible():
+    jobs = [TraceJob(i, "m", 100, arrival, 1) for i, arrival in enumerate([50.0, 10.0, 30.0, 90.0])]
+    picked = window(jobs, skip=1, count=2, scale=0.5)
+    # By arrival: 10, 30, 50, 90; skip one, take two, shift to 0 and halve the gaps.
+    assert [(j.index, j.arrival_s) for j in picked] == [(2, 0.0), (0, 10.0)]
+    first, again = deadline_factors(50, 1.5, 3.0, 4), deadline_factors(50, 1.5, 3.0, 4)
+    assert first == again and all(1.5 <= f <= 3.0 for f in first)
+    assert first != deadline_factors(50, 1.5, 3.0, 5)
+    with pytest.raises(ValueError, match="1 <= low <= high"):
+        deadline_factors(1, 3.0, 1.5, 0)
