@@ -311,28 +311,25 @@ class Cache:
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
         )
 
-    def pools(self) -> tuple[tuple[Pool, ...], list[str]]:
+    def pools(self) -> tuple[tuple[Pool, ...], list[convert.PoolProblem]]:
         """Pools with their nodes' free room, and problems with them worth a condition."""
         tables = [t for _, t in sorted(self.price_tables.items())]
         return convert.pools_from(tables, self.nodes.values(), self.node_usage())
 
-    def snapshot(self, now: datetime) -> tuple[Snapshot, list[str]]:
-        """The solver's input, and problems with the pools worth a condition."""
-        pools, problems = self.pools()
+    def snapshot(self, now: datetime) -> Snapshot:
+        """The solver's input."""
+        pools, _ = self.pools()
         currency = self.currency()
         jobs = tuple(
             convert.job_from(r.model, parse_time(r.body["metadata"].get("creationTimestamp")))
             for r in self.pending()
             if r.model is not None
         )
-        return (
-            Snapshot(
-                now=now,
-                pools=pools,
-                jobs=jobs,
-                quotas=tuple(convert.quota_from(q) for _, q in sorted(self.quotas.items())),
-                budgets=tuple(self.budget_views(currency)),
-                currency=currency,
-            ),
-            problems,
+        return Snapshot(
+            now=now,
+            pools=pools,
+            jobs=jobs,
+            quotas=tuple(convert.quota_from(q) for _, q in sorted(self.quotas.items())),
+            budgets=tuple(self.budget_views(currency)),
+            currency=currency,
         )

@@ -6,6 +6,7 @@ Shared by `pricewise plan` (objects read from files) and the operator (objects f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -137,17 +138,26 @@ def node_usage(pods: Iterable[Mapping[str, Any]]) -> dict[str, Resources]:
     return used
 
 
+@dataclass(frozen=True)
+class PoolProblem:
+    """Something about a pool an admin should fix, for its PriceTable's conditions."""
+
+    pool: str
+    reason: str
+    message: str
+
+
 def pools_from(
     tables: Iterable[api.PriceTable],
     nodes: Iterable[Mapping[str, Any]],
     used: Mapping[str, Resources] | None = None,
-) -> tuple[tuple[Pool, ...], list[str]]:
+) -> tuple[tuple[Pool, ...], list[PoolProblem]]:
     """Pools with their schedulable nodes' free room, and problems worth an admin's attention
     (a node matched by two pools, a pool that matches no node)."""
     used = used or {}
     node_list = [n for n in nodes if _schedulable(n)]
     pools: list[Pool] = []
-    problems: list[str] = []
+    problems: list[PoolProblem] = []
     owner: dict[str, str] = {}
     order = 0
     for table in tables:
@@ -159,8 +169,12 @@ def pools_from(
                     name = node["metadata"]["name"]
                     if name in owner:
                         problems.append(
-                            f"node {name} matches pools {owner[name]} and {spec.name}; "
-                            f"it is counted in {owner[name]} only"
+                            PoolProblem(
+                                spec.name,
+                                "NodeInTwoPools",
+                                f"node {name} matches pools {owner[name]} and {spec.name}; "
+                                f"it is counted in {owner[name]} only",
+                            )
                         )
                         continue
                     owner[name] = spec.name
@@ -169,7 +183,13 @@ def pools_from(
                         Node(name, allocatable, allocatable - used.get(name, Resources()))
                     )
             if not members:
-                problems.append(f"pool {spec.name} matches no node (selector {spec.node_selector})")
+                problems.append(
+                    PoolProblem(
+                        spec.name,
+                        "PoolWithoutNodes",
+                        f"pool {spec.name} matches no node (selector {spec.node_selector})",
+                    )
+                )
             pools.append(
                 Pool(
                     name=spec.name,

@@ -24,9 +24,10 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
     if len(currencies) > 1:
         raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
     currency = currencies.pop()
-    pools, warnings = convert.pools_from(
+    pools, problems = convert.pools_from(
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
+    warnings = [p.message for p in problems]
     if not found.nodes:
         warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
     budgets = []

@@ -21,9 +21,11 @@ from typing import Any
 from pricewise import convert, lifecycle, status
 from pricewise.accountant import Accountant
 from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
+from pricewise.convert import PoolProblem
 from pricewise.explain import Decision
-from pricewise.kube import ConflictError, Kube
+from pricewise.kube import ApiError, ConflictError, Kube
 from pricewise.metrics import Metrics
+from pricewise.snapshot import Pool
 from pricewise.solver import Plan, SolverSettings, solve
 from pricewise.workers import device_tolerations, headless_service, worker_pod
 
@@ -60,6 +62,7 @@ class Scheduler:
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
         self.metrics = metrics
+        self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self.cycles = 0
 
@@ -86,13 +89,14 @@ class Scheduler:
     async def cycle(self, now: datetime) -> Plan:
         """One scheduling cycle."""
         started = time.monotonic()
-        pools, _ = self.cache.pools()
+        pools, problems = self.cache.pools()
         self.accountant.settle(now, {p.name: p for p in pools})
+        await self._write_price_tables(pools, problems, now)
         await self._progress(now)
         await self._write_accruals(now)
         await self.accountant.write_budgets(now)
         await self._report_invalid()
-        snapshot, problems = self.cache.snapshot(now)
+        snapshot = self.cache.snapshot(now)
         plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
         await _gather(self._apply(d, now, snapshot.currency) for d in plan.decisions)
         self.cycles += 1
@@ -107,9 +111,45 @@ class Scheduler:
             plan.seconds,
             time.monotonic() - started,
         )
-        if problems:
-            log.warning("pools: %s", "; ".join(problems))
         return plan
+
+    async def _write_price_tables(
+        self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
+    ) -> None:
+        """Each PriceTable's status: its pools as matched, and a condition naming any problem."""
+        by_name = {p.name: p for p in pools}
+        for name, table in list(self.cache.price_tables.items()):
+            names = [p.name for p in table.spec.pools]
+            mine = [p for p in problems if p.pool in names]
+            rows = [
+                {
+                    "name": n,
+                    "nodes": len(by_name[n].nodes),
+                    "freeDevices": sum(x.free.devices for x in by_name[n].nodes),
+                }
+                for n in names
+                if n in by_name
+            ]
+            previous = self._price_table_status.get(name, {})
+            reason = mine[0].reason if mine else "PoolsMatched"
+            message = (
+                "; ".join(p.message for p in mine) or f"{len(names)} pool(s), every one with nodes"
+            )
+            conditions = status.set_condition(
+                previous.get("conditions") or [], "Ready", not mine, reason, message, now
+            )
+            new = {"pools": rows, "conditions": conditions}
+            if new == previous:
+                continue
+            try:
+                await self.kube.patch_status("pricetables", None, name, new)
+            except ApiError as err:
+                log.warning("PriceTable %s status not written: %s", name, err)
+                continue
+            self._price_table_status[name] = new
+            for problem in mine:
+                if problem.message not in str(previous):
+                    log.warning("PriceTable %s: %s", name, problem.message)
 
     # --- placed jobs ----------------------------------------------------------------------
 
@@ -222,7 +262,8 @@ class Scheduler:
         requests["cpu"] = f"{worker.cpu}m"
         requests["memory"] = f"{worker.memory}Mi"
         tolerations = device_tolerations(device, list(pool_spec.tolerations))
-        await self.kube.create(headless_service(body))
+        if int(st.get("workers") or 1) > 1:
+            await self.kube.create(headless_service(body))
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
         await _gather(
             self.kube.create(

@@ -62,6 +62,8 @@ def worker_pod(
     spec = template.get("spec") or {}
     containers = spec.get("containers") or [{"name": "worker", "image": "busybox"}]
     world = job["status"]["workers"]
+    # A single worker needs no rendezvous Service: it talks to itself.
+    rendezvous = f"{worker_name(name, 0)}.{name}.{namespace}.svc" if world > 1 else "localhost"
     for i, container in enumerate(containers):
         if i == 0:
             resources = container.setdefault("resources", {})
@@ -75,14 +77,15 @@ def worker_pod(
                 {"name": "PRICEWISE_JOB", "value": name},
                 {"name": "WORLD_SIZE", "value": str(world)},
                 {"name": "RANK", "value": str(index)},
-                {"name": "MASTER_ADDR", "value": f"{worker_name(name, 0)}.{name}.{namespace}.svc"},
+                {"name": "MASTER_ADDR", "value": rendezvous},
                 {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
             ]
         )
     spec["containers"] = containers
     spec["restartPolicy"] = spec.get("restartPolicy", "Never")
-    spec["hostname"] = worker_name(name, index)
-    spec["subdomain"] = name
+    if world > 1:
+        spec["hostname"] = worker_name(name, index)
+        spec["subdomain"] = name
     spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **node_selector}
     spec["tolerations"] = [*(spec.get("tolerations") or []), *tolerations]
     spec["affinity"] = {

@@ -309,3 +309,39 @@ def test_restart_during_a_burst_places_every_job_once(
     ]
     admitted = [e["involvedObject"]["name"] for e in events if e["reason"] == "Admitted"]
     assert sorted(admitted) == sorted(f"job-{i}" for i in range(40))
+
+
+def test_price_table_status_names_pool_problems(
+    cluster: Any, operator: Operator, pools: Pools
+) -> None:
+    pools.add("real", nodes=1, gpus=8, price=1.0)
+    pools.pools.append(
+        {
+            "name": f"ghost-{pools.tag}",
+            "accelerator": pools.accelerator("ghost"),
+            "nodeSelector": {"pricewise.dev/pool": f"ghost-{pools.tag}"},
+            "prices": {"perDeviceHour": 1.0},
+        }
+    )
+    pools.publish()
+
+    def condition() -> dict[str, Any] | None:
+        out = cluster.kubectl("get", "pricetable", f"test-{pools.tag}", "-o", "json").stdout
+        st = json.loads(out).get("status") or {}
+        return next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), None) and st
+
+    st = wait_for(condition, 30, "the PriceTable's status")
+    ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PoolWithoutNodes")
+    assert f"pool ghost-{pools.tag} matches no node" in ready["message"]
+    assert {p["name"]: (p["nodes"], p["freeDevices"]) for p in st["pools"]} == {
+        f"real-{pools.tag}": (1, 8),
+        f"ghost-{pools.tag}": (0, 0),
+    }
+
+
+def test_kubectl_explain_documents_the_spec(cluster: Any, crds: None) -> None:
+    explained = cluster.kubectl("explain", "trainingjob.spec").stdout
+    for field in ("options", "workers", "deadline", "maxDuration", "maxCost", "allowSpot"):
+        assert f"  {field}\t" in explained or f"  {field} " in explained
+    assert "Acceptable ways to run" in explained

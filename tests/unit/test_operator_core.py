@@ -85,8 +85,8 @@ def test_snapshot_counts_bound_pods_and_planned_workers() -> None:
         )
     )
     cache.upsert_job(_job("waiting"))
-    snap, problems = cache.snapshot(NOW)
-    assert problems == []
+    snap = cache.snapshot(NOW)
+    assert cache.pools()[1] == []
     (pool,) = snap.pools
     assert pool.nodes[0].free.gpu == 8 - 2 - 4
     assert [j.name for j in snap.jobs] == ["waiting"]
@@ -121,7 +121,7 @@ def test_invalid_job_is_kept_with_its_error() -> None:
     record = cache.upsert_job(body)
     assert record.model is None
     assert record.error is not None and "workers.min (3)" in record.error
-    assert cache.snapshot(NOW)[0].jobs == ()
+    assert cache.snapshot(NOW).jobs == ()
 
 
 def test_worker_pod_is_pinned_and_owned() -> None:
@@ -190,3 +190,10 @@ def test_conditions_keep_transition_time_until_status_changes() -> None:
     )
     assert flipped[0]["lastTransitionTime"] == "2026-11-29T14:00:00Z"
     assert len(flipped) == 1
+
+
+def test_single_worker_needs_no_rendezvous_service() -> None:
+    pod = worker_pod(_job("solo", status_={"workers": 1}), 0, "l4-0", {}, {}, [], "l4")
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["MASTER_ADDR"] == "localhost"
+    assert "subdomain" not in pod["spec"]
