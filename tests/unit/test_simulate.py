@@ -331,3 +331,12 @@ def test_trace_window_and_deadline_factors_are_reproducible():
     assert first != deadline_factors(50, 1.5, 3.0, 5)
     with pytest.raises(ValueError, match="1 <= low <= high"):
         deadline_factors(1, 3.0, 1.5, 0)
+
+
+def test_a_batching_window_holds_events_until_its_end():
+    jobs = jobs_of(trace((0.0, 1), (10.0, 1)), None)
+    result = run(jobs, CLUSTER, simulate.cheapest_policy, "cheapest", window_s=600.0)
+    # Job 1 at 0 runs on v100 till 900; job 2 (at 10 s) is seen at 600 s, when only k80 is
+    # free, and job 1's end is seen at 1200 s.
+    assert [(r.start_s, r.pool) for r in result.records] == [(0.0, "v100"), (600.0, "k80")]
+    assert result.cycles == 2
