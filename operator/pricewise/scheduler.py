@@ -98,7 +98,11 @@ class Scheduler:
         await self._report_invalid()
         snapshot = self.cache.snapshot(now)
         plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
-        await _gather(self._apply(d, now, snapshot.currency) for d in plan.decisions)
+        # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
+        placed = [d for d in plan.decisions if d.chosen is not None]
+        waiting = [d for d in plan.decisions if d.chosen is None]
+        await _gather(self._apply(d, now, snapshot.currency) for d in placed)
+        await _gather(self._apply(d, now, snapshot.currency) for d in waiting)
         self.cycles += 1
         if self.metrics is not None:
             self.metrics.observe(plan, snapshot.currency)
