@@ -56,6 +56,9 @@ def transition(
             started_at=max(starts) if starts else None,
             finished_at=max(ends) if ends else now,
         )
+    if phase == "Running" and len(mine) < workers:
+        lost = min(i for i in range(workers) if i not in pods)
+        return Transition("Failed", "WorkerLost", f"worker {lost} disappeared", finished_at=now)
     if phase == "Admitted":
         if len(mine) == workers and all(p.phase in ("Running", "Succeeded") for p in mine):
             starts = [p.start for p in mine if p.start]

@@ -20,6 +20,7 @@ from typing import Any
 
 from pricewise import convert, lifecycle, status
 from pricewise.accountant import Accountant
+from pricewise.api import GROUP, VERSION
 from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
 from pricewise.convert import PoolProblem
 from pricewise.explain import Decision
@@ -70,8 +71,28 @@ class Scheduler:
         """Ask for a cycle soon (after the debounce)."""
         self._wake.set()
 
+    async def prime(self) -> None:
+        """List everything the cache holds once, before the first cycle.
+
+        Watch events arrive in no guaranteed order at start-up; a cycle that ran on a partial
+        view would see nodes without their pods (and double-book them) or placed jobs without
+        their workers. A list of each kind makes the first view complete.
+        """
+        for path, upsert in (
+            ("/api/v1/nodes", self.cache.upsert_node),
+            ("/api/v1/pods", self.cache.upsert_pod),
+            ("/api/v1/resourcequotas", self.cache.upsert_quota),
+            (f"/apis/{GROUP}/{VERSION}/pricetables", self.cache.upsert_price_table),
+            (f"/apis/{GROUP}/{VERSION}/budgets", self.cache.upsert_budget),
+            (f"/apis/{GROUP}/{VERSION}/trainingjobs", self.cache.upsert_job),
+        ):
+            listed = await self.kube.request("GET", path)
+            for item in listed.get("items") or []:
+                upsert(item)
+
     async def run(self) -> None:
         """Run cycles until cancelled."""
+        primed = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.period_s)
@@ -80,6 +101,9 @@ class Scheduler:
             if not self.is_leader():
                 continue
             try:
+                if not primed:
+                    await self.prime()
+                    primed = True
                 await self.cycle(datetime.now(UTC))
             except Exception:  # a failed cycle is retried by the next one
                 log.exception("scheduling cycle failed")

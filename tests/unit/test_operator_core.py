@@ -172,6 +172,8 @@ def test_lifecycle() -> None:
         "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW
     )
     assert failed is not None and (failed.phase, failed.message) == ("Failed", "worker 1 failed")
+    lost = lifecycle.transition("Running", 2, {0: _pod("Running")}, admitted, NOW)
+    assert lost is not None and (lost.phase, lost.reason) == ("Failed", "WorkerLost")
     late = lifecycle.transition(
         "Admitted", 2, {0: _pod("Pending", node=None)}, NOW - timedelta(minutes=5), NOW
     )
