@@ -1,16 +1,28 @@
 """The local control plane for the end-to-end tests: started once per session (or reused when
-one is already up), with a fresh namespace per test. If it cannot start, the suite fails."""
+one is already up), with a fresh namespace per test. If it cannot start, the suite fails with
+the reason; it never skips.
+
+    cluster      session: the control plane (hack/localcluster.py), with the default node
+                 pools of hack/pools.yaml. Reused, and left running, when a healthy one runs
+                 from $PRICEWISE_CLUSTER_DIR (default .cluster/) or when $PRICEWISE_KUBECONFIG
+                 names another cluster; stopped at the end when this session started it
+                 (unless PRICEWISE_KEEP_CLUSTER=1).
+    namespace    function: a fresh namespace whose default ServiceAccount exists; deleted after.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from operator_fixtures import Operator, Pools, free_port
@@ -18,74 +30,129 @@ from operator_fixtures import Operator, Pools, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_cluster_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "pricewise_local_cluster", ROOT / "hack" / "cluster.py"
-    )
+def _load_localcluster() -> ModuleType:
+    """hack/localcluster.py, loaded by path (hack/ is not a package)."""
+    name = "pricewise_localcluster"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "hack" / "localcluster.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module through sys.modules
     spec.loader.exec_module(module)
     return module
 
 
-local = _load_cluster_module()
+local = _load_localcluster()
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """A running local cluster and a real kubectl for it."""
+class Kubectl(str):
+    """The path of the pinned kubectl binary (a str, usable in a command line), which can also
+    be called: `cluster.kubectl("get", "pods")` runs it against the cluster. With `check`, a
+    failure fails the test with kubectl's own message."""
 
-    kubeconfig: str
-    kubectl_path: str
     env: dict[str, str]
 
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
+    def __new__(cls, path: str, env: dict[str, str]) -> Kubectl:
+        self = super().__new__(cls, path)
+        self.env = env
+        return self
+
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl; with `check`, a failure fails the test with kubectl's own message."""
         result = subprocess.run(
-            [self.kubectl_path, *args],
+            [str(self), *args],
             input=input,
             capture_output=True,
             text=True,
             env=self.env,
             check=False,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """A running cluster and the pinned tools for it.
+
+    kubeconfig   path of the admin kubeconfig
+    kubectl      path of kubectl (str), and callable: kubectl(*args, input=None, check=True)
+    env          os.environ plus KUBECONFIG and PATH with the cached binaries first
+    bin_dirs     the binary directories (kubectl, kube-*, etcd, kwok, helm)
+    local        True when it is the local control plane of hack/localcluster.py
+    """
+
+    kubeconfig: str
+    kubectl: Kubectl
+    env: dict[str, str]
+    bin_dirs: list[str] = field(default_factory=list)
+    local: bool = True
+
+    @property
+    def kubectl_path(self) -> str:
+        """The kubectl binary (same as str(cluster.kubectl))."""
+        return str(self.kubectl)
+
+    @property
+    def helm(self) -> str:
+        """The pinned helm binary."""
+        return str(local.binary("helm"))
+
+    def create_nodes(self, pools: Path | dict[str, Any]) -> list[str]:
+        """Create simulated nodes from a pool file (or its parsed content), wait until Ready."""
+        config = None if self.local else self.kubeconfig
+        return list(local.create_nodes(pools, log=lambda _: None, config=config))
+
+
+def _cluster_error(err: BaseException) -> str:
+    if isinstance(err, subprocess.CalledProcessError):
+        return f"{err} {err.stderr or ''}".strip()
+    return str(err)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """The local control plane with the default node pools."""
-    started_here = not local.healthy()
-    if started_here:
-        try:
-            local.up()
-        except (SystemExit, subprocess.CalledProcessError, OSError) as err:
-            pytest.fail(f"the local Kubernetes control plane did not start: {err}")
-    bin_dirs = [str(local.bin_dir(c)) for c in ("kubernetes", "helm")]
+    """The control plane for the session (see the module docstring)."""
+    external = os.environ.get("PRICEWISE_KUBECONFIG")
+    started_here = False
+    try:
+        local.build(["kubernetes", "helm"])
+        if external:
+            config = str(Path(external).resolve())
+        else:
+            started_here = not local.healthy()
+            config = str(local.up(local.DEFAULT_POOLS))
+    except (local.ClusterError, subprocess.SubprocessError, OSError) as err:
+        pytest.fail(
+            f"the local Kubernetes control plane did not start: {_cluster_error(err)}",
+            pytrace=False,
+        )
+    dirs = [str(d) for d in local.bin_dirs()]
     env = {
         **os.environ,
-        "KUBECONFIG": str(local.kubeconfig()),
-        "PATH": os.pathsep.join([*bin_dirs, os.environ.get("PATH", "")]),
+        "KUBECONFIG": config,
+        "PATH": os.pathsep.join([*dirs, os.environ.get("PATH", "")]),
     }
-    yield Cluster(str(local.kubeconfig()), str(local.binary("kubectl")), env)
+    kubectl = Kubectl(str(local.binary("kubectl")), env)
+    yield Cluster(config, kubectl, env, dirs, local=not external)
     if started_here and not os.environ.get("PRICEWISE_KEEP_CLUSTER"):
         local.down()
 
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards."""
+    """A fresh namespace for one test (its default ServiceAccount exists), deleted after."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
-    deadline_args = ("get", "serviceaccount", "default", "-n", name)
-    for _ in range(100):
-        if cluster.kubectl(*deadline_args, check=False).returncode == 0:
-            break
-        subprocess.run(["sleep", "0.2"], check=True)
+    deadline = time.monotonic() + 60
+    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode:
+        if time.monotonic() > deadline:
+            pytest.fail(f"namespace {name}: no default ServiceAccount after 60s")
+        time.sleep(0.2)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
