@@ -506,18 +506,20 @@ def healthy() -> bool:
 def up(pools: Path | None = DEFAULT_POOLS, log: Log = _print) -> Path:
     """Start the control plane, or reuse a healthy one from the same directory; then create
     the simulated nodes of `pools` (None: none). Returns the kubeconfig path."""
-    if healthy():
-        log(f"cluster already up: KUBECONFIG={kubeconfig()}")
-    else:
-        down(log=lambda _: None)
-        build(["kubernetes", "etcd", "kwok"], log=log)
-        started = time.monotonic()
-        try:
-            _start_all()
-        except BaseException:
-            down(log=lambda _: None, keep_logs=True)
-            raise
-        log(f"control plane up in {time.monotonic() - started:.1f}s: KUBECONFIG={kubeconfig()}")
+    build(["kubernetes", "etcd", "kwok"], log=log)
+    with _locked(cluster_dir() / "lock"):  # a second `up` waits, then finds it healthy
+        if healthy():
+            log(f"cluster already up: KUBECONFIG={kubeconfig()}")
+        else:
+            _down()
+            started = time.monotonic()
+            try:
+                _start_all()
+            except BaseException:
+                _down()
+                raise
+            elapsed = time.monotonic() - started
+            log(f"control plane up in {elapsed:.1f}s: KUBECONFIG={kubeconfig()}")
     if pools is not None:
         create_nodes(pools, log=log)
     return kubeconfig()
@@ -715,10 +717,17 @@ def down(log: Log = _print, keep_logs: bool = True) -> None:
     """Stop every process of the cluster (whole process groups, clients before the API server
     and etcd) and delete its etcd data and kubeconfig; certificates are kept for the next
     start, and logs unless keep_logs=False."""
+    with _locked(cluster_dir() / "lock"):
+        stopped = _down(keep_logs)
+    log(f"cluster down ({stopped} processes stopped)" if stopped else "cluster down")
+
+
+def _down(keep_logs: bool = True) -> int:
     base = cluster_dir()
     state = _state() or {}
     pids = [pid for name, pid in reversed(state.get("pids", {}).items()) if _ours(pid, name)]
-    pids += [pid for pid in _strays(base) if pid not in pids]
+    # started later, stopped first: clients, then the API server, then etcd
+    pids += sorted((pid for pid in _strays(base) if pid not in pids), reverse=True)
     for pid in pids:
         _stop(pid)
     left = [pid for pid in pids if _running(pid)]
@@ -732,7 +741,7 @@ def down(log: Log = _print, keep_logs: bool = True) -> None:
             path.unlink()
     if not keep_logs:
         shutil.rmtree(base / "logs", ignore_errors=True)
-    log(f"cluster down ({len(pids)} processes stopped)" if pids else "cluster down")
+    return len(pids)
 
 
 # --- simulated nodes -----------------------------------------------------------------------

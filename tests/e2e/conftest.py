@@ -119,6 +119,7 @@ def cluster() -> Iterator[Cluster]:
     """The control plane for the session (see the module docstring)."""
     external = os.environ.get("PRICEWISE_KUBECONFIG")
     started_here = False
+    error = None
     try:
         local.build(["kubernetes", "helm"])
         if external:
@@ -127,10 +128,9 @@ def cluster() -> Iterator[Cluster]:
             started_here = not local.healthy()
             config = str(local.up(local.DEFAULT_POOLS))
     except (local.ClusterError, subprocess.SubprocessError, OSError) as err:
-        pytest.fail(
-            f"the local Kubernetes control plane did not start: {_cluster_error(err)}",
-            pytrace=False,
-        )
+        error = _cluster_error(err)
+    if error is not None:  # failed outside the except block: one message, not two
+        pytest.fail(f"the local Kubernetes control plane did not start: {error}", pytrace=False)
     dirs = [str(d) for d in local.bin_dirs()]
     env = {
         **os.environ,
