@@ -201,10 +201,12 @@ def _go_build(component: str, log: Log) -> float:
     if go is None:
         raise ClusterError("`go` is not on PATH; the control plane is built from Go modules")
     out = bin_dir(component)
+    for stale in out.parent.glob(f"{out.name}.tmp-*"):  # left by an interrupted build
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    log(f"building {c.name} {c.version} from {c.module.relative_to(REPO)} (first time only)")
+    hint = " (first time only; the Kubernetes build takes minutes)"
+    log(f"building {c.name} {c.version} from {c.module.relative_to(REPO)}{hint}")
     started = time.monotonic()
     # A directory -o keeps each command's name; etcd's package path ends in /v3, so name it.
     target = str(tmp / "etcd") if c.name == "etcd" else f"{tmp}/"
