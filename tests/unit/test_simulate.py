@@ -340,3 +340,21 @@ def test_a_batching_window_holds_events_until_its_end():
     # free, and job 1's end is seen at 1200 s.
     assert [(r.start_s, r.pool) for r in result.records] == [(0.0, "v100"), (600.0, "k80")]
     assert result.cycles == 2
+
+
+def test_the_shipped_benchmark_data_replays(capsys: pytest.CaptureFixture[str]):
+    data = Path(__file__).parents[2] / "benchmarks" / "data"
+    code = simulate.main([
+        str(data / "gavel" / "traces" / "philly-derived-seed0-103959.trace"),
+        "--throughputs", str(data / "gavel" / "throughputs-isolated.json"),
+        "--price-table", str(data / "pricetable-gcp-gavel.yaml"),
+        "--node-pools", str(data / "nodepools-gavel.yaml"),
+        "--jobs", "40", "--policy", "cheapest", "--policy", "first-fit", "-o", "json",
+    ])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["setup"]["jobs"] + out["setup"]["skippedNoThroughput"] == 40
+    assert [p["name"] for p in out["setup"]["pools"]] == ["k80", "p100", "v100"]
+    for row in out["policies"]:
+        assert row["completed"] == out["setup"]["jobs"] > 30
+        assert row["totalCost"] > 0 and out["setup"]["costFloor"] > 0
