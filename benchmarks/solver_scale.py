@@ -119,12 +119,12 @@ def main() -> None:
             plan = solve(snap, SolverSettings(time_limit_s=args.time_limit))
             times.append(plan.seconds)
         assert plan is not None
-        # Status `greedy`: CP-SAT found no better plan in time and the Plan's bound is only its
-        # own cost, so no gap is proved.
+        # No bound (status `greedy`, or a solve cut short): no gap is proved.
+        bound = plan.best_bound
         gap = (
             "n/a"
-            if plan.status == "greedy"
-            else f"{(plan.total_cost - plan.best_bound) / plan.total_cost:.2%}"
+            if bound is None
+            else f"{(plan.total_cost - bound) / plan.total_cost:.2%}"
             if plan.total_cost
             else f"{0:.2%}"
         )
@@ -132,7 +132,7 @@ def main() -> None:
             f"{count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
             f"{statistics.median(times):>9.3f} {max(times):>8.3f} {prep:>7.2f} "
             f"{len(plan.placed):>6} {plan.status:>8} {from_micros(plan.total_cost):>12.2f} "
-            f"{from_micros(plan.best_bound):>12.2f} {gap:>7}"
+            f"{'-' if bound is None else f'{from_micros(bound):.2f}':>12} {gap:>7}"
         )
 
 

@@ -94,7 +94,7 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
         "solver": {
             "status": plan.status,
             "seconds": round(plan.seconds, 3),
-            "bestBound": from_micros(plan.best_bound),
+            "bestBound": None if plan.best_bound is None else from_micros(plan.best_bound),
             "rounds": plan.rounds,
         },
         "warnings": warnings,

@@ -45,8 +45,9 @@ class Plan:
     status: str
     """`optimal`, `feasible` (time limit hit), `greedy` (CP-SAT found nothing better) or `empty`."""
     total_cost: int
-    best_bound: int
-    """Lowest total cost CP-SAT proved possible for the admitted work (micro-units)."""
+    best_bound: int | None
+    """Lowest total cost CP-SAT proved possible for the admitted work (micro-units); None when
+    nothing was proved (the greedy plan, or a solve cut short before its cost phase)."""
     seconds: float
     rounds: int
 
@@ -216,7 +217,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     weights = priority_weights(list(snapshot.jobs))
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
-    status, bound, rounds = "greedy", 0, 0
+    status, rounds = "greedy", 0
+    bound: int | None = None
     cuts: list[list[Candidate]] = []
     if feasible:
         hint = {id(c) for c, _ in greedy.placed.values()}
@@ -240,7 +242,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             if _better(chosen, placement, weights):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 status = round_status
-            bound = round_bound
+                bound = round_bound
             break
     decisions = explain(snapshot, all_options, placement)
     total = sum(c.cost for c, _ in placement.values())
@@ -248,7 +250,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         decisions=decisions,
         status=status if feasible else "empty",
         total_cost=total,
-        best_bound=min(bound, total) if status != "greedy" else total,
+        best_bound=0 if not feasible else (None if bound is None else min(bound, total)),
         seconds=time.monotonic() - started,
         rounds=rounds,
     )
@@ -274,7 +276,7 @@ def _solve_round(
     hint: set[int],
     settings: SolverSettings,
     seconds: float,
-) -> tuple[list[Candidate], str, int] | None:
+) -> tuple[list[Candidate], str, int | None] | None:
     """Solve admission then cost; None when CP-SAT finds no solution in time."""
     deadline = time.monotonic() + seconds
     model = _Model(snapshot, feasible, cuts)
@@ -302,6 +304,6 @@ def _solve_round(
     result = solver.solve(model.model)
     if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         # Out of time before any cheaper plan: the admission phase's plan is still valid.
-        return (fallback, "feasible", 0) if fallback else None
+        return (fallback, "feasible", None) if fallback else None
     status = "optimal" if result == cp_model.OPTIMAL else "feasible"
     return model.chosen(solver), status, round(solver.best_objective_bound)
