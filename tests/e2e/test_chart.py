@@ -419,6 +419,51 @@ def test_deploy_manifests_are_the_chart_rendered(cluster: Cluster) -> None:
     assert render.stale() == []
 
 
+def test_install_upgrade_uninstall_keep_crds_and_budgets(
+    cluster: Cluster, chart_crds: None, namespace: str
+) -> None:
+    """A real release: NOTES, an upgrade that changes the operator's flags, and an uninstall
+    that removes the operator and its RBAC but keeps the CRDs and the Budgets. No replica runs
+    (replicaCount 0), so that no pod takes capacity from the other tests' nodes."""
+    release = f"pricewise-{namespace}"
+    helm = [cluster.helm, "--namespace", namespace]
+    budget = [
+        "--set=replicaCount=0",
+        f"--set=budgets[0].name=team,budgets[0].namespace={namespace},budgets[0].spec.limit=10",
+    ]
+    try:
+        notes = _run([*helm, "install", release, str(CHART), *budget], cluster.env)
+        assert "STATUS: deployed" in notes
+        for line in ("kubectl get tj -A", "1 Budget(s)", f"svc/{release}-metrics", "/metrics"):
+            assert line in notes, line
+        _run(
+            [*helm, "upgrade", release, str(CHART), "--reuse-values", "--set=logLevel=debug"],
+            cluster.env,
+        )
+        deployment = json.loads(
+            cluster.kubectl("get", "deployment", release, "-n", namespace, "-o", "json").stdout
+        )
+        assert deployment["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "--verbose" in container["args"]
+        assert deployment["spec"]["replicas"] == 0
+        uninstalled = _run([*helm, "uninstall", release], cluster.env)
+        assert "[Budget] team" in uninstalled  # kept by its resource policy
+    finally:
+        subprocess.run(
+            [*helm, "uninstall", release], capture_output=True, env=cluster.env, check=False
+        )
+    gone = cluster.kubectl("get", "deployment", release, "-n", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    role = cluster.kubectl("get", "clusterrole", release, check=False)
+    assert role.returncode != 0 and "NotFound" in role.stderr
+    kept = json.loads(
+        cluster.kubectl("get", "budget", "team", "-n", namespace, "-o", "json").stdout
+    )
+    assert kept["spec"]["limit"] == 10
+    cluster.kubectl("get", "crd", "trainingjobs.pricewise.dev", "budgets.pricewise.dev")
+
+
 # --- server-side dry run ---------------------------------------------------------------------
 
 
@@ -508,7 +553,7 @@ def test_dry_run_catches_a_field_the_stand_ins_do_not_know(
 def chart_rbac(cluster: Cluster, namespace: str) -> Iterator[str]:
     """The chart's ServiceAccount and RBAC, applied for real with the release in `namespace`;
     the ServiceAccount's user name. Its cluster-scoped objects are deleted afterwards."""
-    release = f"pw-{namespace}"
+    release = f"pricewise-{namespace}"
     manifests = _template(
         cluster,
         release,
@@ -525,11 +570,16 @@ def chart_rbac(cluster: Cluster, namespace: str) -> Iterator[str]:
         "ServiceAccount",
     ]
     account = _one(docs, "ServiceAccount")["metadata"]["name"]
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifests)
-    yield f"system:serviceaccount:{namespace}:{account}"
-    cluster.kubectl(
-        "delete", "clusterrole,clusterrolebinding", release, "--ignore-not-found", check=False
-    )
+    cluster_wide = [
+        f"{doc['kind'].lower()}/{doc['metadata']['name']}"
+        for doc in docs
+        if doc["kind"] in CLUSTER_SCOPED
+    ]
+    try:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifests)
+        yield f"system:serviceaccount:{namespace}:{account}"
+    finally:
+        cluster.kubectl("delete", *cluster_wide, "--ignore-not-found", check=False)
 
 
 def _review(
