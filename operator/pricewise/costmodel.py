@@ -11,9 +11,10 @@ Capacity, quotas and budgets are the solver's business; this module looks at one
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import cached_property
 
 from pricewise.snapshot import Job, JobOption, Pool, Resources
 from pricewise.units import MICROS, format_duration, format_money
@@ -59,7 +60,7 @@ class Candidate:
         """Requests of one worker."""
         return self.option.worker
 
-    @property
+    @cached_property
     def demand(self) -> Resources:
         """Requests of all workers together."""
         return self.option.worker.times(self.workers)
@@ -139,52 +140,31 @@ def candidate_for(
             f"a worker needs {worker.describe()}; no node of the pool is that large",
         )
     limit = time_limit_s(job, now)
-    widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
-    if limit is not None and widest.duration_s > limit:
-        return _candidate(
-            job,
-            option,
-            pool,
-            job.max_workers,
-            Stage.TIME,
-            f"needs {format_duration(widest.duration_s)}, "
-            f"{format_duration(widest.duration_s - max(limit, 0))} past the deadline",
-        )
-    if job.min_throughput is not None and widest.throughput < job.min_throughput:
-        return _candidate(
-            job,
-            option,
-            pool,
-            job.max_workers,
-            Stage.THROUGHPUT,
-            f"reaches {widest.throughput:,.4g}/s of the {job.min_throughput:,.4g}/s required",
-        )
-    for workers in range(job.min_workers, job.max_workers + 1):
-        cand = _candidate(job, option, pool, workers, Stage.FEASIBLE)
-        if limit is not None and cand.duration_s > limit:
-            continue
-        if job.min_throughput is not None and cand.throughput < job.min_throughput:
-            continue
-        break
+
+    def fast_enough(workers: int) -> bool:
+        speed = aggregate_throughput(job, option, workers)
+        on_time = limit is None or job.work / speed <= limit
+        return on_time and (job.min_throughput is None or speed >= job.min_throughput)
+
+    # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
+    # fast enough is the narrowest.
+    width = next((w for w in range(job.min_workers, job.max_workers + 1) if fast_enough(w)), None)
+    if width is None:
+        widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
+        if limit is not None and widest.duration_s > limit:
+            late = format_duration(widest.duration_s - max(limit, 0))
+            note = f"needs {format_duration(widest.duration_s)}, {late} past the deadline"
+            return replace(widest, note=note)
+        reached = f"{widest.throughput:,.4g}/s of the {job.min_throughput or 0:,.4g}/s required"
+        return replace(widest, stage=Stage.THROUGHPUT, note=f"reaches {reached}")
+    cand = _candidate(job, option, pool, width, Stage.FEASIBLE)
+    cost = _money(cand.cost, currency)
     if job.max_cost is not None and cand.cost > job.max_cost:
-        return _candidate(
-            job,
-            option,
-            pool,
-            workers,
-            Stage.MAX_COST,
-            f"costs {_money(cand.cost, currency)}, over maxCost {_money(job.max_cost, currency)}",
-        )
+        note = f"costs {cost}, over maxCost {_money(job.max_cost, currency)}"
+        return replace(cand, stage=Stage.MAX_COST, note=note)
     if job.value is not None and cand.cost > job.value:
-        return _candidate(
-            job,
-            option,
-            pool,
-            workers,
-            Stage.VALUE,
-            f"costs {_money(cand.cost, currency)}, more than the job's value "
-            f"{_money(job.value, currency)}",
-        )
+        note = f"costs {cost}, more than the job's value {_money(job.value, currency)}"
+        return replace(cand, stage=Stage.VALUE, note=note)
     return cand
 
 

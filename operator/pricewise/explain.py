@@ -65,7 +65,7 @@ def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
     quota = ledger.quota_blocker(cand)
     if quota is not None:
         return "QuotaExceeded", quota
-    if ledger.fit(cand) is None:
+    if not ledger.fits(cand):
         return "WaitingForCapacity", (
             f"no room in pool {cand.pool.name}: {cand.label()} needs {cand.workers} "
             f"worker(s) of {cand.worker.describe()}"
@@ -181,6 +181,6 @@ def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: 
     if cand.cost >= chosen.cost:
         extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
         return f"costs {extra:.0%} more ({_money(cand.cost, currency)})"
-    if cand.pool.name != chosen.pool.name and after.fit(cand) is None:
+    if cand.pool.name != chosen.pool.name and not after.fits(cand):
         return f"cheaper, but pool {cand.pool.name} is full"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"

@@ -36,6 +36,7 @@ class Ledger:
     quotas: dict[tuple[str, str], dict[str, int]]
     budgets: dict[tuple[str, str], int]
     placed: dict[str, tuple[Candidate, tuple[str, ...]]] = field(default_factory=dict)
+    _room: dict[tuple[str, Resources], int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Ledger:
@@ -48,10 +49,11 @@ class Ledger:
 
     def quota_blocker(self, candidate: Candidate) -> str | None:
         """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate."""
+        mine = [(k, v) for k, v in self.quotas.items() if k[0] == candidate.job.namespace]
+        if not mine:
+            return None
         demand = quota_demand(candidate)
-        for (namespace, name), left in self.quotas.items():
-            if namespace != candidate.job.namespace:
-                continue
+        for (namespace, name), left in mine:
             for resource, amount in demand.items():
                 if amount and resource in left and amount > left[resource]:
                     return (
@@ -67,8 +69,26 @@ class Ledger:
                 return name, left
         return None
 
+    def room(self, pool: str, worker: Resources) -> int:
+        """How many workers of this shape the pool still has room for.
+
+        Exact for one job's identical workers (each node holds its own whole number of them),
+        and cached per pool until the pool's next placement: explaining thousands of waiting
+        jobs asks the same question many times.
+        """
+        key = (pool, worker)
+        if key not in self._room:
+            self._room[key] = sum(worker.copies_in(n.free) for n in self.nodes[pool])
+        return self._room[key]
+
+    def fits(self, candidate: Candidate) -> bool:
+        """Whether the candidate's workers fit on what is free now."""
+        return self.room(candidate.pool.name, candidate.worker) >= candidate.workers
+
     def fit(self, candidate: Candidate) -> tuple[str, ...] | None:
         """Nodes for the candidate's workers on what is free now, or None."""
+        if not self.fits(candidate):
+            return None
         gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
         placed = pack(self.nodes[candidate.pool.name], [gang])
         return None if placed is None else tuple(placed[gang.key])
@@ -78,6 +98,7 @@ class Ledger:
         gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
         pool = candidate.pool.name
         self.nodes[pool] = remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang])
+        self._room = {key: n for key, n in self._room.items() if key[0] != pool}
         for (namespace, _), left in self.quotas.items():
             if namespace == candidate.job.namespace:
                 for resource, amount in quota_demand(candidate).items():
