@@ -1,8 +1,9 @@
 # The pricewise operator image: `docker build -t pricewise:0.1.0 .` from the repository root.
 #
 # Two stages: the first builds wheels of pricewise and every dependency and installs them into
-# a virtual environment; the second copies only that environment onto a clean slim Python, so
-# no compiler, build backend or pip cache ends up in the image. At run time nothing is written
+# a virtual environment (without pip, and without the test suites that numpy and pandas ship:
+# about 60 MB); the second copies only that environment onto a clean slim Python, so no build
+# backend, wheel or pip cache ends up in the image. At run time nothing is written
 # to the image's file system (bytecode is compiled at build time), so the container runs as a
 # non-root user with a read-only root file system; HOME and TMPDIR point at /tmp, which the
 # Helm chart and deploy/ mount as an emptyDir.
@@ -18,7 +19,10 @@ RUN pip wheel --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/pricewise \
  && pip --python /opt/pricewise/bin/python install --no-index --find-links /wheels \
         --compile pricewise \
- && /opt/pricewise/bin/pricewise --version
+ && find /opt/pricewise/lib -depth -type d -name tests -path '*/site-packages/*' \
+        -exec rm -rf {} + \
+ && /opt/pricewise/bin/pricewise --version \
+ && /opt/pricewise/bin/python -c "import pricewise.handlers, pricewise.solver"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="pricewise" \
