@@ -153,6 +153,16 @@ class _Model:
         """Total estimated cost of the admitted jobs."""
         return sum(v * self.candidates[k].cost for k, v in self.choice.items())
 
+    def admission_then_cost(self, weights: dict[str, int], scale: int) -> cp_model.LinearExprT:
+        """Admission, with the cost in cents subtracted as a tie-break: `scale` exceeds any
+        total cost in cents, so one unit of admission outweighs every cost difference."""
+        keys = list(self.choice)
+        coefficients = [
+            weights[self.candidates[k].job.key] * scale - self.candidates[k].cost // 10_000
+            for k in keys
+        ]
+        return cp_model.LinearExpr.weighted_sum([self.choice[k] for k in keys], coefficients)
+
     def hint(self, chosen: set[int]) -> None:
         """Start the search from a known placement (the greedy one, or the previous round's)."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
@@ -285,14 +295,17 @@ def _solve_round(
     hinted_weight = sum(weights[model.candidates[k].job.key] for k in hint if k in model.candidates)
     fallback: list[Candidate] = []
     if hinted_weight < upper:
-        # Contention: first find the most priority-weighted work that can be admitted.
-        model.model.maximize(model.admission(weights))
+        # Contention: first find the most priority-weighted work that can be admitted. Cost in
+        # cents breaks ties here (one admission unit outweighs any total cost), so that the
+        # plan handed to the cost phase is already nearly the cheapest.
+        scale = sum(max(c.cost for c in opts) for opts in feasible.values()) // 10_000 + 1
+        model.model.maximize(model.admission_then_cost(weights, scale))
         solver = _cp_solver(settings, (deadline - time.monotonic()) / 2)
         result = solver.solve(model.model)
         if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
-        best = round(solver.objective_value)
         fallback = model.chosen(solver)
+        best = sum(weights[c.job.key] for c in fallback)
         model.hint({id(c) for c in fallback})
         model.model.clear_objective()  # type: ignore[no-untyped-call]
     else:
