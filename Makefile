@@ -1,7 +1,7 @@
 # One entry point for everything a developer or CI does. `make help` lists the targets.
 PYTHON ?= python3
 
-.PHONY: help dev demo test lint crds cluster-up cluster-down tools
+.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,8 +23,12 @@ lint:  ## ruff, mypy and the import contracts
 test: lint tools  ## everything CI runs: lint, then the whole suite (starts the local cluster)
 	$(PYTHON) -m pytest
 
-crds:  ## regenerate crds/ from the pydantic models
+crds:  ## regenerate crds/ from the pydantic models, and the chart's and deploy/'s copies
 	$(PYTHON) -m pricewise.crdgen crds
+	$(PYTHON) deploy/render.py
+
+manifests:  ## re-render deploy/ from the Helm chart
+	$(PYTHON) deploy/render.py
 
 tools:  ## build (or reuse) kube-apiserver, etcd, kwok, kubectl, helm into ~/.cache/pricewise
 	$(PYTHON) hack/cluster.py build

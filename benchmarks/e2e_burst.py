@@ -157,8 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pool_file(args.nodes, Path(tmp) / "pools.yaml")
         cluster.create_nodes(Path(tmp) / "pools.yaml")
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/trainingjobs.pricewise.dev")
+    cluster.install_crds(ROOT / "crds")
     cluster.kubectl(
         "delete", "namespace", "bench", "--ignore-not-found", "--wait=true", "--timeout=300s"
     )

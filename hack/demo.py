@@ -51,9 +51,7 @@ def main() -> int:
     args = parser.parse_args()
 
     cluster.up()
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    for crd in ("trainingjobs", "pricetables", "budgets"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}.pricewise.dev")
+    cluster.install_crds(REPO / "crds")
     for namespace in ("team-nlp", "team-vision"):
         cluster.kubectl("create", "namespace", namespace, check=False)
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "pricetable.yaml"))

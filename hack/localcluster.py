@@ -928,3 +928,22 @@ def create_nodes(
             api.close()
     log(f"{len(nodes)} simulated nodes Ready in {time.monotonic() - started:.1f}s")
     return sorted(wanted)
+
+
+def install_crds(directory: Path, timeout: float = 60) -> None:
+    """Apply the CRDs of a directory and wait until each is Established. Polled rather than
+    `kubectl wait`, which fails instead of waiting on a CRD that has no conditions yet."""
+    kubectl("apply", "--server-side", "-f", str(directory))
+    names = [
+        line.split("/", 1)[1]
+        for line in kubectl("get", "-f", str(directory), "-o", "name").stdout.split()
+    ]
+    established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+    for name in names:
+        _wait(
+            f"CRD {name} to be established",
+            lambda n=name: (
+                kubectl("get", "crd", n, "-o", established, check=False).stdout == "True"
+            ),
+            timeout,
+        )

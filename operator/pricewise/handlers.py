@@ -55,7 +55,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         f"{socket.gethostname()}-{os.getpid()}",
     )
     accountant = Accountant(CACHE, kube)
-    metrics = Metrics(CACHE, accountant)
+    metrics = Metrics(CACHE, accountant, is_leader=lambda: elector.is_leader)
     scheduler = Scheduler(
         CACHE,
         kube,
@@ -66,6 +66,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         metrics=metrics,
     )
     _state["scheduler"] = scheduler
+    _state["elector"] = elector
     _state["metrics_runner"] = await _serve_metrics(
         metrics, int(os.environ.get("PRICEWISE_METRICS_PORT", "8080"))
     )
@@ -105,6 +106,12 @@ async def stop(**_: Any) -> None:
     """Stop the loop and the election."""
     for task in _state.pop("tasks", []):
         task.cancel()
+    elector: LeaseElector | None = _state.pop("elector", None)
+    if elector is not None:
+        try:
+            await elector.release()
+        except Exception:  # the Lease then expires by itself
+            log.warning("could not release the lease", exc_info=True)
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:
         await scheduler.kube.close()

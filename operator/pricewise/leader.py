@@ -57,7 +57,7 @@ class LeaseElector:
         renewed = _parse(spec.get("renewTime"))
         duration = timedelta(seconds=spec.get("leaseDurationSeconds") or LEASE_SECONDS)
         expired = renewed is None or renewed + duration < now
-        if holder != self.identity and not expired:
+        if holder and holder != self.identity and not expired:
             self.is_leader = False
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
@@ -73,3 +73,18 @@ class LeaseElector:
             return False
         self.is_leader = True
         return True
+
+    async def release(self) -> None:
+        """Give the Lease up at shutdown, so that another replica takes over at once rather
+        than after the Lease expires."""
+        if not self.is_leader:
+            return
+        lease = await self.kube.get_lease(self.namespace, self.name)
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return
+        lease["spec"]["holderIdentity"] = ""
+        try:
+            await self.kube.write_lease(lease, create=False)
+        except ConflictError:
+            return
+        self.is_leader = False

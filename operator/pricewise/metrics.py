@@ -8,7 +8,7 @@ are ordinary instruments that restart from zero, as Prometheus expects of counte
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -28,18 +28,28 @@ PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 class StateCollector(Collector):
     """Gauges computed from the operator's cache when Prometheus scrapes."""
 
-    def __init__(self, cache: Cache, accountant: Accountant) -> None:
+    def __init__(self, cache: Cache, accountant: Accountant, is_leader: Callable[[], bool]) -> None:
         self.cache = cache
         self.accountant = accountant
+        self.is_leader = is_leader
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        """Every state gauge, and the count of API requests the operator made."""
+        """Every state gauge, and the count of API requests the operator made.
+
+        Only the leader exports state: every replica sees the same cluster, and alerts would
+        otherwise fire once per replica.
+        """
         now = datetime.now(UTC)
         requests = CounterMetricFamily(
             "pricewise_api_requests", "Requests the operator made to the Kubernetes API server."
         )
         requests.add_metric([], self.accountant.kube.requests)
         yield requests
+        leader = GaugeMetricFamily("pricewise_leader", "1 on the replica that schedules.")
+        leader.add_metric([], 1.0 if self.is_leader() else 0.0)
+        yield leader
+        if not self.is_leader():
+            return
         yield from self._prices()
         yield from self._jobs(now)
         yield from self._budgets(now)
@@ -229,11 +239,15 @@ class Metrics:
     """The operator's metrics on one registry."""
 
     def __init__(
-        self, cache: Cache, accountant: Accountant, registry: CollectorRegistry | None = None
+        self,
+        cache: Cache,
+        accountant: Accountant,
+        registry: CollectorRegistry | None = None,
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant
-        self.registry.register(StateCollector(cache, accountant))
+        self.registry.register(StateCollector(cache, accountant, is_leader))
         self.cost = CounterMetric(
             "pricewise_cost_accrued",
             "Cost accrued by jobs, by namespace and pool.",

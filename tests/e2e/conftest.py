@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from operator_fixtures import Operator, Pools, free_port
+from operator_fixtures import Operator, Pools, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,9 +161,16 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 def crds(cluster: Cluster) -> None:
     """The pricewise CRDs, installed and established."""
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    # Polled rather than `kubectl wait`: a CRD created a moment ago has no conditions yet, and
+    # `kubectl wait` fails on that instead of waiting.
+    established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
     for crd in ("trainingjobs", "pricetables", "budgets"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd}.pricewise.dev", "--timeout=60s"
+        wait_for(
+            lambda name=f"crd/{crd}.pricewise.dev": (
+                cluster.kubectl("get", name, "-o", established, check=False).stdout == "True"
+            ),
+            60,
+            f"CRD {crd} to be established",
         )
 
 

@@ -141,3 +141,11 @@ def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     assert _samples(metrics)[("pricewise_api_requests_total", ())] == 7
     cache.forget_job(("team-a", "train"))
     assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
+
+
+def test_only_the_leader_exports_state() -> None:
+    cache = _state()
+    follower = Metrics(cache, Accountant(cache, NoKube()), is_leader=lambda: False)  # type: ignore[arg-type]
+    samples = _samples(follower)
+    assert samples[("pricewise_leader", ())] == 0
+    assert not any(name.startswith("pricewise_budget_") for name, _ in samples)
