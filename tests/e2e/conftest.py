@@ -12,38 +12,24 @@ the reason; it never skips.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from operator_fixtures import Operator, Pools, free_port, wait_for
 
+from pathload import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_localcluster() -> ModuleType:
-    """hack/localcluster.py, loaded by path (hack/ is not a package)."""
-    name = "pricewise_localcluster"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "hack" / "localcluster.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-local = _load_localcluster()
+local = load_script("pricewise_localcluster", "hack/localcluster.py")
 
 
 class Kubectl(str):

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import signal
@@ -30,14 +29,14 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
-from conftest import Cluster
 from operator_fixtures import ROOT, free_port, wait_for
 
+from conftest import Cluster
+from pathload import load_script
 from pricewise import cli
 from pricewise.api import Budget, PriceTable
 from pricewise.manifests import parse_model
@@ -51,19 +50,7 @@ CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "PriceTable", "CustomReso
 SA_GROUPS = ["system:serviceaccounts", "system:authenticated"]
 
 
-def _load_render() -> ModuleType:
-    name = "pricewise_deploy_render"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / "render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-render = _load_render()
+render = load_script("pricewise_deploy_render", "deploy/render.py")
 
 
 # --- helpers ---------------------------------------------------------------------------------

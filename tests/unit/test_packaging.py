@@ -6,7 +6,6 @@ tests/e2e/test_chart.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -16,12 +15,12 @@ import tomllib
 import zipfile
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+from pathload import load_script
 from pricewise import cli
 from pricewise.api import Budget, PriceTable
 
@@ -31,20 +30,7 @@ BASE = ROOT / "deploy" / "base"
 LEASE = "pricewise-scheduler"
 
 
-def _load_render() -> ModuleType:
-    """deploy/render.py, loaded by path (deploy/ is not a package)."""
-    name = "pricewise_deploy_render"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / "render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-render = _load_render()
+render = load_script("pricewise_deploy_render", "deploy/render.py")
 
 
 # --- Dockerfile ------------------------------------------------------------------------------
