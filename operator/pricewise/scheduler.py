@@ -120,6 +120,7 @@ class Scheduler:
         await self._write_accruals(now)
         await self.accountant.write_budgets(now)
         await self._report_invalid()
+        # Pools again: the writes above yielded to the watches, and workers may have ended.
         snapshot = self.cache.snapshot(now)
         plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
