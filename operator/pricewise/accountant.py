@@ -68,6 +68,9 @@ class Accountant:
 
     def settle(self, now: datetime, pools: Mapping[str, Pool]) -> None:
         """Accrue every placed job up to `now` at the prices in `pools`."""
+        # Whole seconds: accruedUntil is persisted to the second, and accrual resumes from it
+        # after a restart; a fraction accrued but not persisted would be counted twice.
+        now = now.replace(microsecond=0)
         self.rates.clear()
         for key, record in list(self.cache.jobs.items()):
             if not self._due(record):

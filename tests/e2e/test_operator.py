@@ -13,11 +13,14 @@ from operator_fixtures import (
     Pools,
     apply,
     get,
+    status_of,
     training_job,
     wait_for,
     wait_phase,
     wait_reason,
 )
+
+from pricewise.cache import parse_time
 
 pytestmark = pytest.mark.cluster
 
@@ -350,3 +353,30 @@ def test_kubectl_explain_documents_the_spec(cluster: Any, crds: None) -> None:
     for field in ("options", "workers", "deadline", "maxDuration", "maxCost", "allowSpot"):
         assert f"  {field}\t" in explained or f"  {field} " in explained
     assert "Acceptable ways to run" in explained
+
+
+def test_accrued_cost_survives_a_restart(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("metered", nodes=1, gpus=8, price=36.0)  # 8 GPUs: 288 USD an hour, 0.08 a second
+    pools.publish()
+    option = {"accelerator": pools.accelerator("metered"), "devicesPerWorker": 8, "duration": "1h"}
+    apply(cluster, namespace, training_job("metered", [option], run_seconds=8))
+    wait_phase(cluster, namespace, "metered", "Running")
+    operator.kill()  # while the worker runs
+    operator.start()
+    done = wait_phase(cluster, namespace, "metered", "Succeeded", timeout=90)
+    pod = get(cluster, namespace, "pod", "metered-worker-0")
+    state = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    ran = (parse_time(state["finishedAt"]) - parse_time(state["startedAt"])).total_seconds()
+    expected = 288.0 * ran / 3600
+    done = wait_for(
+        lambda: (
+            (st := status_of(cluster, namespace, "metered"))
+            and abs(st["accruedCost"] - expected) < 0.01
+            and st
+        ),
+        30,
+        f"the accrued cost to equal the pods' run time ({expected:.4f} USD)",
+    )
+    assert done["accruedCost"] == pytest.approx(expected, abs=0.01)
