@@ -1,5 +1,7 @@
 # One entry point for everything a developer or CI does. `make help` lists the targets.
 PYTHON ?= python3
+# Debian packages need root: use sudo when not root and sudo is there.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 .PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools
 
@@ -7,8 +9,8 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 dev:  ## install pricewise and its development tools (one command on a fresh machine)
-	command -v promtool >/dev/null || (apt-get update -q && \
-		apt-get install -y -q --no-install-recommends prometheus)
+	command -v promtool >/dev/null || ($(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q --no-install-recommends prometheus)
 	$(PYTHON) -m pip install -e '.[dev]'
 
 demo: tools  ## the main job: local cluster, sample prices, budgets and jobs, the operator placing them
