@@ -35,7 +35,6 @@ import pytest
 import yaml
 from operator_fixtures import ROOT, free_port, wait_for
 
-from conftest import Cluster
 from pathload import load_script
 from pricewise import cli
 from pricewise.api import Budget, PriceTable
@@ -88,7 +87,7 @@ def _merged_values(values: str) -> dict[str, Any]:
 
 
 def _template(
-    cluster: Cluster, release: str, namespace: str, *args: str, include_crds: bool = False
+    cluster: Any, release: str, namespace: str, *args: str, include_crds: bool = False
 ) -> str:
     command = [cluster.helm, "template", release, str(CHART), "--namespace", namespace, *args]
     if include_crds:
@@ -106,7 +105,7 @@ def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def _dry_run(cluster: Cluster, manifests: str) -> subprocess.CompletedProcess[str]:
+def _dry_run(cluster: Any, manifests: str) -> subprocess.CompletedProcess[str]:
     """`kubectl apply --dry-run=server` of a multi-document YAML; fails the test on refusal.
     Every namespaced object must name its namespace (none falls into kubectl's default)."""
     result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifests, check=False)
@@ -118,7 +117,7 @@ def _dry_run(cluster: Cluster, manifests: str) -> subprocess.CompletedProcess[st
     return result
 
 
-def _wait_established(cluster: Cluster, *names: str) -> None:
+def _wait_established(cluster: Any, *names: str) -> None:
     """Wait until CRDs are Established (`kubectl wait` errors on a CRD without conditions yet,
     which is how a CRD looks right after its creation)."""
     jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
@@ -136,7 +135,7 @@ def _wait_established(cluster: Cluster, *names: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def chart_crds(cluster: Cluster) -> None:
+def chart_crds(cluster: Any) -> None:
     """The chart's CRDs (copies of crds/), applied and established."""
     cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds"))
     _wait_established(
@@ -145,7 +144,7 @@ def chart_crds(cluster: Cluster) -> None:
 
 
 @pytest.fixture
-def restricted(cluster: Cluster, namespace: str) -> str:
+def restricted(cluster: Any, namespace: str) -> str:
     """The test namespace, warning on anything that breaks the `restricted` Pod Security level."""
     cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted")
     return namespace
@@ -252,7 +251,7 @@ def _stand_in_crd(kind: str, plural: str, spec: dict[str, Any]) -> dict[str, Any
 
 
 @pytest.fixture(scope="session")
-def monitoring_crds(cluster: Cluster) -> Iterator[None]:
+def monitoring_crds(cluster: Any) -> Iterator[None]:
     """ServiceMonitor and PrometheusRule kinds: the real ones when the cluster has them, else
     stand-ins (see the module docstring), removed at the end of the session."""
     made = []
@@ -275,14 +274,14 @@ def monitoring_crds(cluster: Cluster) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("values", VALUE_FILES)
-def test_helm_lint_strict(cluster: Cluster, values: str) -> None:
+def test_helm_lint_strict(cluster: Any, values: str) -> None:
     out = _run([cluster.helm, "lint", "--strict", str(CHART), *_value_args(values)], cluster.env)
     assert "1 chart(s) linted, 0 chart(s) failed" in out
     assert "[ERROR]" not in out and "[WARNING]" not in out
 
 
 @pytest.mark.parametrize("values", VALUE_FILES)
-def test_helm_template_renders_what_the_values_ask(cluster: Cluster, values: str) -> None:
+def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) -> None:
     given = _merged_values(values)
     docs = _docs(_template(cluster, "pw", "pricewise-system", *_value_args(values)))
     kinds = sorted(doc["kind"] for doc in docs)
@@ -380,7 +379,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Cluster, values: str
     ],
 )
 def test_helm_template_refuses_incomplete_values(
-    cluster: Cluster, flags: list[str], message: str
+    cluster: Any, flags: list[str], message: str
 ) -> None:
     result = subprocess.run(
         [cluster.helm, "template", "pw", str(CHART), *flags],
@@ -394,7 +393,7 @@ def test_helm_template_refuses_incomplete_values(
     assert message in result.stderr
 
 
-def test_deploy_manifests_are_the_chart_rendered(cluster: Cluster) -> None:
+def test_deploy_manifests_are_the_chart_rendered(cluster: Any) -> None:
     expected = render.derived(cluster.helm)
     assert len(expected) >= 10
     drifted = [
@@ -407,7 +406,7 @@ def test_deploy_manifests_are_the_chart_rendered(cluster: Cluster) -> None:
 
 
 def test_install_upgrade_uninstall_keep_crds_and_budgets(
-    cluster: Cluster, chart_crds: None, namespace: str
+    cluster: Any, chart_crds: None, namespace: str
 ) -> None:
     """A real release: NOTES, an upgrade that changes the operator's flags, and an uninstall
     that removes the operator and its RBAC but keeps the CRDs and the Budgets. No replica runs
@@ -456,7 +455,7 @@ def test_install_upgrade_uninstall_keep_crds_and_budgets(
 
 @pytest.mark.parametrize("values", VALUE_FILES)
 def test_rendered_chart_passes_server_side_dry_run(
-    cluster: Cluster,
+    cluster: Any,
     chart_crds: None,
     monitoring_crds: None,
     restricted: str,
@@ -474,7 +473,7 @@ def test_rendered_chart_passes_server_side_dry_run(
 
 @pytest.mark.parametrize("directory", ["deploy/base", "deploy/overlays/prometheus"])
 def test_plain_manifests_pass_server_side_dry_run(
-    cluster: Cluster,
+    cluster: Any,
     chart_crds: None,
     monitoring_crds: None,
     restricted: str,
@@ -510,7 +509,7 @@ def test_plain_manifests_pass_server_side_dry_run(
 
 
 def test_dry_run_catches_a_field_the_stand_ins_do_not_know(
-    cluster: Cluster, monitoring_crds: None, namespace: str
+    cluster: Any, monitoring_crds: None, namespace: str
 ) -> None:
     """The stand-in CRDs are strict enough to matter: a misspelt field is refused."""
     monitor = {
@@ -537,7 +536,7 @@ def test_dry_run_catches_a_field_the_stand_ins_do_not_know(
 
 
 @pytest.fixture
-def chart_rbac(cluster: Cluster, namespace: str) -> Iterator[str]:
+def chart_rbac(cluster: Any, namespace: str) -> Iterator[str]:
     """The chart's ServiceAccount and RBAC, applied for real with the release in `namespace`;
     the ServiceAccount's user name. Its cluster-scoped objects are deleted afterwards."""
     release = f"pricewise-{namespace}"
@@ -590,7 +589,7 @@ def _review(
     }
 
 
-def _allowed(cluster: Cluster, reviews: list[tuple[str, ...]], user: str) -> dict[str, bool]:
+def _allowed(cluster: Any, reviews: list[tuple[str, ...]], user: str) -> dict[str, bool]:
     """Ask the API server about each (namespace, verb, resource[, group[, name]])."""
     bodies = [_review(user, *review) for review in reviews]
     out = cluster.kubectl(
@@ -683,7 +682,7 @@ def _forbidden(namespace: str) -> list[tuple[str, ...]]:
 
 
 def test_chart_rbac_allows_what_the_operator_does_and_nothing_more(
-    cluster: Cluster, namespace: str, chart_rbac: str
+    cluster: Any, namespace: str, chart_rbac: str
 ) -> None:
     needed = _needed(namespace)
     # The RBAC authorizer reads bindings from an informer: give it a moment to see new ones.
@@ -699,7 +698,7 @@ def test_chart_rbac_allows_what_the_operator_does_and_nothing_more(
     assert [review for review, allowed in denied.items() if allowed] == []
 
 
-def _kubeconfig_for(cluster: Cluster, token: str, path: Path) -> None:
+def _kubeconfig_for(cluster: Any, token: str, path: Path) -> None:
     admin = json.loads(
         cluster.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout
     )
@@ -728,7 +727,7 @@ def _get(url: str) -> str | None:
 
 
 def test_operator_runs_with_the_chart_service_account(
-    cluster: Cluster, chart_crds: None, namespace: str, chart_rbac: str, tmp_path: Path
+    cluster: Any, chart_crds: None, namespace: str, chart_rbac: str, tmp_path: Path
 ) -> None:
     """The operator, authenticated as the chart's ServiceAccount, starts every watch, reads its
     Lease and serves its endpoints without a refused request. Another holder keeps the Lease, so

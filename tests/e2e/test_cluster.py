@@ -12,7 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Cluster, local
+
+from pathload import load_script
+
+local = load_script("pricewise_localcluster", "hack/localcluster.py")
 
 pytestmark = pytest.mark.cluster
 
@@ -39,14 +42,14 @@ def _pod(name: str, pool: str, annotations: dict[str, str], gpus: int = 0) -> di
     }
 
 
-def _get(cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+def _get(cluster: Any, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
     args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
     out: dict[str, Any] = json.loads(cluster.kubectl(*args).stdout)
     return out
 
 
 def _wait_phase(
-    cluster: Cluster, namespace: str, name: str, phases: set[str], timeout: float = 30
+    cluster: Any, namespace: str, name: str, phases: set[str], timeout: float = 30
 ) -> dict[str, Any]:
     """The pod as soon as its phase is one of `phases`; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -63,7 +66,7 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def test_versions_are_the_pinned_release(cluster: Cluster) -> None:
+def test_versions_are_the_pinned_release(cluster: Any) -> None:
     versions = json.loads(cluster.kubectl("version", "-o", "json").stdout)
     major, minor = local.KUBERNETES[1:].split(".")[:2]
     for side in ("clientVersion", "serverVersion"):
@@ -75,7 +78,7 @@ def test_versions_are_the_pinned_release(cluster: Cluster) -> None:
     assert helm.stdout.startswith(local.HELM)  # the pinned helm comes first on the PATH
 
 
-def test_default_pools_are_simulated_nodes(cluster: Cluster) -> None:
+def test_default_pools_are_simulated_nodes(cluster: Any) -> None:
     wanted = {n["metadata"]["name"]: n for n in local.node_manifests(local.DEFAULT_POOLS)}
     nodes = {
         n["metadata"]["name"]: n
@@ -96,7 +99,7 @@ def test_default_pools_are_simulated_nodes(cluster: Cluster) -> None:
     assert nodes["tpu-v5e-0"]["status"]["allocatable"]["google.com/tpu"] == "8"
 
 
-def test_gpu_pod_is_bound_runs_and_succeeds(cluster: Cluster, namespace: str) -> None:
+def test_gpu_pod_is_bound_runs_and_succeeds(cluster: Any, namespace: str) -> None:
     pod = _pod("train", "nvidia-l4", {"pricewise.dev/run-seconds": "3"}, gpus=1)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
 
@@ -118,7 +121,7 @@ def test_gpu_pod_is_bound_runs_and_succeeds(cluster: Cluster, namespace: str) ->
     assert 3 <= ran <= 10, ran  # kwok ends it at startTime + 3 s
 
 
-def test_pod_fails_on_request(cluster: Cluster, namespace: str) -> None:
+def test_pod_fails_on_request(cluster: Any, namespace: str) -> None:
     pod = _pod("doomed", "cpu", {"pricewise.dev/run-seconds": "1", "pricewise.dev/fail": "true"})
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
     done = _wait_phase(cluster, namespace, "doomed", {"Succeeded", "Failed"})
@@ -127,7 +130,7 @@ def test_pod_fails_on_request(cluster: Cluster, namespace: str) -> None:
     assert terminated["exitCode"] == 1
 
 
-def test_pod_without_run_time_runs_until_deleted(cluster: Cluster, namespace: str) -> None:
+def test_pod_without_run_time_runs_until_deleted(cluster: Any, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_pod("svc", "cpu", {})))
     _wait_phase(cluster, namespace, "svc", {"Running"})
     time.sleep(3)
@@ -136,7 +139,7 @@ def test_pod_without_run_time_runs_until_deleted(cluster: Cluster, namespace: st
     assert cluster.kubectl("get", "pod", "svc", "-n", namespace, check=False).returncode != 0
 
 
-def test_gpu_pod_without_toleration_is_not_placed(cluster: Cluster, namespace: str) -> None:
+def test_gpu_pod_without_toleration_is_not_placed(cluster: Any, namespace: str) -> None:
     pod = _pod("untolerated", "nvidia-l4", {}, gpus=1)
     pod["spec"]["tolerations"] = []
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
@@ -152,7 +155,7 @@ def test_gpu_pod_without_toleration_is_not_placed(cluster: Cluster, namespace: s
     assert "untolerated taint" in scheduled[0]["message"]
 
 
-def test_nodes_from_a_pool_file_are_idempotent(cluster: Cluster) -> None:
+def test_nodes_from_a_pool_file_are_idempotent(cluster: Any) -> None:
     name = f"t-{uuid.uuid4().hex[:6]}"
     pools = {
         "pools": [
