@@ -17,8 +17,8 @@ demo: tools  ## the main job: local cluster, sample prices, budgets and jobs, th
 	$(PYTHON) hack/demo.py
 
 lint:  ## ruff, mypy and the import contracts
-	ruff check .
-	ruff format --check .
+	ruff check --no-cache .
+	ruff format --no-cache --check .
 	mypy
 	lint-imports
 
