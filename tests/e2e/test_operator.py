@@ -380,3 +380,19 @@ def test_accrued_cost_survives_a_restart(
         f"the accrued cost to equal the pods' run time ({expected:.4f} USD)",
     )
     assert done["accruedCost"] == pytest.approx(expected, abs=0.01)
+
+
+def test_updating_a_pending_job_replans_it(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("gpu", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    job = training_job("rushed", [option], work=WORK, maxDuration="10m")
+    apply(cluster, namespace, job)
+    wait_reason(cluster, namespace, "rushed", "DeadlineUnreachable")
+    job["spec"]["maxDuration"] = "2h"
+    apply(cluster, namespace, job)
+    placed = wait_phase(cluster, namespace, "rushed", "Admitted", "Running")
+    assert placed["pool"] == f"gpu-{pools.tag}"
+    assert placed["observedGeneration"] == 2
