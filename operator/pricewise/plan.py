@@ -51,7 +51,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
 
 
 def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
-    """A decision as plain data (the JSON and YAML outputs, and the TrainingJob status)."""
+    """A decision as plain data (the JSON and YAML outputs of `pricewise plan`)."""
     chosen = decision.chosen
     return {
         "namespace": decision.job.namespace,
@@ -68,18 +68,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            {
-                "pool": row.candidate.pool.name,
-                "accelerator": row.candidate.pool.accelerator,
-                "capacityType": row.candidate.pool.capacity_type,
-                "workers": row.candidate.workers,
-                "devices": row.candidate.workers * row.candidate.option.devices_per_worker,
-                "cost": from_micros(row.candidate.cost),
-                "duration": format_duration(row.candidate.duration_s),
-                "finish": row.candidate.finish(now).isoformat(),
-                "verdict": row.verdict,
-                "note": row.note,
-            }
+            row.as_dict(from_micros(row.candidate.cost), row.candidate.finish(now).isoformat())
             for row in decision.options
         ],
     }

@@ -68,24 +68,13 @@ def set_condition(
 
 def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[dict[str, Any]]:
     """The options rows for the status (finish times only where they will not go stale)."""
-    rows = []
-    for row in decision.options:
-        cand = row.candidate
-        entry: dict[str, Any] = {
-            "pool": cand.pool.name,
-            "accelerator": cand.pool.accelerator,
-            "capacityType": cand.pool.capacity_type,
-            "workers": cand.workers,
-            "devices": cand.workers * cand.option.devices_per_worker,
-            "cost": _cents(cand.cost),
-            "duration": format_duration(cand.duration_s),
-            "verdict": row.verdict,
-            "note": row.note,
-        }
-        if with_finish:
-            entry["finish"] = timestamp(cand.finish(now))
-        rows.append(entry)
-    return rows
+    return [
+        row.as_dict(
+            _cents(row.candidate.cost),
+            timestamp(row.candidate.finish(now)) if with_finish else None,
+        )
+        for row in decision.options
+    ]
 
 
 def admitted_status(
