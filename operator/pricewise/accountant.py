@@ -75,22 +75,31 @@ class Accountant:
         for key, record in list(self.cache.jobs.items()):
             if not self._due(record):
                 continue
-            st = record.body.get("status") or {}
-            pool = pools.get(st.get("pool") or "")
-            if pool is None:
-                continue
-            worker = self.cache.planned_worker(record)
-            rate = worker_hourly_price(pool, worker) / 1_000_000
-            watts = (pool.power_per_device_watts or 0.0) * worker.devices
-            pods = self.cache.workers_of(*key)
-            spans = [accounting.Span(p.start, p.end) for p in pods.values()]
-            base = self._base(key, record)
-            updated = accounting.accrue(base, spans, rate, watts, now)
-            if updated.cost > base.cost:
-                self.deltas.append((key[0], pool.name, updated.cost - base.cost))
-            self.accruals[key] = updated
-            running = sum(1 for p in pods.values() if p.start and not p.end)
-            self.rates[key] = rate * running
+            try:
+                self._settle_one(key, record, now, pools)
+            except Exception:  # one job's figures must not stop the others' accounting
+                log.exception("accrual of %s/%s failed", *key)
+
+    def _settle_one(
+        self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool]
+    ) -> None:
+        """Accrue one job up to `now`."""
+        st = record.body.get("status") or {}
+        pool = pools.get(st.get("pool") or "")
+        if pool is None:
+            return
+        worker = self.cache.planned_worker(record)
+        rate = worker_hourly_price(pool, worker) / 1_000_000
+        watts = (pool.power_per_device_watts or 0.0) * worker.devices
+        pods = self.cache.workers_of(*key)
+        spans = [accounting.Span(p.start, p.end) for p in pods.values()]
+        base = self._base(key, record)
+        updated = accounting.accrue(base, spans, rate, watts, now)
+        if updated.cost > base.cost:
+            self.deltas.append((key[0], pool.name, updated.cost - base.cost))
+        self.accruals[key] = updated
+        running = sum(1 for p in pods.values() if p.start and not p.end)
+        self.rates[key] = rate * running
 
     def fields(self, key: Key, carbon_g_per_kwh: float | None) -> dict[str, Any]:
         """The status fields that persist a job's accrual."""
@@ -151,8 +160,20 @@ class Accountant:
             burn,
             now,
         )
+        previous = [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions]
+        hard = budget.spec.enforcement == "hard"
         conditions = status.set_condition(
-            [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions],
+            previous,
+            "Ready",
+            True,
+            "Enforced" if hard else "AlertOnly",
+            "jobs that would exceed the limit wait"
+            if hard
+            else "jobs run past the limit; alerts fire at the thresholds",
+            now,
+        )
+        conditions = status.set_condition(
+            conditions,
             "Exceeded",
             figures.spent + figures.committed >= budget.spec.limit > 0 or figures.remaining < 0,
             "LimitReached" if figures.remaining < 0 else "WithinLimit",
@@ -176,9 +197,27 @@ class Accountant:
             "conditions": conditions,
         }
 
+    def not_enforced(self, key: Key) -> str | None:
+        """Why a Budget the cache holds is not enforced (another currency), or None."""
+        currency = self.cache.currency()
+        budget = self.cache.budgets[key]
+        if budget.spec.currency == currency:
+            return None
+        return (
+            f"limit in {budget.spec.currency}, prices in {currency}: not enforced, since costs "
+            f"cannot be counted against it; set spec.currency: {currency}"
+        )
+
     async def write_budgets(self, now: datetime) -> None:
-        """Write every budget's status where its figures changed."""
+        """Write every budget's status where its figures changed; a Budget that cannot be
+        enforced gets a Ready=False condition saying why instead of figures."""
+        for key, message in list(self.cache.budget_errors.items()):
+            await self._write_not_ready(key, "InvalidSpec", f"invalid spec: {message}", now)
         for (namespace, name), budget in list(self.cache.budgets.items()):
+            why = self.not_enforced((namespace, name))
+            if why is not None:
+                await self._write_not_ready((namespace, name), "CurrencyMismatch", why, now)
+                continue
             new = self.budget_status(namespace, name, now)
             old = budget.status.model_dump(by_alias=True, mode="json")
             if not _changed(old, new):
@@ -191,6 +230,29 @@ class Accountant:
             self.cache.upsert_budget(result)
             self.retained.pop(namespace, None)
 
+    async def _write_not_ready(self, key: Key, reason: str, message: str, now: datetime) -> None:
+        budget = self.cache.budgets.get(key)
+        previous = (
+            [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions]
+            if budget is not None
+            else self.cache.budget_conditions.get(key, [])
+        )
+        ready = next((c for c in previous if c.get("type") == "Ready"), {})
+        if (ready.get("status"), ready.get("reason"), ready.get("message")) == (
+            "False",
+            reason,
+            message,
+        ):
+            return
+        conditions = status.set_condition(previous, "Ready", False, reason, message, now)
+        try:
+            result = await self.kube.patch_status("budgets", *key, {"conditions": conditions})
+        except ApiError as err:
+            log.warning("budget %s/%s status not written: %s", *key, err)
+            return
+        log.warning("Budget %s/%s: %s", *key, message)
+        self.cache.upsert_budget(result)
+
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether a budget's figures moved enough to be worth a write."""
@@ -198,4 +260,8 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     if any(abs(float(old.get(k) or 0.0) - float(new[k])) >= 0.005 for k in amounts):
         return True
     others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd")
-    return any(old.get(k) != new.get(k) for k in others)
+
+    def states(status: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return [(c.get("type"), c.get("status"), c.get("reason")) for c in status["conditions"]]
+
+    return any(old.get(k) != new.get(k) for k in others) or states(old) != states(new)

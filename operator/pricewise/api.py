@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from pricewise.units import DURATION_PATTERN
+from pricewise import bounds
+from pricewise.units import DURATION_PATTERN, memory_mib, parse_duration, parse_quantity
 
 GROUP = "pricewise.dev"
 VERSION = "v1alpha1"
@@ -33,6 +35,34 @@ def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     if field_path:
         entry["fieldPath"] = field_path
     return entry
+
+
+_NONZERO_DURATION: JsonDict = {
+    "x-kubernetes-validations": [cel("self.matches('[1-9]')", "must be more than 0s")]
+}
+"""The API server's half of the duration check: it cannot parse `2d`, but can refuse `0s`."""
+
+
+def check_duration(value: str | None) -> str | None:
+    """A duration that divides or bounds a run: between 1s and about ten years."""
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds < bounds.MIN_DURATION_S:
+        raise ValueError(f"{value} is too short: at least 1s")
+    if seconds > bounds.MAX_RUN_S:
+        raise ValueError(f"{value} is too long: at most 3650d")
+    return value
+
+
+def check_quantity(value: str | None, most: float, unit: str) -> str | None:
+    """A CPU or memory request no larger than any node could be."""
+    if value is None:
+        return None
+    amount = memory_mib(value) / 1024 if unit == "GiB" else float(parse_quantity(value))
+    if amount > most:
+        raise ValueError(f"{value} is too large: at most {most:,.0f} {unit}")
+    return value
 
 
 class ApiModel(BaseModel):
@@ -109,24 +139,48 @@ class JobOption(ApiModel):
         description="Devices each worker holds (GPUs, TPU chips; for `cpu`, CPU cores).",
     )
     throughput: float | None = Field(
-        None, gt=0, description="Work units per second of one worker (needs spec.work)."
+        None,
+        ge=bounds.MIN_THROUGHPUT,
+        le=bounds.MAX_THROUGHPUT,
+        description="Work units per second of one worker (needs spec.work); from 1e-6 to 1e12.",
     )
     duration: str | None = Field(
         None,
         pattern=DURATION_PATTERN,
-        description="Expected run time with one worker, e.g. 10h30m (instead of throughput).",
+        max_length=32,
+        description="Expected run time with one worker, e.g. 10h30m (instead of throughput); "
+        "from 1s to 3650d.",
+        json_schema_extra=_NONZERO_DURATION,
     )
     cpu: str | None = Field(
         None,
         pattern=QUANTITY_PATTERN,
+        max_length=24,
         description="CPU request of each worker; default: the template's, or devicesPerWorker "
-        "for cpu options.",
+        "for cpu options. At most 100000.",
     )
     memory: str | None = Field(
         None,
         pattern=QUANTITY_PATTERN,
-        description="Memory request of each worker, e.g. 64Gi; default: the template's.",
+        max_length=24,
+        description="Memory request of each worker, e.g. 64Gi; default: the template's. "
+        "At most 1000000Gi.",
     )
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_in_range(cls, value: str | None) -> str | None:
+        return check_duration(value)
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_in_range(cls, value: str | None) -> str | None:
+        return check_quantity(value, bounds.MAX_CPU_CORES, "CPUs")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_in_range(cls, value: str | None) -> str | None:
+        return check_quantity(value, bounds.MAX_MEMORY_GIB, "GiB")
 
     @model_validator(mode="after")
     def _throughput_xor_duration(self) -> JobOption:
@@ -158,7 +212,10 @@ class TrainingJobSpec(ApiModel):
     )
     workers: Workers = Field(default_factory=Workers, description="Range of worker counts.")
     work: float | None = Field(
-        None, gt=0, description="Total work units (e.g. samples or steps) the job must do."
+        None,
+        gt=0,
+        le=bounds.MAX_WORK,
+        description="Total work units (e.g. samples or steps) the job must do; at most 1e15.",
     )
     options: list[JobOption] = Field(
         min_length=1, max_length=16, description="Acceptable ways to run, in any order."
@@ -174,24 +231,40 @@ class TrainingJobSpec(ApiModel):
         None, description="Finish by this time (RFC 3339, e.g. 2026-12-01T08:00:00Z)."
     )
     max_duration: str | None = Field(
-        None, pattern=DURATION_PATTERN, description="Finish within this long of starting, e.g. 8h."
+        None,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Finish within this long of starting, e.g. 8h; from 1s to 3650d.",
+        json_schema_extra=_NONZERO_DURATION,
     )
     min_throughput: float | None = Field(
-        None, gt=0, description="Least aggregate work units per second acceptable."
+        None,
+        gt=0,
+        le=bounds.MAX_THROUGHPUT * 1024,
+        description="Least aggregate work units per second acceptable.",
     )
     max_cost: float | None = Field(
-        None, ge=0, description="Never spend more than this on the job (PriceTable currency)."
+        None,
+        ge=0,
+        le=bounds.MAX_MONEY,
+        description="Never spend more than this on the job (PriceTable currency); at most 1e9.",
     )
     value: float | None = Field(
         None,
         ge=0,
+        le=bounds.MAX_MONEY,
         description="What finishing is worth; the job does not run if its cheapest option costs "
-        "more.",
+        "more. At most 1e9.",
     )
     priority: int = Field(
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
     )
     allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+
+    @field_validator("max_duration")
+    @classmethod
+    def _max_duration_in_range(cls, value: str | None) -> str | None:
+        return check_duration(value)
 
     @model_validator(mode="after")
     def _work_with_throughput(self) -> TrainingJobSpec:
@@ -259,16 +332,26 @@ class TrainingJobStatus(ApiModel):
 
 
 class Prices(ApiModel):
-    """Prices of what a worker holds on the pool, per hour; unset prices are zero."""
+    """Prices of what a worker holds on the pool, per hour; unset prices are zero; each at
+    most 1e5."""
 
-    per_device_hour: float = Field(0.0, ge=0, description="Per GPU or TPU chip per hour.")
-    per_cpu_hour: float = Field(0.0, ge=0, description="Per requested CPU core per hour.")
+    per_device_hour: float = Field(
+        0.0, ge=0, le=bounds.MAX_PRICE_PER_HOUR, description="Per GPU or TPU chip per hour."
+    )
+    per_cpu_hour: float = Field(
+        0.0, ge=0, le=bounds.MAX_PRICE_PER_HOUR, description="Per requested CPU core per hour."
+    )
     per_gib_hour: float = Field(
-        0.0, ge=0, alias="perGiBHour", description="Per requested GiB of memory per hour."
+        0.0,
+        ge=0,
+        le=bounds.MAX_PRICE_PER_HOUR,
+        alias="perGiBHour",
+        description="Per requested GiB of memory per hour.",
     )
     per_node_hour: float = Field(
         0.0,
         ge=0,
+        le=bounds.MAX_PRICE_PER_HOUR,
         description="Per node per hour, charged by the share of the node a worker takes "
         "(its largest share of devices, CPU or memory).",
     )
@@ -291,7 +374,10 @@ class Pool(ApiModel):
     )
     prices: Prices = Field(description="Prices of the pool.")
     power_per_device_watts: float | None = Field(
-        None, ge=0, description="Power drawn by one device, for energy accounting."
+        None,
+        ge=0,
+        le=bounds.MAX_POWER_WATTS,
+        description="Power drawn by one device, for energy accounting.",
     )
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -316,7 +402,10 @@ class PriceTableSpec(ApiModel):
         },
     )
     carbon_intensity: float | None = Field(
-        None, ge=0, description="Grams of CO2 per kWh of the power the pools draw."
+        None,
+        ge=0,
+        le=bounds.MAX_CARBON_INTENSITY,
+        description="Grams of CO2 per kWh of the power the pools draw.",
     )
 
     @field_validator("pools")
@@ -351,13 +440,20 @@ class PriceTableStatus(ApiModel):
 class BudgetSpec(ApiModel):
     """A money limit for the jobs of this namespace, per period."""
 
-    limit: float = Field(ge=0, description="Most that may be spent per period.")
+    limit: float = Field(
+        ge=0, le=bounds.MAX_MONEY, description="Most that may be spent per period; at most 1e9."
+    )
     currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code.")
     period: Literal["day", "week", "month", "total"] = Field(
         "month", description="day, week, month, or total (never resets)."
     )
-    time_zone: str = Field("UTC", description="IANA time zone of the period boundaries.")
-    thresholds: list[Annotated[float, Field(gt=0)]] = Field(
+    time_zone: str = Field(
+        "UTC",
+        pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$",
+        max_length=64,
+        description="IANA time zone of the period boundaries, e.g. Europe/Paris.",
+    )
+    thresholds: list[Annotated[float, Field(gt=0, le=bounds.MAX_THRESHOLD_PERCENT)]] = Field(
         default=[50.0, 80.0, 100.0],
         max_length=10,
         description="Percentages of the limit at which to alert.",
@@ -365,6 +461,17 @@ class BudgetSpec(ApiModel):
     enforcement: Literal["hard", "soft"] = Field(
         "hard", description="hard: jobs that would exceed the limit wait; soft: they run, alert."
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return value
 
 
 class BudgetStatus(ApiModel):
@@ -397,11 +504,12 @@ class BudgetStatus(ApiModel):
 class ObjectMeta(BaseModel):
     """The part of metadata pricewise reads."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=NAME_PATTERN, max_length=253)
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
+    creation_timestamp: datetime | None = Field(None, alias="creationTimestamp")
 
 
 class TrainingJob(ApiModel):

@@ -6,19 +6,22 @@ records. Nothing here talks to the API server.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from pricewise import api, convert
 from pricewise.manifests import field_errors
-from pricewise.snapshot import BudgetView, Pool, Resources, Snapshot
+from pricewise.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
 from pricewise.units import to_micros
-from pricewise.workers import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
+from pricewise.workers import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
 
+log = logging.getLogger(__name__)
 Key = tuple[str, str]
 ACTIVE_PHASES = ("Admitted", "Running")
 
@@ -94,12 +97,25 @@ class JobRecord:
     body: dict[str, Any]
     model: api.TrainingJob | None
     error: str | None
+    job: Job | None = None
+    """The solver's view, converted once when the job is seen (None when invalid)."""
 
     @property
     def phase(self) -> str:
         """The phase recorded in the status (Pending when none)."""
         status = self.body.get("status") or {}
         return str(status.get("phase") or "Pending")
+
+
+HELD_REASONS = ("WorkerRejected",)
+"""Reasons that keep a job out of planning until its spec changes: re-planning the same spec
+would only meet the same refusal."""
+
+
+def _held(record: JobRecord) -> bool:
+    status = record.body.get("status") or {}
+    generation = record.body["metadata"].get("generation")
+    return status.get("reason") in HELD_REASONS and status.get("observedGeneration") == generation
 
 
 @dataclass
@@ -112,7 +128,13 @@ class Cache:
     price_tables: dict[str, api.PriceTable] = field(default_factory=dict)
     price_table_errors: dict[str, str] = field(default_factory=dict)
     budgets: dict[Key, api.Budget] = field(default_factory=dict)
+    budget_errors: dict[Key, str] = field(default_factory=dict)
+    """Budgets the model refuses, with why: left out of the snapshot, reported on the object."""
+    budget_conditions: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
+    """The conditions last seen on each refused Budget, so that its report is written once."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    quarantined: dict[Key, str] = field(default_factory=dict)
+    """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
 
     # --- feeding --------------------------------------------------------------------------
 
@@ -146,8 +168,11 @@ class Cache:
         """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
         raw = {k: body[k] for k in ("metadata", "spec", "status") if k in body}
         raw["metadata"] = dict(raw["metadata"])
+        model: api.TrainingJob | None = None
+        job: Job | None = None
+        error: str | None = None
         try:
-            model: api.TrainingJob | None = api.TrainingJob.model_validate(
+            model = api.TrainingJob.model_validate(
                 {
                     "metadata": {
                         "name": raw["metadata"]["name"],
@@ -156,10 +181,12 @@ class Cache:
                     "spec": raw.get("spec") or {},
                 }
             )
-            error = None
+            job = convert.job_from(model, parse_time(raw["metadata"].get("creationTimestamp")))
         except ValidationError as err:
             model, error = None, "; ".join(field_errors(err))
-        record = JobRecord(raw, model, error)
+        except (ValueError, ArithmeticError) as err:
+            model, error = None, str(err)
+        record = JobRecord(raw, model, error, job)
         known = self.jobs.get(key_of(body))
         if known is not None and _older(raw["metadata"], known.body["metadata"]):
             return known  # a watch event older than what our own write already returned
@@ -172,10 +199,14 @@ class Cache:
 
     def upsert_price_table(self, body: Mapping[str, Any]) -> None:
         """Remember a PriceTable; an invalid one is set aside with its error."""
-        name = body["metadata"]["name"]
+        meta = body["metadata"]
+        name = meta["name"]
         try:
             self.price_tables[name] = api.PriceTable.model_validate(
-                {"metadata": {"name": name}, "spec": body.get("spec") or {}}
+                {
+                    "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
+                    "spec": body.get("spec") or {},
+                }
             )
             self.price_table_errors.pop(name, None)
         except ValidationError as err:
@@ -188,19 +219,29 @@ class Cache:
         self.price_table_errors.pop(name, None)
 
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
-        """Remember a Budget with its status (where accounting keeps what was spent)."""
-        meta = body["metadata"]
-        self.budgets[key_of(body)] = api.Budget.model_validate(
-            {
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                "spec": body.get("spec") or {},
-                "status": body.get("status") or {},
-            }
-        )
+        """Remember a Budget with its status (where accounting keeps what was spent); an
+        invalid one is set aside with its error."""
+        meta, key = body["metadata"], key_of(body)
+        status = body.get("status") or {}
+        try:
+            self.budgets[key] = api.Budget.model_validate(
+                {
+                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                    "spec": body.get("spec") or {},
+                    "status": status,
+                }
+            )
+            self.budget_errors.pop(key, None)
+        except ValidationError as err:
+            self.budgets.pop(key, None)
+            self.budget_errors[key] = "; ".join(field_errors(err))
+            self.budget_conditions[key] = list(status.get("conditions") or [])
 
     def forget_budget(self, key: Key) -> None:
         """A Budget is gone."""
         self.budgets.pop(key, None)
+        self.budget_errors.pop(key, None)
+        self.budget_conditions.pop(key, None)
 
     def upsert_quota(self, body: Mapping[str, Any]) -> None:
         """Remember a ResourceQuota's hard and used amounts."""
@@ -221,10 +262,11 @@ class Cache:
 
     def workers_of(self, namespace: str, job: str) -> dict[int, PodRecord]:
         """The job's worker pods by index."""
+        label = job_label(job)
         return {
             pod.index: pod
             for (ns, _), pod in self.pods.items()
-            if ns == namespace and pod.job == job and pod.index is not None
+            if ns == namespace and pod.job == label and pod.index is not None
         }
 
     def node_usage(self) -> dict[str, Resources]:
@@ -249,7 +291,7 @@ class Cache:
                 continue
             status = record.body.get("status") or {}
             for index, node in enumerate(status.get("nodes") or []):
-                if (ns, name, index) not in present:
+                if (ns, job_label(name), index) not in present:
                     add(node, self.planned_worker(record))
         return used
 
@@ -277,7 +319,8 @@ class Cache:
         return total
 
     def budget_views(self, currency: str) -> list[BudgetView]:
-        """Budgets in the prices' currency with what they have spent and committed."""
+        """Budgets in the prices' currency with what they have spent and committed (a Budget
+        in another currency is not enforced, and says so in its status)."""
         return [
             BudgetView(
                 namespace=ns,
@@ -299,37 +342,92 @@ class Cache:
                 return table.spec.carbon_intensity
         return None
 
+    def tables_by_age(self) -> list[api.PriceTable]:
+        """Valid PriceTables, oldest first (then by name): the oldest sets the currency, and
+        owns any node that a later table's pools select too."""
+        far_future = datetime.max.replace(tzinfo=UTC)
+        return sorted(
+            self.price_tables.values(),
+            key=lambda t: (t.metadata.creation_timestamp or far_future, t.metadata.name),
+        )
+
     def currency(self) -> str:
-        """The prices' currency (the first PriceTable's, by name)."""
-        tables = sorted(self.price_tables.items())
-        return tables[0][1].spec.currency if tables else "USD"
+        """The cluster's currency: the oldest PriceTable's."""
+        tables = self.tables_by_age()
+        return tables[0].spec.currency if tables else "USD"
 
     def pending(self) -> list[JobRecord]:
         """Valid jobs waiting for a placement, oldest first."""
-        waiting = [r for r in self.jobs.values() if r.phase == "Pending" and r.model is not None]
+        waiting = [
+            r
+            for r in self.jobs.values()
+            if r.phase == "Pending" and r.job is not None and not _held(r)
+        ]
         return sorted(
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
         )
 
     def pools(self) -> tuple[tuple[Pool, ...], list[convert.PoolProblem]]:
-        """Pools with their nodes' free room, and problems with them worth a condition."""
-        tables = [t for _, t in sorted(self.price_tables.items())]
-        return convert.pools_from(tables, self.nodes.values(), self.node_usage())
+        """Pools with their nodes' free room, and problems worth a condition: besides those of
+        `convert.pools_from`, a table in another currency than the oldest is left out."""
+        tables = self.tables_by_age()
+        currency = tables[0].spec.currency if tables else "USD"
+        problems = [
+            convert.PoolProblem(
+                (t.metadata.name,),
+                "CurrencyMismatch",
+                f"prices in {t.spec.currency}, but the cluster's prices are in {currency} "
+                f"(PriceTable {tables[0].metadata.name}, the oldest): this table is not used; "
+                f"set spec.currency: {currency}",
+            )
+            for t in tables
+            if t.spec.currency != currency
+        ]
+        same = [t for t in tables if t.spec.currency == currency]
+        pools, more = convert.pools_from(same, self.nodes.values(), self.node_usage())
+        return pools, problems + more
+
+    def rejected(self) -> Counter[tuple[str, str]]:
+        """Objects left out of planning, counted by (kind, reason)."""
+        counts: Counter[tuple[str, str]] = Counter()
+        currency = self.currency()
+        for key, record in self.jobs.items():
+            if record.job is None:
+                counts["TrainingJob", "InvalidSpec"] += 1
+            elif key in self.quarantined:
+                counts["TrainingJob", "PlanningFailed"] += 1
+            elif record.phase == "Pending" and _held(record):
+                counts["TrainingJob", str((record.body.get("status") or {}).get("reason"))] += 1
+        counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
+        counts["PriceTable", "CurrencyMismatch"] += sum(
+            1 for t in self.price_tables.values() if t.spec.currency != currency
+        )
+        counts["Budget", "InvalidSpec"] += len(self.budget_errors)
+        counts["Budget", "CurrencyMismatch"] += sum(
+            1 for b in self.budgets.values() if b.spec.currency != currency
+        )
+        return counts
+
+    def quota_views(self) -> list[Quota]:
+        """Every ResourceQuota pricewise can read; one it cannot is logged and left out."""
+        views = []
+        for key, quota in sorted(self.quotas.items()):
+            try:
+                views.append(convert.quota_from(quota))
+            except (ValueError, ArithmeticError) as err:
+                log.warning("ResourceQuota %s/%s left out: %s", *key, err)
+        return views
 
     def snapshot(self, now: datetime) -> Snapshot:
         """The solver's input."""
         pools, _ = self.pools()
         currency = self.currency()
-        jobs = tuple(
-            convert.job_from(r.model, parse_time(r.body["metadata"].get("creationTimestamp")))
-            for r in self.pending()
-            if r.model is not None
-        )
+        jobs = tuple(r.job for r in self.pending() if r.job is not None)
         return Snapshot(
             now=now,
             pools=pools,
             jobs=jobs,
-            quotas=tuple(convert.quota_from(q) for _, q in sorted(self.quotas.items())),
+            quotas=tuple(self.quota_views()),
             budgets=tuple(self.budget_views(currency)),
             currency=currency,
         )

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pricewise import api
+from pricewise.bounds import MAX_CPU_CORES, MAX_MEMORY_GIB
 from pricewise.snapshot import (
     GPU,
     TPU,
@@ -57,8 +58,21 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
 
 def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Resources:
     """Requests of one worker of this option: the template's CPU and memory, the option's
-    devices, with the option's own cpu/memory taking precedence."""
-    from_template = pod_requests(template.get("spec") or {})
+    devices, with the option's own cpu/memory taking precedence.
+
+    Raises ValueError, naming the field, for a template request that is not a quantity or is
+    larger than any node could be.
+    """
+    try:
+        from_template = pod_requests(template.get("spec") or {})
+    except ValueError as err:
+        raise ValueError(f"spec.template: a container's requests: {err}") from None
+    if from_template.cpu > MAX_CPU_CORES * 1000:
+        raise ValueError(f"spec.template: a worker requests more than {MAX_CPU_CORES:,} CPUs")
+    if from_template.memory > MAX_MEMORY_GIB * 1024:
+        raise ValueError(
+            f"spec.template: a worker requests more than {MAX_MEMORY_GIB:,}Gi of memory"
+        )
     if option.cpu is not None:
         cpu = cpu_millis(option.cpu)
     elif option.accelerator == "cpu":
@@ -102,7 +116,10 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         min_workers=spec.workers.min,
         max_workers=spec.workers.max,
         scaling_efficiency=spec.scaling_efficiency,
-        deadline=spec.deadline,
+        # A deadline without a zone is taken as UTC, as Kubernetes writes times.
+        deadline=spec.deadline
+        if spec.deadline is None or spec.deadline.tzinfo
+        else spec.deadline.replace(tzinfo=UTC),
         max_duration_s=parse_duration(spec.max_duration) if spec.max_duration else None,
         min_throughput=spec.min_throughput,
         max_cost=None if spec.max_cost is None else to_micros(spec.max_cost),
@@ -140,11 +157,29 @@ def node_usage(pods: Iterable[Mapping[str, Any]]) -> dict[str, Resources]:
 
 @dataclass(frozen=True)
 class PoolProblem:
-    """Something about a pool an admin should fix, for its PriceTable's conditions."""
+    """Something about a pool an admin should fix, for the conditions of the PriceTables named."""
 
-    pool: str
+    tables: tuple[str, ...]
     reason: str
     message: str
+
+
+def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: int) -> Pool:
+    return Pool(
+        name=spec.name,
+        accelerator=spec.accelerator,
+        capacity_type=spec.capacity_type,
+        prices=PoolPrices(
+            per_device_hour=to_micros(spec.prices.per_device_hour),
+            per_cpu_hour=to_micros(spec.prices.per_cpu_hour),
+            per_gib_hour=to_micros(spec.prices.per_gib_hour),
+            per_node_hour=to_micros(spec.prices.per_node_hour),
+        ),
+        nodes=tuple(sorted(members, key=lambda n: n.name)),
+        order=order,
+        power_per_device_watts=spec.power_per_device_watts,
+        unavailable_nodes=unavailable,
+    )
 
 
 def pools_from(
@@ -152,61 +187,66 @@ def pools_from(
     nodes: Iterable[Mapping[str, Any]],
     used: Mapping[str, Resources] | None = None,
 ) -> tuple[tuple[Pool, ...], list[PoolProblem]]:
-    """Pools with their schedulable nodes' free room, and problems worth an admin's attention
-    (a node matched by two pools, a pool that matches no node)."""
+    """Pools with their schedulable nodes' free room, and problems worth an admin's attention.
+
+    `tables` come oldest first: a node two pools select belongs to the first pool that selects
+    it, so a table added later can never take over nodes that are already priced; a pool name
+    already used by an earlier table is left out. Both are reported, to every table involved.
+    """
     used = used or {}
-    node_list = [n for n in nodes if _schedulable(n)]
+    node_list = list(nodes)
     pools: list[Pool] = []
     problems: list[PoolProblem] = []
-    owner: dict[str, str] = {}
-    order = 0
+    owner: dict[str, tuple[str, str]] = {}
+    """node name -> (table, pool) it is counted in."""
+    pool_table: dict[str, str] = {}
     for table in tables:
+        here = table.metadata.name
         for spec in table.spec.pools:
-            members = []
-            for node in node_list:
-                labels = _labels(node)
-                if all(labels.get(k) == v for k, v in spec.node_selector.items()):
-                    name = node["metadata"]["name"]
-                    if name in owner:
-                        problems.append(
-                            PoolProblem(
-                                spec.name,
-                                "NodeInTwoPools",
-                                f"node {name} matches pools {owner[name]} and {spec.name}; "
-                                f"it is counted in {owner[name]} only",
-                            )
-                        )
-                        continue
-                    owner[name] = spec.name
-                    allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
-                    members.append(
-                        Node(name, allocatable, allocatable - used.get(name, Resources()))
-                    )
-            if not members:
+            if spec.name in pool_table:
+                first = pool_table[spec.name]
                 problems.append(
                     PoolProblem(
-                        spec.name,
+                        tuple(dict.fromkeys((first, here))),
+                        "DuplicatePool",
+                        f"pool {spec.name} is defined by PriceTable {first} and {here}; "
+                        f"only {first}'s is used",
+                    )
+                )
+                continue
+            pool_table[spec.name] = here
+            members, unavailable = [], 0
+            for node in node_list:
+                labels = _labels(node)
+                if not all(labels.get(k) == v for k, v in spec.node_selector.items()):
+                    continue
+                name = node["metadata"]["name"]
+                if name in owner:
+                    first_table, first_pool = owner[name]
+                    problems.append(
+                        PoolProblem(
+                            tuple(dict.fromkeys((first_table, here))),
+                            "NodeInTwoPools",
+                            f"node {name} matches pools {first_pool} ({first_table}) and "
+                            f"{spec.name} ({here}); it is counted in {first_pool} only",
+                        )
+                    )
+                    continue
+                owner[name] = (here, spec.name)
+                if not _schedulable(node):
+                    unavailable += 1
+                    continue
+                allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
+                members.append(Node(name, allocatable, allocatable - used.get(name, Resources())))
+            if not members and not unavailable:
+                problems.append(
+                    PoolProblem(
+                        (here,),
                         "PoolWithoutNodes",
                         f"pool {spec.name} matches no node (selector {spec.node_selector})",
                     )
                 )
-            pools.append(
-                Pool(
-                    name=spec.name,
-                    accelerator=spec.accelerator,
-                    capacity_type=spec.capacity_type,
-                    prices=PoolPrices(
-                        per_device_hour=to_micros(spec.prices.per_device_hour),
-                        per_cpu_hour=to_micros(spec.prices.per_cpu_hour),
-                        per_gib_hour=to_micros(spec.prices.per_gib_hour),
-                        per_node_hour=to_micros(spec.prices.per_node_hour),
-                    ),
-                    nodes=tuple(sorted(members, key=lambda n: n.name)),
-                    order=order,
-                    power_per_device_watts=spec.power_per_device_watts,
-                )
-            )
-            order += 1
+            pools.append(_pool(spec, members, len(pools), unavailable))
     return tuple(pools), problems
 
 

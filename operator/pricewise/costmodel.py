@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import cached_property
 
+from pricewise.bounds import MAX_MONEY, MAX_RUN_S
 from pricewise.snapshot import Job, JobOption, Pool, Resources
 from pricewise.units import MICROS, format_duration, format_money
 
@@ -25,13 +26,19 @@ MIB_PER_GIB = 1024
 class Stage(IntEnum):
     """How far an option got through the job's own constraints; later stages are closer."""
 
-    NO_FIT = 0
-    SPOT = 1
-    TIME = 2
-    THROUGHPUT = 3
-    MAX_COST = 4
-    VALUE = 5
-    FEASIBLE = 6
+    OUT_OF_RANGE = 0
+    NO_FIT = 1
+    NO_NODES = 2
+    SPOT = 3
+    TIME = 4
+    THROUGHPUT = 5
+    MAX_COST = 6
+    VALUE = 7
+    FEASIBLE = 8
+
+
+MAX_COST_MICROS = int(MAX_MONEY * MICROS)
+"""The dearest way of running a job that is ever placed, in micro-units."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,10 @@ class Candidate:
         """Requests of all workers together."""
         return self.option.worker.times(self.workers)
 
-    def finish(self, now: datetime) -> datetime:
-        """Estimated finish if started at `now`."""
+    def finish(self, now: datetime) -> datetime | None:
+        """Estimated finish if started at `now`; None beyond the longest run planned for."""
+        if self.duration_s > MAX_RUN_S:
+            return None
         return now + timedelta(seconds=self.duration_s)
 
     def label(self) -> str:
@@ -108,8 +117,24 @@ def _candidate(
 ) -> Candidate:
     throughput = aggregate_throughput(job, option, workers)
     duration = job.work / throughput
-    cost = round(workers * worker_hourly_price(pool, option.worker) * duration / 3600)
+    raw = workers * worker_hourly_price(pool, option.worker) * duration / 3600
+    # Bounded inputs keep `raw` finite; the guard keeps one bad figure from raising anyway.
+    cost = round(raw) if math.isfinite(raw) else MAX_COST_MICROS + 1
     return Candidate(job, option, pool, workers, duration, throughput, cost, stage, note)
+
+
+def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
+    """The candidate marked excluded when it runs or costs more than pricewise places."""
+    if cand.duration_s > MAX_RUN_S:
+        note = f"needs {format_duration(cand.duration_s)}, more than the 3650d pricewise plans for"
+    elif cand.cost > MAX_COST_MICROS:
+        note = (
+            f"costs {_money(cand.cost, currency)}, more than the "
+            f"{_money(MAX_COST_MICROS, currency)} pricewise places"
+        )
+    else:
+        return None
+    return replace(cand, stage=Stage.OUT_OF_RANGE, note=note)
 
 
 def _money(micros: int, currency: str) -> str:
@@ -126,10 +151,13 @@ def candidate_for(
     no width is feasible, the returned candidate says why, with the figures.
     """
     worker = option.worker
-    if pool.is_spot and not job.allow_spot:
-        return _candidate(
-            job, option, pool, job.min_workers, Stage.SPOT, "spot pool; set spec.allowSpot: true"
+    if not pool.nodes:
+        note = (
+            f"all {pool.unavailable_nodes} node(s) of the pool are cordoned or NotReady"
+            if pool.unavailable_nodes
+            else "the pool has no nodes"
         )
+        return _candidate(job, option, pool, job.min_workers, Stage.NO_NODES, note)
     if not any(worker.fits_in(n.allocatable) for n in pool.nodes):
         return _candidate(
             job,
@@ -137,7 +165,12 @@ def candidate_for(
             pool,
             job.min_workers,
             Stage.NO_FIT,
-            f"a worker needs {worker.describe()}; no node of the pool is that large",
+            f"a worker needs {worker.describe()}; the largest node of the pool has "
+            f"{pool.node_shape.describe()}",
+        )
+    if pool.is_spot and not job.allow_spot:
+        return _candidate(
+            job, option, pool, job.min_workers, Stage.SPOT, "spot pool; set spec.allowSpot: true"
         )
     limit = time_limit_s(job, now)
 
@@ -158,6 +191,9 @@ def candidate_for(
         reached = f"{widest.throughput:,.4g}/s of the {job.min_throughput or 0:,.4g}/s required"
         return replace(widest, stage=Stage.THROUGHPUT, note=f"reaches {reached}")
     cand = _candidate(job, option, pool, width, Stage.FEASIBLE)
+    beyond = _out_of_range(cand, currency)
+    if beyond is not None:
+        return beyond
     cost = _money(cand.cost, currency)
     if job.max_cost is not None and cand.cost > job.max_cost:
         note = f"costs {cost}, over maxCost {_money(job.max_cost, currency)}"

@@ -59,7 +59,9 @@ class Decision:
 
 
 _STAGE_REASONS = {
+    Stage.OUT_OF_RANGE: "OutOfRange",
     Stage.NO_FIT: "WorkerTooLarge",
+    Stage.NO_NODES: "NodesUnavailable",
     Stage.SPOT: "SpotNotAllowed",
     Stage.TIME: "DeadlineUnreachable",
     Stage.THROUGHPUT: "ThroughputUnreachable",
@@ -104,7 +106,7 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     if stage is Stage.TIME:
         fastest = min(closest, key=lambda c: c.duration_s)
         limit = time_limit_s(job, snapshot.now) or 0.0
-        if limit <= 0:
+        if limit <= 0 and job.deadline is not None:
             return "DeadlineUnreachable", f"deadline passed {format_duration(-limit)} ago"
         what = "deadline in" if job.deadline is not None else "maxDuration"
         return "DeadlineUnreachable", (
@@ -117,6 +119,19 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
             f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest option "
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
+    if stage is Stage.NO_FIT:
+        worker = closest[0].worker
+        largest = max(
+            (c.pool.node_shape for c in closest), key=lambda r: (r.devices, r.cpu, r.memory)
+        )
+        pools = ", ".join(sorted({c.pool.name for c in closest}))
+        return "WorkerTooLarge", (
+            f"a worker needs {worker.describe()}; no node is that large in {pools} "
+            f"(largest: {largest.describe()})"
+        )
+    if stage is Stage.NO_NODES:
+        notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
+        return "NodesUnavailable", "; ".join(notes)
     cheapest = min(closest, key=lambda c: c.cost)
     if stage is Stage.MAX_COST:
         return "OverMaxCost", (

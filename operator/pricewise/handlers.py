@@ -140,8 +140,11 @@ def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     first, so that a price change applies from now on, not retroactively."""
     scheduler = _scheduler()
     if scheduler is not None:
-        pools, _problems = CACHE.pools()
-        scheduler.accountant.settle(datetime.now(UTC), {p.name: p for p in pools})
+        try:
+            pools, _problems = CACHE.pools()
+            scheduler.accountant.settle(datetime.now(UTC), {p.name: p for p in pools})
+        except Exception:  # the change itself must still be taken, or the cluster never heals
+            log.exception("accrual at the old prices failed; the next cycle accrues at the new")
     if type == "DELETED":
         CACHE.forget_price_table(body["metadata"]["name"])
     else:

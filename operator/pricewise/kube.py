@@ -16,7 +16,7 @@ from kubernetes import client, config
 
 from pricewise.api import GROUP, VERSION
 from pricewise.status import timestamp
-from pricewise.workers import JOB_LABEL
+from pricewise.workers import JOB_LABEL, job_label
 
 COMPONENT = "pricewise"
 MERGE_PATCH = "application/merge-patch+json"
@@ -135,7 +135,7 @@ class Kube:
         """Delete a job's worker pods (its Service stays for the next placement)."""
         await self.request(
             "DELETE",
-            f"/api/v1/namespaces/{namespace}/pods?labelSelector={JOB_LABEL}%3D{job}"
+            f"/api/v1/namespaces/{namespace}/pods?labelSelector={JOB_LABEL}%3D{job_label(job)}"
             "&gracePeriodSeconds=0",
         )
 

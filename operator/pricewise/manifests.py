@@ -27,6 +27,9 @@ def field_errors(error: ValidationError) -> list[str]:
         for part in problem["loc"]:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         message = problem["msg"].removeprefix("Value error, ")
+        bound = (problem.get("ctx") or {}).get("le")
+        if problem["type"] == "less_than_equal" and bound is not None:
+            message = f"{problem['input']:g} is too large: at most {bound:g}"
         lines.append(f"{path or '(object)'}: {message}")
     return lines
 

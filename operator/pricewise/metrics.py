@@ -51,6 +51,15 @@ class StateCollector(Collector):
         if not self.is_leader():
             return
         yield from self._prices()
+        rejected = GaugeMetricFamily(
+            "pricewise_rejected_objects",
+            "Objects left out of planning (invalid, other currency, refused workers), by kind "
+            "and reason; each says why in its status.",
+            labels=["kind", "reason"],
+        )
+        for (kind, reason), count in sorted(self.cache.rejected().items()):
+            rejected.add_metric([kind, reason], float(count))
+        yield rejected
         yield from self._jobs(now)
         yield from self._budgets(now)
 
@@ -219,6 +228,8 @@ class StateCollector(Collector):
             labels=labels,
         )
         for (namespace, name), budget in sorted(self.cache.budgets.items()):
+            if self.accountant.not_enforced((namespace, name)) is not None:
+                continue  # its figures would mix currencies; pricewise_rejected_objects counts it
             row = [namespace, name, budget.spec.currency]
             st = self.accountant.budget_status(namespace, name, now)
             families["limit"].add_metric(row, budget.spec.limit)
@@ -298,7 +309,7 @@ class Metrics:
 
 
 INFEASIBLE = {"NoMatchingPool", "WorkerTooLarge", "SpotNotAllowed", "DeadlineUnreachable",
-              "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning"}  # fmt: skip
+              "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning", "OutOfRange"}  # fmt: skip
 
 
 def outcome(decision: Decision) -> str:

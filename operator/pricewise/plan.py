@@ -50,6 +50,10 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
     return snapshot, warnings
 
 
+def _isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
     """A decision as plain data (the JSON and YAML outputs of `pricewise plan`)."""
     chosen = decision.chosen
@@ -64,11 +68,11 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "cost": from_micros(chosen.cost) if chosen else None,
         "currency": currency,
         "duration": format_duration(chosen.duration_s) if chosen else None,
-        "finish": chosen.finish(now).isoformat() if chosen else None,
+        "finish": _isoformat(chosen.finish(now)) if chosen else None,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            row.as_dict(from_micros(row.candidate.cost), row.candidate.finish(now).isoformat())
+            row.as_dict(from_micros(row.candidate.cost), _isoformat(row.candidate.finish(now)))
             for row in decision.options
         ],
     }

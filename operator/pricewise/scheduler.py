@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +26,16 @@ from pricewise.convert import PoolProblem
 from pricewise.explain import Decision
 from pricewise.kube import ApiError, ConflictError, Kube
 from pricewise.metrics import Metrics
+from pricewise.quarantine import solve_isolated
 from pricewise.snapshot import Pool
-from pricewise.solver import Plan, SolverSettings, solve
+from pricewise.solver import Plan, SolverSettings
 from pricewise.workers import device_tolerations, headless_service, worker_pod
 
 log = logging.getLogger(__name__)
+RELEASED_FIELDS = ("pool", "accelerator", "workers", "nodes", "estimatedFinish")
+"""Status fields of a placement, cleared when a job gives its room back."""
+REFUSALS = (400, 403, 422)
+"""HTTP statuses with which the API server refuses an object as it is (not a lost race)."""
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,23 @@ class Scheduler:
         """One scheduling cycle."""
         started = time.monotonic()
         pools, problems = self.cache.pools()
-        self.accountant.settle(now, {p.name: p for p in pools})
-        await self._write_price_tables(pools, problems, now)
-        await self._progress(now)
-        await self._write_accruals(now)
-        await self.accountant.write_budgets(now)
-        await self._report_invalid()
+        # Each step is guarded on its own: a fault in accounting must not stop placement.
+        with _step("accounting"):
+            self.accountant.settle(now, {p.name: p for p in pools})
+        async with _async_step("price table status"):
+            await self._write_price_tables(pools, problems, now)
+        async with _async_step("placed jobs"):
+            await self._progress(now)
+        async with _async_step("accruals"):
+            await self._write_accruals(now)
+        async with _async_step("budgets"):
+            await self.accountant.write_budgets(now)
+        async with _async_step("invalid jobs"):
+            await self._report_invalid()
         # Pools again: the writes above yielded to the watches, and workers may have ended.
         snapshot = self.cache.snapshot(now)
-        plan = await asyncio.to_thread(solve, snapshot, self.solver_settings)
+        plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
+        await self._set_aside(failed, now)
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
         placed = [d for d in plan.decisions if d.chosen is not None]
         waiting = [d for d in plan.decisions if d.chosen is None]
@@ -145,11 +158,17 @@ class Scheduler:
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
     ) -> None:
-        """Each PriceTable's status: its pools as matched, and a condition naming any problem."""
+        """Each PriceTable's status: its pools as matched, and a Ready condition naming any
+        problem (an invalid spec, another currency, nodes shared with another table)."""
         by_name = {p.name: p for p in pools}
-        for name, table in list(self.cache.price_tables.items()):
-            names = [p.name for p in table.spec.pools]
-            mine = [p for p in problems if p.pool in names]
+        invalid = {
+            name: PoolProblem((name,), "InvalidSpec", f"invalid spec: {error}")
+            for name, error in self.cache.price_table_errors.items()
+        }
+        for name in sorted({*self.cache.price_tables, *invalid}):
+            table = self.cache.price_tables.get(name)
+            names = [p.name for p in table.spec.pools] if table else []
+            mine = [invalid[name]] if name in invalid else [p for p in problems if name in p.tables]
             rows = [
                 {
                     "name": n,
@@ -216,9 +235,7 @@ class Scheduler:
         )
         if step.phase == "Pending":
             await self.kube.delete_workers(namespace, name)
-            patch.update(
-                {k: None for k in ("pool", "accelerator", "workers", "nodes", "estimatedFinish")}
-            )
+            patch.update(dict.fromkeys(RELEASED_FIELDS))
             patch["conditions"] = status.set_condition(
                 st.get("conditions") or [], "Admitted", False, step.reason, step.message, now
             )
@@ -291,24 +308,51 @@ class Scheduler:
         requests["cpu"] = f"{worker.cpu}m"
         requests["memory"] = f"{worker.memory}Mi"
         tolerations = device_tolerations(device, list(pool_spec.tolerations))
-        if int(st.get("workers") or 1) > 1:
-            await self.kube.create(headless_service(body))
+        manifests = [headless_service(body)] if int(st.get("workers") or 1) > 1 else []
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
-        await _gather(
-            self.kube.create(
-                worker_pod(
-                    body,
-                    i,
-                    node,
-                    dict(pool_spec.node_selector),
-                    requests,
-                    tolerations,
-                    pool_spec.name,
-                ),
+        manifests += [
+            worker_pod(
+                body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
             )
             for i, node in enumerate(st.get("nodes") or [])
             if i not in existing
+        ]
+        results = await asyncio.gather(
+            *(self.kube.create(m) for m in manifests), return_exceptions=True
         )
+        for manifest, result in zip(manifests, results, strict=True):
+            if isinstance(result, ApiError) and result.status in REFUSALS:
+                await self._release_refused(record, manifest, result)
+                return
+            if isinstance(result, Exception):
+                log.error("API call failed: %s", result)
+
+    async def _release_refused(
+        self, record: JobRecord, manifest: dict[str, Any], error: ApiError
+    ) -> None:
+        """The API server refused a worker or the Service: remove what was created and give the
+        planned room back; the job waits, with the API's words, until its spec changes."""
+        meta = record.body["metadata"]
+        what = f"{manifest['kind']} {manifest['metadata']['name']}"
+        message = (
+            f"the API server refused {what}: {error}; fix spec.template and the job is "
+            "planned again when its spec changes"
+        )
+        await self.kube.delete_workers(meta["namespace"], meta["name"])
+        now = datetime.now(UTC)
+        st = record.body.get("status") or {}
+        patch: dict[str, Any] = {
+            "phase": "Pending",
+            "reason": "WorkerRejected",
+            "message": message,
+            "conditions": status.set_condition(
+                st.get("conditions") or [], "Admitted", False, "WorkerRejected", message, now
+            ),
+            "observedGeneration": meta.get("generation"),
+        }
+        patch.update(dict.fromkeys(RELEASED_FIELDS))
+        if await self._write_status(record, patch, check=True):
+            await self._event(record, "WorkerRejected", message, warning=True)
 
     # --- pending jobs ---------------------------------------------------------------------
 
@@ -316,14 +360,32 @@ class Scheduler:
         """Jobs whose spec the operator cannot use (schema passed, but not the model) say why."""
         for record in list(self.cache.jobs.values()):
             st = record.body.get("status") or {}
-            if record.model is None and st.get("reason") != "InvalidSpec":
-                message = f"invalid spec: {record.error}"
+            message = f"invalid spec: {record.error}"
+            said = (st.get("reason"), st.get("message")) == ("InvalidSpec", message)
+            if record.job is None and not said:
                 await self._write_status(
                     record,
                     {"phase": "Pending", "reason": "InvalidSpec", "message": message},
                     check=False,
                 )
                 await self._event(record, "InvalidSpec", message, warning=True)
+
+    async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
+        """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""
+        self.cache.quarantined = {}
+        for key_text, error in failed.items():
+            namespace, name = key_text.split("/", 1)
+            record = self.cache.jobs.get((namespace, name))
+            if record is None:
+                continue
+            self.cache.quarantined[(namespace, name)] = error
+            message = f"pricewise could not plan this job ({error}); other jobs are not affected"
+            st = record.body.get("status") or {}
+            if (st.get("reason"), st.get("message")) == ("PlanningFailed", message):
+                continue
+            patch = {"phase": "Pending", "reason": "PlanningFailed", "message": message}
+            if await self._write_status(record, patch, check=True):
+                await self._event(record, "PlanningFailed", message, warning=True)
 
     async def _apply(self, decision: Decision, now: datetime, currency: str) -> None:
         key = (decision.job.namespace, decision.job.name)
@@ -371,6 +433,22 @@ class Scheduler:
             await self.kube.event(record.body, "TrainingJob", reason, message, warning)
         except Exception:  # an event is a courtesy; it never fails a cycle
             log.debug("event not recorded", exc_info=True)
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Run one step of the cycle, logging instead of raising what fails in it."""
+    try:
+        yield
+    except Exception:
+        log.exception("cycle step %r failed; the rest of the cycle goes on", name)
+
+
+@contextlib.asynccontextmanager
+async def _async_step(name: str) -> AsyncIterator[None]:
+    """`_step` for a step that awaits."""
+    with _step(name):
+        yield
 
 
 async def _gather(calls: Any) -> None:

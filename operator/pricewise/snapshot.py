@@ -114,6 +114,8 @@ class Pool:
     order: int = 0
     """Position in the admin's PriceTable order: what a first-fit policy would try first."""
     power_per_device_watts: float | None = None
+    unavailable_nodes: int = 0
+    """Nodes the pool's selector matches that are cordoned or NotReady (not in `nodes`)."""
 
     @property
     def is_spot(self) -> bool:

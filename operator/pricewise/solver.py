@@ -1,16 +1,22 @@
 """The placement solver: which pending jobs run now, where, and how wide, at least cost.
 
-Objective, lexicographic: first place as much priority-weighted work as possible (every job of
-a higher priority outweighs all jobs below it), then minimise the total price. CP-SAT decides
-at pool level (capacity sums, per-shape slot counts, quotas, hard budgets); every pool's choice
-is then packed node by node, and a choice that cannot be packed is cut off and the model solved
-again, so that every placement returned fits real nodes.
+Objective, lexicographic: first admit as many jobs of the highest priority as possible, then
+of the next, and so on (one CP-SAT objective per contended priority level), then minimise the
+total price. CP-SAT decides at pool level (capacity sums, per-shape slot counts, quotas, hard
+budgets); every pool's choice is then packed node by node, and a choice that cannot be packed is
+cut off and the model solved again, so that every placement returned fits real nodes.
+
+Every coefficient stays inside CP-SAT's 64-bit range for any input the API accepts: money is
+counted in a unit large enough that the sum of every candidate's cost fits in 2^60 (one
+micro-unit on any real cluster, so costs are exact there), and priorities are never multiplied
+into one weighted sum.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -19,10 +25,15 @@ from pricewise.costmodel import Candidate, candidates
 from pricewise.explain import Decision, explain
 from pricewise.greedy import QUOTA_RESOURCES, place_greedily, quota_demand
 from pricewise.packing import Gang, pack
-from pricewise.snapshot import Job, Node, Resources, Snapshot
+from pricewise.snapshot import Node, Resources, Snapshot
 
-WEIGHT_LIMIT = 2**40
-"""Largest total admission weight kept strict; beyond it priorities weigh linearly."""
+MODEL_RANGE = 2**60
+"""Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
+terms could overflow 2^63."""
+TIE_RANGE = 2**40
+"""Largest sum of the cost tie-break of one priority level (each job counts for more)."""
+CENT = 10_000
+"""Micro-units in a cent: the tie-break needs no finer money."""
 
 
 @dataclass(frozen=True)
@@ -57,20 +68,21 @@ class Plan:
         return tuple(d for d in self.decisions if d.chosen is not None)
 
 
-def priority_weights(jobs: list[Job]) -> dict[str, int]:
-    """Weights such that one job of a priority outweighs all jobs of lower priorities."""
+def admission_key(chosen: Iterable[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
+    """Jobs admitted per priority level, highest level first: compared lexicographically."""
     counts: dict[int, int] = defaultdict(int)
-    for job in jobs:
-        counts[job.priority] += 1
-    level_weight: dict[int, int] = {}
-    below = 0
-    for priority in sorted(counts):
-        level_weight[priority] = below + 1
-        below += counts[priority] * level_weight[priority]
-    if below > WEIGHT_LIMIT:
-        ranks = {p: i + 1 for i, p in enumerate(sorted(counts))}
-        return {job.key: ranks[job.priority] for job in jobs}
-    return {job.key: level_weight[job.priority] for job in jobs}
+    for cand in chosen:
+        counts[cand.job.priority] += 1
+    return tuple(counts[level] for level in levels)
+
+
+def _unit(total: int, most: int, least: int = 1) -> int:
+    """The money unit (in micro-units) that brings `total` within `most`."""
+    return max(least, -(-total // most))
+
+
+def _in_range(amount: int) -> int:
+    return max(0, min(amount, MODEL_RANGE))
 
 
 def _slots(nodes: tuple[Node, ...], worker: Resources) -> int:
@@ -87,6 +99,8 @@ class _Model:
         cuts: list[list[Candidate]],
     ) -> None:
         self.model = cp_model.CpModel()
+        self.unit = _unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
+        """Money unit of the model's cost terms, in micro-units (1 on any real cluster)."""
         self.choice: dict[int, cp_model.IntVar] = {}
         self.candidates: dict[int, Candidate] = {}
         by_job: dict[str, list[cp_model.IntVar]] = {}
@@ -118,12 +132,12 @@ class _Model:
             for index, limit in enumerate(_fields(free)):
                 terms = [(self.choice[id(c)], _fields(c.demand)[index]) for c in chosen]
                 if any(coef for _, coef in terms):
-                    self.model.add(sum(v * coef for v, coef in terms if coef) <= limit)
+                    self.model.add(sum(v * coef for v, coef in terms if coef) <= _in_range(limit))
             by_shape: dict[Resources, list[Candidate]] = defaultdict(list)
             for cand in chosen:
                 by_shape[cand.worker].append(cand)
             for shape, group in by_shape.items():
-                slots = _slots(pool.nodes, shape)
+                slots = _in_range(_slots(pool.nodes, shape))
                 self.model.add(sum(self.choice[id(c)] * c.workers for c in group) <= slots)
 
     def _quotas(self, snapshot: Snapshot) -> None:
@@ -134,33 +148,42 @@ class _Model:
                     continue
                 terms = [(self.choice[id(c)], quota_demand(c)[resource]) for c in mine]
                 self.model.add(
-                    sum(v * coef for v, coef in terms if coef) <= max(quota.remaining[resource], 0)
+                    sum(v * coef for v, coef in terms if coef)
+                    <= _in_range(quota.remaining[resource])
                 )
 
     def _budgets(self, snapshot: Snapshot) -> None:
         for budget in snapshot.budgets:
             mine = [c for c in self.candidates.values() if c.job.namespace == budget.namespace]
             if budget.hard and mine:
+                # Costs rounded up and what is left rounded down: a budget is never overrun.
                 self.model.add(
-                    sum(self.choice[id(c)] * c.cost for c in mine) <= max(budget.remaining, 0)
+                    sum(self.choice[id(c)] * -(-c.cost // self.unit) for c in mine)
+                    <= _in_range(budget.remaining // self.unit)
                 )
 
-    def admission(self, weights: dict[str, int]) -> cp_model.LinearExprT:
-        """Priority-weighted count of admitted jobs."""
-        return sum(v * weights[self.candidates[k].job.key] for k, v in self.choice.items())
+    def level(self, priority: int) -> list[int]:
+        """The choice keys of the jobs of one priority level."""
+        return [k for k in self.choice if self.candidates[k].job.priority == priority]
+
+    def admitted(self, keys: list[int]) -> cp_model.LinearExprT:
+        """How many of these choices are taken (each job has at most one)."""
+        return sum(self.choice[k] for k in keys)
 
     def cost(self) -> cp_model.LinearExprT:
-        """Total estimated cost of the admitted jobs."""
-        return sum(v * self.candidates[k].cost for k, v in self.choice.items())
+        """Total estimated cost of the admitted jobs, in the model's money unit."""
+        return sum(v * -(-self.candidates[k].cost // self.unit) for k, v in self.choice.items())
 
-    def admission_then_cost(self, weights: dict[str, int], scale: int) -> cp_model.LinearExprT:
-        """Admission, with the cost in cents subtracted as a tie-break: `scale` exceeds any
-        total cost in cents, so one unit of admission outweighs every cost difference."""
-        keys = list(self.choice)
-        coefficients = [
-            weights[self.candidates[k].job.key] * scale - self.candidates[k].cost // 10_000
-            for k in keys
-        ]
+    def admitted_then_cost(self, keys: list[int]) -> cp_model.LinearExprT:
+        """Jobs admitted from `keys`, with their cost subtracted as a tie-break: one more job
+        outweighs every cost difference, so the plan handed on is already nearly cheapest."""
+        worst: dict[str, int] = defaultdict(int)
+        for k in keys:
+            cand = self.candidates[k]
+            worst[cand.job.key] = max(worst[cand.job.key], cand.cost)
+        tie = _unit(sum(worst.values()), TIE_RANGE, CENT)
+        scale = sum(cost // tie for cost in worst.values()) + 1
+        coefficients = [scale - self.candidates[k].cost // tie for k in keys]
         return cp_model.LinearExpr.weighted_sum([self.choice[k] for k in keys], coefficients)
 
     def hint(self, chosen: set[int]) -> None:
@@ -224,7 +247,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         key=lambda j: (-j.priority, min(c.demand.devices for c in feasible[j.key]), j.key),
     )
     greedy = place_greedily(snapshot, (feasible[j.key] for j in jobs))
-    weights = priority_weights(list(snapshot.jobs))
+    levels = sorted({j.priority for j in jobs}, reverse=True)
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
     status, rounds = "greedy", 0
@@ -238,7 +261,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
-            outcome = _solve_round(snapshot, feasible, cuts, weights, hint, settings, remaining_s)
+            outcome = _solve_round(snapshot, feasible, cuts, levels, hint, settings, remaining_s)
             if outcome is None:
                 break
             chosen, round_status, round_bound = outcome
@@ -249,7 +272,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                     id(c) for c in chosen if c.pool.name not in {g[0].pool.name for g in failed}
                 }
                 continue
-            if _better(chosen, placement, weights):
+            if _better(chosen, placement, levels):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 status = round_status
                 bound = round_bound
@@ -269,12 +292,12 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
 def _better(
     chosen: list[Candidate],
     current: dict[str, tuple[Candidate, tuple[str, ...]]],
-    weights: dict[str, int],
+    levels: Sequence[int],
 ) -> bool:
-    new_weight = sum(weights[c.job.key] for c in chosen)
-    old_weight = sum(weights[key] for key in current)
-    if new_weight != old_weight:
-        return new_weight > old_weight
+    new = admission_key(chosen, levels)
+    old = admission_key((c for c, _ in current.values()), levels)
+    if new != old:
+        return new > old
     return sum(c.cost for c in chosen) <= sum(c.cost for c, _ in current.values())
 
 
@@ -282,35 +305,36 @@ def _solve_round(
     snapshot: Snapshot,
     feasible: dict[str, list[Candidate]],
     cuts: list[list[Candidate]],
-    weights: dict[str, int],
+    levels: Sequence[int],
     hint: set[int],
     settings: SolverSettings,
     seconds: float,
 ) -> tuple[list[Candidate], str, int | None] | None:
-    """Solve admission then cost; None when CP-SAT finds no solution in time."""
+    """Solve admission level by level, then cost; None when CP-SAT finds no solution in time."""
     deadline = time.monotonic() + seconds
     model = _Model(snapshot, feasible, cuts)
     model.hint(hint)
-    upper = sum(weights[key] for key in feasible)
-    hinted_weight = sum(weights[model.candidates[k].job.key] for k in hint if k in model.candidates)
+    incumbent = [model.candidates[k] for k in hint if k in model.candidates]
+    sizes: dict[int, int] = defaultdict(int)
+    for key in feasible:
+        sizes[feasible[key][0].job.priority] += 1
     fallback: list[Candidate] = []
-    if hinted_weight < upper:
-        # Contention: first find the most priority-weighted work that can be admitted. Cost in
-        # cents breaks ties here (one admission unit outweighs any total cost), so that the
-        # plan handed to the cost phase is already nearly the cheapest.
-        scale = sum(max(c.cost for c in opts) for opts in feasible.values()) // 10_000 + 1
-        model.model.maximize(model.admission_then_cost(weights, scale))
-        solver = _cp_solver(settings, (deadline - time.monotonic()) / 2)
-        result = solver.solve(model.model)
-        if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None
-        fallback = model.chosen(solver)
-        best = sum(weights[c.job.key] for c in fallback)
-        model.hint({id(c) for c in fallback})
-        model.model.clear_objective()  # type: ignore[no-untyped-call]
-    else:
-        best = upper
-    model.model.add(model.admission(weights) >= best)
+    for done, level in enumerate(levels):
+        keys = model.level(level)
+        best = sum(1 for c in incumbent if c.job.priority == level)
+        if best < sizes[level]:
+            # Contention at this level: the most jobs of it that fit beside the levels above.
+            model.model.maximize(model.admitted_then_cost(keys))
+            share = (deadline - time.monotonic()) / (len(levels) - done + 1)
+            solver = _cp_solver(settings, share)
+            result = solver.solve(model.model)
+            if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                return (fallback, "feasible", None) if fallback else None
+            fallback = incumbent = model.chosen(solver)
+            best = sum(1 for c in incumbent if c.job.priority == level)
+            model.hint({id(c) for c in incumbent})
+            model.model.clear_objective()  # type: ignore[no-untyped-call]
+        model.model.add(model.admitted(keys) >= best)
     model.model.minimize(model.cost())
     solver = _cp_solver(settings, deadline - time.monotonic())
     solver.parameters.relative_gap_limit = settings.relative_gap
@@ -319,4 +343,4 @@ def _solve_round(
         # Out of time before any cheaper plan: the admission phase's plan is still valid.
         return (fallback, "feasible", None) if fallback else None
     status = "optimal" if result == cp_model.OPTIMAL else "feasible"
-    return model.chosen(solver), status, round(solver.best_objective_bound)
+    return model.chosen(solver), status, round(solver.best_objective_bound) * model.unit

@@ -17,6 +17,11 @@ def _cents(micros: int) -> float:
     return round(from_micros(micros), 2)
 
 
+def optional_timestamp(moment: datetime | None) -> str | None:
+    """`timestamp`, or None for no time."""
+    return timestamp(moment) if moment is not None else None
+
+
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -71,7 +76,7 @@ def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[
     return [
         row.as_dict(
             _cents(row.candidate.cost),
-            timestamp(row.candidate.finish(now)) if with_finish else None,
+            optional_timestamp(row.candidate.finish(now)) if with_finish else None,
         )
         for row in decision.options
     ]
@@ -105,7 +110,7 @@ def admitted_status(
         "currency": currency,
         "estimatedCost": _cents(chosen.cost),
         "estimatedDuration": format_duration(chosen.duration_s),
-        "estimatedFinish": timestamp(chosen.finish(now)),
+        "estimatedFinish": optional_timestamp(chosen.finish(now)),
         "accruedCost": previous.get("accruedCost", 0.0),
         "admittedAt": timestamp(now),
         "reason": "Admitted",

@@ -32,6 +32,10 @@ def parse_quantity(value: str | int | float) -> Decimal:
         base = Decimal(number)
     except InvalidOperation as err:
         raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)") from err
+    # Kubernetes itself refuses quantities beyond 2^63; refusing them here keeps a `1e999999999`
+    # from becoming a billion-digit integer.
+    if base.is_finite() and base and base.adjusted() > 20:
+        raise ValueError(f"{value!r} is too large a quantity")
     return base * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 

@@ -8,6 +8,7 @@ idempotent, so a restarted operator can never create a worker twice.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from pricewise.api import API_VERSION
@@ -19,9 +20,35 @@ NODE_ANNOTATION = "pricewise.dev/node"
 RENDEZVOUS_PORT = 29500
 
 
+LABEL_LIMIT = 63
+"""Longest label value, DNS label (hostname) and Service name Kubernetes accepts."""
+_WORKER_SUFFIX = len("-worker-1023")
+
+
+def shorten(name: str, limit: int = LABEL_LIMIT) -> str:
+    """`name` if it is short enough, else its head and a stable hash of the whole name, so that
+    two long names that share a head still differ."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def job_label(job_name: str) -> str:
+    """The value of the job label on its workers (TrainingJob names may be longer than a
+    label value)."""
+    return shorten(job_name)
+
+
+def service_name(job_name: str) -> str:
+    """The rendezvous Service's name: a DNS label that starts with a letter, as Services need."""
+    return shorten(job_name if job_name[0].isalpha() else f"tj-{job_name}")
+
+
 def worker_name(job_name: str, index: int) -> str:
-    """`<job>-worker-<index>`: deterministic, so creating it twice is harmless."""
-    return f"{job_name}-worker-{index}"
+    """`<job>-worker-<index>`, short enough to be the pod's hostname; deterministic, so creating
+    it twice is harmless."""
+    return f"{shorten(job_name, LABEL_LIMIT - _WORKER_SUFFIX)}-worker-{index}"
 
 
 def owner_reference(job: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +90,8 @@ def worker_pod(
     containers = spec.get("containers") or [{"name": "worker", "image": "busybox"}]
     world = job["status"]["workers"]
     # A single worker needs no rendezvous Service: it talks to itself.
-    rendezvous = f"{worker_name(name, 0)}.{name}.{namespace}.svc" if world > 1 else "localhost"
+    service = service_name(name)
+    rendezvous = f"{worker_name(name, 0)}.{service}.{namespace}.svc" if world > 1 else "localhost"
     for i, container in enumerate(containers):
         if i == 0:
             resources = container.setdefault("resources", {})
@@ -85,7 +113,7 @@ def worker_pod(
     spec["restartPolicy"] = spec.get("restartPolicy", "Never")
     if world > 1:
         spec["hostname"] = worker_name(name, index)
-        spec["subdomain"] = name
+        spec["subdomain"] = service
     spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **node_selector}
     spec["tolerations"] = [*(spec.get("tolerations") or []), *tolerations]
     spec["affinity"] = {
@@ -97,7 +125,7 @@ def worker_pod(
             }
         }
     }
-    labels = {**(pod_meta.get("labels") or {}), JOB_LABEL: name, INDEX_LABEL: str(index)}
+    labels = {**(pod_meta.get("labels") or {}), JOB_LABEL: job_label(name), INDEX_LABEL: str(index)}
     labels[POOL_LABEL] = pool
     return {
         "apiVersion": "v1",
@@ -120,14 +148,14 @@ def headless_service(job: dict[str, Any]) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": meta["name"],
+            "name": service_name(meta["name"]),
             "namespace": meta["namespace"],
-            "labels": {JOB_LABEL: meta["name"]},
+            "labels": {JOB_LABEL: job_label(meta["name"])},
             "ownerReferences": [owner_reference(job)],
         },
         "spec": {
             "clusterIP": "None",
-            "selector": {JOB_LABEL: meta["name"]},
+            "selector": {JOB_LABEL: job_label(meta["name"])},
             "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}],
             "publishNotReadyAddresses": True,
         },

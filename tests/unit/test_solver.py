@@ -178,3 +178,34 @@ def test_deterministic() -> None:
     assert [(d.job.key, d.chosen and d.chosen.pool.name, d.nodes) for d in first.decisions] == [
         (d.job.key, d.chosen and d.chosen.pool.name, d.nodes) for d in second.decisions
     ]
+
+
+def test_many_priority_levels_of_dear_jobs_stay_in_range() -> None:
+    # 39 distinct priorities at 16,000 USD each overflowed one weighted objective (2^39 x cents).
+    dear = pool("h100", "nvidia-h100", 2000.0, gpu_nodes("h100", 4))
+    jobs = [job(f"p{i}", option("nvidia-h100", 1000), priority=i) for i in range(39)]
+    plan = checked(snapshot([dear], jobs))
+    assert sorted(d.job.priority for d in plan.placed) == [35, 36, 37, 38]
+    assert {d.chosen.cost for d in plan.placed if d.chosen} == {to_micros(16_000)}
+
+
+def test_the_largest_figures_the_api_accepts_stay_in_range() -> None:
+    # Every job costs about MAX_MONEY; sums of such costs overflow 64 bits unless scaled.
+    dearest = pool("h100", "nvidia-h100", 1e5, gpu_nodes("h100", 60))
+    budget = BudgetView("team-a", "all", to_micros(1e9), 0, 0, hard=True)
+    hours = 1e9 / (1e5 * 8) * 0.99  # just under MAX_MONEY per job
+    jobs = [
+        job(f"j{i}", option("nvidia-h100", 1.0), work=hours * 3600, priority=i % 7 - 3)
+        for i in range(120)
+    ]
+    plan = checked(snapshot([dearest], jobs, budgets=[budget]))
+    assert len(plan.placed) == 1  # the budget takes one such job
+    assert plan.placed[0].job.priority == 3
+    assert plan.total_cost <= budget.limit
+
+
+def test_a_way_of_running_beyond_the_bounds_is_excluded_with_the_figures() -> None:
+    dearest = pool("h100", "nvidia-h100", 1e5, gpu_nodes("h100", 1))
+    plan = checked(snapshot([dearest], [job("j", option("nvidia-h100", 1e-6), work=1e15)]))
+    assert decide(plan)[1] == "OutOfRange"
+    assert "more than the 3650d pricewise plans for" in decide(plan)[2]

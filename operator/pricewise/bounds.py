@@ -1,0 +1,44 @@
+"""The largest (and smallest) figures pricewise accepts, chosen together so that none overflows.
+
+Pure constants, shared by the API (so they show in the CRD schema and `kubectl explain`) and
+the core (which checks the figures they multiply into). The figures multiply:
+
+    duration = work / (workers * throughput * efficiency ** log2(workers))
+    cost     = workers * (devices * perDeviceHour + cpus * perCpuHour + ...) * duration
+
+With every input at its bound, duration reaches MAX_WORK / MIN_THROUGHPUT = 1e21 s and a cost
+about 1e37 micro-units: large, but finite in a float and exact in a Python int. Such a way of
+running is not placed: a candidate that runs longer than MAX_RUN_S or costs more than MAX_MONEY
+is excluded with a note, so that what reaches the solver is bounded by MAX_MONEY per job. The
+solver then scales money into CP-SAT's 64-bit range (see `solver`), so that any number of such
+jobs stays in range.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MAX_WORK: Final = 1e15
+"""Work units of one job: 1e15 samples or tokens is far beyond any training run today."""
+MIN_THROUGHPUT: Final = 1e-6
+"""Work units per second of one worker: one unit every 11.6 days at least."""
+MAX_THROUGHPUT: Final = 1e12
+"""Work units per second of one worker."""
+MAX_MONEY: Final = 1e9
+"""Value, maxCost, budget limits, and the estimated cost of one way of running a job."""
+MAX_PRICE_PER_HOUR: Final = 1e5
+"""Price of one device, CPU, GiB or node for one hour."""
+MAX_RUN_S: Final = 10 * 365 * 86400.0
+"""Longest run pricewise plans for (about 10 years); also the longest duration accepted."""
+MIN_DURATION_S: Final = 1.0
+"""Shortest duration accepted where a duration divides (an option's run time, maxDuration)."""
+MAX_CPU_CORES: Final = 100_000
+"""CPU cores one worker may request."""
+MAX_MEMORY_GIB: Final = 1_000_000
+"""GiB of memory one worker may request."""
+MAX_POWER_WATTS: Final = 100_000.0
+"""Power drawn by one device."""
+MAX_CARBON_INTENSITY: Final = 10_000.0
+"""Grams of CO2 per kWh (the dirtiest grids are about 1,000)."""
+MAX_THRESHOLD_PERCENT: Final = 1000.0
+"""Budget alert thresholds, in percent of the limit."""

@@ -1,0 +1,337 @@
+"""One bad object never stops scheduling: each is caught at itself, says why, and heals.
+
+These run the scheduler's real cycle over an in-memory API server (`fake_kube`), with objects
+the API server accepted before the bounds existed (the fake checks no schema).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fake_kube import FakeKube
+
+from pricewise import handlers, solver
+from pricewise.accountant import Accountant
+from pricewise.cache import Cache
+from pricewise.kube import ApiError
+from pricewise.scheduler import Scheduler
+from pricewise.solver import SolverSettings
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+NS = "team-a"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def node(name: str, pool: str, gpus: int = 8, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"pricewise.dev/pool": pool}},
+        "spec": spec,
+        "status": {
+            "allocatable": {"cpu": "96", "memory": "768Gi", "nvidia.com/gpu": str(gpus)},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def pool(name: str, accelerator: str, price: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "accelerator": accelerator,
+        "nodeSelector": {"pricewise.dev/pool": name},
+        "prices": {"perDeviceHour": price},
+        **extra,
+    }
+
+
+def table(name: str, *pools: dict[str, Any], created: str = "2026-01-01T00:00:00Z", **spec: Any):
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"pools": list(pools), **spec},
+    }
+
+
+def job(name: str, namespace: str = NS, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "options": [{"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "1h"}],
+        "template": {"spec": {"containers": [{"name": "main", "image": "trainer"}]}},
+    }
+    body.update(spec)
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def budget(name: str, namespace: str = NS, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"limit": 100.0, **spec}}
+
+
+class World:
+    """A cluster of two 8-GPU L4 nodes priced at 1 USD per device-hour, and the scheduler."""
+
+    def __init__(self) -> None:
+        self.cache = Cache()
+        self.kube = FakeKube(self.cache)
+        for i in range(2):
+            self.kube.put("nodes", node(f"l4-{i}", "l4"))
+        self.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+        self.scheduler = Scheduler(
+            self.cache,
+            self.kube,  # type: ignore[arg-type]
+            Accountant(self.cache, self.kube),  # type: ignore[arg-type]
+            SolverSettings(time_limit_s=2),
+        )
+
+    def cycle(self) -> None:
+        asyncio.run(self.scheduler.cycle(NOW))
+
+    def job(self, name: str, namespace: str = NS) -> dict[str, Any]:
+        return self.kube.status("trainingjobs", namespace, name)
+
+    def ready(self, plural: str, name: str, namespace: str = "") -> dict[str, Any]:
+        conditions = self.kube.status(plural, namespace, name).get("conditions") or []
+        return next(c for c in conditions if c["type"] == "Ready")
+
+
+POISON_JOBS = {
+    "huge-work": (
+        {"work": 1e308, "options": [{"accelerator": "nvidia-l4", "throughput": 1}]},
+        "work",
+    ),
+    "huge-value": ({"value": 1e308}, "value"),
+    "huge-max-cost": ({"maxCost": 1e308}, "maxCost"),
+    "tiny-throughput": (
+        {"work": 1, "options": [{"accelerator": "nvidia-l4", "throughput": 1e-300}]},
+        "throughput",
+    ),
+    "zero-duration": ({"options": [{"accelerator": "nvidia-l4", "duration": "0s"}]}, "duration"),
+    "zero-max-duration": ({"maxDuration": "0s"}, "maxDuration"),
+    "endless-duration": (
+        {"options": [{"accelerator": "nvidia-l4", "duration": "9" * 400 + "d"}]},
+        "duration",
+    ),
+    "huge-template-cpu": (
+        {
+            "template": {
+                "spec": {"containers": [{"name": "m", "resources": {"requests": {"cpu": "1e400"}}}]}
+            }
+        },
+        "spec.template",
+    ),
+    "garbage-template-memory": (
+        {
+            "template": {
+                "spec": {"containers": [{"name": "m", "resources": {"requests": {"memory": "x"}}}]}
+            }
+        },
+        "spec.template",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POISON_JOBS))
+def test_a_poison_job_waits_with_its_reason_and_the_others_are_placed(name: str) -> None:
+    world = World()
+    spec, field = POISON_JOBS[name]
+    world.kube.put("trainingjobs", job(name, **spec))
+    world.kube.put("trainingjobs", job("canary", namespace="other"))
+    world.cycle()
+    assert world.job("canary", "other")["phase"] == "Admitted"
+    bad = world.job(name)
+    assert (bad["phase"], bad["reason"]) == ("Pending", "InvalidSpec")
+    assert field in bad["message"]
+
+
+def test_a_deadline_without_a_time_zone_is_taken_as_utc() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("naive", deadline="2026-11-29T18:00:00"))
+    world.cycle()
+    assert world.job("naive")["phase"] == "Admitted"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"limit": 1e308}, "limit"),
+        ({"limit": 1e13}, "limit"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+    ],
+)
+def test_a_poison_budget_is_left_out_and_says_why(spec: dict[str, Any], field: str) -> None:
+    world = World()
+    world.kube.put("budgets", budget("bad", **spec))
+    world.kube.put("trainingjobs", job("canary"))
+    world.cycle()
+    assert world.job("canary")["phase"] == "Admitted"
+    ready = world.ready("budgets", "bad", NS)
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert field in ready["message"]
+    assert world.cache.rejected()["Budget", "InvalidSpec"] == 1
+    # Corrected, it is enforced again in the next cycle.
+    world.kube.put("budgets", budget("bad", limit=0.5))
+    world.kube.put("trainingjobs", job("after"))
+    world.cycle()
+    assert world.job("after")["reason"] == "BudgetExceeded"
+    assert world.ready("budgets", "bad", NS)["status"] == "True"
+
+
+def test_a_poison_price_table_is_left_out_and_correcting_or_deleting_it_heals() -> None:
+    world = World()
+    world.kube.put("nodes", node("h100-0", "h100"))
+    world.kube.put("pricetables", table("bad", pool("h100", "nvidia-h100", 1e308)))
+    world.kube.put("trainingjobs", job("canary"))
+    h100 = {"options": [{"accelerator": "nvidia-h100", "duration": "1h"}]}
+    world.kube.put("trainingjobs", job("on-h100", **h100))
+    world.cycle()
+    assert world.job("canary")["phase"] == "Admitted"
+    assert world.job("on-h100")["reason"] == "NoMatchingPool"
+    ready = world.ready("pricetables", "bad")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "perDeviceHour" in ready["message"]
+    world.kube.put("pricetables", table("bad", pool("h100", "nvidia-h100", 4.0)))
+    world.cycle()
+    assert world.job("on-h100")["phase"] == "Admitted"
+    assert world.ready("pricetables", "bad")["status"] == "True"
+
+
+def test_the_price_table_handler_takes_a_change_after_a_bad_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    monkeypatch.setattr(handlers, "CACHE", world.cache)
+    monkeypatch.setattr(handlers, "_state", {"scheduler": world.scheduler})
+    bad = table("bad", pool("h100", "nvidia-h100", 1e308))
+    handlers.price_table(type="ADDED", body=bad)
+    assert "bad" in world.cache.price_table_errors
+    handlers.price_table(type="MODIFIED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    assert "bad" in world.cache.price_tables
+    handlers.price_table(type="DELETED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    assert "bad" not in world.cache.price_tables
+
+
+def test_a_newer_table_cannot_take_over_priced_nodes() -> None:
+    world = World()
+    cheap = table("aa-cheap", pool("l4-cheap", "nvidia-l4", 0.01, nodeSelector={
+        "pricewise.dev/pool": "l4"}), created="2026-06-01T00:00:00Z")  # fmt: skip
+    world.kube.put("pricetables", cheap)
+    world.kube.put("trainingjobs", job("canary"))
+    world.cycle()
+    assert world.job("canary")["pool"] == "l4"
+    for name in ("prices", "aa-cheap"):
+        ready = world.ready("pricetables", name)
+        assert ready["reason"] == "NodeInTwoPools"
+        assert "l4-0" in ready["message"] and "counted in l4 only" in ready["message"]
+
+
+def test_one_currency_per_cluster() -> None:
+    world = World()
+    world.kube.put("nodes", node("h100-0", "h100"))
+    euros = table("euros", pool("h100", "nvidia-h100", 2.0), currency="EUR",
+                  created="2026-06-01T00:00:00Z")  # fmt: skip
+    world.kube.put("pricetables", euros)
+    world.kube.put("budgets", budget("eur", currency="EUR", limit=1.0))
+    world.kube.put("trainingjobs", job("canary"))
+    world.cycle()
+    ready = world.ready("pricetables", "euros")
+    assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
+    assert "set spec.currency: USD" in ready["message"]
+    assert world.job("canary")["phase"] == "Admitted"  # a EUR budget cannot hold a USD job
+    ready = world.ready("budgets", "eur", NS)
+    assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
+    assert "spent" not in world.kube.status("budgets", NS, "eur")
+    assert world.cache.rejected()["PriceTable", "CurrencyMismatch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "workers"), [("a" * 70, 1), ("9lives", 2), ("b" * 60, 2), ("c" * 253, 2)]
+)
+def test_every_name_the_api_server_accepts_gives_valid_worker_names(name: str, workers: int):
+    world = World()
+    world.kube.put("trainingjobs", job(name, workers={"min": workers, "max": workers}))
+    world.cycle()
+    assert world.job(name)["phase"] == "Admitted"
+    pods = world.kube.pods(NS)
+    assert len(pods) == workers
+    for pod in pods:
+        assert DNS_LABEL.match(pod["metadata"]["name"])
+        assert all(len(v) <= 63 for v in pod["metadata"]["labels"].values())
+        if workers > 1:
+            assert DNS_LABEL.match(pod["spec"]["hostname"])
+            assert DNS_1035.match(pod["spec"]["subdomain"])
+    services = [b for (p, _, _), b in world.kube.objects.items() if p == "services"]
+    assert len(services) == (1 if workers > 1 else 0)
+    for service in services:
+        assert DNS_1035.match(service["metadata"]["name"])
+    assert len(world.cache.workers_of(NS, name)) == workers
+    asyncio.run(world.kube.delete_workers(NS, name))
+    assert world.kube.pods(NS) == []
+
+
+def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
+    world = World()
+    world.kube.refuse = lambda m: (
+        ApiError(422, 'Pod "refused-worker-0" is invalid: spec.containers[0].image: Required')
+        if m["metadata"]["name"].startswith("refused")
+        else None
+    )
+    world.kube.put("trainingjobs", job("refused"))
+    world.cycle()
+    status = world.job("refused")
+    assert (status["phase"], status["reason"]) == ("Pending", "WorkerRejected")
+    assert "spec.containers[0].image: Required" in status["message"]
+    assert "nodes" not in status and world.cache.node_usage() == {}
+    world.cycle()
+    assert world.job("refused")["reason"] == "WorkerRejected"  # not planned again as it is
+    world.kube.refuse = lambda m: None
+    world.kube.put("trainingjobs", job("refused", priority=1))  # a new generation
+    world.cycle()
+    assert world.job("refused")["phase"] == "Admitted"
+
+
+def test_a_worker_larger_than_every_node_says_so_even_beside_a_spot_pool() -> None:
+    world = World()
+    world.kube.put("nodes", node("l4-spot-0", "l4-spot"))
+    world.kube.put("pricetables", table("spot", pool("l4-spot", "nvidia-l4", 0.3,
+                                                     capacityType="spot")))  # fmt: skip
+    big = {"options": [{"accelerator": "nvidia-l4", "devicesPerWorker": 16, "duration": "1h"}]}
+    world.kube.put("trainingjobs", job("big", **big))
+    world.cycle()
+    status = world.job("big")
+    assert status["reason"] == "WorkerTooLarge"
+    assert (
+        "16 nvidia.com/gpu" in status["message"]
+        and "largest: 8 nvidia.com/gpu" in status["message"]
+    )
+
+
+def test_cordoned_nodes_are_named_as_the_reason() -> None:
+    world = World()
+    for i in range(2):
+        world.kube.put("nodes", node(f"l4-{i}", "l4", unschedulable=True))
+    world.kube.put("trainingjobs", job("blocked"))
+    world.cycle()
+    status = world.job("blocked")
+    assert status["reason"] == "NodesUnavailable"
+    assert "all 2 node(s) of the pool are cordoned or NotReady" in status["message"]
+
+
+def test_a_job_whose_planning_raises_is_set_aside(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = solver.candidates
+
+    def broken(job: Any, *args: Any) -> Any:
+        if job.name == "cursed":
+            raise OverflowError("cannot convert float infinity to integer")
+        return real(job, *args)
+
+    monkeypatch.setattr(solver, "candidates", broken)
+    world = World()
+    world.kube.put("trainingjobs", job("cursed"))
+    world.kube.put("trainingjobs", job("canary"))
+    world.cycle()
+    assert world.job("canary")["phase"] == "Admitted"
+    status = world.job("cursed")
+    assert (status["phase"], status["reason"]) == ("Pending", "PlanningFailed")
+    assert "OverflowError" in status["message"]
+    assert world.cache.rejected()["TrainingJob", "PlanningFailed"] == 1
