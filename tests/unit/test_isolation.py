@@ -335,3 +335,15 @@ def test_a_job_whose_planning_raises_is_set_aside(monkeypatch: pytest.MonkeyPatc
     assert (status["phase"], status["reason"]) == ("Pending", "PlanningFailed")
     assert "OverflowError" in status["message"]
     assert world.cache.rejected()["TrainingJob", "PlanningFailed"] == 1
+
+
+def test_a_corrected_job_is_planned_in_the_next_cycle() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("fixme", **POISON_JOBS["zero-duration"][0]))
+    world.cycle()
+    assert world.job("fixme")["reason"] == "InvalidSpec"
+    assert world.cache.rejected()["TrainingJob", "InvalidSpec"] == 1
+    world.kube.put("trainingjobs", job("fixme"))
+    world.cycle()
+    assert world.job("fixme")["phase"] == "Admitted"
+    assert world.cache.rejected()["TrainingJob", "InvalidSpec"] == 0

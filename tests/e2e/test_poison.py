@@ -1,0 +1,160 @@
+"""Poison objects on the real API server: refused at the door when the schema can tell, and
+otherwise set aside with a reason while every good job is placed."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from operator_fixtures import (
+    Operator,
+    Pools,
+    apply,
+    get,
+    training_job,
+    wait_for,
+    wait_phase,
+    wait_reason,
+)
+
+from pricewise.cache import parse_time
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "message"),
+    [
+        ("tj", {"work": 1e308}, "spec.work"),
+        ("tj", {"value": 1e308}, "spec.value"),
+        ("tj", {"maxCost": 1e308}, "spec.maxCost"),
+        ("tj", {"maxDuration": "0s"}, "must be more than 0s"),
+        ("tj", {"options": [{"accelerator": "cpu", "duration": "0s"}]}, "must be more than 0s"),
+        (
+            "tj",
+            {"options": [{"accelerator": "cpu", "throughput": 1e-300}], "work": 1},
+            "throughput",
+        ),
+        ("budget", {"limit": 1e13}, "spec.limit"),
+        ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
+    ],
+)
+def test_out_of_range_figures_are_refused_with_the_field(
+    cluster: Any, namespace: str, crds: None, kind: str, spec: dict[str, Any], message: str
+) -> None:
+    if kind == "tj":
+        obj = training_job("bad", [{"accelerator": "cpu", "duration": "1h"}])
+        obj["spec"].update(spec)
+    else:
+        obj = {
+            "apiVersion": "pricewise.dev/v1alpha1",
+            "kind": "Budget",
+            "metadata": {"name": "bad"},
+            "spec": spec,
+        }
+    result = cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=json.dumps(obj), check=False
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def _ready(cluster: Any, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    where = ["-n", namespace] if namespace else []
+    out = cluster.kubectl("get", kind, name, *where, "-o", "json").stdout
+    conditions = (json.loads(out).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "Ready"), {})
+
+
+def test_poison_objects_beside_good_jobs(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("gpu", nodes=3, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 2, "duration": "1h"}
+    two = {"workers": {"min": 2, "max": 2}}
+    refused = training_job("refused", [option])
+    refused["spec"]["template"]["spec"]["containers"][0]["name"] = "Not_A_Name"
+    huge_template = training_job("huge-template", [option])
+    huge_template["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "1e400"}
+    }
+    endless = {**option, "duration": "99999d"}
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "pricewise.dev/v1alpha1",
+            "kind": "Budget",
+            "metadata": {"name": "martian"},
+            "spec": {"limit": 100, "timeZone": "Mars/Olympus"},
+        },
+        training_job("canary", [option]),
+        training_job("9lives", [option], **two),
+        training_job("a" * 70, [option]),
+        training_job("b" * 60, [option], **two),
+        training_job("endless", [endless]),
+        huge_template,
+        refused,
+    )
+    euros = {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "PriceTable",
+        "metadata": {"name": f"aa-euros-{pools.tag}"},
+        "spec": {
+            "currency": "EUR",
+            "pools": [{**pools.pools[0], "name": f"euro-{pools.tag}", "prices": {
+                "perDeviceHour": 0.01}}],
+        },
+    }  # fmt: skip
+    # Creation times have whole seconds, and a tie goes by name ("aa-" first): the EUR table
+    # must really be newer, as one an admin adds later would be.
+    ours = get(cluster, "default", "pricetable", f"test-{pools.tag}")
+    created = parse_time(ours["metadata"]["creationTimestamp"])
+    assert created is not None
+    wait_for(lambda: datetime.now(UTC) - created > timedelta(seconds=1), 5, "the next second")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(euros))
+    try:
+        for name in ("canary", "9lives", "a" * 70, "b" * 60):
+            placed = wait_phase(cluster, namespace, name, "Running", timeout=90)
+            assert placed["pool"] == f"gpu-{pools.tag}"
+        assert (
+            "Invalid value"
+            in wait_reason(cluster, namespace, "refused", "WorkerRejected")["message"]
+        )
+        assert "3650d" in wait_reason(cluster, namespace, "endless", "InvalidSpec")["message"]
+        assert (
+            "spec.template"
+            in wait_reason(cluster, namespace, "huge-template", "InvalidSpec")["message"]
+        )
+        martian = wait_for(
+            lambda: _ready(cluster, "budget", "martian", namespace), 30, "the Budget's condition"
+        )
+        assert (martian["status"], martian["reason"]) == ("False", "InvalidSpec")
+        assert "Mars/Olympus" in martian["message"]
+        table = wait_for(
+            lambda: _ready(cluster, "pricetable", euros["metadata"]["name"]),
+            30,
+            "the EUR table's condition",
+        )
+        assert (table["status"], table["reason"]) == ("False", "CurrencyMismatch")
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)
+        assert not [p for p in pods["items"] if "refused" in p["metadata"]["name"]]
+        metrics = (
+            urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics")
+            .read()
+            .decode()
+        )
+        rejected = {
+            line.split("{", 1)[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("pricewise_rejected_objects{")
+        }
+        assert rejected['kind="TrainingJob",reason="InvalidSpec"'] >= 2
+        assert rejected['kind="Budget",reason="InvalidSpec"'] >= 1
+        assert "Traceback" not in operator.log()
+    finally:
+        cluster.kubectl("delete", "pricetable", euros["metadata"]["name"], check=False)
