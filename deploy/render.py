@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report drift")
     parser.add_argument("--helm", default=None, help="helm binary (default: see find_helm)")
     args = parser.parse_args(argv)
+    if not args.check:
+        # The chart renders from its copies: they must be current before helm reads them.
+        _write(derived(None))
     expected = derived(args.helm or find_helm())
     drifted = [
         path for path, text in expected.items() if not path.exists() or path.read_text() != text
@@ -135,11 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     for path in extra:
         path.unlink()
         print(f"removed {path.relative_to(ROOT)}")
-    for path in drifted:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(expected[path])
-        print(f"wrote {path.relative_to(ROOT)}")
+    _write(expected)
     return 0
+
+
+def _write(expected: dict[Path, str]) -> None:
+    """Write the files whose content differs from what is expected."""
+    for path, text in expected.items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
