@@ -146,12 +146,14 @@ def test_full_pool_falls_back_then_waiting_jobs_are_placed(
         {"accelerator": pools.accelerator("cheap"), "devicesPerWorker": 8, "throughput": 1000},
         {"accelerator": pools.accelerator("dear"), "devicesPerWorker": 8, "throughput": 1000},
     ]
-    apply(cluster, namespace, training_job("first", options, run_seconds=5, work=WORK))
+    # The holders run far longer than the test: room is freed by deleting them, never by
+    # hoping that they end in time.
+    apply(cluster, namespace, training_job("first", options, run_seconds=3600, work=WORK))
     assert (
         wait_phase(cluster, namespace, "first", "Admitted", "Running")["pool"]
         == f"cheap-{pools.tag}"
     )
-    apply(cluster, namespace, training_job("second", options, run_seconds=5, work=WORK))
+    apply(cluster, namespace, training_job("second", options, run_seconds=3600, work=WORK))
     assert (
         wait_phase(cluster, namespace, "second", "Admitted", "Running")["pool"]
         == f"dear-{pools.tag}"
@@ -159,7 +161,8 @@ def test_full_pool_falls_back_then_waiting_jobs_are_placed(
     apply(cluster, namespace, training_job("third", options, run_seconds=5, work=WORK))
     waiting = wait_reason(cluster, namespace, "third", "WaitingForCapacity")
     assert f"no room in pool cheap-{pools.tag}" in waiting["message"]
-    # When the first two finish, the third is placed on the cheapest pool again.
+    # When the first two are gone, the third is placed on the cheapest pool again.
+    cluster.kubectl("delete", "tj", "first", "second", "-n", namespace, "--wait=true")
     placed = wait_phase(cluster, namespace, "third", "Admitted", "Running", "Succeeded", timeout=90)
     assert placed["pool"] == f"cheap-{pools.tag}"
 
@@ -361,10 +364,17 @@ def test_accrued_cost_survives_a_restart(
     pools.add("metered", nodes=1, gpus=8, price=36.0)  # 8 GPUs: 288 USD an hour, 0.08 a second
     pools.publish()
     option = {"accelerator": pools.accelerator("metered"), "devicesPerWorker": 8, "duration": "1h"}
-    apply(cluster, namespace, training_job("metered", [option], run_seconds=8))
-    wait_phase(cluster, namespace, "metered", "Running")
+    # The worker outlives the restart, and some cost is persisted before the kill: counting it
+    # twice, or losing it, would show against the pod's real run time.
+    apply(cluster, namespace, training_job("metered", [option], run_seconds=60))
+    wait_for(
+        lambda: status_of(cluster, namespace, "metered").get("accruedCost", 0) > 0,
+        60,
+        "some accrued cost to be persisted",
+    )
     operator.kill()  # while the worker runs
     operator.start()
+    assert status_of(cluster, namespace, "metered")["phase"] == "Running", "ended before restart"
     done = wait_phase(cluster, namespace, "metered", "Succeeded", timeout=90)
     pod = get(cluster, namespace, "pod", "metered-worker-0")
     state = pod["status"]["containerStatuses"][0]["state"]["terminated"]
