@@ -308,9 +308,24 @@ class Scheduler:
         requests["cpu"] = f"{worker.cpu}m"
         requests["memory"] = f"{worker.memory}Mi"
         tolerations = device_tolerations(device, list(pool_spec.tolerations))
-        manifests = [headless_service(body)] if int(st.get("workers") or 1) > 1 else []
+        if int(st.get("workers") or 1) > 1:
+            # The Service first, on its own: workers whose rendezvous Service failed would
+            # never get it, since a later cycle only looks for missing workers.
+            service = headless_service(body)
+            try:
+                await self.kube.create(service)
+            except ApiError as err:
+                if err.status in REFUSALS:
+                    await self._release_refused(record, service, err)
+                else:
+                    log.error(
+                        "Service %s not created (retried next cycle): %s",
+                        service["metadata"]["name"],
+                        err,
+                    )
+                return
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
-        manifests += [
+        manifests = [
             worker_pod(
                 body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
             )
