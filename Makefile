@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Debian packages need root: use sudo when not root and sudo is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools
+.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools mutants
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,6 +24,9 @@ lint:  ## ruff, mypy and the import contracts
 
 test: lint tools  ## everything CI runs: lint, then the whole suite (starts the local cluster)
 	$(PYTHON) -m pytest
+
+mutants:  ## mutation testing of the pure core with mutmut (minutes; not part of `make test`)
+	$(PYTHON) hack/mutants.py
 
 crds:  ## regenerate crds/ from the pydantic models, and the chart's and deploy/'s copies
 	$(PYTHON) -m pricewise.crdgen crds

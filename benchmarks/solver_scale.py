@@ -2,10 +2,20 @@
 
     python benchmarks/solver_scale.py --jobs 1000 10000 --pools 20 100 --nodes 300 --repeat 3
 
-Fixed seed; prints one row per (jobs, pools) size: median and worst seconds over the repeats,
-jobs placed, total cost, CP-SAT's best bound, and the gap between them, after a line with the
-machine's load (timings on a busy machine are not comparable). Not a test: figures, not
-assertions.
+The synthetic cluster: pool i has the accelerator kind i mod 5 of nvidia-l4 (nodes of 4 GPUs),
+nvidia-a100-80gb and nvidia-h100 (8 GPUs), tpu-v5e (8 TPU chips) and cpu (no devices), so every
+fifth pool is a CPU pool, which no job has an option on. Pools 5-9, 15-19, ... are spot (price
+x0.35), the others on-demand; prices are list prices x U(0.85, 1.15). --nodes N is split
+evenly: N // pools nodes a pool (at least 1), each with 96 CPUs and 768 GiB besides its
+devices. Jobs (--seed, default 7): 2-4 options among the four accelerators, 1-8 devices a
+worker (no more than a node has), up to 1, 2 or 4 workers, priority 0 or 10, no limit or an
+8 h or 24 h limit; 30 % accept spot.
+
+Prints the cluster of each pool count, then one row per (jobs, pools) size: median and worst
+seconds over the repeats, jobs placed, status, total cost, CP-SAT's best bound and the gap
+between them, after a line with the machine's load (timings on a busy machine are not
+comparable). When nothing is proved (no bound, or only the trivial bound 0) the bound is `-`
+and the gap `n/a`. Not a test: figures, not assertions.
 """
 
 from __future__ import annotations
@@ -57,6 +67,35 @@ def cluster(pools: int, nodes: int, rng: random.Random) -> tuple[Pool, ...]:
     return tuple(out)
 
 
+def describe(pools: tuple[Pool, ...]) -> str:
+    """What `cluster` built: its pools and nodes, and per accelerator kind the devices a node."""
+    parts = []
+    for kind, (per_node, _, _) in ACCELERATORS.items():
+        members = [p for p in pools if p.accelerator == kind]
+        if members:
+            spot = sum(p.capacity_type == "spot" for p in members)
+            device = "TPU chips" if kind.startswith("tpu") else "GPUs"
+            what = f"{per_node} {device} a node" if per_node else "no devices, no job's option"
+            parts.append(f"{kind} {len(members)} ({spot} spot), {what}")
+    sizes = "/".join(str(n) for n in sorted({len(p.nodes) for p in pools}))
+    total = sum(len(p.nodes) for p in pools)
+    return f"# {len(pools)} pools of {sizes} nodes ({total}): " + "; ".join(parts)
+
+
+def bound_and_gap(total_cost: int, bound: int | None) -> tuple[str, str]:
+    """The bound (in the currency) and gap columns of a plan whose cost and bound are in
+    micro-units.
+
+    Nothing is proved when the plan has no bound (the greedy plan, or a solve cut short before
+    its cost phase) or only CP-SAT's trivial bound 0 under a positive cost (a solve stopped
+    before its bound rose): `-` and `n/a` then, whichever of these the timing produced.
+    """
+    if bound is None or bound <= 0 < total_cost:
+        return "-", "n/a"
+    gap = (total_cost - bound) / total_cost if total_cost else 0.0
+    return f"{from_micros(bound):.2f}", f"{gap:.2%}"
+
+
 def jobs(count: int, rng: random.Random, now: datetime) -> tuple[Job, ...]:
     """Jobs with 2-4 options each, 1-4 workers, mixed deadlines and priorities."""
     out = []
@@ -91,10 +130,14 @@ def jobs(count: int, rng: random.Random, now: datetime) -> tuple[Job, ...]:
 
 def main() -> None:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--pools", type=int, nargs="+", default=[20])
-    parser.add_argument("--nodes", type=int, default=300)
+    parser.add_argument(
+        "--nodes", type=int, default=300, help="nodes in all, split evenly over the pools"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
@@ -103,6 +146,8 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# load average (1, 5, 15 min) at start: {load}; {os.cpu_count()} CPUs; "
           f"time limit {args.time_limit:g}s, seed {args.seed}")  # fmt: skip
+    for pool_count in args.pools:
+        print(describe(cluster(pool_count, args.nodes, random.Random(args.seed))))
     print(f"{'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} {'cands_s':>7} "
           f"{'placed':>6} {'status':>8} {'cost':>12} {'bound':>12} {'gap':>7}")  # fmt: skip
     for count, pool_count in [(j, p) for j in args.jobs for p in args.pools]:
@@ -119,20 +164,12 @@ def main() -> None:
             plan = solve(snap, SolverSettings(time_limit_s=args.time_limit))
             times.append(plan.seconds)
         assert plan is not None
-        # No bound (status `greedy`, or a solve cut short): no gap is proved.
-        bound = plan.best_bound
-        gap = (
-            "n/a"
-            if bound is None
-            else f"{(plan.total_cost - bound) / plan.total_cost:.2%}"
-            if plan.total_cost
-            else f"{0:.2%}"
-        )
+        bound, gap = bound_and_gap(plan.total_cost, plan.best_bound)
         print(
             f"{count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
             f"{statistics.median(times):>9.3f} {max(times):>8.3f} {prep:>7.2f} "
             f"{len(plan.placed):>6} {plan.status:>8} {from_micros(plan.total_cost):>12.2f} "
-            f"{'-' if bound is None else f'{from_micros(bound):.2f}':>12} {gap:>7}"
+            f"{bound:>12} {gap:>7}"
         )
 
 

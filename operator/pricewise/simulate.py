@@ -100,6 +100,7 @@ class JobRecord:
     start_s: float | None = None
     finish_s: float | None = None
     pool: str | None = None
+    workers: int = 0
     cost: int = 0
     """Micro-units of the currency."""
     late: bool = False
@@ -317,7 +318,7 @@ def run(
         for cand, nodes in cycle.placements:
             record = records[cand.job.key]
             record.start_s, record.finish_s = now, now + cand.duration_s
-            record.pool, record.cost = cand.pool.name, cand.cost
+            record.pool, record.workers, record.cost = cand.pool.name, cand.workers, cand.cost
             for node in nodes:
                 free[node] = free[node] - cand.worker
             heapq.heappush(running, (now + cand.duration_s, cand.job.key, nodes, cand.worker))
@@ -427,6 +428,38 @@ def summary(result: SimResult) -> dict[str, Any]:
     }
 
 
+def job_rows(result: SimResult) -> list[dict[str, Any]]:
+    """Each job's outcome under the policy as plain data (`-o json --per-job`), in arrival
+    order. Times are hours of simulated time (the trace window starts at 0); a job that never
+    ran has no start, finish, wait or pool and costs 0; `deadlineMet` is null for a job
+    without a deadline, and `late` says its deadline became unreachable while it waited."""
+
+    def hours(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / 3600, 4)
+
+    rows = []
+    for r in sorted(result.records, key=lambda r: (r.arrival_s, r.name)):
+        wait = None if r.start_s is None else r.start_s - r.arrival_s
+        rows.append(
+            {
+                "job": r.name,
+                "label": r.label,
+                "gpus": r.gpus,
+                "arrivalHours": hours(r.arrival_s),
+                "deadlineHours": hours(r.deadline_s),
+                "startHours": hours(r.start_s),
+                "finishHours": hours(r.finish_s),
+                "waitHours": hours(wait),
+                "pool": r.pool,
+                "workers": r.workers,
+                "cost": round(r.cost / MICROS, 6),
+                "deadlineMet": None if r.deadline_s is None else not r.missed,
+                "late": r.late,
+            }
+        )
+    return rows
+
+
 def _gpu_hours(result: SimResult) -> dict[str, float]:
     hours: dict[str, float] = defaultdict(float)
     for r in result.records:
@@ -526,6 +559,12 @@ def _parser() -> argparse.ArgumentParser:
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--per-job",
+        action="store_true",
+        help="with -o json: add each policy's jobs (arrival, start, finish, wait, pool, "
+        "workers, cost, deadline met) as its `records`",
+    )
     parser.add_argument("--plots", metavar="DIR", help="write PNG figures into this folder")
     return parser
 
@@ -542,7 +581,10 @@ def _node_counts(values: Sequence[str]) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     """Entry point of `pricewise simulate ARGS...`; returns the exit code."""
-    args = _parser().parse_args(argv[1:] if argv[:1] == ["--"] else argv)
+    parser = _parser()
+    args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
+    if args.per_job and args.output != "json":
+        parser.error("--per-job needs -o json")
     try:
         pools, currency = load_pools(
             args.price_table,
@@ -619,6 +661,8 @@ def main(argv: list[str]) -> int:
 
         write_plots(results, rows, Path(args.plots), setup["costFloor"])
     if args.output == "json":
+        if args.per_job:
+            rows = [{**row, "records": job_rows(r)} for row, r in zip(rows, results, strict=True)]
         print(json.dumps({"setup": setup, "policies": rows}, indent=2))
     else:
         gpus = ", ".join(f"{p['name']} {p['gpus']}" for p in setup["pools"])

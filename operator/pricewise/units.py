@@ -60,6 +60,8 @@ def parse_duration(value: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Print seconds the way people read them: `11h20m`, `45m`, `2d3h`, `30s`."""
+    if not math.isfinite(seconds):
+        return "forever"
     total = max(0, round(seconds))
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)

@@ -57,8 +57,9 @@ class Operator:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
-    def start(self) -> None:
-        """Start the operator and wait until it leads."""
+    def start(self, lead: bool = True) -> None:
+        """Start the operator and wait until it leads (or, with `lead=False`, until its
+        watches run: another replica holds the Lease)."""
         self.starts += 1
         log = self.log_path.open("ab")
         log.write(f"\n=== start {self.starts} ===\n".encode())
@@ -71,11 +72,12 @@ class Operator:
             start_new_session=True,
         )
         marker = f"=== start {self.starts} ==="
+        sign = "leading" if lead else "metrics on"
         try:
             wait_for(
-                lambda: "leading" in self.log().rsplit(marker, 1)[-1],
+                lambda: sign in self.log().rsplit(marker, 1)[-1],
                 60,
-                "the operator to take the lease",
+                "the operator to take the lease" if lead else "the operator to start",
             )
         except BaseException:
             self.kill()  # never leave behind an operator that holds the lease

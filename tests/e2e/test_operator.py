@@ -4,7 +4,9 @@ on the real local control plane with simulated nodes."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from operator_fixtures import (
     Operator,
     Pools,
     apply,
+    free_port,
     get,
     status_of,
     training_job,
@@ -406,3 +409,41 @@ def test_updating_a_pending_job_replans_it(
     placed = wait_phase(cluster, namespace, "rushed", "Admitted", "Running")
     assert placed["pool"] == f"gpu-{pools.tag}"
     assert placed["observedGeneration"] == 2
+
+
+def test_two_live_replicas_hand_over_the_lease(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
+) -> None:
+    pools.add("ha", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("ha"), "devicesPerWorker": 8, "duration": "1h"}
+    second = Operator(operator.env, tmp_path / "second.log", free_port())
+    second.start(lead=False)
+    try:
+        apply(cluster, namespace, training_job("before", [option]))
+        wait_phase(cluster, namespace, "before", "Running")
+        assert "leading" not in second.log(), "two leaders at once"
+        assert "pricewise_leader 0.0" in _metrics(second)
+        operator.stop()  # gracefully: the Lease is released at once, not left to expire
+        wait_for(lambda: "leading" in second.log(), 30, "the second replica to lead")
+        assert "pricewise_leader 1.0" in _metrics(second)
+        apply(cluster, namespace, training_job("after", [option]))
+        wait_phase(cluster, namespace, "after", "Running")
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)
+        assert sorted(p["metadata"]["name"] for p in pods["items"]) == [
+            "after-worker-0",
+            "before-worker-0",
+        ]
+        events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+        admitted = Counter(e["involvedObject"]["name"] for e in events["items"]
+                           if e["reason"] == "Admitted")  # fmt: skip
+        assert admitted == {"before": 1, "after": 1}
+    finally:
+        second.stop()
+        operator.start()
+
+
+def _metrics(op: Operator) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics") as response:
+        text: str = response.read().decode()
+        return text

@@ -187,6 +187,27 @@ def test_a_job_no_pool_can_hold_is_reported_unplaced():
     assert result.records[0].start_s is None
 
 
+def test_job_rows_say_what_happened_to_each_job():
+    # The late-job case: job 1 on v100 0-900 s in time; job 2 (due at 1351 s) late on k80.
+    result = play("first-fit", jobs_of(trace((0.0, 1), (1.0, 1)), [2.0, 1.5]))
+    first, second = simulate.job_rows(result)
+    assert first == {
+        "job": "trace/job-00001", "label": "m x1", "gpus": 1,
+        "arrivalHours": 0.0, "deadlineHours": 0.5, "startHours": 0.0, "finishHours": 0.25,
+        "waitHours": 0.0, "pool": "v100", "workers": 1, "cost": 0.5,
+        "deadlineMet": True, "late": False,
+    }  # fmt: skip
+    assert second["pool"] == "k80" and second["cost"] == 1.0
+    assert second["waitHours"] == pytest.approx(899 / 3600, abs=1e-4)
+    assert second["deadlineMet"] is False and second["late"] is True
+    # A job that never ran, and jobs without deadlines.
+    (never,) = simulate.job_rows(play("cheapest", jobs_of(trace((0.0, 2)), None)))
+    assert never["startHours"] is None and never["finishHours"] is None
+    assert never["waitHours"] is None and never["pool"] is None
+    assert never["workers"] == 0 and never["cost"] == 0.0
+    assert never["deadlineHours"] is None and never["deadlineMet"] is None
+
+
 def test_cost_floor_is_each_job_on_its_cheapest_option_in_time():
     jobs = jobs_of(trace((0.0, 1), (0.0, 1)), [5.0, 2.0])
     assert simulate.cost_floor(jobs, CLUSTER) == to_micros(0.5) * 2
@@ -358,3 +379,55 @@ def test_the_shipped_benchmark_data_replays(capsys: pytest.CaptureFixture[str]):
     for row in out["policies"]:
         assert row["completed"] == out["setup"]["jobs"] > 30
         assert row["totalCost"] > 0 and out["setup"]["costFloor"] > 0
+
+
+RECORD_FIELDS = {
+    "job", "label", "gpus", "arrivalHours", "deadlineHours", "startHours", "finishHours",
+    "waitHours", "pool", "workers", "cost", "deadlineMet", "late",
+}  # fmt: skip
+
+
+def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[str]):
+    """`-o json --per-job`, which benchmarks/README.md's job-level figures come from."""
+    data = Path(__file__).parents[2] / "benchmarks" / "data"
+    code = simulate.main([
+        str(data / "gavel" / "traces" / "philly-derived-seed0-2869ce.trace"),
+        "--throughputs", str(data / "gavel" / "throughputs-isolated.json"),
+        "--price-table", str(data / "pricetable-gcp-gavel.yaml"),
+        "--node-pools", str(data / "nodepools-gavel.yaml"),
+        "--jobs", "60", "--nodes", "v100=1", "--arrival-scale", "0.3", "--time-limit", "1",
+        "-o", "json", "--per-job",
+    ])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    pools = {p["name"] for p in out["setup"]["pools"]}
+    assert [row["policy"] for row in out["policies"]] == list(simulate.POLICIES)
+    for row in out["policies"]:
+        records = row["records"]
+        assert len(records) == row["jobs"] == out["setup"]["jobs"], row["policy"]
+        assert len({r["job"] for r in records}) == len(records)
+        assert all(set(r) == RECORD_FIELDS for r in records)
+        assert sum(r["cost"] for r in records) == pytest.approx(row["totalCost"], abs=0.006)
+        assert sum(r["deadlineMet"] is False for r in records) == row["deadlineMisses"]
+        ran = [r for r in records if r["startHours"] is not None]
+        assert len(ran) == row["completed"] and row["completed"] + row["unplaced"] == len(records)
+        assert sum(r["waitHours"] for r in ran) / len(ran) == pytest.approx(
+            row["meanWaitHours"], abs=1e-3
+        )
+        for r in ran:
+            assert r["pool"] in pools and r["workers"] >= 1 and r["cost"] > 0
+            assert r["waitHours"] == pytest.approx(r["startHours"] - r["arrivalHours"], abs=2e-4)
+            assert r["arrivalHours"] <= r["startHours"] < r["finishHours"]
+            if r["deadlineMet"]:
+                assert r["finishHours"] <= r["deadlineHours"] + 1e-4
+        arrivals = [r["arrivalHours"] for r in records]
+        assert arrivals == sorted(arrivals)
+    # The contention this setting makes: someone waited, someone missed.
+    assert any(row["deadlineMisses"] for row in out["policies"])
+    assert any(row["meanWaitHours"] > 0 for row in out["policies"])
+
+
+def test_per_job_needs_json(files: dict[str, Path]):
+    done = _cli(files, "--per-job")
+    assert done.returncode == 2
+    assert "--per-job needs -o json" in done.stderr

@@ -1,0 +1,72 @@
+"""The benchmark scripts print what benchmarks/README.md says they do (figures, not timings)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from pathload import load_script
+from pricewise.units import to_micros
+
+solver_scale = load_script("pricewise_bench_solver_scale", "benchmarks/solver_scale.py")
+
+
+@pytest.mark.parametrize(
+    ("cost", "bound", "printed"),
+    [
+        # Nothing proved, whichever way the timing ended the solve: one way of saying so.
+        (to_micros(5512.79), None, ("-", "n/a")),  # greedy plan, or cut short before its cost phase
+        (to_micros(5512.79), 0, ("-", "n/a")),  # CP-SAT stopped at its trivial bound
+        # Proved bounds.
+        (to_micros(8778.63), to_micros(8773.69), ("8773.69", "0.06%")),
+        (to_micros(5512.79), to_micros(1097.13), ("1097.13", "80.10%")),
+        (to_micros(564.59), to_micros(564.59), ("564.59", "0.00%")),
+        (0, 0, ("0.00", "0.00%")),  # nothing to pay: the bound 0 is the optimum
+    ],
+)
+def test_bound_and_gap_print_one_way_when_nothing_is_proved(
+    cost: int, bound: int | None, printed: tuple[str, str]
+):
+    assert solver_scale.bound_and_gap(cost, bound) == printed
+
+
+def test_the_cluster_is_what_the_description_says():
+    pools = solver_scale.cluster(20, 300, random.Random(7))
+    assert solver_scale.describe(pools) == (
+        "# 20 pools of 15 nodes (300): nvidia-l4 4 (2 spot), 4 GPUs a node; "
+        "nvidia-a100-80gb 4 (2 spot), 8 GPUs a node; nvidia-h100 4 (2 spot), 8 GPUs a node; "
+        "tpu-v5e 4 (2 spot), 8 TPU chips a node; cpu 4 (2 spot), no devices, no job's option"
+    )
+    devices = {p.accelerator: {n.allocatable.devices for n in p.nodes} for p in pools}
+    assert devices == {"nvidia-l4": {4}, "nvidia-a100-80gb": {8}, "nvidia-h100": {8},
+                       "tpu-v5e": {8}, "cpu": {0}}  # fmt: skip
+    # Every fifth pool is a CPU pool; pools 5-9 and 15-19 are spot.
+    assert [p.accelerator == "cpu" for p in pools] == [i % 5 == 4 for i in range(20)]
+    assert [p.capacity_type == "spot" for p in pools] == [i // 5 % 2 == 1 for i in range(20)]
+    hundred = solver_scale.cluster(100, 300, random.Random(7))
+    assert {len(p.nodes) for p in hundred} == {3}
+    # No job has an option a CPU pool could hold.
+    jobs = solver_scale.jobs(200, random.Random(7), datetime(2026, 11, 29, tzinfo=UTC))
+    assert all(o.accelerator != "cpu" and o.worker.devices > 0 for j in jobs for o in j.options)
+
+
+def test_a_small_run_prints_its_cluster_and_rows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["solver_scale.py", "--jobs", "30", "--pools", "5", "10", "--nodes", "20",
+            "--repeat", "1", "--time-limit", "2"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    solver_scale.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("# 5 pools of 4 nodes (20): nvidia-l4 1 (0 spot), 4 GPUs a node")
+    assert lines[2].startswith("# 10 pools of 2 nodes (20):")
+    assert lines[3].split() == ["jobs", "pools", "nodes", "median_s", "worst_s", "cands_s",
+                                "placed", "status", "cost", "bound", "gap"]  # fmt: skip
+    rows = [line.split() for line in lines[4:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("30", "5", "20"), ("30", "10", "20")]
+    for row in rows:
+        bound, gap = row[-2:]
+        assert (bound, gap) == ("-", "n/a") or (float(bound) >= 0 and gap.endswith("%"))

@@ -1,0 +1,139 @@
+"""The cost model's edges: each constraint at its exact bound, the notes it writes, and the
+cost terms in the corners that the README's examples do not reach."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from factory import NOW, job
+
+from pricewise.bounds import MAX_RUN_S
+from pricewise.costmodel import MAX_COST_MICROS, Stage, candidate_for, candidates
+from pricewise.snapshot import JobOption, Node, Pool, PoolPrices, Resources
+from pricewise.units import to_micros
+
+NODE = Resources(cpu=64_000, memory=512 * 1024, gpu=8)
+OPTION = JobOption("gpu", 2, Resources(cpu=4000, memory=16 * 1024, gpu=2), 100.0)
+# One worker: 360,000 units at 100/s is 1 h; 2 GPUs at 3.00 make it 6.00.
+WORK = 360_000.0
+COST = to_micros(6.0)
+
+
+def _pool(prices: PoolPrices | None = None, nodes: tuple[Node, ...] | None = None, **kw: object):
+    return Pool(
+        "p",
+        "gpu",
+        str(kw.get("capacity_type", "on-demand")),
+        prices or PoolPrices(per_device_hour=to_micros(3.0)),
+        (Node("n", NODE, NODE),) if nodes is None else nodes,
+        unavailable_nodes=int(kw.get("unavailable", 0)),  # type: ignore[call-overload]
+    )
+
+
+def _one(pool: Pool | None = None, currency: str = "EUR", **fields: object):
+    fields.setdefault("work", WORK)
+    return candidate_for(job("j", OPTION, **fields), OPTION, pool or _pool(), NOW, currency)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"max_cost": COST},
+        {"value": COST},
+        {"min_throughput": 100.0},
+        {"max_duration_s": 3600.0},
+        {"deadline": NOW + timedelta(hours=1)},
+    ],
+)
+def test_a_constraint_met_exactly_is_met(fields: dict[str, object]) -> None:
+    cand = _one(**fields)
+    assert (cand.stage, cand.cost, cand.workers) == (Stage.FEASIBLE, COST, 1)
+
+
+def test_just_past_each_bound_is_excluded_with_the_figures_in_the_currency() -> None:
+    over_cost = _one(max_cost=COST - 1)
+    assert over_cost.stage is Stage.MAX_COST
+    assert over_cost.note == "costs 6.00 EUR, over maxCost 6.00 EUR"
+    over_value = _one(value=to_micros(5.0))
+    assert over_value.note == "costs 6.00 EUR, more than the job's value 5.00 EUR"
+    slow = _one(min_throughput=100.5)
+    assert (slow.stage, slow.note) == (Stage.THROUGHPUT, "reaches 100/s of the 100.5/s required")
+    late = _one(max_duration_s=3599.0)
+    assert (late.stage, late.note) == (Stage.TIME, "needs 1h, 1s past the deadline")
+
+
+def test_spot_and_nodes_notes() -> None:
+    spot = _one(_pool(capacity_type="spot"))
+    assert (spot.stage, spot.note) == (Stage.SPOT, "spot pool; set spec.allowSpot: true")
+    assert _one(_pool(capacity_type="spot"), allow_spot=True).stage is Stage.FEASIBLE
+    empty = _one(_pool(nodes=()))
+    assert (empty.stage, empty.note) == (Stage.NO_NODES, "the pool has no nodes")
+    cordoned = _one(_pool(nodes=(), unavailable=3))
+    assert cordoned.note == "all 3 node(s) of the pool are cordoned or NotReady"
+    small = Resources(cpu=2000, memory=8 * 1024, gpu=1)
+    tiny = _one(_pool(nodes=(Node("t", small, small),)))
+    assert (tiny.stage, tiny.workers) == (Stage.NO_FIT, 1)
+    assert tiny.note.endswith("the largest node of the pool has 1 nvidia.com/gpu, 2 CPU, 8Gi")
+
+
+def test_out_of_range_at_its_bounds() -> None:
+    # Exactly the longest run planned for is planned; a second more is not.
+    longest = _one(work=100.0 * MAX_RUN_S, max_workers=1)
+    assert longest.stage is Stage.FEASIBLE
+    assert longest.finish(NOW) == NOW + timedelta(seconds=MAX_RUN_S)
+    beyond = _one(work=100.0 * (MAX_RUN_S + 1))
+    assert beyond.stage is Stage.OUT_OF_RANGE and beyond.finish(NOW) is None
+    assert "more than the 3650d pricewise plans for" in beyond.note
+    # A cost of exactly the most pricewise places is placed; one micro-unit more is not.
+    price = PoolPrices(per_device_hour=MAX_COST_MICROS // 2)
+    dearest = _one(_pool(price))
+    assert (dearest.stage, dearest.cost) == (Stage.FEASIBLE, MAX_COST_MICROS)
+    dearer = _one(_pool(PoolPrices(per_device_hour=MAX_COST_MICROS // 2 + 1)))
+    assert dearer.stage is Stage.OUT_OF_RANGE
+    double = _one(_pool(PoolPrices(per_device_hour=MAX_COST_MICROS)))
+    assert double.note == (
+        "costs 2,000,000,000.00 EUR, more than the 1,000,000,000.00 EUR pricewise places"
+    )
+
+
+def test_an_endless_run_is_out_of_range_not_an_error() -> None:
+    # Figures beyond the API's bounds (a snapshot built by hand) make the cost infinite.
+    endless = JobOption("gpu", 2, OPTION.worker, 1e-310)
+    cand = candidate_for(job("j", endless, work=1e308), endless, _pool(), NOW, "USD")
+    assert cand.stage is Stage.OUT_OF_RANGE
+    assert cand.cost > MAX_COST_MICROS
+
+
+def test_node_share_on_a_node_with_one_device() -> None:
+    # The worker holds the node's only GPU: its share is the whole node, whatever its CPUs.
+    one_gpu = Resources(cpu=64_000, memory=512 * 1024, gpu=1)
+    option = JobOption("gpu", 1, Resources(cpu=4000, memory=16 * 1024, gpu=1), 100.0)
+    pool = _pool(PoolPrices(per_node_hour=to_micros(8.0)), (Node("n", one_gpu, one_gpu),))
+    cand = candidate_for(job("j", option, work=WORK), option, pool, NOW, "USD")
+    assert cand.cost == to_micros(8.0)
+
+
+def test_node_share_of_an_excluded_row_is_at_most_the_whole_node() -> None:
+    # A worker twice the node's size is excluded; its row still prices one node, not two.
+    small = Resources(cpu=2000, memory=8 * 1024, gpu=1)
+    pool = _pool(PoolPrices(per_node_hour=to_micros(8.0)), (Node("t", small, small),))
+    assert _one(pool).cost == to_micros(8.0)
+    # A pool without nodes has no shape to take a share of: a row prices a whole node.
+    assert _one(_pool(PoolPrices(per_node_hour=to_micros(8.0)), ())).cost == to_micros(8.0)
+
+
+def test_candidates_list_the_feasible_first_then_by_cost() -> None:
+    cheap_spot = Pool("a", "gpu", "spot", PoolPrices(per_device_hour=to_micros(1.0)),
+                      (Node("a", NODE, NODE),))  # fmt: skip
+    dear = Pool("b", "gpu", "on-demand", PoolPrices(per_device_hour=to_micros(9.0)),
+                (Node("b", NODE, NODE),), order=1)  # fmt: skip
+    mid = Pool("c", "gpu", "on-demand", PoolPrices(per_device_hour=to_micros(3.0)),
+               (Node("c", NODE, NODE),), order=2)  # fmt: skip
+    found = candidates(job("j", OPTION, work=WORK), (cheap_spot, dear, mid), NOW, "USD")
+    assert [(c.pool.name, c.feasible) for c in found] == [
+        ("c", True),
+        ("b", True),
+        ("a", False),
+    ]
+    assert found[2].note == "spot pool; set spec.allowSpot: true"
