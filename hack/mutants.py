@@ -24,6 +24,7 @@ TESTS = (
     "tests/unit/test_figures.py",
     "tests/unit/test_costmodel.py",
     "tests/unit/test_isolation.py",
+    "tests/unit/test_packing.py",
     "tests/unit/test_solver.py",
     "tests/unit/test_solver_properties.py",
     "tests/unit/test_accounting.py",

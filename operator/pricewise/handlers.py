@@ -9,7 +9,7 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -54,7 +54,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         "pricewise-scheduler",
         f"{socket.gethostname()}-{os.getpid()}",
     )
-    accountant = Accountant(CACHE, kube)
+    # How often a running job's accrued cost is written to its status (tests shorten it).
+    accrual_s = float(os.environ.get("PRICEWISE_ACCRUAL_SECONDS", "60"))
+    accountant = Accountant(CACHE, kube, timedelta(seconds=accrual_s))
     metrics = Metrics(CACHE, accountant, is_leader=lambda: elector.is_leader)
     scheduler = Scheduler(
         CACHE,

@@ -169,6 +169,7 @@ def operator(
         **os.environ,
         **cluster.env,
         "PRICEWISE_PERIOD_SECONDS": "2",
+        "PRICEWISE_ACCRUAL_SECONDS": "5",
         "PRICEWISE_SOLVER_SECONDS": "5",
         "PRICEWISE_NAMESPACE": "default",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -70,3 +71,60 @@ def test_budget_figures_and_forecast() -> None:
     assert figures.forecast_exhaustion == T0 + timedelta(hours=4)
     assert budget_figures(100.0, [], 100.0, 0.0, 0.0, T0).forecast_exhaustion == T0
     assert budget_figures(100.0, [], 10.0, 0.0, 0.0, T0).forecast_exhaustion is None
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_a_week_starts_on_monday_midnight_in_the_budget_time_zone() -> None:
+    thursday = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert period_bounds("week", "Europe/Paris", thursday) == (
+        datetime(2026, 11, 22, 23, 0, tzinfo=UTC),  # Monday 23 Nov, 00:00 in Paris (UTC+1)
+        datetime(2026, 11, 29, 23, 0, tzinfo=UTC),
+    )
+
+
+def test_a_month_across_a_daylight_saving_change() -> None:
+    # Paris moves from UTC+1 to UTC+2 on 29 March 2026: the month is an hour shorter.
+    assert period_bounds("month", "Europe/Paris", datetime(2026, 3, 15, tzinfo=UTC)) == (
+        datetime(2026, 2, 28, 23, 0, tzinfo=UTC),
+        datetime(2026, 3, 31, 22, 0, tzinfo=UTC),
+    )
+    start, end = period_bounds("day", "Europe/Paris", datetime(2026, 3, 29, 12, tzinfo=UTC))
+    assert end - start == timedelta(hours=23)
+
+
+def test_buckets_are_utc_hours_whatever_zone_the_times_come_in() -> None:
+    # 23:59:30 to 00:00:30 in Paris is 22:59:30 to 23:00:30 UTC; 3,600 an hour is 1 a second.
+    start = datetime(2026, 11, 30, 23, 59, 30, tzinfo=PARIS)
+    accrual = accrue(Accrual(), [Span(start, start + timedelta(minutes=1))], 3600.0, 0.0,
+                     start + timedelta(minutes=5))  # fmt: skip
+    assert accrual.buckets == {"2026-11-30T22": 30.0, "2026-11-30T23": 30.0}
+    assert accrual.until == start + timedelta(minutes=5)
+
+
+def test_money_is_kept_to_the_micro_unit() -> None:
+    one_second = accrue(
+        Accrual(), [Span(T0, T0 + timedelta(seconds=1))], 1.0, 0.0, T0 + timedelta(1)
+    )
+    assert one_second.cost == 0.000278  # 1/3600, to six decimals
+    assert one_second.buckets == {"2026-11-30T22": 0.000278}
+    assert spent_between({"2026-11-30T22": 0.1234567, "2026-11-30T23": 0.0000001}, None, None) == (
+        0.123457
+    )
+    figures = budget_figures(3.0, [], 1.23456789, 0.11111111, 0.0, T0)
+    assert (figures.spent, figures.committed, figures.remaining, figures.utilisation) == (
+        1.234568,
+        0.111111,
+        1.654321,
+        0.44856,  # 1.345679 / 3 = 0.4485597
+    )
+
+
+def test_budget_figures_at_the_edges() -> None:
+    assert budget_figures(0.0, [], 0.0, 0.0, 0.0, T0).utilisation == 0.0
+    assert budget_figures(0.0, [], 0.0, 1.0, 0.0, T0).utilisation == 1.0
+    assert budget_figures(0.5, [], 0.25, 0.0, 0.0, T0).utilisation == 0.5
+    slow = budget_figures(10.0, [], 9.0, 0.0, 0.5, T0)
+    assert slow.forecast_exhaustion == T0 + timedelta(hours=2)
+    assert budget_figures(100.0, [50, 50.4], 50.0, 0.0, 0.0, T0).crossed == (50,)

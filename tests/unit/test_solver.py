@@ -209,3 +209,14 @@ def test_a_way_of_running_beyond_the_bounds_is_excluded_with_the_figures() -> No
     plan = checked(snapshot([dearest], [job("j", option("nvidia-h100", 1e-6), work=1e15)]))
     assert decide(plan)[1] == "OutOfRange"
     assert "more than the 3650d pricewise plans for" in decide(plan)[2]
+
+
+def test_the_plan_says_how_it_was_found() -> None:
+    plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH)]))
+    assert (plan.status, plan.rounds, plan.best_bound) == ("optimal", 1, plan.total_cost)
+    one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    contended = checked(snapshot([one_node], [job("a", BOTH[0]), job("b", BOTH[0])]))
+    assert (contended.status, len(contended.placed)) == ("optimal", 1)
+    assert contended.best_bound == contended.total_cost == to_micros(16.0)
+    nothing = solve(snapshot([SLOW], [job("j", option("nvidia-h100", 1000))]))
+    assert (nothing.status, nothing.best_bound, nothing.total_cost) == ("empty", 0, 0)
