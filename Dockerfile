@@ -22,7 +22,7 @@ RUN pip wheel --wheel-dir /wheels . \
  && find /opt/pricewise/lib -depth -type d -name tests -path '*/site-packages/*' \
         -exec rm -rf {} + \
  && /opt/pricewise/bin/pricewise --version \
- && /opt/pricewise/bin/python -c "import pricewise.handlers, pricewise.solver"
+ && /opt/pricewise/bin/python -c "import pricewise.controller.handlers, pricewise.core.solver"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="pricewise" \

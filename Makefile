@@ -29,7 +29,7 @@ mutants:  ## mutation testing of the pure core with mutmut (minutes; not part of
 	$(PYTHON) hack/mutants.py
 
 crds:  ## regenerate crds/ from the pydantic models, and the chart's and deploy/'s copies
-	$(PYTHON) -m pricewise.crdgen crds
+	$(PYTHON) -m pricewise.api.crdgen crds
 	$(PYTHON) deploy/render.py
 
 manifests:  ## re-render deploy/ from the Helm chart

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pricewise import simulate
-from pricewise.simcluster import load_pools
-from pricewise.solver import SolverSettings
-from pricewise.traces import deadline_factors, load_throughputs, load_trace, window
+from pricewise.core.solver import SolverSettings
+from pricewise.offline import simulate
+from pricewise.offline.simcluster import load_pools
+from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
 
 HERE = Path(__file__).parent
 DATA = HERE / "data"

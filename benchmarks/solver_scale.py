@@ -27,10 +27,10 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from pricewise.costmodel import candidates
-from pricewise.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
-from pricewise.solver import SolverSettings, solve
-from pricewise.units import from_micros, to_micros
+from pricewise.core.costmodel import candidates
+from pricewise.core.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
+from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.units import from_micros, to_micros
 
 ACCELERATORS = {  # kind: (devices per node, list price per device-hour, relative speed)
     "nvidia-l4": (4, 0.71, 1.0),

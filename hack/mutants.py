@@ -46,7 +46,7 @@ def prepare(modules: list[str]) -> None:
     shutil.copytree(ROOT / "operator" / "pricewise", WORK / "src" / "pricewise")
     shutil.copytree(ROOT / "tests", WORK / "tests", ignore=shutil.ignore_patterns("e2e"))
     shutil.copytree(ROOT / "examples", WORK / "examples")
-    paths = ", ".join(f'"src/pricewise/{m}.py"' for m in modules)
+    paths = ", ".join(f'"src/pricewise/core/{m}.py"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in TESTS)
     (WORK / "pyproject.toml").write_text(CONFIG.format(paths=paths, tests=tests))
 
@@ -65,7 +65,7 @@ def report() -> dict[str, Counter[str]]:
         if ":" not in line:
             continue
         name, status = (part.strip() for part in line.rsplit(":", 1))
-        module = name.split(".x")[0].removeprefix("pricewise.")
+        module = name.split(".x")[0].removeprefix("pricewise.core.")
         outcomes[module][status] += 1
     return outcomes
 

@@ -28,9 +28,9 @@ def _parse_now(text: str | None) -> datetime:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from pricewise.manifests import ManifestError, load
-    from pricewise.plan import run_plan
-    from pricewise.solver import SolverSettings
+    from pricewise.api.manifests import ManifestError, load
+    from pricewise.core.solver import SolverSettings
+    from pricewise.offline.plan import run_plan
 
     if args.files and args.files[0] == "mix":
         return _mix(args)
@@ -51,7 +51,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _mix(args: argparse.Namespace) -> int:
-    from pricewise.mix import run_mix
+    from pricewise.offline.mix import run_mix
 
     if len(args.files) != 2:
         print("usage: pricewise plan mix FILE [-o table|json|yaml]", file=sys.stderr)
@@ -64,7 +64,7 @@ def _mix(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from pricewise import handlers  # noqa: F401  (importing registers the handlers with kopf)
+    from pricewise.controller import handlers  # noqa: F401  (importing registers the handlers)
 
     os.environ["PRICEWISE_METRICS_PORT"] = str(args.metrics_port)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from pricewise.crdgen import main as write_crds
+    from pricewise.api.crdgen import main as write_crds
 
     return write_crds([args.directory])
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if given[:1] == ["simulate"]:
         # Everything after `simulate` is the simulator's own (argparse's REMAINDER would
         # swallow neither a leading --help nor other options reliably).
-        from pricewise.simulate import main as simulate
+        from pricewise.offline.simulate import main as simulate
 
         return simulate(given[1:])
     args = parser().parse_args(given)

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from kubernetes import client, config
 
-from pricewise.api import GROUP, VERSION
-from pricewise.status import timestamp
-from pricewise.workers import JOB_LABEL, job_label
+from pricewise.api.models import GROUP, VERSION
+from pricewise.api.naming import JOB_LABEL, job_label
+from pricewise.core.times import timestamp
 
 COMPONENT = "pricewise"
 MERGE_PATCH = "application/merge-patch+json"

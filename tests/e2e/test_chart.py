@@ -48,8 +48,8 @@ from operator_fixtures import (
 
 from pathload import load_script
 from pricewise import cli
-from pricewise.api import Budget, PriceTable
-from pricewise.manifests import parse_model
+from pricewise.api.manifests import parse_model
+from pricewise.api.models import Budget, PriceTable
 
 pytestmark = pytest.mark.cluster
 

@@ -20,7 +20,7 @@ from operator_fixtures import (
     wait_reason,
 )
 
-from pricewise.cache import parse_time
+from pricewise.core.times import parse_time
 
 pytestmark = pytest.mark.cluster
 

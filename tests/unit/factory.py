@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pricewise.snapshot import (
+from pricewise.core.snapshot import (
     BudgetView,
     Job,
     JobOption,
@@ -15,7 +15,7 @@ from pricewise.snapshot import (
     Resources,
     Snapshot,
 )
-from pricewise.units import to_micros
+from pricewise.core.units import to_micros
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

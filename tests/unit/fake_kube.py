@@ -11,9 +11,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pricewise.cache import Cache, key_of
+from pricewise.controller.cache import Cache, key_of
+from pricewise.controller.workers import JOB_LABEL, job_label
 from pricewise.kube import ApiError, ConflictError
-from pricewise.workers import JOB_LABEL, job_label
 
 Body = dict[str, Any]
 

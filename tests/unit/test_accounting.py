@@ -7,7 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pricewise.accounting import Accrual, Span, accrue, budget_figures, period_bounds, spent_between
+from pricewise.core.accounting import (
+    Accrual,
+    Span,
+    accrue,
+    budget_figures,
+    period_bounds,
+    spent_between,
+)
 
 T0 = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)
 

@@ -49,7 +49,7 @@ def test_every_alert_has_a_runbook_section() -> None:
 
 def test_dashboard_queries_use_exported_metrics() -> None:
     dashboard = json.loads((ROOT / "deploy/grafana/pricewise-dashboard.json").read_text())
-    source = "\n".join(p.read_text() for p in (ROOT / "operator/pricewise").glob("metrics.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "operator/pricewise").rglob("metrics.py"))
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             for name in re.findall(r"\b(pricewise_[a-z_]+?)(?:_total|_bucket)?\b", target["expr"]):

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pricewise.api import Budget, PriceTable, TrainingJob
-from pricewise.crdgen import render_all
-from pricewise.manifests import ManifestError, parse_model
+from pricewise.api.crdgen import render_all
+from pricewise.api.manifests import ManifestError, parse_model
+from pricewise.api.models import Budget, PriceTable, TrainingJob
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pathload import load_script
-from pricewise.units import to_micros
+from pricewise.core.units import to_micros
 
 solver_scale = load_script("pricewise_bench_solver_scale", "benchmarks/solver_scale.py")
 

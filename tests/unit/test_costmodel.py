@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from factory import NOW, job
 
-from pricewise.bounds import MAX_RUN_S
-from pricewise.costmodel import MAX_COST_MICROS, Stage, candidate_for, candidates
-from pricewise.snapshot import JobOption, Node, Pool, PoolPrices, Resources
-from pricewise.units import to_micros
+from pricewise.core.bounds import MAX_RUN_S
+from pricewise.core.costmodel import MAX_COST_MICROS, Stage, candidate_for, candidates
+from pricewise.core.snapshot import JobOption, Node, Pool, PoolPrices, Resources
+from pricewise.core.units import to_micros
 
 NODE = Resources(cpu=64_000, memory=512 * 1024, gpu=8)
 OPTION = JobOption("gpu", 2, Resources(cpu=4000, memory=16 * 1024, gpu=2), 100.0)

@@ -17,9 +17,9 @@ UNIT = Path(__file__).resolve().parent
 PLAN = """
 import json
 from factory import gpu_nodes, job, option, pool, snapshot
-from pricewise.snapshot import BudgetView, Quota
-from pricewise.solver import SolverSettings, solve
-from pricewise.units import to_micros
+from pricewise.core.snapshot import BudgetView, Quota
+from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.units import to_micros
 
 pools = [
     pool("l4", "nvidia-l4", 0.71, gpu_nodes("l4", 3), order=2),

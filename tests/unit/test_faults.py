@@ -14,12 +14,12 @@ import pytest
 from fake_kube import Body, FakeKube
 from test_isolation import NOW, NS, budget, job, node, pool, table
 
-from pricewise.accountant import Accountant
-from pricewise.cache import Cache
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache
+from pricewise.controller.scheduler import Scheduler
+from pricewise.controller.workers import JOB_LABEL
+from pricewise.core.solver import SolverSettings
 from pricewise.kube import ApiError, ConflictError
-from pricewise.scheduler import Scheduler
-from pricewise.solver import SolverSettings
-from pricewise.workers import JOB_LABEL
 
 
 class CrashedError(Exception):

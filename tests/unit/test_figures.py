@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from factory import NOW, job, snapshot
 
-from pricewise.costmodel import candidate_for
-from pricewise.snapshot import JobOption, Node, Pool, PoolPrices, Resources
-from pricewise.solver import solve
-from pricewise.units import to_micros
+from pricewise.core.costmodel import candidate_for
+from pricewise.core.snapshot import JobOption, Node, Pool, PoolPrices, Resources
+from pricewise.core.solver import solve
+from pricewise.core.units import to_micros
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube
 
-from pricewise import handlers, solver
-from pricewise.accountant import Accountant
-from pricewise.cache import Cache
+from pricewise.controller import handlers
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache
+from pricewise.controller.scheduler import Scheduler
+from pricewise.core import solver
+from pricewise.core.solver import SolverSettings
 from pricewise.kube import ApiError
-from pricewise.scheduler import Scheduler
-from pricewise.solver import SolverSettings
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 NS = "team-a"

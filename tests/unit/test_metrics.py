@@ -8,9 +8,9 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pricewise.accountant import Accountant
-from pricewise.cache import Cache
-from pricewise.metrics import Metrics
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache
+from pricewise.controller.metrics import Metrics
 
 
 class NoKube:

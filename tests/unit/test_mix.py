@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 
-from pricewise.mix import (
+from pricewise.offline.mix import (
     MixInputError,
     MixProblem,
     MixResult,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pricewise import lifecycle, status
-from pricewise.cache import Cache, PodRecord
-from pricewise.snapshot import Resources
-from pricewise.workers import NODE_ANNOTATION, worker_pod
+from pricewise.controller import status
+from pricewise.controller.cache import Cache, PodRecord
+from pricewise.controller.workers import NODE_ANNOTATION, worker_pod
+from pricewise.core import lifecycle
+from pricewise.core.snapshot import Resources
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

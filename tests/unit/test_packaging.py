@@ -22,7 +22,7 @@ import yaml
 
 from pathload import load_script
 from pricewise import cli
-from pricewise.api import Budget, PriceTable
+from pricewise.api.models import Budget, PriceTable
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pricewise"
@@ -184,7 +184,7 @@ def test_dockerignore_sends_only_what_the_build_reads() -> None:
 def test_wheel_from_the_build_context_holds_the_package_and_its_command(tmp_path: Path) -> None:
     context, wheels = tmp_path / "context", tmp_path / "wheels"
     sent = _build_context(context)
-    assert "operator/pricewise/handlers.py" in sent
+    assert "operator/pricewise/controller/handlers.py" in sent
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(context)],
         capture_output=True,
@@ -199,9 +199,10 @@ def test_wheel_from_the_build_context_holds_the_package_and_its_command(tmp_path
         info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         entry_points = archive.read(info).decode()
         metadata = archive.read(info.replace("entry_points.txt", "METADATA")).decode()
-    for module in ("cli", "handlers", "scheduler", "kube", "leader", "workers", "py.typed"):
-        suffix = "" if module == "py.typed" else ".py"
-        assert f"pricewise/{module}{suffix}" in names
+    for module in ("cli.py", "kube.py", "py.typed", "controller/handlers.py",
+                   "controller/scheduler.py", "core/solver.py", "api/models.py",
+                   "offline/simulate.py"):  # fmt: skip
+        assert f"pricewise/{module}" in names
     assert not any("test" in name.split("/")[0] for name in names)
     assert re.search(r"^pricewise = pricewise\.cli:main$", entry_points, re.MULTILINE)
     for dependency in ("kopf", "kubernetes", "ortools", "prometheus-client", "pydantic"):
@@ -379,7 +380,7 @@ def test_deployment_passes_flags_the_operator_accepts() -> None:
     assert env["PRICEWISE_NAMESPACE"]["valueFrom"] == {
         "fieldRef": {"fieldPath": "metadata.namespace"}
     }
-    handlers = (ROOT / "operator" / "pricewise" / "handlers.py").read_text()
+    handlers = (ROOT / "operator" / "pricewise" / "controller" / "handlers.py").read_text()
     for name in env:
         assert name == "PRICEWISE_NAMESPACE" or f'"{name}"' in handlers, f"{name} is not read"
 
@@ -412,7 +413,7 @@ def test_lease_rights_are_limited_to_the_operators_lease() -> None:
     by_verb = {verb: rule for rule in role["rules"] for verb in rule["verbs"]}
     assert set(by_verb) == {"create", "get", "update"}
     assert by_verb["get"]["resourceNames"] == by_verb["update"]["resourceNames"] == [LEASE]
-    handlers = (ROOT / "operator" / "pricewise" / "handlers.py").read_text()
+    handlers = (ROOT / "operator" / "pricewise" / "controller" / "handlers.py").read_text()
     assert f'"{LEASE}"' in handlers, "the Lease was renamed: change the Role with it"
     assert not _rendered_base("ClusterRole")[0]["rules"][0].get("resourceNames")
     assert all(

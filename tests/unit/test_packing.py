@@ -8,8 +8,8 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricewise.packing import Gang, pack, remaining
-from pricewise.snapshot import Node, Resources
+from pricewise.core.packing import Gang, pack, remaining
+from pricewise.core.snapshot import Node, Resources
 
 
 def _node(name: str, gpu: int, cpu: int) -> Node:

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from pricewise import simulate
-from pricewise.simcluster import ClusterFileError, load_pools
-from pricewise.simulate import SimJob, SimResult, run, sim_jobs, summary
-from pricewise.snapshot import Node, Pool, PoolPrices, Resources
-from pricewise.solver import SolverSettings
-from pricewise.traces import (
+from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources
+from pricewise.core.solver import SolverSettings
+from pricewise.core.units import to_micros
+from pricewise.offline import simulate
+from pricewise.offline.simcluster import ClusterFileError, load_pools
+from pricewise.offline.simulate import SimJob, SimResult, run, sim_jobs, summary
+from pricewise.offline.traces import (
     TraceError,
     TraceJob,
     deadline_factors,
@@ -30,7 +31,6 @@ from pricewise.traces import (
     load_trace,
     window,
 )
-from pricewise.units import to_micros
 
 K80, V100 = "nvidia-tesla-k80", "nvidia-tesla-v100"
 TABLE = {

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.snapshot import BudgetView, Quota
-from pricewise.solver import Plan, solve
-from pricewise.units import to_micros
-from pricewise.validate import violations
+from pricewise.core.snapshot import BudgetView, Quota
+from pricewise.core.solver import Plan, solve
+from pricewise.core.units import to_micros
+from pricewise.core.validate import violations
 
 # Per device-hour: the slow pool is cheaper per unit of work (1000/s for 2.0/h vs 3000/s for 8.0/h).
 SLOW = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=1)

@@ -17,7 +17,7 @@ from factory import NOW, snapshot
 from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
-from pricewise.snapshot import (
+from pricewise.core.snapshot import (
     GPU,
     BudgetView,
     Job,
@@ -29,9 +29,9 @@ from pricewise.snapshot import (
     Resources,
     Snapshot,
 )
-from pricewise.solver import solve
-from pricewise.units import to_micros
-from pricewise.validate import reference_cost, violations
+from pricewise.core.solver import solve
+from pricewise.core.units import to_micros
+from pricewise.core.validate import reference_cost, violations
 
 ACCELERATORS = ("nvidia-l4", "nvidia-h100")
 EXAMPLES = int(os.environ.get("PRICEWISE_EXAMPLES", "150"))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pricewise.units import cpu_millis, format_duration, format_money, memory_mib, parse_duration
+from pricewise.core.units import (
+    cpu_millis,
+    format_duration,
+    format_money,
+    memory_mib,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(

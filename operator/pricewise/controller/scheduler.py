@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pricewise import convert, lifecycle, status
-from pricewise.accountant import Accountant
-from pricewise.api import GROUP, VERSION
-from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, parse_time
-from pricewise.convert import PoolProblem
-from pricewise.explain import Decision
+from pricewise.api import convert
+from pricewise.api.convert import PoolProblem
+from pricewise.api.models import GROUP, VERSION
+from pricewise.controller import status
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord
+from pricewise.controller.metrics import Metrics
+from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
+from pricewise.core import lifecycle
+from pricewise.core.explain import Decision
+from pricewise.core.quarantine import solve_isolated
+from pricewise.core.snapshot import Pool
+from pricewise.core.solver import Plan, SolverSettings
+from pricewise.core.times import parse_time, timestamp
 from pricewise.kube import ApiError, ConflictError, Kube
-from pricewise.metrics import Metrics
-from pricewise.quarantine import solve_isolated
-from pricewise.snapshot import Pool
-from pricewise.solver import Plan, SolverSettings
-from pricewise.workers import device_tolerations, headless_service, worker_pod
 
 log = logging.getLogger(__name__)
 RELEASED_FIELDS = ("pool", "accelerator", "workers", "nodes", "estimatedFinish")
@@ -225,9 +228,9 @@ class Scheduler:
             "message": step.message,
         }
         if step.started_at:
-            patch["startedAt"] = status.timestamp(step.started_at)
+            patch["startedAt"] = timestamp(step.started_at)
         if step.finished_at:
-            patch["finishedAt"] = status.timestamp(step.finished_at)
+            patch["finishedAt"] = timestamp(step.finished_at)
         patch.update(
             self.accountant.fields(
                 (namespace, name), self.cache.carbon_intensity(st.get("pool", ""))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from pricewise.snapshot import Snapshot
-from pricewise.solver import Plan, SolverSettings, solve
+from pricewise.core.snapshot import Snapshot
+from pricewise.core.solver import Plan, SolverSettings, solve
 
 log = logging.getLogger(__name__)
 

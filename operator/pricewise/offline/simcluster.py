@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from pricewise.snapshot import GPU, TPU, Node, Pool, PoolPrices, Resources
-from pricewise.units import cpu_millis, memory_mib, parse_quantity, to_micros
+from pricewise.core.snapshot import GPU, TPU, Node, Pool, PoolPrices, Resources
+from pricewise.core.units import cpu_millis, memory_mib, parse_quantity, to_micros
 
 
 class ClusterFileError(ValueError):

@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
-from pricewise import convert
-from pricewise.explain import Decision
-from pricewise.manifests import ManifestError, Manifests
-from pricewise.snapshot import Snapshot
-from pricewise.solver import Plan, SolverSettings, solve
-from pricewise.units import format_duration, format_money, from_micros
+from pricewise.api import convert
+from pricewise.api.manifests import ManifestError, Manifests
+from pricewise.core.explain import Decision
+from pricewise.core.snapshot import Snapshot
+from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.units import format_duration, format_money, from_micros
 
 
 def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:

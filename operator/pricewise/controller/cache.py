@@ -15,11 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pricewise import api, convert
-from pricewise.manifests import field_errors
-from pricewise.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
-from pricewise.units import to_micros
-from pricewise.workers import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
+from pricewise.api import convert
+from pricewise.api import models as api
+from pricewise.api.manifests import field_errors
+from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
+from pricewise.core.lifecycle import PodRecord
+from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
+from pricewise.core.times import parse_time
+from pricewise.core.units import to_micros
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -30,25 +33,6 @@ def key_of(body: Mapping[str, Any]) -> Key:
     """(namespace, name) of an object; cluster-scoped objects have an empty namespace."""
     meta = body.get("metadata") or {}
     return (meta.get("namespace") or "", meta["name"])
-
-
-@dataclass
-class PodRecord:
-    """What the cache keeps of a pod."""
-
-    node: str | None
-    planned_node: str | None
-    requests: Resources
-    phase: str
-    job: str | None
-    index: int | None
-    start: datetime | None
-    end: datetime | None
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 time from the API, or None."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def pod_record(body: Mapping[str, Any]) -> PodRecord:

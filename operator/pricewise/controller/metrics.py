@@ -16,11 +16,12 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pricewise.accountant import Accountant
-from pricewise.cache import ACTIVE_PHASES, Cache, parse_time
-from pricewise.explain import Decision
-from pricewise.solver import Plan
-from pricewise.units import from_micros
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import ACTIVE_PHASES, Cache
+from pricewise.core.explain import Decision
+from pricewise.core.solver import Plan
+from pricewise.core.times import parse_time
+from pricewise.core.units import from_micros
 
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 

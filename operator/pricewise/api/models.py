@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from pricewise import bounds
-from pricewise.units import DURATION_PATTERN, memory_mib, parse_duration, parse_quantity
+from pricewise.core import bounds
+from pricewise.core.units import DURATION_PATTERN, memory_mib, parse_duration, parse_quantity
 
 GROUP = "pricewise.dev"
 VERSION = "v1alpha1"

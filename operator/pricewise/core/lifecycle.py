@@ -9,7 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pricewise.cache import PodRecord
+from pricewise.core.snapshot import Resources
+
+
+@dataclass
+class PodRecord:
+    """What the cache keeps of a pod."""
+
+    node: str | None
+    planned_node: str | None
+    requests: Resources
+    phase: str
+    job: str | None
+    index: int | None
+    start: datetime | None
+    end: datetime | None
+
 
 GANG_TIMEOUT = timedelta(minutes=2)
 """How long admitted workers may take to all be bound before the job is released."""

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pricewise.costmodel import Candidate, Stage, time_limit_s
-from pricewise.greedy import Ledger
-from pricewise.snapshot import Job, Snapshot
-from pricewise.units import MICROS, format_duration, format_money
+from pricewise.core.costmodel import Candidate, Stage, time_limit_s
+from pricewise.core.greedy import Ledger
+from pricewise.core.snapshot import Job, Snapshot
+from pricewise.core.units import MICROS, format_duration, format_money
 
 Verdict = Literal["chosen", "feasible", "excluded"]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pricewise.explain import Decision
-from pricewise.units import format_duration, from_micros
+from pricewise.core.explain import Decision
+from pricewise.core.times import optional_timestamp, timestamp
+from pricewise.core.units import format_duration, from_micros
 
 Condition = dict[str, Any]
 
@@ -15,17 +16,6 @@ Condition = dict[str, Any]
 def _cents(micros: int) -> float:
     """Money as people read it in `kubectl get`: to the cent."""
     return round(from_micros(micros), 2)
-
-
-def optional_timestamp(moment: datetime | None) -> str | None:
-    """`timestamp`, or None for no time."""
-    return timestamp(moment) if moment is not None else None
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(

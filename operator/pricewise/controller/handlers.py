@@ -16,15 +16,15 @@ import kopf
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from pricewise.accountant import Accountant
-from pricewise.api import GROUP, VERSION
-from pricewise.cache import Cache, key_of
+from pricewise.api.models import GROUP, VERSION
+from pricewise.api.naming import JOB_LABEL
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache, key_of
+from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
+from pricewise.controller.metrics import Metrics
+from pricewise.controller.scheduler import LoopSettings, Scheduler
+from pricewise.core.solver import SolverSettings
 from pricewise.kube import Kube, load_configuration
-from pricewise.leader import LEASE_SECONDS, LeaseElector
-from pricewise.metrics import Metrics
-from pricewise.scheduler import LoopSettings, Scheduler
-from pricewise.solver import SolverSettings
-from pricewise.workers import JOB_LABEL
 
 log = logging.getLogger(__name__)
 CACHE = Cache()

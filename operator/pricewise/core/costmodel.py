@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import cached_property
 
-from pricewise.bounds import MAX_MONEY, MAX_RUN_S
-from pricewise.snapshot import Job, JobOption, Pool, Resources
-from pricewise.units import MICROS, format_duration, format_money
+from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S
+from pricewise.core.snapshot import Job, JobOption, Pool, Resources
+from pricewise.core.units import MICROS, format_duration, format_money
 
 MIB_PER_GIB = 1024
 

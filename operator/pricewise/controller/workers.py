@@ -8,47 +8,19 @@ idempotent, so a restarted operator can never create a worker twice.
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any
 
-from pricewise.api import API_VERSION
-
-JOB_LABEL = "pricewise.dev/job"
-INDEX_LABEL = "pricewise.dev/worker-index"
-POOL_LABEL = "pricewise.dev/pool"
-NODE_ANNOTATION = "pricewise.dev/node"
-RENDEZVOUS_PORT = 29500
-
-
-LABEL_LIMIT = 63
-"""Longest label value, DNS label (hostname) and Service name Kubernetes accepts."""
-_WORKER_SUFFIX = len("-worker-1023")
-
-
-def shorten(name: str, limit: int = LABEL_LIMIT) -> str:
-    """`name` if it is short enough, else its head and a stable hash of the whole name, so that
-    two long names that share a head still differ."""
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: limit - len(digest) - 1].rstrip('-')}-{digest}"
-
-
-def job_label(job_name: str) -> str:
-    """The value of the job label on its workers (TrainingJob names may be longer than a
-    label value)."""
-    return shorten(job_name)
-
-
-def service_name(job_name: str) -> str:
-    """The rendezvous Service's name: a DNS label that starts with a letter, as Services need."""
-    return shorten(job_name if job_name[0].isalpha() else f"tj-{job_name}")
-
-
-def worker_name(job_name: str, index: int) -> str:
-    """`<job>-worker-<index>`, short enough to be the pod's hostname; deterministic, so creating
-    it twice is harmless."""
-    return f"{shorten(job_name, LABEL_LIMIT - _WORKER_SUFFIX)}-worker-{index}"
+from pricewise.api.models import API_VERSION
+from pricewise.api.naming import (
+    INDEX_LABEL,
+    JOB_LABEL,
+    NODE_ANNOTATION,
+    POOL_LABEL,
+    RENDEZVOUS_PORT,
+    job_label,
+    service_name,
+    worker_name,
+)
 
 
 def owner_reference(job: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pricewise import accounting, status
-from pricewise.cache import ACTIVE_PHASES, Cache, JobRecord, Key, parse_time
-from pricewise.costmodel import worker_hourly_price
+from pricewise.controller import status
+from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord, Key
+from pricewise.core import accounting
+from pricewise.core.costmodel import worker_hourly_price
+from pricewise.core.snapshot import Pool
+from pricewise.core.times import optional_timestamp, parse_time
 from pricewise.kube import ApiError, Kube
-from pricewise.snapshot import Pool
 
 log = logging.getLogger(__name__)
 FINISHED_PHASES = ("Succeeded", "Failed")
@@ -108,7 +110,7 @@ class Accountant:
             return {}
         return {
             "accruedCost": accrual.cost,
-            "accruedUntil": status.timestamp(accrual.until) if accrual.until else None,
+            "accruedUntil": optional_timestamp(accrual.until),
             "costBuckets": dict(accrual.buckets),
             "energyKWh": round(accrual.energy_kwh, 6),
             "emissionsKg": round(accrual.energy_kwh * (carbon_g_per_kwh or 0.0) / 1000, 6),
@@ -182,16 +184,14 @@ class Accountant:
             now,
         )
         return {
-            "periodStart": status.timestamp(start) if start else None,
-            "periodEnd": status.timestamp(end) if end else None,
+            "periodStart": optional_timestamp(start),
+            "periodEnd": optional_timestamp(end),
             "spent": round(figures.spent, 2),
             "committed": round(figures.committed, 2),
             "remaining": round(figures.remaining, 2),
             "utilisation": figures.utilisation,
             "burnRate": round(burn, 6),
-            "forecastExhaustion": status.timestamp(figures.forecast_exhaustion)
-            if figures.forecast_exhaustion
-            else None,
+            "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),
             "thresholdsCrossed": list(figures.crossed),
             "retained": {k: round(v, 6) for k, v in retained.items()},
             "conditions": conditions,

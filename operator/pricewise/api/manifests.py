@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pricewise import api
+from pricewise.api import models as api
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from pricewise.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
-from pricewise.solver import Plan
+from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
+from pricewise.core.solver import Plan
 
 _EPSILON_S = 1e-6
 

@@ -1,6 +1,6 @@
 """Generate the CustomResourceDefinitions in `crds/` from the pydantic models in `api`.
 
-Run `python -m pricewise.crdgen crds` (or `make crds`) after changing the models; a test fails
+Run `python -m pricewise.api.crdgen crds` (or `make crds`) after changing the models; a test fails
 when the committed YAML differs from what this module generates.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from pricewise.api import GROUP, VERSION, Budget, PriceTable, TrainingJob
+from pricewise.api.models import GROUP, VERSION, Budget, PriceTable, TrainingJob
 
 JsonSchema = dict[str, Any]
 

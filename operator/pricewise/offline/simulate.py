@@ -32,12 +32,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pricewise.costmodel import Candidate, Stage, candidates
-from pricewise.greedy import Ledger, place_greedily
-from pricewise.simcluster import ClusterFileError, load_pools
-from pricewise.snapshot import Job, JobOption, Node, Pool, Resources, Snapshot
-from pricewise.solver import SolverSettings, solve
-from pricewise.traces import (
+from pricewise.core.costmodel import Candidate, Stage, candidates
+from pricewise.core.greedy import Ledger, place_greedily
+from pricewise.core.snapshot import Job, JobOption, Node, Pool, Resources, Snapshot
+from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.units import MICROS
+from pricewise.offline.simcluster import ClusterFileError, load_pools
+from pricewise.offline.traces import (
     Throughputs,
     TraceError,
     TraceJob,
@@ -48,7 +49,6 @@ from pricewise.traces import (
     throughputs_of,
     window,
 )
-from pricewise.units import MICROS
 
 POLICIES = ("pricewise", "first-fit", "cheapest", "fifo")
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -657,7 +657,7 @@ def main(argv: list[str]) -> int:
     }
     if args.plots:
         # matplotlib is a development dependency: loaded only when figures are asked for.
-        from pricewise.simplots import write_plots  # noqa: PLC0415
+        from pricewise.offline.simplots import write_plots  # noqa: PLC0415
 
         write_plots(results, rows, Path(args.plots), setup["costFloor"])
     if args.output == "json":

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pricewise.costmodel import Candidate
-from pricewise.packing import Gang, pack, remaining
-from pricewise.snapshot import Node, Resources, Snapshot
+from pricewise.core.costmodel import Candidate
+from pricewise.core.packing import Gang, pack, remaining
+from pricewise.core.snapshot import Node, Resources, Snapshot
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pricewise.snapshot import Node, Resources
+from pricewise.core.snapshot import Node, Resources
 
 EXACT_SEARCH_STEPS = 20_000
 """Bound on the exhaustive search; past it a first-fit failure is taken as final."""

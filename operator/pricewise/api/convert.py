@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pricewise import api
-from pricewise.bounds import MAX_CPU_CORES, MAX_MEMORY_GIB
-from pricewise.snapshot import (
+from pricewise.api import models as api
+from pricewise.core.bounds import MAX_CPU_CORES, MAX_MEMORY_GIB
+from pricewise.core.snapshot import (
     GPU,
     TPU,
     BudgetView,
@@ -24,7 +24,7 @@ from pricewise.snapshot import (
     Quota,
     Resources,
 )
-from pricewise.units import cpu_millis, memory_mib, parse_duration, parse_quantity, to_micros
+from pricewise.core.units import cpu_millis, memory_mib, parse_duration, parse_quantity, to_micros
 
 DEFAULT_CPU = "1"
 DEFAULT_MEMORY = "2Gi"

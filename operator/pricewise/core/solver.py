@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from pricewise.costmodel import Candidate, candidates
-from pricewise.explain import Decision, explain
-from pricewise.greedy import QUOTA_RESOURCES, place_greedily, quota_demand
-from pricewise.packing import Gang, pack
-from pricewise.snapshot import Node, Resources, Snapshot
+from pricewise.core.costmodel import Candidate, candidates
+from pricewise.core.explain import Decision, explain
+from pricewise.core.greedy import QUOTA_RESOURCES, place_greedily, quota_demand
+from pricewise.core.packing import Gang, pack
+from pricewise.core.snapshot import Node, Resources, Snapshot
 
 MODEL_RANGE = 2**60
 """Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose

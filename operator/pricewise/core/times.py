@@ -1,0 +1,22 @@
+"""Times as the Kubernetes API writes them: RFC 3339 in UTC with a Z, read and written in one
+place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API, or None."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def optional_timestamp(moment: datetime | None) -> str | None:
+    """`timestamp`, or None for no time."""
+    return timestamp(moment) if moment is not None else None

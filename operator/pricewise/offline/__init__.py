@@ -1,0 +1,1 @@
+"""Commands that need no cluster: `plan`, `plan mix` and the trace simulator."""
