@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -64,9 +63,9 @@ def _mix(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from pricewise.controller import handlers  # noqa: F401  (importing registers the handlers)
+    from pricewise.controller import handlers  # importing registers the handlers with kopf
 
-    os.environ["PRICEWISE_METRICS_PORT"] = str(args.metrics_port)
+    handlers.configure(metrics_port=args.metrics_port)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     if not args.verbose:
         # kopf logs every handled watch event; at cluster scale that drowns the cycle lines.

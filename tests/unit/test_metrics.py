@@ -135,7 +135,8 @@ def test_state_gauges_from_the_cache() -> None:
 
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     cache = _state()
-    metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+    kube = NoKube()
+    metrics = Metrics(cache, Accountant(cache, kube), requests=lambda: kube.requests)  # type: ignore[arg-type]
     names = {name for name, _ in _samples(metrics)}
     assert "pricewise_cost_accrued_total" not in names  # no sample until something accrues
     assert _samples(metrics)[("pricewise_api_requests_total", ())] == 7

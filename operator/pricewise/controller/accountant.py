@@ -47,7 +47,7 @@ class Accountant:
         """Hourly cost of each job's running workers, for burn rates."""
         self.retained: dict[str, dict[str, float]] = {}
         """Hourly costs of deleted jobs by namespace, until written to their budgets."""
-        self.deltas: list[tuple[str, str, float]] = []
+        self._accrued: list[tuple[str, str, float]] = []
         """(namespace, pool, amount) accrued since last drained, for the cost counter."""
 
     def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
@@ -98,10 +98,15 @@ class Accountant:
         base = self._base(key, record)
         updated = accounting.accrue(base, spans, rate, watts, now)
         if updated.cost > base.cost:
-            self.deltas.append((key[0], pool.name, updated.cost - base.cost))
+            self._accrued.append((key[0], pool.name, updated.cost - base.cost))
         self.accruals[key] = updated
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
+
+    def drain_accrued(self) -> list[tuple[str, str, float]]:
+        """(namespace, pool, amount) accrued since the last call: what the cost counter adds."""
+        drained, self._accrued = self._accrued, []
+        return drained
 
     def fields(self, key: Key, carbon_g_per_kwh: float | None) -> dict[str, Any]:
         """The status fields that persist a job's accrual."""

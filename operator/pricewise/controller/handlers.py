@@ -31,6 +31,11 @@ CACHE = Cache()
 _state: dict[str, Any] = {}
 
 
+def configure(metrics_port: int) -> None:
+    """Settings from the command line, taken before kopf starts the handlers."""
+    _state["metrics_port"] = metrics_port
+
+
 def _scheduler() -> Scheduler | None:
     scheduler: Scheduler | None = _state.get("scheduler")
     return scheduler
@@ -57,7 +62,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # How often a running job's accrued cost is written to its status (tests shorten it).
     accrual_s = float(os.environ.get("PRICEWISE_ACCRUAL_SECONDS", "60"))
     accountant = Accountant(CACHE, kube, timedelta(seconds=accrual_s))
-    metrics = Metrics(CACHE, accountant, is_leader=lambda: elector.is_leader)
+    metrics = Metrics(
+        CACHE, accountant, is_leader=lambda: elector.is_leader, requests=lambda: kube.requests
+    )
     scheduler = Scheduler(
         CACHE,
         kube,
@@ -69,9 +76,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     _state["scheduler"] = scheduler
     _state["elector"] = elector
-    _state["metrics_runner"] = await _serve_metrics(
-        metrics, int(os.environ.get("PRICEWISE_METRICS_PORT", "8080"))
-    )
+    _state["metrics_runner"] = await _serve_metrics(metrics, _state.get("metrics_port", 8080))
     _state["tasks"] = [
         asyncio.create_task(scheduler.run(), name="pricewise-scheduler"),
         asyncio.create_task(_elect(elector, scheduler), name="pricewise-leader"),
@@ -126,10 +131,9 @@ async def stop(**_: Any) -> None:
 def training_job(type: str, body: kopf.Body, **_: Any) -> None:
     """TrainingJobs: submissions, spec changes, deletions."""
     if type == "DELETED":
-        record = CACHE.jobs.get(key_of(body))
         scheduler = _scheduler()
-        if record is not None and scheduler is not None:
-            scheduler.accountant.forget(record)
+        if scheduler is not None:
+            scheduler.job_deleted(key_of(body))
         CACHE.forget_job(key_of(body))
     else:
         CACHE.upsert_job(body)
@@ -142,11 +146,7 @@ def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     first, so that a price change applies from now on, not retroactively."""
     scheduler = _scheduler()
     if scheduler is not None:
-        try:
-            pools, _problems = CACHE.pools()
-            scheduler.accountant.settle(datetime.now(UTC), {p.name: p for p in pools})
-        except Exception:  # the change itself must still be taken, or the cluster never heals
-            log.exception("accrual at the old prices failed; the next cycle accrues at the new")
+        scheduler.prices_changing(datetime.now(UTC))
     if type == "DELETED":
         CACHE.forget_price_table(body["metadata"]["name"])
     else:

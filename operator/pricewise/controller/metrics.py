@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import ACTIVE_PHASES, Cache
+from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import Decision
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
@@ -29,10 +30,17 @@ PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 class StateCollector(Collector):
     """Gauges computed from the operator's cache when Prometheus scrapes."""
 
-    def __init__(self, cache: Cache, accountant: Accountant, is_leader: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        accountant: Accountant,
+        is_leader: Callable[[], bool],
+        requests: Callable[[], int],
+    ) -> None:
         self.cache = cache
         self.accountant = accountant
         self.is_leader = is_leader
+        self.requests = requests
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Every state gauge, and the count of API requests the operator made.
@@ -44,7 +52,7 @@ class StateCollector(Collector):
         requests = CounterMetricFamily(
             "pricewise_api_requests", "Requests the operator made to the Kubernetes API server."
         )
-        requests.add_metric([], self.accountant.kube.requests)
+        requests.add_metric([], self.requests())
         yield requests
         leader = GaugeMetricFamily("pricewise_leader", "1 on the replica that schedules.")
         leader.add_metric([], 1.0 if self.is_leader() else 0.0)
@@ -118,15 +126,10 @@ class StateCollector(Collector):
                     node.name,
                     pool.name,
                 ]
-                alloc = node.allocatable
-                total = (
-                    alloc.devices * prices.per_device_hour
-                    + alloc.cpu / 1000 * prices.per_cpu_hour
-                    + alloc.memory / 1024 * prices.per_gib_hour
-                    + prices.per_node_hour
-                )
+                # A whole node is a "worker" of the node's size: the cost model's own formula.
+                total = worker_hourly_price(pool, node.allocatable)
                 node_total.add_metric(row, from_micros(round(total)))
-                if alloc.devices:
+                if node.allocatable.devices:
                     node_gpu.add_metric(row, from_micros(prices.per_device_hour))
                 node_cpu.add_metric(row, from_micros(prices.per_cpu_hour))
                 node_ram.add_metric(row, from_micros(prices.per_gib_hour))
@@ -256,10 +259,11 @@ class Metrics:
         accountant: Accountant,
         registry: CollectorRegistry | None = None,
         is_leader: Callable[[], bool] = lambda: True,
+        requests: Callable[[], int] = lambda: 0,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant
-        self.registry.register(StateCollector(cache, accountant, is_leader))
+        self.registry.register(StateCollector(cache, accountant, is_leader, requests))
         self.cost = CounterMetric(
             "pricewise_cost_accrued",
             "Cost accrued by jobs, by namespace and pool.",
@@ -304,8 +308,7 @@ class Metrics:
             saved = savings(decision)
             if saved > 0:
                 self.savings.labels(currency).inc(saved)
-        while self.accountant.deltas:
-            namespace, pool, amount = self.accountant.deltas.pop()
+        for namespace, pool, amount in self.accountant.drain_accrued():
             self.cost.labels(namespace, pool, currency).inc(amount)
 
 

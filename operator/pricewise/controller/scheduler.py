@@ -79,6 +79,21 @@ class Scheduler:
         """Ask for a cycle soon (after the debounce)."""
         self._wake.set()
 
+    def job_deleted(self, key: tuple[str, str]) -> None:
+        """A TrainingJob is being deleted: its costs stay with its namespace's budgets."""
+        record = self.cache.jobs.get(key)
+        if record is not None:
+            self.accountant.forget(record)
+
+    def prices_changing(self, now: datetime) -> None:
+        """A PriceTable is about to change: what ran so far is settled at the old prices, so
+        that the new ones apply from now on, not retroactively."""
+        try:
+            pools, _ = self.cache.pools()
+            self.accountant.settle(now, {p.name: p for p in pools})
+        except Exception:  # the change itself must still be taken, or the cluster never heals
+            log.exception("accrual at the old prices failed; the next cycle accrues at the new")
+
     async def prime(self) -> None:
         """List everything the cache holds once, before the first cycle.
 
