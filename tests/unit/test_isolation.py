@@ -348,3 +348,18 @@ def test_a_corrected_job_is_planned_in_the_next_cycle() -> None:
     world.cycle()
     assert world.job("fixme")["phase"] == "Admitted"
     assert world.cache.rejected()["TrainingJob", "InvalidSpec"] == 0
+
+
+def test_the_worker_is_the_chosen_option_even_when_two_share_an_accelerator() -> None:
+    world = World()
+    options = [
+        {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "2h"},  # 16.00
+        {"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "9h"},  # 9.00
+    ]
+    world.kube.put("trainingjobs", job("two-ways", options=options))
+    world.cycle()
+    status = world.job("two-ways")
+    assert (status["optionIndex"], status["estimatedCost"]) == (1, 9.0)
+    (pod,) = world.kube.pods(NS)
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] == "1"
+    assert world.cache.node_usage()[status["nodes"][0]].gpu == 1

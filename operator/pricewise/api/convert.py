@@ -105,8 +105,9 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
             throughput=o.throughput
             if o.throughput is not None
             else work / parse_duration(o.duration or "0s"),
+            index=i,
         )
-        for o in spec.options
+        for i, o in enumerate(spec.options)
     )
     return Job(
         namespace=tj.metadata.namespace,

@@ -299,6 +299,9 @@ class TrainingJobStatus(ApiModel):
     phase: Phase = Field("Pending", description="Pending, Admitted, Running, Succeeded or Failed.")
     pool: str | None = Field(None, description="The pool chosen.")
     accelerator: str | None = Field(None, description="Accelerator kind of the chosen pool.")
+    option_index: int | None = Field(
+        None, description="Index in spec.options of the option the job was placed with."
+    )
     workers: int | None = Field(None, description="Number of workers chosen.")
     nodes: list[str] = Field(default_factory=list, description="Node planned for each worker.")
     currency: str | None = Field(None, description="Currency of the costs.")

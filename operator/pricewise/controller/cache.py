@@ -280,15 +280,27 @@ class Cache:
         return used
 
     @staticmethod
-    def planned_worker(record: JobRecord) -> Resources:
-        """Requests of one worker of a placed job (of the option its pool's accelerator runs)."""
+    def planned_option(record: JobRecord) -> api.JobOption | None:
+        """The option a placed job was placed with, as its status records it.
+
+        Jobs placed before the status had `optionIndex` fall back to the first option of the
+        pool's accelerator, as they were placed then.
+        """
         status = record.body.get("status") or {}
         if record.model is None:
+            return None
+        options = record.model.spec.options
+        index = status.get("optionIndex")
+        if isinstance(index, int) and 0 <= index < len(options):
+            return options[index]
+        return next((o for o in options if o.accelerator == status.get("accelerator")), None)
+
+    def planned_worker(self, record: JobRecord) -> Resources:
+        """Requests of one worker of a placed job."""
+        option = self.planned_option(record)
+        if option is None or record.model is None:
             return Resources()
-        for option in record.model.spec.options:
-            if option.accelerator == status.get("accelerator"):
-                return convert.worker_resources(option, record.model.spec.template)
-        return Resources()
+        return convert.worker_resources(option, record.model.spec.template)
 
     def committed(self, namespace: str) -> float:
         """Estimated cost still to come of the namespace's admitted, unfinished jobs."""

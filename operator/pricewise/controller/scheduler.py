@@ -1,10 +1,6 @@
 """The scheduling loop: debounce events into cycles; each cycle moves placed jobs along their
-lifecycle, solves for the pending ones, and admits what the solver placed.
-
-Admission writes the TrainingJob status first, guarded by its resourceVersion, and only then
-creates the workers under deterministic names. A status write that loses a race is dropped;
-workers that a crash left uncreated are created by the next cycle from the recorded plan. So a
-job is never admitted twice, and no worker is duplicated or lost across restarts.
+lifecycle, keeps accruals, budgets and PriceTable statuses current, solves for the pending jobs,
+and hands the decisions to admission (`admission`).
 """
 
 from __future__ import annotations
@@ -18,27 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pricewise.api import convert
 from pricewise.api.convert import PoolProblem
 from pricewise.api.models import GROUP, VERSION
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
+from pricewise.controller.admission import RELEASED_FIELDS, Admission
 from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core import lifecycle
-from pricewise.core.explain import Decision
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool
 from pricewise.core.solver import Plan, SolverSettings
 from pricewise.core.times import parse_time, timestamp
-from pricewise.kube import ApiError, ConflictError, Kube
+from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
-RELEASED_FIELDS = ("pool", "accelerator", "workers", "nodes", "estimatedFinish")
-"""Status fields of a placement, cleared when a job gives its room back."""
-REFUSALS = (400, 403, 422)
-"""HTTP statuses with which the API server refuses an object as it is (not a lost race)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +56,7 @@ class Scheduler:
     ) -> None:
         self.cache = cache
         self.kube = kube
+        self.admission = Admission(cache, kube)
         self.accountant = accountant
         self.solver_settings = solver_settings or SolverSettings()
         self.settings = loop_settings or LoopSettings()
@@ -157,8 +148,8 @@ class Scheduler:
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
         placed = [d for d in plan.decisions if d.chosen is not None]
         waiting = [d for d in plan.decisions if d.chosen is None]
-        await _gather(self._apply(d, now, snapshot.currency) for d in placed)
-        await _gather(self._apply(d, now, snapshot.currency) for d in waiting)
+        await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
+        await _gather(self.admission.apply(d, now, snapshot.currency) for d in waiting)
         self.cycles += 1
         if self.metrics is not None:
             self.metrics.observe(plan, snapshot.currency)
@@ -234,7 +225,7 @@ class Scheduler:
         )
         if step is None:
             if record.phase == "Admitted" and len(pods) < workers:
-                await self._create_workers(record)
+                await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
         patch: dict[str, Any] = {
@@ -257,8 +248,8 @@ class Scheduler:
             patch["conditions"] = status.set_condition(
                 st.get("conditions") or [], "Admitted", False, step.reason, step.message, now
             )
-        await self._write_status(record, patch, check=True)
-        await self._event(
+        await self.admission.write_status(record, patch, check=True)
+        await self.admission.event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
 
@@ -269,7 +260,7 @@ class Scheduler:
             if self.accountant.due_for_write(key, record, now):
                 pool = (record.body.get("status") or {}).get("pool", "")
                 fields = self.accountant.fields(key, self.cache.carbon_intensity(pool))
-                writes.append(self._write_status(record, fields, check=False))
+                writes.append(self.admission.write_status(record, fields, check=False))
         await _gather(writes)
 
     async def _note_spec_change(self, record: JobRecord, now: datetime) -> None:
@@ -299,93 +290,8 @@ class Scheduler:
                 generation,
             )
         }
-        await self._write_status(record, patch, check=False)
-        await self._event(record, "SpecChangeIgnored", message, warning=True)
-
-    async def _create_workers(self, record: JobRecord) -> None:
-        """Create the Service and every worker of an admitted job that does not exist yet."""
-        body, st = record.body, record.body["status"]
-        table = next(
-            (
-                t
-                for t in self.cache.price_tables.values()
-                for p in t.spec.pools
-                if p.name == st["pool"]
-            ),
-            None,
-        )
-        pool_spec = next(p for p in table.spec.pools if p.name == st["pool"]) if table else None
-        if pool_spec is None or record.model is None:
-            return  # the pool was removed from the PriceTable; the gang timeout releases the job
-        option = next(o for o in record.model.spec.options if o.accelerator == st["accelerator"])
-        requests: dict[str, str] = {}
-        device = convert.device_resource(option.accelerator)
-        if device:
-            requests[device] = str(option.devices_per_worker)
-        worker = convert.worker_resources(option, record.model.spec.template)
-        requests["cpu"] = f"{worker.cpu}m"
-        requests["memory"] = f"{worker.memory}Mi"
-        tolerations = device_tolerations(device, list(pool_spec.tolerations))
-        if int(st.get("workers") or 1) > 1:
-            # The Service first, on its own: workers whose rendezvous Service failed would
-            # never get it, since a later cycle only looks for missing workers.
-            service = headless_service(body)
-            try:
-                await self.kube.create(service)
-            except ApiError as err:
-                if err.status in REFUSALS:
-                    await self._release_refused(record, service, err)
-                else:
-                    log.error(
-                        "Service %s not created (retried next cycle): %s",
-                        service["metadata"]["name"],
-                        err,
-                    )
-                return
-        existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
-        manifests = [
-            worker_pod(
-                body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
-            )
-            for i, node in enumerate(st.get("nodes") or [])
-            if i not in existing
-        ]
-        results = await asyncio.gather(
-            *(self.kube.create(m) for m in manifests), return_exceptions=True
-        )
-        for manifest, result in zip(manifests, results, strict=True):
-            if isinstance(result, ApiError) and result.status in REFUSALS:
-                await self._release_refused(record, manifest, result)
-                return
-            if isinstance(result, Exception):
-                log.error("API call failed: %s", result)
-
-    async def _release_refused(
-        self, record: JobRecord, manifest: dict[str, Any], error: ApiError
-    ) -> None:
-        """The API server refused a worker or the Service: remove what was created and give the
-        planned room back; the job waits, with the API's words, until its spec changes."""
-        meta = record.body["metadata"]
-        what = f"{manifest['kind']} {manifest['metadata']['name']}"
-        message = (
-            f"the API server refused {what}: {error}; fix spec.template and the job is "
-            "planned again when its spec changes"
-        )
-        await self.kube.delete_workers(meta["namespace"], meta["name"])
-        now = datetime.now(UTC)
-        st = record.body.get("status") or {}
-        patch: dict[str, Any] = {
-            "phase": "Pending",
-            "reason": "WorkerRejected",
-            "message": message,
-            "conditions": status.set_condition(
-                st.get("conditions") or [], "Admitted", False, "WorkerRejected", message, now
-            ),
-            "observedGeneration": meta.get("generation"),
-        }
-        patch.update(dict.fromkeys(RELEASED_FIELDS))
-        if await self._write_status(record, patch, check=True):
-            await self._event(record, "WorkerRejected", message, warning=True)
+        await self.admission.write_status(record, patch, check=False)
+        await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
 
     # --- pending jobs ---------------------------------------------------------------------
 
@@ -396,12 +302,12 @@ class Scheduler:
             message = f"invalid spec: {record.error}"
             said = (st.get("reason"), st.get("message")) == ("InvalidSpec", message)
             if record.job is None and not said:
-                await self._write_status(
+                await self.admission.write_status(
                     record,
                     {"phase": "Pending", "reason": "InvalidSpec", "message": message},
                     check=False,
                 )
-                await self._event(record, "InvalidSpec", message, warning=True)
+                await self.admission.event(record, "InvalidSpec", message, warning=True)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""
@@ -417,55 +323,8 @@ class Scheduler:
             if (st.get("reason"), st.get("message")) == ("PlanningFailed", message):
                 continue
             patch = {"phase": "Pending", "reason": "PlanningFailed", "message": message}
-            if await self._write_status(record, patch, check=True):
-                await self._event(record, "PlanningFailed", message, warning=True)
-
-    async def _apply(self, decision: Decision, now: datetime, currency: str) -> None:
-        key = (decision.job.namespace, decision.job.name)
-        record = self.cache.jobs.get(key)
-        if record is None:
-            return
-        previous = record.body.get("status") or {}
-        generation = record.body["metadata"].get("generation")
-        if decision.chosen is None:
-            new = status.pending_status(decision, previous, now, generation)
-            if status.pending_changed(previous, new):
-                changed_reason = previous.get("reason") != decision.reason
-                if await self._write_status(record, new, check=True) and changed_reason:
-                    await self._event(record, decision.reason, decision.message, warning=False)
-            return
-        new = status.admitted_status(decision, previous, now, currency, generation)
-        if not await self._write_status(record, new, check=True):
-            return  # it changed under us: the next cycle sees its new state
-        await self._event(record, "Admitted", decision.message)
-        updated = self.cache.jobs.get(key)
-        if updated is not None and updated.phase == "Admitted":
-            await self._create_workers(updated)
-
-    async def _write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:
-        """Patch the status and put the result in the cache at once (before the watch echoes
-        it), so that the next cycle cannot act on the old state. False on a lost race."""
-        meta = record.body["metadata"]
-        try:
-            result = await self.kube.patch_status(
-                "trainingjobs",
-                meta["namespace"],
-                meta["name"],
-                patch,
-                meta.get("resourceVersion") if check else None,
-            )
-        except ConflictError:
-            return False
-        self.cache.upsert_job(result)
-        return True
-
-    async def _event(
-        self, record: JobRecord, reason: str, message: str, warning: bool = False
-    ) -> None:
-        try:
-            await self.kube.event(record.body, "TrainingJob", reason, message, warning)
-        except Exception:  # an event is a courtesy; it never fails a cycle
-            log.debug("event not recorded", exc_info=True)
+            if await self.admission.write_status(record, patch, check=True):
+                await self.admission.event(record, "PlanningFailed", message, warning=True)
 
 
 @contextlib.contextmanager

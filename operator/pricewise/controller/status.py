@@ -95,6 +95,7 @@ def admitted_status(
         "phase": "Admitted",
         "pool": chosen.pool.name,
         "accelerator": chosen.pool.accelerator,
+        "optionIndex": chosen.option.index,
         "workers": chosen.workers,
         "nodes": list(decision.nodes),
         "currency": currency,

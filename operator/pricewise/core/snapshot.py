@@ -166,6 +166,8 @@ class JobOption:
     """Requests of one worker, devices included."""
     throughput: float
     """Work units per second of one worker."""
+    index: int = 0
+    """Position in the job's `spec.options`: what a placement records as its option."""
 
 
 @dataclass(frozen=True)

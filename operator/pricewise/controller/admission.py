@@ -1,0 +1,171 @@
+"""Admission: what a cycle decided, written to the API server, in an order that survives a
+crash at any moment.
+
+The TrainingJob status is written first, guarded by its resourceVersion, and only then are the
+rendezvous Service and the workers created under deterministic names. A status write that loses
+a race is dropped; workers that a crash left uncreated are created by a later cycle from the
+recorded plan (the chosen option's index, pool and nodes in the status). So a job is never
+admitted twice, and no worker is duplicated or lost across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pricewise.api import convert
+from pricewise.controller import status
+from pricewise.controller.cache import Cache, JobRecord
+from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
+from pricewise.core.explain import Decision
+from pricewise.kube import ApiError, ConflictError, Kube
+
+log = logging.getLogger(__name__)
+RELEASED_FIELDS = ("pool", "accelerator", "optionIndex", "workers", "nodes", "estimatedFinish")
+"""Status fields of a placement, cleared when a job gives its room back."""
+REFUSALS = (400, 403, 422)
+"""HTTP statuses with which the API server refuses an object as it is (not a lost race)."""
+
+
+class Admission:
+    """Writes decisions, statuses and events, and creates the workers of placed jobs."""
+
+    def __init__(self, cache: Cache, kube: Kube) -> None:
+        self.cache = cache
+        self.kube = kube
+
+    async def apply(self, decision: Decision, now: datetime, currency: str) -> None:
+        """Write one decision: a waiting job's reason, or a placement and its workers."""
+        key = (decision.job.namespace, decision.job.name)
+        record = self.cache.jobs.get(key)
+        if record is None:
+            return
+        previous = record.body.get("status") or {}
+        generation = record.body["metadata"].get("generation")
+        if decision.chosen is None:
+            new = status.pending_status(decision, previous, now, generation)
+            if status.pending_changed(previous, new):
+                changed_reason = previous.get("reason") != decision.reason
+                if await self.write_status(record, new, check=True) and changed_reason:
+                    await self.event(record, decision.reason, decision.message, warning=False)
+            return
+        new = status.admitted_status(decision, previous, now, currency, generation)
+        if not await self.write_status(record, new, check=True):
+            return  # it changed under us: the next cycle sees its new state
+        await self.event(record, "Admitted", decision.message)
+        updated = self.cache.jobs.get(key)
+        if updated is not None and updated.phase == "Admitted":
+            await self.create_workers(updated)
+
+    async def create_workers(self, record: JobRecord) -> None:
+        """Create the Service and every worker of an admitted job that does not exist yet."""
+        body, st = record.body, record.body["status"]
+        table = next(
+            (
+                t
+                for t in self.cache.price_tables.values()
+                for p in t.spec.pools
+                if p.name == st["pool"]
+            ),
+            None,
+        )
+        pool_spec = next(p for p in table.spec.pools if p.name == st["pool"]) if table else None
+        option = self.cache.planned_option(record)
+        if pool_spec is None or option is None or record.model is None:
+            return  # the pool was removed from the PriceTable; the gang timeout releases the job
+        requests: dict[str, str] = {}
+        device = convert.device_resource(option.accelerator)
+        if device:
+            requests[device] = str(option.devices_per_worker)
+        worker = convert.worker_resources(option, record.model.spec.template)
+        requests["cpu"] = f"{worker.cpu}m"
+        requests["memory"] = f"{worker.memory}Mi"
+        tolerations = device_tolerations(device, list(pool_spec.tolerations))
+        if int(st.get("workers") or 1) > 1:
+            # The Service first, on its own: workers whose rendezvous Service failed would
+            # never get it, since a later cycle only looks for missing workers.
+            service = headless_service(body)
+            try:
+                await self.kube.create(service)
+            except ApiError as err:
+                if err.status in REFUSALS:
+                    await self._release_refused(record, service, err)
+                else:
+                    log.error(
+                        "Service %s not created (retried next cycle): %s",
+                        service["metadata"]["name"],
+                        err,
+                    )
+                return
+        existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
+        manifests = [
+            worker_pod(
+                body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
+            )
+            for i, node in enumerate(st.get("nodes") or [])
+            if i not in existing
+        ]
+        results = await asyncio.gather(
+            *(self.kube.create(m) for m in manifests), return_exceptions=True
+        )
+        for manifest, result in zip(manifests, results, strict=True):
+            if isinstance(result, ApiError) and result.status in REFUSALS:
+                await self._release_refused(record, manifest, result)
+                return
+            if isinstance(result, Exception):
+                log.error("API call failed: %s", result)
+
+    async def _release_refused(
+        self, record: JobRecord, manifest: dict[str, Any], error: ApiError
+    ) -> None:
+        """The API server refused a worker or the Service: remove what was created and give the
+        planned room back; the job waits, with the API's words, until its spec changes."""
+        meta = record.body["metadata"]
+        what = f"{manifest['kind']} {manifest['metadata']['name']}"
+        message = (
+            f"the API server refused {what}: {error}; fix spec.template and the job is "
+            "planned again when its spec changes"
+        )
+        await self.kube.delete_workers(meta["namespace"], meta["name"])
+        now = datetime.now(UTC)
+        st = record.body.get("status") or {}
+        patch: dict[str, Any] = {
+            "phase": "Pending",
+            "reason": "WorkerRejected",
+            "message": message,
+            "conditions": status.set_condition(
+                st.get("conditions") or [], "Admitted", False, "WorkerRejected", message, now
+            ),
+            "observedGeneration": meta.get("generation"),
+        }
+        patch.update(dict.fromkeys(RELEASED_FIELDS))
+        if await self.write_status(record, patch, check=True):
+            await self.event(record, "WorkerRejected", message, warning=True)
+
+    async def write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:
+        """Patch the status and put the result in the cache at once (before the watch echoes
+        it), so that the next cycle cannot act on the old state. False on a lost race."""
+        meta = record.body["metadata"]
+        try:
+            result = await self.kube.patch_status(
+                "trainingjobs",
+                meta["namespace"],
+                meta["name"],
+                patch,
+                meta.get("resourceVersion") if check else None,
+            )
+        except ConflictError:
+            return False
+        self.cache.upsert_job(result)
+        return True
+
+    async def event(
+        self, record: JobRecord, reason: str, message: str, warning: bool = False
+    ) -> None:
+        """Record an Event on the job; best effort."""
+        try:
+            await self.kube.event(record.body, "TrainingJob", reason, message, warning)
+        except Exception:  # an event is a courtesy; it never fails a cycle
+            log.debug("event not recorded", exc_info=True)
