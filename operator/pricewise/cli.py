@@ -12,17 +12,19 @@ import sys
 from datetime import UTC, datetime
 
 from pricewise import __version__
+from pricewise.core.times import parse_time
 
 
 def _parse_now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_time(text)
     except ValueError:
         raise SystemExit(
             f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
         ) from None
+    assert moment is not None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -22,7 +22,6 @@ from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_la
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
 from pricewise.core.times import parse_time
-from pricewise.core.units import to_micros
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -318,16 +317,8 @@ class Cache:
         """Budgets in the prices' currency with what they have spent and committed (a Budget
         in another currency is not enforced, and says so in its status)."""
         return [
-            BudgetView(
-                namespace=ns,
-                name=name,
-                limit=to_micros(b.spec.limit),
-                spent=to_micros(b.status.spent),
-                committed=to_micros(self.committed(ns)),
-                hard=b.spec.enforcement == "hard",
-                currency=b.spec.currency,
-            )
-            for (ns, name), b in sorted(self.budgets.items())
+            convert.budget_from(b, committed=self.committed(ns))
+            for (ns, _), b in sorted(self.budgets.items())
             if b.spec.currency == currency
         ]
 

@@ -6,20 +6,13 @@ Kubernetes controllers do: hold it while renewing, take it over when its holder 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from pricewise.core.times import micro_timestamp, parse_time
 from pricewise.kube import ConflictError, Kube
 
 LEASE_SECONDS = 15
-
-
-def _micro_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 class LeaseElector:
@@ -36,8 +29,8 @@ class LeaseElector:
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": LEASE_SECONDS,
-            "acquireTime": acquired or _micro_time(now),
-            "renewTime": _micro_time(now),
+            "acquireTime": acquired or micro_timestamp(now),
+            "renewTime": micro_timestamp(now),
             "leaseTransitions": transitions,
         }
 
@@ -54,7 +47,7 @@ class LeaseElector:
             return await self._write(lease, create=True)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
-        renewed = _parse(spec.get("renewTime"))
+        renewed = parse_time(spec.get("renewTime"))
         duration = timedelta(seconds=spec.get("leaseDurationSeconds") or LEASE_SECONDS)
         expired = renewed is None or renewed + duration < now
         if holder and holder != self.identity and not expired:

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import ACTIVE_PHASES, Cache
 from pricewise.core.costmodel import worker_hourly_price
-from pricewise.core.explain import Decision
+from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
@@ -310,10 +310,6 @@ class Metrics:
                 self.savings.labels(currency).inc(saved)
         for namespace, pool, amount in self.accountant.drain_accrued():
             self.cost.labels(namespace, pool, currency).inc(amount)
-
-
-INFEASIBLE = {"NoMatchingPool", "WorkerTooLarge", "SpotNotAllowed", "DeadlineUnreachable",
-              "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning", "OutOfRange"}  # fmt: skip
 
 
 def outcome(decision: Decision) -> str:

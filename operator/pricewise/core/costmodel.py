@@ -18,7 +18,7 @@ from functools import cached_property
 
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
-from pricewise.core.units import MICROS, format_duration, format_money
+from pricewise.core.units import MICROS, format_duration, format_micros
 
 MIB_PER_GIB = 1024
 
@@ -129,16 +129,12 @@ def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
         note = f"needs {format_duration(cand.duration_s)}, more than the 3650d pricewise plans for"
     elif cand.cost > MAX_COST_MICROS:
         note = (
-            f"costs {_money(cand.cost, currency)}, more than the "
-            f"{_money(MAX_COST_MICROS, currency)} pricewise places"
+            f"costs {format_micros(cand.cost, currency)}, more than the "
+            f"{format_micros(MAX_COST_MICROS, currency)} pricewise places"
         )
     else:
         return None
     return replace(cand, stage=Stage.OUT_OF_RANGE, note=note)
-
-
-def _money(micros: int, currency: str) -> str:
-    return format_money(micros / MICROS, currency)
 
 
 def candidate_for(
@@ -194,12 +190,12 @@ def candidate_for(
     beyond = _out_of_range(cand, currency)
     if beyond is not None:
         return beyond
-    cost = _money(cand.cost, currency)
+    cost = format_micros(cand.cost, currency)
     if job.max_cost is not None and cand.cost > job.max_cost:
-        note = f"costs {cost}, over maxCost {_money(job.max_cost, currency)}"
+        note = f"costs {cost}, over maxCost {format_micros(job.max_cost, currency)}"
         return replace(cand, stage=Stage.MAX_COST, note=note)
     if job.value is not None and cand.cost > job.value:
-        note = f"costs {cost}, more than the job's value {_money(job.value, currency)}"
+        note = f"costs {cost}, more than the job's value {format_micros(job.value, currency)}"
         return replace(cand, stage=Stage.VALUE, note=note)
     return cand
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pricewise.core.costmodel import Candidate, Stage, time_limit_s
 from pricewise.core.greedy import Ledger
 from pricewise.core.snapshot import Job, Snapshot
-from pricewise.core.units import MICROS, format_duration, format_money
+from pricewise.core.units import format_duration, format_micros
 
 Verdict = Literal["chosen", "feasible", "excluded"]
 
@@ -70,8 +70,12 @@ _STAGE_REASONS = {
 }
 
 
-def _money(micros: int, currency: str) -> str:
-    return format_money(micros / MICROS, currency)
+INFEASIBLE = frozenset(
+    {"NoMatchingPool", "OutOfRange", "WorkerTooLarge", "SpotNotAllowed", "DeadlineUnreachable",
+     "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning"}
+)  # fmt: skip
+"""Reasons that say the job cannot run here as specified: waiting will not help (unlike
+capacity, quotas, budgets or unavailable nodes)."""
 
 
 def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
@@ -80,8 +84,8 @@ def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
     if budget is not None:
         name, left = budget
         return "BudgetExceeded", (
-            f"budget {cand.job.namespace}/{name}: {_money(max(left, 0), currency)} left, "
-            f"{cand.label()} costs {_money(cand.cost, currency)}"
+            f"budget {cand.job.namespace}/{name}: {format_micros(max(left, 0), currency)} left, "
+            f"{cand.label()} costs {format_micros(cand.cost, currency)}"
         )
     quota = ledger.quota_blocker(cand)
     if quota is not None:
@@ -135,15 +139,16 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     cheapest = min(closest, key=lambda c: c.cost)
     if stage is Stage.MAX_COST:
         return "OverMaxCost", (
-            f"maxCost {_money(job.max_cost or 0, currency)}: cheapest option that meets the "
-            f"constraints, {cheapest.label()}, costs {_money(cheapest.cost, currency)}"
+            f"maxCost {format_micros(job.max_cost or 0, currency)}: cheapest option that meets the "
+            f"constraints, {cheapest.label()}, costs {format_micros(cheapest.cost, currency)}"
         )
     if stage is Stage.VALUE:
         value = job.value or 0
         return "NotWorthRunning", (
             f"not worth running: cheapest option {cheapest.label()} costs "
-            f"{_money(cheapest.cost, currency)}, more than the job's value "
-            f"{_money(value, currency)} (net benefit {_money(value - cheapest.cost, currency)})"
+            f"{format_micros(cheapest.cost, currency)}, more than the job's value "
+            f"{format_micros(value, currency)} "
+            f"(net benefit {format_micros(value - cheapest.cost, currency)})"
         )
     return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
 
@@ -154,7 +159,7 @@ def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapsh
     limit = time_limit_s(chosen.job, snapshot.now)
     within = f" that finish within {format_duration(limit)}" if limit is not None else ""
     head = (
-        f"{chosen.label()} at {_money(chosen.cost, currency)}, "
+        f"{chosen.label()} at {format_micros(chosen.cost, currency)}, "
         f"done in {format_duration(chosen.duration_s)}"
     )
     cheapest = feasible[0]
@@ -214,7 +219,7 @@ def explain(
 def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: str) -> str:
     if cand.cost >= chosen.cost:
         extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
-        return f"costs {extra:.0%} more ({_money(cand.cost, currency)})"
+        return f"costs {extra:.0%} more ({format_micros(cand.cost, currency)})"
     if cand.pool.name != chosen.pool.name and not after.fits(cand):
         return f"cheaper, but pool {cand.pool.name} is full"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"

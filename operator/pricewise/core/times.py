@@ -17,6 +17,11 @@ def timestamp(moment: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def micro_timestamp(moment: datetime) -> str:
+    """RFC 3339 with microseconds, as the API's MicroTime fields (a Lease's) want."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def optional_timestamp(moment: datetime | None) -> str | None:
     """`timestamp`, or None for no time."""
     return timestamp(moment) if moment is not None else None

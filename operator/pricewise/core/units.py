@@ -89,6 +89,11 @@ def from_micros(micros: int) -> float:
     return round(micros / MICROS, 6)
 
 
+def format_micros(micros: int, currency: str) -> str:
+    """Micro-units of money as people read them (see `format_money`)."""
+    return format_money(micros / MICROS, currency)
+
+
 def format_money(amount: float, currency: str) -> str:
     """`412.50 USD`: two decimals, or more where a small amount would print as zero."""
     if 0 < abs(amount) < 0.01:
