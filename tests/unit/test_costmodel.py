@@ -137,3 +137,5 @@ def test_candidates_list_the_feasible_first_then_by_cost() -> None:
         ("a", False),
     ]
     assert found[2].note == "spot pool; set spec.allowSpot: true"
+    capped = candidates(job("j", OPTION, work=WORK, max_cost=to_micros(1)), (mid,), NOW, "CHF")
+    assert capped[0].note == "costs 6.00 CHF, over maxCost 1.00 CHF"
