@@ -110,7 +110,8 @@ def jobs(count: int, rng: random.Random, now: datetime) -> tuple[Job, ...]:
             worker = worker + (
                 Resources(tpu=devices) if kind.startswith("tpu") else Resources(gpu=devices)
             )
-            options.append(JobOption(kind, devices, worker, base * ACCELERATORS[kind][2] * devices))
+            speed = base * ACCELERATORS[kind][2] * devices
+            options.append(JobOption(kind, devices, worker, speed, index=len(options)))
         hours = rng.uniform(1, 24)
         out.append(
             Job(

@@ -68,6 +68,16 @@ class Plan:
         return tuple(d for d in self.decisions if d.chosen is not None)
 
 
+ChoiceKey = tuple[str, int, str]
+"""(job `namespace/name`, index of the option in the job's spec, pool): one choice of one job,
+as CP-SAT's variables and the hints between rounds name it."""
+
+
+def choice_key(candidate: Candidate) -> ChoiceKey:
+    """The stable name of a candidate (the cost model keeps one per option and pool)."""
+    return (candidate.job.key, candidate.option.index, candidate.pool.name)
+
+
 def admission_key(chosen: Iterable[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
     """Jobs admitted per priority level, highest level first: compared lexicographically."""
     counts: dict[int, int] = defaultdict(int)
@@ -101,14 +111,14 @@ class _Model:
         self.model = cp_model.CpModel()
         self.unit = _unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the model's cost terms, in micro-units (1 on any real cluster)."""
-        self.choice: dict[int, cp_model.IntVar] = {}
-        self.candidates: dict[int, Candidate] = {}
+        self.choice: dict[ChoiceKey, cp_model.IntVar] = {}
+        self.candidates: dict[ChoiceKey, Candidate] = {}
         by_job: dict[str, list[cp_model.IntVar]] = {}
         for key, job_options in options.items():
             for cand in job_options:
                 var = self.model.new_bool_var(f"{key}@{cand.pool.name}")
-                self.choice[id(cand)] = var
-                self.candidates[id(cand)] = cand
+                self.choice[choice_key(cand)] = var
+                self.candidates[choice_key(cand)] = cand
                 by_job.setdefault(key, []).append(var)
         for variables in by_job.values():
             self.model.add_at_most_one(variables)
@@ -116,7 +126,7 @@ class _Model:
         self._quotas(snapshot)
         self._budgets(snapshot)
         for cut in cuts:
-            self.model.add(sum(self.choice[id(c)] for c in cut) <= len(cut) - 1)
+            self.model.add(sum(self.choice[choice_key(c)] for c in cut) <= len(cut) - 1)
 
     def _capacity(self, snapshot: Snapshot) -> None:
         by_pool: dict[str, list[Candidate]] = defaultdict(list)
@@ -130,7 +140,7 @@ class _Model:
             for node in pool.nodes:
                 free = free + node.free
             for index, limit in enumerate(_fields(free)):
-                terms = [(self.choice[id(c)], _fields(c.demand)[index]) for c in chosen]
+                terms = [(self.choice[choice_key(c)], _fields(c.demand)[index]) for c in chosen]
                 if any(coef for _, coef in terms):
                     self.model.add(sum(v * coef for v, coef in terms if coef) <= _in_range(limit))
             by_shape: dict[Resources, list[Candidate]] = defaultdict(list)
@@ -138,7 +148,7 @@ class _Model:
                 by_shape[cand.worker].append(cand)
             for shape, group in by_shape.items():
                 slots = _in_range(_slots(pool.nodes, shape))
-                self.model.add(sum(self.choice[id(c)] * c.workers for c in group) <= slots)
+                self.model.add(sum(self.choice[choice_key(c)] * c.workers for c in group) <= slots)
 
     def _quotas(self, snapshot: Snapshot) -> None:
         for quota in snapshot.quotas:
@@ -146,7 +156,7 @@ class _Model:
             for resource in QUOTA_RESOURCES:
                 if resource not in quota.remaining or not mine:
                     continue
-                terms = [(self.choice[id(c)], quota_demand(c)[resource]) for c in mine]
+                terms = [(self.choice[choice_key(c)], quota_demand(c)[resource]) for c in mine]
                 self.model.add(
                     sum(v * coef for v, coef in terms if coef)
                     <= _in_range(quota.remaining[resource])
@@ -158,15 +168,15 @@ class _Model:
             if budget.hard and mine:
                 # Costs rounded up and what is left rounded down: a budget is never overrun.
                 self.model.add(
-                    sum(self.choice[id(c)] * -(-c.cost // self.unit) for c in mine)
+                    sum(self.choice[choice_key(c)] * -(-c.cost // self.unit) for c in mine)
                     <= _in_range(budget.remaining // self.unit)
                 )
 
-    def level(self, priority: int) -> list[int]:
+    def level(self, priority: int) -> list[ChoiceKey]:
         """The choice keys of the jobs of one priority level."""
         return [k for k in self.choice if self.candidates[k].job.priority == priority]
 
-    def admitted(self, keys: list[int]) -> cp_model.LinearExprT:
+    def admitted(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
         """How many of these choices are taken (each job has at most one)."""
         return sum(self.choice[k] for k in keys)
 
@@ -174,7 +184,7 @@ class _Model:
         """Total estimated cost of the admitted jobs, in the model's money unit."""
         return sum(v * -(-self.candidates[k].cost // self.unit) for k, v in self.choice.items())
 
-    def admitted_then_cost(self, keys: list[int]) -> cp_model.LinearExprT:
+    def admitted_then_cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
         """Jobs admitted from `keys`, with their cost subtracted as a tie-break: one more job
         outweighs every cost difference, so the plan handed on is already nearly cheapest."""
         worst: dict[str, int] = defaultdict(int)
@@ -186,7 +196,7 @@ class _Model:
         coefficients = [scale - self.candidates[k].cost // tie for k in keys]
         return cp_model.LinearExpr.weighted_sum([self.choice[k] for k in keys], coefficients)
 
-    def hint(self, chosen: set[int]) -> None:
+    def hint(self, chosen: set[ChoiceKey]) -> None:
         """Start the search from a known placement (the greedy one, or the previous round's)."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
         for key, var in self.choice.items():
@@ -254,7 +264,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     bound: int | None = None
     cuts: list[list[Candidate]] = []
     if feasible:
-        hint = {id(c) for c, _ in greedy.placed.values()}
+        hint = {choice_key(c) for c, _ in greedy.placed.values()}
         while rounds < settings.max_rounds:
             rounds += 1
             # A margin of the limit is kept for packing and explaining the result.
@@ -268,9 +278,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             nodes, failed = _pack_pools(chosen)
             if failed:
                 cuts.extend(failed)
-                hint = {
-                    id(c) for c in chosen if c.pool.name not in {g[0].pool.name for g in failed}
-                }
+                unpacked = {group[0].pool.name for group in failed}
+                hint = {choice_key(c) for c in chosen if c.pool.name not in unpacked}
                 continue
             if _better(chosen, placement, levels):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
@@ -306,7 +315,7 @@ def _solve_round(
     feasible: dict[str, list[Candidate]],
     cuts: list[list[Candidate]],
     levels: Sequence[int],
-    hint: set[int],
+    hint: set[ChoiceKey],
     settings: SolverSettings,
     seconds: float,
 ) -> tuple[list[Candidate], str, int | None] | None:
@@ -332,7 +341,7 @@ def _solve_round(
                 return (fallback, "feasible", None) if fallback else None
             fallback = incumbent = model.chosen(solver)
             best = sum(1 for c in incumbent if c.job.priority == level)
-            model.hint({id(c) for c in incumbent})
+            model.hint({choice_key(c) for c in incumbent})
             model.model.clear_objective()  # type: ignore[no-untyped-call]
         model.model.add(model.admitted(keys) >= best)
     model.model.minimize(model.cost())

@@ -152,8 +152,8 @@ def sim_jobs(
             gpu=tj.scale_factor,
         )
         options = tuple(
-            JobOption(accelerator, tj.scale_factor, worker, speed)
-            for accelerator, speed in sorted(speeds.items())
+            JobOption(accelerator, tj.scale_factor, worker, speed, index)
+            for index, (accelerator, speed) in enumerate(sorted(speeds.items()))
         )
         job = Job(namespace="trace", name=f"job-{tj.index:05d}", options=options, work=tj.steps)
         deadline = None if factors is None else tj.arrival_s + factors[i] * fastest
