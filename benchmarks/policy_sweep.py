@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewise.core.solver import SolverSettings
-from pricewise.offline import simulate
+from pricewise.offline import simmodel, simpolicies, simreport, simrun
 from pricewise.offline.simcluster import load_pools
 from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
 
@@ -33,21 +33,21 @@ def _row(
     table = load_throughputs(DATA / "gavel" / "throughputs-isolated.json")
     trace = window(load_trace(trace_path), args.skip, args.jobs, scale)
     factors = deadline_factors(len(trace), 1.5, 3.0, seed)
-    jobs, _ = simulate.sim_jobs(trace, table, factors)
+    jobs, _ = simmodel.sim_jobs(trace, table, factors)
     out: dict[str, Any] = {}
     for label, order in (("table", None), ("fastest", ["v100", "p100", "k80"])):
         pools, currency = load_pools(
             DATA / "pricetable-gcp-gavel.yaml", DATA / "nodepools-gavel.yaml", counts, order
         )
-        out["floor"] = simulate.cost_floor(jobs, pools, currency) / 1e6
-        runs: list[tuple[str, simulate.Policy]] = [("first-fit", simulate.first_fit_policy)]
+        out["floor"] = simrun.cost_floor(jobs, pools, currency) / 1e6
+        runs: list[tuple[str, simmodel.Policy]] = [("first-fit", simpolicies.first_fit_policy)]
         if label == "table":
             runs += [
-                ("pricewise", simulate.pricewise_policy(SolverSettings(args.time_limit))),
-                ("cheapest", simulate.cheapest_policy),
+                ("pricewise", simpolicies.pricewise_policy(SolverSettings(args.time_limit))),
+                ("cheapest", simpolicies.cheapest_policy),
             ]
         for name, policy in runs:
-            figures = simulate.summary(simulate.run(jobs, pools, policy, name, currency=currency))
+            figures = simreport.summary(simrun.run(jobs, pools, policy, name, currency=currency))
             key = name if label == "table" or name != "first-fit" else "first-fit-fastest"
             out[key] = figures
     return out

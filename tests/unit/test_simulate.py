@@ -20,9 +20,11 @@ import pytest
 from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import to_micros
-from pricewise.offline import simulate
+from pricewise.offline import simpolicies, simreport, simrun, simulate
 from pricewise.offline.simcluster import ClusterFileError, load_pools
-from pricewise.offline.simulate import SimJob, SimResult, run, sim_jobs, summary
+from pricewise.offline.simmodel import SimJob, SimResult, sim_jobs
+from pricewise.offline.simreport import summary
+from pricewise.offline.simrun import run
 from pricewise.offline.traces import (
     TraceError,
     TraceJob,
@@ -68,10 +70,10 @@ def jobs_of(tj: list[TraceJob], factors: list[float] | None) -> list[SimJob]:
 
 def play(name: str, jobs: list[SimJob], pools: tuple[Pool, ...] = CLUSTER) -> SimResult:
     policies = {
-        "pricewise": simulate.pricewise_policy(SETTINGS),
-        "first-fit": simulate.first_fit_policy,
-        "cheapest": simulate.cheapest_policy,
-        "fifo": simulate.fifo_policy("v100"),
+        "pricewise": simpolicies.pricewise_policy(SETTINGS),
+        "first-fit": simpolicies.first_fit_policy,
+        "cheapest": simpolicies.cheapest_policy,
+        "fifo": simpolicies.fifo_policy("v100"),
     }
     fifo = name == "fifo"
     return run(
@@ -174,7 +176,7 @@ def test_pricewise_never_costs_more_than_cheapest_when_nothing_waits():
 
 def test_cost_over_time_ends_at_the_total_and_never_falls():
     result = play("first-fit", jobs_of(trace((0.0, 1), (1.0, 1)), [2.0, 1.5]))
-    hours, accrued = simulate.cost_over_time(result)
+    hours, accrued = simreport.cost_over_time(result)
     assert hours[-1] == pytest.approx(4500 / 3600)  # job 2 ran late on k80, 900-4500 s
     assert accrued[-1] == pytest.approx(summary(result)["totalCost"])
     assert all(a <= b for a, b in pairwise(accrued))
@@ -190,7 +192,7 @@ def test_a_job_no_pool_can_hold_is_reported_unplaced():
 def test_job_rows_say_what_happened_to_each_job():
     # The late-job case: job 1 on v100 0-900 s in time; job 2 (due at 1351 s) late on k80.
     result = play("first-fit", jobs_of(trace((0.0, 1), (1.0, 1)), [2.0, 1.5]))
-    first, second = simulate.job_rows(result)
+    first, second = simreport.job_rows(result)
     assert first == {
         "job": "trace/job-00001", "label": "m x1", "gpus": 1,
         "arrivalHours": 0.0, "deadlineHours": 0.5, "startHours": 0.0, "finishHours": 0.25,
@@ -201,7 +203,7 @@ def test_job_rows_say_what_happened_to_each_job():
     assert second["waitHours"] == pytest.approx(899 / 3600, abs=1e-4)
     assert second["deadlineMet"] is False and second["late"] is True
     # A job that never ran, and jobs without deadlines.
-    (never,) = simulate.job_rows(play("cheapest", jobs_of(trace((0.0, 2)), None)))
+    (never,) = simreport.job_rows(play("cheapest", jobs_of(trace((0.0, 2)), None)))
     assert never["startHours"] is None and never["finishHours"] is None
     assert never["waitHours"] is None and never["pool"] is None
     assert never["workers"] == 0 and never["cost"] == 0.0
@@ -210,7 +212,7 @@ def test_job_rows_say_what_happened_to_each_job():
 
 def test_cost_floor_is_each_job_on_its_cheapest_option_in_time():
     jobs = jobs_of(trace((0.0, 1), (0.0, 1)), [5.0, 2.0])
-    assert simulate.cost_floor(jobs, CLUSTER) == to_micros(0.5) * 2
+    assert simrun.cost_floor(jobs, CLUSTER) == to_micros(0.5) * 2
 
 
 # --- files and the command line ----------------------------------------------------------------
@@ -356,7 +358,7 @@ def test_trace_window_and_deadline_factors_are_reproducible():
 
 def test_a_batching_window_holds_events_until_its_end():
     jobs = jobs_of(trace((0.0, 1), (10.0, 1)), None)
-    result = run(jobs, CLUSTER, simulate.cheapest_policy, "cheapest", window_s=600.0)
+    result = run(jobs, CLUSTER, simpolicies.cheapest_policy, "cheapest", window_s=600.0)
     # Job 1 at 0 runs on v100 till 900; job 2 (at 10 s) is seen at 600 s, when only k80 is
     # free, and job 1's end is seen at 1200 s.
     assert [(r.start_s, r.pool) for r in result.records] == [(0.0, "v100"), (600.0, "k80")]
@@ -401,7 +403,7 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     pools = {p["name"] for p in out["setup"]["pools"]}
-    assert [row["policy"] for row in out["policies"]] == list(simulate.POLICIES)
+    assert [row["policy"] for row in out["policies"]] == list(simpolicies.POLICIES)
     for row in out["policies"]:
         records = row["records"]
         assert len(records) == row["jobs"] == out["setup"]["jobs"], row["policy"]

@@ -14,7 +14,8 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 
 import matplotlib.pyplot as plt
 
-from pricewise.offline.simulate import SimResult, cost_over_time
+from pricewise.offline.simmodel import SimResult
+from pricewise.offline.simreport import cost_over_time
 
 COLOURS = {"pricewise": "#1b7837", "first-fit": "#2166ac", "cheapest": "#b2182b", "fifo": "#777777"}
 

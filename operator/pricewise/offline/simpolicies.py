@@ -1,0 +1,77 @@
+"""The placement policies the simulator compares: pricewise's solver and what its peers do.
+
+- `pricewise`: the CP-SAT solver of the operator, on every cycle's snapshot;
+- `first-fit`: each job in arrival order takes the first pool in the admin's order where a
+  feasible option fits (how Kueue assigns flavors);
+- `cheapest`: each job in arrival order takes its cheapest feasible option that fits (how a
+  per-job cost optimiser picks);
+- `fifo`: plain FIFO on one fixed pool, blind to deadlines, with head-of-line blocking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pricewise.core.costmodel import Candidate, candidates
+from pricewise.core.greedy import Ledger, place_greedily
+from pricewise.core.snapshot import Snapshot
+from pricewise.core.solver import SolverSettings, solve
+from pricewise.offline.simmodel import CycleResult, Policy
+
+POLICIES = ("pricewise", "first-fit", "cheapest", "fifo")
+
+
+def _feasible(snapshot: Snapshot) -> Iterable[list[Candidate]]:
+    """Each job's feasible candidates, jobs in the snapshot's (arrival) order."""
+    for job in snapshot.jobs:
+        found = candidates(job, snapshot.pools, snapshot.now, snapshot.currency)
+        yield [c for c in found if c.feasible]
+
+
+def pricewise_policy(settings: SolverSettings) -> Policy:
+    """The operator's solver: most jobs admitted, then least total cost."""
+
+    def place(snapshot: Snapshot) -> CycleResult:
+        plan = solve(snapshot, settings)
+        placements = [(d.chosen, d.nodes) for d in plan.placed if d.chosen is not None]
+        return CycleResult(placements, plan.status, plan.seconds)
+
+    return place
+
+
+def first_fit_policy(snapshot: Snapshot) -> CycleResult:
+    """Arrival order; each job on the first pool of the admin's order where it fits."""
+    ledger = place_greedily(snapshot, _feasible(snapshot), preference=lambda c: (c.pool.order,))
+    return CycleResult(list(ledger.placed.values()))
+
+
+def cheapest_policy(snapshot: Snapshot) -> CycleResult:
+    """Arrival order; each job on its cheapest feasible option that fits."""
+    ledger = place_greedily(
+        snapshot, _feasible(snapshot), preference=lambda c: (c.cost, c.pool.order)
+    )
+    return CycleResult(list(ledger.placed.values()))
+
+
+def fifo_policy(pool_name: str) -> Policy:
+    """Arrival order on one pool; the first job that does not fit blocks all behind it.
+
+    Deadline-blind: the simulator hands it jobs without deadlines.
+    """
+
+    def place(snapshot: Snapshot) -> CycleResult:
+        pools = tuple(p for p in snapshot.pools if p.name == pool_name)
+        ledger = Ledger.of(snapshot)
+        for job in snapshot.jobs:
+            found = [
+                c for c in candidates(job, pools, snapshot.now, snapshot.currency) if c.feasible
+            ]
+            if not found:
+                continue  # cannot run on this pool at all; the simulator reports it unplaced
+            nodes = ledger.admits(found[0])
+            if nodes is None:
+                break
+            ledger.take(found[0], nodes)
+        return CycleResult(list(ledger.placed.values()))
+
+    return place
