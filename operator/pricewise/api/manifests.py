@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,13 +19,19 @@ class ManifestError(ValueError):
     """An object that cannot be used, with where it is and how to fix it."""
 
 
+def field_path(loc: Sequence[int | str]) -> str:
+    """`spec.options[0].throughput`: a pydantic error location as people write field paths."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
 def field_errors(error: ValidationError) -> list[str]:
     """`spec.options[0].throughput: Input should be greater than 0` for every problem."""
     lines = []
     for problem in error.errors():
-        path = ""
-        for part in problem["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        path = field_path(problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         bound = (problem.get("ctx") or {}).get("le")
         if problem["type"] == "less_than_equal" and bound is not None:
@@ -45,18 +51,23 @@ def parse_model(model: type[M], obj: dict[str, Any], where: str) -> M:
         raise ManifestError(f"{where}: {model.__name__} {name}:\n  {problems}") from None
 
 
-def _documents(path: Path) -> Iterator[dict[str, Any]]:
+def read_objects(
+    path: str | Path, error: type[ValueError] = ManifestError
+) -> Iterator[dict[str, Any]]:
+    """The Kubernetes objects of a YAML file, lists (`kubectl get ... -o yaml`) unpacked;
+    `error` (with the file's name) for a file that cannot be read or is not such objects."""
+    path = Path(path)
     try:
         docs = list(yaml.safe_load_all(path.read_text()))
     except OSError as err:
-        raise ManifestError(f"{path}: cannot read: {err.strerror}") from None
+        raise error(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise ManifestError(f"{path}: not valid YAML: {err}") from None
+        raise error(f"{path}: not valid YAML: {err}") from None
     for doc in docs:
         if doc is None:
             continue
         if not isinstance(doc, dict) or "kind" not in doc:
-            raise ManifestError(f"{path}: every document must be a Kubernetes object with a kind")
+            raise error(f"{path}: every document must be a Kubernetes object with a kind")
         if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
             yield from doc["items"]  # what `kubectl get ... -o yaml` prints
         else:
@@ -83,7 +94,7 @@ def load(paths: Iterable[str | Path]) -> Manifests:
         path = Path(raw)
         files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
     for path in files:
-        for obj in _documents(path):
+        for obj in read_objects(path):
             kind = obj["kind"]
             if kind == "TrainingJob":
                 found.jobs.append(parse_model(api.TrainingJob, obj, str(path)))

@@ -34,6 +34,8 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pricewise.api.manifests import field_path
+
 __all__ = [
     "MixInputError",
     "MixProblem",
@@ -427,13 +429,6 @@ def _fields(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
-    return text
-
-
 def _show(value: object) -> str:
     text = json.dumps(value, default=repr)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -477,7 +472,7 @@ def _describe_error(error: Mapping[str, Any]) -> str:
         message = f"must be a mapping with {', '.join(_fields(MixResource))}{got}"
     else:
         message = f"{error['msg']}{got}"
-    return f"{_path(loc)}: {message}" if loc else message
+    return f"{field_path(loc)}: {message}" if loc else message
 
 
 def parse_mix(data: object, source: str = "<input>") -> MixProblem:

@@ -18,44 +18,23 @@ nodeSelector like the operator does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pricewise.core.snapshot import GPU, TPU, Node, Pool, PoolPrices, Resources
-from pricewise.core.units import cpu_millis, memory_mib, parse_quantity, to_micros
+from pricewise.api.convert import resources_of
+from pricewise.api.manifests import read_objects
+from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources
+from pricewise.core.units import to_micros
 
 
 class ClusterFileError(ValueError):
     """A PriceTable or node-pool file that cannot be used, naming the file and field."""
 
 
-def _documents(path: str | Path) -> Iterator[dict[str, Any]]:
-    try:
-        docs = list(yaml.safe_load_all(Path(path).read_text()))
-    except OSError as err:
-        raise ClusterFileError(f"{path}: cannot read: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ClusterFileError(f"{path}: not valid YAML: {err}") from None
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            yield from (item for item in doc["items"] if isinstance(item, dict))
-        else:
-            yield doc
-
-
 def _resources(where: str, values: Mapping[str, Any]) -> Resources:
     try:
-        return Resources(
-            cpu=cpu_millis(values.get("cpu", 0)),
-            memory=memory_mib(values.get("memory", 0)),
-            gpu=int(parse_quantity(values.get(GPU, 0))),
-            tpu=int(parse_quantity(values.get(TPU, 0))),
-        )
+        return resources_of(values)
     except (ValueError, TypeError) as err:
         raise ClusterFileError(f"{where}: {err}") from None
 
@@ -71,7 +50,7 @@ def read_price_table(path: str | Path) -> tuple[list[dict[str, Any]], str]:
     """The pool entries of the PriceTable(s) in a file, in order, and their currency."""
     pools: list[dict[str, Any]] = []
     currencies = set()
-    for doc in _documents(path):
+    for doc in read_objects(path, ClusterFileError):
         if doc.get("kind") != "PriceTable":
             continue
         spec = doc.get("spec") or {}
@@ -89,7 +68,7 @@ def read_price_table(path: str | Path) -> tuple[list[dict[str, Any]], str]:
 
 def _nodes_by_pool(path: str | Path, entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Node]]:
     found: dict[str, list[Node]] = {str(e.get("name")): [] for e in entries}
-    for doc in _documents(path):
+    for doc in read_objects(path, ClusterFileError):
         if doc.get("kind") == "NodePools":
             for item in doc.get("pools") or []:
                 name = str(item.get("pool"))
