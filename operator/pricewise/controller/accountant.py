@@ -17,20 +17,17 @@ from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord, Key
 from pricewise.core import accounting
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool
-from pricewise.core.times import optional_timestamp, parse_time
+from pricewise.core.times import optional_timestamp
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
 FINISHED_PHASES = ("Succeeded", "Failed")
 
 
-def _persisted(st: Mapping[str, Any]) -> accounting.Accrual:
-    return accounting.Accrual(
-        cost=float(st.get("accruedCost") or 0.0),
-        until=parse_time(st.get("accruedUntil")),
-        buckets=dict(st.get("costBuckets") or {}),
-        energy_kwh=float(st.get("energyKWh") or 0.0),
-    )
+def _persisted(record: JobRecord) -> accounting.Accrual:
+    st = record.status
+    return accounting.Accrual(st.accrued_cost, st.accrued_until, dict(st.cost_buckets),
+                              st.energy_kwh)  # fmt: skip
 
 
 class Accountant:
@@ -51,17 +48,16 @@ class Accountant:
         """(namespace, pool, amount) accrued since last drained, for the cost counter."""
 
     def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
-        persisted = _persisted(record.body.get("status") or {})
+        persisted = _persisted(record)
         memory = self.accruals.get(key)
         if memory is None or (persisted.until and memory.until and persisted.until >= memory.until):
             return persisted
         return memory
 
     def _due(self, record: JobRecord) -> bool:
-        st = record.body.get("status") or {}
         if record.phase in ACTIVE_PHASES:
             return True
-        finished, until = parse_time(st.get("finishedAt")), parse_time(st.get("accruedUntil"))
+        finished, until = record.status.finished_at, record.status.accrued_until
         return (
             record.phase in FINISHED_PHASES
             and finished is not None
@@ -86,8 +82,7 @@ class Accountant:
         self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool]
     ) -> None:
         """Accrue one job up to `now`."""
-        st = record.body.get("status") or {}
-        pool = pools.get(st.get("pool") or "")
+        pool = pools.get(record.status.pool or "")
         if pool is None:
             return
         worker = self.cache.planned_worker(record)
@@ -109,16 +104,16 @@ class Accountant:
         return drained
 
     def fields(self, key: Key, carbon_g_per_kwh: float | None) -> dict[str, Any]:
-        """The status fields that persist a job's accrual."""
+        """The status fields (`TrainingJobStatus` names) that persist a job's accrual."""
         accrual = self.accruals.get(key)
         if accrual is None:
             return {}
         return {
-            "accruedCost": accrual.cost,
-            "accruedUntil": optional_timestamp(accrual.until),
-            "costBuckets": dict(accrual.buckets),
-            "energyKWh": round(accrual.energy_kwh, 6),
-            "emissionsKg": round(accrual.energy_kwh * (carbon_g_per_kwh or 0.0) / 1000, 6),
+            "accrued_cost": accrual.cost,
+            "accrued_until": optional_timestamp(accrual.until),
+            "cost_buckets": dict(accrual.buckets),
+            "energy_kwh": round(accrual.energy_kwh, 6),
+            "emissions_kg": round(accrual.energy_kwh * (carbon_g_per_kwh or 0.0) / 1000, 6),
         }
 
     def due_for_write(self, key: Key, record: JobRecord, now: datetime) -> bool:
@@ -126,7 +121,7 @@ class Accountant:
         accrual = self.accruals.get(key)
         if accrual is None:
             return False
-        persisted = _persisted(record.body.get("status") or {})
+        persisted = _persisted(record)
         if accrual.cost == persisted.cost and accrual.energy_kwh == persisted.energy_kwh:
             return False
         return (
@@ -167,7 +162,7 @@ class Accountant:
             burn,
             now,
         )
-        previous = [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions]
+        previous = status.conditions_of(budget.status)
         hard = budget.spec.enforcement == "hard"
         conditions = status.set_condition(
             previous,

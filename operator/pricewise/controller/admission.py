@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pricewise.api import convert
+from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache, JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
@@ -23,7 +24,7 @@ from pricewise.core.explain import Decision
 from pricewise.kube import ApiError, ConflictError, Kube
 
 log = logging.getLogger(__name__)
-RELEASED_FIELDS = ("pool", "accelerator", "optionIndex", "workers", "nodes", "estimatedFinish")
+RELEASED_FIELDS = ("pool", "accelerator", "option_index", "workers", "nodes", "estimated_finish")
 """Status fields of a placement, cleared when a job gives its room back."""
 REFUSALS = (400, 403, 422)
 """HTTP statuses with which the API server refuses an object as it is (not a lost race)."""
@@ -42,12 +43,12 @@ class Admission:
         record = self.cache.jobs.get(key)
         if record is None:
             return
-        previous = record.body.get("status") or {}
+        previous = record.status
         generation = record.body["metadata"].get("generation")
         if decision.chosen is None:
             new = status.pending_status(decision, previous, now, generation)
             if status.pending_changed(previous, new):
-                changed_reason = previous.get("reason") != decision.reason
+                changed_reason = previous.reason != decision.reason
                 if await self.write_status(record, new, check=True) and changed_reason:
                     await self.event(record, decision.reason, decision.message, warning=False)
             return
@@ -61,17 +62,17 @@ class Admission:
 
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""
-        body, st = record.body, record.body["status"]
+        body, st = record.body, record.status
         table = next(
             (
                 t
                 for t in self.cache.price_tables.values()
                 for p in t.spec.pools
-                if p.name == st["pool"]
+                if p.name == st.pool
             ),
             None,
         )
-        pool_spec = next(p for p in table.spec.pools if p.name == st["pool"]) if table else None
+        pool_spec = next(p for p in table.spec.pools if p.name == st.pool) if table else None
         option = self.cache.planned_option(record)
         if pool_spec is None or option is None or record.model is None:
             return  # the pool was removed from the PriceTable; the gang timeout releases the job
@@ -83,7 +84,7 @@ class Admission:
         requests["cpu"] = f"{worker.cpu}m"
         requests["memory"] = f"{worker.memory}Mi"
         tolerations = device_tolerations(device, list(pool_spec.tolerations))
-        if int(st.get("workers") or 1) > 1:
+        if (st.workers or 1) > 1:
             # The Service first, on its own: workers whose rendezvous Service failed would
             # never get it, since a later cycle only looks for missing workers.
             service = headless_service(body)
@@ -104,7 +105,7 @@ class Admission:
             worker_pod(
                 body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
             )
-            for i, node in enumerate(st.get("nodes") or [])
+            for i, node in enumerate(st.nodes)
             if i not in existing
         ]
         results = await asyncio.gather(
@@ -130,17 +131,17 @@ class Admission:
         )
         await self.kube.delete_workers(meta["namespace"], meta["name"])
         now = datetime.now(UTC)
-        st = record.body.get("status") or {}
-        patch: dict[str, Any] = {
-            "phase": "Pending",
-            "reason": "WorkerRejected",
-            "message": message,
-            "conditions": status.set_condition(
-                st.get("conditions") or [], "Admitted", False, "WorkerRejected", message, now
+        patch = job_status_patch(
+            phase="Pending",
+            reason="WorkerRejected",
+            message=message,
+            conditions=status.set_condition(
+                status.conditions_of(record.status), "Admitted", False, "WorkerRejected",
+                message, now,
             ),
-            "observedGeneration": meta.get("generation"),
-        }
-        patch.update(dict.fromkeys(RELEASED_FIELDS))
+            observed_generation=meta.get("generation"),
+            **dict.fromkeys(RELEASED_FIELDS),
+        )  # fmt: skip
         if await self.write_status(record, patch, check=True):
             await self.event(record, "WorkerRejected", message, warning=True)
 

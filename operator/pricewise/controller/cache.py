@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from pricewise.api import convert
 from pricewise.api import models as api
 from pricewise.api.manifests import field_errors
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
+from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
 from pricewise.core.times import parse_time
@@ -83,11 +85,15 @@ class JobRecord:
     job: Job | None = None
     """The solver's view, converted once when the job is seen (None when invalid)."""
 
+    @cached_property
+    def status(self) -> api.TrainingJobStatus:
+        """The status as last written, typed."""
+        return read_job_status(self.body.get("status"))
+
     @property
     def phase(self) -> str:
         """The phase recorded in the status (Pending when none)."""
-        status = self.body.get("status") or {}
-        return str(status.get("phase") or "Pending")
+        return self.status.phase
 
 
 HELD_REASONS = ("WorkerRejected",)
@@ -96,9 +102,9 @@ would only meet the same refusal."""
 
 
 def _held(record: JobRecord) -> bool:
-    status = record.body.get("status") or {}
     generation = record.body["metadata"].get("generation")
-    return status.get("reason") in HELD_REASONS and status.get("observedGeneration") == generation
+    status = record.status
+    return status.reason in HELD_REASONS and status.observed_generation == generation
 
 
 @dataclass
@@ -272,8 +278,7 @@ class Cache:
         for (ns, name), record in self.jobs.items():
             if record.phase not in ACTIVE_PHASES or record.model is None:
                 continue
-            status = record.body.get("status") or {}
-            for index, node in enumerate(status.get("nodes") or []):
+            for index, node in enumerate(record.status.nodes):
                 if (ns, job_label(name), index) not in present:
                     add(node, self.planned_worker(record))
         return used
@@ -285,14 +290,12 @@ class Cache:
         Jobs placed before the status had `optionIndex` fall back to the first option of the
         pool's accelerator, as they were placed then.
         """
-        status = record.body.get("status") or {}
         if record.model is None:
             return None
-        options = record.model.spec.options
-        index = status.get("optionIndex")
-        if isinstance(index, int) and 0 <= index < len(options):
-            return options[index]
-        return next((o for o in options if o.accelerator == status.get("accelerator")), None)
+        options, status = record.model.spec.options, record.status
+        if status.option_index is not None and 0 <= status.option_index < len(options):
+            return options[status.option_index]
+        return next((o for o in options if o.accelerator == status.accelerator), None)
 
     def planned_worker(self, record: JobRecord) -> Resources:
         """Requests of one worker of a placed job."""
@@ -306,11 +309,8 @@ class Cache:
         total = 0.0
         for (ns, _), record in self.jobs.items():
             if ns == namespace and record.phase in ACTIVE_PHASES:
-                status = record.body.get("status") or {}
-                total += max(
-                    0.0,
-                    float(status.get("estimatedCost") or 0) - float(status.get("accruedCost") or 0),
-                )
+                status = record.status
+                total += max(0.0, (status.estimated_cost or 0.0) - status.accrued_cost)
         return total
 
     def budget_views(self, currency: str) -> list[BudgetView]:
@@ -322,7 +322,7 @@ class Cache:
             if b.spec.currency == currency
         ]
 
-    def carbon_intensity(self, pool: str) -> float | None:
+    def carbon_intensity(self, pool: str | None) -> float | None:
         """Grams of CO2 per kWh of the PriceTable that prices `pool`."""
         for table in self.price_tables.values():
             if any(p.name == pool for p in table.spec.pools):
@@ -384,7 +384,7 @@ class Cache:
             elif key in self.quarantined:
                 counts["TrainingJob", "PlanningFailed"] += 1
             elif record.phase == "Pending" and _held(record):
-                counts["TrainingJob", str((record.body.get("status") or {}).get("reason"))] += 1
+                counts["TrainingJob", record.status.reason] += 1
         counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
         counts["PriceTable", "CurrencyMismatch"] += sum(
             1 for t in self.price_tables.values() if t.spec.currency != currency

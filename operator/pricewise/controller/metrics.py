@@ -165,23 +165,19 @@ class StateCollector(Collector):
         by_reason: Counter[str] = Counter()
         ages: dict[str, float] = {}
         for (namespace, name), record in list(self.cache.jobs.items()):
-            st = record.body.get("status") or {}
+            st = record.status
             by_phase[record.phase] += 1
             if record.phase == "Pending":
-                by_reason[st.get("reason") or "New"] += 1
+                by_reason[st.reason or "New"] += 1
                 created = parse_time(record.body["metadata"].get("creationTimestamp"))
                 if created:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - created).total_seconds())
             if record.phase in ACTIVE_PHASES:
-                row = [namespace, name, st.get("pool") or "", st.get("currency") or ""]
+                row = [namespace, name, st.pool or "", st.currency or ""]
                 fields = self.accountant.fields((namespace, name), None)
-                estimated.add_metric(row, float(st.get("estimatedCost") or 0.0))
-                accrued.add_metric(
-                    row, float(fields.get("accruedCost", st.get("accruedCost") or 0.0))
-                )
-                energy.add_metric(
-                    row[:3], float(fields.get("energyKWh", st.get("energyKWh") or 0.0))
-                )
+                estimated.add_metric(row, st.estimated_cost or 0.0)
+                accrued.add_metric(row, float(fields.get("accrued_cost", st.accrued_cost)))
+                energy.add_metric(row[:3], float(fields.get("energy_kwh", st.energy_kwh)))
         for phase in PHASES:
             phases.add_metric([phase], by_phase[phase])
         for reason, count in sorted(by_reason.items()):

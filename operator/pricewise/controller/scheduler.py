@@ -16,6 +16,7 @@ from typing import Any
 
 from pricewise.api.convert import PoolProblem
 from pricewise.api.models import GROUP, VERSION
+from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import RELEASED_FIELDS, Admission
@@ -25,7 +26,7 @@ from pricewise.core import lifecycle
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool
 from pricewise.core.solver import Plan, SolverSettings
-from pricewise.core.times import parse_time, timestamp
+from pricewise.core.times import timestamp
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
@@ -216,39 +217,33 @@ class Scheduler:
         await _gather(self._progress_one(r, now) for r in active)
 
     async def _progress_one(self, record: JobRecord, now: datetime) -> None:
-        meta, st = record.body["metadata"], record.body.get("status") or {}
+        meta, st = record.body["metadata"], record.status
         namespace, name = meta["namespace"], meta["name"]
-        workers = int(st.get("workers") or 0)
+        workers = st.workers or 0
         pods = self.cache.workers_of(namespace, name)
-        step = lifecycle.transition(
-            record.phase, workers, pods, parse_time(st.get("admittedAt")), now
-        )
+        step = lifecycle.transition(record.phase, workers, pods, st.admitted_at, now)
         if step is None:
             if record.phase == "Admitted" and len(pods) < workers:
                 await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
-        patch: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "phase": step.phase,
             "reason": step.reason,
             "message": step.message,
+            **self.accountant.fields((namespace, name), self.cache.carbon_intensity(st.pool)),
         }
         if step.started_at:
-            patch["startedAt"] = timestamp(step.started_at)
+            fields["started_at"] = timestamp(step.started_at)
         if step.finished_at:
-            patch["finishedAt"] = timestamp(step.finished_at)
-        patch.update(
-            self.accountant.fields(
-                (namespace, name), self.cache.carbon_intensity(st.get("pool", ""))
-            )
-        )
+            fields["finished_at"] = timestamp(step.finished_at)
         if step.phase == "Pending":
             await self.kube.delete_workers(namespace, name)
-            patch.update(dict.fromkeys(RELEASED_FIELDS))
-            patch["conditions"] = status.set_condition(
-                st.get("conditions") or [], "Admitted", False, step.reason, step.message, now
+            fields.update(dict.fromkeys(RELEASED_FIELDS))
+            fields["conditions"] = status.set_condition(
+                status.conditions_of(st), "Admitted", False, step.reason, step.message, now
             )
-        await self.admission.write_status(record, patch, check=True)
+        await self.admission.write_status(record, job_status_patch(**fields), check=True)
         await self.admission.event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
@@ -258,30 +253,31 @@ class Scheduler:
         writes = []
         for key, record in list(self.cache.jobs.items()):
             if self.accountant.due_for_write(key, record, now):
-                pool = (record.body.get("status") or {}).get("pool", "")
-                fields = self.accountant.fields(key, self.cache.carbon_intensity(pool))
-                writes.append(self.admission.write_status(record, fields, check=False))
+                fields = self.accountant.fields(
+                    key, self.cache.carbon_intensity(record.status.pool)
+                )
+                patch = job_status_patch(**fields)
+                writes.append(self.admission.write_status(record, patch, check=False))
         await _gather(writes)
 
     async def _note_spec_change(self, record: JobRecord, now: datetime) -> None:
         """A placed job's spec changed: it keeps its placement, and says so once."""
-        meta, st = record.body["metadata"], record.body.get("status") or {}
-        generation, planned = meta.get("generation"), st.get("observedGeneration")
-        if generation is None or planned is None or generation == planned:
+        generation, planned = record.body["metadata"].get("generation"), record.status
+        planned_at = planned.observed_generation
+        if generation is None or planned_at is None or generation == planned_at:
             return
-        conditions = st.get("conditions") or []
         if any(
-            c.get("type") == "SpecChangeIgnored" and c.get("observedGeneration") == generation
-            for c in conditions
+            c.type == "SpecChangeIgnored" and c.observed_generation == generation
+            for c in planned.conditions
         ):
             return
         message = (
-            f"spec changed (generation {generation}) after placement at generation {planned}: "
+            f"spec changed (generation {generation}) after placement at generation {planned_at}: "
             "a placed job keeps its pool and workers; delete and re-create it to re-plan"
         )
-        patch = {
-            "conditions": status.set_condition(
-                conditions,
+        patch = job_status_patch(
+            conditions=status.set_condition(
+                status.conditions_of(planned),
                 "SpecChangeIgnored",
                 True,
                 "PlacedJobsAreNotReplanned",
@@ -289,7 +285,7 @@ class Scheduler:
                 now,
                 generation,
             )
-        }
+        )
         await self.admission.write_status(record, patch, check=False)
         await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
 
@@ -298,15 +294,11 @@ class Scheduler:
     async def _report_invalid(self) -> None:
         """Jobs whose spec the operator cannot use (schema passed, but not the model) say why."""
         for record in list(self.cache.jobs.values()):
-            st = record.body.get("status") or {}
             message = f"invalid spec: {record.error}"
-            said = (st.get("reason"), st.get("message")) == ("InvalidSpec", message)
+            said = (record.status.reason, record.status.message) == ("InvalidSpec", message)
             if record.job is None and not said:
-                await self.admission.write_status(
-                    record,
-                    {"phase": "Pending", "reason": "InvalidSpec", "message": message},
-                    check=False,
-                )
+                patch = job_status_patch(phase="Pending", reason="InvalidSpec", message=message)
+                await self.admission.write_status(record, patch, check=False)
                 await self.admission.event(record, "InvalidSpec", message, warning=True)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
@@ -319,10 +311,9 @@ class Scheduler:
                 continue
             self.cache.quarantined[(namespace, name)] = error
             message = f"pricewise could not plan this job ({error}); other jobs are not affected"
-            st = record.body.get("status") or {}
-            if (st.get("reason"), st.get("message")) == ("PlanningFailed", message):
+            if (record.status.reason, record.status.message) == ("PlanningFailed", message):
                 continue
-            patch = {"phase": "Pending", "reason": "PlanningFailed", "message": message}
+            patch = job_status_patch(phase="Pending", reason="PlanningFailed", message=message)
             if await self.admission.write_status(record, patch, check=True):
                 await self.admission.event(record, "PlanningFailed", message, warning=True)
 

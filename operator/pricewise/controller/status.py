@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pricewise.api.models import BudgetStatus, TrainingJobStatus
+from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.times import optional_timestamp, timestamp
 from pricewise.core.units import format_duration, from_micros
@@ -64,7 +66,8 @@ def set_condition(
 def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[dict[str, Any]]:
     """The options rows for the status (finish times only where they will not go stale)."""
     return [
-        row.as_dict(
+        option_row(
+            row,
             _cents(row.candidate.cost),
             optional_timestamp(row.candidate.finish(now)) if with_finish else None,
         )
@@ -72,9 +75,14 @@ def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[
     ]
 
 
+def conditions_of(status: TrainingJobStatus | BudgetStatus) -> list[Condition]:
+    """A typed status's conditions as `set_condition` takes them."""
+    return [c.model_dump(by_alias=True, mode="json") for c in status.conditions]
+
+
 def admitted_status(
     decision: Decision,
-    previous: Mapping[str, Any],
+    previous: TrainingJobStatus,
     now: datetime,
     currency: str,
     generation: int | None,
@@ -83,41 +91,35 @@ def admitted_status(
     chosen = decision.chosen
     assert chosen is not None
     conditions = set_condition(
-        previous.get("conditions") or [],
-        "Admitted",
-        True,
-        "Admitted",
-        decision.message,
-        now,
-        generation,
+        conditions_of(previous), "Admitted", True, "Admitted", decision.message, now, generation
     )
-    return {
-        "phase": "Admitted",
-        "pool": chosen.pool.name,
-        "accelerator": chosen.pool.accelerator,
-        "optionIndex": chosen.option.index,
-        "workers": chosen.workers,
-        "nodes": list(decision.nodes),
-        "currency": currency,
-        "estimatedCost": _cents(chosen.cost),
-        "estimatedDuration": format_duration(chosen.duration_s),
-        "estimatedFinish": optional_timestamp(chosen.finish(now)),
-        "accruedCost": previous.get("accruedCost", 0.0),
-        "admittedAt": timestamp(now),
-        "reason": "Admitted",
-        "message": decision.message,
-        "options": options_table(decision, now, with_finish=True),
-        "conditions": conditions,
-        "observedGeneration": generation,
-    }
+    return job_status_patch(
+        phase="Admitted",
+        pool=chosen.pool.name,
+        accelerator=chosen.pool.accelerator,
+        option_index=chosen.option.index,
+        workers=chosen.workers,
+        nodes=list(decision.nodes),
+        currency=currency,
+        estimated_cost=_cents(chosen.cost),
+        estimated_duration=format_duration(chosen.duration_s),
+        estimated_finish=optional_timestamp(chosen.finish(now)),
+        accrued_cost=previous.accrued_cost,
+        admitted_at=timestamp(now),
+        reason="Admitted",
+        message=decision.message,
+        options=options_table(decision, now, with_finish=True),
+        conditions=conditions,
+        observed_generation=generation,
+    )
 
 
 def pending_status(
-    decision: Decision, previous: Mapping[str, Any], now: datetime, generation: int | None
+    decision: Decision, previous: TrainingJobStatus, now: datetime, generation: int | None
 ) -> dict[str, Any]:
     """Status of a job that waits, with the reason and the options it has."""
     conditions = set_condition(
-        previous.get("conditions") or [],
+        conditions_of(previous),
         "Admitted",
         False,
         decision.reason,
@@ -125,27 +127,25 @@ def pending_status(
         now,
         generation,
     )
-    return {
-        "phase": "Pending",
-        "reason": decision.reason,
-        "message": decision.message,
-        "options": options_table(decision, now, with_finish=False),
-        "conditions": conditions,
-        "observedGeneration": generation,
-    }
+    return job_status_patch(
+        phase="Pending",
+        reason=decision.reason,
+        message=decision.message,
+        options=options_table(decision, now, with_finish=False),
+        conditions=conditions,
+        observed_generation=generation,
+    )
 
 
-def pending_changed(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool:
     """Whether a waiting job's status is worth a write: its reason or options changed.
 
     Messages carry figures that drift as time passes ("deadline in 7h59m"); rewriting them every
     cycle would cost an API write per waiting job per cycle for no decision that changed.
     """
 
-    def shape(status: Mapping[str, Any]) -> tuple[object, ...]:
-        rows = tuple(
-            (r.get("pool"), r.get("workers"), r.get("verdict")) for r in status.get("options") or []
-        )
-        return (status.get("phase"), status.get("reason"), rows, status.get("observedGeneration"))
+    def shape(status: TrainingJobStatus) -> tuple[object, ...]:
+        rows = tuple((r.pool, r.workers, r.verdict) for r in status.options)
+        return (status.phase, status.reason, rows, status.observed_generation)
 
-    return shape(previous) != shape(new)
+    return shape(previous) != shape(read_job_status(new))

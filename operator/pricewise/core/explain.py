@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pricewise.core.costmodel import Candidate, Stage, time_limit_s
 from pricewise.core.greedy import Ledger
@@ -25,25 +25,6 @@ class OptionVerdict:
     candidate: Candidate
     verdict: Verdict
     note: str
-
-    def as_dict(self, cost: float, finish: str | None) -> dict[str, Any]:
-        """The row as plain data, with its cost and finish time as the caller prints them
-        (`plan` keeps the micro-units; a status rounds to the cent and omits stale times)."""
-        cand = self.candidate
-        row: dict[str, Any] = {
-            "pool": cand.pool.name,
-            "accelerator": cand.pool.accelerator,
-            "capacityType": cand.pool.capacity_type,
-            "workers": cand.workers,
-            "devices": cand.workers * cand.option.devices_per_worker,
-            "cost": cost,
-            "duration": format_duration(cand.duration_s),
-        }
-        if finish is not None:
-            row["finish"] = finish
-        row["verdict"] = self.verdict
-        row["note"] = self.note
-        return row
 
 
 @dataclass(frozen=True)

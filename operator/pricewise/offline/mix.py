@@ -35,6 +35,7 @@ from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pricewise.api.manifests import field_path
+from pricewise.offline.columns import columns
 
 __all__ = [
     "MixInputError",
@@ -557,14 +558,7 @@ def _table(problem: MixProblem, allocation: Mapping[str, float]) -> str:
     cost = sum(allocation.get(r.name, 0.0) * r.unit_cost for r in problem.resources)
     perf = sum(allocation.get(r.name, 0.0) * r.performance for r in problem.resources)
     rows.append(("total", _text(units), "", _text(cost), "", _text(perf)))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: Sequence[str]) -> str:
-        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        cells = [row[0].ljust(widths[0]), *rest]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join(line(row) for row in [header, *rows])
+    return columns([header, *rows], right=range(1, len(header)))
 
 
 def run_mix(path: str, output: str) -> tuple[str, int]:

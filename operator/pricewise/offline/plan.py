@@ -10,10 +10,12 @@ import yaml
 
 from pricewise.api import convert
 from pricewise.api.manifests import ManifestError, Manifests
+from pricewise.api.wire import option_row
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import format_duration, format_money, from_micros
+from pricewise.offline.columns import columns
 
 
 def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
@@ -72,7 +74,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            row.as_dict(from_micros(row.candidate.cost), _isoformat(row.candidate.finish(now)))
+            option_row(row, from_micros(row.candidate.cost), _isoformat(row.candidate.finish(now)))
             for row in decision.options
         ],
     }
@@ -95,15 +97,7 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
     }
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def render_table(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: bool) -> str:
+def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: bool) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
     currency = snapshot.currency
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "REASON", "MESSAGE"]]
@@ -120,7 +114,7 @@ def render_table(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: b
                 d.message,
             ]
         )
-    out = [_table(rows)]
+    out = [columns(rows)]
     placed = len(plan.placed)
     out.append(
         f"\n{placed} of {len(plan.decisions)} job(s) placed, total "
@@ -144,7 +138,7 @@ def render_table(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: b
                         row.note,
                     ]
                 )
-            out.append(_table(opt_rows) if len(opt_rows) > 1 else "  (none)")
+            out.append(columns(opt_rows) if len(opt_rows) > 1 else "  (none)")
     out.extend(f"warning: {w}" for w in warnings)
     return "\n".join(out)
 
@@ -159,4 +153,4 @@ def run_plan(
         return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
     if output == "yaml":
         return yaml.safe_dump(plan_dict(plan, snapshot, warnings), sort_keys=False)
-    return render_table(plan, snapshot, warnings, verbose)
+    return rendercolumns(plan, snapshot, warnings, verbose)

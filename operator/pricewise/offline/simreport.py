@@ -10,6 +10,7 @@ from typing import Any
 
 from pricewise.core.snapshot import Pool
 from pricewise.core.units import MICROS
+from pricewise.offline.columns import columns
 from pricewise.offline.simmodel import SimResult
 
 
@@ -147,8 +148,4 @@ def render_table(rows: Sequence[Mapping[str, Any]], pools: Sequence[Pool]) -> st
                 f"{r['solverSeconds']:.1f}",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    return columns(lines)
