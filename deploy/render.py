@@ -67,7 +67,10 @@ def find_helm() -> str:
     on_path = shutil.which("helm")
     if on_path:
         return on_path
-    spec = importlib.util.spec_from_file_location("_lc", ROOT / "hack" / "localcluster.py")
+    package = ROOT / "hack" / "localcluster"
+    spec = importlib.util.spec_from_file_location(
+        "_lc", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     if spec is None or spec.loader is None:
         raise SystemExit("no helm: put it on PATH, set $HELM, or run `make tools`")
     module = importlib.util.module_from_spec(spec)

@@ -10,7 +10,7 @@
     python hack/cluster.py env                # `eval $(python hack/cluster.py env)`
     python hack/cluster.py down               # stop everything; no process stays behind
 
-The logic is in hack/localcluster.py (importable; the pytest fixtures use it). The names below
+The logic is in the hack/localcluster/ package (the pytest fixtures load it too). The names below
 are re-exported so that scripts can `import cluster` from hack/.
 """
 

@@ -11,10 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script(name: str, relative: str) -> ModuleType:
-    """The module at ROOT/relative, imported once under `name`."""
+    """The module (a file, or a package folder) at ROOT/relative, imported once under `name`."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+    path = ROOT / relative
+    spec = (
+        importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+        if path.is_dir()
+        else importlib.util.spec_from_file_location(name, path)
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses resolve their module through sys.modules

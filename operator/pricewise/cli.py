@@ -52,7 +52,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _mix(args: argparse.Namespace) -> int:
-    from pricewise.offline.mix import run_mix
+    from pricewise.offline.mixio import run_mix
 
     if len(args.files) != 2:
         print("usage: pricewise plan mix FILE [-o table|json|yaml]", file=sys.stderr)

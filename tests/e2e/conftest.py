@@ -2,7 +2,7 @@
 one is already up), with a fresh namespace per test. If it cannot start, the suite fails with
 the reason; it never skips.
 
-    cluster      session: the control plane (hack/localcluster.py), with the default node
+    cluster      session: the control plane (hack/localcluster/), with the default node
                  pools of hack/pools.yaml. Reused, and left running, when a healthy one runs
                  from $PRICEWISE_CLUSTER_DIR (default .cluster/) or when $PRICEWISE_KUBECONFIG
                  names another cluster; stopped at the end when this session started it
@@ -29,7 +29,7 @@ from pathload import load_script
 ROOT = Path(__file__).resolve().parents[2]
 
 
-local = load_script("pricewise_localcluster", "hack/localcluster.py")
+local = load_script("pricewise_localcluster", "hack/localcluster")
 
 
 class Kubectl(str):
@@ -69,7 +69,7 @@ class Cluster:
     kubectl      path of kubectl (str), and callable: kubectl(*args, input=None, check=True)
     env          os.environ plus KUBECONFIG and PATH with the cached binaries first
     bin_dirs     the binary directories (kubectl, kube-*, etcd, kwok, helm)
-    local        True when it is the local control plane of hack/localcluster.py
+    local        True when it is the local control plane of hack/localcluster/
     """
 
     kubeconfig: str

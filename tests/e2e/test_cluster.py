@@ -15,7 +15,7 @@ import pytest
 
 from pathload import load_script
 
-local = load_script("pricewise_localcluster", "hack/localcluster.py")
+local = load_script("pricewise_localcluster", "hack/localcluster")
 
 pytestmark = pytest.mark.cluster
 

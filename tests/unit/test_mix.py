@@ -20,16 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 
-from pricewise.offline.mix import (
-    MixInputError,
-    MixProblem,
-    MixResult,
-    load_mix,
-    parse_mix,
-    render,
-    run_mix,
-    solve_mix,
-)
+from pricewise.offline.mix import MixInputError, MixProblem, MixResult, solve_mix
+from pricewise.offline.mixio import load_mix, parse_mix, render, run_mix
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "mix"

@@ -16,37 +16,20 @@ so the best N units are simply the N with the highest performance; both figures 
 from an exact greedy in rational arithmetic, which is a proof of optimality rather than a
 solver tolerance.
 
-The module is pure apart from `load_mix` and `run_mix`, which read one file.
+Pure: reading the file and printing the answer are in `mixio`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from pricewise.api.manifests import field_path
-from pricewise.offline.columns import columns
-
-__all__ = [
-    "MixInputError",
-    "MixProblem",
-    "MixResource",
-    "MixResult",
-    "load_mix",
-    "render",
-    "run_mix",
-    "solve_mix",
-]
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OUTPUTS = ("table", "json", "yaml")
 """The output formats `run_mix` renders."""
@@ -135,17 +118,17 @@ class MixResult:
         if self.feasible:
             return {
                 "feasible": True,
-                "allocation": {name: _number(units) for name, units in self.allocation.items()},
-                "totalCost": _number(self.total_cost),
-                "performance": _number(self.performance),
-                "resourcesUsed": _number(self.resources_used),
+                "allocation": {name: as_number(units) for name, units in self.allocation.items()},
+                "totalCost": as_number(self.total_cost),
+                "performance": as_number(self.performance),
+                "resourcesUsed": as_number(self.resources_used),
             }
         return {
             "feasible": False,
             "reason": self.reason,
-            "maxPerformance": _number(self.max_performance or 0.0),
+            "maxPerformance": as_number(self.max_performance or 0.0),
             "minResourceLimit": (
-                None if self.min_resource_limit is None else _number(self.min_resource_limit)
+                None if self.min_resource_limit is None else as_number(self.min_resource_limit)
             ),
         }
 
@@ -342,7 +325,7 @@ def _solve_cp_sat(problem: MixProblem) -> list[float] | None:
 
 
 def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) -> MixResult:
-    required = _text(problem.required_performance)
+    required = as_text(problem.required_performance)
     # Figures are advice to act on, so they round the safe way: a limit raised to the printed
     # minimum is enough, and a requirement lowered to the printed maximum is reachable.
     best = _round(_total_performance(reach), math.floor)
@@ -357,24 +340,24 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
             "performance; add a resource with performance > 0 or set requiredPerformance to 0"
         )
     else:
-        within = f"within the resource limit {_text(problem.resource_limit)}"
+        within = f"within the resource limit {as_text(problem.resource_limit)}"
         if problem.integer and _unit_limit(problem) != _exact(problem.resource_limit):
-            within += f" ({_text(_unit_limit(problem))} whole units)"
+            within += f" ({as_text(_unit_limit(problem))} whole units)"
         reason = (
             f"required performance {required} cannot be reached {within}: the best reachable "
-            f"is {_text(best)} ({_describe(reach)})"
+            f"is {as_text(best)} ({_describe(reach)})"
         )
         if min_limit is None:
             capped = [r.name for r, _ in min_mix]
             reason += (
                 f"; even without a resource limit the per-resource maxima cap it at "
-                f"{_text(_total_performance(min_mix))} ({_describe(min_mix)}); raise the max "
-                f"of {', '.join(capped)} or lower requiredPerformance to {_text(best)}"
+                f"{as_text(_total_performance(min_mix))} ({_describe(min_mix)}); raise the max "
+                f"of {', '.join(capped)} or lower requiredPerformance to {as_text(best)}"
             )
         else:
             reason += (
-                f"; raise resourceLimit to at least {_text(min_limit)} or lower "
-                f"requiredPerformance to {_text(best)}"
+                f"; raise resourceLimit to at least {as_text(min_limit)} or lower "
+                f"requiredPerformance to {as_text(best)}"
             )
     return MixResult(
         feasible=False,
@@ -389,7 +372,7 @@ def _describe(mix: Sequence[tuple[MixResource, Fraction]]) -> str:
     if not mix:
         return "no units"
     return " + ".join(
-        f"{_text(units)} x {r.name} at {_text(r.performance)} each" for r, units in mix
+        f"{as_text(units)} x {r.name} at {as_text(r.performance)} each" for r, units in mix
     )
 
 
@@ -401,7 +384,7 @@ def _round(value: Fraction, direction: Callable[[Fraction], int]) -> Fraction:
     return Fraction(direction(value * scale), scale)
 
 
-def _number(value: float | Fraction) -> int | float:
+def as_number(value: float | Fraction) -> int | float:
     """Output form of a figure: an int when whole, else rounded to six decimals."""
     rounded = round(float(value), _DECIMALS)
     if rounded == math.floor(rounded):
@@ -409,169 +392,5 @@ def _number(value: float | Fraction) -> int | float:
     return rounded
 
 
-def _text(value: float | Fraction) -> str:
-    return str(_number(value))
-
-
-# ---------------------------------------------------------------------------------- input
-
-
-_FIELD_HINTS = {
-    "resources": "a list of {name, unitCost, performance} entries",
-    "requiredPerformance": "the performance the mix must reach, a number >= 0",
-    "resourceLimit": "the most units the mix may use, a number >= 0",
-    "name": "a unique, non-empty name",
-    "unitCost": "the price of one unit, a number >= 0",
-    "performance": "the performance one unit contributes, a number >= 0",
-}
-
-
-def _fields(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _show(value: object) -> str:
-    text = json.dumps(value, default=repr)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _describe_error(error: Mapping[str, Any]) -> str:
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    kind: str = error["type"]
-    ctx: Mapping[str, Any] = error.get("ctx") or {}
-    got = f" (got {_show(error['input'])})"
-    last = str(loc[-1]) if loc else ""
-    if kind == "value_error":
-        # Our own validators already put the field path and the fix into the message.
-        return str(ctx.get("error", error["msg"]))
-    if kind == "missing":
-        message = "field required"
-        if last in _FIELD_HINTS:
-            message += f"; add {last}: {_FIELD_HINTS[last]}"
-    elif kind == "extra_forbidden":
-        allowed = _fields(MixResource if len(loc) > 1 else MixProblem)
-        message = f"unknown field; remove it or use one of {', '.join(allowed)}"
-    elif kind in {"greater_than_equal", "greater_than"}:
-        sign = ">=" if kind == "greater_than_equal" else ">"
-        bound = ctx.get("ge", ctx.get("gt"))
-        message = f"must be {sign} {_text(float(bound))}{got}"
-    elif kind in {"float_type", "float_parsing", "int_type"}:
-        message = f"must be a number{got}"
-    elif kind == "finite_number":
-        message = f"must be a finite number{got}"
-    elif kind == "bool_type":
-        message = f"must be true or false{got}"
-    elif kind in {"string_type", "string_too_short", "string_pattern_mismatch"}:
-        message = f"must be a non-empty name without surrounding spaces{got}"
-    elif kind == "list_type":
-        message = f"must be a list of {{name, unitCost, performance}} entries{got}"
-    elif kind == "literal_error":
-        message = f"must be {ctx.get('expected')}{got}"
-    elif kind == "too_short":
-        message = "must list at least one resource"
-    elif kind in {"model_type", "dict_type", "model_attributes_type"}:
-        message = f"must be a mapping with {', '.join(_fields(MixResource))}{got}"
-    else:
-        message = f"{error['msg']}{got}"
-    return f"{field_path(loc)}: {message}" if loc else message
-
-
-def parse_mix(data: object, source: str = "<input>") -> MixProblem:
-    """Validate already-parsed YAML/JSON data as a mix problem, raising `MixInputError`."""
-    if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise MixInputError(
-            f"{source}: expected a mapping with resources, requiredPerformance and "
-            f"resourceLimit (got {found})"
-        )
-    try:
-        return MixProblem.model_validate(data)
-    except ValidationError as err:
-        lines = [f"{source}: {_describe_error(e)}" for e in err.errors()]
-        raise MixInputError("\n".join(lines)) from None
-
-
-def load_mix(path: str | Path) -> MixProblem:
-    """Read and validate a mix file; errors name the file, the field path and the fix."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise MixInputError(f"{source}: cannot read the file: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise MixInputError(f"{source}: not valid YAML: {err}") from None
-    return parse_mix(data, source)
-
-
-# ---------------------------------------------------------------------------------- output
-
-
-def render(problem: MixProblem, result: MixResult, output: str = "table") -> str:
-    """The result as `json`, `yaml`, or a human-readable `table`."""
-    if output == "json":
-        return json.dumps(result.to_dict(), indent=2)
-    if output == "yaml":
-        return yaml.safe_dump(result.to_dict(), sort_keys=False).rstrip("\n")
-    if output != "table":
-        raise ValueError(f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}")
-    kind = "integer" if problem.integer else "continuous"
-    if result.feasible:
-        head = (
-            f"feasible ({kind}): total cost {_text(result.total_cost)} for performance "
-            f"{_text(result.performance)} (required {_text(problem.required_performance)}), "
-            f"using {_text(result.resources_used)} of {_text(problem.resource_limit)} units"
-        )
-        return head + "\n\n" + _table(problem, result.allocation)
-    minimum = (
-        "none reaches it" if result.min_resource_limit is None else _text(result.min_resource_limit)
-    )
-    lines = [
-        f"INFEASIBLE ({kind}): {result.reason}",
-        "",
-        f"max performance within the limit: {_text(result.max_performance or 0.0)}",
-        f"min resource limit for the required performance: {minimum}",
-        "",
-        f"best mix within resourceLimit {_text(problem.resource_limit)}:",
-        _table(problem, result.best_allocation),
-    ]
-    return "\n".join(lines)
-
-
-def _table(problem: MixProblem, allocation: Mapping[str, float]) -> str:
-    header = ("RESOURCE", "UNITS", "UNIT COST", "COST", "PERF/UNIT", "PERFORMANCE")
-    rows: list[tuple[str, ...]] = []
-    for r in problem.resources:
-        units = allocation.get(r.name, 0.0)
-        rows.append(
-            (
-                r.name,
-                _text(units),
-                _text(r.unit_cost),
-                _text(units * r.unit_cost),
-                _text(r.performance),
-                _text(units * r.performance),
-            )
-        )
-    units = sum(allocation.values())
-    cost = sum(allocation.get(r.name, 0.0) * r.unit_cost for r in problem.resources)
-    perf = sum(allocation.get(r.name, 0.0) * r.performance for r in problem.resources)
-    rows.append(("total", _text(units), "", _text(cost), "", _text(perf)))
-    return columns([header, *rows], right=range(1, len(header)))
-
-
-def run_mix(path: str, output: str) -> tuple[str, int]:
-    """Load, solve and render one mix file: (text, exit code).
-
-    Exit 0 when a feasible mix exists, 1 when the problem is infeasible (the text says why and
-    by how much), 2 when the input is invalid (the text is the error message).
-    """
-    if output not in OUTPUTS:
-        return f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}", 2
-    try:
-        problem = load_mix(path)
-    except MixInputError as err:
-        return str(err), 2
-    result = solve_mix(problem)
-    return render(problem, result, output), 0 if result.feasible else 1
+def as_text(value: float | Fraction) -> str:
+    return str(as_number(value))

@@ -1,0 +1,202 @@
+"""`pricewise plan mix FILE`: reading the resource-mix problem (with errors that name the field
+and the fix), printing the answer, and the command itself; the model and its solution are in
+`mix`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pricewise.api.manifests import field_path
+from pricewise.offline.columns import columns
+
+__all__ = [
+    "MixInputError",
+    "MixProblem",
+    "MixResource",
+    "MixResult",
+    "load_mix",
+    "render",
+    "run_mix",
+    "solve_mix",
+]
+
+from pricewise.offline.mix import (
+    OUTPUTS,
+    MixInputError,
+    MixProblem,
+    MixResource,
+    MixResult,
+    as_text,
+    solve_mix,
+)
+
+# ---------------------------------------------------------------------------------- input
+
+
+_FIELD_HINTS = {
+    "resources": "a list of {name, unitCost, performance} entries",
+    "requiredPerformance": "the performance the mix must reach, a number >= 0",
+    "resourceLimit": "the most units the mix may use, a number >= 0",
+    "name": "a unique, non-empty name",
+    "unitCost": "the price of one unit, a number >= 0",
+    "performance": "the performance one unit contributes, a number >= 0",
+}
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    kind: str = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    got = f" (got {_show(error['input'])})"
+    last = str(loc[-1]) if loc else ""
+    if kind == "value_error":
+        # Our own validators already put the field path and the fix into the message.
+        return str(ctx.get("error", error["msg"]))
+    if kind == "missing":
+        message = "field required"
+        if last in _FIELD_HINTS:
+            message += f"; add {last}: {_FIELD_HINTS[last]}"
+    elif kind == "extra_forbidden":
+        allowed = _fields(MixResource if len(loc) > 1 else MixProblem)
+        message = f"unknown field; remove it or use one of {', '.join(allowed)}"
+    elif kind in {"greater_than_equal", "greater_than"}:
+        sign = ">=" if kind == "greater_than_equal" else ">"
+        bound = ctx.get("ge", ctx.get("gt"))
+        message = f"must be {sign} {as_text(float(bound))}{got}"
+    elif kind in {"float_type", "float_parsing", "int_type"}:
+        message = f"must be a number{got}"
+    elif kind == "finite_number":
+        message = f"must be a finite number{got}"
+    elif kind == "bool_type":
+        message = f"must be true or false{got}"
+    elif kind in {"string_type", "string_too_short", "string_pattern_mismatch"}:
+        message = f"must be a non-empty name without surrounding spaces{got}"
+    elif kind == "list_type":
+        message = f"must be a list of {{name, unitCost, performance}} entries{got}"
+    elif kind == "literal_error":
+        message = f"must be {ctx.get('expected')}{got}"
+    elif kind == "too_short":
+        message = "must list at least one resource"
+    elif kind in {"model_type", "dict_type", "model_attributes_type"}:
+        message = f"must be a mapping with {', '.join(_fields(MixResource))}{got}"
+    else:
+        message = f"{error['msg']}{got}"
+    return f"{field_path(loc)}: {message}" if loc else message
+
+
+def parse_mix(data: object, source: str = "<input>") -> MixProblem:
+    """Validate already-parsed YAML/JSON data as a mix problem, raising `MixInputError`."""
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise MixInputError(
+            f"{source}: expected a mapping with resources, requiredPerformance and "
+            f"resourceLimit (got {found})"
+        )
+    try:
+        return MixProblem.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{source}: {_describe_error(e)}" for e in err.errors()]
+        raise MixInputError("\n".join(lines)) from None
+
+
+def load_mix(path: str | Path) -> MixProblem:
+    """Read and validate a mix file; errors name the file, the field path and the fix."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise MixInputError(f"{source}: cannot read the file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise MixInputError(f"{source}: not valid YAML: {err}") from None
+    return parse_mix(data, source)
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+def render(problem: MixProblem, result: MixResult, output: str = "table") -> str:
+    """The result as `json`, `yaml`, or a human-readable `table`."""
+    if output == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(result.to_dict(), sort_keys=False).rstrip("\n")
+    if output != "table":
+        raise ValueError(f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}")
+    kind = "integer" if problem.integer else "continuous"
+    if result.feasible:
+        head = (
+            f"feasible ({kind}): total cost {as_text(result.total_cost)} for performance "
+            f"{as_text(result.performance)} (required {as_text(problem.required_performance)}), "
+            f"using {as_text(result.resources_used)} of {as_text(problem.resource_limit)} units"
+        )
+        return head + "\n\n" + _table(problem, result.allocation)
+    minimum = (
+        "none reaches it"
+        if result.min_resource_limit is None
+        else as_text(result.min_resource_limit)
+    )
+    lines = [
+        f"INFEASIBLE ({kind}): {result.reason}",
+        "",
+        f"max performance within the limit: {as_text(result.max_performance or 0.0)}",
+        f"min resource limit for the required performance: {minimum}",
+        "",
+        f"best mix within resourceLimit {as_text(problem.resource_limit)}:",
+        _table(problem, result.best_allocation),
+    ]
+    return "\n".join(lines)
+
+
+def _table(problem: MixProblem, allocation: Mapping[str, float]) -> str:
+    header = ("RESOURCE", "UNITS", "UNIT COST", "COST", "PERF/UNIT", "PERFORMANCE")
+    rows: list[tuple[str, ...]] = []
+    for r in problem.resources:
+        units = allocation.get(r.name, 0.0)
+        rows.append(
+            (
+                r.name,
+                as_text(units),
+                as_text(r.unit_cost),
+                as_text(units * r.unit_cost),
+                as_text(r.performance),
+                as_text(units * r.performance),
+            )
+        )
+    units = sum(allocation.values())
+    cost = sum(allocation.get(r.name, 0.0) * r.unit_cost for r in problem.resources)
+    perf = sum(allocation.get(r.name, 0.0) * r.performance for r in problem.resources)
+    rows.append(("total", as_text(units), "", as_text(cost), "", as_text(perf)))
+    return columns([header, *rows], right=range(1, len(header)))
+
+
+def run_mix(path: str, output: str) -> tuple[str, int]:
+    """Load, solve and render one mix file: (text, exit code).
+
+    Exit 0 when a feasible mix exists, 1 when the problem is infeasible (the text says why and
+    by how much), 2 when the input is invalid (the text is the error message).
+    """
+    if output not in OUTPUTS:
+        return f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}", 2
+    try:
+        problem = load_mix(path)
+    except MixInputError as err:
+        return str(err), 2
+    result = solve_mix(problem)
+    return render(problem, result, output), 0 if result.feasible else 1
