@@ -80,6 +80,60 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prices(args: argparse.Namespace) -> int:
+    """`pricewise prices init|import|diff`: errors name the file, row or field; nothing is
+    printed to stdout unless the whole answer is."""
+    import yaml
+
+    from pricewise.api.manifests import ManifestError, parse_model, read_objects
+    from pricewise.api.models import PriceTable
+    from pricewise.offline import catalog, discover
+
+    def table(path: str) -> PriceTable:
+        docs = [d for d in read_objects(path) if d.get("kind") == "PriceTable"]
+        if len(docs) != 1:
+            raise ManifestError(f"{path}: expected one PriceTable, found {len(docs)}")
+        return parse_model(PriceTable, docs[0], path)
+
+    wanted = {"init": None, "import": 2, "diff": 2}[args.action]
+    if wanted is not None and len(args.files) != wanted:
+        print(f"usage: pricewise prices {args.action} needs {wanted} files", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "init":
+            names = dict(discover.ACCELERATORS)
+            for pair in args.map:
+                cloud, _, ours = pair.partition("=")
+                if not cloud or not ours:
+                    raise ManifestError(f"--map {pair!r}: expected CLOUD=NAME, e.g. nvidia-l4=l4")
+                names[cloud] = ours
+            nodes = [n for path in args.files for n in read_objects(path) if n["kind"] == "Node"]
+            pools = discover.propose(nodes, names)
+            used = sorted({(x.cloud_accelerator, x.accelerator) for x in pools
+                           if x.cloud_accelerator})  # fmt: skip
+            header = "".join(f"#   {c} -> {p}\n" for c, p in used)
+            print(
+                f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
+                "# Prices are empty: fill them with `pricewise prices import CATALOG FILE`."
+            )
+            print(yaml.safe_dump(discover.price_table(pools, args.name, args.currency),
+                                 sort_keys=False), end="")  # fmt: skip
+        elif args.action == "import":
+            nodes = [n for path in args.nodes for n in read_objects(path) if n["kind"] == "Node"]
+            priced, notes = catalog.import_prices(
+                table(args.files[1]), catalog.read_catalog(args.files[0]), nodes
+            )
+            for note in notes:
+                print(note, file=sys.stderr)
+            print(yaml.safe_dump(priced, sort_keys=False), end="")
+        else:
+            print(catalog.diff(table(args.files[0]), table(args.files[1])))
+    except (ManifestError, catalog.CatalogError, discover.DiscoveryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from pricewise.api.crdgen import main as write_crds
 
@@ -132,6 +186,36 @@ def parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     simulate.add_argument("arguments", nargs=argparse.REMAINDER)
+
+    prices = commands.add_parser(
+        "prices",
+        help="PriceTables from the cluster's nodes and a price catalog",
+        description="init NODES...: propose pools from node labels (GKE, EKS, Karpenter, "
+        "instance type) of `kubectl get nodes -o yaml` output (`-` reads stdin); "
+        "import CATALOG TABLE: fill the pools' prices from a SkyPilot vms.csv catalog; "
+        "diff OLD NEW: compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` "
+        "and a new one). Review the output, then `kubectl apply -f` it.",
+    )
+    prices.add_argument("action", choices=["init", "import", "diff"])
+    prices.add_argument("files", nargs="+", metavar="FILE")
+    prices.add_argument("--name", default="prices", help="init: the PriceTable's name")
+    prices.add_argument("--currency", default="USD", help="init: the prices' currency")
+    prices.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="CLOUD=NAME",
+        help="init: name a cloud accelerator (or AWS instance family) the built-in table lacks",
+    )
+    prices.add_argument(
+        "--nodes",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="import: the node list, for machines whose catalog row does not say how many "
+        "accelerators they carry",
+    )
+    prices.set_defaults(handler=_prices)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("directory", nargs="?", default="crds")

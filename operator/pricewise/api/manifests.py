@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,8 @@ def read_objects(
     `error` (with the file's name) for a file that cannot be read or is not such objects."""
     path = Path(path)
     try:
-        docs = list(yaml.safe_load_all(path.read_text()))
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
+        docs = list(yaml.safe_load_all(text))
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:

@@ -382,6 +382,15 @@ class Pool(ApiModel):
         le=bounds.MAX_POWER_WATTS,
         description="Power drawn by one device, for energy accounting.",
     )
+    instance_type: str | None = Field(
+        None,
+        max_length=128,
+        description="Machine type of the pool's nodes, where its price comes from "
+        "(`pricewise prices import` looks it up in a catalog).",
+    )
+    region: str | None = Field(
+        None, max_length=64, description="Region of the pool's nodes, for the price lookup."
+    )
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Tolerations workers need on this pool; default: one for the device taint.",

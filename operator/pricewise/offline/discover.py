@@ -1,0 +1,176 @@
+"""`pricewise prices init`: propose PriceTable pools from the labels managed Kubernetes puts on
+nodes, one pool per (node pool, capacity type), priced later by `pricewise prices import`.
+
+Node pools come from GKE (`cloud.google.com/gke-nodepool`), EKS (`eks.amazonaws.com/nodegroup`)
+or Karpenter (`karpenter.sh/nodepool`), else from the instance type. Accelerators keep
+pricewise's names (so existing TrainingJobs still match); the clouds' names map to them through
+`ACCELERATORS`, which `--map CLOUD=PRICEWISE` extends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pricewise.core.snapshot import GPU, TPU
+
+NODEPOOL_LABELS = (
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "karpenter.sh/nodepool",
+)
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+REGION = "topology.kubernetes.io/region"
+GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
+GKE_TPU = "cloud.google.com/gke-tpu-accelerator"
+
+ACCELERATORS: dict[str, str] = {
+    # GKE's accelerator labels
+    "nvidia-tesla-t4": "nvidia-t4",
+    "nvidia-tesla-p100": "nvidia-p100",
+    "nvidia-tesla-v100": "nvidia-v100",
+    "nvidia-tesla-a100": "nvidia-a100",
+    "nvidia-a100-80gb": "nvidia-a100-80gb",
+    "nvidia-l4": "nvidia-l4",
+    "nvidia-h100-80gb": "nvidia-h100",
+    "nvidia-h100-mega-80gb": "nvidia-h100",
+    "nvidia-h200-141gb": "nvidia-h200",
+    "tpu-v5-lite-podslice": "tpu-v5e",
+    "tpu-v5p-slice": "tpu-v5p",
+    "tpu-v6e-slice": "tpu-v6e",
+    # AWS instance families (EKS and Karpenter label no accelerator, the family says it)
+    "p3": "nvidia-v100",
+    "p4d": "nvidia-a100",
+    "p4de": "nvidia-a100-80gb",
+    "p5": "nvidia-h100",
+    "p5e": "nvidia-h200",
+    "p5en": "nvidia-h200",
+    "g5": "nvidia-a10g",
+    "g6": "nvidia-l4",
+}
+"""The cloud's name (a GKE label value, or an AWS instance family) -> pricewise's name."""
+
+
+class DiscoveryError(ValueError):
+    """Nodes from which no pool can be proposed, with why."""
+
+
+@dataclass
+class ProposedPool:
+    """A pool as found on the nodes."""
+
+    name: str
+    accelerator: str
+    capacity_type: str
+    node_selector: dict[str, str]
+    instance_type: str | None
+    region: str | None
+    cloud_accelerator: str | None
+    """The cloud's name the accelerator was found under (None for `cpu`)."""
+    nodes: list[str] = field(default_factory=list)
+
+
+def _capacity_type(labels: Mapping[str, str]) -> str:
+    spot = (
+        labels.get("cloud.google.com/gke-spot") == "true"
+        or labels.get("cloud.google.com/gke-provisioning") == "spot"
+        or labels.get("eks.amazonaws.com/capacityType", "").upper() == "SPOT"
+        or labels.get("karpenter.sh/capacity-type") == "spot"
+    )
+    return "spot" if spot else "on-demand"
+
+
+def _capacity_selector(labels: Mapping[str, str]) -> dict[str, str]:
+    """The label that tells spot from on-demand on this cloud, when one does."""
+    for key in ("eks.amazonaws.com/capacityType", "karpenter.sh/capacity-type"):
+        if key in labels:
+            return {key: labels[key]}
+    return {}
+
+
+def accelerator_of(node: Mapping[str, Any], names: Mapping[str, str]) -> tuple[str, str | None]:
+    """pricewise's accelerator name for a node, and the cloud's name it was found under: from
+    GKE's labels, the AWS instance family, or `cpu` for a node without devices. Raises
+    DiscoveryError for a device it cannot name."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    for key in (GKE_ACCELERATOR, GKE_TPU):
+        if key in labels:
+            cloud = labels[key]
+            if cloud not in names:
+                raise DiscoveryError(f"{key}={cloud}: unknown accelerator; add --map {cloud}=NAME")
+            return names[cloud], cloud
+    if not any(str(allocatable.get(r, "0")) not in ("0", "") for r in (GPU, TPU)):
+        return "cpu", None
+    family = labels.get(INSTANCE_TYPE, "").split(".")[0]
+    if family in names:
+        return names[family], family
+    name = (node.get("metadata") or {}).get("name")
+    raise DiscoveryError(
+        f"node {name} has devices but no accelerator label, and instance family {family!r} is "
+        f"not in the table; add --map {family or 'FAMILY'}=NAME"
+    )
+
+
+def _pool_name(text: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:63].rstrip("-") or "pool"
+
+
+def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> list[ProposedPool]:
+    """One pool per (node pool, capacity type), in the order first seen."""
+    pools: dict[tuple[str, str], ProposedPool] = {}
+    for node in nodes:
+        meta = node.get("metadata") or {}
+        labels: Mapping[str, str] = meta.get("labels") or {}
+        key_label = next((k for k in NODEPOOL_LABELS if k in labels), INSTANCE_TYPE)
+        if key_label not in labels:
+            raise DiscoveryError(
+                f"node {meta.get('name')}: no node pool label ({', '.join(NODEPOOL_LABELS)}) "
+                f"and no {INSTANCE_TYPE}"
+            )
+        group, capacity = labels[key_label], _capacity_type(labels)
+        pool = pools.get((group, capacity))
+        if pool is None:
+            suffix = "-spot" if capacity == "spot" and not group.endswith("spot") else ""
+            accelerator, cloud = accelerator_of(node, names)
+            pool = ProposedPool(
+                name=_pool_name(group + suffix),
+                accelerator=accelerator,
+                cloud_accelerator=cloud,
+                capacity_type=capacity,
+                node_selector={key_label: group, **_capacity_selector(labels)},
+                instance_type=labels.get(INSTANCE_TYPE),
+                region=labels.get(REGION),
+            )
+            pools[(group, capacity)] = pool
+        pool.nodes.append(str(meta.get("name")))
+    if not pools:
+        raise DiscoveryError("no nodes given: pass `kubectl get nodes -o yaml` output")
+    return list(pools.values())
+
+
+def price_table(pools: Iterable[ProposedPool], name: str, currency: str) -> dict[str, Any]:
+    """A PriceTable of the pools, unpriced (`pricewise prices import` fills the prices)."""
+    entries = []
+    for pool in pools:
+        entry: dict[str, Any] = {
+            "name": pool.name,
+            "accelerator": pool.accelerator,
+            "capacityType": pool.capacity_type,
+            "nodeSelector": pool.node_selector,
+            "prices": {},
+        }
+        if pool.instance_type:
+            entry["instanceType"] = pool.instance_type
+        if pool.region:
+            entry["region"] = pool.region
+        entries.append(entry)
+    return {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "PriceTable",
+        "metadata": {"name": name},
+        "spec": {"currency": currency, "pools": entries},
+    }
