@@ -447,3 +447,29 @@ def _metrics(op: Operator) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics") as response:
         text: str = response.read().decode()
         return text
+
+
+def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("fragile", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("fragile"), "devicesPerWorker": 8, "duration": "1h"}
+    apply(cluster, namespace, training_job("survivor", [option], run_seconds=3600))
+    first = wait_phase(cluster, namespace, "survivor", "Running")
+    (node,) = first["nodes"]
+    cluster.kubectl("delete", "node", node, "--wait=false")
+    again = wait_for(
+        lambda: (
+            (st := status_of(cluster, namespace, "survivor"))
+            and st.get("restarts") == 1
+            and st.get("phase") == "Running"
+            and st
+        ),
+        90,
+        "the job to be requeued and running again",
+    )
+    assert again["nodes"] != [node]
+    assert again["restartHistory"][0].startswith(f"worker 0's node {node} is gone at ")
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+    assert "Requeued" in {e["reason"] for e in events["items"]}

@@ -74,7 +74,7 @@ class FakeKube:
         if known is not None:
             body.setdefault("status", known.get("status") or {})
             if known.get("spec") != body.get("spec"):
-                meta["generation"] = known["metadata"]["generation"] + 1
+                meta["generation"] = known["metadata"].get("generation", 1) + 1
         self._bump(body)
         self.objects[(plural, meta.get("namespace", ""), meta["name"])] = body
         self._feed(plural, body, key_of(body))
@@ -88,6 +88,7 @@ class FakeKube:
             "budgets": lambda: self.cache.forget_budget((namespace, name)),
             "pricetables": lambda: self.cache.forget_price_table(name),
             "pods": lambda: self.cache.forget_pod((namespace, name)),
+            "nodes": lambda: self.cache.forget_node(name),
         }
         forget[plural]()
         del body

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube
 
+from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller import handlers
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
@@ -363,3 +364,52 @@ def test_the_worker_is_the_chosen_option_even_when_two_share_an_accelerator() ->
     (pod,) = world.kube.pods(NS)
     assert pod["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] == "1"
     assert world.cache.node_usage()[status["nodes"][0]].gpu == 1
+
+
+def _run_workers(world: World) -> None:
+    """What the kubelet would do: bind every worker to its planned node and start it."""
+    for pod in world.kube.pods(NS):
+        running = {
+            **pod,
+            "spec": {
+                **pod["spec"],
+                "nodeName": pod["metadata"]["annotations"][NODE_ANNOTATION],
+            },
+            "status": {"phase": "Running", "startTime": "2026-11-29T11:00:00Z"},
+        }
+        world.kube.put("pods", running)
+
+
+def test_a_job_whose_node_goes_away_is_requeued_and_placed_again() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("survivor"))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    first = world.job("survivor")
+    assert first["phase"] == "Running"
+    world.kube.delete("nodes", "", first["nodes"][0])
+    world.cycle()
+    # Requeued and, the other node being free, placed again in the same cycle.
+    again = world.job("survivor")
+    assert (again["phase"], again["restarts"]) == ("Admitted", 1)
+    assert again["nodes"] != first["nodes"]
+    (why,) = again["restartHistory"]
+    assert why.startswith(f"worker 0's node {first['nodes'][0]} is gone at 12:00; restart 1 of 3")
+    assert "accrued so far" in why
+    assert ("survivor", "Requeued") in {(name, reason) for name, reason, _ in world.kube.events}
+    (pod,) = world.kube.pods(NS)  # the old run's worker removed, the new one created
+    assert pod["metadata"]["annotations"][NODE_ANNOTATION] == again["nodes"][0]
+
+
+def test_past_max_restarts_the_job_fails_with_its_history() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("fragile", failurePolicy={"maxRestarts": 0}))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    world.kube.delete("nodes", "", world.job("fragile")["nodes"][0])
+    world.cycle()
+    failed = world.job("fragile")
+    assert (failed["phase"], failed["reason"]) == ("Failed", "NodeLost")
+    assert "no restart left (maxRestarts 0)" in failed["message"]

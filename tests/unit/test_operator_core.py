@@ -169,12 +169,32 @@ def test_lifecycle() -> None:
     assert running is not None and (running.phase, running.started_at) == ("Running", NOW)
     done = lifecycle.transition("Running", 1, {0: _pod("Succeeded", end=NOW)}, admitted, NOW)
     assert done is not None and (done.phase, done.finished_at) == ("Succeeded", NOW)
+    # A broken job is requeued while its restart budget lasts, then fails with the history.
+    started = lifecycle.Restarts(used=0, allowed=3, started_at=NOW - timedelta(minutes=70))
     failed = lifecycle.transition(
-        "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW
+        "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW, restarts=started
     )
-    assert failed is not None and (failed.phase, failed.message) == ("Failed", "worker 1 failed")
+    assert failed is not None and (failed.phase, failed.reason, failed.restart) == (
+        "Pending", "Requeued", True,
+    )  # fmt: skip
+    assert failed.message == "worker 1 failed at 12:00; restart 1 of 3; 1h10m of work lost"
     lost = lifecycle.transition("Running", 2, {0: _pod("Running")}, admitted, NOW)
-    assert lost is not None and (lost.phase, lost.reason) == ("Failed", "WorkerLost")
+    assert lost is not None and (lost.reason, lost.restart) == ("Requeued", True)
+    assert lost.message.startswith("worker 1 disappeared")
+    gone = lifecycle.transition(
+        "Running", 1, {0: _pod("Running")}, admitted, NOW, lost_nodes={"n": "node n is gone"}
+    )
+    assert gone is not None and gone.message.startswith("worker 0's node n is gone at 12:00")
+    spent = lifecycle.Restarts(used=3, allowed=3, history=("worker 0 failed at 10:00",) * 3)
+    final = lifecycle.transition(
+        "Running", 1, {0: _pod("Failed", end=NOW)}, admitted, NOW, restarts=spent
+    )
+    assert final is not None and (final.phase, final.reason) == ("Failed", "WorkerFailed")
+    assert final.message.startswith("worker 0 failed; no restart left (maxRestarts 3): worker 0")
+    never = lifecycle.transition(
+        "Running", 1, {}, admitted, NOW, restarts=lifecycle.Restarts(allowed=0)
+    )
+    assert never is not None and (never.phase, never.reason) == ("Failed", "WorkerLost")
     late = lifecycle.transition(
         "Admitted", 2, {0: _pod("Pending", node=None)}, NOW - timedelta(minutes=5), NOW
     )

@@ -189,6 +189,18 @@ class JobOption(ApiModel):
         return self
 
 
+class FailurePolicy(ApiModel):
+    """What happens when a worker fails or its node goes away (JobSet's names)."""
+
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="How many times the job is requeued and placed again after a lost or "
+        "failed worker before it fails. 0: fail at once.",
+    )
+
+
 class TrainingJobSpec(ApiModel):
     """What the job needs: its worker template, the ways it can run, and its constraints."""
 
@@ -260,6 +272,9 @@ class TrainingJobSpec(ApiModel):
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
     )
     allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+    failure_policy: FailurePolicy = Field(
+        default_factory=FailurePolicy, description="Restarts after lost or failed workers."
+    )
 
     @field_validator("max_duration")
     @classmethod
@@ -329,6 +344,12 @@ class TrainingJobStatus(ApiModel):
     )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
     observed_generation: int | None = Field(None, description="Generation last planned.")
+    restarts: int = Field(
+        0, description="Times the job was requeued after a lost or failed worker."
+    )
+    restart_history: list[str] = Field(
+        default_factory=list, description="Why each restart happened, oldest first."
+    )
 
 
 # --- PriceTable --------------------------------------------------------------------------------

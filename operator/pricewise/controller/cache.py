@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -257,6 +257,24 @@ class Cache:
             for (ns, _), pod in self.pods.items()
             if ns == namespace and pod.job == label and pod.index is not None
         }
+
+    def lost_nodes(
+        self, names: Iterable[str | None], now: datetime, grace: timedelta
+    ) -> dict[str, str]:
+        """Of these nodes, those that went away (deleted, or NotReady for longer than `grace`),
+        with what happened to each."""
+        lost: dict[str, str] = {}
+        for name in {n for n in names if n}:
+            node = self.nodes.get(name)
+            if node is None:
+                lost[name] = f"node {name} is gone"
+                continue
+            for cond in node["status"]["conditions"]:
+                since = parse_time(cond.get("lastTransitionTime"))
+                not_ready = cond.get("type") == "Ready" and cond.get("status") != "True"
+                if not_ready and since and now - since > grace:
+                    lost[name] = f"node {name} NotReady since {since:%H:%M}"
+        return lost
 
     def node_usage(self) -> dict[str, Resources]:
         """Requests on each node: bound live pods, plus admitted workers not yet bound, which

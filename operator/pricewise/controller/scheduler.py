@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import PoolProblem
@@ -40,6 +40,8 @@ class LoopSettings:
     """Quiet time gathered after an event, so that a burst of submissions is one cycle."""
     period_s: float = 30.0
     """A cycle runs at least this often, to catch time-based changes (deadlines, timeouts)."""
+    node_grace: timedelta = timedelta(seconds=60)
+    """How long a node may be NotReady before its workers count as lost."""
 
 
 class Scheduler:
@@ -221,7 +223,13 @@ class Scheduler:
         namespace, name = meta["namespace"], meta["name"]
         workers = st.workers or 0
         pods = self.cache.workers_of(namespace, name)
-        step = lifecycle.transition(record.phase, workers, pods, st.admitted_at, now)
+        lost = self.cache.lost_nodes((p.node for p in pods.values()), now, self.settings.node_grace)
+        allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
+        restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
+                                      st.started_at)  # fmt: skip
+        step = lifecycle.transition(
+            record.phase, workers, pods, st.admitted_at, now, lost_nodes=lost, restarts=restarts
+        )
         if step is None:
             if record.phase == "Admitted" and len(pods) < workers:
                 await self.admission.create_workers(record)
@@ -237,6 +245,10 @@ class Scheduler:
             fields["started_at"] = timestamp(step.started_at)
         if step.finished_at:
             fields["finished_at"] = timestamp(step.finished_at)
+        if step.restart:
+            fields["message"] += f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far)"
+            history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
+            fields.update(restarts=st.restarts + 1, restart_history=history, started_at=None)
         if step.phase == "Pending":
             await self.kube.delete_workers(namespace, name)
             fields.update(dict.fromkeys(RELEASED_FIELDS))

@@ -1,6 +1,8 @@
-"""A placed job's phase from its workers' real states: Admitted -> Running -> Succeeded/Failed.
+"""A placed job's phase from its workers' real states: Admitted -> Running -> Succeeded/Failed,
+and back to Pending when a worker is lost or fails and the job may restart.
 
-Pure: the scheduler passes in the worker pods it has seen and acts on the transition returned.
+Pure: the scheduler passes in the worker pods it has seen, the nodes it knows are lost, and the
+job's restart budget, and acts on the transition returned.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pricewise.core.snapshot import Resources
+from pricewise.core.units import format_duration
 
 
 @dataclass
@@ -39,6 +42,37 @@ class Transition:
     message: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    restart: bool = False
+    """The job goes back to Pending to run again: its workers are removed, `restarts` grows."""
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """A job's restart budget: `spec.failurePolicy.maxRestarts` and what it has used."""
+
+    used: int = 0
+    allowed: int = 3
+    history: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    """When the current run started (all workers running), for the work a restart loses."""
+
+
+def _broken(
+    workers: int, pods: Mapping[int, PodRecord], phase: str, lost_nodes: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """(reason, cause) when a worker failed, vanished, or sits on a lost node."""
+    failed = sorted(i for i in range(workers) if i in pods and pods[i].phase == "Failed")
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return "WorkerFailed", f"worker {failed[0]} failed{more}"
+    for i in range(workers):
+        node = pods[i].node if i in pods else None
+        if node in lost_nodes:
+            return "NodeLost", f"worker {i}'s {lost_nodes[node or '']}"
+    if phase == "Running" and any(i not in pods for i in range(workers)):
+        lost = min(i for i in range(workers) if i not in pods)
+        return "WorkerLost", f"worker {lost} disappeared"
+    return None
 
 
 def transition(
@@ -48,17 +82,36 @@ def transition(
     admitted_at: datetime | None,
     now: datetime,
     gang_timeout: timedelta = GANG_TIMEOUT,
+    lost_nodes: Mapping[str, str] | None = None,
+    restarts: Restarts | None = None,
 ) -> Transition | None:
-    """The next phase of an Admitted or Running job, or None when it stays as it is."""
+    """The next phase of an Admitted or Running job, or None when it stays as it is.
+
+    `lost_nodes` maps a node that went away (deleted, NotReady past its grace, reclaimed) to
+    what happened to it. A broken job restarts while its budget allows, else fails with the
+    history of its restarts.
+    """
+    restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
-    failed = sorted(i for i in range(workers) if i in pods and pods[i].phase == "Failed")
-    if failed:
+    broken = _broken(workers, pods, phase, lost_nodes or {})
+    if broken is not None:
+        reason, cause = broken
+        ran = now - restarts.started_at if restarts.started_at else timedelta(0)
+        lost = f"{format_duration(ran.total_seconds())} of work lost"
+        if restarts.used < restarts.allowed:
+            return Transition(
+                "Pending",
+                "Requeued",
+                f"{cause} at {now:%H:%M}; restart {restarts.used + 1} of {restarts.allowed}; "
+                f"{lost}",
+                restart=True,
+            )
+        history = "; ".join((*restarts.history, f"{cause} at {now:%H:%M}"))
         ends = [p.end for p in mine if p.end]
         return Transition(
             "Failed",
-            "WorkerFailed",
-            f"worker {failed[0]} failed"
-            + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
+            reason,
+            f"{cause}; no restart left (maxRestarts {restarts.allowed}): {history}",
             finished_at=max(ends) if ends else now,
         )
     if len(mine) == workers and all(p.phase == "Succeeded" for p in mine):
@@ -71,9 +124,6 @@ def transition(
             started_at=max(starts) if starts else None,
             finished_at=max(ends) if ends else now,
         )
-    if phase == "Running" and len(mine) < workers:
-        lost = min(i for i in range(workers) if i not in pods)
-        return Transition("Failed", "WorkerLost", f"worker {lost} disappeared", finished_at=now)
     if phase == "Admitted":
         if len(mine) == workers and all(p.phase in ("Running", "Succeeded") for p in mine):
             starts = [p.start for p in mine if p.start]
