@@ -18,6 +18,7 @@ from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller import handlers
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
+from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
 from pricewise.core import solver
 from pricewise.core.solver import SolverSettings
@@ -413,3 +414,16 @@ def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     failed = world.job("fragile")
     assert (failed["phase"], failed["reason"]) == ("Failed", "NodeLost")
     assert "no restart left (maxRestarts 0)" in failed["message"]
+
+
+def test_restarts_are_counted_by_cause() -> None:
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    world.kube.put("trainingjobs", job("counted"))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    world.kube.delete("nodes", "", world.job("counted")["nodes"][0])
+    world.cycle()
+    registry = world.scheduler.metrics.registry
+    assert registry.get_sample_value("pricewise_job_restarts_total", {"cause": "NodeLost"}) == 1

@@ -284,6 +284,13 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.restarts = CounterMetric(
+            "pricewise_job_restarts",
+            "Jobs requeued after a lost or failed worker, by cause (WorkerFailed, WorkerLost, "
+            "NodeLost).",
+            ["cause"],
+            registry=self.registry,
+        )
         self.solver_status = CounterMetric(
             "pricewise_solver_solves", "Solver runs by status.", ["status"], registry=self.registry
         )

@@ -44,6 +44,8 @@ class Transition:
     finished_at: datetime | None = None
     restart: bool = False
     """The job goes back to Pending to run again: its workers are removed, `restarts` grows."""
+    cause: str = ""
+    """Why a restart or failure happened: WorkerFailed, WorkerLost or NodeLost."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ def transition(
                 f"{cause} at {now:%H:%M}; restart {restarts.used + 1} of {restarts.allowed}; "
                 f"{lost}",
                 restart=True,
+                cause=reason,
             )
         history = "; ".join((*restarts.history, f"{cause} at {now:%H:%M}"))
         ends = [p.end for p in mine if p.end]
@@ -113,6 +116,7 @@ def transition(
             reason,
             f"{cause}; no restart left (maxRestarts {restarts.allowed}): {history}",
             finished_at=max(ends) if ends else now,
+            cause=reason,
         )
     if len(mine) == workers and all(p.phase == "Succeeded" for p in mine):
         ends = [p.end for p in mine if p.end]
