@@ -473,3 +473,18 @@ def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
     assert again["restartHistory"][0].startswith(f"worker 0's node {node} is gone at ")
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     assert "Requeued" in {e["reason"] for e in events["items"]}
+
+
+def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_history(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("flaky", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("flaky"), "devicesPerWorker": 8, "duration": "1h"}
+    flaky = training_job("flaky", [option], run_seconds=2, failurePolicy={"maxRestarts": 1})
+    flaky["spec"]["template"]["metadata"]["annotations"]["pricewise.dev/fail"] = "true"
+    apply(cluster, namespace, flaky)
+    failed = wait_phase(cluster, namespace, "flaky", "Failed", timeout=120)
+    assert (failed["reason"], failed["restarts"]) == ("WorkerFailed", 1)
+    assert "no restart left (maxRestarts 1)" in failed["message"]
+    assert failed["message"].count("worker 0 failed at ") == 2  # both runs, in the history

@@ -427,3 +427,18 @@ def test_restarts_are_counted_by_cause() -> None:
     world.cycle()
     registry = world.scheduler.metrics.registry
     assert registry.get_sample_value("pricewise_job_restarts_total", {"cause": "NodeLost"}) == 1
+
+
+def test_a_node_tainted_for_reclaim_gives_its_workers_back_and_takes_no_new_ones() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("spotty"))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    (first,) = world.job("spotty")["nodes"]
+    reclaim = {"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}
+    world.kube.put("nodes", node(first, "l4", taints=[reclaim]))
+    world.cycle()
+    again = world.job("spotty")
+    assert again["restarts"] == 1 and again["nodes"] != [first]
+    assert f"node {first} is being reclaimed (taint {reclaim['key']})" in again["restartHistory"][0]

@@ -96,6 +96,19 @@ class JobRecord:
         return self.status.phase
 
 
+RECLAIM_TAINTS = (
+    "cloud.google.com/impending-node-termination",
+    "DeletionCandidateOfClusterAutoscaler",
+    "ToBeDeletedByClusterAutoscaler",
+    "karpenter.sh/disrupted",
+    "aws-node-termination-handler/spot-itn",
+    "node.kubernetes.io/unreachable",
+)
+"""Taints that clouds and autoscalers put on a node about to go away (spot reclaim, scale-down,
+an unreachable node). A node so tainted takes no new workers, and its workers are requeued at
+once. `PRICEWISE_RECLAIM_TAINTS` (comma-separated) replaces the list."""
+
+
 HELD_REASONS = ("WorkerRejected",)
 """Reasons that keep a job out of planning until its spec changes: re-planning the same spec
 would only meet the same refusal."""
@@ -122,6 +135,8 @@ class Cache:
     budget_conditions: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     """The conditions last seen on each refused Budget, so that its report is written once."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
+    """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
 
@@ -134,7 +149,12 @@ class Cache:
                 "name": body["metadata"]["name"],
                 "labels": dict(body["metadata"].get("labels") or {}),
             },
-            "spec": {"unschedulable": (body.get("spec") or {}).get("unschedulable", False)},
+            "spec": {
+                "unschedulable": (body.get("spec") or {}).get("unschedulable", False),
+                "taints": sorted(
+                    str(t.get("key")) for t in (body.get("spec") or {}).get("taints") or []
+                ),
+            },
             "status": {
                 "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
                 "conditions": list((body.get("status") or {}).get("conditions") or []),
@@ -259,15 +279,22 @@ class Cache:
         }
 
     def lost_nodes(
-        self, names: Iterable[str | None], now: datetime, grace: timedelta
+        self,
+        names: Iterable[str | None],
+        now: datetime,
+        grace: timedelta,
     ) -> dict[str, str]:
-        """Of these nodes, those that went away (deleted, or NotReady for longer than `grace`),
-        with what happened to each."""
+        """Of these nodes, those that went away (deleted, tainted as being reclaimed, or NotReady
+        for longer than `grace`), with what happened to each."""
         lost: dict[str, str] = {}
         for name in {n for n in names if n}:
             node = self.nodes.get(name)
             if node is None:
                 lost[name] = f"node {name} is gone"
+                continue
+            tainted = sorted(self.reclaim_taints.intersection(node["spec"]["taints"]))
+            if tainted:
+                lost[name] = f"node {name} is being reclaimed (taint {tainted[0]})"
                 continue
             for cond in node["status"]["conditions"]:
                 since = parse_time(cond.get("lastTransitionTime"))
@@ -389,7 +416,8 @@ class Cache:
             if t.spec.currency != currency
         ]
         same = [t for t in tables if t.spec.currency == currency]
-        pools, more = convert.pools_from(same, self.nodes.values(), self.node_usage())
+        nodes = [self._closing(n) for n in self.nodes.values()]
+        pools, more = convert.pools_from(same, nodes, self.node_usage())
         return pools, problems + more
 
     def rejected(self) -> Counter[tuple[str, str]]:
@@ -412,6 +440,12 @@ class Cache:
             1 for b in self.budgets.values() if b.spec.currency != currency
         )
         return counts
+
+    def _closing(self, node: dict[str, Any]) -> dict[str, Any]:
+        """A node tainted as going away, seen as cordoned: it takes no new workers."""
+        if not self.reclaim_taints.intersection(node["spec"]["taints"]):
+            return node
+        return {**node, "spec": {**node["spec"], "unschedulable": True}}
 
     def quota_views(self) -> list[Quota]:
         """Every ResourceQuota pricewise can read; one it cannot is logged and left out."""

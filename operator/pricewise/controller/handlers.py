@@ -53,6 +53,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     kube = Kube(load_configuration())
+    taints = os.environ.get("PRICEWISE_RECLAIM_TAINTS")
+    if taints is not None:
+        CACHE.reclaim_taints = frozenset(t.strip() for t in taints.split(",") if t.strip())
     elector = LeaseElector(
         kube,
         os.environ.get("PRICEWISE_NAMESPACE", "default"),
