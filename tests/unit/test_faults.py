@@ -181,3 +181,59 @@ def test_every_kind_of_write_is_interrupted_somewhere() -> None:
         "create Pod",
         "event",
     }
+
+
+def _requeue_scene(kube: FaultyKube, scheduler: Scheduler) -> str:
+    """A running 1-worker job whose node is then deleted; returns the node."""
+    for i in range(2):
+        kube.put("nodes", node(f"l4-{i}", "l4"))
+    kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+    whole = [{"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}]
+    kube.put("trainingjobs", job("survivor", options=whole))
+    asyncio.run(scheduler.cycle(NOW))
+    for pod in kube.pods(NS):
+        bound = {
+            **pod,
+            "spec": {
+                **pod["spec"],
+                "nodeName": pod["metadata"]["annotations"]["pricewise.dev/node"],
+            },
+            "status": {"phase": "Running", "startTime": "2026-11-29T11:00:00Z"},
+        }
+        kube.put("pods", bound)  # fmt: skip
+    asyncio.run(scheduler.cycle(NOW + timedelta(seconds=5)))
+    (lost,) = kube.status("trainingjobs", NS, "survivor")["nodes"]
+    kube.delete("nodes", "", lost)
+    return str(lost)
+
+
+def _requeue_writes() -> int:
+    cache = Cache()
+    kube = FaultyKube(cache)
+    _requeue_scene(kube, _scheduler(cache, kube))
+    before = kube.writes
+    asyncio.run(_scheduler(cache, kube).cycle(NOW + timedelta(seconds=10)))
+    return kube.writes - before
+
+
+@pytest.mark.parametrize("step", range(1, _requeue_writes() + 1))
+def test_the_operator_dies_in_the_middle_of_a_requeue(step: int) -> None:
+    cache = Cache()
+    kube = FaultyKube(cache)
+    scheduler = _scheduler(cache, kube)
+    lost = _requeue_scene(kube, scheduler)
+    kube.fail_at, kube.mode = kube.writes + step, "crash"
+    with contextlib.suppress(CrashedError):
+        asyncio.run(scheduler.cycle(NOW + timedelta(seconds=10)))
+    fresh = Cache()
+    survivor = FaultyKube(fresh)
+    survivor.objects, survivor._version = kube.objects, kube._version
+    restarted = _scheduler(fresh, survivor)
+    asyncio.run(restarted.prime())
+    for seconds in (20, 30):
+        asyncio.run(restarted.cycle(NOW + timedelta(seconds=seconds)))
+    status = survivor.status("trainingjobs", NS, "survivor")
+    assert (status["phase"], status["restarts"]) == ("Admitted", 1), status
+    assert status["nodes"] != [lost]
+    pods = survivor.pods(NS)
+    assert [p["metadata"]["annotations"]["pricewise.dev/node"] for p in pods] == status["nodes"]
