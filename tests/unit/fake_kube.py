@@ -11,7 +11,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pricewise.controller.cache import Cache, key_of
+from pricewise.controller.cache import Cache
+from pricewise.controller.records import key_of
 from pricewise.controller.workers import JOB_LABEL, job_label
 from pricewise.kube import ApiError, ConflictError
 

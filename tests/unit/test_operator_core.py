@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.controller import status
-from pricewise.controller.cache import Cache, PodRecord
+from pricewise.controller.cache import Cache
 from pricewise.controller.workers import NODE_ANNOTATION, worker_pod
 from pricewise.core import lifecycle
+from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import Resources
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pricewise.controller import status
-from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord, Key
+from pricewise.controller.cache import Cache
+from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
 from pricewise.core import accounting
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool

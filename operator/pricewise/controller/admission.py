@@ -18,7 +18,8 @@ from typing import Any
 from pricewise.api import convert
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
-from pricewise.controller.cache import Cache, JobRecord
+from pricewise.controller.cache import Cache
+from pricewise.controller.records import JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import Decision
 from pricewise.kube import ApiError, ConflictError, Kube

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,82 +18,21 @@ from pydantic import ValidationError
 from pricewise.api import convert
 from pricewise.api import models as api
 from pricewise.api.manifests import field_errors
-from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
-from pricewise.api.wire import read_job_status
+from pricewise.api.naming import job_label
+from pricewise.controller.records import (
+    ACTIVE_PHASES,
+    JobRecord,
+    Key,
+    held,
+    key_of,
+    older,
+    pod_record,
+)
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
 from pricewise.core.times import parse_time
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
-ACTIVE_PHASES = ("Admitted", "Running")
-
-
-def key_of(body: Mapping[str, Any]) -> Key:
-    """(namespace, name) of an object; cluster-scoped objects have an empty namespace."""
-    meta = body.get("metadata") or {}
-    return (meta.get("namespace") or "", meta["name"])
-
-
-def pod_record(body: Mapping[str, Any]) -> PodRecord:
-    """Reduce a Pod to what capacity, lifecycle and accounting need."""
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
-    labels = meta.get("labels") or {}
-    start = end = None
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        running = state.get("running") or {}
-        terminated = state.get("terminated") or {}
-        start = parse_time(running.get("startedAt") or terminated.get("startedAt")) or start
-        end = parse_time(terminated.get("finishedAt")) or end
-    index = labels.get(INDEX_LABEL)
-    return PodRecord(
-        node=spec.get("nodeName"),
-        planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
-        requests=convert.pod_requests(spec),
-        phase=status.get("phase", "Pending"),
-        job=labels.get(JOB_LABEL),
-        index=int(index) if index is not None else None,
-        start=start or parse_time(status.get("startTime"))
-        if status.get("phase") != "Pending"
-        else None,
-        end=end,
-    )
-
-
-def _older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
-    """Whether `meta` is an older version of the same object than `known`.
-
-    resourceVersions are opaque by contract, but the API server's are etcd revisions in
-    practice; when both are numbers of the same object, a smaller one is older.
-    """
-    new_rv, old_rv = str(meta.get("resourceVersion", "")), str(known.get("resourceVersion", ""))
-    same = meta.get("uid") == known.get("uid")
-    return same and new_rv.isdigit() and old_rv.isdigit() and int(new_rv) < int(old_rv)
-
-
-@dataclass
-class JobRecord:
-    """A TrainingJob as last seen: its raw body, and its parsed form or why it is invalid."""
-
-    body: dict[str, Any]
-    model: api.TrainingJob | None
-    error: str | None
-    job: Job | None = None
-    """The solver's view, converted once when the job is seen (None when invalid)."""
-
-    @cached_property
-    def status(self) -> api.TrainingJobStatus:
-        """The status as last written, typed."""
-        return read_job_status(self.body.get("status"))
-
-    @property
-    def phase(self) -> str:
-        """The phase recorded in the status (Pending when none)."""
-        return self.status.phase
-
 
 RECLAIM_TAINTS = (
     "cloud.google.com/impending-node-termination",
@@ -107,17 +45,6 @@ RECLAIM_TAINTS = (
 """Taints that clouds and autoscalers put on a node about to go away (spot reclaim, scale-down,
 an unreachable node). A node so tainted takes no new workers, and its workers are requeued at
 once. `PRICEWISE_RECLAIM_TAINTS` (comma-separated) replaces the list."""
-
-
-HELD_REASONS = ("WorkerRejected",)
-"""Reasons that keep a job out of planning until its spec changes: re-planning the same spec
-would only meet the same refusal."""
-
-
-def _held(record: JobRecord) -> bool:
-    generation = record.body["metadata"].get("generation")
-    status = record.status
-    return status.reason in HELD_REASONS and status.observed_generation == generation
 
 
 @dataclass
@@ -197,7 +124,7 @@ class Cache:
             model, error = None, str(err)
         record = JobRecord(raw, model, error, job)
         known = self.jobs.get(key_of(body))
-        if known is not None and _older(raw["metadata"], known.body["metadata"]):
+        if known is not None and older(raw["metadata"], known.body["metadata"]):
             return known  # a watch event older than what our own write already returned
         self.jobs[key_of(body)] = record
         return record
@@ -393,7 +320,7 @@ class Cache:
         waiting = [
             r
             for r in self.jobs.values()
-            if r.phase == "Pending" and r.job is not None and not _held(r)
+            if r.phase == "Pending" and r.job is not None and not held(r)
         ]
         return sorted(
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
@@ -429,7 +356,7 @@ class Cache:
                 counts["TrainingJob", "InvalidSpec"] += 1
             elif key in self.quarantined:
                 counts["TrainingJob", "PlanningFailed"] += 1
-            elif record.phase == "Pending" and _held(record):
+            elif record.phase == "Pending" and held(record):
                 counts["TrainingJob", record.status.reason] += 1
         counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
         counts["PriceTable", "CurrencyMismatch"] += sum(

@@ -19,9 +19,10 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL
 from pricewise.controller.accountant import Accountant
-from pricewise.controller.cache import Cache, key_of
+from pricewise.controller.cache import Cache
 from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.records import key_of
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.solver import SolverSettings
 from pricewise.kube import Kube, load_configuration

@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pricewise.controller.accountant import Accountant
-from pricewise.controller.cache import ACTIVE_PHASES, Cache
+from pricewise.controller.cache import Cache
+from pricewise.controller.records import ACTIVE_PHASES
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.solver import Plan

@@ -20,8 +20,9 @@ from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import RELEASED_FIELDS, Admission
-from pricewise.controller.cache import ACTIVE_PHASES, Cache, JobRecord
+from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.records import ACTIVE_PHASES, JobRecord
 from pricewise.core import lifecycle
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool

@@ -1,0 +1,99 @@
+"""What the cache keeps of each object kind that drives the lifecycle: pods (as `PodRecord`)
+and TrainingJobs (as `JobRecord`, raw body plus its parsed and typed forms), keyed by
+(namespace, name)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pricewise.api import convert
+from pricewise.api import models as api
+from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
+from pricewise.api.wire import read_job_status
+from pricewise.core.lifecycle import PodRecord
+from pricewise.core.snapshot import Job
+from pricewise.core.times import parse_time
+
+Key = tuple[str, str]
+ACTIVE_PHASES = ("Admitted", "Running")
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    """(namespace, name) of an object; cluster-scoped objects have an empty namespace."""
+    meta = body.get("metadata") or {}
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def pod_record(body: Mapping[str, Any]) -> PodRecord:
+    """Reduce a Pod to what capacity, lifecycle and accounting need."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    start = end = None
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        running = state.get("running") or {}
+        terminated = state.get("terminated") or {}
+        start = parse_time(running.get("startedAt") or terminated.get("startedAt")) or start
+        end = parse_time(terminated.get("finishedAt")) or end
+    index = labels.get(INDEX_LABEL)
+    return PodRecord(
+        node=spec.get("nodeName"),
+        planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
+        requests=convert.pod_requests(spec),
+        phase=status.get("phase", "Pending"),
+        job=labels.get(JOB_LABEL),
+        index=int(index) if index is not None else None,
+        start=start or parse_time(status.get("startTime"))
+        if status.get("phase") != "Pending"
+        else None,
+        end=end,
+    )
+
+
+def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether `meta` is an older version of the same object than `known`.
+
+    resourceVersions are opaque by contract, but the API server's are etcd revisions in
+    practice; when both are numbers of the same object, a smaller one is older.
+    """
+    new_rv, old_rv = str(meta.get("resourceVersion", "")), str(known.get("resourceVersion", ""))
+    same = meta.get("uid") == known.get("uid")
+    return same and new_rv.isdigit() and old_rv.isdigit() and int(new_rv) < int(old_rv)
+
+
+@dataclass
+class JobRecord:
+    """A TrainingJob as last seen: its raw body, and its parsed form or why it is invalid."""
+
+    body: dict[str, Any]
+    model: api.TrainingJob | None
+    error: str | None
+    job: Job | None = None
+    """The solver's view, converted once when the job is seen (None when invalid)."""
+
+    @cached_property
+    def status(self) -> api.TrainingJobStatus:
+        """The status as last written, typed."""
+        return read_job_status(self.body.get("status"))
+
+    @property
+    def phase(self) -> str:
+        """The phase recorded in the status (Pending when none)."""
+        return self.status.phase
+
+
+HELD_REASONS = ("WorkerRejected",)
+"""Reasons that keep a job out of planning until its spec changes: re-planning the same spec
+would only meet the same refusal."""
+
+
+def held(record: JobRecord) -> bool:
+    """Whether the job waits for a spec change before it is planned again."""
+    generation = record.body["metadata"].get("generation")
+    status = record.status
+    return status.reason in HELD_REASONS and status.observed_generation == generation
