@@ -426,7 +426,8 @@ def test_restarts_are_counted_by_cause() -> None:
     world.kube.delete("nodes", "", world.job("counted")["nodes"][0])
     world.cycle()
     registry = world.scheduler.metrics.registry
-    assert registry.get_sample_value("pricewise_job_restarts_total", {"cause": "NodeLost"}) == 1
+    labels = {"pool": "l4", "cause": "NodeLost"}
+    assert registry.get_sample_value("pricewise_job_restarts_total", labels) == 1
 
 
 def test_a_node_tainted_for_reclaim_gives_its_workers_back_and_takes_no_new_ones() -> None:

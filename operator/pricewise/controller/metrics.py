@@ -287,9 +287,9 @@ class Metrics:
         )
         self.restarts = CounterMetric(
             "pricewise_job_restarts",
-            "Jobs requeued after a lost or failed worker, by cause (WorkerFailed, WorkerLost, "
-            "NodeLost).",
-            ["cause"],
+            "Jobs requeued after a lost or failed worker, by pool and cause (WorkerFailed, "
+            "WorkerLost, NodeLost).",
+            ["pool", "cause"],
             registry=self.registry,
         )
         self.solver_status = CounterMetric(

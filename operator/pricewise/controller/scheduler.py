@@ -248,7 +248,7 @@ class Scheduler:
             fields["finished_at"] = timestamp(step.finished_at)
         if step.restart:
             if self.metrics is not None:
-                self.metrics.restarts.labels(step.cause).inc()
+                self.metrics.restarts.labels(st.pool or "", step.cause).inc()
             fields["message"] += f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far)"
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
             fields.update(restarts=st.restarts + 1, restart_history=history, started_at=None)
