@@ -17,7 +17,13 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from pricewise.core import bounds
-from pricewise.core.units import DURATION_PATTERN, memory_mib, parse_duration, parse_quantity
+from pricewise.core.units import (
+    DURATION_PATTERN,
+    format_duration,
+    memory_mib,
+    parse_duration,
+    parse_quantity,
+)
 
 GROUP = "pricewise.dev"
 VERSION = "v1alpha1"
@@ -51,7 +57,7 @@ def check_duration(value: str | None) -> str | None:
     if seconds < bounds.MIN_DURATION_S:
         raise ValueError(f"{value} is too short: at least 1s")
     if seconds > bounds.MAX_RUN_S:
-        raise ValueError(f"{value} is too long: at most 3650d")
+        raise ValueError(f"{value} is too long: at most {format_duration(bounds.MAX_RUN_S)}")
     return value
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from pricewise.api.models import OptionRow, TrainingJobStatus
+from pricewise.api.models import OptionRow, Phase, TrainingJobStatus
 from pricewise.core.explain import OptionVerdict
 from pricewise.core.units import format_duration
 
@@ -30,8 +30,7 @@ def read_job_status(raw: Mapping[str, Any] | None) -> TrainingJobStatus:
     except ValidationError as err:
         log.warning("status not understood, read as its phase only: %s", err)
         phase = known.get("phase")
-        valid = phase in ("Pending", "Admitted", "Running", "Succeeded", "Failed")
-        return TrainingJobStatus(phase=phase if valid else "Pending")
+        return TrainingJobStatus(phase=phase if phase in get_args(Phase) else "Pending")
 
 
 def option_row(verdict: OptionVerdict, cost: float, finish: str | None) -> dict[str, Any]:

@@ -234,7 +234,7 @@ class Accountant:
     async def _write_not_ready(self, key: Key, reason: str, message: str, now: datetime) -> None:
         budget = self.cache.budgets.get(key)
         previous = (
-            [c.model_dump(by_alias=True, mode="json") for c in budget.status.conditions]
+            status.conditions_of(budget.status)
             if budget is not None
             else self.cache.budget_conditions.get(key, [])
         )

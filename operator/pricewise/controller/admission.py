@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,16 +65,15 @@ class Admission:
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""
         body, st = record.body, record.status
-        table = next(
+        pool_spec = next(
             (
-                t
+                p
                 for t in self.cache.price_tables.values()
                 for p in t.spec.pools
                 if p.name == st.pool
             ),
             None,
         )
-        pool_spec = next(p for p in table.spec.pools if p.name == st.pool) if table else None
         option = self.cache.planned_option(record)
         if pool_spec is None or option is None or record.model is None:
             return  # the pool was removed from the PriceTable; the gang timeout releases the job
@@ -124,27 +124,54 @@ class Admission:
     ) -> None:
         """The API server refused a worker or the Service: remove what was created and give the
         planned room back; the job waits, with the API's words, until its spec changes."""
-        meta = record.body["metadata"]
         what = f"{manifest['kind']} {manifest['metadata']['name']}"
         message = (
             f"the API server refused {what}: {error}; fix spec.template and the job is "
             "planned again when its spec changes"
         )
-        await self.kube.delete_workers(meta["namespace"], meta["name"])
-        now = datetime.now(UTC)
-        patch = job_status_patch(
-            phase="Pending",
-            reason="WorkerRejected",
-            message=message,
-            conditions=status.set_condition(
-                status.conditions_of(record.status), "Admitted", False, "WorkerRejected",
-                message, now,
-            ),
-            observed_generation=meta.get("generation"),
-            **dict.fromkeys(RELEASED_FIELDS),
-        )  # fmt: skip
-        if await self.write_status(record, patch, check=True):
+        generation = record.body["metadata"].get("generation")
+        released = await self.release(
+            record,
+            "WorkerRejected",
+            message,
+            datetime.now(UTC),
+            {"observed_generation": generation},
+        )
+        if released:
             await self.event(record, "WorkerRejected", message, warning=True)
+
+    async def release(
+        self,
+        record: JobRecord,
+        reason: str,
+        message: str,
+        now: datetime,
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Give a placed job's room back: its workers are deleted and its status says Pending
+        and why (`message`, also in its Admitted condition; `fields` may say more, their own
+        message included). False on a lost race."""
+        meta = record.body["metadata"]
+        await self.kube.delete_workers(meta["namespace"], meta["name"])
+        condition = status.set_condition(
+            status.conditions_of(record.status), "Admitted", False, reason, message, now
+        )
+        patch = job_status_patch(
+            **{"message": message, **(fields or {})},
+            phase="Pending",
+            reason=reason,
+            conditions=condition,
+            **dict.fromkeys(RELEASED_FIELDS),
+        )
+        return await self.write_status(record, patch, check=True)
+
+    async def hold(self, record: JobRecord, reason: str, message: str, check: bool) -> None:
+        """A job that cannot be planned waits and says why, written and announced once."""
+        if (record.status.reason, record.status.message) == (reason, message):
+            return
+        patch = job_status_patch(phase="Pending", reason=reason, message=message)
+        if await self.write_status(record, patch, check=check):
+            await self.event(record, reason, message, warning=True)
 
     async def write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:
         """Patch the status and put the result in the cache at once (before the watch echoes

@@ -219,7 +219,7 @@ class Cache:
             if node is None:
                 lost[name] = f"node {name} is gone"
                 continue
-            tainted = sorted(self.reclaim_taints.intersection(node["spec"]["taints"]))
+            tainted = self._reclaim_taints_of(node)
             if tainted:
                 lost[name] = f"node {name} is being reclaimed (taint {tainted[0]})"
                 continue
@@ -368,9 +368,13 @@ class Cache:
         )
         return counts
 
+    def _reclaim_taints_of(self, node: Mapping[str, Any]) -> list[str]:
+        """The taints that say this node is going away, sorted."""
+        return sorted(self.reclaim_taints.intersection(node["spec"]["taints"]))
+
     def _closing(self, node: dict[str, Any]) -> dict[str, Any]:
         """A node tainted as going away, seen as cordoned: it takes no new workers."""
-        if not self.reclaim_taints.intersection(node["spec"]["taints"]):
+        if not self._reclaim_taints_of(node):
             return node
         return {**node, "spec": {**node["spec"], "unschedulable": True}}
 

@@ -19,7 +19,7 @@ from pricewise.api.models import GROUP, VERSION
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
-from pricewise.controller.admission import RELEASED_FIELDS, Admission
+from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord
@@ -237,8 +237,6 @@ class Scheduler:
             await self._note_spec_change(record, now)
             return
         fields: dict[str, Any] = {
-            "phase": step.phase,
-            "reason": step.reason,
             "message": step.message,
             **self.accountant.fields((namespace, name), self.cache.carbon_intensity(st.pool)),
         }
@@ -253,12 +251,10 @@ class Scheduler:
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
             fields.update(restarts=st.restarts + 1, restart_history=history, started_at=None)
         if step.phase == "Pending":
-            await self.kube.delete_workers(namespace, name)
-            fields.update(dict.fromkeys(RELEASED_FIELDS))
-            fields["conditions"] = status.set_condition(
-                status.conditions_of(st), "Admitted", False, step.reason, step.message, now
-            )
-        await self.admission.write_status(record, job_status_patch(**fields), check=True)
+            await self.admission.release(record, step.reason, step.message, now, fields)
+        else:
+            patch = job_status_patch(phase=step.phase, reason=step.reason, **fields)
+            await self.admission.write_status(record, patch, check=True)
         await self.admission.event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
@@ -309,12 +305,9 @@ class Scheduler:
     async def _report_invalid(self) -> None:
         """Jobs whose spec the operator cannot use (schema passed, but not the model) say why."""
         for record in list(self.cache.jobs.values()):
-            message = f"invalid spec: {record.error}"
-            said = (record.status.reason, record.status.message) == ("InvalidSpec", message)
-            if record.job is None and not said:
-                patch = job_status_patch(phase="Pending", reason="InvalidSpec", message=message)
-                await self.admission.write_status(record, patch, check=False)
-                await self.admission.event(record, "InvalidSpec", message, warning=True)
+            if record.job is None:
+                message = f"invalid spec: {record.error}"
+                await self.admission.hold(record, "InvalidSpec", message, check=False)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""
@@ -326,11 +319,7 @@ class Scheduler:
                 continue
             self.cache.quarantined[(namespace, name)] = error
             message = f"pricewise could not plan this job ({error}); other jobs are not affected"
-            if (record.status.reason, record.status.message) == ("PlanningFailed", message):
-                continue
-            patch = job_status_patch(phase="Pending", reason="PlanningFailed", message=message)
-            if await self.admission.write_status(record, patch, check=True):
-                await self.admission.event(record, "PlanningFailed", message, warning=True)
+            await self.admission.hold(record, "PlanningFailed", message, check=True)
 
 
 @contextlib.contextmanager

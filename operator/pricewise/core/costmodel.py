@@ -126,7 +126,10 @@ def _candidate(
 def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
     """The candidate marked excluded when it runs or costs more than pricewise places."""
     if cand.duration_s > MAX_RUN_S:
-        note = f"needs {format_duration(cand.duration_s)}, more than the 3650d pricewise plans for"
+        longest = format_duration(MAX_RUN_S)
+        note = (
+            f"needs {format_duration(cand.duration_s)}, more than the {longest} pricewise plans for"
+        )
     elif cand.cost > MAX_COST_MICROS:
         note = (
             f"costs {format_micros(cand.cost, currency)}, more than the "

@@ -51,10 +51,7 @@ _STAGE_REASONS = {
 }
 
 
-INFEASIBLE = frozenset(
-    {"NoMatchingPool", "OutOfRange", "WorkerTooLarge", "SpotNotAllowed", "DeadlineUnreachable",
-     "ThroughputUnreachable", "OverMaxCost", "NotWorthRunning"}
-)  # fmt: skip
+INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUnavailable"})
 """Reasons that say the job cannot run here as specified: waiting will not help (unlike
 capacity, quotas, budgets or unavailable nodes)."""
 
