@@ -7,6 +7,7 @@ the API server accepted before the bounds existed (the fake checks no schema).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -206,12 +207,29 @@ def test_the_price_table_handler_takes_a_change_after_a_bad_table(
     monkeypatch.setattr(handlers, "CACHE", world.cache)
     monkeypatch.setattr(handlers, "_state", {"scheduler": world.scheduler})
     bad = table("bad", pool("h100", "nvidia-h100", 1e308))
-    handlers.price_table(type="ADDED", body=bad)
+    asyncio.run(handlers.price_table(type="ADDED", body=bad))
     assert "bad" in world.cache.price_table_errors
-    handlers.price_table(type="MODIFIED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    asyncio.run(
+        handlers.price_table(type="MODIFIED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    )
     assert "bad" in world.cache.price_tables
-    handlers.price_table(type="DELETED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    asyncio.run(
+        handlers.price_table(type="DELETED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
+    )
     assert "bad" not in world.cache.price_tables
+
+
+def test_watch_handlers_run_on_the_event_loop() -> None:
+    # kopf runs plain functions in a thread pool, where they would change the cache while a
+    # cycle on the loop iterates it ("dictionary changed size during iteration").
+    public = [
+        value
+        for name, value in vars(handlers).items()
+        if inspect.isfunction(value) and value.__module__ == handlers.__name__
+        and not name.startswith("_") and name != "configure"
+    ]  # fmt: skip
+    assert len(public) >= 8
+    assert all(inspect.iscoroutinefunction(f) for f in public), [f.__name__ for f in public]
 
 
 def test_a_newer_table_cannot_take_over_priced_nodes() -> None:

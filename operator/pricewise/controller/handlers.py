@@ -1,6 +1,8 @@
 """The kopf edge: watch events feed the cache and wake the scheduler. Nothing else happens here.
 
 Only event handlers are used, so kopf puts no finalizers or annotations on anyone's objects.
+Every handler is a coroutine: kopf runs plain functions in a thread pool, and the cache and
+the scheduler's wake-up event belong to the event loop, where the cycle reads them.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ async def stop(**_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")
-def training_job(type: str, body: kopf.Body, **_: Any) -> None:
+async def training_job(type: str, body: kopf.Body, **_: Any) -> None:
     """TrainingJobs: submissions, spec changes, deletions."""
     if type == "DELETED":
         scheduler = _scheduler()
@@ -145,7 +147,7 @@ def training_job(type: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "pricetables")
-def price_table(type: str, body: kopf.Body, **_: Any) -> None:
+async def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     """PriceTables: pools and their prices. What ran so far is settled at the old prices
     first, so that a price change applies from now on, not retroactively."""
     scheduler = _scheduler()
@@ -159,7 +161,7 @@ def price_table(type: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "budgets")
-def budget(type: str, body: kopf.Body, **_: Any) -> None:
+async def budget(type: str, body: kopf.Body, **_: Any) -> None:
     """Budgets: limits and what was spent."""
     if type == "DELETED":
         CACHE.forget_budget(key_of(body))
@@ -169,7 +171,7 @@ def budget(type: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "resourcequotas")
-def resource_quota(type: str, body: kopf.Body, **_: Any) -> None:
+async def resource_quota(type: str, body: kopf.Body, **_: Any) -> None:
     """ResourceQuotas: device caps per namespace."""
     if type == "DELETED":
         CACHE.forget_quota(key_of(body))
@@ -179,7 +181,7 @@ def resource_quota(type: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "nodes")
-def node(type: str, body: kopf.Body, **_: Any) -> None:
+async def node(type: str, body: kopf.Body, **_: Any) -> None:
     """Nodes: pool membership and allocatable. Heartbeats change nothing that matters."""
     name = body["metadata"]["name"]
     before = CACHE.nodes.get(name)
@@ -192,7 +194,7 @@ def node(type: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods")
-def pod(type: str, body: kopf.Body, **_: Any) -> None:
+async def pod(type: str, body: kopf.Body, **_: Any) -> None:
     """Pods: they take capacity; our workers also drive their job's phase."""
     key = key_of(body)
     before = CACHE.pods.get(key)
