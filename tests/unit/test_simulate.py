@@ -197,7 +197,7 @@ def test_job_rows_say_what_happened_to_each_job():
         "job": "trace/job-00001", "label": "m x1", "gpus": 1,
         "arrivalHours": 0.0, "deadlineHours": 0.5, "startHours": 0.0, "finishHours": 0.25,
         "waitHours": 0.0, "pool": "v100", "workers": 1, "cost": 0.5,
-        "deadlineMet": True, "late": False,
+        "deadlineMet": True, "late": False, "firstPromiseHours": None,
     }  # fmt: skip
     assert second["pool"] == "k80" and second["cost"] == 1.0
     assert second["waitHours"] == pytest.approx(899 / 3600, abs=1e-4)
@@ -303,7 +303,7 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     out = json.loads(done.stdout)
     assert out["setup"]["jobs"] == 2 and out["setup"]["skippedNoThroughput"] == 1
     rows = {r["policy"]: r for r in out["policies"]}
-    assert list(rows) == ["pricewise", "first-fit", "cheapest", "fifo"]
+    assert list(rows) == ["pricewise", "pricewise-now", "first-fit", "cheapest", "fifo"]
     # Same case as the late-job test above: deadlines 2 x 15 min for both jobs. Job 2 can
     # still make it at 900 s (900 s left, 900 s needed), so nobody misses.
     for policy in rows:
@@ -385,7 +385,7 @@ def test_the_shipped_benchmark_data_replays(capsys: pytest.CaptureFixture[str]):
 
 RECORD_FIELDS = {
     "job", "label", "gpus", "arrivalHours", "deadlineHours", "startHours", "finishHours",
-    "waitHours", "pool", "workers", "cost", "deadlineMet", "late",
+    "waitHours", "pool", "workers", "cost", "deadlineMet", "late", "firstPromiseHours",
 }  # fmt: skip
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core.snapshot import BudgetView, Quota
-from pricewise.core.solver import Plan, solve
+from pricewise.core.lookahead import LookAhead
+from pricewise.core.snapshot import BudgetView, Quota, Release, Resources
+from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
 
@@ -25,9 +27,13 @@ def decide(plan: Plan, key: str = "team-a/j") -> tuple[str | None, str, str]:
     raise KeyError(key)
 
 
-def checked(plan_input: object) -> Plan:
+NOW_ONLY = SolverSettings(look_ahead=LookAhead(enabled=False))
+"""The `pricewise-now` policy: only what starts now is decided."""
+
+
+def checked(plan_input: object, settings: SolverSettings | None = None) -> Plan:
     snap = plan_input
-    plan = solve(snap)  # type: ignore[arg-type]
+    plan = solve(snap, settings)  # type: ignore[arg-type]
     assert violations(snap, plan) == []  # type: ignore[arg-type]
     return plan
 
@@ -114,7 +120,13 @@ def test_higher_priority_is_placed_first_under_contention() -> None:
     jobs = [job("low", BOTH[0], priority=0), job("high", BOTH[0], priority=10)]
     plan = checked(snapshot([one_node], jobs))
     assert decide(plan, "team-a/high")[0] == "l4"
-    assert decide(plan, "team-a/low")[1] == "WaitingForCapacity"
+    # The low job is planned for when the high one ends: an hour on the 8 L4s.
+    assert decide(plan, "team-a/low")[1:] == (
+        "Reserved",
+        "no room now: l4 x1 planned at ~13:00 UTC, when the pool frees, for 16.00 USD",
+    )
+    now_only = checked(snapshot([one_node], jobs), NOW_ONLY)
+    assert decide(now_only, "team-a/low")[1] == "WaitingForCapacity"
 
 
 def test_one_high_priority_job_outweighs_many_low_ones() -> None:
@@ -129,8 +141,83 @@ def test_more_jobs_placed_beats_a_cheaper_plan() -> None:
     # Two jobs, one L4 node: both can run only if one of them takes the dearer H100.
     one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
     one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]))
+    both = snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)])
+    plan = checked(both, NOW_ONLY)
     assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
+
+
+def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
+    # As above, planning over time: b waits an hour for the L4 (16.00) rather than take the
+    # H100 now (8 GPUs x 8.0 x 1/3 h = 21.33); both are planned, 5.33 cheaper in all.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]))
+    (placed,) = plan.placed
+    (waiting,) = plan.reserved
+    assert placed.chosen is not None and placed.chosen.pool.name == "l4"
+    assert waiting.reservation is not None
+    assert waiting.reservation.start == NOW + timedelta(hours=1)
+    assert waiting.reason == "Reserved"
+    assert waiting.message == (
+        "waiting for l4 (frees ~13:00 UTC): saves 5.33 USD against h100 x1 now"
+    )
+    rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
+    assert rows == [("l4", "planned"), ("h100", "feasible")]
+    assert plan.total_cost + plan.reserved_cost == to_micros(32.0)
+
+
+def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:
+    # Both must finish within 1h30m: waiting an hour for the L4 leaves 30m for a 1h run.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    due = NOW + timedelta(minutes=90)
+    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH, deadline=due),
+                                                 job("b", *BOTH, deadline=due)]))  # fmt: skip
+    assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
+    # With 2h30m it waits, and says how much slack it keeps (margin: a fifth of the run).
+    relaxed = [
+        job("a", *BOTH, deadline=due),
+        job("b", *BOTH, deadline=NOW + timedelta(minutes=150)),
+    ]
+    waits = decide(checked(snapshot([one_l4, one_h100], relaxed)), "team-a/b")
+    assert waits[1:] == (
+        "Reserved",
+        "waiting for l4 (frees ~13:00 UTC): saves 5.33 USD against h100 x1 now; "
+        "deadline still met with 30m slack",
+    )
+
+
+def test_backfill_only_in_front_of_a_reservation_it_ends_before() -> None:
+    # One node with 8 L4s; a running job frees 4 of them in an hour. `wide` (8 GPUs) is
+    # reserved for then; `short` (4 GPUs, 30m) runs now in front of it; `long` (4 GPUs, 2h)
+    # would still hold its room then, so it waits behind the reservation.
+    held = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1, free_gpus=4))
+    held = replace(
+        held, releases=(Release(NOW + timedelta(hours=1), Resources(48_000, 512 * 1024, 4)),)
+    )
+    wide = job("wide", option("nvidia-l4", 1000), priority=1)
+    short = job("short", option("nvidia-l4", 1000, devices=4), work=900_000.0)
+    long = job("long", option("nvidia-l4", 1000, devices=4), work=7_200_000.0)
+    plan = checked(snapshot([held], [wide, short, long]))
+    assert decide(plan, "team-a/short")[:2] == ("l4", "Admitted")
+    assert decide(plan, "team-a/wide")[1] == "Reserved"
+    reserved = {d.job.name: d.reservation.start for d in plan.reserved if d.reservation}
+    assert reserved["wide"] == NOW + timedelta(hours=1)
+    assert reserved["long"] >= NOW + timedelta(hours=2)
+
+
+def test_a_promise_is_kept_against_an_equal_newcomer_not_a_higher_one() -> None:
+    # One L4 node frees in an hour. `old` was promised that start; `new` (same priority,
+    # cheaper to run... the same here) must not take it; a higher priority may.
+    busy = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1, free_gpus=0))
+    busy = replace(
+        busy, releases=(Release(NOW + timedelta(hours=1), Resources(96_000, 1024 * 1024, 8)),)
+    )
+    old = job("old", BOTH[0], promised_start=NOW + timedelta(hours=1))
+    for name, priority, keeper in (("aaa", 0, "old"), ("vip", 5, "vip")):
+        plan = checked(snapshot([busy], [old, job(name, BOTH[0], priority=priority)]))
+        first = min(plan.reserved, key=lambda d: d.reservation.start if d.reservation else NOW)
+        assert first.job.name == keeper, name
 
 
 def test_spot_pool_only_when_allowed() -> None:
@@ -217,6 +304,7 @@ def test_the_plan_says_how_it_was_found() -> None:
     one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     contended = checked(snapshot([one_node], [job("a", BOTH[0]), job("b", BOTH[0])]))
     assert (contended.status, len(contended.placed)) == ("optimal", 1)
-    assert contended.best_bound == contended.total_cost == to_micros(16.0)
+    assert contended.total_cost == contended.reserved_cost == to_micros(16.0)
+    assert contended.best_bound == to_micros(32.0)  # the reserved job is part of the plan
     nothing = solve(snapshot([SLOW], [job("j", option("nvidia-h100", 1000))]))
     assert (nothing.status, nothing.best_bound, nothing.total_cost) == ("empty", 0, 0)

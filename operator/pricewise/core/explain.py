@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pricewise.core.costmodel import Candidate, Stage, time_limit_s
 from pricewise.core.greedy import Ledger
+from pricewise.core.lookahead import Reservation
 from pricewise.core.snapshot import Job, Snapshot
+from pricewise.core.times import clock
 from pricewise.core.units import format_duration, format_micros
 
-Verdict = Literal["chosen", "feasible", "excluded"]
+Verdict = Literal["chosen", "planned", "feasible", "excluded"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class OptionVerdict:
     candidate: Candidate
     verdict: Verdict
     note: str
+    start: datetime | None = None
+    """The planned start of a `planned` row."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Decision:
     reason: str
     message: str
     options: tuple[OptionVerdict, ...]
+    reservation: Reservation | None = None
+    """The later start planned for a job that waits by plan."""
 
 
 _STAGE_REASONS = {
@@ -154,12 +161,42 @@ def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapsh
     return text
 
 
+def _reserved_message(
+    reservation: Reservation, rows: list[Candidate], after: Ledger, snapshot: Snapshot
+) -> str:
+    """Why a job waits by plan, with what waiting saves and the slack it keeps."""
+    currency, cand = snapshot.currency, reservation.candidate
+    when = clock(reservation.start, snapshot.now)
+    now_options = [
+        c for c in rows if c.feasible and c.cost > cand.cost and after.admits(c) is not None
+    ]
+    if now_options:
+        alt = min(now_options, key=lambda c: c.cost)
+        text = (
+            f"waiting for {cand.pool.name} (frees ~{when}): saves "
+            f"{format_micros(alt.cost - cand.cost, currency)} against {alt.label()} now"
+        )
+    else:
+        text = (
+            f"no room now: {cand.label()} planned at ~{when}, when the pool frees, for "
+            f"{format_micros(cand.cost, currency)}"
+        )
+    deadline = cand.job.deadline
+    if deadline is not None:
+        end = reservation.start + timedelta(seconds=cand.duration_s)
+        slack = format_duration((deadline - end).total_seconds())
+        text += f"; deadline still met with {slack} slack"
+    return text
+
+
 def explain(
     snapshot: Snapshot,
     all_options: Mapping[str, list[Candidate]],
     placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
+    reservations: Mapping[str, Reservation] | None = None,
 ) -> tuple[Decision, ...]:
-    """A decision for every job of the snapshot, given the placements made."""
+    """A decision for every job of the snapshot, given the placements and later starts."""
+    reservations = reservations or {}
     after = Ledger.of(snapshot)
     for cand, nodes in placement.values():
         after.take(cand, nodes)
@@ -167,14 +204,21 @@ def explain(
     for job in snapshot.jobs:
         rows = all_options[job.key]
         placed = placement.get(job.key)
+        reserved = reservations.get(job.key)
+        later = reserved.candidate if reserved else None
+        basis = placed[0] if placed else later
         table: list[OptionVerdict] = []
         blockers: list[tuple[str, str]] = []
         for cand in rows:
             if placed and cand is placed[0]:
                 table.append(OptionVerdict(cand, "chosen", ""))
+            elif reserved and cand is later:
+                when = clock(reserved.start, snapshot.now)
+                note = f"starts ~{when}, when pool {cand.pool.name} frees"
+                table.append(OptionVerdict(cand, "planned", note, reserved.start))
             elif cand.feasible:
-                if placed:
-                    note = _relative_note(cand, placed[0], after, snapshot.currency)
+                if basis is not None:
+                    note = _relative_note(cand, basis, after, snapshot.currency)
                 else:
                     blockers.append(_blocker(after, cand, snapshot.currency))
                     note = blockers[-1][1]
@@ -183,6 +227,8 @@ def explain(
                 table.append(OptionVerdict(cand, "excluded", cand.note))
         if placed:
             reason, message = "Admitted", _admitted_message(placed[0], rows, snapshot)
+        elif reserved:
+            reason, message = "Reserved", _reserved_message(reserved, rows, after, snapshot)
         elif blockers:
             reason, message = blockers[0]
             if len(blockers) > 1:
@@ -190,7 +236,7 @@ def explain(
         else:
             reason, message = _unfeasible(job, rows, snapshot)
         chosen, nodes = placed if placed else (None, ())
-        decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table)))
+        decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return tuple(decisions)
 
 

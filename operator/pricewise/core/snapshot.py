@@ -93,6 +93,14 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Release:
+    """Room a running job gives back to its pool when it is estimated to finish."""
+
+    at: datetime
+    frees: Resources
+
+
+@dataclass(frozen=True)
 class PoolPrices:
     """Hourly prices in micro-units of the currency."""
 
@@ -116,6 +124,8 @@ class Pool:
     power_per_device_watts: float | None = None
     unavailable_nodes: int = 0
     """Nodes the pool's selector matches that are cordoned or NotReady (not in `nodes`)."""
+    releases: tuple[Release, ...] = ()
+    """What the jobs running on the pool free, and when: the pool's capacity over time."""
 
     @property
     def is_spot(self) -> bool:
@@ -189,6 +199,11 @@ class Job:
     priority: int = 0
     allow_spot: bool = False
     created: datetime | None = None
+    max_wait_s: float | None = None
+    """Longest the job may be held back for cheaper capacity; None takes the cluster's."""
+    promised_start: datetime | None = None
+    """The start the last plan promised it: later plans keep it unless a higher priority
+    needs the room."""
 
     @property
     def key(self) -> str:

@@ -1,10 +1,14 @@
-"""The placement solver: which pending jobs run now, where, and how wide, at least cost.
+"""The placement solver: which pending jobs run now or later, where, and how wide, at least cost.
 
-Objective, lexicographic: first admit as many jobs of the highest priority as possible, then
-of the next, and so on (one CP-SAT objective per contended priority level), then minimise the
-total price. CP-SAT decides at pool level (capacity sums, per-shape slot counts, quotas, hard
-budgets); every pool's choice is then packed node by node, and a choice that cannot be packed is
-cut off and the model solved again, so that every placement returned fits real nodes.
+Objective, lexicographic: first plan as many jobs of the highest priority as possible (now, or
+at a later start where their pool frees: see `lookahead`), keep as many of that level's earlier
+promises as possible, then the same for the next level, and so on (one CP-SAT objective per
+contended priority level); then minimise the total price; then start as early as that price
+allows. CP-SAT decides at pool level (capacity sums, per-shape slot counts, quotas, hard
+budgets; capacity over time for later starts); every pool's choice for now is then packed node
+by node, and a choice that cannot be packed is cut off and the model solved again, so that
+every placement returned fits real nodes. Later starts are plans, checked at pool level only:
+they are packed when their time comes, by that cycle's solve.
 
 Every coefficient stays inside CP-SAT's 64-bit range for any input the API accepts: money is
 counted in a unit large enough that the sum of every candidate's cost fits in 2^60 (one
@@ -17,13 +21,21 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from ortools.sat.python import cp_model
 
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.explain import Decision, explain
 from pricewise.core.greedy import QUOTA_RESOURCES, place_greedily, quota_demand
+from pricewise.core.lookahead import (
+    LookAhead,
+    Reservation,
+    duration_units,
+    later_starts,
+    release_slots,
+)
 from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
 
@@ -46,6 +58,7 @@ class SolverSettings:
     max_rounds: int = 5
     relative_gap: float = 0.005
     """Stop once the cost is proved within this fraction of the optimum."""
+    look_ahead: LookAhead = field(default_factory=LookAhead)
 
 
 @dataclass(frozen=True)
@@ -56,30 +69,41 @@ class Plan:
     status: str
     """`optimal`, `feasible` (time limit hit), `greedy` (CP-SAT found nothing better) or `empty`."""
     total_cost: int
+    """Estimated cost of the jobs placed now (micro-units)."""
     best_bound: int | None
-    """Lowest total cost CP-SAT proved possible for the admitted work (micro-units); None when
-    nothing was proved (the greedy plan, or a solve cut short before its cost phase)."""
+    """Lowest cost CP-SAT proved possible for the planned work, now and later (micro-units);
+    None when nothing was proved (the greedy plan, or a solve cut short before its cost
+    phase)."""
     seconds: float
     rounds: int
+    reserved_cost: int = 0
+    """Estimated cost of the jobs planned for later (micro-units)."""
 
     @property
     def placed(self) -> tuple[Decision, ...]:
         """The decisions that place a job."""
         return tuple(d for d in self.decisions if d.chosen is not None)
 
+    @property
+    def reserved(self) -> tuple[Decision, ...]:
+        """The decisions that plan a job for later."""
+        return tuple(d for d in self.decisions if d.reservation is not None)
 
-ChoiceKey = tuple[str, int, str]
-"""(job `namespace/name`, index of the option in the job's spec, pool): one choice of one job,
-as CP-SAT's variables and the hints between rounds name it."""
+
+ChoiceKey = tuple[str, int, str, int]
+"""(job `namespace/name`, index of the option in the job's spec, pool, start in seconds from
+now, 0 for now): one choice of one job, as CP-SAT's variables and the hints between rounds name
+it."""
 
 
-def choice_key(candidate: Candidate) -> ChoiceKey:
-    """The stable name of a candidate (the cost model keeps one per option and pool)."""
-    return (candidate.job.key, candidate.option.index, candidate.pool.name)
+def choice_key(candidate: Candidate, start_s: int = 0) -> ChoiceKey:
+    """The stable name of a candidate started `start_s` from now (the cost model keeps one
+    candidate per option and pool)."""
+    return (candidate.job.key, candidate.option.index, candidate.pool.name, start_s)
 
 
 def admission_key(chosen: Iterable[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
-    """Jobs admitted per priority level, highest level first: compared lexicographically."""
+    """Jobs planned per priority level, highest level first: compared lexicographically."""
     counts: dict[int, int] = defaultdict(int)
     for cand in chosen:
         counts[cand.job.priority] += 1
@@ -100,12 +124,13 @@ def _slots(nodes: tuple[Node, ...], worker: Resources) -> int:
 
 
 class _Model:
-    """The CP-SAT model of one round: one boolean per (job, candidate)."""
+    """The CP-SAT model of one round: one boolean per (job, candidate, start)."""
 
     def __init__(
         self,
         snapshot: Snapshot,
         options: dict[str, list[Candidate]],
+        later: dict[str, list[tuple[Candidate, int]]],
         cuts: list[list[Candidate]],
     ) -> None:
         self.model = cp_model.CpModel()
@@ -115,30 +140,32 @@ class _Model:
         self.candidates: dict[ChoiceKey, Candidate] = {}
         by_job: dict[str, list[cp_model.IntVar]] = {}
         for key, job_options in options.items():
-            for cand in job_options:
-                var = self.model.new_bool_var(f"{key}@{cand.pool.name}")
-                self.choice[choice_key(cand)] = var
-                self.candidates[choice_key(cand)] = cand
+            starts = [(c, 0) for c in job_options] + later.get(key, [])
+            for cand, start in starts:
+                var = self.model.new_bool_var(f"{key}@{cand.pool.name}+{start}")
+                self.choice[choice_key(cand, start)] = var
+                self.candidates[choice_key(cand, start)] = cand
                 by_job.setdefault(key, []).append(var)
         for variables in by_job.values():
             self.model.add_at_most_one(variables)
+        self.now = [k for k in self.choice if k[3] == 0]
         self._capacity(snapshot)
+        self._over_time(snapshot)
         self._quotas(snapshot)
         self._budgets(snapshot)
         for cut in cuts:
             self.model.add(sum(self.choice[choice_key(c)] for c in cut) <= len(cut) - 1)
 
     def _capacity(self, snapshot: Snapshot) -> None:
+        """What starts now fits the free room now: sums, and workers per shape."""
         by_pool: dict[str, list[Candidate]] = defaultdict(list)
-        for cand in self.candidates.values():
-            by_pool[cand.pool.name].append(cand)
+        for key in self.now:
+            by_pool[key[2]].append(self.candidates[key])
         for pool in snapshot.pools:
             chosen = by_pool.get(pool.name, [])
             if not chosen:
                 continue
-            free = Resources()
-            for node in pool.nodes:
-                free = free + node.free
+            free = _free(pool.nodes)
             for index, limit in enumerate(_fields(free)):
                 terms = [(self.choice[choice_key(c)], _fields(c.demand)[index]) for c in chosen]
                 if any(coef for _, coef in terms):
@@ -150,25 +177,55 @@ class _Model:
                 slots = _in_range(_slots(pool.nodes, shape))
                 self.model.add(sum(self.choice[choice_key(c)] * c.workers for c in group) <= slots)
 
+    def _over_time(self, snapshot: Snapshot) -> None:
+        """At every instant, what runs on a pool fits what it has free then: one cumulative
+        constraint per resource, the running jobs' room held until their releases."""
+        by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
+        for key in self.choice:
+            by_pool[key[2]].append(key)
+        for pool in snapshot.pools:
+            keys = by_pool.get(pool.name, [])
+            if not any(k[3] for k in keys):
+                continue
+            intervals = [
+                self.model.new_optional_fixed_size_interval_var(
+                    k[3], duration_units(self.candidates[k]), self.choice[k], f"run {k}"
+                )
+                for k in keys
+            ]
+            demands = [_fields(self.candidates[k].demand) for k in keys]
+            total = _free(pool.nodes)
+            for release in pool.releases:
+                until = max(60, -int(-(release.at - snapshot.now).total_seconds() // 1))
+                intervals.append(self.model.new_fixed_size_interval_var(0, until, "held"))
+                demands.append(_fields(release.frees))
+                total = total + release.frees
+            for index, limit in enumerate(_fields(total)):
+                if any(d[index] for d in demands[: len(keys)]):
+                    column = [_in_range(d[index]) for d in demands]
+                    self.model.add_cumulative(intervals, column, _in_range(limit))
+
     def _quotas(self, snapshot: Snapshot) -> None:
+        """ResourceQuotas count what runs now; a later start is checked when it comes."""
         for quota in snapshot.quotas:
-            mine = [c for c in self.candidates.values() if c.job.namespace == quota.namespace]
+            mine = [k for k in self.now if self.candidates[k].job.namespace == quota.namespace]
             for resource in QUOTA_RESOURCES:
                 if resource not in quota.remaining or not mine:
                     continue
-                terms = [(self.choice[choice_key(c)], quota_demand(c)[resource]) for c in mine]
+                terms = [(self.choice[k], quota_demand(self.candidates[k])[resource]) for k in mine]
                 self.model.add(
                     sum(v * coef for v, coef in terms if coef)
                     <= _in_range(quota.remaining[resource])
                 )
 
     def _budgets(self, snapshot: Snapshot) -> None:
+        """Hard budgets count every planned job, now or later: the money will be spent."""
         for budget in snapshot.budgets:
-            mine = [c for c in self.candidates.values() if c.job.namespace == budget.namespace]
+            mine = [k for k, c in self.candidates.items() if c.job.namespace == budget.namespace]
             if budget.hard and mine:
                 # Costs rounded up and what is left rounded down: a budget is never overrun.
                 self.model.add(
-                    sum(self.choice[choice_key(c)] * -(-c.cost // self.unit) for c in mine)
+                    sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in mine)
                     <= _in_range(budget.remaining // self.unit)
                 )
 
@@ -176,16 +233,29 @@ class _Model:
         """The choice keys of the jobs of one priority level."""
         return [k for k in self.choice if self.candidates[k].job.priority == priority]
 
+    def kept(self, keys: list[ChoiceKey], now: datetime, within_s: float) -> list[ChoiceKey]:
+        """The choices among `keys` that keep their job's promised start."""
+        out = []
+        for k in keys:
+            promised = self.candidates[k].job.promised_start
+            if promised is not None and k[3] <= (promised - now).total_seconds() + within_s:
+                out.append(k)
+        return out
+
     def admitted(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
         """How many of these choices are taken (each job has at most one)."""
         return sum(self.choice[k] for k in keys)
 
-    def cost(self) -> cp_model.LinearExprT:
-        """Total estimated cost of the admitted jobs, in the model's money unit."""
-        return sum(v * -(-self.candidates[k].cost // self.unit) for k, v in self.choice.items())
+    def cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
+        """Estimated cost of these choices when taken, in the model's money unit."""
+        return sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in keys)
+
+    def lateness(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
+        """Minutes from now to the planned starts of these choices: start early."""
+        return sum(self.choice[k] * (k[3] // 60) for k in keys if k[3])
 
     def admitted_then_cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Jobs admitted from `keys`, with their cost subtracted as a tie-break: one more job
+        """Jobs planned from `keys`, with their cost subtracted as a tie-break: one more job
         outweighs every cost difference, so the plan handed on is already nearly cheapest."""
         worst: dict[str, int] = defaultdict(int)
         for k in keys:
@@ -197,14 +267,21 @@ class _Model:
         return cp_model.LinearExpr.weighted_sum([self.choice[k] for k in keys], coefficients)
 
     def hint(self, chosen: set[ChoiceKey]) -> None:
-        """Start the search from a known placement (the greedy one, or the previous round's)."""
+        """Start the search from a known plan (the greedy one, or the previous round's)."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
         for key, var in self.choice.items():
             self.model.add_hint(var, key in chosen)
 
-    def chosen(self, solver: cp_model.CpSolver) -> list[Candidate]:
-        """The candidates the solution picks."""
-        return [self.candidates[k] for k, v in self.choice.items() if solver.boolean_value(v)]
+    def chosen(self, solver: cp_model.CpSolver) -> list[ChoiceKey]:
+        """The choices the solution takes."""
+        return [k for k, v in self.choice.items() if solver.boolean_value(v)]
+
+
+def _free(nodes: tuple[Node, ...]) -> Resources:
+    free = Resources()
+    for node in nodes:
+        free = free + node.free
+    return free
 
 
 def _fields(r: Resources) -> tuple[int, int, int, int]:
@@ -241,7 +318,7 @@ def _pack_pools(
 
 
 def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
-    """Decide every pending job of the snapshot: a placement, or why it waits."""
+    """Decide every pending job of the snapshot: a placement, a later start, or why it waits."""
     settings = settings or SolverSettings()
     started = time.monotonic()
     all_options = {
@@ -258,8 +335,12 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     )
     greedy = place_greedily(snapshot, (feasible[j.key] for j in jobs))
     levels = sorted({j.priority for j in jobs}, reverse=True)
+    greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
+    later = _later_starts(snapshot, feasible, settings, greedy_keys, {})
+    refined = not later
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
+    reserved: dict[str, Reservation] = {}
     status, rounds = "greedy", 0
     bound: int | None = None
     cuts: list[list[Candidate]] = []
@@ -271,85 +352,155 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
-            outcome = _solve_round(snapshot, feasible, cuts, levels, hint, settings, remaining_s)
+            problem = _Model(snapshot, feasible, later, cuts)
+            outcome = _solve_round(problem, snapshot, levels, hint, settings, remaining_s)
             if outcome is None:
                 break
-            chosen, round_status, round_bound = outcome
+            keys, round_status, round_bound = outcome
+            chosen = [problem.candidates[k] for k in keys if k[3] == 0]
             nodes, failed = _pack_pools(chosen)
             if failed:
                 cuts.extend(failed)
                 unpacked = {group[0].pool.name for group in failed}
-                hint = {choice_key(c) for c in chosen if c.pool.name not in unpacked}
+                hint = {k for k in keys if k[3] or k[2] not in unpacked}
                 continue
-            if _better(chosen, placement, levels):
+            planned = [problem.candidates[k] for k in keys]
+            if not refined and time.monotonic() - started < 0.4 * settings.time_limit_s:
+                # Once: the ends of what this plan starts become starts for what waits.
+                refined = True
+                more = _later_starts(snapshot, feasible, settings, keys, problem.candidates)
+                if more != later:
+                    later, hint = more, set(keys)
+                    rounds -= 1
+                    continue
+            if _better(planned, [*placement.values()], levels):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
+                reserved = {
+                    k[0]: Reservation(problem.candidates[k], snapshot.now + timedelta(seconds=k[3]))
+                    for k in keys
+                    if k[3]
+                }
                 status = round_status
                 bound = round_bound
             break
-    decisions = explain(snapshot, all_options, placement)
+    decisions = explain(snapshot, all_options, placement, reserved)
     total = sum(c.cost for c, _ in placement.values())
+    later_total = sum(r.candidate.cost for r in reserved.values())
     return Plan(
         decisions=decisions,
         status=status if feasible else "empty",
         total_cost=total,
-        best_bound=0 if not feasible else (None if bound is None else min(bound, total)),
+        best_bound=0
+        if not feasible
+        else (None if bound is None else min(bound, total + later_total)),
         seconds=time.monotonic() - started,
         rounds=rounds,
+        reserved_cost=later_total,
     )
 
 
+def _later_starts(
+    snapshot: Snapshot,
+    feasible: dict[str, list[Candidate]],
+    settings: SolverSettings,
+    planned: list[ChoiceKey],
+    known: dict[ChoiceKey, Candidate],
+) -> dict[str, list[tuple[Candidate, int]]]:
+    """Each job's later starts, given the choices of a plan (whose ends are slots too)."""
+    look = settings.look_ahead
+    if not look.enabled:
+        return {}
+    by_key = {choice_key(c): c for cands in feasible.values() for c in cands}
+    ends: dict[str, list[int]] = defaultdict(list)
+    for key in planned:
+        cand = known.get(key) or by_key[(*key[:3], 0)]
+        ends[key[2]].append(key[3] + duration_units(cand))
+    slots = {p.name: release_slots(p, snapshot.now, look, ends[p.name]) for p in snapshot.pools}
+    return {k: later_starts(v, slots, snapshot.now, look) for k, v in feasible.items()}
+
+
 def _better(
-    chosen: list[Candidate],
-    current: dict[str, tuple[Candidate, tuple[str, ...]]],
+    planned: list[Candidate],
+    current: list[tuple[Candidate, tuple[str, ...]]],
     levels: Sequence[int],
 ) -> bool:
-    new = admission_key(chosen, levels)
-    old = admission_key((c for c, _ in current.values()), levels)
+    new = admission_key(planned, levels)
+    old = admission_key((c for c, _ in current), levels)
     if new != old:
         return new > old
-    return sum(c.cost for c in chosen) <= sum(c.cost for c, _ in current.values())
+    return sum(c.cost for c in planned) <= sum(c.cost for c, _ in current)
 
 
 def _solve_round(
+    model: _Model,
     snapshot: Snapshot,
-    feasible: dict[str, list[Candidate]],
-    cuts: list[list[Candidate]],
     levels: Sequence[int],
     hint: set[ChoiceKey],
     settings: SolverSettings,
     seconds: float,
-) -> tuple[list[Candidate], str, int | None] | None:
-    """Solve admission level by level, then cost; None when CP-SAT finds no solution in time."""
+) -> tuple[list[ChoiceKey], str, int | None] | None:
+    """Solve level by level, highest first: the most jobs planned, the most promises kept,
+    the least cost, the earliest starts; each result bounds the levels below, so a lower
+    priority never delays or dearens a higher one. None when CP-SAT finds nothing in time."""
     deadline = time.monotonic() + seconds
-    model = _Model(snapshot, feasible, cuts)
     model.hint(hint)
-    incumbent = [model.candidates[k] for k in hint if k in model.candidates]
+    incumbent = [k for k in hint if k in model.choice]
+    priority_of = {k[0]: c.job.priority for k, c in model.candidates.items()}
     sizes: dict[int, int] = defaultdict(int)
-    for key in feasible:
-        sizes[feasible[key][0].job.priority] += 1
-    fallback: list[Candidate] = []
+    for priority in priority_of.values():
+        sizes[priority] += 1
+    within = settings.look_ahead.keep_within_s
+    status, bound = "optimal", 0
+    phases = 0
     for done, level in enumerate(levels):
         keys = model.level(level)
-        best = sum(1 for c in incumbent if c.job.priority == level)
-        if best < sizes[level]:
-            # Contention at this level: the most jobs of it that fit beside the levels above.
-            model.model.maximize(model.admitted_then_cost(keys))
-            share = (deadline - time.monotonic()) / (len(levels) - done + 1)
-            solver = _cp_solver(settings, share)
+        kept = model.kept(keys, snapshot.now, within)
+        steps: list[tuple[str, cp_model.LinearExprT, list[ChoiceKey], int]] = [
+            ("plan", model.admitted_then_cost(keys), keys, sizes[level])
+        ]
+        if kept:
+            steps.append(("keep", model.admitted(kept), kept, len({k[0] for k in kept})))
+        for _, objective, counted, most in steps:
+            best = len(set(incumbent) & set(counted))
+            if best < most:
+                # Contention at this level: the most jobs of it (or of its promises kept)
+                # that fit beside the levels above.
+                model.model.maximize(objective)
+                solver = _phase_solver(settings, deadline, levels, done)
+                result = solver.solve(model.model)
+                if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                    return (incumbent, "feasible", None) if phases else None
+                phases += 1
+                incumbent = model.chosen(solver)
+                best = len(set(incumbent) & set(counted))
+                model.hint(set(incumbent))
+                model.model.clear_objective()  # type: ignore[no-untyped-call]
+            model.model.add(model.admitted(counted) >= best)
+        for name, objective in (("cost", model.cost(keys)), ("start", model.lateness(keys))):
+            if name == "start" and not any(k[3] for k in incumbent if k in set(keys)):
+                continue
+            model.model.minimize(objective)
+            solver = _phase_solver(settings, deadline, levels, done)
+            if name == "cost":
+                solver.parameters.relative_gap_limit = settings.relative_gap
             result = solver.solve(model.model)
             if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                return (fallback, "feasible", None) if fallback else None
-            fallback = incumbent = model.chosen(solver)
-            best = sum(1 for c in incumbent if c.job.priority == level)
-            model.hint({choice_key(c) for c in incumbent})
+                # Out of time: the plan so far is valid, only not the cheapest.
+                return (incumbent, "feasible", None) if phases else None
+            phases += 1
+            incumbent = model.chosen(solver)
+            model.hint(set(incumbent))
             model.model.clear_objective()  # type: ignore[no-untyped-call]
-        model.model.add(model.admitted(keys) >= best)
-    model.model.minimize(model.cost())
-    solver = _cp_solver(settings, deadline - time.monotonic())
-    solver.parameters.relative_gap_limit = settings.relative_gap
-    result = solver.solve(model.model)
-    if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # Out of time before any cheaper plan: the admission phase's plan is still valid.
-        return (fallback, "feasible", None) if fallback else None
-    status = "optimal" if result == cp_model.OPTIMAL else "feasible"
-    return model.chosen(solver), status, round(solver.best_objective_bound) * model.unit
+            model.model.add(objective <= round(solver.objective_value))
+            if name == "cost":
+                bound += round(solver.best_objective_bound) * model.unit
+                if result != cp_model.OPTIMAL:
+                    status = "feasible"
+    return incumbent, status, bound
+
+
+def _phase_solver(
+    settings: SolverSettings, deadline: float, levels: Sequence[int], done: int
+) -> cp_model.CpSolver:
+    """A solver for one phase, with a fair share of the time left to the levels left."""
+    return _cp_solver(settings, (deadline - time.monotonic()) / (len(levels) - done + 1))

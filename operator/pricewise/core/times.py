@@ -25,3 +25,12 @@ def micro_timestamp(moment: datetime) -> str:
 def optional_timestamp(moment: datetime | None) -> str | None:
     """`timestamp`, or None for no time."""
     return timestamp(moment) if moment is not None else None
+
+
+def clock(moment: datetime, now: datetime) -> str:
+    """`14:20 UTC` for a time within a day of `now`, `Dec 01 14:20 UTC` beyond: an absolute
+    time a person reads, that does not count down."""
+    utc = moment.astimezone(UTC)
+    if abs((moment - now).total_seconds()) < 86_400:
+        return utc.strftime("%H:%M UTC")
+    return utc.strftime("%b %d %H:%M UTC")

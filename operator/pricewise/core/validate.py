@@ -93,6 +93,11 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         demand = c.option.worker.times(c.workers)
         use.update({GPU: demand.gpu, TPU: demand.tpu, "cpu": demand.cpu,
                     "memory": demand.memory, "pods": c.workers})  # fmt: skip
+    for d in plan.decisions:
+        if d.reservation is not None:
+            r = d.reservation.candidate
+            spend[d.job.namespace] += round(reference_cost(d.job, r.option, r.pool, r.workers)[1])
+    problems += _later_violations(snapshot, plan)
     for node, room in free.items():
         if not Resources().fits_in(room):
             problems.append(f"node {node} over-committed: {room}")
@@ -104,4 +109,49 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     for budget in snapshot.budgets:
         if budget.hard and spend[budget.namespace] > max(budget.remaining, 0):
             problems.append(f"hard budget {budget.namespace}/{budget.name} exceeded")
+    return problems
+
+
+def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
+    """What the plan's later starts break: a job both placed and reserved, a reservation that
+    ends after its deadline, or a pool whose planned use exceeds its room at some instant.
+
+    Use only grows when a job starts and room only grows when a running job ends, so checking
+    every planned start is checking every instant. A release due within a minute counts from
+    one minute on, as the solver takes it.
+    """
+    problems: list[str] = []
+    now = snapshot.now.timestamp()
+    runs: dict[str, list[tuple[float, float, Resources]]] = {}
+    for d in plan.decisions:
+        if d.chosen is not None:
+            seconds, _ = reference_cost(d.job, d.chosen.option, d.chosen.pool, d.chosen.workers)
+            runs.setdefault(d.chosen.pool.name, []).append((now, now + seconds, d.chosen.demand))
+        if d.reservation is None:
+            continue
+        r, start = d.reservation.candidate, d.reservation.start.timestamp()
+        seconds, _ = reference_cost(d.job, r.option, r.pool, r.workers)
+        if d.chosen is not None:
+            problems.append(f"{d.job.key}: placed now and reserved for later")
+        if start <= now:
+            problems.append(f"{d.job.key}: reserved for a start that is not later")
+        if d.job.deadline and start + seconds > d.job.deadline.timestamp() + _EPSILON_S:
+            problems.append(f"{d.job.key}: its reservation ends after the deadline")
+        if r.pool.accelerator != r.option.accelerator or not r.feasible:
+            problems.append(f"{d.job.key}: reserved on an option it cannot use")
+        runs.setdefault(r.pool.name, []).append((start, start + seconds, r.demand))
+    for pool in snapshot.pools:
+        mine = runs.get(pool.name, [])
+        for instant, _, _ in mine:
+            room = Resources()
+            for node in pool.nodes:
+                room = room + node.free
+            for release in pool.releases:
+                if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
+                    room = room + release.frees
+            for begin, end, demand in mine:
+                if begin <= instant < end:
+                    room = room - demand
+            if not Resources().fits_in(room):
+                problems.append(f"pool {pool.name} overbooked at +{instant - now:.0f}s: {room}")
     return problems

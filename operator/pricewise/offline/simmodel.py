@@ -49,6 +49,8 @@ class CycleResult:
     placements: list[tuple[Candidate, tuple[str, ...]]]
     status: str = ""
     seconds: float = 0.0
+    reservations: dict[str, datetime] = field(default_factory=dict)
+    """Jobs the policy plans to start later (key to planned start): its promises."""
 
 
 Policy = Callable[[Snapshot], CycleResult]
@@ -71,6 +73,12 @@ class JobRecord:
     """Micro-units of the currency."""
     late: bool = False
     """Its deadline became unreachable while it waited."""
+    seen: bool = False
+    """A cycle has looked at it."""
+    first_promise_s: float | None = None
+    """The start promised by the first cycle that saw it wait (None: no promise)."""
+    promise_s: float | None = None
+    """The start the latest cycle promised."""
 
     @property
     def missed(self) -> bool:

@@ -1,6 +1,9 @@
 """The placement policies the simulator compares: pricewise's solver and what its peers do.
 
-- `pricewise`: the CP-SAT solver of the operator, on every cycle's snapshot;
+- `pricewise`: the CP-SAT solver of the operator, on every cycle's snapshot, planning over
+  time (a job may wait for cheaper capacity that frees later, and holds a reservation);
+- `pricewise-now`: the same solver deciding only what starts now (pricewise before it planned
+  over time), kept as the baseline of that change;
 - `first-fit`: each job in arrival order takes the first pool in the admin's order where a
   feasible option fits (how Kueue assigns flavors);
 - `cheapest`: each job in arrival order takes its cheapest feasible option that fits (how a
@@ -18,7 +21,7 @@ from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.offline.simmodel import CycleResult, Policy
 
-POLICIES = ("pricewise", "first-fit", "cheapest", "fifo")
+POLICIES = ("pricewise", "pricewise-now", "first-fit", "cheapest", "fifo")
 
 
 def _feasible(snapshot: Snapshot) -> Iterable[list[Candidate]]:
@@ -29,12 +32,14 @@ def _feasible(snapshot: Snapshot) -> Iterable[list[Candidate]]:
 
 
 def pricewise_policy(settings: SolverSettings) -> Policy:
-    """The operator's solver: most jobs admitted, then least total cost."""
+    """The operator's solver: most jobs planned, then least total cost; with
+    `settings.look_ahead` disabled, `pricewise-now`."""
 
     def place(snapshot: Snapshot) -> CycleResult:
         plan = solve(snapshot, settings)
         placements = [(d.chosen, d.nodes) for d in plan.placed if d.chosen is not None]
-        return CycleResult(placements, plan.status, plan.seconds)
+        later = {d.job.key: d.reservation.start for d in plan.reserved if d.reservation}
+        return CycleResult(placements, plan.status, plan.seconds, later)
 
     return place
 

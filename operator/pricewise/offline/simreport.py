@@ -11,7 +11,7 @@ from typing import Any
 from pricewise.core.snapshot import Pool
 from pricewise.core.units import MICROS
 from pricewise.offline.columns import columns
-from pricewise.offline.simmodel import SimResult
+from pricewise.offline.simmodel import EPSILON_S, SimResult
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -76,12 +76,48 @@ def summary(result: SimResult) -> dict[str, Any]:
         "meanJctHours": round(sum(jct) / len(jct) / 3600, 3) if jct else 0.0,
         "p95JctHours": round(_percentile(jct, 0.95) / 3600, 3),
         "meanWaitHours": round(sum(wait) / len(wait) / 3600, 3) if wait else 0.0,
+        **waits(result),
         "utilisation": {k: round(v, 4) for k, v in utilisation(result).items()},
         "gpuHoursByPool": _gpu_hours(result),
         "cycles": result.cycles,
         "solverSeconds": round(result.solver_seconds, 2),
         "solverStatuses": dict(sorted(result.statuses.items())),
         "wallSeconds": round(result.wall_seconds, 2),
+    }
+
+
+def waits(result: SimResult) -> dict[str, Any]:
+    """How long jobs waited, and how well their first promise told it.
+
+    `maxWaitOverRuntime`: the longest wait as a multiple of the job's own run time;
+    `maxWaitHoursUnbound`: the longest wait of a job with no deadline holding it (none, or
+    past it), the one a max-wait bound is for; `etaError*`: for jobs that waited and were
+    promised a start by the first cycle that saw them, |promised - actual start| over the actual
+    wait (median and p90), and `promised` the share of waiting jobs that got such a promise.
+    """
+    ran = [r for r in result.records if r.start_s is not None and r.finish_s is not None]
+    ratios = [
+        (r.start_s - r.arrival_s) / (r.finish_s - r.start_s)
+        for r in ran
+        if r.start_s is not None and r.finish_s is not None and r.finish_s > r.start_s
+    ]
+    unbound = [
+        r.start_s - r.arrival_s
+        for r in ran
+        if r.start_s is not None and (r.deadline_s is None or r.late)
+    ]
+    waited = [r for r in ran if r.start_s is not None and r.start_s - r.arrival_s > EPSILON_S]
+    errors = [
+        abs(r.first_promise_s - r.start_s) / (r.start_s - r.arrival_s)
+        for r in waited
+        if r.first_promise_s is not None and r.start_s is not None
+    ]
+    return {
+        "maxWaitOverRuntime": round(max(ratios, default=0.0), 2),
+        "maxWaitHoursUnbound": round(max(unbound, default=0.0) / 3600, 2),
+        "etaErrorMedian": round(_percentile(errors, 0.5), 3) if errors else None,
+        "etaErrorP90": round(_percentile(errors, 0.9), 3) if errors else None,
+        "promised": round(len(errors) / len(waited), 3) if waited else None,
     }
 
 
@@ -112,6 +148,7 @@ def job_rows(result: SimResult) -> list[dict[str, Any]]:
                 "cost": round(r.cost / MICROS, 6),
                 "deadlineMet": None if r.deadline_s is None else not r.missed,
                 "late": r.late,
+                "firstPromiseHours": hours(r.first_promise_s),
             }
         )
     return rows

@@ -1,9 +1,11 @@
 """The simulator's event loop: arrivals and completions in simulated time.
 
-At each event time (or at the end of a batching window) a scheduling cycle sees the waiting jobs
-and the free room of every node, and the policy places some of them; a placed job runs for the
-duration its option implies and frees its nodes when it ends. Jobs left waiting are offered
-again at the next cycle. A job whose deadline can no longer be met by any option, even on an
+At each event time (or at the end of a batching window) a scheduling cycle sees the waiting jobs,
+the free room of every node and when the running jobs are estimated to free theirs, and the
+policy places some of them (and may promise others a later start); a placed job runs for the
+duration its option implies (times a per-job noise factor, when runtimes are perturbed) and
+frees its nodes when it ends. Jobs left waiting are offered again at the next cycle, with the
+start last promised to them. A job whose deadline can no longer be met by any option, even on an
 empty cluster, stops being held to it and runs when a policy places it; it counts as a miss.
 """
 
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
 from pricewise.core.costmodel import Stage, candidates
-from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
+from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
 
 
@@ -60,13 +63,17 @@ def run(
     window_s: float = 0.0,
     deadline_blind: bool = False,
     fixed_pool: str | None = None,
+    runtime_factors: Mapping[str, float] | None = None,
 ) -> SimResult:
     """Replay `jobs` on `pools` (every node empty at time 0) under `policy`.
 
     `window_s` batches events: a cycle runs at the next multiple of it after an event. With
     `deadline_blind`, jobs reach the policy without deadlines (misses are still counted).
     `fixed_pool` limits which pools a job must fit to count as placeable (fifo).
+    `runtime_factors` (job key to factor) makes a job run, and cost, that many times its
+    estimate: the policies plan with the estimate.
     """
+    factors = runtime_factors or {}
     started = time.monotonic()
     result = SimResult(name, pools, [], currency)
     records = {s.name: JobRecord(s.name, s.label, s.gpus, s.arrival_s, s.deadline_s) for s in jobs}
@@ -77,6 +84,8 @@ def run(
     next_arrival = 0
     free = {n.name: n.free for p in pools for n in p.nodes}
     running: list[tuple[float, str, tuple[str, ...], Resources]] = []
+    estimated: dict[str, tuple[str, float, Resources]] = {}
+    """Running job to (pool, estimated end, room it holds): what the policy is told."""
     waiting: list[SimJob] = []
     while next_arrival < len(arrivals) or running:
         upcoming = min(
@@ -85,20 +94,31 @@ def run(
         )
         now = math.ceil(upcoming / window_s) * window_s if window_s > 0 else upcoming
         while running and running[0][0] <= now + EPSILON_S:
-            _, _, nodes, worker = heapq.heappop(running)
+            _, key, nodes, worker = heapq.heappop(running)
+            estimated.pop(key, None)
             for node in nodes:
                 free[node] = free[node] + worker
+        arrived = False
         while next_arrival < len(arrivals) and arrivals[next_arrival].arrival_s <= now:
             sim = arrivals[next_arrival]
             next_arrival += 1
             if fastest[sim.name] is not None:
                 waiting.append(sim)
-        if not waiting or not _room_for_any(waiting, pools, free):
+                arrived = True
+        # A new job is always looked at, so that it hears its promise when it is submitted.
+        if not waiting or not (arrived or _room_for_any(waiting, pools, free)):
             continue
+        releases: dict[str, list[Release]] = {p.name: [] for p in pools}
+        for pool_name, end_s, holds in estimated.values():
+            releases[pool_name].append(Release(EPOCH + timedelta(seconds=end_s), holds))
         snapshot = Snapshot(
             now=EPOCH + timedelta(seconds=now),
             pools=tuple(
-                replace(p, nodes=tuple(Node(n.name, n.allocatable, free[n.name]) for n in p.nodes))
+                replace(
+                    p,
+                    nodes=tuple(Node(n.name, n.allocatable, free[n.name]) for n in p.nodes),
+                    releases=tuple(releases[p.name]),
+                )
                 for p in pools
             ),
             jobs=tuple(
@@ -113,26 +133,42 @@ def run(
             result.statuses[cycle.status] += 1
         placed = set()
         for cand, nodes in cycle.placements:
-            record = records[cand.job.key]
-            record.start_s, record.finish_s = now, now + cand.duration_s
-            record.pool, record.workers, record.cost = cand.pool.name, cand.workers, cand.cost
+            key = cand.job.key
+            record = records[key]
+            factor = factors.get(key, 1.0)
+            record.start_s, record.finish_s = now, now + cand.duration_s * factor
+            record.pool, record.workers = cand.pool.name, cand.workers
+            record.cost = round(cand.cost * factor)
             for node in nodes:
                 free[node] = free[node] - cand.worker
-            heapq.heappush(running, (now + cand.duration_s, cand.job.key, nodes, cand.worker))
-            placed.add(cand.job.key)
+            heapq.heappush(running, (record.finish_s, key, nodes, cand.worker))
+            estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand)
+            placed.add(key)
+        for sim in waiting:
+            record = records[sim.name]
+            start = cycle.reservations.get(sim.name)
+            record.promise_s = None if start is None else (start - EPOCH).total_seconds()
+            if not record.seen and sim.name not in placed:
+                record.first_promise_s = record.promise_s
+            record.seen = True
         waiting = [s for s in waiting if s.name not in placed]
     result.wall_seconds = time.monotonic() - started
     return result
 
 
 def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, blind: bool) -> Job:
-    """The job as a cycle at `now` sees it: with its deadline while that can still be met."""
+    """The job as a cycle at `now` sees it: submitted at its arrival, with the start last
+    promised to it, and with its deadline while that can still be met."""
+    promised = None if record.promise_s is None else EPOCH + timedelta(seconds=record.promise_s)
+    job = replace(
+        sim.job, created=EPOCH + timedelta(seconds=sim.arrival_s), promised_start=promised
+    )
     if sim.deadline_s is None or blind or record.late:
-        return sim.job
+        return job
     if fastest is not None and sim.deadline_s - now < fastest:
         record.late = True  # no option can make it any more: run it when possible, as a miss
-        return sim.job
-    return replace(sim.job, deadline=EPOCH + timedelta(seconds=sim.deadline_s))
+        return job
+    return replace(job, deadline=EPOCH + timedelta(seconds=sim.deadline_s))
 
 
 def cost_floor(jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str = "USD") -> int:
@@ -149,3 +185,12 @@ def cost_floor(jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str = 
         if fitting:
             total += fitting[0].cost if fitting[0].feasible else min(c.cost for c in fitting)
     return total
+
+
+def runtime_factors(jobs: Sequence[SimJob], noise: float, seed: int) -> dict[str, float]:
+    """Each job's actual run time over its estimate, U(1-noise, 1+noise), seeded: the same for
+    every policy of a run. Empty when `noise` is 0."""
+    if noise <= 0:
+        return {}
+    rng = random.Random(f"runtime-{seed}")
+    return {s.name: rng.uniform(1 - noise, 1 + noise) for s in sorted(jobs, key=lambda s: s.name)}

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS
 from pricewise.offline.simcluster import ClusterFileError, load_pools
@@ -21,7 +22,7 @@ from pricewise.offline.simpolicies import (
     pricewise_policy,
 )
 from pricewise.offline.simreport import job_rows, render_table, summary
-from pricewise.offline.simrun import cost_floor, run
+from pricewise.offline.simrun import cost_floor, run, runtime_factors
 from pricewise.offline.traces import (
     TraceError,
     deadline_factors,
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         action="append",
         choices=POLICIES,
-        help="policy to run; repeat for several (default: all four)",
+        help="policy to run; repeat for several (default: all of them)",
     )
     parser.add_argument("--pool", help="the fixed pool of fifo (default: first in the order)")
     parser.add_argument(
@@ -78,7 +79,25 @@ def _parser() -> argparse.ArgumentParser:
         help="deadline = arrival + U(LOW, HIGH) x fastest runtime (default 1.5 3)",
     )
     parser.add_argument("--no-deadlines", action="store_true", help="jobs have no deadline")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the deadline factors")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the deadline factors and runtime noise"
+    )
+    parser.add_argument(
+        "--runtime-noise",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="each job runs U(1-F, 1+F) times its estimate, seeded; the policies plan with "
+        "the estimate (default 0: estimates are exact)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=LookAhead().max_wait_s / 3600,
+        metavar="HOURS",
+        help="longest pricewise holds a job back for cheaper capacity, from its arrival "
+        "(default %(default)g)",
+    )
     parser.add_argument(
         "--time-limit", type=float, default=2.0, help="solver seconds per cycle (default 2)"
     )
@@ -139,11 +158,15 @@ def main(argv: list[str]) -> int:
         print(f"error: --pool {fifo_pool}: no such pool", file=sys.stderr)
         return 2
     jobs, skipped = sim_jobs(trace, table, factors)
-    settings = SolverSettings(time_limit_s=args.time_limit)
+    look = LookAhead(max_wait_s=args.max_wait * 3600)
+    settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
+    now_only = SolverSettings(time_limit_s=args.time_limit, look_ahead=LookAhead(enabled=False))
+    noise = runtime_factors(jobs, args.runtime_noise, args.seed)
     results = []
     for name in args.policy or POLICIES:
         policy: Policy = {
             "pricewise": pricewise_policy(settings),
+            "pricewise-now": pricewise_policy(now_only),
             "first-fit": first_fit_policy,
             "cheapest": cheapest_policy,
             "fifo": fifo_policy(fifo_pool),
@@ -158,6 +181,7 @@ def main(argv: list[str]) -> int:
             window_s=args.window,
             deadline_blind=fifo,
             fixed_pool=fifo_pool if fifo else None,
+            runtime_factors=noise,
         )
         print(f"{name}: {result.cycles} cycles in {result.wall_seconds:.1f}s", file=sys.stderr)
         results.append(result)
@@ -184,6 +208,8 @@ def main(argv: list[str]) -> int:
         "fifoPool": fifo_pool,
         "timeLimit": args.time_limit,
         "window": args.window,
+        "runtimeNoise": args.runtime_noise,
+        "maxWaitHours": args.max_wait,
     }
     if args.plots:
         # matplotlib is a development dependency: loaded only when figures are asked for.

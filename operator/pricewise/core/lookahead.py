@@ -1,0 +1,104 @@
+"""Planning over time: which later starts a waiting job may be planned at, and what they cost.
+
+A pool's capacity over the horizon is a step function: what is free now, plus what each running
+job gives back at its estimated finish (`Pool.releases`). Capacity only grows at those instants,
+so they are the only starts worth planning at: a start between two releases could move to the
+earlier one and lose nothing. A job may start now or at one of its pool's release instants
+("slots", at most `max_slots` per pool, spread over the horizon), and the solver keeps every
+pool's planned use within the step function at every instant with one cumulative constraint per
+resource. Ends of jobs planned in the same solve also free room: the ends of the greedy start's
+placements are slots from the first round, and once a plan is found the ends of what it starts
+become slots too, for one more round when time allows (so a reserved job can follow another).
+What no slot catches, the next cycle's re-plan does.
+
+A later start is planned only when the job still meets its deadline with a margin (`margin` of
+its run time: estimates err, and a job that waited has no slack left to absorb the error) and
+starts within its max wait of its submission (so a job waits for cheaper capacity for a bounded
+time, never without end).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pricewise.core.costmodel import Candidate
+from pricewise.core.snapshot import Job, Pool
+
+
+@dataclass(frozen=True)
+class LookAhead:
+    """How far and how finely the solver plans ahead. `enabled=False` is the `pricewise-now`
+    policy: every cycle decides only what starts now."""
+
+    enabled: bool = True
+    horizon_s: float = 7 * 86_400.0
+    max_slots: int = 12
+    """Later starts considered per pool: a bound on the model's size."""
+    margin: float = 0.2
+    """A later start must leave this fraction of the run time before the deadline."""
+    max_wait_s: float = 86_400.0
+    """The cluster's default bound on a job's wait, from submission to planned start."""
+    keep_within_s: float = 300.0
+    """A new plan keeps a promise when it starts the job no later than this after it."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A job planned to start later: its candidate and the planned start."""
+
+    candidate: Candidate
+    start: datetime
+
+    def wait_s(self, now: datetime) -> float:
+        """Seconds from `now` to the planned start."""
+        return (self.start - now).total_seconds()
+
+
+def release_slots(
+    pool: Pool, now: datetime, settings: LookAhead, planned_ends: Iterable[int] = ()
+) -> list[int]:
+    """Seconds from now at which the pool's capacity grows, within the horizon: its running
+    jobs' releases, and `planned_ends`, the ends of jobs a plan starts on it.
+
+    Releases already due (a job past its estimate is still running) count from one minute on:
+    the room is not free yet, but it soon will be. More instants than `max_slots` are thinned
+    to evenly spread ones (the first and the last kept).
+    """
+    due = [math.ceil((r.at - now).total_seconds()) for r in pool.releases]
+    seconds = sorted({max(60, s) for s in [*due, *planned_ends] if s <= settings.horizon_s})
+    if len(seconds) <= settings.max_slots:
+        return seconds
+    last = len(seconds) - 1
+    picks = {round(i * last / (settings.max_slots - 1)) for i in range(settings.max_slots)}
+    return [seconds[i] for i in sorted(picks)]
+
+
+def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:
+    """The latest start (seconds from now) at which the candidate may be planned."""
+    limits = [settings.horizon_s]
+    if job.deadline is not None:
+        run_s = cand.duration_s * (1 + settings.margin)
+        limits.append((job.deadline - now).total_seconds() - run_s)
+    created = job.created or now
+    bound = job.max_wait_s if job.max_wait_s is not None else settings.max_wait_s
+    limits.append((created + timedelta(seconds=bound) - now).total_seconds())
+    return min(limits)
+
+
+def later_starts(
+    feasible: list[Candidate], slots: dict[str, list[int]], now: datetime, settings: LookAhead
+) -> list[tuple[Candidate, int]]:
+    """Every (candidate, start in seconds from now) a job may be planned at later."""
+    out: list[tuple[Candidate, int]] = []
+    for cand in feasible:
+        latest = latest_start_s(cand.job, cand, now, settings)
+        out.extend((cand, s) for s in slots.get(cand.pool.name, []) if s <= latest)
+    return out
+
+
+def duration_units(cand: Candidate) -> int:
+    """A candidate's run time in whole seconds, at least one."""
+    return max(1, math.ceil(min(cand.duration_s, 2**40)))
