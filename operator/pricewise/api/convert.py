@@ -128,6 +128,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         priority=spec.priority,
         allow_spot=spec.allow_spot,
         created=created,
+        max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
     )
 
 

@@ -105,6 +105,7 @@ _KINDS: list[dict[str, Any]] = [
             _column("Est-Cost", ".status.estimatedCost", "number"),
             _column("Accrued", ".status.accruedCost", "number", priority=1),
             _column("Currency", ".status.currency", priority=1),
+            _column("Planned-Start", ".status.plannedStart"),
             _column("ETA", ".status.estimatedFinish"),
             _column("Reason", ".status.reason", priority=1),
             _AGE,

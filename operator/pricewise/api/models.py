@@ -278,11 +278,19 @@ class TrainingJobSpec(ApiModel):
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
     )
     allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+    max_wait: str | None = Field(
+        None,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Longest pricewise may hold the job back for cheaper capacity, from its "
+        "submission, e.g. 6h (default: the operator's, 24h).",
+        json_schema_extra=_NONZERO_DURATION,
+    )
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Restarts after lost or failed workers."
     )
 
-    @field_validator("max_duration")
+    @field_validator("max_duration", "max_wait")
     @classmethod
     def _max_duration_in_range(cls, value: str | None) -> str | None:
         return check_duration(value)
@@ -308,10 +316,12 @@ class OptionRow(ApiModel):
     cost: float = Field(description="Estimated cost of the whole run.")
     duration: str = Field(description="Estimated run time, e.g. 11h20m.")
     finish: datetime | None = Field(None, description="Estimated finish if started now.")
-    verdict: Literal["chosen", "feasible", "excluded"] = Field(
-        description="chosen; feasible but not chosen; or excluded (see note)."
+    verdict: Literal["chosen", "planned", "feasible", "excluded"] = Field(
+        description="chosen; planned to start later (see start); feasible but not chosen; "
+        "or excluded (see note)."
     )
     note: str = Field("", description="Why this option was not chosen, with the figures.")
+    start: datetime | None = Field(None, description="Planned start of a planned option.")
 
 
 class TrainingJobStatus(ApiModel):
@@ -339,6 +349,9 @@ class TrainingJobStatus(ApiModel):
     )
     emissions_kg: float = Field(
         0.0, description="CO2 emitted for that energy (kg), from the PriceTable's intensity."
+    )
+    planned_start: datetime | None = Field(
+        None, description="When a waiting job is planned to start (see the planned option)."
     )
     admitted_at: datetime | None = Field(None, description="When the job was admitted.")
     started_at: datetime | None = Field(None, description="When all workers were running.")

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from pricewise.api.models import OptionRow, Phase, TrainingJobStatus
 from pricewise.core.explain import OptionVerdict
+from pricewise.core.times import timestamp
 from pricewise.core.units import format_duration
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,11 @@ def option_row(verdict: OptionVerdict, cost: float, finish: str | None) -> dict[
         verdict=verdict.verdict,
         note=verdict.note,
     )
-    wire: dict[str, Any] = row.model_dump(by_alias=True, mode="json", exclude={"finish"})
+    wire: dict[str, Any] = row.model_dump(by_alias=True, mode="json", exclude={"finish", "start"})
     if finish is not None:
         wire["finish"] = finish
+    if verdict.start is not None:
+        wire["start"] = timestamp(verdict.start)
     return wire
 
 

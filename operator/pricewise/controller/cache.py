@@ -7,9 +7,9 @@ records. Nothing here talks to the API server.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from pricewise.controller.records import (
     pod_record,
 )
 from pricewise.core.lifecycle import PodRecord
-from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Resources, Snapshot
+from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Release, Resources, Snapshot
 from pricewise.core.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -345,7 +345,26 @@ class Cache:
         same = [t for t in tables if t.spec.currency == currency]
         nodes = [self._closing(n) for n in self.nodes.values()]
         pools, more = convert.pools_from(same, nodes, self.node_usage())
+        releases = self.releases()
+        pools = tuple(replace(p, releases=tuple(releases.get(p.name, ()))) for p in pools)
         return pools, problems + more
+
+    def releases(self) -> dict[str, list[Release]]:
+        """What each pool's placed jobs free, and when they are estimated to: a running job
+        at its start plus its estimated run time, an admitted one at its estimated finish."""
+        out: dict[str, list[Release]] = defaultdict(list)
+        for record in list(self.jobs.values()):
+            st, job = record.status, record.job
+            if record.phase not in ACTIVE_PHASES or job is None or st.pool is None:
+                continue
+            option = next((o for o in job.options if o.index == st.option_index), None)
+            if option is None or not st.workers or st.estimated_finish is None:
+                continue
+            at = st.estimated_finish
+            if st.started_at and st.admitted_at:
+                at += st.started_at - st.admitted_at
+            out[st.pool].append(Release(at, option.worker.times(st.workers)))
+        return out
 
     def rejected(self) -> Counter[tuple[str, str]]:
         """Objects left out of planning, counted by (kind, reason)."""
@@ -392,7 +411,12 @@ class Cache:
         """The solver's input."""
         pools, _ = self.pools()
         currency = self.currency()
-        jobs = tuple(r.job for r in self.pending() if r.job is not None)
+        # The start promised last cycle is kept in the status: a restart keeps the promise.
+        jobs = tuple(
+            replace(r.job, promised_start=r.status.planned_start)
+            for r in self.pending()
+            if r.job is not None
+        )
         return Snapshot(
             now=now,
             pools=pools,

@@ -162,6 +162,11 @@ class StateCollector(Collector):
             "Age of the oldest Pending TrainingJob.",
             labels=["namespace"],
         )
+        planned = GaugeMetricFamily(
+            "pricewise_job_planned_start_timestamp_seconds",
+            "When a waiting job is planned to start, on the pool it waits for.",
+            labels=labels[:3],
+        )
         by_phase: Counter[str] = Counter()
         by_reason: Counter[str] = Counter()
         ages: dict[str, float] = {}
@@ -173,6 +178,9 @@ class StateCollector(Collector):
                 created = parse_time(record.body["metadata"].get("creationTimestamp"))
                 if created:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - created).total_seconds())
+                if st.planned_start is not None:
+                    pool = next((r.pool for r in st.options if r.verdict == "planned"), "")
+                    planned.add_metric([namespace, name, pool], st.planned_start.timestamp())
             if record.phase in ACTIVE_PHASES:
                 row = [namespace, name, st.pool or "", st.currency or ""]
                 fields = self.accountant.fields((namespace, name), None)
@@ -185,7 +193,7 @@ class StateCollector(Collector):
             pending.add_metric([reason], count)
         for namespace, age in sorted(ages.items()):
             oldest.add_metric([namespace], age)
-        yield from (estimated, accrued, energy, phases, pending, oldest)
+        yield from (estimated, accrued, energy, phases, pending, oldest, planned)
 
     def _budgets(self, now: datetime) -> Iterator[GaugeMetricFamily]:
         labels = ["namespace", "budget", "currency"]

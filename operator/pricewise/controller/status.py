@@ -105,6 +105,7 @@ def admitted_status(
         estimated_duration=format_duration(chosen.duration_s),
         estimated_finish=optional_timestamp(chosen.finish(now)),
         accrued_cost=previous.accrued_cost,
+        planned_start=None,
         admitted_at=timestamp(now),
         reason="Admitted",
         message=decision.message,
@@ -127,6 +128,7 @@ def pending_status(
         now,
         generation,
     )
+    reservation = decision.reservation
     return job_status_patch(
         phase="Pending",
         reason=decision.reason,
@@ -134,18 +136,31 @@ def pending_status(
         options=options_table(decision, now, with_finish=False),
         conditions=conditions,
         observed_generation=generation,
+        planned_start=None if reservation is None else timestamp(reservation.start),
     )
 
 
+PLAN_MOVES_S = 300.0
+"""A planned start that moves less than this is not worth a status write."""
+
+
 def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool:
-    """Whether a waiting job's status is worth a write: its reason or options changed.
+    """Whether a waiting job's status is worth a write: its reason, options or plan changed.
 
     Messages carry figures that drift as time passes ("deadline in 7h59m"); rewriting them every
-    cycle would cost an API write per waiting job per cycle for no decision that changed.
+    cycle would cost an API write per waiting job per cycle for no decision that changed. A
+    planned start is a plan re-made every cycle: it is rewritten when it moves by more than
+    `PLAN_MOVES_S`, or appears or goes.
     """
 
     def shape(status: TrainingJobStatus) -> tuple[object, ...]:
         rows = tuple((r.pool, r.workers, r.verdict) for r in status.options)
         return (status.phase, status.reason, rows, status.observed_generation)
 
-    return shape(previous) != shape(read_job_status(new))
+    after = read_job_status(new)
+    if shape(previous) != shape(after):
+        return True
+    before_start, after_start = previous.planned_start, after.planned_start
+    if before_start is None or after_start is None:
+        return before_start != after_start
+    return abs((after_start - before_start).total_seconds()) > PLAN_MOVES_S

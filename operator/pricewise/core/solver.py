@@ -439,68 +439,65 @@ def _solve_round(
     settings: SolverSettings,
     seconds: float,
 ) -> tuple[list[ChoiceKey], str, int | None] | None:
-    """Solve level by level, highest first: the most jobs planned, the most promises kept,
-    the least cost, the earliest starts; each result bounds the levels below, so a lower
-    priority never delays or dearens a higher one. None when CP-SAT finds nothing in time."""
+    """Solve in phases, each bounding the next. First, per level from the highest, the most
+    jobs planned. Then, per level from the highest, the most promises kept, the least cost and
+    the earliest starts: a higher priority is placed as cheaply and as early as it can be
+    before a lower one's promises, price or timing count, so it may take a lower priority's
+    reservation, and equal priorities keep each other's. None when CP-SAT finds nothing."""
     deadline = time.monotonic() + seconds
-    model.hint(hint)
     incumbent = [k for k in hint if k in model.choice]
-    priority_of = {k[0]: c.job.priority for k, c in model.candidates.items()}
     sizes: dict[int, int] = defaultdict(int)
-    for priority in priority_of.values():
+    for priority in {k[0]: c.job.priority for k, c in model.candidates.items()}.values():
         sizes[priority] += 1
-    within = settings.look_ahead.keep_within_s
-    status, bound = "optimal", 0
-    phases = 0
-    for done, level in enumerate(levels):
-        keys = model.level(level)
-        kept = model.kept(keys, snapshot.now, within)
-        steps: list[tuple[str, cp_model.LinearExprT, list[ChoiceKey], int]] = [
-            ("plan", model.admitted_then_cost(keys), keys, sizes[level])
-        ]
-        if kept:
-            steps.append(("keep", model.admitted(kept), kept, len({k[0] for k in kept})))
-        for _, objective, counted, most in steps:
-            best = len(set(incumbent) & set(counted))
-            if best < most:
-                # Contention at this level: the most jobs of it (or of its promises kept)
-                # that fit beside the levels above.
-                model.model.maximize(objective)
-                solver = _phase_solver(settings, deadline, levels, done)
-                result = solver.solve(model.model)
-                if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                    return (incumbent, "feasible", None) if phases else None
-                phases += 1
-                incumbent = model.chosen(solver)
-                best = len(set(incumbent) & set(counted))
-                model.hint(set(incumbent))
-                model.model.clear_objective()  # type: ignore[no-untyped-call]
-            model.model.add(model.admitted(counted) >= best)
-        for name, objective in (("cost", model.cost(keys)), ("start", model.lateness(keys))):
-            if name == "start" and not any(k[3] for k in incumbent if k in set(keys)):
-                continue
+    phases, status, bound = 0, "optimal", 0
+
+    def run(objective: cp_model.LinearExprT, maximize: bool, gap: float = 0.0) -> int | None:
+        """One phase from the incumbent: its objective value, or None when out of time."""
+        nonlocal incumbent, phases, status, bound
+        model.hint(set(incumbent))
+        model.model.clear_objective()  # type: ignore[no-untyped-call]
+        if maximize:
+            model.model.maximize(objective)
+        else:
             model.model.minimize(objective)
-            solver = _phase_solver(settings, deadline, levels, done)
-            if name == "cost":
-                solver.parameters.relative_gap_limit = settings.relative_gap
-            result = solver.solve(model.model)
-            if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                # Out of time: the plan so far is valid, only not the cheapest.
-                return (incumbent, "feasible", None) if phases else None
-            phases += 1
-            incumbent = model.chosen(solver)
-            model.hint(set(incumbent))
-            model.model.clear_objective()  # type: ignore[no-untyped-call]
-            model.model.add(objective <= round(solver.objective_value))
-            if name == "cost":
-                bound += round(solver.best_objective_bound) * model.unit
-                if result != cp_model.OPTIMAL:
-                    status = "feasible"
+        solver = _cp_solver(settings, (deadline - time.monotonic()) / 2)
+        solver.parameters.relative_gap_limit = gap
+        result = solver.solve(model.model)
+        if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        phases += 1
+        incumbent = model.chosen(solver)
+        if gap:
+            bound += round(solver.best_objective_bound) * model.unit
+            status = status if result == cp_model.OPTIMAL else "feasible"
+        return round(solver.objective_value)
+
+    for level in levels:
+        keys = model.level(level)
+        # Contention at this level: the most jobs of it that fit beside the levels above.
+        contended = len(set(incumbent) & set(keys)) < sizes[level]
+        if contended and run(model.admitted_then_cost(keys), maximize=True) is None:
+            return (incumbent, "feasible", None) if phases else None
+        model.model.add(model.admitted(keys) >= len(set(incumbent) & set(keys)))
+    for level in levels:
+        keys = model.level(level)
+        kept = model.kept(keys, snapshot.now, settings.look_ahead.keep_within_s)
+        broken = len(set(incumbent) & set(kept)) < len({k[0] for k in kept})
+        if broken and run(model.admitted(kept), maximize=True) is None:
+            return incumbent, "feasible", None
+        if kept:
+            model.model.add(model.admitted(kept) >= len(set(incumbent) & set(kept)))
+        cost = run(model.cost(keys), maximize=False, gap=settings.relative_gap)
+        if cost is None:
+            # Out of time before any cheaper plan: the plan so far is still valid.
+            return incumbent, "feasible", None
+        model.model.add(model.cost(keys) <= cost)
+        later = [k for k in keys if k[3]]
+        if set(incumbent) & set(later):
+            # As cheap, and as early as that allows: a reservation that could start sooner
+            # should.
+            start = run(model.lateness(later), maximize=False)
+            if start is None:
+                return incumbent, "feasible", None
+            model.model.add(model.lateness(later) <= start)
     return incumbent, status, bound
-
-
-def _phase_solver(
-    settings: SolverSettings, deadline: float, levels: Sequence[int], done: int
-) -> cp_model.CpSolver:
-    """A solver for one phase, with a fair share of the time left to the levels left."""
-    return _cp_solver(settings, (deadline - time.monotonic()) / (len(levels) - done + 1))

@@ -1,0 +1,92 @@
+"""Planning over time as the operator writes it: a waiting job's planned start, its reason with
+the figures, the options row it waits for, and the promise kept across cycles and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from test_isolation import NOW, NS, World, job, node, pool, table
+
+from pricewise.controller.metrics import Metrics
+from pricewise.controller.scheduler import Scheduler
+from pricewise.core.solver import SolverSettings
+from pricewise.core.times import parse_time
+
+EIGHT = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}
+H100 = {"accelerator": "nvidia-h100", "devicesPerWorker": 8, "duration": "1h"}
+
+
+def busy_world() -> World:
+    """Both L4 nodes taken for an hour by two 8-GPU jobs; one H100 node at 4 USD free."""
+    world = World()
+    world.kube.put("nodes", {**node("h100-0", "h100")})
+    world.kube.put(
+        "pricetables",
+        table("prices", pool("l4", "nvidia-l4", 1.0), pool("h100", "nvidia-h100", 4.0)),
+    )
+    for name in ("a", "b"):
+        world.kube.put("trainingjobs", job(name, options=[EIGHT]))
+    world.cycle()
+    assert {world.job(n)["pool"] for n in ("a", "b")} == {"l4"}
+    return world
+
+
+def planned_row(status: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in status["options"] if r["verdict"] == "planned")
+
+
+def test_a_job_that_can_wait_is_planned_with_a_start_and_says_what_it_saves() -> None:
+    world = busy_world()
+    world.kube.put("trainingjobs", job("c", options=[EIGHT, H100]))
+    world.cycle()
+    status = world.job("c")
+    assert (status["phase"], status["reason"]) == ("Pending", "Reserved")
+    assert parse_time(status["plannedStart"]) == NOW + timedelta(hours=1)
+    # 8 H100 for an hour at 4.00 = 32.00 now, against 8 L4 at 1.00 = 8.00 in an hour.
+    assert (
+        status["message"]
+        == "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD against h100 x1 now"
+    )
+    assert planned_row(status)["pool"] == "l4"
+    assert parse_time(planned_row(status)["start"]) == NOW + timedelta(hours=1)
+    registry = Metrics(world.cache, world.scheduler.accountant).registry
+    labels = {"namespace": NS, "job": "c", "pool": "l4"}
+    planned = registry.get_sample_value("pricewise_job_planned_start_timestamp_seconds", labels)
+    assert planned == (NOW + timedelta(hours=1)).timestamp()
+
+
+def test_the_plan_is_not_rewritten_while_it_holds_and_survives_a_restart() -> None:
+    world = busy_world()
+    for name in ("c", "d"):  # one for each L4 node when it frees
+        world.kube.put("trainingjobs", job(name, options=[EIGHT]))
+    world.cycle()
+    before = world.kube.requests
+    world.cycle()
+    assert world.kube.requests == before  # nothing moved: no write
+    # A fresh operator reads the promise back from the status, and keeps it against a
+    # newcomer of the same priority that sorts first.
+    world.kube.put("trainingjobs", job("aaa", options=[EIGHT]))
+    fresh = World.__new__(World)
+    fresh.cache, fresh.kube = world.cache, world.kube
+    fresh.scheduler = Scheduler(
+        world.cache,
+        world.kube,
+        world.scheduler.accountant,
+        SolverSettings(time_limit_s=2),  # type: ignore[arg-type]
+    )
+    asyncio.run(fresh.scheduler.cycle(NOW + timedelta(minutes=1)))
+    for name in ("c", "d"):
+        assert parse_time(world.job(name)["plannedStart"]) == NOW + timedelta(hours=1)
+    assert parse_time(world.job("aaa")["plannedStart"]) == NOW + timedelta(hours=2)
+
+
+def test_a_job_whose_slack_is_gone_starts_now_on_the_dear_pool() -> None:
+    world = busy_world()
+    due = (NOW + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.kube.put("trainingjobs", job("urgent", options=[EIGHT, H100], deadline=due))
+    world.cycle()
+    status = world.job("urgent")
+    assert (status["phase"], status["pool"]) == ("Admitted", "h100")
+    assert "plannedStart" not in status or status["plannedStart"] is None
