@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def test_cheapest_pool_that_meets_the_deadline(
         "POOL",
         "WORKERS",
         "EST-COST",
+        "PLANNED-START",
         "ETA",
         "AGE",
     ]
@@ -156,14 +158,18 @@ def test_full_pool_falls_back_then_waiting_jobs_are_placed(
         wait_phase(cluster, namespace, "first", "Admitted", "Running")["pool"]
         == f"cheap-{pools.tag}"
     )
-    apply(cluster, namespace, training_job("second", options, run_seconds=3600, work=WORK))
+    # Waiting an hour for the cheap pool would save 16.00 USD; a 10-minute maxWait forbids it.
+    second = training_job("second", options, run_seconds=3600, work=WORK, maxWait="10m")
+    apply(cluster, namespace, second)
     assert (
         wait_phase(cluster, namespace, "second", "Admitted", "Running")["pool"]
         == f"dear-{pools.tag}"
     )
     apply(cluster, namespace, training_job("third", options, run_seconds=5, work=WORK))
-    waiting = wait_reason(cluster, namespace, "third", "WaitingForCapacity")
-    assert f"no room in pool cheap-{pools.tag}" in waiting["message"]
+    waiting = wait_reason(cluster, namespace, "third", "Reserved")
+    assert waiting["message"].startswith(f"no room now: cheap-{pools.tag} x1 planned at ~")
+    assert waiting["message"].endswith("when the pool frees, for 8.00 USD")
+    assert waiting["plannedStart"]
     # When the first two are gone, the third is placed on the cheapest pool again.
     cluster.kubectl("delete", "tj", "first", "second", "-n", namespace, "--wait=true")
     placed = wait_phase(cluster, namespace, "third", "Admitted", "Running", "Succeeded", timeout=90)
@@ -232,7 +238,14 @@ def test_higher_priority_first_under_contention(
     wait_reason(cluster, namespace, "low", "NoMatchingPool")
     pools.publish()
     wait_phase(cluster, namespace, "high", "Admitted", "Running")
-    assert wait_reason(cluster, namespace, "low", "WaitingForCapacity")["phase"] == "Pending"
+    low = wait_reason(cluster, namespace, "low", "Reserved")
+    assert low["phase"] == "Pending"
+    # Planned for when the high one is estimated to end: an hour after its admission (moved
+    # by how late its worker started).
+    ends = parse_time(status_of(cluster, namespace, "high")["estimatedFinish"])
+    start = parse_time(low["plannedStart"])
+    assert ends is not None and start is not None
+    assert ends <= start <= ends + timedelta(seconds=30)
 
 
 @pytest.mark.parametrize(
@@ -488,3 +501,44 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
     assert (failed["reason"], failed["restarts"]) == ("WorkerFailed", 1)
     assert "no restart left (maxRestarts 1)" in failed["message"]
     assert failed["message"].count("worker 0 failed at ") == 2  # both runs, in the history
+
+
+def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("cheap", nodes=1, gpus=8, price=1.0)
+    pools.add("dear", nodes=1, gpus=8, price=4.0)
+    pools.publish()
+    cheap, dear = (
+        {"accelerator": pools.accelerator(p), "devicesPerWorker": 8, "duration": "10m"}
+        for p in ("cheap", "dear")
+    )
+    # The holder is estimated at 2 minutes and its worker runs 20 seconds.
+    holder = training_job("holder", [{**cheap, "duration": "2m"}], run_seconds=20)
+    apply(cluster, namespace, holder)
+    held = wait_phase(cluster, namespace, "holder", "Admitted", "Running")
+    frees = parse_time(held["estimatedFinish"])
+    assert frees is not None
+    # 10 minutes of 8 GPUs: 1.33 USD on the cheap pool when it frees, 5.33 on the dear one now.
+    apply(cluster, namespace, training_job("patient", [cheap, dear], run_seconds=5))
+    patient = wait_reason(cluster, namespace, "patient", "Reserved")
+    # Planned for the holder's estimated end (moved by how late its worker started).
+    start = parse_time(patient["plannedStart"])
+    assert start is not None and frees <= start <= frees + timedelta(seconds=30)
+    assert patient["message"] == (
+        f"waiting for cheap-{pools.tag} (frees ~{start:%H:%M} UTC): saves 4.00 USD against "
+        f"dear-{pools.tag} x1 now"
+    )
+    # A deadline that leaves no room to wait: started now on the dear pool.
+    due = (frees + timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    apply(cluster, namespace, training_job("urgent", [cheap, dear], run_seconds=5, deadline=due))
+    urgent = wait_phase(cluster, namespace, "urgent", "Admitted", "Running", "Succeeded")
+    assert urgent["pool"] == f"dear-{pools.tag}"
+    planned = next(r for r in patient["options"] if r["verdict"] == "planned")
+    assert (planned["pool"], planned["cost"]) == (f"cheap-{pools.tag}", 1.33)
+    table = cluster.kubectl("get", "tj", "patient", "-n", namespace).stdout
+    assert patient["plannedStart"] in table
+    # The holder ends early; the patient job starts on the cheap pool at once.
+    started = wait_phase(cluster, namespace, "patient", "Admitted", "Running", "Succeeded")
+    assert (started["pool"], started["estimatedCost"]) == (f"cheap-{pools.tag}", 1.33)
+    assert "plannedStart" not in started
