@@ -35,6 +35,8 @@ def _plan(args: argparse.Namespace) -> int:
 
     if args.files and args.files[0] == "mix":
         return _mix(args)
+    if args.cluster:
+        return _quote(args)
     try:
         found = load(args.files)
         text = run_plan(
@@ -48,6 +50,41 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(text)
+    return 0
+
+
+def _quote(args: argparse.Namespace) -> int:
+    """`pricewise plan --cluster FILES`: the new TrainingJobs planned in the live cluster."""
+    import asyncio
+    from dataclasses import replace
+
+    from pricewise.api.manifests import ManifestError, load
+    from pricewise.controller.quote import QuoteError, quote
+    from pricewise.core.snapshot import Snapshot
+    from pricewise.core.solver import SolverSettings, solve
+    from pricewise.kube import Kube, load_configuration
+    from pricewise.offline.plan import render_plan
+
+    async def snapshot_now() -> tuple[Snapshot, set[str]]:
+        kube = Kube(load_configuration())
+        try:
+            return await quote(kube, found.jobs, _parse_now(args.now))
+        finally:
+            await kube.close()
+
+    try:
+        found = load(args.files)
+        if not found.jobs:
+            raise ManifestError("no TrainingJob given: --cluster quotes new TrainingJobs")
+        snapshot, keys = asyncio.run(snapshot_now())
+    except (ManifestError, QuoteError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    plan = solve(snapshot, SolverSettings(time_limit_s=args.time_limit))
+    others = len(plan.decisions) - len(keys)
+    mine = replace(plan, decisions=tuple(d for d in plan.decisions if d.job.key in keys))
+    warnings = [f"planned beside the cluster's {others} other pending job(s)"] if others else []
+    print(render_plan(mine, snapshot, warnings, args.output, args.verbose))
     return 0
 
 
@@ -160,6 +197,13 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     plan.add_argument("-v", "--verbose", action="store_true", help="print every job's options")
     plan.add_argument("--now", help="plan as of this RFC 3339 time (default: now)")
+    plan.add_argument(
+        "--cluster",
+        action="store_true",
+        help="quote the TrainingJobs in FILE against the live cluster of the kubeconfig (as "
+        "kubectl finds it): where, when and for how much they would run beside what runs, "
+        "is planned and waits there",
+    )
     plan.add_argument(
         "--time-limit", type=float, default=10.0, help="solver time limit, seconds (default 10)"
     )

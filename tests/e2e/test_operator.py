@@ -4,6 +4,9 @@ on the real local control plane with simulated nodes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections import Counter
 from datetime import timedelta
@@ -542,3 +545,39 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     started = wait_phase(cluster, namespace, "patient", "Admitted", "Running", "Succeeded")
     assert (started["pool"], started["estimatedCost"]) == (f"cheap-{pools.tag}", 1.33)
     assert "plannedStart" not in started
+
+
+def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
+) -> None:
+    pools.add("cheap", nodes=1, gpus=8, price=1.0)
+    pools.add("dear", nodes=1, gpus=8, price=4.0)
+    pools.publish()
+    cheap, dear = (
+        {"accelerator": pools.accelerator(p), "devicesPerWorker": 8, "duration": "10m"}
+        for p in ("cheap", "dear")
+    )
+    apply(cluster, namespace, training_job("holder", [{**cheap, "duration": "5m"}]))
+    held = wait_phase(cluster, namespace, "holder", "Admitted", "Running")
+    new = training_job("quoted", [cheap, dear])
+    new["metadata"]["namespace"] = namespace
+    (tmp_path / "new.yaml").write_text(json.dumps(new))
+    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
+    done = subprocess.run(
+        [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / "new.yaml"),
+         "-o", "json"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (quoted,) = json.loads(done.stdout)["jobs"]
+    # Only the new job is shown: the cheap pool is busy for 5 minutes (the holder), so it is
+    # planned there for then, at 1.33 USD, instead of 5.33 on the dear pool now.
+    assert quoted["name"] == "quoted" and quoted["reason"] == "Reserved"
+    frees = parse_time(held["estimatedFinish"])
+    start = parse_time(quoted["plannedStart"])
+    assert frees is not None and start is not None
+    assert frees <= start <= frees + timedelta(seconds=30)
+    planned = next(r for r in quoted["options"] if r["verdict"] == "planned")
+    assert (planned["pool"], planned["cost"]) == (f"cheap-{pools.tag}", 1.333333)
+    # A quote creates nothing.
+    assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout

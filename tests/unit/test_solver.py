@@ -147,43 +147,56 @@ def test_more_jobs_placed_beats_a_cheaper_plan() -> None:
 
 
 def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
-    # As above, planning over time: b waits an hour for the L4 (16.00) rather than take the
-    # H100 now (8 GPUs x 8.0 x 1/3 h = 21.33); both are planned, 5.33 cheaper in all.
+    # As above, planning over time, with a shorter a (15m on the L4, 4.00): b waits 15m for
+    # the L4 (16.00) rather than take the H100 now (8 GPUs x 8.0 x 1/3 h = 21.33). The wait is
+    # charged at b's cheapest hourly rate (16.00/h x 1/4 h = 4.00): 20.00 still beats 21.33.
     one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
     one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]))
+    jobs = [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)]
+    plan = checked(snapshot([one_l4, one_h100], jobs))
     (placed,) = plan.placed
     (waiting,) = plan.reserved
     assert placed.chosen is not None and placed.chosen.pool.name == "l4"
     assert waiting.reservation is not None
-    assert waiting.reservation.start == NOW + timedelta(hours=1)
+    assert waiting.reservation.start == NOW + timedelta(minutes=15)
     assert waiting.reason == "Reserved"
     assert waiting.message == (
-        "waiting for l4 (frees ~13:00 UTC): saves 5.33 USD against h100 x1 now"
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD against h100 x1 now"
     )
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
-    assert plan.total_cost + plan.reserved_cost == to_micros(32.0)
+    assert plan.total_cost + plan.reserved_cost == to_micros(20.0)
+
+
+def test_a_wait_that_costs_more_than_it_saves_is_not_planned() -> None:
+    # An hour's wait for b is charged 16.00: 32.00 against 21.33 on the H100 now.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]))
+    assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
+    # Without the charge, it waits (the `wait_price` knob).
+    free_wait = SolverSettings(look_ahead=LookAhead(wait_price=0.0))
+    waits = checked(snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)]), free_wait)
+    assert [d.job.name for d in waits.reserved] == ["b"]
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:
-    # Both must finish within 1h30m: waiting an hour for the L4 leaves 30m for a 1h run.
+    # a holds the L4 for 15m. b due in 1h: waiting 15m leaves 45m for a 1h run, so it starts
+    # now on the H100.
     one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
     one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    due = NOW + timedelta(minutes=90)
-    plan = checked(snapshot([one_l4, one_h100], [job("a", *BOTH, deadline=due),
-                                                 job("b", *BOTH, deadline=due)]))  # fmt: skip
-    assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
-    # With 2h30m it waits, and says how much slack it keeps (margin: a fifth of the run).
-    relaxed = [
-        job("a", *BOTH, deadline=due),
-        job("b", *BOTH, deadline=NOW + timedelta(minutes=150)),
-    ]
+    first = job("a", BOTH[0], work=900_000.0)
+    due = NOW + timedelta(hours=1)
+    plan = checked(snapshot([one_l4, one_h100], [first, job("b", *BOTH, deadline=due)]))
+    assert decide(plan, "team-a/b")[:2] == ("h100", "Admitted")
+    # Due in 2h it waits, and says how much slack it keeps: 2h - (15m + 1h). A later start
+    # must leave a fifth of the run (12m) besides: it does.
+    relaxed = [first, job("b", *BOTH, deadline=NOW + timedelta(hours=2))]
     waits = decide(checked(snapshot([one_l4, one_h100], relaxed)), "team-a/b")
     assert waits[1:] == (
         "Reserved",
-        "waiting for l4 (frees ~13:00 UTC): saves 5.33 USD against h100 x1 now; "
-        "deadline still met with 30m slack",
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD against h100 x1 now; "
+        "deadline still met with 45m slack",
     )
 
 

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import PoolProblem
-from pricewise.api.models import GROUP, VERSION
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord
 from pricewise.core import lifecycle
 from pricewise.core.quarantine import solve_isolated
@@ -96,17 +96,7 @@ class Scheduler:
         view would see nodes without their pods (and double-book them) or placed jobs without
         their workers. A list of each kind makes the first view complete.
         """
-        for path, upsert in (
-            ("/api/v1/nodes", self.cache.upsert_node),
-            ("/api/v1/pods", self.cache.upsert_pod),
-            ("/api/v1/resourcequotas", self.cache.upsert_quota),
-            (f"/apis/{GROUP}/{VERSION}/pricetables", self.cache.upsert_price_table),
-            (f"/apis/{GROUP}/{VERSION}/budgets", self.cache.upsert_budget),
-            (f"/apis/{GROUP}/{VERSION}/trainingjobs", self.cache.upsert_job),
-        ):
-            listed = await self.kube.request("GET", path)
-            for item in listed.get("items") or []:
-                upsert(item)
+        await list_into(self.cache, self.kube)
 
     async def run(self) -> None:
         """Run cycles until cancelled."""

@@ -41,6 +41,11 @@ class LookAhead:
     """A later start must leave this fraction of the run time before the deadline."""
     max_wait_s: float = 86_400.0
     """The cluster's default bound on a job's wait, from submission to planned start."""
+    wait_price: float = 1.0
+    """What waiting is charged in the objective, per hour, as a multiple of what the job's
+    cheapest way of running costs per hour: room left idle now is room lost, and jobs that
+    arrive later will want the cheap room too, so a job waits only when it saves more than
+    its wait is charged."""
     keep_within_s: float = 300.0
     """A new plan keeps a promise when it starts the job no later than this after it."""
 

@@ -132,10 +132,23 @@ class _Model:
         options: dict[str, list[Candidate]],
         later: dict[str, list[tuple[Candidate, int]]],
         cuts: list[list[Candidate]],
+        wait_price: float = 0.0,
     ) -> None:
         self.model = cp_model.CpModel()
-        self.unit = _unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
+        # Costs and waiting charges (each at most the job's dearest cost) within range.
+        total = sum(c.cost for opts in options.values() for c in opts)
+        self.unit = _unit(2 * total, MODEL_RANGE)
         """Money unit of the model's cost terms, in micro-units (1 on any real cluster)."""
+        self.waiting: dict[str, tuple[float, int]] = {
+            key: (
+                wait_price * min(c.cost / max(c.duration_s, 1.0) for c in opts),
+                max(c.cost for c in opts),
+            )
+            for key, opts in options.items()
+            if opts
+        }
+        """Per job: what a second of waiting is charged in the objective (micro-units), and the
+        most a wait may be charged (its dearest option's cost)."""
         self.choice: dict[ChoiceKey, cp_model.IntVar] = {}
         self.candidates: dict[ChoiceKey, Candidate] = {}
         by_job: dict[str, list[cp_model.IntVar]] = {}
@@ -247,8 +260,16 @@ class _Model:
         return sum(self.choice[k] for k in keys)
 
     def cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Estimated cost of these choices when taken, in the model's money unit."""
-        return sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in keys)
+        """Estimated cost of these choices when taken, with what their wait is charged, in
+        the model's money unit."""
+        return sum(self.choice[k] * -(-self._charged(k) // self.unit) for k in keys)
+
+    def _charged(self, key: ChoiceKey) -> int:
+        cost = self.candidates[key].cost
+        if not key[3]:
+            return cost
+        rate, most = self.waiting[key[0]]
+        return cost + min(round(rate * key[3]), most)
 
     def lateness(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
         """Minutes from now to the planned starts of these choices: start early."""
@@ -352,7 +373,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
-            problem = _Model(snapshot, feasible, later, cuts)
+            problem = _Model(snapshot, feasible, later, cuts, settings.look_ahead.wait_price)
             outcome = _solve_round(problem, snapshot, levels, hint, settings, remaining_s)
             if outcome is None:
                 break

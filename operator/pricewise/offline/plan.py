@@ -14,6 +14,7 @@ from pricewise.api.wire import option_row
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.times import clock
 from pricewise.core.units import format_duration, format_money, from_micros
 from pricewise.offline.columns import columns
 
@@ -71,6 +72,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "currency": currency,
         "duration": format_duration(chosen.duration_s) if chosen else None,
         "finish": _isoformat(chosen.finish(now)) if chosen else None,
+        "plannedStart": _isoformat(decision.reservation.start) if decision.reservation else None,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
@@ -86,6 +88,7 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
         "now": snapshot.now.isoformat(),
         "currency": snapshot.currency,
         "totalCost": from_micros(plan.total_cost),
+        "plannedLaterCost": from_micros(plan.reserved_cost),
         "solver": {
             "status": plan.status,
             "seconds": round(plan.seconds, 3),
@@ -99,10 +102,11 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
 
 def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: bool) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
-    currency = snapshot.currency
-    rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "REASON", "MESSAGE"]]
+    currency, now = snapshot.currency, snapshot.now
+    rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
     for d in plan.decisions:
-        c = d.chosen
+        c = d.chosen or (d.reservation.candidate if d.reservation else None)
+        start = "now" if d.chosen else clock(d.reservation.start, now) if d.reservation else "-"
         rows.append(
             [
                 d.job.key,
@@ -110,15 +114,22 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: 
                 str(c.workers) if c else "-",
                 format_money(from_micros(c.cost), currency) if c else "-",
                 format_duration(c.duration_s) if c else "-",
+                start,
                 d.reason,
                 d.message,
             ]
         )
     out = [columns(rows)]
     placed = len(plan.placed)
+    later = (
+        f", {len(plan.reserved)} planned for later "
+        f"({format_money(from_micros(plan.reserved_cost), currency)})"
+        if plan.reserved
+        else ""
+    )
     out.append(
         f"\n{placed} of {len(plan.decisions)} job(s) placed, total "
-        f"{format_money(from_micros(plan.total_cost), currency)} "
+        f"{format_money(from_micros(plan.total_cost), currency)}{later} "
         f"(solver: {plan.status}, {plan.seconds:.2f}s)"
     )
     if verbose:
@@ -148,7 +159,13 @@ def run_plan(
 ) -> str:
     """Solve the manifests and render the plan in the requested output format."""
     snapshot, warnings = snapshot_of(found, now)
-    plan = solve(snapshot, settings)
+    return render_plan(solve(snapshot, settings), snapshot, warnings, output, verbose)
+
+
+def render_plan(
+    plan: Plan, snapshot: Snapshot, warnings: list[str], output: str, verbose: bool
+) -> str:
+    """A plan as a table, JSON or YAML."""
     if output == "json":
         return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
     if output == "yaml":

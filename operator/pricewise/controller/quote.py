@@ -1,0 +1,61 @@
+"""A view of the live cluster as the scheduler has it, and a quote for new TrainingJobs in it.
+
+`list_into` is how a scheduler's cache starts (a list of each kind, so that the first cycle sees
+everything); `quote` does the same from `pricewise plan --cluster` and adds the new jobs as if
+they had just been submitted: the plan then says where, when and for how much they would run
+beside everything already running, planned and pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pricewise.api.models import GROUP, VERSION, TrainingJob
+from pricewise.controller.cache import Cache
+from pricewise.core.snapshot import Snapshot
+from pricewise.core.times import timestamp
+from pricewise.kube import Kube
+
+
+class QuoteError(Exception):
+    """A new job the quote cannot plan, with the field at fault."""
+
+
+def _listed(cache: Cache) -> list[tuple[str, Callable[[Mapping[str, Any]], Any]]]:
+    return [
+        ("/api/v1/nodes", cache.upsert_node),
+        ("/api/v1/pods", cache.upsert_pod),
+        ("/api/v1/resourcequotas", cache.upsert_quota),
+        (f"/apis/{GROUP}/{VERSION}/pricetables", cache.upsert_price_table),
+        (f"/apis/{GROUP}/{VERSION}/budgets", cache.upsert_budget),
+        (f"/apis/{GROUP}/{VERSION}/trainingjobs", cache.upsert_job),
+    ]
+
+
+async def list_into(cache: Cache, kube: Kube) -> None:
+    """List every kind the cache holds into it, once."""
+    for path, upsert in _listed(cache):
+        listed = await kube.request("GET", path)
+        for item in listed.get("items") or []:
+            upsert(item)
+
+
+async def quote(
+    kube: Kube, jobs: Sequence[TrainingJob], now: datetime
+) -> tuple[Snapshot, set[str]]:
+    """The cluster's snapshot with `jobs` added as new pending jobs, and their keys. A job of
+    the same name as one in the cluster replaces it."""
+    cache = Cache()
+    await list_into(cache, kube)
+    keys = set()
+    for job in jobs:
+        body = job.model_dump(by_alias=True, mode="json", exclude_none=True)
+        meta = {**body["metadata"], "creationTimestamp": timestamp(now)}
+        record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
+        key = f"{meta['namespace']}/{meta.get('name')}"
+        if record.job is None:
+            raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
+        keys.add(key)
+    return cache.snapshot(now), keys
