@@ -11,10 +11,11 @@ devices. Jobs (--seed, default 7): 2-4 options among the four accelerators, 1-8 
 worker (no more than a node has), up to 1, 2 or 4 workers, priority 0 or 10, no limit or an
 8 h or 24 h limit; 30 % accept spot.
 
-Prints the cluster of each pool count, then one row per (jobs, pools) size: median and worst
-seconds over the repeats, jobs placed, status, total cost, CP-SAT's best bound and the gap
-between them, after a line with the machine's load (timings on a busy machine are not
-comparable). When nothing is proved (no bound, or only the trivial bound 0) the bound is `-`
+Prints the cluster of each pool count, then two rows per (jobs, pools) size, pricewise
+(planning over time) and pricewise-now (deciding only what starts now): median and worst
+seconds over the repeats, jobs placed now and planned for later, status, total cost of what is
+placed now, CP-SAT's best bound (for everything planned) and the gap between them, after a
+line with the machine's load (timings on a busy machine are not comparable). When nothing is proved (no bound, or only the trivial bound 0) the bound is `-`
 and the gap `n/a`. Not a test: figures, not assertions.
 """
 
@@ -28,6 +29,7 @@ import time
 from datetime import UTC, datetime
 
 from pricewise.core.costmodel import candidates
+from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.core.units import from_micros, to_micros
@@ -149,8 +151,9 @@ def main() -> None:
           f"time limit {args.time_limit:g}s, seed {args.seed}")  # fmt: skip
     for pool_count in args.pools:
         print(describe(cluster(pool_count, args.nodes, random.Random(args.seed))))
-    print(f"{'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} {'cands_s':>7} "
-          f"{'placed':>6} {'status':>8} {'cost':>12} {'bound':>12} {'gap':>7}")  # fmt: skip
+    print(f"{'policy':>13} {'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} "
+          f"{'cands_s':>7} {'placed':>6} {'later':>5} {'status':>8} {'cost':>12} {'bound':>12} "
+          f"{'gap':>7}")  # fmt: skip
     for count, pool_count in [(j, p) for j in args.jobs for p in args.pools]:
         rng = random.Random(args.seed)
         pools = cluster(pool_count, args.nodes, rng)
@@ -160,18 +163,22 @@ def main() -> None:
         for job in snap.jobs:
             candidates(job, snap.pools, snap.now, snap.currency)
         prep = time.monotonic() - started
-        times, plan = [], None
-        for _ in range(args.repeat):
-            plan = solve(snap, SolverSettings(time_limit_s=args.time_limit))
-            times.append(plan.seconds)
-        assert plan is not None
-        bound, gap = bound_and_gap(plan.total_cost, plan.best_bound)
-        print(
-            f"{count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
-            f"{statistics.median(times):>9.3f} {max(times):>8.3f} {prep:>7.2f} "
-            f"{len(plan.placed):>6} {plan.status:>8} {from_micros(plan.total_cost):>12.2f} "
-            f"{bound:>12} {gap:>7}"
-        )
+        for policy, look in (("pricewise", LookAhead()), ("pricewise-now", LookAhead(False))):
+            settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
+            times, plan = [], None
+            for _ in range(args.repeat):
+                plan = solve(snap, settings)
+                times.append(plan.seconds)
+            assert plan is not None
+            planned = plan.total_cost + plan.reserved_cost
+            bound, gap = bound_and_gap(planned, plan.best_bound)
+            print(
+                f"{policy:>13} {count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
+                f"{statistics.median(times):>9.3f} {max(times):>8.3f} {prep:>7.2f} "
+                f"{len(plan.placed):>6} {len(plan.reserved):>5} {plan.status:>8} "
+                f"{from_micros(plan.total_cost):>12.2f} {bound:>12} {gap:>7}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -132,23 +132,10 @@ class _Model:
         options: dict[str, list[Candidate]],
         later: dict[str, list[tuple[Candidate, int]]],
         cuts: list[list[Candidate]],
-        wait_price: float = 0.0,
     ) -> None:
         self.model = cp_model.CpModel()
-        # Costs and waiting charges (each at most the job's dearest cost) within range.
-        total = sum(c.cost for opts in options.values() for c in opts)
-        self.unit = _unit(2 * total, MODEL_RANGE)
+        self.unit = _unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the model's cost terms, in micro-units (1 on any real cluster)."""
-        self.waiting: dict[str, tuple[float, int]] = {
-            key: (
-                wait_price * min(c.cost / max(c.duration_s, 1.0) for c in opts),
-                max(c.cost for c in opts),
-            )
-            for key, opts in options.items()
-            if opts
-        }
-        """Per job: what a second of waiting is charged in the objective (micro-units), and the
-        most a wait may be charged (its dearest option's cost)."""
         self.choice: dict[ChoiceKey, cp_model.IntVar] = {}
         self.candidates: dict[ChoiceKey, Candidate] = {}
         by_job: dict[str, list[cp_model.IntVar]] = {}
@@ -260,16 +247,8 @@ class _Model:
         return sum(self.choice[k] for k in keys)
 
     def cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Estimated cost of these choices when taken, with what their wait is charged, in
-        the model's money unit."""
-        return sum(self.choice[k] * -(-self._charged(k) // self.unit) for k in keys)
-
-    def _charged(self, key: ChoiceKey) -> int:
-        cost = self.candidates[key].cost
-        if not key[3]:
-            return cost
-        rate, most = self.waiting[key[0]]
-        return cost + min(round(rate * key[3]), most)
+        """Estimated cost of these choices when taken, in the model's money unit."""
+        return sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in keys)
 
     def lateness(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
         """Minutes from now to the planned starts of these choices: start early."""
@@ -373,7 +352,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
-            problem = _Model(snapshot, feasible, later, cuts, settings.look_ahead.wait_price)
+            problem = _Model(snapshot, feasible, later, cuts)
             outcome = _solve_round(problem, snapshot, levels, hint, settings, remaining_s)
             if outcome is None:
                 break
@@ -461,10 +440,11 @@ def _solve_round(
     seconds: float,
 ) -> tuple[list[ChoiceKey], str, int | None] | None:
     """Solve in phases, each bounding the next. First, per level from the highest, the most
-    jobs planned. Then, per level from the highest, the most promises kept, the least cost and
-    the earliest starts: a higher priority is placed as cheaply and as early as it can be
-    before a lower one's promises, price or timing count, so it may take a lower priority's
-    reservation, and equal priorities keep each other's. None when CP-SAT finds nothing."""
+    jobs planned. Then, per level from the highest, the least cost, the most promises kept
+    and the earliest starts: a higher priority is placed as cheaply and as early as it can be
+    before a lower one's price, promises or timing count, so it may take a lower priority's
+    reservation; within a level, promises are kept where price allows. None when CP-SAT
+    finds nothing in time."""
     deadline = time.monotonic() + seconds
     incumbent = [k for k in hint if k in model.choice]
     sizes: dict[int, int] = defaultdict(int)
@@ -502,21 +482,20 @@ def _solve_round(
         model.model.add(model.admitted(keys) >= len(set(incumbent) & set(keys)))
     for level in levels:
         keys = model.level(level)
+        cost = run(model.cost(keys), maximize=False, gap=settings.relative_gap)
+        if cost is None:
+            # Out of time before any cheaper plan: the plan so far is still valid.
+            return incumbent, "feasible", None
+        model.model.add(model.cost(keys) <= cost)
         kept = model.kept(keys, snapshot.now, settings.look_ahead.keep_within_s)
         broken = len(set(incumbent) & set(kept)) < len({k[0] for k in kept})
         if broken and run(model.admitted(kept), maximize=True) is None:
             return incumbent, "feasible", None
         if kept:
             model.model.add(model.admitted(kept) >= len(set(incumbent) & set(kept)))
-        cost = run(model.cost(keys), maximize=False, gap=settings.relative_gap)
-        if cost is None:
-            # Out of time before any cheaper plan: the plan so far is still valid.
-            return incumbent, "feasible", None
-        model.model.add(model.cost(keys) <= cost)
         later = [k for k in keys if k[3]]
         if set(incumbent) & set(later):
-            # As cheap, and as early as that allows: a reservation that could start sooner
-            # should.
+            # As early as that allows: a reservation that could start sooner should.
             start = run(model.lateness(later), maximize=False)
             if start is None:
                 return incumbent, "feasible", None
