@@ -63,10 +63,14 @@ def test_a_small_run_prints_its_cluster_and_rows(
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("# 5 pools of 4 nodes (20): nvidia-l4 1 (0 spot), 4 GPUs a node")
     assert lines[2].startswith("# 10 pools of 2 nodes (20):")
-    assert lines[3].split() == ["jobs", "pools", "nodes", "median_s", "worst_s", "cands_s",
-                                "placed", "status", "cost", "bound", "gap"]  # fmt: skip
+    assert lines[3].split() == ["policy", "jobs", "pools", "nodes", "median_s", "worst_s",
+                                "cands_s", "placed", "later", "status", "cost", "bound",
+                                "gap"]  # fmt: skip
     rows = [line.split() for line in lines[4:]]
-    assert [(r[0], r[1], r[2]) for r in rows] == [("30", "5", "20"), ("30", "10", "20")]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("pricewise", "30", "5", "20"), ("pricewise-now", "30", "5", "20"),
+        ("pricewise", "30", "10", "20"), ("pricewise-now", "30", "10", "20"),
+    ]  # fmt: skip
     for row in rows:
         bound, gap = row[-2:]
         assert (bound, gap) == ("-", "n/a") or (float(bound) >= 0 and gap.endswith("%"))
