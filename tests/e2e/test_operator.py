@@ -506,9 +506,8 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
     assert failed["message"].count("worker 0 failed at ") == 2  # both runs, in the history
 
 
-def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
-    cluster: Any, namespace: str, operator: Operator, pools: Pools
-) -> None:
+def _cheap_and_dear(pools: Pools) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One 8-GPU node at 1.00 and one at 4.00 per GPU-hour; a 10-minute option on each."""
     pools.add("cheap", nodes=1, gpus=8, price=1.0)
     pools.add("dear", nodes=1, gpus=8, price=4.0)
     pools.publish()
@@ -516,6 +515,13 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
         {"accelerator": pools.accelerator(p), "devicesPerWorker": 8, "duration": "10m"}
         for p in ("cheap", "dear")
     )
+    return cheap, dear
+
+
+def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    cheap, dear = _cheap_and_dear(pools)
     # The holder is estimated at 2 minutes and its worker runs 20 seconds.
     holder = training_job("holder", [{**cheap, "duration": "2m"}], run_seconds=20)
     apply(cluster, namespace, holder)
@@ -550,13 +556,7 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
 def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
 ) -> None:
-    pools.add("cheap", nodes=1, gpus=8, price=1.0)
-    pools.add("dear", nodes=1, gpus=8, price=4.0)
-    pools.publish()
-    cheap, dear = (
-        {"accelerator": pools.accelerator(p), "devicesPerWorker": 8, "duration": "10m"}
-        for p in ("cheap", "dear")
-    )
+    cheap, dear = _cheap_and_dear(pools)
     apply(cluster, namespace, training_job("holder", [{**cheap, "duration": "5m"}]))
     held = wait_phase(cluster, namespace, "holder", "Admitted", "Running")
     new = training_job("quoted", [cheap, dear])
