@@ -15,8 +15,9 @@ Prints the cluster of each pool count, then two rows per (jobs, pools) size, pri
 (planning over time) and pricewise-now (deciding only what starts now): median and worst
 seconds over the repeats, jobs placed now and planned for later, status, total cost of what is
 placed now, CP-SAT's best bound (for everything planned) and the gap between them, after a
-line with the machine's load (timings on a busy machine are not comparable). When nothing is proved (no bound, or only the trivial bound 0) the bound is `-`
-and the gap `n/a`. Not a test: figures, not assertions.
+line with the machine's load (timings on a busy machine are not comparable). When nothing is
+proved (no bound, or only the trivial bound 0) the bound is `-` and the gap `n/a`. Not a
+test: figures, not assertions.
 """
 
 from __future__ import annotations
