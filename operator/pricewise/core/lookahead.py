@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.snapshot import Job, Pool
+from pricewise.core.snapshot import Job, Pool, Release
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,22 @@ def release_slots(
     """Seconds from now at which the pool's capacity grows, within the horizon: its running
     jobs' releases, and `planned_ends`, the ends of jobs a plan starts on it.
 
-    Releases already due (a job past its estimate is still running) count from one minute on:
-    the room is not free yet, but it soon will be. More instants than `max_slots` are thinned
-    to evenly spread ones (the first and the last kept).
+    Releases count as `release_s` says. More instants than `max_slots` are thinned to evenly
+    spread ones (the first and the last kept).
     """
-    due = [math.ceil((r.at - now).total_seconds()) for r in pool.releases]
+    due = [release_s(r, now) for r in pool.releases]
     seconds = sorted({max(60, s) for s in [*due, *planned_ends] if s <= settings.horizon_s})
     if len(seconds) <= settings.max_slots:
         return seconds
     last = len(seconds) - 1
     picks = {round(i * last / (settings.max_slots - 1)) for i in range(settings.max_slots)}
     return [seconds[i] for i in sorted(picks)]
+
+
+def release_s(release: Release, now: datetime) -> int:
+    """Whole seconds from now until a release frees its room; one already due counts from one
+    minute on (its job is still running: the room is not free yet, but soon will be)."""
+    return max(60, math.ceil((release.at - now).total_seconds()))
 
 
 def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:

@@ -34,6 +34,7 @@ from pricewise.core.lookahead import (
     Reservation,
     duration_units,
     later_starts,
+    release_s,
     release_slots,
 )
 from pricewise.core.packing import Gang, pack
@@ -196,7 +197,7 @@ class _Model:
             demands = [_fields(self.candidates[k].demand) for k in keys]
             total = _free(pool.nodes)
             for release in pool.releases:
-                until = max(60, -int(-(release.at - snapshot.now).total_seconds() // 1))
+                until = release_s(release, snapshot.now)
                 intervals.append(self.model.new_fixed_size_interval_var(0, until, "held"))
                 demands.append(_fields(release.frees))
                 total = total + release.frees
