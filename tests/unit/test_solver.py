@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core.lookahead import LookAhead
+from pricewise.core.costmodel import candidates
+from pricewise.core.lookahead import LookAhead, later_starts
 from pricewise.core.snapshot import BudgetView, Quota, Release, Resources
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
@@ -308,3 +309,13 @@ def test_the_plan_says_how_it_was_found() -> None:
     assert contended.best_bound == to_micros(32.0)  # the reserved job is part of the plan
     nothing = solve(snapshot([SLOW], [job("j", option("nvidia-h100", 1000))]))
     assert (nothing.status, nothing.best_bound, nothing.total_cost) == ("empty", 0, 0)
+
+
+def test_later_starts_are_the_earliest_few_cheapest_first() -> None:
+    # Each candidate's earliest slot first, the cheaper pool first among those, then the
+    # second slots: the model stays small however many slots the pools have.
+    j = job("j", *BOTH)
+    options = [c for c in candidates(j, (SLOW, FAST), NOW, "USD") if c.feasible]
+    slots = {"l4": [600, 1200, 1800, 2400], "h100": [300, 900]}
+    starts = later_starts(options, slots, NOW, LookAhead(starts_per_job=3))
+    assert [(c.pool.name, s) for c, s in starts] == [("l4", 600), ("h100", 300), ("l4", 1200)]

@@ -31,7 +31,7 @@ from pricewise.core.snapshot import (
     Resources,
     Snapshot,
 )
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import reference_cost, violations
 
@@ -294,6 +294,27 @@ def test_plans_over_time_never_overbook_and_keep_deadlines(snap: Snapshot) -> No
     assert [(d.reason, d.message) for d in again.decisions] == [
         (d.reason, d.message) for d in plan.decisions
     ]
+
+
+def _counts(plan: Plan, levels: list[int]) -> tuple[int, ...]:
+    planned = [d for d in plan.decisions if d.chosen or d.reservation]
+    return tuple(sum(1 for d in planned if d.job.priority == lv) for lv in levels)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(busy_clusters())
+def test_relaxed_plans_are_valid_and_their_bound_holds(snap: Snapshot) -> None:
+    # Large models are solved relaxed first and the whole choices fixed; forced onto that
+    # path, a small model's plan is still valid, admits no more than the exact optimum, and
+    # its bound never exceeds the cost of the exact plan when both admit as many jobs.
+    relaxed = solve(snap, SolverSettings(whole_model_up_to=0))
+    assert violations(snap, relaxed) == []
+    exact = solve(snap)
+    levels = sorted({j.priority for j in snap.jobs}, reverse=True)
+    assert _counts(relaxed, levels) <= _counts(exact, levels)
+    if relaxed.best_bound is not None and _counts(relaxed, levels) == _counts(exact, levels):
+        assert relaxed.best_bound <= exact.total_cost + exact.reserved_cost
+        event("bound compared")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

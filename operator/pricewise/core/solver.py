@@ -18,35 +18,30 @@ into one weighted sum.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Protocol
 
 from ortools.sat.python import cp_model
 
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.explain import Decision, explain
-from pricewise.core.greedy import QUOTA_RESOURCES, place_greedily, quota_demand
+from pricewise.core.greedy import Ledger, place_greedily
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
     duration_units,
     later_starts,
-    release_s,
     release_slots,
 )
+from pricewise.core.model import ChoiceKey, Linear, PlacementModel, admission_key, choice_key
 from pricewise.core.packing import Gang, pack
-from pricewise.core.snapshot import Node, Resources, Snapshot
-
-MODEL_RANGE = 2**60
-"""Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
-terms could overflow 2^63."""
-TIE_RANGE = 2**40
-"""Largest sum of the cost tie-break of one priority level (each job counts for more)."""
-CENT = 10_000
-"""Micro-units in a cent: the tie-break needs no finer money."""
+from pricewise.core.relaxation import WHOLE, Relaxation, cost_floor
+from pricewise.core.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -60,6 +55,10 @@ class SolverSettings:
     relative_gap: float = 0.005
     """Stop once the cost is proved within this fraction of the optimum."""
     look_ahead: LookAhead = field(default_factory=LookAhead)
+    whole_model_up_to: int = 3_000
+    """Models with at most this many choices go to CP-SAT whole, which proves them optimal;
+    larger ones are solved relaxed first and the choices taken whole are fixed (see
+    `relaxation`): CP-SAT alone takes seconds there."""
 
 
 @dataclass(frozen=True)
@@ -91,202 +90,95 @@ class Plan:
         return tuple(d for d in self.decisions if d.reservation is not None)
 
 
-ChoiceKey = tuple[str, int, str, int]
-"""(job `namespace/name`, index of the option in the job's spec, pool, start in seconds from
-now, 0 for now): one choice of one job, as CP-SAT's variables and the hints between rounds name
-it."""
+class _Backend(Protocol):
+    """What the phases need of a model: CP-SAT's (`_CpSat`) or the relaxation's."""
+
+    def optimise(
+        self, objective: Linear, maximize: bool, seconds: float, gap: float
+    ) -> tuple[float, float] | None:
+        """The objective's value and proved bound, or None when nothing is found in time."""
+
+    def require(self, objective: Linear, at_least: bool, value: float) -> None:
+        """Bound the objective for the phases that follow."""
+
+    def value(self, objective: Linear) -> float:
+        """The objective at the last solution."""
+
+    def taken(self) -> set[ChoiceKey]:
+        """The choices the last solution takes whole."""
 
 
-def choice_key(candidate: Candidate, start_s: int = 0) -> ChoiceKey:
-    """The stable name of a candidate started `start_s` from now (the cost model keeps one
-    candidate per option and pool)."""
-    return (candidate.job.key, candidate.option.index, candidate.pool.name, start_s)
-
-
-def admission_key(chosen: Iterable[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
-    """Jobs planned per priority level, highest level first: compared lexicographically."""
-    counts: dict[int, int] = defaultdict(int)
-    for cand in chosen:
-        counts[cand.job.priority] += 1
-    return tuple(counts[level] for level in levels)
-
-
-def _unit(total: int, most: int, least: int = 1) -> int:
-    """The money unit (in micro-units) that brings `total` within `most`."""
-    return max(least, -(-total // most))
-
-
-def _in_range(amount: int) -> int:
-    return max(0, min(amount, MODEL_RANGE))
-
-
-def _slots(nodes: tuple[Node, ...], worker: Resources) -> int:
-    return sum(worker.copies_in(n.free) for n in nodes)
-
-
-class _Model:
-    """The CP-SAT model of one round: one boolean per (job, candidate, start)."""
+class _CpSat:
+    """The placement model for CP-SAT, less the choices fixed beforehand: those are taken,
+    their jobs' other choices dropped, and their use taken off every row."""
 
     def __init__(
         self,
-        snapshot: Snapshot,
-        options: dict[str, list[Candidate]],
-        later: dict[str, list[tuple[Candidate, int]]],
-        cuts: list[list[Candidate]],
+        model: PlacementModel,
+        settings: SolverSettings,
+        fixed: set[ChoiceKey],
+        hint: list[ChoiceKey],
     ) -> None:
-        self.model = cp_model.CpModel()
-        self.unit = _unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
-        """Money unit of the model's cost terms, in micro-units (1 on any real cluster)."""
-        self.choice: dict[ChoiceKey, cp_model.IntVar] = {}
-        self.candidates: dict[ChoiceKey, Candidate] = {}
-        by_job: dict[str, list[cp_model.IntVar]] = {}
-        for key, job_options in options.items():
-            starts = [(c, 0) for c in job_options] + later.get(key, [])
-            for cand, start in starts:
-                var = self.model.new_bool_var(f"{key}@{cand.pool.name}+{start}")
-                self.choice[choice_key(cand, start)] = var
-                self.candidates[choice_key(cand, start)] = cand
-                by_job.setdefault(key, []).append(var)
-        for variables in by_job.values():
-            self.model.add_at_most_one(variables)
-        self.now = [k for k in self.choice if k[3] == 0]
-        self._capacity(snapshot)
-        self._over_time(snapshot)
-        self._quotas(snapshot)
-        self._budgets(snapshot)
-        for cut in cuts:
-            self.model.add(sum(self.choice[choice_key(c)] for c in cut) <= len(cut) - 1)
+        self.cp = cp_model.CpModel()
+        self.settings = settings
+        self.fixed = fixed
+        done = {k[0] for k in fixed}
+        self.choice = {k: self.cp.new_bool_var("") for k in model.candidates if k[0] not in done}
+        for job, keys in model.groups.items():
+            if job not in done:
+                self.cp.add_at_most_one(self.choice[k] for k in keys)
+        for terms, bound in model.rows:
+            used = sum(coef for k, coef in terms.items() if k in fixed)
+            expr, _ = self._expr(terms)
+            if any(k in self.choice for k in terms):
+                self.cp.add(expr <= bound - used)
+        self.incumbent = _feasible_part(model, fixed, [k for k in hint if k in self.choice])
 
-    def _capacity(self, snapshot: Snapshot) -> None:
-        """What starts now fits the free room now: sums, and workers per shape."""
-        by_pool: dict[str, list[Candidate]] = defaultdict(list)
-        for key in self.now:
-            by_pool[key[2]].append(self.candidates[key])
-        for pool in snapshot.pools:
-            chosen = by_pool.get(pool.name, [])
-            if not chosen:
-                continue
-            free = _free(pool.nodes)
-            for index, limit in enumerate(_fields(free)):
-                terms = [(self.choice[choice_key(c)], _fields(c.demand)[index]) for c in chosen]
-                if any(coef for _, coef in terms):
-                    self.model.add(sum(v * coef for v, coef in terms if coef) <= _in_range(limit))
-            by_shape: dict[Resources, list[Candidate]] = defaultdict(list)
-            for cand in chosen:
-                by_shape[cand.worker].append(cand)
-            for shape, group in by_shape.items():
-                slots = _in_range(_slots(pool.nodes, shape))
-                self.model.add(sum(self.choice[choice_key(c)] * c.workers for c in group) <= slots)
+    def _expr(self, objective: Linear) -> tuple[cp_model.LinearExprT, int]:
+        keys = [k for k in objective if k in self.choice]
+        expr = cp_model.LinearExpr.weighted_sum(
+            [self.choice[k] for k in keys], [objective[k] for k in keys]
+        )
+        return expr, sum(coef for k, coef in objective.items() if k in self.fixed)
 
-    def _over_time(self, snapshot: Snapshot) -> None:
-        """At every instant, what runs on a pool fits what it has free then: one cumulative
-        constraint per resource, the running jobs' room held until their releases."""
-        by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
-        for key in self.choice:
-            by_pool[key[2]].append(key)
-        for pool in snapshot.pools:
-            keys = by_pool.get(pool.name, [])
-            if not any(k[3] for k in keys):
-                continue
-            intervals = [
-                self.model.new_optional_fixed_size_interval_var(
-                    k[3], duration_units(self.candidates[k]), self.choice[k], f"run {k}"
-                )
-                for k in keys
-            ]
-            demands = [_fields(self.candidates[k].demand) for k in keys]
-            total = _free(pool.nodes)
-            for release in pool.releases:
-                until = release_s(release, snapshot.now)
-                intervals.append(self.model.new_fixed_size_interval_var(0, until, "held"))
-                demands.append(_fields(release.frees))
-                total = total + release.frees
-            for index, limit in enumerate(_fields(total)):
-                if any(d[index] for d in demands[: len(keys)]):
-                    column = [_in_range(d[index]) for d in demands]
-                    self.model.add_cumulative(intervals, column, _in_range(limit))
-
-    def _quotas(self, snapshot: Snapshot) -> None:
-        """ResourceQuotas count what runs now; a later start is checked when it comes."""
-        for quota in snapshot.quotas:
-            mine = [k for k in self.now if self.candidates[k].job.namespace == quota.namespace]
-            for resource in QUOTA_RESOURCES:
-                if resource not in quota.remaining or not mine:
-                    continue
-                terms = [(self.choice[k], quota_demand(self.candidates[k])[resource]) for k in mine]
-                self.model.add(
-                    sum(v * coef for v, coef in terms if coef)
-                    <= _in_range(quota.remaining[resource])
-                )
-
-    def _budgets(self, snapshot: Snapshot) -> None:
-        """Hard budgets count every planned job, now or later: the money will be spent."""
-        for budget in snapshot.budgets:
-            mine = [k for k, c in self.candidates.items() if c.job.namespace == budget.namespace]
-            if budget.hard and mine:
-                # Costs rounded up and what is left rounded down: a budget is never overrun.
-                self.model.add(
-                    sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in mine)
-                    <= _in_range(budget.remaining // self.unit)
-                )
-
-    def level(self, priority: int) -> list[ChoiceKey]:
-        """The choice keys of the jobs of one priority level."""
-        return [k for k in self.choice if self.candidates[k].job.priority == priority]
-
-    def kept(self, keys: list[ChoiceKey], now: datetime, within_s: float) -> list[ChoiceKey]:
-        """The choices among `keys` that keep their job's promised start."""
-        out = []
-        for k in keys:
-            promised = self.candidates[k].job.promised_start
-            if promised is not None and k[3] <= (promised - now).total_seconds() + within_s:
-                out.append(k)
-        return out
-
-    def admitted(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """How many of these choices are taken (each job has at most one)."""
-        return sum(self.choice[k] for k in keys)
-
-    def cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Estimated cost of these choices when taken, in the model's money unit."""
-        return sum(self.choice[k] * -(-self.candidates[k].cost // self.unit) for k in keys)
-
-    def lateness(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Minutes from now to the planned starts of these choices: start early."""
-        return sum(self.choice[k] * (k[3] // 60) for k in keys if k[3])
-
-    def admitted_then_cost(self, keys: list[ChoiceKey]) -> cp_model.LinearExprT:
-        """Jobs planned from `keys`, with their cost subtracted as a tie-break: one more job
-        outweighs every cost difference, so the plan handed on is already nearly cheapest."""
-        worst: dict[str, int] = defaultdict(int)
-        for k in keys:
-            cand = self.candidates[k]
-            worst[cand.job.key] = max(worst[cand.job.key], cand.cost)
-        tie = _unit(sum(worst.values()), TIE_RANGE, CENT)
-        scale = sum(cost // tie for cost in worst.values()) + 1
-        coefficients = [scale - self.candidates[k].cost // tie for k in keys]
-        return cp_model.LinearExpr.weighted_sum([self.choice[k] for k in keys], coefficients)
-
-    def hint(self, chosen: set[ChoiceKey]) -> None:
-        """Start the search from a known plan (the greedy one, or the previous round's)."""
-        self.model.clear_hints()  # type: ignore[no-untyped-call]
+    def optimise(
+        self, objective: Linear, maximize: bool, seconds: float, gap: float
+    ) -> tuple[float, float] | None:
+        """One CP-SAT solve from the incumbent."""
+        self.cp.clear_hints()  # type: ignore[no-untyped-call]
         for key, var in self.choice.items():
-            self.model.add_hint(var, key in chosen)
+            self.cp.add_hint(var, key in self.incumbent)
+        expr, constant = self._expr(objective)
+        if maximize:
+            self.cp.maximize(expr)
+        else:
+            self.cp.minimize(expr)
+        solver = _cp_solver(self.settings, seconds)
+        solver.parameters.relative_gap_limit = gap
+        # The gap is relative to the whole objective, fixed part included.
+        solver.parameters.absolute_gap_limit = gap * abs(constant)
+        if solver.solve(self.cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        self.incumbent = {k for k, v in self.choice.items() if solver.boolean_value(v)}
+        value = solver.objective_value + constant
+        bound = solver.best_objective_bound + constant
+        return value, bound
 
-    def chosen(self, solver: cp_model.CpSolver) -> list[ChoiceKey]:
-        """The choices the solution takes."""
-        return [k for k, v in self.choice.items() if solver.boolean_value(v)]
+    def require(self, objective: Linear, at_least: bool, value: float) -> None:
+        """Bound the objective for the phases that follow."""
+        expr, constant = self._expr(objective)
+        if at_least:
+            self.cp.add(expr >= round(value) - constant)
+        else:
+            self.cp.add(expr <= round(value) - constant)
 
+    def value(self, objective: Linear) -> float:
+        """The objective at the incumbent."""
+        return sum(c for k, c in objective.items() if k in self.incumbent or k in self.fixed)
 
-def _free(nodes: tuple[Node, ...]) -> Resources:
-    free = Resources()
-    for node in nodes:
-        free = free + node.free
-    return free
-
-
-def _fields(r: Resources) -> tuple[int, int, int, int]:
-    return (r.cpu, r.memory, r.gpu, r.tpu)
+    def taken(self) -> set[ChoiceKey]:
+        """The incumbent's choices and the fixed ones."""
+        return self.incumbent | self.fixed
 
 
 def _cp_solver(settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
@@ -334,8 +226,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         (j for j in snapshot.jobs if j.key in feasible),
         key=lambda j: (-j.priority, min(c.demand.devices for c in feasible[j.key]), j.key),
     )
-    greedy = place_greedily(snapshot, (feasible[j.key] for j in jobs))
     levels = sorted({j.priority for j in jobs}, reverse=True)
+    greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
     greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
     later = _later_starts(snapshot, feasible, settings, greedy_keys, {})
     refined = not later
@@ -353,8 +245,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
             if remaining_s <= 0:
                 break
-            problem = _Model(snapshot, feasible, later, cuts)
-            outcome = _solve_round(problem, snapshot, levels, hint, settings, remaining_s)
+            problem = PlacementModel(snapshot, feasible, later, cuts)
+            outcome = _solve_round(problem, levels, hint, settings, remaining_s)
             if outcome is None:
                 break
             keys, round_status, round_bound = outcome
@@ -400,6 +292,25 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     )
 
 
+def _greedy_start(
+    snapshot: Snapshot, order: list[list[Candidate]], levels: Sequence[int]
+) -> Ledger:
+    """The better of two greedy plans, by jobs admitted per level, then cost: each job on its
+    cheapest candidate that fits, or on its fewest devices (cheapest among those). The first
+    is best when the cluster has room; the second admits far more when it has not (on 1,000
+    jobs over 20 pools, 795 jobs against 523), which leaves CP-SAT less to find."""
+    plans = [
+        place_greedily(snapshot, order),
+        place_greedily(snapshot, order, lambda c: (c.demand.devices, c.cost, c.pool.order)),
+    ]
+
+    def rank(ledger: Ledger) -> tuple[tuple[int, ...], int]:
+        chosen = [c for c, _ in ledger.placed.values()]
+        return admission_key(chosen, levels), -sum(c.cost for c in chosen)
+
+    return max(plans, key=rank)
+
+
 def _later_starts(
     snapshot: Snapshot,
     feasible: dict[str, list[Candidate]],
@@ -432,73 +343,162 @@ def _better(
     return sum(c.cost for c in planned) <= sum(c.cost for c, _ in current)
 
 
+def _feasible_part(
+    model: PlacementModel, fixed: set[ChoiceKey], hint: list[ChoiceKey]
+) -> set[ChoiceKey]:
+    """The hint's choices in order, one a job, as long as every row still holds beside the
+    fixed ones: the phases start from a plan that is really feasible (a greedy hint may not be
+    once choices are fixed or cuts added)."""
+    rows_of: dict[ChoiceKey, list[int]] = defaultdict(list)
+    for index, (terms, _) in enumerate(model.rows):
+        for key in terms:
+            rows_of[key].append(index)
+    used = [sum(c for k, c in terms.items() if k in fixed) for terms, _ in model.rows]
+    taken: set[ChoiceKey] = set()
+    jobs: set[str] = set()
+    for key in hint:
+        rows = rows_of[key]
+        if key[0] not in jobs and all(
+            used[i] + model.rows[i][0][key] <= model.rows[i][1] for i in rows
+        ):
+            for i in rows:
+                used[i] += model.rows[i][0][key]
+            taken.add(key)
+            jobs.add(key[0])
+    return taken
+
+
+@dataclass
+class _Outcome:
+    """How the phases ended: `complete` when every phase ran, `priced` when every cost phase
+    did, the cost bound they proved, and whether the cost is within the gap of it; `counts`
+    are the jobs admitted per level."""
+
+    complete: bool = True
+    priced: bool = True
+    bound: int = 0
+    within_gap: bool = True
+    counts: list[int] = field(default_factory=list)
+
+
+def _phases(
+    backend: _Backend,
+    model: PlacementModel,
+    levels: Sequence[int],
+    settings: SolverSettings,
+    deadline: float,
+    first: Callable[[list[ChoiceKey]], Linear],
+    by_level: bool = True,
+) -> _Outcome | None:
+    """Solve in phases, each bounding the next. First, per level from the highest, the most
+    jobs planned (`first` says how: a count, or a count with cost as a tie-break). Then, per
+    level from the highest, the least cost, the most promises kept and the earliest starts: a
+    higher priority is placed as cheaply and as early as it can be before a lower one's price,
+    promises or timing count, so it may take a lower priority's reservation; within a level,
+    promises are kept where price allows. None when nothing is found in time; an outcome that
+    is not `complete` when time ran out later (its plan is still valid).
+
+    Without `by_level`, cost, promises and timing are optimised over all levels at once: the
+    relaxation does so, because bounding a level by its fractional optimum would bind the
+    levels below to a cost no whole plan has (on 1,000 jobs, 7 % dearer in all)."""
+    out = _Outcome()
+    phases = 0
+
+    def run(
+        objective: Linear, maximize: bool, gap: float = 0.0, share: float = 0.5
+    ) -> tuple[float, float] | None:
+        nonlocal phases
+        seconds = (deadline - time.monotonic()) * share
+        found = backend.optimise(objective, maximize, seconds, gap)
+        phases += found is not None
+        return found
+
+    sizes: dict[int, int] = defaultdict(int)
+    for job_keys in model.groups.values():
+        sizes[model.candidates[job_keys[0]].job.priority] += 1
+    for level in levels:
+        keys = model.level(level)
+        contended = len({k[0] for k in backend.taken() & set(keys)}) < sizes[level]
+        if contended and run(first(keys), maximize=True) is None:
+            return replace(out, complete=False, priced=False) if phases else None
+        # Whole jobs: a relaxation's half job is no job.
+        count = math.floor(backend.value(model.admitted(keys)) + WHOLE)
+        backend.require(model.admitted(keys), True, count)
+        out.counts.append(count)
+    for keys in [model.level(level) for level in levels] if by_level else [[*model.candidates]]:
+        found = run(model.cost(keys), maximize=False, gap=settings.relative_gap)
+        if found is None:
+            return replace(out, complete=False, priced=False, within_gap=False)
+        cost, bound = found
+        out.bound += math.floor(bound + WHOLE) * model.unit
+        out.within_gap &= cost - bound <= settings.relative_gap * max(1.0, abs(cost))
+        backend.require(model.cost(keys), False, backend.value(model.cost(keys)))
+        kept = model.kept(keys, settings.look_ahead.keep_within_s)
+        broken = len(backend.taken() & set(kept)) < len({k[0] for k in kept})
+        if broken and run(model.admitted(kept), maximize=True) is None:
+            return replace(out, complete=False)
+        if kept:
+            backend.require(
+                model.admitted(kept), True, math.floor(backend.value(model.admitted(kept)) + WHOLE)
+            )
+        lateness = model.lateness([k for k in keys if k[3]])
+        if not lateness:
+            continue
+        # As early as that allows: a reservation that could start sooner should. A tie-break,
+        # so a small share of the time; the plan so far stands if it runs out.
+        if backend.value(lateness) and run(lateness, False, settings.relative_gap, 0.1) is None:
+            return replace(out, complete=False)
+        backend.require(lateness, False, backend.value(lateness))
+    return out
+
+
 def _solve_round(
-    model: _Model,
-    snapshot: Snapshot,
+    model: PlacementModel,
     levels: Sequence[int],
     hint: set[ChoiceKey],
     settings: SolverSettings,
     seconds: float,
 ) -> tuple[list[ChoiceKey], str, int | None] | None:
-    """Solve in phases, each bounding the next. First, per level from the highest, the most
-    jobs planned. Then, per level from the highest, the least cost, the most promises kept
-    and the earliest starts: a higher priority is placed as cheaply and as early as it can be
-    before a lower one's price, promises or timing count, so it may take a lower priority's
-    reservation; within a level, promises are kept where price allows. None when CP-SAT
-    finds nothing in time."""
-    deadline = time.monotonic() + seconds
-    incumbent = [k for k in hint if k in model.choice]
-    sizes: dict[int, int] = defaultdict(int)
-    for priority in {k[0]: c.job.priority for k, c in model.candidates.items()}.values():
-        sizes[priority] += 1
-    phases, status, bound = 0, "optimal", 0
-
-    def run(objective: cp_model.LinearExprT, maximize: bool, gap: float = 0.0) -> int | None:
-        """One phase from the incumbent: its objective value, or None when out of time."""
-        nonlocal incumbent, phases, status, bound
-        model.hint(set(incumbent))
-        model.model.clear_objective()  # type: ignore[no-untyped-call]
-        if maximize:
-            model.model.maximize(objective)
-        else:
-            model.model.minimize(objective)
-        solver = _cp_solver(settings, (deadline - time.monotonic()) / 2)
-        solver.parameters.relative_gap_limit = gap
-        result = solver.solve(model.model)
-        if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None
-        phases += 1
-        incumbent = model.chosen(solver)
-        if gap:
-            bound += round(solver.best_objective_bound) * model.unit
-            status = status if result == cp_model.OPTIMAL else "feasible"
-        return round(solver.objective_value)
-
-    for level in levels:
-        keys = model.level(level)
-        # Contention at this level: the most jobs of it that fit beside the levels above.
-        contended = len(set(incumbent) & set(keys)) < sizes[level]
-        if contended and run(model.admitted_then_cost(keys), maximize=True) is None:
-            return (incumbent, "feasible", None) if phases else None
-        model.model.add(model.admitted(keys) >= len(set(incumbent) & set(keys)))
-    for level in levels:
-        keys = model.level(level)
-        cost = run(model.cost(keys), maximize=False, gap=settings.relative_gap)
-        if cost is None:
-            # Out of time before any cheaper plan: the plan so far is still valid.
-            return incumbent, "feasible", None
-        model.model.add(model.cost(keys) <= cost)
-        kept = model.kept(keys, snapshot.now, settings.look_ahead.keep_within_s)
-        broken = len(set(incumbent) & set(kept)) < len({k[0] for k in kept})
-        if broken and run(model.admitted(kept), maximize=True) is None:
-            return incumbent, "feasible", None
-        if kept:
-            model.model.add(model.admitted(kept) >= len(set(incumbent) & set(kept)))
-        later = [k for k in keys if k[3]]
-        if set(incumbent) & set(later):
-            # As early as that allows: a reservation that could start sooner should.
-            start = run(model.lateness(later), maximize=False)
-            if start is None:
-                return incumbent, "feasible", None
-            model.model.add(model.lateness(later) <= start)
-    return incumbent, status, bound
+    """One plan of the model: its choices, status and cost bound, or None when CP-SAT finds
+    nothing in time. A model larger than `whole_model_up_to` is first solved relaxed, and the
+    choices the relaxation takes whole are fixed (see `relaxation`)."""
+    started = time.monotonic()
+    start = sorted(hint)
+    fixed: set[ChoiceKey] = set()
+    relaxed: _Outcome | None = None
+    if len(model.candidates) > settings.whole_model_up_to:
+        relaxation = Relaxation(model)
+        # Most of the time: on a large model, building it is a good part of the work, and
+        # whatever the relaxation leaves fractional CP-SAT solves quickly.
+        until = started + 0.6 * seconds
+        relaxed = _phases(relaxation, model, levels, settings, until, model.admitted, False)
+        if relaxed is not None:
+            fixed = relaxation.to_fix()
+            # The relaxation's own plan first: it admits more than a greedy one.
+            start = sorted(relaxation.whole() - fixed) + start
+    backend = _CpSat(model, settings, fixed, start)
+    deadline = started + seconds
+    # Beside a relaxation's plan, counting is enough: proving a cost tie-break took seconds.
+    first = model.admitted if fixed else model.admitted_then_cost
+    outcome = _phases(backend, model, levels, settings, deadline, first)
+    if outcome is None and not fixed:
+        return None
+    keys = sorted(backend.taken())
+    if relaxed is None:
+        assert outcome is not None
+        proved = outcome.complete and outcome.within_gap
+        return (
+            keys,
+            "optimal" if proved else "feasible",
+            outcome.bound if outcome.complete else None,
+        )
+    # The relaxation's cost bounds plans that admit as many jobs per level as it did.
+    counts = admission_key((model.candidates[k] for k in keys), levels)
+    floor: int | None = relaxed.bound if relaxed.priced else None
+    if relaxed.priced and list(counts) != relaxed.counts:
+        floor = cost_floor(model, levels, counts, deadline - time.monotonic())
+    if floor is None:
+        return keys, "feasible", None
+    cost = sum(model.candidates[k].cost for k in keys)
+    gap = settings.relative_gap * max(1, cost)
+    return keys, "optimal" if cost - floor <= gap else "feasible", floor

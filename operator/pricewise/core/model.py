@@ -1,0 +1,202 @@
+"""The placement model of one solve: a 0/1 choice per (job, candidate, start) and linear rows.
+
+The same rows feed CP-SAT (`solver`) and the LP relaxation (`relaxation`), so the two can never
+disagree on what a plan may do. Every row reads "the sum of coefficient x choice is at most the
+bound", with non-negative coefficients, so any subset of a feasible plan is feasible too: that
+is what lets the relaxation fix some choices and hand CP-SAT the rest.
+
+Capacity over time is checked at instants: a job starts now or at one of its pool's slots, and
+what runs on a pool only grows at a start, while its room only grows at a release; so the
+pool's peak use between two instants is reached at a start, and one row per pool, resource and
+start instant ("what runs then fits the room free then") is exact, with no interval variables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pricewise.core.costmodel import Candidate
+from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
+from pricewise.core.lookahead import duration_units, release_s
+from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
+
+MODEL_RANGE = 2**60
+"""Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
+terms could overflow 2^63."""
+TIE_RANGE = 2**40
+"""Largest sum of the cost tie-break of one priority level (each job counts for more)."""
+CENT = 10_000
+"""Micro-units in a cent: the tie-break needs no finer money."""
+
+ChoiceKey = tuple[str, int, str, int]
+"""(job `namespace/name`, index of the option in the job's spec, pool, start in seconds from
+now, 0 for now): one choice of one job, as the models' variables and the hints name it."""
+
+Linear = dict[ChoiceKey, int]
+"""A linear expression over choices: coefficient per choice."""
+
+
+def choice_key(candidate: Candidate, start_s: int = 0) -> ChoiceKey:
+    """The stable name of a candidate started `start_s` from now (the cost model keeps one
+    candidate per option and pool)."""
+    return (candidate.job.key, candidate.option.index, candidate.pool.name, start_s)
+
+
+def admission_key(chosen: Iterable[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
+    """Jobs planned per priority level, highest level first: compared lexicographically."""
+    counts: dict[int, int] = defaultdict(int)
+    for cand in chosen:
+        counts[cand.job.priority] += 1
+    return tuple(counts[level] for level in levels)
+
+
+def money_unit(total: int, most: int, least: int = 1) -> int:
+    """The money unit (in micro-units) that brings `total` within `most`."""
+    return max(least, -(-total // most))
+
+
+def in_range(amount: int) -> int:
+    """An amount clipped to what a model's coefficient may be."""
+    return max(0, min(amount, MODEL_RANGE))
+
+
+def free_room(nodes: tuple[Node, ...]) -> Resources:
+    """What a pool's nodes have free, summed."""
+    free = Resources()
+    for node in nodes:
+        free = free + node.free
+    return free
+
+
+def fields(r: Resources) -> tuple[int, int, int, int]:
+    """The resources a row counts, in a fixed order."""
+    return (r.cpu, r.memory, r.gpu, r.tpu)
+
+
+class PlacementModel:
+    """Choices and rows of one round. `groups` hold each job's choices (at most one is
+    taken); `rows` are (coefficients, bound)."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        options: dict[str, list[Candidate]],
+        later: dict[str, list[tuple[Candidate, int]]],
+        cuts: list[list[Candidate]],
+    ) -> None:
+        self.now_time: datetime = snapshot.now
+        self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
+        """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
+        self.candidates: dict[ChoiceKey, Candidate] = {}
+        self.groups: dict[str, list[ChoiceKey]] = {}
+        for key, job_options in options.items():
+            starts = [(c, 0) for c in job_options] + later.get(key, [])
+            for cand, start in starts:
+                choice = choice_key(cand, start)
+                self.candidates[choice] = cand
+                self.groups.setdefault(key, []).append(choice)
+        self.rows: list[tuple[Linear, int]] = []
+        by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
+        for choice in self.candidates:
+            by_pool[choice[2]].append(choice)
+        for pool in snapshot.pools:
+            if by_pool.get(pool.name):
+                self._capacity(pool, by_pool[pool.name])
+        self._quotas(snapshot)
+        self._budgets(snapshot)
+        for cut in cuts:
+            self.rows.append(({choice_key(c): 1 for c in cut}, len(cut) - 1))
+
+    def _capacity(self, pool: Pool, keys: list[ChoiceKey]) -> None:
+        """Per start instant, what runs then fits what is free then; and what starts now fits
+        the nodes worker by worker, per shape."""
+        held = [(release_s(r, self.now_time), fields(r.frees)) for r in pool.releases]
+        free = fields(free_room(pool.nodes))
+        demand = {k: fields(self.candidates[k].demand) for k in keys}
+        end = {k: k[3] + duration_units(self.candidates[k]) for k in keys}
+        for instant in sorted({k[3] for k in keys}):
+            running = [k for k in keys if k[3] <= instant < end[k]]
+            for index in range(4):
+                terms = {k: in_range(demand[k][index]) for k in running if demand[k][index]}
+                if terms:
+                    room = free[index] + sum(f[index] for until, f in held if until <= instant)
+                    self.rows.append((terms, in_range(room)))
+        by_shape: dict[Resources, list[ChoiceKey]] = defaultdict(list)
+        for k in keys:
+            if not k[3]:
+                by_shape[self.candidates[k].worker].append(k)
+        for shape, group in by_shape.items():
+            slots = sum(shape.copies_in(n.free) for n in pool.nodes)
+            self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
+
+    def _quotas(self, snapshot: Snapshot) -> None:
+        """ResourceQuotas count what runs now; a later start is checked when it comes."""
+        for quota in snapshot.quotas:
+            mine = [
+                k
+                for k, c in self.candidates.items()
+                if not k[3] and c.job.namespace == quota.namespace
+            ]
+            for resource in QUOTA_RESOURCES:
+                if resource not in quota.remaining or not mine:
+                    continue
+                terms = {k: quota_demand(self.candidates[k])[resource] for k in mine}
+                terms = {k: in_range(v) for k, v in terms.items() if v}
+                if terms:
+                    self.rows.append((terms, in_range(quota.remaining[resource])))
+
+    def _budgets(self, snapshot: Snapshot) -> None:
+        """Hard budgets count every planned job, now or later: the money will be spent."""
+        for budget in snapshot.budgets:
+            mine = [k for k, c in self.candidates.items() if c.job.namespace == budget.namespace]
+            if budget.hard and mine:
+                # Costs rounded up and what is left rounded down: a budget is never overrun.
+                self.rows.append(
+                    (
+                        {k: -(-self.candidates[k].cost // self.unit) for k in mine},
+                        in_range(budget.remaining // self.unit),
+                    )
+                )
+
+    def level(self, priority: int) -> list[ChoiceKey]:
+        """The choices of the jobs of one priority level."""
+        return [k for k, c in self.candidates.items() if c.job.priority == priority]
+
+    def kept(self, keys: list[ChoiceKey], within_s: float) -> list[ChoiceKey]:
+        """The choices among `keys` that keep their job's promised start."""
+        out = []
+        for k in keys:
+            promised = self.candidates[k].job.promised_start
+            if (
+                promised is not None
+                and k[3] <= (promised - self.now_time).total_seconds() + within_s
+            ):
+                out.append(k)
+        return out
+
+    @staticmethod
+    def admitted(keys: list[ChoiceKey]) -> Linear:
+        """How many of these choices are taken (each job has at most one)."""
+        return dict.fromkeys(keys, 1)
+
+    def cost(self, keys: list[ChoiceKey]) -> Linear:
+        """Estimated cost of these choices when taken, in the model's money unit."""
+        return {k: -(-self.candidates[k].cost // self.unit) for k in keys}
+
+    @staticmethod
+    def lateness(keys: list[ChoiceKey]) -> Linear:
+        """Minutes from now to the planned starts of these choices: start early."""
+        return {k: k[3] // 60 for k in keys if k[3] >= 60}
+
+    def admitted_then_cost(self, keys: list[ChoiceKey]) -> Linear:
+        """Jobs planned from `keys`, with their cost subtracted as a tie-break: one more job
+        outweighs every cost difference, so the plan handed on is already nearly cheapest."""
+        worst: dict[str, int] = defaultdict(int)
+        for k in keys:
+            cand = self.candidates[k]
+            worst[cand.job.key] = max(worst[cand.job.key], cand.cost)
+        tie = money_unit(sum(worst.values()), TIE_RANGE, CENT)
+        scale = sum(cost // tie for cost in worst.values()) + 1
+        return {k: scale - self.candidates[k].cost // tie for k in keys}
