@@ -6,8 +6,10 @@ has at most as many fractional variables as it has binding rows (pools x resourc
 instants, quotas, budgets), so on that snapshot the relaxation, solved phase by phase like the
 real model in a quarter of a second, takes 879 jobs' choices whole and leaves 14 fractional.
 The whole ones are fixed and CP-SAT decides the rest; rows only have non-negative coefficients,
-so the fixed part never makes the rest infeasible. When it fixes, the solver reports as its
-bound the relaxed least total cost of a plan that admits as many jobs per level (`cost_floor`).
+so the fixed part never makes the rest infeasible. The relaxation minimises the total cost in
+one phase (see `solver._phases`), so its cost is a bound on the total cost of any plan that
+admits as many jobs per level: the bound the solver reports when it fixes (`cost_floor` when
+the plan admits fewer).
 
 Fixing gives up the proof of optimality (a whole value of the relaxation need not be the
 integer optimum); small models, where CP-SAT proves it alone, are never fixed.
