@@ -129,6 +129,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         allow_spot=spec.allow_spot,
         created=created,
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
+        checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,
     )
 
 
@@ -181,6 +182,7 @@ def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: int) -> 
         order=order,
         power_per_device_watts=spec.power_per_device_watts,
         unavailable_nodes=unavailable,
+        interruption_rate=spec.interruption_rate if spec.capacity_type == "spot" else 0.0,
     )
 
 

@@ -207,6 +207,22 @@ class FailurePolicy(ApiModel):
     )
 
 
+class Checkpoint(ApiModel):
+    """How often the job saves its progress, so that a restart resumes from there."""
+
+    interval: str = Field(
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Time between checkpoints, e.g. 30m; from 1s to 3650d.",
+        json_schema_extra=_NONZERO_DURATION,
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_in_range(cls, value: str) -> str:
+        return check_duration(value) or value
+
+
 class TrainingJobSpec(ApiModel):
     """What the job needs: its worker template, the ways it can run, and its constraints."""
 
@@ -289,6 +305,11 @@ class TrainingJobSpec(ApiModel):
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Restarts after lost or failed workers."
     )
+    checkpoint: Checkpoint | None = Field(
+        None,
+        description="How often the job checkpoints: a restart then loses at most one interval "
+        "of work, and spot options are priced with that. Without it a restart starts over.",
+    )
 
     @field_validator("max_duration", "max_wait")
     @classmethod
@@ -313,7 +334,12 @@ class OptionRow(ApiModel):
     capacity_type: str = Field(description="on-demand or spot.")
     workers: int = Field(description="Workers at the width shown.")
     devices: int = Field(description="Devices in all (workers x devices per worker).")
-    cost: float = Field(description="Estimated cost of the whole run.")
+    cost: float = Field(
+        description="Estimated cost of the whole run; on spot, with the work reclaims lose."
+    )
+    list_cost: float | None = Field(
+        None, description="Spot priced with reclaims: the cost at list price with none."
+    )
     duration: str = Field(description="Estimated run time, e.g. 11h20m.")
     finish: datetime | None = Field(None, description="Estimated finish if started now.")
     verdict: Literal["chosen", "planned", "feasible", "excluded"] = Field(
@@ -414,6 +440,13 @@ class Pool(ApiModel):
     )
     capacity_type: Literal["on-demand", "spot"] = Field(
         "on-demand", description="on-demand, or spot (used only by jobs that allow spot)."
+    )
+    interruption_rate: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Spot pools: expected reclaims per node-hour (e.g. 0.05). Spot options are "
+        "priced and planned with the work reclaims lose; 0 prices none.",
     )
     prices: Prices = Field(description="Prices of the pool.")
     power_per_device_watts: float | None = Field(

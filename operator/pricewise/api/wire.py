@@ -8,7 +8,7 @@ checked on the way out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from pydantic import ValidationError
@@ -34,10 +34,12 @@ def read_job_status(raw: Mapping[str, Any] | None) -> TrainingJobStatus:
         return TrainingJobStatus(phase=phase if phase in get_args(Phase) else "Pending")
 
 
-def option_row(verdict: OptionVerdict, cost: float, finish: str | None) -> dict[str, Any]:
-    """One row of an options table as `OptionRow` writes it, with its cost and finish time as
-    the caller prints them (`plan` keeps the micro-units; a status rounds to the cent and omits
-    times that would go stale)."""
+def option_row(
+    verdict: OptionVerdict, money: Callable[[int], float], finish: str | None
+) -> dict[str, Any]:
+    """One row of an options table as `OptionRow` writes it, with its costs (from micro-units
+    by `money`) and finish time as the caller prints them (`plan` keeps the micro-units; a
+    status rounds to the cent and omits times that would go stale)."""
     cand = verdict.candidate
     row = OptionRow(
         pool=cand.pool.name,
@@ -45,12 +47,15 @@ def option_row(verdict: OptionVerdict, cost: float, finish: str | None) -> dict[
         capacity_type=cand.pool.capacity_type,
         workers=cand.workers,
         devices=cand.workers * cand.option.devices_per_worker,
-        cost=cost,
+        cost=money(cand.cost),
+        list_cost=None if cand.risk is None else money(cand.list_cost),
         duration=format_duration(cand.duration_s),
         verdict=verdict.verdict,
         note=verdict.note,
     )
-    wire: dict[str, Any] = row.model_dump(by_alias=True, mode="json", exclude={"finish", "start"})
+    wire: dict[str, Any] = row.model_dump(
+        by_alias=True, mode="json", exclude={"finish", "start"}, exclude_none=True
+    )
     if finish is not None:
         wire["finish"] = finish
     if verdict.start is not None:

@@ -68,7 +68,7 @@ def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[
     return [
         option_row(
             row,
-            _cents(row.candidate.cost),
+            _cents,
             optional_timestamp(row.candidate.finish(now)) if with_finish else None,
         )
         for row in decision.options

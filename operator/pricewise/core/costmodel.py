@@ -5,6 +5,8 @@ For job j on pool p with r workers:
     aggregate throughput = r * throughput_j(p) * scalingEfficiency ** log2(r)
     duration             = work_j / aggregate throughput
     cost                 = r * hourly price of one worker on p * duration
+On a spot pool that declares an interruption rate, duration and cost are the expected ones
+with reclaims, and the deadline is held to the likely worst run time (`spotrisk`).
 Capacity, quotas and budgets are the solver's business; this module looks at one job at a time.
 """
 
@@ -18,6 +20,7 @@ from functools import cached_property
 
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
+from pricewise.core.spotrisk import SpotRisk, spot_risk
 from pricewise.core.units import MICROS, format_duration, format_micros
 
 MIB_PER_GIB = 1024
@@ -56,6 +59,9 @@ class Candidate:
     stage: Stage
     note: str = ""
     """Why the job's constraints exclude this candidate; empty when it is feasible."""
+    risk: SpotRisk | None = None
+    """On a spot pool priced with reclaims: the run's time with them. `duration_s` and
+    `cost` are then the expected ones."""
 
     @property
     def feasible(self) -> bool:
@@ -66,6 +72,23 @@ class Candidate:
     def worker(self) -> Resources:
         """Requests of one worker."""
         return self.option.worker
+
+    @property
+    def run_s(self) -> float:
+        """Seconds of the run with no reclaim."""
+        return self.duration_s if self.risk is None else self.risk.run_s
+
+    @property
+    def worst_s(self) -> float:
+        """Seconds the run takes at most, at the confidence `spotrisk` uses."""
+        return self.duration_s if self.risk is None else self.risk.worst_s
+
+    @property
+    def list_cost(self) -> int:
+        """Cost at the list price with no reclaim (micro-units)."""
+        if self.risk is None or self.duration_s <= 0:
+            return self.cost
+        return round(self.cost * self.risk.run_s / self.duration_s)
 
     @cached_property
     def demand(self) -> Resources:
@@ -117,10 +140,15 @@ def _candidate(
 ) -> Candidate:
     throughput = aggregate_throughput(job, option, workers)
     duration = job.work / throughput
+    risk = None
+    if pool.is_spot and pool.interruption_rate > 0:
+        # A node holds at least one worker: as many nodes as workers is the most at risk.
+        risk = spot_risk(duration, workers, pool.interruption_rate, job.checkpoint_s)
+        duration = risk.expected_s
     raw = workers * worker_hourly_price(pool, option.worker) * duration / 3600
     # Bounded inputs keep `raw` finite; the guard keeps one bad figure from raising anyway.
     cost = round(raw) if math.isfinite(raw) else MAX_COST_MICROS + 1
-    return Candidate(job, option, pool, workers, duration, throughput, cost, stage, note)
+    return Candidate(job, option, pool, workers, duration, throughput, cost, stage, note, risk)
 
 
 def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
@@ -174,18 +202,20 @@ def candidate_for(
     limit = time_limit_s(job, now)
 
     def fast_enough(workers: int) -> bool:
-        speed = aggregate_throughput(job, option, workers)
-        on_time = limit is None or job.work / speed <= limit
-        return on_time and (job.min_throughput is None or speed >= job.min_throughput)
+        run = _candidate(job, option, pool, workers, Stage.TIME)
+        on_time = limit is None or run.worst_s <= limit
+        return on_time and (job.min_throughput is None or run.throughput >= job.min_throughput)
 
     # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
     # fast enough is the narrowest.
     width = next((w for w in range(job.min_workers, job.max_workers + 1) if fast_enough(w)), None)
     if width is None:
         widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
-        if limit is not None and widest.duration_s > limit:
-            late = format_duration(widest.duration_s - max(limit, 0))
-            note = f"needs {format_duration(widest.duration_s)}, {late} past the deadline"
+        if limit is not None and widest.worst_s > limit:
+            late = format_duration(widest.worst_s - max(limit, 0))
+            note = f"needs {format_duration(widest.worst_s)}, {late} past the deadline"
+            if widest.risk is not None:
+                note += " (with the reclaims of 9 runs in 10)"
             return replace(widest, note=note)
         reached = f"{widest.throughput:,.4g}/s of the {job.min_throughput or 0:,.4g}/s required"
         return replace(widest, stage=Stage.THROUGHPUT, note=f"reaches {reached}")

@@ -94,7 +94,9 @@ def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead
     """The latest start (seconds from now) at which the candidate may be planned."""
     limits = [settings.horizon_s]
     if job.deadline is not None:
-        run_s = cand.duration_s * (1 + settings.margin)
+        # A spot option's likely worst run already counts its reclaims; the margin is for
+        # estimates that err.
+        run_s = max(cand.worst_s, cand.duration_s * (1 + settings.margin))
         limits.append((job.deadline - now).total_seconds() - run_s)
     created = job.created or now
     bound = job.max_wait_s if job.max_wait_s is not None else settings.max_wait_s

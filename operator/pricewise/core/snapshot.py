@@ -126,6 +126,8 @@ class Pool:
     """Nodes the pool's selector matches that are cordoned or NotReady (not in `nodes`)."""
     releases: tuple[Release, ...] = ()
     """What the jobs running on the pool free, and when: the pool's capacity over time."""
+    interruption_rate: float = 0.0
+    """Reclaims per node-hour a spot pool is priced with (see `spotrisk`); 0 prices none."""
 
     @property
     def is_spot(self) -> bool:
@@ -204,6 +206,8 @@ class Job:
     promised_start: datetime | None = None
     """The start the last plan promised it: later plans keep it unless a higher priority
     needs the room."""
+    checkpoint_s: float | None = None
+    """How often the job saves its progress; None when it never does (a reclaim loses all)."""
 
     @property
     def key(self) -> str:

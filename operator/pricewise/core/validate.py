@@ -21,6 +21,11 @@ def reference_cost(job: Job, option: JobOption, pool: Pool, workers: int) -> tup
     the README's formula, written out again on purpose."""
     speed = workers * option.throughput * job.scaling_efficiency ** math.log2(workers)
     seconds = job.work / speed
+    if pool.capacity_type == "spot" and pool.interruption_rate > 0:
+        # Expected time with reclaims: each segment between checkpoints restarts on failure.
+        per_s = pool.interruption_rate * workers / 3600
+        segment = min(job.checkpoint_s or seconds, seconds)
+        seconds = seconds / segment * (math.exp(min(per_s * segment, 700.0)) - 1) / per_s
     w, prices = option.worker, pool.prices
     hourly = (
         (w.gpu + w.tpu) * prices.per_device_hour

@@ -76,7 +76,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            option_row(row, from_micros(row.candidate.cost), _isoformat(row.candidate.finish(now)))
+            option_row(row, from_micros, _isoformat(row.candidate.finish(now)))
             for row in decision.options
         ],
     }
@@ -135,7 +135,7 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: 
     if verbose:
         for d in plan.decisions:
             out.append(f"\n{d.job.key} options:")
-            opt_rows = [["POOL", "KIND", "WORKERS", "COST", "DURATION", "VERDICT", "NOTE"]]
+            opt_rows = [["POOL", "KIND", "WORKERS", "COST", "LIST", "DURATION", "VERDICT", "NOTE"]]
             for row in d.options:
                 cand = row.candidate
                 opt_rows.append(
@@ -144,6 +144,7 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: 
                         cand.pool.capacity_type,
                         str(cand.workers),
                         format_money(from_micros(cand.cost), currency),
+                        format_money(from_micros(cand.list_cost), currency) if cand.risk else "-",
                         format_duration(cand.duration_s),
                         row.verdict,
                         row.note,

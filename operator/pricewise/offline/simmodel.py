@@ -79,6 +79,10 @@ class JobRecord:
     """The start promised by the first cycle that saw it wait (None: no promise)."""
     promise_s: float | None = None
     """The start the latest cycle promised."""
+    restarts: int = 0
+    """Runs cut short by a spot reclaim."""
+    lost_cost: int = 0
+    """Micro-units paid for work a reclaim threw away (part of `cost`)."""
 
     @property
     def missed(self) -> bool:

@@ -7,6 +7,11 @@ duration its option implies (times a per-job noise factor, when runtimes are per
 frees its nodes when it ends. Jobs left waiting are offered again at the next cycle, with the
 start last promised to them. A job whose deadline can no longer be met by any option, even on an
 empty cluster, stops being held to it and runs when a policy places it; it counts as a miss.
+
+Spot pools can be reclaimed: each run on one is cut at a seeded exponential time of rate
+(reclaims per node-hour x its nodes). A cut run is paid for up to the cut, keeps the progress
+of its last checkpoint (none when the job does not checkpoint), and waits again for the work
+left; what it paid since that checkpoint is its lost work.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from pricewise.core.costmodel import Stage, candidates
+from pricewise.core.costmodel import Candidate, Stage, candidates
 from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
 
@@ -64,6 +69,8 @@ def run(
     deadline_blind: bool = False,
     fixed_pool: str | None = None,
     runtime_factors: Mapping[str, float] | None = None,
+    reclaims: Mapping[str, float] | None = None,
+    seed: int = 0,
 ) -> SimResult:
     """Replay `jobs` on `pools` (every node empty at time 0) under `policy`.
 
@@ -71,9 +78,14 @@ def run(
     `deadline_blind`, jobs reach the policy without deadlines (misses are still counted).
     `fixed_pool` limits which pools a job must fit to count as placeable (fifo).
     `runtime_factors` (job key to factor) makes a job run, and cost, that many times its
-    estimate: the policies plan with the estimate.
+    estimate: the policies plan with the estimate. `reclaims` (pool name to reclaims per
+    node-hour) cuts runs on those pools, drawn from `seed`: the same draws for every policy
+    that makes the same placements.
     """
     factors = runtime_factors or {}
+    rates = reclaims or {}
+    cut: dict[str, tuple[float, float, float, Candidate]] = {}
+    """Running job cut by a reclaim: (start, cut time, run time, candidate)."""
     started = time.monotonic()
     result = SimResult(name, pools, [], currency)
     records = {s.name: JobRecord(s.name, s.label, s.gpus, s.arrival_s, s.deadline_s) for s in jobs}
@@ -81,6 +93,7 @@ def run(
     usable = tuple(p for p in pools if fixed_pool is None or p.name == fixed_pool)
     fastest = {s.name: fastest_here_s(s.job, usable) for s in jobs}
     arrivals = sorted(jobs, key=lambda s: (s.arrival_s, s.name))
+    jobs_by_key = {s.name: s for s in jobs}
     next_arrival = 0
     free = {n.name: n.free for p in pools for n in p.nodes}
     running: list[tuple[float, str, tuple[str, ...], Resources]] = []
@@ -98,6 +111,11 @@ def run(
             estimated.pop(key, None)
             for node in nodes:
                 free[node] = free[node] + worker
+            if key in cut:
+                requeued = _reclaimed(records[key], jobs_by_key[key], cut.pop(key))
+                fastest[key] = fastest_here_s(requeued.job, usable)
+                jobs_by_key[key] = requeued
+                waiting.append(requeued)
         arrived = False
         while next_arrival < len(arrivals) and arrivals[next_arrival].arrival_s <= now:
             sim = arrivals[next_arrival]
@@ -135,13 +153,23 @@ def run(
         for cand, nodes in cycle.placements:
             key = cand.job.key
             record = records[key]
-            factor = factors.get(key, 1.0)
-            record.start_s, record.finish_s = now, now + cand.duration_s * factor
+            run_s = cand.run_s * factors.get(key, 1.0)
+            end = now + run_s
+            rate = rates.get(cand.pool.name, 0.0) * len(set(nodes)) / 3600
+            if rate > 0:
+                draw = random.Random(f"reclaim-{seed}-{key}-{record.restarts}").expovariate(rate)
+                if draw < run_s:
+                    cut[key] = (now, now + draw, run_s, cand)
+                    end = now + draw
+            if record.start_s is None:
+                record.start_s = now
+            record.finish_s = None if key in cut else end
             record.pool, record.workers = cand.pool.name, cand.workers
-            record.cost = round(cand.cost * factor)
+            if key not in cut:
+                record.cost += round(cand.list_cost * run_s / cand.run_s)
             for node in nodes:
                 free[node] = free[node] - cand.worker
-            heapq.heappush(running, (record.finish_s, key, nodes, cand.worker))
+            heapq.heappush(running, (end, key, nodes, cand.worker))
             estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand)
             placed.add(key)
         for sim in waiting:
@@ -154,6 +182,22 @@ def run(
         waiting = [s for s in waiting if s.name not in placed]
     result.wall_seconds = time.monotonic() - started
     return result
+
+
+def _reclaimed(
+    record: JobRecord, sim: SimJob, run: tuple[float, float, float, Candidate]
+) -> SimJob:
+    """Account for a run cut by a reclaim, and the job with the work it has left."""
+    start, at, run_s, cand = run
+    ran = at - start
+    job = sim.job
+    saved = 0.0 if job.checkpoint_s is None else ran // job.checkpoint_s * job.checkpoint_s
+    per_s = cand.list_cost / run_s
+    record.cost += round(per_s * ran)
+    record.lost_cost += round(per_s * (ran - saved))
+    record.restarts += 1
+    left = job.work * (1 - saved / run_s)
+    return replace(sim, job=replace(job, work=max(left, job.work * 1e-9)))
 
 
 def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, blind: bool) -> Job:
