@@ -4,6 +4,7 @@ kwok, in order, each waited for; or reusing a healthy one."""
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from .build import (
     POD_CIDR,
     SERVICE_CIDR,
     STAGES,
+    ClusterError,
     Log,
     _locked,
     _print,
@@ -23,6 +25,8 @@ from .build import (
 from .nodes import create_nodes
 from .pki import _certificates, _write_kubeconfig
 from .processes import (
+    MIN_FREE_BYTES,
+    _disk_free,
     _down,
     _free_ports,
     _get,
@@ -61,6 +65,8 @@ def up(pools: Path | None = DEFAULT_POOLS, log: Log = _print) -> Path:
 def _start_all() -> None:
     base = cluster_dir()
     base.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(base).free < MIN_FREE_BYTES:
+        raise ClusterError(f"cannot start the control plane: {_disk_free()}")
     pki = base / "pki"
     _certificates(pki)
     ports = _free_ports(

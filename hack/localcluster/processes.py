@@ -86,6 +86,27 @@ def _get(url: str, pki: Path | None = None) -> bool:
         return False
 
 
+def _exit_status(pid: int) -> str:
+    """How a process this Python process started ended: its exit code or the signal."""
+    child = _CHILDREN.get(pid)
+    code = child.poll() if child is not None else None
+    if code is None:
+        return "status unknown"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+MIN_FREE_BYTES = 1 << 30  # etcd preallocates its WAL and the components log a lot
+
+
+def _disk_free() -> str:
+    """Free space where the cluster keeps its data, said as a cause when it is short."""
+    free = shutil.disk_usage(cluster_dir()).free
+    short = " (too little: free some, e.g. `go clean -cache`)" if free < MIN_FREE_BYTES else ""
+    return f"{free / (1 << 30):.1f} GiB free in {cluster_dir()}{short}"
+
+
 def _log_tail(name: str, lines: int = 25) -> str:
     path = cluster_dir() / "logs" / f"{name}.log"
     try:
@@ -130,6 +151,16 @@ def _ours(pid: int, name: str) -> bool:
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
+def _alive(pid: int, name: str) -> bool:
+    """Whether the component `name` still runs as pid. A process this Python process started
+    is asked directly: for a moment after Popen returns, the kernel is still setting up the
+    new program and /proc/<pid>/cmdline reads empty, which must not read as an exit."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    return _ours(pid, name)
+
+
 def _start(name: str, args: list[str], state: dict[str, Any], **extra_env: str) -> None:
     logs = cluster_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -158,8 +189,11 @@ def _wait(
         if probe():
             return
         for name, pid in (state or {}).get("pids", {}).items():
-            if not _ours(pid, name):
-                raise ClusterError(f"{name} exited while waiting for {what}{_log_tail(name)}")
+            if not _alive(pid, name):
+                raise ClusterError(
+                    f"{name} exited ({_exit_status(pid)}) while waiting for {what}; "
+                    f"{_disk_free()}{_log_tail(name)}"
+                )
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
     raise ClusterError(f"{what} not ready after {timeout:.0f}s; logs in {cluster_dir() / 'logs'}")
@@ -255,7 +289,7 @@ def down(log: Log = _print, keep_logs: bool = True) -> None:
 def _down(keep_logs: bool = True) -> int:
     base = cluster_dir()
     state = _state() or {}
-    pids = [pid for name, pid in reversed(state.get("pids", {}).items()) if _ours(pid, name)]
+    pids = [pid for name, pid in reversed(state.get("pids", {}).items()) if _alive(pid, name)]
     # started later, stopped first: clients, then the API server, then etcd
     pids += sorted((pid for pid in _strays(base) if pid not in pids), reverse=True)
     for pid in pids:

@@ -174,3 +174,17 @@ def test_nodes_from_a_pool_file_are_idempotent(cluster: Any) -> None:
         assert len(listed.stdout.split()) == 30
     finally:
         cluster.kubectl("delete", "nodes", "-l", f"pricewise.dev/pool={name}", "--wait=false")
+
+
+def test_a_component_that_dies_at_once_is_named_with_its_exit_and_the_disk(
+    cluster: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRICEWISE_CLUSTER_DIR", str(tmp_path))
+    state: dict[str, Any] = {"pids": {}}
+    local.processes._start("etcd", ["--no-such-flag"], state)
+    with pytest.raises(local.ClusterError) as failure:
+        local.processes._wait("etcd", lambda: False, 30, state)
+    message = str(failure.value)
+    assert "etcd exited (exit code " in message, message
+    assert f"GiB free in {tmp_path}" in message, message
+    assert "no-such-flag" in message, message  # the tail of its log

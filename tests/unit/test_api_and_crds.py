@@ -71,6 +71,11 @@ def _job(**spec: Any) -> dict[str, Any]:
             "spec.scalingEfficiency: Input should be greater than or equal to 0.5",
         ),
         ({"gpus": 8}, "spec.gpus: Extra inputs are not permitted"),
+        (
+            {"checkpoint": {"interval": "often"}},
+            "spec.checkpoint.interval: String should match pattern",
+        ),
+        ({"checkpoint": {}}, "spec.checkpoint.interval: Field required"),
     ],
 )
 def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:
@@ -101,6 +106,13 @@ def test_price_table_rejects_duplicate_pools_and_negative_prices() -> None:
     obj = {"kind": "PriceTable", "metadata": {"name": "p"}, "spec": {"pools": [pool, pool]}}
     with pytest.raises(ManifestError, match="pool name 'a' appears twice"):
         parse_model(PriceTable, obj, "x")
+    for rate, says in (
+        (-0.1, "greater than or equal to 0"),
+        (101, "101 is too large: at most 100"),
+    ):
+        obj["spec"] = {"pools": [{**pool, "interruptionRate": rate}]}
+        with pytest.raises(ManifestError, match=rf"spec.pools\[0\].interruptionRate: .*{says}"):
+            parse_model(PriceTable, obj, "x")
     bad = {**pool, "prices": {"perGiBHour": -2}}
     obj["spec"] = {"pools": [bad]}
     with pytest.raises(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-29T12:00:00Z"
@@ -72,3 +77,50 @@ def test_missing_file_and_bad_now() -> None:
     assert result.returncode == 2 and "cannot read" in result.stderr
     result = pricewise("plan", "examples/", "--now", "tomorrow")
     assert result.returncode != 0 and "--now: 'tomorrow' is not an RFC 3339 time" in result.stderr
+
+
+def test_spot_risk_in_the_options_table(tmp_path: Path) -> None:
+    # The example's H100 spot pool reclaimed 0.1 times a node-hour. distill-spot's 5 h run on
+    # one 8-GPU node: e^0.5 - 1 = 0.649 / 0.1 = 6.49 h expected, 79.05 USD at list. At 90 %
+    # it is reclaimed at most twice (P = 0.972), losing all 5 h each time: 15 h, past its
+    # maxDuration of 10 h. With 30-minute checkpoints: 10 x (e^0.05 - 1) / 0.1 = 5.13 h, at
+    # most one reclaim of 30 min (P = 0.906): 5.5 h, so it runs on spot.
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", examples)
+    table = examples / "pricetable.yaml"
+    spot_price = "      prices: {perDeviceHour: 1.97614}\n"
+    table.write_text(
+        table.read_text().replace(spot_price, spot_price + "      interruptionRate: 0.1\n")
+    )
+
+    def distill() -> dict[str, Any]:
+        result = pricewise("plan", str(examples), "--now", NOW, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return next(j for j in json.loads(result.stdout)["jobs"] if j["name"] == "distill-spot")
+
+    job = distill()
+    spot = next(r for r in job["options"] if r["pool"] == "nvidia-h100-spot")
+    assert spot["listCost"] == 79.0456  # 5 h x 8 x 1.97614
+    assert spot["cost"] == pytest.approx(math.expm1(0.5) / 0.1 * 8 * 1.97614, abs=1e-4)
+    assert spot["verdict"] == "excluded"
+    assert "needs 15h, 5h past the deadline" in spot["note"]
+    assert job["pool"] == "nvidia-a100-80gb"
+    assert all("listCost" not in r for r in job["options"] if r["capacityType"] == "on-demand")
+
+    jobs = examples / "jobs.yaml"
+    jobs.write_text(
+        jobs.read_text().replace(
+            "spec:\n  allowSpot: true\n",
+            "spec:\n  allowSpot: true\n  checkpoint: {interval: 30m}\n",
+        )
+    )
+    job = distill()
+    assert job["pool"] == "nvidia-h100-spot"
+    assert job["cost"] == pytest.approx(10 * math.expm1(0.05) / 0.1 * 8 * 1.97614, abs=1e-4)
+    table_out = pricewise("plan", str(examples), "--now", NOW, "-v").stdout
+    row = next(
+        line.split()
+        for line in table_out.split("team-nlp/distill-spot options:")[1].splitlines()
+        if line.startswith("nvidia-h100-spot")
+    )
+    assert row[:6] == ["nvidia-h100-spot", "spot", "1", "81.06", "USD", "79.05"]

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 CONFIDENCE = 0.9
 """Share of runs whose reclaims the deadline check covers."""
+
+NORMAL_FROM = 100.0
+"""Mean count of reclaims above which the quantile is taken from the normal approximation."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ def poisson_quantile(mean: float, confidence: float = CONFIDENCE) -> int:
     """The least k with P(N <= k) >= confidence for N ~ Poisson(mean)."""
     if mean <= 0:
         return 0
+    if mean > NORMAL_FROM:
+        # e^-mean underflows long before this; the normal approximation is exact enough here.
+        return math.ceil(mean + NormalDist().inv_cdf(confidence) * math.sqrt(mean))
     k, term = 0, math.exp(-mean)
     total = term
     # Beyond mean + 10 sqrt(mean) + 10 the tail is negligible at any confidence used here.
