@@ -171,6 +171,7 @@ def operator(
         "PRICEWISE_PERIOD_SECONDS": "2",
         "PRICEWISE_ACCRUAL_SECONDS": "5",
         "PRICEWISE_SOLVER_SECONDS": "5",
+        "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS": "3",
         "PRICEWISE_NAMESPACE": "default",
     }
     op = Operator(env, tmp_path_factory.mktemp("operator") / "operator.log", free_port())

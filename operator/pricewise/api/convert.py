@@ -127,6 +127,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         value=None if spec.value is None else to_micros(spec.value),
         priority=spec.priority,
         allow_spot=spec.allow_spot,
+        preempts=spec.preemption_policy == "PreemptLowerPriority",
         created=created,
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
         checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,

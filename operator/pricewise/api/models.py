@@ -294,6 +294,12 @@ class TrainingJobSpec(ApiModel):
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
     )
     allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+    preemption_policy: Literal["PreemptLowerPriority", "Never"] = Field(
+        "PreemptLowerPriority",
+        description="PreemptLowerPriority (default, as for Pods): when the job cannot be placed "
+        "or planned, pricewise may requeue running jobs of strictly lower priority to make room, "
+        "choosing those whose lost work costs least. Never: the job waits instead.",
+    )
     max_wait: str | None = Field(
         None,
         pattern=DURATION_PATTERN,

@@ -29,8 +29,10 @@ from pricewise.controller.records import (
     pod_record,
 )
 from pricewise.core.lifecycle import PodRecord
+from pricewise.core.preemption import RunningJob
 from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Release, Resources, Snapshot
 from pricewise.core.times import parse_time
+from pricewise.core.units import parse_duration, to_micros
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +277,29 @@ class Cache:
         if option is None or record.model is None:
             return Resources()
         return convert.worker_resources(option, record.model.spec.template)
+
+    def running(self) -> list[RunningJob]:
+        """Placed jobs (Admitted or Running) as preemption sees them."""
+        found = (self.running_job(r) for r in self.jobs.values() if r.phase in ACTIVE_PHASES)
+        return [r for r in found if r is not None]
+
+    def running_job(self, record: JobRecord) -> RunningJob | None:
+        """A placed job's run: where, since when, and what it costs a second (None when the
+        status does not say where it runs)."""
+        st, meta = record.status, record.body["metadata"]
+        if record.job is None or st.pool is None or st.admitted_at is None:
+            return None
+        seconds = parse_duration(st.estimated_duration) if st.estimated_duration else 0.0
+        return RunningJob(
+            key=f"{meta['namespace']}/{meta['name']}",
+            priority=record.job.priority,
+            pool=st.pool,
+            worker=self.planned_worker(record),
+            nodes=tuple(st.nodes),
+            since=st.admitted_at,
+            per_second=to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0,
+            checkpoint_s=record.job.checkpoint_s,
+        )
 
     def committed(self, namespace: str) -> float:
         """Estimated cost still to come of the namespace's admitted, unfinished jobs."""

@@ -26,6 +26,7 @@ from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import key_of
 from pricewise.controller.scheduler import LoopSettings, Scheduler
+from pricewise.core.preemption import PreemptionSettings
 from pricewise.core.solver import SolverSettings
 from pricewise.kube import Kube, load_configuration
 
@@ -79,6 +80,10 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         LoopSettings(period_s=float(os.environ.get("PRICEWISE_PERIOD_SECONDS", "30"))),
         is_leader=lambda: elector.is_leader,
         metrics=metrics,
+        # How long a run is safe from preemption, against thrash (tests shorten it).
+        preemption=PreemptionSettings(
+            min_run_s=float(os.environ.get("PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "600"))
+        ),
     )
     _state["scheduler"] = scheduler
     _state["elector"] = elector

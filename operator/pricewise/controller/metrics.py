@@ -300,6 +300,19 @@ class Metrics:
             ["pool", "cause"],
             registry=self.registry,
         )
+        self.preemptions = CounterMetric(
+            "pricewise_preemptions",
+            "Running jobs requeued to make room for a job of higher priority, by pool.",
+            ["pool"],
+            registry=self.registry,
+        )
+        self.lost_work_cost = CounterMetric(
+            "pricewise_lost_work_cost",
+            "Cost of work lost when a run was cut (since its last checkpoint), by reason "
+            "(Preempted, WorkerFailed, WorkerLost, NodeLost); accrued, never given back.",
+            ["namespace", "pool", "reason", "currency"],
+            registry=self.registry,
+        )
         self.solver_status = CounterMetric(
             "pricewise_solver_solves", "Solver runs by status.", ["status"], registry=self.registry
         )

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,10 +24,13 @@ from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord
 from pricewise.core import lifecycle
+from pricewise.core.explain import Decision
+from pricewise.core.preemption import Preemption, PreemptionSettings, preemptions
 from pricewise.core.quarantine import solve_isolated
-from pricewise.core.snapshot import Pool
+from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
-from pricewise.core.times import timestamp
+from pricewise.core.times import clock, timestamp
+from pricewise.core.units import format_duration, format_micros, from_micros
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class Scheduler:
         loop_settings: LoopSettings | None = None,
         is_leader: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
+        preemption: PreemptionSettings | None = None,
     ) -> None:
         self.cache = cache
         self.kube = kube
@@ -66,6 +70,9 @@ class Scheduler:
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
         self.metrics = metrics
+        self.preemption = preemption or PreemptionSettings()
+        self._preempting: dict[str, tuple[tuple[str, ...], str]] = {}
+        """Preemptor to (victims whose workers may still hold the room, its message)."""
         self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self.cycles = 0
@@ -139,9 +146,12 @@ class Scheduler:
         snapshot = self.cache.snapshot(now)
         plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
         await self._set_aside(failed, now)
+        decisions = plan.decisions
+        async with _async_step("preemption"):
+            decisions = await self._preempt(snapshot, decisions, now)
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
-        placed = [d for d in plan.decisions if d.chosen is not None]
-        waiting = [d for d in plan.decisions if d.chosen is None]
+        placed = [d for d in decisions if d.chosen is not None]
+        waiting = [d for d in decisions if d.chosen is None]
         await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
         await _gather(self.admission.apply(d, now, snapshot.currency) for d in waiting)
         self.cycles += 1
@@ -235,8 +245,13 @@ class Scheduler:
         if step.finished_at:
             fields["finished_at"] = timestamp(step.finished_at)
         if step.restart:
+            run = self.cache.running_job(record)
             if self.metrics is not None:
                 self.metrics.restarts.labels(st.pool or "", step.cause).inc()
+                if run is not None:
+                    self.metrics.lost_work_cost.labels(
+                        namespace, run.pool, step.cause, st.currency or self.cache.currency()
+                    ).inc(from_micros(run.lost(now)))
             fields["message"] += f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far)"
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
             fields.update(restarts=st.restarts + 1, restart_history=history, started_at=None)
@@ -289,6 +304,61 @@ class Scheduler:
         )
         await self.admission.write_status(record, patch, check=False)
         await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
+
+    # --- preemption -----------------------------------------------------------------------
+
+    async def _preempt(
+        self, snapshot: Snapshot, decisions: tuple[Decision, ...], now: datetime
+    ) -> tuple[Decision, ...]:
+        """Requeue the victims of this cycle's preemptions. A preemptor says whom it waits for,
+        and preempts no more until their workers are gone and it is placed."""
+        self._preempting = {
+            key: (victims, message)
+            for key, (victims, message) in self._preempting.items()
+            if key in {d.job.key for d in decisions if d.chosen is None}
+            and any(self.cache.workers_of(*v.split("/", 1)) for v in victims)
+        }
+        free = tuple(d for d in decisions if d.job.key not in self._preempting)
+        for made in preemptions(snapshot, free, self.cache.running(), self.preemption):
+            message = await self._requeue_victims(made, snapshot.currency, now)
+            self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
+        return tuple(
+            replace(d, reason="Preempting", message=self._preempting[d.job.key][1])
+            if d.job.key in self._preempting and d.chosen is None
+            else d
+            for d in decisions
+        )
+
+    async def _requeue_victims(self, made: Preemption, currency: str, now: datetime) -> str:
+        """Requeue each victim (Pending, `Preempted by ns/name`, events on both); the
+        preemptor's message."""
+        preemptor = made.candidate.job
+        for victim in made.victims:
+            namespace, name = victim.key.split("/", 1)
+            record = self.cache.jobs.get((namespace, name))
+            if record is None:
+                continue
+            ran = format_duration(max((now - victim.since).total_seconds(), 0.0))
+            lost = format_micros(victim.lost(now), currency)
+            message = (
+                f"Preempted by {preemptor.key} (priority {preemptor.priority}) at "
+                f"{clock(now, now)}; ran {ran}, {lost} of work lost"
+            )
+            history = [*record.status.restart_history, message][-10:]
+            fields = {"restart_history": history, "started_at": None}
+            if await self.admission.release(record, "Preempted", message, now, fields):
+                await self.admission.event(record, "Preempted", message, warning=True)
+                if self.metrics is not None:
+                    self.metrics.preemptions.labels(victim.pool).inc()
+                    self.metrics.lost_work_cost.labels(
+                        namespace, victim.pool, "Preempted", currency
+                    ).inc(from_micros(victim.lost(now)))
+        names = ", ".join(f"{v.key} (priority {v.priority})" for v in made.victims)
+        return (
+            f"preempting {names} to start on {made.candidate.label()} "
+            f"({format_micros(made.candidate.cost, currency)}); their lost work: "
+            f"{format_micros(made.lost, currency)}"
+        )
 
     # --- pending jobs ---------------------------------------------------------------------
 

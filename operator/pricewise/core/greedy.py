@@ -93,12 +93,16 @@ class Ledger:
         placed = pack(self.nodes[candidate.pool.name], [gang])
         return None if placed is None else tuple(placed[gang.key])
 
+    def set_free(self, pool: str, nodes: tuple[Node, ...]) -> None:
+        """What the pool's nodes now have free (after a placement, or work stopped on them)."""
+        self.nodes[pool] = nodes
+        self._room = {key: n for key, n in self._room.items() if key[0] != pool}
+
     def take(self, candidate: Candidate, nodes: Sequence[str]) -> None:
         """Record a placement: its nodes, quota and budget are used up."""
         gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
         pool = candidate.pool.name
-        self.nodes[pool] = remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang])
-        self._room = {key: n for key, n in self._room.items() if key[0] != pool}
+        self.set_free(pool, remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang]))
         for (namespace, _), left in self.quotas.items():
             if namespace == candidate.job.namespace:
                 for resource, amount in quota_demand(candidate).items():

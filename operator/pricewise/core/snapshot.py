@@ -200,6 +200,8 @@ class Job:
     value: int | None = None
     priority: int = 0
     allow_spot: bool = False
+    preempts: bool = True
+    """Whether the job may requeue running jobs of lower priority to make room for itself."""
     created: datetime | None = None
     max_wait_s: float | None = None
     """Longest the job may be held back for cheaper capacity; None takes the cluster's."""

@@ -201,13 +201,33 @@ def _pack_pools(
     nodes: dict[str, tuple[str, ...]] = {}
     failed: list[list[Candidate]] = []
     for group in by_pool.values():
-        gangs = [Gang(c.job.key, c.worker, c.workers) for c in group]
-        placed = pack(group[0].pool.nodes, gangs)
+        placed = _pack(group)
         if placed is None:
-            failed.append(group)
+            failed.append(_core(group) if len(group) <= MINIMAL_CUTS_UP_TO else group)
         else:
             nodes.update({key: tuple(names) for key, names in placed.items()})
     return nodes, failed
+
+
+MINIMAL_CUTS_UP_TO = 64
+"""Largest group of one pool's choices whose failed packing is reduced to a minimal cut (it
+takes one packing per choice)."""
+
+
+def _pack(group: list[Candidate]) -> dict[str, list[str]] | None:
+    return pack(group[0].pool.nodes, [Gang(c.job.key, c.worker, c.workers) for c in group])
+
+
+def _core(group: list[Candidate]) -> list[Candidate]:
+    """A part of a group that does not pack and from which no choice can be dropped: as a cut
+    it rules out every plan that holds it, not only this one, so the rounds converge where
+    shapes that the capacity rows cannot tell apart (memory-bound workers, say) collide."""
+    core = list(group)
+    for cand in group:
+        rest = [c for c in core if c is not cand]
+        if rest and _pack(rest) is None:
+            core = rest
+    return core
 
 
 def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
@@ -336,11 +356,17 @@ def _better(
     current: list[tuple[Candidate, tuple[str, ...]]],
     levels: Sequence[int],
 ) -> bool:
-    new = admission_key(planned, levels)
-    old = admission_key((c for c, _ in current), levels)
+    """Whether a round's plan beats the current one as the phases rank plans: more jobs per
+    level (highest first), then less cost per level (highest first)."""
+    before = [c for c, _ in current]
+    new, old = admission_key(planned, levels), admission_key(before, levels)
     if new != old:
         return new > old
-    return sum(c.cost for c in planned) <= sum(c.cost for c, _ in current)
+    return _level_costs(planned, levels) <= _level_costs(before, levels)
+
+
+def _level_costs(chosen: list[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
+    return tuple(sum(c.cost for c in chosen if c.job.priority == level) for level in levels)
 
 
 def _feasible_part(

@@ -24,6 +24,9 @@ from statistics import NormalDist
 CONFIDENCE = 0.9
 """Share of runs whose reclaims the deadline check covers."""
 
+FOREVER_S = 1e300
+"""Run time of a spot run that, in practice, never gets through: priced out of range."""
+
 NORMAL_FROM = 100.0
 """Mean count of reclaims above which the quantile is taken from the normal approximation."""
 
@@ -68,7 +71,7 @@ def spot_risk(
     segment = duration_s if checkpoint_s is None else min(checkpoint_s, duration_s)
     # Past e^700 a float overflows: such a run never ends on spot, and is priced out of range.
     exponent = min(rate * segment, 700.0)
-    expected = duration_s / segment * math.expm1(exponent) / rate
+    expected = min(duration_s / segment * math.expm1(exponent) / rate, FOREVER_S)
     restarts = rate * expected
-    worst = duration_s + poisson_quantile(restarts) * segment
+    worst = min(duration_s + poisson_quantile(restarts) * segment, FOREVER_S)
     return SpotRisk(duration_s, expected, max(worst, expected), restarts)

@@ -1,0 +1,164 @@
+"""Preemption by priority: which running jobs to requeue so that a waiting job can start.
+
+After a cycle's plan, a job that can neither start now nor be planned for later only because
+the room is taken (`WaitingForCapacity`) may preempt: running jobs of strictly lower priority on
+one of its feasible pools are requeued until its workers fit, node by node and whole gangs at a
+time. Among the ways to make room, the one whose lost work plus the preemptor's own cost is
+least wins: victims are tried cheapest lost work first, then any victim the others make
+unnecessary is spared, as kube-scheduler's preemption spares them.
+
+Never a victim: a reservation (it is not running yet), or a job whose run started less than
+`min_run_s` ago, so that two jobs cannot preempt each other in turn. `preemptionPolicy: Never`
+keeps a job from preempting, as it does for Pods; what protects a job is its priority. A
+preemptor whose victims still hold their nodes does not preempt again (see the scheduler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from pricewise.core.costmodel import Candidate
+from pricewise.core.explain import Decision
+from pricewise.core.greedy import Ledger
+from pricewise.core.packing import Gang, pack
+from pricewise.core.snapshot import Node, Resources, Snapshot
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A placed job, as preemption sees it."""
+
+    key: str
+    priority: int
+    pool: str
+    worker: Resources
+    nodes: tuple[str, ...]
+    """The node of each worker."""
+    since: datetime
+    """When its current run was admitted."""
+    per_second: float
+    """What its run costs a second (micro-units)."""
+    checkpoint_s: float | None = None
+
+    def lost(self, now: datetime) -> int:
+        """What requeueing it now loses (micro-units): the run since its last checkpoint."""
+        ran = max((now - self.since).total_seconds(), 0.0)
+        if self.checkpoint_s:
+            ran %= self.checkpoint_s
+        return round(ran * self.per_second)
+
+
+@dataclass(frozen=True)
+class PreemptionSettings:
+    """When preemption may happen."""
+
+    enabled: bool = True
+    min_run_s: float = 600.0
+    """A run younger than this is never a victim: the guard against thrash."""
+
+
+@dataclass(frozen=True)
+class Preemption:
+    """Victims to requeue so that `candidate` fits, and the work they lose (micro-units)."""
+
+    candidate: Candidate
+    victims: tuple[RunningJob, ...]
+    lost: int
+
+
+def preemptions(
+    snapshot: Snapshot,
+    decisions: Sequence[Decision],
+    running: Sequence[RunningJob],
+    settings: PreemptionSettings | None = None,
+) -> list[Preemption]:
+    """The preemptions this cycle makes, highest-priority preemptor first; each victim once."""
+    settings = settings or PreemptionSettings()
+    if not settings.enabled:
+        return []
+    ledger = Ledger.of(snapshot)
+    for d in decisions:
+        if d.chosen is not None:
+            ledger.take(d.chosen, d.nodes)
+    waiting = [d for d in decisions if d.reason == "WaitingForCapacity" and d.job.preempts]
+    waiting.sort(key=lambda d: (-d.job.priority, d.job.created or snapshot.now, d.job.key))
+    free = list(running)
+    made = []
+    for d in waiting:
+        found = _cheapest_room(d, ledger, free, snapshot.now, settings)
+        if found is None:
+            continue
+        made.append(found)
+        gone = {v.key for v in found.victims}
+        free = [r for r in free if r.key not in gone]
+        pool = found.candidate.pool.name
+        ledger.set_free(pool, _freed(ledger.nodes[pool], found.victims))
+        nodes = ledger.fit(found.candidate)
+        assert nodes is not None, "victims were chosen to make the candidate fit"
+        ledger.take(found.candidate, nodes)
+    return made
+
+
+def _cheapest_room(
+    d: Decision,
+    ledger: Ledger,
+    running: Sequence[RunningJob],
+    now: datetime,
+    settings: PreemptionSettings,
+) -> Preemption | None:
+    """The feasible option of `d` whose room costs least in lost work plus its own cost."""
+    best: Preemption | None = None
+    for row in d.options:
+        cand = row.candidate
+        if row.verdict != "feasible" or ledger.quota_blocker(cand) or ledger.budget_blocker(cand):
+            continue
+        eligible = sorted(
+            (
+                r
+                for r in running
+                if r.pool == cand.pool.name
+                and r.priority < d.job.priority
+                and (now - r.since).total_seconds() >= settings.min_run_s
+            ),
+            key=lambda r: (r.lost(now), r.priority, r.key),
+        )
+        victims = _victims(cand, ledger.nodes[cand.pool.name], eligible, now)
+        if victims is None:
+            continue
+        lost = sum(v.lost(now) for v in victims)
+        if best is None or lost + cand.cost < best.lost + best.candidate.cost:
+            best = Preemption(cand, victims, lost)
+    return best
+
+
+def _victims(
+    cand: Candidate, nodes: tuple[Node, ...], eligible: Sequence[RunningJob], now: datetime
+) -> tuple[RunningJob, ...] | None:
+    """The fewest-loss victims among `eligible` (cheapest first) that make `cand` fit."""
+    taken: list[RunningJob] = []
+    for victim in eligible:
+        taken.append(victim)
+        if _fits(cand, _freed(nodes, taken)):
+            break
+    else:
+        return None
+    for victim in sorted(taken, key=lambda v: -v.lost(now)):  # spare the dearest first
+        rest = [v for v in taken if v is not victim]
+        if _fits(cand, _freed(nodes, rest)):
+            taken = rest
+    return tuple(taken)
+
+
+def _freed(nodes: tuple[Node, ...], victims: Iterable[RunningJob]) -> tuple[Node, ...]:
+    """The nodes with the victims' workers gone."""
+    extra: dict[str, Resources] = {}
+    for victim in victims:
+        for name in victim.nodes:
+            extra[name] = extra.get(name, Resources()) + victim.worker
+    return tuple(replace(n, free=n.free + extra[n.name]) if n.name in extra else n for n in nodes)
+
+
+def _fits(cand: Candidate, nodes: tuple[Node, ...]) -> bool:
+    return pack(nodes, [Gang(cand.job.key, cand.worker, cand.workers)]) is not None

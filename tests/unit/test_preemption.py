@@ -1,0 +1,175 @@
+"""Preemption: which running jobs make room for a waiting job of higher priority, and which never
+do (equal priority, young runs, a preemptor that opted out)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from factory import NOW, gpu_nodes, job, option, pool, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pricewise.core.explain import Decision
+from pricewise.core.packing import Gang, pack
+from pricewise.core.preemption import RunningJob, preemptions
+from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
+from pricewise.core.solver import SolverSettings, solve
+
+SETTINGS = SolverSettings(time_limit_s=5.0)
+PER_SECOND = 1_000.0  # micro-units: 3.60 an hour
+
+
+def running(
+    key: str, node: str, gpus: int = 8, age_h: float = 1.0, priority: int = 0, **kw: object
+) -> RunningJob:
+    return RunningJob(
+        key=key,
+        priority=priority,
+        pool="h100",
+        worker=Resources(cpu=8000, memory=64 * 1024, gpu=gpus),
+        nodes=(node,),
+        since=NOW - timedelta(hours=age_h),
+        per_second=PER_SECOND,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def full_pool(*free_gpus: int) -> list[Pool]:
+    """One H100 pool whose nodes have these GPUs free."""
+    nodes = gpu_nodes("h100", len(free_gpus))
+    free = zip(nodes, free_gpus, strict=True)
+    shrunk = tuple(replace(n, free=replace(n.free, gpu=f)) for n, f in free)
+    return [pool("h100", "nvidia-h100", 3.0, shrunk)]
+
+
+def decide(
+    pools: list[Pool], urgent_workers: int = 1, **kw: object
+) -> tuple[Snapshot, tuple[Decision, ...]]:
+    urgent = job(
+        "urgent",
+        option("nvidia-h100", 1000.0),
+        priority=10,
+        min_workers=urgent_workers,
+        max_workers=urgent_workers,
+        **kw,
+    )
+    snap = snapshot(pools, [urgent])
+    plan = solve(snap, SETTINGS)
+    assert plan.decisions[0].reason == "WaitingForCapacity"
+    return snap, plan.decisions
+
+
+def test_the_victim_that_loses_least_is_requeued() -> None:
+    snap, decisions = decide(full_pool(0, 0))
+    old, young = running("a/old", "h100-0", age_h=2), running("a/young", "h100-1", age_h=1)
+    (made,) = preemptions(snap, decisions, [old, young])
+    assert made.victims == (young,)
+    assert made.lost == round(3600 * PER_SECOND)
+    assert made.candidate.job.key == "team-a/urgent"
+
+
+def test_a_checkpoint_makes_an_older_run_the_cheaper_victim() -> None:
+    snap, decisions = decide(full_pool(0, 0))
+    # 2 h 10 min old, checkpointed every 30 min: 10 minutes lost, against an hour.
+    saved = running("a/saved", "h100-0", age_h=2 + 1 / 6, checkpoint_s=1800.0)
+    young = running("a/young", "h100-1", age_h=1)
+    (made,) = preemptions(snap, decisions, [saved, young])
+    assert made.victims == (saved,)
+    assert made.lost == round(600 * PER_SECOND)
+
+
+def test_a_gang_takes_as_many_nodes_as_it_needs() -> None:
+    snap, decisions = decide(full_pool(0, 0, 0), urgent_workers=2)
+    victims = [running(f"a/{i}", f"h100-{i}", age_h=1 + i) for i in range(3)]
+    (made,) = preemptions(snap, decisions, victims)
+    assert {v.key for v in made.victims} == {"a/0", "a/1"}
+
+
+def test_a_victim_made_unnecessary_by_another_is_spared() -> None:
+    # Node 0 has 2 GPUs free and a 4-GPU job (lost: 1 h); node 1 a whole-node job (2 h).
+    # Cheapest first takes the 4-GPU job (6 free: not enough), then the whole-node job, which
+    # alone frees a node: the first is spared.
+    snap, decisions = decide(full_pool(2, 0))
+    half = running("a/half", "h100-0", gpus=4, age_h=1)
+    whole = running("a/whole", "h100-1", age_h=2)
+    (made,) = preemptions(snap, decisions, [half, whole])
+    assert made.victims == (whole,)
+
+
+def test_equal_priority_young_runs_and_opted_out_preemptors_preempt_nothing() -> None:
+    snap, decisions = decide(full_pool(0))
+    assert preemptions(snap, decisions, [running("a/peer", "h100-0", priority=10)]) == []
+    assert preemptions(snap, decisions, [running("a/new", "h100-0", age_h=0.1)]) == []
+    snap, decisions = decide(full_pool(0), preempts=False)
+    assert preemptions(snap, decisions, [running("a/low", "h100-0")]) == []
+
+
+def test_each_victim_serves_one_preemptor() -> None:
+    nodes = full_pool(0, 0)
+    first = job("first", option("nvidia-h100", 1000.0), priority=10)
+    second = job("second", option("nvidia-h100", 1000.0), priority=5)
+    snap = snapshot(nodes, [first, second])
+    decisions = solve(snap, SETTINGS).decisions
+    low = running("a/low", "h100-0", priority=0)
+    mid = running("a/mid", "h100-1", priority=6, age_h=3)
+    made = preemptions(snap, decisions, [low, mid])
+    # The priority-10 job goes first and takes the cheaper victim; the priority-5 job may only
+    # preempt priority 0, which is taken: it waits.
+    assert [(m.candidate.job.name, [v.key for v in m.victims]) for m in made] == [
+        ("first", ["a/low"])
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    layout=st.lists(
+        st.tuples(st.integers(1, 8), st.integers(-2, 12), st.floats(0.0, 5.0)), max_size=6
+    ),
+    nodes=st.integers(1, 3),
+    workers=st.integers(1, 2),
+    devices=st.sampled_from([2, 4, 8]),
+)
+def test_victims_always_free_the_room_and_have_lower_priority(
+    layout: list[tuple[int, int, float]], nodes: int, workers: int, devices: int
+) -> None:
+    # Running jobs fill the nodes in turn (first fit); the urgent job of priority 10 wants
+    # `workers` x `devices` GPUs.
+    free = [8] * nodes
+    jobs = []
+    for i, (gpus, priority, age) in enumerate(layout):
+        node = next((n for n in range(nodes) if free[n] >= gpus), None)
+        if node is None:
+            continue
+        free[node] -= gpus
+        jobs.append(running(f"a/{i}", f"h100-{node}", gpus, age, priority))
+    pools = full_pool(*free)
+    urgent = job(
+        "urgent",
+        option("nvidia-h100", 1000.0, devices=devices),
+        priority=10,
+        min_workers=workers,
+        max_workers=workers,
+    )
+    snap = snapshot(pools, [urgent])
+    decisions = solve(snap, SETTINGS).decisions
+    made = preemptions(snap, decisions, jobs)
+    if decisions[0].reason != "WaitingForCapacity":
+        assert made == []
+        return
+    for m in made:
+        assert all(v.priority < 10 and (NOW - v.since).total_seconds() >= 600 for v in m.victims)
+        extra = {f"h100-{n}": 0 for n in range(nodes)}
+        for v in m.victims:
+            extra[v.nodes[0]] += v.worker.gpu
+        after = tuple(
+            Node(n.name, n.allocatable, replace(n.free, gpu=n.free.gpu + extra[n.name]))
+            for n in pools[0].nodes
+        )
+        assert pack(after, [Gang("u", m.candidate.worker, m.candidate.workers)]) is not None
+        assert m.lost == sum(v.lost(NOW) for v in m.victims)
+    empty = tuple(replace(n, free=n.allocatable) for n in pools[0].nodes)
+    fits_empty = pack(empty, [Gang("u", decisions[0].options[0].candidate.worker, workers)])
+    if fits_empty and all(j.priority < 10 and j.since <= NOW - timedelta(minutes=10) for j in jobs):
+        # Every running job may go, and the job would fit on the emptied pool: it preempts.
+        assert len(made) == 1
