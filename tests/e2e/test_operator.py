@@ -472,8 +472,11 @@ def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
     pools.add("fragile", nodes=2, gpus=8, price=1.0)
     pools.publish()
     option = {"accelerator": pools.accelerator("fragile"), "devicesPerWorker": 8, "duration": "1h"}
-    apply(cluster, namespace, training_job("survivor", [option], run_seconds=3600))
+    # Checkpointed every second: what the first run did before its node went is kept.
+    survivor = training_job("survivor", [option], run_seconds=3600, checkpoint={"interval": "1s"})
+    apply(cluster, namespace, survivor)
     first = wait_phase(cluster, namespace, "survivor", "Running")
+    time.sleep(2)
     (node,) = first["nodes"]
     cluster.kubectl("delete", "node", node, "--wait=false")
     again = wait_for(
@@ -488,6 +491,8 @@ def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
     )
     assert again["nodes"] != [node]
     assert again["restartHistory"][0].startswith(f"worker 0's node {node} is gone at ")
+    assert 0 < again["progress"] < 0.01, again  # seconds of an hour
+    assert "of the work saved" in again["restartHistory"][0]
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     assert "Requeued" in {e["reason"] for e in events["items"]}
 

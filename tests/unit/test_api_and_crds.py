@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pricewise.api import convert
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import Budget, PriceTable, TrainingJob
@@ -131,3 +132,17 @@ def test_budget_thresholds() -> None:
         ManifestError, match=r"spec\.thresholds\[0\]: Input should be greater than 0"
     ):
         parse_model(Budget, obj, "x")
+
+
+def test_saved_progress_leaves_the_rest_of_the_work_to_plan() -> None:
+    body = _job(work=1000.0, options=[{"accelerator": "nvidia-l4", "throughput": 10}])
+    body["status"] = {"progress": 0.25}
+    job = convert.job_from(parse_model(TrainingJob, body, "x"))
+    assert job.work == 750.0
+    assert job.options[0].throughput == 10  # speeds stay per unit of work
+    body["metadata"]["annotations"] = {"pricewise.dev/progress": "0.4"}
+    assert convert.reported_progress(body) == 0.4
+    body["metadata"]["annotations"] = {"pricewise.dev/progress": "40%"}
+    with pytest.raises(ValueError, match=r"pricewise.dev/progress='40%' is not a share"):
+        convert.reported_progress(body)
+    assert convert.reported_progress(_job()) is None

@@ -173,3 +173,15 @@ def test_victims_always_free_the_room_and_have_lower_priority(
     if fits_empty and all(j.priority < 10 and j.since <= NOW - timedelta(minutes=10) for j in jobs):
         # Every running job may go, and the job would fit on the emptied pool: it preempts.
         assert len(made) == 1
+
+
+def test_checkpoints_carry_progress_across_runs() -> None:
+    # A 10-hour run checkpointed every 30 min, stopped after 2 h 10 min: 2 h kept (a fifth of
+    # the run), 10 min lost. A job 40 % done before this run has 40 % + 60 % x 1/5 = 52 %.
+    run = running("a/ckpt", "h100-0", age_h=2 + 1 / 6, checkpoint_s=1800.0, run_s=36_000.0)
+    assert run.saved_s(NOW) == 7200
+    assert run.lost(NOW) == round(600 * PER_SECOND)
+    assert run.progress(NOW, 0.0) == 0.2
+    assert run.progress(NOW, 0.4) == 0.52
+    plain = running("a/plain", "h100-0", age_h=2, run_s=36_000.0)
+    assert (plain.saved_s(NOW), plain.progress(NOW, 0.4)) == (0, 0.4)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_simulate import SETTINGS, gpu_pool, jobs_of, trace
 
+from pricewise.core.reclaims import ReclaimRates
 from pricewise.core.snapshot import Pool
 from pricewise.core.spotrisk import poisson_quantile, spot_risk
 from pricewise.core.units import to_micros
@@ -140,3 +141,14 @@ def test_an_on_demand_pool_is_never_reclaimed() -> None:
     result = run([sim], (pool,), simpolicies.pricewise_policy(SETTINGS), "p", reclaims={})
     assert result.records[0].restarts == 0
     assert result.records[0].cost == to_micros(0.25)
+
+
+def test_observed_reclaims_price_spot_only_when_worse_and_known() -> None:
+    rates = ReclaimRates()
+    rates.reclaimed("spot")
+    rates.held("spot", 2, 3 * HOUR)  # 6 node-hours: too few to tell
+    assert rates.priced("spot", 0.01) == 0.01
+    rates.held("spot", 2, 2 * HOUR)  # 10 node-hours, 1 reclaim: 0.1 per node-hour
+    assert rates.priced("spot", 0.01) == pytest.approx(0.1)
+    assert rates.priced("spot", 0.5) == 0.5  # the declared rate is worse: it stands
+    assert rates.priced("other", 0.02) == 0.02

@@ -5,12 +5,14 @@ Shared by `pricewise plan` (objects read from files) and the operator (objects f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pricewise.api import models as api
+from pricewise.api.naming import PROGRESS_ANNOTATION
 from pricewise.core.bounds import MAX_CPU_CORES, MAX_MEMORY_GIB
 from pricewise.core.snapshot import (
     GPU,
@@ -29,6 +31,8 @@ from pricewise.core.units import cpu_millis, memory_mib, parse_duration, parse_q
 DEFAULT_CPU = "1"
 DEFAULT_MEMORY = "2Gi"
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
+MOST_SAVED = 0.99
+"""Most of a job's work taken as saved: a restarted job always has some left to plan."""
 
 
 def device_resource(accelerator: str) -> str | None:
@@ -93,10 +97,31 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
     )
 
 
+def reported_progress(body: Mapping[str, Any]) -> float | None:
+    """The share of work the trainer says it has saved (`pricewise.dev/progress`), None when
+    it says nothing; a value that is not a number from 0 to 1 raises ValueError naming it."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(PROGRESS_ANNOTATION)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise ValueError(
+            f"annotation {PROGRESS_ANNOTATION}={text!r} is not a share of the work from 0 to 1 "
+            "(e.g. 0.4): it is ignored"
+        )
+    return value
+
+
 def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
     """The solver's view of a TrainingJob."""
     spec = tj.spec
     work = spec.work or 1.0
+    # What checkpoints saved before a restart is not done again; the speeds stay per unit.
+    left = work * (1 - min(tj.status.progress, MOST_SAVED))
     options = tuple(
         JobOption(
             accelerator=o.accelerator,
@@ -113,7 +138,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         namespace=tj.metadata.namespace,
         name=tj.metadata.name,
         options=options,
-        work=work,
+        work=left,
         min_workers=spec.workers.min,
         max_workers=spec.workers.max,
         scaling_efficiency=spec.scaling_efficiency,

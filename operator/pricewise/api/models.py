@@ -398,6 +398,14 @@ class TrainingJobStatus(ApiModel):
     restarts: int = Field(
         0, description="Times the job was requeued after a lost or failed worker."
     )
+    progress: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the work saved across restarts: from spec.checkpoint (the "
+        "checkpoints a cut run had passed), or the trainer's pricewise.dev/progress annotation, "
+        "whichever is more. A restarted job is planned for the rest.",
+    )
     restart_history: list[str] = Field(
         default_factory=list, description="Why each restart happened, oldest first."
     )
@@ -516,6 +524,11 @@ class PoolStatus(ApiModel):
     name: str = Field(description="Pool name.")
     nodes: int = Field(0, description="Nodes matched by the selector.")
     free_devices: int = Field(0, description="Devices not requested by any pod.")
+    observed_interruption_rate: float | None = Field(
+        None,
+        description="Spot pools: reclaims per node-hour seen under pricewise's workers, once "
+        "there are 10 node-hours to tell; spot is priced with it when above the declared rate.",
+    )
 
 
 class PriceTableStatus(ApiModel):

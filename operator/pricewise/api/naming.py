@@ -12,6 +12,8 @@ JOB_LABEL = "pricewise.dev/job"
 INDEX_LABEL = "pricewise.dev/worker-index"
 POOL_LABEL = "pricewise.dev/pool"
 NODE_ANNOTATION = "pricewise.dev/node"
+PROGRESS_ANNOTATION = "pricewise.dev/progress"
+"""On a TrainingJob, written by its trainer: the share of the work saved so far (0 to 1)."""
 RENDEZVOUS_PORT = 29500
 
 

@@ -30,6 +30,7 @@ from pricewise.controller.records import (
 )
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
+from pricewise.core.reclaims import ReclaimRates
 from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Release, Resources, Snapshot
 from pricewise.core.times import parse_time
 from pricewise.core.units import parse_duration, to_micros
@@ -65,6 +66,8 @@ class Cache:
     """The conditions last seen on each refused Budget, so that its report is written once."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
     reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
+    reclaim_rates: ReclaimRates = field(default_factory=ReclaimRates)
+    """Reclaims seen per spot pool: spot is priced with these when worse than declared."""
     """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
@@ -298,6 +301,7 @@ class Cache:
             nodes=tuple(st.nodes),
             since=st.admitted_at,
             per_second=to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0,
+            run_s=seconds,
             checkpoint_s=record.job.checkpoint_s,
         )
 
@@ -371,7 +375,16 @@ class Cache:
         nodes = [self._closing(n) for n in self.nodes.values()]
         pools, more = convert.pools_from(same, nodes, self.node_usage())
         releases = self.releases()
-        pools = tuple(replace(p, releases=tuple(releases.get(p.name, ()))) for p in pools)
+        pools = tuple(
+            replace(
+                p,
+                releases=tuple(releases.get(p.name, ())),
+                interruption_rate=self.reclaim_rates.priced(p.name, p.interruption_rate)
+                if p.is_spot
+                else p.interruption_rate,
+            )
+            for p in pools
+        )
         return pools, problems + more
 
     def releases(self) -> dict[str, list[Release]]:

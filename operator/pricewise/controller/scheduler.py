@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pricewise.api.convert import PoolProblem
+from pricewise.api.convert import PoolProblem, reported_progress
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
@@ -72,6 +72,7 @@ class Scheduler:
         self.metrics = metrics
         self.preemption = preemption or PreemptionSettings()
         self._preempting: dict[str, tuple[tuple[str, ...], str]] = {}
+        self._last_cycle: datetime | None = None
         """Preemptor to (victims whose workers may still hold the room, its message)."""
         self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
@@ -134,6 +135,8 @@ class Scheduler:
             self.accountant.settle(now, {p.name: p for p in pools})
         async with _async_step("price table status"):
             await self._write_price_tables(pools, problems, now)
+        with _step("reclaim exposure"):
+            self._hold(pools, now)
         async with _async_step("placed jobs"):
             await self._progress(now)
         async with _async_step("accruals"):
@@ -182,11 +185,17 @@ class Scheduler:
             table = self.cache.price_tables.get(name)
             names = [p.name for p in table.spec.pools] if table else []
             mine = [invalid[name]] if name in invalid else [p for p in problems if name in p.tables]
+            rates = self.cache.reclaim_rates.pools
             rows = [
                 {
                     "name": n,
                     "nodes": len(by_name[n].nodes),
                     "freeDevices": sum(x.free.devices for x in by_name[n].nodes),
+                    **(
+                        {"observedInterruptionRate": round(rates[n].rate or 0.0, 4)}
+                        if by_name[n].is_spot and n in rates and rates[n].rate is not None
+                        else {}
+                    ),
                 }
                 for n in names
                 if n in by_name
@@ -213,6 +222,18 @@ class Scheduler:
                     log.warning("PriceTable %s: %s", name, problem.message)
 
     # --- placed jobs ----------------------------------------------------------------------
+
+    def _hold(self, pools: tuple[Pool, ...], now: datetime) -> None:
+        """Count the node-hours held on spot pools since the last cycle: what observed reclaim
+        rates are measured against."""
+        last, self._last_cycle = self._last_cycle, now
+        if last is None:
+            return
+        spot = {p.name for p in pools if p.is_spot}
+        seconds = (now - last).total_seconds()
+        for run in self.cache.running():
+            if run.pool in spot:
+                self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
     async def _progress(self, now: datetime) -> None:
         """Admitted and Running jobs: create missing workers, follow their pods' phases."""
@@ -244,6 +265,8 @@ class Scheduler:
             fields["started_at"] = timestamp(step.started_at)
         if step.finished_at:
             fields["finished_at"] = timestamp(step.finished_at)
+        if step.cause == "NodeLost" and st.pool:
+            self.cache.reclaim_rates.reclaimed(st.pool)
         if step.restart:
             run = self.cache.running_job(record)
             if self.metrics is not None:
@@ -252,9 +275,18 @@ class Scheduler:
                     self.metrics.lost_work_cost.labels(
                         namespace, run.pool, step.cause, st.currency or self.cache.currency()
                     ).inc(from_micros(run.lost(now)))
-            fields["message"] += f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far)"
+            progress = self._saved(record, now)
+            saved = f"; {progress:.0%} of the work saved" if progress else ""
+            fields["message"] += (
+                f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far{saved})"
+            )
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
-            fields.update(restarts=st.restarts + 1, restart_history=history, started_at=None)
+            fields.update(
+                restarts=st.restarts + 1,
+                restart_history=history,
+                started_at=None,
+                progress=progress,
+            )
         if step.phase == "Pending":
             await self.admission.release(record, step.reason, step.message, now, fields)
         else:
@@ -305,6 +337,19 @@ class Scheduler:
         await self.admission.write_status(record, patch, check=False)
         await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
 
+    def _saved(self, record: JobRecord, now: datetime) -> float:
+        """A placed job's share of work saved if its run stops now: what its checkpoints kept,
+        or what its trainer reports (`pricewise.dev/progress`), whichever is more."""
+        st = record.status
+        run = self.cache.running_job(record)
+        kept = run.progress(now, st.progress) if run is not None else st.progress
+        try:
+            reported = reported_progress(record.body)
+        except ValueError as err:
+            log.warning("TrainingJob %s: %s", record.body["metadata"]["name"], err)
+            reported = None
+        return max(kept, reported or 0.0)
+
     # --- preemption -----------------------------------------------------------------------
 
     async def _preempt(
@@ -345,7 +390,11 @@ class Scheduler:
                 f"{clock(now, now)}; ran {ran}, {lost} of work lost"
             )
             history = [*record.status.restart_history, message][-10:]
-            fields = {"restart_history": history, "started_at": None}
+            fields = {
+                "restart_history": history,
+                "started_at": None,
+                "progress": self._saved(record, now),
+            }
             if await self.admission.release(record, "Preempted", message, now, fields):
                 await self.admission.event(record, "Preempted", message, warning=True)
                 if self.metrics is not None:

@@ -40,14 +40,29 @@ class RunningJob:
     """When its current run was admitted."""
     per_second: float
     """What its run costs a second (micro-units)."""
+    run_s: float = 0.0
+    """How long the run was planned to take."""
     checkpoint_s: float | None = None
+
+    def ran_s(self, now: datetime) -> float:
+        """Seconds the run has gone on."""
+        return max((now - self.since).total_seconds(), 0.0)
+
+    def saved_s(self, now: datetime) -> float:
+        """Seconds of the run its checkpoints have kept (none without checkpoints)."""
+        ran = self.ran_s(now)
+        return ran - ran % self.checkpoint_s if self.checkpoint_s else 0.0
 
     def lost(self, now: datetime) -> int:
         """What requeueing it now loses (micro-units): the run since its last checkpoint."""
-        ran = max((now - self.since).total_seconds(), 0.0)
-        if self.checkpoint_s:
-            ran %= self.checkpoint_s
-        return round(ran * self.per_second)
+        return round((self.ran_s(now) - self.saved_s(now)) * self.per_second)
+
+    def progress(self, now: datetime, before: float) -> float:
+        """The job's share of work saved if the run stops now, given `before` at its start:
+        the run was planned for the rest of the work."""
+        if self.run_s <= 0:
+            return before
+        return before + (1 - before) * min(self.saved_s(now) / self.run_s, 1.0)
 
 
 @dataclass(frozen=True)
