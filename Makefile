@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Debian packages need root: use sudo when not root and sudo is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools mutants
+.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools peers mutants
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,9 @@ manifests:  ## re-render deploy/ from the Helm chart
 
 tools:  ## build (or reuse) kube-apiserver, etcd, kwok, kubectl, helm into ~/.cache/pricewise
 	$(PYTHON) hack/cluster.py build
+
+peers:  ## build (or reuse) Kueue v0.17.0, its manager and scheduler perf harness (minutes; not for `make test`)
+	$(PYTHON) hack/cluster.py build kueue
 
 cluster-up: tools  ## start the local control plane with simulated node pools
 	$(PYTHON) hack/cluster.py up

@@ -18,11 +18,9 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +28,11 @@ import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "hack"))
+sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
 
 import cluster  # noqa: E402
 
+import live_operator  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
 POOLS = [  # name, devices per node, price per device-hour, relative speed
@@ -166,27 +165,16 @@ def main() -> None:
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig())
 
     port = 18080
-    env = {**os.environ, "PRICEWISE_NAMESPACE": "default"}
     log_path = cluster.cluster_dir() / "logs" / "bench-operator.log"
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "pricewise", "run", "--metrics-port", str(port)],
-        env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    operator = live_operator.start(log_path, port)
     try:
-        deadline = time.monotonic() + 60
-        while "leading" not in log_path.read_text(errors="replace") and time.monotonic() < deadline:
-            time.sleep(0.2)
         time.sleep(2)
         rng = random.Random(args.seed)
         jobs = [job(i, rng) for i in range(args.jobs)]
         created, admitted, reasons, elapsed = asyncio.run(run(jobs))
         latencies = sorted(admitted[n] - created[n] for n in admitted if n in created)
-        with open(f"/proc/{operator.pid}/status") as status:
-            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
-        requests = next(float(line.split()[1]) for line in metrics.splitlines()
-                        if line.startswith("pricewise_api_requests_total"))  # fmt: skip
+        peak = live_operator.peak_rss_mib(operator.pid)
+        requests = live_operator.metric_total(port, "pricewise_api_requests_total")
         waiting: dict[str, int] = {}
         for name, reason in reasons.items():
             if name not in admitted:
@@ -198,7 +186,7 @@ def main() -> None:
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
             print(f"apply-to-Admitted: median {statistics.median(latencies):.2f}s, "
                   f"p99 {p99:.2f}s, worst {latencies[-1]:.2f}s")  # fmt: skip
-        print(f"operator peak RSS {peak / 1024:.0f} MiB")
+        print(f"operator peak RSS {peak:.0f} MiB")
         per_job = requests / max(1, len(admitted))
         print(f"API requests by the operator: {requests:.0f} ({per_job:.1f} per placed job)")
         cycles = [
@@ -209,8 +197,7 @@ def main() -> None:
         last = cycles[-1] if cycles else "-"
         print(f"cycles: {len([c for c in cycles if 'pending' in c])}; last: {last}")
     finally:
-        operator.terminate()
-        operator.wait(timeout=60)
+        live_operator.stop(operator)
         cluster.kubectl("delete", "namespace", "bench", "--wait=false", check=False)
 
 

@@ -2,6 +2,7 @@
 """A real local Kubernetes control plane for the tests and the demo, without Docker.
 
     python hack/cluster.py build              # build (or reuse) every binary; print their paths
+    python hack/cluster.py build kueue        # the peer compared with (not needed by the tests)
     python hack/cluster.py up [--pools F]     # start etcd, kube-apiserver, controller-manager,
                                               # scheduler and kwok (or reuse a healthy cluster);
                                               # create the node pools (default hack/pools.yaml)
@@ -34,6 +35,7 @@ from localcluster import (
     bin_dirs,
     binary,
     build,
+    built,
     cluster_dir,
     create_nodes,
     down,
@@ -58,6 +60,7 @@ __all__ = [
     "bin_dirs",
     "binary",
     "build",
+    "built",
     "cluster_dir",
     "create_nodes",
     "down",
@@ -76,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build or reuse the binaries, print their directories")
+    build_cmd = sub.add_parser("build", help="build or reuse binaries, print their directories")
+    build_cmd.add_argument(
+        "components",
+        nargs="*",
+        help=f"only these (default: all but peers): {', '.join(COMPONENTS)}",
+    )
     up_cmd = sub.add_parser("up", help="start the cluster (or reuse it) and create the pools")
     up_cmd.add_argument("--pools", type=Path, default=DEFAULT_POOLS, help="pool file")
     up_cmd.add_argument("--no-pools", action="store_true", help="create no nodes")
@@ -89,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            for name, path in build().items():
+            unknown = sorted(set(args.components) - set(COMPONENTS))
+            if unknown:
+                raise ClusterError(
+                    f"no component {', '.join(unknown)}; known: {', '.join(COMPONENTS)}"
+                )
+            for name, path in build(args.components or None).items():
                 print(f"{name:<11} {COMPONENTS[name].version:<8} {path}")
         elif args.command == "up":
             up(None if args.no_pools else args.pools)

@@ -45,6 +45,9 @@ KWOK = "v0.7.0"
 HELM = "v3.19.0"
 
 
+KUEUE = "v0.17.0"
+
+
 HELM_KUBE_MINOR = "34"  # helm v3.19.0 is built against k8s.io/client-go v0.34
 
 
@@ -74,6 +77,8 @@ class Component:
     packages: tuple[str, ...]
     binaries: tuple[str, ...]
     ldflags: str = ""
+    peer: bool = False
+    """A system compared with (Kueue): built only when asked for, never for the tests."""
 
     @property
     def module(self) -> Path:
@@ -104,6 +109,20 @@ COMPONENTS: dict[str, Component] = {
             ),
         ),
         Component("etcd", ETCD, ("go.etcd.io/etcd/server/v3",), ("etcd",)),
+        Component(
+            "kueue",
+            KUEUE,
+            tuple(
+                f"sigs.k8s.io/kueue/{p}"
+                for p in (
+                    "cmd/kueue",
+                    "test/performance/scheduler/runner",
+                    "test/performance/scheduler/minimalkueue",
+                )
+            ),
+            ("kueue", "runner", "minimalkueue"),
+            peer=True,
+        ),
         Component("kwok", KWOK, ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",)),
         Component(
             "helm",
@@ -153,8 +172,8 @@ def binary(name: str) -> Path:
 
 
 def bin_dirs() -> list[Path]:
-    """Every component's binary directory, for PATH."""
-    return [bin_dir(c) for c in COMPONENTS]
+    """Every component's binary directory, for PATH (peers' excepted)."""
+    return [bin_dir(c) for c, spec in COMPONENTS.items() if not spec.peer]
 
 
 def fingerprint(component: str) -> str:
@@ -241,13 +260,14 @@ def _go_build(component: str, log: Log) -> float:
 
 
 def build(components: Sequence[str] | None = None, log: Log = _print) -> dict[str, Path]:
-    """Build every component that the cache lacks; return the binary directories.
+    """Build the components named (default: all but the peers) that the cache lacks;
+    return the binary directories.
 
     Builds are serialised by a lock per component, so concurrent callers (a test session and
     `make tools`) build once and share the result.
     """
     dirs = {}
-    for name in components or list(COMPONENTS):
+    for name in components or [c for c, spec in COMPONENTS.items() if not spec.peer]:
         if not built(name):
             with _locked(cache_root() / "bin" / f".{name}.lock"):
                 if not built(name):

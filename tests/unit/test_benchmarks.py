@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pathload import load_script
+from pricewise.api.manifests import parse_model
+from pricewise.api.models import TrainingJob
 from pricewise.core.units import to_micros
 
 solver_scale = load_script("pricewise_bench_solver_scale", "benchmarks/solver_scale.py")
@@ -74,3 +76,42 @@ def test_a_small_run_prints_its_cluster_and_rows(
     for row in rows:
         bound, gap = row[-2:]
         assert (bound, gap) == ("-", "n/a") or (float(bound) >= 0 and gap.endswith("%"))
+
+
+side_by_side = load_script("pricewise_bench_kueue", "benchmarks/kueue_side_by_side.py")
+
+# Kueue v0.17.0's baseline generator config (test/performance/scheduler/configs/baseline).
+BASELINE = {
+    "cohorts": [{
+        "className": "cohort", "count": 5,
+        "queuesSets": [{
+            "className": "cq", "count": 6, "nominalQuota": 20, "borrowingLimit": 100,
+            "workloadsSets": [
+                {"count": 350, "creationIntervalMs": 100, "workloads": [
+                    {"className": "small", "runtimeMs": 200, "priority": 50, "request": 1}]},
+                {"count": 100, "creationIntervalMs": 500, "workloads": [
+                    {"className": "medium", "runtimeMs": 500, "priority": 100, "request": 5}]},
+                {"count": 50, "creationIntervalMs": 1200, "workloads": [
+                    {"className": "large", "runtimeMs": 1000, "priority": 200, "request": 20}]},
+            ],
+        }],
+    }],
+}  # fmt: skip
+
+
+def test_kueues_baseline_becomes_the_same_trainingjobs() -> None:
+    work = side_by_side.workloads(BASELINE)
+    assert len(work) == 15_000  # 5 cohorts x 6 queues x (350 + 100 + 50)
+    assert {w["class"]: w["priority"] for w in work} == {"small": 50, "medium": 100, "large": 200}
+    last_large = max(w["at"] for w in work if w["class"] == "large")
+    assert last_large == 49 * 1.2  # the 50th large workload of a queue, 1,200 ms apart
+    assert [w["at"] for w in work] == sorted(w["at"] for w in work)
+    # A queue may use its nominal quota plus its borrowing limit, within its cohort's 120.
+    limits = side_by_side.queue_limits(BASELINE)
+    assert len(limits) == 30 and set(limits.values()) == {120}
+    large = next(w for w in work if w["class"] == "large")
+    job = parse_model(TrainingJob, {**side_by_side.training_job(large)}, "bench")
+    assert (job.spec.priority, job.spec.options[0].devices_per_worker) == (200, 20)
+    assert job.metadata.namespace == large["queue"]
+    one = {"cohorts": [{**BASELINE["cohorts"][0], "count": 1}]}
+    assert len(side_by_side.workloads(one)) == 3_000
