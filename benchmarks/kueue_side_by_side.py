@@ -66,11 +66,15 @@ def kueue_dir() -> Path:
     return Path(out)
 
 
-def generator(source: Path, cohorts: int) -> dict[str, Any]:
-    """Kueue's baseline generator config with `cohorts` cohorts."""
+def generator(source: Path, cohorts: int, share: float = 1.0) -> dict[str, Any]:
+    """Kueue's baseline generator config with `cohorts` cohorts and `share` of the workloads
+    of each set (at least one)."""
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     for cohort in config["cohorts"]:
         cohort["count"] = cohorts
+        for qset in cohort["queuesSets"]:
+            for wset in qset["workloadsSets"]:
+                wset["count"] = max(1, round(wset["count"] * share))
     return config
 
 
@@ -281,14 +285,17 @@ def main() -> None:
     """Run both and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohorts", type=int, default=5, help="cohorts of 6 queues (baseline 5)")
+    parser.add_argument(
+        "--share", type=float, default=1.0, help="share of each queue's workloads (a quick look)"
+    )
     parser.add_argument("--only", choices=["kueue", "pricewise"], help="run one side only")
     parser.add_argument("--out", type=Path, help="keep logs and summaries here")
     args = parser.parse_args()
     if not cluster.built("kueue"):
         sys.exit("Kueue is not built: run `make peers` first (a few minutes, once)")
     module = kueue_dir()
-    config = generator(module / "test/performance/scheduler/configs/baseline/generator.yaml",
-                       args.cohorts)  # fmt: skip
+    baseline = module / "test/performance/scheduler/configs/baseline/generator.yaml"
+    config = generator(baseline, args.cohorts, args.share)
     out = args.out or Path(tempfile.mkdtemp(prefix="kueue-side-by-side-"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "generator.yaml").write_text(yaml.safe_dump(config))

@@ -14,8 +14,9 @@ same reclaims:
   are priced and planned with the work reclaims lose (`pricewise.core.spotrisk`).
 
 Each spot run is reclaimed at the given rate per node-hour (seeded Poisson), jobs checkpoint
-every 30 minutes or never. Prints a Markdown table: cost (USD, lost work included) / deadline
-misses, then restarts and the cost of lost work. Figures, not assertions.
+every 30 minutes or never; a job reclaimed more than 3 times fails (the operator's default
+`maxRestarts`), and counts as a miss. Prints a Markdown table: cost (USD, lost work included) /
+deadline misses, then restarts, failed jobs and the cost of lost work. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ def main() -> None:
     )
     print(
         "| reclaims / node-hour | checkpoints | on-demand only | spot, blind | spot, risk-priced "
-        "| restarts (blind / risk) | lost work, USD (blind / risk) |"
+        "| restarts (blind / risk) | failed (blind / risk) | lost work, USD (blind / risk) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     on_demand: dict[str, Any] | None = None
     for rate in args.rates:
         for every in (1800.0, None):
@@ -104,6 +105,7 @@ def main() -> None:
             print(
                 f"| {rate:g} | {'30m' if every else 'none'} | {' | '.join(cells)} "
                 f"| {blind['restarts']} / {risk['restarts']} "
+                f"| {blind['failed']} / {risk['failed']} "
                 f"| {blind['lostWorkCost']:,.0f} / {risk['lostWorkCost']:,.0f} |"
             )
             print(f"{rate:g} {every}: {time.monotonic() - started:.0f}s", file=sys.stderr)

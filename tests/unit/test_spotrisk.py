@@ -97,6 +97,7 @@ def _on_spot(checkpoint_s: float | None, rate: float, seed: int = 0) -> tuple[Si
         "pricewise",
         reclaims={"v100": rate},
         seed=seed,
+        max_restarts=100,  # the mechanics of a cut, not the bound on restarts
     )
     return sim, {"summary": summary(result), "record": result.records[0]}
 
@@ -152,3 +153,16 @@ def test_observed_reclaims_price_spot_only_when_worse_and_known() -> None:
     assert rates.priced("spot", 0.01) == pytest.approx(0.1)
     assert rates.priced("spot", 0.5) == 0.5  # the declared rate is worse: it stands
     assert rates.priced("other", 0.02) == 0.02
+
+
+def test_a_job_reclaimed_past_its_restarts_fails() -> None:
+    # At 40 reclaims an hour a 15-minute run is almost never done: after 3 restarts it fails.
+    (sim,) = jobs_of(trace((0.0, 1)), [100.0])
+    sim = replace(sim, job=replace(sim.job, allow_spot=True))
+    result = run(
+        [sim], (SPOT,), simpolicies.pricewise_policy(SETTINGS), "p", reclaims={"v100": 40.0}
+    )
+    record = result.records[0]
+    assert (record.failed, record.restarts, record.finish_s) == (True, 4, None)
+    assert record.missed and summary(result)["failed"] == 1
+    assert record.cost == record.lost_cost > 0  # every run was thrown away

@@ -83,6 +83,8 @@ class JobRecord:
     """Runs cut short by a spot reclaim."""
     lost_cost: int = 0
     """Micro-units paid for work a reclaim threw away (part of `cost`)."""
+    failed: bool = False
+    """Reclaimed more often than its restarts allow: it never finished."""
 
     @property
     def missed(self) -> bool:

@@ -74,6 +74,7 @@ def summary(result: SimResult) -> dict[str, Any]:
         "currency": result.currency,
         "deadlineMisses": sum(r.missed for r in result.records),
         "restarts": sum(r.restarts for r in result.records),
+        "failed": sum(r.failed for r in result.records),
         "lostWorkCost": round(sum(r.lost_cost for r in result.records) / MICROS, 2),
         "meanJctHours": round(sum(jct) / len(jct) / 3600, 3) if jct else 0.0,
         "p95JctHours": round(_percentile(jct, 0.95) / 3600, 3),

@@ -24,9 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
+from pricewise.api.models import FailurePolicy
 from pricewise.core.costmodel import Candidate, Stage, candidates
 from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
+
+MAX_RESTARTS = FailurePolicy().max_restarts
+"""Restarts a job gets before it fails: the operator's default."""
 
 
 def fastest_here_s(job: Job, pools: Sequence[Pool]) -> float | None:
@@ -71,6 +75,7 @@ def run(
     runtime_factors: Mapping[str, float] | None = None,
     reclaims: Mapping[str, float] | None = None,
     seed: int = 0,
+    max_restarts: int = MAX_RESTARTS,
 ) -> SimResult:
     """Replay `jobs` on `pools` (every node empty at time 0) under `policy`.
 
@@ -80,7 +85,8 @@ def run(
     `runtime_factors` (job key to factor) makes a job run, and cost, that many times its
     estimate: the policies plan with the estimate. `reclaims` (pool name to reclaims per
     node-hour) cuts runs on those pools, drawn from `seed`: the same draws for every policy
-    that makes the same placements.
+    that makes the same placements. A job cut more than `max_restarts` times fails, as the
+    operator fails it (`spec.failurePolicy.maxRestarts`).
     """
     factors = runtime_factors or {}
     rates = reclaims or {}
@@ -113,6 +119,9 @@ def run(
                 free[node] = free[node] + worker
             if key in cut:
                 requeued = _reclaimed(records[key], jobs_by_key[key], cut.pop(key))
+                if records[key].restarts > max_restarts:
+                    records[key].failed = True
+                    continue
                 fastest[key] = fastest_here_s(requeued.job, usable)
                 jobs_by_key[key] = requeued
                 waiting.append(requeued)
