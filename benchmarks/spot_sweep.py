@@ -11,7 +11,8 @@ same reclaims:
 - on-demand only: no job allows spot;
 - spot, blind: jobs allow spot, spot priced at list (the pools declare no interruption rate);
 - spot, risk-priced: jobs allow spot, the spot pools declare the true rate, so spot options
-  are priced and planned with the work reclaims lose (`pricewise.core.spotrisk`).
+  are priced and planned with the work reclaims lose (`pricewise.core.spotrisk`), and a job
+  whose likely reclaims would use up its restarts stays off spot.
 
 Each spot run is reclaimed at the given rate per node-hour (seeded Poisson), jobs checkpoint
 every 30 minutes or never; a job reclaimed more than 3 times fails (the operator's default

@@ -28,6 +28,7 @@ from operator_fixtures import (
     wait_reason,
 )
 
+from pricewise.api.naming import INDEX_LABEL
 from pricewise.core.times import parse_time
 
 pytestmark = pytest.mark.cluster
@@ -495,6 +496,72 @@ def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
     assert "of the work saved" in again["restartHistory"][0]
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     assert "Requeued" in {e["reason"] for e in events["items"]}
+
+
+def _running_again(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    """The job's status once it was requeued once and runs again."""
+    st: dict[str, Any] = wait_for(
+        lambda: (
+            (st := status_of(cluster, namespace, name))
+            and st.get("restarts") == 1
+            and st.get("phase") == "Running"
+            and st
+        ),
+        90,
+        f"{name} to be requeued and running again",
+    )
+    return st
+
+
+def test_a_node_not_ready_past_the_grace_or_tainted_requeues_its_jobs(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("shaky", nodes=4, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("shaky"), "devicesPerWorker": 8, "duration": "1h"}
+    apply(cluster, namespace, *(training_job(n, [option], 3600) for n in ("down", "going")))
+    (down,) = wait_phase(cluster, namespace, "down", "Running")["nodes"]
+    (going,) = wait_phase(cluster, namespace, "going", "Running")["nodes"]
+    # Ready=False since two minutes, as the node controller would write it: past the 60 s grace.
+    since = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ready = {"type": "Ready", "status": "False", "reason": "KubeletDown",
+             "lastTransitionTime": since, "lastHeartbeatTime": since}  # fmt: skip
+    patch = {"status": {"conditions": [ready]}}
+    cluster.kubectl("patch", "node", down, "--subresource=status", "-p", json.dumps(patch))
+    cluster.kubectl(
+        "taint", "node", going, "DeletionCandidateOfClusterAutoscaler=1:PreferNoSchedule"
+    )
+    first = _running_again(cluster, namespace, "down")
+    second = _running_again(cluster, namespace, "going")
+    assert f"node {down} NotReady since" in first["restartHistory"][0]
+    assert f"node {going} is being reclaimed" in second["restartHistory"][0]
+    # Neither node takes work again: the two spare nodes do.
+    assert {*first["nodes"], *second["nodes"]}.isdisjoint({down, going})
+
+
+def test_the_operator_killed_in_the_middle_of_a_requeue_loses_nothing_and_doubles_nothing(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("brittle", nodes=3, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("brittle"), "devicesPerWorker": 8, "duration": "1h"}
+    apply(cluster, namespace, training_job("pair", [option], 3600, workers={"min": 2, "max": 2}))
+    nodes = wait_phase(cluster, namespace, "pair", "Running")["nodes"]
+    assert len(nodes) == 2
+    cluster.kubectl("delete", "node", nodes[0], "--wait=false")
+    # Killed as soon as the requeue shows, while the other worker may still be going away.
+    wait_for(lambda: status_of(cluster, namespace, "pair").get("restarts") == 1, 60, "a requeue")
+    operator.kill()
+    operator.start()
+    again = _running_again(cluster, namespace, "pair")
+    assert nodes[0] not in again["nodes"] and len(again["nodes"]) == 2
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)
+    live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+    workers = sorted(
+        (p["metadata"]["labels"][INDEX_LABEL], p["spec"].get("nodeName")) for p in live
+    )
+    assert workers == [("0", again["nodes"][0]), ("1", again["nodes"][1])]
+    assert status_of(cluster, namespace, "pair")["restarts"] == 1  # counted once
 
 
 def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_history(

@@ -146,3 +146,13 @@ def test_saved_progress_leaves_the_rest_of_the_work_to_plan() -> None:
     with pytest.raises(ValueError, match=r"pricewise.dev/progress='40%' is not a share"):
         convert.reported_progress(body)
     assert convert.reported_progress(_job()) is None
+
+
+def test_restarts_left_are_the_policy_less_the_restarts_taken() -> None:
+    body = _job()
+    assert convert.job_from(parse_model(TrainingJob, body, "x")).restarts_left == 3
+    body["spec"]["failurePolicy"] = {"maxRestarts": 5}
+    body["status"] = {"restarts": 2}
+    assert convert.job_from(parse_model(TrainingJob, body, "x")).restarts_left == 3
+    body["status"] = {"restarts": 7}  # the policy was lowered after the restarts
+    assert convert.job_from(parse_model(TrainingJob, body, "x")).restarts_left == 0

@@ -3,6 +3,7 @@ cost terms in the corners that the README's examples do not reach."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -75,6 +76,22 @@ def test_spot_and_nodes_notes() -> None:
     tiny = _one(_pool(nodes=(Node("t", small, small),)))
     assert (tiny.stage, tiny.workers) == (Stage.NO_FIT, 1)
     assert tiny.note.endswith("the largest node of the pool has 1 nvidia.com/gpu, 2 CPU, 8Gi")
+
+
+def test_spot_that_would_use_up_the_restarts_is_excluded() -> None:
+    # 10 h on one node reclaimed 0.2 times an hour, checkpointed every 30 min: 2.103 reclaims
+    # expected, 4 at 90 % (worked in test_spotrisk). 3 restarts left are too few, 4 are enough.
+    spot = replace(_pool(capacity_type="spot"), interruption_rate=0.2)
+    fields = {"work": 10 * WORK, "allow_spot": True, "checkpoint_s": 1800.0}
+    short = _one(spot, restarts_left=3, **fields)
+    assert (short.stage, short.note) == (
+        Stage.SPOT,
+        "expects up to 4 reclaims (9 runs in 10), more than the 3 restart(s) left "
+        "(spec.failurePolicy.maxRestarts)",
+    )
+    assert _one(spot, restarts_left=4, **fields).stage is Stage.FEASIBLE
+    assert _one(spot, **fields).stage is Stage.FEASIBLE  # no bound given
+    assert _one(_pool(), restarts_left=0, **fields).stage is Stage.FEASIBLE  # on-demand: no risk
 
 
 def test_out_of_range_at_its_bounds() -> None:

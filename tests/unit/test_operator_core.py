@@ -221,3 +221,29 @@ def test_single_worker_needs_no_rendezvous_service() -> None:
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert env["MASTER_ADDR"] == "localhost"
     assert "subdomain" not in pod["spec"]
+
+
+def test_lost_nodes_are_gone_tainted_or_not_ready_past_the_grace() -> None:
+    cache = _cache()
+
+    def ready(name: str, status: str, since: datetime, taints: tuple[str, ...] = ()) -> None:
+        body = _node(name, 8, "l4")
+        body["spec"] = {"taints": [{"key": k, "effect": "NoSchedule"} for k in taints]}
+        body["status"]["conditions"] = [
+            {"type": "Ready", "status": status, "lastTransitionTime": f"{since:%Y-%m-%dT%H:%M:%SZ}"}
+        ]
+        cache.upsert_node(body)
+
+    ready("fine", "True", NOW - timedelta(hours=1))
+    ready("blip", "Unknown", NOW - timedelta(seconds=30))  # within the grace
+    ready("down", "Unknown", NOW - timedelta(minutes=5))
+    ready("going", "True", NOW - timedelta(hours=1), ("DeletionCandidateOfClusterAutoscaler",))
+    ready("other", "True", NOW - timedelta(hours=1), ("example.com/unrelated",))
+    names = ["fine", "blip", "down", "going", "other", "gone", None]
+    assert cache.lost_nodes(names, NOW, timedelta(minutes=1)) == {
+        "down": "node down NotReady since 11:55",
+        "going": "node going is being reclaimed (taint DeletionCandidateOfClusterAutoscaler)",
+        "gone": "node gone is gone",
+    }
+    cache.reclaim_taints = frozenset({"example.com/unrelated"})  # PRICEWISE_RECLAIM_TAINTS
+    assert set(cache.lost_nodes(names, NOW, timedelta(minutes=1))) == {"down", "other", "gone"}

@@ -156,6 +156,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         created=created,
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
         checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,
+        restarts_left=max(spec.failure_policy.max_restarts - tj.status.restarts, 0),
     )
 
 

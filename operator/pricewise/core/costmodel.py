@@ -20,7 +20,7 @@ from functools import cached_property
 
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
-from pricewise.core.spotrisk import SpotRisk, spot_risk
+from pricewise.core.spotrisk import SpotRisk, poisson_quantile, spot_risk
 from pricewise.core.units import MICROS, format_duration, format_micros
 
 MIB_PER_GIB = 1024
@@ -168,6 +168,22 @@ def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
     return replace(cand, stage=Stage.OUT_OF_RANGE, note=note)
 
 
+def _reclaims_past_restarts(cand: Candidate) -> Candidate | None:
+    """The spot candidate marked excluded when the reclaims of 9 runs in 10 would use up more
+    restarts than the job has left: it would likely fail instead of finishing."""
+    left = cand.job.restarts_left
+    if cand.risk is None or left is None:
+        return None
+    likely = poisson_quantile(cand.risk.restarts)
+    if likely <= left:
+        return None
+    note = (
+        f"expects up to {likely} reclaims (9 runs in 10), more than the {left} restart(s) "
+        "left (spec.failurePolicy.maxRestarts)"
+    )
+    return replace(cand, note=note)
+
+
 def candidate_for(
     job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
 ) -> Candidate:
@@ -209,6 +225,10 @@ def candidate_for(
     # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
     # fast enough is the narrowest.
     width = next((w for w in range(job.min_workers, job.max_workers + 1) if fast_enough(w)), None)
+    if width is not None:
+        reclaims = _reclaims_past_restarts(_candidate(job, option, pool, width, Stage.SPOT))
+        if reclaims is not None:
+            return reclaims
     if width is None:
         widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
         if limit is not None and widest.worst_s > limit:

@@ -210,6 +210,8 @@ class Job:
     needs the room."""
     checkpoint_s: float | None = None
     """How often the job saves its progress; None when it never does (a reclaim loses all)."""
+    restarts_left: int | None = None
+    """Requeues the job may still take before it fails (`spec.failurePolicy`); None: no bound."""
 
     @property
     def key(self) -> str:

@@ -90,6 +90,7 @@ def run(
     """
     factors = runtime_factors or {}
     rates = reclaims or {}
+    jobs = [replace(s, job=replace(s.job, restarts_left=max_restarts)) for s in jobs]
     cut: dict[str, tuple[float, float, float, Candidate]] = {}
     """Running job cut by a reclaim: (start, cut time, run time, candidate)."""
     started = time.monotonic()
@@ -206,7 +207,10 @@ def _reclaimed(
     record.lost_cost += round(per_s * (ran - saved))
     record.restarts += 1
     left = job.work * (1 - saved / run_s)
-    return replace(sim, job=replace(job, work=max(left, job.work * 1e-9)))
+    restarts_left = None if job.restarts_left is None else max(job.restarts_left - 1, 0)
+    return replace(
+        sim, job=replace(job, work=max(left, job.work * 1e-9), restarts_left=restarts_left)
+    )
 
 
 def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, blind: bool) -> Job:
