@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
+from pricewise.core import solver
 from pricewise.core.costmodel import candidates
 from pricewise.core.lookahead import LookAhead, later_starts
 from pricewise.core.snapshot import BudgetView, Quota, Release, Resources
@@ -166,6 +169,24 @@ def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
     assert plan.total_cost + plan.reserved_cost == to_micros(20.0)
+
+
+def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As above; a clock on which every reading takes 4 of the 10 s allowed: the candidates and
+    # the greedy start already used more than the look-ahead's 30 % share, so b is not planned
+    # for later: both start now, in a valid plan.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    snap = snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)])
+    readings = itertools.count(step=4.0)
+    monkeypatch.setattr(solver.time, "monotonic", lambda: next(readings))
+    plan = checked(snap)
+    assert (plan.looked_ahead, plan.reserved) == (False, ())
+    assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
+    monkeypatch.setattr(solver.time, "monotonic", lambda: 0.0)  # no time passes
+    assert checked(snap).looked_ahead and len(checked(snap).reserved) == 1
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:

@@ -161,12 +161,13 @@ class Scheduler:
         if self.metrics is not None:
             self.metrics.observe(plan, snapshot.currency)
         log.info(
-            "cycle %d: %d pending, %d placed, solver %s in %.2fs, cycle %.2fs",
+            "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs",
             self.cycles,
             len(plan.decisions),
             len(plan.placed),
             plan.status,
             plan.seconds,
+            "" if plan.looked_ahead else " (no time left to look ahead)",
             time.monotonic() - started,
         )
         return plan

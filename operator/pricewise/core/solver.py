@@ -44,6 +44,12 @@ from pricewise.core.relaxation import WHOLE, Relaxation, cost_floor
 from pricewise.core.snapshot import Snapshot
 
 
+LOOK_AHEAD_BUDGET = 0.3
+"""Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
+of pending jobs) the cycle decides only what starts now, a model a fraction of the size that
+CP-SAT can still improve on the greedy plan within the limit; later cycles look ahead again."""
+
+
 @dataclass(frozen=True)
 class SolverSettings:
     """Limits of one solve. One search worker and a fixed seed keep results reproducible."""
@@ -78,6 +84,8 @@ class Plan:
     rounds: int
     reserved_cost: int = 0
     """Estimated cost of the jobs planned for later (micro-units)."""
+    looked_ahead: bool = True
+    """False when the cycle had no time left for later starts (see `LOOK_AHEAD_BUDGET`)."""
 
     @property
     def placed(self) -> tuple[Decision, ...]:
@@ -249,7 +257,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     levels = sorted({j.priority for j in jobs}, reverse=True)
     greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
     greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
-    later = _later_starts(snapshot, feasible, settings, greedy_keys, {})
+    looks_ahead = time.monotonic() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
+    later = _later_starts(snapshot, feasible, settings, greedy_keys, {}) if looks_ahead else {}
     refined = not later
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
@@ -309,6 +318,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         seconds=time.monotonic() - started,
         rounds=rounds,
         reserved_cost=later_total,
+        looked_ahead=looks_ahead and settings.look_ahead.enabled,
     )
 
 
