@@ -43,7 +43,6 @@ from pricewise.core.packing import Gang, pack
 from pricewise.core.relaxation import WHOLE, Relaxation, cost_floor
 from pricewise.core.snapshot import Snapshot
 
-
 LOOK_AHEAD_BUDGET = 0.3
 """Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
 of pending jobs) the cycle decides only what starts now, a model a fraction of the size that
