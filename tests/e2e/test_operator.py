@@ -522,7 +522,9 @@ def test_a_node_not_ready_past_the_grace_or_tainted_requeues_its_jobs(
     apply(cluster, namespace, *(training_job(n, [option], 3600) for n in ("down", "going")))
     (down,) = wait_phase(cluster, namespace, "down", "Running")["nodes"]
     (going,) = wait_phase(cluster, namespace, "going", "Running")["nodes"]
-    # Ready=False since two minutes, as the node controller would write it: past the 60 s grace.
+    # Its kubelet stops (kwok no longer keeps it Ready), and it is Ready=False since two
+    # minutes, past the 60 s grace.
+    cluster.kubectl("annotate", "node", down, "kwok.x-k8s.io/node-")
     since = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     ready = {"type": "Ready", "status": "False", "reason": "KubeletDown",
              "lastTransitionTime": since, "lastHeartbeatTime": since}  # fmt: skip
