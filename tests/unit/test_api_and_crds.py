@@ -156,3 +156,10 @@ def test_restarts_left_are_the_policy_less_the_restarts_taken() -> None:
     assert convert.job_from(parse_model(TrainingJob, body, "x")).restarts_left == 3
     body["status"] = {"restarts": 7}  # the policy was lowered after the restarts
     assert convert.job_from(parse_model(TrainingJob, body, "x")).restarts_left == 0
+
+
+def test_when_late_run_lets_the_job_run_past_its_deadline() -> None:
+    assert not convert.job_from(parse_model(TrainingJob, _job(), "x")).runs_late
+    assert convert.job_from(parse_model(TrainingJob, _job(whenLate="Run"), "x")).runs_late
+    with pytest.raises(ManifestError, match=r"spec.whenLate: Input should be 'Wait' or 'Run'"):
+        parse_model(TrainingJob, _job(whenLate="Later"), "x")

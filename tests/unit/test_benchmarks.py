@@ -115,3 +115,47 @@ def test_kueues_baseline_becomes_the_same_trainingjobs() -> None:
     assert job.metadata.namespace == large["queue"]
     one = {"cohorts": [{**BASELINE["cohorts"][0], "count": 1}]}
     assert len(side_by_side.workloads(one)) == 3_000
+
+
+kueue_cost = load_script("pricewise_bench_kueue_cost", "benchmarks/kueue_cost.py")
+
+
+def test_the_trace_becomes_kueue_jobs_and_trainingjobs_and_is_costed_by_hand() -> None:
+    args = kueue_cost.argparse.Namespace(
+        trace=kueue_cost.DATA / "gavel/traces/philly-derived-seed0-103959.trace",
+        jobs=3, scale=0.25, seed=0,
+    )  # fmt: skip
+    jobs = kueue_cost.trace_jobs(args)
+    sim = jobs[0]
+    # Kueue: suspended, in the LocalQueue, all the job's GPUs in one pod.
+    job = kueue_cost.kueue_job(sim, "kueue-price")
+    assert job["spec"]["suspend"] and job["metadata"]["labels"] == {
+        "kueue.x-k8s.io/queue-name": "trace"
+    }
+    requests = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    assert requests["nvidia.com/gpu"] == str(sim.gpus)
+    # pricewise: one option per GPU kind, with that kind's run time, and the deadline.
+    tj = parse_model(TrainingJob, kueue_cost.training_job(sim, "pw", 0.0, 1.0), "bench")
+    for option in tj.spec.options:
+        assert option.duration == f"{kueue_cost.run_s(sim, option.accelerator, 1.0)}s"
+    assert tj.spec.deadline is not None and sim.deadline_s is not None
+    assert tj.spec.deadline.timestamp() == pytest.approx(sim.deadline_s / 3600, abs=1)
+    # The price order is the cheapest GPU-hour first.
+    queue = kueue_cost.kueue_queue("kueue-price", ["k80", "p100", "v100"], 2)
+    flavors = queue[-2]["spec"]["resourceGroups"][0]["flavors"]
+    assert [f["name"] for f in flavors] == ["k80", "p100", "v100"]
+    assert flavors[0]["resources"][0] == {"name": "nvidia.com/gpu", "nominalQuota": 16}
+    # A run on the V100 that started at the deadline less its run time, and one a second late.
+    run = kueue_cost.run_s(sim, "nvidia-tesla-v100", 1.0)
+    outcome = kueue_cost.Outcome(wall_s=5.0)
+    outcome.created = {"_t0": 100.0, sim.job.name: 100.0 + sim.arrival_s / 3600}
+    outcome.bound = {sim.job.name: outcome.created[sim.job.name] + 0.5}
+    outcome.pools = {sim.job.name: "v100"}
+    start = 100.0 + sim.deadline_s / 3600 - run
+    for late, misses in ((0.0, 0), (2.0, 1)):
+        outcome.starts = {sim.job.name: start + late}
+        outcome.ends = {sim.job.name: start + late + run}
+        got = kueue_cost.figures([sim], outcome, 1.0)
+        assert got["misses"] == misses
+    assert got["cost"] == pytest.approx(2.48 * sim.gpus * run)  # one trace hour a second
+    assert got["wait_s"] == 0.5 and got["by_pool"] == {"k80": 0, "p100": 0, "v100": 1}

@@ -303,12 +303,16 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     out = json.loads(done.stdout)
     assert out["setup"]["jobs"] == 2 and out["setup"]["skippedNoThroughput"] == 1
     rows = {r["policy"]: r for r in out["policies"]}
-    assert list(rows) == ["pricewise", "pricewise-now", "first-fit", "cheapest", "fifo"]
+    assert list(rows) == ["pricewise", "pricewise-now", "first-fit", "kueue", "cheapest", "fifo"]
     # Same case as the late-job test above: deadlines 2 x 15 min for both jobs. Job 2 can
-    # still make it at 900 s (900 s left, 900 s needed), so nobody misses.
+    # still make it at 900 s (900 s left, 900 s needed), so nobody misses...
+    kueue = rows.pop("kueue")
     for policy in rows:
         assert rows[policy]["totalCost"] == 1.0, policy
         assert rows[policy]["deadlineMisses"] == 0, policy
+    # ...but Kueue's way, blind to deadlines: job 1 on the K80 first in the order (1 h, 1.00
+    # USD, late), job 2 on the V100 (15 min, 0.50).
+    assert (kueue["totalCost"], kueue["deadlineMisses"]) == (1.5, 1)
     assert out["setup"]["costFloor"] == 1.0
 
 

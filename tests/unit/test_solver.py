@@ -10,7 +10,7 @@ import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
 from pricewise.core import solver
-from pricewise.core.costmodel import candidates
+from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
 from pricewise.core.snapshot import BudgetView, Quota, Release, Resources
 from pricewise.core.solver import Plan, SolverSettings, solve
@@ -340,3 +340,20 @@ def test_later_starts_are_the_earliest_few_cheapest_first() -> None:
     slots = {"l4": [600, 1200, 1800, 2400], "h100": [300, 900]}
     starts = later_starts(options, slots, NOW, LookAhead(starts_per_job=3))
     assert [(c.pool.name, s) for c, s in starts] == [("l4", 600), ("h100", 300), ("l4", 1200)]
+
+
+def test_a_late_job_that_runs_late_is_placed_without_its_deadline_and_says_so() -> None:
+    # Due in 10 min, the job needs 20 min on the H100 (1 h on the L4): no option makes it.
+    due = NOW + timedelta(minutes=10)
+    waits = job("j", *BOTH, deadline=due)
+    assert decide(checked(snapshot([SLOW, FAST], [waits])))[:2] == (None, "DeadlineUnreachable")
+    late = replace(waits, runs_late=True)
+    planned = without_missed_deadline(late, (SLOW, FAST), NOW, "USD")
+    assert (planned.deadline, planned.missed_deadline) == (None, due)
+    chosen, reason, message = decide(checked(snapshot([SLOW, FAST], [planned])))
+    assert (chosen, reason) == ("l4", "Admitted")  # the cheapest, as without a deadline
+    assert message.endswith("; its deadline 12:10 UTC can no longer be met: it runs late "
+                            "(whenLate: Run)")  # fmt: skip
+    # While some option can still make it, or when it waits, nothing changes.
+    for kept in (replace(late, deadline=NOW + timedelta(hours=1)), waits):
+        assert without_missed_deadline(kept, (SLOW, FAST), NOW, "USD") == kept

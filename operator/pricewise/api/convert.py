@@ -157,6 +157,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
         checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,
         restarts_left=max(spec.failure_policy.max_restarts - tj.status.restarts, 0),
+        runs_late=spec.when_late == "Run",
     )
 
 

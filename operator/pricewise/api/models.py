@@ -293,6 +293,12 @@ class TrainingJobSpec(ApiModel):
     priority: int = Field(
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
     )
+    when_late: Literal["Wait", "Run"] = Field(
+        "Wait",
+        description="Once no option can meet the deadline any more: Wait (default) holds the job "
+        "with reason DeadlineUnreachable until its spec changes; Run places it anyway, as a job "
+        "without a deadline, and says so in its status.",
+    )
     allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = Field(
         "PreemptLowerPriority",

@@ -28,6 +28,7 @@ from pricewise.controller.records import (
     older,
     pod_record,
 )
+from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
 from pricewise.core.reclaims import ReclaimRates
@@ -451,7 +452,9 @@ class Cache:
         currency = self.currency()
         # The start promised last cycle is kept in the status: a restart keeps the promise.
         jobs = tuple(
-            replace(r.job, promised_start=r.status.planned_start)
+            without_missed_deadline(
+                replace(r.job, promised_start=r.status.planned_start), pools, now, currency
+            )
             for r in self.pending()
             if r.job is not None
         )

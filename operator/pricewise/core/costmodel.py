@@ -253,6 +253,18 @@ def candidate_for(
     return cand
 
 
+def without_missed_deadline(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> Job:
+    """The job as it is planned once no option can meet its deadline any more, even on an empty
+    pool, when it runs late (`runs_late`): without the deadline, which is kept to say so.
+    Unchanged while some option still can, or when something else than time excludes them."""
+    if job.deadline is None or not job.runs_late:
+        return job
+    reached = [c.stage for c in candidates(job, pools, now, currency) if c.stage >= Stage.TIME]
+    if not reached or any(stage > Stage.TIME for stage in reached):
+        return job
+    return replace(job, deadline=None, missed_deadline=job.deadline)
+
+
 def candidates(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> list[Candidate]:
     """Every (option, pool) pairing of the job, feasible or not, cheapest feasible first."""
     found = [

@@ -235,6 +235,9 @@ def explain(
                 message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
         else:
             reason, message = _unfeasible(job, rows, snapshot)
+        if job.missed_deadline is not None:
+            when = clock(job.missed_deadline, snapshot.now)
+            message += f"; its deadline {when} can no longer be met: it runs late (whenLate: Run)"
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return tuple(decisions)

@@ -212,6 +212,10 @@ class Job:
     """How often the job saves its progress; None when it never does (a reclaim loses all)."""
     restarts_left: int | None = None
     """Requeues the job may still take before it fails (`spec.failurePolicy`); None: no bound."""
+    runs_late: bool = False
+    """Whether the job runs anyway once its deadline cannot be met (`spec.whenLate: Run`)."""
+    missed_deadline: datetime | None = None
+    """The deadline a late job was planned without (see `costmodel.without_missed_deadline`)."""
 
     @property
     def key(self) -> str:

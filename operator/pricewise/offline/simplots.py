@@ -17,7 +17,13 @@ import matplotlib.pyplot as plt
 from pricewise.offline.simmodel import SimResult
 from pricewise.offline.simreport import cost_over_time
 
-COLOURS = {"pricewise": "#1b7837", "first-fit": "#2166ac", "cheapest": "#b2182b", "fifo": "#777777"}
+COLOURS = {
+    "pricewise": "#1b7837",
+    "first-fit": "#2166ac",
+    "kueue": "#92c5de",
+    "cheapest": "#b2182b",
+    "fifo": "#777777",
+}
 
 
 def _colour(policy: str) -> str:

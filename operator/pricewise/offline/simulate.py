@@ -168,6 +168,7 @@ def main(argv: list[str]) -> int:
             "pricewise": pricewise_policy(settings),
             "pricewise-now": pricewise_policy(now_only),
             "first-fit": first_fit_policy,
+            "kueue": first_fit_policy,
             "cheapest": cheapest_policy,
             "fifo": fifo_policy(fifo_pool),
         }[name]
@@ -179,7 +180,7 @@ def main(argv: list[str]) -> int:
             name,
             currency=currency,
             window_s=args.window,
-            deadline_blind=fifo,
+            deadline_blind=fifo or name == "kueue",
             fixed_pool=fifo_pool if fifo else None,
             runtime_factors=noise,
         )
