@@ -357,3 +357,24 @@ def test_a_late_job_that_runs_late_is_placed_without_its_deadline_and_says_so() 
     # While some option can still make it, or when it waits, nothing changes.
     for kept in (replace(late, deadline=NOW + timedelta(hours=1)), waits):
         assert without_missed_deadline(kept, (SLOW, FAST), NOW, "USD") == kept
+
+
+def test_a_cycle_plans_the_first_jobs_by_priority_deadline_and_age_the_rest_queue() -> None:
+    soon = NOW + timedelta(hours=3)
+    jobs = [
+        job("old", *BOTH, created=NOW - timedelta(hours=2)),
+        job("new", *BOTH, created=NOW - timedelta(hours=1)),
+        job("due", *BOTH, deadline=soon, created=NOW),
+        job("high", *BOTH, priority=10, created=NOW),
+    ]
+    plan = checked(snapshot([SLOW, FAST], jobs), SolverSettings(max_jobs=3))
+    by_name = {d.job.name: d for d in plan.decisions}
+    assert len(plan.decisions) == 4 and by_name["new"].reason == "Queued"
+    assert by_name["new"].message == (
+        "more than 3 jobs are pending: this one is planned once it is among the first 3 by "
+        "priority, deadline and age"
+    )
+    planned = {d.job.name for d in plan.decisions if d.chosen or d.reservation}
+    assert planned == {"old", "due", "high"}
+    everyone = checked(snapshot([SLOW, FAST], jobs), SolverSettings(max_jobs=4))
+    assert "Queued" not in {d.reason for d in everyone.decisions}

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ortools.sat.python import cp_model
@@ -60,6 +60,10 @@ class SolverSettings:
     relative_gap: float = 0.005
     """Stop once the cost is proved within this fraction of the optimum."""
     look_ahead: LookAhead = field(default_factory=LookAhead)
+    max_jobs: int = 1_000
+    """Pending jobs one cycle plans, highest priority, then earliest deadline, then oldest
+    first; the others wait their turn (`Queued`) without being costed, which bounds the cycle
+    however many are pending (Kueue's scheduler likewise looks at the heads of its queues)."""
     whole_model_up_to: int = 3_000
     """Models with at most this many choices go to CP-SAT whole, which proves them optimal;
     larger ones are solved relaxed first and the choices taken whole are fixed (see
@@ -241,6 +245,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     """Decide every pending job of the snapshot: a placement, a later start, or why it waits."""
     settings = settings or SolverSettings()
     started = time.monotonic()
+    snapshot, queued = _window(snapshot, settings.max_jobs)
     all_options = {
         job.key: candidates(job, snapshot.pools, snapshot.now, snapshot.currency)
         for job in snapshot.jobs
@@ -304,7 +309,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                 status = round_status
                 bound = round_bound
             break
-    decisions = explain(snapshot, all_options, placement, reserved)
+    decisions = explain(snapshot, all_options, placement, reserved) + queued
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
     return Plan(
@@ -319,6 +324,25 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         reserved_cost=later_total,
         looked_ahead=looks_ahead and settings.look_ahead.enabled,
     )
+
+
+def _window(snapshot: Snapshot, size: int) -> tuple[Snapshot, tuple[Decision, ...]]:
+    """The snapshot with the first `size` pending jobs in the order a cycle serves them, and a
+    `Queued` decision for each of the others (its message stays the same from cycle to cycle,
+    so that its status is written once)."""
+    if len(snapshot.jobs) <= size:
+        return snapshot, ()
+    far = datetime.max.replace(tzinfo=UTC)
+    order = sorted(
+        snapshot.jobs,
+        key=lambda j: (-j.priority, j.deadline or far, j.created or snapshot.now, j.key),
+    )
+    message = (
+        f"more than {size} jobs are pending: this one is planned once it is among the first "
+        f"{size} by priority, deadline and age"
+    )
+    queued = tuple(Decision(j, None, (), "Queued", message, ()) for j in order[size:])
+    return replace(snapshot, jobs=tuple(order[:size])), queued
 
 
 def _greedy_start(
