@@ -47,7 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import matplotlib
 import yaml
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
@@ -405,6 +409,35 @@ def simulated(jobs: list[simmodel.SimJob], nodes: int) -> dict[str, simmodel.Sim
     }
 
 
+def plot(table: list[tuple[str, float, int]], path: Path) -> None:
+    """Cost and deadline misses of every run, side by side, as a PNG."""
+    names = [
+        name.replace(", ", "\n").replace(" (", "\n(").replace("flavors ", "flavors\n")
+        for name, _, _ in table
+    ]
+
+    def colour(name: str) -> str:
+        simulated = name.startswith("simulator")
+        if "pricewise" in name:
+            return "#a6dba0" if simulated else "#1b7837"
+        if "ueue" in name:
+            return "#92c5de" if simulated else "#2166ac"
+        return "#bbbbbb"
+
+    colours = [colour(name) for name, _, _ in table]
+    fig, (cost_ax, miss_ax) = plt.subplots(2, 1, figsize=(9, 6.5))
+    for ax, values, title in ((cost_ax, [c for _, c, _ in table], "Cost (USD)"),
+                              (miss_ax, [m for _, _, m in table], "Deadline misses")):  # fmt: skip
+        bars = ax.bar(names, values, color=colours)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     """Run the three live runs and the simulator; print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -418,6 +451,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="keep logs here")
     parser.add_argument("--only", choices=["kueue", "pricewise"])
+    parser.add_argument("--plot", type=Path, help="write the cost and misses chart here (PNG)")
     args = parser.parse_args()
     if not cluster.built("kueue"):
         sys.exit("Kueue is not built: run `make peers` first (a few minutes, once)")
@@ -483,12 +517,16 @@ def main() -> None:
         misses = f"{r['misses']}{never}"
         print(f"| {name} | {r['cost']:,.0f} | {misses} | {pools_} | {r['wait_s']:.1f} s "
               f"| {r['makespan_h']:.0f} | {r['wall_s']:.0f} s |")  # fmt: skip
+    chart = [(name, r["cost"], r["misses"]) for name, r in rows.items()]
     for name, result in sims.items():
         summary = simreport.summary(result)
         placed = {r.name: r.pool for r in result.records}
         pools_ = " / ".join(str(sum(1 for v in placed.values() if v == p)) for p in POOLS)
         print(f"| simulator, {name} | {summary['totalCost']:,.0f} | "
               f"{summary['deadlineMisses']} | {pools_} | - | - | - |")  # fmt: skip
+        chart.append((f"simulator, {name}", summary["totalCost"], summary["deadlineMisses"]))
+    if args.plot:
+        plot(chart, args.plot)
     real = outcomes.get("Kueue, price order")
     if real is not None:
         print()
