@@ -467,37 +467,6 @@ def _metrics(op: Operator) -> str:
         return text
 
 
-def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
-    cluster: Any, namespace: str, operator: Operator, pools: Pools
-) -> None:
-    pools.add("fragile", nodes=2, gpus=8, price=1.0)
-    pools.publish()
-    option = {"accelerator": pools.accelerator("fragile"), "devicesPerWorker": 8, "duration": "1h"}
-    # Checkpointed every second: what the first run did before its node went is kept.
-    survivor = training_job("survivor", [option], run_seconds=3600, checkpoint={"interval": "1s"})
-    apply(cluster, namespace, survivor)
-    first = wait_phase(cluster, namespace, "survivor", "Running")
-    time.sleep(2)
-    (node,) = first["nodes"]
-    cluster.kubectl("delete", "node", node, "--wait=false")
-    again = wait_for(
-        lambda: (
-            (st := status_of(cluster, namespace, "survivor"))
-            and st.get("restarts") == 1
-            and st.get("phase") == "Running"
-            and st
-        ),
-        90,
-        "the job to be requeued and running again",
-    )
-    assert again["nodes"] != [node]
-    assert again["restartHistory"][0].startswith(f"worker 0's node {node} is gone at ")
-    assert 0 < again["progress"] < 0.01, again  # seconds of an hour
-    assert "of the work saved" in again["restartHistory"][0]
-    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
-    assert "Requeued" in {e["reason"] for e in events["items"]}
-
-
 def _running_again(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
     """The job's status once it was requeued once and runs again."""
     st: dict[str, Any] = wait_for(
@@ -511,6 +480,28 @@ def _running_again(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
         f"{name} to be requeued and running again",
     )
     return st
+
+
+def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("fragile", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("fragile"), "devicesPerWorker": 8, "duration": "1h"}
+    # Checkpointed every second: what the first run did before its node went is kept.
+    survivor = training_job("survivor", [option], run_seconds=3600, checkpoint={"interval": "1s"})
+    apply(cluster, namespace, survivor)
+    first = wait_phase(cluster, namespace, "survivor", "Running")
+    time.sleep(2)
+    (node,) = first["nodes"]
+    cluster.kubectl("delete", "node", node, "--wait=false")
+    again = _running_again(cluster, namespace, "survivor")
+    assert again["nodes"] != [node]
+    assert again["restartHistory"][0].startswith(f"worker 0's node {node} is gone at ")
+    assert 0 < again["progress"] < 0.01, again  # seconds of an hour
+    assert "of the work saved" in again["restartHistory"][0]
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+    assert "Requeued" in {e["reason"] for e in events["items"]}
 
 
 def test_a_node_not_ready_past_the_grace_or_tainted_requeues_its_jobs(
