@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Debian packages need root: use sudo when not root and sudo is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools peers mutants
+.PHONY: help dev demo test lint crds manifests cluster-up cluster-down tools peers kueue-compare mutants
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,10 @@ tools:  ## build (or reuse) kube-apiserver, etcd, kwok, kubectl, helm into ~/.ca
 
 peers:  ## build (or reuse) Kueue v0.17.0, its manager and scheduler perf harness (minutes; not for `make test`)
 	$(PYTHON) hack/cluster.py build kueue
+
+kueue-compare: tools peers  ## the real Kueue beside pricewise: cost on a trace window, then Kueue's own benchmark (~13 min)
+	$(PYTHON) benchmarks/kueue_cost.py --plot benchmarks/figures/kueue/cost_and_misses.png
+	$(PYTHON) benchmarks/kueue_side_by_side.py --cohorts 1 --share 0.2
 
 cluster-up: tools  ## start the local control plane with simulated node pools
 	$(PYTHON) hack/cluster.py up
