@@ -308,9 +308,13 @@ def kueue_setup(out: Path, module: Path) -> subprocess.Popen[bytes]:
     # The manager reads its metrics certificate from a fixed path when it does not manage
     # certificates itself (which needs an in-cluster Service).
     metrics = Path("/etc/kueue/metrics/certs")
-    metrics.mkdir(parents=True, exist_ok=True)
-    for name in ("tls.crt", "tls.key"):
-        (metrics / name).write_bytes((certs / name).read_bytes())
+    try:
+        metrics.mkdir(parents=True, exist_ok=True)
+        for name in ("tls.crt", "tls.key"):
+            (metrics / name).write_bytes((certs / name).read_bytes())
+    except PermissionError:
+        sys.exit(f"Kueue's manager reads its metrics certificate from {metrics}: make that "
+                 "folder writable for this user (or run as root), then run again")  # fmt: skip
     config = {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
