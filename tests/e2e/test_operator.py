@@ -585,6 +585,24 @@ def _cheap_and_dear(pools: Pools) -> tuple[dict[str, Any], dict[str, Any]]:
     return cheap, dear
 
 
+def test_a_late_job_waits_or_runs_late_as_its_spec_says(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("late", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    option = {"accelerator": pools.accelerator("late"), "devicesPerWorker": 8, "duration": "1h"}
+    due = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    apply(cluster, namespace, training_job("waits", [option], deadline=due))
+    assert (
+        "cannot be met"
+        in wait_reason(cluster, namespace, "waits", "DeadlineUnreachable")["message"]
+    )
+    apply(cluster, namespace, training_job("runs", [option], deadline=due, whenLate="Run"))
+    st = wait_phase(cluster, namespace, "runs", "Admitted", "Running")
+    assert st["message"].endswith("can no longer be met: it runs late (whenLate: Run)")
+    assert status_of(cluster, namespace, "waits")["reason"] == "DeadlineUnreachable"
+
+
 def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     cluster: Any, namespace: str, operator: Operator, pools: Pools
 ) -> None:
