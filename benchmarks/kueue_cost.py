@@ -1,7 +1,7 @@
 """What the same jobs cost through the real Kueue and through pricewise, on the same cluster.
 
     make peers                                       # build Kueue v0.17.0 once (minutes)
-    python benchmarks/kueue_cost.py                  # 100 jobs of trace 103959, ~15 min
+    python benchmarks/kueue_cost.py                  # 100 jobs of trace 103959, ~9 min
     python benchmarks/kueue_cost.py --jobs 40 --hour 0.5
 
 A window of a Gavel trace runs three times on the local control plane (kwok nodes: 2 nodes of
@@ -25,8 +25,10 @@ its job on its node's pool (annotation `pricewise.dev/run-seconds`, which kwok's
 from the pod's start), for all three runs alike. Cost is then each pod's pool price x GPUs x
 its run time in trace hours (so what the compression does not change); a miss is a job that
 ended after its deadline (whole seconds: kwok's resolution). Beside them, the simulator on the
-same window: its first-fit (the PriceTable's order, which is the price order) and pricewise,
-and how often the simulator's first-fit chose the pool the real Kueue chose. Not a test.
+same window: its first-fit (the PriceTable's order, which is the price order), its `kueue`
+policy (the same, blind to deadlines) and pricewise, and how often each first-fit chose the
+pool the real Kueue chose. Jobs run `whenLate: Run` in pricewise, as Kueue and the simulator
+run a late job. Not a test.
 """
 
 from __future__ import annotations
