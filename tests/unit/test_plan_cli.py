@@ -124,3 +124,29 @@ def test_spot_risk_in_the_options_table(tmp_path: Path) -> None:
         if line.startswith("nvidia-h100-spot")
     )
     assert row[:6] == ["nvidia-h100-spot", "spot", "1", "81.06", "USD", "79.05"]
+
+
+def test_a_late_job_that_runs_late_is_planned(tmp_path: Path) -> None:
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", examples)
+    late = (
+        "---\napiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\n"
+        "metadata: {name: late-eval, namespace: team-nlp}\n"
+        "spec:\n  deadline: '2026-11-29T11:00:00Z'\n  whenLate: WHEN\n"
+        "  options: [{accelerator: nvidia-l4, devicesPerWorker: 1, duration: 1h}]\n"
+        "  template: {spec: {containers: [{name: t, image: example.com/eval:1}]}}\n"
+    )
+    jobs = examples / "jobs.yaml"
+    text = jobs.read_text()
+
+    def late_eval(when: str) -> dict[str, Any]:
+        jobs.write_text(text + late.replace("WHEN", when))
+        result = pricewise("plan", str(examples), "--now", NOW, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return next(j for j in json.loads(result.stdout)["jobs"] if j["name"] == "late-eval")
+
+    assert late_eval("Wait")["reason"] == "DeadlineUnreachable"
+    runs = late_eval("Run")
+    assert (runs["reason"], runs["pool"]) == ("Admitted", "nvidia-l4")
+    assert runs["message"].endswith("its deadline 11:00 UTC can no longer be met: it runs late "
+                                    "(whenLate: Run)")  # fmt: skip

@@ -11,6 +11,7 @@ import yaml
 from pricewise.api import convert
 from pricewise.api.manifests import ManifestError, Manifests
 from pricewise.api.wire import option_row
+from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
@@ -45,7 +46,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
     snapshot = Snapshot(
         now=now,
         pools=pools,
-        jobs=tuple(convert.job_from(j) for j in found.jobs if j.status.phase == "Pending"),
+        jobs=tuple(
+            without_missed_deadline(convert.job_from(j), pools, now, currency)
+            for j in found.jobs
+            if j.status.phase == "Pending"
+        ),
         quotas=tuple(convert.quota_from(q) for q in found.quotas),
         budgets=tuple(budgets),
         currency=currency,
