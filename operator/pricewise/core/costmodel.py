@@ -181,7 +181,7 @@ def _reclaims_past_restarts(cand: Candidate) -> Candidate | None:
         f"expects up to {likely} reclaims (9 runs in 10), more than the {left} restart(s) "
         "left (spec.failurePolicy.maxRestarts)"
     )
-    return replace(cand, note=note)
+    return replace(cand, stage=Stage.SPOT, note=note)
 
 
 def candidate_for(
@@ -225,10 +225,6 @@ def candidate_for(
     # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
     # fast enough is the narrowest.
     width = next((w for w in range(job.min_workers, job.max_workers + 1) if fast_enough(w)), None)
-    if width is not None:
-        reclaims = _reclaims_past_restarts(_candidate(job, option, pool, width, Stage.SPOT))
-        if reclaims is not None:
-            return reclaims
     if width is None:
         widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
         if limit is not None and widest.worst_s > limit:
@@ -240,7 +236,7 @@ def candidate_for(
         reached = f"{widest.throughput:,.4g}/s of the {job.min_throughput or 0:,.4g}/s required"
         return replace(widest, stage=Stage.THROUGHPUT, note=f"reaches {reached}")
     cand = _candidate(job, option, pool, width, Stage.FEASIBLE)
-    beyond = _out_of_range(cand, currency)
+    beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:
         return beyond
     cost = format_micros(cand.cost, currency)
