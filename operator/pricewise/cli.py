@@ -149,12 +149,14 @@ def _prices(args: argparse.Namespace) -> int:
             used = sorted({(x.cloud_accelerator, x.accelerator) for x in pools
                            if x.cloud_accelerator})  # fmt: skip
             header = "".join(f"#   {c} -> {p}\n" for c, p in used)
+            header += "".join(sorted({f"# {x.note}\n" for x in pools if x.note}))
+            proposed = discover.price_table(pools, args.name, args.currency)
+            parse_model(PriceTable, proposed, "the proposed table")  # e.g. a --map name
             print(
                 f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
                 "# Prices are empty: fill them with `pricewise prices import CATALOG FILE`."
             )
-            print(yaml.safe_dump(discover.price_table(pools, args.name, args.currency),
-                                 sort_keys=False), end="")  # fmt: skip
+            print(yaml.safe_dump(proposed, sort_keys=False), end="")
         elif args.action == "import":
             nodes = [n for path in args.nodes for n in read_objects(path) if n["kind"] == "Node"]
             priced, notes = catalog.import_prices(
@@ -256,8 +258,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="import: the node list, for machines whose catalog row does not say how many "
-        "accelerators they carry",
+        help="import: the node list, for pools without devicesPerNode whose machine's "
+        "catalog row does not say how many accelerators it carries (N1 with GPUs attached)",
     )
     prices.set_defaults(handler=_prices)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pricewise.api.manifests import ManifestError
 from pricewise.api.models import PriceTable
 from pricewise.offline import catalog, discover
 
@@ -48,17 +49,24 @@ def test_init_then_import_then_diff_on_the_example_gke_nodes(tmp_path: Path) -> 
     assert pools["l4-pool"]["nodeSelector"] == {"cloud.google.com/gke-nodepool": "l4-pool"}
     (tmp_path / "init.yaml").write_text(init.stdout)
 
-    imported = pricewise("prices", "import", str(CATALOG), str(tmp_path / "init.yaml"),
-                         "--nodes", str(NODES))  # fmt: skip
+    assert pools["t4-pool"]["devicesPerNode"] == 1  # what the N1 machine's catalog row lacks
+    assert "devicesPerNode" not in pools["cpu-pool"]
+
+    # The README's two commands: no --nodes, the table carries the device counts.
+    imported = pricewise("prices", "import", str(CATALOG), str(tmp_path / "init.yaml"))
     assert imported.returncode == 0, imported.stderr
     priced = {p["name"]: p["prices"] for p in yaml.safe_load(imported.stdout)["spec"]["pools"]}
     # The machine row plus the GPU row (checked rows of shared/data/prices/accelerators.csv).
     assert priced["l4-pool"]["perNodeHour"] == pytest.approx(0.14679 + 0.56004)
     assert priced["l4-spot"]["perNodeHour"] == pytest.approx(0.05874 + 0.2231)
     assert priced["t4-pool"]["perDeviceHour"] == 0.35  # the GPU alone: its N1 host is not listed
-    assert "cpu-pool: not priced: the catalog has no row for e2-standard-8 in us-central1" in (
+    assert "cpu-pool" not in priced  # unpriced, it would be free: left out, and said
+    assert "cpu-pool: left out: the catalog has no row for e2-standard-8 in us-central1" in (
         imported.stderr
     )
+    with_nodes = pricewise("prices", "import", str(CATALOG), str(tmp_path / "init.yaml"),
+                           "--nodes", str(NODES))  # fmt: skip
+    assert with_nodes.stdout == imported.stdout
     (tmp_path / "priced.yaml").write_text(imported.stdout)
 
     diff = pricewise("prices", "diff", str(tmp_path / "init.yaml"), "-",
@@ -67,6 +75,7 @@ def test_init_then_import_then_diff_on_the_example_gke_nodes(tmp_path: Path) -> 
     assert diff.stdout.splitlines()[0].split() == ["POOL", "UNIT", "OLD", "NEW", "CHANGE"]
     assert any(line.split() == ["l4-pool", "node", "0", "0.70683", "new"]
                for line in diff.stdout.splitlines())  # fmt: skip
+    assert ["cpu-pool", "-", "removed"] in [line.split() for line in diff.stdout.splitlines()]
 
 
 def test_eks_and_karpenter_pools_by_capacity_type() -> None:
@@ -104,7 +113,12 @@ def test_an_unknown_accelerator_names_the_flag_that_maps_it() -> None:
     [
         ("InstanceType,Region,Price\n", "missing column(s) AcceleratorName, AcceleratorCount"),
         (HEADER + "g2-standard-4,4,16,L4,1,,us-central1,us-central1-a,cheap,0.1\n",
-         "row 2, column Price: 'cheap' is not a number"),
+         "vms.csv: row 2, column Price: 'cheap' is not a number"),
+        (HEADER + "g2-standard-4,4,16,L4,1,,us-central1,a,nan,0.1\n",
+         "vms.csv: row 2, column Price: 'nan' is not a finite number"),
+        (HEADER + "g2-standard-4,4,16,L4,1.5,,us-central1,a,0.1,0.1\n",
+         "vms.csv: row 2, column AcceleratorCount: 1.5 is not a whole number"),
+
         (HEADER + "g2-standard-4,4,16,L4,1,,us-central1,a,0.1,0.1\n"
          "g2-standard-4,4,16,L4,1,,us-central1,a,0.2,0.1\n", "row 3 repeats row 2"),
     ],
@@ -135,3 +149,177 @@ def test_an_unknown_region_and_a_missing_spot_price_say_so(tmp_path: Path) -> No
         None,
         "g2-standard-4 in europe-west4 has no spot price",
     )
+
+
+def catalog_of(tmp_path: Path, *rows: str) -> list[catalog.Row]:
+    path = tmp_path / "vms.csv"
+    path.write_text(HEADER + "".join(row + "\n" for row in rows))
+    return catalog.read_catalog(path)
+
+
+T4_POOL = {"name": "t4", "accelerator": "nvidia-t4", "instanceType": "n1-standard-8",
+           "region": "us-central1",
+           "nodeSelector": {"cloud.google.com/gke-nodepool": "t4"}}  # fmt: skip
+N1 = "n1-standard-8,8,30,,,,us-central1,us-central1-a,0.379998,0.08"
+T4 = ",,,T4,1,,us-central1,us-central1-a,0.35,0.14"
+
+
+def test_a_gpu_pool_is_never_priced_as_its_machine_alone(tmp_path: Path) -> None:
+    rows = catalog_of(tmp_path, N1, T4)
+    # The N1 row does not count the T4: without devicesPerNode or the nodes, not priced.
+    prices, why = catalog.price_pool(T4_POOL, rows)
+    assert prices is None
+    assert "how many T4 a n1-standard-8 node carries is unknown" in why
+    assert "devicesPerNode" in why and "--nodes" in why
+    # With the count (from `prices init`, or from the nodes) the host and its GPU are added.
+    assert catalog.price_pool({**T4_POOL, "devicesPerNode": 1}, rows)[0] == {
+        "perNodeHour": pytest.approx(0.379998 + 0.35)
+    }
+    t4_node = node("t", {"cloud.google.com/gke-nodepool": "t4"}, gpus=1)
+    assert catalog.price_pool(T4_POOL, rows, [t4_node])[0] == {
+        "perNodeHour": pytest.approx(0.379998 + 0.35)
+    }
+    # Two T4s and only a one-T4 row: not the host alone either.
+    prices, why = catalog.price_pool({**T4_POOL, "devicesPerNode": 2}, rows)
+    assert prices is None
+    assert why == (
+        "the catalog has no row for T4 x2 in us-central1; n1-standard-8 alone would leave its "
+        "GPUs unpriced"
+    )
+
+
+def test_pools_that_cannot_be_priced_are_left_out_or_keep_their_prices(tmp_path: Path) -> None:
+    rows = catalog_of(tmp_path, N1, T4)
+    table = PriceTable.model_validate({
+        "metadata": {"name": "t"},
+        "spec": {"pools": [
+            {**T4_POOL, "prices": {}},
+            {**T4_POOL, "name": "kept", "instanceType": "e2-standard-8",
+             "prices": {"perNodeHour": 0.3}},
+            {**T4_POOL, "name": "gone", "instanceType": "e2-standard-8", "prices": {}},
+        ]},
+    })  # fmt: skip
+    priced, notes = catalog.import_prices(table, rows)
+    assert [p["name"] for p in priced["spec"]["pools"]] == ["kept"]
+    assert priced["spec"]["pools"][0]["prices"]["perNodeHour"] == 0.3
+    assert notes[1].startswith("kept: not priced: ") and notes[1].endswith(
+        "; keeps the prices it had"
+    )
+    assert notes[2].startswith("gone: left out: ") and notes[2].endswith(
+        "(without prices it would be free)"
+    )
+    only_unpriced = table.model_copy(
+        update={"spec": table.spec.model_copy(update={"pools": [table.spec.pools[2]]})}
+    )
+    with pytest.raises(catalog.CatalogError, match="no pool could be priced:\n  gone: left out"):
+        catalog.import_prices(only_unpriced, rows)
+
+
+def test_an_unknown_region_prints_nothing_and_names_each_pool(tmp_path: Path) -> None:
+    path = tmp_path / "vms.csv"
+    path.write_text(HEADER + "g2-standard-4,4,16,L4,1,,europe-west4,europe-west4-a,0.2,0.1\n")
+    init = pricewise("prices", "init", str(NODES))
+    (tmp_path / "t.yaml").write_text(init.stdout)
+    result = pricewise("prices", "import", str(path), str(tmp_path / "t.yaml"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "error: no pool could be priced:" in result.stderr
+    assert "l4-pool: left out: the catalog has no row in region us-central1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_price_past_the_api_bounds_names_the_pool_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "vms.csv"
+    path.write_text(HEADER + "p5.48xlarge,192,2048,H100,8,,us-east-1,us-east-1a,100001,\n")
+    table = PriceTable.model_validate({"metadata": {"name": "t"}, "spec": {"pools": [
+        {"name": "p5", "accelerator": "nvidia-h100", "instanceType": "p5.48xlarge",
+         "region": "us-east-1", "nodeSelector": {"a": "b"}, "prices": {}}]}})  # fmt: skip
+    with pytest.raises(ManifestError, match=r"spec\.pools\[0\]\.prices\.perNodeHour"):
+        catalog.import_prices(table, catalog.read_catalog(path))
+
+
+def test_diff_shows_a_pool_left_without_prices() -> None:
+    def table(prices: dict[str, float]) -> PriceTable:
+        return PriceTable.model_validate({"metadata": {"name": "t"}, "spec": {"pools": [
+            {"name": "p", "accelerator": "cpu", "nodeSelector": {"a": "b"},
+             "prices": prices}]}})  # fmt: skip
+
+    lines = [line.split() for line in catalog.diff(table({}), table({})).splitlines()]
+    assert lines[1] == ["p", "-", "0", "unpriced:", "free", "if", "applied"]
+    lines = [line.split() for line in catalog.diff(table({"perNodeHour": 1}), table({}))
+             .splitlines()]  # fmt: skip
+    assert lines[1:] == [["p", "node", "1", "0", "-100.0%"],
+                         ["p", "-", "0", "unpriced:", "free", "if", "applied"]]  # fmt: skip
+
+
+def test_a_bad_node_file_or_map_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "latin1.csv").write_bytes(b"InstanceType,caf\xe9\n")
+    init = pricewise("prices", "init", str(NODES))
+    (tmp_path / "t.yaml").write_text(init.stdout)
+    bad = pricewise("prices", "import", str(tmp_path / "latin1.csv"), str(tmp_path / "t.yaml"))
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert "latin1.csv: not UTF-8 text" in bad.stderr
+    upper = pricewise("prices", "init", str(NODES), "--map", "nvidia-l4=L4")
+    assert (upper.returncode, upper.stdout) == (2, "")
+    assert "spec.pools[0].accelerator" in upper.stderr and "Traceback" not in upper.stderr
+
+
+TPU_NODE = node("tpu-0", {"cloud.google.com/gke-nodepool": "v5e",
+                          "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                          "cloud.google.com/gke-tpu-topology": "2x2",
+                          "node.kubernetes.io/instance-type": "ct5lp-hightpu-4t",
+                          "topology.kubernetes.io/region": "us-central1"})  # fmt: skip
+TPU_NODE["status"]["allocatable"]["google.com/tpu"] = "4"
+
+
+def test_a_tpu_pool_is_priced_per_chip_from_its_slice_row(tmp_path: Path) -> None:
+    # SkyPilot's GCP catalog lists a TPU as a whole slice with no machine: the name ends in
+    # the slice's size (chips for v5e, TensorCores for v5p), the count is 1, the price is the
+    # slice's (1.2 a chip on-demand, 0.21298 spot: shared/data/prices/accelerators.csv).
+    rows = catalog_of(
+        tmp_path,
+        ",,,tpu-v5litepod-4,1,,us-central1,us-central1-a,4.8,0.85192",
+        ",,,tpu-v5litepod-8,1,,us-central1,us-central1-a,9.6,1.70384",
+        ",,,tpu-v5p-8,1,,us-central1,us-central1-a,16.8,6.72",
+    )
+    pools = discover.propose([TPU_NODE], discover.ACCELERATORS)
+    assert [(p.accelerator, p.devices_per_node) for p in pools] == [("tpu-v5e", 4)]
+    pool = discover.price_table(pools, "t", "USD")["spec"]["pools"][0]
+    assert catalog.price_pool(pool, rows) == (
+        {"perDeviceHour": 1.2},
+        "tpu-v5litepod-4 on-demand 4.8/h whole slice of 4 chips, 1.2 a chip",
+    )
+    assert catalog.price_pool({**pool, "capacityType": "spot"}, rows)[0] == {
+        "perDeviceHour": 0.21298
+    }
+    v5p = {**pool, "accelerator": "tpu-v5p"}  # tpu-v5p-8: 8 TensorCores, 4 chips
+    assert catalog.price_pool(v5p, rows)[0] == {"perDeviceHour": 4.2}
+    v6e = {**pool, "accelerator": "tpu-v6e"}
+    assert catalog.price_pool(v6e, rows) == (
+        None, "the catalog has no on-demand tpu-v6e-N slice row in us-central1"
+    )  # fmt: skip
+
+
+def test_a_karpenter_nodepool_mixing_instance_types_becomes_one_pool_per_type() -> None:
+    labels = {"karpenter.sh/nodepool": "gpu", "karpenter.sh/capacity-type": "spot"}
+    nodes = [
+        node("a", {**labels, "node.kubernetes.io/instance-type": "g6.xlarge"}, gpus=1),
+        node("b", {**labels, "node.kubernetes.io/instance-type": "p5.48xlarge"}, gpus=8),
+        node("c", {**labels, "node.kubernetes.io/instance-type": "g6.xlarge"}, gpus=1),
+    ]
+    pools = discover.propose(nodes, discover.ACCELERATORS)
+    assert [(p.name, p.accelerator, p.devices_per_node, p.nodes) for p in pools] == [
+        ("gpu-spot-g6-xlarge", "nvidia-l4", 1, ["a", "c"]),
+        ("gpu-spot-p5-48xlarge", "nvidia-h100", 8, ["b"]),
+    ]
+    assert pools[1].node_selector == {
+        "karpenter.sh/nodepool": "gpu",
+        "karpenter.sh/capacity-type": "spot",
+        "node.kubernetes.io/instance-type": "p5.48xlarge",
+    }
+    listed = yaml.safe_dump({"kind": "List", "items": nodes})
+    result = pricewise("prices", "init", "-", stdin=listed)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "# node pool gpu mixes instance types g6.xlarge (nvidia-l4), p5.48xlarge (nvidia-h100): "
+        "one pool per type"
+    ) in result.stdout

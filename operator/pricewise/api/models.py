@@ -484,6 +484,13 @@ class Pool(ApiModel):
     region: str | None = Field(
         None, max_length=64, description="Region of the pool's nodes, for the price lookup."
     )
+    devices_per_node: int | None = Field(
+        None,
+        ge=0,
+        le=1024,
+        description="GPUs or TPU chips on each of the pool's nodes, as `pricewise prices init` "
+        "found them: a catalog row of a machine with attached GPUs does not count them.",
+    )
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Tolerations workers need on this pool; default: one for the device taint.",

@@ -4,10 +4,18 @@
 A catalog row is a machine (`InstanceType`) or, on GCP, an accelerator alone (no
 `InstanceType`; `AcceleratorName` and `AcceleratorCount`), per region and zone, with `Price`
 (on-demand) and `SpotPrice` per hour. On GCP a GPU VM costs its machine row plus its
-accelerator row (SkyPilot adds them the same way); AWS and Lambda rows are whole instances. A
-machine's price (with its accelerators) becomes the pool's `perNodeHour`, so a worker pays its
-share of the node; an accelerator found without its machine becomes `perDeviceHour`. Where a
-region lists a price in several zones, the lowest is taken (spot prices differ by zone).
+accelerator row (SkyPilot adds them the same way), and a TPU row is a whole slice
+(`tpu-v5litepod-4`, count 1) with its hosts included; AWS and Lambda rows are whole instances.
+A machine's price (with its accelerators) becomes the pool's `perNodeHour`, so a worker pays its
+share of the node; an accelerator found without its machine, and a TPU slice divided by its
+chips, become `perDeviceHour`. Where a region lists a price in several zones, the lowest is
+taken (spot prices differ by zone).
+
+A GPU pool is never priced as its machine alone: where the catalog prices accelerators apart
+(any row without `InstanceType`, as on GCP), a pool whose GPU row is missing, or whose GPU count
+neither the machine's row, the pool's `devicesPerNode` nor the nodes give, is not priced. A
+pool that cannot be priced keeps the prices it had; one that had none is left out of the
+table, because a pool without prices runs for free. Each is said on stderr with why.
 
 The catalog is checked whole before anything is printed: a missing column, a price that is not
 a number or a duplicate row is an error naming the row and column, and nothing is written.
@@ -16,12 +24,14 @@ a number or a duplicate row is an error naming the row and column, and nothing i
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pricewise.api.convert import resources_of
+from pricewise.api.manifests import parse_model
 from pricewise.api.models import PriceTable
 from pricewise.offline.columns import columns
 
@@ -38,6 +48,14 @@ CATALOG_ACCELERATORS = {
     "nvidia-h200": "H200",
 }
 """pricewise's accelerator name -> the catalog's `AcceleratorName`."""
+CATALOG_TPUS: dict[str, tuple[str, int]] = {
+    "tpu-v4": ("tpu-v4-", 2),
+    "tpu-v5e": ("tpu-v5litepod-", 1),
+    "tpu-v5p": ("tpu-v5p-", 2),
+    "tpu-v6e": ("tpu-v6e-", 1),
+}
+"""pricewise's TPU name -> the catalog's slice name before its size, and how many of that size
+make a chip: v4 and v5p slices are named by TensorCores (two a chip), v5e and v6e by chips."""
 
 
 class CatalogError(ValueError):
@@ -58,26 +76,30 @@ class Row:
     spot: float | None
 
 
-def _number(text: str, line: int, column: str, blank_ok: bool) -> float | None:
+def _number(text: str, where: str, column: str, blank_ok: bool) -> float | None:
     if text.strip() == "":
         if blank_ok:
             return None
-        raise CatalogError(f"row {line}, column {column}: empty; a price is required")
+        raise CatalogError(f"{where}, column {column}: empty; a price is required")
     try:
         value = float(text)
     except ValueError:
-        raise CatalogError(f"row {line}, column {column}: {text!r} is not a number") from None
+        raise CatalogError(f"{where}, column {column}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise CatalogError(f"{where}, column {column}: {text!r} is not a finite number")
     if value < 0:
-        raise CatalogError(f"row {line}, column {column}: {text} is negative")
+        raise CatalogError(f"{where}, column {column}: {text} is negative")
     return value
 
 
 def read_catalog(path: str | Path) -> list[Row]:
     """Every row of a `vms.csv` catalog, checked."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise CatalogError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: not UTF-8 text; a SkyPilot vms.csv is a CSV file") from None
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
@@ -88,7 +110,10 @@ def read_catalog(path: str | Path) -> list[Row]:
     rows: list[Row] = []
     seen: dict[tuple[str, str, int, str, str], int] = {}
     for line, record in enumerate(reader, start=2):
-        count = _number(record.get("AcceleratorCount") or "", line, "AcceleratorCount", True)
+        where = f"{path}: row {line}"
+        count = _number(record.get("AcceleratorCount") or "", where, "AcceleratorCount", True)
+        if count is not None and not count.is_integer():
+            raise CatalogError(f"{where}, column AcceleratorCount: {count:g} is not a whole number")
         row = Row(
             line=line,
             instance_type=(record.get("InstanceType") or "").strip(),
@@ -96,8 +121,8 @@ def read_catalog(path: str | Path) -> list[Row]:
             count=int(count or 0),
             region=(record.get("Region") or "").strip(),
             zone=(record.get("AvailabilityZone") or "").strip(),
-            price=_number(record.get("Price") or "", line, "Price", blank_ok=True),
-            spot=_number(record.get("SpotPrice") or "", line, "SpotPrice", blank_ok=True),
+            price=_number(record.get("Price") or "", where, "Price", blank_ok=True),
+            spot=_number(record.get("SpotPrice") or "", where, "SpotPrice", blank_ok=True),
         )
         key = (row.instance_type, row.accelerator, row.count, row.region, row.zone)
         if key in seen:
@@ -129,52 +154,113 @@ def price_pool(
 ) -> tuple[dict[str, float] | None, str]:
     """The prices of one pool from the catalog, and how they were found (or why not)."""
     machine, region = pool.get("instanceType"), pool.get("region")
-    if not machine or not region:
-        return None, "no instanceType or region to look up"
+    accelerator = str(pool.get("accelerator") or "cpu")
+    if not region:
+        return None, "no region to look up (set the pool's region)"
     here = [r for r in rows if r.region == region]
     if not here:
         return None, f"the catalog has no row in region {region}"
     spot = pool.get("capacityType") == "spot"
     kind = "spot" if spot else "on-demand"
+    if accelerator in CATALOG_TPUS:
+        return _price_slice(pool, here, spot, nodes)
+    if not machine:
+        return None, "no instanceType to look up (set the pool's instanceType)"
     hosts = [r for r in here if r.instance_type == machine]
     host = _cheapest(hosts, spot)
-    accelerator = CATALOG_ACCELERATORS.get(str(pool.get("accelerator")))
-    count = next((r.count for r in hosts if r.count), None) or _devices(pool, nodes)
-    attached = [
-        r for r in here
-        if not r.instance_type and r.accelerator == accelerator and r.count == count
-    ]  # fmt: skip
-    extra = _cheapest(attached, spot) if attached else None
     if host is None and hosts:
         return None, f"{machine} in {region} has no {kind} price"
-    if host is None and extra is not None and count:
-        return {"perDeviceHour": round(extra / count, 6)}, (
-            f"{accelerator} x{count} {kind} {extra:g}/h (accelerator only; machine not listed)"
+    apart = any(not r.instance_type for r in rows)
+    if accelerator == "cpu" or not apart:
+        if host is None:
+            return None, f"the catalog has no row for {machine} in {region}"
+        return {"perNodeHour": round(host, 6)}, f"{machine} {kind} {host:g}/h"
+    name = CATALOG_ACCELERATORS.get(accelerator)
+    if name is None:
+        known = ", ".join(sorted([*CATALOG_ACCELERATORS, *CATALOG_TPUS]))
+        return None, f"{accelerator} has no catalog name (known: {known}); price the pool by hand"
+    count = (
+        next((r.count for r in hosts if r.count), None)
+        or _devices(pool, nodes)
+        or pool.get("devicesPerNode")
+    )
+    if not count:
+        return None, (
+            f"how many {name} a {machine} node carries is unknown (its catalog row does not "
+            "say): set the pool's devicesPerNode (`pricewise prices init` writes it) or pass "
+            "--nodes"
+        )
+    attached = [
+        r for r in here
+        if not r.instance_type and r.accelerator == name and r.count == count
+    ]  # fmt: skip
+    extra = _cheapest(attached, spot)
+    if extra is None:
+        missing = f"no {kind} price for" if attached else "no row for"
+        return None, (
+            f"the catalog has {missing} {name} x{count} in {region}; {machine} alone would "
+            "leave its GPUs unpriced"
         )
     if host is None:
-        return None, f"the catalog has no row for {machine} in {region}"
-    total = host + (extra or 0.0)
-    how = f"{machine} {kind} {host:g}/h"
-    if extra is not None:
-        how += f" + {accelerator} x{count} {extra:g}/h"
-    return {"perNodeHour": round(total, 6)}, how
+        return {"perDeviceHour": round(extra / count, 6)}, (
+            f"{name} x{count} {kind} {extra:g}/h (GPU only: {machine} is not in the catalog, "
+            "its host is not priced)"
+        )
+    return {"perNodeHour": round(host + extra, 6)}, (
+        f"{machine} {kind} {host:g}/h + {name} x{count} {extra:g}/h"
+    )
+
+
+def _price_slice(
+    pool: Mapping[str, Any], here: Sequence[Row], spot: bool, nodes: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, float] | None, str]:
+    """A TPU pool per chip from a slice row: the slice of the node's chips when the catalog has
+    it (a single-host slice), else the smallest listed; GCP prices every size of a generation
+    at the same price per chip."""
+    prefix, per_chip = CATALOG_TPUS[str(pool.get("accelerator"))]
+    kind = "spot" if spot else "on-demand"
+    slices: list[tuple[int, float, Row]] = []
+    for row in here:
+        suffix = row.accelerator.removeprefix(prefix)
+        if row.instance_type or not row.accelerator.startswith(prefix) or not suffix.isdigit():
+            continue
+        price = row.spot if spot else row.price
+        if price is not None and int(suffix) >= per_chip:
+            slices.append((int(suffix) // per_chip, price, row))
+    if not slices:
+        return None, f"the catalog has no {kind} {prefix}N slice row in {here[0].region}"
+    chips = _devices(pool, nodes) or pool.get("devicesPerNode")
+    fitting = [s for s in slices if s[0] == chips] or [min(slices, key=lambda s: s[0])]
+    size, price, row = min(fitting, key=lambda s: s[1])
+    return {"perDeviceHour": round(price / size, 6)}, (
+        f"{row.accelerator} {kind} {price:g}/h whole slice of {size} chips, {price / size:g} a chip"
+    )
 
 
 def import_prices(
     table: PriceTable, rows: Sequence[Row], nodes: Sequence[Mapping[str, Any]] = ()
 ) -> tuple[dict[str, Any], list[str]]:
-    """The PriceTable with its pools priced from the catalog, and a line per pool saying how
-    (or why it could not be priced; such a pool keeps its prices)."""
+    """The PriceTable with its pools priced from the catalog, and a line per pool saying how.
+    A pool that cannot be priced keeps the prices it had, or is left out if it had none; if
+    none is left, CatalogError with every reason."""
     wire = table.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"status"})
     wire["metadata"] = {"name": table.metadata.name}
-    notes = []
+    notes, kept = [], []
     for pool in wire["spec"]["pools"]:
         prices, how = price_pool(pool, rows, nodes)
-        if prices is None:
-            notes.append(f"{pool['name']}: not priced: {how}")
-        else:
+        if prices is not None:
             pool["prices"] = prices
             notes.append(f"{pool['name']}: {how}")
+        elif any(pool["prices"].values()):
+            notes.append(f"{pool['name']}: not priced: {how}; keeps the prices it had")
+        else:
+            notes.append(f"{pool['name']}: left out: {how} (without prices it would be free)")
+            continue
+        kept.append(pool)
+    if not kept:
+        raise CatalogError("no pool could be priced:\n  " + "\n  ".join(notes))
+    wire["spec"]["pools"] = kept
+    parse_model(PriceTable, wire, "the imported table")  # a catalog price past the API's bounds
     return wire, notes
 
 
@@ -183,7 +269,8 @@ UNITS = (("perDeviceHour", "device"), ("perCpuHour", "CPU"), ("perGiBHour", "GiB
 
 
 def diff(old: PriceTable, new: PriceTable) -> str:
-    """Per pool and unit: the old price, the new one, and the change in percent."""
+    """Per pool and unit: the old price, the new one, and the change in percent; pools added,
+    removed, and those left without any price (free, were the table applied)."""
     before = {p.name: p.prices.model_dump(by_alias=True) for p in old.spec.pools}
     after = {p.name: p.prices.model_dump(by_alias=True) for p in new.spec.pools}
     rows = [["POOL", "UNIT", "OLD", "NEW", "CHANGE"]]
@@ -193,11 +280,13 @@ def diff(old: PriceTable, new: PriceTable) -> str:
             continue
         if name not in before:
             rows.append([name, "-", "", "", "added"])
-            continue
-        for key, unit in UNITS:
-            was, now = before[name][key], after[name][key]
-            if was == now == 0:
-                continue
-            change = f"{(now - was) / was:+.1%}" if was else "new"
-            rows.append([name, unit, f"{was:g}", f"{now:g}", change])
+        else:
+            for key, unit in UNITS:
+                was, now = before[name][key], after[name][key]
+                if was == now == 0:
+                    continue
+                change = f"{(now - was) / was:+.1%}" if was else "new"
+                rows.append([name, unit, f"{was:g}", f"{now:g}", change])
+        if not any(after[name].values()):
+            rows.append([name, "-", "", "0", "unpriced: free if applied"])
     return columns(rows, right=(2, 3, 4))

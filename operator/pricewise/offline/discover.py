@@ -2,9 +2,13 @@
 nodes, one pool per (node pool, capacity type), priced later by `pricewise prices import`.
 
 Node pools come from GKE (`cloud.google.com/gke-nodepool`), EKS (`eks.amazonaws.com/nodegroup`)
-or Karpenter (`karpenter.sh/nodepool`), else from the instance type. Accelerators keep
-pricewise's names (so existing TrainingJobs still match); the clouds' names map to them through
-`ACCELERATORS`, which `--map CLOUD=PRICEWISE` extends.
+or Karpenter (`karpenter.sh/nodepool`), else from the instance type. A node pool whose nodes
+are of several instance types (a Karpenter NodePool allowing g6 and p5, say) becomes one pool
+per instance type, selected by `node.kubernetes.io/instance-type`: one price per pool is only
+right when its nodes are the same machine. Each pool records its devices per node, which a
+catalog row of a machine with attached GPUs does not say. Accelerators keep pricewise's names
+(so existing TrainingJobs still match); the clouds' names map to them through `ACCELERATORS`,
+which `--map CLOUD=PRICEWISE` extends.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pricewise.core.snapshot import GPU, TPU
+from pricewise.api.convert import resources_of
 
 NODEPOOL_LABELS = (
     "cloud.google.com/gke-nodepool",
@@ -37,6 +41,7 @@ ACCELERATORS: dict[str, str] = {
     "nvidia-h100-80gb": "nvidia-h100",
     "nvidia-h100-mega-80gb": "nvidia-h100",
     "nvidia-h200-141gb": "nvidia-h200",
+    "tpu-v4-podslice": "tpu-v4",
     "tpu-v5-lite-podslice": "tpu-v5e",
     "tpu-v5p-slice": "tpu-v5p",
     "tpu-v6e-slice": "tpu-v6e",
@@ -70,6 +75,9 @@ class ProposedPool:
     cloud_accelerator: str | None
     """The cloud's name the accelerator was found under (None for `cpu`)."""
     nodes: list[str] = field(default_factory=list)
+    devices_per_node: int = 0
+    note: str | None = None
+    """Why the pool is not its whole node pool, when it is not."""
 
 
 def _capacity_type(labels: Mapping[str, str]) -> str:
@@ -95,23 +103,33 @@ def accelerator_of(node: Mapping[str, Any], names: Mapping[str, str]) -> tuple[s
     GKE's labels, the AWS instance family, or `cpu` for a node without devices. Raises
     DiscoveryError for a device it cannot name."""
     labels = (node.get("metadata") or {}).get("labels") or {}
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
     for key in (GKE_ACCELERATOR, GKE_TPU):
         if key in labels:
             cloud = labels[key]
             if cloud not in names:
                 raise DiscoveryError(f"{key}={cloud}: unknown accelerator; add --map {cloud}=NAME")
             return names[cloud], cloud
-    if not any(str(allocatable.get(r, "0")) not in ("0", "") for r in (GPU, TPU)):
-        return "cpu", None
     family = labels.get(INSTANCE_TYPE, "").split(".")[0]
+    # The family before the devices: a GPU node whose device plugin has not started yet shows
+    # none, and would otherwise be proposed as a CPU pool.
     if family in names:
         return names[family], family
+    if not _devices(node):
+        return "cpu", None
     name = (node.get("metadata") or {}).get("name")
     raise DiscoveryError(
         f"node {name} has devices but no accelerator label, and instance family {family!r} is "
         f"not in the table; add --map {family or 'FAMILY'}=NAME"
     )
+
+
+def _devices(node: Mapping[str, Any]) -> int:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    try:
+        return resources_of(allocatable).devices
+    except ValueError as err:
+        name = (node.get("metadata") or {}).get("name")
+        raise DiscoveryError(f"node {name}: status.allocatable: {err}") from None
 
 
 def _pool_name(text: str) -> str:
@@ -120,8 +138,9 @@ def _pool_name(text: str) -> str:
 
 
 def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> list[ProposedPool]:
-    """One pool per (node pool, capacity type), in the order first seen."""
-    pools: dict[tuple[str, str], ProposedPool] = {}
+    """One pool per (node pool, capacity type), split by instance type where a node pool mixes
+    them, in the order first seen."""
+    groups: dict[tuple[str, str, str], dict[str | None, ProposedPool]] = {}
     for node in nodes:
         meta = node.get("metadata") or {}
         labels: Mapping[str, str] = meta.get("labels") or {}
@@ -132,24 +151,61 @@ def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> lis
                 f"and no {INSTANCE_TYPE}"
             )
         group, capacity = labels[key_label], _capacity_type(labels)
-        pool = pools.get((group, capacity))
+        machines = groups.setdefault((key_label, group, capacity), {})
+        machine = labels.get(INSTANCE_TYPE)
+        accelerator, cloud = accelerator_of(node, names)
+        pool = machines.get(machine)
         if pool is None:
-            suffix = "-spot" if capacity == "spot" and not group.endswith("spot") else ""
-            accelerator, cloud = accelerator_of(node, names)
-            pool = ProposedPool(
-                name=_pool_name(group + suffix),
+            pool = machines[machine] = ProposedPool(
+                name=group + ("-spot" if capacity == "spot" and not group.endswith("spot") else ""),
                 accelerator=accelerator,
                 cloud_accelerator=cloud,
                 capacity_type=capacity,
                 node_selector={key_label: group, **_capacity_selector(labels)},
-                instance_type=labels.get(INSTANCE_TYPE),
+                instance_type=machine,
                 region=labels.get(REGION),
             )
-            pools[(group, capacity)] = pool
+        elif pool.accelerator != accelerator:
+            raise DiscoveryError(
+                f"nodes {pool.nodes[0]} and {meta.get('name')} of node pool {group} "
+                f"({machine}) carry different accelerators ({pool.accelerator}, {accelerator}); "
+                "put them in node pools of their own, or pass the nodes of one at a time"
+            )
         pool.nodes.append(str(meta.get("name")))
-    if not pools:
+        # The most any node shows: a failed device leaves a node's allocatable short of what
+        # the machine, and its price, carry.
+        pool.devices_per_node = max(pool.devices_per_node, _devices(node))
+    if not groups:
         raise DiscoveryError("no nodes given: pass `kubectl get nodes -o yaml` output")
-    return list(pools.values())
+    pools: list[ProposedPool] = []
+    for (key_label, group, _), machines in groups.items():
+        if len(machines) > 1 and key_label != INSTANCE_TYPE:
+            pools.extend(_split(group, machines))
+        else:
+            pools.extend(machines.values())
+    taken: set[str] = set()
+    for pool in pools:
+        name = base = _pool_name(pool.name)
+        while name in taken:  # two label values that differ only in what a name may not hold
+            name = f"{base[:58]}-{len(taken) + 1}"
+        pool.name = name
+        taken.add(name)
+    return pools
+
+
+def _split(group: str, machines: Mapping[str | None, ProposedPool]) -> list[ProposedPool]:
+    """The pools of a node pool whose nodes are of several instance types, one per type."""
+    kinds = ", ".join(f"{m} ({p.accelerator})" for m, p in machines.items())
+    for machine, pool in machines.items():
+        if machine is None:
+            raise DiscoveryError(
+                f"node {pool.nodes[0]} of node pool {group} has no {INSTANCE_TYPE}, and the "
+                f"pool's other nodes are of several instance types ({kinds}): label it"
+            )
+        pool.name = f"{pool.name}-{machine}"
+        pool.node_selector[INSTANCE_TYPE] = machine
+        pool.note = f"node pool {group} mixes instance types {kinds}: one pool per type"
+    return list(machines.values())
 
 
 def price_table(pools: Iterable[ProposedPool], name: str, currency: str) -> dict[str, Any]:
@@ -167,6 +223,8 @@ def price_table(pools: Iterable[ProposedPool], name: str, currency: str) -> dict
             entry["instanceType"] = pool.instance_type
         if pool.region:
             entry["region"] = pool.region
+        if pool.devices_per_node:
+            entry["devicesPerNode"] = pool.devices_per_node
         entries.append(entry)
     return {
         "apiVersion": "pricewise.dev/v1alpha1",
