@@ -1,1 +1,2 @@
-"""Commands that need no cluster: `plan`, `plan mix` and the trace simulator."""
+"""Commands that need no live cluster: `plan`, `plan mix`, `prices init|import|diff` and the
+trace simulator."""
