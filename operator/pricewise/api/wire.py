@@ -1,8 +1,9 @@
-"""The one place where a TrainingJob status meets its wire form (camelCase JSON).
+"""The one place where a status meets its wire form (camelCase JSON).
 
-The operator reads a status as `TrainingJobStatus` and writes it as a merge patch built from the
-same model: every field it writes is a field of the CRD, in the CRD's spelling, with its type
-checked on the way out.
+The operator reads a TrainingJob status as `TrainingJobStatus` and writes it as a merge patch
+built from the same model; Budget and PriceTable statuses are written whole from
+`BudgetStatus` and `PriceTableStatus`. Every field written is a field of the CRD, in the CRD's
+spelling, with its type checked on the way out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from pricewise.api.models import OptionRow, Phase, TrainingJobStatus
+from pricewise.api.models import (
+    BudgetStatus,
+    OptionRow,
+    Phase,
+    PriceTableStatus,
+    TrainingJobStatus,
+)
 from pricewise.core.explain import OptionVerdict
 from pricewise.core.times import timestamp
 from pricewise.core.units import format_duration
@@ -73,3 +80,14 @@ def job_status_patch(**fields: Any) -> dict[str, Any]:
         if value is None:
             patch[fields_info[name].alias or name] = None  # a merge patch removes it
     return patch
+
+
+def status_wire(status: BudgetStatus | PriceTableStatus) -> dict[str, Any]:
+    """A whole Budget or PriceTable status as written. A top-level field without a value is
+    written as null, which a merge patch reads as "remove": a forecast that no longer applies
+    must not linger."""
+    wire: dict[str, Any] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    for name, info in type(status).model_fields.items():
+        if getattr(status, name) is None:
+            wire[info.alias or name] = None
+    return wire

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pricewise.api.models import BudgetStatus
+from pricewise.api.wire import status_wire
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
@@ -184,7 +186,8 @@ class Accountant:
             f"{budget.spec.limit:.2f} {budget.spec.currency} ({figures.utilisation:.0%})",
             now,
         )
-        return {
+        # Times go in as the API's UTC strings: a period bound is in the budget's time zone.
+        typed = BudgetStatus.model_validate({
             "periodStart": optional_timestamp(start),
             "periodEnd": optional_timestamp(end),
             "spent": round(figures.spent, 2),
@@ -196,7 +199,8 @@ class Accountant:
             "thresholdsCrossed": list(figures.crossed),
             "retained": {k: round(v, 6) for k, v in retained.items()},
             "conditions": conditions,
-        }
+        })  # fmt: skip
+        return status_wire(typed)
 
     def not_enforced(self, key: Key) -> str | None:
         """Why a Budget the cache holds is not enforced (another currency), or None."""

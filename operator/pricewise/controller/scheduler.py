@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import PoolProblem, reported_progress
-from pricewise.api.wire import job_status_patch
+from pricewise.api.models import PoolStatus, PriceTableStatus
+from pricewise.api.wire import job_status_patch, status_wire
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import Admission
@@ -188,16 +189,14 @@ class Scheduler:
             mine = [invalid[name]] if name in invalid else [p for p in problems if name in p.tables]
             rates = self.cache.reclaim_rates.pools
             rows = [
-                {
-                    "name": n,
-                    "nodes": len(by_name[n].nodes),
-                    "freeDevices": sum(x.free.devices for x in by_name[n].nodes),
-                    **(
-                        {"observedInterruptionRate": round(rates[n].rate or 0.0, 4)}
-                        if by_name[n].is_spot and n in rates and rates[n].rate is not None
-                        else {}
-                    ),
-                }
+                PoolStatus(
+                    name=n,
+                    nodes=len(by_name[n].nodes),
+                    free_devices=sum(x.free.devices for x in by_name[n].nodes),
+                    observed_interruption_rate=round(rates[n].rate or 0.0, 4)
+                    if by_name[n].is_spot and n in rates and rates[n].rate is not None
+                    else None,
+                )
                 for n in names
                 if n in by_name
             ]
@@ -209,7 +208,9 @@ class Scheduler:
             conditions = status.set_condition(
                 previous.get("conditions") or [], "Ready", not mine, reason, message, now
             )
-            new = {"pools": rows, "conditions": conditions}
+            new = status_wire(
+                PriceTableStatus.model_validate({"pools": rows, "conditions": conditions})
+            )
             if new == previous:
                 continue
             try:
