@@ -4,6 +4,11 @@ These models are the one source of truth: `crdgen` turns them into the CRDs in `
 `pricewise plan` validates offline manifests with them, and the operator reads specs through them.
 CEL rules (`x-kubernetes-validations`) repeat in the API server what the model validators check
 offline, so that a bad object is rejected the same way in both places.
+
+The file is long on purpose: the field descriptions and CEL rules are the CRDs' documentation
+(`kubectl explain`), and the three kinds share `ApiModel`, `Condition` and the checks below.
+Kept in one file, the schema is read, and reviewed against `crds/`, in one place; split by kind,
+one schema would be four files importing each other's helpers.
 """
 
 from __future__ import annotations

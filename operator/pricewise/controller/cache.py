@@ -2,6 +2,12 @@
 
 Handlers only call `upsert_*` / `forget_*`; the scheduler reads `snapshot()` and the job
 records. Nothing here talks to the API server.
+
+One class over 400 lines: the watch side and the read side share the same dictionaries, and a
+read is right only against the rules that filled them (which pods count, which nodes are
+closing, which table owns a node); split, each half would reach into the other's state. What
+stands apart already lives elsewhere: `records` (pod and job views), `api.convert` (objects to
+core data).
 """
 
 from __future__ import annotations

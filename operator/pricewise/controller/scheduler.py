@@ -1,6 +1,10 @@
 """The scheduling loop: debounce events into cycles; each cycle moves placed jobs along their
 lifecycle, keeps accruals, budgets and PriceTable statuses current, solves for the pending jobs,
 and hands the decisions to admission (`admission`).
+
+Over 400 lines: the cycle's steps, in the order they run, each a short method over the same
+cache, API client and accountant. Admission (`admission`), statuses (`status`, `api.wire`) and
+the solve (`core`) are already elsewhere; what is left is the sequence, read top to bottom.
 """
 
 from __future__ import annotations
