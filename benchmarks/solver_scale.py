@@ -27,7 +27,8 @@ import os
 import random
 import statistics
 import time
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from pricewise.core.costmodel import candidates
 from pricewise.core.lookahead import LookAhead
@@ -99,8 +100,16 @@ def bound_and_gap(total_cost: int, bound: int | None) -> tuple[str, str]:
     return f"{from_micros(bound):.2f}", f"{gap:.2%}"
 
 
-def jobs(count: int, rng: random.Random, now: datetime) -> tuple[Job, ...]:
-    """Jobs with 2-4 options each, 1-4 workers, mixed deadlines and priorities."""
+def jobs(count: int, rng: random.Random, now: datetime, shapes: int = 0) -> tuple[Job, ...]:
+    """Jobs with 2-4 options each, 1-4 workers, mixed deadlines and priorities; with `shapes`,
+    copies of that many such jobs (round robin), submitted a second apart, as a sweep or a
+    benchmark's workloads are."""
+    if shapes:
+        kinds = jobs(shapes, rng, now)
+        return tuple(
+            replace(kinds[j % shapes], name=f"job-{j}", created=now - timedelta(seconds=count - j))
+            for j in range(count)
+        )
     out = []
     for j in range(count):
         kinds = rng.sample([k for k in ACCELERATORS if k != "cpu"], rng.randint(2, 4))

@@ -341,14 +341,17 @@ def test_cordoned_nodes_are_named_as_the_reason() -> None:
 def test_a_job_whose_planning_raises_is_set_aside(monkeypatch: pytest.MonkeyPatch) -> None:
     real = solver.candidates
 
+    # Copies of a job are costed once, by their shape (no name): the cursed one is told
+    # apart by its options.
     def broken(job: Any, *args: Any) -> Any:
-        if job.name == "cursed":
+        if job.options[0].devices_per_worker == 2:
             raise OverflowError("cannot convert float infinity to integer")
         return real(job, *args)
 
     monkeypatch.setattr(solver, "candidates", broken)
     world = World()
-    world.kube.put("trainingjobs", job("cursed"))
+    cursed = [{"accelerator": "nvidia-l4", "devicesPerWorker": 2, "duration": "1h"}]
+    world.kube.put("trainingjobs", job("cursed", options=cursed))
     world.kube.put("trainingjobs", job("canary"))
     world.cycle()
     assert world.job("canary")["phase"] == "Admitted"

@@ -10,9 +10,10 @@ import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
 from pricewise.core import solver
+from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
-from pricewise.core.snapshot import BudgetView, Quota, Release, Resources
+from pricewise.core.snapshot import BudgetView, Job, Quota, Release, Resources
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
@@ -378,3 +379,46 @@ def test_a_cycle_plans_the_first_jobs_by_priority_deadline_and_age_the_rest_queu
     assert planned == {"old", "due", "high"}
     everyone = checked(snapshot([SLOW, FAST], jobs), SolverSettings(max_jobs=4))
     assert "Queued" not in {d.reason for d in everyone.decisions}
+
+
+def _copies(count: int, **kw: object) -> list[Job]:
+    """`count` copies of one job (a sweep), submitted a minute apart, `copy-0` first."""
+    return [
+        job(f"copy-{i}", *BOTH, created=NOW - timedelta(minutes=count - i), **kw)
+        for i in range(count)
+    ]
+
+
+def test_copies_of_a_job_are_solved_as_one_class_and_served_oldest_first() -> None:
+    snap = snapshot([SLOW, FAST], _copies(6))
+    plan = checked(snap, NOW_ONLY)
+    # Room for two 8-GPU workers a pool: the two cheap L4 slots and the two H100 ones.
+    placed = sorted(d.job.name for d in plan.placed)
+    assert placed == ["copy-0", "copy-1", "copy-2", "copy-3"]
+    assert plan.total_cost == 2 * to_micros(16.0) + 2 * round(to_micros(8.0 * 8) / 3)
+    one_by_one = checked(snap, replace(NOW_ONLY, job_classes=False))
+    assert (len(one_by_one.placed), one_by_one.total_cost) == (4, plan.total_cost)
+    assert {d.reason for d in plan.decisions if d.chosen is None} == {"WaitingForCapacity"}
+
+
+def test_only_jobs_the_model_cannot_tell_apart_share_a_class() -> None:
+    jobs = [
+        *_copies(3),
+        job("other-team", *BOTH, namespace="team-b"),
+        job("promised", *BOTH, promised_start=NOW + timedelta(hours=1)),
+        job("urgent", *BOTH, priority=5),
+    ]
+    snap = snapshot([SLOW, FAST], jobs)
+    options = {j.key: [(c, 0) for c in candidates(j, snap.pools, NOW, "USD")] for j in jobs}
+    classes = JobClasses.of_choices(options)
+    assert classes.members["team-a/copy-0"] == ("team-a/copy-0", "team-a/copy-1", "team-a/copy-2")
+    assert len(classes.members) == 4
+    alone = JobClasses.of_choices(options, together=False)
+    assert len(alone.members) == len(jobs)
+    # Counts become jobs' choices in serving order: the oldest copy takes the earliest start.
+    l4 = ("team-a/copy-0", 0, "l4", 0)
+    later = ("team-a/copy-0", 0, "l4", 3600)
+    assert classes.assign({later: 1, l4: 1}) == [
+        ("team-a/copy-0", 0, "l4", 0),
+        ("team-a/copy-1", 0, "l4", 3600),
+    ]

@@ -110,6 +110,11 @@ def jobs(draw: st.DrawFn, accelerators: list[str]) -> list[Job]:
                 allow_spot=draw(st.booleans()),
             )
         )
+    # Copies of a job (a sweep) are solved as one class: counts, served oldest first.
+    for k in range(draw(st.integers(0, 4 - len(found)))):
+        original = draw(st.sampled_from(found))
+        found.append(replace(original, name=f"{original.name}-copy{k}"))
+        event("copies of one job")
     return found
 
 

@@ -12,6 +12,7 @@ Capacity, quotas and budgets are the solver's business; this module looks at one
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -104,6 +105,14 @@ class Candidate:
     def label(self) -> str:
         """`a100 x4`: pool and width, as people say it."""
         return f"{self.pool.name} x{self.workers}"
+
+    def for_job(self, job: Job) -> Candidate:
+        """This candidate for a copy of its job that differs only in what the cost model does
+        not read (name, submission): a shallow copy, many times cheaper than `replace`, which
+        is what lets the solver cost a sweep's thousand copies once."""
+        twin = copy.copy(self)
+        object.__setattr__(twin, "job", job)
+        return twin
 
 
 def aggregate_throughput(job: Job, option: JobOption, workers: int) -> float:

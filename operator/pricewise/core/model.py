@@ -1,4 +1,6 @@
-"""The placement model of one solve: a 0/1 choice per (job, candidate, start) and linear rows.
+"""The placement model of one solve: a choice per (job class, candidate, start) and linear rows.
+
+A choice counts the jobs of its class that take it (0 or 1 for a job alone; see `classes`).
 
 The same rows feed CP-SAT (`solver`) and the LP relaxation (`relaxation`), so the two can never
 disagree on what a plan may do. Every row reads "the sum of coefficient x choice is at most the
@@ -14,9 +16,10 @@ start instant ("what runs then fits the room free then") is exact, with no inter
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
 from pricewise.core.lookahead import duration_units, release_s
@@ -29,10 +32,6 @@ TIE_RANGE = 2**40
 """Largest sum of the cost tie-break of one priority level (each job counts for more)."""
 CENT = 10_000
 """Micro-units in a cent: the tie-break needs no finer money."""
-
-ChoiceKey = tuple[str, int, str, int]
-"""(job `namespace/name`, index of the option in the job's spec, pool, start in seconds from
-now, 0 for now): one choice of one job, as the models' variables and the hints name it."""
 
 Linear = dict[ChoiceKey, int]
 """A linear expression over choices: coefficient per choice."""
@@ -76,8 +75,9 @@ def fields(r: Resources) -> tuple[int, int, int, int]:
 
 
 class PlacementModel:
-    """Choices and rows of one round. `groups` hold each job's choices (at most one is
-    taken); `rows` are (coefficients, bound)."""
+    """Choices and rows of one round. `groups` hold each class's choices (as many are taken
+    as the class has jobs, `size`); `rows` are (coefficients, bound). `candidates` are the
+    classes' choices, named by their first member; `choices` every job's own."""
 
     def __init__(
         self,
@@ -85,18 +85,22 @@ class PlacementModel:
         options: dict[str, list[Candidate]],
         later: dict[str, list[tuple[Candidate, int]]],
         cuts: list[list[Candidate]],
+        classes: bool = True,
     ) -> None:
         self.now_time: datetime = snapshot.now
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
+        starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
+        self.choices = {choice_key(c, s): c for opts in starts.values() for c, s in opts}
+        self.classes = JobClasses.of_choices(starts, together=classes)
+        self.size = {name: len(members) for name, members in self.classes.members.items()}
         self.candidates: dict[ChoiceKey, Candidate] = {}
         self.groups: dict[str, list[ChoiceKey]] = {}
-        for key, job_options in options.items():
-            starts = [(c, 0) for c in job_options] + later.get(key, [])
-            for cand, start in starts:
+        for name in self.classes.members:
+            for cand, start in starts[name]:
                 choice = choice_key(cand, start)
                 self.candidates[choice] = cand
-                self.groups.setdefault(key, []).append(choice)
+                self.groups.setdefault(name, []).append(choice)
         self.rows: list[tuple[Linear, int]] = []
         by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
         for choice in self.candidates:
@@ -107,7 +111,11 @@ class PlacementModel:
         self._quotas(snapshot)
         self._budgets(snapshot)
         for cut in cuts:
-            self.rows.append(({choice_key(c): 1 for c in cut}, len(cut) - 1))
+            # Copies of one shape are interchangeable, so "not all of these" is a bound on the
+            # count of each class choice in the cut; across classes it bounds their total, a
+            # little more than the cut proves, which may cost optimality but never validity.
+            terms = {self.classes.class_key(choice_key(c)): 1 for c in cut}
+            self.rows.append((terms, len(cut) - 1))
 
     def _capacity(self, pool: Pool, keys: list[ChoiceKey]) -> None:
         """Per start instant, what runs then fits what is free then; and what starts now fits
@@ -195,8 +203,19 @@ class PlacementModel:
         outweighs every cost difference, so the plan handed on is already nearly cheapest."""
         worst: dict[str, int] = defaultdict(int)
         for k in keys:
-            cand = self.candidates[k]
-            worst[cand.job.key] = max(worst[cand.job.key], cand.cost)
-        tie = money_unit(sum(worst.values()), TIE_RANGE, CENT)
-        scale = sum(cost // tie for cost in worst.values()) + 1
+            worst[k[0]] = max(worst[k[0]], self.candidates[k].cost)
+        tie = money_unit(sum(c * self.size[g] for g, c in worst.items()), TIE_RANGE, CENT)
+        scale = sum(cost // tie * self.size[g] for g, cost in worst.items()) + 1
         return {k: scale - self.candidates[k].cost // tie for k in keys}
+
+    def jobs(self, keys: Iterable[ChoiceKey]) -> int:
+        """How many jobs the classes of these choices have."""
+        return sum(self.size[name] for name in {k[0] for k in keys})
+
+    def as_classes(self, keys: Iterable[ChoiceKey]) -> list[ChoiceKey]:
+        """Jobs' choices as their classes' choices, one for each (a hint, say)."""
+        return [self.classes.class_key(k) for k in keys]
+
+    def assign(self, taken: Mapping[ChoiceKey, int]) -> list[ChoiceKey]:
+        """The jobs' choices of a plan given as counts of class choices."""
+        return self.classes.assign(taken)

@@ -18,12 +18,13 @@ integer optimum); small models, where CP-SAT proves it alone, are never fixed.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from ortools.linear_solver.python import model_builder as mb
 
-from pricewise.core.model import ChoiceKey, Linear, PlacementModel
+from pricewise.core.classes import ChoiceKey
+from pricewise.core.model import Linear, PlacementModel
 from pricewise.core.snapshot import Resources
 
 WHOLE = 1e-4
@@ -38,14 +39,16 @@ SLACK = 1e-7
 
 
 class Relaxation:
-    """The placement model with every choice in [0, 1], optimised phase by phase."""
+    """The placement model with every choice in [0, its class's size], optimised phase by
+    phase."""
 
     def __init__(self, model: PlacementModel) -> None:
         self.model = model
         self.lp = mb.Model()  # type: ignore[no-untyped-call]
-        self.var = {k: self.lp.new_var(0.0, 1.0, False, None) for k in model.candidates}
-        for keys in model.groups.values():
-            self.lp.add(self._expr(dict.fromkeys(keys, 1)) <= 1)
+        size = model.size
+        self.var = {k: self.lp.new_var(0.0, size[k[0]], False, None) for k in model.candidates}
+        for name, keys in model.groups.items():
+            self.lp.add(self._expr(dict.fromkeys(keys, 1)) <= size[name])
         for terms, bound in model.rows:
             self.lp.add(self._expr(terms) <= bound)
         self.values: dict[ChoiceKey, float] = {}
@@ -94,24 +97,25 @@ class Relaxation:
         """The objective at the last optimum."""
         return sum(coef * self.values.get(k, 0.0) for k, coef in objective.items())
 
-    def taken(self) -> set[ChoiceKey]:
-        """The choices the last optimum takes whole."""
+    def taken(self) -> Counter[ChoiceKey]:
+        """The jobs the last optimum takes whole, per choice."""
         return self.whole()
 
-    def whole(self) -> set[ChoiceKey]:
-        """The choices the last optimum takes whole."""
-        return {k for k, v in self.values.items() if v > 1 - WHOLE}
+    def whole(self) -> Counter[ChoiceKey]:
+        """The jobs the last optimum takes whole, per choice."""
+        whole = {k: math.floor(v + WHOLE) for k, v in self.values.items()}
+        return Counter({k: n for k, n in whole.items() if n > 0})
 
-    def to_fix(self) -> set[ChoiceKey]:
-        """The whole choices to fix. A fractional job is split over pools its whole neighbours
-        have filled; fixing them all can leave it no room (a higher-priority job too), so on
-        each pool it is split over, the neighbours of the lowest priority and then the highest
-        cost are left to CP-SAT until they hold `FREE_ROOM` times the room the split jobs need
-        there."""
+    def to_fix(self) -> Counter[ChoiceKey]:
+        """The whole jobs to fix, per choice. A fractional job is split over pools its whole
+        neighbours have filled; fixing them all can leave it no room (a higher-priority job
+        too), so on each pool it is split over, the neighbours of the lowest priority and then
+        the highest cost are left to CP-SAT until they hold `FREE_ROOM` times the room the
+        split jobs need there."""
         candidates = self.model.candidates
         need: dict[str, Resources] = defaultdict(Resources)
         for key, v in self.values.items():
-            if WHOLE < v < 1 - WHOLE:
+            if v - math.floor(v + WHOLE) > WHOLE:
                 need[key[2]] = need[key[2]] + candidates[key].demand
         fixed = self.whole()
         for pool, room in need.items():
@@ -119,11 +123,10 @@ class Relaxation:
             mine.sort(key=lambda k: (candidates[k].job.priority, -candidates[k].cost, k))
             freed = Resources()
             for key in mine:
-                if room.times(FREE_ROOM).fits_in(freed):
-                    break
-                fixed.discard(key)
-                freed = freed + candidates[key].demand
-        return fixed
+                while fixed[key] and not room.times(FREE_ROOM).fits_in(freed):
+                    fixed[key] -= 1
+                    freed = freed + candidates[key].demand
+        return +fixed
 
 
 def cost_floor(
