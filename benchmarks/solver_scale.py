@@ -9,7 +9,9 @@ x0.35), the others on-demand; prices are list prices x U(0.85, 1.15). --nodes N 
 evenly: N // pools nodes a pool (at least 1), each with 96 CPUs and 768 GiB besides its
 devices. Jobs (--seed, default 7): 2-4 options among the four accelerators, 1-8 devices a
 worker (no more than a node has), up to 1, 2 or 4 workers, priority 0 or 10, no limit or an
-8 h or 24 h limit; 30 % accept spot.
+8 h or 24 h limit; 30 % accept spot. With --shapes N the jobs are copies of N such jobs (a
+sweep's, or a benchmark's workloads), submitted a second apart, and rows solving every job on
+its own (`SolverSettings(job_classes=False)`) follow the job classes' rows.
 
 Prints the cluster of each pool count, then two rows per (jobs, pools) size, pricewise
 (planning over time) and pricewise-now (deciding only what starts now): median and worst
@@ -141,6 +143,9 @@ def jobs(count: int, rng: random.Random, now: datetime, shapes: int = 0) -> tupl
     return tuple(out)
 
 
+POLICIES = (("pricewise", LookAhead()), ("pricewise-now", LookAhead(False)))
+
+
 def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(
@@ -154,6 +159,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--shapes",
+        type=int,
+        default=0,
+        help="jobs are copies of this many shapes (0: every job its own); adds rows that solve "
+        "every job on its own beside the job classes",
+    )
     args = parser.parse_args()
     now = datetime(2026, 11, 29, tzinfo=UTC)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -161,20 +173,25 @@ def main() -> None:
           f"time limit {args.time_limit:g}s, seed {args.seed}")  # fmt: skip
     for pool_count in args.pools:
         print(describe(cluster(pool_count, args.nodes, random.Random(args.seed))))
-    print(f"{'policy':>13} {'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} "
+    print(f"{'policy':>24} {'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} "
           f"{'cands_s':>7} {'placed':>6} {'later':>5} {'status':>8} {'cost':>12} {'bound':>12} "
           f"{'gap':>7}")  # fmt: skip
     for count, pool_count in [(j, p) for j in args.jobs for p in args.pools]:
         rng = random.Random(args.seed)
         pools = cluster(pool_count, args.nodes, rng)
-        snap = Snapshot(now=now, pools=pools, jobs=jobs(count, rng, now))
+        snap = Snapshot(now=now, pools=pools, jobs=jobs(count, rng, now, args.shapes))
         # What the solver spends before CP-SAT starts: every job's candidates (costmodel).
         started = time.monotonic()
         for job in snap.jobs:
             candidates(job, snap.pools, snap.now, snap.currency)
         prep = time.monotonic() - started
-        for policy, look in (("pricewise", LookAhead()), ("pricewise-now", LookAhead(False))):
-            settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
+        runs = [(p, look, True) for p, look in POLICIES]
+        if args.shapes:
+            runs += [(f"{p}, one by one", look, False) for p, look in POLICIES]
+        for policy, look, classes in runs:
+            settings = SolverSettings(
+                time_limit_s=args.time_limit, look_ahead=look, job_classes=classes
+            )
             times, plan = [], None
             for _ in range(args.repeat):
                 plan = solve(snap, settings)
@@ -183,7 +200,7 @@ def main() -> None:
             planned = plan.total_cost + plan.reserved_cost
             bound, gap = bound_and_gap(planned, plan.best_bound)
             print(
-                f"{policy:>13} {count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
+                f"{policy:>24} {count:>6} {len(pools):>5} {sum(len(p.nodes) for p in pools):>5} "
                 f"{statistics.median(times):>9.3f} {max(times):>8.3f} {prep:>7.2f} "
                 f"{len(plan.placed):>6} {len(plan.reserved):>5} {plan.status:>8} "
                 f"{from_micros(plan.total_cost):>12.2f} {bound:>12} {gap:>7}",
