@@ -194,10 +194,12 @@ class Pools:
 def training_job(
     name: str,
     options: list[dict[str, Any]],
-    run_seconds: int = 600,
+    run_seconds: int | None = 600,
     **spec: Any,
 ) -> dict[str, Any]:
-    """A TrainingJob whose workers run `run_seconds` on the simulated nodes."""
+    """A TrainingJob whose workers run `run_seconds` on the simulated nodes; with None they
+    run until deleted or ended by `end_workers`, so that a test decides when room frees."""
+    annotations = {} if run_seconds is None else {"pricewise.dev/run-for": f"{run_seconds}s"}
     return {
         "apiVersion": "pricewise.dev/v1alpha1",
         "kind": "TrainingJob",
@@ -205,12 +207,21 @@ def training_job(
         "spec": {
             "options": options,
             "template": {
-                "metadata": {"annotations": {"pricewise.dev/run-for": f"{run_seconds}s"}},
+                "metadata": {"annotations": annotations},
                 "spec": {"containers": [{"name": "trainer", "image": "example.com/trainer:1"}]},
             },
             **spec,
         },
     }
+
+
+def end_workers(cluster: Any, namespace: str, name: str) -> None:
+    """End the running workers of TrainingJob `name` now, as if their work were done: a run
+    time already past makes the simulated pods succeed (hack/kwok/pod-complete.yaml)."""
+    cluster.kubectl(
+        "annotate", "pods", "-n", namespace, "-l", f"pricewise.dev/job={name}",
+        "--overwrite", "pricewise.dev/run-seconds=0",
+    )  # fmt: skip
 
 
 def apply(cluster: Any, namespace: str, *objects: dict[str, Any]) -> None:

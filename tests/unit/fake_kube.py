@@ -90,6 +90,7 @@ class FakeKube:
             "pricetables": lambda: self.cache.forget_price_table(name),
             "pods": lambda: self.cache.forget_pod((namespace, name)),
             "nodes": lambda: self.cache.forget_node(name),
+            "resourcequotas": lambda: self.cache.forget_quota((namespace, name)),
         }
         forget[plural]()
         del body

@@ -200,6 +200,86 @@ def test_a_poison_price_table_is_left_out_and_correcting_or_deleting_it_heals() 
     assert world.ready("pricetables", "bad")["status"] == "True"
 
 
+def test_deleting_a_still_bad_price_table_heals_in_the_next_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    monkeypatch.setattr(handlers, "CACHE", world.cache)
+    monkeypatch.setattr(handlers, "_state", {"scheduler": world.scheduler})
+    world.kube.put("nodes", node("h100-0", "h100"))
+    bad = world.kube.put("pricetables", table("bad", pool("h100", "nvidia-h100", 1e308)))
+    h100 = {"options": [{"accelerator": "nvidia-h100", "duration": "1h"}]}
+    world.kube.put("trainingjobs", job("on-h100", **h100))
+    world.cycle()
+    assert world.job("on-h100")["reason"] == "NoMatchingPool"
+    assert world.cache.rejected()["PriceTable", "InvalidSpec"] == 1
+    # Deleted as it is, through the watch handler (which settles accruals at the old prices
+    # first), then its nodes priced by another table.
+    asyncio.run(handlers.price_table(type="DELETED", body=bad))
+    del world.kube.objects["pricetables", "", "bad"]
+    world.kube.put("pricetables", table("good", pool("h100", "nvidia-h100", 4.0)))
+    world.cycle()
+    assert (world.job("on-h100")["phase"], world.job("on-h100")["pool"]) == ("Admitted", "h100")
+    assert world.cache.rejected()["PriceTable", "InvalidSpec"] == 0
+
+
+def quota(name: str, namespace: str = NS, **hard: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"hard": hard}}
+
+
+POISON_QUOTAS = {
+    "huge": ("1e400", "'1e400' is too large a quantity"),
+    "garbage": ("lots", "'lots' is not a quantity"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POISON_QUOTAS))
+@pytest.mark.parametrize("heal", ["correct", "delete"])
+def test_a_bad_quota_holds_its_namespace_and_correcting_or_deleting_it_heals(
+    kind: str, heal: str
+) -> None:
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    value, error = POISON_QUOTAS[kind]
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.cpu": value}))
+    world.kube.put("trainingjobs", job("held"))
+    world.kube.put("trainingjobs", job("canary", namespace="other"))
+    world.cycle()
+    assert world.job("canary", "other")["phase"] == "Admitted"
+    status = world.job("held")
+    assert (status["phase"], status["reason"]) == ("Pending", "QuotaInvalid")
+    for part in ("ResourceQuota gpus", f"spec.hard.requests.cpu: {error}", "corrected", "deleted"):
+        assert part in status["message"]
+    assert world.kube.pods(NS) == []
+    assert world.cache.rejected()["ResourceQuota", "InvalidSpec"] == 1
+    assert world.cache.rejected()["TrainingJob", "QuotaInvalid"] == 1
+    registry = world.scheduler.metrics.registry
+    labels = {"kind": "ResourceQuota", "reason": "InvalidSpec"}
+    assert registry.get_sample_value("pricewise_rejected_objects", labels) == 1
+    world.cycle()  # said once, not every cycle
+    assert [r for n, r, _ in world.kube.events if n == "held"] == ["QuotaInvalid"]
+    if heal == "correct":
+        world.kube.put("resourcequotas", quota("gpus", **{"requests.cpu": "64"}))
+    else:
+        world.kube.delete("resourcequotas", NS, "gpus")
+    world.cycle()
+    assert world.job("held")["phase"] == "Admitted"
+    assert world.cache.rejected()["ResourceQuota", "InvalidSpec"] == 0
+    assert world.cache.rejected()["TrainingJob", "QuotaInvalid"] == 0
+
+
+def test_a_corrected_quota_is_enforced_again() -> None:
+    world = World()
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "x"}))
+    world.kube.put("trainingjobs", job("big", options=[
+        {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}]))  # fmt: skip
+    world.cycle()
+    assert world.job("big")["reason"] == "QuotaInvalid"
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
+    world.cycle()
+    assert world.job("big")["reason"] == "QuotaExceeded"
+
+
 def test_the_price_table_handler_takes_a_change_after_a_bad_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

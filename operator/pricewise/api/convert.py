@@ -301,17 +301,31 @@ def _quota_amount(resource: str, value: Any) -> int:
     return int(parse_quantity(value))
 
 
+def _quota_field(path: str, resource: str, value: Any) -> int:
+    """`_quota_amount`, its error naming the field it came from."""
+    try:
+        return _quota_amount(resource, value)
+    except (ValueError, ArithmeticError) as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
 def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
-    """What a ResourceQuota still allows: hard minus used, for the resources pricewise places."""
+    """What a ResourceQuota still allows: hard minus used, for the resources pricewise places.
+
+    Raises ValueError naming the field (`spec.hard.requests.cpu: ...`) for a quantity it cannot
+    read."""
     meta = resource_quota.get("metadata") or {}
     status = resource_quota.get("status") or {}
+    # The API server copies spec.hard into status.hard; users correct it in spec, so errors
+    # name spec.hard either way.
     hard = status.get("hard") or (resource_quota.get("spec") or {}).get("hard") or {}
     used = status.get("used") or {}
     remaining: dict[str, int] = {}
     for key, value in hard.items():
         resource = _QUOTA_KEYS.get(key)
         if resource is not None:
-            left = _quota_amount(resource, value) - _quota_amount(resource, used.get(key, 0))
+            limit = _quota_field(f"spec.hard.{key}", resource, value)
+            left = limit - _quota_field(f"status.used.{key}", resource, used.get(key, 0))
             remaining[resource] = min(left, remaining.get(resource, left))
     return Quota(meta.get("namespace", "default"), meta.get("name", ""), remaining)
 

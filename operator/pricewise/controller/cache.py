@@ -72,6 +72,9 @@ class Cache:
     budget_conditions: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     """The conditions last seen on each refused Budget, so that its report is written once."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    quota_errors: dict[Key, str] = field(default_factory=dict)
+    """ResourceQuotas pricewise cannot read, with why: their namespaces' pending jobs wait (see
+    `quota_holds`)."""
     reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
     reclaim_rates: ReclaimRates = field(default_factory=ReclaimRates)
     """Reclaims seen per spot pool: spot is priced with these when worse than declared."""
@@ -192,8 +195,9 @@ class Cache:
         self.budget_conditions.pop(key, None)
 
     def upsert_quota(self, body: Mapping[str, Any]) -> None:
-        """Remember a ResourceQuota's hard and used amounts."""
-        self.quotas[key_of(body)] = {
+        """Remember a ResourceQuota's hard and used amounts, or why they cannot be read."""
+        key = key_of(body)
+        quota = {
             "metadata": {
                 "name": body["metadata"]["name"],
                 "namespace": body["metadata"]["namespace"],
@@ -201,10 +205,21 @@ class Cache:
             "spec": dict(body.get("spec") or {}),
             "status": dict(body.get("status") or {}),
         }
+        self.quotas[key] = quota
+        try:
+            convert.quota_from(quota)
+        except (ValueError, ArithmeticError) as err:
+            # Logged when it changes, not every cycle: the held jobs carry it from then on.
+            if self.quota_errors.get(key) != str(err):
+                log.warning("ResourceQuota %s/%s cannot be read: %s", *key, err)
+            self.quota_errors[key] = str(err)
+        else:
+            self.quota_errors.pop(key, None)
 
     def forget_quota(self, key: Key) -> None:
         """A ResourceQuota is gone."""
         self.quotas.pop(key, None)
+        self.quota_errors.pop(key, None)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -351,12 +366,37 @@ class Cache:
         tables = self.tables_by_age()
         return tables[0].spec.currency if tables else "USD"
 
+    def quota_holds(self) -> dict[str, str]:
+        """Namespaces whose pending jobs wait because a ResourceQuota there cannot be read,
+        with the message those jobs show.
+
+        pricewise cannot write a ResourceQuota's status, so the quota's own namespace is where
+        the error is shown; and since the quota's limit is unknown, placing the namespace's
+        jobs as if it were absent could overrun what the cluster's owner meant to allow.
+        """
+        errors: dict[str, list[str]] = defaultdict(list)
+        for (namespace, name), error in sorted(self.quota_errors.items()):
+            errors[namespace].append(f"ResourceQuota {name}: {error}")
+        return {
+            namespace: (
+                f"{'; '.join(found)}. pricewise cannot enforce a quota it cannot read, so no job "
+                f"of namespace {namespace} is placed until the quota is corrected (a quantity "
+                "such as 64, 500m or 128Gi) or deleted"
+            )
+            for namespace, found in errors.items()
+        }
+
     def pending(self) -> list[JobRecord]:
-        """Valid jobs waiting for a placement, oldest first."""
+        """Valid jobs waiting for a placement, oldest first; jobs of a namespace whose quota
+        cannot be read are left out (see `quota_holds`)."""
+        blocked = {namespace for namespace, _ in self.quota_errors}
         waiting = [
             r
             for r in self.jobs.values()
-            if r.phase == "Pending" and r.job is not None and not held(r)
+            if r.phase == "Pending"
+            and r.job is not None
+            and not held(r)
+            and r.body["metadata"]["namespace"] not in blocked
         ]
         return sorted(
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
@@ -415,6 +455,7 @@ class Cache:
         """Objects left out of planning, counted by (kind, reason)."""
         counts: Counter[tuple[str, str]] = Counter()
         currency = self.currency()
+        blocked = {namespace for namespace, _ in self.quota_errors}
         for key, record in self.jobs.items():
             if record.job is None:
                 counts["TrainingJob", "InvalidSpec"] += 1
@@ -422,11 +463,14 @@ class Cache:
                 counts["TrainingJob", "PlanningFailed"] += 1
             elif record.phase == "Pending" and held(record):
                 counts["TrainingJob", record.status.reason] += 1
+            elif record.phase == "Pending" and key[0] in blocked:
+                counts["TrainingJob", "QuotaInvalid"] += 1
         counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
         counts["PriceTable", "CurrencyMismatch"] += sum(
             1 for t in self.price_tables.values() if t.spec.currency != currency
         )
         counts["Budget", "InvalidSpec"] += len(self.budget_errors)
+        counts["ResourceQuota", "InvalidSpec"] += len(self.quota_errors)
         counts["Budget", "CurrencyMismatch"] += sum(
             1 for b in self.budgets.values() if b.spec.currency != currency
         )
@@ -443,14 +487,13 @@ class Cache:
         return {**node, "spec": {**node["spec"], "unschedulable": True}}
 
     def quota_views(self) -> list[Quota]:
-        """Every ResourceQuota pricewise can read; one it cannot is logged and left out."""
-        views = []
-        for key, quota in sorted(self.quotas.items()):
-            try:
-                views.append(convert.quota_from(quota))
-            except (ValueError, ArithmeticError) as err:
-                log.warning("ResourceQuota %s/%s left out: %s", *key, err)
-        return views
+        """Every ResourceQuota pricewise can read; one it cannot is left out, and its
+        namespace's jobs with it (see `quota_holds`)."""
+        return [
+            convert.quota_from(quota)
+            for key, quota in sorted(self.quotas.items())
+            if key not in self.quota_errors
+        ]
 
     def snapshot(self, now: datetime) -> Snapshot:
         """The solver's input."""
