@@ -422,3 +422,21 @@ def test_only_jobs_the_model_cannot_tell_apart_share_a_class() -> None:
         ("team-a/copy-0", 0, "l4", 0),
         ("team-a/copy-1", 0, "l4", 3600),
     ]
+
+
+def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> None:
+    # A round's plan replaces the current one only if it ranks better: per level from the
+    # highest, more jobs, then less cost. Here the high level is cheaper in `first` (16 on l4
+    # against 21.33 on h100) and the low level dearer: `first` still ranks better.
+    urgent = job("urgent", *BOTH, priority=1)
+    low = job("low", *BOTH)
+    snap = snapshot([SLOW, FAST], [urgent, low])
+    on = {
+        (c.job.name, c.pool.name): c
+        for j in snap.jobs
+        for c in candidates(j, snap.pools, NOW, "USD")
+    }
+    first = [(on["urgent", "l4"], ()), (on["low", "h100"], ())]
+    second = [(on["urgent", "h100"], ()), (on["low", "l4"], ())]
+    assert solver._better([c for c, _ in first], second, [1, 0])
+    assert not solver._better([c for c, _ in second], first, [1, 0])
