@@ -7,9 +7,11 @@ that exists (the property tests compare against brute force).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pricewise.core.costmodel import Candidate
 from pricewise.core.snapshot import Node, Resources
 
 EXACT_SEARCH_STEPS = 20_000
@@ -111,3 +113,42 @@ def remaining(
     return tuple(
         Node(n.name, n.allocatable, n.free - used[n.name]) if n.name in used else n for n in nodes
     )
+
+
+def pack_pools(
+    chosen: list[Candidate],
+) -> tuple[dict[str, tuple[str, ...]], list[list[Candidate]]]:
+    """Nodes for every chosen candidate, and the per-pool choices that do not pack (as cuts)."""
+    by_pool: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in chosen:
+        by_pool[cand.pool.name].append(cand)
+    nodes: dict[str, tuple[str, ...]] = {}
+    failed: list[list[Candidate]] = []
+    for group in by_pool.values():
+        placed = _pack(group)
+        if placed is None:
+            failed.append(_core(group) if len(group) <= MINIMAL_CUTS_UP_TO else group)
+        else:
+            nodes.update({key: tuple(names) for key, names in placed.items()})
+    return nodes, failed
+
+
+MINIMAL_CUTS_UP_TO = 64
+"""Largest group of one pool's choices whose failed packing is reduced to a minimal cut (it
+takes one packing per choice)."""
+
+
+def _pack(group: list[Candidate]) -> dict[str, list[str]] | None:
+    return pack(group[0].pool.nodes, [Gang(c.job.key, c.worker, c.workers) for c in group])
+
+
+def _core(group: list[Candidate]) -> list[Candidate]:
+    """A part of a group that does not pack and from which no choice can be dropped: as a cut
+    it rules out every plan that holds it, not only this one, so the rounds converge where
+    shapes that the capacity rows cannot tell apart (memory-bound workers, say) collide."""
+    core = list(group)
+    for cand in group:
+        rest = [c for c in core if c is not cand]
+        if rest and _pack(rest) is None:
+            core = rest
+    return core

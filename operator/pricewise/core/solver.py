@@ -24,12 +24,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
-from ortools.sat.python import cp_model
 
 from pricewise.core.classes import ChoiceKey
 from pricewise.core.costmodel import Candidate, candidates
+from pricewise.core.cpsat import Backend, CpSat
 from pricewise.core.explain import Decision, explain
 from pricewise.core.greedy import Ledger, place_greedily
 from pricewise.core.lookahead import (
@@ -40,7 +38,7 @@ from pricewise.core.lookahead import (
     release_slots,
 )
 from pricewise.core.model import Linear, PlacementModel, admission_key, choice_key
-from pricewise.core.packing import Gang, pack
+from pricewise.core.packing import pack_pools
 from pricewise.core.relaxation import WHOLE, Relaxation, cost_floor
 from pricewise.core.snapshot import Job, Snapshot
 
@@ -105,159 +103,6 @@ class Plan:
         return tuple(d for d in self.decisions if d.reservation is not None)
 
 
-class _Backend(Protocol):
-    """What the phases need of a model: CP-SAT's (`_CpSat`) or the relaxation's."""
-
-    def optimise(
-        self, objective: Linear, maximize: bool, seconds: float, gap: float
-    ) -> tuple[float, float] | None:
-        """The objective's value and proved bound, or None when nothing is found in time."""
-
-    def require(self, objective: Linear, at_least: bool, value: float) -> None:
-        """Bound the objective for the phases that follow."""
-
-    def value(self, objective: Linear) -> float:
-        """The objective at the last solution."""
-
-    def taken(self) -> Counter[ChoiceKey]:
-        """The jobs the last solution takes whole, per choice."""
-
-
-class _CpSat:
-    """The placement model for CP-SAT, less the jobs fixed beforehand: those are taken, and
-    their use taken off every row; a class whose jobs are all fixed has no choice left."""
-
-    def __init__(
-        self,
-        model: PlacementModel,
-        settings: SolverSettings,
-        fixed: Counter[ChoiceKey],
-        hint: list[ChoiceKey],
-    ) -> None:
-        self.cp = cp_model.CpModel()
-        self.settings = settings
-        self.fixed = fixed
-        left = dict(model.size)
-        for key, count in fixed.items():
-            left[key[0]] -= count
-        # A job alone is a Boolean: CP-SAT's clause learning works on those, not on integers
-        # (pricewise-now on 1,000 distinct jobs: 1.1 s against 4.9 s).
-        self.choice = {
-            k: self.cp.new_bool_var("")
-            if left[k[0]] == 1
-            else self.cp.new_int_var(0, left[k[0]], "")
-            for k in model.candidates
-            if left[k[0]]
-        }
-        for name, keys in model.groups.items():
-            if left[name] == 1:
-                self.cp.add_at_most_one(self.choice[k] for k in keys)
-            elif left[name]:
-                self.cp.add(sum(self.choice[k] for k in keys) <= left[name])
-        for terms, bound in model.rows:
-            used = sum(coef * fixed[k] for k, coef in terms.items() if k in fixed)
-            expr, _ = self._expr(terms)
-            if any(k in self.choice for k in terms):
-                self.cp.add(expr <= bound - used)
-        self.incumbent = _feasible_part(model, fixed, [k for k in hint if k in self.choice])
-
-    def _expr(self, objective: Linear) -> tuple[cp_model.LinearExprT, int]:
-        keys = [k for k in objective if k in self.choice]
-        expr = cp_model.LinearExpr.weighted_sum(
-            [self.choice[k] for k in keys], [objective[k] for k in keys]
-        )
-        return expr, sum(coef * self.fixed[k] for k, coef in objective.items() if k in self.fixed)
-
-    def optimise(
-        self, objective: Linear, maximize: bool, seconds: float, gap: float
-    ) -> tuple[float, float] | None:
-        """One CP-SAT solve from the incumbent."""
-        self.cp.clear_hints()  # type: ignore[no-untyped-call]
-        for key, var in self.choice.items():
-            self.cp.add_hint(var, self.incumbent[key])
-        expr, constant = self._expr(objective)
-        if maximize:
-            self.cp.maximize(expr)
-        else:
-            self.cp.minimize(expr)
-        solver = _cp_solver(self.settings, seconds)
-        solver.parameters.relative_gap_limit = gap
-        # The gap is relative to the whole objective, fixed part included.
-        solver.parameters.absolute_gap_limit = gap * abs(constant)
-        if solver.solve(self.cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None
-        self.incumbent = Counter({k: n for k, v in self.choice.items() if (n := solver.value(v))})
-        value = solver.objective_value + constant
-        bound = solver.best_objective_bound + constant
-        return value, bound
-
-    def require(self, objective: Linear, at_least: bool, value: float) -> None:
-        """Bound the objective for the phases that follow."""
-        expr, constant = self._expr(objective)
-        if at_least:
-            self.cp.add(expr >= round(value) - constant)
-        else:
-            self.cp.add(expr <= round(value) - constant)
-
-    def value(self, objective: Linear) -> float:
-        """The objective at the incumbent."""
-        taken = self.taken()
-        return sum(c * taken[k] for k, c in objective.items() if k in taken)
-
-    def taken(self) -> Counter[ChoiceKey]:
-        """The incumbent's choices and the fixed ones."""
-        return self.incumbent + self.fixed
-
-
-def _cp_solver(settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(seconds, 0.05)
-    solver.parameters.num_workers = settings.num_workers
-    solver.parameters.random_seed = settings.random_seed
-    # The LP relaxation of pool capacities is tight; level 2 lets CP-SAT use it to prove bounds.
-    solver.parameters.linearization_level = 2
-    return solver
-
-
-def _pack_pools(
-    chosen: list[Candidate],
-) -> tuple[dict[str, tuple[str, ...]], list[list[Candidate]]]:
-    """Nodes for every chosen candidate, and the per-pool choices that do not pack (as cuts)."""
-    by_pool: dict[str, list[Candidate]] = defaultdict(list)
-    for cand in chosen:
-        by_pool[cand.pool.name].append(cand)
-    nodes: dict[str, tuple[str, ...]] = {}
-    failed: list[list[Candidate]] = []
-    for group in by_pool.values():
-        placed = _pack(group)
-        if placed is None:
-            failed.append(_core(group) if len(group) <= MINIMAL_CUTS_UP_TO else group)
-        else:
-            nodes.update({key: tuple(names) for key, names in placed.items()})
-    return nodes, failed
-
-
-MINIMAL_CUTS_UP_TO = 64
-"""Largest group of one pool's choices whose failed packing is reduced to a minimal cut (it
-takes one packing per choice)."""
-
-
-def _pack(group: list[Candidate]) -> dict[str, list[str]] | None:
-    return pack(group[0].pool.nodes, [Gang(c.job.key, c.worker, c.workers) for c in group])
-
-
-def _core(group: list[Candidate]) -> list[Candidate]:
-    """A part of a group that does not pack and from which no choice can be dropped: as a cut
-    it rules out every plan that holds it, not only this one, so the rounds converge where
-    shapes that the capacity rows cannot tell apart (memory-bound workers, say) collide."""
-    core = list(group)
-    for cand in group:
-        rest = [c for c in core if c is not cand]
-        if rest and _pack(rest) is None:
-            core = rest
-    return core
-
-
 def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     """Decide every pending job of the snapshot: a placement, a later start, or why it waits."""
     settings = settings or SolverSettings()
@@ -298,7 +143,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                 break
             keys, round_status, round_bound = outcome
             chosen = [problem.choices[k] for k in keys if k[3] == 0]
-            nodes, failed = _pack_pools(chosen)
+            nodes, failed = pack_pools(chosen)
             if failed:
                 cuts.extend(failed)
                 unpacked = {group[0].pool.name for group in failed}
@@ -433,31 +278,6 @@ def _level_costs(chosen: list[Candidate], levels: Sequence[int]) -> tuple[int, .
     return tuple(sum(c.cost for c in chosen if c.job.priority == level) for level in levels)
 
 
-def _feasible_part(
-    model: PlacementModel, fixed: Counter[ChoiceKey], hint: list[ChoiceKey]
-) -> Counter[ChoiceKey]:
-    """The hint's choices in order, each one job of its class, as long as the class has jobs
-    left and every row still holds beside the fixed ones: the phases start from a plan that is
-    really feasible (a greedy hint may not be once choices are fixed or cuts added)."""
-    rows_of: dict[ChoiceKey, list[int]] = defaultdict(list)
-    for index, (terms, _) in enumerate(model.rows):
-        for key in terms:
-            rows_of[key].append(index)
-    used = [sum(c * fixed[k] for k, c in terms.items() if k in fixed) for terms, _ in model.rows]
-    left = dict(model.size)
-    for key, count in fixed.items():
-        left[key[0]] -= count
-    taken: Counter[ChoiceKey] = Counter()
-    for key in hint:
-        rows = rows_of[key]
-        if left[key[0]] and all(used[i] + model.rows[i][0][key] <= model.rows[i][1] for i in rows):
-            for i in rows:
-                used[i] += model.rows[i][0][key]
-            taken[key] += 1
-            left[key[0]] -= 1
-    return taken
-
-
 @dataclass
 class _Outcome:
     """How the phases ended: `complete` when every phase ran, `priced` when every cost phase
@@ -472,7 +292,7 @@ class _Outcome:
 
 
 def _phases(
-    backend: _Backend,
+    backend: Backend,
     model: PlacementModel,
     levels: Sequence[int],
     settings: SolverSettings,
@@ -565,7 +385,7 @@ def _solve_round(
             fixed = relaxation.to_fix()
             # The relaxation's own plan first: it admits more than a greedy one.
             start = sorted((relaxation.whole() - fixed).elements()) + start
-    backend = _CpSat(model, settings, fixed, start)
+    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed)
     deadline = started + seconds
     # Beside a relaxation's plan, counting is enough: proving a cost tie-break took seconds.
     # So it does on counts of classes: on 1,000 jobs of 18 shapes, 3.9 s unproved against 1.0 s
