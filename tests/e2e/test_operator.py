@@ -19,6 +19,7 @@ from operator_fixtures import (
     Operator,
     Pools,
     apply,
+    end_workers,
     free_port,
     get,
     status_of,
@@ -607,8 +608,10 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     cluster: Any, namespace: str, operator: Operator, pools: Pools
 ) -> None:
     cheap, dear = _cheap_and_dear(pools)
-    # The holder is estimated at 2 minutes and its worker runs 20 seconds.
-    holder = training_job("holder", [{**cheap, "duration": "2m"}], run_seconds=20)
+    # The plan reads the holder's estimate (5 minutes), not its run: its worker runs until the
+    # test ends it, so the patient job is seen Reserved however slow the cluster is, and the
+    # cheap pool frees exactly when the test says.
+    holder = training_job("holder", [{**cheap, "duration": "5m"}], run_seconds=None)
     apply(cluster, namespace, holder)
     held = wait_phase(cluster, namespace, "holder", "Admitted", "Running")
     frees = parse_time(held["estimatedFinish"])
@@ -632,7 +635,14 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     assert (planned["pool"], planned["cost"]) == (f"cheap-{pools.tag}", 1.33)
     table = cluster.kubectl("get", "tj", "patient", "-n", namespace).stdout
     assert patient["plannedStart"] in table
-    # The holder ends early; the patient job starts on the cheap pool at once.
+    # The urgent job took the dear pool's room, not the patient's reservation: it still waits.
+    still = status_of(cluster, namespace, "patient")
+    assert (still["phase"], still["reason"]) == ("Pending", "Reserved"), still
+    # The holder ends before its estimate; the patient job starts on the cheap pool at once.
+    # Its worker is ended, not its job deleted: a deleted job's pod lingers on the node for a
+    # while with no estimated end, and the plan would rightly stop waiting for the cheap pool.
+    end_workers(cluster, namespace, "holder")
+    assert wait_phase(cluster, namespace, "holder", "Succeeded")["pool"] == f"cheap-{pools.tag}"
     started = wait_phase(cluster, namespace, "patient", "Admitted", "Running", "Succeeded")
     assert (started["pool"], started["estimatedCost"]) == (f"cheap-{pools.tag}", 1.33)
     assert "plannedStart" not in started
@@ -674,13 +684,25 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
     pools.add("busy", nodes=2, gpus=8, price=1.0)
     pools.publish()
     option = {"accelerator": pools.accelerator("busy"), "devicesPerWorker": 8, "duration": "10h"}
-    # Two 10-hour jobs of priority 0 fill both nodes; the older one has more work to lose.
-    apply(cluster, namespace, training_job("older", [option], run_seconds=3600))
-    wait_phase(cluster, namespace, "older", "Running")
-    time.sleep(6)
-    apply(cluster, namespace, training_job("younger", [option], run_seconds=30))
-    wait_phase(cluster, namespace, "younger", "Running")
-    time.sleep(4)  # past the operator's guard of 3 s for new runs (in tests)
+    # Two 10-hour jobs of priority 0 fill both nodes; the older one has more work to lose. Their
+    # workers run until the test ends them, so the victim is still running when the urgent job
+    # comes, however slow the cluster.
+    apply(cluster, namespace, training_job("older", [option], run_seconds=None))
+    older_at = parse_time(wait_phase(cluster, namespace, "older", "Running")["admittedAt"])
+    assert older_at is not None
+    # Admission times are kept to the second, and equal losses would be settled by name
+    # ("older" first): the younger run must be admitted in a later second.
+    wait_for(lambda: datetime.now(UTC) >= older_at + timedelta(seconds=1), 10, "the next second")
+    apply(cluster, namespace, training_job("younger", [option], run_seconds=None))
+    younger_at = parse_time(wait_phase(cluster, namespace, "younger", "Running")["admittedAt"])
+    assert younger_at is not None and younger_at > older_at
+    # Runs admitted less than 3 s ago (the operator's guard, in tests) are never victims; one
+    # more second for the truncated admission time, one for the operator's clock.
+    wait_for(
+        lambda: datetime.now(UTC) >= younger_at + timedelta(seconds=5),
+        10,
+        "both runs to be past the preemption guard",
+    )
     # One hour of work due in two: it cannot wait ten hours for a node.
     due = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     urgent = training_job(
@@ -696,8 +718,21 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
     assert "of work lost" in younger["restartHistory"][0]
     older = status_of(cluster, namespace, "older")
     assert (older["phase"], older.get("restartHistory", [])) == ("Running", [])
-    # The victim runs again once the urgent job is done, and finishes.
-    wait_phase(cluster, namespace, "younger", "Succeeded", timeout=120)
+    # The victim runs again once the urgent job is done; ended then, it finishes.
+    wait_phase(cluster, namespace, "urgent", "Succeeded", timeout=120)
+    rerun = wait_for(
+        lambda: (
+            (st := status_of(cluster, namespace, "younger")).get("phase") == "Running"
+            and st.get("restartHistory")
+            and st
+        ),
+        120,
+        "the preempted job to run again",
+    )
+    assert len(rerun["restartHistory"]) == 1, rerun
+    end_workers(cluster, namespace, "younger")
+    wait_phase(cluster, namespace, "younger", "Succeeded", timeout=60)
+    assert status_of(cluster, namespace, "older")["phase"] == "Running"
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     reasons = Counter(e["reason"] for e in events["items"])
     assert reasons["Preempted"] == 1 and reasons["Preempting"] == 1, reasons
