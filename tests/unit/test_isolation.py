@@ -346,7 +346,17 @@ def test_one_currency_per_cluster() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "workers"), [("a" * 70, 1), ("9lives", 2), ("b" * 60, 2), ("c" * 253, 2)]
+    ("name", "workers"),
+    [
+        ("a" * 70, 1),
+        ("9lives", 2),
+        ("b" * 60, 2),
+        ("c" * 253, 2),
+        ("my.job", 1),
+        ("my.job", 2),
+        ("9.lives", 2),
+        (".".join(["d" * 62] * 4), 2),  # 251 characters, every label full
+    ],
 )
 def test_every_name_the_api_server_accepts_gives_valid_worker_names(name: str, workers: int):
     world = World()
@@ -368,6 +378,23 @@ def test_every_name_the_api_server_accepts_gives_valid_worker_names(name: str, w
     assert len(world.cache.workers_of(NS, name)) == workers
     asyncio.run(world.kube.delete_workers(NS, name))
     assert world.kube.pods(NS) == []
+
+
+def test_a_dotted_name_and_its_dashed_twin_get_their_own_workers() -> None:
+    world = World()
+    for name in ("my.job", "my-job"):
+        world.kube.put("trainingjobs", job(name, workers={"min": 2, "max": 2}))
+    world.cycle()
+    assert {world.job(n)["phase"] for n in ("my.job", "my-job")} == {"Admitted"}
+    assert len({p["metadata"]["name"] for p in world.kube.pods(NS)}) == 4
+    services = {n for (p, _, n) in world.kube.objects if p == "services"}
+    assert len(services) == 2
+    assert len(world.cache.workers_of(NS, "my.job")) == len(world.cache.workers_of(NS, "my-job"))
+    asyncio.run(world.kube.delete_workers(NS, "my.job"))  # its twin's workers stay
+    assert sorted(p["metadata"]["name"] for p in world.kube.pods(NS)) == [
+        "my-job-worker-0",
+        "my-job-worker-1",
+    ]
 
 
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_isolation import NS, World, budget, job, node, pool, table
 
-from pricewise.api.models import NAME_PATTERN
+from pricewise.api.models import SUBDOMAIN_PATTERN
 
 EXTREMES = [0.0, 5e-324, 1e-300, 1e-6, 1e9, 1e13, 1e15, 1e16, 1e308]
 # Half the objects are ordinary, so that examples also reach placement, budgets and quotas;
@@ -29,7 +29,7 @@ any_durations = st.one_of(
     st.sampled_from(["0s", "0.5s", "1s", "36500d", "99999999999999999999d"]),
     st.from_regex(r"\A([0-9]{1,25}(ms|s|m|h|d)){1,3}\Z"),
 )
-names = st.from_regex(NAME_PATTERN.replace("^", r"\A").replace("$", r"\Z")).filter(
+names = st.from_regex(SUBDOMAIN_PATTERN.replace("^", r"\A").replace("$", r"\Z")).filter(
     lambda n: len(n) <= 253 and n != "canary"
 )
 ordinary_quantities = st.sampled_from(["1", "500m", "8", "64Gi", "1Ti"])

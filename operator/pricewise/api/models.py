@@ -35,6 +35,8 @@ VERSION = "v1alpha1"
 API_VERSION: Final = "pricewise.dev/v1alpha1"
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""A DNS-1123 subdomain: what the API server accepts as the name of a custom resource."""
 ACCELERATOR_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
@@ -628,7 +630,9 @@ class ObjectMeta(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=253)
+    # Any name the API server accepts, dots included: `api.naming` derives valid pod and
+    # Service names from it.
+    name: str = Field(pattern=SUBDOMAIN_PATTERN, max_length=253)
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
     creation_timestamp: datetime | None = Field(None, alias="creationTimestamp")
