@@ -200,12 +200,18 @@ def test_a_poison_price_table_is_left_out_and_correcting_or_deleting_it_heals() 
     assert world.ready("pricetables", "bad")["status"] == "True"
 
 
-def test_deleting_a_still_bad_price_table_heals_in_the_next_cycle(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _handled(monkeypatch: pytest.MonkeyPatch) -> World:
+    """A world whose watch handlers feed its own cache and scheduler."""
     world = World()
     monkeypatch.setattr(handlers, "CACHE", world.cache)
     monkeypatch.setattr(handlers, "_state", {"scheduler": world.scheduler})
+    return world
+
+
+def test_deleting_a_still_bad_price_table_heals_in_the_next_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _handled(monkeypatch)
     world.kube.put("nodes", node("h100-0", "h100"))
     bad = world.kube.put("pricetables", table("bad", pool("h100", "nvidia-h100", 1e308)))
     h100 = {"options": [{"accelerator": "nvidia-h100", "duration": "1h"}]}
@@ -283,9 +289,7 @@ def test_a_corrected_quota_is_enforced_again() -> None:
 def test_the_price_table_handler_takes_a_change_after_a_bad_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    world = World()
-    monkeypatch.setattr(handlers, "CACHE", world.cache)
-    monkeypatch.setattr(handlers, "_state", {"scheduler": world.scheduler})
+    world = _handled(monkeypatch)
     bad = table("bad", pool("h100", "nvidia-h100", 1e308))
     asyncio.run(handlers.price_table(type="ADDED", body=bad))
     assert "bad" in world.cache.price_table_errors
