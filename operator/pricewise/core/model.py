@@ -208,6 +208,13 @@ class PlacementModel:
         scale = sum(cost // tie * self.size[g] for g, cost in worst.items()) + 1
         return {k: scale - self.candidates[k].cost // tie for k in keys}
 
+    def unfixed(self, fixed: Mapping[ChoiceKey, int]) -> dict[str, int]:
+        """Per class, its jobs that `fixed` (counts of class choices) leaves undecided."""
+        left = dict(self.size)
+        for key, count in fixed.items():
+            left[key[0]] -= count
+        return left
+
     def jobs(self, keys: Iterable[ChoiceKey]) -> int:
         """How many jobs the classes of these choices have."""
         return sum(self.size[name] for name in {k[0] for k in keys})
