@@ -118,6 +118,11 @@ class Pools:
         """The accelerator name of pool `name` in this test (unique to the test)."""
         return f"{name}-{self.tag}"
 
+    def option(self, name: str, devices: int, **spec: Any) -> dict[str, Any]:
+        """A TrainingJob option for pool `name`: `devices` GPUs a worker, and `spec` (a
+        `duration` or a `throughput`)."""
+        return {"accelerator": self.accelerator(name), "devicesPerWorker": devices, **spec}
+
     def add(self, name: str, nodes: int, gpus: int, price: float, spot: bool = False) -> None:
         """A pool of `nodes` simulated nodes with `gpus` GPUs each, at `price` per GPU-hour."""
         pool = f"{name}-{self.tag}"

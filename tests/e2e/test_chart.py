@@ -854,7 +854,7 @@ def test_the_service_account_operator_leads_and_writes_everything(
     not running while the chart's tests run (no test before them asks for it)."""
     pools.add("sa", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("sa"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("sa", 8, duration="1h")
     with _service_account_operator(cluster, namespace, chart_rbac, tmp_path) as (log_path, _):
         wait_for(lambda: "leading" in log_path.read_text(), 60, "the lease")
         apply(

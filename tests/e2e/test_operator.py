@@ -44,8 +44,8 @@ def _two_pools(pools: Pools) -> list[dict[str, Any]]:
     pools.add("fast", nodes=1, gpus=8, price=4.0)
     pools.publish()
     return [
-        {"accelerator": pools.accelerator("slow"), "devicesPerWorker": 8, "throughput": 1000},
-        {"accelerator": pools.accelerator("fast"), "devicesPerWorker": 8, "throughput": 3000},
+        pools.option("slow", 8, throughput=1000),
+        pools.option("fast", 8, throughput=3000),
     ]
 
 
@@ -113,7 +113,7 @@ def test_workers_run_on_the_planned_nodes_and_complete(
 ) -> None:
     pools.add("gpu", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    option = pools.option("gpu", 8, throughput=1000)
     apply(
         cluster,
         namespace,
@@ -154,8 +154,8 @@ def test_full_pool_falls_back_then_waiting_jobs_are_placed(
     pools.add("dear", nodes=1, gpus=8, price=3.0)
     pools.publish()
     options = [
-        {"accelerator": pools.accelerator("cheap"), "devicesPerWorker": 8, "throughput": 1000},
-        {"accelerator": pools.accelerator("dear"), "devicesPerWorker": 8, "throughput": 1000},
+        pools.option("cheap", 8, throughput=1000),
+        pools.option("dear", 8, throughput=1000),
     ]
     # The holders run far longer than the test: room is freed by deleting them, never by
     # hoping that they end in time.
@@ -185,7 +185,7 @@ def test_full_pool_falls_back_then_waiting_jobs_are_placed(
 def test_quota_and_budgets(cluster: Any, namespace: str, operator: Operator, pools: Pools) -> None:
     pools.add("gpu", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    option = pools.option("gpu", 8, throughput=1000)
     quota = {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -234,7 +234,7 @@ def test_higher_priority_first_under_contention(
     cluster: Any, namespace: str, operator: Operator, pools: Pools
 ) -> None:
     pools.add("one", nodes=1, gpus=8, price=1.0)
-    option = {"accelerator": pools.accelerator("one"), "devicesPerWorker": 8, "throughput": 1000}
+    option = pools.option("one", 8, throughput=1000)
     # Submitted before the pool exists, so that both wait and one cycle decides between them.
     apply(
         cluster,
@@ -311,7 +311,7 @@ def test_restart_during_a_burst_places_every_job_once(
 ) -> None:
     pools.add("burst", nodes=10, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("burst"), "devicesPerWorker": 2, "throughput": 1000}
+    option = pools.option("burst", 2, throughput=1000)
     jobs = [training_job(f"job-{i}", [option], work=WORK) for i in range(40)]
     apply(cluster, namespace, *jobs[:20])
     operator.kill()  # mid-burst, as a crash would
@@ -386,7 +386,7 @@ def test_accrued_cost_survives_a_restart(
 ) -> None:
     pools.add("metered", nodes=1, gpus=8, price=36.0)  # 8 GPUs: 288 USD an hour, 0.08 a second
     pools.publish()
-    option = {"accelerator": pools.accelerator("metered"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("metered", 8, duration="1h")
     # The worker outlives the restart, and some cost is persisted before the kill: counting it
     # twice, or losing it, would show against the pod's real run time.
     apply(cluster, namespace, training_job("metered", [option], run_seconds=60))
@@ -420,7 +420,7 @@ def test_updating_a_pending_job_replans_it(
 ) -> None:
     pools.add("gpu", nodes=1, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 8, "throughput": 1000}
+    option = pools.option("gpu", 8, throughput=1000)
     job = training_job("rushed", [option], work=WORK, maxDuration="10m")
     apply(cluster, namespace, job)
     wait_reason(cluster, namespace, "rushed", "DeadlineUnreachable")
@@ -436,7 +436,7 @@ def test_two_live_replicas_hand_over_the_lease(
 ) -> None:
     pools.add("ha", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("ha"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("ha", 8, duration="1h")
     second = Operator(operator.env, tmp_path / "second.log", free_port())
     second.start(lead=False)
     try:
@@ -489,7 +489,7 @@ def test_a_job_whose_node_is_deleted_is_requeued_and_runs_again(
 ) -> None:
     pools.add("fragile", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("fragile"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("fragile", 8, duration="1h")
     # Checkpointed every second: what the first run did before its node went is kept.
     survivor = training_job("survivor", [option], run_seconds=3600, checkpoint={"interval": "1s"})
     apply(cluster, namespace, survivor)
@@ -511,7 +511,7 @@ def test_a_node_not_ready_past_the_grace_or_tainted_requeues_its_jobs(
 ) -> None:
     pools.add("shaky", nodes=4, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("shaky"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("shaky", 8, duration="1h")
     apply(cluster, namespace, *(training_job(n, [option], 3600) for n in ("down", "going")))
     (down,) = wait_phase(cluster, namespace, "down", "Running")["nodes"]
     (going,) = wait_phase(cluster, namespace, "going", "Running")["nodes"]
@@ -539,7 +539,7 @@ def test_the_operator_killed_in_the_middle_of_a_requeue_loses_nothing_and_double
 ) -> None:
     pools.add("brittle", nodes=3, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("brittle"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("brittle", 8, duration="1h")
     apply(cluster, namespace, training_job("pair", [option], 3600, workers={"min": 2, "max": 2}))
     nodes = wait_phase(cluster, namespace, "pair", "Running")["nodes"]
     assert len(nodes) == 2
@@ -564,7 +564,7 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
 ) -> None:
     pools.add("flaky", nodes=1, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("flaky"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("flaky", 8, duration="1h")
     flaky = training_job("flaky", [option], run_seconds=2, failurePolicy={"maxRestarts": 1})
     flaky["spec"]["template"]["metadata"]["annotations"]["pricewise.dev/fail"] = "true"
     apply(cluster, namespace, flaky)
@@ -579,10 +579,7 @@ def _cheap_and_dear(pools: Pools) -> tuple[dict[str, Any], dict[str, Any]]:
     pools.add("cheap", nodes=1, gpus=8, price=1.0)
     pools.add("dear", nodes=1, gpus=8, price=4.0)
     pools.publish()
-    cheap, dear = (
-        {"accelerator": pools.accelerator(p), "devicesPerWorker": 8, "duration": "10m"}
-        for p in ("cheap", "dear")
-    )
+    cheap, dear = (pools.option(p, 8, duration="10m") for p in ("cheap", "dear"))
     return cheap, dear
 
 
@@ -591,7 +588,7 @@ def test_a_late_job_waits_or_runs_late_as_its_spec_says(
 ) -> None:
     pools.add("late", nodes=1, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("late"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("late", 8, duration="1h")
     due = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     apply(cluster, namespace, training_job("waits", [option], deadline=due))
     assert (
@@ -683,7 +680,7 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
 ) -> None:
     pools.add("busy", nodes=2, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("busy"), "devicesPerWorker": 8, "duration": "10h"}
+    option = pools.option("busy", 8, duration="10h")
     # Two 10-hour jobs of priority 0 fill both nodes; the older one has more work to lose. Their
     # workers run until the test ends them, so the victim is still running when the urgent job
     # comes, however slow the cluster.

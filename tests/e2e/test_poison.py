@@ -74,7 +74,7 @@ def test_poison_objects_beside_good_jobs(
 ) -> None:
     pools.add("gpu", nodes=3, gpus=8, price=1.0)
     pools.publish()
-    option = {"accelerator": pools.accelerator("gpu"), "devicesPerWorker": 2, "duration": "1h"}
+    option = pools.option("gpu", 2, duration="1h")
     two = {"workers": {"min": 2, "max": 2}}
     refused = training_job("refused", [option])
     refused["spec"]["template"]["spec"]["containers"][0]["name"] = "Not_A_Name"

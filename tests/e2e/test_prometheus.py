@@ -110,7 +110,7 @@ def test_budget_alert_fires_when_jobs_burn_a_small_budget(
         },
     }
     apply(cluster, namespace, budget)
-    option = {"accelerator": pools.accelerator("metered"), "devicesPerWorker": 8, "duration": "1h"}
+    option = pools.option("metered", 8, duration="1h")
     apply(cluster, namespace, training_job("burner", [option]))  # 16.00 USD, over the 5.00 limit
     wait_phase(cluster, namespace, "burner", "Admitted", "Running")
 
