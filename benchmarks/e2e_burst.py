@@ -102,12 +102,14 @@ def job(i: int, rng: random.Random) -> dict[str, Any]:
 
 async def run(
     jobs: list[dict[str, Any]],
-) -> tuple[dict[str, float], dict[str, float], dict[str, str], float]:
-    """Submit the jobs concurrently; watch until each is Admitted or waits with a reason."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, str], set[str], float]:
+    """Submit the jobs concurrently; watch until each is Admitted or waits with a reason.
+    Also returns the jobs that were seen waiting at least once."""
     kube = Kube(load_configuration(), connections=64)
     created: dict[str, float] = {}
     admitted: dict[str, float] = {}
     reasons: dict[str, str] = {}
+    waited: set[str] = set()
     path = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
     done = asyncio.Event()
 
@@ -124,6 +126,8 @@ async def run(
                     admitted[name] = time.monotonic()
                 if st.get("reason"):
                     reasons[name] = st["reason"]
+                    if st.get("phase") == "Pending":
+                        waited.add(name)
                 if len(reasons) == len(jobs) and all(
                     n in admitted or reasons[n] != "Admitted" for n in reasons
                 ):
@@ -146,7 +150,7 @@ async def run(
     elapsed = time.monotonic() - started
     watcher.cancel()
     await kube.close()
-    return created, admitted, reasons, elapsed
+    return created, admitted, reasons, waited, elapsed
 
 
 def main() -> None:
@@ -176,10 +180,15 @@ def main() -> None:
         time.sleep(2)
         rng = random.Random(args.seed)
         jobs = [job(i, rng) for i in range(args.jobs)]
-        created, admitted, reasons, elapsed = asyncio.run(run(jobs))
+        created, admitted, reasons, waited, elapsed = asyncio.run(run(jobs))
         latencies = sorted(admitted[n] - created[n] for n in admitted if n in created)
         peak = live_operator.peak_rss_mib(operator.pid)
-        requests = live_operator.metric_total(port, "pricewise_api_requests_total")
+        requests = {
+            labels.split('"')[1]: count
+            for labels, count in live_operator.metric_samples(
+                port, "pricewise_api_requests_total"
+            ).items()
+        }
         waiting: dict[str, int] = {}
         for name, reason in reasons.items():
             if name not in admitted:
@@ -192,8 +201,15 @@ def main() -> None:
             print(f"apply-to-Admitted: median {statistics.median(latencies):.2f}s, "
                   f"p99 {p99:.2f}s, worst {latencies[-1]:.2f}s")  # fmt: skip
         print(f"operator peak RSS {peak:.0f} MiB")
-        per_job = requests / max(1, len(admitted))
-        print(f"API requests by the operator: {requests:.0f} ({per_job:.1f} per placed job)")
+        placing = requests.get("placement", 0) + requests.get("lifecycle", 0)
+        waits = requests.get("waiting", 0)
+        print(
+            f"API requests by the operator: {sum(requests.values()):.0f} "
+            f"({sum(requests.values()) / max(1, len(admitted)):.1f} per placed job); "
+            f"placing and running: {placing / max(1, len(admitted)):.1f} per placed job; "
+            f"waiting: {waits / max(1, len(waited)):.1f} per job that waited ({len(waited)}); "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(requests.items()))
+        )
         cycles = [
             line
             for line in log_path.read_text().splitlines()

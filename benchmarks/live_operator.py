@@ -38,11 +38,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def metric_total(port: int, name: str) -> float:
-    """The sum of a metric's samples over all its labels, from the operator's /metrics."""
+def metric_samples(port: int, name: str) -> dict[str, float]:
+    """A metric's samples by their labels as written (`{purpose="waiting"}`, or "" for none),
+    from the operator's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series == name or series.startswith(name + "{"):
+            samples[series[len(name) :]] = float(value)
+    return samples
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of a metric's samples over all its labels, from the operator's /metrics."""
+    return sum(metric_samples(port, name).values())
 
 
 def stop(operator: subprocess.Popen[bytes]) -> None:

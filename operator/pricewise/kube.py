@@ -6,8 +6,12 @@ exactly as built; the official client is used only to read the kubeconfig or in-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
+from collections import Counter
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +24,26 @@ from pricewise.core.times import timestamp
 
 COMPONENT = "pricewise"
 MERGE_PATCH = "application/merge-patch+json"
+_PURPOSE: ContextVar[str] = ContextVar("pricewise_request_purpose", default="other")
+
+
+@contextlib.contextmanager
+def purpose(name: str) -> Iterator[None]:
+    """Count the requests made inside under `name` (placement, waiting, lifecycle, ...).
+
+    A context variable rather than an argument: the requests are made deep in the admission
+    code, and each task of an `asyncio.gather` keeps the purpose it was started with.
+    """
+    token = _PURPOSE.set(name)
+    try:
+        yield
+    finally:
+        _PURPOSE.reset(token)
+
+
+def current_purpose() -> str:
+    """The purpose the requests made here are counted under."""
+    return _PURPOSE.get()
 
 
 class ApiError(Exception):
@@ -68,8 +92,9 @@ class Kube:
             )
         self.connections = connections
         self._session: aiohttp.ClientSession | None = None
-        self.requests = 0
-        """Requests made so far (for the benchmarks' API requests per placed job)."""
+        self.requests: Counter[str] = Counter()
+        """Requests made so far, by purpose (for the API requests per placed and per waiting
+        job that the benchmarks report)."""
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -84,7 +109,7 @@ class Kube:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.ssl, limit=self.connections)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
-        self.requests += 1
+        self.requests[_PURPOSE.get()] += 1
         async with self._session.request(
             method, self.host + path, json=body, headers={"Content-Type": content_type}
         ) as response:

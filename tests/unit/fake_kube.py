@@ -8,13 +8,14 @@ the watches would. `refuse` lets a test make the server refuse some objects.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import key_of
 from pricewise.controller.workers import JOB_LABEL, job_label
-from pricewise.kube import ApiError, ConflictError
+from pricewise.kube import ApiError, ConflictError, current_purpose
 
 Body = dict[str, Any]
 
@@ -41,7 +42,7 @@ class FakeKube:
         self.events: list[tuple[str, str, str]] = []
         """(object name, reason, message) of every event recorded."""
         self.refuse: Callable[[Body], ApiError | None] = lambda _: None
-        self.requests = 0
+        self.requests: Counter[str] = Counter()
         self._version = 100
 
     def _bump(self, body: Body) -> None:
@@ -114,7 +115,7 @@ class FakeKube:
 
     async def request(self, method: str, path: str, body: Any = None) -> Body:
         """Only the lists `Scheduler.prime` makes."""
-        self.requests += 1
+        self.requests[current_purpose()] += 1
         plural = path.rstrip("/").rsplit("/", 1)[-1]
         return {"items": [copy.deepcopy(b) for (p, _, _), b in self.objects.items() if p == plural]}
 
@@ -127,7 +128,7 @@ class FakeKube:
         resource_version: str | None = None,
     ) -> Body:
         """Merge-patch the status, guarded by the resourceVersion when given."""
-        self.requests += 1
+        self.requests[current_purpose()] += 1
         body = self.objects.get((plural, namespace or "", name))
         if body is None:
             raise ApiError(404, f"{plural} {name} not found")
@@ -139,7 +140,7 @@ class FakeKube:
 
     async def create(self, manifest: Body) -> bool:
         """Create a Pod or Service; False when it exists."""
-        self.requests += 1
+        self.requests[current_purpose()] += 1
         refusal = self.refuse(manifest)
         if refusal is not None:
             raise refusal
@@ -157,7 +158,7 @@ class FakeKube:
 
     async def delete_workers(self, namespace: str, job: str) -> None:
         """Delete the job's worker pods by their label."""
-        self.requests += 1
+        self.requests[current_purpose()] += 1
         label = job_label(job)
         for body in self.pods(namespace):
             if (body["metadata"].get("labels") or {}).get(JOB_LABEL) == label:
@@ -167,5 +168,5 @@ class FakeKube:
         self, obj: Body, kind: str, reason: str, message: str, warning: bool = False
     ) -> None:
         """Remember the event."""
-        self.requests += 1
+        self.requests[current_purpose()] += 1
         self.events.append((obj["metadata"]["name"], reason, message))

@@ -16,7 +16,8 @@ from pricewise.controller.metrics import Metrics
 class NoKube:
     """The accountant is only read here; nothing may be written."""
 
-    requests = 7
+    def __init__(self) -> None:
+        self.requests = {"placement": 5, "waiting": 2}
 
 
 def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -139,7 +140,9 @@ def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     metrics = Metrics(cache, Accountant(cache, kube), requests=lambda: kube.requests)  # type: ignore[arg-type]
     names = {name for name, _ in _samples(metrics)}
     assert "pricewise_cost_accrued_total" not in names  # no sample until something accrues
-    assert _samples(metrics)[("pricewise_api_requests_total", ())] == 7
+    samples = _samples(metrics)
+    assert samples[("pricewise_api_requests_total", (("purpose", "placement"),))] == 5
+    assert samples[("pricewise_api_requests_total", (("purpose", "waiting"),))] == 2
     cache.forget_job(("team-a", "train"))
     assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
 

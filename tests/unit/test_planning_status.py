@@ -62,9 +62,9 @@ def test_the_plan_is_not_rewritten_while_it_holds_and_survives_a_restart() -> No
     for name in ("c", "d"):  # one for each L4 node when it frees
         world.kube.put("trainingjobs", job(name, options=[EIGHT]))
     world.cycle()
-    before = world.kube.requests
+    before = world.kube.requests.total()
     world.cycle()
-    assert world.kube.requests == before  # nothing moved: no write
+    assert world.kube.requests.total() == before  # nothing moved: no write
     # A fresh operator reads the promise back from the status, and keeps it against a
     # newcomer of the same priority that sorts first.
     world.kube.put("trainingjobs", job("aaa", options=[EIGHT]))
@@ -90,3 +90,19 @@ def test_a_job_whose_slack_is_gone_starts_now_on_the_dear_pool() -> None:
     status = world.job("urgent")
     assert (status["phase"], status["pool"]) == ("Admitted", "h100")
     assert "plannedStart" not in status or status["plannedStart"] is None
+
+
+def test_a_placed_job_costs_three_requests_and_a_waiting_one_a_single_status_write() -> None:
+    world = busy_world()
+    # a and b: each a status, an Admitted event and its one worker.
+    assert world.kube.requests["placement"] == 6
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    world.kube.put("trainingjobs", job("nowhere", options=[{**EIGHT, "accelerator": "tpu-v9"}]))
+    world.cycle()
+    assert world.job("c")["reason"] == "Reserved"
+    assert world.job("nowhere")["reason"] == "NoMatchingPool"
+    # Both statuses are written; only the job a person must fix is announced, as a Warning.
+    assert world.kube.requests["waiting"] == 3
+    assert [(n, r) for n, r, _ in world.kube.events if n in ("c", "nowhere")] == [
+        ("nowhere", "NoMatchingPool")
+    ]

@@ -22,8 +22,8 @@ from pricewise.controller import status
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
-from pricewise.core.explain import Decision
-from pricewise.kube import ApiError, ConflictError, Kube
+from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.kube import ApiError, ConflictError, Kube, purpose
 
 log = logging.getLogger(__name__)
 RELEASED_FIELDS = ("pool", "accelerator", "option_index", "workers", "nodes", "estimated_finish")
@@ -41,6 +41,10 @@ class Admission:
 
     async def apply(self, decision: Decision, now: datetime, currency: str) -> None:
         """Write one decision: a waiting job's reason, or a placement and its workers."""
+        with purpose("waiting" if decision.chosen is None else "placement"):
+            await self._apply(decision, now, currency)
+
+    async def _apply(self, decision: Decision, now: datetime, currency: str) -> None:
         key = (decision.job.namespace, decision.job.name)
         record = self.cache.jobs.get(key)
         if record is None:
@@ -50,9 +54,13 @@ class Admission:
         if decision.chosen is None:
             new = status.pending_status(decision, previous, now, generation)
             if status.pending_changed(previous, new):
-                changed_reason = previous.reason != decision.reason
-                if await self.write_status(record, new, check=True) and changed_reason:
-                    await self.event(record, decision.reason, decision.message, warning=False)
+                # A wait for capacity, a quota or a budget is said in the status's Admitted
+                # condition alone, as a Pod's wait is in PodScheduled: an event per waiting
+                # job would double the writes of a burst. A job that cannot run as specified
+                # needs a person, and gets a Warning event too.
+                announce = decision.reason in INFEASIBLE and previous.reason != decision.reason
+                if await self.write_status(record, new, check=True) and announce:
+                    await self.event(record, decision.reason, decision.message, warning=True)
             return
         new = status.admitted_status(decision, previous, now, currency, generation)
         if not await self.write_status(record, new, check=True):

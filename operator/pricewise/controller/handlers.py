@@ -28,7 +28,7 @@ from pricewise.controller.records import key_of
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.preemption import PreemptionSettings
 from pricewise.core.solver import SolverSettings
-from pricewise.kube import Kube, load_configuration
+from pricewise.kube import Kube, load_configuration, purpose
 
 log = logging.getLogger(__name__)
 CACHE = Cache()
@@ -98,7 +98,8 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
     while True:
         was_leader = elector.is_leader
         try:
-            await elector.try_acquire(datetime.now(UTC))
+            with purpose("leader"):
+                await elector.try_acquire(datetime.now(UTC))
         except Exception:
             elector.is_leader = False
             log.exception("lease renewal failed")

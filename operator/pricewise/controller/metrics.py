@@ -8,7 +8,7 @@ are ordinary instruments that restart from zero, as Prometheus expects of counte
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -36,7 +36,7 @@ class StateCollector(Collector):
         cache: Cache,
         accountant: Accountant,
         is_leader: Callable[[], bool],
-        requests: Callable[[], int],
+        requests: Callable[[], Mapping[str, int]],
     ) -> None:
         self.cache = cache
         self.accountant = accountant
@@ -51,9 +51,14 @@ class StateCollector(Collector):
         """
         now = datetime.now(UTC)
         requests = CounterMetricFamily(
-            "pricewise_api_requests", "Requests the operator made to the Kubernetes API server."
+            "pricewise_api_requests",
+            "Requests the operator made to the Kubernetes API server, by purpose: placement "
+            "(a placed job's status, event and workers), waiting (a waiting job's status and "
+            "events), lifecycle (placed jobs' phases), preemption, accounting, leader, other.",
+            labels=["purpose"],
         )
-        requests.add_metric([], self.requests())
+        for name, count in sorted(self.requests().items()):
+            requests.add_metric([name], count)
         yield requests
         leader = GaugeMetricFamily("pricewise_leader", "1 on the replica that schedules.")
         leader.add_metric([], 1.0 if self.is_leader() else 0.0)
@@ -264,7 +269,7 @@ class Metrics:
         accountant: Accountant,
         registry: CollectorRegistry | None = None,
         is_leader: Callable[[], bool] = lambda: True,
-        requests: Callable[[], int] = lambda: 0,
+        requests: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant

@@ -36,7 +36,7 @@ from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
 from pricewise.core.times import clock, timestamp
 from pricewise.core.units import format_duration, format_micros, from_micros
-from pricewise.kube import ApiError, Kube
+from pricewise.kube import ApiError, Kube, purpose
 
 log = logging.getLogger(__name__)
 
@@ -138,24 +138,25 @@ class Scheduler:
         # Each step is guarded on its own: a fault in accounting must not stop placement.
         with _step("accounting"):
             self.accountant.settle(now, {p.name: p for p in pools})
-        async with _async_step("price table status"):
+        async with _async_step("price table status", "accounting"):
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
-        async with _async_step("placed jobs"):
+        async with _async_step("placed jobs", "lifecycle"):
             await self._progress(now)
-        async with _async_step("accruals"):
+        async with _async_step("accruals", "accounting"):
             await self._write_accruals(now)
-        async with _async_step("budgets"):
+        async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now)
-        async with _async_step("invalid jobs"):
+        async with _async_step("invalid jobs", "waiting"):
             await self._report_invalid()
         # Pools again: the writes above yielded to the watches, and workers may have ended.
         snapshot = self.cache.snapshot(now)
         plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
-        await self._set_aside(failed, now)
+        with purpose("waiting"):
+            await self._set_aside(failed, now)
         decisions = plan.decisions
-        async with _async_step("preemption"):
+        async with _async_step("preemption", "preemption"):
             decisions = await self._preempt(snapshot, decisions, now)
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
         placed = [d for d in decisions if d.chosen is not None]
@@ -297,7 +298,10 @@ class Scheduler:
             await self.admission.release(record, step.reason, step.message, now, fields)
         else:
             patch = job_status_patch(phase=step.phase, reason=step.reason, **fields)
-            await self.admission.write_status(record, patch, check=True)
+            if not await self.admission.write_status(record, patch, check=True):
+                return
+        if step.phase == "Running":
+            return  # the Admitted event said where; the phase column says it started
         await self.admission.event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
@@ -455,9 +459,9 @@ def _step(name: str) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _async_step(name: str) -> AsyncIterator[None]:
-    """`_step` for a step that awaits."""
-    with _step(name):
+async def _async_step(name: str, requests: str) -> AsyncIterator[None]:
+    """`_step` for a step that awaits, its API requests counted under `requests`."""
+    with _step(name), purpose(requests):
         yield
 
 
