@@ -116,6 +116,19 @@ def test_stale_watch_event_does_not_undo_our_write() -> None:
     assert cache.jobs[("ns", "j")].phase == "Admitted"
 
 
+def test_a_status_write_keeps_the_parsed_spec_and_a_new_generation_parses_it_again() -> None:
+    cache = _cache()
+    first = cache.upsert_job(_job("j", rv="20"))
+    written = cache.upsert_job(_job("j", rv="21", status_={"phase": "Pending"}))
+    assert written.model is first.model and written.job is first.job
+    assert written.phase == "Pending"
+    changed = _job("j", rv="22")
+    changed["metadata"]["generation"] = 2
+    changed["spec"]["options"][0]["devicesPerWorker"] = 2
+    reparsed = cache.upsert_job(changed)
+    assert reparsed.model is not None and reparsed.model.spec.options[0].devices_per_worker == 2
+
+
 def test_invalid_job_is_kept_with_its_error() -> None:
     cache = _cache()
     body = _job("bad")

@@ -33,6 +33,7 @@ from pricewise.controller.records import (
     key_of,
     older,
     pod_record,
+    same_spec,
 )
 from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.lifecycle import PodRecord
@@ -119,6 +120,15 @@ class Cache:
         """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
         raw = {k: body[k] for k in ("metadata", "spec", "status") if k in body}
         raw["metadata"] = dict(raw["metadata"])
+        known = self.jobs.get(key_of(body))
+        if known is not None and older(raw["metadata"], known.body["metadata"]):
+            return known  # a watch event older than what our own write already returned
+        if known is not None and same_spec(raw["metadata"], known.body["metadata"]):
+            # A status write: the spec, and so its parsed forms, are as they were. Parsing
+            # again would cost every write of a burst a validation, twice with its echo.
+            record = JobRecord(raw, known.model, known.error, known.job)
+            self.jobs[key_of(body)] = record
+            return record
         model: api.TrainingJob | None = None
         job: Job | None = None
         error: str | None = None
@@ -138,9 +148,6 @@ class Cache:
         except (ValueError, ArithmeticError) as err:
             model, error = None, str(err)
         record = JobRecord(raw, model, error, job)
-        known = self.jobs.get(key_of(body))
-        if known is not None and older(raw["metadata"], known.body["metadata"]):
-            return known  # a watch event older than what our own write already returned
         self.jobs[key_of(body)] = record
         return record
 

@@ -66,6 +66,17 @@ def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
     return same and new_rv.isdigit() and old_rv.isdigit() and int(new_rv) < int(old_rv)
 
 
+def same_spec(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether `meta` is a version of the same object with the same spec as `known`: the API
+    server moves `metadata.generation` on every spec change, and never on a status write."""
+    generation = meta.get("generation")
+    return (
+        generation is not None
+        and meta.get("uid") == known.get("uid")
+        and generation == known.get("generation")
+    )
+
+
 @dataclass
 class JobRecord:
     """A TrainingJob as last seen: its raw body, and its parsed form or why it is invalid."""
