@@ -113,26 +113,43 @@ async def run(
     path = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
     done = asyncio.Event()
 
+    def see(obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        st = obj.get("status") or {}
+        if st.get("phase") in ("Admitted", "Running", "Succeeded") and name not in admitted:
+            admitted[name] = time.monotonic()
+        if st.get("reason"):
+            reasons[name] = st["reason"]
+            if st.get("phase") == "Pending":
+                waited.add(name)
+        if len(reasons) == len(jobs) and all(
+            n in admitted or reasons[n] != "Admitted" for n in reasons
+        ):
+            done.set()
+
     async def watch() -> None:
+        # List, then watch from the list's version; again whenever the API server ends the
+        # stream, so that no event is missed. Lines are split by hand: a watch line may be
+        # longer than aiohttp's line limit.
         assert kube._session is not None
-        url = f"{kube.host}{path}?watch=1&allowWatchBookmarks=false"
-        async with kube._session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
-            async for line in response.content:
-                event = json.loads(line)
-                obj = event["object"]
-                name = obj["metadata"]["name"]
-                st = obj.get("status") or {}
-                if st.get("phase") in ("Admitted", "Running", "Succeeded") and name not in admitted:
-                    admitted[name] = time.monotonic()
-                if st.get("reason"):
-                    reasons[name] = st["reason"]
-                    if st.get("phase") == "Pending":
-                        waited.add(name)
-                if len(reasons) == len(jobs) and all(
-                    n in admitted or reasons[n] != "Admitted" for n in reasons
-                ):
-                    done.set()
-                    return
+        while not done.is_set():
+            listed = await kube.request("GET", path)
+            for obj in listed["items"]:
+                see(obj)
+            version = listed["metadata"]["resourceVersion"]
+            url = f"{kube.host}{path}?watch=1&resourceVersion={version}"
+            timeout = aiohttp.ClientTimeout(total=None)
+            async with kube._session.get(url, timeout=timeout) as response:
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        event = json.loads(line)
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            see(event["object"])
+                    if done.is_set():
+                        return
 
     await kube.request("GET", "/version")  # opens the session
     watcher = asyncio.create_task(watch())
@@ -146,7 +163,13 @@ async def run(
             created[obj["metadata"]["name"]] = time.monotonic()
 
     await asyncio.gather(*(create(j) for j in jobs))
-    await asyncio.wait_for(done.wait(), timeout=1800)
+    finished = asyncio.create_task(done.wait())
+    await asyncio.wait({finished, watcher}, timeout=1800, return_when=asyncio.FIRST_COMPLETED)
+    if not done.is_set():
+        if watcher.done():
+            watcher.result()  # raises what stopped the watch
+        watcher.cancel()
+        raise RuntimeError(f"not all decided: {len(jobs) - len(reasons)} jobs without a reason")
     elapsed = time.monotonic() - started
     watcher.cancel()
     await kube.close()
@@ -184,7 +207,8 @@ def main() -> None:
         latencies = sorted(admitted[n] - created[n] for n in admitted if n in created)
         peak = live_operator.peak_rss_mib(operator.pid)
         requests = {
-            labels.split('"')[1]: count
+            # an operator older than the purpose label has one series: "all"
+            (labels.split('"')[1] if labels else "all"): count
             for labels, count in live_operator.metric_samples(
                 port, "pricewise_api_requests_total"
             ).items()

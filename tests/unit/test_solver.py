@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core import solver
+from pricewise.core import cpsat, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
@@ -188,6 +189,30 @@ def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
     monkeypatch.setattr(solver.time, "monotonic", lambda: 0.0)  # no time passes
     assert checked(snap).looked_ahead and len(checked(snap).reserved) == 1
+
+
+def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As above: b is reserved 15m ahead, so the earliest-start tie-break runs, and it may
+    # take no more than `earliest_s`, whatever the 10 s limit leaves (uncapped: a tenth).
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    snap = snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)])
+    allowed: list[float] = []
+    optimise = cpsat.CpSat.optimise
+
+    def recorded(
+        backend: cpsat.CpSat, objective: Any, maximize: bool, seconds: float, gap: float
+    ) -> tuple[float, float] | None:
+        allowed.append(seconds)
+        return optimise(backend, objective, maximize, seconds, gap)
+
+    monkeypatch.setattr(cpsat.CpSat, "optimise", recorded)
+    settings = SolverSettings(look_ahead=LookAhead(earliest_s=0.05))
+    assert len(checked(snap, settings).reserved) == 1
+    # Each solve round ends with the tie-break; the phases before it have seconds.
+    assert 0.05 in allowed and all(s == 0.05 or s > 1.0 for s in allowed), allowed
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,25 @@ def configure(metrics_port: int) -> None:
     _state["metrics_port"] = metrics_port
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: kopf builds one for every watch event (a deep copy of the body) for
+    create/update handlers to diff against, and this operator has none. In a burst that copy
+    was a tenth of the operator's CPU."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        """An empty essence: nothing is ever diffed."""
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """No stored essence."""
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Nothing to store (and so no annotation on anyone's object)."""
+
+
 def _scheduler() -> Scheduler | None:
     scheduler: Scheduler | None = _state.get("scheduler")
     return scheduler
@@ -56,6 +76,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Configure kopf, then start the scheduling loop and the leader election."""
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    settings.persistence.diffbase_storage = NoDiffBase()
     kube = Kube(load_configuration())
     taints = os.environ.get("PRICEWISE_RECLAIM_TAINTS")
     if taints is not None:

@@ -54,6 +54,8 @@ class LookAhead:
     24."""
     keep_within_s: float = 300.0
     """A new plan keeps a promise when it starts the job no later than this after it."""
+    earliest_s: float = 0.25
+    """At most this long is spent, after the cost is settled, on moving reservations earlier."""
 
 
 @dataclass(frozen=True)

@@ -315,10 +315,14 @@ def _phases(
     phases = 0
 
     def run(
-        objective: Linear, maximize: bool, gap: float = 0.0, share: float = 0.5
+        objective: Linear,
+        maximize: bool,
+        gap: float = 0.0,
+        share: float = 0.5,
+        cap: float = math.inf,
     ) -> tuple[float, float] | None:
         nonlocal phases
-        seconds = (deadline - time.monotonic()) * share
+        seconds = min((deadline - time.monotonic()) * share, cap)
         found = backend.optimise(objective, maximize, seconds, gap)
         phases += found is not None
         return found
@@ -354,8 +358,14 @@ def _phases(
         if not lateness:
             continue
         # As early as that allows: a reservation that could start sooner should. A tie-break,
-        # so a small share of the time; the plan so far stands if it runs out.
-        if backend.value(lateness) and run(lateness, False, settings.relative_gap, 0.1) is None:
+        # so a small share of the time, and at most `earliest_s`; the plan so far stands if it
+        # runs out. Uncapped, it was half the solver's time in a 500-job burst: 0.1 of a 10 s
+        # limit each cycle, rarely proved.
+        cap = settings.look_ahead.earliest_s
+        if (
+            backend.value(lateness)
+            and run(lateness, False, settings.relative_gap, 0.1, cap) is None
+        ):
             return replace(out, complete=False)
         backend.require(lateness, False, backend.value(lateness))
     return out
