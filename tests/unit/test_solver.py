@@ -14,7 +14,7 @@ from pricewise.core import cpsat, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
-from pricewise.core.snapshot import BudgetView, Job, Quota, Release, Resources
+from pricewise.core.snapshot import BudgetView, Job, Quota, Release, Resources, Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
@@ -152,13 +152,17 @@ def test_more_jobs_placed_beats_a_cheaper_plan() -> None:
     assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
 
 
+def l4_busy_for_15m(*more: Job) -> Snapshot:
+    """One L4 node (2.00 a GPU-hour) that `a` takes for 15m, one H100 node (8.00), and `more`."""
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    return snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), *more])
+
+
 def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     # As above, planning over time, with a shorter a (15m on the L4, 4.00): b waits 15m for
     # the L4 (16.00) rather than take the H100 now (8 GPUs x 8.0 x 1/3 h = 21.33).
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    jobs = [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)]
-    plan = checked(snapshot([one_l4, one_h100], jobs))
+    plan = checked(l4_busy_for_15m(job("b", *BOTH)))
     (placed,) = plan.placed
     (waiting,) = plan.reserved
     assert placed.chosen is not None and placed.chosen.pool.name == "l4"
@@ -179,9 +183,7 @@ def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     # As above; a clock on which every reading takes 4 of the 10 s allowed: the candidates and
     # the greedy start already used more than the look-ahead's 30 % share, so b is not planned
     # for later: both start now, in a valid plan.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    snap = snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)])
+    snap = l4_busy_for_15m(job("b", *BOTH))
     readings = itertools.count(step=4.0)
     monkeypatch.setattr(solver.time, "monotonic", lambda: next(readings))
     plan = checked(snap)
@@ -196,9 +198,7 @@ def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
 ) -> None:
     # As above: b is reserved 15m ahead, so the earliest-start tie-break runs, and it may
     # take no more than `earliest_s`, whatever the 10 s limit leaves (uncapped: a tenth).
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    snap = snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), job("b", *BOTH)])
+    snap = l4_busy_for_15m(job("b", *BOTH))
     allowed: list[float] = []
     optimise = cpsat.CpSat.optimise
 
