@@ -43,6 +43,7 @@ class FakeKube:
         """(object name, reason, message) of every event recorded."""
         self.refuse: Callable[[Body], ApiError | None] = lambda _: None
         self.requests: Counter[str] = Counter()
+        self.connections = 32
         self._version = 100
 
     def _bump(self, body: Body) -> None:

@@ -4,6 +4,8 @@ the figures, the options row it waits for, and the promise kept across cycles an
 from __future__ import annotations
 
 import asyncio
+import itertools
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -106,3 +108,24 @@ def test_a_placed_job_costs_three_requests_and_a_waiting_one_a_single_status_wri
     assert [(n, r) for n, r, _ in world.kube.events if n in ("c", "nowhere")] == [
         ("nowhere", "NoMatchingPool")
     ]
+
+
+def test_waiting_statuses_past_the_cycles_write_time_are_left_to_the_next_cycle() -> None:
+    world = busy_world()
+    for name in ("c", "d"):
+        world.kube.put("trainingjobs", job(name, options=[EIGHT]))
+    world.cycle()
+    world.kube.put("trainingjobs", job("e", options=[EIGHT]))
+    world.scheduler.settings = replace(world.scheduler.settings, waiting_writes_s=0.0)
+    plan = asyncio.run(world.scheduler.cycle(NOW))
+    assert "reason" not in world.job("e")  # no time to write it: the next cycle will
+    assert world.scheduler._wake.is_set()  # and comes at once
+    # Time for one write, on a clock where each begins a second later: the job with no
+    # status yet goes first, though it comes last in the plan.
+    waiting = [d for d in plan.decisions if d.chosen is None]
+    assert [d.job.name for d in waiting][-1] == "e"
+    world.scheduler.settings = replace(world.scheduler.settings, waiting_writes_s=0.5)
+    seconds = itertools.count()
+    clock = lambda: float(next(seconds))  # noqa: E731
+    assert asyncio.run(world.scheduler._tell_waiting(waiting, NOW, "USD", 0.0, clock))
+    assert world.job("e")["reason"] == "Reserved"

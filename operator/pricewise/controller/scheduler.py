@@ -51,6 +51,10 @@ class LoopSettings:
     """A cycle runs at least this often, to catch time-based changes (deadlines, timeouts)."""
     node_grace: timedelta = timedelta(seconds=60)
     """How long a node may be NotReady before its workers count as lost."""
+    waiting_writes_s: float = 2.0
+    """How long a cycle may spend writing waiting jobs' statuses. What is left is written by
+    the next cycle, which comes at once: in a burst, thousands of first statuses (one write
+    each) would otherwise hold up the next cycle's placements for tens of seconds."""
 
 
 class Scheduler:
@@ -165,7 +169,8 @@ class Scheduler:
         placing = time.monotonic()
         await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
         telling = time.monotonic()
-        await _gather(self.admission.apply(d, now, snapshot.currency) for d in waiting)
+        if await self._tell_waiting(waiting, now, snapshot.currency, telling):
+            self.poke()
         self.cycles += 1
         if self.metrics is not None:
             self.metrics.observe(plan, snapshot.currency)
@@ -185,6 +190,36 @@ class Scheduler:
             ended - telling,
         )
         return plan
+
+    async def _tell_waiting(
+        self,
+        waiting: list[Decision],
+        now: datetime,
+        currency: str,
+        started: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> bool:
+        """Write waiting jobs' statuses until `waiting_writes_s` is spent, jobs that have none
+        yet first; True when some are left for the next cycle. A status write that has begun
+        completes; none begins after the time is spent."""
+        stop = started + self.settings.waiting_writes_s
+        gate = asyncio.Semaphore(self.kube.connections)  # so the time is read as each begins
+        left = False
+
+        async def tell(decision: Decision) -> None:
+            nonlocal left
+            async with gate:
+                if clock() >= stop:
+                    left = True
+                    return
+                await self.admission.apply(decision, now, currency)
+
+        def told(decision: Decision) -> bool:
+            record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
+            return record is not None and bool(record.status.reason)
+
+        await _gather(tell(d) for d in sorted(waiting, key=told))
+        return left
 
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
