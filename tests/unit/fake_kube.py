@@ -7,14 +7,18 @@ the watches would. `refuse` lets a test make the server refuse some objects.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import key_of
+from pricewise.controller.scheduler import Scheduler
 from pricewise.controller.workers import JOB_LABEL, job_label
+from pricewise.core.solver import Plan
 from pricewise.kube import ApiError, ConflictError, current_purpose
 
 Body = dict[str, Any]
@@ -171,3 +175,14 @@ class FakeKube:
         """Remember the event."""
         self.requests[current_purpose()] += 1
         self.events.append((obj["metadata"]["name"], reason, message))
+
+
+def run_cycle(scheduler: Scheduler, now: datetime) -> Plan:
+    """One cycle, and the waiting jobs' statuses it leaves to be written beside the loop."""
+
+    async def cycle() -> Plan:
+        plan = await scheduler.cycle(now)
+        await scheduler.teller.drained()
+        return plan
+
+    return asyncio.run(cycle())

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from fake_kube import Body, FakeKube
+from fake_kube import Body, FakeKube, run_cycle
 from test_isolation import NOW, NS, budget, job, node, pool, table
 
 from pricewise.controller.accountant import Accountant
@@ -109,7 +109,7 @@ def _clean_run() -> list[str]:
     cache = Cache()
     kube = FaultyKube(cache)
     _cluster(kube)
-    asyncio.run(_scheduler(cache, kube).cycle(NOW))
+    run_cycle(_scheduler(cache, kube), NOW)
     return kube.kinds
 
 
@@ -147,7 +147,7 @@ def test_the_operator_dies_between_two_writes(fail_at: int) -> None:
     kube = FaultyKube(cache, fail_at, "crash")
     _cluster(kube)
     with contextlib.suppress(CrashedError):
-        asyncio.run(_scheduler(cache, kube).cycle(NOW))
+        run_cycle(_scheduler(cache, kube), NOW)
     assert kube.dead
     # A new operator: an empty cache, filled by listing what the API server holds.
     fresh = Cache()
@@ -157,7 +157,7 @@ def test_the_operator_dies_between_two_writes(fail_at: int) -> None:
     scheduler = _scheduler(fresh, survivor)
     asyncio.run(scheduler.prime())
     for seconds in (15, 30):
-        asyncio.run(scheduler.cycle(NOW + timedelta(seconds=seconds)))
+        run_cycle(scheduler, NOW + timedelta(seconds=seconds))
     _check(survivor)
 
 
@@ -168,7 +168,7 @@ def test_a_write_fails_or_loses_a_race(fail_at: int) -> None:
     _cluster(kube)
     scheduler = _scheduler(cache, kube)
     for seconds in (0, 15, 30):
-        asyncio.run(scheduler.cycle(NOW + timedelta(seconds=seconds)))
+        run_cycle(scheduler, NOW + timedelta(seconds=seconds))
     _check(kube)
 
 
@@ -190,7 +190,7 @@ def _requeue_scene(kube: FaultyKube, scheduler: Scheduler) -> str:
     kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
     whole = [{"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}]
     kube.put("trainingjobs", job("survivor", options=whole))
-    asyncio.run(scheduler.cycle(NOW))
+    run_cycle(scheduler, NOW)
     for pod in kube.pods(NS):
         bound = {
             **pod,
@@ -201,7 +201,7 @@ def _requeue_scene(kube: FaultyKube, scheduler: Scheduler) -> str:
             "status": {"phase": "Running", "startTime": "2026-11-29T11:00:00Z"},
         }
         kube.put("pods", bound)  # fmt: skip
-    asyncio.run(scheduler.cycle(NOW + timedelta(seconds=5)))
+    run_cycle(scheduler, NOW + timedelta(seconds=5))
     (lost,) = kube.status("trainingjobs", NS, "survivor")["nodes"]
     kube.delete("nodes", "", lost)
     return str(lost)
@@ -212,7 +212,7 @@ def _requeue_writes() -> int:
     kube = FaultyKube(cache)
     _requeue_scene(kube, _scheduler(cache, kube))
     before = kube.writes
-    asyncio.run(_scheduler(cache, kube).cycle(NOW + timedelta(seconds=10)))
+    run_cycle(_scheduler(cache, kube), NOW + timedelta(seconds=10))
     return kube.writes - before
 
 
@@ -224,14 +224,14 @@ def test_the_operator_dies_in_the_middle_of_a_requeue(step: int) -> None:
     lost = _requeue_scene(kube, scheduler)
     kube.fail_at, kube.mode = kube.writes + step, "crash"
     with contextlib.suppress(CrashedError):
-        asyncio.run(scheduler.cycle(NOW + timedelta(seconds=10)))
+        run_cycle(scheduler, NOW + timedelta(seconds=10))
     fresh = Cache()
     survivor = FaultyKube(fresh)
     survivor.objects, survivor._version = kube.objects, kube._version
     restarted = _scheduler(fresh, survivor)
     asyncio.run(restarted.prime())
     for seconds in (20, 30):
-        asyncio.run(restarted.cycle(NOW + timedelta(seconds=seconds)))
+        run_cycle(restarted, NOW + timedelta(seconds=seconds))
     status = survivor.status("trainingjobs", NS, "survivor")
     assert (status["phase"], status["restarts"]) == ("Admitted", 1), status
     assert status["nodes"] != [lost]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import FakeKube, run_cycle
 
 from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller import handlers
@@ -89,7 +89,7 @@ class World:
         )
 
     def cycle(self) -> None:
-        asyncio.run(self.scheduler.cycle(NOW))
+        run_cycle(self.scheduler, NOW)
 
     def job(self, name: str, namespace: str = NS) -> dict[str, Any]:
         return self.kube.status("trainingjobs", namespace, name)

@@ -4,15 +4,15 @@ the figures, the options row it waits for, and the promise kept across cycles an
 from __future__ import annotations
 
 import asyncio
-import itertools
-from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job, node, pool, table
 
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
+from pricewise.core.explain import Decision
 from pricewise.core.solver import SolverSettings
 from pricewise.core.times import parse_time
 
@@ -78,7 +78,7 @@ def test_the_plan_is_not_rewritten_while_it_holds_and_survives_a_restart() -> No
         world.scheduler.accountant,
         SolverSettings(time_limit_s=2),  # type: ignore[arg-type]
     )
-    asyncio.run(fresh.scheduler.cycle(NOW + timedelta(minutes=1)))
+    run_cycle(fresh.scheduler, NOW + timedelta(minutes=1))
     for name in ("c", "d"):
         assert parse_time(world.job(name)["plannedStart"]) == NOW + timedelta(hours=1)
     assert parse_time(world.job("aaa")["plannedStart"]) == NOW + timedelta(hours=2)
@@ -110,22 +110,35 @@ def test_a_placed_job_costs_three_requests_and_a_waiting_one_a_single_status_wri
     ]
 
 
-def test_waiting_statuses_past_the_cycles_write_time_are_left_to_the_next_cycle() -> None:
+def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> None:
     world = busy_world()
     for name in ("c", "d"):
         world.kube.put("trainingjobs", job(name, options=[EIGHT]))
     world.cycle()
     world.kube.put("trainingjobs", job("e", options=[EIGHT]))
-    world.scheduler.settings = replace(world.scheduler.settings, waiting_writes_s=0.0)
-    plan = asyncio.run(world.scheduler.cycle(NOW))
-    assert "reason" not in world.job("e")  # no time to write it: the next cycle will
-    assert world.scheduler._wake.is_set()  # and comes at once
-    # Time for one write, on a clock where each begins a second later: the job with no
-    # status yet goes first, though it comes last in the plan.
-    waiting = [d for d in plan.decisions if d.chosen is None]
-    assert [d.job.name for d in waiting][-1] == "e"
-    world.scheduler.settings = replace(world.scheduler.settings, waiting_writes_s=0.5)
-    seconds = itertools.count()
-    clock = lambda: float(next(seconds))  # noqa: E731
-    assert asyncio.run(world.scheduler._tell_waiting(waiting, NOW, "USD", 0.0, clock))
-    assert world.job("e")["reason"] == "Reserved"
+    teller = world.scheduler.teller
+    told: list[str] = []
+    apply = world.scheduler.admission.apply
+
+    async def recorded(decision: Decision, now: datetime, currency: str) -> None:
+        told.append(decision.job.name)
+        await apply(decision, now, currency)
+
+    world.scheduler.admission.apply = recorded  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        plan = await world.scheduler.cycle(NOW)
+        # The cycle is over before its waiting jobs' statuses are written.
+        assert [d.job.name for d in plan.decisions if d.chosen is None] == ["c", "d", "e"]
+        assert "reason" not in world.job("e") and teller.queued == 3
+        await teller.drained()
+        # e, which had no status, went first, though it came last in the plan.
+        assert told == ["e", "c", "d"] and world.job("e")["reason"] == "Reserved"
+        # A newer cycle's decisions replace what is still queued.
+        world.kube.put("trainingjobs", job("f", options=[EIGHT]))
+        await world.scheduler.cycle(NOW)
+        teller.tell([], NOW, "USD")
+        await teller.drained()
+        assert "reason" not in world.job("f")
+
+    asyncio.run(scenario())

@@ -154,6 +154,7 @@ async def stop(**_: Any) -> None:
             log.warning("could not release the lease", exc_info=True)
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:
+        scheduler.teller.stop()
         await scheduler.kube.close()
     runner = _state.pop("metrics_runner", None)
     if runner is not None:

@@ -28,6 +28,7 @@ from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord, held
+from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
 from pricewise.core.preemption import Preemption, PreemptionSettings, preemptions
@@ -51,10 +52,6 @@ class LoopSettings:
     """A cycle runs at least this often, to catch time-based changes (deadlines, timeouts)."""
     node_grace: timedelta = timedelta(seconds=60)
     """How long a node may be NotReady before its workers count as lost."""
-    waiting_writes_s: float = 2.0
-    """How long a cycle may spend writing waiting jobs' statuses. What is left is written by
-    the next cycle, which comes at once: in a burst, thousands of first statuses (one write
-    each) would otherwise hold up the next cycle's placements for tens of seconds."""
 
 
 class Scheduler:
@@ -74,6 +71,7 @@ class Scheduler:
         self.cache = cache
         self.kube = kube
         self.admission = Admission(cache, kube)
+        self.teller = Teller(cache, self.admission, kube.connections)
         self.accountant = accountant
         self.solver_settings = solver_settings or SolverSettings()
         self.settings = loop_settings or LoopSettings()
@@ -124,6 +122,7 @@ class Scheduler:
             await asyncio.sleep(self.settings.debounce_s)
             self._wake.clear()
             if not self.is_leader():
+                self.teller.stop()  # the leader writes statuses now
                 continue
             try:
                 if not primed:
@@ -168,16 +167,14 @@ class Scheduler:
         waiting = [d for d in decisions if d.chosen is None]
         placing = time.monotonic()
         await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
-        telling = time.monotonic()
-        if await self._tell_waiting(waiting, now, snapshot.currency, telling):
-            self.poke()
+        self.teller.tell(waiting, now, snapshot.currency)
         self.cycles += 1
         if self.metrics is not None:
             self.metrics.observe(plan, snapshot.currency)
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
-            "(before the solve %.2fs, placements written in %.2fs, waiting jobs in %.2fs)",
+            "(before the solve %.2fs, placements written in %.2fs; %d waiting statuses to write)",
             self.cycles,
             len(plan.decisions),
             len(plan.placed),
@@ -186,40 +183,10 @@ class Scheduler:
             "" if plan.looked_ahead else " (no time left to look ahead)",
             ended - started,
             solving - started,
-            telling - placing,
-            ended - telling,
+            ended - placing,
+            self.teller.queued,
         )
         return plan
-
-    async def _tell_waiting(
-        self,
-        waiting: list[Decision],
-        now: datetime,
-        currency: str,
-        started: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> bool:
-        """Write waiting jobs' statuses until `waiting_writes_s` is spent, jobs that have none
-        yet first; True when some are left for the next cycle. A status write that has begun
-        completes; none begins after the time is spent."""
-        stop = started + self.settings.waiting_writes_s
-        gate = asyncio.Semaphore(self.kube.connections)  # so the time is read as each begins
-        left = False
-
-        async def tell(decision: Decision) -> None:
-            nonlocal left
-            async with gate:
-                if clock() >= stop:
-                    left = True
-                    return
-                await self.admission.apply(decision, now, currency)
-
-        def told(decision: Decision) -> bool:
-            record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
-            return record is not None and bool(record.status.reason)
-
-        await _gather(tell(d) for d in sorted(waiting, key=told))
-        return left
 
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime

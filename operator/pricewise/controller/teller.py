@@ -1,0 +1,75 @@
+"""Waiting jobs' statuses, written beside the scheduling loop rather than inside a cycle.
+
+In a burst one cycle decides thousands of waiting jobs, each a status write (about 120 a second
+on a 2-core machine shared with the API server). Written inside the cycle they held up the next
+cycle's placements for tens of seconds; bounded per cycle they took a dozen full cycles to get
+out. Here they are queued, newest decision per job, and written by a few writers while the next
+cycle plans. A new cycle replaces what is still queued: a job it places leaves the queue, a job
+still waiting gets the newer decision. A write racing a placement of the same job is settled by
+the resourceVersion guard of `Admission.write_status`: the loser is dropped, never applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from pricewise.controller.admission import Admission
+from pricewise.controller.cache import Cache
+from pricewise.controller.records import Key
+from pricewise.core.explain import Decision
+
+log = logging.getLogger(__name__)
+
+
+class Teller:
+    """Writes the latest cycle's waiting jobs' statuses in the background."""
+
+    def __init__(self, cache: Cache, admission: Admission, writers: int) -> None:
+        self.cache = cache
+        self.admission = admission
+        self.writers = writers
+        self._queue: dict[Key, tuple[Decision, datetime, str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def tell(self, waiting: Sequence[Decision], now: datetime, currency: str) -> None:
+        """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
+        that have none yet first (someone just applied them and sees nothing)."""
+        ordered = sorted(waiting, key=self._told)
+        self._queue = {(d.job.namespace, d.job.name): (d, now, currency) for d in ordered}
+        if self._queue and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._drain(), name="pricewise-waiting-statuses")
+
+    @property
+    def queued(self) -> int:
+        """Statuses not yet begun."""
+        return len(self._queue)
+
+    async def drained(self) -> None:
+        """Wait until every queued status is written."""
+        while self._task is not None and not self._task.done():
+            await self._task
+
+    def stop(self) -> None:
+        """Drop what is queued and stop writing (the next leader re-plans it)."""
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _told(self, decision: Decision) -> bool:
+        record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
+        return record is not None and bool(record.status.reason)
+
+    async def _drain(self) -> None:
+        async def writer() -> None:
+            while self._queue:
+                key = next(iter(self._queue))
+                decision, now, currency = self._queue.pop(key)
+                try:
+                    await self.admission.apply(decision, now, currency)
+                except Exception as err:  # one job's write must not stop the others'
+                    log.error("status of %s/%s not written: %s", *key, err)
+
+        await asyncio.gather(*(writer() for _ in range(self.writers)))
