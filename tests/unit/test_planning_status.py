@@ -134,6 +134,13 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
         await teller.drained()
         # e, which had no status, went first, though it came last in the plan.
         assert told == ["e", "c", "d"] and world.job("e")["reason"] == "Reserved"
+        # A job that changes while its status waits to be written (here: placed by hand) is
+        # not told it waits: a newer cycle decides it.
+        await world.scheduler.cycle(NOW)
+        placed = await world.kube.patch_status("trainingjobs", NS, "c", {"phase": "Admitted"})
+        world.cache.upsert_job(placed)  # as the watch would
+        await teller.drained()
+        assert world.job("c")["phase"] == "Admitted"
         # A newer cycle's decisions replace what is still queued.
         world.kube.put("trainingjobs", job("f", options=[EIGHT]))
         await world.scheduler.cycle(NOW)

@@ -5,8 +5,10 @@ on a 2-core machine shared with the API server). Written inside the cycle they h
 cycle's placements for tens of seconds; bounded per cycle they took a dozen full cycles to get
 out. Here they are queued, newest decision per job, and written by a few writers while the next
 cycle plans. A new cycle replaces what is still queued: a job it places leaves the queue, a job
-still waiting gets the newer decision. A write racing a placement of the same job is settled by
-the resourceVersion guard of `Admission.write_status`: the loser is dropped, never applied.
+still waiting gets the newer decision. A decision is written only while its job is as it was
+when the decision was queued (same resourceVersion in the cache): a job placed meanwhile by a
+newer cycle must not be told it waits. A write racing such a placement on the wire is settled
+by the resourceVersion guard of `Admission.write_status`: the loser is dropped, never applied.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ class Teller:
         self.cache = cache
         self.admission = admission
         self.writers = writers
-        self._queue: dict[Key, tuple[Decision, datetime, str]] = {}
+        self._queue: dict[Key, tuple[Decision, datetime, str, str | None]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def tell(self, waiting: Sequence[Decision], now: datetime, currency: str) -> None:
         """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
         that have none yet first (someone just applied them and sees nothing)."""
         ordered = sorted(waiting, key=self._told)
-        self._queue = {(d.job.namespace, d.job.name): (d, now, currency) for d in ordered}
+        self._queue = {
+            (d.job.namespace, d.job.name): (d, now, currency, self._version(d)) for d in ordered
+        }
         if self._queue and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._drain(), name="pricewise-waiting-statuses")
 
@@ -62,11 +66,17 @@ class Teller:
         record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
         return record is not None and bool(record.status.reason)
 
+    def _version(self, decision: Decision) -> str | None:
+        record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
+        return None if record is None else record.body["metadata"].get("resourceVersion")
+
     async def _drain(self) -> None:
         async def writer() -> None:
             while self._queue:
                 key = next(iter(self._queue))
-                decision, now, currency = self._queue.pop(key)
+                decision, now, currency, version = self._queue.pop(key)
+                if self._version(decision) != version:
+                    continue  # the job changed since: a newer cycle decides it
                 try:
                     await self.admission.apply(decision, now, currency)
                 except Exception as err:  # one job's write must not stop the others'
