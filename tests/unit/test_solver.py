@@ -196,23 +196,28 @@ def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
 def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # As above: b is reserved 15m ahead, so the earliest-start tie-break runs, and it may
-    # take no more than `earliest_s`, whatever the 10 s limit leaves (uncapped: a tenth).
-    snap = l4_busy_for_15m(job("b", *BOTH))
-    allowed: list[float] = []
+    # As above: b is reserved 15m ahead, so the earliest-start tie-break runs, and it may do
+    # no more than `earliest_work` of CP-SAT's deterministic work (a bound the same under any
+    # load, so the plan stays reproducible); the phases before it are bound by time alone.
+    allowed: list[float | None] = []
     optimise = cpsat.CpSat.optimise
 
     def recorded(
-        backend: cpsat.CpSat, objective: Any, maximize: bool, seconds: float, gap: float
+        backend: cpsat.CpSat,
+        objective: Any,
+        maximize: bool,
+        seconds: float,
+        gap: float,
+        work: float | None = None,
     ) -> tuple[float, float] | None:
-        allowed.append(seconds)
-        return optimise(backend, objective, maximize, seconds, gap)
+        allowed.append(work)
+        return optimise(backend, objective, maximize, seconds, gap, work)
 
     monkeypatch.setattr(cpsat.CpSat, "optimise", recorded)
-    settings = SolverSettings(look_ahead=LookAhead(earliest_s=0.05))
-    assert len(checked(snap, settings).reserved) == 1
-    # Each solve round ends with the tie-break; the phases before it have seconds.
-    assert 0.05 in allowed and all(s == 0.05 or s > 1.0 for s in allowed), allowed
+    settings = SolverSettings(look_ahead=LookAhead(earliest_work=0.05))
+    assert len(checked(l4_busy_for_15m(job("b", *BOTH)), settings).reserved) == 1
+    # Each solve round ends with the tie-break.
+    assert 0.05 in allowed and set(allowed) == {None, 0.05}, allowed
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:

@@ -18,9 +18,15 @@ class Backend(Protocol):
     """What the phases need of a model: CP-SAT's (`CpSat`) or the relaxation's."""
 
     def optimise(
-        self, objective: Linear, maximize: bool, seconds: float, gap: float
+        self,
+        objective: Linear,
+        maximize: bool,
+        seconds: float,
+        gap: float,
+        work: float | None = None,
     ) -> tuple[float, float] | None:
-        """The objective's value and proved bound, or None when nothing is found in time."""
+        """The objective's value and proved bound, or None when nothing is found in time.
+        `work` bounds the search by CP-SAT's deterministic time, besides `seconds`."""
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
         """Bound the objective for the phases that follow."""
@@ -77,7 +83,12 @@ class CpSat:
         return expr, sum(coef * self.fixed[k] for k, coef in objective.items() if k in self.fixed)
 
     def optimise(
-        self, objective: Linear, maximize: bool, seconds: float, gap: float
+        self,
+        objective: Linear,
+        maximize: bool,
+        seconds: float,
+        gap: float,
+        work: float | None = None,
     ) -> tuple[float, float] | None:
         """One CP-SAT solve from the incumbent."""
         self.cp.clear_hints()  # type: ignore[no-untyped-call]
@@ -90,6 +101,8 @@ class CpSat:
             self.cp.minimize(expr)
         solver = cp_solver(self.workers, self.seed, seconds)
         solver.parameters.relative_gap_limit = gap
+        if work is not None:
+            solver.parameters.max_deterministic_time = work
         # The gap is relative to the whole objective, fixed part included.
         solver.parameters.absolute_gap_limit = gap * abs(constant)
         if solver.solve(self.cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

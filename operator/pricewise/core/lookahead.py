@@ -54,8 +54,10 @@ class LookAhead:
     24."""
     keep_within_s: float = 300.0
     """A new plan keeps a promise when it starts the job no later than this after it."""
-    earliest_s: float = 0.25
-    """At most this long is spent, after the cost is settled, on moving reservations earlier."""
+    earliest_work: float = 0.25
+    """How much CP-SAT work (deterministic time: about seconds, but the same on any machine and
+    load, so plans stay reproducible) moving reservations earlier may take once the cost is
+    settled."""
 
 
 @dataclass(frozen=True)

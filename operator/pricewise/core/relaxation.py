@@ -66,10 +66,16 @@ class Relaxation:
         return float(max((abs(c) for c in objective.values()), default=1) or 1)
 
     def optimise(
-        self, objective: Linear, maximize: bool, seconds: float, gap: float = 0.0
+        self,
+        objective: Linear,
+        maximize: bool,
+        seconds: float,
+        gap: float = 0.0,
+        work: float | None = None,
     ) -> tuple[float, float] | None:
         """The relaxed optimum of `objective`, twice (it is its own bound), or None when GLOP
-        does not prove one in time. `gap` is unused: the relaxation is solved exactly."""
+        does not prove one in time. `gap` and `work` are unused: the relaxation is solved
+        exactly."""
         scale = self._scale(objective)
         expr = self._expr(objective, scale)
         if maximize:

@@ -319,11 +319,11 @@ def _phases(
         maximize: bool,
         gap: float = 0.0,
         share: float = 0.5,
-        cap: float = math.inf,
+        work: float | None = None,
     ) -> tuple[float, float] | None:
         nonlocal phases
-        seconds = min((deadline - time.monotonic()) * share, cap)
-        found = backend.optimise(objective, maximize, seconds, gap)
+        seconds = (deadline - time.monotonic()) * share
+        found = backend.optimise(objective, maximize, seconds, gap, work)
         phases += found is not None
         return found
 
@@ -358,13 +358,14 @@ def _phases(
         if not lateness:
             continue
         # As early as that allows: a reservation that could start sooner should. A tie-break,
-        # so a small share of the time, and at most `earliest_s`; the plan so far stands if it
-        # runs out. Uncapped, it was half the solver's time in a 500-job burst: 0.1 of a 10 s
-        # limit each cycle, rarely proved.
-        cap = settings.look_ahead.earliest_s
+        # so a small share of the time, and at most `earliest_work`; the plan so far stands if
+        # it runs out. Without the work bound it was half the solver's time in a 500-job burst
+        # (a tenth of a 10 s limit each cycle, rarely proved); a bound in seconds instead would
+        # make the plan depend on the machine's load.
+        work = settings.look_ahead.earliest_work
         if (
             backend.value(lateness)
-            and run(lateness, False, settings.relative_gap, 0.1, cap) is None
+            and run(lateness, False, settings.relative_gap, 0.1, work) is None
         ):
             return replace(out, complete=False)
         backend.require(lateness, False, backend.value(lateness))
