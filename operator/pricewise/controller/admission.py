@@ -57,10 +57,14 @@ class Admission:
                 # A wait for capacity, a quota or a budget is said in the status's Admitted
                 # condition alone, as a Pod's wait is in PodScheduled: an event per waiting
                 # job would double the writes of a burst. A job that cannot run as specified
-                # needs a person, and gets a Warning event too.
-                announce = decision.reason in INFEASIBLE and previous.reason != decision.reason
+                # needs a person, and gets a Warning event too; a job that evicts others to
+                # run says so, as its victims do.
+                infeasible = decision.reason in INFEASIBLE
+                announce = (infeasible or decision.reason == "Preempting") and (
+                    previous.reason != decision.reason
+                )
                 if await self.write_status(record, new, check=True) and announce:
-                    await self.event(record, decision.reason, decision.message, warning=True)
+                    await self.event(record, decision.reason, decision.message, infeasible)
             return
         new = status.admitted_status(decision, previous, now, currency, generation)
         if not await self.write_status(record, new, check=True):
