@@ -174,7 +174,8 @@ class Scheduler:
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
-            "(before the solve %.2fs, placements written in %.2fs; %d waiting statuses to write)",
+            "(before the solve %.2fs, placements written in %.2fs; %d waiting jobs queued, "
+            "their statuses written where they changed)",
             self.cycles,
             len(plan.decisions),
             len(plan.placed),
