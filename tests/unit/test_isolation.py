@@ -7,6 +7,7 @@ the API server accepted before the bounds existed (the fake checks no schema).
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import re
 from datetime import UTC, datetime
@@ -284,6 +285,23 @@ def test_a_corrected_quota_is_enforced_again() -> None:
     world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
     world.cycle()
     assert world.job("big")["reason"] == "QuotaExceeded"
+
+
+def test_the_echo_of_its_own_status_write_wakes_no_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _handled(monkeypatch)
+    wake = world.scheduler._wake
+    world.kube.put("trainingjobs", job("echoed"))
+    world.cycle()  # writes its status, and takes the answer into the cache
+    echo = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "echoed")])
+    assert echo["status"]["phase"] == "Admitted"
+    asyncio.run(handlers.training_job(type="MODIFIED", body=echo))
+    assert not wake.is_set()
+    # A version the cache has not seen (here: someone edits the spec) wakes the loop.
+    edited = copy.deepcopy(echo)
+    edited["metadata"]["resourceVersion"] = str(int(echo["metadata"]["resourceVersion"]) + 1)
+    edited["spec"]["priority"] = 5
+    asyncio.run(handlers.training_job(type="MODIFIED", body=edited))
+    assert wake.is_set()
 
 
 def test_the_price_table_handler_takes_a_change_after_a_bad_table(

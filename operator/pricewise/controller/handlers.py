@@ -163,13 +163,23 @@ async def stop(**_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")
 async def training_job(type: str, body: kopf.Body, **_: Any) -> None:
-    """TrainingJobs: submissions, spec changes, deletions."""
+    """TrainingJobs: submissions, spec changes, deletions. The echo of the operator's own status
+    write changes nothing (the cache took the write's answer): it wakes no cycle, or every
+    write of a cycle would wake the next one to re-plan what it just decided."""
     if type == "DELETED":
         scheduler = _scheduler()
         if scheduler is not None:
             scheduler.job_deleted(key_of(body))
         CACHE.forget_job(key_of(body))
     else:
+        known = CACHE.jobs.get(key_of(body))
+        version = body["metadata"].get("resourceVersion")
+        if (
+            known is not None
+            and version
+            and known.body["metadata"].get("resourceVersion") == version
+        ):
+            return
         CACHE.upsert_job(body)
     _poke()
 
