@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,32 +126,8 @@ async def run(
         ):
             done.set()
 
-    async def watch() -> None:
-        # List, then watch from the list's version; again whenever the API server ends the
-        # stream, so that no event is missed. Lines are split by hand: a watch line may be
-        # longer than aiohttp's line limit.
-        assert kube._session is not None
-        while not done.is_set():
-            listed = await kube.request("GET", path)
-            for obj in listed["items"]:
-                see(obj)
-            version = listed["metadata"]["resourceVersion"]
-            url = f"{kube.host}{path}?watch=1&resourceVersion={version}"
-            timeout = aiohttp.ClientTimeout(total=None)
-            async with kube._session.get(url, timeout=timeout) as response:
-                buffer = b""
-                async for chunk in response.content.iter_any():
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        event = json.loads(line)
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            see(event["object"])
-                    if done.is_set():
-                        return
-
     await kube.request("GET", "/version")  # opens the session
-    watcher = asyncio.create_task(watch())
+    watcher = asyncio.create_task(live_operator.watch_objects(kube, path, see, done))
     await asyncio.sleep(0.5)
     started = time.monotonic()
     semaphore = asyncio.Semaphore(32)
@@ -163,15 +138,8 @@ async def run(
             created[obj["metadata"]["name"]] = time.monotonic()
 
     await asyncio.gather(*(create(j) for j in jobs))
-    finished = asyncio.create_task(done.wait())
-    await asyncio.wait({finished, watcher}, timeout=1800, return_when=asyncio.FIRST_COMPLETED)
-    if not done.is_set():
-        if watcher.done():
-            watcher.result()  # raises what stopped the watch
-        watcher.cancel()
-        raise RuntimeError(f"not all decided: {len(jobs) - len(reasons)} jobs without a reason")
+    await live_operator.until(done, watcher, timeout=1800)
     elapsed = time.monotonic() - started
-    watcher.cancel()
     await kube.close()
     return created, admitted, reasons, waited, elapsed
 

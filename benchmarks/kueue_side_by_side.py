@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -37,7 +36,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,25 +180,20 @@ async def submit_and_watch(jobs: list[dict[str, Any]]) -> dict[str, dict[str, fl
     seen: dict[str, dict[str, float]] = defaultdict(dict)
     done = asyncio.Event()
 
-    async def watch() -> None:
-        assert kube._session is not None
-        url = f"{kube.host}/apis/pricewise.dev/v1alpha1/trainingjobs?watch=1"
-        async with kube._session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
-            async for line in response.content:
-                obj = json.loads(line)["object"]
-                key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-                phase = (obj.get("status") or {}).get("phase")
-                now = time.monotonic()
-                if phase in ("Admitted", "Running", "Succeeded"):
-                    seen[key].setdefault("admitted", now)
-                if phase == "Succeeded":
-                    seen[key].setdefault("finished", now)
-                    if sum("finished" in s for s in seen.values()) == len(jobs):
-                        done.set()
-                        return
+    def see(obj: dict[str, Any]) -> None:
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        phase = (obj.get("status") or {}).get("phase")
+        now = time.monotonic()
+        if phase in ("Admitted", "Running", "Succeeded"):
+            seen[key].setdefault("admitted", now)
+        if phase == "Succeeded":
+            seen[key].setdefault("finished", now)
+            if sum("finished" in s for s in seen.values()) == len(jobs):
+                done.set()
 
     await kube.request("GET", "/version")  # opens the session
-    watcher = asyncio.create_task(watch())
+    path = "/apis/pricewise.dev/v1alpha1/trainingjobs"
+    watcher = asyncio.create_task(live_operator.watch_objects(kube, path, see, done))
     await asyncio.sleep(0.5)
     start = time.monotonic()
     semaphore = asyncio.Semaphore(32)
@@ -213,8 +206,7 @@ async def submit_and_watch(jobs: list[dict[str, Any]]) -> dict[str, dict[str, fl
             seen[f"{w['queue']}/{w['name']}"]["created"] = time.monotonic()
 
     await asyncio.gather(*(create(w) for w in jobs))
-    await asyncio.wait_for(done.wait(), timeout=3600)
-    watcher.cancel()
+    await live_operator.until(done, watcher, timeout=3600)
     await kube.close()
     seen["_"]["start"] = start
     return seen

@@ -3,12 +3,20 @@ waited for until it leads, then its process and metrics read for the figures."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from pricewise.kube import Kube
 
 
 def start(log_path: Path, metrics_port: int) -> subprocess.Popen[bytes]:
@@ -60,3 +68,42 @@ def stop(operator: subprocess.Popen[bytes]) -> None:
     """Stop the operator and wait for it."""
     operator.terminate()
     operator.wait(timeout=60)
+
+
+async def watch_objects(
+    kube: Kube, path: str, see: Callable[[dict[str, Any]], None], done: asyncio.Event
+) -> None:
+    """Call `see` on every object under `path` as it is listed, added or modified, until `done`
+    is set. It lists, then watches from the list's version, and does so again whenever the API
+    server ends the stream, so that no change is missed. Lines are split by hand: a watch line
+    may be longer than aiohttp's line limit."""
+    while not done.is_set():
+        listed = await kube.request("GET", path)
+        for obj in listed["items"]:
+            see(obj)
+        url = f"{kube.host}{path}?watch=1&resourceVersion={listed['metadata']['resourceVersion']}"
+        session = kube._session
+        assert session is not None  # opened by the list above
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
+            buffer = b""
+            async for chunk in response.content.iter_any():
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
+                    event = json.loads(line)
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        see(event["object"])
+                if done.is_set():
+                    return
+
+
+async def until(done: asyncio.Event, watcher: asyncio.Task[None], timeout: float) -> None:
+    """Wait for `done`, then stop `watcher`; raise what stopped the watcher if it stopped
+    first, or TimeoutError after `timeout` seconds."""
+    finished = asyncio.create_task(done.wait())
+    await asyncio.wait({finished, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finished.cancel()
+    if not done.is_set() and watcher.done():
+        watcher.result()  # raises what stopped the watch
+    watcher.cancel()
+    if not done.is_set():
+        raise TimeoutError(f"not done within {timeout:.0f} s")
