@@ -137,12 +137,18 @@ def test_state_gauges_from_the_cache() -> None:
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     cache = _state()
     kube = NoKube()
-    metrics = Metrics(cache, Accountant(cache, kube), requests=lambda: kube.requests)  # type: ignore[arg-type]
+    metrics = Metrics(
+        cache,
+        Accountant(cache, kube),  # type: ignore[arg-type]
+        requests=lambda: kube.requests,
+        backlog=lambda: 3,
+    )
     names = {name for name, _ in _samples(metrics)}
     assert "pricewise_cost_accrued_total" not in names  # no sample until something accrues
     samples = _samples(metrics)
     assert samples[("pricewise_api_requests_total", (("purpose", "placement"),))] == 5
     assert samples[("pricewise_api_requests_total", (("purpose", "waiting"),))] == 2
+    assert samples[("pricewise_status_writes_queued", ())] == 3
     cache.forget_job(("team-a", "train"))
     assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
 

@@ -91,7 +91,11 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     accrual_s = float(os.environ.get("PRICEWISE_ACCRUAL_SECONDS", "60"))
     accountant = Accountant(CACHE, kube, timedelta(seconds=accrual_s))
     metrics = Metrics(
-        CACHE, accountant, is_leader=lambda: elector.is_leader, requests=lambda: kube.requests
+        CACHE,
+        accountant,
+        is_leader=lambda: elector.is_leader,
+        requests=lambda: kube.requests,
+        backlog=lambda: scheduler.teller.queued,
     )
     scheduler = Scheduler(
         CACHE,

@@ -37,11 +37,13 @@ class StateCollector(Collector):
         accountant: Accountant,
         is_leader: Callable[[], bool],
         requests: Callable[[], Mapping[str, int]],
+        backlog: Callable[[], int],
     ) -> None:
         self.cache = cache
         self.accountant = accountant
         self.is_leader = is_leader
         self.requests = requests
+        self.backlog = backlog
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Every state gauge, and the count of API requests the operator made.
@@ -60,6 +62,13 @@ class StateCollector(Collector):
         for name, count in sorted(self.requests().items()):
             requests.add_metric([name], count)
         yield requests
+        backlog = GaugeMetricFamily(
+            "pricewise_status_writes_queued",
+            "Waiting jobs' statuses decided but not yet written: a backlog that keeps growing "
+            "means the API server cannot take the writes as fast as the cycles decide them.",
+        )
+        backlog.add_metric([], self.backlog())
+        yield backlog
         leader = GaugeMetricFamily("pricewise_leader", "1 on the replica that schedules.")
         leader.add_metric([], 1.0 if self.is_leader() else 0.0)
         yield leader
@@ -270,10 +279,11 @@ class Metrics:
         registry: CollectorRegistry | None = None,
         is_leader: Callable[[], bool] = lambda: True,
         requests: Callable[[], Mapping[str, int]] = dict,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant
-        self.registry.register(StateCollector(cache, accountant, is_leader, requests))
+        self.registry.register(StateCollector(cache, accountant, is_leader, requests, backlog))
         self.cost = CounterMetric(
             "pricewise_cost_accrued",
             "Cost accrued by jobs, by namespace and pool.",
