@@ -23,6 +23,7 @@ from pricewise.controller.cache import Cache
 from pricewise.controller.records import JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.preemption import PREEMPTING
 from pricewise.kube import ApiError, ConflictError, Kube, purpose
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Admission:
                 # needs a person, and gets a Warning event too; a job that evicts others to
                 # run says so, as its victims do.
                 infeasible = decision.reason in INFEASIBLE
-                announce = (infeasible or decision.reason == "Preempting") and (
+                announce = (infeasible or decision.reason == PREEMPTING) and (
                     previous.reason != decision.reason
                 )
                 if await self.write_status(record, new, check=True) and announce:

@@ -25,7 +25,7 @@ from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.records import key_of
+from pricewise.controller.records import key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.preemption import PreemptionSettings
 from pricewise.core.solver import SolverSettings
@@ -177,12 +177,7 @@ async def training_job(type: str, body: kopf.Body, **_: Any) -> None:
         CACHE.forget_job(key_of(body))
     else:
         known = CACHE.jobs.get(key_of(body))
-        version = body["metadata"].get("resourceVersion")
-        if (
-            known is not None
-            and version
-            and known.body["metadata"].get("resourceVersion") == version
-        ):
+        if known is not None and same_version(body["metadata"], known.body["metadata"]):
             return
         CACHE.upsert_job(body)
     _poke()

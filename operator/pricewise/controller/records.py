@@ -66,6 +66,12 @@ def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
     return same and new_rv.isdigit() and old_rv.isdigit() and int(new_rv) < int(old_rv)
 
 
+def same_version(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether `meta` is the very version `known` is (the echo of a write already taken)."""
+    version = meta.get("resourceVersion")
+    return bool(version) and version == known.get("resourceVersion")
+
+
 def same_spec(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
     """Whether `meta` is a version of the same object with the same spec as `known`: the API
     server moves `metadata.generation` on every spec change, and never on a status write."""

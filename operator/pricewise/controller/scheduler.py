@@ -31,7 +31,7 @@ from pricewise.controller.records import ACTIVE_PHASES, JobRecord, held
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
-from pricewise.core.preemption import Preemption, PreemptionSettings, preemptions
+from pricewise.core.preemption import PREEMPTING, Preemption, PreemptionSettings, preemptions
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
@@ -389,7 +389,7 @@ class Scheduler:
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
         return tuple(
-            replace(d, reason="Preempting", message=self._preempting[d.job.key][1])
+            replace(d, reason=PREEMPTING, message=self._preempting[d.job.key][1])
             if d.job.key in self._preempting and d.chosen is None
             else d
             for d in decisions

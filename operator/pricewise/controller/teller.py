@@ -20,7 +20,7 @@ from datetime import datetime
 
 from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import Key
+from pricewise.controller.records import JobRecord, Key
 from pricewise.core.explain import Decision
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,15 @@ class Teller:
         if self._task is not None:
             self._task.cancel()
 
+    def _record(self, decision: Decision) -> JobRecord | None:
+        return self.cache.jobs.get((decision.job.namespace, decision.job.name))
+
     def _told(self, decision: Decision) -> bool:
-        record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
+        record = self._record(decision)
         return record is not None and bool(record.status.reason)
 
     def _version(self, decision: Decision) -> str | None:
-        record = self.cache.jobs.get((decision.job.namespace, decision.job.name))
+        record = self._record(decision)
         return None if record is None else record.body["metadata"].get("resourceVersion")
 
     async def _drain(self) -> None:

@@ -25,6 +25,9 @@ from pricewise.core.greedy import Ledger
 from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
 
+PREEMPTING = "Preempting"
+"""Reason of a job that waits for the workers it evicts to go."""
+
 
 @dataclass(frozen=True)
 class RunningJob:
