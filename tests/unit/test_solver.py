@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -470,3 +471,24 @@ def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> No
     second = [(on["urgent", "h100"], ()), (on["low", "l4"], ())]
     assert solver._better([c for c, _ in first], second, [1, 0])
     assert not solver._better([c for c, _ in second], first, [1, 0])
+
+
+def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:
+    # Counting the high level's jobs reads nothing of the low level's; CP-SAT's presolve sets
+    # such choices as it likes (to 0), and the low level's phase would then start from nothing.
+    # The plan handed on keeps them where they still fit.
+    small = option("nvidia-l4", 1000, devices=1)
+    jobs = [job(f"low{i}", small) for i in range(4)] + [job("high", small, priority=10)]
+    snap = snapshot([pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))], jobs)
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    hint = sorted(model.candidates)
+    backend = cpsat.CpSat(model, Counter(), hint)
+    assert sum(backend.taken().values()) == 5
+    assert backend.optimise(model.admitted(model.level(10)), True, 5.0, 0.0) == (1, 1)
+    # All five still fit the node's 8 GPUs: the low level's four are kept.
+    assert sum(backend.taken().values()) == 5
+    # A required upper bound is a row the kept choices must hold as well.
+    backend.require(model.admitted(model.level(0)), False, 2)
+    backend.optimise(model.admitted(model.level(10)), True, 5.0, 0.0)
+    assert sorted(k[0] for k in backend.taken()) == ["team-a/high", "team-a/low0", "team-a/low1"]
