@@ -198,15 +198,16 @@ class PlacementModel:
         """Minutes from now to the planned starts of these choices: start early."""
         return {k: k[3] // 60 for k in keys if k[3] >= 60}
 
-    def admitted_then_cost(self, keys: list[ChoiceKey]) -> Linear:
+    def admitted_then_cost(self, keys: list[ChoiceKey]) -> tuple[Linear, int]:
         """Jobs planned from `keys`, with their cost subtracted as a tie-break: one more job
-        outweighs every cost difference, so the plan handed on is already nearly cheapest."""
+        outweighs every cost difference, so the plan handed on is already nearly cheapest. With
+        the tie-break's money unit (micro-units)."""
         worst: dict[str, int] = defaultdict(int)
         for k in keys:
             worst[k[0]] = max(worst[k[0]], self.candidates[k].cost)
         tie = money_unit(sum(c * self.size[g] for g, c in worst.items()), TIE_RANGE, CENT)
         scale = sum(cost // tie * self.size[g] for g, cost in worst.items()) + 1
-        return {k: scale - self.candidates[k].cost // tie for k in keys}
+        return {k: scale - self.candidates[k].cost // tie for k in keys}, tie
 
     def unfixed(self, fixed: Mapping[ChoiceKey, int]) -> dict[str, int]:
         """Per class, its jobs that `fixed` (counts of class choices) leaves undecided."""
