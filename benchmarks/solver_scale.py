@@ -160,6 +160,12 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CP-SAT search workers (the operator's PRICEWISE_SOLVER_WORKERS; default 1)",
+    )
+    parser.add_argument(
         "--shapes",
         type=int,
         default=0,
@@ -170,7 +176,8 @@ def main() -> None:
     now = datetime(2026, 11, 29, tzinfo=UTC)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# load average (1, 5, 15 min) at start: {load}; {os.cpu_count()} CPUs; "
-          f"time limit {args.time_limit:g}s, seed {args.seed}")  # fmt: skip
+          f"time limit {args.time_limit:g}s, seed {args.seed}, "
+          f"{args.workers} solver worker(s)")  # fmt: skip
     for pool_count in args.pools:
         print(describe(cluster(pool_count, args.nodes, random.Random(args.seed))))
     print(f"{'policy':>24} {'jobs':>6} {'pools':>5} {'nodes':>5} {'median_s':>9} {'worst_s':>8} "
@@ -190,7 +197,10 @@ def main() -> None:
             runs += [(f"{p}, one by one", look, False) for p, look in POLICIES]
         for policy, look, classes in runs:
             settings = SolverSettings(
-                time_limit_s=args.time_limit, look_ahead=look, job_classes=classes
+                time_limit_s=args.time_limit,
+                look_ahead=look,
+                job_classes=classes,
+                num_workers=args.workers,
             )
             times, plan = [], None
             for _ in range(args.repeat):

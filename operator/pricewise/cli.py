@@ -10,9 +10,13 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pricewise import __version__
 from pricewise.core.times import parse_time
+
+if TYPE_CHECKING:
+    from pricewise.core.solver import SolverSettings
 
 
 def _parse_now(text: str | None) -> datetime:
@@ -30,7 +34,6 @@ def _parse_now(text: str | None) -> datetime:
 
 def _plan(args: argparse.Namespace) -> int:
     from pricewise.api.manifests import ManifestError, load
-    from pricewise.core.solver import SolverSettings
     from pricewise.offline.plan import run_plan
 
     if args.files and args.files[0] == "mix":
@@ -44,13 +47,25 @@ def _plan(args: argparse.Namespace) -> int:
             _parse_now(args.now),
             args.output,
             args.verbose,
-            SolverSettings(time_limit_s=args.time_limit),
+            _solver_settings(args),
         )
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(text)
     return 0
+
+
+def _solver_settings(args: argparse.Namespace) -> SolverSettings:
+    from pricewise.core.solver import SolverSettings
+
+    return SolverSettings(time_limit_s=args.time_limit, num_workers=args.solver_workers)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64")
+    return int(text)
 
 
 def _quote(args: argparse.Namespace) -> int:
@@ -61,7 +76,7 @@ def _quote(args: argparse.Namespace) -> int:
     from pricewise.api.manifests import ManifestError, load
     from pricewise.controller.quote import QuoteError, quote
     from pricewise.core.snapshot import Snapshot
-    from pricewise.core.solver import SolverSettings, solve
+    from pricewise.core.solver import solve
     from pricewise.kube import Kube, load_configuration
     from pricewise.offline.plan import render_plan
 
@@ -80,7 +95,7 @@ def _quote(args: argparse.Namespace) -> int:
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    plan = solve(snapshot, SolverSettings(time_limit_s=args.time_limit))
+    plan = solve(snapshot, _solver_settings(args))
     others = len(plan.decisions) - len(keys)
     mine = replace(plan, decisions=tuple(d for d in plan.decisions if d.job.key in keys))
     warnings = [f"planned beside the cluster's {others} other pending job(s)"] if others else []
@@ -103,8 +118,14 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from pricewise.controller import handlers  # importing registers the handlers with kopf
+    from pricewise.controller.config import ConfigError, from_environment
 
-    handlers.configure(metrics_port=args.metrics_port)
+    try:
+        config = from_environment()
+    except ConfigError as err:
+        print(f"pricewise run: {err}", file=sys.stderr)
+        return 2
+    handlers.configure(metrics_port=args.metrics_port, config=config)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     if not args.verbose:
         # kopf logs every handled watch event; at cluster scale that drowns the cycle lines.
@@ -208,6 +229,13 @@ def parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--time-limit", type=float, default=10.0, help="solver time limit, seconds (default 10)"
+    )
+    plan.add_argument(
+        "--solver-workers",
+        type=_workers,
+        default=1,
+        help="CP-SAT search workers (default 1: the same plan every time; more search in "
+        "parallel on as many cores)",
     )
     plan.set_defaults(handler=_plan)
 

@@ -23,6 +23,7 @@ import yaml
 from pathload import load_script
 from pricewise import cli
 from pricewise.api.models import Budget, PriceTable
+from pricewise.controller.config import from_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pricewise"
@@ -380,9 +381,12 @@ def test_deployment_passes_flags_the_operator_accepts() -> None:
     assert env["PRICEWISE_NAMESPACE"]["valueFrom"] == {
         "fieldRef": {"fieldPath": "metadata.namespace"}
     }
-    handlers = (ROOT / "operator" / "pricewise" / "controller" / "handlers.py").read_text()
+    # Every variable the Deployment sets is one the operator reads, and its value parses.
+    config = (ROOT / "operator" / "pricewise" / "controller" / "config.py").read_text()
     for name in env:
-        assert name == "PRICEWISE_NAMESPACE" or f'"{name}"' in handlers, f"{name} is not read"
+        assert f'"{name}"' in config, f"{name} is not read"
+    values = {name: e["value"] for name, e in env.items() if "value" in e}
+    assert from_environment(values).solver_workers == int(values["PRICEWISE_SOLVER_WORKERS"])
 
 
 def test_metrics_service_targets_the_metrics_port() -> None:

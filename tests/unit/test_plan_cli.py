@@ -57,6 +57,20 @@ def test_plan_table_and_yaml() -> None:
     assert pricewise("plan", "examples/", "--now", NOW, "-o", "yaml").stdout.startswith("now: ")
 
 
+def test_several_solver_workers_plan_the_same_examples() -> None:
+    args = ("plan", "examples/", "--now", NOW, "-o", "json")
+    one = json.loads(pricewise(*args).stdout)
+    two = pricewise(*args, "--solver-workers", "2")
+    assert two.returncode == 0, two.stderr
+    placed = {j["name"]: (j["pool"], j["workers"], j["cost"]) for j in one["jobs"]}
+    assert {
+        j["name"]: (j["pool"], j["workers"], j["cost"]) for j in json.loads(two.stdout)["jobs"]
+    } == placed
+    bad = pricewise(*args, "--solver-workers", "0")
+    assert bad.returncode == 2
+    assert "--solver-workers: '0' is not a whole number from 1 to 64" in bad.stderr
+
+
 def test_invalid_manifest_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "job.yaml"
     bad.write_text(

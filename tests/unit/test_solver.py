@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core import cpsat, solver
+from pricewise.core import cpsat, quarantine, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
@@ -210,9 +210,10 @@ def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
         seconds: float,
         gap: float,
         work: float | None = None,
+        tolerance: float = 0.0,
     ) -> tuple[float, float] | None:
         allowed.append(work)
-        return optimise(backend, objective, maximize, seconds, gap, work)
+        return optimise(backend, objective, maximize, seconds, gap, work, tolerance)
 
     monkeypatch.setattr(cpsat.CpSat, "optimise", recorded)
     settings = SolverSettings(look_ahead=LookAhead(earliest_work=0.05))
@@ -492,3 +493,26 @@ def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:
     backend.require(model.admitted(model.level(0)), False, 2)
     backend.optimise(model.admitted(model.level(10)), True, 5.0, 0.0)
     assert sorted(k[0] for k in backend.taken()) == ["team-a/high", "team-a/low0", "team-a/low1"]
+
+
+def test_a_plan_of_several_workers_is_validated_and_planned_again_with_one_if_it_breaks_a_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workers: list[int] = []
+    solve_real = quarantine.solve
+
+    def recorded(snap: Snapshot, settings: SolverSettings) -> Plan:
+        workers.append(settings.num_workers)
+        return solve_real(snap, settings)
+
+    checks = iter([["pool l4 overbooked"], []])
+    monkeypatch.setattr(quarantine, "solve", recorded)
+    monkeypatch.setattr(quarantine, "violations", lambda snap, plan: next(checks))
+    snap = snapshot([SLOW, FAST], [job("j", *BOTH)])
+    plan, failed = quarantine.solve_isolated(snap, SolverSettings(num_workers=2))
+    assert failed == {} and len(plan.placed) == 1
+    assert workers == [2, 1]
+    # One worker's plans are not checked again: they are reproducible, and tested.
+    workers.clear()
+    quarantine.solve_isolated(snap, SolverSettings(num_workers=1))
+    assert workers == [1]

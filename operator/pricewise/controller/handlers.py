@@ -23,12 +23,12 @@ from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
+from pricewise.controller.config import OperatorConfig, from_environment
 from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.preemption import PreemptionSettings
-from pricewise.core.solver import SolverSettings
 from pricewise.kube import Kube, load_configuration, purpose
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,11 @@ CACHE = Cache()
 _state: dict[str, Any] = {}
 
 
-def configure(metrics_port: int) -> None:
-    """Settings from the command line, taken before kopf starts the handlers."""
+def configure(metrics_port: int, config: OperatorConfig) -> None:
+    """Settings from the command line and the environment, taken before kopf starts the
+    handlers."""
     _state["metrics_port"] = metrics_port
+    _state["config"] = config
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -77,19 +79,14 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.persistence.diffbase_storage = NoDiffBase()
+    config: OperatorConfig = _state.get("config") or from_environment()
     kube = Kube(load_configuration())
-    taints = os.environ.get("PRICEWISE_RECLAIM_TAINTS")
-    if taints is not None:
-        CACHE.reclaim_taints = frozenset(t.strip() for t in taints.split(",") if t.strip())
+    if config.reclaim_taints is not None:
+        CACHE.reclaim_taints = config.reclaim_taints
     elector = LeaseElector(
-        kube,
-        os.environ.get("PRICEWISE_NAMESPACE", "default"),
-        "pricewise-scheduler",
-        f"{socket.gethostname()}-{os.getpid()}",
+        kube, config.namespace, "pricewise-scheduler", f"{socket.gethostname()}-{os.getpid()}"
     )
-    # How often a running job's accrued cost is written to its status (tests shorten it).
-    accrual_s = float(os.environ.get("PRICEWISE_ACCRUAL_SECONDS", "60"))
-    accountant = Accountant(CACHE, kube, timedelta(seconds=accrual_s))
+    accountant = Accountant(CACHE, kube, timedelta(seconds=config.accrual_s))
     metrics = Metrics(
         CACHE,
         accountant,
@@ -101,14 +98,11 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         CACHE,
         kube,
         accountant,
-        SolverSettings(time_limit_s=float(os.environ.get("PRICEWISE_SOLVER_SECONDS", "10"))),
-        LoopSettings(period_s=float(os.environ.get("PRICEWISE_PERIOD_SECONDS", "30"))),
+        config.solver(),
+        LoopSettings(period_s=config.period_s),
         is_leader=lambda: elector.is_leader,
         metrics=metrics,
-        # How long a run is safe from preemption, against thrash (tests shorten it).
-        preemption=PreemptionSettings(
-            min_run_s=float(os.environ.get("PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "600"))
-        ),
+        preemption=PreemptionSettings(min_run_s=config.preemption_min_run_s),
     )
     _state["scheduler"] = scheduler
     _state["elector"] = elector

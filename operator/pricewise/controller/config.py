@@ -1,0 +1,100 @@
+"""The operator's settings, from its environment (the Helm chart's values set them).
+
+They are read and checked once, before kopf starts: a bad value stops `pricewise run` with a
+message that names the variable and what it may be, instead of a stack trace from inside
+kopf's startup handler after the operator has begun to watch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pricewise.core.solver import SolverSettings
+
+
+class ConfigError(ValueError):
+    """An environment variable the operator cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What `pricewise run` reads from its environment."""
+
+    namespace: str = "default"
+    """Where the leader-election Lease lives (PRICEWISE_NAMESPACE)."""
+    period_s: float = 30.0
+    """Seconds between cycles when nothing changes (PRICEWISE_PERIOD_SECONDS)."""
+    solver_seconds: float = 10.0
+    """Time limit of a cycle's solve (PRICEWISE_SOLVER_SECONDS)."""
+    solver_workers: int = 1
+    """CP-SAT search workers (PRICEWISE_SOLVER_WORKERS). One worker with a fixed seed gives
+    the same plan for the same cluster every time; more search in parallel, each plan then
+    checked by the independent validator before it is written (see `quarantine`)."""
+    accrual_s: float = 60.0
+    """How often a running job's accrued cost is written (PRICEWISE_ACCRUAL_SECONDS)."""
+    preemption_min_run_s: float = 600.0
+    """How long a run is safe from preemption (PRICEWISE_PREEMPTION_MIN_RUN_SECONDS)."""
+    reclaim_taints: frozenset[str] | None = None
+    """Taints that announce a spot reclaim (PRICEWISE_RECLAIM_TAINTS, comma-separated); None
+    keeps the cache's built-in list."""
+
+    def solver(self) -> SolverSettings:
+        """The solver settings of a cycle."""
+        return SolverSettings(time_limit_s=self.solver_seconds, num_workers=self.solver_workers)
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
+    """The settings in `env` (the process environment by default); raises `ConfigError`."""
+    env = os.environ if env is None else env
+    default = OperatorConfig()
+    taints = env.get("PRICEWISE_RECLAIM_TAINTS")
+    return OperatorConfig(
+        namespace=env.get("PRICEWISE_NAMESPACE", default.namespace),
+        period_s=_seconds(env, "PRICEWISE_PERIOD_SECONDS", default.period_s, least=0.1),
+        solver_seconds=_seconds(env, "PRICEWISE_SOLVER_SECONDS", default.solver_seconds, 0.1),
+        solver_workers=_workers(env, "PRICEWISE_SOLVER_WORKERS", default.solver_workers),
+        accrual_s=_seconds(env, "PRICEWISE_ACCRUAL_SECONDS", default.accrual_s, least=0.1),
+        preemption_min_run_s=_seconds(
+            env, "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", default.preemption_min_run_s, least=0.0
+        ),
+        reclaim_taints=None
+        if taints is None
+        else frozenset(t.strip() for t in taints.split(",") if t.strip()),
+    )
+
+
+MOST_SECONDS = 86_400.0
+"""A day: no loop setting of the operator needs more."""
+MOST_WORKERS = 64
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, least: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not least <= value <= MOST_SECONDS:
+        raise ConfigError(
+            f"{name}={raw!r}: must be a number of seconds from {least:g} to {MOST_SECONDS:g} "
+            f"(default {default:g}); fix the value in the chart's values or the Deployment's env"
+        )
+    return value
+
+
+def _workers(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MOST_WORKERS:
+        raise ConfigError(
+            f"{name}={raw!r}: must be a whole number of CP-SAT workers from 1 to "
+            f"{MOST_WORKERS} (default {default}: reproducible plans); at most the cores the "
+            "operator's container may use"
+        )
+    return int(raw)
