@@ -470,8 +470,28 @@ def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> No
     }
     first = [(on["urgent", "l4"], ()), (on["low", "h100"], ())]
     second = [(on["urgent", "h100"], ()), (on["low", "l4"], ())]
-    assert solver._better([c for c, _ in first], second, [1, 0])
-    assert not solver._better([c for c, _ in second], first, [1, 0])
+    assert solver._better([c for c, _ in first], second, [1, 0], by_level=True)
+    assert not solver._better([c for c, _ in second], first, [1, 0], by_level=True)
+    # A round priced over all levels at once (beside a relaxation) ranks by the total.
+    assert solver._better([c for c, _ in second], first, [1, 0], by_level=False)
+
+
+def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> None:
+    # One L4 node and one H100 node, a job each; the greedy start puts the urgent job on the
+    # cheap L4 (16.00) and the other on the H100, where it is slow (106.67). Priced level by
+    # level (small models, solved whole) that stands; priced in all (large models, relaxed
+    # first: forced here with a threshold of 0 choices), the urgent job takes the H100 (21.33)
+    # and the other the L4 (16.00), and that plan must not lose to the greedy one.
+    slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    jobs = [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
+    snap = snapshot([one_l4, one_h100], jobs)
+    whole = checked(snap, NOW_ONLY)
+    assert [decide(whole, f"team-a/{n}")[0] for n in ("urgent", "low")] == ["l4", "h100"]
+    relaxed = checked(snap, replace(NOW_ONLY, whole_model_up_to=0))
+    assert [decide(relaxed, f"team-a/{n}")[0] for n in ("urgent", "low")] == ["h100", "l4"]
+    assert relaxed.status == "optimal"
 
 
 def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:

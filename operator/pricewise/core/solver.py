@@ -141,7 +141,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             outcome = _solve_round(problem, levels, hint, settings, remaining_s)
             if outcome is None:
                 break
-            keys, round_status, round_bound = outcome
+            keys, round_status, round_bound, by_level = outcome
             chosen = [problem.choices[k] for k in keys if k[3] == 0]
             nodes, failed = pack_pools(chosen)
             if failed:
@@ -158,7 +158,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                     later, hint = more, set(keys)
                     rounds -= 1
                     continue
-            if _better(planned, [*placement.values()], levels):
+            if _better(planned, [*placement.values()], levels, by_level):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 reserved = {
                     k[0]: Reservation(problem.choices[k], snapshot.now + timedelta(seconds=k[3]))
@@ -264,13 +264,17 @@ def _better(
     planned: list[Candidate],
     current: list[tuple[Candidate, tuple[str, ...]]],
     levels: Sequence[int],
+    by_level: bool,
 ) -> bool:
-    """Whether a round's plan beats the current one as the phases rank plans: more jobs per
-    level (highest first), then less cost per level (highest first)."""
+    """Whether a round's plan beats the current one as its phases ranked plans: more jobs per
+    level (highest first), then less cost per level (highest first) or, for a round priced
+    over all levels at once (`by_level` False), less cost in all."""
     before = [c for c, _ in current]
     new, old = admission_key(planned, levels), admission_key(before, levels)
     if new != old:
         return new > old
+    if not by_level:
+        return sum(c.cost for c in planned) <= sum(c.cost for c in before)
     return _level_costs(planned, levels) <= _level_costs(before, levels)
 
 
@@ -402,10 +406,11 @@ def _solve_round(
     hint: set[ChoiceKey],
     settings: SolverSettings,
     seconds: float,
-) -> tuple[list[ChoiceKey], str, int | None] | None:
-    """One plan of the model: its choices, status and cost bound, or None when CP-SAT finds
-    nothing in time. A model larger than `whole_model_up_to` is first solved relaxed, and the
-    choices the relaxation takes whole are fixed (see `relaxation`)."""
+) -> tuple[list[ChoiceKey], str, int | None, bool] | None:
+    """One plan of the model: its choices, status, cost bound and whether it was priced level
+    by level, or None when CP-SAT finds nothing in time. A model larger than
+    `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
+    are fixed (see `relaxation`)."""
     started = time.monotonic()
     start = model.as_classes(sorted(hint))
     fixed: Counter[ChoiceKey] = Counter()
@@ -444,6 +449,7 @@ def _solve_round(
             keys,
             "optimal" if proved else "feasible",
             outcome.bound if outcome.complete else None,
+            True,
         )
     # The relaxation's cost bounds plans that admit as many jobs per level as it did.
     counts = admission_key((model.choices[k] for k in keys), levels)
@@ -451,7 +457,7 @@ def _solve_round(
     if relaxed.priced and list(counts) != relaxed.counts:
         floor = cost_floor(model, levels, counts, deadline - time.monotonic())
     if floor is None:
-        return keys, "feasible", None
+        return keys, "feasible", None, False
     cost = sum(model.choices[k].cost for k in keys)
     gap = settings.relative_gap * max(1, cost)
-    return keys, "optimal" if cost - floor <= gap else "feasible", floor
+    return keys, "optimal" if cost - floor <= gap else "feasible", floor, False
