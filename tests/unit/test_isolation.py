@@ -553,6 +553,30 @@ def test_a_job_whose_node_goes_away_is_requeued_and_placed_again() -> None:
     assert pod["metadata"]["annotations"][NODE_ANNOTATION] == again["nodes"][0]
 
 
+def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended() -> None:
+    # The placed jobs' statuses are written while the solver plans; the snapshot it plans
+    # from already counts an ended worker's node free.
+    world = World()
+    whole_node = [{"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}]
+    for name in ("first", "second", "third"):
+        world.kube.put("trainingjobs", job(name, options=whole_node))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    assert [world.job(n)["phase"] for n in ("first", "second", "third")] == [
+        "Running",
+        "Running",
+        "Pending",
+    ]
+    node = world.job("first")["nodes"][0]
+    (pod,) = [p for p in world.kube.pods(NS) if p["spec"].get("nodeName") == node]
+    world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Succeeded"}})
+    world.cycle()
+    assert world.job("first")["phase"] == "Succeeded"
+    third = world.job("third")
+    assert (third["phase"], third["nodes"]) == ("Admitted", [node])
+
+
 def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     world = World()
     world.kube.put("trainingjobs", job("fragile", failurePolicy={"maxRestarts": 0}))

@@ -109,6 +109,35 @@ def test_unbound_worker_holds_its_planned_node() -> None:
     assert cache.node_usage() == {"l4-0": Resources(cpu=1000, memory=2048, gpu=4)}
 
 
+def test_a_worker_that_has_ended_frees_its_node_before_its_job_says_so() -> None:
+    # The cycle plans while the placed jobs' statuses are written: a job still Running in the
+    # cache whose worker pod has Succeeded holds nothing, and one whose pod is not created yet
+    # still holds its planned node.
+    cache = _cache()
+    running = {"phase": "Running", "accelerator": "nvidia-l4", "workers": 1, "nodes": ["l4-0"]}
+    cache.upsert_job(_job("done", status_=running))
+    pod = worker_pod(
+        _job("done", status_={"workers": 1}),
+        0,
+        "l4-0",
+        {"pricewise.dev/pool": "l4"},
+        {"nvidia.com/gpu": "4"},
+        [],
+        "l4",
+    )
+    cache.upsert_pod(
+        {**pod, "spec": {**pod["spec"], "nodeName": "l4-0"}, "status": {"phase": "Running"}}
+    )
+    assert cache.node_usage()["l4-0"].gpu == 4
+    cache.upsert_pod(
+        {**pod, "spec": {**pod["spec"], "nodeName": "l4-0"}, "status": {"phase": "Succeeded"}}
+    )
+    assert cache.node_usage() == {}
+    assert cache.snapshot(NOW).pools[0].nodes[0].free.gpu == 8
+    cache.forget_pod((pod["metadata"]["namespace"], pod["metadata"]["name"]))
+    assert cache.node_usage()["l4-0"].gpu == 4  # no pod at all: the plan holds the node
+
+
 def test_stale_watch_event_does_not_undo_our_write() -> None:
     cache = _cache()
     cache.upsert_job(_job("j", rv="20", status_={"phase": "Admitted"}))

@@ -265,8 +265,10 @@ class Cache:
         return lost
 
     def node_usage(self) -> dict[str, Resources]:
-        """Requests on each node: bound live pods, plus admitted workers not yet bound, which
-        hold their planned node so that the next cycle cannot give it away."""
+        """Requests on each node: bound live pods, plus admitted workers not yet created, which
+        hold their planned node so that the next cycle cannot give it away. A worker that has
+        ended holds nothing, even before its job's status says so: the cycle plans while that
+        status is written."""
         used: dict[str, Resources] = {}
 
         def add(node: str, amount: Resources) -> None:
@@ -274,10 +276,10 @@ class Cache:
 
         present: set[tuple[str, str, int]] = set()
         for (ns, _), pod in self.pods.items():
-            if pod.phase in convert.TERMINAL_POD_PHASES:
-                continue
             if pod.job is not None and pod.index is not None:
                 present.add((ns, pod.job, pod.index))
+            if pod.phase in convert.TERMINAL_POD_PHASES:
+                continue
             target = pod.node or pod.planned_node
             if target:
                 add(target, pod.requests)
