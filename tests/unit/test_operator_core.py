@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, job_label
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
 from pricewise.controller.workers import NODE_ANNOTATION, worker_pod
@@ -136,6 +137,31 @@ def test_a_worker_that_has_ended_frees_its_node_before_its_job_says_so() -> None
     assert cache.snapshot(NOW).pools[0].nodes[0].free.gpu == 8
     cache.forget_pod((pod["metadata"]["namespace"], pod["metadata"]["name"]))
     assert cache.node_usage()["l4-0"].gpu == 4  # no pod at all: the plan holds the node
+
+
+def test_a_jobs_workers_follow_their_pods_updates_and_deletions() -> None:
+    cache = Cache()
+
+    def pod(name: str, job: str, index: str, phase: str = "Running") -> dict[str, Any]:
+        labels = {JOB_LABEL: job_label(job), INDEX_LABEL: index}
+        return {
+            "metadata": {"name": name, "namespace": "ns", "labels": labels},
+            "spec": {"nodeName": "l4-0", "containers": []},
+            "status": {"phase": phase},
+        }
+
+    cache.upsert_pod(pod("a-0", "a", "0"))
+    cache.upsert_pod(pod("a-1", "a", "1"))
+    cache.upsert_pod(pod("b-0", "b", "0"))
+    assert sorted(cache.workers_of("ns", "a")) == [0, 1]
+    assert cache.workers_of("other", "a") == {}
+    cache.upsert_pod(pod("a-1", "a", "1", "Succeeded"))
+    assert cache.workers_of("ns", "a")[1].phase == "Succeeded"
+    cache.upsert_pod(pod("a-1", "b", "1"))  # relabelled: now b's
+    assert sorted(cache.workers_of("ns", "a")) == [0]
+    assert sorted(cache.workers_of("ns", "b")) == [0, 1]
+    cache.forget_pod(("ns", "a-0"))
+    assert cache.workers_of("ns", "a") == {}
 
 
 def test_stale_watch_event_does_not_undo_our_write() -> None:

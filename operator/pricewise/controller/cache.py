@@ -78,6 +78,10 @@ class Cache:
     `quota_holds`)."""
     reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
     reclaim_rates: ReclaimRates = field(default_factory=ReclaimRates)
+    _workers: dict[tuple[str, str], dict[Key, PodRecord]] = field(default_factory=dict)
+    """Worker pods by (namespace, job label): a cycle looks up every placed job's workers
+    several times, and a scan of all pods each time made that quadratic (0.23 s a pass at
+    2,000 running jobs, ~6 s at 10,000)."""
     """Reclaims seen per spot pool: spot is priced with these when worse than declared."""
     """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     quarantined: dict[Key, str] = field(default_factory=dict)
@@ -110,11 +114,20 @@ class Cache:
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
         """Remember a pod's node, requests and phase."""
-        self.pods[key_of(body)] = pod_record(body)
+        key = key_of(body)
+        self.forget_pod(key)
+        pod = self.pods[key] = pod_record(body)
+        if pod.job is not None and pod.index is not None:
+            self._workers.setdefault((key[0], pod.job), {})[key] = pod
 
     def forget_pod(self, key: Key) -> None:
         """A pod is gone."""
-        self.pods.pop(key, None)
+        pod = self.pods.pop(key, None)
+        if pod is not None and pod.job is not None:
+            workers = self._workers.get((key[0], pod.job), {})
+            workers.pop(key, None)
+            if not workers:
+                self._workers.pop((key[0], pod.job), None)
 
     def upsert_job(self, body: Mapping[str, Any]) -> JobRecord:
         """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
@@ -232,12 +245,8 @@ class Cache:
 
     def workers_of(self, namespace: str, job: str) -> dict[int, PodRecord]:
         """The job's worker pods by index."""
-        label = job_label(job)
-        return {
-            pod.index: pod
-            for (ns, _), pod in self.pods.items()
-            if ns == namespace and pod.job == label and pod.index is not None
-        }
+        pods = self._workers.get((namespace, job_label(job)), {}).values()
+        return {pod.index: pod for pod in pods if pod.index is not None}
 
     def lost_nodes(
         self,
