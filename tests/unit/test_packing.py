@@ -8,7 +8,8 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricewise.core.packing import Gang, pack, remaining
+from pricewise.core.greedy import Ledger
+from pricewise.core.packing import Gang, pack, place_gang, remaining
 from pricewise.core.snapshot import Node, Resources
 
 
@@ -97,3 +98,41 @@ def test_pack_finds_a_valid_placement_exactly_when_one_exists(
     assert (placed is not None) == _exists(nodes, gangs)
     if placed is not None:
         assert _valid(nodes, gangs, placed)
+
+
+@settings(max_examples=int(os.environ.get("PRICEWISE_EXAMPLES", "300")), deadline=None)
+@given(problems())
+def test_one_gang_alone_is_placed_as_pack_places_it(problem: tuple[list[Node], list[Gang]]) -> None:
+    # The greedy ledger places one gang at a time without pack's search: identical workers
+    # fit exactly when the nodes' whole copies add up, on the same nodes pack would choose.
+    nodes, gangs = problem
+    gang = gangs[0]
+    placed = place_gang(nodes, gang)
+    copies = sum(gang.worker.copies_in(n.free) for n in nodes)
+    assert (placed is not None) == (copies >= gang.count)
+    expected = pack(nodes, [gang])
+    assert placed == (None if expected is None else expected[gang.key])
+
+
+@settings(max_examples=int(os.environ.get("PRICEWISE_EXAMPLES", "300")), deadline=None)
+@given(problems(), st.lists(st.integers(min_value=0, max_value=5), max_size=6))
+def test_the_ledgers_room_follows_every_placement(
+    problem: tuple[list[Node], list[Gang]], order: list[int]
+) -> None:
+    # Room per pool and worker shape is cached and updated by the nodes a placement changes;
+    # it must always equal a count over every node.
+    nodes, gangs = problem
+    ledger = Ledger(nodes={"p": tuple(nodes)}, quotas={}, budgets={})
+    shapes = {g.worker for g in gangs}
+    for index in order:
+        gang = gangs[index % len(gangs)]
+        for shape in shapes:
+            ledger.room("p", shape)  # cached before the placement
+        placed = place_gang(ledger.nodes["p"], gang)
+        if placed is None:
+            continue
+        ledger.set_free("p", remaining(ledger.nodes["p"], {gang.key: placed}, [gang]))
+        for shape in shapes:
+            assert ledger.room("p", shape) == sum(
+                shape.copies_in(n.free) for n in ledger.nodes["p"]
+            )

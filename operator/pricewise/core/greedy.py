@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.packing import Gang, pack, remaining
+from pricewise.core.packing import Gang, place_gang, remaining
 from pricewise.core.snapshot import Node, Resources, Snapshot
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
@@ -90,13 +90,24 @@ class Ledger:
         if not self.fits(candidate):
             return None
         gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
-        placed = pack(self.nodes[candidate.pool.name], [gang])
-        return None if placed is None else tuple(placed[gang.key])
+        placed = place_gang(self.nodes[candidate.pool.name], gang)
+        return None if placed is None else tuple(placed)
 
     def set_free(self, pool: str, nodes: tuple[Node, ...]) -> None:
-        """What the pool's nodes now have free (after a placement, or work stopped on them)."""
-        self.nodes[pool] = nodes
-        self._room = {key: n for key, n in self._room.items() if key[0] != pool}
+        """What the pool's nodes now have free (after a placement, or work stopped on them).
+
+        The pool's cached rooms are updated by the nodes that changed, not counted again over
+        all of them: a greedy plan of 1,000 jobs over 1,000 nodes counted 1.2 million nodes."""
+        old, self.nodes[pool] = self.nodes[pool], nodes
+        mine = [key for key in self._room if key[0] == pool]
+        if len(old) != len(nodes):
+            for key in mine:
+                del self._room[key]
+            return
+        changed = [(a.free, b.free) for a, b in zip(old, nodes, strict=True) if a is not b]
+        for key in mine:
+            shape = key[1]
+            self._room[key] += sum(shape.copies_in(b) - shape.copies_in(a) for a, b in changed)
 
     def take(self, candidate: Candidate, nodes: Sequence[str]) -> None:
         """Record a placement: its nodes, quota and budget are used up."""

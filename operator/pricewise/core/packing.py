@@ -35,17 +35,34 @@ def _first_fit(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[s
     free = [n.free for n in nodes]
     placed: dict[str, list[str]] = {}
     for gang in sorted(gangs, key=lambda g: (_size(g.worker), g.count), reverse=True):
-        chosen: list[str] = []
-        for _ in range(gang.count):
-            # Best fit: the tightest node that still fits keeps big holes for big workers.
-            fitting = [i for i, f in enumerate(free) if gang.worker.fits_in(f)]
-            if not fitting:
-                return None
-            best = min(fitting, key=lambda i: (_size(free[i] - gang.worker), i))
-            free[best] = free[best] - gang.worker
-            chosen.append(nodes[best].name)
-        placed[gang.key] = chosen
+        chosen = _best_fit(free, gang)
+        if chosen is None:
+            return None
+        placed[gang.key] = [nodes[i].name for i in chosen]
     return placed
+
+
+def _best_fit(free: list[Resources], gang: Gang) -> list[int] | None:
+    """Node indexes for the gang's workers, each on the tightest node that still fits (which
+    keeps big holes for big workers), taken off `free`; None when one does not fit."""
+    chosen: list[int] = []
+    worker = gang.worker
+    for _ in range(gang.count):
+        # The tightest node after the worker is the tightest before it: no subtraction per node.
+        fitting = [(_size(f), i) for i, f in enumerate(free) if worker.fits_in(f)]
+        if not fitting:
+            return None
+        best = min(fitting)[1]
+        free[best] = free[best] - worker
+        chosen.append(best)
+    return chosen
+
+
+def place_gang(nodes: Sequence[Node], gang: Gang) -> list[str] | None:
+    """Node names for one gang's workers, as `pack` would place it alone, or None. Without
+    `pack`'s search: identical workers fit wherever the nodes' whole copies add up."""
+    chosen = _best_fit([n.free for n in nodes], gang)
+    return None if chosen is None else [nodes[i].name for i in chosen]
 
 
 def _exhaustive(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
