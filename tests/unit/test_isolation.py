@@ -112,6 +112,11 @@ POISON_JOBS = {
         "throughput",
     ),
     "zero-duration": ({"options": [{"accelerator": "nvidia-l4", "duration": "0s"}]}, "duration"),
+    # With an option given by duration, a tiny work made its rate (work / duration) round to 0.
+    "tiny-work": (
+        {"work": 5e-324, "options": [{"accelerator": "nvidia-l4", "duration": "3650d"}]},
+        "work",
+    ),
     "zero-max-duration": ({"maxDuration": "0s"}, "maxDuration"),
     "endless-duration": (
         {"options": [{"accelerator": "nvidia-l4", "duration": "9" * 400 + "d"}]},

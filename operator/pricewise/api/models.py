@@ -254,9 +254,9 @@ class TrainingJobSpec(ApiModel):
     workers: Workers = Field(default_factory=Workers, description="Range of worker counts.")
     work: float | None = Field(
         None,
-        gt=0,
+        ge=bounds.MIN_WORK,
         le=bounds.MAX_WORK,
-        description="Total work units (e.g. samples or steps) the job must do; at most 1e15.",
+        description="Total work units (e.g. samples or steps) the job must do; from 1e-6 to 1e15.",
     )
     options: list[JobOption] = Field(
         min_length=1, max_length=16, description="Acceptable ways to run, in any order."

@@ -20,6 +20,10 @@ from typing import Final
 
 MAX_WORK: Final = 1e15
 """Work units of one job: 1e15 samples or tokens is far beyond any training run today."""
+MIN_WORK: Final = 1e-6
+"""Work units of one job. Options given by duration run at work / duration units a second:
+any smaller work (the API once took any positive float, 5e-324 included) made that rate round
+to 0 over a long duration, and the cost model divide by it."""
 MIN_THROUGHPUT: Final = 1e-6
 """Work units per second of one worker: one unit every 11.6 days at least."""
 MAX_THROUGHPUT: Final = 1e12
