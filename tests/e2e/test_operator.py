@@ -362,7 +362,10 @@ def test_price_table_status_names_pool_problems(
     def condition() -> dict[str, Any] | None:
         out = cluster.kubectl("get", "pricetable", f"test-{pools.tag}", "-o", "json").stdout
         st = json.loads(out).get("status") or {}
-        return next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), None) and st
+        # The status of the table as last published (with the ghost pool), not an earlier one.
+        ghost = any(p["name"] == f"ghost-{pools.tag}" for p in st.get("pools") or [])
+        ready = next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), None)
+        return st if ghost and ready else None
 
     st = wait_for(condition, 30, "the PriceTable's status")
     ready = next(c for c in st["conditions"] if c["type"] == "Ready")
