@@ -27,7 +27,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import ACTIVE_PHASES, JobRecord, held, key_of
+from pricewise.controller.records import ACTIVE_PHASES, JobRecord, held
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -141,21 +141,22 @@ class Scheduler:
         # Each step is guarded on its own: a fault in accounting must not stop placement.
         with _step("accounting"):
             self.accountant.settle(now, {p.name: p for p in pools})
+        async with _async_step("price table status", "accounting"):
+            await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
-        async with _async_step("requeued jobs", "lifecycle"):
-            await self._progress(now, requeue=True)
+        async with _async_step("placed jobs", "lifecycle"):
+            await self._progress(now)
+        async with _async_step("accruals", "accounting"):
+            await self._write_accruals(now)
+        async with _async_step("budgets", "accounting"):
+            await self.accountant.write_budgets(now)
+        async with _async_step("invalid jobs", "waiting"):
+            await self._report_invalid()
+        # Pools again: the writes above yielded to the watches, and workers may have ended.
         snapshot = self.cache.snapshot(now)
         solving = time.monotonic()
-        # The placed jobs' statuses are written while the solver plans: in a burst they were
-        # most of the time before the solve. Their ended workers' room is free in the snapshot
-        # already (`Cache.node_usage`), and the jobs that go back to Pending were requeued
-        # above, so that this solve places them again.
-        beside = asyncio.create_task(self._beside_the_solve(pools, problems, now))
-        try:
-            plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
-        finally:
-            beside_s = await beside
+        plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
         with purpose("waiting"):
             await self._set_aside(failed, now)
         decisions = plan.decisions
@@ -173,8 +174,8 @@ class Scheduler:
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
-            "(before the solve %.2fs, placed jobs' statuses %.2fs beside it, placements written "
-            "in %.2fs; %d waiting jobs queued, their statuses written where they changed)",
+            "(before the solve %.2fs, placements written in %.2fs; %d waiting jobs queued, "
+            "their statuses written where they changed)",
             self.cycles,
             len(plan.decisions),
             len(plan.placed),
@@ -183,31 +184,10 @@ class Scheduler:
             "" if plan.looked_ahead else " (no time left to look ahead)",
             ended - started,
             solving - started,
-            beside_s,
             ended - placing,
             self.teller.queued,
         )
         return plan
-
-    async def _beside_the_solve(
-        self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
-    ) -> float:
-        """Publish the PriceTables' statuses, move placed jobs along their lifecycle and persist
-        what is due about them; the seconds it took. None of it changes what the solve reads,
-        and each request here would otherwise wait, before the solve, for a connection behind
-        a burst's waiting statuses (23 s before one solve of a 5,000-job burst)."""
-        started = time.monotonic()
-        async with _async_step("price table status", "accounting"):
-            await self._write_price_tables(pools, problems, now)
-        async with _async_step("placed jobs", "lifecycle"):
-            await self._progress(now, requeue=False)
-        async with _async_step("accruals", "accounting"):
-            await self._write_accruals(now)
-        async with _async_step("budgets", "accounting"):
-            await self.accountant.write_budgets(now)
-        async with _async_step("invalid jobs", "waiting"):
-            await self._report_invalid()
-        return time.monotonic() - started
 
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
@@ -273,38 +253,25 @@ class Scheduler:
             if run.pool in spot:
                 self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
-    async def _progress(self, now: datetime, requeue: bool) -> None:
-        """Admitted and Running jobs: create missing workers, follow their pods' phases. With
-        `requeue`, only the jobs that go back to Pending (a lost node, a restart), before the
-        snapshot, so that the same cycle places them again; without, all the others."""
+    async def _progress(self, now: datetime) -> None:
+        """Admitted and Running jobs: create missing workers, follow their pods' phases."""
         active = [r for r in list(self.cache.jobs.values()) if r.phase in ACTIVE_PHASES]
-        steps = [(r, self._transition(r, now)) for r in active]
-        await _gather(
-            self._progress_one(r, step, now)
-            for r, step in steps
-            if (step is not None and step.phase == "Pending") == requeue
-        )
+        await _gather(self._progress_one(r, now) for r in active)
 
-    def _transition(self, record: JobRecord, now: datetime) -> lifecycle.Transition | None:
-        st = record.status
-        pods = self.cache.workers_of(*key_of(record.body))
+    async def _progress_one(self, record: JobRecord, now: datetime) -> None:
+        meta, st = record.body["metadata"], record.status
+        namespace, name = meta["namespace"], meta["name"]
+        workers = st.workers or 0
+        pods = self.cache.workers_of(namespace, name)
         lost = self.cache.lost_nodes((p.node for p in pods.values()), now, self.settings.node_grace)
         allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
         restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
                                       st.started_at)  # fmt: skip
-        workers = st.workers or 0
-        return lifecycle.transition(
+        step = lifecycle.transition(
             record.phase, workers, pods, st.admitted_at, now, lost_nodes=lost, restarts=restarts
         )
-
-    async def _progress_one(
-        self, record: JobRecord, step: lifecycle.Transition | None, now: datetime
-    ) -> None:
-        meta, st = record.body["metadata"], record.status
-        namespace, name = meta["namespace"], meta["name"]
         if step is None:
-            created = len(self.cache.workers_of(namespace, name))
-            if record.phase == "Admitted" and created < (st.workers or 0):
+            if record.phase == "Admitted" and len(pods) < workers:
                 await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
