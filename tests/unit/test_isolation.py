@@ -559,8 +559,7 @@ def test_a_job_whose_node_goes_away_is_requeued_and_placed_again() -> None:
 
 
 def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended() -> None:
-    # The placed jobs' statuses are written while the solver plans; the snapshot it plans
-    # from already counts an ended worker's node free.
+    # The cycle that writes a job Succeeded also places another job in its room.
     world = World()
     whole_node = [{"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}]
     for name in ("first", "second", "third"):

@@ -111,9 +111,8 @@ def test_unbound_worker_holds_its_planned_node() -> None:
 
 
 def test_a_worker_that_has_ended_frees_its_node_before_its_job_says_so() -> None:
-    # The cycle plans while the placed jobs' statuses are written: a job still Running in the
-    # cache whose worker pod has Succeeded holds nothing, and one whose pod is not created yet
-    # still holds its planned node.
+    # A job still Running in the cache whose worker pod has Succeeded holds nothing, and one
+    # whose pod is not created yet still holds its planned node.
     cache = _cache()
     running = {"phase": "Running", "accelerator": "nvidia-l4", "workers": 1, "nodes": ["l4-0"]}
     cache.upsert_job(_job("done", status_=running))

@@ -276,8 +276,8 @@ class Cache:
     def node_usage(self) -> dict[str, Resources]:
         """Requests on each node: bound live pods, plus admitted workers not yet created, which
         hold their planned node so that the next cycle cannot give it away. A worker that has
-        ended holds nothing, even before its job's status says so: the cycle plans while that
-        status is written."""
+        ended holds nothing, even before its job's status says so (a status write that failed,
+        or one the snapshot was taken before)."""
         used: dict[str, Resources] = {}
 
         def add(node: str, amount: Resources) -> None:
