@@ -59,6 +59,8 @@ class CpSat:
         self.left = left = model.unfixed(fixed)
         self.rows = list(model.rows)
         """The model's rows and the upper bounds that phases required: what a plan must keep."""
+        self.rows_of = row_index(self.rows)
+        """Per choice, the rows it is in."""
         self.floors: list[tuple[Linear, int]] = []
         """The lower bounds that phases required."""
         # A job alone is a Boolean: CP-SAT's clause learning works on those, not on integers
@@ -82,7 +84,7 @@ class CpSat:
             if any(k in self.choice for k in terms):
                 self.cp.add(expr <= bound - used)
         self.incumbent = feasible_part(
-            self.rows, fixed, left, [k for k in hint if k in self.choice]
+            self.rows, self.rows_of, fixed, left, [k for k in hint if k in self.choice]
         )
 
     def _expr(self, objective: Linear) -> tuple[cp_model.LinearExprT, int]:
@@ -132,6 +134,8 @@ class CpSat:
             self.floors.append((objective, round(value)))
         else:
             self.cp.add(expr <= round(value) - constant)
+            for key in objective:
+                self.rows_of[key].append(len(self.rows))
             self.rows.append((objective, round(value)))
 
     def _merged(self, found: Counter[ChoiceKey], objective: Linear) -> Counter[ChoiceKey]:
@@ -144,13 +148,8 @@ class CpSat:
         levels' priced choices (there, 1,435 USD dearer). So each job outside the objective
         takes its previous choice back wherever every row still holds, one job at a time; if
         that breaks a required count or promise, the solve's plan stands as found."""
-        rows = self.rows
-        rows_of: dict[ChoiceKey, list[int]] = defaultdict(list)
-        for index, (terms, _) in enumerate(rows):
-            for key in terms:
-                rows_of[key].append(index)
-        taken = found + self.fixed
-        used = [sum(c * taken[k] for k, c in terms.items() if k in taken) for terms, _ in rows]
+        rows, rows_of = self.rows, self.rows_of
+        used = row_use(rows, found + self.fixed)
         plan = Counter(found)
         back = self.incumbent - found
         away = found - self.incumbent
@@ -209,8 +208,23 @@ def cp_solver(workers: int, seed: int, seconds: float) -> cp_model.CpSolver:
     return solver
 
 
+def row_index(rows: Sequence[tuple[Linear, int]]) -> defaultdict[ChoiceKey, list[int]]:
+    """Per choice, the indexes of the rows it is in."""
+    rows_of: defaultdict[ChoiceKey, list[int]] = defaultdict(list)
+    for index, (terms, _) in enumerate(rows):
+        for key in terms:
+            rows_of[key].append(index)
+    return rows_of
+
+
+def row_use(rows: Sequence[tuple[Linear, int]], taken: Counter[ChoiceKey]) -> list[int]:
+    """What the `taken` choices use of each row."""
+    return [sum(c * taken[k] for k, c in terms.items() if k in taken) for terms, _ in rows]
+
+
 def feasible_part(
     rows: Sequence[tuple[Linear, int]],
+    rows_of: Mapping[ChoiceKey, list[int]],
     fixed: Counter[ChoiceKey],
     unfixed: Mapping[str, int],
     hint: list[ChoiceKey],
@@ -219,15 +233,11 @@ def feasible_part(
     left (`unfixed`) and every row still holds beside the fixed ones: the phases start from a
     plan that is really feasible (a greedy hint may not be once choices are fixed or cuts
     added)."""
-    rows_of: dict[ChoiceKey, list[int]] = defaultdict(list)
-    for index, (terms, _) in enumerate(rows):
-        for key in terms:
-            rows_of[key].append(index)
-    used = [sum(c * fixed[k] for k, c in terms.items() if k in fixed) for terms, _ in rows]
+    used = row_use(rows, fixed)
     left = dict(unfixed)
     taken: Counter[ChoiceKey] = Counter()
     for key in hint:
-        mine = rows_of[key]
+        mine = rows_of.get(key, [])
         if left[key[0]] and all(used[i] + rows[i][0][key] <= rows[i][1] for i in mine):
             for i in mine:
                 used[i] += rows[i][0][key]
