@@ -63,8 +63,10 @@ def _solver_settings(args: argparse.Namespace) -> SolverSettings:
 
 
 def _workers(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64")
+    from pricewise.controller.config import MOST_WORKERS  # the operator's bound, one source
+
+    if not text.isdigit() or not 1 <= int(text) <= MOST_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MOST_WORKERS}")
     return int(text)
 
 
