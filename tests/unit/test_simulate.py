@@ -12,17 +12,19 @@ import json
 import random
 import subprocess
 import sys
+from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources
+from pricewise.core.costmodel import candidates
+from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources, Snapshot
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import to_micros
 from pricewise.offline import simpolicies, simreport, simrun, simulate
 from pricewise.offline.simcluster import ClusterFileError, load_pools
-from pricewise.offline.simmodel import SimJob, SimResult, sim_jobs
+from pricewise.offline.simmodel import EPOCH, CycleResult, SimJob, SimResult, sim_jobs
 from pricewise.offline.simreport import summary
 from pricewise.offline.simrun import run
 from pricewise.offline.traces import (
@@ -151,6 +153,34 @@ def test_fifo_blocks_behind_the_head_and_the_others_do_not():
         other = play(policy, jobs, pools)
         assert [r.start_s for r in other.records] == [0.0, 902.0, 2.0], policy
     assert summary(fifo)["totalCost"] == pytest.approx(0.5 + 2 * 2 * 450 / 3600 + 0.5)
+
+
+def test_a_promise_moves_only_as_the_operator_would_rewrite_it():
+    # One k80 GPU. Job 1 runs 0-3,600 s. A scripted policy promises job 2 a start at 3,600 s,
+    # then one 200 s later (less than the operator rewrites a status for), then 1,000 s later.
+    # The cycles see the start the job was told, as the operator's status keeps it.
+    seen: list[float | None] = []
+    moves = iter([3600.0, 3800.0, 4600.0])
+
+    def scripted(snapshot: Snapshot) -> CycleResult:
+        waiting = [j for j in snapshot.jobs if j.name.endswith("2")]
+        seen.extend(
+            None if j.promised_start is None else (j.promised_start - EPOCH).total_seconds()
+            for j in waiting
+        )
+        if snapshot.now == EPOCH:
+            first = candidates(snapshot.jobs[0], snapshot.pools, snapshot.now, snapshot.currency)
+            return CycleResult([(first[0], ("k80-0",))])
+        if not waiting or snapshot.now >= EPOCH + timedelta(seconds=3600):
+            return CycleResult([])
+        start = EPOCH + timedelta(seconds=next(moves))
+        return CycleResult([], reservations={waiting[0].key: start})
+
+    pools = (gpu_pool("k80", K80, 1.0),)
+    jobs = jobs_of(trace((0.0, 1), (1.0, 1), (2.0, 1), (3.0, 1)), None)
+    result = run(jobs, pools, scripted, "scripted")
+    assert seen[:4] == [None, 3600.0, 3600.0, 4600.0]
+    assert result.records[1].first_promise_s == 3600.0
 
 
 def test_pricewise_never_costs_more_than_cheapest_when_nothing_waits():

@@ -9,6 +9,7 @@ from typing import Any
 from pricewise.api.models import BudgetStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
+from pricewise.core.lookahead import PLAN_MOVES_S
 from pricewise.core.times import optional_timestamp, timestamp
 from pricewise.core.units import format_duration, from_micros
 
@@ -138,10 +139,6 @@ def pending_status(
         observed_generation=generation,
         planned_start=None if reservation is None else timestamp(reservation.start),
     )
-
-
-PLAN_MOVES_S = 300.0
-"""A planned start that moves less than this is not worth a status write."""
 
 
 def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool:

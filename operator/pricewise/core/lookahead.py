@@ -27,6 +27,11 @@ from datetime import datetime, timedelta
 from pricewise.core.costmodel import Candidate
 from pricewise.core.snapshot import Job, Pool, Release
 
+PLAN_MOVES_S = 300.0
+"""A planned start that moves less than this is not a new promise: the operator does not
+rewrite the job's status for it, so the next cycle still holds the job to the start it was
+told (and the simulator does the same)."""
+
 
 @dataclass(frozen=True)
 class LookAhead:

@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from pricewise.api.models import FailurePolicy
 from pricewise.core.costmodel import Candidate, Stage, candidates
+from pricewise.core.lookahead import PLAN_MOVES_S
 from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
 
@@ -185,7 +186,14 @@ def run(
         for sim in waiting:
             record = records[sim.name]
             start = cycle.reservations.get(sim.name)
-            record.promise_s = None if start is None else (start - EPOCH).total_seconds()
+            promise = None if start is None else (start - EPOCH).total_seconds()
+            # As the operator writes it: a start that moves a little is not a new promise.
+            if (
+                promise is None
+                or record.promise_s is None
+                or (abs(promise - record.promise_s) > PLAN_MOVES_S)
+            ):
+                record.promise_s = promise
             if not record.seen and sim.name not in placed:
                 record.first_promise_s = record.promise_s
             record.seen = True
