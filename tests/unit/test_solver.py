@@ -194,6 +194,22 @@ def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     assert checked(snap).looked_ahead and len(checked(snap).reserved) == 1
 
 
+def test_a_deterministic_solve_reads_no_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As above, on the slow clock: with deterministic limits (the simulator's) the look-ahead
+    # still runs, and the plan is the one a machine with time to spare makes.
+    snap = l4_busy_for_15m(job("b", *BOTH))
+    settings = SolverSettings(deterministic=True)
+    readings = itertools.count(step=4.0)
+    monkeypatch.setattr(solver.time, "monotonic", lambda: next(readings))
+    slow = checked(snap, settings)
+    monkeypatch.setattr(solver.time, "monotonic", lambda: 0.0)
+    spare = checked(snap, settings)
+    assert slow.looked_ahead and len(slow.reserved) == 1
+    assert [(d.job.key, d.chosen, d.reservation) for d in slow.decisions] == [
+        (d.job.key, d.chosen, d.reservation) for d in spare.decisions
+    ]
+
+
 def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

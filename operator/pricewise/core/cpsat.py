@@ -14,6 +14,11 @@ from ortools.sat.python import cp_model
 from pricewise.core.classes import ChoiceKey
 from pricewise.core.model import Linear, PlacementModel
 
+SAFETY = 20.0
+"""With a `WorkClock`, how many times its limit a solve may take in seconds before it is cut
+anyway (a machine far slower than CP-SAT's unit, or stalled): CP-SAT's deterministic limit, and
+GLOP's limit in seconds, which a busy machine must not hit either."""
+
 
 class Backend(Protocol):
     """What the phases need of a model: CP-SAT's (`CpSat`) or the relaxation's."""
@@ -41,9 +46,23 @@ class Backend(Protocol):
         """The jobs the last solution takes whole, per choice."""
 
 
+class WorkClock:
+    """A clock that reads the deterministic time CP-SAT has spent (about seconds on a typical
+    machine, but the same on any machine and under any load) and nothing else: limits read on
+    it cut the same solves at the same point in every run, so plans are reproducible. The
+    simulator's mode; the operator bounds its cycles in seconds, on `time.monotonic`."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+    def __call__(self) -> float:
+        return self.spent
+
+
 class CpSat:
     """The placement model for CP-SAT, less the jobs fixed beforehand: those are taken, and
-    their use taken off every row; a class whose jobs are all fixed has no choice left."""
+    their use taken off every row; a class whose jobs are all fixed has no choice left. With
+    a `WorkClock`, time limits are deterministic time, and each solve's is added to it."""
 
     def __init__(
         self,
@@ -52,9 +71,10 @@ class CpSat:
         hint: list[ChoiceKey],
         workers: int = 1,
         seed: int = 0,
+        clock: WorkClock | None = None,
     ) -> None:
         self.cp = cp_model.CpModel()
-        self.workers, self.seed = workers, seed
+        self.workers, self.seed, self.clock = workers, seed, clock
         self.fixed = fixed
         self.left = left = model.unfixed(fixed)
         self.rows = list(model.rows)
@@ -114,11 +134,18 @@ class CpSat:
             self.cp.minimize(expr)
         solver = cp_solver(self.workers, self.seed, seconds)
         solver.parameters.relative_gap_limit = gap
+        if self.clock is not None:
+            # Only a safety net in seconds: the deterministic limit ends the solve first.
+            solver.parameters.max_time_in_seconds = SAFETY * max(seconds, 0.05)
+            work = max(min(seconds, seconds if work is None else work), 0.05)
         if work is not None:
             solver.parameters.max_deterministic_time = work
         # The gap is relative to the whole objective, fixed part included.
         solver.parameters.absolute_gap_limit = max(tolerance, gap * abs(constant))
-        if solver.solve(self.cp) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        status = solver.solve(self.cp)
+        if self.clock is not None:
+            self.clock.spent += solver.response_proto.deterministic_time
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         found = Counter({k: n for k, v in self.choice.items() if (n := solver.value(v))})
         self.incumbent = self._merged(found, objective)

@@ -40,10 +40,13 @@ SLACK = 1e-7
 
 class Relaxation:
     """The placement model with every choice in [0, its class's size], optimised phase by
-    phase."""
+    phase. Its time limits are multiplied by `patience`: GLOP's plan does not depend on the
+    machine unless a limit cuts it, and a deterministic solve (`cpsat.WorkClock`) must not be
+    cut by a busy machine."""
 
-    def __init__(self, model: PlacementModel) -> None:
+    def __init__(self, model: PlacementModel, patience: float = 1.0) -> None:
         self.model = model
+        self.patience = patience
         self.lp = mb.Model()  # type: ignore[no-untyped-call]
         size = model.size
         self.var = {k: self.lp.new_var(0.0, size[k[0]], False, None) for k in model.candidates}
@@ -84,7 +87,7 @@ class Relaxation:
         else:
             self.lp.minimize(expr)
         solver = mb.Solver("glop")
-        solver.set_time_limit_in_seconds(max(seconds, 0.05))
+        solver.set_time_limit_in_seconds(max(seconds, 0.05) * self.patience)
         if solver.solve(self.lp) != mb.SolveStatus.OPTIMAL:
             return None
         self.values = {k: solver.value(v) for k, v in self.var.items()}
@@ -137,11 +140,15 @@ class Relaxation:
 
 
 def cost_floor(
-    model: PlacementModel, levels: Sequence[int], counts: Sequence[int], seconds: float
+    model: PlacementModel,
+    levels: Sequence[int],
+    counts: Sequence[int],
+    seconds: float,
+    patience: float = 1.0,
 ) -> int | None:
     """A lower bound (micro-units) on the total cost of any plan of the model that plans at
     least `counts[i]` jobs of priority `levels[i]`, or None when GLOP finds none in time."""
-    relaxation = Relaxation(model)
+    relaxation = Relaxation(model, patience)
     for level, count in zip(levels, counts, strict=True):
         relaxation.require(model.admitted(model.level(level)), True, count)
     found = relaxation.optimise(model.cost(list(model.candidates)), False, seconds)

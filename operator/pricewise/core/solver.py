@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from pricewise.core.classes import ChoiceKey
 from pricewise.core.costmodel import Candidate, candidates
-from pricewise.core.cpsat import Backend, CpSat
+from pricewise.core.cpsat import SAFETY, Backend, CpSat, WorkClock
 from pricewise.core.explain import Decision, explain
 from pricewise.core.greedy import Ledger, place_greedily
 from pricewise.core.lookahead import (
@@ -70,6 +70,10 @@ class SolverSettings:
     job_classes: bool = True
     """Solve jobs that the model cannot tell apart as counts (see `classes`); False solves
     every job on its own, the same plans more slowly (benchmarks compare the two)."""
+    deterministic: bool = False
+    """Limits count CP-SAT's deterministic time only (see `cpsat.WorkClock`), not seconds:
+    the same plans on any machine under any load, for the simulator and benchmarks. The
+    operator keeps the default, so that its cycles are bounded in seconds."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ class Plan:
 def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     """Decide every pending job of the snapshot: a placement, a later start, or why it waits."""
     settings = settings or SolverSettings()
-    started = time.monotonic()
+    wall = time.monotonic()
+    clock: Callable[[], float] = WorkClock() if settings.deterministic else time.monotonic
+    started = clock()
     snapshot, queued = _window(snapshot, settings.max_jobs)
     all_options = _options(snapshot)
     feasible = {k: [c for c in opts if c.feasible] for k, opts in all_options.items()}
@@ -120,7 +126,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     levels = sorted({j.priority for j in jobs}, reverse=True)
     greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
     greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
-    looks_ahead = time.monotonic() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
+    looks_ahead = clock() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
     later = _later_starts(snapshot, feasible, settings, greedy_keys, {}) if looks_ahead else {}
     refined = not later
 
@@ -134,11 +140,11 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         while rounds < settings.max_rounds:
             rounds += 1
             # A margin of the limit is kept for packing and explaining the result.
-            remaining_s = 0.85 * settings.time_limit_s - (time.monotonic() - started)
+            remaining_s = 0.85 * settings.time_limit_s - (clock() - started)
             if remaining_s <= 0:
                 break
             problem = PlacementModel(snapshot, feasible, later, cuts, settings.job_classes)
-            outcome = _solve_round(problem, levels, hint, settings, remaining_s)
+            outcome = _solve_round(problem, levels, hint, settings, remaining_s, clock)
             if outcome is None:
                 break
             keys, round_status, round_bound, by_level = outcome
@@ -150,7 +156,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                 hint = {k for k in keys if k[3] or k[2] not in unpacked}
                 continue
             planned = [problem.choices[k] for k in keys]
-            if not refined and time.monotonic() - started < 0.4 * settings.time_limit_s:
+            if not refined and clock() - started < 0.4 * settings.time_limit_s:
                 # Once: the ends of what this plan starts become starts for what waits.
                 refined = True
                 more = _later_starts(snapshot, feasible, settings, keys, problem.choices)
@@ -178,7 +184,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         best_bound=0
         if not feasible
         else (None if bound is None else min(bound, total + later_total)),
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - wall,
         rounds=rounds,
         reserved_cost=later_total,
         looked_ahead=looks_ahead and settings.look_ahead.enabled,
@@ -303,6 +309,7 @@ def _phases(
     deadline: float,
     tie_break: bool,
     by_level: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> _Outcome | None:
     """Solve in phases, each bounding the next. First, per level from the highest, the most
     jobs planned (with `tie_break`, the count less the cost: see `_admission`). Then, per
@@ -328,7 +335,7 @@ def _phases(
         tolerance: float = 0.0,
     ) -> tuple[float, float] | None:
         nonlocal phases
-        seconds = (deadline - time.monotonic()) * share
+        seconds = (deadline - clock()) * share
         found = backend.optimise(objective, maximize, seconds, gap, work, tolerance)
         phases += found is not None
         return found
@@ -412,26 +419,29 @@ def _solve_round(
     hint: set[ChoiceKey],
     settings: SolverSettings,
     seconds: float,
+    clock: Callable[[], float],
 ) -> tuple[list[ChoiceKey], str, int | None, bool] | None:
     """One plan of the model: its choices, status, cost bound and whether it was priced level
     by level, or None when CP-SAT finds nothing in time. A model larger than
     `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
-    are fixed (see `relaxation`)."""
-    started = time.monotonic()
+    are fixed (see `relaxation`). `seconds` are read on `clock`."""
+    started = clock()
+    work = clock if isinstance(clock, WorkClock) else None
+    patience = 1.0 if work is None else SAFETY
     start = model.as_classes(sorted(hint))
     fixed: Counter[ChoiceKey] = Counter()
     relaxed: _Outcome | None = None
     if len(model.choices) > settings.whole_model_up_to:
-        relaxation = Relaxation(model)
+        relaxation = Relaxation(model, patience)
         # Most of the time: on a large model, building it is a good part of the work, and
         # whatever the relaxation leaves fractional CP-SAT solves quickly.
         until = started + 0.6 * seconds
-        relaxed = _phases(relaxation, model, levels, settings, until, False, False)
+        relaxed = _phases(relaxation, model, levels, settings, until, False, False, clock)
         if relaxed is not None:
             fixed = relaxation.to_fix()
             # The relaxation's own plan first: it admits more than a greedy one.
             start = sorted((relaxation.whole() - fixed).elements()) + start
-    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed)
+    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work)
     deadline = started + seconds
     # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
     # alone is enough where CP-SAT prices any plan quickly: on counts of classes (1,000 jobs of
@@ -444,7 +454,7 @@ def _solve_round(
     merged = any(n > 1 for n in model.size.values())
     later = any(k[3] for k in model.candidates)
     tie_break = not merged and (not fixed or later)
-    outcome = _phases(backend, model, levels, settings, deadline, tie_break, relaxed is None)
+    outcome = _phases(backend, model, levels, settings, deadline, tie_break, relaxed is None, clock)
     if outcome is None and not fixed:
         return None
     keys = model.assign(backend.taken())
@@ -461,7 +471,7 @@ def _solve_round(
     counts = admission_key((model.choices[k] for k in keys), levels)
     floor: int | None = relaxed.bound if relaxed.priced else None
     if relaxed.priced and list(counts) != relaxed.counts:
-        floor = cost_floor(model, levels, counts, deadline - time.monotonic())
+        floor = cost_floor(model, levels, counts, deadline - clock(), patience)
     if floor is None:
         return keys, "feasible", None, False
     cost = sum(model.choices[k].cost for k in keys)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.greedy import Ledger, place_greedily
@@ -36,7 +37,10 @@ def _feasible(snapshot: Snapshot) -> Iterable[list[Candidate]]:
 
 def pricewise_policy(settings: SolverSettings) -> Policy:
     """The operator's solver: most jobs planned, then least total cost; with
-    `settings.look_ahead` disabled, `pricewise-now`."""
+    `settings.look_ahead` disabled, `pricewise-now`. Its limits are deterministic time
+    (`SolverSettings.deterministic`), so that a replay gives the same figures on any machine
+    under any load; the operator's are seconds."""
+    settings = replace(settings, deterministic=True)
 
     def place(snapshot: Snapshot) -> CycleResult:
         plan = solve(snapshot, settings)

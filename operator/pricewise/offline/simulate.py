@@ -99,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default %(default)g)",
     )
     parser.add_argument(
-        "--time-limit", type=float, default=2.0, help="solver seconds per cycle (default 2)"
+        "--time-limit",
+        type=float,
+        default=2.0,
+        help="solver time per cycle, in CP-SAT's deterministic seconds (about seconds, but the "
+        "same figures on any machine under any load; default 2)",
     )
     parser.add_argument(
         "--window",
