@@ -1,0 +1,313 @@
+"""A lower bound on what any policy of `pricewise simulate` can pay, with capacity: a clairvoyant
+(hindsight) LP relaxation over time buckets.
+
+    python benchmarks/hindsight_bound.py \\
+      benchmarks/data/gavel/traces/philly-derived-seed0-103959.trace \\
+      --throughputs benchmarks/data/gavel/throughputs-isolated.json \\
+      --price-table benchmarks/data/pricetable-gcp-gavel.yaml \\
+      --node-pools benchmarks/data/nodepools-gavel.yaml \\
+      --nodes k80=2 --nodes p100=2 --nodes v100=2 --arrival-scale 0.5 --misses 140 172 \\
+      --compare pricewise=52991/140 --compare pricewise-now=54464/172
+
+The simulator's cost floor (`simrun.cost_floor`) puts every job on its cheapest option that meets
+its deadline and ignores capacity, so on a busy cluster nobody knows how much of a policy's gap
+to it could be closed at all. This script knows every arrival in advance and solves, for each
+allowed number of deadline misses M, the LP
+
+    min   sum cost(j, o) * (sum_b x[j, o, b] + y[j, o])
+    s.t.  sum_o (sum_b x[j, o, b] + y[j, o]) = 1                      each job runs once
+          sum_{j, o on p, b} gpus(j, o) * c(j, o, b, k) <= GPUs of p  each pool p, bucket k
+          sum_{j, o} y[j, o] <= M - (jobs no pool can hold)           misses
+          x, y >= 0
+
+x[j, o, b]: job j starts on option o (a pool; sim jobs have one width) in bucket b, i.e. in
+[b D, (b + 1) D) with D = --bucket-hours, on time: buckets run from the one of its arrival to the
+last from which the option can still finish by the deadline. y[j, o]: the job runs on o and
+misses its deadline; it is charged no capacity. Jobs, options, run times, GPUs, costs and
+deadlines are the simulator's own: `sim_jobs` and `costmodel.candidates`, as `cost_floor` uses.
+
+Why it is a relaxation (every schedule the simulator can produce maps to a feasible LP point of
+the same cost, so the LP optimum is at most the cost of every policy with at most M misses):
+
+- c(j, o, b, k) is the least share of bucket k that the run [s, s + run time) covers over every
+  true start s that x[j, o, b] stands for (s in bucket b, at or after the arrival, on time).
+  A real run started at s uses gpus x overlap(s, k) GPU-seconds of bucket k, at least gpus x
+  c x D; the runs on a pool hold at most its GPUs at any instant, so at most GPUs x D
+  GPU-seconds in a bucket: the real schedule satisfies every capacity row.
+- A job that misses (late, or never placed) is a y, which takes no capacity; one on time is an x.
+- Cost does not depend on the start (on-demand list prices): an option's cost is what
+  `simrun.run` charges a run of it (`list_cost`, no runtime noise, no reclaims).
+
+What it leaves out, each only loosening the bound: packing into nodes (a worker must fit on one
+node; the LP pools a pool's GPUs), CPU and memory (the sim's workers ask 4 CPUs and 24 GiB per
+GPU, so GPUs bind first), the capacity late jobs take, the cycle structure of the simulator,
+and integrality (fractional starts and options). Spot pools are left out as the simulator's
+jobs cannot use them (`allowSpot` is false); runtime noise and reclaims are not modelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ortools.linear_solver import pywraplp
+
+from pricewise.core.costmodel import Stage, candidates
+from pricewise.core.snapshot import Pool
+from pricewise.core.units import MICROS
+from pricewise.offline.simcluster import load_pools
+from pricewise.offline.simmodel import EPOCH, EPSILON_S, SimJob, sim_jobs
+from pricewise.offline.simrun import cost_floor
+from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way the simulator can run a job: pool, GPUs held, run time, cost (micro-units)."""
+
+    pool: str
+    gpus: int
+    run_s: float
+    cost: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A policy's figures to set against the bound: `NAME=COST/MISSES` on the command line."""
+
+    name: str
+    cost: float
+    misses: int | None
+
+
+@dataclass
+class Bound:
+    """The LP built once; `solve` re-solves it for each number of misses allowed."""
+
+    solver: pywraplp.Solver
+    misses_row: pywraplp.Constraint
+    forced: int
+    """Jobs no pool can hold: the simulator never runs them, so each is a miss at no cost."""
+    rows: int
+    columns: int
+    late: list[pywraplp.Variable]
+    """The y variables of jobs with a deadline."""
+
+    def solve(self, misses: int) -> tuple[float | None, float]:
+        """Least cost in the currency with at most `misses` misses (None: infeasible), and the
+        seconds the solve took."""
+        self.misses_row.SetUb(misses - self.forced)
+        started = time.monotonic()
+        status = self.solver.Solve()
+        seconds = time.monotonic() - started
+        if status == pywraplp.Solver.INFEASIBLE or misses < self.forced:
+            return None, seconds
+        if status != pywraplp.Solver.OPTIMAL:
+            raise RuntimeError(f"LP ended with status {status}, not optimal")
+        return float(self.solver.Objective().Value()), seconds
+
+    def fewest_misses(self) -> float:
+        """Least misses of the LP, fractional, whatever the cost: no schedule has fewer."""
+        objective = self.solver.Objective()
+        costs = [(v, objective.GetCoefficient(v)) for v in self.solver.variables()]
+        objective.Clear()
+        objective.SetMinimization()
+        for var in self.late:
+            objective.SetCoefficient(var, 1.0)
+        self.misses_row.SetUb(self.solver.infinity())
+        if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+            raise RuntimeError("the LP of fewest misses did not end optimal")
+        fewest = float(objective.Value()) + self.forced
+        objective.Clear()  # back to the cost objective, for `solve`
+        objective.SetMinimization()
+        for var, cost in costs:
+            objective.SetCoefficient(var, cost)
+        return fewest
+
+
+def job_options(sim: SimJob, pools: tuple[Pool, ...], currency: str) -> list[Option]:
+    """The job's options as the simulator prices them: each pool that can hold a worker."""
+    found = candidates(sim.job, pools, EPOCH, currency)
+    # Same filter as `cost_floor`: options that fit a node (sim jobs carry no deadline here,
+    # so time does not exclude any); each runs `run_s` and is charged `list_cost`.
+    return [
+        Option(c.pool.name, c.demand.devices, c.run_s, c.list_cost)
+        for c in found
+        if c.stage >= Stage.TIME
+    ]
+
+
+def least_cover_s(lo: float, hi: float, run_s: float, start: float, end: float) -> float:
+    """Least seconds of [start, end) that a run of `run_s` covers, over starts in [lo, hi].
+
+    The overlap is max(0, g(s)) with g concave in s, so its minimum over an interval is at
+    one of the interval's ends.
+    """
+
+    def overlap(s: float) -> float:
+        return max(0.0, min(s + run_s, end) - max(s, start))
+
+    return min(overlap(lo), overlap(hi))
+
+
+def build_lp(
+    jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str, bucket_s: float
+) -> Bound:
+    """The hindsight LP of the module docstring (the misses row left open until `solve`)."""
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    infinity = solver.infinity()
+    gpus = {p.name: sum(n.allocatable.devices for n in p.nodes) for p in pools}
+    capacity: dict[tuple[str, int], pywraplp.Constraint] = {}
+    misses_row = solver.Constraint(-infinity, infinity)
+    objective = solver.Objective()
+    objective.SetMinimization()
+    forced = 0
+    lates: list[pywraplp.Variable] = []
+    for sim in jobs:
+        options = job_options(sim, pools, currency)
+        if not options:
+            forced += 1 if sim.deadline_s is not None else 0
+            continue
+        once = solver.Constraint(1.0, 1.0)
+        for opt in options:
+            usd = opt.cost / MICROS
+            late = solver.NumVar(0.0, infinity, "")
+            once.SetCoefficient(late, 1.0)
+            objective.SetCoefficient(late, usd)
+            if sim.deadline_s is None:
+                continue  # no deadline: never a miss, and the LP needs no start time for it
+            misses_row.SetCoefficient(late, 1.0)
+            lates.append(late)
+            # On time: a start s with arrival <= s and s + run <= deadline (the simulator's
+            # tolerance included).
+            last_start = sim.deadline_s + EPSILON_S - opt.run_s
+            if last_start < sim.arrival_s:
+                continue
+            for b in range(int(sim.arrival_s // bucket_s), int(last_start // bucket_s) + 1):
+                lo = max(b * bucket_s, sim.arrival_s)
+                hi = min((b + 1) * bucket_s, last_start)
+                x = solver.NumVar(0.0, infinity, "")
+                once.SetCoefficient(x, 1.0)
+                objective.SetCoefficient(x, usd)
+                for k in range(b, int((hi + opt.run_s) // bucket_s) + 1):
+                    share = least_cover_s(lo, hi, opt.run_s, k * bucket_s, (k + 1) * bucket_s)
+                    if share <= 0:
+                        continue
+                    row = capacity.get((opt.pool, k))
+                    if row is None:
+                        row = capacity[opt.pool, k] = solver.Constraint(-infinity, gpus[opt.pool])
+                    row.SetCoefficient(x, opt.gpus * share / bucket_s)
+    return Bound(solver, misses_row, forced, solver.NumConstraints(), solver.NumVariables(), lates)
+
+
+def report(
+    bound: Bound,
+    misses: Sequence[int],
+    floor: float,
+    compare: Sequence[Comparison],
+    currency: str,
+) -> None:
+    """Solve for each number of misses and print the bounds, then the comparisons."""
+    print(
+        f"LP: {bound.columns:,} variables, {bound.rows:,} constraints; "
+        f"{bound.forced} job(s) no pool can hold (misses in every schedule)"
+    )
+    print(f"cost floor, capacity ignored (simulator): {floor:,.2f} {currency}")
+    print(f"fewest misses of any schedule (LP, fractional): {bound.fewest_misses():,.2f}")
+    print(f"| misses M | LP bound ({currency}) | bound - floor | solve s |")
+    print("|---:|---:|---:|---:|")
+    bounds: dict[int, float | None] = {}
+    for m in sorted(set(misses)):
+        value, seconds = bound.solve(m)
+        bounds[m] = value
+        if value is None:
+            print(f"| {m} | infeasible | | {seconds:.1f} |")
+        else:
+            print(f"| {m} | {value:,.2f} | {value - floor:+,.2f} | {seconds:.1f} |")
+    for c in compare:
+        for m in [c.misses] if c.misses is not None else sorted(set(misses)):
+            value = bounds[m]
+            if value is None:
+                print(f"{c.name}: bound infeasible at M={m}: its figures contradict the LP")
+                continue
+            closable = (c.cost - value) / (c.cost - floor) if c.cost != floor else math.nan
+            flag = "  ** bound above cost: NOT VALID **" if value > c.cost + 0.01 else ""
+            print(
+                f"{c.name}: {c.cost:,.2f} {currency}, bound at M={m} {value:,.2f}: "
+                f"{closable:.0%} of its gap to the floor is closable{flag}"
+            )
+
+
+def _comparison(text: str) -> Comparison:
+    name, _, figures = text.rpartition("=")
+    cost, _, missed = figures.partition("/")
+    return Comparison(name or text, float(cost.replace(",", "")), int(missed) if missed else None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trace", help="Gavel job trace (.trace)")
+    parser.add_argument("--throughputs", required=True, help="Gavel throughputs JSON")
+    parser.add_argument("--price-table", required=True, help="YAML with a PriceTable")
+    parser.add_argument("--node-pools", required=True, help="YAML: NodePools or Node objects")
+    parser.add_argument("--nodes", action="append", default=[], metavar="POOL=N")
+    parser.add_argument("--skip", type=int, default=0, help="trace jobs to skip (by arrival)")
+    parser.add_argument("--jobs", type=int, help="trace jobs to take after --skip (default all)")
+    parser.add_argument("--arrival-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--deadline-factor", type=float, nargs=2, default=[1.5, 3.0], metavar=("LOW", "HIGH")
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the deadline factors")
+    parser.add_argument(
+        "--misses",
+        type=int,
+        nargs="+",
+        action="extend",
+        default=[],
+        help="deadline misses allowed; repeatable (0 and every job are always solved)",
+    )
+    parser.add_argument("--bucket-hours", type=float, default=1.0)
+    parser.add_argument(
+        "--compare",
+        type=_comparison,
+        action="append",
+        default=[],
+        metavar="NAME=COST[/MISSES]",
+        help="a policy's cost (and misses: the bound is then taken at M=MISSES, else at every "
+        "M); repeatable",
+    )
+    return parser
+
+
+def main() -> int:
+    """Load the simulator's inputs, build the LP and print the bounds."""
+    args = _parser().parse_args()
+    counts = {}
+    for value in args.nodes:
+        pool, _, count = value.partition("=")
+        counts[pool] = int(count)
+    pools, currency = load_pools(args.price_table, args.node_pools, counts)
+    trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
+    low, high = args.deadline_factor
+    factors = deadline_factors(len(trace), low, high, args.seed)
+    jobs, skipped = sim_jobs(trace, load_throughputs(args.throughputs), factors)
+    shape = ", ".join(f"{p.name} {sum(n.allocatable.devices for n in p.nodes)}" for p in pools)
+    print(
+        f"{len(jobs)} jobs ({len(skipped)} without throughputs left out), arrivals "
+        f"x{args.arrival_scale:g}, seed {args.seed}; GPUs: {shape}; "
+        f"buckets of {args.bucket_hours:g} h"
+    )
+    started = time.monotonic()
+    bound = build_lp(jobs, pools, currency, args.bucket_hours * 3600)
+    print(f"built in {time.monotonic() - started:.1f}s")
+    misses = [0, len(jobs), *args.misses, *(c.misses for c in args.compare if c.misses is not None)]
+    report(bound, misses, cost_floor(jobs, pools, currency) / MICROS, args.compare, currency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
