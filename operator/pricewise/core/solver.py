@@ -39,7 +39,7 @@ from pricewise.core.lookahead import (
 )
 from pricewise.core.model import Linear, PlacementModel, admission_key, choice_key
 from pricewise.core.packing import pack_pools
-from pricewise.core.relaxation import WHOLE, Relaxation, cost_floor
+from pricewise.core.relaxation import WHOLE, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
 
 LOOK_AHEAD_BUDGET = 0.3
@@ -431,6 +431,7 @@ def _solve_round(
     start = model.as_classes(sorted(hint))
     fixed: Counter[ChoiceKey] = Counter()
     relaxed: _Outcome | None = None
+    relaxation: Relaxation | None = None
     if len(model.choices) > settings.whole_model_up_to:
         relaxation = Relaxation(model, patience)
         # Most of the time: on a large model, building it is a good part of the work, and
@@ -470,8 +471,8 @@ def _solve_round(
     # The relaxation's cost bounds plans that admit as many jobs per level as it did.
     counts = admission_key((model.choices[k] for k in keys), levels)
     floor: int | None = relaxed.bound if relaxed.priced else None
-    if relaxed.priced and list(counts) != relaxed.counts:
-        floor = cost_floor(model, levels, counts, deadline - clock(), patience)
+    if relaxed.priced and list(counts) != relaxed.counts and relaxation is not None:
+        floor = relaxation.cost_floor(levels, counts, deadline - clock())
     if floor is None:
         return keys, "feasible", None, False
     cost = sum(model.choices[k].cost for k in keys)
