@@ -17,8 +17,8 @@ pricewise's side is the same workloads as TrainingJobs, created at the same inte
 local control plane with kwok nodes: one namespace per ClusterQueue with a ResourceQuota of what
 its queue may use at most (nominal + borrowing limit, capped by its cohort's total), and CPU nodes
 holding the sum of the nominal quotas. What differs: pricewise has no cohorts (a queue's room is
-not lent back first), and pods run on kwok, which ends them on whole seconds (at least the next
-second, against Kueue's 200 ms to 1 s). Figures for both: wall time, mean time from creation to
+not lent back first), and pods run on kwok, which ends them their run time after it sees them
+Running (Kueue's harness counts it from admission). Figures for both: wall time, mean time from creation to
 admission per class, and the CPU time and peak memory of the scheduler's process. Not a test.
 """
 
