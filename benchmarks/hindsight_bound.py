@@ -26,21 +26,24 @@ last from which the option can still finish by the deadline. y[j, o]: the job ru
 misses its deadline; it is charged no capacity. Jobs, options, run times, GPUs, costs and
 deadlines are the simulator's own: `sim_jobs` and `costmodel.candidates`, as `cost_floor` uses.
 
-Why it is a relaxation (every schedule the simulator can produce maps to a feasible LP point of
-the same cost, so the LP optimum is at most the cost of every policy with at most M misses):
+Why it is a relaxation (every schedule the simulator can produce that runs every job, with
+exact run times and no reclaims, maps to a feasible LP point of the same cost, so the LP optimum
+is at most the cost of every such policy run with at most M misses; a run with `unplaced` jobs,
+which cost nothing, or with `--runtime-noise` is not covered):
 
 - c(j, o, b, k) is the least share of bucket k that the run [s, s + run time) covers over every
   true start s that x[j, o, b] stands for (s in bucket b, at or after the arrival, on time).
   A real run started at s uses gpus x overlap(s, k) GPU-seconds of bucket k, at least gpus x
   c x D; the runs on a pool hold at most its GPUs at any instant, so at most GPUs x D
   GPU-seconds in a bucket: the real schedule satisfies every capacity row.
-- A job that misses (late, or never placed) is a y, which takes no capacity; one on time is an x.
+- A job that misses (runs late) is a y, which takes no capacity; one on time is an x.
 - Cost does not depend on the start (on-demand list prices): an option's cost is what
   `simrun.run` charges a run of it (`list_cost`, no runtime noise, no reclaims).
 
 What it leaves out, each only loosening the bound: packing into nodes (a worker must fit on one
 node; the LP pools a pool's GPUs), CPU and memory (the sim's workers ask 4 CPUs and 24 GiB per
-GPU, so GPUs bind first), the capacity late jobs take, the cycle structure of the simulator,
+GPU, so GPUs bind first), the capacity late jobs and jobs without a deadline take, the cycle
+structure of the simulator,
 and integrality (fractional starts and options). Spot pools are left out as the simulator's
 jobs cannot use them (`allowSpot` is false); runtime noise and reclaims are not modelled.
 """

@@ -18,8 +18,9 @@ local control plane with kwok nodes: one namespace per ClusterQueue with a Resou
 its queue may use at most (nominal + borrowing limit, capped by its cohort's total), and CPU nodes
 holding the sum of the nominal quotas. What differs: pricewise has no cohorts (a queue's room is
 not lent back first), and pods run on kwok, which ends them their run time after it sees them
-Running (Kueue's harness counts it from admission). Figures for both: wall time, mean time from creation to
-admission per class, and the CPU time and peak memory of the scheduler's process. Not a test.
+Running (Kueue's harness counts it from admission). Figures for both: wall time, mean time from
+creation to admission per class, and the CPU time and peak memory of the scheduler's process.
+Not a test.
 """
 
 from __future__ import annotations

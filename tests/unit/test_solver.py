@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -15,6 +16,7 @@ from pricewise.core import cpsat, quarantine, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
+from pricewise.core.relaxation import SLACK
 from pricewise.core.snapshot import BudgetView, Job, Quota, Release, Resources, Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
@@ -194,11 +196,15 @@ def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     assert checked(snap).looked_ahead and len(checked(snap).reserved) == 1
 
 
-def test_a_deterministic_solve_reads_no_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("whole_model_up_to", [3_000, 0], ids=["whole", "relaxed first"])
+def test_a_deterministic_solve_decides_nothing_on_the_wall_clock(
+    monkeypatch: pytest.MonkeyPatch, whole_model_up_to: int
+) -> None:
     # As above, on the slow clock: with deterministic limits (the simulator's) the look-ahead
-    # still runs, and the plan is the one a machine with time to spare makes.
+    # still runs, and the plan is the one a machine with time to spare makes, whether CP-SAT
+    # solves the model whole or beside its relaxation.
     snap = l4_busy_for_15m(job("b", *BOTH))
-    settings = SolverSettings(deterministic=True)
+    settings = SolverSettings(deterministic=True, whole_model_up_to=whole_model_up_to)
     readings = itertools.count(step=4.0)
     monkeypatch.setattr(solver.time, "monotonic", lambda: next(readings))
     slow = checked(snap, settings)
@@ -208,6 +214,7 @@ def test_a_deterministic_solve_reads_no_wall_clock(monkeypatch: pytest.MonkeyPat
     assert [(d.job.key, d.chosen, d.reservation) for d in slow.decisions] == [
         (d.job.key, d.chosen, d.reservation) for d in spare.decisions
     ]
+    assert (slow.status, slow.best_bound) == (spare.status, spare.best_bound)
 
 
 def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
@@ -508,6 +515,33 @@ def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> Non
     relaxed = checked(snap, replace(NOW_ONLY, whole_model_up_to=0))
     assert [decide(relaxed, f"team-a/{n}")[0] for n in ("urgent", "low")] == ["h100", "l4"]
     assert relaxed.status == "optimal"
+
+
+def test_the_cost_floor_on_the_lifted_relaxation_is_a_fresh_one_with_the_counts() -> None:
+    # The relaxation's phases bound its count and cost; the floor of a plan admitting fewer
+    # lifts those bounds and asks only for that plan's counts: the same LP as a new one.
+    small = option("nvidia-l4", 1000, devices=2)
+    dear = option("nvidia-h100", 3000, devices=4)
+    jobs = [job(f"j{i}", small, dear, priority=i % 2) for i in range(9)]
+    snap = snapshot([SLOW, FAST], jobs)
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    levels = [1, 0]
+    relaxation = solver.Relaxation(model)
+    outcome = solver._phases(
+        relaxation, model, levels, SolverSettings(), 1e9, False, False, clock=lambda: 0.0
+    )
+    assert outcome is not None and relaxation.required
+    counts = [max(0, n - 1) for n in outcome.counts]
+    fresh = solver.Relaxation(model)
+    for level, count in zip(levels, counts, strict=True):
+        fresh.require(model.admitted(model.level(level)), True, count)
+    found = fresh.optimise(model.cost(list(model.candidates)), False, 10.0)
+    assert found is not None
+    floor = relaxation.cost_floor(levels, counts, 10.0)
+    assert floor == math.floor(found[1] * (1 - SLACK)) * model.unit
+    # Fewer jobs may cost less than the relaxation's plan did.
+    assert floor is not None and floor <= outcome.bound
 
 
 def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:

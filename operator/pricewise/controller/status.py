@@ -9,7 +9,7 @@ from typing import Any
 from pricewise.api.models import BudgetStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
-from pricewise.core.lookahead import PLAN_MOVES_S
+from pricewise.core.lookahead import plan_moved
 from pricewise.core.times import optional_timestamp, timestamp
 from pricewise.core.units import format_duration, from_micros
 
@@ -157,7 +157,4 @@ def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool
     after = read_job_status(new)
     if shape(previous) != shape(after):
         return True
-    before_start, after_start = previous.planned_start, after.planned_start
-    if before_start is None or after_start is None:
-        return before_start != after_start
-    return abs((after_start - before_start).total_seconds()) > PLAN_MOVES_S
+    return plan_moved(previous.planned_start, after.planned_start)

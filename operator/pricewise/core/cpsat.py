@@ -15,9 +15,9 @@ from pricewise.core.classes import ChoiceKey
 from pricewise.core.model import Linear, PlacementModel
 
 SAFETY = 20.0
-"""With a `WorkClock`, how many times its limit a solve may take in seconds before it is cut
-anyway (a machine far slower than CP-SAT's unit, or stalled): CP-SAT's deterministic limit, and
-GLOP's limit in seconds, which a busy machine must not hit either."""
+"""With a `WorkClock`, the limits in seconds are only nets against a stalled machine: CP-SAT's
+is this many times its deterministic limit, and GLOP's (which has no deterministic limit) this
+many times the cycle's."""
 
 
 class Backend(Protocol):

@@ -33,6 +33,14 @@ rewrite the job's status for it, so the next cycle still holds the job to the st
 told (and the simulator does the same)."""
 
 
+def plan_moved(before: datetime | None, after: datetime | None) -> bool:
+    """Whether a new plan's start is a new promise against the one told: it appears, goes, or
+    moves by more than `PLAN_MOVES_S`."""
+    if before is None or after is None:
+        return before != after
+    return abs((after - before).total_seconds()) > PLAN_MOVES_S
+
+
 @dataclass(frozen=True)
 class LookAhead:
     """How far and how finely the solver plans ahead. `enabled=False` is the `pricewise-now`

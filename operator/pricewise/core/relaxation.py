@@ -40,13 +40,13 @@ SLACK = 1e-7
 
 class Relaxation:
     """The placement model with every choice in [0, its class's size], optimised phase by
-    phase. Its time limits are multiplied by `patience`: GLOP's plan does not depend on the
-    machine unless a limit cuts it, and a deterministic solve (`cpsat.WorkClock`) must not be
-    cut by a busy machine."""
+    phase. Its time limits are at least `least_s`: GLOP's plan does not depend on the machine
+    unless a limit cuts it, and a deterministic solve (`cpsat.WorkClock`) must not be cut by a
+    busy machine."""
 
-    def __init__(self, model: PlacementModel, patience: float = 1.0) -> None:
+    def __init__(self, model: PlacementModel, least_s: float = 0.0) -> None:
         self.model = model
-        self.patience = patience
+        self.least_s = least_s
         self.lp = mb.Model()  # type: ignore[no-untyped-call]
         size = model.size
         self.var = {k: self.lp.new_var(0.0, size[k[0]], False, None) for k in model.candidates}
@@ -89,7 +89,7 @@ class Relaxation:
         else:
             self.lp.minimize(expr)
         solver = mb.Solver("glop")
-        solver.set_time_limit_in_seconds(max(seconds, 0.05) * self.patience)
+        solver.set_time_limit_in_seconds(max(seconds, 0.05, self.least_s))
         if solver.solve(self.lp) != mb.SolveStatus.OPTIMAL:
             return None
         self.values = {k: solver.value(v) for k, v in self.var.items()}
@@ -112,7 +112,8 @@ class Relaxation:
         """A lower bound (micro-units) on the total cost of any plan of the model that plans at
         least `counts[i]` jobs of priority `levels[i]`, or None when GLOP finds none in time.
         The phases' bounds are lifted rather than the model built again: on 1,000 jobs over 100
-        pools building it took 0.7 s, past the cycle's limit."""
+        pools building it took 0.7 s, past the cycle's limit. The last use of the relaxation:
+        its last optimum (`whole`, `to_fix`) is the floor's afterwards."""
         for row in self.required:
             row.lower_bound, row.upper_bound = -math.inf, math.inf
         self.required.clear()

@@ -72,8 +72,10 @@ class SolverSettings:
     every job on its own, the same plans more slowly (benchmarks compare the two)."""
     deterministic: bool = False
     """Limits count CP-SAT's deterministic time only (see `cpsat.WorkClock`), not seconds:
-    the same plans on any machine under any load, for the simulator and benchmarks. The
-    operator keeps the default, so that its cycles are bounded in seconds."""
+    the same plans on any machine under any load, for the simulator and benchmarks. What runs
+    outside CP-SAT is not counted, so the look-ahead is never skipped and a relaxation leaves
+    CP-SAT its whole share: a replay's time is not bounded by the limit. The operator keeps
+    the default, so that its cycles are bounded in seconds."""
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,8 @@ def _phases(
     deadline: float,
     tie_break: bool,
     by_level: bool = True,
-    clock: Callable[[], float] = time.monotonic,
+    *,
+    clock: Callable[[], float],
 ) -> _Outcome | None:
     """Solve in phases, each bounding the next. First, per level from the highest, the most
     jobs planned (with `tie_break`, the count less the cost: see `_admission`). Then, per
@@ -426,23 +429,24 @@ def _solve_round(
     `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
     are fixed (see `relaxation`). `seconds` are read on `clock`."""
     started = clock()
-    work = clock if isinstance(clock, WorkClock) else None
-    patience = 1.0 if work is None else SAFETY
+    work_clock = clock if isinstance(clock, WorkClock) else None
+    # GLOP has no deterministic limit: with a work clock its limit in seconds is only a net.
+    least_s = 0.0 if work_clock is None else SAFETY * settings.time_limit_s
     start = model.as_classes(sorted(hint))
     fixed: Counter[ChoiceKey] = Counter()
     relaxed: _Outcome | None = None
     relaxation: Relaxation | None = None
     if len(model.choices) > settings.whole_model_up_to:
-        relaxation = Relaxation(model, patience)
+        relaxation = Relaxation(model, least_s)
         # Most of the time: on a large model, building it is a good part of the work, and
         # whatever the relaxation leaves fractional CP-SAT solves quickly.
         until = started + 0.6 * seconds
-        relaxed = _phases(relaxation, model, levels, settings, until, False, False, clock)
+        relaxed = _phases(relaxation, model, levels, settings, until, False, False, clock=clock)
         if relaxed is not None:
             fixed = relaxation.to_fix()
             # The relaxation's own plan first: it admits more than a greedy one.
             start = sorted((relaxation.whole() - fixed).elements()) + start
-    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work)
+    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work_clock)
     deadline = started + seconds
     # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
     # alone is enough where CP-SAT prices any plan quickly: on counts of classes (1,000 jobs of
@@ -455,7 +459,9 @@ def _solve_round(
     merged = any(n > 1 for n in model.size.values())
     later = any(k[3] for k in model.candidates)
     tie_break = not merged and (not fixed or later)
-    outcome = _phases(backend, model, levels, settings, deadline, tie_break, relaxed is None, clock)
+    outcome = _phases(
+        backend, model, levels, settings, deadline, tie_break, relaxed is None, clock=clock
+    )
     if outcome is None and not fixed:
         return None
     keys = model.assign(backend.taken())
@@ -471,7 +477,8 @@ def _solve_round(
     # The relaxation's cost bounds plans that admit as many jobs per level as it did.
     counts = admission_key((model.choices[k] for k in keys), levels)
     floor: int | None = relaxed.bound if relaxed.priced else None
-    if relaxed.priced and list(counts) != relaxed.counts and relaxation is not None:
+    if relaxed.priced and list(counts) != relaxed.counts:
+        assert relaxation is not None  # `relaxed` is its outcome
         floor = relaxation.cost_floor(levels, counts, deadline - clock())
     if floor is None:
         return keys, "feasible", None, False

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from pricewise.api.models import FailurePolicy
 from pricewise.core.costmodel import Candidate, Stage, candidates
-from pricewise.core.lookahead import PLAN_MOVES_S
+from pricewise.core.lookahead import plan_moved
 from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
 
@@ -186,14 +186,11 @@ def run(
         for sim in waiting:
             record = records[sim.name]
             start = cycle.reservations.get(sim.name)
-            promise = None if start is None else (start - EPOCH).total_seconds()
-            # As the operator writes it: a start that moves a little is not a new promise.
-            if (
-                promise is None
-                or record.promise_s is None
-                or (abs(promise - record.promise_s) > PLAN_MOVES_S)
-            ):
-                record.promise_s = promise
+            told = None if record.promise_s is None else EPOCH + timedelta(seconds=record.promise_s)
+            # As the operator rewrites a status for a plan that moved (it also rewrites one whose
+            # reason or options changed, with whatever start the plan has then: not modelled).
+            if plan_moved(told, start):
+                record.promise_s = None if start is None else (start - EPOCH).total_seconds()
             if not record.seen and sim.name not in placed:
                 record.first_promise_s = record.promise_s
             record.seen = True
