@@ -17,7 +17,7 @@ from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
 from pricewise.core.relaxation import SLACK
-from pricewise.core.snapshot import BudgetView, Job, Quota, Release, Resources, Snapshot
+from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Release, Resources, Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
@@ -542,6 +542,29 @@ def test_the_cost_floor_on_the_lifted_relaxation_is_a_fresh_one_with_the_counts(
     assert floor == math.floor(found[1] * (1 - SLACK)) * model.unit
     # Fewer jobs may cost less than the relaxation's plan did.
     assert floor is not None and floor <= outcome.bound
+
+
+def test_copies_that_do_not_pack_together_still_place_the_mix_that_does() -> None:
+    # Found by hypothesis. Three L4 nodes, 8 GPUs each: 16 CPUs and 64 GiB, 96 CPUs and 64 GiB,
+    # 16 CPUs and 1 TiB. Two copies of `a` (2 workers of 8 CPUs, 16 GiB) and two of `b` (3 of
+    # 4 CPUs, 64 GiB). Pool-wide all four fit; on the nodes, b's six 64 GiB workers take every
+    # node, so no three jobs with both b's pack, but a, a and b do. The cut of a mix that did
+    # not pack bounded the two classes' total, and only the two b's were placed.
+    def shaped(name: str, cpu: int, memory: int, workers: int) -> Job:
+        one_gpu = replace(option("nvidia-l4", 500, devices=1), worker=Resources(cpu, memory, 1))
+        return replace(job(name, one_gpu), min_workers=workers, max_workers=workers)
+
+    sizes = [(16_000, 64 * 1024), (96_000, 64 * 1024), (16_000, 1024 * 1024)]
+    nodes = tuple(
+        Node(f"l4-{i}", Resources(cpu, memory, 8), Resources(cpu, memory, 8))
+        for i, (cpu, memory) in enumerate(sizes)
+    )
+    l4 = replace(pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 1)), nodes=nodes)
+    jobs = [shaped(n, 8_000, 16 * 1024, 2) for n in ("a", "a2")]
+    jobs += [shaped(n, 4_000, 64 * 1024, 3) for n in ("b", "b2")]
+    for classes in (True, False):
+        plan = checked(snapshot([l4], jobs), replace(NOW_ONLY, job_classes=classes))
+        assert len(plan.placed) == 3, classes
 
 
 def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:

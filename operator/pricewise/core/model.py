@@ -113,7 +113,8 @@ class PlacementModel:
         for cut in cuts:
             # Copies of one shape are interchangeable, so "not all of these" is a bound on the
             # count of each class choice in the cut; across classes it bounds their total, a
-            # little more than the cut proves, which may cost optimality but never validity.
+            # little more than the cut proves, which may cost optimality but never validity
+            # (the solver then goes on job by job: `solver._cut_is_exact`).
             terms = {self.classes.class_key(choice_key(c)): 1 for c in cut}
             self.rows.append((terms, len(cut) - 1))
 
