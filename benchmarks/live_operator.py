@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from pricewise.kube import Kube
+from pricewise.kube import ApiError, Kube
 
 
 def start(log_path: Path, metrics_port: int) -> subprocess.Popen[bytes]:
@@ -78,7 +78,14 @@ async def watch_objects(
     server ends the stream, so that no change is missed. Lines are split by hand: a watch line
     may be longer than aiohttp's line limit."""
     while not done.is_set():
-        listed = await kube.request("GET", path)
+        try:
+            listed = await kube.request("GET", path)
+        except ApiError as error:
+            if error.status != 429:
+                raise
+            # "storage is (re)initializing": the API server's cache of the type is rebuilding.
+            await asyncio.sleep(0.5)
+            continue
         for obj in listed["items"]:
             see(obj)
         url = f"{kube.host}{path}?watch=1&resourceVersion={listed['metadata']['resourceVersion']}"
