@@ -137,7 +137,8 @@ class CpSat:
         if self.clock is not None:
             # Only a safety net in seconds: the deterministic limit ends the solve first.
             solver.parameters.max_time_in_seconds = SAFETY * max(seconds, 0.05)
-            work = max(min(seconds, seconds if work is None else work), 0.05)
+            budget = max(seconds, 0.05)
+            work = budget if work is None else min(budget, work)
         if work is not None:
             solver.parameters.max_deterministic_time = work
         # The gap is relative to the whole objective, fixed part included.
