@@ -135,9 +135,9 @@ class CpSat:
         solver = cp_solver(self.workers, self.seed, seconds)
         solver.parameters.relative_gap_limit = gap
         if self.clock is not None:
-            # Only a safety net in seconds: the deterministic limit ends the solve first.
-            solver.parameters.max_time_in_seconds = SAFETY * max(seconds, 0.05)
             budget = max(seconds, 0.05)
+            # Only a safety net in seconds: the deterministic limit ends the solve first.
+            solver.parameters.max_time_in_seconds = SAFETY * budget
             work = budget if work is None else min(budget, work)
         if work is not None:
             solver.parameters.max_deterministic_time = work

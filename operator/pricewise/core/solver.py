@@ -72,10 +72,11 @@ class SolverSettings:
     every job on its own, the same plans more slowly (benchmarks compare the two)."""
     deterministic: bool = False
     """Limits count CP-SAT's deterministic time only (see `cpsat.WorkClock`), not seconds:
-    the same plans on any machine under any load, for the simulator and benchmarks. What runs
-    outside CP-SAT is not counted, so the look-ahead is never skipped and a relaxation leaves
-    CP-SAT its whole share: a replay's time is not bounded by the limit. The operator keeps
-    the default, so that its cycles are bounded in seconds."""
+    the same plans on any machine under any load (with one worker: several race), for the
+    simulator and benchmarks. What runs outside CP-SAT is not counted, so the look-ahead is
+    never skipped and a relaxation leaves CP-SAT its whole share: a replay's time is not
+    bounded by the limit. The operator keeps the default, so that its cycles are bounded in
+    seconds."""
 
 
 @dataclass(frozen=True)
