@@ -298,6 +298,26 @@ def test_a_promise_is_kept_against_an_equal_newcomer_not_a_higher_one() -> None:
         assert first.job.name == keeper, name
 
 
+def test_a_job_without_deadline_past_its_max_wait_starts_before_younger_smaller_ones() -> None:
+    # One L4 node of 8 GPUs. `old` needs all 8 and has waited 30 h, past the 24 h max wait;
+    # two young jobs need 4 each. Counting admissions alone places the two young ones; `old`
+    # goes first, as long as no deadline held it (a late job does not: it is a miss already).
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    old = job("old", option("nvidia-l4", 1000), created=NOW - timedelta(hours=30))
+    young = [
+        job(f"young{i}", option("nvidia-l4", 1000, devices=4), created=NOW - timedelta(hours=1))
+        for i in range(2)
+    ]
+    plan = checked(snapshot([l4], [old, *young]), NOW_ONLY)
+    assert [d.job.name for d in plan.placed] == ["old"]
+    late = replace(old, missed_deadline=NOW - timedelta(hours=2))
+    plan = checked(snapshot([l4], [late, *young]), NOW_ONLY)
+    assert sorted(d.job.name for d in plan.placed) == ["young0", "young1"]
+    within = replace(old, created=NOW - timedelta(hours=20))
+    plan = checked(snapshot([l4], [within, *young]), NOW_ONLY)
+    assert sorted(d.job.name for d in plan.placed) == ["young0", "young1"]
+
+
 def test_spot_pool_only_when_allowed() -> None:
     spot = pool("h100-spot", "nvidia-h100", 1.0, gpu_nodes("spot", 1), spot=True)
     assert decide(checked(snapshot([spot, FAST], [job("j", BOTH[1])])))[0] == "h100"

@@ -23,7 +23,7 @@ from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
 from pricewise.core.lookahead import duration_units, release_s
-from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
+from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
 """Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
@@ -72,6 +72,16 @@ def free_room(nodes: tuple[Node, ...]) -> Resources:
 def fields(r: Resources) -> tuple[int, int, int, int]:
     """The resources a row counts, in a fixed order."""
     return (r.cpu, r.memory, r.gpu, r.tpu)
+
+
+def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
+    """Hours a job without a deadline has waited, once past its max wait (else 0): how much
+    it weighs when overdue jobs are started first (see `PlacementModel.overdue`)."""
+    if job.deadline is not None or job.missed_deadline is not None or job.created is None:
+        return 0
+    waited = (now - job.created).total_seconds()
+    bound = job.max_wait_s if job.max_wait_s is not None else max_wait_s
+    return max(1, int(waited // 3600)) if waited > bound else 0
 
 
 class PlacementModel:
@@ -183,6 +193,18 @@ class PlacementModel:
                 and k[3] <= (promised - self.now_time).total_seconds() + within_s
             ):
                 out.append(k)
+        return out
+
+    def overdue(self, keys: list[ChoiceKey], max_wait_s: float) -> Linear:
+        """Choices that start now a job without a deadline that has waited past its max wait,
+        weighted by the hours it has waited: the oldest first. A late job (its deadline missed)
+        is not among them: it already counts as a miss, and putting it first took room from
+        jobs that could still make theirs (251 misses against 143 on the contended replay)."""
+        out: Linear = {}
+        for k in keys:
+            hours = overdue_hours(self.candidates[k].job, self.now_time, max_wait_s)
+            if hours and not k[3]:
+                out[k] = hours
         return out
 
     @staticmethod

@@ -37,7 +37,13 @@ from pricewise.core.lookahead import (
     later_starts,
     release_slots,
 )
-from pricewise.core.model import Linear, PlacementModel, admission_key, choice_key
+from pricewise.core.model import (
+    Linear,
+    PlacementModel,
+    admission_key,
+    choice_key,
+    overdue_hours,
+)
 from pricewise.core.packing import pack_pools
 from pricewise.core.relaxation import WHOLE, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
@@ -122,9 +128,15 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     feasible = {k: v for k, v in feasible.items() if v}
     # Smallest jobs first within a priority: the greedy start then admits about as many jobs
     # as the optimum does, which leaves CP-SAT mostly a bound to prove.
+    wait_s = settings.look_ahead.max_wait_s
     jobs = sorted(
         (j for j in snapshot.jobs if j.key in feasible),
-        key=lambda j: (-j.priority, min(c.demand.devices for c in feasible[j.key]), j.key),
+        key=lambda j: (
+            -j.priority,
+            -overdue_hours(j, snapshot.now, wait_s),
+            min(c.demand.devices for c in feasible[j.key]),
+            j.key,
+        ),
     )
     levels = sorted({j.priority for j in jobs}, reverse=True)
     greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
@@ -169,7 +181,15 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                     later, hint = more, set(keys)
                     rounds -= 1
                     continue
-            if _better(planned, [*placement.values()], levels, by_level):
+            overdue = (
+                _overdue(chosen, levels, snapshot.now, wait_s),
+                _overdue([c for c, _ in placement.values()], levels, snapshot.now, wait_s),
+            )
+            if overdue[0] != overdue[1]:
+                better = overdue[0] > overdue[1]
+            else:
+                better = _better(planned, [*placement.values()], levels, by_level)
+            if better:
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 reserved = {
                     k[0]: Reservation(problem.choices[k], snapshot.now + timedelta(seconds=k[3]))
@@ -271,6 +291,16 @@ def _later_starts(
     return {k: later_starts(v, slots, snapshot.now, look) for k, v in feasible.items()}
 
 
+def _overdue(
+    chosen: list[Candidate], levels: Sequence[int], now: datetime, max_wait_s: float
+) -> tuple[int, ...]:
+    """Per level, highest first, the weight of the overdue jobs a plan starts now."""
+    return tuple(
+        sum(overdue_hours(c.job, now, max_wait_s) for c in chosen if c.job.priority == level)
+        for level in levels
+    )
+
+
 def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
     """Whether the cut of a group that did not pack is exact on the model's classes. On one
     class choice it bounds that count; over several choices of classes with copies it bounds
@@ -357,6 +387,14 @@ def _phases(
 
     for level in levels:
         keys = model.level(level)
+        # No starvation: jobs without a deadline past their max wait start first, oldest
+        # first; counting admissions alone (smallest first) let a large one wait 211 h on the
+        # replay without deadlines, where arrival order bounds the longest wait at 99 h.
+        overdue = model.overdue(keys, settings.look_ahead.max_wait_s)
+        if overdue:
+            if run(overdue, True) is None:
+                return replace(out, complete=False, priced=False) if phases else None
+            backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
         taken = backend.taken()
         contended = sum(taken[k] for k in keys if k in taken) < model.jobs(keys)
         if contended:

@@ -225,12 +225,14 @@ def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, b
     job = replace(
         sim.job, created=EPOCH + timedelta(seconds=sim.arrival_s), promised_start=promised
     )
-    if sim.deadline_s is None or blind or record.late:
+    if sim.deadline_s is None or blind:
         return job
-    if fastest is not None and sim.deadline_s - now < fastest:
+    deadline = EPOCH + timedelta(seconds=sim.deadline_s)
+    if not record.late and fastest is not None and sim.deadline_s - now < fastest:
         record.late = True  # no option can make it any more: run it when possible, as a miss
-        return job
-    return replace(job, deadline=EPOCH + timedelta(seconds=sim.deadline_s))
+    if record.late:
+        return replace(job, missed_deadline=deadline)  # as the operator marks a late job
+    return replace(job, deadline=deadline)
 
 
 def cost_floor(jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str = "USD") -> int:
