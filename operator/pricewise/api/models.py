@@ -318,7 +318,8 @@ class TrainingJobSpec(ApiModel):
         pattern=DURATION_PATTERN,
         max_length=32,
         description="Longest pricewise may hold the job back for cheaper capacity, from its "
-        "submission, e.g. 6h (default: the operator's, 24h).",
+        "submission, e.g. 6h (default: the operator's, 24h). Past it, a job without a deadline "
+        "starts before the others of its priority, oldest first.",
         json_schema_extra=_NONZERO_DURATION,
     )
     failure_policy: FailurePolicy = Field(
