@@ -77,13 +77,13 @@ class Cache:
     """ResourceQuotas pricewise cannot read, with why: their namespaces' pending jobs wait (see
     `quota_holds`)."""
     reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
+    """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     reclaim_rates: ReclaimRates = field(default_factory=ReclaimRates)
+    """Reclaims seen per spot pool: spot is priced with these when worse than declared."""
     _workers: dict[tuple[str, str], dict[Key, PodRecord]] = field(default_factory=dict)
     """Worker pods by (namespace, job label): a cycle looks up every placed job's workers
     several times, and a scan of all pods each time made that quadratic (0.23 s a pass at
     2,000 running jobs, ~6 s at 10,000)."""
-    """Reclaims seen per spot pool: spot is priced with these when worse than declared."""
-    """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
 
