@@ -513,10 +513,15 @@ def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> No
     }
     first = [(on["urgent", "l4"], ()), (on["low", "h100"], ())]
     second = [(on["urgent", "h100"], ()), (on["low", "l4"], ())]
-    assert solver._better([c for c, _ in first], second, [1, 0], by_level=True)
-    assert not solver._better([c for c, _ in second], first, [1, 0], by_level=True)
+
+    def better(plan: list[Any], current: list[Any], by_level: bool) -> bool:
+        started = [c for c, _ in plan]
+        return solver._better(started, started, current, [1, 0], by_level, NOW, 86_400.0)
+
+    assert better(first, second, by_level=True)
+    assert not better(second, first, by_level=True)
     # A round priced over all levels at once (beside a relaxation) ranks by the total.
-    assert solver._better([c for c, _ in second], first, [1, 0], by_level=False)
+    assert better(second, first, by_level=False)
 
 
 def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> None:

@@ -181,15 +181,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                     later, hint = more, set(keys)
                     rounds -= 1
                     continue
-            overdue = (
-                _overdue(chosen, levels, snapshot.now, wait_s),
-                _overdue([c for c, _ in placement.values()], levels, snapshot.now, wait_s),
-            )
-            if overdue[0] != overdue[1]:
-                better = overdue[0] > overdue[1]
-            else:
-                better = _better(planned, [*placement.values()], levels, by_level)
-            if better:
+            current = [*placement.values()]
+            if _better(planned, chosen, current, levels, by_level, snapshot.now, wait_s):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 reserved = {
                     k[0]: Reservation(problem.choices[k], snapshot.now + timedelta(seconds=k[3]))
@@ -291,16 +284,6 @@ def _later_starts(
     return {k: later_starts(v, slots, snapshot.now, look) for k, v in feasible.items()}
 
 
-def _overdue(
-    chosen: list[Candidate], levels: Sequence[int], now: datetime, max_wait_s: float
-) -> tuple[int, ...]:
-    """Per level, highest first, the weight of the overdue jobs a plan starts now."""
-    return tuple(
-        sum(overdue_hours(c.job, now, max_wait_s) for c in chosen if c.job.priority == level)
-        for level in levels
-    )
-
-
 def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
     """Whether the cut of a group that did not pack is exact on the model's classes. On one
     class choice it bounds that count; over several choices of classes with copies it bounds
@@ -312,15 +295,29 @@ def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
 
 def _better(
     planned: list[Candidate],
+    started: list[Candidate],
     current: list[tuple[Candidate, tuple[str, ...]]],
     levels: Sequence[int],
     by_level: bool,
+    now: datetime,
+    max_wait_s: float,
 ) -> bool:
-    """Whether a round's plan beats the current one as its phases ranked plans: more jobs per
-    level (highest first), then less cost per level (highest first) or, for a round priced
-    over all levels at once (`by_level` False), less cost in all."""
+    """Whether a round's plan (`started`: what of it starts now) beats the current one as its
+    phases ranked plans: per level, highest first, the overdue jobs started now (weighted by
+    their hours, see `model.overdue_hours`) and then the jobs planned; then less cost per
+    level (highest first) or, for a round priced over all levels at once (`by_level` False),
+    less cost in all."""
     before = [c for c, _ in current]
-    new, old = admission_key(planned, levels), admission_key(before, levels)
+
+    def ranks(plan: list[Candidate], now_started: list[Candidate]) -> tuple[int, ...]:
+        counts = admission_key(plan, levels)
+        out: list[int] = []
+        for level, count in zip(levels, counts, strict=True):
+            mine = (c for c in now_started if c.job.priority == level)
+            out += [sum(overdue_hours(c.job, now, max_wait_s) for c in mine), count]
+        return tuple(out)
+
+    new, old = ranks(planned, started), ranks(before, before)
     if new != old:
         return new > old
     if not by_level:
