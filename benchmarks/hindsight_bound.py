@@ -65,6 +65,7 @@ from pricewise.core.units import MICROS
 from pricewise.offline.simcluster import load_pools
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, SimJob, sim_jobs
 from pricewise.offline.simrun import cost_floor
+from pricewise.offline.simulate import node_counts
 from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
 
 
@@ -289,11 +290,7 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> int:
     """Load the simulator's inputs, build the LP and print the bounds."""
     args = _parser().parse_args()
-    counts = {}
-    for value in args.nodes:
-        pool, _, count = value.partition("=")
-        counts[pool] = int(count)
-    pools, currency = load_pools(args.price_table, args.node_pools, counts)
+    pools, currency = load_pools(args.price_table, args.node_pools, node_counts(args.nodes))
     trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
     low, high = args.deadline_factor
     factors = deadline_factors(len(trace), low, high, args.seed)

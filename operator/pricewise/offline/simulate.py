@@ -122,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _node_counts(values: Sequence[str]) -> dict[str, int]:
+def node_counts(values: Sequence[str]) -> dict[str, int]:
+    """`--nodes POOL=N` values as a count per pool; a malformed one is a `ClusterFileError`."""
     counts = {}
     for value in values:
         pool, sep, count = value.partition("=")
@@ -142,7 +143,7 @@ def main(argv: list[str]) -> int:
         pools, currency = load_pools(
             args.price_table,
             args.node_pools,
-            _node_counts(args.nodes),
+            node_counts(args.nodes),
             args.order.split(",") if args.order else None,
         )
         table = load_throughputs(args.throughputs)
