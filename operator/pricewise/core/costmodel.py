@@ -247,11 +247,12 @@ def candidate_for(
     beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:
         return beyond
-    cost = format_micros(cand.cost, currency)
     if job.max_cost is not None and cand.cost > job.max_cost:
+        cost = format_micros(cand.cost, currency)
         note = f"costs {cost}, over maxCost {format_micros(job.max_cost, currency)}"
         return replace(cand, stage=Stage.MAX_COST, note=note)
     if job.value is not None and cand.cost > job.value:
+        cost = format_micros(cand.cost, currency)
         note = f"costs {cost}, more than the job's value {format_micros(job.value, currency)}"
         return replace(cand, stage=Stage.VALUE, note=note)
     return cand

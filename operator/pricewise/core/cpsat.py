@@ -92,6 +92,7 @@ class CpSat:
             for k in model.candidates
             if left[k[0]]
         }
+        self.indexes = [var.index for var in self.choice.values()]
         self._groups = model.groups
         for name, keys in model.groups.items():
             if left[name] == 1:
@@ -125,8 +126,11 @@ class CpSat:
     ) -> tuple[float, float] | None:
         """One CP-SAT solve from the incumbent."""
         self.cp.clear_hints()  # type: ignore[no-untyped-call]
-        for key, var in self.choice.items():
-            self.cp.add_hint(var, self.incumbent[key])
+        # The hint's lists extended at once: `add_hint` a variable at a time took 0.2 s a
+        # phase on 30,000 choices.
+        hint = self.cp.proto.solution_hint
+        hint.vars.extend(self.indexes)
+        hint.values.extend(self.incumbent[key] for key in self.choice)
         expr, constant = self._expr(objective)
         if maximize:
             self.cp.maximize(expr)
@@ -177,7 +181,7 @@ class CpSat:
         takes its previous choice back wherever every row still holds, one job at a time; if
         that breaks a required count or promise, the solve's plan stands as found."""
         rows, rows_of = self.rows, self.rows_of
-        used = row_use(rows, found + self.fixed)
+        used = row_use(rows, rows_of, found + self.fixed)
         plan = Counter(found)
         back = self.incumbent - found
         away = found - self.incumbent
@@ -245,9 +249,18 @@ def row_index(rows: Sequence[tuple[Linear, int]]) -> defaultdict[ChoiceKey, list
     return rows_of
 
 
-def row_use(rows: Sequence[tuple[Linear, int]], taken: Counter[ChoiceKey]) -> list[int]:
-    """What the `taken` choices use of each row."""
-    return [sum(c * taken[k] for k, c in terms.items() if k in taken) for terms, _ in rows]
+def row_use(
+    rows: Sequence[tuple[Linear, int]],
+    rows_of: Mapping[ChoiceKey, list[int]],
+    taken: Mapping[ChoiceKey, int],
+) -> list[int]:
+    """What the `taken` choices use of each row (read from the choices: a row of a pool's
+    capacity has every choice of the pool, most of them not taken)."""
+    used = [0] * len(rows)
+    for key, count in taken.items():
+        for i in rows_of.get(key, ()):
+            used[i] += rows[i][0][key] * count
+    return used
 
 
 def feasible_part(
@@ -261,7 +274,7 @@ def feasible_part(
     left (`unfixed`) and every row still holds beside the fixed ones: the phases start from a
     plan that is really feasible (a greedy hint may not be once choices are fixed or cuts
     added)."""
-    used = row_use(rows, fixed)
+    used = row_use(rows, rows_of, fixed)
     left = dict(unfixed)
     taken: Counter[ChoiceKey] = Counter()
     for key in hint:
