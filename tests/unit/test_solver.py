@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core import cpsat, quarantine, solver
+from pricewise.core import cpsat, quarantine, relaxation, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts
@@ -243,6 +243,85 @@ def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
     assert len(checked(l4_busy_for_15m(job("b", *BOTH)), settings).reserved) == 1
     # Each solve round ends with the tie-break.
     assert 0.05 in allowed and set(allowed) == {None, 0.05}, allowed
+
+
+class StageClock:
+    """A clock that only the solver's stages move: each "takes" its share of the time limit
+    (a CP-SAT or GLOP phase at most the seconds it is given), and every start is recorded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, limit: float, **shares: float) -> None:
+        self.now, self.starts = 0.0, []
+        self.limit = limit
+        monkeypatch.setattr(solver.time, "monotonic", lambda: self.now)
+        for name in ("_options", "_greedy_start", "_later_starts", "PlacementModel", "explain"):
+            monkeypatch.setattr(solver, name, self._taking(name, getattr(solver, name), shares))
+        for backend in (cpsat.CpSat, relaxation.Relaxation):
+            optimise = backend.optimise
+            share = shares["phase"]
+
+            def timed(
+                self_: Any,
+                objective: Any,
+                maximize: bool,
+                seconds: float,
+                *rest: Any,
+                optimise: Any = optimise,
+                share: float = share,
+            ) -> Any:
+                self.starts.append(("phase", self.now))
+                self.now += min(seconds, share * limit)
+                return optimise(self_, objective, maximize, seconds, *rest)
+
+            monkeypatch.setattr(backend, "optimise", timed)
+
+    def _taking(self, name: str, stage: Any, shares: dict[str, float]) -> Any:
+        def taking(*args: Any, **kwargs: Any) -> Any:
+            self.starts.append((name, self.now))
+            self.now += shares.get(name, 0.0) * self.limit
+            return stage(*args, **kwargs)
+
+        return taking
+
+
+@pytest.mark.parametrize(
+    ("shares", "looks_ahead", "solved"),
+    [
+        # Costing takes a tenth: the look-ahead runs, then two rounds' models and phases, each
+        # started while the cycle still had time for them and for explaining the result.
+        ({"_options": 0.1, "PlacementModel": 0.2, "phase": 0.15, "explain": 0.2}, True, True),
+        # Slow models: the one built too late for its phases is not solved.
+        ({"_options": 0.05, "PlacementModel": 0.5, "phase": 0.1, "explain": 0.1}, True, True),
+        # Costing takes 40 %: no look-ahead, and explaining may take as long again, so no round
+        # has time left: the greedy plan.
+        ({"_options": 0.4, "_greedy_start": 0.05, "phase": 0.1, "explain": 0.5}, False, False),
+    ],
+    ids=["fast costing", "slow models", "slow costing"],
+)
+def test_the_time_limit_bounds_every_stage_of_the_solve(
+    monkeypatch: pytest.MonkeyPatch, shares: dict[str, float], looks_ahead: bool, solved: bool
+) -> None:
+    snap = l4_busy_for_15m(job("b", *BOTH), job("c", *BOTH))
+    settings = SolverSettings(time_limit_s=10.0, whole_model_up_to=0)  # relaxed first: GLOP too
+    clock = StageClock(monkeypatch, 10.0, **shares)
+    plan = checked(snap, settings)
+    assert plan.looked_ahead is looks_ahead
+    assert (plan.status != "greedy") is solved
+    # Nothing starts past the share kept for explaining but the greedy plan (the least a cycle
+    # returns) and the explaining, and the whole solve ends within the limit.
+    keep = max(solver.TAIL, 2 * shares["_options"]) * 10.0
+    always = {"_greedy_start", "explain"}
+    late = [(name, at) for name, at in clock.starts if at > 10.0 - keep and name not in always]
+    assert late == []
+    assert clock.now <= 10.0
+    # Two nodes: the third job is planned for later, or waits when there is no time to plan.
+    assert len(plan.placed) + len(plan.reserved) == (3 if looks_ahead else 2)
+
+
+def test_a_cycle_that_spent_its_time_before_the_solve_leaves_it_the_rest() -> None:
+    settings = SolverSettings(time_limit_s=10.0)
+    assert settings.after(3.0).time_limit_s == 7.0
+    assert settings.after(30.0).time_limit_s == solver.MIN_SHARE * 10.0
+    assert settings.after(3.0).look_ahead == settings.look_ahead
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:

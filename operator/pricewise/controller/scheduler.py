@@ -156,7 +156,8 @@ class Scheduler:
         # Pools again: the writes above yielded to the watches, and workers may have ended.
         snapshot = self.cache.snapshot(now)
         solving = time.monotonic()
-        plan, failed = await asyncio.to_thread(solve_isolated, snapshot, self.solver_settings)
+        settings = self.solver_settings.after(solving - started)
+        plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
         with purpose("waiting"):
             await self._set_aside(failed, now)
         decisions = plan.decisions

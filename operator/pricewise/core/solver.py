@@ -52,6 +52,11 @@ LOOK_AHEAD_BUDGET = 0.3
 """Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
 of pending jobs) the cycle decides only what starts now, a model a fraction of the size that
 CP-SAT can still improve on the greedy plan within the limit; later cycles look ahead again."""
+TAIL = 0.15
+"""Share of the time limit kept, at least, for packing and explaining the result."""
+MIN_SHARE = 0.2
+"""Share of the time limit a solve always has, however long its cycle took before it: enough
+to cost the jobs and explain the greedy plan."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ class SolverSettings:
     never skipped and a relaxation leaves CP-SAT its whole share: a replay's time is not
     bounded by the limit. The operator keeps the default, so that its cycles are bounded in
     seconds."""
+
+    def after(self, spent_s: float) -> SolverSettings:
+        """These settings for the solve of a cycle that has spent `spent_s` seconds before it:
+        the time limit bounds the whole cycle, down to `MIN_SHARE` of it."""
+        left = max(self.time_limit_s - spent_s, MIN_SHARE * self.time_limit_s)
+        return replace(self, time_limit_s=left)
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,10 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     started = clock()
     snapshot, queued = _window(snapshot, settings.max_jobs)
     all_options = _options(snapshot)
+    # Explaining walks every option again, and building a round's model about as many: each
+    # may take as long as costing them did (1 s on 1,000 jobs over 100 pools).
+    costed = clock() - started
+    tail = max(TAIL * settings.time_limit_s, 2 * costed)
     feasible = {k: [c for c in opts if c.feasible] for k, opts in all_options.items()}
     feasible = {k: v for k, v in feasible.items() if v}
     # Smallest jobs first within a priority: the greedy start then admits about as many jobs
@@ -153,14 +168,15 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     classes = settings.job_classes
     if feasible:
         hint = {choice_key(c) for c, _ in greedy.placed.values()}
+        until = started + settings.time_limit_s - tail
         while rounds < settings.max_rounds:
             rounds += 1
-            # A margin of the limit is kept for packing and explaining the result.
-            remaining_s = 0.85 * settings.time_limit_s - (clock() - started)
-            if remaining_s <= 0:
+            if until - clock() <= costed:
                 break
             problem = PlacementModel(snapshot, feasible, later, cuts, classes)
-            outcome = _solve_round(problem, levels, hint, settings, remaining_s, clock)
+            if until - clock() <= 0:
+                break
+            outcome = _solve_round(problem, levels, hint, settings, until - clock(), clock)
             if outcome is None:
                 break
             keys, round_status, round_bound, by_level = outcome
