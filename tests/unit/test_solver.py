@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -621,9 +620,10 @@ def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> Non
     assert relaxed.status == "optimal"
 
 
-def test_the_cost_floor_on_the_lifted_relaxation_is_a_fresh_one_with_the_counts() -> None:
-    # The relaxation's phases bound its count and cost; the floor of a plan admitting fewer
-    # lifts those bounds and asks only for that plan's counts: the same LP as a new one.
+def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
+    # The relaxation's phases bound its count and cost. A plan admitting fewer jobs (CP-SAT
+    # cut short) is bounded by the cost optimum moved by its count rows' duals: never above
+    # what the relaxation with that plan's counts costs, and exact at the relaxation's own.
     small = option("nvidia-l4", 1000, devices=2)
     dear = option("nvidia-h100", 3000, devices=4)
     jobs = [job(f"j{i}", small, dear, priority=i % 2) for i in range(9)]
@@ -635,17 +635,64 @@ def test_the_cost_floor_on_the_lifted_relaxation_is_a_fresh_one_with_the_counts(
     outcome = solver._phases(
         relaxation, model, levels, SolverSettings(), 1e9, False, False, clock=lambda: 0.0
     )
-    assert outcome is not None and relaxation.required
-    counts = [max(0, n - 1) for n in outcome.counts]
-    fresh = solver.Relaxation(model)
-    for level, count in zip(levels, counts, strict=True):
-        fresh.require(model.admitted(model.level(level)), True, count)
-    found = fresh.optimise(model.cost(list(model.candidates)), False, 10.0)
-    assert found is not None
-    floor = relaxation.cost_floor(levels, counts, 10.0)
-    assert floor == math.floor(found[1] * (1 - SLACK)) * model.unit
-    # Fewer jobs may cost less than the relaxation's plan did.
-    assert floor is not None and floor <= outcome.bound
+    assert outcome is not None and outcome.floor is not None
+    cost = model.cost(list(model.candidates))
+    assert outcome.floor.at(relaxation.values) == pytest.approx(outcome.floor.value)
+    bounds = []
+    for fewer in (1, 2, 4):
+        fresh = solver.Relaxation(model)
+        counts = [max(0, n - fewer) for n in outcome.counts]
+        for level, count in zip(levels, counts, strict=True):
+            fresh.require(model.admitted(model.level(level)), True, count)
+        found = fresh.optimise(cost, False, 10.0)
+        assert found is not None
+        bounds.append(outcome.floor.at(fresh.values))
+        assert bounds[-1] <= found[0] * (1 + SLACK)
+    # Each job fewer lowers the bound: the count rows bind.
+    assert bounds == sorted(bounds, reverse=True) and bounds[0] < outcome.floor.value
+
+
+def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own() -> None:
+    # Two one-node L4 pools, the cheap one held by `low`, the dear one by `high`. The higher
+    # level's phase (count, then cost) moves `high` to the cheap pool; `low` cannot take its
+    # choice back, so it takes the dear pool, its other choice, instead of being dropped (a
+    # later phase cut short would never place it again).
+    cheap = pool("cheap", "nvidia-l4", 2.0, gpu_nodes("cheap", 1), order=0)
+    dear = pool("dear", "nvidia-l4", 4.0, gpu_nodes("dear", 1), order=1)
+    jobs = [job("high", BOTH[0], priority=1), job("low", BOTH[0])]
+    snap = snapshot([cheap, dear], jobs)
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["high", "dear"], key["low", "cheap"]])
+    objective, _ = model.admitted_then_cost(model.level(1))
+    assert backend.optimise(objective, True, 10.0, 0.0) is not None
+    assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "dear"]]
+
+
+def test_the_rounding_of_a_relaxation_keeps_the_jobs_it_splits() -> None:
+    # Two L4 nodes (16 GPUs) for jobs of 6, 4, 4 and 4 GPUs, the H100 dearer: the relaxation
+    # puts two thirds of `a` on the L4s and the rest on an H100. Its whole choices taken first
+    # leave `a` no room on the L4s and plan only three jobs; the rounding plans all four, as
+    # the relaxation does: `a` first, and `e`, which then finds no room, on its other choice.
+    def sized(name: str, devices: int, hours: float) -> Job:
+        l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
+        return job(name, l4, h100, work=3_600_000.0 * hours)
+
+    jobs = [sized("a", 6, 1.0), sized("c", 4, 1.5), sized("d", 4, 2.0), sized("e", 4, 2.5)]
+    snap = snapshot([SLOW, FAST], jobs)
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    relaxation = solver.Relaxation(model)
+    outcome = solver._phases(
+        relaxation, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
+    )
+    assert outcome is not None and outcome.counts == [4]
+    assert 0 < relaxation.values[("team-a/a", 0, "l4", 0)] < 1
+    whole_first = cpsat.CpSat(model, Counter(), sorted(relaxation.whole().elements()))
+    assert sum(whole_first.taken().values()) == 3
+    rounded = cpsat.CpSat(model, Counter(), relaxation.rounding())
+    assert sorted(k[2] for k in rounded.taken()) == ["h100", "l4", "l4", "l4"]
 
 
 def test_copies_that_do_not_pack_together_still_place_the_mix_that_does() -> None:

@@ -45,7 +45,7 @@ from pricewise.core.model import (
     overdue_hours,
 )
 from pricewise.core.packing import pack_pools
-from pricewise.core.relaxation import WHOLE, Relaxation
+from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
 
 LOOK_AHEAD_BUDGET = 0.3
@@ -356,6 +356,9 @@ class _Outcome:
     bound: int = 0
     within_gap: bool = True
     counts: list[int] = field(default_factory=list)
+    floor: Floor | None = None
+    """The last cost phase's optimum as a bound for other counts, where the backend knows one
+    (the relaxation's)."""
 
 
 def _phases(
@@ -423,6 +426,7 @@ def _phases(
         if found is None:
             return replace(out, complete=False, priced=False, within_gap=False)
         cost, bound = found
+        out.floor = backend.floor()
         out.bound += math.floor(bound + WHOLE) * model.unit
         out.within_gap &= cost - bound <= settings.relative_gap * max(1.0, abs(cost))
         backend.require(model.cost(keys), False, backend.value(model.cost(keys)))
@@ -508,7 +512,7 @@ def _solve_round(
         if relaxed is not None:
             fixed = relaxation.to_fix()
             # The relaxation's own plan first: it admits more than a greedy one.
-            start = sorted((relaxation.whole() - fixed).elements()) + start
+            start = relaxation.rounding() + start
     backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work_clock)
     deadline = started + seconds
     # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
@@ -541,8 +545,10 @@ def _solve_round(
     counts = admission_key((model.choices[k] for k in keys), levels)
     floor: int | None = relaxed.bound if relaxed.priced else None
     if relaxed.priced and list(counts) != relaxed.counts:
-        assert relaxation is not None  # `relaxed` is its outcome
-        floor = relaxation.cost_floor(levels, counts, deadline - clock())
+        floor = None
+        if relaxed.floor is not None:
+            least = relaxed.floor.at(backend.taken())
+            floor = max(0, math.floor(least - SLACK * abs(least))) * model.unit
     if floor is None:
         return keys, "feasible", None, False
     cost = sum(model.choices[k].cost for k in keys)
