@@ -670,11 +670,11 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "dear"]]
 
 
-def test_the_rounding_of_a_relaxation_keeps_the_jobs_it_splits() -> None:
+def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> None:
     # Two L4 nodes (16 GPUs) for jobs of 6, 4, 4 and 4 GPUs, the H100 dearer: the relaxation
-    # puts two thirds of `a` on the L4s and the rest on an H100. Its whole choices taken first
-    # leave `a` no room on the L4s and plan only three jobs; the rounding plans all four, as
-    # the relaxation does: `a` first, and `e`, which then finds no room, on its other choice.
+    # puts two thirds of `a` on the L4s and the rest on an H100. Its whole choices leave `a` no
+    # room on the L4s: three jobs planned. With every choice ranked after them, `a` takes the
+    # H100, and all four are planned, as in the relaxation.
     def sized(name: str, devices: int, hours: float) -> Job:
         l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
         return job(name, l4, h100, work=3_600_000.0 * hours)
@@ -689,10 +689,11 @@ def test_the_rounding_of_a_relaxation_keeps_the_jobs_it_splits() -> None:
     )
     assert outcome is not None and outcome.counts == [4]
     assert 0 < relaxation.values[("team-a/a", 0, "l4", 0)] < 1
-    whole_first = cpsat.CpSat(model, Counter(), sorted(relaxation.whole().elements()))
-    assert sum(whole_first.taken().values()) == 3
-    rounded = cpsat.CpSat(model, Counter(), relaxation.rounding())
-    assert sorted(k[2] for k in rounded.taken()) == ["h100", "l4", "l4", "l4"]
+    whole = sorted(relaxation.whole().elements())
+    assert sum(cpsat.CpSat(model, Counter(), whole).taken().values()) == 3
+    rounded = cpsat.CpSat(model, Counter(), whole + relaxation.ranked())
+    assert ("team-a/a", 0, "h100", 0) in rounded.taken()
+    assert sum(rounded.taken().values()) == 4
 
 
 def test_copies_that_do_not_pack_together_still_place_the_mix_that_does() -> None:

@@ -511,8 +511,10 @@ def _solve_round(
         relaxed = _phases(relaxation, model, levels, settings, until, False, False, clock=clock)
         if relaxed is not None:
             fixed = relaxation.to_fix()
-            # The relaxation's own plan first: it admits more than a greedy one.
-            start = relaxation.rounding() + start
+            # The relaxation's own plan first: it admits more than a greedy one; then, for the
+            # jobs neither places, every choice, the relaxation's first.
+            whole = sorted((relaxation.whole() - fixed).elements())
+            start = whole + start + relaxation.ranked()
     backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work_clock)
     deadline = started + seconds
     # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
