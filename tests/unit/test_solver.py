@@ -316,7 +316,7 @@ def test_the_time_limit_bounds_every_stage_of_the_solve(
     assert len(plan.placed) + len(plan.reserved) == (3 if looks_ahead else 2)
 
 
-def test_a_cycle_that_spent_its_time_before_the_solve_leaves_it_the_rest() -> None:
+def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     settings = SolverSettings(time_limit_s=10.0)
     assert settings.after(3.0).time_limit_s == 7.0
     assert settings.after(30.0).time_limit_s == solver.MIN_SHARE * 10.0

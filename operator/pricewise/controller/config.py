@@ -28,8 +28,8 @@ class OperatorConfig:
     period_s: float = 30.0
     """Seconds between cycles when nothing changes (PRICEWISE_PERIOD_SECONDS)."""
     solver_seconds: float = 10.0
-    """Time limit of a cycle up to its writes (PRICEWISE_SOLVER_SECONDS): the solve has what
-    the steps before it left (`SolverSettings.after`)."""
+    """Time limit of a cycle's snapshot and solve (PRICEWISE_SOLVER_SECONDS): the solve has
+    what building the snapshot left (`SolverSettings.after`)."""
     solver_workers: int = 1
     """CP-SAT search workers (PRICEWISE_SOLVER_WORKERS). One worker with a fixed seed gives
     the same plan for the same cluster every time; more search in parallel, each plan then

@@ -55,8 +55,8 @@ CP-SAT can still improve on the greedy plan within the limit; later cycles look 
 TAIL = 0.15
 """Share of the time limit kept, at least, for packing and explaining the result."""
 MIN_SHARE = 0.2
-"""Share of the time limit a solve always has, however long its cycle took before it: enough
-to cost the jobs and explain the greedy plan."""
+"""Share of the time limit a solve always has, however long its snapshot took: enough to cost
+the jobs and explain the greedy plan."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ class SolverSettings:
     seconds."""
 
     def after(self, spent_s: float) -> SolverSettings:
-        """These settings for the solve of a cycle that has spent `spent_s` seconds before it:
-        the time limit bounds the whole cycle, down to `MIN_SHARE` of it."""
+        """These settings for a solve after `spent_s` seconds of its cycle's own time limit
+        (building its snapshot), down to `MIN_SHARE` of it."""
         left = max(self.time_limit_s - spent_s, MIN_SHARE * self.time_limit_s)
         return replace(self, time_limit_s=left)
 
