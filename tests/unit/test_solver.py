@@ -285,10 +285,11 @@ class StageClock:
 @pytest.mark.parametrize(
     ("shares", "looks_ahead", "solved"),
     [
-        # Costing takes a tenth: the look-ahead runs, then two rounds' models and phases, each
-        # started while the cycle still had time for them and for explaining the result.
+        # Costing takes a tenth: the look-ahead runs, then a round's model and phases, started
+        # while the cycle still had time for them and for explaining the result.
         ({"_options": 0.1, "PlacementModel": 0.2, "phase": 0.15, "explain": 0.2}, True, True),
-        # Slow models: the one built too late for its phases is not solved.
+        # A slow model: its phases get what is left after building it, not what was left
+        # before (the old code started a phase at 8.8 s of 10 and ended at 12.9 s).
         ({"_options": 0.05, "PlacementModel": 0.5, "phase": 0.1, "explain": 0.1}, True, True),
         # Costing takes 40 %: no look-ahead, and explaining may take as long again, so no round
         # has time left: the greedy plan.
@@ -321,6 +322,9 @@ def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     assert settings.after(3.0).time_limit_s == 7.0
     assert settings.after(30.0).time_limit_s == solver.MIN_SHARE * 10.0
     assert settings.after(3.0).look_ahead == settings.look_ahead
+    # A deterministic limit is CP-SAT's work, which a snapshot's seconds do not use up.
+    steady = SolverSettings(time_limit_s=10.0, deterministic=True)
+    assert steady.after(3.0) == steady
 
 
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:
@@ -638,6 +642,12 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
     assert outcome is not None and outcome.floor is not None
     cost = model.cost(list(model.candidates))
     assert outcome.floor.at(relaxation.values) == pytest.approx(outcome.floor.value)
+    # The same requirements weighted 3 and 5: GLOP sees each row divided by its weight, and
+    # the bound must not depend on it.
+    weighted = solver.Relaxation(model)
+    for level, count, weight in zip(levels, outcome.counts, (3, 5), strict=True):
+        weighted.require({k: weight for k in model.level(level)}, True, weight * count)
+    assert weighted.optimise(cost, False, 10.0) is not None and weighted.last is not None
     bounds = []
     for fewer in (1, 2, 4):
         fresh = solver.Relaxation(model)
@@ -648,6 +658,7 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
         assert found is not None
         bounds.append(outcome.floor.at(fresh.values))
         assert bounds[-1] <= found[0] * (1 + SLACK)
+        assert weighted.last.at(fresh.values) == pytest.approx(bounds[-1], rel=1e-6)
     # Each job fewer lowers the bound: the count rows bind.
     assert bounds == sorted(bounds, reverse=True) and bounds[0] < outcome.floor.value
 

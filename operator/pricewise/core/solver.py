@@ -92,6 +92,8 @@ class SolverSettings:
     def after(self, spent_s: float) -> SolverSettings:
         """These settings for a solve after `spent_s` seconds of its cycle's own time limit
         (building its snapshot), down to `MIN_SHARE` of it."""
+        if self.deterministic:  # its limits are CP-SAT's work, not seconds
+            return self
         left = max(self.time_limit_s - spent_s, MIN_SHARE * self.time_limit_s)
         return replace(self, time_limit_s=left)
 
@@ -543,14 +545,12 @@ def _solve_round(
             outcome.bound if outcome.complete else None,
             True,
         )
-    # The relaxation's cost bounds plans that admit as many jobs per level as it did.
-    counts = admission_key((model.choices[k] for k in keys), levels)
-    floor: int | None = relaxed.bound if relaxed.priced else None
-    if relaxed.priced and list(counts) != relaxed.counts:
-        floor = None
-        if relaxed.floor is not None:
-            least = relaxed.floor.at(backend.taken())
-            floor = max(0, math.floor(least - SLACK * abs(least))) * model.unit
+    # The relaxation's cost, moved by how far the plan meets the rows its phases required
+    # otherwise (fewer jobs admitted, less overdue weight started), bounds the plan's.
+    floor: int | None = None
+    if relaxed.priced and relaxed.floor is not None:
+        least = relaxed.floor.at(backend.taken())
+        floor = max(0, math.floor(least - SLACK * abs(least))) * model.unit
     if floor is None:
         return keys, "feasible", None, False
     cost = sum(model.choices[k].cost for k in keys)
