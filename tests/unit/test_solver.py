@@ -294,8 +294,12 @@ class StageClock:
         # Costing takes 40 %: no look-ahead, and explaining may take as long again, so no round
         # has time left: the greedy plan.
         ({"_options": 0.4, "_greedy_start": 0.05, "phase": 0.1, "explain": 0.5}, False, False),
+        # Costing takes 30 %, just within the look-ahead's share, and explaining 55 %: twice the
+        # costing is kept for it, so no round starts (15 % kept would leave a round 5.5 s, and
+        # the explaining would end past the limit).
+        ({"_options": 0.3, "phase": 0.1, "explain": 0.55}, True, False),
     ],
-    ids=["fast costing", "slow models", "slow costing"],
+    ids=["fast costing", "slow models", "slow costing", "slow explaining"],
 )
 def test_the_time_limit_bounds_every_stage_of_the_solve(
     monkeypatch: pytest.MonkeyPatch, shares: dict[str, float], looks_ahead: bool, solved: bool
@@ -313,8 +317,8 @@ def test_the_time_limit_bounds_every_stage_of_the_solve(
     late = [(name, at) for name, at in clock.starts if at > 10.0 - keep and name not in always]
     assert late == []
     assert clock.now <= 10.0
-    # Two nodes: the third job is planned for later, or waits when there is no time to plan.
-    assert len(plan.placed) + len(plan.reserved) == (3 if looks_ahead else 2)
+    # Two nodes: a solved round plans the third job for later; the greedy plan leaves it waiting.
+    assert len(plan.placed) + len(plan.reserved) == (3 if solved else 2)
 
 
 def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
@@ -664,21 +668,24 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
 
 
 def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own() -> None:
-    # Two one-node L4 pools, the cheap one held by `low`, the dear one by `high`. The higher
-    # level's phase (count, then cost) moves `high` to the cheap pool; `low` cannot take its
-    # choice back, so it takes the dear pool, its other choice, instead of being dropped (a
-    # later phase cut short would never place it again).
+    # Three one-node L4 pools: the cheap one held by `low`, the dear "z" one by `high`, and the
+    # dear "a" one free. The higher level's phase (count, then cost) moves `high` to the cheap
+    # pool; `low` cannot take its choice back, so it takes another, the first of them in the
+    # hint ("z" before "a"), instead of being dropped (a later phase cut short would never
+    # place it again).
     cheap = pool("cheap", "nvidia-l4", 2.0, gpu_nodes("cheap", 1), order=0)
-    dear = pool("dear", "nvidia-l4", 4.0, gpu_nodes("dear", 1), order=1)
+    dear_a = pool("a", "nvidia-l4", 4.0, gpu_nodes("a", 1), order=1)
+    dear_z = pool("z", "nvidia-l4", 4.0, gpu_nodes("z", 1), order=2)
     jobs = [job("high", BOTH[0], priority=1), job("low", BOTH[0])]
-    snap = snapshot([cheap, dear], jobs)
+    snap = snapshot([cheap, dear_a, dear_z], jobs)
     options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
     model = solver.PlacementModel(snap, options, {}, [], classes=False)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
-    backend = cpsat.CpSat(model, Counter(), [key["high", "dear"], key["low", "cheap"]])
+    hint = [key["high", "z"], key["low", "cheap"], key["low", "z"], key["low", "a"]]
+    backend = cpsat.CpSat(model, Counter(), hint)
     objective, _ = model.admitted_then_cost(model.level(1))
     assert backend.optimise(objective, True, 10.0, 0.0) is not None
-    assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "dear"]]
+    assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "z"]]
 
 
 def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> None:
@@ -702,7 +709,10 @@ def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> No
     assert 0 < relaxation.values[("team-a/a", 0, "l4", 0)] < 1
     whole = sorted(relaxation.whole().elements())
     assert sum(cpsat.CpSat(model, Counter(), whole).taken().values()) == 3
-    rounded = cpsat.CpSat(model, Counter(), whole + relaxation.ranked())
+    ranked = relaxation.ranked()
+    taken = [relaxation.values.get(k, 0.0) for k in ranked]
+    assert set(ranked) == set(model.candidates) and taken == sorted(taken, reverse=True)
+    rounded = cpsat.CpSat(model, Counter(), whole + ranked)
     assert ("team-a/a", 0, "h100", 0) in rounded.taken()
     assert sum(rounded.taken().values()) == 4
 
