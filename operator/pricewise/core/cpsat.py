@@ -229,13 +229,7 @@ class CpSat:
             if sum(plan[k] for k in mine) >= self.left[key[0]]:
                 continue
             for alt in sorted(mine, key=lambda k: (self.rank.get(k, len(self.rank)), k)):
-                if (
-                    alt in self.choice
-                    and alt not in objective
-                    and all(used[i] + rows[i][0][alt] <= rows[i][1] for i in rows_of[alt])
-                ):
-                    for i in rows_of[alt]:
-                        used[i] += rows[i][0][alt]
+                if alt in self.choice and alt not in objective and take(rows, rows_of, used, alt):
                     plan[alt] += 1
                     break
         plan = +plan
@@ -307,10 +301,22 @@ def feasible_part(
     left = dict(unfixed)
     taken: Counter[ChoiceKey] = Counter()
     for key in hint:
-        mine = rows_of.get(key, [])
-        if left[key[0]] and all(used[i] + rows[i][0][key] <= rows[i][1] for i in mine):
-            for i in mine:
-                used[i] += rows[i][0][key]
+        if left[key[0]] and take(rows, rows_of, used, key):
             taken[key] += 1
             left[key[0]] -= 1
     return taken
+
+
+def take(
+    rows: Sequence[tuple[Linear, int]],
+    rows_of: Mapping[ChoiceKey, list[int]],
+    used: list[int],
+    key: ChoiceKey,
+) -> bool:
+    """Add one job of the choice to `used` if every row still holds then; whether it did."""
+    mine = rows_of.get(key, ())
+    if any(used[i] + rows[i][0][key] > rows[i][1] for i in mine):
+        return False
+    for i in mine:
+        used[i] += rows[i][0][key]
+    return True

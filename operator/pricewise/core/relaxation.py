@@ -8,8 +8,8 @@ real model in a quarter of a second, takes 879 jobs' choices whole and leaves 14
 The whole ones are fixed and CP-SAT decides the rest; rows only have non-negative coefficients,
 so the fixed part never makes the rest infeasible. The relaxation minimises the total cost in
 one phase (see `solver._phases`), so its cost is a bound on the total cost of any plan that
-admits as many jobs per level: the bound the solver reports when it fixes (moved by duality,
-`Floor`, when the plan admits fewer).
+admits as many jobs per level: the bound the solver reports when it fixes, moved by duality
+(`Floor`) to the rows the plan meets otherwise (fewer jobs admitted, say).
 
 Fixing gives up the proof of optimality (a whole value of the relaxation need not be the
 integer optimum); small models, where CP-SAT proves it alone, are never fixed.
@@ -81,8 +81,7 @@ class Relaxation:
         self.values: dict[ChoiceKey, float] = {}
         self.required: list[tuple[mb.LinearConstraint, Linear, float]] = []
         """The rows `require` added (the phases' bounds), with their terms and scale."""
-        self.last: Floor | None = None
-        """The last optimum, as a bound for plans that meet the required rows differently."""
+        self._last: Floor | None = None
 
     def _expr(self, objective: Linear, scale: float = 1.0) -> mb.LinearExpr:
         keys = list(objective)
@@ -127,7 +126,7 @@ class Relaxation:
              * row_scale, solver.dual_value(row) * scale / row_scale)
             for row, terms, row_scale in self.required
         )  # fmt: skip
-        self.last = Floor(value, marginals)
+        self._last = Floor(value, marginals)
         return value, value
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
@@ -141,8 +140,9 @@ class Relaxation:
         self.required.append((row, objective, scale))
 
     def floor(self) -> Floor | None:
-        """The last optimum as a bound (see `Floor`)."""
-        return self.last
+        """The last optimum, as a bound for plans that meet the required rows otherwise (see
+        `Floor`); None before any."""
+        return self._last
 
     def value(self, objective: Linear) -> float:
         """The objective at the last optimum."""
