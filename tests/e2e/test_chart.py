@@ -21,6 +21,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -805,13 +806,12 @@ def _service_account_operator(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
     text = log_path.read_text(errors="replace")
+    # 403 as a status code, not inside a number: the metrics port was once 35403.
+    refusal = re.compile(r"Forbidden|forbidden|\b403\b|Not enough permissions|failed")
     refused = [
         line
         for line in text.splitlines()
-        if any(
-            marker in line
-            for marker in ("Forbidden", "forbidden", "403", "Not enough permissions", "failed")
-        )
+        if refusal.search(line)
         # A fresh API server answers 429 while its storage initialises; kopf retries.
         and "status=429" not in line
     ]
