@@ -233,9 +233,10 @@ def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
         gap: float,
         work: float | None = None,
         tolerance: float = 0.0,
+        enough: float | None = None,
     ) -> tuple[float, float] | None:
         allowed.append(work)
-        return optimise(backend, objective, maximize, seconds, gap, work, tolerance)
+        return optimise(backend, objective, maximize, seconds, gap, work, tolerance, enough)
 
     monkeypatch.setattr(cpsat.CpSat, "optimise", recorded)
     settings = SolverSettings(look_ahead=LookAhead(earliest_work=0.05))
@@ -626,6 +627,61 @@ def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> Non
     relaxed = checked(snap, replace(NOW_ONLY, whole_model_up_to=0))
     assert [decide(relaxed, f"team-a/{n}")[0] for n in ("urgent", "low")] == ["h100", "l4"]
     assert relaxed.status == "optimal"
+
+
+def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_further() -> None:
+    # The greedy plan puts the urgent job on the L4 and the other on the H100 (122.67 USD in
+    # all); the cheapest puts them the other way round (37.33). Beside a relaxation whose
+    # bound the greedy plan is within 1 % of, the cost phase stops there and reports that
+    # bound; beside one at the optimum, it prices on to the optimum.
+    slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    jobs = [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
+    snap = snapshot([one_l4, one_h100], jobs)
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    greedy = [key["urgent", "l4"], key["low", "h100"]]
+    cost = model.cost(list(model.candidates))
+
+    def priced(bound: float) -> tuple[float, list[Any]]:
+        backend = cpsat.CpSat(model, Counter(), greedy)
+        floor = relaxation.Floor(bound, ())
+        outcome = solver._phases(
+            backend, model, [1, 0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0,
+            floor=floor,
+        )  # fmt: skip
+        assert outcome is not None and outcome.within_gap
+        return outcome.bound, sorted(backend.taken())
+
+    dear = sum(cost[k] for k in greedy)
+    bound, taken = priced(0.992 * dear)
+    assert taken == sorted(greedy) and bound == pytest.approx(0.992 * dear * model.unit)
+    best = sorted([key["urgent", "h100"], key["low", "l4"]])
+    cheapest = sum(cost[k] for k in best)
+    assert cheapest < 0.5 * dear
+    assert priced(cheapest)[1] == best
+
+
+@pytest.mark.parametrize("whole_model_up_to", [3_000, 0], ids=["whole", "relaxed first"])
+def test_only_a_model_solved_whole_is_solved_again_with_its_own_ends_as_later_starts(
+    monkeypatch: pytest.MonkeyPatch, whole_model_up_to: int
+) -> None:
+    # Once a plan is found, the ends of what it starts are where the waiting jobs may start,
+    # and a small model is solved again with them. A large one is not: that second round
+    # doubled its time without a better plan.
+    calls = []
+    later_starts = solver._later_starts
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return later_starts(*args)
+
+    monkeypatch.setattr(solver, "_later_starts", counted)
+    jobs = [job(f"j{i}", *BOTH) for i in range(6)]
+    checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=whole_model_up_to))
+    assert len(calls) == (2 if whole_model_up_to else 1)
 
 
 def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:

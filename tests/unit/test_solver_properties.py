@@ -314,6 +314,10 @@ def test_relaxed_plans_are_valid_and_their_bound_holds(snap: Snapshot) -> None:
     # its bound never exceeds the cost of the exact plan when both admit as many jobs.
     relaxed = solve(snap, SolverSettings(whole_model_up_to=0))
     assert violations(snap, relaxed) == []
+    # "optimal" beside a relaxation: within its gap of the bound it reports.
+    if relaxed.status == "optimal" and relaxed.best_bound is not None:
+        planned = relaxed.total_cost + relaxed.reserved_cost
+        assert planned - relaxed.best_bound <= SolverSettings().relaxed_gap * max(1, planned)
     exact = solve(snap)
     levels = sorted({j.priority for j in snap.jobs}, reverse=True)
     assert _counts(relaxed, levels) <= _counts(exact, levels)

@@ -32,10 +32,12 @@ class Backend(Protocol):
         gap: float,
         work: float | None = None,
         tolerance: float = 0.0,
+        enough: float | None = None,
     ) -> tuple[float, float] | None:
         """The objective's value and proved bound, or None when nothing is found in time.
-        The search stops within `gap` (relative) or `tolerance` (absolute) of the bound; `work`
-        bounds it by CP-SAT's deterministic time, besides `seconds`."""
+        The search stops within `gap` (relative) or `tolerance` (absolute) of the bound, or at
+        a value as good as `enough` (one proved elsewhere to be within the gap); `work` bounds
+        it by CP-SAT's deterministic time, besides `seconds`."""
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
         """Bound the objective for the phases that follow."""
@@ -130,6 +132,7 @@ class CpSat:
         gap: float,
         work: float | None = None,
         tolerance: float = 0.0,
+        enough: float | None = None,
     ) -> tuple[float, float] | None:
         """One CP-SAT solve from the incumbent."""
         self.cp.clear_hints()  # type: ignore[no-untyped-call]
@@ -154,7 +157,11 @@ class CpSat:
             solver.parameters.max_deterministic_time = work
         # The gap is relative to the whole objective, fixed part included.
         solver.parameters.absolute_gap_limit = max(tolerance, gap * abs(constant))
-        status = solver.solve(self.cp)
+        # CP-SAT's own bound on a large model lags far behind its plans: on 1,000 jobs over 20
+        # pools the cost phase's first plan was within 0.52 % of the relaxation's bound after
+        # 0.27 s, and CP-SAT went on for 1.1 s to prove its own gap.
+        stop = None if enough is None else _StopAt(enough - constant, maximize)
+        status = solver.solve(self.cp, stop)
         if self.clock is not None:
             self.clock.spent += solver.response_proto.deterministic_time
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -250,6 +257,20 @@ class CpSat:
     def floor(self) -> Floor | None:
         """None: CP-SAT's bounds hold for its own required rows only."""
         return None
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Stops the search at the first solution whose objective is as good as `target`."""
+
+    def __init__(self, target: float, maximize: bool) -> None:
+        super().__init__()
+        self.target, self.maximize = target, maximize
+
+    def on_solution_callback(self) -> None:
+        """Called by CP-SAT at each improving solution."""
+        value = self.objective_value
+        if value >= self.target if self.maximize else value <= self.target:
+            self.stop_search()
 
 
 def cp_solver(workers: int, seed: int, seconds: float) -> cp_model.CpSolver:

@@ -103,10 +103,11 @@ class Relaxation:
         gap: float = 0.0,
         work: float | None = None,
         tolerance: float = 0.0,
+        enough: float | None = None,
     ) -> tuple[float, float] | None:
         """The relaxed optimum of `objective`, twice (it is its own bound), or None when GLOP
-        does not prove one in time. `gap`, `work` and `tolerance` are unused: the relaxation is
-        solved exactly."""
+        does not prove one in time. `gap`, `work`, `tolerance` and `enough` are unused: the
+        relaxation is solved exactly."""
         scale = self._scale(objective)
         expr = self._expr(objective, scale)
         if maximize:
