@@ -774,6 +774,29 @@ def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> No
     assert sum(rounded.taken().values()) == 4
 
 
+def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> None:
+    # One job, three L4 pools at 2, 3 and 5 USD an hour: the relaxation takes the cheapest,
+    # and the next choice that would add least to its cost is the 3-USD pool. Given only the
+    # shortlist, CP-SAT has no variable for the 5-USD pool.
+    pools = [
+        pool(name, "nvidia-l4", price, gpu_nodes(name, 1), order=i)
+        for i, (name, price) in enumerate([("cheap", 2.0), ("mid", 3.0), ("dear", 5.0)])
+    ]
+    snap = snapshot(pools, [job("a", BOTH[0])])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    relaxed = solver.Relaxation(model)
+    outcome = solver._phases(
+        relaxed, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
+    )
+    assert outcome is not None
+    shortlist = relaxed.shortlist(1)
+    assert {k[2] for k in shortlist} == {"cheap", "mid"}
+    backend = cpsat.CpSat(model, Counter(), [], allowed=shortlist)
+    assert {k[2] for k in backend.choice} == {"cheap", "mid"}
+    assert {k[2] for k in relaxed.shortlist(2)} == {"cheap", "mid", "dear"}
+
+
 def test_copies_that_do_not_pack_together_still_place_the_mix_that_does() -> None:
     # Found by hypothesis. Three L4 nodes, 8 GPUs each: 16 CPUs and 64 GiB, 96 CPUs and 64 GiB,
     # 16 CPUs and 1 TiB. Two copies of `a` (2 workers of 8 CPUs, 16 GiB) and two of `b` (3 of

@@ -6,7 +6,7 @@ solved one at a time from the incumbent (see `solver._phases`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Protocol
 
 from ortools.sat.python import cp_model
@@ -68,8 +68,9 @@ class WorkClock:
 
 class CpSat:
     """The placement model for CP-SAT, less the jobs fixed beforehand: those are taken, and
-    their use taken off every row; a class whose jobs are all fixed has no choice left. With
-    a `WorkClock`, time limits are deterministic time, and each solve's is added to it."""
+    their use taken off every row; a class whose jobs are all fixed has no choice left. Only
+    the `allowed` choices may be taken (None: all). With a `WorkClock`, time limits are
+    deterministic time, and each solve's is added to it."""
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class CpSat:
         workers: int = 1,
         seed: int = 0,
         clock: WorkClock | None = None,
+        allowed: Set[ChoiceKey] | None = None,
     ) -> None:
         self.cp = cp_model.CpModel()
         self.workers, self.seed, self.clock = workers, seed, clock
@@ -97,15 +99,16 @@ class CpSat:
             if left[k[0]] == 1
             else self.cp.new_int_var(0, left[k[0]], "")
             for k in model.candidates
-            if left[k[0]]
+            if left[k[0]] and (allowed is None or k in allowed)
         }
         self.indexes = [var.index for var in self.choice.values()]
         self._groups = model.groups
         for name, keys in model.groups.items():
+            mine = [self.choice[k] for k in keys if k in self.choice]
             if left[name] == 1:
-                self.cp.add_at_most_one(self.choice[k] for k in keys)
+                self.cp.add_at_most_one(mine)
             elif left[name]:
-                self.cp.add(sum(self.choice[k] for k in keys) <= left[name])
+                self.cp.add(sum(mine) <= left[name])
         for terms, bound in model.rows:
             used = sum(coef * fixed[k] for k, coef in terms.items() if k in fixed)
             expr, _ = self._expr(terms)

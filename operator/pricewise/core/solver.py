@@ -514,7 +514,8 @@ def _solve_round(
     """One plan of the model: its choices, status, cost bound and whether it was priced level
     by level, or None when CP-SAT finds nothing in time. A model larger than
     `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
-    are fixed (see `relaxation`). `seconds` are read on `clock`."""
+    are fixed (see `relaxation`), and CP-SAT decides the rest among the choices the
+    relaxation shortlists and the hint's. `seconds` are read on `clock`."""
     started = clock()
     work_clock = clock if isinstance(clock, WorkClock) else None
     # GLOP has no deterministic limit: with a work clock its limit in seconds is only a net.
@@ -523,6 +524,7 @@ def _solve_round(
     fixed: Counter[ChoiceKey] = Counter()
     relaxed: _Outcome | None = None
     relaxation: Relaxation | None = None
+    allowed: set[ChoiceKey] | None = None
     if len(model.choices) > settings.whole_model_up_to:
         relaxation = Relaxation(model, least_s)
         # Most of the time: on a large model, building it is a good part of the work, and
@@ -534,8 +536,11 @@ def _solve_round(
             # The relaxation's own plan first: it admits more than a greedy one; then, for the
             # jobs neither places, every choice, the relaxation's first.
             whole = sorted((relaxation.whole() - fixed).elements())
+            allowed = relaxation.shortlist() | set(start)
             start = whole + start + relaxation.ranked()
-    backend = CpSat(model, fixed, start, settings.num_workers, settings.random_seed, work_clock)
+    backend = CpSat(
+        model, fixed, start, settings.num_workers, settings.random_seed, work_clock, allowed
+    )
     deadline = started + seconds
     # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
     # alone is enough where CP-SAT prices any plan quickly: on counts of classes (1,000 jobs of
