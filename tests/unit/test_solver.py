@@ -797,6 +797,21 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     assert {k[2] for k in relaxed.shortlist(2)} == {"cheap", "mid", "dear"}
 
 
+def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:
+    # Each phase is solved from scratch in about as long as the last: with less time it would
+    # not finish. A deterministic solve's limits are only nets, so it always starts.
+    snap = snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(3)])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    cost = model.cost(list(model.candidates))
+    for least_s, started in ((0.0, False), (5.0, True)):
+        relaxed = solver.Relaxation(model, least_s)
+        assert relaxed.optimise(cost, False, 10.0) is not None
+        relaxed.took = 2.0
+        assert (relaxed.optimise(cost, False, 1.0) is not None) is started
+        assert relaxed.optimise(cost, False, 3.0) is not None
+
+
 def test_copies_that_do_not_pack_together_still_place_the_mix_that_does() -> None:
     # Found by hypothesis. Three L4 nodes, 8 GPUs each: 16 CPUs and 64 GiB, 96 CPUs and 64 GiB,
     # 16 CPUs and 1 TiB. Two copies of `a` (2 workers of 8 CPUs, 16 GiB) and two of `b` (3 of
