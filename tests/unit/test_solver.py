@@ -664,24 +664,20 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     assert priced(cheapest)[1] == best
 
 
-@pytest.mark.parametrize("whole_model_up_to", [3_000, 0], ids=["whole", "relaxed first"])
-def test_only_a_model_solved_whole_is_solved_again_with_its_own_ends_as_later_starts(
-    monkeypatch: pytest.MonkeyPatch, whole_model_up_to: int
+@pytest.mark.parametrize(("phase", "rounds"), [(0.01, 2), (0.1, 1)])
+def test_a_plan_found_early_is_solved_again_with_its_own_ends_as_later_starts(
+    monkeypatch: pytest.MonkeyPatch, phase: float, rounds: int
 ) -> None:
-    # Once a plan is found, the ends of what it starts are where the waiting jobs may start,
-    # and a small model is solved again with them. A large one is not: that second round
-    # doubled its time without a better plan.
-    calls = []
-    later_starts = solver._later_starts
-
-    def counted(*args: Any) -> Any:
-        calls.append(args)
-        return later_starts(*args)
-
-    monkeypatch.setattr(solver, "_later_starts", counted)
+    # The ends of what a first plan starts are where the waiting jobs may start: found within
+    # `REFINE_WITHIN` of the limit, the model is solved again with them; found later, not (a
+    # second round of 1,000 jobs took 3.7 s more). Relaxed first, as large models are.
+    StageClock(monkeypatch, 10.0, phase=phase)
+    solved = []
+    solve_round = solver._solve_round
+    monkeypatch.setattr(solver, "_solve_round", lambda *a: solved.append(a) or solve_round(*a))
     jobs = [job(f"j{i}", *BOTH) for i in range(6)]
-    checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=whole_model_up_to))
-    assert len(calls) == (2 if whole_model_up_to else 1)
+    checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=0))
+    assert len(solved) == rounds
 
 
 def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
@@ -745,17 +741,23 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "z"]]
 
 
+def split_by_the_relaxation() -> list[Job]:
+    """Jobs of 6, 4, 4 and 4 GPUs for two L4 nodes (16 GPUs), the H100 dearer: the relaxation
+    puts two thirds of the first on the L4s and the rest on an H100."""
+
+    def sized(name: str, devices: int, hours: float) -> Job:
+        l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
+        return job(name, l4, h100, work=3_600_000.0 * hours)
+
+    return [sized("a", 6, 1.0), sized("c", 4, 1.5), sized("d", 4, 2.0), sized("e", 4, 2.5)]
+
+
 def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> None:
     # Two L4 nodes (16 GPUs) for jobs of 6, 4, 4 and 4 GPUs, the H100 dearer: the relaxation
     # puts two thirds of `a` on the L4s and the rest on an H100. Its whole choices leave `a` no
     # room on the L4s: three jobs planned. With every choice ranked after them, `a` takes the
     # H100, and all four are planned, as in the relaxation.
-    def sized(name: str, devices: int, hours: float) -> Job:
-        l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
-        return job(name, l4, h100, work=3_600_000.0 * hours)
-
-    jobs = [sized("a", 6, 1.0), sized("c", 4, 1.5), sized("d", 4, 2.0), sized("e", 4, 2.5)]
-    snap = snapshot([SLOW, FAST], jobs)
+    snap = snapshot([SLOW, FAST], split_by_the_relaxation())
     options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
     model = solver.PlacementModel(snap, options, {}, [], classes=False)
     relaxation = solver.Relaxation(model)
@@ -795,6 +797,30 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     backend = cpsat.CpSat(model, Counter(), [], allowed=shortlist)
     assert {k[2] for k in backend.choice} == {"cheap", "mid"}
     assert {k[2] for k in relaxed.shortlist(2)} == {"cheap", "mid", "dear"}
+
+
+def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = []
+    init = cpsat.CpSat.__init__
+
+    def recorded(self_: Any, *args: Any) -> None:
+        given.append(args[-1])
+        init(self_, *args)
+
+    monkeypatch.setattr(cpsat.CpSat, "__init__", recorded)
+    # Nine choices; the relaxation fixes the A100 job's, and the split L4/H100 jobs' eight are
+    # left to CP-SAT.
+    a100 = pool("a100", "nvidia-a100-80gb", 4.0, gpu_nodes("a100", 1))
+    alone = job("z", option("nvidia-a100-80gb", 1000, devices=1))
+    snap = snapshot([SLOW, FAST, a100], [*split_by_the_relaxation(), alone])
+    # More left than CP-SAT solves whole: the shortlist.
+    checked(snap, replace(NOW_ONLY, whole_model_up_to=7))
+    assert len(given) == 1 and isinstance(given[0], set) and given[0]
+    # No more than that: every choice.
+    checked(snap, replace(NOW_ONLY, whole_model_up_to=8))
+    assert len(given) == 2 and given[1] is None
 
 
 def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:
