@@ -245,6 +245,17 @@ def test_moving_reservations_earlier_gets_at_most_its_own_small_budget(
     assert 0.05 in allowed and set(allowed) == {None, 0.05}, allowed
 
 
+def split_by_the_relaxation() -> list[Job]:
+    """Jobs of 6, 4, 4 and 4 GPUs for two L4 nodes (16 GPUs), the H100 dearer: the relaxation
+    puts two thirds of the first on the L4s and the rest on an H100."""
+
+    def sized(name: str, devices: int, hours: float) -> Job:
+        l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
+        return job(name, l4, h100, work=3_600_000.0 * hours)
+
+    return [sized("a", 6, 1.0), sized("c", 4, 1.5), sized("d", 4, 2.0), sized("e", 4, 2.5)]
+
+
 class StageClock:
     """A clock that only the solver's stages move: each "takes" its share of the time limit
     (a CP-SAT or GLOP phase at most the seconds it is given), and every start is recorded."""
@@ -664,19 +675,36 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     assert priced(cheapest)[1] == best
 
 
-@pytest.mark.parametrize(("phase", "rounds"), [(0.01, 2), (0.1, 1)])
+@pytest.mark.parametrize(
+    ("jobs", "phase", "whole_model_up_to", "rounds"),
+    [
+        # Relaxed first, every job fixed: the first plan comes early, and a second round runs.
+        ([job(f"j{i}", *BOTH) for i in range(6)], 0.01, 0, 2),
+        # The same, the first plan found after 40 % of the limit: no time for it.
+        ([job(f"j{i}", *BOTH) for i in range(6)], 0.3, 0, 1),
+        # A split job leaves CP-SAT more choices than it solves whole (none, here): a
+        # shortlist, and a model too large for a second round.
+        (split_by_the_relaxation(), 0.01, 0, 1),
+        # The same jobs solved whole take the second round.
+        (split_by_the_relaxation(), 0.01, 3_000, 2),
+    ],
+    ids=["early", "late", "shortlisted", "whole"],
+)
 def test_a_plan_found_early_is_solved_again_with_its_own_ends_as_later_starts(
-    monkeypatch: pytest.MonkeyPatch, phase: float, rounds: int
+    monkeypatch: pytest.MonkeyPatch,
+    jobs: list[Job],
+    phase: float,
+    whole_model_up_to: int,
+    rounds: int,
 ) -> None:
     # The ends of what a first plan starts are where the waiting jobs may start: found within
-    # `REFINE_WITHIN` of the limit, the model is solved again with them; found later, not (a
-    # second round of 1,000 jobs took 3.7 s more). Relaxed first, as large models are.
+    # `REFINE_WITHIN` of the limit, the model is solved again with them (on 1,000 jobs over 20
+    # pools, shortlisted, that took 3.7 s more).
     StageClock(monkeypatch, 10.0, phase=phase)
     solved = []
     solve_round = solver._solve_round
     monkeypatch.setattr(solver, "_solve_round", lambda *a: solved.append(a) or solve_round(*a))
-    jobs = [job(f"j{i}", *BOTH) for i in range(6)]
-    checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=0))
+    checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=whole_model_up_to))
     assert len(solved) == rounds
 
 
@@ -739,17 +767,6 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     objective, _ = model.admitted_then_cost(model.level(1))
     assert backend.optimise(objective, True, 10.0, 0.0) is not None
     assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "z"]]
-
-
-def split_by_the_relaxation() -> list[Job]:
-    """Jobs of 6, 4, 4 and 4 GPUs for two L4 nodes (16 GPUs), the H100 dearer: the relaxation
-    puts two thirds of the first on the L4s and the rest on an H100."""
-
-    def sized(name: str, devices: int, hours: float) -> Job:
-        l4, h100 = option("nvidia-l4", 1000, devices), option("nvidia-h100", 3000, devices)
-        return job(name, l4, h100, work=3_600_000.0 * hours)
-
-    return [sized("a", 6, 1.0), sized("c", 4, 1.5), sized("d", 4, 2.0), sized("e", 4, 2.5)]
 
 
 def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> None:

@@ -52,13 +52,14 @@ LOOK_AHEAD_BUDGET = 0.3
 """Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
 of pending jobs) the cycle decides only what starts now, a model a fraction of the size that
 CP-SAT can still improve on the greedy plan within the limit; later cycles look ahead again."""
-REFINE_WITHIN = 0.25
+REFINE_WITHIN = 0.4
 """Share of the time limit within which a first plan lets the solve take one more round, with
-the ends of what that plan starts as later starts for what waits; that round's plan replaces
-the first (keeping the first where it ranks better cost the contended replay 330 USD and 15
-deadlines). On 300-500 jobs over 5-20 pools the second round costs 1-8 % less, in 1-2 s more;
-on 1,000 jobs over 20 pools, whose first round takes a third of the limit, it took 3.7 s
-more."""
+the ends of what that plan starts as later starts for what waits (that round's plan replaces
+the first: keeping the first where it ranked better cost the contended replay 330 USD and 15
+deadlines). Not where CP-SAT was given a shortlist: on 1,000 jobs over 20 pools the second
+round took 3.7 s more, where on 300-500 jobs over 5-20 pools (every choice left to CP-SAT) it
+costs 1-8 % less in 1-2 s more. A quarter of the limit instead moved three rows of the policy
+grid, one of them 551 USD dearer."""
 TAIL = 0.15
 """Share of the time limit kept, at least, for packing and explaining the result."""
 MIN_SHARE = 0.2
@@ -193,7 +194,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             outcome = _solve_round(problem, levels, hint, settings, until - clock(), clock)
             if outcome is None:
                 break
-            keys, round_status, round_bound, by_level = outcome
+            keys, round_status, round_bound, by_level, narrowed = outcome
             chosen = [problem.choices[k] for k in keys if k[3] == 0]
             nodes, failed = pack_pools(chosen)
             if failed:
@@ -203,7 +204,8 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
                 hint = {k for k in keys if k[3] or k[2] not in unpacked}
                 continue
             planned = [problem.choices[k] for k in keys]
-            if not refined and clock() - started < REFINE_WITHIN * settings.time_limit_s:
+            early = clock() - started < REFINE_WITHIN * settings.time_limit_s
+            if not refined and not narrowed and early:
                 refined = True
                 more = _later_starts(snapshot, feasible, settings, keys, problem.choices)
                 if more != later:
@@ -513,9 +515,10 @@ def _solve_round(
     settings: SolverSettings,
     seconds: float,
     clock: Callable[[], float],
-) -> tuple[list[ChoiceKey], str, int | None, bool] | None:
-    """One plan of the model: its choices, status, cost bound and whether it was priced level
-    by level, or None when CP-SAT finds nothing in time. A model larger than
+) -> tuple[list[ChoiceKey], str, int | None, bool, bool] | None:
+    """One plan of the model: its choices, status, cost bound, whether it was priced level
+    by level and whether CP-SAT was given a shortlist, or None when CP-SAT finds nothing in
+    time. A model larger than
     `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
     are fixed (see `relaxation`), and CP-SAT decides the rest, among the choices the
     relaxation shortlists and the hint's where more than `whole_model_up_to` are left.
@@ -582,15 +585,17 @@ def _solve_round(
             "optimal" if proved else "feasible",
             outcome.bound if outcome.complete else None,
             True,
+            False,
         )
     # The relaxation's cost, moved by how far the plan meets the rows its phases required
     # otherwise (fewer jobs admitted, less overdue weight started), bounds the plan's.
     if floor is None:
-        return keys, "feasible", None, False
+        return keys, "feasible", None, False, allowed is not None
     least = relaxed_bound(floor, backend.taken()) * model.unit
     cost = sum(model.choices[k].cost for k in keys)
     gap = settings.relaxed_gap * max(1, cost)
-    return keys, "optimal" if cost - least <= gap else "feasible", least, False
+    status = "optimal" if cost - least <= gap else "feasible"
+    return keys, status, least, False, allowed is not None
 
 
 def relaxed_bound(floor: Floor, taken: Counter[ChoiceKey]) -> int:
