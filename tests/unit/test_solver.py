@@ -622,17 +622,24 @@ def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> No
     assert better(second, first, by_level=False)
 
 
+def urgent_and_slow_on_h100() -> Snapshot:
+    """One L4 node and one H100 node; an urgent job that runs well on both, and another that
+    is slow on the H100."""
+    slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    return snapshot(
+        [one_l4, one_h100], [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
+    )
+
+
 def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> None:
     # One L4 node and one H100 node, a job each; the greedy start puts the urgent job on the
     # cheap L4 (16.00) and the other on the H100, where it is slow (106.67). Priced level by
     # level (small models, solved whole) that stands; priced in all (large models, relaxed
     # first: forced here with a threshold of 0 choices), the urgent job takes the H100 (21.33)
     # and the other the L4 (16.00), and that plan must not lose to the greedy one.
-    slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    jobs = [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
-    snap = snapshot([one_l4, one_h100], jobs)
+    snap = urgent_and_slow_on_h100()
     whole = checked(snap, NOW_ONLY)
     assert [decide(whole, f"team-a/{n}")[0] for n in ("urgent", "low")] == ["l4", "h100"]
     relaxed = checked(snap, replace(NOW_ONLY, whole_model_up_to=0))
@@ -645,11 +652,7 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     # all); the cheapest puts them the other way round (37.33). Beside a relaxation whose
     # bound the greedy plan is within 1 % of, the cost phase stops there and reports that
     # bound; beside one at the optimum, it prices on to the optimum.
-    slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    jobs = [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
-    snap = snapshot([one_l4, one_h100], jobs)
+    snap = urgent_and_slow_on_h100()
     options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
     model = solver.PlacementModel(snap, options, {}, [], classes=False)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
