@@ -661,7 +661,7 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
 
     def priced(bound: float) -> tuple[float, list[Any]]:
         backend = cpsat.CpSat(model, Counter(), greedy)
-        floor = relaxation.Floor(bound, ())
+        floor = relaxation.Floor(bound, (), {})
         outcome = solver._phases(
             backend, model, [1, 0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0,
             floor=floor,
@@ -812,11 +812,12 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
         relaxed, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
     )
     assert outcome is not None
-    shortlist = relaxed.shortlist(1)
+    assert outcome.floor is not None
+    shortlist = relaxed.shortlist(outcome.floor, 1)
     assert {k[2] for k in shortlist} == {"cheap", "mid"}
     backend = cpsat.CpSat(model, Counter(), [], allowed=shortlist)
     assert {k[2] for k in backend.choice} == {"cheap", "mid"}
-    assert {k[2] for k in relaxed.shortlist(2)} == {"cheap", "mid", "dear"}
+    assert {k[2] for k in relaxed.shortlist(outcome.floor, 2)} == {"cheap", "mid", "dear"}
 
 
 def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(

@@ -61,6 +61,8 @@ class Floor:
     value: float
     marginals: tuple[tuple[Linear, float, float], ...]
     """Per required row: its terms, its bound, and the optimum's change per unit of it."""
+    reduced: Mapping[ChoiceKey, float]
+    """Per choice, its reduced cost: what taking one more of it would add to the optimum."""
 
     def at(self, taken: Mapping[ChoiceKey, float]) -> float:
         """A lower bound on the objective of the plan `taken` (counts per choice)."""
@@ -88,8 +90,6 @@ class Relaxation:
         for terms, bound in model.rows:
             self.lp.add(self._expr(terms) <= bound)
         self.values: dict[ChoiceKey, float] = {}
-        self.reduced: dict[ChoiceKey, float] = {}
-        """The last optimum's reduced costs: what taking one more of a choice would add."""
         self.required: list[tuple[mb.LinearConstraint, Linear, float]] = []
         """The rows `require` added (the phases' bounds), with their terms and scale."""
         self._last: Floor | None = None
@@ -141,7 +141,6 @@ class Relaxation:
         # One read of all values: one call a variable was a tenth of a second on 20,000.
         variables = list(self.var.values())
         self.values = dict(zip(self.var, solver.values(variables), strict=True))
-        self.reduced = dict(zip(self.var, solver.reduced_costs(variables), strict=True))
         value = float(solver.objective_value) * scale
         marginals = tuple(
             # A dual is the optimum's change per unit of its row's bound, both scaled.
@@ -149,7 +148,8 @@ class Relaxation:
              * row_scale, solver.dual_value(row) * scale / row_scale)
             for row, terms, row_scale in self.required
         )  # fmt: skip
-        self._last = Floor(value, marginals)
+        reduced = dict(zip(self.var, solver.reduced_costs(variables), strict=True))
+        self._last = Floor(value, marginals, reduced)
         return value, value
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
@@ -188,17 +188,17 @@ class Relaxation:
         cost = self.model.candidates
         return sorted(cost, key=lambda k: (-self.values.get(k, 0.0), cost[k].cost, k))
 
-    def shortlist(self, per_class: int = SHORTLIST) -> set[ChoiceKey]:
-        """Per class, the choices the last optimum uses and the `per_class` others that
-        would add least to it (reduced cost, then cost): where a whole plan near it is found.
-        The bound still holds for every choice."""
+    def shortlist(self, floor: Floor, per_class: int = SHORTLIST) -> set[ChoiceKey]:
+        """Per class, the choices the last optimum uses and the `per_class` others that would
+        add least to the `floor`'s (the cost phase's: reduced cost, then cost): where a whole
+        plan near it is found. The bound still holds for every choice."""
         cost = self.model.candidates
         out: set[ChoiceKey] = set()
         for keys in self.model.groups.values():
             used = [k for k in keys if self.values.get(k, 0.0) > WHOLE]
             rest = sorted(
                 (k for k in keys if self.values.get(k, 0.0) <= WHOLE),
-                key=lambda k: (abs(self.reduced.get(k, 0.0)), cost[k].cost, k),
+                key=lambda k: (abs(floor.reduced.get(k, 0.0)), cost[k].cost, k),
             )
             out.update(used, rest[:per_class])
         return out
