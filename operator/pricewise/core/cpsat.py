@@ -212,7 +212,7 @@ class CpSat:
             left = []
             for key in waiting:
                 out = spare[key[0]].pop() if spare[key[0]] else None
-                if out is None and sum(plan[k] for k in self._groups[key[0]]) >= self.left[key[0]]:
+                if out is None and self._full(plan, key[0]):
                     continue
                 change = Counter({i: rows[i][0][key] for i in rows_of[key]})
                 if out is not None:
@@ -235,9 +235,9 @@ class CpSat:
         # lost 122 of the relaxation's jobs to a higher level's cheaper choices, and the next
         # phase, cut short, never placed them again.
         for key in waiting:
-            mine = self._groups[key[0]]
-            if sum(plan[k] for k in mine) >= self.left[key[0]]:
+            if self._full(plan, key[0]):
                 continue
+            mine = self._groups[key[0]]
             for alt in sorted(mine, key=lambda k: (self.rank.get(k, len(self.rank)), k)):
                 if alt in self.choice and alt not in objective and take(rows, rows_of, used, alt):
                     plan[alt] += 1
@@ -247,6 +247,10 @@ class CpSat:
         if all(sum(c * taken[k] for k, c in terms.items()) >= n for terms, n in self.floors):
             return plan
         return found
+
+    def _full(self, plan: Counter[ChoiceKey], name: str) -> bool:
+        """Whether the plan takes every job the class `name` has left."""
+        return sum(plan[k] for k in self._groups[name]) >= self.left[name]
 
     def value(self, objective: Linear) -> float:
         """The objective at the incumbent."""

@@ -85,6 +85,7 @@ class Relaxation:
         self.lp = mb.Model()  # type: ignore[no-untyped-call]
         size = model.size
         self.var = {k: self.lp.new_var(0.0, size[k[0]], False, None) for k in model.candidates}
+        self.variables = list(self.var.values())
         for name, keys in model.groups.items():
             self.lp.add(self._expr(dict.fromkeys(keys, 1)) <= size[name])
         for terms, bound in model.rows:
@@ -92,7 +93,9 @@ class Relaxation:
         self.values: dict[ChoiceKey, float] = {}
         self.required: list[tuple[mb.LinearConstraint, Linear, float]] = []
         """The rows `require` added (the phases' bounds), with their terms and scale."""
-        self._last: Floor | None = None
+        self._last: tuple[mb.Solver, float, int] | None = None
+        """The last optimum's solver, value and how many required rows it had: its `floor`
+        is read only where a phase asks for it (the cost phase), not after every phase."""
         self.took = 0.0
         """Seconds the last phase took to solve."""
 
@@ -139,17 +142,9 @@ class Relaxation:
             return None
         self.took = time.monotonic() - started
         # One read of all values: one call a variable was a tenth of a second on 20,000.
-        variables = list(self.var.values())
-        self.values = dict(zip(self.var, solver.values(variables), strict=True))
+        self.values = dict(zip(self.var, solver.values(self.variables), strict=True))
         value = float(solver.objective_value) * scale
-        marginals = tuple(
-            # A dual is the optimum's change per unit of its row's bound, both scaled.
-            (terms, (row.lower_bound if math.isfinite(row.lower_bound) else row.upper_bound)
-             * row_scale, solver.dual_value(row) * scale / row_scale)
-            for row, terms, row_scale in self.required
-        )  # fmt: skip
-        reduced = dict(zip(self.var, solver.reduced_costs(variables), strict=True))
-        self._last = Floor(value, marginals, reduced)
+        self._last = (solver, scale, len(self.required))
         return value, value
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
@@ -165,7 +160,18 @@ class Relaxation:
     def floor(self) -> Floor | None:
         """The last optimum, as a bound for plans that meet the required rows otherwise (see
         `Floor`); None before any."""
-        return self._last
+        if self._last is None:
+            return None
+        solver, scale, rows = self._last
+        marginals = tuple(
+            # A dual is the optimum's change per unit of its row's bound, both scaled.
+            (terms, (row.lower_bound if math.isfinite(row.lower_bound) else row.upper_bound)
+             * row_scale, solver.dual_value(row) * scale / row_scale)
+            for row, terms, row_scale in self.required[:rows]
+        )  # fmt: skip
+        reduced = dict(zip(self.var, solver.reduced_costs(self.variables), strict=True))
+        value = float(solver.objective_value) * scale
+        return Floor(value, marginals, reduced)
 
     def value(self, objective: Linear) -> float:
         """The objective at the last optimum."""

@@ -522,12 +522,10 @@ def _solve_round(
 ) -> tuple[list[ChoiceKey], str, int | None, bool, bool] | None:
     """One plan of the model: its choices, status, cost bound, whether it was priced level
     by level and whether CP-SAT was given a shortlist, or None when CP-SAT finds nothing in
-    time. A model larger than
-    `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
-    are fixed (see `relaxation`), and CP-SAT decides the rest, among the choices the
-    relaxation's cost phase shortlists and the hint's where more than `whole_model_up_to`
-    class choices are left.
-    `seconds` are read on `clock`."""
+    time. A model larger than `whole_model_up_to` is first solved relaxed, and the choices the
+    relaxation takes whole are fixed (see `relaxation`); CP-SAT decides the rest, among the
+    choices the relaxation's cost phase shortlists and the hint's where more than
+    `whole_model_up_to` class choices are left. `seconds` are read on `clock`."""
     started = clock()
     work_clock = clock if isinstance(clock, WorkClock) else None
     # GLOP has no deterministic limit: with a work clock its limit in seconds is only a net.
