@@ -678,6 +678,30 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     assert priced(cheapest)[1] == best
 
 
+def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counted_further() -> None:
+    # The relaxation's count of a level bounds CP-SAT's while the levels above admit as many:
+    # a plan that reaches it needs no admission phase. The hint leaves the low job out: with a
+    # relaxation that admitted none of that level it stays out, with one that admitted it (or
+    # without a relaxation) CP-SAT counts it in.
+    snap = urgent_and_slow_on_h100()
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+
+    def counts(ceilings: tuple[int, ...]) -> list[int]:
+        backend = cpsat.CpSat(model, Counter(), [key["urgent", "l4"]])
+        outcome = solver._phases(
+            backend, model, [1, 0], SolverSettings(), 1e9, True, False, clock=lambda: 0.0,
+            ceilings=ceilings,
+        )  # fmt: skip
+        assert outcome is not None
+        return outcome.counts
+
+    assert counts((1, 0)) == [1, 0]
+    assert counts((1, 1)) == [1, 1]
+    assert counts(()) == [1, 1]
+
+
 @pytest.mark.parametrize(
     ("jobs", "phase", "whole_model_up_to", "rounds"),
     [
@@ -767,7 +791,7 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     hint = [key["high", "z"], key["low", "cheap"], key["low", "z"], key["low", "a"]]
     backend = cpsat.CpSat(model, Counter(), hint)
-    objective, _ = model.admitted_then_cost(model.level(1))
+    objective, _, _ = model.admitted_then_cost(model.level(1))
     assert backend.optimise(objective, True, 10.0, 0.0) is not None
     assert sorted(backend.taken()) == [key["high", "cheap"], key["low", "z"]]
 

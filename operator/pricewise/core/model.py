@@ -101,16 +101,14 @@ class PlacementModel:
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
-        self.choices = {choice_key(c, s): c for opts in starts.values() for c, s in opts}
+        keyed = {k: [choice_key(c, s) for c, s in opts] for k, opts in starts.items()}
+        self.choices = {
+            key: c for k, opts in starts.items() for key, (c, _) in zip(keyed[k], opts, strict=True)
+        }
         self.classes = JobClasses.of_choices(starts, together=classes)
         self.size = {name: len(members) for name, members in self.classes.members.items()}
-        self.candidates: dict[ChoiceKey, Candidate] = {}
-        self.groups: dict[str, list[ChoiceKey]] = {}
-        for name in self.classes.members:
-            for cand, start in starts[name]:
-                choice = choice_key(cand, start)
-                self.candidates[choice] = cand
-                self.groups.setdefault(name, []).append(choice)
+        self.groups = {name: keyed[name] for name in self.classes.members}
+        self.candidates = {key: self.choices[key] for keys in self.groups.values() for key in keys}
         self.rows: list[tuple[Linear, int]] = []
         by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
         for choice in self.candidates:
@@ -133,12 +131,12 @@ class PlacementModel:
         the nodes worker by worker, per shape."""
         held = [(release_s(r, self.now_time), fields(r.frees)) for r in pool.releases]
         free = fields(free_room(pool.nodes))
-        demand = {k: fields(self.candidates[k].demand) for k in keys}
+        demand = {k: tuple(map(in_range, fields(self.candidates[k].demand))) for k in keys}
         end = {k: k[3] + duration_units(self.candidates[k]) for k in keys}
         for instant in sorted({k[3] for k in keys}):
             running = [k for k in keys if k[3] <= instant < end[k]]
             for index in range(4):
-                terms = {k: in_range(demand[k][index]) for k in running if demand[k][index]}
+                terms = {k: demand[k][index] for k in running if demand[k][index]}
                 if terms:
                     room = free[index] + sum(f[index] for until, f in held if until <= instant)
                     self.rows.append((terms, in_range(room)))
@@ -221,16 +219,17 @@ class PlacementModel:
         """Minutes from now to the planned starts of these choices: start early."""
         return {k: k[3] // 60 for k in keys if k[3] >= 60}
 
-    def admitted_then_cost(self, keys: list[ChoiceKey]) -> tuple[Linear, int]:
+    def admitted_then_cost(self, keys: list[ChoiceKey]) -> tuple[Linear, int, int]:
         """Jobs planned from `keys`, with their cost subtracted as a tie-break: one more job
         outweighs every cost difference, so the plan handed on is already nearly cheapest. With
-        the tie-break's money unit (micro-units)."""
+        the tie-break's money unit (micro-units) and what a job counts for: a plan of n jobs
+        scores more than (n - 1) times that, one of fewer at most that much."""
         worst: dict[str, int] = defaultdict(int)
         for k in keys:
             worst[k[0]] = max(worst[k[0]], self.candidates[k].cost)
         tie = money_unit(sum(c * self.size[g] for g, c in worst.items()), TIE_RANGE, CENT)
         scale = sum(cost // tie * self.size[g] for g, cost in worst.items()) + 1
-        return {k: scale - self.candidates[k].cost // tie for k in keys}, tie
+        return {k: scale - self.candidates[k].cost // tie for k in keys}, tie, scale
 
     def unfixed(self, fixed: Mapping[ChoiceKey, int]) -> dict[str, int]:
         """Per class, its jobs that `fixed` (counts of class choices) leaves undecided."""

@@ -388,6 +388,7 @@ def _phases(
     *,
     clock: Callable[[], float],
     floor: Floor | None = None,
+    ceilings: Sequence[int] = (),
 ) -> _Outcome | None:
     """Solve in phases, each bounding the next. First, per level from the highest, the most
     jobs planned (with `tie_break`, the count less the cost: see `_admission`). Then, per
@@ -401,7 +402,8 @@ def _phases(
     relaxation does so, because bounding a level by its fractional optimum would bind the
     levels below to a cost no whole plan has (on 1,000 jobs, 7 % dearer in all); and so does
     CP-SAT beside it (see `_solve_round`), where the relaxation's `floor` bounds the cost: a
-    plan within the gap of it ends the cost phase, or skips it."""
+    plan within the gap of it ends the cost phase, or skips it; and its counts per level
+    (`ceilings`) bound the admissions: a plan that reaches one ends that phase, or skips it."""
     assert floor is None or not by_level, "the relaxation's floor bounds all levels at once"
     out = _Outcome()
     phases = 0
@@ -421,26 +423,36 @@ def _phases(
         phases += found is not None
         return found
 
-    for level in levels:
+    # The relaxation's count bounds a level's while every level above it admits as many as
+    # the relaxation's did, with no overdue jobs to start first (the rows are then the same).
+    bounded = bool(ceilings)
+    for index, level in enumerate(levels):
         keys = model.level(level)
         # No starvation: jobs without a deadline past their max wait start first, oldest
         # first; counting admissions alone (smallest first) let a large one wait 211 h on the
         # replay without deadlines, where arrival order bounds the longest wait at 99 h.
         overdue = model.overdue(keys, settings.look_ahead.max_wait_s)
         if overdue:
+            bounded = False
             if run(overdue, True) is None:
                 return replace(out, complete=False, priced=False) if phases else None
             backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
+        ceiling = ceilings[index] if bounded else model.jobs(keys)
         taken = backend.taken()
-        contended = sum(taken[k] for k in keys if k in taken) < model.jobs(keys)
-        if contended:
-            objective, tolerance = _admission(backend, model, keys, settings, tie_break, by_level)
-            if run(objective, True, tolerance=tolerance) is None:
+        if sum(taken[k] for k in keys if k in taken) < ceiling:
+            objective, tolerance, per_job = _admission(
+                backend, model, keys, settings, tie_break, by_level
+            )
+            # A plan that admits the bound's count ends the phase: on 1,000 jobs over 20
+            # pools CP-SAT went on for 0.5 s proving its tie-break's gap.
+            reached = (ceiling - 1) * per_job + 1 if bounded else None
+            if run(objective, True, tolerance=tolerance, enough=reached) is None:
                 return replace(out, complete=False, priced=False) if phases else None
         # Whole jobs: a relaxation's half job is no job.
         count = math.floor(backend.value(model.admitted(keys)) + WHOLE)
         backend.require(model.admitted(keys), True, count)
         out.counts.append(count)
+        bounded = bounded and count == ceiling
     for keys in [model.level(level) for level in levels] if by_level else [[*model.candidates]]:
         cost = model.cost(keys)
         gap = settings.relative_gap if floor is None else settings.relaxed_gap
@@ -493,8 +505,9 @@ def _admission(
     settings: SolverSettings,
     tie_break: bool,
     exact: bool,
-) -> tuple[Linear, float]:
-    """A level's admission objective, and how far from its bound a plan of it may stop.
+) -> tuple[Linear, float, int]:
+    """A level's admission objective, how far from its bound a plan of it may stop, and what
+    one job counts for in it (see `PlacementModel.admitted_then_cost`).
 
     The count alone must be proved. Counted with a cost tie-break and not `exact` (beside a
     relaxation, where optimality is not proved anyway), a plan may stop within the relative
@@ -505,11 +518,12 @@ def _admission(
     may leave a plan up to that gap dearer (on the simulator's policy grid both ways gave the
     same totals within the run-to-run spread)."""
     if not tie_break:
-        return model.admitted(keys), 0.0
-    objective, tie = model.admitted_then_cost(keys)
+        return model.admitted(keys), 0.0, 1
+    objective, tie, per_job = model.admitted_then_cost(keys)
     if exact:
-        return objective, 0.0
-    return objective, settings.relative_gap * backend.value(model.cost(keys)) * model.unit / tie
+        return objective, 0.0, per_job
+    gap = settings.relative_gap * backend.value(model.cost(keys)) * model.unit / tie
+    return objective, gap, per_job
 
 
 def _solve_round(
@@ -577,6 +591,7 @@ def _solve_round(
         relaxed is None,
         clock=clock,
         floor=floor,
+        ceilings=() if floor is None or relaxed is None else relaxed.counts,
     )
     if outcome is None and not fixed:
         return None

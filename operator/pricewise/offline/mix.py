@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from ortools.linear_solver import pywraplp  # type: ignore[attr-defined]  # SWIG, no stubs
+from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
