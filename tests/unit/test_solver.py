@@ -869,8 +869,8 @@ def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
 
 
 def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:
-    # Each phase is solved from scratch in about as long as the last: with less time it would
-    # not finish. A deterministic solve's limits are only nets, so it always starts.
+    # A phase may take as long as the last one: with less time it may not finish. A
+    # deterministic solve's limits are only nets, so it always starts.
     snap = snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(3)])
     options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
     model = solver.PlacementModel(snap, options, {}, [], classes=False)

@@ -36,7 +36,8 @@ class Backend(Protocol):
     ) -> tuple[float, float] | None:
         """The objective's value and proved bound, or None when nothing is found in time.
         The search stops within `gap` (relative) or `tolerance` (absolute) of the bound, or at
-        a value as good as `enough` (one proved elsewhere to be within the gap); `work` bounds
+        a value as good as `enough` (one proved elsewhere to be good enough: within the gap of
+        a relaxation's bound, or at its count of jobs); `work` bounds
         it by CP-SAT's deterministic time, besides `seconds`."""
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:

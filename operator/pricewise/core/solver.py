@@ -439,12 +439,14 @@ def _phases(
             backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
         ceiling = ceilings[index] if bounded else model.jobs(keys)
         taken = backend.taken()
-        if sum(taken[k] for k in keys if k in taken) < ceiling:
+        if sum(taken[k] for k in keys if k in taken) >= ceiling:
+            phases += 1  # the plan in hand is this phase's optimum
+        else:
             objective, tolerance, per_job = _admission(
                 backend, model, keys, settings, tie_break, by_level
             )
-            # A plan that admits the bound's count ends the phase: on 1,000 jobs over 20
-            # pools CP-SAT went on for 0.5 s proving its tie-break's gap.
+            # A plan that admits the bound's count is optimal: nothing is left to prove (the
+            # tie-break's cost is the cost phase's to improve).
             reached = (ceiling - 1) * per_job + 1 if bounded else None
             if run(objective, True, tolerance=tolerance, enough=reached) is None:
                 return replace(out, complete=False, priced=False) if phases else None
@@ -569,7 +571,8 @@ def _solve_round(
         model, fixed, start, settings.num_workers, settings.random_seed, work_clock, allowed
     )
     deadline = started + seconds
-    # Counting with a cost tie-break hands the cost phase a nearly cheapest plan. Counting
+    # Counting with a cost tie-break hands the cost phase a nearly cheapest plan (where the
+    # relaxation's count ends the phase, the first plan that reaches it). Counting
     # alone is enough where CP-SAT prices any plan quickly: on counts of classes (1,000 jobs of
     # 18 shapes: 3.9 s unproved against 1.0 s for the count alone) and beside a relaxation's
     # plan of starts now (1,000 distinct jobs: 0.1 s to price, 3.8 s for the tie-break). With
