@@ -842,6 +842,8 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     backend = cpsat.CpSat(model, Counter(), [], allowed=shortlist)
     assert {k[2] for k in backend.choice} == {"cheap", "mid"}
     assert {k[2] for k in relaxed.shortlist(outcome.floor, 2)} == {"cheap", "mid", "dear"}
+    # Without a floor (its cost phase cut short), the cheapest.
+    assert {k[2] for k in solver.Relaxation(model).shortlist(None, 2)} == {"cheap", "mid"}
 
 
 def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
@@ -866,6 +868,10 @@ def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
     # No more than that: every choice.
     checked(snap, replace(NOW_ONLY, whole_model_up_to=8))
     assert len(given) == 2 and given[1] is None
+    # No floor to rank by (the relaxation's cost phase cut short): a shortlist still.
+    monkeypatch.setattr(relaxation.Relaxation, "floor", lambda self_: None)
+    checked(snap, replace(NOW_ONLY, whole_model_up_to=7))
+    assert len(given) == 3 and isinstance(given[2], set) and given[2]
 
 
 def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:

@@ -564,7 +564,7 @@ def _solve_round(
             whole = sorted((relaxation.whole() - fixed).elements())
             left = model.unfixed(fixed)
             many = sum(1 for k in model.candidates if left[k[0]]) > settings.whole_model_up_to
-            if many and relaxed.floor is not None:
+            if many:
                 allowed = relaxation.shortlist(relaxed.floor) | set(start)
             start = whole + start + relaxation.ranked()
     backend = CpSat(
