@@ -703,31 +703,32 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
 
 
 @pytest.mark.parametrize(
-    ("jobs", "phase", "whole_model_up_to", "rounds"),
+    ("jobs", "shares", "whole_model_up_to", "rounds"),
     [
         # Relaxed first, every job fixed: the first plan comes early, and a second round runs.
-        ([job(f"j{i}", *BOTH) for i in range(6)], 0.01, 0, 2),
-        # The same, the first plan found after 40 % of the limit: no time for it.
-        ([job(f"j{i}", *BOTH) for i in range(6)], 0.3, 0, 1),
+        ([job(f"j{i}", *BOTH) for i in range(6)], {"phase": 0.01}, 0, 2),
+        # The same, the first plan found after 40 % of the limit (its model took 45 % to
+        # build): no time for it.
+        ([job(f"j{i}", *BOTH) for i in range(6)], {"phase": 0.01, "PlacementModel": 0.45}, 0, 1),
         # A split job leaves CP-SAT more choices than it solves whole (none, here): a
         # shortlist, and a model too large for a second round.
-        (split_by_the_relaxation(), 0.01, 0, 1),
+        (split_by_the_relaxation(), {"phase": 0.01}, 0, 1),
         # The same jobs solved whole take the second round.
-        (split_by_the_relaxation(), 0.01, 3_000, 2),
+        (split_by_the_relaxation(), {"phase": 0.01}, 3_000, 2),
     ],
     ids=["early", "late", "shortlisted", "whole"],
 )
 def test_a_plan_found_early_is_solved_again_with_its_own_ends_as_later_starts(
     monkeypatch: pytest.MonkeyPatch,
     jobs: list[Job],
-    phase: float,
+    shares: dict[str, float],
     whole_model_up_to: int,
     rounds: int,
 ) -> None:
     # The ends of what a first plan starts are where the waiting jobs may start: found within
     # `REFINE_WITHIN` of the limit, the model is solved again with them (on 1,000 jobs over 20
     # pools, shortlisted, that took 3.7 s more).
-    StageClock(monkeypatch, 10.0, phase=phase)
+    StageClock(monkeypatch, 10.0, **shares)
     solved = []
     solve_round = solver._solve_round
     monkeypatch.setattr(solver, "_solve_round", lambda *a: solved.append(a) or solve_round(*a))
@@ -844,6 +845,36 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     assert {k[2] for k in relaxed.shortlist(outcome.floor, 2)} == {"cheap", "mid", "dear"}
     # Without a floor (its cost phase cut short), the cheapest.
     assert {k[2] for k in solver.Relaxation(model).shortlist(None, 2)} == {"cheap", "mid"}
+
+
+def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
+    # One L4 node and one H100 node of 8 GPUs. The rounding put `small` (4 GPUs) on the L4,
+    # where `big` (8 GPUs, the L4 only) then has no room; moving `small` to the H100 makes it.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    small = job("small", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
+    big = job("big", option("nvidia-l4", 1000))
+    snap = snapshot([one_l4, one_h100], [small, big])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
+    assert backend.short() == ["team-a/big"]
+    plan = backend.completed(backend.short())
+    assert sorted(plan) == sorted([key["small", "h100"], key["big", "l4"]])
+    # The solver keeps it where it plans the relaxation's count of each level, not otherwise.
+    solver._complete(backend, model, [0], [2])
+    assert backend.incumbent == plan
+    backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
+    solver._complete(backend, model, [0], [3])
+    assert backend.incumbent == Counter({key["small", "l4"]: 1})
+    # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
+    crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
+    options = {j.key: candidates(j, crowded.pools, NOW, "USD") for j in crowded.jobs}
+    model = solver.PlacementModel(crowded, options, {}, [], classes=False)
+    first = sorted(model.candidates)[0]
+    backend = cpsat.CpSat(model, Counter(), [first])
+    assert backend.completed(backend.short()) == Counter({first: 1})
 
 
 def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(

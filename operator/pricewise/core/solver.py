@@ -584,6 +584,8 @@ def _solve_round(
     later = any(k[3] for k in model.candidates)
     tie_break = not merged and (not fixed or later)
     floor = relaxed.floor if relaxed is not None and relaxed.priced else None
+    if floor is not None and relaxed is not None:
+        _complete(backend, model, levels, relaxed.counts)
     outcome = _phases(
         backend,
         model,
@@ -618,6 +620,29 @@ def _solve_round(
     gap = settings.relaxed_gap * max(1, cost)
     status = "optimal" if cost - least <= gap else "feasible"
     return keys, status, least, False, allowed is not None
+
+
+def _complete(
+    backend: CpSat, model: PlacementModel, levels: Sequence[int], counts: Sequence[int]
+) -> None:
+    """Beside a relaxation, the rounding's plan completed one move a job, highest priority
+    first (`CpSat.completed`), where that plans the relaxation's count on every level: the
+    admission phases then have nothing left to find, and a plan within the gap of the bound
+    ends the pricing too (1,000 jobs over 20 pools: 3 jobs placed, the solve 2.1-2.9 s against
+    2.9-3.3 s, 0.74 % over the bound against 0.41 %). A partial completion is dropped: on
+    1,000 jobs over 100 pools (10 of 27 jobs) CP-SAT then planned 981 jobs within 10.9 % of
+    the bound, against 985 within 5.5 % from the rounding's own plan."""
+    priority = {name: model.candidates[keys[0]].job.priority for name, keys in model.groups.items()}
+    order = sorted(backend.short(), key=lambda name: -priority[name])
+    if not order:
+        return
+    plan = backend.completed(order)
+    taken = plan + backend.fixed
+    if all(
+        sum(taken[k] for k in model.level(level)) >= count
+        for level, count in zip(levels, counts, strict=True)
+    ):
+        backend.incumbent = plan
 
 
 def relaxed_bound(floor: Floor, taken: Counter[ChoiceKey]) -> int:
