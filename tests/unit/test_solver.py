@@ -702,6 +702,30 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
     assert counts(()) == [1, 1]
 
 
+def test_without_early_starts_a_plan_keeps_its_starts() -> None:
+    # One job, planned an hour from now where it could start now at the same price: the
+    # earliest-start phase starts it now; without it (CP-SAT given a shortlist), the plan
+    # keeps its start.
+    snap = snapshot([SLOW], [job("j", BOTH[0])])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    later = {k: [(c, 3600) for c in v] for k, v in options.items()}
+    model = solver.PlacementModel(snap, options, later, [], classes=False)
+    hour = max(model.candidates, key=lambda k: k[3])
+
+    def start(early_starts: bool) -> int:
+        backend = cpsat.CpSat(model, Counter(), [hour])
+        outcome = solver._phases(
+            backend, model, [0], SolverSettings(), 1e9, False, clock=lambda: 0.0,
+            early_starts=early_starts,
+        )  # fmt: skip
+        assert outcome is not None
+        (taken,) = backend.taken()
+        return taken[3]
+
+    assert start(True) == 0
+    assert start(False) == 3600
+
+
 @pytest.mark.parametrize(
     ("jobs", "shares", "whole_model_up_to", "rounds"),
     [
@@ -888,17 +912,28 @@ def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
         init(self_, *args)
 
     monkeypatch.setattr(cpsat.CpSat, "__init__", recorded)
+    early = []
+    phases = solver._phases
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        if isinstance(args[0], cpsat.CpSat):
+            early.append(kwargs.get("early_starts", True))
+        return phases(*args, **kwargs)
+
+    monkeypatch.setattr(solver, "_phases", spied)
     # Nine choices; the relaxation fixes the A100 job's, and the split L4/H100 jobs' eight are
     # left to CP-SAT.
     a100 = pool("a100", "nvidia-a100-80gb", 4.0, gpu_nodes("a100", 1))
     alone = job("z", option("nvidia-a100-80gb", 1000, devices=1))
     snap = snapshot([SLOW, FAST, a100], [*split_by_the_relaxation(), alone])
-    # More left than CP-SAT solves whole: the shortlist.
+    # More left than CP-SAT solves whole: the shortlist, and no earliest-start phase.
     checked(snap, replace(NOW_ONLY, whole_model_up_to=7))
     assert len(given) == 1 and isinstance(given[0], set) and given[0]
+    assert early == [False]
     # No more than that: every choice.
     checked(snap, replace(NOW_ONLY, whole_model_up_to=8))
     assert len(given) == 2 and given[1] is None
+    assert early == [False, True]
     # No floor to rank by (the relaxation's cost phase cut short): a shortlist still.
     monkeypatch.setattr(relaxation.Relaxation, "floor", lambda self_: None)
     checked(snap, replace(NOW_ONLY, whole_model_up_to=7))

@@ -389,6 +389,7 @@ def _phases(
     clock: Callable[[], float],
     floor: Floor | None = None,
     ceilings: Sequence[int] = (),
+    early_starts: bool = True,
 ) -> _Outcome | None:
     """Solve in phases, each bounding the next. First, per level from the highest, the most
     jobs planned (with `tie_break`, the count less the cost: see `_admission`). Then, per
@@ -403,7 +404,12 @@ def _phases(
     levels below to a cost no whole plan has (on 1,000 jobs, 7 % dearer in all); and so does
     CP-SAT beside it (see `_solve_round`), where the relaxation's `floor` bounds the cost: a
     plan within the gap of it ends the cost phase, or skips it; and its counts per level
-    (`ceilings`) bound the admissions: a plan that reaches one ends that phase, or skips it."""
+    (`ceilings`) bound the admissions: a plan that reaches one ends that phase, or skips it.
+
+    Without `early_starts` the plan keeps its starts: where CP-SAT decides among a shortlist
+    (the largest models), its earliest-start phase moved them 0.1 % earlier in all in its
+    0.5 s on 1,000 and 10,000 jobs over 20 pools; on 300-500 jobs, where it moved them up to
+    8 % earlier, CP-SAT has every choice."""
     assert floor is None or not by_level, "the relaxation's floor bounds all levels at once"
     out = _Outcome()
     phases = 0
@@ -483,7 +489,7 @@ def _phases(
                 model.admitted(kept), True, math.floor(backend.value(model.admitted(kept)) + WHOLE)
             )
         lateness = model.lateness([k for k in keys if k[3]])
-        if not lateness:
+        if not lateness or not early_starts:
             continue
         # As early as that allows: a reservation that could start sooner should. A tie-break,
         # so a small share of the time, and at most `earliest_work`; the plan so far stands if
@@ -597,6 +603,7 @@ def _solve_round(
         clock=clock,
         floor=floor,
         ceilings=() if floor is None or relaxed is None else relaxed.counts,
+        early_starts=allowed is None,
     )
     if outcome is None and not fixed:
         return None
