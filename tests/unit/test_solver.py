@@ -886,11 +886,17 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
     assert sorted(plan) == sorted([key["small", "h100"], key["big", "l4"]])
-    # The solver keeps it where it plans the relaxation's count of each level, not otherwise.
-    solver._complete(backend, model, [0], [2])
+    # The solver keeps it where it plans the relaxation's count of each level, not otherwise;
+    # and it completes only jobs the relaxation placed.
+    lp = solver.Relaxation(model)
+    assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
+    solver._complete(backend, model, [0], [2], lp)
     assert backend.incumbent == plan
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
-    solver._complete(backend, model, [0], [3])
+    solver._complete(backend, model, [0], [3], lp)
+    assert backend.incumbent == Counter({key["small", "l4"]: 1})
+    lp.values = {k: v for k, v in lp.values.items() if k[0] != "team-a/big"}
+    solver._complete(backend, model, [0], [2], lp)
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
     crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
