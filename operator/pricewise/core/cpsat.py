@@ -6,7 +6,7 @@ solved one at a time from the incumbent (see `solver._phases`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from typing import Protocol
 
 from ortools.sat.python import cp_model
@@ -238,9 +238,8 @@ class CpSat:
         for key in waiting:
             if self._full(plan, key[0]):
                 continue
-            mine = self._groups[key[0]]
-            for alt in sorted(mine, key=lambda k: (self.rank.get(k, len(self.rank)), k)):
-                if alt in self.choice and alt not in objective and take(rows, rows_of, used, alt):
+            for alt in self._ranked(self._groups[key[0]]):
+                if alt not in objective and take(rows, rows_of, used, alt):
                     plan[alt] += 1
                     break
         plan = +plan
@@ -271,22 +270,18 @@ class CpSat:
         on_pool: defaultdict[str, set[ChoiceKey]] = defaultdict(set)
         for key in plan:
             on_pool[key[2]].add(key)
-
-        def rank(key: ChoiceKey) -> tuple[int, ChoiceKey]:
-            return self.rank.get(key, len(self.rank)), key
-
         # A job may find room once another has moved: pass again while any was placed.
         left, placed = list(order), True
         while left and placed:
             waiting, placed = [], False
             for name in left:
-                mine = sorted((k for k in self._groups[name] if k in self.choice), key=rank)
+                mine = self._ranked(self._groups[name])
                 while not self._full(plan, name):
                     free = next((k for k in mine if take(rows, rows_of, used, k)), None)
                     if free is not None:
                         plan[free] += 1
                         on_pool[free[2]].add(free)
-                    elif not any(self._swap_in(plan, used, on_pool, k, rank) for k in mine):
+                    elif not any(self._swap_in(plan, used, on_pool, k) for k in mine):
                         waiting.append(name)
                         break
                     placed = True
@@ -299,7 +294,6 @@ class CpSat:
         used: list[int],
         on_pool: defaultdict[str, set[ChoiceKey]],
         key: ChoiceKey,
-        rank: Callable[[ChoiceKey], tuple[int, ChoiceKey]],
     ) -> bool:
         """Take one job of `key` into `plan` (and `used`, `on_pool`) if it fits once one placed
         job of its pool moves to another of its choices; whether it did."""
@@ -312,9 +306,7 @@ class CpSat:
             _add(rows, rows_of, used, mover, -1)
             _add(rows, rows_of, used, key, 1)
             if all(used[i] <= rows[i][1] for i in rows_of.get(key, ())):
-                others = sorted(
-                    (k for k in self._groups[mover[0]] if k in self.choice and k != mover), key=rank
-                )
+                others = (k for k in self._ranked(self._groups[mover[0]]) if k != mover)
                 to = next((k for k in others if take(rows, rows_of, used, k)), None)
                 if to is not None:
                     plan[mover] -= 1
@@ -328,6 +320,13 @@ class CpSat:
             _add(rows, rows_of, used, key, -1)
             _add(rows, rows_of, used, mover, 1)
         return False
+
+    def _ranked(self, keys: list[ChoiceKey]) -> list[ChoiceKey]:
+        """The choices among `keys` that CP-SAT has, in the hint's order (the rest after)."""
+        last = len(self.rank)
+        return sorted(
+            (k for k in keys if k in self.choice), key=lambda k: (self.rank.get(k, last), k)
+        )
 
     def _full(self, plan: Counter[ChoiceKey], name: str) -> bool:
         """Whether the plan takes every job the class `name` has left."""

@@ -591,8 +591,10 @@ def _solve_round(
     later = any(k[3] for k in model.candidates)
     tie_break = not merged and (not fixed or later)
     floor = relaxed.floor if relaxed is not None and relaxed.priced else None
+    ceilings: Sequence[int] = ()
     if floor is not None and relaxed is not None and relaxation is not None:
-        _complete(backend, model, levels, relaxed.counts, relaxation)
+        ceilings = relaxed.counts
+        _complete(backend, model, levels, ceilings, relaxation)
     outcome = _phases(
         backend,
         model,
@@ -603,7 +605,7 @@ def _solve_round(
         relaxed is None,
         clock=clock,
         floor=floor,
-        ceilings=() if floor is None or relaxed is None else relaxed.counts,
+        ceilings=ceilings,
         early_starts=allowed is None,
     )
     if outcome is None and not fixed:
