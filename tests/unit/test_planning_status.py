@@ -12,6 +12,7 @@ from test_isolation import NOW, NS, World, job, node, pool, table
 
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
+from pricewise.controller.teller import REWRITE_EVERY_S
 from pricewise.core.explain import Decision
 from pricewise.core.solver import SolverSettings
 from pricewise.core.times import parse_time
@@ -127,7 +128,7 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
     world.scheduler.admission.apply = recorded  # type: ignore[method-assign]
 
     async def scenario() -> None:
-        plan = await world.scheduler.cycle(NOW)
+        plan = await world.scheduler.cycle(NOW + timedelta(minutes=1))
         # The cycle is over before its waiting jobs' statuses are written.
         assert [d.job.name for d in plan.decisions if d.chosen is None] == ["c", "d", "e"]
         assert "reason" not in world.job("e") and teller.queued == 3
@@ -136,16 +137,37 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
         assert told == ["e", "c", "d"] and world.job("e")["reason"] == "Reserved"
         # A job that changes while its status waits to be written (here: placed by hand) is
         # not told it waits: a newer cycle decides it.
-        await world.scheduler.cycle(NOW)
+        await world.scheduler.cycle(NOW + timedelta(minutes=2))
         placed = await world.kube.patch_status("trainingjobs", NS, "c", {"phase": "Admitted"})
         world.cache.upsert_job(placed)  # as the watch would
         await teller.drained()
         assert world.job("c")["phase"] == "Admitted"
         # A newer cycle's decisions replace what is still queued.
         world.kube.put("trainingjobs", job("f", options=[EIGHT]))
-        await world.scheduler.cycle(NOW)
+        await world.scheduler.cycle(NOW + timedelta(minutes=3))
         teller.tell([], NOW, "USD")
         await teller.drained()
         assert "reason" not in world.job("f")
 
     asyncio.run(scenario())
+
+
+def test_a_waiting_job_already_told_is_told_again_at_most_every_few_seconds() -> None:
+    world = busy_world()
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    world.cycle()
+    assert parse_time(world.job("c")["plannedStart"]) == NOW + timedelta(hours=1)
+    # Two jobs of a higher priority take both L4 nodes when they free: c now plans to start an
+    # hour later. They hear why they wait at once; c's new plan waits out the rewrite interval.
+    for name in ("p1", "p2"):
+        world.kube.put("trainingjobs", job(name, options=[EIGHT], priority=100))
+    soon = NOW + timedelta(seconds=REWRITE_EVERY_S - 1)
+    run_cycle(world.scheduler, soon)
+    assert world.job("p1")["reason"] == world.job("p2")["reason"] == "Reserved"
+    assert parse_time(world.job("c")["plannedStart"]) == NOW + timedelta(hours=1)
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
+    assert parse_time(world.job("c")["plannedStart"]) == NOW + timedelta(hours=2)
+    # A job whose spec changed is told at once: someone waits to see what the change did.
+    world.kube.put("trainingjobs", job("c", options=[{**EIGHT, "accelerator": "tpu-v9"}]))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S + 1))
+    assert world.job("c")["reason"] == "NoMatchingPool"

@@ -9,6 +9,13 @@ still waiting gets the newer decision. A decision is written only while its job 
 when the decision was queued (same resourceVersion in the cache): a job placed meanwhile by a
 newer cycle must not be told it waits. A write racing such a placement on the wire is settled
 by the resourceVersion guard of `Admission.write_status`: the loser is dropped, never applied.
+
+A job that has been told why it waits is told again at most once every `REWRITE_EVERY_S` of
+the cycles' clock, with the newest decision then; a job without a status, or whose spec changed
+since its status was written, is told at once. On a busy cluster a plan is re-made every second
+or two, and a waiting job's reason went back and forth between waiting for capacity and a
+reservation as the queue moved: on the Kueue-shaped run (600 jobs) 638 of the 1,202 waiting
+statuses were such rewrites, most of them for jobs placed seconds later.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from pricewise.core.explain import Decision
 
 log = logging.getLogger(__name__)
 
+REWRITE_EVERY_S = 10.0
+"""Least time between two statuses of a waiting job that was already told why it waits."""
+
 
 class Teller:
     """Writes the latest cycle's waiting jobs' statuses in the background."""
@@ -35,11 +45,16 @@ class Teller:
         self.writers = writers
         self._queue: dict[Key, tuple[Decision, datetime, str, str | None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._written: dict[Key, datetime] = {}
+        """When each job's status was last written, as the writing cycle's clock read."""
 
     def tell(self, waiting: Sequence[Decision], now: datetime, currency: str) -> None:
         """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
-        that have none yet first (someone just applied them and sees nothing)."""
-        ordered = sorted(waiting, key=self._told)
+        that have none yet first (someone just applied them and sees nothing), less those told
+        within `REWRITE_EVERY_S` (a later cycle tells them its newer decision)."""
+        keys = {(d.job.namespace, d.job.name) for d in waiting}
+        self._written = {k: at for k, at in self._written.items() if k in keys}
+        ordered = sorted((d for d in waiting if not self._recent(d, now)), key=self._told)
         self._queue = {
             (d.job.namespace, d.job.name): (d, now, currency, self._version(d)) for d in ordered
         }
@@ -69,6 +84,16 @@ class Teller:
         record = self._record(decision)
         return record is not None and bool(record.status.reason)
 
+    def _recent(self, decision: Decision, now: datetime) -> bool:
+        """Whether the job was told why it waits, as its spec is, within `REWRITE_EVERY_S`."""
+        record = self._record(decision)
+        at = self._written.get((decision.job.namespace, decision.job.name))
+        if record is None or at is None or not self._told(decision):
+            return False
+        if record.status.observed_generation != record.body["metadata"].get("generation"):
+            return False
+        return (now - at).total_seconds() < REWRITE_EVERY_S
+
     def _version(self, decision: Decision) -> str | None:
         record = self._record(decision)
         return None if record is None else record.body["metadata"].get("resourceVersion")
@@ -84,5 +109,8 @@ class Teller:
                     await self.admission.apply(decision, now, currency)
                 except Exception as err:  # one job's write must not stop the others'
                     log.error("status of %s/%s not written: %s", *key, err)
+                    continue
+                if self._version(decision) != version:  # written (the cache holds the result)
+                    self._written[key] = now
 
         await asyncio.gather(*(writer() for _ in range(self.writers)))
