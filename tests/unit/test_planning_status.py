@@ -14,6 +14,7 @@ from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
 from pricewise.controller.teller import REWRITE_EVERY_S
 from pricewise.core.explain import Decision
+from pricewise.core.snapshot import Resources
 from pricewise.core.solver import SolverSettings
 from pricewise.core.times import parse_time
 
@@ -171,3 +172,12 @@ def test_a_waiting_job_already_told_is_told_again_at_most_every_few_seconds() ->
     world.kube.put("trainingjobs", job("c", options=[{**EIGHT, "accelerator": "tpu-v9"}]))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S + 1))
     assert world.job("c")["reason"] == "NoMatchingPool"
+
+
+def test_what_a_running_job_frees_is_known_node_by_node() -> None:
+    # The solver plans a later start where a node, not just the pool, has room then.
+    world = busy_world()
+    releases = world.cache.releases()["l4"]
+    where = sorted((name, frees.gpu) for r in releases for name, frees in r.nodes)
+    assert where == [("l4-0", 8), ("l4-1", 8)]
+    assert all(r.frees == sum((f for _, f in r.nodes), Resources()) for r in releases)

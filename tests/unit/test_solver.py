@@ -382,6 +382,30 @@ def test_backfill_only_in_front_of_a_reservation_it_ends_before() -> None:
     assert reserved["long"] >= NOW + timedelta(hours=2)
 
 
+def test_a_later_start_is_planned_where_a_node_has_room_not_just_the_pool() -> None:
+    # Two L4 nodes, full: on each, one job frees 4 GPUs in an hour and another the other 4 in
+    # five. In an hour the pool has 8 GPUs free, 4 on each node: no room for `wide`'s one worker
+    # of 8. It is planned for five hours, when both nodes are empty.
+    half = Resources(48_000, 512 * 1024, 4)
+    busy = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=0))
+    releases = tuple(
+        Release(NOW + timedelta(hours=hours), half, ((node.name, half),))
+        for node in busy.nodes
+        for hours in (1, 5)
+    )
+    wide = job("wide", option("nvidia-l4", 1000))
+    plan = checked(snapshot([replace(busy, releases=releases)], [wide]))
+    assert [d.reservation.start for d in plan.reserved if d.reservation] == [
+        NOW + timedelta(hours=5)
+    ]
+    # Releases that do not say where leave later starts to the pool's sums.
+    unknown = tuple(replace(r, nodes=()) for r in releases)
+    plan = checked(snapshot([replace(busy, releases=unknown)], [wide]))
+    assert [d.reservation.start for d in plan.reserved if d.reservation] == [
+        NOW + timedelta(hours=1)
+    ]
+
+
 def test_a_promise_is_kept_against_an_equal_newcomer_not_a_higher_one() -> None:
     # One L4 node frees in an hour. `old` was promised that start; `new` (same priority,
     # cheaper to run... the same here) must not take it; a higher priority may.

@@ -266,7 +266,9 @@ def busy_clusters(draw: st.DrawFn) -> Snapshot:
             minutes, share = draw(st.integers(0, 600)), draw(st.sampled_from([1, 2, 4]))
             frees = Resources(shape.cpu // share, shape.memory // share, shape.gpu // share,
                               shape.tpu // share)  # fmt: skip
-            releases.append(Release(NOW + timedelta(minutes=minutes), frees))
+            # On a node, or (an operator that does not know where) on none said.
+            where = draw(st.sampled_from([(), *(((n.name, frees),) for n in p.nodes)]))
+            releases.append(Release(NOW + timedelta(minutes=minutes), frees, where))
         busy.append(replace(p, releases=tuple(releases)))
     promised = st.one_of(st.none(), st.integers(1, 600).map(lambda m: NOW + timedelta(minutes=m)))
     jobs = [replace(j, promised_start=draw(promised)) for j in snap.jobs]
@@ -276,8 +278,8 @@ def busy_clusters(draw: st.DrawFn) -> Snapshot:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(busy_clusters())
 def test_plans_over_time_never_overbook_and_keep_deadlines(snap: Snapshot) -> None:
-    # The validator checks every pool at every planned start, reservations against deadlines,
-    # and that no job is both placed and reserved.
+    # The validator checks every pool at every planned start, every reservation against its
+    # deadline and the room its nodes have then, and that no job is both placed and reserved.
     plan = solve(snap)
     assert violations(snap, plan) == []
     look = LookAhead()

@@ -466,7 +466,8 @@ class Cache:
             at = st.estimated_finish
             if st.started_at and st.admitted_at:
                 at += st.started_at - st.admitted_at
-            out[st.pool].append(Release(at, option.worker.times(st.workers)))
+            on = tuple((n, option.worker.times(st.nodes.count(n))) for n in dict.fromkeys(st.nodes))
+            out[st.pool].append(Release(at, option.worker.times(st.workers), on))
         return out
 
     def rejected(self) -> Counter[tuple[str, str]]:

@@ -127,8 +127,8 @@ class PlacementModel:
             self.rows.append((terms, len(cut) - 1))
 
     def _capacity(self, pool: Pool, keys: list[ChoiceKey]) -> None:
-        """Per start instant, what runs then fits what is free then; and what starts now fits
-        the nodes worker by worker, per shape."""
+        """Per start instant, what runs then fits what is free then, in the pool's sums and on
+        its nodes worker by worker, per shape (`_slots`)."""
         held = [(release_s(r, self.now_time), fields(r.frees)) for r in pool.releases]
         free = fields(free_room(pool.nodes))
         demand = {k: tuple(map(in_range, fields(self.candidates[k].demand))) for k in keys}
@@ -140,13 +140,32 @@ class PlacementModel:
                 if terms:
                     room = free[index] + sum(f[index] for until, f in held if until <= instant)
                     self.rows.append((terms, in_range(room)))
-        by_shape: dict[Resources, list[ChoiceKey]] = defaultdict(list)
-        for k in keys:
-            if not k[3]:
-                by_shape[self.candidates[k].worker].append(k)
-        for shape, group in by_shape.items():
-            slots = sum(shape.copies_in(n.free) for n in pool.nodes)
-            self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
+        self._slots(pool, keys, end)
+
+    def _slots(self, pool: Pool, keys: list[ChoiceKey], end: dict[ChoiceKey, int]) -> None:
+        """Per start instant and worker shape, the workers that run then fit the nodes' room
+        then, copy by copy: now, each node's free room; later, with what releases free on it
+        by then. A pool's sums alone let a job of 8 GPUs be planned where two nodes free 4
+        each (on the contended replay, 326 of 8,866 planned later starts fitted no node even
+        alone). From the first instant by which a release that does not say where is due, the
+        sums alone check it."""
+        held = sorted(((release_s(r, self.now_time), r) for r in pool.releases), key=lambda h: h[0])
+        for instant in sorted({k[3] for k in keys}):
+            due = [r for until, r in held if until <= instant]
+            if not all(r.nodes for r in due):
+                break  # from here on, where the room is is not known
+            room = {n.name: n.free for n in pool.nodes}
+            for release in due:
+                for name, frees in release.nodes:
+                    if name in room:
+                        room[name] = room[name] + frees
+            by_shape: dict[Resources, list[ChoiceKey]] = defaultdict(list)
+            for k in keys:
+                if k[3] <= instant < end[k]:
+                    by_shape[self.candidates[k].worker].append(k)
+            for shape, group in by_shape.items():
+                slots = sum(shape.copies_in(r) for r in room.values())
+                self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
 
     def _quotas(self, snapshot: Snapshot) -> None:
         """ResourceQuotas count what runs now; a later start is checked when it comes."""

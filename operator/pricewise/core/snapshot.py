@@ -98,6 +98,8 @@ class Release:
 
     at: datetime
     frees: Resources
+    nodes: tuple[tuple[str, Resources], ...] = ()
+    """Where: each node's share of `frees`, when known (empty when not)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from pricewise.core.costmodel import Candidate
 from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
 from pricewise.core.solver import Plan
 
@@ -145,6 +146,8 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         if r.pool.accelerator != r.option.accelerator or not r.feasible:
             problems.append(f"{d.job.key}: reserved on an option it cannot use")
         runs.setdefault(r.pool.name, []).append((start, start + seconds, r.demand))
+        if not _fits_nodes_then(r, start, now):
+            problems.append(f"{d.job.key}: its reservation fits no nodes of {r.pool.name} then")
     for pool in snapshot.pools:
         mine = runs.get(pool.name, [])
         for instant, _, _ in mine:
@@ -160,3 +163,18 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             if not Resources().fits_in(room):
                 problems.append(f"pool {pool.name} overbooked at +{instant - now:.0f}s: {room}")
     return problems
+
+
+def _fits_nodes_then(cand: Candidate, start: float, now: float) -> bool:
+    """Whether the candidate's workers, alone, fit its pool's nodes at `start`: their free
+    room and what releases that say where free on them by then. True where a release due by
+    then does not say where (the pool's sums are then all that is known)."""
+    room = {node.name: node.free for node in cand.pool.nodes}
+    for release in cand.pool.releases:
+        if max(release.at.timestamp(), now + 60) <= start + _EPSILON_S:
+            if not release.nodes:
+                return True
+            for name, frees in release.nodes:
+                if name in room:
+                    room[name] = room[name] + frees
+    return sum(cand.worker.copies_in(free) for free in room.values()) >= cand.workers

@@ -105,8 +105,9 @@ def run(
     next_arrival = 0
     free = {n.name: n.free for p in pools for n in p.nodes}
     running: list[tuple[float, str, tuple[str, ...], Resources]] = []
-    estimated: dict[str, tuple[str, float, Resources]] = {}
-    """Running job to (pool, estimated end, room it holds): what the policy is told."""
+    estimated: dict[str, tuple[str, float, Resources, tuple[tuple[str, Resources], ...]]] = {}
+    """Running job to (pool, estimated end, room it holds, on which nodes): what the policy is
+    told."""
     waiting: list[SimJob] = []
     while next_arrival < len(arrivals) or running:
         upcoming = min(
@@ -138,8 +139,8 @@ def run(
         if not waiting or not (arrived or _room_for_any(waiting, pools, free)):
             continue
         releases: dict[str, list[Release]] = {p.name: [] for p in pools}
-        for pool_name, end_s, holds in estimated.values():
-            releases[pool_name].append(Release(EPOCH + timedelta(seconds=end_s), holds))
+        for pool_name, end_s, holds, on in estimated.values():
+            releases[pool_name].append(Release(EPOCH + timedelta(seconds=end_s), holds, on))
         snapshot = Snapshot(
             now=EPOCH + timedelta(seconds=now),
             pools=tuple(
@@ -181,7 +182,8 @@ def run(
             for node in nodes:
                 free[node] = free[node] - cand.worker
             heapq.heappush(running, (end, key, nodes, cand.worker))
-            estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand)
+            on = tuple((n, cand.worker.times(nodes.count(n))) for n in dict.fromkeys(nodes))
+            estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand, on)
             placed.add(key)
         for sim in waiting:
             record = records[sim.name]
