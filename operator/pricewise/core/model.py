@@ -96,6 +96,7 @@ class PlacementModel:
         later: dict[str, list[tuple[Candidate, int]]],
         cuts: list[list[Candidate]],
         classes: bool = True,
+        lean_above: int | None = None,
     ) -> None:
         self.now_time: datetime = snapshot.now
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
@@ -105,6 +106,8 @@ class PlacementModel:
         self.choices = {
             key: c for k, opts in starts.items() for key, (c, _) in zip(keyed[k], opts, strict=True)
         }
+        self.lean = lean_above is not None and len(self.choices) > lean_above
+        """Whether rows that whole plans do not need are left out (see `_slots`)."""
         self.classes = JobClasses.of_choices(starts, together=classes)
         self.size = {name: len(members) for name, members in self.classes.members.items()}
         self.groups = {name: keyed[name] for name in self.classes.members}
@@ -148,7 +151,14 @@ class PlacementModel:
         by then. A pool's sums alone let a job of 8 GPUs be planned where two nodes free 4
         each (on the contended replay, 326 of 8,866 planned later starts fitted no node even
         alone). From the first instant by which a release that does not say where is due, the
-        sums alone check it."""
+        sums alone check it.
+
+        Where a shape's copies on the nodes are as many as the pool's sums allow, its row is
+        implied by the resource rows for whole plans. A `lean` model (one solved beside a
+        relaxation) leaves such later rows out: on 1,000 jobs over 20 pools they took the solve
+        0.6-0.7 s longer. Smaller models keep them: they steer the search, and left out there
+        they cost the promises on the contended replay (first promises' median error 22.3 %
+        against 14.4 %)."""
         held = sorted(((release_s(r, self.now_time), r) for r in pool.releases), key=lambda h: h[0])
         for instant in sorted({k[3] for k in keys}):
             due = [r for until, r in held if until <= instant]
@@ -163,8 +173,11 @@ class PlacementModel:
             for k in keys:
                 if k[3] <= instant < end[k]:
                     by_shape[self.candidates[k].worker].append(k)
+            total = sum(room.values(), Resources())
             for shape, group in by_shape.items():
                 slots = sum(shape.copies_in(r) for r in room.values())
+                if self.lean and instant and slots >= shape.copies_in(total):
+                    continue  # the resource rows already bound whole plans as tightly
                 self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
 
     def _quotas(self, snapshot: Snapshot) -> None:

@@ -189,7 +189,9 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             rounds += 1
             if until - clock() <= costed:
                 break
-            problem = PlacementModel(snapshot, feasible, later, cuts, classes)
+            problem = PlacementModel(
+                snapshot, feasible, later, cuts, classes, settings.whole_model_up_to
+            )
             if until - clock() <= 0:
                 break
             outcome = _solve_round(problem, levels, hint, settings, until - clock(), clock)
