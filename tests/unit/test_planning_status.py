@@ -122,9 +122,9 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
     told: list[str] = []
     apply = world.scheduler.admission.apply
 
-    async def recorded(decision: Decision, now: datetime, currency: str) -> None:
+    async def recorded(decision: Decision, now: datetime, currency: str) -> bool:
         told.append(decision.job.name)
-        await apply(decision, now, currency)
+        return await apply(decision, now, currency)
 
     world.scheduler.admission.apply = recorded  # type: ignore[method-assign]
 
@@ -175,7 +175,7 @@ def test_a_waiting_job_already_told_is_told_again_at_most_every_few_seconds() ->
 
 
 def test_what_a_running_job_frees_is_known_node_by_node() -> None:
-    # The solver plans a later start where a node, not just the pool, has room then.
+    # The cache says on which nodes each running job frees room, for the solver's later starts.
     world = busy_world()
     releases = world.cache.releases()["l4"]
     where = sorted((name, frees.gpu) for r in releases for name, frees in r.nodes)

@@ -404,13 +404,13 @@ def test_a_later_start_is_planned_where_a_node_has_room_not_just_the_pool() -> N
     assert [d.reservation.start for d in plan.reserved if d.reservation] == [
         NOW + timedelta(hours=1)
     ]
+
     # A model solved beside a relaxation (`lean`) leaves out the rows the pool's sums already
     # imply for whole plans (in five hours both nodes are empty), not the one that binds.
-    snap = snapshot([replace(busy, releases=releases)], [wide])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    later = {k: [(c, s) for c in v for s in (3600, 5 * 3600)] for k, v in options.items()}
-
-    def shape_rows(lean_above: int | None) -> list[int]:
+    def shape_rows(lean_above: int | None, where: tuple[Release, ...] = releases) -> list[int]:
+        snap = snapshot([replace(busy, releases=where)], [wide])
+        options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+        later = {k: [(c, s) for c in v for s in (3600, 5 * 3600)] for k, v in options.items()}
         model = solver.PlacementModel(snap, options, later, [], False, lean_above)
         # A shape's row counts workers (one here); a resource row counts GPUs, CPUs, memory.
         return sorted(
@@ -421,6 +421,10 @@ def test_a_later_start_is_planned_where_a_node_has_room_not_just_the_pool() -> N
 
     assert shape_rows(None) == [0, 2]  # an hour on: no node has 8; in five: both have
     assert shape_rows(0) == [0]
+    # Room a release frees on a node that has left the pool (cordoned, say) is in the pool's
+    # sums but on no node: the row that says so binds, lean or not.
+    gone = (Release(NOW + timedelta(hours=1), half.times(2), (("gone", half.times(2)),)),)
+    assert shape_rows(None, gone) == shape_rows(0, gone) == [0, 0]
 
 
 def test_a_promise_is_kept_against_an_equal_newcomer_not_a_higher_one() -> None:

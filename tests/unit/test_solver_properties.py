@@ -266,8 +266,10 @@ def busy_clusters(draw: st.DrawFn) -> Snapshot:
             minutes, share = draw(st.integers(0, 600)), draw(st.sampled_from([1, 2, 4]))
             frees = Resources(shape.cpu // share, shape.memory // share, shape.gpu // share,
                               shape.tpu // share)  # fmt: skip
-            # On a node, or (an operator that does not know where) on none said.
-            where = draw(st.sampled_from([(), *(((n.name, frees),) for n in p.nodes)]))
+            # On a node, on one that has left the pool (cordoned, say), or (an operator that
+            # does not know where) on none said.
+            nodes = [*(n.name for n in p.nodes), "gone"]
+            where = draw(st.sampled_from([(), *(((n, frees),) for n in nodes)]))
             releases.append(Release(NOW + timedelta(minutes=minutes), frees, where))
         busy.append(replace(p, releases=tuple(releases)))
     promised = st.one_of(st.none(), st.integers(1, 600).map(lambda m: NOW + timedelta(minutes=m)))

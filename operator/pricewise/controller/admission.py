@@ -40,16 +40,17 @@ class Admission:
         self.cache = cache
         self.kube = kube
 
-    async def apply(self, decision: Decision, now: datetime, currency: str) -> None:
-        """Write one decision: a waiting job's reason, or a placement and its workers."""
+    async def apply(self, decision: Decision, now: datetime, currency: str) -> bool:
+        """Write one decision: a waiting job's reason, or a placement and its workers. Whether
+        the job's status was written (not when unchanged, gone, or a race was lost)."""
         with purpose("waiting" if decision.chosen is None else "placement"):
-            await self._apply(decision, now, currency)
+            return await self._apply(decision, now, currency)
 
-    async def _apply(self, decision: Decision, now: datetime, currency: str) -> None:
+    async def _apply(self, decision: Decision, now: datetime, currency: str) -> bool:
         key = (decision.job.namespace, decision.job.name)
         record = self.cache.jobs.get(key)
         if record is None:
-            return
+            return False
         previous = record.status
         generation = record.body["metadata"].get("generation")
         if decision.chosen is None:
@@ -64,16 +65,19 @@ class Admission:
                 announce = (infeasible or decision.reason == PREEMPTING) and (
                     previous.reason != decision.reason
                 )
-                if await self.write_status(record, new, check=True) and announce:
+                written = await self.write_status(record, new, check=True)
+                if written and announce:
                     await self.event(record, decision.reason, decision.message, infeasible)
-            return
+                return written
+            return False
         new = status.admitted_status(decision, previous, now, currency, generation)
         if not await self.write_status(record, new, check=True):
-            return  # it changed under us: the next cycle sees its new state
+            return False  # it changed under us: the next cycle sees its new state
         await self.event(record, "Admitted", decision.message)
         updated = self.cache.jobs.get(key)
         if updated is not None and updated.phase == "Admitted":
             await self.create_workers(updated)
+        return True
 
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""

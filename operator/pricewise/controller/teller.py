@@ -92,7 +92,8 @@ class Teller:
             return False
         if record.status.observed_generation != record.body["metadata"].get("generation"):
             return False
-        return (now - at).total_seconds() < REWRITE_EVERY_S
+        # A clock stepped back does not hold a status for as long as the step.
+        return 0 <= (now - at).total_seconds() < REWRITE_EVERY_S
 
     def _version(self, decision: Decision) -> str | None:
         record = self._record(decision)
@@ -106,11 +107,9 @@ class Teller:
                 if self._version(decision) != version:
                     continue  # the job changed since: a newer cycle decides it
                 try:
-                    await self.admission.apply(decision, now, currency)
+                    if await self.admission.apply(decision, now, currency):
+                        self._written[key] = now
                 except Exception as err:  # one job's write must not stop the others'
                     log.error("status of %s/%s not written: %s", *key, err)
-                    continue
-                if self._version(decision) != version:  # written (the cache holds the result)
-                    self._written[key] = now
 
         await asyncio.gather(*(writer() for _ in range(self.writers)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from pricewise.core.costmodel import Candidate
 from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
 from pricewise.core.solver import Plan
 
@@ -129,6 +128,7 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     problems: list[str] = []
     now = snapshot.now.timestamp()
     runs: dict[str, list[tuple[float, float, Resources]]] = {}
+    starts: dict[str, set[float]] = {}
     for d in plan.decisions:
         if d.chosen is not None:
             seconds, _ = reference_cost(d.job, d.chosen.option, d.chosen.pool, d.chosen.workers)
@@ -146,9 +146,10 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         if r.pool.accelerator != r.option.accelerator or not r.feasible:
             problems.append(f"{d.job.key}: reserved on an option it cannot use")
         runs.setdefault(r.pool.name, []).append((start, start + seconds, r.demand))
-        if not _fits_nodes_then(r, start, now):
-            problems.append(f"{d.job.key}: its reservation fits no nodes of {r.pool.name} then")
+        starts.setdefault(r.pool.name, set()).add(start)
     for pool in snapshot.pools:
+        for instant in sorted(starts.get(pool.name, ())):
+            problems += _shapes_over(pool, plan, instant, now)
         mine = runs.get(pool.name, [])
         for instant, _, _ in mine:
             room = Resources()
@@ -165,16 +166,32 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     return problems
 
 
-def _fits_nodes_then(cand: Candidate, start: float, now: float) -> bool:
-    """Whether the candidate's workers, alone, fit its pool's nodes at `start`: their free
-    room and what releases that say where free on them by then. True where a release due by
-    then does not say where (the pool's sums are then all that is known)."""
-    room = {node.name: node.free for node in cand.pool.nodes}
-    for release in cand.pool.releases:
-        if max(release.at.timestamp(), now + 60) <= start + _EPSILON_S:
+def _shapes_over(pool: Pool, plan: Plan, instant: float, now: float) -> list[str]:
+    """Per worker shape, whether the workers that run on the pool at `instant` (placed now or
+    reserved) exceed the copies of the shape that its nodes' room then holds: their free room
+    and what releases that say where free on them by then. Nothing is said where a release
+    due by then does not say where (the pool's sums are then all that is known)."""
+    room = {node.name: node.free for node in pool.nodes}
+    for release in pool.releases:
+        if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
             if not release.nodes:
-                return True
+                return []
             for name, frees in release.nodes:
                 if name in room:
                     room[name] = room[name] + frees
-    return sum(cand.worker.copies_in(free) for free in room.values()) >= cand.workers
+    workers: Counter[Resources] = Counter()
+    for d in plan.decisions:
+        cand, begin = d.chosen, now
+        if cand is None and d.reservation is not None:
+            cand, begin = d.reservation.candidate, d.reservation.start.timestamp()
+        if cand is None or cand.pool.name != pool.name:
+            continue
+        seconds, _ = reference_cost(d.job, cand.option, cand.pool, cand.workers)
+        if begin <= instant < begin + seconds:
+            workers[cand.worker] += cand.workers
+    return [
+        f"pool {pool.name} at +{instant - now:.0f}s: {count} workers of {shape} on nodes with "
+        f"room for {slots}"
+        for shape, count in workers.items()
+        if count > (slots := sum(shape.copies_in(free) for free in room.values()))
+    ]
