@@ -119,7 +119,8 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
 
 def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     """What the plan's later starts break: a job both placed and reserved, a reservation that
-    ends after its deadline, or a pool whose planned use exceeds its room at some instant.
+    ends after its deadline, a pool whose planned use exceeds its room at some instant, or a
+    worker shape with more workers then than its nodes' room holds copies of.
 
     Use only grows when a job starts and room only grows when a running job ends, so checking
     every planned start is checking every instant. A release due within a minute counts from
