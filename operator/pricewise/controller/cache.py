@@ -39,7 +39,16 @@ from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
 from pricewise.core.reclaims import ReclaimRates
-from pricewise.core.snapshot import BudgetView, Job, Pool, Quota, Release, Resources, Snapshot
+from pricewise.core.snapshot import (
+    BudgetView,
+    Job,
+    Pool,
+    Quota,
+    Release,
+    Resources,
+    Snapshot,
+    node_shares,
+)
 from pricewise.core.times import parse_time
 from pricewise.core.units import parse_duration, to_micros
 
@@ -466,7 +475,7 @@ class Cache:
             at = st.estimated_finish
             if st.started_at and st.admitted_at:
                 at += st.started_at - st.admitted_at
-            on = tuple((n, option.worker.times(st.nodes.count(n))) for n in dict.fromkeys(st.nodes))
+            on = node_shares(option.worker, st.nodes)
             out[st.pool].append(Release(at, option.worker.times(st.workers), on))
         return out
 

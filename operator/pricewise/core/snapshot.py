@@ -7,6 +7,7 @@ millicores, memory in MiB, devices as counts, money in micro-units of the curren
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -100,6 +101,12 @@ class Release:
     frees: Resources
     nodes: tuple[tuple[str, Resources], ...] = ()
     """Where: each node's share of `frees`, when known (empty when not)."""
+
+
+def node_shares(worker: Resources, nodes: Sequence[str]) -> tuple[tuple[str, Resources], ...]:
+    """What workers of this shape, one on each of `nodes` (a node may repeat), hold on each
+    node: a `Release`'s `nodes`."""
+    return tuple((n, worker.times(nodes.count(n))) for n in dict.fromkeys(nodes))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from pricewise.core.costmodel import Candidate
 from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
 from pricewise.core.solver import Plan
 
@@ -128,12 +129,12 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     """
     problems: list[str] = []
     now = snapshot.now.timestamp()
-    runs: dict[str, list[tuple[float, float, Resources]]] = {}
+    runs: dict[str, list[tuple[float, float, Candidate]]] = {}
     starts: dict[str, set[float]] = {}
     for d in plan.decisions:
         if d.chosen is not None:
             seconds, _ = reference_cost(d.job, d.chosen.option, d.chosen.pool, d.chosen.workers)
-            runs.setdefault(d.chosen.pool.name, []).append((now, now + seconds, d.chosen.demand))
+            runs.setdefault(d.chosen.pool.name, []).append((now, now + seconds, d.chosen))
         if d.reservation is None:
             continue
         r, start = d.reservation.candidate, d.reservation.start.timestamp()
@@ -146,12 +147,12 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             problems.append(f"{d.job.key}: its reservation ends after the deadline")
         if r.pool.accelerator != r.option.accelerator or not r.feasible:
             problems.append(f"{d.job.key}: reserved on an option it cannot use")
-        runs.setdefault(r.pool.name, []).append((start, start + seconds, r.demand))
+        runs.setdefault(r.pool.name, []).append((start, start + seconds, r))
         starts.setdefault(r.pool.name, set()).add(start)
     for pool in snapshot.pools:
-        for instant in sorted(starts.get(pool.name, ())):
-            problems += _shapes_over(pool, plan, instant, now)
         mine = runs.get(pool.name, [])
+        for instant in sorted(starts.get(pool.name, ())):
+            problems += _shapes_over(pool, mine, instant, now)
         for instant, _, _ in mine:
             room = Resources()
             for node in pool.nodes:
@@ -159,19 +160,22 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             for release in pool.releases:
                 if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
                     room = room + release.frees
-            for begin, end, demand in mine:
+            for begin, end, cand in mine:
                 if begin <= instant < end:
-                    room = room - demand
+                    room = room - cand.demand
             if not Resources().fits_in(room):
                 problems.append(f"pool {pool.name} overbooked at +{instant - now:.0f}s: {room}")
     return problems
 
 
-def _shapes_over(pool: Pool, plan: Plan, instant: float, now: float) -> list[str]:
-    """Per worker shape, whether the workers that run on the pool at `instant` (placed now or
-    reserved) exceed the copies of the shape that its nodes' room then holds: their free room
-    and what releases that say where free on them by then. Nothing is said where a release
-    due by then does not say where (the pool's sums are then all that is known)."""
+def _shapes_over(
+    pool: Pool, runs: list[tuple[float, float, Candidate]], instant: float, now: float
+) -> list[str]:
+    """Per worker shape, whether the workers that run on the pool at `instant` (`runs`:
+    begin, end and candidate of what is placed now or reserved there) exceed the copies of the
+    shape that its nodes' room then holds: their free room and what releases that say where
+    free on them by then. Nothing is said where a release due by then does not say where (the
+    pool's sums are then all that is known)."""
     room = {node.name: node.free for node in pool.nodes}
     for release in pool.releases:
         if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
@@ -181,14 +185,8 @@ def _shapes_over(pool: Pool, plan: Plan, instant: float, now: float) -> list[str
                 if name in room:
                     room[name] = room[name] + frees
     workers: Counter[Resources] = Counter()
-    for d in plan.decisions:
-        cand, begin = d.chosen, now
-        if cand is None and d.reservation is not None:
-            cand, begin = d.reservation.candidate, d.reservation.start.timestamp()
-        if cand is None or cand.pool.name != pool.name:
-            continue
-        seconds, _ = reference_cost(d.job, cand.option, cand.pool, cand.workers)
-        if begin <= instant < begin + seconds:
+    for begin, end, cand in runs:
+        if begin <= instant < end:
             workers[cand.worker] += cand.workers
     return [
         f"pool {pool.name} at +{instant - now:.0f}s: {count} workers of {shape} on nodes with "

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pricewise.api.models import FailurePolicy
 from pricewise.core.costmodel import Candidate, Stage, candidates
 from pricewise.core.lookahead import plan_moved
-from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot
+from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot, node_shares
 from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
 
 MAX_RESTARTS = FailurePolicy().max_restarts
@@ -182,7 +182,7 @@ def run(
             for node in nodes:
                 free[node] = free[node] - cand.worker
             heapq.heappush(running, (end, key, nodes, cand.worker))
-            on = tuple((n, cand.worker.times(nodes.count(n))) for n in dict.fromkeys(nodes))
+            on = node_shares(cand.worker, nodes)
             estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand, on)
             placed.add(key)
         for sim in waiting:
