@@ -88,7 +88,7 @@ class Teller:
         """Whether the job was told why it waits, as its spec is, within `REWRITE_EVERY_S`."""
         record = self._record(decision)
         at = self._written.get((decision.job.namespace, decision.job.name))
-        if record is None or at is None or not self._told(decision):
+        if record is None or at is None or not record.status.reason:
             return False
         if record.status.observed_generation != record.body["metadata"].get("generation"):
             return False
