@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
 import cluster  # noqa: E402
 
 import live_operator  # noqa: E402
+from pricewise.api.convert import device_resource  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
 # Prices per device-hour are examples/pricetable.yaml's, which names each row of
@@ -39,11 +40,14 @@ from pricewise.kube import Kube, load_configuration  # noqa: E402
 # us-east4, TPU v5e per chip; the A100 figure is the unchecked one that file explains. The
 # burst table in benchmarks/README.md was measured with 0.71 and 11.06 (unsourced); the order
 # of the pools by price per unit of work (v5e, L4, H100, A100) is the same with either.
+# Each pool is named for its accelerator, which says the device its workers ask for: the TPU
+# pool was "bench-v5e" until 2026-12-02, so its workers asked for GPUs and it took no job (its
+# PriceTable now says so, `PoolWithoutDevices`).
 POOLS = [  # name, devices per node, price per device-hour, relative speed
-    ("bench-l4", 4, 0.70683, 1.0),
-    ("bench-a100", 8, 5.07, 3.2),
-    ("bench-h100", 8, 10.97906, 7.0),
-    ("bench-v5e", 8, 1.20, 2.0),
+    ("nvidia-l4", 4, 0.70683, 1.0),
+    ("nvidia-a100", 8, 5.07, 3.2),
+    ("nvidia-h100", 8, 10.97906, 7.0),
+    ("tpu-v5e", 8, 1.20, 2.0),
 ]
 
 
@@ -51,7 +55,7 @@ def pool_file(nodes: int, path: Path) -> None:
     """A pool file with `nodes` nodes split over the benchmark pools."""
     pools = []
     for name, devices, _, _ in POOLS:
-        resource = "google.com/tpu" if name.endswith("v5e") else "nvidia.com/gpu"
+        resource = device_resource(name)
         pools.append({
             "name": name, "count": nodes // len(POOLS), "instanceType": "bench",
             "allocatable": {"cpu": "96", "memory": "768Gi", resource: str(devices)},

@@ -353,6 +353,27 @@ def test_a_newer_table_cannot_take_over_priced_nodes() -> None:
         assert "l4-0" in ready["message"] and "counted in l4 only" in ready["message"]
 
 
+def test_a_pool_whose_nodes_lack_the_device_its_accelerator_asks_for_says_how_to_name_it() -> None:
+    world = World()
+    tpu = node("v5e-0", "v5e")
+    tpu["status"]["allocatable"] = {"cpu": "96", "memory": "768Gi", "google.com/tpu": "8"}
+    world.kube.put("nodes", tpu)
+    world.kube.put("pricetables", table("tpus", pool("v5e", "v5e", 1.2)))
+    world.cycle()
+    ready = world.ready("pricetables", "tpus")
+    assert (ready["status"], ready["reason"]) == ("False", "PoolWithoutDevices")
+    assert "v5e asks each worker for nvidia.com/gpu" in ready["message"]
+    assert "tpu-... asks for google.com/tpu" in ready["message"]
+    assert world.ready("pricetables", "prices")["status"] == "True"
+    # Named as a TPU, the pool's nodes fit its workers.
+    world.kube.put("pricetables", table("tpus", pool("v5e", "tpu-v5e", 1.2)))
+    world.kube.put("trainingjobs", job("on-tpu", options=[
+        {"accelerator": "tpu-v5e", "devicesPerWorker": 4, "duration": "1h"}]))  # fmt: skip
+    world.cycle()
+    assert world.ready("pricetables", "tpus")["status"] == "True"
+    assert world.job("on-tpu")["pool"] == "v5e"
+
+
 def test_one_currency_per_cluster() -> None:
     world = World()
     world.kube.put("nodes", node("h100-0", "h100"))

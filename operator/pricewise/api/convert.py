@@ -278,8 +278,26 @@ def pools_from(
                         f"pool {spec.name} matches no node (selector {spec.node_selector})",
                     )
                 )
+            elif without := _without_devices(spec, members):
+                problems.append(PoolProblem((here,), "PoolWithoutDevices", without))
             pools.append(_pool(spec, members, len(pools), unavailable))
     return tuple(pools), problems
+
+
+def _without_devices(spec: api.Pool, members: list[Node]) -> str:
+    """Why no worker can ever fit the pool's nodes, when the device its accelerator name asks
+    for is on none of them (a TPU pool named `v5e` asks for GPUs); empty when some node has it.
+    """
+    device = device_resource(spec.accelerator)
+    if device is None or not members:
+        return ""
+    if any(n.allocatable.tpu if device == TPU else n.allocatable.gpu for n in members):
+        return ""
+    return (
+        f"pool {spec.name}: accelerator {spec.accelerator} asks each worker for {device}, which "
+        f"none of its {len(members)} node(s) has, so no job can run there; an accelerator named "
+        f"tpu-... asks for {TPU}, cpu for CPU cores, any other name for {GPU}"
+    )
 
 
 _QUOTA_KEYS = {

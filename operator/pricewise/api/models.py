@@ -143,7 +143,8 @@ class JobOption(ApiModel):
         pattern=ACCELERATOR_PATTERN,
         max_length=63,
         description="Accelerator kind: `cpu`, or a GPU/TPU model such as nvidia-l4, "
-        "nvidia-a100-80gb, nvidia-h100, tpu-v5e. Matched against PriceTable pools.",
+        "nvidia-a100-80gb, nvidia-h100, tpu-v5e. Matched against PriceTable pools. A name "
+        "starting with `tpu` requests google.com/tpu, any other but `cpu` nvidia.com/gpu.",
     )
     devices_per_worker: int = Field(
         1,
@@ -459,7 +460,10 @@ class Pool(ApiModel):
 
     name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Pool name, unique.")
     accelerator: str = Field(
-        pattern=ACCELERATOR_PATTERN, max_length=63, description="cpu, or the GPU/TPU model."
+        pattern=ACCELERATOR_PATTERN,
+        max_length=63,
+        description="cpu, or the GPU/TPU model: a name starting with `tpu` means its nodes "
+        "offer google.com/tpu, any other but cpu nvidia.com/gpu.",
     )
     node_selector: dict[str, str] = Field(
         min_length=1,
