@@ -541,7 +541,8 @@ def test_a_way_of_running_beyond_the_bounds_is_excluded_with_the_figures() -> No
 
 def test_the_plan_says_how_it_was_found() -> None:
     plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH)]))
-    assert (plan.status, plan.rounds, plan.best_bound) == ("optimal", 1, plan.total_cost)
+    # Its cheapest option has room now: proved so without a model.
+    assert (plan.status, plan.rounds, plan.best_bound) == ("optimal", 0, plan.total_cost)
     one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     contended = checked(snapshot([one_node], [job("a", BOTH[0]), job("b", BOTH[0])]))
     assert (contended.status, len(contended.placed)) == ("optimal", 1)
@@ -549,6 +550,22 @@ def test_the_plan_says_how_it_was_found() -> None:
     assert contended.best_bound == to_micros(32.0)  # the reserved job is part of the plan
     nothing = solve(snapshot([SLOW], [job("j", option("nvidia-h100", 1000))]))
     assert (nothing.status, nothing.best_bound, nothing.total_cost) == ("empty", 0, 0)
+
+
+def test_jobs_that_all_fit_their_cheapest_options_now_are_placed_without_a_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    roomy = snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(2)])
+    fast = checked(roomy)
+    assert (fast.status, fast.rounds, len(fast.placed)) == ("optimal", 0, 2)
+    monkeypatch.setattr(solver, "_cheapest_for_all", lambda *_: False)
+    solved = checked(roomy)
+    assert solved.rounds >= 1
+    assert (fast.total_cost, fast.best_bound) == (solved.total_cost, solved.best_bound)
+    # One job more than the cheap pool holds: the model decides who waits or pays more.
+    monkeypatch.undo()
+    full = checked(snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(3)]))
+    assert full.rounds >= 1
 
 
 def test_later_starts_are_the_earliest_few_cheapest_first() -> None:

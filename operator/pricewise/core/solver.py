@@ -127,6 +127,8 @@ class Plan:
     phase)."""
     seconds: float
     rounds: int
+    """Models solved: 0 where none was (every job started now on its cheapest option, or no
+    time for one)."""
     reserved_cost: int = 0
     """Estimated cost of the jobs planned for later (micro-units)."""
     looked_ahead: bool = True
@@ -173,7 +175,13 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
     greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
     looks_ahead = clock() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
-    later = _later_starts(snapshot, feasible, settings, greedy_keys, {}) if looks_ahead else {}
+    # Every job starting now on its cheapest option (a burst on a roomy cluster, a new job that
+    # fits: most cycles of a replay) is optimal in every phase: no plan admits more, starts
+    # more overdue jobs, costs less, keeps more promises or starts anything sooner.
+    cheapest = _cheapest_for_all(greedy, feasible)
+    later = {}
+    if looks_ahead and not cheapest:
+        later = _later_starts(snapshot, feasible, settings, greedy_keys, {})
     refined = not later
 
     placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
@@ -182,7 +190,13 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     bound: int | None = None
     cuts: list[list[Candidate]] = []
     classes = settings.job_classes
-    if feasible:
+    if cheapest:
+        # Packed as a solved plan is, where that packs: the greedy's nodes otherwise.
+        nodes, failed = pack_pools([c for c, _ in greedy.placed.values()])
+        if not failed:
+            placement = {k: (c, nodes[k]) for k, (c, _) in greedy.placed.items()}
+        status, bound = "optimal", sum(c.cost for c, _ in placement.values())
+    elif feasible:
         hint = {choice_key(c) for c, _ in greedy.placed.values()}
         until = started + settings.time_limit_s - tail
         while rounds < settings.max_rounds:
@@ -240,6 +254,15 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
         rounds=rounds,
         reserved_cost=later_total,
         looked_ahead=looks_ahead and settings.look_ahead.enabled,
+    )
+
+
+def _cheapest_for_all(greedy: Ledger, feasible: dict[str, list[Candidate]]) -> bool:
+    """Whether the greedy plan starts every job now, each on its cheapest feasible option."""
+    if not feasible or len(greedy.placed) != len(feasible):
+        return False
+    return all(
+        cand.cost == min(c.cost for c in feasible[key]) for key, (cand, _) in greedy.placed.items()
     )
 
 
