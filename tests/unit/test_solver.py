@@ -568,6 +568,26 @@ def test_jobs_that_all_fit_their_cheapest_options_now_are_placed_without_a_model
     assert full.rounds >= 1
 
 
+def test_an_earliest_start_tie_break_that_runs_out_leaves_the_plan_and_prices_the_levels_below(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = cpsat.CpSat.optimise
+
+    def no_tie_break(self: cpsat.CpSat, objective: Any, maximize: bool, *args: Any, **kw: Any):
+        if kw.get("work", args[2] if len(args) > 2 else None) is not None:
+            return None  # the tie-break's work runs out before it finds a plan
+        return real(self, objective, maximize, *args, **kw)
+
+    monkeypatch.setattr(cpsat.CpSat, "optimise", no_tie_break)
+    # Two high-priority jobs take the cheap pool, a third waits an hour for it (a tie-break
+    # to run), and so should the low-priority one rather than pay for the dear pool now.
+    jobs = [job(f"high{i}", *BOTH, priority=1) for i in range(3)] + [job("low", *BOTH)]
+    plan = checked(snapshot([SLOW, FAST], jobs))
+    low = next(d for d in plan.decisions if d.job.name == "low")
+    assert low.reservation is not None and low.reservation.candidate.pool.name == "l4"
+    assert plan.status == "optimal"
+
+
 def test_later_starts_are_the_earliest_few_cheapest_first() -> None:
     # Each candidate's earliest slot first, the cheaper pool first among those, then the
     # second slots: the model stays small however many slots the pools have.

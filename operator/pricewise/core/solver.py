@@ -518,15 +518,12 @@ def _phases(
             continue
         # As early as that allows: a reservation that could start sooner should. A tie-break,
         # so a small share of the time, and at most `earliest_work`; the plan so far stands if
-        # it runs out. Without the work bound it was half the solver's time in a 500-job burst
-        # (a tenth of a 10 s limit each cycle, rarely proved); a bound in seconds instead would
-        # make the plan depend on the machine's load.
-        work = settings.look_ahead.earliest_work
-        if (
-            backend.value(lateness)
-            and run(lateness, False, settings.relative_gap, 0.1, work) is None
-        ):
-            return replace(out, complete=False)
+        # it runs out, and the phases go on (ending them there left the levels below unpriced,
+        # and a proved plan reported as merely feasible). Without the work bound it was half the
+        # solver's time in a 500-job burst (a tenth of a 10 s limit each cycle, rarely proved);
+        # a bound in seconds instead would make the plan depend on the machine's load.
+        if backend.value(lateness):
+            run(lateness, False, settings.relative_gap, 0.1, settings.look_ahead.earliest_work)
         backend.require(lateness, False, backend.value(lateness))
     return out
 
