@@ -181,3 +181,29 @@ def test_what_a_running_job_frees_is_known_node_by_node() -> None:
     where = sorted((name, frees.gpu) for r in releases for name, frees in r.nodes)
     assert where == [("l4-0", 8), ("l4-1", 8)]
     assert all(r.frees == sum((f for _, f in r.nodes), Resources()) for r in releases)
+
+
+def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> None:
+    world = busy_world()
+    for pod in world.kube.pods(NS):
+        node_name = pod["metadata"]["annotations"]["pricewise.dev/node"]
+        world.kube.put("pods", {
+            **pod, "spec": {**pod["spec"], "nodeName": node_name},
+            "status": {"phase": "Running", "startTime": "2026-11-29T12:00:00Z"},
+        })  # fmt: skip
+    written: list[str] = []
+    patch = world.kube.patch_status
+
+    async def counted(plural: str, namespace: str | None, name: str, *args: Any) -> Any:
+        if plural == "trainingjobs":
+            written.append(name)
+        return await patch(plural, namespace, name, *args)
+
+    world.kube.patch_status = counted  # type: ignore[method-assign]
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    # Written beside the solve, each start is one status write, which also persists its
+    # accrual: no separate accrual write for a job that has just started.
+    assert sorted(written) == ["a", "b"]
+    for name in ("a", "b"):
+        status = world.job(name)
+        assert status["phase"] == "Running" and status["accruedCost"] > 0

@@ -27,7 +27,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import ACTIVE_PHASES, JobRecord, held
+from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key, held
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -145,10 +145,11 @@ class Scheduler:
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
+        begun: list[Key] = []
         async with _async_step("placed jobs", "lifecycle"):
-            await self._progress(now)
+            begun = await self._progress(now)
         async with _async_step("accruals", "accounting"):
-            await self._write_accruals(now)
+            await self._write_accruals(now, set(begun))
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now)
         async with _async_step("invalid jobs", "waiting"):
@@ -161,7 +162,11 @@ class Scheduler:
         # a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed greedily,
         # without the look-ahead (decided in 101.7 s against 65.5 s).
         settings = self.solver_settings.after(solving - snapshotting)
-        plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
+        starts = asyncio.create_task(self._write_starts(begun, now))
+        try:
+            plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
+        finally:
+            await starts
         with purpose("waiting"):
             await self._set_aside(failed, now)
         decisions = plan.decisions
@@ -258,25 +263,45 @@ class Scheduler:
             if run.pool in spot:
                 self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
-    async def _progress(self, now: datetime) -> None:
-        """Admitted and Running jobs: create missing workers, follow their pods' phases."""
-        active = [r for r in list(self.cache.jobs.values()) if r.phase in ACTIVE_PHASES]
-        await _gather(self._progress_one(r, now) for r in active)
+    async def _progress(self, now: datetime) -> list[Key]:
+        """Admitted and Running jobs: create missing workers, follow their pods' phases. The
+        jobs that only started running are returned, not written: nothing a plan reads waits
+        on their status, so the cycle writes it beside the solve (a 500-job burst's second
+        cycle spent 1 s before its solve writing the first one's 127 starts)."""
+        began, steps = [], []
+        for key, record in list(self.cache.jobs.items()):
+            if record.phase not in ACTIVE_PHASES:
+                continue
+            step = self._transition(record, now)
+            if step is not None and _started(record, step):
+                began.append(key)
+            else:
+                steps.append(self._progress_one(record, step, now))
+        await _gather(steps)
+        return began
 
-    async def _progress_one(self, record: JobRecord, now: datetime) -> None:
-        meta, st = record.body["metadata"], record.status
-        namespace, name = meta["namespace"], meta["name"]
-        workers = st.workers or 0
-        pods = self.cache.workers_of(namespace, name)
+    def _transition(self, record: JobRecord, now: datetime) -> lifecycle.Transition | None:
+        st = record.status
+        meta = record.body["metadata"]
+        pods = self.cache.workers_of(meta["namespace"], meta["name"])
         lost = self.cache.lost_nodes((p.node for p in pods.values()), now, self.settings.node_grace)
         allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
         restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
                                       st.started_at)  # fmt: skip
-        step = lifecycle.transition(
-            record.phase, workers, pods, st.admitted_at, now, lost_nodes=lost, restarts=restarts
-        )
+        return lifecycle.transition(
+            record.phase, st.workers or 0, pods, st.admitted_at, now, lost_nodes=lost,
+            restarts=restarts,
+        )  # fmt: skip
+
+    async def _progress_one(
+        self, record: JobRecord, step: lifecycle.Transition | None, now: datetime
+    ) -> None:
+        meta, st = record.body["metadata"], record.status
+        namespace, name = meta["namespace"], meta["name"]
         if step is None:
-            if record.phase == "Admitted" and len(pods) < workers:
+            if record.phase == "Admitted" and len(self.cache.workers_of(namespace, name)) < (
+                st.workers or 0
+            ):
                 await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
@@ -322,11 +347,24 @@ class Scheduler:
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
 
-    async def _write_accruals(self, now: datetime) -> None:
-        """Persist accruals that are due (every interval, and when a job has finished)."""
+    async def _write_starts(self, began: list[Key], now: datetime) -> None:
+        """The Running statuses of jobs that started (see `_progress`), each as its record
+        stands now: a write since (its accrual, say) has moved its version on."""
+        async with _async_step("started jobs", "lifecycle"):
+            steps = []
+            for key in began:
+                record = self.cache.jobs.get(key)
+                step = None if record is None else self._transition(record, now)
+                if record is not None and step is not None and _started(record, step):
+                    steps.append(self._progress_one(record, step, now))
+            await _gather(steps)
+
+    async def _write_accruals(self, now: datetime, starting: set[Key]) -> None:
+        """Persist accruals that are due (every interval, and when a job has finished), but
+        those of jobs `starting`: their Running status carries them."""
         writes = []
         for key, record in list(self.cache.jobs.items()):
-            if self.accountant.due_for_write(key, record, now):
+            if key not in starting and self.accountant.due_for_write(key, record, now):
                 fields = self.accountant.fields(
                     key, self.cache.carbon_intensity(record.status.pool)
                 )
@@ -479,6 +517,11 @@ async def _async_step(name: str, requests: str) -> AsyncIterator[None]:
     """`_step` for a step that awaits, its API requests counted under `requests`."""
     with _step(name), purpose(requests):
         yield
+
+
+def _started(record: JobRecord, step: lifecycle.Transition) -> bool:
+    """Whether the step only says that an admitted job's workers started running."""
+    return record.phase == "Admitted" and step.phase == "Running" and not step.restart
 
 
 async def _gather(calls: Any) -> None:
