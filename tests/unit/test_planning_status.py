@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job, node, pool, table
 
@@ -183,14 +184,19 @@ def test_what_a_running_job_frees_is_known_node_by_node() -> None:
     assert all(r.frees == sum((f for _, f in r.nodes), Resources()) for r in releases)
 
 
-def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> None:
-    world = busy_world()
+def start_workers(world: World, at: str) -> None:
+    """The placed jobs' worker pods bound to their nodes and running since `at`."""
     for pod in world.kube.pods(NS):
         node_name = pod["metadata"]["annotations"]["pricewise.dev/node"]
         world.kube.put("pods", {
             **pod, "spec": {**pod["spec"], "nodeName": node_name},
-            "status": {"phase": "Running", "startTime": "2026-11-29T12:00:00Z"},
+            "status": {"phase": "Running", "startTime": at},
         })  # fmt: skip
+
+
+def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
     written: list[str] = []
     patch = world.kube.patch_status
 
@@ -207,3 +213,29 @@ def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> No
     for name in ("a", "b"):
         status = world.job(name)
         assert status["phase"] == "Running" and status["accruedCost"] > 0
+
+
+def test_a_job_that_started_this_cycle_frees_its_room_as_late_as_it_started() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:02:00Z")  # two minutes after their admission
+    world.kube.put("trainingjobs", job("c", options=[EIGHT, H100]))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    # Their hour runs from 12:02, though their Running status is written beside this solve.
+    assert parse_time(world.job("c")["plannedStart"]) == NOW + timedelta(hours=1, minutes=2)
+
+
+def test_a_job_whose_lifecycle_fails_leaves_the_others_going(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    real = world.scheduler._transition
+
+    def flaky(record: Any, now: datetime) -> Any:
+        if record.body["metadata"]["name"] == "a":
+            raise TypeError("can't compare offset-naive and offset-aware datetimes")
+        return real(record, now)
+
+    monkeypatch.setattr(world.scheduler, "_transition", flaky)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    assert (world.job("a")["phase"], world.job("b")["phase"]) == ("Admitted", "Running")

@@ -293,10 +293,12 @@ def _without_devices(spec: api.Pool, members: list[Node]) -> str:
         return ""
     if any(n.allocatable.tpu if device == TPU else n.allocatable.gpu for n in members):
         return ""
+    # No node count in the message: it would rewrite the table's status at every scale-up.
     return (
         f"pool {spec.name}: accelerator {spec.accelerator} asks each worker for {device}, which "
-        f"none of its {len(members)} node(s) has, so no job can run there; an accelerator named "
-        f"tpu-... asks for {TPU}, cpu for CPU cores, any other name for {GPU}"
+        f"none of its nodes has, so no job can run there: either its nodes' device plugin has "
+        f"not registered yet, or the name is wrong (an accelerator named tpu-... asks for "
+        f"{TPU}, cpu for CPU cores, any other name for {GPU})"
     )
 
 

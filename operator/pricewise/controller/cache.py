@@ -95,6 +95,9 @@ class Cache:
     2,000 running jobs, ~6 s at 10,000)."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
+    starts: dict[Key, datetime] = field(default_factory=dict)
+    """Jobs the cycle saw start, with when, whose Running status it writes beside the solve:
+    until then their room frees that much later than their admission says (`releases`)."""
 
     # --- feeding --------------------------------------------------------------------------
 
@@ -473,8 +476,9 @@ class Cache:
             if option is None or not st.workers or st.estimated_finish is None:
                 continue
             at = st.estimated_finish
-            if st.started_at and st.admitted_at:
-                at += st.started_at - st.admitted_at
+            started = st.started_at or self.starts.get(key_of(record.body))
+            if started and st.admitted_at:
+                at += started - st.admitted_at
             on = node_shares(option.worker, st.nodes)
             out[st.pool].append(Release(at, option.worker.times(st.workers), on))
         return out

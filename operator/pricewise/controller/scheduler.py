@@ -145,11 +145,11 @@ class Scheduler:
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
-        begun: list[Key] = []
+        starting: list[Key] = []
         async with _async_step("placed jobs", "lifecycle"):
-            begun = await self._progress(now)
+            starting = await self._progress(now)
         async with _async_step("accruals", "accounting"):
-            await self._write_accruals(now, set(begun))
+            await self._write_accruals(now, set(starting))
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now)
         async with _async_step("invalid jobs", "waiting"):
@@ -162,11 +162,11 @@ class Scheduler:
         # a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed greedily,
         # without the look-ahead (decided in 101.7 s against 65.5 s).
         settings = self.solver_settings.after(solving - snapshotting)
-        starts = asyncio.create_task(self._write_starts(begun, now))
+        writing = asyncio.create_task(self._write_starts(starting, now))
         try:
             plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
         finally:
-            await starts
+            await writing
         with purpose("waiting"):
             await self._set_aside(failed, now)
         decisions = plan.decisions
@@ -265,22 +265,29 @@ class Scheduler:
 
     async def _progress(self, now: datetime) -> list[Key]:
         """Admitted and Running jobs: create missing workers, follow their pods' phases. The
-        jobs that only started running are returned, not written: nothing a plan reads waits
-        on their status, so the cycle writes it beside the solve (a 500-job burst's second
-        cycle spent 1 s before its solve writing the first one's 127 starts)."""
-        began, steps = [], []
+        jobs that only started running are returned, not written: the cycle writes their
+        status beside the solve (a 500-job burst's second cycle spent 1 s before its solve
+        writing the first one's 127 starts), and the cache counts their starts meanwhile
+        (`Cache.starts`: when they free their room)."""
+        starting: list[Key] = []
+        steps = []
+        starts: dict[Key, datetime] = {}
         for key, record in list(self.cache.jobs.items()):
             if record.phase not in ACTIVE_PHASES:
                 continue
-            step = self._transition(record, now)
-            if step is not None and _started(record, step):
-                began.append(key)
-            else:
-                steps.append(self._progress_one(record, step, now))
+            with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
+                step = self._transition(record, now)
+                if step is not None and _started(record, step):
+                    starting.append(key)
+                    starts[key] = step.started_at or now
+                else:
+                    steps.append(self._progress_one(record, step, now))
+        self.cache.starts = starts
         await _gather(steps)
-        return began
+        return starting
 
     def _transition(self, record: JobRecord, now: datetime) -> lifecycle.Transition | None:
+        """The job's next lifecycle step, read from its workers' pods and nodes."""
         st = record.status
         meta = record.body["metadata"]
         pods = self.cache.workers_of(meta["namespace"], meta["name"])
@@ -347,16 +354,19 @@ class Scheduler:
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
 
-    async def _write_starts(self, began: list[Key], now: datetime) -> None:
+    async def _write_starts(self, starting: list[Key], now: datetime) -> None:
         """The Running statuses of jobs that started (see `_progress`), each as its record
         stands now: a write since (its accrual, say) has moved its version on."""
         async with _async_step("started jobs", "lifecycle"):
             steps = []
-            for key in began:
+            for key in starting:
                 record = self.cache.jobs.get(key)
-                step = None if record is None else self._transition(record, now)
-                if record is not None and step is not None and _started(record, step):
-                    steps.append(self._progress_one(record, step, now))
+                if record is None:
+                    continue
+                with _step(f"lifecycle of {key[0]}/{key[1]}"):
+                    step = self._transition(record, now)
+                    if step is not None and _started(record, step):
+                        steps.append(self._progress_one(record, step, now))
             await _gather(steps)
 
     async def _write_accruals(self, now: datetime, starting: set[Key]) -> None:
@@ -521,7 +531,7 @@ async def _async_step(name: str, requests: str) -> AsyncIterator[None]:
 
 def _started(record: JobRecord, step: lifecycle.Transition) -> bool:
     """Whether the step only says that an admitted job's workers started running."""
-    return record.phase == "Admitted" and step.phase == "Running" and not step.restart
+    return record.phase == "Admitted" and step.phase == "Running"
 
 
 async def _gather(calls: Any) -> None:

@@ -127,8 +127,8 @@ class Plan:
     phase)."""
     seconds: float
     rounds: int
-    """Models solved: 0 where none was (every job started now on its cheapest option, or no
-    time for one)."""
+    """Rounds begun: 0 where no model was needed (every job started now on its cheapest
+    option, or no job has a feasible one)."""
     reserved_cost: int = 0
     """Estimated cost of the jobs planned for later (micro-units)."""
     looked_ahead: bool = True
@@ -176,8 +176,9 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
     greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
     looks_ahead = clock() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
     # Every job starting now on its cheapest option (a burst on a roomy cluster, a new job that
-    # fits: most cycles of a replay) is optimal in every phase: no plan admits more, starts
-    # more overdue jobs, costs less, keeps more promises or starts anything sooner.
+    # fits: a third of a replay's cycles) is optimal in every phase: no plan admits more,
+    # starts more overdue jobs, costs less (a later start costs what a start now does: prices
+    # do not vary over time), keeps more promises or starts anything sooner.
     cheapest = _cheapest_for_all(greedy, feasible)
     later = {}
     if looks_ahead and not cheapest:
