@@ -566,6 +566,15 @@ def test_jobs_that_all_fit_their_cheapest_options_now_are_placed_without_a_model
     monkeypatch.undo()
     full = checked(snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(3)]))
     assert full.rounds >= 1
+    # Everything fits now, but not everything on its cheapest option: the greedy start puts
+    # the small job (first) on the one cheap node and the big one on the dear pool; the model
+    # has the big one wait an hour for the cheap node instead (8 + 1 USD against 16 + 1).
+    cheap = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 1))
+    dear = pool("h100", "nvidia-h100", 2.0, gpu_nodes("h100", 1))
+    small = job("small", option("nvidia-l4", 1000, 1), option("nvidia-h100", 1000, 1))
+    big = job("big", option("nvidia-l4", 1000), option("nvidia-h100", 1000))
+    mixed = checked(snapshot([cheap, dear], [small, big]))
+    assert mixed.rounds >= 1 and mixed.total_cost + mixed.reserved_cost == to_micros(9.0)
 
 
 def test_an_earliest_start_tie_break_that_runs_out_leaves_the_plan_and_prices_the_levels_below(

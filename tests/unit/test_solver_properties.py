@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from unittest import mock
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -31,6 +32,7 @@ from pricewise.core.snapshot import (
     Resources,
     Snapshot,
 )
+from pricewise.core import solver
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import reference_cost, violations
@@ -366,3 +368,24 @@ def test_every_job_waiting_has_a_reason(snap: Snapshot) -> None:
     for d in solve(snap).decisions:
         assert d.reason and d.message
         assert (d.chosen is None) == (d.reason != "Admitted")
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_a_plan_placed_without_a_model_is_what_the_model_finds(snap: Snapshot) -> None:
+    # Where every job fits its cheapest option now, no model is solved: the model, solved
+    # anyway, plans as many jobs per level, none for later, for no less.
+    plan = solve(snap)
+    if plan.rounds or plan.status != "optimal":
+        return
+    event("placed without a model")
+    with mock.patch.object(solver, "_cheapest_for_all", return_value=False):
+        solved = solve(snap)
+    levels = sorted({j.priority for j in snap.jobs}, reverse=True)
+    placed = [d.chosen for d in plan.decisions if d.chosen is not None]
+    found = [d.chosen for d in solved.decisions if d.chosen is not None]
+    for level in levels:
+        assert sum(c.job.priority == level for c in placed) == sum(
+            c.job.priority == level for c in found
+        )
+    assert not solved.reserved and plan.total_cost <= solved.total_cost
