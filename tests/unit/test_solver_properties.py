@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from unittest import mock
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from unittest import mock
 
 from factory import NOW, snapshot
 from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
+from pricewise.core import solver
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import (
     GPU,
@@ -32,7 +33,6 @@ from pricewise.core.snapshot import (
     Resources,
     Snapshot,
 )
-from pricewise.core import solver
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import reference_cost, violations
