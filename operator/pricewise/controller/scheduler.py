@@ -306,9 +306,8 @@ class Scheduler:
         meta, st = record.body["metadata"], record.status
         namespace, name = meta["namespace"], meta["name"]
         if step is None:
-            if record.phase == "Admitted" and len(self.cache.workers_of(namespace, name)) < (
-                st.workers or 0
-            ):
+            pods = self.cache.workers_of(namespace, name)
+            if record.phase == "Admitted" and len(pods) < (st.workers or 0):
                 await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
