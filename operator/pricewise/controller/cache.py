@@ -468,7 +468,7 @@ class Cache:
         """What each pool's placed jobs free, and when they are estimated to: a running job
         at its start plus its estimated run time, an admitted one at its estimated finish."""
         out: dict[str, list[Release]] = defaultdict(list)
-        for record in list(self.jobs.values()):
+        for key, record in list(self.jobs.items()):
             st, job = record.status, record.job
             if record.phase not in ACTIVE_PHASES or job is None or st.pool is None:
                 continue
@@ -476,7 +476,7 @@ class Cache:
             if option is None or not st.workers or st.estimated_finish is None:
                 continue
             at = st.estimated_finish
-            started = st.started_at or self.starts.get(key_of(record.body))
+            started = st.started_at or self.starts.get(key)
             if started and st.admitted_at:
                 at += started - st.admitted_at
             on = node_shares(option.worker, st.nodes)

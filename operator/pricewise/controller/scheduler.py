@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,11 +145,11 @@ class Scheduler:
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
-        starting: list[Key] = []
+        starting: dict[Key, datetime] = {}
         async with _async_step("placed jobs", "lifecycle"):
             starting = await self._progress(now)
         async with _async_step("accruals", "accounting"):
-            await self._write_accruals(now, set(starting))
+            await self._write_accruals(now, starting)
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now)
         async with _async_step("invalid jobs", "waiting"):
@@ -263,13 +263,12 @@ class Scheduler:
             if run.pool in spot:
                 self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
-    async def _progress(self, now: datetime) -> list[Key]:
+    async def _progress(self, now: datetime) -> dict[Key, datetime]:
         """Admitted and Running jobs: create missing workers, follow their pods' phases. The
-        jobs that only started running are returned, not written: the cycle writes their
-        status beside the solve (a 500-job burst's second cycle spent 1 s before its solve
-        writing the first one's 127 starts), and the cache counts their starts meanwhile
+        jobs that only started running are returned with when, not written: the cycle writes
+        their status beside the solve (a 500-job burst's second cycle spent 1 s before its
+        solve writing the first one's 127 starts), and the cache counts their starts meanwhile
         (`Cache.starts`: when they free their room)."""
-        starting: list[Key] = []
         steps = []
         starts: dict[Key, datetime] = {}
         for key, record in list(self.cache.jobs.items()):
@@ -278,13 +277,12 @@ class Scheduler:
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
                 step = self._transition(record, now)
                 if step is not None and _started(record, step):
-                    starting.append(key)
                     starts[key] = step.started_at or now
                 else:
                     steps.append(self._progress_one(record, step, now))
         self.cache.starts = starts
         await _gather(steps)
-        return starting
+        return starts
 
     def _transition(self, record: JobRecord, now: datetime) -> lifecycle.Transition | None:
         """The job's next lifecycle step, read from its workers' pods and nodes."""
@@ -353,7 +351,7 @@ class Scheduler:
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
 
-    async def _write_starts(self, starting: list[Key], now: datetime) -> None:
+    async def _write_starts(self, starting: Iterable[Key], now: datetime) -> None:
         """The Running statuses of jobs that started (see `_progress`), each as its record
         stands now: a write since (its accrual, say) has moved its version on."""
         async with _async_step("started jobs", "lifecycle"):
@@ -368,7 +366,7 @@ class Scheduler:
                         steps.append(self._progress_one(record, step, now))
             await _gather(steps)
 
-    async def _write_accruals(self, now: datetime, starting: set[Key]) -> None:
+    async def _write_accruals(self, now: datetime, starting: Container[Key]) -> None:
         """Persist accruals that are due (every interval, and when a job has finished), but
         those of jobs `starting`: their Running status carries them."""
         writes = []

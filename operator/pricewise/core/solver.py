@@ -198,7 +198,7 @@ def solve(snapshot: Snapshot, settings: SolverSettings | None = None) -> Plan:
             placement = {k: (c, nodes[k]) for k, (c, _) in greedy.placed.items()}
         status, bound = "optimal", sum(c.cost for c, _ in placement.values())
     elif feasible:
-        hint = {choice_key(c) for c, _ in greedy.placed.values()}
+        hint = set(greedy_keys)
         until = started + settings.time_limit_s - tail
         while rounds < settings.max_rounds:
             rounds += 1
