@@ -167,11 +167,13 @@ def _reserved_message(
     """Why a job waits by plan, with what waiting saves and the slack it keeps."""
     currency, cand = snapshot.currency, reservation.candidate
     when = clock(reservation.start, snapshot.now)
-    now_options = [
-        c for c in rows if c.feasible and c.cost > cand.cost and after.admits(c) is not None
-    ]
-    if now_options:
-        alt = min(now_options, key=lambda c: c.cost)
+    # Rows come cheapest feasible first: the first dearer one with room now is the cheapest,
+    # and the rows after it need no packing (most of an explanation's time on 758 waiting jobs).
+    alt = next(
+        (c for c in rows if c.feasible and c.cost > cand.cost and after.admits(c) is not None),
+        None,
+    )
+    if alt is not None:
         text = (
             f"waiting for {cand.pool.name} (frees ~{when}): saves "
             f"{format_micros(alt.cost - cand.cost, currency)} against {alt.label()} now"
