@@ -103,14 +103,20 @@ async def watch_objects(
                     return
 
 
-async def until(done: asyncio.Event, watcher: asyncio.Task[None], timeout: float) -> None:
-    """Wait for `done`, then stop `watcher`; raise what stopped the watcher if it stopped
+async def reached(done: asyncio.Event, watcher: asyncio.Task[None], timeout: float) -> None:
+    """Wait for `done` while `watcher` goes on; raise what stopped the watcher if it stopped
     first, or TimeoutError after `timeout` seconds."""
     finished = asyncio.create_task(done.wait())
     await asyncio.wait({finished, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finished.cancel()
     if not done.is_set() and watcher.done():
         watcher.result()  # raises what stopped the watch
-    watcher.cancel()
     if not done.is_set():
+        watcher.cancel()
         raise TimeoutError(f"not done within {timeout:.0f} s")
+
+
+async def until(done: asyncio.Event, watcher: asyncio.Task[None], timeout: float) -> None:
+    """Wait for `done` (as `reached`), then stop `watcher`."""
+    await reached(done, watcher, timeout)
+    watcher.cancel()

@@ -178,11 +178,13 @@ class FakeKube:
 
 
 def run_cycle(scheduler: Scheduler, now: datetime) -> Plan:
-    """One cycle, and the waiting jobs' statuses it leaves to be written beside the loop."""
+    """One cycle, and what it leaves to be written beside the loop: waiting jobs' statuses,
+    placed jobs' events and workers."""
 
     async def cycle() -> Plan:
         plan = await scheduler.cycle(now)
         await scheduler.teller.drained()
+        await scheduler.launcher.drained()
         return plan
 
     return asyncio.run(cycle())
