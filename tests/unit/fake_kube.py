@@ -178,13 +178,11 @@ class FakeKube:
 
 
 def run_cycle(scheduler: Scheduler, now: datetime) -> Plan:
-    """One cycle, and what it leaves to be written beside the loop: waiting jobs' statuses,
-    placed jobs' events and workers."""
+    """One cycle, and the waiting jobs' statuses it leaves to be written beside the loop."""
 
     async def cycle() -> Plan:
         plan = await scheduler.cycle(now)
         await scheduler.teller.drained()
-        await scheduler.launcher.drained()
         return plan
 
     return asyncio.run(cycle())

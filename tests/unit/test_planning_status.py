@@ -11,7 +11,6 @@ import pytest
 from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job, node, pool, table
 
-from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
 from pricewise.controller.teller import REWRITE_EVERY_S
@@ -112,56 +111,6 @@ def test_a_placed_job_costs_three_requests_and_a_waiting_one_a_single_status_wri
     assert [(n, r) for n, r, _ in world.kube.events if n in ("c", "nowhere")] == [
         ("nowhere", "NoMatchingPool")
     ]
-
-
-def test_placed_jobs_workers_are_created_beside_the_next_cycle_once() -> None:
-    world = World()
-    world.kube.put("trainingjobs", job("a"))
-    scheduler, creates = world.scheduler, world.kube.create
-    held = asyncio.Event()
-    made: list[str] = []
-
-    async def create(manifest: dict[str, Any]) -> bool:
-        await held.wait()  # the workers are still being created when the next cycle runs
-        made.append(manifest["metadata"]["name"])
-        return await creates(manifest)
-
-    world.kube.create = create  # type: ignore[method-assign]
-
-    async def scenario() -> None:
-        await scheduler.cycle(NOW)
-        # The placement is written and holds its node; its workers are not created yet.
-        assert world.job("a")["phase"] == "Admitted" and world.kube.pods(NS) == []
-        assert scheduler.launcher.busy((NS, "a"))
-        # The next cycle neither places on that node again nor creates the workers twice.
-        world.kube.put("trainingjobs", job("b", options=[EIGHT]))
-        # (were they created again, that cycle would wait on the held create: bounded here)
-        await asyncio.wait_for(scheduler.cycle(NOW + timedelta(seconds=1)), timeout=30)
-        assert world.job("b")["pool"] == "l4" and world.job("b")["nodes"] != world.job("a")["nodes"]
-        held.set()
-        await scheduler.launcher.drained()
-        await scheduler.teller.drained()
-
-    asyncio.run(scenario())
-    assert sorted(made) == sorted({*made}) and len(made) == 2  # a's worker, b's worker
-    assert [r for n, r, _ in world.kube.events if n in ("a", "b")] == ["Admitted", "Admitted"]
-
-
-def test_workers_left_uncreated_by_a_stop_are_created_by_the_next_cycle() -> None:
-    world = World()
-    world.kube.put("trainingjobs", job("a"))
-    scheduler = world.scheduler
-
-    async def scenario() -> None:
-        await scheduler.cycle(NOW)
-        scheduler.launcher.stop()  # the leader lost its lease, or the operator stopped
-        await asyncio.sleep(0)
-        await scheduler.cycle(NOW + timedelta(seconds=1))
-        await scheduler.launcher.drained()
-
-    asyncio.run(scenario())
-    placed = [p["metadata"]["annotations"][NODE_ANNOTATION] for p in world.kube.pods(NS)]
-    assert placed == world.job("a")["nodes"]
 
 
 def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> None:

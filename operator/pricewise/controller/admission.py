@@ -41,9 +41,8 @@ class Admission:
         self.kube = kube
 
     async def apply(self, decision: Decision, now: datetime, currency: str) -> bool:
-        """Write one decision's status: a waiting job's reason, or a placement (its event and
-        workers follow in `start`). Whether the job's status was written (not when unchanged,
-        gone, or a race was lost)."""
+        """Write one decision: a waiting job's reason, or a placement and its workers. Whether
+        the job's status was written (not when unchanged, gone, or a race was lost)."""
         with purpose("waiting" if decision.chosen is None else "placement"):
             return await self._apply(decision, now, currency)
 
@@ -72,20 +71,13 @@ class Admission:
                 return written
             return False
         new = status.admitted_status(decision, previous, now, currency, generation)
-        # False when it changed under us: the next cycle sees its new state.
-        return await self.write_status(record, new, check=True)
-
-    async def start(self, key: tuple[str, str], message: str) -> None:
-        """Announce a placement whose status is written (`message`) and create its workers,
-        while the job is still Admitted."""
-        with purpose("placement"):
-            record = self.cache.jobs.get(key)
-            if record is None or record.phase != "Admitted":
-                return
-            await self.event(record, "Admitted", message)
-            updated = self.cache.jobs.get(key)  # the event yielded: the job may have moved on
-            if updated is not None and updated.phase == "Admitted":
-                await self.create_workers(updated)
+        if not await self.write_status(record, new, check=True):
+            return False  # it changed under us: the next cycle sees its new state
+        await self.event(record, "Admitted", decision.message)
+        updated = self.cache.jobs.get(key)
+        if updated is not None and updated.phase == "Admitted":
+            await self.create_workers(updated)
+        return True
 
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""

@@ -153,7 +153,6 @@ async def stop(**_: Any) -> None:
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:
         scheduler.teller.stop()
-        scheduler.launcher.stop()
         await scheduler.kube.close()
     runner = _state.pop("metrics_runner", None)
     if runner is not None:

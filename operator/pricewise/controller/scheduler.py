@@ -25,7 +25,6 @@ from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
-from pricewise.controller.launcher import Launcher
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key, held
@@ -73,7 +72,6 @@ class Scheduler:
         self.kube = kube
         self.admission = Admission(cache, kube)
         self.teller = Teller(cache, self.admission, kube.connections)
-        self.launcher = Launcher(self.admission, kube.connections // 2)
         self.accountant = accountant
         self.solver_settings = solver_settings or SolverSettings()
         self.settings = loop_settings or LoopSettings()
@@ -125,7 +123,6 @@ class Scheduler:
             self._wake.clear()
             if not self.is_leader():
                 self.teller.stop()  # the leader writes statuses now
-                self.launcher.stop()
                 continue
             try:
                 if not primed:
@@ -179,7 +176,7 @@ class Scheduler:
         placed = [d for d in decisions if d.chosen is not None]
         waiting = [d for d in decisions if d.chosen is None]
         placing = time.monotonic()
-        await _gather(self._admit(d, now, snapshot.currency) for d in placed)
+        await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
         self.teller.tell(waiting, now, snapshot.currency)
         self.cycles += 1
         if self.metrics is not None:
@@ -187,8 +184,8 @@ class Scheduler:
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
-            "(before the solve %.2fs, placements written in %.2fs; %d placed jobs' workers and "
-            "%d waiting jobs' statuses queued, the latter written where they changed)",
+            "(before the solve %.2fs, placements written in %.2fs; %d waiting jobs queued, "
+            "their statuses written where they changed)",
             self.cycles,
             len(plan.decisions),
             len(plan.placed),
@@ -198,15 +195,9 @@ class Scheduler:
             ended - started,
             solving - started,
             ended - placing,
-            self.launcher.queued,
             self.teller.queued,
         )
         return plan
-
-    async def _admit(self, decision: Decision, now: datetime, currency: str) -> None:
-        """Write a placement's status; its event and workers follow beside the next cycle."""
-        if await self.admission.apply(decision, now, currency):
-            self.launcher.launch((decision.job.namespace, decision.job.name), decision.message)
 
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
@@ -314,11 +305,7 @@ class Scheduler:
         namespace, name = meta["namespace"], meta["name"]
         if step is None:
             pods = self.cache.workers_of(namespace, name)
-            if (
-                record.phase == "Admitted"
-                and len(pods) < (st.workers or 0)
-                and not self.launcher.busy((namespace, name))
-            ):
+            if record.phase == "Admitted" and len(pods) < (st.workers or 0):
                 await self.admission.create_workers(record)
             await self._note_spec_change(record, now)
             return
