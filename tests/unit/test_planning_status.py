@@ -113,6 +113,33 @@ def test_a_placed_job_costs_three_requests_and_a_waiting_one_a_single_status_wri
     ]
 
 
+def test_a_cycle_writes_every_placement_then_every_worker_then_the_events() -> None:
+    world = World()
+    for name in ("a", "b", "c"):
+        world.kube.put("trainingjobs", job(name))
+    kube, order = world.kube, []
+    patch_status, create, event = kube.patch_status, kube.create, kube.event
+
+    async def patched(plural: str, namespace: str | None, name: str, *args: Any) -> Any:
+        if plural == "trainingjobs":
+            order.append(("status", name))
+        return await patch_status(plural, namespace, name, *args)
+
+    async def created(manifest: dict[str, Any]) -> bool:
+        order.append(("worker", manifest["metadata"]["name"].split("-")[0]))
+        return await create(manifest)
+
+    async def announced(obj: dict[str, Any], *args: Any) -> None:
+        order.append(("event", obj["metadata"]["name"]))
+        await event(obj, *args)
+
+    kube.patch_status, kube.create, kube.event = patched, created, announced  # type: ignore[method-assign]
+    world.cycle()
+    kinds = [kind for kind, _ in order]
+    assert kinds == ["status"] * 3 + ["worker"] * 3 + ["event"] * 3
+    assert {name for _, name in order} == {"a", "b", "c"}
+
+
 def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> None:
     world = busy_world()
     for name in ("c", "d"):
@@ -222,6 +249,29 @@ def test_a_job_that_started_this_cycle_frees_its_room_as_late_as_it_started() ->
     run_cycle(world.scheduler, NOW + timedelta(minutes=5))
     # Their hour runs from 12:02, though their Running status is written beside this solve.
     assert parse_time(world.job("c")["plannedStart"]) == NOW + timedelta(hours=1, minutes=2)
+
+
+def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_counted() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:01:00Z")
+    scheduler = world.scheduler
+    accruals = scheduler._write_accruals
+
+    async def fail_a_then_accrue(now: datetime, *args: Any) -> None:
+        # The cycle has seen a start; a's worker dies before its Running status is written.
+        for pod in world.kube.pods(NS):
+            if pod["metadata"]["labels"].get("pricewise.dev/job") == "a":
+                world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+        await accruals(now, *args)
+
+    scheduler._write_accruals = fail_a_then_accrue  # type: ignore[method-assign]
+    run_cycle(scheduler, NOW + timedelta(minutes=30))
+    scheduler._write_accruals = accruals  # type: ignore[method-assign]
+    assert world.job("a")["startedAt"] == "2026-11-29T12:01:00Z"
+    run_cycle(scheduler, NOW + timedelta(minutes=31))
+    history = world.job("a")["restartHistory"]
+    assert len(history) == 1 and "30m of work lost" in history[0], history
+    assert "(0.00 USD accrued" not in history[0]
 
 
 def test_a_job_whose_lifecycle_fails_leaves_the_others_going(

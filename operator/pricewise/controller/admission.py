@@ -41,8 +41,9 @@ class Admission:
         self.kube = kube
 
     async def apply(self, decision: Decision, now: datetime, currency: str) -> bool:
-        """Write one decision: a waiting job's reason, or a placement and its workers. Whether
-        the job's status was written (not when unchanged, gone, or a race was lost)."""
+        """Write one decision's status: a waiting job's reason, or a placement (then its
+        workers: `create_workers`). Whether the job's status was written (not when unchanged,
+        gone, or a race was lost)."""
         with purpose("waiting" if decision.chosen is None else "placement"):
             return await self._apply(decision, now, currency)
 
@@ -71,13 +72,8 @@ class Admission:
                 return written
             return False
         new = status.admitted_status(decision, previous, now, currency, generation)
-        if not await self.write_status(record, new, check=True):
-            return False  # it changed under us: the next cycle sees its new state
-        await self.event(record, "Admitted", decision.message)
-        updated = self.cache.jobs.get(key)
-        if updated is not None and updated.phase == "Admitted":
-            await self.create_workers(updated)
-        return True
+        # False when it changed under us: the next cycle sees its new state.
+        return await self.write_status(record, new, check=True)
 
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""

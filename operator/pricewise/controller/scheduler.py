@@ -13,7 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,7 +153,7 @@ class Scheduler:
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
             self._hold(pools, now)
-        starting: dict[Key, datetime] = {}
+        starting: dict[Key, lifecycle.Transition] = {}
         async with _async_step("placed jobs", "lifecycle"):
             starting = await self._progress(now)
         async with _async_step("accruals", "accounting"):
@@ -176,7 +184,7 @@ class Scheduler:
         placed = [d for d in decisions if d.chosen is not None]
         waiting = [d for d in decisions if d.chosen is None]
         placing = time.monotonic()
-        await _gather(self.admission.apply(d, now, snapshot.currency) for d in placed)
+        statuses_s = await self._place(placed, now, snapshot.currency)
         self.teller.tell(waiting, now, snapshot.currency)
         self.cycles += 1
         if self.metrics is not None:
@@ -184,7 +192,8 @@ class Scheduler:
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
-            "(before the solve %.2fs, placements written in %.2fs; %d waiting jobs queued, "
+            "(before the solve %.2fs, placements written in %.2fs, their statuses in the first "
+            "%.2fs; %d waiting jobs queued, "
             "their statuses written where they changed)",
             self.cycles,
             len(plan.decisions),
@@ -195,9 +204,39 @@ class Scheduler:
             ended - started,
             solving - started,
             ended - placing,
+            statuses_s,
             self.teller.queued,
         )
         return plan
+
+    async def _place(self, placed: list[Decision], now: datetime, currency: str) -> float:
+        """Write a cycle's placements in three batches: every status (the decision, durable,
+        and the room it holds), then the workers of the jobs still Admitted, then the Admitted
+        events, a courtesy. Written job by job (status, event, workers), all jobs at once on the
+        client's connections, which serve requests in turn: each job's event was queued behind
+        the other jobs' statuses, and its workers behind their events, so a burst's workers
+        waited for every event of their cycle. The seconds the statuses took."""
+        started = time.monotonic()
+        written = await _gather(self.admission.apply(d, now, currency) for d in placed)
+        statuses_s = time.monotonic() - started
+        done = [d for d, ok in zip(placed, written, strict=True) if ok is True]
+        with purpose("placement"):
+            await _gather(
+                self.admission.create_workers(r) for _, r in self._jobs(done, ("Admitted",))
+            )
+            # Read again: a job whose workers the API server refused waits again, and says why.
+            await _gather(
+                self.admission.event(r, "Admitted", d.message)
+                for d, r in self._jobs(done, ACTIVE_PHASES)
+            )
+        return statuses_s
+
+    def _jobs(
+        self, decisions: Iterable[Decision], phases: Container[str]
+    ) -> list[tuple[Decision, JobRecord]]:
+        """The decisions' jobs as the cache has them now, those in `phases`."""
+        found = ((d, self.cache.jobs.get((d.job.namespace, d.job.name))) for d in decisions)
+        return [(d, r) for d, r in found if r is not None and r.phase in phases]
 
     async def _write_price_tables(
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
@@ -263,24 +302,24 @@ class Scheduler:
             if run.pool in spot:
                 self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
-    async def _progress(self, now: datetime) -> dict[Key, datetime]:
+    async def _progress(self, now: datetime) -> dict[Key, lifecycle.Transition]:
         """Admitted and Running jobs: create missing workers, follow their pods' phases. The
-        jobs that only started running are returned with when, not written: the cycle writes
-        their status beside the solve (a 500-job burst's second cycle spent 1 s before its
-        solve writing the first one's 127 starts), and the cache counts their starts meanwhile
-        (`Cache.starts`: when they free their room)."""
+        jobs that only started running are returned with their step, not written: the cycle
+        writes their status beside the solve (a 500-job burst's second cycle spent 1 s before
+        its solve writing the first one's 127 starts), and the cache counts their starts
+        meanwhile (`Cache.starts`: when they free their room)."""
         steps = []
-        starts: dict[Key, datetime] = {}
+        starts: dict[Key, lifecycle.Transition] = {}
         for key, record in list(self.cache.jobs.items()):
             if record.phase not in ACTIVE_PHASES:
                 continue
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
                 step = self._transition(record, now)
                 if step is not None and _started(record, step):
-                    starts[key] = step.started_at or now
+                    starts[key] = step
                 else:
                     steps.append(self._progress_one(record, step, now))
-        self.cache.starts = starts
+        self.cache.starts = {k: step.started_at or now for k, step in starts.items()}
         await _gather(steps)
         return starts
 
@@ -351,19 +390,20 @@ class Scheduler:
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
 
-    async def _write_starts(self, starting: Iterable[Key], now: datetime) -> None:
-        """The Running statuses of jobs that started (see `_progress`), each as its record
-        stands now: a write since (its accrual, say) has moved its version on."""
+    async def _write_starts(
+        self, starting: Mapping[Key, lifecycle.Transition], now: datetime
+    ) -> None:
+        """The Running statuses of jobs that started (see `_progress`), each on its record as
+        it stands now (a write since has moved its version on). A job whose workers failed
+        since is written as started all the same, with its accrual: the next cycle restarts it
+        from there, with the run it lost counted (read again, its restart said "0s of work lost,
+        0.00 USD accrued so far")."""
         async with _async_step("started jobs", "lifecycle"):
             steps = []
-            for key in starting:
+            for key, step in starting.items():
                 record = self.cache.jobs.get(key)
-                if record is None:
-                    continue
-                with _step(f"lifecycle of {key[0]}/{key[1]}"):
-                    step = self._transition(record, now)
-                    if step is not None and _started(record, step):
-                        steps.append(self._progress_one(record, step, now))
+                if record is not None and record.phase == "Admitted":
+                    steps.append(self._progress_one(record, step, now))
             await _gather(steps)
 
     async def _write_accruals(self, now: datetime, starting: Container[Key]) -> None:
@@ -531,9 +571,12 @@ def _started(record: JobRecord, step: lifecycle.Transition) -> bool:
     return record.phase == "Admitted" and step.phase == "Running"
 
 
-async def _gather(calls: Any) -> None:
-    """Await all, logging failures instead of stopping at the first."""
+async def _gather(calls: Any) -> list[Any]:
+    """Await all, logging failures instead of stopping at the first: each one's result, or
+    the exception it raised."""
     aws: list[Awaitable[Any]] = list(calls)
-    for result in await asyncio.gather(*aws, return_exceptions=True):
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
         if isinstance(result, Exception):
             log.error("API call failed: %s", result)
+    return results
