@@ -55,6 +55,17 @@ def test_cheapest_pool_that_meets_the_deadline() -> None:
     assert "cheapest of 2 option(s) that finish within 2h" in message
 
 
+def test_an_option_as_cheap_as_the_chosen_one_is_not_said_to_be_cheaper() -> None:
+    # 8 L4 for an hour at 2.0 and 8 H100 for a quarter of an hour at 8.0: 16.00 USD each.
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=0)
+    h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 2), order=1)
+    both = (option("nvidia-l4", 1000), option("nvidia-h100", 4000))
+    plan = checked(snapshot([l4, h100], [job("j", *both)]))
+    _, reason, message = decide(plan)
+    assert reason == "Admitted" and "cheapest of 2 option(s)" in message, message
+    assert "no room" not in message
+
+
 def test_tighter_deadline_moves_to_the_faster_pricier_pool() -> None:
     plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, max_duration_s=30 * 60)]))
     chosen, _, message = decide(plan)

@@ -148,7 +148,8 @@ def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapsh
         f"done in {format_duration(chosen.duration_s)}"
     )
     cheapest = feasible[0]
-    if cheapest is chosen:
+    # An option as cheap as the chosen one may sort before it (a shorter run breaks the tie).
+    if cheapest.cost >= chosen.cost:
         text = f"{head}: cheapest of {len(feasible)} option(s){within}"
     else:
         saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
