@@ -274,6 +274,19 @@ def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_
     assert "(0.00 USD accrued" not in history[0]
 
 
+def test_starts_are_written_even_when_the_snapshot_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+
+    def broken(now: datetime) -> Any:
+        raise ValueError("a snapshot that cannot be built")
+
+    monkeypatch.setattr(world.cache, "snapshot", broken)
+    with pytest.raises(ValueError):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    assert (world.job("a")["phase"], world.job("b")["phase"]) == ("Running", "Running")
+
+
 def test_a_job_whose_lifecycle_fails_leaves_the_others_going(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -162,16 +162,17 @@ class Scheduler:
             await self.accountant.write_budgets(now)
         async with _async_step("invalid jobs", "waiting"):
             await self._report_invalid()
-        # Pools again: the writes above yielded to the watches, and workers may have ended.
-        snapshotting = time.monotonic()
-        snapshot = self.cache.snapshot(now)
-        solving = time.monotonic()
-        # The limit bounds the snapshot and the solve, not the writes before them: counted in,
-        # a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed greedily,
-        # without the look-ahead (decided in 101.7 s against 65.5 s).
-        settings = self.solver_settings.after(solving - snapshotting)
+        # Begun before the snapshot, so that a snapshot that fails cannot hold the starts back.
         writing = asyncio.create_task(self._write_starts(starting, now))
         try:
+            # Pools again: the writes above yielded to the watches, and workers may have ended.
+            snapshotting = time.monotonic()
+            snapshot = self.cache.snapshot(now)
+            solving = time.monotonic()
+            # The limit bounds the snapshot and the solve, not the writes before them: counted
+            # in, a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed
+            # greedily, without the look-ahead (decided in 101.7 s against 65.5 s).
+            settings = self.solver_settings.after(solving - snapshotting)
             plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
         finally:
             await writing
