@@ -38,6 +38,15 @@ pytestmark = pytest.mark.cluster
             {"options": [{"accelerator": "cpu", "throughput": 1e-300}], "work": 1},
             "throughput",
         ),
+        # A whole number is checked against a minimum cut to a whole number by the schema
+        # alone (0 passed 0.5): a CEL rule catches it.
+        ("tj", {"scalingEfficiency": 0}, "spec.scalingEfficiency: Invalid value: 0: must be at"),
+        ("tj", {"work": 0, "options": [{"accelerator": "cpu", "throughput": 1}]}, "spec.work"),
+        (
+            "tj",
+            {"work": 1, "options": [{"accelerator": "cpu", "throughput": 0}]},
+            "throughput: Invalid value: 0: must be at least 1e-06",
+        ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
     ],

@@ -52,6 +52,17 @@ def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
         if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
             out[flag] = out.pop(bound)
             out[bound] = True
+    low = out.get("minimum")
+    if (
+        out.get("type") == "number"
+        and isinstance(low, float)
+        and not low.is_integer()
+        and not out.get("exclusiveMinimum")
+    ):
+        # The API server checks a whole number against the minimum cut to a whole number, so
+        # `0` passes a minimum of 0.5: a CEL rule compares it as the number it is.
+        rule = {"rule": f"self >= {low!r}", "message": f"must be at least {low:g}"}
+        out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), rule]
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)
     if (
