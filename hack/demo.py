@@ -109,8 +109,10 @@ def main() -> int:
         operator.wait(timeout=30)
     if not args.keep:
         print(
-            "\nThe cluster stays up for a look around: "
-            f"export KUBECONFIG={cluster.kubeconfig()}; `make cluster-down` stops it."
+            "\nThe operator has stopped; the cluster stays up for a look around: "
+            f"export KUBECONFIG={cluster.kubeconfig()}. To have new jobs placed, run "
+            "`pricewise run` (or the demo again with `python hack/demo.py --keep`). "
+            "`make cluster-down` stops the cluster."
         )
     return 0
 

@@ -118,7 +118,7 @@ _KINDS: list[dict[str, Any]] = [
             _column("Currency", ".status.currency", priority=1),
             _column("Planned-Start", ".status.plannedStart"),
             _column("ETA", ".status.estimatedFinish"),
-            _column("Reason", ".status.reason", priority=1),
+            _column("Reason", ".status.reason"),
             _AGE,
         ],
     },
