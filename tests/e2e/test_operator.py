@@ -67,7 +67,7 @@ def test_cheapest_pool_that_meets_the_deadline(
     tight = wait_phase(cluster, namespace, "tight", "Admitted", "Running")
     assert tight["pool"] == f"fast-{pools.tag}"
     assert (
-        f"slow-{pools.tag} x1 would save 25% but needs 1h, 30m past the deadline"
+        f"slow-{pools.tag} x1 would save 25% but needs 1h, 30m over maxDuration 30m"
         in tight["message"]
     )
     waiting = wait_reason(cluster, namespace, "impossible", "DeadlineUnreachable")

@@ -61,7 +61,35 @@ def test_just_past_each_bound_is_excluded_with_the_figures_in_the_currency() -> 
     slow = _one(min_throughput=100.5)
     assert (slow.stage, slow.note) == (Stage.THROUGHPUT, "reaches 100/s of the 100.5/s required")
     late = _one(max_duration_s=3599.0)
-    assert (late.stage, late.note) == (Stage.TIME, "needs 1h, 1s past the deadline")
+    assert (late.stage, late.note) == (Stage.TIME, "needs 1h, 1s over maxDuration 59m")
+
+
+def test_a_gang_wider_than_the_pool_holds_is_not_a_wait_for_capacity() -> None:
+    # One node holds four 2-GPU workers; within 12 minutes the hour of work needs five.
+    wide = _one(max_workers=8, scaling_efficiency=1.0, max_duration_s=12 * 60.0)
+    assert (wide.stage, wide.workers) == (Stage.TIME, 4)
+    assert wide.note == (
+        "needs 15m, 3m over maxDuration 12m, at x4, as many as the pool's 1 node(s) hold"
+    )
+    five = _one(min_workers=5, max_workers=8)
+    assert five.stage is Stage.NO_FIT
+    assert five.note == (
+        "the job needs at least 5 worker(s) of 2 nvidia.com/gpu, 4 CPU, 16Gi; the pool's 1 "
+        "node(s) hold 4"
+    )
+
+
+def test_spot_advice_is_given_at_the_width_the_job_needs_and_only_where_it_helps() -> None:
+    spot = _pool(capacity_type="spot")
+    needs_two = _one(spot, max_workers=4, scaling_efficiency=1.0, max_duration_s=1800.0)
+    assert (needs_two.stage, needs_two.workers) == (Stage.SPOT, 2)
+    assert needs_two.note == "spot pool; set spec.allowSpot: true"
+    too_slow = _one(spot, max_workers=8, scaling_efficiency=1.0, max_duration_s=600.0)
+    assert too_slow.stage is Stage.SPOT
+    assert too_slow.note == (
+        "spot pool, and even allowed it needs 15m, 5m over maxDuration 10m, at x4, as many as "
+        "the pool's 1 node(s) hold"
+    )
 
 
 def test_spot_and_nodes_notes() -> None:

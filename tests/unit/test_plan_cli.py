@@ -117,7 +117,7 @@ def test_spot_risk_in_the_options_table(tmp_path: Path) -> None:
     assert spot["listCost"] == 79.0456  # 5 h x 8 x 1.97614
     assert spot["cost"] == pytest.approx(math.expm1(0.5) / 0.1 * 8 * 1.97614, abs=1e-4)
     assert spot["verdict"] == "excluded"
-    assert "needs 15h, 5h past the deadline" in spot["note"]
+    assert "needs 15h, 5h over maxDuration 10h" in spot["note"]
     assert job["pool"] == "nvidia-a100-80gb"
     assert all("listCost" not in r for r in job["options"] if r["capacityType"] == "on-demand")
 

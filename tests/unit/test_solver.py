@@ -66,12 +66,23 @@ def test_an_option_as_cheap_as_the_chosen_one_is_not_said_to_be_cheaper() -> Non
     assert "no room" not in message
 
 
+def test_a_job_needing_more_workers_than_a_pool_holds_says_so_instead_of_waiting() -> None:
+    # Each H100 node holds one 8-GPU worker; the job runs on three at least.
+    plan = checked(snapshot([FAST], [job("j", BOTH[1], min_workers=3, max_workers=4)]))
+    chosen, reason, message = decide(plan)
+    assert (chosen, reason) == (None, "GangTooLarge")
+    assert message == (
+        "h100: the job needs at least 3 worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 2 "
+        "node(s) hold 2"
+    )
+
+
 def test_tighter_deadline_moves_to_the_faster_pricier_pool() -> None:
     plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, max_duration_s=30 * 60)]))
     chosen, _, message = decide(plan)
     assert chosen == "h100"
     assert plan.total_cost == round(to_micros(8.0 * 8) / 3)
-    assert "l4 x1 would save 25% but needs 1h, 30m past the deadline" in message
+    assert "l4 x1 would save 25% but needs 1h, 30m over maxDuration 30m" in message
 
 
 def test_unreachable_deadline_names_the_fastest_option() -> None:

@@ -219,9 +219,18 @@ def candidate_for(
             f"a worker needs {worker.describe()}; the largest node of the pool has "
             f"{pool.node_shape.describe()}",
         )
-    if pool.is_spot and not job.allow_spot:
+    # The most workers the pool holds when empty: a wider gang never runs there.
+    held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
+    widest_width = min(job.max_workers, held) if worker != Resources() else job.max_workers
+    if widest_width < job.min_workers:
         return _candidate(
-            job, option, pool, job.min_workers, Stage.SPOT, "spot pool; set spec.allowSpot: true"
+            job,
+            option,
+            pool,
+            job.min_workers,
+            Stage.NO_FIT,
+            f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; the "
+            f"pool's {len(pool.nodes)} node(s) hold {held}",
         )
     limit = time_limit_s(job, now)
 
@@ -232,17 +241,30 @@ def candidate_for(
 
     # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
     # fast enough is the narrowest.
-    width = next((w for w in range(job.min_workers, job.max_workers + 1) if fast_enough(w)), None)
+    width = next((w for w in range(job.min_workers, widest_width + 1) if fast_enough(w)), None)
+    # A spot pool the job may not use is said so at the width it would need, or with why no
+    # width would do: "set spec.allowSpot" is advice only where it would help.
+    blocked = pool.is_spot and not job.allow_spot
     if width is None:
-        widest = _candidate(job, option, pool, job.max_workers, Stage.TIME)
+        widest = _candidate(job, option, pool, widest_width, Stage.TIME)
         if limit is not None and widest.worst_s > limit:
             late = format_duration(widest.worst_s - max(limit, 0))
-            note = f"needs {format_duration(widest.worst_s)}, {late} past the deadline"
+            note = f"needs {format_duration(widest.worst_s)}, {late} {_over(job, now)}"
             if widest.risk is not None:
                 note += " (with the reclaims of 9 runs in 10)"
-            return replace(widest, note=note)
-        reached = f"{widest.throughput:,.4g}/s of the {job.min_throughput or 0:,.4g}/s required"
-        return replace(widest, stage=Stage.THROUGHPUT, note=f"reaches {reached}")
+        else:
+            required = f"{job.min_throughput or 0:,.4g}/s required"
+            note = f"reaches {widest.throughput:,.4g}/s of the {required}"
+            widest = replace(widest, stage=Stage.THROUGHPUT)
+        if widest_width < job.max_workers:
+            note += f", at x{widest_width}, as many as the pool's {len(pool.nodes)} node(s) hold"
+        if blocked:
+            return replace(widest, stage=Stage.SPOT, note=f"spot pool, and even allowed it {note}")
+        return replace(widest, note=note)
+    if blocked:
+        return _candidate(
+            job, option, pool, width, Stage.SPOT, "spot pool; set spec.allowSpot: true"
+        )
     cand = _candidate(job, option, pool, width, Stage.FEASIBLE)
     beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:
@@ -256,6 +278,15 @@ def candidate_for(
         note = f"costs {cost}, more than the job's value {format_micros(job.value, currency)}"
         return replace(cand, stage=Stage.VALUE, note=note)
     return cand
+
+
+def _over(job: Job, now: datetime) -> str:
+    """What a run too long for `time_limit_s` overruns: the deadline or maxDuration."""
+    if job.deadline is not None and (
+        job.max_duration_s is None or (job.deadline - now).total_seconds() <= job.max_duration_s
+    ):
+        return "past the deadline"
+    return f"over maxDuration {format_duration(job.max_duration_s or 0)}"
 
 
 def without_missed_deadline(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> Job:
