@@ -597,7 +597,10 @@ def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended(
     (pod,) = [p for p in world.kube.pods(NS) if p["spec"].get("nodeName") == node]
     world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Succeeded"}})
     world.cycle()
-    assert world.job("first")["phase"] == "Succeeded"
+    first = world.job("first")
+    assert first["phase"] == "Succeeded"
+    # Its ETA column (estimatedFinish) now says when it ended; all its work is done.
+    assert first["estimatedFinish"] == first["finishedAt"] and first["progress"] == 1.0
     third = world.job("third")
     assert (third["phase"], third["nodes"]) == ("Admitted", [node])
 

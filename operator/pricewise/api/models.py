@@ -385,7 +385,9 @@ class TrainingJobStatus(ApiModel):
     currency: str | None = Field(None, description="Currency of the costs.")
     estimated_cost: float | None = Field(None, description="Estimated cost of the whole run.")
     estimated_duration: str | None = Field(None, description="Estimated run time.")
-    estimated_finish: datetime | None = Field(None, description="Estimated finish time.")
+    estimated_finish: datetime | None = Field(
+        None, description="Estimated finish time; once the job has ended, when it ended."
+    )
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
     cost_buckets: dict[str, float] = Field(

@@ -356,7 +356,10 @@ class Scheduler:
         if step.started_at:
             fields["started_at"] = timestamp(step.started_at)
         if step.finished_at:
-            fields["finished_at"] = timestamp(step.finished_at)
+            # The ETA column of an ended job shows when it ended, not the estimate it had.
+            fields["finished_at"] = fields["estimated_finish"] = timestamp(step.finished_at)
+            if step.phase == "Succeeded":
+                fields["progress"] = 1.0
         if step.cause == "NodeLost" and st.pool:
             self.cache.reclaim_rates.reclaimed(st.pool)
         if step.restart:
