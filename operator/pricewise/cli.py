@@ -82,7 +82,7 @@ def _quote(args: argparse.Namespace) -> int:
     from pricewise.kube import Kube, load_configuration
     from pricewise.offline.plan import render_plan
 
-    async def snapshot_now() -> tuple[Snapshot, set[str]]:
+    async def snapshot_now() -> tuple[Snapshot, set[str], list[str]]:
         kube = Kube(load_configuration())
         try:
             return await quote(kube, found.jobs, _parse_now(args.now))
@@ -93,7 +93,7 @@ def _quote(args: argparse.Namespace) -> int:
         found = load(args.files)
         if not found.jobs:
             raise ManifestError("no TrainingJob given: --cluster quotes new TrainingJobs")
-        snapshot, keys = asyncio.run(snapshot_now())
+        snapshot, keys, replaced = asyncio.run(snapshot_now())
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -101,6 +101,20 @@ def _quote(args: argparse.Namespace) -> int:
     others = len(plan.decisions) - len(keys)
     mine = replace(plan, decisions=tuple(d for d in plan.decisions if d.job.key in keys))
     warnings = [f"planned beside the cluster's {others} other pending job(s)"] if others else []
+    if replaced:
+        warnings.append(
+            f"{', '.join(sorted(replaced))}: already in the cluster; quoted as if submitted anew "
+            "(the cluster's job is left as it is)"
+        )
+    unused = [
+        f"{len(objs)} {kind}(s)"
+        for kind, objs in (("PriceTable", found.price_tables), ("Budget", found.budgets))
+        if objs
+    ]
+    if unused:
+        warnings.append(
+            f"the files' {' and '.join(unused)} are not used: a quote uses the cluster's own"
+        )
     print(render_plan(mine, snapshot, warnings, args.output, args.verbose))
     return 0
 

@@ -88,6 +88,7 @@ def test_cheapest_pool_that_meets_the_deadline(
         "EST-COST",
         "PLANNED-START",
         "ETA",
+        "REASON",
         "AGE",
     ]
     assert any(
@@ -656,7 +657,16 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     held = wait_phase(cluster, namespace, "holder", "Admitted", "Running")
     new = training_job("quoted", [cheap, dear])
     new["metadata"]["namespace"] = namespace
-    (tmp_path / "new.yaml").write_text(json.dumps(new))
+    # A PriceTable in the files is not the cluster's: the quote says it does not use it.
+    pool = {
+        "name": "mine",
+        "accelerator": "nvidia-l4",
+        "nodeSelector": {"pool": "mine"},
+        "prices": {"perDeviceHour": 0.1},
+    }
+    table = {"apiVersion": "pricewise.dev/v1alpha1", "kind": "PriceTable",
+             "metadata": {"name": "mine"}, "spec": {"pools": [pool]}}  # fmt: skip
+    (tmp_path / "new.yaml").write_text(json.dumps(new) + "\n---\n" + json.dumps(table))
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
     done = subprocess.run(
         [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / "new.yaml"),
@@ -665,6 +675,10 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (quoted,) = json.loads(done.stdout)["jobs"]
+    assert (
+        "the files' 1 PriceTable(s) are not used: a quote uses the cluster's own"
+        in (json.loads(done.stdout)["warnings"])
+    )
     # Only the new job is shown: the cheap pool is busy for 5 minutes (the holder), so it is
     # planned there for then, at 1.33 USD, instead of 5.33 on the dear pool now.
     assert quoted["name"] == "quoted" and quoted["reason"] == "Reserved"

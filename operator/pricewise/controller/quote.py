@@ -44,18 +44,20 @@ async def list_into(cache: Cache, kube: Kube) -> None:
 
 async def quote(
     kube: Kube, jobs: Sequence[TrainingJob], now: datetime
-) -> tuple[Snapshot, set[str]]:
-    """The cluster's snapshot with `jobs` added as new pending jobs, and their keys. A job of
-    the same name as one in the cluster replaces it."""
+) -> tuple[Snapshot, set[str], list[str]]:
+    """The cluster's snapshot with `jobs` added as new pending jobs, their keys, and the keys
+    of those that replace a job of the same name in the cluster (quoted as if submitted anew)."""
     cache = Cache()
     await list_into(cache, kube)
-    keys = set()
+    keys, replaced = set(), []
     for job in jobs:
         body = job.model_dump(by_alias=True, mode="json", exclude_none=True)
         meta = {**body["metadata"], "creationTimestamp": timestamp(now)}
-        record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
         key = f"{meta['namespace']}/{meta.get('name')}"
+        if (meta["namespace"], meta.get("name")) in cache.jobs:
+            replaced.append(key)
+        record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
         if record.job is None:
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
         keys.add(key)
-    return cache.snapshot(now), keys
+    return cache.snapshot(now), keys, replaced
