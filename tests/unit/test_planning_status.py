@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fake_kube import run_cycle
-from test_isolation import NOW, NS, World, job, node, pool, table
+from test_isolation import NOW, NS, World, budget, job, node, pool, table
 
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import Scheduler
@@ -272,6 +272,19 @@ def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_
     history = world.job("a")["restartHistory"]
     assert len(history) == 1 and "30m of work lost" in history[0], history
     assert "(0.00 USD accrued" not in history[0]
+
+
+def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly"))
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # its accrual written: 0.50
+    # 40 s later the accrual is not due yet, but the budget is written from the running figure.
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=40))
+    figures = world.kube.status("budgets", NS, "monthly")
+    assert figures["spent"] == 0.51 and figures["committed"] + figures["spent"] == 1.0, figures
 
 
 def test_starts_are_written_even_when_the_snapshot_fails(monkeypatch: pytest.MonkeyPatch) -> None:

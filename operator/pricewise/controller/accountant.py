@@ -161,7 +161,9 @@ class Accountant:
             budget.spec.limit,
             budget.spec.thresholds,
             spent,
-            self.cache.committed(namespace),
+            # Accrued as `spent` counts it: with the status's figure, spent + committed rose
+            # and fell between the minute's accrual writes.
+            self.cache.committed(namespace, lambda k, r: self._base(k, r).cost),
             burn,
             now,
         )
