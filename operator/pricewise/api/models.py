@@ -615,7 +615,10 @@ class BudgetStatus(ApiModel):
     remaining: float = Field(0.0, description="limit - spent - committed.")
     utilisation: float = Field(0.0, description="(spent + committed) / limit.")
     forecast_exhaustion: datetime | None = Field(
-        None, description="When the limit runs out at the current burn rate."
+        None,
+        description="When the limit runs out if the namespace keeps spending at its current "
+        "burn rate: a projection, which the admitted jobs' own estimates (committed) may end "
+        "sooner.",
     )
     burn_rate: float = Field(0.0, description="What the namespace's running jobs cost per hour.")
     thresholds_crossed: list[float] = Field(
