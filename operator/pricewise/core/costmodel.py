@@ -219,33 +219,42 @@ def candidate_for(
             f"a worker needs {worker.describe()}; the largest node of the pool has "
             f"{pool.node_shape.describe()}",
         )
-    # The most workers the pool holds when empty: a wider gang never runs there.
-    held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
-    widest_width = min(job.max_workers, held) if worker != Resources() else job.max_workers
-    if widest_width < job.min_workers:
-        return _candidate(
-            job,
-            option,
-            pool,
-            job.min_workers,
-            Stage.NO_FIT,
-            f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; the "
-            f"pool's {len(pool.nodes)} node(s) hold {held}",
-        )
     limit = time_limit_s(job, now)
 
-    def fast_enough(workers: int) -> bool:
-        run = _candidate(job, option, pool, workers, Stage.TIME)
+    def fast_enough(run: Candidate) -> bool:
         on_time = limit is None or run.worst_s <= limit
         return on_time and (job.min_throughput is None or run.throughput >= job.min_throughput)
 
-    # Throughput grows with the width (scaling efficiency >= 0.5), so the first width that is
+    # Throughput grows with the width (scaling efficiency >= 0.5), so the first run that is
     # fast enough is the narrowest.
-    width = next((w for w in range(job.min_workers, widest_width + 1) if fast_enough(w)), None)
+    runs = (
+        _candidate(job, option, pool, w, Stage.FEASIBLE)
+        for w in range(job.min_workers, job.max_workers + 1)
+    )
+    found = next((run for run in runs if fast_enough(run)), None)
+    # A gang wider than the pool holds when empty never runs there. Counted only where more
+    # than one worker is needed (one fits, as checked above): it walks the pool's nodes, and
+    # for every candidate it tripled the costing of 1,000 jobs over 20 pools.
+    widest_width = job.max_workers
+    needed = job.max_workers if found is None else found.workers
+    if needed > 1 and worker != Resources():
+        held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
+        if held < job.min_workers:
+            return _candidate(
+                job,
+                option,
+                pool,
+                job.min_workers,
+                Stage.NO_FIT,
+                f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; "
+                f"the pool's {len(pool.nodes)} node(s) hold {held}",
+            )
+        if held < needed:
+            found, widest_width = None, held
     # A spot pool the job may not use is said so at the width it would need, or with why no
     # width would do: "set spec.allowSpot" is advice only where it would help.
     blocked = pool.is_spot and not job.allow_spot
-    if width is None:
+    if found is None:
         widest = _candidate(job, option, pool, widest_width, Stage.TIME)
         if limit is not None and widest.worst_s > limit:
             late = format_duration(widest.worst_s - max(limit, 0))
@@ -262,10 +271,8 @@ def candidate_for(
             return replace(widest, stage=Stage.SPOT, note=f"spot pool, and even allowed it {note}")
         return replace(widest, note=note)
     if blocked:
-        return _candidate(
-            job, option, pool, width, Stage.SPOT, "spot pool; set spec.allowSpot: true"
-        )
-    cand = _candidate(job, option, pool, width, Stage.FEASIBLE)
+        return replace(found, stage=Stage.SPOT, note="spot pool; set spec.allowSpot: true")
+    cand = found
     beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:
         return beyond
