@@ -202,19 +202,19 @@ def candidate_for(
     no width is feasible, the returned candidate says why, with the figures.
     """
     worker = option.worker
+
+    def excluded(stage: Stage, note: str) -> Candidate:
+        return _candidate(job, option, pool, job.min_workers, stage, note)
+
     if not pool.nodes:
         note = (
             f"all {pool.unavailable_nodes} node(s) of the pool are cordoned or NotReady"
             if pool.unavailable_nodes
             else "the pool has no nodes"
         )
-        return _candidate(job, option, pool, job.min_workers, Stage.NO_NODES, note)
+        return excluded(Stage.NO_NODES, note)
     if not any(worker.fits_in(n.allocatable) for n in pool.nodes):
-        return _candidate(
-            job,
-            option,
-            pool,
-            job.min_workers,
+        return excluded(
             Stage.NO_FIT,
             f"a worker needs {worker.describe()}; the largest node of the pool has "
             f"{pool.node_shape.describe()}",
@@ -240,11 +240,7 @@ def candidate_for(
     if needed > 1 and worker != Resources():
         held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
         if held < job.min_workers:
-            return _candidate(
-                job,
-                option,
-                pool,
-                job.min_workers,
+            return excluded(
                 Stage.NO_FIT,
                 f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; "
                 f"the pool's {len(pool.nodes)} node(s) hold {held}",
