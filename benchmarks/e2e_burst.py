@@ -108,6 +108,21 @@ def job(i: int, rng: random.Random) -> dict[str, Any]:
     }  # fmt: skip
 
 
+JOBS = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
+
+
+async def submit(kube: Kube, jobs: list[dict[str, Any]], created: dict[str, float]) -> None:
+    """Create the jobs, 32 at a time, noting in `created` when each create returned."""
+    semaphore = asyncio.Semaphore(32)
+
+    async def create(obj: dict[str, Any]) -> None:
+        async with semaphore:
+            await kube.request("POST", JOBS, obj)
+            created[obj["metadata"]["name"]] = time.monotonic()
+
+    await asyncio.gather(*(create(j) for j in jobs))
+
+
 @dataclass
 class Burst:
     """What one burst showed, on this machine's monotonic clock."""
@@ -138,7 +153,6 @@ async def run(jobs: list[dict[str, Any]]) -> Burst:
     running: dict[str, float] = {}
     reasons: dict[str, str] = {}
     waited: set[str] = set()
-    path = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
     done, started = asyncio.Event(), asyncio.Event()
 
     def see(obj: dict[str, Any]) -> None:
@@ -161,17 +175,10 @@ async def run(jobs: list[dict[str, Any]]) -> Burst:
             done.set()
 
     await kube.request("GET", "/version")  # opens the session
-    watcher = asyncio.create_task(live_operator.watch_objects(kube, path, see, started))
+    watcher = asyncio.create_task(live_operator.watch_objects(kube, JOBS, see, started))
     await asyncio.sleep(0.5)
     began = time.monotonic()
-    semaphore = asyncio.Semaphore(32)
-
-    async def create(obj: dict[str, Any]) -> None:
-        async with semaphore:
-            await kube.request("POST", path, obj)
-            created[obj["metadata"]["name"]] = time.monotonic()
-
-    await asyncio.gather(*(create(j) for j in jobs))
+    await submit(kube, jobs, created)
     submitted = time.monotonic() - began
     await live_operator.reached(done, watcher, timeout=1800)
     decided = time.monotonic() - began
@@ -187,13 +194,8 @@ async def api_only(jobs: list[dict[str, Any]]) -> tuple[float, float]:
     """The API server's pace with no operator: seconds to create the jobs (32 at a time), then
     to write each one status as a waiting job's (32 at a time, as the operator's writers)."""
     kube = Kube(load_configuration(), connections=64)
-    path = "/apis/pricewise.dev/v1alpha1/namespaces/bench/trainingjobs"
     semaphore = asyncio.Semaphore(32)
     message = "waiting for tpu-v5e (frees ~14:20 UTC): saves 31.20 USD against nvidia-h100 x1 now"
-
-    async def create(obj: dict[str, Any]) -> None:
-        async with semaphore:
-            await kube.request("POST", path, obj)
 
     async def tell(obj: dict[str, Any]) -> None:
         async with semaphore:
@@ -202,7 +204,7 @@ async def api_only(jobs: list[dict[str, Any]]) -> tuple[float, float]:
 
     await kube.request("GET", "/version")  # opens the session
     began = time.monotonic()
-    await asyncio.gather(*(create(j) for j in jobs))
+    await submit(kube, jobs, {})
     created = time.monotonic()
     await asyncio.gather(*(tell(j) for j in jobs))
     told = time.monotonic()

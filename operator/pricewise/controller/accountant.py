@@ -151,10 +151,12 @@ class Accountant:
             retained[bucket] = retained.get(bucket, 0.0) + amount
         spent = accounting.spent_between(retained, start, end)
         burn = 0.0
+        accrued: dict[Key, float] = {}
         for key, record in self.cache.jobs.items():
             if key[0] != namespace:
                 continue
             accrual = self._base(key, record)
+            accrued[key] = accrual.cost
             spent += accounting.spent_between(accrual.buckets, start, end)
             burn += self.rates.get(key, 0.0)
         figures = accounting.budget_figures(
@@ -163,7 +165,7 @@ class Accountant:
             spent,
             # Accrued as `spent` counts it: with the status's figure, spent + committed rose
             # and fell between the minute's accrual writes.
-            self.cache.committed(namespace, lambda k, r: self._base(k, r).cost),
+            self.cache.committed(namespace, lambda key, _: accrued[key]),
             burn,
             now,
         )
