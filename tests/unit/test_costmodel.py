@@ -72,7 +72,7 @@ def test_a_gang_wider_than_the_pool_holds_is_not_a_wait_for_capacity() -> None:
         "needs 15m, 3m over maxDuration 12m, at x4, as many as the pool's 1 node(s) hold"
     )
     five = _one(min_workers=5, max_workers=8)
-    assert five.stage is Stage.NO_FIT
+    assert five.stage is Stage.GANG
     assert five.note == (
         "the job needs at least 5 worker(s) of 2 nvidia.com/gpu, 4 CPU, 16Gi; the pool's 1 "
         "node(s) hold 4"

@@ -31,13 +31,15 @@ class Stage(IntEnum):
 
     OUT_OF_RANGE = 0
     NO_FIT = 1
-    NO_NODES = 2
-    SPOT = 3
-    TIME = 4
-    THROUGHPUT = 5
-    MAX_COST = 6
-    VALUE = 7
-    FEASIBLE = 8
+    GANG = 2
+    """A worker fits a node, but even empty the pool holds fewer than the job's fewest."""
+    NO_NODES = 3
+    SPOT = 4
+    TIME = 5
+    THROUGHPUT = 6
+    MAX_COST = 7
+    VALUE = 8
+    FEASIBLE = 9
 
 
 MAX_COST_MICROS = int(MAX_MONEY * MICROS)
@@ -241,7 +243,7 @@ def candidate_for(
         held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
         if held < job.min_workers:
             return excluded(
-                Stage.NO_FIT,
+                Stage.GANG,
                 f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; "
                 f"the pool's {len(pool.nodes)} node(s) hold {held}",
             )

@@ -49,6 +49,7 @@ class Decision:
 _STAGE_REASONS = {
     Stage.OUT_OF_RANGE: "OutOfRange",
     Stage.NO_FIT: "WorkerTooLarge",
+    Stage.GANG: "GangTooLarge",
     Stage.NO_NODES: "NodesUnavailable",
     Stage.SPOT: "SpotNotAllowed",
     Stage.TIME: "DeadlineUnreachable",
@@ -58,9 +59,7 @@ _STAGE_REASONS = {
 }
 
 
-INFEASIBLE = frozenset(
-    {*_STAGE_REASONS.values(), "NoMatchingPool", "GangTooLarge"} - {"NodesUnavailable"}
-)
+INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUnavailable"})
 """Reasons that say the job cannot run here as specified: waiting will not help (unlike
 capacity, quotas, budgets or unavailable nodes)."""
 
@@ -110,10 +109,9 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
             f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest option "
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
+    if stage is Stage.GANG:
+        return "GangTooLarge", "; ".join(f"{c.pool.name}: {c.note}" for c in closest)
     if stage is Stage.NO_FIT:
-        gangs = [c for c in closest if c.worker.fits_in(c.pool.node_shape)]
-        if gangs:  # a worker fits a node, but no pool holds the fewest workers the job runs on
-            return "GangTooLarge", "; ".join(f"{c.pool.name}: {c.note}" for c in gangs)
         worker = closest[0].worker
         largest = max(
             (c.pool.node_shape for c in closest), key=lambda r: (r.devices, r.cpu, r.memory)
