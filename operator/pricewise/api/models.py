@@ -551,6 +551,9 @@ class PoolStatus(ApiModel):
     name: str = Field(description="Pool name.")
     nodes: int = Field(0, description="Nodes matched by the selector.")
     free_devices: int = Field(0, description="Devices not requested by any pod.")
+    free_cpu: float = Field(
+        0, description="CPU cores not requested by any pod: what a CPU pool has free."
+    )
     observed_interruption_rate: float | None = Field(
         None,
         description="Spot pools: reclaims per node-hour seen under pricewise's workers, once "

@@ -259,6 +259,7 @@ class Scheduler:
                     name=n,
                     nodes=len(by_name[n].nodes),
                     free_devices=sum(x.free.devices for x in by_name[n].nodes),
+                    free_cpu=sum(x.free.cpu for x in by_name[n].nodes) / 1000,
                     observed_interruption_rate=round(rates[n].rate or 0.0, 4)
                     if by_name[n].is_spot and n in rates and rates[n].rate is not None
                     else None,
