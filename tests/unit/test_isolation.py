@@ -167,6 +167,8 @@ def test_a_deadline_without_a_time_zone_is_taken_as_utc() -> None:
         ({"limit": 1e308}, "limit"),
         ({"limit": 1e13}, "limit"),
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        # A folder of the zone database: IsADirectoryError, which pydantic does not catch.
+        ({"timeZone": "America"}, "timeZone"),
     ],
 )
 def test_a_poison_budget_is_left_out_and_says_why(spec: dict[str, Any], field: str) -> None:
@@ -185,6 +187,36 @@ def test_a_poison_budget_is_left_out_and_says_why(spec: dict[str, Any], field: s
     world.cycle()
     assert world.job("after")["reason"] == "BudgetExceeded"
     assert world.ready("budgets", "bad", NS)["status"] == "True"
+
+
+def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The next object the cache fails on the way a folder time zone once did (a raise no
+    # validation catches) must not stop the start-up list, or no cycle ever runs.
+    world = World()
+    world.kube.put("trainingjobs", job("broken"))
+    world.kube.put("trainingjobs", job("canary"))
+    take = Cache.upsert_job
+
+    def upsert_job(cache: Cache, body: dict[str, Any]) -> Any:
+        if body["metadata"]["name"] == "broken":
+            raise IsADirectoryError("no such zone")
+        return take(cache, body)
+
+    monkeypatch.setattr(Cache, "upsert_job", upsert_job)
+    fresh = Cache()
+    world.kube.cache = fresh
+    world.scheduler = Scheduler(
+        fresh,
+        world.kube,  # type: ignore[arg-type]
+        Accountant(fresh, world.kube),  # type: ignore[arg-type]
+        SolverSettings(time_limit_s=2),
+    )
+    asyncio.run(world.scheduler.prime())
+    assert (NS, "canary") in fresh.jobs and (NS, "broken") not in fresh.jobs
+    world.cycle()
+    assert world.job("canary")["phase"] == "Admitted"
 
 
 def test_a_poison_price_table_is_left_out_and_correcting_or_deleting_it_heals() -> None:

@@ -601,7 +601,8 @@ class BudgetSpec(ApiModel):
     def _known_time_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        # A region alone (`America`) is a folder of the zone database: IsADirectoryError.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(
                 f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris"
             ) from None

@@ -8,6 +8,7 @@ beside everything already running, planned and pending.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from pricewise.controller.cache import Cache
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.times import timestamp
 from pricewise.kube import Kube
+
+log = logging.getLogger(__name__)
 
 
 class QuoteError(Exception):
@@ -39,7 +42,12 @@ async def list_into(cache: Cache, kube: Kube) -> None:
     for path, upsert in _listed(cache):
         listed = await kube.request("GET", path)
         for item in listed.get("items") or []:
-            upsert(item)
+            try:
+                upsert(item)
+            except Exception:  # one object the cache cannot take must not keep out the rest
+                meta = item.get("metadata") or {}
+                name = "/".join(filter(None, (meta.get("namespace"), meta.get("name"))))
+                log.exception("%s %s left out of the cache", path.rsplit("/", 1)[-1], name)
 
 
 async def quote(
