@@ -315,3 +315,28 @@ def test_a_job_whose_lifecycle_fails_leaves_the_others_going(
     monkeypatch.setattr(world.scheduler, "_transition", flaky)
     run_cycle(world.scheduler, NOW + timedelta(minutes=5))
     assert (world.job("a")["phase"], world.job("b")["phase"]) == ("Admitted", "Running")
+
+
+def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly"))
+    # 1 GPU for an hour at 1.00 USD, checkpointed every 15 minutes, with one restart to spare.
+    world.kube.put(
+        "trainingjobs", job("a", checkpoint={"interval": "15m"}, failurePolicy={"maxRestarts": 1})
+    )
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=32))
+    again = world.job("a")
+    assert (again["phase"], again["restarts"], again["progress"]) == ("Admitted", 1, 0.5)
+    # Half the work is saved: the new run is the other half, and its cost is all still to come.
+    assert (again["estimatedDuration"], again["estimatedCost"]) == ("30m", 0.5), again
+    figures = world.kube.status("budgets", NS, "monthly")
+    assert (figures["spent"], figures["committed"]) == (0.52, 0.5), figures
+    # The restart it used is planned with: no restart is left to spend on spot reclaims.
+    record = world.cache.jobs[(NS, "a")]
+    assert record.job is not None and record.job.restarts_left == 0

@@ -389,6 +389,11 @@ class TrainingJobStatus(ApiModel):
         None, description="Estimated finish time; once the job has ended, when it ended."
     )
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
+    earlier_runs_cost: float = Field(
+        0.0,
+        description="Of accruedCost, what the runs before the current one cost (a restarted "
+        "job): estimatedCost is the current run's alone.",
+    )
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
     cost_buckets: dict[str, float] = Field(
         default_factory=dict, description="Accrued cost per UTC hour (YYYY-MM-DDTHH)."

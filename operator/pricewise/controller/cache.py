@@ -148,9 +148,15 @@ class Cache:
         known = self.jobs.get(key_of(body))
         if known is not None and older(raw["metadata"], known.body["metadata"]):
             return known  # a watch event older than what our own write already returned
-        if known is not None and same_spec(raw["metadata"], known.body["metadata"]):
-            # A status write: the spec, and so its parsed forms, are as they were. Parsing
-            # again would cost every write of a burst a validation, twice with its echo.
+        saved = _saved(raw)
+        if (
+            known is not None
+            and same_spec(raw["metadata"], known.body["metadata"])
+            and saved == _saved(known.body)
+        ):
+            # A status write that keeps what is planned: the spec, and so its parsed forms, are
+            # as they were. Parsing again would cost every write of a burst a validation, twice
+            # with its echo.
             record = JobRecord(raw, known.model, known.error, known.job)
             self.jobs[key_of(body)] = record
             return record
@@ -165,6 +171,9 @@ class Cache:
                         "namespace": raw["metadata"]["namespace"],
                     },
                     "spec": raw.get("spec") or {},
+                    # The rest of the status is the operator's own record: only what is
+                    # planned with is read (work saved by checkpoints, restarts used).
+                    "status": saved,
                 }
             )
             job = convert.job_from(model, parse_time(raw["metadata"].get("creationTimestamp")))
@@ -351,7 +360,8 @@ class Cache:
             pool=st.pool,
             worker=self.planned_worker(record),
             nodes=tuple(st.nodes),
-            since=st.admitted_at,
+            # Its checkpoints count from when its workers ran, not from its admission.
+            since=st.started_at or self.starts.get(key_of(record.body)) or st.admitted_at,
             per_second=to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0,
             run_s=seconds,
             checkpoint_s=record.job.checkpoint_s,
@@ -361,13 +371,14 @@ class Cache:
         self, namespace: str, accrued: Callable[[Key, JobRecord], float] | None = None
     ) -> float:
         """Estimated cost still to come of the namespace's admitted, unfinished jobs: what each
-        has accrued, by its status or by `accrued` (the accountant's figure, which runs ahead
-        of the status between its writes), taken from its estimate."""
+        has accrued in its current run, by its status or by `accrued` (the accountant's figure,
+        which runs ahead of the status between its writes), taken from its estimate."""
         total = 0.0
         for key, record in self.jobs.items():
             if key[0] == namespace and record.phase in ACTIVE_PHASES:
-                done = record.status.accrued_cost if accrued is None else accrued(key, record)
-                total += max(0.0, (record.status.estimated_cost or 0.0) - done)
+                st = record.status
+                done = st.accrued_cost if accrued is None else accrued(key, record)
+                total += max(0.0, (st.estimated_cost or 0.0) - (done - st.earlier_runs_cost))
         return total
 
     def budget_views(self, currency: str) -> list[BudgetView]:
@@ -551,3 +562,10 @@ class Cache:
             budgets=tuple(self.budget_views(currency)),
             currency=currency,
         )
+
+
+def _saved(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The status fields a job is planned with: the share of its work that checkpoints saved,
+    and the restarts it used."""
+    status = body.get("status") or {}
+    return {k: status[k] for k in ("progress", "restarts") if status.get(k) is not None}
