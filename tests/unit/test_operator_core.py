@@ -8,6 +8,7 @@ from typing import Any
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, job_label
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
+from pricewise.controller.records import pod_record
 from pricewise.controller.workers import NODE_ANNOTATION, worker_pod
 from pricewise.core import lifecycle
 from pricewise.core.lifecycle import PodRecord
@@ -314,3 +315,27 @@ def test_lost_nodes_are_gone_tainted_or_not_ready_past_the_grace() -> None:
     }
     cache.reclaim_taints = frozenset({"example.com/unrelated"})  # PRICEWISE_RECLAIM_TAINTS
     assert set(cache.lost_nodes(names, NOW, timedelta(minutes=1))) == {"down", "other", "gone"}
+
+
+def test_a_pod_runs_from_its_first_container_s_start_until_the_pod_itself_ends() -> None:
+    def pod(phase: str, sidecar: dict[str, Any]) -> dict[str, Any]:
+        main = {"running": {"startedAt": "2026-11-29T12:01:00Z"}}
+        if phase == "Failed":
+            main = {"terminated": {"startedAt": "2026-11-29T12:01:00Z",
+                                   "finishedAt": "2026-11-29T13:00:00Z"}}  # fmt: skip
+        return {
+            "metadata": {"name": "w-0", "namespace": "ns"},
+            "spec": {"nodeName": "n1"},
+            "status": {
+                "phase": phase,
+                "containerStatuses": [{"state": main}, {"state": sidecar}],
+            },
+        }
+
+    # A sidecar that fetched the data and exited: the pod still runs, and still costs.
+    fetched = {"terminated": {"startedAt": "2026-11-29T12:00:00Z",
+                              "finishedAt": "2026-11-29T12:05:00Z"}}  # fmt: skip
+    running = pod_record(pod("Running", fetched))
+    assert (running.start, running.end) == (datetime(2026, 11, 29, 12, tzinfo=UTC), None)
+    failed = pod_record(pod("Failed", fetched))
+    assert failed.end == datetime(2026, 11, 29, 13, tzinfo=UTC)

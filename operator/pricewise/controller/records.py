@@ -33,24 +33,28 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     labels = meta.get("labels") or {}
-    start = end = None
+    phase = status.get("phase", "Pending")
+    starts, ends = [], []
     for cs in status.get("containerStatuses") or []:
         state = cs.get("state") or {}
         running = state.get("running") or {}
         terminated = state.get("terminated") or {}
-        start = parse_time(running.get("startedAt") or terminated.get("startedAt")) or start
-        end = parse_time(terminated.get("finishedAt")) or end
+        starts.append(parse_time(running.get("startedAt") or terminated.get("startedAt")))
+        ends.append(parse_time(terminated.get("finishedAt")))
+    # The pod holds its node from its first container's start until it ends: a container that
+    # exits early (a download, a sidecar) does not end a running pod, nor its cost.
+    start = min((t for t in starts if t is not None), default=None)
+    ended = [t for t in ends if t is not None]
+    end = max(ended) if phase in ("Succeeded", "Failed") and ended else None
     index = labels.get(INDEX_LABEL)
     return PodRecord(
         node=spec.get("nodeName"),
         planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
         requests=convert.pod_requests(spec),
-        phase=status.get("phase", "Pending"),
+        phase=phase,
         job=labels.get(JOB_LABEL),
         index=int(index) if index is not None else None,
-        start=start or parse_time(status.get("startTime"))
-        if status.get("phase") != "Pending"
-        else None,
+        start=start or parse_time(status.get("startTime")) if phase != "Pending" else None,
         end=end,
     )
 
