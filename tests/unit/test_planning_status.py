@@ -340,3 +340,21 @@ def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_r
     # The restart it used is planned with: no restart is left to spend on spot reclaims.
     record = world.cache.jobs[(NS, "a")]
     assert record.job is not None and record.job.restarts_left == 0
+
+
+def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
+    world = World()
+    world.kube.put("budgets", budget("daily", period="day"))
+    world.kube.put("budgets", budget("monthly", period="month"))
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.scheduler.job_deleted((NS, "a"))  # as the watch reports it
+    world.kube.delete("trainingjobs", NS, "a")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    for minutes in (31, 32):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
+    spent = {b: world.kube.status("budgets", NS, b)["spent"] for b in ("daily", "monthly")}
+    assert spent == {"daily": 0.5, "monthly": 0.5}

@@ -45,8 +45,9 @@ class Accountant:
         self.accruals: dict[Key, accounting.Accrual] = {}
         self.rates: dict[Key, float] = {}
         """Hourly cost of each job's running workers, for burn rates."""
-        self.retained: dict[str, dict[str, float]] = {}
-        """Hourly costs of deleted jobs by namespace, until written to their budgets."""
+        self.retained: dict[Key, dict[str, float]] = {}
+        """Hourly costs of deleted jobs by budget, until written to it: each budget of the
+        namespace keeps them, and its own write may fail."""
         self._accrued: list[tuple[str, str, float]] = []
         """(namespace, pool, amount) accrued since last drained, for the cost counter."""
 
@@ -137,9 +138,11 @@ class Accountant:
         """A job is deleted: keep its costs for its namespace's budgets."""
         key = (record.body["metadata"]["namespace"], record.body["metadata"]["name"])
         accrual = self._base(key, record)
-        retained = self.retained.setdefault(key[0], {})
-        for bucket, amount in accrual.buckets.items():
-            retained[bucket] = retained.get(bucket, 0.0) + amount
+        for budget in self.cache.budgets:
+            if budget[0] == key[0]:
+                retained = self.retained.setdefault(budget, {})
+                for bucket, amount in accrual.buckets.items():
+                    retained[bucket] = retained.get(bucket, 0.0) + amount
         self.accruals.pop(key, None)
 
     def budget_status(self, namespace: str, name: str, now: datetime) -> dict[str, Any]:
@@ -147,7 +150,7 @@ class Accountant:
         budget = self.cache.budgets[(namespace, name)]
         start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
         retained = dict(budget.status.retained)
-        for bucket, amount in self.retained.get(namespace, {}).items():
+        for bucket, amount in self.retained.get((namespace, name), {}).items():
             retained[bucket] = retained.get(bucket, 0.0) + amount
         spent = accounting.spent_between(retained, start, end)
         burn = 0.0
@@ -222,6 +225,8 @@ class Accountant:
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
             await self._write_not_ready(key, "InvalidSpec", f"invalid spec: {message}", now)
+        for gone in self.retained.keys() - self.cache.budgets.keys():
+            del self.retained[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
             why = self.not_enforced((namespace, name))
             if why is not None:
@@ -237,7 +242,7 @@ class Accountant:
                 log.warning("budget %s/%s status not written: %s", namespace, name, err)
                 continue
             self.cache.upsert_budget(result)
-            self.retained.pop(namespace, None)
+            self.retained.pop((namespace, name), None)
 
     async def _write_not_ready(self, key: Key, reason: str, message: str, now: datetime) -> None:
         budget = self.cache.budgets.get(key)
