@@ -498,6 +498,24 @@ def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     assert world.job("refused")["phase"] == "Admitted"
 
 
+def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -> None:
+    world = World()
+    filled = ApiError(
+        403,
+        'pods "a-worker-0" is forbidden: exceeded quota: gpus, requested: nvidia.com/gpu=1, '
+        "used: nvidia.com/gpu=8, limited: nvidia.com/gpu=8",
+    )
+    world.kube.refuse = lambda m: filled if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    status = world.job("a")
+    assert (status["phase"], status["reason"]) == ("Pending", "QuotaExceeded")
+    assert "exceeded quota" in status["message"] and world.cache.node_usage() == {}
+    world.kube.refuse = lambda m: None  # the pod that filled the quota is gone
+    world.cycle()
+    assert world.job("a")["phase"] == "Admitted"
+
+
 def test_a_worker_larger_than_every_node_says_so_even_beside_a_spot_pool() -> None:
     world = World()
     world.kube.put("nodes", node("l4-spot-0", "l4-spot"))

@@ -136,22 +136,24 @@ class Admission:
         self, record: JobRecord, manifest: dict[str, Any], error: ApiError
     ) -> None:
         """The API server refused a worker or the Service: remove what was created and give the
-        planned room back; the job waits, with the API's words, until its spec changes."""
+        planned room back; the job waits, with the API's words, until its spec changes. A
+        ResourceQuota that another pod filled first is a wait, not a refusal: the job is
+        planned again with the quota as it is now."""
         what = f"{manifest['kind']} {manifest['metadata']['name']}"
-        message = (
-            f"the API server refused {what}: {error}; fix spec.template and the job is "
-            "planned again when its spec changes"
-        )
-        generation = record.body["metadata"].get("generation")
-        released = await self.release(
-            record,
-            "WorkerRejected",
-            message,
-            datetime.now(UTC),
-            {"observed_generation": generation},
-        )
+        if error.status == 403 and "exceeded quota" in str(error):
+            reason = "QuotaExceeded"
+            message = f"the API server refused {what}: {error}; planned again next cycle"
+            fields: dict[str, Any] = {}
+        else:
+            reason = "WorkerRejected"
+            message = (
+                f"the API server refused {what}: {error}; fix spec.template and the job is "
+                "planned again when its spec changes"
+            )
+            fields = {"observed_generation": record.body["metadata"].get("generation")}
+        released = await self.release(record, reason, message, datetime.now(UTC), fields)
         if released:
-            await self.event(record, "WorkerRejected", message, warning=True)
+            await self.event(record, reason, message, warning=True)
 
     async def release(
         self,
