@@ -269,6 +269,9 @@ def test_lifecycle() -> None:
     )
     assert late is not None and late.phase == "Pending" and late.reason == "GangTimeout"
     assert "only 0 of 2 worker(s) were bound" in late.message
+    # Both bound and still pulling their image: the gang is whole, it only starts slowly.
+    pulling = {i: _pod("Pending", node=f"n{i}") for i in range(2)}
+    assert lifecycle.transition("Admitted", 2, pulling, NOW - timedelta(minutes=5), NOW) is None
 
 
 def test_conditions_keep_transition_time_until_status_changes() -> None:

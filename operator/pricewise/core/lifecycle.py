@@ -137,8 +137,10 @@ def transition(
                 f"all {workers} worker(s) running",
                 started_at=max(starts) if starts else now,
             )
-        if admitted_at is not None and now - admitted_at > gang_timeout:
-            bound = sum(1 for p in mine if p.node)
+        bound = sum(1 for p in mine if p.node)
+        # Workers bound to their nodes may still be pulling a large image: only a gang that
+        # the nodes did not all take in time gives its room back.
+        if admitted_at is not None and now - admitted_at > gang_timeout and bound < workers:
             return Transition(
                 "Pending",
                 "GangTimeout",
