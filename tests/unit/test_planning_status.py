@@ -358,3 +358,18 @@ def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
         run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
     spent = {b: world.kube.status("budgets", NS, b)["spent"] for b in ("daily", "monthly")}
     assert spent == {"daily": 0.5, "monthly": 0.5}
+
+
+def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
+    world = busy_world()  # a and b run on both L4 nodes, 8 GPUs each at 1 USD a device-hour
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=30))  # accruals written
+    urgent = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
+              "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
+    world.kube.put("trainingjobs", job("urgent", **urgent))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # no accrual due: 30 s since
+    victims = [world.job(n) for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
+    assert len(victims) == 1
+    # Written up to the release, so a restart before the next accrual write keeps it all.
+    assert victims[0]["accruedUntil"] == "2026-11-29T12:30:00Z"
+    assert victims[0]["accruedCost"] == 4.0

@@ -373,9 +373,8 @@ class Scheduler:
                     ).inc(from_micros(run.lost(now)))
             progress = self._saved(record, now)
             saved = f"; {progress:.0%} of the work saved" if progress else ""
-            fields["message"] += (
-                f" ({st.accrued_cost:.2f} {st.currency or ''} accrued so far{saved})"
-            )
+            accrued = fields.get("accrued_cost", st.accrued_cost)
+            fields["message"] += f" ({accrued:.2f} {st.currency or ''} accrued so far{saved})"
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
             fields.update(
                 restarts=st.restarts + 1,
@@ -510,6 +509,10 @@ class Scheduler:
                 "restart_history": history,
                 "started_at": None,
                 "progress": self._saved(record, now),
+                # Written with the release: a restart before the next accrual write keeps it.
+                **self.accountant.fields(
+                    (namespace, name), self.cache.carbon_intensity(victim.pool)
+                ),
             }
             if await self.admission.release(record, "Preempted", message, now, fields):
                 await self.admission.event(record, "Preempted", message, warning=True)
