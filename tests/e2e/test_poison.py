@@ -49,6 +49,8 @@ pytestmark = pytest.mark.cluster
         ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
+        # Refused at apply, not by the API server at each worker's creation.
+        ("pricetable", {"key": "k", "operator": "Sometimes"}, "tolerations[0].operator"),
     ],
 )
 def test_out_of_range_figures_are_refused_with_the_field(
@@ -57,6 +59,15 @@ def test_out_of_range_figures_are_refused_with_the_field(
     if kind == "tj":
         obj = training_job("bad", [{"accelerator": "cpu", "duration": "1h"}])
         obj["spec"].update(spec)
+    elif kind == "pricetable":
+        pool = {"name": "p", "accelerator": "cpu", "nodeSelector": {"x": "y"},
+                "prices": {"perCpuHour": 1}, "tolerations": [spec]}  # fmt: skip
+        obj = {
+            "apiVersion": "pricewise.dev/v1alpha1",
+            "kind": "PriceTable",
+            "metadata": {"name": f"bad-{namespace}"},
+            "spec": {"pools": [pool]},
+        }
     else:
         obj = {
             "apiVersion": "pricewise.dev/v1alpha1",

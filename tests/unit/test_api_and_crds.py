@@ -120,6 +120,17 @@ def test_price_table_rejects_duplicate_pools_and_negative_prices() -> None:
         ManifestError, match=r"spec.pools\[0\].prices.perGiBHour: Input should be greater"
     ):
         parse_model(PriceTable, obj, "x")
+    for toleration, says in (
+        ({"key": 5, "operator": "Sometimes"}, r"tolerations\[0\].key: Input should be a valid"),
+        ({"operator": "Equal", "value": "x"}, "a toleration without a key must have operator"),
+        ({"key": "k", "operator": "Exists", "value": "v"}, "with operator: Exists takes no"),
+    ):
+        obj["spec"] = {"pools": [{**pool, "tolerations": [toleration]}]}
+        with pytest.raises(ManifestError, match=rf"spec.pools\[0\].{says}|{says}"):
+            parse_model(PriceTable, obj, "x")
+    good = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    obj["spec"] = {"pools": [{**pool, "tolerations": [good]}]}
+    assert parse_model(PriceTable, obj, "x").spec.pools[0].tolerations[0].key == "nvidia.com/gpu"
 
 
 def test_budget_thresholds() -> None:

@@ -462,6 +462,46 @@ class Prices(ApiModel):
     )
 
 
+_ANY_KEY = "a toleration without a key must have operator: Exists"
+_NO_VALUE = "a toleration with operator: Exists takes no value"
+
+
+class Toleration(ApiModel):
+    """A toleration the pool's workers get, as core/v1 spells it."""
+
+    # Checked here, so that a bad one is refused at `kubectl apply`, not by the API server at
+    # each worker's creation (where it was blamed on the job's template).
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.key) || self.operator == 'Exists'", _ANY_KEY, ".operator"),
+                cel("self.operator != 'Exists' || !has(self.value)", _NO_VALUE, ".value"),
+            ]
+        }
+    )
+
+    key: str | None = Field(None, max_length=317, description="The taint key; empty: any.")
+    operator: Literal["Exists", "Equal"] = Field(
+        "Equal", description="Equal (to value) or Exists (any value)."
+    )
+    value: str | None = Field(None, max_length=63, description="The taint value, with Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="The taint effect; empty: all."
+    )
+    toleration_seconds: int | None = Field(
+        None, ge=0, description="With NoExecute: how long it stays bound."
+    )
+
+    @model_validator(mode="after")
+    def _as_core_v1_checks(self) -> Toleration:
+        if self.key is None and self.operator != "Exists":
+            raise ValueError(_ANY_KEY)
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError(_NO_VALUE)
+        return self
+
+
 class Pool(ApiModel):
     """A set of nodes with one accelerator kind and one price."""
 
@@ -510,12 +550,10 @@ class Pool(ApiModel):
         description="GPUs or TPU chips on each of the pool's nodes, as `pricewise prices init` "
         "found them: a catalog row of a machine with attached GPUs does not count them.",
     )
-    tolerations: list[dict[str, Any]] = Field(
+    tolerations: list[Toleration] = Field(
         default_factory=list,
+        max_length=32,
         description="Tolerations workers need on this pool; default: one for the device taint.",
-        json_schema_extra={
-            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        },
     )
 
 

@@ -97,7 +97,9 @@ class Admission:
         worker = convert.worker_resources(option, record.model.spec.template)
         requests["cpu"] = f"{worker.cpu}m"
         requests["memory"] = f"{worker.memory}Mi"
-        tolerations = device_tolerations(device, list(pool_spec.tolerations))
+        tolerations = device_tolerations(
+            device, [t.model_dump(by_alias=True, exclude_none=True) for t in pool_spec.tolerations]
+        )
         if (st.workers or 1) > 1:
             # The Service first, on its own: workers whose rendezvous Service failed would
             # never get it, since a later cycle only looks for missing workers.
