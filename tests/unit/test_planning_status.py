@@ -373,3 +373,30 @@ def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
     # Written up to the release, so a restart before the next accrual write keeps it all.
     assert victims[0]["accruedUntil"] == "2026-11-29T12:30:00Z"
     assert victims[0]["accruedCost"] == 4.0
+
+
+def test_a_job_on_a_pool_taken_out_of_its_price_table_goes_on_costing_its_last_price() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=10))
+    world.kube.put("nodes", node("h100-0", "h100"))
+    world.kube.put("pricetables", table("prices", pool("h100", "nvidia-h100", 4.0)))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    assert world.job("a")["accruedCost"] == 0.5
+
+
+def test_an_accrual_settled_at_the_old_prices_is_written_at_once() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=10))  # written: 10 minutes
+    world.scheduler.prices_changing(NOW + timedelta(minutes=10, seconds=30))
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 7.0)))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=10, seconds=31))
+    # 10.5 minutes at 1 USD, then a second at 7: persisted before a restart could lose it.
+    status = world.job("a")
+    assert status["accruedUntil"] == "2026-11-29T12:10:31Z"
+    assert status["accruedCost"] == round(10.5 / 60 + 7 / 3600, 6)

@@ -50,6 +50,13 @@ class Accountant:
         namespace keeps them, and its own write may fail."""
         self._accrued: list[tuple[str, str, float]] = []
         """(namespace, pool, amount) accrued since last drained, for the cost counter."""
+        self._known: dict[str, Pool] = {}
+        """Every pool as last priced: a pool taken out of its PriceTable under running jobs
+        goes on costing what it did."""
+        self._unpriced: set[Key] = set()
+        """Jobs on such a pool, said once in the log."""
+        self._flush: set[Key] = set()
+        """Jobs settled at old prices (`settle(flush=True)`), written at the next chance."""
 
     def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
         persisted = _persisted(record)
@@ -68,12 +75,15 @@ class Accountant:
             and (until is None or until < finished)
         )
 
-    def settle(self, now: datetime, pools: Mapping[str, Pool]) -> None:
-        """Accrue every placed job up to `now` at the prices in `pools`."""
+    def settle(self, now: datetime, pools: Mapping[str, Pool], flush: bool = False) -> None:
+        """Accrue every placed job up to `now` at the prices in `pools`; with `flush` (prices
+        about to change), each such job's accrual is due for a write at once: one persisted a
+        minute later would, after a restart in between, be accrued again at the new prices."""
         # Whole seconds: accruedUntil is persisted to the second, and accrual resumes from it
         # after a restart; a fraction accrued but not persisted would be counted twice.
         now = now.replace(microsecond=0)
         self.rates.clear()
+        self._known.update(pools)
         for key, record in list(self.cache.jobs.items()):
             if not self._due(record):
                 continue
@@ -81,14 +91,28 @@ class Accountant:
                 self._settle_one(key, record, now, pools)
             except Exception:  # one job's figures must not stop the others' accounting
                 log.exception("accrual of %s/%s failed", *key)
+                continue
+            if flush:
+                self._flush.add(key)
 
     def _settle_one(
         self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool]
     ) -> None:
         """Accrue one job up to `now`."""
-        pool = pools.get(record.status.pool or "")
+        name = record.status.pool or ""
+        pool = pools.get(name)
         if pool is None:
-            return
+            pool = self._known.get(name)
+            if pool is None:
+                return
+            if key not in self._unpriced:
+                self._unpriced.add(key)
+                log.warning(
+                    "TrainingJob %s/%s runs on pool %s, which no PriceTable has now: accrued "
+                    "at its last price",
+                    *key,
+                    name,
+                )
         worker = self.cache.planned_worker(record)
         rate = worker_hourly_price(pool, worker) / 1_000_000
         watts = (pool.power_per_device_watts or 0.0) * worker.devices
@@ -126,10 +150,13 @@ class Accountant:
         if accrual is None:
             return False
         persisted = _persisted(record)
+        flushed = key in self._flush
+        self._flush.discard(key)
         if accrual.cost == persisted.cost and accrual.energy_kwh == persisted.energy_kwh:
             return False
         return (
-            persisted.until is None
+            flushed
+            or persisted.until is None
             or now - persisted.until >= self.interval
             or record.phase in FINISHED_PHASES
         )

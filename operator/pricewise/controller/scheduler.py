@@ -108,7 +108,7 @@ class Scheduler:
         that the new ones apply from now on, not retroactively."""
         try:
             pools, _ = self.cache.pools()
-            self.accountant.settle(now, {p.name: p for p in pools})
+            self.accountant.settle(now, {p.name: p for p in pools}, flush=True)
         except Exception:  # the change itself must still be taken, or the cluster never heals
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
 
