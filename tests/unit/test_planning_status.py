@@ -400,3 +400,30 @@ def test_an_accrual_settled_at_the_old_prices_is_written_at_once() -> None:
     status = world.job("a")
     assert status["accruedUntil"] == "2026-11-29T12:10:31Z"
     assert status["accruedCost"] == round(10.5 / 60 + 7 / 3600, 6)
+
+
+def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() -> None:
+    world = World()
+    half_hour = {**EIGHT, "duration": "30m"}
+    world.kube.put("trainingjobs", job("a", options=[EIGHT]))  # ends at 13:00
+    world.kube.put("trainingjobs", job("c", namespace="other", options=[half_hour]))  # 12:30
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    for pod in world.kube.pods("other"):
+        node_name = pod["metadata"]["annotations"]["pricewise.dev/node"]
+        running = {"phase": "Running", "startTime": "2026-11-29T12:00:00Z"}
+        world.kube.put("pods", {**pod, "spec": {**pod["spec"], "nodeName": node_name},
+                                "status": running})  # fmt: skip
+    quota = {"metadata": {"name": "gpus", "namespace": NS},
+             "spec": {"hard": {"requests.nvidia.com/gpu": "8"}},
+             "status": {"hard": {"requests.nvidia.com/gpu": "8"},
+                        "used": {"requests.nvidia.com/gpu": "8"}}}  # fmt: skip
+    world.kube.put("resourcequotas", quota)
+    world.kube.put("trainingjobs", job("b", options=[EIGHT]))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    # The pool frees at 12:30, but team-a's quota only when `a` ends.
+    assert world.job("b")["plannedStart"] == "2026-11-29T13:00:00Z", world.job("b")
+    assert world.job("b")["message"] == (
+        "quota team-a/gpus: 0 nvidia.com/gpu left, l4 x1 needs 8: planned at ~13:00 UTC, when "
+        "the namespace's running jobs give it back, for 8.00 USD"
+    )

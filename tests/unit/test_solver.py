@@ -1139,3 +1139,29 @@ def test_a_plan_of_several_workers_is_validated_and_planned_again_with_one_if_it
     workers.clear()
     quarantine.solve_isolated(snap, SolverSettings(num_workers=1))
     assert workers == [1]
+
+
+def test_a_later_start_waits_for_room_in_the_quota_not_just_the_pool() -> None:
+    # One L4 node with 4 GPUs free now and 4 more in an hour (team-b's job ends). team-a's
+    # quota is used up by its own job of 2 GPUs, which ends in three hours: `q` starts then,
+    # not when the pool frees, nor now.
+    node = gpu_nodes("l4", 1, free_gpus=4)
+    two = Resources(24_000, 256 * 1024, 2)
+    four = Resources(48_000, 512 * 1024, 4)
+    busy = replace(
+        pool("l4", "nvidia-l4", 2.0, node),
+        releases=(
+            Release(NOW + timedelta(hours=1), four, (("l4-0", four),)),
+            Release(NOW + timedelta(hours=3), two, (("l4-0", two),)),
+        ),
+    )
+    gpus = Quota("team-a", "gpus", {"nvidia.com/gpu": 0},
+                 frees=((NOW + timedelta(hours=3), {"nvidia.com/gpu": 2}),))  # fmt: skip
+    q = job("q", option("nvidia-l4", 1000, devices=2))
+    plan = checked(snapshot([busy], [q], [gpus]))
+    assert [d.reservation.start for d in plan.reserved if d.reservation] == [
+        NOW + timedelta(hours=3)
+    ]
+    # With nothing of the namespace's to end, the quota never has room: it waits, and says so.
+    plan = checked(snapshot([busy], [q], [replace(gpus, frees=())]))
+    assert decide(plan, "team-a/q")[1] == "QuotaExceeded"

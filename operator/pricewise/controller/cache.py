@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from pricewise.controller.records import (
     same_spec,
 )
 from pricewise.core.costmodel import without_missed_deadline
+from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
 from pricewise.core.reclaims import ReclaimRates
@@ -480,9 +481,17 @@ class Cache:
         return pools, problems + more
 
     def releases(self) -> dict[str, list[Release]]:
-        """What each pool's placed jobs free, and when they are estimated to: a running job
-        at its start plus its estimated run time, an admitted one at its estimated finish."""
+        """What each pool's placed jobs free, and when they are estimated to (`_ends`)."""
         out: dict[str, list[Release]] = defaultdict(list)
+        for _, record, at, worker in self._ends():
+            st = record.status
+            on = node_shares(worker, st.nodes)
+            out[st.pool or ""].append(Release(at, worker.times(st.workers or 0), on))
+        return out
+
+    def _ends(self) -> Iterator[tuple[Key, JobRecord, datetime, Resources]]:
+        """Each placed job, when it is estimated to end, and its worker: a running job at its
+        start plus its estimated run time, an admitted one at its estimated finish."""
         for key, record in list(self.jobs.items()):
             st, job = record.status, record.job
             if record.phase not in ACTIVE_PHASES or job is None or st.pool is None:
@@ -494,9 +503,7 @@ class Cache:
             started = st.started_at or self.starts.get(key)
             if started and st.admitted_at:
                 at += started - st.admitted_at
-            on = node_shares(option.worker, st.nodes)
-            out[st.pool].append(Release(at, option.worker.times(st.workers), on))
-        return out
+            yield key, record, at, option.worker
 
     def rejected(self) -> Counter[tuple[str, str]]:
         """Objects left out of planning, counted by (kind, reason)."""
@@ -536,8 +543,12 @@ class Cache:
     def quota_views(self) -> list[Quota]:
         """Every ResourceQuota pricewise can read; one it cannot is left out, and its
         namespace's jobs with it (see `quota_holds`)."""
+        frees: dict[str, list[tuple[datetime, dict[str, int]]]] = defaultdict(list)
+        for key, record, at, worker in self._ends():
+            workers = record.status.workers or 0
+            frees[key[0]].append((at, quota_use(worker.times(workers), workers)))
         return [
-            convert.quota_from(quota)
+            replace(convert.quota_from(quota), frees=tuple(frees[key[0]]))
             for key, quota in sorted(self.quotas.items())
             if key not in self.quota_errors
         ]

@@ -183,10 +183,12 @@ def _reserved_message(
             f"{format_micros(alt.cost - cand.cost, currency)} against {alt.label()} now"
         )
     else:
-        text = (
-            f"no room now: {cand.label()} planned at ~{when}, when the pool frees, for "
-            f"{format_micros(cand.cost, currency)}"
-        )
+        reason, why = _blocker(after, cand, currency)
+        if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
+            text = f"{why}: planned at ~{when}, when the namespace's running jobs give it back"
+        else:
+            text = f"no room now: {cand.label()} planned at ~{when}, when the pool frees"
+        text += f", for {format_micros(cand.cost, currency)}"
     deadline = cand.job.deadline
     if deadline is not None:
         end = reservation.start + timedelta(seconds=cand.duration_s)

@@ -16,16 +16,21 @@ from pricewise.core.snapshot import Node, Resources, Snapshot
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
 
 
-def quota_demand(candidate: Candidate) -> dict[str, int]:
-    """What a candidate counts against a ResourceQuota, by resource name."""
-    demand: Resources = candidate.demand
+def quota_use(demand: Resources, pods: int) -> dict[str, int]:
+    """What `pods` pods requesting `demand` in all count against a ResourceQuota, by resource
+    name."""
     return {
         "nvidia.com/gpu": demand.gpu,
         "google.com/tpu": demand.tpu,
         "cpu": demand.cpu,
         "memory": demand.memory,
-        "pods": candidate.workers,
+        "pods": pods,
     }
+
+
+def quota_demand(candidate: Candidate) -> dict[str, int]:
+    """What a candidate counts against a ResourceQuota, by resource name."""
+    return quota_use(candidate.demand, candidate.workers)
 
 
 @dataclass

@@ -104,9 +104,15 @@ def release_slots(
 
 
 def release_s(release: Release, now: datetime) -> int:
-    """Whole seconds from now until a release frees its room; one already due counts from one
-    minute on (its job is still running: the room is not free yet, but soon will be)."""
-    return max(60, math.ceil((release.at - now).total_seconds()))
+    """Whole seconds from now until a release frees its room (see `due_s`)."""
+    return due_s(release.at, now)
+
+
+def due_s(at: datetime, now: datetime) -> int:
+    """Whole seconds from now until a running job's estimated end at `at`; one already due
+    counts from one minute on (its job is still running: the room is not free yet, but soon
+    will be)."""
+    return max(60, math.ceil((at - now).total_seconds()))
 
 
 def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:

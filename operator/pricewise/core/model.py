@@ -22,7 +22,7 @@ from datetime import datetime
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import duration_units, release_s
+from pricewise.core.lookahead import due_s, duration_units, release_s
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
@@ -185,20 +185,27 @@ class PlacementModel:
                 self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
 
     def _quotas(self, snapshot: Snapshot) -> None:
-        """ResourceQuotas count what runs now; a later start is checked when it comes."""
+        """Per start instant, what the namespace runs then fits its ResourceQuotas: what they
+        have left now, and what its placed jobs give back by then. Without the later instants
+        a job the quota held back was planned for when its pool freed, a start its quota would
+        refuse."""
         for quota in snapshot.quotas:
-            mine = [
-                k
-                for k, c in self.candidates.items()
-                if not k[3] and c.job.namespace == quota.namespace
-            ]
-            for resource in QUOTA_RESOURCES:
-                if resource not in quota.remaining or not mine:
-                    continue
-                terms = {k: quota_demand(self.candidates[k])[resource] for k in mine}
-                terms = {k: in_range(v) for k, v in terms.items() if v}
-                if terms:
-                    self.rows.append((terms, in_range(quota.remaining[resource])))
+            mine = [k for k, c in self.candidates.items() if c.job.namespace == quota.namespace]
+            if not mine:
+                continue
+            demand = {k: quota_demand(self.candidates[k]) for k in mine}
+            end = {k: k[3] + duration_units(self.candidates[k]) for k in mine}
+            frees = [(due_s(at, self.now_time), use) for at, use in quota.frees]
+            for instant in sorted({k[3] for k in mine}):
+                running = [k for k in mine if k[3] <= instant < end[k]]
+                for resource in QUOTA_RESOURCES:
+                    if resource not in quota.remaining:
+                        continue
+                    terms = {k: in_range(demand[k][resource]) for k in running}
+                    terms = {k: v for k, v in terms.items() if v}
+                    if terms:
+                        freed = sum(use[resource] for until, use in frees if until <= instant)
+                        self.rows.append((terms, in_range(quota.remaining[resource] + freed)))
 
     def _budgets(self, snapshot: Snapshot) -> None:
         """Hard budgets count every planned job, now or later: the money will be spent."""

@@ -157,6 +157,9 @@ class Quota:
     name: str
     remaining: dict[str, int]
     """Resource name (`nvidia.com/gpu`, `google.com/tpu`, `cpu`, `memory`) to what is left."""
+    frees: tuple[tuple[datetime, dict[str, int]], ...] = ()
+    """What the namespace's placed jobs give back to it, by resource name, and when they are
+    estimated to finish: when a later start has room in the quota."""
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             r = d.reservation.candidate
             spend[d.job.namespace] += round(reference_cost(d.job, r.option, r.pool, r.workers)[1])
     problems += _later_violations(snapshot, plan)
+    problems += _later_quota_violations(snapshot, plan)
     for node, room in free.items():
         if not Resources().fits_in(room):
             problems.append(f"node {node} over-committed: {room}")
@@ -165,6 +166,46 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
                     room = room - cand.demand
             if not Resources().fits_in(room):
                 problems.append(f"pool {pool.name} overbooked at +{instant - now:.0f}s: {room}")
+    return problems
+
+
+def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
+    """At each reserved start, whether what the namespace runs then (placed now and not yet
+    done, or reserved and begun) exceeds a ResourceQuota's room then: what it has left now and
+    what the namespace's placed jobs give back by then (one due counts from one minute on)."""
+    problems: list[str] = []
+    now = snapshot.now.timestamp()
+    runs: dict[str, list[tuple[float, float, Counter[str]]]] = {}
+    starts: dict[str, set[float]] = {}
+    for d in plan.decisions:
+        planned = [(d.chosen, now)] if d.chosen is not None else []
+        if d.reservation is not None:
+            start = d.reservation.start.timestamp()
+            planned.append((d.reservation.candidate, start))
+            starts.setdefault(d.job.namespace, set()).add(start)
+        for cand, begin in planned:
+            seconds, _ = reference_cost(d.job, cand.option, cand.pool, cand.workers)
+            demand = cand.option.worker.times(cand.workers)
+            use = Counter({GPU: demand.gpu, TPU: demand.tpu, "cpu": demand.cpu,
+                           "memory": demand.memory, "pods": cand.workers})  # fmt: skip
+            runs.setdefault(d.job.namespace, []).append((begin, begin + seconds, use))
+    for quota in snapshot.quotas:
+        for instant in sorted(starts.get(quota.namespace, ())):
+            use = Counter[str]()
+            for begin, end, amounts in runs[quota.namespace]:
+                if begin <= instant < end:
+                    use.update(amounts)
+            for resource, left in quota.remaining.items():
+                freed = sum(
+                    frees.get(resource, 0)
+                    for at, frees in quota.frees
+                    if max(at.timestamp(), now + 60) <= instant + _EPSILON_S
+                )
+                if use[resource] > max(left + freed, 0):
+                    problems.append(
+                        f"quota {quota.namespace}/{quota.name} exceeded on {resource} at "
+                        f"+{instant - now:.0f}s"
+                    )
     return problems
 
 
