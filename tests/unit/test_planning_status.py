@@ -427,3 +427,32 @@ def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() ->
         "quota team-a/gpus: 0 nvidia.com/gpu left, l4 x1 needs 8: planned at ~13:00 UTC, when "
         "the namespace's running jobs give it back, for 8.00 USD"
     )
+
+
+def test_a_budget_counts_what_a_running_job_has_left_at_the_prices_now() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly"))
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.scheduler.prices_changing(NOW + timedelta(minutes=30))
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 5.0)))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    figures = world.kube.status("budgets", NS, "monthly")
+    # Half an hour left at 5.00 USD an hour, where the estimate made at 1.00 said 0.50.
+    assert (figures["spent"], figures["committed"]) == (0.5, 2.5), figures
+    # The solver sees it so too: what is left of the budget is 97.00 USD.
+    budgets = world.cache.snapshot(NOW + timedelta(minutes=30)).budgets
+    assert [b.remaining for b in budgets] == [97_000_000]
+
+
+def test_a_budget_whose_commitments_reach_its_limit_says_the_limit_is_reached() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly", limit=1.0))
+    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
+    world.cycle()
+    world.cycle()  # budgets are written before the cycle's placements
+    conditions = world.kube.status("budgets", NS, "monthly")["conditions"]
+    exceeded = next(c for c in conditions if c["type"] == "Exceeded")
+    assert (exceeded["status"], exceeded["reason"]) == ("True", "LimitReached")

@@ -383,17 +383,14 @@ class TrainingJobStatus(ApiModel):
     workers: int | None = Field(None, description="Number of workers chosen.")
     nodes: list[str] = Field(default_factory=list, description="Node planned for each worker.")
     currency: str | None = Field(None, description="Currency of the costs.")
-    estimated_cost: float | None = Field(None, description="Estimated cost of the whole run.")
+    estimated_cost: float | None = Field(
+        None, description="Estimated cost of the current run, at the prices it was placed at."
+    )
     estimated_duration: str | None = Field(None, description="Estimated run time.")
     estimated_finish: datetime | None = Field(
         None, description="Estimated finish time; once the job has ended, when it ended."
     )
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
-    earlier_runs_cost: float = Field(
-        0.0,
-        description="Of accruedCost, what the runs before the current one cost (a restarted "
-        "job): estimatedCost is the current run's alone.",
-    )
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
     cost_buckets: dict[str, float] = Field(
         default_factory=dict, description="Accrued cost per UTC hour (YYYY-MM-DDTHH)."

@@ -181,21 +181,16 @@ class Accountant:
             retained[bucket] = retained.get(bucket, 0.0) + amount
         spent = accounting.spent_between(retained, start, end)
         burn = 0.0
-        accrued: dict[Key, float] = {}
         for key, record in self.cache.jobs.items():
             if key[0] != namespace:
                 continue
-            accrual = self._base(key, record)
-            accrued[key] = accrual.cost
-            spent += accounting.spent_between(accrual.buckets, start, end)
+            spent += accounting.spent_between(self._base(key, record).buckets, start, end)
             burn += self.rates.get(key, 0.0)
         figures = accounting.budget_figures(
             budget.spec.limit,
             budget.spec.thresholds,
             spent,
-            # Accrued as `spent` counts it: with the status's figure, spent + committed rose
-            # and fell between the minute's accrual writes.
-            self.cache.committed(namespace, lambda key, _: accrued[key]),
+            self.cache.committed(namespace, now, self._known),
             burn,
             now,
         )
@@ -211,11 +206,13 @@ class Accountant:
             else "jobs run past the limit; alerts fire at the thresholds",
             now,
         )
+        limit = budget.spec.limit
+        exceeded = figures.spent + figures.committed >= limit > 0 or figures.remaining < 0
         conditions = status.set_condition(
             conditions,
             "Exceeded",
-            figures.spent + figures.committed >= budget.spec.limit > 0 or figures.remaining < 0,
-            "LimitReached" if figures.remaining < 0 else "WithinLimit",
+            exceeded,
+            "LimitReached" if exceeded else "WithinLimit",
             f"spent {figures.spent:.2f} + committed {figures.committed:.2f} of "
             f"{budget.spec.limit:.2f} {budget.spec.currency} ({figures.utilisation:.0%})",
             now,

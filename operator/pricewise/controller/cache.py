@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from pricewise.controller.records import (
     pod_record,
     same_spec,
 )
-from pricewise.core.costmodel import without_missed_deadline
+from pricewise.core.costmodel import without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
@@ -51,7 +51,7 @@ from pricewise.core.snapshot import (
     node_shares,
 )
 from pricewise.core.times import parse_time
-from pricewise.core.units import parse_duration, to_micros
+from pricewise.core.units import from_micros, parse_duration, to_micros
 
 log = logging.getLogger(__name__)
 
@@ -368,25 +368,38 @@ class Cache:
             checkpoint_s=record.job.checkpoint_s,
         )
 
-    def committed(
-        self, namespace: str, accrued: Callable[[Key, JobRecord], float] | None = None
-    ) -> float:
-        """Estimated cost still to come of the namespace's admitted, unfinished jobs: what each
-        has accrued in its current run, by its status or by `accrued` (the accountant's figure,
-        which runs ahead of the status between its writes), taken from its estimate."""
+    def committed(self, namespace: str, now: datetime, pools: Mapping[str, Pool]) -> float:
+        """What the namespace's admitted, unfinished jobs will still cost: each one's run time
+        left (all of it until its workers run) at its pool's price now. At constant prices that
+        is its estimate less what its run accrued; a price changed under a running job changes
+        it, as it changes the job's accrual (a hard budget counted the old price, and let jobs
+        through that the new one could not pay for)."""
         total = 0.0
         for key, record in self.jobs.items():
-            if key[0] == namespace and record.phase in ACTIVE_PHASES:
-                st = record.status
-                done = st.accrued_cost if accrued is None else accrued(key, record)
-                total += max(0.0, (st.estimated_cost or 0.0) - (done - st.earlier_runs_cost))
+            st = record.status
+            if key[0] != namespace or record.phase not in ACTIVE_PHASES:
+                continue
+            if st.admitted_at is None or st.estimated_finish is None:  # not as written here
+                total += max(0.0, (st.estimated_cost or 0.0) - st.accrued_cost)
+                continue
+            run_s = (st.estimated_finish - st.admitted_at).total_seconds()
+            started = st.started_at or self.starts.get(key)
+            left_s = max(0.0, run_s - (now - started).total_seconds() if started else run_s)
+            pool = pools.get(st.pool or "")
+            if pool is None or not st.workers:  # taken out of its PriceTable: its last price
+                total += (st.estimated_cost or 0.0) * (left_s / run_s if run_s > 0 else 0.0)
+                continue
+            hourly = worker_hourly_price(pool, self.planned_worker(record)) * st.workers
+            total += from_micros(round(hourly)) * left_s / 3600
         return total
 
-    def budget_views(self, currency: str) -> list[BudgetView]:
+    def budget_views(
+        self, currency: str, now: datetime, pools: Mapping[str, Pool]
+    ) -> list[BudgetView]:
         """Budgets in the prices' currency with what they have spent and committed (a Budget
         in another currency is not enforced, and says so in its status)."""
         return [
-            convert.budget_from(b, committed=self.committed(ns))
+            convert.budget_from(b, committed=self.committed(ns, now, pools))
             for (ns, _), b in sorted(self.budgets.items())
             if b.spec.currency == currency
         ]
@@ -570,7 +583,7 @@ class Cache:
             pools=pools,
             jobs=jobs,
             quotas=tuple(self.quota_views()),
-            budgets=tuple(self.budget_views(currency)),
+            budgets=tuple(self.budget_views(currency, now, {p.name: p for p in pools})),
             currency=currency,
         )
 
