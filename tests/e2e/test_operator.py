@@ -372,6 +372,9 @@ def test_price_table_status_names_pool_problems(
     ready = next(c for c in st["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "PoolWithoutNodes")
     assert f"pool ghost-{pools.tag} matches no node" in ready["message"]
+    # And at a glance, in `kubectl get`'s READY and REASON columns.
+    row = cluster.kubectl("get", "pricetable", f"test-{pools.tag}").stdout.splitlines()[1]
+    assert row.split()[2:4] == ["False", "PoolWithoutNodes"], row
     assert {p["name"]: (p["nodes"], p["freeDevices"], p["freeCpu"]) for p in st["pools"]} == {
         f"real-{pools.tag}": (1, 8, 96),
         f"ghost-{pools.tag}": (0, 0, 0),

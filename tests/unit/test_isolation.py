@@ -379,10 +379,27 @@ def test_a_newer_table_cannot_take_over_priced_nodes() -> None:
     world.kube.put("trainingjobs", job("canary"))
     world.cycle()
     assert world.job("canary")["pool"] == "l4"
-    for name in ("prices", "aa-cheap"):
-        ready = world.ready("pricetables", name)
-        assert ready["reason"] == "NodeInTwoPools"
-        assert "l4-0" in ready["message"] and "counted in l4 only" in ready["message"]
+    # The newer table is told, in one sentence for all the nodes; the older one works as it
+    # did, and says so.
+    ready = world.ready("pricetables", "aa-cheap")
+    assert (ready["reason"], ready["message"]) == (
+        "NodeInTwoPools",
+        "node(s) l4-0, l4-1 match pools l4 (prices) and l4-cheap (aa-cheap); they are counted "
+        "in l4 only",
+    )
+    assert world.ready("pricetables", "prices")["status"] == "True"
+
+
+def test_a_pool_name_an_older_table_has_is_left_out_of_the_newer_table_s_status() -> None:
+    world = World()
+    other = table("zz-other", pool("l4", "nvidia-l4", 9.0, nodeSelector={"pool": "other"}))
+    world.kube.put("pricetables", other)
+    world.cycle()
+    ready = world.ready("pricetables", "zz-other")
+    assert (ready["status"], ready["reason"]) == ("False", "DuplicatePool")
+    assert world.ready("pricetables", "prices")["status"] == "True"
+    # Its status has no row for the other table's pool (it showed that pool's nodes).
+    assert world.kube.status("pricetables", "", "zz-other")["pools"] == []
 
 
 def test_a_pool_whose_nodes_lack_the_device_its_accelerator_asks_for_says_how_to_name_it() -> None:

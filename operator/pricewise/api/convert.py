@@ -193,6 +193,8 @@ class PoolProblem:
     tables: tuple[str, ...]
     reason: str
     message: str
+    pool: str = ""
+    """The pool left out of its table, for a pool name an older table already uses."""
 
 
 def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: int) -> Pool:
@@ -223,7 +225,8 @@ def pools_from(
 
     `tables` come oldest first: a node two pools select belongs to the first pool that selects
     it, so a table added later can never take over nodes that are already priced; a pool name
-    already used by an earlier table is left out. Both are reported, to every table involved.
+    already used by an earlier table is left out. Both are reported to the table that came
+    later, whose pools they change: the older one works as it did, and stays Ready.
     """
     used = used or {}
     node_list = list(nodes)
@@ -237,32 +240,23 @@ def pools_from(
         for spec in table.spec.pools:
             if spec.name in pool_table:
                 first = pool_table[spec.name]
-                problems.append(
-                    PoolProblem(
-                        tuple(dict.fromkeys((first, here))),
-                        "DuplicatePool",
-                        f"pool {spec.name} is defined by PriceTable {first} and {here}; "
-                        f"only {first}'s is used",
-                    )
+                message = (
+                    f"pool {spec.name} is defined by PriceTable {first} and {here}; "
+                    f"only {first}'s is used"
                 )
+                problems.append(PoolProblem((here,), "DuplicatePool", message, spec.name))
                 continue
             pool_table[spec.name] = here
             members, unavailable = [], 0
+            taken: dict[tuple[str, str], list[str]] = {}
+            """(table, pool) that counts nodes this pool selects too: those nodes."""
             for node in node_list:
                 labels = _labels(node)
                 if not all(labels.get(k) == v for k, v in spec.node_selector.items()):
                     continue
                 name = node["metadata"]["name"]
                 if name in owner:
-                    first_table, first_pool = owner[name]
-                    problems.append(
-                        PoolProblem(
-                            tuple(dict.fromkeys((first_table, here))),
-                            "NodeInTwoPools",
-                            f"node {name} matches pools {first_pool} ({first_table}) and "
-                            f"{spec.name} ({here}); it is counted in {first_pool} only",
-                        )
-                    )
+                    taken.setdefault(owner[name], []).append(name)
                     continue
                 owner[name] = (here, spec.name)
                 if not _schedulable(node):
@@ -270,7 +264,18 @@ def pools_from(
                     continue
                 allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
                 members.append(Node(name, allocatable, allocatable - used.get(name, Resources())))
-            if not members and not unavailable:
+            for (first_table, first_pool), names in taken.items():
+                # No count: it would rewrite the table's status at every scale-up.
+                listed = ", ".join(names[:3]) + (", ..." if names[3:] else "")
+                problems.append(
+                    PoolProblem(
+                        (here,),
+                        "NodeInTwoPools",
+                        f"node(s) {listed} match pools {first_pool} ({first_table}) and "
+                        f"{spec.name} ({here}); they are counted in {first_pool} only",
+                    )
+                )
+            if not members and not unavailable and not taken:
                 problems.append(
                     PoolProblem(
                         (here,),

@@ -102,6 +102,9 @@ def _column(name: str, path: str, kind: str = "string", **extra: Any) -> dict[st
 
 
 _AGE = _column("Age", ".metadata.creationTimestamp", "date")
+# An object pricewise cannot use (an invalid spec, another currency) says so at a glance.
+_READY = _column("Ready", '.status.conditions[?(@.type=="Ready")].status')
+_READY_REASON = _column("Reason", '.status.conditions[?(@.type=="Ready")].reason')
 
 _KINDS: list[dict[str, Any]] = [
     {
@@ -127,7 +130,7 @@ _KINDS: list[dict[str, Any]] = [
         "plural": "pricetables",
         "short": ["pt"],
         "scope": "Cluster",
-        "columns": [_column("Currency", ".spec.currency"), _AGE],
+        "columns": [_column("Currency", ".spec.currency"), _READY, _READY_REASON, _AGE],
     },
     {
         "model": Budget,
@@ -141,7 +144,9 @@ _KINDS: list[dict[str, Any]] = [
             _column("Spent", ".status.spent", "number"),
             _column("Committed", ".status.committed", "number"),
             _column("Remaining", ".status.remaining", "number"),
+            _READY,
             _column("Enforcement", ".spec.enforcement", priority=1),
+            {**_READY_REASON, "priority": 1},
             _AGE,
         ],
     },

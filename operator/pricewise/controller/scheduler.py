@@ -253,6 +253,8 @@ class Scheduler:
             table = self.cache.price_tables.get(name)
             names = [p.name for p in table.spec.pools] if table else []
             mine = [invalid[name]] if name in invalid else [p for p in problems if name in p.tables]
+            # A pool name an older table has is that table's pool, not this one's.
+            names = [n for n in names if n not in {p.pool for p in mine}]
             rates = self.cache.reclaim_rates.pools
             rows = [
                 PoolStatus(
