@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from factory import gpu_nodes, job, option, pool, snapshot
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
+from pricewise.core.solver import solve
 
 
 class NoKube:
@@ -87,6 +89,12 @@ def _state() -> Cache:
         "status": {"phase": "Pending", "reason": "BudgetExceeded"},
     }
     cache.upsert_job(waiting)
+    hopeless = {
+        **job,
+        "metadata": {**job["metadata"], "name": "hopeless", "namespace": "team-b"},
+        "status": {"phase": "Pending", "reason": "NotWorthRunning"},
+    }
+    cache.upsert_job(hopeless)
     cache.upsert_budget(
         {
             "metadata": {"name": "monthly", "namespace": "team-a"},
@@ -126,6 +134,9 @@ def test_state_gauges_from_the_cache() -> None:
     assert samples[("pricewise_job_accrued_cost", job)] == 80.0
     assert samples[("pricewise_jobs", (("phase", "Running"),))] == 1
     assert samples[("pricewise_pending_jobs", (("reason", "BudgetExceeded"),))] == 1
+    # Only jobs that could run count as waiting too long: a job that cannot pages nobody.
+    oldest = {k[1] for k in samples if k[0] == "pricewise_oldest_pending_job_age_seconds"}
+    assert oldest == {(("namespace", "team-a"),)}
     budget = (("budget", "monthly"), ("currency", "USD"), ("namespace", "team-a"))
     assert samples[("pricewise_budget_spent", budget)] == 80.0
     assert samples[("pricewise_budget_committed", budget)] == 80.0
@@ -159,3 +170,15 @@ def test_only_the_leader_exports_state() -> None:
     samples = _samples(follower)
     assert samples[("pricewise_leader", ())] == 0
     assert not any(name.startswith("pricewise_budget_") for name, _ in samples)
+
+
+def test_each_cycle_counts_its_decisions_by_outcome() -> None:
+    one_node = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 1))
+    plan = solve(snapshot([one_node], [job(n, option("nvidia-l4", 1000)) for n in "ab"]))
+    cache = Cache()
+    metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+    for _ in range(2):
+        metrics.observe(plan, "USD")
+    samples = _samples(metrics)
+    assert samples[("pricewise_decisions_total", (("outcome", "admitted"),))] == 2
+    assert samples[("pricewise_decisions_total", (("outcome", "waiting"),))] == 2

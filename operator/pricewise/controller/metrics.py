@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import ACTIVE_PHASES
+from pricewise.controller.records import ACTIVE_PHASES, HELD_REASONS
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.solver import Plan
@@ -173,7 +173,8 @@ class StateCollector(Collector):
         )
         oldest = GaugeMetricFamily(
             "pricewise_oldest_pending_job_age_seconds",
-            "Age of the oldest Pending TrainingJob.",
+            "Age of the oldest Pending TrainingJob that could run: not one that cannot as "
+            "specified, which its owner is told of (a Warning event).",
             labels=["namespace"],
         )
         planned = GaugeMetricFamily(
@@ -190,7 +191,7 @@ class StateCollector(Collector):
             if record.phase == "Pending":
                 by_reason[st.reason or "New"] += 1
                 created = parse_time(record.body["metadata"].get("creationTimestamp"))
-                if created:
+                if created and st.reason not in INFEASIBLE and st.reason not in HELD_REASONS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - created).total_seconds())
                 if st.planned_start is not None:
                     pool = next((r.pool for r in st.options if r.verdict == "planned"), "")
@@ -290,9 +291,10 @@ class Metrics:
             ["namespace", "pool", "currency"],
             registry=self.registry,
         )
-        self.placements = CounterMetric(
-            "pricewise_placements",
-            "Scheduling decisions by outcome (admitted, waiting, infeasible).",
+        self.decisions = CounterMetric(
+            "pricewise_decisions",
+            "Scheduling decisions, one per pending job a cycle, by outcome (admitted: the "
+            "placements; waiting; infeasible).",
             ["outcome"],
             registry=self.registry,
         )
@@ -344,7 +346,7 @@ class Metrics:
         self.solver_status.labels(plan.status).inc()
         self.solver_seconds.observe(plan.seconds)
         for decision in plan.decisions:
-            self.placements.labels(outcome(decision)).inc()
+            self.decisions.labels(outcome(decision)).inc()
             saved = savings(decision)
             if saved > 0:
                 self.savings.labels(currency).inc(saved)
