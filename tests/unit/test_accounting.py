@@ -72,6 +72,16 @@ def test_spend_rolls_over_at_the_period_boundary() -> None:
     assert spent_between(accrual.buckets, None, None) == 40.0
 
 
+def test_a_period_that_starts_on_the_half_hour_counts_half_of_that_hour() -> None:
+    # Kolkata is UTC+5:30: its 1 December starts at 18:30 UTC on 30 November.
+    buckets = {"2026-11-30T17": 10.0, "2026-11-30T18": 10.0, "2026-11-30T19": 10.0}
+    day = period_bounds("day", "Asia/Kolkata", datetime(2026, 11, 30, 20, tzinfo=UTC))
+    assert day[0] == datetime(2026, 11, 30, 18, 30, tzinfo=UTC)
+    assert spent_between(buckets, *day) == 15.0
+    before = period_bounds("day", "Asia/Kolkata", datetime(2026, 11, 30, 12, tzinfo=UTC))
+    assert spent_between(buckets, *before) == 15.0
+
+
 def test_budget_figures_and_forecast() -> None:
     figures = budget_figures(200.0, [50, 80, 100], 120.0, 40.0, 20.0, T0)
     assert (figures.remaining, figures.utilisation, figures.crossed) == (40.0, 0.8, (50, 80))

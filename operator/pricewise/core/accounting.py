@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 BUCKET_FORMAT = "%Y-%m-%dT%H"
 """Costs are kept per UTC hour, so that any day, week or month can be summed later."""
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,16 @@ def period_bounds(
 def spent_between(
     buckets: Mapping[str, float], start: datetime | None, end: datetime | None
 ) -> float:
-    """The cost in the hour buckets that begin inside [start, end)."""
+    """The cost in the hour buckets inside [start, end): a bucket the period's bound cuts (a
+    zone half an hour off UTC, as Asia/Kolkata) counts by the share of its hour inside, as if
+    its cost accrued evenly over the hour."""
     total = 0.0
     for bucket, amount in buckets.items():
         moment = datetime.strptime(bucket, BUCKET_FORMAT).replace(tzinfo=UTC)
-        if (start is None or moment >= start) and (end is None or moment < end):
-            total += amount
+        begin = moment if start is None else max(moment, start)
+        finish = moment + HOUR if end is None else min(moment + HOUR, end)
+        if finish > begin:
+            total += amount * (finish - begin) / HOUR
     return round(total, 6)
 
 
