@@ -668,6 +668,8 @@ def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended(
     assert first["phase"] == "Succeeded"
     # Its ETA column (estimatedFinish) now says when it ended; all its work is done.
     assert first["estimatedFinish"] == first["finishedAt"] and first["progress"] == 1.0
+    complete = next(c for c in first["conditions"] if c["type"] == "Complete")
+    assert (complete["status"], complete["reason"]) == ("True", "Completed")
     third = world.job("third")
     assert (third["phase"], third["nodes"]) == ("Admitted", [node])
 
@@ -683,6 +685,8 @@ def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     failed = world.job("fragile")
     assert (failed["phase"], failed["reason"]) == ("Failed", "NodeLost")
     assert "no restart left (maxRestarts 0)" in failed["message"]
+    condition = next(c for c in failed["conditions"] if c["type"] == "Failed")
+    assert (condition["status"], condition["reason"]) == ("True", "NodeLost")
 
 
 def test_restarts_are_counted_by_cause() -> None:

@@ -12,7 +12,7 @@ from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, budget, job, node, pool, table
 
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.scheduler import Scheduler
+from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.controller.teller import REWRITE_EVERY_S
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Resources
@@ -456,3 +456,30 @@ def test_a_budget_whose_commitments_reach_its_limit_says_the_limit_is_reached() 
     conditions = world.kube.status("budgets", NS, "monthly")["conditions"]
     exceeded = next(c for c in conditions if c["type"] == "Exceeded")
     assert (exceeded["status"], exceeded["reason"]) == ("True", "LimitReached")
+
+
+def test_a_cycle_that_events_came_during_is_followed_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    scheduler = world.scheduler
+    slept: list[float] = []
+    cycles: list[datetime] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def cycle(now: datetime) -> None:
+        cycles.append(now)
+        if len(cycles) == 1:
+            scheduler.poke()  # an event while the cycle runs
+        else:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr("pricewise.controller.scheduler.asyncio.sleep", sleep)
+    monkeypatch.setattr(scheduler, "cycle", cycle)
+    scheduler.settings = LoopSettings(period_s=0.0)  # the first cycle comes by the clock
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(scheduler.run())
+    # The first event gathers a burst; the second waited for the cycle, and needs no more.
+    assert slept == [scheduler.settings.debounce_s, scheduler.settings.busy_debounce_s]
