@@ -221,6 +221,18 @@ def start_workers(world: World, at: str) -> None:
         })  # fmt: skip
 
 
+def one_running(*budgets: dict[str, Any], **spec: Any) -> World:
+    """Job `a` (1 GPU for an hour at 1.00 USD, as `spec` changes it) running since 12:00,
+    in a namespace with `budgets`."""
+    world = World()
+    for each in budgets:
+        world.kube.put("budgets", each)
+    world.kube.put("trainingjobs", job("a", **spec))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    return world
+
+
 def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> None:
     world = busy_world()
     start_workers(world, "2026-11-29T12:00:00Z")
@@ -275,11 +287,7 @@ def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_
 
 
 def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
-    world = World()
-    world.kube.put("budgets", budget("monthly"))
-    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # its accrual written: 0.50
     # 40 s later the accrual is not due yet, but the budget is written from the running figure.
     run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=40))
@@ -318,14 +326,9 @@ def test_a_job_whose_lifecycle_fails_leaves_the_others_going(
 
 
 def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:
-    world = World()
-    world.kube.put("budgets", budget("monthly"))
-    # 1 GPU for an hour at 1.00 USD, checkpointed every 15 minutes, with one restart to spare.
-    world.kube.put(
-        "trainingjobs", job("a", checkpoint={"interval": "15m"}, failurePolicy={"maxRestarts": 1})
-    )
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    # Checkpointed every 15 minutes, with one restart to spare.
+    saving = {"checkpoint": {"interval": "15m"}, "failurePolicy": {"maxRestarts": 1}}
+    world = one_running(budget("monthly"), **saving)
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
     for pod in world.kube.pods(NS):
         world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
@@ -343,12 +346,7 @@ def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_r
 
 
 def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
-    world = World()
-    world.kube.put("budgets", budget("daily", period="day"))
-    world.kube.put("budgets", budget("monthly", period="month"))
-    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
     world.scheduler.job_deleted((NS, "a"))  # as the watch reports it
     world.kube.delete("trainingjobs", NS, "a")
@@ -376,10 +374,7 @@ def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
 
 
 def test_a_job_on_a_pool_taken_out_of_its_price_table_goes_on_costing_its_last_price() -> None:
-    world = World()
-    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    world = one_running()
     run_cycle(world.scheduler, NOW + timedelta(minutes=10))
     world.kube.put("nodes", node("h100-0", "h100"))
     world.kube.put("pricetables", table("prices", pool("h100", "nvidia-h100", 4.0)))
@@ -388,10 +383,7 @@ def test_a_job_on_a_pool_taken_out_of_its_price_table_goes_on_costing_its_last_p
 
 
 def test_an_accrual_settled_at_the_old_prices_is_written_at_once() -> None:
-    world = World()
-    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    world = one_running()
     run_cycle(world.scheduler, NOW + timedelta(minutes=10))  # written: 10 minutes
     world.scheduler.prices_changing(NOW + timedelta(minutes=10, seconds=30))
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 7.0)))
@@ -430,11 +422,7 @@ def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() ->
 
 
 def test_a_budget_counts_what_a_running_job_has_left_at_the_prices_now() -> None:
-    world = World()
-    world.kube.put("budgets", budget("monthly"))
-    world.kube.put("trainingjobs", job("a"))  # 1 GPU for an hour at 1.00 USD
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
+    world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
     world.scheduler.prices_changing(NOW + timedelta(minutes=30))
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 5.0)))
