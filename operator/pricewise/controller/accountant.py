@@ -53,8 +53,8 @@ class Accountant:
         self._known: dict[str, Pool] = {}
         """Every pool as last priced: a pool taken out of its PriceTable under running jobs
         goes on costing what it did."""
-        self._unpriced: set[Key] = set()
-        """Jobs on such a pool, said once in the log."""
+        self._said: set[tuple[Key, str]] = set()
+        """(job, what) said once in the log: a pool gone, prices in another currency."""
         self._flush: set[Key] = set()
         """Jobs settled at old prices (`settle(flush=True)`), written at the next chance."""
 
@@ -84,11 +84,12 @@ class Accountant:
         now = now.replace(microsecond=0)
         self.rates.clear()
         self._known.update(pools)
+        currency = self.cache.currency()
         for key, record in list(self.cache.jobs.items()):
             if not self._due(record):
                 continue
             try:
-                self._settle_one(key, record, now, pools)
+                self._settle_one(key, record, now, pools, currency)
             except Exception:  # one job's figures must not stop the others' accounting
                 log.exception("accrual of %s/%s failed", *key)
                 continue
@@ -96,23 +97,27 @@ class Accountant:
                 self._flush.add(key)
 
     def _settle_one(
-        self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool]
+        self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool], currency: str
     ) -> None:
         """Accrue one job up to `now`."""
-        name = record.status.pool or ""
+        name, placed_in = record.status.pool or "", record.status.currency
+        if placed_in and placed_in != currency:
+            # Its accrual is in the currency it was placed in: adding amounts of another would
+            # mean nothing. It resumes, from where it stopped, once the prices are back in it.
+            self._say_once(
+                key,
+                f"placed at {placed_in} prices; the PriceTable's are in {currency} now: not "
+                f"accrued until they are in {placed_in} again",
+            )
+            return
         pool = pools.get(name)
         if pool is None:
             pool = self._known.get(name)
             if pool is None:
                 return
-            if key not in self._unpriced:
-                self._unpriced.add(key)
-                log.warning(
-                    "TrainingJob %s/%s runs on pool %s, which no PriceTable has now: accrued "
-                    "at its last price",
-                    *key,
-                    name,
-                )
+            self._say_once(
+                key, f"runs on pool {name}, which no PriceTable has now: accrued at its last price"
+            )
         worker = self.cache.planned_worker(record)
         rate = worker_hourly_price(pool, worker) / 1_000_000
         watts = (pool.power_per_device_watts or 0.0) * worker.devices
@@ -125,6 +130,11 @@ class Accountant:
         self.accruals[key] = updated
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
+
+    def _say_once(self, key: Key, what: str) -> None:
+        if (key, what) not in self._said:
+            self._said.add((key, what))
+            log.warning("TrainingJob %s/%s %s", *key, what)
 
     def drain_accrued(self) -> list[tuple[str, str, float]]:
         """(namespace, pool, amount) accrued since the last call: what the cost counter adds."""
