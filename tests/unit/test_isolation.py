@@ -346,11 +346,12 @@ def test_the_price_table_handler_takes_a_change_after_a_bad_table(
 ) -> None:
     world = _handled(monkeypatch)
     bad = table("bad", pool("h100", "nvidia-h100", 1e308))
+    bad["metadata"]["generation"] = 1
     asyncio.run(handlers.price_table(type="ADDED", body=bad))
     assert "bad" in world.cache.price_table_errors
-    asyncio.run(
-        handlers.price_table(type="MODIFIED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
-    )
+    good = table("bad", pool("h100", "nvidia-h100", 4.0))
+    good["metadata"]["generation"] = 2
+    asyncio.run(handlers.price_table(type="MODIFIED", body=good))
     assert "bad" in world.cache.price_tables
     asyncio.run(
         handlers.price_table(type="DELETED", body=table("bad", pool("h100", "nvidia-h100", 4.0)))
@@ -369,6 +370,19 @@ def test_watch_handlers_run_on_the_event_loop() -> None:
     ]  # fmt: skip
     assert len(public) >= 8
     assert all(inspect.iscoroutinefunction(f) for f in public), [f.__name__ for f in public]
+
+
+def test_only_a_price_table_s_spec_change_settles_accruals(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World()
+    monkeypatch.setattr(handlers, "CACHE", world.cache)
+    monkeypatch.setitem(handlers._state, "scheduler", world.scheduler)
+    settled: list[datetime] = []
+    monkeypatch.setattr(world.scheduler, "prices_changing", settled.append)
+    prices = table("prices", pool("l4", "nvidia-l4", 2.0))
+    for generation in (2, 2, 3):  # a change, the echo of a status write, another change
+        prices["metadata"]["generation"] = generation
+        asyncio.run(handlers.price_table(type="MODIFIED", body=prices))
+    assert len(settled) == 2
 
 
 def test_a_newer_table_cannot_take_over_priced_nodes() -> None:
@@ -519,8 +533,9 @@ def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -
     world = World()
     filled = ApiError(
         403,
-        'pods "a-worker-0" is forbidden: exceeded quota: gpus, requested: nvidia.com/gpu=1, '
-        "used: nvidia.com/gpu=8, limited: nvidia.com/gpu=8",
+        'pods "a-worker-0" is forbidden: exceeded quota: gpus, requested: '
+        "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=8, limited: "
+        "requests.nvidia.com/gpu=8",
     )
     world.kube.refuse = lambda m: filled if m["kind"] == "Pod" else None
     world.kube.put("trainingjobs", job("a"))
@@ -531,6 +546,23 @@ def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -
     world.kube.refuse = lambda m: None  # the pod that filled the quota is gone
     world.cycle()
     assert world.job("a")["phase"] == "Admitted"
+
+
+def test_a_worker_a_quota_pricewise_does_not_count_refused_waits_for_a_new_spec() -> None:
+    # limits.cpu is not planned with: placed again as it is, the job would be refused again,
+    # every cycle.
+    world = World()
+    limits = ApiError(
+        403,
+        'pods "a-worker-0" is forbidden: exceeded quota: lim, requested: limits.cpu=4, used: '
+        "limits.cpu=1, limited: limits.cpu=1",
+    )
+    world.kube.refuse = lambda m: limits if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    for _ in range(3):
+        world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    assert sum(1 for e in world.kube.events if e[1] == "WorkerRejected") == 1
 
 
 def test_a_worker_larger_than_every_node_says_so_even_beside_a_spot_pool() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -269,9 +270,18 @@ def test_lifecycle() -> None:
     )
     assert late is not None and late.phase == "Pending" and late.reason == "GangTimeout"
     assert "only 0 of 2 worker(s) were bound" in late.message
-    # Both bound and still pulling their image: the gang is whole, it only starts slowly.
+    # Both bound and still pulling their image: the gang is whole, it only starts slowly...
     pulling = {i: _pod("Pending", node=f"n{i}") for i in range(2)}
     assert lifecycle.transition("Admitted", 2, pulling, NOW - timedelta(minutes=5), NOW) is None
+    # ... for half an hour at most, and not when the kubelet says it cannot start it.
+    never = lifecycle.transition("Admitted", 2, pulling, NOW - timedelta(minutes=31), NOW)
+    assert never is not None and (never.reason, never.cause) == ("Requeued", "WorkerFailed")
+    assert never.message.startswith("worker 0 did not start in 31m at 12:00; restart 1 of 3")
+    typo = {**pulling, 1: replace(pulling[1], waiting=("ImagePullBackOff",))}
+    wrong = lifecycle.transition("Admitted", 2, typo, NOW - timedelta(minutes=5), NOW)
+    assert wrong is not None and wrong.message.startswith(
+        "worker 1 cannot start (ImagePullBackOff) at 12:00; restart 1 of 3"
+    )
 
 
 def test_conditions_keep_transition_time_until_status_changes() -> None:
@@ -342,3 +352,18 @@ def test_a_pod_runs_from_its_first_container_s_start_until_the_pod_itself_ends()
     assert (running.start, running.end) == (datetime(2026, 11, 29, 12, tzinfo=UTC), None)
     failed = pod_record(pod("Failed", fetched))
     assert failed.end == datetime(2026, 11, 29, 13, tzinfo=UTC)
+
+
+def test_a_pod_record_keeps_why_its_containers_wait() -> None:
+    body = {
+        "metadata": {"name": "w-0", "namespace": "ns"},
+        "spec": {"nodeName": "n1"},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"state": {"waiting": {"reason": "ContainerCreating"}}},
+                {"state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}},
+            ],
+        },
+    }
+    assert pod_record(body).waiting == ("ContainerCreating", "ErrImagePull")

@@ -484,3 +484,36 @@ def test_a_job_placed_at_prices_in_one_currency_is_not_accrued_in_another() -> N
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
     run_cycle(world.scheduler, NOW + timedelta(minutes=40))
     assert world.job("a")["accruedCost"] == round(40 / 60, 6)  # resumed, at USD prices
+
+
+def test_a_deleted_job_s_cost_waits_for_a_budget_set_aside_as_invalid_meanwhile() -> None:
+    world = one_running(budget("daily", period="day"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    good = world.kube.objects[("budgets", NS, "daily")]
+    typo = {**good, "spec": {**good["spec"], "timeZone": "Mars/Base"}}
+    world.kube.put("budgets", typo)
+    world.scheduler.job_deleted((NS, "a"))
+    world.kube.delete("trainingjobs", NS, "a")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    world.kube.put("budgets", {**good, "spec": dict(good["spec"])})  # corrected
+    run_cycle(world.scheduler, NOW + timedelta(minutes=32))
+    assert world.kube.status("budgets", NS, "daily")["spent"] == 0.5
+
+
+def test_a_node_s_price_is_shared_as_before_while_every_node_of_the_pool_is_cordoned() -> None:
+    per_node = {**pool("l4", "nvidia-l4", 0.0), "prices": {"perNodeHour": 8.0}}
+    world = World()
+    world.kube.put("pricetables", table("prices", per_node))
+    world.kube.put("budgets", budget("monthly"))
+    world.kube.put("trainingjobs", job("a"))  # an eighth of an 8-GPU node for an hour: 1.00
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    for i in range(2):  # drained: the job runs on
+        world.kube.put("nodes", node(f"l4-{i}", "l4", unschedulable=True))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    # Not the whole node's 8.00 an hour: a worker's share is measured against the nodes out.
+    assert world.job("a")["accruedCost"] == 0.5
+    figures = world.kube.status("budgets", NS, "monthly")
+    assert (figures["spent"], figures["committed"]) == (0.5, 0.5), figures

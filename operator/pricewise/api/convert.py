@@ -197,7 +197,9 @@ class PoolProblem:
     """The pool left out of its table, for a pool name an older table already uses."""
 
 
-def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: int) -> Pool:
+def _pool(
+    spec: api.Pool, members: list[Node], order: int, unavailable: int, largest_out: Resources
+) -> Pool:
     return Pool(
         name=spec.name,
         accelerator=spec.accelerator,
@@ -212,6 +214,7 @@ def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: int) -> 
         order=order,
         power_per_device_watts=spec.power_per_device_watts,
         unavailable_nodes=unavailable,
+        unavailable_shape=largest_out,
         interruption_rate=spec.interruption_rate if spec.capacity_type == "spot" else 0.0,
     )
 
@@ -247,7 +250,7 @@ def pools_from(
                 problems.append(PoolProblem((here,), "DuplicatePool", message, spec.name))
                 continue
             pool_table[spec.name] = here
-            members, unavailable = [], 0
+            members, unavailable, largest_out = [], 0, Resources()
             taken: dict[tuple[str, str], list[str]] = {}
             """(table, pool) that counts nodes this pool selects too: those nodes."""
             for node in node_list:
@@ -259,10 +262,11 @@ def pools_from(
                     taken.setdefault(owner[name], []).append(name)
                     continue
                 owner[name] = (here, spec.name)
+                allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
                 if not _schedulable(node):
                     unavailable += 1
+                    largest_out = max(largest_out, allocatable)
                     continue
-                allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
                 members.append(Node(name, allocatable, allocatable - used.get(name, Resources())))
             for (first_table, first_pool), names in taken.items():
                 # No count: it would rewrite the table's status at every scale-up.
@@ -285,7 +289,7 @@ def pools_from(
                 )
             elif without := _without_devices(spec, members):
                 problems.append(PoolProblem((here,), "PoolWithoutDevices", without))
-            pools.append(_pool(spec, members, len(pools), unavailable))
+            pools.append(_pool(spec, members, len(pools), unavailable, largest_out))
     return tuple(pools), problems
 
 
@@ -307,7 +311,7 @@ def _without_devices(spec: api.Pool, members: list[Node]) -> str:
     )
 
 
-_QUOTA_KEYS = {
+QUOTA_KEYS = {
     "requests.nvidia.com/gpu": GPU,
     "requests.google.com/tpu": TPU,
     "requests.cpu": "cpu",
@@ -316,6 +320,7 @@ _QUOTA_KEYS = {
     "memory": "memory",
     "pods": "pods",
 }
+"""ResourceQuota keys the planner counts, and what each counts in a `Quota`."""
 
 
 def _quota_amount(resource: str, value: Any) -> int:
@@ -347,7 +352,7 @@ def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
     used = status.get("used") or {}
     remaining: dict[str, int] = {}
     for key, value in hard.items():
-        resource = _QUOTA_KEYS.get(key)
+        resource = QUOTA_KEYS.get(key)
         if resource is not None:
             limit = _quota_field(f"spec.hard.{key}", resource, value)
             left = limit - _quota_field(f"status.used.{key}", resource, used.get(key, 0))

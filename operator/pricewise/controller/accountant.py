@@ -175,7 +175,8 @@ class Accountant:
         """A job is deleted: keep its costs for its namespace's budgets."""
         key = (record.body["metadata"]["namespace"], record.body["metadata"]["name"])
         accrual = self._base(key, record)
-        for budget in self.cache.budgets:
+        # A budget set aside as invalid keeps them too, for when it is corrected.
+        for budget in [*self.cache.budgets, *self.cache.budget_errors]:
             if budget[0] == key[0]:
                 retained = self.retained.setdefault(budget, {})
                 for bucket, amount in accrual.buckets.items():
@@ -259,7 +260,9 @@ class Accountant:
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
             await self._write_not_ready(key, "InvalidSpec", f"invalid spec: {message}", now)
-        for gone in self.retained.keys() - self.cache.budgets.keys():
+        for gone in (
+            self.retained.keys() - self.cache.budgets.keys() - self.cache.budget_errors.keys()
+        ):
             del self.retained[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
             why = self.not_enforced((namespace, name))

@@ -33,6 +33,18 @@ REFUSALS = (400, 403, 422)
 """HTTP statuses with which the API server refuses an object as it is (not a lost race)."""
 
 
+def modelled_quota_refusal(message: str) -> bool:
+    """Whether the API server refused a pod for a ResourceQuota on resources the planner
+    counts (`exceeded quota: q, requested: requests.nvidia.com/gpu=8, used: ...`): a pod
+    created first took the room, and the job is planned again with the quota as it is then.
+    A quota on anything else (limits.cpu, ephemeral storage) would refuse it again, every
+    cycle: the job waits for a change to its spec, as for any other refusal."""
+    _, found, rest = message.partition("exceeded quota:")
+    requested = rest.partition("requested:")[2].partition(", used:")[0]
+    names = [part.strip().partition("=")[0] for part in requested.split(",") if "=" in part]
+    return bool(found and names) and all(name in convert.QUOTA_KEYS for name in names)
+
+
 class Admission:
     """Writes decisions, statuses and events, and creates the workers of placed jobs."""
 
@@ -142,7 +154,7 @@ class Admission:
         ResourceQuota that another pod filled first is a wait, not a refusal: the job is
         planned again with the quota as it is now."""
         what = f"{manifest['kind']} {manifest['metadata']['name']}"
-        if error.status == 403 and "exceeded quota" in str(error):
+        if error.status == 403 and modelled_quota_refusal(str(error)):
             reason = "QuotaExceeded"
             message = f"the API server refused {what}: {error}; planned again next cycle"
             fields: dict[str, Any] = {}

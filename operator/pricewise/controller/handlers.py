@@ -180,7 +180,11 @@ async def training_job(type: str, body: kopf.Body, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "pricetables")
 async def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     """PriceTables: pools and their prices. What ran so far is settled at the old prices
-    first, so that a price change applies from now on, not retroactively."""
+    first, so that a price change applies from now on, not retroactively. The echo of the
+    operator's own status write changes no price: settling then wrote every running job's
+    accrual at each echo (the statuses' free room moves at nearly every placement)."""
+    if type != "DELETED" and not CACHE.price_table_changed(body):
+        return
     scheduler = _scheduler()
     if scheduler is not None:
         scheduler.prices_changing(datetime.now(UTC))

@@ -34,13 +34,14 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     status = body.get("status") or {}
     labels = meta.get("labels") or {}
     phase = status.get("phase", "Pending")
-    starts, ends = [], []
+    starts, ends, waiting = [], [], []
     for cs in status.get("containerStatuses") or []:
         state = cs.get("state") or {}
         running = state.get("running") or {}
         terminated = state.get("terminated") or {}
         starts.append(parse_time(running.get("startedAt") or terminated.get("startedAt")))
         ends.append(parse_time(terminated.get("finishedAt")))
+        waiting.append((state.get("waiting") or {}).get("reason"))
     # The pod holds its node from its first container's start until it ends: a container that
     # exits early (a download, a sidecar) does not end a running pod, nor its cost.
     start = min((t for t in starts if t is not None), default=None)
@@ -56,6 +57,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         index=int(index) if index is not None else None,
         start=start or parse_time(status.get("startTime")) if phase != "Pending" else None,
         end=end,
+        waiting=tuple(why for why in waiting if why),
     )
 
 

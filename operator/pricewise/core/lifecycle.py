@@ -27,10 +27,29 @@ class PodRecord:
     index: int | None
     start: datetime | None
     end: datetime | None
+    waiting: tuple[str, ...] = ()
+    """Why its containers wait to start, as the kubelet says (ContainerCreating,
+    ErrImagePull, ...)."""
 
 
 GANG_TIMEOUT = timedelta(minutes=2)
 """How long admitted workers may take to all be bound before the job is released."""
+CANNOT_START = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+"""Why a bound worker's container cannot start (a wrong image, a missing Secret): past the gang
+timeout the worker counts as failed, and the job restarts while its restarts last. Bound
+workers are otherwise given `START_TIMEOUT`: they may be pulling a large image."""
+START_TIMEOUT = timedelta(minutes=30)
+"""How long admitted workers may take to start running, once bound, before they count as
+failed."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +79,26 @@ class Restarts:
 
 
 def _broken(
-    workers: int, pods: Mapping[int, PodRecord], phase: str, lost_nodes: Mapping[str, str]
+    workers: int,
+    pods: Mapping[int, PodRecord],
+    phase: str,
+    lost_nodes: Mapping[str, str],
+    waited: timedelta | None,
+    gang_timeout: timedelta,
 ) -> tuple[str, str] | None:
-    """(reason, cause) when a worker failed, vanished, or sits on a lost node."""
+    """(reason, cause) when a worker failed, vanished, sits on a lost node, or, admitted
+    `waited` ago, cannot start (see `CANNOT_START`) or has not started in `START_TIMEOUT`."""
     failed = sorted(i for i in range(workers) if i in pods and pods[i].phase == "Failed")
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         return "WorkerFailed", f"worker {failed[0]} failed{more}"
+    if waited is not None and waited > gang_timeout:
+        for i, pod in ((i, pods[i]) for i in range(workers) if i in pods):
+            if why := CANNOT_START.intersection(pod.waiting):
+                return "WorkerFailed", f"worker {i} cannot start ({', '.join(sorted(why))})"
+            if pod.node and pod.phase == "Pending" and waited > START_TIMEOUT:
+                took = format_duration(waited.total_seconds())
+                return "WorkerFailed", f"worker {i} did not start in {took}"
     for i in range(workers):
         node = pods[i].node if i in pods else None
         if node in lost_nodes:
@@ -95,7 +127,8 @@ def transition(
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
-    broken = _broken(workers, pods, phase, lost_nodes or {})
+    waited = now - admitted_at if phase == "Admitted" and admitted_at is not None else None
+    broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout)
     if broken is not None:
         reason, cause = broken
         ran = now - restarts.started_at if restarts.started_at else timedelta(0)
@@ -138,9 +171,10 @@ def transition(
                 started_at=max(starts) if starts else now,
             )
         bound = sum(1 for p in mine if p.node)
-        # Workers bound to their nodes may still be pulling a large image: only a gang that
-        # the nodes did not all take in time gives its room back.
-        if admitted_at is not None and now - admitted_at > gang_timeout and bound < workers:
+        # Workers bound to their nodes may still be pulling a large image (one that cannot
+        # start is broken, above): only a gang the nodes did not all take in time gives its
+        # room back.
+        if waited is not None and waited > gang_timeout and bound < workers:
             return Transition(
                 "Pending",
                 "GangTimeout",

@@ -133,6 +133,9 @@ class Pool:
     power_per_device_watts: float | None = None
     unavailable_nodes: int = 0
     """Nodes the pool's selector matches that are cordoned or NotReady (not in `nodes`)."""
+    unavailable_shape: Resources = Resources()
+    """The largest allocatable among those: the node a worker's share of a node's price is
+    measured against while every node is out (a drain), as it was before."""
     releases: tuple[Release, ...] = ()
     """What the jobs running on the pool free, and when: the pool's capacity over time."""
     interruption_rate: float = 0.0
@@ -146,7 +149,7 @@ class Pool:
     @property
     def node_shape(self) -> Resources:
         """The largest node's allocatable: the share a worker takes is measured against it."""
-        return max((n.allocatable for n in self.nodes), default=Resources())
+        return max((n.allocatable for n in self.nodes), default=self.unavailable_shape)
 
 
 @dataclass(frozen=True)
