@@ -75,11 +75,13 @@ def _quote(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import replace
 
+    from kubernetes.config import ConfigException
+
     from pricewise.api.manifests import ManifestError, load
     from pricewise.controller.quote import QuoteError, quote
     from pricewise.core.snapshot import Snapshot
     from pricewise.core.solver import solve
-    from pricewise.kube import Kube, load_configuration
+    from pricewise.kube import ApiError, Kube, load_configuration
     from pricewise.offline.plan import render_plan
 
     async def snapshot_now() -> tuple[Snapshot, set[str], list[str]]:
@@ -96,6 +98,13 @@ def _quote(args: argparse.Namespace) -> int:
         snapshot, keys, replaced = asyncio.run(snapshot_now())
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ConfigException, ApiError, OSError) as err:
+        print(
+            f"error: cannot read the cluster: {err} (--cluster uses the kubeconfig as kubectl "
+            "finds it: $KUBECONFIG, or ~/.kube/config)",
+            file=sys.stderr,
+        )
         return 2
     plan = solve(snapshot, _solver_settings(args))
     others = len(plan.decisions) - len(keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,41 @@ def test_invalid_manifest_is_a_clear_error(tmp_path: Path) -> None:
         "spec.workers: workers.min (3) must be less than or equal to workers.max (1)"
         in result.stderr
     )
+
+
+def test_figures_pricewise_cannot_read_and_a_job_given_twice_are_clear_errors(
+    tmp_path: Path,
+) -> None:
+    quota = tmp_path / "quota.yaml"
+    quota.write_text(
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: team-nlp}\n"
+        "spec: {hard: {requests.nvidia.com/gpu: lots}}\n"
+    )
+    result = pricewise("plan", "examples/", str(quota))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: {quota}: ResourceQuota team-nlp/q: spec.hard.requests.nvidia.com/gpu: 'lots' "
+        "is not a quantity"
+    )
+    again = tmp_path / "jobs.yaml"
+    shutil.copy(ROOT / "examples" / "jobs.yaml", again)
+    result = pricewise("plan", "examples/", str(again))
+    assert result.returncode == 2
+    assert "is also in examples/jobs.yaml: keep one" in result.stderr
+
+
+def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pricewise", "plan", "--cluster", "examples/jobs.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: cannot read the cluster: ")
+    assert "$KUBECONFIG, or ~/.kube/config" in result.stderr
 
 
 def test_missing_file_and_bad_now() -> None:

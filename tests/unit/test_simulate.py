@@ -463,6 +463,24 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
     assert any(row["meanWaitHours"] > 0 for row in out["policies"])
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--runtime-noise", "2"), "--runtime-noise: '2' is not a share from 0 to below 1"),
+        (("--jobs", "-3"), "--jobs: '-3' is not a whole number from 1"),
+        (("--skip", "-2"), "--skip: '-2' is not a whole number from 0"),
+        (("--skip", "100000"), "no job left after --skip 100000"),
+        (("--time-limit", "0"), "--time-limit: '0' is not a number of seconds from 0.001"),
+    ],
+)
+def test_out_of_range_arguments_are_refused(
+    files: dict[str, Path], args: tuple[str, ...], says: str
+):
+    done = _cli(files, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert says in done.stderr
+
+
 def test_per_job_needs_json(files: dict[str, Path]):
     done = _cli(files, "--per-job")
     assert done.returncode == 2

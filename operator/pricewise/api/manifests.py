@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pricewise.api import convert
 from pricewise.api import models as api
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,19 +96,51 @@ def load(paths: Iterable[str | Path]) -> Manifests:
     for raw in paths:
         path = Path(raw)
         files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
+    seen: dict[tuple[str, str, str], Path] = {}
     for path in files:
         for obj in read_objects(path):
             kind = obj["kind"]
+            meta = obj.get("metadata") or {}
+            key = (kind, str(meta.get("namespace", "default")), str(meta.get("name", "?")))
+            if kind in _KINDS and key in seen:
+                # kubectl would keep the last; planning both would book one job's room twice.
+                raise ManifestError(
+                    f"{path}: {kind} {key[1]}/{key[2]} is also in {seen[key]}: keep one"
+                )
+            seen[key] = path
             if kind == "TrainingJob":
-                found.jobs.append(parse_model(api.TrainingJob, obj, str(path)))
+                job = parse_model(api.TrainingJob, obj, str(path))
+                _convertible(obj, path, convert.job_from, job)
+                found.jobs.append(job)
             elif kind == "PriceTable":
                 found.price_tables.append(parse_model(api.PriceTable, obj, str(path)))
             elif kind == "Budget":
                 found.budgets.append(parse_model(api.Budget, obj, str(path)))
             elif kind == "Node":
+                allocatable = (obj.get("status") or {}).get("allocatable") or {}
+                _convertible(obj, path, convert.resources_of, allocatable)
                 found.nodes.append(obj)
             elif kind == "Pod":
+                _convertible(obj, path, convert.pod_requests, obj.get("spec") or {})
                 found.pods.append(obj)
             elif kind == "ResourceQuota":
+                _convertible(obj, path, convert.quota_from, obj)
                 found.quotas.append(obj)
     return found
+
+
+_KINDS = ("TrainingJob", "PriceTable", "Budget", "Node", "Pod", "ResourceQuota")
+"""The kinds `load` reads; any other is skipped."""
+
+
+def _convertible(
+    obj: dict[str, Any], path: Path, convert_it: Callable[[Any], object], part: Any
+) -> None:
+    """Raise a ManifestError naming the object when pricewise cannot read its figures (a
+    quantity such as `lots`), as the operator says it in the object's status."""
+    try:
+        convert_it(part)
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as err:
+        meta = obj.get("metadata") or {}
+        name = f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+        raise ManifestError(f"{path}: {obj['kind']} {name}: {err}") from None

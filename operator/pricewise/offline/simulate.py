@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
@@ -62,8 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="POOL=N",
         help="number of nodes of a pool, overriding the node-pool file; repeatable",
     )
-    parser.add_argument("--skip", type=int, default=0, help="trace jobs to skip (by arrival)")
-    parser.add_argument("--jobs", type=int, help="trace jobs to take after --skip (default all)")
+    parser.add_argument(
+        "--skip", type=_within(int, 0, None, "a whole number from 0"), default=0,
+        help="trace jobs to skip (by arrival)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=_within(int, 1, None, "a whole number from 1"),
+        help="trace jobs to take after --skip (default all)",
+    )  # fmt: skip
     parser.add_argument(
         "--arrival-scale",
         type=float,
@@ -84,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--runtime-noise",
-        type=float,
+        type=_within(float, 0.0, 1.0, "a share from 0 to below 1, such as 0.3"),
         default=0.0,
         metavar="F",
         help="each job runs U(1-F, 1+F) times its estimate, seeded; the policies plan with "
@@ -92,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-wait",
-        type=float,
+        type=_within(float, 0.0, None, "a number of hours from 0"),
         default=LookAhead().max_wait_s / 3600,
         metavar="HOURS",
         help="longest pricewise holds a job back for cheaper capacity, from its arrival "
@@ -100,14 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--time-limit",
-        type=float,
+        type=_within(float, 1e-3, None, "a number of seconds from 0.001"),
         default=2.0,
         help="solver time per cycle, in CP-SAT's deterministic seconds (about seconds, but the "
         "same figures on any machine under any load; default 2)",
     )
     parser.add_argument(
         "--window",
-        type=float,
+        type=_within(float, 0.0, None, "a number of seconds from 0"),
         default=0.0,
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
@@ -120,6 +128,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plots", metavar="DIR", help="write PNG figures into this folder")
     return parser
+
+
+def _within(
+    kind: Callable[[str], float], low: float, below: float | None, says: str
+) -> Callable[[str], Any]:
+    """An argparse type: a number from `low`, below `below` if given."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (value >= low and (below is None or value < below)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
+        return value
+
+    return parse
 
 
 def node_counts(values: Sequence[str]) -> dict[str, int]:
@@ -139,6 +164,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
     if args.per_job and args.output != "json":
         parser.error("--per-job needs -o json")
+    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
+        parser.error(f"--plots {args.plots}: a file is there; give a folder")
     try:
         pools, currency = load_pools(
             args.price_table,
@@ -148,6 +175,8 @@ def main(argv: list[str]) -> int:
         )
         table = load_throughputs(args.throughputs)
         trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
+        if not trace:
+            raise TraceError(f"{args.trace}: no job left after --skip {args.skip}")
         factors = (
             None
             if args.no_deadlines
