@@ -92,6 +92,11 @@ def test_spot_advice_is_given_at_the_width_the_job_needs_and_only_where_it_helps
     )
 
 
+def test_a_deadline_already_passed_is_said_so_not_as_an_overrun() -> None:
+    late = _one(deadline=NOW - timedelta(days=3))
+    assert (late.stage, late.note) == (Stage.TIME, "the deadline passed 3d ago")
+
+
 def test_spot_and_nodes_notes() -> None:
     spot = _one(_pool(capacity_type="spot"))
     assert (spot.stage, spot.note) == (Stage.SPOT, "spot pool; set spec.allowSpot: true")

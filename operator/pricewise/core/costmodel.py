@@ -254,8 +254,10 @@ def candidate_for(
     blocked = pool.is_spot and not job.allow_spot
     if found is None:
         widest = _candidate(job, option, pool, widest_width, Stage.TIME)
-        if limit is not None and widest.worst_s > limit:
-            late = format_duration(widest.worst_s - max(limit, 0))
+        if limit is not None and limit <= 0 and job.deadline is not None:
+            note = f"the deadline passed {format_duration(-limit)} ago"
+        elif limit is not None and widest.worst_s > limit:
+            late = format_duration(widest.worst_s - limit)
             note = f"needs {format_duration(widest.worst_s)}, {late} {_over(job, now)}"
             if widest.risk is not None:
                 note += " (with the reclaims of 9 runs in 10)"
