@@ -200,3 +200,14 @@ def test_a_late_job_that_runs_late_is_planned(tmp_path: Path) -> None:
     assert (runs["reason"], runs["pool"]) == ("Admitted", "nvidia-l4")
     assert runs["message"].endswith("its deadline 11:00 UTC can no longer be met: it runs late "
                                     "(whenLate: Run)")  # fmt: skip
+
+
+def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
+    table = tmp_path / "prices.yaml"
+    table.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: PriceTable\nmetadata: {name: p}\nspec:\n"
+        "  pools: [{name: l4, accelerator: nvidia-l4, nodeSelector: {pool: l4}, prices: {}}]\n"
+    )
+    result = pricewise("plan", str(table), "examples/jobs.yaml", "--now", NOW, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert any(w.startswith("pool l4 has no price") for w in json.loads(result.stdout)["warnings"])
