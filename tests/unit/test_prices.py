@@ -99,6 +99,21 @@ def test_eks_and_karpenter_pools_by_capacity_type() -> None:
     }
 
 
+def test_a_gke_spot_pool_selects_its_spot_nodes_and_comes_before_its_on_demand_twin() -> None:
+    # GKE labels spot nodes alone: the on-demand pool's selector matches them too, and a node
+    # belongs to the first pool that selects it.
+    kind = {"node.kubernetes.io/instance-type": "a3-highgpu-8g",
+            "cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}  # fmt: skip
+    nodes = [node("a", kind, gpus=8), node("b", {**kind, "cloud.google.com/gke-spot": "true"},
+                                              gpus=8)]  # fmt: skip
+    pools = discover.propose(nodes, discover.ACCELERATORS)
+    machine = {"node.kubernetes.io/instance-type": "a3-highgpu-8g"}
+    assert [(p.name, p.node_selector) for p in pools] == [
+        ("a3-highgpu-8g-spot", {**machine, "cloud.google.com/gke-spot": "true"}),
+        ("a3-highgpu-8g", machine),
+    ]
+
+
 def test_an_unknown_accelerator_names_the_flag_that_maps_it() -> None:
     gb200 = node("x", {"cloud.google.com/gke-nodepool": "new",
                        "cloud.google.com/gke-accelerator": "nvidia-gb200"}, gpus=4)  # fmt: skip

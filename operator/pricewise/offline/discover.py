@@ -29,6 +29,7 @@ INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 REGION = "topology.kubernetes.io/region"
 GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
 GKE_TPU = "cloud.google.com/gke-tpu-accelerator"
+GKE_SPOT = "cloud.google.com/gke-spot"
 
 ACCELERATORS: dict[str, str] = {
     # GKE's accelerator labels
@@ -82,7 +83,7 @@ class ProposedPool:
 
 def _capacity_type(labels: Mapping[str, str]) -> str:
     spot = (
-        labels.get("cloud.google.com/gke-spot") == "true"
+        labels.get(GKE_SPOT) == "true"
         or labels.get("cloud.google.com/gke-provisioning") == "spot"
         or labels.get("eks.amazonaws.com/capacityType", "").upper() == "SPOT"
         or labels.get("karpenter.sh/capacity-type") == "spot"
@@ -91,10 +92,15 @@ def _capacity_type(labels: Mapping[str, str]) -> str:
 
 
 def _capacity_selector(labels: Mapping[str, str]) -> dict[str, str]:
-    """The label that tells spot from on-demand on this cloud, when one does."""
+    """The label that tells spot from on-demand on this cloud, when one does. GKE labels its
+    spot nodes alone (`cloud.google.com/gke-spot: "true"`): its on-demand pool's selector also
+    matches them, so `propose` lists the spot pool first, and a node belongs to the first pool
+    that selects it."""
     for key in ("eks.amazonaws.com/capacityType", "karpenter.sh/capacity-type"):
         if key in labels:
             return {key: labels[key]}
+    if labels.get(GKE_SPOT) == "true":
+        return {GKE_SPOT: "true"}
     return {}
 
 
@@ -178,7 +184,14 @@ def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> lis
     if not groups:
         raise DiscoveryError("no nodes given: pass `kubectl get nodes -o yaml` output")
     pools: list[ProposedPool] = []
-    for (key_label, group, _), machines in groups.items():
+    # A node pool's spot pool before its on-demand one where the spot selector is the narrower
+    # (GKE's): listed after, it would find its nodes taken.
+    first_seen = list(dict.fromkeys(key[:2] for key in groups))
+    spot_first = sorted(
+        groups.items(),
+        key=lambda g: (first_seen.index(g[0][:2]), -len(next(iter(g[1].values())).node_selector)),
+    )
+    for (key_label, group, _), machines in spot_first:
         if len(machines) > 1 and key_label != INSTANCE_TYPE:
             pools.extend(_split(group, machines))
         else:
