@@ -211,3 +211,20 @@ def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
     result = pricewise("plan", str(table), "examples/jobs.yaml", "--now", NOW, "-o", "json")
     assert result.returncode == 0, result.stderr
     assert any(w.startswith("pool l4 has no price") for w in json.loads(result.stdout)["warnings"])
+
+
+def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: x}\nspec:\n"
+        "  options: [{accelerator: nvidia-l4, duration: 1h}, {accelerator: nvidia-a100, "
+        "duration: 1h}]\n"
+    )
+    result = pricewise("plan", str(job), "examples/pricetable.yaml", "examples/cluster/",
+                       "--now", NOW, "-o", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert any(
+        w.startswith("TrainingJob default/x: options[1] asks for nvidia-a100, which no pool")
+        for w in warnings
+    ), warnings
