@@ -338,3 +338,19 @@ def test_a_karpenter_nodepool_mixing_instance_types_becomes_one_pool_per_type() 
         "# node pool gpu mixes instance types g6.xlarge (nvidia-l4), p5.48xlarge (nvidia-h100): "
         "one pool per type"
     ) in result.stdout
+
+
+def test_a_table_in_another_currency_is_neither_imported_into_nor_compared(
+    tmp_path: Path,
+) -> None:
+    init = pricewise("prices", "init", str(NODES), "--currency", "EUR")
+    assert init.returncode == 0, init.stderr
+    (tmp_path / "eur.yaml").write_text(init.stdout)
+    imported = pricewise("prices", "import", str(CATALOG), str(tmp_path / "eur.yaml"))
+    assert imported.returncode == 2 and "Traceback" not in imported.stderr
+    assert "the table is in EUR, the catalog's prices in USD" in imported.stderr
+    usd = pricewise("prices", "init", str(NODES))
+    (tmp_path / "usd.yaml").write_text(usd.stdout)
+    compared = pricewise("prices", "diff", str(tmp_path / "usd.yaml"), str(tmp_path / "eur.yaml"))
+    assert compared.returncode == 2
+    assert "the tables are in USD and EUR" in compared.stderr

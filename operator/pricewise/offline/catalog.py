@@ -58,6 +58,10 @@ CATALOG_TPUS: dict[str, tuple[str, int]] = {
 make a chip: v4 and v5p slices are named by TensorCores (two a chip), v5e and v6e by chips."""
 
 
+CATALOG_CURRENCY = "USD"
+"""SkyPilot's catalogs list prices in US dollars."""
+
+
 class CatalogError(ValueError):
     """A catalog that cannot be used, naming the row and the column."""
 
@@ -243,6 +247,12 @@ def import_prices(
     """The PriceTable with its pools priced from the catalog, and a line per pool saying how.
     A pool that cannot be priced keeps the prices it had, or is left out if it had none; if
     none is left, CatalogError with every reason."""
+    if table.spec.currency != CATALOG_CURRENCY:
+        raise CatalogError(
+            f"the table is in {table.spec.currency}, the catalog's prices in "
+            f"{CATALOG_CURRENCY}: import into a {CATALOG_CURRENCY} table (prices init "
+            f"--currency {CATALOG_CURRENCY})"
+        )
     wire = table.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"status"})
     wire["metadata"] = {"name": table.metadata.name}
     notes, kept = [], []
@@ -270,7 +280,13 @@ UNITS = (("perDeviceHour", "device"), ("perCpuHour", "CPU"), ("perGiBHour", "GiB
 
 def diff(old: PriceTable, new: PriceTable) -> str:
     """Per pool and unit: the old price, the new one, and the change in percent; pools added,
-    removed, and those left without any price (free, were the table applied)."""
+    removed, and those left without any price (free, were the table applied). Tables in two
+    currencies are not compared: CatalogError."""
+    if old.spec.currency != new.spec.currency:
+        raise CatalogError(
+            f"the tables are in {old.spec.currency} and {new.spec.currency}: prices in two "
+            "currencies cannot be compared"
+        )
     before = {p.name: p.prices.model_dump(by_alias=True) for p in old.spec.pools}
     after = {p.name: p.prices.model_dump(by_alias=True) for p in new.spec.pools}
     rows = [["POOL", "UNIT", "OLD", "NEW", "CHANGE"]]
