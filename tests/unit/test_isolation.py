@@ -529,16 +529,21 @@ def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     assert world.job("refused")["phase"] == "Admitted"
 
 
-def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -> None:
+def _pods_refused(message: str) -> World:
+    """Job `a` submitted to a world whose API server refuses every pod with a 403."""
     world = World()
-    filled = ApiError(
-        403,
+    refusal = ApiError(403, message)
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    return world
+
+
+def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -> None:
+    world = _pods_refused(
         'pods "a-worker-0" is forbidden: exceeded quota: gpus, requested: '
         "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=8, limited: "
-        "requests.nvidia.com/gpu=8",
+        "requests.nvidia.com/gpu=8"
     )
-    world.kube.refuse = lambda m: filled if m["kind"] == "Pod" else None
-    world.kube.put("trainingjobs", job("a"))
     world.cycle()
     status = world.job("a")
     assert (status["phase"], status["reason"]) == ("Pending", "QuotaExceeded")
@@ -551,14 +556,10 @@ def test_a_worker_a_filled_quota_refused_is_planned_again_without_a_new_spec() -
 def test_a_worker_a_quota_pricewise_does_not_count_refused_waits_for_a_new_spec() -> None:
     # limits.cpu is not planned with: placed again as it is, the job would be refused again,
     # every cycle.
-    world = World()
-    limits = ApiError(
-        403,
+    world = _pods_refused(
         'pods "a-worker-0" is forbidden: exceeded quota: lim, requested: limits.cpu=4, used: '
-        "limits.cpu=1, limited: limits.cpu=1",
+        "limits.cpu=1, limited: limits.cpu=1"
     )
-    world.kube.refuse = lambda m: limits if m["kind"] == "Pod" else None
-    world.kube.put("trainingjobs", job("a"))
     for _ in range(3):
         world.cycle()
     assert world.job("a")["reason"] == "WorkerRejected"

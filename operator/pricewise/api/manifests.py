@@ -47,10 +47,14 @@ def parse_model(model: type[M], obj: dict[str, Any], where: str) -> M:
     try:
         return model.model_validate(obj)
     except ValidationError as err:
-        meta = obj.get("metadata") or {}
-        name = f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
         problems = "\n  ".join(field_errors(err))
-        raise ManifestError(f"{where}: {model.__name__} {name}:\n  {problems}") from None
+        raise ManifestError(f"{where}: {model.__name__} {_named(obj)}:\n  {problems}") from None
+
+
+def _named(obj: dict[str, Any]) -> str:
+    """`namespace/name` of an object in a file, as errors name it."""
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
 
 
 def read_objects(
@@ -96,17 +100,14 @@ def load(paths: Iterable[str | Path]) -> Manifests:
     for raw in paths:
         path = Path(raw)
         files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
-    seen: dict[tuple[str, str, str], Path] = {}
+    seen: dict[tuple[str, str], Path] = {}
     for path in files:
         for obj in read_objects(path):
             kind = obj["kind"]
-            meta = obj.get("metadata") or {}
-            key = (kind, str(meta.get("namespace", "default")), str(meta.get("name", "?")))
+            key = (kind, _named(obj))
             if kind in _KINDS and key in seen:
                 # kubectl would keep the last; planning both would book one job's room twice.
-                raise ManifestError(
-                    f"{path}: {kind} {key[1]}/{key[2]} is also in {seen[key]}: keep one"
-                )
+                raise ManifestError(f"{path}: {kind} {key[1]} is also in {seen[key]}: keep one")
             seen[key] = path
             if kind == "TrainingJob":
                 job = parse_model(api.TrainingJob, obj, str(path))
@@ -141,6 +142,4 @@ def _convertible(
     try:
         convert_it(part)
     except (ValueError, TypeError, AttributeError, ArithmeticError) as err:
-        meta = obj.get("metadata") or {}
-        name = f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
-        raise ManifestError(f"{path}: {obj['kind']} {name}: {err}") from None
+        raise ManifestError(f"{path}: {obj['kind']} {_named(obj)}: {err}") from None

@@ -77,7 +77,8 @@ class Cache:
     jobs: dict[Key, JobRecord] = field(default_factory=dict)
     price_tables: dict[str, api.PriceTable] = field(default_factory=dict)
     price_table_errors: dict[str, str] = field(default_factory=dict)
-    _table_generations: dict[str, int | None] = field(default_factory=dict)
+    _table_meta: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Each PriceTable's metadata as last taken: whether an event changed its spec."""
     budgets: dict[Key, api.Budget] = field(default_factory=dict)
     budget_errors: dict[Key, str] = field(default_factory=dict)
     """Budgets the model refuses, with why: left out of the snapshot, reported on the object."""
@@ -193,19 +194,15 @@ class Cache:
 
     def price_table_changed(self, body: Mapping[str, Any]) -> bool:
         """Whether a PriceTable is new to the cache, or its spec changed since it was taken
-        (the API server moves `metadata.generation` on every spec change, never on a status
-        write)."""
+        (not the echo of a status write)."""
         meta = body["metadata"]
-        name = meta["name"]
-        return name not in self._table_generations or (
-            self._table_generations[name] != meta.get("generation")
-        )
+        return not same_spec(meta, self._table_meta.get(meta["name"], {}))
 
     def upsert_price_table(self, body: Mapping[str, Any]) -> None:
         """Remember a PriceTable; an invalid one is set aside with its error."""
         meta = body["metadata"]
         name = meta["name"]
-        self._table_generations[name] = meta.get("generation")
+        self._table_meta[name] = dict(meta)
         try:
             self.price_tables[name] = api.PriceTable.model_validate(
                 {
@@ -222,7 +219,7 @@ class Cache:
         """A PriceTable is gone."""
         self.price_tables.pop(name, None)
         self.price_table_errors.pop(name, None)
-        self._table_generations.pop(name, None)
+        self._table_meta.pop(name, None)
 
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an

@@ -95,10 +95,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
                 continue
             free[node] = free[node] - c.option.worker
         spend[job.namespace] += round(cost)
-        use = quota_use.setdefault(job.namespace, Counter())
-        demand = c.option.worker.times(c.workers)
-        use.update({GPU: demand.gpu, TPU: demand.tpu, "cpu": demand.cpu,
-                    "memory": demand.memory, "pods": c.workers})  # fmt: skip
+        quota_use.setdefault(job.namespace, Counter()).update(_quota_use(c))
     for d in plan.decisions:
         if d.reservation is not None:
             r = d.reservation.candidate
@@ -169,6 +166,13 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     return problems
 
 
+def _quota_use(cand: Candidate) -> Counter[str]:
+    """What a candidate's workers count against a ResourceQuota, by resource name."""
+    demand = cand.option.worker.times(cand.workers)
+    return Counter({GPU: demand.gpu, TPU: demand.tpu, "cpu": demand.cpu,
+                    "memory": demand.memory, "pods": cand.workers})  # fmt: skip
+
+
 def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     """At each reserved start, whether what the namespace runs then (placed now and not yet
     done, or reserved and begun) exceeds a ResourceQuota's room then: what it has left now and
@@ -185,10 +189,7 @@ def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             starts.setdefault(d.job.namespace, set()).add(start)
         for cand, begin in planned:
             seconds, _ = reference_cost(d.job, cand.option, cand.pool, cand.workers)
-            demand = cand.option.worker.times(cand.workers)
-            use = Counter({GPU: demand.gpu, TPU: demand.tpu, "cpu": demand.cpu,
-                           "memory": demand.memory, "pods": cand.workers})  # fmt: skip
-            runs.setdefault(d.job.namespace, []).append((begin, begin + seconds, use))
+            runs.setdefault(d.job.namespace, []).append((begin, begin + seconds, _quota_use(cand)))
     for quota in snapshot.quotas:
         for instant in sorted(starts.get(quota.namespace, ())):
             use = Counter[str]()
