@@ -110,7 +110,8 @@ def test_poison_objects_beside_good_jobs(
             "apiVersion": "pricewise.dev/v1alpha1",
             "kind": "Budget",
             "metadata": {"name": "martian"},
-            "spec": {"limit": 100, "timeZone": "Mars/Olympus"},
+            # Soft: a hard one holds its namespace's jobs (BudgetInvalid), these among them.
+            "spec": {"limit": 100, "timeZone": "Mars/Olympus", "enforcement": "soft"},
         },
         training_job("canary", [option]),
         training_job("9lives", [option], **two),

@@ -171,22 +171,40 @@ def test_a_deadline_without_a_time_zone_is_taken_as_utc() -> None:
         ({"timeZone": "America"}, "timeZone"),
     ],
 )
-def test_a_poison_budget_is_left_out_and_says_why(spec: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize("enforcement", ["hard", "soft"])
+def test_a_poison_budget_is_left_out_and_says_why(
+    spec: dict[str, Any], field: str, enforcement: str
+) -> None:
     world = World()
-    world.kube.put("budgets", budget("bad", **spec))
+    world.kube.put("budgets", budget("bad", enforcement=enforcement, **spec))
     world.kube.put("trainingjobs", job("canary"))
+    world.kube.put("trainingjobs", job("elsewhere", namespace="other"))
     world.cycle()
-    assert world.job("canary")["phase"] == "Admitted"
+    assert world.job("elsewhere", "other")["phase"] == "Admitted"
     ready = world.ready("budgets", "bad", NS)
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert field in ready["message"]
     assert world.cache.rejected()["Budget", "InvalidSpec"] == 1
+    canary = world.job("canary")
+    if enforcement == "soft":
+        assert canary["phase"] == "Admitted"
+        assert "does not alert" in ready["message"]
+    else:
+        # A hard limit nobody can check is not a limit lifted: the namespace's jobs wait.
+        assert (canary["phase"], canary["reason"]) == ("Pending", "BudgetInvalid")
+        for part in ("Budget bad", field, "corrected, deleted or made soft"):
+            assert part in canary["message"]
+        assert "Until it is corrected, the namespace's jobs wait" in ready["message"]
+        assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 1
     # Corrected, it is enforced again in the next cycle.
-    world.kube.put("budgets", budget("bad", limit=0.5))
+    world.kube.put("budgets", budget("bad", limit=0.5, enforcement=enforcement))
     world.kube.put("trainingjobs", job("after"))
     world.cycle()
-    assert world.job("after")["reason"] == "BudgetExceeded"
+    assert world.job("after")["reason"] == (
+        "BudgetExceeded" if enforcement == "hard" else "Admitted"
+    )
     assert world.ready("budgets", "bad", NS)["status"] == "True"
+    assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 0
 
 
 def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_up(
@@ -444,16 +462,26 @@ def test_one_currency_per_cluster() -> None:
                   created="2026-06-01T00:00:00Z")  # fmt: skip
     world.kube.put("pricetables", euros)
     world.kube.put("budgets", budget("eur", currency="EUR", limit=1.0))
-    world.kube.put("trainingjobs", job("canary"))
+    world.kube.put("budgets", budget("eur", "other", currency="EUR", enforcement="soft"))
+    world.kube.put("trainingjobs", job("held"))
+    world.kube.put("trainingjobs", job("canary", "other"))
     world.cycle()
     ready = world.ready("pricetables", "euros")
     assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
     assert "set spec.currency: USD" in ready["message"]
-    assert world.job("canary")["phase"] == "Admitted"  # a EUR budget cannot hold a USD job
+    # A soft EUR budget cannot hold a USD job; a hard one cannot let it through unchecked.
+    assert world.job("canary", "other")["phase"] == "Admitted"
+    held = world.job("held")
+    assert (held["phase"], held["reason"]) == ("Pending", "BudgetInvalid")
+    assert "spec.currency: EUR is not the prices' currency; set USD" in held["message"]
     ready = world.ready("budgets", "eur", NS)
     assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
+    assert "Set spec.currency: USD; until then the namespace's jobs wait" in ready["message"]
     assert "spent" not in world.kube.status("budgets", NS, "eur")
     assert world.cache.rejected()["PriceTable", "CurrencyMismatch"] == 1
+    world.kube.put("budgets", budget("eur", currency="USD", limit=100.0))
+    world.cycle()
+    assert world.job("held")["phase"] == "Admitted"
 
 
 @pytest.mark.parametrize(
@@ -527,6 +555,33 @@ def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     world.kube.put("trainingjobs", job("refused", priority=1))  # a new generation
     world.cycle()
     assert world.job("refused")["phase"] == "Admitted"
+
+
+def test_a_refused_worker_is_tried_again_when_a_price_table_changes() -> None:
+    # The refusal may come from the pool's side (a toleration an admission webhook forbids):
+    # the admin's fix is to the PriceTable, and the job must not wait for a spec change.
+    world = World()
+    refusal = ApiError(403, 'pods "a-worker-0" is forbidden: toleration dedicated=ml not allowed')
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    assert "a PriceTable changes" in world.job("a")["message"]
+    tolerates = [{"key": "dedicated", "operator": "Exists"}]
+    world.kube.put(
+        "pricetables", table("prices", pool("l4", "nvidia-l4", 1.0, tolerations=tolerates))
+    )
+    world.cycle()  # tried again, refused again: held again, and said once more
+    assert world.job("a")["reason"] == "WorkerRejected"
+    assert world.cache.rejected()["TrainingJob", "WorkerRejected"] == 1
+    world.cycle()
+    assert sum(1 for e in world.kube.events if e[1] == "WorkerRejected") == 2
+    world.kube.refuse = lambda m: None
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"  # nothing changed: still held
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+    world.cycle()
+    assert world.job("a")["phase"] == "Admitted"
 
 
 def _pods_refused(message: str) -> World:

@@ -24,6 +24,13 @@ from pricewise.core.times import optional_timestamp
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
+
+_UNCHECKED = {
+    "hard": "the namespace's jobs wait",
+    "soft": "it does not alert",
+}
+"""What a Budget that cannot be counted does, by its enforcement (see `Cache.namespace_holds`)."""
+
 FINISHED_PHASES = ("Succeeded", "Failed")
 
 
@@ -245,29 +252,34 @@ class Accountant:
         return status_wire(typed)
 
     def not_enforced(self, key: Key) -> str | None:
-        """Why a Budget the cache holds is not enforced (another currency), or None."""
+        """Why a Budget the cache holds cannot be counted (another currency), or None."""
         currency = self.cache.currency()
         budget = self.cache.budgets[key]
         if budget.spec.currency == currency:
             return None
         return (
-            f"limit in {budget.spec.currency}, prices in {currency}: not enforced, since costs "
-            f"cannot be counted against it; set spec.currency: {currency}"
+            f"limit in {budget.spec.currency}, prices in {currency}: costs cannot be counted "
+            f"against it. Set spec.currency: {currency}; until then "
+            f"{_UNCHECKED[budget.spec.enforcement]}"
         )
 
     async def write_budgets(self, now: datetime) -> None:
         """Write every budget's status where its figures changed; a Budget that cannot be
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
-            await self._write_not_ready(key, "InvalidSpec", f"invalid spec: {message}", now)
+            held = "hard" if key in self.cache.hard_errors else "soft"
+            until = f"Until it is corrected, {_UNCHECKED[held]}"
+            await self._write_not_ready(
+                key, "InvalidSpec", f"invalid spec: {message}. {until}", now
+            )
         for gone in (
             self.retained.keys() - self.cache.budgets.keys() - self.cache.budget_errors.keys()
         ):
             del self.retained[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
-            why = self.not_enforced((namespace, name))
-            if why is not None:
-                await self._write_not_ready((namespace, name), "CurrencyMismatch", why, now)
+            foreign = self.not_enforced((namespace, name))
+            if foreign is not None:
+                await self._write_not_ready((namespace, name), "CurrencyMismatch", foreign, now)
                 continue
             new = self.budget_status(namespace, name, now)
             old = budget.status.model_dump(by_alias=True, mode="json")

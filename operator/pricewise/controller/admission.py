@@ -161,8 +161,9 @@ class Admission:
         else:
             reason = "WorkerRejected"
             message = (
-                f"the API server refused {what}: {error}; fix spec.template and the job is "
-                "planned again when its spec changes"
+                f"the API server refused {what}: {error}; fix spec.template (or the pool's "
+                "nodeSelector or tolerations in the PriceTable) and the job is planned again "
+                "when its spec or a PriceTable changes"
             )
             fields = {"observed_generation": record.body["metadata"].get("generation")}
         released = await self.release(record, reason, message, datetime.now(UTC), fields)

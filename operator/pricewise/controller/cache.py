@@ -82,12 +82,14 @@ class Cache:
     budgets: dict[Key, api.Budget] = field(default_factory=dict)
     budget_errors: dict[Key, str] = field(default_factory=dict)
     """Budgets the model refuses, with why: left out of the snapshot, reported on the object."""
+    hard_errors: set[Key] = field(default_factory=set)
+    """Refused Budgets that are not marked soft: their namespaces' jobs wait."""
     budget_conditions: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     """The conditions last seen on each refused Budget, so that its report is written once."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
     quota_errors: dict[Key, str] = field(default_factory=dict)
     """ResourceQuotas pricewise cannot read, with why: their namespaces' pending jobs wait (see
-    `quota_holds`)."""
+    `namespace_holds`)."""
     reclaim_taints: frozenset[str] = frozenset(RECLAIM_TAINTS)
     """Taints that say a node is going away (see `RECLAIM_TAINTS`)."""
     reclaim_rates: ReclaimRates = field(default_factory=ReclaimRates)
@@ -96,6 +98,10 @@ class Cache:
     """Worker pods by (namespace, job label): a cycle looks up every placed job's workers
     several times, and a scan of all pods each time made that quadratic (0.23 s a pass at
     2,000 running jobs, ~6 s at 10,000)."""
+    retried: set[Key] = field(default_factory=set)
+    """Jobs whose workers the API server refused, planned again because a PriceTable changed
+    since (a pool's node selector or tolerations may have been why); a job leaves the set
+    when its status moves on, and is held again if it is refused again."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
     starts: dict[Key, datetime] = field(default_factory=dict)
@@ -160,9 +166,7 @@ class Cache:
             # A status write that keeps what is planned: the spec, and so its parsed forms, are
             # as they were. Parsing again would cost every write of a burst a validation, twice
             # with its echo.
-            record = JobRecord(raw, known.model, known.error, known.job)
-            self.jobs[key_of(body)] = record
-            return record
+            return self._keep(JobRecord(raw, known.model, known.error, known.job))
         model: api.TrainingJob | None = None
         job: Job | None = None
         error: str | None = None
@@ -184,9 +188,19 @@ class Cache:
             model, error = None, "; ".join(field_errors(err))
         except (ValueError, ArithmeticError) as err:
             model, error = None, str(err)
-        record = JobRecord(raw, model, error, job)
-        self.jobs[key_of(body)] = record
+        return self._keep(JobRecord(raw, model, error, job))
+
+    def _keep(self, record: JobRecord) -> JobRecord:
+        key = key_of(record.body)
+        self.jobs[key] = record
+        if not held(record):
+            self.retried.discard(key)
         return record
+
+    def held(self, key: Key, record: JobRecord) -> bool:
+        """Whether the job waits for a change before it is planned again (`records.held`),
+        and no PriceTable changed since (see `retried`)."""
+        return held(record) and key not in self.retried
 
     def forget_job(self, key: Key) -> None:
         """A TrainingJob is gone."""
@@ -214,12 +228,17 @@ class Cache:
         except ValidationError as err:
             self.price_tables.pop(name, None)
             self.price_table_errors[name] = "; ".join(field_errors(err))
+        self._retry_refused()
 
     def forget_price_table(self, name: str) -> None:
         """A PriceTable is gone."""
         self.price_tables.pop(name, None)
         self.price_table_errors.pop(name, None)
         self._table_meta.pop(name, None)
+        self._retry_refused()
+
+    def _retry_refused(self) -> None:
+        self.retried |= {key for key, record in self.jobs.items() if held(record)}
 
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an
@@ -235,15 +254,19 @@ class Cache:
                 }
             )
             self.budget_errors.pop(key, None)
+            self.hard_errors.discard(key)
         except ValidationError as err:
             self.budgets.pop(key, None)
             self.budget_errors[key] = "; ".join(field_errors(err))
+            if (body.get("spec") or {}).get("enforcement") != "soft":
+                self.hard_errors.add(key)
             self.budget_conditions[key] = list(status.get("conditions") or [])
 
     def forget_budget(self, key: Key) -> None:
         """A Budget is gone."""
         self.budgets.pop(key, None)
         self.budget_errors.pop(key, None)
+        self.hard_errors.discard(key)
         self.budget_conditions.pop(key, None)
 
     def upsert_quota(self, body: Mapping[str, Any]) -> None:
@@ -435,37 +458,61 @@ class Cache:
         tables = self.tables_by_age()
         return tables[0].spec.currency if tables else "USD"
 
-    def quota_holds(self) -> dict[str, str]:
-        """Namespaces whose pending jobs wait because a ResourceQuota there cannot be read,
-        with the message those jobs show.
+    def namespace_holds(self) -> dict[str, tuple[str, str]]:
+        """Namespaces whose pending jobs wait because a limit there cannot be checked, with the
+        reason and message those jobs show: a ResourceQuota pricewise cannot read
+        (`QuotaInvalid`), or a hard Budget it cannot read or whose currency is not the prices'
+        (`BudgetInvalid`).
 
         pricewise cannot write a ResourceQuota's status, so the quota's own namespace is where
-        the error is shown; and since the quota's limit is unknown, placing the namespace's
-        jobs as if it were absent could overrun what the cluster's owner meant to allow.
+        the error is shown; and since such a limit is unknown, placing the namespace's jobs as
+        if it were absent could overrun what the cluster's owner meant to allow. A soft Budget
+        only alerts, so one that cannot be read holds nothing.
         """
-        errors: dict[str, list[str]] = defaultdict(list)
+        found: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for (namespace, name), error in sorted(self.quota_errors.items()):
-            errors[namespace].append(f"ResourceQuota {name}: {error}")
-        return {
-            namespace: (
-                f"{'; '.join(found)}. pricewise cannot enforce a quota it cannot read, so no job "
-                f"of namespace {namespace} is placed until the quota is corrected (a quantity "
-                "such as 64, 500m or 128Gi) or deleted"
+            found[namespace].append(
+                (
+                    "QuotaInvalid",
+                    f"ResourceQuota {name}: {error}. pricewise cannot enforce a quota it cannot "
+                    f"read, so no job of namespace {namespace} is placed until the quota is "
+                    "corrected (a quantity such as 64, 500m or 128Gi) or deleted",
+                )
             )
-            for namespace, found in errors.items()
+        currency = self.currency()
+        unreadable = [
+            (key, error) for key, error in self.budget_errors.items() if key in self.hard_errors
+        ]
+        foreign = [
+            (key, f"spec.currency: {b.spec.currency} is not the prices' currency; set {currency}")
+            for key, b in self.budgets.items()
+            if b.spec.enforcement == "hard" and b.spec.currency != currency
+        ]
+        for (namespace, name), error in sorted(unreadable + foreign):
+            found[namespace].append(
+                (
+                    "BudgetInvalid",
+                    f"Budget {name}: {error}. pricewise cannot enforce a hard budget it cannot "
+                    f"read, so no job of namespace {namespace} is placed until the budget is "
+                    "corrected, deleted or made soft (spec.enforcement: soft)",
+                )
+            )
+        return {
+            namespace: (holds[0][0], "; ".join(message for _, message in holds))
+            for namespace, holds in found.items()
         }
 
     def pending(self) -> list[JobRecord]:
-        """Valid jobs waiting for a placement, oldest first; jobs of a namespace whose quota
-        cannot be read are left out (see `quota_holds`)."""
-        blocked = {namespace for namespace, _ in self.quota_errors}
+        """Valid jobs waiting for a placement, oldest first; jobs of a namespace whose limits
+        cannot be checked are left out (see `namespace_holds`)."""
+        blocked = self.namespace_holds()
         waiting = [
             r
-            for r in self.jobs.values()
+            for key, r in self.jobs.items()
             if r.phase == "Pending"
             and r.job is not None
-            and not held(r)
-            and r.body["metadata"]["namespace"] not in blocked
+            and not self.held(key, r)
+            and key[0] not in blocked
         ]
         return sorted(
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
@@ -532,16 +579,16 @@ class Cache:
         """Objects left out of planning, counted by (kind, reason)."""
         counts: Counter[tuple[str, str]] = Counter()
         currency = self.currency()
-        blocked = {namespace for namespace, _ in self.quota_errors}
+        blocked = self.namespace_holds()
         for key, record in self.jobs.items():
             if record.job is None:
                 counts["TrainingJob", "InvalidSpec"] += 1
             elif key in self.quarantined:
                 counts["TrainingJob", "PlanningFailed"] += 1
-            elif record.phase == "Pending" and held(record):
+            elif record.phase == "Pending" and self.held(key, record):
                 counts["TrainingJob", record.status.reason] += 1
             elif record.phase == "Pending" and key[0] in blocked:
-                counts["TrainingJob", "QuotaInvalid"] += 1
+                counts["TrainingJob", blocked[key[0]][0]] += 1
         counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
         counts["PriceTable", "CurrencyMismatch"] += sum(
             1 for t in self.price_tables.values() if t.spec.currency != currency
@@ -565,7 +612,7 @@ class Cache:
 
     def quota_views(self) -> list[Quota]:
         """Every ResourceQuota pricewise can read; one it cannot is left out, and its
-        namespace's jobs with it (see `quota_holds`)."""
+        namespace's jobs with it (see `namespace_holds`)."""
         frees: dict[str, list[tuple[datetime, dict[str, int]]]] = defaultdict(list)
         for key, record, at, worker in self._ends():
             workers = record.status.workers or 0

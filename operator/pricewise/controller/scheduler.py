@@ -35,7 +35,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key, held
+from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -547,18 +547,19 @@ class Scheduler:
 
     async def _report_invalid(self) -> None:
         """Jobs whose spec the operator cannot use (schema passed, but not the model) say why,
-        and so do pending jobs of a namespace whose ResourceQuota cannot be read."""
-        quota_holds = self.cache.quota_holds()
-        for record in list(self.cache.jobs.values()):
-            namespace = record.body["metadata"]["namespace"]
+        and so do pending jobs of a namespace whose limits cannot be checked."""
+        holds = self.cache.namespace_holds()
+        for (namespace, name), record in list(self.cache.jobs.items()):
             if record.job is None:
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, check=False)
-            elif record.phase == "Pending" and namespace in quota_holds and not held(record):
+            elif (
+                record.phase == "Pending"
+                and namespace in holds
+                and not self.cache.held((namespace, name), record)
+            ):
                 # Checked: a job placed meanwhile keeps its placement.
-                await self.admission.hold(
-                    record, "QuotaInvalid", quota_holds[namespace], check=True
-                )
+                await self.admission.hold(record, *holds[namespace], check=True)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""
