@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -324,7 +325,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pricewise` console script."""
-    given = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:
+        # `pricewise plan -v examples/ | head`: the reader left, and the rest goes nowhere,
+        # as with any Unix tool, instead of a traceback. Python would flush stdout again at
+        # exit and fail once more, so it is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe closed on
+
+
+def _run(given: list[str]) -> int:
     if given[:1] == ["simulate"]:
         # Everything after `simulate` is the simulator's own (argparse's REMAINDER would
         # swallow neither a leading --help nor other options reliably).

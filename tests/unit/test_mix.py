@@ -595,3 +595,24 @@ def test_render_rejects_unknown_format() -> None:
     p = problem(COMPUTE, 1, 1)
     with pytest.raises(ValueError, match="unknown output format"):
         render(p, solve_mix(p), "csv")
+
+
+def test_exponents_are_numbers_as_kubectl_reads_them(tmp_path: Path) -> None:
+    # PyYAML's YAML 1.1 read `1e12` as a string, refused as "must be a number (got "1e12")".
+    path = tmp_path / "big.yaml"
+    text = (EXAMPLES / "compute.yaml").read_text()
+    text = text.replace("requiredPerformance: 1000", "requiredPerformance: 1e12")
+    path.write_text(text.replace("resourceLimit: 100", "resourceLimit: 1E+12"))
+    out, code = run_json(path)
+    assert code == 0
+    assert out["allocation"]["cpu"] == 10**12
+
+
+def test_a_huge_figure_prints_as_a_float_not_as_its_noise_digits(tmp_path: Path) -> None:
+    path = tmp_path / "dear.yaml"
+    path.write_text(
+        (EXAMPLES / "compute.yaml").read_text().replace("unitCost: 200", "unitCost: 1e300")
+    )
+    text, code = run_mix(str(path), "table")
+    assert code == 1
+    assert "1e+300" in text and "0000000000000000" not in text

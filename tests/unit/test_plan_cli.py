@@ -72,6 +72,23 @@ def test_several_solver_workers_plan_the_same_examples() -> None:
     assert "--solver-workers: '0' is not a whole number from 1 to 64" in bad.stderr
 
 
+def test_a_closed_pipe_ends_the_output_without_a_traceback() -> None:
+    # `pricewise plan -v examples/ | head`: the reader is gone before the plan is printed.
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as closed:
+        result = subprocess.run(
+            [sys.executable, "-m", "pricewise", "plan", "-v", "examples/", "--now", NOW],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+    assert result.returncode == 141
+    assert "Traceback" not in result.stderr
+
+
 def test_invalid_manifest_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "job.yaml"
     bad.write_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,19 @@ from pricewise.api import convert
 from pricewise.api import models as api
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class YamlLoader(yaml.SafeLoader):
+    """YAML as kubectl reads it: `1e12` is a number. PyYAML follows YAML 1.1, whose floats need
+    a dot and a signed exponent (`1.0e+12`), so it read `limit: 1e12` as a string, which the
+    models then refused as "not a number"."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class ManifestError(ValueError):
@@ -65,7 +79,7 @@ def read_objects(
     path = Path(path)
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text()
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, YamlLoader))
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:

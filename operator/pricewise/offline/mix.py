@@ -385,9 +385,11 @@ def _round(value: Fraction, direction: Callable[[Fraction], int]) -> Fraction:
 
 
 def as_number(value: float | Fraction) -> int | float:
-    """Output form of a figure: an int when whole, else rounded to six decimals."""
+    """Output form of a figure: an int when whole, else rounded to six decimals. Beyond 2**53
+    a float has no fractional part to round, and its digits as an int would be noise (1e300
+    printed 301 of them), so it stays a float (1e+300)."""
     rounded = round(float(value), _DECIMALS)
-    if rounded == math.floor(rounded):
+    if rounded == math.floor(rounded) and abs(rounded) < 2**53:
         return int(rounded)
     return rounded
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pricewise.api.manifests import field_path
+from pricewise.api.manifests import YamlLoader, field_path
 from pricewise.offline.columns import columns
 
 __all__ = [
@@ -122,7 +122,7 @@ def load_mix(path: str | Path) -> MixProblem:
     except OSError as err:
         raise MixInputError(f"{source}: cannot read the file: {err.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, YamlLoader)
     except yaml.YAMLError as err:
         raise MixInputError(f"{source}: not valid YAML: {err}") from None
     return parse_mix(data, source)
