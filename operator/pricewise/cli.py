@@ -326,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pricewise` console script."""
     try:
-        return _run(sys.argv[1:] if argv is None else argv)
+        return _dispatch(sys.argv[1:] if argv is None else argv)
     except BrokenPipeError:
         # `pricewise plan -v examples/ | head`: the reader left, and the rest goes nowhere,
         # as with any Unix tool, instead of a traceback. Python would flush stdout again at
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe closed on
 
 
-def _run(given: list[str]) -> int:
+def _dispatch(given: list[str]) -> int:
     if given[:1] == ["simulate"]:
         # Everything after `simulate` is the simulator's own (argparse's REMAINDER would
         # swallow neither a leading --help nor other options reliably).
