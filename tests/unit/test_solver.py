@@ -108,6 +108,21 @@ def test_full_cheapest_pool_falls_back_to_the_next_feasible() -> None:
     assert "l4 x1 would cost 25% less but has no room now" in message
 
 
+def test_a_cheaper_option_the_quota_refuses_is_said_to_be_refused_by_it() -> None:
+    # l4 x1 (8 GPUs, 16 USD) has room; the namespace's quota has 4 GPUs left, which h100 x1 of
+    # 4 GPUs (21.33 USD) fits. "has no room now" sent the user to the wrong place.
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4})
+    h100 = option("nvidia-h100", 1500, devices=4)
+    plan = checked(snapshot([SLOW, FAST], [job("j", BOTH[0], h100)], quotas=[quota]))
+    chosen, _, message = decide(plan)
+    assert chosen == "h100"
+    assert "l4 x1 would cost" in message
+    assert "but quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8" in message
+    assert "no room" not in message
+    row = next(r for r in plan.decisions[0].options if r.candidate.pool.name == "l4")
+    assert row.note == "cheaper, but quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8"
+
+
 def test_waits_for_capacity_with_the_reason() -> None:
     full = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=4))
     plan = checked(snapshot([full], [job("j", BOTH[0])]))

@@ -141,7 +141,9 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
 
 
-def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapshot) -> str:
+def _admitted_message(
+    chosen: Candidate, rows: list[Candidate], after: Ledger, snapshot: Snapshot
+) -> str:
     currency = snapshot.currency
     feasible = [c for c in rows if c.feasible]
     limit = time_limit_s(chosen.job, snapshot.now)
@@ -156,7 +158,9 @@ def _admitted_message(chosen: Candidate, rows: list[Candidate], snapshot: Snapsh
         text = f"{head}: cheapest of {len(feasible)} option(s){within}"
     else:
         saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
-        text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but has no room now"
+        # Its own namespace's quota, not the pool, may be what refuses it: say which.
+        why = after.quota_blocker(cheapest, given_back=chosen) or "has no room now"
+        text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but {why}"
     cheaper_excluded = [c for c in rows if not c.feasible and c.cost < chosen.cost]
     if cheaper_excluded:
         alt = min(cheaper_excluded, key=lambda c: c.cost)
@@ -234,7 +238,7 @@ def explain(
             else:
                 table.append(OptionVerdict(cand, "excluded", cand.note))
         if placed:
-            reason, message = "Admitted", _admitted_message(placed[0], rows, snapshot)
+            reason, message = "Admitted", _admitted_message(placed[0], rows, after, snapshot)
         elif reserved:
             reason, message = "Reserved", _reserved_message(reserved, rows, after, snapshot)
         elif blockers:
@@ -255,6 +259,9 @@ def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: 
     if cand.cost >= chosen.cost:
         extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
         return f"costs {extra:.0%} more ({format_micros(cand.cost, currency)})"
+    quota = after.quota_blocker(cand, given_back=chosen)
+    if quota is not None:
+        return f"cheaper, but {quota}"
     if cand.pool.name != chosen.pool.name and not after.fits(cand):
         return f"cheaper, but pool {cand.pool.name} is full"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"

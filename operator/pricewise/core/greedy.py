@@ -52,17 +52,22 @@ class Ledger:
             budgets={(b.namespace, b.name): b.remaining for b in snapshot.budgets if b.hard},
         )
 
-    def quota_blocker(self, candidate: Candidate) -> str | None:
-        """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate."""
+    def quota_blocker(
+        self, candidate: Candidate, given_back: Candidate | None = None
+    ) -> str | None:
+        """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate;
+        with `given_back`, a placement of the same job taken already, as if it were not."""
         mine = [(k, v) for k, v in self.quotas.items() if k[0] == candidate.job.namespace]
         if not mine:
             return None
         demand = quota_demand(candidate)
+        back = quota_demand(given_back) if given_back is not None else {}
         for (namespace, name), left in mine:
             for resource, amount in demand.items():
-                if amount and resource in left and amount > left[resource]:
+                free = left.get(resource, 0) + back.get(resource, 0)
+                if amount and resource in left and amount > free:
                     return (
-                        f"quota {namespace}/{name}: {_amount(resource, left[resource])} "
+                        f"quota {namespace}/{name}: {_amount(resource, free)} "
                         f"{resource} left, {candidate.label()} needs {_amount(resource, amount)}"
                     )
         return None
