@@ -661,6 +661,22 @@ def test_a_late_job_that_runs_late_is_placed_without_its_deadline_and_says_so() 
         assert without_missed_deadline(kept, (SLOW, FAST), NOW, "USD") == kept
 
 
+def test_when_maxduration_binds_it_is_named_and_whenlate_does_not_lift_it() -> None:
+    # The deadline is 9 h away; maxDuration 30 min is what the only option (1 h) misses. The message named the deadline, and with
+    # whenLate: Run said the deadline was missed and the job ran late, while it waited.
+    both = job("j", BOTH[0], deadline=NOW + timedelta(hours=9), max_duration_s=1800)
+    chosen, reason, message = decide(checked(snapshot([SLOW], [both])))
+    assert (chosen, reason) == (None, "DeadlineUnreachable")
+    assert message.startswith("maxDuration 30m cannot be met: fastest option l4 x1 needs 1h")
+    late = replace(both, runs_late=True)
+    assert without_missed_deadline(late, (SLOW,), NOW, "USD") == late
+    _, _, message = decide(checked(snapshot([SLOW], [late])))
+    assert "can no longer be met" not in message
+    assert message.endswith(
+        "(whenLate: Run lets a job run past its deadline, not past maxDuration)"
+    )
+
+
 def test_a_cycle_plans_the_first_jobs_by_priority_deadline_and_age_the_rest_queue() -> None:
     soon = NOW + timedelta(hours=3)
     jobs = [

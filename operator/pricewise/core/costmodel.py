@@ -287,11 +287,16 @@ def candidate_for(
     return cand
 
 
+def deadline_binds(job: Job, now: datetime) -> bool:
+    """Whether the deadline, not maxDuration, is the tighter limit of `time_limit_s`."""
+    return job.deadline is not None and (
+        job.max_duration_s is None or (job.deadline - now).total_seconds() <= job.max_duration_s
+    )
+
+
 def _over(job: Job, now: datetime) -> str:
     """What a run too long for `time_limit_s` overruns: the deadline or maxDuration."""
-    if job.deadline is not None and (
-        job.max_duration_s is None or (job.deadline - now).total_seconds() <= job.max_duration_s
-    ):
+    if deadline_binds(job, now):
         return "past the deadline"
     return f"over maxDuration {format_duration(job.max_duration_s or 0)}"
 
@@ -305,7 +310,12 @@ def without_missed_deadline(job: Job, pools: tuple[Pool, ...], now: datetime, cu
     reached = [c.stage for c in candidates(job, pools, now, currency) if c.stage >= Stage.TIME]
     if not reached or any(stage > Stage.TIME for stage in reached):
         return job
-    return replace(job, deadline=None, missed_deadline=job.deadline)
+    late = replace(job, deadline=None, missed_deadline=job.deadline)
+    # maxDuration may be what no option meets: whenLate does not lift it, and the deadline,
+    # which can still be met, is not missed.
+    if all(c.stage == Stage.TIME for c in candidates(late, pools, now, currency)):
+        return job
+    return late
 
 
 def candidates(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> list[Candidate]:

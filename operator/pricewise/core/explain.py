@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pricewise.core.costmodel import Candidate, Stage, time_limit_s
+from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit_s
 from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import Reservation
 from pricewise.core.snapshot import Job, Snapshot
@@ -98,11 +98,15 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         limit = time_limit_s(job, snapshot.now) or 0.0
         if limit <= 0 and job.deadline is not None:
             return "DeadlineUnreachable", f"deadline passed {format_duration(-limit)} ago"
-        what = "deadline in" if job.deadline is not None else "maxDuration"
-        return "DeadlineUnreachable", (
+        binds = deadline_binds(job, snapshot.now)
+        what = "deadline in" if binds else "maxDuration"
+        text = (
             f"{what} {format_duration(limit)} cannot be met: fastest option "
             f"{fastest.label()} needs {format_duration(fastest.duration_s)}"
         )
+        if job.runs_late and not binds:
+            text += " (whenLate: Run lets a job run past its deadline, not past maxDuration)"
+        return "DeadlineUnreachable", text
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
         return "ThroughputUnreachable", (
