@@ -662,8 +662,9 @@ def test_a_late_job_that_runs_late_is_placed_without_its_deadline_and_says_so() 
 
 
 def test_when_maxduration_binds_it_is_named_and_whenlate_does_not_lift_it() -> None:
-    # The deadline is 9 h away; maxDuration 30 min is what the only option (1 h) misses. The message named the deadline, and with
-    # whenLate: Run said the deadline was missed and the job ran late, while it waited.
+    # The deadline is 9 h away; maxDuration 30 min is what the only option (1 h) misses. The
+    # message named the deadline, and with whenLate: Run said the deadline was missed and the
+    # job ran late, while it waited.
     both = job("j", BOTH[0], deadline=NOW + timedelta(hours=9), max_duration_s=1800)
     chosen, reason, message = decide(checked(snapshot([SLOW], [both])))
     assert (chosen, reason) == (None, "DeadlineUnreachable")
