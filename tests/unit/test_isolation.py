@@ -536,6 +536,34 @@ def test_a_dotted_name_and_its_dashed_twin_get_their_own_workers() -> None:
     ]
 
 
+def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invalid_one() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("edited"))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    placed = world.job("edited")
+    assert placed["phase"] == "Running" and len(world.kube.pods(NS)) == 1
+    lots = {
+        "containers": [{"name": "main", "image": "t", "resources": {"requests": {"cpu": "lots"}}}]
+    }
+    world.kube.put("trainingjobs", job("edited", template={"spec": lots}))
+    world.cycle()
+    # Parsed, the new spec flipped the job to Pending (InvalidSpec) with its worker running.
+    status = world.job("edited")
+    assert (status["phase"], status["nodes"]) == ("Running", placed["nodes"])
+    ignored = next(c for c in status["conditions"] if c["type"] == "SpecChangeIgnored")
+    assert ignored["status"] == "True" and len(world.kube.pods(NS)) == 1
+    record = world.cache.jobs[NS, "edited"]
+    assert record.job is not None and world.cache.running_job(record) is not None
+    # Requeued (its node gone), it is planned with the spec it has now, and says why it cannot.
+    world.kube.delete("nodes", "", placed["nodes"][0])
+    world.cycle()
+    status = world.job("edited")
+    assert (status["phase"], status["reason"]) == ("Pending", "InvalidSpec")
+    assert "'lots' is not a quantity" in status["message"]
+
+
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     world = World()
     world.kube.refuse = lambda m: (

@@ -160,6 +160,19 @@ class Cache:
         saved = _saved(raw)
         if (
             known is not None
+            and known.job is not None
+            and known.phase in ACTIVE_PHASES
+            and (raw.get("status") or {}).get("phase") in ACTIVE_PHASES
+            and (known.placed_spec or not same_spec(raw["metadata"], known.body["metadata"]))
+        ):
+            # A placed job's spec changed (`_note_spec_change` says it is not re-planned): it
+            # runs, is costed and counted as placed. Parsed, an invalid new spec flipped it to
+            # Pending with its workers still running; a valid one moved its worker's size
+            # under its accrual.
+            return self._keep(JobRecord(raw, known.model, known.error, known.job, True))
+        if (
+            known is not None
+            and not known.placed_spec
             and same_spec(raw["metadata"], known.body["metadata"])
             and saved == _saved(known.body)
         ):

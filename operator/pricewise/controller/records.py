@@ -98,6 +98,9 @@ class JobRecord:
     error: str | None
     job: Job | None = None
     """The solver's view, converted once when the job is seen (None when invalid)."""
+    placed_spec: bool = False
+    """Whether `model` and `job` are of the spec the job was placed with, not of the spec it
+    has now: a placed job runs as placed, and its new spec counts once it is pending again."""
 
     @cached_property
     def status(self) -> api.TrainingJobStatus:
