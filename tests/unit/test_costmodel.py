@@ -75,7 +75,7 @@ def test_a_gang_wider_than_the_pool_holds_is_not_a_wait_for_capacity() -> None:
     assert five.stage is Stage.GANG
     assert five.note == (
         "the job needs at least 5 worker(s) of 2 nvidia.com/gpu, 4 CPU, 16Gi; the pool's 1 "
-        "node(s) hold 4"
+        "node(s) hold 4 such worker(s)"
     )
 
 

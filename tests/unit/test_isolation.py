@@ -138,6 +138,11 @@ POISON_JOBS = {
         },
         "spec.template",
     ),
+    # Merged into the pod but not planned with: Admitted, and never scheduled.
+    "pinned-template": (
+        {"template": {"spec": {"nodeSelector": {"topology.kubernetes.io/zone": "us-east1-b"}}}},
+        "spec.template: spec.nodeSelector: pricewise chooses each worker's node",
+    ),
 }
 
 

@@ -73,8 +73,17 @@ def test_a_job_needing_more_workers_than_a_pool_holds_says_so_instead_of_waiting
     assert (chosen, reason) == (None, "GangTooLarge")
     assert message == (
         "h100: the job needs at least 3 worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 2 "
-        "node(s) hold 2"
+        "node(s) hold 2 such worker(s)"
     )
+
+
+def test_a_gang_too_large_for_a_spot_pool_the_job_may_not_use_says_so() -> None:
+    spot = pool("h100-spot", "nvidia-h100", 3.0, gpu_nodes("h100s", 2), spot=True)
+    plan = checked(snapshot([FAST, spot], [job("j", BOTH[1], min_workers=3, max_workers=4)]))
+    _, reason, message = decide(plan)
+    assert reason == "GangTooLarge"
+    assert "h100-spot: the job needs at least 3 worker(s)" in message
+    assert message.count("(a spot pool: it would also need spec.allowSpot: true)") == 1
 
 
 def test_tighter_deadline_moves_to_the_faster_pricier_pool() -> None:

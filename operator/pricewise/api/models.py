@@ -231,6 +231,10 @@ class Checkpoint(ApiModel):
         return check_duration(value) or value
 
 
+PLACEMENT_FIELDS = frozenset({"nodeName", "nodeSelector", "affinity", "topologySpreadConstraints"})
+"""Pod fields that decide where a worker goes, which pricewise decides (see `TrainingJobSpec`)."""
+
+
 class TrainingJobSpec(ApiModel):
     """What the job needs: its worker template, the ways it can run, and its constraints."""
 
@@ -249,7 +253,9 @@ class TrainingJobSpec(ApiModel):
     template: dict[str, Any] = Field(
         default_factory=dict,
         description="Pod template of a worker (a PodTemplateSpec). pricewise adds the node "
-        "selector, tolerations and device requests of the pool it chooses.",
+        "selector, tolerations and device requests of the pool it chooses, and picks each "
+        "worker's node: nodeName, nodeSelector, affinity and topologySpreadConstraints are "
+        "refused.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     workers: Workers = Field(default_factory=Workers, description="Range of worker counts.")
@@ -336,6 +342,22 @@ class TrainingJobSpec(ApiModel):
     @classmethod
     def _max_duration_in_range(cls, value: str | None) -> str | None:
         return check_duration(value)
+
+    @field_validator("template")
+    @classmethod
+    def _nodes_left_to_pricewise(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # pricewise picks each worker's node and pins the pod to it: a selector of the
+        # template's own was merged into the pod but not planned with, so a worker on a node
+        # it did not match stayed unschedulable while the job said Admitted, with an ETA.
+        spec = value.get("spec")
+        pinned = sorted(PLACEMENT_FIELDS.intersection(spec)) if isinstance(spec, dict) else []
+        if pinned:
+            raise ValueError(
+                f"spec.{pinned[0]}: pricewise chooses each worker's node, among "
+                "the nodes of the pool it picks; remove it (to run on certain nodes only, ask "
+                "the cluster admin for a PriceTable pool of those nodes)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _work_with_throughput(self) -> TrainingJobSpec:

@@ -245,7 +245,7 @@ def candidate_for(
             return excluded(
                 Stage.GANG,
                 f"the job needs at least {job.min_workers} worker(s) of {worker.describe()}; "
-                f"the pool's {len(pool.nodes)} node(s) hold {held}",
+                f"the pool's {len(pool.nodes)} node(s) hold {held} such worker(s)",
             )
         if held < needed:
             found, widest_width = None, held

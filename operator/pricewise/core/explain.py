@@ -114,7 +114,11 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
     if stage is Stage.GANG:
-        return "GangTooLarge", "; ".join(f"{c.pool.name}: {c.note}" for c in closest)
+        spot = " (a spot pool: it would also need spec.allowSpot: true)"
+        return "GangTooLarge", "; ".join(
+            f"{c.pool.name}: {c.note}{spot if c.pool.is_spot and not job.allow_spot else ''}"
+            for c in closest
+        )
     if stage is Stage.NO_FIT:
         worker = closest[0].worker
         largest = max(
