@@ -36,18 +36,31 @@ def serving_order(job: Job) -> tuple[datetime, datetime, str]:
     return (job.deadline or _FAR, job.created or _FAR, job.key)
 
 
-def _signature(job: Job, choices: Sequence[tuple[Candidate, int]]) -> Hashable:
-    """What the model sees of a job: jobs with equal signatures are interchangeable."""
+def _signature(
+    job: Job, choices: Sequence[tuple[Candidate, int]], seen: dict[int, Hashable] | None = None
+) -> Hashable:
+    """What the model sees of a job: jobs with equal signatures are interchangeable. `seen`
+    keeps what was read of each candidate (by identity: its later starts share it)."""
     if job.promised_start is not None:
         return job.key
-    return (
-        job.namespace,
-        job.priority,
-        tuple(
-            (c.option.index, c.pool.name, start, c.cost, c.worker, c.workers, duration_units(c))
-            for c, start in choices
-        ),
-    )
+    known = {} if seen is None else seen
+    parts = []
+    for c, start in choices:
+        part = known.get(id(c))
+        if part is None:
+            # The worker's fields, not the worker: a tuple of ints hashes without a call to
+            # `Resources.__hash__`, and compares the same.
+            w = c.worker
+            part = known[id(c)] = (
+                c.option.index,
+                c.pool.name,
+                c.cost,
+                (w.cpu, w.memory, w.gpu, w.tpu),
+                c.workers,
+                duration_units(c),
+            )
+        parts.append((part, start))
+    return (job.namespace, job.priority, tuple(parts))
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,10 @@ class JobClasses:
         `together=False` every job is a class of its own."""
         jobs = sorted((opts[0][0].job for opts in choices.values()), key=serving_order)
         grouped: dict[Hashable, list[str]] = defaultdict(list)
+        seen: dict[int, Hashable] = {}
         for job in jobs:
-            grouped[_signature(job, choices[job.key]) if together else job.key].append(job.key)
+            key = job.key
+            grouped[_signature(job, choices[key], seen) if together else key].append(key)
         members = {keys[0]: tuple(keys) for keys in grouped.values()}
         return cls(members, {job: name for name, keys in members.items() for job in keys})
 

@@ -115,6 +115,14 @@ class Candidate:
         twin.__dict__.update(self.__dict__, job=job)
         return twin
 
+    def restaged(self, stage: Stage, note: str) -> Candidate:
+        """This candidate at another stage, with its note: `replace` without checking every
+        field again (a third of the candidates of 1,000 jobs over 20 pools are spot ones their
+        job may not use)."""
+        twin = object.__new__(Candidate)
+        twin.__dict__.update(self.__dict__, stage=stage, note=note)
+        return twin
+
 
 def aggregate_throughput(job: Job, option: JobOption, workers: int) -> float:
     """Work units per second of `workers` workers, with the job's scaling efficiency."""
@@ -158,7 +166,22 @@ def _candidate(
     raw = workers * worker_hourly_price(pool, option.worker) * duration / 3600
     # Bounded inputs keep `raw` finite; the guard keeps one bad figure from raising anyway.
     cost = round(raw) if math.isfinite(raw) else MAX_COST_MICROS + 1
-    return Candidate(job, option, pool, workers, duration, throughput, cost, stage, note, risk)
+    # Its fields set at once, as `for_job` does: the frozen class's `__init__` sets each
+    # through `object.__setattr__` (a tenth of costing 1,000 jobs over 20 pools).
+    cand = object.__new__(Candidate)
+    cand.__dict__.update(
+        job=job,
+        option=option,
+        pool=pool,
+        workers=workers,
+        duration_s=duration,
+        throughput=throughput,
+        cost=cost,
+        stage=stage,
+        note=note,
+        risk=risk,
+    )
+    return cand
 
 
 def _out_of_range(cand: Candidate, currency: str) -> Candidate | None:
@@ -271,7 +294,7 @@ def candidate_for(
             return replace(widest, stage=Stage.SPOT, note=f"spot pool, and even allowed it {note}")
         return replace(widest, note=note)
     if blocked:
-        return replace(found, stage=Stage.SPOT, note="spot pool; set spec.allowSpot: true")
+        return found.restaged(Stage.SPOT, "spot pool; set spec.allowSpot: true")
     cand = found
     beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:

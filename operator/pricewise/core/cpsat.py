@@ -110,15 +110,20 @@ class CpSat:
                 self.cp.add_at_most_one(mine)
             elif left[name]:
                 self.cp.add(sum(mine) <= left[name])
-        for terms, bound in model.rows:
-            used = sum(coef * fixed[k] for k, coef in terms.items() if k in fixed)
-            expr, _ = self._expr(terms)
-            if any(k in self.choice for k in terms):
-                self.cp.add(expr <= bound - used)
+        # What the fixed jobs use of each row, read from the fixed choices (a few of a row's).
+        used = row_use(model.rows, self.rows_of, fixed)
+        for (terms, bound), fixed_use in zip(model.rows, used, strict=True):
+            keys = [k for k in terms if k in self.choice]
+            if keys:
+                expr = cp_model.LinearExpr.weighted_sum(
+                    [self.choice[k] for k in keys], [terms[k] for k in keys]
+                )
+                self.cp.add(expr <= bound - fixed_use)
         self.incumbent = feasible_part(
             self.rows, self.rows_of, fixed, left, [k for k in hint if k in self.choice]
         )
-        self.rank = {k: i for i, k in reversed(list(enumerate(hint)))}
+        # Built backwards, so that a choice's first place is written last.
+        self.rank = dict(zip(reversed(hint), range(len(hint) - 1, -1, -1), strict=True))
         """Each choice's first place in the hint: the order a job's other choices are tried."""
 
     def _expr(self, objective: Linear) -> tuple[cp_model.LinearExprT, int]:
@@ -126,7 +131,10 @@ class CpSat:
         expr = cp_model.LinearExpr.weighted_sum(
             [self.choice[k] for k in keys], [objective[k] for k in keys]
         )
-        return expr, sum(coef * self.fixed[k] for k, coef in objective.items() if k in self.fixed)
+        fixed = self.fixed
+        if len(fixed) < len(objective):  # the same sum, over the shorter of the two
+            return expr, sum(objective[k] * n for k, n in fixed.items() if k in objective)
+        return expr, sum(coef * fixed[k] for k, coef in objective.items() if k in fixed)
 
     def optimise(
         self,

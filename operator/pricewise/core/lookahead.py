@@ -139,7 +139,9 @@ def later_starts(
         latest = latest_start_s(cand.job, cand, now, settings)
         starts = [s for s in slots.get(cand.pool.name, []) if s <= latest]
         ranked.extend((rank, cand.cost, order, cand, s) for rank, s in enumerate(starts))
-    ranked.sort(key=lambda r: r[:3])
+    # (rank, cost, order) differ between any two entries (order and rank do), so the tuples
+    # sort as their first three items do, without a key function.
+    ranked.sort()
     return [(cand, s) for _, _, _, cand, s in ranked[: settings.starts_per_job]]
 
 

@@ -15,6 +15,7 @@ start instant ("what runs then fits the room free then") is exact, with no inter
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -35,6 +36,9 @@ CENT = 10_000
 
 Linear = dict[ChoiceKey, int]
 """A linear expression over choices: coefficient per choice."""
+Running = tuple[tuple[int, ...], int, int, int]
+"""What the capacity rows read of a candidate: its demand per resource (`fields`, clipped), its
+run time (`duration_units`), its worker shape's number and its workers."""
 
 
 def choice_key(candidate: Candidate, start_s: int = 0) -> ChoiceKey:
@@ -102,7 +106,20 @@ class PlacementModel:
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
-        keyed = {k: [choice_key(c, s) for c, s in opts] for k, opts in starts.items()}
+        # `choice_key`, with each job's key formatted once, not once per choice.
+        names: dict[int, str] = {}
+        keyed = {
+            k: [
+                (
+                    names.get(id(c.job)) or names.setdefault(id(c.job), c.job.key),
+                    c.option.index,
+                    c.pool.name,
+                    s,
+                )
+                for c, s in opts
+            ]
+            for k, opts in starts.items()
+        }
         self.choices = {
             key: c for k, opts in starts.items() for key, (c, _) in zip(keyed[k], opts, strict=True)
         }
@@ -113,6 +130,12 @@ class PlacementModel:
         self.groups = {name: keyed[name] for name in self.classes.members}
         self.candidates = {key: self.choices[key] for keys in self.groups.values() for key in keys}
         self.rows: list[tuple[Linear, int]] = []
+        self._levels: defaultdict[int, list[ChoiceKey]] | None = None
+        """Each priority level's choices, once asked (see `level`)."""
+        self._running: dict[int, Running] = {}
+        """What the capacity rows read of each candidate, by identity (see `_capacity`)."""
+        self._shapes: dict[Resources, int] = {}
+        """Each worker shape's number, in the order first read."""
         by_pool: dict[str, list[ChoiceKey]] = defaultdict(list)
         for choice in self.candidates:
             by_pool[choice[2]].append(choice)
@@ -134,18 +157,55 @@ class PlacementModel:
         its nodes worker by worker, per shape (`_slots`)."""
         held = [(release_s(r, self.now_time), fields(r.frees)) for r in pool.releases]
         free = fields(free_room(pool.nodes))
-        demand = {k: tuple(map(in_range, fields(self.candidates[k].demand))) for k in keys}
-        end = {k: k[3] + duration_units(self.candidates[k]) for k in keys}
-        for instant in sorted({k[3] for k in keys}):
-            running = [k for k in keys if k[3] <= instant < end[k]]
-            for index in range(4):
-                terms = {k: demand[k][index] for k in running if demand[k][index]}
+        instants = sorted({k[3] for k in keys})
+        at = {instant: i for i, instant in enumerate(instants)}
+        # What runs at each instant, in the order of `keys`, with what the rows read of it: a
+        # choice runs at the instants from its start until its end. One pass over the choices
+        # (not one per instant), each candidate read once (its later starts share it).
+        running: list[list[tuple[ChoiceKey, Running]]] = [[] for _ in instants]
+        known = self._running
+        for k in keys:
+            cand = self.candidates[k]
+            seen = known.get(id(cand))
+            if seen is None:
+                seen = known[id(cand)] = self._read(cand)
+            for i in range(at[k[3]], bisect_left(instants, k[3] + seen[1])):
+                running[i].append((k, seen))
+        for instant, now_running in zip(instants, running, strict=True):
+            by_resource: tuple[Linear, Linear, Linear, Linear] = ({}, {}, {}, {})
+            cpu, memory, gpu, tpu = by_resource
+            for k, (demand, _, _, _) in now_running:
+                a, b, c, d = demand
+                if a:
+                    cpu[k] = a
+                if b:
+                    memory[k] = b
+                if c:
+                    gpu[k] = c
+                if d:
+                    tpu[k] = d
+            for index, terms in enumerate(by_resource):
                 if terms:
                     room = free[index] + sum(f[index] for until, f in held if until <= instant)
                     self.rows.append((terms, in_range(room)))
-        self._slots(pool, keys, end)
+        self._slots(pool, instants, running)
 
-    def _slots(self, pool: Pool, keys: list[ChoiceKey], end: dict[ChoiceKey, int]) -> None:
+    def _read(self, cand: Candidate) -> Running:
+        """What the capacity rows read of a candidate (see `Running`)."""
+        shape = self._shapes.setdefault(cand.worker, len(self._shapes))
+        return (
+            tuple(map(in_range, fields(cand.demand))),
+            duration_units(cand),
+            shape,
+            cand.workers,
+        )
+
+    def _slots(
+        self,
+        pool: Pool,
+        instants: list[int],
+        running: list[list[tuple[ChoiceKey, Running]]],
+    ) -> None:
         """Per start instant and worker shape, the workers that run then fit the nodes' room
         then, copy by copy: now, each node's free room; later, with what releases free on it
         by then. A pool's sums alone let a job of 8 GPUs be planned where two nodes free 4
@@ -162,7 +222,8 @@ class PlacementModel:
         against 14.4 %)."""
         held = [(release_s(r, self.now_time), r) for r in pool.releases]
         free = free_room(pool.nodes)
-        for instant in sorted({k[3] for k in keys}):
+        shapes = list(self._shapes)
+        for instant, now_running in zip(instants, running, strict=True):
             due = [r for until, r in held if until <= instant]
             if not all(r.nodes for r in due):
                 break  # from here on, where the room is is not known
@@ -171,18 +232,18 @@ class PlacementModel:
                 for name, frees in release.nodes:
                     if name in room:
                         room[name] = room[name] + frees
-            by_shape: dict[Resources, list[ChoiceKey]] = defaultdict(list)
-            for k in keys:
-                if k[3] <= instant < end[k]:
-                    by_shape[self.candidates[k].worker].append(k)
+            by_number: dict[int, Linear] = defaultdict(dict)
+            for k, (_, _, number, workers) in now_running:
+                by_number[number][k] = workers
             # What the resource rows count: every node's room and every release due, wherever
             # it frees room (a node that left the pool is not among `room`).
             summed = sum((r.frees for r in due), free) if self.lean and instant else None
-            for shape, group in by_shape.items():
+            for number, terms in by_number.items():
+                shape = shapes[number]
                 slots = sum(shape.copies_in(r) for r in room.values())
                 if summed is not None and slots >= shape.copies_in(summed):
                     continue  # the resource rows already bound whole plans as tightly
-                self.rows.append(({k: self.candidates[k].workers for k in group}, in_range(slots)))
+                self.rows.append((terms, in_range(slots)))
 
     def _quotas(self, snapshot: Snapshot) -> None:
         """Per start instant, what the namespace runs then fits its ResourceQuotas: what they
@@ -222,7 +283,11 @@ class PlacementModel:
 
     def level(self, priority: int) -> list[ChoiceKey]:
         """The choices of the jobs of one priority level."""
-        return [k for k, c in self.candidates.items() if c.job.priority == priority]
+        if self._levels is None:  # every level's at once: the phases ask for each many times
+            self._levels = defaultdict(list)
+            for k, c in self.candidates.items():
+                self._levels[c.job.priority].append(k)
+        return list(self._levels.get(priority, ()))
 
     def kept(self, keys: list[ChoiceKey], within_s: float) -> list[ChoiceKey]:
         """The choices among `keys` that keep their job's promised start."""
@@ -242,8 +307,12 @@ class PlacementModel:
         is not among them: it already counts as a miss, and putting it first took room from
         jobs that could still make theirs (251 misses against 143 on the contended replay)."""
         out: Linear = {}
+        known: dict[int, int] = {}
         for k in keys:
-            hours = overdue_hours(self.candidates[k].job, self.now_time, max_wait_s)
+            job = self.candidates[k].job
+            hours = known.get(id(job))
+            if hours is None:  # once a job, not once a choice
+                hours = known[id(job)] = overdue_hours(job, self.now_time, max_wait_s)
             if hours and not k[3]:
                 out[k] = hours
         return out

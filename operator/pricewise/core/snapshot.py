@@ -55,8 +55,20 @@ class Resources:
 
     def copies_in(self, free: Resources) -> int:
         """How many copies of these requests fit in `free` side by side."""
-        counts = [free_amount // need for need, free_amount in self.pairs(free) if need > 0]
-        return max(0, min(counts)) if counts else 0
+        # Resource by resource, without the lists `pairs` builds: packing and the model's
+        # slot rows ask this for every node of a pool, many times over.
+        least: int | None = None
+        for need, amount in (
+            (self.cpu, free.cpu),
+            (self.memory, free.memory),
+            (self.gpu, free.gpu),
+            (self.tpu, free.tpu),
+        ):
+            if need > 0:
+                count = amount // need
+                if least is None or count < least:
+                    least = count
+        return 0 if least is None else max(0, least)
 
     def pairs(self, other: Resources) -> list[tuple[int, int]]:
         """(this, other) for each resource, in a fixed order."""
