@@ -580,7 +580,7 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
     failed = wait_phase(cluster, namespace, "flaky", "Failed", timeout=120)
     assert (failed["reason"], failed["restarts"]) == ("WorkerFailed", 1)
     assert "no restart left (maxRestarts 1)" in failed["message"]
-    assert failed["message"].count("worker 0 failed at ") == 2  # both runs, in the history
+    assert failed["message"].count("worker 0 failed (Error, exit code 1)") == 2  # both runs
 
 
 def _cheap_and_dear(pools: Pools) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -226,6 +226,24 @@ def _pod(
     return PodRecord(node, node, Resources(), phase, "j", 0, start, end)
 
 
+def test_a_failed_worker_says_why_as_the_kubelet_does() -> None:
+    def failed(status: dict[str, Any]) -> str | None:
+        return pod_record({"metadata": {}, "spec": {}, "status": status}).failure
+
+    oom = {"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+    sidecar = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    assert failed({"phase": "Failed", "containerStatuses": [sidecar, oom]}) == (
+        "OOMKilled, exit code 137"
+    )
+    assert failed({"phase": "Failed", "reason": "Evicted"}) == "Evicted"
+    assert failed({"phase": "Running", "containerStatuses": [oom]}) is None
+    spent = lifecycle.Restarts(used=0, allowed=0)
+    pod = replace(_pod("Failed", end=NOW), failure="OOMKilled, exit code 137")
+    final = lifecycle.transition("Running", 1, {0: pod}, NOW, NOW, restarts=spent)
+    assert final is not None
+    assert final.message.startswith("worker 0 failed (OOMKilled, exit code 137) at 12:00")
+
+
 def test_lifecycle() -> None:
     admitted = NOW - timedelta(seconds=30)
     assert lifecycle.transition("Admitted", 2, {0: _pod("Running")}, admitted, NOW) is None
@@ -260,7 +278,10 @@ def test_lifecycle() -> None:
         "Running", 1, {0: _pod("Failed", end=NOW)}, admitted, NOW, restarts=spent
     )
     assert final is not None and (final.phase, final.reason) == ("Failed", "WorkerFailed")
-    assert final.message.startswith("worker 0 failed; no restart left (maxRestarts 3): worker 0")
+    assert final.message == (
+        "worker 0 failed at 12:00; no restart left (maxRestarts 3); before: "
+        + "; ".join(["worker 0 failed at 10:00"] * 3)
+    )
     never = lifecycle.transition(
         "Running", 1, {}, admitted, NOW, restarts=lifecycle.Restarts(allowed=0)
     )

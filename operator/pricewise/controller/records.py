@@ -58,7 +58,21 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         start=start or parse_time(status.get("startTime")) if phase != "Pending" else None,
         end=end,
         waiting=tuple(why for why in waiting if why),
+        failure=_failure(status) if phase == "Failed" else None,
     )
+
+
+def _failure(status: Mapping[str, Any]) -> str | None:
+    """Why a failed pod failed: the pod's own reason (Evicted, OutOfcpu), else its first
+    container that exited with an error, with its reason and code."""
+    if status.get("reason"):
+        return str(status["reason"])
+    for cs in status.get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        code = terminated.get("exitCode")
+        if code:
+            return f"{terminated.get('reason') or 'Error'}, exit code {code}"
+    return None
 
 
 def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:

@@ -30,6 +30,9 @@ class PodRecord:
     waiting: tuple[str, ...] = ()
     """Why its containers wait to start, as the kubelet says (ContainerCreating,
     ErrImagePull, ...)."""
+    failure: str | None = None
+    """Why a failed pod failed, as the kubelet says: `Error, exit code 1`, `OOMKilled, exit
+    code 137`, `Evicted`."""
 
 
 GANG_TIMEOUT = timedelta(minutes=2)
@@ -90,8 +93,9 @@ def _broken(
     `waited` ago, cannot start (see `CANNOT_START`) or has not started in `START_TIMEOUT`."""
     failed = sorted(i for i in range(workers) if i in pods and pods[i].phase == "Failed")
     if failed:
+        said = pods[failed[0]].failure
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        return "WorkerFailed", f"worker {failed[0]} failed{more}"
+        return "WorkerFailed", f"worker {failed[0]} failed{f' ({said})' if said else ''}{more}"
     if waited is not None and waited > gang_timeout:
         for i, pod in ((i, pods[i]) for i in range(workers) if i in pods):
             if why := CANNOT_START.intersection(pod.waiting):
@@ -142,12 +146,12 @@ def transition(
                 restart=True,
                 cause=reason,
             )
-        history = "; ".join((*restarts.history, f"{cause} at {now:%H:%M}"))
+        earlier = f"; before: {'; '.join(restarts.history)}" if restarts.history else ""
         ends = [p.end for p in mine if p.end]
         return Transition(
             "Failed",
             reason,
-            f"{cause}; no restart left (maxRestarts {restarts.allowed}): {history}",
+            f"{cause} at {now:%H:%M}; no restart left (maxRestarts {restarts.allowed}){earlier}",
             finished_at=max(ends) if ends else now,
             cause=reason,
         )
