@@ -99,7 +99,10 @@ def test_unreachable_deadline_names_the_fastest_option() -> None:
     plan = checked(snapshot([SLOW, FAST], [job("j", *BOTH, deadline=deadline, max_workers=2)]))
     chosen, reason, message = decide(plan)
     assert (chosen, reason) == (None, "DeadlineUnreachable")
-    assert message == "deadline in 9m cannot be met: fastest option h100 x2 needs 10m"
+    assert message == (
+        "deadline in 9m cannot be met: fastest option h100 x2 needs 10m; move spec.deadline, or "
+        "set spec.whenLate: Run to run it late"
+    )
 
 
 def test_wider_job_when_one_worker_is_too_slow() -> None:
@@ -137,6 +140,11 @@ def test_waits_for_capacity_with_the_reason() -> None:
     plan = checked(snapshot([full], [job("j", BOTH[0])]))
     assert decide(plan)[:2] == (None, "WaitingForCapacity")
     assert "no room in pool l4: l4 x1 needs 1 worker(s) of 8 nvidia.com/gpu" in decide(plan)[2]
+    # With a deadline, when it must start by is said before it passes (then the job is held).
+    due = job("j", BOTH[0], deadline=NOW + timedelta(hours=3))
+    assert decide(checked(snapshot([full], [due])))[2].endswith(
+        "; to meet its deadline it must start by ~14:00 UTC"
+    )
 
 
 def test_gang_is_all_or_nothing_at_node_level() -> None:

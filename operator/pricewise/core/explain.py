@@ -84,6 +84,9 @@ def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
     return "Deferred", f"{cand.label()} fits but was left for the next cycle"
 
 
+_LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
+
+
 def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[str, str]:
     """Reason when no option meets the job's own constraints."""
     currency = snapshot.currency
@@ -97,7 +100,9 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         fastest = min(closest, key=lambda c: c.duration_s)
         limit = time_limit_s(job, snapshot.now) or 0.0
         if limit <= 0 and job.deadline is not None:
-            return "DeadlineUnreachable", f"deadline passed {format_duration(-limit)} ago"
+            return "DeadlineUnreachable", (
+                f"deadline passed {format_duration(-limit)} ago; {_LATE_ADVICE}"
+            )
         binds = deadline_binds(job, snapshot.now)
         what = "deadline in" if binds else "maxDuration"
         text = (
@@ -106,6 +111,8 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         )
         if job.runs_late and not binds:
             text += " (whenLate: Run lets a job run past its deadline, not past maxDuration)"
+        elif binds:
+            text += f"; {_LATE_ADVICE}"
         return "DeadlineUnreachable", text
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
@@ -253,6 +260,7 @@ def explain(
             reason, message = blockers[0]
             if len(blockers) > 1:
                 message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
+            message += _must_start(job, rows, snapshot.now)
         else:
             reason, message = _unfeasible(job, rows, snapshot)
         if job.missed_deadline is not None:
@@ -261,6 +269,19 @@ def explain(
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return tuple(decisions)
+
+
+def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
+    """When a waiting job must start to still meet its deadline: past it, the job is held
+    as DeadlineUnreachable, which a person should see coming."""
+    if job.deadline is None:
+        return ""
+    latest = max(
+        (job.deadline - timedelta(seconds=c.worst_s) for c in rows if c.feasible), default=None
+    )
+    return (
+        "" if latest is None else f"; to meet its deadline it must start by ~{clock(latest, now)}"
+    )
 
 
 def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: str) -> str:
