@@ -171,14 +171,14 @@ class JobOption(ApiModel):
         pattern=QUANTITY_PATTERN,
         max_length=24,
         description="CPU request of each worker; default: the template's, or devicesPerWorker "
-        "for cpu options. At most 100000.",
+        "for cpu options, else 1. At most 100000.",
     )
     memory: str | None = Field(
         None,
         pattern=QUANTITY_PATTERN,
         max_length=24,
-        description="Memory request of each worker, e.g. 64Gi; default: the template's. "
-        "At most 1000000Gi.",
+        description="Memory request of each worker, e.g. 64Gi; default: the template's, else "
+        "2Gi. At most 1000000Gi.",
     )
 
     @field_validator("duration")
