@@ -439,6 +439,20 @@ def test_a_pool_name_an_older_table_has_is_left_out_of_the_newer_table_s_status(
     assert world.kube.status("pricetables", "", "zz-other")["pools"] == []
 
 
+def test_a_pool_without_a_price_is_pointed_out_and_an_explicit_zero_is_not() -> None:
+    world = World()
+    world.kube.put("nodes", node("h100-0", "h100"))
+    unpriced = {**pool("h100", "nvidia-h100", 0), "prices": {}}
+    world.kube.put("pricetables", table("free", unpriced, created="2026-06-01T00:00:00Z"))
+    world.cycle()
+    ready = world.ready("pricetables", "free")
+    assert (ready["status"], ready["reason"]) == ("False", "PoolWithoutPrice")
+    assert "pool h100 has no price: jobs placed there cost nothing" in ready["message"]
+    world.kube.put("pricetables", table("free", {**unpriced, "prices": {"perNodeHour": 0}}))
+    world.cycle()
+    assert world.ready("pricetables", "free")["status"] == "True"
+
+
 def test_a_pool_whose_nodes_lack_the_device_its_accelerator_asks_for_says_how_to_name_it() -> None:
     world = World()
     tpu = node("v5e-0", "v5e")

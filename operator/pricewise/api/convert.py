@@ -289,6 +289,18 @@ def pools_from(
                 )
             elif without := _without_devices(spec, members):
                 problems.append(PoolProblem((here,), "PoolWithoutDevices", without))
+            if not spec.prices.model_fields_set:
+                # Unset prices are zero: the pool is free, and every job that can run there
+                # goes there first, which an admin rarely means (a typo, a pool to price later).
+                problems.append(
+                    PoolProblem(
+                        (here,),
+                        "PoolWithoutPrice",
+                        f"pool {spec.name} has no price: jobs placed there cost nothing; set "
+                        "its prices (perDeviceHour, perCpuHour, perGiBHour or perNodeHour, 0 "
+                        "for a free pool; `pricewise prices import` fills them from a catalog)",
+                    )
+                )
             pools.append(_pool(spec, members, len(pools), unavailable, largest_out))
     return tuple(pools), problems
 

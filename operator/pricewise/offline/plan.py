@@ -13,7 +13,7 @@ from pricewise.api.manifests import ManifestError, Manifests
 from pricewise.api.wire import option_row
 from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
-from pricewise.core.snapshot import PoolPrices, Snapshot
+from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.times import clock
 from pricewise.core.units import format_duration, format_money, from_micros
@@ -32,12 +32,6 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
     warnings = [p.message for p in problems]
-    warnings += [
-        f"pool {p.name} has no price: jobs placed there cost 0 (`pricewise prices import` "
-        "fills prices in from a catalog)"
-        for p in pools
-        if p.prices == PoolPrices()
-    ]
     offered = {p.accelerator for p in pools}
     # One option with a typo'd accelerator beside others that match would vanish from the plan.
     warnings += [
