@@ -159,6 +159,14 @@ def test_a_poison_job_waits_with_its_reason_and_the_others_are_placed(name: str)
     assert field in bad["message"]
 
 
+def test_empty_placement_fields_as_charts_render_them_pin_nothing() -> None:
+    world = World()
+    spec = {"nodeSelector": {}, "affinity": None, "containers": [{"name": "m", "image": "t"}]}
+    world.kube.put("trainingjobs", job("charted", template={"spec": spec}))
+    world.cycle()
+    assert world.job("charted")["phase"] == "Admitted"
+
+
 def test_a_deadline_without_a_time_zone_is_taken_as_utc() -> None:
     world = World()
     world.kube.put("trainingjobs", job("naive", deadline="2026-11-29T18:00:00"))
@@ -201,6 +209,10 @@ def test_a_poison_budget_is_left_out_and_says_why(
             assert part in canary["message"]
         assert "Until it is corrected, the namespace's jobs wait" in ready["message"]
         assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 1
+    if enforcement == "hard":  # made soft, as the message offers, it holds nothing
+        world.kube.put("budgets", budget("bad", enforcement="soft", **spec))
+        world.cycle()
+        assert world.job("canary")["phase"] == "Admitted"
     # Corrected, it is enforced again in the next cycle.
     world.kube.put("budgets", budget("bad", limit=0.5, enforcement=enforcement))
     world.kube.put("trainingjobs", job("after"))
@@ -210,6 +222,19 @@ def test_a_poison_budget_is_left_out_and_says_why(
     )
     assert world.ready("budgets", "bad", NS)["status"] == "True"
     assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 0
+
+
+def _restarted(world: World) -> None:
+    """The operator restarted: a new cache, filled from the API server."""
+    fresh = Cache()
+    world.cache = world.kube.cache = fresh
+    world.scheduler = Scheduler(
+        fresh,
+        world.kube,  # type: ignore[arg-type]
+        Accountant(fresh, world.kube),  # type: ignore[arg-type]
+        SolverSettings(time_limit_s=2),
+    )
+    asyncio.run(world.scheduler.prime())
 
 
 def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_up(
@@ -228,16 +253,8 @@ def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_u
         return take(cache, body)
 
     monkeypatch.setattr(Cache, "upsert_job", upsert_job)
-    fresh = Cache()
-    world.kube.cache = fresh
-    world.scheduler = Scheduler(
-        fresh,
-        world.kube,  # type: ignore[arg-type]
-        Accountant(fresh, world.kube),  # type: ignore[arg-type]
-        SolverSettings(time_limit_s=2),
-    )
-    asyncio.run(world.scheduler.prime())
-    assert (NS, "canary") in fresh.jobs and (NS, "broken") not in fresh.jobs
+    _restarted(world)
+    assert (NS, "canary") in world.cache.jobs and (NS, "broken") not in world.cache.jobs
     world.cycle()
     assert world.job("canary")["phase"] == "Admitted"
 
@@ -555,13 +572,18 @@ def test_a_dotted_name_and_its_dashed_twin_get_their_own_workers() -> None:
     ]
 
 
-def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invalid_one() -> None:
-    world = World()
-    world.kube.put("trainingjobs", job("edited"))
+def _running(world: World, name: str) -> dict[str, Any]:
+    """Job `name` submitted, placed and running: its status."""
+    world.kube.put("trainingjobs", job(name))
     world.cycle()
     _run_workers(world)
     world.cycle()
-    placed = world.job("edited")
+    return world.job(name)
+
+
+def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invalid_one() -> None:
+    world = World()
+    placed = _running(world, "edited")
     assert placed["phase"] == "Running" and len(world.kube.pods(NS)) == 1
     lots = {
         "containers": [{"name": "main", "image": "t", "resources": {"requests": {"cpu": "lots"}}}]
@@ -581,6 +603,46 @@ def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invali
     status = world.job("edited")
     assert (status["phase"], status["reason"]) == ("Pending", "InvalidSpec")
     assert "'lots' is not a quantity" in status["message"]
+
+
+@pytest.mark.parametrize("edit", ["invalid", "bigger"])
+def test_a_placed_job_edited_keeps_running_as_placed_across_a_restart(edit: str) -> None:
+    # After a restart the spec it was placed with is not known any more: an invalid one
+    # flipped it to Pending with its worker running; a valid one sized its accrual by the
+    # new spec, not by the worker that runs.
+    world = World()
+    placed = _running(world, "edited")
+    worker = world.cache.planned_worker(world.cache.jobs[NS, "edited"])
+    requests = {"cpu": "lots"} if edit == "invalid" else {"cpu": "40", "memory": "300Gi"}
+    spec = {"containers": [{"name": "main", "image": "t", "resources": {"requests": requests}}]}
+    world.kube.put("trainingjobs", job("edited", template={"spec": spec}))
+    _restarted(world)
+    world.cycle()
+    assert world.job("edited")["phase"] == "Running"
+    assert world.cache.planned_worker(world.cache.jobs[NS, "edited"]) == worker
+    assert world.job("edited")["nodes"] == placed["nodes"]
+
+
+def test_a_worker_still_to_create_is_made_from_the_template_the_job_was_placed_with() -> None:
+    world = World()
+    failing = [True]
+
+    def once(manifest: dict[str, Any]) -> ApiError | None:
+        if manifest["kind"] == "Pod" and failing[0]:
+            failing[0] = False
+            return ApiError(500, "etcd timeout")
+        return None
+
+    world.kube.refuse = once
+    world.kube.put("trainingjobs", job("late-edit"))
+    world.cycle()
+    assert world.job("late-edit")["phase"] == "Admitted" and world.kube.pods(NS) == []
+    pinned = {"nodeSelector": {"zone": "b"}, "containers": [{"name": "main", "image": "v2"}]}
+    world.kube.put("trainingjobs", job("late-edit", template={"spec": pinned}))
+    world.cycle()
+    (pod,) = world.kube.pods(NS)
+    assert pod["spec"]["containers"][0]["image"] == "trainer"
+    assert "zone" not in pod["spec"]["nodeSelector"]
 
 
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:

@@ -145,6 +145,9 @@ def test_waits_for_capacity_with_the_reason() -> None:
     assert decide(checked(snapshot([full], [due])))[2].endswith(
         "; to meet its deadline it must start by ~14:00 UTC"
     )
+    # At the widest width it accepts: two workers run the hour of work in 30 min.
+    wide = replace(due, max_workers=2)
+    assert decide(checked(snapshot([full], [wide])))[2].endswith("must start by ~14:30 UTC")
 
 
 def test_gang_is_all_or_nothing_at_node_level() -> None:
@@ -691,8 +694,17 @@ def test_when_maxduration_binds_it_is_named_and_whenlate_does_not_lift_it() -> N
     _, _, message = decide(checked(snapshot([SLOW], [late])))
     assert "can no longer be met" not in message
     assert message.endswith(
-        "(whenLate: Run lets a job run past its deadline, not past maxDuration)"
+        "(whenLate: Run lets a job run past its deadline, not past maxDuration 30m, which no "
+        "option meets)"
     )
+    # A spot pool it may not use (excluded before its time is counted) changes none of it.
+    spot = pool("l4-spot", "nvidia-l4", 1.0, gpu_nodes("l4s", 2), spot=True)
+    assert without_missed_deadline(late, (SLOW, spot), NOW, "USD") == late
+    # Its deadline passed as well: the advice to set whenLate: Run is not given to a job that has.
+    gone = replace(late, deadline=NOW - timedelta(hours=1))
+    message = decide(checked(snapshot([SLOW], [gone])))[2]
+    assert message.startswith("deadline passed 1h ago (whenLate: Run lets a job run past")
+    assert "set spec.whenLate" not in message
 
 
 def test_a_cycle_plans_the_first_jobs_by_priority_deadline_and_age_the_rest_queue() -> None:

@@ -350,7 +350,10 @@ class TrainingJobSpec(ApiModel):
         # template's own was merged into the pod but not planned with, so a worker on a node
         # it did not match stayed unschedulable while the job said Admitted, with an ETA.
         spec = value.get("spec")
-        pinned = sorted(PLACEMENT_FIELDS.intersection(spec)) if isinstance(spec, dict) else []
+        # Empty ones, as charts render them (`nodeSelector: {}`), pin nothing.
+        pinned = (
+            sorted(k for k in PLACEMENT_FIELDS if spec.get(k)) if isinstance(spec, dict) else []
+        )
         if pinned:
             raise ValueError(
                 f"spec.{pinned[0]}: pricewise chooses each worker's node, among "

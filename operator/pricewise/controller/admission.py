@@ -129,9 +129,18 @@ class Admission:
                     )
                 return
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
+        # The template it was placed with: an edit since (a new image, a node selector) is
+        # taken when the job is planned again, not by the workers still to create.
+        placed = {**body, "spec": {**body["spec"], "template": record.model.spec.template}}
         manifests = [
             worker_pod(
-                body, i, node, dict(pool_spec.node_selector), requests, tolerations, pool_spec.name
+                placed,
+                i,
+                node,
+                dict(pool_spec.node_selector),
+                requests,
+                tolerations,
+                pool_spec.name,
             )
             for i, node in enumerate(st.nodes)
             if i not in existing
@@ -165,7 +174,9 @@ class Admission:
                 "nodeSelector or tolerations in the PriceTable) and the job is planned again "
                 "when its spec or a PriceTable changes"
             )
-            fields = {"observed_generation": record.body["metadata"].get("generation")}
+            # The spec the refused worker was made from: that of its placement (`create_workers`).
+            placed_at = record.status.observed_generation
+            fields = {"observed_generation": placed_at or record.body["metadata"].get("generation")}
         released = await self.release(record, reason, message, datetime.now(UTC), fields)
         if released:
             await self.event(record, reason, message, warning=True)

@@ -271,7 +271,9 @@ class Cache:
         except ValidationError as err:
             self.budgets.pop(key, None)
             self.budget_errors[key] = "; ".join(field_errors(err))
-            if (body.get("spec") or {}).get("enforcement") != "soft":
+            if (body.get("spec") or {}).get("enforcement") == "soft":
+                self.hard_errors.discard(key)
+            else:
                 self.hard_errors.add(key)
             self.budget_conditions[key] = list(status.get("conditions") or [])
 
@@ -383,8 +385,17 @@ class Cache:
         return next((o for o in options if o.accelerator == status.accelerator), None)
 
     def planned_worker(self, record: JobRecord) -> Resources:
-        """Requests of one worker of a placed job."""
+        """Requests of one worker of a placed job: of its spec, or, where the spec changed since
+        its placement or cannot be read (after a restart, the spec it was placed with is not
+        known any more), of its worker pods, which hold what was placed."""
         option = self.planned_option(record)
+        placed_at = record.status.observed_generation
+        edited = placed_at is not None and placed_at != record.body["metadata"].get("generation")
+        if edited or option is None or record.model is None:
+            meta = record.body["metadata"]
+            pods = self.workers_of(meta["namespace"], meta["name"])
+            if pods:
+                return pods[min(pods)].requests
         if option is None or record.model is None:
             return Resources()
         return convert.worker_resources(option, record.model.spec.template)

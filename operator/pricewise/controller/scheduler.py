@@ -550,7 +550,9 @@ class Scheduler:
         and so do pending jobs of a namespace whose limits cannot be checked."""
         holds = self.cache.namespace_holds()
         for (namespace, name), record in list(self.cache.jobs.items()):
-            if record.job is None:
+            if record.job is None and record.phase == "Pending":
+                # A placed or ended job keeps its phase: it was placed with a spec that was
+                # valid then (edited since, or refused by a newer version after an upgrade).
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, check=False)
             elif (

@@ -336,7 +336,7 @@ def without_missed_deadline(job: Job, pools: tuple[Pool, ...], now: datetime, cu
     late = replace(job, deadline=None, missed_deadline=job.deadline)
     # maxDuration may be what no option meets: whenLate does not lift it, and the deadline,
     # which can still be met, is not missed.
-    if all(c.stage == Stage.TIME for c in candidates(late, pools, now, currency)):
+    if not any(c.stage > Stage.TIME for c in candidates(late, pools, now, currency)):
         return job
     return late
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit_s
+from pricewise.core.costmodel import (
+    Candidate,
+    Stage,
+    aggregate_throughput,
+    deadline_binds,
+    time_limit_s,
+)
 from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import Reservation
 from pricewise.core.snapshot import Job, Snapshot
@@ -100,18 +106,20 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         fastest = min(closest, key=lambda c: c.duration_s)
         limit = time_limit_s(job, snapshot.now) or 0.0
         if limit <= 0 and job.deadline is not None:
-            return "DeadlineUnreachable", (
-                f"deadline passed {format_duration(-limit)} ago; {_LATE_ADVICE}"
+            text = f"deadline passed {format_duration(-limit)} ago"
+        else:
+            what = "deadline in" if deadline_binds(job, snapshot.now) else "maxDuration"
+            text = (
+                f"{what} {format_duration(limit)} cannot be met: fastest option "
+                f"{fastest.label()} needs {format_duration(fastest.duration_s)}"
             )
-        binds = deadline_binds(job, snapshot.now)
-        what = "deadline in" if binds else "maxDuration"
-        text = (
-            f"{what} {format_duration(limit)} cannot be met: fastest option "
-            f"{fastest.label()} needs {format_duration(fastest.duration_s)}"
-        )
-        if job.runs_late and not binds:
-            text += " (whenLate: Run lets a job run past its deadline, not past maxDuration)"
-        elif binds:
+        if job.runs_late and job.max_duration_s is not None:
+            # It still has its deadline only because maxDuration is not met either.
+            text += (
+                " (whenLate: Run lets a job run past its deadline, not past maxDuration "
+                f"{format_duration(job.max_duration_s)}, which no option meets)"
+            )
+        elif job.deadline is not None:
             text += f"; {_LATE_ADVICE}"
         return "DeadlineUnreachable", text
     if stage is Stage.THROUGHPUT:
@@ -276,8 +284,14 @@ def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
     as DeadlineUnreachable, which a person should see coming."""
     if job.deadline is None:
         return ""
+    # At the widest width the job accepts: the cost model widens it as its time runs short.
     latest = max(
-        (job.deadline - timedelta(seconds=c.worst_s) for c in rows if c.feasible), default=None
+        (
+            job.deadline - timedelta(seconds=min(c.worst_s, job.work / widest))
+            for c in rows
+            if c.feasible and (widest := aggregate_throughput(job, c.option, job.max_workers))
+        ),
+        default=None,
     )
     return (
         "" if latest is None else f"; to meet its deadline it must start by ~{clock(latest, now)}"
