@@ -190,6 +190,7 @@ _SERVICE_MONITOR_SPEC = {
                 "properties": {
                     "port": {"type": "string"},
                     "path": {"type": "string"},
+                    "honorLabels": {"type": "boolean"},
                     "interval": _DURATION,
                     "scrapeTimeout": _DURATION,
                     "relabelings": {"type": "array", "items": _OPEN},

@@ -46,7 +46,15 @@ def prometheus(operator: Operator, tmp_path: Path) -> Iterator[str]:
         "scrape_configs": [
             {
                 "job_name": "pricewise",
-                "static_configs": [{"targets": [f"127.0.0.1:{operator.metrics_port}"]}],
+                # As a scrape in the cluster labels its target: the metrics' own namespace must
+                # win, as the docs and the chart's ServiceMonitor (honorLabels) set it.
+                "honor_labels": True,
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{operator.metrics_port}"],
+                        "labels": {"namespace": "pricewise-system"},
+                    }
+                ],
             }
         ],
     }

@@ -645,6 +645,30 @@ def test_a_worker_still_to_create_is_made_from_the_template_the_job_was_placed_w
     assert "zone" not in pod["spec"]["nodeSelector"]
 
 
+def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each step and write is guarded, so a cluster refusing every status write (RBAC after an
+    # upgrade) let every cycle count as ok, and PricewiseSolverFailing never fired.
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    registry = world.scheduler.metrics.registry
+
+    def count(result: str) -> float | None:
+        return registry.get_sample_value("pricewise_scheduling_cycles_total", {"result": result})
+
+    assert (count("ok"), count("error")) == (0, 0)  # at 0 from the start, for increase()
+    world.kube.put("trainingjobs", job("a"))
+    asyncio.run(world.scheduler.counted_cycle(NOW))
+    assert (count("ok"), count("error")) == (1, 0)
+
+    async def refused(*_: Any, **__: Any) -> Any:
+        raise ApiError(422, "admission webhook denied the request")
+
+    monkeypatch.setattr(world.kube, "patch_status", refused)
+    world.kube.put("trainingjobs", job("b"))
+    asyncio.run(world.scheduler.counted_cycle(NOW))
+    assert (count("ok"), count("error")) == (1, 1)
+
+
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     world = World()
     world.kube.refuse = lambda m: (

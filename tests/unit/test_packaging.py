@@ -259,6 +259,14 @@ def test_rendered_prometheus_rule_holds_the_rules_file() -> None:
     assert rule["spec"]["groups"], "at least one rule group"
 
 
+def test_the_service_monitor_keeps_the_metrics_own_namespace_label() -> None:
+    # Without honorLabels the target's namespace (pricewise-system) replaces the metrics' own,
+    # and every per-namespace alert groups all teams together (or fails on duplicate series).
+    docs = _documents(ROOT / "deploy" / "overlays" / "prometheus" / "monitoring.yaml")
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert [e.get("honorLabels") for e in monitor["spec"]["endpoints"]] == [True]
+
+
 def test_dashboard_copy_is_a_grafana_dashboard() -> None:
     dashboard = json.loads((CHART / "files" / "pricewise-dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["panels"]

@@ -306,10 +306,13 @@ class Metrics:
         )
         self.cycles = CounterMetric(
             "pricewise_scheduling_cycles",
-            "Scheduling cycles by result.",
+            "Scheduling cycles by result: error when the cycle, one of its steps or one of its "
+            "API writes failed (each logged).",
             ["result"],
             registry=self.registry,
         )
+        for result in ("ok", "error"):  # at 0 from the start: increase() misses a first step
+            self.cycles.labels(result)
         self.restarts = CounterMetric(
             "pricewise_job_restarts",
             "Jobs requeued after a lost or failed worker, by pool and cause (WorkerFailed, "
@@ -341,8 +344,8 @@ class Metrics:
         )
 
     def observe(self, plan: Plan, currency: str) -> None:
-        """Record one cycle's plan and what was accrued since the last."""
-        self.cycles.labels("ok").inc()
+        """Record one cycle's plan and what was accrued since the last (the cycle's result is
+        counted by the loop, which knows whether anything failed in it)."""
         self.solver_status.labels(plan.status).inc()
         self.solver_seconds.observe(plan.seconds)
         for decision in plan.decisions:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import (
@@ -140,15 +141,31 @@ class Scheduler:
             if not self.is_leader():
                 self.teller.stop()  # the leader writes statuses now
                 continue
-            try:
-                if not primed:
-                    await self.prime()
-                    primed = True
-                await self.cycle(datetime.now(UTC))
-            except Exception:  # a failed cycle is retried by the next one
-                log.exception("scheduling cycle failed")
-                if self.metrics is not None:
-                    self.metrics.cycles.labels("error").inc()
+            primed = await self.counted_cycle(datetime.now(UTC), primed)
+
+    async def counted_cycle(self, now: datetime, primed: bool = True) -> bool:
+        """One cycle (the start-up list first, unless `primed`), counted by its result: an
+        error when it raised, or when one of its steps or API writes failed. Those are logged
+        where they fail and the rest goes on; counted only when the whole cycle raised, a
+        cluster refusing every status write (RBAC after an upgrade) looked healthy to
+        PricewiseSolverFailing. Whether the cache is primed now."""
+        faults: list[str] = []
+        token = _FAULTS.set(faults)
+        try:
+            if not primed:
+                await self.prime()
+                primed = True
+            await self.cycle(now)
+        except Exception:  # a failed cycle is retried by the next one
+            log.exception("scheduling cycle failed")
+            faults.append("the cycle")
+        finally:
+            _FAULTS.reset(token)
+        if faults:
+            log.error("scheduling cycle failed in part: %s", ", ".join(sorted(set(faults))))
+        if self.metrics is not None:
+            self.metrics.cycles.labels("error" if faults else "ok").inc()
+        return primed
 
     async def cycle(self, now: datetime) -> Plan:
         """One scheduling cycle."""
@@ -576,6 +593,16 @@ class Scheduler:
             await self.admission.hold(record, "PlanningFailed", message, check=True)
 
 
+_FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("faults", default=None)
+"""What failed in the running cycle (see `Scheduler.run`)."""
+
+
+def _fault(what: str) -> None:
+    faults = _FAULTS.get()
+    if faults is not None:
+        faults.append(what)
+
+
 @contextlib.contextmanager
 def _step(name: str) -> Iterator[None]:
     """Run one step of the cycle, logging instead of raising what fails in it."""
@@ -583,6 +610,7 @@ def _step(name: str) -> Iterator[None]:
         yield
     except Exception:
         log.exception("cycle step %r failed; the rest of the cycle goes on", name)
+        _fault(f"step {name!r}")
 
 
 @contextlib.asynccontextmanager
@@ -605,4 +633,5 @@ async def _gather(calls: Any) -> list[Any]:
     for result in results:
         if isinstance(result, Exception):
             log.error("API call failed: %s", result)
+            _fault("API calls")
     return results
