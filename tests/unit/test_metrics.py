@@ -145,6 +145,30 @@ def test_state_gauges_from_the_cache() -> None:
     assert samples[("pricewise_budget_threshold_ratio", (*budget, ("threshold", "80")))] == 0.8
 
 
+def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nobody() -> None:
+    cache = _state()
+    requeued_at = datetime.now(UTC) - timedelta(minutes=2)
+    train = cache.jobs["team-a", "train"].body
+    released = {"type": "Admitted", "status": "False", "reason": "Requeued",
+                "lastTransitionTime": requeued_at.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "requeued",
+                                            "namespace": "team-c"},
+                      "status": {"phase": "Pending", "reason": "WaitingForCapacity",
+                                 "conditions": [released]}})  # fmt: skip
+    cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "bad",
+                                            "namespace": "team-d"},
+                      "status": {"phase": "Pending", "reason": "InvalidSpec"}})  # fmt: skip
+    samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
+    ages = {
+        dict(k[1])["namespace"]: v
+        for k, v in samples.items()
+        if k[0] == "pricewise_oldest_pending_job_age_seconds"
+    }
+    # Created days ago, it had waited 2 minutes since its node went away; the invalid job
+    # is PricewiseObjectsRejected's to report.
+    assert 100 < ages["team-c"] < 200 and "team-d" not in ages
+
+
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     cache = _state()
     kube = NoKube()

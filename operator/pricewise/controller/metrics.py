@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pricewise.api.models import Condition
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import ACTIVE_PHASES, HELD_REASONS
@@ -173,8 +175,9 @@ class StateCollector(Collector):
         )
         oldest = GaugeMetricFamily(
             "pricewise_oldest_pending_job_age_seconds",
-            "Age of the oldest Pending TrainingJob that could run: not one that cannot as "
-            "specified, which its owner is told of (a Warning event).",
+            "How long the longest-waiting Pending TrainingJob that could run has waited, since "
+            "its creation or its last requeue: not one that cannot as specified (its owner is "
+            "told, by a Warning event), nor one left out as invalid (PricewiseObjectsRejected).",
             labels=["namespace"],
         )
         planned = GaugeMetricFamily(
@@ -190,9 +193,9 @@ class StateCollector(Collector):
             by_phase[record.phase] += 1
             if record.phase == "Pending":
                 by_reason[st.reason or "New"] += 1
-                created = parse_time(record.body["metadata"].get("creationTimestamp"))
-                if created and st.reason not in INFEASIBLE and st.reason not in HELD_REASONS:
-                    ages[namespace] = max(ages.get(namespace, 0.0), (now - created).total_seconds())
+                since = _waiting_since(record.body["metadata"], st.conditions)
+                if since and st.reason not in UNCOUNTED_WAITS:
+                    ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
                 if st.planned_start is not None:
                     pool = next((r.pool for r in st.options if r.verdict == "planned"), "")
                     planned.add_metric([namespace, name, pool], st.planned_start.timestamp())
@@ -355,6 +358,20 @@ class Metrics:
                 self.savings.labels(currency).inc(saved)
         for namespace, pool, amount in self.accountant.drain_accrued():
             self.cost.labels(namespace, pool, currency).inc(amount)
+
+
+UNCOUNTED_WAITS = frozenset({*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed"})
+"""Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
+for a fix, and say so elsewhere."""
+
+
+def _waiting_since(meta: Mapping[str, Any], conditions: list[Condition]) -> datetime | None:
+    """When a pending job began to wait: its creation, or its last requeue (when its Admitted
+    condition last turned False). A requeued job older than an hour paged at once."""
+    created = parse_time(meta.get("creationTimestamp"))
+    admitted = next((c for c in conditions if c.type == "Admitted"), None)
+    released = admitted.last_transition_time if admitted and admitted.status == "False" else None
+    return max(t for t in (created, released) if t) if created or released else None
 
 
 def outcome(decision: Decision) -> str:
