@@ -659,6 +659,8 @@ def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPa
     world.kube.put("trainingjobs", job("a"))
     asyncio.run(world.scheduler.counted_cycle(NOW))
     assert (count("ok"), count("error")) == (1, 0)
+    lost = {"pool": "l4", "cause": "NodeLost"}
+    assert registry.get_sample_value("pricewise_job_restarts_total", lost) == 0  # seen, at 0
 
     async def refused(*_: Any, **__: Any) -> Any:
         raise ApiError(422, "admission webhook denied the request")

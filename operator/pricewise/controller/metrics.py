@@ -8,7 +8,7 @@ are ordinary instruments that restart from zero, as Prometheus expects of counte
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
 
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
+RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
+"""What requeues a job (see `lifecycle.transition`)."""
 
 
 class StateCollector(Collector):
@@ -345,6 +347,13 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+
+    def pools_seen(self, pools: Iterable[str]) -> None:
+        """Each pool's restart counters, at 0 until a first restart: `increase()` does not see
+        a series' first sample, so PricewisePoolLosingNodes needed a fourth loss on a new pool."""
+        for pool in pools:
+            for cause in RESTART_CAUSES:
+                self.restarts.labels(pool, cause)
 
     def observe(self, plan: Plan, currency: str) -> None:
         """Record one cycle's plan and what was accrued since the last (the cycle's result is

@@ -171,6 +171,8 @@ class Scheduler:
         """One scheduling cycle."""
         started = time.monotonic()
         pools, problems = self.cache.pools()
+        if self.metrics is not None:
+            self.metrics.pools_seen(p.name for p in pools)
         # Each step is guarded on its own: a fault in accounting must not stop placement.
         with _step("accounting"):
             self.accountant.settle(now, {p.name: p for p in pools})
