@@ -341,11 +341,12 @@ def test_restart_during_a_burst_places_every_job_once(
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)[
         "items"
     ]
-    # Events are best effort (a kill between the status write and the event loses one), but a
-    # job admitted twice would show two.
+    # Events are best effort, but a job admitted twice would show two. A cycle writes its
+    # placements' events last, so the kill may lose those of every job placed before it (the
+    # first 20: a full-suite run saw 33 of 40); the restarted operator announces the rest.
     admitted = Counter(e["involvedObject"]["name"] for e in events if e["reason"] == "Admitted")
     assert max(admitted.values()) == 1
-    assert len(admitted) >= 35
+    assert len(admitted) >= 20
 
 
 def test_price_table_status_names_pool_problems(
