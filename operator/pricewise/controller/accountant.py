@@ -267,8 +267,8 @@ class Accountant:
         """Write every budget's status where its figures changed; a Budget that cannot be
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
-            held = "hard" if key in self.cache.hard_errors else "soft"
-            until = f"Until it is corrected, {_UNCHECKED[held]}"
+            enforcement = "hard" if key in self.cache.hard_errors else "soft"
+            until = f"Until it is corrected, {_UNCHECKED[enforcement]}"
             await self._write_not_ready(
                 key, "InvalidSpec", f"invalid spec: {message}. {until}", now
             )

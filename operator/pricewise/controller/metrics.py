@@ -30,6 +30,9 @@ from pricewise.core.units import from_micros
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
 """What requeues a job (see `lifecycle.transition`)."""
+UNCOUNTED_WAITS = frozenset({*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed"})
+"""Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
+for a fix, and say so elsewhere."""
 
 
 class StateCollector(Collector):
@@ -367,11 +370,6 @@ class Metrics:
                 self.savings.labels(currency).inc(saved)
         for namespace, pool, amount in self.accountant.drain_accrued():
             self.cost.labels(namespace, pool, currency).inc(amount)
-
-
-UNCOUNTED_WAITS = frozenset({*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed"})
-"""Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
-for a fix, and say so elsewhere."""
 
 
 def _waiting_since(meta: Mapping[str, Any], conditions: list[Condition]) -> datetime | None:

@@ -145,10 +145,10 @@ class Scheduler:
 
     async def counted_cycle(self, now: datetime, primed: bool = True) -> bool:
         """One cycle (the start-up list first, unless `primed`), counted by its result: an
-        error when it raised, or when one of its steps or API writes failed. Those are logged
-        where they fail and the rest goes on; counted only when the whole cycle raised, a
-        cluster refusing every status write (RBAC after an upgrade) looked healthy to
-        PricewiseSolverFailing. Whether the cache is primed now."""
+        error when it raised, or when one of its steps or API writes failed (each is logged
+        where it fails, and the rest of the cycle goes on). Counting only cycles that raised,
+        a cluster refusing every status write (RBAC after an upgrade) looked healthy to
+        PricewiseSolverFailing. Returns whether the cache is primed now."""
         faults: list[str] = []
         token = _FAULTS.set(faults)
         try:
@@ -596,7 +596,7 @@ class Scheduler:
 
 
 _FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("faults", default=None)
-"""What failed in the running cycle (see `Scheduler.run`)."""
+"""What failed in the running cycle (see `Scheduler.counted_cycle`)."""
 
 
 def _fault(what: str) -> None:
