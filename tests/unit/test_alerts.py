@@ -54,3 +54,14 @@ def test_dashboard_queries_use_exported_metrics() -> None:
         for target in panel["targets"]:
             for name in re.findall(r"\b(pricewise_[a-z_]+?)(?:_total|_bucket)?\b", target["expr"]):
                 assert f'"{name}' in source, f"{panel['title']}: {name} is not exported"
+
+
+def test_dashboard_reads_counters_through_rate_or_increase() -> None:
+    # A counter restarts at 0 with the operator: plotted raw, a restart reads as money refunded.
+    dashboard = json.loads((ROOT / "deploy/grafana/pricewise-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for counter in re.finditer(r"pricewise_[a-z_]+_total\b", expr):
+                before = expr[: counter.start()]
+                assert re.search(r"\b(rate|increase)\($", before), f"{panel['title']}: {expr}"

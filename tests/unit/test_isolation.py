@@ -669,6 +669,9 @@ def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPa
     world.kube.put("trainingjobs", job("b"))
     asyncio.run(world.scheduler.counted_cycle(NOW))
     assert (count("ok"), count("error")) == (1, 1)
+    # "b" was planned but its placement never written: decided again next cycle, counted then.
+    admitted = {"outcome": "admitted"}
+    assert registry.get_sample_value("pricewise_decisions_total", admitted) == 1
 
 
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:

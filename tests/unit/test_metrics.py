@@ -202,7 +202,35 @@ def test_each_cycle_counts_its_decisions_by_outcome() -> None:
     cache = Cache()
     metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
     for _ in range(2):
-        metrics.observe(plan, "USD")
+        metrics.observe(plan, plan.decisions, "USD")
     samples = _samples(metrics)
     assert samples[("pricewise_decisions_total", (("outcome", "admitted"),))] == 2
     assert samples[("pricewise_decisions_total", (("outcome", "waiting"),))] == 2
+
+
+def test_a_free_pool_exports_its_price_at_zero() -> None:
+    # An on-premises pool priced at 0 had no price series: a dashboard lost the pool.
+    cache = _state()
+    cache.upsert_price_table(
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "currency": "USD",
+                "pools": [
+                    {
+                        "name": "a100",
+                        "accelerator": "nvidia-a100-80gb",
+                        "nodeSelector": {"pool": "a100"},
+                        "prices": {"perDeviceHour": 0},
+                    }
+                ],
+            },
+        }
+    )
+    samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
+    prices = {
+        dict(labels)["unit"]: value
+        for (name, labels), value in samples.items()
+        if name == "pricewise_pool_price_per_hour"
+    }
+    assert prices == {"device": 0.0}

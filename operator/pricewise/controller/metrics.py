@@ -127,13 +127,17 @@ class StateCollector(Collector):
         currency = self.cache.currency()
         for pool in pools:
             prices = pool.prices
-            for unit, value in (
-                ("device", prices.per_device_hour),
-                ("cpu", prices.per_cpu_hour),
-                ("gib", prices.per_gib_hour),
-                ("node", prices.per_node_hour),
-            ):
-                if value:
+            units = {
+                "device": prices.per_device_hour,
+                "cpu": prices.per_cpu_hour,
+                "gib": prices.per_gib_hour,
+                "node": prices.per_node_hour,
+            }
+            # A free pool (prices set to 0) still has a price: its main unit, at 0, so that
+            # dashboards and queries comparing pools do not lose it.
+            main = "cpu" if pool.accelerator == "cpu" else "device"
+            for unit, value in units.items():
+                if value or (unit == main and not any(units.values())):
                     price.add_metric(
                         [pool.name, pool.accelerator, pool.capacity_type, unit, currency],
                         from_micros(value),
@@ -358,12 +362,14 @@ class Metrics:
             for cause in RESTART_CAUSES:
                 self.restarts.labels(pool, cause)
 
-    def observe(self, plan: Plan, currency: str) -> None:
-        """Record one cycle's plan and what was accrued since the last (the cycle's result is
-        counted by the loop, which knows whether anything failed in it)."""
+    def observe(self, plan: Plan, decided: Iterable[Decision], currency: str) -> None:
+        """Record one cycle's plan, the decisions that took effect (`decided`: a placement
+        whose status write failed is decided again next cycle, and counted then) and what was
+        accrued since the last (the cycle's result is counted by the loop, which knows whether
+        anything failed in it)."""
         self.solver_status.labels(plan.status).inc()
         self.solver_seconds.observe(plan.seconds)
-        for decision in plan.decisions:
+        for decision in decided:
             self.decisions.labels(outcome(decision)).inc()
             saved = savings(decision)
             if saved > 0:

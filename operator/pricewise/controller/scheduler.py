@@ -212,11 +212,11 @@ class Scheduler:
         placed = [d for d in decisions if d.chosen is not None]
         waiting = [d for d in decisions if d.chosen is None]
         placing = time.monotonic()
-        statuses_s = await self._place(placed, now, snapshot.currency)
+        statuses_s, done = await self._place(placed, now, snapshot.currency)
         self.teller.tell(waiting, now, snapshot.currency)
         self.cycles += 1
         if self.metrics is not None:
-            self.metrics.observe(plan, snapshot.currency)
+            self.metrics.observe(plan, [*done, *waiting], snapshot.currency)
         ended = time.monotonic()
         log.info(
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
@@ -237,13 +237,16 @@ class Scheduler:
         )
         return plan
 
-    async def _place(self, placed: list[Decision], now: datetime, currency: str) -> float:
+    async def _place(
+        self, placed: list[Decision], now: datetime, currency: str
+    ) -> tuple[float, list[Decision]]:
         """Write a cycle's placements in three batches: every status (the decision, durable,
         and the room it holds), then the workers of the jobs still Admitted, then the Admitted
         events, a courtesy. Written job by job (status, event, workers), all jobs at once on the
         client's connections, which serve requests in turn: each job's event was queued behind
         the other jobs' statuses, and its workers behind their events, so a burst's workers
-        waited for every event of their cycle. The seconds the statuses took."""
+        waited for every event of their cycle. The seconds the statuses took, and the
+        placements whose status was written."""
         started = time.monotonic()
         written = await _gather(self.admission.apply(d, now, currency) for d in placed)
         statuses_s = time.monotonic() - started
@@ -257,7 +260,7 @@ class Scheduler:
                 self.admission.event(r, "Admitted", d.message)
                 for d, r in self._jobs(done, ACTIVE_PHASES)
             )
-        return statuses_s
+        return statuses_s, done
 
     def _jobs(
         self, decisions: Iterable[Decision], phases: Container[str]
