@@ -194,6 +194,22 @@ def test_higher_priority_is_placed_first_under_contention() -> None:
     assert decide(now_only, "team-a/low")[1] == "WaitingForCapacity"
 
 
+@pytest.mark.parametrize(
+    "low",
+    [
+        job("low", BOTH[0], deadline=NOW + timedelta(minutes=90)),  # must start now
+        job("low", BOTH[0], created=NOW - timedelta(hours=30)),  # overdue: past its max wait
+    ],
+)
+def test_a_lower_priority_never_delays_a_higher_one(low: Job) -> None:
+    # With every level's count before any level's timing, the low job was started now (its
+    # deadline or its wait left it no later start) and the high one reserved for when it ends.
+    one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    plan = checked(snapshot([one_node], [low, job("high", BOTH[0], priority=10)]))
+    assert decide(plan, "team-a/high")[:2] == ("l4", "Admitted")
+    assert decide(plan, "team-a/low")[:2] == (None, "WaitingForCapacity")
+
+
 def test_one_high_priority_job_outweighs_many_low_ones() -> None:
     one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     small = option("nvidia-l4", 1000, devices=1)

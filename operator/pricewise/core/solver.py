@@ -1,14 +1,15 @@
 """The placement solver: which pending jobs run now or later, where, and how wide, at least cost.
 
-Objective, lexicographic: first plan as many jobs of the highest priority as possible (now, or
-at a later start where their pool frees: see `lookahead`), keep as many of that level's earlier
-promises as possible, then the same for the next level, and so on (one CP-SAT objective per
-contended priority level); then minimise the total price; then start as early as that price
-allows. CP-SAT decides at pool level (capacity sums, per-shape slot counts, quotas, hard
-budgets; capacity over time for later starts); every pool's choice for now is then packed node
-by node, and a choice that cannot be packed is cut off and the model solved again, so that
-every placement returned fits real nodes. Later starts are plans, checked at pool level only:
-they are packed when their time comes, by that cycle's solve.
+Objective, lexicographic, per priority level from the highest (priority is strict): start its
+overdue jobs, plan as many of its jobs as possible (now, or at a later start where their pool
+frees: see `lookahead`), at the least total price, keeping as many of its earlier promises as
+that price allows and starting as early as it allows; then the next level (one CP-SAT objective
+per phase). Models too large for CP-SAT whole count every level before pricing all of them at
+once (see `_phases`). CP-SAT decides at pool level (capacity sums, per-shape slot counts,
+quotas, hard budgets; capacity over time for later starts); every pool's choice for now is then
+packed node by node, and a choice that cannot be packed is cut off and the model solved again,
+so that every placement returned fits real nodes. Later starts are plans, checked at pool level
+only: they are packed when their time comes, by that cycle's solve.
 
 Every coefficient stays inside CP-SAT's 64-bit range for any input the API accepts: money is
 counted in a unit large enough that the sum of every candidate's cost fits in 2^60 (one
@@ -384,9 +385,9 @@ def _better(
 ) -> bool:
     """Whether a round's plan (`started`: what of it starts now) beats the current one as its
     phases ranked plans: per level, highest first, the overdue jobs started now (weighted by
-    their hours, see `model.overdue_hours`) and then the jobs planned; then less cost per
-    level (highest first) or, for a round priced over all levels at once (`by_level` False),
-    less cost in all."""
+    their hours, see `model.overdue_hours`), the jobs planned and, for a round priced level by
+    level (`by_level`), less cost; for a round priced over all levels at once, less cost in all
+    after every level's counts."""
     before = [c for c, _ in current]
 
     def ranks(plan: list[Candidate], now_started: list[Candidate]) -> tuple[int, ...]:
@@ -395,18 +396,13 @@ def _better(
         for level, count in zip(levels, counts, strict=True):
             mine = (c for c in now_started if c.job.priority == level)
             out += [sum(overdue_hours(c.job, now, max_wait_s) for c in mine), count]
+            if by_level:
+                out.append(-sum(c.cost for c in plan if c.job.priority == level))
+        if not by_level:
+            out.append(-sum(c.cost for c in plan))
         return tuple(out)
 
-    new, old = ranks(planned, started), ranks(before, before)
-    if new != old:
-        return new > old
-    if not by_level:
-        return sum(c.cost for c in planned) <= sum(c.cost for c in before)
-    return _level_costs(planned, levels) <= _level_costs(before, levels)
-
-
-def _level_costs(chosen: list[Candidate], levels: Sequence[int]) -> tuple[int, ...]:
-    return tuple(sum(c.cost for c in chosen if c.job.priority == level) for level in levels)
+    return ranks(planned, started) >= ranks(before, before)
 
 
 @dataclass
@@ -439,20 +435,23 @@ def _phases(
     ceilings: Sequence[int] = (),
     early_starts: bool = True,
 ) -> _Outcome | None:
-    """Solve in phases, each bounding the next. First, per level from the highest, the most
-    jobs planned (with `tie_break`, the count less the cost: see `_admission`). Then, per
-    level from the highest, the least cost, the most promises kept and the earliest starts: a
-    higher priority is placed as cheaply and as early as it can be before a lower one's price,
-    promises or timing count, so it may take a lower priority's reservation; within a level,
+    """Solve in phases, each bounding the next. Per level from the highest: its overdue jobs
+    started, the most of its jobs planned (with `tie_break`, the count less the cost: see
+    `_admission`), then its least cost, the most of its promises kept and its earliest starts;
+    then the next level. Priority is strict: a level is planned as if the levels below did not
+    exist, so it may take a lower priority's room or reservation, and a lower priority never
+    delays it (when every level's count came first, a job of priority 0 that had to start now
+    to meet its deadline pushed a job of priority 10 to a later start). Within a level,
     promises are kept where price allows. None when nothing is found in time; an outcome that
     is not `complete` when time ran out later (its plan is still valid).
 
-    Without `by_level`, cost, promises and timing are optimised over all levels at once: the
-    relaxation does so, because bounding a level by its fractional optimum would bind the
-    levels below to a cost no whole plan has (on 1,000 jobs, 7 % dearer in all); and so does
-    CP-SAT beside it (see `_solve_round`), where the relaxation's `floor` bounds the cost: a
-    plan within the gap of it ends the cost phase, or skips it; and its counts per level
-    (`ceilings`) bound the admissions: a plan that reaches one ends that phase, or skips it.
+    Without `by_level`, the counts come first, per level, then cost, promises and timing are
+    optimised over all levels at once: the relaxation does so, because bounding a level by its
+    fractional optimum would bind the levels below to a cost no whole plan has (on 1,000 jobs,
+    7 % dearer in all); and so does CP-SAT beside it (see `_solve_round`), where the
+    relaxation's `floor` bounds the cost: a plan within the gap of it ends the cost phase, or
+    skips it; and its counts per level (`ceilings`) bound the admissions: a plan that reaches
+    one ends that phase, or skips it.
 
     Without `early_starts` the plan keeps its starts: where CP-SAT decides among a shortlist
     (the largest models), its earliest-start phase moved them 0.1 % earlier in all in its
@@ -477,39 +476,9 @@ def _phases(
         phases += found is not None
         return found
 
-    # The relaxation's count bounds a level's while every level above it admits as many as
-    # the relaxation's did, with no overdue jobs to start first (the rows are then the same).
-    bounded = bool(ceilings)
-    for index, level in enumerate(levels):
-        keys = model.level(level)
-        # No starvation: jobs without a deadline past their max wait start first, oldest
-        # first; counting admissions alone (smallest first) let a large one wait 211 h on the
-        # replay without deadlines, where arrival order bounds the longest wait at 99 h.
-        overdue = model.overdue(keys, settings.look_ahead.max_wait_s)
-        if overdue:
-            bounded = False
-            if run(overdue, True) is None:
-                return replace(out, complete=False, priced=False) if phases else None
-            backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
-        ceiling = ceilings[index] if bounded else model.jobs(keys)
-        taken = backend.taken()
-        if sum(taken[k] for k in keys if k in taken) >= ceiling:
-            phases += 1  # the plan in hand is this phase's optimum
-        else:
-            objective, tolerance, per_job = _admission(
-                backend, model, keys, settings, tie_break, by_level
-            )
-            # A plan that admits the bound's count is optimal: nothing is left to prove (the
-            # tie-break's cost is the cost phase's to improve).
-            reached = (ceiling - 1) * per_job + 1 if bounded else None
-            if run(objective, True, tolerance=tolerance, enough=reached) is None:
-                return replace(out, complete=False, priced=False) if phases else None
-        # Whole jobs: a relaxation's half job is no job.
-        count = math.floor(backend.value(model.admitted(keys)) + WHOLE)
-        backend.require(model.admitted(keys), True, count)
-        out.counts.append(count)
-        bounded = bounded and count == ceiling
-    for keys in [model.level(level) for level in levels] if by_level else [[*model.candidates]]:
+    def price(keys: list[ChoiceKey]) -> _Outcome | None:
+        """Price `keys`, keep their promises and start them early; an outcome to stop with
+        when time ran out."""
         cost = model.cost(keys)
         gap = settings.relative_gap if floor is None else settings.relaxed_gap
         least = None if floor is None else relaxed_bound(floor, backend.taken())
@@ -538,7 +507,7 @@ def _phases(
             )
         lateness = model.lateness([k for k in keys if k[3]])
         if not lateness or not early_starts:
-            continue
+            return None
         # As early as that allows: a reservation that could start sooner should. A tie-break,
         # so a small share of the time, and at most `earliest_work`; the plan so far stands if
         # it runs out, and the phases go on (ending them there left the levels below unpriced,
@@ -548,7 +517,59 @@ def _phases(
         if backend.value(lateness):
             run(lateness, False, settings.relative_gap, 0.1, settings.look_ahead.earliest_work)
         backend.require(lateness, False, backend.value(lateness))
+        return None
+
+    # The relaxation's count bounds a level's while every level above it admits as many as
+    # the relaxation's did, with no overdue jobs to start first (the rows are then the same).
+    bounded = bool(ceilings)
+    for stage, index in _stages(levels, by_level):
+        if stage == "price":
+            stopped = price([*model.candidates] if index is None else model.level(levels[index]))
+            if stopped is not None:
+                return stopped
+            continue
+        assert index is not None
+        keys = model.level(levels[index])
+        # No starvation: jobs without a deadline past their max wait start first, oldest
+        # first; counting admissions alone (smallest first) let a large one wait 211 h on the
+        # replay without deadlines, where arrival order bounds the longest wait at 99 h.
+        overdue = model.overdue(keys, settings.look_ahead.max_wait_s)
+        if overdue:
+            bounded = False
+            if run(overdue, True) is None:
+                return replace(out, complete=False, priced=False) if phases else None
+            backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
+        ceiling = ceilings[index] if bounded else model.jobs(keys)
+        taken = backend.taken()
+        if sum(taken[k] for k in keys if k in taken) >= ceiling:
+            phases += 1  # the plan in hand is this phase's optimum
+        else:
+            objective, tolerance, per_job = _admission(
+                backend, model, keys, settings, tie_break, by_level
+            )
+            # A plan that admits the bound's count is optimal: nothing is left to prove (the
+            # tie-break's cost is the cost phase's to improve).
+            reached = (ceiling - 1) * per_job + 1 if bounded else None
+            if run(objective, True, tolerance=tolerance, enough=reached) is None:
+                return replace(out, complete=False, priced=False) if phases else None
+        # Whole jobs: a relaxation's half job is no job.
+        count = math.floor(backend.value(model.admitted(keys)) + WHOLE)
+        backend.require(model.admitted(keys), True, count)
+        out.counts.append(count)
+        bounded = bounded and count == ceiling
     return out
+
+
+def _stages(levels: Sequence[int], by_level: bool) -> Iterator[tuple[str, int | None]]:
+    """The order of `_phases`' stages: ("count", i) counts the jobs of level `levels[i]`,
+    ("price", i) prices that level, and ("price", None) every level at once, after the counts
+    (without `by_level`)."""
+    for index in range(len(levels)):
+        yield "count", index
+        if by_level:
+            yield "price", index
+    if not by_level:
+        yield "price", None
 
 
 def _admission(
