@@ -135,6 +135,10 @@ def test_out_of_range_at_its_bounds() -> None:
     beyond = _one(work=100.0 * (MAX_RUN_S + 1))
     assert beyond.stage is Stage.OUT_OF_RANGE and beyond.finish(NOW) is None
     assert "more than the 3650d pricewise plans for" in beyond.note
+    # Two workers run it in time: the narrowest width within the bound, not the narrowest.
+    two = _pool(nodes=(Node("a", NODE, NODE), Node("b", NODE, NODE)))
+    wider = _one(two, work=100.0 * (MAX_RUN_S + 1), max_workers=2)
+    assert (wider.stage, wider.workers) == (Stage.FEASIBLE, 2)
     # A cost of exactly the most pricewise places is placed; one micro-unit more is not.
     price = PoolPrices(per_device_hour=MAX_COST_MICROS // 2)
     dearest = _one(_pool(price))

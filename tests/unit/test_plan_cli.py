@@ -8,10 +8,18 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factory import NOW as AT
+from factory import gpu_nodes, job, option, pool, snapshot
+
+from pricewise.core.snapshot import Release, Resources
+from pricewise.core.solver import solve
+from pricewise.offline.plan import decision_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-29T12:00:00Z"
@@ -245,3 +253,15 @@ def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Pat
         w.startswith("TrainingJob default/x: options[1] asks for nvidia-a100, which no pool")
         for w in warnings
     ), warnings
+
+
+def test_a_planned_option_finishes_after_its_planned_start() -> None:
+    # The row's finish was counted from now: a job planned for 13:00 "finished" at 13:00.
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    busy = tuple(replace(n, free=replace(full, gpu=0)) for n in gpu_nodes("l4", 1))
+    frees = (Release(AT + timedelta(hours=1), full, (("l4-0", full),)),)
+    l4 = replace(pool("l4", "nvidia-l4", 1.0, busy), releases=frees)
+    (decision,) = solve(snapshot([l4], [job("j", option("nvidia-l4", 1000))])).decisions
+    assert decision.reason == "Reserved"
+    (row,) = [r for r in decision_dict(decision, AT, "USD")["options"] if r["verdict"] == "planned"]
+    assert (row["start"], row["finish"]) == ("2026-11-29T13:00:00Z", "2026-11-29T14:00:00+00:00")

@@ -148,6 +148,24 @@ def test_waits_for_capacity_with_the_reason() -> None:
     # At the widest width it accepts: two workers run the hour of work in 30 min.
     wide = replace(due, max_workers=2)
     assert decide(checked(snapshot([full], [wide])))[2].endswith("must start by ~14:30 UTC")
+    # Not wider than the pool's nodes hold: four workers would say 14:45, two fit.
+    wider = replace(due, max_workers=4)
+    assert decide(checked(snapshot([full], [wider])))[2].endswith("must start by ~14:30 UTC")
+    # On spot, with the reclaims the deadline is checked with: two workers at 0.5 reclaims
+    # per node-hour take 1h30m with the reclaims of 9 runs in 10, not 30m.
+    spot = replace(pool("s", "nvidia-l4", 1.0, full.nodes, spot=True), interruption_rate=0.5)
+    risky = replace(wide, allow_spot=True, deadline=NOW + timedelta(hours=4))
+    assert decide(checked(snapshot([spot], [risky])))[2].endswith("must start by ~14:30 UTC")
+
+
+def test_a_deadline_refused_on_spot_says_the_run_time_it_was_checked_with() -> None:
+    spot = replace(pool("s", "nvidia-l4", 1.0, gpu_nodes("s", 2), spot=True), interruption_rate=0.5)
+    plan = checked(snapshot([spot], [job("j", BOTH[0], allow_spot=True, max_duration_s=7200)]))
+    assert decide(plan)[1:] == (
+        "DeadlineUnreachable",
+        "maxDuration 2h cannot be met: fastest option s x1 needs 3h with the reclaims of 9 "
+        "runs in 10",
+    )
 
 
 def test_gang_is_all_or_nothing_at_node_level() -> None:
@@ -784,6 +802,34 @@ def test_only_jobs_the_model_cannot_tell_apart_share_a_class() -> None:
     assert classes.assign({later: 1, l4: 1}) == [
         ("team-a/copy-0", 0, "l4", 0),
         ("team-a/copy-1", 0, "l4", 3600),
+    ]
+
+
+def test_copies_overdue_for_different_times_are_not_one_class() -> None:
+    # One class weighed every copy by its oldest member's overdue hours: x2 (24.5 h) counted
+    # as x1 (30 h), CP-SAT's plan ranked below the greedy one, and `w` lost its cheap later
+    # start on p for an H100 now (28 USD in all against 20).
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    nodes = gpu_nodes("p", 3)
+    busy = (*nodes[:2], replace(nodes[2], free=replace(full, gpu=0)))
+    frees = (Release(NOW + timedelta(hours=1), full, (("p-2", full),)),)
+    p = replace(pool("p", "nvidia-l4", 1.0, busy), releases=frees)
+    q = pool("q", "nvidia-h100", 3.0, gpu_nodes("q", 1), order=1)
+    wide = option("nvidia-l4", 1000)
+    other = replace(wide, worker=replace(wide.worker, cpu=16_000))
+    jobs = [
+        job("x1", wide, created=NOW - timedelta(hours=30)),
+        job("x2", wide, created=NOW - timedelta(hours=24.5)),
+        job("y", other, created=NOW - timedelta(hours=26)),
+        job("w", option("nvidia-l4", 1000, 4), option("nvidia-h100", 1000, 4), created=NOW,
+            deadline=NOW + timedelta(hours=4)),
+    ]  # fmt: skip
+    snap = snapshot([p, q], jobs)
+    plan, one_by_one = checked(snap), checked(snap, SolverSettings(job_classes=False))
+    assert decide(plan, "team-a/w")[:2] == (None, "Reserved")
+    assert plan.total_cost + plan.reserved_cost == to_micros(20.0)
+    assert [(d.job.key, d.reason) for d in plan.decisions] == [
+        (d.job.key, d.reason) for d in one_by_one.decisions
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pricewise.api.convert import quota_from, resources_of
 from pricewise.core.units import (
     cpu_millis,
     format_duration,
@@ -42,6 +43,19 @@ def test_quantities() -> None:
     assert memory_mib("1G") == 954  # decimal gigabyte, rounded up to MiB
     with pytest.raises(ValueError, match="is not a quantity"):
         cpu_millis("lots")
+
+
+def test_room_rounds_down_so_that_what_fits_in_mib_fits_in_bytes() -> None:
+    # 954Mi (1,000,341,504 bytes) asked of a node with 1000M allocatable: the kubelet refuses
+    # it, so the node's room must not read as 954 MiB, nor a quota's limit.
+    asked, room = resources_of({"memory": "954Mi"}), resources_of({"memory": "1000M"}, room=True)
+    assert (asked.memory, room.memory) == (954, 953) and not asked.fits_in(room)
+    quota = {
+        "metadata": {"namespace": "a", "name": "q"},
+        "spec": {"hard": {"requests.memory": "1G"}},
+        "status": {"used": {"requests.memory": "1Mi"}},
+    }
+    assert quota_from(quota).remaining["memory"] == 953 - 1
 
 
 def test_money() -> None:

@@ -42,11 +42,12 @@ def device_resource(accelerator: str) -> str | None:
     return TPU if accelerator.startswith("tpu") else GPU
 
 
-def resources_of(requests: Mapping[str, Any]) -> Resources:
-    """Kubernetes requests or allocatable (`{"cpu": "32", ...}`) as `Resources`."""
+def resources_of(requests: Mapping[str, Any], room: bool = False) -> Resources:
+    """Kubernetes requests, or with `room` allocatable (`{"cpu": "32", ...}`), as `Resources`
+    (see `memory_mib`: 954Mi asked fitted 1000M allocatable, which the kubelet refuses)."""
     return Resources(
         cpu=cpu_millis(requests.get("cpu", 0)),
-        memory=memory_mib(requests.get("memory", 0)),
+        memory=memory_mib(requests.get("memory", 0), room),
         gpu=int(parse_quantity(requests.get(GPU, 0))),
         tpu=int(parse_quantity(requests.get(TPU, 0))),
     )
@@ -262,7 +263,9 @@ def pools_from(
                     taken.setdefault(owner[name], []).append(name)
                     continue
                 owner[name] = (here, spec.name)
-                allocatable = resources_of((node.get("status") or {}).get("allocatable") or {})
+                allocatable = resources_of(
+                    (node.get("status") or {}).get("allocatable") or {}, room=True
+                )
                 if not _schedulable(node):
                     unavailable += 1
                     largest_out = max(largest_out, allocatable)
@@ -335,18 +338,18 @@ QUOTA_KEYS = {
 """ResourceQuota keys the planner counts, and what each counts in a `Quota`."""
 
 
-def _quota_amount(resource: str, value: Any) -> int:
+def _quota_amount(resource: str, value: Any, room: bool) -> int:
     if resource == "cpu":
         return cpu_millis(value)
     if resource == "memory":
-        return memory_mib(value)
+        return memory_mib(value, room)
     return int(parse_quantity(value))
 
 
-def _quota_field(path: str, resource: str, value: Any) -> int:
-    """`_quota_amount`, its error naming the field it came from."""
+def _quota_field(path: str, resource: str, value: Any, room: bool = False) -> int:
+    """`_quota_amount` (a limit is `room`), its error naming the field it came from."""
     try:
-        return _quota_amount(resource, value)
+        return _quota_amount(resource, value, room)
     except (ValueError, ArithmeticError) as err:
         raise ValueError(f"{path}: {err}") from err
 
@@ -366,7 +369,7 @@ def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
     for key, value in hard.items():
         resource = QUOTA_KEYS.get(key)
         if resource is not None:
-            limit = _quota_field(f"spec.hard.{key}", resource, value)
+            limit = _quota_field(f"spec.hard.{key}", resource, value, room=True)
             left = limit - _quota_field(f"status.used.{key}", resource, used.get(key, 0))
             remaining[resource] = min(left, remaining.get(resource, left))
     return Quota(meta.get("namespace", "default"), meta.get("name", ""), remaining)

@@ -70,7 +70,7 @@ def options_table(decision: Decision, now: datetime, with_finish: bool) -> list[
         option_row(
             row,
             _cents,
-            optional_timestamp(row.candidate.finish(now)) if with_finish else None,
+            optional_timestamp(row.candidate.finish(row.start or now)) if with_finish else None,
         )
         for row in decision.options
     ]

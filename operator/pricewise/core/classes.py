@@ -15,7 +15,7 @@ starts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,10 +37,14 @@ def serving_order(job: Job) -> tuple[datetime, datetime, str]:
 
 
 def _signature(
-    job: Job, choices: Sequence[tuple[Candidate, int]], seen: dict[int, Hashable] | None = None
+    job: Job,
+    choices: Sequence[tuple[Candidate, int]],
+    seen: dict[int, Hashable] | None = None,
+    apart: int = 0,
 ) -> Hashable:
     """What the model sees of a job: jobs with equal signatures are interchangeable. `seen`
-    keeps what was read of each candidate (by identity: its later starts share it)."""
+    keeps what was read of each candidate (by identity: its later starts share it); `apart`
+    sets apart jobs the model weighs otherwise (an overdue job's hours)."""
     if job.promised_start is not None:
         return job.key
     known = {} if seen is None else seen
@@ -60,7 +64,7 @@ def _signature(
                 duration_units(c),
             )
         parts.append((part, start))
-    return (job.namespace, job.priority, tuple(parts))
+    return (job.namespace, job.priority, apart, tuple(parts))
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,21 @@ class JobClasses:
 
     @classmethod
     def of_choices(
-        cls, choices: Mapping[str, Sequence[tuple[Candidate, int]]], together: bool = True
+        cls,
+        choices: Mapping[str, Sequence[tuple[Candidate, int]]],
+        together: bool = True,
+        apart: Callable[[Job], int] = lambda job: 0,
     ) -> JobClasses:
         """The classes of jobs given every choice of each (candidate, start); with
-        `together=False` every job is a class of its own."""
+        `together=False` every job is a class of its own. Jobs `apart` tells apart (a weight
+        of their own) are never in one class."""
         jobs = sorted((opts[0][0].job for opts in choices.values()), key=serving_order)
         grouped: dict[Hashable, list[str]] = defaultdict(list)
         seen: dict[int, Hashable] = {}
         for job in jobs:
             key = job.key
-            grouped[_signature(job, choices[key], seen) if together else key].append(key)
+            signature = _signature(job, choices[key], seen, apart(job)) if together else key
+            grouped[signature].append(key)
         members = {keys[0]: tuple(keys) for keys in grouped.values()}
         return cls(members, {job: name for name, keys in members.items() for job in keys})
 

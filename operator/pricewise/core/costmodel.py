@@ -217,6 +217,17 @@ def _reclaims_past_restarts(cand: Candidate) -> Candidate | None:
     return replace(cand, stage=Stage.SPOT, note=note)
 
 
+def fastest_run_s(job: Job, option: JobOption, pool: Pool) -> float:
+    """The shortest run of `option` on `pool` at any width the job accepts and the pool's
+    nodes hold, with the reclaims of 9 runs in 10 on spot (where more workers risk more
+    reclaims, the widest need not be the fastest): the least time a deadline must leave."""
+    widths = range(job.min_workers, job.max_workers + 1)
+    if option.worker != Resources():
+        held = sum(option.worker.copies_in(n.allocatable) for n in pool.nodes)
+        widths = range(job.min_workers, max(job.min_workers, min(job.max_workers, held)) + 1)
+    return min(_candidate(job, option, pool, w, Stage.FEASIBLE).worst_s for w in widths)
+
+
 def candidate_for(
     job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
 ) -> Candidate:
@@ -251,12 +262,17 @@ def candidate_for(
         return on_time and (job.min_throughput is None or run.throughput >= job.min_throughput)
 
     # Throughput grows with the width (scaling efficiency >= 0.5), so the first run that is
-    # fast enough is the narrowest.
-    runs = (
-        _candidate(job, option, pool, w, Stage.FEASIBLE)
-        for w in range(job.min_workers, job.max_workers + 1)
-    )
-    found = next((run for run in runs if fast_enough(run)), None)
+    # fast enough is the narrowest. One longer than pricewise plans for is kept only if no
+    # wider one is shorter (it is then excluded, with why, below).
+    found = too_long = None
+    for width in range(job.min_workers, job.max_workers + 1):
+        run = _candidate(job, option, pool, width, Stage.FEASIBLE)
+        if fast_enough(run):
+            if run.duration_s <= MAX_RUN_S:
+                found = run
+                break
+            too_long = too_long or run
+    found = found or too_long
     # A gang wider than the pool holds when empty never runs there. Counted only where more
     # than one worker is needed (one fits, as checked above): it walks the pool's nodes, and
     # for every candidate it tripled the costing of 1,000 jobs over 20 pools.

@@ -23,7 +23,7 @@ from datetime import datetime
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import due_s, duration_units, release_s
+from pricewise.core.lookahead import LookAhead, due_s, duration_units, release_s
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
@@ -101,8 +101,11 @@ class PlacementModel:
         cuts: list[list[Candidate]],
         classes: bool = True,
         lean_above: int | None = None,
+        max_wait_s: float = LookAhead.max_wait_s,
     ) -> None:
         self.now_time: datetime = snapshot.now
+        self.max_wait_s = max_wait_s
+        """The cluster's default max wait: past it, a job without a deadline is overdue."""
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
@@ -125,7 +128,13 @@ class PlacementModel:
         }
         self.lean = lean_above is not None and len(self.choices) > lean_above
         """Whether rows that whole plans do not need are left out (see `_slots`)."""
-        self.classes = JobClasses.of_choices(starts, together=classes)
+        # Overdue jobs weigh their own hours (see `overdue`): copies that waited for different
+        # times are not interchangeable.
+        self.classes = JobClasses.of_choices(
+            starts,
+            together=classes,
+            apart=lambda job: overdue_hours(job, self.now_time, max_wait_s),
+        )
         self.size = {name: len(members) for name, members in self.classes.members.items()}
         self.groups = {name: keyed[name] for name in self.classes.members}
         self.candidates = {key: self.choices[key] for keys in self.groups.values() for key in keys}
@@ -301,7 +310,7 @@ class PlacementModel:
                 out.append(k)
         return out
 
-    def overdue(self, keys: list[ChoiceKey], max_wait_s: float) -> Linear:
+    def overdue(self, keys: list[ChoiceKey]) -> Linear:
         """Choices that start now a job without a deadline that has waited past its max wait,
         weighted by the hours it has waited: the oldest first. A late job (its deadline missed)
         is not among them: it already counts as a miss, and putting it first took room from
@@ -312,7 +321,7 @@ class PlacementModel:
             job = self.candidates[k].job
             hours = known.get(id(job))
             if hours is None:  # once a job, not once a choice
-                hours = known[id(job)] = overdue_hours(job, self.now_time, max_wait_s)
+                hours = known[id(job)] = overdue_hours(job, self.now_time, self.max_wait_s)
             if hours and not k[3]:
                 out[k] = hours
         return out

@@ -228,7 +228,13 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
             if until - clock() <= costed:
                 break
             problem = PlacementModel(
-                snapshot, feasible, later, cuts, classes, settings.whole_model_up_to
+                snapshot,
+                feasible,
+                later,
+                cuts,
+                classes,
+                settings.whole_model_up_to,
+                settings.look_ahead.max_wait_s,
             )
             if until - clock() <= 0:
                 break
@@ -533,7 +539,7 @@ def _phases(
         # No starvation: jobs without a deadline past their max wait start first, oldest
         # first; counting admissions alone (smallest first) let a large one wait 211 h on the
         # replay without deadlines, where arrival order bounds the longest wait at 99 h.
-        overdue = model.overdue(keys, settings.look_ahead.max_wait_s)
+        overdue = model.overdue(keys)
         if overdue:
             bounded = False
             if run(overdue, True) is None:

@@ -44,9 +44,12 @@ def cpu_millis(value: str | int | float) -> int:
     return math.ceil(parse_quantity(value) * 1000)
 
 
-def memory_mib(value: str | int | float) -> int:
-    """Memory quantity in MiB, rounded up (MiB keeps CP-SAT coefficients small)."""
-    return math.ceil(parse_quantity(value) / 2**20)
+def memory_mib(value: str | int | float, room: bool = False) -> int:
+    """Memory quantity in MiB (MiB keeps CP-SAT coefficients small): rounded up for what is
+    asked, down for the `room` there is (a node's allocatable, a quota's limit), so that what
+    fits in MiB fits in bytes too."""
+    mib = parse_quantity(value) / 2**20
+    return math.floor(mib) if room else math.ceil(mib)
 
 
 def parse_duration(value: str) -> float:

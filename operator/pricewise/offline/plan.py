@@ -91,7 +91,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            option_row(row, from_micros, _isoformat(row.candidate.finish(now)))
+            option_row(row, from_micros, _isoformat(row.candidate.finish(row.start or now)))
             for row in decision.options
         ],
     }

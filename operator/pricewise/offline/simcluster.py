@@ -76,7 +76,7 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
 
 def _check(where: str, allocatable: Mapping[str, Any]) -> None:
     try:
-        convert.resources_of(allocatable)
+        convert.resources_of(allocatable, room=True)
     except (ValueError, TypeError) as err:
         raise ClusterFileError(f"{where}: {err}") from None
 
