@@ -168,6 +168,40 @@ def test_a_deadline_refused_on_spot_says_the_run_time_it_was_checked_with() -> N
     )
 
 
+def test_room_and_budget_held_for_a_later_start_are_named() -> None:
+    # The explanation counted placements only: a job whose budget or room a later start holds
+    # was told it "fits but was left for the next cycle".
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    nodes = gpu_nodes("c", 2)
+    busy = (nodes[0], replace(nodes[1], free=replace(full, gpu=0)))
+    frees = (Release(NOW + timedelta(minutes=30), full, (("c-1", full),)),)
+    c = replace(pool("c", "nvidia-l4", 1.0, busy), releases=frees)
+    e = pool("e", "nvidia-h100", 5.0, gpu_nodes("e", 4), order=1)
+    both = (option("nvidia-l4", 1000), option("nvidia-h100", 1000))
+    gang = job("a", *both, min_workers=2, max_workers=2, priority=1)
+    due = NOW + timedelta(hours=2, minutes=30)
+    long = job("b", both[0], work=2 * 3_600_000.0, deadline=due)
+    plan = checked(snapshot([c, e], [gang, long]))
+    assert decide(plan, "team-a/a")[1] == "Reserved"
+    assert decide(plan, "team-a/b")[1:] == (
+        "WaitingForCapacity",
+        "c x1 fits now, but its room in pool c is planned for team-a/a from ~12:30 UTC, before "
+        "it would end; to meet its deadline it must start by ~12:30 UTC",
+    )
+    # A hard budget of 12 USD: 8 are held for a's later start (on c at 13:00: c-1 frees then),
+    # 4 left for s on an H100 now (8 USD).
+    later = (Release(NOW + timedelta(hours=1), full, (("c-1", full),)),)
+    h100 = pool("h100", "nvidia-h100", 1.0, gpu_nodes("h100", 1), order=1)
+    budget = BudgetView("team-a", "monthly", to_micros(12.0), 0, 0, True)
+    jobs = [job("a", both[0], min_workers=2, max_workers=2, priority=1), job("s", both[1])]
+    plan = checked(snapshot([replace(c, releases=later), h100], jobs, budgets=[budget]))
+    assert decide(plan, "team-a/a")[1] == "Reserved"
+    assert decide(plan, "team-a/s")[1:] == (
+        "BudgetExceeded",
+        "budget team-a/monthly: 4.00 USD left, h100 x1 costs 8.00 USD",
+    )
+
+
 def test_gang_is_all_or_nothing_at_node_level() -> None:
     # 16 GPUs free in all, but 4 per node: two 8-GPU workers fit nowhere.
     split = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 4, free_gpus=4))

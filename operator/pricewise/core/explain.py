@@ -70,9 +70,42 @@ INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUna
 capacity, quotas, budgets or unavailable nodes)."""
 
 
-def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
-    """Why a feasible candidate cannot run now: (reason, message)."""
-    budget = ledger.budget_blocker(cand)
+@dataclass(frozen=True)
+class _Held:
+    """A plan's later starts by pool, earliest first: room free now that the solver keeps for
+    them (a job started now there must end before they begin)."""
+
+    by_pool: Mapping[str, tuple[Reservation, ...]]
+    now: datetime
+
+    @classmethod
+    def of(cls, reservations: Mapping[str, Reservation], now: datetime) -> _Held:
+        """The later starts of `reservations`, by pool."""
+        by_pool: dict[str, list[Reservation]] = {}
+        for r in sorted(reservations.values(), key=lambda r: (r.start, r.candidate.job.key)):
+            by_pool.setdefault(r.candidate.pool.name, []).append(r)
+        return cls({pool: tuple(rs) for pool, rs in by_pool.items()}, now)
+
+    def planned_for(self, cand: Candidate) -> str | None:
+        """Whom the candidate's pool keeps its free room for, when another job's later start
+        there begins before the candidate, started now, would end."""
+        end = self.now + timedelta(seconds=cand.duration_s)
+        for r in self.by_pool.get(cand.pool.name, ()):
+            if r.start >= end:
+                return None
+            if r.candidate.job.key != cand.job.key:
+                when = clock(r.start, self.now)
+                whom = r.candidate.job.key
+                return f"its room in pool {cand.pool.name} is planned for {whom} from ~{when}"
+        return None
+
+
+def _blocker(
+    ledger: Ledger, cand: Candidate, currency: str, held: _Held, given_back: int = 0
+) -> tuple[str, str]:
+    """Why a feasible candidate cannot run now: (reason, message). `given_back`: see
+    `Ledger.budget_blocker`."""
+    budget = ledger.budget_blocker(cand, given_back)
     if budget is not None:
         name, left = budget
         return "BudgetExceeded", (
@@ -87,6 +120,9 @@ def _blocker(ledger: Ledger, cand: Candidate, currency: str) -> tuple[str, str]:
             f"no room in pool {cand.pool.name}: {cand.label()} needs {cand.workers} "
             f"worker(s) of {cand.worker.describe()}"
         )
+    planned = held.planned_for(cand)
+    if planned is not None:
+        return "WaitingForCapacity", f"{cand.label()} fits now, but {planned}, before it would end"
     return "Deferred", f"{cand.label()} fits but was left for the next cycle"
 
 
@@ -168,7 +204,7 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
 
 
 def _admitted_message(
-    chosen: Candidate, rows: list[Candidate], after: Ledger, snapshot: Snapshot
+    chosen: Candidate, rows: list[Candidate], after: Ledger, held: _Held, snapshot: Snapshot
 ) -> str:
     currency = snapshot.currency
     feasible = [c for c in rows if c.feasible]
@@ -185,7 +221,11 @@ def _admitted_message(
     else:
         saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
         # Its own namespace's quota, not the pool, may be what refuses it: say which.
-        why = after.quota_blocker(cheapest, given_back=chosen) or "has no room now"
+        why = (
+            after.quota_blocker(cheapest, given_back=chosen)
+            or held.planned_for(cheapest)
+            or "has no room now"
+        )
         text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but {why}"
     cheaper_excluded = [c for c in rows if not c.feasible and c.cost < chosen.cost]
     if cheaper_excluded:
@@ -196,7 +236,7 @@ def _admitted_message(
 
 
 def _reserved_message(
-    reservation: Reservation, rows: list[Candidate], after: Ledger, snapshot: Snapshot
+    reservation: Reservation, rows: list[Candidate], after: Ledger, held: _Held, snapshot: Snapshot
 ) -> str:
     """Why a job waits by plan, with what waiting saves and the slack it keeps."""
     currency, cand = snapshot.currency, reservation.candidate
@@ -204,7 +244,14 @@ def _reserved_message(
     # Rows come cheapest feasible first: the first dearer one with room now is the cheapest,
     # and the rows after it need no packing (most of an explanation's time on 758 waiting jobs).
     alt = next(
-        (c for c in rows if c.feasible and c.cost > cand.cost and after.admits(c) is not None),
+        (
+            c
+            for c in rows
+            if c.feasible
+            and c.cost > cand.cost
+            and after.admits(c, given_back=cand.cost) is not None
+            and held.planned_for(c) is None
+        ),
         None,
     )
     if alt is not None:
@@ -213,7 +260,7 @@ def _reserved_message(
             f"{format_micros(alt.cost - cand.cost, currency)} against {alt.label()} now"
         )
     else:
-        reason, why = _blocker(after, cand, currency)
+        reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
         if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
             text = f"{why}: planned at ~{when}, when the namespace's running jobs give it back"
         else:
@@ -238,6 +285,9 @@ def explain(
     after = Ledger.of(snapshot)
     for cand, nodes in placement.values():
         after.take(cand, nodes)
+    for reservation in reservations.values():
+        after.hold(reservation.candidate)
+    held = _Held.of(reservations, snapshot.now)
     decisions = []
     for job in snapshot.jobs:
         rows = all_options[job.key]
@@ -256,17 +306,17 @@ def explain(
                 table.append(OptionVerdict(cand, "planned", note, reserved.start))
             elif cand.feasible:
                 if basis is not None:
-                    note = _relative_note(cand, basis, after, snapshot.currency)
+                    note = _relative_note(cand, basis, after, held, snapshot.currency)
                 else:
-                    blockers.append(_blocker(after, cand, snapshot.currency))
+                    blockers.append(_blocker(after, cand, snapshot.currency, held))
                     note = blockers[-1][1]
                 table.append(OptionVerdict(cand, "feasible", note))
             else:
                 table.append(OptionVerdict(cand, "excluded", cand.note))
         if placed:
-            reason, message = "Admitted", _admitted_message(placed[0], rows, after, snapshot)
+            reason, message = "Admitted", _admitted_message(placed[0], rows, after, held, snapshot)
         elif reserved:
-            reason, message = "Reserved", _reserved_message(reserved, rows, after, snapshot)
+            reason, message = "Reserved", _reserved_message(reserved, rows, after, held, snapshot)
         elif blockers:
             reason, message = blockers[0]
             if len(blockers) > 1:
@@ -301,7 +351,9 @@ def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
     )
 
 
-def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: str) -> str:
+def _relative_note(
+    cand: Candidate, chosen: Candidate, after: Ledger, held: _Held, currency: str
+) -> str:
     if cand.cost >= chosen.cost:
         extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
         return f"costs {extra:.0%} more ({format_micros(cand.cost, currency)})"
@@ -310,4 +362,7 @@ def _relative_note(cand: Candidate, chosen: Candidate, after: Ledger, currency: 
         return f"cheaper, but {quota}"
     if cand.pool.name != chosen.pool.name and not after.fits(cand):
         return f"cheaper, but pool {cand.pool.name} is full"
+    planned = held.planned_for(cand)
+    if planned is not None:
+        return f"cheaper, but {planned}"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"

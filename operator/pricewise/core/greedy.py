@@ -72,12 +72,21 @@ class Ledger:
                     )
         return None
 
-    def budget_blocker(self, candidate: Candidate) -> tuple[str, int] | None:
-        """(budget name, what it has left) when a hard budget cannot take the candidate."""
+    def budget_blocker(self, candidate: Candidate, given_back: int = 0) -> tuple[str, int] | None:
+        """(budget name, what it has left) when a hard budget cannot take the candidate; with
+        `given_back`, as if that much of the namespace's spend were not taken (the job's own
+        later start, which it would not need)."""
         for (namespace, name), left in self.budgets.items():
-            if namespace == candidate.job.namespace and candidate.cost > left:
-                return name, left
+            if namespace == candidate.job.namespace and candidate.cost > left + given_back:
+                return name, left + given_back
         return None
+
+    def hold(self, candidate: Candidate) -> None:
+        """Record a later start: it uses no room now, but its cost counts against hard
+        budgets now, as the solver counts it."""
+        for key in self.budgets:
+            if key[0] == candidate.job.namespace:
+                self.budgets[key] -= candidate.cost
 
     def room(self, pool: str, worker: Resources) -> int:
         """How many workers of this shape the pool still has room for.
@@ -129,14 +138,13 @@ class Ledger:
                 for resource, amount in quota_demand(candidate).items():
                     if resource in left:
                         left[resource] -= amount
-        for key in self.budgets:
-            if key[0] == candidate.job.namespace:
-                self.budgets[key] -= candidate.cost
+        self.hold(candidate)
         self.placed[candidate.job.key] = (candidate, tuple(nodes))
 
-    def admits(self, candidate: Candidate) -> tuple[str, ...] | None:
-        """Nodes for the candidate if capacity, quota and budget all allow it, else None."""
-        if self.quota_blocker(candidate) or self.budget_blocker(candidate):
+    def admits(self, candidate: Candidate, given_back: int = 0) -> tuple[str, ...] | None:
+        """Nodes for the candidate if capacity, quota and budget (`given_back`: see
+        `budget_blocker`) all allow it, else None."""
+        if self.quota_blocker(candidate) or self.budget_blocker(candidate, given_back):
             return None
         return self.fit(candidate)
 
