@@ -58,6 +58,12 @@ SLACK = 1e-7
 """Relative slack of a phase's bound on the next: GLOP's own tolerances are about as large."""
 WARM = "use_preprocessing: false"
 """GLOP's parameters: presolve off, so that each phase starts from the last one's basis."""
+PRICING = f"{WARM} use_dual_simplex: true perturb_costs_in_dual_simplex: true"
+"""The same for the first phase that minimises (the cost, after the counts), by the dual simplex
+with its costs perturbed: the counts' optimum is far from the cheapest (2,800 primal pivots on
+1,000 jobs over 20 pools), and GLOP's relaxation took 0.41 s in all instead of 0.62 s there,
+the same plan within 0.01 %; over 100 pools 0.92-1.18 s against 1.00-1.07 s. The phases after
+it start near their optimum, where the primal simplex is quicker."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class Relaxation:
         only where a phase asks for it (the cost phase), not after every phase."""
         self.took = 0.0
         """Seconds the last phase took to solve."""
+        self._priced = False
+        """Whether a phase has minimised yet (see `PRICING`)."""
 
     def _row(
         self, proto: linear_solver_pb2.MPModelProto, terms: Linear, lower: float, upper: float
@@ -162,8 +170,15 @@ class Relaxation:
             goal.SetCoefficient(self.variables[self.index[key]], coef / scale)
         goal.SetOptimizationDirection(maximize)
         self.lp.SetTimeLimit(math.ceil(1000 * max(seconds, 0.05, self.least_s)))
+        pricing = not maximize and not self._priced
+        if pricing:
+            self.lp.SetSolverSpecificParametersAsString(PRICING)
         started = time.monotonic()
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+        solved = self.lp.Solve()
+        if pricing:
+            self._priced = True
+            self.lp.SetSolverSpecificParametersAsString(WARM)
+        if solved != pywraplp.Solver.OPTIMAL:
             return None
         self.took = time.monotonic() - started
         # One read of all values, duals and reduced costs: one call a variable was a tenth of
