@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from fake_kube import run_cycle
-from test_isolation import NOW, NS, World, budget, job, node, pool, table
+from test_isolation import NOW, NS, World, budget, job, node, pool, quota, table
 
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import LoopSettings, Scheduler
-from pricewise.controller.teller import REWRITE_EVERY_S
+from pricewise.controller.teller import REFRESH_EVERY_S, REWRITE_EVERY_S
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Resources
 from pricewise.core.solver import SolverSettings
@@ -150,9 +150,11 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
     told: list[str] = []
     apply = world.scheduler.admission.apply
 
-    async def recorded(decision: Decision, now: datetime, currency: str) -> bool:
+    async def recorded(
+        decision: Decision, now: datetime, currency: str, refresh: bool = False
+    ) -> bool:
         told.append(decision.job.name)
-        return await apply(decision, now, currency)
+        return await apply(decision, now, currency, refresh)
 
     world.scheduler.admission.apply = recorded  # type: ignore[method-assign]
 
@@ -200,6 +202,23 @@ def test_a_waiting_job_already_told_is_told_again_at_most_every_few_seconds() ->
     world.kube.put("trainingjobs", job("c", options=[{**EIGHT, "accelerator": "tpu-v9"}]))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S + 1))
     assert world.job("c")["reason"] == "NoMatchingPool"
+
+
+def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> None:
+    # Only the reason, options or plan used to rewrite a waiting status: a job told that its
+    # quota had 2 GPUs left still said so after the quota was raised, for as long as it waited.
+    world = World()
+    four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
+    world.kube.put("trainingjobs", job("big", options=[four]))
+    world.cycle()
+    assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "3"}))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
+    assert "2 nvidia.com/gpu left" in world.job("big")["message"]  # same decision: not yet
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REFRESH_EVERY_S))
+    assert world.job("big")["reason"] == "QuotaExceeded"
+    assert "3 nvidia.com/gpu left" in world.job("big")["message"]
 
 
 def test_what_a_running_job_frees_is_known_node_by_node() -> None:

@@ -488,6 +488,23 @@ def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() ->
     )
 
 
+@pytest.mark.parametrize(("estimated_end", "start"), [(-15, 15), (-0.5, 1), (10, 10)])
+def test_a_job_past_its_estimate_is_expected_to_run_as_long_again(
+    estimated_end: float, start: float
+) -> None:
+    # Counted as due in a minute, a running job that had overrun its estimate by 15 minutes had
+    # the job waiting for its node promised a start a minute away, cycle after cycle.
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    (node,) = gpu_nodes("l4", 1)
+    at = NOW + timedelta(minutes=estimated_end)
+    l4 = pool("l4", "nvidia-l4", 1.0, (replace(node, free=replace(full, gpu=0)),))
+    l4 = replace(l4, releases=(Release(at, full, (("l4-0", full),)),))
+    plan = checked(snapshot([l4], [job("w", option("nvidia-l4", 1000))]))
+    (decision,) = plan.decisions
+    assert decision.reservation is not None
+    assert decision.reservation.start == NOW + timedelta(minutes=start)
+
+
 def test_backfill_only_in_front_of_a_reservation_it_ends_before() -> None:
     # One node with 8 L4s; a running job frees 4 of them in an hour. `wide` (8 GPUs) is
     # reserved for then; `short` (4 GPUs, 30m) runs now in front of it; `long` (4 GPUs, 2h)

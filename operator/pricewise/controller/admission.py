@@ -52,14 +52,16 @@ class Admission:
         self.cache = cache
         self.kube = kube
 
-    async def apply(self, decision: Decision, now: datetime, currency: str) -> bool:
-        """Write one decision's status: a waiting job's reason, or a placement (then its
-        workers: `create_workers`). Whether the job's status was written (not when unchanged,
-        gone, or a race was lost)."""
+    async def apply(
+        self, decision: Decision, now: datetime, currency: str, refresh: bool = False
+    ) -> bool:
+        """Write one decision's status: a waiting job's reason (its figures too with `refresh`:
+        see `status.pending_changed`), or a placement (then its workers: `create_workers`).
+        Whether the job's status was written (not when unchanged, gone, or a race was lost)."""
         with purpose("waiting" if decision.chosen is None else "placement"):
-            return await self._apply(decision, now, currency)
+            return await self._apply(decision, now, currency, refresh)
 
-    async def _apply(self, decision: Decision, now: datetime, currency: str) -> bool:
+    async def _apply(self, decision: Decision, now: datetime, currency: str, refresh: bool) -> bool:
         key = (decision.job.namespace, decision.job.name)
         record = self.cache.jobs.get(key)
         if record is None:
@@ -68,7 +70,7 @@ class Admission:
         generation = record.body["metadata"].get("generation")
         if decision.chosen is None:
             new = status.pending_status(decision, previous, now, generation)
-            if status.pending_changed(previous, new):
+            if status.pending_changed(previous, new, refresh):
                 # A wait for capacity, a quota or a budget is said in the status's Admitted
                 # condition alone, as a Pod's wait is in PodScheduled: an event per waiting
                 # job would double the writes of a burst. A job that cannot run as specified

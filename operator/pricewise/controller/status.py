@@ -141,13 +141,18 @@ def pending_status(
     )
 
 
-def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool:
-    """Whether a waiting job's status is worth a write: its reason, options or plan changed.
+def pending_changed(
+    previous: TrainingJobStatus, new: Mapping[str, Any], refresh: bool = False
+) -> bool:
+    """Whether a waiting job's status is worth a write: its reason, options or plan changed,
+    or, with `refresh`, its message.
 
-    Messages carry figures that drift as time passes ("deadline in 7h59m"); rewriting them every
-    cycle would cost an API write per waiting job per cycle for no decision that changed. A
-    planned start is a plan re-made every cycle: it is rewritten when it moves by more than
-    `PLAN_MOVES_S`, or appears or goes.
+    Messages carry figures that drift as time passes ("deadline in 7h59m") or as other jobs
+    run (what a budget has left); rewriting them every cycle would cost an API write per waiting
+    job per cycle for no decision that changed, so they are rewritten only when the caller says
+    the status is due a `refresh` (one told 2 GPUs left by a quota that now has 4 kept saying 2
+    for as long as it waited). A planned start is a plan re-made every cycle: it is rewritten
+    when it moves by more than `PLAN_MOVES_S`, or appears or goes.
     """
 
     def shape(status: TrainingJobStatus) -> tuple[object, ...]:
@@ -155,6 +160,6 @@ def pending_changed(previous: TrainingJobStatus, new: Mapping[str, Any]) -> bool
         return (status.phase, status.reason, rows, status.observed_generation)
 
     after = read_job_status(new)
-    if shape(previous) != shape(after):
+    if shape(previous) != shape(after) or (refresh and previous.message != after.message):
         return True
     return plan_moved(previous.planned_start, after.planned_start)

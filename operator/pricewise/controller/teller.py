@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 REWRITE_EVERY_S = 10.0
 """Least time between two statuses of a waiting job that was already told why it waits."""
+REFRESH_EVERY_S = 300.0
+"""Least time between two statuses of a waiting job whose decision is the same but for the
+figures of its message (see `status.pending_changed`): at most five minutes stale."""
 
 
 class Teller:
@@ -106,8 +109,10 @@ class Teller:
                 decision, now, currency, version = self._queue.pop(key)
                 if self._version(decision) != version:
                     continue  # the job changed since: a newer cycle decides it
+                told = self._written.get(key)
+                refresh = told is None or (now - told).total_seconds() >= REFRESH_EVERY_S
                 try:
-                    if await self.admission.apply(decision, now, currency):
+                    if await self.admission.apply(decision, now, currency, refresh):
                         self._written[key] = now
                 except Exception as err:  # one job's write must not stop the others'
                     log.error("status of %s/%s not written: %s", *key, err)

@@ -109,10 +109,13 @@ def release_s(release: Release, now: datetime) -> int:
 
 
 def due_s(at: datetime, now: datetime) -> int:
-    """Whole seconds from now until a running job's estimated end at `at`; one already due
-    counts from one minute on (its job is still running: the room is not free yet, but soon
-    will be)."""
-    return max(60, math.ceil((at - now).total_seconds()))
+    """Whole seconds from now until a running job's estimated end at `at`, at least a minute
+    (its job is still running: the room is not free yet). One past its estimate is expected to
+    run as long again as it has overrun: counted as due in a minute, a job that overran by 15
+    minutes had a waiting job promised a start that was always a minute away, and always
+    already past by the time it was read."""
+    left = (at - now).total_seconds()
+    return max(60, math.ceil(abs(left)))
 
 
 def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:

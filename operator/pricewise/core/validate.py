@@ -122,8 +122,8 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     worker shape with more workers then than its nodes' room holds copies of.
 
     Use only grows when a job starts and room only grows when a running job ends, so checking
-    every planned start is checking every instant. A release due within a minute counts from
-    one minute on, as the solver takes it.
+    every planned start is checking every instant. A release counts from when `_due` says, as
+    the solver takes it.
     """
     problems: list[str] = []
     now = snapshot.now.timestamp()
@@ -156,7 +156,7 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             for node in pool.nodes:
                 room = room + node.free
             for release in pool.releases:
-                if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
+                if _due(release.at.timestamp(), now) <= instant + _EPSILON_S:
                     room = room + release.frees
             for begin, end, cand in mine:
                 if begin <= instant < end:
@@ -164,6 +164,12 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             if not Resources().fits_in(room):
                 problems.append(f"pool {pool.name} overbooked at +{instant - now:.0f}s: {room}")
     return problems
+
+
+def _due(at: float, now: float) -> float:
+    """When room a running job gives back at its estimated end `at` counts as free: not
+    before a minute from now, and for a job past its estimate, as long again as it overran."""
+    return now + max(60.0, abs(at - now))
 
 
 def _quota_use(cand: Candidate) -> Counter[str]:
@@ -176,7 +182,7 @@ def _quota_use(cand: Candidate) -> Counter[str]:
 def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     """At each reserved start, whether what the namespace runs then (placed now and not yet
     done, or reserved and begun) exceeds a ResourceQuota's room then: what it has left now and
-    what the namespace's placed jobs give back by then (one due counts from one minute on)."""
+    what the namespace's placed jobs give back by then (from when `_due` says)."""
     problems: list[str] = []
     now = snapshot.now.timestamp()
     runs: dict[str, list[tuple[float, float, Counter[str]]]] = {}
@@ -200,7 +206,7 @@ def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
                 freed = sum(
                     frees.get(resource, 0)
                     for at, frees in quota.frees
-                    if max(at.timestamp(), now + 60) <= instant + _EPSILON_S
+                    if _due(at.timestamp(), now) <= instant + _EPSILON_S
                 )
                 if use[resource] > max(left + freed, 0):
                     problems.append(
@@ -220,7 +226,7 @@ def _shapes_over(
     pool's sums are then all that is known)."""
     room = {node.name: node.free for node in pool.nodes}
     for release in pool.releases:
-        if max(release.at.timestamp(), now + 60) <= instant + _EPSILON_S:
+        if _due(release.at.timestamp(), now) <= instant + _EPSILON_S:
             if not release.nodes:
                 return []
             for name, frees in release.nodes:
