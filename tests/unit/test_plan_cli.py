@@ -248,11 +248,12 @@ def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Pat
     result = pricewise("plan", str(job), "examples/pricetable.yaml", "examples/cluster/",
                        "--now", NOW, "-o", "json")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    warnings = json.loads(result.stdout)["warnings"]
-    assert any(
-        w.startswith("TrainingJob default/x: options[1] asks for nvidia-a100, which no pool")
-        for w in warnings
-    ), warnings
+    # In the job's message, as the operator writes it in the status: not only a warning.
+    (decided,) = json.loads(result.stdout)["jobs"]
+    assert decided["message"].endswith(
+        "; options[1] asks for nvidia-a100, which no pool offers (pools offer: cpu, "
+        "nvidia-a100-80gb, nvidia-h100, nvidia-l4, tpu-v5e)"
+    ), decided["message"]
 
 
 def test_a_planned_option_finishes_after_its_planned_start() -> None:

@@ -288,6 +288,7 @@ def explain(
     for reservation in reservations.values():
         after.hold(reservation.candidate)
     held = _Held.of(reservations, snapshot.now)
+    offered = sorted({p.accelerator for p in snapshot.pools})
     decisions = []
     for job in snapshot.jobs:
         rows = all_options[job.key]
@@ -327,9 +328,21 @@ def explain(
         if job.missed_deadline is not None:
             when = clock(job.missed_deadline, snapshot.now)
             message += f"; its deadline {when} can no longer be met: it runs late (whenLate: Run)"
+        message += _unoffered(job, offered)
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return tuple(decisions)
+
+
+def _unoffered(job: Job, offered: list[str]) -> str:
+    """The options no pool offers, beside others that some pool does (all of them unoffered
+    is `NoMatchingPool`): a typo in one accelerator name made its option vanish from the table,
+    and the job wait for another one, without a word."""
+    missing = [o for o in job.options if o.accelerator not in offered]
+    if not missing or len(missing) == len(job.options):
+        return ""
+    asks = "; ".join(f"options[{o.index}] asks for {o.accelerator}" for o in missing)
+    return f"; {asks}, which no pool offers (pools offer: {', '.join(offered)})"
 
 
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:

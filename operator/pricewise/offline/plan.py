@@ -32,16 +32,6 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
     warnings = [p.message for p in problems]
-    offered = {p.accelerator for p in pools}
-    # One option with a typo'd accelerator beside others that match would vanish from the plan.
-    warnings += [
-        f"TrainingJob {j.metadata.namespace}/{j.metadata.name}: options[{i}] asks for "
-        f"{o.accelerator}, which no pool offers (pools offer: {', '.join(sorted(offered))})"
-        for j in found.jobs
-        if any(o.accelerator in offered for o in j.spec.options)
-        for i, o in enumerate(j.spec.options)
-        if o.accelerator not in offered
-    ]
     if not found.nodes:
         warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
     budgets = []
