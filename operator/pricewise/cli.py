@@ -79,13 +79,12 @@ def _quote(args: argparse.Namespace) -> int:
     from kubernetes.config import ConfigException
 
     from pricewise.api.manifests import ManifestError, load
-    from pricewise.controller.quote import QuoteError, quote
-    from pricewise.core.snapshot import Snapshot
+    from pricewise.controller.quote import Quote, QuoteError, quote
     from pricewise.core.solver import solve
     from pricewise.kube import ApiError, Kube, load_configuration
     from pricewise.offline.plan import render_plan
 
-    async def snapshot_now() -> tuple[Snapshot, set[str], list[str]]:
+    async def snapshot_now() -> Quote:
         kube = Kube(load_configuration())
         try:
             return await quote(kube, found.jobs, _parse_now(args.now))
@@ -96,7 +95,7 @@ def _quote(args: argparse.Namespace) -> int:
         found = load(args.files)
         if not found.jobs:
             raise ManifestError("no TrainingJob given: --cluster quotes new TrainingJobs")
-        snapshot, keys, replaced = asyncio.run(snapshot_now())
+        quoted = asyncio.run(snapshot_now())
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -107,14 +106,23 @@ def _quote(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    snapshot, keys = quoted.snapshot, quoted.keys
     plan = solve(snapshot, _solver_settings(args))
-    others = len(plan.decisions) - len(keys)
-    mine = replace(plan, decisions=tuple(d for d in plan.decisions if d.job.key in keys))
+    decided = tuple(d for d in plan.decisions if d.job.key in keys)
+    others = len(plan.decisions) - len(decided)
+    # The quoted jobs' own totals: the plan's would add what the cluster's jobs cost too.
+    mine = replace(
+        plan,
+        decisions=decided + tuple(quoted.held),
+        total_cost=sum(d.chosen.cost for d in decided if d.chosen),
+        reserved_cost=sum(d.reservation.candidate.cost for d in decided if d.reservation),
+        best_bound=None,
+    )
     warnings = [f"planned beside the cluster's {others} other pending job(s)"] if others else []
-    if replaced:
+    if quoted.replaced:
         warnings.append(
-            f"{', '.join(sorted(replaced))}: already in the cluster; quoted as if submitted anew "
-            "(the cluster's job is left as it is)"
+            f"{', '.join(sorted(quoted.replaced))}: already in the cluster; quoted as if "
+            "submitted anew (the cluster's job is left as it is)"
         )
     unused = [
         f"{len(objs)} {kind}(s)"

@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube, run_cycle
 
+from pricewise.api.models import TrainingJob
 from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller import handlers
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.quote import quote
 from pricewise.controller.scheduler import Scheduler
 from pricewise.core import solver
 from pricewise.core.solver import SolverSettings
@@ -942,3 +944,17 @@ def test_a_node_tainted_for_reclaim_gives_its_workers_back_and_takes_no_new_ones
     again = world.job("spotty")
     assert again["restarts"] == 1 and again["nodes"] != [first]
     assert f"node {first} is being reclaimed (taint {reclaim['key']})" in again["restartHistory"][0]
+
+
+def test_a_quote_shows_a_new_job_its_namespace_would_hold() -> None:
+    # `plan --cluster` left out a new job of a namespace whose hard budget pricewise cannot
+    # count: "0 of 0 job(s) placed", where the operator would hold it as BudgetInvalid.
+    world = World()
+    world.kube.put("budgets", budget("euros", currency="EUR", enforcement="hard"))
+    new = TrainingJob.model_validate(
+        {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob", **job("quoted")}
+    )
+    quoted = asyncio.run(quote(world.kube, [new], NOW))  # type: ignore[arg-type]
+    assert quoted.keys == {f"{NS}/quoted"}
+    (held,) = quoted.held
+    assert (held.job.key, held.reason) == (f"{NS}/quoted", "BudgetInvalid")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pricewise.api.models import GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
+from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.times import timestamp
 from pricewise.kube import Kube
@@ -50,11 +52,23 @@ async def list_into(cache: Cache, kube: Kube) -> None:
                 log.exception("%s %s left out of the cache", path.rsplit("/", 1)[-1], name)
 
 
-async def quote(
-    kube: Kube, jobs: Sequence[TrainingJob], now: datetime
-) -> tuple[Snapshot, set[str], list[str]]:
-    """The cluster's snapshot with `jobs` added as new pending jobs, their keys, and the keys
-    of those that replace a job of the same name in the cluster (quoted as if submitted anew)."""
+@dataclass(frozen=True)
+class Quote:
+    """The cluster's snapshot with the new jobs added as pending, and what to say of them."""
+
+    snapshot: Snapshot
+    keys: set[str]
+    """The new jobs' keys."""
+    replaced: list[str]
+    """Keys of new jobs that replace a job of the same name in the cluster (quoted as if
+    submitted anew)."""
+    held: list[Decision]
+    """New jobs the cluster would hold without planning them, and why (a namespace whose
+    quota or hard budget pricewise cannot read)."""
+
+
+async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote:
+    """A quote of `jobs` as if submitted now beside everything the cluster holds."""
     cache = Cache()
     await list_into(cache, kube)
     keys, replaced = set(), []
@@ -68,4 +82,11 @@ async def quote(
         if record.job is None:
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
         keys.add(key)
-    return cache.snapshot(now), keys, replaced
+    snapshot = cache.snapshot(now)
+    holds = cache.namespace_holds()
+    held = [
+        Decision(record.job, None, (), *holds[namespace], ())
+        for (namespace, name), record in cache.jobs.items()
+        if f"{namespace}/{name}" in keys and namespace in holds and record.job is not None
+    ]
+    return Quote(snapshot, keys, replaced, held)
