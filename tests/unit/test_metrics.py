@@ -31,7 +31,8 @@ def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     }
 
 
-def _state() -> Cache:
+def _state(prices: dict[str, float] | None = None) -> Cache:
+    """A cache of one A100 node, its PriceTable (`prices`), two jobs and a budget."""
     cache = Cache()
     cache.upsert_node(
         {
@@ -52,7 +53,7 @@ def _state() -> Cache:
                         "name": "a100",
                         "accelerator": "nvidia-a100-80gb",
                         "nodeSelector": {"pool": "a100"},
-                        "prices": {"perDeviceHour": 5.0, "perCpuHour": 0.01},
+                        "prices": prices or {"perDeviceHour": 5.0, "perCpuHour": 0.01},
                     }
                 ],
             },
@@ -210,23 +211,7 @@ def test_each_cycle_counts_its_decisions_by_outcome() -> None:
 
 def test_a_free_pool_exports_its_price_at_zero() -> None:
     # An on-premises pool priced at 0 had no price series: a dashboard lost the pool.
-    cache = _state()
-    cache.upsert_price_table(
-        {
-            "metadata": {"name": "p"},
-            "spec": {
-                "currency": "USD",
-                "pools": [
-                    {
-                        "name": "a100",
-                        "accelerator": "nvidia-a100-80gb",
-                        "nodeSelector": {"pool": "a100"},
-                        "prices": {"perDeviceHour": 0},
-                    }
-                ],
-            },
-        }
-    )
+    cache = _state({"perDeviceHour": 0})
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
     prices = {
         dict(labels)["unit"]: value
