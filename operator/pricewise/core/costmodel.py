@@ -223,9 +223,15 @@ def fastest_run_s(job: Job, option: JobOption, pool: Pool) -> float:
     reclaims, the widest need not be the fastest): the least time a deadline must leave."""
     widths = range(job.min_workers, job.max_workers + 1)
     if option.worker != Resources():
-        held = sum(option.worker.copies_in(n.allocatable) for n in pool.nodes)
+        held = workers_held(option.worker, pool)
         widths = range(job.min_workers, max(job.min_workers, min(job.max_workers, held)) + 1)
     return min(_candidate(job, option, pool, w, Stage.FEASIBLE).worst_s for w in widths)
+
+
+def workers_held(worker: Resources, pool: Pool) -> int:
+    """How many workers of this shape the pool's nodes hold when empty: the widest gang that
+    can ever run there."""
+    return sum(worker.copies_in(n.allocatable) for n in pool.nodes)
 
 
 def candidate_for(
@@ -279,7 +285,7 @@ def candidate_for(
     widest_width = job.max_workers
     needed = job.max_workers if found is None else found.workers
     if needed > 1 and worker != Resources():
-        held = sum(worker.copies_in(n.allocatable) for n in pool.nodes)
+        held = workers_held(worker, pool)
         if held < job.min_workers:
             return excluded(
                 Stage.GANG,

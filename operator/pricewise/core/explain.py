@@ -249,8 +249,8 @@ def _reserved_message(
             for c in rows
             if c.feasible
             and c.cost > cand.cost
-            and after.admits(c, given_back=cand.cost) is not None
             and held.planned_for(c) is None
+            and after.admits(c, given_back=cand.cost) is not None
         ),
         None,
     )
