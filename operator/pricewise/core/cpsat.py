@@ -83,7 +83,6 @@ class CpSat:
         clock: WorkClock | None = None,
         allowed: Set[ChoiceKey] | None = None,
     ) -> None:
-        self.cp = cp_model.CpModel()
         self.workers, self.seed, self.clock = workers, seed, clock
         self.fixed = fixed
         self.left = left = model.unfixed(fixed)
@@ -93,32 +92,18 @@ class CpSat:
         """Per choice, the rows it is in."""
         self.floors: list[tuple[Linear, int]] = []
         """The lower bounds that phases required."""
-        # A job alone is a Boolean: CP-SAT's clause learning works on those, not on integers
-        # (pricewise-now on 1,000 distinct jobs: 1.1 s against 4.9 s).
         self.choice = {
-            k: self.cp.new_bool_var("")
-            if left[k[0]] == 1
-            else self.cp.new_int_var(0, left[k[0]], "")
+            k: left[k[0]]
             for k in model.candidates
             if left[k[0]] and (allowed is None or k in allowed)
         }
-        self.indexes = [var.index for var in self.choice.values()]
+        """The choices CP-SAT may take, each with its class's jobs left."""
         self._groups = model.groups
-        for name, keys in model.groups.items():
-            mine = [self.choice[k] for k in keys if k in self.choice]
-            if left[name] == 1:
-                self.cp.add_at_most_one(mine)
-            elif left[name]:
-                self.cp.add(sum(mine) <= left[name])
-        # What the fixed jobs use of each row, read from the fixed choices (a few of a row's).
-        used = row_use(model.rows, self.rows_of, fixed)
-        for (terms, bound), fixed_use in zip(model.rows, used, strict=True):
-            keys = [k for k in terms if k in self.choice]
-            if keys:
-                expr = cp_model.LinearExpr.weighted_sum(
-                    [self.choice[k] for k in keys], [terms[k] for k in keys]
-                )
-                self.cp.add(expr <= bound - fixed_use)
+        self._base = len(self.rows)
+        """How many of `rows` are the model's own."""
+        self._required: list[tuple[Linear, bool, int]] = []
+        """The bounds phases required, in order: the CP-SAT model is built with them."""
+        self._cp: tuple[cp_model.CpModel, dict[ChoiceKey, cp_model.IntVar]] | None = None
         self.incumbent = feasible_part(
             self.rows, self.rows_of, fixed, left, [k for k in hint if k in self.choice]
         )
@@ -126,10 +111,50 @@ class CpSat:
         self.rank = dict(zip(reversed(hint), range(len(hint) - 1, -1, -1), strict=True))
         """Each choice's first place in the hint: the order a job's other choices are tried."""
 
+    def _built(self) -> tuple[cp_model.CpModel, dict[ChoiceKey, cp_model.IntVar]]:
+        """The CP-SAT model, built at its first solve: beside a relaxation whose rounding
+        reaches every bound, no phase solves, and building it was a sixteenth of the cycle
+        (1,000 jobs over 20 pools)."""
+        if self._cp is not None:
+            return self._cp
+        cp = cp_model.CpModel()
+        # A job alone is a Boolean: CP-SAT's clause learning works on those, not on integers
+        # (pricewise-now on 1,000 distinct jobs: 1.1 s against 4.9 s).
+        var = {
+            k: cp.new_bool_var("") if n == 1 else cp.new_int_var(0, n, "")
+            for k, n in self.choice.items()
+        }
+        for name, keys in self._groups.items():
+            mine = [var[k] for k in keys if k in var]
+            if self.left[name] == 1:
+                cp.add_at_most_one(mine)
+            elif self.left[name]:
+                cp.add(sum(mine) <= self.left[name])
+        # What the fixed jobs use of each row, read from the fixed choices (a few of a row's).
+        used = row_use(self.rows, self.rows_of, self.fixed)
+        base = self._base
+        for (terms, bound), fixed_use in zip(self.rows[:base], used[:base], strict=True):
+            keys = [k for k in terms if k in var]
+            if keys:
+                expr = cp_model.LinearExpr.weighted_sum(
+                    [var[k] for k in keys], [terms[k] for k in keys]
+                )
+                cp.add(expr <= bound - fixed_use)
+        self._cp = cp, var
+        for objective, at_least, value in self._required:
+            self._bound(objective, at_least, value)
+        return self._cp
+
+    def _bound(self, objective: Linear, at_least: bool, value: int) -> None:
+        cp, _ = self._built()
+        expr, constant = self._expr(objective)
+        cp.add(expr >= value - constant if at_least else expr <= value - constant)
+
     def _expr(self, objective: Linear) -> tuple[cp_model.LinearExprT, int]:
-        keys = [k for k in objective if k in self.choice]
+        _, var = self._built()
+        keys = [k for k in objective if k in var]
         expr = cp_model.LinearExpr.weighted_sum(
-            [self.choice[k] for k in keys], [objective[k] for k in keys]
+            [var[k] for k in keys], [objective[k] for k in keys]
         )
         fixed = self.fixed
         if len(fixed) < len(objective):  # the same sum, over the shorter of the two
@@ -147,17 +172,18 @@ class CpSat:
         enough: float | None = None,
     ) -> tuple[float, float] | None:
         """One CP-SAT solve from the incumbent."""
-        self.cp.clear_hints()  # type: ignore[no-untyped-call]
+        cp, var = self._built()
+        cp.clear_hints()  # type: ignore[no-untyped-call]
         # The hint's lists extended at once: `add_hint` a variable at a time took 0.2 s a
         # phase on 30,000 choices.
-        hint = self.cp.proto.solution_hint
-        hint.vars.extend(self.indexes)
-        hint.values.extend(self.incumbent[key] for key in self.choice)
+        hint = cp.proto.solution_hint
+        hint.vars.extend(v.index for v in var.values())
+        hint.values.extend(self.incumbent[key] for key in var)
         expr, constant = self._expr(objective)
         if maximize:
-            self.cp.maximize(expr)
+            cp.maximize(expr)
         else:
-            self.cp.minimize(expr)
+            cp.minimize(expr)
         solver = cp_solver(self.workers, self.seed, seconds)
         solver.parameters.relative_gap_limit = gap
         if self.clock is not None:
@@ -173,12 +199,12 @@ class CpSat:
         # pools the cost phase's first plan was within 0.52 % of the relaxation's bound after
         # 0.27 s, and CP-SAT went on for 1.1 s to prove its own gap.
         stop = None if enough is None else _StopAt(enough - constant, maximize)
-        status = solver.solve(self.cp, stop)
+        status = solver.solve(cp, stop)
         if self.clock is not None:
             self.clock.spent += solver.response_proto.deterministic_time
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
-        found = Counter({k: n for k, v in self.choice.items() if (n := solver.value(v))})
+        found = Counter({k: n for k, v in var.items() if (n := solver.value(v))})
         self.incumbent = self._merged(found, objective)
         value = solver.objective_value + constant
         bound = solver.best_objective_bound + constant
@@ -186,12 +212,12 @@ class CpSat:
 
     def require(self, objective: Linear, at_least: bool, value: float) -> None:
         """Bound the objective for the phases that follow."""
-        expr, constant = self._expr(objective)
+        self._required.append((objective, at_least, round(value)))
+        if self._cp is not None:
+            self._bound(objective, at_least, round(value))
         if at_least:
-            self.cp.add(expr >= round(value) - constant)
             self.floors.append((objective, round(value)))
         else:
-            self.cp.add(expr <= round(value) - constant)
             for key in objective:
                 self.rows_of[key].append(len(self.rows))
             self.rows.append((objective, round(value)))
