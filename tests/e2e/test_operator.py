@@ -197,11 +197,19 @@ def test_quota_and_budgets(cluster: Any, namespace: str, operator: Operator, poo
     }
     apply(cluster, namespace, quota)
     apply(cluster, namespace, training_job("over-quota", [option], work=WORK))
-    st = wait_reason(cluster, namespace, "over-quota", "QuotaExceeded")
-    assert (
-        st["message"]
-        == f"quota {namespace}/gpus: 4 nvidia.com/gpu left, gpu-{pools.tag} x1 needs 8"
+    # 8 GPUs where the quota allows 4 in all: waiting would not help, raising the quota does.
+    st = wait_reason(cluster, namespace, "over-quota", "QuotaTooSmall")
+    assert st["message"] == (
+        f"gpu-{pools.tag} x1 needs 8 nvidia.com/gpu, more than quota {namespace}/gpus allows in "
+        "all (spec.hard: 4); raise that ResourceQuota's spec.hard, or ask for less (spec.options)"
     )
+
+    def warned() -> bool | None:
+        found = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+        items = json.loads(found)["items"]
+        return any(e["reason"] == "QuotaTooSmall" and e["type"] == "Warning" for e in items) or None
+
+    wait_for(warned, timeout=10, what="a QuotaTooSmall Warning event")
     cluster.kubectl("delete", "resourcequota", "gpus", "-n", namespace)
     wait_phase(cluster, namespace, "over-quota", "Admitted", "Running")  # 8.00 USD now committed
 

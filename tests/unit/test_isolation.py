@@ -363,7 +363,7 @@ def test_a_corrected_quota_is_enforced_again() -> None:
     assert world.job("big")["reason"] == "QuotaInvalid"
     world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
     world.cycle()
-    assert world.job("big")["reason"] == "QuotaExceeded"
+    assert world.job("big")["reason"] == "QuotaTooSmall"  # 4 GPUs where 2 are allowed in all
 
 
 def test_the_echo_of_its_own_status_write_wakes_no_cycle(monkeypatch: pytest.MonkeyPatch) -> None:

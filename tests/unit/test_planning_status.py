@@ -204,16 +204,22 @@ def test_a_waiting_job_already_told_is_told_again_at_most_every_few_seconds() ->
     assert world.job("c")["reason"] == "NoMatchingPool"
 
 
+def used(quota: dict[str, Any], gpus: int) -> dict[str, Any]:
+    """The quota with `gpus` GPUs in use, as the API server counts them in its status."""
+    return {**quota, "status": {"used": {"requests.nvidia.com/gpu": str(gpus)}}}
+
+
 def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> None:
     # Only the reason, options or plan used to rewrite a waiting status: a job told that its
     # quota had 2 GPUs left still said so after the quota was raised, for as long as it waited.
     world = World()
     four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
-    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
     world.kube.put("trainingjobs", job("big", options=[four]))
     world.cycle()
     assert "2 nvidia.com/gpu left" in world.job("big")["message"]
-    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "3"}))
+    # Another namespace's pod went: 3 left.
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 3))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
     assert "2 nvidia.com/gpu left" in world.job("big")["message"]  # same decision: not yet
     run_cycle(world.scheduler, NOW + timedelta(seconds=REFRESH_EVERY_S))

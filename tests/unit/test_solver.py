@@ -217,6 +217,35 @@ def test_device_quota_holds_the_job_back() -> None:
     assert message == "quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8"
 
 
+def test_a_job_larger_than_its_quota_allows_in_all_is_told_to_raise_it_not_to_wait() -> None:
+    # 8 GPUs a worker where the quota allows 4 in all: no wait lets it run.
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0])], quotas=[quota]))
+    _, reason, message = decide(plan)
+    assert reason == "QuotaTooSmall"
+    assert message == (
+        "l4 x1 needs 8 nvidia.com/gpu, more than quota team-a/gpus allows in all (spec.hard: 4); "
+        "raise that ResourceQuota's spec.hard, or ask for less (spec.options)"
+    )
+
+
+def test_an_option_larger_than_the_quota_is_excluded_and_another_one_placed() -> None:
+    small = option("nvidia-h100", 1000, devices=4)  # 32.00 USD against l4 x1 at 16.00
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 16}, hard={"nvidia.com/gpu": 4})
+    plan = checked(snapshot([SLOW, FAST], [job("j", BOTH[0], small)], quotas=[quota]))
+    decision = next(d for d in plan.decisions if d.job.key == "team-a/j")
+    assert decision.chosen is not None and decision.chosen.pool.name == "h100"
+    row = next(r for r in decision.options if r.candidate.pool.name == "l4")
+    assert (row.verdict, row.note) == (
+        "excluded",
+        "needs 8 nvidia.com/gpu, more than quota team-a/gpus allows in all (spec.hard: 4)",
+    )
+    # Another namespace's quota binds nobody here.
+    other = replace(quota, namespace="team-b")
+    plan = checked(snapshot([SLOW, FAST], [job("j", BOTH[0], small)], quotas=[other]))
+    assert decide(plan)[0] == "l4"
+
+
 def test_hard_budget_holds_back_and_soft_budget_lets_run() -> None:
     hard = BudgetView("team-a", "monthly", to_micros(100), to_micros(90), 0, hard=True)
     plan = checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[hard]))

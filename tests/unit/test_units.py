@@ -58,6 +58,17 @@ def test_room_rounds_down_so_that_what_fits_in_mib_fits_in_bytes() -> None:
     assert quota_from(quota).remaining["memory"] == 953 - 1
 
 
+def test_a_quota_says_what_it_allows_in_all_beside_what_is_left() -> None:
+    # Two keys for one resource: the tighter binds.
+    quota = {
+        "metadata": {"namespace": "a", "name": "q"},
+        "spec": {"hard": {"requests.cpu": "8", "cpu": "6"}},
+        "status": {"used": {"requests.cpu": "2", "cpu": "2"}},
+    }
+    read = quota_from(quota)
+    assert (read.hard["cpu"], read.remaining["cpu"]) == (6000, 4000)
+
+
 def test_money() -> None:
     assert format_money(412.5, "USD") == "412.50 USD"
     assert format_money(1234.5, "EUR") == "1,234.50 EUR"

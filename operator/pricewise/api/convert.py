@@ -366,13 +366,15 @@ def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
     hard = status.get("hard") or (resource_quota.get("spec") or {}).get("hard") or {}
     used = status.get("used") or {}
     remaining: dict[str, int] = {}
+    limits: dict[str, int] = {}
     for key, value in hard.items():
         resource = QUOTA_KEYS.get(key)
         if resource is not None:
             limit = _quota_field(f"spec.hard.{key}", resource, value, room=True)
             left = limit - _quota_field(f"status.used.{key}", resource, used.get(key, 0))
             remaining[resource] = min(left, remaining.get(resource, left))
-    return Quota(meta.get("namespace", "default"), meta.get("name", ""), remaining)
+            limits[resource] = min(limit, limits.get(resource, limit))
+    return Quota(meta.get("namespace", "default"), meta.get("name", ""), remaining, hard=limits)
 
 
 def budget_from(

@@ -39,7 +39,10 @@ class Stage(IntEnum):
     THROUGHPUT = 6
     MAX_COST = 7
     VALUE = 8
-    FEASIBLE = 9
+    QUOTA = 9
+    """Meets the job's own constraints, but needs more than a ResourceQuota of its namespace
+    allows in all (`spec.hard`): only a larger quota lets it run."""
+    FEASIBLE = 10
 
 
 MAX_COST_MICROS = int(MAX_MONEY * MICROS)

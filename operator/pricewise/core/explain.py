@@ -62,6 +62,7 @@ _STAGE_REASONS = {
     Stage.THROUGHPUT: "ThroughputUnreachable",
     Stage.MAX_COST: "OverMaxCost",
     Stage.VALUE: "NotWorthRunning",
+    Stage.QUOTA: "QuotaTooSmall",
 }
 
 
@@ -199,6 +200,11 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
             f"{format_micros(cheapest.cost, currency)}, more than the job's value "
             f"{format_micros(value, currency)} "
             f"(net benefit {format_micros(value - cheapest.cost, currency)})"
+        )
+    if stage is Stage.QUOTA:
+        return "QuotaTooSmall", (
+            f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
+            "for less (spec.options)"
         )
     return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
 

@@ -7,11 +7,11 @@ benchmarks compare against (per-job cheapest in arrival order; first-fit in the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pricewise.core.costmodel import Candidate
+from pricewise.core.costmodel import Candidate, Stage
 from pricewise.core.packing import Gang, place_gang, remaining
-from pricewise.core.snapshot import Node, Resources, Snapshot
+from pricewise.core.snapshot import Node, Quota, Resources, Snapshot
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
 
@@ -31,6 +31,35 @@ def quota_use(demand: Resources, pods: int) -> dict[str, int]:
 def quota_demand(candidate: Candidate) -> dict[str, int]:
     """What a candidate counts against a ResourceQuota, by resource name."""
     return quota_use(candidate.demand, candidate.workers)
+
+
+def within_quotas(rows: list[Candidate], quotas: Sequence[Quota]) -> list[Candidate]:
+    """The job's candidates, those that need more than a quota of its namespace allows in all
+    excluded (`Stage.QUOTA`): no wait lets them run, where a quota that is only used up does
+    (`QuotaExceeded`). A job that could never run waited as `QuotaExceeded` without end."""
+    mine = [q for q in quotas if q.hard and rows and q.namespace == rows[0].job.namespace]
+    if not mine:
+        return rows
+    out = [
+        replace(cand, stage=Stage.QUOTA, note=over)
+        if cand.feasible and (over := _beyond(cand, mine)) is not None
+        else cand
+        for cand in rows
+    ]
+    return sorted(out, key=lambda c: not c.feasible)
+
+
+def _beyond(cand: Candidate, quotas: list[Quota]) -> str | None:
+    """What of the candidate is more than one of `quotas` allows in all, if any."""
+    demand = quota_demand(cand)
+    for q in quotas:
+        for r in QUOTA_RESOURCES:
+            if r in q.hard and demand[r] > q.hard[r]:
+                return (
+                    f"needs {_amount(r, demand[r])} {r}, more than quota {q.namespace}/{q.name} "
+                    f"allows in all (spec.hard: {_amount(r, q.hard[r])})"
+                )
+    return None
 
 
 @dataclass

@@ -8,7 +8,7 @@ millicores, memory in MiB, devices as counts, money in micro-units of the curren
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 GPU = "nvidia.com/gpu"
@@ -175,6 +175,9 @@ class Quota:
     frees: tuple[tuple[datetime, dict[str, int]], ...] = ()
     """What the namespace's placed jobs give back to it, by resource name, and when they are
     estimated to finish: when a later start has room in the quota."""
+    hard: dict[str, int] = field(default_factory=dict)
+    """What the quota allows in all (its `spec.hard`), by resource name: a job that needs more
+    never runs in this namespace, however long it waits. Empty when not known."""
 
 
 @dataclass(frozen=True)
