@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ortools.linear_solver import pywraplp
 
+from pricewise.cli import main
 from pricewise.offline.mix import MixInputError, MixProblem, MixResult, solve_mix
 from pricewise.offline.mixio import load_mix, parse_mix, render, run_mix
 
@@ -616,3 +617,41 @@ def test_a_huge_figure_prints_as_a_float_not_as_its_noise_digits(tmp_path: Path)
     text, code = run_mix(str(path), "table")
     assert code == 1
     assert "1e+300" in text and "0000000000000000" not in text
+
+
+@pytest.mark.parametrize(
+    ("replace", "field"),
+    [
+        (("unitCost: 200", "unitCost: 1e50"), "resources[0].unitCost: 1e+50"),
+        (("performance: 5}", "performance: 1e50}"), "resources[2].performance: 1e+50"),
+    ],
+    ids=["unit-cost", "performance"],
+)
+@pytest.mark.parametrize("integer", [False, True], ids=["continuous", "integer"])
+def test_figures_too_large_for_the_solver_are_one_error_line_naming_the_field(
+    replace: tuple[str, str],
+    field: str,
+    integer: bool,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # GLOP stopped ABNORMAL, and SCIP printed its own errors, then a RuntimeError traceback.
+    path = tmp_path / "dear.yaml"
+    text = (EXAMPLES / "compute-feasible.yaml").read_text().replace(*replace)
+    path.write_text(text.replace("integer: false", f"integer: {str(integer).lower()}"))
+    assert main(["plan", "mix", str(path), "-o", "json"]) == 2
+    out, err = capfd.readouterr()  # file descriptors: SCIP writes past Python's sys.stderr
+    assert out == ""
+    assert err.startswith(f"{path}: {field} is too large for the solver")
+    assert "larger" in err and err.count("\n") == 1
+
+
+def test_an_overflowing_cost_in_the_best_mix_prints_as_inf(tmp_path: Path) -> None:
+    # The infeasible answer's table multiplied 100 units by 1.7e308: OverflowError in floor().
+    path = tmp_path / "dear.yaml"
+    text = (EXAMPLES / "compute.yaml").read_text()
+    dear = "unitCost: 1.7e308, performance: 9"
+    path.write_text(text.replace("unitCost: 200, performance: 1", dear))
+    text, code = run_mix(str(path), "table")
+    assert code == 1
+    assert "100   1.7e+308   inf" in text

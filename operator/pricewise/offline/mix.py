@@ -39,6 +39,26 @@ _SNAP = 1e-9
 # CP-SAT works in int64; staying well below 2**63 leaves room for its internal sums.
 _CP_SAT_LIMIT = 2**60
 _INFINITY = math.inf
+# SCIP's default numerics/infinity: it reads any coefficient this large as infinite and fails,
+# printing its own errors on stderr, so such data is refused before it gets there.
+_SCIP_INFINITY = 1e20
+# Names of pywraplp's result statuses, for the message when a solve fails.
+_MP_STATUS = {
+    getattr(pywraplp.Solver, name): name
+    for name in ("FEASIBLE", "INFEASIBLE", "UNBOUNDED", "ABNORMAL", "MODEL_INVALID", "NOT_SOLVED")
+}
+# What to change when a figure is too large for the solver, by field.
+_SCALE_HINTS = {
+    "unitCost": "state every unitCost in a larger currency unit (e.g. thousands), or remove a "
+    "resource too dear ever to be bought",
+    "performance": "state every performance and requiredPerformance in a larger unit (e.g. "
+    "thousands)",
+    "requiredPerformance": "state every performance and requiredPerformance in a larger unit "
+    "(e.g. thousands)",
+    "resourceLimit": "lower resourceLimit, or count units in larger blocks (scaling every "
+    "unitCost, performance and max with them)",
+    "max": "lower it, or leave max out for no cap of its own",
+}
 
 
 class MixInputError(ValueError):
@@ -140,7 +160,8 @@ def solve_mix(problem: MixProblem) -> MixResult:
     """Solve the resource-mix program: the cheapest feasible mix, or an explained infeasibility.
 
     Feasibility is decided exactly (rational arithmetic); the cost is minimised by GLOP, or by
-    CP-SAT when `problem.integer` is set. Deterministic for the same input.
+    CP-SAT when `problem.integer` is set. Deterministic for the same input. Raises
+    `MixInputError`, naming the largest figure, when the solver cannot handle the numbers.
     """
     required = _exact(problem.required_performance)
     limit = _unit_limit(problem)
@@ -230,8 +251,7 @@ def _total_performance(mix: Iterable[tuple[MixResource, Fraction]]) -> Fraction:
 
 
 def _solve_continuous(problem: MixProblem) -> list[float]:
-    solver = pywraplp.Solver.CreateSolver("GLOP")
-    return _solve_mp(problem, solver)
+    return _solve_mp(problem, "GLOP")
 
 
 def _solve_integer(problem: MixProblem) -> list[float]:
@@ -240,11 +260,17 @@ def _solve_integer(problem: MixProblem) -> list[float]:
         return units
     # Data with many significant digits (e.g. 1/3 written out) does not scale into int64;
     # SCIP with a zero gap is then the exact-enough fallback.
-    solver = pywraplp.Solver.CreateSolver("SCIP")
-    return _solve_mp(problem, solver)
+    if _largest_figure(problem)[1] >= _SCIP_INFINITY:
+        raise _out_of_range(
+            problem,
+            f"SCIP, which solves this integer mix, reads {as_text(_SCIP_INFINITY)} "
+            "and above as infinite",
+        )
+    return _solve_mp(problem, "SCIP")
 
 
-def _solve_mp(problem: MixProblem, solver: Any) -> list[float]:
+def _solve_mp(problem: MixProblem, name: str) -> list[float]:
+    solver = pywraplp.Solver.CreateSolver(name)
     if solver is None:
         raise RuntimeError("OR-Tools was built without the GLOP/SCIP backend")
     upper: list[float] = []
@@ -267,8 +293,8 @@ def _solve_mp(problem: MixProblem, solver: Any) -> list[float]:
         params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
     status = solver.Solve(params)
     if status != pywraplp.Solver.OPTIMAL:
-        # Feasibility was established exactly beforehand, so this is a solver failure.
-        raise RuntimeError(f"the mix solver stopped with status {status} on a feasible problem")
+        # Feasibility was established exactly beforehand, so the solver failed on the numbers.
+        raise _out_of_range(problem, f"{name} stopped with status {_MP_STATUS.get(status, status)}")
     values = [max(float(x.solution_value()), 0.0) for x in xs]
     # Snap the simplex's last-bit noise (1000.0000000000002) to the whole number it stands
     # for; a genuinely fractional value (250/3) keeps full precision for the cost sum.
@@ -315,10 +341,36 @@ def _solve_cp_sat(problem: MixProblem) -> list[float] | None:
     solver.parameters.random_seed = 0
     status = solver.solve(model)
     if status != cp_model.OPTIMAL:
-        raise RuntimeError(
-            f"CP-SAT stopped with status {solver.status_name(status)} on a feasible mix problem"
-        )
+        raise _out_of_range(problem, f"CP-SAT stopped with status {solver.status_name(status)}")
     return [float(solver.value(x)) for x in xs]
+
+
+def _largest_figure(problem: MixProblem) -> tuple[str, float]:
+    """The field path and value of the problem's largest figure (the first of equals)."""
+    figures = [
+        ("requiredPerformance", problem.required_performance),
+        ("resourceLimit", problem.resource_limit),
+    ]
+    for i, r in enumerate(problem.resources):
+        figures += [(f"resources[{i}].unitCost", r.unit_cost)]
+        figures += [(f"resources[{i}].performance", r.performance)]
+        if r.max_units is not None:
+            figures += [(f"resources[{i}].max", r.max_units)]
+    return max(figures, key=lambda figure: figure[1])
+
+
+def _out_of_range(problem: MixProblem, why: str) -> MixInputError:
+    """The error for a feasible problem the solver failed on: its numbers are out of range.
+
+    Only a too-large figure has been seen to do this (tiny ones are solved), so the message
+    names the largest one and how to rescale it.
+    """
+    path, value = _largest_figure(problem)
+    hint = _SCALE_HINTS[path.rpartition(".")[2]]
+    return MixInputError(
+        f"{path}: {as_text(value)} is too large for the solver to find the cheapest mix ({why}); "
+        f"{hint}"
+    )
 
 
 # ----------------------------------------------------------------------------- infeasibility
@@ -389,6 +441,8 @@ def as_number(value: float | Fraction) -> int | float:
     a float has no fractional part to round, and its digits as an int would be noise (1e300
     printed 301 of them), so it stays a float (1e+300)."""
     rounded = round(float(value), _DECIMALS)
+    if math.isinf(rounded):
+        return rounded  # a product of huge figures: `inf` says so, where floor() would raise
     if rounded == math.floor(rounded) and abs(rounded) < 2**53:
         return int(rounded)
     return rounded

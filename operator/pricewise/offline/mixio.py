@@ -190,7 +190,8 @@ def run_mix(path: str, output: str) -> tuple[str, int]:
     """Load, solve and render one mix file: (text, exit code).
 
     Exit 0 when a feasible mix exists, 1 when the problem is infeasible (the text says why and
-    by how much), 2 when the input is invalid (the text is the error message).
+    by how much), 2 when the input is invalid or its figures too large for the solver (the text
+    is the error message).
     """
     if output not in OUTPUTS:
         return f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}", 2
@@ -198,5 +199,8 @@ def run_mix(path: str, output: str) -> tuple[str, int]:
         problem = load_mix(path)
     except MixInputError as err:
         return str(err), 2
-    result = solve_mix(problem)
+    try:
+        result = solve_mix(problem)
+    except MixInputError as err:
+        return f"{path}: {err}", 2
     return render(problem, result, output), 0 if result.feasible else 1
