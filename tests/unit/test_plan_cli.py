@@ -17,6 +17,7 @@ import pytest
 from factory import NOW as AT
 from factory import gpu_nodes, job, option, pool, snapshot
 
+from pricewise.cli import main
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
 from pricewise.offline.plan import decision_dict
@@ -266,3 +267,41 @@ def test_a_planned_option_finishes_after_its_planned_start() -> None:
     assert decision.reason == "Reserved"
     (row,) = [r for r in decision_dict(decision, AT, "USD")["options"] if r["verdict"] == "planned"]
     assert (row["start"], row["finish"]) == ("2026-11-29T13:00:00Z", "2026-11-29T14:00:00+00:00")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        (
+            "timeZone",
+            "Mars/Olympus",
+            "spec.timeZone: unknown time zone 'Mars/Olympus': use an "
+            "IANA name such as UTC or Europe/Paris",
+        ),
+        ("currency", "EUR", "spec.currency: EUR is not the prices' currency; set USD"),
+    ],
+    ids=["unknown-time-zone", "foreign-currency"],
+)
+def test_a_budget_pricewise_cannot_count_holds_its_namespace_when_hard_as_the_operator_does(
+    field: str, value: str, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The time zone stopped the whole plan (exit 2); a hard budget in another currency was
+    # ignored with a warning and its namespace's jobs planned, which the operator holds.
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", examples)
+    budgets = examples / "budgets.yaml"
+    # team-vision's budget is hard, team-nlp's soft: both get the same fault.
+    budgets.write_text(budgets.read_text().replace("  period: month\n", f"  {field}: {value}\n"))
+    assert main(["plan", str(examples), "--now", NOW, "-o", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    jobs = {j["name"]: j for j in plan["jobs"]}
+    for held in ("resnet50-imagenet", "detector-sweep", "ablation-small"):
+        assert (jobs[held]["reason"], jobs[held]["pool"]) == ("BudgetInvalid", None)
+        assert jobs[held]["message"].startswith(f"Budget monthly: {why}. pricewise cannot ")
+    assert jobs["llm-finetune"]["pool"] == "tpu-v5e"  # a soft budget only alerts: planned
+    assert len(plan["jobs"]) == 8
+    vision, nlp = (w for w in plan["warnings"] if "Budget team-" in w)
+    assert vision.endswith("the namespace's jobs wait") and "team-vision" in vision
+    assert nlp.endswith("it does not alert") and "team-nlp" in nlp
+    if field == "timeZone":
+        assert vision.startswith(f"{budgets}: Budget team-vision/monthly: invalid spec: {why}")

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pricewise.api import convert
+from pricewise.api import convert, holds
 from pricewise.api import models as api
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,6 +95,26 @@ def read_objects(
             yield doc
 
 
+@dataclass(frozen=True)
+class RefusedBudget:
+    """A Budget the model refuses: set aside as the operator sets it aside, so that the rest
+    is planned; unless it is soft, its namespace's jobs wait (see `holds.namespace_holds`)."""
+
+    path: Path
+    namespace: str
+    name: str
+    error: str
+    """Each field at fault and its fix, `; `-joined as the operator writes it."""
+    enforcement: str
+
+    def warning(self) -> str:
+        """What `pricewise plan` says of it, as the operator says it in the Budget's status."""
+        return (
+            f"{self.path}: Budget {self.namespace}/{self.name}: invalid spec: {self.error}. "
+            f"Until it is corrected, {holds.UNCHECKED[self.enforcement]}"
+        )
+
+
 @dataclass
 class Manifests:
     """The objects `pricewise plan` reads, by kind."""
@@ -102,6 +122,7 @@ class Manifests:
     jobs: list[api.TrainingJob] = field(default_factory=list)
     price_tables: list[api.PriceTable] = field(default_factory=list)
     budgets: list[api.Budget] = field(default_factory=list)
+    refused_budgets: list[RefusedBudget] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)
     quotas: list[dict[str, Any]] = field(default_factory=list)
@@ -130,7 +151,7 @@ def load(paths: Iterable[str | Path]) -> Manifests:
             elif kind == "PriceTable":
                 found.price_tables.append(parse_model(api.PriceTable, obj, str(path)))
             elif kind == "Budget":
-                found.budgets.append(parse_model(api.Budget, obj, str(path)))
+                _add_budget(found, obj, path)
             elif kind == "Node":
                 allocatable = (obj.get("status") or {}).get("allocatable") or {}
                 _convertible(obj, path, convert.resources_of, allocatable)
@@ -142,6 +163,22 @@ def load(paths: Iterable[str | Path]) -> Manifests:
                 _convertible(obj, path, convert.quota_from, obj)
                 found.quotas.append(obj)
     return found
+
+
+def _add_budget(found: Manifests, obj: dict[str, Any], path: Path) -> None:
+    try:
+        found.budgets.append(api.Budget.model_validate(obj))
+    except ValidationError as err:
+        meta = obj.get("metadata") or {}
+        found.refused_budgets.append(
+            RefusedBudget(
+                path,
+                str(meta.get("namespace", "default")),
+                str(meta.get("name", "?")),
+                "; ".join(field_errors(err)),
+                holds.enforcement_of(obj),
+            )
+        )
 
 
 _KINDS = ("TrainingJob", "PriceTable", "Budget", "Node", "Pod", "ResourceQuota")

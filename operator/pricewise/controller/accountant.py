@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pricewise.api import holds
 from pricewise.api.models import BudgetStatus
 from pricewise.api.wire import status_wire
 from pricewise.controller import status
@@ -24,12 +25,6 @@ from pricewise.core.times import optional_timestamp
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
-
-_UNCHECKED = {
-    "hard": "the namespace's jobs wait",
-    "soft": "it does not alert",
-}
-"""What a Budget that cannot be counted does, by its enforcement (see `Cache.namespace_holds`)."""
 
 FINISHED_PHASES = ("Succeeded", "Failed")
 
@@ -253,22 +248,14 @@ class Accountant:
 
     def not_enforced(self, key: Key) -> str | None:
         """Why a Budget the cache holds cannot be counted (another currency), or None."""
-        currency = self.cache.currency()
-        budget = self.cache.budgets[key]
-        if budget.spec.currency == currency:
-            return None
-        return (
-            f"limit in {budget.spec.currency}, prices in {currency}: costs cannot be counted "
-            f"against it. Set spec.currency: {currency}; until then "
-            f"{_UNCHECKED[budget.spec.enforcement]}"
-        )
+        return holds.foreign_currency(self.cache.budgets[key], self.cache.currency())
 
     async def write_budgets(self, now: datetime) -> None:
         """Write every budget's status where its figures changed; a Budget that cannot be
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
             enforcement = "hard" if key in self.cache.hard_errors else "soft"
-            until = f"Until it is corrected, {_UNCHECKED[enforcement]}"
+            until = f"Until it is corrected, {holds.UNCHECKED[enforcement]}"
             await self._write_not_ready(
                 key, "InvalidSpec", f"invalid spec: {message}. {until}", now
             )

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pricewise.api import convert
+from pricewise.api import convert, holds
 from pricewise.api import models as api
 from pricewise.api.manifests import field_errors
 from pricewise.api.naming import job_label
@@ -271,7 +271,7 @@ class Cache:
         except ValidationError as err:
             self.budgets.pop(key, None)
             self.budget_errors[key] = "; ".join(field_errors(err))
-            if (body.get("spec") or {}).get("enforcement") == "soft":
+            if holds.enforcement_of(body) == "soft":
                 self.hard_errors.discard(key)
             else:
                 self.hard_errors.add(key)
@@ -483,48 +483,15 @@ class Cache:
         return tables[0].spec.currency if tables else "USD"
 
     def namespace_holds(self) -> dict[str, tuple[str, str]]:
-        """Namespaces whose pending jobs wait because a limit there cannot be checked, with the
-        reason and message those jobs show: a ResourceQuota pricewise cannot read
-        (`QuotaInvalid`), or a hard Budget it cannot read or whose currency is not the prices'
-        (`BudgetInvalid`).
-
-        pricewise cannot write a ResourceQuota's status, so the quota's own namespace is where
-        the error is shown; and since such a limit is unknown, placing the namespace's jobs as
-        if it were absent could overrun what the cluster's owner meant to allow. A soft Budget
-        only alerts, so one that cannot be read holds nothing.
+        """Namespaces whose pending jobs wait because a ResourceQuota or a hard Budget there
+        cannot be checked, with the reason and message those jobs show (`holds.namespace_holds`).
         """
-        found: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for (namespace, name), error in sorted(self.quota_errors.items()):
-            found[namespace].append(
-                (
-                    "QuotaInvalid",
-                    f"ResourceQuota {name}: {error}. pricewise cannot enforce a quota it cannot "
-                    f"read, so no job of namespace {namespace} is placed until the quota is "
-                    "corrected (a quantity such as 64, 500m or 128Gi) or deleted",
-                )
-            )
-        currency = self.currency()
-        unreadable = [
-            (key, error) for key, error in self.budget_errors.items() if key in self.hard_errors
-        ]
-        foreign = [
-            (key, f"spec.currency: {b.spec.currency} is not the prices' currency; set {currency}")
-            for key, b in self.budgets.items()
-            if b.spec.enforcement == "hard" and b.spec.currency != currency
-        ]
-        for (namespace, name), error in sorted(unreadable + foreign):
-            found[namespace].append(
-                (
-                    "BudgetInvalid",
-                    f"Budget {name}: {error}. pricewise cannot enforce a hard budget it cannot "
-                    f"read, so no job of namespace {namespace} is placed until the budget is "
-                    "corrected, deleted or made soft (spec.enforcement: soft)",
-                )
-            )
-        return {
-            namespace: (holds[0][0], "; ".join(message for _, message in holds))
-            for namespace, holds in found.items()
-        }
+        return holds.namespace_holds(
+            self.quota_errors,
+            {key: e for key, e in self.budget_errors.items() if key in self.hard_errors},
+            self.budgets.values(),
+            self.currency(),
+        )
 
     def pending(self) -> list[JobRecord]:
         """Valid jobs waiting for a placement, oldest first; jobs of a namespace whose limits

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pricewise.api import holds
 from pricewise.api.models import GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
 from pricewise.core.explain import Decision
@@ -83,10 +84,10 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
         keys.add(key)
     snapshot = cache.snapshot(now)
-    holds = cache.namespace_holds()
+    blocked = cache.namespace_holds()
     held = [
-        Decision(record.job, None, (), *holds[namespace], ())
+        holds.held(record.job, blocked[namespace])
         for (namespace, name), record in cache.jobs.items()
-        if f"{namespace}/{name}" in keys and namespace in holds and record.job is not None
+        if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     return Quote(snapshot, keys, replaced, held)

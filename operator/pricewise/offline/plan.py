@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import yaml
 
-from pricewise.api import convert
+from pricewise.api import convert, holds
 from pricewise.api.manifests import ManifestError, Manifests
 from pricewise.api.wire import option_row
 from pricewise.core.costmodel import without_missed_deadline
@@ -20,8 +21,10 @@ from pricewise.core.units import format_duration, format_money, from_micros
 from pricewise.offline.columns import columns
 
 
-def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
-    """The snapshot the files describe, and warnings about its pools."""
+def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], list[Decision]]:
+    """The snapshot the files describe, warnings about its pools and budgets, and the pending
+    jobs the operator would hold instead of planning (a namespace whose hard Budget cannot be
+    read or is in another currency), as the operator does it."""
     if not found.price_tables:
         raise ManifestError("no PriceTable given: pricewise needs prices to compare pools")
     currencies = {t.spec.currency for t in found.price_tables}
@@ -34,28 +37,39 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str]]:
     warnings = [p.message for p in problems]
     if not found.nodes:
         warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
+    warnings += [refused.warning() for refused in found.refused_budgets]
     budgets = []
     for budget in found.budgets:
-        if budget.spec.currency != currency:
-            warnings.append(
-                f"budget {budget.metadata.namespace}/{budget.metadata.name} is in "
-                f"{budget.spec.currency}, prices in {currency}: ignored"
-            )
-        else:
+        foreign = holds.foreign_currency(budget, currency)
+        if foreign is None:
             budgets.append(convert.budget_from(budget))
+        else:
+            warnings.append(f"Budget {budget.metadata.namespace}/{budget.metadata.name}: {foreign}")
+    blocked = holds.namespace_holds(
+        {},  # a ResourceQuota pricewise cannot read is an error of `manifests.load`
+        {
+            (refused.namespace, refused.name): refused.error
+            for refused in found.refused_budgets
+            if refused.enforcement == "hard"
+        },
+        found.budgets,
+        currency,
+    )
+    pending = [convert.job_from(j) for j in found.jobs if j.status.phase == "Pending"]
     snapshot = Snapshot(
         now=now,
         pools=pools,
         jobs=tuple(
-            without_missed_deadline(convert.job_from(j), pools, now, currency)
-            for j in found.jobs
-            if j.status.phase == "Pending"
+            without_missed_deadline(job, pools, now, currency)
+            for job in pending
+            if job.namespace not in blocked
         ),
         quotas=tuple(convert.quota_from(q) for q in found.quotas),
         budgets=tuple(budgets),
         currency=currency,
     )
-    return snapshot, warnings
+    held = [holds.held(job, blocked[job.namespace]) for job in pending if job.namespace in blocked]
+    return snapshot, warnings, held
 
 
 def _isoformat(moment: datetime | None) -> str | None:
@@ -164,8 +178,10 @@ def run_plan(
     found: Manifests, now: datetime, output: str, verbose: bool, settings: SolverSettings
 ) -> str:
     """Solve the manifests and render the plan in the requested output format."""
-    snapshot, warnings = snapshot_of(found, now)
-    return render_plan(solve(snapshot, settings), snapshot, warnings, output, verbose)
+    snapshot, warnings, held = snapshot_of(found, now)
+    plan = solve(snapshot, settings)
+    plan = replace(plan, decisions=plan.decisions + tuple(held))
+    return render_plan(plan, snapshot, warnings, output, verbose)
 
 
 def render_plan(
