@@ -146,7 +146,12 @@ def test_poison_objects_beside_good_jobs(
             "Invalid value"
             in wait_reason(cluster, namespace, "refused", "WorkerRejected")["message"]
         )
-        assert "3650d" in wait_reason(cluster, namespace, "endless", "InvalidSpec")["message"]
+        invalid = wait_reason(cluster, namespace, "endless", "InvalidSpec")
+        assert "3650d" in invalid["message"]
+        # Its Admitted condition says so too, as every other wait's does, kept by the CRD.
+        (admitted,) = [c for c in invalid.get("conditions") or [] if c["type"] == "Admitted"]
+        assert (admitted["status"], admitted["reason"]) == ("False", "InvalidSpec")
+        assert admitted["message"] == invalid["message"]
         assert (
             "spec.template"
             in wait_reason(cluster, namespace, "huge-template", "InvalidSpec")["message"]

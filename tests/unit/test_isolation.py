@@ -161,6 +161,41 @@ def test_a_poison_job_waits_with_its_reason_and_the_others_are_placed(name: str)
     assert field in bad["message"]
 
 
+def test_a_job_that_cannot_be_planned_says_why_in_its_admitted_condition_once() -> None:
+    # An InvalidSpec (or BudgetInvalid) job had a reason and message but no Admitted
+    # condition, which every other wait and every placement writes.
+    world = World()
+    world.kube.put("trainingjobs", job("bad", **POISON_JOBS["zero-duration"][0]))
+    world.kube.put("budgets", budget("b", namespace="held", timeZone="Mars/Olympus"))
+    world.kube.put("trainingjobs", job("waits", namespace="held"))
+    world.cycle()
+    for name, namespace, reason in (("bad", NS, "InvalidSpec"), ("waits", "held", "BudgetInvalid")):
+        status = world.job(name, namespace)
+        assert status["reason"] == reason
+        assert status["conditions"] == [
+            {
+                "type": "Admitted",
+                "status": "False",
+                "reason": reason,
+                "message": status["message"],
+                "lastTransitionTime": "2026-11-29T12:00:00Z",
+                "observedGeneration": 1,
+            }
+        ]
+    told = list(world.kube.events)
+    assert [(n, r) for n, r, _ in told] == [("bad", "InvalidSpec"), ("waits", "BudgetInvalid")]
+    version = world.kube.objects["trainingjobs", NS, "bad"]["metadata"]["resourceVersion"]
+    world.cycle()
+    assert world.kube.objects["trainingjobs", NS, "bad"]["metadata"]["resourceVersion"] == version
+    # Told by an operator that wrote no condition: the condition is written, not told again.
+    stored = world.kube.objects["trainingjobs", NS, "bad"]
+    del stored["status"]["conditions"]
+    world.cache.upsert_job(copy.deepcopy(stored))
+    world.cycle()
+    assert world.job("bad")["conditions"][0]["reason"] == "InvalidSpec"
+    assert world.kube.events == told
+
+
 def test_empty_placement_fields_as_charts_render_them_pin_nothing() -> None:
     world = World()
     spec = {"nodeSelector": {}, "affinity": None, "containers": [{"name": "m", "image": "t"}]}
@@ -808,6 +843,7 @@ def test_a_job_whose_planning_raises_is_set_aside(monkeypatch: pytest.MonkeyPatc
     status = world.job("cursed")
     assert (status["phase"], status["reason"]) == ("Pending", "PlanningFailed")
     assert "OverflowError" in status["message"]
+    assert status["conditions"][0]["reason"] == "PlanningFailed"
     assert world.cache.rejected()["TrainingJob", "PlanningFailed"] == 1
 
 

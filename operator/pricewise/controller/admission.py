@@ -208,12 +208,34 @@ class Admission:
         )
         return await self.write_status(record, patch, check=True)
 
-    async def hold(self, record: JobRecord, reason: str, message: str, check: bool) -> None:
-        """A job that cannot be planned waits and says why, written and announced once."""
-        if (record.status.reason, record.status.message) == (reason, message):
+    async def hold(
+        self, record: JobRecord, reason: str, message: str, now: datetime, check: bool
+    ) -> None:
+        """A job that cannot be planned waits and says why, in its status and its Admitted
+        condition (False, as for every wait), written and announced once."""
+        previous = record.status
+        told = (previous.reason, previous.message) == (reason, message)
+        admitted = next((c for c in previous.conditions if c.type == "Admitted"), None)
+        if (
+            told
+            and admitted is not None
+            and (admitted.status, admitted.reason, admitted.message) == ("False", reason, message)
+        ):
             return
-        patch = job_status_patch(phase="Pending", reason=reason, message=message)
-        if await self.write_status(record, patch, check=check):
+        conditions = status.set_condition(
+            status.conditions_of(previous),
+            "Admitted",
+            False,
+            reason,
+            message,
+            now,
+            record.body["metadata"].get("generation"),
+        )
+        patch = job_status_patch(
+            phase="Pending", reason=reason, message=message, conditions=conditions
+        )
+        # A job told before its condition was written (by an older operator) is not told again.
+        if await self.write_status(record, patch, check=check) and not told:
             await self.event(record, reason, message, warning=True)
 
     async def write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:

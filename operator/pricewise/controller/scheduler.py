@@ -188,7 +188,7 @@ class Scheduler:
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now)
         async with _async_step("invalid jobs", "waiting"):
-            await self._report_invalid()
+            await self._report_invalid(now)
         # Begun before the snapshot, so that a snapshot that fails cannot hold the starts back.
         writing = asyncio.create_task(self._write_starts(starting, now))
         try:
@@ -567,7 +567,7 @@ class Scheduler:
 
     # --- pending jobs ---------------------------------------------------------------------
 
-    async def _report_invalid(self) -> None:
+    async def _report_invalid(self, now: datetime) -> None:
         """Jobs whose spec the operator cannot use (schema passed, but not the model) say why,
         and so do pending jobs of a namespace whose limits cannot be checked."""
         holds = self.cache.namespace_holds()
@@ -576,14 +576,14 @@ class Scheduler:
                 # A placed or ended job keeps its phase: it was placed with a spec that was
                 # valid then (edited since, or refused by a newer version after an upgrade).
                 message = f"invalid spec: {record.error}"
-                await self.admission.hold(record, "InvalidSpec", message, check=False)
+                await self.admission.hold(record, "InvalidSpec", message, now, check=False)
             elif (
                 record.phase == "Pending"
                 and namespace in holds
                 and not self.cache.held((namespace, name), record)
             ):
                 # Checked: a job placed meanwhile keeps its placement.
-                await self.admission.hold(record, *holds[namespace], check=True)
+                await self.admission.hold(record, *holds[namespace], now, check=True)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""
@@ -595,7 +595,7 @@ class Scheduler:
                 continue
             self.cache.quarantined[(namespace, name)] = error
             message = f"pricewise could not plan this job ({error}); other jobs are not affected"
-            await self.admission.hold(record, "PlanningFailed", message, check=True)
+            await self.admission.hold(record, "PlanningFailed", message, now, check=True)
 
 
 _FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("faults", default=None)
