@@ -71,6 +71,12 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
+
+
 def _quote(args: argparse.Namespace) -> int:
     """`pricewise plan --cluster FILES`: the new TrainingJobs planned in the live cluster."""
     import asyncio
@@ -151,15 +157,17 @@ def _mix(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from pricewise.controller import handlers  # importing registers the handlers with kopf
+    # Importing `handlers` registers them with kopf.
+    from pricewise.controller import handlers, serving
     from pricewise.controller.config import ConfigError, from_environment
 
     try:
         config = from_environment()
-    except ConfigError as err:
+        metrics = serving.bind_metrics_port(args.metrics_port)
+    except (ConfigError, serving.MetricsPortError) as err:
         print(f"pricewise run: {err}", file=sys.stderr)
         return 2
-    handlers.configure(metrics_port=args.metrics_port, config=config)
+    handlers.configure(metrics=metrics, config=config)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     if not args.verbose:
         # kopf logs every handled watch event; at cluster scale that drowns the cycle lines.
@@ -281,10 +289,10 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument(
-        "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+        "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8081/healthz"
     )
     run.add_argument(
-        "--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)"
+        "--metrics-port", type=_port, default=8080, help="port of /metrics (default 8080)"
     )
     run.set_defaults(handler=_run)
 

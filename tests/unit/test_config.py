@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from urllib.request import urlopen
+
+import kopf
 import pytest
 
 from pricewise import cli
+from pricewise.controller import serving
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
+from pricewise.controller.metrics import Metrics
 
 
 def test_no_variables_give_the_defaults() -> None:
@@ -58,3 +67,41 @@ def test_pricewise_run_stops_on_a_bad_value_with_the_message(
     err = capsys.readouterr().err
     assert err.startswith("pricewise run: PRICEWISE_SOLVER_WORKERS='many': must be a whole number")
     assert "Traceback" not in err
+
+
+def test_pricewise_run_stops_when_the_metrics_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The port was bound in kopf's startup handler: a traceback, retried by kopf forever.
+    monkeypatch.setattr(kopf, "run", lambda **_: pytest.fail("kopf started on a taken port"))
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["run", "--metrics-port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"pricewise run: --metrics-port {port}: cannot serve /metrics on 0.0.0.0:{port}: "
+        "Address already in use; give a free port with --metrics-port (the Helm chart's "
+        "metrics.port)\n"
+    )
+    assert issubclass(serving.MetricsPortError, kopf.PermanentError)  # not retried by kopf
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--metrics-port", "70000"])
+    assert "'70000' is not a port number from 1 to 65535" in capsys.readouterr().err
+
+
+def test_metrics_are_served_on_the_port_bound_before_kopf_started() -> None:
+    cache = Cache()
+    metrics = Metrics(cache, Accountant(cache, None))  # type: ignore[arg-type]
+
+    async def scrape() -> str:
+        bound = serving.bind_metrics_port(0)  # 0: any free port, for the test
+        runner = await serving.serve_metrics(metrics, bound)
+        try:
+            port = bound.getsockname()[1]
+            url = f"http://127.0.0.1:{port}/metrics"
+            return await asyncio.to_thread(lambda: urlopen(url, timeout=10).read().decode())
+        finally:
+            await runner.cleanup()
+
+    assert "pricewise_rejected_objects" in asyncio.run(scrape())

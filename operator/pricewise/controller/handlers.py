@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
-from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL
+from pricewise.controller import serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig, from_environment
@@ -36,10 +35,11 @@ CACHE = Cache()
 _state: dict[str, Any] = {}
 
 
-def configure(metrics_port: int, config: OperatorConfig) -> None:
+def configure(metrics: socket.socket, config: OperatorConfig) -> None:
     """Settings from the command line and the environment, taken before kopf starts the
-    handlers."""
-    _state["metrics_port"] = metrics_port
+    handlers: the metrics port already bound (`serving.bind_metrics_port`), and the
+    configuration."""
+    _state["metrics_socket"] = metrics
     _state["config"] = config
 
 
@@ -106,7 +106,8 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     _state["scheduler"] = scheduler
     _state["elector"] = elector
-    _state["metrics_runner"] = await _serve_metrics(metrics, _state.get("metrics_port", 8080))
+    bound = _state.get("metrics_socket") or serving.bind_metrics_port(8080)
+    _state["metrics_runner"] = await serving.serve_metrics(metrics, bound)
     _state["tasks"] = [
         asyncio.create_task(scheduler.run(), name="pricewise-scheduler"),
         asyncio.create_task(_elect(elector, scheduler), name="pricewise-leader"),
@@ -126,17 +127,6 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
             log.info("leading: this replica schedules")
             scheduler.poke()
         await asyncio.sleep(LEASE_SECONDS / 3)
-
-
-async def _serve_metrics(metrics: Metrics, port: int) -> web.AppRunner:
-    """Serve /metrics on kopf's event loop, so that scrapes read the cache between events."""
-    app = web.Application()
-    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
-    log.info("metrics on :%d/metrics", port)
-    return runner
 
 
 @kopf.on.cleanup()
