@@ -219,3 +219,46 @@ def test_a_free_pool_exports_its_price_at_zero() -> None:
         if name == "pricewise_pool_price_per_hour"
     }
     assert prices == {"device": 0.0}
+
+
+def test_a_cpu_pool_exports_its_free_cores_beside_its_zero_devices() -> None:
+    # pricewise_pool_free_devices was a CPU pool's only free-room series, and always 0.
+    cache = _state()
+    cache.upsert_node(
+        {
+            "metadata": {"name": "cpu-0", "labels": {"pool": "cpu"}},
+            "status": {"allocatable": {"cpu": "32", "memory": "128Gi"}},
+        }
+    )
+    cache.upsert_pod(
+        {
+            "metadata": {"name": "other", "namespace": "team-a"},
+            "spec": {
+                "nodeName": "cpu-0",
+                "containers": [{"name": "m", "resources": {"requests": {"cpu": "4500m"}}}],
+            },
+            "status": {"phase": "Running"},
+        }
+    )
+    cache.upsert_price_table(
+        {
+            "metadata": {"name": "cpus"},
+            "spec": {
+                "pools": [
+                    {
+                        "name": "cpu",
+                        "accelerator": "cpu",
+                        "nodeSelector": {"pool": "cpu"},
+                        "prices": {"perCpuHour": 0.03},
+                    }
+                ],
+            },
+        }
+    )
+    samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
+
+    def free(name: str) -> dict[str, float]:
+        return {dict(labels)["pool"]: v for (n, labels), v in samples.items() if n == name}
+
+    assert free("pricewise_pool_free_devices") == {"a100": 8, "cpu": 0}
+    assert free("pricewise_pool_free_cpu_cores") == {"a100": 96, "cpu": 27.5}

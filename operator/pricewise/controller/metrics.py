@@ -118,9 +118,17 @@ class StateCollector(Collector):
             labels=["node", "instance_type", "provider_id", "pool"],
         )  # fmt: skip
         pool_nodes = GaugeMetricFamily("pricewise_pool_nodes", "Nodes in a pool.", labels=["pool"])
+        # Two gauges, as the PriceTable status has freeDevices and freeCpu: one series mixing
+        # GPUs and cores would sum to nothing a query could use.
         pool_free = GaugeMetricFamily(
             "pricewise_pool_free_devices",
-            "Devices of a pool that no pod requests.",
+            "GPUs or TPU chips of a pool that no pod requests; 0 for a CPU pool, which has no "
+            "devices: its free room is pricewise_pool_free_cpu_cores.",
+            labels=["pool"],
+        )
+        pool_free_cpu = GaugeMetricFamily(
+            "pricewise_pool_free_cpu_cores",
+            "CPU cores of a pool that no pod requests: what a CPU pool has free.",
             labels=["pool"],
         )
         pools, _ = self.cache.pools()
@@ -143,7 +151,8 @@ class StateCollector(Collector):
                         from_micros(value),
                     )
             pool_nodes.add_metric([pool.name], len(pool.nodes))
-            pool_free.add_metric([pool.name], sum(n.free.devices for n in pool.nodes))
+            pool_free.add_metric([pool.name], pool.free.devices)
+            pool_free_cpu.add_metric([pool.name], pool.free.cpu / 1000)
             for node in pool.nodes:
                 labels = self.cache.nodes.get(node.name, {}).get("metadata", {}).get("labels", {})
                 row = [
@@ -159,7 +168,8 @@ class StateCollector(Collector):
                     node_gpu.add_metric(row, from_micros(prices.per_device_hour))
                 node_cpu.add_metric(row, from_micros(prices.per_cpu_hour))
                 node_ram.add_metric(row, from_micros(prices.per_gib_hour))
-        yield from (price, node_total, node_gpu, node_cpu, node_ram, pool_nodes, pool_free)
+        yield from (price, node_total, node_gpu, node_cpu, node_ram, pool_nodes)
+        yield from (pool_free, pool_free_cpu)
 
     def _jobs(self, now: datetime) -> Iterator[GaugeMetricFamily]:
         labels = ["namespace", "job", "pool", "currency"]

@@ -290,8 +290,8 @@ class Scheduler:
                 PoolStatus(
                     name=n,
                     nodes=len(by_name[n].nodes),
-                    free_devices=sum(x.free.devices for x in by_name[n].nodes),
-                    free_cpu=sum(x.free.cpu for x in by_name[n].nodes) / 1000,
+                    free_devices=by_name[n].free.devices,
+                    free_cpu=by_name[n].free.cpu / 1000,
                     observed_interruption_rate=round(rates[n].rate or 0.0, 4)
                     if by_name[n].is_spot and n in rates and rates[n].rate is not None
                     else None,

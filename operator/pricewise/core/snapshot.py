@@ -163,6 +163,12 @@ class Pool:
         """The largest node's allocatable: the share a worker takes is measured against it."""
         return max((n.allocatable for n in self.nodes), default=self.unavailable_shape)
 
+    @property
+    def free(self) -> Resources:
+        """What no pod requests on the pool's schedulable nodes, summed: devices for an
+        accelerator pool, CPU cores (in millicores) for a CPU pool, whose devices are 0."""
+        return sum((n.free for n in self.nodes), Resources())
+
 
 @dataclass(frozen=True)
 class Quota:
