@@ -4,13 +4,16 @@ the figures, the options row it waits for, and the promise kept across cycles an
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fake_kube import run_cycle
+from fake_kube import FakeKube, run_cycle
 from test_isolation import NOW, NS, World, budget, job, node, pool, quota, table
 
+from pricewise.controller.accountant import Accountant
+from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.controller.teller import REFRESH_EVERY_S, REWRITE_EVERY_S
@@ -381,6 +384,54 @@ def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
         run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
     spent = {b: world.kube.status("budgets", NS, b)["spent"] for b in ("daily", "monthly")}
     assert spent == {"daily": 0.5, "monthly": 0.5}
+
+
+def restarted(world: World) -> World:
+    """A new operator on the same API server: an empty cache, filled by listing it."""
+    fresh = World.__new__(World)
+    fresh.cache = Cache()
+    fresh.kube = FakeKube(fresh.cache)
+    fresh.kube.objects, fresh.kube._version = world.kube.objects, world.kube._version
+    fresh.scheduler = Scheduler(
+        fresh.cache,
+        fresh.kube,  # type: ignore[arg-type]
+        Accountant(fresh.cache, fresh.kube),  # type: ignore[arg-type]
+        SolverSettings(time_limit_s=2),
+    )
+    asyncio.run(fresh.scheduler.prime())
+    return fresh
+
+
+def test_a_job_deleted_while_no_operator_ran_keeps_its_cost_in_its_budgets() -> None:
+    world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # 0.50 USD accrued and written
+    # The operator is down while the job and its workers are deleted: no watch sees it.
+    world.kube.objects.pop(("trainingjobs", NS, "a"))
+    for pod in world.kube.pods(NS):
+        world.kube.objects.pop(("pods", NS, pod["metadata"]["name"]))
+    fresh = restarted(world)
+    for minutes in (40, 41):
+        run_cycle(fresh.scheduler, NOW + timedelta(minutes=minutes))
+    spent = {b: fresh.kube.status("budgets", NS, b)["spent"] for b in ("daily", "monthly")}
+    assert spent == {"daily": 0.5, "monthly": 0.5}
+    # Kept in the status: another restart counts it once, not twice.
+    again = restarted(fresh)
+    run_cycle(again.scheduler, NOW + timedelta(minutes=42))
+    assert again.kube.status("budgets", NS, "monthly")["spent"] == 0.5
+    # The next day, the daily budget starts from nothing.
+    later = restarted(again)
+    run_cycle(later.scheduler, NOW + timedelta(days=1))
+    assert later.kube.status("budgets", NS, "daily")["spent"] == 0.0
+    assert later.kube.status("budgets", NS, "monthly")["spent"] == 0.5
+
+
+def test_a_budget_s_stale_watch_event_does_not_bring_back_old_figures() -> None:
+    world = one_running(budget("monthly", period="month"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=10))
+    stale = copy.deepcopy(world.kube.objects[("budgets", NS, "monthly")])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.cache.upsert_budget(stale)  # the echo of the earlier write, arriving late
+    assert world.cache.budgets[(NS, "monthly")].status.spent == 0.5
 
 
 def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api import holds
@@ -25,6 +25,9 @@ from pricewise.core.times import optional_timestamp
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
+
+CENT = 0.01
+"""Spend figures are written to the cent: less than that apart, two are the same."""
 
 FINISHED_PHASES = ("Succeeded", "Failed")
 
@@ -59,6 +62,9 @@ class Accountant:
         """(job, what) said once in the log: a pool gone, prices in another currency."""
         self._flush: set[Key] = set()
         """Jobs settled at old prices (`settle(flush=True)`), written at the next chance."""
+        self._checked: set[Key] = set()
+        """Budgets whose last written spend was checked against the cache's since the start
+        (see `_keep_unseen`)."""
 
     def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
         persisted = _persisted(record)
@@ -269,6 +275,10 @@ class Accountant:
                 await self._write_not_ready((namespace, name), "CurrencyMismatch", foreign, now)
                 continue
             new = self.budget_status(namespace, name, now)
+            if (namespace, name) not in self._checked:
+                self._checked.add((namespace, name))
+                if self._keep_unseen((namespace, name), float(new["spent"]), now):
+                    new = self.budget_status(namespace, name, now)
             old = budget.status.model_dump(by_alias=True, mode="json")
             if not _changed(old, new):
                 continue
@@ -279,6 +289,31 @@ class Accountant:
                 continue
             self.cache.upsert_budget(result)
             self.retained.pop((namespace, name), None)
+
+    def _keep_unseen(self, key: Key, spent: float, now: datetime) -> bool:
+        """Within a period a budget's spend never falls. At a budget's first write since the
+        operator started, a spend below the one it last wrote for this period is what jobs
+        deleted while no operator ran took with them: their deletion went unseen, and their
+        cost with it (a deleted job's cost is kept on the watch's deletion event). It is
+        kept as retained, in this hour (its real hours are gone with the job); whether it
+        was."""
+        budget = self.cache.budgets[key]
+        start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
+        same = (budget.status.period_start, budget.status.period_end) == (start, end)
+        unseen = round(budget.status.spent - spent, 6)
+        if not same or unseen < CENT:
+            return False
+        bucket = now.astimezone(UTC).strftime(accounting.BUCKET_FORMAT)
+        mine = self.retained.setdefault(key, {})
+        mine[bucket] = mine.get(bucket, 0.0) + unseen
+        log.warning(
+            "budget %s/%s: %.2f %s of its spend this period is in no job the cluster holds "
+            "(deleted while no operator ran): kept as retained",
+            *key,
+            unseen,
+            budget.spec.currency,
+        )
+        return True
 
     async def _write_not_ready(self, key: Key, reason: str, message: str, now: datetime) -> None:
         budget = self.cache.budgets.get(key)

@@ -86,6 +86,9 @@ class Cache:
     """Refused Budgets that are not marked soft: their namespaces' jobs wait."""
     budget_conditions: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     """The conditions last seen on each refused Budget, so that its report is written once."""
+    _budget_meta: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    """Each Budget's metadata as last taken: a watch event older than the status the operator
+    last wrote must not bring back its figures (`retained` without a job deleted since)."""
     quotas: dict[Key, dict[str, Any]] = field(default_factory=dict)
     quota_errors: dict[Key, str] = field(default_factory=dict)
     """ResourceQuotas pricewise cannot read, with why: their namespaces' pending jobs wait (see
@@ -257,6 +260,10 @@ class Cache:
         """Remember a Budget with its status (where accounting keeps what was spent); an
         invalid one is set aside with its error."""
         meta, key = body["metadata"], key_of(body)
+        known = self._budget_meta.get(key)
+        if known is not None and older(meta, known):
+            return
+        self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion")}
         status = body.get("status") or {}
         try:
             self.budgets[key] = api.Budget.model_validate(
@@ -279,6 +286,7 @@ class Cache:
 
     def forget_budget(self, key: Key) -> None:
         """A Budget is gone."""
+        self._budget_meta.pop(key, None)
         self.budgets.pop(key, None)
         self.budget_errors.pop(key, None)
         self.hard_errors.discard(key)
