@@ -113,7 +113,7 @@ class CpSat:
 
     def _built(self) -> tuple[cp_model.CpModel, dict[ChoiceKey, cp_model.IntVar]]:
         """The CP-SAT model, built at its first solve: beside a relaxation whose rounding
-        reaches every bound, no phase solves, and building it was a sixteenth of the cycle
+        reaches every bound, no phase solves, and building it was 0.035 s of a 1.1 s cycle
         (1,000 jobs over 20 pools)."""
         if self._cp is not None:
             return self._cp
