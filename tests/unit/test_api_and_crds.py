@@ -45,7 +45,10 @@ def test_crd_schemas_are_structural_and_documented(name: str) -> None:
 
 
 def _job(**spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"options": [{"accelerator": "nvidia-l4", "duration": "2h"}]}
+    base: dict[str, Any] = {
+        "options": [{"accelerator": "nvidia-l4", "duration": "2h"}],
+        "template": {"spec": {"containers": [{"name": "trainer", "image": "trainer"}]}},
+    }
     base.update(spec)
     return {"kind": "TrainingJob", "metadata": {"name": "j", "namespace": "ns"}, "spec": base}
 
@@ -77,6 +80,10 @@ def _job(**spec: Any) -> dict[str, Any]:
             "spec.checkpoint.interval: String should match pattern",
         ),
         ({"checkpoint": {}}, "spec.checkpoint.interval: Field required"),
+        # A worker without a container ran a placeholder that exited at once: "Succeeded".
+        ({"template": {}}, "spec.template: spec.containers: a worker needs at least one container"),
+        ({"template": None}, "spec.template: Input should be a valid dictionary"),
+        ({"template": {"spec": {"containers": []}}}, "spec.containers: a worker needs at least"),
     ],
 )
 def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:

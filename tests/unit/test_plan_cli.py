@@ -244,7 +244,7 @@ def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Pat
     job.write_text(
         "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: x}\nspec:\n"
         "  options: [{accelerator: nvidia-l4, duration: 1h}, {accelerator: nvidia-a100, "
-        "duration: 1h}]\n"
+        "duration: 1h}]\n  template: {spec: {containers: [{name: trainer, image: trainer}]}}\n"
     )
     result = pricewise("plan", str(job), "examples/pricetable.yaml", "examples/cluster/",
                        "--now", NOW, "-o", "json")  # fmt: skip

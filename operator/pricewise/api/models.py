@@ -251,8 +251,8 @@ class TrainingJobSpec(ApiModel):
     )
 
     template: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Pod template of a worker (a PodTemplateSpec). pricewise adds the node "
+        description="Pod template of a worker (a PodTemplateSpec) with its containers: the "
+        "training program. pricewise adds the node "
         "selector, tolerations and device requests of the pool it chooses, and picks each "
         "worker's node: nodeName, nodeSelector, affinity and topologySpreadConstraints are "
         "refused.",
@@ -359,6 +359,13 @@ class TrainingJobSpec(ApiModel):
                 f"spec.{pinned[0]}: pricewise chooses each worker's node, among "
                 "the nodes of the pool it picks; remove it (to run on certain nodes only, ask "
                 "the cluster admin for a PriceTable pool of those nodes)"
+            )
+        # Without one, a worker ran a placeholder that exits at once: the job "succeeded"
+        # having trained nothing, and paid for its nodes' start.
+        if not isinstance(spec, dict) or not spec.get("containers"):
+            raise ValueError(
+                "spec.containers: a worker needs at least one container, the training program "
+                "(e.g. {name: trainer, image: ..., command: [...]})"
             )
         return value
 
