@@ -31,6 +31,24 @@ def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     }
 
 
+def _table(name: str, pool: str, accelerator: str, prices: dict[str, float]) -> dict[str, Any]:
+    """A PriceTable in USD of one pool, whose nodes are labelled `pool: <pool>`."""
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "currency": "USD",
+            "pools": [
+                {
+                    "name": pool,
+                    "accelerator": accelerator,
+                    "nodeSelector": {"pool": pool},
+                    "prices": prices,
+                }
+            ],
+        },
+    }
+
+
 def _state(prices: dict[str, float] | None = None) -> Cache:
     """A cache of one A100 node, its PriceTable (`prices`), two jobs and a budget."""
     cache = Cache()
@@ -44,20 +62,9 @@ def _state(prices: dict[str, float] | None = None) -> Cache:
         }
     )
     cache.upsert_price_table(
-        {
-            "metadata": {"name": "p"},
-            "spec": {
-                "currency": "USD",
-                "pools": [
-                    {
-                        "name": "a100",
-                        "accelerator": "nvidia-a100-80gb",
-                        "nodeSelector": {"pool": "a100"},
-                        "prices": prices or {"perDeviceHour": 5.0, "perCpuHour": 0.01},
-                    }
-                ],
-            },
-        }
+        _table(
+            "p", "a100", "nvidia-a100-80gb", prices or {"perDeviceHour": 5.0, "perCpuHour": 0.01}
+        )
     )
     start = datetime.now(UTC) - timedelta(hours=2)
     job: dict[str, Any] = {
@@ -240,21 +247,7 @@ def test_a_cpu_pool_exports_its_free_cores_beside_its_zero_devices() -> None:
             "status": {"phase": "Running"},
         }
     )
-    cache.upsert_price_table(
-        {
-            "metadata": {"name": "cpus"},
-            "spec": {
-                "pools": [
-                    {
-                        "name": "cpu",
-                        "accelerator": "cpu",
-                        "nodeSelector": {"pool": "cpu"},
-                        "prices": {"perCpuHour": 0.03},
-                    }
-                ],
-            },
-        }
-    )
+    cache.upsert_price_table(_table("cpus", "cpu", "cpu", {"perCpuHour": 0.03}))
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
 
     def free(name: str) -> dict[str, float]:
