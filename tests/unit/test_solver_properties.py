@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from fractions import Fraction
 from unittest import mock
 
 from factory import NOW, snapshot
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from pricewise.core import solver
 from pricewise.core.lookahead import LookAhead
+from pricewise.core.model import implied, steepest
 from pricewise.core.snapshot import (
     GPU,
     BudgetView,
@@ -402,3 +404,27 @@ def test_a_plan_placed_without_a_model_is_what_the_model_finds(snap: Snapshot) -
             c.job.priority == level for c in found
         )
     assert not solved.reserved and plan.total_cost <= solved.total_cost
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(*[st.integers(0, 6)] * 4), min_size=1, max_size=5),
+    st.tuples(*[st.integers(0, 12)] * 4),
+    st.integers(0, 3),
+    st.integers(0, 3),
+)
+def test_a_row_left_out_as_implied_holds_wherever_the_row_kept_does(
+    demands: list[tuple[int, int, int, int]], rooms: tuple[int, ...], r: int, s: int
+) -> None:
+    # Every plan that keeps row s (choices x >= 0 with sum(d[s] x) <= rooms[s]) is a mix of
+    # the vertices "one choice alone, as much as row s allows" (or unbounded where a choice
+    # uses none of s): row r, left out, must hold at each.
+    if r == s:
+        return
+    if not implied(r, [s], rooms, steepest(demands)):
+        return
+    event("implied")
+    for d in demands:
+        if d[r]:
+            assert d[s], "a choice without s is unbounded by row s"
+            assert Fraction(rooms[s], d[s]) * d[r] <= rooms[r]
