@@ -985,6 +985,18 @@ def test_a_model_solved_beside_its_relaxation_is_priced_over_all_levels() -> Non
     assert relaxed.status == "optimal"
 
 
+def test_beside_a_relaxation_a_job_rounded_up_to_whole_does_not_overrun_a_hard_budget() -> None:
+    # Three copies of a job of 8 GPUs for 20 minutes at 1 USD a GPU-hour (2.666667 USD each)
+    # and a hard budget of 8 USD: two fit it. The relaxation takes 2.99999962 of them, which
+    # counts as three whole (within `relaxation.WHOLE`); fixed as such, the plan overran the
+    # budget by a micro-unit (found by hypothesis).
+    l4 = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 3))
+    budget = BudgetView("team-b", "b", to_micros(8.0), 0, 0, True)
+    copies = [job(f"j{i}", option("nvidia-l4", 3000), namespace="team-b") for i in range(3)]
+    plan = checked(snapshot([l4], copies, budgets=[budget]), replace(NOW_ONLY, whole_model_up_to=0))
+    assert len(plan.placed) == 2 and plan.total_cost == 2 * 2_666_667
+
+
 def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_further() -> None:
     # The greedy plan puts the urgent job on the L4 and the other on the H100 (122.67 USD in
     # all); the cheapest puts them the other way round (37.33). Beside a relaxation whose

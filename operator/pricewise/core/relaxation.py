@@ -290,6 +290,7 @@ class Relaxation:
             if v - math.floor(v + WHOLE) > WHOLE:
                 need[key[2]] = need[key[2]] + candidates[key].demand
         fixed = self.whole()
+        self._within_rows(fixed)
         for pool, room in need.items():
             mine = [k for k in fixed if k[2] == pool]
             mine.sort(key=lambda k: (candidates[k].job.priority, -candidates[k].cost, k))
@@ -299,3 +300,25 @@ class Relaxation:
                     fixed[key] -= 1
                     freed = freed + candidates[key].demand
         return +fixed
+
+    def _within_rows(self, fixed: Counter[ChoiceKey]) -> None:
+        """Take out of `fixed` the jobs a row has no room for. Counting a value up to `WHOLE`
+        below a job as that job can overrun a row the optimum meets with less to spare: a hard
+        budget of three jobs' cost, each job a micro-unit dearer than a third (found by
+        hypothesis: a plan over its budget). The rounded-up jobs go first, then those of the
+        lowest priority; rows only have non-negative coefficients, so taking jobs out never
+        breaks another."""
+        up = {k for k, n in fixed.items() if n > self.values[k]}
+        if not up:
+            return
+        candidates = self.model.candidates
+        for terms, bound in self.model.rows:
+            if up.isdisjoint(terms):
+                continue
+            mine = [k for k in terms if fixed[k]]
+            use = sum(terms[k] * fixed[k] for k in mine)
+            mine.sort(key=lambda k: (k not in up, candidates[k].job.priority, k))
+            for key in mine:
+                while use > bound and fixed[key]:
+                    fixed[key] -= 1
+                    use -= terms[key]
