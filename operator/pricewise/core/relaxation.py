@@ -315,8 +315,10 @@ class Relaxation:
         for terms, bound in self.model.rows:
             if up.isdisjoint(terms):
                 continue
-            mine = [k for k in terms if fixed[k]]
+            mine = [k for k in terms if k in fixed]
             use = sum(terms[k] * fixed[k] for k in mine)
+            if use <= bound:
+                continue
             mine.sort(key=lambda k: (k not in up, candidates[k].job.priority, k))
             for key in mine:
                 while use > bound and fixed[key]:
