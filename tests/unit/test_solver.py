@@ -600,22 +600,27 @@ def test_a_later_start_is_planned_where_a_node_has_room_not_just_the_pool() -> N
 
 def test_a_pool_row_another_implies_is_left_out_not_one_that_binds() -> None:
     # Two nodes of 8 GPUs, 96 CPUs and 1 TiB each. Jobs of 8 GPUs, 8 CPUs and 64 GiB use less
-    # CPU and memory per GPU than the pool has: the GPU row implies the other two, left out.
-    # Jobs of 4 GPUs and 96 CPUs use more CPU per GPU than it has: their CPU row binds (one
-    # such job a node, where the GPUs would take two) and is kept.
+    # CPU and memory per GPU than the pool has: the GPU row implies the other two, left out of
+    # a lean model (solved beside a relaxation). Jobs of 4 GPUs and 96 CPUs use more CPU per
+    # GPU than it has: their CPU row binds (one such job a node, where the GPUs would take
+    # two) and is kept. A model solved whole keeps every row.
     l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2))
     room = {16: "gpu", 2 * 96_000: "cpu", 2 * 1024 * 1024: "memory"}
 
-    def rows_and_plan(worker: Resources) -> tuple[list[str], Plan]:
+    def rows_and_plan(worker: Resources, lean_above: int | None = 0) -> tuple[list[str], Plan]:
         wide = replace(option("nvidia-l4", 1000), devices_per_worker=worker.gpu, worker=worker)
         snap = snapshot([l4], [job(f"j{i}", wide) for i in range(3)])
         options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-        model = solver.PlacementModel(snap, options, {}, [], classes=False)
+        model = solver.PlacementModel(snap, options, {}, [], False, lean_above)
         # The nodes' rows (copies of a worker per node, 2 here) are not the pool's.
-        return sorted(room[b] for _, b in model.rows if b in room), checked(snap)
+        whole_up_to = 3_000 if lean_above is None else lean_above
+        plan = checked(snap, replace(NOW_ONLY, whole_model_up_to=whole_up_to))
+        return sorted(room[b] for _, b in model.rows if b in room), plan
 
-    kinds, plan = rows_and_plan(Resources(cpu=8_000, memory=64 * 1024, gpu=8))
+    lean = Resources(cpu=8_000, memory=64 * 1024, gpu=8)
+    kinds, plan = rows_and_plan(lean)
     assert kinds == ["gpu"] and len(plan.placed) == 2
+    assert rows_and_plan(lean, None)[0] == ["cpu", "gpu", "memory"]
     kinds, plan = rows_and_plan(Resources(cpu=96_000, memory=64 * 1024, gpu=4))
     assert kinds == ["cpu", "gpu"] and len(plan.placed) == 2
 
