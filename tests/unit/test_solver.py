@@ -612,9 +612,9 @@ def test_a_pool_row_another_implies_is_left_out_not_one_that_binds() -> None:
         snap = snapshot([l4], [job(f"j{i}", wide) for i in range(3)])
         options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
         model = solver.PlacementModel(snap, options, {}, [], False, lean_above)
-        # The nodes' rows (copies of a worker per node, 2 here) are not the pool's.
         whole_up_to = 3_000 if lean_above is None else lean_above
         plan = checked(snap, replace(NOW_ONLY, whole_model_up_to=whole_up_to))
+        # The nodes' rows (copies of a worker per node, 2 here) are not the pool's.
         return sorted(room[b] for _, b in model.rows if b in room), plan
 
     lean = Resources(cpu=8_000, memory=64 * 1024, gpu=8)

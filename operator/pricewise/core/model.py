@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import permutations
 
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
@@ -88,27 +89,20 @@ Steepest = dict[tuple[int, int], tuple[int, int] | None]
 amounts; None where a demand uses r and not s."""
 
 
-def steepest(demands: Iterable[tuple[int, ...]]) -> Steepest:
+def steepest(demands: Collection[tuple[int, ...]]) -> Steepest:
     """Per pair of resources, the pool's demand that uses most of the first per unit of the
     second (see `implied`)."""
     out: Steepest = {}
-    demands = list(demands)
-    for r in ROW_ORDER:
-        for s in ROW_ORDER:
-            if r == s:
-                continue
-            best: tuple[int, int] | None = (0, 1)
-            for demand in demands:
-                a, b = demand[r], demand[s]
-                if not a:
-                    continue
-                if not b:
-                    best = None
-                    break
-                assert best is not None
-                if a * best[1] > best[0] * b:
-                    best = (a, b)
-            out[r, s] = best
+    for r, s in permutations(ROW_ORDER, 2):
+        users = [(d[r], d[s]) for d in demands if d[r]]
+        if not all(b for _, b in users):
+            out[r, s] = None
+            continue
+        best = (0, 1)
+        for a, b in users:
+            if a * best[1] > best[0] * b:  # a / b above best's ratio, in integers
+                best = (a, b)
+        out[r, s] = best
     return out
 
 
