@@ -748,6 +748,10 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
         f"Preempted by {namespace}/urgent (priority 100) at "
     ), younger
     assert "of work lost" in younger["restartHistory"][0]
+    # Its Preempted condition says who preempted it: True while it waits, False ("Previously:
+    # ...") once admitted again, which a slow cluster may have done by now.
+    preempted = next(c for c in younger["conditions"] if c["type"] == "Preempted")
+    assert preempted["message"].endswith(younger["restartHistory"][0]), younger
     older = status_of(cluster, namespace, "older")
     assert (older["phase"], older.get("restartHistory", [])) == ("Running", [])
     # The victim runs again once the urgent job is done; ended then, it finishes.
@@ -762,6 +766,9 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
         "the preempted job to run again",
     )
     assert len(rerun["restartHistory"]) == 1, rerun
+    preempted = next(c for c in rerun["conditions"] if c["type"] == "Preempted")
+    assert (preempted["status"], preempted["reason"]) == ("False", "Readmitted"), rerun
+    assert preempted["message"] == f"Previously: {rerun['restartHistory'][0]}"
     end_workers(cluster, namespace, "younger")
     wait_phase(cluster, namespace, "younger", "Succeeded", timeout=60)
     assert status_of(cluster, namespace, "older")["phase"] == "Running"

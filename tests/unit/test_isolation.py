@@ -196,6 +196,22 @@ def test_a_job_that_cannot_be_planned_says_why_in_its_admitted_condition_once() 
     assert world.kube.events == told
 
 
+def test_a_job_that_cannot_be_planned_says_which_generation_of_its_spec_was_read() -> None:
+    world = World()
+    invalid = POISON_JOBS["zero-duration"][0]
+    world.kube.put("trainingjobs", job("bad", **invalid))
+    world.cycle()
+    assert world.job("bad")["observedGeneration"] == 1
+    # Edited, and still invalid for the same reason: the new generation is seen, not told again.
+    world.kube.put("trainingjobs", job("bad", priority=5, **invalid))
+    world.cycle()
+    assert world.kube.objects["trainingjobs", NS, "bad"]["metadata"]["generation"] == 2
+    status = world.job("bad")
+    assert status["observedGeneration"] == 2
+    assert status["conditions"][0]["observedGeneration"] == 2
+    assert [r for n, r, _ in world.kube.events if n == "bad"] == ["InvalidSpec"]
+
+
 def test_empty_placement_fields_as_charts_render_them_pin_nothing() -> None:
     world = World()
     spec = {"nodeSelector": {}, "affinity": None, "containers": [{"name": "m", "image": "t"}]}

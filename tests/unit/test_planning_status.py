@@ -449,6 +449,43 @@ def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
     assert victims[0]["accruedCost"] == 4.0
 
 
+def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_again() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    urgent = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
+              "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
+    world.kube.put("trainingjobs", job("urgent", **urgent))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    (victim,) = [n for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
+    told = world.job(victim)["message"]
+    assert told.startswith(f"Preempted by {NS}/urgent (priority 100) at 12:30")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))  # the urgent job placed
+    status = world.job(victim)
+    assert (status["phase"], status["reason"]) == ("Pending", "Reserved")
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Admitted"]["reason"] == status["reason"]
+    assert conditions["Preempted"] == {
+        "type": "Preempted",
+        "status": "True",
+        "reason": "Preempted",
+        "message": told,
+        "lastTransitionTime": "2026-11-29T12:30:00Z",
+        "observedGeneration": 1,
+    }
+    # The urgent job gone, the victim is placed again: the condition turns False, kept.
+    world.kube.delete("trainingjobs", NS, "urgent")
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["name"].startswith("urgent-"):
+            world.kube.delete("pods", NS, pod["metadata"]["name"])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=40))
+    status = world.job(victim)
+    assert status["phase"] == "Admitted", status
+    preempted = next(c for c in status["conditions"] if c["type"] == "Preempted")
+    assert (preempted["status"], preempted["reason"]) == ("False", "Readmitted")
+    assert preempted["message"] == f"Previously: {told}"
+    assert preempted["lastTransitionTime"] == "2026-11-29T12:40:00Z"
+
+
 def test_a_job_on_a_pool_taken_out_of_its_price_table_goes_on_costing_its_last_price() -> None:
     world = one_running()
     run_cycle(world.scheduler, NOW + timedelta(minutes=10))

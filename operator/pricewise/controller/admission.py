@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,14 +190,21 @@ class Admission:
         message: str,
         now: datetime,
         fields: Mapping[str, Any] | None = None,
+        conditions: Sequence[status.Condition] | None = None,
     ) -> bool:
         """Give a placed job's room back: its workers are deleted and its status says Pending
         and why (`message`, also in its Admitted condition; `fields` may say more, their own
-        message included). False on a lost race."""
+        message included; `conditions` are the job's, given when the caller sets one beside
+        Admitted). False on a lost race."""
         meta = record.body["metadata"]
         await self.kube.delete_workers(meta["namespace"], meta["name"])
         condition = status.set_condition(
-            status.conditions_of(record.status), "Admitted", False, reason, message, now
+            status.conditions_of(record.status) if conditions is None else conditions,
+            "Admitted",
+            False,
+            reason,
+            message,
+            now,
         )
         patch = job_status_patch(
             **{"message": message, **(fields or {})},
@@ -212,27 +219,30 @@ class Admission:
         self, record: JobRecord, reason: str, message: str, now: datetime, check: bool
     ) -> None:
         """A job that cannot be planned waits and says why, in its status and its Admitted
-        condition (False, as for every wait), written and announced once."""
+        condition (False, as for every wait): written once for each generation of its spec,
+        announced once."""
         previous = record.status
+        generation = record.body["metadata"].get("generation")
         told = (previous.reason, previous.message) == (reason, message)
         admitted = next((c for c in previous.conditions if c.type == "Admitted"), None)
         if (
             told
+            and previous.observed_generation == generation
             and admitted is not None
             and (admitted.status, admitted.reason, admitted.message) == ("False", reason, message)
         ):
             return
         conditions = status.set_condition(
-            status.conditions_of(previous),
-            "Admitted",
-            False,
-            reason,
-            message,
-            now,
-            record.body["metadata"].get("generation"),
+            status.conditions_of(previous), "Admitted", False, reason, message, now, generation
         )
+        # As every other status write: a client waiting for status.observedGeneration to reach
+        # the generation it applied (kstatus, Argo CD) would otherwise wait for ever.
         patch = job_status_patch(
-            phase="Pending", reason=reason, message=message, conditions=conditions
+            phase="Pending",
+            reason=reason,
+            message=message,
+            conditions=conditions,
+            observed_generation=generation,
         )
         # A job told before its condition was written (by an older operator) is not told again.
         if await self.write_status(record, patch, check=check) and not told:

@@ -551,7 +551,18 @@ class Scheduler:
                     (namespace, name), self.cache.carbon_intensity(victim.pool)
                 ),
             }
-            if await self.admission.release(record, "Preempted", message, now, fields):
+            # Its reason gives way to why it waits from the next cycle on: the condition keeps
+            # that it was preempted until it is admitted again (`status.admitted_status`).
+            preempted = status.set_condition(
+                status.conditions_of(record.status),
+                "Preempted",
+                True,
+                "Preempted",
+                message,
+                now,
+                record.body["metadata"].get("generation"),
+            )
+            if await self.admission.release(record, "Preempted", message, now, fields, preempted):
                 await self.admission.event(record, "Preempted", message, warning=True)
                 if self.metrics is not None:
                     self.metrics.preemptions.labels(victim.pool).inc()

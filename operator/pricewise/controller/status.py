@@ -94,6 +94,19 @@ def admitted_status(
     conditions = set_condition(
         conditions_of(previous), "Admitted", True, "Admitted", decision.message, now, generation
     )
+    preempted = next((c for c in previous.conditions if c.type == "Preempted"), None)
+    if preempted is not None and preempted.status == "True":
+        # Turned False rather than removed, as Kueue does on readmission: the API conventions
+        # read a missing condition as Unknown, and the False one still says who preempted it.
+        conditions = set_condition(
+            conditions,
+            "Preempted",
+            False,
+            "Readmitted",
+            f"Previously: {preempted.message}",
+            now,
+            generation,
+        )
     return job_status_patch(
         phase="Admitted",
         pool=chosen.pool.name,
