@@ -459,6 +459,8 @@ def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_aga
     (victim,) = [n for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
     told = world.job(victim)["message"]
     assert told.startswith(f"Preempted by {NS}/urgent (priority 100) at 12:30")
+    released = next(c for c in world.job(victim)["conditions"] if c["type"] == "Admitted")
+    assert (released["status"], released["observedGeneration"]) == ("False", 1)
     run_cycle(world.scheduler, NOW + timedelta(minutes=31))  # the urgent job placed
     status = world.job(victim)
     assert (status["phase"], status["reason"]) == ("Pending", "Reserved")

@@ -205,6 +205,7 @@ class Admission:
             reason,
             message,
             now,
+            meta.get("generation"),
         )
         patch = job_status_patch(
             **{"message": message, **(fields or {})},
