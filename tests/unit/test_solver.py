@@ -198,7 +198,8 @@ def test_room_and_budget_held_for_a_later_start_are_named() -> None:
     assert decide(plan, "team-a/a")[1] == "Reserved"
     assert decide(plan, "team-a/s")[1:] == (
         "BudgetExceeded",
-        "budget team-a/monthly: 4.00 USD left, h100 x1 costs 8.00 USD",
+        "budget team-a/monthly: 4.00 USD left after 8.00 USD for other jobs placed now or "
+        "reserved, h100 x1 costs 8.00 USD",
     )
 
 

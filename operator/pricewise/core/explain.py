@@ -109,9 +109,14 @@ def _blocker(
     budget = ledger.budget_blocker(cand, given_back)
     if budget is not None:
         name, left = budget
+        # What this plan gave to other jobs: without it, "59.10 USD left" reads as the budget's
+        # own figure, which still says 80.00 until the jobs placed now start accruing.
+        spent = ledger.planned_spend.get((cand.job.namespace, name), 0) - given_back
+        others = f" after {format_micros(spent, currency)} for other jobs placed now or reserved"
+        others = others if spent > 0 else ""
         return "BudgetExceeded", (
-            f"budget {cand.job.namespace}/{name}: {format_micros(max(left, 0), currency)} left, "
-            f"{cand.label()} costs {format_micros(cand.cost, currency)}"
+            f"budget {cand.job.namespace}/{name}: {format_micros(max(left, 0), currency)} "
+            f"left{others}, {cand.label()} costs {format_micros(cand.cost, currency)}"
         )
     quota = ledger.quota_blocker(cand)
     if quota is not None:

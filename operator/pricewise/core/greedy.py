@@ -70,6 +70,9 @@ class Ledger:
     quotas: dict[tuple[str, str], dict[str, int]]
     budgets: dict[tuple[str, str], int]
     placed: dict[str, tuple[Candidate, tuple[str, ...]]] = field(default_factory=dict)
+    planned_spend: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Per hard budget, what the placements and later starts recorded so far cost it: a job
+    held back by a budget is told how much of it this plan gave to others."""
     _room: dict[tuple[str, Resources], int] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -116,6 +119,7 @@ class Ledger:
         for key in self.budgets:
             if key[0] == candidate.job.namespace:
                 self.budgets[key] -= candidate.cost
+                self.planned_spend[key] = self.planned_spend.get(key, 0) + candidate.cost
 
     def room(self, pool: str, worker: Resources) -> int:
         """How many workers of this shape the pool still has room for.
