@@ -40,11 +40,12 @@ import live_operator  # noqa: E402
 from pricewise.api.convert import device_resource  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
-# Prices per device-hour are examples/pricetable.yaml's, which names each row of
-# ../shared/data/prices/accelerators.csv: L4 g2-standard-4 us-central1, H100 a3-highgpu-8g
-# us-east4, TPU v5e per chip; the A100 figure is the unchecked one that file explains. The
-# burst table in benchmarks/README.md was measured with 0.71 and 11.06 (unsourced); the order
-# of the pools by price per unit of work (v5e, L4, H100, A100) is the same with either.
+# Prices per device-hour are examples/pricetable.yaml's, which names each row of SkyPilot's
+# public catalog (skypilot-org/skypilot-catalog, GCP at commit 017e2502): L4 g2-standard-4
+# us-central1, H100 a3-highgpu-8g us-east4, TPU v5e per chip; the A100 figure is the unchecked
+# one that file explains. The burst table in benchmarks/README.md was measured with 0.71 and
+# 11.06 (unsourced); the order of the pools by price per unit of work (v5e, L4, H100, A100)
+# is the same with either.
 # Each pool is named for its accelerator, which says the device its workers ask for: the TPU
 # pool was "bench-v5e" until 2026-12-02, so its workers asked for GPUs and it took no job (its
 # PriceTable now says so, `PoolWithoutDevices`).
