@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import yaml
 from kubernetes import client, config
 
 from pricewise.api.models import GROUP, VERSION
@@ -59,15 +60,48 @@ class ConflictError(ApiError):
 
 
 def load_configuration() -> client.Configuration:
-    """Server address and credentials: the in-cluster service account, or else the kubeconfig."""
+    """Server address and credentials: the in-cluster service account, or else the kubeconfig
+    (a ConfigException naming the file and what is wrong when it cannot be used)."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-        )
+        _load_kubeconfig(configuration)
     return configuration
+
+
+def _load_kubeconfig(configuration: client.Configuration) -> None:
+    kubeconfig = os.environ.get("KUBECONFIG")
+    where = kubeconfig or "~/.kube/config"
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    except yaml.YAMLError as err:
+        raise config.ConfigException(_not_yaml(err, where)) from None
+    except (TypeError, AttributeError) as err:
+        # Valid YAML of another shape (a list, `users: 5`): the client indexes into it as is.
+        raise config.ConfigException(
+            f"kubeconfig {where} is not a kubeconfig ({err}); compare it with the output of "
+            "`kubectl config view`"
+        ) from None
+    if not configuration.host:
+        raise config.ConfigException(
+            f"kubeconfig {where}: the current context's cluster has no server; add its "
+            "address, e.g. server: https://127.0.0.1:6443"
+        )
+
+
+def _not_yaml(err: yaml.YAMLError, where: str) -> str:
+    """Where a kubeconfig the client could not parse goes wrong, on one line: PyYAML's own
+    message spans several, in parser terms, and names the file twice."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return (
+            f"kubeconfig {mark.name} is not valid YAML: {err.problem} at line {mark.line + 1}, "
+            f"column {mark.column + 1}; fix it, or point KUBECONFIG at another file"
+        )
+    return f"kubeconfig {where} is not valid YAML: {err}"
 
 
 class Kube:

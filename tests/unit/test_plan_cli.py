@@ -148,6 +148,36 @@ def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> 
     assert "$KUBECONFIG, or ~/.kube/config" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("clusters: [\n  - bad: {\n", "is not valid YAML: expected the node content, but found "
+         "'-' at line 2, column 3; fix it, or point KUBECONFIG at another file"),
+        ("- a list\n", "is not a kubeconfig (list indices must be integers or slices, not str); "
+         "compare it with the output of `kubectl config view`"),
+        ("apiVersion: v1\nclusters: [{name: x, cluster: {}}]\ncurrent-context: c\n"
+         "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n",
+         ": the current context's cluster has no server"),
+    ],
+    ids=["not-yaml", "not-a-mapping", "no-server"],
+)  # fmt: skip
+def test_a_malformed_kubeconfig_is_one_error_line_naming_it(
+    text: str,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A kubeconfig PyYAML cannot parse, or of another shape, ended in a traceback.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read the cluster: kubeconfig {kubeconfig}")
+    assert says in err and err.count("\n") == 1
+
+
 def test_missing_file_and_bad_now() -> None:
     result = pricewise("plan", "no-such-file.yaml")
     assert result.returncode == 2 and "cannot read" in result.stderr
