@@ -105,7 +105,13 @@ def _quote(args: argparse.Namespace) -> int:
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (ConfigException, ApiError, OSError) as err:
+    except ConfigException as err:
+        print(f"error: cannot read the cluster: {err}", file=sys.stderr)
+        return 2
+    except ApiError as err:
+        print(f"error: cannot read the cluster: {err.request}: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
         print(
             f"error: cannot read the cluster: {err} (--cluster uses the kubeconfig as kubectl "
             "finds it: $KUBECONFIG, or ~/.kube/config)",

@@ -50,9 +50,12 @@ def current_purpose() -> str:
 class ApiError(Exception):
     """A request the API server refused, with its HTTP status and message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, request: str = "") -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.request = request
+        """What was asked, `GET /api/v1/nodes`: for messages that name no object of their own
+        (the operator's name the object they were writing, so str() leaves it out)."""
 
 
 class ConflictError(ApiError):
@@ -71,11 +74,20 @@ def load_configuration() -> client.Configuration:
 
 
 def _load_kubeconfig(configuration: client.Configuration) -> None:
+    # kubectl's rule: the files $KUBECONFIG lists (an empty one counts as unset), else
+    # ~/.kube/config. The client reads its default once at import, so it is passed here.
     kubeconfig = os.environ.get("KUBECONFIG")
     where = kubeconfig or "~/.kube/config"
+    paths = [os.path.expanduser(path) for path in where.split(os.pathsep) if path]
+    if not any(os.path.exists(path) for path in paths):
+        source = "from $KUBECONFIG" if kubeconfig else "kubectl's default: $KUBECONFIG is not set"
+        raise config.ConfigException(
+            f"no kubeconfig at {', '.join(paths)} ({source}); point KUBECONFIG at your "
+            "cluster's kubeconfig"
+        )
     try:
         config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
+            config_file=where, client_configuration=configuration
         )
     except yaml.YAMLError as err:
         raise config.ConfigException(_not_yaml(err, where)) from None
@@ -102,6 +114,14 @@ def _not_yaml(err: yaml.YAMLError, where: str) -> str:
             f"column {mark.column + 1}; fix it, or point KUBECONFIG at another file"
         )
     return f"kubeconfig {where} is not valid YAML: {err}"
+
+
+def _unserved(path: str, answer: object) -> bool:
+    """Whether a 404 says that pricewise's own kinds are not served: the API server names the
+    object it did not find (`details.name`), and names none when the kind itself is unknown."""
+    details = answer.get("details") if isinstance(answer, dict) else None
+    named = isinstance(details, dict) and details.get("name")
+    return path.startswith(f"/apis/{GROUP}/") and not named
 
 
 class Kube:
@@ -156,8 +176,10 @@ class Kube:
                     if isinstance(data, dict)
                     else str(data)
                 )
+                if response.status == 404 and _unserved(path, data):
+                    message += "; the pricewise CRDs are not installed: kubectl apply -f crds/"
                 error = ConflictError if response.status == 409 else ApiError
-                raise error(response.status, message)
+                raise error(response.status, message, f"{method} {path}")
             return data
 
     @staticmethod

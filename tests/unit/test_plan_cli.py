@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +146,53 @@ def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> 
         env={**os.environ, "KUBECONFIG": str(tmp_path / "none")},
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: cannot read the cluster: ")
-    assert "$KUBECONFIG, or ~/.kube/config" in result.stderr
+    assert result.stderr == (
+        f"error: cannot read the cluster: no kubeconfig at {tmp_path / 'none'} (from "
+        "$KUBECONFIG); point KUBECONFIG at your cluster's kubeconfig\n"
+    )
+
+
+def test_a_cluster_without_the_crds_says_what_it_asked_and_how_to_install_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An API server without pricewise's kinds: a 404 said neither what was asked nor why.
+    class Server(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/apis/"):
+                answer: dict[str, Any] = {"kind": "Status", "code": 404, "details": {},
+                                          "message": "the server could not find the requested "
+                                          "resource"}  # fmt: skip
+            else:
+                answer = {"kind": "List", "items": []}
+            body = json.dumps(answer).encode()
+            self.send_response(404 if self.path.startswith("/apis/") else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nclusters: [{{name: x, cluster: {{server: "
+        f"'http://127.0.0.1:{server.server_port}'}}}}]\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    try:
+        assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().err == (
+        "error: cannot read the cluster: GET /apis/pricewise.dev/v1alpha1/pricetables: HTTP 404: "
+        "the server could not find the requested resource; the pricewise CRDs are not "
+        "installed: kubectl apply -f crds/\n"
+    )
 
 
 @pytest.mark.parametrize(
