@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -360,6 +361,21 @@ def test_cli_errors_name_the_problem(files: dict[str, Path]):
     done = _cli(files, "--nodes", "a100=2")
     assert done.returncode == 2
     assert "no pool 'a100'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [PRICE_TABLE, "", "kind: NodePools\npools: []\n"],
+    ids=["a-price-table", "empty", "no-pools"],
+)
+def test_a_node_pool_file_without_pools_or_nodes_is_refused(files: dict[str, Path], text: str):
+    # Such a file replayed the trace on a cluster of no GPU, every job unplaced.
+    files["nodes"].write_text(text)
+    says = f"^{re.escape(str(files['nodes']))}: no NodePools or Node objects in the file"
+    with pytest.raises(ClusterFileError, match=says):
+        load_pools(files["prices"], files["nodes"])
+    files["nodes"].write_text("kind: NodePools\npools: [{pool: v100, nodes: 0}]\n")
+    assert [len(p.nodes) for p in load_pools(files["prices"], files["nodes"])[0]] == [0, 0]
 
 
 def test_pools_from_node_objects_matched_by_selector(files: dict[str, Path]):

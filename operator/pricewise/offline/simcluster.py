@@ -51,11 +51,16 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
     """Node objects: as the file gives them, or made from its `NodePools` entries with the
     labels their pool selects."""
     by_name = {spec.name: spec for spec in specs}
+    # A pool given `nodes: 0` is a choice; a file with no pool at all (the PriceTable's file
+    # given twice) would replay with no GPU, every job unplaced.
+    given = False
     for doc in read_objects(path, ClusterFileError):
         if doc.get("kind") == "Node":
+            given = True
             yield doc
         elif doc.get("kind") == "NodePools":
             for item in doc.get("pools") or []:
+                given = True
                 name = str(item.get("pool"))
                 if name not in by_name:
                     raise ClusterFileError(f"{path}: pool {name!r} is not in the PriceTable")
@@ -72,6 +77,11 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
                         },
                         "status": {"allocatable": allocatable},
                     }
+    if not given:
+        raise ClusterFileError(
+            f"{path}: no NodePools or Node objects in the file; give `kind: NodePools` with "
+            "`pools: [{pool, nodes, allocatable}]`, or the output of `kubectl get nodes -o yaml`"
+        )
 
 
 def _check(where: str, allocatable: Mapping[str, Any]) -> None:
