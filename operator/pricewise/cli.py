@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pricewise import __version__
 from pricewise.core.times import parse_time
+from pricewise.offline.arguments import time_limit
 
 if TYPE_CHECKING:
     from pricewise.core.solver import SolverSettings
@@ -276,7 +277,10 @@ def parser() -> argparse.ArgumentParser:
         "is planned and waits there",
     )
     plan.add_argument(
-        "--time-limit", type=float, default=10.0, help="solver time limit, seconds (default 10)"
+        "--time-limit",
+        type=time_limit,
+        default=10.0,
+        help="solver time limit, seconds (default 10)",
     )
     plan.add_argument(
         "--solver-workers",

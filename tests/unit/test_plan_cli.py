@@ -232,6 +232,20 @@ def test_missing_file_and_bad_now() -> None:
     assert result.returncode != 0 and "--now: 'tomorrow' is not an RFC 3339 time" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+@pytest.mark.parametrize("command", [["plan", "examples/"], ["simulate", "x.trace"]])
+def test_plan_and_simulate_refuse_the_same_time_limits_in_the_same_words(
+    command: list[str], value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # plan took -1, 0 and nan and planned greedily or unproved without a word; simulate
+    # refused them (but took inf).
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--time-limit", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --time-limit: {value!r} is not a number of seconds from 0.001" in err
+
+
 def test_spot_risk_in_the_options_table(tmp_path: Path) -> None:
     # The example's H100 spot pool reclaimed 0.1 times a node-hour. distill-spot's 5 h run on
     # one 8-GPU node: e^0.5 - 1 = 0.649 / 0.1 = 6.49 h expected, 79.05 USD at list. At 90 %

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS
+from pricewise.offline.arguments import time_limit, within
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import Policy, sim_jobs
 from pricewise.offline.simpolicies import (
@@ -65,11 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         help="number of nodes of a pool, overriding the node-pool file; repeatable",
     )
     parser.add_argument(
-        "--skip", type=_within(int, 0, None, "a whole number from 0"), default=0,
+        "--skip", type=within(int, 0, None, "a whole number from 0"), default=0,
         help="trace jobs to skip (by arrival)",
     )  # fmt: skip
     parser.add_argument(
-        "--jobs", type=_within(int, 1, None, "a whole number from 1"),
+        "--jobs", type=within(int, 1, None, "a whole number from 1"),
         help="trace jobs to take after --skip (default all)",
     )  # fmt: skip
     parser.add_argument(
@@ -92,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--runtime-noise",
-        type=_within(float, 0.0, 1.0, "a share from 0 to below 1, such as 0.3"),
+        type=within(float, 0.0, 1.0, "a share from 0 to below 1, such as 0.3"),
         default=0.0,
         metavar="F",
         help="each job runs U(1-F, 1+F) times its estimate, seeded; the policies plan with "
@@ -100,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-wait",
-        type=_within(float, 0.0, None, "a number of hours from 0"),
+        type=within(float, 0.0, None, "a number of hours from 0"),
         default=LookAhead().max_wait_s / 3600,
         metavar="HOURS",
         help="longest pricewise holds a job back for cheaper capacity, from its arrival "
@@ -108,14 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--time-limit",
-        type=_within(float, 1e-3, None, "a number of seconds from 0.001"),
+        type=time_limit,
         default=2.0,
         help="solver time per cycle, in CP-SAT's deterministic seconds (about seconds, but the "
         "same figures on any machine under any load; default 2)",
     )
     parser.add_argument(
         "--window",
-        type=_within(float, 0.0, None, "a number of seconds from 0"),
+        type=within(float, 0.0, None, "a number of seconds from 0"),
         default=0.0,
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
@@ -128,23 +127,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plots", metavar="DIR", help="write PNG figures into this folder")
     return parser
-
-
-def _within(
-    kind: Callable[[str], float], low: float, below: float | None, says: str
-) -> Callable[[str], Any]:
-    """An argparse type: a number from `low`, below `below` if given."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = math.nan
-        if not (value >= low and (below is None or value < below)):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
-        return value
-
-    return parse
 
 
 def node_counts(values: Sequence[str]) -> dict[str, int]:

@@ -1,0 +1,31 @@
+"""Argument types the commands share, so that `plan` and `simulate` take the same values and
+refuse the others with the same words."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+def within(
+    kind: Callable[[str], float], low: float, below: float | None, says: str
+) -> Callable[[str], Any]:
+    """An argparse type: a number from `low`, below `below` if given."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (value >= low and (below is None or value < below)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {says}")
+        return value
+
+    return parse
+
+
+time_limit = within(float, 1e-3, math.inf, "a number of seconds from 0.001")
+"""`--time-limit`: with no time (0 or less) the plan was the greedy fallback's, and with nan
+or inf CP-SAT's first plan, unproved, without a word of either."""
