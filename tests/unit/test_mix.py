@@ -62,11 +62,19 @@ def test_compute_example_is_infeasible_with_the_articles_figures() -> None:
     assert code == 1
     assert out == {
         "feasible": False,
+        "currency": "USD",
         "reason": "required performance 1000 cannot be reached within the resource limit 100: "
         "the best reachable is 500 (100 x tpu at 5 each); raise resourceLimit to at least 200 "
         "or lower requiredPerformance to 500",
         "maxPerformance": 500,
         "minResourceLimit": 200,
+        # The table's best mix, which JSON left out.
+        "bestMix": {
+            "allocation": {"cpu": 0, "gpu": 0, "tpu": 100},
+            "totalCost": 500000,
+            "performance": 500,
+            "resourcesUsed": 100,
+        },
     }
 
 
@@ -106,6 +114,7 @@ def test_compute_feasible_example_has_the_hand_computed_optimum() -> None:
     assert code == 0
     assert out == {
         "feasible": True,
+        "currency": "USD",
         "allocation": {"cpu": 0, "gpu": 83.333333, "tpu": 166.666667},
         "totalCost": 916666.666667,
         "performance": 1000,
@@ -154,6 +163,7 @@ def test_zero_requirement_costs_nothing() -> None:
     result = solve_mix(problem(COMPUTE, 0, 0))
     assert result.to_dict() == {
         "feasible": True,
+        "currency": "USD",
         "allocation": {"cpu": 0, "gpu": 0, "tpu": 0},
         "totalCost": 0,
         "performance": 0,
@@ -223,11 +233,13 @@ def test_table_output_feasible() -> None:
     text, code = run_mix(str(EXAMPLES / "compute-feasible.yaml"), "table")
     assert code == 0
     lines = text.splitlines()
-    assert lines[0].startswith("feasible (continuous): total cost 916666.666667")
+    # Money as the rest of the CLI prints it: it was 916666.666667, with no currency.
+    assert lines[0].startswith("feasible (continuous): total cost 916,666.67 USD for ")
     header = ["RESOURCE", "UNITS", "UNIT", "COST", "COST", "PERF/UNIT", "PERFORMANCE"]
     assert lines[2].split() == header
-    assert lines[4].split() == ["gpu", "83.333333", "1000", "83333.333333", "2", "166.666667"]
-    assert lines[-1].split() == ["total", "250", "916666.666667", "1000"]
+    gpu = ["gpu", "83.333333", "1,000.00", "USD", "83,333.33", "USD", "2", "166.666667"]
+    assert lines[4].split() == gpu
+    assert lines[-1].split() == ["total", "250", "916,666.67", "USD", "1000"]
 
 
 def test_table_output_infeasible() -> None:
@@ -236,7 +248,16 @@ def test_table_output_infeasible() -> None:
     assert text.startswith("INFEASIBLE (continuous): required performance 1000")
     assert "max performance within the limit: 500" in text
     assert "min resource limit for the required performance: 200" in text
-    assert text.splitlines()[-1].split() == ["total", "100", "500000", "500"]
+    assert text.splitlines()[-1].split() == ["total", "100", "500,000.00", "USD", "500"]
+
+
+def test_the_currency_of_the_costs_is_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "eur.yaml"
+    path.write_text((EXAMPLES / "compute.yaml").read_text() + "currency: EUR\n")
+    text, code = run_mix(str(path), "table")
+    assert code == 1
+    assert text.splitlines()[-1].split() == ["total", "100", "500,000.00", "EUR", "500"]
+    assert run_json(path)[0]["currency"] == "EUR"
 
 
 def test_yaml_output_matches_json() -> None:
@@ -314,6 +335,11 @@ INVALID = [
         {"resources": [{**COMPUTE[0], "max": -2}], "requiredPerformance": 1, "resourceLimit": 1},
         "resources[0].max: must be >= 0 (got -2)",
         id="negative-max",
+    ),
+    pytest.param(
+        {"resources": COMPUTE, "requiredPerformance": 1, "resourceLimit": 1, "currency": "usd"},
+        'currency: must be the ISO 4217 code of every unitCost, e.g. USD (got "usd")',
+        id="currency",
     ),
     pytest.param([1, 2], "expected a mapping", id="not-a-mapping"),
 ]
@@ -654,4 +680,4 @@ def test_an_overflowing_cost_in_the_best_mix_prints_as_inf(tmp_path: Path) -> No
     path.write_text(text.replace("unitCost: 200, performance: 1", dear))
     text, code = run_mix(str(path), "table")
     assert code == 1
-    assert "100   1.7e+308   inf" in text
+    assert "100  1.7e+308 USD   inf USD" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pricewise.api.convert import quota_from, resources_of
@@ -73,3 +75,6 @@ def test_money() -> None:
     assert format_money(412.5, "USD") == "412.50 USD"
     assert format_money(1234.5, "EUR") == "1,234.50 EUR"
     assert format_money(0.0012, "USD") == "0.0012 USD"
+    # Beyond 2**53 there are no cents to print (plan mix takes any float as a unitCost).
+    assert format_money(1e300, "USD") == "1e+300 USD"
+    assert format_money(-math.inf, "USD") == "-inf USD"

@@ -99,6 +99,10 @@ def format_micros(micros: int, currency: str) -> str:
 
 def format_money(amount: float, currency: str) -> str:
     """`412.50 USD`: two decimals, or more where a small amount would print as zero."""
+    if not abs(amount) < 2**53:
+        # Beyond 2**53 a float has no cents: `1e+300 USD`, or `inf USD` for an overflow,
+        # rather than 301 digits of noise.
+        return f"{amount} {currency}"
     if 0 < abs(amount) < 0.01:
         return f"{amount:.4f} {currency}"
     return f"{amount:,.2f} {currency}"

@@ -31,6 +31,8 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pricewise.api.models import CURRENCY_PATTERN
+
 OUTPUTS = ("table", "json", "yaml")
 """The output formats `run_mix` renders."""
 
@@ -100,6 +102,8 @@ class MixProblem(BaseModel):
     required_performance: Annotated[float, Field(alias="requiredPerformance", ge=0)]
     resource_limit: Annotated[float, Field(alias="resourceLimit", ge=0)]
     integer: bool = False
+    currency: Annotated[str, Field(pattern=CURRENCY_PATTERN)] = "USD"
+    """ISO 4217 code of every unitCost; USD unless given, as in a PriceTable."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> MixProblem:
@@ -119,9 +123,11 @@ class MixResult:
     """The cheapest mix, or why there is none and how far the limits would have to move."""
 
     feasible: bool
+    currency: str
     allocation: dict[str, float] = field(default_factory=dict)
     """Units of each resource, in input order; empty when infeasible."""
     total_cost: float = 0.0
+    """This and the next two: of `allocation`, or when infeasible of `best_allocation`."""
     performance: float = 0.0
     resources_used: float = 0.0
     reason: str | None = None
@@ -134,22 +140,26 @@ class MixResult:
     """Infeasible only: a mix that reaches `max_performance` within the limit."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON/YAML shape of `pricewise plan mix -o json`."""
+        """The JSON/YAML shape of `pricewise plan mix -o json`: an infeasible answer keeps its
+        best mix within the limit, as the table does."""
+        allocation = self.allocation if self.feasible else self.best_allocation
+        mix = {
+            "allocation": {name: as_number(units) for name, units in allocation.items()},
+            "totalCost": as_number(self.total_cost),
+            "performance": as_number(self.performance),
+            "resourcesUsed": as_number(self.resources_used),
+        }
         if self.feasible:
-            return {
-                "feasible": True,
-                "allocation": {name: as_number(units) for name, units in self.allocation.items()},
-                "totalCost": as_number(self.total_cost),
-                "performance": as_number(self.performance),
-                "resourcesUsed": as_number(self.resources_used),
-            }
+            return {"feasible": True, "currency": self.currency, **mix}
         return {
             "feasible": False,
+            "currency": self.currency,
             "reason": self.reason,
             "maxPerformance": as_number(self.max_performance or 0.0),
             "minResourceLimit": (
                 None if self.min_resource_limit is None else as_number(self.min_resource_limit)
             ),
+            "bestMix": mix,
         }
 
 
@@ -172,6 +182,7 @@ def solve_mix(problem: MixProblem) -> MixResult:
     allocation = {r.name: units[i] for i, r in enumerate(problem.resources)}
     return MixResult(
         feasible=True,
+        currency=problem.currency,
         allocation=allocation,
         total_cost=sum(r.unit_cost * units[i] for i, r in enumerate(problem.resources)),
         performance=sum(r.performance * units[i] for i, r in enumerate(problem.resources)),
@@ -413,6 +424,10 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
             )
     return MixResult(
         feasible=False,
+        currency=problem.currency,
+        total_cost=sum(r.unit_cost * float(units) for r, units in reach),
+        performance=float(_total_performance(reach)),
+        resources_used=float(sum(units for _, units in reach)),
         reason=reason,
         max_performance=float(best),
         min_resource_limit=None if min_limit is None else float(min_limit),

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pricewise.api.manifests import YamlLoader, field_path
+from pricewise.core.units import format_money
 from pricewise.offline.columns import columns
 
 __all__ = [
@@ -46,6 +47,7 @@ _FIELD_HINTS = {
     "name": "a unique, non-empty name",
     "unitCost": "the price of one unit, a number >= 0",
     "performance": "the performance one unit contributes, a number >= 0",
+    "currency": "the ISO 4217 code of every unitCost, e.g. USD",
 }
 
 
@@ -84,6 +86,8 @@ def _describe_error(error: Mapping[str, Any]) -> str:
         message = f"must be a finite number{got}"
     elif kind == "bool_type":
         message = f"must be true or false{got}"
+    elif last == "currency":
+        message = f"must be {_FIELD_HINTS[last]}{got}"
     elif kind in {"string_type", "string_too_short", "string_pattern_mismatch"}:
         message = f"must be a non-empty name without surrounding spaces{got}"
     elif kind == "list_type":
@@ -141,8 +145,9 @@ def render(problem: MixProblem, result: MixResult, output: str = "table") -> str
         raise ValueError(f"unknown output format {output!r}; use one of {', '.join(OUTPUTS)}")
     kind = "integer" if problem.integer else "continuous"
     if result.feasible:
+        cost = format_money(result.total_cost, result.currency)
         head = (
-            f"feasible ({kind}): total cost {as_text(result.total_cost)} for performance "
+            f"feasible ({kind}): total cost {cost} for performance "
             f"{as_text(result.performance)} (required {as_text(problem.required_performance)}), "
             f"using {as_text(result.resources_used)} of {as_text(problem.resource_limit)} units"
         )
@@ -167,14 +172,15 @@ def render(problem: MixProblem, result: MixResult, output: str = "table") -> str
 def _table(problem: MixProblem, allocation: Mapping[str, float]) -> str:
     header = ("RESOURCE", "UNITS", "UNIT COST", "COST", "PERF/UNIT", "PERFORMANCE")
     rows: list[tuple[str, ...]] = []
+    currency = problem.currency
     for r in problem.resources:
         units = allocation.get(r.name, 0.0)
         rows.append(
             (
                 r.name,
                 as_text(units),
-                as_text(r.unit_cost),
-                as_text(units * r.unit_cost),
+                format_money(r.unit_cost, currency),
+                format_money(units * r.unit_cost, currency),
                 as_text(r.performance),
                 as_text(units * r.performance),
             )
@@ -182,7 +188,7 @@ def _table(problem: MixProblem, allocation: Mapping[str, float]) -> str:
     units = sum(allocation.values())
     cost = sum(allocation.get(r.name, 0.0) * r.unit_cost for r in problem.resources)
     perf = sum(allocation.get(r.name, 0.0) * r.performance for r in problem.resources)
-    rows.append(("total", as_text(units), "", as_text(cost), "", as_text(perf)))
+    rows.append(("total", as_text(units), "", format_money(cost, currency), "", as_text(perf)))
     return columns([header, *rows], right=range(1, len(header)))
 
 
