@@ -38,8 +38,8 @@ def _plan(args: argparse.Namespace) -> int:
     from pricewise.api.manifests import ManifestError, load
     from pricewise.offline.plan import run_plan
 
-    if args.files and args.files[0] == "mix":
-        return _mix(args)
+    if args.files[0] == "mix":  # options before `mix`: `pricewise plan -o json mix FILE`
+        return _mix(_mix_parser().parse_args([*args.files[1:], "--output", args.output]))
     if args.cluster:
         return _quote(args)
     try:
@@ -153,12 +153,26 @@ def _quote(args: argparse.Namespace) -> int:
 def _mix(args: argparse.Namespace) -> int:
     from pricewise.offline.mixio import run_mix
 
-    if len(args.files) != 2:
-        print("usage: pricewise plan mix FILE [-o table|json|yaml]", file=sys.stderr)
-        return 2
-    text, code = run_mix(args.files[1], args.output)
+    text, code = run_mix(args.file, args.output)
     print(text, file=sys.stderr if code == 2 else sys.stdout)
     return code
+
+
+def _mix_parser() -> argparse.ArgumentParser:
+    mix = argparse.ArgumentParser(
+        prog="pricewise plan mix",
+        description="Solve the article's resource-mix model: the cheapest units of each "
+        "resource that reach requiredPerformance within resourceLimit units; when none do, "
+        "which limit binds and how far it must move. Exit 0: a mix; 1: infeasible, with the "
+        "best mix within the limit; 2: the file cannot be used.",
+    )
+    mix.add_argument(
+        "file",
+        metavar="FILE",
+        help="YAML with resources, requiredPerformance, resourceLimit (see examples/mix/)",
+    )
+    mix.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    return mix
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -263,7 +277,8 @@ def parser() -> argparse.ArgumentParser:
         help="dry run: where jobs would go and what they would cost",
         description="Read TrainingJob, PriceTable, Budget, ResourceQuota and Pod YAML plus a "
         "node list (`kubectl get nodes -o yaml`) and print the placement. "
-        "`pricewise plan mix FILE` solves the article's resource-mix model instead.",
+        "`pricewise plan mix FILE` solves the article's resource-mix model instead (see "
+        "`pricewise plan mix --help`).",
     )
     plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
     plan.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
@@ -368,6 +383,9 @@ def _dispatch(given: list[str]) -> int:
         from pricewise.offline.simulate import main as simulate
 
         return simulate(given[1:])
+    if given[:2] == ["plan", "mix"]:
+        # Its own parser, for its own --help: plan's FILE... would take `mix` as a file.
+        return _mix(_mix_parser().parse_args(given[2:]))
     args = parser().parse_args(given)
     code: int = args.handler(args)
     return code

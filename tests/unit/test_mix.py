@@ -268,6 +268,23 @@ def test_yaml_output_matches_json() -> None:
         assert yaml.safe_load(as_yaml) == json.loads(as_json)
 
 
+def test_plan_mix_has_a_help_and_usage_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    # `plan mix --help` printed plan's help: its FILE... and options mix does not read.
+    with pytest.raises(SystemExit) as stopped:
+        main(["plan", "mix", "--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: pricewise plan mix [-h] [-o {table,json,yaml}] FILE\n")
+    with pytest.raises(SystemExit) as stopped:
+        main(["plan", "mix"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "pricewise plan mix: error: the following arguments are required: FILE" in err
+    # Options before `mix` still reach it.
+    assert main(["plan", "-o", "json", "mix", str(EXAMPLES / "compute.yaml")]) == 1
+    assert json.loads(capsys.readouterr().out)["feasible"] is False
+
+
 def test_unknown_output_format() -> None:
     text, code = run_mix(str(EXAMPLES / "compute.yaml"), "xml")
     assert code == 2
