@@ -359,7 +359,12 @@ def parser() -> argparse.ArgumentParser:
     prices.set_defaults(handler=_prices)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
-    crds.add_argument("directory", nargs="?", default="crds")
+    crds.add_argument(
+        "directory",
+        nargs="?",
+        default="crds",
+        help="where to write them, one file per kind; made if missing (default crds)",
+    )
     crds.set_defaults(handler=_crds)
     return top
 

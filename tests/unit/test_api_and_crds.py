@@ -12,6 +12,7 @@ from pricewise.api import convert
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import Budget, PriceTable, TrainingJob
+from pricewise.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,24 @@ def test_committed_crds_match_the_models() -> None:
     generated = render_all()
     committed = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
     assert committed == generated, "crds/ drifted from the models: run `make crds`"
+
+
+def test_crds_given_a_file_say_so_in_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `pricewise crds file.yaml` ended in FileExistsError's traceback.
+    there = tmp_path / "crds.yaml"
+    there.write_text("")
+    assert main(["crds", str(there)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {there} is a file: give the directory to write the CRDs into, one file per "
+        "kind (default crds)\n"
+    )
+    assert main(["crds", str(there / "crds")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {there / 'crds'}: cannot write the CRDs: Not a directory\n"
+    assert main(["crds", str(tmp_path / "new" / "crds")]) == 0
+    assert sorted(p.name for p in (tmp_path / "new" / "crds").iterdir()) == sorted(render_all())
 
 
 def _walk(schema: dict[str, Any], path: str) -> list[str]:

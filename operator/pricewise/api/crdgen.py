@@ -201,10 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     """Write every CRD into the directory given (default `crds`)."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "crds")
-    out.mkdir(parents=True, exist_ok=True)
-    for file_name, text in render_all().items():
-        (out / file_name).write_text(text)
-        print(f"wrote {out / file_name}")
+    if out.exists() and not out.is_dir():
+        print(
+            f"error: {out} is a file: give the directory to write the CRDs into, one file "
+            "per kind (default crds)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for file_name, text in render_all().items():
+            (out / file_name).write_text(text)
+            print(f"wrote {out / file_name}")
+    except OSError as err:
+        print(
+            f"error: {err.filename or out}: cannot write the CRDs: {err.strerror}", file=sys.stderr
+        )
+        return 2
     return 0
 
 
