@@ -61,7 +61,7 @@ def test_just_past_each_bound_is_excluded_with_the_figures_in_the_currency() -> 
     slow = _one(min_throughput=100.5)
     assert (slow.stage, slow.note) == (Stage.THROUGHPUT, "reaches 100/s of the 100.5/s required")
     late = _one(max_duration_s=3599.0)
-    assert (late.stage, late.note) == (Stage.TIME, "needs 1h, 1s over maxDuration 59m")
+    assert (late.stage, late.note) == (Stage.TIME, "needs 1h, 1s over maxDuration 59m59s")
 
 
 def test_a_gang_wider_than_the_pool_holds_is_not_a_wait_for_capacity() -> None:

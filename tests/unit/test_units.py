@@ -32,8 +32,13 @@ def test_bad_duration(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(40800, "11h20m"), (3600, "1h"), (90, "1m30s"), (1800, "30m"), (93600, "1d2h")],
-)
+    [(40800, "11h20m"), (3600, "1h"), (90, "1m30s"), (1800, "30m"), (93600, "1d2h"),
+     # To the nearest of the last unit shown, where the units below it were cut off.
+     (59.6, "1m"), (3599.6, "1h"), (5430, "1h31m"), (86399, "1d"), (171_900, "2d"),
+     (3599, "59m59s"),  # not 1h, beside a run of 1h
+     # Whole days from 8 days on: a deadline 7 years past read `2526d8h`.
+     (8 * 86400 - 1000, "8d"), (2526 * 86400 + 8 * 3600, "2526d"), (3650 * 86400, "3650d")],
+)  # fmt: skip
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 

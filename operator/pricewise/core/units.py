@@ -62,20 +62,30 @@ def parse_duration(value: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Print seconds the way people read them: `11h20m`, `45m`, `2d3h`, `30s`."""
+    """Print seconds the way people read them: `30s`, `1m30s`, `45m`, `11h20m`, `2d3h`, `40d`.
+
+    Two units at most, the last rounded to the nearest (half up): 1d23h59m is `2d`, not
+    `1d23h`, and a limit of 59m59s is not `1h` beside a run of 1h. From 8 days on, whole days,
+    as kubectl prints an age (the hours of `2526d8h` are noise). Only units `parse_duration`
+    reads, so that a limit a message names can be written back into a spec.
+    """
     if not math.isfinite(seconds):
         return "forever"
     total = max(0, round(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
+    if total < 3600:
+        minutes, secs = divmod(total, 60)
+        if not minutes:
+            return f"{secs}s"
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    minutes = (total + 30) // 60
+    if minutes < 24 * 60:
+        hours, minutes = divmod(minutes, 60)
         return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
-    return f"{secs}s"
+    hours = (total + 1800) // 3600
+    if hours < 8 * 24:
+        days, hours = divmod(hours, 24)
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    return f"{(total + 43200) // 86400}d"
 
 
 MICROS = 1_000_000
