@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from pricewise.core.solver import SolverSettings
 
 
-def _parse_now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
+def _moment(text: str) -> datetime:
+    """`--now`: an RFC 3339 time, in UTC when it names no offset."""
     try:
         moment = parse_time(text)
     except ValueError:
-        raise SystemExit(
-            f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
-        ) from None
-    assert moment is not None
+        moment = None
+    if moment is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
+        )
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -46,7 +46,7 @@ def _plan(args: argparse.Namespace) -> int:
         found = load(args.files)
         text = run_plan(
             found,
-            _parse_now(args.now),
+            args.now or datetime.now(UTC),
             args.output,
             args.verbose,
             _solver_settings(args),
@@ -94,7 +94,7 @@ def _quote(args: argparse.Namespace) -> int:
     async def snapshot_now() -> Quote:
         kube = Kube(load_configuration())
         try:
-            return await quote(kube, found.jobs, _parse_now(args.now))
+            return await quote(kube, found.jobs, args.now or datetime.now(UTC))
         finally:
             await kube.close()
 
@@ -283,7 +283,7 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
     plan.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     plan.add_argument("-v", "--verbose", action="store_true", help="print every job's options")
-    plan.add_argument("--now", help="plan as of this RFC 3339 time (default: now)")
+    plan.add_argument("--now", type=_moment, help="plan as of this RFC 3339 time (default: now)")
     plan.add_argument(
         "--cluster",
         action="store_true",

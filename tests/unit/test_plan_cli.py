@@ -225,11 +225,22 @@ def test_a_malformed_kubeconfig_is_one_error_line_naming_it(
     assert says in err and err.count("\n") == 1
 
 
-def test_missing_file_and_bad_now() -> None:
+def test_missing_file() -> None:
     result = pricewise("plan", "no-such-file.yaml")
     assert result.returncode == 2 and "cannot read" in result.stderr
-    result = pricewise("plan", "examples/", "--now", "tomorrow")
-    assert result.returncode != 0 and "--now: 'tomorrow' is not an RFC 3339 time" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["tomorrow", ""])
+def test_a_bad_now_is_an_error_as_other_options_are(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It exited 1 with the message alone (no `error:`), and an empty one with an
+    # AssertionError's traceback.
+    with pytest.raises(SystemExit) as stopped:
+        main(["plan", "examples/", "--now", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --now: {value!r} is not an RFC 3339 time" in err
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
