@@ -330,6 +330,24 @@ def test_a_late_job_that_runs_late_is_planned(tmp_path: Path) -> None:
                                     "(whenLate: Run)")  # fmt: skip
 
 
+def test_warnings_come_before_the_table_on_stderr_and_missing_nodes_once() -> None:
+    # They were the table's last lines on stdout, `no Node given` last of all, after a
+    # "matches no node" line per pool that it explains; `> plan.txt` kept them in the plan.
+    args = ("plan", "examples/jobs.yaml", "examples/pricetable.yaml", "--now", NOW)
+    both = subprocess.run([sys.executable, "-m", "pricewise", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, cwd=ROOT, check=False)  # fmt: skip
+    assert both.returncode == 0, both.stdout
+    first, header = both.stdout.splitlines()[:2]
+    assert first == "warning: no Node given: pass the output of `kubectl get nodes -o yaml`"
+    assert header.split()[:2] == ["JOB", "POOL"]
+    assert "matches no node" not in both.stdout
+    apart = pricewise(*args)
+    assert "warning" not in apart.stdout and apart.stderr.startswith("warning: no Node given")
+    data = pricewise(*args, "-o", "json")
+    assert json.loads(data.stdout)["warnings"] == [first.removeprefix("warning: ")]
+    assert data.stderr == first + "\n"
+
+
 def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
     table = tmp_path / "prices.yaml"
     table.write_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -34,9 +35,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     pools, problems = convert.pools_from(
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
-    warnings = [p.message for p in problems]
-    if not found.nodes:
-        warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
+    # Without nodes every pool matches none: the cause is said once, not a line per pool.
+    warnings = (
+        [] if found.nodes else ["no Node given: pass the output of `kubectl get nodes -o yaml`"]
+    )
+    warnings += [p.message for p in problems if found.nodes or p.reason != "PoolWithoutNodes"]
     warnings += [refused.warning() for refused in found.refused_budgets]
     budgets = []
     for budget in found.budgets:
@@ -119,7 +122,7 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
     }
 
 
-def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: bool) -> str:
+def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
     currency, now = snapshot.currency, snapshot.now
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
@@ -170,7 +173,6 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, warnings: list[str], verbose: 
                     ]
                 )
             out.append(columns(opt_rows) if len(opt_rows) > 1 else "  (none)")
-    out.extend(f"warning: {w}" for w in warnings)
     return "\n".join(out)
 
 
@@ -187,9 +189,15 @@ def run_plan(
 def render_plan(
     plan: Plan, snapshot: Snapshot, warnings: list[str], output: str, verbose: bool
 ) -> str:
-    """A plan as a table, JSON or YAML."""
+    """A plan as a table, JSON or YAML; its warnings are written to stderr first."""
+    # As kubectl prints its `Warning:` lines: on stderr, so that `> plan.json` or `| jq` get
+    # the plan alone, and before the plan, so that on a terminal they are read ahead of the
+    # table they explain rather than under the last of its rows (or scrolled away with -v).
+    # JSON and YAML carry them as well, for programs.
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if output == "json":
         return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
     if output == "yaml":
         return yaml.safe_dump(plan_dict(plan, snapshot, warnings), sort_keys=False)
-    return rendercolumns(plan, snapshot, warnings, verbose)
+    return rendercolumns(plan, snapshot, verbose)
