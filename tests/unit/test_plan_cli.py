@@ -136,6 +136,37 @@ def test_figures_pricewise_cannot_read_and_a_job_given_twice_are_clear_errors(
     assert "is also in examples/jobs.yaml: keep one" in result.stderr
 
 
+def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(
+    tmp_path: Path,
+) -> None:
+    # `kind: BudGet` left both budgets out of the plan without a word, and its jobs were
+    # planned over them; a ConfigMap alone gave an empty table, and exit 0.
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text((ROOT / "examples" / "budgets.yaml").read_text().replace("Budget", "BudGet"))
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\n"
+        "kind: List\nitems: [{apiVersion: v1, kind: trainingjob, metadata: {name: s}}]\n"
+    )
+    # examples/ holds ResourceMix files too, which `plan mix` reads: not a word of them.
+    result = pricewise("plan", "examples/", str(budgets), str(other), "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    skipped = "warning: skipped {} of a kind pricewise does not read: {}"
+    assert result.stderr.splitlines() == [
+        skipped.format("2 objects", "BudGet (did you mean Budget?)"),
+        skipped.format("1 object", "ConfigMap"),
+        skipped.format("1 object", "trainingjob (did you mean TrainingJob?)"),
+    ]
+    alone = pricewise("plan", str(other), "examples/pricetable.yaml", "examples/cluster/")
+    assert alone.stderr.splitlines()[-1] == (
+        "warning: no TrainingJob given: nothing to plan; pass the jobs' manifests too"
+    )
+    other.write_text("apiVersion: v1\nkind: List\nitems: [3]\n")  # was a traceback
+    broken = pricewise("plan", str(other), "examples/")
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert f"{other}: every item of a List must be an object with a kind" in broken.stderr
+
+
 def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pricewise", "plan", "--cluster", "examples/jobs.yaml"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,12 +89,15 @@ def read_objects(
     for doc in docs:
         if doc is None:
             continue
-        if not isinstance(doc, dict) or "kind" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
             raise error(f"{path}: every document must be a Kubernetes object with a kind")
-        if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
-            yield from doc["items"]  # what `kubectl get ... -o yaml` prints
-        else:
-            yield doc
+        items = doc.get("items")
+        if not (doc["kind"].endswith("List") and isinstance(items, list)):
+            items = [doc]  # not a list, as `kubectl get ... -o yaml` prints
+        for obj in items:
+            if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str):
+                raise error(f"{path}: every item of a {doc['kind']} must be an object with a kind")
+            yield obj
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,20 @@ class Manifests:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)
     quotas: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """How many objects of each other kind the files hold, in the order first found."""
+
+    def skipped_warnings(self) -> list[str]:
+        """A line per kind skipped, with the kind it may be a typo of: a Budget spelled
+        `BudGet` was left out of the plan without a word, and the jobs went over it."""
+        known = {kind.lower(): kind for kind in _KINDS}
+        lines = []
+        for kind, count in self.skipped.items():
+            close = difflib.get_close_matches(kind.lower(), known, n=1)
+            guess = f" (did you mean {known[close[0]]}?)" if close else ""
+            objects = "1 object" if count == 1 else f"{count} objects"
+            lines.append(f"skipped {objects} of a kind pricewise does not read: {kind}{guess}")
+        return lines
 
 
 def load(paths: Iterable[str | Path]) -> Manifests:
@@ -162,6 +181,8 @@ def load(paths: Iterable[str | Path]) -> Manifests:
             elif kind == "ResourceQuota":
                 _convertible(obj, path, convert.quota_from, obj)
                 found.quotas.append(obj)
+            elif kind not in _OTHER_COMMANDS:
+                found.skipped[kind] += 1
     return found
 
 
@@ -182,7 +203,10 @@ def _add_budget(found: Manifests, obj: dict[str, Any], path: Path) -> None:
 
 
 _KINDS = ("TrainingJob", "PriceTable", "Budget", "Node", "Pod", "ResourceQuota")
-"""The kinds `load` reads; any other is skipped."""
+"""The kinds `load` reads; any other is skipped, and counted in `Manifests.skipped`."""
+_OTHER_COMMANDS = frozenset({"ResourceMix", "NodePools"})
+"""Kinds `plan mix` and `simulate` read, skipped without a warning: `pricewise plan examples/`
+reads a folder that holds them too."""
 
 
 def _convertible(

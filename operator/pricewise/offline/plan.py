@@ -35,10 +35,12 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     pools, problems = convert.pools_from(
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
+    warnings = found.skipped_warnings()
+    if not found.jobs:
+        warnings.append("no TrainingJob given: nothing to plan; pass the jobs' manifests too")
     # Without nodes every pool matches none: the cause is said once, not a line per pool.
-    warnings = (
-        [] if found.nodes else ["no Node given: pass the output of `kubectl get nodes -o yaml`"]
-    )
+    if not found.nodes:
+        warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
     warnings += [p.message for p in problems if found.nodes or p.reason != "PoolWithoutNodes"]
     warnings += [refused.warning() for refused in found.refused_budgets]
     budgets = []
