@@ -115,6 +115,36 @@ def test_invalid_manifest_is_a_clear_error(tmp_path: Path) -> None:
     )
 
 
+def test_every_bad_object_is_listed_with_its_name_field_and_fix(tmp_path: Path) -> None:
+    # Only the first was reported, in pydantic's words: "Extra inputs are not permitted", a
+    # regex, `spec.pools[1]`, and a cluster-scoped PriceTable called `default/prices`.
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\n"
+        "metadata: {name: x, namespace: team-nlp}\nspec:\n  maxDuraton: 8h\n"
+        "  options: [{accelerator: Nvidia-L4, duration: 1h}]\n"
+        "  template: {spec: {containers: [{name: t, image: t}]}}\n"
+    )
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: PriceTable\nmetadata: {name: prices}\n"
+        "spec:\n  pools:\n  - {name: l4, accelerator: nvidia-l4, nodeSelector: {a: b}, "
+        "prices: {perDeviceHour: 1}}\n  - {name: h100, accelerator: nvidia-h100, "
+        "nodeSelector: {a: c}, prices: {perDeviceHour: -1}}\n"
+    )
+    result = pricewise("plan", str(jobs), str(prices), "--now", NOW)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "error: 2 errors in the files:",
+        f"  {jobs}: TrainingJob team-nlp/x:",
+        "    spec.options[0].accelerator: 'Nvidia-L4' is not valid: use lowercase letters, "
+        "digits, '-' and '.', e.g. nvidia-l4",
+        "    spec.maxDuraton: unknown field; did you mean maxDuration?",
+        f"  {prices}: PriceTable prices:",
+        '    spec.pools[name="h100"].prices.perDeviceHour: must be >= 0 (got -1)',
+    ]
+
+
 def test_figures_pricewise_cannot_read_and_a_job_given_twice_are_clear_errors(
     tmp_path: Path,
 ) -> None:

@@ -6,16 +6,19 @@ import difflib
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from pricewise.api import convert, holds
 from pricewise.api import models as api
+from pricewise.core.units import DURATION_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,25 +40,133 @@ class ManifestError(ValueError):
     """An object that cannot be used, with where it is and how to fix it."""
 
 
-def field_path(loc: Sequence[int | str]) -> str:
-    """`spec.options[0].throughput`: a pydantic error location as people write field paths."""
+def field_path(loc: Sequence[int | str], obj: object = None) -> str:
+    """`spec.options[0].throughput`: a pydantic error location as people write field paths.
+    Given the object, a list item with a name of its own is named by it, as server-side apply
+    names it (`spec.pools[name="l4"].prices`): the index made people count pools."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            items = obj if isinstance(obj, list) else []
+            obj = items[part] if 0 <= part < len(items) else None
+            name = obj.get("name") if isinstance(obj, dict) else None
+            names = [item.get("name") for item in items if isinstance(item, dict)]
+            unique = isinstance(name, str) and names.count(name) == 1
+            path += f'[name="{name}"]' if unique else f"[{part}]"
+        else:
+            obj = obj.get(part) if isinstance(obj, dict) else None
+            path += f".{part}" if path else str(part)
     return path
 
 
-def field_errors(error: ValidationError) -> list[str]:
-    """`spec.options[0].throughput: Input should be greater than 0` for every problem."""
-    lines = []
-    for problem in error.errors():
-        path = field_path(problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        bound = (problem.get("ctx") or {}).get("le")
-        if problem["type"] == "less_than_equal" and bound is not None:
-            message = f"{problem['input']:g} is too large: at most {bound:g}"
-        lines.append(f"{path or '(object)'}: {message}")
-    return lines
+def field_errors(
+    error: ValidationError, model: type[BaseModel] | None = None, obj: object = None
+) -> list[str]:
+    """`spec.options[0].throughput: must be > 0 (got 0)` for every problem, with the fix.
+    Given the model and the object validated, an unknown field gets the nearest known name,
+    a missing one its description, and a list item its name (see `field_path`)."""
+    return [
+        f"{field_path(problem['loc'], obj) or '(object)'}: {_describe(problem, model)}"
+        for problem in error.errors()
+    ]
+
+
+_FORMS = {
+    api.NAME_PATTERN: "use lowercase letters, digits and '-', e.g. nvidia-l4-spot",
+    api.SUBDOMAIN_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. llm-finetune",
+    api.ACCELERATOR_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. nvidia-l4",
+    api.CURRENCY_PATTERN: "use an ISO 4217 code in capitals, e.g. USD",
+    api.QUANTITY_PATTERN: "use a Kubernetes quantity, e.g. 8, 500m or 64Gi",
+    DURATION_PATTERN: "use a duration, e.g. 45m, 10h30m or 2d",
+}
+"""What each pattern of the models accepts, in words: users were shown the regex."""
+
+
+def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    """One pydantic problem as what is wrong and how to fix it, as `plan mix` says it."""
+    kind, loc = problem["type"], tuple(problem["loc"])
+    ctx: Mapping[str, Any] = problem.get("ctx") or {}
+    got = f" (got {_show(problem['input'])})"
+    if kind == "value_error":
+        # The models' own checks already say what is wrong and how to fix it.
+        return str(problem["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        parent = _walk(model, loc[:-1])[0]
+        if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+            return "unknown field; remove it"
+        known = [info.alias or name for name, info in parent.model_fields.items()]
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            return f"unknown field; did you mean {close[0]}?"
+        return f"unknown field; remove it or use one of {', '.join(known)}"
+    about = _walk(model, loc)[1]
+    described = (about.description or "").rstrip(".") if about else ""
+    if kind == "missing":
+        return "required; add it" + (f": {described}" if described else "")
+    if kind == "string_pattern_mismatch":
+        form = _FORMS.get(ctx.get("pattern", "")) or described
+        return f"{_show(problem['input'])} is not valid" + (f": {form}" if form else "")
+    if kind == "less_than_equal":
+        return f"{_show(problem['input'])} is too large: at most {_show(ctx['le'])}"
+    if kind in {"greater_than_equal", "greater_than"}:
+        sign, bound = (">=", ctx["ge"]) if kind == "greater_than_equal" else (">", ctx["gt"])
+        return f"must be {sign} {_show(bound)}{got}"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return f"must be a whole number{got}"
+    if kind in {"float_type", "float_parsing"}:
+        return f"must be a number{got}"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
+    if kind in {"bool_type", "bool_parsing"}:
+        return f"must be true or false{got}"
+    if kind == "string_type":
+        return f"must be a string{got}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}{got}"
+    if kind in {"dict_type", "model_type"}:
+        return f"must be a mapping of fields{got}"
+    if kind == "list_type":
+        return f"must be a list{got}"
+    if kind == "too_short":
+        least = ctx["min_length"]
+        return f"must have at least {'one entry' if least == 1 else f'{least} entries'}"
+    if kind == "too_long":
+        return f"must have at most {ctx['max_length']} entries (got {ctx['actual_length']})"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters long"
+    if kind.startswith("datetime_"):
+        return f"must be an RFC 3339 time, e.g. 2026-12-01T08:00:00Z{got}"
+    return f"{problem['msg']}{got}"
+
+
+def _show(value: object) -> str:
+    """A value as an error message quotes it: a number as written, text quoted and cut short."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}".replace("e+", "e")  # 1e12, as the API's descriptions write it
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _walk(model: type[BaseModel] | None, loc: Sequence[int | str]) -> tuple[Any, FieldInfo | None]:
+    """What `loc` holds in `model` (a model class, for its field names) and the last field it
+    passes, for its description; `(None, None)` past what the model declares."""
+    held: Any = model
+    about: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            held = get_args(held)[0] if get_origin(held) is list else None
+        elif isinstance(held, type) and issubclass(held, BaseModel):
+            about = next(
+                (f for name, f in held.model_fields.items() if (f.alias or name) == part), None
+            )
+            held = about.annotation if about else None
+        else:
+            return None, None
+        # `Checkpoint | None` holds a Checkpoint's fields.
+        options = [a for a in get_args(held) if a is not type(None)]
+        if get_origin(held) in {Union, UnionType} and len(options) == 1:
+            held = options[0]
+    return held, about
 
 
 def parse_model(model: type[M], obj: dict[str, Any], where: str) -> M:
@@ -63,14 +174,23 @@ def parse_model(model: type[M], obj: dict[str, Any], where: str) -> M:
     try:
         return model.model_validate(obj)
     except ValidationError as err:
-        problems = "\n  ".join(field_errors(err))
-        raise ManifestError(f"{where}: {model.__name__} {_named(obj)}:\n  {problems}") from None
+        problems = "\n  ".join(field_errors(err, model, obj))
+        raise ManifestError(
+            f"{where}: {model.__name__} {_named(obj, model.__name__)}:\n  {problems}"
+        ) from None
 
 
-def _named(obj: dict[str, Any]) -> str:
-    """`namespace/name` of an object in a file, as errors name it."""
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+_CLUSTER_SCOPED = frozenset({"PriceTable", "Node"})
+"""Kinds without a namespace: a PriceTable was named `default/prices`, which it is not."""
+
+
+def _named(obj: dict[str, Any], kind: str) -> str:
+    """`namespace/name` of an object in a file, as errors name it; `name` of a cluster-scoped
+    kind."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name = str(meta.get("name", "?"))
+    return name if kind in _CLUSTER_SCOPED else f"{meta.get('namespace', 'default')}/{name}"
 
 
 def read_objects(
@@ -115,7 +235,8 @@ class RefusedBudget:
     def warning(self) -> str:
         """What `pricewise plan` says of it, as the operator says it in the Budget's status."""
         return (
-            f"{self.path}: Budget {self.namespace}/{self.name}: invalid spec: {self.error}. "
+            f"{self.path}: Budget {self.namespace}/{self.name}: invalid spec: {self.error}"
+            f"{'' if self.error.endswith('?') else '.'} "
             f"Until it is corrected, {holds.UNCHECKED[self.enforcement]}"
         )
 
@@ -148,42 +269,66 @@ class Manifests:
 
 
 def load(paths: Iterable[str | Path]) -> Manifests:
-    """Read every object in the files (directories are read for *.yaml and *.yml)."""
+    """Read every object in the files (directories are read for *.yaml and *.yml); a
+    ManifestError lists every object and file that cannot be used, not only the first, so
+    that one run shows all there is to fix."""
     found = Manifests()
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
     seen: dict[tuple[str, str], Path] = {}
+    errors: list[str] = []
     for path in files:
-        for obj in read_objects(path):
-            kind = obj["kind"]
-            key = (kind, _named(obj))
-            if kind in _KINDS and key in seen:
-                # kubectl would keep the last; planning both would book one job's room twice.
-                raise ManifestError(f"{path}: {kind} {key[1]} is also in {seen[key]}: keep one")
-            seen[key] = path
-            if kind == "TrainingJob":
-                job = parse_model(api.TrainingJob, obj, str(path))
-                _convertible(obj, path, convert.job_from, job)
-                found.jobs.append(job)
-            elif kind == "PriceTable":
-                found.price_tables.append(parse_model(api.PriceTable, obj, str(path)))
-            elif kind == "Budget":
-                _add_budget(found, obj, path)
-            elif kind == "Node":
-                allocatable = (obj.get("status") or {}).get("allocatable") or {}
-                _convertible(obj, path, convert.resources_of, allocatable)
-                found.nodes.append(obj)
-            elif kind == "Pod":
-                _convertible(obj, path, convert.pod_requests, obj.get("spec") or {})
-                found.pods.append(obj)
-            elif kind == "ResourceQuota":
-                _convertible(obj, path, convert.quota_from, obj)
-                found.quotas.append(obj)
-            elif kind not in _OTHER_COMMANDS:
-                found.skipped[kind] += 1
+        try:
+            objects = list(read_objects(path))
+        except ManifestError as err:
+            errors.append(str(err))
+            continue
+        for obj in objects:
+            try:
+                _read(found, obj, path, seen)
+            except ManifestError as err:
+                errors.append(str(err))
+    if len(errors) > 1:
+        # Under one heading, each indented, as `prices import` lists the pools it left out.
+        listed = "\n".join(errors).replace("\n", "\n  ")
+        raise ManifestError(f"{len(errors)} errors in the files:\n  {listed}")
+    if errors:
+        raise ManifestError(errors[0])
     return found
+
+
+def _read(
+    found: Manifests, obj: dict[str, Any], path: Path, seen: dict[tuple[str, str], Path]
+) -> None:
+    """Add one object to `found` by its kind, or raise a ManifestError naming it."""
+    kind = obj["kind"]
+    key = (kind, _named(obj, kind))
+    if kind in _KINDS and key in seen:
+        # kubectl would keep the last; planning both would book one job's room twice.
+        raise ManifestError(f"{path}: {kind} {key[1]} is also in {seen[key]}: keep one")
+    seen[key] = path
+    if kind == "TrainingJob":
+        job = parse_model(api.TrainingJob, obj, str(path))
+        _convertible(obj, path, convert.job_from, job)
+        found.jobs.append(job)
+    elif kind == "PriceTable":
+        found.price_tables.append(parse_model(api.PriceTable, obj, str(path)))
+    elif kind == "Budget":
+        _add_budget(found, obj, path)
+    elif kind == "Node":
+        allocatable = (obj.get("status") or {}).get("allocatable") or {}
+        _convertible(obj, path, convert.resources_of, allocatable)
+        found.nodes.append(obj)
+    elif kind == "Pod":
+        _convertible(obj, path, convert.pod_requests, obj.get("spec") or {})
+        found.pods.append(obj)
+    elif kind == "ResourceQuota":
+        _convertible(obj, path, convert.quota_from, obj)
+        found.quotas.append(obj)
+    elif kind not in _OTHER_COMMANDS:
+        found.skipped[kind] += 1
 
 
 def _add_budget(found: Manifests, obj: dict[str, Any], path: Path) -> None:
@@ -196,7 +341,7 @@ def _add_budget(found: Manifests, obj: dict[str, Any], path: Path) -> None:
                 path,
                 str(meta.get("namespace", "default")),
                 str(meta.get("name", "?")),
-                "; ".join(field_errors(err)),
+                "; ".join(field_errors(err, api.Budget, obj)),
                 holds.enforcement_of(obj),
             )
         )
@@ -217,4 +362,4 @@ def _convertible(
     try:
         convert_it(part)
     except (ValueError, TypeError, AttributeError, ArithmeticError) as err:
-        raise ManifestError(f"{path}: {obj['kind']} {_named(obj)}: {err}") from None
+        raise ManifestError(f"{path}: {obj['kind']} {_named(obj, obj['kind'])}: {err}") from None
