@@ -69,6 +69,22 @@ def test_plan_table_and_yaml() -> None:
     assert pricewise("plan", "examples/", "--now", NOW, "-o", "yaml").stdout.startswith("now: ")
 
 
+def test_the_table_keeps_messages_short_and_verbose_prints_them_whole() -> None:
+    # Messages of up to 220 characters made every row of the table wrap.
+    table = pricewise("plan", "examples/", "--now", NOW).stdout
+    header, *rows = table.split("\n\n")[0].splitlines()
+    column = header.index("MESSAGE")
+    assert max(len(row) for row in rows) - column <= 60
+    assert sum(row.endswith("...") for row in rows) == 8
+    assert "(MESSAGE cut at 60 characters: -v, -o yaml or -o json show it all)" in table
+    plan = json.loads(pricewise("plan", "examples/", "--now", NOW, "-o", "json").stdout)
+    full = next(j["message"] for j in plan["jobs"] if j["name"] == "llm-finetune")
+    assert len(full) > 60
+    verbose = pricewise("plan", "examples/", "--now", NOW, "-v").stdout
+    assert f"\nteam-nlp/llm-finetune options:\nmessage: {full}\nPOOL " in verbose
+    assert "(MESSAGE cut" not in verbose
+
+
 def test_several_solver_workers_plan_the_same_examples() -> None:
     args = ("plan", "examples/", "--now", NOW, "-o", "json")
     one = json.loads(pricewise(*args).stdout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -124,11 +125,21 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
     }
 
 
+MESSAGE_WIDTH = 60
+"""The MESSAGE column's width in the table. Messages run to 220 characters, which wrapped
+every row; `kubectl get` keeps its columns short and leaves long text to `describe`, so the
+table shows a message's first clause (the pool, cost and time, or what stands in the way) and
+-v, the describe of `plan`, -o yaml and -o json the whole of it."""
+
+
 def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
     currency, now = snapshot.currency, snapshot.now
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
+    cut = False
     for d in plan.decisions:
+        message = textwrap.shorten(d.message, MESSAGE_WIDTH, placeholder="...")
+        cut |= message != d.message
         c = d.chosen or (d.reservation.candidate if d.reservation else None)
         start = "now" if d.chosen else clock(d.reservation.start, now) if d.reservation else "-"
         rows.append(
@@ -140,7 +151,7 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
                 format_duration(c.duration_s) if c else "-",
                 start,
                 d.reason,
-                d.message,
+                message,
             ]
         )
     out = [columns(rows)]
@@ -156,9 +167,13 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
         f"{format_money(from_micros(plan.total_cost), currency)}{later} "
         f"(solver: {plan.status}, {plan.seconds:.2f}s)"
     )
+    if cut and not verbose:
+        out.append(
+            f"(MESSAGE cut at {MESSAGE_WIDTH} characters: -v, -o yaml or -o json show it all)"
+        )
     if verbose:
         for d in plan.decisions:
-            out.append(f"\n{d.job.key} options:")
+            out.append(f"\n{d.job.key} options:\nmessage: {d.message}")
             opt_rows = [["POOL", "KIND", "WORKERS", "COST", "LIST", "DURATION", "VERDICT", "NOTE"]]
             for row in d.options:
                 cand = row.candidate
