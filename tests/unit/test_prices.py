@@ -230,6 +230,34 @@ def test_pools_that_cannot_be_priced_are_left_out_or_keep_their_prices(tmp_path:
         catalog.import_prices(only_unpriced, rows)
 
 
+def test_import_writes_the_fields_the_table_sets_and_no_defaults(tmp_path: Path) -> None:
+    # Every pool came out with `interruptionRate: 0.0` and `tolerations: []`, which the table
+    # did not say, and a diff with it showed them; what the table sets is kept.
+    spot = {**T4_POOL, "name": "spot", "capacityType": "spot", "interruptionRate": 0.05,
+            "devicesPerNode": 1, "tolerations": [{"key": "spot", "operator": "Exists"}],
+            "prices": {}}  # fmt: skip
+    table = PriceTable.model_validate({
+        "metadata": {"name": "t"},
+        "spec": {"carbonIntensity": 400, "pools": [{**T4_POOL, "devicesPerNode": 1,
+                                                    "prices": {}}, spot]},
+    })  # fmt: skip
+    priced, _ = catalog.import_prices(table, catalog_of(tmp_path, N1, T4))
+    assert priced == {
+        "apiVersion": "pricewise.dev/v1alpha1",
+        "kind": "PriceTable",
+        "metadata": {"name": "t"},
+        "spec": {
+            "currency": "USD",  # the prices' unit, though the table left it to the default
+            "carbonIntensity": 400.0,
+            "pools": [
+                {**T4_POOL, "devicesPerNode": 1, "prices": {"perNodeHour": 0.729998}},
+                {**spot, "prices": {"perNodeHour": 0.22}},
+            ],
+        },
+    }
+    assert PriceTable.model_validate(priced).spec.pools[1].interruption_rate == 0.05
+
+
 def test_an_unknown_region_prints_nothing_and_names_each_pool(tmp_path: Path) -> None:
     path = tmp_path / "vms.csv"
     path.write_text(HEADER + "g2-standard-4,4,16,L4,1,,europe-west4,europe-west4-a,0.2,0.1\n")

@@ -253,8 +253,21 @@ def import_prices(
             f"{CATALOG_CURRENCY}: import into a {CATALOG_CURRENCY} table (prices init "
             f"--currency {CATALOG_CURRENCY})"
         )
-    wire = table.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"status"})
-    wire["metadata"] = {"name": table.metadata.name}
+    # The fields the table sets, and no default beside them (`interruptionRate: 0.0`,
+    # `tolerations: []` on every pool), so that the output reads as the table did and a
+    # diff with it shows prices. The header is written whole: kubectl needs apiVersion and
+    # kind, and the currency says what unit the prices are in.
+    wire: dict[str, Any] = {
+        "apiVersion": table.api_version,
+        "kind": table.kind,
+        "metadata": {"name": table.metadata.name},
+        "spec": {
+            "currency": table.spec.currency,
+            **table.spec.model_dump(
+                by_alias=True, mode="json", exclude_unset=True, exclude_none=True
+            ),
+        },
+    }
     notes, kept = [], []
     for pool in wire["spec"]["pools"]:
         prices, how = price_pool(pool, rows, nodes)
