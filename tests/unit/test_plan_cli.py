@@ -213,6 +213,18 @@ def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(
     assert f"{other}: every item of a List must be an object with a kind" in broken.stderr
 
 
+def test_no_price_table_names_a_kind_skipped_that_may_be_it(tmp_path: Path) -> None:
+    # The error stopped the plan before the warnings, so the typo in `kind` went unsaid.
+    prices = tmp_path / "prices.yaml"
+    prices.write_text((ROOT / "examples/pricetable.yaml").read_text().replace("PriceT", "Pricet"))
+    result = pricewise("plan", "examples/jobs.yaml", str(prices))
+    assert (result.returncode, result.stderr.splitlines()) == (2, [
+        "error: no PriceTable given: pricewise needs prices to compare pools",
+        "  skipped 1 object of a kind pricewise does not read: Pricetable (did you mean "
+        "PriceTable?)",
+    ])  # fmt: skip
+
+
 def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pricewise", "plan", "--cluster", "examples/jobs.yaml"],

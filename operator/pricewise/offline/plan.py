@@ -28,7 +28,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     jobs the operator would hold instead of planning (a namespace whose hard Budget cannot be
     read or is in another currency), as the operator does it."""
     if not found.price_tables:
-        raise ManifestError("no PriceTable given: pricewise needs prices to compare pools")
+        # With the kinds skipped, which the error would otherwise hide: `kind: Pricetable`.
+        skipped = "".join(f"\n  {line}" for line in found.skipped_warnings())
+        raise ManifestError(
+            f"no PriceTable given: pricewise needs prices to compare pools{skipped}"
+        )
     currencies = {t.spec.currency for t in found.price_tables}
     if len(currencies) > 1:
         raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
