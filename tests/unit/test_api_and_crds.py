@@ -106,6 +106,13 @@ def _job(**spec: Any) -> dict[str, Any]:
         # A worker without a container ran a placeholder that exited at once: "Succeeded".
         ({"template": {}}, "spec.template: spec.containers: a worker needs at least one container"),
         ({"template": None}, "spec.template: must be a mapping of fields (got None)"),
+        # A mapping of known fields names them; a list or string says what it is for.
+        ({"workers": 5}, "spec.workers: must be a mapping with min, max (got 5)"),
+        ({"options": []}, "spec.options: must have at least one entry: Acceptable ways to run"),
+        (
+            {"checkpoint": {"interval": 5}},
+            "spec.checkpoint.interval: must be a string (got 5): Time between checkpoints",
+        ),
         ({"template": {"spec": {"containers": []}}}, "spec.containers: a worker needs at least"),
     ],
 )

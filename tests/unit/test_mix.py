@@ -298,65 +298,92 @@ def test_same_input_same_answer() -> None:
 
 # --------------------------------------------------------------------------- invalid input
 
+
+def valid(**fields: object) -> dict[str, object]:
+    """A mix file's fields, valid unless `fields` change them."""
+    return {"resources": COMPUTE, "requiredPerformance": 1, "resourceLimit": 1, **fields}
+
+
 INVALID = [
     pytest.param(
-        {
-            "resources": [*COMPUTE[:1], {**COMPUTE[1], "unitCost": -3}],
-            "requiredPerformance": 1,
-            "resourceLimit": 1,
-        },
-        "resources[1].unitCost: must be >= 0 (got -3)",
+        valid(resources=[*COMPUTE[:1], {**COMPUTE[1], "unitCost": -3}]),
+        'resources[name="gpu"].unitCost: must be >= 0 (got -3)',
         id="negative-cost",
     ),
     pytest.param(
         {"resources": COMPUTE, "resourceLimit": 1},
-        "requiredPerformance: field required",
+        "requiredPerformance: required; add it: The performance the mix must reach, a number >= 0",
         id="missing-field",
     ),
     pytest.param(
-        {"resources": [*COMPUTE, COMPUTE[0]], "requiredPerformance": 1, "resourceLimit": 1},
-        "resources[3].name: duplicate name 'cpu' (also resources[0])",
+        valid(resources=[*COMPUTE, COMPUTE[0]]),
+        "resources: name 'cpu' is given twice (resources[0] and resources[3]); "
+        "give each resource a unique name",
         id="duplicate-name",
     ),
     pytest.param(
-        {"resources": COMPUTE, "requiredPerformance": 1, "resourceLimit": 1, "budget": 5},
+        valid(budget=5),
         "budget: unknown field; remove it or use one of",
         id="unknown-field",
     ),
     pytest.param(
-        {"resources": [{**COMPUTE[0], "cost": 1}], "requiredPerformance": 1, "resourceLimit": 1},
-        "resources[0].cost: unknown field",
+        valid(resources=[{**COMPUTE[0], "cost": 1}]),
+        'resources[name="cpu"].cost: unknown field; remove it or use one of name, unitCost',
         id="unknown-resource-field",
     ),
     pytest.param(
-        {"resources": COMPUTE, "requiredPerformance": "1000", "resourceLimit": 1},
-        'requiredPerformance: must be a number (got "1000")',
+        valid(requiredPerformance="1000"),
+        "requiredPerformance: must be a number (got '1000')",
         id="string-number",
     ),
     pytest.param(
-        {"resources": [{**COMPUTE[0], "name": ""}], "requiredPerformance": 1, "resourceLimit": 1},
-        "resources[0].name: must be a non-empty name",
+        valid(resources=[{**COMPUTE[0], "name": ""}]),
+        "resources[0].name: must not be empty: A unique name for the resource",
         id="empty-name",
     ),
     pytest.param(
-        {"resources": [], "requiredPerformance": 1, "resourceLimit": 1},
-        "resources: must list at least one resource",
+        valid(resources=[]),
+        "resources: must have at least one entry: The resource kinds to choose from",
         id="no-resources",
     ),
     pytest.param(
-        {"resources": COMPUTE, "requiredPerformance": 1, "resourceLimit": -1},
-        "resourceLimit: must be >= 0 (got -1)",
-        id="negative-limit",
+        valid(resourceLimit=-1), "resourceLimit: must be >= 0 (got -1)", id="negative-limit"
     ),
     pytest.param(
-        {"resources": [{**COMPUTE[0], "max": -2}], "requiredPerformance": 1, "resourceLimit": 1},
-        "resources[0].max: must be >= 0 (got -2)",
+        valid(resources=[{**COMPUTE[0], "max": -2}]),
+        'resources[name="cpu"].max: must be >= 0 (got -2)',
         id="negative-max",
     ),
     pytest.param(
-        {"resources": COMPUTE, "requiredPerformance": 1, "resourceLimit": 1, "currency": "usd"},
-        'currency: must be the ISO 4217 code of every unitCost, e.g. USD (got "usd")',
+        valid(currency="usd"),
+        "currency: 'usd' is not valid: use an ISO 4217 code in capitals, e.g. USD",
         id="currency",
+    ),
+    pytest.param(
+        valid(resources=[{**COMPUTE[0], "unitcost": 1}]),
+        'resources[name="cpu"].unitcost: unknown field; did you mean unitCost?',
+        id="misspelt-field",
+    ),
+    pytest.param(
+        valid(resources=[{**COMPUTE[0], "name": " cpu"}]),
+        "' cpu' is not valid: A unique name for the resource, without spaces at either end",
+        id="spaced-name",
+    ),
+    pytest.param(
+        valid(resources=5),
+        "resources: must be a list (got 5): The resource kinds to choose from, each {name, "
+        "unitCost, performance}",
+        id="resources-not-a-list",
+    ),
+    pytest.param(
+        valid(resources=[5]),
+        "resources[0]: must be a mapping with name, unitCost, performance, max (got 5)",
+        id="resource-not-a-mapping",
+    ),
+    pytest.param(
+        valid(currency=5),
+        "currency: must be a string (got 5): The ISO 4217 code of every unitCost, e.g. USD",
+        id="currency-not-a-string",
     ),
     pytest.param([1, 2], "expected a mapping", id="not-a-mapping"),
 ]
@@ -386,7 +413,7 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 
 
 def test_input_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="resourceLimit: field required"):
+    with pytest.raises(ValueError, match="resourceLimit: required; add it: The most units"):
         parse_mix({"resources": COMPUTE, "requiredPerformance": 1})
 
 

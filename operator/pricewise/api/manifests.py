@@ -51,7 +51,8 @@ def field_path(loc: Sequence[int | str], obj: object = None) -> str:
             obj = items[part] if 0 <= part < len(items) else None
             name = obj.get("name") if isinstance(obj, dict) else None
             names = [item.get("name") for item in items if isinstance(item, dict)]
-            unique = isinstance(name, str) and names.count(name) == 1
+            # An empty name names nothing: `[name=""]` would hide which item it is.
+            unique = isinstance(name, str) and name != "" and names.count(name) == 1
             path += f'[name="{name}"]' if unique else f"[{part}]"
         else:
             obj = obj.get(part) if isinstance(obj, dict) else None
@@ -64,7 +65,8 @@ def field_errors(
 ) -> list[str]:
     """`spec.options[0].throughput: must be > 0 (got 0)` for every problem, with the fix.
     Given the model and the object validated, an unknown field gets the nearest known name,
-    a missing one its description, and a list item its name (see `field_path`)."""
+    a missing one or a string, list or mapping of the wrong kind its description, and a list
+    item its name (see `field_path`)."""
     return [
         f"{field_path(problem['loc'], obj) or '(object)'}: {_describe(problem, model)}"
         for problem in error.errors()
@@ -83,7 +85,7 @@ _FORMS = {
 
 
 def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
-    """One pydantic problem as what is wrong and how to fix it, as `plan mix` says it."""
+    """One pydantic problem as what is wrong and how to fix it."""
     kind, loc = problem["type"], tuple(problem["loc"])
     ctx: Mapping[str, Any] = problem.get("ctx") or {}
     got = f" (got {_show(problem['input'])})"
@@ -94,15 +96,18 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
         parent = _walk(model, loc[:-1])[0]
         if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
             return "unknown field; remove it"
-        known = [info.alias or name for name, info in parent.model_fields.items()]
+        known = _known(parent)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         if close:
             return f"unknown field; did you mean {close[0]}?"
         return f"unknown field; remove it or use one of {', '.join(known)}"
-    about = _walk(model, loc)[1]
+    held, about = _walk(model, loc)
     described = (about.description or "").rstrip(".") if about else ""
+    # What the field is for, where the error alone does not tell what to write: a missing
+    # field, a string, a list or a mapping (a number or a boolean says it itself).
+    what = f": {described}" if described else ""
     if kind == "missing":
-        return "required; add it" + (f": {described}" if described else "")
+        return f"required; add it{what}"
     if kind == "string_pattern_mismatch":
         form = _FORMS.get(ctx.get("pattern", "")) or described
         return f"{_show(problem['input'])} is not valid" + (f": {form}" if form else "")
@@ -120,23 +125,33 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     if kind in {"bool_type", "bool_parsing"}:
         return f"must be true or false{got}"
     if kind == "string_type":
-        return f"must be a string{got}"
+        return f"must be a string{got}{what}"
     if kind == "literal_error":
         return f"must be {ctx['expected']}{got}"
     if kind in {"dict_type", "model_type"}:
-        return f"must be a mapping of fields{got}"
+        if isinstance(held, type) and issubclass(held, BaseModel):
+            return f"must be a mapping with {', '.join(_known(held))}{got}"
+        return f"must be a mapping of fields{got}{what}"
     if kind == "list_type":
-        return f"must be a list{got}"
+        return f"must be a list{got}{what}"
     if kind == "too_short":
         least = ctx["min_length"]
-        return f"must have at least {'one entry' if least == 1 else f'{least} entries'}"
+        return f"must have at least {'one entry' if least == 1 else f'{least} entries'}{what}"
     if kind == "too_long":
         return f"must have at most {ctx['max_length']} entries (got {ctx['actual_length']})"
+    if kind == "string_too_short":
+        least = ctx["min_length"]
+        return ("must not be empty" if least == 1 else f"must be {least} characters or more") + what
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters long"
     if kind.startswith("datetime_"):
         return f"must be an RFC 3339 time, e.g. 2026-12-01T08:00:00Z{got}"
     return f"{problem['msg']}{got}"
+
+
+def _known(model: type[BaseModel]) -> list[str]:
+    """The field names a model takes, as written in files (`unitCost`, not `unit_cost`)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def _show(value: object) -> str:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pricewise.api.models import CURRENCY_PATTERN
 
@@ -80,11 +80,30 @@ class MixResource(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^\S(.*\S)?$")]
-    unit_cost: Annotated[float, Field(alias="unitCost", ge=0)]
-    performance: Annotated[float, Field(ge=0)]
-    max_units: Annotated[float | None, Field(alias="max", ge=0)] = None
-    """Upper bound on this resource's units; None: only the resource limit bounds it."""
+    # The descriptions are what `plan mix` says of a field missing or of the wrong type.
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            pattern=r"^\S(.*\S)?$",
+            description="A unique name for the resource, without spaces at either end.",
+        ),
+    ]
+    unit_cost: Annotated[
+        float, Field(alias="unitCost", ge=0, description="The price of one unit, a number >= 0.")
+    ]
+    performance: Annotated[
+        float, Field(ge=0, description="The performance one unit contributes, a number >= 0.")
+    ]
+    max_units: Annotated[
+        float | None,
+        Field(
+            alias="max",
+            ge=0,
+            description="The most units of this resource the mix may use; without it, only "
+            "resourceLimit bounds them.",
+        ),
+    ] = None
 
 
 class MixProblem(BaseModel):
@@ -98,24 +117,53 @@ class MixProblem(BaseModel):
         None
     )
     kind: Literal["ResourceMix"] | None = None
-    resources: Annotated[list[MixResource], Field(min_length=1)]
-    required_performance: Annotated[float, Field(alias="requiredPerformance", ge=0)]
-    resource_limit: Annotated[float, Field(alias="resourceLimit", ge=0)]
-    integer: bool = False
-    currency: Annotated[str, Field(pattern=CURRENCY_PATTERN)] = "USD"
-    """ISO 4217 code of every unitCost; USD unless given, as in a PriceTable."""
+    resources: Annotated[
+        list[MixResource],
+        Field(
+            min_length=1,
+            description="The resource kinds to choose from, each {name, unitCost, performance}.",
+        ),
+    ]
+    required_performance: Annotated[
+        float,
+        Field(
+            alias="requiredPerformance",
+            ge=0,
+            description="The performance the mix must reach, a number >= 0.",
+        ),
+    ]
+    resource_limit: Annotated[
+        float,
+        Field(
+            alias="resourceLimit",
+            ge=0,
+            description="The most units the mix may use, a number >= 0.",
+        ),
+    ]
+    integer: Annotated[
+        bool, Field(description="Whether each resource's units must be whole numbers.")
+    ] = False
+    currency: Annotated[
+        str,
+        Field(
+            pattern=CURRENCY_PATTERN,
+            description="The ISO 4217 code of every unitCost, e.g. USD (the default, as in a "
+            "PriceTable).",
+        ),
+    ] = "USD"
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> MixProblem:
+    @field_validator("resources")
+    @classmethod
+    def _unique_names(cls, resources: list[MixResource]) -> list[MixResource]:
         first: dict[str, int] = {}
-        for index, resource in enumerate(self.resources):
+        for index, resource in enumerate(resources):
             if resource.name in first:
                 raise ValueError(
-                    f"resources[{index}].name: duplicate name {resource.name!r} (also "
-                    f"resources[{first[resource.name]}]); give each resource a unique name"
+                    f"name {resource.name!r} is given twice (resources[{first[resource.name]}] "
+                    f"and resources[{index}]); give each resource a unique name"
                 )
             first[resource.name] = index
-        return self
+        return resources
 
 
 @dataclass(frozen=True)

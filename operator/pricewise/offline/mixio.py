@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from pricewise.api.manifests import YamlLoader, field_path
+from pricewise.api.manifests import YamlLoader, field_errors
 from pricewise.core.units import format_money
 from pricewise.offline.columns import columns
 
@@ -40,69 +39,6 @@ from pricewise.offline.mix import (
 # ---------------------------------------------------------------------------------- input
 
 
-_FIELD_HINTS = {
-    "resources": "a list of {name, unitCost, performance} entries",
-    "requiredPerformance": "the performance the mix must reach, a number >= 0",
-    "resourceLimit": "the most units the mix may use, a number >= 0",
-    "name": "a unique, non-empty name",
-    "unitCost": "the price of one unit, a number >= 0",
-    "performance": "the performance one unit contributes, a number >= 0",
-    "currency": "the ISO 4217 code of every unitCost, e.g. USD",
-}
-
-
-def _fields(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _show(value: object) -> str:
-    text = json.dumps(value, default=repr)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _describe_error(error: Mapping[str, Any]) -> str:
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    kind: str = error["type"]
-    ctx: Mapping[str, Any] = error.get("ctx") or {}
-    got = f" (got {_show(error['input'])})"
-    last = str(loc[-1]) if loc else ""
-    if kind == "value_error":
-        # Our own validators already put the field path and the fix into the message.
-        return str(ctx.get("error", error["msg"]))
-    if kind == "missing":
-        message = "field required"
-        if last in _FIELD_HINTS:
-            message += f"; add {last}: {_FIELD_HINTS[last]}"
-    elif kind == "extra_forbidden":
-        allowed = _fields(MixResource if len(loc) > 1 else MixProblem)
-        message = f"unknown field; remove it or use one of {', '.join(allowed)}"
-    elif kind in {"greater_than_equal", "greater_than"}:
-        sign = ">=" if kind == "greater_than_equal" else ">"
-        bound = ctx.get("ge", ctx.get("gt"))
-        message = f"must be {sign} {as_text(float(bound))}{got}"
-    elif kind in {"float_type", "float_parsing", "int_type"}:
-        message = f"must be a number{got}"
-    elif kind == "finite_number":
-        message = f"must be a finite number{got}"
-    elif kind == "bool_type":
-        message = f"must be true or false{got}"
-    elif last == "currency":
-        message = f"must be {_FIELD_HINTS[last]}{got}"
-    elif kind in {"string_type", "string_too_short", "string_pattern_mismatch"}:
-        message = f"must be a non-empty name without surrounding spaces{got}"
-    elif kind == "list_type":
-        message = f"must be a list of {{name, unitCost, performance}} entries{got}"
-    elif kind == "literal_error":
-        message = f"must be {ctx.get('expected')}{got}"
-    elif kind == "too_short":
-        message = "must list at least one resource"
-    elif kind in {"model_type", "dict_type", "model_attributes_type"}:
-        message = f"must be a mapping with {', '.join(_fields(MixResource))}{got}"
-    else:
-        message = f"{error['msg']}{got}"
-    return f"{field_path(loc)}: {message}" if loc else message
-
-
 def parse_mix(data: object, source: str = "<input>") -> MixProblem:
     """Validate already-parsed YAML/JSON data as a mix problem, raising `MixInputError`."""
     if not isinstance(data, dict):
@@ -114,7 +50,7 @@ def parse_mix(data: object, source: str = "<input>") -> MixProblem:
     try:
         return MixProblem.model_validate(data)
     except ValidationError as err:
-        lines = [f"{source}: {_describe_error(e)}" for e in err.errors()]
+        lines = [f"{source}: {line}" for line in field_errors(err, MixProblem, data)]
         raise MixInputError("\n".join(lines)) from None
 
 
