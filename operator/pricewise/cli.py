@@ -131,7 +131,10 @@ def _quote(args: argparse.Namespace) -> int:
         reserved_cost=sum(d.reservation.candidate.cost for d in decided if d.reservation),
         best_bound=None,
     )
-    warnings = [f"planned beside the cluster's {others} other pending job(s)"] if others else []
+    # As `plan` with files warns: a `kind: BudGet` skipped without a word went unnoticed.
+    warnings = found.skipped_warnings()
+    if others:
+        warnings.append(f"planned beside the cluster's {others} other pending job(s)")
     if quoted.replaced:
         warnings.append(
             f"{', '.join(sorted(quoted.replaced))}: already in the cluster; quoted as if "

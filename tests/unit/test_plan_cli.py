@@ -18,8 +18,12 @@ from typing import Any
 import pytest
 from factory import NOW as AT
 from factory import gpu_nodes, job, option, pool, snapshot
+from fake_kube import FakeKube
 
+from pricewise import kube
+from pricewise.api.manifests import read_objects
 from pricewise.cli import main
+from pricewise.controller.cache import Cache
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
 from pricewise.offline.plan import decision_dict
@@ -514,3 +518,28 @@ def test_a_budget_pricewise_cannot_count_holds_its_namespace_when_hard_as_the_op
     assert nlp.endswith("it does not alert") and "team-nlp" in nlp
     if field == "timeZone":
         assert vision.startswith(f"{budgets}: Budget team-vision/monthly: invalid spec: {why}")
+
+
+def test_plan_cluster_names_a_kind_skipped_as_plan_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `plan --cluster` built its warnings alone and said nothing of a `kind: BudGet`, which
+    # `plan` with the same files names.
+    cluster = FakeKube(Cache())
+    for obj in [
+        *read_objects(ROOT / "examples" / "pricetable.yaml"),
+        *read_objects(ROOT / "examples" / "cluster" / "nodes.yaml"),
+    ]:
+        cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
+    monkeypatch.setattr(kube, "load_configuration", lambda: None)
+    monkeypatch.setattr(kube, "Kube", lambda _: cluster)
+    typo = tmp_path / "budget.yaml"
+    typo.write_text(
+        (ROOT / "examples" / "budgets.yaml").read_text().replace("kind: Budget", "kind: BudGet")
+    )
+    assert (
+        main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml"), str(typo), "--now", NOW])
+        == 0
+    )
+    warned = "skipped 2 objects of a kind pricewise does not read: BudGet (did you mean Budget?)"
+    assert f"warning: {warned}\n" in capsys.readouterr().err
