@@ -284,7 +284,14 @@ def parser() -> argparse.ArgumentParser:
         "`pricewise plan mix --help`).",
     )
     plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
-    plan.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    plan.add_argument(
+        "-o",
+        "--output",
+        # `wide` as kubectl users know it: the table with more, here each MESSAGE whole.
+        choices=["table", "wide", "json", "yaml"],
+        default="table",
+        help="table (the default), wide (the table with each MESSAGE whole), json or yaml",
+    )
     plan.add_argument("-v", "--verbose", action="store_true", help="print every job's options")
     plan.add_argument("--now", type=_moment, help="plan as of this RFC 3339 time (default: now)")
     plan.add_argument(

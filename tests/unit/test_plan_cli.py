@@ -80,13 +80,30 @@ def test_the_table_keeps_messages_short_and_verbose_prints_them_whole() -> None:
     column = header.index("MESSAGE")
     assert max(len(row) for row in rows) - column <= 60
     assert sum(row.endswith("...") for row in rows) == 8
-    assert "(MESSAGE cut at 60 characters: -v, -o yaml or -o json show it all)" in table
+    assert "(MESSAGE cut at 60 characters: -o wide, -v, -o yaml or -o json show it all)" in table
     plan = json.loads(pricewise("plan", "examples/", "--now", NOW, "-o", "json").stdout)
     full = next(j["message"] for j in plan["jobs"] if j["name"] == "llm-finetune")
     assert len(full) > 60
     verbose = pricewise("plan", "examples/", "--now", NOW, "-v").stdout
     assert f"\nteam-nlp/llm-finetune options:\nmessage: {full}\nPOOL " in verbose
     assert "(MESSAGE cut" not in verbose
+
+
+def test_wide_output_is_the_table_with_every_message_whole() -> None:
+    # kubectl users reach for `-o wide` to see a table uncut; plan refused it.
+    wide = pricewise("plan", "examples/", "--now", NOW, "-o", "wide")
+    assert wide.returncode == 0, wide.stderr
+    plan = json.loads(pricewise("plan", "examples/", "--now", NOW, "-o", "json").stdout)
+    header, *rows = wide.stdout.split("\n\n")[0].splitlines()
+    assert header.split() == ["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON",
+                              "MESSAGE"]  # fmt: skip
+    column = header.index("MESSAGE")
+    assert [row[column:] for row in rows] == [j["message"] for j in plan["jobs"]]
+    assert "(MESSAGE cut" not in wide.stdout
+    assert "5 of 8 job(s) placed" in wide.stdout
+    usage = pricewise("plan", "--help").stdout
+    assert "-o {table,wide,json,yaml}" in usage
+    assert "wide (the table with each MESSAGE whole)" in " ".join(usage.split())
 
 
 def test_several_solver_workers_plan_the_same_examples() -> None:

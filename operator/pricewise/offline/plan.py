@@ -133,16 +133,19 @@ MESSAGE_WIDTH = 60
 """The MESSAGE column's width in the table. Messages run to 220 characters, which wrapped
 every row; `kubectl get` keeps its columns short and leaves long text to `describe`, so the
 table shows a message's first clause (the pool, cost and time, or what stands in the way) and
--v, the describe of `plan`, -o yaml and -o json the whole of it."""
+-o wide, -v (the describe of `plan`), -o yaml and -o json the whole of it."""
 
 
-def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
-    """The placement as a table, like `kubectl get`; with `verbose`, every job's options."""
+def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = False) -> str:
+    """The placement as a table, like `kubectl get`; with `verbose`, every job's options; with
+    `wide`, each MESSAGE uncut."""
     currency, now = snapshot.currency, snapshot.now
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
     cut = False
     for d in plan.decisions:
-        message = textwrap.shorten(d.message, MESSAGE_WIDTH, placeholder="...")
+        message = (
+            d.message if wide else textwrap.shorten(d.message, MESSAGE_WIDTH, placeholder="...")
+        )
         cut |= message != d.message
         c = d.chosen or (d.reservation.candidate if d.reservation else None)
         start = "now" if d.chosen else clock(d.reservation.start, now) if d.reservation else "-"
@@ -173,7 +176,8 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool) -> str:
     )
     if cut and not verbose:
         out.append(
-            f"(MESSAGE cut at {MESSAGE_WIDTH} characters: -v, -o yaml or -o json show it all)"
+            f"(MESSAGE cut at {MESSAGE_WIDTH} characters: -o wide, -v, -o yaml or -o json "
+            "show it all)"
         )
     if verbose:
         for d in plan.decisions:
@@ -210,7 +214,8 @@ def run_plan(
 def render_plan(
     plan: Plan, snapshot: Snapshot, warnings: list[str], output: str, verbose: bool
 ) -> str:
-    """A plan as a table, JSON or YAML; its warnings are written to stderr first."""
+    """A plan as a table (`wide`: with each message whole), JSON or YAML; its warnings are
+    written to stderr first."""
     # As kubectl prints its `Warning:` lines: on stderr, so that `> plan.json` or `| jq` get
     # the plan alone, and before the plan, so that on a terminal they are read ahead of the
     # table they explain rather than under the last of its rows (or scrolled away with -v).
@@ -221,4 +226,4 @@ def render_plan(
         return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
     if output == "yaml":
         return yaml.safe_dump(plan_dict(plan, snapshot, warnings), sort_keys=False)
-    return rendercolumns(plan, snapshot, verbose)
+    return rendercolumns(plan, snapshot, verbose, wide=output == "wide")
