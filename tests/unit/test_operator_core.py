@@ -193,6 +193,33 @@ def test_invalid_job_is_kept_with_its_error() -> None:
     assert record.model is None
     assert record.error is not None and "workers.min (3)" in record.error
     assert cache.snapshot(NOW).jobs == ()
+    # The status said "unknown field; remove it" where `plan` names the field likely meant.
+    typo = _job("bad", rv="11")
+    typo["metadata"]["generation"] = 2
+    typo["spec"]["maxDuraton"] = "8h"
+    assert cache.upsert_job(typo).error == (
+        "spec.maxDuraton: unknown field; did you mean maxDuration?"
+    )
+
+
+def test_invalid_price_tables_and_budgets_name_the_pool_and_the_field_meant() -> None:
+    # Their status messages counted pools by index and had no did-you-mean, unlike `plan`'s.
+    cache = _cache()
+    pool = {
+        "name": "l4",
+        "accelerator": "nvidia-l4",
+        "nodeSelector": {"pricewise.dev/pool": "l4"},
+        "prices": {"perDeviceHour": -1.0},
+    }
+    cache.upsert_price_table({"metadata": {"name": "bad"}, "spec": {"pools": [pool]}})
+    assert cache.price_table_errors["bad"] == (
+        'spec.pools[name="l4"].prices.perDeviceHour: must be >= 0 (got -1)'
+    )
+    cache.upsert_budget({"metadata": {"name": "b", "namespace": "ns"}, "spec": {"limt": 10}})
+    assert cache.budget_errors[("ns", "b")] == (
+        "spec.limit: required; add it: Most that may be spent per period; at most 1e9; "
+        "spec.limt: unknown field; did you mean limit?"
+    )
 
 
 def test_worker_pod_is_pinned_and_owned() -> None:

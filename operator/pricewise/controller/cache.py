@@ -186,22 +186,22 @@ class Cache:
         model: api.TrainingJob | None = None
         job: Job | None = None
         error: str | None = None
+        read = {
+            "metadata": {
+                "name": raw["metadata"]["name"],
+                "namespace": raw["metadata"]["namespace"],
+            },
+            "spec": raw.get("spec") or {},
+            # The rest of the status is the operator's own record: only what is
+            # planned with is read (work saved by checkpoints, restarts used).
+            "status": saved,
+        }
         try:
-            model = api.TrainingJob.model_validate(
-                {
-                    "metadata": {
-                        "name": raw["metadata"]["name"],
-                        "namespace": raw["metadata"]["namespace"],
-                    },
-                    "spec": raw.get("spec") or {},
-                    # The rest of the status is the operator's own record: only what is
-                    # planned with is read (work saved by checkpoints, restarts used).
-                    "status": saved,
-                }
-            )
+            model = api.TrainingJob.model_validate(read)
             job = convert.job_from(model, parse_time(raw["metadata"].get("creationTimestamp")))
         except ValidationError as err:
-            model, error = None, "; ".join(field_errors(err))
+            # With the model and the object, as `plan` says it: `maxDuraton`, did you mean...
+            model, error = None, "; ".join(field_errors(err, api.TrainingJob, read))
         except (ValueError, ArithmeticError) as err:
             model, error = None, str(err)
         return self._keep(JobRecord(raw, model, error, job))
@@ -233,17 +233,16 @@ class Cache:
         meta = body["metadata"]
         name = meta["name"]
         self._table_meta[name] = dict(meta)
+        read = {
+            "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
+            "spec": body.get("spec") or {},
+        }
         try:
-            self.price_tables[name] = api.PriceTable.model_validate(
-                {
-                    "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
-                    "spec": body.get("spec") or {},
-                }
-            )
+            self.price_tables[name] = api.PriceTable.model_validate(read)
             self.price_table_errors.pop(name, None)
         except ValidationError as err:
             self.price_tables.pop(name, None)
-            self.price_table_errors[name] = "; ".join(field_errors(err))
+            self.price_table_errors[name] = "; ".join(field_errors(err, api.PriceTable, read))
         self._retry_refused()
 
     def forget_price_table(self, name: str) -> None:
@@ -265,19 +264,18 @@ class Cache:
             return
         self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion")}
         status = body.get("status") or {}
+        read = {
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "spec": body.get("spec") or {},
+            "status": status,
+        }
         try:
-            self.budgets[key] = api.Budget.model_validate(
-                {
-                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "spec": body.get("spec") or {},
-                    "status": status,
-                }
-            )
+            self.budgets[key] = api.Budget.model_validate(read)
             self.budget_errors.pop(key, None)
             self.hard_errors.discard(key)
         except ValidationError as err:
             self.budgets.pop(key, None)
-            self.budget_errors[key] = "; ".join(field_errors(err))
+            self.budget_errors[key] = "; ".join(field_errors(err, api.Budget, read))
             if holds.enforcement_of(body) == "soft":
                 self.hard_errors.discard(key)
             else:
