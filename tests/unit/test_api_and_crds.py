@@ -85,7 +85,8 @@ def _job(**spec: Any) -> dict[str, Any]:
         ),
         (
             {"options": [{"accelerator": "nvidia-l4", "throughput": 10}]},
-            "spec: spec.work is required when an option gives a throughput",
+            "spec.work is required when an option gives a throughput: add spec.work, the job's "
+            "total work in the units of its options' throughput, or give each option a duration",
         ),
         (
             {"maxDuration": "eight hours"},

@@ -67,10 +67,15 @@ def field_errors(
     Given the model and the object validated, an unknown field gets the nearest known name,
     a missing one or a string, list or mapping of the wrong kind its description, and a list
     item its name (see `field_path`)."""
-    return [
-        f"{field_path(problem['loc'], obj) or '(object)'}: {_describe(problem, model)}"
-        for problem in error.errors()
-    ]
+    return [_located(field_path(p["loc"], obj), _describe(p, model)) for p in error.errors()]
+
+
+def _located(path: str, text: str) -> str:
+    """`path: text`, or the text alone where it names a field below the path already (a check
+    of a whole spec about one of its fields read `spec: spec.work is required ...`)."""
+    if path and text.startswith(f"{path}."):
+        return text
+    return f"{path or '(object)'}: {text}"
 
 
 _FORMS = {

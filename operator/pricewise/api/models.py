@@ -78,6 +78,13 @@ def check_quantity(value: str | None, most: float, unit: str) -> str | None:
     return value
 
 
+WORK_REQUIRED = (
+    "spec.work is required when an option gives a throughput: add spec.work, the job's total "
+    "work in the units of its options' throughput, or give each option a duration instead"
+)
+"""Said by the API server (a CEL rule) and by pricewise alike."""
+
+
 class ApiModel(BaseModel):
     """Base of every API type: camelCase on the wire, unknown fields rejected offline."""
 
@@ -243,7 +250,7 @@ class TrainingJobSpec(ApiModel):
             "x-kubernetes-validations": [
                 cel(
                     "self.options.all(o, !has(o.throughput)) || has(self.work)",
-                    "spec.work is required when an option gives a throughput",
+                    WORK_REQUIRED,
                     ".work",
                 )
             ]
@@ -372,7 +379,7 @@ class TrainingJobSpec(ApiModel):
     @model_validator(mode="after")
     def _work_with_throughput(self) -> TrainingJobSpec:
         if self.work is None and any(o.throughput is not None for o in self.options):
-            raise ValueError("spec.work is required when an option gives a throughput")
+            raise ValueError(WORK_REQUIRED)
         return self
 
 
