@@ -487,6 +487,14 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
         (("--skip", "-2"), "--skip: '-2' is not a whole number from 0"),
         (("--skip", "100000"), "no job left after --skip 100000"),
         (("--time-limit", "0"), "--time-limit: '0' is not a number of seconds from 0.001"),
+        # These ran: a scale of 0, a negative one or nan replayed a trace no cluster sees, and
+        # an endless window or max wait never ended a cycle or a hold.
+        (("--arrival-scale", "0"), "--arrival-scale: '0' is not a factor above 0"),
+        (("--arrival-scale", "nan"), "--arrival-scale: 'nan' is not a factor above 0"),
+        (("--deadline-factor", "-1", "2"), "--deadline-factor: '-1' is not a factor from 0"),
+        (("--deadline-factor", "3", "1.5"), "--deadline-factor 3 1.5: give the lower factor"),
+        (("--window", "inf"), "--window: 'inf' is not a number of seconds from 0"),
+        (("--max-wait", "inf"), "--max-wait: 'inf' is not a number of hours from 0"),
     ],
 )
 def test_out_of_range_arguments_are_refused(

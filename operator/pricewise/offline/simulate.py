@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,13 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--arrival-scale",
-        type=float,
+        type=within(float, 1e-9, math.inf, "a factor above 0, such as 0.5"),
         default=1.0,
         help="multiply gaps between arrivals (below 1 makes the trace denser; default 1)",
     )
     parser.add_argument(
         "--deadline-factor",
-        type=float,
+        type=within(float, 0.0, math.inf, "a factor from 0, such as 1.5"),
         nargs=2,
         default=[1.5, 3.0],
         metavar=("LOW", "HIGH"),
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-wait",
-        type=within(float, 0.0, None, "a number of hours from 0"),
+        type=within(float, 0.0, math.inf, "a number of hours from 0"),
         default=LookAhead().max_wait_s / 3600,
         metavar="HOURS",
         help="longest pricewise holds a job back for cheaper capacity, from its arrival "
@@ -114,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--window",
-        type=within(float, 0.0, None, "a number of seconds from 0"),
+        type=within(float, 0.0, math.inf, "a number of seconds from 0"),
         default=0.0,
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
@@ -146,6 +147,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
     if args.per_job and args.output != "json":
         parser.error("--per-job needs -o json")
+    low, high = args.deadline_factor
+    if low > high:
+        parser.error(f"--deadline-factor {low:g} {high:g}: give the lower factor first")
     if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
         parser.error(f"--plots {args.plots}: a file is there; give a folder")
     try:
