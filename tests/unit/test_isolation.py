@@ -434,6 +434,25 @@ def test_the_echo_of_its_own_status_write_wakes_no_cycle(monkeypatch: pytest.Mon
     assert wake.is_set()
 
 
+def test_the_echo_of_a_budget_s_status_write_wakes_no_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _handled(monkeypatch)
+    wake = world.scheduler._wake
+    world.kube.put("budgets", budget("monthly"))
+    world.cycle()  # writes the budget's figures, and takes the answer into the cache
+    wake.clear()
+    echo = copy.deepcopy(world.kube.objects[("budgets", NS, "monthly")])
+    assert echo["status"]["conditions"]
+    asyncio.run(handlers.budget(type="MODIFIED", body=echo))
+    assert not wake.is_set()
+    edited = copy.deepcopy(echo)
+    edited["metadata"]["resourceVersion"] = str(int(echo["metadata"]["resourceVersion"]) + 1)
+    edited["spec"]["limit"] = 5.0
+    asyncio.run(handlers.budget(type="MODIFIED", body=edited))
+    assert wake.is_set() and world.cache.budgets[(NS, "monthly")].spec.limit == 5.0
+
+
 def test_the_price_table_handler_takes_a_change_after_a_bad_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

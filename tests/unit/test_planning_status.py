@@ -317,10 +317,28 @@ def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_
 def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
     world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # its accrual written: 0.50
-    # 40 s later the accrual is not due yet, but the budget is written from the running figure.
+    # A second job placed 30 s later moves what is left of the budget, which the next cycle
+    # writes at once, with the first job's spend as it runs: its accrual is not due yet.
+    world.kube.put("trainingjobs", job("b"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=30))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=40))
+    assert world.job("a")["accruedCost"] == 0.5
     figures = world.kube.status("budgets", NS, "monthly")
-    assert figures["spent"] == 0.51 and figures["committed"] + figures["spent"] == 1.0, figures
+    assert figures["spent"] == 0.51 and figures["committed"] + figures["spent"] == 2.0, figures
+
+
+def test_a_budget_s_spend_moving_into_spent_is_written_once_an_accrual_interval() -> None:
+    world = one_running(budget("monthly"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == 0.5
+    before = world.kube.requests.total()
+    # Spent and committed move a cent apart, what is left does not: no write, no echo.
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=40))
+    assert world.kube.requests.total() == before
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == 0.5
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    figures = world.kube.status("budgets", NS, "monthly")
+    assert figures["spent"] == 0.52 and figures["committed"] == 0.48, figures
 
 
 def test_starts_are_written_even_when_the_snapshot_fails(monkeypatch: pytest.MonkeyPatch) -> None:

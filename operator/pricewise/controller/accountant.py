@@ -65,6 +65,8 @@ class Accountant:
         self._checked: set[Key] = set()
         """Budgets whose last written spend was checked against the cache's since the start
         (see `_keep_unseen`)."""
+        self._budget_written: dict[Key, datetime] = {}
+        """When each budget's figures were last written (see `_changed`)."""
 
     def _base(self, key: Key, record: JobRecord) -> accounting.Accrual:
         persisted = _persisted(record)
@@ -280,7 +282,8 @@ class Accountant:
                 if self._keep_unseen((namespace, name), float(new["spent"]), now):
                     new = self.budget_status(namespace, name, now)
             old = budget.status.model_dump(by_alias=True, mode="json")
-            if not _changed(old, new):
+            written = self._budget_written.get((namespace, name))
+            if not _changed(old, new, written is None or now - written >= self.interval):
                 continue
             try:
                 result = await self.kube.patch_status("budgets", namespace, name, new)
@@ -288,6 +291,7 @@ class Accountant:
                 log.warning("budget %s/%s status not written: %s", namespace, name, err)
                 continue
             self.cache.upsert_budget(result)
+            self._budget_written[(namespace, name)] = now
             self.retained.pop((namespace, name), None)
 
     def _keep_unseen(self, key: Key, spent: float, now: datetime) -> bool:
@@ -339,10 +343,14 @@ class Accountant:
         self.cache.upsert_budget(result)
 
 
-def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether a budget's figures moved enough to be worth a write."""
-    amounts = ("spent", "committed", "remaining")
-    if any(abs(float(old.get(k) or 0.0) - float(new[k])) >= 0.005 for k in amounts):
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any], drift_due: bool) -> bool:
+    """Whether a budget's figures moved enough to be worth a write. What is left of it moves
+    when a job is placed, ends or is repriced, and is written at once; as jobs run, their
+    spend only moves from committed to spent, and is written when `drift_due` (every
+    accrual interval, as the jobs' own accruals are): a write per cent of it kept a busy
+    cluster's operator writing budgets, and re-planning on their echoes, about once a second."""
+    amounts = ("spent", "committed", "remaining") if drift_due else ("remaining",)
+    if any(abs(float(old.get(k) or 0.0) - float(new[k])) >= CENT / 2 for k in amounts):
         return True
     others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd")
 

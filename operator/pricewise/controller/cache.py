@@ -34,6 +34,7 @@ from pricewise.controller.records import (
     older,
     pod_record,
     same_spec,
+    same_version,
 )
 from pricewise.core.costmodel import without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
@@ -254,6 +255,11 @@ class Cache:
 
     def _retry_refused(self) -> None:
         self.retried |= {key for key, record in self.jobs.items() if held(record)}
+
+    def budget_echo(self, meta: Mapping[str, Any]) -> bool:
+        """Whether a Budget's watch event is the echo of a status write the cache took."""
+        known = self._budget_meta.get((meta["namespace"], meta["name"]))
+        return known is not None and same_version(meta, known)
 
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an

@@ -187,7 +187,10 @@ async def price_table(type: str, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "budgets")
 async def budget(type: str, body: kopf.Body, **_: Any) -> None:
-    """Budgets: limits and what was spent."""
+    """Budgets: limits and what was spent. The echo of the operator's own status write wakes
+    no cycle: each write of a budget's figures would wake the next cycle, which writes them."""
+    if type != "DELETED" and CACHE.budget_echo(body["metadata"]):
+        return
     if type == "DELETED":
         CACHE.forget_budget(key_of(body))
     else:
