@@ -434,6 +434,29 @@ def test_the_echo_of_its_own_status_write_wakes_no_cycle(monkeypatch: pytest.Mon
     assert wake.is_set()
 
 
+def test_a_node_s_heartbeat_wakes_no_cycle_and_its_readiness_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _handled(monkeypatch)
+    wake = world.scheduler._wake
+
+    def beat(at: str, ready: str = "True") -> dict[str, Any]:
+        body = node("l4-0", "l4")
+        body["status"]["conditions"] = [
+            {"type": "Ready", "status": ready, "lastHeartbeatTime": at,
+             "lastTransitionTime": "2026-11-29T11:00:00Z", "message": f"posted at {at}"},
+            {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": at},
+        ]  # fmt: skip
+        return body
+
+    asyncio.run(handlers.node(type="MODIFIED", body=beat("2026-11-29T12:00:00Z")))
+    wake.clear()
+    asyncio.run(handlers.node(type="MODIFIED", body=beat("2026-11-29T12:00:20Z")))
+    assert not wake.is_set()
+    asyncio.run(handlers.node(type="MODIFIED", body=beat("2026-11-29T12:00:40Z", "Unknown")))
+    assert wake.is_set()
+
+
 def test_the_echo_of_a_budget_s_status_write_wakes_no_cycle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -129,7 +129,13 @@ class Cache:
             },
             "status": {
                 "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-                "conditions": list((body.get("status") or {}).get("conditions") or []),
+                # Readiness and since when only: the kubelet's heartbeat rewrites the rest of
+                # every condition every few seconds, and each rewrite woke a cycle.
+                "conditions": [
+                    {k: c.get(k) for k in ("type", "status", "lastTransitionTime")}
+                    for c in (body.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Ready"
+                ],
             },
         }
 
