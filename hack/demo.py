@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -65,6 +66,8 @@ def main() -> int:
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
     )
 
+    # A SIGTERM (a CI timeout, `kill`) stops the operator as Ctrl-C does, not leaving it behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     port = _free_port()
     env = {
         **os.environ,
