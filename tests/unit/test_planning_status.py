@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -650,3 +651,18 @@ def test_a_node_s_price_is_shared_as_before_while_every_node_of_the_pool_is_cord
     assert world.job("a")["accruedCost"] == 0.5
     figures = world.kube.status("budgets", NS, "monthly")
     assert (figures["spent"], figures["committed"]) == (0.5, 0.5), figures
+
+
+def test_an_idle_cycle_is_logged_at_debug_level_and_a_change_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = busy_world()
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    caplog.set_level(logging.DEBUG, logger="pricewise.controller.scheduler")
+    for seconds in (10, 20, 30):
+        run_cycle(world.scheduler, NOW + timedelta(seconds=seconds))
+    levels = [r.levelno for r in caplog.records if r.getMessage().startswith("cycle ")]
+    assert levels == [logging.INFO, logging.DEBUG, logging.DEBUG]
+    world.kube.put("trainingjobs", job("d", options=[EIGHT]))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=40))
+    assert caplog.records[-1].levelno == logging.INFO

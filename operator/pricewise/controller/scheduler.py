@@ -95,6 +95,8 @@ class Scheduler:
         self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self.cycles = 0
+        self._last_shape: tuple[int, int] | None = None
+        """(pending, placed) of the last cycle, to log only cycles that differ from it."""
 
     def poke(self) -> None:
         """Ask for a cycle soon (after the debounce)."""
@@ -218,7 +220,12 @@ class Scheduler:
         if self.metrics is not None:
             self.metrics.observe(plan, [*done, *waiting], snapshot.currency)
         ended = time.monotonic()
-        log.info(
+        # An idle cluster's cycles (every period, nothing placed, the same jobs waiting) would
+        # fill the log with the same line: they are logged at debug level.
+        shape = (len(plan.decisions), len(plan.placed))
+        quiet, self._last_shape = shape == self._last_shape and not plan.placed, shape
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
             "(before the solve %.2fs, placements written in %.2fs, their statuses in the first "
             "%.2fs; %d waiting jobs queued, "
