@@ -88,6 +88,7 @@ def _state(prices: dict[str, float] | None = None) -> Cache:
             "estimatedCost": 160.0,
             "accruedCost": 80.0,
             "costBuckets": {start.strftime("%Y-%m-%dT%H"): 80.0},
+            "energyKWh": 2.5,
         },
     }
     cache.upsert_job(job)
@@ -140,8 +141,16 @@ def test_state_gauges_from_the_cache() -> None:
     job = (("currency", "USD"), ("job", "train"), ("namespace", "team-a"), ("pool", "a100"))
     assert samples[("pricewise_job_estimated_cost", job)] == 160.0
     assert samples[("pricewise_job_accrued_cost", job)] == 80.0
-    assert samples[("pricewise_jobs", (("phase", "Running"),))] == 1
-    assert samples[("pricewise_pending_jobs", (("reason", "BudgetExceeded"),))] == 1
+    drawn = (("job", "train"), ("namespace", "team-a"), ("pool", "a100"))
+    assert samples[("pricewise_job_energy_joules", drawn)] == 2.5 * 3.6e6
+    assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Running")))] == 1
+    assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Failed")))] == 0
+    pending = (("namespace", "team-a"), ("reason", "BudgetExceeded"))
+    assert samples[("pricewise_pending_jobs", pending)] == 1
+    assert (
+        "pricewise_pending_jobs",
+        (("namespace", "team-b"), ("reason", "BudgetExceeded")),
+    ) not in samples
     # Only jobs that could run count as waiting too long: a job that cannot pages nobody.
     oldest = {k[1] for k in samples if k[0] == "pricewise_oldest_pending_job_age_seconds"}
     assert oldest == {(("namespace", "team-a"),)}

@@ -27,6 +27,8 @@ from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
 
+JOULES_PER_KWH = 3.6e6
+
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
 """What requeues a job (see `lifecycle.transition`)."""
@@ -183,14 +185,19 @@ class StateCollector(Collector):
             "Cost a placed, unfinished job has accrued.",
             labels=labels,
         )
+        # Joules, Prometheus' base unit of energy (the status keeps kWh, as bills do).
         energy = GaugeMetricFamily(
-            "pricewise_job_energy_kwh",
+            "pricewise_job_energy_joules",
             "Energy a placed, unfinished job has drawn.",
             labels=labels[:3],
         )
-        phases = GaugeMetricFamily("pricewise_jobs", "TrainingJobs by phase.", labels=["phase"])
+        phases = GaugeMetricFamily(
+            "pricewise_jobs", "TrainingJobs by namespace and phase.", labels=["namespace", "phase"]
+        )
         pending = GaugeMetricFamily(
-            "pricewise_pending_jobs", "Pending TrainingJobs by reason.", labels=["reason"]
+            "pricewise_pending_jobs",
+            "Pending TrainingJobs by namespace and reason.",
+            labels=["namespace", "reason"],
         )
         oldest = GaugeMetricFamily(
             "pricewise_oldest_pending_job_age_seconds",
@@ -204,14 +211,14 @@ class StateCollector(Collector):
             "When a waiting job is planned to start, on the pool it waits for.",
             labels=labels[:3],
         )
-        by_phase: Counter[str] = Counter()
-        by_reason: Counter[str] = Counter()
+        by_phase: Counter[tuple[str, str]] = Counter()
+        by_reason: Counter[tuple[str, str]] = Counter()
         ages: dict[str, float] = {}
         for (namespace, name), record in list(self.cache.jobs.items()):
             st = record.status
-            by_phase[record.phase] += 1
+            by_phase[namespace, record.phase] += 1
             if record.phase == "Pending":
-                by_reason[st.reason or "New"] += 1
+                by_reason[namespace, st.reason or "New"] += 1
                 since = _waiting_since(record.body["metadata"], st.conditions)
                 if since and st.reason not in UNCOUNTED_WAITS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
@@ -223,11 +230,14 @@ class StateCollector(Collector):
                 fields = self.accountant.fields((namespace, name), None)
                 estimated.add_metric(row, st.estimated_cost or 0.0)
                 accrued.add_metric(row, float(fields.get("accrued_cost", st.accrued_cost)))
-                energy.add_metric(row[:3], float(fields.get("energy_kwh", st.energy_kwh)))
-        for phase in PHASES:
-            phases.add_metric([phase], by_phase[phase])
-        for reason, count in sorted(by_reason.items()):
-            pending.add_metric([reason], count)
+                kwh = float(fields.get("energy_kwh", st.energy_kwh))
+                energy.add_metric(row[:3], kwh * JOULES_PER_KWH)
+        # Every phase of every namespace with a job: a phase that empties reads 0, not absent.
+        for namespace in sorted({ns for ns, _ in by_phase}):
+            for phase in PHASES:
+                phases.add_metric([namespace, phase], by_phase[namespace, phase])
+        for (namespace, reason), count in sorted(by_reason.items()):
+            pending.add_metric([namespace, reason], count)
         for namespace, age in sorted(ages.items()):
             oldest.add_metric([namespace], age)
         yield from (estimated, accrued, energy, phases, pending, oldest, planned)

@@ -221,9 +221,10 @@ class Scheduler:
             self.metrics.observe(plan, [*done, *waiting], snapshot.currency)
         ended = time.monotonic()
         # An idle cluster's cycles (every period, nothing placed, the same jobs waiting) would
-        # fill the log with the same line: they are logged at debug level.
+        # fill the log with the same line: they are logged at debug level, unless slow.
         shape = (len(plan.decisions), len(plan.placed))
-        quiet, self._last_shape = shape == self._last_shape and not plan.placed, shape
+        quiet = shape == self._last_shape and not plan.placed and ended - started < 1.0
+        self._last_shape = shape
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "cycle %d: %d pending, %d placed, solver %s in %.2fs%s, cycle %.2fs "
