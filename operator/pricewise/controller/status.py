@@ -15,6 +15,10 @@ from pricewise.core.units import format_duration, from_micros
 
 Condition = dict[str, Any]
 
+COST_MOVES_SHARE = 0.01
+"""A waiting job's option cost that moves by less than this share of itself (or by a cent or
+less) is not news worth a status write: see `cost_moved`."""
+
 
 def _cents(micros: int) -> float:
     """Money as people read it in `kubectl get`: to the cent."""
@@ -154,11 +158,29 @@ def pending_status(
     )
 
 
+def cost_moved(before: float | None, after: float | None) -> bool:
+    """Whether a cost written to the cent moved enough to be rewritten: it appears or goes, or
+    moves by more than a cent and by more than `COST_MOVES_SHARE` of itself.
+
+    Compared in whole cents, so that float representation never reads as a move. A cent is
+    what rounding flips when a figure sits on a half cent. The share is for spot options,
+    whose costs drift with no price changed: a pool's observed reclaim rate, once above the
+    declared one, re-prices them every cycle as its node-hours grow, and on a large job that
+    is more than a cent now and then; rewritten, it would cost waiting jobs a write each, again
+    and again. A price a person changes moves costs by whole percents; a smaller move is
+    written at the next refresh (`teller.REFRESH_EVERY_S`).
+    """
+    if before is None or after is None:
+        return before != after
+    old, new = round(before * 100), round(after * 100)
+    return abs(new - old) > max(1.0, COST_MOVES_SHARE * max(abs(old), abs(new)))
+
+
 def pending_changed(
     previous: TrainingJobStatus, new: Mapping[str, Any], refresh: bool = False
 ) -> bool:
-    """Whether a waiting job's status is worth a write: its reason, options or plan changed,
-    or, with `refresh`, its message.
+    """Whether a waiting job's status is worth a write: its reason, options (which, or what
+    they cost: `cost_moved`) or plan changed, or, with `refresh`, its message.
 
     Messages carry figures that drift as time passes ("deadline in 7h59m") or as other jobs
     run (what a budget has left); rewriting them every cycle would cost an API write per waiting
@@ -174,5 +196,12 @@ def pending_changed(
 
     after = read_job_status(new)
     if shape(previous) != shape(after) or (refresh and previous.message != after.message):
+        return True
+    # A PriceTable change moves the costs of the same options: the table must say so as soon
+    # as it is written, not at the next refresh.
+    if any(
+        cost_moved(was.cost, row.cost) or cost_moved(was.list_cost, row.list_cost)
+        for was, row in zip(previous.options, after.options, strict=True)
+    ):
         return True
     return plan_moved(previous.planned_start, after.planned_start)
