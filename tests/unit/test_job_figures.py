@@ -4,15 +4,20 @@ price change, the work a preemption loses, and the cost columns of `kubectl get 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fake_kube import run_cycle
-from test_isolation import NOW, job, pool, table
-from test_planning_status import EIGHT, H100, busy_world
+from test_isolation import NOW, NS, World, job, pool, table
+from test_planning_status import EIGHT, H100, busy_world, start_workers
 
 from pricewise.api.models import TrainingJobStatus
+from pricewise.controller.cache import Cache
+from pricewise.controller.metrics import Metrics
 from pricewise.controller.status import cost_moved, pending_changed
 from pricewise.controller.teller import REWRITE_EVERY_S
+from pricewise.core.accounting import Accrual
+from pricewise.core.units import from_micros
 
 
 def costs(status: dict[str, object]) -> dict[str, float]:
@@ -78,3 +83,82 @@ def test_a_waiting_job_whose_option_costs_moved_is_due_a_write() -> None:
     assert not pending_changed(previous, same)
     assert pending_changed(previous, dearer)
     assert pending_changed(previous, spot)
+
+
+URGENT = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
+          "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
+"""Needs a whole L4 node within 35 minutes: only a preemption gives it one."""
+
+
+def test_a_preempted_run_never_loses_more_than_it_accrued() -> None:
+    world = busy_world()  # a and b on both L4 nodes, 8 GPUs for an hour: 8.00 USD estimated
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    start_workers(world, "2026-11-29T12:00:00Z")
+    # Half price from their start: their runs accrue 4.00 USD an hour, not the 8.00 estimated.
+    world.scheduler.prices_changing(NOW)
+    world.kube.put(
+        "pricetables",
+        table("prices", pool("l4", "nvidia-l4", 0.5), pool("h100", "nvidia-h100", 4.0)),
+    )
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=30))
+    world.kube.put("trainingjobs", job("urgent", **URGENT))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    (status,) = [world.job(n) for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
+    # No checkpoints: its whole run is lost, which cost what it accrued, 2.00 (not 4.00).
+    assert status["accruedCost"] == 2.0
+    assert status["message"].endswith("ran 30m, 2.00 USD of work lost"), status["message"]
+    preempted = next(c for c in status["conditions"] if c["type"] == "Preempted")
+    assert preempted["message"] == status["message"]
+    assert world.job("urgent")["message"].endswith("their lost work: 2.00 USD")
+    registry = world.scheduler.metrics.registry
+    labels = {"namespace": NS, "pool": "l4", "reason": "Preempted", "currency": "USD"}
+    assert registry.get_sample_value("pricewise_lost_work_cost_total", labels) == 2.0
+
+
+def _placed(**status: Any) -> Cache:
+    """A cache holding job `a`, placed at 12:00 on l4 (8.00 USD estimated for 1h) with
+    `status` beside."""
+    cache = Cache()
+    body = job("a", options=[EIGHT])
+    body["metadata"]["creationTimestamp"] = "2026-11-29T11:00:00Z"
+    body["status"] = {
+        "phase": "Running", "pool": "l4", "optionIndex": 0, "workers": 1, "nodes": ["l4-0"],
+        "estimatedCost": 8.0, "estimatedDuration": "1h", "admittedAt": "2026-11-29T12:00:00Z",
+        "startedAt": "2026-11-29T12:00:00Z", **status,
+    }  # fmt: skip
+    cache.upsert_job(body)
+    return cache
+
+
+def _lost(cache: Cache, accrual: Accrual | None = None) -> float:
+    run = cache.running_job(cache.jobs[(NS, "a")], accrual)
+    assert run is not None
+    return from_micros(run.lost(NOW + timedelta(minutes=30)))
+
+
+def test_what_a_cut_run_loses_is_what_it_accrued_since_it_was_admitted() -> None:
+    # Its earlier runs cost 10.00; this one 1.50 in 30 minutes (a cheaper price than placed at).
+    half_hour = {"accruedCost": 11.5, "accruedUntil": "2026-11-29T12:30:00Z"}
+    assert _lost(_placed(accruedBeforeRun=10.0, **half_hour)) == 1.5
+    # The accountant's figure, up to this cycle, where it is newer than the status's.
+    fresh = Accrual(11.6, NOW + timedelta(minutes=30))
+    stale = {"accruedCost": 11.0, "accruedUntil": "2026-11-29T12:20:00Z"}
+    assert _lost(_placed(accruedBeforeRun=10.0, **stale), fresh) == 1.6
+    # Placed by a version that did not write accruedBeforeRun: at most all it has accrued.
+    assert _lost(_placed(accruedCost=3.0, accruedUntil="2026-11-29T12:01:00Z")) == 3.0
+    # Not accrued yet (its workers never ran): nothing was spent, nothing is lost.
+    assert _lost(_placed(accruedBeforeRun=0.0)) == 0.0
+
+
+def test_a_readmitted_job_counts_its_run_from_what_it_had_accrued() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["accruedBeforeRun"] == 0.0
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.kube.delete("nodes", "", world.job("a")["nodes"][0])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    again = world.job("a")  # requeued and placed again on the other node in the same cycle
+    assert (again["phase"], again["restarts"]) == ("Admitted", 1)
+    assert again["accruedBeforeRun"] == again["accruedCost"] == round(31 / 60, 6)

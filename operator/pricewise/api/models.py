@@ -431,6 +431,12 @@ class TrainingJobStatus(ApiModel):
     )
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
+    accrued_before_run: float | None = Field(
+        None,
+        description="accruedCost when the current run was admitted: what the job's earlier runs "
+        "cost (each cut by a preemption or a lost or failed worker). accruedCost less this is "
+        "what the current run has cost, and what cutting it can lose at most.",
+    )
     cost_buckets: dict[str, float] = Field(
         default_factory=dict, description="Accrued cost per UTC hour (YYYY-MM-DDTHH)."
     )

@@ -27,7 +27,15 @@ from pricewise.core.preemption import PREEMPTING
 from pricewise.kube import ApiError, ConflictError, Kube, purpose
 
 log = logging.getLogger(__name__)
-RELEASED_FIELDS = ("pool", "accelerator", "option_index", "workers", "nodes", "estimated_finish")
+RELEASED_FIELDS = (
+    "pool",
+    "accelerator",
+    "option_index",
+    "workers",
+    "nodes",
+    "estimated_finish",
+    "accrued_before_run",
+)
 """Status fields of a placement, cleared when a job gives its room back."""
 REFUSALS = (400, 403, 422)
 """HTTP statuses with which the API server refuses an object as it is (not a lost race)."""

@@ -36,6 +36,7 @@ from pricewise.controller.records import (
     same_spec,
     same_version,
 )
+from pricewise.core.accounting import Accrual
 from pricewise.core.costmodel import without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
@@ -418,29 +419,53 @@ class Cache:
             return Resources()
         return convert.worker_resources(option, record.model.spec.template)
 
-    def running(self) -> list[RunningJob]:
-        """Placed jobs (Admitted or Running) as preemption sees them."""
-        found = (self.running_job(r) for r in self.jobs.values() if r.phase in ACTIVE_PHASES)
+    def running(self, accruals: Mapping[Key, Accrual] | None = None) -> list[RunningJob]:
+        """Placed jobs (Admitted or Running) as preemption sees them, with `accruals` as the
+        accountant holds them now where given (see `running_job`)."""
+        found = (
+            self.running_job(r, (accruals or {}).get(key))
+            for key, r in self.jobs.items()
+            if r.phase in ACTIVE_PHASES
+        )
         return [r for r in found if r is not None]
 
-    def running_job(self, record: JobRecord) -> RunningJob | None:
-        """A placed job's run: where, since when, and what it costs a second (None when the
-        status does not say where it runs)."""
+    def running_job(self, record: JobRecord, accrual: Accrual | None = None) -> RunningJob | None:
+        """A placed job's run: where, since when, what it costs a second and has cost so far
+        (None when the status does not say where it runs), from its `accrual` when given (the
+        accountant's, up to this cycle), else from the accrual its status persisted.
+
+        What a second of the run costs is what its workers accrued over it, not its estimate:
+        that was at the prices it was placed at, for workers running from its admission, and
+        on spot raised for the reclaims it might meet, so a cut run was told it lost more than
+        it had cost. The estimate stands in until the run has accrued; either way the loss is
+        capped at what the run has cost."""
         st, meta = record.status, record.body["metadata"]
         if record.job is None or st.pool is None or st.admitted_at is None:
             return None
         seconds = parse_duration(st.estimated_duration) if st.estimated_duration else 0.0
+        # Its checkpoints count from when its workers ran, not from its admission.
+        since = st.started_at or self.starts.get(key_of(record.body)) or st.admitted_at
+        cost, until = (
+            (accrual.cost, accrual.until) if accrual else (st.accrued_cost, st.accrued_until)
+        )
+        # Placed by a version that did not write accruedBeforeRun: capped at all it accrued.
+        run_cost = to_micros(max(cost - (st.accrued_before_run or 0.0), 0.0))
+        accrued_s = (until - since).total_seconds() if until else 0.0
+        if run_cost and accrued_s > 0:
+            per_second = run_cost / accrued_s
+        else:
+            per_second = to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0
         return RunningJob(
             key=f"{meta['namespace']}/{meta['name']}",
             priority=record.job.priority,
             pool=st.pool,
             worker=self.planned_worker(record),
             nodes=tuple(st.nodes),
-            # Its checkpoints count from when its workers ran, not from its admission.
-            since=st.started_at or self.starts.get(key_of(record.body)) or st.admitted_at,
-            per_second=to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0,
+            since=since,
+            per_second=per_second,
             run_s=seconds,
             checkpoint_s=record.job.checkpoint_s,
+            accrued=run_cost,
         )
 
     def committed(self, namespace: str, now: datetime, pools: Mapping[str, Pool]) -> float:

@@ -409,7 +409,7 @@ class Scheduler:
         if step.cause == "NodeLost" and st.pool:
             self.cache.reclaim_rates.reclaimed(st.pool)
         if step.restart:
-            run = self.cache.running_job(record)
+            run = self.cache.running_job(record, self.accountant.accruals.get((namespace, name)))
             if self.metrics is not None:
                 self.metrics.restarts.labels(st.pool or "", step.cause).inc()
                 if run is not None:
@@ -524,7 +524,8 @@ class Scheduler:
             and any(self.cache.workers_of(*v.split("/", 1)) for v in victims)
         }
         free = tuple(d for d in decisions if d.job.key not in self._preempting)
-        for made in preemptions(snapshot, free, self.cache.running(), self.preemption):
+        running = self.cache.running(self.accountant.accruals)
+        for made in preemptions(snapshot, free, running, self.preemption):
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
         return tuple(

@@ -123,6 +123,7 @@ def admitted_status(
         estimated_duration=format_duration(chosen.duration_s),
         estimated_finish=optional_timestamp(chosen.finish(now)),
         accrued_cost=previous.accrued_cost,
+        accrued_before_run=previous.accrued_cost,
         planned_start=None,
         admitted_at=timestamp(now),
         reason="Admitted",

@@ -46,6 +46,8 @@ class RunningJob:
     run_s: float = 0.0
     """How long the run was planned to take."""
     checkpoint_s: float | None = None
+    accrued: int | None = None
+    """What the run has cost so far (micro-units), where known: the most cutting it can lose."""
 
     def ran_s(self, now: datetime) -> float:
         """Seconds the run has gone on."""
@@ -57,8 +59,10 @@ class RunningJob:
         return ran - ran % self.checkpoint_s if self.checkpoint_s else 0.0
 
     def lost(self, now: datetime) -> int:
-        """What requeueing it now loses (micro-units): the run since its last checkpoint."""
-        return round((self.ran_s(now) - self.saved_s(now)) * self.per_second)
+        """What requeueing it now loses (micro-units): the run since its last checkpoint, never
+        more than the run has cost."""
+        lost = round((self.ran_s(now) - self.saved_s(now)) * self.per_second)
+        return lost if self.accrued is None else min(lost, self.accrued)
 
     def progress(self, now: datetime, before: float) -> float:
         """The job's share of work saved if the run stops now, given `before` at its start:
