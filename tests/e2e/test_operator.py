@@ -87,7 +87,7 @@ def test_cheapest_pool_that_meets_the_deadline(
         "PHASE",
         "POOL",
         "WORKERS",
-        "EST-COST",
+        "COST",
         "PLANNED-START",
         "ETA",
         "REASON",

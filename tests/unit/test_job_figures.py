@@ -11,10 +11,11 @@ from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job, pool, table
 from test_planning_status import EIGHT, H100, busy_world, start_workers
 
+from pricewise.api import crdgen
 from pricewise.api.models import TrainingJobStatus
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.status import cost_moved, pending_changed
+from pricewise.controller.status import cost_moved, figures, job_cost, pending_changed
 from pricewise.controller.teller import REWRITE_EVERY_S
 from pricewise.core.accounting import Accrual
 from pricewise.core.units import from_micros
@@ -162,3 +163,88 @@ def test_a_readmitted_job_counts_its_run_from_what_it_had_accrued() -> None:
     again = world.job("a")  # requeued and placed again on the other node in the same cycle
     assert (again["phase"], again["restarts"]) == ("Admitted", 1)
     assert again["accruedBeforeRun"] == again["accruedCost"] == round(31 / 60, 6)
+
+
+def kubectl_get(world: World, name: str) -> dict[str, Any]:
+    """The row `kubectl get tj -o wide` prints for job `name`, by column: each of the CRD's
+    printer columns read from the object as stored (blank where its path finds nothing)."""
+    (kind,) = [k for k in crdgen._KINDS if k["plural"] == "trainingjobs"]
+    body: Any = world.kube.objects[("trainingjobs", NS, name)]
+    row = {}
+    for column in crdgen.crd(kind)["spec"]["versions"][0]["additionalPrinterColumns"]:
+        value = body
+        for part in column["jsonPath"].strip(".").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        row[column["name"].upper()] = "" if value is None else value
+    return row
+
+
+def _ended(world: World, name: str, at: str) -> None:
+    """Job `name`'s workers, running since 12:00, exited 0 at `at`."""
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["labels"].get("pricewise.dev/job") == name:
+            done = {"terminated": {"startedAt": "2026-11-29T12:00:00Z", "finishedAt": at}}
+            status = {**pod["status"], "phase": "Succeeded",
+                      "containerStatuses": [{"name": "main", "state": done}]}  # fmt: skip
+            world.kube.put("pods", {**pod, "status": status})
+
+
+def test_kubectl_get_tj_shows_what_each_job_costs_in_its_currency() -> None:
+    world = busy_world()  # a and b placed on L4 for an hour: 8.00 USD each
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))  # waits for l4 at 13:00
+    world.cycle()
+    assert kubectl_get(world, "a")["COST"] == "~8.00 USD"
+    assert kubectl_get(world, "c")["REASON"] == "Reserved"
+    assert kubectl_get(world, "c")["COST"] == "~8.00 USD"  # its plan's, not blank
+    assert kubectl_get(world, "c")["ACCRUED"] == "0.00 USD"
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    running = kubectl_get(world, "a")
+    assert (running["PHASE"], running["COST"], running["ACCRUED"]) == (
+        "Running", "~8.00 USD", "4.00 USD"
+    )  # fmt: skip
+    # Done in 45 minutes: what it cost, not what it was estimated to.
+    _ended(world, "a", "2026-11-29T12:45:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=46))
+    done = kubectl_get(world, "a")
+    assert (done["PHASE"], done["COST"], done["ACCRUED"]) == ("Succeeded", "6.00 USD", "6.00 USD")
+
+
+def test_a_requeued_job_shows_what_it_spent_and_no_estimate_of_the_run_it_lost() -> None:
+    world = busy_world()  # a and b fill both L4 nodes until 13:00
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.kube.delete("nodes", "", world.job("a")["nodes"][0])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    status = world.job("a")
+    assert (status["phase"], status["restarts"]) == ("Pending", 1)
+    assert "estimatedCost" not in status and "estimatedDuration" not in status
+    assert status["accruedCost"] == round(8 * 31 / 60, 6)
+    # Its spend so far (4.13), and, once it is planned, that plus its new run (8.00).
+    assert kubectl_get(world, "a")["ACCRUED"] == "4.13 USD"
+    run_cycle(world.scheduler, NOW + timedelta(minutes=32))
+    assert world.job("a")["reason"] == "Reserved"
+    assert kubectl_get(world, "a")["COST"] == "~12.13 USD"
+
+
+def test_a_placed_job_is_expected_to_cost_its_earlier_runs_and_at_least_what_it_spent() -> None:
+    placed = {"phase": "Running", "currency": "EUR", "estimatedCost": 8.0}
+    read = TrainingJobStatus.model_validate
+    assert job_cost(read({**placed, "accruedBeforeRun": 4.13}), "USD") == "~12.13 EUR"
+    overrun = {**placed, "accruedBeforeRun": 0.0, "accruedCost": 9.5}
+    assert job_cost(read(overrun), "USD") == "~9.50 EUR"
+    assert job_cost(read({"phase": "Failed", "accruedCost": 1234.5}), "USD") == "1,234.50 USD"
+    assert job_cost(read({"reason": "WaitingForCapacity"}), "USD") is None
+    assert job_cost(read({"reason": "WaitingForCapacity", "accruedCost": 2.0}), "USD") == (
+        "2.00 USD"
+    )
+
+
+def test_the_cost_columns_cost_no_write_of_their_own() -> None:
+    before = {"phase": "Running", "currency": "USD", "estimatedCost": 8.0, "accruedCost": 1.0,
+              "accruedBeforeRun": 0.0, "cost": "~8.00 USD", "accrued": "1.00 USD"}  # fmt: skip
+    assert figures(before, {"message": "still running"}, "USD") == {}
+    assert figures(before, {"accruedCost": 1.5}, "USD") == {"accrued": "1.50 USD"}
+    # A plan that goes takes its expected cost with it.
+    reserved = {"cost": "~8.00 USD", "accrued": "0.00 USD", "options": []}
+    assert figures(reserved, {"reason": "WaitingForCapacity"}, "USD") == {"cost": None}

@@ -116,9 +116,11 @@ _KINDS: list[dict[str, Any]] = [
             _column("Phase", ".status.phase"),
             _column("Pool", ".status.pool"),
             _column("Workers", ".status.workers", "integer"),
-            _column("Est-Cost", ".status.estimatedCost", "number"),
-            _column("Accrued", ".status.accruedCost", "number", priority=1),
-            _column("Currency", ".status.currency", priority=1),
+            # Strings the operator formats, with their currency: a number column prints a float
+            # as it is stored (14.327651, 0, 2.5) and cannot say in what, nor switch from an
+            # estimate to what an ended job cost.
+            _column("Cost", ".status.cost"),
+            _column("Accrued", ".status.accrued", priority=1),
             _column("Planned-Start", ".status.plannedStart"),
             _column("ETA", ".status.estimatedFinish"),
             _column("Reason", ".status.reason"),

@@ -429,6 +429,18 @@ class TrainingJobStatus(ApiModel):
     estimated_finish: datetime | None = Field(
         None, description="Estimated finish time; once the job has ended, when it ended."
     )
+    cost: str | None = Field(
+        None,
+        description="What the job costs, with its currency, as `kubectl get tj` shows it: once "
+        "it has ended, what it cost; while it is placed or planned, ~ what it is expected to "
+        "cost in all (what it has accrued, plus its run's estimate or its plan's); while it "
+        "waits without a plan, what it has cost so far, if anything.",
+    )
+    accrued: str | None = Field(
+        None,
+        description="accruedCost to the cent (an amount under a cent to 4 decimals), with its "
+        "currency, as `kubectl get tj -o wide` shows it.",
+    )
     accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
     accrued_before_run: float | None = Field(

@@ -34,6 +34,8 @@ RELEASED_FIELDS = (
     "workers",
     "nodes",
     "estimated_finish",
+    "estimated_cost",
+    "estimated_duration",
     "accrued_before_run",
 )
 """Status fields of a placement, cleared when a job gives its room back."""
@@ -258,9 +260,14 @@ class Admission:
             await self.event(record, reason, message, warning=True)
 
     async def write_status(self, record: JobRecord, patch: dict[str, Any], check: bool) -> bool:
-        """Patch the status and put the result in the cache at once (before the watch echoes
-        it), so that the next cycle cannot act on the old state. False on a lost race."""
+        """Patch the status, with the cost columns it leaves (`status.figures`), and put the
+        result in the cache at once (before the watch echoes it), so that the next cycle cannot
+        act on the old state. False on a lost race."""
         meta = record.body["metadata"]
+        patch = {
+            **patch,
+            **status.figures(record.body.get("status") or {}, patch, self.cache.currency()),
+        }
         try:
             result = await self.kube.patch_status(
                 "trainingjobs",

@@ -11,13 +11,27 @@ from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
 from pricewise.core.times import optional_timestamp, timestamp
-from pricewise.core.units import format_duration, from_micros
+from pricewise.core.units import format_duration, format_money, from_micros
 
 Condition = dict[str, Any]
 
 COST_MOVES_SHARE = 0.01
 """A waiting job's option cost that moves by less than this share of itself (or by a cent or
 less) is not news worth a status write: see `cost_moved`."""
+
+
+_FIGURES_FROM = frozenset(
+    TrainingJobStatus.model_fields[name].alias or name
+    for name in (
+        "phase",
+        "currency",
+        "estimated_cost",
+        "accrued_cost",
+        "accrued_before_run",
+        "options",
+    )
+)
+"""The status fields, as written, that the cost columns are made of (`figures`)."""
 
 
 def _cents(micros: int) -> float:
@@ -206,3 +220,35 @@ def pending_changed(
     ):
         return True
     return plan_moved(previous.planned_start, after.planned_start)
+
+
+def job_cost(status: TrainingJobStatus, currency: str) -> str | None:
+    """The COST column of `kubectl get tj`: what an ended job cost; ~ what a placed or planned
+    job is expected to cost in all, its accrual so far with its run's estimate or its plan's;
+    what a job waiting without a plan has cost so far, if anything. `currency` is the
+    cluster's, for a job never placed."""
+    money, spent = status.currency or currency, status.accrued_cost
+    if status.phase in ("Succeeded", "Failed"):
+        return format_money(spent, money)
+    if status.phase in ("Admitted", "Running") and status.estimated_cost is not None:
+        # A run past its estimate is expected to cost at least what it has.
+        expected = max(spent, (status.accrued_before_run or 0.0) + status.estimated_cost)
+        return "~" + format_money(expected, money)
+    planned = next((r for r in status.options if r.verdict == "planned"), None)
+    if planned is not None:
+        return "~" + format_money(spent + planned.cost, money)
+    return format_money(spent, money) if spent else None
+
+
+def figures(previous: Mapping[str, Any], patch: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """The preformatted cost fields (`cost`, `accrued`) of the status a merge `patch` makes of
+    `previous` (both as written), where they differ from `previous`'s: every status write
+    carries them, so that the columns are as current as the figures they show, and they never
+    cost a write of their own."""
+    fields = {k: v for k, v in {**previous, **patch}.items() if k in _FIGURES_FROM}
+    after = read_job_status({k: v for k, v in fields.items() if v is not None})
+    shown = {
+        "cost": job_cost(after, currency),
+        "accrued": format_money(after.accrued_cost, after.currency or currency),
+    }
+    return {k: v for k, v in shown.items() if previous.get(k) != v}
