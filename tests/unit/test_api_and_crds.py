@@ -61,6 +61,9 @@ def test_crd_schemas_are_structural_and_documented(name: str) -> None:
         assert sub.get("description"), f"spec.{field} has no description for kubectl explain"
     assert version["subresources"] == {"status": {}}
     assert crd["spec"]["names"]["shortNames"]
+    # The API server would fill a default into every status it returns: a Budget whose figures
+    # were never written would read SPENT 0, REMAINING 0.
+    assert "default:" not in yaml.safe_dump(schema["properties"].get("status", {}))
 
 
 def _job(**spec: Any) -> dict[str, Any]:

@@ -666,3 +666,19 @@ def test_an_idle_cycle_is_logged_at_debug_level_and_a_change_at_info(
     world.kube.put("trainingjobs", job("d", options=[EIGHT]))
     run_cycle(world.scheduler, NOW + timedelta(seconds=40))
     assert caplog.records[-1].levelno == logging.INFO
+
+
+def test_a_budget_s_status_says_which_spec_it_is_for_and_whether_it_is_exceeded() -> None:
+    world = one_running(budget("monthly", limit=0.5, enforcement="soft"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    written = world.kube.status("budgets", NS, "monthly")
+    exceeded = next(c for c in written["conditions"] if c["type"] == "Exceeded")
+    assert (written["observedGeneration"], exceeded["status"]) == (1, "True")
+    assert all(c["observedGeneration"] == 1 for c in written["conditions"])
+    edited = copy.deepcopy(world.kube.objects[("budgets", NS, "monthly")])
+    edited["spec"]["limit"] = 100.0
+    world.kube.put("budgets", edited)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=10))
+    written = world.kube.status("budgets", NS, "monthly")
+    exceeded = next(c for c in written["conditions"] if c["type"] == "Exceeded")
+    assert (written["observedGeneration"], exceeded["status"]) == (2, "False")

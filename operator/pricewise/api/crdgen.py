@@ -82,8 +82,23 @@ def openapi_schema(model: type[BaseModel]) -> JsonSchema:
     for meta_field in ("apiVersion", "kind"):
         props[meta_field] = {"type": "string", "description": props[meta_field]["description"]}
     props["metadata"] = {"type": "object"}
+    if "status" in props:
+        props["status"] = _without_defaults(props["status"])
     schema["required"] = ["spec"]
     return schema
+
+
+def _without_defaults(schema: JsonSchema) -> JsonSchema:
+    """A status schema without defaults: the API server fills a default into every status it
+    returns, so a Budget whose figures were never written read SPENT 0, REMAINING 0 (as if
+    exhausted) instead of nothing; only the operator writes a status, whole."""
+    out = {k: v for k, v in schema.items() if k != "default"}
+    if "properties" in out:
+        out["properties"] = {k: _without_defaults(v) for k, v in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _without_defaults(out[key])
+    return out
 
 
 def _describe(model: type[BaseModel]) -> None:
@@ -146,6 +161,8 @@ _KINDS: list[dict[str, Any]] = [
             _column("Spent", ".status.spent", "number"),
             _column("Committed", ".status.committed", "number"),
             _column("Remaining", ".status.remaining", "number"),
+            # Ready says the budget is counted; whether it is spent is this column's.
+            _column("Exceeded", '.status.conditions[?(@.type=="Exceeded")].status'),
             _READY,
             _column("Enforcement", ".spec.enforcement", priority=1),
             {**_READY_REASON, "priority": 1},

@@ -730,6 +730,9 @@ class BudgetStatus(ApiModel):
         description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
         "give its money back.",
     )
+    observed_generation: int | None = Field(
+        None, description="The spec's generation these figures and conditions are for."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
 
 

@@ -217,6 +217,7 @@ class Accountant:
         )
         previous = status.conditions_of(budget.status)
         hard = budget.spec.enforcement == "hard"
+        generation = self.cache.budget_generation((namespace, name))
         conditions = status.set_condition(
             previous,
             "Ready",
@@ -226,6 +227,7 @@ class Accountant:
             if hard
             else "jobs run past the limit; alerts fire at the thresholds",
             now,
+            generation,
         )
         limit = budget.spec.limit
         exceeded = figures.spent + figures.committed >= limit > 0 or figures.remaining < 0
@@ -237,6 +239,7 @@ class Accountant:
             f"spent {figures.spent:.2f} + committed {figures.committed:.2f} of "
             f"{budget.spec.limit:.2f} {budget.spec.currency} ({figures.utilisation:.0%})",
             now,
+            generation,
         )
         # Times go in as the API's UTC strings: a period bound is in the budget's time zone.
         typed = BudgetStatus.model_validate({
@@ -250,6 +253,7 @@ class Accountant:
             "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),
             "thresholdsCrossed": list(figures.crossed),
             "retained": {k: round(v, 6) for k, v in retained.items()},
+            "observedGeneration": generation,
             "conditions": conditions,
         })  # fmt: skip
         return status_wire(typed)
@@ -333,9 +337,13 @@ class Accountant:
             message,
         ):
             return
-        conditions = status.set_condition(previous, "Ready", False, reason, message, now)
+        generation = self.cache.budget_generation(key)
+        conditions = status.set_condition(
+            previous, "Ready", False, reason, message, now, generation
+        )
+        patch = {"conditions": conditions, "observedGeneration": generation}
         try:
-            result = await self.kube.patch_status("budgets", *key, {"conditions": conditions})
+            result = await self.kube.patch_status("budgets", *key, patch)
         except ApiError as err:
             log.warning("budget %s/%s status not written: %s", *key, err)
             return
@@ -352,7 +360,7 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any], drift_due: bool) ->
     amounts = ("spent", "committed", "remaining") if drift_due else ("remaining",)
     if any(abs(float(old.get(k) or 0.0) - float(new[k])) >= CENT / 2 for k in amounts):
         return True
-    others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd")
+    others = ("thresholdsCrossed", "retained", "periodStart", "periodEnd", "observedGeneration")
 
     def states(status: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         return [(c.get("type"), c.get("status"), c.get("reason")) for c in status["conditions"]]

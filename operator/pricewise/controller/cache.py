@@ -268,6 +268,11 @@ class Cache:
         known = self._budget_meta.get((meta["namespace"], meta["name"]))
         return known is not None and same_version(meta, known)
 
+    def budget_generation(self, key: Key) -> int | None:
+        """The generation of a Budget's spec as the cache took it."""
+        generation = self._budget_meta.get(key, {}).get("generation")
+        return int(generation) if generation is not None else None
+
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an
         invalid one is set aside with its error."""
@@ -275,7 +280,7 @@ class Cache:
         known = self._budget_meta.get(key)
         if known is not None and older(meta, known):
             return
-        self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion")}
+        self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion", "generation")}
         status = body.get("status") or {}
         read = {
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
