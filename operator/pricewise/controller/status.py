@@ -249,6 +249,9 @@ def figures(previous: Mapping[str, Any], patch: Mapping[str, Any], currency: str
     after = read_job_status({k: v for k, v in fields.items() if v is not None})
     shown = {
         "cost": job_cost(after, currency),
-        "accrued": format_money(after.accrued_cost, after.currency or currency),
+        # A job that never ran has accrued nothing worth a column of "0.00 USD".
+        "accrued": format_money(after.accrued_cost, after.currency or currency)
+        if after.accrued_cost or after.phase != "Pending"
+        else None,
     }
     return {k: v for k, v in shown.items() if previous.get(k) != v}
