@@ -270,8 +270,9 @@ def test_a_poison_budget_is_left_out_and_says_why(
     world.kube.put("budgets", budget("bad", limit=0.5, enforcement=enforcement))
     world.kube.put("trainingjobs", job("after"))
     world.cycle()
+    # 1.00 USD against 0.50 a month: more than the corrected limit can ever take.
     assert world.job("after")["reason"] == (
-        "BudgetExceeded" if enforcement == "hard" else "Admitted"
+        "BudgetTooSmall" if enforcement == "hard" else "Admitted"
     )
     assert world.ready("budgets", "bad", NS)["status"] == "True"
     assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 0

@@ -389,4 +389,5 @@ def budget_from(
         committed=to_micros(budget.status.committed if committed is None else committed),
         hard=budget.spec.enforcement == "hard",
         currency=budget.spec.currency,
+        period=budget.spec.period,
     )

@@ -42,7 +42,10 @@ class Stage(IntEnum):
     QUOTA = 9
     """Meets the job's own constraints, but needs more than a ResourceQuota of its namespace
     allows in all (`spec.hard`): only a larger quota lets it run."""
-    FEASIBLE = 10
+    BUDGET = 10
+    """Within its quotas, but costs more than a hard Budget of its namespace can ever take
+    (`BudgetView.most`): only a larger budget lets it run."""
+    FEASIBLE = 11
 
 
 MAX_COST_MICROS = int(MAX_MONEY * MICROS)

@@ -63,12 +63,13 @@ _STAGE_REASONS = {
     Stage.MAX_COST: "OverMaxCost",
     Stage.VALUE: "NotWorthRunning",
     Stage.QUOTA: "QuotaTooSmall",
+    Stage.BUDGET: "BudgetTooSmall",
 }
 
 
 INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUnavailable"})
 """Reasons that say the job cannot run here as specified: waiting will not help (unlike
-capacity, quotas, budgets or unavailable nodes)."""
+capacity, unavailable nodes, or quotas and budgets that are only used up)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,11 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         return "QuotaTooSmall", (
             f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
             "for less (spec.options)"
+        )
+    if stage is Stage.BUDGET:
+        return "BudgetTooSmall", (
+            f"cheapest option {cheapest.label()} {cheapest.note}; raise that Budget's "
+            "spec.limit, or make the job cost less (spec.work, or spec.options on a cheaper pool)"
         )
     return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
 

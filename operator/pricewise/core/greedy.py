@@ -7,11 +7,12 @@ benchmarks compare against (per-job cheapest in arrival order; first-fit in the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pricewise.core.costmodel import Candidate, Stage
 from pricewise.core.packing import Gang, place_gang, remaining
-from pricewise.core.snapshot import Node, Quota, Resources, Snapshot
+from pricewise.core.snapshot import BudgetView, Node, Quota, Resources, Snapshot
+from pricewise.core.units import format_micros
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
 
@@ -38,12 +39,24 @@ def within_quotas(rows: list[Candidate], quotas: Sequence[Quota]) -> list[Candid
     excluded (`Stage.QUOTA`): no wait lets them run, where a quota that is only used up does
     (`QuotaExceeded`). A job that could never run waited as `QuotaExceeded` without end."""
     mine = [q for q in quotas if q.hard and rows and q.namespace == rows[0].job.namespace]
-    if not mine:
-        return rows
+    return _excluded(rows, Stage.QUOTA, lambda cand: _beyond(cand, mine)) if mine else rows
+
+
+def within_budgets(rows: list[Candidate], budgets: Sequence[BudgetView]) -> list[Candidate]:
+    """The job's candidates, those that cost more than a hard Budget of its namespace can ever
+    take (`BudgetView.most`) excluded (`Stage.BUDGET`), as `within_quotas` does for quotas: a
+    job dearer than its budget's whole limit waited as `BudgetExceeded` without end."""
+    mine = [b for b in budgets if b.hard and rows and b.namespace == rows[0].job.namespace]
+    return _excluded(rows, Stage.BUDGET, lambda cand: _dearer(cand, mine)) if mine else rows
+
+
+def _excluded(
+    rows: list[Candidate], stage: Stage, over: Callable[[Candidate], str | None]
+) -> list[Candidate]:
+    """The feasible candidates for which `over` says why, at `stage` with that note; the
+    feasible ones left first, cheapest first still."""
     out = [
-        replace(cand, stage=Stage.QUOTA, note=over)
-        if cand.feasible and (over := _beyond(cand, mine)) is not None
-        else cand
+        cand.restaged(stage, note) if cand.feasible and (note := over(cand)) is not None else cand
         for cand in rows
     ]
     return sorted(out, key=lambda c: not c.feasible)
@@ -59,6 +72,27 @@ def _beyond(cand: Candidate, quotas: list[Quota]) -> str | None:
                     f"needs {_amount(r, demand[r])} {r}, more than quota {q.namespace}/{q.name} "
                     f"allows in all (spec.hard: {_amount(r, q.hard[r])})"
                 )
+    return None
+
+
+_PERIODS = {"day": "a day", "week": "a week", "month": "a month"}
+
+
+def _dearer(cand: Candidate, budgets: list[BudgetView]) -> str | None:
+    """How the candidate costs more than one of `budgets` can ever take, if it does."""
+    for b in budgets:
+        if cand.cost > b.most:
+            cost, limit = format_micros(cand.cost, b.currency), format_micros(b.limit, b.currency)
+            if b.period in _PERIODS:
+                return (
+                    f"costs {cost}, more than budget {b.namespace}/{b.name} allows in "
+                    f"{_PERIODS[b.period]} (spec.limit: {limit})"
+                )
+            return (
+                f"costs {cost}, more than budget {b.namespace}/{b.name} has left of its "
+                f"spec.limit {limit} ({format_micros(b.spent, b.currency)} spent; period "
+                "total: it never resets)"
+            )
     return None
 
 

@@ -197,11 +197,21 @@ class BudgetView:
     committed: int
     hard: bool
     currency: str = "USD"
+    period: str = "month"
+    """`day`, `week`, `month`, or `total` (it never resets)."""
 
     @property
     def remaining(self) -> int:
         """What the budget can still take."""
         return self.limit - self.spent - self.committed
+
+    @property
+    def most(self) -> int:
+        """The most one job may ever cost against the budget, however long it waits: the
+        whole limit, which every period starts with, or for a `total` budget, which never
+        resets, what is not spent yet (what admitted jobs are committed to may still come
+        back, when they cost less than estimated)."""
+        return self.limit - self.spent if self.period == "total" else self.limit
 
 
 @dataclass(frozen=True)

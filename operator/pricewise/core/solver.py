@@ -32,7 +32,7 @@ from pricewise.core.classes import ChoiceKey
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.cpsat import SAFETY, Backend, CpSat, WorkClock
 from pricewise.core.explain import Decision, explain
-from pricewise.core.greedy import Ledger, place_greedily, within_quotas
+from pricewise.core.greedy import Ledger, place_greedily, within_budgets, within_quotas
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
@@ -312,6 +312,8 @@ def _options(snapshot: Snapshot) -> dict[str, list[Candidate]]:
             out[job.key] = [c.for_job(job) for c in first]
         if snapshot.quotas:  # per job: copies may be in namespaces with other quotas
             out[job.key] = within_quotas(out[job.key], snapshot.quotas)
+        if snapshot.budgets:
+            out[job.key] = within_budgets(out[job.key], snapshot.budgets)
     return out
 
 

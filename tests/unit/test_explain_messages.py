@@ -1,0 +1,113 @@
+"""What a waiting job is told, as a person reads it in its condition or in `pricewise plan`: the
+figures that bind, whether waiting helps, and the fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from factory import gpu_nodes, job, option, pool, snapshot
+from test_isolation import NS, World, budget
+from test_isolation import job as job_body
+
+from pricewise.cli import main
+from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.snapshot import BudgetView
+from pricewise.core.solver import solve
+from pricewise.core.units import to_micros
+
+ROOT = Path(__file__).resolve().parents[2]
+L4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2))
+"""8 L4 for an hour of the factory's job: 16.00 USD."""
+
+
+def only(budgets: list[BudgetView]) -> Decision:
+    """The decision on the factory's job, on 8 L4 (16.00 USD), under these budgets."""
+    plan = solve(snapshot([L4], [job("j", option("nvidia-l4", 1000))], budgets=budgets))
+    (decision,) = plan.decisions
+    return decision
+
+
+# --- a hard budget smaller than the job -----------------------------------------------------
+
+
+def test_a_job_dearer_than_its_budget_s_whole_limit_is_told_no_wait_helps() -> None:
+    # 10 USD a month, none spent: even an empty month cannot hold 16.00 USD.
+    decision = only([BudgetView(NS, "monthly", to_micros(10), 0, 0, hard=True)])
+    assert decision.reason == "BudgetTooSmall"
+    assert decision.reason in INFEASIBLE  # a Warning event, and no wait counted
+    assert decision.message == (
+        "cheapest option l4 x1 costs 16.00 USD, more than budget team-a/monthly allows in a "
+        "month (spec.limit: 10.00 USD); raise that Budget's spec.limit, or make the job cost "
+        "less (spec.work, or spec.options on a cheaper pool)"
+    )
+    (row,) = decision.options
+    assert (row.verdict, row.note) == (
+        "excluded",
+        "costs 16.00 USD, more than budget team-a/monthly allows in a month "
+        "(spec.limit: 10.00 USD)",
+    )
+
+
+def test_a_budget_only_used_up_this_period_still_reads_as_a_wait() -> None:
+    # 100 USD a month with 90 spent: the next month holds the job.
+    decision = only([BudgetView(NS, "monthly", to_micros(100), to_micros(90), 0, hard=True)])
+    assert decision.reason == "BudgetExceeded"
+    assert decision.reason not in INFEASIBLE
+
+
+def test_a_total_budget_never_gives_back_what_it_spent() -> None:
+    spent = BudgetView(NS, "all", to_micros(100), to_micros(90), 0, hard=True, period="total")
+    decision = only([spent])
+    assert decision.reason == "BudgetTooSmall"
+    assert decision.options[0].note == (
+        "costs 16.00 USD, more than budget team-a/all has left of its spec.limit 100.00 USD "
+        "(90.00 USD spent; period total: it never resets)"
+    )
+    # What admitted jobs are committed to may come back: a wait, not a refusal.
+    committed = BudgetView(NS, "all", to_micros(100), 0, to_micros(90), hard=True, period="total")
+    assert only([committed]).reason == "BudgetExceeded"
+
+
+def test_a_soft_budget_or_another_namespace_s_excludes_nothing() -> None:
+    soft = BudgetView(NS, "monthly", to_micros(10), 0, 0, hard=False)
+    other = BudgetView("team-b", "monthly", to_micros(10), 0, 0, hard=True)
+    assert only([soft, other]).reason == "Admitted"
+
+
+def test_the_operator_warns_once_of_a_budget_too_small() -> None:
+    world = World()
+    # One L4 for an hour: 1.00 USD, against 0.50 a month.
+    world.kube.put("budgets", budget("monthly", limit=0.5))
+    world.kube.put("trainingjobs", job_body("big"))
+    world.cycle()
+    status = world.job("big")
+    assert (status["phase"], status["reason"]) == ("Pending", "BudgetTooSmall")
+    assert "raise that Budget's spec.limit" in status["message"]
+    assert [e[1] for e in world.kube.events if e[0] == "big"] == ["BudgetTooSmall"]
+    world.cycle()
+    assert [e[1] for e in world.kube.events if e[0] == "big"] == ["BudgetTooSmall"]
+
+
+def test_plan_excludes_the_options_a_hard_budget_can_never_pay_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", examples)
+    budgets = examples / "budgets.yaml"
+    # team-vision: 50 USD a month, none spent, where detector-sweep's cheapest option costs
+    # 101.40 USD.
+    text = budgets.read_text().replace("  limit: 200\n", "  limit: 50\n", 1)
+    budgets.write_text(text.replace("  spent: 120\n", "  spent: 0\n"))
+    assert main(["plan", str(examples), "--now", "2026-11-29T12:00:00Z", "-o", "json"]) == 0
+    jobs = {j["name"]: j for j in json.loads(capsys.readouterr().out)["jobs"]}
+    sweep = jobs["detector-sweep"]
+    assert sweep["reason"] == "BudgetTooSmall"
+    assert sweep["message"].startswith(
+        "cheapest option nvidia-a100-80gb x1 costs 101.40 USD, more than budget "
+        "team-vision/monthly allows in a month (spec.limit: 50.00 USD); raise"
+    )
+    assert {row["verdict"] for row in sweep["options"]} == {"excluded"}
+    assert jobs["resnet50-imagenet"]["reason"] == "Admitted"  # 20.90 USD: within it
