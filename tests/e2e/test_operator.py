@@ -75,7 +75,8 @@ def test_cheapest_pool_that_meets_the_deadline(
     waiting = wait_reason(cluster, namespace, "impossible", "DeadlineUnreachable")
     assert waiting["phase"] == "Pending"
     assert waiting["message"] == (
-        f"maxDuration 5m cannot be met: fastest option fast-{pools.tag} x1 needs 20m"
+        f"maxDuration 5m cannot be met: fastest option fast-{pools.tag} x1 needs 20m; raise "
+        "spec.maxDuration to 20m"
     )
     condition = next(c for c in waiting["conditions"] if c["type"] == "Admitted")
     assert (condition["status"], condition["reason"]) == ("False", "DeadlineUnreachable")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from factory import gpu_nodes, job, option, pool, snapshot
+from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from test_isolation import NS, World, budget
 from test_isolation import job as job_body
 
@@ -111,3 +112,54 @@ def test_plan_excludes_the_options_a_hard_budget_can_never_pay_for(
     )
     assert {row["verdict"] for row in sweep["options"]} == {"excluded"}
     assert jobs["resnet50-imagenet"]["reason"] == "Admitted"  # 20.90 USD: within it
+
+
+# --- a run too long for maxDuration or the deadline ------------------------------------------
+
+
+def moe(nodes: int, **kw: object) -> Decision:
+    """The example's moe-pretrain: 50M units at 230/s a worker, 0.9 scaling, at most 2
+    workers, within a day, on `nodes` 8-GPU H100 nodes: x2 runs 1d9h32m53s, x3 23h47m."""
+    h100 = pool("h100", "nvidia-h100", 4.0, gpu_nodes("h100", nodes))
+    fields: dict[str, object] = {"work": 5e7, "max_workers": 2, "scaling_efficiency": 0.9}
+    fields.update({"max_duration_s": 86400.0, **kw})
+    plan = solve(snapshot([h100], [job("moe", option("nvidia-h100", 230), **fields)]))
+    (decision,) = plan.decisions
+    return decision
+
+
+def test_a_run_over_maxduration_reads_in_figures_that_add_up_and_says_what_suffices() -> None:
+    decision = moe(2)
+    assert decision.reason == "DeadlineUnreachable"
+    # It read "needs 1d10h, 9h33m over maxDuration 1d", and gave no next step.
+    assert decision.options[0].note == "needs 1d9h33m, 9h33m over maxDuration 1d"
+    assert decision.message == (
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
+        "spec.maxDuration to 1d9h33m"
+    )
+
+
+def test_more_workers_are_named_where_the_pool_holds_them() -> None:
+    assert moe(3).message == (
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
+        "spec.maxDuration to 1d9h33m, or spec.workers.max to 3 (h100 x3 needs 23h47m)"
+    )
+    due = NOW + timedelta(hours=20)
+    assert moe(4, max_duration_s=None, deadline=due).message == (
+        "deadline in 20h cannot be met: fastest option h100 x2 needs 1d9h33m; move "
+        "spec.deadline, or set spec.whenLate: Run to run it late, or raise spec.workers.max "
+        "to 4 (h100 x4 needs 18h38m)"
+    )
+
+
+def test_a_run_over_both_limits_is_told_to_lift_both() -> None:
+    due = NOW + timedelta(hours=30)  # past maxDuration, short of the run
+    assert moe(2, deadline=due).message == (
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
+        "spec.maxDuration to 1d9h33m, and move spec.deadline or set spec.whenLate: Run to run "
+        "it late"
+    )
+    # A deadline the run fits is no bar to a larger maxDuration.
+    assert moe(2, deadline=NOW + timedelta(hours=40)).message.endswith(
+        "; raise spec.maxDuration to 1d9h33m"
+    )

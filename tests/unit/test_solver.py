@@ -164,7 +164,7 @@ def test_a_deadline_refused_on_spot_says_the_run_time_it_was_checked_with() -> N
     assert decide(plan)[1:] == (
         "DeadlineUnreachable",
         "maxDuration 2h cannot be met: fastest option s x1 needs 3h with the reclaims of 9 "
-        "runs in 10",
+        "runs in 10; raise spec.maxDuration to 3h, or spec.workers.max to 2 (s x2 needs 1h30m)",
     )
 
 
@@ -837,7 +837,7 @@ def test_when_maxduration_binds_it_is_named_and_whenlate_does_not_lift_it() -> N
     assert "can no longer be met" not in message
     assert message.endswith(
         "(whenLate: Run lets a job run past its deadline, not past maxDuration 30m, which no "
-        "option meets)"
+        "option meets); raise spec.maxDuration to 1h, or spec.workers.max to 2 (l4 x2 needs 30m)"
     )
     # A spot pool it may not use (excluded before its time is counted) changes none of it.
     spot = pool("l4-spot", "nvidia-l4", 1.0, gpu_nodes("l4s", 2), spot=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pricewise.api.convert import quota_from, resources_of
 from pricewise.core.units import (
+    Overrun,
     cpu_millis,
     format_duration,
     format_money,
@@ -41,6 +44,35 @@ def test_bad_duration(text: str) -> None:
 )  # fmt: skip
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_run_over_its_limit_reads_in_figures_that_add_up() -> None:
+    # Printed apart: "needs 1d10h, 9h33m over maxDuration 1d".
+    run = Overrun.of(120_772.95, 86400)
+    assert (run.need, run.limit, run.over) == ("1d9h33m", "1d", "9h33m")
+    assert (Overrun.of(3600, 3599).need, Overrun.of(3600, 3599).over) == ("1h", "1s")
+    assert run.within(85_632.0) == "23h47m"
+    # A faster run of 1d31m, within 1d45m, is not printed as 1d1h.
+    assert Overrun.of(93_600, 89_100).within(88_260) == "1d31m"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    need=st.floats(1.0, 3650 * 86400.0, allow_nan=False),
+    over=st.floats(0.001, 3650 * 86400.0, allow_nan=False),
+)
+def test_an_overrun_s_figures_add_up_and_the_run_it_names_suffices(
+    need: float, over: float
+) -> None:
+    limit = need - over
+    if limit <= 0:
+        return
+    run = Overrun.of(need, limit)
+    printed_need, printed_limit, printed_over = map(parse_duration, (run.need, run.limit, run.over))
+    assert printed_need - printed_limit == printed_over > 0
+    # A limit raised to the run printed lets it run; each figure is off by less than a unit.
+    assert need - 1e-6 <= printed_need < need + run.unit
+    assert limit - run.unit < printed_limit <= limit + 1e-6
 
 
 def test_quantities() -> None:

@@ -120,8 +120,10 @@ class Workers(ApiModel):
         }
     )
 
-    min: int = Field(1, ge=1, le=1024, description="Fewest workers the job can run with.")
-    max: int = Field(1, ge=1, le=1024, description="Most workers the job can use.")
+    min: int = Field(
+        1, ge=1, le=bounds.MAX_WORKERS, description="Fewest workers the job can run with."
+    )
+    max: int = Field(1, ge=1, le=bounds.MAX_WORKERS, description="Most workers the job can use.")
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Workers:
@@ -295,7 +297,7 @@ class TrainingJobSpec(ApiModel):
     min_throughput: float | None = Field(
         None,
         gt=0,
-        le=bounds.MAX_THROUGHPUT * 1024,
+        le=bounds.MAX_THROUGHPUT * bounds.MAX_WORKERS,
         description="Least aggregate work units per second acceptable.",
     )
     max_cost: float | None = Field(

@@ -36,6 +36,8 @@ MAX_RUN_S: Final = 10 * 365 * 86400.0
 """Longest run pricewise plans for (about 10 years); also the longest duration accepted."""
 MIN_DURATION_S: Final = 1.0
 """Shortest duration accepted where a duration divides (an option's run time, maxDuration)."""
+MAX_WORKERS: Final = 1024
+"""Workers of one job (`spec.workers`)."""
 MAX_CPU_CORES: Final = 100_000
 """CPU cores one worker may request."""
 MAX_MEMORY_GIB: Final = 1_000_000

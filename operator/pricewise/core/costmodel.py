@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import cached_property
 
-from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S
+from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S, MAX_WORKERS
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
 from pricewise.core.spotrisk import SpotRisk, poisson_quantile, spot_risk
-from pricewise.core.units import MICROS, format_duration, format_micros
+from pricewise.core.units import MICROS, Overrun, format_duration, format_micros
 
 MIB_PER_GIB = 1024
 
@@ -308,8 +308,11 @@ def candidate_for(
         if limit is not None and limit <= 0 and job.deadline is not None:
             note = f"the deadline passed {format_duration(-limit)} ago"
         elif limit is not None and widest.worst_s > limit:
-            late = format_duration(widest.worst_s - limit)
-            note = f"needs {format_duration(widest.worst_s)}, {late} {_over(job, now)}"
+            late = Overrun.of(widest.worst_s, limit)
+            if deadline_binds(job, now):
+                note = f"needs {late.need}, {late.over} past the deadline"
+            else:
+                note = f"needs {late.need}, {late.over} over maxDuration {late.limit}"
             if widest.risk is not None:
                 note += " (with the reclaims of 9 runs in 10)"
         else:
@@ -338,18 +341,24 @@ def candidate_for(
     return cand
 
 
+def wider_run(
+    job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
+) -> Candidate | None:
+    """The narrowest run of `option` on `pool` wider than the job's `spec.workers.max` that
+    meets the job's own constraints, if the pool's nodes hold it: what raising
+    `spec.workers.max` would do for a job that no width it allows runs fast enough for."""
+    held = min(workers_held(option.worker, pool), MAX_WORKERS)
+    if held <= job.max_workers:
+        return None
+    found = candidate_for(replace(job, max_workers=held), option, pool, now, currency)
+    return found if found.feasible and found.workers > job.max_workers else None
+
+
 def deadline_binds(job: Job, now: datetime) -> bool:
     """Whether the deadline, not maxDuration, is the tighter limit of `time_limit_s`."""
     return job.deadline is not None and (
         job.max_duration_s is None or (job.deadline - now).total_seconds() <= job.max_duration_s
     )
-
-
-def _over(job: Job, now: datetime) -> str:
-    """What a run too long for `time_limit_s` overruns: the deadline or maxDuration."""
-    if deadline_binds(job, now):
-        return "past the deadline"
-    return f"over maxDuration {format_duration(job.max_duration_s or 0)}"
 
 
 def without_missed_deadline(job: Job, pools: tuple[Pool, ...], now: datetime, currency: str) -> Job:

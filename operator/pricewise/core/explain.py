@@ -17,12 +17,13 @@ from pricewise.core.costmodel import (
     deadline_binds,
     fastest_run_s,
     time_limit_s,
+    wider_run,
 )
 from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import Reservation
 from pricewise.core.snapshot import Job, Snapshot
 from pricewise.core.times import clock
-from pricewise.core.units import format_duration, format_micros
+from pricewise.core.units import Overrun, format_duration, format_micros
 
 Verdict = Literal["chosen", "planned", "feasible", "excluded"]
 
@@ -134,6 +135,73 @@ def _blocker(
 
 
 _LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
+"""What lets a job its deadline refuses run."""
+
+
+def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
+    """Why no option finishes in time, with the fastest option's run in figures that add up,
+    and what would let one: a larger maxDuration, a later deadline, or more workers where a
+    pool holds them."""
+    now = snapshot.now
+    # By the run time the deadline was checked against: with the reclaims of 9 runs in 10
+    # on spot, where the expected run alone read as fitting the limit it was refused for.
+    fastest = min(closest, key=lambda c: c.worst_s)
+    limit = time_limit_s(job, now) or 0.0
+    wider, wider_s = None, ""
+    if limit <= 0 and job.deadline is not None:
+        text = f"deadline passed {format_duration(-limit)} ago"
+    else:
+        run = Overrun.of(fastest.worst_s, limit)
+        what = "deadline in" if deadline_binds(job, now) else "maxDuration"
+        reclaims = " with the reclaims of 9 runs in 10" if fastest.risk is not None else ""
+        text = (
+            f"{what} {run.limit} cannot be met: fastest option {fastest.label()} needs "
+            f"{run.need}{reclaims}"
+        )
+        wider = min(
+            (
+                w
+                for c in closest
+                if (w := wider_run(job, c.option, c.pool, now, snapshot.currency)) is not None
+            ),
+            key=lambda w: (w.workers, w.cost),
+            default=None,
+        )
+        wider_s = run.within(wider.worst_s) if wider is not None else ""
+    longest = job.max_duration_s
+    # Against maxDuration, to the same unit wherever the message names it.
+    at_max = Overrun.of(fastest.worst_s, longest) if longest is not None else None
+    over_max = longest is not None and fastest.worst_s > longest
+    # With whenLate: Run, a deadline is no bar once maxDuration is met.
+    over_deadline = (
+        job.deadline is not None
+        and not job.runs_late
+        and fastest.worst_s > (job.deadline - now).total_seconds()
+    )
+    if over_max and over_deadline and at_max is not None:
+        advice = (
+            f"raise spec.maxDuration to {at_max.need}, and move spec.deadline or set "
+            "spec.whenLate: Run to run it late"
+        )
+    elif over_max and at_max is not None:
+        advice = f"raise spec.maxDuration to {at_max.need}"
+    else:
+        advice = _LATE_ADVICE if over_deadline else ""
+    if wider is not None:
+        more = f"spec.workers.max to {wider.workers} ({wider.label()} needs {wider_s})"
+        if not advice:
+            advice = f"raise {more}"
+        elif over_max and not over_deadline:  # one "raise" for both
+            advice += f", or {more}"
+        else:
+            advice += f", or raise {more}"
+    if job.runs_late and at_max is not None:
+        # It still has its deadline only because maxDuration is not met either.
+        text += (
+            " (whenLate: Run lets a job run past its deadline, not past maxDuration "
+            f"{at_max.limit}, which no option meets)"
+        )
+    return f"{text}; {advice}" if advice else text
 
 
 def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[str, str]:
@@ -146,28 +214,7 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     stage = max(c.stage for c in rows)
     closest = [c for c in rows if c.stage == stage]
     if stage is Stage.TIME:
-        # By the run time the deadline was checked against: with the reclaims of 9 runs in 10
-        # on spot, where the expected run alone read as fitting the limit it was refused for.
-        fastest = min(closest, key=lambda c: c.worst_s)
-        limit = time_limit_s(job, snapshot.now) or 0.0
-        if limit <= 0 and job.deadline is not None:
-            text = f"deadline passed {format_duration(-limit)} ago"
-        else:
-            what = "deadline in" if deadline_binds(job, snapshot.now) else "maxDuration"
-            reclaims = " with the reclaims of 9 runs in 10" if fastest.risk is not None else ""
-            text = (
-                f"{what} {format_duration(limit)} cannot be met: fastest option "
-                f"{fastest.label()} needs {format_duration(fastest.worst_s)}{reclaims}"
-            )
-        if job.runs_late and job.max_duration_s is not None:
-            # It still has its deadline only because maxDuration is not met either.
-            text += (
-                " (whenLate: Run lets a job run past its deadline, not past maxDuration "
-                f"{format_duration(job.max_duration_s)}, which no option meets)"
-            )
-        elif job.deadline is not None:
-            text += f"; {_LATE_ADVICE}"
-        return "DeadlineUnreachable", text
+        return "DeadlineUnreachable", _too_slow(job, closest, snapshot)
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
         return "ThroughputUnreachable", (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -86,6 +87,56 @@ def format_duration(seconds: float) -> str:
         days, hours = divmod(hours, 24)
         return f"{days}d{hours}h" if hours else f"{days}d"
     return f"{(total + 43200) // 86400}d"
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """A run against a time limit it does not fit, printed so that the figures add up: all to
+    the finest unit `format_duration` prints any of them to, the run rounded up (a limit raised
+    to it suffices) and the limit down. Printed apart, a run of 1d9h33m read `1d10h`, beside
+    `9h33m over maxDuration 1d`."""
+
+    need: str
+    limit: str
+    over: str
+    """`need` less `limit`, as printed."""
+    unit: int = 1
+    """Seconds of the last unit printed."""
+
+    @classmethod
+    def of(cls, need_s: float, limit_s: float) -> Overrun:
+        """The run of `need_s` seconds against a limit of `limit_s`, the first the larger."""
+        if not math.isfinite(need_s):
+            forever = format_duration(need_s)
+            return cls(forever, format_duration(limit_s), forever)
+        unit = min(_precision(need_s), _precision(limit_s), _precision(need_s - limit_s))
+        # Rounded first: a run of 1h computed as 3600.0000001 s does not need 1h0m1s.
+        need = math.ceil(round(need_s / unit, 6)) * unit
+        limit = math.floor(round(limit_s / unit, 6)) * unit
+        return cls(_exact(need), _exact(limit), _exact(need - limit), unit)
+
+    def within(self, seconds: float) -> str:
+        """A run that fits the limit, printed as the limit is (rounded down, to the same
+        unit), so that it reads as fitting: a run of 1d31m within 1d45m did not read `1d1h`."""
+        return _exact(math.floor(round(seconds / self.unit, 6)) * self.unit)
+
+
+def _precision(seconds: float) -> int:
+    """The unit (in seconds) `format_duration` rounds these seconds to."""
+    for below, unit in ((3600, 1), (86400, 60), (8 * 86400, 3600)):
+        if seconds < below:
+            return unit
+    return 86400
+
+
+def _exact(seconds: int) -> str:
+    """Whole seconds in every unit from days down, those at 0 left out: `1d9h33m`, `2h5s`."""
+    parts = []
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{name}")
+    return "".join(parts) or "0s"
 
 
 MICROS = 1_000_000
