@@ -13,9 +13,11 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from test_isolation import NS, World, budget
 from test_isolation import job as job_body
 
+from pricewise.api.convert import pools_from
+from pricewise.api.models import PriceTable
 from pricewise.cli import main
 from pricewise.core.explain import INFEASIBLE, Decision
-from pricewise.core.snapshot import BudgetView
+from pricewise.core.snapshot import BudgetView, JobOption, Quota, Resources
 from pricewise.core.solver import solve
 from pricewise.core.units import to_micros
 
@@ -163,3 +165,35 @@ def test_a_run_over_both_limits_is_told_to_lift_both() -> None:
     assert moe(2, deadline=NOW + timedelta(hours=40)).message.endswith(
         "; raise spec.maxDuration to 1d9h33m"
     )
+
+
+# --- selectors and quantities as Kubernetes writes them --------------------------------------
+
+
+def test_a_pool_that_matches_no_node_names_its_selector_as_kubectl_takes_it() -> None:
+    table = PriceTable.model_validate({"metadata": {"name": "prices"}, "spec": {"pools": [{
+        "name": "l4", "accelerator": "nvidia-l4", "prices": {"perDeviceHour": 1.0},
+        "nodeSelector": {"zone": "a", "pricewise.dev/pool": "l4"}}]}})  # fmt: skip
+    other = {"metadata": {"name": "n", "labels": {"zone": "b"}}, "status": {"allocatable": {}}}
+    _, problems = pools_from([table], [other])
+    # It read "(selector {'zone': 'a', 'pricewise.dev/pool': 'l4'})", a Python dict.
+    assert [p.message for p in problems] == [
+        "pool l4 matches no node (selector pricewise.dev/pool=l4,zone=a)"
+    ]
+
+
+def test_a_worker_larger_than_any_node_is_described_in_quantities_a_spec_takes() -> None:
+    huge = JobOption("nvidia-l4", 8, Resources(cpu=1_500, memory=1_000_000 * 1024, gpu=8), 1000)
+    (decision,) = solve(snapshot([L4], [job("j", huge)])).decisions
+    # It read "1.5 CPU, 1e+06Gi".
+    assert decision.message == (
+        "a worker needs 8 nvidia.com/gpu, 1.5 CPU, 1000000Gi; no node is that large in l4 "
+        "(largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi)"
+    )
+    assert Resources(cpu=500, memory=1000).describe() == "0.5 CPU, 1000Mi"  # not 0.976562Gi
+
+
+def test_a_quota_of_memory_left_reads_as_a_quantity() -> None:
+    quota = Quota(NS, "mem", {"memory": 1000})
+    (decision,) = solve(snapshot([L4], [job("j", option("nvidia-l4", 1000))], [quota])).decisions
+    assert decision.message == "quota team-a/mem: 1000Mi memory left, l4 x1 needs 64Gi"

@@ -162,6 +162,12 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
     )
 
 
+def _selector(labels: Mapping[str, str]) -> str:
+    """Labels as `kubectl get -l` takes them, keys sorted as Kubernetes prints a selector:
+    `pricewise.dev/pool=l4,zone=a`."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
     return labels
@@ -287,7 +293,8 @@ def pools_from(
                     PoolProblem(
                         (here,),
                         "PoolWithoutNodes",
-                        f"pool {spec.name} matches no node (selector {spec.node_selector})",
+                        f"pool {spec.name} matches no node (selector "
+                        f"{_selector(spec.node_selector)})",
                     )
                 )
             elif without := _without_devices(spec, members):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pricewise.core.costmodel import Candidate, Stage
 from pricewise.core.packing import Gang, place_gang, remaining
 from pricewise.core.snapshot import BudgetView, Node, Quota, Resources, Snapshot
-from pricewise.core.units import format_micros
+from pricewise.core.units import format_cpu, format_memory, format_micros
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
 
@@ -218,9 +218,9 @@ class Ledger:
 
 def _amount(resource: str, amount: int) -> str:
     if resource == "cpu":
-        return f"{amount / 1000:g}"
+        return format_cpu(amount)
     if resource == "memory":
-        return f"{amount / 1024:g}Gi"
+        return format_memory(amount)
     return str(amount)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pricewise.core.units import format_cpu, format_memory
+
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"
 
@@ -91,8 +93,8 @@ class Resources:
             parts.append(f"{self.gpu} {GPU}")
         if self.tpu:
             parts.append(f"{self.tpu} {TPU}")
-        parts.append(f"{self.cpu / 1000:g} CPU")
-        parts.append(f"{self.memory / 1024:g}Gi")
+        parts.append(f"{format_cpu(self.cpu)} CPU")
+        parts.append(format_memory(self.memory))
         return ", ".join(parts)
 
 

@@ -53,6 +53,19 @@ def memory_mib(value: str | int | float, room: bool = False) -> int:
     return math.floor(mib) if room else math.ceil(mib)
 
 
+def format_cpu(millis: int) -> str:
+    """Millicores as a quantity a spec takes: `96`, `0.5`, `1000000`, never `1e+06`."""
+    sign, millis = ("-", -millis) if millis < 0 else ("", millis)  # a quota used past its limit
+    cores, rest = divmod(millis, 1000)
+    return sign + (f"{cores}.{rest:03d}".rstrip("0") if rest else str(cores))
+
+
+def format_memory(mib: int) -> str:
+    """MiB as a quantity a spec takes: `680Gi` for whole GiB, else `512Mi`; `1000000Gi`, never
+    `1e+06Gi` (nor `0.976562Gi`, six digits of 1000Mi)."""
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
 def parse_duration(value: str) -> float:
     """Parse a duration such as `8h30m`, `90m` or `2d` into seconds."""
     text = value.strip()
