@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +14,15 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from test_isolation import NS, World, budget
 from test_isolation import job as job_body
 
+import pricewise.core.explain as explained
 from pricewise.api.convert import pools_from
 from pricewise.api.models import PriceTable
 from pricewise.cli import main
 from pricewise.core.explain import INFEASIBLE, Decision
-from pricewise.core.snapshot import BudgetView, JobOption, Quota, Resources
-from pricewise.core.solver import solve
+from pricewise.core.lookahead import LookAhead
+from pricewise.core.preemption import PreemptionSettings, RunningJob, preemptions
+from pricewise.core.snapshot import BudgetView, JobOption, Quota, Release, Resources
+from pricewise.core.solver import SolverSettings, solve
 from pricewise.core.units import to_micros
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,3 +201,84 @@ def test_a_quota_of_memory_left_reads_as_a_quantity() -> None:
     quota = Quota(NS, "mem", {"memory": 1000})
     (decision,) = solve(snapshot([L4], [job("j", option("nvidia-l4", 1000))], [quota])).decisions
     assert decision.message == "quota team-a/mem: 1000Mi memory left, l4 x1 needs 64Gi"
+
+
+# --- a job that waits for room: its pool's ends, and preemption -------------------------------
+
+
+FULL = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+BUSY = tuple(replace(n, free=replace(FULL, gpu=0)) for n in gpu_nodes("h100", 1))
+"""One H100 node, its 8 GPUs taken."""
+
+
+def waiting(priority: int = 10, frees_in_h: float | None = None, **kw: object) -> Decision:
+    """An 8-GPU job of an hour, of `priority`, waiting for the full H100 node (which a running
+    job frees in `frees_in_h` hours)."""
+    ends = () if frees_in_h is None else (Release(NOW + timedelta(hours=frees_in_h), FULL),)
+    h100 = replace(pool("h100", "nvidia-h100", 3.0, BUSY), releases=ends)
+    urgent = job("urgent", option("nvidia-h100", 1000.0), priority=priority, **kw)
+    (decision,) = solve(snapshot([h100], [urgent])).decisions
+    assert decision.reason == "WaitingForCapacity"
+    return decision
+
+
+def running(priority: int = 0, age_h: float = 1.0) -> RunningJob:
+    return RunningJob(
+        "team-b/low", priority, "h100", FULL, ("h100-0",), NOW - timedelta(hours=age_h), 1.0
+    )
+
+
+def test_a_job_told_no_room_is_told_when_the_jobs_running_there_leave_it_some() -> None:
+    message = waiting(frees_in_h=3, deadline=NOW + timedelta(hours=2)).message
+    assert message == (
+        "no room in pool h100: h100 x1 needs 1 worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the "
+        "jobs running on h100 leave room for it ~15:00 UTC, too late for its deadline; to meet "
+        "its deadline it must start by ~13:00 UTC"
+    )
+    # Without a plan for later (the pricewise-now policy), a wait the deadline allows.
+    now_only = SolverSettings(look_ahead=LookAhead(enabled=False))
+    h100 = replace(pool("h100", "nvidia-h100", 3.0, BUSY), releases=(Release(NOW, FULL),))
+    urgent = job("urgent", option("nvidia-h100", 1000.0))
+    (decision,) = solve(snapshot([h100], [urgent]), now_only).decisions
+    assert decision.message.endswith("; the jobs running on h100 leave room for it ~12:01 UTC")
+    # A pool nothing pricewise runs on says nothing of it; ends that free too little, so.
+    assert waiting().message.endswith("8 nvidia.com/gpu, 8 CPU, 64Gi")
+    half = replace(FULL, gpu=4)
+    h100 = replace(h100, releases=(Release(NOW, half, (("h100-0", half),)),))
+    (decision,) = solve(snapshot([h100], [urgent]), now_only).decisions
+    assert decision.message.endswith(
+        "; the jobs running on h100 leave too little room for it when they end"
+    )
+
+
+def test_a_job_of_high_priority_that_waits_says_why_it_preempts_nothing() -> None:
+    note = explained.preemption_note
+    decision = waiting()
+    min_run_s = PreemptionSettings().min_run_s
+    assert note(decision, [running(priority=10)], min_run_s, NOW) == (
+        "; it cannot preempt: no job of lower priority than its 10 runs on pool h100"
+    )
+    assert note(decision, [running(age_h=0.1)], min_run_s, NOW) == (
+        "; it preempts only runs of 10m or more, which the jobs of lower priority on pool h100 "
+        "reach from ~12:04 UTC"
+    )
+    never = waiting(preempts=False)
+    assert note(never, [running()], min_run_s, NOW) == (
+        "; it does not preempt (spec.preemptionPolicy: Never)"
+    )
+    # A job of default priority that outranks nothing is not told of preemption at all.
+    assert note(waiting(priority=0), [running()], min_run_s, NOW) == ""
+
+
+def test_what_preemption_could_not_free_is_said_as_such() -> None:
+    # Half the node is a job of higher priority: requeueing the other half frees 4 GPUs of 8.
+    half = Resources(cpu=8000, memory=64 * 1024, gpu=4)
+    low = replace(running(), worker=half)
+    high = replace(running(priority=50), key="team-b/high", worker=half)
+    decision = waiting()
+    h100 = pool("h100", "nvidia-h100", 3.0, BUSY)
+    snap = snapshot([h100], [decision.job])
+    assert preemptions(snap, [decision], [low, high]) == []
+    assert explained.preemption_note(decision, [low, high], 600.0, NOW) == (
+        "; requeueing the jobs of lower priority on pool h100 would not free enough room for it"
+    )

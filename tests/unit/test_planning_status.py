@@ -682,3 +682,22 @@ def test_a_budget_s_status_says_which_spec_it_is_for_and_whether_it_is_exceeded(
     written = world.kube.status("budgets", NS, "monthly")
     exceeded = next(c for c in written["conditions"] if c["type"] == "Exceeded")
     assert (written["observedGeneration"], exceeded["status"]) == (2, "False")
+
+
+def test_a_job_that_outranks_young_runs_says_when_it_may_preempt_and_when_its_pool_frees() -> None:
+    world = busy_world()  # a and b run on both L4 nodes until 13:00, at priority 0
+    start_workers(world, "2026-11-29T12:00:00Z")
+    urgent = {"priority": 100, "options": [EIGHT], "deadline": "2026-11-29T13:35:00Z"}
+    world.kube.put("trainingjobs", job("urgent", **urgent))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    status = world.job("urgent")
+    assert status["reason"] == "WaitingForCapacity"
+    # It said only that the pool had no room.
+    assert status["message"] == (
+        "no room in pool l4: l4 x1 needs 1 worker(s) of 8 nvidia.com/gpu, 1 CPU, 2Gi; the jobs "
+        "running on l4 leave room for it ~13:00 UTC, too late for its deadline; to meet its "
+        "deadline it must start by ~12:35 UTC; it preempts only runs of 10m or more, which the "
+        "jobs of lower priority on pool l4 reach from ~12:10 UTC"
+    )
+    run_cycle(world.scheduler, NOW + timedelta(minutes=10))
+    assert world.job("urgent")["reason"] == "Preempting"

@@ -39,7 +39,7 @@ from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
-from pricewise.core.explain import Decision
+from pricewise.core.explain import Decision, preemption_note
 from pricewise.core.preemption import PREEMPTING, Preemption, PreemptionSettings, preemptions
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
@@ -528,9 +528,14 @@ class Scheduler:
         for made in preemptions(snapshot, free, running, self.preemption):
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
+        going = {v for victims, _ in self._preempting.values() for v in victims}
+        staying = [r for r in running if r.key not in going]
+        min_run_s = self.preemption.min_run_s
         return tuple(
             replace(d, reason=PREEMPTING, message=self._preempting[d.job.key][1])
             if d.job.key in self._preempting and d.chosen is None
+            else replace(d, message=d.message + note)
+            if self.preemption.enabled and (note := preemption_note(d, staying, min_run_s, now))
             else d
             for d in decisions
         )

@@ -6,10 +6,10 @@ it was chosen from, like a dry run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pricewise.core.costmodel import (
     Candidate,
@@ -20,10 +20,13 @@ from pricewise.core.costmodel import (
     wider_run,
 )
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import Reservation
-from pricewise.core.snapshot import Job, Snapshot
+from pricewise.core.lookahead import Reservation, release_s
+from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import Overrun, format_duration, format_micros
+
+if TYPE_CHECKING:  # preemption reads this module's decisions
+    from pricewise.core.preemption import RunningJob
 
 Verdict = Literal["chosen", "planned", "feasible", "excluded"]
 
@@ -132,6 +135,95 @@ def _blocker(
     if planned is not None:
         return "WaitingForCapacity", f"{cand.label()} fits now, but {planned}, before it would end"
     return "Deferred", f"{cand.label()} fits but was left for the next cycle"
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """When the jobs running on a pool leave room for a way of running a job, by their
+    estimated ends (`Pool.releases`, due as the planner counts them), on what the plan leaves
+    free now: once per pool and worker shape, as a burst's waiting jobs share a few."""
+
+    ledger: Ledger
+    now: datetime
+    known: dict[tuple[str, Resources, int], datetime | None] = field(default_factory=dict)
+
+    def room_at(self, cand: Candidate) -> datetime | None:
+        """When the pool first has room for the candidate's workers; None if no end gives it."""
+        key = (cand.pool.name, cand.worker, cand.workers)
+        if key not in self.known:
+            self.known[key] = self._room_at(cand)
+        return self.known[key]
+
+    def _room_at(self, cand: Candidate) -> datetime | None:
+        worker = cand.worker
+        room = {n.name: n.free for n in self.ledger.nodes[cand.pool.name]}
+        summed: Resources | None = None
+        for release in sorted(cand.pool.releases, key=lambda r: release_s(r, self.now)):
+            if release.nodes and summed is None:
+                for name, frees in release.nodes:
+                    if name in room:
+                        room[name] = room[name] + frees
+            else:  # from a release that does not say where on, the pool's sums alone tell
+                summed = (summed or sum(room.values(), Resources())) + release.frees
+            copies = (
+                worker.copies_in(summed)
+                if summed is not None
+                else sum(worker.copies_in(free) for free in room.values())
+            )
+            if copies >= cand.workers:
+                return self.now + timedelta(seconds=release_s(release, self.now))
+        return None
+
+    def said(self, cand: Candidate) -> str:
+        """For the message of a job that waits for room for `cand`: when its pool's running
+        jobs leave it some, and whether that is too late for its deadline; empty where nothing
+        pricewise placed runs there."""
+        if not cand.pool.releases:
+            return ""
+        when = self.room_at(cand)
+        where = cand.pool.name
+        if when is None:
+            return f"; the jobs running on {where} leave too little room for it when they end"
+        job = cand.job
+        late = (
+            job.deadline is not None
+            and when + timedelta(seconds=fastest_run_s(job, cand.option, cand.pool)) > job.deadline
+        )
+        text = f"; the jobs running on {where} leave room for it ~{clock(when, self.now)}"
+        return text + (", too late for its deadline" if late else "")
+
+
+def preemption_note(
+    decision: Decision, running: Sequence[RunningJob], min_run_s: float, now: datetime
+) -> str:
+    """Why a job that waits for room preempts no running job this cycle, for its message:
+    it may not (`preemptionPolicy: Never`), no job of lower priority runs where it could go,
+    those that do have not run `min_run_s` yet, or requeueing them would not free enough room
+    (what `preemption.preemptions` found, given `running` but for this cycle's victims).
+    Empty for any other decision, and for a job of priority 0 or less that outranks nothing
+    there: preemption is not what it waits for."""
+    job = decision.job
+    pools = list(
+        dict.fromkeys(r.candidate.pool.name for r in decision.options if r.verdict == "feasible")
+    )
+    lower = [r for r in running if r.pool in pools and r.priority < job.priority]
+    if decision.reason != "WaitingForCapacity" or not pools or (job.priority <= 0 and not lower):
+        return ""
+    if not job.preempts:
+        return "; it does not preempt (spec.preemptionPolicy: Never)"
+    where = f"pool {pools[0]}" if len(pools) == 1 else f"pools {', '.join(pools)}"
+    if not lower:
+        return (
+            f"; it cannot preempt: no job of lower priority than its {job.priority} runs on {where}"
+        )
+    young = [r.since for r in lower if r.ran_s(now) < min_run_s]
+    if young:
+        when = min(young) + timedelta(seconds=min_run_s)
+        return (
+            f"; it preempts only runs of {format_duration(min_run_s)} or more, which the jobs "
+            f"of lower priority on {where} reach from ~{clock(when, now)}"
+        )
+    return f"; requeueing the jobs of lower priority on {where} would not free enough room for it"
 
 
 _LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
@@ -352,6 +444,7 @@ def explain(
     for reservation in reservations.values():
         after.hold(reservation.candidate)
     held = _Held.of(reservations, snapshot.now)
+    ends = _Ends(after, snapshot.now)
     offered = sorted({p.accelerator for p in snapshot.pools})
     decisions = []
     for job in snapshot.jobs:
@@ -362,6 +455,7 @@ def explain(
         basis = placed[0] if placed else later
         table: list[OptionVerdict] = []
         blockers: list[tuple[str, str]] = []
+        blocked: list[Candidate] = []
         for cand in rows:
             if placed and cand is placed[0]:
                 table.append(OptionVerdict(cand, "chosen", ""))
@@ -374,6 +468,7 @@ def explain(
                     note = _relative_note(cand, basis, after, held, snapshot.currency)
                 else:
                     blockers.append(_blocker(after, cand, snapshot.currency, held))
+                    blocked.append(cand)
                     note = blockers[-1][1]
                 table.append(OptionVerdict(cand, "feasible", note))
             else:
@@ -386,6 +481,8 @@ def explain(
             reason, message = blockers[0]
             if len(blockers) > 1:
                 message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
+            if reason == "WaitingForCapacity" and not after.fits(blocked[0]):
+                message += ends.said(blocked[0])
             message += _must_start(job, rows, snapshot.now)
         else:
             reason, message = _unfeasible(job, rows, snapshot)
