@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -251,8 +251,15 @@ def test_a_job_told_no_room_is_told_when_the_jobs_running_there_leave_it_some() 
     )
 
 
+def note(decision: Decision, running: list[RunningJob], min_run_s: float, now: datetime) -> str:
+    """`preemption_note` given the running jobs by pool, as the scheduler gives them."""
+    by_pool: dict[str, list[RunningJob]] = {}
+    for run in running:
+        by_pool.setdefault(run.pool, []).append(run)
+    return explained.preemption_note(decision, by_pool, min_run_s, now)
+
+
 def test_a_job_of_high_priority_that_waits_says_why_it_preempts_nothing() -> None:
-    note = explained.preemption_note
     decision = waiting()
     min_run_s = PreemptionSettings().min_run_s
     assert note(decision, [running(priority=10)], min_run_s, NOW) == (
@@ -279,6 +286,6 @@ def test_what_preemption_could_not_free_is_said_as_such() -> None:
     h100 = pool("h100", "nvidia-h100", 3.0, BUSY)
     snap = snapshot([h100], [decision.job])
     assert preemptions(snap, [decision], [low, high]) == []
-    assert explained.preemption_note(decision, [low, high], 600.0, NOW) == (
+    assert note(decision, [low, high], 600.0, NOW) == (
         "; requeueing the jobs of lower priority on pool h100 would not free enough room for it"
     )

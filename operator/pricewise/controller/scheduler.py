@@ -40,7 +40,13 @@ from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision, preemption_note
-from pricewise.core.preemption import PREEMPTING, Preemption, PreemptionSettings, preemptions
+from pricewise.core.preemption import (
+    PREEMPTING,
+    Preemption,
+    PreemptionSettings,
+    RunningJob,
+    preemptions,
+)
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
@@ -529,7 +535,10 @@ class Scheduler:
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
         going = {v for victims, _ in self._preempting.values() for v in victims}
-        staying = [r for r in running if r.key not in going]
+        staying: dict[str, list[RunningJob]] = {}
+        for run in running:
+            if run.key not in going:
+                staying.setdefault(run.pool, []).append(run)
         min_run_s = self.preemption.min_run_s
         return tuple(
             replace(d, reason=PREEMPTING, message=self._preempting[d.job.key][1])

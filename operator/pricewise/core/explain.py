@@ -194,20 +194,25 @@ class _Ends:
 
 
 def preemption_note(
-    decision: Decision, running: Sequence[RunningJob], min_run_s: float, now: datetime
+    decision: Decision,
+    running: Mapping[str, Sequence[RunningJob]],
+    min_run_s: float,
+    now: datetime,
 ) -> str:
     """Why a job that waits for room preempts no running job this cycle, for its message:
     it may not (`preemptionPolicy: Never`), no job of lower priority runs where it could go,
     those that do have not run `min_run_s` yet, or requeueing them would not free enough room
-    (what `preemption.preemptions` found, given `running` but for this cycle's victims).
-    Empty for any other decision, and for a job of priority 0 or less that outranks nothing
-    there: preemption is not what it waits for."""
+    (what `preemption.preemptions` found, given `running` by pool but for this cycle's
+    victims). Empty for any other decision, and for a job of priority 0 or less that outranks
+    nothing there: preemption is not what it waits for."""
+    if decision.reason != "WaitingForCapacity":
+        return ""
     job = decision.job
     pools = list(
         dict.fromkeys(r.candidate.pool.name for r in decision.options if r.verdict == "feasible")
     )
-    lower = [r for r in running if r.pool in pools and r.priority < job.priority]
-    if decision.reason != "WaitingForCapacity" or not pools or (job.priority <= 0 and not lower):
+    lower = [r for p in pools for r in running.get(p, ()) if r.priority < job.priority]
+    if not pools or (job.priority <= 0 and not lower):
         return ""
     if not job.preempts:
         return "; it does not preempt (spec.preemptionPolicy: Never)"
