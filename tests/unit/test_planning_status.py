@@ -701,3 +701,29 @@ def test_a_job_that_outranks_young_runs_says_when_it_may_preempt_and_when_its_po
     )
     run_cycle(world.scheduler, NOW + timedelta(minutes=10))
     assert world.job("urgent")["reason"] == "Preempting"
+
+
+def test_a_budget_tells_its_namespace_by_event_when_it_crosses_a_threshold_or_its_limit() -> None:
+    world = one_running(budget("monthly", limit=1.5, thresholds=[50, 80], enforcement="soft"))
+    run_cycle(world.scheduler, NOW)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
+    # 1.00 of 1.50 spent and committed: 67 %, past the 50 % mark only; said once.
+    assert said == [("ThresholdCrossed", "spent 0.00 + committed 1.00 of 1.50 USD (67%): "
+                     "crossed 50% of its limit")]  # fmt: skip
+    world.kube.put("trainingjobs", job("b"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=2))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=3))
+    said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
+    assert len(said) == 2 and said[1][0] == "LimitReached", said
+    assert said[1][1].endswith("USD (133%): jobs go on running past it"), said
+
+
+def test_a_budget_that_cannot_be_counted_says_so_by_event() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly", timeZone="Mars/Olympus"))
+    world.cycle()
+    world.cycle()
+    said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
+    assert [reason for reason, _ in said] == ["InvalidSpec"]
+    assert "timeZone" in said[0][1]

@@ -297,6 +297,8 @@ class Accountant:
             self.cache.upsert_budget(result)
             self._budget_written[(namespace, name)] = now
             self.retained.pop((namespace, name), None)
+            for reason, message in _news(old, new, budget.spec.enforcement == "hard"):
+                await self._event((namespace, name), reason, message)
 
     def _keep_unseen(self, key: Key, spent: float, now: datetime) -> bool:
         """Within a period a budget's spend never falls. At a budget's first write since the
@@ -349,6 +351,34 @@ class Accountant:
             return
         log.warning("Budget %s/%s: %s", *key, message)
         self.cache.upsert_budget(result)
+        await self._event(key, reason, message)
+
+    async def _event(self, key: Key, reason: str, message: str) -> None:
+        """A Warning event on a Budget, as `kubectl describe budget` shows it; best effort."""
+        meta = {"name": key[1], "namespace": key[0], "uid": self.cache.budget_uid(key)}
+        try:
+            await self.kube.event({"metadata": meta}, "Budget", reason, message, warning=True)
+        except Exception:  # an event is a courtesy; it never fails a cycle
+            log.debug("event not recorded", exc_info=True)
+
+
+def _news(old: Mapping[str, Any], new: Mapping[str, Any], hard: bool) -> list[tuple[str, str]]:
+    """What a budget's new figures tell people, as (reason, message) of Warning events: the
+    limit reached, or else thresholds newly crossed. Prometheus' alerts page ops; the team
+    that spends the money reads `kubectl describe`, where a soft budget gone past its limit
+    said nothing."""
+    none: dict[str, Any] = {}
+    exceeded = next((c for c in new["conditions"] if c["type"] == "Exceeded"), none)
+    before = next((c for c in old.get("conditions") or [] if c.get("type") == "Exceeded"), none)
+    if exceeded.get("status") == "True" and before.get("status") != "True":
+        then = "jobs that would exceed it wait" if hard else "jobs go on running past it"
+        return [("LimitReached", f"{exceeded['message']}: {then}")]
+    crossed = sorted(set(new["thresholdsCrossed"]) - set(old.get("thresholdsCrossed") or []))
+    if not crossed:
+        return []
+    figures = exceeded.get("message", "")
+    marks = ", ".join(f"{t:g}%" for t in crossed)
+    return [("ThresholdCrossed", f"{figures}: crossed {marks} of its limit")]
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any], drift_due: bool) -> bool:

@@ -268,6 +268,11 @@ class Cache:
         known = self._budget_meta.get((meta["namespace"], meta["name"]))
         return known is not None and same_version(meta, known)
 
+    def budget_uid(self, key: Key) -> str | None:
+        """A Budget's uid as the cache took it, for events about it."""
+        uid = self._budget_meta.get(key, {}).get("uid")
+        return str(uid) if uid is not None else None
+
     def budget_generation(self, key: Key) -> int | None:
         """The generation of a Budget's spec as the cache took it."""
         generation = self._budget_meta.get(key, {}).get("generation")
