@@ -192,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"pricewise run: {err}", file=sys.stderr)
         return 2
     handlers.configure(metrics=metrics, config=config)
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     if not args.verbose:
         # kopf logs every handled watch event; at cluster scale that drowns the cycle lines.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -328,6 +328,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--metrics-port", type=_port, default=8080, help="port of /metrics (default 8080)"
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["full", "plain", "json"],  # kopf.LogFormat's, without importing kopf here
+        default="full",
+        help="log lines with time, logger and level (full, the default), the message only "
+        "(plain), or JSON (json)",
     )
     run.set_defaults(handler=_run)
 

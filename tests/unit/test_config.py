@@ -10,7 +10,7 @@ import kopf
 import pytest
 
 from pricewise import cli
-from pricewise.controller import serving
+from pricewise.controller import handlers, serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
@@ -105,3 +105,17 @@ def test_metrics_are_served_on_the_port_bound_before_kopf_started() -> None:
             await runner.cleanup()
 
     assert "pricewise_rejected_objects" in asyncio.run(scrape())
+
+
+def test_pricewise_run_logs_with_time_and_level_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plain message per line could not be lined up with events and edits.
+    formats: list[kopf.LogFormat] = []
+    monkeypatch.setattr(kopf, "run", lambda **_: None)
+    monkeypatch.setattr(kopf, "configure", lambda **kw: formats.append(kw["log_format"]))
+    monkeypatch.setattr(serving, "bind_metrics_port", lambda port: None)
+    monkeypatch.setattr(handlers, "configure", lambda **_: None)
+    assert cli.main(["run"]) == 0
+    assert cli.main(["run", "--log-format", "json"]) == 0
+    assert formats == [kopf.LogFormat.FULL, kopf.LogFormat.JSON]
