@@ -201,6 +201,8 @@ def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     assert samples[("pricewise_api_requests_total", (("purpose", "placement"),))] == 5
     assert samples[("pricewise_api_requests_total", (("purpose", "waiting"),))] == 2
     assert samples[("pricewise_status_writes_queued", ())] == 3
+    metrics.restarts.labels("a100", "NodeLost").inc()
+    assert not [name for name, _ in _samples(metrics) if name.endswith("_created")]
     cache.forget_job(("team-a", "train"))
     assert not any(name == "pricewise_job_accrued_cost" for name, _ in _samples(metrics))
 
