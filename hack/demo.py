@@ -45,13 +45,9 @@ def _show(*args: str) -> None:
     print(cluster.kubectl(*args, check=False).stdout, flush=True)
 
 
-def main() -> int:
-    """Run the demo."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="leave the operator and cluster up")
-    args = parser.parse_args()
-
-    cluster.up()
+def apply_examples(run_for: str) -> int:
+    """Install the CRDs and apply examples/ (the PriceTable, the Budgets and the TrainingJobs,
+    whose simulated workers run for `run_for`) to the local cluster; returns how many jobs."""
     cluster.install_crds(REPO / "crds")
     for namespace in ("team-nlp", "team-vision"):
         cluster.kubectl("create", "namespace", namespace, check=False)
@@ -61,10 +57,21 @@ def main() -> int:
     for job in jobs:
         # Simulated run time for kwok; a real cluster ignores the annotation.
         meta = job["spec"]["template"].setdefault("metadata", {})
-        meta.setdefault("annotations", {})["pricewise.dev/run-for"] = RUN_FOR
+        meta.setdefault("annotations", {})["pricewise.dev/run-for"] = run_for
     cluster.kubectl(
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
     )
+    return len(jobs)
+
+
+def main() -> int:
+    """Run the demo."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the operator and cluster up")
+    args = parser.parse_args()
+
+    cluster.up()
+    jobs = apply_examples(RUN_FOR)
 
     # A SIGTERM (a CI timeout, `kill`) stops the operator as Ctrl-C does, not leaving it behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -89,7 +96,7 @@ def main() -> int:
             phases = cluster.kubectl(
                 "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
             ).stdout.split()
-            if len(phases) == len(jobs):
+            if len(phases) == jobs:
                 break
             time.sleep(1)
         time.sleep(3)
