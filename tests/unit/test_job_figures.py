@@ -248,3 +248,27 @@ def test_the_cost_columns_cost_no_write_of_their_own() -> None:
     # A plan that goes takes its expected cost with it.
     reserved = {"cost": "~8.00 USD", "options": []}
     assert figures(reserved, {"reason": "WaitingForCapacity"}, "USD") == {"cost": None}
+
+
+def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:
+    world = busy_world()  # a and b on L4 for an hour at 8 x 1.00 USD: 8.00 each
+    start_workers(world, "2026-11-29T12:00:00Z")
+    halfway = NOW + timedelta(minutes=30)
+    run_cycle(world.scheduler, halfway - timedelta(minutes=1))
+    world.scheduler.prices_changing(halfway)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 0.5)))
+    run_cycle(world.scheduler, halfway)
+    # 4.00 accrued in its first half hour, then the other half at half the price: 2.00.
+    status = world.job("a")
+    assert (status["accruedCost"], status["estimatedCost"]) == (4.0, 6.0)
+    assert kubectl_get(world, "a")["COST"] == "~6.00 USD"
+    registry = Metrics(world.cache, world.scheduler.accountant).registry
+    labels = {"namespace": NS, "job": "a", "pool": "l4", "currency": "USD"}
+    assert registry.get_sample_value("pricewise_job_estimated_cost", labels) == 6.0
+    before = world.kube.requests.total()
+    run_cycle(world.scheduler, halfway + timedelta(seconds=10))
+    assert world.kube.requests.total() == before  # written once
+    # Its run given back (its node lost): the re-estimate goes with the placement.
+    world.kube.delete("nodes", "", status["nodes"][0])
+    run_cycle(world.scheduler, halfway + timedelta(minutes=1))
+    assert "estimatedCost" not in world.job("a") and world.job("a")["phase"] == "Pending"

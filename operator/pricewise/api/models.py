@@ -425,7 +425,9 @@ class TrainingJobStatus(ApiModel):
     nodes: list[str] = Field(default_factory=list, description="Node planned for each worker.")
     currency: str | None = Field(None, description="Currency of the costs.")
     estimated_cost: float | None = Field(
-        None, description="Estimated cost of the current run, at the prices it was placed at."
+        None,
+        description="Estimated cost of the current run, at the prices it was placed at; after "
+        "a price change under it, what it has cost so far plus the rest at the new price.",
     )
     estimated_duration: str | None = Field(None, description="Estimated run time.")
     estimated_finish: datetime | None = Field(

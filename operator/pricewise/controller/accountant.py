@@ -62,6 +62,14 @@ class Accountant:
         """(job, what) said once in the log: a pool gone, prices in another currency."""
         self._flush: set[Key] = set()
         """Jobs settled at old prices (`settle(flush=True)`), written at the next chance."""
+        self._worker_rates: dict[Key, float] = {}
+        """Hourly price of one of each job's workers at the prices last settled at."""
+        self._priced_before: dict[Key, float] = {}
+        """The same, for jobs settled at prices about to change (`settle(flush=True)`)."""
+        self.estimates: dict[Key, float] = {}
+        """A placed job's run re-estimated at prices changed since its placement, until its
+        status says so: what it has cost so far, plus what was left of its estimate at the new
+        price (its Budget's committed follows the price; its COST column did not)."""
         self._checked: set[Key] = set()
         """Budgets whose last written spend was checked against the cache's since the start
         (see `_keep_unseen`)."""
@@ -105,6 +113,21 @@ class Accountant:
                 continue
             if flush:
                 self._flush.add(key)
+                if key in self._worker_rates:
+                    self._priced_before[key] = self._worker_rates[key]
+            else:
+                self._reprice(key, record)
+
+    def _reprice(self, key: Key, record: JobRecord) -> None:
+        """Re-estimate a placed job's run if its worker's price changed since `settle(flush=True)`:
+        the part of its estimate not yet accrued, scaled by the new price over the old."""
+        old, new = self._priced_before.pop(key, None), self._worker_rates.get(key)
+        st, accrual = record.status, self.accruals.get(key)
+        if not old or new is None or new == old or st.estimated_cost is None or accrual is None:
+            return
+        run = accrual.cost - (st.accrued_before_run or 0.0)
+        left = max(0.0, self.estimates.get(key, st.estimated_cost) - run)
+        self.estimates[key] = round(run + left * new / old, 2)
 
     def _settle_one(
         self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool], currency: str
@@ -130,6 +153,7 @@ class Accountant:
             )
         worker = self.cache.planned_worker(record)
         rate = worker_hourly_price(pool, worker) / 1_000_000
+        self._worker_rates[key] = rate
         watts = (pool.power_per_device_watts or 0.0) * worker.devices
         pods = self.cache.workers_of(*key)
         spans = [accounting.Span(p.start, p.end) for p in pods.values()]
@@ -162,6 +186,7 @@ class Accountant:
             "cost_buckets": dict(accrual.buckets),
             "energy_kwh": round(accrual.energy_kwh, 6),
             "emissions_kg": round(accrual.energy_kwh * (carbon_g_per_kwh or 0.0) / 1000, 6),
+            **({"estimated_cost": self.estimates[key]} if key in self.estimates else {}),
         }
 
     def due_for_write(self, key: Key, record: JobRecord, now: datetime) -> bool:
@@ -172,6 +197,15 @@ class Accountant:
         persisted = _persisted(record)
         flushed = key in self._flush
         self._flush.discard(key)
+        estimate = self.estimates.get(key)
+        if estimate is not None and (
+            record.phase not in ACTIVE_PHASES or estimate == record.status.estimated_cost
+        ):
+            # Written, or the run it was for has ended or been given back.
+            del self.estimates[key]
+            estimate = None
+        if estimate is not None:
+            return True
         if accrual.cost == persisted.cost and accrual.energy_kwh == persisted.energy_kwh:
             return False
         return (

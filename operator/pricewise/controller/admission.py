@@ -218,11 +218,11 @@ class Admission:
             meta.get("generation"),
         )
         patch = job_status_patch(
-            **{"message": message, **(fields or {})},
+            # The placement's fields go, a re-estimate of its run among them.
+            **{"message": message, **(fields or {}), **dict.fromkeys(RELEASED_FIELDS)},
             phase="Pending",
             reason=reason,
             conditions=condition,
-            **dict.fromkeys(RELEASED_FIELDS),
         )
         return await self.write_status(record, patch, check=True)
 
