@@ -653,6 +653,15 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     assert (planned["pool"], planned["cost"]) == (f"cheap-{pools.tag}", 1.33)
     table = cluster.kubectl("get", "tj", "patient", "-n", namespace).stdout
     assert patient["plannedStart"] in table
+    # Where it will start, and for about what, in kubectl's wide view.
+    wide = cluster.kubectl("get", "tj", "patient", "-n", namespace, "-o", "wide").stdout
+    header, row = wide.splitlines()[:2]
+    starts = [header.index(name) for name in header.split()]  # blank cells: cut by position
+    columns = {
+        header[a:b].strip(): row[a:b].strip()
+        for a, b in zip(starts, [*starts[1:], None], strict=True)
+    }
+    assert (columns["PLANNED-POOL"], columns["COST"]) == (f"cheap-{pools.tag}", "~1.33 USD"), wide
     # The urgent job took the dear pool's room, not the patient's reservation: it still waits.
     still = status_of(cluster, namespace, "patient")
     assert (still["phase"], still["reason"]) == ("Pending", "Reserved"), still

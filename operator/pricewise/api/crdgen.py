@@ -137,6 +137,8 @@ _KINDS: list[dict[str, Any]] = [
             _column("Cost", ".status.cost"),
             _column("Accrued", ".status.accrued", priority=1),
             _column("Planned-Start", ".status.plannedStart"),
+            # Where a Reserved job will start: POOL is where a placed job runs.
+            _column("Planned-Pool", '.status.options[?(@.verdict=="planned")].pool', priority=1),
             _column("ETA", ".status.estimatedFinish"),
             _column("Reason", ".status.reason"),
             _AGE,
