@@ -31,8 +31,10 @@ pytestmark = pytest.mark.cluster
         ("tj", {"work": 1e308}, "spec.work"),
         ("tj", {"value": 1e308}, "spec.value"),
         ("tj", {"maxCost": 1e308}, "spec.maxCost"),
-        ("tj", {"maxDuration": "0s"}, "must be more than 0s"),
-        ("tj", {"options": [{"accelerator": "cpu", "duration": "0s"}]}, "must be more than 0s"),
+        ("tj", {"maxDuration": "0s"}, "must be from 1s to 3650d"),
+        ("tj", {"options": [{"accelerator": "cpu", "duration": "0s"}]}, "must be from 1s to 3650d"),
+        # Only a non-zero digit was checked: the operator refused this one after `apply`.
+        ("tj", {"maxDuration": "99999d"}, "must be from 1s to 3650d"),
         (
             "tj",
             {"options": [{"accelerator": "cpu", "throughput": 1e-300}], "work": 1},

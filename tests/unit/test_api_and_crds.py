@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import yaml
 from pricewise.api import convert
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
-from pricewise.api.models import Budget, PriceTable, TrainingJob
+from pricewise.api.models import Budget, PriceTable, TrainingJob, check_duration
 from pricewise.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +218,105 @@ def test_when_late_run_lets_the_job_run_past_its_deadline() -> None:
     assert convert.job_from(parse_model(TrainingJob, _job(whenLate="Run"), "x")).runs_late
     with pytest.raises(ManifestError, match=r"spec.whenLate: must be 'Wait' or 'Run' \(got 'La"):
         parse_model(TrainingJob, _job(whenLate="Later"), "x")
+
+
+def _fields(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every field of a CRD schema, by its path (`.spec.options[].duration`)."""
+    found = [(path, schema)]
+    for name, sub in schema.get("properties", {}).items():
+        found += _fields(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        found += _fields(schema["items"], f"{path}[]")
+    return found
+
+
+def _crd_fields(name: str) -> dict[str, dict[str, Any]]:
+    crd = yaml.safe_load(render_all()[name])
+    return dict(_fields(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
+
+
+def _cel_duration_seconds(rule: str, value: str) -> float:
+    """What a duration rule adds up for `value`: its regexes and units map applied as the API
+    server applies them (findAll, then each part's number times its unit)."""
+    parts = re.search(r"findAll\('([^']+)'\)", rule)
+    number, unit = re.findall(r"p\.find\('([^']+)'\)", rule)
+    units = re.search(r"(\{'ms'[^}]*\})", rule)
+    assert parts and units, rule
+    table = ast.literal_eval(units.group(1))
+    found = [m.group() for m in re.finditer(parts.group(1), value)]
+    return sum(float(re.search(number, p).group()) * table[re.search(unit, p).group()]
+               for p in found)  # fmt: skip
+
+
+DURATIONS = [
+    ".spec.maxDuration",
+    ".spec.maxWait",
+    ".spec.options[].duration",
+    ".spec.checkpoint.interval",
+]
+
+
+@pytest.mark.parametrize("path", DURATIONS)
+@pytest.mark.parametrize(
+    "value", ["99999d", "500ms", "0.999s", "0s", "1s", "1000ms", "5m30s", "3650d", "3649d24h",
+              "87600h", "87600h1ms", "3649d23h59m60.5s", "1.5h"],
+)  # fmt: skip
+def test_the_api_server_refuses_the_durations_the_operator_refuses(path: str, value: str) -> None:
+    # `maxDuration: 99999d` passed `kubectl apply` (the rule only wanted a non-zero digit),
+    # and was refused later by the operator; 500ms passed too, below the 1s documented.
+    field = _crd_fields("pricewise.dev_trainingjobs.yaml")[path]
+    [rule] = [r for r in field["x-kubernetes-validations"] if "findAll" in r["rule"]]
+    low, high = map(float, re.findall(r"s [<>]= ([0-9.]+)", rule["rule"]))
+    try:
+        check_duration(value)
+        operator_accepts = True
+    except ValueError:
+        operator_accepts = False
+    assert (low <= _cel_duration_seconds(rule["rule"], value) <= high) == operator_accepts
+    assert rule["message"] == "must be from 1s to 3650d"
+    assert field["description"].endswith(" From 1s to 3650d.")
+    # Something not a duration is the pattern's to refuse, with its own message.
+    assert rule["rule"].startswith(f"!self.matches(r'{field['pattern']}') || ")
+
+
+def test_a_worker_s_cpu_and_memory_are_bounded_by_the_api_server_too() -> None:
+    fields = _crd_fields("pricewise.dev_trainingjobs.yaml")
+    for name, most in (("cpu", "100000"), ("memory", "1000000Gi")):
+        field = fields[f".spec.options[].{name}"]
+        assert field["description"].endswith(f" At most {most}.")
+        assert field["x-kubernetes-validations"] == [{
+            "rule": f"!isQuantity(self) || quantity(self).compareTo(quantity('{most}')) <= 0",
+            "message": f"must be at most {most}",
+        }]  # fmt: skip
+
+
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?")
+
+
+@pytest.mark.parametrize("name", sorted(render_all()))
+def test_every_numeric_bound_is_in_its_description(name: str) -> None:
+    # `priority: 5000` was refused while kubectl explain said only "Higher priority jobs are
+    # placed first", and minThroughput's maximum was said nowhere.
+    for path, field in _crd_fields(name).items():
+        said = {float(n) for n in _NUMBER.findall(field.get("description", ""))}
+        for where, schema in ((path, field), (f"{path}[]", field.get("items") or {})):
+            for bound in ("minimum", "maximum"):
+                if bound in schema and "description" in field:
+                    assert schema[bound] in said, (
+                        f"{where}: {bound} not in {field['description']!r}"
+                    )
+
+
+def test_bounds_read_as_sentences() -> None:
+    spec = _crd_fields("pricewise.dev_trainingjobs.yaml")
+    assert spec[".spec.priority"]["description"] == (
+        "Higher priority jobs are placed first under contention. From -1000 to 1000."
+    )
+    assert spec[".spec.minThroughput"]["description"].endswith(
+        "acceptable. More than 0, at most 1.024e15."
+    )
+    assert spec[".spec.work"]["description"].endswith("must do. From 1e-6 to 1e15.")
+    budget = _crd_fields("pricewise.dev_budgets.yaml")
+    assert budget[".spec.thresholds"]["description"] == (
+        "Percentages of the limit at which to alert. Each more than 0, at most 1000."
+    )

@@ -217,7 +217,7 @@ def test_invalid_price_tables_and_budgets_name_the_pool_and_the_field_meant() ->
     )
     cache.upsert_budget({"metadata": {"name": "b", "namespace": "ns"}, "spec": {"limt": 10}})
     assert cache.budget_errors[("ns", "b")] == (
-        "spec.limit: required; add it: Most that may be spent per period; at most 1e9; "
+        "spec.limit: required; add it: Most that may be spent per period; "
         "spec.limt: unknown field; did you mean limit?"
     )
 

@@ -13,7 +13,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from pricewise.api.models import GROUP, VERSION, Budget, PriceTable, TrainingJob
+from pricewise.api.models import (
+    GROUP,
+    VERSION,
+    Budget,
+    PriceTable,
+    TrainingJob,
+    bounds_phrase,
+    with_bounds,
+)
 
 JsonSchema = dict[str, Any]
 
@@ -63,6 +71,7 @@ def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
         # `0` passes a minimum of 0.5: a CEL rule compares it as the number it is.
         rule = {"rule": f"self >= {low!r}", "message": f"must be at least {low:g}"}
         out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), rule]
+    _describe_bounds(out)
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)
     if (
@@ -72,6 +81,37 @@ def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
     ):
         out.setdefault("x-kubernetes-preserve-unknown-fields", True)
     return out
+
+
+def _number(value: float) -> str:
+    """A bound as a description writes it: 1000, 0.5, 1e9, 1.024e15 (not 1e+09)."""
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    mantissa, _, exponent = f"{value:.6g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def _range(schema: JsonSchema) -> str | None:
+    """The range of a number schema in words, from its minimum and maximum; None if unbounded."""
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if schema.get("type") not in ("integer", "number") or (low is None and high is None):
+        return None
+    return bounds_phrase(
+        None if low is None else _number(low),
+        None if high is None else _number(high),
+        bool(schema.get("exclusiveMinimum")),
+        bool(schema.get("exclusiveMaximum")),
+    )
+
+
+def _describe_bounds(schema: JsonSchema) -> None:
+    """End the description of a bounded number (or list of them) with its range: `kubectl
+    explain` is where users read what the API server refuses, and `priority: 5000` was refused
+    while its description did not say why."""
+    items = schema.get("items")
+    own, each = _range(schema), _range(items) if isinstance(items, dict) else None
+    if "description" in schema and (own or each):
+        schema["description"] = with_bounds(schema["description"], own or each or "", not own)
 
 
 def openapi_schema(model: type[BaseModel]) -> JsonSchema:

@@ -23,6 +23,7 @@ from pydantic.config import JsonDict
 
 from pricewise.core import bounds
 from pricewise.core.units import (
+    _DURATION_UNITS,
     DURATION_PATTERN,
     format_duration,
     memory_mib,
@@ -50,10 +51,59 @@ def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     return entry
 
 
-_NONZERO_DURATION: JsonDict = {
-    "x-kubernetes-validations": [cel("self.matches('[1-9]')", "must be more than 0s")]
+def bounds_phrase(
+    low: str | None, high: str | None, low_open: bool = False, high_open: bool = False
+) -> str:
+    """How a field's description says its range, e.g. `from 1s to 3650d`: `kubectl explain`
+    is where users read what the API server (and pricewise) refuse."""
+    above = f"{'more than' if low_open else 'at least'} {low}" if low is not None else ""
+    below = f"{'less than' if high_open else 'at most'} {high}" if high is not None else ""
+    if above and below and not (low_open or high_open):
+        return f"from {low} to {high}"
+    return ", ".join(p for p in (above, below) if p)
+
+
+def with_bounds(description: str, phrase: str, each: bool = False) -> str:
+    """A description followed by the sentence of its range (of each item, for a list)."""
+    sentence = f"Each {phrase}" if each else phrase[:1].upper() + phrase[1:]
+    return f"{description} {sentence}."
+
+
+_DURATION_RANGE = bounds_phrase(
+    format_duration(bounds.MIN_DURATION_S), format_duration(bounds.MAX_RUN_S)
+)
+# The API server's half of `check_duration`: a rule that refused only `0s` let `kubectl
+# apply` take `maxDuration: 99999d`, which the operator then refused. CEL's duration() is Go's,
+# without days, so the rule adds the parts up as `parse_duration` does (`findAll` and `sum` are
+# Kubernetes' CEL libraries; `[sum].all(s, ...)` names the sum: the API server has no
+# `cel.bind`). A value not of the pattern is left to the pattern's own error; in one of it,
+# each part is digits and a unit.
+_DURATION_SECONDS = (
+    "self.findAll('[0-9.]+[a-z]+').map(p, double(p.find('[0-9.]+')) * "
+    f"{{{', '.join(f'{u!r}: {s!r}' for u, s in _DURATION_UNITS.items())}}}[p.find('[a-z]+')])"
+    ".sum()"
+)
+_DURATION_IN_RANGE: JsonDict = {
+    "x-kubernetes-validations": [
+        cel(
+            f"!self.matches(r'{DURATION_PATTERN}') || [{_DURATION_SECONDS}].all(s, "
+            f"s >= {bounds.MIN_DURATION_S!r} && s <= {bounds.MAX_RUN_S!r})",
+            f"must be {_DURATION_RANGE}",
+        )
+    ]
 }
-"""The API server's half of the duration check: it cannot parse `2d`, but can refuse `0s`."""
+
+
+def duration_field(default: Any, description: str) -> Any:
+    """A spec's duration: its form, and its range, said in its description and checked by
+    the API server (the model's validator checks it with `check_duration`)."""
+    return Field(
+        default,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description=with_bounds(description, _DURATION_RANGE),
+        json_schema_extra=_DURATION_IN_RANGE,
+    )
 
 
 def check_duration(value: str | None) -> str | None:
@@ -76,6 +126,25 @@ def check_quantity(value: str | None, most: float, unit: str) -> str | None:
     if amount > most:
         raise ValueError(f"{value} is too large: at most {most:,.0f} {unit}")
     return value
+
+
+def quantity_field(description: str, most: str) -> Any:
+    """A worker's CPU or memory request, at most `most`: said in its description, and checked
+    by the API server (Kubernetes' CEL quantities) as by the model's `check_quantity`."""
+    return Field(
+        None,
+        pattern=QUANTITY_PATTERN,
+        max_length=24,
+        description=with_bounds(description, bounds_phrase(None, most)),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"!isQuantity(self) || quantity(self).compareTo(quantity('{most}')) <= 0",
+                    f"must be at most {most}",
+                )
+            ]
+        },
+    )
 
 
 WORK_REQUIRED = (
@@ -165,29 +234,19 @@ class JobOption(ApiModel):
         None,
         ge=bounds.MIN_THROUGHPUT,
         le=bounds.MAX_THROUGHPUT,
-        description="Work units per second of one worker (needs spec.work); from 1e-6 to 1e12.",
+        description="Work units per second of one worker (needs spec.work).",
     )
-    duration: str | None = Field(
-        None,
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Expected run time with one worker, e.g. 10h30m (instead of throughput); "
-        "from 1s to 3650d.",
-        json_schema_extra=_NONZERO_DURATION,
+    duration: str | None = duration_field(
+        None, "Expected run time with one worker, e.g. 10h30m (instead of throughput)."
     )
-    cpu: str | None = Field(
-        None,
-        pattern=QUANTITY_PATTERN,
-        max_length=24,
-        description="CPU request of each worker; default: the template's, or devicesPerWorker "
-        "for cpu options, else 1. At most 100000.",
+    cpu: str | None = quantity_field(
+        "CPU request of each worker; default: the template's, or devicesPerWorker for cpu "
+        "options, else 1.",
+        f"{bounds.MAX_CPU_CORES}",
     )
-    memory: str | None = Field(
-        None,
-        pattern=QUANTITY_PATTERN,
-        max_length=24,
-        description="Memory request of each worker, e.g. 64Gi; default: the template's, else "
-        "2Gi. At most 1000000Gi.",
+    memory: str | None = quantity_field(
+        "Memory request of each worker, e.g. 64Gi; default: the template's, else 2Gi.",
+        f"{bounds.MAX_MEMORY_GIB}Gi",
     )
 
     @field_validator("duration")
@@ -227,12 +286,7 @@ class FailurePolicy(ApiModel):
 class Checkpoint(ApiModel):
     """How often the job saves its progress, so that a restart resumes from there."""
 
-    interval: str = Field(
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Time between checkpoints, e.g. 30m; from 1s to 3650d.",
-        json_schema_extra=_NONZERO_DURATION,
-    )
+    interval: str = duration_field(..., "Time between checkpoints, e.g. 30m.")
 
     @field_validator("interval")
     @classmethod
@@ -272,7 +326,7 @@ class TrainingJobSpec(ApiModel):
         None,
         ge=bounds.MIN_WORK,
         le=bounds.MAX_WORK,
-        description="Total work units (e.g. samples or steps) the job must do; from 1e-6 to 1e15.",
+        description="Total work units (e.g. samples or steps) the job must do.",
     )
     options: list[JobOption] = Field(
         min_length=1, max_length=16, description="Acceptable ways to run, in any order."
@@ -282,18 +336,12 @@ class TrainingJobSpec(ApiModel):
         ge=0.5,
         le=1,
         description="Share of linear speed-up kept at each doubling of workers: 1 is linear; "
-        "0.5, the least accepted, means more workers do not go faster.",
+        "0.5 means more workers do not go faster.",
     )
     deadline: datetime | None = Field(
         None, description="Finish by this time (RFC 3339, e.g. 2026-12-01T08:00:00Z)."
     )
-    max_duration: str | None = Field(
-        None,
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Finish within this long of starting, e.g. 8h; from 1s to 3650d.",
-        json_schema_extra=_NONZERO_DURATION,
-    )
+    max_duration: str | None = duration_field(None, "Finish within this long of starting, e.g. 8h.")
     min_throughput: float | None = Field(
         None,
         gt=0,
@@ -304,14 +352,14 @@ class TrainingJobSpec(ApiModel):
         None,
         ge=0,
         le=bounds.MAX_MONEY,
-        description="Never spend more than this on the job (PriceTable currency); at most 1e9.",
+        description="Never spend more than this on the job (PriceTable currency).",
     )
     value: float | None = Field(
         None,
         ge=0,
         le=bounds.MAX_MONEY,
         description="What finishing is worth; the job does not run if its cheapest option costs "
-        "more. At most 1e9.",
+        "more.",
     )
     priority: int = Field(
         0, ge=-1000, le=1000, description="Higher priority jobs are placed first under contention."
@@ -329,14 +377,11 @@ class TrainingJobSpec(ApiModel):
         "or planned, pricewise may requeue running jobs of strictly lower priority to make room, "
         "choosing those whose lost work costs least. Never: the job waits instead.",
     )
-    max_wait: str | None = Field(
+    max_wait: str | None = duration_field(
         None,
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Longest pricewise may hold the job back for cheaper capacity, from its "
-        "submission, e.g. 6h (default: the operator's, 24h). Past it, a job without a deadline "
-        "starts before the others of its priority, oldest first.",
-        json_schema_extra=_NONZERO_DURATION,
+        "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
+        "e.g. 6h (default: the operator's, 24h). Past it, a job without a deadline starts "
+        "before the others of its priority, oldest first.",
     )
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Restarts after lost or failed workers."
@@ -495,8 +540,7 @@ class TrainingJobStatus(ApiModel):
 
 
 class Prices(ApiModel):
-    """Prices of what a worker holds on the pool, per hour; unset prices are zero; each at
-    most 1e5."""
+    """Prices of what a worker holds on the pool, per hour; unset prices are zero."""
 
     per_device_hour: float = Field(
         0.0, ge=0, le=bounds.MAX_PRICE_PER_HOUR, description="Per GPU or TPU chip per hour."
@@ -676,7 +720,7 @@ class BudgetSpec(ApiModel):
     """A money limit for the jobs of this namespace, per period."""
 
     limit: float = Field(
-        ge=0, le=bounds.MAX_MONEY, description="Most that may be spent per period; at most 1e9."
+        ge=0, le=bounds.MAX_MONEY, description="Most that may be spent per period."
     )
     currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code.")
     period: Literal["day", "week", "month", "total"] = Field(
