@@ -1054,3 +1054,17 @@ def test_a_quote_shows_a_new_job_its_namespace_would_hold() -> None:
     assert quoted.keys == {f"{NS}/quoted"}
     (held,) = quoted.held
     assert (held.job.key, held.reason) == (f"{NS}/quoted", "BudgetInvalid")
+
+
+def test_a_cpu_pool_s_status_says_its_free_cpu_and_no_devices() -> None:
+    # `kubectl describe pt` read `Free Devices: 0` for a CPU pool with 128 cores free: "full".
+    world = World()
+    cpu_node = node("c-0", "cpu", gpus=0)
+    cpu_node["status"]["allocatable"] = {"cpu": "128", "memory": "512Gi"}
+    world.kube.put("nodes", cpu_node)
+    cpu_pool = {**pool("cpu", "cpu", 0), "prices": {"perCpuHour": 0.05}}
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0), cpu_pool))
+    world.cycle()
+    rows = {p["name"]: p for p in world.kube.status("pricetables", "", "prices")["pools"]}
+    assert rows["cpu"] == {"name": "cpu", "nodes": 1, "freeCpu": 128}
+    assert (rows["l4"]["freeDevices"], rows["l4"]["freeCpu"]) == (16, 192)

@@ -695,7 +695,11 @@ class PoolStatus(ApiModel):
 
     name: str = Field(description="Pool name.")
     nodes: int = Field(0, description="Nodes matched by the selector.")
-    free_devices: int = Field(0, description="Devices not requested by any pod.")
+    free_devices: int | None = Field(
+        None,
+        description="Devices not requested by any pod; absent for a cpu pool, which has none "
+        "(what it has free is freeCpu).",
+    )
     free_cpu: float = Field(
         0, description="CPU cores not requested by any pod: what a CPU pool has free."
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pricewise.api.convert import PoolProblem, reported_progress
+from pricewise.api.convert import PoolProblem, device_resource, reported_progress
 from pricewise.api.models import PoolStatus, PriceTableStatus
 from pricewise.api.wire import job_status_patch, status_wire
 from pricewise.controller import status
@@ -304,7 +304,10 @@ class Scheduler:
                 PoolStatus(
                     name=n,
                     nodes=len(by_name[n].nodes),
-                    free_devices=by_name[n].free.devices,
+                    # A cpu pool's 0 devices read as "full" beside its free CPU.
+                    free_devices=by_name[n].free.devices
+                    if device_resource(by_name[n].accelerator)
+                    else None,
                     free_cpu=by_name[n].free.cpu / 1000,
                     observed_interruption_rate=round(rates[n].rate or 0.0, 4)
                     if by_name[n].is_spot and n in rates and rates[n].rate is not None
