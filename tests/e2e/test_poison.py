@@ -104,7 +104,6 @@ def test_poison_objects_beside_good_jobs(
     huge_template["spec"]["template"]["spec"]["containers"][0]["resources"] = {
         "requests": {"cpu": "1e400"}
     }
-    endless = {**option, "duration": "99999d"}
     apply(
         cluster,
         namespace,
@@ -119,7 +118,6 @@ def test_poison_objects_beside_good_jobs(
         training_job("9lives", [option], **two),
         training_job("a" * 70, [option]),
         training_job("b" * 60, [option], **two),
-        training_job("endless", [endless]),
         huge_template,
         refused,
     )
@@ -148,16 +146,14 @@ def test_poison_objects_beside_good_jobs(
             "Invalid value"
             in wait_reason(cluster, namespace, "refused", "WorkerRejected")["message"]
         )
-        invalid = wait_reason(cluster, namespace, "endless", "InvalidSpec")
-        assert "3650d" in invalid["message"]
+        # A duration past 3650d is refused by the API server now (above); a request too large
+        # for the operator still reaches it.
+        invalid = wait_reason(cluster, namespace, "huge-template", "InvalidSpec")
+        assert "spec.template" in invalid["message"]
         # Its Admitted condition says so too, as every other wait's does, kept by the CRD.
         (admitted,) = [c for c in invalid.get("conditions") or [] if c["type"] == "Admitted"]
         assert (admitted["status"], admitted["reason"]) == ("False", "InvalidSpec")
         assert admitted["message"] == invalid["message"]
-        assert (
-            "spec.template"
-            in wait_reason(cluster, namespace, "huge-template", "InvalidSpec")["message"]
-        )
         martian = wait_for(
             lambda: _ready(cluster, "budget", "martian", namespace), 30, "the Budget's condition"
         )
@@ -181,7 +177,7 @@ def test_poison_objects_beside_good_jobs(
             for line in metrics.splitlines()
             if line.startswith("pricewise_rejected_objects{")
         }
-        assert rejected['kind="TrainingJob",reason="InvalidSpec"'] >= 2
+        assert rejected['kind="TrainingJob",reason="InvalidSpec"'] >= 1
         assert rejected['kind="Budget",reason="InvalidSpec"'] >= 1
         assert "Traceback" not in operator.log()
     finally:
