@@ -17,13 +17,15 @@ from test_isolation import job as job_body
 import pricewise.core.explain as explained
 from pricewise.api.convert import pools_from
 from pricewise.api.models import PriceTable
+from pricewise.api.wire import option_row
 from pricewise.cli import main
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.preemption import PreemptionSettings, RunningJob, preemptions
 from pricewise.core.snapshot import BudgetView, JobOption, Quota, Release, Resources
 from pricewise.core.solver import SolverSettings, solve
-from pricewise.core.units import to_micros
+from pricewise.core.units import from_micros, parse_duration, to_micros
+from pricewise.offline.plan import decision_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 L4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2))
@@ -137,18 +139,20 @@ def moe(nodes: int, **kw: object) -> Decision:
 def test_a_run_over_maxduration_reads_in_figures_that_add_up_and_says_what_suffices() -> None:
     decision = moe(2)
     assert decision.reason == "DeadlineUnreachable"
-    # It read "needs 1d10h, 9h33m over maxDuration 1d", and gave no next step.
-    assert decision.options[0].note == "needs 1d9h33m, 9h33m over maxDuration 1d"
+    # It read "needs 1d10h, 9h33m over maxDuration 1d", and gave no next step; then "needs
+    # 1d9h33m" beside a DURATION of 1d10h. In the run's unit, as the table prints it.
+    (row,) = decision.options
+    assert (row.note, row.duration) == ("needs 1d10h, 10h over maxDuration 1d", "1d10h")
     assert decision.message == (
-        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
-        "spec.maxDuration to 1d9h33m"
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d10h; raise "
+        "spec.maxDuration to 1d10h"
     )
 
 
 def test_more_workers_are_named_where_the_pool_holds_them() -> None:
     assert moe(3).message == (
-        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
-        "spec.maxDuration to 1d9h33m, or spec.workers.max to 3 (h100 x3 needs 23h47m)"
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d10h; raise "
+        "spec.maxDuration to 1d10h, or spec.workers.max to 3 (h100 x3 needs 23h47m)"
     )
     due = NOW + timedelta(hours=20)
     assert moe(4, max_duration_s=None, deadline=due).message == (
@@ -161,14 +165,37 @@ def test_more_workers_are_named_where_the_pool_holds_them() -> None:
 def test_a_run_over_both_limits_is_told_to_lift_both() -> None:
     due = NOW + timedelta(hours=30)  # past maxDuration, short of the run
     assert moe(2, deadline=due).message == (
-        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d9h33m; raise "
-        "spec.maxDuration to 1d9h33m, and move spec.deadline or set spec.whenLate: Run to run "
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d10h; raise "
+        "spec.maxDuration to 1d10h, and move spec.deadline or set spec.whenLate: Run to run "
         "it late"
     )
     # A deadline the run fits is no bar to a larger maxDuration.
     assert moe(2, deadline=NOW + timedelta(hours=40)).message.endswith(
-        "; raise spec.maxDuration to 1d9h33m"
+        "; raise spec.maxDuration to 1d10h"
     )
+
+
+def test_a_run_reads_alike_in_the_options_table_and_in_its_note() -> None:
+    # 4d14h20m over a day: the table read 4d14h (to the nearest hour), the note "needs 4d15h".
+    slow = job("slow", option("nvidia-l4", 1000), work=397_200_000.0, max_duration_s=86400.0)
+    (decision,) = solve(snapshot([L4], [slow])).decisions
+    (row,) = decision.options
+    assert row.note == "needs 4d15h, 3d15h over maxDuration 1d"
+    assert option_row(row, from_micros, None)["duration"] == "4d15h"
+
+
+def test_a_limit_reads_as_the_user_wrote_it_and_the_run_it_admits_never_reads_longer() -> None:
+    # maxDuration 1d9h33m, a run of 1d9h32m53s: the event read "done in 1d10h: cheapest of 1
+    # option(s) that finish within 1d10h", a limit the user never wrote.
+    decision = moe(2, max_duration_s=parse_duration("1d9h33m"))
+    assert decision.reason == "Admitted"
+    assert decision.message == (
+        "h100 x2 at 2,147.07 USD, done in 1d9h33m: cheapest of 1 option(s) that finish within "
+        "1d9h33m"
+    )
+    (row,) = decision.options
+    assert option_row(row, from_micros, None)["duration"] == "1d9h33m"
+    assert decision_dict(decision, NOW, "USD")["duration"] == "1d9h33m"
 
 
 # --- selectors and quantities as Kubernetes writes them --------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pricewise.api.convert import quota_from, resources_of
 from pricewise.core.units import (
-    Overrun,
+    TimeLimit,
     cpu_millis,
     format_duration,
     format_money,
@@ -47,13 +47,51 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_a_run_over_its_limit_reads_in_figures_that_add_up() -> None:
-    # Printed apart: "needs 1d10h, 9h33m over maxDuration 1d".
-    run = Overrun.of(120_772.95, 86400)
-    assert (run.need, run.limit, run.over) == ("1d9h33m", "1d", "9h33m")
-    assert (Overrun.of(3600, 3599).need, Overrun.of(3600, 3599).over) == ("1h", "1s")
-    assert run.within(85_632.0) == "23h47m"
+    # In the run's own unit, as the options table prints it: the note read "needs 1d9h33m, 9h33m
+    # over maxDuration 1d" beside a DURATION of 1d10h, and "needs 4d15h" beside 4d14h.
+    day = TimeLimit.written(86400)
+    run = day.overrun(120_772.95)
+    assert (run.need, run.limit, run.over) == ("1d10h", "1d", "10h")
+    assert day.run(120_772.95) == run.need
+    assert (day.run(397_800), day.overrun(397_800).need) == ("4d15h", "4d15h")  # 4d14h30m
+    hour = TimeLimit.written(3599)
+    assert (hour.overrun(3600).need, hour.overrun(3600).over) == ("1h", "1s")
+    assert day.run(85_632.0) == "23h47m"
     # A faster run of 1d31m, within 1d45m, is not printed as 1d1h.
-    assert Overrun.of(93_600, 89_100).within(88_260) == "1d31m"
+    assert TimeLimit.written(89_100).run(88_260) == "1d31m"
+
+
+def test_a_limit_the_user_wrote_reads_as_written_and_runs_beside_it_never_contradict_it() -> None:
+    # maxDuration: 1d9h33m read "1d10h", beside a run of 1d9h33m printed "done in 1d10h".
+    limit = TimeLimit.written(parse_duration("1d9h33m"))
+    assert (limit.text, limit.run(120_772.95)) == ("1d9h33m", "1d9h33m")
+    assert limit.run(120_790.0) == "1d9h34m"  # 10s over: never read as the limit itself
+    assert (limit.overrun(300_000).need, limit.overrun(300_000).over) == ("3d11h20m", "2d1h47m")
+    # A deadline's time left is the clock's figure, not the user's: to format_duration's unit.
+    left = TimeLimit.left(5 * 3600 + 12 * 60 + 37)
+    assert (left.text, left.run(5 * 3600 + 12 * 60 + 30)) == ("5h12m", "5h12m")
+    assert left.run(5 * 3600 + 13 * 60) == "5h13m"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    run=st.floats(1.0, 3650 * 86400.0, allow_nan=False),
+    limit=st.floats(1.0, 3650 * 86400.0, allow_nan=False),
+    written=st.booleans(),
+)
+def test_a_run_beside_its_limit_reads_on_the_side_of_it_that_it_is(
+    run: float, limit: float, written: bool
+) -> None:
+    bound = TimeLimit.written(limit) if written else TimeLimit.left(limit)
+    printed_limit = parse_duration(bound.text)
+    printed_run = parse_duration(bound.run(run))
+    if run > limit:
+        assert printed_run > printed_limit
+        assert run - 0.0005 <= printed_run  # a limit raised to the run printed lets it run
+    else:
+        assert printed_run <= printed_limit
+    if written:
+        assert printed_limit == math.floor(round(limit, 3))  # to the second, as written
 
 
 @settings(max_examples=300, deadline=None)
@@ -61,18 +99,20 @@ def test_a_run_over_its_limit_reads_in_figures_that_add_up() -> None:
     need=st.floats(1.0, 3650 * 86400.0, allow_nan=False),
     over=st.floats(0.001, 3650 * 86400.0, allow_nan=False),
 )
+@example(need=157_680_000.0, over=0.03125)  # a limit a hair short of 1825d is not 1825d
 def test_an_overrun_s_figures_add_up_and_the_run_it_names_suffices(
     need: float, over: float
 ) -> None:
     limit = need - over
     if limit <= 0:
         return
-    run = Overrun.of(need, limit)
+    run = TimeLimit.left(limit).overrun(need)
     printed_need, printed_limit, printed_over = map(parse_duration, (run.need, run.limit, run.over))
     assert printed_need - printed_limit == printed_over > 0
-    # A limit raised to the run printed lets it run; each figure is off by less than a unit.
-    assert need - 1e-6 <= printed_need < need + run.unit
-    assert limit - run.unit < printed_limit <= limit + 1e-6
+    # A limit raised to the run printed lets it run; each figure is off by less than a unit
+    # (but for what is below the millisecond, the finest a duration is written in).
+    assert need - 0.0005 <= printed_need < need + run.unit
+    assert limit - run.unit < printed_limit <= limit + 0.0005
 
 
 def test_quantities() -> None:

@@ -23,7 +23,6 @@ from pricewise.api.models import (
 )
 from pricewise.core.explain import OptionVerdict
 from pricewise.core.times import timestamp
-from pricewise.core.units import format_duration
 
 log = logging.getLogger(__name__)
 _WIRE_NAMES = {info.alias or name for name, info in TrainingJobStatus.model_fields.items()}
@@ -56,7 +55,7 @@ def option_row(
         devices=cand.workers * cand.option.devices_per_worker,
         cost=money(cand.cost),
         list_cost=None if cand.risk is None else money(cand.list_cost),
-        duration=format_duration(cand.duration_s),
+        duration=verdict.duration,
         verdict=verdict.verdict,
         note=verdict.note,
     )

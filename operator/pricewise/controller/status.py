@@ -11,7 +11,7 @@ from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
 from pricewise.core.times import optional_timestamp, timestamp
-from pricewise.core.units import format_duration, format_money, from_micros
+from pricewise.core.units import format_money, from_micros
 
 Condition = dict[str, Any]
 
@@ -134,7 +134,7 @@ def admitted_status(
         nodes=list(decision.nodes),
         currency=currency,
         estimated_cost=_cents(chosen.cost),
-        estimated_duration=format_duration(chosen.duration_s),
+        estimated_duration=decision.duration,
         estimated_finish=optional_timestamp(chosen.finish(now)),
         accrued_cost=previous.accrued_cost,
         accrued_before_run=previous.accrued_cost,

@@ -21,7 +21,7 @@ from functools import cached_property
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S, MAX_WORKERS
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
 from pricewise.core.spotrisk import SpotRisk, poisson_quantile, spot_risk
-from pricewise.core.units import MICROS, Overrun, format_duration, format_micros
+from pricewise.core.units import MICROS, TimeLimit, format_duration, format_micros
 
 MIB_PER_GIB = 1024
 
@@ -157,6 +157,14 @@ def time_limit_s(job: Job, now: datetime) -> float | None:
     if job.max_duration_s is not None:
         limits.append(job.max_duration_s)
     return min(limits) if limits else None
+
+
+def time_limit(job: Job, now: datetime) -> TimeLimit | None:
+    """The tighter limit of `time_limit_s`, to print runs beside: a maxDuration as the user
+    wrote it, or the time left to the deadline."""
+    if deadline_binds(job, now) and job.deadline is not None:
+        return TimeLimit.left((job.deadline - now).total_seconds())
+    return None if job.max_duration_s is None else TimeLimit.written(job.max_duration_s)
 
 
 def _candidate(
@@ -304,11 +312,12 @@ def candidate_for(
     # width would do: "set spec.allowSpot" is advice only where it would help.
     blocked = pool.is_spot and not job.allow_spot
     if found is None:
+        bound = time_limit(job, now)
         widest = _candidate(job, option, pool, widest_width, Stage.TIME)
         if limit is not None and limit <= 0 and job.deadline is not None:
             note = f"the deadline passed {format_duration(-limit)} ago"
-        elif limit is not None and widest.worst_s > limit:
-            late = Overrun.of(widest.worst_s, limit)
+        elif bound is not None and widest.worst_s > bound.seconds:
+            late = bound.overrun(widest.worst_s)
             if deadline_binds(job, now):
                 note = f"needs {late.need}, {late.over} past the deadline"
             else:

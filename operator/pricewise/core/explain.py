@@ -16,14 +16,14 @@ from pricewise.core.costmodel import (
     Stage,
     deadline_binds,
     fastest_run_s,
-    time_limit_s,
+    time_limit,
     wider_run,
 )
 from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import Reservation, release_s
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
-from pricewise.core.units import Overrun, format_duration, format_micros
+from pricewise.core.units import TimeLimit, format_duration, format_micros
 
 if TYPE_CHECKING:  # preemption reads this module's decisions
     from pricewise.core.preemption import RunningJob
@@ -38,6 +38,8 @@ class OptionVerdict:
     candidate: Candidate
     verdict: Verdict
     note: str
+    duration: str
+    """The run's time as the job's messages print it beside its time limit (`run_text`)."""
     start: datetime | None = None
     """The planned start of a `planned` row."""
 
@@ -54,6 +56,19 @@ class Decision:
     options: tuple[OptionVerdict, ...]
     reservation: Reservation | None = None
     """The later start planned for a job that waits by plan."""
+
+    @property
+    def duration(self) -> str | None:
+        """The placed or planned run's time as its row of the options table prints it (the
+        status's estimatedDuration, `plan`'s DURATION), None for a job that waits."""
+        return next((r.duration for r in self.options if r.verdict in ("chosen", "planned")), None)
+
+
+def run_text(cand: Candidate, start: datetime) -> str:
+    """How long the candidate runs, started at `start`, printed beside the job's time limit
+    then (`TimeLimit.run`), or as `format_duration` prints it where the job has none."""
+    limit = time_limit(cand.job, start)
+    return format_duration(cand.duration_s) if limit is None else limit.run(cand.duration_s)
 
 
 _STAGE_REASONS = {
@@ -243,12 +258,13 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
     # By the run time the deadline was checked against: with the reclaims of 9 runs in 10
     # on spot, where the expected run alone read as fitting the limit it was refused for.
     fastest = min(closest, key=lambda c: c.worst_s)
-    limit = time_limit_s(job, now) or 0.0
+    # Options are too slow only against some limit: 0 s stands in for none, as a guard.
+    limit = time_limit(job, now) or TimeLimit.left(0.0)
     wider, wider_s = None, ""
-    if limit <= 0 and job.deadline is not None:
-        text = f"deadline passed {format_duration(-limit)} ago"
+    if limit.seconds <= 0 and job.deadline is not None:
+        text = f"deadline passed {format_duration(-limit.seconds)} ago"
     else:
-        run = Overrun.of(fastest.worst_s, limit)
+        run = limit.overrun(fastest.worst_s)
         what = "deadline in" if deadline_binds(job, now) else "maxDuration"
         reclaims = " with the reclaims of 9 runs in 10" if fastest.risk is not None else ""
         text = (
@@ -264,10 +280,10 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
             key=lambda w: (w.workers, w.cost),
             default=None,
         )
-        wider_s = run.within(wider.worst_s) if wider is not None else ""
+        wider_s = limit.run(wider.worst_s) if wider is not None else ""
     longest = job.max_duration_s
     # Against maxDuration, to the same unit wherever the message names it.
-    at_max = Overrun.of(fastest.worst_s, longest) if longest is not None else None
+    at_max = TimeLimit.written(longest).overrun(fastest.worst_s) if longest is not None else None
     over_max = longest is not None and fastest.worst_s > longest
     # With whenLate: Run, a deadline is no bar once maxDuration is met.
     over_deadline = (
@@ -369,11 +385,11 @@ def _admitted_message(
 ) -> str:
     currency = snapshot.currency
     feasible = [c for c in rows if c.feasible]
-    limit = time_limit_s(chosen.job, snapshot.now)
-    within = f" that finish within {format_duration(limit)}" if limit is not None else ""
+    limit = time_limit(chosen.job, snapshot.now)
+    within = f" that finish within {limit.text}" if limit is not None else ""
     head = (
         f"{chosen.label()} at {format_micros(chosen.cost, currency)}, "
-        f"done in {format_duration(chosen.duration_s)}"
+        f"done in {run_text(chosen, snapshot.now)}"
     )
     cheapest = feasible[0]
     # An option as cheap as the chosen one may sort before it (a shorter run breaks the tie).
@@ -462,12 +478,14 @@ def explain(
         blockers: list[tuple[str, str]] = []
         blocked: list[Candidate] = []
         for cand in rows:
+            run = run_text(cand, snapshot.now)
             if placed and cand is placed[0]:
-                table.append(OptionVerdict(cand, "chosen", ""))
+                table.append(OptionVerdict(cand, "chosen", "", run))
             elif reserved and cand is later:
                 when = clock(reserved.start, snapshot.now)
                 note = f"starts ~{when}, when pool {cand.pool.name} frees"
-                table.append(OptionVerdict(cand, "planned", note, reserved.start))
+                run = run_text(cand, reserved.start)
+                table.append(OptionVerdict(cand, "planned", note, run, reserved.start))
             elif cand.feasible:
                 if basis is not None:
                     note = _relative_note(cand, basis, after, held, snapshot.currency)
@@ -475,9 +493,9 @@ def explain(
                     blockers.append(_blocker(after, cand, snapshot.currency, held))
                     blocked.append(cand)
                     note = blockers[-1][1]
-                table.append(OptionVerdict(cand, "feasible", note))
+                table.append(OptionVerdict(cand, "feasible", note, run))
             else:
-                table.append(OptionVerdict(cand, "excluded", cand.note))
+                table.append(OptionVerdict(cand, "excluded", cand.note, run))
         if placed:
             reason, message = "Admitted", _admitted_message(placed[0], rows, after, held, snapshot)
         elif reserved:

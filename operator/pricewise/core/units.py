@@ -104,34 +104,88 @@ def format_duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Overrun:
-    """A run against a time limit it does not fit, printed so that the figures add up: all to
-    the finest unit `format_duration` prints any of them to, the run rounded up (a limit raised
-    to it suffices) and the limit down. Printed apart, a run of 1d9h33m read `1d10h`, beside
-    `9h33m over maxDuration 1d`."""
+    """A run against a time limit it does not fit, printed so that the figures add up (see
+    `TimeLimit.overrun`)."""
 
     need: str
+    """The run, rounded up: a limit raised to it suffices."""
     limit: str
     over: str
     """`need` less `limit`, as printed."""
     unit: int = 1
     """Seconds of the last unit printed."""
 
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A time limit (maxDuration, or the time left to a deadline) and the unit the runs
+    compared with it are printed to, so that no figure contradicts another: a run that fits
+    never reads longer than the limit, one that does not never reads as short as it, and the
+    options table, the note and the message print a run alike. A maxDuration of `1d9h33m`
+    read `1d10h`, beside a run of `1d10h` it admitted; a run read `4d14h` in the table and
+    `needs 4d15h` in its note."""
+
+    seconds: float
+    unit: int
+    """Seconds of the finest unit the limit is printed to; runs are printed to it at most."""
+
     @classmethod
-    def of(cls, need_s: float, limit_s: float) -> Overrun:
-        """The run of `need_s` seconds against a limit of `limit_s`, the first the larger."""
+    def written(cls, seconds: float) -> TimeLimit:
+        """A limit the user wrote (`spec.maxDuration`): printed as written, to the second,
+        whatever unit that takes, so that a message names no figure they never wrote."""
+        whole = max(math.floor(_noiseless(seconds)), 1)
+        unit = next(u for u in (86400, 3600, 60, 1) if whole % u == 0)
+        return cls(seconds, unit)
+
+    @classmethod
+    def left(cls, seconds: float) -> TimeLimit:
+        """The time left to a deadline: a figure of the clock, not the user's, printed to the
+        unit `format_duration` would print it to."""
+        return cls(seconds, _precision(max(seconds, 0.0)))
+
+    @property
+    def text(self) -> str:
+        """The limit as printed: rounded down to its unit."""
+        return _exact(self._shown)
+
+    @property
+    def _shown(self) -> int:
+        return math.floor(_noiseless(self.seconds) / self.unit) * self.unit
+
+    def run(self, seconds: float) -> str:
+        """A run beside this limit: to the unit `format_duration` prints it to, or the
+        limit's where that is finer; rounded up when over the limit (a limit raised to it
+        suffices), else to the nearest but never past the limit as printed."""
+        if not math.isfinite(seconds):
+            return format_duration(seconds)
+        return _exact(self._run(seconds))
+
+    def _run(self, seconds: float) -> int:
+        unit = min(self.unit, _precision(seconds))
+        # One a hair over its limit, which the cost model refuses, still reads past it.
+        steps = _noiseless(seconds) / unit
+        if seconds > self.seconds:
+            return max(math.ceil(steps) * unit, self._shown + unit)
+        return min(math.floor(steps + 0.5) * unit, self._shown)
+
+    def overrun(self, need_s: float) -> Overrun:
+        """A run of `need_s` seconds, longer than the limit, against it. Its unit is the run's
+        and the limit's, not that of what it runs over: `needs 1d10h, 10h over maxDuration 1d`,
+        as the options table prints the run, not `needs 1d9h33m` beside a `1d10h` there."""
         if not math.isfinite(need_s):
             forever = format_duration(need_s)
-            return cls(forever, format_duration(limit_s), forever)
-        unit = min(_precision(need_s), _precision(limit_s), _precision(need_s - limit_s))
-        # Rounded first: a run of 1h computed as 3600.0000001 s does not need 1h0m1s.
-        need = math.ceil(round(need_s / unit, 6)) * unit
-        limit = math.floor(round(limit_s / unit, 6)) * unit
-        return cls(_exact(need), _exact(limit), _exact(need - limit), unit)
+            return Overrun(forever, self.text, forever)
+        need = self._run(need_s)
+        unit = min(self.unit, _precision(need_s))
+        return Overrun(_exact(need), self.text, _exact(max(need - self._shown, 0)), unit)
 
-    def within(self, seconds: float) -> str:
-        """A run that fits the limit, printed as the limit is (rounded down, to the same
-        unit), so that it reads as fitting: a run of 1d31m within 1d45m did not read `1d1h`."""
-        return _exact(math.floor(round(seconds / self.unit, 6)) * self.unit)
+
+def _noiseless(seconds: float) -> float:
+    """Seconds (at least 0) to the millisecond, the finest a duration is written in: a run of
+    1h computed as 3600.0000001 s does not need 1h0m1s, nor does a maxDuration of `1.1h`
+    (3960.0000000000005 s) read `1h6m0s`. Absolute, not relative to the unit printed: a limit
+    0.03 s short of 1825 days is not 1825 days."""
+    return round(max(seconds, 0.0), 3)
 
 
 def _precision(seconds: float) -> int:

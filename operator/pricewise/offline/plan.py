@@ -19,7 +19,7 @@ from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.times import clock
-from pricewise.core.units import format_duration, format_money, from_micros
+from pricewise.core.units import format_money, from_micros
 from pricewise.offline.columns import columns
 
 
@@ -99,7 +99,7 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "nodes": list(decision.nodes),
         "cost": from_micros(chosen.cost) if chosen else None,
         "currency": currency,
-        "duration": format_duration(chosen.duration_s) if chosen else None,
+        "duration": decision.duration if chosen else None,
         "finish": _isoformat(chosen.finish(now)) if chosen else None,
         "plannedStart": _isoformat(decision.reservation.start) if decision.reservation else None,
         "reason": decision.reason,
@@ -155,7 +155,7 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = Fa
                 c.pool.name if c else "-",
                 str(c.workers) if c else "-",
                 format_money(from_micros(c.cost), currency) if c else "-",
-                format_duration(c.duration_s) if c else "-",
+                d.duration or "-",
                 start,
                 d.reason,
                 message,
@@ -192,7 +192,7 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = Fa
                         str(cand.workers),
                         format_money(from_micros(cand.cost), currency),
                         format_money(from_micros(cand.list_cost), currency) if cand.risk else "-",
-                        format_duration(cand.duration_s),
+                        row.duration,
                         row.verdict,
                         row.note,
                     ]
