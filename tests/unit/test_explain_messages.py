@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -120,6 +120,64 @@ def test_plan_excludes_the_options_a_hard_budget_can_never_pay_for(
     )
     assert {row["verdict"] for row in sweep["options"]} == {"excluded"}
     assert jobs["resnet50-imagenet"]["reason"] == "Admitted"  # 20.90 USD: within it
+
+
+# --- a hard budget used up: when it frees, and the ways round it ------------------------------
+
+L4_SPOT = pool("l4-spot", "nvidia-l4", 0.5, gpu_nodes("l4-spot", 2), spot=True)
+"""8 spot L4 for the factory job's hour: 4.00 USD."""
+MONTH_END = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def used_up(period: str = "month", **kw: object) -> Decision:
+    """The factory's job, on L4 (16.00 USD) or spot L4 (4.00 USD) it may not use, under a hard
+    budget of 100 USD with 90 spent (committed to admitted jobs, for a `total` one, which would
+    never hold the job again once spent)."""
+    used = (0, to_micros(90)) if period == "total" else (to_micros(90), 0)
+    end = None if period == "total" else MONTH_END
+    budget = BudgetView(NS, "monthly", to_micros(100), *used, True, period=period, period_end=end)
+    plan = solve(
+        snapshot([L4, L4_SPOT], [job("j", option("nvidia-l4", 1000), **kw)], budgets=[budget])
+    )
+    (decision,) = plan.decisions
+    return decision
+
+
+def test_a_job_a_budget_holds_back_is_told_when_it_frees_and_what_else_would_run() -> None:
+    # It read "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD": not whether it
+    # waits for the month or a larger limit, nor that the spot option fits what is left.
+    decision = used_up()
+    assert decision.reason == "BudgetExceeded"
+    assert decision.message == (
+        "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD; it waits for that "
+        "Budget's next period (from ~Dec 01 00:00 UTC), or raise its spec.limit to 106.00 USD; "
+        "l4-spot x1 would save 75% (4.00 USD, within what is left) but spot pool; set "
+        "spec.allowSpot: true"
+    )
+
+
+def test_a_budget_that_frees_after_the_deadline_or_never_is_said_so() -> None:
+    late = used_up(deadline=NOW + timedelta(hours=3)).message
+    assert "next period (from ~Dec 01 00:00 UTC, too late for its deadline), or raise" in late
+    assert used_up(period="total").message.startswith(
+        "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD; that Budget never "
+        "resets (period total): raise its spec.limit to 106.00 USD; l4-spot x1 would save 75%"
+    )
+
+
+def test_plan_tells_the_example_s_held_back_job_when_its_budget_frees(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = "2026-11-29T12:00:00Z"
+    assert main(["plan", str(ROOT / "examples"), "--now", now, "-o", "json"]) == 0
+    jobs = {j["name"]: j for j in json.loads(capsys.readouterr().out)["jobs"]}
+    assert jobs["detector-sweep"]["message"] == (
+        "budget team-vision/monthly: 59.10 USD left after 20.90 USD for other jobs placed now "
+        "or reserved, nvidia-a100-80gb x1 costs 101.40 USD (1 other feasible option(s) blocked "
+        "too); it waits for that Budget's next period (from ~Dec 01 00:00 UTC), or raise its "
+        "spec.limit to 242.31 USD; nvidia-h100-spot x1 would save 82% (18.44 USD, within what "
+        "is left) but spot pool; set spec.allowSpot: true"
+    )
 
 
 # --- a run too long for maxDuration or the deadline ------------------------------------------

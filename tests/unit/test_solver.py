@@ -199,7 +199,8 @@ def test_room_and_budget_held_for_a_later_start_are_named() -> None:
     assert decide(plan, "team-a/s")[1:] == (
         "BudgetExceeded",
         "budget team-a/monthly: 4.00 USD left after 8.00 USD for other jobs placed now or "
-        "reserved, h100 x1 costs 8.00 USD",
+        "reserved, h100 x1 costs 8.00 USD; it waits for that Budget's next period, or raise its "
+        "spec.limit to 16.00 USD",
     )
 
 
@@ -252,7 +253,10 @@ def test_hard_budget_holds_back_and_soft_budget_lets_run() -> None:
     plan = checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[hard]))
     _, reason, message = decide(plan)
     assert reason == "BudgetExceeded"
-    assert message == "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD"
+    assert message == (
+        "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD; it waits for that "
+        "Budget's next period, or raise its spec.limit to 106.00 USD"
+    )
     soft = BudgetView("team-a", "monthly", to_micros(100), to_micros(90), 0, hard=False)
     assert decide(checked(snapshot([SLOW], [job("j", BOTH[0])], budgets=[soft])))[0] == "l4"
 

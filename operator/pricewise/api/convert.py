@@ -13,6 +13,7 @@ from typing import Any
 
 from pricewise.api import models as api
 from pricewise.api.naming import PROGRESS_ANNOTATION
+from pricewise.core.accounting import period_bounds
 from pricewise.core.bounds import MAX_CPU_CORES, MAX_MEMORY_GIB
 from pricewise.core.snapshot import (
     GPU,
@@ -385,9 +386,16 @@ def quota_from(resource_quota: Mapping[str, Any]) -> Quota:
 
 
 def budget_from(
-    budget: api.Budget, spent: float | None = None, committed: float | None = None
+    budget: api.Budget,
+    spent: float | None = None,
+    committed: float | None = None,
+    now: datetime | None = None,
 ) -> BudgetView:
-    """The solver's view of a Budget; spent and committed default to its status."""
+    """The solver's view of a Budget; spent and committed default to its status, and the end
+    of its period, without `now` to tell the current one, too."""
+    end = budget.status.period_end
+    if now is not None:
+        _, end = period_bounds(budget.spec.period, budget.spec.time_zone, now)
     return BudgetView(
         namespace=budget.metadata.namespace,
         name=budget.metadata.name,
@@ -397,4 +405,5 @@ def budget_from(
         hard=budget.spec.enforcement == "hard",
         currency=budget.spec.currency,
         period=budget.spec.period,
+        period_end=end,
     )

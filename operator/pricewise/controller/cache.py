@@ -509,7 +509,7 @@ class Cache:
         """Budgets in the prices' currency with what they have spent and committed (a Budget
         in another currency is not enforced, and says so in its status)."""
         return [
-            convert.budget_from(b, committed=self.committed(ns, now, pools))
+            convert.budget_from(b, committed=self.committed(ns, now, pools), now=now)
             for (ns, _), b in sorted(self.budgets.items())
             if b.spec.currency == currency
         ]

@@ -6,7 +6,7 @@ it was chosen from, like a dry run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -23,7 +23,7 @@ from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import Reservation, release_s
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
-from pricewise.core.units import TimeLimit, format_duration, format_micros
+from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up
 
 if TYPE_CHECKING:  # preemption reads this module's decisions
     from pricewise.core.preemption import RunningJob
@@ -404,11 +404,59 @@ def _admitted_message(
             or "has no room now"
         )
         text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but {why}"
-    cheaper_excluded = [c for c in rows if not c.feasible and c.cost < chosen.cost]
-    if cheaper_excluded:
-        alt = min(cheaper_excluded, key=lambda c: c.cost)
-        saving = 1 - alt.cost / chosen.cost if chosen.cost else 0.0
-        text += f"; {alt.label()} would save {saving:.0%} but {alt.note}"
+    alt = _cheaper_excluded(rows, chosen)
+    return text + (_would_save(alt, chosen) if alt is not None else "")
+
+
+def _cheaper_excluded(
+    rows: list[Candidate], than: Candidate, fits: Callable[[Candidate], bool] | None = None
+) -> Candidate | None:
+    """The cheapest option the job's own constraints exclude that costs less than `than`
+    (and that `fits` takes): what changing the job's spec would save."""
+    return min(
+        (c for c in rows if not c.feasible and c.cost < than.cost and (fits is None or fits(c))),
+        key=lambda c: c.cost,
+        default=None,
+    )
+
+
+def _would_save(alt: Candidate, than: Candidate, figures: str = "") -> str:
+    """`; h100-spot x1 would save 82% but spot pool; set spec.allowSpot: true`: an excluded
+    option against `than`, with its note (why, and the fix), and `figures` to add."""
+    saving = 1 - alt.cost / than.cost if than.cost else 0.0
+    return f"; {alt.label()} would save {saving:.0%}{figures} but {alt.note}"
+
+
+def _budget_way_out(
+    cand: Candidate, after: Ledger, rows: list[Candidate], snapshot: Snapshot
+) -> str:
+    """For a job a hard budget holds back from `cand`: whether the budget's next period lets
+    it run (when, and whether in time for its deadline) or only a larger limit does, and the
+    cheapest excluded option what is left would pay for, with the fix that lets it run."""
+    job, blocker = cand.job, after.budget_blocker(cand)
+    if blocker is None:
+        return ""
+    name, left = blocker
+    key = (job.namespace, name)
+    budget = next((b for b in snapshot.budgets if (b.namespace, b.name) == key), None)
+    if budget is None:  # the ledger's budgets are the snapshot's: a guard
+        return ""
+    # By what it lacks, on the limit the user wrote: what this plan gave others stays theirs.
+    least = format_micros_up(budget.limit + cand.cost - left, snapshot.currency)
+    raise_to = f"raise its spec.limit to {least}"
+    if budget.period == "total":
+        text = f"; that Budget never resets (period total): {raise_to}"
+    else:
+        end, when = budget.period_end, ""
+        if end is not None and end > snapshot.now:
+            latest = _latest_start(job, rows)
+            late = ", too late for its deadline" if latest is not None and end > latest else ""
+            when = f" (from ~{clock(end, snapshot.now)}{late})"
+        text = f"; it waits for that Budget's next period{when}, or {raise_to}"
+    alt = _cheaper_excluded(rows, cand, lambda c: after.budget_blocker(c) is None)
+    if alt is not None:
+        figures = f" ({format_micros(alt.cost, snapshot.currency)}, within what is left)"
+        text += _would_save(alt, cand, figures)
     return text
 
 
@@ -506,6 +554,10 @@ def explain(
                 message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
             if reason == "WaitingForCapacity" and not after.fits(blocked[0]):
                 message += ends.said(blocked[0])
+            if reason == "BudgetExceeded":
+                message += _budget_way_out(blocked[0], after, rows, snapshot)
+            elif (alt := _cheaper_excluded(rows, blocked[0])) is not None:
+                message += _would_save(alt, blocked[0])
             message += _must_start(job, rows, snapshot.now)
         else:
             reason, message = _unfeasible(job, rows, snapshot)
@@ -532,19 +584,25 @@ def _unoffered(job: Job, offered: list[str]) -> str:
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
     """When a waiting job must start to still meet its deadline: past it, the job is held
     as DeadlineUnreachable, which a person should see coming."""
+    latest = _latest_start(job, rows)
+    return (
+        "" if latest is None else f"; to meet its deadline it must start by ~{clock(latest, now)}"
+    )
+
+
+def _latest_start(job: Job, rows: list[Candidate]) -> datetime | None:
+    """The latest start at which some feasible option still meets the job's deadline; None
+    without a deadline, or a feasible option."""
     if job.deadline is None:
-        return ""
+        return None
     # At its fastest width: the cost model widens a job as its time runs short.
-    latest = max(
+    return max(
         (
             job.deadline - timedelta(seconds=fastest_run_s(job, c.option, c.pool))
             for c in rows
             if c.feasible
         ),
         default=None,
-    )
-    return (
-        "" if latest is None else f"; to meet its deadline it must start by ~{clock(latest, now)}"
     )
 
 

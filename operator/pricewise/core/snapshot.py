@@ -201,6 +201,9 @@ class BudgetView:
     currency: str = "USD"
     period: str = "month"
     """`day`, `week`, `month`, or `total` (it never resets)."""
+    period_end: datetime | None = None
+    """When the current period ends, and the next starts from the whole limit: when a job
+    the budget holds back may run. None for `total`, or when not known."""
 
     @property
     def remaining(self) -> int:

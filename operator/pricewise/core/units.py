@@ -225,6 +225,13 @@ def format_micros(micros: int, currency: str) -> str:
     return format_money(micros / MICROS, currency)
 
 
+def format_micros_up(micros: int, currency: str) -> str:
+    """Micro-units of money rounded up to the cent: a figure to set a limit (a Budget's, a
+    job's maxCost or value) to, which suffices where `format_micros` may print less."""
+    cent = MICROS // 100
+    return format_micros(-(-micros // cent) * cent, currency)
+
+
 def format_money(amount: float, currency: str) -> str:
     """`412.50 USD`: two decimals, or more where a small amount would print as zero."""
     if not abs(amount) < 2**53:

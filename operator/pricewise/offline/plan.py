@@ -52,7 +52,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     for budget in found.budgets:
         foreign = holds.foreign_currency(budget, currency)
         if foreign is None:
-            budgets.append(convert.budget_from(budget))
+            budgets.append(convert.budget_from(budget, now=now))
         else:
             warnings.append(f"Budget {budget.metadata.namespace}/{budget.metadata.name}: {foreign}")
     blocked = holds.namespace_holds(
