@@ -180,6 +180,40 @@ def test_plan_tells_the_example_s_held_back_job_when_its_budget_frees(
     )
 
 
+# --- a job dearer than its maxCost or its value: the fields that let it run -------------------
+
+
+def dear(**kw: object) -> Decision:
+    """The factory's job, on L4 (16.00 USD), or spot L4 (4.00 USD) it may not use."""
+    plan = solve(snapshot([L4, L4_SPOT], [job("j", option("nvidia-l4", 1000), **kw)]))
+    (decision,) = plan.decisions
+    return decision
+
+
+def test_a_job_not_worth_running_is_told_what_value_or_option_would_do() -> None:
+    # It read "... more than the job's value 5.00 USD (net benefit -11.00 USD)": no field.
+    decision = dear(value=to_micros(5))
+    assert (decision.reason, decision.message) == (
+        "NotWorthRunning",
+        "not worth running: cheapest option l4 x1 costs 16.00 USD, more than the job's value "
+        "5.00 USD (net benefit -11.00 USD); raise spec.value to 16.00 USD, or make the job cost "
+        "less (spec.work, or spec.options on a cheaper pool); l4-spot x1 would save 75% "
+        "(4.00 USD) but spot pool; set spec.allowSpot: true",
+    )
+
+
+def test_a_job_over_its_max_cost_is_told_every_field_that_falls_short() -> None:
+    # Raising maxCost alone would only have made it NotWorthRunning; the spot option at 4.00
+    # is within neither 3.00 USD.
+    decision = dear(max_cost=to_micros(3), value=to_micros(12))
+    assert (decision.reason, decision.message) == (
+        "OverMaxCost",
+        "maxCost 3.00 USD: cheapest option that meets the constraints, l4 x1, costs 16.00 USD; "
+        "raise spec.maxCost and spec.value to 16.00 USD, or make the job cost less (spec.work, "
+        "or spec.options on a cheaper pool)",
+    )
+
+
 # --- a run too long for maxDuration or the deadline ------------------------------------------
 
 

@@ -675,7 +675,9 @@ def test_max_cost_and_value() -> None:
     over = checked(snapshot([SLOW], [job("j", BOTH[0], max_cost=to_micros(10))]))
     assert decide(over)[1:] == (
         "OverMaxCost",
-        "maxCost 10.00 USD: cheapest option that meets the constraints, l4 x1, costs 16.00 USD",
+        "maxCost 10.00 USD: cheapest option that meets the constraints, l4 x1, costs 16.00 USD; "
+        "raise spec.maxCost to 16.00 USD, or make the job cost less (spec.work, or spec.options "
+        "on a cheaper pool)",
     )
     not_worth = checked(snapshot([SLOW], [job("j", BOTH[0], value=to_micros(12))]))
     assert decide(not_worth)[1] == "NotWorthRunning"

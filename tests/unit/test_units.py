@@ -13,6 +13,8 @@ from pricewise.core.units import (
     TimeLimit,
     cpu_millis,
     format_duration,
+    format_micros,
+    format_micros_up,
     format_money,
     memory_mib,
     parse_duration,
@@ -113,6 +115,16 @@ def test_an_overrun_s_figures_add_up_and_the_run_it_names_suffices(
     # (but for what is below the millisecond, the finest a duration is written in).
     assert need - 0.0005 <= printed_need < need + run.unit
     assert limit - run.unit < printed_limit <= limit + 0.0005
+
+
+def test_money_to_raise_a_limit_to_is_rounded_up_to_the_cent() -> None:
+    # A job of 6.3612 USD printed as costing 6.36: a value of 6.36 would not let it run.
+    assert (format_micros(6_361_200, "USD"), format_micros_up(6_361_200, "USD")) == (
+        "6.36 USD",
+        "6.37 USD",
+    )
+    assert format_micros_up(6_360_000, "USD") == "6.36 USD"
+    assert format_micros_up(1, "EUR") == "0.01 EUR"
 
 
 def test_quantities() -> None:

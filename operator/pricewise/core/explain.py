@@ -355,18 +355,20 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
         return "NodesUnavailable", "; ".join(notes)
     cheapest = min(closest, key=lambda c: c.cost)
     if stage is Stage.MAX_COST:
-        return "OverMaxCost", (
+        text = (
             f"maxCost {format_micros(job.max_cost or 0, currency)}: cheapest option that meets the "
             f"constraints, {cheapest.label()}, costs {format_micros(cheapest.cost, currency)}"
         )
+        return "OverMaxCost", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.VALUE:
         value = job.value or 0
-        return "NotWorthRunning", (
+        text = (
             f"not worth running: cheapest option {cheapest.label()} costs "
             f"{format_micros(cheapest.cost, currency)}, more than the job's value "
             f"{format_micros(value, currency)} "
             f"(net benefit {format_micros(value - cheapest.cost, currency)})"
         )
+        return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.QUOTA:
         return "QuotaTooSmall", (
             f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
@@ -375,9 +377,33 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     if stage is Stage.BUDGET:
         return "BudgetTooSmall", (
             f"cheapest option {cheapest.label()} {cheapest.note}; raise that Budget's "
-            "spec.limit, or make the job cost less (spec.work, or spec.options on a cheaper pool)"
+            f"spec.limit, or {_cost_less(job)}"
         )
     return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
+
+
+def _cost_less(job: Job) -> str:
+    """How a job can be made to cost less, in the fields it uses."""
+    return "make the job cost less (spec.work, or spec.options on a cheaper pool)"
+
+
+def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> str:
+    """What lets a job run whose cheapest option costs more than its maxCost or its value:
+    either raised to that cost (both, where both fall short: raising one alone only changes
+    the reason), a cheaper way to run it, or the cheapest option it excludes within both."""
+    job = cheapest.job
+    bounds = {"spec.maxCost": job.max_cost, "spec.value": job.value}
+    short = [
+        field for field, bound in bounds.items() if bound is not None and cheapest.cost > bound
+    ]
+    least = format_micros_up(cheapest.cost, currency)
+    text = f"; raise {' and '.join(short)} to {least}, or {_cost_less(job)}"
+    alt = _cheaper_excluded(
+        rows, cheapest, lambda c: all(b is None or c.cost <= b for b in bounds.values())
+    )
+    if alt is not None:
+        text += _would_save(alt, cheapest, f" ({format_micros(alt.cost, currency)})")
+    return text
 
 
 def _admitted_message(
