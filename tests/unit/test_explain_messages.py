@@ -100,6 +100,27 @@ def test_the_operator_warns_once_of_a_budget_too_small() -> None:
     assert [e[1] for e in world.kube.events if e[0] == "big"] == ["BudgetTooSmall"]
 
 
+def test_a_job_that_gives_durations_is_not_told_to_lower_a_spec_work_it_has_none_of() -> None:
+    world = World()
+    world.kube.put("budgets", budget("monthly", limit=0.5))
+    world.kube.put("trainingjobs", job_body("big"))  # one L4 option, `duration: 1h`
+    world.cycle()
+    # It read "... or make the job cost less (spec.work, or spec.options on a cheaper pool)".
+    assert world.job("big")["message"].endswith(
+        "raise that Budget's spec.limit, or make the job cost less (a shorter duration in "
+        "spec.options, or spec.options on a cheaper pool)"
+    )
+    # Options of both kinds: both fields.
+    both = (option("nvidia-l4", 1000), replace(option("nvidia-l4", 500), duration_s=7200.0))
+    (decision,) = solve(
+        snapshot([L4], [job("j", *both)], budgets=[BudgetView(NS, "m", 0, 0, 0, hard=True)])
+    ).decisions
+    assert decision.message.endswith(
+        "make the job cost less (spec.work, a shorter duration in spec.options, or spec.options "
+        "on a cheaper pool)"
+    )
+
+
 def test_plan_excludes_the_options_a_hard_budget_can_never_pay_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

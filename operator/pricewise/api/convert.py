@@ -133,6 +133,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
             if o.throughput is not None
             else work / parse_duration(o.duration or "0s"),
             index=i,
+            duration_s=None if o.duration is None else parse_duration(o.duration),
         )
         for i, o in enumerate(spec.options)
     )

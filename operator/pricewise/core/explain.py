@@ -383,8 +383,16 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
 
 
 def _cost_less(job: Job) -> str:
-    """How a job can be made to cost less, in the fields it uses."""
-    return "make the job cost less (spec.work, or spec.options on a cheaper pool)"
+    """How a job can be made to cost less, in the fields it uses: `spec.work` for options that
+    give a throughput, their `duration` for those that give one (a job of those alone has no
+    spec.work to lower), and a cheaper pool for either."""
+    ways = []
+    if any(o.duration_s is None for o in job.options):
+        ways.append("spec.work")
+    if any(o.duration_s is not None for o in job.options):
+        ways.append("a shorter duration in spec.options")
+    # Never empty: a job has an option (the CRD asks for one), which gives one or the other.
+    return f"make the job cost less ({', '.join(ways)}, or spec.options on a cheaper pool)"
 
 
 def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> str:

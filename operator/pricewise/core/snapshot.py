@@ -231,6 +231,9 @@ class JobOption:
     """Work units per second of one worker."""
     index: int = 0
     """Position in the job's `spec.options`: what a placement records as its option."""
+    duration_s: float | None = None
+    """The run of one worker the option gives (its `duration`), None where it gives a
+    throughput instead (with the job's `spec.work`): what a message tells to shorten."""
 
 
 @dataclass(frozen=True)
