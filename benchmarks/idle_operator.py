@@ -54,14 +54,7 @@ def main() -> None:
     log_path = cluster.cluster_dir() / "logs" / "idle-operator.log"
     operator = live_operator.start(log_path, PORT)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            reasons = cluster.kubectl(
-                "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
-            ).stdout.split()
-            if len(reasons) == jobs:
-                break
-            time.sleep(1)
+        demo.wait_decided(jobs, 120)
         time.sleep(SETTLE_S)
         cycles0, requests0, cpu0 = figures(PORT, operator.pid)
         time.sleep(args.window)

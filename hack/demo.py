@@ -64,6 +64,19 @@ def apply_examples(run_for: str) -> int:
     return len(jobs)
 
 
+def wait_decided(jobs: int, timeout_s: float) -> None:
+    """Wait until `jobs` TrainingJobs each have a reason (placed, or waiting and why), or for
+    `timeout_s` seconds at most."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        reasons = cluster.kubectl(
+            "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
+        ).stdout.split()
+        if len(reasons) == jobs:
+            return
+        time.sleep(1)
+
+
 def main() -> int:
     """Run the demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,14 +104,7 @@ def main() -> int:
     )
     try:
         print(f"operator started (metrics on http://127.0.0.1:{port}/metrics); placing jobs ...")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            phases = cluster.kubectl(
-                "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
-            ).stdout.split()
-            if len(phases) == jobs:
-                break
-            time.sleep(1)
+        wait_decided(jobs, 60)
         time.sleep(3)
         _show("get", "tj", "-A", "-o", "wide")
         _show("describe", "tj", "llm-finetune", "-n", "team-nlp")
