@@ -64,10 +64,10 @@ class Decision:
         return next((r.duration for r in self.options if r.verdict in ("chosen", "planned")), None)
 
 
-def run_text(cand: Candidate, start: datetime) -> str:
-    """How long the candidate runs, started at `start`, printed beside the job's time limit
-    then (`TimeLimit.run`), or as `format_duration` prints it where the job has none."""
-    limit = time_limit(cand.job, start)
+def run_text(cand: Candidate, limit: TimeLimit | None) -> str:
+    """How long the candidate runs, printed beside the job's time limit at its start
+    (`TimeLimit.run`; the caller's `time_limit`, once a job: per option row it was a tenth of
+    explaining 1,000 jobs), or as `format_duration` prints it where the job has none."""
     return format_duration(cand.duration_s) if limit is None else limit.run(cand.duration_s)
 
 
@@ -423,7 +423,7 @@ def _admitted_message(
     within = f" that finish within {limit.text}" if limit is not None else ""
     head = (
         f"{chosen.label()} at {format_micros(chosen.cost, currency)}, "
-        f"done in {run_text(chosen, snapshot.now)}"
+        f"done in {run_text(chosen, limit)}"
     )
     cheapest = feasible[0]
     # An option as cheap as the chosen one may sort before it (a shorter run breaks the tie).
@@ -559,14 +559,15 @@ def explain(
         table: list[OptionVerdict] = []
         blockers: list[tuple[str, str]] = []
         blocked: list[Candidate] = []
+        limit = time_limit(job, snapshot.now)
         for cand in rows:
-            run = run_text(cand, snapshot.now)
+            run = run_text(cand, limit)
             if placed and cand is placed[0]:
                 table.append(OptionVerdict(cand, "chosen", "", run))
             elif reserved and cand is later:
                 when = clock(reserved.start, snapshot.now)
                 note = f"starts ~{when}, when pool {cand.pool.name} frees"
-                run = run_text(cand, reserved.start)
+                run = run_text(cand, time_limit(job, reserved.start))
                 table.append(OptionVerdict(cand, "planned", note, run, reserved.start))
             elif cand.feasible:
                 if basis is not None:

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
@@ -148,7 +149,7 @@ class TimeLimit:
         """The limit as printed: rounded down to its unit."""
         return _exact(self._shown)
 
-    @property
+    @cached_property
     def _shown(self) -> int:
         return math.floor(_noiseless(self.seconds) / self.unit) * self.unit
 
@@ -196,6 +197,7 @@ def _precision(seconds: float) -> int:
     return 86400
 
 
+@lru_cache(maxsize=4096)  # an options table prints the same few runs, a row each
 def _exact(seconds: int) -> str:
     """Whole seconds in every unit from days down, those at 0 left out: `1d9h33m`, `2h5s`."""
     parts = []
