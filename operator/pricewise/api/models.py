@@ -23,8 +23,8 @@ from pydantic.config import JsonDict
 
 from pricewise.core import bounds
 from pricewise.core.units import (
-    _DURATION_UNITS,
     DURATION_PATTERN,
+    DURATION_UNITS,
     format_duration,
     memory_mib,
     parse_duration,
@@ -80,7 +80,7 @@ _DURATION_RANGE = bounds_phrase(
 # each part is digits and a unit.
 _DURATION_SECONDS = (
     "self.findAll('[0-9.]+[a-z]+').map(p, double(p.find('[0-9.]+')) * "
-    f"{{{', '.join(f'{u!r}: {s!r}' for u, s in _DURATION_UNITS.items())}}}[p.find('[a-z]+')])"
+    f"{{{', '.join(f'{u!r}: {s!r}' for u, s in DURATION_UNITS.items())}}}[p.find('[a-z]+')])"
     ".sum()"
 )
 _DURATION_IN_RANGE: JsonDict = {

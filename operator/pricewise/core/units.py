@@ -16,7 +16,8 @@ _QUANTITY = re.compile(
     r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
 )
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+"""Seconds of each unit a duration is written in (the CRDs' CEL rules sum them alike)."""
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|d|h|m|s))+$"
 """The form of a duration such as `8h30m`, for the CRD schema (Go's form, plus days)."""
@@ -73,7 +74,7 @@ def parse_duration(value: str) -> float:
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{value!r} is not a duration (examples: 45m, 8h30m, 2d)")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
 
 
 def format_duration(seconds: float) -> str:
