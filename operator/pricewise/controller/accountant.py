@@ -225,7 +225,8 @@ class Accountant:
                 retained = self.retained.setdefault(budget, {})
                 for bucket, amount in accrual.buckets.items():
                     retained[bucket] = retained.get(bucket, 0.0) + amount
-        self.accruals.pop(key, None)
+        for kept in (self.accruals, self._worker_rates, self._priced_before, self.estimates):
+            kept.pop(key, None)
 
     def budget_status(self, namespace: str, name: str, now: datetime) -> dict[str, Any]:
         """A budget's status for its current period."""
@@ -309,6 +310,8 @@ class Accountant:
             self.retained.keys() - self.cache.budgets.keys() - self.cache.budget_errors.keys()
         ):
             del self.retained[gone]
+        for gone in self._budget_written.keys() - self.cache.budgets.keys():
+            del self._budget_written[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
             foreign = self.not_enforced((namespace, name))
             if foreign is not None:
