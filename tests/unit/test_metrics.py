@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,16 +216,26 @@ def test_only_the_leader_exports_state() -> None:
     assert not any(name.startswith("pricewise_budget_") for name, _ in samples)
 
 
-def test_each_cycle_counts_its_decisions_by_outcome() -> None:
+def test_a_waiting_job_counts_once_a_reason_and_a_placement_each_time() -> None:
     one_node = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 1))
     plan = solve(snapshot([one_node], [job(n, option("nvidia-l4", 1000)) for n in "ab"]))
     cache = Cache()
     metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+
+    def counted(outcome: str) -> float:
+        return _samples(metrics)[("pricewise_decisions_total", (("outcome", outcome),))]
+
     for _ in range(2):
         metrics.observe(plan, plan.decisions, "USD")
-    samples = _samples(metrics)
-    assert samples[("pricewise_decisions_total", (("outcome", "admitted"),))] == 2
-    assert samples[("pricewise_decisions_total", (("outcome", "waiting"),))] == 2
+    assert (counted("admitted"), counted("waiting")) == (2, 1)
+    waiting = next(d for d in plan.decisions if d.chosen is None)
+    moved = replace(waiting, reason="QuotaExceeded")
+    metrics.observe(plan, [moved], "USD")
+    metrics.observe(plan, [moved], "USD")
+    assert counted("waiting") == 2
+    metrics.observe(plan, [], "USD")  # placed or deleted: forgotten
+    metrics.observe(plan, [moved], "USD")
+    assert counted("waiting") == 3
 
 
 def test_a_free_pool_exports_its_price_at_zero() -> None:

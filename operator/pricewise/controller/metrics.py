@@ -328,8 +328,8 @@ class Metrics:
         )
         self.decisions = CounterMetric(
             "pricewise_decisions",
-            "Scheduling decisions, one per pending job a cycle, by outcome (admitted: the "
-            "placements; waiting; infeasible).",
+            "Scheduling decisions that changed a job's course, by outcome: admitted (a "
+            "placement), waiting or infeasible (a pending job's first reason, or a new one).",
             ["outcome"],
             registry=self.registry,
         )
@@ -346,6 +346,9 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        # Each waiting job's reason as last counted: a job waiting for capacity for an hour is
+        # one decision, not one a cycle (120 on the demo's 30 s period).
+        self._counted: dict[tuple[str, str], str] = {}
         for result in ("ok", "error"):  # at 0 from the start: increase() misses a first step
             self.cycles.labels(result)
         self.restarts = CounterMetric(
@@ -386,13 +389,20 @@ class Metrics:
                 self.restarts.labels(pool, cause)
 
     def observe(self, plan: Plan, decided: Iterable[Decision], currency: str) -> None:
-        """Record one cycle's plan, the decisions that took effect (`decided`: a placement
-        whose status write failed is decided again next cycle, and counted then) and what was
-        accrued since the last (the cycle's result is counted by the loop, which knows whether
-        anything failed in it)."""
+        """Record one cycle's plan, the decisions that took effect (`decided`: the placements
+        written, and every waiting job; a placement whose status write failed is decided again
+        next cycle, and counted then) and what was accrued since the last (the cycle's result
+        is counted by the loop, which knows whether anything failed in it)."""
         self.solver_status.labels(plan.status).inc()
         self.solver_seconds.observe(plan.seconds)
+        counted = self._counted
+        self._counted = {}
         for decision in decided:
+            key = (decision.job.namespace, decision.job.name)
+            if decision.chosen is None:
+                self._counted[key] = decision.reason
+                if counted.get(key) == decision.reason:
+                    continue
             self.decisions.labels(outcome(decision)).inc()
             saved = savings(decision)
             if saved > 0:
