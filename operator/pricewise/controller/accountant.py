@@ -252,7 +252,7 @@ class Accountant:
         )
         previous = status.conditions_of(budget.status)
         hard = budget.spec.enforcement == "hard"
-        generation = self.cache.budget_generation((namespace, name))
+        generation = self.cache.budget_meta((namespace, name)).get("generation")
         conditions = status.set_condition(
             previous,
             "Ready",
@@ -376,7 +376,7 @@ class Accountant:
             message,
         ):
             return
-        generation = self.cache.budget_generation(key)
+        generation = self.cache.budget_meta(key).get("generation")
         conditions = status.set_condition(
             previous, "Ready", False, reason, message, now, generation
         )
@@ -392,7 +392,7 @@ class Accountant:
 
     async def _event(self, key: Key, reason: str, message: str) -> None:
         """A Warning event on a Budget, as `kubectl describe budget` shows it; best effort."""
-        meta = {"name": key[1], "namespace": key[0], "uid": self.cache.budget_uid(key)}
+        meta = {"name": key[1], "namespace": key[0], "uid": self.cache.budget_meta(key).get("uid")}
         try:
             await self.kube.event({"metadata": meta}, "Budget", reason, message, warning=True)
         except Exception:  # an event is a courtesy; it never fails a cycle

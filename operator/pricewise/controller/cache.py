@@ -268,15 +268,10 @@ class Cache:
         known = self._budget_meta.get((meta["namespace"], meta["name"]))
         return known is not None and same_version(meta, known)
 
-    def budget_uid(self, key: Key) -> str | None:
-        """A Budget's uid as the cache took it, for events about it."""
-        uid = self._budget_meta.get(key, {}).get("uid")
-        return str(uid) if uid is not None else None
-
-    def budget_generation(self, key: Key) -> int | None:
-        """The generation of a Budget's spec as the cache took it."""
-        generation = self._budget_meta.get(key, {}).get("generation")
-        return int(generation) if generation is not None else None
+    def budget_meta(self, key: Key) -> Mapping[str, Any]:
+        """A Budget's uid, resourceVersion and generation as the cache took them (empty for a
+        Budget it does not know): for events about it and its status's observedGeneration."""
+        return self._budget_meta.get(key, {})
 
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an
