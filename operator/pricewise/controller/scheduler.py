@@ -526,6 +526,8 @@ class Scheduler:
     ) -> tuple[Decision, ...]:
         """Requeue the victims of this cycle's preemptions. A preemptor says whom it waits for,
         and preempts no more until their workers are gone and it is placed."""
+        if not self.preemption.enabled:
+            return decisions
         self._preempting = {
             key: (victims, message)
             for key, (victims, message) in self._preempting.items()
@@ -547,7 +549,7 @@ class Scheduler:
             replace(d, reason=PREEMPTING, message=self._preempting[d.job.key][1])
             if d.job.key in self._preempting and d.chosen is None
             else replace(d, message=d.message + note)
-            if self.preemption.enabled and (note := preemption_note(d, staying, min_run_s, now))
+            if (note := preemption_note(d, staying, min_run_s, now))
             else d
             for d in decisions
         )
