@@ -37,6 +37,7 @@ sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
 import cluster  # noqa: E402
 
 import live_operator  # noqa: E402
+import machine  # noqa: E402
 from pricewise.api.convert import device_resource  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
@@ -232,6 +233,7 @@ def main() -> None:
         "write per job (a floor under 'all decided')",
     )
     args = parser.parse_args()
+    print(f"# {machine.conditions()}")  # before the cluster starts: its load would count
 
     cluster.up(None)
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,7 @@ import cluster  # noqa: E402
 import demo  # noqa: E402
 
 import live_operator  # noqa: E402
+import machine  # noqa: E402
 
 PORT = 18081
 SETTLE_S = 30.0
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=120.0, help="seconds counted")
     parser.add_argument("--run-for", default="900s", help="the workers' simulated run time")
     args = parser.parse_args()
+    print(f"# {machine.conditions()}")  # before the cluster starts: its load would count
 
     cluster.up()
     jobs = demo.apply_examples(args.run_for)

@@ -61,6 +61,7 @@ sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
 import cluster  # noqa: E402
 
 import live_operator  # noqa: E402
+import machine  # noqa: E402
 from kueue_side_by_side import kueue_dir  # noqa: E402
 from pricewise.core.solver import SolverSettings  # noqa: E402
 from pricewise.core.times import parse_time  # noqa: E402
@@ -464,7 +465,7 @@ def main() -> None:
     jobs = trace_jobs(args)
     out = args.out or Path(tempfile.mkdtemp(prefix="kueue-cost-"))
     out.mkdir(parents=True, exist_ok=True)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = machine.conditions()
     cluster.up(None)
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig())
     pools = {"pools": [{"name": p, "count": args.nodes, "instanceType": f"n1-{p}",
@@ -512,8 +513,8 @@ def main() -> None:
         cluster.down()
     sims = simulated(jobs, args.nodes)
     print(f"# {args.trace.name}, first {len(jobs)} jobs, arrivals x{args.scale:g}, one trace "
-          f"hour = {hour:g} s; {args.nodes} nodes of 8 GPUs in k80, p100, v100; load average "
-          f"at start: {load}; logs in {out}\n")  # fmt: skip
+          f"hour = {hour:g} s; {args.nodes} nodes of 8 GPUs in k80, p100, v100; "
+          f"{load}; logs in {out}\n")  # fmt: skip
     print("| run | cost (USD) | deadline misses | jobs on k80 / p100 / v100 | mean wait for a node "
           "| makespan (trace h) | wall |")  # fmt: skip
     print("|---|---:|---:|---|---:|---:|---:|")

@@ -45,6 +45,7 @@ sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "benchmarks")]
 import cluster  # noqa: E402
 
 import live_operator  # noqa: E402
+import machine  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
 KUEUE_MODULE = ROOT / "hack" / "tools" / "kueue"
@@ -292,7 +293,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="kueue-side-by-side-"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "generator.yaml").write_text(yaml.safe_dump(config))
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = machine.conditions()
     rows = {}
     cluster.down()  # one control plane at a time: Kueue's harness starts its own
     if args.only != "pricewise":
@@ -307,7 +308,7 @@ def main() -> None:
             cluster.down()
     n = next(iter(rows.values()))["count"]
     print(f"# Kueue's baseline shape, {args.cohorts} cohort(s) x 6 queues, {n:,} workloads; "
-          f"load average at start: {load}; logs in {out}\n")  # fmt: skip
+          f"{load}; logs in {out}\n")  # fmt: skip
     print(
         "| system | wall | mean time to admission large / medium / small | usage of "
         "nominal quota | evictions or preemptions | scheduler CPU | scheduler peak RSS |"

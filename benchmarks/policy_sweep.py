@@ -14,12 +14,12 @@ Fixed seeds; figures, not assertions.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import machine
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.offline import simmodel, simpolicies, simreport, simrun
@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--time-limit", type=float, default=2.0)
     args = parser.parse_args()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"# {args.trace.name}, deadline factors U(1.5, 3); load average at start: {load}\n")
+    print(f"# {args.trace.name}, deadline factors U(1.5, 3); {machine.conditions()}\n")
     print("| k80,p100,v100 nodes | arrivals | seed | busiest pool | floor | pricewise | "
           "pricewise-now | first-fit (table order) | first-fit (fastest first) | cheapest | "
           "gap closed | pricewise vs first-fit (table / fastest) | vs cheapest |")  # fmt: skip

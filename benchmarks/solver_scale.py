@@ -25,13 +25,13 @@ test: figures, not assertions.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import machine
 from pricewise.core.costmodel import candidates
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
@@ -174,8 +174,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     now = datetime(2026, 11, 29, tzinfo=UTC)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"# load average (1, 5, 15 min) at start: {load}; {os.cpu_count()} CPUs; "
+    print(f"# {machine.conditions()}; "
           f"time limit {args.time_limit:g}s, seed {args.seed}, "
           f"{args.workers} solver worker(s)")  # fmt: skip
     for pool_count in args.pools:

@@ -23,13 +23,13 @@ deadline misses, then restarts, failed jobs and the cost of lost work. Figures, 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import machine
 from pricewise.core.solver import SolverSettings
 from pricewise.offline import simmodel, simpolicies, simreport, simrun
 from pricewise.offline.simcluster import load_pools
@@ -80,11 +80,10 @@ def main() -> None:
     table = load_throughputs(DATA / "gavel" / "throughputs-isolated.json")
     trace = window(load_trace(args.trace), 0, None, args.scale)
     plain, _ = simmodel.sim_jobs(trace, table, deadline_factors(len(trace), 1.5, 3.0, args.seed))
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"# {args.trace.name}, {args.nodes} nodes of 8 GPUs a pool (k80, p100, v100 and spot "
-        f"twins of p100, v100), arrivals x{args.scale:g}, seed {args.seed}; load average at "
-        f"start: {load}\n"
+        f"twins of p100, v100), arrivals x{args.scale:g}, seed {args.seed}; "
+        f"{machine.conditions()}\n"
     )
     print(
         "| reclaims / node-hour | checkpoints | on-demand only | spot, blind | spot, risk-priced "

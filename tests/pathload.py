@@ -11,10 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script(name: str, relative: str) -> ModuleType:
-    """The module (a file, or a package folder) at ROOT/relative, imported once under `name`."""
+    """The module (a file, or a package folder) at ROOT/relative, imported once under `name`,
+    with its folder importable as when it runs as a script (benchmarks share `machine.py`)."""
     if name in sys.modules:
         return sys.modules[name]
     path = ROOT / relative
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     spec = (
         importlib.util.spec_from_file_location(
             name, path / "__init__.py", submodule_search_locations=[str(path)]
