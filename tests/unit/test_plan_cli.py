@@ -394,6 +394,11 @@ def test_spot_risk_in_the_options_table(tmp_path: Path) -> None:
     assert "needs 15h, 5h over maxDuration 10h" in spot["note"]
     assert job["pool"] == "nvidia-a100-80gb"
     assert all("listCost" not in r for r in job["options"] if r["capacityType"] == "on-demand")
+    verbose = pricewise("plan", str(examples), "--now", NOW, "-v").stdout
+    tables = dict(part.split(" options:\n", 1) for part in verbose.split("\n\n")[2:])
+    assert tables["team-nlp/distill-spot"].splitlines()[1].split()[:6] == [
+        "POOL", "KIND", "WORKERS", "COST", "LIST", "DURATION"]  # fmt: skip
+    assert "LIST" not in tables["team-nlp/tokenizer-train"]  # no spot option: no column of "-"
 
     jobs = examples / "jobs.yaml"
     jobs.write_text(

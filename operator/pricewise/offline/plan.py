@@ -182,16 +182,21 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = Fa
     if verbose:
         for d in plan.decisions:
             out.append(f"\n{d.job.key} options:\nmessage: {d.message}")
-            opt_rows = [["POOL", "KIND", "WORKERS", "COST", "LIST", "DURATION", "VERDICT", "NOTE"]]
+            # LIST, the list cost beside the risk-priced one, only where a spot pool's
+            # reclaims price an option: elsewhere it was a column of dashes.
+            risky = any(row.candidate.risk for row in d.options)
+            opt_rows = [["POOL", "KIND", "WORKERS", "COST", *(["LIST"] * risky), "DURATION",
+                         "VERDICT", "NOTE"]]  # fmt: skip
             for row in d.options:
                 cand = row.candidate
+                listed = format_money(from_micros(cand.list_cost), currency) if cand.risk else "-"
                 opt_rows.append(
                     [
                         cand.pool.name,
                         cand.pool.capacity_type,
                         str(cand.workers),
                         format_money(from_micros(cand.cost), currency),
-                        format_money(from_micros(cand.list_cost), currency) if cand.risk else "-",
+                        *([listed] * risky),
                         row.duration,
                         row.verdict,
                         row.note,
