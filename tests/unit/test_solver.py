@@ -808,7 +808,7 @@ def test_later_starts_are_the_earliest_few_cheapest_first() -> None:
     j = job("j", *BOTH)
     options = [c for c in candidates(j, (SLOW, FAST), NOW, "USD") if c.feasible]
     slots = {"l4": [600, 1200, 1800, 2400], "h100": [300, 900]}
-    starts = later_starts(options, slots, NOW, LookAhead(starts_per_job=3))
+    starts = later_starts(options, slots, NOW, LookAhead(starts_per_job=3), "USD")
     assert [(c.pool.name, s) for c, s in starts] == [("l4", 600), ("h100", 300), ("l4", 1200)]
 
 
@@ -1414,3 +1414,29 @@ def test_a_later_start_waits_for_room_in_the_quota_not_just_the_pool() -> None:
     # With nothing of the namespace's to end, the quota never has room: it waits, and says so.
     plan = checked(snapshot([busy], [q], [replace(gpus, frees=())]))
     assert decide(plan, "team-a/q")[1] == "QuotaExceeded"
+
+
+def test_a_later_start_may_take_a_wider_run_than_now_to_meet_the_deadline() -> None:
+    # Both H100 nodes are busy for 3h. The job runs 6h on one node, 3h on two, and is due
+    # in 8h. One worker from 15:00 misses that (6h and its margin past 20:00); two meet it.
+    # Planned only at its narrowest width from now (one), it was never planned, and waited
+    # without a start (an urgent one preempted instead).
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    nodes = gpu_nodes("h100", 2, free_gpus=0)
+    frees = Release(
+        NOW + timedelta(hours=3), replace(full, gpu=16), tuple((n.name, full) for n in nodes)
+    )
+    busy = replace(pool("h100", "nvidia-h100", 8.0, nodes), releases=(frees,))
+    flexible = job("j", option("nvidia-h100", 1000), work=6 * 3_600_000.0, min_workers=1,
+                   max_workers=2, deadline=NOW + timedelta(hours=8))  # fmt: skip
+    plan = checked(snapshot([busy], [flexible]))
+    (decision,) = plan.decisions
+    assert decision.reason == "Reserved"
+    assert decision.reservation is not None
+    assert decision.reservation.start == NOW + timedelta(hours=3)
+    assert decision.reservation.candidate.workers == 2
+    (row,) = decision.options
+    assert (row.verdict, row.candidate.workers) == ("planned", 2)
+    assert (
+        row.note == "starts ~15:00 UTC, when pool h100 frees, at x2 to meet the deadline from then"
+    )

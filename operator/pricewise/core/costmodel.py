@@ -335,7 +335,13 @@ def candidate_for(
         return replace(widest, note=note)
     if blocked:
         return found.restaged(Stage.SPOT, "spot pool; set spec.allowSpot: true")
-    cand = found
+    return _checked(found, currency)
+
+
+def _checked(cand: Candidate, currency: str) -> Candidate:
+    """A run fast enough for the job, marked excluded where its reclaims, its range, the job's
+    maxCost or its value rule it out."""
+    job = cand.job
     beyond = _reclaims_past_restarts(cand) or _out_of_range(cand, currency)
     if beyond is not None:
         return beyond
@@ -348,6 +354,20 @@ def candidate_for(
         note = f"costs {cost}, more than the job's value {format_micros(job.value, currency)}"
         return replace(cand, stage=Stage.VALUE, note=note)
     return cand
+
+
+def widened(cand: Candidate, currency: str) -> Candidate | None:
+    """The next wider run of a feasible candidate's option and pool, checked as the narrowest
+    was; None where the job's `spec.workers.max` or the pool's nodes allow no wider gang. A
+    later start leaves less time before the deadline than now, and may need it: a job planned
+    only at its narrowest width from now was never planned where its pool frees, though two
+    workers from then met its deadline (and, urgent, it preempted instead of waiting)."""
+    job, option, pool, workers = cand.job, cand.option, cand.pool, cand.workers + 1
+    if workers > job.max_workers:
+        return None
+    if option.worker != Resources() and workers > workers_held(option.worker, pool):
+        return None
+    return _checked(_candidate(job, option, pool, workers, Stage.FEASIBLE), currency)
 
 
 def wider_run(

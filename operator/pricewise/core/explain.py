@@ -564,11 +564,16 @@ def explain(
             run = run_text(cand, limit)
             if placed and cand is placed[0]:
                 table.append(OptionVerdict(cand, "chosen", "", run))
-            elif reserved and cand is later:
+            elif reserved is not None and _same_option(cand, reserved.candidate):
+                # The row of its option and pool, at the width planned: a later start may need
+                # a wider run than now (`lookahead.later_starts`).
+                planned = reserved.candidate
                 when = clock(reserved.start, snapshot.now)
                 note = f"starts ~{when}, when pool {cand.pool.name} frees"
-                run = run_text(cand, time_limit(job, reserved.start))
-                table.append(OptionVerdict(cand, "planned", note, run, reserved.start))
+                if planned.workers != cand.workers:
+                    note += f", at x{planned.workers} to meet the deadline from then"
+                run = run_text(planned, time_limit(job, reserved.start))
+                table.append(OptionVerdict(planned, "planned", note, run, reserved.start))
             elif cand.feasible:
                 if basis is not None:
                     note = _relative_note(cand, basis, after, held, snapshot.currency)
@@ -639,6 +644,11 @@ def _latest_start(job: Job, rows: list[Candidate]) -> datetime | None:
         ),
         default=None,
     )
+
+
+def _same_option(one: Candidate, other: Candidate) -> bool:
+    """Whether two candidates run the same option on the same pool (at any width)."""
+    return one.option.index == other.option.index and one.pool.name == other.pool.name
 
 
 def _relative_note(

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pricewise.core.costmodel import Candidate
+from pricewise.core.costmodel import Candidate, widened
 from pricewise.core.snapshot import Job, Pool, Release
 
 PLAN_MOVES_S = 300.0
@@ -118,30 +118,55 @@ def due_s(at: datetime, now: datetime) -> int:
     return max(60, math.ceil(abs(left)))
 
 
-def latest_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:
-    """The latest start (seconds from now) at which the candidate may be planned."""
-    limits = [settings.horizon_s]
-    if job.deadline is not None:
-        # A spot option's likely worst run already counts its reclaims; the margin is for
-        # estimates that err.
-        run_s = max(cand.worst_s, cand.duration_s * (1 + settings.margin))
-        limits.append((job.deadline - now).total_seconds() - run_s)
+def waits_until_s(job: Job, now: datetime, settings: LookAhead) -> float:
+    """The latest start (seconds from now) any candidate of the job may be planned at: within
+    the horizon and the job's max wait from its submission."""
     created = job.created or now
     bound = job.max_wait_s if job.max_wait_s is not None else settings.max_wait_s
-    limits.append((created + timedelta(seconds=bound) - now).total_seconds())
-    return min(limits)
+    return min(settings.horizon_s, (created + timedelta(seconds=bound) - now).total_seconds())
+
+
+def _deadline_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:
+    """The latest start at which the candidate still meets the job's deadline with the margin
+    (infinite without a deadline)."""
+    if job.deadline is None:
+        return math.inf
+    # A spot option's likely worst run already counts its reclaims; the margin is for
+    # estimates that err.
+    run_s = max(cand.worst_s, cand.duration_s * (1 + settings.margin))
+    return (job.deadline - now).total_seconds() - run_s
 
 
 def later_starts(
-    feasible: list[Candidate], slots: dict[str, list[int]], now: datetime, settings: LookAhead
+    feasible: list[Candidate],
+    slots: dict[str, list[int]],
+    now: datetime,
+    settings: LookAhead,
+    currency: str,
 ) -> list[tuple[Candidate, int]]:
     """The (candidate, start in seconds from now) a job may be planned at later: at most
-    `starts_per_job`, earliest slots first, cheapest candidates first among equals."""
+    `starts_per_job`, earliest slots first, cheapest candidates first among equals. A start
+    past what a candidate's width allows takes the narrowest wider run that still meets the
+    deadline from there (`widened`), as the job is costed again from its start when it comes."""
     ranked: list[tuple[int, int, int, Candidate, int]] = []
     for order, cand in enumerate(feasible):
-        latest = latest_start_s(cand.job, cand, now, settings)
-        starts = [s for s in slots.get(cand.pool.name, []) if s <= latest]
-        ranked.extend((rank, cand.cost, order, cand, s) for rank, s in enumerate(starts))
+        run: Candidate | None = cand
+        waits_until = waits_until_s(cand.job, now, settings)
+        latest = _deadline_start_s(cand.job, cand, now, settings)
+        # Slots ascend: past the job's wait for one, or too narrow for it and no wider run,
+        # the same for the rest.
+        for rank, start in enumerate(slots.get(cand.pool.name, [])):
+            if start > waits_until:
+                break
+            while run is not None and start > latest:
+                run = widened(run, currency)
+                if run is not None and run.feasible:
+                    latest = _deadline_start_s(run.job, run, now, settings)
+                else:
+                    run = None
+            if run is None:
+                break
+            ranked.append((rank, run.cost, order, run, start))
     # (rank, cost, order) differ between any two entries (order and rank do), so the tuples
     # sort as their first three items do, without a key function.
     ranked.sort()

@@ -372,7 +372,8 @@ def _later_starts(
         cand = known.get(key) or by_key[(*key[:3], 0)]
         ends[key[2]].append(key[3] + duration_units(cand))
     slots = {p.name: release_slots(p, snapshot.now, look, ends[p.name]) for p in snapshot.pools}
-    return {k: later_starts(v, slots, snapshot.now, look) for k, v in feasible.items()}
+    now, currency = snapshot.now, snapshot.currency
+    return {k: later_starts(v, slots, now, look, currency) for k, v in feasible.items()}
 
 
 def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
