@@ -86,6 +86,19 @@ def test_a_waiting_job_whose_option_costs_moved_is_due_a_write() -> None:
     assert pending_changed(previous, spot)
 
 
+def test_a_waiting_job_told_something_new_is_due_a_write_and_drifting_figures_are_not() -> None:
+    # Reserved for the same start, at first for want of room, then by choice once room had
+    # appeared elsewhere: the second kept the first's words for five minutes.
+    said = "no room now: a100 x1 planned at ~10:15 UTC, when the pool frees, for 8.00 USD"
+    previous = TrainingJobStatus.model_validate({"reason": "Reserved", "message": said})
+    choice = "waiting for a100 (frees ~10:15 UTC): saves 3.20 USD against l4 x1 now"
+    assert pending_changed(previous, {"reason": "Reserved", "message": choice})
+    drift = said.replace("10:15", "10:16").replace("8.00", "8.01")
+    assert not pending_changed(previous, {"reason": "Reserved", "message": drift})
+    slack = TrainingJobStatus.model_validate({"message": "deadline met with 1d0h2m slack"})
+    assert not pending_changed(slack, {"message": "deadline met with 23h59m slack"})
+
+
 URGENT = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
           "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
 """Needs a whole L4 node within 35 minutes: only a preemption gives it one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -191,11 +192,19 @@ def cost_moved(before: float | None, after: float | None) -> bool:
     return abs(new - old) > max(1.0, COST_MOVES_SHARE * max(abs(old), abs(new)))
 
 
+_FIGURE = re.compile(r"\d[\d.,:]*(?:[dhms]\d[\d.,:]*)*[dhms%]?")
+"""A figure in a message: a number, a time of day, a duration (`1d9h33m`) or a share. A
+message whose words change says something new: a reserved job told "no room now: ... planned
+at ~10:15" kept saying so for five minutes after room appeared elsewhere and it waited by
+choice ("waiting for ... saves ..."), its reason, options and plan unchanged."""
+
+
 def pending_changed(
     previous: TrainingJobStatus, new: Mapping[str, Any], refresh: bool = False
 ) -> bool:
     """Whether a waiting job's status is worth a write: its reason, options (which, or what
-    they cost: `cost_moved`) or plan changed, or, with `refresh`, its message.
+    they cost: `cost_moved`), plan or the words of its message changed, or, with `refresh`,
+    its message's figures.
 
     Messages carry figures that drift as time passes ("deadline in 7h59m") or as other jobs
     run (what a budget has left); rewriting them every cycle would cost an API write per waiting
@@ -207,7 +216,8 @@ def pending_changed(
 
     def shape(status: TrainingJobStatus) -> tuple[object, ...]:
         rows = tuple((r.pool, r.workers, r.verdict) for r in status.options)
-        return (status.phase, status.reason, rows, status.observed_generation)
+        words = _FIGURE.sub("#", status.message or "")
+        return (status.phase, status.reason, rows, status.observed_generation, words)
 
     after = read_job_status(new)
     if shape(previous) != shape(after) or (refresh and previous.message != after.message):
