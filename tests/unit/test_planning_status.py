@@ -468,7 +468,10 @@ def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
     assert victims[0]["accruedCost"] == 4.0
 
 
-def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_again() -> None:
+def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "pricewise.controller")
     world = busy_world()
     start_workers(world, "2026-11-29T12:00:00Z")
     urgent = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
@@ -478,6 +481,8 @@ def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_aga
     (victim,) = [n for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
     told = world.job(victim)["message"]
     assert told.startswith(f"Preempted by {NS}/urgent (priority 100) at 12:30")
+    # The log says it too: a preemption was a cycle's "1 placed" and nothing more.
+    assert f"job {NS}/{victim} requeued on pool l4: {told}" in caplog.messages
     released = next(c for c in world.job(victim)["conditions"] if c["type"] == "Admitted")
     assert (released["status"], released["observedGeneration"]) == ("False", 1)
     run_cycle(world.scheduler, NOW + timedelta(minutes=31))  # the urgent job placed

@@ -6,6 +6,7 @@ Kubernetes controllers do: hold it while renewing, take it over when its holder 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,8 @@ from pricewise.core.times import micro_timestamp, parse_time
 from pricewise.kube import ConflictError, Kube
 
 LEASE_SECONDS = 15
+
+log = logging.getLogger("pricewise.controller")
 
 
 class LeaseElector:
@@ -24,6 +27,8 @@ class LeaseElector:
         self.name = name
         self.identity = identity
         self.is_leader = False
+        self._standing_by: str | None = None
+        """The other holder last said to hold the Lease, so that it is said once."""
 
     def _spec(self, now: datetime, transitions: int, acquired: str | None) -> dict[str, Any]:
         return {
@@ -51,8 +56,22 @@ class LeaseElector:
         duration = timedelta(seconds=spec.get("leaseDurationSeconds") or LEASE_SECONDS)
         expired = renewed is None or renewed + duration < now
         if holder and holder != self.identity and not expired:
+            # A replica started while another holds the Lease said nothing for its 15 s: the
+            # log of an operator restarted after a crash showed no sign of what it waited for.
+            if holder != self._standing_by:
+                log.info(
+                    "standing by: Lease %s/%s is held by %s (renewed %s; taken over if not "
+                    "renewed within %ds)",
+                    self.namespace,
+                    self.name,
+                    holder,
+                    spec.get("renewTime"),
+                    duration.total_seconds(),
+                )
+                self._standing_by = holder
             self.is_leader = False
             return False
+        self._standing_by = None
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
         acquired = spec.get("acquireTime") if holder == self.identity else None
         lease["spec"] = self._spec(now, transitions, acquired)

@@ -591,6 +591,7 @@ class Scheduler:
                 record.body["metadata"].get("generation"),
             )
             if await self.admission.release(record, "Preempted", message, now, fields, preempted):
+                log.info("job %s/%s requeued on pool %s: %s", namespace, name, victim.pool, message)
                 await self.admission.event(record, "Preempted", message, warning=True)
                 if self.metrics is not None:
                     self.metrics.preemptions.labels(victim.pool).inc()
