@@ -421,6 +421,33 @@ def restarted(world: World) -> World:
     return fresh
 
 
+def test_a_deleted_job_s_cost_is_kept_though_the_others_accrued_more_while_no_operator_ran() -> (
+    None
+):
+    # a and b, 1 USD an hour each, run from 12:00. a is deleted while no operator runs, and
+    # b accrues 0.50 USD more by the time one starts again: the budget's spend, compared with
+    # the jobs' as accrued then, had not fallen, and a's 0.50 USD was lost from it.
+    world = World()
+    world.kube.put("budgets", budget("monthly", period="month"))
+    for name in ("a", "b"):
+        world.kube.put("trainingjobs", job(name, options=[{
+            "accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "10h"}]))  # fmt: skip
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    for minutes in (29, 30):  # accruals written at 12:29, the budget's spend at 12:30
+        run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == 1.0
+    world.kube.objects.pop(("trainingjobs", NS, "a"))
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["name"].startswith("a-"):
+            world.kube.objects.pop(("pods", NS, pod["metadata"]["name"]))
+    fresh = restarted(world)
+    for minutes in (60, 61):
+        run_cycle(fresh.scheduler, NOW + timedelta(minutes=minutes))
+    # a's 0.50 (to 12:30, as the budget had counted it) and b's 1.02 to 13:01.
+    assert fresh.kube.status("budgets", NS, "monthly")["spent"] == 1.52
+
+
 def test_a_job_deleted_while_no_operator_ran_keeps_its_cost_in_its_budgets() -> None:
     world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # 0.50 USD accrued and written

@@ -782,6 +782,13 @@ class BudgetStatus(ApiModel):
         description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
         "give its money back.",
     )
+    unwritten_accrual: float | None = Field(
+        None,
+        ge=0,
+        description="Of spent, what running jobs had accrued past their own status's "
+        "accruedCost when this was written (a minute's worth at most): it tells an operator "
+        "started afresh the cost of a job deleted while none ran from the others' growth.",
+    )
     observed_generation: int | None = Field(
         None, description="The spec's generation these figures and conditions are for."
     )

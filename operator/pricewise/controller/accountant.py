@@ -8,7 +8,7 @@ price applies up to that moment) and written to the TrainingJob status at least 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -228,19 +228,24 @@ class Accountant:
         for kept in (self.accruals, self._worker_rates, self._priced_before, self.estimates):
             kept.pop(key, None)
 
-    def budget_status(self, namespace: str, name: str, now: datetime) -> dict[str, Any]:
-        """A budget's status for its current period."""
+    def budget_status(
+        self, namespace: str, name: str, now: datetime, carried: Container[Key] = ()
+    ) -> dict[str, Any]:
+        """A budget's status for its current period; the jobs `carried` have their accrual
+        written in this cycle besides (their Running status carries it)."""
         budget = self.cache.budgets[(namespace, name)]
         start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
-        retained = dict(budget.status.retained)
-        for bucket, amount in self.retained.get((namespace, name), {}).items():
-            retained[bucket] = retained.get(bucket, 0.0) + amount
+        retained = self._retained((namespace, name))
         spent = accounting.spent_between(retained, start, end)
-        burn = 0.0
+        burn = unwritten = 0.0
         for key, record in self.cache.jobs.items():
             if key[0] != namespace:
                 continue
-            spent += accounting.spent_between(self._base(key, record).buckets, start, end)
+            accrued = accounting.spent_between(self._base(key, record).buckets, start, end)
+            spent += accrued
+            if key not in carried:
+                written = accounting.spent_between(_persisted(record).buckets, start, end)
+                unwritten += max(0.0, accrued - written)
             burn += self.rates.get(key, 0.0)
         figures = accounting.budget_figures(
             budget.spec.limit,
@@ -288,17 +293,27 @@ class Accountant:
             "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),
             "thresholdsCrossed": list(figures.crossed),
             "retained": {k: round(v, 6) for k, v in retained.items()},
+            "unwrittenAccrual": round(unwritten, 6),
             "observedGeneration": generation,
             "conditions": conditions,
         })  # fmt: skip
         return status_wire(typed)
 
+    def _retained(self, key: Key) -> dict[str, float]:
+        """A budget's retained costs: as written, and those of jobs deleted since."""
+        budget = self.cache.budgets[key]
+        retained = dict(budget.status.retained)
+        for bucket, amount in self.retained.get(key, {}).items():
+            retained[bucket] = retained.get(bucket, 0.0) + amount
+        return retained
+
     def not_enforced(self, key: Key) -> str | None:
         """Why a Budget the cache holds cannot be counted (another currency), or None."""
         return holds.foreign_currency(self.cache.budgets[key], self.cache.currency())
 
-    async def write_budgets(self, now: datetime) -> None:
-        """Write every budget's status where its figures changed; a Budget that cannot be
+    async def write_budgets(self, now: datetime, carried: Container[Key] = ()) -> None:
+        """Write every budget's status where its figures changed (`carried`: jobs whose
+        accrual a status write of this cycle carries besides); a Budget that cannot be
         enforced gets a Ready=False condition saying why instead of figures."""
         for key, message in list(self.cache.budget_errors.items()):
             enforcement = "hard" if key in self.cache.hard_errors else "soft"
@@ -317,11 +332,7 @@ class Accountant:
             if foreign is not None:
                 await self._write_not_ready((namespace, name), "CurrencyMismatch", foreign, now)
                 continue
-            new = self.budget_status(namespace, name, now)
-            if (namespace, name) not in self._checked:
-                self._checked.add((namespace, name))
-                if self._keep_unseen((namespace, name), float(new["spent"]), now):
-                    new = self.budget_status(namespace, name, now)
+            new = self.budget_status(namespace, name, now, carried)
             old = budget.status.model_dump(by_alias=True, mode="json")
             written = self._budget_written.get((namespace, name))
             if not _changed(old, new, written is None or now - written >= self.interval):
@@ -337,30 +348,47 @@ class Accountant:
             for reason, message in _news(old, new, budget.spec.enforcement == "hard"):
                 await self._event((namespace, name), reason, message)
 
-    def _keep_unseen(self, key: Key, spent: float, now: datetime) -> bool:
-        """Within a period a budget's spend never falls. At a budget's first write since the
-        operator started, a spend below the one it last wrote for this period is what jobs
-        deleted while no operator ran took with them: their deletion went unseen, and their
-        cost with it (a deleted job's cost is kept on the watch's deletion event). It is
-        kept as retained, in this hour (its real hours are gone with the job); whether it
-        was."""
-        budget = self.cache.budgets[key]
-        start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
-        same = (budget.status.period_start, budget.status.period_end) == (start, end)
-        unseen = round(budget.status.spent - spent, 6)
-        if not same or unseen < CENT:
-            return False
-        bucket = now.astimezone(UTC).strftime(accounting.BUCKET_FORMAT)
-        mine = self.retained.setdefault(key, {})
-        mine[bucket] = mine.get(bucket, 0.0) + unseen
-        log.warning(
-            "budget %s/%s: %.2f %s of its spend this period is in no job the cluster holds "
-            "(deleted while no operator ran): kept as retained",
-            *key,
-            unseen,
-            budget.spec.currency,
-        )
-        return True
+    def keep_unseen(self, now: datetime) -> None:
+        """Within a period a budget's spend never falls. Checked once a budget since the
+        operator started, before it writes any job's accrual: a spend below the one the budget
+        last wrote for this period is what jobs deleted while no operator ran took with them.
+        Their deletion went unseen, and their cost with it (a deleted job's cost is kept on the
+        watch's deletion event). It is kept as retained, in this hour (its real hours are gone
+        with the job).
+
+        The jobs are counted as their statuses last carried them, and the budget's spend less
+        what it counted beyond those (`unwrittenAccrual`): counted as they accrue, the jobs
+        that kept running while no operator ran hid the deleted ones' cost. What a deleted job
+        accrued in the last minute before the budget's write, and the jobs' statuses written
+        after it, may still go unseen: a minute's worth."""
+        for key in self.cache.budgets.keys() - self._checked:
+            self._checked.add(key)
+            budget = self.cache.budgets[key]
+            start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
+            if (budget.status.period_start, budget.status.period_end) != (start, end):
+                continue
+            unwritten = budget.status.unwritten_accrual
+            spend = accounting.spent_between(self._retained(key), start, end)
+            for job, record in self.cache.jobs.items():
+                if job[0] == key[0]:
+                    # Written before `unwrittenAccrual` was: as accrued now, as then.
+                    accrual = (
+                        _persisted(record) if unwritten is not None else self._base(job, record)
+                    )
+                    spend += accounting.spent_between(accrual.buckets, start, end)
+            unseen = round(budget.status.spent - (unwritten or 0.0) - spend, 6)
+            if unseen < CENT:
+                continue
+            bucket = now.astimezone(UTC).strftime(accounting.BUCKET_FORMAT)
+            mine = self.retained.setdefault(key, {})
+            mine[bucket] = mine.get(bucket, 0.0) + unseen
+            log.warning(
+                "budget %s/%s: %.2f %s of its spend this period is in no job the cluster holds "
+                "(deleted while no operator ran): kept as retained",
+                *key,
+                unseen,
+                budget.spec.currency,
+            )
 
     async def _write_not_ready(self, key: Key, reason: str, message: str, now: datetime) -> None:
         budget = self.cache.budgets.get(key)

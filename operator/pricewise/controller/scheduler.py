@@ -191,10 +191,12 @@ class Scheduler:
         starting: dict[Key, lifecycle.Transition] = {}
         async with _async_step("placed jobs", "lifecycle"):
             starting = await self._progress(now)
+        with _step("budgets' unseen deletions"):
+            self.accountant.keep_unseen(now)
         async with _async_step("accruals", "accounting"):
             await self._write_accruals(now, starting)
         async with _async_step("budgets", "accounting"):
-            await self.accountant.write_budgets(now)
+            await self.accountant.write_budgets(now, starting)
         async with _async_step("invalid jobs", "waiting"):
             await self._report_invalid(now)
         # Begun before the snapshot, so that a snapshot that fails cannot hold the starts back.
