@@ -87,6 +87,7 @@ def _quote(args: argparse.Namespace) -> int:
 
     from pricewise.api.manifests import ManifestError, load
     from pricewise.controller.quote import Quote, QuoteError, quote
+    from pricewise.core.explain import INFEASIBLE
     from pricewise.core.solver import solve
     from pricewise.kube import ApiError, Kube, load_configuration
     from pricewise.offline.plan import render_plan
@@ -121,8 +122,9 @@ def _quote(args: argparse.Namespace) -> int:
         return 2
     snapshot, keys = quoted.snapshot, quoted.keys
     plan = solve(snapshot, _solver_settings(args))
-    decided = tuple(d for d in plan.decisions if d.job.key in keys)
-    others = len(plan.decisions) - len(decided)
+    decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
+    # Those that may run: a job held as specified (a deadline no option meets) competes with none.
+    others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)
     # The quoted jobs' own totals: the plan's would add what the cluster's jobs cost too.
     mine = replace(
         plan,
@@ -133,8 +135,6 @@ def _quote(args: argparse.Namespace) -> int:
     )
     # As `plan` with files warns: a `kind: BudGet` skipped without a word went unnoticed.
     warnings = found.skipped_warnings()
-    if others:
-        warnings.append(f"planned beside the cluster's {others} other pending job(s)")
     if quoted.replaced:
         warnings.append(
             f"{', '.join(sorted(quoted.replaced))}: already in the cluster; quoted as if "
@@ -149,7 +149,7 @@ def _quote(args: argparse.Namespace) -> int:
         warnings.append(
             f"the files' {' and '.join(unused)} are not used: a quote uses the cluster's own"
         )
-    print(render_plan(mine, snapshot, warnings, args.output, args.verbose))
+    print(render_plan(mine, snapshot, warnings, args.output, args.verbose, others))
     return 0
 
 

@@ -714,8 +714,10 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert frees <= start <= frees + timedelta(seconds=30)
     planned = next(r for r in quoted["options"] if r["verdict"] == "planned")
     assert (planned["pool"], planned["cost"]) == (f"cheap-{pools.tag}", 1.333333)
-    # The totals are the quoted job's, not the cluster's other planned jobs' too.
+    # The totals are the quoted job's, not the cluster's other planned jobs' too, which are
+    # counted beside it (a count, no longer a warning).
     assert json.loads(done.stdout)["plannedLaterCost"] == 1.333333
+    assert isinstance(json.loads(done.stdout)["besidePendingJobs"], int)
     # A quote creates nothing.
     assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout
 

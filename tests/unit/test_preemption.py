@@ -10,6 +10,7 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pricewise.controller.quote import Quote
 from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang, pack
 from pricewise.core.preemption import RunningJob, preemptions
@@ -185,3 +186,23 @@ def test_checkpoints_carry_progress_across_runs() -> None:
     assert run.progress(NOW, 0.4) == 0.52
     plain = running("a/plain", "h100-0", age_h=2, run_s=36_000.0)
     assert (plain.saved_s(NOW), plain.progress(NOW, 0.4)) == (0, 0.4)
+
+
+def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -> None:
+    # `plan --cluster` said only that the job waited for room; applied, it preempted.
+    snap, decisions = decide(full_pool(0))
+    old = running("team-a/old", "h100-0")
+    quoted = Quote(snap, {"team-a/urgent"}, [], [], [old])
+    (told,) = quoted.told(decisions)
+    assert (told.reason, told.message) == (
+        "Preempting",
+        "preempting team-a/old (priority 0) to start on h100 x1 (24.00 USD); their lost work: "
+        "3.60 USD",
+    )
+    young = replace(old, since=NOW - timedelta(minutes=4))
+    (waits,) = replace(quoted, running=[young]).told(decisions)
+    assert waits.reason == "WaitingForCapacity"
+    assert waits.message.endswith(
+        "; it preempts only runs of 10m or more, which the jobs of lower priority on pool h100 "
+        "reach from ~12:06 UTC"
+    )

@@ -18,6 +18,13 @@ from pricewise.api import holds
 from pricewise.api.models import GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
 from pricewise.core.explain import Decision
+from pricewise.core.preemption import (
+    PreemptionSettings,
+    RunningJob,
+    preemptions,
+    preemptor_message,
+    told,
+)
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.times import timestamp
 from pricewise.kube import Kube
@@ -66,6 +73,23 @@ class Quote:
     held: list[Decision]
     """New jobs the cluster would hold without planning them, and why (a namespace whose
     quota or hard budget pricewise cannot read)."""
+    running: list[RunningJob]
+    """The cluster's placed jobs, as preemption sees them."""
+
+    def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
+        """A plan's decisions as the operator would tell them, with its default preemption:
+        a new job that would preempt says whom (a quote said it waited for room, and the job,
+        once applied, preempted five minutes later), one that would not says why."""
+        settings = PreemptionSettings()
+        currency, now = self.snapshot.currency, self.snapshot.now
+        preempting = {
+            made.candidate.job.key: (
+                tuple(v.key for v in made.victims),
+                preemptor_message(made, currency),
+            )
+            for made in preemptions(self.snapshot, decisions, self.running, settings)
+        }
+        return told(decisions, preempting, self.running, settings.min_run_s, now)
 
 
 async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote:
@@ -90,4 +114,4 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         for (namespace, name), record in cache.jobs.items()
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
-    return Quote(snapshot, keys, replaced, held)
+    return Quote(snapshot, keys, replaced, held, cache.running())

@@ -23,7 +23,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,13 +39,13 @@ from pricewise.controller.quote import list_into
 from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
-from pricewise.core.explain import Decision, preemption_note
+from pricewise.core.explain import Decision
 from pricewise.core.preemption import (
-    PREEMPTING,
     Preemption,
     PreemptionSettings,
-    RunningJob,
     preemptions,
+    preemptor_message,
+    told,
 )
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
@@ -541,20 +541,7 @@ class Scheduler:
         for made in preemptions(snapshot, free, running, self.preemption):
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
-        going = {v for victims, _ in self._preempting.values() for v in victims}
-        staying: dict[str, list[RunningJob]] = {}
-        for run in running:
-            if run.key not in going:
-                staying.setdefault(run.pool, []).append(run)
-        min_run_s = self.preemption.min_run_s
-        return tuple(
-            replace(d, reason=PREEMPTING, message=self._preempting[d.job.key][1])
-            if d.job.key in self._preempting and d.chosen is None
-            else replace(d, message=d.message + note)
-            if (note := preemption_note(d, staying, min_run_s, now))
-            else d
-            for d in decisions
-        )
+        return told(decisions, self._preempting, running, self.preemption.min_run_s, now)
 
     async def _requeue_victims(self, made: Preemption, currency: str, now: datetime) -> str:
         """Requeue each victim (Pending, `Preempted by ns/name`, events on both); the
@@ -600,12 +587,7 @@ class Scheduler:
                     self.metrics.lost_work_cost.labels(
                         namespace, victim.pool, "Preempted", currency
                     ).inc(from_micros(victim.lost(now)))
-        names = ", ".join(f"{v.key} (priority {v.priority})" for v in made.victims)
-        return (
-            f"preempting {names} to start on {made.candidate.label()} "
-            f"({format_micros(made.candidate.cost, currency)}); their lost work: "
-            f"{format_micros(made.lost, currency)}"
-        )
+        return preemptor_message(made, currency)
 
     # --- pending jobs ---------------------------------------------------------------------
 

@@ -15,15 +15,16 @@ preemptor whose victims still hold their nodes does not preempt again (see the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.explain import Decision
+from pricewise.core.explain import Decision, preemption_note
 from pricewise.core.greedy import Ledger
 from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
+from pricewise.core.units import format_micros
 
 PREEMPTING = "Preempting"
 """Reason of a job that waits for the workers it evicts to go."""
@@ -88,6 +89,42 @@ class Preemption:
     candidate: Candidate
     victims: tuple[RunningJob, ...]
     lost: int
+
+
+def preemptor_message(made: Preemption, currency: str) -> str:
+    """What a preemptor is told: whom it requeues, where it starts and what their lost work
+    costs."""
+    names = ", ".join(f"{v.key} (priority {v.priority})" for v in made.victims)
+    return (
+        f"preempting {names} to start on {made.candidate.label()} "
+        f"({format_micros(made.candidate.cost, currency)}); their lost work: "
+        f"{format_micros(made.lost, currency)}"
+    )
+
+
+def told(
+    decisions: Iterable[Decision],
+    preempting: Mapping[str, tuple[tuple[str, ...], str]],
+    running: Iterable[RunningJob],
+    min_run_s: float,
+    now: datetime,
+) -> tuple[Decision, ...]:
+    """The decisions as a cycle tells them: a waiting preemptor (`preempting`: its victims'
+    keys and its message, by job key) says whom it preempts (`Preempting`); a job that waits
+    for room says why it preempts none (`preemption_note`), given the runs its victims leave."""
+    going = {v for victims, _ in preempting.values() for v in victims}
+    staying: dict[str, list[RunningJob]] = {}
+    for run in running:
+        if run.key not in going:
+            staying.setdefault(run.pool, []).append(run)
+    return tuple(
+        replace(d, reason=PREEMPTING, message=preempting[d.job.key][1])
+        if d.job.key in preempting and d.chosen is None
+        else replace(d, message=d.message + note)
+        if (note := preemption_note(d, staying, min_run_s, now))
+        else d
+        for d in decisions
+    )
 
 
 def preemptions(

@@ -111,8 +111,10 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
     }
 
 
-def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, Any]:
-    """The whole plan as plain data."""
+def plan_dict(
+    plan: Plan, snapshot: Snapshot, warnings: list[str], beside: int | None = None
+) -> dict[str, Any]:
+    """The whole plan as plain data (`beside`: see `render_plan`)."""
     return {
         "now": snapshot.now.isoformat(),
         "currency": snapshot.currency,
@@ -125,6 +127,7 @@ def plan_dict(plan: Plan, snapshot: Snapshot, warnings: list[str]) -> dict[str, 
             "rounds": plan.rounds,
         },
         "warnings": warnings,
+        **({} if beside is None else {"besidePendingJobs": beside}),
         "jobs": [decision_dict(d, snapshot.now, snapshot.currency) for d in plan.decisions],
     }
 
@@ -136,9 +139,11 @@ table shows a message's first clause (the pool, cost and time, or what stands in
 -o wide, -v (the describe of `plan`), -o yaml and -o json the whole of it."""
 
 
-def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = False) -> str:
+def rendercolumns(
+    plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = False, beside: int | None = None
+) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options; with
-    `wide`, each MESSAGE uncut."""
+    `wide`, each MESSAGE uncut (`beside`: see `render_plan`)."""
     currency, now = snapshot.currency, snapshot.now
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
     cut = False
@@ -169,10 +174,11 @@ def rendercolumns(plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = Fa
         if plan.reserved
         else ""
     )
+    context = "" if beside is None else f"; beside the cluster's {beside} other pending job(s)"
     out.append(
         f"\n{placed} of {len(plan.decisions)} job(s) placed, total "
         f"{format_money(from_micros(plan.total_cost), currency)}{later} "
-        f"(solver: {plan.status}, {plan.seconds:.2f}s)"
+        f"(solver: {plan.status}, {plan.seconds:.2f}s{context})"
     )
     if cut and not verbose:
         out.append(
@@ -217,10 +223,17 @@ def run_plan(
 
 
 def render_plan(
-    plan: Plan, snapshot: Snapshot, warnings: list[str], output: str, verbose: bool
+    plan: Plan,
+    snapshot: Snapshot,
+    warnings: list[str],
+    output: str,
+    verbose: bool,
+    beside: int | None = None,
 ) -> str:
     """A plan as a table (`wide`: with each message whole), JSON or YAML; its warnings are
-    written to stderr first."""
+    written to stderr first. `beside`: for a quote, how many of the cluster's pending jobs that
+    may run compete with the quoted ones, said beside the solver's figures (as a warning, it
+    read as something wrong)."""
     # As kubectl prints its `Warning:` lines: on stderr, so that `> plan.json` or `| jq` get
     # the plan alone, and before the plan, so that on a terminal they are read ahead of the
     # table they explain rather than under the last of its rows (or scrolled away with -v).
@@ -228,7 +241,7 @@ def render_plan(
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if output == "json":
-        return json.dumps(plan_dict(plan, snapshot, warnings), indent=2)
+        return json.dumps(plan_dict(plan, snapshot, warnings, beside), indent=2)
     if output == "yaml":
-        return yaml.safe_dump(plan_dict(plan, snapshot, warnings), sort_keys=False)
-    return rendercolumns(plan, snapshot, verbose, wide=output == "wide")
+        return yaml.safe_dump(plan_dict(plan, snapshot, warnings, beside), sort_keys=False)
+    return rendercolumns(plan, snapshot, verbose, wide=output == "wide", beside=beside)
