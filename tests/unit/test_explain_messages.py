@@ -429,3 +429,17 @@ def test_what_preemption_could_not_free_is_said_as_such() -> None:
     assert note(decision, [low, high], 600.0, NOW) == (
         "; requeueing the jobs of lower priority on pool h100 would not free enough room for it"
     )
+
+
+def test_a_job_spot_would_take_is_told_why_the_on_demand_pool_will_not() -> None:
+    # The on-demand pool lost a node and holds one 8-GPU worker of the two the job needs: the
+    # message said only "set spec.allowSpot: true", the real blocker was in the table alone.
+    on_demand = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    spot = pool("h100-spot", "nvidia-h100", 3.0, gpu_nodes("h100-spot", 2), spot=True)
+    gang = job("j", option("nvidia-h100", 1000), min_workers=2, max_workers=2)
+    (decision,) = solve(snapshot([on_demand, spot], [gang])).decisions
+    assert (decision.reason, decision.message) == (
+        "SpotNotAllowed",
+        "h100-spot x2: spot pool; set spec.allowSpot: true; h100 x2: the job needs at least 2 "
+        "worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 1 node(s) hold 1 such worker(s)",
+    )

@@ -379,7 +379,15 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
             f"cheapest option {cheapest.label()} {cheapest.note}; raise that Budget's "
             f"spec.limit, or {_cost_less(job)}"
         )
-    return _STAGE_REASONS[stage], f"{cheapest.label()}: {cheapest.note}"
+    text = f"{cheapest.label()}: {cheapest.note}"
+    if stage is Stage.SPOT:
+        # Spot is the way out; why the on-demand options are not was in the table alone (a job
+        # whose on-demand pool lost a node read only "set spec.allowSpot: true").
+        others = [c for c in rows if not c.pool.is_spot]
+        text += "".join(f"; {c.label()}: {c.note}" for c in others[:2])
+        if len(others) > 2:
+            text += f" ({len(others) - 2} other on-demand option(s) excluded too)"
+    return _STAGE_REASONS[stage], text
 
 
 def _cost_less(job: Job) -> str:
