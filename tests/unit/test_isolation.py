@@ -496,6 +496,27 @@ def test_the_price_table_handler_takes_a_change_after_a_bad_table(
     assert "bad" not in world.cache.price_tables
 
 
+def test_a_price_change_is_said_in_an_event_on_its_price_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A running job's COST moved from ~17.18 to ~47.93 USD with nothing to say why.
+    world = _handled(monkeypatch)
+    edited = copy.deepcopy(world.kube.objects[("pricetables", "", "prices")])
+    edited["metadata"]["generation"] = 2
+    edited["spec"]["pools"][0]["prices"] = {"perDeviceHour": 2.0, "perCpuHour": 0.01}
+    edited["spec"]["pools"].append(pool("h100", "nvidia-h100", 4.0))
+    asyncio.run(handlers.price_table(type="MODIFIED", body=edited))
+    asyncio.run(world.scheduler.cycle(NOW))
+    ((name, reason, message),) = [e for e in world.kube.events if e[1] == "PricesChanged"]
+    assert (name, reason) == ("prices", "PricesChanged")
+    assert message.startswith(
+        "prices changed: l4 perDeviceHour 1 -> 2, perCpuHour 0 -> 0.01 USD; h100 added. Running "
+        "jobs accrue at the new prices from the change on"
+    )
+    asyncio.run(world.scheduler.cycle(NOW))  # said once
+    assert len([e for e in world.kube.events if e[1] == "PricesChanged"]) == 1
+
+
 def test_watch_handlers_run_on_the_event_loop() -> None:
     # kopf runs plain functions in a thread pool, where they would change the cache while a
     # cycle on the loop iterates it ("dictionary changed size during iteration").

@@ -408,3 +408,29 @@ def budget_from(
         period=budget.spec.period,
         period_end=end,
     )
+
+
+_PRICE_FIELDS = (("per_device_hour", "perDeviceHour"), ("per_cpu_hour", "perCpuHour"),
+                 ("per_gib_hour", "perGiBHour"), ("per_node_hour", "perNodeHour"))  # fmt: skip
+
+
+def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
+    """What a PriceTable edit changed in its pools' prices, one phrase a pool, in the new
+    table's order: `nvidia-l4 perDeviceHour 0.70 -> 2.00 USD`, a pool added or taken out."""
+    before = {p.name: p for p in old.spec.pools}
+    after = {p.name: p for p in new.spec.pools}
+    currency, said = new.spec.currency, []
+    for pool in new.spec.pools:
+        was = before.get(pool.name)
+        if was is None:
+            said.append(f"{pool.name} added")
+            continue
+        moved = [
+            f"{wire} {getattr(was.prices, field):g} -> {getattr(pool.prices, field):g}"
+            for field, wire in _PRICE_FIELDS
+            if getattr(was.prices, field) != getattr(pool.prices, field)
+        ]
+        if moved:
+            said.append(f"{pool.name} {', '.join(moved)} {currency}")
+    said += [f"{name} taken out" for name in before if name not in after]
+    return said

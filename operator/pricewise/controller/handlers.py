@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from pricewise.api.convert import price_changes
 from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL
 from pricewise.controller import serving
@@ -178,10 +179,15 @@ async def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     scheduler = _scheduler()
     if scheduler is not None:
         scheduler.prices_changing(datetime.now(UTC))
+    name = body["metadata"]["name"]
+    old = CACHE.price_tables.get(name)
     if type == "DELETED":
-        CACHE.forget_price_table(body["metadata"]["name"])
+        CACHE.forget_price_table(name)
     else:
         CACHE.upsert_price_table(body)
+    new = CACHE.price_tables.get(name)
+    if scheduler is not None and old is not None and new is not None:
+        scheduler.prices_changed(body, price_changes(old, new))
     _poke()
 
 

@@ -102,6 +102,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.cycles = 0
         self._last_shape: tuple[int, int] | None = None
+        self._price_news: list[tuple[dict[str, Any], list[str]]] = []
+        """PriceTables whose prices changed, and how, for events at the next cycle."""
         """(pending, placed) of the last cycle, to log only cycles that differ from it."""
 
     def poke(self) -> None:
@@ -122,6 +124,13 @@ class Scheduler:
             self.accountant.settle(now, {p.name: p for p in pools}, flush=True)
         except Exception:  # the change itself must still be taken, or the cluster never heals
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
+
+    def prices_changed(self, body: Mapping[str, Any], changes: list[str]) -> None:
+        """A PriceTable's prices changed: said in an event on it at the next cycle (a running
+        job's cost then moved with nothing to say why)."""
+        if changes:
+            meta = {k: body["metadata"].get(k) for k in ("name", "uid")}
+            self._price_news = [*self._price_news, ({"metadata": meta}, changes)][-10:]
 
     async def prime(self) -> None:
         """List everything the cache holds once, before the first cycle.
@@ -340,6 +349,18 @@ class Scheduler:
             for problem in mine:
                 if problem.message not in str(previous):
                     log.warning("PriceTable %s: %s", name, problem.message)
+        news, self._price_news = self._price_news, []
+        for changed, changes in news:
+            message = (
+                f"prices changed: {'; '.join(changes)}. Running jobs accrue at the new prices "
+                "from the change on, and their estimates and budgets' committed follow; waiting "
+                "jobs are planned at them"
+            )
+            log.info("PriceTable %s: %s", changed["metadata"]["name"], message)
+            try:
+                await self.kube.event(changed, "PriceTable", "PricesChanged", message)
+            except Exception:  # an event is a courtesy; it never fails a cycle
+                log.debug("event not recorded", exc_info=True)
 
     # --- placed jobs ----------------------------------------------------------------------
 
