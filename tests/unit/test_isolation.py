@@ -984,7 +984,9 @@ def test_a_job_whose_node_goes_away_is_requeued_and_placed_again() -> None:
     assert (again["phase"], again["restarts"]) == ("Admitted", 1)
     assert again["nodes"] != first["nodes"]
     (why,) = again["restartHistory"]
-    assert why.startswith(f"worker 0's node {first['nodes'][0]} is gone at 12:00; restart 1 of 3")
+    assert why.startswith(
+        f"worker 0's node {first['nodes'][0]} is gone at Nov 29 12:00 UTC; restart 1 of 3"
+    )
     assert "accrued so far" in why
     assert ("survivor", "Requeued") in {(name, reason) for name, reason, _ in world.kube.events}
     (pod,) = world.kube.pods(NS)  # the old run's worker removed, the new one created

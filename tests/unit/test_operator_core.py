@@ -268,7 +268,9 @@ def test_a_failed_worker_says_why_as_the_kubelet_does() -> None:
     pod = replace(_pod("Failed", end=NOW), failure="OOMKilled, exit code 137")
     final = lifecycle.transition("Running", 1, {0: pod}, NOW, NOW, restarts=spent)
     assert final is not None
-    assert final.message.startswith("worker 0 failed (OOMKilled, exit code 137) at 12:00")
+    assert final.message.startswith(
+        "worker 0 failed (OOMKilled, exit code 137) at Nov 29 12:00 UTC"
+    )
 
 
 def test_lifecycle() -> None:
@@ -292,21 +294,25 @@ def test_lifecycle() -> None:
     assert failed is not None and (failed.phase, failed.reason, failed.restart) == (
         "Pending", "Requeued", True,
     )  # fmt: skip
-    assert failed.message == "worker 1 failed at 12:00; restart 1 of 3; 1h10m of work lost"
+    assert (
+        failed.message == "worker 1 failed at Nov 29 12:00 UTC; restart 1 of 3; 1h10m of work lost"
+    )
     lost = lifecycle.transition("Running", 2, {0: _pod("Running")}, admitted, NOW)
     assert lost is not None and (lost.reason, lost.restart) == ("Requeued", True)
     assert lost.message.startswith("worker 1 disappeared")
     gone = lifecycle.transition(
         "Running", 1, {0: _pod("Running")}, admitted, NOW, lost_nodes={"n": "node n is gone"}
     )
-    assert gone is not None and gone.message.startswith("worker 0's node n is gone at 12:00")
+    assert gone is not None and gone.message.startswith(
+        "worker 0's node n is gone at Nov 29 12:00 UTC"
+    )
     spent = lifecycle.Restarts(used=3, allowed=3, history=("worker 0 failed at 10:00",) * 3)
     final = lifecycle.transition(
         "Running", 1, {0: _pod("Failed", end=NOW)}, admitted, NOW, restarts=spent
     )
     assert final is not None and (final.phase, final.reason) == ("Failed", "WorkerFailed")
     assert final.message == (
-        "worker 0 failed at 12:00; no restart left (maxRestarts 3); before: "
+        "worker 0 failed at Nov 29 12:00 UTC; no restart left (maxRestarts 3); before: "
         + "; ".join(["worker 0 failed at 10:00"] * 3)
     )
     never = lifecycle.transition(
@@ -324,11 +330,13 @@ def test_lifecycle() -> None:
     # ... for half an hour at most, and not when the kubelet says it cannot start it.
     never = lifecycle.transition("Admitted", 2, pulling, NOW - timedelta(minutes=31), NOW)
     assert never is not None and (never.reason, never.cause) == ("Requeued", "WorkerFailed")
-    assert never.message.startswith("worker 0 did not start in 31m at 12:00; restart 1 of 3")
+    assert never.message.startswith(
+        "worker 0 did not start in 31m at Nov 29 12:00 UTC; restart 1 of 3"
+    )
     typo = {**pulling, 1: replace(pulling[1], waiting=("ImagePullBackOff",))}
     wrong = lifecycle.transition("Admitted", 2, typo, NOW - timedelta(minutes=5), NOW)
     assert wrong is not None and wrong.message.startswith(
-        "worker 1 cannot start (ImagePullBackOff) at 12:00; restart 1 of 3"
+        "worker 1 cannot start (ImagePullBackOff) at Nov 29 12:00 UTC; restart 1 of 3"
     )
 
 

@@ -507,7 +507,7 @@ def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_aga
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
     (victim,) = [n for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
     told = world.job(victim)["message"]
-    assert told.startswith(f"Preempted by {NS}/urgent (priority 100) at 12:30")
+    assert told.startswith(f"Preempted by {NS}/urgent (priority 100) at Nov 29 12:30 UTC")
     # The log says it too: a preemption was a cycle's "1 placed" and nothing more.
     assert f"job {NS}/{victim} requeued on pool l4: {told}" in caplog.messages
     released = next(c for c in world.job(victim)["conditions"] if c["type"] == "Admitted")

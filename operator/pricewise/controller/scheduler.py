@@ -50,7 +50,7 @@ from pricewise.core.preemption import (
 from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
-from pricewise.core.times import clock, timestamp
+from pricewise.core.times import dated, timestamp
 from pricewise.core.units import format_duration, format_micros, from_micros
 from pricewise.kube import ApiError, Kube, purpose
 
@@ -577,7 +577,7 @@ class Scheduler:
             lost = format_micros(victim.lost(now), currency)
             message = (
                 f"Preempted by {preemptor.key} (priority {preemptor.priority}) at "
-                f"{clock(now, now)}; ran {ran}, {lost} of work lost"
+                f"{dated(now)}; ran {ran}, {lost} of work lost"
             )
             history = [*record.status.restart_history, message][-10:]
             fields = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pricewise.core.snapshot import Resources
+from pricewise.core.times import dated
 from pricewise.core.units import format_duration
 
 
@@ -141,7 +142,7 @@ def transition(
             return Transition(
                 "Pending",
                 "Requeued",
-                f"{cause} at {now:%H:%M}; restart {restarts.used + 1} of {restarts.allowed}; "
+                f"{cause} at {dated(now)}; restart {restarts.used + 1} of {restarts.allowed}; "
                 f"{lost}",
                 restart=True,
                 cause=reason,
@@ -151,7 +152,7 @@ def transition(
         return Transition(
             "Failed",
             reason,
-            f"{cause} at {now:%H:%M}; no restart left (maxRestarts {restarts.allowed}){earlier}",
+            f"{cause} at {dated(now)}; no restart left (maxRestarts {restarts.allowed}){earlier}",
             finished_at=max(ends) if ends else now,
             cause=reason,
         )

@@ -27,10 +27,16 @@ def optional_timestamp(moment: datetime | None) -> str | None:
     return timestamp(moment) if moment is not None else None
 
 
+def dated(moment: datetime) -> str:
+    """`Dec 01 14:20 UTC`: a time kept in a record read days later (a restart's history said
+    `at 08:24`, of which day it did not say)."""
+    return moment.astimezone(UTC).strftime("%b %d %H:%M UTC")
+
+
 def clock(moment: datetime, now: datetime) -> str:
     """`14:20 UTC` for a time within a day of `now`, `Dec 01 14:20 UTC` beyond: an absolute
     time a person reads, that does not count down."""
     utc = moment.astimezone(UTC)
     if abs((moment - now).total_seconds()) < 86_400:
         return utc.strftime("%H:%M UTC")
-    return utc.strftime("%b %d %H:%M UTC")
+    return dated(utc)
