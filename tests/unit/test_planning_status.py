@@ -749,6 +749,14 @@ def test_a_budget_tells_its_namespace_by_event_when_it_crosses_a_threshold_or_it
     said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
     assert len(said) == 2 and said[1][0] == "LimitReached", said
     assert said[1][1].endswith("USD (133%): jobs go on running past it"), said
+    # The limit raised past it: said too (LimitReached stayed the last word in `describe`).
+    raised = copy.deepcopy(world.kube.objects[("budgets", NS, "monthly")])
+    raised["spec"]["limit"] = 10.0
+    world.kube.put("budgets", raised)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=4))
+    said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
+    assert said[2:] == [("WithinLimit", "spent 0.07 + committed 1.93 of 10.00 USD (20%): within "
+                         "its limit again")]  # fmt: skip
 
 
 def test_a_budget_that_cannot_be_counted_says_so_by_event() -> None:

@@ -345,8 +345,8 @@ class Accountant:
             self.cache.upsert_budget(result)
             self._budget_written[(namespace, name)] = now
             self.retained.pop((namespace, name), None)
-            for reason, message in _news(old, new, budget.spec.enforcement == "hard"):
-                await self._event((namespace, name), reason, message)
+            for reason, message, warning in _news(old, new, budget.spec.enforcement == "hard"):
+                await self._event((namespace, name), reason, message, warning)
 
     def keep_unseen(self, now: datetime) -> None:
         """Within a period a budget's spend never falls. Checked once a budget since the
@@ -418,32 +418,38 @@ class Accountant:
         self.cache.upsert_budget(result)
         await self._event(key, reason, message)
 
-    async def _event(self, key: Key, reason: str, message: str) -> None:
-        """A Warning event on a Budget, as `kubectl describe budget` shows it; best effort."""
+    async def _event(self, key: Key, reason: str, message: str, warning: bool = True) -> None:
+        """An event on a Budget, as `kubectl describe budget` shows it; best effort."""
         meta = {"name": key[1], "namespace": key[0], "uid": self.cache.budget_meta(key).get("uid")}
         try:
-            await self.kube.event({"metadata": meta}, "Budget", reason, message, warning=True)
+            await self.kube.event({"metadata": meta}, "Budget", reason, message, warning=warning)
         except Exception:  # an event is a courtesy; it never fails a cycle
             log.debug("event not recorded", exc_info=True)
 
 
-def _news(old: Mapping[str, Any], new: Mapping[str, Any], hard: bool) -> list[tuple[str, str]]:
-    """What a budget's new figures tell people, as (reason, message) of Warning events: the
-    limit reached, or else thresholds newly crossed. Prometheus' alerts page ops; the team
-    that spends the money reads `kubectl describe`, where a soft budget gone past its limit
-    said nothing."""
+def _news(
+    old: Mapping[str, Any], new: Mapping[str, Any], hard: bool
+) -> list[tuple[str, str, bool]]:
+    """What a budget's new figures tell people, as (reason, message, warning) of events: the
+    limit reached, or else thresholds newly crossed (warnings), or the budget back within its
+    limit. Prometheus' alerts page ops; the team that spends the money reads `kubectl
+    describe`, where a soft budget gone past its limit said nothing, and one whose limit was
+    raised past its spend kept only its LimitReached warning."""
     none: dict[str, Any] = {}
     exceeded = next((c for c in new["conditions"] if c["type"] == "Exceeded"), none)
     before = next((c for c in old.get("conditions") or [] if c.get("type") == "Exceeded"), none)
     if exceeded.get("status") == "True" and before.get("status") != "True":
         then = "jobs that would exceed it wait" if hard else "jobs go on running past it"
-        return [("LimitReached", f"{exceeded['message']}: {then}")]
+        return [("LimitReached", f"{exceeded['message']}: {then}", True)]
+    if exceeded.get("status") == "False" and before.get("status") == "True":
+        again = ": within its limit again" + (", jobs held by it are planned again" if hard else "")
+        return [("WithinLimit", f"{exceeded['message']}{again}", False)]
     crossed = sorted(set(new["thresholdsCrossed"]) - set(old.get("thresholdsCrossed") or []))
     if not crossed:
         return []
     figures = exceeded.get("message", "")
     marks = ", ".join(f"{t:g}%" for t in crossed)
-    return [("ThresholdCrossed", f"{figures}: crossed {marks} of its limit")]
+    return [("ThresholdCrossed", f"{figures}: crossed {marks} of its limit", True)]
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any], drift_due: bool) -> bool:
