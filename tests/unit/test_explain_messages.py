@@ -443,3 +443,21 @@ def test_a_job_spot_would_take_is_told_why_the_on_demand_pool_will_not() -> None
         "h100-spot x2: spot pool; set spec.allowSpot: true; h100 x2: the job needs at least 2 "
         "worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 1 node(s) hold 1 such worker(s)",
     )
+
+
+def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
+    # The node frees at 12:50; the 1h run would end at 13:50, before its 14:00 deadline, but a
+    # later start keeps a fifth of the run in hand (14:02): the job is not planned there, and
+    # its message read as if it would wait for it.
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    nodes = gpu_nodes("l4", 1, free_gpus=0)
+    frees = Release(NOW + timedelta(minutes=50), full, (("l4-0", full),))
+    busy = replace(pool("l4", "nvidia-l4", 1.0, nodes), releases=(frees,))
+    due = job("j", option("nvidia-l4", 1000), deadline=NOW + timedelta(hours=2))
+    (decision,) = solve(snapshot([busy], [due])).decisions
+    assert decision.reason == "WaitingForCapacity"
+    assert (
+        "; the jobs running on l4 leave room for it ~12:50 UTC, too close to its deadline to "
+        "wait for (a later start keeps 20% of the run in hand): it starts if room appears "
+        "sooner; to meet its deadline it must start by ~13:00 UTC"
+    ) in decision.message

@@ -20,7 +20,7 @@ from pricewise.core.costmodel import (
     wider_run,
 )
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import Reservation, release_s
+from pricewise.core.lookahead import LookAhead, Reservation, release_s
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up
@@ -152,6 +152,10 @@ def _blocker(
     return "Deferred", f"{cand.label()} fits but was left for the next cycle"
 
 
+_MARGIN = LookAhead().margin
+"""The share of its run a later start leaves before the job's deadline."""
+
+
 @dataclass(frozen=True)
 class _Ends:
     """When the jobs running on a pool leave room for a way of running a job, by their
@@ -200,12 +204,20 @@ class _Ends:
         if when is None:
             return f"; the jobs running on {where} leave too little room for it when they end"
         job = cand.job
-        late = (
-            job.deadline is not None
-            and when + timedelta(seconds=fastest_run_s(job, cand.option, cand.pool)) > job.deadline
-        )
         text = f"; the jobs running on {where} leave room for it ~{clock(when, self.now)}"
-        return text + (", too late for its deadline" if late else "")
+        if job.deadline is None:
+            return text
+        run_s = fastest_run_s(job, cand.option, cand.pool)
+        if when + timedelta(seconds=run_s) > job.deadline:
+            return text + ", too late for its deadline"
+        # A later start keeps a margin before the deadline: without a word, "room ~10:43" beside
+        # "must start by ~11:00" read as a wait it would take.
+        if when + timedelta(seconds=run_s * (1 + _MARGIN)) > job.deadline:
+            return text + (
+                f", too close to its deadline to wait for (a later start keeps {_MARGIN:.0%} of "
+                "the run in hand): it starts if room appears sooner"
+            )
+        return text
 
 
 def preemption_note(
