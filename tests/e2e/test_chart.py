@@ -807,12 +807,13 @@ def _service_account_operator(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
     text = log_path.read_text(errors="replace")
-    # 403 as a status code, not inside a number: the metrics port was once 35403.
+    # 403 as a status code, not inside a number (the metrics port was once 35403) nor in the
+    # line's timestamp (`[... 09:01:10,403]`, which failed a run).
     refusal = re.compile(r"Forbidden|forbidden|\b403\b|Not enough permissions|failed")
     refused = [
         line
         for line in text.splitlines()
-        if refusal.search(line)
+        if refusal.search(line.split("] ", 1)[-1])
         # A fresh API server answers 429 while its storage initialises; kopf retries.
         and "status=429" not in line
     ]
