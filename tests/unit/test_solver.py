@@ -1440,3 +1440,30 @@ def test_a_later_start_may_take_a_wider_run_than_now_to_meet_the_deadline() -> N
     assert (
         row.note == "starts ~15:00 UTC, when pool h100 frees, at x2 to meet the deadline from then"
     )
+
+
+@pytest.mark.parametrize(("due_min", "pool_chosen"), [(80, "h100"), (90, None)])
+def test_a_later_start_keeps_a_fifth_of_the_run_before_the_deadline(
+    due_min: int, pool_chosen: str | None
+) -> None:
+    # The L4 frees in 15m; b runs 1h there. Due in 80m, waiting would end it at 75m, but a
+    # later start keeps 12m in hand (87m): b starts now on the H100. Due in 90m, it waits.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    first = job("a", BOTH[0], work=900_000.0)
+    b = job("b", *BOTH, deadline=NOW + timedelta(minutes=due_min))
+    chosen, reason, _ = decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")
+    assert (chosen, reason) == (pool_chosen, "Admitted" if pool_chosen else "Reserved")
+
+
+@pytest.mark.parametrize(("max_wait_min", "reason"), [(10, "Admitted"), (None, "Reserved")])
+def test_a_job_s_own_max_wait_bounds_how_long_it_is_held_for_a_cheaper_pool(
+    max_wait_min: int | None, reason: str
+) -> None:
+    # The L4 frees in 15m. With spec.maxWait 10m, b is not held for it: it starts on the H100.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    first = job("a", BOTH[0], work=900_000.0)
+    wait = None if max_wait_min is None else max_wait_min * 60.0
+    b = job("b", *BOTH, created=NOW, max_wait_s=wait)
+    assert decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")[1] == reason
