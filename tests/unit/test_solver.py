@@ -14,7 +14,7 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from pricewise.core import cpsat, quarantine, relaxation, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
-from pricewise.core.lookahead import LookAhead, later_starts
+from pricewise.core.lookahead import LookAhead, later_starts, release_slots
 from pricewise.core.relaxation import SLACK
 from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Release, Resources, Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
@@ -1467,3 +1467,18 @@ def test_a_job_s_own_max_wait_bounds_how_long_it_is_held_for_a_cheaper_pool(
     wait = None if max_wait_min is None else max_wait_min * 60.0
     b = job("b", *BOTH, created=NOW, max_wait_s=wait)
     assert decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")[1] == reason
+
+
+def test_a_pool_s_many_releases_are_thinned_to_evenly_spread_slots() -> None:
+    # 30 running jobs ending every 10 minutes: 12 slots, the first and the last kept.
+    free = Resources(cpu=8000, memory=64 * 1024, gpu=8)
+    ends = tuple(Release(NOW + timedelta(minutes=10 * i), free) for i in range(1, 31))
+    busy = replace(SLOW, releases=ends)
+    slots = release_slots(busy, NOW, LookAhead(max_slots=12), planned_ends=[])
+    assert len(slots) == 12
+    assert (slots[0], slots[-1]) == (600, 18_000)
+    assert slots == sorted(set(slots))
+    gaps = {b - a for a, b in itertools.pairwise(slots)}
+    assert gaps <= {1200, 1800}  # spread evenly: every second or third end
+    # Past the horizon, none; within it, every end while they are few.
+    assert release_slots(busy, NOW, LookAhead(horizon_s=3000)) == [600, 1200, 1800, 2400, 3000]
