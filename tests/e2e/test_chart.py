@@ -406,6 +406,17 @@ def test_helm_template_refuses_incomplete_values(
     assert message in result.stderr
 
 
+def test_values_an_older_release_lacks_are_left_to_the_operator(cluster: Any) -> None:
+    # `helm upgrade --reuse-values` from a release older than a value rendered it empty:
+    # PRICEWISE_SOLVER_WORKERS='' stopped the operator at start.
+    text = _template(cluster, "pw", "ns", "--set", "scheduler=null")
+    (deployment,) = [d for d in _docs(text) if d["kind"] == "Deployment"]
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not {"PRICEWISE_PERIOD_SECONDS", "PRICEWISE_SOLVER_SECONDS",
+                "PRICEWISE_SOLVER_WORKERS"} & env.keys()  # fmt: skip
+    assert all(e.get("value") != "" for e in env.values())
+
+
 def test_deploy_manifests_are_the_chart_rendered(cluster: Any) -> None:
     expected = render.derived(cluster.helm)
     assert len(expected) >= 10
