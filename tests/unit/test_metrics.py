@@ -139,10 +139,10 @@ def test_state_gauges_from_the_cache() -> None:
         ),
     )
     assert samples[node] == 8 * 5.0 + 96 * 0.01
-    job = (("currency", "USD"), ("job", "train"), ("namespace", "team-a"), ("pool", "a100"))
+    job = (("currency", "USD"), ("namespace", "team-a"), ("pool", "a100"), ("trainingjob", "train"))
     assert samples[("pricewise_job_estimated_cost", job)] == 160.0
     assert samples[("pricewise_job_accrued_cost", job)] == 80.0
-    drawn = (("job", "train"), ("namespace", "team-a"), ("pool", "a100"))
+    drawn = (("namespace", "team-a"), ("pool", "a100"), ("trainingjob", "train"))
     assert samples[("pricewise_job_energy_joules", drawn)] == 2.5 * 3.6e6
     assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Running")))] == 1
     assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Failed")))] == 0
@@ -176,6 +176,9 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
     cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "bad",
                                             "namespace": "team-d"},
                       "status": {"phase": "Pending", "reason": "InvalidSpec"}})  # fmt: skip
+    cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "planned",
+                                            "namespace": "team-e"},
+                      "status": {"phase": "Pending", "reason": "Reserved"}})  # fmt: skip
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
     ages = {
         dict(k[1])["namespace"]: v
@@ -183,8 +186,8 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
         if k[0] == "pricewise_oldest_pending_job_age_seconds"
     }
     # Created days ago, it had waited 2 minutes since its node went away; the invalid job
-    # is PricewiseObjectsRejected's to report.
-    assert 100 < ages["team-c"] < 200 and "team-d" not in ages
+    # is PricewiseObjectsRejected's to report; the one planned to start waits by plan.
+    assert 100 < ages["team-c"] < 200 and "team-d" not in ages and "team-e" not in ages
 
 
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:

@@ -32,9 +32,12 @@ JOULES_PER_KWH = 3.6e6
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
 """What requeues a job (see `lifecycle.transition`)."""
-UNCOUNTED_WAITS = frozenset({*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed"})
+UNCOUNTED_WAITS = frozenset(
+    {*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed", "Reserved"}
+)
 """Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
-for a fix, and say so elsewhere."""
+for a fix, and say so elsewhere, or they are planned to start (a job held five hours to save
+0.40 USD paged as pending too long after one)."""
 
 
 class StateCollector(Collector):
@@ -174,7 +177,9 @@ class StateCollector(Collector):
         yield from (pool_free, pool_free_cpu)
 
     def _jobs(self, now: datetime) -> Iterator[GaugeMetricFamily]:
-        labels = ["namespace", "job", "pool", "currency"]
+        # `trainingjob`, not `job`: Prometheus' own target label, which these series' would
+        # replace under honor_labels (grouping by job mixed TrainingJobs with scrape jobs).
+        labels = ["namespace", "trainingjob", "pool", "currency"]
         estimated = GaugeMetricFamily(
             "pricewise_job_estimated_cost",
             "Estimated cost of a placed, unfinished job.",
@@ -203,7 +208,8 @@ class StateCollector(Collector):
             "pricewise_oldest_pending_job_age_seconds",
             "How long the longest-waiting Pending TrainingJob that could run has waited, since "
             "its creation or its last requeue: not one that cannot as specified (its owner is "
-            "told, by a Warning event), nor one left out as invalid (PricewiseObjectsRejected).",
+            "told, by a Warning event), one left out as invalid (PricewiseObjectsRejected), nor "
+            "one planned to start (Reserved: pricewise_job_planned_start_timestamp_seconds).",
             labels=["namespace"],
         )
         planned = GaugeMetricFamily(
