@@ -461,3 +461,11 @@ def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
         "wait for (a later start keeps 20% of the run in hand): it starts if room appears "
         "sooner; to meet its deadline it must start by ~13:00 UTC"
     ) in decision.message
+
+
+def test_an_option_dearer_by_under_a_percent_says_by_how_much() -> None:
+    # "costs 0% more" hid the 0.40 USD a job then waited hours to save.
+    near = pool("l4b", "nvidia-l4", 2.008, gpu_nodes("l4b", 1), order=1)
+    (decision,) = solve(snapshot([L4, near], [job("j", option("nvidia-l4", 1000))])).decisions
+    notes = {r.candidate.pool.name: r.note for r in decision.options}
+    assert notes["l4b"] == "costs 0.4% more (16.06 USD)"

@@ -666,6 +666,12 @@ def _latest_start(job: Job, rows: list[Candidate]) -> datetime | None:
     )
 
 
+def _share(fraction: float) -> str:
+    """`42%`, or `0.4%` below one percent: "costs 0% more" hid a 0.40 USD difference that a
+    job waited five hours for."""
+    return f"{fraction:.1%}" if 0 < fraction < 0.01 else f"{fraction:.0%}"
+
+
 def _same_option(one: Candidate, other: Candidate) -> bool:
     """Whether two candidates run the same option on the same pool (at any width)."""
     return one.option.index == other.option.index and one.pool.name == other.pool.name
@@ -676,7 +682,7 @@ def _relative_note(
 ) -> str:
     if cand.cost >= chosen.cost:
         extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
-        return f"costs {extra:.0%} more ({format_micros(cand.cost, currency)})"
+        return f"costs {_share(extra)} more ({format_micros(cand.cost, currency)})"
     quota = after.quota_blocker(cand, given_back=chosen)
     if quota is not None:
         return f"cheaper, but {quota}"
