@@ -510,11 +510,21 @@ def test_a_price_change_is_said_in_an_event_on_its_price_table(
     ((name, reason, message),) = [e for e in world.kube.events if e[1] == "PricesChanged"]
     assert (name, reason) == ("prices", "PricesChanged")
     assert message.startswith(
-        "prices changed: l4 perDeviceHour 1 -> 2, perCpuHour 0 -> 0.01 USD; h100 added. Running "
-        "jobs accrue at the new prices from the change on"
+        "prices changed: l4 perDeviceHour 1 -> 2, perCpuHour 0 -> 0.01 USD; h100 added at "
+        "perDeviceHour 4 USD. Running jobs accrue at the new prices from the change on"
     )
     asyncio.run(world.scheduler.cycle(NOW))  # said once
     assert len([e for e in world.kube.events if e[1] == "PricesChanged"]) == 1
+    # A pool taken out: its jobs go on at their last prices, as the event says.
+    fewer = copy.deepcopy(edited)
+    fewer["metadata"]["generation"] = 3
+    fewer["spec"]["pools"].pop()
+    asyncio.run(handlers.price_table(type="MODIFIED", body=fewer))
+    asyncio.run(world.scheduler.cycle(NOW))
+    said = [e[2] for e in world.kube.events if e[1] == "PricesChanged"]
+    assert said[-1] == (
+        "prices changed: h100 taken out (jobs running on it go on accruing at its last prices)"
+    )
 
 
 def test_watch_handlers_run_on_the_event_loop() -> None:

@@ -416,14 +416,20 @@ _PRICE_FIELDS = (("per_device_hour", "perDeviceHour"), ("per_cpu_hour", "perCpuH
 
 def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
     """What a PriceTable edit changed in its pools' prices, one phrase a pool, in the new
-    table's order: `nvidia-l4 perDeviceHour 0.70 -> 2.00 USD`, a pool added or taken out."""
+    table's order: `nvidia-l4 perDeviceHour 0.7 -> 2 USD`, a pool added (at its prices) or
+    taken out (its running jobs go on at their last prices)."""
     before = {p.name: p for p in old.spec.pools}
     after = {p.name: p for p in new.spec.pools}
     currency, said = new.spec.currency, []
     for pool in new.spec.pools:
         was = before.get(pool.name)
         if was is None:
-            said.append(f"{pool.name} added")
+            prices = [
+                f"{wire} {getattr(pool.prices, field):g}"
+                for field, wire in _PRICE_FIELDS
+                if getattr(pool.prices, field)
+            ]
+            said.append(f"{pool.name} added at {', '.join(prices) or 'no price'} {currency}")
             continue
         moved = [
             f"{wire} {getattr(was.prices, field):g} -> {getattr(pool.prices, field):g}"
@@ -432,5 +438,9 @@ def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
         ]
         if moved:
             said.append(f"{pool.name} {', '.join(moved)} {currency}")
-    said += [f"{name} taken out" for name in before if name not in after]
+    said += [
+        f"{name} taken out (jobs running on it go on accruing at its last prices)"
+        for name in before
+        if name not in after
+    ]
     return said

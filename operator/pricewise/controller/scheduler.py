@@ -351,11 +351,12 @@ class Scheduler:
                     log.warning("PriceTable %s: %s", name, problem.message)
         news, self._price_news = self._price_news, []
         for changed, changes in news:
-            message = (
-                f"prices changed: {'; '.join(changes)}. Running jobs accrue at the new prices "
-                "from the change on, and their estimates and budgets' committed follow; waiting "
-                "jobs are planned at them"
-            )
+            message = f"prices changed: {'; '.join(changes)}"
+            if any(" -> " in change for change in changes):
+                message += (
+                    ". Running jobs accrue at the new prices from the change on, and their "
+                    "estimates and budgets' committed follow; waiting jobs are planned at them"
+                )
             log.info("PriceTable %s: %s", changed["metadata"]["name"], message)
             try:
                 await self.kube.event(changed, "PriceTable", "PricesChanged", message)
