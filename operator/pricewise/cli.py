@@ -253,7 +253,9 @@ def _prices(args: argparse.Namespace) -> int:
                 print(note, file=sys.stderr)
             print(yaml.safe_dump(priced, sort_keys=False), end="")
         else:
-            print(catalog.diff(table(args.files[0]), table(args.files[1])))
+            old, new = table(args.files[0]), table(args.files[1])
+            print(catalog.diff(old, new))
+            return 0 if catalog.same_prices(old, new) else 1
     except (ManifestError, catalog.CatalogError, discover.DiscoveryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -351,8 +353,9 @@ def parser() -> argparse.ArgumentParser:
         description="init NODES...: propose pools from node labels (GKE, EKS, Karpenter, "
         "instance type) of `kubectl get nodes -o yaml` output (`-` reads stdin); "
         "import CATALOG TABLE: fill the pools' prices from a SkyPilot vms.csv catalog; "
-        "diff OLD NEW: compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` "
-        "and a new one). Review the output, then `kubectl apply -f` it.",
+        "diff OLD NEW: compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` and a "
+        "new one), exit 1 where they differ, as diff does. Review the output, then "
+        "`kubectl apply -f` it.",
     )
     prices.add_argument("action", choices=["init", "import", "diff"])
     prices.add_argument("files", nargs="+", metavar="FILE")

@@ -71,10 +71,12 @@ def test_init_then_import_then_diff_on_the_example_gke_nodes(tmp_path: Path) -> 
 
     diff = pricewise("prices", "diff", str(tmp_path / "init.yaml"), "-",
                      stdin=(tmp_path / "priced.yaml").read_text())  # fmt: skip
-    assert diff.returncode == 0, diff.stderr
+    assert diff.returncode == 1, diff.stderr  # they differ, as diff(1) says it
     assert diff.stdout.splitlines()[0].split() == ["POOL", "UNIT", "OLD", "NEW", "CHANGE"]
-    assert any(line.split() == ["l4-pool", "node", "0", "0.70683", "new"]
+    assert any(line.split() == ["l4-pool", "node", "-", "0.70683", "priced"]
                for line in diff.stdout.splitlines())  # fmt: skip
+    same = pricewise("prices", "diff", str(tmp_path / "priced.yaml"), str(tmp_path / "priced.yaml"))
+    assert same.returncode == 0, same.stderr
     assert ["cpu-pool", "-", "removed"] in [line.split() for line in diff.stdout.splitlines()]
 
 

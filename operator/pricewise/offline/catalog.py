@@ -291,6 +291,16 @@ UNITS = (("perDeviceHour", "device"), ("perCpuHour", "CPU"), ("perGiBHour", "GiB
          ("perNodeHour", "node"))  # fmt: skip
 
 
+def same_prices(old: PriceTable, new: PriceTable) -> bool:
+    """Whether two PriceTables name the same pools at the same prices (what `prices diff`
+    exits 0 for, as diff(1) does, so that a CI step can gate on it)."""
+
+    def prices(table: PriceTable) -> dict[str, dict[str, float]]:
+        return {p.name: p.prices.model_dump(by_alias=True) for p in table.spec.pools}
+
+    return old.spec.currency == new.spec.currency and prices(old) == prices(new)
+
+
 def diff(old: PriceTable, new: PriceTable) -> str:
     """Per pool and unit: the old price, the new one, and the change in percent; pools added,
     removed, and those left without any price (free, were the table applied). Tables in two
@@ -314,8 +324,10 @@ def diff(old: PriceTable, new: PriceTable) -> str:
                 was, now = before[name][key], after[name][key]
                 if was == now == 0:
                     continue
-                change = f"{(now - was) / was:+.1%}" if was else "new"
-                rows.append([name, unit, f"{was:g}", f"{now:g}", change])
+                if was:
+                    rows.append([name, unit, f"{was:g}", f"{now:g}", f"{(now - was) / was:+.1%}"])
+                else:  # a pool given a price it had not: nothing to compare it with
+                    rows.append([name, unit, "-", f"{now:g}", "priced"])
         if not any(after[name].values()):
             rows.append([name, "-", "", "0", "unpriced: free if applied"])
     return columns(rows, right=(2, 3, 4))
