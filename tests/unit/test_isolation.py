@@ -515,6 +515,10 @@ def test_a_price_change_is_said_in_an_event_on_its_price_table(
     )
     asyncio.run(world.scheduler.cycle(NOW))  # said once
     assert len([e for e in world.kube.events if e[1] == "PricesChanged"]) == 1
+    # Its status says which spec it is for, as a Budget's and a TrainingJob's do.
+    written = world.kube.objects[("pricetables", "", "prices")]["status"]
+    assert written["observedGeneration"] == 2
+    assert {c["observedGeneration"] for c in written["conditions"]} == {2}
     # A pool taken out: its jobs go on at their last prices, as the event says.
     fewer = copy.deepcopy(edited)
     fewer["metadata"]["generation"] = 3

@@ -276,7 +276,7 @@ def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does(
     assert (status["accruedCost"], status["estimatedCost"]) == (4.0, 6.0)
     assert kubectl_get(world, "a")["COST"] == "~6.00 USD"
     registry = Metrics(world.cache, world.scheduler.accountant).registry
-    labels = {"namespace": NS, "job": "a", "pool": "l4", "currency": "USD"}
+    labels = {"namespace": NS, "trainingjob": "a", "pool": "l4", "currency": "USD"}
     assert registry.get_sample_value("pricewise_job_estimated_cost", labels) == 6.0
     before = world.kube.requests.total()
     run_cycle(world.scheduler, halfway + timedelta(seconds=10))

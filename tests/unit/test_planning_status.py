@@ -61,7 +61,7 @@ def test_a_job_that_can_wait_is_planned_with_a_start_and_says_what_it_saves() ->
     assert planned_row(status)["pool"] == "l4"
     assert parse_time(planned_row(status)["start"]) == NOW + timedelta(hours=1)
     registry = Metrics(world.cache, world.scheduler.accountant).registry
-    labels = {"namespace": NS, "job": "c", "pool": "l4"}
+    labels = {"namespace": NS, "trainingjob": "c", "pool": "l4"}
     planned = registry.get_sample_value("pricewise_job_planned_start_timestamp_seconds", labels)
     assert planned == (NOW + timedelta(hours=1)).timestamp()
 

@@ -714,6 +714,9 @@ class PriceTableStatus(ApiModel):
     """Pools as the operator sees them."""
 
     pools: list[PoolStatus] = Field(default_factory=list, description="Per pool.")
+    observed_generation: int | None = Field(
+        None, description="The spec's generation these pools and conditions are for."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
 
 

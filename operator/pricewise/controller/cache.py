@@ -236,6 +236,11 @@ class Cache:
         meta = body["metadata"]
         return not same_spec(meta, self._table_meta.get(meta["name"], {}))
 
+    def price_table_generation(self, name: str) -> int | None:
+        """The generation of a PriceTable's spec as the cache took it."""
+        generation = self._table_meta.get(name, {}).get("generation")
+        return None if generation is None else int(generation)
+
     def upsert_price_table(self, body: Mapping[str, Any]) -> None:
         """Remember a PriceTable; an invalid one is set aside with its error."""
         meta = body["metadata"]

@@ -332,11 +332,15 @@ class Scheduler:
             message = (
                 "; ".join(p.message for p in mine) or f"{len(names)} pool(s), every one with nodes"
             )
+            generation = self.cache.price_table_generation(name)
             conditions = status.set_condition(
-                previous.get("conditions") or [], "Ready", not mine, reason, message, now
-            )
+                previous.get("conditions") or [], "Ready", not mine, reason, message, now,
+                generation,
+            )  # fmt: skip
             new = status_wire(
-                PriceTableStatus.model_validate({"pools": rows, "conditions": conditions})
+                PriceTableStatus.model_validate(
+                    {"pools": rows, "observedGeneration": generation, "conditions": conditions}
+                )
             )
             if new == previous:
                 continue
