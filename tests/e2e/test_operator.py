@@ -732,11 +732,19 @@ def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(
     # workers run until the test ends them, so the victim is still running when the urgent job
     # comes, however slow the cluster.
     apply(cluster, namespace, training_job("older", [option], run_seconds=None))
-    older_at = parse_time(wait_phase(cluster, namespace, "older", "Running")["admittedAt"])
-    assert older_at is not None
-    # Admission times are kept to the second, and equal losses would be settled by name
-    # ("older" first): the younger run must be admitted in a later second.
-    wait_for(lambda: datetime.now(UTC) >= older_at + timedelta(seconds=1), 10, "the next second")
+    running = wait_phase(cluster, namespace, "older", "Running")
+    older_at = parse_time(running["admittedAt"])
+    started = parse_time(running.get("startedAt") or running["admittedAt"])
+    assert older_at is not None and started is not None
+    # Times are kept to the second, and equal losses would be settled by name ("older" first):
+    # the younger run must start in a later second. A loss counts from the run's start, not its
+    # admission: the older's pod once started in the second the younger's did, and it was the
+    # one preempted.
+    wait_for(
+        lambda: datetime.now(UTC) >= max(older_at, started) + timedelta(seconds=1),
+        10,
+        "the next second",
+    )
     apply(cluster, namespace, training_job("younger", [option], run_seconds=None))
     younger_at = parse_time(wait_phase(cluster, namespace, "younger", "Running")["admittedAt"])
     assert younger_at is not None and younger_at > older_at
