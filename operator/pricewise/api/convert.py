@@ -410,34 +410,23 @@ def budget_from(
     )
 
 
-_PRICE_FIELDS = (("per_device_hour", "perDeviceHour"), ("per_cpu_hour", "perCpuHour"),
-                 ("per_gib_hour", "perGiBHour"), ("per_node_hour", "perNodeHour"))  # fmt: skip
-
-
 def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
     """What a PriceTable edit changed in its pools' prices, one phrase a pool, in the new
     table's order: `nvidia-l4 perDeviceHour 0.7 -> 2 USD`, a pool added (at its prices) or
     taken out (its running jobs go on at their last prices)."""
-    before = {p.name: p for p in old.spec.pools}
-    after = {p.name: p for p in new.spec.pools}
+    before = {p.name: p.prices.model_dump(by_alias=True) for p in old.spec.pools}
     currency, said = new.spec.currency, []
     for pool in new.spec.pools:
+        now = pool.prices.model_dump(by_alias=True)
         was = before.get(pool.name)
         if was is None:
-            prices = [
-                f"{wire} {getattr(pool.prices, field):g}"
-                for field, wire in _PRICE_FIELDS
-                if getattr(pool.prices, field)
-            ]
+            prices = [f"{unit} {price:g}" for unit, price in now.items() if price]
             said.append(f"{pool.name} added at {', '.join(prices) or 'no price'} {currency}")
             continue
-        moved = [
-            f"{wire} {getattr(was.prices, field):g} -> {getattr(pool.prices, field):g}"
-            for field, wire in _PRICE_FIELDS
-            if getattr(was.prices, field) != getattr(pool.prices, field)
-        ]
+        moved = [f"{unit} {was[unit]:g} -> {now[unit]:g}" for unit in now if was[unit] != now[unit]]
         if moved:
             said.append(f"{pool.name} {', '.join(moved)} {currency}")
+    after = {p.name for p in new.spec.pools}
     said += [
         f"{name} taken out (jobs running on it go on accruing at its last prices)"
         for name in before

@@ -72,7 +72,7 @@ class Accountant:
         price (its Budget's committed follows the price; its COST column did not)."""
         self._checked: set[Key] = set()
         """Budgets whose last written spend was checked against the cache's since the start
-        (see `_keep_unseen`)."""
+        (see `keep_unseen`)."""
         self._budget_written: dict[Key, datetime] = {}
         """When each budget's figures were last written (see `_changed`)."""
 

@@ -102,9 +102,9 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.cycles = 0
         self._last_shape: tuple[int, int] | None = None
+        """(pending, placed) of the last cycle, to log only cycles that differ from it."""
         self._price_news: list[tuple[dict[str, Any], list[str]]] = []
         """PriceTables whose prices changed, and how, for events at the next cycle."""
-        """(pending, placed) of the last cycle, to log only cycles that differ from it."""
 
     def poke(self) -> None:
         """Ask for a cycle soon (after the debounce)."""
