@@ -417,7 +417,7 @@ def test_values_an_older_release_lacks_are_left_to_the_operator(cluster: Any) ->
     (deployment,) = [d for d in _docs(text) if d["kind"] == "Deployment"]
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert not {"PRICEWISE_PERIOD_SECONDS", "PRICEWISE_SOLVER_SECONDS",
-                "PRICEWISE_SOLVER_WORKERS"} & env.keys()  # fmt: skip
+                "PRICEWISE_SOLVER_WORKERS", "PRICEWISE_WAIT_COST"} & env.keys()  # fmt: skip
     assert all(e.get("value") != "" for e in env.values())
 
 

@@ -32,11 +32,13 @@ def test_every_variable_is_read() -> None:
             "PRICEWISE_ACCRUAL_SECONDS": "5",
             "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS": "0",
             "PRICEWISE_RECLAIM_TAINTS": " a/b , c/d,",
+            "PRICEWISE_WAIT_COST": "0",
         }
     )
-    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, frozenset({"a/b", "c/d"}))
+    taints = frozenset({"a/b", "c/d"})
+    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, taints, 0.0)
     solver = config.solver()
-    assert (solver.time_limit_s, solver.num_workers) == (5.5, 4)
+    assert (solver.time_limit_s, solver.num_workers, solver.look_ahead.wait_cost) == (5.5, 4, 0)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,7 @@ def test_every_variable_is_read() -> None:
         ("PRICEWISE_SOLVER_WORKERS", "0", "from 1 to 64"),
         ("PRICEWISE_SOLVER_WORKERS", "2.5", "whole number"),
         ("PRICEWISE_SOLVER_WORKERS", "1000", "from 1 to 64"),
+        ("PRICEWISE_WAIT_COST", "-0.1", "a share from 0 to 10"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_may_be(name: str, raw: str, says: str) -> None:

@@ -36,7 +36,7 @@ def test_a_waiting_job_s_costs_follow_a_price_change_at_its_next_write() -> None
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
     # Written within seconds, not five minutes later, and in one request.
     assert costs(world.job("c")) == {"l4": 8.0, "h100": 40.0}
-    assert "saves 32.00 USD against h100 x1 now" in world.job("c")["message"]
+    assert "saves 32.00 USD (80%) against h100 x1 now" in world.job("c")["message"]
     assert world.kube.requests["waiting"] == written + 1
 
 

@@ -392,11 +392,13 @@ def test_deployment_passes_flags_the_operator_accepts() -> None:
         "fieldRef": {"fieldPath": "metadata.namespace"}
     }
     # Every variable the Deployment sets is one the operator reads, and its value parses.
-    config = (ROOT / "operator" / "pricewise" / "controller" / "config.py").read_text()
+    source = (ROOT / "operator" / "pricewise" / "controller" / "config.py").read_text()
     for name in env:
-        assert f'"{name}"' in config, f"{name} is not read"
+        assert f'"{name}"' in source, f"{name} is not read"
     values = {name: e["value"] for name, e in env.items() if "value" in e}
-    assert from_environment(values).solver_workers == int(values["PRICEWISE_SOLVER_WORKERS"])
+    config = from_environment(values)
+    assert config.solver_workers == int(values["PRICEWISE_SOLVER_WORKERS"])
+    assert config.wait_cost == float(values["PRICEWISE_WAIT_COST"])
 
 
 def test_metrics_service_targets_the_metrics_port() -> None:

@@ -53,10 +53,11 @@ def test_a_job_that_can_wait_is_planned_with_a_start_and_says_what_it_saves() ->
     status = world.job("c")
     assert (status["phase"], status["reason"]) == ("Pending", "Reserved")
     assert parse_time(status["plannedStart"]) == NOW + timedelta(hours=1)
-    # 8 H100 for an hour at 4.00 = 32.00 now, against 8 L4 at 1.00 = 8.00 in an hour.
-    assert (
-        status["message"]
-        == "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD against h100 x1 now"
+    # 8 H100 for an hour at 4.00 = 32.00 now, against 8 L4 at 1.00 = 8.00 in an hour, its
+    # hour's wait counted at 0.3 x 8.00.
+    assert status["message"] == (
+        "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD (75%) against h100 x1 now, for a "
+        "wait counted at 2.40 USD"
     )
     assert planned_row(status)["pool"] == "l4"
     assert parse_time(planned_row(status)["start"]) == NOW + timedelta(hours=1)

@@ -334,7 +334,10 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     out = json.loads(done.stdout)
     assert out["setup"]["jobs"] == 2 and out["setup"]["skippedNoThroughput"] == 1
     rows = {r["policy"]: r for r in out["policies"]}
-    assert list(rows) == ["pricewise", "pricewise-now", "first-fit", "kueue", "cheapest", "fifo"]
+    assert list(rows) == [
+        "pricewise", "pricewise-free-waits", "pricewise-now", "first-fit", "kueue", "cheapest",
+        "fifo",
+    ]  # fmt: skip
     # Same case as the late-job test above: deadlines 2 x 15 min for both jobs. Job 2 can
     # still make it at 900 s (900 s left, 900 s needed), so nobody misses...
     kueue = rows.pop("kueue")

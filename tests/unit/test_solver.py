@@ -331,7 +331,8 @@ def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     assert waiting.reservation.start == NOW + timedelta(minutes=15)
     assert waiting.reason == "Reserved"
     assert waiting.message == (
-        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD against h100 x1 now"
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, for a "
+        "wait counted at 1.20 USD"
     )
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
@@ -502,6 +503,63 @@ def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     assert steady.after(3.0) == steady
 
 
+def l4_running_for_15m(*jobs: Job) -> Snapshot:
+    """One L4 node (2.00 a GPU-hour) a running job frees in 15m, one free H100 node (8.00)."""
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    (node,) = gpu_nodes("l4", 1)
+    l4 = pool("l4", "nvidia-l4", 2.0, (replace(node, free=replace(full, gpu=0)),), order=1)
+    l4 = replace(l4, releases=(Release(NOW + timedelta(minutes=15), full, (("l4-0", full),)),))
+    return snapshot([l4, pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))], list(jobs))
+
+
+@pytest.mark.parametrize("wait_cost", [1.0, 1.5])
+def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost: float) -> None:
+    # Waiting 15m for the L4 saves b 5.33 of the H100's 21.33 USD now. Its wait counts 16.00
+    # USD an hour (its price on the L4) x wait_cost x 1/4 h: 4.00 USD, or 6.00.
+    plan = checked(
+        l4_running_for_15m(job("b", *BOTH)),
+        SolverSettings(look_ahead=LookAhead(wait_cost=wait_cost)),
+    )
+    (decision,) = plan.decisions
+    if wait_cost == 1.0:
+        assert (decision.reason, decision.message) == (
+            "Reserved",
+            "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, for "
+            "a wait counted at 4.00 USD",
+        )
+        # The bound is on the objective, which counts the wait: less it, it bounds the cost.
+        assert plan.best_bound == to_micros(16.0)
+        return
+    assert (decision.reason, decision.message) == (
+        "Admitted",
+        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now, and "
+        "waiting for it until ~12:15 UTC counts 6.00 USD, more than it saves",
+    )
+
+
+def test_a_job_with_a_deadline_waits_for_any_saving_that_keeps_it() -> None:
+    # Its deadline says how long it may wait: its wait counts for nothing, however dear.
+    due = NOW + timedelta(hours=3)
+    plan = checked(
+        l4_running_for_15m(job("b", *BOTH, deadline=due)),
+        SolverSettings(look_ahead=LookAhead(wait_cost=10.0)),
+    )
+    (decision,) = plan.decisions
+    assert (decision.reason, decision.message) == (
+        "Reserved",
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now; "
+        "deadline still met with 1h45m slack",
+    )
+
+
+def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:
+    # a (15m) and b (1h) both want the one L4 now, at the same price each way round; a waiting
+    # for b counts 1h of a's 16 USD an hour, b waiting for a a quarter of b's 16: b waits.
+    plan = checked(l4_busy_for_15m(job("b", *BOTH)))
+    assert decide(plan, "team-a/a")[:2] == ("l4", "Admitted")
+    assert decide(plan, "team-a/b")[:2] == (None, "Reserved")
+
+
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:
     # a holds the L4 for 15m. b due in 1h: waiting 15m leaves 45m for a 1h run, so it starts
     # now on the H100.
@@ -517,7 +575,7 @@ def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() ->
     waits = decide(checked(snapshot([one_l4, one_h100], relaxed)), "team-a/b")
     assert waits[1:] == (
         "Reserved",
-        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD against h100 x1 now; "
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now; "
         "deadline still met with 45m slack",
     )
 
@@ -1067,11 +1125,11 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
 def test_without_early_starts_a_plan_keeps_its_starts() -> None:
     # One job, planned an hour from now where it could start now at the same price: the
     # earliest-start phase starts it now; without it (CP-SAT given a shortlist), the plan
-    # keeps its start.
+    # keeps its start. Its wait counts for nothing, or the cost phase would start it now.
     snap = snapshot([SLOW], [job("j", BOTH[0])])
     options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
     later = {k: [(c, 3600) for c in v] for k, v in options.items()}
-    model = solver.PlacementModel(snap, options, later, [], classes=False)
+    model = solver.PlacementModel(snap, options, later, [], classes=False, wait_cost=0.0)
     hour = max(model.candidates, key=lambda k: k[3])
 
     def start(early_starts: bool) -> int:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 
 
@@ -41,10 +42,17 @@ class OperatorConfig:
     reclaim_taints: frozenset[str] | None = None
     """Taints that announce a spot reclaim (PRICEWISE_RECLAIM_TAINTS, comma-separated); None
     keeps the cache's built-in list."""
+    wait_cost: float = LookAhead.wait_cost
+    """What a planned wait counts for, as a share of the job's price over it
+    (PRICEWISE_WAIT_COST; `LookAhead.wait_cost`)."""
 
     def solver(self) -> SolverSettings:
         """The solver settings of a cycle."""
-        return SolverSettings(time_limit_s=self.solver_seconds, num_workers=self.solver_workers)
+        return SolverSettings(
+            time_limit_s=self.solver_seconds,
+            num_workers=self.solver_workers,
+            look_ahead=LookAhead(wait_cost=self.wait_cost),
+        )
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -64,15 +72,26 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
         reclaim_taints=None
         if taints is None
         else frozenset(t.strip() for t in taints.split(",") if t.strip()),
+        wait_cost=_number(
+            env, "PRICEWISE_WAIT_COST", default.wait_cost, 0.0, MOST_WAIT_COST, "a share"
+        ),
     )
 
 
 MOST_SECONDS = 86_400.0
 """A day: no loop setting of the operator needs more."""
 MOST_WORKERS = 64
+MOST_WAIT_COST = 10.0
+"""A wait counted at ten times the job's price over it: past that, no job waits to save."""
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, least: float) -> float:
+    return _number(env, name, default, least, MOST_SECONDS, "a number of seconds")
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, least: float, most: float, what: str
+) -> float:
     raw = env.get(name)
     if raw is None:
         return default
@@ -80,9 +99,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float, least: float) ->
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not least <= value <= MOST_SECONDS:
+    if not least <= value <= most:
         raise ConfigError(
-            f"{name}={raw!r}: must be a number of seconds from {least:g} to {MOST_SECONDS:g} "
+            f"{name}={raw!r}: must be {what} from {least:g} to {most:g} "
             f"(default {default:g}); fix the value in the chart's values or the Deployment's env"
         )
     return value

@@ -20,7 +20,12 @@ from pricewise.core.costmodel import (
     wider_run,
 )
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import LookAhead, Reservation, release_s
+from pricewise.core.lookahead import (
+    LookAhead,
+    Reservation,
+    release_s,
+    wait_premium,
+)
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up
@@ -435,7 +440,13 @@ def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> st
 
 
 def _admitted_message(
-    chosen: Candidate, rows: list[Candidate], after: Ledger, held: _Held, snapshot: Snapshot
+    chosen: Candidate,
+    rows: list[Candidate],
+    after: Ledger,
+    held: _Held,
+    snapshot: Snapshot,
+    ends: _Ends,
+    wait_cost: float | None,
 ) -> str:
     currency = snapshot.currency
     feasible = [c for c in rows if c.feasible]
@@ -452,14 +463,34 @@ def _admitted_message(
     else:
         saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
         # Its own namespace's quota, not the pool, may be what refuses it: say which.
-        why = (
-            after.quota_blocker(cheapest, given_back=chosen)
-            or held.planned_for(cheapest)
-            or "has no room now"
-        )
-        text = f"{head}: {cheapest.label()} would cost {saving:.0%} less but {why}"
+        why = after.quota_blocker(cheapest, given_back=chosen) or held.planned_for(cheapest)
+        if why is None:
+            why = "has no room now"
+            # Without a word, a person asks why the job did not wait for it.
+            if wait_cost is not None:
+                why += _not_worth_waiting(chosen, cheapest, ends, wait_cost, currency)
+        text = f"{head}: {cheapest.label()} would cost {_share(saving)} less but {why}"
     alt = _cheaper_excluded(rows, chosen)
     return text + (_would_save(alt, chosen) if alt is not None else "")
+
+
+def _not_worth_waiting(
+    chosen: Candidate, cheaper: Candidate, ends: _Ends, wait_cost: float, currency: str
+) -> str:
+    """`, and waiting for it until ~13:15 UTC counts 6.40 USD, more than it saves`: for a job
+    started now beside a cheaper way of running it whose pool frees later, where the wait
+    counts for more than it saves (`LookAhead.wait_cost`); empty otherwise."""
+    when = ends.room_at(cheaper)
+    if when is None:
+        return ""
+    wait_s = int((when - ends.now).total_seconds())
+    counted = wait_premium(cheaper, wait_s, wait_cost)
+    if counted < chosen.cost - cheaper.cost:
+        return ""
+    return (
+        f", and waiting for it until ~{clock(when, ends.now)} counts "
+        f"{format_micros(counted, currency)}, more than it saves"
+    )
 
 
 def _cheaper_excluded(
@@ -478,7 +509,7 @@ def _would_save(alt: Candidate, than: Candidate, figures: str = "") -> str:
     """`; h100-spot x1 would save 82% but spot pool; set spec.allowSpot: true`: an excluded
     option against `than`, with its note (why, and the fix), and `figures` to add."""
     saving = 1 - alt.cost / than.cost if than.cost else 0.0
-    return f"; {alt.label()} would save {saving:.0%}{figures} but {alt.note}"
+    return f"; {alt.label()} would save {_share(saving)}{figures} but {alt.note}"
 
 
 def _budget_way_out(
@@ -515,7 +546,12 @@ def _budget_way_out(
 
 
 def _reserved_message(
-    reservation: Reservation, rows: list[Candidate], after: Ledger, held: _Held, snapshot: Snapshot
+    reservation: Reservation,
+    rows: list[Candidate],
+    after: Ledger,
+    held: _Held,
+    snapshot: Snapshot,
+    wait_cost: float | None,
 ) -> str:
     """Why a job waits by plan, with what waiting saves and the slack it keeps."""
     currency, cand = snapshot.currency, reservation.candidate
@@ -534,10 +570,16 @@ def _reserved_message(
         None,
     )
     if alt is not None:
+        saved = alt.cost - cand.cost
         text = (
             f"waiting for {cand.pool.name} (frees ~{when}): saves "
-            f"{format_micros(alt.cost - cand.cost, currency)} against {alt.label()} now"
+            f"{format_micros(saved, currency)} ({_share(saved / alt.cost)}) against "
+            f"{alt.label()} now"
         )
+        wait_s = int(reservation.wait_s(snapshot.now))
+        counted = wait_premium(cand, wait_s, wait_cost) if wait_cost else 0
+        if counted:  # a job with a deadline waits for any saving that keeps it
+            text += f", for a wait counted at {format_micros(counted, currency)}"
     else:
         reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
         if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
@@ -558,8 +600,11 @@ def explain(
     all_options: Mapping[str, list[Candidate]],
     placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
     reservations: Mapping[str, Reservation] | None = None,
+    wait_cost: float | None = None,
 ) -> tuple[Decision, ...]:
-    """A decision for every job of the snapshot, given the placements and later starts."""
+    """A decision for every job of the snapshot, given the placements and later starts;
+    `wait_cost` is what the solver counts a wait for (`LookAhead.wait_cost`), None where it
+    plans no later starts."""
     reservations = reservations or {}
     after = Ledger.of(snapshot)
     for cand, nodes in placement.values():
@@ -605,9 +650,15 @@ def explain(
             else:
                 table.append(OptionVerdict(cand, "excluded", cand.note, run))
         if placed:
-            reason, message = "Admitted", _admitted_message(placed[0], rows, after, held, snapshot)
+            reason, message = (
+                "Admitted",
+                _admitted_message(placed[0], rows, after, held, snapshot, ends, wait_cost),
+            )
         elif reserved:
-            reason, message = "Reserved", _reserved_message(reserved, rows, after, held, snapshot)
+            reason, message = (
+                "Reserved",
+                _reserved_message(reserved, rows, after, held, snapshot, wait_cost),
+            )
         elif blockers:
             reason, message = blockers[0]
             if len(blockers) > 1:

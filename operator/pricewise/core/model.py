@@ -24,7 +24,13 @@ from itertools import permutations
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import LookAhead, due_s, duration_units, release_s
+from pricewise.core.lookahead import (
+    LookAhead,
+    due_s,
+    duration_units,
+    release_s,
+    wait_premium,
+)
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
@@ -144,10 +150,13 @@ class PlacementModel:
         classes: bool = True,
         lean_above: int | None = None,
         max_wait_s: float = LookAhead.max_wait_s,
+        wait_cost: float = LookAhead.wait_cost,
     ) -> None:
         self.now_time: datetime = snapshot.now
         self.max_wait_s = max_wait_s
         """The cluster's default max wait: past it, a job without a deadline is overdue."""
+        self.wait_cost = wait_cost
+        """What waiting counts for in the objective (`LookAhead.wait_cost`)."""
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
@@ -380,8 +389,15 @@ class PlacementModel:
         return dict.fromkeys(keys, 1)
 
     def cost(self, keys: list[ChoiceKey]) -> Linear:
-        """Estimated cost of these choices when taken, in the model's money unit."""
-        return {k: -(-self.candidates[k].cost // self.unit) for k in keys}
+        """Estimated cost of these choices when taken, in the model's money unit, a later
+        start's with what its wait counts for (see `priced`)."""
+        return {k: -(-self.priced(k) // self.unit) for k in keys}
+
+    def priced(self, key: ChoiceKey) -> int:
+        """What the objective counts a choice for, in micro-units: its estimated cost, and a
+        later start's wait (`wait_premium`)."""
+        cand = self.choices[key]
+        return cand.cost + wait_premium(cand, key[3], self.wait_cost)
 
     @staticmethod
     def lateness(keys: list[ChoiceKey]) -> Linear:
@@ -395,10 +411,10 @@ class PlacementModel:
         scores more than (n - 1) times that, one of fewer at most that much."""
         worst: dict[str, int] = defaultdict(int)
         for k in keys:
-            worst[k[0]] = max(worst[k[0]], self.candidates[k].cost)
+            worst[k[0]] = max(worst[k[0]], self.priced(k))
         tie = money_unit(sum(c * self.size[g] for g, c in worst.items()), TIE_RANGE, CENT)
         scale = sum(cost // tie * self.size[g] for g, cost in worst.items()) + 1
-        return {k: scale - self.candidates[k].cost // tie for k in keys}, tie, scale
+        return {k: scale - self.priced(k) // tie for k in keys}, tie, scale
 
     def unfixed(self, fixed: Mapping[ChoiceKey, int]) -> dict[str, int]:
         """Per class, its jobs that `fixed` (counts of class choices) leaves undecided."""

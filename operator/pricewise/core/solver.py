@@ -39,6 +39,7 @@ from pricewise.core.lookahead import (
     duration_units,
     later_starts,
     release_slots,
+    wait_premium,
 )
 from pricewise.core.model import (
     Linear,
@@ -235,6 +236,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 classes,
                 settings.whole_model_up_to,
                 settings.look_ahead.max_wait_s,
+                settings.look_ahead.wait_cost,
             )
             if until - clock() <= 0:
                 break
@@ -270,9 +272,16 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 status = round_status
                 bound = round_bound
             break
-    decisions = explain(snapshot, all_options, placement, reserved) + queued
+    look = settings.look_ahead
+    saving = look.wait_cost if look.enabled else None
+    decisions = explain(snapshot, all_options, placement, reserved, saving) + queued
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
+    if bound is not None:  # the bound is the objective's: less what the plan's waits count for
+        bound -= sum(
+            wait_premium(r.candidate, int(r.wait_s(snapshot.now)), look.wait_cost)
+            for r in reserved.values()
+        )
     return Plan(
         decisions=decisions,
         status=status if feasible else "empty",
@@ -703,7 +712,7 @@ def _solve_round(
     if floor is None:
         return keys, "feasible", None, False, allowed is not None
     least = relaxed_bound(floor, backend.taken()) * model.unit
-    cost = sum(model.choices[k].cost for k in keys)
+    cost = sum(model.priced(k) for k in keys)  # as the objective counts it, waits and all
     gap = settings.relaxed_gap * max(1, cost)
     status = "optimal" if cost - least <= gap else "feasible"
     return keys, status, least, False, allowed is not None

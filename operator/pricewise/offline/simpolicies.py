@@ -2,6 +2,9 @@
 
 - `pricewise`: the CP-SAT solver of the operator, on every cycle's snapshot, planning over
   time (a job may wait for cheaper capacity that frees later, and holds a reservation);
+- `pricewise-free-waits`: the same, with the waits of jobs without a deadline counted for
+  nothing (`LookAhead.wait_cost` 0: such a job waits for any saving), kept as the baseline of
+  counting them;
 - `pricewise-now`: the same solver deciding only what starts now (pricewise before it planned
   over time), kept as the baseline of that change;
 - `first-fit`: each job in arrival order takes the first pool in the admin's order where a
@@ -22,7 +25,15 @@ from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.offline.simmodel import CycleResult, Policy
 
-POLICIES = ("pricewise", "pricewise-now", "first-fit", "kueue", "cheapest", "fifo")
+POLICIES = (
+    "pricewise",
+    "pricewise-free-waits",
+    "pricewise-now",
+    "first-fit",
+    "kueue",
+    "cheapest",
+    "fifo",
+)
 """`kueue` is first-fit with jobs that reach it without deadlines, as the real Kueue knows none:
 what `benchmarks/kueue_cost.py` measured Kueue v0.17.0 to do (`first-fit` skips the options
 that would miss a deadline, which Kueue cannot)."""

@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pricewise.core.lookahead import LookAhead
@@ -107,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default %(default)g)",
     )
     parser.add_argument(
+        "--wait-cost",
+        type=within(float, 0.0, None, "a share from 0, such as 0.3"),
+        default=LookAhead().wait_cost,
+        metavar="F",
+        help="what pricewise counts the wait of a job without a deadline for, as a share of "
+        "the job's price over the wait (default %(default)g; pricewise-free-waits: 0)",
+    )
+    parser.add_argument(
         "--time-limit",
         type=time_limit,
         default=2.0,
@@ -178,14 +187,16 @@ def main(argv: list[str]) -> int:
         print(f"error: --pool {fifo_pool}: no such pool", file=sys.stderr)
         return 2
     jobs, skipped = sim_jobs(trace, table, factors)
-    look = LookAhead(max_wait_s=args.max_wait * 3600)
+    look = LookAhead(max_wait_s=args.max_wait * 3600, wait_cost=args.wait_cost)
     settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
     now_only = SolverSettings(time_limit_s=args.time_limit, look_ahead=LookAhead(enabled=False))
+    free_waits = replace(settings, look_ahead=replace(look, wait_cost=0.0))
     noise = runtime_factors(jobs, args.runtime_noise, args.seed)
     results = []
     for name in args.policy or POLICIES:
         policy: Policy = {
             "pricewise": pricewise_policy(settings),
+            "pricewise-free-waits": pricewise_policy(free_waits),
             "pricewise-now": pricewise_policy(now_only),
             "first-fit": first_fit_policy,
             "kueue": first_fit_policy,
