@@ -393,6 +393,10 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         (["--set", "priceTable.create=true"], "priceTable.spec.pools is empty"),
         (["--set", "serviceAccount.create=false"], "serviceAccount.name is required"),
         (["--set", "budgets[0].name=b"], "budgets[0] needs name, namespace and spec"),
+        # values.schema.json: a mistyped key or a value out of range, by its path.
+        (["--set", "scheduler.solverSecond=3"], "'solverSecond' not allowed"),
+        (["--set", "scheduler.waitCost=-1"], "at '/scheduler/waitCost': minimum"),
+        (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
     ],
 )
 def test_helm_template_refuses_incomplete_values(
