@@ -4,8 +4,7 @@
     python benchmarks/policy_sweep.py --clusters 2,2,2 --scales 0.5 --seeds 0 1 2
 
 Replays a Gavel trace with `pricewise simulate`'s event loop under pricewise (planning over
-time), pricewise-free-waits (the waits of jobs without a deadline counted for nothing, its
-baseline), pricewise-now (deciding only what starts now), first-fit (in the
+time), pricewise-now (deciding only what starts now, its baseline), first-fit (in the
 PriceTable's order, cheapest per GPU-hour first, and in the fastest-first order) and cheapest,
 and prints a Markdown table: cost and deadline misses of each, the share of pricewise-now's
 gap to the cost floor that pricewise closes, and pricewise's cost against each baseline.
@@ -47,10 +46,8 @@ def _row(
         runs: list[tuple[str, simmodel.Policy]] = [("first-fit", simpolicies.first_fit_policy)]
         if label == "table":
             now_only = SolverSettings(args.time_limit, look_ahead=LookAhead(enabled=False))
-            free_waits = SolverSettings(args.time_limit, look_ahead=LookAhead(wait_cost=0.0))
             runs += [
                 ("pricewise", simpolicies.pricewise_policy(SolverSettings(args.time_limit))),
-                ("pricewise-free-waits", simpolicies.pricewise_policy(free_waits)),
                 ("pricewise-now", simpolicies.pricewise_policy(now_only)),
                 ("cheapest", simpolicies.cheapest_policy),
             ]
@@ -81,11 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {args.trace.name}, deadline factors U(1.5, 3); {machine.conditions()}\n")
     print("| k80,p100,v100 nodes | arrivals | seed | busiest pool | floor | pricewise | "
-          "pricewise-free-waits | pricewise-now | first-fit (table order) | "
-          "first-fit (fastest first) | cheapest | gap closed | "
-          "pricewise vs first-fit (table / fastest) | vs cheapest | mean wait (h): pricewise / "
-          "free waits |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "pricewise-now | first-fit (table order) | first-fit (fastest first) | cheapest | "
+          "gap closed | pricewise vs first-fit (table / fastest) | vs cheapest |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cluster in args.clusters:
         k80, p100, v100 = (int(x) for x in cluster.split(","))
         counts = {"k80": k80, "p100": p100, "v100": v100}
@@ -107,12 +102,10 @@ def main() -> None:
                 closed = (before - ours["totalCost"]) / gap if gap > 0 else 0.0
                 print(
                     f"| {cluster} | x{scale:g} | {seed} | {busiest:.0%} | {row['floor']:,.0f} | "
-                    f"{cell(ours)} | {cell(row['pricewise-free-waits'])} | "
-                    f"{cell(row['pricewise-now'])} | {cell(row['first-fit'])} | "
+                    f"{cell(ours)} | {cell(row['pricewise-now'])} | {cell(row['first-fit'])} | "
                     f"{cell(row['first-fit-fastest'])} | {cell(row['cheapest'])} | {closed:.0%} | "
                     f"{versus('first-fit')} / {versus('first-fit-fastest')} | "
-                    f"{versus('cheapest')} | {ours['meanWaitHours']:.2f} / "
-                    f"{row['pricewise-free-waits']['meanWaitHours']:.2f} |",
+                    f"{versus('cheapest')} |",
                     flush=True,
                 )
                 print(f"{cluster} x{scale:g} seed {seed}: {time.monotonic() - started:.0f}s",

@@ -550,6 +550,10 @@ def test_a_job_with_a_deadline_waits_for_any_saving_that_keeps_it() -> None:
         "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now; "
         "deadline still met with 1h45m slack",
     )
+    # Nor does a late job's: counting it moved the others' promises.
+    late = job("b", *BOTH, missed_deadline=NOW - timedelta(hours=1))
+    plan = checked(l4_running_for_15m(late), SolverSettings(look_ahead=LookAhead(wait_cost=10.0)))
+    assert decide(plan, "team-a/b")[:2] == (None, "Reserved")
 
 
 def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:

@@ -59,12 +59,15 @@ class LookAhead:
     max_wait_s: float = 86_400.0
     """The cluster's default bound on a job's wait, from submission to planned start."""
     wait_cost: float = 0.3
-    """What a job without a deadline waiting counts for in the plan's cost, as a share of its
-    price over the wait: at 0.3, a later start of a job priced 10 USD an hour, two hours away,
-    counts 6 USD more, so the job waits for it only if that saves more. Without it a job waited
-    five hours to save 0.40 USD. A deadline says how long its job may wait: counting the waits
-    of jobs with one as well cost deadlines on the policy grid of benchmarks/README.md (845
-    misses against 812 over its eight settings of seed 0), for 0.3 % less cost."""
+    """What the wait of a job without a deadline counts for in the plan's cost, as a share of
+    its price over the wait: at 0.3, a later start of a job priced 10 USD an hour, two hours
+    away, counts 6 USD more, so the job waits for it only if that saves more. Without it a job
+    waited five hours to save 0.40 USD. A deadline says how long its job may wait, so the waits
+    of jobs that have one count for nothing, as do a late job's (one whose deadline has passed):
+    counting the late jobs' waits as well moved the first promises of the others (on the
+    contended replay of benchmarks/README.md, their median error rose from 14.4 % to 23.6 %),
+    and counting every job's waited cost deadlines (845 misses against 812 over the policy
+    grid's eight settings of seed 0)."""
     starts_per_job: int = 12
     """Later starts considered per job: the earliest slot of each of its candidates, cheapest
     first, then the second of each, and so on. A day of slots on every pool gave 1,000 jobs
@@ -82,9 +85,10 @@ class LookAhead:
 
 def wait_premium(cand: Candidate, wait_s: int, wait_cost: float) -> int:
     """What a later start of `cand`, `wait_s` from now, counts for beyond its cost in the
-    plan's objective (`LookAhead.wait_cost`): nothing for a job with a deadline, at most the
-    cost itself, which keeps the objective's terms within twice the costs' range."""
-    if not wait_s or cand.job.deadline is not None:
+    plan's objective (`LookAhead.wait_cost`): nothing for a job with a deadline or past one,
+    at most the cost itself, which keeps the objective's terms within twice the costs'
+    range."""
+    if not wait_s or cand.job.deadline is not None or cand.job.missed_deadline is not None:
         return 0
     return min(cand.cost, math.ceil(cand.cost * wait_cost * wait_s / duration_units(cand)))
 
