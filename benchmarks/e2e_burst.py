@@ -85,7 +85,7 @@ def price_table() -> dict[str, Any]:
 
 
 def job(i: int, rng: random.Random) -> dict[str, Any]:
-    """A job with 2-4 options, 1-4 workers, a loose or tight deadline."""
+    """A job with 2-4 options, 1-4 workers, a loose or tight maxDuration and no deadline."""
     options = []
     for name, per_node, _, speed in rng.sample(POOLS, rng.randint(2, 4)):
         devices = rng.choice([d for d in (1, 2, 4, 8) if d <= per_node])

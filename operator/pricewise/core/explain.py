@@ -20,12 +20,7 @@ from pricewise.core.costmodel import (
     wider_run,
 )
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import (
-    LookAhead,
-    Reservation,
-    release_s,
-    wait_premium,
-)
+from pricewise.core.lookahead import LookAhead, Reservation, release_s, wait_premium
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up

@@ -24,13 +24,7 @@ from itertools import permutations
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import (
-    LookAhead,
-    due_s,
-    duration_units,
-    release_s,
-    wait_premium,
-)
+from pricewise.core.lookahead import LookAhead, due_s, duration_units, release_s, wait_premium
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60

@@ -126,9 +126,10 @@ class Plan:
     total_cost: int
     """Estimated cost of the jobs placed now (micro-units)."""
     best_bound: int | None
-    """Lowest cost CP-SAT proved possible for the planned work, now and later (micro-units);
-    None when nothing was proved (the greedy plan, or a solve cut short before its cost
-    phase)."""
+    """Lowest cost CP-SAT proved possible for the planned work, now and later (micro-units):
+    the objective's bound less what the plan's waits count for in it (`LookAhead.wait_cost`),
+    so that the plan's cost less it is the plan's distance from the optimum; None when nothing
+    was proved (the greedy plan, or a solve cut short before its cost phase)."""
     seconds: float
     rounds: int
     """Rounds begun: 0 where no model was needed (every job started now on its cheapest
@@ -273,8 +274,8 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 bound = round_bound
             break
     look = settings.look_ahead
-    saving = look.wait_cost if look.enabled else None
-    decisions = explain(snapshot, all_options, placement, reserved, saving) + queued
+    wait_cost = look.wait_cost if look.enabled else None
+    decisions = explain(snapshot, all_options, placement, reserved, wait_cost) + queued
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
     if bound is not None:  # the bound is the objective's: less what the plan's waits count for
