@@ -308,6 +308,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         "PrometheusRule": given["prometheusRule"]["enabled"],
         "ConfigMap": given["grafanaDashboard"]["enabled"],
         "PriceTable": given["priceTable"]["create"],
+        "PodDisruptionBudget": given["podDisruptionBudget"]["enabled"],
     }
     expected += [kind for kind, wanted in optional.items() if wanted]
     expected += ["Budget"] * len(given["budgets"])
@@ -355,6 +356,10 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         service["spec"]["selector"].items()
         <= deployment["spec"]["template"]["metadata"]["labels"].items()
     )
+    if optional["PodDisruptionBudget"]:
+        budget = _one(docs, "PodDisruptionBudget")["spec"]
+        assert budget["selector"] == deployment["spec"]["selector"]
+        assert budget["minAvailable"] == given["podDisruptionBudget"]["minAvailable"]
     if optional["ServiceMonitor"]:
         monitor = _one(docs, "ServiceMonitor")
         assert (
