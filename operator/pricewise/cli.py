@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pricewise import __version__
 from pricewise.core.times import parse_time
-from pricewise.offline.arguments import time_limit
+from pricewise.offline.arguments import time_limit, wait_cost
 
 if TYPE_CHECKING:
     from pricewise.core.solver import SolverSettings
@@ -59,9 +59,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _solver_settings(args: argparse.Namespace) -> SolverSettings:
+    from pricewise.core.lookahead import LookAhead
     from pricewise.core.solver import SolverSettings
 
-    return SolverSettings(time_limit_s=args.time_limit, num_workers=args.solver_workers)
+    return SolverSettings(
+        time_limit_s=args.time_limit,
+        num_workers=args.solver_workers,
+        look_ahead=LookAhead(wait_cost=args.wait_cost),
+    )
 
 
 def _workers(text: str) -> int:
@@ -315,6 +320,15 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="CP-SAT search workers (default 1: the same plan every time; more search in "
         "parallel on as many cores)",
+    )
+    plan.add_argument(
+        "--wait-cost",
+        type=wait_cost,
+        default=0.3,
+        metavar="F",
+        help="what a planned wait of a job without a deadline counts for against what it "
+        "saves, as a share of the job's price over the wait (default 0.3, the operator's "
+        "scheduler.waitCost; 0: it waits for any saving)",
     )
     plan.set_defaults(handler=_plan)
 

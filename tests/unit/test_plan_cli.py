@@ -20,10 +20,11 @@ from factory import NOW as AT
 from factory import gpu_nodes, job, option, pool, snapshot
 from fake_kube import FakeKube
 
-from pricewise import kube
+from pricewise import cli, kube
 from pricewise.api.manifests import read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
+from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
 from pricewise.offline.plan import decision_dict
@@ -118,6 +119,16 @@ def test_several_solver_workers_plan_the_same_examples() -> None:
     bad = pricewise(*args, "--solver-workers", "0")
     assert bad.returncode == 2
     assert "--solver-workers: '0' is not a whole number from 1 to 64" in bad.stderr
+
+
+def test_plan_counts_waits_as_the_operator_does_unless_told_otherwise() -> None:
+    # The same default as the operator's scheduler.waitCost, so that a quote is its plan.
+    assert cli.parser().parse_args(["plan", "x"]).wait_cost == LookAhead.wait_cost
+    free = cli.parser().parse_args(["plan", "x", "--wait-cost", "0"])
+    assert cli._solver_settings(free).look_ahead.wait_cost == 0.0
+    bad = pricewise("plan", "examples/", "--wait-cost", "-1")
+    assert bad.returncode == 2
+    assert "--wait-cost: '-1' is not a share from 0, such as 0.3" in bad.stderr
 
 
 def test_a_closed_pipe_ends_the_output_without_a_traceback() -> None:

@@ -29,3 +29,7 @@ def within(
 time_limit = within(float, 1e-3, math.inf, "a number of seconds from 0.001")
 """`--time-limit`: with no time (0 or less) the plan was the greedy fallback's, and with nan
 or inf CP-SAT's first plan, unproved, without a word of either."""
+
+wait_cost = within(float, 0.0, math.inf, "a share from 0, such as 0.3")
+"""`--wait-cost`: what a planned wait of a job without a deadline counts for
+(`LookAhead.wait_cost`)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS
-from pricewise.offline.arguments import time_limit, within
+from pricewise.offline.arguments import time_limit, wait_cost, within
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import Policy, sim_jobs
 from pricewise.offline.simpolicies import (
@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--wait-cost",
-        type=within(float, 0.0, None, "a share from 0, such as 0.3"),
-        default=LookAhead().wait_cost,
+        type=wait_cost,
+        default=LookAhead.wait_cost,
         metavar="F",
         help="what pricewise counts the wait of a job without a deadline for, as a share of "
         "the job's price over the wait (default %(default)g; pricewise-free-waits: 0)",
