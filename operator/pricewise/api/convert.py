@@ -410,12 +410,13 @@ def budget_from(
     )
 
 
-def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
-    """What a PriceTable edit changed in its pools' prices, one phrase a pool, in the new
-    table's order: `nvidia-l4 perDeviceHour 0.7 -> 2 USD`, a pool added (at its prices) or
-    taken out (its running jobs go on at their last prices)."""
+def price_changes(old: api.PriceTable, new: api.PriceTable) -> str:
+    """What a PriceTable edit changed in its pools' prices, for an event on it; empty where
+    nothing did. One phrase a pool, in the new table's order: `nvidia-l4 perDeviceHour 0.7 -> 2
+    USD`, a pool added (at its prices) or taken out (its running jobs go on at their last
+    prices); where a pool's prices moved, what that does to running and waiting jobs."""
     before = {p.name: p.prices.model_dump(by_alias=True) for p in old.spec.pools}
-    currency, said = new.spec.currency, []
+    currency, said, repriced = new.spec.currency, [], False
     for pool in new.spec.pools:
         now = pool.prices.model_dump(by_alias=True)
         was = before.get(pool.name)
@@ -426,10 +427,19 @@ def price_changes(old: api.PriceTable, new: api.PriceTable) -> list[str]:
         moved = [f"{unit} {was[unit]:g} -> {now[unit]:g}" for unit in now if was[unit] != now[unit]]
         if moved:
             said.append(f"{pool.name} {', '.join(moved)} {currency}")
+            repriced = True
     after = {p.name for p in new.spec.pools}
     said += [
         f"{name} taken out (jobs running on it go on accruing at its last prices)"
         for name in before
         if name not in after
     ]
-    return said
+    if not said:
+        return ""
+    message = f"prices changed: {'; '.join(said)}"
+    if repriced:
+        message += (
+            ". Running jobs accrue at the new prices from the change on, and their estimates "
+            "and budgets' committed follow; waiting jobs are planned at them"
+        )
+    return message

@@ -103,7 +103,7 @@ class Scheduler:
         self.cycles = 0
         self._last_shape: tuple[int, int] | None = None
         """(pending, placed) of the last cycle, to log only cycles that differ from it."""
-        self._price_news: list[tuple[dict[str, Any], list[str]]] = []
+        self._price_news: list[tuple[dict[str, Any], str]] = []
         """PriceTables whose prices changed, and how, for events at the next cycle."""
 
     def poke(self) -> None:
@@ -125,12 +125,13 @@ class Scheduler:
         except Exception:  # the change itself must still be taken, or the cluster never heals
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
 
-    def prices_changed(self, body: Mapping[str, Any], changes: list[str]) -> None:
-        """A PriceTable's prices changed: said in an event on it at the next cycle (a running
-        job's cost then moved with nothing to say why)."""
-        if changes:
+    def prices_changed(self, body: Mapping[str, Any], message: str) -> None:
+        """A PriceTable's prices changed (`message`, from `convert.price_changes`; empty where
+        they did not): said in an event on it at the next cycle (a running job's cost then
+        moved with nothing to say why)."""
+        if message:
             meta = {k: body["metadata"].get(k) for k in ("name", "uid")}
-            self._price_news = [*self._price_news, ({"metadata": meta}, changes)][-10:]
+            self._price_news = [*self._price_news, ({"metadata": meta}, message)][-10:]
 
     async def prime(self) -> None:
         """List everything the cache holds once, before the first cycle.
@@ -354,13 +355,7 @@ class Scheduler:
                 if problem.message not in str(previous):
                     log.warning("PriceTable %s: %s", name, problem.message)
         news, self._price_news = self._price_news, []
-        for changed, changes in news:
-            message = f"prices changed: {'; '.join(changes)}"
-            if any(" -> " in change for change in changes):
-                message += (
-                    ". Running jobs accrue at the new prices from the change on, and their "
-                    "estimates and budgets' committed follow; waiting jobs are planned at them"
-                )
+        for changed, message in news:
             log.info("PriceTable %s: %s", changed["metadata"]["name"], message)
             try:
                 await self.kube.event(changed, "PriceTable", "PricesChanged", message)
