@@ -557,8 +557,10 @@ def test_a_job_with_a_deadline_waits_for_any_saving_that_keeps_it() -> None:
 
 
 def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:
-    # a (15m) and b (1h) both want the one L4 now, at the same price each way round; a waiting
-    # for b counts 1h of a's 16 USD an hour, b waiting for a a quarter of b's 16: b waits.
+    # a (15m) and b (1h) both want the one L4 now, at the same price each way round. a waiting
+    # 1h for b counts 0.3 x 1h x 16 USD an hour (at most a's own 4.00), b waiting 15m for a
+    # 0.3 x 1/4h x 16 = 1.20: b waits. (A premium on the cost of the job that waits, tried
+    # first, held back the cheaper job, a, for an hour.)
     plan = checked(l4_busy_for_15m(job("b", *BOTH)))
     assert decide(plan, "team-a/a")[:2] == ("l4", "Admitted")
     assert decide(plan, "team-a/b")[:2] == (None, "Reserved")
