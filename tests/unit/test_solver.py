@@ -1316,13 +1316,13 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     # and it completes only jobs the relaxation placed.
     lp = solver.Relaxation(model)
     assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
-    solver._complete(backend, model, [0], [2], lp)
+    solver._complete(backend, model, lp, model.level(0), 2)
     assert backend.incumbent == plan
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
-    solver._complete(backend, model, [0], [3], lp)
+    solver._complete(backend, model, lp, model.level(0), 3)
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     lp.values = {k: v for k, v in lp.values.items() if k[0] != "team-a/big"}
-    solver._complete(backend, model, [0], [2], lp)
+    solver._complete(backend, model, lp, model.level(0), 2)
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
     crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
@@ -1331,6 +1331,44 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     first = sorted(model.candidates)[0]
     backend = cpsat.CpSat(model, Counter(), [first])
     assert backend.completed(backend.short()) == Counter({first: 1})
+
+
+def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> None:
+    # Two jobs of 4 GPUs fill the L4 node; `big` (8 GPUs, the L4 only) fits once both move to
+    # the H100 node: neither move alone makes room.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    small = [
+        job(f"small-{i}", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
+        for i in (1, 2)
+    ]
+    big = job("big", option("nvidia-l4", 1000))
+    snap = snapshot([one_l4, one_h100], [*small, big])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["small-1", "l4"], key["small-2", "l4"]])
+    assert backend.short() == ["team-a/big"]
+    plan = backend.completed(backend.short())
+    assert sorted(plan) == sorted(
+        [key["small-1", "h100"], key["small-2", "h100"], key["big", "l4"]]
+    )
+
+
+def test_a_job_the_rounding_leaves_out_takes_the_room_of_a_lower_priority_only() -> None:
+    # `low` fills the only node and has nowhere else to go: `high` (priority 10) takes its
+    # room, and `low` stays out; a job of the same priority as `low` does not.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    low = job("low", option("nvidia-l4", 1000))
+    high = job("high", option("nvidia-l4", 1000), priority=10)
+    peer = job("peer", option("nvidia-l4", 1000))
+    snap = snapshot([one_l4], [low, high, peer])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {k[0].split("/")[1]: k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["low"]])
+    assert backend.completed(["team-a/peer"]) == Counter({key["low"]: 1})
+    assert backend.completed(["team-a/high"]) == Counter({key["high"]: 1})
 
 
 def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
