@@ -1312,17 +1312,14 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
     assert sorted(plan) == sorted([key["small", "h100"], key["big", "l4"]])
-    # The solver keeps it where it plans the relaxation's count of each level, not otherwise;
-    # and it completes only jobs the relaxation placed.
+    # The solver starts from it; it completes only jobs the relaxation placed.
     lp = solver.Relaxation(model)
     assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
-    solver._complete(backend, model, lp, model.level(0), 2)
+    solver._complete(backend, model, lp, model.level(0))
     assert backend.incumbent == plan
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
-    solver._complete(backend, model, lp, model.level(0), 3)
-    assert backend.incumbent == Counter({key["small", "l4"]: 1})
     lp.values = {k: v for k, v in lp.values.items() if k[0] != "team-a/big"}
-    solver._complete(backend, model, lp, model.level(0), 2)
+    solver._complete(backend, model, lp, model.level(0))
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
     crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
@@ -1353,6 +1350,24 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> N
     assert sorted(plan) == sorted(
         [key["small-1", "h100"], key["small-2", "h100"], key["big", "l4"]]
     )
+
+
+def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> None:
+    # `x` fills the L4 node and could go to the H100 node, which `y` fills; `y` could go to the
+    # empty A100 node. `big` (the L4 only) is placed once `y` moves, then `x`.
+    nodes = {"l4": "nvidia-l4", "h100": "nvidia-h100", "a100": "nvidia-a100-80gb"}
+    pools = [pool(name, kind, 2.0, gpu_nodes(name, 1)) for name, kind in nodes.items()]
+    x = job("x", option("nvidia-l4", 1000), option("nvidia-h100", 3000))
+    y = job("y", option("nvidia-h100", 3000), option("nvidia-a100-80gb", 2000))
+    big = job("big", option("nvidia-l4", 1000))
+    snap = snapshot(pools, [x, y, big])
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["x", "l4"], key["y", "h100"]])
+    assert backend.short() == ["team-a/big"]
+    plan = backend.completed(backend.short())
+    assert sorted(plan) == sorted([key["big", "l4"], key["x", "h100"], key["y", "a100"]])
 
 
 def test_a_job_the_rounding_leaves_out_takes_the_room_of_a_lower_priority_only() -> None:
