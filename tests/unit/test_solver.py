@@ -1315,11 +1315,11 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     # The solver starts from it; it completes only jobs the relaxation placed.
     lp = solver.Relaxation(model)
     assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
-    solver._complete(backend, model, lp, model.level(0))
+    solver._complete(backend, lp, model.level(0))
     assert backend.incumbent == plan
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
     lp.values = {k: v for k, v in lp.values.items() if k[0] != "team-a/big"}
-    solver._complete(backend, model, lp, model.level(0))
+    solver._complete(backend, lp, model.level(0))
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
     crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
