@@ -17,9 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
-CORE = ("costmodel", "accounting", "packing", "solver")
-"""The modules mutated: the cost model, accrual and budget periods, node packing, and the
-solver's constraints and objectives."""
+CORE = ("costmodel", "accounting", "packing", "solver", "lookahead")
+"""The modules mutated: the cost model, accrual and budget periods, node packing, the
+solver's constraints and objectives, and which later starts it may plan."""
 TESTS = (
     "tests/unit/test_figures.py",
     "tests/unit/test_costmodel.py",

@@ -876,6 +876,24 @@ def test_later_starts_are_the_earliest_few_cheapest_first() -> None:
     assert [(c.pool.name, s) for c, s in starts] == [("l4", 600), ("h100", 300), ("l4", 1200)]
 
 
+def test_later_starts_end_at_the_max_wait_and_at_the_deadline_s_latest_start() -> None:
+    # A slot at the job's max wait may still be planned, one past it not. The L4 run takes
+    # 1 h, 1.2 h with the margin: with its deadline 1.2 h after the 20 min slot, that slot
+    # keeps its run; the 30 min one needs a wider run (two workers), which the deadline
+    # leaves room for. A pool without slots has no later start.
+    j = job("j", BOTH[0], max_wait_s=1200.0)
+    options = [c for c in candidates(j, (SLOW, FAST), NOW, "USD") if c.feasible]
+    assert [c.duration_s for c in options] == [3600.0]
+    slots = {"l4": [600, 1200, 1800]}
+    starts = later_starts(options, slots, NOW, LookAhead(), "USD")
+    assert [s for _, s in starts] == [600, 1200]
+    due = replace(j, max_wait_s=None, deadline=NOW + timedelta(seconds=1200 + 4320), max_workers=2)
+    options = [c for c in candidates(due, (SLOW, FAST), NOW, "USD") if c.feasible]
+    starts = later_starts(options, slots, NOW, LookAhead(), "USD")
+    assert [(c.workers, s) for c, s in starts] == [(1, 600), (1, 1200), (2, 1800)]
+    assert later_starts(options, {}, NOW, LookAhead(), "USD") == []
+
+
 def test_a_late_job_that_runs_late_is_placed_without_its_deadline_and_says_so() -> None:
     # Due in 10 min, the job needs 20 min on the H100 (1 h on the L4): no option makes it.
     due = NOW + timedelta(minutes=10)
