@@ -58,14 +58,17 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solver_settings(args: argparse.Namespace) -> SolverSettings:
+def _solver_settings(args: argparse.Namespace, wait_cost: float | None = None) -> SolverSettings:
+    """The solver settings of `plan`: `--wait-cost` where given, else `wait_cost` (the
+    operator's, for a quote), else the default."""
     from pricewise.core.lookahead import LookAhead
     from pricewise.core.solver import SolverSettings
 
+    chosen = next((w for w in (args.wait_cost, wait_cost) if w is not None), LookAhead.wait_cost)
     return SolverSettings(
         time_limit_s=args.time_limit,
         num_workers=args.solver_workers,
-        look_ahead=LookAhead(wait_cost=args.wait_cost),
+        look_ahead=LookAhead(wait_cost=chosen),
     )
 
 
@@ -126,7 +129,7 @@ def _quote(args: argparse.Namespace) -> int:
         )
         return 2
     snapshot, keys = quoted.snapshot, quoted.keys
-    plan = solve(snapshot, _solver_settings(args))
+    plan = solve(snapshot, _solver_settings(args, quoted.config.wait_cost))
     decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
     # Those that may run: a job held as specified (a deadline no option meets) competes with none.
     others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)
@@ -140,6 +143,8 @@ def _quote(args: argparse.Namespace) -> int:
     )
     # As `plan` with files warns: a `kind: BudGet` skipped without a word went unnoticed.
     warnings = found.skipped_warnings()
+    if quoted.config_warning:
+        warnings.append(quoted.config_warning)
     if quoted.replaced:
         warnings.append(
             f"{', '.join(sorted(quoted.replaced))}: already in the cluster; quoted as if "
@@ -324,11 +329,11 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--wait-cost",
         type=wait_cost,
-        default=0.3,
         metavar="F",
         help="what a planned wait of a job without a deadline counts for against what it "
-        "saves, as a share of the job's price over the wait (default 0.3, the operator's "
-        "scheduler.waitCost; 0: it waits for any saving)",
+        "saves, as a share of the job's price over the wait (default 0.3; with --cluster, "
+        "the operator's scheduler.waitCost, read from its Deployment; 0: it waits for any "
+        "saving)",
     )
     plan.set_defaults(handler=_plan)
 

@@ -30,6 +30,7 @@ from operator_fixtures import (
 )
 
 from pricewise.api.naming import INDEX_LABEL
+from pricewise.controller.quote import OPERATOR_LABELS
 from pricewise.core.times import parse_time
 
 pytestmark = pytest.mark.cluster
@@ -698,17 +699,23 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
              "metadata": {"name": "mine"}, "spec": {"pools": [pool]}}  # fmt: skip
     (tmp_path / "new.yaml").write_text(json.dumps(new) + "\n---\n" + json.dumps(table))
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    done = subprocess.run(
-        [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / "new.yaml"),
-         "-o", "json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+
+    def run_quote() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / "new.yaml"),
+             "-o", "json"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+
+    done = run_quote()
     assert done.returncode == 0, done.stderr
     (quoted,) = json.loads(done.stdout)["jobs"]
-    assert (
-        "the files' 1 PriceTable(s) are not used: a quote uses the cluster's own"
-        in (json.loads(done.stdout)["warnings"])
-    )
+    warnings = json.loads(done.stdout)["warnings"]
+    assert "the files' 1 PriceTable(s) are not used: a quote uses the cluster's own" in warnings
+    # The operator of these tests runs beside the cluster, not in a Deployment: the quote
+    # says it planned with the defaults, which count the wait.
+    assert any(w.startswith("no operator Deployment labelled") for w in warnings), warnings
+    assert ", for a wait counted at " in quoted["message"]
     # Only the new job is shown: the cheap pool is busy for 5 minutes (the holder), so it is
     # planned there for then, at 1.33 USD, instead of 5.33 on the dear pool now.
     assert quoted["name"] == "quoted" and quoted["reason"] == "Reserved"
@@ -724,6 +731,26 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert isinstance(json.loads(done.stdout)["besidePendingJobs"], int)
     # A quote creates nothing.
     assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout
+    # With an operator Deployment that counts waits for nothing, the quote plans as it would.
+    labels = dict(part.split("=") for part in OPERATOR_LABELS.split(","))
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "operator", "image": "pricewise:test",
+                                 "env": [{"name": "PRICEWISE_WAIT_COST", "value": "0"}]}]},
+    }  # fmt: skip
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "pricewise", "namespace": namespace, "labels": labels},
+        "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": template},
+    }
+    apply(cluster, namespace, deployment)
+    done = run_quote()
+    assert done.returncode == 0, done.stderr
+    (quoted,) = json.loads(done.stdout)["jobs"]
+    assert quoted["reason"] == "Reserved"
+    assert ", for a wait counted at " not in quoted["message"], quoted["message"]
+    assert not any(w.startswith("no operator") for w in json.loads(done.stdout)["warnings"])
 
 
 def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(

@@ -121,7 +121,7 @@ class FakeKube:
     async def request(self, method: str, path: str, body: Any = None) -> Body:
         """Only the lists `Scheduler.prime` makes."""
         self.requests[current_purpose()] += 1
-        plural = path.rstrip("/").rsplit("/", 1)[-1]
+        plural = path.split("?", maxsplit=1)[0].rstrip("/").rsplit("/", 1)[-1]
         return {"items": [copy.deepcopy(b) for (p, _, _), b in self.objects.items() if p == plural]}
 
     async def patch_status(

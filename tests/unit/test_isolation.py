@@ -22,7 +22,7 @@ from pricewise.controller import handlers
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.quote import quote
+from pricewise.controller.quote import operator_config, quote
 from pricewise.controller.scheduler import Scheduler
 from pricewise.core import solver
 from pricewise.core.solver import SolverSettings
@@ -1091,6 +1091,67 @@ def test_a_quote_shows_a_new_job_its_namespace_would_hold() -> None:
     assert quoted.keys == {f"{NS}/quoted"}
     (held,) = quoted.held
     assert (held.job.key, held.reason) == (f"{NS}/quoted", "BudgetInvalid")
+
+
+def operator_deployment(name: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+    container = {"name": "operator", "env": env}
+    return {
+        "metadata": {"name": name, "namespace": "pricewise"},
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
+
+
+def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> None:
+    # A quote planned with the default wait cost and preemption guard, whatever the operator
+    # ran with; now it reads them from the operator's Deployment, and says where it cannot.
+    world = World()
+    config, warning = asyncio.run(operator_config(world.kube))  # type: ignore[arg-type]
+    assert (config.wait_cost, config.preemption_min_run_s) == (0.3, 600.0)
+    assert warning == (
+        "no operator Deployment labelled app.kubernetes.io/name=pricewise,"
+        "app.kubernetes.io/component=operator; quoted with the default settings"
+    )
+    env = [
+        {"name": "PRICEWISE_WAIT_COST", "value": "1.5"},
+        {"name": "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "value": "60"},
+        {"name": "PRICEWISE_SOLVER_SECONDS", "valueFrom": {"configMapKeyRef": {"name": "x"}}},
+    ]
+    world.kube.put("deployments", operator_deployment("pricewise", env))
+    new = TrainingJob.model_validate(
+        {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob", **job("quoted")}
+    )
+    quoted = asyncio.run(quote(world.kube, [new], NOW))  # type: ignore[arg-type]
+    assert (quoted.config.wait_cost, quoted.config.preemption_min_run_s) == (1.5, 60.0)
+    assert quoted.config_warning == (
+        "Deployment pricewise/pricewise: PRICEWISE_SOLVER_SECONDS not read (from a ConfigMap "
+        "or Secret)"
+    )
+    # A value the operator would refuse: the defaults, and why.
+    lots = [{"name": "PRICEWISE_WAIT_COST", "value": "lots"}]
+    world.kube.put("deployments", operator_deployment("pricewise", lots))
+    config, warning = asyncio.run(operator_config(world.kube))  # type: ignore[arg-type]
+    assert config.wait_cost == 0.3
+    assert warning is not None and warning.startswith(
+        "Deployment pricewise/pricewise: PRICEWISE_WAIT_COST='lots': must be a share from 0 to 10"
+    )
+    assert warning.endswith("; quoted with the default settings")
+
+
+def test_a_quote_says_when_it_may_not_read_the_operator_s_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+
+    async def forbidden(method: str, path: str, body: Any = None) -> Any:
+        raise ApiError(403, 'deployments.apps is forbidden: User "dev" cannot list', path)
+
+    monkeypatch.setattr(world.kube, "request", forbidden)
+    config, warning = asyncio.run(operator_config(world.kube))  # type: ignore[arg-type]
+    assert config.wait_cost == 0.3
+    assert warning == (
+        "the operator's settings are not readable (HTTP 403: deployments.apps is forbidden: "
+        'User "dev" cannot list); quoted with the default settings'
+    )
 
 
 def test_a_cpu_pool_s_status_says_its_free_cpu_and_no_devices() -> None:

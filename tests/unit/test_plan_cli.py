@@ -122,10 +122,15 @@ def test_several_solver_workers_plan_the_same_examples() -> None:
 
 
 def test_plan_counts_waits_as_the_operator_does_unless_told_otherwise() -> None:
-    # The same default as the operator's scheduler.waitCost, so that a quote is its plan.
-    assert cli.parser().parse_args(["plan", "x"]).wait_cost == LookAhead.wait_cost
+    # The operator's default; for a quote, the operator's own setting; --wait-cost over both.
+    given = cli.parser().parse_args(["plan", "x"])
+    assert cli._solver_settings(given).look_ahead.wait_cost == LookAhead.wait_cost
+    assert f"default {LookAhead.wait_cost:g};" in " ".join(
+        pricewise("plan", "--help").stdout.split()
+    )
+    assert cli._solver_settings(given, 1.5).look_ahead.wait_cost == 1.5
     free = cli.parser().parse_args(["plan", "x", "--wait-cost", "0"])
-    assert cli._solver_settings(free).look_ahead.wait_cost == 0.0
+    assert cli._solver_settings(free, 1.5).look_ahead.wait_cost == 0.0
     bad = pricewise("plan", "examples/", "--wait-cost", "-1")
     assert bad.returncode == 2
     assert "--wait-cost: '-1' is not a share from 0, such as 0.3" in bad.stderr

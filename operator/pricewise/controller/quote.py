@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from pricewise.api import holds
 from pricewise.api.models import GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
+from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
 from pricewise.core.explain import Decision
 from pricewise.core.preemption import (
     PreemptionSettings,
@@ -27,9 +29,12 @@ from pricewise.core.preemption import (
 )
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.times import timestamp
-from pricewise.kube import Kube
+from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
+
+OPERATOR_LABELS = "app.kubernetes.io/name=pricewise,app.kubernetes.io/component=operator"
+"""The labels of the operator's Deployment, as the chart and deploy/ set them."""
 
 
 class QuoteError(Exception):
@@ -75,12 +80,16 @@ class Quote:
     quota or hard budget pricewise cannot read)."""
     running: list[RunningJob]
     """The cluster's placed jobs, as preemption sees them."""
+    config: OperatorConfig = field(default_factory=OperatorConfig)
+    """The settings the cluster's operator runs with (`operator_config`)."""
+    config_warning: str | None = None
+    """Why `config` is not, or not all, the operator's own."""
 
     def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
-        """A plan's decisions as the operator would tell them, with its default preemption:
+        """A plan's decisions as the operator would tell them, with its preemption settings:
         a new job that would preempt says whom (a quote said it waited for room, and the job,
         once applied, preempted five minutes later), one that would not says why."""
-        settings = PreemptionSettings()
+        settings = PreemptionSettings(min_run_s=self.config.preemption_min_run_s)
         currency, now = self.snapshot.currency, self.snapshot.now
         preempting = {
             made.candidate.job.key: (
@@ -114,4 +123,41 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         for (namespace, name), record in cache.jobs.items()
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
-    return Quote(snapshot, keys, replaced, held, cache.running())
+    config, warning = await operator_config(kube)
+    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning)
+
+
+async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
+    """The settings the cluster's operator runs with, from its Deployment's environment (the
+    values the chart or deploy/ wrote there; one from a ConfigMap or Secret is not read), and
+    a warning where they could not be read, or not all of them: the defaults then stand in.
+    A quote planned with other settings than the operator's can differ from what the operator
+    then does (a higher wait cost starts a job now that the default would hold back)."""
+    defaults = "quoted with the default settings"
+    path = "/apis/apps/v1/deployments?" + urlencode({"labelSelector": OPERATOR_LABELS})
+    try:
+        listed = await kube.request("GET", path)
+    except ApiError as err:
+        return OperatorConfig(), f"the operator's settings are not readable ({err}); {defaults}"
+    found = sorted(
+        listed.get("items") or [],
+        key=lambda d: ((d.get("metadata") or {}).get("namespace", ""), d["metadata"]["name"]),
+    )
+    if not found:
+        return OperatorConfig(), f"no operator Deployment labelled {OPERATOR_LABELS}; {defaults}"
+    meta = found[0]["metadata"]
+    name = f"Deployment {meta.get('namespace', '')}/{meta['name']}"
+    pod = ((found[0].get("spec") or {}).get("template") or {}).get("spec") or {}
+    given = [e for c in pod.get("containers") or [] for e in c.get("env") or []]
+    env = {e["name"]: str(e["value"]) for e in given if "value" in e}
+    notes = []
+    if len(found) > 1:
+        notes.append(f"{len(found)} operator Deployments: quoted with the settings of {name}")
+    unread = sorted(e["name"] for e in given if "value" not in e)
+    if unread:
+        notes.append(f"{name}: {', '.join(unread)} not read (from a ConfigMap or Secret)")
+    try:
+        config = from_environment(env)
+    except ConfigError as err:
+        return OperatorConfig(), f"{name}: {err}; {defaults}"
+    return config, "; ".join(notes) or None
