@@ -133,7 +133,12 @@ def test_plan_counts_waits_as_the_operator_does_unless_told_otherwise() -> None:
     assert cli._solver_settings(free, 1.5).look_ahead.wait_cost == 0.0
     bad = pricewise("plan", "examples/", "--wait-cost", "-1")
     assert bad.returncode == 2
-    assert "--wait-cost: '-1' is not a share from 0, such as 0.3" in bad.stderr
+    assert "--wait-cost: '-1' is not a share from 0 to 10, such as 0.3" in bad.stderr
+    # The operator's bounds: 10 is the most it takes.
+    assert cli.parser().parse_args(["plan", "x", "--wait-cost", "10"]).wait_cost == 10.0
+    over = pricewise("plan", "examples/", "--wait-cost", "10.5")
+    assert over.returncode == 2
+    assert "--wait-cost: '10.5' is not a share from 0 to 10, such as 0.3" in over.stderr
 
 
 def test_a_closed_pipe_ends_the_output_without_a_traceback() -> None:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pricewise.core.lookahead import LookAhead
+from pricewise.core.lookahead import MOST_WAIT_COST, LookAhead
 from pricewise.core.solver import SolverSettings
 
 
@@ -81,8 +81,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
 MOST_SECONDS = 86_400.0
 """A day: no loop setting of the operator needs more."""
 MOST_WORKERS = 64
-MOST_WAIT_COST = 10.0
-"""A wait counted at ten times the job's price over it: past that, no job waits to save."""
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, least: float) -> float:

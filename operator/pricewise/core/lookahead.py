@@ -83,6 +83,11 @@ class LookAhead:
     settled."""
 
 
+MOST_WAIT_COST = 10.0
+"""The largest `LookAhead.wait_cost` the operator and the commands take: a wait counted at ten
+times the job's price over it; past that, no job waits to save."""
+
+
 def wait_premium(cand: Candidate, wait_s: int, wait_cost: float) -> int:
     """What a later start of `cand`, `wait_s` from now, counts for beyond its cost in the
     plan's objective (`LookAhead.wait_cost`): nothing for a job with a deadline or past one,

@@ -30,6 +30,13 @@ time_limit = within(float, 1e-3, math.inf, "a number of seconds from 0.001")
 """`--time-limit`: with no time (0 or less) the plan was the greedy fallback's, and with nan
 or inf CP-SAT's first plan, unproved, without a word of either."""
 
-wait_cost = within(float, 0.0, math.inf, "a share from 0, such as 0.3")
-"""`--wait-cost`: what a planned wait of a job without a deadline counts for
-(`LookAhead.wait_cost`)."""
+
+def wait_cost(text: str) -> float:
+    """`--wait-cost`: what a planned wait of a job without a deadline counts for
+    (`LookAhead.wait_cost`), within the operator's bounds, so that a plan's setting is one the
+    operator takes."""
+    from pricewise.core.lookahead import MOST_WAIT_COST  # one source; imported when used
+
+    says = f"a share from 0 to {MOST_WAIT_COST:g}, such as 0.3"
+    value: float = within(float, 0.0, math.nextafter(MOST_WAIT_COST, math.inf), says)(text)
+    return value
