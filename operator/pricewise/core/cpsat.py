@@ -304,7 +304,7 @@ class CpSat:
 
         An LP rounding misses a few jobs the relaxation placed (1,000 jobs over 20 pools: 3 of
         998), and CP-SAT took a second or more to find room for them (10,000 jobs over 20 pools:
-        3.2 s for 4 jobs); these moves find it in 0.01-0.05 s."""
+        3.2 s for 4 jobs); these moves find it in 0.01-0.05 s (0.25 s over 100 pools)."""
         rows, rows_of = self.rows, self.rows_of
         plan = Counter(self.incumbent)
         used = row_use(rows, rows_of, plan + self.fixed)
