@@ -373,10 +373,25 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
     if optional["PrometheusRule"]:
         # The rules file's, but for the scrape job the operator-down alert looks for: this
         # release's metrics Service, which the ServiceMonitor's job is named after.
+        # And for the thresholds the values set.
         service = _one(docs, "Service")["metadata"]["name"]
         text = (ROOT / "deploy/prometheus/pricewise.rules.yaml").read_text()
-        rules = yaml.safe_load(text.replace('job=~".*pricewise.*"', f'job="{service}"'))
-        assert _one(docs, "PrometheusRule")["spec"] == rules
+        text = text.replace('job=~".*pricewise.*"', f'job="{service}"')
+        t = given["prometheusRule"]["thresholds"]
+        for was, now in (
+            ("_age_seconds > 3600", f"_age_seconds > {t['pendingSeconds']:g}"),
+            ("[15m]))) > 5", f"[15m]))) > {t['solverSeconds']:g}"),
+            ("(target: under 5s)", f"(target: under {t['solverSeconds']:g}s)"),
+            ("[1h])) >= 3", f"[1h])) >= {t['nodeLossesPerHour']:g}"),
+        ):
+            assert text.count(was) == 1, was  # the rules file still says it, once
+            text = text.replace(was, now)
+        spec = _one(docs, "PrometheusRule")["spec"]
+        assert spec == yaml.safe_load(text)
+        alerts = {r["alert"]: r["expr"].strip() for g in spec["groups"] for r in g["rules"]}
+        assert alerts["PricewiseJobsPendingTooLong"].endswith(f"> {t['pendingSeconds']:g}")
+        assert alerts["PricewiseSolverSlow"].endswith(f"> {t['solverSeconds']:g}")
+        assert alerts["PricewisePoolLosingNodes"].endswith(f">= {t['nodeLossesPerHour']:g}")
     if optional["ConfigMap"]:
         dashboard = _one(docs, "ConfigMap")
         assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -402,6 +417,10 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         (["--set", "scheduler.solverSecond=3"], "'solverSecond' not allowed"),
         (["--set", "scheduler.waitCost=-1"], "at '/scheduler/waitCost': minimum"),
         (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
+        (
+            ["--set", "prometheusRule.thresholds.pendingSeconds=0"],
+            "at '/prometheusRule/thresholds/pendingSeconds': exclusiveMinimum",
+        ),
     ],
 )
 def test_helm_template_refuses_incomplete_values(
