@@ -1091,14 +1091,19 @@ def test_beside_a_relaxation_a_job_rounded_up_to_whole_does_not_overrun_a_hard_b
     assert len(plan.placed) == 2 and plan.total_cost == 2 * 2_666_667
 
 
+def job_by_job(snap: Snapshot) -> solver.PlacementModel:
+    """The placement model of the snapshot's jobs now, each job its own class."""
+    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
+    return solver.PlacementModel(snap, options, {}, [], classes=False)
+
+
 def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_further() -> None:
     # The greedy plan puts the urgent job on the L4 and the other on the H100 (122.67 USD in
     # all); the cheapest puts them the other way round (37.33). Beside a relaxation whose
     # bound the greedy plan is within 1 % of, the cost phase stops there and reports that
     # bound; beside one at the optimum, it prices on to the optimum.
     snap = urgent_and_slow_on_h100()
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     greedy = [key["urgent", "l4"], key["low", "h100"]]
     cost = model.cost(list(model.candidates))
@@ -1128,8 +1133,7 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
     # relaxation that admitted none of that level it stays out, with one that admitted it (or
     # without a relaxation) CP-SAT counts it in.
     snap = urgent_and_slow_on_h100()
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
 
     def counts(ceilings: tuple[int, ...]) -> list[int]:
@@ -1212,8 +1216,7 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
     dear = option("nvidia-h100", 3000, devices=4)
     jobs = [job(f"j{i}", small, dear, priority=i % 2) for i in range(9)]
     snap = snapshot([SLOW, FAST], jobs)
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     levels = [1, 0]
     relaxation = solver.Relaxation(model)
     outcome = solver._phases(
@@ -1255,8 +1258,7 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     dear_z = pool("z", "nvidia-l4", 4.0, gpu_nodes("z", 1), order=2)
     jobs = [job("high", BOTH[0], priority=1), job("low", BOTH[0])]
     snap = snapshot([cheap, dear_a, dear_z], jobs)
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     hint = [key["high", "z"], key["low", "cheap"], key["low", "z"], key["low", "a"]]
     backend = cpsat.CpSat(model, Counter(), hint)
@@ -1271,8 +1273,7 @@ def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> No
     # room on the L4s: three jobs planned. With every choice ranked after them, `a` takes the
     # H100, and all four are planned, as in the relaxation.
     snap = snapshot([SLOW, FAST], split_by_the_relaxation())
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     relaxation = solver.Relaxation(model)
     outcome = solver._phases(
         relaxation, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
@@ -1298,8 +1299,7 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
         for i, (name, price) in enumerate([("cheap", 2.0), ("mid", 3.0), ("dear", 5.0)])
     ]
     snap = snapshot(pools, [job("a", BOTH[0])])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     relaxed = solver.Relaxation(model)
     outcome = solver._phases(
         relaxed, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
@@ -1323,8 +1323,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     small = job("small", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot([one_l4, one_h100], [small, big])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
     assert backend.short() == ["team-a/big"]
@@ -1359,8 +1358,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> N
     ]
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot([one_l4, one_h100], [*small, big])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["small-1", "l4"], key["small-2", "l4"]])
     assert backend.short() == ["team-a/big"]
@@ -1379,8 +1377,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> No
     y = job("y", option("nvidia-h100", 3000), option("nvidia-a100-80gb", 2000))
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot(pools, [x, y, big])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["x", "l4"], key["y", "h100"]])
     assert backend.short() == ["team-a/big"]
@@ -1396,8 +1393,7 @@ def test_a_job_the_rounding_leaves_out_takes_the_room_of_a_lower_priority_only()
     high = job("high", option("nvidia-l4", 1000), priority=10)
     peer = job("peer", option("nvidia-l4", 1000))
     snap = snapshot([one_l4], [low, high, peer])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     key = {k[0].split("/")[1]: k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["low"]])
     assert backend.completed(["team-a/peer"]) == Counter({key["low"]: 1})
@@ -1447,8 +1443,7 @@ def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:
     # A phase may take as long as the last one: with less time it may not finish. A
     # deterministic solve's limits are only nets, so it always starts.
     snap = snapshot([SLOW, FAST], [job(f"j{i}", *BOTH) for i in range(3)])
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     cost = model.cost(list(model.candidates))
     for least_s, started in ((0.0, False), (5.0, True)):
         relaxed = solver.Relaxation(model, least_s)
@@ -1488,8 +1483,7 @@ def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:
     small = option("nvidia-l4", 1000, devices=1)
     jobs = [job(f"low{i}", small) for i in range(4)] + [job("high", small, priority=10)]
     snap = snapshot([pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))], jobs)
-    options = {j.key: candidates(j, snap.pools, snap.now, snap.currency) for j in snap.jobs}
-    model = solver.PlacementModel(snap, options, {}, [], classes=False)
+    model = job_by_job(snap)
     hint = sorted(model.candidates)
     backend = cpsat.CpSat(model, Counter(), hint)
     assert sum(backend.taken().values()) == 5
