@@ -1111,10 +1111,12 @@ def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> 
         "no operator Deployment labelled app.kubernetes.io/name=pricewise,"
         "app.kubernetes.io/component=operator; quoted with the default settings"
     )
+    # As the chart writes them: the namespace from the pod's own, which no quote reads.
+    namespace = {"fieldRef": {"fieldPath": "metadata.namespace"}}
     env = [
+        {"name": "PRICEWISE_NAMESPACE", "valueFrom": namespace},
         {"name": "PRICEWISE_WAIT_COST", "value": "1.5"},
         {"name": "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "value": "60"},
-        {"name": "PRICEWISE_SOLVER_SECONDS", "valueFrom": {"configMapKeyRef": {"name": "x"}}},
     ]
     world.kube.put("deployments", operator_deployment("pricewise", env))
     new = TrainingJob.model_validate(
@@ -1122,9 +1124,14 @@ def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> 
     )
     quoted = asyncio.run(quote(world.kube, [new], NOW))  # type: ignore[arg-type]
     assert (quoted.config.wait_cost, quoted.config.preemption_min_run_s) == (1.5, 60.0)
-    assert quoted.config_warning == (
-        "Deployment pricewise/pricewise: PRICEWISE_SOLVER_SECONDS not read (from a ConfigMap "
-        "or Secret)"
+    assert quoted.config_warning is None
+    # A setting a quote reads, taken from a ConfigMap: the default, and why.
+    mapped = {"name": "PRICEWISE_WAIT_COST", "valueFrom": {"configMapKeyRef": {"name": "x"}}}
+    world.kube.put("deployments", operator_deployment("pricewise", [mapped, *env[2:]]))
+    config, warning = asyncio.run(operator_config(world.kube))  # type: ignore[arg-type]
+    assert (config.wait_cost, config.preemption_min_run_s) == (0.3, 60.0)
+    assert warning == (
+        "Deployment pricewise/pricewise: PRICEWISE_WAIT_COST not read (taken from another object)"
     )
     # A value the operator would refuse: the defaults, and why.
     lots = [{"name": "PRICEWISE_WAIT_COST", "value": "lots"}]

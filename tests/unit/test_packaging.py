@@ -24,6 +24,7 @@ from pathload import load_script
 from pricewise import cli
 from pricewise.api.models import Budget, PriceTable
 from pricewise.controller.config import from_environment
+from pricewise.controller.quote import OPERATOR_LABELS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pricewise"
@@ -463,3 +464,10 @@ def test_install_doc_explains_every_rule() -> None:
     assert "Secrets" in section
     for topic in ("helm install", "kubectl apply -k deploy/base", "kind", "helm upgrade", "CRD"):
         assert topic in doc, topic
+
+
+def test_the_operator_deployment_carries_the_labels_a_quote_finds_it_by() -> None:
+    # `pricewise plan --cluster` reads the operator's settings from the Deployment so labelled.
+    (deployment,) = [d for d in _documents(BASE / "pricewise.yaml") if d["kind"] == "Deployment"]
+    wanted = dict(part.split("=") for part in OPERATOR_LABELS.split(","))
+    assert wanted.items() <= deployment["metadata"]["labels"].items()

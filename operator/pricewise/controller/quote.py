@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 OPERATOR_LABELS = "app.kubernetes.io/name=pricewise,app.kubernetes.io/component=operator"
 """The labels of the operator's Deployment, as the chart and deploy/ set them."""
+QUOTED_SETTINGS = ("PRICEWISE_WAIT_COST", "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS")
+"""The operator's settings that change a quote."""
 
 
 class QuoteError(Exception):
@@ -129,8 +131,8 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
     """The settings the cluster's operator runs with, from its Deployment's environment (the
-    values the chart or deploy/ wrote there; one from a ConfigMap or Secret is not read), and
-    a warning where they could not be read, or not all of them: the defaults then stand in.
+    values the chart or deploy/ wrote there; one taken from another object is not read), and
+    a warning where those that change a quote could not be read: the defaults stand in.
     A quote planned with other settings than the operator's can differ from what the operator
     then does (a higher wait cost starts a job now that the default would hold back)."""
     defaults = "quoted with the default settings"
@@ -153,9 +155,10 @@ async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
     notes = []
     if len(found) > 1:
         notes.append(f"{len(found)} operator Deployments: quoted with the settings of {name}")
-    unread = sorted(e["name"] for e in given if "value" not in e)
+    # The chart sets PRICEWISE_NAMESPACE from the pod's own: no quote reads it.
+    unread = sorted(e["name"] for e in given if "value" not in e and e["name"] in QUOTED_SETTINGS)
     if unread:
-        notes.append(f"{name}: {', '.join(unread)} not read (from a ConfigMap or Secret)")
+        notes.append(f"{name}: {', '.join(unread)} not read (taken from another object)")
     try:
         config = from_environment(env)
     except ConfigError as err:
