@@ -6,6 +6,7 @@ exactly as built; the official client is used only to read the kubeconfig or in-
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import ssl
@@ -124,6 +125,32 @@ def _unserved(path: str, answer: object) -> bool:
     return path.startswith(f"/apis/{GROUP}/") and not named
 
 
+RETRIES_429 = 5
+"""How many times a request the API server answers 429 is asked again."""
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds a 429's Retry-After asks for (1 where it says none), at most 10."""
+    try:
+        return min(10.0, max(0.0, float(header))) if header is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+async def _answer(response: aiohttp.ClientResponse, method: str, path: str) -> dict[str, Any]:
+    """A response's decoded JSON, or the ApiError it says."""
+    data: dict[str, Any] = (
+        await response.json(content_type=None) if response.content_length != 0 else {}
+    )
+    if response.status >= 400:
+        message = str(data.get("message", response.reason)) if isinstance(data, dict) else str(data)
+        if response.status == 404 and _unserved(path, data):
+            message += "; the pricewise CRDs are not installed: kubectl apply -f crds/"
+        error = ConflictError if response.status == 409 else ApiError
+        raise error(response.status, message, f"{method} {path}")
+    return data
+
+
 class Kube:
     """An asynchronous JSON client for the handful of requests the operator makes."""
 
@@ -159,28 +186,24 @@ class Kube:
     async def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> dict[str, Any]:
-        """One request; the decoded JSON answer, or ApiError."""
+        """One request; the decoded JSON answer, or ApiError. A 429 (the API server's priority
+        and fairness, or a kind whose storage is still starting) is asked again after its
+        Retry-After, as client-go does, up to `RETRIES_429` times: a quote made right after
+        the CRDs were installed failed with "storage is (re)initializing"."""
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.ssl, limit=self.connections)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
-        self.requests[_PURPOSE.get()] += 1
-        async with self._session.request(
-            method, self.host + path, json=body, headers={"Content-Type": content_type}
-        ) as response:
-            data: dict[str, Any] = (
-                await response.json(content_type=None) if response.content_length != 0 else {}
-            )
-            if response.status >= 400:
-                message = (
-                    str(data.get("message", response.reason))
-                    if isinstance(data, dict)
-                    else str(data)
-                )
-                if response.status == 404 and _unserved(path, data):
-                    message += "; the pricewise CRDs are not installed: kubectl apply -f crds/"
-                error = ConflictError if response.status == 409 else ApiError
-                raise error(response.status, message, f"{method} {path}")
-            return data
+        retries = 0
+        while True:
+            self.requests[_PURPOSE.get()] += 1
+            async with self._session.request(
+                method, self.host + path, json=body, headers={"Content-Type": content_type}
+            ) as response:
+                if response.status != 429 or retries == RETRIES_429:
+                    return await _answer(response, method, path)
+                wait = _retry_after(response.headers.get("Retry-After"))
+            retries += 1
+            await asyncio.sleep(wait)
 
     @staticmethod
     def _custom_path(plural: str, namespace: str | None, name: str) -> str:

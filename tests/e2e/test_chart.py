@@ -489,6 +489,15 @@ def test_install_upgrade_uninstall_keep_crds_and_budgets(
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert "--verbose" in container["args"]
         assert deployment["spec"]["replicas"] == 0
+        # A user's quote finds this operator and reads its settings without a word: the
+        # namespace the chart sets from the pod's own is not one a quote reads.
+        jobs = str(ROOT / "examples/jobs.yaml")
+        quote = subprocess.run(
+            [sys.executable, "-m", "pricewise", "plan", "--cluster", jobs, "-o", "json"],
+            capture_output=True, text=True, env=cluster.env, timeout=120, check=False,
+        )  # fmt: skip
+        assert quote.returncode == 0, quote.stderr
+        assert not [w for w in json.loads(quote.stdout)["warnings"] if "operator" in w]
         uninstalled = _run([*helm, "uninstall", release], cluster.env)
         assert "[Budget] team" in uninstalled  # kept by its resource policy
     finally:

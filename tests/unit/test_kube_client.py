@@ -1,0 +1,64 @@
+"""The API client's own behaviour against a small HTTP server in the test's process: what the
+API server answers is scripted, what the client does with it is asserted."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import web
+from kubernetes import client
+
+from pricewise import kube
+from pricewise.kube import ApiError, Kube
+
+
+async def _ask(answers: list[tuple[int, dict[str, str]]]) -> tuple[Any, int]:
+    """GET once from a server that gives `answers` in turn (status, headers), the last one
+    again once they run out; what the client returned or raised, and how often it asked."""
+    asked = 0
+
+    async def handle(_: web.Request) -> web.Response:
+        nonlocal asked
+        status, headers = answers[min(asked, len(answers) - 1)]
+        asked += 1
+        body = {"message": "storage is (re)initializing"} if status == 429 else {"items": []}
+        return web.json_response(body, status=status, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/apis/pricewise.dev/v1alpha1/pricetables", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    api = Kube(client.Configuration(host=f"http://127.0.0.1:{port}"))
+    try:
+        try:
+            got: Any = await api.request("GET", "/apis/pricewise.dev/v1alpha1/pricetables")
+        except ApiError as err:
+            got = err
+    finally:
+        await api.close()
+        await runner.cleanup()
+    return got, asked
+
+
+def test_a_429_is_asked_again_after_its_retry_after() -> None:
+    # A quote made just after the CRDs were installed failed on "storage is (re)initializing";
+    # client-go (kubectl) asks again after the Retry-After.
+    got, asked = asyncio.run(_ask([(429, {"Retry-After": "0"}), (200, {})]))
+    assert (got, asked) == ({"items": []}, 2)
+
+
+def test_a_429_that_lasts_ends_in_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube, "RETRIES_429", 2)
+    got, asked = asyncio.run(_ask([(429, {"Retry-After": "0"})]))
+    assert isinstance(got, ApiError) and got.status == 429
+    assert "storage is (re)initializing" in str(got)
+    assert asked == 3
+
+
+def test_a_retry_after_is_read_within_bounds() -> None:
+    assert [kube._retry_after(h) for h in (None, "2", "600", "-1", "soon")] == [1, 2, 10, 0, 1]
