@@ -51,6 +51,7 @@ from pathload import load_script
 from pricewise import cli
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import Budget, PriceTable
+from pricewise.controller.quote import OPERATOR_LABELS
 
 pytestmark = pytest.mark.cluster
 
@@ -323,6 +324,9 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         assert labels["helm.sh/chart"].startswith("pricewise-")
 
     deployment = _one(docs, "Deployment")
+    # `pricewise plan --cluster` finds the operator by these, whatever the release's names.
+    quoted = dict(part.split("=") for part in OPERATOR_LABELS.split(","))
+    assert quoted.items() <= deployment["metadata"]["labels"].items()
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     args = cli.parser().parse_args(container["args"])

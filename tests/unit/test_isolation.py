@@ -1108,7 +1108,7 @@ def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> 
     config, warning = asyncio.run(operator_config(world.kube))  # type: ignore[arg-type]
     assert (config.wait_cost, config.preemption_min_run_s) == (0.3, 600.0)
     assert warning == (
-        "no operator Deployment labelled app.kubernetes.io/name=pricewise,"
+        "no operator Deployment labelled app.kubernetes.io/part-of=pricewise,"
         "app.kubernetes.io/component=operator; quoted with the default settings"
     )
     # As the chart writes them: the namespace from the pod's own, which no quote reads.

@@ -33,8 +33,9 @@ from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
 
-OPERATOR_LABELS = "app.kubernetes.io/name=pricewise,app.kubernetes.io/component=operator"
-"""The labels of the operator's Deployment, as the chart and deploy/ set them."""
+OPERATOR_LABELS = "app.kubernetes.io/part-of=pricewise,app.kubernetes.io/component=operator"
+"""The labels of the operator's Deployment, as the chart and deploy/ set them (not the name
+label, which the chart's nameOverride changes)."""
 QUOTED_SETTINGS = ("PRICEWISE_WAIT_COST", "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS")
 """The operator's settings that change a quote."""
 
