@@ -281,10 +281,7 @@ class CpSat:
                     plan[alt] += 1
                     break
         plan = +plan
-        taken = plan + self.fixed
-        if all(sum(c * taken[k] for k, c in terms.items()) >= n for terms, n in self.floors):
-            return plan
-        return found
+        return plan if self._keeps_floors(plan) else found
 
     def short(self) -> list[str]:
         """The classes with jobs that neither the incumbent nor the fixed choices place."""
@@ -334,10 +331,12 @@ class CpSat:
                         break
                     placed = True
             left = waiting + sorted(set(evicted), key=lambda name: -self.priority[name])
+        return +plan if self._keeps_floors(plan) else Counter(self.incumbent)
+
+    def _keeps_floors(self, plan: Counter[ChoiceKey]) -> bool:
+        """Whether `plan`, with the fixed choices, meets every lower bound phases required."""
         taken = plan + self.fixed
-        if all(sum(c * taken[k] for k, c in terms.items()) >= n for terms, n in self.floors):
-            return +plan
-        return Counter(self.incumbent)
+        return all(sum(c * taken[k] for k, c in terms.items()) >= n for terms, n in self.floors)
 
     def _swap_in(
         self,
@@ -363,8 +362,8 @@ class CpSat:
             over = [i for i in mine if used[i] > rows[i][1]]
             if not over:
                 break
-            if plan[mover] <= sum(1 for m, _ in moves if m == mover):
-                continue  # every job of it has moved already
+            if not plan[mover]:
+                continue  # its jobs have moved already (`_chain_in` moves one before this)
             if not any(rows[i][0].get(mover, 0) for i in over):
                 continue  # moving it makes no room where room is short
             _add(rows, rows_of, used, mover, -1)

@@ -565,11 +565,12 @@ def _phases(
             backend.require(overdue, True, math.floor(backend.value(overdue) + WHOLE))
         ceiling = ceilings[index] if bounded else model.jobs(keys)
         taken = backend.taken()
-        short = sum(taken[k] for k in keys if k in taken) < ceiling
-        if bounded and completion is not None and short:
+        planned = sum(taken[k] for k in keys if k in taken)
+        if bounded and completion is not None and planned < ceiling:
             completion(keys)
             taken = backend.taken()
-        if sum(taken[k] for k in keys if k in taken) >= ceiling:
+            planned = sum(taken[k] for k in keys if k in taken)
+        if planned >= ceiling:
             phases += 1  # the plan in hand is this phase's optimum
         else:
             objective, tolerance, per_job = _admission(
