@@ -325,8 +325,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
 
     deployment = _one(docs, "Deployment")
     # `pricewise plan --cluster` finds the operator by these, whatever the release's names.
-    quoted = dict(part.split("=") for part in OPERATOR_LABELS.split(","))
-    assert quoted.items() <= deployment["metadata"]["labels"].items()
+    assert OPERATOR_LABELS.items() <= deployment["metadata"]["labels"].items()
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     args = cli.parser().parse_args(container["args"])

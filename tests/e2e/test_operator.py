@@ -732,7 +732,7 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     # A quote creates nothing.
     assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout
     # With an operator Deployment that counts waits for nothing, the quote plans as it would.
-    labels = dict(part.split("=") for part in OPERATOR_LABELS.split(","))
+    labels = dict(OPERATOR_LABELS)
     template = {
         "metadata": {"labels": labels},
         "spec": {"containers": [{"name": "operator", "image": "pricewise:test",

@@ -33,9 +33,14 @@ from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
 
-OPERATOR_LABELS = "app.kubernetes.io/part-of=pricewise,app.kubernetes.io/component=operator"
+OPERATOR_LABELS = {
+    "app.kubernetes.io/part-of": "pricewise",
+    "app.kubernetes.io/component": "operator",
+}
 """The labels of the operator's Deployment, as the chart and deploy/ set them (not the name
 label, which the chart's nameOverride changes)."""
+OPERATOR_SELECTOR = ",".join(f"{k}={v}" for k, v in OPERATOR_LABELS.items())
+"""The same labels as a label selector."""
 QUOTED_SETTINGS = ("PRICEWISE_WAIT_COST", "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS")
 """The operator's settings that change a quote."""
 
@@ -137,7 +142,7 @@ async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
     A quote planned with other settings than the operator's can differ from what the operator
     then does (a higher wait cost starts a job now that the default would hold back)."""
     defaults = "quoted with the default settings"
-    path = "/apis/apps/v1/deployments?" + urlencode({"labelSelector": OPERATOR_LABELS})
+    path = "/apis/apps/v1/deployments?" + urlencode({"labelSelector": OPERATOR_SELECTOR})
     try:
         listed = await kube.request("GET", path)
     except ApiError as err:
@@ -147,7 +152,7 @@ async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
         key=lambda d: ((d.get("metadata") or {}).get("namespace", ""), d["metadata"]["name"]),
     )
     if not found:
-        return OperatorConfig(), f"no operator Deployment labelled {OPERATOR_LABELS}; {defaults}"
+        return OperatorConfig(), f"no operator Deployment labelled {OPERATOR_SELECTOR}; {defaults}"
     meta = found[0]["metadata"]
     name = f"Deployment {meta.get('namespace', '')}/{meta['name']}"
     pod = ((found[0].get("spec") or {}).get("template") or {}).get("spec") or {}
