@@ -26,6 +26,17 @@ last from which the option can still finish by the deadline. y[j, o]: the job ru
 misses its deadline; it is charged no capacity. Jobs, options, run times, GPUs, costs and
 deadlines are the simulator's own: `sim_jobs` and `costmodel.candidates`, as `cost_floor` uses.
 
+With `--finish-by-hours E` (say, the last finish of the policies compared), every run ends by E:
+on-time starts are cut to those that do, y[j, o] stands for a start in [max(arrival, last start
+on time), E - run time] (any start from the arrival for a job without a deadline, which then
+has its y too), and for each pool p and each t = 0, T, 2T, ... before E (T = --tail-step-hours)
+
+          sum_{j, o on p} gpus(j, o) * (least seconds of [t, E) the run covers)
+                                     * (x[j, o, b] summed over b, or y[j, o]) <= GPUs of p * (E - t)
+
+so late runs and jobs without a deadline take capacity too. It covers every schedule that ends
+by E, not one that takes longer to save money.
+
 Why it is a relaxation (every schedule the simulator can produce that runs every job, with
 exact run times and no reclaims, maps to a feasible LP point of the same cost, so the LP optimum
 is at most the cost of every such policy run with at most M misses; a run with `unplaced` jobs,
@@ -36,16 +47,19 @@ which cost nothing, or with `--runtime-noise` is not covered):
   A real run started at s uses gpus x overlap(s, k) GPU-seconds of bucket k, at least gpus x
   c x D; the runs on a pool hold at most its GPUs at any instant, so at most GPUs x D
   GPU-seconds in a bucket: the real schedule satisfies every capacity row.
-- A job that misses (runs late) is a y, which takes no capacity; one on time is an x.
+- A job that misses (runs late) is a y, which takes no capacity in the buckets; one on time is
+  an x. With an end E, a run of the schedule ends by E and starts within what its x or y stands
+  for, so it spends at least the least share of each tail [t, E) there, where a pool holds at
+  most GPUs x (E - t) GPU-seconds: the schedule satisfies every tail row.
 - Cost does not depend on the start (on-demand list prices): an option's cost is what
   `simrun.run` charges a run of it (`list_cost`, no runtime noise, no reclaims).
 
 What it leaves out, each only loosening the bound: packing into nodes (a worker must fit on one
 node; the LP pools a pool's GPUs), CPU and memory (the sim's workers ask 4 CPUs and 24 GiB per
-GPU, so GPUs bind first), the capacity late jobs and jobs without a deadline take, the cycle
-structure of the simulator,
-and integrality (fractional starts and options). Spot pools are left out as the simulator's
-jobs cannot use them (`allowSpot` is false); runtime noise and reclaims are not modelled.
+GPU, so GPUs bind first), the capacity late jobs and jobs without a deadline take (but in the
+tail rows of `--finish-by-hours`), the cycle structure of the simulator, and integrality
+(fractional starts and options). Spot pools are left out as the simulator's jobs cannot use
+them (`allowSpot` is false); runtime noise and reclaims are not modelled.
 """
 
 from __future__ import annotations
@@ -67,6 +81,8 @@ from pricewise.offline.simmodel import EPOCH, EPSILON_S, SimJob, sim_jobs
 from pricewise.offline.simrun import cost_floor
 from pricewise.offline.simulate import node_counts
 from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
+
+HOUR = 3600.0
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,12 @@ class Bound:
         for var in self.late:
             objective.SetCoefficient(var, 1.0)
         self.misses_row.SetUb(self.solver.infinity())
-        if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
-            raise RuntimeError("the LP of fewest misses did not end optimal")
-        fewest = float(objective.Value()) + self.forced
+        status = self.solver.Solve()
+        if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.INFEASIBLE):
+            raise RuntimeError(f"the LP of fewest misses ended with status {status}")
+        # Infeasible whatever the misses: no schedule ends every job by `--finish-by-hours`.
+        infeasible = status == pywraplp.Solver.INFEASIBLE
+        fewest = math.inf if infeasible else float(objective.Value()) + self.forced
         objective.Clear()  # back to the cost objective, for `solve`
         objective.SetMinimization()
         for var, cost in costs:
@@ -159,13 +178,34 @@ def least_cover_s(lo: float, hi: float, run_s: float, start: float, end: float) 
 
 
 def build_lp(
-    jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str, bucket_s: float
+    jobs: Sequence[SimJob],
+    pools: tuple[Pool, ...],
+    currency: str,
+    bucket_s: float,
+    finish_by_s: float | None = None,
+    tail_step_s: float = 86400.0,
 ) -> Bound:
-    """The hindsight LP of the module docstring (the misses row left open until `solve`)."""
+    """The hindsight LP of the module docstring (the misses row left open until `solve`); with
+    `finish_by_s`, every run ends by then and the tail rows (one per pool every `tail_step_s`)
+    charge late runs and jobs without a deadline their capacity too."""
     solver = pywraplp.Solver.CreateSolver("GLOP")
     infinity = solver.infinity()
     gpus = {p.name: sum(n.allocatable.devices for n in p.nodes) for p in pools}
     capacity: dict[tuple[str, int], pywraplp.Constraint] = {}
+    tails: list[tuple[float, dict[str, pywraplp.Constraint]]] = []
+    if finish_by_s is not None:
+        for t in _steps(finish_by_s, tail_step_s):
+            hours = (finish_by_s - t) / HOUR
+            tails.append((t, {p: solver.Constraint(-infinity, n * hours) for p, n in gpus.items()}))
+
+    def charge_tails(var: pywraplp.Variable, opt: Option, lo: float, hi: float) -> None:
+        """The least GPU-seconds that a run of `opt` started in [lo, hi] spends in each tail."""
+        assert finish_by_s is not None
+        for t, rows in tails:
+            share = least_cover_s(lo, hi, opt.run_s, t, finish_by_s)
+            if share > 0:
+                rows[opt.pool].SetCoefficient(var, opt.gpus * share / HOUR)
+
     misses_row = solver.Constraint(-infinity, infinity)
     objective = solver.Objective()
     objective.SetMinimization()
@@ -182,13 +222,23 @@ def build_lp(
             late = solver.NumVar(0.0, infinity, "")
             once.SetCoefficient(late, 1.0)
             objective.SetCoefficient(late, usd)
+            # On time: a start s with arrival <= s and s + run <= deadline (the simulator's
+            # tolerance included), and by the end when there is one.
+            last_start = (
+                -math.inf if sim.deadline_s is None else sim.deadline_s + EPSILON_S - opt.run_s
+            )
+            if finish_by_s is not None:
+                # Late (or without a deadline): a start after the last on time, ending by then.
+                lo, hi = max(sim.arrival_s, last_start), finish_by_s - opt.run_s
+                if lo > hi:
+                    late.SetUb(0.0)
+                else:
+                    charge_tails(late, opt, lo, hi)
+                last_start = min(last_start, hi)
             if sim.deadline_s is None:
                 continue  # no deadline: never a miss, and the LP needs no start time for it
             misses_row.SetCoefficient(late, 1.0)
             lates.append(late)
-            # On time: a start s with arrival <= s and s + run <= deadline (the simulator's
-            # tolerance included).
-            last_start = sim.deadline_s + EPSILON_S - opt.run_s
             if last_start < sim.arrival_s:
                 continue
             for b in range(int(sim.arrival_s // bucket_s), int(last_start // bucket_s) + 1):
@@ -205,7 +255,14 @@ def build_lp(
                     if row is None:
                         row = capacity[opt.pool, k] = solver.Constraint(-infinity, gpus[opt.pool])
                     row.SetCoefficient(x, opt.gpus * share / bucket_s)
+                if tails:
+                    charge_tails(x, opt, lo, hi)
     return Bound(solver, misses_row, forced, solver.NumConstraints(), solver.NumVariables(), lates)
+
+
+def _steps(end_s: float, step_s: float) -> list[float]:
+    """Instants 0, step, 2 step, ... before `end_s`."""
+    return [k * step_s for k in range(math.ceil(end_s / step_s))]
 
 
 def report(
@@ -276,6 +333,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bucket-hours", type=float, default=1.0)
     parser.add_argument(
+        "--finish-by-hours",
+        type=float,
+        help="every run ends by then (hours since the first arrival, e.g. a policy's last "
+        "finish): late runs and jobs without a deadline then take capacity too",
+    )
+    parser.add_argument(
+        "--tail-step-hours",
+        type=float,
+        default=24.0,
+        help="with --finish-by-hours, a capacity row per pool for each interval from a "
+        "multiple of this to the end (default 24)",
+    )
+    parser.add_argument(
         "--compare",
         type=_comparison,
         action="append",
@@ -295,14 +365,19 @@ def main() -> int:
     low, high = args.deadline_factor
     factors = deadline_factors(len(trace), low, high, args.seed)
     jobs, skipped = sim_jobs(trace, load_throughputs(args.throughputs), factors)
+    end = args.finish_by_hours
+    ending = "" if end is None else f", every run ends by {end:g} h"
     shape = ", ".join(f"{p.name} {sum(n.allocatable.devices for n in p.nodes)}" for p in pools)
     print(
         f"{len(jobs)} jobs ({len(skipped)} without throughputs left out), arrivals "
         f"x{args.arrival_scale:g}, seed {args.seed}; GPUs: {shape}; "
-        f"buckets of {args.bucket_hours:g} h"
+        f"buckets of {args.bucket_hours:g} h{ending}"
     )
     started = time.monotonic()
-    bound = build_lp(jobs, pools, currency, args.bucket_hours * 3600)
+    finish_by_s = None if args.finish_by_hours is None else args.finish_by_hours * HOUR
+    bound = build_lp(
+        jobs, pools, currency, args.bucket_hours * HOUR, finish_by_s, args.tail_step_hours * HOUR
+    )
     print(f"built in {time.monotonic() - started:.1f}s")
     misses = [0, len(jobs), *args.misses, *(c.misses for c in args.compare if c.misses is not None)]
     report(bound, misses, cost_floor(jobs, pools, currency) / MICROS, args.compare, currency)
