@@ -1328,7 +1328,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
-    assert sorted(plan) == sorted([key["small", "h100"], key["big", "l4"]])
+    assert plan == Counter([key["small", "h100"], key["big", "l4"]])
     # The solver starts from it; it completes only jobs the relaxation placed.
     lp = solver.Relaxation(model)
     assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
@@ -1363,9 +1363,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> N
     backend = cpsat.CpSat(model, Counter(), [key["small-1", "l4"], key["small-2", "l4"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
-    assert sorted(plan) == sorted(
-        [key["small-1", "h100"], key["small-2", "h100"], key["big", "l4"]]
-    )
+    assert plan == Counter([key["small-1", "h100"], key["small-2", "h100"], key["big", "l4"]])
 
 
 def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> None:
@@ -1382,7 +1380,92 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> No
     backend = cpsat.CpSat(model, Counter(), [key["x", "l4"], key["y", "h100"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
-    assert sorted(plan) == sorted([key["big", "l4"], key["x", "h100"], key["y", "a100"]])
+    assert plan == Counter([key["big", "l4"], key["x", "h100"], key["y", "a100"]])
+
+
+def test_a_chain_of_moves_that_finds_no_room_is_undone_before_the_next_is_tried() -> None:
+    # `x1` and `x2` fill the two L4 nodes. `x1` could go to the H100 node, which `y1` holds
+    # for good; `x2` to the A100 node, which `y2` leaves for the empty T4 node. `big` (the L4
+    # only) takes `x2`'s room once the chain through `x1` has been undone.
+    nodes = {"l4": ("nvidia-l4", 2), "h100": ("nvidia-h100", 1)}
+    nodes |= {"a100": ("nvidia-a100-80gb", 1), "t4": ("nvidia-t4", 1)}
+    pools = [pool(name, kind, 2.0, gpu_nodes(name, n)) for name, (kind, n) in nodes.items()]
+    x1 = job("x1", option("nvidia-l4", 1000), option("nvidia-h100", 3000))
+    x2 = job("x2", option("nvidia-l4", 1000), option("nvidia-a100-80gb", 2000))
+    y1 = job("y1", option("nvidia-h100", 3000))
+    y2 = job("y2", option("nvidia-a100-80gb", 2000), option("nvidia-t4", 500))
+    big = job("big", option("nvidia-l4", 1000))
+    model = job_by_job(snapshot(pools, [x1, x2, y1, y2, big]))
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    held = [key["x1", "l4"], key["x2", "l4"], key["y1", "h100"], key["y2", "a100"]]
+    backend = cpsat.CpSat(model, Counter(), held)
+    assert backend.short() == ["team-a/big"]
+    assert backend.completed(backend.short()) == Counter(
+        [key["big", "l4"], key["x1", "l4"], key["x2", "a100"], key["y1", "h100"], key["y2", "t4"]]
+    )
+
+
+def test_moves_that_do_not_make_room_enough_are_undone_and_their_room_given_back() -> None:
+    # `m1` and `m2` (4 GPUs each) fill the L4 node; `big` (8, the L4 only) would need both to
+    # move, and `m2` cannot. `m1`'s trial move to the H100 node is undone, so `mid` (8 GPUs,
+    # the H100 only) still finds that node empty.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    m1 = job("m1", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
+    m2 = job("m2", option("nvidia-l4", 1000, 4))
+    big = job("big", option("nvidia-l4", 1000))
+    mid = job("mid", option("nvidia-h100", 3000))
+    model = job_by_job(snapshot([one_l4, one_h100], [m1, m2, big, mid]))
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["m1", "l4"], key["m2", "l4"]])
+    assert backend.completed(["team-a/big", "team-a/mid"]) == Counter(
+        [key["m1", "l4"], key["m2", "l4"], key["mid", "h100"]]
+    )
+
+
+def test_a_lower_priority_leaves_the_plan_only_where_no_move_makes_room() -> None:
+    # `low` (priority 0, the L4 only) and `peer` (4 GPUs each) fill the L4 node; `high`
+    # (priority 10, 4 GPUs) fits once `peer` moves to the H100 node, so `low` stays placed.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    low = job("low", option("nvidia-l4", 1000, 4))
+    peer = job("peer", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
+    high = job("high", option("nvidia-l4", 1000, 4), priority=10)
+    model = job_by_job(snapshot([one_l4, one_h100], [low, peer, high]))
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["low", "l4"], key["peer", "l4"]])
+    assert backend.completed(["team-a/high"]) == Counter(
+        [key["low", "l4"], key["peer", "h100"], key["high", "l4"]]
+    )
+
+
+def test_a_completion_keeps_the_lower_bounds_phases_required_or_is_not_made() -> None:
+    # As in the one-move case, with `pinned` fixed on the A100 node, which `small` could also
+    # take. A bound on `small` placed anywhere and `pinned` (met exactly: 2) lets `small` move
+    # to the H100 node, not the taken A100; one on `small` staying on the L4 (as an overdue job
+    # must start now) keeps the plan in hand.
+    pools = [
+        pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1)),
+        pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1)),
+        pool("a100", "nvidia-a100-80gb", 4.0, gpu_nodes("a100", 1)),
+    ]
+    small = job(
+        "small",
+        option("nvidia-l4", 1000, 4),
+        option("nvidia-h100", 3000, 4),
+        option("nvidia-a100-80gb", 2000, 4),
+    )
+    big = job("big", option("nvidia-l4", 1000))
+    pinned = job("pinned", option("nvidia-a100-80gb", 2000))
+    model = job_by_job(snapshot(pools, [small, big, pinned]))
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    fixed = Counter([key["pinned", "a100"]])
+    backend = cpsat.CpSat(model, fixed, [key["small", "l4"]])
+    anywhere = {key["small", pool_name]: 1 for pool_name in ("l4", "h100", "a100")}
+    backend.require({**anywhere, key["pinned", "a100"]: 1}, True, 2)
+    assert backend.completed(["team-a/big"]) == Counter([key["small", "h100"], key["big", "l4"]])
+    backend.require({key["small", "l4"]: 1}, True, 1)
+    assert backend.completed(["team-a/big"]) == Counter([key["small", "l4"]])
 
 
 def test_a_job_the_rounding_leaves_out_takes_the_room_of_a_lower_priority_only() -> None:
