@@ -17,9 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
-CORE = ("costmodel", "accounting", "packing", "solver", "lookahead")
+CORE = ("costmodel", "accounting", "packing", "solver", "cpsat", "lookahead")
 """The modules mutated: the cost model, accrual and budget periods, node packing, the
-solver's constraints and objectives, and which later starts it may plan."""
+solver's constraints and objectives, its CP-SAT backend (with the completion of a relaxation's
+rounded plan), and which later starts it may plan."""
 TESTS = (
     "tests/unit/test_figures.py",
     "tests/unit/test_costmodel.py",

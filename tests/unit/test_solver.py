@@ -1386,7 +1386,8 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> No
 def test_a_chain_of_moves_that_finds_no_room_is_undone_before_the_next_is_tried() -> None:
     # `x1` and `x2` fill the two L4 nodes. `x1` could go to the H100 node, which `y1` holds
     # for good; `x2` to the A100 node, which `y2` leaves for the empty T4 node. `big` (the L4
-    # only) takes `x2`'s room once the chain through `x1` has been undone.
+    # only) takes `x2`'s room once the chain through `x1` has been undone; `extra` (the L4
+    # only, after it) then finds the L4 full, as the undone chain gave `x1`'s room back.
     nodes = {"l4": ("nvidia-l4", 2), "h100": ("nvidia-h100", 1)}
     nodes |= {"a100": ("nvidia-a100-80gb", 1), "t4": ("nvidia-t4", 1)}
     pools = [pool(name, kind, 2.0, gpu_nodes(name, n)) for name, (kind, n) in nodes.items()]
@@ -1394,12 +1395,12 @@ def test_a_chain_of_moves_that_finds_no_room_is_undone_before_the_next_is_tried(
     x2 = job("x2", option("nvidia-l4", 1000), option("nvidia-a100-80gb", 2000))
     y1 = job("y1", option("nvidia-h100", 3000))
     y2 = job("y2", option("nvidia-a100-80gb", 2000), option("nvidia-t4", 500))
-    big = job("big", option("nvidia-l4", 1000))
-    model = job_by_job(snapshot(pools, [x1, x2, y1, y2, big]))
+    big, extra = (job(name, option("nvidia-l4", 1000)) for name in ("big", "extra"))
+    model = job_by_job(snapshot(pools, [x1, x2, y1, y2, big, extra]))
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     held = [key["x1", "l4"], key["x2", "l4"], key["y1", "h100"], key["y2", "a100"]]
     backend = cpsat.CpSat(model, Counter(), held)
-    assert backend.short() == ["team-a/big"]
+    assert backend.short() == ["team-a/big", "team-a/extra"]
     assert backend.completed(backend.short()) == Counter(
         [key["big", "l4"], key["x1", "l4"], key["x2", "a100"], key["y1", "h100"], key["y2", "t4"]]
     )
@@ -1408,17 +1409,18 @@ def test_a_chain_of_moves_that_finds_no_room_is_undone_before_the_next_is_tried(
 def test_moves_that_do_not_make_room_enough_are_undone_and_their_room_given_back() -> None:
     # `m1` and `m2` (4 GPUs each) fill the L4 node; `big` (8, the L4 only) would need both to
     # move, and `m2` cannot. `m1`'s trial move to the H100 node is undone, so `mid` (8 GPUs,
-    # the H100 only) still finds that node empty.
+    # the H100 only) still finds that node empty, and `last` (4 GPUs, the H100 only) full.
     one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     m1 = job("m1", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     m2 = job("m2", option("nvidia-l4", 1000, 4))
     big = job("big", option("nvidia-l4", 1000))
     mid = job("mid", option("nvidia-h100", 3000))
-    model = job_by_job(snapshot([one_l4, one_h100], [m1, m2, big, mid]))
+    last = job("last", option("nvidia-h100", 3000, 4))
+    model = job_by_job(snapshot([one_l4, one_h100], [m1, m2, big, mid, last]))
     key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["m1", "l4"], key["m2", "l4"]])
-    assert backend.completed(["team-a/big", "team-a/mid"]) == Counter(
+    assert backend.completed(["team-a/big", "team-a/mid", "team-a/last"]) == Counter(
         [key["m1", "l4"], key["m2", "l4"], key["mid", "h100"]]
     )
 
