@@ -409,10 +409,9 @@ class CpSat:
         for mover in sorted(k for k in on_pool[key[2]] if k[0] != key[0]):
             if any(rows[i][0].get(mover, 0) < excess for i, excess in over.items()):
                 continue  # moving it would not make room enough
+            # Room enough now: the mover's use covers what the job lacks on each of its rows.
             _add(rows, rows_of, used, mover, -1)
-            if not take(rows, rows_of, used, key):
-                _add(rows, rows_of, used, mover, 1)
-                continue
+            _add(rows, rows_of, used, key, 1)
             plan[mover] -= 1
             others = [k for k in self._ranked(self._groups[mover[0]]) if k != mover]
             if any(self._swap_in(plan, used, on_pool, k, False, []) for k in others):
