@@ -1581,6 +1581,21 @@ def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:
     assert sorted(k[0] for k in backend.taken()) == ["team-a/high", "team-a/low0", "team-a/low1"]
 
 
+def test_a_work_clock_adds_up_the_deterministic_time_of_every_solve() -> None:
+    # The simulator's limits read this clock: each CP-SAT solve adds what it spent, so a later
+    # phase sees the time the earlier ones took.
+    small = option("nvidia-l4", 1000, devices=1)
+    jobs = [job(f"low{i}", small) for i in range(4)] + [job("high", small, priority=10)]
+    model = job_by_job(snapshot([pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))], jobs))
+    clock = cpsat.WorkClock()
+    backend = cpsat.CpSat(model, Counter(), sorted(model.candidates), clock=clock)
+    backend.optimise(model.admitted(model.level(10)), True, 5.0, 0.0)
+    first = clock()
+    assert first > 0
+    backend.optimise(model.cost([*model.candidates]), False, 5.0, 0.0)
+    assert clock() > first
+
+
 def test_a_plan_of_several_workers_is_validated_and_planned_again_with_one_if_it_breaks_a_rule(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
