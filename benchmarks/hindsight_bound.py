@@ -6,8 +6,8 @@
       --throughputs benchmarks/data/gavel/throughputs-isolated.json \\
       --price-table benchmarks/data/pricetable-gcp-gavel.yaml \\
       --node-pools benchmarks/data/nodepools-gavel.yaml \\
-      --nodes k80=2 --nodes p100=2 --nodes v100=2 --arrival-scale 0.5 --misses 140 172 \\
-      --compare pricewise=52991/140 --compare pricewise-now=54464/172
+      --nodes k80=2 --nodes p100=2 --nodes v100=2 --arrival-scale 0.5 --misses 152 172 \\
+      --compare pricewise=53774/152 --compare pricewise-now=54464/172 --finish-by-hours 1218
 
 The simulator's cost floor (`simrun.cost_floor`) puts every job on its cheapest option that meets
 its deadline and ignores capacity, so on a busy cluster nobody knows how much of a policy's gap
