@@ -14,7 +14,7 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from pricewise.core import cpsat, quarantine, relaxation, solver
 from pricewise.core.classes import JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
-from pricewise.core.lookahead import LookAhead, later_starts, release_slots
+from pricewise.core.lookahead import LookAhead, later_starts, plan_moved, release_slots
 from pricewise.core.relaxation import SLACK
 from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Release, Resources, Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
@@ -1696,6 +1696,15 @@ def test_a_job_s_own_max_wait_bounds_how_long_it_is_held_for_a_cheaper_pool(
     wait = None if max_wait_min is None else max_wait_min * 60.0
     b = job("b", *BOTH, created=NOW, max_wait_s=wait)
     assert decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")[1] == reason
+
+
+def test_a_planned_start_is_a_new_promise_when_it_appears_goes_or_moves_past_five_minutes() -> None:
+    later = NOW + timedelta(hours=2)
+    assert not plan_moved(None, None)
+    assert plan_moved(None, later) and plan_moved(later, None)
+    for moved_s, new in [(0, False), (300, False), (301, True)]:
+        assert plan_moved(later, later + timedelta(seconds=moved_s)) is new
+        assert plan_moved(later + timedelta(seconds=moved_s), later) is new
 
 
 def test_a_pool_s_many_releases_are_thinned_to_evenly_spread_slots() -> None:
