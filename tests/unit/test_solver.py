@@ -1581,6 +1581,25 @@ def test_a_phase_keeps_the_previous_plan_outside_its_objective() -> None:
     assert sorted(k[0] for k in backend.taken()) == ["team-a/high", "team-a/low0", "team-a/low1"]
 
 
+def test_a_job_a_phase_moved_without_reading_it_goes_back_to_its_previous_choice() -> None:
+    # `j` was on the L4 node, which it fills; a phase whose objective reads only `m` moved it
+    # to the H100 node. It goes back where that leaves room, stays where `m` took its room, and
+    # where the phase dropped it, takes its next choice.
+    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+    j, m = (job(n, option("nvidia-l4", 1000), option("nvidia-h100", 3000)) for n in "jm")
+    model = job_by_job(snapshot([one_l4, one_h100], [j, m]))
+    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    backend = cpsat.CpSat(model, Counter(), [key["j", "l4"]])
+    reads_m = model.admitted([key["m", "l4"], key["m", "h100"]])
+    moved = Counter([key["j", "h100"]])
+    assert backend._merged(moved, reads_m) == Counter([key["j", "l4"]])
+    took = Counter([key["j", "h100"], key["m", "l4"]])
+    assert backend._merged(took, reads_m) == took
+    dropped = Counter([key["m", "l4"]])
+    assert backend._merged(dropped, reads_m) == took
+
+
 def test_a_work_clock_adds_up_the_deterministic_time_of_every_solve() -> None:
     # The simulator's limits read this clock: each CP-SAT solve adds what it spent, so a later
     # phase sees the time the earlier ones took.
