@@ -12,7 +12,7 @@ import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
 from pricewise.core import cpsat, quarantine, relaxation, solver
-from pricewise.core.classes import JobClasses
+from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts, plan_moved, release_slots
 from pricewise.core.relaxation import SLACK
@@ -1097,6 +1097,11 @@ def job_by_job(snap: Snapshot) -> solver.PlacementModel:
     return solver.PlacementModel(snap, options, {}, [], classes=False)
 
 
+def by_job_and_pool(model: solver.PlacementModel) -> dict[tuple[str, str], ChoiceKey]:
+    """The model's choices by the job's name (without its namespace) and the pool."""
+    return {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+
+
 def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_further() -> None:
     # The greedy plan puts the urgent job on the L4 and the other on the H100 (122.67 USD in
     # all); the cheapest puts them the other way round (37.33). Beside a relaxation whose
@@ -1104,7 +1109,7 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     # bound; beside one at the optimum, it prices on to the optimum.
     snap = urgent_and_slow_on_h100()
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     greedy = [key["urgent", "l4"], key["low", "h100"]]
     cost = model.cost(list(model.candidates))
 
@@ -1134,7 +1139,7 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
     # without a relaxation) CP-SAT counts it in.
     snap = urgent_and_slow_on_h100()
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
 
     def counts(ceilings: tuple[int, ...]) -> list[int]:
         backend = cpsat.CpSat(model, Counter(), [key["urgent", "l4"]])
@@ -1259,7 +1264,7 @@ def test_a_job_moved_off_its_choice_by_a_higher_level_takes_another_of_its_own()
     jobs = [job("high", BOTH[0], priority=1), job("low", BOTH[0])]
     snap = snapshot([cheap, dear_a, dear_z], jobs)
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     hint = [key["high", "z"], key["low", "cheap"], key["low", "z"], key["low", "a"]]
     backend = cpsat.CpSat(model, Counter(), hint)
     objective, _, _ = model.admitted_then_cost(model.level(1))
@@ -1324,7 +1329,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot([one_l4, one_h100], [small, big])
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
@@ -1359,7 +1364,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> N
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot([one_l4, one_h100], [*small, big])
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["small-1", "l4"], key["small-2", "l4"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
@@ -1376,7 +1381,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_a_chain_of_two_moves() -> No
     big = job("big", option("nvidia-l4", 1000))
     snap = snapshot(pools, [x, y, big])
     model = job_by_job(snap)
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["x", "l4"], key["y", "h100"]])
     assert backend.short() == ["team-a/big"]
     plan = backend.completed(backend.short())
@@ -1397,7 +1402,7 @@ def test_a_chain_of_moves_that_finds_no_room_is_undone_before_the_next_is_tried(
     y2 = job("y2", option("nvidia-a100-80gb", 2000), option("nvidia-t4", 500))
     big, extra = (job(name, option("nvidia-l4", 1000)) for name in ("big", "extra"))
     model = job_by_job(snapshot(pools, [x1, x2, y1, y2, big, extra]))
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     held = [key["x1", "l4"], key["x2", "l4"], key["y1", "h100"], key["y2", "a100"]]
     backend = cpsat.CpSat(model, Counter(), held)
     assert backend.short() == ["team-a/big", "team-a/extra"]
@@ -1418,7 +1423,7 @@ def test_moves_that_do_not_make_room_enough_are_undone_and_their_room_given_back
     mid = job("mid", option("nvidia-h100", 3000))
     last = job("last", option("nvidia-h100", 3000, 4))
     model = job_by_job(snapshot([one_l4, one_h100], [m1, m2, big, mid, last]))
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["m1", "l4"], key["m2", "l4"]])
     assert backend.completed(["team-a/big", "team-a/mid", "team-a/last"]) == Counter(
         [key["m1", "l4"], key["m2", "l4"], key["mid", "h100"]]
@@ -1434,7 +1439,7 @@ def test_a_lower_priority_leaves_the_plan_only_where_no_move_makes_room() -> Non
     peer = job("peer", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     high = job("high", option("nvidia-l4", 1000, 4), priority=10)
     model = job_by_job(snapshot([one_l4, one_h100], [low, peer, high]))
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["low", "l4"], key["peer", "l4"]])
     assert backend.completed(["team-a/high"]) == Counter(
         [key["low", "l4"], key["peer", "h100"], key["high", "l4"]]
@@ -1460,7 +1465,7 @@ def test_a_completion_keeps_the_lower_bounds_phases_required_or_is_not_made() ->
     big = job("big", option("nvidia-l4", 1000))
     pinned = job("pinned", option("nvidia-a100-80gb", 2000))
     model = job_by_job(snapshot(pools, [small, big, pinned]))
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     fixed = Counter([key["pinned", "a100"]])
     backend = cpsat.CpSat(model, fixed, [key["small", "l4"]])
     anywhere = {key["small", pool_name]: 1 for pool_name in ("l4", "h100", "a100")}
@@ -1589,7 +1594,7 @@ def test_a_job_a_phase_moved_without_reading_it_goes_back_to_its_previous_choice
     one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     j, m = (job(n, option("nvidia-l4", 1000), option("nvidia-h100", 3000)) for n in "jm")
     model = job_by_job(snapshot([one_l4, one_h100], [j, m]))
-    key = {(k[0].split("/")[1], k[2]): k for k in model.candidates}
+    key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["j", "l4"]])
     reads_m = model.admitted([key["m", "l4"], key["m", "h100"]])
     moved = Counter([key["j", "h100"]])
