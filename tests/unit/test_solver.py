@@ -24,6 +24,9 @@ from pricewise.core.validate import violations
 # Per device-hour: the slow pool is cheaper per unit of work (1000/s for 2.0/h vs 3000/s for 8.0/h).
 SLOW = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=1)
 FAST = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 2), order=0)
+ONE_L4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
+ONE_H100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
+"""SLOW and FAST with one node each."""
 BOTH = (option("nvidia-l4", 1000), option("nvidia-h100", 3000))
 
 
@@ -306,18 +309,14 @@ def test_one_high_priority_job_outweighs_many_low_ones() -> None:
 
 def test_more_jobs_placed_beats_a_cheaper_plan() -> None:
     # Two jobs, one L4 node: both can run only if one of them takes the dearer H100.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    both = snapshot([one_l4, one_h100], [job("a", *BOTH), job("b", *BOTH)])
+    both = snapshot([ONE_L4, ONE_H100], [job("a", *BOTH), job("b", *BOTH)])
     plan = checked(both, NOW_ONLY)
     assert sorted(d.chosen.pool.name for d in plan.placed if d.chosen) == ["h100", "l4"]
 
 
 def l4_busy_for_15m(*more: Job) -> Snapshot:
     """One L4 node (2.00 a GPU-hour) that `a` takes for 15m, one H100 node (8.00), and `more`."""
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
-    return snapshot([one_l4, one_h100], [job("a", BOTH[0], work=900_000.0), *more])
+    return snapshot([ONE_L4, ONE_H100], [job("a", BOTH[0], work=900_000.0), *more])
 
 
 def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
@@ -569,16 +568,14 @@ def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:
 def test_a_deadline_that_leaves_no_room_to_wait_starts_now_on_the_dear_pool() -> None:
     # a holds the L4 for 15m. b due in 1h: waiting 15m leaves 45m for a 1h run, so it starts
     # now on the H100.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     first = job("a", BOTH[0], work=900_000.0)
     due = NOW + timedelta(hours=1)
-    plan = checked(snapshot([one_l4, one_h100], [first, job("b", *BOTH, deadline=due)]))
+    plan = checked(snapshot([ONE_L4, ONE_H100], [first, job("b", *BOTH, deadline=due)]))
     assert decide(plan, "team-a/b")[:2] == ("h100", "Admitted")
     # Due in 2h it waits, and says how much slack it keeps: 2h - (15m + 1h). A later start
     # must leave a fifth of the run (12m) besides: it does.
     relaxed = [first, job("b", *BOTH, deadline=NOW + timedelta(hours=2))]
-    waits = decide(checked(snapshot([one_l4, one_h100], relaxed)), "team-a/b")
+    waits = decide(checked(snapshot([ONE_L4, ONE_H100], relaxed)), "team-a/b")
     assert waits[1:] == (
         "Reserved",
         "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now; "
@@ -1058,10 +1055,8 @@ def urgent_and_slow_on_h100() -> Snapshot:
     """One L4 node and one H100 node; an urgent job that runs well on both, and another that
     is slow on the H100."""
     slow_on_h100 = (BOTH[0], option("nvidia-h100", 600))
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     return snapshot(
-        [one_l4, one_h100], [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
+        [ONE_L4, ONE_H100], [job("urgent", *BOTH, priority=1), job("low", *slow_on_h100)]
     )
 
 
@@ -1323,11 +1318,9 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
 def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     # One L4 node and one H100 node of 8 GPUs. The rounding put `small` (4 GPUs) on the L4,
     # where `big` (8 GPUs, the L4 only) then has no room; moving `small` to the H100 makes it.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     small = job("small", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     big = job("big", option("nvidia-l4", 1000))
-    snap = snapshot([one_l4, one_h100], [small, big])
+    snap = snapshot([ONE_L4, ONE_H100], [small, big])
     model = job_by_job(snap)
     key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
@@ -1344,7 +1337,7 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     solver._complete(backend, lp, model.level(0))
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
-    crowded = snapshot([one_l4], [job("a", option("nvidia-l4", 1000)), big])
+    crowded = snapshot([ONE_L4], [job("a", option("nvidia-l4", 1000)), big])
     options = {j.key: candidates(j, crowded.pools, NOW, "USD") for j in crowded.jobs}
     model = solver.PlacementModel(crowded, options, {}, [], classes=False)
     first = sorted(model.candidates)[0]
@@ -1355,14 +1348,12 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
 def test_a_job_the_rounding_leaves_out_is_placed_by_moving_several_others() -> None:
     # Two jobs of 4 GPUs fill the L4 node; `big` (8 GPUs, the L4 only) fits once both move to
     # the H100 node: neither move alone makes room.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     small = [
         job(f"small-{i}", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
         for i in (1, 2)
     ]
     big = job("big", option("nvidia-l4", 1000))
-    snap = snapshot([one_l4, one_h100], [*small, big])
+    snap = snapshot([ONE_L4, ONE_H100], [*small, big])
     model = job_by_job(snap)
     key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["small-1", "l4"], key["small-2", "l4"]])
@@ -1415,14 +1406,12 @@ def test_moves_that_do_not_make_room_enough_are_undone_and_their_room_given_back
     # `m1` and `m2` (4 GPUs each) fill the L4 node; `big` (8, the L4 only) would need both to
     # move, and `m2` cannot. `m1`'s trial move to the H100 node is undone, so `mid` (8 GPUs,
     # the H100 only) still finds that node empty, and `last` (4 GPUs, the H100 only) full.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     m1 = job("m1", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     m2 = job("m2", option("nvidia-l4", 1000, 4))
     big = job("big", option("nvidia-l4", 1000))
     mid = job("mid", option("nvidia-h100", 3000))
     last = job("last", option("nvidia-h100", 3000, 4))
-    model = job_by_job(snapshot([one_l4, one_h100], [m1, m2, big, mid, last]))
+    model = job_by_job(snapshot([ONE_L4, ONE_H100], [m1, m2, big, mid, last]))
     key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["m1", "l4"], key["m2", "l4"]])
     assert backend.completed(["team-a/big", "team-a/mid", "team-a/last"]) == Counter(
@@ -1433,12 +1422,10 @@ def test_moves_that_do_not_make_room_enough_are_undone_and_their_room_given_back
 def test_a_lower_priority_leaves_the_plan_only_where_no_move_makes_room() -> None:
     # `low` (priority 0, the L4 only) and `peer` (4 GPUs each) fill the L4 node; `high`
     # (priority 10, 4 GPUs) fits once `peer` moves to the H100 node, so `low` stays placed.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     low = job("low", option("nvidia-l4", 1000, 4))
     peer = job("peer", option("nvidia-l4", 1000, 4), option("nvidia-h100", 3000, 4))
     high = job("high", option("nvidia-l4", 1000, 4), priority=10)
-    model = job_by_job(snapshot([one_l4, one_h100], [low, peer, high]))
+    model = job_by_job(snapshot([ONE_L4, ONE_H100], [low, peer, high]))
     key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["low", "l4"], key["peer", "l4"]])
     assert backend.completed(["team-a/high"]) == Counter(
@@ -1478,11 +1465,10 @@ def test_a_completion_keeps_the_lower_bounds_phases_required_or_is_not_made() ->
 def test_a_job_the_rounding_leaves_out_takes_the_room_of_a_lower_priority_only() -> None:
     # `low` fills the only node and has nowhere else to go: `high` (priority 10) takes its
     # room, and `low` stays out; a job of the same priority as `low` does not.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     low = job("low", option("nvidia-l4", 1000))
     high = job("high", option("nvidia-l4", 1000), priority=10)
     peer = job("peer", option("nvidia-l4", 1000))
-    snap = snapshot([one_l4], [low, high, peer])
+    snap = snapshot([ONE_L4], [low, high, peer])
     model = job_by_job(snap)
     key = {k[0].split("/")[1]: k for k in model.candidates}
     backend = cpsat.CpSat(model, Counter(), [key["low"]])
@@ -1590,10 +1576,8 @@ def test_a_job_a_phase_moved_without_reading_it_goes_back_to_its_previous_choice
     # `j` was on the L4 node, which it fills; a phase whose objective reads only `m` moved it
     # to the H100 node. It goes back where that leaves room, stays where `m` took its room, and
     # where the phase dropped it, takes its next choice.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     j, m = (job(n, option("nvidia-l4", 1000), option("nvidia-h100", 3000)) for n in "jm")
-    model = job_by_job(snapshot([one_l4, one_h100], [j, m]))
+    model = job_by_job(snapshot([ONE_L4, ONE_H100], [j, m]))
     key = by_job_and_pool(model)
     backend = cpsat.CpSat(model, Counter(), [key["j", "l4"]])
     reads_m = model.admitted([key["m", "l4"], key["m", "h100"]])
@@ -1701,11 +1685,9 @@ def test_a_later_start_keeps_a_fifth_of_the_run_before_the_deadline(
 ) -> None:
     # The L4 frees in 15m; b runs 1h there. Due in 80m, waiting would end it at 75m, but a
     # later start keeps 12m in hand (87m): b starts now on the H100. Due in 90m, it waits.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     first = job("a", BOTH[0], work=900_000.0)
     b = job("b", *BOTH, deadline=NOW + timedelta(minutes=due_min))
-    chosen, reason, _ = decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")
+    chosen, reason, _ = decide(checked(snapshot([ONE_L4, ONE_H100], [first, b])), "team-a/b")
     assert (chosen, reason) == (pool_chosen, "Admitted" if pool_chosen else "Reserved")
 
 
@@ -1714,12 +1696,10 @@ def test_a_job_s_own_max_wait_bounds_how_long_it_is_held_for_a_cheaper_pool(
     max_wait_min: int | None, reason: str
 ) -> None:
     # The L4 frees in 15m. With spec.maxWait 10m, b is not held for it: it starts on the H100.
-    one_l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1), order=1)
-    one_h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))
     first = job("a", BOTH[0], work=900_000.0)
     wait = None if max_wait_min is None else max_wait_min * 60.0
     b = job("b", *BOTH, created=NOW, max_wait_s=wait)
-    assert decide(checked(snapshot([one_l4, one_h100], [first, b])), "team-a/b")[1] == reason
+    assert decide(checked(snapshot([ONE_L4, ONE_H100], [first, b])), "team-a/b")[1] == reason
 
 
 def test_a_planned_start_is_a_new_promise_when_it_appears_goes_or_moves_past_five_minutes() -> None:
