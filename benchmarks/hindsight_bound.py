@@ -37,6 +37,12 @@ has its y too), and for each pool p and each t = 0, T, 2T, ... before E (T = --t
 so late runs and jobs without a deadline take capacity too. It covers every schedule that ends
 by E, not one that takes longer to save money.
 
+With `--longest-wait H`, waits instead of cost: whether some schedule starts every job within W
+of its arrival, deadlines aside (each job's x[j, o, b] over the buckets that meet [arrival,
+arrival + W], the same capacity rows, no objective), bisected over W in steps of
+`--wait-step-hours` up to H. A W the LP rules out is exceeded by some job's wait in every
+schedule the simulator can produce, for the same reasons as below; a W it allows proves nothing.
+
 Why it is a relaxation (every schedule the simulator can produce that runs every job, with
 exact run times and no reclaims, maps to a feasible LP point of the same cost, so the LP optimum
 is at most the cost of every such policy run with at most M misses; a run with `unplaced` jobs,
@@ -190,8 +196,8 @@ def build_lp(
     charge late runs and jobs without a deadline their capacity too."""
     solver = pywraplp.Solver.CreateSolver("GLOP")
     infinity = solver.infinity()
-    gpus = {p.name: sum(n.allocatable.devices for n in p.nodes) for p in pools}
-    capacity: dict[tuple[str, int], pywraplp.Constraint] = {}
+    capacity = _Capacity(solver, pools, bucket_s)
+    gpus = capacity.gpus
     tails: list[tuple[float, dict[str, pywraplp.Constraint]]] = []
     if finish_by_s is not None:
         for t in _steps(finish_by_s, tail_step_s):
@@ -241,23 +247,96 @@ def build_lp(
             lates.append(late)
             if last_start < sim.arrival_s:
                 continue
-            for b in range(int(sim.arrival_s // bucket_s), int(last_start // bucket_s) + 1):
-                lo = max(b * bucket_s, sim.arrival_s)
-                hi = min((b + 1) * bucket_s, last_start)
+            for lo, hi in _buckets(sim.arrival_s, last_start, bucket_s):
                 x = solver.NumVar(0.0, infinity, "")
                 once.SetCoefficient(x, 1.0)
                 objective.SetCoefficient(x, usd)
-                for k in range(b, int((hi + opt.run_s) // bucket_s) + 1):
-                    share = least_cover_s(lo, hi, opt.run_s, k * bucket_s, (k + 1) * bucket_s)
-                    if share <= 0:
-                        continue
-                    row = capacity.get((opt.pool, k))
-                    if row is None:
-                        row = capacity[opt.pool, k] = solver.Constraint(-infinity, gpus[opt.pool])
-                    row.SetCoefficient(x, opt.gpus * share / bucket_s)
+                capacity.charge(x, opt, lo, hi)
                 if tails:
                     charge_tails(x, opt, lo, hi)
     return Bound(solver, misses_row, forced, solver.NumConstraints(), solver.NumVariables(), lates)
+
+
+class _Capacity:
+    """The rows that keep each pool within its GPUs in each bucket, made as runs reach them."""
+
+    def __init__(self, solver: pywraplp.Solver, pools: tuple[Pool, ...], bucket_s: float) -> None:
+        self.solver = solver
+        self.bucket_s = bucket_s
+        self.gpus = {p.name: sum(n.allocatable.devices for n in p.nodes) for p in pools}
+        self.rows: dict[tuple[str, int], pywraplp.Constraint] = {}
+
+    def charge(self, var: pywraplp.Variable, opt: Option, lo: float, hi: float) -> None:
+        """Charge `var`, a run of `opt` started in [lo, hi] (one bucket's), the least share of
+        each bucket that such a run covers."""
+        size = self.bucket_s
+        for k in range(int(lo // size), int((hi + opt.run_s) // size) + 1):
+            share = least_cover_s(lo, hi, opt.run_s, k * size, (k + 1) * size)
+            if share <= 0:
+                continue
+            row = self.rows.get((opt.pool, k))
+            if row is None:
+                row = self.solver.Constraint(-self.solver.infinity(), self.gpus[opt.pool])
+                self.rows[opt.pool, k] = row
+            row.SetCoefficient(var, opt.gpus * share / size)
+
+
+def _buckets(first_s: float, last_s: float, bucket_s: float) -> list[tuple[float, float]]:
+    """[first_s, last_s] cut at the bucket bounds: the start ranges of one bucket each."""
+    return [
+        (max(b * bucket_s, first_s), min((b + 1) * bucket_s, last_s))
+        for b in range(int(first_s // bucket_s), int(last_s // bucket_s) + 1)
+    ]
+
+
+def waits_within(
+    jobs: Sequence[SimJob], pools: tuple[Pool, ...], currency: str, bucket_s: float, wait_s: float
+) -> bool:
+    """Whether the LP has a schedule that starts every job within `wait_s` of its arrival,
+    deadlines aside: each job on one of its options in a bucket that overlaps [arrival,
+    arrival + wait], the pools within their GPUs as in `build_lp`. False proves that every
+    schedule the simulator can produce has a job that waits longer (the same relaxation as the
+    cost bound: least covers, GPUs pooled, fractional starts); True proves nothing."""
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    capacity = _Capacity(solver, pools, bucket_s)
+    for sim in jobs:
+        options = job_options(sim, pools, currency)
+        if not options:
+            continue  # the simulator never starts it: no wait of a started job
+        once = solver.Constraint(1.0, 1.0)
+        for opt in options:
+            for lo, hi in _buckets(sim.arrival_s, sim.arrival_s + wait_s, bucket_s):
+                x = solver.NumVar(0.0, solver.infinity(), "")
+                once.SetCoefficient(x, 1.0)
+                capacity.charge(x, opt, lo, hi)
+    status = solver.Solve()
+    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.INFEASIBLE):
+        raise RuntimeError(f"the LP of waits ended with status {status}")
+    return status == pywraplp.Solver.OPTIMAL
+
+
+def least_longest_wait(
+    jobs: Sequence[SimJob],
+    pools: tuple[Pool, ...],
+    currency: str,
+    bucket_s: float,
+    most_s: float,
+    step_s: float,
+) -> float | None:
+    """The longest wait, a multiple of `step_s` up to `most_s`, that `waits_within` rules out:
+    in every schedule some job waits longer than that. Bisected, as a longer wait only allows
+    more; `most_s` itself when it is ruled out (look further), None when not even a wait of
+    0 is."""
+    if not waits_within(jobs, pools, currency, bucket_s, most_s):
+        return most_s
+    ruled_out, allowed = -1, math.ceil(most_s / step_s)
+    while allowed - ruled_out > 1:
+        mid = (ruled_out + allowed) // 2
+        if waits_within(jobs, pools, currency, bucket_s, mid * step_s):
+            allowed = mid
+        else:
+            ruled_out = mid
+    return None if ruled_out < 0 else ruled_out * step_s
 
 
 def _steps(end_s: float, step_s: float) -> list[float]:
@@ -346,6 +425,14 @@ def _parser() -> argparse.ArgumentParser:
         "multiple of this to the end (default 24)",
     )
     parser.add_argument(
+        "--longest-wait",
+        type=float,
+        metavar="HOURS",
+        help="instead of the cost bound: the longest wait (up to HOURS) that every schedule "
+        "exceeds for some job, deadlines aside, bisected to --wait-step-hours",
+    )
+    parser.add_argument("--wait-step-hours", type=float, default=1.0)
+    parser.add_argument(
         "--compare",
         type=_comparison,
         action="append",
@@ -374,6 +461,15 @@ def main() -> int:
         f"buckets of {args.bucket_hours:g} h{ending}"
     )
     started = time.monotonic()
+    if args.longest_wait is not None:
+        wait = least_longest_wait(
+            jobs, pools, currency, args.bucket_hours * HOUR,
+            args.longest_wait * HOUR, args.wait_step_hours * HOUR,
+        )  # fmt: skip
+        said = "none" if wait is None else f"more than {wait / HOUR:g} h"
+        print(f"longest wait of any schedule (LP, deadlines aside): {said}; "
+              f"{time.monotonic() - started:.1f}s")  # fmt: skip
+        return 0
     finish_by_s = None if args.finish_by_hours is None else args.finish_by_hours * HOUR
     bound = build_lp(
         jobs, pools, currency, args.bucket_hours * HOUR, finish_by_s, args.tail_step_hours * HOUR

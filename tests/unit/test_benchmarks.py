@@ -14,11 +14,12 @@ from pathload import load_script
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import TrainingJob
 from pricewise.core.lookahead import LookAhead
+from pricewise.core.snapshot import Pool
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS, to_micros
 from pricewise.offline import simpolicies
 from pricewise.offline.simcluster import load_pools
-from pricewise.offline.simmodel import sim_jobs
+from pricewise.offline.simmodel import SimJob, sim_jobs
 from pricewise.offline.simreport import summary
 from pricewise.offline.simrun import cost_floor, run
 from pricewise.offline.traces import (
@@ -233,18 +234,24 @@ def test_the_hindsight_bound_is_below_every_policy_with_as_many_misses():
     assert hindsight.build_lp(jobs, pools, currency, 3600.0, 60.0).fewest_misses() == math.inf
 
 
-def test_with_an_end_the_hindsight_bound_charges_runs_without_a_deadline_their_capacity():
-    # Twelve jobs of one GPU, no deadline, all at 0, on pools of one node of 8 GPUs, to end by
-    # the time the slowest option takes: the cheapest pool holds at most 8 of them, and
-    # without the end all twelve ran there for free.
+def at_zero_on_a_node_a_pool(trace: list[TraceJob]) -> tuple[list[SimJob], tuple[Pool, ...], str]:
+    """The trace's jobs without deadlines, on the Gavel cluster with one node a pool."""
     data = Path(__file__).parents[2] / "benchmarks" / "data"
     pools, currency = load_pools(
         data / "pricetable-gcp-gavel.yaml",
         data / "nodepools-gavel.yaml",
         {"k80": 1, "p100": 1, "v100": 1},
     )
-    trace = [TraceJob(i, "ResNet-18 (batch size 64)", 100_000, 0.0, 1) for i in range(12)]
     jobs, _ = sim_jobs(trace, load_throughputs(data / "gavel/throughputs-isolated.json"), None)
+    return jobs, pools, currency
+
+
+def test_with_an_end_the_hindsight_bound_charges_runs_without_a_deadline_their_capacity():
+    # Twelve jobs of one GPU, no deadline, all at 0, on pools of one node of 8 GPUs, to end by
+    # the time the slowest option takes: the cheapest pool holds at most 8 of them, and
+    # without the end all twelve ran there for free.
+    trace = [TraceJob(i, "ResNet-18 (batch size 64)", 100_000, 0.0, 1) for i in range(12)]
+    jobs, pools, currency = at_zero_on_a_node_a_pool(trace)
     options = hindsight.job_options(jobs[0], pools, currency)
     assert {o.pool for o in options} == {"k80", "p100", "v100"}
     cheapest = min(o.cost for o in options) / MICROS
@@ -253,3 +260,24 @@ def test_with_an_end_the_hindsight_bound_charges_runs_without_a_deadline_their_c
     charged, _ = hindsight.build_lp(jobs, pools, currency, 3600.0, slowest).solve(0)
     assert free == pytest.approx(12 * cheapest)
     assert charged is not None and charged > free + 0.01
+
+
+def test_the_wait_bound_rules_out_only_waits_no_schedule_keeps():
+    # Four jobs of a whole node each, no deadline, all at 0, on three pools of one node: one
+    # of them waits for another to end, however they are placed. The LP rules out waits of an
+    # hour (every run takes longer), allows what first-fit's schedule waited, and with three
+    # jobs (one a pool) rules out nothing.
+    trace = [TraceJob(i, "ResNet-18 (batch size 64)", 2_000_000, 0.0, 8) for i in range(4)]
+    jobs, pools, currency = at_zero_on_a_node_a_pool(trace)
+    assert min(o.run_s for o in hindsight.job_options(jobs[0], pools, currency)) > 2 * 3600
+    result = run(jobs, pools, simpolicies.first_fit_policy, "first-fit")
+    waited = max(r.start_s or 0.0 for r in result.records)
+    assert waited > 3600  # first-fit's fourth job waited for a node to free
+
+    assert not hindsight.waits_within(jobs, pools, currency, 3600.0, 3600.0)
+    assert hindsight.waits_within(jobs, pools, currency, 3600.0, waited)
+    ruled_out = hindsight.least_longest_wait(jobs, pools, currency, 3600.0, waited, 900.0)
+    assert ruled_out is not None and 3600.0 <= ruled_out < waited
+    assert hindsight.least_longest_wait(jobs[:3], pools, currency, 3600.0, waited, 900.0) is None
+    # Ruled out up to the most asked: the caller is told to look further.
+    assert hindsight.least_longest_wait(jobs, pools, currency, 3600.0, 1800.0, 900.0) == 1800.0
