@@ -24,6 +24,7 @@ from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources, Snapshot
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import to_micros
 from pricewise.offline import simpolicies, simreport, simrun, simulate
+from pricewise.offline.backfill import backfill_policy
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import EPOCH, CycleResult, SimJob, SimResult, sim_jobs
 from pricewise.offline.simreport import summary
@@ -154,6 +155,35 @@ def test_fifo_blocks_behind_the_head_and_the_others_do_not():
         other = play(policy, jobs, pools)
         assert [r.start_s for r in other.records] == [0.0, 902.0, 2.0], policy
     assert summary(fifo)["totalCost"] == pytest.approx(0.5 + 2 * 2 * 450 / 3600 + 0.5)
+
+
+def test_backfill_starts_a_later_job_first_only_where_it_delays_no_earlier_one():
+    # The same node and jobs as above, and job 4 (at 3 s, 1 GPU, 400 s). Job 2 holds both
+    # GPUs from 900 s, when job 1 ends: job 3 (900 s) would run past that and waits for job 2
+    # to end, where every other policy started it at once and delayed job 2; job 4 ends by
+    # 900 s and starts at once beside job 1. Each promise is the start kept.
+    pools = (gpu_pool("v100", V100, 2.0, gpus=2),)
+    tj = [*trace((0.0, 1), (1.0, 2), (2.0, 1)), TraceJob(4, "m", 1600, 3.0, 1)]
+    result = run(jobs_of(tj, None), pools, backfill_policy, "backfill")
+    assert [r.start_s for r in result.records] == [0.0, 900.0, 1350.0, 3.0]
+    assert [r.first_promise_s for r in result.records] == [None, 900.0, 1350.0, None]
+    assert summary(result)["etaErrorMedian"] == 0.0
+
+
+def test_backfill_takes_the_earliest_start_of_any_pool_in_the_admins_order():
+    # k80 (first in the order) and v100, one GPU each. Job 1 takes k80 (3,600 s); job 2 takes
+    # v100 (900 s); job 3 starts on v100 at 901 s, before k80 frees, and job 4, behind it in
+    # arrival order, on v100 again at 1,801 s, before k80 frees.
+    result = run(
+        jobs_of(trace((0.0, 1), (1.0, 1), (2.0, 1), (3.0, 1)), None),
+        CLUSTER, backfill_policy, "backfill",
+    )  # fmt: skip
+    assert [(r.pool, r.start_s) for r in result.records] == [
+        ("k80", 0.0),
+        ("v100", 1.0),
+        ("v100", 901.0),
+        ("v100", 1801.0),
+    ]
 
 
 def test_a_promise_moves_only_as_the_operator_would_rewrite_it():
@@ -336,7 +366,7 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     rows = {r["policy"]: r for r in out["policies"]}
     assert list(rows) == [
         "pricewise", "pricewise-free-waits", "pricewise-now", "first-fit", "kueue", "cheapest",
-        "fifo",
+        "backfill", "fifo",
     ]  # fmt: skip
     # Same case as the late-job test above: deadlines 2 x 15 min for both jobs. Job 2 can
     # still make it at 900 s (900 s left, 900 s needed), so nobody misses...

@@ -11,6 +11,9 @@
   feasible option fits (how Kueue assigns flavors);
 - `cheapest`: each job in arrival order takes its cheapest feasible option that fits (how a
   per-job cost optimiser picks);
+- `backfill`: each job in arrival order takes the earliest start where a feasible option fits
+  without delaying the jobs before it, and holds it (conservative backfilling, as HPC batch
+  schedulers plan: `pricewise.offline.backfill`);
 - `fifo`: plain FIFO on one fixed pool, blind to deadlines, with head-of-line blocking.
 """
 
@@ -32,6 +35,7 @@ POLICIES = (
     "first-fit",
     "kueue",
     "cheapest",
+    "backfill",
     "fifo",
 )
 """`kueue` is first-fit with jobs that reach it without deadlines, as the real Kueue knows none:

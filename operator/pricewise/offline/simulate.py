@@ -15,6 +15,7 @@ from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS
 from pricewise.offline.arguments import time_limit, wait_cost, within
+from pricewise.offline.backfill import backfill_policy
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import Policy, sim_jobs
 from pricewise.offline.simpolicies import (
@@ -201,6 +202,7 @@ def main(argv: list[str]) -> int:
             "first-fit": first_fit_policy,
             "kueue": first_fit_policy,
             "cheapest": cheapest_policy,
+            "backfill": backfill_policy,
             "fifo": fifo_policy(fifo_pool),
         }[name]
         fifo = name == "fifo"
