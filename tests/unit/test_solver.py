@@ -705,7 +705,7 @@ def test_a_promise_is_kept_against_an_equal_newcomer_not_a_higher_one() -> None:
         assert first.job.name == keeper, name
 
 
-def test_a_job_without_deadline_past_its_max_wait_starts_before_younger_smaller_ones() -> None:
+def test_a_job_without_deadline_near_its_max_wait_starts_before_younger_smaller_ones() -> None:
     # One L4 node of 8 GPUs. `old` needs all 8 and has waited 30 h, past the 24 h max wait;
     # two young jobs need 4 each. Counting admissions alone places the two young ones; `old`
     # goes first, as long as no deadline held it (a late job does not: it is a miss already).
@@ -723,6 +723,10 @@ def test_a_job_without_deadline_past_its_max_wait_starts_before_younger_smaller_
     within = replace(old, created=NOW - timedelta(hours=20))
     plan = checked(snapshot([l4], [within, *young]), NOW_ONLY)
     assert sorted(d.job.name for d in plan.placed) == ["young0", "young1"]
+    # In the last tenth of its max wait it goes first already: room takes time to free.
+    near = replace(old, created=NOW - timedelta(hours=22))
+    plan = checked(snapshot([l4], [near, *young]), NOW_ONLY)
+    assert [d.job.name for d in plan.placed] == ["old"]
 
 
 def test_spot_pool_only_when_allowed() -> None:

@@ -380,8 +380,9 @@ class TrainingJobSpec(ApiModel):
     max_wait: str | None = duration_field(
         None,
         "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
-        "e.g. 6h (default: the operator's, 24h). Past it, a job without a deadline starts "
-        "before the others of its priority, oldest first.",
+        "e.g. 6h (default: the operator's, 24h). From nine tenths of it on, a job without a "
+        "deadline starts before the others of its priority, oldest first, so that it starts "
+        "within it.",
     )
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Restarts after lost or failed workers."

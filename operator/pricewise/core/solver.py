@@ -554,9 +554,9 @@ def _phases(
             continue
         assert index is not None
         keys = model.level(levels[index])
-        # No starvation: jobs without a deadline past their max wait start first, oldest
-        # first; counting admissions alone (smallest first) let a large one wait 211 h on the
-        # replay without deadlines, where arrival order bounds the longest wait at 99 h.
+        # No starvation: overdue jobs without a deadline (near their max wait) start first,
+        # oldest first; counting admissions alone (smallest first) let a large one wait 211 h
+        # on the replay without deadlines, where arrival order bounds the longest wait at 99 h.
         overdue = model.overdue(keys)
         if overdue:
             bounded = False
