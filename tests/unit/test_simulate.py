@@ -24,7 +24,7 @@ from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources, Snapshot
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import to_micros
 from pricewise.offline import simpolicies, simreport, simrun, simulate
-from pricewise.offline.backfill import backfill_policy
+from pricewise.offline.backfill import _Profile, backfill_policy
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import EPOCH, CycleResult, SimJob, SimResult, sim_jobs
 from pricewise.offline.simreport import summary
@@ -184,6 +184,21 @@ def test_backfill_takes_the_earliest_start_of_any_pool_in_the_admins_order():
         ("v100", 901.0),
         ("v100", 1801.0),
     ]
+
+
+def test_backfill_reads_a_node_s_room_over_exactly_the_run():
+    # Two GPUs free; at 100 s one job's reservation takes both and another's end gives both
+    # back (recorded in that order): the room never dips. A run that ends at 100 s does not
+    # meet the reservation starting then; one over [100, 200) meets the one from 150 s.
+    gpu = Resources(gpu=1)
+    node = _Profile(Node("n", Resources(gpu=2), Resources(gpu=2)))
+    node.change(100.0, Resources(gpu=-2))
+    node.change(100.0, Resources(gpu=2))
+    node.change(150.0, Resources(gpu=-1))
+    assert node.copies(gpu, 0.0, 100.0) == 2
+    assert node.copies(gpu, 0.0, 150.0) == 2
+    assert node.copies(gpu, 100.0, 200.0) == 1
+    assert node.copies(gpu, 150.0, 151.0) == 1
 
 
 def test_a_promise_moves_only_as_the_operator_would_rewrite_it():
