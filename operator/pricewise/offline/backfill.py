@@ -16,10 +16,11 @@ from bisect import bisect_right, insort
 from collections.abc import Iterable
 from datetime import timedelta
 
-from pricewise.core.costmodel import Candidate, candidates
+from pricewise.core.costmodel import Candidate
 from pricewise.core.lookahead import release_s
 from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
 from pricewise.offline.simmodel import CycleResult
+from pricewise.offline.simpolicies import feasible_options
 
 
 class _Profile:
@@ -67,10 +68,8 @@ def backfill_policy(snapshot: Snapshot) -> CycleResult:
     profiles = {p.name: _profiles(p, snapshot) for p in snapshot.pools}
     placements: list[tuple[Candidate, tuple[str, ...]]] = []
     reservations = {}
-    for job in snapshot.jobs:
-        options = candidates(job, snapshot.pools, snapshot.now, snapshot.currency)
-        feasible = sorted((c for c in options if c.feasible), key=lambda c: c.pool.order)
-        found = _earliest(feasible, profiles)
+    for job, feasible in zip(snapshot.jobs, feasible_options(snapshot), strict=True):
+        found = _earliest(sorted(feasible, key=lambda c: c.pool.order), profiles)
         if found is None:
             continue  # fits no pool even empty: the simulator reports it unplaced
         start_s, cand, nodes = found
@@ -105,7 +104,7 @@ def _earliest(
     best: tuple[float, Candidate, tuple[str, ...]] | None = None
     for cand in found:
         nodes = profiles[cand.pool.name]
-        instants = sorted({0.0} | {at for p in nodes.values() for at, _, _ in p.changes})
+        instants = sorted({at for p in nodes.values() for at in p.steps()[0]})
         for start_s in instants:
             if best is not None and start_s >= best[0]:
                 break

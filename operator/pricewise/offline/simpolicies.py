@@ -43,7 +43,7 @@ what `benchmarks/kueue_cost.py` measured Kueue v0.17.0 to do (`first-fit` skips 
 that would miss a deadline, which Kueue cannot)."""
 
 
-def _feasible(snapshot: Snapshot) -> Iterable[list[Candidate]]:
+def feasible_options(snapshot: Snapshot) -> Iterable[list[Candidate]]:
     """Each job's feasible candidates, jobs in the snapshot's (arrival) order."""
     for job in snapshot.jobs:
         found = candidates(job, snapshot.pools, snapshot.now, snapshot.currency)
@@ -68,14 +68,16 @@ def pricewise_policy(settings: SolverSettings) -> Policy:
 
 def first_fit_policy(snapshot: Snapshot) -> CycleResult:
     """Arrival order; each job on the first pool of the admin's order where it fits."""
-    ledger = place_greedily(snapshot, _feasible(snapshot), preference=lambda c: (c.pool.order,))
+    ledger = place_greedily(
+        snapshot, feasible_options(snapshot), preference=lambda c: (c.pool.order,)
+    )
     return CycleResult(list(ledger.placed.values()))
 
 
 def cheapest_policy(snapshot: Snapshot) -> CycleResult:
     """Arrival order; each job on its cheapest feasible option that fits."""
     ledger = place_greedily(
-        snapshot, _feasible(snapshot), preference=lambda c: (c.cost, c.pool.order)
+        snapshot, feasible_options(snapshot), preference=lambda c: (c.cost, c.pool.order)
     )
     return CycleResult(list(ledger.placed.values()))
 
