@@ -586,3 +586,73 @@ def test_plan_cluster_names_a_kind_skipped_as_plan_does(
     )
     warned = "skipped 2 objects of a kind pricewise does not read: BudGet (did you mean Budget?)"
     assert f"warning: {warned}\n" in capsys.readouterr().err
+
+
+def tpu_jobs(tmp_path: Path, created: dict[str, str], running: tuple[str, ...] = ()) -> Path:
+    """Four jobs of a whole TPU node each, 2 h, or a whole H100 node: the example cluster's two
+    TPU nodes start two, the other two wait two hours for them (at 08:00) rather than pay the
+    H100's price now. `created`: creationTimestamps by name; `running`: jobs already placed."""
+    docs = []
+    for name in ("j0", "j1", "j2", "j3", *running):
+        stamp = f", creationTimestamp: '{created[name]}'" if name in created else ""
+        status = "status: {phase: Running, pool: tpu-v5e}\n" if name in running else ""
+        docs.append(
+            "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\n"
+            f"metadata: {{name: {name}, namespace: ns{stamp}}}\n"
+            "spec:\n  options: [{accelerator: tpu-v5e, devicesPerWorker: 8, duration: 2h},\n"
+            "    {accelerator: nvidia-h100, devicesPerWorker: 8, duration: 2h}]\n"
+            "  template: {spec: {containers: [{name: t, image: x}]}}\n" + status
+        )
+    (tmp_path / "jobs.yaml").write_text("---\n".join(docs))
+    return tmp_path / "jobs.yaml"
+
+
+def plan_tpu_jobs(jobs: Path) -> tuple[dict[str, dict[str, Any]], str]:
+    result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "examples/cluster/",
+                       "--now", "2026-12-01T08:00:00Z", "-o", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {j["name"]: j for j in json.loads(result.stdout)["jobs"]}, result.stderr
+
+
+def test_a_job_planned_for_later_has_its_planned_run_in_json(tmp_path: Path) -> None:
+    # The table showed a reserved job's pool, workers, cost and duration; -o json gave nulls.
+    jobs, _ = plan_tpu_jobs(tpu_jobs(tmp_path, {}))
+    waiting = [j for j in jobs.values() if j["reason"] == "Reserved"]
+    assert len(waiting) == 2
+    for planned in waiting:
+        assert not planned["placed"]
+        assert (planned["pool"], planned["accelerator"]) == ("tpu-v5e", "tpu-v5e")
+        assert planned["workers"] == 1
+        assert (planned["cost"], planned["duration"]) == (19.2, "2h")
+        assert planned["plannedStart"] == "2026-12-01T10:00:00+00:00"
+        assert planned["finish"] == "2026-12-01T12:00:00+00:00"
+
+
+def test_plan_counts_a_job_s_max_wait_from_its_creation_timestamp(tmp_path: Path) -> None:
+    # As the operator does: three jobs submitted 23 h 30 min ago have no two hours left to
+    # wait (max wait 24h), so they all start now, one on an H100; the new one waits. Counted
+    # from --now, two of the old ones waited instead. A time without a zone is UTC.
+    old = "2026-11-30T08:30:00Z"
+    jobs, _ = plan_tpu_jobs(tpu_jobs(tmp_path, {"j0": old, "j1": old, "j2": old[:-1]}))
+    assert {n: j["reason"] for n, j in jobs.items()} == {
+        "j0": "Admitted",
+        "j1": "Admitted",
+        "j2": "Admitted",
+        "j3": "Reserved",
+    }
+    assert sorted(jobs[n]["pool"] for n in ("j0", "j1", "j2")) == [
+        "nvidia-h100",
+        "tpu-v5e",
+        "tpu-v5e",
+    ]
+
+
+def test_plan_says_that_jobs_already_placed_are_not_counted(tmp_path: Path) -> None:
+    # Fed `kubectl get tj -o yaml`, plan left running jobs out without a word, and planned
+    # new jobs onto their nodes.
+    _, stderr = plan_tpu_jobs(tpu_jobs(tmp_path, {}, running=("r0", "r1")))
+    assert (
+        "warning: 2 TrainingJob(s) already placed are not planned again (ns/r0, ns/r1): their "
+        "nodes count as free unless their Pods are given, and no job waits for the room they "
+        "free; `pricewise plan --cluster` counts what runs and when it ends"
+    ) in " ".join(stderr.split())

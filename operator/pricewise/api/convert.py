@@ -145,10 +145,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         min_workers=spec.workers.min,
         max_workers=spec.workers.max,
         scaling_efficiency=spec.scaling_efficiency,
-        # A deadline without a zone is taken as UTC, as Kubernetes writes times.
-        deadline=spec.deadline
-        if spec.deadline is None or spec.deadline.tzinfo
-        else spec.deadline.replace(tzinfo=UTC),
+        deadline=_utc(spec.deadline),
         max_duration_s=parse_duration(spec.max_duration) if spec.max_duration else None,
         min_throughput=spec.min_throughput,
         max_cost=None if spec.max_cost is None else to_micros(spec.max_cost),
@@ -156,12 +153,17 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         priority=spec.priority,
         allow_spot=spec.allow_spot,
         preempts=spec.preemption_policy == "PreemptLowerPriority",
-        created=created,
+        created=_utc(created),
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
         checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,
         restarts_left=max(spec.failure_policy.max_restarts - tj.status.restarts, 0),
         runs_late=spec.when_late == "Run",
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone taken as UTC, as Kubernetes writes times."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _selector(labels: Mapping[str, str]) -> str:

@@ -65,7 +65,26 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         found.budgets,
         currency,
     )
-    pending = [convert.job_from(j) for j in found.jobs if j.status.phase == "Pending"]
+    # Counted from submission, as the operator counts a job's max wait.
+    pending = [
+        convert.job_from(j, j.metadata.creation_timestamp)
+        for j in found.jobs
+        if j.status.phase == "Pending"
+    ]
+    placed = [
+        f"{j.metadata.namespace}/{j.metadata.name}"
+        for j in found.jobs
+        if j.status.phase in ("Admitted", "Running")
+    ]
+    if placed:
+        # Their room and their ends are the live cluster's to say: files hold neither for sure.
+        warnings.append(
+            f"{len(placed)} TrainingJob(s) already placed are not planned again "
+            f"({', '.join(placed[:3])}{', ...' if len(placed) > 3 else ''}): their nodes count "
+            "as free unless their Pods are given, and no job waits for the room they free; "
+            "`pricewise plan --cluster` counts what runs and when it ends"
+        )
+
     snapshot = Snapshot(
         now=now,
         pools=pools,
@@ -87,21 +106,24 @@ def _isoformat(moment: datetime | None) -> str | None:
 
 
 def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
-    """A decision as plain data (the JSON and YAML outputs of `pricewise plan`)."""
-    chosen = decision.chosen
+    """A decision as plain data (the JSON and YAML outputs of `pricewise plan`): a job planned
+    for later has the pool, workers, cost and finish of its planned run, as the table shows."""
+    reservation = decision.reservation
+    run = decision.chosen or (reservation.candidate if reservation else None)
+    start = reservation.start if reservation else now
     return {
         "namespace": decision.job.namespace,
         "name": decision.job.name,
-        "placed": chosen is not None,
-        "pool": chosen.pool.name if chosen else None,
-        "accelerator": chosen.pool.accelerator if chosen else None,
-        "workers": chosen.workers if chosen else None,
+        "placed": decision.chosen is not None,
+        "pool": run.pool.name if run else None,
+        "accelerator": run.pool.accelerator if run else None,
+        "workers": run.workers if run else None,
         "nodes": list(decision.nodes),
-        "cost": from_micros(chosen.cost) if chosen else None,
+        "cost": from_micros(run.cost) if run else None,
         "currency": currency,
-        "duration": decision.duration if chosen else None,
-        "finish": _isoformat(chosen.finish(now)) if chosen else None,
-        "plannedStart": _isoformat(decision.reservation.start) if decision.reservation else None,
+        "duration": decision.duration if run else None,
+        "finish": _isoformat(run.finish(start)) if run else None,
+        "plannedStart": _isoformat(reservation.start) if reservation else None,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
