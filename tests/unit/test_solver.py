@@ -555,6 +555,38 @@ def test_a_job_with_a_deadline_waits_for_any_saving_that_keeps_it() -> None:
     assert decide(plan, "team-a/b")[:2] == (None, "Reserved")
 
 
+def test_a_wait_counted_for_more_than_it_saves_is_not_waited_for_however_dear_the_pool_now(
+) -> None:
+    # With the H100 at 16.00 a GPU-hour, b costs 42.67 USD there now and 16.00 on the L4 at
+    # 12:15: waiting saves 26.67, and counts 16.00 x 10 x 1/4 h = 40.00. A wait used to count
+    # at most the waiting run's own cost (16.00), so b waited.
+    snap = l4_running_for_15m(job("b", *BOTH))
+    dear = replace(snap.pools[1], prices=replace(snap.pools[1].prices, per_device_hour=16_000_000))
+    plan = checked(
+        replace(snap, pools=(snap.pools[0], dear)),
+        SolverSettings(look_ahead=LookAhead(wait_cost=10.0)),
+    )
+    (decision,) = plan.decisions
+    assert (decision.reason, decision.message) == (
+        "Admitted",
+        "h100 x1 at 42.67 USD, done in 20m: l4 x1 would cost 63% less but has no room now, and "
+        "waiting for it until ~12:15 UTC counts 40.00 USD, more than it saves",
+    )
+
+
+def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
+    # c's deadline lets it wait for nothing, b's wait counts 40.00 USD to save 5.33: c waits
+    # for the L4, b starts now on the H100. The two were one class of copies, priced as the
+    # first (c), so b waited for the L4 after c at no count.
+    due = NOW + timedelta(hours=5)
+    plan = checked(
+        l4_running_for_15m(job("b", *BOTH), job("c", *BOTH, deadline=due)),
+        SolverSettings(look_ahead=LookAhead(wait_cost=10.0)),
+    )
+    assert decide(plan, "team-a/b")[:2] == ("h100", "Admitted")
+    assert decide(plan, "team-a/c")[:2] == (None, "Reserved")
+
+
 def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:
     # a (15m) and b (1h) both want the one L4 now, at the same price each way round. a waiting
     # 1h for b counts 0.3 x 1h x 16 USD an hour (at most a's own 4.00), b waiting 15m for a

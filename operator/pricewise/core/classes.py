@@ -3,8 +3,9 @@
 A platform's pending jobs are mostly copies: a sweep of one script, a team's nightly runs, the
 few shapes of a benchmark's thousands of workloads. Two jobs are in one class when every choice
 the model has for them is the same choice: same namespace (quotas and budgets count per
-namespace), same priority, no promised start (a promise is one job's own), and the same options,
-pools, widths, starts, costs, demands and run times. A class's choice is then one integer (how
+namespace), same priority, no promised start (a promise is one job's own), waits that count
+alike (not at all for a job with a deadline), and the same options, pools, widths, starts,
+costs, demands and run times. A class's choice is then one integer (how
 many of its jobs take it) instead of a 0/1 choice per job: the model is as large as one job's
 choices per class, and CP-SAT no longer searches through plans that differ only in which of two
 identical jobs runs. Which member takes which choice is decided afterwards, in the order a cycle
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.lookahead import duration_units
+from pricewise.core.lookahead import duration_units, waits_count
 from pricewise.core.snapshot import Job
 
 ChoiceKey = tuple[str, int, str, int]
@@ -64,7 +65,7 @@ def _signature(
                 duration_units(c),
             )
         parts.append((part, start))
-    return (job.namespace, job.priority, apart, tuple(parts))
+    return (job.namespace, job.priority, apart, waits_count(job), tuple(parts))
 
 
 @dataclass(frozen=True)

@@ -85,17 +85,32 @@ class LookAhead:
 
 MOST_WAIT_COST = 10.0
 """The largest `LookAhead.wait_cost` the operator and the commands take: a wait counted at ten
-times the job's price over it; past that, no job waits to save."""
+times the job's price over it, where hardly any job waits to save."""
+
+
+def waits_count(job: Job) -> bool:
+    """Whether the job's waits count in a plan's cost (`LookAhead.wait_cost`): not where a
+    deadline says how long it may wait, nor once it is past one."""
+    return job.deadline is None and job.missed_deadline is None
 
 
 def wait_premium(cand: Candidate, wait_s: int, wait_cost: float) -> int:
-    """What a later start of `cand`, `wait_s` from now, counts for beyond its cost in the
-    plan's objective (`LookAhead.wait_cost`): nothing for a job with a deadline or past one,
-    at most the cost itself, which keeps the objective's terms within twice the costs'
-    range."""
-    if not wait_s or cand.job.deadline is not None or cand.job.missed_deadline is not None:
+    """What a later start of `cand`, `wait_s` from now, counts for beyond its cost
+    (`LookAhead.wait_cost`), where its job's waits count at all (`waits_count`)."""
+    if not wait_s or not waits_count(cand.job):
         return 0
-    return min(cand.cost, math.ceil(cand.cost * wait_cost * wait_s / duration_units(cand)))
+    return math.ceil(cand.cost * wait_cost * wait_s / duration_units(cand))
+
+
+def counted_wait(cand: Candidate, wait_s: int, wait_cost: float, most: int) -> int:
+    """What a later start's wait counts for in the plan's objective: its `wait_premium`, at
+    most the larger of the start's own cost and a micro-unit more than the most it could save
+    (`most`, the job's dearest option now, less its cost). Counted for more, the wait would
+    change no plan of the job's own: every start now of it beats the wait either way. The cap
+    keeps the objective's terms within twice the costs' range. (Capped at the start's own cost
+    alone, a job whose dear option cost more than twice its cheap one waited whatever the wait
+    cost.)"""
+    return min(wait_premium(cand, wait_s, wait_cost), max(most - cand.cost + 1, cand.cost))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from itertools import permutations
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import LookAhead, due_s, duration_units, release_s, wait_premium
+from pricewise.core.lookahead import LookAhead, counted_wait, due_s, duration_units, release_s
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
@@ -163,6 +163,8 @@ class PlacementModel:
         self.wait_cost = wait_cost
         """What waiting counts for in the objective (`LookAhead.wait_cost`)."""
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
+        self.most = {k: max((c.cost for c in opts), default=0) for k, opts in options.items()}
+        """Each job's dearest option now: what its waits count for at most (`counted_wait`)."""
         """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
         # `choice_key`, with each job's key formatted once, not once per choice.
@@ -400,9 +402,9 @@ class PlacementModel:
 
     def priced(self, key: ChoiceKey) -> int:
         """What the objective counts a choice for, in micro-units: its estimated cost, and a
-        later start's wait (`wait_premium`)."""
+        later start's wait (`counted_wait`)."""
         cand = self.choices[key]
-        return cand.cost + wait_premium(cand, key[3], self.wait_cost)
+        return cand.cost + counted_wait(cand, key[3], self.wait_cost, self.most[key[0]])
 
     @staticmethod
     def lateness(keys: list[ChoiceKey]) -> Linear:

@@ -37,10 +37,10 @@ from pricewise.core.greedy import Ledger, place_greedily, within_budgets, within
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
+    counted_wait,
     duration_units,
     later_starts,
     release_slots,
-    wait_premium,
 )
 from pricewise.core.model import (
     Linear,
@@ -281,7 +281,12 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
     later_total = sum(r.candidate.cost for r in reserved.values())
     if bound is not None:  # the bound is the objective's: less what the plan's waits count for
         bound -= sum(
-            wait_premium(r.candidate, int(r.wait_s(snapshot.now)), look.wait_cost)
+            counted_wait(
+                r.candidate,
+                int(r.wait_s(snapshot.now)),
+                look.wait_cost,
+                max(c.cost for c in feasible[r.candidate.job.key]),
+            )
             for r in reserved.values()
         )
     return Plan(
