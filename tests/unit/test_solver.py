@@ -555,8 +555,7 @@ def test_a_job_with_a_deadline_waits_for_any_saving_that_keeps_it() -> None:
     assert decide(plan, "team-a/b")[:2] == (None, "Reserved")
 
 
-def test_a_wait_counted_for_more_than_it_saves_is_not_waited_for_however_dear_the_pool_now(
-) -> None:
+def test_a_wait_counted_for_more_than_it_saves_is_not_waited_for() -> None:
     # With the H100 at 16.00 a GPU-hour, b costs 42.67 USD there now and 16.00 on the L4 at
     # 12:15: waiting saves 26.67, and counts 16.00 x 10 x 1/4 h = 40.00. A wait used to count
     # at most the waiting run's own cost (16.00), so b waited.
