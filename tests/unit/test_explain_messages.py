@@ -448,7 +448,7 @@ def test_a_job_spot_would_take_is_told_why_the_on_demand_pool_will_not() -> None
 def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
     # The node frees at 12:50; the 1h run would end at 13:50, before its 14:00 deadline, but a
     # later start keeps a fifth of the run in hand (14:02): the job is not planned there, and
-    # its message read as if it would wait for it.
+    # its message read as if it would wait for it. Then as if it would not start there at all.
     full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
     nodes = gpu_nodes("l4", 1, free_gpus=0)
     frees = Release(NOW + timedelta(minutes=50), full, (("l4-0", full),))
@@ -457,9 +457,9 @@ def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
     (decision,) = solve(snapshot([busy], [due])).decisions
     assert decision.reason == "WaitingForCapacity"
     assert (
-        "; the jobs running on l4 leave room for it ~12:50 UTC, too close to its deadline to "
-        "wait for (a later start keeps 20% of the run in hand): it starts if room appears "
-        "sooner; to meet its deadline it must start by ~13:00 UTC"
+        "; the jobs running on l4 leave room for it ~12:50 UTC, not reserved for it (a planned "
+        "start keeps 20% of the run in hand before the deadline): it starts when room appears "
+        "in time; to meet its deadline it must start by ~13:00 UTC"
     ) in decision.message
 
 

@@ -502,12 +502,13 @@ def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     assert steady.after(3.0) == steady
 
 
-def l4_running_for_15m(*jobs: Job) -> Snapshot:
-    """One L4 node (2.00 a GPU-hour) a running job frees in 15m, one free H100 node (8.00)."""
+def l4_running_for_15m(*jobs: Job, frees_in: timedelta = timedelta(minutes=15)) -> Snapshot:
+    """One L4 node (2.00 a GPU-hour) a running job frees in 15m (`frees_in`), one free H100
+    node (8.00)."""
     full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
     (node,) = gpu_nodes("l4", 1)
     l4 = pool("l4", "nvidia-l4", 2.0, (replace(node, free=replace(full, gpu=0)),), order=1)
-    l4 = replace(l4, releases=(Release(NOW + timedelta(minutes=15), full, (("l4-0", full),)),))
+    l4 = replace(l4, releases=(Release(NOW + frees_in, full, (("l4-0", full),)),))
     return snapshot([l4, pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))], list(jobs))
 
 
@@ -584,6 +585,42 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
     )
     assert decide(plan, "team-a/b")[:2] == ("h100", "Admitted")
     assert decide(plan, "team-a/c")[:2] == (None, "Reserved")
+
+
+@pytest.mark.parametrize(
+    ("kw", "frees_in", "why"),
+    [
+        (
+            {"max_wait_s": 600.0},
+            timedelta(minutes=15),
+            "room frees there ~12:15 UTC, past its max wait (spec.maxWait 10m from submission)",
+        ),
+        (
+            {"max_wait_s": 3 * 86_400.0},
+            timedelta(hours=30),
+            "room frees there ~Nov 30 18:00 UTC, past pricewise's planning horizon (1d)",
+        ),
+        (
+            {"deadline": NOW + timedelta(minutes=80)},
+            timedelta(minutes=15),
+            "room frees there ~12:15 UTC, too close to its deadline to wait for (a planned "
+            "start keeps 20% of the run in hand)",
+        ),
+    ],
+    ids=["max-wait", "horizon", "deadline-margin"],
+)
+def test_a_job_started_now_on_a_dear_pool_says_why_it_did_not_wait(
+    kw: dict[str, Any], frees_in: timedelta, why: str
+) -> None:
+    # Waiting for the L4 would save 5.33 USD and count for less (or nothing): the message said
+    # only that the L4 had no room now, and a person asks why the job did not wait.
+    plan = checked(l4_running_for_15m(job("b", *BOTH, created=NOW, **kw), frees_in=frees_in))
+    (decision,) = plan.decisions
+    assert decision.reason == "Admitted"
+    assert decision.message == (
+        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now, "
+        f"and {why}"
+    )
 
 
 def test_between_two_jobs_the_one_whose_wait_counts_less_waits() -> None:

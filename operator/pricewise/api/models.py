@@ -380,9 +380,9 @@ class TrainingJobSpec(ApiModel):
     max_wait: str | None = duration_field(
         None,
         "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
-        "e.g. 6h (default: the operator's, 24h). From nine tenths of it on, a job without a "
-        "deadline starts before the others of its priority, oldest first, so that it starts "
-        "within it.",
+        "e.g. 6h (default: the operator's, 24h); it waits only for room that frees within a "
+        "day, its planning horizon. From nine tenths of it on, a job without a deadline starts "
+        "before the others of its priority, oldest first, so that it starts within it.",
     )
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Restarts after lost or failed workers."

@@ -20,7 +20,14 @@ from pricewise.core.costmodel import (
     wider_run,
 )
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import LookAhead, Reservation, release_s, wait_premium
+from pricewise.core.lookahead import (
+    LookAhead,
+    Reservation,
+    deadline_start_s,
+    release_s,
+    wait_premium,
+    waits_until_s,
+)
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up
@@ -214,8 +221,8 @@ class _Ends:
         # "must start by ~11:00" read as a wait it would take.
         if when + timedelta(seconds=run_s * (1 + _MARGIN)) > job.deadline:
             return text + (
-                f", too close to its deadline to wait for (a later start keeps {_MARGIN:.0%} of "
-                "the run in hand): it starts if room appears sooner"
+                f", not reserved for it (a planned start keeps {_MARGIN:.0%} of the run in hand "
+                "before the deadline): it starts when room appears in time"
             )
         return text
 
@@ -441,7 +448,7 @@ def _admitted_message(
     held: _Held,
     snapshot: Snapshot,
     ends: _Ends,
-    wait_cost: float | None,
+    look: LookAhead | None,
 ) -> str:
     currency = snapshot.currency
     feasible = [c for c in rows if c.feasible]
@@ -462,28 +469,43 @@ def _admitted_message(
         if why is None:
             why = "has no room now"
             # Without a word, a person asks why the job did not wait for it.
-            if wait_cost is not None:
-                why += _not_worth_waiting(chosen, cheapest, ends, wait_cost, currency)
+            if look is not None:
+                why += _not_waited_for(chosen, cheapest, ends, look, currency)
         text = f"{head}: {cheapest.label()} would cost {_share(saving)} less but {why}"
     alt = _cheaper_excluded(rows, chosen)
     return text + (_would_save(alt, chosen) if alt is not None else "")
 
 
-def _not_worth_waiting(
-    chosen: Candidate, cheaper: Candidate, ends: _Ends, wait_cost: float, currency: str
+def _not_waited_for(
+    chosen: Candidate, cheaper: Candidate, ends: _Ends, look: LookAhead, currency: str
 ) -> str:
-    """`, and waiting for it until ~13:15 UTC counts 6.40 USD, more than it saves`: for a job
-    started now beside a cheaper way of running it whose pool frees later, where the wait
-    counts for more than it saves (`LookAhead.wait_cost`); empty otherwise."""
+    """Why a job started now did not wait for a cheaper way of running it whose pool frees
+    later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from its
+    submission)`, past the planning horizon, too close to its deadline, or `, and waiting for
+    it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); empty
+    otherwise (another plan took the room)."""
     when = ends.room_at(cheaper)
     if when is None:
         return ""
-    wait_s = int((when - ends.now).total_seconds())
-    counted = wait_premium(cheaper, wait_s, wait_cost)
+    job, now = cheaper.job, ends.now
+    wait_s = int((when - now).total_seconds())
+    frees = f", and room frees there ~{clock(when, now)}"
+    if wait_s > look.horizon_s:
+        return f"{frees}, past pricewise's planning horizon ({format_duration(look.horizon_s)})"
+    if wait_s > waits_until_s(job, now, look):
+        bound = job.max_wait_s if job.max_wait_s is not None else look.max_wait_s
+        field = "spec.maxWait" if job.max_wait_s is not None else "the default max wait"
+        return f"{frees}, past its max wait ({field} {format_duration(bound)} from submission)"
+    if wait_s > deadline_start_s(job, cheaper, now, look):
+        return (
+            f"{frees}, too close to its deadline to wait for (a planned start keeps "
+            f"{look.margin:.0%} of the run in hand)"
+        )
+    counted = wait_premium(cheaper, wait_s, look.wait_cost)
     if counted < chosen.cost - cheaper.cost:
         return ""
     return (
-        f", and waiting for it until ~{clock(when, ends.now)} counts "
+        f", and waiting for it until ~{clock(when, now)} counts "
         f"{format_micros(counted, currency)}, more than it saves"
     )
 
@@ -546,7 +568,7 @@ def _reserved_message(
     after: Ledger,
     held: _Held,
     snapshot: Snapshot,
-    wait_cost: float | None,
+    look: LookAhead | None,
 ) -> str:
     """Why a job waits by plan, with what waiting saves and the slack it keeps."""
     currency, cand = snapshot.currency, reservation.candidate
@@ -572,7 +594,7 @@ def _reserved_message(
             f"{alt.label()} now"
         )
         wait_s = int(reservation.wait_s(snapshot.now))
-        counted = wait_premium(cand, wait_s, wait_cost) if wait_cost else 0
+        counted = wait_premium(cand, wait_s, look.wait_cost) if look is not None else 0
         if counted:  # a job with a deadline waits for any saving that keeps it
             text += f", for a wait counted at {format_micros(counted, currency)}"
     else:
@@ -595,11 +617,10 @@ def explain(
     all_options: Mapping[str, list[Candidate]],
     placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
     reservations: Mapping[str, Reservation] | None = None,
-    wait_cost: float | None = None,
+    look: LookAhead | None = None,
 ) -> tuple[Decision, ...]:
     """A decision for every job of the snapshot, given the placements and later starts;
-    `wait_cost` is what the solver counts a wait for (`LookAhead.wait_cost`), None where it
-    plans no later starts."""
+    `look` is how the solver plans later starts, None where it plans none."""
     reservations = reservations or {}
     after = Ledger.of(snapshot)
     for cand, nodes in placement.values():
@@ -647,12 +668,12 @@ def explain(
         if placed:
             reason, message = (
                 "Admitted",
-                _admitted_message(placed[0], rows, after, held, snapshot, ends, wait_cost),
+                _admitted_message(placed[0], rows, after, held, snapshot, ends, look),
             )
         elif reserved:
             reason, message = (
                 "Reserved",
-                _reserved_message(reserved, rows, after, held, snapshot, wait_cost),
+                _reserved_message(reserved, rows, after, held, snapshot, look),
             )
         elif blockers:
             reason, message = blockers[0]

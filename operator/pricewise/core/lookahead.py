@@ -166,7 +166,7 @@ def waits_until_s(job: Job, now: datetime, settings: LookAhead) -> float:
     return min(settings.horizon_s, (created + timedelta(seconds=bound) - now).total_seconds())
 
 
-def _deadline_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:
+def deadline_start_s(job: Job, cand: Candidate, now: datetime, settings: LookAhead) -> float:
     """The latest start at which the candidate still meets the job's deadline with the margin
     (infinite without a deadline)."""
     if job.deadline is None:
@@ -192,7 +192,7 @@ def later_starts(
     for order, cand in enumerate(feasible):
         run: Candidate | None = cand
         waits_until = waits_until_s(cand.job, now, settings)
-        latest = _deadline_start_s(cand.job, cand, now, settings)
+        latest = deadline_start_s(cand.job, cand, now, settings)
         # Slots ascend: past the job's wait for one, or too narrow for it and no wider run,
         # the same for the rest.
         for rank, start in enumerate(slots.get(cand.pool.name, [])):
@@ -201,7 +201,7 @@ def later_starts(
             while run is not None and start > latest:
                 run = widened(run, currency)
                 if run is not None and run.feasible:
-                    latest = _deadline_start_s(run.job, run, now, settings)
+                    latest = deadline_start_s(run.job, run, now, settings)
                 else:
                     run = None
             if run is None:

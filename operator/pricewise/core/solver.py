@@ -275,8 +275,8 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 bound = round_bound
             break
     look = settings.look_ahead
-    wait_cost = look.wait_cost if look.enabled else None
-    decisions = explain(snapshot, all_options, placement, reserved, wait_cost) + queued
+    decisions = explain(snapshot, all_options, placement, reserved, look if look.enabled else None)
+    decisions += queued
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
     if bound is not None:  # the bound is the objective's: less what the plan's waits count for
