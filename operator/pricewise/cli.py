@@ -167,7 +167,10 @@ def _mix(args: argparse.Namespace) -> int:
     from pricewise.offline.mixio import run_mix
 
     text, code = run_mix(args.file, args.output)
-    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    if code == 2:  # as every other command says an error
+        print(f"error: {text}", file=sys.stderr)
+    else:
+        print(text)
     return code
 
 

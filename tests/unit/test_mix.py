@@ -401,10 +401,13 @@ def test_invalid_input_exits_2_naming_the_field(data: object, message: str, tmp_
         load_mix(path)
 
 
-def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+def test_unreadable_and_malformed_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text, code = run_mix(str(tmp_path / "missing.yaml"), "table")
     assert code == 2
     assert "cannot read the file" in text
+    # As every other command says an error: `plan mix` alone printed it bare.
+    assert main(["plan", "mix", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing.yaml'}: cannot read")
     broken = tmp_path / "broken.yaml"
     broken.write_text("resources: [\n")
     text, code = run_mix(str(broken), "table")
@@ -712,7 +715,7 @@ def test_figures_too_large_for_the_solver_are_one_error_line_naming_the_field(
     assert main(["plan", "mix", str(path), "-o", "json"]) == 2
     out, err = capfd.readouterr()  # file descriptors: SCIP writes past Python's sys.stderr
     assert out == ""
-    assert err.startswith(f"{path}: {field} is too large for the solver")
+    assert err.startswith(f"error: {path}: {field} is too large for the solver")
     assert "larger" in err and err.count("\n") == 1
 
 

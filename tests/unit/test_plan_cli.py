@@ -656,3 +656,29 @@ def test_plan_says_that_jobs_already_placed_are_not_counted(tmp_path: Path) -> N
         "nodes count as free unless their Pods are given, and no job waits for the room they "
         "free; `pricewise plan --cluster` counts what runs and when it ends"
     ) in " ".join(stderr.split())
+
+
+def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> None:
+    # A date alone was taken as midnight and a number as seconds since 1970: the dry run
+    # planned jobs that `kubectl apply` then refused (the CRD's date-time format).
+    jobs = tmp_path / "jobs.yaml"
+    body = (
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: NAME}\n"
+        "spec:\n  deadline: WHEN\n  options: [{accelerator: nvidia-l4, duration: 1h}]\n"
+        "  template: {spec: {containers: [{name: t, image: t}]}}\n"
+    )
+    jobs.write_text(
+        body.replace("NAME", "x").replace("WHEN", "2026-12-01")
+        + "---\n"
+        + body.replace("NAME", "y").replace("WHEN", "1764583200")
+    )
+    result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "--now", NOW)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[1:] == [
+        f"  {jobs}: TrainingJob default/x:",
+        "    spec.deadline: 2026-12-01 is a date without a time: give both, e.g. "
+        "2026-12-01T18:00:00Z",
+        f"  {jobs}: TrainingJob default/y:",
+        "    spec.deadline: 1764583200 is not a time: give one as RFC 3339, e.g. "
+        "2026-12-01T18:00:00Z",
+    ]

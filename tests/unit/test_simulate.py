@@ -378,6 +378,8 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["setup"]["jobs"] == 2 and out["setup"]["skippedNoThroughput"] == 1
+    # What pricewise was run with: runs with other wait costs could not be told apart.
+    assert (out["setup"]["waitCost"], out["setup"]["maxWaitHours"]) == (0.3, 24.0)
     rows = {r["policy"]: r for r in out["policies"]}
     assert list(rows) == [
         "pricewise", "pricewise-free-waits", "pricewise-now", "first-fit", "kueue", "cheapest",
@@ -539,7 +541,9 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
         # an endless window or max wait never ended a cycle or a hold.
         (("--arrival-scale", "0"), "--arrival-scale: '0' is not a factor above 0"),
         (("--arrival-scale", "nan"), "--arrival-scale: 'nan' is not a factor above 0"),
-        (("--deadline-factor", "-1", "2"), "--deadline-factor: '-1' is not a factor from 0"),
+        (("--deadline-factor", "-1", "2"), "--deadline-factor: '-1' is not a factor from 1"),
+        # It said "deadline factors must satisfy 1 <= low <= high", naming no flag.
+        (("--deadline-factor", "0", "0"), "--deadline-factor: '0' is not a factor from 1"),
         (("--deadline-factor", "3", "1.5"), "--deadline-factor 3 1.5: give the lower factor"),
         (("--window", "inf"), "--window: 'inf' is not a number of seconds from 0"),
         (("--max-wait", "inf"), "--max-wait: 'inf' is not a number of hours from 0"),
@@ -551,6 +555,18 @@ def test_out_of_range_arguments_are_refused(
     done = _cli(files, *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert says in done.stderr
+
+
+def test_node_pools_that_match_no_pool_are_refused(files: dict[str, Path], tmp_path: Path):
+    # It ran, placed nothing and reported a cost floor of 0.00 USD.
+    stray = tmp_path / "stray.yaml"
+    stray.write_text(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n, labels: {pool: none}}\n"
+        "status: {allocatable: {cpu: '8', memory: 32Gi, nvidia.com/gpu: '8'}}\n"
+    )
+    done = _cli({**files, "nodes": stray})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"error: {stray}: no node in any pool of {files['prices']}" in done.stderr
 
 
 def test_per_job_needs_json(files: dict[str, Path]):

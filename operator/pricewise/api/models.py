@@ -13,7 +13,8 @@ one schema would be four files importing each other's helpers.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -298,6 +299,10 @@ PLACEMENT_FIELDS = frozenset({"nodeName", "nodeSelector", "affinity", "topologyS
 """Pod fields that decide where a worker goes, which pricewise decides (see `TrainingJobSpec`)."""
 
 
+_HAS_TIME = re.compile(r"\d[Tt ]\d")
+"""A time of day after the date, as RFC 3339 and the API server's date-time format have it."""
+
+
 class TrainingJobSpec(ApiModel):
     """What the job needs: its worker template, the ways it can run, and its constraints."""
 
@@ -397,6 +402,22 @@ class TrainingJobSpec(ApiModel):
     @classmethod
     def _max_duration_in_range(cls, value: str | None) -> str | None:
         return check_duration(value)
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _deadline_with_a_time(cls, value: object) -> object:
+        # The API server's date-time format refuses a date alone (which pydantic would take as
+        # midnight) and a number: `pricewise plan` accepted jobs `kubectl apply` then refused.
+        if isinstance(value, datetime) or value is None:
+            return value
+        text = str(value)
+        if isinstance(value, date) or (isinstance(value, str) and not _HAS_TIME.search(text)):
+            raise ValueError(f"{text} is a date without a time: give both, e.g. {text}T18:00:00Z")
+        if not isinstance(value, str):
+            raise ValueError(
+                f"{text} is not a time: give one as RFC 3339, e.g. 2026-12-01T18:00:00Z"
+            )
+        return value
 
     @field_validator("template")
     @classmethod

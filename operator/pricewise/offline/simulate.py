@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--deadline-factor",
-        type=within(float, 0.0, math.inf, "a factor from 0, such as 1.5"),
+        # Below 1, a deadline comes before the job's fastest run could end.
+        type=within(float, 1.0, math.inf, "a factor from 1, such as 1.5"),
         nargs=2,
         default=[1.5, 3.0],
         metavar=("LOW", "HIGH"),
@@ -183,6 +184,15 @@ def main(argv: list[str]) -> int:
     except (TraceError, ClusterFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not any(p.nodes for p in pools):
+        # A replay would place nothing and report a cost floor of 0.
+        print(
+            f"error: {args.node_pools}: no node in any pool of {args.price_table} (pools: "
+            f"{', '.join(p.name for p in pools)}); give nodes labelled as the pools' "
+            "nodeSelectors ask, or NodePools entries with nodes",
+            file=sys.stderr,
+        )
+        return 2
     fifo_pool = args.pool or pools[0].name
     if fifo_pool not in {p.name for p in pools}:
         print(f"error: --pool {fifo_pool}: no such pool", file=sys.stderr)
@@ -238,6 +248,7 @@ def main(argv: list[str]) -> int:
             }
             for p in pools
         ],
+        "waitCost": args.wait_cost,
         "costFloor": round(cost_floor(jobs, pools, currency) / MICROS, 2),
         "fifoPool": fifo_pool,
         "timeLimit": args.time_limit,
