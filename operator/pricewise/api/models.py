@@ -299,8 +299,8 @@ PLACEMENT_FIELDS = frozenset({"nodeName", "nodeSelector", "affinity", "topologyS
 """Pod fields that decide where a worker goes, which pricewise decides (see `TrainingJobSpec`)."""
 
 
-_HAS_TIME = re.compile(r"\d[Tt ]\d")
-"""A time of day after the date, as RFC 3339 and the API server's date-time format have it."""
+_DATE_ALONE = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+"""A calendar date with no time of day, which the API server's date-time format refuses."""
 
 
 class TrainingJobSpec(ApiModel):
@@ -411,7 +411,7 @@ class TrainingJobSpec(ApiModel):
         if isinstance(value, datetime) or value is None:
             return value
         text = str(value)
-        if isinstance(value, date) or (isinstance(value, str) and not _HAS_TIME.search(text)):
+        if isinstance(value, date) or (isinstance(value, str) and _DATE_ALONE.fullmatch(text)):
             raise ValueError(f"{text} is a date without a time: give both, e.g. {text}T18:00:00Z")
         if not isinstance(value, str):
             raise ValueError(
