@@ -596,6 +596,12 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "room frees there ~12:15 UTC, past its max wait (spec.maxWait 10m from submission)",
         ),
         (
+            {"created": NOW - timedelta(hours=23, minutes=50)},
+            timedelta(minutes=15),
+            "room frees there ~12:15 UTC, past its max wait (1d from submission, the default "
+            "of spec.maxWait)",
+        ),
+        (
             {"max_wait_s": 3 * 86_400.0},
             timedelta(hours=30),
             "room frees there ~Nov 30 18:00 UTC, past pricewise's planning horizon (1d)",
@@ -607,14 +613,14 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "start keeps 20% of the run in hand)",
         ),
     ],
-    ids=["max-wait", "horizon", "deadline-margin"],
+    ids=["max-wait", "default-max-wait", "horizon", "deadline-margin"],
 )
 def test_a_job_started_now_on_a_dear_pool_says_why_it_did_not_wait(
     kw: dict[str, Any], frees_in: timedelta, why: str
 ) -> None:
     # Waiting for the L4 would save 5.33 USD and count for less (or nothing): the message said
     # only that the L4 had no room now, and a person asks why the job did not wait.
-    plan = checked(l4_running_for_15m(job("b", *BOTH, created=NOW, **kw), frees_in=frees_in))
+    plan = checked(l4_running_for_15m(job("b", *BOTH, **{"created": NOW, **kw}), frees_in=frees_in))
     (decision,) = plan.decisions
     assert decision.reason == "Admitted"
     assert decision.message == (

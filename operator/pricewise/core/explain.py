@@ -493,9 +493,13 @@ def _not_waited_for(
     if wait_s > look.horizon_s:
         return f"{frees}, past pricewise's planning horizon ({format_duration(look.horizon_s)})"
     if wait_s > waits_until_s(job, now, look):
-        bound = job.max_wait_s if job.max_wait_s is not None else look.max_wait_s
-        field = "spec.maxWait" if job.max_wait_s is not None else "the default max wait"
-        return f"{frees}, past its max wait ({field} {format_duration(bound)} from submission)"
+        if job.max_wait_s is not None:
+            bound = f"spec.maxWait {format_duration(job.max_wait_s)} from submission"
+        else:
+            bound = (
+                f"{format_duration(look.max_wait_s)} from submission, the default of spec.maxWait"
+            )
+        return f"{frees}, past its max wait ({bound})"
     if wait_s > deadline_start_s(job, cheaper, now, look):
         return (
             f"{frees}, too close to its deadline to wait for (a planned start keeps "
