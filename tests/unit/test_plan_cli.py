@@ -671,6 +671,8 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         body.replace("NAME", "x").replace("WHEN", "2026-12-01")
         + "---\n"
         + body.replace("NAME", "y").replace("WHEN", "1764583200")
+        + "---\n"
+        + body.replace("NAME", "z").replace("WHEN", "'20261201'")
     )
     result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "--now", NOW)
     assert (result.returncode, result.stdout) == (2, "")
@@ -680,5 +682,8 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "2026-12-01T18:00:00Z",
         f"  {jobs}: TrainingJob default/y:",
         "    spec.deadline: 1764583200 is not a time: give one as RFC 3339, e.g. "
+        "2026-12-01T18:00:00Z",
+        f"  {jobs}: TrainingJob default/z:",
+        "    spec.deadline: 20261201 is not a time: give one as RFC 3339, e.g. "
         "2026-12-01T18:00:00Z",
     ]

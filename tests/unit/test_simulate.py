@@ -566,7 +566,13 @@ def test_node_pools_that_match_no_pool_are_refused(files: dict[str, Path], tmp_p
     )
     done = _cli({**files, "nodes": stray})
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"error: {stray}: no node in any pool of {files['prices']}" in done.stderr
+    assert f"error: {stray}: the file puts no node in any pool of {files['prices']}" in (
+        done.stderr
+    )
+    # With nodes in the file, --nodes is what emptied every pool: it is named.
+    done = _cli(files, "--nodes", "k80=0", "--nodes", "v100=0")
+    assert done.returncode == 2
+    assert f"error: --nodes leaves no node in any pool of {files['prices']}" in done.stderr
 
 
 def test_per_job_needs_json(files: dict[str, Path]):

@@ -17,7 +17,7 @@ from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts, plan_moved, release_slots
 from pricewise.core.relaxation import SLACK
 from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Release, Resources, Snapshot
-from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.solver import Plan, SolverSettings, counted_waits, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
 
@@ -572,6 +572,23 @@ def test_a_wait_counted_for_more_than_it_saves_is_not_waited_for() -> None:
         "h100 x1 at 42.67 USD, done in 20m: l4 x1 would cost 63% less but has no room now, and "
         "waiting for it until ~12:15 UTC counts 40.00 USD, more than it saves",
     )
+
+
+def test_the_bound_is_the_objective_s_less_what_the_waits_counted() -> None:
+    # b waits 15m for the L4 (16.00 USD) rather than pay 42.67 on the H100 now: at wait cost
+    # 5 its wait counts 16.00 x 5 x 1/4 h = 20.00, more than its own cost and less than it
+    # saves; the bound took off 16.00, the old cap, where the objective had added 20.00.
+    snap = l4_running_for_15m(job("b", *BOTH))
+    dear = replace(snap.pools[1], prices=replace(snap.pools[1].prices, per_device_hour=16_000_000))
+    snap = replace(snap, pools=(snap.pools[0], dear))
+    plan = checked(snap, SolverSettings(look_ahead=LookAhead(wait_cost=5.0)))
+    (waiting,) = plan.reserved
+    assert waiting.reservation is not None
+    feasible = {
+        "team-a/b": [c for c in candidates(waiting.job, snap.pools, NOW, "USD") if c.feasible]
+    }
+    assert counted_waits([waiting.reservation], feasible, NOW, 5.0) == to_micros(20.0)
+    assert plan.best_bound == to_micros(16.0)
 
 
 def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:

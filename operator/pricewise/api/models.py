@@ -299,8 +299,10 @@ PLACEMENT_FIELDS = frozenset({"nodeName", "nodeSelector", "affinity", "topologyS
 """Pod fields that decide where a worker goes, which pricewise decides (see `TrainingJobSpec`)."""
 
 
-_DATE_ALONE = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+_DATE_ALONE = re.compile(r"\d{4}-\d{2}-\d{2}")
 """A calendar date with no time of day, which the API server's date-time format refuses."""
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+"""A number, which pydantic would read as seconds since 1970 and the API server refuses."""
 
 
 class TrainingJobSpec(ApiModel):
@@ -410,10 +412,10 @@ class TrainingJobSpec(ApiModel):
         # midnight) and a number: `pricewise plan` accepted jobs `kubectl apply` then refused.
         if isinstance(value, datetime) or value is None:
             return value
-        text = str(value)
+        text = str(value).strip()
         if isinstance(value, date) or (isinstance(value, str) and _DATE_ALONE.fullmatch(text)):
             raise ValueError(f"{text} is a date without a time: give both, e.g. {text}T18:00:00Z")
-        if not isinstance(value, str):
+        if not isinstance(value, str) or _NUMBER.fullmatch(text):
             raise ValueError(
                 f"{text} is not a time: give one as RFC 3339, e.g. 2026-12-01T18:00:00Z"
             )

@@ -480,7 +480,7 @@ def _not_waited_for(
     chosen: Candidate, cheaper: Candidate, ends: _Ends, look: LookAhead, currency: str
 ) -> str:
     """Why a job started now did not wait for a cheaper way of running it whose pool frees
-    later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from its
+    later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from
     submission)`, past the planning horizon, too close to its deadline, or `, and waiting for
     it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); empty
     otherwise (another plan took the room)."""

@@ -163,9 +163,9 @@ class PlacementModel:
         self.wait_cost = wait_cost
         """What waiting counts for in the objective (`LookAhead.wait_cost`)."""
         self.unit = money_unit(sum(c.cost for opts in options.values() for c in opts), MODEL_RANGE)
+        """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         self.most = {k: max((c.cost for c in opts), default=0) for k, opts in options.items()}
         """Each job's dearest option now: what its waits count for at most (`counted_wait`)."""
-        """Money unit of the cost terms, in micro-units (1 on any real cluster)."""
         starts = {k: [(c, 0) for c in opts] + later.get(k, []) for k, opts in options.items()}
         # `choice_key`, with each job's key formatted once, not once per choice.
         names: dict[int, str] = {}

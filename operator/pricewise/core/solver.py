@@ -23,7 +23,7 @@ import gc
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -280,15 +280,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
     if bound is not None:  # the bound is the objective's: less what the plan's waits count for
-        bound -= sum(
-            counted_wait(
-                r.candidate,
-                int(r.wait_s(snapshot.now)),
-                look.wait_cost,
-                max(c.cost for c in feasible[r.candidate.job.key]),
-            )
-            for r in reserved.values()
-        )
+        bound -= counted_waits(reserved.values(), feasible, snapshot.now, look.wait_cost)
     return Plan(
         decisions=decisions,
         status=status if feasible else "empty",
@@ -369,6 +361,25 @@ def _greedy_start(
         return admission_key(chosen, levels), -sum(c.cost for c in chosen)
 
     return max(plans, key=rank)
+
+
+def counted_waits(
+    reserved: Iterable[Reservation],
+    feasible: Mapping[str, list[Candidate]],
+    now: datetime,
+    wait_cost: float,
+) -> int:
+    """What the waits of `reserved` count for in the objective (`counted_wait`, each job's
+    dearest option now from `feasible`): the objective's bound less it bounds the cost."""
+    return sum(
+        counted_wait(
+            r.candidate,
+            int(r.wait_s(now)),
+            wait_cost,
+            max(c.cost for c in feasible[r.candidate.job.key]),
+        )
+        for r in reserved
+    )
 
 
 def _later_starts(

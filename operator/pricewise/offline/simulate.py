@@ -186,10 +186,12 @@ def main(argv: list[str]) -> int:
         return 2
     if not any(p.nodes for p in pools):
         # A replay would place nothing and report a cost floor of 0.
+        where = (
+            "--nodes leaves" if args.nodes else f"{args.node_pools}: the file puts"
+        ) + f" no node in any pool of {args.price_table} ({', '.join(p.name for p in pools)})"
         print(
-            f"error: {args.node_pools}: no node in any pool of {args.price_table} (pools: "
-            f"{', '.join(p.name for p in pools)}); give nodes labelled as the pools' "
-            "nodeSelectors ask, or NodePools entries with nodes",
+            f"error: {where}; give nodes labelled as the pools' nodeSelectors ask, or "
+            "NodePools entries with nodes, and --nodes POOL=N above 0",
             file=sys.stderr,
         )
         return 2
