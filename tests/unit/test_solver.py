@@ -502,14 +502,16 @@ def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     assert steady.after(3.0) == steady
 
 
-def l4_running_for_15m(*jobs: Job, frees_in: timedelta = timedelta(minutes=15)) -> Snapshot:
+def l4_running_for_15m(
+    *jobs: Job, frees_in: timedelta = timedelta(minutes=15), h100: float = 8.0
+) -> Snapshot:
     """One L4 node (2.00 a GPU-hour) a running job frees in 15m (`frees_in`), one free H100
-    node (8.00)."""
+    node (8.00, or `h100`)."""
     full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
     (node,) = gpu_nodes("l4", 1)
     l4 = pool("l4", "nvidia-l4", 2.0, (replace(node, free=replace(full, gpu=0)),), order=1)
     l4 = replace(l4, releases=(Release(NOW + frees_in, full, (("l4-0", full),)),))
-    return snapshot([l4, pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1))], list(jobs))
+    return snapshot([l4, pool("h100", "nvidia-h100", h100, gpu_nodes("h100", 1))], list(jobs))
 
 
 @pytest.mark.parametrize("wait_cost", [1.0, 1.5])
@@ -560,10 +562,8 @@ def test_a_wait_counted_for_more_than_it_saves_is_not_waited_for() -> None:
     # With the H100 at 16.00 a GPU-hour, b costs 42.67 USD there now and 16.00 on the L4 at
     # 12:15: waiting saves 26.67, and counts 16.00 x 10 x 1/4 h = 40.00. A wait used to count
     # at most the waiting run's own cost (16.00), so b waited.
-    snap = l4_running_for_15m(job("b", *BOTH))
-    dear = replace(snap.pools[1], prices=replace(snap.pools[1].prices, per_device_hour=16_000_000))
     plan = checked(
-        replace(snap, pools=(snap.pools[0], dear)),
+        l4_running_for_15m(job("b", *BOTH), h100=16.0),
         SolverSettings(look_ahead=LookAhead(wait_cost=10.0)),
     )
     (decision,) = plan.decisions
@@ -578,9 +578,7 @@ def test_the_bound_is_the_objective_s_less_what_the_waits_counted() -> None:
     # b waits 15m for the L4 (16.00 USD) rather than pay 42.67 on the H100 now: at wait cost
     # 5 its wait counts 16.00 x 5 x 1/4 h = 20.00, more than its own cost and less than it
     # saves; the bound took off 16.00, the old cap, where the objective had added 20.00.
-    snap = l4_running_for_15m(job("b", *BOTH))
-    dear = replace(snap.pools[1], prices=replace(snap.pools[1].prices, per_device_hour=16_000_000))
-    snap = replace(snap, pools=(snap.pools[0], dear))
+    snap = l4_running_for_15m(job("b", *BOTH), h100=16.0)
     plan = checked(snap, SolverSettings(look_ahead=LookAhead(wait_cost=5.0)))
     (waiting,) = plan.reserved
     assert waiting.reservation is not None

@@ -455,6 +455,8 @@ class TrainingJobSpec(ApiModel):
 
 
 Phase = Literal["Pending", "Admitted", "Running", "Succeeded", "Failed"]
+ACTIVE_PHASES: Final = ("Admitted", "Running")
+"""The phases of a placed job: it holds its nodes."""
 
 
 class OptionRow(ApiModel):

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api import holds
-from pricewise.api.models import BudgetStatus
+from pricewise.api.models import ACTIVE_PHASES, BudgetStatus
 from pricewise.api.wire import status_wire
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
+from pricewise.controller.records import JobRecord, Key
 from pricewise.core import accounting
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool

@@ -24,9 +24,9 @@ from pydantic import ValidationError
 from pricewise.api import convert, holds
 from pricewise.api import models as api
 from pricewise.api.manifests import field_errors
+from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.naming import job_label
 from pricewise.controller.records import (
-    ACTIVE_PHASES,
     JobRecord,
     Key,
     held,

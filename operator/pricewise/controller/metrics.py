@@ -17,10 +17,10 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pricewise.api.models import Condition
+from pricewise.api.models import ACTIVE_PHASES, Condition
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import ACTIVE_PHASES, HELD_REASONS
+from pricewise.controller.records import HELD_REASONS
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.solver import Plan

@@ -18,7 +18,6 @@ from pricewise.core.snapshot import Job
 from pricewise.core.times import parse_time
 
 Key = tuple[str, str]
-ACTIVE_PHASES = ("Admitted", "Running")
 
 
 def key_of(body: Mapping[str, Any]) -> Key:

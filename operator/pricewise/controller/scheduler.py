@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import PoolProblem, device_resource, reported_progress
-from pricewise.api.models import PoolStatus, PriceTableStatus
+from pricewise.api.models import ACTIVE_PHASES, PoolStatus, PriceTableStatus
 from pricewise.api.wire import job_status_patch, status_wire
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
@@ -36,7 +36,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import ACTIVE_PHASES, JobRecord, Key
+from pricewise.controller.records import JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision

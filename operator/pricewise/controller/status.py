@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pricewise.api.models import BudgetStatus, TrainingJobStatus
+from pricewise.api.models import ACTIVE_PHASES, BudgetStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
@@ -240,7 +240,7 @@ def job_cost(status: TrainingJobStatus, currency: str) -> str | None:
     money, spent = status.currency or currency, status.accrued_cost
     if status.phase in ("Succeeded", "Failed"):
         return format_money(spent, money)
-    if status.phase in ("Admitted", "Running") and status.estimated_cost is not None:
+    if status.phase in ACTIVE_PHASES and status.estimated_cost is not None:
         # A run past its estimate is expected to cost at least what it has.
         expected = max(spent, (status.accrued_before_run or 0.0) + status.estimated_cost)
         return "~" + format_money(expected, money)

@@ -24,7 +24,14 @@ from itertools import permutations
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import Candidate
 from pricewise.core.greedy import QUOTA_RESOURCES, quota_demand
-from pricewise.core.lookahead import LookAhead, counted_wait, due_s, duration_units, release_s
+from pricewise.core.lookahead import (
+    LookAhead,
+    counted_wait,
+    due_s,
+    duration_units,
+    release_s,
+    waits_count,
+)
 from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
@@ -134,7 +141,7 @@ def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
     """Hours a job without a deadline has waited, once overdue (`DUE_SHARE` of its max wait;
     else 0): how much it weighs when overdue jobs are started first (see
     `PlacementModel.overdue`)."""
-    if job.deadline is not None or job.missed_deadline is not None or job.created is None:
+    if not waits_count(job) or job.created is None:
         return 0
     waited = (now - job.created).total_seconds()
     bound = job.max_wait_s if job.max_wait_s is not None else max_wait_s

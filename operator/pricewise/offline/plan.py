@@ -13,6 +13,7 @@ import yaml
 
 from pricewise.api import convert, holds
 from pricewise.api.manifests import ManifestError, Manifests
+from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.wire import option_row
 from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
@@ -74,7 +75,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     placed = [
         f"{j.metadata.namespace}/{j.metadata.name}"
         for j in found.jobs
-        if j.status.phase in ("Admitted", "Running")
+        if j.status.phase in ACTIVE_PHASES
     ]
     if placed:
         # Their room and their ends are the live cluster's to say: files hold neither for sure.
