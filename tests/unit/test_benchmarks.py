@@ -281,3 +281,68 @@ def test_the_wait_bound_rules_out_only_waits_no_schedule_keeps():
     assert hindsight.least_longest_wait(jobs[:3], pools, currency, 3600.0, waited, 900.0) is None
     # Ruled out up to the most asked: the caller is told to look further.
     assert hindsight.least_longest_wait(jobs, pools, currency, 3600.0, 1800.0, 900.0) == 1800.0
+
+
+promise_floor = load_script("pricewise_bench_promise_floor", "benchmarks/promise_floor.py")
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "arrival"), [(14.0, 26.0, 10.0), (3.0, 4.0, 2.0), (3.0, 4.0, 0.0), (5, 50, 4.9)]
+)
+def test_the_promise_ceiling_is_the_best_chance_of_any_promise(
+    low: float, high: float, arrival: float
+) -> None:
+    k = 0.15
+    at_best = promise_floor.within_chance(low, high, high * (1 - k) + k * arrival, arrival, k)
+    promises = [arrival + i * (high * 2 - arrival) / 20_000 for i in range(20_001)]
+    tried = max(promise_floor.within_chance(low, high, p, arrival, k) for p in promises)
+    assert at_best == pytest.approx(tried, abs=1e-3)
+    assert 0 < at_best <= 1
+
+
+def record(name: str, arrival: float, start: float, finish: float, promise: float | None = None):
+    return {
+        "job": name,
+        "arrivalHours": arrival,
+        "startHours": start,
+        "finishHours": finish,
+        "firstPromiseHours": promise,
+    }
+
+
+def test_a_promise_behind_a_running_job_is_held_to_its_chance_and_others_count_whole() -> None:
+    # B runs 0-20 h. J arrives at 10 h, promised B's end: with run times x U(0.7, 1.3), B ends
+    # uniformly in [14, 26] given it still ran at 10; at best 34.8 % within 15 % of the wait
+    # (the promise 23.6 h), 25.5 % for the promise told (20 h). C too, from its arrival at 12.
+    # K, behind C, a run planned after K's arrival, and L, which did not wait, set no ceiling.
+    records = [
+        record("B", 0.0, 0.0, 20.0),
+        record("J", 10.0, 20.0, 30.0, promise=20.0),
+        record("C", 12.0, 20.0, 25.0, promise=20.0),
+        record("K", 15.0, 25.0, 26.0, promise=25.0),
+        record("L", 15.0, 15.0, 16.0),
+    ]
+    c = promise_floor.ceiling("pricewise", records, 0.3, 0.15)
+    assert (c.promised, c.behind_running) == (3, 2)
+
+    def best(arrival: float) -> float:
+        return (26 - (26 * 0.85 + 2 * 0.15 * arrival) / 1.15) / 12
+
+    def told(arrival: float) -> float:
+        return ((20 - 0.15 * arrival) / 0.85 - (20 + 0.15 * arrival) / 1.15) / 12
+
+    assert best(10) == pytest.approx(0.348, abs=1e-3)
+    assert told(10) == pytest.approx(0.255, abs=1e-3)
+    assert c.best_share == pytest.approx((best(10) + best(12) + 1) / 3)
+    assert c.told_share == pytest.approx((told(10) + told(12) + 1) / 3)
+
+
+def test_the_promise_ceiling_asks_for_a_run_with_exact_run_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noisy = tmp_path / "noisy.json"
+    noisy.write_text('{"setup": {"runtimeNoise": 0.3}, "policies": []}')
+    with pytest.raises(SystemExit) as exit_info:
+        promise_floor.main([str(noisy)])
+    assert exit_info.value.code == 2
+    assert "runtimeNoise" in capsys.readouterr().err
