@@ -284,19 +284,21 @@ def test_higher_priority_is_placed_first_under_contention() -> None:
 
 
 @pytest.mark.parametrize(
-    "low",
+    ("low", "waits"),
     [
-        job("low", BOTH[0], deadline=NOW + timedelta(minutes=90)),  # must start now
-        job("low", BOTH[0], created=NOW - timedelta(hours=30)),  # overdue: past its max wait
+        # Must start now: its deadline leaves it no later start.
+        (job("low", BOTH[0], deadline=NOW + timedelta(minutes=90)), "WaitingForCapacity"),
+        # Overdue, past its max wait: it holds the earliest room, after the higher job.
+        (job("low", BOTH[0], created=NOW - timedelta(hours=30)), "Reserved"),
     ],
 )
-def test_a_lower_priority_never_delays_a_higher_one(low: Job) -> None:
-    # With every level's count before any level's timing, the low job was started now (its
-    # deadline or its wait left it no later start) and the high one reserved for when it ends.
+def test_a_lower_priority_never_delays_a_higher_one(low: Job, waits: str) -> None:
+    # With every level's count before any level's timing, the low job was started now and the
+    # high one reserved for when it ends.
     one_node = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
     plan = checked(snapshot([one_node], [low, job("high", BOTH[0], priority=10)]))
     assert decide(plan, "team-a/high")[:2] == ("l4", "Admitted")
-    assert decide(plan, "team-a/low")[:2] == (None, "WaitingForCapacity")
+    assert decide(plan, "team-a/low")[:2] == (None, waits)
 
 
 def test_one_high_priority_job_outweighs_many_low_ones() -> None:
@@ -611,10 +613,16 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "room frees there ~12:15 UTC, past its max wait (spec.maxWait 10m from submission)",
         ),
         (
+            {"created": NOW - timedelta(hours=20)},
+            timedelta(hours=5),
+            "room frees there ~17:00 UTC, past its max wait (1d from submission, the default "
+            "of spec.maxWait)",
+        ),
+        (
             {"created": NOW - timedelta(hours=23, minutes=50)},
             timedelta(minutes=15),
-            "room frees there ~12:15 UTC, past its max wait (1d from submission, the default "
-            "of spec.maxWait)",
+            "room frees there ~12:15 UTC, but it is overdue (near its max wait, 1d from "
+            "submission, the default of spec.maxWait): it starts where room is",
         ),
         (
             {"max_wait_s": 3 * 86_400.0},
@@ -628,7 +636,7 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "start keeps 20% of the run in hand)",
         ),
     ],
-    ids=["max-wait", "default-max-wait", "horizon", "deadline-margin"],
+    ids=["max-wait", "default-max-wait", "overdue", "horizon", "deadline-margin"],
 )
 def test_a_job_started_now_on_a_dear_pool_says_why_it_did_not_wait(
     kw: dict[str, Any], frees_in: timedelta, why: str
@@ -1094,7 +1102,8 @@ def test_only_jobs_the_model_cannot_tell_apart_share_a_class() -> None:
 def test_copies_overdue_for_different_times_are_not_one_class() -> None:
     # One class weighed every copy by its oldest member's overdue hours: x2 (24.5 h) counted
     # as x1 (30 h), CP-SAT's plan ranked below the greedy one, and `w` lost its cheap later
-    # start on p for an H100 now (28 USD in all against 20).
+    # start on p for an H100 now. The oldest two, x1 and y, start now on p, x2 holds p-2 from
+    # when it frees, and w follows it there: 28 USD in all.
     full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
     nodes = gpu_nodes("p", 3)
     busy = (*nodes[:2], replace(nodes[2], free=replace(full, gpu=0)))
@@ -1113,7 +1122,9 @@ def test_copies_overdue_for_different_times_are_not_one_class() -> None:
     snap = snapshot([p, q], jobs)
     plan, one_by_one = checked(snap), checked(snap, SolverSettings(job_classes=False))
     assert decide(plan, "team-a/w")[:2] == (None, "Reserved")
-    assert plan.total_cost + plan.reserved_cost == to_micros(20.0)
+    assert decide(plan, "team-a/y")[:2] == ("p", "Admitted")
+    assert decide(plan, "team-a/x2")[:2] == (None, "Reserved")
+    assert plan.total_cost + plan.reserved_cost == to_micros(28.0)
     assert [(d.job.key, d.reason) for d in plan.decisions] == [
         (d.job.key, d.reason) for d in one_by_one.decisions
     ]
@@ -1135,8 +1146,9 @@ def test_between_plans_that_admit_alike_the_higher_level_is_priced_first() -> No
     second = [(on["urgent", "h100"], ()), (on["low", "l4"], ())]
 
     def better(plan: list[Any], current: list[Any], by_level: bool) -> bool:
-        started = [c for c, _ in plan]
-        return solver._better(started, started, current, [1, 0], by_level, NOW, 86_400.0)
+        return solver._better(
+            [(c, 0) for c, _ in plan], current, [1, 0], by_level, NOW, LookAhead()
+        )
 
     assert better(first, second, by_level=True)
     assert not better(second, first, by_level=True)
@@ -1817,3 +1829,44 @@ def test_a_pool_s_many_releases_are_thinned_to_evenly_spread_slots() -> None:
     assert gaps <= {1200, 1800}  # spread evenly: every second or third end
     # Past the horizon, none; within it, every end while they are few.
     assert release_slots(busy, NOW, LookAhead(horizon_s=3000)) == [600, 1200, 1800, 2400, 3000]
+
+
+def test_an_overdue_job_holds_its_earliest_room_and_only_shorter_jobs_go_first() -> None:
+    # One L4 node: 4 GPUs free, 4 more when a running job ends at 13:00. "wide" needs all 8
+    # and has waited 30 h (past its 24 h max wait); "long" (2 h) and "short" (30m) need 4.
+    # Before, an overdue job could only start now: "long" took the 4 free GPUs and "wide"
+    # waited for it too, with no reservation. Now "wide" holds 13:00, "short" ends before it.
+    half = Resources(cpu=48_000, memory=512 * 1024, gpu=4)
+    (node,) = gpu_nodes("l4", 1, free_gpus=4)
+    l4 = replace(
+        pool("l4", "nvidia-l4", 2.0, (node,)),
+        releases=(Release(NOW + timedelta(hours=1), half, (("l4-0", half),)),),
+    )
+    jobs = [
+        job("wide", option("nvidia-l4", 1000), created=NOW - timedelta(hours=30)),
+        job("long", option("nvidia-l4", 500, devices=4), created=NOW),
+        job("short", option("nvidia-l4", 2000, devices=4), created=NOW),
+    ]
+    plan = checked(snapshot([l4], jobs))
+    wide, long = decide(plan, "team-a/wide"), decide(plan, "team-a/long")
+    assert wide[1:] == (
+        "Reserved",
+        "no room now: l4 x1 planned at ~13:00 UTC, when the pool frees, for 16.00 USD; "
+        "overdue, so the room is held for it: others start there only if they end first",
+    )
+    assert decide(plan, "team-a/short")[:2] == ("l4", "Admitted")
+    assert long[1] == "Reserved" and "planned at ~14:00 UTC" in long[2]
+
+
+def test_a_plan_that_holds_overdue_jobs_their_rooms_beats_one_that_starts_one_of_them_now() -> None:
+    # The greedy plan starts b (overdue 25 h) now; a round's plan holds a (30 h) the room at
+    # 13:00 and b the room at 14:00. Ranked by the overdue hours started now alone, the greedy
+    # plan won and every reservation was dropped (76 of 1,470 cycles of the replay without
+    # deadlines at x0.5 ended on it).
+    wide = option("nvidia-l4", 1000)
+    a, b = (job(n, wide, created=NOW - timedelta(hours=h)) for n, h in (("a", 30), ("b", 25)))
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1))
+    ca, cb = (candidates(j, (l4,), NOW, "USD")[0] for j in (a, b))
+    held = [(ca, 3600), (cb, 7200)]
+    assert solver._better(held, [(cb, ())], [0], True, NOW, LookAhead())
+    assert not solver._better([], [(cb, ())], [0], True, NOW, LookAhead())

@@ -24,6 +24,7 @@ from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
     deadline_start_s,
+    overdue_hours,
     release_s,
     wait_premium,
     waits_until_s,
@@ -492,13 +493,13 @@ def _not_waited_for(
     frees = f", and room frees there ~{clock(when, now)}"
     if wait_s > look.horizon_s:
         return f"{frees}, past pricewise's planning horizon ({format_duration(look.horizon_s)})"
+    if job.max_wait_s is not None:
+        bound = f"spec.maxWait {format_duration(job.max_wait_s)} from submission"
+    else:
+        bound = f"{format_duration(look.max_wait_s)} from submission, the default of spec.maxWait"
+    if overdue_hours(job, now, look.max_wait_s):
+        return f"{frees}, but it is overdue (near its max wait, {bound}): it starts where room is"
     if wait_s > waits_until_s(job, now, look):
-        if job.max_wait_s is not None:
-            bound = f"spec.maxWait {format_duration(job.max_wait_s)} from submission"
-        else:
-            bound = (
-                f"{format_duration(look.max_wait_s)} from submission, the default of spec.maxWait"
-            )
         return f"{frees}, past its max wait ({bound})"
     if wait_s > deadline_start_s(job, cheaper, now, look):
         return (
@@ -608,6 +609,11 @@ def _reserved_message(
         else:
             text = f"no room now: {cand.label()} planned at ~{when}, when the pool frees"
         text += f", for {format_micros(cand.cost, currency)}"
+        max_wait_s = LookAhead.max_wait_s if look is None else look.max_wait_s
+        if overdue_hours(cand.job, snapshot.now, max_wait_s):
+            text += (
+                "; overdue, so the room is held for it: others start there only if they end first"
+            )
     deadline = cand.job.deadline
     if deadline is not None:
         end = reservation.start + timedelta(seconds=cand.duration_s)

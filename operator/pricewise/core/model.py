@@ -29,10 +29,10 @@ from pricewise.core.lookahead import (
     counted_wait,
     due_s,
     duration_units,
+    overdue_hours,
     release_s,
-    waits_count,
 )
-from pricewise.core.snapshot import Job, Node, Pool, Resources, Snapshot
+from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
 """Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
@@ -127,25 +127,16 @@ def implied(r: int, kept: Sequence[int], rooms: Sequence[int], most: Steepest) -
     return False
 
 
-DUE_SHARE = 0.9
-"""A job without a deadline is overdue, and starts before the others of its priority, once it
-has waited this share of its max wait: the room it then needs may take a while to free. Overdue
-only past the whole of it, on the replay without deadlines at x1 of benchmarks/README.md three
-jobs of 4 GPUs each waited 0.9-1.6 h longer for a node; from nine tenths of it, none waited
-past it (23.6 h at most), for 0.6 % more (from 0.95 of it: 25.1 h). A loss on the overloaded
-replay at x0.5, where no policy tried keeps the bound: its longest wait rose from 77.4 h to
-86.1 h, its cost by 1.5 %. Jobs with a deadline are never overdue."""
+EARLY_STEP_S = 600
+"""How finely the overdue phase tells an earlier start from a later one (`PlacementModel.overdue`):
+ten minutes. In minutes, the phase's weights grew to hours waited x 1,441, and on the replay
+without deadlines at x0.5 of benchmarks/README.md CP-SAT found no plan in 80 of its cycles."""
 
 
-def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
-    """Hours a job without a deadline has waited, once overdue (`DUE_SHARE` of its max wait;
-    else 0): how much it weighs when overdue jobs are started first (see
-    `PlacementModel.overdue`)."""
-    if not waits_count(job) or job.created is None:
-        return 0
-    waited = (now - job.created).total_seconds()
-    bound = job.max_wait_s if job.max_wait_s is not None else max_wait_s
-    return max(1, int(waited // 3600)) if waited > DUE_SHARE * bound else 0
+def early_weight(start_s: int, horizon_s: float) -> int:
+    """How much an overdue job's start `start_s` from now counts per hour it waited
+    (`PlacementModel.overdue`): a step of `EARLY_STEP_S` earlier counts one more, now most."""
+    return max(1, int(horizon_s) // EARLY_STEP_S + 1 - -(-start_s // EARLY_STEP_S))
 
 
 class PlacementModel:
@@ -163,8 +154,11 @@ class PlacementModel:
         lean_above: int | None = None,
         max_wait_s: float = LookAhead.max_wait_s,
         wait_cost: float = LookAhead.wait_cost,
+        horizon_s: float = LookAhead.horizon_s,
     ) -> None:
         self.now_time: datetime = snapshot.now
+        self.horizon_s = horizon_s
+        """How far ahead later starts are planned: what `early_weight` counts down over."""
         self.max_wait_s = max_wait_s
         """The cluster's default max wait: near its end, a job without a deadline is overdue."""
         self.wait_cost = wait_cost
@@ -382,10 +376,15 @@ class PlacementModel:
         return out
 
     def overdue(self, keys: list[ChoiceKey]) -> Linear:
-        """Choices that start now a job without a deadline that is overdue (`DUE_SHARE`),
-        weighted by the hours it has waited: the oldest first. A late job (its deadline missed)
-        is not among them: it already counts as a miss, and putting it first took room from
-        jobs that could still make theirs (251 misses against 143 on the contended replay)."""
+        """Choices of jobs without a deadline that are overdue (`DUE_SHARE`), weighted by the
+        hours each has waited (the oldest first) times how early it starts (`early_weight`).
+        Maximised before the jobs of the level are counted, it starts overdue jobs now where
+        room is, and otherwise holds each the earliest room it fits: the rest of its level may
+        use that room only by ending first (backfill). Started now or never, a job of 4 GPUs
+        waited for a node while jobs of 1 GPU took each GPU a run gave back. A late job (its
+        deadline missed) is not among them: it already counts as a miss, and putting it first
+        took room from jobs that could still make theirs (251 misses against 143 on the
+        contended replay)."""
         out: Linear = {}
         known: dict[int, int] = {}
         for k in keys:
@@ -393,8 +392,8 @@ class PlacementModel:
             hours = known.get(id(job))
             if hours is None:  # once a job, not once a choice
                 hours = known[id(job)] = overdue_hours(job, self.now_time, self.max_wait_s)
-            if hours and not k[3]:
-                out[k] = hours
+            if hours:
+                out[k] = hours * early_weight(k[3], self.horizon_s)
         return out
 
     @staticmethod

@@ -40,6 +40,7 @@ from pricewise.core.lookahead import (
     counted_wait,
     duration_units,
     later_starts,
+    overdue_hours,
     release_slots,
 )
 from pricewise.core.model import (
@@ -47,7 +48,7 @@ from pricewise.core.model import (
     PlacementModel,
     admission_key,
     choice_key,
-    overdue_hours,
+    early_weight,
 )
 from pricewise.core.packing import pack_pools
 from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
@@ -239,6 +240,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 settings.whole_model_up_to,
                 settings.look_ahead.max_wait_s,
                 settings.look_ahead.wait_cost,
+                settings.look_ahead.horizon_s,
             )
             if until - clock() <= 0:
                 break
@@ -254,7 +256,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 unpacked = {group[0].pool.name for group in failed}
                 hint = {k for k in keys if k[3] or k[2] not in unpacked}
                 continue
-            planned = [problem.choices[k] for k in keys]
+            planned = [(problem.choices[k], k[3]) for k in keys]
             early = clock() - started < REFINE_WITHIN * settings.time_limit_s
             if not refined and not narrowed and early:
                 refined = True
@@ -264,7 +266,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                     rounds -= 1
                     continue
             current = [*placement.values()]
-            if _better(planned, chosen, current, levels, by_level, snapshot.now, wait_s):
+            if _better(planned, current, levels, by_level, snapshot.now, settings.look_ahead):
                 placement = {c.job.key: (c, nodes[c.job.key]) for c in chosen}
                 reserved = {
                     k[0]: Reservation(problem.choices[k], snapshot.now + timedelta(seconds=k[3]))
@@ -413,34 +415,38 @@ def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
 
 
 def _better(
-    planned: list[Candidate],
-    started: list[Candidate],
+    planned: list[tuple[Candidate, int]],
     current: list[tuple[Candidate, tuple[str, ...]]],
     levels: Sequence[int],
     by_level: bool,
     now: datetime,
-    max_wait_s: float,
+    look: LookAhead,
 ) -> bool:
-    """Whether a round's plan (`started`: what of it starts now) beats the current one as its
-    phases ranked plans: per level, highest first, the overdue jobs started now (weighted by
-    their hours, see `model.overdue_hours`), the jobs planned and, for a round priced level by
-    level (`by_level`), less cost; for a round priced over all levels at once, less cost in all
-    after every level's counts."""
-    before = [c for c, _ in current]
+    """Whether a round's plan (each choice with its start, seconds from now) beats the current
+    one, which starts all it plans now, as its phases ranked plans: per level, highest first,
+    the overdue jobs planned, weighted by their hours and how early they start (see
+    `PlacementModel.overdue`), the jobs planned and, for a round priced level by level
+    (`by_level`), less cost; for a round priced over all levels at once, less cost in all after
+    every level's counts. (Ranked by the overdue jobs started now alone, a plan that held an
+    overdue job its earliest room lost to the greedy one, which holds nothing.)"""
 
-    def ranks(plan: list[Candidate], now_started: list[Candidate]) -> tuple[int, ...]:
-        counts = admission_key(plan, levels)
+    def ranks(plan: list[tuple[Candidate, int]]) -> tuple[int, ...]:
+        counts = admission_key([c for c, _ in plan], levels)
         out: list[int] = []
         for level, count in zip(levels, counts, strict=True):
-            mine = (c for c in now_started if c.job.priority == level)
-            out += [sum(overdue_hours(c.job, now, max_wait_s) for c in mine), count]
+            mine = [(c, s) for c, s in plan if c.job.priority == level]
+            overdue = sum(
+                overdue_hours(c.job, now, look.max_wait_s) * early_weight(s, look.horizon_s)
+                for c, s in mine
+            )
+            out += [overdue, count]
             if by_level:
-                out.append(-sum(c.cost for c in plan if c.job.priority == level))
+                out.append(-sum(c.cost for c, _ in mine))
         if not by_level:
-            out.append(-sum(c.cost for c in plan))
+            out.append(-sum(c.cost for c, _ in plan))
         return tuple(out)
 
-    return ranks(planned, started) >= ranks(before, before)
+    return ranks(planned) >= ranks([(c, 0) for c, _ in current])
 
 
 @dataclass
