@@ -128,9 +128,10 @@ def implied(r: int, kept: Sequence[int], rooms: Sequence[int], most: Steepest) -
 
 
 EARLY_STEP_S = 600
-"""How finely the overdue phase tells an earlier start from a later one (`PlacementModel.overdue`):
-ten minutes. In minutes, the phase's weights grew to hours waited x 1,441, and on the replay
-without deadlines at x0.5 of benchmarks/README.md CP-SAT found no plan in 80 of its cycles."""
+"""How finely the overdue phase tells an earlier start from a later one (`early_weight`): ten
+minutes, twice what a planned start may move before it is a new promise
+(`lookahead.PLAN_MOVES_S`); finer steps only make the weights larger (a day in minutes: 1,441
+per hour waited)."""
 
 
 def early_weight(start_s: int, horizon_s: float) -> int:
