@@ -300,7 +300,10 @@ def test_the_promise_ceiling_is_the_best_chance_of_any_promise(
     assert 0 < at_best <= 1
 
 
-def record(name: str, arrival: float, start: float, finish: float, promise: float | None = None):
+def record(
+    name: str, arrival: float, start: float, finish: float, promise: float | None = None
+) -> dict[str, object]:
+    """A `--per-job` record of a simulated run, in hours."""
     return {
         "job": name,
         "arrivalHours": arrival,
