@@ -680,6 +680,47 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     assert "plannedStart" not in started
 
 
+def test_an_overdue_job_holds_its_room_and_only_a_job_that_ends_first_goes_before_it(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("gpu", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    # The holder takes half the node until the test ends it; the plan reads its 5-minute
+    # estimate.
+    holder = training_job("holder", [pools.option("gpu", 4, duration="5m")], run_seconds=None)
+    apply(cluster, namespace, holder)
+    frees = parse_time(
+        wait_phase(cluster, namespace, "holder", "Admitted", "Running")["estimatedFinish"]
+    )
+    assert frees is not None
+    # The wide job needs the whole node; with a 1-minute max wait it may not wait 5 minutes
+    # for it, until it is overdue (from 54 s): then it holds the room from the holder's end.
+    wide = training_job(
+        "wide", [pools.option("gpu", 8, duration="10m")], run_seconds=5, maxWait="1m"
+    )
+    apply(cluster, namespace, wide)
+    assert wait_reason(cluster, namespace, "wide", "WaitingForCapacity")
+    held = wait_reason(cluster, namespace, "wide", "Reserved", timeout=120)
+    assert held["message"].endswith(
+        "; overdue, so the room is held for it: others start there only if they end first"
+    )
+    start = parse_time(held["plannedStart"])
+    assert start is not None and frees <= start <= frees + timedelta(seconds=30)
+    # Of two newcomers on the free half, the one that ends before the wide job's start goes
+    # first; the one that would still run then waits for it.
+    short = training_job("short", [pools.option("gpu", 4, duration="1m")], run_seconds=5)
+    long = training_job("long", [pools.option("gpu", 4, duration="1h")], run_seconds=None)
+    apply(cluster, namespace, short)
+    apply(cluster, namespace, long)
+    assert wait_phase(cluster, namespace, "short", "Admitted", "Running", "Succeeded")
+    behind = parse_time(wait_reason(cluster, namespace, "long", "Reserved")["plannedStart"])
+    assert behind is not None and behind >= start + timedelta(minutes=10)
+    # The holder ends: the wide job starts on the node it was held.
+    end_workers(cluster, namespace, "holder")
+    started = wait_phase(cluster, namespace, "wide", "Admitted", "Running", "Succeeded")
+    assert started["pool"] == f"gpu-{pools.tag}"
+
+
 def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
 ) -> None:
