@@ -61,8 +61,8 @@ class Ceiling:
 
 
 def within_chance(low: float, high: float, promise: float, arrival: float, k: float) -> float:
-    """The chance that a start uniform on [low, high] is within k of its wait from `arrival`
-    of `promise`."""
+    """The chance that a start uniform on [low, high] lands within k times its wait (counted
+    from `arrival`) of `promise`."""
     lo = max(low, (promise + k * arrival) / (1 + k))
     hi = min(high, (promise - k * arrival) / (1 - k))
     return max(0.0, hi - lo) / (high - low)
@@ -76,9 +76,6 @@ def run_end_range(start: float, run: float, arrival: float, noise: float) -> tup
 
 def ceiling(policy: str, records: Sequence[Mapping[str, Any]], noise: float, k: float) -> Ceiling:
     """The ceiling of one policy's run (its `--per-job` records, exact run times)."""
-    finishes = sorted(
-        (r["finishHours"], i) for i, r in enumerate(records) if r["finishHours"] is not None
-    )
     best: list[float] = []
     told: list[float] = []
     behind = 0
@@ -91,8 +88,10 @@ def ceiling(policy: str, records: Sequence[Mapping[str, Any]], noise: float, k: 
             continue
         ends = [
             r
-            for end, i in finishes
-            if abs(end - promise) <= FINISH_MATCH_H and (r := records[i]) is not job
+            for r in records
+            if r is not job
+            and r["finishHours"] is not None
+            and abs(r["finishHours"] - promise) <= FINISH_MATCH_H
         ]
         if not ends or any(not r["startHours"] < arrival < r["finishHours"] for r in ends):
             best.append(1.0)
