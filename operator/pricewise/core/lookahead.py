@@ -107,6 +107,11 @@ hold their room, from half of it: 27.7 h at x1 and 85.8 h at x0.5, against 23.1 
 Jobs with a deadline are never overdue."""
 
 
+def max_wait_of(job: Job, default_s: float) -> float:
+    """The job's max wait in seconds: its `spec.maxWait`, else the cluster's default."""
+    return job.max_wait_s if job.max_wait_s is not None else default_s
+
+
 def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
     """Hours a job without a deadline has waited, once overdue (`DUE_SHARE` of its max wait;
     else 0): how much it weighs when overdue jobs are started first (see
@@ -114,8 +119,7 @@ def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
     if not waits_count(job) or job.created is None:
         return 0
     waited = (now - job.created).total_seconds()
-    bound = job.max_wait_s if job.max_wait_s is not None else max_wait_s
-    return max(1, int(waited // 3600)) if waited > DUE_SHARE * bound else 0
+    return max(1, int(waited // 3600)) if waited > DUE_SHARE * max_wait_of(job, max_wait_s) else 0
 
 
 def wait_premium(cand: Candidate, wait_s: int, wait_cost: float) -> int:
@@ -190,7 +194,7 @@ def waits_until_s(job: Job, now: datetime, settings: LookAhead) -> float:
     if overdue_hours(job, now, settings.max_wait_s):
         return settings.horizon_s
     created = job.created or now
-    bound = job.max_wait_s if job.max_wait_s is not None else settings.max_wait_s
+    bound = max_wait_of(job, settings.max_wait_s)
     return min(settings.horizon_s, (created + timedelta(seconds=bound) - now).total_seconds())
 
 

@@ -128,16 +128,17 @@ def implied(r: int, kept: Sequence[int], rooms: Sequence[int], most: Steepest) -
 
 
 EARLY_STEP_S = 600
-"""How finely the overdue phase tells an earlier start from a later one (`early_weight`): ten
+"""How finely the overdue phase tells an earlier start from a later one (`overdue_weight`): ten
 minutes, twice what a planned start may move before it is a new promise
 (`lookahead.PLAN_MOVES_S`); finer steps only make the weights larger (a day in minutes: 1,441
 per hour waited)."""
 
 
-def early_weight(start_s: int, horizon_s: float) -> int:
-    """How much an overdue job's start `start_s` from now counts per hour it waited
-    (`PlacementModel.overdue`): a step of `EARLY_STEP_S` earlier counts one more, now most."""
-    return max(1, int(horizon_s) // EARLY_STEP_S + 1 - -(-start_s // EARLY_STEP_S))
+def overdue_weight(hours: int, start_s: int, horizon_s: float) -> int:
+    """What a start `start_s` from now of an overdue job that waited `hours` counts for
+    (`PlacementModel.overdue`, and `solver._better` ranking plans alike): its hours times one
+    more for each step of `EARLY_STEP_S` earlier, now most."""
+    return hours * max(1, int(horizon_s) // EARLY_STEP_S + 1 - -(-start_s // EARLY_STEP_S))
 
 
 class PlacementModel:
@@ -159,7 +160,7 @@ class PlacementModel:
     ) -> None:
         self.now_time: datetime = snapshot.now
         self.horizon_s = horizon_s
-        """How far ahead later starts are planned: what `early_weight` counts down over."""
+        """How far ahead later starts are planned: what `overdue_weight` counts down over."""
         self.max_wait_s = max_wait_s
         """The cluster's default max wait: near its end, a job without a deadline is overdue."""
         self.wait_cost = wait_cost
@@ -378,7 +379,7 @@ class PlacementModel:
 
     def overdue(self, keys: list[ChoiceKey]) -> Linear:
         """Choices of jobs without a deadline that are overdue (`DUE_SHARE`), weighted by the
-        hours each has waited (the oldest first) times how early it starts (`early_weight`).
+        hours each has waited (the oldest first) times how early it starts (`overdue_weight`).
         Maximised before the jobs of the level are counted, it starts overdue jobs now where
         room is, and otherwise holds each the earliest room it fits: the rest of its level may
         use that room only by ending first (backfill). Started now or never, a job of 4 GPUs
@@ -394,7 +395,7 @@ class PlacementModel:
             if hours is None:  # once a job, not once a choice
                 hours = known[id(job)] = overdue_hours(job, self.now_time, self.max_wait_s)
             if hours:
-                out[k] = hours * early_weight(k[3], self.horizon_s)
+                out[k] = overdue_weight(hours, k[3], self.horizon_s)
         return out
 
     @staticmethod

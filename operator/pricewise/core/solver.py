@@ -48,7 +48,7 @@ from pricewise.core.model import (
     PlacementModel,
     admission_key,
     choice_key,
-    early_weight,
+    overdue_weight,
 )
 from pricewise.core.packing import pack_pools
 from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
@@ -436,7 +436,7 @@ def _better(
         for level, count in zip(levels, counts, strict=True):
             mine = [(c, s) for c, s in plan if c.job.priority == level]
             overdue = sum(
-                overdue_hours(c.job, now, look.max_wait_s) * early_weight(s, look.horizon_s)
+                overdue_weight(overdue_hours(c.job, now, look.max_wait_s), s, look.horizon_s)
                 for c, s in mine
             )
             out += [overdue, count]
