@@ -349,3 +349,31 @@ def test_the_promise_ceiling_asks_for_a_run_with_exact_run_times(
         promise_floor.main([str(noisy)])
     assert exit_info.value.code == 2
     assert "runtimeNoise" in capsys.readouterr().err
+
+
+rolling_lp = load_script("pricewise_bench_rolling_lp", "benchmarks/rolling_lp.py")
+
+
+@pytest.mark.parametrize(
+    ("foresight", "late_within_s"), [(False, None), (True, None), (False, 4 * 3600.0)]
+)
+def test_the_rolling_lp_runs_every_job_and_pays_no_less_than_the_hindsight_bound(
+    foresight: bool, late_within_s: float | None
+):
+    # Every job runs (a cycle with nothing running places what fits, as no later cycle comes),
+    # and the run is a schedule like any other: the clairvoyant bound at its misses is below it.
+    data = Path(__file__).parents[2] / "benchmarks" / "data"
+    pools, currency = load_pools(
+        data / "pricetable-gcp-gavel.yaml", data / "nodepools-gavel.yaml", {"v100": 1}
+    )
+    trace = window(load_trace(data / "gavel/traces/philly-derived-seed0-2869ce.trace"), 0, 60, 0.3)
+    jobs, _ = sim_jobs(
+        trace, load_throughputs(data / "gavel/throughputs-isolated.json"),
+        deadline_factors(len(trace), 1.5, 3.0, 0),
+    )  # fmt: skip
+    foreseen = sorted(jobs, key=lambda s: s.arrival_s) if foresight else []
+    policy = rolling_lp.rolling_lp_policy(12 * 3600.0, late_within_s, foreseen)
+    figures = summary(run(jobs, pools, policy, "rolling-lp", currency=currency))
+    assert figures["unplaced"] == 0 and figures["completed"] == len(jobs)
+    bound, _ = hindsight.build_lp(jobs, pools, currency, 3600.0).solve(figures["deadlineMisses"])
+    assert bound is not None and bound <= figures["totalCost"] + 0.01
