@@ -388,8 +388,8 @@ def _comparison(text: str) -> Comparison:
     return Comparison(name or text, float(cost.replace(",", "")), int(missed) if missed else None)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's inputs as the scripts on this LP take them: trace window, cluster, seed."""
     parser.add_argument("trace", help="Gavel job trace (.trace)")
     parser.add_argument("--throughputs", required=True, help="Gavel throughputs JSON")
     parser.add_argument("--price-table", required=True, help="YAML with a PriceTable")
@@ -402,6 +402,23 @@ def _parser() -> argparse.ArgumentParser:
         "--deadline-factor", type=float, nargs=2, default=[1.5, 3.0], metavar=("LOW", "HIGH")
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the deadline factors")
+
+
+def load_inputs(
+    args: argparse.Namespace, deadlines: bool = True
+) -> tuple[list[SimJob], int, tuple[Pool, ...], str]:
+    """The jobs (and how many had no throughputs), pools and currency the arguments name."""
+    pools, currency = load_pools(args.price_table, args.node_pools, node_counts(args.nodes))
+    trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
+    low, high = args.deadline_factor
+    factors = deadline_factors(len(trace), low, high, args.seed) if deadlines else None
+    jobs, skipped = sim_jobs(trace, load_throughputs(args.throughputs), factors)
+    return jobs, len(skipped), pools, currency
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_input_arguments(parser)
     parser.add_argument(
         "--misses",
         type=int,
@@ -447,16 +464,12 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> int:
     """Load the simulator's inputs, build the LP and print the bounds."""
     args = _parser().parse_args()
-    pools, currency = load_pools(args.price_table, args.node_pools, node_counts(args.nodes))
-    trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
-    low, high = args.deadline_factor
-    factors = deadline_factors(len(trace), low, high, args.seed)
-    jobs, skipped = sim_jobs(trace, load_throughputs(args.throughputs), factors)
+    jobs, skipped, pools, currency = load_inputs(args)
     end = args.finish_by_hours
     ending = "" if end is None else f", every run ends by {end:g} h"
     shape = ", ".join(f"{p.name} {sum(n.allocatable.devices for n in p.nodes)}" for p in pools)
     print(
-        f"{len(jobs)} jobs ({len(skipped)} without throughputs left out), arrivals "
+        f"{len(jobs)} jobs ({skipped} without throughputs left out), arrivals "
         f"x{args.arrival_scale:g}, seed {args.seed}; GPUs: {shape}; "
         f"buckets of {args.bucket_hours:g} h{ending}"
     )

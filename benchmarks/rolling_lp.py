@@ -35,18 +35,15 @@ from dataclasses import replace
 
 from ortools.linear_solver import pywraplp
 
+from hindsight_bound import HOUR, add_input_arguments, load_inputs
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.greedy import Ledger
 from pricewise.core.snapshot import Job, Snapshot
 from pricewise.core.units import MICROS
-from pricewise.offline.simcluster import load_pools
-from pricewise.offline.simmodel import EPOCH, CycleResult, Policy, SimJob, sim_jobs
+from pricewise.offline.simmodel import EPOCH, CycleResult, Policy, SimJob
 from pricewise.offline.simreport import summary
 from pricewise.offline.simrun import run
-from pricewise.offline.simulate import node_counts
-from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window
 
-HOUR = 3600.0
 MISS_USD = 2000.0
 """What a missed deadline (or a start past `--late-within`) counts for: more than any run here
 costs, so the LP trades a miss for no saving."""
@@ -192,13 +189,7 @@ def _cheapest_that_fit(snapshot: Snapshot) -> list[tuple[Candidate, tuple[str, .
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trace", help="Gavel job trace (.trace)")
-    parser.add_argument("--throughputs", required=True, help="Gavel throughputs JSON")
-    parser.add_argument("--price-table", required=True, help="YAML with a PriceTable")
-    parser.add_argument("--node-pools", required=True, help="YAML: NodePools or Node objects")
-    parser.add_argument("--nodes", action="append", default=[], metavar="POOL=N")
-    parser.add_argument("--arrival-scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the deadline factors")
+    add_input_arguments(parser)
     parser.add_argument("--no-deadlines", action="store_true")
     parser.add_argument("--horizon-hours", type=float, default=24.0)
     parser.add_argument("--foresight", action="store_true", help="know the horizon's arrivals")
@@ -215,10 +206,7 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> int:
     """Replay the trace under the policy and print its summary."""
     args = _parser().parse_args()
-    pools, currency = load_pools(args.price_table, args.node_pools, node_counts(args.nodes))
-    trace = window(load_trace(args.trace), 0, None, args.arrival_scale)
-    factors = None if args.no_deadlines else deadline_factors(len(trace), 1.5, 3.0, args.seed)
-    jobs, _ = sim_jobs(trace, load_throughputs(args.throughputs), factors)
+    jobs, _, pools, currency = load_inputs(args, deadlines=not args.no_deadlines)
     late_within = None if args.late_within is None else args.late_within * HOUR
     foreseen = sorted(jobs, key=lambda s: s.arrival_s) if args.foresight else []
     policy = rolling_lp_policy(args.horizon_hours * HOUR, late_within, foreseen)
