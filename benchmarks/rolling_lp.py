@@ -13,15 +13,19 @@ or not within it, and each pool holds, bucket by bucket, at most its GPUs less w
 hold until their estimated ends. It pays the options' cost, plus `MISS_USD` for a job with a
 deadline that starts too late to meet it (or not within the horizon), plus `WAIT_USD` an hour
 of wait for the others; with `--late-within H`, a job without a deadline (or past it) pays
-`MISS_USD` too for a start past H from its submission. It starts now the jobs the LP starts
-now for at least half of them, on their largest share first, where the nodes hold them. With
+`MISS_USD` too for a start past H from its submission, and `OVERDUE_USD` for each hour past
+it (a flat charge alone leaves a job once past H as free to wait as before). It starts now the
+jobs the LP starts now for at least half of them, on their largest share first, where the nodes
+hold them. With
 `--foresight`, the LP also knows the jobs that arrive within the horizon, each from its arrival
 (no policy can know them: it says what a day's foresight is worth).
 
 It is the fluid relaxation that planners such as Gavel re-solve every round, run as a policy,
 and the same LP as `hindsight_bound.py`'s, cut to the horizon: what it shows is whether a
 planner built on it, blind or with foresight, reaches issue 11's cost target without letting
-jobs wait without bound. Prints the simulator's summary of the run as JSON.
+jobs wait without bound (benchmarks/README.md, "A fluid LP re-solved each cycle": it does not;
+bounded, its waits stay longer than pricewise's). Prints the simulator's summary of the run as
+JSON.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ MISS_USD = 2000.0
 costs, so the LP trades a miss for no saving."""
 WAIT_USD = 0.02
 """What an hour of wait counts for where no deadline bounds it: a tie-break toward early."""
+OVERDUE_USD = 100.0
+"""What each hour of a start past `--late-within` adds: more than an hour's saving of any run
+here, so the longest overdue start first."""
 
 
 def rolling_lp_policy(
@@ -94,12 +101,18 @@ def rolling_lp_policy(
                 return
             once = solver.Constraint(1.0, 1.0)
             unbound = deadline is None
-            past = unbound and late_within_s is not None and edges[-1] > created + late_within_s
+            due = None if not unbound or late_within_s is None else created + late_within_s
+
+            def overdue(start: float) -> float:
+                if due is None or start <= due:
+                    return 0.0
+                return MISS_USD + OVERDUE_USD * (start - due) / HOUR
+
             skip = solver.NumVar(0.0, 1.0, "")
             once.SetCoefficient(skip, 1.0)
             cheapest = min(c.cost for c in options) / MICROS
             objective.SetCoefficient(
-                skip, cheapest + (MISS_USD if not unbound or past else WAIT_USD * buckets)
+                skip, cheapest + (WAIT_USD * buckets + overdue(edges[-1]) if unbound else MISS_USD)
             )
             for cand in options:
                 for k in range(buckets):
@@ -111,12 +124,10 @@ def rolling_lp_policy(
                     x = solver.NumVar(0.0, 1.0, "")
                     once.SetCoefficient(x, 1.0)
                     waited = (start - arrival) / HOUR
-                    late = unbound and late_within_s is not None and start > created + late_within_s
                     objective.SetCoefficient(
                         x,
                         cand.cost / MICROS
-                        + (WAIT_USD * waited if unbound else 0.0)
-                        + (MISS_USD if late else 0.0),
+                        + (WAIT_USD * waited + overdue(start) if unbound else 0.0),
                     )
                     for kk in range(k, buckets):
                         share = _overlap(start, start + cand.run_s, edges, kk)
