@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -376,3 +377,20 @@ def test_the_rolling_lp_runs_every_job_and_pays_no_less_than_the_hindsight_bound
     assert figures["unplaced"] == 0 and figures["completed"] == len(jobs)
     bound, _ = hindsight.build_lp(jobs, pools, currency, 3600.0).solve(figures["deadlineMisses"])
     assert bound is not None and bound <= figures["totalCost"] + 0.01
+
+
+def test_the_rolling_lp_charged_past_a_bound_keeps_waits_near_it():
+    # Without deadlines, left to wait for cheap rooms, one job waits 66 h; charged for each
+    # hour past 24 h, none waits much past it. (A flat charge once past it let one wait 418 h:
+    # past the bound, a job was as free to wait as before.)
+    jobs, pools, currency = contended_window()
+    jobs = [replace(sim, deadline_s=None) for sim in jobs]
+
+    def longest_wait(late_within_s: float | None) -> float:
+        policy = rolling_lp.rolling_lp_policy(12 * 3600.0, late_within_s, [])
+        return summary(run(jobs, pools, policy, "rolling-lp", currency=currency))[
+            "maxWaitHoursUnbound"
+        ]
+
+    assert longest_wait(None) > 48.0
+    assert longest_wait(24 * 3600.0) < 26.0
