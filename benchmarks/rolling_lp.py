@@ -16,9 +16,8 @@ of wait for the others; with `--late-within H`, a job without a deadline (or pas
 `MISS_USD` too for a start past H from its submission, and `OVERDUE_USD` for each hour past
 it (a flat charge alone leaves a job once past H as free to wait as before). It starts now the
 jobs the LP starts now for at least half of them, on their largest share first, where the nodes
-hold them. With
-`--foresight`, the LP also knows the jobs that arrive within the horizon, each from its arrival
-(no policy can know them: it says what a day's foresight is worth).
+hold them. With `--foresight`, the LP also knows the jobs that arrive within the horizon, each
+from its arrival (no policy can know them: it says what a day's foresight is worth).
 
 It is the fluid relaxation that planners such as Gavel re-solve every round, run as a policy,
 and the same LP as `hindsight_bound.py`'s, cut to the horizon: what it shows is whether a
@@ -55,7 +54,7 @@ WAIT_USD = 0.02
 """What an hour of wait counts for where no deadline bounds it: a tie-break toward early."""
 OVERDUE_USD = 100.0
 """What each hour of a start past `--late-within` adds: more than an hour's saving of any run
-here, so the longest overdue start first."""
+here, so the jobs longest past it start first."""
 
 
 def rolling_lp_policy(
