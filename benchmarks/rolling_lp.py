@@ -44,6 +44,7 @@ from pricewise.core.greedy import Ledger
 from pricewise.core.snapshot import Job, Snapshot
 from pricewise.core.units import MICROS
 from pricewise.offline.simmodel import EPOCH, CycleResult, Policy, SimJob
+from pricewise.offline.simpolicies import cheapest_policy
 from pricewise.offline.simreport import summary
 from pricewise.offline.simrun import run
 
@@ -148,7 +149,8 @@ def rolling_lp_policy(
         if status == pywraplp.Solver.OPTIMAL:
             placements = _starts(snapshot, starts_now)
         if not placements and not any(p.releases for p in snapshot.pools):
-            placements = _cheapest_that_fit(snapshot)  # nothing runs: no later cycle comes
+            # Nothing runs, so no later cycle comes: start what fits, cheapest first.
+            placements = cheapest_policy(snapshot).placements
         return CycleResult(placements, "optimal" if status == 0 else str(status),
                            time.monotonic() - started)  # fmt: skip
 
@@ -179,21 +181,6 @@ def _starts(
             ledger.take(cand, nodes)
             placed.append((cand, nodes))
             done.add(key)
-    return placed
-
-
-def _cheapest_that_fit(snapshot: Snapshot) -> list[tuple[Candidate, tuple[str, ...]]]:
-    """Each job on its cheapest feasible option that fits, in arrival order."""
-    ledger = Ledger.of(snapshot)
-    placed = []
-    for job in snapshot.jobs:
-        found = candidates(job, snapshot.pools, snapshot.now, snapshot.currency)
-        for cand in sorted((c for c in found if c.feasible), key=lambda c: c.cost):
-            nodes = ledger.fit(cand)
-            if nodes is not None:
-                ledger.take(cand, nodes)
-                placed.append((cand, nodes))
-                break
     return placed
 
 
