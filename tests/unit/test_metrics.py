@@ -190,6 +190,39 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
     assert 100 < ages["team-c"] < 200 and "team-d" not in ages and "team-e" not in ages
 
 
+def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None:
+    cache = _state()
+    train = cache.jobs["team-a", "train"].body
+    now = datetime.now(UTC)
+    two_days_ago = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tomorrow = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    template = {"spec": {"containers": [{"name": "trainer", "image": "trainer"}]}}
+    pending = [
+        ("starved", "WaitingForCapacity", {}),
+        ("held-at-earliest-room", "Reserved", {}),
+        ("due-tomorrow", "WaitingForCapacity", {"deadline": tomorrow}),
+        ("patient", "WaitingForCapacity", {"maxWait": "72h"}),
+        ("over-quota", "QuotaExceeded", {}),
+    ]
+    for name, reason, spec in pending:
+        cache.upsert_job({**train, "metadata": {**train["metadata"], "name": name,
+                                                "namespace": "team-c",
+                                                "creationTimestamp": two_days_ago},
+                          "spec": {**train["spec"], "template": template, **spec},
+                          "status": {"phase": "Pending", "reason": reason}})  # fmt: skip
+    samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
+    past = {
+        dict(k[1])["namespace"]: v
+        for k, v in samples.items()
+        if k[0] == "pricewise_pending_jobs_past_max_wait"
+    }
+    # Two days against the default 24h: the job waiting for room and the one held at the
+    # earliest room; not the job whose deadline bounds its wait, the one allowed 72h, nor the
+    # one its quota holds (team-a's waits on its budget, team-b's is not worth running: 0, not
+    # absent).
+    assert past == {"team-a": 0, "team-b": 0, "team-c": 2}
+
+
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:
     cache = _state()
     kube = NoKube()

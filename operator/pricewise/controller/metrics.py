@@ -23,11 +23,15 @@ from pricewise.controller.cache import Cache
 from pricewise.controller.records import HELD_REASONS
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.lookahead import LookAhead, past_max_wait
+from pricewise.core.preemption import PREEMPTING
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
 
 JOULES_PER_KWH = 3.6e6
+MAX_WAIT_S = LookAhead.max_wait_s
+"""The operator's default max wait, as its solver plans with it (`config` leaves it as is)."""
 
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
@@ -38,6 +42,10 @@ UNCOUNTED_WAITS = frozenset(
 """Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
 for a fix, and say so elsewhere, or they are planned to start (a job held five hours to save
 0.40 USD paged as pending too long after one)."""
+ROOM_WAITS = frozenset({"WaitingForCapacity", "Reserved", "Queued", "NodesUnavailable", PREEMPTING})
+"""Reasons of pending jobs that wait for room on the cluster: the waits `spec.maxWait` bounds
+(one planned to start past it holds the earliest room there is). A quota or budget that holds
+a job is the admin's limit, with alerts of its own."""
 
 
 class StateCollector(Collector):
@@ -217,14 +225,25 @@ class StateCollector(Collector):
             "When a waiting job is planned to start, on the pool it waits for.",
             labels=labels[:3],
         )
+        past = GaugeMetricFamily(
+            "pricewise_pending_jobs_past_max_wait",
+            "Pending TrainingJobs that could run, with no deadline ahead, submitted more than "
+            "their max wait ago (spec.maxWait, else 24h): the bound on waits was not kept, as "
+            "the cluster had no room for them within it.",
+            labels=["namespace"],
+        )
         by_phase: Counter[tuple[str, str]] = Counter()
         by_reason: Counter[tuple[str, str]] = Counter()
+        past_bound: Counter[str] = Counter()
         ages: dict[str, float] = {}
         for (namespace, name), record in list(self.cache.jobs.items()):
             st = record.status
             by_phase[namespace, record.phase] += 1
             if record.phase == "Pending":
                 by_reason[namespace, st.reason or "New"] += 1
+                job = record.job
+                if st.reason in ROOM_WAITS and job and past_max_wait(job, now, MAX_WAIT_S):
+                    past_bound[namespace] += 1
                 since = _waiting_since(record.body["metadata"], st.conditions)
                 if since and st.reason not in UNCOUNTED_WAITS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
@@ -242,11 +261,12 @@ class StateCollector(Collector):
         for namespace in sorted({ns for ns, _ in by_phase}):
             for phase in PHASES:
                 phases.add_metric([namespace, phase], by_phase[namespace, phase])
+            past.add_metric([namespace], past_bound[namespace])
         for (namespace, reason), count in sorted(by_reason.items()):
             pending.add_metric([namespace, reason], count)
         for namespace, age in sorted(ages.items()):
             oldest.add_metric([namespace], age)
-        yield from (estimated, accrued, energy, phases, pending, oldest, planned)
+        yield from (estimated, accrued, energy, phases, pending, oldest, planned, past)
 
     def _budgets(self, now: datetime) -> Iterator[GaugeMetricFamily]:
         labels = ["namespace", "budget", "currency"]
