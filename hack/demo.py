@@ -4,7 +4,9 @@
     make demo            # or: python hack/demo.py [--keep]
 
 Starts the local control plane (hack/cluster.py), installs the CRDs and the examples, runs
-`pricewise run`, and shows where the jobs went, what they cost and why. The simulated workers
+`pricewise run`, and shows where the jobs went, what they cost and why. Then two more jobs
+arrive (hack/demo-arrivals.yaml) where their cheapest pool has room for one: the other is planned
+there with a start time and why it waits, and starts when the node frees. The simulated workers
 run for two minutes (kwok), so jobs go from Admitted to Running to Succeeded while you watch.
 With --keep the operator and the cluster stay up (Ctrl-C stops the operator).
 """
@@ -21,6 +23,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -53,7 +56,13 @@ def apply_examples(run_for: str) -> int:
         cluster.kubectl("create", "namespace", namespace, check=False)
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "pricetable.yaml"))
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "budgets.yaml"))
-    jobs = list(yaml.safe_load_all((REPO / "examples" / "jobs.yaml").read_text()))
+    return apply_jobs(REPO / "examples" / "jobs.yaml", run_for)
+
+
+def apply_jobs(path: Path, run_for: str) -> int:
+    """Apply the TrainingJobs of `path`, their simulated workers running for `run_for`;
+    returns how many jobs."""
+    jobs = list(yaml.safe_load_all(path.read_text()))
     for job in jobs:
         # Simulated run time for kwok; a real cluster ignores the annotation.
         meta = job["spec"]["template"].setdefault("metadata", {})
@@ -62,6 +71,23 @@ def apply_examples(run_for: str) -> int:
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
     )
     return len(jobs)
+
+
+def job_statuses(namespace: str) -> dict[str, dict[str, Any]]:
+    """The status of each TrainingJob of the namespace, by name."""
+    found = cluster.kubectl("get", "tj", "-n", namespace, "-o", "json", check=False).stdout
+    items = json.loads(found or "{}").get("items", [])
+    return {j["metadata"]["name"]: j.get("status", {}) for j in items}
+
+
+def wait_running(namespace: str, names: list[str], timeout_s: float) -> None:
+    """Wait until every job of `names` runs (or has run), or for `timeout_s` seconds at most."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        statuses = job_statuses(namespace)
+        if all(statuses.get(n, {}).get("phase") in ("Running", "Succeeded") for n in names):
+            return
+        time.sleep(2)
 
 
 def wait_decided(jobs: int, timeout_s: float) -> None:
@@ -115,6 +141,20 @@ def main() -> int:
         shown = ("pricewise_job_estimated_cost", "pricewise_budget_spent")
         print(f"\n$ curl -s localhost:{port}/metrics | grep -E '^({'|'.join(shown)})'")
         print("\n".join(line for line in lines if line.startswith(shown)))
+        print("\nTwo more jobs arrive, both cheapest on tpu-v5e, which has one node free:")
+        jobs += apply_jobs(HACK / "demo-arrivals.yaml", RUN_FOR)
+        wait_decided(jobs, 60)
+        time.sleep(3)
+        _show("get", "tj", "-n", "team-nlp", "-o", "wide")
+        statuses = job_statuses("team-nlp")
+        waiting = [name for name, st in statuses.items() if st.get("reason") == "Reserved"]
+        for name in waiting:
+            _show("describe", "tj", name, "-n", "team-nlp")
+        if waiting:
+            print(f"\nThe workers run for {RUN_FOR} here (kwok), not for hours: once a TPU node")
+            print("frees, the next cycle starts the waiting job there.")
+            wait_running("team-nlp", waiting, 240)
+            _show("get", "tj", "-n", "team-nlp", *waiting, "-o", "wide")
         if args.keep:
             print(f"\nKUBECONFIG={cluster.kubeconfig()}  (Ctrl-C stops the operator)")
             operator.wait()
