@@ -203,24 +203,31 @@ def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None
         ("due-tomorrow", "WaitingForCapacity", {"deadline": tomorrow}),
         ("patient", "WaitingForCapacity", {"maxWait": "72h"}),
         ("over-quota", "QuotaExceeded", {}),
+        ("left-for-next-cycle", "Deferred", {}),
+        ("requeued-an-hour-ago", "WaitingForCapacity", {}),
     ]
+    an_hour_ago = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    released = {"type": "Admitted", "status": "False", "reason": "Requeued",
+                "lastTransitionTime": an_hour_ago}  # fmt: skip
     for name, reason, spec in pending:
+        conditions = [released] if name.startswith("requeued") else []
         cache.upsert_job({**train, "metadata": {**train["metadata"], "name": name,
                                                 "namespace": "team-c",
                                                 "creationTimestamp": two_days_ago},
                           "spec": {**train["spec"], "template": template, **spec},
-                          "status": {"phase": "Pending", "reason": reason}})  # fmt: skip
+                          "status": {"phase": "Pending", "reason": reason,
+                                     "conditions": conditions}})  # fmt: skip
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
     past = {
         dict(k[1])["namespace"]: v
         for k, v in samples.items()
         if k[0] == "pricewise_pending_jobs_past_max_wait"
     }
-    # Two days against the default 24h: the job waiting for room and the one held at the
-    # earliest room; not the job whose deadline bounds its wait, the one allowed 72h, nor the
-    # one its quota holds (team-a's waits on its budget, team-b's is not worth running: 0, not
-    # absent).
-    assert past == {"team-a": 0, "team-b": 0, "team-c": 2}
+    # Two days against the default 24h: the jobs waiting for room, held at the earliest room or
+    # left for the next cycle; not the job whose deadline bounds its wait, the one allowed 72h,
+    # the one its quota holds, nor the one that ran until an hour ago (team-a's job waits on
+    # its budget, team-b's is not worth running: 0, not absent).
+    assert past == {"team-a": 0, "team-b": 0, "team-c": 3}
 
 
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:

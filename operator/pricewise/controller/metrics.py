@@ -42,7 +42,9 @@ UNCOUNTED_WAITS = frozenset(
 """Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
 for a fix, and say so elsewhere, or they are planned to start (a job held five hours to save
 0.40 USD paged as pending too long after one)."""
-ROOM_WAITS = frozenset({"WaitingForCapacity", "Reserved", "Queued", "NodesUnavailable", PREEMPTING})
+ROOM_WAITS = frozenset(
+    {"WaitingForCapacity", "Reserved", "Queued", "Deferred", "NodesUnavailable", PREEMPTING}
+)
 """Reasons of pending jobs that wait for room on the cluster: the waits `spec.maxWait` bounds
 (one planned to start past it holds the earliest room there is). A quota or budget that holds
 a job is the admin's limit, with alerts of its own."""
@@ -227,9 +229,10 @@ class StateCollector(Collector):
         )
         past = GaugeMetricFamily(
             "pricewise_pending_jobs_past_max_wait",
-            "Pending TrainingJobs that could run, with no deadline ahead, submitted more than "
-            "their max wait ago (spec.maxWait, else 24h): the bound on waits was not kept, as "
-            "the cluster had no room for them within it.",
+            "Pending TrainingJobs waiting for room, with no deadline ahead (none, or one they "
+            "run late past: whenLate Run), for longer than their max wait (spec.maxWait, else "
+            "24h) since their creation or last requeue: the cluster had no room for them "
+            "within it.",
             labels=["namespace"],
         )
         by_phase: Counter[tuple[str, str]] = Counter()
@@ -241,10 +244,10 @@ class StateCollector(Collector):
             by_phase[namespace, record.phase] += 1
             if record.phase == "Pending":
                 by_reason[namespace, st.reason or "New"] += 1
-                job = record.job
-                if st.reason in ROOM_WAITS and job and past_max_wait(job, now, MAX_WAIT_S):
-                    past_bound[namespace] += 1
                 since = _waiting_since(record.body["metadata"], st.conditions)
+                job = record.job
+                if since and job and st.reason in ROOM_WAITS:
+                    past_bound[namespace] += int(past_max_wait(job, since, now, MAX_WAIT_S))
                 if since and st.reason not in UNCOUNTED_WAITS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
                 if st.planned_start is not None:
@@ -439,7 +442,8 @@ class Metrics:
 
 def _waiting_since(meta: Mapping[str, Any], conditions: list[Condition]) -> datetime | None:
     """When a pending job began to wait: its creation, or its last requeue (when its Admitted
-    condition last turned False). A requeued job older than an hour paged at once."""
+    condition last turned False). A requeued job older than an hour paged at once, and one
+    older than its max wait counted as past it."""
     created = parse_time(meta.get("creationTimestamp"))
     admitted = next((c for c in conditions if c.type == "Admitted"), None)
     released = admitted.last_transition_time if admitted and admitted.status == "False" else None

@@ -112,14 +112,15 @@ def max_wait_of(job: Job, default_s: float) -> float:
     return job.max_wait_s if job.max_wait_s is not None else default_s
 
 
-def past_max_wait(job: Job, now: datetime, default_s: float) -> bool:
-    """Whether the job has waited past the bound its wait is kept within: it has no deadline
-    ahead of it (none, or one already passed) and was submitted more than its max wait ago.
-    Where arrivals outrun the cluster no schedule keeps that bound (benchmarks/README.md, "The
-    longest wait any schedule has"), so the operator reports such jobs for ops to act on."""
-    if job.created is None or (job.deadline is not None and job.deadline > now):
+def past_max_wait(job: Job, since: datetime, now: datetime, default_s: float) -> bool:
+    """Whether the job, waiting since `since`, has waited past the bound its wait is kept
+    within: it has no deadline ahead of it (none, or one it runs late past) and has waited
+    longer than its max wait. Where arrivals outrun the cluster no schedule keeps that bound
+    (benchmarks/README.md, "The longest wait any schedule has"), so the operator reports such
+    jobs for ops to act on."""
+    if job.deadline is not None and job.deadline > now:
         return False
-    return (now - job.created).total_seconds() > max_wait_of(job, default_s)
+    return (now - since).total_seconds() > max_wait_of(job, default_s)
 
 
 def overdue_hours(job: Job, now: datetime, max_wait_s: float) -> int:
