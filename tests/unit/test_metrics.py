@@ -32,6 +32,19 @@ def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     }
 
 
+def _by_namespace(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str
+) -> dict[str, float]:
+    """The samples of the metric `name`, by their namespace label."""
+    return {dict(k[1])["namespace"]: v for k, v in samples.items() if k[0] == name}
+
+
+def _released(at: datetime) -> dict[str, str]:
+    """The Admitted condition of a job requeued at `at`."""
+    return {"type": "Admitted", "status": "False", "reason": "Requeued",
+            "lastTransitionTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+
+
 def _table(name: str, pool: str, accelerator: str, prices: dict[str, float]) -> dict[str, Any]:
     """A PriceTable in USD of one pool, whose nodes are labelled `pool: <pool>`."""
     return {
@@ -167,8 +180,7 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
     cache = _state()
     requeued_at = datetime.now(UTC) - timedelta(minutes=2)
     train = cache.jobs["team-a", "train"].body
-    released = {"type": "Admitted", "status": "False", "reason": "Requeued",
-                "lastTransitionTime": requeued_at.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    released = _released(requeued_at)
     cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "requeued",
                                             "namespace": "team-c"},
                       "status": {"phase": "Pending", "reason": "WaitingForCapacity",
@@ -180,11 +192,7 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
                                             "namespace": "team-e"},
                       "status": {"phase": "Pending", "reason": "Reserved"}})  # fmt: skip
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
-    ages = {
-        dict(k[1])["namespace"]: v
-        for k, v in samples.items()
-        if k[0] == "pricewise_oldest_pending_job_age_seconds"
-    }
+    ages = _by_namespace(samples, "pricewise_oldest_pending_job_age_seconds")
     # Created days ago, it had waited 2 minutes since its node went away; the invalid job
     # is PricewiseObjectsRejected's to report; the one planned to start waits by plan.
     assert 100 < ages["team-c"] < 200 and "team-d" not in ages and "team-e" not in ages
@@ -206,9 +214,7 @@ def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None
         ("left-for-next-cycle", "Deferred", {}),
         ("requeued-an-hour-ago", "WaitingForCapacity", {}),
     ]
-    an_hour_ago = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    released = {"type": "Admitted", "status": "False", "reason": "Requeued",
-                "lastTransitionTime": an_hour_ago}  # fmt: skip
+    released = _released(now - timedelta(hours=1))
     for name, reason, spec in pending:
         conditions = [released] if name.startswith("requeued") else []
         cache.upsert_job({**train, "metadata": {**train["metadata"], "name": name,
@@ -218,11 +224,7 @@ def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None
                           "status": {"phase": "Pending", "reason": reason,
                                      "conditions": conditions}})  # fmt: skip
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
-    past = {
-        dict(k[1])["namespace"]: v
-        for k, v in samples.items()
-        if k[0] == "pricewise_pending_jobs_past_max_wait"
-    }
+    past = _by_namespace(samples, "pricewise_pending_jobs_past_max_wait")
     # Two days against the default 24h: the jobs waiting for room, held at the earliest room or
     # left for the next cycle; not the job whose deadline bounds its wait, the one allowed 72h,
     # the one its quota holds, nor the one that ran until an hour ago (team-a's job waits on
