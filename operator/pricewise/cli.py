@@ -18,6 +18,7 @@ from pricewise.core.times import parse_time
 from pricewise.offline.arguments import time_limit, wait_cost
 
 if TYPE_CHECKING:
+    from pricewise.controller.config import OperatorConfig
     from pricewise.core.solver import SolverSettings
 
 
@@ -58,17 +59,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solver_settings(args: argparse.Namespace, wait_cost: float | None = None) -> SolverSettings:
-    """The solver settings of `plan`: `--wait-cost` where given, else `wait_cost` (the
-    operator's, for a quote), else the default."""
+def _solver_settings(
+    args: argparse.Namespace, operator: OperatorConfig | None = None
+) -> SolverSettings:
+    """The solver settings of `plan`: `--wait-cost` where given, else the wait cost of
+    `operator` (the cluster's operator, for a quote), else the default; the max wait of
+    `operator`, else the default."""
+    from pricewise.controller.config import OperatorConfig
     from pricewise.core.lookahead import LookAhead
     from pricewise.core.solver import SolverSettings
 
-    chosen = next((w for w in (args.wait_cost, wait_cost) if w is not None), LookAhead.wait_cost)
+    given = operator or OperatorConfig()
+    chosen = given.wait_cost if args.wait_cost is None else args.wait_cost
     return SolverSettings(
         time_limit_s=args.time_limit,
         num_workers=args.solver_workers,
-        look_ahead=LookAhead(wait_cost=chosen),
+        look_ahead=LookAhead(max_wait_s=given.max_wait_s, wait_cost=chosen),
     )
 
 
@@ -129,7 +135,7 @@ def _quote(args: argparse.Namespace) -> int:
         )
         return 2
     snapshot, keys = quoted.snapshot, quoted.keys
-    plan = solve(snapshot, _solver_settings(args, quoted.config.wait_cost))
+    plan = solve(snapshot, _solver_settings(args, quoted.config))
     decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
     # Those that may run: a job held as specified (a deadline no option meets) competes with none.
     others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)

@@ -419,6 +419,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         # values.schema.json: a mistyped key or a value out of range, by its path.
         (["--set", "scheduler.solverSecond=3"], "'solverSecond' not allowed"),
         (["--set", "scheduler.waitCost=-1"], "at '/scheduler/waitCost': minimum"),
+        (["--set", "scheduler.maxWait=2 days"], "at '/scheduler/maxWait': '2 days' does not match"),
         (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
         (
             ["--set", "prometheusRule.thresholds.pendingSeconds=0"],
@@ -448,7 +449,8 @@ def test_values_an_older_release_lacks_are_left_to_the_operator(cluster: Any) ->
     (deployment,) = [d for d in _docs(text) if d["kind"] == "Deployment"]
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert not {"PRICEWISE_PERIOD_SECONDS", "PRICEWISE_SOLVER_SECONDS",
-                "PRICEWISE_SOLVER_WORKERS", "PRICEWISE_WAIT_COST"} & env.keys()  # fmt: skip
+                "PRICEWISE_SOLVER_WORKERS", "PRICEWISE_WAIT_COST",
+                "PRICEWISE_MAX_WAIT"} & env.keys()  # fmt: skip
     assert all(e.get("value") != "" for e in env.values())
 
 

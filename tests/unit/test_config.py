@@ -33,12 +33,14 @@ def test_every_variable_is_read() -> None:
             "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS": "0",
             "PRICEWISE_RECLAIM_TAINTS": " a/b , c/d,",
             "PRICEWISE_WAIT_COST": "0",
+            "PRICEWISE_MAX_WAIT": "2d12h",
         }
     )
     taints = frozenset({"a/b", "c/d"})
-    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, taints, 0.0)
+    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, taints, 0.0, 216_000.0)
     solver = config.solver()
     assert (solver.time_limit_s, solver.num_workers, solver.look_ahead.wait_cost) == (5.5, 4, 0)
+    assert solver.look_ahead.max_wait_s == 216_000.0
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,9 @@ def test_every_variable_is_read() -> None:
         ("PRICEWISE_SOLVER_WORKERS", "2.5", "whole number"),
         ("PRICEWISE_SOLVER_WORKERS", "1000", "from 1 to 64"),
         ("PRICEWISE_WAIT_COST", "-0.1", "a share from 0 to 10"),
+        ("PRICEWISE_MAX_WAIT", "2 days", "a duration such as 48h or 3d, from 1s to 3650d"),
+        ("PRICEWISE_MAX_WAIT", "0s", "from 1s"),
+        ("PRICEWISE_MAX_WAIT", "86400", "a duration such as 48h"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_may_be(name: str, raw: str, says: str) -> None:

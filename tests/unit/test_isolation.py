@@ -1117,6 +1117,7 @@ def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> 
         {"name": "PRICEWISE_NAMESPACE", "valueFrom": namespace},
         {"name": "PRICEWISE_WAIT_COST", "value": "1.5"},
         {"name": "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "value": "60"},
+        {"name": "PRICEWISE_MAX_WAIT", "value": "3d"},
     ]
     world.kube.put("deployments", operator_deployment("pricewise", env))
     new = TrainingJob.model_validate(
@@ -1124,6 +1125,7 @@ def test_a_quote_plans_with_the_operator_s_settings_where_it_can_read_them() -> 
     )
     quoted = asyncio.run(quote(world.kube, [new], NOW))  # type: ignore[arg-type]
     assert (quoted.config.wait_cost, quoted.config.preemption_min_run_s) == (1.5, 60.0)
+    assert quoted.config.max_wait_s == 3 * 86_400.0
     assert quoted.config_warning is None
     # A setting a quote reads, taken from a ConfigMap: the default, and why.
     mapped = {"name": "PRICEWISE_WAIT_COST", "valueFrom": {"configMapKeyRef": {"name": "x"}}}

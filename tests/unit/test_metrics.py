@@ -230,6 +230,9 @@ def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None
     # the one its quota holds, nor the one that ran until an hour ago (team-a's job waits on
     # its budget, team-b's is not worth running: 0, not absent).
     assert past == {"team-a": 0, "team-b": 0, "team-c": 3}
+    # With the operator's max wait at 3d (PRICEWISE_MAX_WAIT), two days is within it.
+    patient = Metrics(cache, Accountant(cache, NoKube()), max_wait_s=3 * 86_400.0)  # type: ignore[arg-type]
+    assert _by_namespace(_samples(patient), "pricewise_pending_jobs_past_max_wait")["team-c"] == 0
 
 
 def test_counters_start_at_zero_and_series_go_with_their_job() -> None:

@@ -25,6 +25,7 @@ from pricewise import cli
 from pricewise.api.models import Budget, PriceTable
 from pricewise.controller.config import from_environment
 from pricewise.controller.quote import OPERATOR_LABELS
+from pricewise.core.units import DURATION_PATTERN, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pricewise"
@@ -400,6 +401,16 @@ def test_deployment_passes_flags_the_operator_accepts() -> None:
     config = from_environment(values)
     assert config.solver_workers == int(values["PRICEWISE_SOLVER_WORKERS"])
     assert config.wait_cost == float(values["PRICEWISE_WAIT_COST"])
+    assert config.max_wait_s == parse_duration(values["PRICEWISE_MAX_WAIT"])
+
+
+def test_the_chart_takes_a_max_wait_in_the_form_the_operator_reads() -> None:
+    # values.schema.json is written by hand: its pattern must be spec.maxWait's own.
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    max_wait = schema["properties"]["scheduler"]["properties"]["maxWait"]
+    assert max_wait["pattern"] == DURATION_PATTERN
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert re.fullmatch(DURATION_PATTERN, values["scheduler"]["maxWait"])
 
 
 def test_metrics_service_targets_the_metrics_port() -> None:

@@ -24,6 +24,7 @@ from pricewise import cli, kube
 from pricewise.api.manifests import read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
+from pricewise.controller.config import OperatorConfig
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
@@ -128,9 +129,11 @@ def test_plan_counts_waits_as_the_operator_does_unless_told_otherwise() -> None:
     assert f"default {LookAhead.wait_cost:g};" in " ".join(
         pricewise("plan", "--help").stdout.split()
     )
-    assert cli._solver_settings(given, 1.5).look_ahead.wait_cost == 1.5
+    operator = OperatorConfig(wait_cost=1.5, max_wait_s=7_200.0)
+    quoted = cli._solver_settings(given, operator).look_ahead
+    assert (quoted.wait_cost, quoted.max_wait_s) == (1.5, 7_200.0)
     free = cli.parser().parse_args(["plan", "x", "--wait-cost", "0"])
-    assert cli._solver_settings(free, 1.5).look_ahead.wait_cost == 0.0
+    assert cli._solver_settings(free, operator).look_ahead.wait_cost == 0.0
     bad = pricewise("plan", "examples/", "--wait-cost", "-1")
     assert bad.returncode == 2
     assert "--wait-cost: '-1' is not a share from 0 to 10, such as 0.3" in bad.stderr

@@ -387,9 +387,10 @@ class TrainingJobSpec(ApiModel):
     max_wait: str | None = duration_field(
         None,
         "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
-        "e.g. 6h (default: the operator's, 24h); it waits only for room that frees within a "
-        "day, its planning horizon. From nine tenths of it on, a job without a deadline starts "
-        "before the others of its priority, oldest first, so that it starts within it; "
+        "e.g. 6h (default: the operator's scheduler.maxWait, 24h unless set); it waits only "
+        "for room that frees within a day, its planning horizon. From nine tenths of it on, a "
+        "job without a deadline starts before the others of its priority, oldest first, so "
+        "that it starts within it; "
         "where no room is free, it holds the earliest room that frees for it. Where none frees "
         "in time it waits longer, counted in pricewise_pending_jobs_past_max_wait.",
     )

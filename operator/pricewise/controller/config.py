@@ -12,8 +12,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pricewise.core import bounds
 from pricewise.core.lookahead import MOST_WAIT_COST, LookAhead
 from pricewise.core.solver import SolverSettings
+from pricewise.core.units import format_duration, parse_duration
 
 
 class ConfigError(ValueError):
@@ -45,13 +47,19 @@ class OperatorConfig:
     wait_cost: float = LookAhead.wait_cost
     """What a planned wait counts for, as a share of the job's price over it
     (PRICEWISE_WAIT_COST; `LookAhead.wait_cost`)."""
+    max_wait_s: float = LookAhead.max_wait_s
+    """The max wait of a job without `spec.maxWait` (PRICEWISE_MAX_WAIT, a duration such as
+    48h; `LookAhead.max_wait_s`): the admin's choice between price and waits. Longer, jobs
+    wait longer for cheaper capacity and the cluster spends less; shorter, fewer jobs are
+    counted past it when arrivals outrun the cluster (benchmarks/README.md, "The max wait:
+    price against waits")."""
 
     def solver(self) -> SolverSettings:
         """The solver settings of a cycle."""
         return SolverSettings(
             time_limit_s=self.solver_seconds,
             num_workers=self.solver_workers,
-            look_ahead=LookAhead(wait_cost=self.wait_cost),
+            look_ahead=LookAhead(max_wait_s=self.max_wait_s, wait_cost=self.wait_cost),
         )
 
 
@@ -75,6 +83,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
         wait_cost=_number(
             env, "PRICEWISE_WAIT_COST", default.wait_cost, 0.0, MOST_WAIT_COST, "a share"
         ),
+        max_wait_s=_duration(env, "PRICEWISE_MAX_WAIT", default.max_wait_s),
     )
 
 
@@ -101,6 +110,23 @@ def _number(
         raise ConfigError(
             f"{name}={raw!r}: must be {what} from {least:g} to {most:g} "
             f"(default {default:g}); fix the value in the chart's values or the Deployment's env"
+        )
+    return value
+
+
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = parse_duration(raw)
+    except ValueError:
+        value = math.nan
+    if not bounds.MIN_DURATION_S <= value <= bounds.MAX_RUN_S:
+        raise ConfigError(
+            f"{name}={raw!r}: must be a duration such as 48h or 3d, from 1s to "
+            f"{format_duration(bounds.MAX_RUN_S)} (default {format_duration(default)}); fix "
+            "the value in the chart's values or the Deployment's env"
         )
     return value
 

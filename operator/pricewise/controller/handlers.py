@@ -88,18 +88,20 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         kube, config.namespace, "pricewise-scheduler", f"{socket.gethostname()}-{os.getpid()}"
     )
     accountant = Accountant(CACHE, kube, timedelta(seconds=config.accrual_s))
+    solver = config.solver()
     metrics = Metrics(
         CACHE,
         accountant,
         is_leader=lambda: elector.is_leader,
         requests=lambda: kube.requests,
         backlog=lambda: scheduler.teller.queued,
+        max_wait_s=solver.look_ahead.max_wait_s,  # counted past the bound the solver plans with
     )
     scheduler = Scheduler(
         CACHE,
         kube,
         accountant,
-        config.solver(),
+        solver,
         LoopSettings(period_s=config.period_s),
         is_leader=lambda: elector.is_leader,
         metrics=metrics,

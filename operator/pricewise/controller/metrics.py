@@ -30,8 +30,6 @@ from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
 
 JOULES_PER_KWH = 3.6e6
-MAX_WAIT_S = LookAhead.max_wait_s
-"""The operator's default max wait, as its solver plans with it (`config` leaves it as is)."""
 
 PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
@@ -60,12 +58,14 @@ class StateCollector(Collector):
         is_leader: Callable[[], bool],
         requests: Callable[[], Mapping[str, int]],
         backlog: Callable[[], int],
+        max_wait_s: float,
     ) -> None:
         self.cache = cache
         self.accountant = accountant
         self.is_leader = is_leader
         self.requests = requests
         self.backlog = backlog
+        self.max_wait_s = max_wait_s
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Every state gauge, and the count of API requests the operator made.
@@ -231,8 +231,8 @@ class StateCollector(Collector):
             "pricewise_pending_jobs_past_max_wait",
             "Pending TrainingJobs waiting for room, with no deadline ahead (none, or one they "
             "run late past: whenLate Run), for longer than their max wait (spec.maxWait, else "
-            "24h) since their creation or last requeue: the cluster had no room for them "
-            "within it.",
+            "the operator's scheduler.maxWait, 24h unless set) since their creation or last "
+            "requeue: the cluster had no room for them within it.",
             labels=["namespace"],
         )
         by_phase: Counter[tuple[str, str]] = Counter()
@@ -247,7 +247,7 @@ class StateCollector(Collector):
                 since = _waiting_since(record.body["metadata"], st.conditions)
                 job = record.job
                 if since and job and st.reason in ROOM_WAITS:
-                    past_bound[namespace] += int(past_max_wait(job, since, now, MAX_WAIT_S))
+                    past_bound[namespace] += int(past_max_wait(job, since, now, self.max_wait_s))
                 if since and st.reason not in UNCOUNTED_WAITS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
                 if st.planned_start is not None:
@@ -342,13 +342,18 @@ class Metrics:
         is_leader: Callable[[], bool] = lambda: True,
         requests: Callable[[], Mapping[str, int]] = dict,
         backlog: Callable[[], int] = lambda: 0,
+        max_wait_s: float = LookAhead.max_wait_s,
     ) -> None:
+        """`max_wait_s`: the operator's default max wait (`OperatorConfig.max_wait_s`), which
+        the jobs without `spec.maxWait` are counted past."""
         # Every counter's `_created` twin is a series per label set that no dashboard or alert
         # reads (18 of `pricewise_job_restarts_created` on the demo alone).
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant
-        self.registry.register(StateCollector(cache, accountant, is_leader, requests, backlog))
+        self.registry.register(
+            StateCollector(cache, accountant, is_leader, requests, backlog, max_wait_s)
+        )
         self.cost = CounterMetric(
             "pricewise_cost_accrued",
             "Cost accrued by jobs, by namespace and pool.",

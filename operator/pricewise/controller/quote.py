@@ -41,7 +41,11 @@ OPERATOR_LABELS = {
 label, which the chart's nameOverride changes)."""
 OPERATOR_SELECTOR = ",".join(f"{k}={v}" for k, v in OPERATOR_LABELS.items())
 """The same labels as a label selector."""
-QUOTED_SETTINGS = ("PRICEWISE_WAIT_COST", "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS")
+QUOTED_SETTINGS = (
+    "PRICEWISE_WAIT_COST",
+    "PRICEWISE_MAX_WAIT",
+    "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS",
+)
 """The operator's settings that change a quote."""
 
 
