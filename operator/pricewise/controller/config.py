@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pricewise.core import bounds
@@ -97,38 +97,35 @@ def _seconds(env: Mapping[str, str], name: str, default: float, least: float) ->
 
 
 def _number(
-    env: Mapping[str, str], name: str, default: float, least: float, most: float, what: str
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    least: float,
+    most: float,
+    what: str,
+    parse: Callable[[str], float] = float,
+    shown: Callable[[float], str] = "{:g}".format,
 ) -> float:
     raw = env.get(name)
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
         value = math.nan
     if not least <= value <= most:
         raise ConfigError(
-            f"{name}={raw!r}: must be {what} from {least:g} to {most:g} "
-            f"(default {default:g}); fix the value in the chart's values or the Deployment's env"
+            f"{name}={raw!r}: must be {what} from {shown(least)} to {shown(most)} "
+            f"(default {shown(default)}); fix the value in the chart's values or the "
+            "Deployment's env"
         )
     return value
 
 
 def _duration(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = parse_duration(raw)
-    except ValueError:
-        value = math.nan
-    if not bounds.MIN_DURATION_S <= value <= bounds.MAX_RUN_S:
-        raise ConfigError(
-            f"{name}={raw!r}: must be a duration such as 48h or 3d, from 1s to "
-            f"{format_duration(bounds.MAX_RUN_S)} (default {format_duration(default)}); fix "
-            "the value in the chart's values or the Deployment's env"
-        )
-    return value
+    what = "a duration such as 48h or 3d,"
+    least, most = bounds.MIN_DURATION_S, bounds.MAX_RUN_S
+    return _number(env, name, default, least, most, what, parse_duration, format_duration)
 
 
 def _workers(env: Mapping[str, str], name: str, default: int) -> int:
