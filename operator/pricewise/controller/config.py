@@ -49,9 +49,9 @@ class OperatorConfig:
     (PRICEWISE_WAIT_COST; `LookAhead.wait_cost`)."""
     max_wait_s: float = LookAhead.max_wait_s
     """The max wait of a job without `spec.maxWait` (PRICEWISE_MAX_WAIT, a duration such as
-    48h; `LookAhead.max_wait_s`): the admin's choice between price and waits. Longer, jobs
-    wait longer for cheaper capacity and the cluster spends less; shorter, fewer jobs are
-    counted past it when arrivals outrun the cluster (benchmarks/README.md, "The max wait:
+    48h; `LookAhead.max_wait_s`): the admin's choice between price and waits. Longer, jobs may
+    be held longer for cheaper capacity and the cluster spent less on the simulator's
+    contended replays, but a job may wait that long (benchmarks/README.md, "The max wait:
     price against waits")."""
 
     def solver(self) -> SolverSettings:
