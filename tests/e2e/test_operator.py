@@ -457,11 +457,16 @@ def test_two_live_replicas_hand_over_the_lease(
     pools.add("ha", nodes=2, gpus=8, price=1.0)
     pools.publish()
     option = pools.option("ha", 8, duration="1h")
-    second = Operator(operator.env, tmp_path / "second.log", free_port())
+    # The second replica with a max wait of its own: its log says which settings it took.
+    env = {**operator.env, "PRICEWISE_MAX_WAIT": "3d"}
+    second = Operator(env, tmp_path / "second.log", free_port())
     second.start(lead=False)
     try:
         apply(cluster, namespace, training_job("before", [option]))
         wait_phase(cluster, namespace, "before", "Running")
+        assert "settings: cycle every 2s, solve within 5s on 1 worker(s), max wait 3d," in (
+            second.log()
+        )
         assert "leading" not in second.log(), "two leaders at once"
         assert "pricewise_leader 0.0" in _metrics(second)
         operator.stop()  # gracefully: the Lease is released at once, not left to expire

@@ -43,6 +43,16 @@ def test_every_variable_is_read() -> None:
     assert solver.look_ahead.max_wait_s == 216_000.0
 
 
+def test_the_settings_read_as_one_line_for_the_log_at_start() -> None:
+    assert OperatorConfig().describe() == (
+        "cycle every 30s, solve within 10s on 1 worker(s), max wait 1d, wait cost 0.3, runs "
+        "safe from preemption for 600s, cost accrued every 60s, reclaim taints built-in"
+    )
+    given = from_environment({"PRICEWISE_MAX_WAIT": "36h", "PRICEWISE_RECLAIM_TAINTS": "b,a"})
+    assert "max wait 1d12h," in given.describe()
+    assert given.describe().endswith("reclaim taints a,b")
+
+
 @pytest.mark.parametrize(
     ("name", "raw", "says"),
     [

@@ -62,6 +62,20 @@ class OperatorConfig:
             look_ahead=LookAhead(max_wait_s=self.max_wait_s, wait_cost=self.wait_cost),
         )
 
+    def describe(self) -> str:
+        """The settings in a line for the log at start, so that an admin sees which values the
+        operator took (the chart's, or its own defaults where a value was left unset)."""
+        taints = (
+            "built-in" if self.reclaim_taints is None else ",".join(sorted(self.reclaim_taints))
+        )
+        return (
+            f"cycle every {self.period_s:g}s, solve within {self.solver_seconds:g}s on "
+            f"{self.solver_workers} worker(s), max wait {format_duration(self.max_wait_s)}, "
+            f"wait cost {self.wait_cost:g}, runs safe from preemption for "
+            f"{self.preemption_min_run_s:g}s, cost accrued every {self.accrual_s:g}s, reclaim "
+            f"taints {taints}"
+        )
+
 
 def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
     """The settings in `env` (the process environment by default); raises `ConfigError`."""

@@ -81,6 +81,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.persistence.diffbase_storage = NoDiffBase()
     config: OperatorConfig = _state.get("config") or from_environment()
+    log.info("settings: %s", config.describe())
     kube = Kube(load_configuration())
     if config.reclaim_taints is not None:
         CACHE.reclaim_taints = config.reclaim_taints
