@@ -320,7 +320,8 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="quote the TrainingJobs in FILE against the live cluster of the kubeconfig (as "
         "kubectl finds it): where, when and for how much they would run beside what runs, "
-        "is planned and waits there",
+        "is planned and waits there, with the operator's settings (its wait cost, max wait and "
+        "preemption guard)",
     )
     plan.add_argument(
         "--time-limit",
