@@ -62,20 +62,20 @@ def _plan(args: argparse.Namespace) -> int:
 def _solver_settings(
     args: argparse.Namespace, operator: OperatorConfig | None = None
 ) -> SolverSettings:
-    """The solver settings of `plan`: `--wait-cost` where given, else the wait cost of
-    `operator` (the cluster's operator, for a quote), else the default; the max wait of
-    `operator`, else the default."""
+    """The solver settings of `plan`: the operator's (`operator`, read for a quote; else its
+    defaults), with `--time-limit`, `--solver-workers` and, where given, `--wait-cost`."""
+    from dataclasses import replace
+
     from pricewise.controller.config import OperatorConfig
-    from pricewise.core.lookahead import LookAhead
-    from pricewise.core.solver import SolverSettings
 
     given = operator or OperatorConfig()
-    chosen = given.wait_cost if args.wait_cost is None else args.wait_cost
-    return SolverSettings(
-        time_limit_s=args.time_limit,
-        num_workers=args.solver_workers,
-        look_ahead=LookAhead(max_wait_s=given.max_wait_s, wait_cost=chosen),
-    )
+    wait_cost = given.wait_cost if args.wait_cost is None else args.wait_cost
+    return replace(
+        given,
+        solver_seconds=args.time_limit,
+        solver_workers=args.solver_workers,
+        wait_cost=wait_cost,
+    ).solver()
 
 
 def _workers(text: str) -> int:
