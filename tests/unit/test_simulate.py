@@ -529,6 +529,14 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
     assert any(row["meanWaitHours"] > 0 for row in out["policies"])
 
 
+def test_max_wait_takes_the_charts_duration_as_well_as_hours(files: dict[str, Path]):
+    # The chart's scheduler.maxWait is a duration; a value copied from it replays that bound.
+    for given in ("2d", "48"):
+        done = _cli(files, "--policy", "pricewise", "--max-wait", given, "-o", "json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["setup"]["maxWaitHours"] == 48.0
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -546,7 +554,8 @@ def test_per_job_json_adds_up_to_each_policys_row(capsys: pytest.CaptureFixture[
         (("--deadline-factor", "0", "0"), "--deadline-factor: '0' is not a factor from 1"),
         (("--deadline-factor", "3", "1.5"), "--deadline-factor 3 1.5: give the lower factor"),
         (("--window", "inf"), "--window: 'inf' is not a number of seconds from 0"),
-        (("--max-wait", "inf"), "--max-wait: 'inf' is not a number of hours from 0"),
+        (("--max-wait", "inf"), "--max-wait: 'inf' is not a number of hours or a duration"),
+        (("--max-wait", "2 days"), "--max-wait: '2 days' is not a number of hours or a dur"),
     ],
 )
 def test_out_of_range_arguments_are_refused(

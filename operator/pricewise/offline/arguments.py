@@ -40,3 +40,19 @@ def wait_cost(text: str) -> float:
     says = f"a share from 0 to {MOST_WAIT_COST:g}, such as 0.3"
     value: float = within(float, 0.0, math.nextafter(MOST_WAIT_COST, math.inf), says)(text)
     return value
+
+
+def _hours(text: str) -> float:
+    """A bare number of hours, as the simulator's figures name them, or a duration (`48h`,
+    `2d`) as the chart's `scheduler.maxWait` takes it."""
+    from pricewise.core.units import parse_duration  # imported when used, as above
+
+    try:
+        return float(text)
+    except ValueError:
+        return parse_duration(text) / 3600
+
+
+max_wait = within(_hours, 0.0, math.inf, "a number of hours or a duration such as 48h or 2d")
+"""`--max-wait`: hours (`48`) or the chart's form (`48h`, `2d`), so that a value copied from
+`scheduler.maxWait` replays the same bound."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS
-from pricewise.offline.arguments import time_limit, wait_cost, within
+from pricewise.offline.arguments import max_wait, time_limit, wait_cost, within
 from pricewise.offline.backfill import backfill_policy
 from pricewise.offline.simcluster import ClusterFileError, load_pools
 from pricewise.offline.simmodel import Policy, sim_jobs
@@ -103,10 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-wait",
-        type=within(float, 0.0, math.inf, "a number of hours from 0"),
+        type=max_wait,
         default=LookAhead().max_wait_s / 3600,
         metavar="HOURS",
-        help="longest pricewise holds a job back for cheaper capacity, from its arrival "
+        help="longest pricewise holds a job back for cheaper capacity, from its arrival: hours "
+        "or a duration as the chart's scheduler.maxWait takes it, e.g. 48h or 2d "
         "(default %(default)g)",
     )
     parser.add_argument(
