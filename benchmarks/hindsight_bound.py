@@ -190,10 +190,13 @@ def build_lp(
     bucket_s: float,
     finish_by_s: float | None = None,
     tail_step_s: float = 86400.0,
+    max_wait_s: float | None = None,
 ) -> Bound:
     """The hindsight LP of the module docstring (the misses row left open until `solve`); with
     `finish_by_s`, every run ends by then and the tail rows (one per pool every `tail_step_s`)
-    charge late runs and jobs without a deadline their capacity too."""
+    charge late runs and jobs without a deadline their capacity too; with `max_wait_s`, a late
+    run or one without a deadline starts within that of its arrival, in buckets charged their
+    capacity as on-time runs are."""
     solver = pywraplp.Solver.CreateSolver("GLOP")
     infinity = solver.infinity()
     capacity = _Capacity(solver, pools, bucket_s)
@@ -215,8 +218,25 @@ def build_lp(
     misses_row = solver.Constraint(-infinity, infinity)
     objective = solver.Objective()
     objective.SetMinimization()
-    forced = 0
     lates: list[pywraplp.Variable] = []
+
+    def starts(once: pywraplp.Constraint, opt: Option, lo: float, hi: float, *, late: bool,
+               held: bool) -> None:  # fmt: skip
+        """Runs of `opt` started in [lo, hi]: one variable a bucket where they hold their pool
+        in the buckets (`held`), else one; a late one counts as a miss."""
+        for start_lo, start_hi in _buckets(lo, hi, bucket_s) if held else [(lo, hi)]:
+            var = solver.NumVar(0.0, infinity, "")
+            once.SetCoefficient(var, 1.0)
+            objective.SetCoefficient(var, opt.cost / MICROS)
+            if held:
+                capacity.charge(var, opt, start_lo, start_hi)
+            if tails:
+                charge_tails(var, opt, start_lo, start_hi)
+            if late:
+                misses_row.SetCoefficient(var, 1.0)
+                lates.append(var)
+
+    forced = 0
     for sim in jobs:
         options = job_options(sim, pools, currency)
         if not options:
@@ -224,36 +244,25 @@ def build_lp(
             continue
         once = solver.Constraint(1.0, 1.0)
         for opt in options:
-            usd = opt.cost / MICROS
-            late = solver.NumVar(0.0, infinity, "")
-            once.SetCoefficient(late, 1.0)
-            objective.SetCoefficient(late, usd)
             # On time: a start s with arrival <= s and s + run <= deadline (the simulator's
-            # tolerance included), and by the end when there is one.
+            # tolerance included), and by the end when there is one. Late (or without a
+            # deadline): a start after the last on time, by the end, within the max wait.
             last_start = (
                 -math.inf if sim.deadline_s is None else sim.deadline_s + EPSILON_S - opt.run_s
             )
+            lo, hi = max(sim.arrival_s, last_start), math.inf
+            if max_wait_s is not None:
+                hi = sim.arrival_s + max_wait_s
             if finish_by_s is not None:
-                # Late (or without a deadline): a start after the last on time, ending by then.
-                lo, hi = max(sim.arrival_s, last_start), finish_by_s - opt.run_s
-                if lo > hi:
-                    late.SetUb(0.0)
-                else:
-                    charge_tails(late, opt, lo, hi)
-                last_start = min(last_start, hi)
-            if sim.deadline_s is None:
-                continue  # no deadline: never a miss, and the LP needs no start time for it
-            misses_row.SetCoefficient(late, 1.0)
-            lates.append(late)
-            if last_start < sim.arrival_s:
-                continue
-            for lo, hi in _buckets(sim.arrival_s, last_start, bucket_s):
-                x = solver.NumVar(0.0, infinity, "")
-                once.SetCoefficient(x, 1.0)
-                objective.SetCoefficient(x, usd)
-                capacity.charge(x, opt, lo, hi)
-                if tails:
-                    charge_tails(x, opt, lo, hi)
+                hi = min(hi, finish_by_s - opt.run_s)
+                last_start = min(last_start, finish_by_s - opt.run_s)
+            if lo <= hi:
+                # Within a max wait a late run has buckets to hold; without one it is charged
+                # no capacity (only the tails' share, when there is an end).
+                starts(once, opt, lo, hi, late=sim.deadline_s is not None,
+                       held=max_wait_s is not None)  # fmt: skip
+            if sim.deadline_s is not None and last_start >= sim.arrival_s:
+                starts(once, opt, sim.arrival_s, last_start, late=False, held=True)
     return Bound(solver, misses_row, forced, solver.NumConstraints(), solver.NumVariables(), lates)
 
 
@@ -442,6 +451,13 @@ def _parser() -> argparse.ArgumentParser:
         "multiple of this to the end (default 24)",
     )
     parser.add_argument(
+        "--max-wait",
+        type=float,
+        metavar="HOURS",
+        help="the cost bound of schedules that keep a max wait: a late run (or one without a "
+        "deadline) starts within HOURS of its arrival and holds its pool as on-time runs do",
+    )
+    parser.add_argument(
         "--longest-wait",
         type=float,
         metavar="HOURS",
@@ -467,6 +483,8 @@ def main() -> int:
     jobs, skipped, pools, currency = load_inputs(args)
     end = args.finish_by_hours
     ending = "" if end is None else f", every run ends by {end:g} h"
+    if args.max_wait is not None:
+        ending += f", late runs start within {args.max_wait:g} h of their arrival"
     shape = ", ".join(f"{p.name} {sum(n.allocatable.devices for n in p.nodes)}" for p in pools)
     print(
         f"{len(jobs)} jobs ({skipped} without throughputs left out), arrivals "
@@ -484,9 +502,11 @@ def main() -> int:
               f"{time.monotonic() - started:.1f}s")  # fmt: skip
         return 0
     finish_by_s = None if args.finish_by_hours is None else args.finish_by_hours * HOUR
+    max_wait_s = None if args.max_wait is None else args.max_wait * HOUR
     bound = build_lp(
-        jobs, pools, currency, args.bucket_hours * HOUR, finish_by_s, args.tail_step_hours * HOUR
-    )
+        jobs, pools, currency, args.bucket_hours * HOUR, finish_by_s,
+        args.tail_step_hours * HOUR, max_wait_s,
+    )  # fmt: skip
     print(f"built in {time.monotonic() - started:.1f}s")
     misses = [0, len(jobs), *args.misses, *(c.misses for c in args.compare if c.misses is not None)]
     report(bound, misses, cost_floor(jobs, pools, currency) / MICROS, args.compare, currency)

@@ -270,6 +270,25 @@ def test_with_an_end_the_hindsight_bound_charges_runs_without_a_deadline_their_c
     assert charged is not None and charged > free + 0.01
 
 
+def test_with_a_max_wait_the_hindsight_bound_charges_waiting_runs_their_capacity():
+    # The same twelve jobs: started within no wait at all, only 8 fit the cheapest pool, so the
+    # bound rises above twelve cheapest runs, and stays below first-fit, which waits for
+    # nothing; allowed a wait as long as a cheapest run, the other four run there after them.
+    trace = [TraceJob(i, "ResNet-18 (batch size 64)", 100_000, 0.0, 1) for i in range(12)]
+    jobs, pools, currency = at_zero_on_a_node_a_pool(trace)
+    cheapest = min(hindsight.job_options(jobs[0], pools, currency), key=lambda o: o.cost)
+    first_fit = summary(run(jobs, pools, simpolicies.first_fit_policy, "first-fit"))
+    assert first_fit["maxWaitHoursUnbound"] == 0
+
+    def bound(max_wait_s: float) -> float:
+        value, _ = hindsight.build_lp(jobs, pools, currency, 3600.0, max_wait_s=max_wait_s).solve(0)
+        assert value is not None
+        return value
+
+    assert 12 * cheapest.cost / MICROS + 0.01 < bound(0.0) <= first_fit["totalCost"] + 0.01
+    assert bound(cheapest.run_s + 3600.0) == pytest.approx(12 * cheapest.cost / MICROS)
+
+
 def test_the_wait_bound_rules_out_only_waits_no_schedule_keeps():
     # Four jobs of a whole node each, no deadline, all at 0, on three pools of one node: one
     # of them waits for another to end, however they are placed. The LP rules out waits of an
