@@ -247,6 +247,12 @@ def status_of(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
     return st
 
 
+def events_of(cluster: Any, namespace: str, reason: str) -> list[dict[str, Any]]:
+    """The namespace's Events of `reason`."""
+    found = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+    return [e for e in found["items"] if e["reason"] == reason]
+
+
 def wait_phase(
     cluster: Any, namespace: str, name: str, *phases: str, timeout: float = 60
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from operator_fixtures import (
     Pools,
     apply,
     end_workers,
+    events_of,
     free_port,
     get,
     status_of,
@@ -207,9 +208,8 @@ def test_quota_and_budgets(cluster: Any, namespace: str, operator: Operator, poo
     )
 
     def warned() -> bool | None:
-        found = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
-        items = json.loads(found)["items"]
-        return any(e["reason"] == "QuotaTooSmall" and e["type"] == "Warning" for e in items) or None
+        told = events_of(cluster, namespace, "QuotaTooSmall")
+        return any(e["type"] == "Warning" for e in told) or None
 
     wait_for(warned, timeout=10, what="a QuotaTooSmall Warning event")
     cluster.kubectl("delete", "resourcequota", "gpus", "-n", namespace)
@@ -720,6 +720,16 @@ def test_an_overdue_job_holds_its_room_and_only_a_job_that_ends_first_goes_befor
     assert wait_phase(cluster, namespace, "short", "Admitted", "Running", "Succeeded")
     behind = parse_time(wait_reason(cluster, namespace, "long", "Reserved")["plannedStart"])
     assert behind is not None and behind >= start + timedelta(minutes=10)
+
+    # Past its minute without room, it says so, and its owner is warned once.
+    def warned() -> list[dict[str, Any]] | None:
+        return events_of(cluster, namespace, "MaxWaitExceeded") or None
+
+    (warning,) = wait_for(warned, timeout=60, what="a MaxWaitExceeded Warning event")
+    assert (warning["type"], warning["involvedObject"]["name"]) == ("Warning", "wide")
+    past = next(c for c in status_of(cluster, namespace, "wide")["conditions"]
+                if c["type"] == "MaxWaitExceeded")  # fmt: skip
+    assert (past["status"], past["message"]) == ("True", warning["message"])
     # The holder ends: the wide job starts on the node it was held.
     end_workers(cluster, namespace, "holder")
     started = wait_phase(cluster, namespace, "wide", "Admitted", "Running", "Succeeded")

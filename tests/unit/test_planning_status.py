@@ -768,3 +768,28 @@ def test_a_budget_that_cannot_be_counted_says_so_by_event() -> None:
     said = [(reason, message) for name, reason, message in world.kube.events if name == "monthly"]
     assert [reason for reason, _ in said] == ["InvalidSpec"]
     assert "timeZone" in said[0][1]
+
+
+def test_a_job_waiting_for_room_past_its_max_wait_says_so_once_with_a_warning() -> None:
+    world = busy_world()  # both L4 nodes taken for an hour
+    start_workers(world, "2026-11-29T12:00:00Z")
+    body = job("c", options=[EIGHT], maxWait="10m")
+    body["metadata"]["creationTimestamp"] = "2026-11-29T12:00:00Z"
+    world.kube.put("trainingjobs", body)
+    world.cycle()
+
+    def exceeded() -> list[dict[str, Any]]:
+        conditions = world.job("c").get("conditions") or []
+        return [c for c in conditions if c["type"] == "MaxWaitExceeded"]
+
+    assert world.job("c")["phase"] == "Pending" and not exceeded()
+    for minutes in (11, 12):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
+    (condition,) = exceeded()
+    assert (condition["status"], condition["reason"]) == ("True", "PastMaxWait")
+    assert condition["message"].startswith(
+        "waited 11m for room, past its max wait (spec.maxWait 10m from submission or requeue)"
+    )
+    # One Warning for the owner as the bound is passed, not one a cycle.
+    told = [e for e in world.kube.events if e[1] == "MaxWaitExceeded"]
+    assert told == [("c", "MaxWaitExceeded", condition["message"])]

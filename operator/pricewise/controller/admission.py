@@ -20,10 +20,12 @@ from pricewise.api import convert
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import JobRecord
+from pricewise.controller.records import ROOM_WAITS, JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
-from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.explain import INFEASIBLE, Decision, max_wait_text
+from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING
+from pricewise.core.units import format_duration
 from pricewise.kube import ApiError, ConflictError, Kube, purpose
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,11 @@ def modelled_quota_refusal(message: str) -> bool:
 class Admission:
     """Writes decisions, statuses and events, and creates the workers of placed jobs."""
 
-    def __init__(self, cache: Cache, kube: Kube) -> None:
+    def __init__(self, cache: Cache, kube: Kube, max_wait_s: float) -> None:
         self.cache = cache
         self.kube = kube
+        self.max_wait_s = max_wait_s
+        """The max wait of jobs without `spec.maxWait` (the operator's scheduler.maxWait)."""
 
     async def apply(
         self, decision: Decision, now: datetime, currency: str, refresh: bool = False
@@ -79,7 +83,8 @@ class Admission:
         previous = record.status
         generation = record.body["metadata"].get("generation")
         if decision.chosen is None:
-            new = status.pending_status(decision, previous, now, generation)
+            past = self._past_max_wait(record, decision, now)
+            new = status.pending_status(decision, previous, now, generation, past)
             if status.pending_changed(previous, new, refresh):
                 # A wait for capacity, a quota or a budget is said in the status's Admitted
                 # condition alone, as a Pod's wait is in PodScheduled: an event per waiting
@@ -93,11 +98,29 @@ class Admission:
                 written = await self.write_status(record, new, check=True)
                 if written and announce:
                     await self.event(record, decision.reason, decision.message, infeasible)
+                # Its owner is told once, as its condition turns True: the bound was not kept.
+                if written and past is not None and not status.max_wait_exceeded(previous):
+                    await self.event(record, status.MAX_WAIT_EXCEEDED, past, warning=True)
                 return written
             return False
         new = status.admitted_status(decision, previous, now, currency, generation)
         # False when it changed under us: the next cycle sees its new state.
         return await self.write_status(record, new, check=True)
+
+    def _past_max_wait(self, record: JobRecord, decision: Decision, now: datetime) -> str | None:
+        """How a job waiting for room has waited past its max wait, as its condition and event
+        say it; None when it has not (or waits for something else: a quota, a budget, a fix)."""
+        since = record.waiting_since
+        if since is None or decision.reason not in ROOM_WAITS:
+            return None
+        if not past_max_wait(decision.job, since, now, self.max_wait_s):
+            return None
+        bound = max_wait_text(decision.job, self.max_wait_s, "from submission or requeue")
+        return (
+            f"waited {format_duration((now - since).total_seconds())} for room, past its max "
+            f"wait ({bound}): no room freed for it in time; more nodes, another option, a "
+            "higher priority or a longer spec.maxWait would shorten the wait"
+        )
 
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""

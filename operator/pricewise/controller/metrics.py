@@ -10,21 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pricewise.api.models import ACTIVE_PHASES, Condition
+from pricewise.api.models import ACTIVE_PHASES
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import HELD_REASONS
+from pricewise.controller.records import HELD_REASONS, ROOM_WAITS
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.lookahead import LookAhead, past_max_wait
-from pricewise.core.preemption import PREEMPTING
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
@@ -40,12 +38,6 @@ UNCOUNTED_WAITS = frozenset(
 """Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
 for a fix, and say so elsewhere, or they are planned to start (a job held five hours to save
 0.40 USD paged as pending too long after one)."""
-ROOM_WAITS = frozenset(
-    {"WaitingForCapacity", "Reserved", "Queued", "Deferred", "NodesUnavailable", PREEMPTING}
-)
-"""Reasons of pending jobs that wait for room on the cluster: the waits `spec.maxWait` bounds
-(one planned to start past it holds the earliest room there is). A quota or budget that holds
-a job is the admin's limit, with alerts of its own."""
 
 
 class StateCollector(Collector):
@@ -244,7 +236,7 @@ class StateCollector(Collector):
             by_phase[namespace, record.phase] += 1
             if record.phase == "Pending":
                 by_reason[namespace, st.reason or "New"] += 1
-                since = _waiting_since(record.body["metadata"], st.conditions)
+                since = record.waiting_since
                 job = record.job
                 if since and job and st.reason in ROOM_WAITS:
                     past_bound[namespace] += int(past_max_wait(job, since, now, self.max_wait_s))
@@ -443,16 +435,6 @@ class Metrics:
                 self.savings.labels(currency).inc(saved)
         for namespace, pool, amount in self.accountant.drain_accrued():
             self.cost.labels(namespace, pool, currency).inc(amount)
-
-
-def _waiting_since(meta: Mapping[str, Any], conditions: list[Condition]) -> datetime | None:
-    """When a pending job began to wait: its creation, or its last requeue (when its Admitted
-    condition last turned False). A requeued job older than an hour paged at once, and one
-    older than its max wait counted as past it."""
-    created = parse_time(meta.get("creationTimestamp"))
-    admitted = next((c for c in conditions if c.type == "Admitted"), None)
-    released = admitted.last_transition_time if admitted and admitted.status == "False" else None
-    return max(t for t in (created, released) if t) if created or released else None
 
 
 def outcome(decision: Decision) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -14,6 +15,7 @@ from pricewise.api import models as api
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
 from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
+from pricewise.core.preemption import PREEMPTING
 from pricewise.core.snapshot import Job
 from pricewise.core.times import parse_time
 
@@ -125,6 +127,25 @@ class JobRecord:
         """The phase recorded in the status (Pending when none)."""
         return self.status.phase
 
+    @property
+    def waiting_since(self) -> datetime | None:
+        """When a pending job began to wait: its creation, or its last requeue (when its
+        Admitted condition last turned False). A requeued job older than an hour paged at once,
+        and one older than its max wait counted as past it."""
+        created = parse_time(self.body["metadata"].get("creationTimestamp"))
+        admitted = next((c for c in self.status.conditions if c.type == "Admitted"), None)
+        released = (
+            admitted.last_transition_time if admitted and admitted.status == "False" else None
+        )
+        return max(t for t in (created, released) if t) if created or released else None
+
+
+ROOM_WAITS = frozenset(
+    {"WaitingForCapacity", "Reserved", "Queued", "Deferred", "NodesUnavailable", PREEMPTING}
+)
+"""Reasons of pending jobs that wait for room on the cluster: the waits `spec.maxWait` bounds
+(one planned to start past it holds the earliest room there is). A quota or budget that holds
+a job is the admin's limit, with alerts of its own."""
 
 HELD_REASONS = ("WorkerRejected",)
 """Reasons that keep a job out of planning until its spec changes: re-planning the same spec

@@ -87,10 +87,10 @@ class Scheduler:
     ) -> None:
         self.cache = cache
         self.kube = kube
-        self.admission = Admission(cache, kube)
-        self.teller = Teller(cache, self.admission, kube.connections)
         self.accountant = accountant
         self.solver_settings = solver_settings or SolverSettings()
+        self.admission = Admission(cache, kube, self.solver_settings.look_ahead.max_wait_s)
+        self.teller = Teller(cache, self.admission, kube.connections)
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
         self.metrics = metrics

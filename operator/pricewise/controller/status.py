@@ -16,6 +16,11 @@ from pricewise.core.units import format_money, from_micros
 
 Condition = dict[str, Any]
 
+MAX_WAIT_EXCEEDED = "MaxWaitExceeded"
+"""Condition of a job that has waited for room past its max wait (True, with a Warning event
+when it turns so), or whose new wait, after a requeue, has not (False). It is what ops are paged
+on in sum (PricewiseJobsPastMaxWait), said on the job for its owner."""
+
 COST_MOVES_SHARE = 0.01
 """A waiting job's option cost that moves by less than this share of itself (or by a cent or
 less) is not news worth a status write: see `cost_moved`."""
@@ -149,10 +154,21 @@ def admitted_status(
     )
 
 
+def max_wait_exceeded(st: TrainingJobStatus) -> bool:
+    """Whether the status says the job has waited for room past its max wait."""
+    return any(c.type == MAX_WAIT_EXCEEDED and c.status == "True" for c in st.conditions)
+
+
 def pending_status(
-    decision: Decision, previous: TrainingJobStatus, now: datetime, generation: int | None
+    decision: Decision,
+    previous: TrainingJobStatus,
+    now: datetime,
+    generation: int | None,
+    past_max_wait: str | None = None,
 ) -> dict[str, Any]:
-    """Status of a job that waits, with the reason and the options it has."""
+    """Status of a job that waits, with the reason and the options it has; `past_max_wait`
+    says how it waited for room past its max wait (its MaxWaitExceeded condition turns True),
+    None when it has not (a condition True from a wait before a requeue turns False)."""
     conditions = set_condition(
         conditions_of(previous),
         "Admitted",
@@ -162,6 +178,15 @@ def pending_status(
         now,
         generation,
     )
+    if past_max_wait is not None:
+        conditions = set_condition(
+            conditions, MAX_WAIT_EXCEEDED, True, "PastMaxWait", past_max_wait, now, generation
+        )
+    elif max_wait_exceeded(previous):
+        conditions = set_condition(
+            conditions, MAX_WAIT_EXCEEDED, False, "WithinMaxWait",
+            "not waiting for room past its max wait", now, generation,
+        )  # fmt: skip
     reservation = decision.reservation
     return job_status_patch(
         phase="Pending",
@@ -217,7 +242,8 @@ def pending_changed(
     def shape(status: TrainingJobStatus) -> tuple[object, ...]:
         rows = tuple((r.pool, r.workers, r.verdict) for r in status.options)
         words = _FIGURE.sub("#", status.message or "")
-        return (status.phase, status.reason, rows, status.observed_generation, words)
+        past = max_wait_exceeded(status)
+        return (status.phase, status.reason, rows, status.observed_generation, words, past)
 
     after = read_job_status(new)
     if shape(previous) != shape(after) or (refresh and previous.message != after.message):

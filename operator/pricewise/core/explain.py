@@ -477,6 +477,14 @@ def _admitted_message(
     return text + (_would_save(alt, chosen) if alt is not None else "")
 
 
+def max_wait_text(job: Job, default_s: float, counted: str) -> str:
+    """The job's max wait and where it comes from: `spec.maxWait 1h from submission`, or `1d
+    from submission, the default of spec.maxWait` (the operator's scheduler.maxWait)."""
+    if job.max_wait_s is not None:
+        return f"spec.maxWait {format_duration(job.max_wait_s)} {counted}"
+    return f"{format_duration(default_s)} {counted}, the default of spec.maxWait"
+
+
 def _not_waited_for(
     chosen: Candidate, cheaper: Candidate, ends: _Ends, look: LookAhead, currency: str
 ) -> str:
@@ -493,10 +501,7 @@ def _not_waited_for(
     frees = f", and room frees there ~{clock(when, now)}"
     if wait_s > look.horizon_s:
         return f"{frees}, past pricewise's planning horizon ({format_duration(look.horizon_s)})"
-    if job.max_wait_s is not None:
-        bound = f"spec.maxWait {format_duration(job.max_wait_s)} from submission"
-    else:
-        bound = f"{format_duration(look.max_wait_s)} from submission, the default of spec.maxWait"
+    bound = max_wait_text(job, look.max_wait_s, "from submission")
     if overdue_hours(job, now, look.max_wait_s):
         return f"{frees}, but it is overdue (near its max wait, {bound}): it starts where room is"
     if wait_s > waits_until_s(job, now, look):
