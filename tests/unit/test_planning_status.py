@@ -783,6 +783,11 @@ def test_a_job_waiting_for_room_past_its_max_wait_says_so_once_with_a_warning() 
         return [c for c in conditions if c["type"] == "MaxWaitExceeded"]
 
     assert world.job("c")["phase"] == "Pending" and not exceeded()
+    # Told from the first cycle that room comes too late for the bound, before it is passed.
+    assert world.job("c")["message"].endswith(
+        "; the jobs running on l4 leave room for it ~13:00 UTC, past its max wait (spec.maxWait "
+        "10m from submission)"
+    )
     for minutes in (11, 12):
         run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
     (condition,) = exceeded()

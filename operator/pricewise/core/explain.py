@@ -25,6 +25,7 @@ from pricewise.core.lookahead import (
     Reservation,
     deadline_start_s,
     overdue_hours,
+    past_max_wait,
     release_s,
     wait_premium,
     waits_until_s,
@@ -172,6 +173,8 @@ class _Ends:
 
     ledger: Ledger
     now: datetime
+    max_wait_s: float | None = None
+    """The max wait of jobs without `spec.maxWait` (None where no later start is planned)."""
     known: dict[tuple[str, Resources, int], datetime | None] = field(default_factory=dict)
 
     def room_at(self, cand: Candidate) -> datetime | None:
@@ -214,6 +217,12 @@ class _Ends:
         job = cand.job
         text = f"; the jobs running on {where} leave room for it ~{clock(when, self.now)}"
         if job.deadline is None:
+            # A quote must not read as a start within the bound the job was promised.
+            if self.max_wait_s is not None and past_max_wait(
+                job, job.created or self.now, when, self.max_wait_s
+            ):
+                bound = max_wait_text(job, self.max_wait_s, "from submission")
+                text += f", past its max wait ({bound})"
             return text
         run_s = fastest_run_s(job, cand.option, cand.pool)
         if when + timedelta(seconds=run_s) > job.deadline:
@@ -643,7 +652,7 @@ def explain(
     for reservation in reservations.values():
         after.hold(reservation.candidate)
     held = _Held.of(reservations, snapshot.now)
-    ends = _Ends(after, snapshot.now)
+    ends = _Ends(after, snapshot.now, None if look is None else look.max_wait_s)
     offered = sorted({p.accelerator for p in snapshot.pools})
     decisions = []
     for job in snapshot.jobs:
