@@ -32,6 +32,7 @@ from pricewise.offline.traces import (
 )
 
 solver_scale = load_script("pricewise_bench_solver_scale", "benchmarks/solver_scale.py")
+DATA = Path(__file__).parents[2] / "benchmarks" / "data"
 
 
 @pytest.mark.parametrize(
@@ -193,13 +194,12 @@ def test_least_cover_is_the_least_overlap_over_the_starts():
 def contended_window() -> tuple[list[SimJob], tuple[Pool, ...], str]:
     """The first 60 jobs of trace 2869ce at x0.3 with deadlines, on the Gavel cluster with one
     V100 node: a contended setting small enough for a unit test."""
-    data = Path(__file__).parents[2] / "benchmarks" / "data"
     pools, currency = load_pools(
-        data / "pricetable-gcp-gavel.yaml", data / "nodepools-gavel.yaml", {"v100": 1}
+        DATA / "pricetable-gcp-gavel.yaml", DATA / "nodepools-gavel.yaml", {"v100": 1}
     )
-    trace = window(load_trace(data / "gavel/traces/philly-derived-seed0-2869ce.trace"), 0, 60, 0.3)
+    trace = window(load_trace(DATA / "gavel/traces/philly-derived-seed0-2869ce.trace"), 0, 60, 0.3)
     jobs, _ = sim_jobs(
-        trace, load_throughputs(data / "gavel/throughputs-isolated.json"),
+        trace, load_throughputs(DATA / "gavel/throughputs-isolated.json"),
         deadline_factors(len(trace), 1.5, 3.0, 0),
     )  # fmt: skip
     return jobs, pools, currency
@@ -244,13 +244,12 @@ def test_the_hindsight_bound_is_below_every_policy_with_as_many_misses():
 
 def at_zero_on_a_node_a_pool(trace: list[TraceJob]) -> tuple[list[SimJob], tuple[Pool, ...], str]:
     """The trace's jobs without deadlines, on the Gavel cluster with one node a pool."""
-    data = Path(__file__).parents[2] / "benchmarks" / "data"
     pools, currency = load_pools(
-        data / "pricetable-gcp-gavel.yaml",
-        data / "nodepools-gavel.yaml",
+        DATA / "pricetable-gcp-gavel.yaml",
+        DATA / "nodepools-gavel.yaml",
         {"k80": 1, "p100": 1, "v100": 1},
     )
-    jobs, _ = sim_jobs(trace, load_throughputs(data / "gavel/throughputs-isolated.json"), None)
+    jobs, _ = sim_jobs(trace, load_throughputs(DATA / "gavel/throughputs-isolated.json"), None)
     return jobs, pools, currency
 
 
@@ -308,6 +307,16 @@ def test_the_wait_bound_rules_out_only_waits_no_schedule_keeps():
     assert hindsight.least_longest_wait(jobs[:3], pools, currency, 3600.0, waited, 900.0) is None
     # Ruled out up to the most asked: the caller is told to look further.
     assert hindsight.least_longest_wait(jobs, pools, currency, 3600.0, 1800.0, 900.0) == 1800.0
+    # Jobs without a deadline are late runs: counting late runs alone rules out the same.
+    late = hindsight.late_waits_within
+    assert not late(jobs, pools, currency, 3600.0, 3600.0)
+    assert late(jobs, pools, currency, 3600.0, waited)
+    # With deadlines far enough for the fourth job to wait on time, no late run need wait at
+    # all, though some job still waits.
+    throughputs = load_throughputs(DATA / "gavel/throughputs-isolated.json")
+    timed, _ = sim_jobs(trace, throughputs, [4.0] * 4)
+    assert late(timed, pools, currency, 3600.0, 0.0)
+    assert not hindsight.waits_within(timed, pools, currency, 3600.0, 3600.0)
 
 
 promise_floor = load_script("pricewise_bench_promise_floor", "benchmarks/promise_floor.py")
