@@ -20,10 +20,9 @@ from pricewise.api import convert
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import ROOM_WAITS, JobRecord
+from pricewise.controller.records import JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import INFEASIBLE, Decision, max_wait_text
-from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING
 from pricewise.core.units import format_duration
 from pricewise.kube import ApiError, ConflictError, Kube, purpose
@@ -110,14 +109,12 @@ class Admission:
     def _past_max_wait(self, record: JobRecord, decision: Decision, now: datetime) -> str | None:
         """How a job waiting for room has waited past its max wait, as its condition and event
         say it; None when it has not (or waits for something else: a quota, a budget, a fix)."""
-        since = record.waiting_since
-        if since is None or decision.reason not in ROOM_WAITS:
-            return None
-        if not past_max_wait(decision.job, since, now, self.max_wait_s):
+        waited = record.waited_past_max_wait(decision.job, decision.reason, now, self.max_wait_s)
+        if waited is None:
             return None
         bound = max_wait_text(decision.job, self.max_wait_s, "from submission or requeue")
         return (
-            f"waited {format_duration((now - since).total_seconds())} for room, past its max "
+            f"waited {format_duration(waited)} for room, past its max "
             f"wait ({bound}): no room freed for it in time; more nodes, another option, a "
             "higher priority or a longer spec.maxWait would shorten the wait"
         )

@@ -19,10 +19,10 @@ from prometheus_client.registry import Collector
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import HELD_REASONS, ROOM_WAITS
+from pricewise.controller.records import HELD_REASONS
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import INFEASIBLE, Decision
-from pricewise.core.lookahead import LookAhead, past_max_wait
+from pricewise.core.lookahead import LookAhead
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros
@@ -238,8 +238,8 @@ class StateCollector(Collector):
                 by_reason[namespace, st.reason or "New"] += 1
                 since = record.waiting_since
                 job = record.job
-                if since and job and st.reason in ROOM_WAITS:
-                    past_bound[namespace] += int(past_max_wait(job, since, now, self.max_wait_s))
+                if job and record.waited_past_max_wait(job, st.reason, now, self.max_wait_s):
+                    past_bound[namespace] += 1
                 if since and st.reason not in UNCOUNTED_WAITS:
                     ages[namespace] = max(ages.get(namespace, 0.0), (now - since).total_seconds())
                 if st.planned_start is not None:

@@ -15,6 +15,7 @@ from pricewise.api import models as api
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
 from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
+from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING
 from pricewise.core.snapshot import Job
 from pricewise.core.times import parse_time
@@ -138,6 +139,21 @@ class JobRecord:
             admitted.last_transition_time if admitted and admitted.status == "False" else None
         )
         return max(t for t in (created, released) if t) if created or released else None
+
+    def waited_past_max_wait(
+        self, job: Job, reason: str | None, now: datetime, default_s: float
+    ) -> float | None:
+        """Seconds the job, pending for `reason`, has waited for room since `waiting_since`,
+        where that is past its max wait (`lookahead.past_max_wait`); else None. What the gauge
+        of jobs past their max wait counts and their MaxWaitExceeded condition says."""
+        since = self.waiting_since
+        if (
+            since is None
+            or reason not in ROOM_WAITS
+            or not past_max_wait(job, since, now, default_s)
+        ):
+            return None
+        return (now - since).total_seconds()
 
 
 ROOM_WAITS = frozenset(
