@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -648,12 +649,13 @@ def test_a_job_that_can_wait_for_the_cheap_pool_waits_then_starts_there(
     assert start is not None and frees <= start <= frees + timedelta(seconds=30)
     # Its wait of about 5 minutes counts 0.3 x 1.33 x 5/10 (what it counts depends on when
     # the holder started).
-    said, counted = patient["message"].split(", for a wait counted at ")
+    said, counted = patient["message"].split(", more than the ")
     assert said == (
         f"waiting for cheap-{pools.tag} (frees ~{start:%H:%M} UTC): saves 4.00 USD (75%) "
         f"against dear-{pools.tag} x1 now"
     )
-    assert 0 < float(counted.removesuffix(" USD")) < 4.0
+    figure, wait = re.fullmatch(r"([0-9.]+) USD its (\S+) wait counts for", counted).groups()
+    assert 0 < float(figure) < 4.0 and wait.endswith("m"), counted
     # A deadline that leaves no room to wait: started now on the dear pool.
     due = (frees + timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
     apply(cluster, namespace, training_job("urgent", [cheap, dear], run_seconds=5, deadline=due))
@@ -771,7 +773,7 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     # The operator of these tests runs beside the cluster, not in a Deployment: the quote
     # says it planned with the defaults, which count the wait.
     assert any(w.startswith("no operator Deployment labelled") for w in warnings), warnings
-    assert ", for a wait counted at " in quoted["message"]
+    assert " wait counts for" in quoted["message"], quoted["message"]
     # Only the new job is shown: the cheap pool is busy for 5 minutes (the holder), so it is
     # planned there for then, at 1.33 USD, instead of 5.33 on the dear pool now.
     assert quoted["name"] == "quoted" and quoted["reason"] == "Reserved"
@@ -805,7 +807,7 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert done.returncode == 0, done.stderr
     (quoted,) = json.loads(done.stdout)["jobs"]
     assert quoted["reason"] == "Reserved"
-    assert ", for a wait counted at " not in quoted["message"], quoted["message"]
+    assert " wait counts for" not in quoted["message"], quoted["message"]
     assert not any(w.startswith("no operator") for w in json.loads(done.stdout)["warnings"])
 
 

@@ -56,8 +56,8 @@ def test_a_job_that_can_wait_is_planned_with_a_start_and_says_what_it_saves() ->
     # 8 H100 for an hour at 4.00 = 32.00 now, against 8 L4 at 1.00 = 8.00 in an hour, its
     # hour's wait counted at 0.3 x 8.00.
     assert status["message"] == (
-        "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD (75%) against h100 x1 now, for a "
-        "wait counted at 2.40 USD"
+        "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD (75%) against h100 x1 now, more than "
+        "the 2.40 USD its 1h wait counts for"
     )
     assert planned_row(status)["pool"] == "l4"
     assert parse_time(planned_row(status)["start"]) == NOW + timedelta(hours=1)

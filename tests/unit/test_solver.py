@@ -332,8 +332,8 @@ def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     assert waiting.reservation.start == NOW + timedelta(minutes=15)
     assert waiting.reason == "Reserved"
     assert waiting.message == (
-        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, for a "
-        "wait counted at 1.20 USD"
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, more than "
+        "the 1.20 USD its 15m wait counts for"
     )
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
@@ -528,8 +528,8 @@ def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost
     if wait_cost == 1.0:
         assert (decision.reason, decision.message) == (
             "Reserved",
-            "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, for "
-            "a wait counted at 4.00 USD",
+            "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, more "
+            "than the 4.00 USD its 15m wait counts for",
         )
         # The bound is on the objective, which counts the wait: less it, it bounds the cost.
         assert plan.best_bound == to_micros(16.0)

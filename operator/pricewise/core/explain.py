@@ -615,7 +615,10 @@ def _reserved_message(
         wait_s = int(reservation.wait_s(snapshot.now))
         counted = wait_premium(cand, wait_s, look.wait_cost) if look is not None else 0
         if counted:  # a job with a deadline waits for any saving that keeps it
-            text += f", for a wait counted at {format_micros(counted, currency)}"
+            text += (
+                f", more than the {format_micros(counted, currency)} its "
+                f"{format_duration(wait_s)} wait counts for"
+            )
     else:
         reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
         if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
