@@ -73,11 +73,18 @@ def apply_jobs(path: Path, run_for: str) -> int:
     return len(jobs)
 
 
-def job_statuses(namespace: str) -> dict[str, dict[str, Any]]:
-    """The status of each TrainingJob of the namespace, by name."""
-    found = cluster.kubectl("get", "tj", "-n", namespace, "-o", "json", check=False).stdout
+def job_statuses(namespace: str | None = None) -> dict[str, dict[str, Any]]:
+    """The status of each TrainingJob of the namespace by name, or of every namespace by
+    namespace/name."""
+    scope = ["-n", namespace] if namespace else ["-A"]
+    found = cluster.kubectl("get", "tj", *scope, "-o", "json", check=False).stdout
     items = json.loads(found or "{}").get("items", [])
-    return {j["metadata"]["name"]: j.get("status", {}) for j in items}
+    statuses = {}
+    for item in items:
+        meta = item["metadata"]
+        key = meta["name"] if namespace else f"{meta['namespace']}/{meta['name']}"
+        statuses[key] = item.get("status", {})
+    return statuses
 
 
 def wait_running(namespace: str, names: list[str], timeout_s: float) -> None:
@@ -95,10 +102,7 @@ def wait_decided(jobs: int, timeout_s: float) -> None:
     `timeout_s` seconds at most."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        reasons = cluster.kubectl(
-            "get", "tj", "-A", "-o", "jsonpath={.items[*].status.reason}", check=False
-        ).stdout.split()
-        if len(reasons) == jobs:
+        if sum(1 for status in job_statuses().values() if status.get("reason")) == jobs:
             return
         time.sleep(1)
 
