@@ -141,6 +141,13 @@ def test_a_job_whose_deadline_passes_while_waiting_runs_late(
     assert not first.missed and second.missed
     assert figures["meanWaitHours"] == pytest.approx(899 / 2 / 3600, abs=1e-3)
     assert figures["meanJctHours"] == pytest.approx((900 + second_finish - 1) / 2 / 3600, abs=1e-3)
+    if policy == "fifo":  # blind to deadlines: it never knows one is out of reach
+        assert second.late_s is None and figures["maxWaitHoursUnbound"] == 0.0
+        return
+    # It waited 899 s from its arrival, none of it once its deadline was out of reach.
+    assert second.late_s == 900.0
+    assert figures["maxWaitHoursUnbound"] == pytest.approx(899 / 3600, abs=1e-2)
+    assert figures["maxWaitHoursPastDeadline"] == 0.0
 
 
 def test_fifo_blocks_behind_the_head_and_the_others_do_not():
@@ -273,11 +280,12 @@ def test_job_rows_say_what_happened_to_each_job():
         "job": "trace/job-00001", "label": "m x1", "gpus": 1,
         "arrivalHours": 0.0, "deadlineHours": 0.5, "startHours": 0.0, "finishHours": 0.25,
         "waitHours": 0.0, "pool": "v100", "workers": 1, "cost": 0.5,
-        "deadlineMet": True, "late": False, "firstPromiseHours": None,
+        "deadlineMet": True, "late": False, "lateHours": None, "firstPromiseHours": None,
     }  # fmt: skip
     assert second["pool"] == "k80" and second["cost"] == 1.0
     assert second["waitHours"] == pytest.approx(899 / 3600, abs=1e-4)
     assert second["deadlineMet"] is False and second["late"] is True
+    assert second["lateHours"] == 0.25  # its deadline went out of reach at 900 s
     # A job that never ran, and jobs without deadlines.
     (never,) = simreport.job_rows(play("cheapest", jobs_of(trace((0.0, 2)), None)))
     assert never["startHours"] is None and never["finishHours"] is None
@@ -485,7 +493,8 @@ def test_the_shipped_benchmark_data_replays(capsys: pytest.CaptureFixture[str]):
 
 RECORD_FIELDS = {
     "job", "label", "gpus", "arrivalHours", "deadlineHours", "startHours", "finishHours",
-    "waitHours", "pool", "workers", "cost", "deadlineMet", "late", "firstPromiseHours",
+    "waitHours", "pool", "workers", "cost", "deadlineMet", "late", "lateHours",
+    "firstPromiseHours",
 }  # fmt: skip
 
 

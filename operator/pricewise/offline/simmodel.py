@@ -71,8 +71,8 @@ class JobRecord:
     workers: int = 0
     cost: int = 0
     """Micro-units of the currency."""
-    late: bool = False
-    """Its deadline became unreachable while it waited."""
+    late_s: float | None = None
+    """When its deadline became unreachable while it waited (None: it never did)."""
     seen: bool = False
     """A cycle has looked at it."""
     first_promise_s: float | None = None

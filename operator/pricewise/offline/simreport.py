@@ -94,7 +94,9 @@ def waits(result: SimResult) -> dict[str, Any]:
 
     `maxWaitOverRuntime`: the longest wait as a multiple of the job's own run time;
     `maxWaitHoursUnbound`: the longest wait of a job with no deadline holding it (none, or
-    past it), the one a max-wait bound is for; `etaError*`: for jobs that waited and were
+    past it), the one a max-wait bound is for, from its arrival; `maxWaitHoursPastDeadline`:
+    the longest a late job waited from when its deadline went out of reach (a late job's wait
+    before then was one its deadline allowed); `etaError*`: for jobs that waited and were
     promised a start by the first cycle that saw them, |promised - actual start| over the actual
     wait (median and p90), and `promised` the share of waiting jobs that got such a promise.
     """
@@ -107,7 +109,10 @@ def waits(result: SimResult) -> dict[str, Any]:
     unbound = [
         r.start_s - r.arrival_s
         for r in ran
-        if r.start_s is not None and (r.deadline_s is None or r.late)
+        if r.start_s is not None and (r.deadline_s is None or r.late_s is not None)
+    ]
+    past_deadline = [
+        r.start_s - r.late_s for r in ran if r.start_s is not None and r.late_s is not None
     ]
     waited = [r for r in ran if r.start_s is not None and r.start_s - r.arrival_s > EPSILON_S]
     errors = [
@@ -118,6 +123,7 @@ def waits(result: SimResult) -> dict[str, Any]:
     return {
         "maxWaitOverRuntime": round(max(ratios, default=0.0), 2),
         "maxWaitHoursUnbound": round(max(unbound, default=0.0) / 3600, 2),
+        "maxWaitHoursPastDeadline": round(max(past_deadline, default=0.0) / 3600, 2),
         "etaErrorMedian": round(_percentile(errors, 0.5), 3) if errors else None,
         "etaErrorP90": round(_percentile(errors, 0.9), 3) if errors else None,
         "promised": round(len(errors) / len(waited), 3) if waited else None,
@@ -150,7 +156,8 @@ def job_rows(result: SimResult) -> list[dict[str, Any]]:
                 "workers": r.workers,
                 "cost": round(r.cost / MICROS, 6),
                 "deadlineMet": None if r.deadline_s is None else not r.missed,
-                "late": r.late,
+                "late": r.late_s is not None,
+                "lateHours": hours(r.late_s),
                 "firstPromiseHours": hours(r.first_promise_s),
             }
         )

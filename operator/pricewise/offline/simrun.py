@@ -230,9 +230,9 @@ def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, b
     if sim.deadline_s is None or blind:
         return job
     deadline = EPOCH + timedelta(seconds=sim.deadline_s)
-    if not record.late and fastest is not None and sim.deadline_s - now < fastest:
-        record.late = True  # no option can make it any more: run it when possible, as a miss
-    if record.late:
+    if record.late_s is None and fastest is not None and sim.deadline_s - now < fastest:
+        record.late_s = now  # no option can make it any more: run it when possible, as a miss
+    if record.late_s is not None:
         return replace(job, missed_deadline=deadline)  # as the operator marks a late job
     return replace(job, deadline=deadline)
 
