@@ -115,8 +115,8 @@ class Admission:
         bound = max_wait_text(decision.job, self.max_wait_s, "from submission or requeue")
         return (
             f"waited {format_duration(waited)} for room, past its max "
-            f"wait ({bound}): no room freed for it in time; more nodes, another option, a "
-            "higher priority or a longer spec.maxWait would shorten the wait"
+            f"wait ({bound}): no room freed for it in time; more nodes, another option or a "
+            "higher priority would shorten the wait, a longer spec.maxWait would allow it"
         )
 
     async def create_workers(self, record: JobRecord) -> None:
