@@ -288,6 +288,18 @@ def test_a_run_over_both_limits_is_told_to_lift_both() -> None:
     )
 
 
+def test_a_run_past_the_longest_max_duration_is_told_to_check_its_work() -> None:
+    # Work in samples against a throughput in batches: "raise spec.maxDuration to 31710d"
+    # named a value the API refuses (3650d at most).
+    slow = job("slow", option("nvidia-l4", 1), work=1e10, max_duration_s=86400.0)
+    (decision,) = solve(snapshot([L4], [slow])).decisions
+    assert decision.message == (
+        "maxDuration 1d cannot be met: fastest option l4 x1 needs 115741d; no "
+        "spec.maxDuration up to 3650d allows it: check spec.work against the options' "
+        "throughput (work units a second, per worker)"
+    )
+
+
 def test_a_run_reads_alike_in_the_options_table_and_in_its_note() -> None:
     # 4d14h20m over a day: the table read 4d14h (to the nearest hour), the note "needs 4d15h".
     slow = job("slow", option("nvidia-l4", 1000), work=397_200_000.0, max_duration_s=86400.0)
@@ -469,3 +481,13 @@ def test_an_option_dearer_by_under_a_percent_says_by_how_much() -> None:
     (decision,) = solve(snapshot([L4, near], [job("j", option("nvidia-l4", 1000))])).decisions
     notes = {r.candidate.pool.name: r.note for r in decision.options}
     assert notes["l4b"] == "costs 0.4% more (16.06 USD)"
+
+
+def test_an_option_dearer_than_a_free_pool_says_by_how_much_in_money() -> None:
+    # A share of nothing read "costs 0% more" beside a free pool (a price of 0 is allowed).
+    free = pool("free", "nvidia-h100", 0.0, gpu_nodes("free", 1))
+    (decision,) = solve(
+        snapshot([free, L4], [job("a", option("nvidia-h100", 1000), option("nvidia-l4", 1000))])
+    ).decisions
+    notes = {row.candidate.pool.name: (row.verdict, row.note) for row in decision.options}
+    assert notes == {"free": ("chosen", ""), "l4": ("feasible", "costs 16.00 USD more")}

@@ -728,3 +728,18 @@ def test_an_overflowing_cost_in_the_best_mix_prints_as_inf(tmp_path: Path) -> No
     text, code = run_mix(str(path), "table")
     assert code == 1
     assert "100  1.7e+308 USD   inf USD" in text
+
+
+def test_a_limit_past_the_largest_float_prints_as_inf(tmp_path: Path) -> None:
+    # 1e300 of performance at 1e-300 a unit needs 1e600 units: float() of that exact figure
+    # raised OverflowError, a traceback instead of an answer.
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "resources:\n"
+        "  - {name: a, unitCost: 1e300, performance: 1e-300}\n"
+        "requiredPerformance: 1e300\n"
+        "resourceLimit: 1e300\n"
+    )
+    out, code = run_json(path)
+    assert code == 1
+    assert out["feasible"] is False and math.isinf(out["minResourceLimit"])

@@ -511,7 +511,8 @@ def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Pat
     # In the job's message, as the operator writes it in the status: not only a warning.
     (decided,) = json.loads(result.stdout)["jobs"]
     assert decided["message"].endswith(
-        "; options[1] asks for nvidia-a100, which no pool offers (pools offer: cpu, "
+        "; options[1] asks for nvidia-a100 (did you mean nvidia-a100-80gb?), which no pool "
+        "offers (pools offer: cpu, "
         "nvidia-a100-80gb, nvidia-h100, nvidia-l4, tpu-v5e)"
     ), decided["message"]
 
@@ -676,6 +677,10 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         + body.replace("NAME", "y").replace("WHEN", "1764583200")
         + "---\n"
         + body.replace("NAME", "z").replace("WHEN", "'20261201'")
+        + "---\n"
+        + body.replace("NAME", "local").replace("WHEN", "2026-12-01T18:00:00")
+        + "---\n"
+        + body.replace("NAME", "month").replace("WHEN", "2026-13-45T08:00:00Z")
     )
     result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "--now", NOW)
     assert (result.returncode, result.stdout) == (2, "")
@@ -689,4 +694,12 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         f"  {jobs}: TrainingJob default/z:",
         "    spec.deadline: 20261201 is not a time: give one as RFC 3339, e.g. "
         "2026-12-01T18:00:00Z",
+        # Read as UTC, a time without a zone would be off by its writer's offset from it.
+        f"  {jobs}: TrainingJob default/local:",
+        "    spec.deadline: 2026-12-01T18:00:00 is not an RFC 3339 time with a zone: write it "
+        "as 2026-12-01T18:00:00Z (UTC) or 2026-12-01T18:00:00+01:00",
+        # Unquoted, YAML's own timestamp stopped the dry run with a traceback.
+        f"  {jobs}: TrainingJob default/month:",
+        "    spec.deadline: must be an RFC 3339 time, e.g. 2026-12-01T08:00:00Z (got "
+        "'2026-13-45T08:00:00Z')",
     ]

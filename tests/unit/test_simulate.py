@@ -421,6 +421,21 @@ def test_cli_errors_name_the_problem(files: dict[str, Path]):
     assert "no pool 'a100'" in done.stderr
 
 
+def test_a_plots_folder_that_cannot_be_made_is_refused_before_the_replay(
+    files: dict[str, Path], tmp_path: Path
+):
+    # It was found after the whole replay, as a FileNotFoundError traceback.
+    (tmp_path / "afile").write_text("")
+    done = _cli(files, "--plots", str(tmp_path / "afile" / "figs"))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"--plots {tmp_path}/afile/figs: cannot create the folder: Not a directory" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    done = _cli(files, "--plots", str(tmp_path / "afile"))
+    assert f"--plots {tmp_path}/afile: a file is there; give a folder" in done.stderr
+
+
 @pytest.mark.parametrize(
     "text",
     [PRICE_TABLE, "", "kind: NodePools\npools: []\n"],

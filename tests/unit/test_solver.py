@@ -859,6 +859,12 @@ def test_min_throughput_picks_width_or_explains() -> None:
 def test_no_pool_for_the_accelerator() -> None:
     plan = checked(snapshot([SLOW], [job("j", option("tpu-v5e", 10))]))
     assert decide(plan)[1:] == ("NoMatchingPool", "no pool offers tpu-v5e (pools offer: nvidia-l4)")
+    # A name one key off the offered one: the likely typo is named.
+    plan = checked(snapshot([SLOW], [job("j", option("nvidia-l5", 10))]))
+    assert decide(plan)[1:] == (
+        "NoMatchingPool",
+        "no pool offers nvidia-l5 (did you mean nvidia-l4?) (pools offer: nvidia-l4)",
+    )
 
 
 def test_options_table_keeps_what_the_choice_beat() -> None:

@@ -33,7 +33,8 @@ def foreign_currency(budget: api.Budget, currency: str) -> str | None:
         return None
     return (
         f"limit in {budget.spec.currency}, prices in {currency}: costs cannot be counted "
-        f"against it. Set spec.currency: {currency}; until then "
+        f"against it. Write spec.limit in {currency} and set spec.currency: {currency}; "
+        "until then "
         f"{UNCHECKED[budget.spec.enforcement]}"
     )
 

@@ -24,9 +24,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class YamlLoader(yaml.SafeLoader):
-    """YAML as kubectl reads it: `1e12` is a number. PyYAML follows YAML 1.1, whose floats need
-    a dot and a signed exponent (`1.0e+12`), so it read `limit: 1e12` as a string, which the
-    models then refused as "not a number"."""
+    """YAML as kubectl reads it: `1e12` is a number, and a time is a string. PyYAML follows
+    YAML 1.1, whose floats need a dot and a signed exponent (`1.0e+12`), so it read `limit: 1e12`
+    as a string, which the models then refused as "not a number"; and it made an unquoted time
+    a datetime while reading, so that `deadline: 2026-13-45T08:00:00Z` stopped the command with
+    a traceback instead of the models' message naming the field."""
 
 
 YamlLoader.add_implicit_resolver(
@@ -34,6 +36,10 @@ YamlLoader.add_implicit_resolver(
     re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."),
 )
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in YamlLoader.yaml_implicit_resolvers.items()
+}
 
 
 class ManifestError(ValueError):

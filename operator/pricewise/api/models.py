@@ -303,6 +303,9 @@ _DATE_ALONE = re.compile(r"\d{4}-\d{2}-\d{2}")
 """A calendar date with no time of day, which the API server's date-time format refuses."""
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 """A number, which pydantic would read as seconds since 1970 and the API server refuses."""
+_ZONED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+"""The date-time the API server accepts (kube-openapi's `IsDateTime`): a T between date and
+time, and a zone."""
 
 
 class TrainingJobSpec(ApiModel):
@@ -421,6 +424,12 @@ class TrainingJobSpec(ApiModel):
         if not isinstance(value, str) or _NUMBER.fullmatch(text):
             raise ValueError(
                 f"{text} is not a time: give one as RFC 3339, e.g. 2026-12-01T18:00:00Z"
+            )
+        if not _ZONED_TIME.fullmatch(text):
+            # Read as UTC, a time without a zone was off by the writer's offset from it.
+            raise ValueError(
+                f"{text} is not an RFC 3339 time with a zone: write it as "
+                "2026-12-01T18:00:00Z (UTC) or 2026-12-01T18:00:00+01:00"
             )
         return value
 

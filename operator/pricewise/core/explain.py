@@ -6,11 +6,13 @@ it was chosen from, like a dry run.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import (
     Candidate,
     Stage,
@@ -320,7 +322,12 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
         and not job.runs_late
         and fastest.worst_s > (job.deadline - now).total_seconds()
     )
-    if over_max and over_deadline and at_max is not None:
+    if over_max and fastest.worst_s > MAX_RUN_S:  # no maxDuration the API takes would do
+        advice = (
+            f"no spec.maxDuration up to {format_duration(MAX_RUN_S)} allows it: check spec.work "
+            "against the options' throughput (work units a second, per worker)"
+        )
+    elif over_max and over_deadline and at_max is not None:
         advice = (
             f"raise spec.maxDuration to {at_max.need}, and move spec.deadline or set "
             "spec.whenLate: Run to run it late"
@@ -350,9 +357,14 @@ def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[st
     """Reason when no option meets the job's own constraints."""
     currency = snapshot.currency
     if not rows:
-        kinds = ", ".join(sorted({o.accelerator for o in job.options}))
-        offered = ", ".join(sorted({p.accelerator for p in snapshot.pools})) or "none"
-        return "NoMatchingPool", f"no pool offers {kinds} (pools offer: {offered})"
+        offered = sorted({p.accelerator for p in snapshot.pools})
+        kinds = ", ".join(
+            _guessed(a, offered) for a in sorted({o.accelerator for o in job.options})
+        )
+        return (
+            "NoMatchingPool",
+            f"no pool offers {kinds} (pools offer: {', '.join(offered) or 'none'})",
+        )
     stage = max(c.stage for c in rows)
     closest = [c for c in rows if c.stage == stage]
     if stage is Stage.TIME:
@@ -731,8 +743,20 @@ def _unoffered(job: Job, offered: list[str]) -> str:
     missing = [o for o in job.options if o.accelerator not in offered]
     if not missing or len(missing) == len(job.options):
         return ""
-    asks = "; ".join(f"options[{o.index}] asks for {o.accelerator}" for o in missing)
+    asks = "; ".join(
+        f"options[{o.index}] asks for {_guessed(o.accelerator, offered)}" for o in missing
+    )
     return f"; {asks}, which no pool offers (pools offer: {', '.join(offered)})"
+
+
+def _guessed(accelerator: str, offered: list[str]) -> str:
+    """`tpu-v5 (did you mean tpu-v5e?)`: an accelerator no pool offers, with the offered one
+    it is a part of, or else the one its name is closest to, if any is close (by closeness
+    alone, nvidia-a100 was nvidia-h100 rather than nvidia-a100-80gb)."""
+    close = [name for name in offered if name.startswith(accelerator)]
+    if len(close) != 1:
+        close = difflib.get_close_matches(accelerator, offered, n=1, cutoff=0.8)
+    return f"{accelerator} (did you mean {close[0]}?)" if close else accelerator
 
 
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
@@ -775,7 +799,9 @@ def _relative_note(
     cand: Candidate, chosen: Candidate, after: Ledger, held: _Held, currency: str
 ) -> str:
     if cand.cost >= chosen.cost:
-        extra = cand.cost / chosen.cost - 1 if chosen.cost else 0.0
+        if not chosen.cost:  # "costs 0% more" than a free pool
+            return f"costs {format_micros(cand.cost, currency)} more" if cand.cost else "free too"
+        extra = cand.cost / chosen.cost - 1
         return f"costs {_share(extra)} more ({format_micros(cand.cost, currency)})"
     quota = after.quota_blocker(cand, given_back=chosen)
     if quota is not None:

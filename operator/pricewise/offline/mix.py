@@ -444,7 +444,7 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
     min_limit = None if exact_min_limit is None else _round(exact_min_limit, math.ceil)
     best_allocation = {r.name: 0.0 for r in problem.resources}
     for resource, units in reach:
-        best_allocation[resource.name] = float(units)
+        best_allocation[resource.name] = _float(units)
     if not _by_performance(problem):
         reason = (
             f"required performance {required} cannot be reached: no resource has a positive "
@@ -473,12 +473,12 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
     return MixResult(
         feasible=False,
         currency=problem.currency,
-        total_cost=sum(r.unit_cost * float(units) for r, units in reach),
-        performance=float(_total_performance(reach)),
-        resources_used=float(sum(units for _, units in reach)),
+        total_cost=sum(r.unit_cost * _float(units) for r, units in reach),
+        performance=_float(_total_performance(reach)),
+        resources_used=_float(sum(units for _, units in reach)),
         reason=reason,
-        max_performance=float(best),
-        min_resource_limit=None if min_limit is None else float(min_limit),
+        max_performance=_float(best),
+        min_resource_limit=None if min_limit is None else _float(min_limit),
         best_allocation=best_allocation,
     )
 
@@ -499,11 +499,20 @@ def _round(value: Fraction, direction: Callable[[Fraction], int]) -> Fraction:
     return Fraction(direction(value * scale), scale)
 
 
+def _float(value: float | Fraction) -> float:
+    """An exact figure as a float, `inf` where it is past the largest float: 1e300 units of
+    performance 1e-300 need 1e600 units, which `float` refuses to round to infinity."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def as_number(value: float | Fraction) -> int | float:
     """Output form of a figure: an int when whole, else rounded to six decimals. Beyond 2**53
     a float has no fractional part to round, and its digits as an int would be noise (1e300
     printed 301 of them), so it stays a float (1e+300)."""
-    rounded = round(float(value), _DECIMALS)
+    rounded = round(_float(value), _DECIMALS)
     if math.isinf(rounded):
         return rounded  # a product of huge figures: `inf` says so, where floor() would raise
     if rounded == math.floor(rounded) and abs(rounded) < 2**53:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -153,6 +154,19 @@ def node_counts(values: Sequence[str]) -> dict[str, int]:
     return counts
 
 
+def _plots_folder(parser: argparse.ArgumentParser, folder: Path) -> None:
+    """Create the folder of `--plots` before the replay, so that one it cannot be written to
+    is said at once rather than after minutes of simulation."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        parser.error(f"--plots {folder}: a file is there; give a folder")
+    except OSError as err:
+        parser.error(f"--plots {folder}: cannot create the folder: {err.strerror}")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--plots {folder}: cannot write there; give a folder you may write to")
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `pricewise simulate ARGS...`; returns the exit code."""
     parser = _parser()
@@ -162,8 +176,8 @@ def main(argv: list[str]) -> int:
     low, high = args.deadline_factor
     if low > high:
         parser.error(f"--deadline-factor {low:g} {high:g}: give the lower factor first")
-    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
-        parser.error(f"--plots {args.plots}: a file is there; give a folder")
+    if args.plots:
+        _plots_folder(parser, Path(args.plots))
     try:
         pools, currency = load_pools(
             args.price_table,
