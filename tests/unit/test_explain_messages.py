@@ -491,3 +491,26 @@ def test_an_option_dearer_than_a_free_pool_says_by_how_much_in_money() -> None:
     ).decisions
     notes = {row.candidate.pool.name: (row.verdict, row.note) for row in decision.options}
     assert notes == {"free": ("chosen", ""), "l4": ("feasible", "costs 16.00 USD more")}
+
+
+def test_a_fix_a_quota_would_refuse_all_the_same_says_so() -> None:
+    # "raise spec.maxDuration" and "set spec.allowSpot" were said of runs a quota forbade in
+    # all: the user made the change and got QuotaTooSmall next.
+    gpus = Quota("team-a", "gpus", {"nvidia.com/gpu": 8}, hard={"nvidia.com/gpu": 8})
+    h100 = pool("h100", "nvidia-h100", 4.0, gpu_nodes("h100", 2))
+    fields: dict[str, object] = {"work": 5e7, "max_workers": 2, "scaling_efficiency": 0.9}
+    moe_job = job("moe", option("nvidia-h100", 230), max_duration_s=86400.0, **fields)
+    (decision,) = solve(snapshot([h100], [moe_job], quotas=[gpus])).decisions
+    assert decision.message == (
+        "maxDuration 1d cannot be met: fastest option h100 x2 needs 1d10h; raise "
+        "spec.maxDuration to 1d10h; it also needs 16 nvidia.com/gpu, more than quota "
+        "team-a/gpus allows in all (spec.hard: 8)"
+    )
+    spot = pool("spot", "nvidia-h100", 0.5, gpu_nodes("spot", 1), spot=True)
+    fine = job("fine", option("nvidia-h100", 1000), option("nvidia-l4", 1000, devices=4))
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})
+    (decision,) = solve(snapshot([spot, L4], [fine], quotas=[quota])).decisions
+    assert decision.message.endswith(
+        "spot x1 would save 50% but spot pool; set spec.allowSpot: true; it also needs 8 "
+        "nvidia.com/gpu, more than quota team-a/gpus allows in all (spec.hard: 4)"
+    ), decision.message

@@ -21,7 +21,7 @@ from pricewise.core.costmodel import (
     time_limit,
     wider_run,
 )
-from pricewise.core.greedy import Ledger
+from pricewise.core.greedy import Ledger, beyond_quotas
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
@@ -344,6 +344,8 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
             advice += f", or {more}"
         else:
             advice += f", or raise {more}"
+    if advice and (quota := beyond_quotas(fastest, snapshot.quotas)) is not None:
+        advice += f"; it also {quota}"  # the fix alone would not let it run
     if job.runs_late and at_max is not None:
         # It still has its deadline only because maxDuration is not met either.
         text += (

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pricewise.core.costmodel import Candidate, Stage
 from pricewise.core.packing import Gang, place_gang, remaining
-from pricewise.core.snapshot import BudgetView, Node, Quota, Resources, Snapshot
+from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Resources, Snapshot
 from pricewise.core.units import format_cpu, format_memory, format_micros
 
 QUOTA_RESOURCES = ("nvidia.com/gpu", "google.com/tpu", "cpu", "memory", "pods")
@@ -38,8 +38,28 @@ def within_quotas(rows: list[Candidate], quotas: Sequence[Quota]) -> list[Candid
     """The job's candidates, those that need more than a quota of its namespace allows in all
     excluded (`Stage.QUOTA`): no wait lets them run, where a quota that is only used up does
     (`QuotaExceeded`). A job that could never run waited as `QuotaExceeded` without end."""
-    mine = [q for q in quotas if q.hard and rows and q.namespace == rows[0].job.namespace]
-    return _excluded(rows, Stage.QUOTA, lambda cand: _beyond(cand, mine)) if mine else rows
+    mine = _hard_quotas(rows[0].job, quotas) if rows else []
+    if not mine:
+        return rows
+    # An option the job's own spec excludes says how to let it ("set spec.allowSpot: true"):
+    # where a quota would refuse it all the same, the fix alone would not do, and it says so.
+    rows = [
+        cand.restaged(cand.stage, f"{cand.note}; it also {note}")
+        if cand.stage < Stage.QUOTA and (note := _beyond(cand, mine)) is not None
+        else cand
+        for cand in rows
+    ]
+    return _excluded(rows, Stage.QUOTA, lambda cand: _beyond(cand, mine))
+
+
+def beyond_quotas(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
+    """What of the candidate is more than a quota of its job's namespace allows in all, if
+    anything: `needs 16 nvidia.com/gpu, more than quota team-a/gpus allows in all (...)`."""
+    return _beyond(cand, _hard_quotas(cand.job, quotas))
+
+
+def _hard_quotas(job: Job, quotas: Sequence[Quota]) -> list[Quota]:
+    return [q for q in quotas if q.hard and q.namespace == job.namespace]
 
 
 def within_budgets(rows: list[Candidate], budgets: Sequence[BudgetView]) -> list[Candidate]:
