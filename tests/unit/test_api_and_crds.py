@@ -120,6 +120,9 @@ def _job(**spec: Any) -> dict[str, Any]:
             "spec.checkpoint.interval: must be a string (got 5): Time between checkpoints",
         ),
         ({"template": {"spec": {"containers": []}}}, "spec.containers: a worker needs at least"),
+        # As the API server refuses it: read as true, 1 put a dry run's job on a spot pool.
+        ({"allowSpot": 1}, "spec.allowSpot: must be true or false (got 1)"),
+        ({"allowSpot": "yes"}, "spec.allowSpot: must be true or false (got 'yes')"),
     ],
 )
 def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:

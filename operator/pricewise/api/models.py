@@ -380,7 +380,9 @@ class TrainingJobSpec(ApiModel):
         "with reason DeadlineUnreachable until its spec changes; Run places it anyway, as a job "
         "without a deadline, and says so in its status.",
     )
-    allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
+    allow_spot: bool = Field(
+        False, strict=True, description="Whether spot (preemptible) pools may be used."
+    )
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = Field(
         "PreemptLowerPriority",
         description="PreemptLowerPriority (default, as for Pods): when the job cannot be placed "
