@@ -193,7 +193,13 @@ def _mix_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML with resources, requiredPerformance, resourceLimit (see examples/mix/)",
     )
-    mix.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    mix.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json", "yaml"],
+        default="table",
+        help="a table for people (the default), or JSON or YAML for tools",
+    )
     return mix
 
 
@@ -352,6 +358,13 @@ def parser() -> argparse.ArgumentParser:
         help="run the operator (watches TrainingJobs and places them)",
         description="Run the operator against the cluster of the current kubeconfig (or the "
         "in-cluster service account).",
+        epilog="Its scheduling settings come from the environment, as the chart sets them from "
+        "its values: PRICEWISE_PERIOD_SECONDS, PRICEWISE_SOLVER_SECONDS, "
+        "PRICEWISE_SOLVER_WORKERS, PRICEWISE_WAIT_COST, PRICEWISE_MAX_WAIT, "
+        "PRICEWISE_ACCRUAL_SECONDS, PRICEWISE_PREEMPTION_MIN_RUN_SECONDS, "
+        "PRICEWISE_RECLAIM_TAINTS and PRICEWISE_NAMESPACE (charts/pricewise/values.yaml and "
+        "docs/install.md say what each does, and its default); it logs the values it read as "
+        "it starts.",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument(

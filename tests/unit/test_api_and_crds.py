@@ -115,10 +115,12 @@ def _job(**spec: Any) -> dict[str, Any]:
         # A mapping of known fields names them; a list or string says what it is for.
         ({"workers": 5}, "spec.workers: must be a mapping with min, max (got 5)"),
         ({"options": []}, "spec.options: must have at least one entry: Acceptable ways to run"),
+        # A number where a duration goes: its unit is what is missing, not its quotes.
         (
             {"checkpoint": {"interval": 5}},
-            "spec.checkpoint.interval: must be a string (got 5): Time between checkpoints",
+            "spec.checkpoint.interval: 5 has no unit: write a duration, e.g. 5h, 5m or 5s",
         ),
+        ({"maxDuration": 12}, "spec.maxDuration: 12 has no unit: write a duration, e.g. 12h,"),
         ({"template": {"spec": {"containers": []}}}, "spec.containers: a worker needs at least"),
         # As the API server refuses it: read as true, 1 put a dry run's job on a spot pool.
         ({"allowSpot": 1}, "spec.allowSpot: must be true or false (got 1)"),

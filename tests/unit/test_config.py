@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import socket
 from urllib.request import urlopen
 
@@ -10,7 +12,7 @@ import kopf
 import pytest
 
 from pricewise import cli
-from pricewise.controller import handlers, serving
+from pricewise.controller import config, handlers, serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
@@ -137,3 +139,13 @@ def test_pricewise_run_logs_with_time_and_level_unless_told_otherwise(
     assert cli.main(["run"]) == 0
     assert cli.main(["run", "--log-format", "json"]) == 0
     assert formats == [kopf.LogFormat.FULL, kopf.LogFormat.JSON]
+
+
+def test_run_help_names_every_variable_the_operator_reads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    read = set(re.findall(r"PRICEWISE_[A-Z_]+", inspect.getsource(config.from_environment)))
+    assert read and all(name in shown for name in read), read - set(shown.split())

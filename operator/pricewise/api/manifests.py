@@ -95,6 +95,12 @@ _FORMS = {
 """What each pattern of the models accepts, in words: users were shown the regex."""
 
 
+def _pattern(about: FieldInfo | None) -> str | None:
+    """The regex a string field must match, if it has one."""
+    metadata = about.metadata if about is not None else []
+    return next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
+
+
 def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     """One pydantic problem as what is wrong and how to fix it."""
     kind, loc = problem["type"], tuple(problem["loc"])
@@ -136,6 +142,11 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     if kind in {"bool_type", "bool_parsing"}:
         return f"must be true or false{got}"
     if kind == "string_type":
+        number = problem["input"]
+        if _pattern(about) == DURATION_PATTERN and isinstance(number, int | float):
+            # `maxDuration: 12` read "must be a string": the unit is what is missing.
+            shown = _show(number)
+            return f"{shown} has no unit: write a duration, e.g. {shown}h, {shown}m or {shown}s"
         return f"must be a string{got}{what}"
     if kind == "literal_error":
         return f"must be {ctx['expected']}{got}"

@@ -132,7 +132,14 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
-    parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help="a table for people (the default), or JSON: per policy, with the setup and the "
+        "cost floor",
+    )
     parser.add_argument(
         "--per-job",
         action="store_true",
