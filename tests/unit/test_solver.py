@@ -167,8 +167,24 @@ def test_a_deadline_refused_on_spot_says_the_run_time_it_was_checked_with() -> N
     assert decide(plan)[1:] == (
         "DeadlineUnreachable",
         "maxDuration 2h cannot be met: fastest option s x1 needs 3h with the reclaims of 9 "
-        "runs in 10; raise spec.maxDuration to 3h, or spec.workers.max to 2 (s x2 needs 1h30m)",
+        "runs in 10; raise spec.maxDuration to 3h, or spec.workers.max to 2 (s x2 needs 1h30m), "
+        "or set spec.checkpoint.interval, so that a reclaim loses less of the run",
     )
+
+
+def test_a_spot_run_too_long_with_its_reclaims_points_to_checkpoints() -> None:
+    spot = replace(pool("s", "nvidia-l4", 1.0, gpu_nodes("s", 2), spot=True), interruption_rate=0.5)
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2))
+    bare = job("j", BOTH[0], allow_spot=True, max_duration_s=7200)
+    (decision,) = checked(snapshot([spot, l4], [bare])).decisions
+    rows = {r.candidate.pool.name: r.note for r in decision.options}
+    assert rows["s"] == (
+        "needs 3h, 1h over maxDuration 2h (with the reclaims of 9 runs in 10; "
+        "spec.checkpoint.interval would lose less to them)"
+    )
+    # And so they do: with a checkpoint every 10 minutes, the spot run fits and is chosen.
+    (decision,) = checked(snapshot([spot, l4], [replace(bare, checkpoint_s=600.0)])).decisions
+    assert decision.chosen is not None and decision.chosen.pool.name == "s"
 
 
 def test_room_and_budget_held_for_a_later_start_are_named() -> None:

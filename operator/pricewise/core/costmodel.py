@@ -323,7 +323,11 @@ def candidate_for(
             else:
                 note = f"needs {late.need}, {late.over} over maxDuration {late.limit}"
             if widest.risk is not None:
-                note += " (with the reclaims of 9 runs in 10)"
+                note += " (with the reclaims of 9 runs in 10" + (
+                    "; spec.checkpoint.interval would lose less to them)"
+                    if job.checkpoint_s is None
+                    else ")"
+                )
         else:
             required = f"{job.min_throughput or 0:,.4g}/s required"
             note = f"reaches {widest.throughput:,.4g}/s of the {required}"

@@ -344,6 +344,10 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
             advice += f", or {more}"
         else:
             advice += f", or raise {more}"
+    if fastest.risk is not None and job.checkpoint_s is None:
+        # A reclaim then costs the run since its last checkpoint, not the whole run so far.
+        checkpoint = "set spec.checkpoint.interval, so that a reclaim loses less of the run"
+        advice = f"{advice}, or {checkpoint}" if advice else checkpoint
     if advice and (quota := beyond_quotas(fastest, snapshot.quotas)) is not None:
         advice += f"; it also {quota}"  # the fix alone would not let it run
     if job.runs_late and at_max is not None:
