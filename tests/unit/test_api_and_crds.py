@@ -134,6 +134,16 @@ def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> Non
     assert expected in str(err.value)
 
 
+def test_a_misspelt_spec_is_pointed_at_where_the_spec_is_missing() -> None:
+    # The object's top level ignores fields it does not know, so `specs:` read only as
+    # "spec: required".
+    body = _job()
+    body["specs"] = body.pop("spec")
+    with pytest.raises(ManifestError) as err:
+        parse_model(TrainingJob, body, "job.yaml")
+    assert "spec: required; add it (specs is given: a misspelling of it?)" in str(err.value)
+
+
 def test_defaults() -> None:
     tj = parse_model(TrainingJob, _job(), "x")
     assert (tj.spec.workers.min, tj.spec.workers.max, tj.spec.priority, tj.spec.allow_spot) == (

@@ -124,7 +124,12 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     # field, a string, a list or a mapping (a number or a boolean says it itself).
     what = f": {described}" if described else ""
     if kind == "missing":
-        return f"required; add it{what}"
+        # A misspelt field the model ignores (`specs:` at the top of an object) left the real
+        # one missing, and the error did not say why.
+        given = problem["input"] if isinstance(problem["input"], Mapping) else {}
+        close = difflib.get_close_matches(str(loc[-1]), [str(k) for k in given], n=1)
+        misspelt = f" ({close[0]} is given: a misspelling of it?)" if close else ""
+        return f"required; add it{what}{misspelt}"
     if kind == "string_pattern_mismatch":
         form = _FORMS.get(ctx.get("pattern", "")) or described
         return f"{_show(problem['input'])} is not valid" + (f": {form}" if form else "")
