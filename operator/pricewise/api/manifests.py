@@ -126,7 +126,10 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     if kind == "missing":
         # A misspelt field the model ignores (`specs:` at the top of an object) left the real
         # one missing, and the error did not say why.
-        given = problem["input"] if isinstance(problem["input"], Mapping) else {}
+        parent = _walk(model, loc[:-1])[0]
+        ignores = isinstance(parent, type) and issubclass(parent, BaseModel)
+        ignores = ignores and parent.model_config.get("extra") != "forbid"  # else said already
+        given = problem["input"] if ignores and isinstance(problem["input"], Mapping) else {}
         close = difflib.get_close_matches(str(loc[-1]), [str(k) for k in given], n=1)
         misspelt = f" ({close[0]} is given: a misspelling of it?)" if close else ""
         return f"required; add it{what}{misspelt}"
