@@ -122,9 +122,12 @@ def _job(**spec: Any) -> dict[str, Any]:
         ),
         ({"maxDuration": 12}, "spec.maxDuration: 12 has no unit: write a duration, e.g. 12h,"),
         ({"template": {"spec": {"containers": []}}}, "spec.containers: a worker needs at least"),
-        # As the API server refuses it: read as true, 1 put a dry run's job on a spot pool.
+        # Scalars of another type, as the API server refuses them: read as true, 1 put a dry
+        # run's job on a spot pool.
         ({"allowSpot": 1}, "spec.allowSpot: must be true or false (got 1)"),
         ({"allowSpot": "yes"}, "spec.allowSpot: must be true or false (got 'yes')"),
+        ({"work": "2000000"}, "spec.work: must be a number (got '2000000')"),
+        ({"priority": "5"}, "spec.priority: must be a whole number (got '5')"),
     ],
 )
 def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:
@@ -168,7 +171,7 @@ def test_price_table_rejects_duplicate_pools_and_negative_prices() -> None:
     for rate, says in (
         (-0.1, r"must be >= 0 \(got -0.1\)"),
         (101, "101 is too large: at most 100"),
-        ("101", "'101' is too large: at most 100"),  # a string from YAML was a traceback
+        ("101", r"must be a number \(got '101'\)"),  # a string from YAML was a traceback
     ):
         obj["spec"] = {"pools": [{**pool, "interruptionRate": rate}]}
         with pytest.raises(

@@ -163,6 +163,14 @@ class ApiModel(BaseModel):
     )
 
 
+class SpecModel(ApiModel):
+    """Base of what users write (specs): scalars of the type the CRD schema gives, as the API
+    server takes them; `allowSpot: 1` or `work: "2000000"` passed `pricewise plan` and then
+    failed `kubectl apply`."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class Condition(ApiModel):
     """A condition in the Kubernetes convention (`type`, `status`, `reason`, `message`)."""
 
@@ -179,7 +187,7 @@ class Condition(ApiModel):
 # --- TrainingJob -------------------------------------------------------------------------------
 
 
-class Workers(ApiModel):
+class Workers(SpecModel):
     """How many workers the job may run with; pricewise picks the cheapest width that fits."""
 
     model_config = ConfigDict(
@@ -204,7 +212,7 @@ class Workers(ApiModel):
         return self
 
 
-class JobOption(ApiModel):
+class JobOption(SpecModel):
     """One way the job can run: an accelerator kind, devices per worker, and its speed there."""
 
     model_config = ConfigDict(
@@ -272,7 +280,7 @@ class JobOption(ApiModel):
         return self
 
 
-class FailurePolicy(ApiModel):
+class FailurePolicy(SpecModel):
     """What happens when a worker fails or its node goes away (JobSet's names)."""
 
     max_restarts: int = Field(
@@ -284,7 +292,7 @@ class FailurePolicy(ApiModel):
     )
 
 
-class Checkpoint(ApiModel):
+class Checkpoint(SpecModel):
     """How often the job saves its progress, so that a restart resumes from there."""
 
     interval: str = duration_field(..., "Time between checkpoints, e.g. 30m.")
@@ -308,7 +316,7 @@ _ZONED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[
 time, and a zone."""
 
 
-class TrainingJobSpec(ApiModel):
+class TrainingJobSpec(SpecModel):
     """What the job needs: its worker template, the ways it can run, and its constraints."""
 
     model_config = ConfigDict(
@@ -349,7 +357,9 @@ class TrainingJobSpec(ApiModel):
         "0.5 means more workers do not go faster.",
     )
     deadline: datetime | None = Field(
-        None, description="Finish by this time (RFC 3339, e.g. 2026-12-01T08:00:00Z)."
+        None,
+        strict=False,  # a time is a string on the wire, checked by `_deadline_with_a_time`
+        description="Finish by this time (RFC 3339, e.g. 2026-12-01T08:00:00Z).",
     )
     max_duration: str | None = duration_field(None, "Finish within this long of starting, e.g. 8h.")
     min_throughput: float | None = Field(
@@ -380,9 +390,7 @@ class TrainingJobSpec(ApiModel):
         "with reason DeadlineUnreachable until its spec changes; Run places it anyway, as a job "
         "without a deadline, and says so in its status.",
     )
-    allow_spot: bool = Field(
-        False, strict=True, description="Whether spot (preemptible) pools may be used."
-    )
+    allow_spot: bool = Field(False, description="Whether spot (preemptible) pools may be used.")
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = Field(
         "PreemptLowerPriority",
         description="PreemptLowerPriority (default, as for Pods): when the job cannot be placed "
@@ -579,7 +587,7 @@ class TrainingJobStatus(ApiModel):
 # --- PriceTable --------------------------------------------------------------------------------
 
 
-class Prices(ApiModel):
+class Prices(SpecModel):
     """Prices of what a worker holds on the pool, per hour; unset prices are zero."""
 
     per_device_hour: float = Field(
@@ -608,7 +616,7 @@ _ANY_KEY = "a toleration without a key must have operator: Exists"
 _NO_VALUE = "a toleration with operator: Exists takes no value"
 
 
-class Toleration(ApiModel):
+class Toleration(SpecModel):
     """A toleration the pool's workers get, as core/v1 spells it."""
 
     # Checked here, so that a bad one is refused at `kubectl apply`, not by the API server at
@@ -644,7 +652,7 @@ class Toleration(ApiModel):
         return self
 
 
-class Pool(ApiModel):
+class Pool(SpecModel):
     """A set of nodes with one accelerator kind and one price."""
 
     name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Pool name, unique.")
@@ -699,7 +707,7 @@ class Pool(ApiModel):
     )
 
 
-class PriceTableSpec(ApiModel):
+class PriceTableSpec(SpecModel):
     """Pools and their prices, set by the cluster admin."""
 
     currency: str = Field("USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code, e.g. USD.")
@@ -763,7 +771,7 @@ class PriceTableStatus(ApiModel):
 # --- Budget ------------------------------------------------------------------------------------
 
 
-class BudgetSpec(ApiModel):
+class BudgetSpec(SpecModel):
     """A money limit for the jobs of this namespace, per period."""
 
     limit: float = Field(
