@@ -514,3 +514,14 @@ def test_a_fix_a_quota_would_refuse_all_the_same_says_so() -> None:
         "spot x1 would save 50% but spot pool; set spec.allowSpot: true; it also needs 8 "
         "nvidia.com/gpu, more than quota team-a/gpus allows in all (spec.hard: 4)"
     ), decision.message
+
+
+def test_a_row_with_nothing_to_say_has_no_note_on_the_wire() -> None:
+    # `kubectl describe tj` showed an empty `Note:` under the chosen option.
+    free = pool("free", "nvidia-h100", 0.0, gpu_nodes("free", 1))
+    (decision,) = solve(
+        snapshot([free, L4], [job("a", option("nvidia-h100", 1000), option("nvidia-l4", 1000))])
+    ).decisions
+    chosen, dearer = (option_row(row, from_micros, None) for row in decision.options)
+    assert (chosen["verdict"], "note" in chosen) == ("chosen", False)
+    assert dearer["note"] == "costs 16.00 USD more"

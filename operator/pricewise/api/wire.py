@@ -59,8 +59,12 @@ def option_row(
         verdict=verdict.verdict,
         note=verdict.note,
     )
+    # The chosen row has nothing to say: `kubectl describe` showed an empty `Note:` there.
     wire: dict[str, Any] = row.model_dump(
-        by_alias=True, mode="json", exclude={"finish", "start"}, exclude_none=True
+        by_alias=True,
+        mode="json",
+        exclude={"finish", "start"} | ({"note"} if not row.note else set()),
+        exclude_none=True,
     )
     if finish is not None:
         wire["finish"] = finish
