@@ -358,13 +358,13 @@ def parser() -> argparse.ArgumentParser:
         help="run the operator (watches TrainingJobs and places them)",
         description="Run the operator against the cluster of the current kubeconfig (or the "
         "in-cluster service account).",
-        epilog="Its scheduling settings come from the environment, as the chart sets them from "
-        "its values: PRICEWISE_PERIOD_SECONDS, PRICEWISE_SOLVER_SECONDS, "
-        "PRICEWISE_SOLVER_WORKERS, PRICEWISE_WAIT_COST, PRICEWISE_MAX_WAIT, "
-        "PRICEWISE_ACCRUAL_SECONDS, PRICEWISE_PREEMPTION_MIN_RUN_SECONDS, "
-        "PRICEWISE_RECLAIM_TAINTS and PRICEWISE_NAMESPACE (charts/pricewise/values.yaml and "
-        "docs/install.md say what each does, and its default); it logs the values it read as "
-        "it starts.",
+        epilog="Its settings come from the environment: PRICEWISE_PERIOD_SECONDS, "
+        "PRICEWISE_SOLVER_SECONDS, PRICEWISE_SOLVER_WORKERS, PRICEWISE_WAIT_COST and "
+        "PRICEWISE_MAX_WAIT, which the chart sets from its values (charts/pricewise/values.yaml "
+        "says what each does); PRICEWISE_ACCRUAL_SECONDS, PRICEWISE_PREEMPTION_MIN_RUN_SECONDS "
+        "and PRICEWISE_RECLAIM_TAINTS, set through the chart's extraEnv (docs/install.md); and "
+        "PRICEWISE_NAMESPACE, where its leader-election Lease lives (the chart gives it the "
+        "release's namespace). It logs the values it read as it starts.",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument(

@@ -128,6 +128,10 @@ def _job(**spec: Any) -> dict[str, Any]:
         ({"allowSpot": "yes"}, "spec.allowSpot: must be true or false (got 'yes')"),
         ({"work": "2000000"}, "spec.work: must be a number (got '2000000')"),
         ({"priority": "5"}, "spec.priority: must be a whole number (got '5')"),
+        ({"priority": 2.5}, "spec.priority: must be a whole number (got 2.5)"),
+        # Only a positive number is a duration short of its unit.
+        ({"maxDuration": True}, "spec.maxDuration: must be a string (got True)"),
+        ({"maxDuration": 0}, "spec.maxDuration: must be a string (got 0)"),
     ],
 )
 def test_invalid_jobs_name_the_field(spec: dict[str, Any], expected: str) -> None:
@@ -145,6 +149,22 @@ def test_a_misspelt_spec_is_pointed_at_where_the_spec_is_missing() -> None:
     with pytest.raises(ManifestError) as err:
         parse_model(TrainingJob, body, "job.yaml")
     assert "spec: required; add it (specs is given: a misspelling of it?)" in str(err.value)
+
+
+def test_a_whole_float_is_an_integer_as_the_api_server_takes_it() -> None:
+    job = parse_model(TrainingJob, _job(priority=1.0, workers={"min": 1, "max": 2.0}), "x")
+    assert (job.spec.priority, job.spec.workers.max) == (1, 2)
+    assert isinstance(job.spec.priority, int)
+
+
+def test_the_misspelling_hint_names_no_field_of_the_object() -> None:
+    # `generateName` left `name` missing; `namespace`, a field, is no misspelling of it.
+    body = _job()
+    body["metadata"] = {"generateName": "llm-", "namespace": "team-a"}
+    with pytest.raises(ManifestError) as err:
+        parse_model(TrainingJob, body, "job.yaml")
+    assert "metadata.name: required; add it" in str(err.value)
+    assert "is given" not in str(err.value)
 
 
 def test_defaults() -> None:

@@ -300,6 +300,18 @@ def test_a_run_past_the_longest_max_duration_is_told_to_check_its_work() -> None
     )
 
 
+def test_a_run_past_the_longest_max_duration_that_more_workers_fix_is_told_so() -> None:
+    # Past 3650d at one worker, within 1000d at five: the fix is the workers (the advice had
+    # read "check spec.work ..., or spec.workers.max to 5", without its verb).
+    l4 = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 8))
+    big = job("big", option("nvidia-l4", 1), work=4e8, max_duration_s=1000 * 86400.0)
+    (decision,) = solve(snapshot([l4], [big])).decisions
+    assert decision.message == (
+        "maxDuration 1000d cannot be met: fastest option l4 x1 needs 4630d; raise "
+        "spec.workers.max to 5 (l4 x5 needs 926d)"
+    )
+
+
 def test_a_run_reads_alike_in_the_options_table_and_in_its_note() -> None:
     # 4d14h20m over a day: the table read 4d14h (to the nearest hour), the note "needs 4d15h".
     slow = job("slow", option("nvidia-l4", 1000), work=397_200_000.0, max_duration_s=86400.0)

@@ -743,3 +743,8 @@ def test_a_limit_past_the_largest_float_prints_as_inf(tmp_path: Path) -> None:
     out, code = run_json(path)
     assert code == 1
     assert out["feasible"] is False and math.isinf(out["minResourceLimit"])
+    # "raise resourceLimit to at least inf" named a fix no value is.
+    assert (
+        "no resourceLimit a number can hold reaches it: lower requiredPerformance"
+        in (out["reason"])
+    )

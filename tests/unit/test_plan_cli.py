@@ -681,6 +681,13 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         + body.replace("NAME", "local").replace("WHEN", "2026-12-01T18:00:00")
         + "---\n"
         + body.replace("NAME", "month").replace("WHEN", "2026-13-45T08:00:00Z")
+        + "---\n"
+        + body.replace("NAME", "colon").replace("WHEN", "2026-12-01T18:00:00+0100")
+        + "---\n"
+        + body.replace("NAME", "space").replace("WHEN", "'2026-12-01 18:00:00Z'")
+        + "---\n"
+        # Refused by neither: kube-openapi takes any one character before the fraction.
+        + body.replace("NAME", "comma").replace("WHEN", "2026-12-01T18:00:00,5Z")
     )
     result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "--now", NOW)
     assert (result.returncode, result.stdout) == (2, "")
@@ -696,10 +703,16 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "2026-12-01T18:00:00Z",
         # Read as UTC, a time without a zone would be off by its writer's offset from it.
         f"  {jobs}: TrainingJob default/local:",
-        "    spec.deadline: 2026-12-01T18:00:00 is not an RFC 3339 time with a zone: write it "
-        "as 2026-12-01T18:00:00Z (UTC) or 2026-12-01T18:00:00+01:00",
+        "    spec.deadline: 2026-12-01T18:00:00 has no time zone (or one without a colon): end "
+        "it with Z for UTC or an offset such as +01:00, e.g. 2026-12-01T18:00:00Z",
         # Unquoted, YAML's own timestamp stopped the dry run with a traceback.
         f"  {jobs}: TrainingJob default/month:",
         "    spec.deadline: must be an RFC 3339 time, e.g. 2026-12-01T08:00:00Z (got "
         "'2026-13-45T08:00:00Z')",
+        f"  {jobs}: TrainingJob default/colon:",
+        "    spec.deadline: 2026-12-01T18:00:00+0100 has no time zone (or one without a colon): "
+        "end it with Z for UTC or an offset such as +01:00, e.g. 2026-12-01T18:00:00Z",
+        f"  {jobs}: TrainingJob default/space:",
+        "    spec.deadline: 2026-12-01 18:00:00Z: put a T between the date and the time, e.g. "
+        "2026-12-01T18:00:00Z",
     ]

@@ -170,6 +170,12 @@ def test_a_deadline_refused_on_spot_says_the_run_time_it_was_checked_with() -> N
         "runs in 10; raise spec.maxDuration to 3h, or spec.workers.max to 2 (s x2 needs 1h30m), "
         "or set spec.checkpoint.interval, so that a reclaim loses less of the run",
     )
+    # Where even a run without reclaims is too late, checkpoints cannot help: not said.
+    past = job("p", BOTH[0], allow_spot=True, deadline=NOW - timedelta(hours=2))
+    short = job("s", BOTH[0], allow_spot=True, max_duration_s=1800)
+    for late in (past, short):
+        (decision,) = checked(snapshot([spot], [late])).decisions
+        assert "checkpoint" not in decision.message, decision.message
 
 
 def test_a_spot_run_too_long_with_its_reclaims_points_to_checkpoints() -> None:
@@ -875,6 +881,11 @@ def test_min_throughput_picks_width_or_explains() -> None:
 def test_no_pool_for_the_accelerator() -> None:
     plan = checked(snapshot([SLOW], [job("j", option("tpu-v5e", 10))]))
     assert decide(plan)[1:] == ("NoMatchingPool", "no pool offers tpu-v5e (pools offer: nvidia-l4)")
+    # Several offered ones it starts: all named. One a digit follows is another model.
+    pools = [pool(name, name, 1.0, SLOW.nodes) for name in ("tpu-v5e", "tpu-v5p", "nvidia-a100")]
+    for asked, said in (("tpu-v5", " (did you mean tpu-v5e or tpu-v5p?)"), ("nvidia-a10", "")):
+        plan = checked(snapshot(pools, [job("j", option(asked, 10))]))
+        assert decide(plan)[2].startswith(f"no pool offers {asked}{said} (pools offer:")
     # A name one key off the offered one: the likely typo is named.
     plan = checked(snapshot([SLOW], [job("j", option("nvidia-l5", 10))]))
     assert decide(plan)[1:] == (

@@ -130,7 +130,8 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
         ignores = isinstance(parent, type) and issubclass(parent, BaseModel)
         ignores = ignores and parent.model_config.get("extra") != "forbid"  # else said already
         given = problem["input"] if ignores and isinstance(problem["input"], Mapping) else {}
-        close = difflib.get_close_matches(str(loc[-1]), [str(k) for k in given], n=1)
+        strays = [str(k) for k in given if str(k) not in _known(parent)]  # namespace is no typo
+        close = difflib.get_close_matches(str(loc[-1]), strays, n=1)
         misspelt = f" ({close[0]} is given: a misspelling of it?)" if close else ""
         return f"required; add it{what}{misspelt}"
     if kind == "string_pattern_mismatch":
@@ -151,10 +152,14 @@ def _describe(problem: Mapping[str, Any], model: type[BaseModel] | None) -> str:
         return f"must be true or false{got}"
     if kind == "string_type":
         number = problem["input"]
-        if _pattern(about) == DURATION_PATTERN and isinstance(number, int | float):
+        if (
+            _pattern(about) == DURATION_PATTERN
+            and isinstance(number, int | float)
+            and not isinstance(number, bool)
+            and 0 < number < 1e6
+        ):
             # `maxDuration: 12` read "must be a string": the unit is what is missing.
-            shown = _show(number)
-            return f"{shown} has no unit: write a duration, e.g. {shown}h, {shown}m or {shown}s"
+            return f"{number} has no unit: write a duration, e.g. {number}h, {number}m or {number}s"
         return f"must be a string{got}{what}"
     if kind == "literal_error":
         return f"must be {ctx['expected']}{got}"

@@ -18,7 +18,14 @@ from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -170,6 +177,16 @@ class SpecModel(ApiModel):
 
     model_config = ConfigDict(strict=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_floats_as_integers(cls, value: object, info: ValidationInfo) -> object:
+        # The API server takes 2.0 where the schema says integer, and hands it back as 2.
+        field = cls.model_fields.get(info.field_name or "")
+        integer = field is not None and field.annotation in (int, int | None)
+        if integer and isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
 
 class Condition(ApiModel):
     """A condition in the Kubernetes convention (`type`, `status`, `reason`, `message`)."""
@@ -311,9 +328,9 @@ _DATE_ALONE = re.compile(r"\d{4}-\d{2}-\d{2}")
 """A calendar date with no time of day, which the API server's date-time format refuses."""
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 """A number, which pydantic would read as seconds since 1970 and the API server refuses."""
-_ZONED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-"""The date-time the API server accepts (kube-openapi's `IsDateTime`): a T between date and
-time, and a zone."""
+_ZONE = re.compile(r"([Zz]|[+-]\d{2}:\d{2})$")
+"""The zone a date-time ends with for the API server (kube-openapi's `IsDateTime`)."""
+_EXAMPLE = "2026-12-01T18:00:00Z"
 
 
 class TrainingJobSpec(SpecModel):
@@ -432,14 +449,15 @@ class TrainingJobSpec(SpecModel):
         if isinstance(value, date) or (isinstance(value, str) and _DATE_ALONE.fullmatch(text)):
             raise ValueError(f"{text} is a date without a time: give both, e.g. {text}T18:00:00Z")
         if not isinstance(value, str) or _NUMBER.fullmatch(text):
+            raise ValueError(f"{text} is not a time: give one as RFC 3339, e.g. {_EXAMPLE}")
+        # Both refused by the API server; read as UTC, a time without a zone was off by its
+        # writer's offset from UTC.
+        if "T" not in text.upper():
+            raise ValueError(f"{text}: put a T between the date and the time, e.g. {_EXAMPLE}")
+        if not _ZONE.search(text):
             raise ValueError(
-                f"{text} is not a time: give one as RFC 3339, e.g. 2026-12-01T18:00:00Z"
-            )
-        if not _ZONED_TIME.fullmatch(text):
-            # Read as UTC, a time without a zone was off by the writer's offset from it.
-            raise ValueError(
-                f"{text} is not an RFC 3339 time with a zone: write it as "
-                "2026-12-01T18:00:00Z (UTC) or 2026-12-01T18:00:00+01:00"
+                f"{text} has no time zone (or one without a colon): end it with Z for UTC or an "
+                f"offset such as +01:00, e.g. {_EXAMPLE}"
             )
         return value
 

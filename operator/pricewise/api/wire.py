@@ -59,7 +59,8 @@ def option_row(
         verdict=verdict.verdict,
         note=verdict.note,
     )
-    # The chosen row has nothing to say: `kubectl describe` showed an empty `Note:` there.
+    # A row with nothing to say (the chosen one, mostly): `kubectl describe` showed an empty
+    # `Note:` there.
     wire: dict[str, Any] = row.model_dump(
         by_alias=True,
         mode="json",

@@ -323,10 +323,10 @@ def candidate_for(
             else:
                 note = f"needs {late.need}, {late.over} over maxDuration {late.limit}"
             if widest.risk is not None:
+                # Checkpoints cut what a reclaim loses, so they help where the run alone fits.
+                helps = job.checkpoint_s is None and widest.duration_s <= bound.seconds
                 note += " (with the reclaims of 9 runs in 10" + (
-                    "; spec.checkpoint.interval would lose less to them)"
-                    if job.checkpoint_s is None
-                    else ")"
+                    "; spec.checkpoint.interval would lose less to them)" if helps else ")"
                 )
         else:
             required = f"{job.min_throughput or 0:,.4g}/s required"

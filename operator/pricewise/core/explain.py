@@ -322,11 +322,14 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
         and not job.runs_late
         and fastest.worst_s > (job.deadline - now).total_seconds()
     )
-    if over_max and fastest.worst_s > MAX_RUN_S:  # no maxDuration the API takes would do
+    beyond_any = over_max and fastest.worst_s > MAX_RUN_S  # no maxDuration the API takes
+    if beyond_any and wider is None:
         advice = (
             f"no spec.maxDuration up to {format_duration(MAX_RUN_S)} allows it: check spec.work "
             "against the options' throughput (work units a second, per worker)"
         )
+    elif beyond_any:
+        advice = ""  # more workers is the fix, said below
     elif over_max and over_deadline and at_max is not None:
         advice = (
             f"raise spec.maxDuration to {at_max.need}, and move spec.deadline or set "
@@ -344,8 +347,13 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
             advice += f", or {more}"
         else:
             advice += f", or raise {more}"
-    if fastest.risk is not None and job.checkpoint_s is None:
-        # A reclaim then costs the run since its last checkpoint, not the whole run so far.
+    if (
+        fastest.risk is not None
+        and job.checkpoint_s is None
+        and 0 < fastest.duration_s <= limit.seconds
+    ):
+        # A reclaim then costs the run since its last checkpoint, not the whole run so far:
+        # only where the run without reclaims would fit the limit can that be enough.
         checkpoint = "set spec.checkpoint.interval, so that a reclaim loses less of the run"
         advice = f"{advice}, or {checkpoint}" if advice else checkpoint
     if advice and (quota := beyond_quotas(fastest, snapshot.quotas)) is not None:
@@ -756,13 +764,21 @@ def _unoffered(job: Job, offered: list[str]) -> str:
 
 
 def _guessed(accelerator: str, offered: list[str]) -> str:
-    """`tpu-v5 (did you mean tpu-v5e?)`: an accelerator no pool offers, with the offered one
-    it is a part of, or else the one its name is closest to, if any is close (by closeness
-    alone, nvidia-a100 was nvidia-h100 rather than nvidia-a100-80gb)."""
-    close = [name for name in offered if name.startswith(accelerator)]
-    if len(close) != 1:
-        close = difflib.get_close_matches(accelerator, offered, n=1, cutoff=0.8)
-    return f"{accelerator} (did you mean {close[0]}?)" if close else accelerator
+    """`tpu-v5 (did you mean tpu-v5e or tpu-v5p?)`: an accelerator no pool offers, with the
+    offered ones it is the start of, or else the one its name is closest to, if any is close.
+    By closeness alone nvidia-a100 was nvidia-h100 rather than nvidia-a100-80gb; a start that
+    a digit follows is another model (nvidia-a10 of nvidia-a100, nvidia-l4 of nvidia-l40s)."""
+    close = [
+        name
+        for name in offered
+        if name.startswith(accelerator)
+        and len(name) > len(accelerator)
+        and not name[len(accelerator)].isdigit()
+    ]
+    if not close:  # a typo, but not of a name it starts: those are other models
+        others = [name for name in offered if not name.startswith(accelerator)]
+        close = difflib.get_close_matches(accelerator, others, n=1, cutoff=0.8)
+    return f"{accelerator} (did you mean {' or '.join(close)}?)" if close else accelerator
 
 
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:

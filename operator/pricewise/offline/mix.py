@@ -465,6 +465,11 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
                 f"{as_text(_total_performance(min_mix))} ({_describe(min_mix)}); raise the max "
                 f"of {', '.join(capped)} or lower requiredPerformance to {as_text(best)}"
             )
+        elif math.isinf(_float(min_limit)):
+            reason += (
+                "; no resourceLimit a number can hold reaches it: lower requiredPerformance "
+                f"to {as_text(best)}"
+            )
         else:
             reason += (
                 f"; raise resourceLimit to at least {as_text(min_limit)} or lower "

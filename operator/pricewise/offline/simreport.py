@@ -111,8 +111,12 @@ def waits(result: SimResult) -> dict[str, Any]:
         for r in ran
         if r.start_s is not None and (r.deadline_s is None or r.late_s is not None)
     ]
+    # To its first start, as the waits above: a run that a reclaim cut short may go late
+    # while it waits again, after that start (counted 0 then).
     past_deadline = [
-        r.start_s - r.late_s for r in ran if r.start_s is not None and r.late_s is not None
+        max(r.start_s - r.late_s, 0.0)
+        for r in ran
+        if r.start_s is not None and r.late_s is not None
     ]
     waited = [r for r in ran if r.start_s is not None and r.start_s - r.arrival_s > EPSILON_S]
     errors = [
