@@ -671,23 +671,19 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "spec:\n  deadline: WHEN\n  options: [{accelerator: nvidia-l4, duration: 1h}]\n"
         "  template: {spec: {containers: [{name: t, image: t}]}}\n"
     )
-    jobs.write_text(
-        body.replace("NAME", "x").replace("WHEN", "2026-12-01")
-        + "---\n"
-        + body.replace("NAME", "y").replace("WHEN", "1764583200")
-        + "---\n"
-        + body.replace("NAME", "z").replace("WHEN", "'20261201'")
-        + "---\n"
-        + body.replace("NAME", "local").replace("WHEN", "2026-12-01T18:00:00")
-        + "---\n"
-        + body.replace("NAME", "month").replace("WHEN", "2026-13-45T08:00:00Z")
-        + "---\n"
-        + body.replace("NAME", "colon").replace("WHEN", "2026-12-01T18:00:00+0100")
-        + "---\n"
-        + body.replace("NAME", "space").replace("WHEN", "'2026-12-01 18:00:00Z'")
-        + "---\n"
+    deadlines = {
+        "x": "2026-12-01",
+        "y": "1764583200",
+        "z": "'20261201'",
+        "local": "2026-12-01T18:00:00",
+        "month": "2026-13-45T08:00:00Z",
+        "colon": "2026-12-01T18:00:00+0100",
+        "space": "'2026-12-01 18:00:00Z'",
         # Refused by neither: kube-openapi takes any one character before the fraction.
-        + body.replace("NAME", "comma").replace("WHEN", "2026-12-01T18:00:00,5Z")
+        "comma": "2026-12-01T18:00:00,5Z",
+    }
+    jobs.write_text(
+        "---\n".join(body.replace("NAME", n).replace("WHEN", w) for n, w in deadlines.items())
     )
     result = pricewise("plan", str(jobs), "examples/pricetable.yaml", "--now", NOW)
     assert (result.returncode, result.stdout) == (2, "")
