@@ -91,6 +91,16 @@ class Candidate:
         """Seconds the run takes at most, at the confidence `spotrisk` uses."""
         return self.duration_s if self.risk is None else self.risk.worst_s
 
+    def checkpoints_would_help(self, limit_s: float) -> bool:
+        """Whether `spec.checkpoint.interval` is advice worth giving for this run against a
+        limit of `limit_s` seconds: a spot run of a job without checkpoints whose expected
+        run fits the limit, so that what reclaims lose is what puts it past."""
+        return (
+            self.risk is not None
+            and self.job.checkpoint_s is None
+            and (0 < self.duration_s <= limit_s)
+        )
+
     @property
     def list_cost(self) -> int:
         """Cost at the list price with no reclaim (micro-units)."""
@@ -323,10 +333,10 @@ def candidate_for(
             else:
                 note = f"needs {late.need}, {late.over} over maxDuration {late.limit}"
             if widest.risk is not None:
-                # Checkpoints cut what a reclaim loses, so they help where the run alone fits.
-                helps = job.checkpoint_s is None and widest.duration_s <= bound.seconds
                 note += " (with the reclaims of 9 runs in 10" + (
-                    "; spec.checkpoint.interval would lose less to them)" if helps else ")"
+                    "; spec.checkpoint.interval would lose less to them)"
+                    if widest.checkpoints_would_help(bound.seconds)
+                    else ")"
                 )
         else:
             required = f"{job.min_throughput or 0:,.4g}/s required"

@@ -347,13 +347,8 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
             advice += f", or {more}"
         else:
             advice += f", or raise {more}"
-    if (
-        fastest.risk is not None
-        and job.checkpoint_s is None
-        and 0 < fastest.duration_s <= limit.seconds
-    ):
-        # A reclaim then costs the run since its last checkpoint, not the whole run so far:
-        # only where the run without reclaims would fit the limit can that be enough.
+    if fastest.checkpoints_would_help(limit.seconds):
+        # A reclaim then costs the run since its last checkpoint, not the whole run so far.
         checkpoint = "set spec.checkpoint.interval, so that a reclaim loses less of the run"
         advice = f"{advice}, or {checkpoint}" if advice else checkpoint
     if advice and (quota := beyond_quotas(fastest, snapshot.quotas)) is not None:
@@ -367,11 +362,13 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
     return f"{text}; {advice}" if advice else text
 
 
-def _unfeasible(job: Job, rows: list[Candidate], snapshot: Snapshot) -> tuple[str, str]:
-    """Reason when no option meets the job's own constraints."""
+def _unfeasible(
+    job: Job, rows: list[Candidate], snapshot: Snapshot, offered: list[str]
+) -> tuple[str, str]:
+    """Reason when no option meets the job's own constraints; `offered`, the accelerators
+    the pools offer, sorted."""
     currency = snapshot.currency
     if not rows:
-        offered = sorted({p.accelerator for p in snapshot.pools})
         kinds = ", ".join(
             _guessed(a, offered) for a in sorted({o.accelerator for o in job.options})
         )
@@ -740,7 +737,7 @@ def explain(
                 message += _would_save(alt, blocked[0])
             message += _must_start(job, rows, snapshot.now)
         else:
-            reason, message = _unfeasible(job, rows, snapshot)
+            reason, message = _unfeasible(job, rows, snapshot, offered)
         if job.missed_deadline is not None:
             when = clock(job.missed_deadline, snapshot.now)
             message += f"; its deadline {when} can no longer be met: it runs late (whenLate: Run)"
