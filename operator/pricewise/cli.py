@@ -116,7 +116,7 @@ def _quote(args: argparse.Namespace) -> int:
     try:
         found = load(args.files)
         if not found.jobs:
-            raise ManifestError("no TrainingJob given: --cluster quotes new TrainingJobs")
+            raise found.missing("no TrainingJob given: --cluster quotes new TrainingJobs")
         quoted = asyncio.run(snapshot_now())
     except (ManifestError, QuoteError) as err:
         print(f"error: {err}", file=sys.stderr)

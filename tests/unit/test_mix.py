@@ -51,7 +51,11 @@ def problem(
 
 def run_json(path: Path) -> tuple[dict[str, Any], int]:
     text, code = run_mix(str(path), "json")
-    return json.loads(text), code
+    return json.loads(text, parse_constant=_not_json), code
+
+
+def _not_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON: jq and other strict readers refuse it")
 
 
 # ----------------------------------------------------------------------- the shipped examples
@@ -728,6 +732,8 @@ def test_an_overflowing_cost_in_the_best_mix_prints_as_inf(tmp_path: Path) -> No
     text, code = run_mix(str(path), "table")
     assert code == 1
     assert "100  1.7e+308 USD   inf USD" in text
+    out, _ = run_json(path)
+    assert out["bestMix"]["totalCost"] is None
 
 
 def test_a_limit_past_the_largest_float_prints_as_inf(tmp_path: Path) -> None:
@@ -742,7 +748,8 @@ def test_a_limit_past_the_largest_float_prints_as_inf(tmp_path: Path) -> None:
     )
     out, code = run_json(path)
     assert code == 1
-    assert out["feasible"] is False and math.isinf(out["minResourceLimit"])
+    # None, as where no limit reaches it: Infinity is not JSON, and jq refused the whole output.
+    assert out["feasible"] is False and out["minResourceLimit"] is None
     # "raise resourceLimit to at least inf" named a fix no value is.
     assert (
         "no resourceLimit a number can hold reaches it: lower requiredPerformance"

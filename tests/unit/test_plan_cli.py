@@ -248,10 +248,17 @@ def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(
         skipped.format("1 object", "ConfigMap"),
         skipped.format("1 object", "trainingjob (did you mean TrainingJob?)"),
     ]
+    # A misspelt kind leaves nothing to plan: an error, as `kubectl apply` of no object is.
     alone = pricewise("plan", str(other), "examples/pricetable.yaml", "examples/cluster/")
-    assert alone.stderr.splitlines()[-1] == (
-        "warning: no TrainingJob given: nothing to plan; pass the jobs' manifests too"
-    )
+    assert alone.returncode == 2 and alone.stdout == ""
+    assert alone.stderr.splitlines()[-3:] == [
+        "error: no TrainingJob given: nothing to plan; pass the jobs' manifests too",
+        "  " + skipped.format("1 object", "ConfigMap").removeprefix("warning: "),
+        "  "
+        + skipped.format("1 object", "trainingjob (did you mean TrainingJob?)").removeprefix(
+            "warning: "
+        ),
+    ]
     other.write_text("apiVersion: v1\nkind: List\nitems: [3]\n")  # was a traceback
     broken = pricewise("plan", str(other), "examples/")
     assert broken.returncode == 2 and "Traceback" not in broken.stderr

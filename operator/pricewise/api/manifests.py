@@ -317,6 +317,13 @@ class Manifests:
             lines.append(f"skipped {objects} of a kind pricewise does not read: {kind}{guess}")
         return lines
 
+    def missing(self, message: str) -> ManifestError:
+        """The error that a kind the command needs is missing, with the kinds skipped, which
+        it would otherwise hide (`kind: Pricetable`)."""
+        return ManifestError(
+            "".join([message, *(f"\n  {line}" for line in self.skipped_warnings())])
+        )
+
 
 def load(paths: Iterable[str | Path]) -> Manifests:
     """Read every object in the files (directories are read for *.yaml and *.yml); a

@@ -192,10 +192,10 @@ class MixResult:
         best mix within the limit, as the table does."""
         allocation = self.allocation if self.feasible else self.best_allocation
         mix = {
-            "allocation": {name: as_number(units) for name, units in allocation.items()},
-            "totalCost": as_number(self.total_cost),
-            "performance": as_number(self.performance),
-            "resourcesUsed": as_number(self.resources_used),
+            "allocation": {name: _wire(units) for name, units in allocation.items()},
+            "totalCost": _wire(self.total_cost),
+            "performance": _wire(self.performance),
+            "resourcesUsed": _wire(self.resources_used),
         }
         if self.feasible:
             return {"feasible": True, "currency": self.currency, **mix}
@@ -203,12 +203,19 @@ class MixResult:
             "feasible": False,
             "currency": self.currency,
             "reason": self.reason,
-            "maxPerformance": as_number(self.max_performance or 0.0),
+            "maxPerformance": _wire(self.max_performance or 0.0),
             "minResourceLimit": (
-                None if self.min_resource_limit is None else as_number(self.min_resource_limit)
+                None if self.min_resource_limit is None else _wire(self.min_resource_limit)
             ),
             "bestMix": mix,
         }
+
+
+def _wire(value: float | Fraction) -> int | float | None:
+    # Infinity is not JSON (jq refuses the whole output): a figure past the largest float is
+    # null, as a limit no number reaches already is, and the table's `inf` and the reason say so.
+    number = as_number(value)
+    return None if math.isinf(number) else number
 
 
 # ---------------------------------------------------------------------------------- solving

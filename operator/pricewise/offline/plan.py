@@ -29,11 +29,10 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     jobs the operator would hold instead of planning (a namespace whose hard Budget cannot be
     read or is in another currency), as the operator does it."""
     if not found.price_tables:
-        # With the kinds skipped, which the error would otherwise hide: `kind: Pricetable`.
-        skipped = "".join(f"\n  {line}" for line in found.skipped_warnings())
-        raise ManifestError(
-            f"no PriceTable given: pricewise needs prices to compare pools{skipped}"
-        )
+        raise found.missing("no PriceTable given: pricewise needs prices to compare pools")
+    if not found.jobs:
+        # As `kubectl apply` of no object: a plan of nothing passed a script's check unseen.
+        raise found.missing("no TrainingJob given: nothing to plan; pass the jobs' manifests too")
     currencies = {t.spec.currency for t in found.price_tables}
     if len(currencies) > 1:
         raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
@@ -42,8 +41,6 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
     warnings = found.skipped_warnings()
-    if not found.jobs:
-        warnings.append("no TrainingJob given: nothing to plan; pass the jobs' manifests too")
     # Without nodes every pool matches none: the cause is said once, not a line per pool.
     if not found.nodes:
         warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
