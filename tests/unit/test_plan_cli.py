@@ -259,6 +259,12 @@ def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(
             "warning: "
         ),
     ]
+    # --cluster reads the files before the cluster: no cluster is needed to be told.
+    quote = pricewise("plan", "--cluster", str(other))
+    assert (quote.returncode, quote.stderr.splitlines()[:2]) == (2, [
+        "error: no TrainingJob given: --cluster quotes new TrainingJobs",
+        "  " + skipped.format("1 object", "ConfigMap").removeprefix("warning: "),
+    ])  # fmt: skip
     other.write_text("apiVersion: v1\nkind: List\nitems: [3]\n")  # was a traceback
     broken = pricewise("plan", str(other), "examples/")
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
