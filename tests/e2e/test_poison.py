@@ -84,6 +84,30 @@ def test_out_of_range_figures_are_refused_with_the_field(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("deadline", "refused"),
+    [
+        ("2026-02-30T18:00:00Z", True),
+        ("2026-04-31T18:00:00+01:00", True),
+        ("2100-02-29T18:00:00Z", True),  # a century, not a leap year
+        ("2028-02-29T18:00:00Z", False),
+        ("2000-02-29T18:00:00Z", False),
+        ("2026-12-31T23:59:59.5Z", False),
+    ],
+)
+def test_a_deadline_is_a_day_its_month_has(
+    cluster: Any, namespace: str, crds: None, deadline: str, refused: bool
+) -> None:
+    # What `pricewise plan` refuses (a day its month has not) is what the API server does.
+    obj = training_job("dated", [{"accelerator": "cpu", "duration": "1h"}], deadline=deadline)
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(obj),
+        check=False,
+    )  # fmt: skip
+    assert (result.returncode != 0) == refused, result.stderr
+    assert ("spec.deadline in body must be of type date-time" in result.stderr) == refused
+
+
 def _ready(cluster: Any, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
     where = ["-n", namespace] if namespace else []
     out = cluster.kubectl("get", kind, name, *where, "-o", "json").stdout

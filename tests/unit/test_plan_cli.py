@@ -692,6 +692,10 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "month": "2026-13-45T08:00:00Z",
         "colon": "2026-12-01T18:00:00+0100",
         "space": "'2026-12-01 18:00:00Z'",
+        # Refused by the API server too (test_poison); pydantic said "day value is outside
+        # expected range" without the month's length.
+        "feb": "2026-02-30T18:00:00Z",
+        "leap": "2028-02-29T18:00:00Z",
         # Refused by neither: kube-openapi takes any one character before the fraction.
         "comma": "2026-12-01T18:00:00,5Z",
     }
@@ -724,4 +728,6 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         f"  {jobs}: TrainingJob default/space:",
         "    spec.deadline: 2026-12-01 18:00:00Z: put a T between the date and the time, e.g. "
         "2026-12-01T18:00:00Z",
+        f"  {jobs}: TrainingJob default/feb:",
+        "    spec.deadline: 2026-02-30T18:00:00Z: February 2026 has 28 days",
     ]

@@ -13,6 +13,7 @@ one schema would be four files importing each other's helpers.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
@@ -331,6 +332,8 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 _ZONE = re.compile(r"([Zz]|[+-]\d{2}:\d{2})$")
 """The zone a date-time ends with for the API server (kube-openapi's `IsDateTime`)."""
 _EXAMPLE = "2026-12-01T18:00:00Z"
+_DAY = re.compile(r"(\d{4})-(0[1-9]|1[0-2])-(\d{2})")
+"""The date a date-time starts with, its month a month of the year."""
 
 
 class TrainingJobSpec(SpecModel):
@@ -459,6 +462,12 @@ class TrainingJobSpec(SpecModel):
                 f"{text} has no time zone (or one without a colon): end it with Z for UTC or an "
                 f"offset such as +01:00, e.g. {_EXAMPLE}"
             )
+        day = _DAY.match(text)
+        if day:
+            year, month = int(day[1]), int(day[2])
+            days = calendar.monthrange(year, month)[1]
+            if int(day[3]) > days:
+                raise ValueError(f"{text}: {calendar.month_name[month]} {year} has {days} days")
         return value
 
     @field_validator("template")
