@@ -280,7 +280,7 @@ def _prices(args: argparse.Namespace) -> int:
         else:
             old, new = table(args.files[0]), table(args.files[1])
             print(catalog.diff(old, new))
-            return 0 if catalog.same_prices(old, new) else 1
+            return 0 if catalog.same_tables(old, new) else 1
     except (ManifestError, catalog.CatalogError, discover.DiscoveryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -396,8 +396,8 @@ def parser() -> argparse.ArgumentParser:
         "instance type) of `kubectl get nodes -o yaml` output (`-` reads stdin); "
         "import CATALOG TABLE: fill the pools' prices from a SkyPilot vms.csv catalog; "
         "diff OLD NEW: compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` and a "
-        "new one), exit 1 where they differ, as diff does. Review the output, then "
-        "`kubectl apply -f` it.",
+        "new one): prices, and every other field that changed; exit 1 where they differ, as "
+        "diff does. Review the output, then `kubectl apply -f` it.",
     )
     prices.add_argument("action", choices=["init", "import", "diff"])
     prices.add_argument("files", nargs="+", metavar="FILE")

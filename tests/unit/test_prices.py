@@ -72,8 +72,8 @@ def test_init_then_import_then_diff_on_the_example_gke_nodes(tmp_path: Path) -> 
     diff = pricewise("prices", "diff", str(tmp_path / "init.yaml"), "-",
                      stdin=(tmp_path / "priced.yaml").read_text())  # fmt: skip
     assert diff.returncode == 1, diff.stderr  # they differ, as diff(1) says it
-    assert diff.stdout.splitlines()[0].split() == ["POOL", "UNIT", "OLD", "NEW", "CHANGE"]
-    assert any(line.split() == ["l4-pool", "node", "-", "0.70683", "priced"]
+    assert diff.stdout.splitlines()[0].split() == ["POOL", "FIELD", "OLD", "NEW", "CHANGE"]
+    assert any(line.split() == ["l4-pool", "perNodeHour", "-", "0.70683", "priced"]
                for line in diff.stdout.splitlines())  # fmt: skip
     same = pricewise("prices", "diff", str(tmp_path / "priced.yaml"), str(tmp_path / "priced.yaml"))
     assert same.returncode == 0, same.stderr
@@ -292,8 +292,28 @@ def test_diff_shows_a_pool_left_without_prices() -> None:
     assert lines[1] == ["p", "-", "0", "unpriced:", "free", "if", "applied"]
     lines = [line.split() for line in catalog.diff(table({"perNodeHour": 1}), table({}))
              .splitlines()]  # fmt: skip
-    assert lines[1:] == [["p", "node", "1", "0", "-100.0%"],
+    assert lines[1:] == [["p", "perNodeHour", "1", "0", "-100.0%"],
                          ["p", "-", "0", "unpriced:", "free", "if", "applied"]]  # fmt: skip
+
+
+def test_diff_shows_what_else_changed_at_the_same_prices(tmp_path: Path) -> None:
+    # Every row read +0.0% and the exit was 0 for a pool turned on-demand on other nodes: a
+    # review of the diff, or a CI step gating on it, passed the change as none.
+    table = yaml.safe_load((ROOT / "examples/pricetable.yaml").read_text())
+    spot = next(p for p in table["spec"]["pools"] if p.get("capacityType") == "spot")
+    spot.update(capacityType="on-demand", nodeSelector={"pool": "other"}, region="us-east1")
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(table))
+    result = pricewise("prices", "diff", "examples/pricetable.yaml", str(tmp_path / "new.yaml"))
+    assert result.returncode == 1, result.stderr
+    changed = [line.split(maxsplit=1)[1] for line in result.stdout.splitlines()
+               if line.startswith(spot["name"]) and line.endswith("changed")]  # fmt: skip
+    assert [" ".join(line.split()) for line in changed] == [
+        "capacityType spot on-demand changed",
+        'nodeSelector {"pricewise.dev/pool": "nvidia-h100-spot"} {"pool": "other"} changed',
+        "region - us-east1 changed",
+    ]
+    assert all(line.endswith("+0.0%") for line in result.stdout.splitlines()[1:]
+               if not line.endswith("changed"))  # fmt: skip
 
 
 def test_a_bad_node_file_or_map_is_a_message_not_a_traceback(tmp_path: Path) -> None:

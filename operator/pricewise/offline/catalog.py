@@ -24,6 +24,7 @@ a number or a duplicate row is an error naming the row and column, and nothing i
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -287,32 +288,31 @@ def import_prices(
     return wire, notes
 
 
-UNITS = (("perDeviceHour", "device"), ("perCpuHour", "CPU"), ("perGiBHour", "GiB"),
-         ("perNodeHour", "node"))  # fmt: skip
+PRICES = ("perDeviceHour", "perCpuHour", "perGiBHour", "perNodeHour")
 
 
-def same_prices(old: PriceTable, new: PriceTable) -> bool:
-    """Whether two PriceTables name the same pools at the same prices (what `prices diff`
+def _pools(table: PriceTable) -> dict[str, dict[str, Any]]:
+    return {p.name: p.model_dump(by_alias=True, exclude_none=True) for p in table.spec.pools}
+
+
+def same_tables(old: PriceTable, new: PriceTable) -> bool:
+    """Whether two PriceTables name the same pools with the same fields (what `prices diff`
     exits 0 for, as diff(1) does, so that a CI step can gate on it)."""
-
-    def prices(table: PriceTable) -> dict[str, dict[str, float]]:
-        return {p.name: p.prices.model_dump(by_alias=True) for p in table.spec.pools}
-
-    return old.spec.currency == new.spec.currency and prices(old) == prices(new)
+    return old.spec.currency == new.spec.currency and _pools(old) == _pools(new)
 
 
 def diff(old: PriceTable, new: PriceTable) -> str:
-    """Per pool and unit: the old price, the new one, and the change in percent; pools added,
-    removed, and those left without any price (free, were the table applied). Tables in two
-    currencies are not compared: CatalogError."""
+    """Per pool: each price, old and new, with the change in percent, then every other field
+    that changed (a pool turned spot, another selector); pools added, removed, and those left
+    without any price (free, were the table applied). Tables in two currencies are not
+    compared: CatalogError."""
     if old.spec.currency != new.spec.currency:
         raise CatalogError(
             f"the tables are in {old.spec.currency} and {new.spec.currency}: prices in two "
             "currencies cannot be compared"
         )
-    before = {p.name: p.prices.model_dump(by_alias=True) for p in old.spec.pools}
-    after = {p.name: p.prices.model_dump(by_alias=True) for p in new.spec.pools}
-    rows = [["POOL", "UNIT", "OLD", "NEW", "CHANGE"]]
+    before, after = _pools(old), _pools(new)
+    rows = [["POOL", "FIELD", "OLD", "NEW", "CHANGE"]]
     for name in [*before, *(n for n in after if n not in before)]:
         if name not in after:
             rows.append([name, "-", "", "", "removed"])
@@ -320,14 +320,29 @@ def diff(old: PriceTable, new: PriceTable) -> str:
         if name not in before:
             rows.append([name, "-", "", "", "added"])
         else:
-            for key, unit in UNITS:
-                was, now = before[name][key], after[name][key]
+            was_priced, now_priced = before[name]["prices"], after[name]["prices"]
+            for key in PRICES:
+                was, now = was_priced[key], now_priced[key]
                 if was == now == 0:
                     continue
                 if was:
-                    rows.append([name, unit, f"{was:g}", f"{now:g}", f"{(now - was) / was:+.1%}"])
+                    rows.append([name, key, f"{was:g}", f"{now:g}", f"{(now - was) / was:+.1%}"])
                 else:  # a pool given a price it had not: nothing to compare it with
-                    rows.append([name, unit, "-", f"{now:g}", "priced"])
-        if not any(after[name].values()):
+                    rows.append([name, key, "-", f"{now:g}", "priced"])
+            # A price review passed a pool turned spot, or moved to other nodes, as unchanged.
+            fields = sorted({*before[name], *after[name]} - {"name", "prices"})
+            rows += [
+                [name, key, _shown(before[name].get(key)), _shown(after[name].get(key)), "changed"]
+                for key in fields
+                if before[name].get(key) != after[name].get(key)
+            ]
+        if not any(after[name]["prices"].values()):
             rows.append([name, "-", "", "0", "unpriced: free if applied"])
     return columns(rows, right=(2, 3, 4))
+
+
+def _shown(value: Any) -> str:
+    # On one line, near the YAML's own: spot, true, {"pool": "a"}; a field not set is `-`.
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
