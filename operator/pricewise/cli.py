@@ -244,10 +244,6 @@ def _prices(args: argparse.Namespace) -> int:
             raise ManifestError(f"{path}: expected one PriceTable, found {len(docs)}")
         return parse_model(PriceTable, docs[0], path)
 
-    wanted = {"init": None, "import": 2, "diff": 2}[args.action]
-    if wanted is not None and len(args.files) != wanted:
-        print(f"usage: pricewise prices {args.action} needs {wanted} files", file=sys.stderr)
-        return 2
     try:
         if args.action == "init":
             names = dict(discover.ACCELERATORS)
@@ -272,13 +268,13 @@ def _prices(args: argparse.Namespace) -> int:
         elif args.action == "import":
             nodes = [n for path in args.nodes for n in read_objects(path) if n["kind"] == "Node"]
             priced, notes = catalog.import_prices(
-                table(args.files[1]), catalog.read_catalog(args.files[0]), nodes
+                table(args.table), catalog.read_catalog(args.catalog), nodes
             )
             for note in notes:
                 print(note, file=sys.stderr)
             print(yaml.safe_dump(priced, sort_keys=False), end="")
         else:
-            old, new = table(args.files[0]), table(args.files[1])
+            old, new = table(args.old), table(args.new)
             print(catalog.diff(old, new))
             return 0 if catalog.same_tables(old, new) else 1
     except (ManifestError, catalog.CatalogError, discover.DiscoveryError) as err:
@@ -392,32 +388,53 @@ def parser() -> argparse.ArgumentParser:
     prices = commands.add_parser(
         "prices",
         help="PriceTables from the cluster's nodes and a price catalog",
-        description="init NODES...: propose pools from node labels (GKE, EKS, Karpenter, "
-        "instance type) of `kubectl get nodes -o yaml` output (`-` reads stdin); "
-        "import CATALOG TABLE: fill the pools' prices from a SkyPilot vms.csv catalog; "
-        "diff OLD NEW: compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` and a "
-        "new one): prices, and every other field that changed; exit 1 where they differ, as "
-        "diff does. Review the output, then `kubectl apply -f` it.",
+        description="Propose a PriceTable from the cluster's nodes (init), price it from a "
+        "catalog (import), compare it with the one applied (diff); review the output, then "
+        "`kubectl apply -f` it. `pricewise prices ACTION --help` says more.",
     )
-    prices.add_argument("action", choices=["init", "import", "diff"])
-    prices.add_argument("files", nargs="+", metavar="FILE")
-    prices.add_argument("--name", default="prices", help="init: the PriceTable's name")
-    prices.add_argument("--currency", default="USD", help="init: the prices' currency")
-    prices.add_argument(
+    actions = prices.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = actions.add_parser(
+        "init",
+        help="propose pools from the nodes' labels",
+        description="Propose pools from node labels (GKE, EKS, Karpenter, instance type) of "
+        "`kubectl get nodes -o yaml` output, one per node pool and capacity type, with empty "
+        "prices.",
+    )
+    init.add_argument("files", nargs="+", metavar="NODES", help="node lists; - reads stdin")
+    init.add_argument("--name", default="prices", help="the PriceTable's name")
+    init.add_argument("--currency", default="USD", help="the prices' currency")
+    init.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="CLOUD=NAME",
-        help="init: name a cloud accelerator (or AWS instance family) the built-in table lacks",
+        help="name a cloud accelerator (or AWS instance family) the built-in table lacks",
     )
-    prices.add_argument(
+    imports = actions.add_parser(
+        "import",
+        help="fill a PriceTable's prices from a catalog",
+        description="Fill the pools' prices from a SkyPilot vms.csv catalog; a pool it cannot "
+        "price is left out and said on stderr, never printed at 0.",
+    )
+    imports.add_argument("catalog", metavar="CATALOG", help="a SkyPilot vms.csv")
+    imports.add_argument("table", metavar="TABLE", help="the PriceTable to price; - reads stdin")
+    imports.add_argument(
         "--nodes",
         action="append",
         default=[],
         metavar="FILE",
-        help="import: the node list, for pools without devicesPerNode whose machine's "
-        "catalog row does not say how many accelerators it carries (N1 with GPUs attached)",
+        help="the node list, for pools without devicesPerNode whose machine's catalog row does "
+        "not say how many accelerators it carries (N1 with GPUs attached)",
     )
+    diff = actions.add_parser(
+        "diff",
+        help="compare two PriceTables",
+        description="Compare two PriceTables (e.g. `kubectl get pricetable X -o yaml` and a new "
+        "one): prices, and every other field that changed; exit 1 where they differ, as diff "
+        "does.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the PriceTable as it is; - reads stdin")
+    diff.add_argument("new", metavar="NEW", help="the PriceTable as it would be; - reads stdin")
     prices.set_defaults(handler=_prices)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")

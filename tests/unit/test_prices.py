@@ -405,3 +405,14 @@ def test_a_table_in_another_currency_is_neither_imported_into_nor_compared(
     compared = pricewise("prices", "diff", str(tmp_path / "usd.yaml"), str(tmp_path / "eur.yaml"))
     assert compared.returncode == 2
     assert "the tables are in USD and EUR" in compared.stderr
+
+
+def test_each_action_has_its_own_help_and_arguments() -> None:
+    # One parser for all three printed the same help for each, and took init's --name on diff.
+    diff = pricewise("prices", "diff", "--help")
+    assert diff.stdout.startswith("usage: pricewise prices diff [-h] OLD NEW")
+    assert "every other field that changed" in diff.stdout and "--map" not in diff.stdout
+    init = pricewise("prices", "init", "--help")
+    assert "--map CLOUD=NAME" in init.stdout and "--nodes" not in init.stdout
+    wrong = pricewise("prices", "diff", "examples/pricetable.yaml", "--nodes", "x")
+    assert wrong.returncode == 2 and "unrecognized arguments: --nodes" in wrong.stderr
