@@ -361,6 +361,21 @@ def test_a_worker_larger_than_any_node_is_described_in_quantities_a_spec_takes()
     assert Resources(cpu=500, memory=1000).describe() == "0.5 CPU, 1000Mi"  # not 0.976562Gi
 
 
+def test_workers_too_large_are_each_told_against_their_own_pools() -> None:
+    # It read "a worker needs 8 nvidia.com/gpu; no node is that large in h100, l4 (largest:
+    # 8 nvidia.com/gpu ...)": the L4 option's worker against the H100 node it would fit.
+    h100 = pool("h100", "nvidia-h100", 4.0, gpu_nodes("h100", 1))
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 1, gpus=4))
+    wide = job("j", option("nvidia-h100", 1000, devices=16), option("nvidia-l4", 1000))
+    (decision,) = solve(snapshot([h100, l4], [wide])).decisions
+    assert decision.reason == "WorkerTooLarge"
+    assert decision.message == (
+        "a worker needs 8 nvidia.com/gpu, 8 CPU, 64Gi; no node is that large in l4 (largest: "
+        "4 nvidia.com/gpu, 96 CPU, 1024Gi); a worker needs 16 nvidia.com/gpu, 8 CPU, 64Gi; no "
+        "node is that large in h100 (largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi)"
+    )
+
+
 def test_a_quota_of_memory_left_reads_as_a_quantity() -> None:
     quota = Quota(NS, "mem", {"memory": 1000})
     (decision,) = solve(snapshot([L4], [job("j", option("nvidia-l4", 1000))], [quota])).decisions

@@ -393,14 +393,16 @@ def _unfeasible(
             for c in closest
         )
     if stage is Stage.NO_FIT:
-        worker = closest[0].worker
-        largest = max(
-            (c.pool.node_shape for c in closest), key=lambda r: (r.devices, r.cpu, r.memory)
-        )
-        pools = ", ".join(sorted({c.pool.name for c in closest}))
-        return "WorkerTooLarge", (
-            f"a worker needs {worker.describe()}; no node is that large in {pools} "
-            f"(largest: {largest.describe()})"
+        # Each worker beside the pools it was too large for: options of other sizes read as
+        # the smallest worker against the largest node of any pool, which it would fit.
+        shapes: dict[Resources, list[Candidate]] = {}
+        for c in closest:
+            shapes.setdefault(c.worker, []).append(c)
+        return "WorkerTooLarge", "; ".join(
+            f"a worker needs {worker.describe()}; no node is that large in "
+            f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
+            f"{max((c.pool.node_shape for c in these), key=_size).describe()})"
+            for worker, these in sorted(shapes.items(), key=lambda item: _size(item[0]))
         )
     if stage is Stage.NO_NODES:
         notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
@@ -831,3 +833,7 @@ def _relative_note(
     if planned is not None:
         return f"cheaper, but {planned}"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"
+
+
+def _size(shape: Resources) -> tuple[int, int, int]:
+    return shape.devices, shape.cpu, shape.memory
