@@ -235,6 +235,22 @@ def test_a_job_over_its_max_cost_is_told_every_field_that_falls_short() -> None:
     )
 
 
+def test_a_cost_just_over_its_limit_is_told_apart_from_it() -> None:
+    # It read "maxCost 16.00 USD: ... costs 16.00 USD": over the limit it printed as.
+    decision = dear(max_cost=to_micros(15.997))
+    assert decision.message.startswith(
+        "maxCost 15.997 USD: cheapest option that meets the constraints, l4 x1, costs "
+        "16.000 USD; raise spec.maxCost to 16.00 USD"
+    )
+    notes = [o.note for o in decision.options]
+    assert "costs 16.000 USD, over maxCost 15.997 USD" in notes
+    worth = dear(value=to_micros(15.9999))
+    assert worth.message.startswith(
+        "not worth running: cheapest option l4 x1 costs 16.0000 USD, more than the job's value "
+        "15.9999 USD (net benefit -0.0001 USD)"
+    )
+
+
 # --- a run too long for maxDuration or the deadline ------------------------------------------
 
 

@@ -21,7 +21,13 @@ from functools import cached_property
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S, MAX_WORKERS
 from pricewise.core.snapshot import Job, JobOption, Pool, Resources
 from pricewise.core.spotrisk import SpotRisk, poisson_quantile, spot_risk
-from pricewise.core.units import MICROS, TimeLimit, format_duration, format_micros
+from pricewise.core.units import (
+    MICROS,
+    TimeLimit,
+    format_duration,
+    format_micros,
+    format_micros_apart,
+)
 
 MIB_PER_GIB = 1024
 
@@ -360,12 +366,12 @@ def _checked(cand: Candidate, currency: str) -> Candidate:
     if beyond is not None:
         return beyond
     if job.max_cost is not None and cand.cost > job.max_cost:
-        cost = format_micros(cand.cost, currency)
-        note = f"costs {cost}, over maxCost {format_micros(job.max_cost, currency)}"
+        cost, limit = format_micros_apart(cand.cost, job.max_cost, currency)
+        note = f"costs {cost}, over maxCost {limit}"
         return replace(cand, stage=Stage.MAX_COST, note=note)
     if job.value is not None and cand.cost > job.value:
-        cost = format_micros(cand.cost, currency)
-        note = f"costs {cost}, more than the job's value {format_micros(job.value, currency)}"
+        cost, value = format_micros_apart(cand.cost, job.value, currency)
+        note = f"costs {cost}, more than the job's value {value}"
         return replace(cand, stage=Stage.VALUE, note=note)
     return cand
 

@@ -34,7 +34,13 @@ from pricewise.core.lookahead import (
 )
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.times import clock
-from pricewise.core.units import TimeLimit, format_duration, format_micros, format_micros_up
+from pricewise.core.units import (
+    TimeLimit,
+    format_duration,
+    format_micros,
+    format_micros_apart,
+    format_micros_up,
+)
 
 if TYPE_CHECKING:  # preemption reads this module's decisions
     from pricewise.core.preemption import RunningJob
@@ -409,18 +415,18 @@ def _unfeasible(
         return "NodesUnavailable", "; ".join(notes)
     cheapest = min(closest, key=lambda c: c.cost)
     if stage is Stage.MAX_COST:
+        cost, limit = format_micros_apart(cheapest.cost, job.max_cost or 0, currency)
         text = (
-            f"maxCost {format_micros(job.max_cost or 0, currency)}: cheapest option that meets the "
-            f"constraints, {cheapest.label()}, costs {format_micros(cheapest.cost, currency)}"
+            f"maxCost {limit}: cheapest option that meets the constraints, {cheapest.label()}, "
+            f"costs {cost}"
         )
         return "OverMaxCost", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.VALUE:
         value = job.value or 0
+        cost, worth = format_micros_apart(cheapest.cost, value, currency)
         text = (
-            f"not worth running: cheapest option {cheapest.label()} costs "
-            f"{format_micros(cheapest.cost, currency)}, more than the job's value "
-            f"{format_micros(value, currency)} "
-            f"(net benefit {format_micros(value - cheapest.cost, currency)})"
+            f"not worth running: cheapest option {cheapest.label()} costs {cost}, more than the "
+            f"job's value {worth} (net benefit {format_micros(value - cheapest.cost, currency)})"
         )
         return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.QUOTA:

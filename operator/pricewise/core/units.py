@@ -235,6 +235,20 @@ def format_micros_up(micros: int, currency: str) -> str:
     return format_micros(-(-micros // cent) * cent, currency)
 
 
+def format_micros_apart(micros: int, other: int, currency: str) -> tuple[str, str]:
+    """Two amounts as `format_micros` prints them, or with the decimals (up to six) that tell
+    them apart where two would not: "maxCost 0.74 USD: ... costs 0.74 USD" named a cost of
+    0.7422 USD as the limit it was over."""
+    texts = format_micros(micros, currency), format_micros(other, currency)
+    if micros == other or texts[0] != texts[1]:
+        return texts
+    for decimals in range(3, 7):
+        shown = f"{micros / MICROS:,.{decimals}f}", f"{other / MICROS:,.{decimals}f}"
+        if shown[0] != shown[1]:
+            return f"{shown[0]} {currency}", f"{shown[1]} {currency}"
+    return texts
+
+
 def format_money(amount: float, currency: str) -> str:
     """`412.50 USD`: two decimals, or more where a small amount would print as zero."""
     if not abs(amount) < 2**53:
