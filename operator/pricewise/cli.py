@@ -151,10 +151,17 @@ def _quote(args: argparse.Namespace) -> int:
     warnings = found.skipped_warnings()
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
-    if quoted.replaced:
+    pending = sorted(set(quoted.replaced) - set(quoted.placed))
+    if pending:
         warnings.append(
-            f"{', '.join(sorted(quoted.replaced))}: already in the cluster; quoted as if "
-            "submitted anew (the cluster's job is left as it is)"
+            f"{', '.join(pending)}: already in the cluster, pending; quoted with the files' spec, "
+            "as it would be planned once applied"
+        )
+    if quoted.placed:
+        warnings.append(
+            f"{', '.join(sorted(quoted.placed))}: already placed in the cluster, where applying "
+            "the file would not change it (a placed job keeps its spec); quoted as if it were "
+            "deleted and submitted anew, its workers' room free"
         )
     unused = [
         f"{len(objs)} {kind}(s)"

@@ -758,9 +758,9 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     (tmp_path / "new.yaml").write_text(json.dumps(new) + "\n---\n" + json.dumps(table))
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
 
-    def run_quote() -> subprocess.CompletedProcess[str]:
+    def run_quote(file: str = "new.yaml") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / "new.yaml"),
+            [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / file),
              "-o", "json"],
             capture_output=True, text=True, env=env, timeout=120, check=False,
         )  # fmt: skip
@@ -789,6 +789,19 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert isinstance(json.loads(done.stdout)["besidePendingJobs"], int)
     # A quote creates nothing.
     assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout
+    # The running job's own manifest: quoted as if deleted and submitted anew, its room free.
+    # Its workers held their node with no end, and it was quoted on the dear pool.
+    again = training_job("holder", [cheap, dear])
+    again["metadata"]["namespace"] = namespace
+    (tmp_path / "again.yaml").write_text(json.dumps(again))
+    done = run_quote("again.yaml")
+    assert done.returncode == 0, done.stderr
+    (quoted,) = json.loads(done.stdout)["jobs"]
+    assert (quoted["reason"], quoted["pool"]) == ("Admitted", f"cheap-{pools.tag}"), quoted
+    assert (
+        f"{namespace}/holder: already placed in the cluster, where applying"
+        in (json.loads(done.stdout)["warnings"][-1])
+    )
     # With an operator Deployment that counts waits for nothing, the quote plans as it would.
     labels = dict(OPERATOR_LABELS)
     template = {

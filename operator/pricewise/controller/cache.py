@@ -161,6 +161,11 @@ class Cache:
             if not workers:
                 self._workers.pop((key[0], pod.job), None)
 
+    def forget_workers(self, namespace: str, job: str) -> None:
+        """A job's worker pods are gone, as when the job is deleted."""
+        for key in [*self._workers.get((namespace, job_label(job)), {})]:
+            self.forget_pod(key)
+
     def upsert_job(self, body: Mapping[str, Any]) -> JobRecord:
         """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
         raw = {k: body[k] for k in ("metadata", "spec", "status") if k in body}

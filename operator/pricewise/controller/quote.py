@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pricewise.api import holds
-from pricewise.api.models import GROUP, VERSION, TrainingJob
+from pricewise.api.models import ACTIVE_PHASES, GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
 from pricewise.core.explain import Decision
@@ -87,6 +87,9 @@ class Quote:
     replaced: list[str]
     """Keys of new jobs that replace a job of the same name in the cluster (quoted as if
     submitted anew)."""
+    placed: list[str]
+    """Of `replaced`, those whose job in the cluster is placed: quoted as if it were deleted
+    first, its workers' room free (`kubectl apply` would leave it as it runs)."""
     held: list[Decision]
     """New jobs the cluster would hold without planning them, and why (a namespace whose
     quota or hard budget pricewise cannot read)."""
@@ -117,13 +120,19 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     """A quote of `jobs` as if submitted now beside everything the cluster holds."""
     cache = Cache()
     await list_into(cache, kube)
-    keys, replaced = set(), []
+    keys, replaced, placed = set(), [], []
     for job in jobs:
         body = job.model_dump(by_alias=True, mode="json", exclude_none=True)
         meta = {**body["metadata"], "creationTimestamp": timestamp(now)}
         key = f"{meta['namespace']}/{meta.get('name')}"
-        if (meta["namespace"], meta.get("name")) in cache.jobs:
+        existing = cache.jobs.get((meta["namespace"], meta.get("name") or ""))
+        if existing is not None:
             replaced.append(key)
+            if existing.phase in ACTIVE_PHASES:
+                placed.append(key)
+            # Gone with the job it replaces, as deleting a TrainingJob deletes its workers: they
+            # held their nodes with no end, the job's estimate gone with its status.
+            cache.forget_workers(meta["namespace"], meta["name"])
         record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
         if record.job is None:
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
@@ -136,7 +145,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     config, warning = await operator_config(kube)
-    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning)
+    return Quote(snapshot, keys, replaced, placed, held, cache.running(), config, warning)
 
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
