@@ -194,7 +194,13 @@ def rendercolumns(
         if plan.reserved
         else ""
     )
-    context = "" if beside is None else f"; beside the cluster's {beside} other pending job(s)"
+    # Those held as specified (a deadline no option meets) compete with none: "0 other
+    # pending" read as wrong beside `kubectl get tj` showing them Pending.
+    context = (
+        ""
+        if beside is None
+        else f"; beside the cluster's {beside} other pending job(s) that can run"
+    )
     out.append(
         f"\n{placed} of {len(plan.decisions)} job(s) placed, total "
         f"{format_money(from_micros(plan.total_cost), currency)}{later} "
