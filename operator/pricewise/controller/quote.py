@@ -87,14 +87,14 @@ class Quote:
     replaced: list[str]
     """Keys of new jobs that replace a job of the same name in the cluster (quoted as if
     submitted anew)."""
-    placed: list[str]
-    """Of `replaced`, those whose job in the cluster is placed: quoted as if it were deleted
-    first, its workers' room free (`kubectl apply` would leave it as it runs)."""
     held: list[Decision]
     """New jobs the cluster would hold without planning them, and why (a namespace whose
     quota or hard budget pricewise cannot read)."""
     running: list[RunningJob]
     """The cluster's placed jobs, as preemption sees them."""
+    placed: list[str] = field(default_factory=list)
+    """Of `replaced`, those whose job in the cluster is placed: quoted as if it were deleted
+    first, its workers' room free (`kubectl apply` would leave it as it runs)."""
     config: OperatorConfig = field(default_factory=OperatorConfig)
     """The settings the cluster's operator runs with (`operator_config`)."""
     config_warning: str | None = None
@@ -145,7 +145,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     config, warning = await operator_config(kube)
-    return Quote(snapshot, keys, replaced, placed, held, cache.running(), config, warning)
+    return Quote(snapshot, keys, replaced, held, cache.running(), placed, config, warning)
 
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
