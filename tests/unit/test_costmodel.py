@@ -55,7 +55,8 @@ def test_a_constraint_met_exactly_is_met(fields: dict[str, object]) -> None:
 def test_just_past_each_bound_is_excluded_with_the_figures_in_the_currency() -> None:
     over_cost = _one(max_cost=COST - 1)
     assert over_cost.stage is Stage.MAX_COST
-    assert over_cost.note == "costs 6.00 EUR, over maxCost 6.00 EUR"
+    # One micro-unit over: printed with the decimals that tell the two apart.
+    assert over_cost.note == "costs 6.000000 EUR, over maxCost 5.999999 EUR"
     over_value = _one(value=to_micros(5.0))
     assert over_value.note == "costs 6.00 EUR, more than the job's value 5.00 EUR"
     slow = _one(min_throughput=100.5)

@@ -3,6 +3,7 @@ price change, the work a preemption loses, and the cost columns of `kubectl get 
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -102,6 +103,28 @@ def test_a_waiting_job_told_something_new_is_due_a_write_and_drifting_figures_ar
 URGENT = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
           "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
 """Needs a whole L4 node within 35 minutes: only a preemption gives it one."""
+
+
+def test_a_cut_run_keeps_what_its_trainer_reported_saved() -> None:
+    # The progress annotation planned the next run for the rest of the work, yet the run was
+    # told it lost all it had run: "ran 30m, 4.00 USD of work lost" beside "25% saved".
+    world = busy_world()  # a and b on both L4 nodes, 8 GPUs for an hour: 8.00 USD estimated
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    start_workers(world, "2026-11-29T12:00:00Z")
+    for name in ("a", "b"):
+        body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, name)])
+        body["metadata"]["annotations"] = {"pricewise.dev/progress": "0.25"}
+        world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=30))
+    world.kube.put("trainingjobs", job("urgent", **URGENT))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    (status,) = [world.job(n) for n in ("a", "b") if world.job(n)["reason"] == "Preempted"]
+    # 15 of its 30 minutes saved: 15 minutes at 8.00 USD an hour lost.
+    assert status["message"].endswith("ran 30m, 2.00 USD of work lost"), status["message"]
+    assert status["progress"] == 0.25
+    registry = world.scheduler.metrics.registry
+    labels = {"namespace": NS, "pool": "l4", "reason": "Preempted", "currency": "USD"}
+    assert registry.get_sample_value("pricewise_lost_work_cost_total", labels) == 2.0
 
 
 def test_a_preempted_run_never_loses_more_than_it_accrued() -> None:

@@ -297,6 +297,12 @@ def test_lifecycle() -> None:
     assert (
         failed.message == "worker 1 failed at Nov 29 12:00 UTC; restart 1 of 3; 1h10m of work lost"
     )
+    # What its checkpoints or its trainer saved is not lost.
+    saved = replace(started, saved_s=1800.0)
+    kept = lifecycle.transition(
+        "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW, restarts=saved
+    )
+    assert kept is not None and kept.message.endswith("; 40m of work lost")
     lost = lifecycle.transition("Running", 2, {0: _pod("Running")}, admitted, NOW)
     assert lost is not None and (lost.reason, lost.restart) == ("Requeued", True)
     assert lost.message.startswith("worker 1 disappeared")

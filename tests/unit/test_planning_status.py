@@ -316,6 +316,18 @@ def test_a_job_whose_worker_fails_as_its_start_is_written_restarts_with_its_run_
     assert "(0.00 USD accrued" not in history[0]
 
 
+def test_a_restart_counts_as_lost_only_the_run_since_its_last_checkpoint() -> None:
+    # It said "35m of work lost" of a run that checkpoints every 10 minutes.
+    world = one_running(checkpoint={"interval": "10m"})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=35))
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=35, seconds=10))
+    (restart,) = world.job("a")["restartHistory"]
+    assert "restart 1 of 3; 5m10s of work lost" in restart, restart
+    assert "50% of the work saved" in restart, restart
+
+
 def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
     world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # its accrual written: 0.50

@@ -470,6 +470,13 @@ class Cache:
             per_second = run_cost / accrued_s
         else:
             per_second = to_micros(st.estimated_cost or 0.0) / seconds if seconds else 0.0
+        try:
+            reported = convert.reported_progress(record.body) or 0.0
+        except ValueError:  # said where the progress is read (`Scheduler._saved`)
+            reported = 0.0
+        # The run was planned for the work left at its start (`status.progress`).
+        left = 1.0 - st.progress
+        reported_s = max(reported - st.progress, 0.0) / left * seconds if left > 0 else 0.0
         return RunningJob(
             key=f"{meta['namespace']}/{meta['name']}",
             priority=record.job.priority,
@@ -481,6 +488,7 @@ class Cache:
             run_s=seconds,
             checkpoint_s=record.job.checkpoint_s,
             accrued=run_cost,
+            reported_s=reported_s,
         )
 
     def committed(self, namespace: str, now: datetime, pools: Mapping[str, Pool]) -> float:

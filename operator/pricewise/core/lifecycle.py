@@ -80,6 +80,8 @@ class Restarts:
     history: tuple[str, ...] = ()
     started_at: datetime | None = None
     """When the current run started (all workers running), for the work a restart loses."""
+    saved_s: float = 0.0
+    """Seconds of the current run its checkpoints or its trainer saved: not lost."""
 
 
 def _broken(
@@ -137,7 +139,8 @@ def transition(
     if broken is not None:
         reason, cause = broken
         ran = now - restarts.started_at if restarts.started_at else timedelta(0)
-        lost = f"{format_duration(ran.total_seconds())} of work lost"
+        lost_s = max(ran.total_seconds() - restarts.saved_s, 0.0)
+        lost = f"{format_duration(lost_s)} of work lost"
         if restarts.used < restarts.allowed:
             return Transition(
                 "Pending",

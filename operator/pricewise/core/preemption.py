@@ -49,15 +49,19 @@ class RunningJob:
     checkpoint_s: float | None = None
     accrued: int | None = None
     """What the run has cost so far (micro-units), where known: the most cutting it can lose."""
+    reported_s: float = 0.0
+    """Seconds of the run its trainer says are saved (`pricewise.dev/progress`)."""
 
     def ran_s(self, now: datetime) -> float:
         """Seconds the run has gone on."""
         return max((now - self.since).total_seconds(), 0.0)
 
     def saved_s(self, now: datetime) -> float:
-        """Seconds of the run its checkpoints have kept (none without checkpoints)."""
+        """Seconds of the run its checkpoints have kept, or its trainer says it has saved,
+        whichever is more (none without either)."""
         ran = self.ran_s(now)
-        return ran - ran % self.checkpoint_s if self.checkpoint_s else 0.0
+        kept = ran - ran % self.checkpoint_s if self.checkpoint_s else 0.0
+        return max(kept, min(self.reported_s, ran))
 
     def lost(self, now: datetime) -> int:
         """What requeueing it now loses (micro-units): the run since its last checkpoint, never
