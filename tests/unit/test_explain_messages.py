@@ -86,6 +86,22 @@ def test_a_soft_budget_or_another_namespace_s_excludes_nothing() -> None:
     assert only([soft, other]).reason == "Admitted"
 
 
+def test_a_job_that_takes_a_soft_budget_past_its_limit_is_told() -> None:
+    # Admitted at 16.00 USD against a soft limit of 10.00, it said only where it ran: the
+    # Budget's LimitReached event was the one word of it.
+    soft = BudgetView(NS, "monthly", to_micros(10), to_micros(4), 0, hard=False)
+    assert only([soft]).message.endswith(
+        "; soft Budget team-a/monthly: this run takes it past its limit (6.00 USD left)"
+    )
+    past = BudgetView(NS, "monthly", to_micros(10), to_micros(12), 0, hard=False)
+    assert only([past]).message.endswith(
+        "; soft Budget team-a/monthly is already 2.00 USD past its limit: this run adds to it"
+    )
+    roomy = BudgetView(NS, "monthly", to_micros(100), 0, 0, hard=False)
+    other = BudgetView("team-b", "monthly", to_micros(10), to_micros(12), 0, hard=False)
+    assert "Budget" not in only([roomy, other]).message
+
+
 def test_the_operator_warns_once_of_a_budget_too_small() -> None:
     world = World()
     # One L4 for an hour: 1.00 USD, against 0.50 a month.

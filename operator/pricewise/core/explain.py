@@ -514,7 +514,27 @@ def _admitted_message(
                 why += _not_waited_for(chosen, cheapest, ends, look, currency)
         text = f"{head}: {cheapest.label()} would cost {_share(saving)} less but {why}"
     alt = _cheaper_excluded(rows, chosen)
-    return text + (_would_save(alt, chosen) if alt is not None else "")
+    text += _would_save(alt, chosen) if alt is not None else ""
+    return text + _past_soft_budgets(chosen, snapshot)
+
+
+def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot) -> str:
+    """`; soft Budget team-a/monthly: this run takes it past its limit (120.00 USD left)`:
+    a soft Budget lets the job run and alerts, and the job was told nothing of it, however far
+    past the limit it went."""
+    job, currency = chosen.job, snapshot.currency
+    clauses = []
+    for budget in snapshot.budgets:
+        if budget.hard or budget.namespace != job.namespace or chosen.cost <= budget.remaining:
+            continue
+        where = f"soft Budget {budget.namespace}/{budget.name}"
+        if budget.remaining > 0:
+            left = format_micros(budget.remaining, currency)
+            clauses.append(f"; {where}: this run takes it past its limit ({left} left)")
+        else:
+            past = format_micros(-budget.remaining, currency)
+            clauses.append(f"; {where} is already {past} past its limit: this run adds to it")
+    return "".join(clauses)
 
 
 def max_wait_text(job: Job, default_s: float, counted: str) -> str:
