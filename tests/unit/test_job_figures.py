@@ -286,6 +286,29 @@ def test_the_cost_columns_cost_no_write_of_their_own() -> None:
     assert figures(reserved, {"reason": "WaitingForCapacity"}, "USD") == {"cost": None}
 
 
+def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
+    # Its COST column went past spec.maxCost, which reads "never spend more than this", with
+    # no word on the job.
+    world = World()
+    world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))
+    world.kube.put("trainingjobs", job("b", options=[EIGHT]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    halfway = NOW + timedelta(minutes=30)
+    run_cycle(world.scheduler, halfway - timedelta(minutes=1))
+    world.scheduler.prices_changing(halfway)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 2.0)))
+    run_cycle(world.scheduler, halfway)
+    run_cycle(world.scheduler, halfway + timedelta(minutes=5))
+    # 4.00 accrued, the other half hour at twice the price: 12.00, past 10.00; b has no limit.
+    assert world.job("a")["estimatedCost"] == 12.0
+    said = [(name, m) for name, reason, m in world.kube.events if reason == "PastMaxCost"]
+    assert said == [("a", (
+        "estimated 12.00 USD since a price change, past spec.maxCost 10.00 USD: maxCost is "
+        "checked where a job is placed, and a placed run goes on; delete the job to stop it"
+    ))]  # fmt: skip
+
+
 def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:
     world = busy_world()  # a and b on L4 for an hour at 8 x 1.00 USD: 8.00 each
     start_workers(world, "2026-11-29T12:00:00Z")

@@ -392,7 +392,9 @@ class TrainingJobSpec(SpecModel):
         None,
         ge=0,
         le=bounds.MAX_MONEY,
-        description="Never spend more than this on the job (PriceTable currency).",
+        description="Place the job only where its run costs at most this (PriceTable "
+        "currency). A price rise after it is placed does not stop the run: a PastMaxCost "
+        "Warning event says so.",
     )
     value: float | None = Field(
         None,

@@ -22,6 +22,7 @@ from pricewise.core import accounting
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool
 from pricewise.core.times import optional_timestamp
+from pricewise.core.units import from_micros
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class Accountant:
         self._checked: set[Key] = set()
         """Budgets whose last written spend was checked against the cache's since the start
         (see `keep_unseen`)."""
+        self.past_max_cost: list[tuple[Key, str]] = []
+        """Placed jobs a price change took past their spec.maxCost, and what to tell them:
+        the run goes on, and nothing else said so."""
         self._budget_written: dict[Key, datetime] = {}
         """When each budget's figures were last written (see `_changed`)."""
 
@@ -126,8 +130,16 @@ class Accountant:
         if not old or new is None or new == old or st.estimated_cost is None or accrual is None:
             return
         run = accrual.cost - (st.accrued_before_run or 0.0)
-        left = max(0.0, self.estimates.get(key, st.estimated_cost) - run)
-        self.estimates[key] = round(run + left * new / old, 2)
+        before = self.estimates.get(key, st.estimated_cost)
+        after = self.estimates[key] = round(run + max(0.0, before - run) * new / old, 2)
+        limit = record.job.max_cost if record.job is not None else None
+        if limit is not None and after > from_micros(limit) >= before:
+            currency = st.currency or self.cache.currency()
+            self.past_max_cost.append((key, (
+                f"estimated {after:.2f} {currency} since a price change, past spec.maxCost "
+                f"{from_micros(limit):.2f} {currency}: maxCost is checked where a job is placed, "
+                "and a placed run goes on; delete the job to stop it"
+            )))  # fmt: skip
 
     def _settle_one(
         self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool], currency: str

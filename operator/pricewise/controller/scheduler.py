@@ -205,6 +205,8 @@ class Scheduler:
             self.accountant.keep_unseen(now)
         async with _async_step("accruals", "accounting"):
             await self._write_accruals(now, starting)
+        async with _async_step("runs past their maxCost", "accounting"):
+            await self._warn_past_max_cost()
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now, starting)
         async with _async_step("invalid jobs", "waiting"):
@@ -530,6 +532,14 @@ class Scheduler:
         )
         await self.admission.write_status(record, patch, check=False)
         await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
+
+    async def _warn_past_max_cost(self) -> None:
+        """A Warning event on each placed job a price change took past its spec.maxCost."""
+        news, self.accountant.past_max_cost = self.accountant.past_max_cost, []
+        for key, message in news:
+            record = self.cache.jobs.get(key)
+            if record is not None:
+                await self.admission.event(record, "PastMaxCost", message, warning=True)
 
     def _saved(self, record: JobRecord, now: datetime) -> float:
         """A placed job's share of work saved if its run stops now: what its checkpoints kept,
