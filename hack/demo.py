@@ -52,8 +52,12 @@ def apply_examples(run_for: str) -> int:
     """Install the CRDs and apply examples/ (the PriceTable, the Budgets and the TrainingJobs,
     whose simulated workers run for `run_for`) to the local cluster; returns how many jobs."""
     cluster.install_crds(REPO / "crds")
-    for namespace in ("team-nlp", "team-vision"):
-        cluster.kubectl("create", "namespace", namespace, check=False)
+    # A cluster an earlier demo left up holds its jobs, long ended, and its Budgets' spend: the
+    # story was told over them ("placing jobs ..." above tables of jobs done minutes before).
+    namespaces = ("team-nlp", "team-vision")
+    cluster.kubectl("delete", "namespace", *namespaces, "--ignore-not-found", "--timeout=120s")
+    for namespace in namespaces:
+        cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "pricetable.yaml"))
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "budgets.yaml"))
     return apply_jobs(REPO / "examples" / "jobs.yaml", run_for)
