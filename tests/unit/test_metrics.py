@@ -102,7 +102,7 @@ def _state(prices: dict[str, float] | None = None) -> Cache:
             "estimatedCost": 160.0,
             "accruedCost": 80.0,
             "costBuckets": {start.strftime("%Y-%m-%dT%H"): 80.0},
-            "energyKWh": 2.5,
+            "energyKWh": 0.059111,
         },
     }
     cache.upsert_job(job)
@@ -156,7 +156,8 @@ def test_state_gauges_from_the_cache() -> None:
     assert samples[("pricewise_job_estimated_cost", job)] == 160.0
     assert samples[("pricewise_job_accrued_cost", job)] == 80.0
     drawn = (("namespace", "team-a"), ("pool", "a100"), ("trainingjob", "train"))
-    assert samples[("pricewise_job_energy_joules", drawn)] == 2.5 * 3.6e6
+    # Not 212799.59999999998, the float of 0.059111 x 3.6e6.
+    assert samples[("pricewise_job_energy_joules", drawn)] == 212799.6
     assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Running")))] == 1
     assert samples[("pricewise_jobs", (("namespace", "team-a"), ("phase", "Failed")))] == 0
     pending = (("namespace", "team-a"), ("reason", "BudgetExceeded"))

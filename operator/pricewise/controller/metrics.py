@@ -251,7 +251,8 @@ class StateCollector(Collector):
                 estimated.add_metric(row, st.estimated_cost or 0.0)
                 accrued.add_metric(row, float(fields.get("accrued_cost", st.accrued_cost)))
                 kwh = float(fields.get("energy_kwh", st.energy_kwh))
-                energy.add_metric(row[:3], kwh * JOULES_PER_KWH)
+                # To the millijoule: a kWh float times 3.6e6 printed 212799.59999999998.
+                energy.add_metric(row[:3], round(kwh * JOULES_PER_KWH, 3))
         # Every phase of every namespace with a job: a phase that empties reads 0, not absent.
         for namespace in sorted({ns for ns, _ in by_phase}):
             for phase in PHASES:
