@@ -285,7 +285,8 @@ class Scheduler:
             )
             # Read again: a job whose workers the API server refused waits again, and says why.
             await _gather(
-                self.admission.event(r, "Admitted", d.message)
+                # Its status's words: with what its earlier runs cost, where they did.
+                self.admission.event(r, "Admitted", r.status.message or d.message)
                 for d, r in self._jobs(done, ACTIVE_PHASES)
             )
         return statuses_s, done
