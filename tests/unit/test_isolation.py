@@ -736,7 +736,11 @@ def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invali
     world.cycle()
     status = world.job("edited")
     assert (status["phase"], status["reason"]) == ("Pending", "InvalidSpec")
-    assert "'lots' is not a quantity" in status["message"]
+    # The field itself: "a container's requests: 'lots' ..." named neither.
+    assert (
+        "spec.template.spec.containers[0].resources.requests['cpu']: 'lots' is not a "
+        in (status["message"])
+    )
 
 
 @pytest.mark.parametrize("edit", ["invalid", "bigger"])

@@ -62,6 +62,19 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
     return total
 
 
+def _bad_request(pod_spec: Mapping[str, Any]) -> str | None:
+    """The first container request that is not a quantity, with its field: "a container's
+    requests: 'lots' is not a quantity" named neither the container nor the resource."""
+    for i, container in enumerate(pod_spec.get("containers") or []):
+        requests = (container.get("resources") or {}).get("requests") or {}
+        for name in ("cpu", "memory", GPU, TPU):
+            try:
+                resources_of({name: requests.get(name, 0)})
+            except ValueError as err:
+                return f"spec.template.spec.containers[{i}].resources.requests[{name!r}]: {err}"
+    return None
+
+
 def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Resources:
     """Requests of one worker of this option: the template's CPU and memory, the option's
     devices, with the option's own cpu/memory taking precedence.
@@ -69,10 +82,11 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
     Raises ValueError, naming the field, for a template request that is not a quantity or is
     larger than any node could be.
     """
+    spec = template.get("spec") or {}
     try:
-        from_template = pod_requests(template.get("spec") or {})
+        from_template = pod_requests(spec)
     except ValueError as err:
-        raise ValueError(f"spec.template: a container's requests: {err}") from None
+        raise ValueError(_bad_request(spec) or f"spec.template: {err}") from None
     if from_template.cpu > MAX_CPU_CORES * 1000:
         raise ValueError(f"spec.template: a worker requests more than {MAX_CPU_CORES:,} CPUs")
     if from_template.memory > MAX_MEMORY_GIB * 1024:
