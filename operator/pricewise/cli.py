@@ -151,18 +151,7 @@ def _quote(args: argparse.Namespace) -> int:
     warnings = found.skipped_warnings()
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
-    pending = sorted(set(quoted.replaced) - set(quoted.placed))
-    if pending:
-        warnings.append(
-            f"{', '.join(pending)}: already in the cluster, pending; quoted with the files' spec, "
-            "as it would be planned once applied"
-        )
-    if quoted.placed:
-        warnings.append(
-            f"{', '.join(sorted(quoted.placed))}: already placed in the cluster, where applying "
-            "the file would not change it (a placed job keeps its spec); quoted as if it were "
-            "deleted and submitted anew, its workers' room free"
-        )
+    warnings += quoted.replaced_warnings()
     unused = [
         f"{len(objs)} {kind}(s)"
         for kind, objs in (("PriceTable", found.price_tables), ("Budget", found.budgets))

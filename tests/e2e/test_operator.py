@@ -789,15 +789,18 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert isinstance(json.loads(done.stdout)["besidePendingJobs"], int)
     # A quote creates nothing.
     assert "quoted" not in cluster.kubectl("get", "tj", "-n", namespace).stdout
-    # The running job's own manifest: quoted as if deleted and submitted anew, its room free.
-    # Its workers held their node with no end, and it was quoted on the dear pool.
-    again = training_job("holder", [cheap, dear])
-    again["metadata"]["namespace"] = namespace
+    # The running job as `kubectl get -o json` gives it, with an option added: quoted with that
+    # spec, as if deleted and submitted anew, its room free. Its workers held their node with
+    # no end (it was quoted on the dear pool), and its uid, resourceVersion and generation
+    # kept the cluster's copy (the option was not quoted, or the job not at all).
+    again = json.loads(cluster.kubectl("get", "tj", "holder", "-n", namespace, "-o", "json").stdout)
+    again["spec"]["options"] = [cheap, dear]
     (tmp_path / "again.yaml").write_text(json.dumps(again))
     done = run_quote("again.yaml")
     assert done.returncode == 0, done.stderr
     (quoted,) = json.loads(done.stdout)["jobs"]
     assert (quoted["reason"], quoted["pool"]) == ("Admitted", f"cheap-{pools.tag}"), quoted
+    assert f"dear-{pools.tag}" in [row["pool"] for row in quoted["options"]]
     assert (
         f"{namespace}/holder: already placed in the cluster, where applying"
         in (json.loads(done.stdout)["warnings"][-1])

@@ -192,7 +192,7 @@ def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -
     # `plan --cluster` said only that the job waited for room; applied, it preempted.
     snap, decisions = decide(full_pool(0))
     old = running("team-a/old", "h100-0")
-    quoted = Quote(snap, {"team-a/urgent"}, [], [], [old])
+    quoted = Quote(snap, {"team-a/urgent"}, {}, [], [old])
     (told,) = quoted.told(decisions)
     assert (told.reason, told.message) == (
         "Preempting",
@@ -206,3 +206,18 @@ def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -
         "; it preempts only runs of 10m or more, which the jobs of lower priority on pool h100 "
         "reach from ~12:06 UTC"
     )
+
+
+def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> None:
+    # An ended job was told it was pending, "as it would be planned once applied".
+    snap, _ = decide(full_pool(0))
+    replaced = {"a/ran": "Running", "a/new": "Pending", "a/done": "Succeeded", "a/bad": "Failed"}
+    assert Quote(snap, set(replaced), replaced, [], []).replaced_warnings() == [
+        "a/new: already in the cluster, pending; quoted with the files' spec, as it would be "
+        "planned once applied",
+        "a/bad, a/done: already ended in the cluster, where applying the file would not run it "
+        "again; quoted as if it were deleted and submitted anew",
+        "a/ran: already placed in the cluster, where applying the file would not change it (a "
+        "placed job keeps its spec); quoted as if it were deleted and submitted anew, its "
+        "workers' room free",
+    ]

@@ -508,6 +508,8 @@ class TrainingJobSpec(SpecModel):
 Phase = Literal["Pending", "Admitted", "Running", "Succeeded", "Failed"]
 ACTIVE_PHASES: Final = ("Admitted", "Running")
 """The phases of a placed job: it holds its nodes."""
+FINISHED_PHASES: Final = ("Succeeded", "Failed")
+"""The phases of a job that has ended."""
 
 
 class OptionRow(ApiModel):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api import holds
-from pricewise.api.models import ACTIVE_PHASES, BudgetStatus
+from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus
 from pricewise.api.wire import status_wire
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 CENT = 0.01
 """Spend figures are written to the cent: less than that apart, two are the same."""
-
-FINISHED_PHASES = ("Succeeded", "Failed")
 
 
 def _persisted(record: JobRecord) -> accounting.Accrual:

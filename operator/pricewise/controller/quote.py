@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pricewise.api import holds
-from pricewise.api.models import ACTIVE_PHASES, GROUP, VERSION, TrainingJob
+from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
 from pricewise.core.explain import Decision
@@ -84,21 +84,38 @@ class Quote:
     snapshot: Snapshot
     keys: set[str]
     """The new jobs' keys."""
-    replaced: list[str]
-    """Keys of new jobs that replace a job of the same name in the cluster (quoted as if
-    submitted anew)."""
+    replaced: dict[str, str]
+    """Keys of new jobs that replace a job of the same name in the cluster, with that job's
+    phase: each is quoted as if the cluster's were deleted and it submitted anew."""
     held: list[Decision]
     """New jobs the cluster would hold without planning them, and why (a namespace whose
     quota or hard budget pricewise cannot read)."""
     running: list[RunningJob]
     """The cluster's placed jobs, as preemption sees them."""
-    placed: list[str] = field(default_factory=list)
-    """Of `replaced`, those whose job in the cluster is placed: quoted as if it were deleted
-    first, its workers' room free (`kubectl apply` would leave it as it runs)."""
     config: OperatorConfig = field(default_factory=OperatorConfig)
     """The settings the cluster's operator runs with (`operator_config`)."""
     config_warning: str | None = None
     """Why `config` is not, or not all, the operator's own."""
+
+    def replaced_warnings(self) -> list[str]:
+        """What to say of the files' jobs that replace the cluster's own: applying the file
+        re-plans a pending one, but leaves a placed one as it runs and an ended one ended."""
+        by_kind: dict[str, list[str]] = {}
+        for key, phase in sorted(self.replaced.items()):
+            kind = (
+                "placed" if phase in ACTIVE_PHASES else "ended" if phase in FINISHED_PHASES else ""
+            )
+            by_kind.setdefault(kind, []).append(key)
+        said = {
+            "": "already in the cluster, pending; quoted with the files' spec, as it would be "
+            "planned once applied",
+            "placed": "already placed in the cluster, where applying the file would not change "
+            "it (a placed job keeps its spec); quoted as if it were deleted and submitted anew, "
+            "its workers' room free",
+            "ended": "already ended in the cluster, where applying the file would not run it "
+            "again; quoted as if it were deleted and submitted anew",
+        }
+        return [f"{', '.join(keys)}: {said[kind]}" for kind, keys in sorted(by_kind.items())]
 
     def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
         """A plan's decisions as the operator would tell them, with its preemption settings:
@@ -116,23 +133,31 @@ class Quote:
         return told(decisions, preempting, self.running, settings.min_run_s, now)
 
 
+_QUOTED_META = ("name", "namespace", "labels", "annotations")
+"""What a quoted job's metadata keeps of the file's."""
+
+
 async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote:
     """A quote of `jobs` as if submitted now beside everything the cluster holds."""
     cache = Cache()
     await list_into(cache, kube)
-    keys, replaced, placed = set(), [], []
+    keys: set[str] = set()
+    replaced: dict[str, str] = {}
     for job in jobs:
         body = job.model_dump(by_alias=True, mode="json", exclude_none=True)
-        meta = {**body["metadata"], "creationTimestamp": timestamp(now)}
-        key = f"{meta['namespace']}/{meta.get('name')}"
-        existing = cache.jobs.get((meta["namespace"], meta.get("name") or ""))
+        # What `kubectl get -o yaml` adds (uid, resourceVersion, generation) is the cluster
+        # copy's: an older resourceVersion kept that copy, the same generation its spec.
+        meta = {k: v for k, v in body["metadata"].items() if k in _QUOTED_META}
+        meta["creationTimestamp"] = timestamp(now)
+        name = (meta["namespace"], meta.get("name") or "")
+        key = "/".join(name)
+        existing = cache.jobs.get(name)
         if existing is not None:
-            replaced.append(key)
-            if existing.phase in ACTIVE_PHASES:
-                placed.append(key)
+            replaced[key] = existing.phase
             # Gone with the job it replaces, as deleting a TrainingJob deletes its workers: they
             # held their nodes with no end, the job's estimate gone with its status.
-            cache.forget_workers(meta["namespace"], meta["name"])
+            cache.forget_job(name)
+            cache.forget_workers(*name)
         record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
         if record.job is None:
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
@@ -145,7 +170,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     config, warning = await operator_config(kube)
-    return Quote(snapshot, keys, replaced, held, cache.running(), placed, config, warning)
+    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning)
 
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:

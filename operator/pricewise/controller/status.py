@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pricewise.api.models import ACTIVE_PHASES, BudgetStatus, TrainingJobStatus
+from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
@@ -276,7 +276,7 @@ def job_cost(status: TrainingJobStatus, currency: str) -> str | None:
     what a job waiting without a plan has cost so far, if anything. `currency` is the
     cluster's, for a job never placed."""
     money, spent = status.currency or currency, status.accrued_cost
-    if status.phase in ("Succeeded", "Failed"):
+    if status.phase in FINISHED_PHASES:
         return format_money(spent, money)
     if status.phase in ACTIVE_PHASES and status.estimated_cost is not None:
         # A run past its estimate is expected to cost at least what it has.
