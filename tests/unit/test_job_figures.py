@@ -302,6 +302,11 @@ def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     run_cycle(world.scheduler, halfway + timedelta(minutes=5))
     # 4.00 accrued, the other half hour at twice the price: 12.00, past 10.00; b has no limit.
     assert world.job("a")["estimatedCost"] == 12.0
+    # A second rise is not news: it was said.
+    world.scheduler.prices_changing(halfway + timedelta(minutes=10))
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 3.0)))
+    run_cycle(world.scheduler, halfway + timedelta(minutes=10))
+    assert world.job("a")["estimatedCost"] > 12.0
     said = [(name, m) for name, reason, m in world.kube.events if reason == "PastMaxCost"]
     assert said == [("a", (
         "estimated 12.00 USD since a price change, past spec.maxCost 10.00 USD: maxCost is "

@@ -22,7 +22,7 @@ from pricewise.core import accounting
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool
 from pricewise.core.times import optional_timestamp
-from pricewise.core.units import from_micros
+from pricewise.core.units import format_micros_apart, to_micros
 from pricewise.kube import ApiError, Kube
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class Accountant:
         self.past_max_cost: list[tuple[Key, str]] = []
         """Placed jobs a price change took past their spec.maxCost, and what to tell them:
         the run goes on, and nothing else said so."""
+        self._told_past_max_cost: set[Key] = set()
+        """Jobs told so, until a price change brings them within it again: told once."""
         self._budget_written: dict[Key, datetime] = {}
         """When each budget's figures were last written (see `_changed`)."""
 
@@ -128,15 +130,19 @@ class Accountant:
         if not old or new is None or new == old or st.estimated_cost is None or accrual is None:
             return
         run = accrual.cost - (st.accrued_before_run or 0.0)
-        before = self.estimates.get(key, st.estimated_cost)
-        after = self.estimates[key] = round(run + max(0.0, before - run) * new / old, 2)
+        estimate = run + max(0.0, self.estimates.get(key, st.estimated_cost) - run) * new / old
+        self.estimates[key] = round(estimate, 2)
         limit = record.job.max_cost if record.job is not None else None
-        if limit is not None and after > from_micros(limit) >= before:
+        if limit is None or to_micros(estimate) <= limit:
+            self._told_past_max_cost.discard(key)
+        elif key not in self._told_past_max_cost:
+            self._told_past_max_cost.add(key)
             currency = st.currency or self.cache.currency()
+            cost, most = format_micros_apart(to_micros(estimate), limit, currency)
             self.past_max_cost.append((key, (
-                f"estimated {after:.2f} {currency} since a price change, past spec.maxCost "
-                f"{from_micros(limit):.2f} {currency}: maxCost is checked where a job is placed, "
-                "and a placed run goes on; delete the job to stop it"
+                f"estimated {cost} since a price change, past spec.maxCost {most}: maxCost is "
+                "checked where a job is placed, and a placed run goes on; delete the job to "
+                "stop it"
             )))  # fmt: skip
 
     def _settle_one(
