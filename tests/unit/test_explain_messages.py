@@ -97,9 +97,21 @@ def test_a_job_that_takes_a_soft_budget_past_its_limit_is_told() -> None:
     assert only([past]).message.endswith(
         "; soft Budget team-a/monthly is already 2.00 USD past its limit: this run adds to it"
     )
+    spent = BudgetView(NS, "monthly", to_micros(10), to_micros(10), 0, hard=False)
+    assert only([spent]).message.endswith(
+        "; soft Budget team-a/monthly: this run takes it past its limit (0.00 USD left)"
+    )
     roomy = BudgetView(NS, "monthly", to_micros(100), 0, 0, hard=False)
     other = BudgetView("team-b", "monthly", to_micros(10), to_micros(12), 0, hard=False)
     assert "Budget" not in only([roomy, other]).message
+    # Each within what was left, the two together past it: both are told.
+    both = BudgetView(NS, "monthly", to_micros(20), 0, 0, hard=False)
+    jobs = [job(n, option("nvidia-l4", 1000)) for n in ("a", "b")]
+    plan = solve(snapshot([L4], jobs, budgets=[both]))
+    assert [d.message.split("; ")[-1] for d in plan.decisions] == 2 * [
+        "soft Budget team-a/monthly: this cycle's runs in team-a take it past its limit "
+        "(20.00 USD left, 32.00 USD placed)"
+    ]
 
 
 def test_the_operator_warns_once_of_a_budget_too_small() -> None:

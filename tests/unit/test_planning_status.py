@@ -399,7 +399,7 @@ def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_r
     # Half the work is saved: the new run is the other half, and its cost is all still to come.
     assert (again["estimatedDuration"], again["estimatedCost"]) == ("30m", 0.5), again
     # Its message says what the COST column counts: the run, and its earlier runs' cost.
-    assert again["message"].endswith("(1.02 USD in all, with the 0.52 USD its earlier runs cost)")
+    assert again["message"].endswith("; 1.02 USD in all, with the 0.52 USD its earlier runs cost")
     assert again["cost"] == "~1.02 USD"
     figures = world.kube.status("budgets", NS, "monthly")
     assert (figures["spent"], figures["committed"]) == (0.52, 0.5), figures

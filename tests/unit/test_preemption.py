@@ -3,6 +3,7 @@ do (equal priority, young runs, a preemptor that opted out)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 
@@ -186,6 +187,11 @@ def test_checkpoints_carry_progress_across_runs() -> None:
     assert run.progress(NOW, 0.4) == 0.52
     plain = running("a/plain", "h100-0", age_h=2, run_s=36_000.0)
     assert (plain.saved_s(NOW), plain.progress(NOW, 0.4)) == (0, 0.4)
+    # What its trainer reports saved counts as a checkpoint does, all of it past its estimate.
+    told = running("a/told", "h100-0", age_h=2, run_s=36_000.0, reported_s=3600.0)
+    assert (told.saved_s(NOW), told.lost(NOW)) == (3600, round(3600 * PER_SECOND))
+    done = running("a/done", "h100-0", age_h=12, run_s=36_000.0, reported_s=math.inf)
+    assert (done.lost(NOW), done.progress(NOW, 0.0)) == (0, 1.0)
 
 
 def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -> None:

@@ -14,6 +14,7 @@ from pricewise.core.units import (
     cpu_millis,
     format_duration,
     format_micros,
+    format_micros_apart,
     format_micros_up,
     format_money,
     memory_mib,
@@ -125,6 +126,19 @@ def test_money_to_raise_a_limit_to_is_rounded_up_to_the_cent() -> None:
     )
     assert format_micros_up(6_360_000, "USD") == "6.36 USD"
     assert format_micros_up(1, "EUR") == "0.01 EUR"
+
+
+def test_two_amounts_a_cent_cannot_tell_apart_are_printed_with_the_decimals_that_do() -> None:
+    assert format_micros_apart(742_200, 740_000, "USD") == ("0.742 USD", "0.740 USD")
+    assert format_micros_apart(16_000_000, 15_999_999, "USD") == (
+        "16.000000 USD",
+        "15.999999 USD",
+    )
+    # Under a cent `format_money` shows four decimals: more than that, never fewer (it read
+    # 0.000 beside 0.001).
+    assert format_micros_apart(510, 490, "USD") == ("0.00051 USD", "0.00049 USD")
+    assert format_micros_apart(2_000_000, 1_000_000, "USD") == ("2.00 USD", "1.00 USD")
+    assert format_micros_apart(5, 5, "USD") == (format_micros(5, "USD"),) * 2
 
 
 def test_quantities() -> None:

@@ -13,6 +13,7 @@ core data).
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -474,9 +475,10 @@ class Cache:
             reported = convert.reported_progress(record.body) or 0.0
         except ValueError:  # said where the progress is read (`Scheduler._saved`)
             reported = 0.0
-        # The run was planned for the work left at its start (`status.progress`).
-        left = 1.0 - st.progress
-        reported_s = max(reported - st.progress, 0.0) / left * seconds if left > 0 else 0.0
+        # The run was planned for the work left at its start (`status.progress`, as
+        # `convert.job_from` reads it); all the work saved is all of the run, however long.
+        done = min(st.progress, convert.MOST_SAVED)
+        reported_s = math.inf if reported >= 1 else max(reported - done, 0.0) / (1 - done) * seconds
         return RunningJob(
             key=f"{meta['namespace']}/{meta['name']}",
             priority=record.job.priority,

@@ -48,15 +48,15 @@ def _cents(micros: int) -> float:
 def with_earlier_runs(message: str, previous: TrainingJobStatus, micros: int | None) -> str:
     """A placed or planned run's message, with what the job costs in all where its earlier
     runs cost something: the COST column counts them, and read 190.40 USD beside a message of
-    a run planned for 175.66 USD."""
+    a run planned for 175.66 USD. (A job has cost something only where it was placed, which
+    wrote its currency.)"""
     spent = previous.accrued_cost
     if not spent or micros is None:
         return message
     money = previous.currency or ""
-    return (
-        f"{message} ({format_money(spent + from_micros(micros), money)} in all, with the "
-        f"{format_money(spent, money)} its earlier runs cost)"
-    )
+    total = format_money(spent + from_micros(micros), money).strip()
+    earlier = format_money(spent, money).strip()
+    return f"{message}; {total} in all, with the {earlier} its earlier runs cost"
 
 
 def set_condition(

@@ -7,6 +7,7 @@ it was chosen from, like a dry run.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -514,26 +515,34 @@ def _admitted_message(
                 why += _not_waited_for(chosen, cheapest, ends, look, currency)
         text = f"{head}: {cheapest.label()} would cost {_share(saving)} less but {why}"
     alt = _cheaper_excluded(rows, chosen)
-    text += _would_save(alt, chosen) if alt is not None else ""
-    return text + _past_soft_budgets(chosen, snapshot)
+    return text + (_would_save(alt, chosen) if alt is not None else "")
 
 
-def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot) -> str:
-    """`; soft Budget team-a/monthly: this run takes it past its limit (120.00 USD left)`:
-    a soft Budget lets the job run and alerts, and the job was told nothing of it, however far
+def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot, placed: int) -> str:
+    """`; soft Budget team-a/monthly: this run takes it past its limit (120.00 USD left)`,
+    where `placed` is what this plan places in the job's namespace, the job among them: a
+    soft Budget lets the job run and alerts, and the job was told nothing of it, however far
     past the limit it went."""
     job, currency = chosen.job, snapshot.currency
     clauses = []
     for budget in snapshot.budgets:
-        if budget.hard or budget.namespace != job.namespace or chosen.cost <= budget.remaining:
+        left = budget.remaining
+        if budget.hard or budget.namespace != job.namespace or not chosen.cost or placed <= left:
             continue
         where = f"soft Budget {budget.namespace}/{budget.name}"
-        if budget.remaining > 0:
-            left = format_micros(budget.remaining, currency)
-            clauses.append(f"; {where}: this run takes it past its limit ({left} left)")
-        else:
-            past = format_micros(-budget.remaining, currency)
+        if left < 0:
+            past = format_micros(-left, currency)
             clauses.append(f"; {where} is already {past} past its limit: this run adds to it")
+        elif chosen.cost > left:
+            shown = format_micros(left, currency)
+            clauses.append(f"; {where}: this run takes it past its limit ({shown} left)")
+        else:
+            # Within what was left alone, past it with the runs placed beside it.
+            shown, all_of = format_micros(left, currency), format_micros(placed, currency)
+            clauses.append(
+                f"; {where}: this cycle's runs in {job.namespace} take it past its limit "
+                f"({shown} left, {all_of} placed)"
+            )
     return "".join(clauses)
 
 
@@ -707,6 +716,9 @@ def explain(
         after.hold(reservation.candidate)
     held = _Held.of(reservations, snapshot.now)
     ends = _Ends(after, snapshot.now, None if look is None else look.max_wait_s)
+    spent: Counter[str] = Counter()
+    for cand, _ in placement.values():
+        spent[cand.job.namespace] += cand.cost
     offered = sorted({p.accelerator for p in snapshot.pools})
     decisions = []
     for job in snapshot.jobs:
@@ -746,7 +758,8 @@ def explain(
         if placed:
             reason, message = (
                 "Admitted",
-                _admitted_message(placed[0], rows, after, held, snapshot, ends, look),
+                _admitted_message(placed[0], rows, after, held, snapshot, ends, look)
+                + _past_soft_budgets(placed[0], snapshot, spent[job.namespace]),
             )
         elif reserved:
             reason, message = (

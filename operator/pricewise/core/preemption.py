@@ -50,7 +50,8 @@ class RunningJob:
     accrued: int | None = None
     """What the run has cost so far (micro-units), where known: the most cutting it can lose."""
     reported_s: float = 0.0
-    """Seconds of the run its trainer says are saved (`pricewise.dev/progress`)."""
+    """Seconds of the run its trainer says are saved (`pricewise.dev/progress`); inf where
+    it says all the work is."""
 
     def ran_s(self, now: datetime) -> float:
         """Seconds the run has gone on."""

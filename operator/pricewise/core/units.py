@@ -242,7 +242,9 @@ def format_micros_apart(micros: int, other: int, currency: str) -> tuple[str, st
     texts = format_micros(micros, currency), format_micros(other, currency)
     if micros == other or texts[0] != texts[1]:
         return texts
-    for decimals in range(3, 7):
+    # More decimals than `format_money` gave, which gives four under a cent.
+    shown_with = 4 if 0 < abs(micros) < MICROS // 100 else 2
+    for decimals in range(shown_with + 1, 7):
         shown = f"{micros / MICROS:,.{decimals}f}", f"{other / MICROS:,.{decimals}f}"
         if shown[0] != shown[1]:
             return f"{shown[0]} {currency}", f"{shown[1]} {currency}"
