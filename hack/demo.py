@@ -55,7 +55,9 @@ def apply_examples(run_for: str) -> int:
     # A cluster an earlier demo left up holds its jobs, long ended, and its Budgets' spend: the
     # story was told over them ("placing jobs ..." above tables of jobs done minutes before).
     namespaces = ("team-nlp", "team-vision")
-    cluster.kubectl("delete", "namespace", *namespaces, "--ignore-not-found", "--timeout=120s")
+    cluster.kubectl(  # kubectl's own timeout first, so that it says what it waited for
+        "delete", "namespace", *namespaces, "--ignore-not-found", "--timeout=120s", timeout=180
+    )
     for namespace in namespaces:
         cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "pricetable.yaml"))

@@ -179,7 +179,7 @@ def _mix(args: argparse.Namespace) -> int:
 def _mix_parser() -> argparse.ArgumentParser:
     mix = argparse.ArgumentParser(
         prog="pricewise plan mix",
-        description="Solve the article's resource-mix model: the cheapest units of each "
+        description="Solve a resource-mix linear program: the cheapest units of each "
         "resource that reach requiredPerformance within resourceLimit units; when none do, "
         "which limit binds and how far it must move. Exit 0: a mix; 1: infeasible, with the "
         "best mix within the limit; 2: the file cannot be used.",
@@ -258,7 +258,7 @@ def _prices(args: argparse.Namespace) -> int:
             parse_model(PriceTable, proposed, "the proposed table")  # e.g. a --map name
             print(
                 f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
-                "# Prices are empty: fill them with `pricewise prices import CATALOG FILE`."
+                "# Prices are empty: fill them with `pricewise prices import CATALOG TABLE`."
             )
             print(yaml.safe_dump(proposed, sort_keys=False), end="")
         elif args.action == "import":
@@ -299,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
         help="dry run: where jobs would go and what they would cost",
         description="Read TrainingJob, PriceTable, Budget, ResourceQuota and Pod YAML plus a "
         "node list (`kubectl get nodes -o yaml`) and print the placement. "
-        "`pricewise plan mix FILE` solves the article's resource-mix model instead (see "
+        "`pricewise plan mix FILE` solves a resource-mix linear program instead (see "
         "`pricewise plan mix --help`).",
     )
     plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")

@@ -738,7 +738,7 @@ def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invali
     assert (status["phase"], status["reason"]) == ("Pending", "InvalidSpec")
     # The field itself: "a container's requests: 'lots' ..." named neither.
     assert (
-        "spec.template.spec.containers[0].resources.requests['cpu']: 'lots' is not a "
+        "spec.template.spec.containers[0].resources.requests[cpu]: 'lots' is not a "
         in (status["message"])
     )
 

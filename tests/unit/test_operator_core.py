@@ -298,7 +298,7 @@ def test_lifecycle() -> None:
         failed.message == "worker 1 failed at Nov 29 12:00 UTC; restart 1 of 3; 1h10m of work lost"
     )
     # What its checkpoints or its trainer saved is not lost.
-    saved = replace(started, saved_s=1800.0)
+    saved = replace(started, saved_s=lambda: 1800.0)
     kept = lifecycle.transition(
         "Running", 2, {0: _pod("Running"), 1: _pod("Failed")}, admitted, NOW, restarts=saved
     )

@@ -695,8 +695,8 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         # Refused by the API server too (test_poison); pydantic said "day value is outside
         # expected range" without the month's length.
         "feb": "2026-02-30T18:00:00Z",
+        # Refused by neither: a leap day; any one character before the fraction (kube-openapi).
         "leap": "2028-02-29T18:00:00Z",
-        # Refused by neither: kube-openapi takes any one character before the fraction.
         "comma": "2026-12-01T18:00:00,5Z",
     }
     jobs.write_text(

@@ -302,6 +302,7 @@ def test_diff_shows_what_else_changed_at_the_same_prices(tmp_path: Path) -> None
     table = yaml.safe_load((ROOT / "examples/pricetable.yaml").read_text())
     spot = next(p for p in table["spec"]["pools"] if p.get("capacityType") == "spot")
     spot.update(capacityType="on-demand", nodeSelector={"pool": "other"}, region="us-east1")
+    table["spec"]["carbonIntensity"] = 400
     (tmp_path / "new.yaml").write_text(yaml.safe_dump(table))
     result = pricewise("prices", "diff", "examples/pricetable.yaml", str(tmp_path / "new.yaml"))
     assert result.returncode == 1, result.stderr
@@ -312,7 +313,10 @@ def test_diff_shows_what_else_changed_at_the_same_prices(tmp_path: Path) -> None
         'nodeSelector {"pricewise.dev/pool": "nvidia-h100-spot"} {"pool": "other"} changed',
         "region - us-east1 changed",
     ]
-    assert all(line.endswith("+0.0%") for line in result.stdout.splitlines()[1:]
+    # The table's own field: every pool's emissions.
+    assert result.stdout.splitlines()[1].split() == ["-", "carbonIntensity", "430.0", "400.0",
+                                                     "changed"]  # fmt: skip
+    assert all(line.endswith("+0.0%") for line in result.stdout.splitlines()[2:]
                if not line.endswith("changed"))  # fmt: skip
 
 

@@ -71,7 +71,7 @@ def _bad_request(pod_spec: Mapping[str, Any]) -> str | None:
             try:
                 resources_of({name: requests.get(name, 0)})
             except ValueError as err:
-                return f"spec.template.spec.containers[{i}].resources.requests[{name!r}]: {err}"
+                return f"spec.template.spec.containers[{i}].resources.requests[{name}]: {err}"
     return None
 
 

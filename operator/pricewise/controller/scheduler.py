@@ -407,10 +407,13 @@ class Scheduler:
         pods = self.cache.workers_of(meta["namespace"], meta["name"])
         lost = self.cache.lost_nodes((p.node for p in pods.values()), now, self.settings.node_grace)
         allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
-        run = self.cache.running_job(record)
-        saved = run.saved_s(now) if run is not None else 0.0
+
+        def saved_s() -> float:
+            run = self.cache.running_job(record)
+            return run.saved_s(now) if run is not None else 0.0
+
         restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
-                                      st.started_at, saved)  # fmt: skip
+                                      st.started_at, saved_s)  # fmt: skip
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, st.admitted_at, now, lost_nodes=lost,
             restarts=restarts,

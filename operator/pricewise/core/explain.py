@@ -408,8 +408,8 @@ def _unfeasible(
         return "WorkerTooLarge", "; ".join(
             f"a worker needs {worker.describe()}; no node is that large in "
             f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
-            f"{max((c.pool.node_shape for c in these), key=_size).describe()})"
-            for worker, these in sorted(shapes.items(), key=lambda item: _size(item[0]))
+            f"{max((c.pool.node_shape for c in these), key=lambda r: r.size).describe()})"
+            for worker, these in sorted(shapes.items(), key=lambda item: item[0].size)
         )
     if stage is Stage.NO_NODES:
         notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
@@ -872,7 +872,3 @@ def _relative_note(
     if planned is not None:
         return f"cheaper, but {planned}"
     return "cheaper, but its capacity, quota or budget went to other jobs this cycle"
-
-
-def _size(shape: Resources) -> tuple[int, int, int]:
-    return shape.devices, shape.cpu, shape.memory

@@ -7,7 +7,7 @@ job's restart budget, and acts on the transition returned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,8 +80,9 @@ class Restarts:
     history: tuple[str, ...] = ()
     started_at: datetime | None = None
     """When the current run started (all workers running), for the work a restart loses."""
-    saved_s: float = 0.0
-    """Seconds of the current run its checkpoints or its trainer saved: not lost."""
+    saved_s: Callable[[], float] | None = None
+    """Seconds of the current run its checkpoints or its trainer saved, not lost: asked only
+    where a run is cut (working it out for every placed job each cycle was half the step)."""
 
 
 def _broken(
@@ -139,7 +140,8 @@ def transition(
     if broken is not None:
         reason, cause = broken
         ran = now - restarts.started_at if restarts.started_at else timedelta(0)
-        lost_s = max(ran.total_seconds() - restarts.saved_s, 0.0)
+        saved_s = restarts.saved_s() if restarts.saved_s is not None else 0.0
+        lost_s = max(ran.total_seconds() - saved_s, 0.0)
         lost = f"{format_duration(lost_s)} of work lost"
         if restarts.used < restarts.allowed:
             return Transition(

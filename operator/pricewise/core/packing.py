@@ -27,14 +27,10 @@ class Gang:
     count: int
 
 
-def _size(worker: Resources) -> tuple[int, int, int]:
-    return (worker.devices, worker.cpu, worker.memory)
-
-
 def _first_fit(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
     free = [n.free for n in nodes]
     placed: dict[str, list[str]] = {}
-    for gang in sorted(gangs, key=lambda g: (_size(g.worker), g.count), reverse=True):
+    for gang in sorted(gangs, key=lambda g: (g.worker.size, g.count), reverse=True):
         chosen = _best_fit(free, gang)
         if chosen is None:
             return None
@@ -49,7 +45,7 @@ def _best_fit(free: list[Resources], gang: Gang) -> list[int] | None:
     worker = gang.worker
     for _ in range(gang.count):
         # The tightest node after the worker is the tightest before it: no subtraction per node.
-        fitting = [(_size(f), i) for i, f in enumerate(free) if worker.fits_in(f)]
+        fitting = [(f.size, i) for i, f in enumerate(free) if worker.fits_in(f)]
         if not fitting:
             return None
         best = min(fitting)[1]
@@ -68,7 +64,7 @@ def place_gang(nodes: Sequence[Node], gang: Gang) -> list[str] | None:
 def _exhaustive(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
     workers = [
         (g.key, g.worker)
-        for g in sorted(gangs, key=lambda g: _size(g.worker), reverse=True)
+        for g in sorted(gangs, key=lambda g: g.worker.size, reverse=True)
         for _ in range(g.count)
     ]
     free = [n.free for n in nodes]

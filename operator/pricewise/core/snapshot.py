@@ -86,6 +86,11 @@ class Resources:
         """GPUs plus TPU chips (a worker holds one kind)."""
         return self.gpu + self.tpu
 
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """Devices, then CPU, then memory: how workers and nodes are ranked by size."""
+        return self.devices, self.cpu, self.memory
+
     def describe(self) -> str:
         """`8 nvidia.com/gpu, 96 CPU, 680Gi`: what a person reads."""
         parts = []

@@ -298,7 +298,11 @@ def _pools(table: PriceTable) -> dict[str, dict[str, Any]]:
 def same_tables(old: PriceTable, new: PriceTable) -> bool:
     """Whether two PriceTables name the same pools with the same fields (what `prices diff`
     exits 0 for, as diff(1) does, so that a CI step can gate on it)."""
-    return old.spec.currency == new.spec.currency and _pools(old) == _pools(new)
+    return (
+        old.spec.currency == new.spec.currency
+        and old.spec.carbon_intensity == new.spec.carbon_intensity
+        and _pools(old) == _pools(new)
+    )
 
 
 def diff(old: PriceTable, new: PriceTable) -> str:
@@ -313,6 +317,9 @@ def diff(old: PriceTable, new: PriceTable) -> str:
         )
     before, after = _pools(old), _pools(new)
     rows = [["POOL", "FIELD", "OLD", "NEW", "CHANGE"]]
+    was, now = old.spec.carbon_intensity, new.spec.carbon_intensity
+    if was != now:  # the table's own, for every pool's emissions
+        rows.append(["-", "carbonIntensity", _shown(was), _shown(now), "changed"])
     for name in [*before, *(n for n in after if n not in before)]:
         if name not in after:
             rows.append([name, "-", "", "", "removed"])

@@ -1,4 +1,4 @@
-"""The article's resource-mix model, `pricewise plan mix`.
+"""The resource-mix linear program pricewise's cost model grew from, `pricewise plan mix`.
 
 Choose amounts x_i of resource kinds i (CPU, GPU, TPU; or data sources; or algorithms) to
 
