@@ -4,7 +4,7 @@ price change, the work a preemption loses, and the cost columns of `kubectl get 
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -286,6 +286,18 @@ def test_the_cost_columns_cost_no_write_of_their_own() -> None:
     assert figures(reserved, {"reason": "WaitingForCapacity"}, "USD") == {"cost": None}
 
 
+def repriced_at_half_time(world: World, price: float) -> datetime:
+    """The placed jobs' workers running from 12:00, and L4 at `price` a GPU-hour from 12:30,
+    the moment returned (the cycles before and at it run)."""
+    start_workers(world, "2026-11-29T12:00:00Z")
+    halfway = NOW + timedelta(minutes=30)
+    run_cycle(world.scheduler, halfway - timedelta(minutes=1))
+    world.scheduler.prices_changing(halfway)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", price)))
+    run_cycle(world.scheduler, halfway)
+    return halfway
+
+
 def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     # Its COST column went past spec.maxCost, which reads "never spend more than this", with
     # no word on the job.
@@ -293,12 +305,7 @@ def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))
     world.kube.put("trainingjobs", job("b", options=[EIGHT]))
     world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
-    halfway = NOW + timedelta(minutes=30)
-    run_cycle(world.scheduler, halfway - timedelta(minutes=1))
-    world.scheduler.prices_changing(halfway)
-    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 2.0)))
-    run_cycle(world.scheduler, halfway)
+    halfway = repriced_at_half_time(world, 2.0)
     run_cycle(world.scheduler, halfway + timedelta(minutes=5))
     # 4.00 accrued, the other half hour at twice the price: 12.00, past 10.00; b has no limit.
     assert world.job("a")["estimatedCost"] == 12.0
@@ -316,12 +323,7 @@ def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
 
 def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:
     world = busy_world()  # a and b on L4 for an hour at 8 x 1.00 USD: 8.00 each
-    start_workers(world, "2026-11-29T12:00:00Z")
-    halfway = NOW + timedelta(minutes=30)
-    run_cycle(world.scheduler, halfway - timedelta(minutes=1))
-    world.scheduler.prices_changing(halfway)
-    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 0.5)))
-    run_cycle(world.scheduler, halfway)
+    halfway = repriced_at_half_time(world, 0.5)
     # 4.00 accrued in its first half hour, then the other half at half the price: 2.00.
     status = world.job("a")
     assert (status["accruedCost"], status["estimatedCost"]) == (4.0, 6.0)
