@@ -813,3 +813,12 @@ def test_a_job_waiting_for_room_past_its_max_wait_says_so_once_with_a_warning() 
     # One Warning for the owner as the bound is passed, not one a cycle.
     told = [e for e in world.kube.events if e[1] == "MaxWaitExceeded"]
     assert told == [("c", "MaxWaitExceeded", condition["message"])]
+    # Placed, it waits no more: the condition turns False and keeps what it said.
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["labels"].get("pricewise.dev/job") == "a":
+            world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Succeeded"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=13))
+    assert world.job("c")["phase"] == "Admitted"
+    (after,) = exceeded()
+    assert (after["status"], after["reason"]) == ("False", "Admitted")
+    assert after["message"] == f"Previously: {condition['message']}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pricewise.api.convert import quota_from, resources_of
+from pricewise.core.times import clock
 from pricewise.core.units import (
     TimeLimit,
     cpu_millis,
@@ -181,3 +183,12 @@ def test_money() -> None:
     # Beyond 2**53 there are no cents to print (plan mix takes any float as a unitCost).
     assert format_money(1e300, "USD") == "1e+300 USD"
     assert format_money(-math.inf, "USD") == "-inf USD"
+
+
+def test_a_time_of_another_day_carries_its_date() -> None:
+    # At 21:02 a room freeing after midnight read "frees ~01:00 UTC", a time of today.
+    now = datetime(2026, 12, 4, 21, 2, tzinfo=UTC)
+    assert clock(datetime(2026, 12, 4, 23, 59, tzinfo=UTC), now) == "23:59 UTC"
+    assert clock(datetime(2026, 12, 5, 1, 0, tzinfo=UTC), now) == "Dec 05 01:00 UTC"
+    paris = timezone(timedelta(hours=1))
+    assert clock(datetime(2026, 12, 5, 0, 30, tzinfo=paris), now) == "23:30 UTC"

@@ -146,6 +146,13 @@ def admitted_status(
             now,
             generation,
         )
+    past = next((c for c in previous.conditions if c.type == MAX_WAIT_EXCEEDED), None)
+    if past is not None and past.status == "True":
+        # It no longer waits: True read as a wait still going on beside a running job.
+        conditions = set_condition(
+            conditions, MAX_WAIT_EXCEEDED, False, "Admitted", f"Previously: {past.message}",
+            now, generation,
+        )  # fmt: skip
     return job_status_patch(
         phase="Admitted",
         pool=chosen.pool.name,

@@ -34,9 +34,9 @@ def dated(moment: datetime) -> str:
 
 
 def clock(moment: datetime, now: datetime) -> str:
-    """`14:20 UTC` for a time within a day of `now`, `Dec 01 14:20 UTC` beyond: an absolute
-    time a person reads, that does not count down."""
+    """`14:20 UTC` for a time on `now`'s day, `Dec 05 01:00 UTC` on another: an absolute time
+    a person reads, that does not count down (a time of tomorrow read as one of today)."""
     utc = moment.astimezone(UTC)
-    if abs((moment - now).total_seconds()) < 86_400:
+    if utc.date() == now.astimezone(UTC).date():
         return utc.strftime("%H:%M UTC")
     return dated(utc)
