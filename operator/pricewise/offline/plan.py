@@ -19,7 +19,7 @@ from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
-from pricewise.core.times import clock
+from pricewise.core.times import clock, timestamp
 from pricewise.core.units import format_money, from_micros
 from pricewise.offline.columns import columns
 
@@ -100,7 +100,9 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
 
 
 def _isoformat(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+    # As the status and each option's start write it: `+00:00` with microseconds beside
+    # `Z` read as two formats.
+    return timestamp(moment) if moment is not None else None
 
 
 def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
@@ -136,7 +138,7 @@ def plan_dict(
 ) -> dict[str, Any]:
     """The whole plan as plain data (`beside`: see `render_plan`)."""
     return {
-        "now": snapshot.now.isoformat(),
+        "now": timestamp(snapshot.now),
         "currency": snapshot.currency,
         "totalCost": from_micros(plan.total_cost),
         "plannedLaterCost": from_micros(plan.reserved_cost),
