@@ -133,26 +133,16 @@ def admitted_status(
     conditions = set_condition(
         conditions_of(previous), "Admitted", True, "Admitted", message, now, generation
     )
-    preempted = next((c for c in previous.conditions if c.type == "Preempted"), None)
-    if preempted is not None and preempted.status == "True":
-        # Turned False rather than removed, as Kueue does on readmission: the API conventions
-        # read a missing condition as Unknown, and the False one still says who preempted it.
-        conditions = set_condition(
-            conditions,
-            "Preempted",
-            False,
-            "Readmitted",
-            f"Previously: {preempted.message}",
-            now,
-            generation,
-        )
-    past = next((c for c in previous.conditions if c.type == MAX_WAIT_EXCEEDED), None)
-    if past is not None and past.status == "True":
-        # It no longer waits: True read as a wait still going on beside a running job.
-        conditions = set_condition(
-            conditions, MAX_WAIT_EXCEEDED, False, "Admitted", f"Previously: {past.message}",
-            now, generation,
-        )  # fmt: skip
+    # What held it until now is turned False rather than removed, as Kueue does on
+    # readmission: the API conventions read a missing condition as Unknown, and the False one
+    # still says who preempted it, or how long it waited (True read as a wait still going on
+    # beside a running job).
+    for kind, reason in (("Preempted", "Readmitted"), (MAX_WAIT_EXCEEDED, "Admitted")):
+        held = next((c for c in previous.conditions if c.type == kind), None)
+        if held is not None and held.status == "True":
+            conditions = set_condition(
+                conditions, kind, False, reason, f"Previously: {held.message}", now, generation
+            )
     return job_status_patch(
         phase="Admitted",
         pool=chosen.pool.name,
