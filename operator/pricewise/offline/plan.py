@@ -19,7 +19,7 @@ from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, SolverSettings, solve
-from pricewise.core.times import clock, timestamp
+from pricewise.core.times import clock, optional_timestamp, timestamp
 from pricewise.core.units import format_money, from_micros
 from pricewise.offline.columns import columns
 
@@ -99,12 +99,6 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     return snapshot, warnings, held
 
 
-def _isoformat(moment: datetime | None) -> str | None:
-    # As the status and each option's start write it: `+00:00` with microseconds beside
-    # `Z` read as two formats.
-    return timestamp(moment) if moment is not None else None
-
-
 def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str, Any]:
     """A decision as plain data (the JSON and YAML outputs of `pricewise plan`): a job planned
     for later has the pool, workers, cost and finish of its planned run, as the table shows."""
@@ -122,12 +116,12 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
         "cost": from_micros(run.cost) if run else None,
         "currency": currency,
         "duration": decision.duration if run else None,
-        "finish": _isoformat(run.finish(start)) if run else None,
-        "plannedStart": _isoformat(reservation.start) if reservation else None,
+        "finish": optional_timestamp(run.finish(start)) if run else None,
+        "plannedStart": optional_timestamp(reservation.start) if reservation else None,
         "reason": decision.reason,
         "message": decision.message,
         "options": [
-            option_row(row, from_micros, _isoformat(row.candidate.finish(row.start or now)))
+            option_row(row, from_micros, optional_timestamp(row.candidate.finish(row.start or now)))
             for row in decision.options
         ],
     }
