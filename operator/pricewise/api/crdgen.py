@@ -179,6 +179,13 @@ _KINDS: list[dict[str, Any]] = [
             _column("Planned-Start", ".status.plannedStart"),
             # Where a Reserved job will start: POOL is where a placed job runs.
             _column("Planned-Pool", '.status.options[?(@.verdict=="planned")].pool', priority=1),
+            # WORKERS is a placed job's: a later start may be planned wider than a start now.
+            _column(
+                "Planned-Workers",
+                '.status.options[?(@.verdict=="planned")].workers',
+                "integer",
+                priority=1,
+            ),
             _column("ETA", ".status.estimatedFinish"),
             _column("Reason", ".status.reason"),
             _AGE,
