@@ -82,9 +82,9 @@ def test_a_waiting_job_whose_option_costs_moved_is_due_a_write() -> None:
     same = {"phase": "Pending", "reason": "Reserved", "options": [{**row, "cost": 32.01}]}
     dearer = {**same, "options": [{**row, "cost": 40.0}]}
     spot = {**same, "options": [{**row, "listCost": 20.0}]}
-    assert not pending_changed(previous, same)
-    assert pending_changed(previous, dearer)
-    assert pending_changed(previous, spot)
+    assert not pending_changed(previous, same, NOW)
+    assert pending_changed(previous, dearer, NOW)
+    assert pending_changed(previous, spot, NOW)
 
 
 def test_a_waiting_job_told_something_new_is_due_a_write_and_drifting_figures_are_not() -> None:
@@ -93,11 +93,11 @@ def test_a_waiting_job_told_something_new_is_due_a_write_and_drifting_figures_ar
     said = "no room now: a100 x1 planned at ~10:15 UTC, when the pool frees, for 8.00 USD"
     previous = TrainingJobStatus.model_validate({"reason": "Reserved", "message": said})
     choice = "waiting for a100 (frees ~10:15 UTC): saves 3.20 USD against l4 x1 now"
-    assert pending_changed(previous, {"reason": "Reserved", "message": choice})
+    assert pending_changed(previous, {"reason": "Reserved", "message": choice}, NOW)
     drift = said.replace("10:15", "10:16").replace("8.00", "8.01")
-    assert not pending_changed(previous, {"reason": "Reserved", "message": drift})
+    assert not pending_changed(previous, {"reason": "Reserved", "message": drift}, NOW)
     slack = TrainingJobStatus.model_validate({"message": "deadline met with 1d0h2m slack"})
-    assert not pending_changed(slack, {"message": "deadline met with 23h59m slack"})
+    assert not pending_changed(slack, {"message": "deadline met with 23h59m slack"}, NOW)
 
 
 URGENT = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],

@@ -57,7 +57,7 @@ def test_a_job_that_can_wait_is_planned_with_a_start_and_says_what_it_saves() ->
     # hour's wait counted at 0.3 x 8.00.
     assert status["message"] == (
         "waiting for l4 (frees ~13:00 UTC): saves 24.00 USD (75%) against h100 x1 now, more than "
-        "the 2.40 USD its 1h wait counts for"
+        "the 2.40 USD its wait counts for"
     )
     assert planned_row(status)["pool"] == "l4"
     assert parse_time(planned_row(status)["start"]) == NOW + timedelta(hours=1)

@@ -355,7 +355,7 @@ def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     assert waiting.reason == "Reserved"
     assert waiting.message == (
         "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, more than "
-        "the 1.20 USD its 15m wait counts for"
+        "the 1.20 USD its wait counts for"
     )
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
@@ -551,7 +551,7 @@ def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost
         assert (decision.reason, decision.message) == (
             "Reserved",
             "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now, more "
-            "than the 4.00 USD its 15m wait counts for",
+            "than the 4.00 USD its wait counts for",
         )
         # The bound is on the objective, which counts the wait: less it, it bounds the cost.
         assert plan.best_bound == to_micros(16.0)
@@ -717,6 +717,11 @@ def test_a_job_past_its_estimate_is_expected_to_run_as_long_again(
     (decision,) = plan.decisions
     assert decision.reservation is not None
     assert decision.reservation.start == NOW + timedelta(minutes=start)
+    # Its start slid every few minutes as the running job ran on: the message says why.
+    late = "; 1 job(s) running on l4 are past their estimated end, by up to"
+    assert (late in decision.message) is (estimated_end < 0), decision.message
+    if estimated_end == -15:
+        assert decision.message.endswith(f"{late} 15m: the start moves later while they run on")
 
 
 def test_backfill_only_in_front_of_a_reservation_it_ends_before() -> None:
@@ -1842,11 +1847,19 @@ def test_a_job_s_own_max_wait_bounds_how_long_it_is_held_for_a_cheaper_pool(
 
 def test_a_planned_start_is_a_new_promise_when_it_appears_goes_or_moves_past_five_minutes() -> None:
     later = NOW + timedelta(hours=2)
-    assert not plan_moved(None, None)
-    assert plan_moved(None, later) and plan_moved(later, None)
+    assert not plan_moved(None, None, NOW)
+    assert plan_moved(None, later, NOW) and plan_moved(later, None, NOW)
     for moved_s, new in [(0, False), (300, False), (301, True)]:
-        assert plan_moved(later, later + timedelta(seconds=moved_s)) is new
-        assert plan_moved(later + timedelta(seconds=moved_s), later) is new
+        assert plan_moved(later, later + timedelta(seconds=moved_s), NOW) is new
+        assert plan_moved(later + timedelta(seconds=moved_s), later, NOW) is new
+
+
+def test_a_planned_start_already_past_is_rewritten_by_any_move() -> None:
+    # A job still waiting at 10:01 was shown "planned 10:00" until the plan moved 5 minutes.
+    told = NOW - timedelta(minutes=1)
+    assert plan_moved(told, NOW + timedelta(minutes=1), NOW)
+    assert plan_moved(NOW, NOW + timedelta(seconds=60), NOW)
+    assert not plan_moved(told, told, NOW)
 
 
 def test_a_pool_s_many_releases_are_thinned_to_evenly_spread_slots() -> None:

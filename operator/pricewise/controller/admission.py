@@ -84,7 +84,7 @@ class Admission:
         if decision.chosen is None:
             past = self._past_max_wait(record, decision, now)
             new = status.pending_status(decision, previous, now, generation, past)
-            if status.pending_changed(previous, new, refresh):
+            if status.pending_changed(previous, new, now, refresh):
                 # A wait for capacity, a quota or a budget is said in the status's Admitted
                 # condition alone, as a Pod's wait is in PodScheduled: an event per waiting
                 # job would double the writes of a burst. A job that cannot run as specified

@@ -234,7 +234,7 @@ choice ("waiting for ... saves ..."), its reason, options and plan unchanged."""
 
 
 def pending_changed(
-    previous: TrainingJobStatus, new: Mapping[str, Any], refresh: bool = False
+    previous: TrainingJobStatus, new: Mapping[str, Any], now: datetime, refresh: bool = False
 ) -> bool:
     """Whether a waiting job's status is worth a write: its reason, options (which, or what
     they cost: `cost_moved`), plan or the words of its message changed, or, with `refresh`,
@@ -245,7 +245,7 @@ def pending_changed(
     job per cycle for no decision that changed, so they are rewritten only when the caller says
     the status is due a `refresh` (one told 2 GPUs left by a quota that now has 4 kept saying 2
     for as long as it waited). A planned start is a plan re-made every cycle: it is rewritten
-    when it moves by more than `PLAN_MOVES_S`, or appears or goes.
+    as `plan_moved` says.
     """
 
     def shape(status: TrainingJobStatus) -> tuple[object, ...]:
@@ -264,7 +264,7 @@ def pending_changed(
         for was, row in zip(previous.options, after.options, strict=True)
     ):
         return True
-    return plan_moved(previous.planned_start, after.planned_start)
+    return plan_moved(previous.planned_start, after.planned_start, now)
 
 
 def job_cost(status: TrainingJobStatus, currency: str) -> str | None:

@@ -675,10 +675,8 @@ def _reserved_message(
         wait_s = int(reservation.wait_s(snapshot.now))
         counted = wait_premium(cand, wait_s, look.wait_cost) if look is not None else 0
         if counted:  # a job with a deadline waits for any saving that keeps it
-            text += (
-                f", more than the {format_micros(counted, currency)} its "
-                f"{format_duration(wait_s)} wait counts for"
-            )
+            # Not "its 3h58m wait": that counts down, and read as counted from submission.
+            text += f", more than the {format_micros(counted, currency)} its wait counts for"
     else:
         reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
         if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
@@ -696,7 +694,27 @@ def _reserved_message(
         end = reservation.start + timedelta(seconds=cand.duration_s)
         slack = format_duration((deadline - end).total_seconds())
         text += f"; deadline still met with {slack} slack"
-    return text
+    return text + _overran(reservation, snapshot.now)
+
+
+def _overran(reservation: Reservation, now: datetime) -> str:
+    """`; 2 job(s) running on a100 are past their estimated end, by up to 12m: the start
+    moves later while they run on`, where the room the reservation waits for is theirs: each is
+    expected to run as long again as it has overrun (`lookahead.due_s`), so its start slid
+    every few minutes, and nothing said why."""
+    pool = reservation.candidate.pool
+    wait_s = reservation.wait_s(now)
+    late = [
+        (now - r.at).total_seconds()
+        for r in pool.releases
+        if r.at < now and release_s(r, now) <= wait_s
+    ]
+    if not late:
+        return ""
+    return (
+        f"; {len(late)} job(s) running on {pool.name} are past their estimated end, by up to "
+        f"{format_duration(max(late))}: the start moves later while they run on"
+    )
 
 
 def explain(

@@ -34,11 +34,14 @@ rewrite the job's status for it, so the next cycle still holds the job to the st
 told (and the simulator does the same)."""
 
 
-def plan_moved(before: datetime | None, after: datetime | None) -> bool:
-    """Whether a new plan's start is a new promise against the one told: it appears, goes, or
-    moves by more than `PLAN_MOVES_S`."""
+def plan_moved(before: datetime | None, after: datetime | None, now: datetime) -> bool:
+    """Whether a new plan's start is a new promise against the one told: it appears, goes,
+    moves by more than `PLAN_MOVES_S`, or moves at all once the one told has passed (a planned
+    start shown in the past, to a job still waiting, read as a plan gone wrong for minutes)."""
     if before is None or after is None:
         return before != after
+    if before <= now:
+        return after != before
     return abs((after - before).total_seconds()) > PLAN_MOVES_S
 
 

@@ -191,7 +191,7 @@ def run(
             told = None if record.promise_s is None else EPOCH + timedelta(seconds=record.promise_s)
             # As the operator rewrites a status for a plan that moved (it also rewrites one whose
             # reason or options changed, with whatever start the plan has then: not modelled).
-            if plan_moved(told, start):
+            if plan_moved(told, start, EPOCH + timedelta(seconds=now)):
                 record.promise_s = None if start is None else (start - EPOCH).total_seconds()
             if not record.seen and sim.name not in placed:
                 record.first_promise_s = record.promise_s
