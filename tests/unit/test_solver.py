@@ -210,8 +210,8 @@ def test_room_and_budget_held_for_a_later_start_are_named() -> None:
     assert decide(plan, "team-a/a")[1] == "Reserved"
     assert decide(plan, "team-a/b")[1:] == (
         "WaitingForCapacity",
-        "c x1 fits now, but its room in pool c is planned for team-a/a from ~12:30 UTC, before "
-        "it would end; to meet its deadline it must start by ~12:30 UTC",
+        "c x1 fits now, but would not end before its room in pool c is planned for team-a/a "
+        "from ~12:30 UTC; to meet its deadline it must start by ~12:30 UTC",
     )
     # A hard budget of 12 USD: 8 are held for a's later start (on c at 13:00: c-1 frees then),
     # 4 left for s on an H100 now (8 USD).
@@ -360,6 +360,55 @@ def test_a_job_without_a_deadline_waits_for_the_cheaper_pool() -> None:
     rows = [(r.candidate.pool.name, r.verdict) for r in waiting.options]
     assert rows == [("l4", "planned"), ("h100", "feasible")]
     assert plan.total_cost + plan.reserved_cost == to_micros(20.0)
+
+
+def test_a_job_waiting_by_choice_is_told_what_it_saves_where_a_lower_priority_job_starts() -> None:
+    # b (priority 10) waits for the L4; low takes the free H100 after it. Judged after every
+    # placement, b read "no room now", as if it had had no choice.
+    plan = checked(l4_running_for_15m(job("b", *BOTH, priority=10), job("low", BOTH[1])))
+    assert decide(plan, "team-a/low")[:2] == ("h100", "Admitted")
+    (waiting,) = plan.reserved
+    assert waiting.message == (
+        "waiting for l4 (frees ~12:15 UTC): saves 5.33 USD (25%) against h100 x1 now (left to "
+        "lower-priority jobs), more than the 1.20 USD its wait counts for"
+    )
+    # Of the same priority, low's room was not b's to take: there b has none now.
+    plan = checked(l4_running_for_15m(job("b", *BOTH), job("low", BOTH[1])))
+    (waiting,) = plan.reserved
+    assert waiting.message.startswith("no room now: l4 x1 planned at ~12:15 UTC"), waiting.message
+
+
+def l4_half_free_and_held_for_w(h100_free: int, max_wait_s: float | None) -> Plan:
+    """One L4 node with 4 GPUs free and 4 more at 12:30, reserved for `w` (priority 10, 8 L4s
+    for an hour); one H100 node with `h100_free` GPUs free; `j` (4 GPUs, an hour on the L4s,
+    `max_wait_s`) would not end on the L4s before w starts there."""
+    half = Resources(cpu=48_000, memory=512 * 1024, gpu=4)
+    (node,) = gpu_nodes("l4", 1)
+    l4 = pool("l4", "nvidia-l4", 2.0, (replace(node, free=half),), order=1)
+    l4 = replace(l4, releases=(Release(NOW + timedelta(minutes=30), half, (("l4-0", half),)),))
+    h100 = pool("h100", "nvidia-h100", 8.0, gpu_nodes("h100", 1, free_gpus=h100_free))
+    four = (option("nvidia-l4", 1000, devices=4), option("nvidia-h100", 3000, devices=4))
+    w = job("w", *BOTH, created=NOW, priority=10)
+    return checked(snapshot([l4, h100], [w, job("j", *four, created=NOW, max_wait_s=max_wait_s)]))
+
+
+def test_a_job_kept_off_a_pool_by_a_reservation_past_its_max_wait_is_told_of_its_max_wait() -> None:
+    # Quoted alone, j was told its max wait kept it off the L4s; beside w, only of w.
+    held = "its room in pool l4 is planned for team-a/w from ~12:30 UTC"
+    past = ", past its max wait (spec.maxWait 5m from submission)"
+    assert decide(l4_half_free_and_held_for_w(8, 300.0), "team-a/j") == (
+        "h100",
+        "Admitted",
+        f"h100 x1 at 10.67 USD, done in 20m: l4 x1 would cost 25% less but {held}{past}",
+    )
+    # Within its max wait, w is the reason: j weighed waiting past it and chose not to.
+    assert decide(l4_half_free_and_held_for_w(8, None), "team-a/j")[2].endswith(held)
+    # With no room anywhere now, it waits, and is not planned for after w: its max wait.
+    _, reason, message = decide(l4_half_free_and_held_for_w(0, 300.0), "team-a/j")
+    assert (reason, message.split(" (1 other")[0]) == (
+        "WaitingForCapacity",
+        f"l4 x1 fits now, but would not end before {held}{past}",
+    )
 
 
 def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(

@@ -116,18 +116,24 @@ class _Held:
 
     by_pool: Mapping[str, tuple[Reservation, ...]]
     now: datetime
+    look: LookAhead | None = None
+    """How the solver plans later starts (None where it plans none)."""
 
     @classmethod
-    def of(cls, reservations: Mapping[str, Reservation], now: datetime) -> _Held:
+    def of(
+        cls, reservations: Mapping[str, Reservation], now: datetime, look: LookAhead | None = None
+    ) -> _Held:
         """The later starts of `reservations`, by pool."""
         by_pool: dict[str, list[Reservation]] = {}
         for r in sorted(reservations.values(), key=lambda r: (r.start, r.candidate.job.key)):
             by_pool.setdefault(r.candidate.pool.name, []).append(r)
-        return cls({pool: tuple(rs) for pool, rs in by_pool.items()}, now)
+        return cls({pool: tuple(rs) for pool, rs in by_pool.items()}, now, look)
 
     def planned_for(self, cand: Candidate) -> str | None:
         """Whom the candidate's pool keeps its free room for, when another job's later start
-        there begins before the candidate, started now, would end."""
+        there begins before the candidate, started now, would end; and, where the job may not
+        wait until then, its max wait (that, not the other job, keeps it off the pool: the
+        same job quoted alone was told so, and beside the other job only of the other)."""
         end = self.now + timedelta(seconds=cand.duration_s)
         for r in self.by_pool.get(cand.pool.name, ()):
             if r.start >= end:
@@ -135,8 +141,18 @@ class _Held:
             if r.candidate.job.key != cand.job.key:
                 when = clock(r.start, self.now)
                 whom = r.candidate.job.key
-                return f"its room in pool {cand.pool.name} is planned for {whom} from ~{when}"
+                text = f"its room in pool {cand.pool.name} is planned for {whom} from ~{when}"
+                return text + self._past_max_wait(cand.job, r.start)
         return None
+
+    def _past_max_wait(self, job: Job, at: datetime) -> str:
+        if self.look is None or (at - self.now).total_seconds() <= waits_until_s(
+            job, self.now, self.look
+        ):
+            return ""
+        return (
+            f", past its max wait ({max_wait_text(job, self.look.max_wait_s, 'from submission')})"
+        )
 
 
 def _blocker(
@@ -166,7 +182,7 @@ def _blocker(
         )
     planned = held.planned_for(cand)
     if planned is not None:
-        return "WaitingForCapacity", f"{cand.label()} fits now, but {planned}, before it would end"
+        return "WaitingForCapacity", f"{cand.label()} fits now, but would not end before {planned}"
     return "Deferred", f"{cand.label()} fits but was left for the next cycle"
 
 
@@ -641,15 +657,36 @@ def _budget_way_out(
     return text
 
 
+def _ahead_of(
+    snapshot: Snapshot,
+    placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
+    reservations: Mapping[str, Reservation],
+    priority: int,
+) -> Ledger:
+    """What the plan leaves a job of `priority`: room less what it places of that priority or
+    higher. Lower priorities take what higher ones leave (priority is strict between levels),
+    so room a lower-priority job took was a job's to take: judged after every placement, a
+    job that chose to wait for a cheaper pool was told "no room now"."""
+    ledger = Ledger.of(snapshot)
+    for cand, nodes in placement.values():
+        if cand.job.priority >= priority:
+            ledger.take(cand, nodes)
+    for reservation in reservations.values():
+        ledger.hold(reservation.candidate)
+    return ledger
+
+
 def _reserved_message(
     reservation: Reservation,
     rows: list[Candidate],
     after: Ledger,
+    ahead: Ledger,
     held: _Held,
     snapshot: Snapshot,
     look: LookAhead | None,
 ) -> str:
-    """Why a job waits by plan, with what waiting saves and the slack it keeps."""
+    """Why a job waits by plan, with what waiting saves and the slack it keeps; `ahead` is
+    what the plan leaves a job of its priority (`_ahead_of`), `after` what it leaves at all."""
     currency, cand = snapshot.currency, reservation.candidate
     when = clock(reservation.start, snapshot.now)
     # Rows come cheapest feasible first: the first dearer one with room now is the cheapest,
@@ -661,7 +698,7 @@ def _reserved_message(
             if c.feasible
             and c.cost > cand.cost
             and held.planned_for(c) is None
-            and after.admits(c, given_back=cand.cost) is not None
+            and ahead.admits(c, given_back=cand.cost) is not None
         ),
         None,
     )
@@ -672,6 +709,8 @@ def _reserved_message(
             f"{format_micros(saved, currency)} ({_share(saved / alt.cost)}) against "
             f"{alt.label()} now"
         )
+        if ahead is not after and after.admits(alt, given_back=cand.cost) is None:
+            text += " (left to lower-priority jobs)"
         wait_s = int(reservation.wait_s(snapshot.now))
         counted = wait_premium(cand, wait_s, look.wait_cost) if look is not None else 0
         if counted:  # a job with a deadline waits for any saving that keeps it
@@ -732,8 +771,18 @@ def explain(
         after.take(cand, nodes)
     for reservation in reservations.values():
         after.hold(reservation.candidate)
-    held = _Held.of(reservations, snapshot.now)
+    held = _Held.of(reservations, snapshot.now, look)
     ends = _Ends(after, snapshot.now, None if look is None else look.max_wait_s)
+    lowest = min((c.job.priority for c, _ in placement.values()), default=0)
+    levels: dict[int, Ledger] = {}
+
+    def ahead_of(priority: int) -> Ledger:
+        if priority <= lowest:  # nothing placed below it: the plan's own leftovers
+            return after
+        if priority not in levels:
+            levels[priority] = _ahead_of(snapshot, placement, reservations, priority)
+        return levels[priority]
+
     spent: Counter[str] = Counter()
     for cand, _ in placement.values():
         spent[cand.job.namespace] += cand.cost
@@ -782,7 +831,9 @@ def explain(
         elif reserved:
             reason, message = (
                 "Reserved",
-                _reserved_message(reserved, rows, after, held, snapshot, look),
+                _reserved_message(
+                    reserved, rows, after, ahead_of(job.priority), held, snapshot, look
+                ),
             )
         elif blockers:
             reason, message = blockers[0]
