@@ -104,6 +104,7 @@ def _quote(args: argparse.Namespace) -> int:
     from pricewise.core.explain import INFEASIBLE
     from pricewise.core.solver import solve
     from pricewise.kube import ApiError, Kube, load_configuration
+    from pricewise.offline.moves import moves
     from pricewise.offline.plan import render_plan
 
     async def snapshot_now() -> Quote:
@@ -135,7 +136,11 @@ def _quote(args: argparse.Namespace) -> int:
         )
         return 2
     snapshot, keys = quoted.snapshot, quoted.keys
-    plan = solve(snapshot, _solver_settings(args, quoted.config))
+    settings = _solver_settings(args, quoted.config)
+    plan = solve(snapshot, settings)
+    # The same snapshot less the quoted jobs: what applying them changes for the others.
+    alone = replace(snapshot, jobs=tuple(j for j in snapshot.jobs if j.key not in keys))
+    moved = moves(solve(alone, settings).decisions, plan.decisions, snapshot.now, keys)
     decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
     # Those that may run: a job held as specified (a deadline no option meets) competes with none.
     others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)
@@ -161,7 +166,7 @@ def _quote(args: argparse.Namespace) -> int:
         warnings.append(
             f"the files' {' and '.join(unused)} are not used: a quote uses the cluster's own"
         )
-    print(render_plan(mine, snapshot, warnings, args.output, args.verbose, others))
+    print(render_plan(mine, snapshot, warnings, args.output, args.verbose, others, moved))
     return 0
 
 

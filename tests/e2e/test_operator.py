@@ -826,6 +826,23 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert quoted["reason"] == "Reserved"
     assert " wait counts for" not in quoted["message"], quoted["message"]
     assert not any(w.startswith("no operator") for w in json.loads(done.stdout)["warnings"])
+    # A job of the cluster planned for the cheap pool's room, and a quoted job of a higher
+    # priority that would take it: the quote names the job it pushes aside, and where to.
+    # Applied, such a job once took another's promised slot without a word.
+    apply(cluster, namespace, training_job("patient", [cheap, dear]))
+    promised = parse_time(wait_reason(cluster, namespace, "patient", "Reserved")["plannedStart"])
+    urgent = training_job("urgent", [cheap, dear], priority=10)
+    urgent["metadata"]["namespace"] = namespace
+    (tmp_path / "urgent.yaml").write_text(json.dumps(urgent))
+    done = run_quote("urgent.yaml")
+    assert done.returncode == 0, done.stderr
+    (moved,) = json.loads(done.stdout)["pendingJobsMoved"]
+    before, after = moved["without"], moved["with"]
+    assert (moved["name"], before["pool"]) == ("patient", f"cheap-{pools.tag}"), moved
+    start = parse_time(before["plannedStart"])
+    assert promised is not None and start is not None
+    assert abs((start - promised).total_seconds()) <= 300, moved
+    assert (after["pool"], after["plannedStart"]) != (before["pool"], before["plannedStart"])
 
 
 def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(

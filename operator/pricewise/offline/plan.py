@@ -22,6 +22,7 @@ from pricewise.core.solver import Plan, SolverSettings, solve
 from pricewise.core.times import clock, optional_timestamp, timestamp
 from pricewise.core.units import format_money, from_micros
 from pricewise.offline.columns import columns
+from pricewise.offline.moves import Move, moves_list, moves_table
 
 
 def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], list[Decision]]:
@@ -128,9 +129,13 @@ def decision_dict(decision: Decision, now: datetime, currency: str) -> dict[str,
 
 
 def plan_dict(
-    plan: Plan, snapshot: Snapshot, warnings: list[str], beside: int | None = None
+    plan: Plan,
+    snapshot: Snapshot,
+    warnings: list[str],
+    beside: int | None = None,
+    moved: list[Move] | None = None,
 ) -> dict[str, Any]:
-    """The whole plan as plain data (`beside`: see `render_plan`)."""
+    """The whole plan as plain data (`beside`, `moved`: see `render_plan`)."""
     return {
         "now": timestamp(snapshot.now),
         "currency": snapshot.currency,
@@ -145,6 +150,7 @@ def plan_dict(
         "warnings": warnings,
         **({} if beside is None else {"besidePendingJobs": beside}),
         "jobs": [decision_dict(d, snapshot.now, snapshot.currency) for d in plan.decisions],
+        **({} if moved is None else {"pendingJobsMoved": moves_list(moved, snapshot.currency)}),
     }
 
 
@@ -156,10 +162,15 @@ table shows a message's first clause (the pool, cost and time, or what stands in
 
 
 def rendercolumns(
-    plan: Plan, snapshot: Snapshot, verbose: bool, wide: bool = False, beside: int | None = None
+    plan: Plan,
+    snapshot: Snapshot,
+    verbose: bool,
+    wide: bool = False,
+    beside: int | None = None,
+    moved: list[Move] | None = None,
 ) -> str:
     """The placement as a table, like `kubectl get`; with `verbose`, every job's options; with
-    `wide`, each MESSAGE uncut (`beside`: see `render_plan`)."""
+    `wide`, each MESSAGE uncut (`beside`, `moved`: see `render_plan`)."""
     currency, now = snapshot.currency, snapshot.now
     rows = [["JOB", "POOL", "WORKERS", "COST", "DURATION", "START", "REASON", "MESSAGE"]]
     cut = False
@@ -202,6 +213,8 @@ def rendercolumns(
         f"{format_money(from_micros(plan.total_cost), currency)}{later} "
         f"(solver: {plan.status}, {plan.seconds:.2f}s{context})"
     )
+    if moved:
+        out.append(moves_table(moved, now, currency))
     if cut and not verbose:
         out.append(
             f"(MESSAGE cut at {MESSAGE_WIDTH} characters: -o wide, -v, -o yaml or -o json "
@@ -251,19 +264,23 @@ def render_plan(
     output: str,
     verbose: bool,
     beside: int | None = None,
+    moved: list[Move] | None = None,
 ) -> str:
     """A plan as a table (`wide`: with each message whole), JSON or YAML; its warnings are
     written to stderr first. `beside`: for a quote, how many of the cluster's pending jobs that
     may run compete with the quoted ones, said beside the solver's figures (as a warning, it
-    read as something wrong)."""
+    read as something wrong); `moved`: for a quote, those whose plans the quoted jobs change."""
     # As kubectl prints its `Warning:` lines: on stderr, so that `> plan.json` or `| jq` get
     # the plan alone, and before the plan, so that on a terminal they are read ahead of the
     # table they explain rather than under the last of its rows (or scrolled away with -v).
     # JSON and YAML carry them as well, for programs.
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if output == "json":
-        return json.dumps(plan_dict(plan, snapshot, warnings, beside), indent=2)
-    if output == "yaml":
-        return yaml.safe_dump(plan_dict(plan, snapshot, warnings, beside), sort_keys=False)
-    return rendercolumns(plan, snapshot, verbose, wide=output == "wide", beside=beside)
+    if output in ("json", "yaml"):
+        data = plan_dict(plan, snapshot, warnings, beside, moved)
+        return (
+            json.dumps(data, indent=2)
+            if output == "json"
+            else yaml.safe_dump(data, sort_keys=False)
+        )
+    return rendercolumns(plan, snapshot, verbose, output == "wide", beside, moved)
