@@ -286,6 +286,12 @@ def test_lifecycle() -> None:
     assert running is not None and (running.phase, running.started_at) == ("Running", NOW)
     done = lifecycle.transition("Running", 1, {0: _pod("Succeeded", end=NOW)}, admitted, NOW)
     assert done is not None and (done.phase, done.finished_at) == ("Succeeded", NOW)
+    # Running past its estimated end: still Running, as PastEstimate; before it, no step.
+    on = {0: _pod("Running", start=admitted)}
+    ahead = lifecycle.transition("Running", 1, on, admitted, NOW, estimated_end=NOW)
+    assert ahead is None
+    past = lifecycle.transition("Running", 1, on, admitted, NOW, estimated_end=admitted)
+    assert past is not None and (past.phase, past.reason) == ("Running", "PastEstimate")
     # A broken job is requeued while its restart budget lasts, then fails with the history.
     started = lifecycle.Restarts(used=0, allowed=3, started_at=NOW - timedelta(minutes=70))
     failed = lifecycle.transition(

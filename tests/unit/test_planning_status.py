@@ -263,6 +263,25 @@ def one_running(*budgets: dict[str, Any], **spec: Any) -> World:
     return world
 
 
+def test_a_job_past_its_estimated_end_says_so_once_and_runs_on() -> None:
+    world = one_running()  # an hour from 12:00 (its workers started as it was admitted)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=59))
+    assert (world.job("a")["phase"], world.job("a")["reason"]) == ("Running", "Running")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=61))
+    status = world.job("a")
+    # Its ETA column is in the past from here on: the reason and the message say why.
+    assert (status["phase"], status["reason"]) == ("Running", "PastEstimate")
+    assert status["message"] == (
+        "all 1 worker(s) running, past the estimated end (Nov 29 13:00 UTC): jobs waiting for "
+        "its room are planned as if it runs on as long again as it has overrun"
+    )
+    assert parse_time(status["estimatedFinish"]) == NOW + timedelta(hours=1)
+    # Said once: a cycle within the accrual interval writes nothing more.
+    before = world.kube.objects["trainingjobs", NS, "a"]["metadata"]["resourceVersion"]
+    run_cycle(world.scheduler, NOW + timedelta(minutes=61, seconds=10))
+    assert world.kube.objects["trainingjobs", NS, "a"]["metadata"]["resourceVersion"] == before
+
+
 def test_a_job_that_starts_costs_one_status_write_with_its_accrual_in_it() -> None:
     world = busy_world()
     start_workers(world, "2026-11-29T12:00:00Z")

@@ -626,13 +626,21 @@ class Cache:
             if record.phase not in ACTIVE_PHASES or job is None or st.pool is None:
                 continue
             option = next((o for o in job.options if o.index == st.option_index), None)
-            if option is None or not st.workers or st.estimated_finish is None:
+            at = self.estimated_end(key, record)
+            if option is None or not st.workers or at is None:
                 continue
-            at = st.estimated_finish
-            started = st.started_at or self.starts.get(key)
-            if started and st.admitted_at:
-                at += started - st.admitted_at
             yield key, record, at, option.worker
+
+    def estimated_end(self, key: Key, record: JobRecord) -> datetime | None:
+        """When a placed job is estimated to end: its estimated finish, moved by how much
+        later than its admission its run started."""
+        st = record.status
+        if st.estimated_finish is None:
+            return None
+        started = st.started_at or self.starts.get(key)
+        if started and st.admitted_at:
+            return st.estimated_finish + (started - st.admitted_at)
+        return st.estimated_finish
 
     def rejected(self) -> Counter[tuple[str, str]]:
         """Objects left out of planning, counted by (kind, reason)."""

@@ -414,9 +414,12 @@ class Scheduler:
 
         restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
                                       st.started_at, saved_s)  # fmt: skip
+        key = (meta["namespace"], meta["name"])
+        told = st.reason == lifecycle.PAST_ESTIMATE
+        end = None if told else self.cache.estimated_end(key, record)
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, st.admitted_at, now, lost_nodes=lost,
-            restarts=restarts,
+            restarts=restarts, estimated_end=end,
         )  # fmt: skip
 
     async def _progress_one(

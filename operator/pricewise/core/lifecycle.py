@@ -54,6 +54,8 @@ workers are otherwise given `START_TIMEOUT`: they may be pulling a large image."
 START_TIMEOUT = timedelta(minutes=30)
 """How long admitted workers may take to start running, once bound, before they count as
 failed."""
+PAST_ESTIMATE = "PastEstimate"
+"""The reason of a job still running past its estimated end."""
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,14 @@ def transition(
     gang_timeout: timedelta = GANG_TIMEOUT,
     lost_nodes: Mapping[str, str] | None = None,
     restarts: Restarts | None = None,
+    estimated_end: datetime | None = None,
 ) -> Transition | None:
     """The next phase of an Admitted or Running job, or None when it stays as it is.
 
     `lost_nodes` maps a node that went away (deleted, NotReady past its grace, reclaimed) to
     what happened to it. A broken job restarts while its budget allows, else fails with the
-    history of its restarts.
+    history of its restarts. A running job whose `estimated_end` (given until its status says
+    it is past it) has passed stays Running, as `PastEstimate`.
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
@@ -192,4 +196,14 @@ def transition(
                 f"{int(gang_timeout.total_seconds())}s; "
                 "released to be placed again",
             )
+    elif phase == "Running" and estimated_end is not None and now > estimated_end:
+        # Its ETA column is in the past from here on: said once, with what that does to the
+        # jobs that wait for its room (`lookahead.due_s`), whose starts then slide.
+        return Transition(
+            "Running",
+            PAST_ESTIMATE,
+            f"all {workers} worker(s) running, past the estimated end ({dated(estimated_end)}): "
+            "jobs waiting for its room are planned as if it runs on as long again as it has "
+            "overrun",
+        )
     return None
