@@ -761,16 +761,33 @@ def test_a_job_past_its_estimate_is_expected_to_run_as_long_again(
     (node,) = gpu_nodes("l4", 1)
     at = NOW + timedelta(minutes=estimated_end)
     l4 = pool("l4", "nvidia-l4", 1.0, (replace(node, free=replace(full, gpu=0)),))
-    l4 = replace(l4, releases=(Release(at, full, (("l4-0", full),)),))
+    l4 = replace(l4, releases=(Release(at, full, (("l4-0", full),), "team-b/big"),))
     plan = checked(snapshot([l4], [job("w", option("nvidia-l4", 1000))]))
     (decision,) = plan.decisions
     assert decision.reservation is not None
     assert decision.reservation.start == NOW + timedelta(minutes=start)
     # Its start slid every few minutes as the running job ran on: the message says why.
-    late = "; 1 job(s) running on l4 are past their estimated end, by up to"
-    assert (late in decision.message) is (estimated_end < 0), decision.message
-    if estimated_end == -15:
-        assert decision.message.endswith(f"{late} 15m: the start moves later while they run on")
+    late = (
+        f"; it waits for team-b/big, running on l4 past its estimated end (~{at:%H:%M} UTC): the "
+        "start moves later while it runs on"
+    )
+    assert decision.message.endswith(late) is (estimated_end < 0), decision.message
+
+
+def test_only_a_start_that_waits_for_a_job_past_its_estimate_is_told_of_it() -> None:
+    # Two L4 nodes: big (past its estimate) frees l4-0 in 15m, small (within its estimate)
+    # l4-1 at 13:00. Behind big, w is told of it; planned behind small, v is not.
+    full = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    nodes = tuple(replace(n, free=replace(full, gpu=0)) for n in gpu_nodes("l4", 2))
+    late = Release(NOW - timedelta(minutes=15), full, (("l4-0", full),), "team-b/big")
+    on_time = Release(NOW + timedelta(hours=1), full, (("l4-1", full),), "team-b/small")
+    l4 = replace(pool("l4", "nvidia-l4", 1.0, nodes), releases=(late, on_time))
+    eight = option("nvidia-l4", 1000)
+    plan = checked(snapshot([l4], [job("w", eight, priority=1), job("v", eight)]))
+    starts = {d.job.name: d.reservation.start for d in plan.decisions if d.reservation}
+    assert starts == {"w": NOW + timedelta(minutes=15), "v": NOW + timedelta(hours=1)}
+    told = {d.job.name: "team-b/big" in d.message for d in plan.decisions}
+    assert told == {"w": True, "v": False}, [d.message for d in plan.decisions]
 
 
 def test_backfill_only_in_front_of_a_reservation_it_ends_before() -> None:
@@ -1909,6 +1926,8 @@ def test_a_planned_start_already_past_is_rewritten_by_any_move() -> None:
     assert plan_moved(told, NOW + timedelta(minutes=1), NOW)
     assert plan_moved(NOW, NOW + timedelta(seconds=60), NOW)
     assert not plan_moved(told, told, NOW)
+    # Still ahead, it is held to: a move within five minutes is no new promise.
+    assert not plan_moved(NOW + timedelta(seconds=1), NOW + timedelta(seconds=60), NOW)
 
 
 def test_a_pool_s_many_releases_are_thinned_to_evenly_spread_slots() -> None:

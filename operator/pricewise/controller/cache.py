@@ -612,10 +612,10 @@ class Cache:
     def releases(self) -> dict[str, list[Release]]:
         """What each pool's placed jobs free, and when they are estimated to (`_ends`)."""
         out: dict[str, list[Release]] = defaultdict(list)
-        for _, record, at, worker in self._ends():
+        for key, record, at, worker in self._ends():
             st = record.status
             on = node_shares(worker, st.nodes)
-            out[st.pool or ""].append(Release(at, worker.times(st.workers or 0), on))
+            out[st.pool or ""].append(Release(at, worker.times(st.workers or 0), on, "/".join(key)))
         return out
 
     def _ends(self) -> Iterator[tuple[Key, JobRecord, datetime, Resources]]:

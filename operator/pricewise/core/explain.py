@@ -737,23 +737,37 @@ def _reserved_message(
 
 
 def _overran(reservation: Reservation, now: datetime) -> str:
-    """`; 2 job(s) running on a100 are past their estimated end, by up to 12m: the start
-    moves later while they run on`, where the room the reservation waits for is theirs: each is
-    expected to run as long again as it has overrun (`lookahead.due_s`), so its start slid
-    every few minutes, and nothing said why."""
+    """`; it waits for team-a/big, running on a100 past its estimated end (~12:10 UTC): the
+    start moves later while it runs on`, where the reservation starts as a running job past its
+    estimate frees its room: such a job is expected to run as long again as it has overrun
+    (`lookahead.due_s`), so the start slid every few minutes, and nothing said why. Only the
+    jobs the start waits for: a job planned behind another one, still within its estimate,
+    was told too. Their estimated ends, not how far past them they are: a figure that grows
+    every second was stale as soon as written, and differed from one waiting job to another."""
     pool = reservation.candidate.pool
     wait_s = reservation.wait_s(now)
-    late = [
-        (now - r.at).total_seconds()
+    late = sorted(
+        (r.at, r.job)
         for r in pool.releases
-        if r.at < now and release_s(r, now) <= wait_s
-    ]
+        if r.at < now and abs(release_s(r, now) - wait_s) < LATE_SLOT_S
+    )
     if not late:
         return ""
+    if len(late) == 1:
+        ((at, key),) = late
+        who = f"{key or 'a job'}, running on {pool.name} past its estimated end"
+        return f"; it waits for {who} (~{clock(at, now)}): the start moves later while it runs on"
+    keys = ", ".join(key or "?" for _, key in late)
     return (
-        f"; {len(late)} job(s) running on {pool.name} are past their estimated end, by up to "
-        f"{format_duration(max(late))}: the start moves later while they run on"
+        f"; it waits for {keys}, running on {pool.name} past their estimated ends (from "
+        f"~{clock(late[0][0], now)}): the start moves later while they run on"
     )
+
+
+LATE_SLOT_S = 60
+"""How near a reservation's start an overrunning job's expected end must be for the start to
+wait on it: the same instant, give or take a rounded second, and a minute for a start planned
+a cycle ago."""
 
 
 def explain(

@@ -120,6 +120,8 @@ class Release:
     frees: Resources
     nodes: tuple[tuple[str, Resources], ...] = ()
     """Where: each node's share of `frees`, when known (empty when not)."""
+    job: str = ""
+    """The running job's key, where known: the jobs that wait for its room name it."""
 
 
 def node_shares(worker: Resources, nodes: Sequence[str]) -> tuple[tuple[str, Resources], ...]:
