@@ -156,7 +156,7 @@ def _quote(args: argparse.Namespace) -> int:
     warnings = found.skipped_warnings()
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
-    warnings += quoted.replaced_warnings()
+    warnings += quoted.warnings()
     unused = [
         f"{len(objs)} {kind}(s)"
         for kind, objs in (("PriceTable", found.price_tables), ("Budget", found.budgets))

@@ -843,6 +843,15 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     assert promised is not None and start is not None
     assert abs((start - promised).total_seconds()) <= 300, moved
     assert (after["pool"], after["plannedStart"]) != (before["pool"], before["plannedStart"])
+    # Into a namespace the cluster does not have: quoted, with a warning that applying fails.
+    urgent["metadata"]["namespace"] = f"{namespace}-none"
+    (tmp_path / "nowhere.yaml").write_text(json.dumps(urgent))
+    done = run_quote("nowhere.yaml")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["warnings"][-1] == (
+        f"namespace {namespace}-none does not exist: `kubectl apply` of its jobs would fail "
+        f"(`kubectl create namespace {namespace}-none` first)"
+    )
 
 
 def test_an_urgent_job_preempts_the_run_that_loses_least_which_runs_again_later(

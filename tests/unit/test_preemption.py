@@ -218,7 +218,7 @@ def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> N
     # An ended job was told it was pending, "as it would be planned once applied".
     snap, _ = decide(full_pool(0))
     replaced = {"a/ran": "Running", "a/new": "Pending", "a/done": "Succeeded", "a/bad": "Failed"}
-    assert Quote(snap, set(replaced), replaced, [], []).replaced_warnings() == [
+    assert Quote(snap, set(replaced), replaced, [], []).warnings() == [
         "a/new: already in the cluster, pending; quoted with the files' spec, as it would be "
         "planned once applied",
         "a/bad, a/done: already ended in the cluster, where applying the file would not run it "
@@ -226,4 +226,10 @@ def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> N
         "a/ran: already placed in the cluster, where applying the file would not change it (a "
         "placed job keeps its spec); quoted as if it were deleted and submitted anew, its "
         "workers' room free",
+    ]
+    # A quote into a namespace the cluster lacks read as any other.
+    elsewhere = Quote(snap, {"b/x"}, {}, [], [], missing_namespaces=("b",))
+    assert elsewhere.warnings() == [
+        "namespace b does not exist: `kubectl apply` of its jobs would fail (`kubectl create "
+        "namespace b` first)"
     ]

@@ -96,10 +96,13 @@ class Quote:
     """The settings the cluster's operator runs with (`operator_config`)."""
     config_warning: str | None = None
     """Why `config` is not, or not all, the operator's own."""
+    missing_namespaces: tuple[str, ...] = ()
+    """Namespaces of new jobs that the cluster does not have: `kubectl apply` would fail."""
 
-    def replaced_warnings(self) -> list[str]:
-        """What to say of the files' jobs that replace the cluster's own: applying the file
-        re-plans a pending one, but leaves a placed one as it runs and an ended one ended."""
+    def warnings(self) -> list[str]:
+        """What to say of the files' jobs that replace the cluster's own (applying the file
+        re-plans a pending one, but leaves a placed one as it runs and an ended one ended), and
+        of those in a namespace the cluster does not have."""
         by_kind: dict[str, list[str]] = {}
         for key, phase in sorted(self.replaced.items()):
             kind = (
@@ -115,7 +118,12 @@ class Quote:
             "ended": "already ended in the cluster, where applying the file would not run it "
             "again; quoted as if it were deleted and submitted anew",
         }
-        return [f"{', '.join(keys)}: {said[kind]}" for kind, keys in sorted(by_kind.items())]
+        said_of = [f"{', '.join(keys)}: {said[kind]}" for kind, keys in sorted(by_kind.items())]
+        return said_of + [
+            f"namespace {namespace} does not exist: `kubectl apply` of its jobs would fail "
+            f"(`kubectl create namespace {namespace}` first)"
+            for namespace in self.missing_namespaces
+        ]
 
     def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
         """A plan's decisions as the operator would tell them, with its preemption settings:
@@ -170,7 +178,21 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     config, warning = await operator_config(kube)
-    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning)
+    missing = await _missing_namespaces(kube, {key.split("/", 1)[0] for key in keys})
+    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning, missing)
+
+
+async def _missing_namespaces(kube: Kube, namespaces: set[str]) -> tuple[str, ...]:
+    """Those of `namespaces` the cluster does not have (a quote into one read as any other)."""
+    missing = []
+    for namespace in sorted(namespaces):
+        try:
+            await kube.request("GET", f"/api/v1/namespaces/{namespace}")
+        except ApiError as err:
+            if err.status != 404:
+                raise
+            missing.append(namespace)
+    return tuple(missing)
 
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:
