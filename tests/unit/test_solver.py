@@ -411,6 +411,17 @@ def test_a_job_kept_off_a_pool_by_a_reservation_past_its_max_wait_is_told_of_its
     )
 
 
+def test_a_job_planned_behind_another_is_told_whose_start_comes_first() -> None:
+    # The L4 frees at 12:15 for urgent (priority 10); patient, planned after it at 13:15, was
+    # told nothing of why its start had moved an hour later.
+    urgent = job("urgent", *BOTH, priority=10, created=NOW)
+    plan = checked(l4_running_for_15m(job("patient", *BOTH, created=NOW), urgent, h100=100.0))
+    message = decide(plan, "team-a/patient")[2]
+    assert message.startswith("waiting for l4 (frees ~13:15 UTC)"), message
+    assert message.endswith("; room frees there ~12:15 UTC, planned first for team-a/urgent")
+    assert "planned first" not in decide(plan, "team-a/urgent")[2]
+
+
 def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

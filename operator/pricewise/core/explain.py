@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import TYPE_CHECKING, Literal
 
 from pricewise.core.bounds import MAX_RUN_S
@@ -210,6 +211,8 @@ class _Ends:
         return self.known[key]
 
     def _room_at(self, cand: Candidate) -> datetime | None:
+        if self.ledger.fits(cand):  # room now, which later starts may hold
+            return self.now
         worker = cand.worker
         room = {n.name: n.free for n in self.ledger.nodes[cand.pool.name]}
         summed: Resources | None = None
@@ -682,6 +685,7 @@ def _reserved_message(
     after: Ledger,
     ahead: Ledger,
     held: _Held,
+    ends: _Ends,
     snapshot: Snapshot,
     look: LookAhead | None,
 ) -> str:
@@ -720,6 +724,8 @@ def _reserved_message(
         reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
         if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
             text = f"{why}: planned at ~{when}, when the namespace's running jobs give it back"
+        elif after.fits(cand):  # room now, that other jobs' later starts hold
+            text = f"{why}: planned at ~{when}"
         else:
             text = f"no room now: {cand.label()} planned at ~{when}, when the pool frees"
         text += f", for {format_micros(cand.cost, currency)}"
@@ -733,7 +739,27 @@ def _reserved_message(
         end = reservation.start + timedelta(seconds=cand.duration_s)
         slack = format_duration((deadline - end).total_seconds())
         text += f"; deadline still met with {slack} slack"
-    return text + _overran(reservation, snapshot.now)
+    return text + _planned_first(reservation, held, ends) + _overran(reservation, snapshot.now)
+
+
+def _planned_first(reservation: Reservation, held: _Held, ends: _Ends) -> str:
+    """`; room frees there ~22:31 UTC, planned first for ux/urgent`, where the pool has room
+    for the job before its planned start and other jobs' later starts take it: a job whose
+    start a newcomer of a higher priority pushed back half an hour was told nothing of it."""
+    cand, start = reservation.candidate, reservation.start
+    room = ends.room_at(cand)
+    # Room now is the blocker's to tell (`_Held.planned_for`).
+    if room is None or room <= ends.now or (start - room).total_seconds() < LATE_SLOT_S:
+        return ""
+    first = [
+        r.candidate.job.key
+        for r in takewhile(lambda r: r.start < start, held.by_pool.get(cand.pool.name, ()))
+        if r.candidate.job.key != cand.job.key
+    ]
+    if not first:
+        return ""
+    shown = ", ".join(first[:3]) + (f" and {len(first) - 3} more" if len(first) > 3 else "")
+    return f"; room frees there ~{clock(room, ends.now)}, planned first for {shown}"
 
 
 def _overran(reservation: Reservation, now: datetime) -> str:
@@ -846,7 +872,7 @@ def explain(
             reason, message = (
                 "Reserved",
                 _reserved_message(
-                    reserved, rows, after, ahead_of(job.priority), held, snapshot, look
+                    reserved, rows, after, ahead_of(job.priority), held, ends, snapshot, look
                 ),
             )
         elif blockers:
