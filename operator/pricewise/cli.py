@@ -138,9 +138,9 @@ def _quote(args: argparse.Namespace) -> int:
     snapshot, keys = quoted.snapshot, quoted.keys
     settings = _solver_settings(args, quoted.config)
     plan = solve(snapshot, settings)
-    # The same snapshot less the quoted jobs: what applying them changes for the others.
-    alone = replace(snapshot, jobs=tuple(j for j in snapshot.jobs if j.key not in keys))
-    moved = moves(solve(alone, settings).decisions, plan.decisions, snapshot.now, keys)
+    # What applying them changes for the others: the plan of the cluster as it is beside it.
+    alone = solve(quoted.before, settings)
+    moved = moves(alone.decisions, plan.decisions, snapshot.now, keys)
     decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
     # Those that may run: a job held as specified (a deadline no option meets) competes with none.
     others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)
@@ -157,6 +157,12 @@ def _quote(args: argparse.Namespace) -> int:
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
     warnings += quoted.warnings()
+    if moved and {plan.status, alone.status} != {"optimal"}:
+        # Two solves cut short can differ where the files change nothing.
+        warnings.append(
+            "a solve stopped at its time limit (--time-limit): some of the pending jobs listed "
+            "as changed may differ between the two plans by the solver, not by the files"
+        )
     unused = [
         f"{len(objs)} {kind}(s)"
         for kind, objs in (("PriceTable", found.price_tables), ("Budget", found.budgets))

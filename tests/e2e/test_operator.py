@@ -842,7 +842,11 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     start = parse_time(before["plannedStart"])
     assert promised is not None and start is not None
     assert abs((start - promised).total_seconds()) <= 300, moved
-    assert (after["pool"], after["plannedStart"]) != (before["pool"], before["plannedStart"])
+    # Pushed off the cheap pool, or back on it behind the urgent job's run.
+    pushed = parse_time(after["plannedStart"])
+    assert after["pool"] == f"dear-{pools.tag}" or (
+        pushed is not None and pushed >= start + timedelta(minutes=5)
+    ), moved
     # Into a namespace the cluster does not have: quoted, with a warning that applying fails.
     urgent["metadata"]["namespace"] = f"{namespace}-none"
     (tmp_path / "nowhere.yaml").write_text(json.dumps(urgent))

@@ -100,6 +100,16 @@ def test_a_waiting_job_told_something_new_is_due_a_write_and_drifting_figures_ar
     assert not pending_changed(slack, {"message": "deadline met with 23h59m slack"}, NOW)
 
 
+def test_a_waiting_job_whose_planned_start_has_passed_is_due_a_write() -> None:
+    told = TrainingJobStatus.model_validate(
+        {"phase": "Pending", "reason": "Reserved", "plannedStart": "2026-11-29T11:59:00Z"}
+    )
+    later = {"phase": "Pending", "reason": "Reserved", "plannedStart": "2026-11-29T12:01:00Z"}
+    assert pending_changed(told, later, NOW)
+    # A minute ahead, the same move is within the promise kept.
+    assert not pending_changed(told, later, NOW - timedelta(minutes=2))
+
+
 URGENT = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
           "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
 """Needs a whole L4 node within 35 minutes: only a preemption gives it one."""

@@ -3,6 +3,7 @@ do (equal priority, young runs, a preemptor that opted out)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 from datetime import timedelta
@@ -11,12 +12,13 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricewise.controller.quote import Quote
+from pricewise.controller.quote import Quote, _namespaces_said
 from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang, pack
 from pricewise.core.preemption import RunningJob, preemptions
 from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
 from pricewise.core.solver import SolverSettings, solve
+from pricewise.kube import ApiError
 
 SETTINGS = SolverSettings(time_limit_s=5.0)
 PER_SECOND = 1_000.0  # micro-units: 3.60 an hour
@@ -198,7 +200,7 @@ def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -
     # `plan --cluster` said only that the job waited for room; applied, it preempted.
     snap, decisions = decide(full_pool(0))
     old = running("team-a/old", "h100-0")
-    quoted = Quote(snap, {"team-a/urgent"}, {}, [], [old])
+    quoted = Quote(snap, {"team-a/urgent"}, snap, {}, [], [old])
     (told,) = quoted.told(decisions)
     assert (told.reason, told.message) == (
         "Preempting",
@@ -218,7 +220,7 @@ def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> N
     # An ended job was told it was pending, "as it would be planned once applied".
     snap, _ = decide(full_pool(0))
     replaced = {"a/ran": "Running", "a/new": "Pending", "a/done": "Succeeded", "a/bad": "Failed"}
-    assert Quote(snap, set(replaced), replaced, [], []).warnings() == [
+    assert Quote(snap, set(replaced), snap, replaced, [], []).warnings() == [
         "a/new: already in the cluster, pending; quoted with the files' spec, as it would be "
         "planned once applied",
         "a/bad, a/done: already ended in the cluster, where applying the file would not run it "
@@ -227,9 +229,21 @@ def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> N
         "placed job keeps its spec); quoted as if it were deleted and submitted anew, its "
         "workers' room free",
     ]
-    # A quote into a namespace the cluster lacks read as any other.
-    elsewhere = Quote(snap, {"b/x"}, {}, [], [], missing_namespaces=("b",))
-    assert elsewhere.warnings() == [
-        "namespace b does not exist: `kubectl apply` of its jobs would fail (`kubectl create "
-        "namespace b` first)"
-    ]
+
+
+def test_a_quote_warns_of_a_namespace_the_cluster_lacks_or_that_it_cannot_check() -> None:
+    class Namespaces:
+        async def request(self, method: str, path: str) -> dict[str, object]:
+            status = {"/api/v1/namespaces/gone": 404, "/api/v1/namespaces/hidden": 403}
+            if path in status:
+                raise ApiError(status[path], "refused", f"{method} {path}")
+            return {}
+
+    asked = _namespaces_said(Namespaces(), {"gone", "hidden", "team-a"})  # type: ignore[arg-type]
+    said = asyncio.run(asked)
+    # A user who may not read Namespaces still gets the quote, with why it is unchecked.
+    assert said == (
+        "namespace gone does not exist: `kubectl apply` of its jobs would fail (`kubectl create "
+        "namespace gone` first)",
+        "cannot check that namespace hidden exists (HTTP 403: refused)",
+    )

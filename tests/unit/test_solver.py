@@ -395,11 +395,15 @@ def l4_half_free_and_held_for_w(h100_free: int, max_wait_s: float | None) -> Pla
 def test_a_job_kept_off_a_pool_by_a_reservation_past_its_max_wait_is_told_of_its_max_wait() -> None:
     # Quoted alone, j was told its max wait kept it off the L4s; beside w, only of w.
     held = "its room in pool l4 is planned for team-a/w from ~12:30 UTC"
-    past = ", past its max wait (spec.maxWait 5m from submission)"
+    past = " to ~13:30 UTC, past its max wait (spec.maxWait 5m from submission)"
     assert decide(l4_half_free_and_held_for_w(8, 300.0), "team-a/j") == (
         "h100",
         "Admitted",
         f"h100 x1 at 10.67 USD, done in 20m: l4 x1 would cost 25% less but {held}{past}",
+    )
+    # The room is j's again only when w ends: a max wait that outlasts w's start, not its end.
+    assert decide(l4_half_free_and_held_for_w(8, 2700.0), "team-a/j")[2].endswith(
+        f"{held} to ~13:30 UTC, past its max wait (spec.maxWait 45m from submission)"
     )
     # Within its max wait, w is the reason: j weighed waiting past it and chose not to.
     assert decide(l4_half_free_and_held_for_w(8, None), "team-a/j")[2].endswith(held)
@@ -418,7 +422,7 @@ def test_a_job_planned_behind_another_is_told_whose_start_comes_first() -> None:
     plan = checked(l4_running_for_15m(job("patient", *BOTH, created=NOW), urgent, h100=100.0))
     message = decide(plan, "team-a/patient")[2]
     assert message.startswith("waiting for l4 (frees ~13:15 UTC)"), message
-    assert message.endswith("; room frees there ~12:15 UTC, planned first for team-a/urgent")
+    assert message.endswith("; l4's room from ~12:15 UTC goes first to team-a/urgent")
     assert "planned first" not in decide(plan, "team-a/urgent")[2]
 
 
@@ -783,6 +787,26 @@ def test_a_job_past_its_estimate_is_expected_to_run_as_long_again(
         "start moves later while it runs on"
     )
     assert decision.message.endswith(late) is (estimated_end < 0), decision.message
+
+
+def test_a_start_that_waits_for_several_jobs_past_their_estimates_names_them_all() -> None:
+    half = Resources(cpu=48_000, memory=512 * 1024, gpu=4)
+    (node,) = gpu_nodes("l4", 1)
+    l4 = pool("l4", "nvidia-l4", 1.0, (replace(node, free=Resources()),))
+    ends = (NOW - timedelta(minutes=15), NOW - timedelta(minutes=14, seconds=30))
+    names = ("team-b/x", "team-b/y")
+    shares = (("l4-0", half),)
+    l4 = replace(
+        l4,
+        releases=tuple(
+            Release(at, half, shares, name) for at, name in zip(ends, names, strict=True)
+        ),
+    )
+    plan = checked(snapshot([l4], [job("w", option("nvidia-l4", 1000))]))
+    assert plan.decisions[0].message.endswith(
+        "; it waits for team-b/x, team-b/y, running on l4 past their estimated ends (from "
+        "~11:45 UTC): the start moves later while they run on"
+    ), plan.decisions[0].message
 
 
 def test_only_a_start_that_waits_for_a_job_past_its_estimate_is_told_of_it() -> None:

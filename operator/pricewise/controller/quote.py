@@ -84,6 +84,8 @@ class Quote:
     snapshot: Snapshot
     keys: set[str]
     """The new jobs' keys."""
+    before: Snapshot
+    """The cluster's snapshot without the new jobs: jobs they replace as they are there."""
     replaced: dict[str, str]
     """Keys of new jobs that replace a job of the same name in the cluster, with that job's
     phase: each is quoted as if the cluster's were deleted and it submitted anew."""
@@ -96,8 +98,9 @@ class Quote:
     """The settings the cluster's operator runs with (`operator_config`)."""
     config_warning: str | None = None
     """Why `config` is not, or not all, the operator's own."""
-    missing_namespaces: tuple[str, ...] = ()
-    """Namespaces of new jobs that the cluster does not have: `kubectl apply` would fail."""
+    namespaces: tuple[str, ...] = ()
+    """What to say of the new jobs' namespaces: those the cluster does not have (`kubectl
+    apply` would fail), or why they could not be checked."""
 
     def warnings(self) -> list[str]:
         """What to say of the files' jobs that replace the cluster's own (applying the file
@@ -119,11 +122,7 @@ class Quote:
             "again; quoted as if it were deleted and submitted anew",
         }
         said_of = [f"{', '.join(keys)}: {said[kind]}" for kind, keys in sorted(by_kind.items())]
-        return said_of + [
-            f"namespace {namespace} does not exist: `kubectl apply` of its jobs would fail "
-            f"(`kubectl create namespace {namespace}` first)"
-            for namespace in self.missing_namespaces
-        ]
+        return said_of + list(self.namespaces)
 
     def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
         """A plan's decisions as the operator would tell them, with its preemption settings:
@@ -149,6 +148,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     """A quote of `jobs` as if submitted now beside everything the cluster holds."""
     cache = Cache()
     await list_into(cache, kube)
+    before = cache.snapshot(now)
     keys: set[str] = set()
     replaced: dict[str, str] = {}
     for job in jobs:
@@ -178,21 +178,28 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]
     config, warning = await operator_config(kube)
-    missing = await _missing_namespaces(kube, {key.split("/", 1)[0] for key in keys})
-    return Quote(snapshot, keys, replaced, held, cache.running(), config, warning, missing)
+    said = await _namespaces_said(kube, {key.split("/", 1)[0] for key in keys})
+    running = cache.running()
+    return Quote(snapshot, keys, before, replaced, held, running, config, warning, said)
 
 
-async def _missing_namespaces(kube: Kube, namespaces: set[str]) -> tuple[str, ...]:
-    """Those of `namespaces` the cluster does not have (a quote into one read as any other)."""
-    missing = []
+async def _namespaces_said(kube: Kube, namespaces: set[str]) -> tuple[str, ...]:
+    """Warnings of the `namespaces` the cluster does not have (a quote into one read as any
+    other), or that could not be checked: many users may read their own namespace's objects
+    and not the Namespace itself, and their quote is still worth making."""
+    said = []
     for namespace in sorted(namespaces):
         try:
             await kube.request("GET", f"/api/v1/namespaces/{namespace}")
         except ApiError as err:
-            if err.status != 404:
-                raise
-            missing.append(namespace)
-    return tuple(missing)
+            if err.status == 404:
+                said.append(
+                    f"namespace {namespace} does not exist: `kubectl apply` of its jobs would "
+                    f"fail (`kubectl create namespace {namespace}` first)"
+                )
+            else:
+                said.append(f"cannot check that namespace {namespace} exists ({err})")
+    return tuple(said)
 
 
 async def operator_config(kube: Kube) -> tuple[OperatorConfig, str | None]:

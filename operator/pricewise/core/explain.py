@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import takewhile
+from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Literal
 
 from pricewise.core.bounds import MAX_RUN_S
@@ -34,7 +34,7 @@ from pricewise.core.lookahead import (
     wait_premium,
     waits_until_s,
 )
-from pricewise.core.snapshot import Job, Resources, Snapshot
+from pricewise.core.snapshot import Job, Pool, Release, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import (
     TimeLimit,
@@ -143,17 +143,18 @@ class _Held:
                 when = clock(r.start, self.now)
                 whom = r.candidate.job.key
                 text = f"its room in pool {cand.pool.name} is planned for {whom} from ~{when}"
-                return text + self._past_max_wait(cand.job, r.start)
+                return text + self._past_max_wait(cand.job, r)
         return None
 
-    def _past_max_wait(self, job: Job, at: datetime) -> str:
-        if self.look is None or (at - self.now).total_seconds() <= waits_until_s(
+    def _past_max_wait(self, job: Job, holder: Reservation) -> str:
+        # The room is the job's again only once the holder's run ends.
+        ends = holder.start + timedelta(seconds=holder.candidate.duration_s)
+        if self.look is None or (ends - self.now).total_seconds() <= waits_until_s(
             job, self.now, self.look
         ):
             return ""
-        return (
-            f", past its max wait ({max_wait_text(job, self.look.max_wait_s, 'from submission')})"
-        )
+        bound = max_wait_text(job, self.look.max_wait_s, "from submission")
+        return f" to ~{clock(ends, self.now)}, past its max wait ({bound})"
 
 
 def _blocker(
@@ -202,6 +203,14 @@ class _Ends:
     max_wait_s: float | None = None
     """The max wait of jobs without `spec.maxWait` (None where no later start is planned)."""
     known: dict[tuple[str, Resources, int], datetime | None] = field(default_factory=dict)
+    late: dict[str, tuple[Release, ...]] = field(default_factory=dict)
+
+    def overdue(self, pool: Pool) -> tuple[Release, ...]:
+        """The pool's releases of running jobs past their estimated end (once per pool: most
+        have none, and every reserved job on the pool asks)."""
+        if pool.name not in self.late:
+            self.late[pool.name] = tuple(r for r in pool.releases if r.at < self.now)
+        return self.late[pool.name]
 
     def room_at(self, cand: Candidate) -> datetime | None:
         """When the pool first has room for the candidate's workers; None if no end gives it."""
@@ -211,8 +220,6 @@ class _Ends:
         return self.known[key]
 
     def _room_at(self, cand: Candidate) -> datetime | None:
-        if self.ledger.fits(cand):  # room now, which later starts may hold
-            return self.now
         worker = cand.worker
         room = {n.name: n.free for n in self.ledger.nodes[cand.pool.name]}
         summed: Resources | None = None
@@ -660,19 +667,20 @@ def _budget_way_out(
     return text
 
 
-def _ahead_of(
+def _left(
     snapshot: Snapshot,
     placement: Mapping[str, tuple[Candidate, tuple[str, ...]]],
     reservations: Mapping[str, Reservation],
-    priority: int,
+    priority: int | None = None,
 ) -> Ledger:
-    """What the plan leaves a job of `priority`: room less what it places of that priority or
-    higher. Lower priorities take what higher ones leave (priority is strict between levels),
-    so room a lower-priority job took was a job's to take: judged after every placement, a
-    job that chose to wait for a cheaper pool was told "no room now"."""
+    """What the plan leaves: room less its placements (only those of `priority` or higher,
+    where given), budgets less its placements and later starts. Lower priorities take what
+    higher ones leave (priority is strict between levels), so room a lower-priority job took
+    was a higher one's to take: judged after every placement, a job that chose to wait for a
+    cheaper pool was told "no room now"."""
     ledger = Ledger.of(snapshot)
     for cand, nodes in placement.values():
-        if cand.job.priority >= priority:
+        if priority is None or cand.job.priority >= priority:
             ledger.take(cand, nodes)
     for reservation in reservations.values():
         ledger.hold(reservation.candidate)
@@ -690,7 +698,7 @@ def _reserved_message(
     look: LookAhead | None,
 ) -> str:
     """Why a job waits by plan, with what waiting saves and the slack it keeps; `ahead` is
-    what the plan leaves a job of its priority (`_ahead_of`), `after` what it leaves at all."""
+    what the plan leaves a job of its priority (`_left`), `after` what it leaves at all."""
     currency, cand = snapshot.currency, reservation.candidate
     when = clock(reservation.start, snapshot.now)
     # Rows come cheapest feasible first: the first dearer one with room now is the cheapest,
@@ -706,6 +714,7 @@ def _reserved_message(
         ),
         None,
     )
+    by_quota = False
     if alt is not None:
         saved = alt.cost - cand.cost
         text = (
@@ -722,7 +731,8 @@ def _reserved_message(
             text += f", more than the {format_micros(counted, currency)} its wait counts for"
     else:
         reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
-        if reason == "QuotaExceeded":  # the pool may have room: the namespace has not
+        by_quota = reason == "QuotaExceeded"
+        if by_quota:  # the pool may have room: the namespace has not
             text = f"{why}: planned at ~{when}, when the namespace's running jobs give it back"
         elif after.fits(cand):  # room now, that other jobs' later starts hold
             text = f"{why}: planned at ~{when}"
@@ -739,44 +749,45 @@ def _reserved_message(
         end = reservation.start + timedelta(seconds=cand.duration_s)
         slack = format_duration((deadline - end).total_seconds())
         text += f"; deadline still met with {slack} slack"
-    return text + _planned_first(reservation, held, ends) + _overran(reservation, snapshot.now)
+    if not by_quota:  # the quota, not the pool's room, sets its start
+        text += _planned_first(reservation, held, ends)
+    return text + _overran(reservation, snapshot.now, ends.overdue(cand.pool))
 
 
 def _planned_first(reservation: Reservation, held: _Held, ends: _Ends) -> str:
-    """`; room frees there ~22:31 UTC, planned first for ux/urgent`, where the pool has room
-    for the job before its planned start and other jobs' later starts take it: a job whose
-    start a newcomer of a higher priority pushed back half an hour was told nothing of it."""
+    """`; l4's room from ~12:15 UTC goes first to ux/urgent`, where the pool has room for the
+    job before its planned start and other jobs' later starts hold it then: a job whose start a
+    newcomer of a higher priority pushed back half an hour was told nothing of it."""
     cand, start = reservation.candidate, reservation.start
-    room = ends.room_at(cand)
-    # Room now is the blocker's to tell (`_Held.planned_for`).
-    if room is None or room <= ends.now or (start - room).total_seconds() < LATE_SLOT_S:
+    if ends.ledger.fits(cand):  # room now, held for others: the blocker says whose
         return ""
-    first = [
+    room = ends.room_at(cand)
+    if room is None or (start - room).total_seconds() < LATE_SLOT_S:
+        return ""
+    # Later starts before its own that still run when the room frees (one ending first holds
+    # none of it); three are named.
+    holders = (
         r.candidate.job.key
         for r in takewhile(lambda r: r.start < start, held.by_pool.get(cand.pool.name, ()))
         if r.candidate.job.key != cand.job.key
-    ]
+        and r.start + timedelta(seconds=r.candidate.duration_s) > room
+    )
+    first = list(islice(holders, 4))
     if not first:
         return ""
-    shown = ", ".join(first[:3]) + (f" and {len(first) - 3} more" if len(first) > 3 else "")
-    return f"; room frees there ~{clock(room, ends.now)}, planned first for {shown}"
+    shown = ", ".join(first[:3]) + (" and others" if len(first) > 3 else "")
+    return f"; {cand.pool.name}'s room from ~{clock(room, ends.now)} goes first to {shown}"
 
 
-def _overran(reservation: Reservation, now: datetime) -> str:
+def _overran(reservation: Reservation, now: datetime, overdue: Sequence[Release]) -> str:
     """`; it waits for team-a/big, running on a100 past its estimated end (~12:10 UTC): the
-    start moves later while it runs on`, where the reservation starts as a running job past its
-    estimate frees its room: such a job is expected to run as long again as it has overrun
-    (`lookahead.due_s`), so the start slid every few minutes, and nothing said why. Only the
-    jobs the start waits for: a job planned behind another one, still within its estimate,
-    was told too. Their estimated ends, not how far past them they are: a figure that grows
-    every second was stale as soon as written, and differed from one waiting job to another."""
+    start moves later while it runs on`, where the reservation starts as one of the pool's
+    `overdue` releases frees its room: such a job is expected to run as long again as it has
+    overrun (`lookahead.due_s`), so the start slides every few minutes. Its estimated end is
+    given, not how far past it the job is: that figure grows every second."""
     pool = reservation.candidate.pool
     wait_s = reservation.wait_s(now)
-    late = sorted(
-        (r.at, r.job)
-        for r in pool.releases
-        if r.at < now and abs(release_s(r, now) - wait_s) < LATE_SLOT_S
-    )
+    late = sorted((r.at, r.job) for r in overdue if abs(release_s(r, now) - wait_s) < LATE_SLOT_S)
     if not late:
         return ""
     if len(late) == 1:
@@ -806,11 +817,7 @@ def explain(
     """A decision for every job of the snapshot, given the placements and later starts;
     `look` is how the solver plans later starts, None where it plans none."""
     reservations = reservations or {}
-    after = Ledger.of(snapshot)
-    for cand, nodes in placement.values():
-        after.take(cand, nodes)
-    for reservation in reservations.values():
-        after.hold(reservation.candidate)
+    after = _left(snapshot, placement, reservations)
     held = _Held.of(reservations, snapshot.now, look)
     ends = _Ends(after, snapshot.now, None if look is None else look.max_wait_s)
     lowest = min((c.job.priority for c, _ in placement.values()), default=0)
@@ -820,7 +827,7 @@ def explain(
         if priority <= lowest:  # nothing placed below it: the plan's own leftovers
             return after
         if priority not in levels:
-            levels[priority] = _ahead_of(snapshot, placement, reservations, priority)
+            levels[priority] = _left(snapshot, placement, reservations, priority)
         return levels[priority]
 
     spent: Counter[str] = Counter()

@@ -202,8 +202,10 @@ def transition(
         return Transition(
             "Running",
             PAST_ESTIMATE,
-            f"all {workers} worker(s) running, past the estimated end ({dated(estimated_end)}): "
-            "jobs waiting for its room are planned as if it runs on as long again as it has "
-            "overrun",
+            # The end counts its run from its workers' start, which the ETA column (counted
+            # from admission) does not: the two differ by the time its workers took to start.
+            f"running past its estimated end, {dated(estimated_end)} (its estimated run from "
+            "when its workers started): jobs waiting for its room are planned as if it runs on "
+            "as long again as it has overrun",
         )
     return None
