@@ -426,6 +426,21 @@ def test_a_job_planned_behind_another_is_told_whose_start_comes_first() -> None:
     assert "planned first" not in decide(plan, "team-a/urgent")[2]
 
 
+def test_a_job_with_a_deadline_not_planned_past_its_max_wait_is_told_so() -> None:
+    # The L4 frees at 13:00, in time for the 18:00 deadline, but past spec.maxWait 30m: later
+    # starts are planned within the max wait alone, and the message read as a planned room.
+    due = NOW + timedelta(hours=6)
+    waits = job("w", BOTH[0], created=NOW, deadline=due, max_wait_s=1800.0)
+    _, reason, message = decide(
+        checked(l4_running_for_15m(waits, frees_in=timedelta(hours=1))), "team-a/w"
+    )
+    assert reason == "WaitingForCapacity"
+    assert (
+        "; the jobs running on l4 leave room for it ~13:00 UTC, past its max wait (spec.maxWait "
+        "30m from submission): not reserved for it, it starts when room appears" in message
+    ), message
+
+
 def test_a_cycle_late_to_its_look_ahead_decides_only_what_starts_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -28,6 +28,7 @@ from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
     deadline_start_s,
+    max_wait_of,
     overdue_hours,
     past_max_wait,
     release_s,
@@ -268,6 +269,16 @@ class _Ends:
             return text + (
                 f", not reserved for it (a planned start keeps {_MARGIN:.0%} of the run in hand "
                 "before the deadline): it starts when room appears in time"
+            )
+        # In time for its deadline, but later starts are planned within its max wait alone
+        # (`lookahead.waits_until_s`): without a word, it read as room it would be planned for.
+        created = job.created or self.now
+        if self.max_wait_s is not None and (when - created).total_seconds() > max_wait_of(
+            job, self.max_wait_s
+        ):
+            bound = max_wait_text(job, self.max_wait_s, "from submission")
+            return text + (
+                f", past its max wait ({bound}): not reserved for it, it starts when room appears"
             )
         return text
 
