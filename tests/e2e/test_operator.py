@@ -796,16 +796,19 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     # kept the cluster's copy (the option was not quoted, or the job not at all).
     again = json.loads(cluster.kubectl("get", "tj", "holder", "-n", namespace, "-o", "json").stdout)
     again["spec"]["options"] = [cheap, dear]
+    again["metadata"]["resourceVersion"] = "1"
     (tmp_path / "again.yaml").write_text(json.dumps(again))
     done = run_quote("again.yaml")
     assert done.returncode == 0, done.stderr
     (quoted,) = json.loads(done.stdout)["jobs"]
     assert (quoted["reason"], quoted["pool"]) == ("Admitted", f"cheap-{pools.tag}"), quoted
     assert f"dear-{pools.tag}" in [row["pool"] for row in quoted["options"]]
-    assert (
-        f"{namespace}/holder: already placed in the cluster, where applying"
-        in (json.loads(done.stdout)["warnings"][-1])
-    )
+    warnings = json.loads(done.stdout)["warnings"]
+    placed = f"{namespace}/holder: already placed in the cluster, where applying"
+    assert any(w.startswith(placed) for w in warnings), warnings
+    # The copy kept a resourceVersion the object has since moved past: applied, it failed.
+    stale = f"{namespace}/holder: metadata.resourceVersion 1 is not the cluster's ("
+    assert any(w.startswith(stale) for w in warnings), warnings
     # With an operator Deployment that counts waits for nothing, the quote plans as it would.
     labels = dict(OPERATOR_LABELS)
     template = {

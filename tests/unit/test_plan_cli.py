@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from factory import gpu_nodes, job, option, pool, snapshot
 from fake_kube import FakeKube
 
 from pricewise import cli, kube
-from pricewise.api.manifests import read_objects
+from pricewise.api.manifests import ManifestError, read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig
@@ -565,7 +566,11 @@ def test_a_budget_pricewise_cannot_count_holds_its_namespace_when_hard_as_the_op
     shutil.copytree(ROOT / "examples", examples)
     budgets = examples / "budgets.yaml"
     # team-vision's budget is hard, team-nlp's soft: both get the same fault.
-    budgets.write_text(budgets.read_text().replace("  period: month\n", f"  {field}: {value}\n"))
+    # A field the budgets give (currency) is replaced, not given twice: that is an error.
+    text = budgets.read_text()
+    given = re.search(rf"^  {field}: .*$", text, re.MULTILINE)
+    line = given[0] if given else "  period: month"
+    budgets.write_text(text.replace(f"{line}\n", f"  {field}: {value}\n"))
     assert main(["plan", str(examples), "--now", NOW, "-o", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     jobs = {j["name"]: j for j in plan["jobs"]}
@@ -732,3 +737,19 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         f"  {jobs}: TrainingJob default/feb:",
         "    spec.deadline: 2026-02-30T18:00:00Z: February 2026 has 28 days",
     ]
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    # PyYAML kept the last: a `priority: 20` added above the file's own `priority: 0` was lost
+    # without a word, where kubectl refuses the file.
+    twice = tmp_path / "job.yaml"
+    twice.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: x}\n"
+        "spec:\n  priority: 20\n  options: [{accelerator: nvidia-l4, duration: 1h}]\n"
+        "  priority: 0\n"
+    )
+    with pytest.raises(ManifestError) as err:
+        list(read_objects(twice))
+    text = str(err.value)
+    assert 'key "priority" is given twice: keep one' in text
+    assert "line 5, column 3" in text and "line 7, column 3" in text, text

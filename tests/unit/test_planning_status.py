@@ -272,9 +272,8 @@ def test_a_job_past_its_estimated_end_says_so_once_and_runs_on() -> None:
     # Its ETA column is in the past from here on: the reason and the message say why.
     assert (status["phase"], status["reason"]) == ("Running", "PastEstimate")
     assert status["message"] == (
-        "running past its estimated end, Nov 29 13:00 UTC (its estimated run from when its "
-        "workers started): jobs waiting for its room are planned as if it runs on as long "
-        "again as it has overrun"
+        "running past its estimated end, Nov 29 13:00 UTC counted from its workers' start: jobs "
+        "waiting for its room are planned as if it runs on as long again as it has overrun"
     )
     assert parse_time(status["estimatedFinish"]) == NOW + timedelta(hours=1)
     # Said once: a cycle within the accrual interval writes nothing more.

@@ -12,7 +12,8 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricewise.controller.quote import Quote, _namespaces_said
+from pricewise.controller.quote import Quote, _namespaces_said, _stale_version
+from pricewise.controller.records import JobRecord
 from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang, pack
 from pricewise.core.preemption import RunningJob, preemptions
@@ -246,4 +247,20 @@ def test_a_quote_warns_of_a_namespace_the_cluster_lacks_or_that_it_cannot_check(
         "namespace gone does not exist: `kubectl apply` of its jobs would fail (`kubectl create "
         "namespace gone` first)",
         "cannot check that namespace hidden exists (HTTP 403: refused)",
+    )
+
+
+def test_a_quote_warns_of_a_resource_version_that_would_fail_the_apply() -> None:
+    # A file from `kubectl get -o yaml` keeps it: the quote was made, the apply then refused.
+    record = JobRecord(
+        {"metadata": {"name": "x", "namespace": "a", "resourceVersion": "15"}}, None, None
+    )
+    assert _stale_version("a/x", None, record) == []
+    assert _stale_version("a/x", "15", record) == []
+    assert _stale_version("a/x", "12", record) == [
+        "a/x: metadata.resourceVersion 12 is not the cluster's (15): `kubectl apply` would fail "
+        "with a Conflict; remove metadata.resourceVersion from the file"
+    ]
+    assert _stale_version("a/y", "12", None)[0].startswith(
+        "a/y: metadata.resourceVersion is set on a job to create"
     )

@@ -31,6 +31,22 @@ class YamlLoader(yaml.SafeLoader):
     a traceback instead of the models' message naming the field."""
 
 
+def _unique_keys(loader: YamlLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    """A mapping whose keys are unique, as kubectl requires: PyYAML kept the last of two, so a
+    `priority: 20` added under a spec that had `priority: 0` further down was silently lost."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f'key "{key}" is given twice: keep one', key_node.start_mark,
+            )  # fmt: skip
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+YamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
 YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),

@@ -19,6 +19,7 @@ from pricewise.api import holds
 from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, GROUP, VERSION, TrainingJob
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
+from pricewise.controller.records import JobRecord
 from pricewise.core.explain import Decision
 from pricewise.core.preemption import (
     PreemptionSettings,
@@ -98,9 +99,10 @@ class Quote:
     """The settings the cluster's operator runs with (`operator_config`)."""
     config_warning: str | None = None
     """Why `config` is not, or not all, the operator's own."""
-    namespaces: tuple[str, ...] = ()
-    """What to say of the new jobs' namespaces: those the cluster does not have (`kubectl
-    apply` would fail), or why they could not be checked."""
+    unappliable: tuple[str, ...] = ()
+    """Why `kubectl apply` of the files would fail, or could not be checked not to: a
+    namespace the cluster does not have, or that could not be read; a resourceVersion that is
+    not the cluster's."""
 
     def warnings(self) -> list[str]:
         """What to say of the files' jobs that replace the cluster's own (applying the file
@@ -122,7 +124,7 @@ class Quote:
             "again; quoted as if it were deleted and submitted anew",
         }
         said_of = [f"{', '.join(keys)}: {said[kind]}" for kind, keys in sorted(by_kind.items())]
-        return said_of + list(self.namespaces)
+        return said_of + list(self.unappliable)
 
     def told(self, decisions: Sequence[Decision]) -> tuple[Decision, ...]:
         """A plan's decisions as the operator would tell them, with its preemption settings:
@@ -151,6 +153,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     before = cache.snapshot(now)
     keys: set[str] = set()
     replaced: dict[str, str] = {}
+    stale: list[str] = []
     for job in jobs:
         body = job.model_dump(by_alias=True, mode="json", exclude_none=True)
         # What `kubectl get -o yaml` adds (uid, resourceVersion, generation) is the cluster
@@ -160,6 +163,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         name = (meta["namespace"], meta.get("name") or "")
         key = "/".join(name)
         existing = cache.jobs.get(name)
+        stale += _stale_version(key, body["metadata"].get("resourceVersion"), existing)
         if existing is not None:
             replaced[key] = existing.phase
             # Gone with the job it replaces, as deleting a TrainingJob deletes its workers: they
@@ -180,7 +184,24 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     config, warning = await operator_config(kube)
     said = await _namespaces_said(kube, {key.split("/", 1)[0] for key in keys})
     running = cache.running()
-    return Quote(snapshot, keys, before, replaced, held, running, config, warning, said)
+    unappliable = (*said, *stale)
+    return Quote(snapshot, keys, before, replaced, held, running, config, warning, unappliable)
+
+
+def _stale_version(key: str, version: str | None, existing: JobRecord | None) -> list[str]:
+    """Why the resourceVersion a file kept (`kubectl get -o yaml` writes it) would make
+    `kubectl apply` of it fail: the quote was made, and the apply then failed with a Conflict."""
+    if version is None:
+        return []
+    fix = "remove metadata.resourceVersion from the file"
+    if existing is None:
+        return [f"{key}: metadata.resourceVersion is set on a job to create: `kubectl apply` "
+                f"would fail; {fix}"]  # fmt: skip
+    theirs = existing.body["metadata"].get("resourceVersion")
+    if version == theirs:
+        return []
+    return [f"{key}: metadata.resourceVersion {version} is not the cluster's ({theirs}): "
+            f"`kubectl apply` would fail with a Conflict; {fix}"]  # fmt: skip
 
 
 async def _namespaces_said(kube: Kube, namespaces: set[str]) -> tuple[str, ...]:

@@ -204,8 +204,8 @@ def transition(
             PAST_ESTIMATE,
             # The end counts its run from its workers' start, which the ETA column (counted
             # from admission) does not: the two differ by the time its workers took to start.
-            f"running past its estimated end, {dated(estimated_end)} (its estimated run from "
-            "when its workers started): jobs waiting for its room are planned as if it runs on "
-            "as long again as it has overrun",
+            f"running past its estimated end, {dated(estimated_end)} counted from its workers' "
+            "start: jobs waiting for its room are planned as if it runs on as long again as it "
+            "has overrun",
         )
     return None
