@@ -107,7 +107,7 @@ class Quote:
     def warnings(self) -> list[str]:
         """What to say of the files' jobs that replace the cluster's own (applying the file
         re-plans a pending one, but leaves a placed one as it runs and an ended one ended), and
-        of those in a namespace the cluster does not have."""
+        why applying them would fail (`unappliable`)."""
         by_kind: dict[str, list[str]] = {}
         for key, phase in sorted(self.replaced.items()):
             kind = (

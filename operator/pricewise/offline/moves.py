@@ -3,8 +3,8 @@
 A quote said where, when and for how much the new jobs would run, and nothing of the jobs they
 would push aside: applied, one took the slot another job had been promised, and that job
 started at once on a pool at 13.52 USD instead of 4.80. The plan with the new jobs is set
-beside the plan without them, on the same snapshot, and every pending job whose course differs
-(where, how wide, now or when) is listed with both.
+beside the plan of the cluster as it is (a job the files replace as the cluster has it), and
+every pending job whose course differs (where, how wide, now or when) is listed with both.
 """
 
 from __future__ import annotations
