@@ -30,7 +30,6 @@ from pricewise.core.lookahead import (
     deadline_start_s,
     max_wait_of,
     overdue_hours,
-    past_max_wait,
     release_s,
     wait_premium,
     waits_until_s,
@@ -252,14 +251,14 @@ class _Ends:
             return f"; the jobs running on {where} leave too little room for it when they end"
         job = cand.job
         text = f"; the jobs running on {where} leave room for it ~{clock(when, self.now)}"
+        # Its max wait where room comes past it (`max_wait_s` is None where none is planned).
+        waited_s = (when - (job.created or self.now)).total_seconds()
+        past = None
+        if self.max_wait_s is not None and waited_s > max_wait_of(job, self.max_wait_s):
+            past = max_wait_text(job, self.max_wait_s, "from submission")
         if job.deadline is None:
             # A quote must not read as a start within the bound the job was promised.
-            if self.max_wait_s is not None and past_max_wait(
-                job, job.created or self.now, when, self.max_wait_s
-            ):
-                bound = max_wait_text(job, self.max_wait_s, "from submission")
-                text += f", past its max wait ({bound})"
-            return text
+            return text + (f", past its max wait ({past})" if past else "")
         run_s = fastest_run_s(job, cand.option, cand.pool)
         if when + timedelta(seconds=run_s) > job.deadline:
             return text + ", too late for its deadline"
@@ -272,13 +271,9 @@ class _Ends:
             )
         # In time for its deadline, but later starts are planned within its max wait alone
         # (`lookahead.waits_until_s`): without a word, it read as room it would be planned for.
-        created = job.created or self.now
-        if self.max_wait_s is not None and (when - created).total_seconds() > max_wait_of(
-            job, self.max_wait_s
-        ):
-            bound = max_wait_text(job, self.max_wait_s, "from submission")
+        if past:
             return text + (
-                f", past its max wait ({bound}): not reserved for it, it starts when room appears"
+                f", past its max wait ({past}): not reserved for it, it starts when room appears"
             )
         return text
 
