@@ -69,7 +69,10 @@ grid, one of them 551 USD dearer. One round only, though a chain of three jobs p
 another behind a busy cheap pool then has no slot for the third (it starts on a dear pool now):
 two or three rounds cost the contended replay of benchmarks/README.md 5 and 7 more deadline
 misses (157 and 159 against 152), its first promises' median error 15.2 % and 20.5 % against
-14.4 %, and solves of 90 s and 81 s against 49 s, for 0.0 % and 0.9 % less cost."""
+14.4 %, and solves of 90 s and 81 s against 49 s, for 0.0 % and 0.9 % less cost. Slots where such
+a chain would follow, found without a round (the jobs left off their cheapest pool queued there
+in Python), erred more on first promises too, and cost more on one setting (benchmarks/README.md,
+"A chain of jobs behind a busy cheap pool")."""
 TAIL = 0.15
 """Share of the time limit kept, at least, for packing and explaining the result."""
 MIN_SHARE = 0.2
