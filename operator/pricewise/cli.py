@@ -138,9 +138,13 @@ def _quote(args: argparse.Namespace) -> int:
     snapshot, keys = quoted.snapshot, quoted.keys
     settings = _solver_settings(args, quoted.config)
     plan = solve(snapshot, settings)
-    # What applying them changes for the others: the plan of the cluster as it is beside it.
-    alone = solve(quoted.before, settings)
-    moved = moves(alone.decisions, plan.decisions, snapshot.now, keys)
+    # What applying them changes for the others: the plan of the cluster as it is beside it
+    # (none to change where no other job is pending).
+    moved, cut_short = [], False
+    if any(j.key not in keys for j in quoted.before.jobs):
+        alone = solve(quoted.before, settings)
+        moved = moves(alone.decisions, plan.decisions, snapshot.now, keys)
+        cut_short = {plan.status, alone.status} != {"optimal"}
     decided = tuple(d for d in quoted.told(plan.decisions) if d.job.key in keys)
     # Those that may run: a job held as specified (a deadline no option meets) competes with none.
     others = sum(d.job.key not in keys and d.reason not in INFEASIBLE for d in plan.decisions)
@@ -157,7 +161,7 @@ def _quote(args: argparse.Namespace) -> int:
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
     warnings += quoted.warnings()
-    if moved and {plan.status, alone.status} != {"optimal"}:
+    if moved and cut_short:
         # Two solves cut short can differ where the files change nothing.
         warnings.append(
             "a solve stopped at its time limit (--time-limit): some of the pending jobs listed "

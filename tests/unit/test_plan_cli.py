@@ -26,6 +26,7 @@ from pricewise.api.manifests import ManifestError, read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig
+from pricewise.core import solver
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
@@ -609,6 +610,33 @@ def test_plan_cluster_names_a_kind_skipped_as_plan_does(
     )
     warned = "skipped 2 objects of a kind pricewise does not read: BudGet (did you mean Budget?)"
     assert f"warning: {warned}\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("pending", "solves"), [((), 1), (("ns/other",), 2)])
+def test_plan_cluster_plans_the_cluster_without_the_files_only_where_a_job_could_move(
+    monkeypatch: pytest.MonkeyPatch, pending: tuple[str, ...], solves: int
+) -> None:
+    # The plan without the files is for listing the pending jobs they move: with none pending
+    # (other than the files' own), it was a second solve of nothing.
+    cluster = FakeKube(Cache())
+    for obj in [
+        *read_objects(ROOT / "examples" / "pricetable.yaml"),
+        *read_objects(ROOT / "examples" / "cluster" / "nodes.yaml"),
+    ]:
+        cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
+    quoted = list(read_objects(ROOT / "examples" / "jobs.yaml"))
+    for key in pending:
+        namespace, name = key.split("/")
+        other = {**quoted[0], "metadata": {"name": name, "namespace": namespace}}
+        cluster.put("trainingjobs", other)
+    # The files' own first job is in the cluster already: replaced, it moves no other.
+    cluster.put("trainingjobs", quoted[0])
+    monkeypatch.setattr(kube, "load_configuration", lambda: None)
+    monkeypatch.setattr(kube, "Kube", lambda _: cluster)
+    calls = []
+    monkeypatch.setattr(solver, "solve", lambda *a: calls.append(a) or solve(*a))
+    assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml"), "--now", NOW]) == 0
+    assert len(calls) == solves
 
 
 def tpu_jobs(tmp_path: Path, created: dict[str, str], running: tuple[str, ...] = ()) -> Path:
