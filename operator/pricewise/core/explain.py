@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import (
@@ -43,9 +43,6 @@ from pricewise.core.units import (
     format_micros_apart,
     format_micros_up,
 )
-
-if TYPE_CHECKING:  # preemption reads this module's decisions
-    from pricewise.core.preemption import RunningJob
 
 Verdict = Literal["chosen", "planned", "feasible", "excluded"]
 
@@ -276,44 +273,6 @@ class _Ends:
                 f", past its max wait ({past}): not reserved for it, it starts when room appears"
             )
         return text
-
-
-def preemption_note(
-    decision: Decision,
-    running: Mapping[str, Sequence[RunningJob]],
-    min_run_s: float,
-    now: datetime,
-) -> str:
-    """Why a job that waits for room preempts no running job this cycle, for its message:
-    it may not (`preemptionPolicy: Never`), no job of lower priority runs where it could go,
-    those that do have not run `min_run_s` yet, or requeueing them would not free enough room
-    (what `preemption.preemptions` found, given `running` by pool but for this cycle's
-    victims). Empty for any other decision, and for a job of priority 0 or less that outranks
-    nothing there: preemption is not what it waits for."""
-    if decision.reason != "WaitingForCapacity":
-        return ""
-    job = decision.job
-    pools = list(
-        dict.fromkeys(r.candidate.pool.name for r in decision.options if r.verdict == "feasible")
-    )
-    lower = [r for p in pools for r in running.get(p, ()) if r.priority < job.priority]
-    if not pools or (job.priority <= 0 and not lower):
-        return ""
-    if not job.preempts:
-        return "; it does not preempt (spec.preemptionPolicy: Never)"
-    where = f"pool {pools[0]}" if len(pools) == 1 else f"pools {', '.join(pools)}"
-    if not lower:
-        return (
-            f"; it cannot preempt: no job of lower priority than its {job.priority} runs on {where}"
-        )
-    young = [r.since for r in lower if r.ran_s(now) < min_run_s]
-    if young:
-        when = min(young) + timedelta(seconds=min_run_s)
-        return (
-            f"; it preempts only runs of {format_duration(min_run_s)} or more, which the jobs "
-            f"of lower priority on {where} reach from ~{clock(when, now)}"
-        )
-    return f"; requeueing the jobs of lower priority on {where} would not free enough room for it"
 
 
 _LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"

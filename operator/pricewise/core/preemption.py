@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.explain import Decision, preemption_note
+from pricewise.core.explain import Decision
 from pricewise.core.greedy import Ledger
 from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
-from pricewise.core.units import format_micros
+from pricewise.core.times import clock
+from pricewise.core.units import format_duration, format_micros
 
 PREEMPTING = "Preempting"
 """Reason of a job that waits for the workers it evicts to go."""
@@ -76,6 +77,44 @@ class RunningJob:
         if self.run_s <= 0:
             return before
         return before + (1 - before) * min(self.saved_s(now) / self.run_s, 1.0)
+
+
+def preemption_note(
+    decision: Decision,
+    running: Mapping[str, Sequence[RunningJob]],
+    min_run_s: float,
+    now: datetime,
+) -> str:
+    """Why a job that waits for room preempts no running job this cycle, for its message:
+    it may not (`preemptionPolicy: Never`), no job of lower priority runs where it could go,
+    those that do have not run `min_run_s` yet, or requeueing them would not free enough room
+    (what `preemption.preemptions` found, given `running` by pool but for this cycle's
+    victims). Empty for any other decision, and for a job of priority 0 or less that outranks
+    nothing there: preemption is not what it waits for."""
+    if decision.reason != "WaitingForCapacity":
+        return ""
+    job = decision.job
+    pools = list(
+        dict.fromkeys(r.candidate.pool.name for r in decision.options if r.verdict == "feasible")
+    )
+    lower = [r for p in pools for r in running.get(p, ()) if r.priority < job.priority]
+    if not pools or (job.priority <= 0 and not lower):
+        return ""
+    if not job.preempts:
+        return "; it does not preempt (spec.preemptionPolicy: Never)"
+    where = f"pool {pools[0]}" if len(pools) == 1 else f"pools {', '.join(pools)}"
+    if not lower:
+        return (
+            f"; it cannot preempt: no job of lower priority than its {job.priority} runs on {where}"
+        )
+    young = [r.since for r in lower if r.ran_s(now) < min_run_s]
+    if young:
+        when = min(young) + timedelta(seconds=min_run_s)
+        return (
+            f"; it preempts only runs of {format_duration(min_run_s)} or more, which the jobs "
+            f"of lower priority on {where} reach from ~{clock(when, now)}"
+        )
+    return f"; requeueing the jobs of lower priority on {where} would not free enough room for it"
 
 
 @dataclass(frozen=True)
