@@ -14,14 +14,13 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from test_isolation import NS, World, budget
 from test_isolation import job as job_body
 
-import pricewise.core.explain as explained
 from pricewise.api.convert import pools_from
 from pricewise.api.models import PriceTable
 from pricewise.api.wire import option_row
 from pricewise.cli import main
 from pricewise.core.explain import INFEASIBLE, Decision
 from pricewise.core.lookahead import LookAhead
-from pricewise.core.preemption import PreemptionSettings, RunningJob, preemptions
+from pricewise.core.preemption import PreemptionSettings, RunningJob, preemption_note, preemptions
 from pricewise.core.snapshot import BudgetView, JobOption, Quota, Release, Resources
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.core.units import from_micros, parse_duration, to_micros
@@ -479,7 +478,7 @@ def note(decision: Decision, running: list[RunningJob], min_run_s: float, now: d
     by_pool: dict[str, list[RunningJob]] = {}
     for run in running:
         by_pool.setdefault(run.pool, []).append(run)
-    return explained.preemption_note(decision, by_pool, min_run_s, now)
+    return preemption_note(decision, by_pool, min_run_s, now)
 
 
 def test_a_job_of_high_priority_that_waits_says_why_it_preempts_nothing() -> None:

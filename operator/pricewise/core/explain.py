@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
 from typing import Literal
@@ -28,13 +28,14 @@ from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
     deadline_start_s,
-    max_wait_of,
+    max_wait_text,
     overdue_hours,
     release_s,
     wait_premium,
     waits_until_s,
 )
-from pricewise.core.snapshot import Job, Pool, Release, Resources, Snapshot
+from pricewise.core.rooms import Ends, Held, blocker
+from pricewise.core.snapshot import Job, Release, Resources, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import (
     TimeLimit,
@@ -105,174 +106,6 @@ _STAGE_REASONS = {
 INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUnavailable"})
 """Reasons that say the job cannot run here as specified: waiting will not help (unlike
 capacity, unavailable nodes, or quotas and budgets that are only used up)."""
-
-
-@dataclass(frozen=True)
-class _Held:
-    """A plan's later starts by pool, earliest first: room free now that the solver keeps for
-    them (a job started now there must end before they begin)."""
-
-    by_pool: Mapping[str, tuple[Reservation, ...]]
-    now: datetime
-    look: LookAhead | None = None
-    """How the solver plans later starts (None where it plans none)."""
-
-    @classmethod
-    def of(
-        cls, reservations: Mapping[str, Reservation], now: datetime, look: LookAhead | None = None
-    ) -> _Held:
-        """The later starts of `reservations`, by pool."""
-        by_pool: dict[str, list[Reservation]] = {}
-        for r in sorted(reservations.values(), key=lambda r: (r.start, r.candidate.job.key)):
-            by_pool.setdefault(r.candidate.pool.name, []).append(r)
-        return cls({pool: tuple(rs) for pool, rs in by_pool.items()}, now, look)
-
-    def planned_for(self, cand: Candidate) -> str | None:
-        """Whom the candidate's pool keeps its free room for, when another job's later start
-        there begins before the candidate, started now, would end; and, where the job may not
-        wait until then, its max wait (that, not the other job, keeps it off the pool: the
-        same job quoted alone was told so, and beside the other job only of the other)."""
-        end = self.now + timedelta(seconds=cand.duration_s)
-        for r in self.by_pool.get(cand.pool.name, ()):
-            if r.start >= end:
-                return None
-            if r.candidate.job.key != cand.job.key:
-                when = clock(r.start, self.now)
-                whom = r.candidate.job.key
-                text = f"its room in pool {cand.pool.name} is planned for {whom} from ~{when}"
-                return text + self._past_max_wait(cand.job, r)
-        return None
-
-    def _past_max_wait(self, job: Job, holder: Reservation) -> str:
-        # The room is the job's again only once the holder's run ends.
-        ends = holder.start + timedelta(seconds=holder.candidate.duration_s)
-        if self.look is None or (ends - self.now).total_seconds() <= waits_until_s(
-            job, self.now, self.look
-        ):
-            return ""
-        bound = max_wait_text(job, self.look.max_wait_s, "from submission")
-        return f" to ~{clock(ends, self.now)}, past its max wait ({bound})"
-
-
-def _blocker(
-    ledger: Ledger, cand: Candidate, currency: str, held: _Held, given_back: int = 0
-) -> tuple[str, str]:
-    """Why a feasible candidate cannot run now: (reason, message). `given_back`: see
-    `Ledger.budget_blocker`."""
-    budget = ledger.budget_blocker(cand, given_back)
-    if budget is not None:
-        name, left = budget
-        # What this plan gave to other jobs: without it, "59.10 USD left" reads as the budget's
-        # own figure, which still says 80.00 until the jobs placed now start accruing.
-        spent = ledger.planned_spend.get((cand.job.namespace, name), 0) - given_back
-        others = f" after {format_micros(spent, currency)} for other jobs placed now or reserved"
-        others = others if spent > 0 else ""
-        return "BudgetExceeded", (
-            f"budget {cand.job.namespace}/{name}: {format_micros(max(left, 0), currency)} "
-            f"left{others}, {cand.label()} costs {format_micros(cand.cost, currency)}"
-        )
-    quota = ledger.quota_blocker(cand)
-    if quota is not None:
-        return "QuotaExceeded", quota
-    if not ledger.fits(cand):
-        return "WaitingForCapacity", (
-            f"no room in pool {cand.pool.name}: {cand.label()} needs {cand.workers} "
-            f"worker(s) of {cand.worker.describe()}"
-        )
-    planned = held.planned_for(cand)
-    if planned is not None:
-        return "WaitingForCapacity", f"{cand.label()} fits now, but would not end before {planned}"
-    return "Deferred", f"{cand.label()} fits but was left for the next cycle"
-
-
-_MARGIN = LookAhead().margin
-"""The share of its run a later start leaves before the job's deadline."""
-
-
-@dataclass(frozen=True)
-class _Ends:
-    """When the jobs running on a pool leave room for a way of running a job, by their
-    estimated ends (`Pool.releases`, due as the planner counts them), on what the plan leaves
-    free now: once per pool and worker shape, as a burst's waiting jobs share a few."""
-
-    ledger: Ledger
-    now: datetime
-    max_wait_s: float | None = None
-    """The max wait of jobs without `spec.maxWait` (None where no later start is planned)."""
-    known: dict[tuple[str, Resources, int], datetime | None] = field(default_factory=dict)
-    late: dict[str, tuple[Release, ...]] = field(default_factory=dict)
-
-    def overdue(self, pool: Pool) -> tuple[Release, ...]:
-        """The pool's releases of running jobs past their estimated end (once per pool: most
-        have none, and every reserved job on the pool asks)."""
-        if pool.name not in self.late:
-            self.late[pool.name] = tuple(r for r in pool.releases if r.at < self.now)
-        return self.late[pool.name]
-
-    def room_at(self, cand: Candidate) -> datetime | None:
-        """When the pool first has room for the candidate's workers; None if no end gives it."""
-        key = (cand.pool.name, cand.worker, cand.workers)
-        if key not in self.known:
-            self.known[key] = self._room_at(cand)
-        return self.known[key]
-
-    def _room_at(self, cand: Candidate) -> datetime | None:
-        worker = cand.worker
-        room = {n.name: n.free for n in self.ledger.nodes[cand.pool.name]}
-        summed: Resources | None = None
-        for release in sorted(cand.pool.releases, key=lambda r: release_s(r, self.now)):
-            if release.nodes and summed is None:
-                for name, frees in release.nodes:
-                    if name in room:
-                        room[name] = room[name] + frees
-            else:  # from a release that does not say where on, the pool's sums alone tell
-                summed = (summed or sum(room.values(), Resources())) + release.frees
-            copies = (
-                worker.copies_in(summed)
-                if summed is not None
-                else sum(worker.copies_in(free) for free in room.values())
-            )
-            if copies >= cand.workers:
-                return self.now + timedelta(seconds=release_s(release, self.now))
-        return None
-
-    def said(self, cand: Candidate) -> str:
-        """For the message of a job that waits for room for `cand`: when its pool's running
-        jobs leave it some, and whether that is too late for its deadline; empty where nothing
-        pricewise placed runs there."""
-        if not cand.pool.releases:
-            return ""
-        when = self.room_at(cand)
-        where = cand.pool.name
-        if when is None:
-            return f"; the jobs running on {where} leave too little room for it when they end"
-        job = cand.job
-        text = f"; the jobs running on {where} leave room for it ~{clock(when, self.now)}"
-        # Its max wait where room comes past it (`max_wait_s` is None where none is planned).
-        waited_s = (when - (job.created or self.now)).total_seconds()
-        past = None
-        if self.max_wait_s is not None and waited_s > max_wait_of(job, self.max_wait_s):
-            past = max_wait_text(job, self.max_wait_s, "from submission")
-        if job.deadline is None:
-            # A quote must not read as a start within the bound the job was promised.
-            return text + (f", past its max wait ({past})" if past else "")
-        run_s = fastest_run_s(job, cand.option, cand.pool)
-        if when + timedelta(seconds=run_s) > job.deadline:
-            return text + ", too late for its deadline"
-        # A later start keeps a margin before the deadline: without a word, "room ~10:43" beside
-        # "must start by ~11:00" read as a wait it would take.
-        if when + timedelta(seconds=run_s * (1 + _MARGIN)) > job.deadline:
-            return text + (
-                f", not reserved for it (a planned start keeps {_MARGIN:.0%} of the run in hand "
-                "before the deadline): it starts when room appears in time"
-            )
-        # In time for its deadline, but later starts are planned within its max wait alone
-        # (`lookahead.waits_until_s`): without a word, it read as room it would be planned for.
-        if past:
-            return text + (
-                f", past its max wait ({past}): not reserved for it, it starts when room appears"
-            )
-        return text
 
 
 _LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
@@ -478,9 +311,9 @@ def _admitted_message(
     chosen: Candidate,
     rows: list[Candidate],
     after: Ledger,
-    held: _Held,
+    held: Held,
     snapshot: Snapshot,
-    ends: _Ends,
+    ends: Ends,
     look: LookAhead | None,
 ) -> str:
     currency = snapshot.currency
@@ -537,16 +370,8 @@ def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot, placed: int) -> st
     return "".join(clauses)
 
 
-def max_wait_text(job: Job, default_s: float, counted: str) -> str:
-    """The job's max wait and where it comes from: `spec.maxWait 1h from submission`, or `1d
-    from submission, the default of spec.maxWait` (the operator's scheduler.maxWait)."""
-    if job.max_wait_s is not None:
-        return f"spec.maxWait {format_duration(job.max_wait_s)} {counted}"
-    return f"{format_duration(default_s)} {counted}, the default of spec.maxWait"
-
-
 def _not_waited_for(
-    chosen: Candidate, cheaper: Candidate, ends: _Ends, look: LookAhead, currency: str
+    chosen: Candidate, cheaper: Candidate, ends: Ends, look: LookAhead, currency: str
 ) -> str:
     """Why a job started now did not wait for a cheaper way of running it whose pool frees
     later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from
@@ -605,10 +430,10 @@ def _budget_way_out(
     """For a job a hard budget holds back from `cand`: whether the budget's next period lets
     it run (when, and whether in time for its deadline) or only a larger limit does, and the
     cheapest excluded option what is left would pay for, with the fix that lets it run."""
-    job, blocker = cand.job, after.budget_blocker(cand)
-    if blocker is None:
+    job, binding = cand.job, after.budget_blocker(cand)
+    if binding is None:
         return ""
-    name, left = blocker
+    name, left = binding
     key = (job.namespace, name)
     budget = next((b for b in snapshot.budgets if (b.namespace, b.name) == key), None)
     if budget is None:  # the ledger's budgets are the snapshot's: a guard
@@ -657,8 +482,8 @@ def _reserved_message(
     rows: list[Candidate],
     after: Ledger,
     ahead: Ledger,
-    held: _Held,
-    ends: _Ends,
+    held: Held,
+    ends: Ends,
     snapshot: Snapshot,
     look: LookAhead | None,
 ) -> str:
@@ -695,7 +520,7 @@ def _reserved_message(
             # Not "its 3h58m wait": that counts down, and read as counted from submission.
             text += f", more than the {format_micros(counted, currency)} its wait counts for"
     else:
-        reason, why = _blocker(after, cand, currency, held, given_back=cand.cost)
+        reason, why = blocker(after, cand, currency, held, given_back=cand.cost)
         by_quota = reason == "QuotaExceeded"
         if by_quota:  # the pool may have room: the namespace has not
             text = f"{why}: planned at ~{when}, when the namespace's running jobs give it back"
@@ -719,7 +544,7 @@ def _reserved_message(
     return text + _overran(reservation, snapshot.now, ends.overdue(cand.pool))
 
 
-def _planned_first(reservation: Reservation, held: _Held, ends: _Ends) -> str:
+def _planned_first(reservation: Reservation, held: Held, ends: Ends) -> str:
     """`; l4's room from ~12:15 UTC goes first to ux/urgent`, where the pool has room for the
     job before its planned start and other jobs' later starts hold it then: a job whose start a
     newcomer of a higher priority pushed back half an hour was told nothing of it."""
@@ -783,8 +608,8 @@ def explain(
     `look` is how the solver plans later starts, None where it plans none."""
     reservations = reservations or {}
     after = _left(snapshot, placement, reservations)
-    held = _Held.of(reservations, snapshot.now, look)
-    ends = _Ends(after, snapshot.now, None if look is None else look.max_wait_s)
+    held = Held.of(reservations, snapshot.now, look)
+    ends = Ends(after, snapshot.now, None if look is None else look.max_wait_s)
     lowest = min((c.job.priority for c, _ in placement.values()), default=0)
     levels: dict[int, Ledger] = {}
 
@@ -828,7 +653,7 @@ def explain(
                 if basis is not None:
                     note = _relative_note(cand, basis, after, held, snapshot.currency)
                 else:
-                    blockers.append(_blocker(after, cand, snapshot.currency, held))
+                    blockers.append(blocker(after, cand, snapshot.currency, held))
                     blocked.append(cand)
                     note = blockers[-1][1]
                 table.append(OptionVerdict(cand, "feasible", note, run))
@@ -937,7 +762,7 @@ def _same_option(one: Candidate, other: Candidate) -> bool:
 
 
 def _relative_note(
-    cand: Candidate, chosen: Candidate, after: Ledger, held: _Held, currency: str
+    cand: Candidate, chosen: Candidate, after: Ledger, held: Held, currency: str
 ) -> str:
     if cand.cost >= chosen.cost:
         if not chosen.cost:  # "costs 0% more" than a free pool

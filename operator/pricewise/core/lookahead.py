@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from pricewise.core.costmodel import Candidate, widened
 from pricewise.core.snapshot import Job, Pool, Release
+from pricewise.core.units import format_duration
 
 PLAN_MOVES_S = 300.0
 """A planned start that moves less than this is not a new promise: the operator does not
@@ -119,6 +120,14 @@ Jobs with a deadline are never overdue."""
 def max_wait_of(job: Job, default_s: float) -> float:
     """The job's max wait in seconds: its `spec.maxWait`, else the cluster's default."""
     return job.max_wait_s if job.max_wait_s is not None else default_s
+
+
+def max_wait_text(job: Job, default_s: float, counted: str) -> str:
+    """The job's max wait and where it comes from: `spec.maxWait 1h from submission`, or `1d
+    from submission, the default of spec.maxWait` (the operator's scheduler.maxWait)."""
+    if job.max_wait_s is not None:
+        return f"spec.maxWait {format_duration(job.max_wait_s)} {counted}"
+    return f"{format_duration(default_s)} {counted}, the default of spec.maxWait"
 
 
 def past_max_wait(job: Job, since: datetime, now: datetime, default_s: float) -> bool:
