@@ -101,7 +101,7 @@ def _quote(args: argparse.Namespace) -> int:
 
     from pricewise.api.manifests import ManifestError, load
     from pricewise.controller.quote import Quote, QuoteError, quote
-    from pricewise.core.explain import INFEASIBLE
+    from pricewise.core.refusals import INFEASIBLE
     from pricewise.core.solver import solve
     from pricewise.kube import ApiError, Kube, load_configuration
     from pricewise.offline.moves import moves

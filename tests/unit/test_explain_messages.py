@@ -18,9 +18,10 @@ from pricewise.api.convert import pools_from
 from pricewise.api.models import PriceTable
 from pricewise.api.wire import option_row
 from pricewise.cli import main
-from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.explain import Decision
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.preemption import PreemptionSettings, RunningJob, preemption_note, preemptions
+from pricewise.core.refusals import INFEASIBLE
 from pricewise.core.snapshot import BudgetView, JobOption, Quota, Release, Resources
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.core.units import from_micros, parse_duration, to_micros

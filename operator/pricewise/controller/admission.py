@@ -22,9 +22,10 @@ from pricewise.controller import status
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import JobRecord
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
-from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.explain import Decision
 from pricewise.core.lookahead import max_wait_text
 from pricewise.core.preemption import PREEMPTING
+from pricewise.core.refusals import INFEASIBLE
 from pricewise.core.units import format_duration
 from pricewise.kube import ApiError, ConflictError, Kube, purpose
 

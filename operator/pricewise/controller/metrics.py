@@ -21,8 +21,9 @@ from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import HELD_REASONS
 from pricewise.core.costmodel import worker_hourly_price
-from pricewise.core.explain import INFEASIBLE, Decision
+from pricewise.core.explain import Decision
 from pricewise.core.lookahead import LookAhead
+from pricewise.core.refusals import INFEASIBLE
 from pricewise.core.solver import Plan
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros

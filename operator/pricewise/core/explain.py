@@ -6,24 +6,19 @@ it was chosen from, like a dry run.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
 from typing import Literal
 
-from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import (
     Candidate,
-    Stage,
-    deadline_binds,
     fastest_run_s,
     time_limit,
-    wider_run,
 )
-from pricewise.core.greedy import Ledger, beyond_quotas
+from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
@@ -34,15 +29,16 @@ from pricewise.core.lookahead import (
     wait_premium,
     waits_until_s,
 )
+from pricewise.core.refusals import cheaper_excluded, unfeasible, unoffered, would_save
 from pricewise.core.rooms import Ends, Held, blocker
-from pricewise.core.snapshot import Job, Release, Resources, Snapshot
+from pricewise.core.snapshot import Job, Release, Snapshot
 from pricewise.core.times import clock
 from pricewise.core.units import (
     TimeLimit,
     format_duration,
     format_micros,
-    format_micros_apart,
     format_micros_up,
+    format_share,
 )
 
 Verdict = Literal["chosen", "planned", "feasible", "excluded"]
@@ -88,225 +84,6 @@ def run_text(cand: Candidate, limit: TimeLimit | None) -> str:
     return format_duration(cand.duration_s) if limit is None else limit.run(cand.duration_s)
 
 
-_STAGE_REASONS = {
-    Stage.OUT_OF_RANGE: "OutOfRange",
-    Stage.NO_FIT: "WorkerTooLarge",
-    Stage.GANG: "GangTooLarge",
-    Stage.NO_NODES: "NodesUnavailable",
-    Stage.SPOT: "SpotNotAllowed",
-    Stage.TIME: "DeadlineUnreachable",
-    Stage.THROUGHPUT: "ThroughputUnreachable",
-    Stage.MAX_COST: "OverMaxCost",
-    Stage.VALUE: "NotWorthRunning",
-    Stage.QUOTA: "QuotaTooSmall",
-    Stage.BUDGET: "BudgetTooSmall",
-}
-
-
-INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUnavailable"})
-"""Reasons that say the job cannot run here as specified: waiting will not help (unlike
-capacity, unavailable nodes, or quotas and budgets that are only used up)."""
-
-
-_LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
-"""What lets a job its deadline refuses run."""
-
-
-def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
-    """Why no option finishes in time, with the fastest option's run in figures that add up,
-    and what would let one: a larger maxDuration, a later deadline, or more workers where a
-    pool holds them."""
-    now = snapshot.now
-    # By the run time the deadline was checked against: with the reclaims of 9 runs in 10
-    # on spot, where the expected run alone read as fitting the limit it was refused for.
-    fastest = min(closest, key=lambda c: c.worst_s)
-    # Options are too slow only against some limit: 0 s stands in for none, as a guard.
-    limit = time_limit(job, now) or TimeLimit.left(0.0)
-    wider, wider_s = None, ""
-    if limit.seconds <= 0 and job.deadline is not None:
-        text = f"deadline passed {format_duration(-limit.seconds)} ago"
-    else:
-        run = limit.overrun(fastest.worst_s)
-        what = "deadline in" if deadline_binds(job, now) else "maxDuration"
-        reclaims = " with the reclaims of 9 runs in 10" if fastest.risk is not None else ""
-        text = (
-            f"{what} {run.limit} cannot be met: fastest option {fastest.label()} needs "
-            f"{run.need}{reclaims}"
-        )
-        wider = min(
-            (
-                w
-                for c in closest
-                if (w := wider_run(job, c.option, c.pool, now, snapshot.currency)) is not None
-            ),
-            key=lambda w: (w.workers, w.cost),
-            default=None,
-        )
-        wider_s = limit.run(wider.worst_s) if wider is not None else ""
-    longest = job.max_duration_s
-    # Against maxDuration, to the same unit wherever the message names it.
-    at_max = TimeLimit.written(longest).overrun(fastest.worst_s) if longest is not None else None
-    over_max = longest is not None and fastest.worst_s > longest
-    # With whenLate: Run, a deadline is no bar once maxDuration is met.
-    over_deadline = (
-        job.deadline is not None
-        and not job.runs_late
-        and fastest.worst_s > (job.deadline - now).total_seconds()
-    )
-    beyond_any = over_max and fastest.worst_s > MAX_RUN_S  # no maxDuration the API takes
-    if beyond_any and wider is None:
-        advice = (
-            f"no spec.maxDuration up to {format_duration(MAX_RUN_S)} allows it: check spec.work "
-            "against the options' throughput (work units a second, per worker)"
-        )
-    elif beyond_any:
-        advice = ""  # more workers is the fix, said below
-    elif over_max and over_deadline and at_max is not None:
-        advice = (
-            f"raise spec.maxDuration to {at_max.need}, and move spec.deadline or set "
-            "spec.whenLate: Run to run it late"
-        )
-    elif over_max and at_max is not None:
-        advice = f"raise spec.maxDuration to {at_max.need}"
-    else:
-        advice = _LATE_ADVICE if over_deadline else ""
-    if wider is not None:
-        more = f"spec.workers.max to {wider.workers} ({wider.label()} needs {wider_s})"
-        if not advice:
-            advice = f"raise {more}"
-        elif over_max and not over_deadline:  # one "raise" for both
-            advice += f", or {more}"
-        else:
-            advice += f", or raise {more}"
-    if fastest.checkpoints_would_help(limit.seconds):
-        # A reclaim then costs the run since its last checkpoint, not the whole run so far.
-        checkpoint = "set spec.checkpoint.interval, so that a reclaim loses less of the run"
-        advice = f"{advice}, or {checkpoint}" if advice else checkpoint
-    if advice and (quota := beyond_quotas(fastest, snapshot.quotas)) is not None:
-        advice += f"; it also {quota}"  # the fix alone would not let it run
-    if job.runs_late and at_max is not None:
-        # It still has its deadline only because maxDuration is not met either.
-        text += (
-            " (whenLate: Run lets a job run past its deadline, not past maxDuration "
-            f"{at_max.limit}, which no option meets)"
-        )
-    return f"{text}; {advice}" if advice else text
-
-
-def _unfeasible(
-    job: Job, rows: list[Candidate], snapshot: Snapshot, offered: list[str]
-) -> tuple[str, str]:
-    """Reason when no option meets the job's own constraints; `offered`, the accelerators
-    the pools offer, sorted."""
-    currency = snapshot.currency
-    if not rows:
-        kinds = ", ".join(
-            _guessed(a, offered) for a in sorted({o.accelerator for o in job.options})
-        )
-        return (
-            "NoMatchingPool",
-            f"no pool offers {kinds} (pools offer: {', '.join(offered) or 'none'})",
-        )
-    stage = max(c.stage for c in rows)
-    closest = [c for c in rows if c.stage == stage]
-    if stage is Stage.TIME:
-        return "DeadlineUnreachable", _too_slow(job, closest, snapshot)
-    if stage is Stage.THROUGHPUT:
-        best = max(closest, key=lambda c: c.throughput)
-        return "ThroughputUnreachable", (
-            f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest option "
-            f"{best.label()} gives {best.throughput:,.4g}/s"
-        )
-    if stage is Stage.GANG:
-        spot = " (a spot pool: it would also need spec.allowSpot: true)"
-        return "GangTooLarge", "; ".join(
-            f"{c.pool.name}: {c.note}{spot if c.pool.is_spot and not job.allow_spot else ''}"
-            for c in closest
-        )
-    if stage is Stage.NO_FIT:
-        # Each worker beside the pools it was too large for: options of other sizes read as
-        # the smallest worker against the largest node of any pool, which it would fit.
-        shapes: dict[Resources, list[Candidate]] = {}
-        for c in closest:
-            shapes.setdefault(c.worker, []).append(c)
-        return "WorkerTooLarge", "; ".join(
-            f"a worker needs {worker.describe()}; no node is that large in "
-            f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
-            f"{max((c.pool.node_shape for c in these), key=lambda r: r.size).describe()})"
-            for worker, these in sorted(shapes.items(), key=lambda item: item[0].size)
-        )
-    if stage is Stage.NO_NODES:
-        notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
-        return "NodesUnavailable", "; ".join(notes)
-    cheapest = min(closest, key=lambda c: c.cost)
-    if stage is Stage.MAX_COST:
-        cost, limit = format_micros_apart(cheapest.cost, job.max_cost or 0, currency)
-        text = (
-            f"maxCost {limit}: cheapest option that meets the constraints, {cheapest.label()}, "
-            f"costs {cost}"
-        )
-        return "OverMaxCost", text + _cost_fixes(cheapest, rows, currency)
-    if stage is Stage.VALUE:
-        value = job.value or 0
-        cost, worth = format_micros_apart(cheapest.cost, value, currency)
-        text = (
-            f"not worth running: cheapest option {cheapest.label()} costs {cost}, more than the "
-            f"job's value {worth} (net benefit {format_micros(value - cheapest.cost, currency)})"
-        )
-        return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
-    if stage is Stage.QUOTA:
-        return "QuotaTooSmall", (
-            f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
-            "for less (spec.options)"
-        )
-    if stage is Stage.BUDGET:
-        return "BudgetTooSmall", (
-            f"cheapest option {cheapest.label()} {cheapest.note}; raise that Budget's "
-            f"spec.limit, or {_cost_less(job)}"
-        )
-    text = f"{cheapest.label()}: {cheapest.note}"
-    if stage is Stage.SPOT:
-        # Spot is the way out; why the on-demand options are not was in the table alone (a job
-        # whose on-demand pool lost a node read only "set spec.allowSpot: true").
-        others = [c for c in rows if not c.pool.is_spot]
-        text += "".join(f"; {c.label()}: {c.note}" for c in others[:2])
-        if len(others) > 2:
-            text += f" ({len(others) - 2} other on-demand option(s) excluded too)"
-    return _STAGE_REASONS[stage], text
-
-
-def _cost_less(job: Job) -> str:
-    """How a job can be made to cost less, in the fields it uses: `spec.work` for options that
-    give a throughput, their `duration` for those that give one (a job of those alone has no
-    spec.work to lower), and a cheaper pool for either."""
-    ways = []
-    if any(o.duration_s is None for o in job.options):
-        ways.append("spec.work")
-    if any(o.duration_s is not None for o in job.options):
-        ways.append("a shorter duration in spec.options")
-    # Never empty: a job has an option (the CRD asks for one), which gives one or the other.
-    return f"make the job cost less ({', '.join(ways)}, or spec.options on a cheaper pool)"
-
-
-def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> str:
-    """What lets a job run whose cheapest option costs more than its maxCost or its value:
-    either raised to that cost (both, where both fall short: raising one alone only changes
-    the reason), a cheaper way to run it, or the cheapest option it excludes within both."""
-    job = cheapest.job
-    bounds = {"spec.maxCost": job.max_cost, "spec.value": job.value}
-    short = [
-        field for field, bound in bounds.items() if bound is not None and cheapest.cost > bound
-    ]
-    least = format_micros_up(cheapest.cost, currency)
-    text = f"; raise {' and '.join(short)} to {least}, or {_cost_less(job)}"
-    alt = _cheaper_excluded(
-        rows, cheapest, lambda c: all(b is None or c.cost <= b for b in bounds.values())
-    )
-    if alt is not None:
-        text += _would_save(alt, cheapest, f" ({format_micros(alt.cost, currency)})")
-    return text
-
-
 def _admitted_message(
     chosen: Candidate,
     rows: list[Candidate],
@@ -337,9 +114,9 @@ def _admitted_message(
             # Without a word, a person asks why the job did not wait for it.
             if look is not None:
                 why += _not_waited_for(chosen, cheapest, ends, look, currency)
-        text = f"{head}: {cheapest.label()} would cost {_share(saving)} less but {why}"
-    alt = _cheaper_excluded(rows, chosen)
-    return text + (_would_save(alt, chosen) if alt is not None else "")
+        text = f"{head}: {cheapest.label()} would cost {format_share(saving)} less but {why}"
+    alt = cheaper_excluded(rows, chosen)
+    return text + (would_save(alt, chosen) if alt is not None else "")
 
 
 def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot, placed: int) -> str:
@@ -405,25 +182,6 @@ def _not_waited_for(
     )
 
 
-def _cheaper_excluded(
-    rows: list[Candidate], than: Candidate, fits: Callable[[Candidate], bool] | None = None
-) -> Candidate | None:
-    """The cheapest option the job's own constraints exclude that costs less than `than`
-    (and that `fits` takes): what changing the job's spec would save."""
-    return min(
-        (c for c in rows if not c.feasible and c.cost < than.cost and (fits is None or fits(c))),
-        key=lambda c: c.cost,
-        default=None,
-    )
-
-
-def _would_save(alt: Candidate, than: Candidate, figures: str = "") -> str:
-    """`; h100-spot x1 would save 82% but spot pool; set spec.allowSpot: true`: an excluded
-    option against `than`, with its note (why, and the fix), and `figures` to add."""
-    saving = 1 - alt.cost / than.cost if than.cost else 0.0
-    return f"; {alt.label()} would save {_share(saving)}{figures} but {alt.note}"
-
-
 def _budget_way_out(
     cand: Candidate, after: Ledger, rows: list[Candidate], snapshot: Snapshot
 ) -> str:
@@ -450,10 +208,10 @@ def _budget_way_out(
             late = ", too late for its deadline" if latest is not None and end > latest else ""
             when = f" (from ~{clock(end, snapshot.now)}{late})"
         text = f"; it waits for that Budget's next period{when}, or {raise_to}"
-    alt = _cheaper_excluded(rows, cand, lambda c: after.budget_blocker(c) is None)
+    alt = cheaper_excluded(rows, cand, lambda c: after.budget_blocker(c) is None)
     if alt is not None:
         figures = f" ({format_micros(alt.cost, snapshot.currency)}, within what is left)"
-        text += _would_save(alt, cand, figures)
+        text += would_save(alt, cand, figures)
     return text
 
 
@@ -509,7 +267,7 @@ def _reserved_message(
         saved = alt.cost - cand.cost
         text = (
             f"waiting for {cand.pool.name} (frees ~{when}): saves "
-            f"{format_micros(saved, currency)} ({_share(saved / alt.cost)}) against "
+            f"{format_micros(saved, currency)} ({format_share(saved / alt.cost)}) against "
             f"{alt.label()} now"
         )
         if ahead is not after and after.admits(alt, given_back=cand.cost) is None:
@@ -680,49 +438,18 @@ def explain(
                 message += ends.said(blocked[0])
             if reason == "BudgetExceeded":
                 message += _budget_way_out(blocked[0], after, rows, snapshot)
-            elif (alt := _cheaper_excluded(rows, blocked[0])) is not None:
-                message += _would_save(alt, blocked[0])
+            elif (alt := cheaper_excluded(rows, blocked[0])) is not None:
+                message += would_save(alt, blocked[0])
             message += _must_start(job, rows, snapshot.now)
         else:
-            reason, message = _unfeasible(job, rows, snapshot, offered)
+            reason, message = unfeasible(job, rows, snapshot, offered)
         if job.missed_deadline is not None:
             when = clock(job.missed_deadline, snapshot.now)
             message += f"; its deadline {when} can no longer be met: it runs late (whenLate: Run)"
-        message += _unoffered(job, offered)
+        message += unoffered(job, offered)
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return tuple(decisions)
-
-
-def _unoffered(job: Job, offered: list[str]) -> str:
-    """The options no pool offers, beside others that some pool does (all of them unoffered
-    is `NoMatchingPool`): a typo in one accelerator name made its option vanish from the table,
-    and the job wait for another one, without a word."""
-    missing = [o for o in job.options if o.accelerator not in offered]
-    if not missing or len(missing) == len(job.options):
-        return ""
-    asks = "; ".join(
-        f"options[{o.index}] asks for {_guessed(o.accelerator, offered)}" for o in missing
-    )
-    return f"; {asks}, which no pool offers (pools offer: {', '.join(offered)})"
-
-
-def _guessed(accelerator: str, offered: list[str]) -> str:
-    """`tpu-v5 (did you mean tpu-v5e or tpu-v5p?)`: an accelerator no pool offers, with the
-    offered ones it is the start of, or else the one its name is closest to, if any is close.
-    By closeness alone nvidia-a100 was nvidia-h100 rather than nvidia-a100-80gb; a start that
-    a digit follows is another model (nvidia-a10 of nvidia-a100, nvidia-l4 of nvidia-l40s)."""
-    close = [
-        name
-        for name in offered
-        if name.startswith(accelerator)
-        and len(name) > len(accelerator)
-        and not name[len(accelerator)].isdigit()
-    ]
-    if not close:  # a typo, but not of a name it starts: those are other models
-        others = [name for name in offered if not name.startswith(accelerator)]
-        close = difflib.get_close_matches(accelerator, others, n=1, cutoff=0.8)
-    return f"{accelerator} (did you mean {' or '.join(close)}?)" if close else accelerator
 
 
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
@@ -750,12 +477,6 @@ def _latest_start(job: Job, rows: list[Candidate]) -> datetime | None:
     )
 
 
-def _share(fraction: float) -> str:
-    """`42%`, or `0.4%` below one percent: "costs 0% more" hid a 0.40 USD difference that a
-    job waited five hours for."""
-    return f"{fraction:.1%}" if 0 < fraction < 0.01 else f"{fraction:.0%}"
-
-
 def _same_option(one: Candidate, other: Candidate) -> bool:
     """Whether two candidates run the same option on the same pool (at any width)."""
     return one.option.index == other.option.index and one.pool.name == other.pool.name
@@ -768,7 +489,7 @@ def _relative_note(
         if not chosen.cost:  # "costs 0% more" than a free pool
             return f"costs {format_micros(cand.cost, currency)} more" if cand.cost else "free too"
         extra = cand.cost / chosen.cost - 1
-        return f"costs {_share(extra)} more ({format_micros(cand.cost, currency)})"
+        return f"costs {format_share(extra)} more ({format_micros(cand.cost, currency)})"
     quota = after.quota_blocker(cand, given_back=chosen)
     if quota is not None:
         return f"cheaper, but {quota}"

@@ -260,3 +260,9 @@ def format_money(amount: float, currency: str) -> str:
     if 0 < abs(amount) < 0.01:
         return f"{amount:.4f} {currency}"
     return f"{amount:,.2f} {currency}"
+
+
+def format_share(fraction: float) -> str:
+    """`42%`, or `0.4%` below one percent: "costs 0% more" hid a 0.40 USD difference that a
+    job waited five hours for."""
+    return f"{fraction:.1%}" if 0 < fraction < 0.01 else f"{fraction:.0%}"
