@@ -372,6 +372,10 @@ def test_price_table_status_names_pool_problems(
             "prices": {"perDeviceHour": 1.0},
         }
     )
+    # Written as `pricewise prices init` writes a pool to price later: the API server must keep
+    # it unset (a CRD default stored zeros, and the pool read as free on purpose).
+    pools.add("unpriced", nodes=1, gpus=8, price=0.0)
+    pools.pools[-1]["prices"] = {}
     pools.publish()
 
     def condition() -> dict[str, Any] | None:
@@ -386,11 +390,18 @@ def test_price_table_status_names_pool_problems(
     ready = next(c for c in st["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "PoolWithoutNodes")
     assert f"pool ghost-{pools.tag} matches no node" in ready["message"]
+    assert (
+        f"pool unpriced-{pools.tag} has no price: jobs placed there cost nothing"
+        in (ready["message"])
+    )
+    stored = cluster.kubectl("get", "pricetable", f"test-{pools.tag}", "-o", "json").stdout
+    assert json.loads(stored)["spec"]["pools"][2]["prices"] == {}
     # And at a glance, in `kubectl get`'s READY and REASON columns.
     row = cluster.kubectl("get", "pricetable", f"test-{pools.tag}").stdout.splitlines()[1]
     assert row.split()[2:4] == ["False", "PoolWithoutNodes"], row
     assert {p["name"]: (p["nodes"], p["freeDevices"], p["freeCpu"]) for p in st["pools"]} == {
         f"real-{pools.tag}": (1, 8, 96),
+        f"unpriced-{pools.tag}": (1, 8, 96),
         f"ghost-{pools.tag}": (0, 0, 0),
     }
 

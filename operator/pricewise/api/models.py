@@ -618,14 +618,29 @@ class TrainingJobStatus(ApiModel):
 # --- PriceTable --------------------------------------------------------------------------------
 
 
+def _not_defaulted(schema: dict[str, Any]) -> None:
+    """Leave a field's default out of the CRD: the API server would store it, and a price
+    never written would read as a price of 0 written on purpose."""
+    schema.pop("default", None)
+
+
 class Prices(SpecModel):
-    """Prices of what a worker holds on the pool, per hour; unset prices are zero."""
+    """Prices of what a worker holds on the pool, per hour; unset prices are zero, and a pool
+    with none set is told it has no price (`PoolWithoutPrice`)."""
 
     per_device_hour: float = Field(
-        0.0, ge=0, le=bounds.MAX_PRICE_PER_HOUR, description="Per GPU or TPU chip per hour."
+        0.0,
+        ge=0,
+        le=bounds.MAX_PRICE_PER_HOUR,
+        description="Per GPU or TPU chip per hour.",
+        json_schema_extra=_not_defaulted,
     )
     per_cpu_hour: float = Field(
-        0.0, ge=0, le=bounds.MAX_PRICE_PER_HOUR, description="Per requested CPU core per hour."
+        0.0,
+        ge=0,
+        le=bounds.MAX_PRICE_PER_HOUR,
+        description="Per requested CPU core per hour.",
+        json_schema_extra=_not_defaulted,
     )
     per_gib_hour: float = Field(
         0.0,
@@ -633,6 +648,7 @@ class Prices(SpecModel):
         le=bounds.MAX_PRICE_PER_HOUR,
         alias="perGiBHour",
         description="Per requested GiB of memory per hour.",
+        json_schema_extra=_not_defaulted,
     )
     per_node_hour: float = Field(
         0.0,
@@ -640,6 +656,7 @@ class Prices(SpecModel):
         le=bounds.MAX_PRICE_PER_HOUR,
         description="Per node per hour, charged by the share of the node a worker takes "
         "(its largest share of devices, CPU or memory).",
+        json_schema_extra=_not_defaulted,
     )
 
 
