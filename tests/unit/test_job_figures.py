@@ -308,6 +308,21 @@ def repriced_at_half_time(world: World, price: float) -> datetime:
     return halfway
 
 
+def test_a_run_placed_on_a_free_pool_is_estimated_at_the_price_it_then_gets() -> None:
+    # Scaled by its new price over the old, a run placed at 0 stayed estimated at 0 once its
+    # pool was priced, while its Budget counted what it had left at the new price.
+    world = World()
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 0.0)))
+    world.kube.put("trainingjobs", job("a", options=[EIGHT]))
+    world.cycle()
+    assert world.job("a")["estimatedCost"] == 0.0
+    halfway = repriced_at_half_time(world, 1.0)
+    run_cycle(world.scheduler, halfway + timedelta(minutes=5))
+    # Nothing accrued in its free half hour; the other half hour, 8 L4 at 1.00: 4.00 (0.67 of
+    # it accrued in the five minutes since).
+    assert (world.job("a")["accruedCost"], world.job("a")["estimatedCost"]) == (0.666667, 4.0)
+
+
 def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     # Its COST column went past spec.maxCost, which reads "never spend more than this", with
     # no word on the job.

@@ -120,17 +120,26 @@ class Accountant:
                 if key in self._worker_rates:
                     self._priced_before[key] = self._worker_rates[key]
             else:
-                self._reprice(key, record)
+                self._reprice(key, record, now)
 
-    def _reprice(self, key: Key, record: JobRecord) -> None:
+    def _reprice(self, key: Key, record: JobRecord, now: datetime) -> None:
         """Re-estimate a placed job's run if its worker's price changed since `settle(flush=True)`:
-        the part of its estimate not yet accrued, scaled by the new price over the old."""
+        the part of its estimate not yet accrued, scaled by the new price over the old; from a
+        price of 0, its workers' time left to its estimated end at the new price."""
         old, new = self._priced_before.pop(key, None), self._worker_rates.get(key)
         st, accrual = record.status, self.accruals.get(key)
-        if not old or new is None or new == old or st.estimated_cost is None or accrual is None:
+        if old is None or new is None or new == old:
+            return
+        if st.estimated_cost is None or accrual is None:
             return
         run = accrual.cost - (st.accrued_before_run or 0.0)
-        estimate = run + max(0.0, self.estimates.get(key, st.estimated_cost) - run) * new / old
+        if old:
+            left = max(0.0, self.estimates.get(key, st.estimated_cost) - run) * new / old
+        else:  # nothing to scale
+            end = self.cache.estimated_end(key, record)
+            left_h = 0.0 if end is None else max(0.0, (end - now).total_seconds()) / 3600
+            left = new * (st.workers or 0) * left_h
+        estimate = run + left
         self.estimates[key] = round(estimate, 2)
         limit = record.job.max_cost if record.job is not None else None
         if limit is None or to_micros(estimate) <= limit:
