@@ -654,6 +654,31 @@ def test_one_currency_per_cluster() -> None:
     assert world.job("held")["phase"] == "Admitted"
 
 
+def test_a_table_that_prices_no_node_does_not_set_the_currency() -> None:
+    # A test table in EUR left behind, older than the table in use once that one is replaced
+    # (`kubectl replace --force` creates it anew): as the oldest, it turned the cluster's
+    # currency to EUR, set the table in use aside and held every hard-Budget namespace.
+    world = World()
+    stray = table("eu-test", pool("eu-cpu", "cpu", 0.03), currency="EUR",
+                  created="2025-06-01T00:00:00Z")  # fmt: skip
+    world.kube.put("pricetables", stray)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0),
+                                        created="2026-11-29T11:00:00Z"))  # fmt: skip
+    world.kube.put("budgets", budget("usd", limit=100.0))
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.cache.currency() == "USD"
+    assert world.ready("pricetables", "prices")["status"] == "True"
+    ready = world.ready("pricetables", "eu-test")
+    assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
+    assert "(PriceTable prices, the oldest that prices nodes)" in ready["message"]
+    assert world.job("a")["phase"] == "Admitted"
+    # Once a node is in its pool, it is the oldest table that prices nodes: EUR it is.
+    world.kube.put("nodes", node("eu-0", "eu-cpu", gpus=0))
+    world.cycle()
+    assert world.cache.currency() == "EUR"
+
+
 @pytest.mark.parametrize(
     ("name", "workers"),
     [

@@ -113,12 +113,18 @@ class Cache:
     starts: dict[Key, datetime] = field(default_factory=dict)
     """Jobs the cycle saw start, with when, whose Running status it writes beside the solve:
     until then their room frees that much later than their admission says (`releases`)."""
+    _priced_by: str | None = None
+    """The PriceTable that sets the currency, once found (see `pricing_table`); None again
+    whenever a table or a node's labels change."""
 
     # --- feeding --------------------------------------------------------------------------
 
     def upsert_node(self, body: Mapping[str, Any]) -> None:
         """Remember a node's labels, schedulability and allocatable."""
-        self.nodes[body["metadata"]["name"]] = {
+        name, labels = body["metadata"]["name"], body["metadata"].get("labels") or {}
+        if name not in self.nodes or self.nodes[name]["metadata"]["labels"] != labels:
+            self._priced_by = None
+        self.nodes[name] = {
             "metadata": {
                 "name": body["metadata"]["name"],
                 "labels": dict(body["metadata"].get("labels") or {}),
@@ -144,6 +150,7 @@ class Cache:
     def forget_node(self, name: str) -> None:
         """A node is gone."""
         self.nodes.pop(name, None)
+        self._priced_by = None
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
         """Remember a pod's node, requests and phase."""
@@ -252,6 +259,7 @@ class Cache:
         meta = body["metadata"]
         name = meta["name"]
         self._table_meta[name] = dict(meta)
+        self._priced_by = None
         read = {
             "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
             "spec": body.get("spec") or {},
@@ -266,6 +274,7 @@ class Cache:
 
     def forget_price_table(self, name: str) -> None:
         """A PriceTable is gone."""
+        self._priced_by = None
         self.price_tables.pop(name, None)
         self.price_table_errors.pop(name, None)
         self._table_meta.pop(name, None)
@@ -537,18 +546,41 @@ class Cache:
         return None
 
     def tables_by_age(self) -> list[api.PriceTable]:
-        """Valid PriceTables, oldest first (then by name): the oldest sets the currency, and
-        owns any node that a later table's pools select too."""
+        """Valid PriceTables, oldest first (then by name): the oldest owns any node that a
+        later table's pools select too."""
         far_future = datetime.max.replace(tzinfo=UTC)
         return sorted(
             self.price_tables.values(),
             key=lambda t: (t.metadata.creation_timestamp or far_future, t.metadata.name),
         )
 
-    def currency(self) -> str:
-        """The cluster's currency: the oldest PriceTable's."""
+    def pricing_table(self) -> api.PriceTable | None:
+        """The PriceTable that sets the cluster's currency: the oldest whose pools select a
+        node, else the oldest. A table that prices no node (a test left behind, a pool to come)
+        must not turn the cluster's prices and hard Budgets to another currency when the one
+        that prices its nodes is replaced, and so becomes the newer."""
         tables = self.tables_by_age()
-        return tables[0].spec.currency if tables else "USD"
+        if self._priced_by is None or self._priced_by not in self.price_tables:
+            labels = [n["metadata"]["labels"] for n in self.nodes.values()]
+            first = next(
+                (
+                    t
+                    for t in tables
+                    if any(
+                        all(node.get(k) == v for k, v in pool.node_selector.items())
+                        for pool in t.spec.pools
+                        for node in labels
+                    )
+                ),
+                tables[0] if tables else None,
+            )
+            self._priced_by = None if first is None else first.metadata.name
+        return None if self._priced_by is None else self.price_tables[self._priced_by]
+
+    def currency(self) -> str:
+        """The cluster's currency: that of `pricing_table`."""
+        table = self.pricing_table()
+        return table.spec.currency if table else "USD"
 
     def namespace_holds(self) -> dict[str, tuple[str, str]]:
         """Namespaces whose pending jobs wait because a ResourceQuota or a hard Budget there
@@ -579,19 +611,19 @@ class Cache:
 
     def pools(self) -> tuple[tuple[Pool, ...], list[convert.PoolProblem]]:
         """Pools with their nodes' free room, and problems worth a condition: besides those of
-        `convert.pools_from`, a table in another currency than the oldest is left out."""
-        tables = self.tables_by_age()
-        currency = tables[0].spec.currency if tables else "USD"
+        `convert.pools_from`, a table in another currency than the cluster's is left out."""
+        tables, pricing = self.tables_by_age(), self.pricing_table()
+        currency = pricing.spec.currency if pricing else "USD"
         problems = [
             convert.PoolProblem(
                 (t.metadata.name,),
                 "CurrencyMismatch",
                 f"prices in {t.spec.currency}, but the cluster's prices are in {currency} "
-                f"(PriceTable {tables[0].metadata.name}, the oldest): this table is not used; "
-                f"set spec.currency: {currency}",
+                f"(PriceTable {pricing.metadata.name}, the oldest that prices nodes): this table "
+                f"is not used; set spec.currency: {currency}",
             )
             for t in tables
-            if t.spec.currency != currency
+            if pricing is not None and t.spec.currency != currency
         ]
         same = [t for t in tables if t.spec.currency == currency]
         nodes = [self._closing(n) for n in self.nodes.values()]
