@@ -232,6 +232,39 @@ def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> N
     assert "3 nvidia.com/gpu left" in world.job("big")["message"]
 
 
+def test_a_limit_an_admin_edits_is_told_to_the_jobs_it_holds_at_once() -> None:
+    # A quota's use moves on its own and waits for the refresh (above); an admin who raised
+    # spec.hard, as the message asks, and looked saw the old figure for up to five minutes.
+    world = World()
+    four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
+    world.kube.put("trainingjobs", job("big", options=[four]))
+    world.cycle()
+    assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "7"}), 4))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
+    assert world.job("big")["reason"] == "QuotaExceeded"
+    assert "3 nvidia.com/gpu left" in world.job("big")["message"]
+    # Told once: the next cycles have nothing new to write.
+    before = world.kube.requests.total()
+    run_cycle(world.scheduler, NOW + timedelta(seconds=2 * REWRITE_EVERY_S))
+    assert world.kube.requests.total() == before
+
+
+def test_only_an_edit_of_a_limit_s_spec_counts_as_one() -> None:
+    # Budgets' and quotas' statuses move every cycle (spent, used): those are no admin's edit.
+    world = World()
+    world.kube.put("budgets", budget("b", limit=10.0))
+    edits = world.cache.limit_edits[NS]
+    world.kube.put("budgets", {**budget("b", limit=10.0), "status": {"spent": 3.0}})
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
+    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 5))
+    assert world.cache.limit_edits[NS] == edits + 1  # the quota's creation
+    world.kube.put("budgets", budget("b", limit=20.0))
+    world.kube.delete("resourcequotas", NS, "gpus")
+    assert world.cache.limit_edits[NS] == edits + 3
+
+
 def test_what_a_running_job_frees_is_known_node_by_node() -> None:
     # The cache says on which nodes each running job frees room, for the solver's later starts.
     world = busy_world()

@@ -113,6 +113,12 @@ class Cache:
     starts: dict[Key, datetime] = field(default_factory=dict)
     """Jobs the cycle saw start, with when, whose Running status it writes beside the solve:
     until then their room frees that much later than their admission says (`releases`)."""
+    limit_edits: dict[str, int] = field(default_factory=dict)
+    """Per namespace, how many times a Budget's or ResourceQuota's spec there was created,
+    changed or deleted: a waiting job told a limit's figures is told again once it moves."""
+    _limit_specs: dict[tuple[str, Key], Any] = field(default_factory=dict)
+    """The spec of each Budget and ResourceQuota as last taken (their statuses move all the
+    time, and are no edit)."""
     _priced_by: str | None = None
     """The PriceTable that sets the currency, once found (see `pricing_table`); None again
     whenever a table or a node's labels change."""
@@ -293,6 +299,16 @@ class Cache:
         Budget it does not know): for events about it and its status's observedGeneration."""
         return self._budget_meta.get(key, {})
 
+    def _limit_edited(self, kind: str, key: Key, spec: Any) -> None:
+        """Count an edit of a limit's spec in its namespace (see `limit_edits`); `spec` None
+        where the object is gone."""
+        if self._limit_specs.get((kind, key)) != spec:
+            self.limit_edits[key[0]] = self.limit_edits.get(key[0], 0) + 1
+        if spec is None:
+            self._limit_specs.pop((kind, key), None)
+        else:
+            self._limit_specs[kind, key] = spec
+
     def upsert_budget(self, body: Mapping[str, Any]) -> None:
         """Remember a Budget with its status (where accounting keeps what was spent); an
         invalid one is set aside with its error."""
@@ -300,6 +316,7 @@ class Cache:
         known = self._budget_meta.get(key)
         if known is not None and older(meta, known):
             return
+        self._limit_edited("Budget", key, body.get("spec") or {})
         self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion", "generation")}
         status = body.get("status") or {}
         read = {
@@ -322,6 +339,7 @@ class Cache:
 
     def forget_budget(self, key: Key) -> None:
         """A Budget is gone."""
+        self._limit_edited("Budget", key, None)
         self._budget_meta.pop(key, None)
         self.budgets.pop(key, None)
         self.budget_errors.pop(key, None)
@@ -340,6 +358,7 @@ class Cache:
             "status": dict(body.get("status") or {}),
         }
         self.quotas[key] = quota
+        self._limit_edited("ResourceQuota", key, quota["spec"])
         try:
             convert.quota_from(quota)
         except (ValueError, ArithmeticError) as err:
@@ -352,6 +371,7 @@ class Cache:
 
     def forget_quota(self, key: Key) -> None:
         """A ResourceQuota is gone."""
+        self._limit_edited("ResourceQuota", key, None)
         self.quotas.pop(key, None)
         self.quota_errors.pop(key, None)
 

@@ -36,7 +36,8 @@ REWRITE_EVERY_S = 10.0
 """Least time between two statuses of a waiting job that was already told why it waits."""
 REFRESH_EVERY_S = 300.0
 """Least time between two statuses of a waiting job whose decision is the same but for the
-figures of its message (see `status.pending_changed`): at most five minutes stale."""
+figures of its message (see `status.pending_changed`): at most five minutes stale, and told at
+once when a Budget or ResourceQuota of its namespace is edited (`Cache.limit_edits`)."""
 
 
 class Teller:
@@ -50,6 +51,8 @@ class Teller:
         self._task: asyncio.Task[None] | None = None
         self._written: dict[Key, datetime] = {}
         """When each job's status was last written, as the writing cycle's clock read."""
+        self._edits: dict[Key, int] = {}
+        """Each job's namespace's `Cache.limit_edits` when its status was last made."""
 
     def tell(self, waiting: Sequence[Decision], now: datetime, currency: str) -> None:
         """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
@@ -57,6 +60,7 @@ class Teller:
         within `REWRITE_EVERY_S` (a later cycle tells them its newer decision)."""
         keys = {(d.job.namespace, d.job.name) for d in waiting}
         self._written = {k: at for k, at in self._written.items() if k in keys}
+        self._edits = {k: n for k, n in self._edits.items() if k in keys}
         ordered = sorted((d for d in waiting if not self._recent(d, now)), key=self._told)
         self._queue = {
             (d.job.namespace, d.job.name): (d, now, currency, self._version(d)) for d in ordered
@@ -110,10 +114,18 @@ class Teller:
                 if self._version(decision) != version:
                     continue  # the job changed since: a newer cycle decides it
                 told = self._written.get(key)
-                refresh = told is None or (now - told).total_seconds() >= REFRESH_EVERY_S
+                # An admin who raised a limit and looks must see the new figure, not the old
+                # one for up to the refresh's five minutes.
+                edits = self.cache.limit_edits.get(key[0], 0)
+                refresh = (
+                    told is None
+                    or (now - told).total_seconds() >= REFRESH_EVERY_S
+                    or self._edits.get(key) != edits
+                )
                 try:
                     if await self.admission.apply(decision, now, currency, refresh):
                         self._written[key] = now
+                    self._edits[key] = edits
                 except Exception as err:  # one job's write must not stop the others'
                     log.error("status of %s/%s not written: %s", *key, err)
 
