@@ -867,7 +867,7 @@ def test_a_refused_worker_is_tried_again_when_a_price_table_changes() -> None:
     world.kube.put("trainingjobs", job("a"))
     world.cycle()
     assert world.job("a")["reason"] == "WorkerRejected"
-    assert "a PriceTable changes" in world.job("a")["message"]
+    assert "a PriceTable or a ResourceQuota of its namespace changes" in world.job("a")["message"]
     tolerates = [{"key": "dedicated", "operator": "Exists"}]
     world.kube.put(
         "pricetables", table("prices", pool("l4", "nvidia-l4", 1.0, tolerations=tolerates))
@@ -881,6 +881,32 @@ def test_a_refused_worker_is_tried_again_when_a_price_table_changes() -> None:
     world.cycle()
     assert world.job("a")["reason"] == "WorkerRejected"  # nothing changed: still held
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+    world.cycle()
+    assert world.job("a")["phase"] == "Admitted"
+
+
+def test_a_worker_a_quota_refused_is_tried_again_when_a_quota_of_its_namespace_changes() -> None:
+    # A quota that asks every pod for limits refuses workers whose template has none: the fix
+    # named only the template and the PriceTable, and deleting the quota left the job held.
+    world = World()
+    refusal = ApiError(
+        403, 'pods "a-worker-0" is forbidden: failed quota: lim: must specify limits.cpu'
+    )
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    world.kube.put("resourcequotas", quota("lim", **{"limits.cpu": "8"}))
+    world.kube.put("resourcequotas", quota("lim", namespace="team-b", **{"limits.cpu": "8"}))
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    assert (
+        "; fix the ResourceQuota it names, or spec.template to meet it, and"
+        in (world.job("a")["message"])
+    )
+    world.kube.refuse = lambda m: None
+    world.kube.delete("resourcequotas", "team-b", "lim")  # another namespace's: still held
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    world.kube.delete("resourcequotas", NS, "lim")
     world.cycle()
     assert world.job("a")["phase"] == "Admitted"
 

@@ -203,10 +203,17 @@ class Admission:
             fields: dict[str, Any] = {}
         else:
             reason = "WorkerRejected"
+            # A quota that asks every pod for limits is fixed in the quota or the template; the
+            # template and the PriceTable were all the fixes it named.
+            fix = (
+                "fix the ResourceQuota it names, or spec.template to meet it,"
+                if "quota" in str(error).lower()
+                else "fix spec.template (or the pool's nodeSelector or tolerations in the "
+                "PriceTable)"
+            )
             message = (
-                f"the API server refused {what}: {error}; fix spec.template (or the pool's "
-                "nodeSelector or tolerations in the PriceTable) and the job is planned again "
-                "when its spec or a PriceTable changes"
+                f"the API server refused {what}: {error}; {fix} and the job is planned again "
+                "when its spec, a PriceTable or a ResourceQuota of its namespace changes"
             )
             # The spec the refused worker was made from: that of its placement (`create_workers`).
             placed_at = record.status.observed_generation

@@ -105,8 +105,9 @@ class Cache:
     several times, and a scan of all pods each time made that quadratic (0.23 s a pass at
     2,000 running jobs, ~6 s at 10,000)."""
     retried: set[Key] = field(default_factory=set)
-    """Jobs whose workers the API server refused, planned again because a PriceTable changed
-    since (a pool's node selector or tolerations may have been why); a job leaves the set
+    """Jobs whose workers the API server refused, planned again because a PriceTable or a
+    ResourceQuota of their namespace changed since (a pool's node selector or tolerations, or
+    a quota that asks every pod for limits, may have been why); a job leaves the set
     when its status moves on, and is held again if it is refused again."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
@@ -242,7 +243,7 @@ class Cache:
 
     def held(self, key: Key, record: JobRecord) -> bool:
         """Whether the job waits for a change before it is planned again (`records.held`),
-        and no PriceTable changed since (see `retried`)."""
+        and nothing that may have been why changed since (see `retried`)."""
         return held(record) and key not in self.retried
 
     def forget_job(self, key: Key) -> None:
@@ -286,8 +287,11 @@ class Cache:
         self._table_meta.pop(name, None)
         self._retry_refused()
 
-    def _retry_refused(self) -> None:
-        self.retried |= {key for key, record in self.jobs.items() if held(record)}
+    def _retry_refused(self, namespace: str | None = None) -> None:
+        """Plan again the jobs whose workers were refused (of `namespace`, where given)."""
+        self.retried |= {
+            key for key, record in self.jobs.items() if held(record) and namespace in (None, key[0])
+        }
 
     def budget_echo(self, meta: Mapping[str, Any]) -> bool:
         """Whether a Budget's watch event is the echo of a status write the cache took."""
@@ -304,6 +308,8 @@ class Cache:
         where the object is gone."""
         if self._limit_specs.get((kind, key)) != spec:
             self.limit_edits[key[0]] = self.limit_edits.get(key[0], 0) + 1
+            if kind == "ResourceQuota":  # it may be why the API server refused a worker
+                self._retry_refused(key[0])
         if spec is None:
             self._limit_specs.pop((kind, key), None)
         else:
