@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube, run_cycle
 
+from pricewise.api.convert import quota_counts
 from pricewise.api.models import TrainingJob
 from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.controller import handlers
@@ -415,6 +416,62 @@ def test_a_corrected_quota_is_enforced_again() -> None:
     world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "2"}))
     world.cycle()
     assert world.job("big")["reason"] == "QuotaTooSmall"  # 4 GPUs where 2 are allowed in all
+
+
+def test_a_scoped_quota_counts_only_the_jobs_its_scopes_match() -> None:
+    # A quota scoped to priority class `high` was applied to every job of its namespace: a job
+    # whose workers the API server admits waited as QuotaTooSmall, "no wait helps".
+    world = World()
+    scoped = quota("high", **{"requests.nvidia.com/gpu": "2"})
+    scoped["spec"]["scopeSelector"] = {
+        "matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]
+    }
+    world.kube.put("resourcequotas", scoped)
+    four = [{"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}]
+    world.kube.put("trainingjobs", job("plain", options=four))
+    high = job("urgent", options=four)
+    high["spec"]["template"]["spec"]["priorityClassName"] = "high"
+    world.kube.put("trainingjobs", high)
+    world.cycle()
+    assert world.job("plain")["phase"] == "Admitted"
+    assert world.job("urgent")["reason"] == "QuotaTooSmall"  # 4 GPUs where 2 are allowed
+
+
+@pytest.mark.parametrize(
+    ("spec", "pod", "counted"),
+    [
+        ({"scopes": ["NotTerminating", "NotBestEffort"]}, {}, True),
+        ({"scopes": ["Terminating"]}, {}, False),
+        ({"scopes": ["Terminating"]}, {"activeDeadlineSeconds": 60}, True),
+        ({"scopes": ["BestEffort"]}, {}, False),  # workers always request what they run on
+        ({"scopes": ["PriorityClass"]}, {}, False),
+        ({"scopes": ["PriorityClass"]}, {"priorityClassName": "low"}, True),
+        ({"scopes": ["CrossNamespacePodAffinity"]}, {}, False),
+        ({"scopes": ["SomeScopeToCome"]}, {}, True),  # unknown: a limit must not be missed
+        (
+            {"scopeSelector": {"matchExpressions": [
+                {"scopeName": "PriorityClass", "operator": "NotIn", "values": ["low"]}]}},
+            {"priorityClassName": "low"},
+            False,
+        ),
+        (
+            {"scopeSelector": {"matchExpressions": [
+                {"scopeName": "PriorityClass", "operator": "DoesNotExist"}]}},
+            {},
+            True,
+        ),
+        (
+            {"scopeSelector": {"matchExpressions": [
+                {"scopeName": "Terminating", "operator": "Exists"}]}},
+            {},
+            False,
+        ),
+    ],
+)  # fmt: skip
+def test_a_quota_s_scopes_match_a_worker_as_the_api_server_matches_its_pod(
+    spec: dict[str, Any], pod: dict[str, Any], counted: bool
+) -> None:
+    assert quota_counts({"spec": spec}, {"spec": pod}) is counted
 
 
 def test_the_echo_of_its_own_status_write_wakes_no_cycle(monkeypatch: pytest.MonkeyPatch) -> None:

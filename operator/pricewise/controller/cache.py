@@ -738,15 +738,22 @@ class Cache:
     def quota_views(self) -> list[Quota]:
         """Every ResourceQuota pricewise can read; one it cannot is left out, and its
         namespace's jobs with it (see `namespace_holds`)."""
-        frees: dict[str, list[tuple[datetime, dict[str, int]]]] = defaultdict(list)
+        frees: dict[str, list[tuple[str, datetime, dict[str, int]]]] = defaultdict(list)
         for key, record, at, worker in self._ends():
             workers = record.status.workers or 0
-            frees[key[0]].append((at, quota_use(worker.times(workers), workers)))
-        return [
-            replace(convert.quota_from(quota), frees=tuple(frees[key[0]]))
-            for key, quota in sorted(self.quotas.items())
-            if key not in self.quota_errors
+            frees[key[0]].append((key[1], at, quota_use(worker.times(workers), workers)))
+        jobs = [
+            (namespace, name, (record.body.get("spec") or {}).get("template") or {})
+            for (namespace, name), record in self.jobs.items()
         ]
+        views = []
+        for key, quota in sorted(self.quotas.items()):
+            if key in self.quota_errors:
+                continue
+            view = convert.quota_from(quota, jobs)
+            mine = tuple((at, use) for name, at, use in frees[key[0]] if view.counts_name(name))
+            views.append(replace(view, frees=mine))
+        return views
 
     def snapshot(self, now: datetime) -> Snapshot:
         """The solver's input."""

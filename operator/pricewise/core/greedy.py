@@ -59,7 +59,7 @@ def beyond_quotas(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
 
 
 def _hard_quotas(job: Job, quotas: Sequence[Quota]) -> list[Quota]:
-    return [q for q in quotas if q.hard and q.namespace == job.namespace]
+    return [q for q in quotas if q.hard and q.counts(job)]
 
 
 def within_budgets(rows: list[Candidate], budgets: Sequence[BudgetView]) -> list[Candidate]:
@@ -123,6 +123,8 @@ class Ledger:
     nodes: dict[str, tuple[Node, ...]]
     quotas: dict[tuple[str, str], dict[str, int]]
     budgets: dict[tuple[str, str], int]
+    scoped: dict[tuple[str, str], Quota] = field(default_factory=dict)
+    """The quotas whose scopes leave some of their namespace's jobs out."""
     placed: dict[str, tuple[Candidate, tuple[str, ...]]] = field(default_factory=dict)
     planned_spend: dict[tuple[str, str], int] = field(default_factory=dict)
     """Per hard budget, what the placements and later starts recorded so far cost it: a job
@@ -136,14 +138,20 @@ class Ledger:
             nodes={p.name: p.nodes for p in snapshot.pools},
             quotas={(q.namespace, q.name): dict(q.remaining) for q in snapshot.quotas},
             budgets={(b.namespace, b.name): b.remaining for b in snapshot.budgets if b.hard},
+            scoped={(q.namespace, q.name): q for q in snapshot.quotas if q.jobs is not None},
         )
+
+    def _counts(self, quota: tuple[str, str], job: Job) -> bool:
+        """Whether the quota named counts the job's workers (see `Quota.counts`)."""
+        scoped = self.scoped.get(quota)
+        return job.namespace == quota[0] if scoped is None else scoped.counts(job)
 
     def quota_blocker(
         self, candidate: Candidate, given_back: Candidate | None = None
     ) -> str | None:
         """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate;
         with `given_back`, a placement of the same job taken already, as if it were not."""
-        mine = [(k, v) for k, v in self.quotas.items() if k[0] == candidate.job.namespace]
+        mine = [(k, v) for k, v in self.quotas.items() if self._counts(k, candidate.job)]
         if not mine:
             return None
         demand = quota_demand(candidate)
@@ -220,8 +228,8 @@ class Ledger:
         gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
         pool = candidate.pool.name
         self.set_free(pool, remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang]))
-        for (namespace, _), left in self.quotas.items():
-            if namespace == candidate.job.namespace:
+        for key, left in self.quotas.items():
+            if self._counts(key, candidate.job):
                 for resource, amount in quota_demand(candidate).items():
                     if resource in left:
                         left[resource] -= amount

@@ -327,7 +327,7 @@ class PlacementModel:
         a job the quota held back was planned for when its pool freed, a start its quota would
         refuse."""
         for quota in snapshot.quotas:
-            mine = [k for k, c in self.candidates.items() if c.job.namespace == quota.namespace]
+            mine = [k for k, c in self.candidates.items() if quota.counts(c.job)]
             if not mine:
                 continue
             demand = {k: quota_demand(self.candidates[k]) for k in mine}

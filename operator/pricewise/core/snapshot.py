@@ -193,6 +193,17 @@ class Quota:
     hard: dict[str, int] = field(default_factory=dict)
     """What the quota allows in all (its `spec.hard`), by resource name: a job that needs more
     never runs in this namespace, however long it waits. Empty when not known."""
+    jobs: frozenset[str] | None = None
+    """The names of the namespace's jobs whose workers the quota counts, where its scopes
+    (`spec.scopes`, `spec.scopeSelector`) leave some out; None where it counts every pod."""
+
+    def counts(self, job: Job) -> bool:
+        """Whether the quota counts the job's workers."""
+        return job.namespace == self.namespace and self.counts_name(job.name)
+
+    def counts_name(self, name: str) -> bool:
+        """Whether the quota counts the workers of its namespace's job `name`."""
+        return self.jobs is None or name in self.jobs
 
 
 @dataclass(frozen=True)

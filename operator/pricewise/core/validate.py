@@ -52,7 +52,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     free = {n.name: n.free for p in snapshot.pools for n in p.nodes}
     pool_of_node = {n.name: p.name for p in snapshot.pools for n in p.nodes}
     spend: Counter[str] = Counter()
-    quota_use: dict[str, Counter[str]] = {}
+    placed_quota_use: list[tuple[Job, Counter[str]]] = []
     keys = [d.job.key for d in plan.decisions]
     if len(keys) != len(set(keys)):
         problems.append("a job is decided twice")
@@ -95,7 +95,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
                 continue
             free[node] = free[node] - c.option.worker
         spend[job.namespace] += round(cost)
-        quota_use.setdefault(job.namespace, Counter()).update(_quota_use(c))
+        placed_quota_use.append((job, _quota_use(c)))
     for d in plan.decisions:
         if d.reservation is not None:
             r = d.reservation.candidate
@@ -106,7 +106,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         if not Resources().fits_in(room):
             problems.append(f"node {node} over-committed: {room}")
     for quota in snapshot.quotas:
-        use = quota_use.get(quota.namespace, Counter())
+        use = sum((u for job, u in placed_quota_use if quota.counts(job)), Counter[str]())
         for resource, left in quota.remaining.items():
             if use[resource] > max(left, 0):
                 problems.append(f"quota {quota.namespace}/{quota.name} exceeded on {resource}")
@@ -185,22 +185,22 @@ def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     what the namespace's placed jobs give back by then (from when `_due` says)."""
     problems: list[str] = []
     now = snapshot.now.timestamp()
-    runs: dict[str, list[tuple[float, float, Counter[str]]]] = {}
-    starts: dict[str, set[float]] = {}
+    runs: list[tuple[Job, float, float, Counter[str]]] = []
+    starts: list[tuple[Job, float]] = []
     for d in plan.decisions:
         planned = [(d.chosen, now)] if d.chosen is not None else []
         if d.reservation is not None:
             start = d.reservation.start.timestamp()
             planned.append((d.reservation.candidate, start))
-            starts.setdefault(d.job.namespace, set()).add(start)
+            starts.append((d.job, start))
         for cand, begin in planned:
             seconds, _ = reference_cost(d.job, cand.option, cand.pool, cand.workers)
-            runs.setdefault(d.job.namespace, []).append((begin, begin + seconds, _quota_use(cand)))
+            runs.append((d.job, begin, begin + seconds, _quota_use(cand)))
     for quota in snapshot.quotas:
-        for instant in sorted(starts.get(quota.namespace, ())):
+        for instant in sorted({s for job, s in starts if quota.counts(job)}):
             use = Counter[str]()
-            for begin, end, amounts in runs[quota.namespace]:
-                if begin <= instant < end:
+            for job, begin, end, amounts in runs:
+                if quota.counts(job) and begin <= instant < end:
                     use.update(amounts)
             for resource, left in quota.remaining.items():
                 freed = sum(

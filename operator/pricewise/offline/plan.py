@@ -92,7 +92,12 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
             for job in pending
             if job.namespace not in blocked
         ),
-        quotas=tuple(convert.quota_from(q) for q in found.quotas),
+        quotas=tuple(
+            convert.quota_from(
+                q, [(j.metadata.namespace, j.metadata.name, j.spec.template) for j in found.jobs]
+            )
+            for q in found.quotas
+        ),
         budgets=tuple(budgets),
         currency=currency,
     )
