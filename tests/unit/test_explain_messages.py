@@ -60,6 +60,21 @@ def test_a_job_dearer_than_its_budget_s_whole_limit_is_told_no_wait_helps() -> N
     )
 
 
+def test_a_job_dearer_than_two_budgets_names_both() -> None:
+    # Named one at a time, an admin raised the first as told and was then told of the second.
+    decision = only([
+        BudgetView(NS, "monthly", to_micros(10), 0, 0, hard=True),
+        BudgetView(NS, "weekly", to_micros(12), 0, 0, hard=True, period="week"),
+        BudgetView(NS, "roomy", to_micros(100), 0, 0, hard=True),
+    ])  # fmt: skip
+    assert decision.message == (
+        "cheapest option l4 x1 costs 16.00 USD, more than budget team-a/monthly allows in a "
+        "month (spec.limit: 10.00 USD) and budget team-a/weekly allows in a week (spec.limit: "
+        "12.00 USD); raise each of those Budgets' spec.limit, or make the job cost less "
+        "(spec.work, or spec.options on a cheaper pool)"
+    )
+
+
 def test_a_budget_only_used_up_this_period_still_reads_as_a_wait() -> None:
     # 100 USD a month with 90 spent: the next month holds the job.
     decision = only([BudgetView(NS, "monthly", to_micros(100), to_micros(90), 0, hard=True)])

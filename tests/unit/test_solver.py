@@ -244,6 +244,19 @@ def test_device_quota_holds_the_job_back() -> None:
     assert message == "quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8"
 
 
+def test_a_job_whose_workers_a_pod_quota_refuses_is_told_it_may_ask_for_fewer() -> None:
+    # Two workers at least where the quota allows one pod: spec.options could not fix it.
+    quota = Quota("team-a", "pods", {"pods": 1}, hard={"pods": 1})
+    two = job("j", option("nvidia-l4", 1000, devices=4), min_workers=2, max_workers=2)
+    plan = checked(snapshot([SLOW], [two], quotas=[quota]))
+    _, reason, message = decide(plan)
+    assert reason == "QuotaTooSmall"
+    assert message.endswith(
+        "; raise that ResourceQuota's spec.hard, or ask for less (spec.options, or fewer "
+        "workers: spec.workers.min)"
+    ), message
+
+
 def test_a_job_larger_than_its_quota_allows_in_all_is_told_to_raise_it_not_to_wait() -> None:
     # 8 GPUs a worker where the quota allows 4 in all: no wait lets it run.
     quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})

@@ -70,6 +70,14 @@ def within_budgets(rows: list[Candidate], budgets: Sequence[BudgetView]) -> list
     return _excluded(rows, Stage.BUDGET, lambda cand: _dearer(cand, mine)) if mine else rows
 
 
+def budgets_too_small(cand: Candidate, budgets: Sequence[BudgetView]) -> list[BudgetView]:
+    """The hard Budgets of the candidate's namespace that can never take its cost
+    (`BudgetView.most`)."""
+    return [
+        b for b in budgets if b.hard and b.namespace == cand.job.namespace and cand.cost > b.most
+    ]
+
+
 def _excluded(
     rows: list[Candidate], stage: Stage, over: Callable[[Candidate], str | None]
 ) -> list[Candidate]:
@@ -99,21 +107,24 @@ _PERIODS = {"day": "a day", "week": "a week", "month": "a month"}
 
 
 def _dearer(cand: Candidate, budgets: list[BudgetView]) -> str | None:
-    """How the candidate costs more than one of `budgets` can ever take, if it does."""
-    for b in budgets:
-        if cand.cost > b.most:
-            cost, limit = format_micros(cand.cost, b.currency), format_micros(b.limit, b.currency)
-            if b.period in _PERIODS:
-                return (
-                    f"costs {cost}, more than budget {b.namespace}/{b.name} allows in "
-                    f"{_PERIODS[b.period]} (spec.limit: {limit})"
-                )
-            return (
-                f"costs {cost}, more than budget {b.namespace}/{b.name} has left of its "
-                f"spec.limit {limit} ({format_micros(b.spent, b.currency)} spent; period "
-                "total: it never resets)"
-            )
-    return None
+    """How the candidate costs more than `budgets` can ever take, if it does: every Budget it
+    is too dear for, so that raising the one named does not reveal the next one."""
+    over = budgets_too_small(cand, budgets)
+    if not over:
+        return None
+    return f"costs {format_micros(cand.cost, over[0].currency)}, more than " + " and ".join(
+        _allows(b) for b in over
+    )
+
+
+def _allows(b: BudgetView) -> str:
+    limit = format_micros(b.limit, b.currency)
+    if b.period in _PERIODS:
+        return f"budget {b.namespace}/{b.name} allows in {_PERIODS[b.period]} (spec.limit: {limit})"
+    return (
+        f"budget {b.namespace}/{b.name} has left of its spec.limit {limit} "
+        f"({format_micros(b.spent, b.currency)} spent; period total: it never resets)"
+    )
 
 
 @dataclass

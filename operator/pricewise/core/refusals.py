@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit, wider_run
-from pricewise.core.greedy import beyond_quotas
+from pricewise.core.greedy import beyond_quotas, budgets_too_small
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.units import (
     TimeLimit,
@@ -186,14 +186,18 @@ def unfeasible(
         )
         return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.QUOTA:
+        # A quota of pods, or of devices that several workers need, is met with fewer.
+        fewer = ", or fewer workers: spec.workers.min" if cheapest.workers > 1 else ""
         return "QuotaTooSmall", (
             f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
-            "for less (spec.options)"
+            f"for less (spec.options{fewer})"
         )
     if stage is Stage.BUDGET:
+        several = len(budgets_too_small(cheapest, snapshot.budgets)) > 1
+        which = "each of those Budgets'" if several else "that Budget's"
         return "BudgetTooSmall", (
-            f"cheapest option {cheapest.label()} {cheapest.note}; raise that Budget's "
-            f"spec.limit, or {_cost_less(job)}"
+            f"cheapest option {cheapest.label()} {cheapest.note}; raise {which} spec.limit, "
+            f"or {_cost_less(job)}"
         )
     text = f"{cheapest.label()}: {cheapest.note}"
     if stage is Stage.SPOT:
