@@ -51,6 +51,8 @@ pytestmark = pytest.mark.cluster
         ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
+        # Alerted twice, and two metric series of the same labels.
+        ("budget", {"limit": 1, "thresholds": [80, 50, 50]}, "spec.thresholds[2]: Duplicate"),
         # Refused at apply, not by the API server at each worker's creation.
         ("pricetable", {"key": "k", "operator": "Sometimes"}, "tolerations[0].operator"),
     ],

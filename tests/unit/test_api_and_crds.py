@@ -356,5 +356,16 @@ def test_bounds_read_as_sentences() -> None:
     assert spec[".spec.work"]["description"].endswith("must do. From 1e-6 to 1e15.")
     budget = _crd_fields("pricewise.dev_budgets.yaml")
     assert budget[".spec.thresholds"]["description"] == (
-        "Percentages of the limit at which to alert. Each more than 0, at most 1000."
+        "Percentages of the limit at which to alert, none twice. Each more than 0, at most 1000."
     )
+
+
+def test_a_budget_stored_with_a_threshold_twice_is_read_with_it_once() -> None:
+    # The schema refuses repeats now; a Budget stored before is not set aside for one.
+    budget = Budget.model_validate(
+        {
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"limit": 1, "thresholds": [80, 50, 50]},
+        }
+    )
+    assert budget.spec.thresholds == [80.0, 50.0]

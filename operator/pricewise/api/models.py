@@ -838,11 +838,20 @@ class BudgetSpec(SpecModel):
     thresholds: list[Annotated[float, Field(gt=0, le=bounds.MAX_THRESHOLD_PERCENT)]] = Field(
         default=[50.0, 80.0, 100.0],
         max_length=10,
-        description="Percentages of the limit at which to alert.",
+        description="Percentages of the limit at which to alert, none twice.",
+        # The API server refuses a percentage given twice: two alerts of one threshold, and
+        # two metric series of the same labels.
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     enforcement: Literal["hard", "soft"] = Field(
         "hard", description="hard: jobs that would exceed the limit wait; soft: they run, alert."
     )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _each_threshold_once(cls, value: list[float]) -> list[float]:
+        # A Budget stored before the schema refused repeats is read with each once.
+        return list(dict.fromkeys(value))
 
     @field_validator("time_zone")
     @classmethod
