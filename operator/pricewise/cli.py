@@ -103,7 +103,7 @@ def _quote(args: argparse.Namespace) -> int:
     from pricewise.controller.quote import Quote, QuoteError, quote
     from pricewise.core.refusals import INFEASIBLE
     from pricewise.core.solver import solve
-    from pricewise.kube import ApiError, Kube, load_configuration
+    from pricewise.kube import ApiError, Kube, context_namespace, load_configuration
     from pricewise.offline.moves import moves
     from pricewise.offline.plan import render_plan
 
@@ -115,7 +115,7 @@ def _quote(args: argparse.Namespace) -> int:
             await kube.close()
 
     try:
-        found = load(args.files)
+        found = load(args.files, context_namespace())
         if not found.jobs:
             raise found.missing("no TrainingJob given: --cluster quotes new TrainingJobs")
         quoted = asyncio.run(snapshot_now())

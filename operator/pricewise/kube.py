@@ -74,6 +74,24 @@ def load_configuration() -> client.Configuration:
     return configuration
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+"""Where a pod reads the namespace it runs in."""
+
+
+def context_namespace() -> str:
+    """The namespace `kubectl apply` puts an object without one in, where `load_configuration`
+    finds the cluster: the pod's own, or the kubeconfig's current context's; `default` where
+    neither says, or the kubeconfig cannot be read (reading the cluster then says why)."""
+    with contextlib.suppress(OSError), open(SERVICE_ACCOUNT_NAMESPACE) as file:
+        return file.read().strip() or "default"
+    where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    try:
+        _, active = config.list_kube_config_contexts(config_file=where)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError):
+        return "default"
+    return str(((active or {}).get("context") or {}).get("namespace") or "default")
+
+
 def _load_kubeconfig(configuration: client.Configuration) -> None:
     # kubectl's rule: the files $KUBECONFIG lists (an empty one counts as unset), else
     # ~/.kube/config. The client reads its default once at import, so it is passed here.

@@ -639,6 +639,38 @@ def test_plan_cluster_plans_the_cluster_without_the_files_only_where_a_job_could
     assert len(calls) == solves
 
 
+def test_plan_cluster_quotes_a_job_without_a_namespace_in_the_context_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As `kubectl apply` puts it: quoted in `default`, it was quoted against another
+    # namespace's quotas and Budgets than it would run under.
+    cluster = FakeKube(Cache())
+    for obj in [
+        *read_objects(ROOT / "examples" / "pricetable.yaml"),
+        *read_objects(ROOT / "examples" / "cluster" / "nodes.yaml"),
+    ]:
+        cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
+    monkeypatch.setattr(kube, "load_configuration", lambda: None)
+    monkeypatch.setattr(kube, "Kube", lambda _: cluster)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ml\n"
+        "contexts: [{name: ml, context: {cluster: c, user: u, namespace: team-ml}}]\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: nons}\n"
+        "spec:\n  options: [{accelerator: nvidia-l4, devicesPerWorker: 1, duration: 1h}]\n"
+        "  template: {spec: {containers: [{name: main, image: trainer}]}}\n"
+    )
+    assert main(["plan", "--cluster", str(job), "--now", NOW, "-o", "json"]) == 0
+    (quoted,) = json.loads(capsys.readouterr().out)["jobs"]
+    assert (quoted["namespace"], quoted["name"]) == ("team-ml", "nons")
+
+
 def tpu_jobs(tmp_path: Path, created: dict[str, str], running: tuple[str, ...] = ()) -> Path:
     """Four jobs of a whole TPU node each, 2 h, or a whole H100 node: the example cluster's two
     TPU nodes start two, the other two wait two hours for them (at 08:00) rather than pay the

@@ -341,10 +341,11 @@ class Manifests:
         )
 
 
-def load(paths: Iterable[str | Path]) -> Manifests:
-    """Read every object in the files (directories are read for *.yaml and *.yml); a
-    ManifestError lists every object and file that cannot be used, not only the first, so
-    that one run shows all there is to fix."""
+def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
+    """Read every object in the files (directories are read for *.yaml and *.yml), those of
+    a namespaced kind without a namespace in `namespace`, as `kubectl apply` puts them in its
+    context's; a ManifestError lists every object and file that cannot be used, not only the
+    first, so that one run shows all there is to fix."""
     found = Manifests()
     files: list[Path] = []
     for raw in paths:
@@ -359,6 +360,9 @@ def load(paths: Iterable[str | Path]) -> Manifests:
             errors.append(str(err))
             continue
         for obj in objects:
+            meta = obj.get("metadata")
+            if obj["kind"] not in _CLUSTER_SCOPED and isinstance(meta, dict):
+                meta.setdefault("namespace", namespace)
             try:
                 _read(found, obj, path, seen)
             except ManifestError as err:
