@@ -269,6 +269,14 @@ def _prices(args: argparse.Namespace) -> int:
                            if x.cloud_accelerator})  # fmt: skip
             header = "".join(f"#   {c} -> {p}\n" for c, p in used)
             header += "".join(sorted({f"# {x.note}\n" for x in pools if x.note}))
+            if left := discover.unpooled(nodes):
+                skipped = (
+                    f"{len(left)} node(s) in no pool ({', '.join(left[:3])}"
+                    f"{', ...' if len(left) > 3 else ''}): {discover.UNPOOLED}; label them and "
+                    "run again, or add their pool by hand"
+                )
+                print(f"warning: {skipped}", file=sys.stderr)
+                header += f"# {skipped}\n"
             proposed = discover.price_table(pools, args.name, args.currency)
             parse_model(PriceTable, proposed, "the proposed table")  # e.g. a --map name
             print(

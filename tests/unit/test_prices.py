@@ -395,6 +395,31 @@ def test_a_karpenter_nodepool_mixing_instance_types_becomes_one_pool_per_type() 
     ) in result.stdout
 
 
+def test_a_node_with_no_pool_label_is_left_out_with_a_warning() -> None:
+    # One node added by hand stopped the proposal of every pool of the cluster.
+    nodes = [
+        node("a", {"karpenter.sh/nodepool": "gpu", "node.kubernetes.io/instance-type":
+                   "g6.xlarge"}, gpus=1),
+        node("by-hand", {"pricewise.dev/pool": "a10"}, gpus=2),
+    ]  # fmt: skip
+    assert [p.nodes for p in discover.propose(nodes, discover.ACCELERATORS)] == [["a"]]
+    result = pricewise(
+        "prices", "init", "-", stdin=yaml.safe_dump({"kind": "List", "items": nodes})
+    )
+    assert result.returncode == 0, result.stderr
+    skipped = (
+        "1 node(s) in no pool (by-hand): no node pool label (cloud.google.com/gke-nodepool, "
+        "eks.amazonaws.com/nodegroup, karpenter.sh/nodepool) and no "
+        "node.kubernetes.io/instance-type; label them and run again, or add their pool by hand"
+    )
+    assert f"warning: {skipped}" in result.stderr
+    assert f"# {skipped}" in result.stdout
+    # With no node to pool, it is an error still.
+    alone = pricewise("prices", "init", "-", stdin=yaml.safe_dump(nodes[1]))
+    assert alone.returncode == 2
+    assert "no node can be put in a pool" in alone.stderr
+
+
 def test_a_table_in_another_currency_is_neither_imported_into_nor_compared(
     tmp_path: Path,
 ) -> None:

@@ -143,19 +143,36 @@ def _pool_name(text: str) -> str:
     return name[:63].rstrip("-") or "pool"
 
 
+UNPOOLED = f"no node pool label ({', '.join(NODEPOOL_LABELS)}) and no {INSTANCE_TYPE}"
+"""Why a node is in no proposed pool."""
+
+
+def unpooled(nodes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The nodes `propose` leaves out: with no label to group them by (`UNPOOLED`)."""
+    return [
+        str((node.get("metadata") or {}).get("name"))
+        for node in nodes
+        if _group_label((node.get("metadata") or {}).get("labels") or {}) is None
+    ]
+
+
+def _group_label(labels: Mapping[str, str]) -> str | None:
+    return next((k for k in (*NODEPOOL_LABELS, INSTANCE_TYPE) if k in labels), None)
+
+
 def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> list[ProposedPool]:
     """One pool per (node pool, capacity type), split by instance type where a node pool mixes
-    them, in the order first seen."""
+    them, in the order first seen; nodes with no label to group them by are left out (see
+    `unpooled`): one node added by hand must not keep the cluster's pools from being
+    proposed."""
+    nodes = list(nodes)
     groups: dict[tuple[str, str, str], dict[str | None, ProposedPool]] = {}
     for node in nodes:
         meta = node.get("metadata") or {}
         labels: Mapping[str, str] = meta.get("labels") or {}
-        key_label = next((k for k in NODEPOOL_LABELS if k in labels), INSTANCE_TYPE)
-        if key_label not in labels:
-            raise DiscoveryError(
-                f"node {meta.get('name')}: no node pool label ({', '.join(NODEPOOL_LABELS)}) "
-                f"and no {INSTANCE_TYPE}"
-            )
+        key_label = _group_label(labels)
+        if key_label is None:
+            continue
         group, capacity = labels[key_label], _capacity_type(labels)
         machines = groups.setdefault((key_label, group, capacity), {})
         machine = labels.get(INSTANCE_TYPE)
@@ -181,6 +198,8 @@ def propose(nodes: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> lis
         # The most any node shows: a failed device leaves a node's allocatable short of what
         # the machine, and its price, carry.
         pool.devices_per_node = max(pool.devices_per_node, _devices(node))
+    if not groups and nodes:
+        raise DiscoveryError(f"no node can be put in a pool: {UNPOOLED} on any")
     if not groups:
         raise DiscoveryError("no nodes given: pass `kubectl get nodes -o yaml` output")
     pools: list[ProposedPool] = []
