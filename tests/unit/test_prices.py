@@ -316,8 +316,26 @@ def test_diff_shows_what_else_changed_at_the_same_prices(tmp_path: Path) -> None
     # The table's own field: every pool's emissions.
     assert result.stdout.splitlines()[1].split() == ["-", "carbonIntensity", "430.0", "400.0",
                                                      "changed"]  # fmt: skip
-    assert all(line.endswith("+0.0%") for line in result.stdout.splitlines()[2:]
-               if not line.endswith("changed"))  # fmt: skip
+    # Prices that did not change are not listed: a review reads what did.
+    assert all(line.endswith("changed") for line in result.stdout.splitlines()[1:])
+
+
+def test_diff_shows_a_small_price_change_in_full(tmp_path: Path) -> None:
+    # 10.97906 to 10.97914 read `10.9791  10.9791  +0.0%`, beside unchanged rows read the same.
+    text = (ROOT / "examples/pricetable.yaml").read_text()
+    assert "perDeviceHour: 10.97906" in text
+    (tmp_path / "new.yaml").write_text(
+        text.replace("perDeviceHour: 10.97906", "perDeviceHour: 10.97914")
+    )
+    result = pricewise("prices", "diff", "examples/pricetable.yaml", str(tmp_path / "new.yaml"))
+    assert result.returncode == 1, result.stderr
+    (row,) = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert row[1:] == ["perDeviceHour", "10.97906", "10.97914", "+0.00073%"]
+    same = pricewise("prices", "diff", "examples/pricetable.yaml", "examples/pricetable.yaml")
+    assert (same.returncode, same.stdout) == (
+        0,
+        "no change: the tables price every pool the same\n",
+    )
 
 
 def test_a_bad_node_file_or_map_is_a_message_not_a_traceback(tmp_path: Path) -> None:

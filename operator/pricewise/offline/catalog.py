@@ -330,12 +330,12 @@ def diff(old: PriceTable, new: PriceTable) -> str:
             was_priced, now_priced = before[name]["prices"], after[name]["prices"]
             for key in PRICES:
                 was, now = was_priced[key], now_priced[key]
-                if was == now == 0:
+                if was == now:  # a review reads what changed
                     continue
                 if was:
-                    rows.append([name, key, f"{was:g}", f"{now:g}", f"{(now - was) / was:+.1%}"])
+                    rows.append([name, key, f"{was:.15g}", f"{now:.15g}", _change(was, now)])
                 else:  # a pool given a price it had not: nothing to compare it with
-                    rows.append([name, key, "-", f"{now:g}", "priced"])
+                    rows.append([name, key, "-", f"{now:.15g}", "priced"])
             # A price review passed a pool turned spot, or moved to other nodes, as unchanged.
             fields = sorted({*before[name], *after[name]} - {"name", "prices"})
             rows += [
@@ -345,7 +345,17 @@ def diff(old: PriceTable, new: PriceTable) -> str:
             ]
         if not any(after[name]["prices"].values()):
             rows.append([name, "-", "", "0", "unpriced: free if applied"])
+    if len(rows) == 1:
+        return "no change: the tables price every pool the same"
     return columns(rows, right=(2, 3, 4))
+
+
+def _change(was: float, now: float) -> str:
+    """`+5.0%`; a change too small for a tenth of a percent with the digits it needs
+    (`+0.00073%`): 10.97906 to 10.97914 read `+0.0%`, as if unchanged."""
+    share = (now - was) / was
+    text = f"{share:+.1%}"
+    return f"{share * 100:+.2g}%" if text in ("+0.0%", "-0.0%") else text
 
 
 def _shown(value: Any) -> str:
