@@ -323,6 +323,21 @@ def test_a_run_placed_on_a_free_pool_is_estimated_at_the_price_it_then_gets() ->
     assert (world.job("a")["accruedCost"], world.job("a")["estimatedCost"]) == (0.666667, 4.0)
 
 
+def test_a_job_whose_pool_is_taken_out_of_the_prices_is_told_in_an_event_once() -> None:
+    # Said in the operator's log alone: an admin using kubectl could not see that its jobs ran
+    # on a pool with no price.
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    world.kube.put("pricetables", table("prices", pool("h100", "nvidia-h100", 4.0)))
+    for minutes in (5, 6):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
+    told = [(name, m) for name, reason, m in world.kube.events if reason == "PoolUnpriced"]
+    assert sorted(told) == [
+        (name, "runs on pool l4, which no PriceTable has now: accrued at its last price")
+        for name in ("a", "b")
+    ]
+
+
 def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     # Its COST column went past spec.maxCost, which reads "never spend more than this", with
     # no word on the job.

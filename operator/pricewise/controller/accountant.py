@@ -75,6 +75,9 @@ class Accountant:
         self.past_max_cost: list[tuple[Key, str]] = []
         """Placed jobs a price change took past their spec.maxCost, and what to tell them:
         the run goes on, and nothing else said so."""
+        self.told: list[tuple[Key, str, str]] = []
+        """Placed jobs whose accrual changed way, with the reason and message of the Warning
+        event to tell them (see `_say_once`)."""
         self._told_past_max_cost: set[Key] = set()
         """Jobs told so, until a price change brings them within it again: told once."""
         self._budget_written: dict[Key, datetime] = {}
@@ -164,6 +167,7 @@ class Accountant:
             # mean nothing. It resumes, from where it stopped, once the prices are back in it.
             self._say_once(
                 key,
+                "NotAccrued",
                 f"placed at {placed_in} prices; the PriceTable's are in {currency} now: not "
                 f"accrued until they are in {placed_in} again",
             )
@@ -174,7 +178,9 @@ class Accountant:
             if pool is None:
                 return
             self._say_once(
-                key, f"runs on pool {name}, which no PriceTable has now: accrued at its last price"
+                key,
+                "PoolUnpriced",
+                f"runs on pool {name}, which no PriceTable has now: accrued at its last price",
             )
         worker = self.cache.planned_worker(record)
         rate = worker_hourly_price(pool, worker) / 1_000_000
@@ -190,9 +196,13 @@ class Accountant:
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
 
-    def _say_once(self, key: Key, what: str) -> None:
+    def _say_once(self, key: Key, reason: str, what: str) -> None:
+        """Log `what` of a placed job's accrual, and queue it for a Warning event on the job
+        (`told`), once: an admin who removed a pool its jobs run on reads it in `kubectl
+        describe`, not only in the operator's log."""
         if (key, what) not in self._said:
             self._said.add((key, what))
+            self.told.append((key, reason, what))
             log.warning("TrainingJob %s/%s %s", *key, what)
 
     def drain_accrued(self) -> list[tuple[str, str, float]]:

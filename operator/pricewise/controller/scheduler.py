@@ -205,8 +205,8 @@ class Scheduler:
             self.accountant.keep_unseen(now)
         async with _async_step("accruals", "accounting"):
             await self._write_accruals(now, starting)
-        async with _async_step("runs past their maxCost", "accounting"):
-            await self._warn_past_max_cost()
+        async with _async_step("accrual warnings", "accounting"):
+            await self._warn_of_accruals()
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now, starting)
         async with _async_step("invalid jobs", "waiting"):
@@ -540,13 +540,15 @@ class Scheduler:
         await self.admission.write_status(record, patch, check=False)
         await self.admission.event(record, "SpecChangeIgnored", message, warning=True)
 
-    async def _warn_past_max_cost(self) -> None:
-        """A Warning event on each placed job a price change took past its spec.maxCost."""
-        news, self.accountant.past_max_cost = self.accountant.past_max_cost, []
-        for key, message in news:
+    async def _warn_of_accruals(self) -> None:
+        """A Warning event on each placed job a price change took past its spec.maxCost, or
+        whose accrual changed way (its pool's price gone, its currency no longer the prices')."""
+        over, self.accountant.past_max_cost = self.accountant.past_max_cost, []
+        told, self.accountant.told = self.accountant.told, []
+        for key, reason, message in [(k, "PastMaxCost", m) for k, m in over] + told:
             record = self.cache.jobs.get(key)
             if record is not None:
-                await self.admission.event(record, "PastMaxCost", message, warning=True)
+                await self.admission.event(record, reason, message, warning=True)
 
     def _saved(self, record: JobRecord, now: datetime) -> float:
         """A placed job's share of work saved if its run stops now: what its checkpoints kept,
