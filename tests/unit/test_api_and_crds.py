@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from pricewise.api import convert
 from pricewise.api.crdgen import render_all
-from pricewise.api.manifests import ManifestError, parse_model
+from pricewise.api.manifests import ManifestError, field_errors, parse_model
 from pricewise.api.models import Budget, PriceTable, TrainingJob, check_duration
 from pricewise.cli import main
 
@@ -369,3 +370,28 @@ def test_a_budget_stored_with_a_threshold_twice_is_read_with_it_once() -> None:
         }
     )
     assert budget.spec.thresholds == [80.0, 50.0]
+
+
+@pytest.mark.parametrize(
+    ("selector", "error"),
+    [
+        ({"not a valid/label key!!": "x"}, "'not a valid/label key!!' is not a label key"),
+        ({"a/b/c": "x"}, "'a/b/c' is not a label key"),
+        ({"k": "x y"}, "nodeSelector.k: 'x y' is not valid: use letters, digits"),
+        ({"pricewise.dev/pool": "-a"}, "is not valid"),
+    ],
+)
+def test_a_node_selector_no_node_could_match_is_an_error_naming_the_label(
+    selector: dict[str, str], error: str
+) -> None:
+    # It was taken, and the pool read "matches no node", as if the nodes were missing.
+    table = {
+        "metadata": {"name": "t"},
+        "spec": {"pools": [{"name": "p", "accelerator": "cpu", "nodeSelector": selector,
+                            "prices": {"perCpuHour": 1}}]},
+    }  # fmt: skip
+    with pytest.raises(ValidationError) as raised:
+        PriceTable.model_validate(table)
+    assert any(error in e for e in field_errors(raised.value, PriceTable, table))
+    table["spec"]["pools"][0]["nodeSelector"] = {"cloud.google.com/gke-nodepool": "pool-1", "k": ""}
+    PriceTable.model_validate(table)
