@@ -82,8 +82,9 @@ def context_namespace() -> str:
     """The namespace `kubectl apply` puts an object without one in, where `load_configuration`
     finds the cluster: the pod's own, or the kubeconfig's current context's; `default` where
     neither says, or the kubeconfig cannot be read (reading the cluster then says why)."""
-    with contextlib.suppress(OSError), open(SERVICE_ACCOUNT_NAMESPACE) as file:
-        return file.read().strip() or "default"
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):  # in a pod, as `load_configuration` tells
+        with contextlib.suppress(OSError), open(SERVICE_ACCOUNT_NAMESPACE) as file:
+            return file.read().strip() or "default"
     where = os.environ.get("KUBECONFIG") or "~/.kube/config"
     try:
         _, active = config.list_kube_config_contexts(config_file=where)  # type: ignore[no-untyped-call]

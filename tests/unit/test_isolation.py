@@ -728,8 +728,13 @@ def test_a_table_that_prices_no_node_does_not_set_the_currency() -> None:
     assert world.ready("pricetables", "prices")["status"] == "True"
     ready = world.ready("pricetables", "eu-test")
     assert (ready["status"], ready["reason"]) == ("False", "CurrencyMismatch")
-    assert "(PriceTable prices, the oldest that prices nodes)" in ready["message"]
+    assert "(set by PriceTable prices)" in ready["message"]
     assert world.job("a")["phase"] == "Admitted"
+    # Its nodes gone (a pool scaled to zero), no table prices a node: the choice stays.
+    for name in ("l4-0", "l4-1"):
+        world.kube.delete("nodes", "", name)
+    world.cycle()
+    assert world.cache.currency() == "USD"
     # Once a node is in its pool, it is the oldest table that prices nodes: EUR it is.
     world.kube.put("nodes", node("eu-0", "eu-cpu", gpus=0))
     world.cycle()
@@ -924,7 +929,7 @@ def test_a_refused_worker_is_tried_again_when_a_price_table_changes() -> None:
     world.kube.put("trainingjobs", job("a"))
     world.cycle()
     assert world.job("a")["reason"] == "WorkerRejected"
-    assert "a PriceTable or a ResourceQuota of its namespace changes" in world.job("a")["message"]
+    assert "a PriceTable or a ResourceQuota of its namespace is edited" in world.job("a")["message"]
     tolerates = [{"key": "dedicated", "operator": "Exists"}]
     world.kube.put(
         "pricetables", table("prices", pool("l4", "nvidia-l4", 1.0, tolerations=tolerates))

@@ -251,6 +251,29 @@ def test_a_limit_an_admin_edits_is_told_to_the_jobs_it_holds_at_once() -> None:
     assert world.kube.requests.total() == before
 
 
+def test_a_quota_edit_is_told_once_the_api_server_copies_it_into_the_status() -> None:
+    # The API server copies an edited spec.hard into status.hard a moment later, and the quota
+    # is read from the status: a cycle between the two told the old figure as the edit's.
+    world = World()
+    four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
+
+    def hard(spec: str, status: str) -> dict[str, Any]:
+        body = quota("gpus", **{"requests.nvidia.com/gpu": spec})
+        gpu = "requests.nvidia.com/gpu"
+        return {**body, "status": {"hard": {gpu: status}, "used": {gpu: "4"}}}
+
+    world.kube.put("resourcequotas", hard("6", "6"))
+    world.kube.put("trainingjobs", job("big", options=[four]))
+    world.cycle()
+    assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    world.kube.put("resourcequotas", hard("7", "6"))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
+    assert "2 nvidia.com/gpu left" in world.job("big")["message"]  # as the status still says
+    world.kube.put("resourcequotas", hard("7", "7"))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=2 * REWRITE_EVERY_S))
+    assert "3 nvidia.com/gpu left" in world.job("big")["message"]
+
+
 def test_only_an_edit_of_a_limit_s_spec_counts_as_one() -> None:
     # Budgets' and quotas' statuses move every cycle (spent, used): those are no admin's edit.
     world = World()

@@ -257,6 +257,29 @@ def test_a_job_whose_workers_a_pod_quota_refuses_is_told_it_may_ask_for_fewer() 
     ), message
 
 
+@pytest.mark.parametrize("counted", [{"b", "c"}, {"a"}])
+def test_copies_a_scoped_quota_counts_apart_are_not_one_class(counted: set[str]) -> None:
+    # Three copies of one job, a quota with room for one that counts only some of them: solved
+    # as one class, the first copy's count stood for all, and all three started.
+    l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 3))
+    jobs = [job(name, option("nvidia-l4", 1000)) for name in ("a", "b", "c")]
+    quota = Quota("team-a", "high", {"nvidia.com/gpu": 8}, hard={"nvidia.com/gpu": 16},
+                  jobs=frozenset(counted))  # fmt: skip
+    plan = checked(snapshot([l4], jobs, quotas=[quota]))
+    started = {d.job.name for d in plan.decisions if d.chosen is not None}
+    assert len(started & counted) == 1
+    assert started - counted == {"a", "b", "c"} - counted
+
+
+def test_fewer_workers_are_not_offered_where_one_worker_is_past_the_quota() -> None:
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})
+    two = job("j", option("nvidia-l4", 1000), min_workers=2, max_workers=2)
+    plan = checked(snapshot([SLOW], [two], quotas=[quota]))
+    _, reason, message = decide(plan)
+    assert reason == "QuotaTooSmall"
+    assert message.endswith("or ask for less (spec.options)"), message
+
+
 def test_a_job_larger_than_its_quota_allows_in_all_is_told_to_raise_it_not_to_wait() -> None:
     # 8 GPUs a worker where the quota allows 4 in all: no wait lets it run.
     quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})

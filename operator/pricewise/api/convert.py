@@ -219,7 +219,8 @@ class PoolProblem:
     reason: str
     message: str
     pool: str = ""
-    """The pool left out of its table, for a pool name an older table already uses."""
+    """The pool left out of its table: its name an older table uses, or its selector one no
+    node can match."""
 
 
 def _pool(
@@ -275,6 +276,14 @@ def pools_from(
                 problems.append(PoolProblem((here,), "DuplicatePool", message, spec.name))
                 continue
             pool_table[spec.name] = here
+            bad = next(
+                (why for k, v in spec.node_selector.items() if (why := api.bad_label(k, v))), None
+            )
+            if bad is not None:
+                # No node can match it; said as such, not as nodes missing.
+                message = f"pool {spec.name}: spec.nodeSelector: {bad}; it is not used"
+                problems.append(PoolProblem((here,), "InvalidSelector", message, spec.name))
+                continue
             members, unavailable, largest_out = [], 0, Resources()
             taken: dict[tuple[str, str], list[str]] = {}
             """(table, pool) that counts nodes this pool selects too: those nodes."""

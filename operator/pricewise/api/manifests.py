@@ -105,8 +105,6 @@ _FORMS = {
     api.SUBDOMAIN_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. llm-finetune",
     api.ACCELERATOR_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. nvidia-l4",
     api.CURRENCY_PATTERN: "use an ISO 4217 code in capitals, e.g. USD",
-    api.LABEL_VALUE_PATTERN: "use letters, digits, '-', '_' and '.' (at most 63), starting and "
-    "ending with a letter or digit, e.g. nvidia-l4",
     api.QUANTITY_PATTERN: "use a Kubernetes quantity, e.g. 8, 500m or 64Gi",
     DURATION_PATTERN: "use a duration, e.g. 45m, 10h30m or 2d",
 }

@@ -51,11 +51,29 @@ ACCELERATOR_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 """A label value (at most 63 characters), as the API server takes it on a node."""
-_LABEL_KEY = re.compile(
+LABEL_KEY = re.compile(
     r"(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?"
     r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 )
-"""A label key: an optional DNS subdomain prefix and `/`, then a name."""
+"""A label key: an optional DNS subdomain prefix and `/`, then a name (at most 63)."""
+
+
+def bad_label(key: str, value: str) -> str | None:
+    """Why a node could not carry this label, if it could not (else None)."""
+    name = key.rpartition("/")[2]
+    if not LABEL_KEY.fullmatch(key) or len(name) > 63 or len(key) - len(name) > 254:
+        return (
+            f"{key!r} is not a label key: a name of letters, digits, '-', '_' or '.' (at most "
+            "63), with an optional DNS subdomain and '/' before it, as in pricewise.dev/pool"
+        )
+    if len(value) > 63 or not re.fullmatch(LABEL_VALUE_PATTERN, value):
+        return (
+            f"{value!r} is not a label value: letters, digits, '-', '_' and '.' (at most 63), "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 
@@ -717,12 +735,19 @@ class Pool(SpecModel):
         description="cpu, or the GPU/TPU model: a name starting with `tpu` means its nodes "
         "offer google.com/tpu, any other but cpu nvidia.com/gpu.",
     )
-    node_selector: dict[str, Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=63)]] = (
-        Field(
-            min_length=1,
-            description="Labels that pick the pool's nodes; also set on its workers.",
-            json_schema_extra={"minProperties": 1},
-        )
+    node_selector: dict[str, str] = Field(
+        min_length=1,
+        description="Labels that pick the pool's nodes; also set on its workers.",
+        # Values checked by the API server at apply; a table stored before is read as it is,
+        # its pool set aside if a label is one no node can carry (`convert.pools_from`).
+        json_schema_extra={
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": 63,
+                "pattern": LABEL_VALUE_PATTERN,
+            },
+        },
     )
     capacity_type: Literal["on-demand", "spot"] = Field(
         "on-demand", description="on-demand, or spot (used only by jobs that allow spot)."
@@ -762,21 +787,6 @@ class Pool(SpecModel):
         max_length=32,
         description="Tolerations workers need on this pool; default: one for the device taint.",
     )
-
-    @field_validator("node_selector")
-    @classmethod
-    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        # A key no node can carry selected none: the pool read "matches no node", as if the
-        # nodes were missing rather than the selector wrong.
-        for key in value:
-            name = key.rpartition("/")[2]
-            if not _LABEL_KEY.fullmatch(key) or len(name) > 63 or len(key) - len(name) > 254:
-                raise ValueError(
-                    f"{key!r} is not a label key: a name of letters, digits, '-', '_' or '.' "
-                    "(at most 63), with an optional DNS subdomain and '/' before it, as in "
-                    "pricewise.dev/pool"
-                )
-        return value
 
 
 class PriceTableSpec(SpecModel):

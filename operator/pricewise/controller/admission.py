@@ -213,7 +213,7 @@ class Admission:
             )
             message = (
                 f"the API server refused {what}: {error}; {fix} and the job is planned again "
-                "when its spec, a PriceTable or a ResourceQuota of its namespace changes"
+                "when its spec, a PriceTable or a ResourceQuota of its namespace is edited"
             )
             # The spec the refused worker was made from: that of its placement (`create_workers`).
             placed_at = record.status.observed_generation

@@ -121,8 +121,9 @@ class Cache:
     """The spec of each Budget and ResourceQuota as last taken (their statuses move all the
     time, and are no edit)."""
     _priced_by: str | None = None
-    """The PriceTable that sets the currency, once found (see `pricing_table`); None again
-    whenever a table or a node's labels change."""
+    """The PriceTable that sets the currency (see `pricing_table`)."""
+    _pricing_stale: bool = True
+    """Whether a table or a node's labels changed since `_priced_by` was chosen."""
 
     # --- feeding --------------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class Cache:
         """Remember a node's labels, schedulability and allocatable."""
         name, labels = body["metadata"]["name"], body["metadata"].get("labels") or {}
         if name not in self.nodes or self.nodes[name]["metadata"]["labels"] != labels:
-            self._priced_by = None
+            self._pricing_stale = True
         self.nodes[name] = {
             "metadata": {
                 "name": body["metadata"]["name"],
@@ -157,7 +158,7 @@ class Cache:
     def forget_node(self, name: str) -> None:
         """A node is gone."""
         self.nodes.pop(name, None)
-        self._priced_by = None
+        self._pricing_stale = True
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
         """Remember a pod's node, requests and phase."""
@@ -266,7 +267,7 @@ class Cache:
         meta = body["metadata"]
         name = meta["name"]
         self._table_meta[name] = dict(meta)
-        self._priced_by = None
+        self._pricing_stale = True
         read = {
             "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
             "spec": body.get("spec") or {},
@@ -281,7 +282,7 @@ class Cache:
 
     def forget_price_table(self, name: str) -> None:
         """A PriceTable is gone."""
-        self._priced_by = None
+        self._pricing_stale = True
         self.price_tables.pop(name, None)
         self.price_table_errors.pop(name, None)
         self._table_meta.pop(name, None)
@@ -364,7 +365,10 @@ class Cache:
             "status": dict(body.get("status") or {}),
         }
         self.quotas[key] = quota
-        self._limit_edited("ResourceQuota", key, quota["spec"])
+        # What `quota_from` reads: the API server copies an edited spec.hard into status.hard
+        # a moment later, and a cycle between the two still tells the old figure.
+        hard = (quota["status"].get("hard"), quota["spec"])
+        self._limit_edited("ResourceQuota", key, hard)
         try:
             convert.quota_from(quota)
         except (ValueError, ArithmeticError) as err:
@@ -582,24 +586,25 @@ class Cache:
 
     def pricing_table(self) -> api.PriceTable | None:
         """The PriceTable that sets the cluster's currency: the oldest whose pools select a
-        node, else the oldest. A table that prices no node (a test left behind, a pool to come)
-        must not turn the cluster's prices and hard Budgets to another currency when the one
-        that prices its nodes is replaced, and so becomes the newer."""
-        tables = self.tables_by_age()
-        if self._priced_by is None or self._priced_by not in self.price_tables:
+        node; where none does (a GPU pool scaled to zero), the one that set it last while it
+        exists, else the oldest. A table that prices no node (a test left behind, a pool to
+        come) must not turn the cluster's prices and hard Budgets to another currency when the
+        one that prices its nodes is replaced, and so becomes the newer."""
+        if self._pricing_stale or self._priced_by not in self.price_tables:
+            self._pricing_stale = False
+            tables = self.tables_by_age()
             labels = [n["metadata"]["labels"] for n in self.nodes.values()]
-            first = next(
-                (
-                    t
-                    for t in tables
-                    if any(
-                        all(node.get(k) == v for k, v in pool.node_selector.items())
-                        for pool in t.spec.pools
-                        for node in labels
-                    )
-                ),
-                tables[0] if tables else None,
+            pricing = (
+                t
+                for t in tables
+                if any(
+                    all(node.get(k) == v for k, v in pool.node_selector.items())
+                    for pool in t.spec.pools
+                    for node in labels
+                )
             )
+            kept = self.price_tables.get(self._priced_by or "")
+            first = next(pricing, kept or (tables[0] if tables else None))
             self._priced_by = None if first is None else first.metadata.name
         return None if self._priced_by is None else self.price_tables[self._priced_by]
 
@@ -645,8 +650,8 @@ class Cache:
                 (t.metadata.name,),
                 "CurrencyMismatch",
                 f"prices in {t.spec.currency}, but the cluster's prices are in {currency} "
-                f"(PriceTable {pricing.metadata.name}, the oldest that prices nodes): this table "
-                f"is not used; set spec.currency: {currency}",
+                f"(set by PriceTable {pricing.metadata.name}): this table is not used; set "
+                f"spec.currency: {currency}",
             )
             for t in tables
             if pricing is not None and t.spec.currency != currency

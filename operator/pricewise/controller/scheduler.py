@@ -217,6 +217,7 @@ class Scheduler:
             # Pools again: the writes above yielded to the watches, and workers may have ended.
             snapshotting = time.monotonic()
             snapshot = self.cache.snapshot(now)
+            edits = dict(self.cache.limit_edits)  # the limits this cycle decides with
             solving = time.monotonic()
             # The limit bounds the snapshot and the solve, not the writes before them: counted
             # in, a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed
@@ -235,7 +236,7 @@ class Scheduler:
         waiting = [d for d in decisions if d.chosen is None]
         placing = time.monotonic()
         statuses_s, done = await self._place(placed, now, snapshot.currency)
-        self.teller.tell(waiting, now, snapshot.currency)
+        self.teller.tell(waiting, now, snapshot.currency, edits)
         self.cycles += 1
         if self.metrics is not None:
             self.metrics.observe(plan, [*done, *waiting], snapshot.currency)

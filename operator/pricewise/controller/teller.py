@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pricewise.controller.admission import Admission
@@ -47,23 +47,41 @@ class Teller:
         self.cache = cache
         self.admission = admission
         self.writers = writers
-        self._queue: dict[Key, tuple[Decision, datetime, str, str | None]] = {}
+        self._queue: dict[Key, tuple[Decision, datetime, str, str | None, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._written: dict[Key, datetime] = {}
         """When each job's status was last written, as the writing cycle's clock read."""
         self._edits: dict[Key, int] = {}
         """Each job's namespace's `Cache.limit_edits` when its status was last made."""
 
-    def tell(self, waiting: Sequence[Decision], now: datetime, currency: str) -> None:
+    def tell(
+        self,
+        waiting: Sequence[Decision],
+        now: datetime,
+        currency: str,
+        edits: Mapping[str, int] | None = None,
+    ) -> None:
         """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
         that have none yet first (someone just applied them and sees nothing), less those told
-        within `REWRITE_EVERY_S` (a later cycle tells them its newer decision)."""
+        within `REWRITE_EVERY_S` (a later cycle tells them its newer decision); `edits`, the
+        cache's `limit_edits` as the cycle read them when it took its snapshot (now's where
+        not given)."""
         keys = {(d.job.namespace, d.job.name) for d in waiting}
         self._written = {k: at for k, at in self._written.items() if k in keys}
         self._edits = {k: n for k, n in self._edits.items() if k in keys}
         ordered = sorted((d for d in waiting if not self._recent(d, now)), key=self._told)
+        # The limits' edits as this cycle decided with them: one that comes before the write
+        # is told by the next cycle's decision, not marked told by this one's.
+        edits = self.cache.limit_edits if edits is None else edits
         self._queue = {
-            (d.job.namespace, d.job.name): (d, now, currency, self._version(d)) for d in ordered
+            (d.job.namespace, d.job.name): (
+                d,
+                now,
+                currency,
+                self._version(d),
+                edits.get(d.job.namespace, 0),
+            )
+            for d in ordered
         }
         if self._queue and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._drain(), name="pricewise-waiting-statuses")
@@ -110,13 +128,12 @@ class Teller:
         async def writer() -> None:
             while self._queue:
                 key = next(iter(self._queue))
-                decision, now, currency, version = self._queue.pop(key)
+                decision, now, currency, version, edits = self._queue.pop(key)
                 if self._version(decision) != version:
                     continue  # the job changed since: a newer cycle decides it
                 told = self._written.get(key)
                 # An admin who raised a limit and looks must see the new figure, not the old
                 # one for up to the refresh's five minutes.
-                edits = self.cache.limit_edits.get(key[0], 0)
                 refresh = (
                     told is None
                     or (now - told).total_seconds() >= REFRESH_EVERY_S

@@ -3,7 +3,8 @@
 A platform's pending jobs are mostly copies: a sweep of one script, a team's nightly runs, the
 few shapes of a benchmark's thousands of workloads. Two jobs are in one class when every choice
 the model has for them is the same choice: same namespace (quotas and budgets count per
-namespace), same priority, no promised start (a promise is one job's own), waits that count
+namespace), counted by the same scoped quotas (whose scopes match some jobs of a namespace only),
+same priority, no promised start (a promise is one job's own), waits that count
 alike (not at all for a job with a deadline), and the same options, pools, widths, starts,
 costs, demands and run times. A class's choice is then one integer (how
 many of its jobs take it) instead of a 0/1 choice per job: the model is as large as one job's
@@ -41,11 +42,12 @@ def _signature(
     job: Job,
     choices: Sequence[tuple[Candidate, int]],
     seen: dict[int, Hashable] | None = None,
-    apart: int = 0,
+    apart: Hashable = 0,
 ) -> Hashable:
     """What the model sees of a job: jobs with equal signatures are interchangeable. `seen`
     keeps what was read of each candidate (by identity: its later starts share it); `apart`
-    sets apart jobs the model weighs otherwise (an overdue job's hours)."""
+    sets apart jobs the model weighs or counts otherwise (an overdue job's hours, the scoped
+    quotas that count it)."""
     if job.promised_start is not None:
         return job.key
     known = {} if seen is None else seen
@@ -82,7 +84,7 @@ class JobClasses:
         cls,
         choices: Mapping[str, Sequence[tuple[Candidate, int]]],
         together: bool = True,
-        apart: Callable[[Job], int] = lambda job: 0,
+        apart: Callable[[Job], Hashable] = lambda job: 0,
     ) -> JobClasses:
         """The classes of jobs given every choice of each (candidate, start); with
         `together=False` every job is a class of its own. Jobs `apart` tells apart (a weight

@@ -134,8 +134,8 @@ class Ledger:
     nodes: dict[str, tuple[Node, ...]]
     quotas: dict[tuple[str, str], dict[str, int]]
     budgets: dict[tuple[str, str], int]
-    scoped: dict[tuple[str, str], Quota] = field(default_factory=dict)
-    """The quotas whose scopes leave some of their namespace's jobs out."""
+    quota_of: dict[tuple[str, str], Quota] = field(default_factory=dict)
+    """Each quota of `quotas`: which jobs it counts (`Quota.counts`)."""
     placed: dict[str, tuple[Candidate, tuple[str, ...]]] = field(default_factory=dict)
     planned_spend: dict[tuple[str, str], int] = field(default_factory=dict)
     """Per hard budget, what the placements and later starts recorded so far cost it: a job
@@ -149,20 +149,15 @@ class Ledger:
             nodes={p.name: p.nodes for p in snapshot.pools},
             quotas={(q.namespace, q.name): dict(q.remaining) for q in snapshot.quotas},
             budgets={(b.namespace, b.name): b.remaining for b in snapshot.budgets if b.hard},
-            scoped={(q.namespace, q.name): q for q in snapshot.quotas if q.jobs is not None},
+            quota_of={(q.namespace, q.name): q for q in snapshot.quotas},
         )
-
-    def _counts(self, quota: tuple[str, str], job: Job) -> bool:
-        """Whether the quota named counts the job's workers (see `Quota.counts`)."""
-        scoped = self.scoped.get(quota)
-        return job.namespace == quota[0] if scoped is None else scoped.counts(job)
 
     def quota_blocker(
         self, candidate: Candidate, given_back: Candidate | None = None
     ) -> str | None:
         """`quota ns/name: 4 nvidia.com/gpu left, needs 8` when a quota forbids the candidate;
         with `given_back`, a placement of the same job taken already, as if it were not."""
-        mine = [(k, v) for k, v in self.quotas.items() if self._counts(k, candidate.job)]
+        mine = [(k, v) for k, v in self.quotas.items() if self.quota_of[k].counts(candidate.job)]
         if not mine:
             return None
         demand = quota_demand(candidate)
@@ -240,7 +235,7 @@ class Ledger:
         pool = candidate.pool.name
         self.set_free(pool, remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang]))
         for key, left in self.quotas.items():
-            if self._counts(key, candidate.job):
+            if self.quota_of[key].counts(candidate.job):
                 for resource, amount in quota_demand(candidate).items():
                     if resource in left:
                         left[resource] -= amount

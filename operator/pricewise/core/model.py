@@ -190,11 +190,15 @@ class PlacementModel:
         self.lean = lean_above is not None and len(self.choices) > lean_above
         """Whether rows that whole plans do not need are left out (see `_slots`)."""
         # Overdue jobs weigh their own hours (see `overdue`): copies that waited for different
-        # times are not interchangeable.
+        # times are not interchangeable, nor are copies that different scoped quotas count.
+        scoped = [q for q in snapshot.quotas if q.jobs is not None]
         self.classes = JobClasses.of_choices(
             starts,
             together=classes,
-            apart=lambda job: overdue_hours(job, self.now_time, max_wait_s),
+            apart=lambda job: (
+                overdue_hours(job, self.now_time, max_wait_s),
+                tuple(q.name for q in scoped if q.counts(job)),
+            ),
         )
         self.size = {name: len(members) for name, members in self.classes.members.items()}
         self.groups = {name: keyed[name] for name in self.classes.members}

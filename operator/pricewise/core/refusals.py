@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import replace
 
 from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit, wider_run
@@ -186,8 +187,11 @@ def unfeasible(
         )
         return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
     if stage is Stage.QUOTA:
-        # A quota of pods, or of devices that several workers need, is met with fewer.
-        fewer = ", or fewer workers: spec.workers.min" if cheapest.workers > 1 else ""
+        # A quota of pods, or of devices that several workers need, is met with fewer, where
+        # one worker is within every quota.
+        one = replace(cheapest, workers=1)
+        fits = job.min_workers > 1 and beyond_quotas(one, snapshot.quotas) is None
+        fewer = ", or fewer workers: spec.workers.min" if fits else ""
         return "QuotaTooSmall", (
             f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
             f"for less (spec.options{fewer})"

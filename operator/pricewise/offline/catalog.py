@@ -355,7 +355,11 @@ def _change(was: float, now: float) -> str:
     (`+0.00073%`): 10.97906 to 10.97914 read `+0.0%`, as if unchanged."""
     share = (now - was) / was
     text = f"{share:+.1%}"
-    return f"{share * 100:+.2g}%" if text in ("+0.0%", "-0.0%") else text
+    if text not in ("+0.0%", "-0.0%"):
+        return text
+    # Two significant digits, without an exponent (+9.1e-05% read as a typo).
+    digits = 1 - math.floor(math.log10(abs(share * 100)))
+    return f"{share * 100:+.{digits}f}%"
 
 
 def _shown(value: Any) -> str:
