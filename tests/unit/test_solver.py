@@ -271,6 +271,21 @@ def test_copies_a_scoped_quota_counts_apart_are_not_one_class(counted: set[str])
     assert started - counted == {"a", "b", "c"} - counted
 
 
+def test_a_job_larger_than_two_quotas_names_both() -> None:
+    # Named one at a time, an admin raised the first as told and was then told of the next.
+    gpus = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})
+    pods = Quota("team-a", "pods", {"pods": 1}, hard={"pods": 1})
+    two = job("j", option("nvidia-l4", 1000), min_workers=2, max_workers=2)
+    plan = checked(snapshot([SLOW], [two], quotas=[gpus, pods]))
+    _, reason, message = decide(plan)
+    assert reason == "QuotaTooSmall"
+    assert message == (
+        "l4 x2 needs 16 nvidia.com/gpu, more than quota team-a/gpus allows in all (spec.hard: 4) "
+        "and needs 2 pods, more than quota team-a/pods allows in all (spec.hard: 1); raise each "
+        "of those ResourceQuotas' spec.hard, or ask for less (spec.options)"
+    )
+
+
 def test_fewer_workers_are_not_offered_where_one_worker_is_past_the_quota() -> None:
     quota = Quota("team-a", "gpus", {"nvidia.com/gpu": 4}, hard={"nvidia.com/gpu": 4})
     two = job("j", option("nvidia-l4", 1000), min_workers=2, max_workers=2)

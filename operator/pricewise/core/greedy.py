@@ -91,16 +91,29 @@ def _excluded(
 
 
 def _beyond(cand: Candidate, quotas: list[Quota]) -> str | None:
-    """What of the candidate is more than one of `quotas` allows in all, if any."""
+    """What of the candidate is more than `quotas` allow in all, if anything: each quota it
+    is too large for, so that raising the one named does not reveal the next one."""
+    over = quotas_too_small(cand, quotas)
+    if not over:
+        return None
     demand = quota_demand(cand)
-    for q in quotas:
-        for r in QUOTA_RESOURCES:
-            if r in q.hard and demand[r] > q.hard[r]:
-                return (
-                    f"needs {_amount(r, demand[r])} {r}, more than quota {q.namespace}/{q.name} "
-                    f"allows in all (spec.hard: {_amount(r, q.hard[r])})"
-                )
-    return None
+    return " and ".join(
+        f"needs {_amount(r, demand[r])} {r}, more than quota {q.namespace}/{q.name} allows in "
+        f"all (spec.hard: {_amount(r, q.hard[r])})"
+        for q, r in over
+    )
+
+
+def quotas_too_small(cand: Candidate, quotas: Sequence[Quota]) -> list[tuple[Quota, str]]:
+    """The hard quotas that count the candidate's job and allow less than it needs in all,
+    each with the first resource it falls short of."""
+    demand = quota_demand(cand)
+    over = []
+    for q in _hard_quotas(cand.job, quotas):
+        short = next((r for r in QUOTA_RESOURCES if r in q.hard and demand[r] > q.hard[r]), None)
+        if short is not None:
+            over.append((q, short))
+    return over
 
 
 _PERIODS = {"day": "a day", "week": "a week", "month": "a month"}

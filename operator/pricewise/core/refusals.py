@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit, wider_run
-from pricewise.core.greedy import beyond_quotas, budgets_too_small
+from pricewise.core.greedy import beyond_quotas, budgets_too_small, quotas_too_small
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.units import (
     TimeLimit,
@@ -192,9 +192,11 @@ def unfeasible(
         one = replace(cheapest, workers=1)
         fits = job.min_workers > 1 and beyond_quotas(one, snapshot.quotas) is None
         fewer = ", or fewer workers: spec.workers.min" if fits else ""
+        several = len(quotas_too_small(cheapest, snapshot.quotas)) > 1
+        which = "each of those ResourceQuotas'" if several else "that ResourceQuota's"
         return "QuotaTooSmall", (
-            f"{cheapest.label()} {cheapest.note}; raise that ResourceQuota's spec.hard, or ask "
-            f"for less (spec.options{fewer})"
+            f"{cheapest.label()} {cheapest.note}; raise {which} spec.hard, or ask for less "
+            f"(spec.options{fewer})"
         )
     if stage is Stage.BUDGET:
         several = len(budgets_too_small(cheapest, snapshot.budgets)) > 1
