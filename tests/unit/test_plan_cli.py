@@ -587,11 +587,8 @@ def test_a_budget_pricewise_cannot_count_holds_its_namespace_when_hard_as_the_op
         assert vision.startswith(f"{budgets}: Budget team-vision/monthly: invalid spec: {why}")
 
 
-def test_plan_cluster_names_a_kind_skipped_as_plan_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # `plan --cluster` built its warnings alone and said nothing of a `kind: BudGet`, which
-    # `plan` with the same files names.
+def example_cluster(monkeypatch: pytest.MonkeyPatch) -> FakeKube:
+    """The examples' price table and nodes, as the cluster `plan --cluster` reads."""
     cluster = FakeKube(Cache())
     for obj in [
         *read_objects(ROOT / "examples" / "pricetable.yaml"),
@@ -600,6 +597,15 @@ def test_plan_cluster_names_a_kind_skipped_as_plan_does(
         cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
     monkeypatch.setattr(kube, "load_configuration", lambda: None)
     monkeypatch.setattr(kube, "Kube", lambda _: cluster)
+    return cluster
+
+
+def test_plan_cluster_names_a_kind_skipped_as_plan_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `plan --cluster` built its warnings alone and said nothing of a `kind: BudGet`, which
+    # `plan` with the same files names.
+    example_cluster(monkeypatch)
     typo = tmp_path / "budget.yaml"
     typo.write_text(
         (ROOT / "examples" / "budgets.yaml").read_text().replace("kind: Budget", "kind: BudGet")
@@ -618,12 +624,7 @@ def test_plan_cluster_plans_the_cluster_without_the_files_only_where_a_job_could
 ) -> None:
     # The plan without the files is for listing the pending jobs they move: with none pending
     # (other than the files' own), it was a second solve of nothing.
-    cluster = FakeKube(Cache())
-    for obj in [
-        *read_objects(ROOT / "examples" / "pricetable.yaml"),
-        *read_objects(ROOT / "examples" / "cluster" / "nodes.yaml"),
-    ]:
-        cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
+    cluster = example_cluster(monkeypatch)
     quoted = list(read_objects(ROOT / "examples" / "jobs.yaml"))
     for key in pending:
         namespace, name = key.split("/")
@@ -631,8 +632,6 @@ def test_plan_cluster_plans_the_cluster_without_the_files_only_where_a_job_could
         cluster.put("trainingjobs", other)
     # The files' own first job is in the cluster already: replaced, it moves no other.
     cluster.put("trainingjobs", quoted[0])
-    monkeypatch.setattr(kube, "load_configuration", lambda: None)
-    monkeypatch.setattr(kube, "Kube", lambda _: cluster)
     calls = []
     monkeypatch.setattr(solver, "solve", lambda *a: calls.append(a) or solve(*a))
     assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml"), "--now", NOW]) == 0
@@ -644,14 +643,7 @@ def test_plan_cluster_quotes_a_job_without_a_namespace_in_the_context_s(
 ) -> None:
     # As `kubectl apply` puts it: quoted in `default`, it was quoted against another
     # namespace's quotas and Budgets than it would run under.
-    cluster = FakeKube(Cache())
-    for obj in [
-        *read_objects(ROOT / "examples" / "pricetable.yaml"),
-        *read_objects(ROOT / "examples" / "cluster" / "nodes.yaml"),
-    ]:
-        cluster.put({"PriceTable": "pricetables", "Node": "nodes"}[obj["kind"]], obj)
-    monkeypatch.setattr(kube, "load_configuration", lambda: None)
-    monkeypatch.setattr(kube, "Kube", lambda _: cluster)
+    example_cluster(monkeypatch)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: ml\n"

@@ -214,15 +214,21 @@ def used(quota: dict[str, Any], gpus: int) -> dict[str, Any]:
     return {**quota, "status": {"used": {"requests.nvidia.com/gpu": str(gpus)}}}
 
 
-def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> None:
-    # Only the reason, options or plan used to rewrite a waiting status: a job told that its
-    # quota had 2 GPUs left still said so after the quota was raised, for as long as it waited.
+def held_by_quota(limit: dict[str, Any]) -> World:
+    """Job `big`, of one 4-GPU worker, told it waits for `limit`: a quota with 2 GPUs left."""
     world = World()
+    world.kube.put("resourcequotas", limit)
     four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
-    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
     world.kube.put("trainingjobs", job("big", options=[four]))
     world.cycle()
     assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    return world
+
+
+def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> None:
+    # Only the reason, options or plan used to rewrite a waiting status: a job told that its
+    # quota had 2 GPUs left still said so after the quota was raised, for as long as it waited.
+    world = held_by_quota(used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
     # Another namespace's pod went: 3 left.
     world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 3))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
@@ -235,12 +241,7 @@ def test_a_waiting_job_s_figures_are_brought_up_to_date_every_few_minutes() -> N
 def test_a_limit_an_admin_edits_is_told_to_the_jobs_it_holds_at_once() -> None:
     # A quota's use moves on its own and waits for the refresh (above); an admin who raised
     # spec.hard, as the message asks, and looked saw the old figure for up to five minutes.
-    world = World()
-    four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
-    world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
-    world.kube.put("trainingjobs", job("big", options=[four]))
-    world.cycle()
-    assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    world = held_by_quota(used(quota("gpus", **{"requests.nvidia.com/gpu": "6"}), 4))
     world.kube.put("resourcequotas", used(quota("gpus", **{"requests.nvidia.com/gpu": "7"}), 4))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
     assert world.job("big")["reason"] == "QuotaExceeded"
@@ -254,18 +255,13 @@ def test_a_limit_an_admin_edits_is_told_to_the_jobs_it_holds_at_once() -> None:
 def test_a_quota_edit_is_told_once_the_api_server_copies_it_into_the_status() -> None:
     # The API server copies an edited spec.hard into status.hard a moment later, and the quota
     # is read from the status: a cycle between the two told the old figure as the edit's.
-    world = World()
-    four = {"accelerator": "nvidia-l4", "devicesPerWorker": 4, "duration": "1h"}
 
     def hard(spec: str, status: str) -> dict[str, Any]:
         body = quota("gpus", **{"requests.nvidia.com/gpu": spec})
         gpu = "requests.nvidia.com/gpu"
         return {**body, "status": {"hard": {gpu: status}, "used": {gpu: "4"}}}
 
-    world.kube.put("resourcequotas", hard("6", "6"))
-    world.kube.put("trainingjobs", job("big", options=[four]))
-    world.cycle()
-    assert "2 nvidia.com/gpu left" in world.job("big")["message"]
+    world = held_by_quota(hard("6", "6"))
     world.kube.put("resourcequotas", hard("7", "6"))
     run_cycle(world.scheduler, NOW + timedelta(seconds=REWRITE_EVERY_S))
     assert "2 nvidia.com/gpu left" in world.job("big")["message"]  # as the status still says
