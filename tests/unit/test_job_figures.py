@@ -336,6 +336,12 @@ def test_a_job_whose_pool_is_taken_out_of_the_prices_is_told_in_an_event_once() 
         (name, "runs on pool l4, which no PriceTable has now: accrued at its last price")
         for name in ("a", "b")
     ]
+    # Priced again, then taken out again: told again.
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=7))
+    world.kube.put("pricetables", table("prices", pool("h100", "nvidia-h100", 4.0)))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=8))
+    assert sum(reason == "PoolUnpriced" for _, reason, _ in world.kube.events) == 4
 
 
 def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:

@@ -57,8 +57,9 @@ class Accountant:
         self._known: dict[str, Pool] = {}
         """Every pool as last priced: a pool taken out of its PriceTable under running jobs
         goes on costing what it did."""
-        self._said: set[tuple[Key, str]] = set()
-        """(job, what) said once in the log: a pool gone, prices in another currency."""
+        self._said: dict[Key, set[str]] = {}
+        """What was said of each job's accrual (a pool gone, prices in another currency):
+        said once while it lasts."""
         self._flush: set[Key] = set()
         """Jobs settled at old prices (`settle(flush=True)`), written at the next chance."""
         self._worker_rates: dict[Key, float] = {}
@@ -173,7 +174,10 @@ class Accountant:
             )
             return
         pool = pools.get(name)
-        if pool is None:
+        if pool is not None:
+            # Priced as placed again: should it change way again, it is told again.
+            self._said.pop(key, None)
+        else:
             pool = self._known.get(name)
             if pool is None:
                 return
@@ -200,8 +204,8 @@ class Accountant:
         """Log `what` of a placed job's accrual, and queue it for a Warning event on the job
         (`told`), once: an admin who removed a pool its jobs run on reads it in `kubectl
         describe`, not only in the operator's log."""
-        if (key, what) not in self._said:
-            self._said.add((key, what))
+        if what not in self._said.setdefault(key, set()):
+            self._said[key].add(what)
             self.told.append((key, reason, what))
             log.warning("TrainingJob %s/%s %s", *key, what)
 
