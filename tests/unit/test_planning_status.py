@@ -181,7 +181,7 @@ def test_waiting_statuses_are_written_beside_the_loop_unseen_jobs_first() -> Non
         # A newer cycle's decisions replace what is still queued.
         world.kube.put("trainingjobs", job("f", options=[EIGHT]))
         await world.scheduler.cycle(NOW + timedelta(minutes=3))
-        teller.tell([], NOW, "USD")
+        teller.tell([], NOW, "USD", {})
         await teller.drained()
         assert "reason" not in world.job("f")
 

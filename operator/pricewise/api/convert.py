@@ -186,6 +186,11 @@ def _selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
+def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether a pool's node selector picks a node of these labels."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
     return labels
@@ -289,7 +294,7 @@ def pools_from(
             """(table, pool) that counts nodes this pool selects too: those nodes."""
             for node in node_list:
                 labels = _labels(node)
-                if not all(labels.get(k) == v for k, v in spec.node_selector.items()):
+                if not selects(spec.node_selector, labels):
                     continue
                 name = node["metadata"]["name"]
                 if name in owner:

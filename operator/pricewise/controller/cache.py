@@ -133,10 +133,7 @@ class Cache:
         if name not in self.nodes or self.nodes[name]["metadata"]["labels"] != labels:
             self._pricing_stale = True
         self.nodes[name] = {
-            "metadata": {
-                "name": body["metadata"]["name"],
-                "labels": dict(body["metadata"].get("labels") or {}),
-            },
+            "metadata": {"name": name, "labels": dict(labels)},
             "spec": {
                 "unschedulable": (body.get("spec") or {}).get("unschedulable", False),
                 "taints": sorted(
@@ -598,7 +595,7 @@ class Cache:
                 t
                 for t in tables
                 if any(
-                    all(node.get(k) == v for k, v in pool.node_selector.items())
+                    convert.selects(pool.node_selector, node)
                     for pool in t.spec.pools
                     for node in labels
                 )

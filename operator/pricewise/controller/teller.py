@@ -59,20 +59,18 @@ class Teller:
         waiting: Sequence[Decision],
         now: datetime,
         currency: str,
-        edits: Mapping[str, int] | None = None,
+        edits: Mapping[str, int],
     ) -> None:
         """Queue the statuses of a cycle's waiting jobs in place of the last cycle's, the jobs
         that have none yet first (someone just applied them and sees nothing), less those told
         within `REWRITE_EVERY_S` (a later cycle tells them its newer decision); `edits`, the
-        cache's `limit_edits` as the cycle read them when it took its snapshot (now's where
-        not given)."""
+        cache's `limit_edits` as the cycle read them when it took its snapshot."""
         keys = {(d.job.namespace, d.job.name) for d in waiting}
         self._written = {k: at for k, at in self._written.items() if k in keys}
         self._edits = {k: n for k, n in self._edits.items() if k in keys}
         ordered = sorted((d for d in waiting if not self._recent(d, now)), key=self._told)
         # The limits' edits as this cycle decided with them: one that comes before the write
         # is told by the next cycle's decision, not marked told by this one's.
-        edits = self.cache.limit_edits if edits is None else edits
         self._queue = {
             (d.job.namespace, d.job.name): (
                 d,

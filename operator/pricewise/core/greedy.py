@@ -55,7 +55,7 @@ def within_quotas(rows: list[Candidate], quotas: Sequence[Quota]) -> list[Candid
 def beyond_quotas(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
     """What of the candidate is more than a quota of its job's namespace allows in all, if
     anything: `needs 16 nvidia.com/gpu, more than quota team-a/gpus allows in all (...)`."""
-    return _beyond(cand, _hard_quotas(cand.job, quotas))
+    return _beyond(cand, quotas)
 
 
 def _hard_quotas(job: Job, quotas: Sequence[Quota]) -> list[Quota]:
@@ -66,16 +66,18 @@ def within_budgets(rows: list[Candidate], budgets: Sequence[BudgetView]) -> list
     """The job's candidates, those that cost more than a hard Budget of its namespace can ever
     take (`BudgetView.most`) excluded (`Stage.BUDGET`), as `within_quotas` does for quotas: a
     job dearer than its budget's whole limit waited as `BudgetExceeded` without end."""
-    mine = [b for b in budgets if b.hard and rows and b.namespace == rows[0].job.namespace]
+    mine = _hard_budgets(rows[0].job, budgets) if rows else []
     return _excluded(rows, Stage.BUDGET, lambda cand: _dearer(cand, mine)) if mine else rows
+
+
+def _hard_budgets(job: Job, budgets: Sequence[BudgetView]) -> list[BudgetView]:
+    return [b for b in budgets if b.hard and b.namespace == job.namespace]
 
 
 def budgets_too_small(cand: Candidate, budgets: Sequence[BudgetView]) -> list[BudgetView]:
     """The hard Budgets of the candidate's namespace that can never take its cost
     (`BudgetView.most`)."""
-    return [
-        b for b in budgets if b.hard and b.namespace == cand.job.namespace and cand.cost > b.most
-    ]
+    return [b for b in _hard_budgets(cand.job, budgets) if cand.cost > b.most]
 
 
 def _excluded(
@@ -90,7 +92,7 @@ def _excluded(
     return sorted(out, key=lambda c: not c.feasible)
 
 
-def _beyond(cand: Candidate, quotas: list[Quota]) -> str | None:
+def _beyond(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
     """What of the candidate is more than `quotas` allow in all, if anything: each quota it
     is too large for, so that raising the one named does not reveal the next one."""
     over = quotas_too_small(cand, quotas)
@@ -119,7 +121,7 @@ def quotas_too_small(cand: Candidate, quotas: Sequence[Quota]) -> list[tuple[Quo
 _PERIODS = {"day": "a day", "week": "a week", "month": "a month"}
 
 
-def _dearer(cand: Candidate, budgets: list[BudgetView]) -> str | None:
+def _dearer(cand: Candidate, budgets: Sequence[BudgetView]) -> str | None:
     """How the candidate costs more than `budgets` can ever take, if it does: every Budget it
     is too dear for, so that raising the one named does not reveal the next one."""
     over = budgets_too_small(cand, budgets)
