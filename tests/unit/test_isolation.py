@@ -870,6 +870,33 @@ def test_a_worker_still_to_create_is_made_from_the_template_the_job_was_placed_w
     assert "zone" not in pod["spec"]["nodeSelector"]
 
 
+@pytest.mark.parametrize(
+    ("resources", "said"),
+    [
+        ({"limits": {"nvidia.com/gpu": "8"}}, "resources.limits[nvidia.com/gpu]: 8 is replaced"),
+        ({"requests": {"nvidia.com/gpu": 1}}, None),
+    ],
+)
+def test_a_template_s_own_device_count_is_replaced_with_a_warning(
+    resources: dict[str, Any], said: str | None
+) -> None:
+    # A pod spec copied from elsewhere asked 8 GPUs where the option gives 1: the worker ran
+    # with 1, and nothing told its owner.
+    world = World()
+    spec = {"containers": [{"name": "main", "image": "t", "resources": resources}]}
+    world.kube.put("trainingjobs", job("copied", template={"spec": spec}))
+    world.cycle()
+    (pod,) = world.kube.pods(NS)
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    warned = [m for n, r, m in world.kube.events if r == "TemplateDevicesReplaced"]
+    assert warned == ([] if said is None else [warned[0]])
+    assert said is None or (said in warned[0] and "devicesPerWorker (1 on nvidia-l4)" in warned[0])
+    world.cycle()  # told once
+    assert len([r for _, r, _ in world.kube.events if r == "TemplateDevicesReplaced"]) == len(
+        warned
+    )
+
+
 def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each step and write is guarded, so a cluster refusing every status write (RBAC after an
     # upgrade) let every cycle count as ok, and PricewiseSolverFailing never fired.

@@ -113,6 +113,34 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
     )
 
 
+def replaced_devices(option: api.JobOption, template: Mapping[str, Any]) -> str | None:
+    """What the first container of a worker's template asks of the option's device that the
+    option's own count replaces, said as a Warning says it; None where the two agree.
+
+    A pod spec copied from elsewhere often carries `nvidia.com/gpu: 8` while the option says
+    `devicesPerWorker: 1`: the worker runs with one, and nothing told its owner.
+    """
+    device = device_resource(option.accelerator)
+    containers = (template.get("spec") or {}).get("containers") or []
+    if device is None or not containers:
+        return None
+    resources = containers[0].get("resources") or {}
+    for kind in ("requests", "limits"):
+        given = (resources.get(kind) or {}).get(device)
+        try:
+            differs = given is not None and parse_quantity(given) != option.devices_per_worker
+        except ValueError:
+            differs = True
+        if differs:
+            return (
+                f"spec.template.spec.containers[0].resources.{kind}[{device}]: {given} is "
+                f"replaced by the option's devicesPerWorker ({option.devices_per_worker} on "
+                f"{option.accelerator}): each worker gets the devices of the option it runs; "
+                "give them in spec.options[].devicesPerWorker and leave them out of the template"
+            )
+    return None
+
+
 def reported_progress(body: Mapping[str, Any]) -> float | None:
     """The share of work the trainer says it has saved (`pricewise.dev/progress`), None when
     it says nothing; a value that is not a number from 0 to 1 raises ValueError naming it."""

@@ -379,8 +379,9 @@ class TrainingJobSpec(SpecModel):
     template: dict[str, Any] = Field(
         description="Pod template of a worker (a PodTemplateSpec) with its containers: the "
         "training program. pricewise adds the node "
-        "selector, tolerations and device requests of the pool it chooses, and picks each "
-        "worker's node: nodeName, nodeSelector, affinity and topologySpreadConstraints are "
+        "selector, tolerations and device requests of the pool it chooses (the first container's "
+        "own device count is replaced, with a TemplateDevicesReplaced Warning event), and picks "
+        "each worker's node: nodeName, nodeSelector, affinity and topologySpreadConstraints are "
         "refused.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )

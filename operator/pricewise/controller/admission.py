@@ -163,6 +163,9 @@ class Admission:
                     )
                 return
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
+        replaced = convert.replaced_devices(option, record.model.spec.template)
+        if replaced is not None and not existing:
+            await self.event(record, "TemplateDevicesReplaced", replaced, warning=True)
         # The template it was placed with: an edit since (a new image, a node selector) is
         # taken when the job is planned again, not by the workers still to create.
         placed = {**body, "spec": {**body["spec"], "template": record.model.spec.template}}
