@@ -205,6 +205,25 @@ def test_a_gpu_pool_is_never_priced_as_its_machine_alone(tmp_path: Path) -> None
     )
 
 
+def test_a_gpu_machine_row_in_a_catalog_without_gpu_rows_is_said_to_be_the_whole_machine(
+    tmp_path: Path,
+) -> None:
+    # A GCP catalog cut to its machine rows priced an L4 node at its host alone, without a word.
+    g2 = "g2-standard-4,4,16,L4,1,,us-central1,us-central1-a,0.14679,0.05874"
+    pool = {**T4_POOL, "accelerator": "nvidia-l4", "instanceType": "g2-standard-4"}
+    prices, how = catalog.price_pool(pool, catalog_of(tmp_path, g2))
+    assert prices == {"perNodeHour": 0.14679}
+    assert how.endswith(
+        "taken as the whole machine with its GPUs: the catalog prices no GPU apart (a GCP "
+        "catalog does, in rows without InstanceType: import the whole of it)"
+    )
+    # A CPU pool's machine is the whole of it: nothing to say.
+    cpu = {**pool, "accelerator": "cpu"}
+    assert (
+        catalog.price_pool(cpu, catalog_of(tmp_path, g2))[1] == "g2-standard-4 on-demand 0.14679/h"
+    )
+
+
 def test_pools_that_cannot_be_priced_are_left_out_or_keep_their_prices(tmp_path: Path) -> None:
     rows = catalog_of(tmp_path, N1, T4)
     table = PriceTable.model_validate({

@@ -13,7 +13,8 @@ taken (spot prices differ by zone).
 
 A GPU pool is never priced as its machine alone: where the catalog prices accelerators apart
 (any row without `InstanceType`, as on GCP), a pool whose GPU row is missing, or whose GPU count
-neither the machine's row, the pool's `devicesPerNode` nor the nodes give, is not priced. A
+neither the machine's row, the pool's `devicesPerNode` nor the nodes give, is not priced; where
+it prices none apart, a GPU machine's row is taken as the whole machine, and its note says so. A
 pool that cannot be priced keeps the prices it had; one that had none is left out of the
 table, because a pool without prices runs for free. Each is said on stderr with why.
 
@@ -179,7 +180,15 @@ def price_pool(
     if accelerator == "cpu" or not apart:
         if host is None:
             return None, f"the catalog has no row for {machine} in {region}"
-        return {"perNodeHour": round(host, 6)}, f"{machine} {kind} {host:g}/h"
+        how = f"{machine} {kind} {host:g}/h"
+        if accelerator != "cpu":
+            # Right for AWS and Lambda, whose rows are whole instances; a GCP catalog cut to
+            # its machine rows priced an L4 node at its host alone, a fifth of its price.
+            how += (
+                ", taken as the whole machine with its GPUs: the catalog prices no GPU apart "
+                "(a GCP catalog does, in rows without InstanceType: import the whole of it)"
+            )
+        return {"perNodeHour": round(host, 6)}, how
     name = CATALOG_ACCELERATORS.get(accelerator)
     if name is None:
         known = ", ".join(sorted([*CATALOG_ACCELERATORS, *CATALOG_TPUS]))
