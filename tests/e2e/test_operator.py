@@ -396,9 +396,9 @@ def test_price_table_status_names_pool_problems(
     )
     stored = cluster.kubectl("get", "pricetable", f"test-{pools.tag}", "-o", "json").stdout
     assert json.loads(stored)["spec"]["pools"][2]["prices"] == {}
-    # And at a glance, in `kubectl get`'s READY and REASON columns.
-    row = cluster.kubectl("get", "pricetable", f"test-{pools.tag}").stdout.splitlines()[1]
-    assert row.split()[2:4] == ["False", "PoolWithoutNodes"], row
+    # And at a glance, in `kubectl get`'s columns: each pool with its nodes, READY and REASON.
+    row = cluster.kubectl("get", "pt", f"test-{pools.tag}").stdout.splitlines()[1]
+    assert row.split()[2:6] == ["3", "2", "False", "PoolWithoutNodes"], row
     assert {p["name"]: (p["nodes"], p["freeDevices"], p["freeCpu"]) for p in st["pools"]} == {
         f"real-{pools.tag}": (1, 8, 96),
         f"unpriced-{pools.tag}": (1, 8, 96),

@@ -196,7 +196,16 @@ _KINDS: list[dict[str, Any]] = [
         "plural": "pricetables",
         "short": ["pt"],
         "scope": "Cluster",
-        "columns": [_column("Currency", ".spec.currency"), _READY, _READY_REASON, _AGE],
+        "columns": [
+            _column("Currency", ".spec.currency"),
+            # A table set aside, or whose selectors match fewer nodes than the admin expects,
+            # shows at a glance (a column lists one value of an array: counts are fields).
+            _column("Pools", ".status.poolsInUse", "integer"),
+            _column("Nodes", ".status.nodes", "integer"),
+            _READY,
+            _READY_REASON,
+            _AGE,
+        ],
     },
     {
         "model": Budget,

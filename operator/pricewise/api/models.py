@@ -845,6 +845,14 @@ class PriceTableStatus(ApiModel):
     """Pools as the operator sees them."""
 
     pools: list[PoolStatus] = Field(default_factory=list, description="Per pool.")
+    pools_in_use: int = Field(
+        0,
+        description="Pools of this table that pricewise uses (not set aside for a problem the "
+        "Ready condition names), with nodes or not: the POOLS column.",
+    )
+    nodes: int = Field(
+        0, description="Nodes its pools match, all pools together: the NODES column."
+    )
     observed_generation: int | None = Field(
         None, description="The spec's generation these pools and conditions are for."
     )

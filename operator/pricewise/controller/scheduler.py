@@ -344,7 +344,13 @@ class Scheduler:
             )  # fmt: skip
             new = status_wire(
                 PriceTableStatus.model_validate(
-                    {"pools": rows, "observedGeneration": generation, "conditions": conditions}
+                    {
+                        "pools": rows,
+                        "poolsInUse": len(rows),
+                        "nodes": sum(r.nodes for r in rows),
+                        "observedGeneration": generation,
+                        "conditions": conditions,
+                    }
                 )
             )
             if new == previous:
