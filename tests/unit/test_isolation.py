@@ -291,6 +291,37 @@ def _restarted(world: World) -> None:
     asyncio.run(world.scheduler.prime())
 
 
+def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued() -> None:
+    # A newer EUR table of the same nodes, set aside as CurrencyMismatch: its watch event came
+    # first at every start, the price-change settle read the cluster as priced in EUR, and
+    # each running job got a NotAccrued Warning for a change that never happened.
+    world = World()
+    _running(world, "steady")
+    newer = "2026-06-01T00:00:00Z"
+    world.kube.put("pricetables", table("euros", pool("l4", "nvidia-l4", 2.0), created=newer,
+                                        currency="EUR"))  # fmt: skip
+    world.cycle()
+    assert world.ready("pricetables", "euros")["reason"] == "CurrencyMismatch"
+    fresh = Cache()
+    world.cache = world.kube.cache = fresh
+    world.scheduler = Scheduler(
+        fresh,
+        world.kube,  # type: ignore[arg-type]
+        Accountant(fresh, world.kube),  # type: ignore[arg-type]
+        SolverSettings(time_limit_s=2),
+    )
+    for (plural, _, name), body in world.kube.objects.items():
+        if plural != "pricetables":
+            world.kube.put(plural, body)
+    for name in ("euros", "prices"):  # the watch's order, as the handler takes it
+        world.scheduler.prices_changing(NOW)
+        fresh.upsert_price_table(world.kube.objects["pricetables", "", name])
+    asyncio.run(world.scheduler.prime())
+    world.cycle()
+    assert [r for _, r, _ in world.kube.events if r == "NotAccrued"] == []
+    assert world.job("steady")["phase"] == "Running"
+
+
 def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -118,7 +118,12 @@ class Scheduler:
 
     def prices_changing(self, now: datetime) -> None:
         """A PriceTable is about to change: what ran so far is settled at the old prices, so
-        that the new ones apply from now on, not retroactively."""
+        that the new ones apply from now on, not retroactively. Before this replica's first
+        cycle it has accrued nothing, and its view is partial (a newer table's watch event may
+        come before the table in use, and read as the cluster changing currency); a standby
+        never cycles: the first cycle accrues from what the statuses persisted."""
+        if self.cycles == 0:
+            return
         try:
             pools, _ = self.cache.pools()
             self.accountant.settle(now, {p.name: p for p in pools}, flush=True)
