@@ -278,8 +278,9 @@ def test_a_poison_budget_is_left_out_and_says_why(
     assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 0
 
 
-def _restarted(world: World) -> None:
-    """The operator restarted: a new cache, filled from the API server."""
+def _restarted(world: World, prime: bool = True) -> None:
+    """The operator restarted: a new cache, filled from the API server (unless not `prime`d:
+    then empty, for the watches to fill)."""
     fresh = Cache()
     world.cache = world.kube.cache = fresh
     world.scheduler = Scheduler(
@@ -288,7 +289,8 @@ def _restarted(world: World) -> None:
         Accountant(fresh, world.kube),  # type: ignore[arg-type]
         SolverSettings(time_limit_s=2),
     )
-    asyncio.run(world.scheduler.prime())
+    if prime:
+        asyncio.run(world.scheduler.prime())
 
 
 def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued() -> None:
@@ -302,20 +304,13 @@ def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued(
                                         currency="EUR"))  # fmt: skip
     world.cycle()
     assert world.ready("pricetables", "euros")["reason"] == "CurrencyMismatch"
-    fresh = Cache()
-    world.cache = world.kube.cache = fresh
-    world.scheduler = Scheduler(
-        fresh,
-        world.kube,  # type: ignore[arg-type]
-        Accountant(fresh, world.kube),  # type: ignore[arg-type]
-        SolverSettings(time_limit_s=2),
-    )
-    for (plural, _, name), body in world.kube.objects.items():
+    _restarted(world, prime=False)
+    for (plural, _, _), body in list(world.kube.objects.items()):
         if plural != "pricetables":
             world.kube.put(plural, body)
     for name in ("euros", "prices"):  # the watch's order, as the handler takes it
         world.scheduler.prices_changing(NOW)
-        fresh.upsert_price_table(world.kube.objects["pricetables", "", name])
+        world.cache.upsert_price_table(world.kube.objects["pricetables", "", name])
     asyncio.run(world.scheduler.prime())
     world.cycle()
     assert [r for _, r, _ in world.kube.events if r == "NotAccrued"] == []
