@@ -317,6 +317,21 @@ def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued(
     assert world.job("steady")["phase"] == "Running"
 
 
+def test_a_node_deleted_while_no_operator_ran_requeues_its_job_as_node_lost() -> None:
+    # Its pods were collected with it: the job read "worker 0 disappeared" (WorkerLost), and
+    # the node losses its pool's alert counts missed it.
+    world = World()
+    placed = _running(world, "orphan")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    world.kube.delete("nodes", "", placed["nodes"][0])
+    _restarted(world)
+    world.cycle()
+    again = world.job("orphan")
+    assert again["restarts"] == 1 and again["nodes"] != placed["nodes"]  # placed again
+    assert again["restartHistory"][0].startswith(f"worker 0's node {placed['nodes'][0]} is gone")
+
+
 def test_an_object_the_cache_cannot_take_does_not_keep_the_others_out_at_start_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -318,6 +318,13 @@ def test_lifecycle() -> None:
     assert gone is not None and gone.message.startswith(
         "worker 0's node n is gone at Nov 29 12:00 UTC"
     )
+    # Its pod gone with the node (deleted while no operator ran): lost with the node too.
+    with_node = lifecycle.transition(
+        "Running", 2, {0: _pod("Running")}, admitted, NOW, lost_nodes={"n1": "node n1 is gone"},
+        planned_nodes=["n0", "n1"],
+    )  # fmt: skip
+    assert with_node is not None and (with_node.cause, with_node.reason) == ("NodeLost", "Requeued")
+    assert with_node.message.startswith("worker 1's node n1 is gone at")
     spent = lifecycle.Restarts(used=3, allowed=3, history=("worker 0 failed at 10:00",) * 3)
     final = lifecycle.transition(
         "Running", 1, {0: _pod("Failed", end=NOW)}, admitted, NOW, restarts=spent

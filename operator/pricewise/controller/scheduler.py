@@ -417,7 +417,8 @@ class Scheduler:
         st = record.status
         meta = record.body["metadata"]
         pods = self.cache.workers_of(meta["namespace"], meta["name"])
-        lost = self.cache.lost_nodes((p.node for p in pods.values()), now, self.settings.node_grace)
+        nodes = [*(p.node for p in pods.values()), *st.nodes]
+        lost = self.cache.lost_nodes(nodes, now, self.settings.node_grace)
         allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
 
         def saved_s() -> float:
@@ -431,7 +432,7 @@ class Scheduler:
         end = None if told else self.cache.estimated_end(key, record)
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, st.admitted_at, now, lost_nodes=lost,
-            restarts=restarts, estimated_end=end,
+            restarts=restarts, estimated_end=end, planned_nodes=st.nodes,
         )  # fmt: skip
 
     async def _progress_one(

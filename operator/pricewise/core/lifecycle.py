@@ -7,7 +7,7 @@ job's restart budget, and acts on the transition returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -94,9 +94,11 @@ def _broken(
     lost_nodes: Mapping[str, str],
     waited: timedelta | None,
     gang_timeout: timedelta,
+    planned: Sequence[str],
 ) -> tuple[str, str] | None:
-    """(reason, cause) when a worker failed, vanished, sits on a lost node, or, admitted
-    `waited` ago, cannot start (see `CANNOT_START`) or has not started in `START_TIMEOUT`."""
+    """(reason, cause) when a worker failed, vanished, sits (or was to sit: `planned`, its
+    node by index) on a lost node, or, admitted `waited` ago, cannot start (see
+    `CANNOT_START`) or has not started in `START_TIMEOUT`."""
     failed = sorted(i for i in range(workers) if i in pods and pods[i].phase == "Failed")
     if failed:
         said = pods[failed[0]].failure
@@ -110,7 +112,9 @@ def _broken(
                 took = format_duration(waited.total_seconds())
                 return "WorkerFailed", f"worker {i} did not start in {took}"
     for i in range(workers):
-        node = pods[i].node if i in pods else None
+        # A worker gone with its node (deleted while no operator ran, its pods collected
+        # with it) was lost with the node, not on its own.
+        node = pods[i].node if i in pods else planned[i] if i < len(planned) else None
         if node in lost_nodes:
             return "NodeLost", f"worker {i}'s {lost_nodes[node or '']}"
     if phase == "Running" and any(i not in pods for i in range(workers)):
@@ -129,18 +133,20 @@ def transition(
     lost_nodes: Mapping[str, str] | None = None,
     restarts: Restarts | None = None,
     estimated_end: datetime | None = None,
+    planned_nodes: Sequence[str] = (),
 ) -> Transition | None:
     """The next phase of an Admitted or Running job, or None when it stays as it is.
 
     `lost_nodes` maps a node that went away (deleted, NotReady past its grace, reclaimed) to
-    what happened to it. A broken job restarts while its budget allows, else fails with the
+    what happened to it; `planned_nodes` are the workers' nodes by index, for workers whose pod
+    is gone. A broken job restarts while its budget allows, else fails with the
     history of its restarts. A running job whose `estimated_end` (given until its status says
     it is past it) has passed stays Running, as `PastEstimate`.
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
     waited = now - admitted_at if phase == "Admitted" and admitted_at is not None else None
-    broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout)
+    broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
         reason, cause = broken
         ran = now - restarts.started_at if restarts.started_at else timedelta(0)
