@@ -299,8 +299,8 @@ def test_a_free_pool_exports_its_price_at_zero() -> None:
     assert prices == {"device": 0.0}
 
 
-def test_a_cpu_pool_exports_its_free_cores_beside_its_zero_devices() -> None:
-    # pricewise_pool_free_devices was a CPU pool's only free-room series, and always 0.
+def test_a_cpu_pool_exports_its_free_cores_and_no_free_devices() -> None:
+    # A CPU pool's free devices read 0, as if it were full: its free room is its cores.
     cache = _state()
     cache.upsert_node(
         {
@@ -324,5 +324,5 @@ def test_a_cpu_pool_exports_its_free_cores_beside_its_zero_devices() -> None:
     def free(name: str) -> dict[str, float]:
         return {dict(labels)["pool"]: v for (n, labels), v in samples.items() if n == name}
 
-    assert free("pricewise_pool_free_devices") == {"a100": 8, "cpu": 0}
+    assert free("pricewise_pool_free_devices") == {"a100": 8}  # as in the PriceTable status
     assert free("pricewise_pool_free_cpu_cores") == {"a100": 96, "cpu": 27.5}

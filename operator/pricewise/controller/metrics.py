@@ -130,8 +130,8 @@ class StateCollector(Collector):
         # GPUs and cores would sum to nothing a query could use.
         pool_free = GaugeMetricFamily(
             "pricewise_pool_free_devices",
-            "GPUs or TPU chips of a pool that no pod requests; 0 for a CPU pool, which has no "
-            "devices: its free room is pricewise_pool_free_cpu_cores.",
+            "GPUs or TPU chips of a pool that no pod requests; none for a CPU pool, which has "
+            "no devices: its free room is pricewise_pool_free_cpu_cores.",
             labels=["pool"],
         )
         pool_free_cpu = GaugeMetricFamily(
@@ -159,7 +159,8 @@ class StateCollector(Collector):
                         from_micros(value),
                     )
             pool_nodes.add_metric([pool.name], len(pool.nodes))
-            pool_free.add_metric([pool.name], pool.free.devices)
+            if pool.accelerator != "cpu":  # its 0 read as "full" beside its free CPU
+                pool_free.add_metric([pool.name], pool.free.devices)
             pool_free_cpu.add_metric([pool.name], pool.free.cpu / 1000)
             for node in pool.nodes:
                 labels = self.cache.nodes.get(node.name, {}).get("metadata", {}).get("labels", {})
