@@ -402,6 +402,20 @@ def test_deleting_a_still_bad_price_table_heals_in_the_next_cycle(
     assert world.cache.rejected()["PriceTable", "InvalidSpec"] == 0
 
 
+def test_a_worker_larger_than_any_node_names_the_container_that_asks_it() -> None:
+    world = World()
+    sidecar = {"name": "cache", "image": "t", "resources": {"requests": {"memory": "2000000Gi"}}}
+    spec = {"containers": [{"name": "main", "image": "t"}, sidecar]}
+    world.kube.put("trainingjobs", job("huge", template={"spec": spec}))
+    world.cycle()
+    status = world.job("huge")
+    assert (status["phase"], status["reason"]) == ("Pending", "InvalidSpec")
+    assert (
+        "spec.template.spec.containers[1].resources.requests[memory]: a worker requests more "
+        "than 1,000,000Gi of memory, which no node has" in status["message"]
+    )
+
+
 def quota(name: str, namespace: str = NS, **hard: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": namespace}, "spec": {"hard": hard}}
 

@@ -75,6 +75,20 @@ def _bad_request(pod_spec: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _too_large(pod_spec: Mapping[str, Any], name: str, most: str) -> str:
+    """The error for a worker asking more `name` than any node could have, naming the field
+    of the container that asks most."""
+    asked = [
+        getattr(resources_of((c.get("resources") or {}).get("requests") or {}), name)
+        for c in pod_spec.get("containers") or []
+    ]
+    field = f"spec.template.spec.containers[{asked.index(max(asked))}].resources.requests"
+    return (
+        f"{field}[{name}]: a worker requests more than {most}, which no node has; request "
+        "what one worker (one pod) needs"
+    )
+
+
 def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Resources:
     """Requests of one worker of this option: the template's CPU and memory, the option's
     devices, with the option's own cpu/memory taking precedence.
@@ -88,11 +102,9 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
     except ValueError as err:
         raise ValueError(_bad_request(spec) or f"spec.template: {err}") from None
     if from_template.cpu > MAX_CPU_CORES * 1000:
-        raise ValueError(f"spec.template: a worker requests more than {MAX_CPU_CORES:,} CPUs")
+        raise ValueError(_too_large(spec, "cpu", f"{MAX_CPU_CORES:,} CPUs"))
     if from_template.memory > MAX_MEMORY_GIB * 1024:
-        raise ValueError(
-            f"spec.template: a worker requests more than {MAX_MEMORY_GIB:,}Gi of memory"
-        )
+        raise ValueError(_too_large(spec, "memory", f"{MAX_MEMORY_GIB:,}Gi of memory"))
     if option.cpu is not None:
         cpu = cpu_millis(option.cpu)
     elif option.accelerator == "cpu":
