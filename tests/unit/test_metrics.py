@@ -192,11 +192,16 @@ def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nob
     cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "planned",
                                             "namespace": "team-e"},
                       "status": {"phase": "Pending", "reason": "Reserved"}})  # fmt: skip
+    cache.upsert_job({**train, "metadata": {**train["metadata"], "name": "held",
+                                            "namespace": "team-f"},
+                      "status": {"phase": "Pending", "reason": "BudgetInvalid"}})  # fmt: skip
     samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
     ages = _by_namespace(samples, "pricewise_oldest_pending_job_age_seconds")
-    # Created days ago, it had waited 2 minutes since its node went away; the invalid job
-    # is PricewiseObjectsRejected's to report; the one planned to start waits by plan.
-    assert 100 < ages["team-c"] < 200 and "team-d" not in ages and "team-e" not in ages
+    # Created days ago, it had waited 2 minutes since its node went away; the invalid job,
+    # and the one an unreadable hard Budget holds, are PricewiseObjectsRejected's to report;
+    # the one planned to start waits by plan.
+    assert 100 < ages["team-c"] < 200
+    assert not {"team-d", "team-e", "team-f"} & set(ages)
 
 
 def test_jobs_past_their_max_wait_are_counted_where_they_wait_for_room() -> None:

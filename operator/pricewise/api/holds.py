@@ -39,6 +39,10 @@ def foreign_currency(budget: api.Budget, currency: str) -> str | None:
     )
 
 
+NAMESPACE_HOLDS = ("QuotaInvalid", "BudgetInvalid")
+"""The reasons of jobs a namespace's unreadable limit holds (`namespace_holds`)."""
+
+
 def namespace_holds(
     quota_errors: Mapping[tuple[str, str], str],
     hard_budget_errors: Mapping[tuple[str, str], str],

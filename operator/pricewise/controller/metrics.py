@@ -16,6 +16,7 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pricewise.api.holds import NAMESPACE_HOLDS
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
@@ -34,11 +35,12 @@ PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
 """What requeues a job (see `lifecycle.transition`)."""
 UNCOUNTED_WAITS = frozenset(
-    {*INFEASIBLE, *HELD_REASONS, "InvalidSpec", "PlanningFailed", "Reserved"}
+    {*INFEASIBLE, *HELD_REASONS, *NAMESPACE_HOLDS, "InvalidSpec", "PlanningFailed", "Reserved"}
 )
 """Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
-for a fix, and say so elsewhere, or they are planned to start (a job held five hours to save
-0.40 USD paged as pending too long after one)."""
+for a fix, and say so elsewhere (PricewiseObjectsRejected counts those held by an unreadable
+limit: one bad Budget paged three times), or they are planned to start (a job held five hours
+to save 0.40 USD paged as pending too long after one)."""
 
 
 class StateCollector(Collector):
