@@ -399,6 +399,18 @@ def test_a_restart_counts_as_lost_only_the_run_since_its_last_checkpoint() -> No
     assert "50% of the work saved" in restart, restart
 
 
+def test_a_small_share_saved_is_not_said_as_none() -> None:
+    # Two minutes kept of a ten-hour run read "0% of the work saved".
+    long_run = [{"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "10h"}]
+    world = one_running(checkpoint={"interval": "2m"}, options=long_run)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=3))
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=3, seconds=10))
+    (restart,) = world.job("a")["restartHistory"]
+    assert "0.3% of the work saved" in restart, restart
+
+
 def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
     world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # its accrual written: 0.50

@@ -51,7 +51,7 @@ from pricewise.core.quarantine import solve_isolated
 from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
 from pricewise.core.times import dated, timestamp
-from pricewise.core.units import format_duration, format_micros, from_micros
+from pricewise.core.units import format_duration, format_micros, format_share, from_micros
 from pricewise.kube import ApiError, Kube, purpose
 
 log = logging.getLogger(__name__)
@@ -473,7 +473,7 @@ class Scheduler:
                         namespace, run.pool, step.cause, st.currency or self.cache.currency()
                     ).inc(from_micros(run.lost(now)))
             progress = self._saved(record, now)
-            saved = f"; {progress:.0%} of the work saved" if progress else ""
+            saved = f"; {format_share(progress)} of the work saved" if progress else ""
             accrued = fields.get("accrued_cost", st.accrued_cost)
             fields["message"] += f" ({accrued:.2f} {st.currency or ''} accrued so far{saved})"
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
