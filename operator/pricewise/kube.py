@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 from collections import Counter
@@ -23,6 +24,8 @@ from kubernetes import client, config
 from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL, job_label
 from pricewise.core.times import timestamp
+
+log = logging.getLogger(__name__)
 
 COMPONENT = "pricewise"
 MERGE_PATCH = "application/merge-patch+json"
@@ -310,3 +313,17 @@ class Kube:
             await self.request("POST", base, lease)
         else:
             await self.request("PUT", f"{base}/{meta['name']}", lease)
+
+
+async def record_event(
+    kube: Kube, obj: dict[str, Any], kind: str, reason: str, message: str, warning: bool = False
+) -> None:
+    """`Kube.event`, best effort: an event never fails a cycle. One the API server refuses is
+    logged as a warning, naming the object: an admission policy denying Events in a namespace
+    left its jobs' `Admitted` and `MaxWaitExceeded` events missing without a word."""
+    try:
+        await kube.event(obj, kind, reason, message, warning)
+    except Exception as err:
+        meta = obj["metadata"]
+        where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        log.warning("%s event on %s %s not recorded: %s", reason, kind, where, err)

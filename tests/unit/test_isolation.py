@@ -952,6 +952,27 @@ def test_a_template_s_own_device_count_is_replaced_with_a_warning(
     )
 
 
+def test_an_event_the_api_server_refuses_is_logged_naming_the_job(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An admission policy denying Events in a namespace: the job was placed with no Admitted
+    # event, and nothing but a debug line said so.
+    world = World()
+
+    async def denied(*_: Any, **__: Any) -> None:
+        raise ApiError(403, "events is forbidden by policy deny-events")
+
+    monkeypatch.setattr(world.kube, "event", denied)
+    world.kube.put("trainingjobs", job("quiet"))
+    with caplog.at_level("WARNING", logger="pricewise.kube"):
+        world.cycle()
+    assert world.job("quiet")["phase"] == "Admitted"
+    assert (
+        f"Admitted event on TrainingJob {NS}/quiet not recorded: " in caplog.text
+        and "deny-events" in caplog.text
+    )
+
+
 def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each step and write is guarded, so a cluster refusing every status write (RBAC after an
     # upgrade) let every cycle count as ok, and PricewiseSolverFailing never fired.

@@ -23,7 +23,7 @@ from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.snapshot import Pool
 from pricewise.core.times import optional_timestamp
 from pricewise.core.units import format_micros_apart, to_micros
-from pricewise.kube import ApiError, Kube
+from pricewise.kube import ApiError, Kube, record_event
 
 log = logging.getLogger(__name__)
 
@@ -460,10 +460,7 @@ class Accountant:
     async def _event(self, key: Key, reason: str, message: str, warning: bool = True) -> None:
         """An event on a Budget, as `kubectl describe budget` shows it; best effort."""
         meta = {"name": key[1], "namespace": key[0], "uid": self.cache.budget_meta(key).get("uid")}
-        try:
-            await self.kube.event({"metadata": meta}, "Budget", reason, message, warning=warning)
-        except Exception:  # an event is a courtesy; it never fails a cycle
-            log.debug("event not recorded", exc_info=True)
+        await record_event(self.kube, {"metadata": meta}, "Budget", reason, message, warning)
 
 
 def _news(

@@ -27,7 +27,7 @@ from pricewise.core.lookahead import max_wait_text
 from pricewise.core.preemption import PREEMPTING
 from pricewise.core.refusals import INFEASIBLE
 from pricewise.core.units import format_duration
-from pricewise.kube import ApiError, ConflictError, Kube, purpose
+from pricewise.kube import ApiError, ConflictError, Kube, purpose, record_event
 
 log = logging.getLogger(__name__)
 RELEASED_FIELDS = (
@@ -316,8 +316,5 @@ class Admission:
     async def event(
         self, record: JobRecord, reason: str, message: str, warning: bool = False
     ) -> None:
-        """Record an Event on the job; best effort."""
-        try:
-            await self.kube.event(record.body, "TrainingJob", reason, message, warning)
-        except Exception:  # an event is a courtesy; it never fails a cycle
-            log.debug("event not recorded", exc_info=True)
+        """Record an Event on the job; best effort (`record_event`)."""
+        await record_event(self.kube, record.body, "TrainingJob", reason, message, warning)

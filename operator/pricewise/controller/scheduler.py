@@ -52,7 +52,7 @@ from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan, SolverSettings
 from pricewise.core.times import dated, timestamp
 from pricewise.core.units import format_duration, format_micros, format_share, from_micros
-from pricewise.kube import ApiError, Kube, purpose
+from pricewise.kube import ApiError, Kube, purpose, record_event
 
 log = logging.getLogger(__name__)
 
@@ -372,10 +372,7 @@ class Scheduler:
         news, self._price_news = self._price_news, []
         for changed, message in news:
             log.info("PriceTable %s: %s", changed["metadata"]["name"], message)
-            try:
-                await self.kube.event(changed, "PriceTable", "PricesChanged", message)
-            except Exception:  # an event is a courtesy; it never fails a cycle
-                log.debug("event not recorded", exc_info=True)
+            await record_event(self.kube, changed, "PriceTable", "PricesChanged", message)
 
     # --- placed jobs ----------------------------------------------------------------------
 
