@@ -28,7 +28,7 @@ def _pool(prices: PoolPrices | None = None, nodes: tuple[Node, ...] | None = Non
         str(kw.get("capacity_type", "on-demand")),
         prices or PoolPrices(per_device_hour=to_micros(3.0)),
         (Node("n", NODE, NODE),) if nodes is None else nodes,
-        unavailable_nodes=int(kw.get("unavailable", 0)),  # type: ignore[call-overload]
+        unavailable=(Node("out", NODE, Resources()),) * int(kw.get("unavailable", 0)),  # type: ignore[call-overload]
     )
 
 

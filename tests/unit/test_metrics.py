@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -331,3 +332,18 @@ def test_a_cpu_pool_exports_its_free_cores_and_no_free_devices() -> None:
 
     assert free("pricewise_pool_free_devices") == {"a100": 8}  # as in the PriceTable status
     assert free("pricewise_pool_free_cpu_cores") == {"a100": 96, "cpu": 27.5}
+
+
+def test_a_node_cordoned_or_being_reclaimed_is_still_billed() -> None:
+    # OpenCost's node cost series dropped a node as soon as it carried a reclaim taint (or was
+    # cordoned), though the node was still there and billed.
+    cache = _state()
+    body = copy.deepcopy(cache.nodes["a100-0"])
+    body["spec"] = {"unschedulable": True, "taints": [{"key": "karpenter.sh/disrupted"}]}
+    cache.upsert_node(body)
+    samples = _samples(Metrics(cache, Accountant(cache, NoKube())))  # type: ignore[arg-type]
+    billed = {
+        dict(labels)["node"] for (n, labels), _ in samples.items() if n == "node_total_hourly_cost"
+    }
+    assert billed == {"a100-0"}
+    assert samples[("pricewise_pool_nodes", (("pool", "a100"),))] == 0  # it takes no worker

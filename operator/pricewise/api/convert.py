@@ -268,9 +268,7 @@ class PoolProblem:
     node can match."""
 
 
-def _pool(
-    spec: api.Pool, members: list[Node], order: int, unavailable: int, largest_out: Resources
-) -> Pool:
+def _pool(spec: api.Pool, members: list[Node], order: int, unavailable: list[Node]) -> Pool:
     return Pool(
         name=spec.name,
         accelerator=spec.accelerator,
@@ -284,8 +282,7 @@ def _pool(
         nodes=tuple(sorted(members, key=lambda n: n.name)),
         order=order,
         power_per_device_watts=spec.power_per_device_watts,
-        unavailable_nodes=unavailable,
-        unavailable_shape=largest_out,
+        unavailable=tuple(unavailable),
         interruption_rate=spec.interruption_rate if spec.capacity_type == "spot" else 0.0,
     )
 
@@ -329,7 +326,8 @@ def pools_from(
                 message = f"pool {spec.name}: spec.nodeSelector: {bad}; it is not used"
                 problems.append(PoolProblem((here,), "InvalidSelector", message, spec.name))
                 continue
-            members, unavailable, largest_out = [], 0, Resources()
+            members: list[Node] = []
+            unavailable: list[Node] = []
             taken: dict[tuple[str, str], list[str]] = {}
             """(table, pool) that counts nodes this pool selects too: those nodes."""
             for node in node_list:
@@ -345,8 +343,7 @@ def pools_from(
                     (node.get("status") or {}).get("allocatable") or {}, room=True
                 )
                 if not _schedulable(node):
-                    unavailable += 1
-                    largest_out = max(largest_out, allocatable)
+                    unavailable.append(Node(name, allocatable, Resources()))
                     continue
                 members.append(Node(name, allocatable, allocatable - used.get(name, Resources())))
             for (first_table, first_pool), names in taken.items():
@@ -383,7 +380,7 @@ def pools_from(
                         "for a free pool; `pricewise prices import` fills them from a catalog)",
                     )
                 )
-            pools.append(_pool(spec, members, len(pools), unavailable, largest_out))
+            pools.append(_pool(spec, members, len(pools), unavailable))
     return tuple(pools), problems
 
 

@@ -164,7 +164,8 @@ class StateCollector(Collector):
             if pool.accelerator != "cpu":  # its 0 read as "full" beside its free CPU
                 pool_free.add_metric([pool.name], pool.free.devices)
             pool_free_cpu.add_metric([pool.name], pool.free.cpu / 1000)
-            for node in pool.nodes:
+            # Cordoned, NotReady or being reclaimed, a node is still there and billed.
+            for node in (*pool.nodes, *pool.unavailable):
                 labels = self.cache.nodes.get(node.name, {}).get("metadata", {}).get("labels", {})
                 row = [
                     node.name,

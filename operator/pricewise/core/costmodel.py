@@ -280,8 +280,8 @@ def candidate_for(
 
     if not pool.nodes:
         note = (
-            f"all {pool.unavailable_nodes} node(s) of the pool are cordoned or NotReady"
-            if pool.unavailable_nodes
+            f"all {len(pool.unavailable)} node(s) of the pool are cordoned or NotReady"
+            if pool.unavailable
             else "the pool has no nodes"
         )
         return excluded(Stage.NO_NODES, note)

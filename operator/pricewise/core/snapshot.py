@@ -152,11 +152,9 @@ class Pool:
     order: int = 0
     """Position in the admin's PriceTable order: what a first-fit policy would try first."""
     power_per_device_watts: float | None = None
-    unavailable_nodes: int = 0
-    """Nodes the pool's selector matches that are cordoned or NotReady (not in `nodes`)."""
-    unavailable_shape: Resources = Resources()
-    """The largest allocatable among those: the node a worker's share of a node's price is
-    measured against while every node is out (a drain), as it was before."""
+    unavailable: tuple[Node, ...] = ()
+    """Nodes the pool's selector matches that are cordoned, NotReady or being reclaimed (not in
+    `nodes`): they take no worker, but are still there, and billed."""
     releases: tuple[Release, ...] = ()
     """What the jobs running on the pool free, and when: the pool's capacity over time."""
     interruption_rate: float = 0.0
@@ -169,8 +167,9 @@ class Pool:
 
     @property
     def node_shape(self) -> Resources:
-        """The largest node's allocatable: the share a worker takes is measured against it."""
-        return max((n.allocatable for n in self.nodes), default=self.unavailable_shape)
+        """The largest node's allocatable: the share a worker takes is measured against it;
+        while every node is out (a drain), the largest of those, as it was before."""
+        return max((n.allocatable for n in self.nodes or self.unavailable), default=Resources())
 
     @property
     def free(self) -> Resources:
