@@ -273,6 +273,21 @@ def test_a_requeued_job_shows_what_it_spent_and_no_estimate_of_the_run_it_lost()
     assert kubectl_get(world, "a")["COST"] == "~12.13 USD"
 
 
+def test_a_worker_deleted_between_cycles_is_billed_up_to_its_deletion() -> None:
+    # Forgotten as its deletion came, a worker's run since the last cycle went unbilled: up to
+    # a cycle's period of every worker lost (a spot reclaim, a node drained).
+    world = busy_world()  # a and b fill both L4 nodes until 13:00, 8 GPUs at 1.00 USD each
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    (pod,) = [p for p in world.kube.pods(NS) if p["metadata"]["ownerReferences"][0]["name"] == "a"]
+    world.scheduler.worker_deleted(pod, NOW + timedelta(minutes=30, seconds=25))
+    world.kube.delete("pods", NS, pod["metadata"]["name"])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    status = world.job("a")
+    assert status["restarts"] == 1  # and placed again on its node, free again
+    assert status["accruedCost"] == round(8 * (30 * 60 + 25) / 3600, 6)
+
+
 def test_a_placed_job_is_expected_to_cost_its_earlier_runs_and_at_least_what_it_spent() -> None:
     placed = {"phase": "Running", "currency": "EUR", "estimatedCost": 8.0}
     read = TrainingJobStatus.model_validate

@@ -126,6 +126,14 @@ class Accountant:
             else:
                 self._reprice(key, record, now)
 
+    def settle_job(self, key: Key, now: datetime, pools: Mapping[str, Pool]) -> None:
+        """Accrue one placed job up to `now`, as `settle` does for all (see `worker_deleted`)."""
+        record = self.cache.jobs.get(key)
+        if record is None or not self._due(record):
+            return
+        self._known.update(pools)
+        self._settle_one(key, record, now.replace(microsecond=0), pools, self.cache.currency())
+
     def _reprice(self, key: Key, record: JobRecord, now: datetime) -> None:
         """Re-estimate a placed job's run if its worker's price changed since `settle(flush=True)`:
         the part of its estimate not yet accrued, scaled by the new price over the old; from a

@@ -236,6 +236,9 @@ async def pod(type: str, body: kopf.Body, **_: Any) -> None:
     key = key_of(body)
     before = CACHE.pods.get(key)
     if type == "DELETED":
+        scheduler = _scheduler()
+        if scheduler is not None:
+            scheduler.worker_deleted(body, datetime.now(UTC))
         CACHE.forget_pod(key)
     else:
         CACHE.upsert_pod(body)

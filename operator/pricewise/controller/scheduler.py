@@ -36,7 +36,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import JobRecord, Key
+from pricewise.controller.records import JobRecord, Key, key_of
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -129,6 +129,27 @@ class Scheduler:
             self.accountant.settle(now, {p.name: p for p in pools}, flush=True)
         except Exception:  # the change itself must still be taken, or the cluster never heals
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
+
+    def worker_deleted(self, body: Mapping[str, Any], now: datetime) -> None:
+        """A running worker's pod is deleted: its job is accrued up to `now` while the cache
+        still has the pod. The next cycle no longer sees it, and the run since the last cycle
+        went unbilled (up to a cycle's period of every worker lost to a reclaim)."""
+        pod = self.cache.pods.get(key_of(body))
+        owners = body["metadata"].get("ownerReferences") or []
+        job = next((o["name"] for o in owners if o.get("kind") == "TrainingJob"), None)
+        if self.cycles == 0 or pod is None or pod.start is None or pod.end or job is None:
+            return
+        try:
+            pools, _ = self.cache.pools()
+            self.accountant.settle_job(
+                (body["metadata"]["namespace"], job), now, {p.name: p for p in pools}
+            )
+        except Exception:  # the deletion itself must still be taken
+            log.exception(
+                "accrual of %s/%s before its worker's deletion failed",
+                body["metadata"]["namespace"],
+                job,
+            )
 
     def prices_changed(self, body: Mapping[str, Any], message: str) -> None:
         """A PriceTable's prices changed (`message`, from `convert.price_changes`; empty where
