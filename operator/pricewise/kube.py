@@ -326,4 +326,7 @@ async def record_event(
     except Exception as err:
         meta = obj["metadata"]
         where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-        log.warning("%s event on %s %s not recorded: %s", reason, kind, where, err)
+        log.warning(
+            "%s event on %s %s not recorded (RBAC, or an admission policy on Events?): %s",
+            reason, kind, where, err, exc_info=not isinstance(err, ApiError),
+        )  # fmt: skip

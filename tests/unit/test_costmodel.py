@@ -105,7 +105,7 @@ def test_spot_and_nodes_notes() -> None:
     empty = _one(_pool(nodes=()))
     assert (empty.stage, empty.note) == (Stage.NO_NODES, "the pool has no nodes")
     cordoned = _one(_pool(nodes=(), unavailable=3))
-    assert cordoned.note == "all 3 node(s) of the pool are cordoned or NotReady"
+    assert cordoned.note == "all 3 node(s) of the pool are cordoned, NotReady or being reclaimed"
     small = Resources(cpu=2000, memory=8 * 1024, gpu=1)
     tiny = _one(_pool(nodes=(Node("t", small, small),)))
     assert (tiny.stage, tiny.workers) == (Stage.NO_FIT, 1)

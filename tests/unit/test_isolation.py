@@ -304,6 +304,9 @@ def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued(
                                         currency="EUR"))  # fmt: skip
     world.cycle()
     assert world.ready("pricetables", "euros")["reason"] == "CurrencyMismatch"
+    # Not used, it has no pool in use: its l4 is the USD table's.
+    listed = world.kube.status("pricetables", "", "euros")
+    assert (listed.get("pools", []), listed.get("poolsInUse", 0)) == ([], 0)
     _restarted(world, prime=False)
     for (plural, _, _), body in list(world.kube.objects.items()):
         if plural != "pricetables":
@@ -926,30 +929,36 @@ def test_a_worker_still_to_create_is_made_from_the_template_the_job_was_placed_w
 
 
 @pytest.mark.parametrize(
-    ("resources", "said"),
+    ("accelerator", "resources", "said"),
     [
-        ({"limits": {"nvidia.com/gpu": "8"}}, "resources.limits[nvidia.com/gpu]: 8 is replaced"),
-        ({"requests": {"nvidia.com/gpu": 1}}, None),
+        ("nvidia-l4", {"limits": {"nvidia.com/gpu": "8"}}, "limits[nvidia.com/gpu]: 8 is replaced"),
+        ("nvidia-l4", {"requests": {"nvidia.com/gpu": 1}}, None),
+        ("cpu", {"requests": {"nvidia.com/gpu": 1}}, "[nvidia.com/gpu]: 1 is kept, but option cpu"),
     ],
 )
-def test_a_template_s_own_device_count_is_replaced_with_a_warning(
-    resources: dict[str, Any], said: str | None
+def test_a_template_asking_devices_itself_gets_a_warning_once_a_placement(
+    accelerator: str, resources: dict[str, Any], said: str | None
 ) -> None:
     # A pod spec copied from elsewhere asked 8 GPUs where the option gives 1: the worker ran
-    # with 1, and nothing told its owner.
+    # with 1, and nothing told its owner; asked of a cpu option, its pod could not start.
     world = World()
-    spec = {"containers": [{"name": "main", "image": "t", "resources": resources}]}
-    world.kube.put("trainingjobs", job("copied", template={"spec": spec}))
-    world.cycle()
-    (pod,) = world.kube.pods(NS)
-    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    warned = [m for n, r, m in world.kube.events if r == "TemplateDevicesReplaced"]
-    assert warned == ([] if said is None else [warned[0]])
-    assert said is None or (said in warned[0] and "devicesPerWorker (1 on nvidia-l4)" in warned[0])
-    world.cycle()  # told once
-    assert len([r for _, r, _ in world.kube.events if r == "TemplateDevicesReplaced"]) == len(
-        warned
+    world.kube.put("nodes", node("cpu-0", "cpu"))
+    world.kube.put(
+        "pricetables", table("cpus", pool("cpu", "cpu", 0.1), created="2026-02-01T00:00:00Z")
     )
+    spec = {"containers": [{"name": "main", "image": "t", "resources": resources}]}
+    only = [{"accelerator": accelerator, "devicesPerWorker": 1, "duration": "1h"}]
+    world.kube.put("trainingjobs", job("copied", template={"spec": spec}, options=only))
+    world.kube.refuse = lambda m: ApiError(500, "etcd timeout") if m["kind"] == "Pod" else None
+    world.cycle()
+    world.kube.refuse = lambda _: None
+    world.cycle()  # its worker created on a second try: told once
+    (pod,) = world.kube.pods(NS)
+    if accelerator != "cpu":
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    warned = [m for _, r, m in world.kube.events if r == "TemplateDeviceRequest"]
+    assert len(warned) == (0 if said is None else 1)
+    assert said is None or (said in warned[0] and "spec.options[].devicesPerWorker" in warned[0])
 
 
 def test_an_event_the_api_server_refuses_is_logged_naming_the_job(
@@ -968,7 +977,7 @@ def test_an_event_the_api_server_refuses_is_logged_naming_the_job(
         world.cycle()
     assert world.job("quiet")["phase"] == "Admitted"
     assert (
-        f"Admitted event on TrainingJob {NS}/quiet not recorded: " in caplog.text
+        f"Admitted event on TrainingJob {NS}/quiet not recorded (RBAC" in caplog.text
         and "deny-events" in caplog.text
     )
 
@@ -1137,7 +1146,9 @@ def test_cordoned_nodes_are_named_as_the_reason() -> None:
     world.cycle()
     status = world.job("blocked")
     assert status["reason"] == "NodesUnavailable"
-    assert "all 2 node(s) of the pool are cordoned or NotReady" in status["message"]
+    assert (
+        "all 2 node(s) of the pool are cordoned, NotReady or being reclaimed" in status["message"]
+    )
 
 
 def test_a_job_whose_planning_raises_is_set_aside(monkeypatch: pytest.MonkeyPatch) -> None:

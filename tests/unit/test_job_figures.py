@@ -3,6 +3,7 @@ price change, the work a preemption loses, and the cost columns of `kubectl get 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from test_planning_status import EIGHT, H100, busy_world, start_workers
 
 from pricewise.api import crdgen
 from pricewise.api.models import TrainingJobStatus
+from pricewise.controller import handlers
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.status import cost_moved, figures, job_cost, pending_changed
@@ -273,19 +275,32 @@ def test_a_requeued_job_shows_what_it_spent_and_no_estimate_of_the_run_it_lost()
     assert kubectl_get(world, "a")["COST"] == "~12.13 USD"
 
 
-def test_a_worker_deleted_between_cycles_is_billed_up_to_its_deletion() -> None:
+@pytest.mark.parametrize("ended", [None, "2026-11-29T12:30:20Z"])
+def test_a_worker_deleted_between_cycles_is_billed_up_to_its_deletion(
+    monkeypatch: pytest.MonkeyPatch, ended: str | None
+) -> None:
     # Forgotten as its deletion came, a worker's run since the last cycle went unbilled: up to
-    # a cycle's period of every worker lost (a spot reclaim, a node drained).
+    # a cycle's period of every worker lost (a spot reclaim, a node drained). Deleted at
+    # 12:30:25, or first ended by the kubelet at 12:30:20 and then removed.
     world = busy_world()  # a and b fill both L4 nodes until 13:00, 8 GPUs at 1.00 USD each
+    monkeypatch.setattr(handlers, "CACHE", world.cache)
+    monkeypatch.setattr(handlers, "_state", {})
     start_workers(world, "2026-11-29T12:00:00Z")
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
     (pod,) = [p for p in world.kube.pods(NS) if p["metadata"]["ownerReferences"][0]["name"] == "a"]
-    world.scheduler.worker_deleted(pod, NOW + timedelta(minutes=30, seconds=25))
-    world.kube.delete("pods", NS, pod["metadata"]["name"])
+    if ended is not None:
+        terminated = {"terminated": {"startedAt": "2026-11-29T12:00:00Z", "finishedAt": ended}}
+        status = {**pod["status"], "phase": "Failed", "containerStatuses": [{"state": terminated}]}
+        pod = world.kube.put("pods", {**pod, "status": status})
+    name = pod["metadata"]["name"]
+    del world.kube.objects["pods", NS, name]
+    gone = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "2026-11-29T12:30:25Z"}}
+    asyncio.run(handlers.pod(type="DELETED", body=gone))  # as the watch reports it
     run_cycle(world.scheduler, NOW + timedelta(minutes=31))
     status = world.job("a")
     assert status["restarts"] == 1  # and placed again on its node, free again
-    assert status["accruedCost"] == round(8 * (30 * 60 + 25) / 3600, 6)
+    ran = 30 * 60 + (20 if ended else 25)
+    assert status["accruedCost"] == round(8 * ran / 3600, 6)
 
 
 def test_a_placed_job_is_expected_to_cost_its_earlier_runs_and_at_least_what_it_spent() -> None:

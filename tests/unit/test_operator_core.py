@@ -325,6 +325,12 @@ def test_lifecycle() -> None:
     )  # fmt: skip
     assert with_node is not None and (with_node.cause, with_node.reason) == ("NodeLost", "Requeued")
     assert with_node.message.startswith("worker 1's node n1 is gone at")
+    unbound = {0: _pod("Running"), 1: _pod("Pending", node=None)}
+    waiting = lifecycle.transition(
+        "Admitted", 2, unbound, admitted, NOW, lost_nodes={"n1": "node n1 is gone"},
+        planned_nodes=["n0", "n1"],
+    )  # fmt: skip
+    assert waiting is not None and waiting.cause == "NodeLost"
     spent = lifecycle.Restarts(used=3, allowed=3, history=("worker 0 failed at 10:00",) * 3)
     final = lifecycle.transition(
         "Running", 1, {0: _pod("Failed", end=NOW)}, admitted, NOW, restarts=spent

@@ -213,9 +213,9 @@ def test_a_gpu_machine_row_in_a_catalog_without_gpu_rows_is_said_to_be_the_whole
     pool = {**T4_POOL, "accelerator": "nvidia-l4", "instanceType": "g2-standard-4"}
     prices, how = catalog.price_pool(pool, catalog_of(tmp_path, g2))
     assert prices == {"perNodeHour": 0.14679}
-    assert how.endswith(
-        "taken as the whole machine with its GPUs: the catalog prices no GPU apart (a GCP "
-        "catalog does, in rows without InstanceType: import the whole of it)"
+    assert (
+        how
+        == "g2-standard-4 on-demand 0.14679/h, GPUs included (the catalog has no GPU row to add)"
     )
     # A CPU pool's machine is the whole of it: nothing to say.
     cpu = {**pool, "accelerator": "cpu"}

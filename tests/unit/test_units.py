@@ -19,6 +19,7 @@ from pricewise.core.units import (
     format_micros_apart,
     format_micros_up,
     format_money,
+    format_share,
     memory_mib,
     parse_duration,
 )
@@ -192,3 +193,10 @@ def test_a_time_of_another_day_carries_its_date() -> None:
     assert clock(datetime(2026, 12, 5, 1, 0, tzinfo=UTC), now) == "Dec 05 01:00 UTC"
     paris = timezone(timedelta(hours=1))
     assert clock(datetime(2026, 12, 5, 0, 30, tzinfo=paris), now) == "23:30 UTC"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"), [(0.42, "42%"), (0.004, "0.4%"), (0.0003, "<0.1%"), (0.0, "0%")]
+)
+def test_a_share_is_never_said_as_none_when_it_is_some(fraction: float, text: str) -> None:
+    assert format_share(fraction) == text

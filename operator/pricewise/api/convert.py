@@ -125,31 +125,38 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
     )
 
 
-def replaced_devices(option: api.JobOption, template: Mapping[str, Any]) -> str | None:
-    """What the first container of a worker's template asks of the option's device that the
-    option's own count replaces, said as a Warning says it; None where the two agree.
+def template_devices(option: api.JobOption, template: Mapping[str, Any]) -> str | None:
+    """What the first container of a worker's template asks of devices that pricewise does not
+    plan, said as a Warning event says it; None where it asks none, or what the option gives.
 
-    A pod spec copied from elsewhere often carries `nvidia.com/gpu: 8` while the option says
-    `devicesPerWorker: 1`: the worker runs with one, and nothing told its owner.
+    A pod spec copied from elsewhere often carries `nvidia.com/gpu: 8`: the option's own count
+    (`devicesPerWorker: 1`) replaces it, and the worker ran with one without a word; asked of
+    an option with another device, or none (cpu), it is kept, and the pod cannot start.
     """
     device = device_resource(option.accelerator)
     containers = (template.get("spec") or {}).get("containers") or []
-    if device is None or not containers:
-        return None
-    resources = containers[0].get("resources") or {}
+    resources = (containers[0].get("resources") or {}) if containers else {}
     for kind in ("requests", "limits"):
-        given = (resources.get(kind) or {}).get(device)
-        try:
-            differs = given is not None and parse_quantity(given) != option.devices_per_worker
-        except ValueError:
-            differs = True
-        if differs:
-            return (
-                f"spec.template.spec.containers[0].resources.{kind}[{device}]: {given} is "
-                f"replaced by the option's devicesPerWorker ({option.devices_per_worker} on "
-                f"{option.accelerator}): each worker gets the devices of the option it runs; "
-                "give them in spec.options[].devicesPerWorker and leave them out of the template"
-            )
+        for name in (GPU, TPU):
+            given = (resources.get(kind) or {}).get(name)
+            if given is None:
+                continue
+            field = f"spec.template.spec.containers[0].resources.{kind}[{name}]: {given}"
+            fix = "leave devices out of the template: spec.options[].devicesPerWorker gives them"
+            if name != device:
+                return (
+                    f"{field} is kept, but option {option.accelerator} gives no {name}: the "
+                    f"worker cannot start on its pool's nodes; {fix}"
+                )
+            try:
+                same = parse_quantity(given) == option.devices_per_worker
+            except ValueError:
+                same = False
+            if not same:
+                return (
+                    f"{field} is replaced by the option's devicesPerWorker "
+                    f"({option.devices_per_worker} on {option.accelerator}); {fix}"
+                )
     return None
 
 

@@ -39,7 +39,8 @@ def foreign_currency(budget: api.Budget, currency: str) -> str | None:
     )
 
 
-NAMESPACE_HOLDS = ("QuotaInvalid", "BudgetInvalid")
+QUOTA_INVALID, BUDGET_INVALID = "QuotaInvalid", "BudgetInvalid"
+NAMESPACE_HOLDS = (QUOTA_INVALID, BUDGET_INVALID)
 """The reasons of jobs a namespace's unreadable limit holds (`namespace_holds`)."""
 
 
@@ -63,7 +64,7 @@ def namespace_holds(
     for (namespace, name), error in sorted(quota_errors.items()):
         found[namespace].append(
             (
-                "QuotaInvalid",
+                QUOTA_INVALID,
                 f"ResourceQuota {name}: {error}. pricewise cannot enforce a quota it cannot "
                 f"read, so no job of namespace {namespace} is placed until the quota is "
                 "corrected (a quantity such as 64, 500m or 128Gi) or deleted",
@@ -80,7 +81,7 @@ def namespace_holds(
     for (namespace, name), error in sorted([*hard_budget_errors.items(), *foreign]):
         found[namespace].append(
             (
-                "BudgetInvalid",
+                BUDGET_INVALID,
                 f"Budget {name}: {error}. pricewise cannot enforce a hard budget it cannot "
                 f"read, so no job of namespace {namespace} is placed until the budget is "
                 "corrected, deleted or made soft (spec.enforcement: soft)",

@@ -379,8 +379,8 @@ class TrainingJobSpec(SpecModel):
     template: dict[str, Any] = Field(
         description="Pod template of a worker (a PodTemplateSpec) with its containers: the "
         "training program. pricewise adds the node "
-        "selector, tolerations and device requests of the pool it chooses (the first container's "
-        "own device count is replaced, with a TemplateDevicesReplaced Warning event), and picks "
+        "selector, tolerations and device requests of the pool it chooses (a device request of "
+        "the first container's own gets a TemplateDeviceRequest Warning event), and picks "
         "each worker's node: nodeName, nodeSelector, affinity and topologySpreadConstraints are "
         "refused.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
@@ -825,7 +825,11 @@ class PoolStatus(ApiModel):
     """What the operator sees of one pool."""
 
     name: str = Field(description="Pool name.")
-    nodes: int = Field(0, description="Nodes matched by the selector.")
+    nodes: int = Field(
+        0,
+        description="Nodes matched by the selector that take workers (not cordoned, NotReady "
+        "or being reclaimed).",
+    )
     free_devices: int | None = Field(
         None,
         description="Devices not requested by any pod; absent for a cpu pool, which has none "
@@ -851,7 +855,9 @@ class PriceTableStatus(ApiModel):
         "Ready condition names), with nodes or not: the POOLS column.",
     )
     nodes: int = Field(
-        0, description="Nodes its pools match, all pools together: the NODES column."
+        0,
+        description="Nodes its pools match that take workers, all pools together: the NODES "
+        "column.",
     )
     observed_generation: int | None = Field(
         None, description="The spec's generation these pools and conditions are for."

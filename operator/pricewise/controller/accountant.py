@@ -14,6 +14,7 @@ from typing import Any
 
 from pricewise.api import holds
 from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus
+from pricewise.api.naming import job_label
 from pricewise.api.wire import status_wire
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
@@ -125,14 +126,7 @@ class Accountant:
                     self._priced_before[key] = self._worker_rates[key]
             else:
                 self._reprice(key, record, now)
-
-    def settle_job(self, key: Key, now: datetime, pools: Mapping[str, Pool]) -> None:
-        """Accrue one placed job up to `now`, as `settle` does for all (see `worker_deleted`)."""
-        record = self.cache.jobs.get(key)
-        if record is None or not self._due(record):
-            return
-        self._known.update(pools)
-        self._settle_one(key, record, now.replace(microsecond=0), pools, self.cache.currency())
+        self.cache.departed.clear()  # those of jobs no longer placed: nothing to add them to
 
     def _reprice(self, key: Key, record: JobRecord, now: datetime) -> None:
         """Re-estimate a placed job's run if its worker's price changed since `settle(flush=True)`:
@@ -200,6 +194,7 @@ class Accountant:
         watts = (pool.power_per_device_watts or 0.0) * worker.devices
         pods = self.cache.workers_of(*key)
         spans = [accounting.Span(p.start, p.end) for p in pods.values()]
+        spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
         base = self._base(key, record)
         updated = accounting.accrue(base, spans, rate, watts, now)
         if updated.cost > base.cost:

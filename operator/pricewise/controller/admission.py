@@ -20,7 +20,7 @@ from pricewise.api import convert
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import JobRecord
+from pricewise.controller.records import JobRecord, Key, key_of
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import max_wait_text
@@ -66,6 +66,8 @@ class Admission:
         self.kube = kube
         self.max_wait_s = max_wait_s
         """The max wait of jobs without `spec.maxWait` (the operator's scheduler.maxWait)."""
+        self._devices_told: dict[Key, str] = {}
+        """Jobs told their template asks devices it does not get, with the placement told."""
 
     async def apply(
         self, decision: Decision, now: datetime, currency: str, refresh: bool = False
@@ -163,9 +165,11 @@ class Admission:
                     )
                 return
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
-        replaced = convert.replaced_devices(option, record.model.spec.template)
-        if replaced is not None and not existing:
-            await self.event(record, "TemplateDevicesReplaced", replaced, warning=True)
+        asked = convert.template_devices(option, record.model.spec.template)
+        key, placed_at = key_of(body), str(st.admitted_at)
+        if asked is not None and self._devices_told.get(key) != placed_at:
+            self._devices_told[key] = placed_at  # once a placement, however many tries
+            await self.event(record, "TemplateDeviceRequest", asked, warning=True)
         # The template it was placed with: an edit since (a new image, a node selector) is
         # taken when the job is planned again, not by the workers still to create.
         placed = {**body, "spec": {**body["spec"], "template": record.model.spec.template}}

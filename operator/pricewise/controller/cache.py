@@ -37,7 +37,7 @@ from pricewise.controller.records import (
     same_spec,
     same_version,
 )
-from pricewise.core.accounting import Accrual
+from pricewise.core.accounting import Accrual, Span
 from pricewise.core.costmodel import without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
@@ -114,6 +114,10 @@ class Cache:
     starts: dict[Key, datetime] = field(default_factory=dict)
     """Jobs the cycle saw start, with when, whose Running status it writes beside the solve:
     until then their room frees that much later than their admission says (`releases`)."""
+    departed: dict[tuple[str, str], list[Span]] = field(default_factory=dict)
+    """Runs of worker pods deleted since the last accrual, by (namespace, job label): the
+    next accrual no longer sees the pods, and their runs since the last cycle went unbilled
+    (up to a cycle's period of every worker lost to a reclaim or a drain)."""
     limit_edits: dict[str, int] = field(default_factory=dict)
     """Per namespace, how many times a Budget's or ResourceQuota's spec there was created,
     changed or deleted: a waiting job told a limit's figures is told again once it moves."""
@@ -165,14 +169,18 @@ class Cache:
         if pod.job is not None and pod.index is not None:
             self._workers.setdefault((key[0], pod.job), {})[key] = pod
 
-    def forget_pod(self, key: Key) -> None:
-        """A pod is gone."""
+    def forget_pod(self, key: Key, gone_at: datetime | None = None) -> None:
+        """A pod is gone; a worker deleted at `gone_at` (`records.gone_at`) is billed up to
+        then by the next accrual (see `departed`)."""
         pod = self.pods.pop(key, None)
         if pod is not None and pod.job is not None:
             workers = self._workers.get((key[0], pod.job), {})
             workers.pop(key, None)
             if not workers:
                 self._workers.pop((key[0], pod.job), None)
+            if gone_at is not None and pod.start is not None:
+                span = Span(pod.start, min(pod.end or gone_at, gone_at))
+                self.departed.setdefault((key[0], pod.job), []).append(span)
 
     def forget_workers(self, namespace: str, job: str) -> None:
         """A job's worker pods are gone, as when the job is deleted."""

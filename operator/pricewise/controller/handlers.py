@@ -26,7 +26,7 @@ from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig, from_environment
 from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.records import key_of, same_version
+from pricewise.controller.records import gone_at, key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.preemption import PreemptionSettings
 from pricewise.kube import Kube, load_configuration, purpose
@@ -236,10 +236,7 @@ async def pod(type: str, body: kopf.Body, **_: Any) -> None:
     key = key_of(body)
     before = CACHE.pods.get(key)
     if type == "DELETED":
-        scheduler = _scheduler()
-        if scheduler is not None:
-            scheduler.worker_deleted(body, datetime.now(UTC))
-        CACHE.forget_pod(key)
+        CACHE.forget_pod(key, gone_at(body, datetime.now(UTC)))
     else:
         CACHE.upsert_pod(body)
     after = CACHE.pods.get(key)

@@ -16,6 +16,7 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pricewise.api.convert import device_resource
 from pricewise.api.holds import NAMESPACE_HOLDS
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.controller.accountant import Accountant
@@ -161,7 +162,7 @@ class StateCollector(Collector):
                         from_micros(value),
                     )
             pool_nodes.add_metric([pool.name], len(pool.nodes))
-            if pool.accelerator != "cpu":  # its 0 read as "full" beside its free CPU
+            if device_resource(pool.accelerator):  # a CPU pool's 0 read as "full"
                 pool_free.add_metric([pool.name], pool.free.devices)
             pool_free_cpu.add_metric([pool.name], pool.free.cpu / 1000)
             # Cordoned, NotReady or being reclaimed, a node is still there and billed.

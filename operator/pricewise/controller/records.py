@@ -64,6 +64,13 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     )
 
 
+def gone_at(body: Mapping[str, Any], now: datetime) -> datetime:
+    """When a deleted pod stopped, as far as its watch event tells: `now`, or its
+    deletionTimestamp (the end of its grace period) where that came first."""
+    deadline = parse_time((body.get("metadata") or {}).get("deletionTimestamp"))
+    return min(deadline, now) if deadline else now
+
+
 def _failure(status: Mapping[str, Any]) -> str | None:
     """Why a failed pod failed: the pod's own reason (Evicted, OutOfcpu), else its first
     container that exited with an error, with its reason and code."""

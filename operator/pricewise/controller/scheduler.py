@@ -36,7 +36,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import JobRecord, Key, key_of
+from pricewise.controller.records import JobRecord, Key
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -101,6 +101,8 @@ class Scheduler:
         self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self.cycles = 0
+        self._settled = False
+        """Whether this replica has settled accruals in a cycle (see `prices_changing`)."""
         self._last_shape: tuple[int, int] | None = None
         """(pending, placed) of the last cycle, to log only cycles that differ from it."""
         self._price_news: list[tuple[dict[str, Any], str]] = []
@@ -118,38 +120,18 @@ class Scheduler:
 
     def prices_changing(self, now: datetime) -> None:
         """A PriceTable is about to change: what ran so far is settled at the old prices, so
-        that the new ones apply from now on, not retroactively. Before this replica's first
-        cycle it has accrued nothing, and its view is partial (a newer table's watch event may
-        come before the table in use, and read as the cluster changing currency); a standby
-        never cycles: the first cycle accrues from what the statuses persisted."""
-        if self.cycles == 0:
+        that the new ones apply from now on, not retroactively. Only the leader does, once it
+        has settled in a cycle: before, its view may be partial (a newer table's watch event
+        may come before the table in use, and read as the cluster changing currency), and its
+        first settle accrues from what the statuses persisted; a standby, or a leader demoted,
+        accrues nothing (what it settled would be counted again when it leads)."""
+        if not self.is_leader() or not self._settled:
             return
         try:
             pools, _ = self.cache.pools()
             self.accountant.settle(now, {p.name: p for p in pools}, flush=True)
         except Exception:  # the change itself must still be taken, or the cluster never heals
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
-
-    def worker_deleted(self, body: Mapping[str, Any], now: datetime) -> None:
-        """A running worker's pod is deleted: its job is accrued up to `now` while the cache
-        still has the pod. The next cycle no longer sees it, and the run since the last cycle
-        went unbilled (up to a cycle's period of every worker lost to a reclaim)."""
-        pod = self.cache.pods.get(key_of(body))
-        owners = body["metadata"].get("ownerReferences") or []
-        job = next((o["name"] for o in owners if o.get("kind") == "TrainingJob"), None)
-        if self.cycles == 0 or pod is None or pod.start is None or pod.end or job is None:
-            return
-        try:
-            pools, _ = self.cache.pools()
-            self.accountant.settle_job(
-                (body["metadata"]["namespace"], job), now, {p.name: p for p in pools}
-            )
-        except Exception:  # the deletion itself must still be taken
-            log.exception(
-                "accrual of %s/%s before its worker's deletion failed",
-                body["metadata"]["namespace"],
-                job,
-            )
 
     def prices_changed(self, body: Mapping[str, Any], message: str) -> None:
         """A PriceTable's prices changed (`message`, from `convert.price_changes`; empty where
@@ -184,6 +166,7 @@ class Scheduler:
             self._wake.clear()
             if not self.is_leader():
                 self.teller.stop()  # the leader writes statuses now
+                self.cache.departed.clear()  # the leader bills them
                 continue
             primed = await self.counted_cycle(datetime.now(UTC), primed)
 
@@ -220,6 +203,7 @@ class Scheduler:
         # Each step is guarded on its own: a fault in accounting must not stop placement.
         with _step("accounting"):
             self.accountant.settle(now, {p.name: p for p in pools})
+            self._settled = True
         async with _async_step("price table status", "accounting"):
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
@@ -339,8 +323,11 @@ class Scheduler:
             table = self.cache.price_tables.get(name)
             names = [p.name for p in table.spec.pools] if table else []
             mine = [invalid[name]] if name in invalid else [p for p in problems if name in p.tables]
-            # A pool name an older table has is that table's pool, not this one's.
+            # A pool name an older table has is that table's pool, not this one's; a table in
+            # another currency has none in use (a pool of its name is another table's).
             names = [n for n in names if n not in {p.pool for p in mine}]
+            if any(p.reason == "CurrencyMismatch" for p in mine):
+                names = []
             rates = self.cache.reclaim_rates.pools
             rows = [
                 PoolStatus(

@@ -280,7 +280,8 @@ def candidate_for(
 
     if not pool.nodes:
         note = (
-            f"all {len(pool.unavailable)} node(s) of the pool are cordoned or NotReady"
+            f"all {len(pool.unavailable)} node(s) of the pool are cordoned, NotReady or being "
+            "reclaimed"
             if pool.unavailable
             else "the pool has no nodes"
         )

@@ -113,8 +113,9 @@ def _broken(
                 return "WorkerFailed", f"worker {i} did not start in {took}"
     for i in range(workers):
         # A worker gone with its node (deleted while no operator ran, its pods collected
-        # with it) was lost with the node, not on its own.
-        node = pods[i].node if i in pods else planned[i] if i < len(planned) else None
+        # with it), or not yet bound to it, is lost with the node, not on its own.
+        bound = pods[i].node if i in pods else None
+        node = bound or (planned[i] if i < len(planned) else None)
         if node in lost_nodes:
             return "NodeLost", f"worker {i}'s {lost_nodes[node or '']}"
     if phase == "Running" and any(i not in pods for i in range(workers)):

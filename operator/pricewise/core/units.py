@@ -263,6 +263,9 @@ def format_money(amount: float, currency: str) -> str:
 
 
 def format_share(fraction: float) -> str:
-    """`42%`, or `0.4%` below one percent: "costs 0% more" hid a 0.40 USD difference that a
-    job waited five hours for."""
+    """`42%`, `0.4%` below one percent, `<0.1%` below a twentieth of one: "costs 0% more" hid
+    a 0.40 USD difference that a job waited five hours for, and "0% of the work saved" two
+    minutes a checkpoint kept."""
+    if 0 < fraction < 0.0005:
+        return "<0.1%"
     return f"{fraction:.1%}" if 0 < fraction < 0.01 else f"{fraction:.0%}"

@@ -184,10 +184,7 @@ def price_pool(
         if accelerator != "cpu":
             # Right for AWS and Lambda, whose rows are whole instances; a GCP catalog cut to
             # its machine rows priced an L4 node at its host alone, a fifth of its price.
-            how += (
-                ", taken as the whole machine with its GPUs: the catalog prices no GPU apart "
-                "(a GCP catalog does, in rows without InstanceType: import the whole of it)"
-            )
+            how += ", GPUs included (the catalog has no GPU row to add)"
         return {"perNodeHour": round(host, 6)}, how
     name = CATALOG_ACCELERATORS.get(accelerator)
     if name is None:
