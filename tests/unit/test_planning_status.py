@@ -424,6 +424,17 @@ def test_a_budget_s_spent_and_committed_add_up_between_accrual_writes() -> None:
     assert figures["spent"] == 0.51 and figures["committed"] + figures["spent"] == 2.0, figures
 
 
+def test_a_hard_budget_checks_what_was_spent_up_to_the_cycle_not_up_to_its_last_write() -> None:
+    # Its status's spent was up to a minute old, beside a committed counted from now: that
+    # minute's spend was counted nowhere, and a job past the limit by it was let through.
+    world = one_running(budget("monthly", limit=1.99, enforcement="hard"))  # a: 1.00 USD
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # spent 0.50, written
+    world.kube.put("trainingjobs", job("b"))  # 1.00 USD more: 2.00 in all, over 1.99
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30, seconds=50))
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == 0.5  # not due for a write
+    assert (world.job("b")["phase"], world.job("b")["reason"]) == ("Pending", "BudgetExceeded")
+
+
 def test_a_budget_s_spend_moving_into_spent_is_written_once_an_accrual_interval() -> None:
     world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
@@ -442,7 +453,7 @@ def test_starts_are_written_even_when_the_snapshot_fails(monkeypatch: pytest.Mon
     world = busy_world()
     start_workers(world, "2026-11-29T12:00:00Z")
 
-    def broken(now: datetime) -> Any:
+    def broken(now: datetime, spent: Any = None) -> Any:
         raise ValueError("a snapshot that cannot be built")
 
     monkeypatch.setattr(world.cache, "snapshot", broken)

@@ -341,6 +341,24 @@ class Accountant:
         })  # fmt: skip
         return status_wire(typed)
 
+    def spent_now(self, now: datetime) -> dict[Key, float]:
+        """Each Budget's spend in its current period as accrued at the last settle. Its
+        status's `spent` is up to a write old (a minute): checked beside `committed`, which
+        counts run time left from now, it left that minute's spend out, and a hard budget
+        admitted jobs past its limit by it."""
+        budgeted = {namespace for namespace, _ in self.cache.budgets}
+        buckets: dict[str, list[Mapping[str, float]]] = {}
+        for key, record in self.cache.jobs.items():
+            if key[0] in budgeted:
+                buckets.setdefault(key[0], []).append(self._base(key, record).buckets)
+        spent = {}
+        for key, budget in self.cache.budgets.items():
+            start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
+            spent[key] = accounting.spent_between(self._retained(key), start, end) + sum(
+                accounting.spent_between(b, start, end) for b in buckets.get(key[0], [])
+            )
+        return spent
+
     def _retained(self, key: Key) -> dict[str, float]:
         """A budget's retained costs: as written, and those of jobs deleted since."""
         budget = self.cache.budgets[key]

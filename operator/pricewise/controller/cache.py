@@ -563,13 +563,23 @@ class Cache:
         return total
 
     def budget_views(
-        self, currency: str, now: datetime, pools: Mapping[str, Pool]
+        self,
+        currency: str,
+        now: datetime,
+        pools: Mapping[str, Pool],
+        spent: Mapping[Key, float] | None = None,
     ) -> list[BudgetView]:
-        """Budgets in the prices' currency with what they have spent and committed (a Budget
-        in another currency is not enforced, and says so in its status)."""
+        """Budgets in the prices' currency with what they have spent (`spent`, else their
+        status's) and committed (a Budget in another currency is not enforced, and says so in
+        its status)."""
         return [
-            convert.budget_from(b, committed=self.committed(ns, now, pools), now=now)
-            for (ns, _), b in sorted(self.budgets.items())
+            convert.budget_from(
+                b,
+                spent=None if spent is None else spent.get(key),
+                committed=self.committed(key[0], now, pools),
+                now=now,
+            )
+            for key, b in sorted(self.budgets.items())
             if b.spec.currency == currency
         ]
 
@@ -765,8 +775,8 @@ class Cache:
             views.append(replace(view, frees=mine))
         return views
 
-    def snapshot(self, now: datetime) -> Snapshot:
-        """The solver's input."""
+    def snapshot(self, now: datetime, spent: Mapping[Key, float] | None = None) -> Snapshot:
+        """The solver's input; Budgets with `spent` (see `budget_views`)."""
         pools, _ = self.pools()
         currency = self.currency()
         # The start promised last cycle is kept in the status: a restart keeps the promise.
@@ -782,7 +792,7 @@ class Cache:
             pools=pools,
             jobs=jobs,
             quotas=tuple(self.quota_views()),
-            budgets=tuple(self.budget_views(currency, now, {p.name: p for p in pools})),
+            budgets=tuple(self.budget_views(currency, now, {p.name: p for p in pools}, spent)),
             currency=currency,
         )
 
