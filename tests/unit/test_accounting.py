@@ -82,6 +82,26 @@ def test_a_period_that_starts_on_the_half_hour_counts_half_of_that_hour() -> Non
     assert spent_between(buckets, *before) == 15.0
 
 
+def test_an_hour_a_period_starts_in_off_the_hour_is_split_there() -> None:
+    # Kolkata's 1 December starts at 18:30 UTC; a job ran from 18:40. Taken as evenly spent
+    # over its hour, half of its cost fell in the day before, where it never ran.
+    day = period_bounds("day", "Asia/Kolkata", datetime(2026, 11, 30, 20, tzinfo=UTC))
+    started = datetime(2026, 11, 30, 18, 40, tzinfo=UTC)
+    late = accrue(Accrual(), [Span(started, None)], 6.0, 0.0, started + timedelta(hours=1), day)
+    assert late.buckets == {"2026-11-30T18:30": 2.0, "2026-11-30T19": 4.0}
+    assert spent_between(late.buckets, *day) == 6.0
+    # Over the bound, each side of it counts in its own day, whatever came before.
+    t17 = datetime(2026, 11, 30, 17, 50, tzinfo=UTC)
+    across = accrue(Accrual(), [Span(t17, None)], 6.0, 0.0, t17 + timedelta(hours=1), day)
+    assert across.buckets == {"2026-11-30T17": 1.0, "2026-11-30T18": 3.0, "2026-11-30T18:30": 2.0}
+    assert spent_between(across.buckets, *day) == 2.0
+    before = period_bounds("day", "Asia/Kolkata", datetime(2026, 11, 30, 12, tzinfo=UTC))
+    assert spent_between(across.buckets, *before) == 4.0
+    # Accrued again later in the same hour, the split holds.
+    again = accrue(across, [Span(t17, None)], 6.0, 0.0, t17 + timedelta(hours=1, minutes=5), day)
+    assert again.buckets["2026-11-30T18:30"] == 2.5 and spent_between(again.buckets, *day) == 2.5
+
+
 def test_budget_figures_and_forecast() -> None:
     figures = budget_figures(200.0, [50, 80, 100], 120.0, 40.0, 20.0, T0)
     assert (figures.remaining, figures.utilisation, figures.crossed) == (40.0, 0.8, (50, 80))

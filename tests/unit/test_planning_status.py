@@ -435,6 +435,20 @@ def test_a_hard_budget_checks_what_was_spent_up_to_the_cycle_not_up_to_its_last_
     assert (world.job("b")["phase"], world.job("b")["reason"]) == ("Pending", "BudgetExceeded")
 
 
+def test_a_budget_whose_day_starts_on_the_half_hour_counts_what_was_spent_in_it() -> None:
+    # Adelaide's 30 November starts at 13:30 UTC: of 13:00-13:40's spend, 10 minutes are the
+    # new day's; taken as evenly spent over the hour, 20 minutes' worth were, or the half
+    # of what a job that started after the bound spent.
+    three_hours = [{"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "3h"}]
+    adelaide = budget("daily", period="day", timeZone="Australia/Adelaide")
+    world = one_running(adelaide, options=three_hours)  # 1.00 USD an hour from 12:00
+    run_cycle(world.scheduler, NOW + timedelta(hours=1, minutes=20))
+    run_cycle(world.scheduler, NOW + timedelta(hours=1, minutes=40))
+    figures = world.kube.status("budgets", NS, "daily")
+    assert figures["periodStart"] == "2026-11-29T13:30:00Z"
+    assert figures["spent"] == 0.17, figures
+
+
 def test_a_budget_s_spend_moving_into_spent_is_written_once_an_accrual_interval() -> None:
     world = one_running(budget("monthly"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))

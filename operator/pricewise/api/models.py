@@ -604,7 +604,10 @@ class TrainingJobStatus(ApiModel):
         "what the current run has cost, and what cutting it can lose at most.",
     )
     cost_buckets: dict[str, float] = Field(
-        default_factory=dict, description="Accrued cost per UTC hour (YYYY-MM-DDTHH)."
+        default_factory=dict,
+        description="Accrued cost per UTC hour (YYYY-MM-DDTHH); an hour a Budget's period starts "
+        "in off the hour (a time zone half an hour off UTC) is split there (YYYY-MM-DDTHH:MM "
+        "from then on).",
     )
     energy_kwh: float = Field(
         0.0, alias="energyKWh", description="Energy drawn by the job's devices so far (kWh)."

@@ -112,11 +112,12 @@ class Accountant:
         self.rates.clear()
         self._known.update(pools)
         currency = self.cache.currency()
+        cuts = self._period_bounds(now)
         for key, record in list(self.cache.jobs.items()):
             if not self._due(record):
                 continue
             try:
-                self._settle_one(key, record, now, pools, currency)
+                self._settle_one(key, record, now, pools, currency, cuts.get(key[0], ()))
             except Exception:  # one job's figures must not stop the others' accounting
                 log.exception("accrual of %s/%s failed", *key)
                 continue
@@ -160,10 +161,25 @@ class Accountant:
                 "stop it"
             )))  # fmt: skip
 
+    def _period_bounds(self, now: datetime) -> dict[str, tuple[datetime, ...]]:
+        """Per namespace, the bounds of its Budgets' periods around `now`: where its jobs'
+        hour buckets are split (`accounting.accrue`)."""
+        bounds: dict[str, set[datetime]] = {}
+        for (namespace, _), budget in self.cache.budgets.items():
+            start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
+            bounds.setdefault(namespace, set()).update(b for b in (start, end) if b is not None)
+        return {namespace: tuple(sorted(b)) for namespace, b in bounds.items()}
+
     def _settle_one(
-        self, key: Key, record: JobRecord, now: datetime, pools: Mapping[str, Pool], currency: str
+        self,
+        key: Key,
+        record: JobRecord,
+        now: datetime,
+        pools: Mapping[str, Pool],
+        currency: str,
+        cuts: tuple[datetime, ...] = (),
     ) -> None:
-        """Accrue one job up to `now`."""
+        """Accrue one job up to `now`, its hour buckets split at `cuts`."""
         name, placed_in = record.status.pool or "", record.status.currency
         if placed_in and placed_in != currency:
             # Its accrual is in the currency it was placed in: adding amounts of another would
@@ -196,7 +212,7 @@ class Accountant:
         spans = [accounting.Span(p.start, p.end) for p in pods.values()]
         spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
         base = self._base(key, record)
-        updated = accounting.accrue(base, spans, rate, watts, now)
+        updated = accounting.accrue(base, spans, rate, watts, now, cuts)
         if updated.cost > base.cost:
             self._accrued.append((key[0], pool.name, updated.cost - base.cost))
         self.accruals[key] = updated

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BUCKET_FORMAT = "%Y-%m-%dT%H"
-"""Costs are kept per UTC hour, so that any day, week or month can be summed later."""
+"""Costs are kept per UTC hour, so that any day, week or month can be summed later; an hour
+that a budget's period starts or ends in, off the hour, is split there (see `accrue`)."""
 HOUR = timedelta(hours=1)
 
 
@@ -37,15 +38,45 @@ class Accrual:
     energy_kwh: float = 0.0
 
 
-def _hours(start: datetime, end: datetime) -> Iterable[tuple[str, float]]:
-    """(UTC hour bucket, hours of [start, end) inside it)."""
+def _hours(
+    start: datetime, end: datetime, cuts: Sequence[datetime] = ()
+) -> Iterable[tuple[str, float]]:
+    """(bucket, hours of [start, end) inside it): UTC hours (`2026-11-30T18`), each split at
+    the `cuts` within it (`2026-11-30T18:30` from 18:30 on)."""
     cursor = start.astimezone(UTC)
     end = end.astimezone(UTC)
+    splits = sorted({c.astimezone(UTC) for c in cuts})
     while cursor < end:
-        boundary = cursor.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        stop = min(boundary, end)
-        yield cursor.strftime(BUCKET_FORMAT), (stop - cursor).total_seconds() / 3600
+        hour = cursor.replace(minute=0, second=0, microsecond=0)
+        inside = [c for c in splits if hour < c < hour + HOUR]
+        since = max((c for c in inside if c <= cursor), default=hour)
+        stop = min([c for c in inside if c > cursor] + [hour + HOUR, end])
+        yield _bucket(since), (stop - cursor).total_seconds() / 3600
         cursor = stop
+
+
+def _bucket(since: datetime) -> str:
+    """The bucket that starts at `since`: its hour, with its minute where it is off the hour."""
+    key = since.strftime(BUCKET_FORMAT)
+    return f"{key}:{since:%M}" if since.minute or since.second else key
+
+
+def _bucket_spans(buckets: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:
+    """When each bucket starts and ends: an hour's buckets end where the next of that hour
+    starts, the last at the end of the hour."""
+    starts = {
+        key: datetime.strptime(key, BUCKET_FORMAT + (":%M" if ":" in key else "")).replace(
+            tzinfo=UTC
+        )
+        for key in buckets
+    }
+    ordered = sorted(starts.items(), key=lambda item: item[1])
+    spans = {}
+    for i, (key, begin) in enumerate(ordered):
+        hour_end = begin.replace(minute=0) + HOUR
+        after = ordered[i + 1][1] if i + 1 < len(ordered) else hour_end
+        spans[key] = (begin, min(after, hour_end))
+    return spans
 
 
 def accrue(
@@ -54,8 +85,14 @@ def accrue(
     rate_per_hour: float,
     watts_per_worker: float,
     now: datetime,
+    cuts: Sequence[datetime] = (),
 ) -> Accrual:
-    """Add what the workers cost between the last accrual and `now` at the current rate."""
+    """Add what the workers cost between the last accrual and `now` at the current rate.
+
+    `cuts` are the bounds of the budget periods the cost counts in: an hour one falls inside,
+    off the hour (a day of Asia/Kolkata starts at 18:30 UTC), is split there, so that each
+    period sums what was spent in it, where a share of the hour taken as evenly spent had
+    missed a third of a half-hour-zone budget's day."""
     buckets = dict(previous.buckets)
     cost, energy = previous.cost, previous.energy_kwh
     for span in spans:
@@ -63,7 +100,7 @@ def accrue(
             continue
         begin = max(span.start, previous.until) if previous.until else span.start
         finish = min(span.end or now, now)
-        for bucket, hours in _hours(begin, finish):
+        for bucket, hours in _hours(begin, finish, cuts):
             amount = rate_per_hour * hours
             buckets[bucket] = buckets.get(bucket, 0.0) + amount
             cost += amount
@@ -98,16 +135,15 @@ def period_bounds(
 def spent_between(
     buckets: Mapping[str, float], start: datetime | None, end: datetime | None
 ) -> float:
-    """The cost in the hour buckets inside [start, end): a bucket the period's bound cuts (a
-    zone half an hour off UTC, as Asia/Kolkata) counts by the share of its hour inside, as if
-    its cost accrued evenly over the hour."""
+    """The cost in the buckets inside [start, end). A bucket the period's bound cuts (one
+    accrued before the period's bounds were cuts: `accrue`) counts by the share of it inside,
+    as if its cost accrued evenly over it."""
     total = 0.0
-    for bucket, amount in buckets.items():
-        moment = datetime.strptime(bucket, BUCKET_FORMAT).replace(tzinfo=UTC)
+    for bucket, (moment, until) in _bucket_spans(buckets).items():
         begin = moment if start is None else max(moment, start)
-        finish = moment + HOUR if end is None else min(moment + HOUR, end)
+        finish = until if end is None else min(until, end)
         if finish > begin:
-            total += amount * (finish - begin) / HOUR
+            total += buckets[bucket] * (finish - begin) / (until - moment)
     return round(total, 6)
 
 
