@@ -108,6 +108,9 @@ def test_budget_figures_and_forecast() -> None:
     assert figures.forecast_exhaustion == T0 + timedelta(hours=4)
     assert budget_figures(100.0, [], 100.0, 0.0, 0.0, T0).forecast_exhaustion == T0
     assert budget_figures(100.0, [], 10.0, 0.0, 0.0, T0).forecast_exhaustion is None
+    # Run out after its period ends, it does not: the spend starts anew then.
+    day_end = T0 + timedelta(hours=3)
+    assert budget_figures(200.0, [], 120.0, 40.0, 20.0, T0, day_end).forecast_exhaustion is None
 
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -215,7 +215,7 @@ def test_a_job_a_budget_holds_back_is_told_when_it_frees_and_what_else_would_run
     assert decision.message == (
         "budget team-a/monthly: 10.00 USD left, l4 x1 costs 16.00 USD; it waits for that "
         "Budget's next period (from ~Dec 01 00:00 UTC), or raise its spec.limit to 106.00 USD; "
-        "l4-spot x1 would save 75% (4.00 USD, within what is left) but spot pool; set "
+        "l4-spot x1 would save 75% (it costs 4.00 USD, within what is left) but spot pool; set "
         "spec.allowSpot: true"
     )
 
@@ -239,8 +239,8 @@ def test_plan_tells_the_example_s_held_back_job_when_its_budget_frees(
         "budget team-vision/monthly: 59.10 USD left after 20.90 USD for other jobs placed now "
         "or reserved, nvidia-a100-80gb x1 costs 101.40 USD (1 other feasible option(s) blocked "
         "too); it waits for that Budget's next period (from ~Dec 01 00:00 UTC), or raise its "
-        "spec.limit to 242.31 USD; nvidia-h100-spot x1 would save 82% (18.44 USD, within what "
-        "is left) but spot pool; set spec.allowSpot: true"
+        "spec.limit to 242.31 USD; nvidia-h100-spot x1 would save 82% (it costs 18.44 USD, within "
+        "what is left) but spot pool; set spec.allowSpot: true"
     )
 
 

@@ -931,7 +931,7 @@ class BudgetStatus(ApiModel):
         None,
         description="When the limit runs out if the namespace keeps spending at its current "
         "burn rate: a projection, which the admitted jobs' own estimates (committed) may end "
-        "sooner.",
+        "sooner; absent where that would be after the period ends.",
     )
     burn_rate: float = Field(0.0, description="What the namespace's running jobs cost per hour.")
     thresholds_crossed: list[float] = Field(

@@ -312,6 +312,7 @@ class Accountant:
             self.cache.committed(namespace, now, self._known),
             burn,
             now,
+            end,
         )
         previous = status.conditions_of(budget.status)
         hard = budget.spec.enforcement == "hard"

@@ -167,8 +167,10 @@ def budget_figures(
     committed: float,
     burn_per_hour: float,
     now: datetime,
+    period_end: datetime | None = None,
 ) -> BudgetFigures:
-    """Remaining, utilisation, crossed thresholds and when the limit runs out at this burn."""
+    """Remaining, utilisation, crossed thresholds and when the limit runs out at this burn:
+    never, where that is past `period_end` (the spend starts anew then)."""
     used = spent + committed
     utilisation = used / limit if limit > 0 else (1.0 if used > 0 else 0.0)
     if spent >= limit:
@@ -176,6 +178,8 @@ def budget_figures(
     elif burn_per_hour > 0:
         forecast = now + timedelta(hours=(limit - spent) / burn_per_hour)
     else:
+        forecast = None
+    if forecast is not None and period_end is not None and forecast >= period_end:
         forecast = None
     crossed = tuple(t for t in sorted(thresholds) if utilisation * 100 >= t)
     return BudgetFigures(

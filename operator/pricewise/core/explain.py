@@ -210,7 +210,7 @@ def _budget_way_out(
         text = f"; it waits for that Budget's next period{when}, or {raise_to}"
     alt = cheaper_excluded(rows, cand, lambda c: after.budget_blocker(c) is None)
     if alt is not None:
-        figures = f" ({format_micros(alt.cost, snapshot.currency)}, within what is left)"
+        figures = f" (it costs {format_micros(alt.cost, snapshot.currency)}, within what is left)"
         text += would_save(alt, cand, figures)
     return text
 
