@@ -397,6 +397,24 @@ def test_a_price_rise_that_takes_a_run_past_its_max_cost_is_said_once() -> None:
     ))]  # fmt: skip
 
 
+def test_a_run_longer_than_its_estimate_that_passes_its_max_cost_is_said_once() -> None:
+    # 8.00 USD estimated against a maxCost of 9.00; it ran on, cost 10.00, and nothing said so.
+    world = World()
+    world.kube.put("trainingjobs", job("a", maxCost=9.0, options=[EIGHT]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=60))
+    assert [r for n, r, _ in world.kube.events if r == "PastMaxCost"] == []
+    run_cycle(world.scheduler, NOW + timedelta(minutes=70))  # 9.33 USD
+    run_cycle(world.scheduler, NOW + timedelta(minutes=75))
+    said = [(name, m) for name, reason, m in world.kube.events if reason == "PastMaxCost"]
+    assert said == [("a", (
+        "its run has cost 9.33 USD, past spec.maxCost 9.00 USD: it runs longer than its "
+        "estimate, and maxCost is checked where a job is placed, so the run goes on; delete "
+        "the job to stop it"
+    ))]  # fmt: skip
+
+
 def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:
     world = busy_world()  # a and b on L4 for an hour at 8 x 1.00 USD: 8.00 each
     halfway = repriced_at_half_time(world, 0.5)

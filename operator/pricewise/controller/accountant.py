@@ -218,6 +218,22 @@ class Accountant:
         self.accruals[key] = updated
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
+        self._past_max_cost(key, record, updated.cost, currency)
+
+    def _past_max_cost(self, key: Key, record: JobRecord, accrued: float, currency: str) -> None:
+        """Tell a placed job once its run has cost more than its spec.maxCost: a run longer
+        than its estimate passed it without a word (only a price rise was told)."""
+        limit = record.job.max_cost if record.job is not None else None
+        run = to_micros(accrued - (record.status.accrued_before_run or 0.0))
+        if limit is None or run <= limit or key in self._told_past_max_cost:
+            return
+        self._told_past_max_cost.add(key)
+        cost, most = format_micros_apart(run, limit, record.status.currency or currency)
+        self.past_max_cost.append((key, (
+            f"its run has cost {cost}, past spec.maxCost {most}: it runs longer than its "
+            "estimate, and maxCost is checked where a job is placed, so the run goes on; delete "
+            "the job to stop it"
+        )))  # fmt: skip
 
     def _say_once(self, key: Key, reason: str, what: str) -> None:
         """Log `what` of a placed job's accrual, and queue it for a Warning event on the job
