@@ -1270,6 +1270,7 @@ def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended(
 
 def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
     world.kube.put("trainingjobs", job("fragile", failurePolicy={"maxRestarts": 0}))
     world.cycle()
     _run_workers(world)
@@ -1281,6 +1282,12 @@ def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     assert "no restart left (maxRestarts 0)" in failed["message"]
     condition = next(c for c in failed["conditions"] if c["type"] == "Failed")
     assert (condition["status"], condition["reason"]) == ("True", "NodeLost")
+    # Its run is lost for good: what failures cost counts it, as it counts a requeued run's.
+    labels = {"namespace": NS, "pool": "l4", "reason": "NodeLost", "currency": "USD"}
+    lost = world.scheduler.metrics.registry.get_sample_value(
+        "pricewise_lost_work_cost_total", labels
+    )
+    assert lost == failed["accruedCost"] > 0
 
 
 def test_restarts_are_counted_by_cause() -> None:

@@ -469,14 +469,17 @@ class Scheduler:
             )
         if step.cause == "NodeLost" and st.pool:
             self.cache.reclaim_rates.reclaimed(st.pool)
-        if step.restart:
+        if step.cause and self.metrics is not None:
+            # A run cut for good (no restart left) lost its work too: counting only requeues
+            # left a job's last failed run out of what failures cost.
             run = self.cache.running_job(record, self.accountant.accruals.get((namespace, name)))
-            if self.metrics is not None:
+            if step.restart:
                 self.metrics.restarts.labels(st.pool or "", step.cause).inc()
-                if run is not None:
-                    self.metrics.lost_work_cost.labels(
-                        namespace, run.pool, step.cause, st.currency or self.cache.currency()
-                    ).inc(from_micros(run.lost(now)))
+            if run is not None:
+                self.metrics.lost_work_cost.labels(
+                    namespace, run.pool, step.cause, st.currency or self.cache.currency()
+                ).inc(from_micros(run.lost(now)))
+        if step.restart:
             progress = self._saved(record, now)
             saved = f"; {format_share(progress)} of the work saved" if progress else ""
             accrued = fields.get("accrued_cost", st.accrued_cost)
