@@ -82,6 +82,12 @@ def test_a_period_that_starts_on_the_half_hour_counts_half_of_that_hour() -> Non
     assert spent_between(buckets, *before) == 15.0
 
 
+def before_day(day: tuple[datetime | None, datetime | None]) -> tuple[datetime, datetime]:
+    """The period of a day before `day`."""
+    assert day[0] is not None
+    return day[0] - timedelta(days=1), day[0]
+
+
 def test_an_hour_a_period_starts_in_off_the_hour_is_split_there() -> None:
     # Kolkata's 1 December starts at 18:30 UTC; a job ran from 18:40. Taken as evenly spent
     # over its hour, half of its cost fell in the day before, where it never ran.
@@ -97,6 +103,13 @@ def test_an_hour_a_period_starts_in_off_the_hour_is_split_there() -> None:
     assert spent_between(across.buckets, *day) == 2.0
     before = period_bounds("day", "Asia/Kolkata", datetime(2026, 11, 30, 12, tzinfo=UTC))
     assert spent_between(across.buckets, *before) == 4.0
+    # A job that ran only before the bound, accrued after it: none of it is the new day's.
+    early = Span(datetime(2026, 11, 30, 18, tzinfo=UTC), datetime(2026, 11, 30, 18, 20, tzinfo=UTC))
+    ended = accrue(Accrual(), [early], 6.0, 0.0, datetime(2026, 11, 30, 18, 40, tzinfo=UTC), day)
+    assert spent_between(ended.buckets, *day) == 0.0
+    assert spent_between(ended.buckets, *before_day(day)) == 2.0
+    # A key that is none (hand-edited) is left out, not a stop to every Budget's figures.
+    assert spent_between({**ended.buckets, "2026-11-30T18:30:15": 9.0}, *day) == 0.0
     # Accrued again later in the same hour, the split holds.
     again = accrue(across, [Span(t17, None)], 6.0, 0.0, t17 + timedelta(hours=1, minutes=5), day)
     assert again.buckets["2026-11-30T18:30"] == 2.5 and spent_between(again.buckets, *day) == 2.5

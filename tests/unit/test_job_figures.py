@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fake_kube import run_cycle
-from test_isolation import NOW, NS, World, job, pool, table
+from test_isolation import NOW, NS, World, _restarted, job, pool, table
 from test_planning_status import EIGHT, H100, busy_world, start_workers
 
 from pricewise.api import crdgen
@@ -413,6 +413,10 @@ def test_a_run_longer_than_its_estimate_that_passes_its_max_cost_is_said_once() 
         "estimate, and maxCost is checked where a job is placed, so the run goes on; delete "
         "the job to stop it"
     ))]  # fmt: skip
+    # Told as it crossed: an operator that starts again does not tell the same run again.
+    _restarted(world)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=80))
+    assert len([r for _, r, _ in world.kube.events if r == "PastMaxCost"]) == 1
 
 
 def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:

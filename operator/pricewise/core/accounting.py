@@ -12,6 +12,7 @@ import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 BUCKET_FORMAT = "%Y-%m-%dT%H"
@@ -51,25 +52,32 @@ def _hours(
         inside = [c for c in splits if hour < c < hour + HOUR]
         since = max((c for c in inside if c <= cursor), default=hour)
         stop = min([c for c in inside if c > cursor] + [hour + HOUR, end])
-        yield _bucket(since), (stop - cursor).total_seconds() / 3600
+        yield bucket_at(since), (stop - cursor).total_seconds() / 3600
         cursor = stop
 
 
-def _bucket(since: datetime) -> str:
+def bucket_at(since: datetime) -> str:
     """The bucket that starts at `since`: its hour, with its minute where it is off the hour."""
     key = since.strftime(BUCKET_FORMAT)
     return f"{key}:{since:%M}" if since.minute or since.second else key
 
 
+@lru_cache(maxsize=65536)
+def _bucket_start(key: str) -> datetime | None:
+    """When a bucket starts; None for a key that is none (hand-edited): one such key must not
+    stop every Budget's figures, nor placement. Cached: every job has the same few keys."""
+    try:
+        return datetime.strptime(key, BUCKET_FORMAT + (":%M" if ":" in key else "")).replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
 def _bucket_spans(buckets: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:
     """When each bucket starts and ends: an hour's buckets end where the next of that hour
     starts, the last at the end of the hour."""
-    starts = {
-        key: datetime.strptime(key, BUCKET_FORMAT + (":%M" if ":" in key else "")).replace(
-            tzinfo=UTC
-        )
-        for key in buckets
-    }
+    starts = {key: start for key in buckets if (start := _bucket_start(key)) is not None}
     ordered = sorted(starts.items(), key=lambda item: item[1])
     spans = {}
     for i, (key, begin) in enumerate(ordered):
@@ -105,6 +113,11 @@ def accrue(
             buckets[bucket] = buckets.get(bucket, 0.0) + amount
             cost += amount
             energy += watts_per_worker * hours / 1000
+    for cut in (c.astimezone(UTC) for c in cuts):
+        # An hour's whole-hour bucket ends at its first cut only where a bucket starts there:
+        # without one, a job that ran only before the cut was spread over the whole hour.
+        if cut.minute and cut.strftime(BUCKET_FORMAT) in buckets:
+            buckets.setdefault(bucket_at(cut), 0.0)
     return Accrual(round(cost, 6), now, {k: round(v, 6) for k, v in buckets.items()}, energy)
 
 
