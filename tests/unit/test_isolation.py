@@ -27,7 +27,7 @@ from pricewise.controller.quote import operator_config, quote
 from pricewise.controller.scheduler import Scheduler
 from pricewise.core import solver
 from pricewise.core.solver import SolverSettings
-from pricewise.kube import ApiError
+from pricewise.kube import ApiError, ConflictError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 NS = "team-a"
@@ -1268,7 +1268,9 @@ def test_the_room_of_a_job_that_ended_is_placed_in_the_cycle_that_says_it_ended(
     assert (third["phase"], third["nodes"]) == ("Admitted", [node])
 
 
-def test_past_max_restarts_the_job_fails_with_its_history() -> None:
+def test_past_max_restarts_the_job_fails_with_its_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     world = World()
     world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
     world.kube.put("trainingjobs", job("fragile", failurePolicy={"maxRestarts": 0}))
@@ -1276,6 +1278,17 @@ def test_past_max_restarts_the_job_fails_with_its_history() -> None:
     _run_workers(world)
     world.cycle()
     world.kube.delete("nodes", "", world.job("fragile")["nodes"][0])
+    # Its first Failed write loses a race: the cycle after decides again, and counts it then.
+    write, lost_once = world.kube.patch_status, []
+
+    async def racing(plural: str, namespace: str, name: str, body: Any, *rest: Any) -> Any:
+        if plural == "trainingjobs" and body.get("phase") == "Failed" and not lost_once:
+            lost_once.append(True)
+            raise ConflictError(409, "the object has been modified")
+        return await write(plural, namespace, name, body, *rest)
+
+    monkeypatch.setattr(world.kube, "patch_status", racing)
+    world.cycle()
     world.cycle()
     failed = world.job("fragile")
     assert (failed["phase"], failed["reason"]) == ("Failed", "NodeLost")

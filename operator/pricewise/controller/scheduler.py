@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import PoolProblem, device_resource, reported_progress
-from pricewise.api.models import ACTIVE_PHASES, PoolStatus, PriceTableStatus
+from pricewise.api.models import ACTIVE_PHASES, PoolStatus, PriceTableStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, status_wire
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
@@ -43,6 +43,7 @@ from pricewise.core.explain import Decision
 from pricewise.core.preemption import (
     Preemption,
     PreemptionSettings,
+    RunningJob,
     preemptions,
     preemptor_message,
     told,
@@ -470,18 +471,8 @@ class Scheduler:
             fields["conditions"] = status.set_condition(
                 status.conditions_of(st), ended, True, step.reason, step.message, now
             )
-        if step.cause == "NodeLost" and st.pool:
-            self.cache.reclaim_rates.reclaimed(st.pool)
-        if step.cause and self.metrics is not None:
-            # A run cut for good (no restart left) lost its work too: counting only requeues
-            # left a job's last failed run out of what failures cost.
-            run = self.cache.running_job(record, self.accountant.accruals.get((namespace, name)))
-            if step.restart:
-                self.metrics.restarts.labels(st.pool or "", step.cause).inc()
-            if run is not None:
-                self.metrics.lost_work_cost.labels(
-                    namespace, run.pool, step.cause, st.currency or self.cache.currency()
-                ).inc(from_micros(run.lost(now)))
+        # The run as it was cut, read before the write moves the job on.
+        run = self.cache.running_job(record, self.accountant.accruals.get((namespace, name)))
         if step.restart:
             progress = self._saved(record, now)
             saved = f"; {format_share(progress)} of the work saved" if progress else ""
@@ -495,16 +486,42 @@ class Scheduler:
                 progress=progress,
             )
         if step.phase == "Pending":
-            await self.admission.release(record, step.reason, step.message, now, fields)
+            written = await self.admission.release(record, step.reason, step.message, now, fields)
         else:
             patch = job_status_patch(phase=step.phase, reason=step.reason, **fields)
-            if not await self.admission.write_status(record, patch, check=True):
-                return
+            written = await self.admission.write_status(record, patch, check=True)
+        if not written:
+            return  # a race lost: the next cycle decides again, and counts it then
+        self._count_cut(step, st, run, namespace, now)
         if step.phase == "Running":
             return  # the Admitted event said where; the phase column says it started
         await self.admission.event(
             record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
         )
+
+    def _count_cut(
+        self,
+        step: lifecycle.Transition,
+        st: TrainingJobStatus,
+        run: RunningJob | None,
+        namespace: str,
+        now: datetime,
+    ) -> None:
+        """Count a run cut by a failure or a lost node, once its status says so: a reclaim for
+        its spot pool's rate, a restart, and the work it lost (a run cut for good, no restart
+        left, lost its work too)."""
+        if not step.cause:
+            return
+        if step.cause == "NodeLost" and st.pool:
+            self.cache.reclaim_rates.reclaimed(st.pool)
+        if self.metrics is None:
+            return
+        if step.restart:
+            self.metrics.restarts.labels(st.pool or "", step.cause).inc()
+        if run is not None:
+            self.metrics.lost_work_cost.labels(
+                namespace, run.pool, step.cause, st.currency or self.cache.currency()
+            ).inc(from_micros(run.lost(now)))
 
     async def _write_starts(
         self, starting: Mapping[Key, lifecycle.Transition], now: datetime
