@@ -382,30 +382,12 @@ class Accountant:
         return status_wire(typed)
 
     def spent_now(self, now: datetime) -> dict[Key, float]:
-        """Each Budget's spend in its current period as accrued at the last settle. Its
-        status's `spent` is up to a write old (a minute): checked beside `committed`, which
-        counts run time left from now, it left that minute's spend out, and a hard budget
-        admitted jobs past its limit by it. Taken from the cycle's `budget_status`, which
-        summed it at the same instant; summed here for a budget it did not (summing each
-        budget's jobs once more every cycle took seconds at 10,000 jobs)."""
-        spent = {
-            key: figure
-            for key, (at, figure) in self._spent.items()
-            if at == now and key in self.cache.budgets
-        }
-        missing = self.cache.budgets.keys() - spent.keys()
-        budgeted = {namespace for namespace, _ in missing}
-        buckets: dict[str, list[Mapping[str, float]]] = {}
-        for key, record in self.cache.jobs.items():
-            if key[0] in budgeted:
-                buckets.setdefault(key[0], []).append(self._base(key, record).buckets)
-        for key in missing:
-            budget = self.cache.budgets[key]
-            start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
-            spent[key] = accounting.spent_between(self._retained(key), start, end) + sum(
-                accounting.spent_between(b, start, end) for b in buckets.get(key[0], [])
-            )
-        return spent
+        """Each Budget's spend in its current period as accrued at the last settle, as the
+        cycle's `budget_status` summed it at `now` (a budget it did not sum keeps its
+        status's). Its status's `spent` is up to a write old (a minute): checked beside
+        `committed`, which counts run time left from now, it left that minute's spend out,
+        and a hard budget admitted jobs past its limit by it."""
+        return {key: figure for key, (at, figure) in self._spent.items() if at == now}
 
     def _retained(self, key: Key) -> dict[str, float]:
         """A budget's retained costs: as written, and those of jobs deleted since."""
@@ -435,6 +417,8 @@ class Accountant:
             del self.retained[gone]
         for gone in self._budget_written.keys() - self.cache.budgets.keys():
             del self._budget_written[gone]
+        for gone in self._spent.keys() - self.cache.budgets.keys():
+            del self._spent[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
             foreign = self.not_enforced((namespace, name))
             if foreign is not None:

@@ -227,10 +227,7 @@ class Scheduler:
         try:
             # Pools again: the writes above yielded to the watches, and workers may have ended.
             snapshotting = time.monotonic()
-            spent = None  # a fault in accounting must not stop placement: the statuses'
-            with _step("budgets' spend"):
-                spent = self.accountant.spent_now(now)
-            snapshot = self.cache.snapshot(now, spent)
+            snapshot = self.cache.snapshot(now, self.accountant.spent_now(now))
             edits = dict(self.cache.limit_edits)  # the limits this cycle decides with
             solving = time.monotonic()
             # The limit bounds the snapshot and the solve, not the writes before them: counted
