@@ -468,8 +468,10 @@ class Scheduler:
             fields["conditions"] = status.set_condition(
                 status.conditions_of(st), ended, True, step.reason, step.message, now
             )
-        # The run as it was cut, read before the write moves the job on.
-        run = self.cache.running_job(record, self.accountant.accruals.get((namespace, name)))
+        # The run as it was cut, read before the write moves the job on (a start or an end
+        # cuts nothing: not read for every job that starts or succeeds).
+        accrual = self.accountant.accruals.get((namespace, name))
+        run = self.cache.running_job(record, accrual) if step.cause else None
         if step.restart:
             progress = self._saved(record, now)
             saved = f"; {format_share(progress)} of the work saved" if progress else ""
