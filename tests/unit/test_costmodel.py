@@ -169,6 +169,17 @@ def test_node_share_on_a_node_with_one_device() -> None:
     assert cand.cost == to_micros(8.0)
 
 
+def test_node_share_in_a_mixed_pool_is_of_the_node_with_most_devices() -> None:
+    # Nodes rank by devices first: the one with more CPU but fewer GPUs is not the largest.
+    eight = Resources(cpu=96_000, memory=1024 * 1024, gpu=8)
+    four = Resources(cpu=128_000, memory=512 * 1024, gpu=4)
+    nodes = (Node("gpus", eight, eight), Node("cpus", four, four))
+    option = JobOption("gpu", 1, Resources(cpu=8000, memory=64 * 1024, gpu=2), 100.0)
+    pool = _pool(PoolPrices(per_node_hour=to_micros(40.0)), nodes)
+    cand = candidate_for(job("j", option, work=WORK), option, pool, NOW, "USD")
+    assert cand.cost == to_micros(10.0)  # a quarter of the 8-GPU node, not half the 4-GPU one
+
+
 def test_node_share_of_an_excluded_row_is_at_most_the_whole_node() -> None:
     # A worker twice the node's size is excluded; its row still prices one node, not two.
     small = Resources(cpu=2000, memory=8 * 1024, gpu=1)

@@ -169,7 +169,11 @@ class Pool:
     def node_shape(self) -> Resources:
         """The largest node's allocatable: the share a worker takes is measured against it;
         while every node is out (a drain), the largest of those, as it was before."""
-        return max((n.allocatable for n in self.nodes or self.unavailable), default=Resources())
+        return max(
+            (n.allocatable for n in self.nodes or self.unavailable),
+            key=lambda r: r.size,  # not the dataclass order, which ranks by CPU first
+            default=Resources(),
+        )
 
     @property
     def free(self) -> Resources:

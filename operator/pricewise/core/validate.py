@@ -34,7 +34,7 @@ def reference_cost(job: Job, option: JobOption, pool: Pool, workers: int) -> tup
         + w.memory / 1024 * prices.per_gib_hour
     )
     if prices.per_node_hour:
-        node = max((n.allocatable for n in pool.nodes), default=Resources())
+        node = max((n.allocatable for n in pool.nodes), key=lambda r: r.size, default=Resources())
         shares = [
             need / size
             for need, size in ((w.cpu, node.cpu), (w.memory, node.memory), (w.gpu, node.gpu),
