@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pricewise.core.snapshot import (
@@ -60,10 +61,12 @@ def option(accelerator: str, throughput: float, devices: int = 8) -> JobOption:
 
 
 def job(name: str, *options: JobOption, namespace: str = "team-a", **kw: object) -> Job:
-    """A job of 3,600,000 work units (one hour at 1,000 units/s)."""
+    """A job of 3,600,000 work units (one hour at 1,000 units/s). Its options are numbered in
+    order, as `spec.options` are: the solver tells two options on one pool apart by number."""
     fields: dict[str, object] = {"work": 3_600_000.0}
     fields.update(kw)
-    return Job(namespace=namespace, name=name, options=options, **fields)  # type: ignore[arg-type]
+    numbered = tuple(replace(o, index=i) for i, o in enumerate(options))
+    return Job(namespace=namespace, name=name, options=numbered, **fields)  # type: ignore[arg-type]
 
 
 def snapshot(

@@ -58,6 +58,17 @@ def test_cheapest_pool_that_meets_the_deadline() -> None:
     assert "cheapest of 2 option(s) that finish within 2h" in message
 
 
+def test_two_options_of_one_job_on_one_pool_are_two_choices() -> None:
+    # A choice is named by the option's number: options numbered alike would be one choice,
+    # and the model would keep only one of them.
+    narrow, wide = option("a100", 1000.0, devices=4), option("a100", 1000.0, devices=8)
+    snap = snapshot([pool("a", "a100", 1.0, gpu_nodes("a", 2))], [job("two", narrow, wide)])
+    options = solver._options(snap)
+    model = solver.PlacementModel(snap, options, {}, [])
+    widths = sorted(c.option.devices_per_worker for c in model.choices.values())
+    assert widths == [4, 8]
+
+
 def test_an_option_as_cheap_as_the_chosen_one_is_not_said_to_be_cheaper() -> None:
     # 8 L4 for an hour at 2.0 and 8 H100 for a quarter of an hour at 8.0: 16.00 USD each.
     l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=0)
@@ -1596,7 +1607,7 @@ def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> No
     taken = [relaxation.values.get(k, 0.0) for k in ranked]
     assert set(ranked) == set(model.candidates) and taken == sorted(taken, reverse=True)
     rounded = cpsat.CpSat(model, Counter(), whole + ranked)
-    assert ("team-a/a", 0, "h100", 0) in rounded.taken()
+    assert ("team-a/a", 1, "h100", 0) in rounded.taken()  # its second option
     assert sum(rounded.taken().values()) == 4
 
 
