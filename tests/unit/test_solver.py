@@ -69,6 +69,19 @@ def test_two_options_of_one_job_on_one_pool_are_two_choices() -> None:
     assert widths == [4, 8]
 
 
+def test_a_job_only_a_cordoned_pool_would_meet_waits_for_its_nodes() -> None:
+    # Only the H100s finish within 15 minutes, at two workers, and both are cordoned: the job
+    # waits for them; it is not told to raise maxDuration, as if no pool could meet it.
+    cordoned = replace(FAST, nodes=(), unavailable=FAST.nodes)
+    fast = job("j", *BOTH, max_duration_s=900, max_workers=2)
+    chosen, reason, message = decide(checked(snapshot([SLOW, cordoned], [fast])))
+    assert (chosen, reason) == (None, "NodesUnavailable")
+    assert message.startswith("h100 x2 would do, done in 10m for 21.33 USD, but all 2 node(s)")
+    assert message.endswith("of the pool are cordoned, NotReady or being reclaimed")
+    # Were they back, it would run there.
+    assert decide(checked(snapshot([SLOW, FAST], [fast])))[:2] == ("h100", "Admitted")
+
+
 def test_an_option_as_cheap_as_the_chosen_one_is_not_said_to_be_cheaper() -> None:
     # 8 L4 for an hour at 2.0 and 8 H100 for a quarter of an hour at 8.0: 16.00 USD each.
     l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=0)

@@ -19,7 +19,7 @@ from enum import IntEnum
 from functools import cached_property
 
 from pricewise.core.bounds import MAX_MONEY, MAX_RUN_S, MAX_WORKERS
-from pricewise.core.snapshot import Job, JobOption, Pool, Resources
+from pricewise.core.snapshot import Job, JobOption, Node, Pool, Resources
 from pricewise.core.spotrisk import SpotRisk, poisson_quantile, spot_risk
 from pricewise.core.units import (
     MICROS,
@@ -40,6 +40,7 @@ class Stage(IntEnum):
     GANG = 2
     """A worker fits a node, but even empty the pool holds fewer than the job's fewest."""
     NO_NODES = 3
+    """The pool has no nodes at all: how it would run is not known."""
     SPOT = 4
     TIME = 5
     THROUGHPUT = 6
@@ -51,7 +52,10 @@ class Stage(IntEnum):
     BUDGET = 10
     """Within its quotas, but costs more than a hard Budget of its namespace can ever take
     (`BudgetView.most`): only a larger budget lets it run."""
-    FEASIBLE = 11
+    NODES_DOWN = 11
+    """Would meet the job's constraints, quotas and budgets, but every node of the pool is
+    cordoned, NotReady or being reclaimed: a wait for them, closer than any exclusion."""
+    FEASIBLE = 12
 
 
 MAX_COST_MICROS = int(MAX_MONEY * MICROS)
@@ -278,14 +282,17 @@ def candidate_for(
     def excluded(stage: Stage, note: str) -> Candidate:
         return _candidate(job, option, pool, job.min_workers, stage, note)
 
+    if not pool.nodes and pool.unavailable:
+        # Costed on those nodes as if back and empty: at the width that would qualify, and,
+        # where none would, excluded for that (the nodes coming back would not help).
+        back = tuple(Node(n.name, n.allocatable, n.allocatable) for n in pool.unavailable)
+        run = candidate_for(job, option, replace(pool, nodes=back), now, currency)
+        down = f"all {len(back)} node(s) of the pool are cordoned, NotReady or being reclaimed"
+        if run.feasible:
+            return replace(run, pool=pool).restaged(Stage.NODES_DOWN, down)
+        return replace(run, pool=pool).restaged(run.stage, f"{run.note}; {down} too")
     if not pool.nodes:
-        note = (
-            f"all {len(pool.unavailable)} node(s) of the pool are cordoned, NotReady or being "
-            "reclaimed"
-            if pool.unavailable
-            else "the pool has no nodes"
-        )
-        return excluded(Stage.NO_NODES, note)
+        return excluded(Stage.NO_NODES, "the pool has no nodes")
     if not any(worker.fits_in(n.allocatable) for n in pool.nodes):
         return excluded(
             Stage.NO_FIT,

@@ -83,10 +83,13 @@ def budgets_too_small(cand: Candidate, budgets: Sequence[BudgetView]) -> list[Bu
 def _excluded(
     rows: list[Candidate], stage: Stage, over: Callable[[Candidate], str | None]
 ) -> list[Candidate]:
-    """The feasible candidates for which `over` says why, at `stage` with that note; the
-    feasible ones left first, cheapest first still."""
+    """The feasible candidates (and those only their nodes' return would make feasible) for
+    which `over` says why, at `stage` with that note; the feasible ones left first, cheapest
+    first still."""
     out = [
-        cand.restaged(stage, note) if cand.feasible and (note := over(cand)) is not None else cand
+        cand.restaged(stage, note)
+        if cand.stage >= Stage.NODES_DOWN and (note := over(cand)) is not None
+        else cand
         for cand in rows
     ]
     return sorted(out, key=lambda c: not c.feasible)

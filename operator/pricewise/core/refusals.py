@@ -32,6 +32,7 @@ _STAGE_REASONS = {
     Stage.VALUE: "NotWorthRunning",
     Stage.QUOTA: "QuotaTooSmall",
     Stage.BUDGET: "BudgetTooSmall",
+    Stage.NODES_DOWN: "NodesUnavailable",
 }
 
 
@@ -170,6 +171,12 @@ def unfeasible(
     if stage is Stage.NO_NODES:
         notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
         return "NodesUnavailable", "; ".join(notes)
+    if stage is Stage.NODES_DOWN:
+        return "NodesUnavailable", "; ".join(
+            f"{c.label()} would do, done in {format_duration(c.duration_s)} for "
+            f"{format_micros(c.cost, currency)}, but {c.note}"
+            for c in sorted(closest, key=lambda c: (c.cost, c.pool.name))
+        )
     cheapest = min(closest, key=lambda c: c.cost)
     if stage is Stage.MAX_COST:
         cost, limit = format_micros_apart(cheapest.cost, job.max_cost or 0, currency)
