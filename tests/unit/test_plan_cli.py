@@ -379,6 +379,18 @@ def test_missing_file() -> None:
     assert result.returncode == 2 and "cannot read" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["plan"], ["plan", "mix"], ["prices", "init"]])
+def test_a_file_not_in_utf8_is_named_not_a_traceback(tmp_path: Path, command: list[str]) -> None:
+    saved = tmp_path / "nodes.yaml"  # as Windows PowerShell 5's `>` writes it
+    saved.write_text("apiVersion: v1\nkind: List\nitems: []\n", encoding="utf-16")
+    result = pricewise(*command, str(saved))
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: {saved}: not UTF-8 text; save it as UTF-8 (PowerShell 5's `>` writes UTF-16)\n"
+    )
+
+
 @pytest.mark.parametrize("value", ["tomorrow", ""])
 def test_a_bad_now_is_an_error_as_other_options_are(
     value: str, capsys: pytest.CaptureFixture[str]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 from pricewise.api import convert, holds
 from pricewise.api import models as api
+from pricewise.api.files import read_text
 from pricewise.core.units import DURATION_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
@@ -265,11 +265,9 @@ def read_objects(
     """The Kubernetes objects of a YAML file, lists (`kubectl get ... -o yaml`) unpacked;
     `error` (with the file's name) for a file that cannot be read or is not such objects."""
     path = Path(path)
+    text = read_text(path, error)
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text()
         docs = list(yaml.load_all(text, YamlLoader))
-    except OSError as err:
-        raise error(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML: {err}") from None
     for doc in docs:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewise.api.convert import resources_of
+from pricewise.api.files import read_text
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import PriceTable
 from pricewise.offline.columns import columns
@@ -100,12 +101,7 @@ def _number(text: str, where: str, column: str, blank_ok: bool) -> float | None:
 
 def read_catalog(path: str | Path) -> list[Row]:
     """Every row of a `vms.csv` catalog, checked."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise CatalogError(f"{path}: cannot read: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise CatalogError(f"{path}: not UTF-8 text; a SkyPilot vms.csv is a CSV file") from None
+    text = read_text(path, CatalogError, "a SkyPilot vms.csv is a CSV file")
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:

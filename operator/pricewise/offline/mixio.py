@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from pricewise.api.files import read_text
 from pricewise.api.manifests import YamlLoader, field_errors
 from pricewise.core.units import format_money
 from pricewise.offline.columns import columns
@@ -57,10 +58,7 @@ def parse_mix(data: object, source: str = "<input>") -> MixProblem:
 def load_mix(path: str | Path) -> MixProblem:
     """Read and validate a mix file; errors name the file, the field path and the fix."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise MixInputError(f"{source}: cannot read the file: {err.strerror}") from None
+    text = read_text(path, MixInputError)
     try:
         data = yaml.load(text, YamlLoader)
     except yaml.YAMLError as err:

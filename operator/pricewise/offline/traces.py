@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pricewise.api.files import read_text
+
 GAVEL_ACCELERATORS = {
     "k80": "nvidia-tesla-k80",
     "p100": "nvidia-tesla-p100",
@@ -52,8 +54,8 @@ def load_throughputs(path: str | Path) -> dict[tuple[str, int], dict[str, float]
     run) are left out, so every entry is a way the job can really run.
     """
     try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
+        raw = json.loads(read_text(path, TraceError))
+    except json.JSONDecodeError as err:
         raise TraceError(f"{path}: cannot read throughputs: {err}") from None
     out: dict[tuple[str, int], dict[str, float]] = {}
     for worker_type, table in raw.items():
@@ -92,10 +94,7 @@ def load_trace(path: str | Path) -> list[TraceJob]:
     cluster traces (10 fields: job type, command, working dir, step argument, needs data dir,
     total steps, scale factor, priority weight, SLO, arrival time).
     """
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as err:
-        raise TraceError(f"{path}: cannot read trace: {err.strerror}") from None
+    lines = read_text(path, TraceError).splitlines()
     jobs = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
