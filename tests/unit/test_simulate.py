@@ -451,6 +451,33 @@ def test_a_node_pool_file_without_pools_or_nodes_is_refused(files: dict[str, Pat
     assert [len(p.nodes) for p in load_pools(files["prices"], files["nodes"])[0]] == [0, 0]
 
 
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("{pool: k80, nodes: 1, allocatible: {nvidia.com/gpu: '1'}}",
+         "pool k80: unknown field allocatible; did you mean allocatable?"),
+        ("{pool: k80, nodez: 1}", "pool k80: unknown field nodez; did you mean nodes?"),
+        ("{pool: k80, nodes: 1, allocatable: {cpu: '8', memory: 64Gi}}",
+         "pool k80: accelerator nvidia-tesla-k80 asks each worker for nvidia.com/gpu, which none"),
+    ],
+)  # fmt: skip
+def test_a_node_pool_entry_that_would_replay_no_device_is_refused(
+    files: dict[str, Path], entry: str, says: str
+):
+    # A misspelt allocatable replayed the trace on pools of no GPU: 0.00 USD, every job
+    # unplaced, exit 0.
+    files["nodes"].write_text(f"kind: NodePools\npools: [{entry}]\n")
+    with pytest.raises(ClusterFileError, match=re.escape(says)):
+        load_pools(files["prices"], files["nodes"])
+
+
+def test_a_pool_without_prices_is_refused_not_replayed_for_free(files: dict[str, Path]):
+    files["prices"].write_text(PRICE_TABLE.replace("prices: {perDeviceHour: 2.0}", "prices: {}"))
+    says = f"{files['prices']}: pool v100 has no price: jobs placed there cost nothing"
+    with pytest.raises(ClusterFileError, match=re.escape(says)):
+        load_pools(files["prices"], files["nodes"])
+
+
 def test_pools_from_node_objects_matched_by_selector(files: dict[str, Path]):
     files["nodes"].write_text(
         "apiVersion: v1\nkind: List\nitems:\n"

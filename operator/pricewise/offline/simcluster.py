@@ -16,6 +16,7 @@ nodeSelector.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,14 @@ def read_price_tables(path: str | Path) -> tuple[list[PriceTable], str]:
     return tables, currencies.pop()
 
 
+ENTRY_FIELDS = ("pool", "nodes", "allocatable")
+"""The fields of a `NodePools` entry."""
+
+REFUSED = frozenset({"PoolWithoutDevices", "PoolWithoutPrice"})
+"""What the operator tells an admin of a pool and a replay refuses: nodes no worker fits, or
+no price (every job there would cost nothing), the figures of such a replay mean nothing."""
+
+
 def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[str, Any]]:
     """Node objects: as the file gives them, or made from its `NodePools` entries with the
     labels their pool selects."""
@@ -62,6 +71,10 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
             for item in doc.get("pools") or []:
                 given = True
                 name = str(item.get("pool"))
+                for key in sorted(set(item) - set(ENTRY_FIELDS)):
+                    close = difflib.get_close_matches(str(key), ENTRY_FIELDS, n=1)
+                    fix = f"did you mean {close[0]}?" if close else "remove it"
+                    raise ClusterFileError(f"{path}: pool {name}: unknown field {key}; {fix}")
                 if name not in by_name:
                     raise ClusterFileError(f"{path}: pool {name!r} is not in the PriceTable")
                 count = item.get("nodes")
@@ -104,7 +117,10 @@ def load_pools(
     """
     tables, currency = read_price_tables(price_table)
     specs = [spec for table in tables for spec in table.spec.pools]
-    pools, _ = convert.pools_from(tables, list(_node_objects(node_pools, specs)))
+    pools, problems = convert.pools_from(tables, list(_node_objects(node_pools, specs)))
+    refused = [f"{price_table}: {p.message}" for p in problems if p.reason in REFUSED]
+    if refused:
+        raise ClusterFileError("; ".join(refused))
     names = [p.name for p in pools]
     by_name = {p.name: p for p in pools}
     for name, count in (node_counts or {}).items():
