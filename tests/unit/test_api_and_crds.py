@@ -98,6 +98,11 @@ def _job(**spec: Any) -> dict[str, Any]:
             {"maxDuration": "eight hours"},
             "spec.maxDuration: 'eight hours' is not valid: use a duration, e.g. 45m, 10h30m or 2d",
         ),
+        # A worker of no request was feasible and waited for room for ever.
+        (
+            {"options": [{"accelerator": "cpu", "cpu": "0", "memory": "0Gi", "duration": "1h"}]},
+            "spec.options[0]: a cpu option's worker requests no CPU and no memory; set cpu",
+        ),
         ({"maxCost": -1}, "spec.maxCost: must be >= 0 (got -1)"),
         ({"scalingEfficiency": 0.2}, "spec.scalingEfficiency: must be >= 0.5 (got 0.2)"),
         ({"gpus": 8}, "spec.gpus: unknown field; remove it or use one of template, workers,"),

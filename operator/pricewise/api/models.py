@@ -322,6 +322,21 @@ class JobOption(SpecModel):
             raise ValueError("give exactly one of throughput (with spec.work) or duration")
         return self
 
+    @model_validator(mode="after")
+    def _worker_requests_something(self) -> JobOption:
+        # A worker of no request fits no count of copies: it waited for room for ever.
+        if (
+            self.accelerator == "cpu"
+            and self.cpu is not None
+            and self.memory is not None
+            and parse_quantity(self.cpu) == 0 == parse_quantity(self.memory)
+        ):
+            raise ValueError(
+                "a cpu option's worker requests no CPU and no memory; set cpu (e.g. \"1\") or "
+                "memory (e.g. 2Gi) above 0"
+            )
+        return self
+
 
 class FailurePolicy(SpecModel):
     """What happens when a worker fails or its node goes away (JobSet's names)."""
