@@ -807,6 +807,26 @@ def test_a_node_s_price_is_shared_as_before_while_every_node_of_the_pool_is_cord
     assert (figures["spent"], figures["committed"]) == (0.5, 0.5), figures
 
 
+def test_room_a_job_gives_back_on_a_cordoned_node_is_planned_for_no_one() -> None:
+    # Both L4 nodes busy for an hour; one is then cordoned. In an hour, 8 GPUs will take
+    # workers, not 16: a job of 8 and two of 4 cannot all start then (the sums counted the
+    # cordoned node's room, and each shape alone fitted the other node).
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    cordoned = world.job("a")["nodes"][0]
+    world.kube.put("nodes", node(cordoned, "l4", unschedulable=True))
+    four = {**EIGHT, "devicesPerWorker": 4}
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    for name in ("d", "e"):
+        world.kube.put("trainingjobs", job(name, options=[four]))
+    run_cycle(world.scheduler, NOW + timedelta(seconds=10))
+    starts = {n: world.job(n).get("plannedStart") for n in ("c", "d", "e")}
+    in_an_hour = [
+        n for n, at in starts.items() if at and parse_time(at) == NOW + timedelta(hours=1)
+    ]
+    assert in_an_hour in (["c"], ["d", "e"]), starts
+
+
 def test_an_idle_cycle_is_logged_at_debug_level_and_a_change_at_info(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

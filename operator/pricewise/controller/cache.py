@@ -52,6 +52,7 @@ from pricewise.core.snapshot import (
     Resources,
     Snapshot,
     node_shares,
+    on_nodes,
 )
 from pricewise.core.times import parse_time
 from pricewise.core.units import from_micros, parse_duration, to_micros
@@ -678,7 +679,7 @@ class Cache:
         pools = tuple(
             replace(
                 p,
-                releases=tuple(releases.get(p.name, ())),
+                releases=on_nodes(releases.get(p.name, ()), p.nodes),
                 interruption_rate=self.reclaim_rates.priced(p.name, p.interruption_rate)
                 if p.is_spot
                 else p.interruption_rate,

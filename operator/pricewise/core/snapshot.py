@@ -7,8 +7,8 @@ millicores, memory in MiB, devices as counts, money in micro-units of the curren
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pricewise.core.units import format_cpu, format_memory
@@ -124,6 +124,21 @@ class Release:
     """The running job's key, where known: the jobs that wait for its room name it."""
 
 
+def on_nodes(releases: Iterable[Release], nodes: Iterable[Node]) -> tuple[Release, ...]:
+    """What `releases` free on `nodes` (a pool's schedulable nodes): room a job gives back on
+    a cordoned, NotReady or departed node takes no worker. A release that does not say where
+    is kept whole."""
+    names = {n.name for n in nodes}
+    out = []
+    for release in releases:
+        kept = tuple((name, frees) for name, frees in release.nodes if name in names)
+        if kept == release.nodes:
+            out.append(release)
+        elif kept:
+            out.append(replace(release, frees=sum((f for _, f in kept), Resources()), nodes=kept))
+    return tuple(out)
+
+
 def node_shares(worker: Resources, nodes: Sequence[str]) -> tuple[tuple[str, Resources], ...]:
     """What workers of this shape, one on each of `nodes` (a node may repeat), hold on each
     node: a `Release`'s `nodes`."""
@@ -156,7 +171,8 @@ class Pool:
     """Nodes the pool's selector matches that are cordoned, NotReady or being reclaimed (not in
     `nodes`): they take no worker, but are still there, and billed."""
     releases: tuple[Release, ...] = ()
-    """What the jobs running on the pool free, and when: the pool's capacity over time."""
+    """What the jobs running on the pool free, and when: the pool's capacity over time. Only
+    room on `nodes` counts, where a release says where (see `on_nodes`)."""
     interruption_rate: float = 0.0
     """Reclaims per node-hour a spot pool is priced with (see `spotrisk`); 0 prices none."""
 
