@@ -17,7 +17,7 @@ from pricewise.controller.records import JobRecord
 from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang, pack
 from pricewise.core.preemption import RunningJob, preemptions
-from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
+from pricewise.core.snapshot import Node, Pool, Release, Resources, Snapshot
 from pricewise.core.solver import SolverSettings, solve
 from pricewise.kube import ApiError
 
@@ -100,6 +100,28 @@ def test_a_victim_made_unnecessary_by_another_is_spared() -> None:
     whole = running("a/whole", "h100-1", age_h=2)
     (made,) = preemptions(snap, decisions, [half, whole])
     assert made.victims == (whole,)
+
+
+def test_no_run_is_requeued_for_room_a_higher_priority_job_is_planned_on() -> None:
+    # One node, held by `x/low` for another hour; `top` (priority 20) is planned on it then.
+    # `urgent` (10) cannot wait an hour. Requeueing `x/low` would hand the node to `top`,
+    # served first next cycle, and `urgent` would wait still: the run would be lost for nothing.
+    whole = Resources(cpu=8000, memory=64 * 1024, gpu=8)
+    ends = Release(NOW + timedelta(hours=1), whole, (("h100-0", whole),), "x/low")
+    (h100,) = full_pool(0)
+    h100 = replace(h100, releases=(ends,))
+    top = job("top", option("nvidia-h100", 1000.0), priority=20, deadline=NOW + timedelta(hours=6))
+    urgent = job("urgent", option("nvidia-h100", 1000.0), priority=10,
+                 deadline=NOW + timedelta(minutes=90))  # fmt: skip
+    plan = solve(snapshot([h100], [top, urgent]), SETTINGS)
+    reasons = {d.job.name: d.reason for d in plan.decisions}
+    assert reasons == {"top": "Reserved", "urgent": "WaitingForCapacity"}
+    low = running("x/low", "h100-0", age_h=3)
+    assert preemptions(snapshot([h100], [top, urgent]), plan.decisions, [low]) == []
+    # Without the later start above it, the same run is requeued for `urgent`.
+    alone = solve(snapshot([h100], [urgent]), SETTINGS)
+    (made,) = preemptions(snapshot([h100], [urgent]), alone.decisions, [low])
+    assert made.victims == (low,)
 
 
 def test_equal_priority_young_runs_and_opted_out_preemptors_preempt_nothing() -> None:

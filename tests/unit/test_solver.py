@@ -82,6 +82,54 @@ def test_a_job_only_a_cordoned_pool_would_meet_waits_for_its_nodes() -> None:
     assert decide(checked(snapshot([SLOW, FAST], [fast])))[:2] == ("h100", "Admitted")
 
 
+def test_a_job_started_now_leaves_the_node_a_higher_reservation_waits_for() -> None:
+    # Both nodes have 4 GPUs free, a-0 a CPU less (best fit's pick); a-0 frees 4 more in an
+    # hour. `high` needs a whole node, which only a-0 is then; `low` (3 hours, 4 GPUs) starts
+    # now. Best fit alone put it on a-0, and `high` could not start then.
+    alloc, four = Resources(96_000, 1024 * 1024, 8), Resources(4000, 32 * 1024, 4)
+    nodes = (
+        Node("a-0", alloc, alloc - four - Resources(cpu=1000)),
+        Node("a-1", alloc, alloc - four),
+    )
+    ends = ((NOW + timedelta(hours=1), "a-0"), (NOW + timedelta(days=5), "a-1"))
+    frees = tuple(Release(at, four, ((n, four),), f"x/{n}") for at, n in ends)
+    a = replace(pool("a", "a100", 1.0, nodes), releases=frees)
+    eight = replace(option("a100", 1000.0), worker=Resources(2000, 16 * 1024, 8))
+    small = replace(option("a100", 1000.0, devices=4), worker=Resources(2000, 16 * 1024, 4))
+    high = job("high", eight, priority=10, deadline=NOW + timedelta(hours=4))
+    low = job("low", small, work=3 * 3_600_000.0)
+    plan = checked(snapshot([a], [high, low]))
+    by_name = {d.job.name: d for d in plan.decisions}
+    assert by_name["high"].reservation is not None
+    assert by_name["high"].reservation.start == NOW + timedelta(hours=1)
+    assert by_name["low"].nodes == ("a-1",)
+
+
+def test_later_starts_at_one_instant_fit_the_nodes_not_only_the_sums() -> None:
+    # Both nodes free 6 GPUs in an hour: jobs of 4, 4 and 3 GPUs fit the 12 in sum, and each
+    # shape's copies fit, but no node takes 4 + 3: one of them is promised the start after,
+    # when the first of them ends.
+    alloc = Resources(96_000, 1024 * 1024, 8)
+    busy = (
+        Node("a-0", alloc, Resources(84_000, 928 * 1024)),
+        Node("a-1", alloc, Resources(84_000, 928 * 1024)),
+    )
+    six = Resources(6000, 48 * 1024, 6)
+    frees = tuple(
+        Release(NOW + timedelta(hours=1), six, ((n.name, six),), f"x/{n.name}") for n in busy
+    )
+    cheap = replace(pool("a", "a100", 1.0, busy), releases=frees)
+    dear = pool("b", "a100", 10.0, ())
+
+    def sized(name: str, devices: int) -> Job:
+        each = replace(option("a100", 1000.0, devices), worker=Resources(1000, 8 * 1024, devices))
+        return job(name, each, deadline=NOW + timedelta(hours=8))
+
+    plan = checked(snapshot([cheap, dear], [sized("x", 4), sized("y", 4), sized("z", 3)]))
+    starts = sorted(d.reservation.start - NOW for d in plan.decisions if d.reservation)
+    assert starts == [timedelta(hours=1)] * 2 + [timedelta(hours=2)], starts
+
+
 def test_an_option_as_cheap_as_the_chosen_one_is_not_said_to_be_cheaper() -> None:
     # 8 L4 for an hour at 2.0 and 8 H100 for a quarter of an hour at 8.0: 16.00 USD each.
     l4 = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2), order=0)

@@ -332,7 +332,7 @@ class JobOption(SpecModel):
             and parse_quantity(self.cpu) == 0 == parse_quantity(self.memory)
         ):
             raise ValueError(
-                "a cpu option's worker requests no CPU and no memory; set cpu (e.g. \"1\") or "
+                'a cpu option\'s worker requests no CPU and no memory; set cpu (e.g. "1") or '
                 "memory (e.g. 2Gi) above 0"
             )
         return self

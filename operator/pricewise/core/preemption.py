@@ -15,6 +15,7 @@ preemptor whose victims still hold their nodes does not preempt again (see the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -22,8 +23,10 @@ from datetime import datetime, timedelta
 from pricewise.core.costmodel import Candidate
 from pricewise.core.explain import Decision
 from pricewise.core.greedy import Ledger
-from pricewise.core.packing import Gang, pack
+from pricewise.core.lookahead import release_s
+from pricewise.core.packing import Gang
 from pricewise.core.snapshot import Node, Resources, Snapshot
+from pricewise.core.timeline import Frees, Run, pack_over_time
 from pricewise.core.times import clock
 from pricewise.core.units import format_duration, format_micros
 
@@ -182,15 +185,20 @@ def preemptions(
     if not settings.enabled:
         return []
     ledger = Ledger.of(snapshot)
+    later = _Later(snapshot)
     for d in decisions:
         if d.chosen is not None:
             ledger.take(d.chosen, d.nodes)
+            later.ends(d.chosen, d.nodes, 0.0)
+        if d.reservation is not None:
+            ledger.hold(d.reservation.candidate)  # its budget is spoken for, as in the plan
+            later.reserve(d)
     waiting = [d for d in decisions if d.reason == "WaitingForCapacity" and d.job.preempts]
     waiting.sort(key=lambda d: (-d.job.priority, d.job.created or snapshot.now, d.job.key))
     free = list(running)
     made = []
     for d in waiting:
-        found = _cheapest_room(d, ledger, free, snapshot.now, settings)
+        found = _cheapest_room(d, ledger, later, free, snapshot.now, settings)
         if found is None:
             continue
         made.append(found)
@@ -198,15 +206,66 @@ def preemptions(
         free = [r for r in free if r.key not in gone]
         pool = found.candidate.pool.name
         ledger.set_free(pool, _freed(ledger.nodes[pool], found.victims))
+        later.gone.update(gone)
         nodes = ledger.fit(found.candidate)
         assert nodes is not None, "victims were chosen to make the candidate fit"
         ledger.take(found.candidate, nodes)
+        later.ends(found.candidate, nodes, 0.0)
     return made
+
+
+class _Later:
+    """The plan's later starts by pool, and the room given back on each node by then: room a
+    preemption frees must leave the later starts of its preemptor's priority room to start,
+    and those of a higher priority room to start now (the next cycle serves them first: a
+    preemptor that took the room one was planned on evicted a run for nothing, and waited)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.now = snapshot.now
+        self.releases = {p.name: p.releases for p in snapshot.pools}
+        self.runs: dict[str, list[tuple[int, Run]]] = {}
+        self.given: dict[str, list[Frees]] = {}
+        self.gone: set[str] = set()
+        """Running jobs this cycle's preemptions requeue: their room is free now."""
+
+    def ends(self, cand: Candidate, nodes: Sequence[str], start_s: float) -> None:
+        """A run placed on `nodes`, giving its room back when it ends."""
+        given = self.given.setdefault(cand.pool.name, [])
+        given += [Frees(n, start_s + cand.duration_s, cand.worker) for n in nodes]
+
+    def reserve(self, d: Decision) -> None:
+        """A later start of the plan."""
+        assert d.reservation is not None
+        cand, start = d.reservation.candidate, d.reservation.wait_s(self.now)
+        run = Run(Gang(d.job.key, cand.worker, cand.workers), start, start + cand.duration_s)
+        self.runs.setdefault(cand.pool.name, []).append((d.job.priority, run))
+
+    def fits(
+        self, cand: Candidate, nodes: tuple[Node, ...], priority: int, victims: set[str]
+    ) -> bool:
+        """Whether `cand` fits `nodes` now, `victims` requeued, beside the pool's later starts
+        of `priority` or higher; not checked past a release that does not say where, as the
+        solver does."""
+        first = [Run(Gang(cand.job.key, cand.worker, cand.workers), 0.0, cand.duration_s)]
+        gone = self.gone | victims
+        releases = [r for r in self.releases[cand.pool.name] if r.job not in gone]
+        unknown = min((release_s(r, self.now) for r in releases if not r.nodes), default=math.inf)
+        # A later start of a higher priority takes room freed now first (next cycle starts it
+        # now, where it fits); one of the same priority keeps its start.
+        ahead = [
+            replace(run, start_s=0.0, end_s=run.end_s - run.start_s) if level > priority else run
+            for level, run in self.runs.get(cand.pool.name, ())
+            if level >= priority and run.start_s < unknown
+        ]
+        frees = [Frees(n, release_s(r, self.now), room) for r in releases for n, room in r.nodes]
+        frees += self.given.get(cand.pool.name, ())
+        return pack_over_time(nodes, frees, first + ahead) is not None
 
 
 def _cheapest_room(
     d: Decision,
     ledger: Ledger,
+    later: _Later,
     running: Sequence[RunningJob],
     now: datetime,
     settings: PreemptionSettings,
@@ -227,7 +286,7 @@ def _cheapest_room(
             ),
             key=lambda r: (r.lost(now), r.priority, r.key),
         )
-        victims = _victims(cand, ledger.nodes[cand.pool.name], eligible, now)
+        victims = _victims(cand, ledger.nodes[cand.pool.name], eligible, now, later)
         if victims is None:
             continue
         lost = sum(v.lost(now) for v in victims)
@@ -237,19 +296,29 @@ def _cheapest_room(
 
 
 def _victims(
-    cand: Candidate, nodes: tuple[Node, ...], eligible: Sequence[RunningJob], now: datetime
+    cand: Candidate,
+    nodes: tuple[Node, ...],
+    eligible: Sequence[RunningJob],
+    now: datetime,
+    later: _Later,
 ) -> tuple[RunningJob, ...] | None:
-    """The fewest-loss victims among `eligible` (cheapest first) that make `cand` fit."""
+    """The fewest-loss victims among `eligible` (cheapest first) that make `cand` fit, beside
+    the later starts of its priority or higher."""
+
+    def fits(victims: list[RunningJob]) -> bool:
+        gone = {v.key for v in victims}
+        return later.fits(cand, _freed(nodes, victims), cand.job.priority, gone)
+
     taken: list[RunningJob] = []
     for victim in eligible:
         taken.append(victim)
-        if _fits(cand, _freed(nodes, taken)):
+        if fits(taken):
             break
     else:
         return None
     for victim in sorted(taken, key=lambda v: -v.lost(now)):  # spare the dearest first
         rest = [v for v in taken if v is not victim]
-        if _fits(cand, _freed(nodes, rest)):
+        if fits(rest):
             taken = rest
     return tuple(taken)
 
@@ -261,7 +330,3 @@ def _freed(nodes: tuple[Node, ...], victims: Iterable[RunningJob]) -> tuple[Node
         for name in victim.nodes:
             extra[name] = extra.get(name, Resources()) + victim.worker
     return tuple(replace(n, free=n.free + extra[n.name]) if n.name in extra else n for n in nodes)
-
-
-def _fits(cand: Candidate, nodes: tuple[Node, ...]) -> bool:
-    return pack(nodes, [Gang(cand.job.key, cand.worker, cand.workers)]) is not None

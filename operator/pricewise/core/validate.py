@@ -11,8 +11,10 @@ import math
 from collections import Counter
 
 from pricewise.core.costmodel import Candidate
-from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Pool, Resources, Snapshot
+from pricewise.core.packing import Gang
+from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Node, Pool, Resources, Snapshot
 from pricewise.core.solver import Plan
+from pricewise.core.timeline import Frees, Run, pack_over_time
 
 _EPSILON_S = 1e-6
 
@@ -149,8 +151,8 @@ def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         starts.setdefault(r.pool.name, set()).add(start)
     for pool in snapshot.pools:
         mine = runs.get(pool.name, [])
-        for instant in sorted(starts.get(pool.name, ())):
-            problems += _shapes_over(pool, mine, instant, now)
+        if starts.get(pool.name):
+            problems += _nodes_over(pool, plan, mine, now)
         for instant, _, _ in mine:
             room = Resources()
             for node in pool.nodes:
@@ -216,29 +218,35 @@ def _later_quota_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     return problems
 
 
-def _shapes_over(
-    pool: Pool, runs: list[tuple[float, float, Candidate]], instant: float, now: float
+def _nodes_over(
+    pool: Pool, plan: Plan, runs: list[tuple[float, float, Candidate]], now: float
 ) -> list[str]:
-    """Per worker shape, whether the workers that run on the pool at `instant` (`runs`:
-    begin, end and candidate of what is placed now or reserved there) exceed the copies of the
-    shape that its nodes' room then holds: their free room and what releases that say where
-    free on them by then. Nothing is said where a release due by then does not say where (the
-    pool's sums are then all that is known)."""
-    room = {node.name: node.free for node in pool.nodes}
-    for release in pool.releases:
-        if _due(release.at.timestamp(), now) <= instant + _EPSILON_S:
-            if not release.nodes:
-                return []
-            for name, frees in release.nodes:
-                if name in room:
-                    room[name] = room[name] + frees
-    workers: Counter[Resources] = Counter()
-    for begin, end, cand in runs:
-        if begin <= instant < end:
-            workers[cand.worker] += cand.workers
-    return [
-        f"pool {pool.name} at +{instant - now:.0f}s: {count} workers of {shape} on nodes with "
-        f"room for {slots}"
-        for shape, count in workers.items()
-        if count > (slots := sum(shape.copies_in(free) for free in room.values()))
+    """Whether the pool's later starts fit its nodes then, node by node: each node's room now
+    less what starts there now (on the nodes the plan gives), plus what running jobs free on
+    it and what those starts give back when they end. Not checked from when a release that
+    does not say where is due (the pool's sums are then all that is known)."""
+    unknown = min(
+        (_due(r.at.timestamp(), now) for r in pool.releases if not r.nodes), default=math.inf
+    )
+    free = {node.name: node.free for node in pool.nodes}
+    frees = [
+        Frees(name, _due(r.at.timestamp(), now) - now, room)
+        for r in pool.releases
+        for name, room in r.nodes
     ]
+    for d in plan.decisions:
+        if d.chosen is not None and d.chosen.pool.name == pool.name:
+            end = next(e for b, e, c in runs if c is d.chosen) - now
+            for name in d.nodes:
+                if name in free:
+                    free[name] = free[name] - d.chosen.worker
+                    frees.append(Frees(name, end, d.chosen.worker))
+    later = [
+        Run(Gang(f"{i}", cand.worker, cand.workers), begin - now, end - now)
+        for i, (begin, end, cand) in enumerate(runs)
+        if now < begin < unknown - _EPSILON_S
+    ]
+    nodes = [Node(n.name, n.allocatable, free[n.name]) for n in pool.nodes]
+    if later and pack_over_time(nodes, frees, later) is None:
+        return [f"pool {pool.name}: its later starts do not fit its nodes then"]
+    return []

@@ -1,0 +1,175 @@
+"""Gangs packed on a pool's nodes over time: what starts now and what is planned to start later.
+
+The solver decides at pool level (sums, and copies per worker shape); `packing` then puts what
+starts now on nodes. A later start also needs its workers to fit the nodes then: each node's room
+now, plus what running jobs free on it by then, less what runs there at that instant. Where what
+starts now goes decides that: a job started now on the node a later start of a higher priority
+waits for holds it, though another node had the same room now. So the runs of one pool are
+packed together: every worker on one node for its whole run, within that node's room at every
+instant its run covers. Room only grows between the instants a run starts (releases free it,
+ends give it back), so those instants are the only ones to check.
+
+The packing is first fit (earliest start first, then largest worker, each on the node tightest
+at its start), and where that fails on a small problem, an exhaustive search, as `packing`
+does: a plan whose runs cannot all be packed is cut off and solved again.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pricewise.core.packing import Gang
+from pricewise.core.snapshot import Node, Resources
+
+SEARCH_STEPS = 5_000
+"""Bound on the exhaustive search; past it a first-fit failure is taken as final."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A gang on the pool from `start_s` (seconds from now; 0: now) until `end_s`."""
+
+    gang: Gang
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Frees:
+    """Room a running job gives back on one node, `due_s` seconds from now."""
+
+    node: str
+    due_s: float
+    room: Resources
+
+
+def pack_over_time(
+    nodes: Sequence[Node], frees: Sequence[Frees], runs: Sequence[Run]
+) -> dict[str, list[str]] | None:
+    """Node names for every worker of every run, each within its node's room at every instant
+    of its run, or None when they cannot all fit. `nodes` have their free room now; `frees`
+    add to it as running jobs end."""
+    instants = sorted({0.0, *(r.start_s for r in runs)})
+    room = _room(nodes, frees, instants)
+    spans = [(bisect_left(instants, r.start_s), bisect_left(instants, r.end_s)) for r in runs]
+    workers = sorted(
+        ((spans[k][0], r.gang.worker, k) for k, r in enumerate(runs) for _ in range(r.gang.count)),
+        key=lambda w: (w[0], tuple(-x for x in w[1].size), w[2]),
+    )
+    where = _first_fit(room, spans, workers) or _search(room, spans, workers)
+    if where is None:
+        return None
+    placed: dict[str, list[str]] = {r.gang.key: [] for r in runs}
+    for (_, _, k), n in zip(workers, where, strict=True):
+        placed[runs[k].gang.key].append(nodes[n].name)
+    return placed
+
+
+def _room(
+    nodes: Sequence[Node], frees: Sequence[Frees], instants: list[float]
+) -> list[list[Resources]]:
+    """Each node's room at each instant: free now, plus what is given back on it by then."""
+    index = {n.name: i for i, n in enumerate(nodes)}
+    room = [[n.free] * len(instants) for n in nodes]
+    for f in frees:
+        at = index.get(f.node)
+        if at is not None:
+            for i in range(bisect_left(instants, f.due_s), len(instants)):
+                room[at][i] = room[at][i] + f.room
+    return room
+
+
+Worker = tuple[int, Resources, int]
+"""A worker as packed: the index of its first instant, its requests, its run's index."""
+
+
+def _fits(room: list[Resources], first: int, last: int, worker: Resources) -> bool:
+    return all(worker.fits_in(room[i]) for i in range(first, last))
+
+
+def _take(room: list[Resources], first: int, last: int, worker: Resources, sign: int) -> None:
+    for i in range(first, last):
+        room[i] = room[i] - worker if sign > 0 else room[i] + worker
+
+
+def _first_fit(
+    room: list[list[Resources]], spans: list[tuple[int, int]], workers: list[Worker]
+) -> list[int] | None:
+    room = [list(r) for r in room]
+    where = []
+    for first, worker, k in workers:
+        last = max(spans[k][1], first + 1)
+        fitting = [
+            (room[n][first].size, n)
+            for n in range(len(room))
+            if _fits(room[n], first, last, worker)
+        ]
+        if not fitting:
+            return None
+        best = min(fitting)[1]
+        _take(room[best], first, last, worker, 1)
+        where.append(best)
+    return where
+
+
+def _search(
+    room: list[list[Resources]], spans: list[tuple[int, int]], workers: list[Worker]
+) -> list[int] | None:
+    room = [list(r) for r in room]
+    where: list[int] = []
+    steps = 0
+
+    def place(i: int) -> bool:
+        nonlocal steps
+        if i == len(workers):
+            return True
+        steps += 1
+        if steps > SEARCH_STEPS:
+            return False
+        first, worker, k = workers[i]
+        last = max(spans[k][1], first + 1)
+        # Workers of one run are interchangeable: place them on non-decreasing node indexes.
+        start = where[i - 1] if i and workers[i - 1][2] == k else 0
+        tried: set[tuple[Resources, ...]] = set()
+        for n in range(start, len(room)):
+            seen = tuple(room[n])
+            if seen in tried or not _fits(room[n], first, last, worker):
+                continue
+            tried.add(seen)  # nodes with the same room at every instant are interchangeable
+            _take(room[n], first, last, worker, 1)
+            where.append(n)
+            if place(i + 1):
+                return True
+            where.pop()
+            _take(room[n], first, last, worker, -1)
+        return False
+
+    return where if place(0) else None
+
+
+def fit_in_order(
+    nodes: Sequence[Node], frees: Sequence[Frees], runs: Sequence[Sequence[Run]]
+) -> tuple[dict[str, Run], list[Run]]:
+    """Each run in turn, at the first of its starts (`runs`: each gang's runs, earliest
+    first) where it fits the nodes for its whole span, by best fit, beside those fitted before
+    it: the run fitted of each gang, and the first run of each that fits at none."""
+    instants = sorted({0.0, *(r.start_s for each in runs for r in each)})
+    room = _room(nodes, frees, instants)
+    fitted: dict[str, Run] = {}
+    left: list[Run] = []
+    for each in runs:
+        for run in each:
+            first = bisect_left(instants, run.start_s)
+            last = max(bisect_left(instants, run.end_s), first + 1)
+            workers = [(first, run.gang.worker, 0)] * run.gang.count
+            where = _first_fit(room, [(first, last)], workers)
+            if where is not None:
+                for n in where:
+                    _take(room[n], first, last, run.gang.worker, 1)
+                fitted[run.gang.key] = run
+                break
+        else:
+            left.append(each[0])
+    return fitted, left
