@@ -213,7 +213,14 @@ def test_maxima_too_low_for_any_limit() -> None:
     assert out["maxPerformance"] == 70  # 10 tpu + 10 gpu
     assert out["minResourceLimit"] is None
     assert "even without a resource limit the per-resource maxima cap it at 80" in out["reason"]
-    assert "raise the max of tpu, gpu, cpu" in out["reason"]
+    assert "raise the max of tpu, gpu or cpu, or lower requiredPerformance to 70" in out["reason"]
+    # Where the limit leaves room, only the maxima bind: the limit is not blamed.
+    out = solve_mix(problem(capped, 1000, 1000)).to_dict()
+    assert out["reason"] == (
+        "required performance 1000 cannot be reached: the per-resource maxima cap it at 80 (10 x "
+        "tpu at 5 each + 10 x gpu at 2 each + 10 x cpu at 1 each) whatever the resource limit; "
+        "raise the max of tpu, gpu or cpu, or lower requiredPerformance to 80"
+    )
 
 
 def test_zero_limit() -> None:

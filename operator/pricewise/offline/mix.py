@@ -465,12 +465,20 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
             f"required performance {required} cannot be reached {within}: the best reachable "
             f"is {as_text(best)} ({_describe(reach)})"
         )
-        if min_limit is None:
-            capped = [r.name for r, _ in min_mix]
+        capped = [r.name for r, _ in min_mix]
+        which = " or ".join([", ".join(capped[:-1]), capped[-1]] if capped[1:] else capped)
+        fix = f"raise the max of {which}, or lower requiredPerformance to {as_text(best)}"
+        if min_limit is None and sum(units for _, units in reach) < _unit_limit(problem):
+            # The limit is not what binds: the maxima are, whatever the limit.
+            reason = (
+                f"required performance {required} cannot be reached: the per-resource maxima "
+                f"cap it at {as_text(best)} ({_describe(reach)}) whatever the resource limit; "
+                f"{fix}"
+            )
+        elif min_limit is None:
             reason += (
                 f"; even without a resource limit the per-resource maxima cap it at "
-                f"{as_text(_total_performance(min_mix))} ({_describe(min_mix)}); raise the max "
-                f"of {', '.join(capped)} or lower requiredPerformance to {as_text(best)}"
+                f"{as_text(_total_performance(min_mix))} ({_describe(min_mix)}); {fix}"
             )
         elif math.isinf(_float(min_limit)):
             reason += (
