@@ -432,8 +432,9 @@ def parser() -> argparse.ArgumentParser:
     imports = actions.add_parser(
         "import",
         help="fill a PriceTable's prices from a catalog",
-        description="Fill the pools' prices from a SkyPilot vms.csv catalog; a pool it cannot "
-        "price is left out and said on stderr, never printed at 0.",
+        description="Fill the pools' prices from a SkyPilot vms.csv catalog. A pool it cannot "
+        "price keeps the prices it had, or is left out if it had none (never printed at 0), "
+        "and is said on stderr; a catalog that prices no pool is an error (exit 2).",
     )
     imports.add_argument("catalog", metavar="CATALOG", help="a SkyPilot vms.csv")
     imports.add_argument("table", metavar="TABLE", help="the PriceTable to price; - reads stdin")

@@ -233,10 +233,11 @@ def test_pools_that_cannot_be_priced_are_left_out_or_keep_their_prices(tmp_path:
             {**T4_POOL, "name": "kept", "instanceType": "e2-standard-8",
              "prices": {"perNodeHour": 0.3}},
             {**T4_POOL, "name": "gone", "instanceType": "e2-standard-8", "prices": {}},
+            {**T4_POOL, "name": "one", "devicesPerNode": 1, "prices": {}},
         ]},
     })  # fmt: skip
     priced, notes = catalog.import_prices(table, rows)
-    assert [p["name"] for p in priced["spec"]["pools"]] == ["kept"]
+    assert [p["name"] for p in priced["spec"]["pools"]] == ["kept", "one"]
     assert priced["spec"]["pools"][0]["prices"]["perNodeHour"] == 0.3
     assert notes[1].startswith("kept: not priced: ") and notes[1].endswith(
         "; keeps the prices it had"
@@ -247,8 +248,15 @@ def test_pools_that_cannot_be_priced_are_left_out_or_keep_their_prices(tmp_path:
     only_unpriced = table.model_copy(
         update={"spec": table.spec.model_copy(update={"pools": [table.spec.pools[2]]})}
     )
-    with pytest.raises(catalog.CatalogError, match="no pool could be priced:\n  gone: left out"):
+    says = "no pool could be priced from the catalog:\n  gone: left out"
+    with pytest.raises(catalog.CatalogError, match=says):
         catalog.import_prices(only_unpriced, rows)
+    # Nor where every pool keeps the prices it had: the table would print back unchanged.
+    only_kept = table.model_copy(
+        update={"spec": table.spec.model_copy(update={"pools": [table.spec.pools[1]]})}
+    )
+    with pytest.raises(catalog.CatalogError, match="from the catalog:\n  kept: not priced"):
+        catalog.import_prices(only_kept, rows)
 
 
 def test_import_writes_the_fields_the_table_sets_and_no_defaults(tmp_path: Path) -> None:
@@ -286,7 +294,7 @@ def test_an_unknown_region_prints_nothing_and_names_each_pool(tmp_path: Path) ->
     (tmp_path / "t.yaml").write_text(init.stdout)
     result = pricewise("prices", "import", str(path), str(tmp_path / "t.yaml"))
     assert (result.returncode, result.stdout) == (2, "")
-    assert "error: no pool could be priced:" in result.stderr
+    assert "error: no pool could be priced from the catalog:" in result.stderr
     assert "l4-pool: left out: the catalog has no row in region us-central1" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -16,7 +16,8 @@ A GPU pool is never priced as its machine alone: where the catalog prices accele
 neither the machine's row, the pool's `devicesPerNode` nor the nodes give, is not priced; where
 it prices none apart, a GPU machine's row is taken as the whole machine, and its note says so. A
 pool that cannot be priced keeps the prices it had; one that had none is left out of the
-table, because a pool without prices runs for free. Each is said on stderr with why.
+table, because a pool without prices runs for free. Each is said on stderr with why; a catalog
+that prices no pool is an error.
 
 The catalog is checked whole before anything is printed: a missing column, a price that is not
 a number or a duplicate row is an error naming the row and column, and nothing is written.
@@ -249,7 +250,7 @@ def import_prices(
 ) -> tuple[dict[str, Any], list[str]]:
     """The PriceTable with its pools priced from the catalog, and a line per pool saying how.
     A pool that cannot be priced keeps the prices it had, or is left out if it had none; if
-    none is left, CatalogError with every reason."""
+    the catalog prices none, CatalogError with every reason."""
     if table.spec.currency != CATALOG_CURRENCY:
         raise CatalogError(
             f"the table is in {table.spec.currency}, the catalog's prices in "
@@ -271,20 +272,22 @@ def import_prices(
             ),
         },
     }
-    notes, kept = [], []
+    notes, kept, priced = [], [], 0
     for pool in wire["spec"]["pools"]:
         prices, how = price_pool(pool, rows, nodes)
         if prices is not None:
             pool["prices"] = prices
             notes.append(f"{pool['name']}: {how}")
+            priced += 1
         elif any(pool["prices"].values()):
             notes.append(f"{pool['name']}: not priced: {how}; keeps the prices it had")
         else:
             notes.append(f"{pool['name']}: left out: {how} (without prices it would be free)")
             continue
         kept.append(pool)
-    if not kept:
-        raise CatalogError("no pool could be priced:\n  " + "\n  ".join(notes))
+    if not priced:
+        # A table printed back as it came, exit 0, read as refreshed.
+        raise CatalogError("no pool could be priced from the catalog:\n  " + "\n  ".join(notes))
     wire["spec"]["pools"] = kept
     parse_model(PriceTable, wire, "the imported table")  # a catalog price past the API's bounds
     return wire, notes
