@@ -195,6 +195,18 @@ def test_full_cheapest_pool_falls_back_to_the_next_feasible() -> None:
     assert "l4 x1 would cost 25% less but has no room now" in message
 
 
+def test_a_job_its_max_wait_keeps_from_room_the_plan_takes_is_told_of_its_max_wait() -> None:
+    # `first` (priority 10) takes the one L4 node for two hours; `j` would have to wait for
+    # that, past its max wait of an hour. "has no room now" alone did not say what to change.
+    first = job("first", BOTH[0], priority=10, work=7_200_000.0)
+    late = job("j", *BOTH, created=NOW, max_wait_s=3600.0)
+    plan = checked(snapshot([ONE_L4, FAST], [first, late]))
+    assert decide(plan)[2].endswith(
+        "l4 x1 would cost 25% less but has no room now, and room frees there ~14:00 UTC, past "
+        "its max wait (spec.maxWait 1h from submission)"
+    )
+
+
 def test_a_cheaper_option_the_quota_refuses_is_said_to_be_refused_by_it() -> None:
     # l4 x1 (8 GPUs, 16 USD) has room; the namespace's quota has 4 GPUs left, which h100 x1 of
     # 4 GPUs (21.33 USD) fits. "has no room now" sent the user to the wrong place.

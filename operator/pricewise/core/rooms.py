@@ -18,7 +18,7 @@ from pricewise.core.lookahead import (
     release_s,
     waits_until_s,
 )
-from pricewise.core.snapshot import Job, Pool, Release, Resources
+from pricewise.core.snapshot import Job, Pool, Release, Resources, node_shares
 from pricewise.core.times import clock
 from pricewise.core.units import format_micros
 
@@ -136,7 +136,14 @@ class Ends:
         worker = cand.worker
         room = {n.name: n.free for n in self.ledger.nodes[cand.pool.name]}
         summed: Resources | None = None
-        for release in sorted(cand.pool.releases, key=lambda r: release_s(r, self.now)):
+        # The plan's own starts there give their room back when they end, as running jobs do.
+        started = [
+            Release(self.now + timedelta(seconds=c.duration_s), c.demand, node_shares(c.worker, n))
+            for c, n in self.ledger.placed.values()
+            if c.pool.name == cand.pool.name
+        ]
+        releases = [*cand.pool.releases, *started]
+        for release in sorted(releases, key=lambda r: release_s(r, self.now)):
             if release.nodes and summed is None:
                 for name, frees in release.nodes:
                     if name in room:
