@@ -87,6 +87,32 @@ def test_out_of_range_figures_are_refused_with_the_field(
 
 
 @pytest.mark.parametrize(
+    ("kind", "status", "message"),
+    [
+        ("tj", {"accruedBeforeRun": -1e303}, "status.accruedBeforeRun"),
+        ("tj", {"costBuckets": {"2026-12-05T05:30": 1e308}}, "status.costBuckets"),
+        ("budget", {"retained": {"2026-12-05T05": -1000000}}, "status.retained"),
+    ],
+)
+def test_a_status_amount_no_operator_writes_is_refused(
+    cluster: Any, namespace: str, crds: None, kind: str, status: dict[str, Any], message: str
+) -> None:
+    # One such edit stopped preemption, or every Budget's status, for the whole cluster.
+    if kind == "tj":
+        obj = training_job("edited", [{"accelerator": "cpu", "duration": "1h"}])
+    else:
+        obj = {"apiVersion": "pricewise.dev/v1alpha1", "kind": "Budget",
+               "metadata": {"name": "edited"}, "spec": {"limit": 100}}  # fmt: skip
+    apply(cluster, namespace, obj)
+    result = cluster.kubectl(
+        "patch", kind, "edited", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": status}), check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
     ("deadline", "refused"),
     [
         ("2026-02-30T18:00:00Z", True),

@@ -181,3 +181,10 @@ def test_budget_figures_at_the_edges() -> None:
     slow = budget_figures(10.0, [], 9.0, 0.0, 0.5, T0)
     assert slow.forecast_exhaustion == T0 + timedelta(hours=2)
     assert budget_figures(100.0, [50, 50.4], 50.0, 0.0, 0.0, T0).crossed == (50,)
+
+
+def test_an_amount_past_what_a_timedelta_holds_is_still_counted() -> None:
+    # 2.5e10 for an hour overflowed `amount * timedelta`, and stopped every Budget's status.
+    hour = datetime(2026, 12, 5, 5, tzinfo=UTC)
+    buckets = {"2026-12-05T05": 1e12}
+    assert spent_between(buckets, hour + timedelta(minutes=30), None) == 5e11

@@ -14,7 +14,14 @@ from pricewise.api import convert
 from pricewise.api.convert import pools_from
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
-from pricewise.api.models import Budget, PriceTable, TrainingJob, check_duration
+from pricewise.api.models import (
+    Budget,
+    BudgetStatus,
+    PriceTable,
+    TrainingJob,
+    TrainingJobStatus,
+    check_duration,
+)
 from pricewise.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -404,3 +411,19 @@ def test_a_pool_whose_selector_no_node_could_match_is_set_aside_naming_the_label
     pools[0]["nodeSelector"] = {"cloud.google.com/gke-nodepool": "pool-1", "k": ""}
     table = PriceTable.model_validate({"metadata": {"name": "t"}, "spec": {"pools": pools}})
     assert [p.name for p in pools_from([table], [])[0]] == ["p", "q"]
+
+
+def test_a_status_amount_no_operator_writes_is_left_out_when_read() -> None:
+    # Stored before the CRD bounded them (hand edits): the rest of the status reads as it was,
+    # and what the operator sums from it stays a finite cost.
+    status = TrainingJobStatus.model_validate({
+        "phase": "Running",
+        "accruedCost": 1e308,
+        "accruedBeforeRun": -1e303,
+        "costBuckets": {"2026-12-05T05:30": 1e308, "2026-12-05T05": -1, "2026-12-05T06": 2.5},
+    })  # fmt: skip
+    assert (status.phase, status.accrued_cost, status.accrued_before_run) == ("Running", 0.0, None)
+    assert status.cost_buckets == {"2026-12-05T06": 2.5}
+    # A negative amount retained lifted a hard limit of 100 USD to 1,000,100 left.
+    budget = BudgetStatus.model_validate({"retained": {"2026-12-05T05": -1e6, "2026-12-05T06": 3}})
+    assert budget.retained == {"2026-12-05T06": 3.0}

@@ -577,6 +577,28 @@ class OptionRow(ApiModel):
     start: datetime | None = Field(None, description="Planned start of a planned option.")
 
 
+def _amount(value: Any) -> bool:
+    """Whether a status amount read back is one the operator could have written: a finite
+    number from 0 to `bounds.MAX_ACCRUED`."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= bounds.MAX_ACCRUED
+    )
+
+
+def _amounts(value: Any) -> Any:
+    """An hour-keyed map of amounts with those left out that `_amount` refuses: one hand-edited
+    entry of 1e308 stopped every Budget's status from being written."""
+    if not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if _amount(v)}
+
+
+Amount = Annotated[float, Field(ge=0, le=bounds.MAX_ACCRUED)]
+"""An amount of money a status keeps (see `bounds.MAX_ACCRUED`)."""
+
+
 class TrainingJobStatus(ApiModel):
     """Where the job went, what it costs, and why."""
 
@@ -610,15 +632,15 @@ class TrainingJobStatus(ApiModel):
         description="accruedCost to the cent (an amount under a cent to 4 decimals), with its "
         "currency, as `kubectl get tj -o wide` shows it.",
     )
-    accrued_cost: float = Field(0.0, description="Cost accrued so far from real run time.")
+    accrued_cost: Amount = Field(0.0, description="Cost accrued so far from real run time.")
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
-    accrued_before_run: float | None = Field(
+    accrued_before_run: Amount | None = Field(
         None,
         description="accruedCost when the current run was admitted: what the job's earlier runs "
         "cost (each cut by a preemption or a lost or failed worker). accruedCost less this is "
         "what the current run has cost, and what cutting it can lose at most.",
     )
-    cost_buckets: dict[str, float] = Field(
+    cost_buckets: dict[str, Amount] = Field(
         default_factory=dict,
         description="Accrued cost per UTC hour (YYYY-MM-DDTHH); an hour a Budget's period starts "
         "in off the hour (a time zone half an hour off UTC) is split there (YYYY-MM-DDTHH:MM "
@@ -657,6 +679,22 @@ class TrainingJobStatus(ApiModel):
     restart_history: list[str] = Field(
         default_factory=list, description="Why each restart happened, oldest first."
     )
+
+    @field_validator("accrued_cost", mode="before")
+    @classmethod
+    def _accrued_as_written(cls, value: Any) -> Any:
+        # Stored before the CRD bounded it (a hand edit): the rest of the status still reads.
+        return value if _amount(value) else 0.0
+
+    @field_validator("accrued_before_run", mode="before")
+    @classmethod
+    def _before_as_written(cls, value: Any) -> Any:
+        return value if value is None or _amount(value) else None
+
+    @field_validator("cost_buckets", mode="before")
+    @classmethod
+    def _buckets_as_written(cls, value: Any) -> Any:
+        return _amounts(value)
 
 
 # --- PriceTable --------------------------------------------------------------------------------
@@ -952,7 +990,7 @@ class BudgetStatus(ApiModel):
     thresholds_crossed: list[float] = Field(
         default_factory=list, description="Thresholds (percent) reached in this period."
     )
-    retained: dict[str, float] = Field(
+    retained: dict[str, Amount] = Field(
         default_factory=dict,
         description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
         "give its money back.",
@@ -968,6 +1006,12 @@ class BudgetStatus(ApiModel):
         None, description="The spec's generation these figures and conditions are for."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+
+    @field_validator("retained", mode="before")
+    @classmethod
+    def _retained_as_written(cls, value: Any) -> Any:
+        # A negative amount lifted a hard limit: 100 USD read 1,000,100 left.
+        return _amounts(value)
 
 
 # --- Objects -----------------------------------------------------------------------------------

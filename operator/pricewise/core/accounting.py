@@ -156,7 +156,9 @@ def spent_between(
         begin = moment if start is None else max(moment, start)
         finish = until if end is None else min(until, end)
         if finish > begin:
-            total += buckets[bucket] * (finish - begin) / (until - moment)
+            # In seconds: a timedelta times an amount overflows past 2.4e10 for an hour.
+            share = (finish - begin).total_seconds() / (until - moment).total_seconds()
+            total += buckets[bucket] * share
     return round(total, 6)
 
 

@@ -30,6 +30,10 @@ MAX_THROUGHPUT: Final = 1e12
 """Work units per second of one worker."""
 MAX_MONEY: Final = 1e9
 """Value, maxCost, budget limits, and the estimated cost of one way of running a job."""
+MAX_ACCRUED: Final = 1e12
+"""The most an amount the operator writes in a status (what a job accrued, an hour's cost,
+what a Budget retains) can read: a thousand times the dearest run placed. Past it a figure is
+not a cost but an edit, which the CRD refuses and a read leaves out."""
 MAX_PRICE_PER_HOUR: Final = 1e5
 """Price of one device, CPU, GiB or node for one hour."""
 MAX_RUN_S: Final = 10 * 365 * 86400.0
