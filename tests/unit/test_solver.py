@@ -1336,13 +1336,19 @@ def test_a_cycle_plans_the_first_jobs_by_priority_deadline_and_age_the_rest_queu
     by_name = {d.job.name: d for d in plan.decisions}
     assert len(plan.decisions) == 4 and by_name["new"].reason == "Queued"
     assert by_name["new"].message == (
-        "more than 3 jobs are pending: this one is planned once it is among the first 3 by "
-        "priority, deadline and age"
+        "more than 3 jobs a pool could run are pending: this one is planned once it is among "
+        "the first 3 by priority, deadline and age"
     )
     planned = {d.job.name for d in plan.decisions if d.chosen or d.reservation}
     assert planned == {"old", "due", "high"}
     everyone = checked(snapshot([SLOW, FAST], jobs), SolverSettings(max_jobs=4))
     assert "Queued" not in {d.reason for d in everyone.decisions}
+    # Jobs that name an accelerator no pool offers, at the top priority, take no one's turn.
+    nowhere = [job(f"x{i}", option("nonexistent", 1000), priority=1000) for i in range(5)]
+    flooded = checked(snapshot([SLOW, FAST], jobs + nowhere), SolverSettings(max_jobs=4))
+    reasons = {d.job.name: d.reason for d in flooded.decisions}
+    assert {reasons[f"x{i}"] for i in range(5)} == {"NoMatchingPool"}
+    assert "Queued" not in {reasons[j.name] for j in jobs}
 
 
 def _copies(count: int, **kw: object) -> list[Job]:

@@ -341,20 +341,25 @@ def _options(snapshot: Snapshot) -> dict[str, list[Candidate]]:
 def _window(snapshot: Snapshot, size: int) -> tuple[Snapshot, tuple[Decision, ...]]:
     """The snapshot with the first `size` pending jobs in the order a cycle serves them, and a
     `Queued` decision for each of the others (its message stays the same from cycle to cycle,
-    so that its status is written once)."""
-    if len(snapshot.jobs) <= size:
+    so that its status is written once). A job no pool offers an accelerator of is not one of
+    the `size`: it is told so (`NoMatchingPool`) at no cost, and a thousand of them at the top
+    priority had every other job of the cluster queued behind them."""
+    offered = {p.accelerator for p in snapshot.pools}
+    runnable = [j for j in snapshot.jobs if any(o.accelerator in offered for o in j.options)]
+    if len(runnable) <= size:
         return snapshot, ()
     far = datetime.max.replace(tzinfo=UTC)
     order = sorted(
-        snapshot.jobs,
+        runnable,
         key=lambda j: (-j.priority, j.deadline or far, j.created or snapshot.now, j.key),
     )
     message = (
-        f"more than {size} jobs are pending: this one is planned once it is among the first "
-        f"{size} by priority, deadline and age"
+        f"more than {size} jobs a pool could run are pending: this one is planned once it is "
+        f"among the first {size} by priority, deadline and age"
     )
     queued = tuple(Decision(j, None, (), "Queued", message, ()) for j in order[size:])
-    return replace(snapshot, jobs=tuple(order[:size])), queued
+    unmatched = [j for j in snapshot.jobs if not any(o.accelerator in offered for o in j.options)]
+    return replace(snapshot, jobs=(*order[:size], *unmatched)), queued
 
 
 def _greedy_start(
