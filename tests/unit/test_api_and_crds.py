@@ -105,10 +105,15 @@ def _job(**spec: Any) -> dict[str, Any]:
             {"maxDuration": "eight hours"},
             "spec.maxDuration: 'eight hours' is not valid: use a duration, e.g. 45m, 10h30m or 2d",
         ),
-        # A worker of no request was feasible and waited for room for ever.
+        # A worker of no request was feasible and waited for room for ever; one of no CPU on
+        # a cpu option paid for its memory alone.
         (
             {"options": [{"accelerator": "cpu", "cpu": "0", "memory": "0Gi", "duration": "1h"}]},
-            "spec.options[0]: a cpu option's worker requests no CPU and no memory; set cpu",
+            "spec.options[0]: a cpu option's worker requests no CPU; remove cpu",
+        ),
+        (
+            {"options": [{"accelerator": "cpu", "cpu": "0m", "duration": "1h"}]},
+            "spec.options[0]: a cpu option's worker requests no CPU; remove cpu",
         ),
         ({"maxCost": -1}, "spec.maxCost: must be >= 0 (got -1)"),
         ({"scalingEfficiency": 0.2}, "spec.scalingEfficiency: must be >= 0.5 (got 0.2)"),

@@ -323,17 +323,13 @@ class JobOption(SpecModel):
         return self
 
     @model_validator(mode="after")
-    def _worker_requests_something(self) -> JobOption:
-        # A worker of no request fits no count of copies: it waited for room for ever.
-        if (
-            self.accelerator == "cpu"
-            and self.cpu is not None
-            and self.memory is not None
-            and parse_quantity(self.cpu) == 0 == parse_quantity(self.memory)
-        ):
+    def _cpu_worker_requests_cpu(self) -> JobOption:
+        # A cpu option's worker of no CPU paid for its memory alone, and one of no request at
+        # all fitted no count of copies: it waited for room for ever.
+        if self.accelerator == "cpu" and self.cpu is not None and parse_quantity(self.cpu) == 0:
             raise ValueError(
-                'a cpu option\'s worker requests no CPU and no memory; set cpu (e.g. "1") or '
-                "memory (e.g. 2Gi) above 0"
+                "a cpu option's worker requests no CPU; remove cpu (it then requests "
+                "devicesPerWorker cores) or set it above 0"
             )
         return self
 
