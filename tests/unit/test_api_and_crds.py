@@ -432,3 +432,44 @@ def test_a_status_amount_no_operator_writes_is_left_out_when_read() -> None:
     # A negative amount retained lifted a hard limit of 100 USD to 1,000,100 left.
     budget = BudgetStatus.model_validate({"retained": {"2026-12-05T05": -1e6, "2026-12-05T06": 3}})
     assert budget.retained == {"2026-12-05T06": 3.0}
+
+
+def test_a_worker_counts_its_init_containers_and_sidecars_as_the_scheduler_does() -> None:
+    def worker(**pod: Any) -> Any:
+        tj = parse_model(TrainingJob, _job(template={"spec": pod}), "x")
+        return convert.job_from(tj).options[0].worker
+
+    main = {"name": "trainer", "image": "t", "resources": {"requests": {"cpu": "4"}}}
+    init = {"name": "fetch", "image": "f", "resources": {"requests": {"cpu": "6"}}}
+    side = {
+        **init,
+        "name": "log",
+        "restartPolicy": "Always",
+        "resources": {"requests": {"cpu": "1"}},
+    }
+    assert worker(containers=[main]).cpu == 4000
+    # An init container runs alone first: the most the pod asks at once.
+    assert worker(containers=[main], initContainers=[init]).cpu == 6000
+    # A sidecar runs beside the containers, and beside the init containers after it.
+    assert worker(containers=[main], initContainers=[side]).cpu == 5000
+    assert worker(containers=[main], initContainers=[side, init]).cpu == 7000
+
+
+@pytest.mark.parametrize(
+    ("pod", "field"),
+    [
+        ({"containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b", "resources":
+          {"limits": {"nvidia.com/gpu": "3"}}}]}, "containers[1].resources.limits[nvidia.com/gpu]"),
+        ({"containers": [{"name": "a", "image": "a"}], "initContainers": [{"name": "i",
+          "image": "i", "resources": {"requests": {"google.com/tpu": "4"}}}]},
+         "initContainers[0].resources.requests[google.com/tpu]"),
+    ],
+)  # fmt: skip
+def test_devices_asked_outside_the_first_container_are_refused_naming_them(
+    pod: dict[str, Any], field: str
+) -> None:
+    # A sidecar's 3 GPUs beside the option's 1 ran on 4 billed as 1, and its job's next
+    # copies never started where the plan put them.
+    tj = parse_model(TrainingJob, _job(template={"spec": pod}), "x")
+    with pytest.raises(ValueError, match=re.escape(f"spec.template.spec.{field}: only the first")):
+        convert.job_from(tj)

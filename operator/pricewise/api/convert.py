@@ -55,11 +55,53 @@ def resources_of(requests: Mapping[str, Any], room: bool = False) -> Resources:
 
 
 def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
-    """What a pod requests: its containers' requests summed (init containers ignored)."""
-    total = Resources()
+    """What a pod requests, as kube-scheduler counts it: its containers' requests and its
+    sidecars' (init containers that keep running) summed, or, where more, what an init
+    container asks beside the sidecars started before it (an init container of 500 CPUs on a
+    worker planned for 1 left its pod unschedulable, and its job requeued every two minutes)."""
+
+    def asked(container: Mapping[str, Any]) -> Resources:
+        return resources_of((container.get("resources") or {}).get("requests") or {})
+
+    sidecars = Resources()
+    peak = Resources()
+    for container in pod_spec.get("initContainers") or []:
+        if container.get("restartPolicy") == "Always":
+            sidecars = sidecars + asked(container)
+        else:
+            peak = _most(peak, sidecars + asked(container))
+    total = sidecars
     for container in pod_spec.get("containers") or []:
-        total = total + resources_of((container.get("resources") or {}).get("requests") or {})
-    return total
+        total = total + asked(container)
+    return _most(total, peak)
+
+
+def _most(a: Resources, b: Resources) -> Resources:
+    """Each resource's larger amount."""
+    return Resources(
+        max(a.cpu, b.cpu), max(a.memory, b.memory), max(a.gpu, b.gpu), max(a.tpu, b.tpu)
+    )
+
+
+def _devices_elsewhere(pod_spec: Mapping[str, Any]) -> str | None:
+    """A device request of a container other than the first (a sidecar's, an init
+    container's), as an error naming it: pricewise plans a worker's devices from its option,
+    given to the first container, and a sidecar's 3 GPUs beside them ran on 4 billed as 1."""
+    inits = enumerate(pod_spec.get("initContainers") or [])
+    others = list(enumerate(pod_spec.get("containers") or []))[1:]
+    places = [(f"initContainers[{i}]", c) for i, c in inits]
+    places += [(f"containers[{i}]", c) for i, c in others]
+    for where, container in places:
+        resources = container.get("resources") or {}
+        for kind in ("requests", "limits"):
+            for name in (GPU, TPU):
+                if (resources.get(kind) or {}).get(name) is not None:
+                    return (
+                        f"spec.template.spec.{where}.resources.{kind}[{name}]: only the first "
+                        "container holds devices, as spec.options[].devicesPerWorker gives them; "
+                        "remove it"
+                    )
+    return None
 
 
 def _bad_request(pod_spec: Mapping[str, Any]) -> str | None:
@@ -101,6 +143,9 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
         from_template = pod_requests(spec)
     except ValueError as err:
         raise ValueError(_bad_request(spec) or f"spec.template: {err}") from None
+    elsewhere = _devices_elsewhere(spec)
+    if elsewhere is not None:
+        raise ValueError(elsewhere)
     if from_template.cpu > MAX_CPU_CORES * 1000:
         raise ValueError(_too_large(spec, "cpu", f"{MAX_CPU_CORES:,} CPUs"))
     if from_template.memory > MAX_MEMORY_GIB * 1024:
