@@ -10,7 +10,7 @@ from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, job_label
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import pod_record
-from pricewise.controller.workers import NODE_ANNOTATION, worker_pod
+from pricewise.controller.workers import NODE_ANNOTATION, owner_reference, worker_pod
 from pricewise.core import lifecycle
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import Resources
@@ -145,15 +145,24 @@ def test_a_jobs_workers_follow_their_pods_updates_and_deletions() -> None:
 
     def pod(name: str, job: str, index: str, phase: str = "Running") -> dict[str, Any]:
         labels = {JOB_LABEL: job_label(job), INDEX_LABEL: index}
+        owner = owner_reference({"metadata": {"name": job, "uid": f"uid-{job}"}})
         return {
-            "metadata": {"name": name, "namespace": "ns", "labels": labels},
+            "metadata": {
+                "name": name, "namespace": "ns", "labels": labels, "ownerReferences": [owner]
+            },
             "spec": {"nodeName": "l4-0", "containers": []},
             "status": {"phase": phase},
-        }
+        }  # fmt: skip
 
     cache.upsert_pod(pod("a-0", "a", "0"))
     cache.upsert_pod(pod("a-1", "a", "1"))
     cache.upsert_pod(pod("b-0", "b", "0"))
+    # A pod given a job's labels by hand is no worker of it: one that ended made its job
+    # Succeeded while the real worker ran on, unbilled.
+    forged = pod("forged", "b", "0", "Succeeded")
+    del forged["metadata"]["ownerReferences"]
+    cache.upsert_pod(forged)
+    assert cache.workers_of("ns", "b")[0].phase == "Running"
     assert sorted(cache.workers_of("ns", "a")) == [0, 1]
     assert cache.workers_of("other", "a") == {}
     cache.upsert_pod(pod("a-1", "a", "1", "Succeeded"))

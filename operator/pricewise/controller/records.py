@@ -49,13 +49,21 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     start = min((t for t in starts if t is not None), default=None)
     ended = [t for t in ends if t is not None]
     end = max(ended) if phase in ("Succeeded", "Failed") and ended else None
-    index = labels.get(INDEX_LABEL)
+    # A worker is a pod a TrainingJob controls: one given a job's labels by hand that ended
+    # made its job Succeeded (its accrual stopped) while the real worker ran on.
+    owned = any(
+        ref.get("kind") == "TrainingJob"
+        and ref.get("controller") is True
+        and str(ref.get("apiVersion", "")).startswith(f"{api.GROUP}/")
+        for ref in meta.get("ownerReferences") or []
+    )
+    index = labels.get(INDEX_LABEL) if owned else None
     return PodRecord(
         node=spec.get("nodeName"),
         planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
         requests=convert.pod_requests(spec),
         phase=phase,
-        job=labels.get(JOB_LABEL),
+        job=labels.get(JOB_LABEL) if owned else None,
         index=int(index) if index is not None else None,
         start=start or parse_time(status.get("startTime")) if phase != "Pending" else None,
         end=end,
