@@ -1148,6 +1148,11 @@ def test_no_pool_for_the_accelerator() -> None:
         "NoMatchingPool",
         "no pool offers nvidia-l5 (did you mean nvidia-l4?) (pools offer: nvidia-l4)",
     )
+    # No pool at all (no PriceTable): the admin's to fix, and said so.
+    assert decide(checked(snapshot([], [job("j", option("cpu", 10))])))[2] == (
+        "no pool offers cpu: no PriceTable defines a pool yet (kubectl get pricetables); a "
+        "cluster admin applies one"
+    )
 
 
 def test_options_table_keeps_what_the_choice_beat() -> None:

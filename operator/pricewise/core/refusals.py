@@ -136,10 +136,13 @@ def unfeasible(
         kinds = ", ".join(
             _guessed(a, offered) for a in sorted({o.accelerator for o in job.options})
         )
-        return (
-            "NoMatchingPool",
-            f"no pool offers {kinds} (pools offer: {', '.join(offered) or 'none'})",
-        )
+        if not offered:  # the admin's to fix, not the job's
+            return (
+                "NoMatchingPool",
+                f"no pool offers {kinds}: no PriceTable defines a pool yet (kubectl get "
+                "pricetables); a cluster admin applies one",
+            )
+        return "NoMatchingPool", f"no pool offers {kinds} (pools offer: {', '.join(offered)})"
     stage = max(c.stage for c in rows)
     closest = [c for c in rows if c.stage == stage]
     if stage is Stage.TIME:
