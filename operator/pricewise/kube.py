@@ -327,6 +327,7 @@ async def record_event(
         meta = obj["metadata"]
         where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
         log.warning(
-            "%s event on %s %s not recorded (RBAC, or an admission policy on Events?): %s",
+            "%s event on %s %s not recorded (RBAC, an admission policy on Events, or its "
+            "namespace being deleted?): %s",
             reason, kind, where, err, exc_info=not isinstance(err, ApiError),
         )  # fmt: skip
