@@ -62,12 +62,34 @@ def place_gang(nodes: Sequence[Node], gang: Gang) -> list[str] | None:
 
 
 def _exhaustive(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
-    workers = [
-        (g.key, g.worker)
-        for g in sorted(gangs, key=lambda g: g.worker.size, reverse=True)
-        for _ in range(g.count)
-    ]
-    free = [n.free for n in nodes]
+    ordered = sorted(gangs, key=lambda g: g.worker.size, reverse=True)
+    workers = [(0, g.worker, k) for k, g in enumerate(ordered) for _ in range(g.count)]
+    room = [[n.free] for n in nodes]
+    where = search(room, [(0, 1)] * len(ordered), workers, EXACT_SEARCH_STEPS)
+    if where is None:
+        return None
+    placed: dict[str, list[str]] = {}
+    for (_, _, k), n in zip(workers, where, strict=True):
+        placed.setdefault(ordered[k].key, []).append(nodes[n].name)
+    return placed
+
+
+Worker = tuple[int, Resources, int]
+"""A worker as `search` places it: the index of its first instant, its requests, the index of
+its gang (whose span it runs for)."""
+
+
+def search(
+    room: list[list[Resources]],
+    spans: Sequence[tuple[int, int]],
+    workers: Sequence[Worker],
+    limit: int,
+) -> list[int] | None:
+    """A node for each worker, each within its node's room (`room`: per node, per instant) at
+    every instant of its gang's span, found by exhaustive search within `limit` steps; None
+    where none is found. Workers of one gang are placed on non-decreasing nodes, and nodes of
+    the same room are tried once: both are interchangeable."""
+    room = [list(r) for r in room]
     where: list[int] = []
     steps = 0
 
@@ -76,30 +98,37 @@ def _exhaustive(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[
         if i == len(workers):
             return True
         steps += 1
-        if steps > EXACT_SEARCH_STEPS:
+        if steps > limit:
             return False
-        key, worker = workers[i]
-        # Workers of one job are interchangeable: place them on non-decreasing node indexes.
-        start = where[i - 1] if i and workers[i - 1][0] == key else 0
-        tried: set[Resources] = set()
-        for n in range(start, len(free)):
-            if free[n] in tried or not worker.fits_in(free[n]):
+        first, worker, k = workers[i]
+        last = max(spans[k][1], first + 1)
+        start = where[i - 1] if i and workers[i - 1][2] == k else 0
+        tried: set[tuple[Resources, ...]] = set()
+        for n in range(start, len(room)):
+            seen = tuple(room[n])
+            if seen in tried or not fits_over(room[n], first, last, worker):
                 continue
-            tried.add(free[n])  # nodes with the same free room are interchangeable too
-            free[n] = free[n] - worker
+            tried.add(seen)
+            take_over(room[n], first, last, worker, 1)
             where.append(n)
             if place(i + 1):
                 return True
             where.pop()
-            free[n] = free[n] + worker
+            take_over(room[n], first, last, worker, -1)
         return False
 
-    if not place(0):
-        return None
-    placed: dict[str, list[str]] = {}
-    for (key, _), n in zip(workers, where, strict=True):
-        placed.setdefault(key, []).append(nodes[n].name)
-    return placed
+    return where if place(0) else None
+
+
+def fits_over(room: list[Resources], first: int, last: int, worker: Resources) -> bool:
+    """Whether the worker fits a node's room at each of the instants `first` to `last`."""
+    return all(worker.fits_in(room[i]) for i in range(first, last))
+
+
+def take_over(room: list[Resources], first: int, last: int, worker: Resources, sign: int) -> None:
+    """A worker placed on a node (`sign` 1) or taken off it (-1) for those instants."""
+    for i in range(first, last):
+        room[i] = room[i] - worker if sign > 0 else room[i] + worker
 
 
 def pack(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:

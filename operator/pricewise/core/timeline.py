@@ -10,8 +10,9 @@ instant its run covers. Room only grows between the instants a run starts (relea
 ends give it back), so those instants are the only ones to check.
 
 The packing is first fit (earliest start first, then largest worker, each on the node tightest
-at its start), and where that fails on a small problem, an exhaustive search, as `packing`
-does: a plan whose runs cannot all be packed is cut off and solved again.
+at its start), and where that fails on a small problem, `packing`'s exhaustive search over the
+instants. Where a plan's runs cannot all be packed, the solver fits its later starts in turn
+(`fit_in_order`), moving or leaving out those that do not fit (`solver._pack_later`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pricewise.core.packing import Gang
+from pricewise.core.packing import Gang, Worker, fits_over, search, take_over
 from pricewise.core.snapshot import Node, Resources
 
 SEARCH_STEPS = 5_000
@@ -58,7 +59,7 @@ def pack_over_time(
         ((spans[k][0], r.gang.worker, k) for k, r in enumerate(runs) for _ in range(r.gang.count)),
         key=lambda w: (w[0], tuple(-x for x in w[1].size), w[2]),
     )
-    where = _first_fit(room, spans, workers) or _search(room, spans, workers)
+    where = _first_fit(room, spans, workers) or search(room, spans, workers, SEARCH_STEPS)
     if where is None:
         return None
     placed: dict[str, list[str]] = {r.gang.key: [] for r in runs}
@@ -81,19 +82,6 @@ def _room(
     return room
 
 
-Worker = tuple[int, Resources, int]
-"""A worker as packed: the index of its first instant, its requests, its run's index."""
-
-
-def _fits(room: list[Resources], first: int, last: int, worker: Resources) -> bool:
-    return all(worker.fits_in(room[i]) for i in range(first, last))
-
-
-def _take(room: list[Resources], first: int, last: int, worker: Resources, sign: int) -> None:
-    for i in range(first, last):
-        room[i] = room[i] - worker if sign > 0 else room[i] + worker
-
-
 def _first_fit(
     room: list[list[Resources]], spans: list[tuple[int, int]], workers: list[Worker]
 ) -> list[int] | None:
@@ -104,49 +92,14 @@ def _first_fit(
         fitting = [
             (room[n][first].size, n)
             for n in range(len(room))
-            if _fits(room[n], first, last, worker)
+            if fits_over(room[n], first, last, worker)
         ]
         if not fitting:
             return None
         best = min(fitting)[1]
-        _take(room[best], first, last, worker, 1)
+        take_over(room[best], first, last, worker, 1)
         where.append(best)
     return where
-
-
-def _search(
-    room: list[list[Resources]], spans: list[tuple[int, int]], workers: list[Worker]
-) -> list[int] | None:
-    room = [list(r) for r in room]
-    where: list[int] = []
-    steps = 0
-
-    def place(i: int) -> bool:
-        nonlocal steps
-        if i == len(workers):
-            return True
-        steps += 1
-        if steps > SEARCH_STEPS:
-            return False
-        first, worker, k = workers[i]
-        last = max(spans[k][1], first + 1)
-        # Workers of one run are interchangeable: place them on non-decreasing node indexes.
-        start = where[i - 1] if i and workers[i - 1][2] == k else 0
-        tried: set[tuple[Resources, ...]] = set()
-        for n in range(start, len(room)):
-            seen = tuple(room[n])
-            if seen in tried or not _fits(room[n], first, last, worker):
-                continue
-            tried.add(seen)  # nodes with the same room at every instant are interchangeable
-            _take(room[n], first, last, worker, 1)
-            where.append(n)
-            if place(i + 1):
-                return True
-            where.pop()
-            _take(room[n], first, last, worker, -1)
-        return False
-
-    return where if place(0) else None
 
 
 def fit_in_order(
@@ -167,7 +120,7 @@ def fit_in_order(
             where = _first_fit(room, [(first, last)], workers)
             if where is not None:
                 for n in where:
-                    _take(room[n], first, last, run.gang.worker, 1)
+                    take_over(room[n], first, last, run.gang.worker, 1)
                 fitted[run.gang.key] = run
                 break
         else:
