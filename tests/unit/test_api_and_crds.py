@@ -473,3 +473,22 @@ def test_devices_asked_outside_the_first_container_are_refused_naming_them(
     tj = parse_model(TrainingJob, _job(template={"spec": pod}), "x")
     with pytest.raises(ValueError, match=re.escape(f"spec.template.spec.{field}: only the first")):
         convert.job_from(tj)
+
+
+def test_a_spot_pool_listed_before_the_on_demand_pool_it_narrows_is_no_overlap() -> None:
+    # `prices init` writes a spot pool first, its selector the on-demand pool's plus the spot
+    # label: a selector cannot say a label is absent, so the overlap is meant.
+    base = {"cloud.google.com/gke-nodepool": "a3"}
+    spot = {**base, "cloud.google.com/gke-spot": "true"}
+    node = {"metadata": {"name": "n", "labels": spot},
+            "status": {"allocatable": {"cpu": "8", "memory": "64Gi"}}}  # fmt: skip
+
+    def problems(*selectors: dict[str, str]) -> list[str]:
+        pools = [{"name": f"p{i}", "accelerator": "cpu", "nodeSelector": s,
+                  "prices": {"perCpuHour": 1}} for i, s in enumerate(selectors)]  # fmt: skip
+        table = PriceTable.model_validate({"metadata": {"name": "t"}, "spec": {"pools": pools}})
+        return [p.reason for p in pools_from([table], [node])[1]]
+
+    assert problems(spot, base) == []
+    # The other way round the broader pool takes the spot nodes: said, as before.
+    assert problems(base, spot) == ["NodeInTwoPools"]

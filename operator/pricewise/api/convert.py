@@ -357,6 +357,7 @@ def pools_from(
     problems: list[PoolProblem] = []
     owner: dict[str, tuple[str, str]] = {}
     """node name -> (table, pool) it is counted in."""
+    selector: dict[tuple[str, str], dict[str, str]] = {}
     pool_table: dict[str, str] = {}
     for table in tables:
         here = table.metadata.name
@@ -378,6 +379,7 @@ def pools_from(
                 message = f"pool {spec.name}: spec.nodeSelector: {bad}; it is not used"
                 problems.append(PoolProblem((here,), "InvalidSelector", message, spec.name))
                 continue
+            selector[(here, spec.name)] = spec.node_selector
             members: list[Node] = []
             unavailable: list[Node] = []
             taken: dict[tuple[str, str], list[str]] = {}
@@ -399,6 +401,13 @@ def pools_from(
                     continue
                 members.append(Node(name, allocatable, allocatable - used.get(name, Resources())))
             for (first_table, first_pool), names in taken.items():
+                narrower = selector[(first_table, first_pool)].items()
+                if first_table == here and narrower > spec.node_selector.items():
+                    # A pool listed first in the same table whose selector adds labels to this
+                    # one's (a spot pool before the on-demand pool of its machine type, as
+                    # `prices init` writes them): meant, as a selector cannot say a label is
+                    # absent.
+                    continue
                 # No count: it would rewrite the table's status at every scale-up.
                 listed = ", ".join(names[:3]) + (", ..." if names[3:] else "")
                 problems.append(
