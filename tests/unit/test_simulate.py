@@ -360,6 +360,10 @@ def test_gavel_files_read_as_published(files: dict[str, Path]):
     files["trace"].write_text("m\t3600\t0\n")
     with pytest.raises(TraceError, match="3 tab-separated fields"):
         load_trace(files["trace"])
+    # A line cut after its last tab names the field, not Python's int().
+    files["trace"].write_text("m\tc\td\t1\t3600\t0\t\n")
+    with pytest.raises(TraceError, match=r":1: field 7 \(scale factor\) is empty: is the file"):
+        load_trace(files["trace"])
 
 
 def test_pools_from_files_with_overrides(files: dict[str, Path]):

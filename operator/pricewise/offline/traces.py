@@ -100,20 +100,24 @@ def load_trace(path: str | Path) -> list[TraceJob]:
         if not line.strip():
             continue
         fields = line.split("\t")
-        try:
-            if len(fields) == 7:
-                steps, arrival, scale = int(fields[4]), float(fields[5]), int(fields[6])
-            elif len(fields) == 10:
-                steps, scale, arrival = int(fields[5]), int(fields[6]), float(fields[9])
-            else:
+        # Where each figure is: (total steps, arrival time, scale factor) by field number.
+        at = {7: (4, 5, 6), 10: (5, 9, 6)}.get(len(fields))
+        if at is None:
+            raise TraceError(
+                f"{path}:{number}: {len(fields)} tab-separated fields; a Gavel trace line "
+                "has 7 (Philly-derived) or 10 (physical cluster)"
+            )
+        figures = []
+        for field, what, kind in zip(at, ("total steps", "arrival time", "scale factor"),
+                                     (int, float, int), strict=True):  # fmt: skip
+            try:
+                figures.append(kind(fields[field]))
+            except ValueError:
+                said = f"{fields[field]!r} is not a number" if fields[field] else "is empty"
                 raise TraceError(
-                    f"{path}:{number}: {len(fields)} tab-separated fields; a Gavel trace line "
-                    "has 7 (Philly-derived) or 10 (physical cluster)"
-                )
-        except ValueError as err:
-            if isinstance(err, TraceError):
-                raise
-            raise TraceError(f"{path}:{number}: {err}") from None
+                    f"{path}:{number}: field {field + 1} ({what}) {said}: is the file cut short?"
+                ) from None
+        steps, arrival, scale = int(figures[0]), figures[1], int(figures[2])
         if steps <= 0 or scale <= 0 or arrival < 0:
             raise TraceError(f"{path}:{number}: steps and scale factor must be positive")
         jobs.append(TraceJob(number, fields[0], steps, arrival, scale))
