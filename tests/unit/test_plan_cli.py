@@ -227,6 +227,9 @@ def test_figures_pricewise_cannot_read_and_a_job_given_twice_are_clear_errors(
     result = pricewise("plan", "examples/", str(again))
     assert result.returncode == 2
     assert "is also in examples/jobs.yaml: keep one" in result.stderr
+    # One file given by name and through its folder is one file, read once.
+    result = pricewise("plan", "examples/", "examples/jobs.yaml")
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(

@@ -346,9 +346,13 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
     first, so that one run shows all there is to fix."""
     found = Manifests()
     files: list[Path] = []
+    read: set[Path] = set()  # a file given by name and through its folder is read once
     for raw in paths:
         path = Path(raw)
-        files.extend(sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])
+        for each in sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]:
+            if str(each) == "-" or each.resolve() not in read:
+                read.add(each.resolve())
+                files.append(each)
     seen: dict[tuple[str, str], Path] = {}
     errors: list[str] = []
     for path in files:
