@@ -32,7 +32,7 @@ from pricewise.core.lookahead import (
     overdue_hours,
     release_s,
 )
-from pricewise.core.snapshot import Node, Pool, Resources, Snapshot
+from pricewise.core.snapshot import Pool, Resources, Snapshot
 
 MODEL_RANGE = 2**60
 """Largest sum of coefficients of one constraint or objective; CP-SAT refuses a model whose
@@ -71,14 +71,6 @@ def money_unit(total: int, most: int, least: int = 1) -> int:
 def in_range(amount: int) -> int:
     """An amount clipped to what a model's coefficient may be."""
     return max(0, min(amount, MODEL_RANGE))
-
-
-def free_room(nodes: tuple[Node, ...]) -> Resources:
-    """What a pool's nodes have free, summed."""
-    free = Resources()
-    for node in nodes:
-        free = free + node.free
-    return free
 
 
 def fields(r: Resources) -> tuple[int, int, int, int]:
@@ -230,7 +222,7 @@ class PlacementModel:
         """Per start instant, what runs then fits what is free then, in the pool's sums and on
         its nodes worker by worker, per shape (`_slots`)."""
         held = [(release_s(r, self.now_time), fields(r.frees)) for r in pool.releases]
-        free = fields(free_room(pool.nodes))
+        free = fields(pool.free)
         instants = sorted({k[3] for k in keys})
         at = {instant: i for i, instant in enumerate(instants)}
         # What runs at each instant, in the order of `keys`, with what the rows read of it: a
@@ -301,7 +293,7 @@ class PlacementModel:
         they cost the promises on the contended replay (first promises' median error 22.3 %
         against 14.4 %)."""
         held = [(release_s(r, self.now_time), r) for r in pool.releases]
-        free = free_room(pool.nodes)
+        free = pool.free
         shapes = list(self._shapes)
         for instant, now_running in zip(instants, running, strict=True):
             due = [r for until, r in held if until <= instant]

@@ -278,22 +278,29 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
             if _better(planned, current, levels, by_level, snapshot.now, settings.look_ahead):
                 packed, moved = _pack_later(snapshot, problem.choices, keys, nodes)
                 placement = {c.job.key: (c, packed[c.job.key]) for c in chosen}
+                planned_later = [_reservation(problem, k, snapshot.now) for k in keys if k[3]]
                 later_keys = (moved.get(k, k) for k in keys if k[3])
                 reserved = {
-                    k[0]: Reservation(problem.choices[k], snapshot.now + timedelta(seconds=k[3]))
+                    k[0]: _reservation(problem, k, snapshot.now)
                     for k in later_keys
                     if k is not None
                 }
                 status = round_status
-                bound = round_bound
+                # The objective's bound, less what the waits it counted count for: a bound on
+                # the cost of what it plans (a later start moved or left out costs no more).
+                look = settings.look_ahead
+                bound = (
+                    None
+                    if round_bound is None
+                    else round_bound
+                    - counted_waits(planned_later, feasible, snapshot.now, look.wait_cost)
+                )
             break
     look = settings.look_ahead
     decisions = explain(snapshot, all_options, placement, reserved, look if look.enabled else None)
     decisions += queued
     total = sum(c.cost for c, _ in placement.values())
     later_total = sum(r.candidate.cost for r in reserved.values())
-    if bound is not None:  # the bound is the objective's: less what the plan's waits count for
-        bound -= counted_waits(reserved.values(), feasible, snapshot.now, look.wait_cost)
     return Plan(
         decisions=decisions,
         status=status if feasible else "empty",
@@ -490,6 +497,11 @@ def _pack_later(
             if run is None or run.start_s != k[3]:
                 moved[k] = None if run is None else (*k[:3], int(run.start_s))
     return packed, moved
+
+
+def _reservation(problem: PlacementModel, key: ChoiceKey, now: datetime) -> Reservation:
+    """A later start of a round's plan."""
+    return Reservation(problem.choices[key], now + timedelta(seconds=key[3]))
 
 
 def _run(key: ChoiceKey, cand: Candidate) -> Run:
