@@ -276,7 +276,9 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                     continue
             current = [*placement.values()]
             if _better(planned, current, levels, by_level, snapshot.now, settings.look_ahead):
-                packed, moved = _pack_later(snapshot, problem.choices, keys, nodes)
+                packed, moved = _pack_later(
+                    snapshot, problem.choices, keys, nodes, settings.look_ahead.max_wait_s
+                )
                 placement = {c.job.key: (c, packed[c.job.key]) for c in chosen}
                 planned_later = [_reservation(problem, k, snapshot.now) for k in keys if k[3]]
                 later_keys = (moved.get(k, k) for k in keys if k[3])
@@ -433,18 +435,21 @@ def _pack_later(
     choices: Mapping[ChoiceKey, Candidate],
     keys: Sequence[ChoiceKey],
     nodes: Mapping[str, tuple[str, ...]],
+    max_wait_s: float,
 ) -> tuple[dict[str, tuple[str, ...]], dict[ChoiceKey, ChoiceKey | None]]:
     """A plan's starts now on nodes where its later starts fit the nodes then too, and the
     later starts that do not, each moved to a later start of its job where it fits, or None
     (`timeline`). `nodes` are where the starts now were packed alone.
 
-    Per pool with later starts, those and the starts now are packed together; the starts now
-    go where that packing puts them (best fit alone put a job started now on the node a
-    higher-priority job was planned on, though another had the same room). Where they cannot
-    all fit, the starts now keep `nodes` and the later starts fit in turn, highest priority and
-    earliest first, each at the first start the model offered its job from the planned one on
-    (within its deadline, max wait and horizon: the same cost, held by its budgets as it was;
-    not moved where a ResourceQuota counts it, whose rows held it at its planned start only).
+    Per pool with later starts that do not fit beside the starts now where those were packed,
+    those and the starts now are packed together; the starts now go where that packing puts
+    them (best fit alone put a job started now on the node a higher-priority job was planned
+    on, though another had the same room). Where they cannot
+    all fit, the starts now keep `nodes` and the later starts fit in turn, highest priority,
+    then the longest overdue (`PlacementModel.overdue`), then earliest first, each at the
+    first start the model offered its job from the planned one on (within its deadline, max
+    wait and horizon: the same cost, held by its budgets as it was; not moved where a
+    ResourceQuota counts it, whose rows held it at its planned start only).
     Cut off and solved again instead, such plans cost a round each, and the rounds left too
     few for a plan with later starts: on the contended replay of benchmarks/README.md, 65 % of
     the jobs that waited had a promise, not 76 %. A later start from when a release that does
@@ -461,12 +466,28 @@ def _pack_later(
         unknown = min((release_s(r, now) for r in pool.releases if not r.nodes), default=math.inf)
         later = sorted(
             (k for k in mine if 0 < k[3] < unknown),
-            key=lambda k: (-choices[k].job.priority, k[3], k),
+            key=lambda k: (
+                -choices[k].job.priority,
+                -overdue_hours(choices[k].job, now, max_wait_s),
+                k[3],
+                k,
+            ),
         )
         if not later:
             continue
         frees = [Frees(n, release_s(r, now), room) for r in pool.releases for n, room in r.nodes]
         starts = [k for k in mine if not k[3]]
+        # What starts now where it was packed alone, giving its room back when it ends.
+        left = {n.name: n.free for n in pool.nodes}
+        ends = []
+        for k in starts:
+            cand = choices[k]
+            for node in nodes[k[0]]:
+                left[node] = left[node] - cand.worker
+                ends.append(Frees(node, duration_units(cand), cand.worker))
+        room = [replace(n, free=left[n.name]) for n in pool.nodes]
+        if pack_over_time(room, frees + ends, [_run(k, choices[k]) for k in later]) is not None:
+            continue  # the later starts fit beside the starts now as they are
         together = pack_over_time(pool.nodes, frees, [_run(k, choices[k]) for k in starts + later])
         if together is not None:
             packed.update((k[0], tuple(together[k[0]])) for k in starts)
@@ -475,14 +496,7 @@ def _pack_later(
             offered = defaultdict(list)
             for k in sorted(choices):
                 offered[(*k[:3], 0)].append(k[3])
-        # What starts now stays where it was packed, and gives its room back when it ends.
-        left = {n.name: n.free for n in pool.nodes}
-        for k in starts:
-            cand = choices[k]
-            for node in nodes[k[0]]:
-                left[node] = left[node] - cand.worker
-                frees.append(Frees(node, duration_units(cand), cand.worker))
-        room = [replace(n, free=left[n.name]) for n in pool.nodes]
+        frees += ends
         runs = [
             [
                 _run((*k[:3], s), choices[k])
