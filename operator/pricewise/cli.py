@@ -293,6 +293,9 @@ def _prices(args: argparse.Namespace) -> int:
                 print(note, file=sys.stderr)
             print(yaml.safe_dump(priced, sort_keys=False), end="")
         else:
+            if args.old == args.new == "-":  # stdin is read once: the second table would be none
+                print("error: OLD and NEW are both -: give one of them as a file", file=sys.stderr)
+                return 2
             old, new = table(args.old), table(args.new)
             print(catalog.diff(old, new))
             return 0 if catalog.same_tables(old, new) else 1

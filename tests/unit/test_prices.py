@@ -490,3 +490,12 @@ def test_each_action_has_its_own_help_and_arguments() -> None:
     assert "--map CLOUD=NAME" in init.stdout and "--nodes" not in init.stdout
     wrong = pricewise("prices", "diff", "examples/pricetable.yaml", "--nodes", "x")
     assert wrong.returncode == 2 and "unrecognized arguments: --nodes" in wrong.stderr
+
+
+def test_diff_of_stdin_against_itself_is_refused() -> None:
+    # Standard input is read once: the second "table" was empty, "expected one PriceTable".
+    result = pricewise("prices", "diff", "-", "-")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: OLD and NEW are both -: give one of them as a file\n",
+    )
