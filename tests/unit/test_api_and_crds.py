@@ -23,6 +23,7 @@ from pricewise.api.models import (
     check_duration,
 )
 from pricewise.cli import main
+from pricewise.controller.workers import worker_pod
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -492,3 +493,34 @@ def test_a_spot_pool_listed_before_the_on_demand_pool_it_narrows_is_no_overlap()
     assert problems(spot, base) == []
     # The other way round the broader pool takes the spot nodes: said, as before.
     assert problems(base, spot) == ["NodeInTwoPools"]
+
+
+@pytest.mark.parametrize(
+    ("pod", "option", "cpu"),
+    [
+        ({"initContainers": [{"name": "log", "image": "l", "restartPolicy": "Always",
+          "resources": {"requests": {"cpu": "2"}}}]}, {}, 6000),
+        ({"initContainers": [{"name": "fetch", "image": "f",
+          "resources": {"requests": {"cpu": "20"}}}]}, {}, 20000),
+        ({"containers": [{"name": "helper", "image": "h",
+          "resources": {"requests": {"cpu": "3"}}}]}, {}, 7000),
+        ({"initContainers": [{"name": "log", "image": "l", "restartPolicy": "Always",
+          "resources": {"requests": {"cpu": "2"}}}]}, {"cpu": "5"}, 5000),
+    ],
+)  # fmt: skip
+def test_a_worker_pod_asks_what_its_worker_was_planned_at(
+    pod: dict[str, Any], option: dict[str, Any], cpu: int
+) -> None:
+    # The worker's CPU was written onto the first container, and a sidecar's or a second
+    # container's came on top: planned at 6, the pod asked 8.
+    main = {"name": "trainer", "image": "t", "resources": {"requests": {"cpu": "4"}}}
+    spec = {"containers": [main, *pod.get("containers", [])], **{
+        k: v for k, v in pod.items() if k != "containers"}}  # fmt: skip
+    body = _job(template={"spec": spec})
+    body["spec"]["options"][0].update(option)
+    tj = parse_model(TrainingJob, body, "x")
+    worker = convert.worker_resources(tj.spec.options[0], tj.spec.template)
+    requests = convert.first_container_requests(worker, spec)
+    placed = worker_pod({**body, "metadata": {**body["metadata"], "uid": "u"},
+                         "status": {"workers": 1}}, 0, "n0", {}, requests, [], "p")  # fmt: skip
+    assert convert.pod_requests(placed["spec"]).cpu == worker.cpu == cpu

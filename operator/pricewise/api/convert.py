@@ -76,6 +76,24 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
     return _most(total, peak)
 
 
+def first_container_requests(worker: Resources, pod_spec: Mapping[str, Any]) -> dict[str, str]:
+    """CPU and memory for the first container of a worker's pod, so that the pod asks what
+    `worker` is as kube-scheduler counts it (`pod_requests`): none where the template's own
+    requests already do, else what the other containers and the sidecars leave of it (the
+    worker's whole CPU written onto the first container came on top of a sidecar's again)."""
+    asked = pod_requests(pod_spec)
+    containers = pod_spec.get("containers") or []
+    inits = pod_spec.get("initContainers") or []
+    sidecars = [c for c in inits if c.get("restartPolicy") == "Always"]
+    beside = pod_requests({"containers": containers[1:], "initContainers": sidecars})
+    out = {}
+    if asked.cpu != worker.cpu:
+        out["cpu"] = f"{max(worker.cpu - beside.cpu, 0)}m"
+    if asked.memory != worker.memory:
+        out["memory"] = f"{max(worker.memory - beside.memory, 0)}Mi"
+    return out
+
+
 def _most(a: Resources, b: Resources) -> Resources:
     """Each resource's larger amount."""
     return Resources(

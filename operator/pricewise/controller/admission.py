@@ -142,9 +142,9 @@ class Admission:
         device = convert.device_resource(option.accelerator)
         if device:
             requests[device] = str(option.devices_per_worker)
-        worker = convert.worker_resources(option, record.model.spec.template)
-        requests["cpu"] = f"{worker.cpu}m"
-        requests["memory"] = f"{worker.memory}Mi"
+        template = record.model.spec.template
+        worker = convert.worker_resources(option, template)
+        requests.update(convert.first_container_requests(worker, template.get("spec") or {}))
         tolerations = device_tolerations(
             device, [t.model_dump(by_alias=True, exclude_none=True) for t in pool_spec.tolerations]
         )

@@ -16,6 +16,9 @@ from pricewise.core.snapshot import Node, Resources
 
 EXACT_SEARCH_STEPS = 20_000
 """Bound on the exhaustive search; past it a first-fit failure is taken as final."""
+SEARCH_WORKERS = 500
+"""The most workers the exhaustive search takes on (it goes a call deeper a worker, and Python
+stops at a thousand): past it a first-fit failure is taken as final."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def search(
     every instant of its gang's span, found by exhaustive search within `limit` steps; None
     where none is found. Workers of one gang are placed on non-decreasing nodes, and nodes of
     the same room are tried once: both are interchangeable."""
+    if len(workers) > min(limit, SEARCH_WORKERS):
+        return None
     room = [list(r) for r in room]
     where: list[int] = []
     steps = 0

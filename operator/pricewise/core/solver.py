@@ -498,11 +498,9 @@ def _pack_later(
                 offered[(*k[:3], 0)].append(k[3])
         frees += ends
         runs = [
-            [
-                _run((*k[:3], s), choices[k])
-                for s in [k[3], *(s for s in offered[(*k[:3], 0)] if s > k[3])]
-                if s == k[3] or not any(q.counts(choices[k].job) for q in snapshot.quotas)
-            ]
+            _runs(k, choices, offered[(*k[:3], 0)], unknown)
+            if not any(q.counts(choices[k].job) for q in snapshot.quotas)
+            else [_run(k, choices[k])]
             for k in later
         ]
         fitted, _ = fit_in_order(room, frees, runs)
@@ -511,6 +509,22 @@ def _pack_later(
             if run is None or run.start_s != k[3]:
                 moved[k] = None if run is None else (*k[:3], int(run.start_s))
     return packed, moved
+
+
+def _runs(
+    key: ChoiceKey, choices: Mapping[ChoiceKey, Candidate], starts: Sequence[int], until: float
+) -> list[Run]:
+    """A later start as a run, then the same run at the job's later `starts`: of the same
+    width (another start may need a wider gang, at another cost), and ending by `until`, from
+    when later starts are not checked node by node."""
+    out = [_run(key, choices[key])]
+    for start in starts:
+        other = (*key[:3], start)
+        cand = choices[other]
+        same = start > key[3] and cand.workers == choices[key].workers
+        if same and start + duration_units(cand) <= until:
+            out.append(_run(other, cand))
+    return out
 
 
 def _reservation(problem: PlacementModel, key: ChoiceKey, now: datetime) -> Reservation:

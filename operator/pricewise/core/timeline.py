@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from pricewise.core.packing import Gang, Worker, fits_over, search, take_over
 from pricewise.core.snapshot import Node, Resources
 
-SEARCH_STEPS = 5_000
-"""Bound on the exhaustive search; past it a first-fit failure is taken as final."""
+SEARCH_STEPS = 2_000
+"""Bound on the exhaustive search, in steps and so in workers (see `packing.search`); past it
+a first-fit failure is taken as final. A failed search walks every node at every instant of
+each step: 5,000 steps took a solve of 1,000 jobs over two pools of 400 nodes from 1.5 s to
+5.4 s."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ def pack_over_time(
     add to it as running jobs end."""
     instants = sorted({0.0, *(r.start_s for r in runs)})
     room = _room(nodes, frees, instants)
+    if not _within_sums(room, instants, runs):
+        return None
     spans = [(bisect_left(instants, r.start_s), bisect_left(instants, r.end_s)) for r in runs]
     workers = sorted(
         ((spans[k][0], r.gang.worker, k) for k, r in enumerate(runs) for _ in range(r.gang.count)),
@@ -66,6 +71,19 @@ def pack_over_time(
     for (_, _, k), n in zip(workers, where, strict=True):
         placed[runs[k].gang.key].append(nodes[n].name)
     return placed
+
+
+def _within_sums(room: list[list[Resources]], instants: list[float], runs: Sequence[Run]) -> bool:
+    """Whether what runs at each instant fits the nodes' room then in sum: no packing where
+    it does not (the search would walk every node to find none)."""
+    for i, instant in enumerate(instants):
+        total = Resources()
+        for run in runs:
+            if run.start_s <= instant < max(run.end_s, run.start_s + 1e-9):
+                total = total + run.gang.worker.times(run.gang.count)
+        if not total.fits_in(sum((r[i] for r in room), Resources())):
+            return False
+    return True
 
 
 def _room(
