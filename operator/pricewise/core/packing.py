@@ -108,10 +108,18 @@ def search(
         first, worker, k = workers[i]
         last = max(spans[k][1], first + 1)
         start = where[i - 1] if i and workers[i - 1][2] == k else 0
-        tried: set[tuple[Resources, ...]] = set()
+        tried: set[object] = set()
         for n in range(start, len(room)):
-            seen = tuple(room[n])
-            if seen in tried or not fits_over(room[n], first, last, worker):
+            node = room[n]
+            # One instant (a packing now) is the common case, and the hot loop: no tuples.
+            seen = node[0] if len(node) == 1 else tuple(node)
+            if seen in tried:
+                continue
+            if not (
+                worker.fits_in(node[first])
+                if last - first == 1
+                else fits_over(node, first, last, worker)
+            ):
                 continue
             tried.add(seen)
             take_over(room[n], first, last, worker, 1)

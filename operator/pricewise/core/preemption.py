@@ -24,7 +24,7 @@ from pricewise.core.costmodel import Candidate
 from pricewise.core.explain import Decision
 from pricewise.core.greedy import Ledger
 from pricewise.core.lookahead import release_s
-from pricewise.core.packing import Gang
+from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
 from pricewise.core.timeline import Frees, Run, pack_over_time
 from pricewise.core.times import clock
@@ -246,7 +246,15 @@ class _Later:
         """Whether `cand` fits `nodes` now, `victims` requeued, beside the pool's later starts
         of `priority` or higher; not checked past a release that does not say where, as the
         solver does."""
-        first = [Run(Gang(cand.job.key, cand.worker, cand.workers), 0.0, cand.duration_s)]
+        gang = Gang(cand.job.key, cand.worker, cand.workers)
+        if pack(nodes, [gang]) is None:
+            return False  # the common case, without the plan's later starts to read
+        planned = [
+            (level, run) for level, run in self.runs.get(cand.pool.name, ()) if level >= priority
+        ]
+        if not planned:
+            return True
+        first = [Run(gang, 0.0, cand.duration_s)]
         gone = self.gone | victims
         releases = [r for r in self.releases[cand.pool.name] if r.job not in gone]
         unknown = min((release_s(r, self.now) for r in releases if not r.nodes), default=math.inf)
@@ -254,9 +262,11 @@ class _Later:
         # now, where it fits); one of the same priority keeps its start.
         ahead = [
             replace(run, start_s=0.0, end_s=run.end_s - run.start_s) if level > priority else run
-            for level, run in self.runs.get(cand.pool.name, ())
-            if level >= priority and run.start_s < unknown
+            for level, run in planned
+            if run.start_s < unknown
         ]
+        if not ahead:
+            return True
         frees = [Frees(n, release_s(r, self.now), room) for r in releases for n, room in r.nodes]
         frees += self.given.get(cand.pool.name, ())
         return pack_over_time(nodes, frees, first + ahead) is not None
