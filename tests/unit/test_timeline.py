@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricewise.core.packing import Gang
+from pricewise.core.packing import SEARCH_WORKERS, Gang, search
 from pricewise.core.snapshot import Node, Resources
 from pricewise.core.timeline import Frees, Run, fit_in_order, pack_over_time
 
@@ -122,3 +122,12 @@ def test_packs_exactly_when_a_packing_exists(problem: tuple[list[Node], list[Fre
     assert (placed is not None) == _exists(nodes, frees, runs)
     if placed is not None:
         assert _valid(nodes, frees, runs, placed)
+
+
+def test_the_search_takes_on_no_more_workers_than_it_can_recurse_for() -> None:
+    # It goes a call deeper a worker: a pool of a thousand raised RecursionError out of every
+    # cycle. Past its bound a first-fit failure is final.
+    big = Resources(10**7, 10**7, 2000)
+    workers = [(0, _gpus(1), 0)] * 1200
+    assert search([[big]], [(0, 1)], workers, 10**6) is None
+    assert search([[big]], [(0, 1)], workers[:SEARCH_WORKERS], 10**6) == [0] * SEARCH_WORKERS
