@@ -10,8 +10,8 @@ instant its run covers. Room only grows between the instants a run starts (relea
 ends give it back), so those instants are the only ones to check.
 
 The packing is first fit (earliest start first, then largest worker, each on the node tightest
-at its start), and where that fails on a small problem, `packing`'s exhaustive search over the
-instants. Where a plan's runs cannot all be packed, the solver fits its later starts in turn
+at its start), after a check of each instant's sums, and where first fit fails, `packing`'s
+exhaustive search over the instants, bounded in steps (`SEARCH_STEPS`). Where a plan's runs cannot all be packed, the solver fits its later starts in turn
 (`fit_in_order`), moving or leaving out those that do not fit (`solver._pack_later`).
 """
 
