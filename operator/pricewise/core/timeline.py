@@ -11,8 +11,9 @@ ends give it back), so those instants are the only ones to check.
 
 The packing is first fit (earliest start first, then largest worker, each on the node tightest
 at its start), after a check of each instant's sums, and where first fit fails, `packing`'s
-exhaustive search over the instants, bounded in steps (`SEARCH_STEPS`). Where a plan's runs cannot all be packed, the solver fits its later starts in turn
-(`fit_in_order`), moving or leaving out those that do not fit (`solver._pack_later`).
+exhaustive search over the instants, bounded in steps (`SEARCH_STEPS`). Where a plan's runs
+cannot all be packed, the solver fits its later starts in turn (`fit_in_order`), moving or
+leaving out those that do not fit (`solver._pack_later`).
 """
 
 from __future__ import annotations
