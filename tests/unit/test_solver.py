@@ -207,6 +207,14 @@ def test_a_job_its_max_wait_keeps_from_room_the_plan_takes_is_told_of_its_max_wa
     )
 
 
+def test_a_job_waiting_for_room_a_job_placed_now_takes_is_told_when_it_frees() -> None:
+    # Nothing ran on the pool before this plan: the room the plan's own start gives back was
+    # not said.
+    first = job("first", BOTH[0], priority=10, work=7_200_000.0)
+    plan = checked(snapshot([ONE_L4], [first, job("j", BOTH[0])]), NOW_ONLY)
+    assert decide(plan)[2].endswith("; the jobs running on l4 leave room for it ~14:00 UTC")
+
+
 def test_a_cheaper_option_the_quota_refuses_is_said_to_be_refused_by_it() -> None:
     # l4 x1 (8 GPUs, 16 USD) has room; the namespace's quota has 4 GPUs left, which h100 x1 of
     # 4 GPUs (21.33 USD) fits. "has no room now" sent the user to the wrong place.

@@ -163,7 +163,10 @@ class Ends:
         """For the message of a job that waits for room for `cand`: when its pool's running
         jobs leave it some, and whether that is too late for its deadline; empty where nothing
         pricewise placed runs there."""
-        if not cand.pool.releases:
+        mine = cand.pool.name
+        if not cand.pool.releases and all(
+            c.pool.name != mine for c, _ in self.ledger.placed.values()
+        ):
             return ""
         when = self.room_at(cand)
         where = cand.pool.name
