@@ -162,6 +162,10 @@ def test_a_jobs_workers_follow_their_pods_updates_and_deletions() -> None:
     forged = pod("forged", "b", "0", "Succeeded")
     del forged["metadata"]["ownerReferences"]
     cache.upsert_pod(forged)
+    # Nor is a pod of another job's given this one's labels.
+    copied = pod("copied", "a", "0", "Succeeded")
+    copied["metadata"]["labels"] = {JOB_LABEL: job_label("b"), INDEX_LABEL: "0"}
+    cache.upsert_pod(copied)
     assert cache.workers_of("ns", "b")[0].phase == "Running"
     assert sorted(cache.workers_of("ns", "a")) == [0, 1]
     assert cache.workers_of("other", "a") == {}

@@ -12,7 +12,7 @@ from typing import Any
 
 from pricewise.api import convert
 from pricewise.api import models as api
-from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION
+from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
 from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.lookahead import past_max_wait
@@ -55,6 +55,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         ref.get("kind") == "TrainingJob"
         and ref.get("controller") is True
         and str(ref.get("apiVersion", "")).startswith(f"{api.GROUP}/")
+        and job_label(str(ref.get("name", ""))) == labels.get(JOB_LABEL)
         for ref in meta.get("ownerReferences") or []
     )
     index = labels.get(INDEX_LABEL) if owned else None
