@@ -15,7 +15,6 @@ preemptor whose victims still hold their nodes does not preempt again (see the s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,10 +22,9 @@ from datetime import datetime, timedelta
 from pricewise.core.costmodel import Candidate
 from pricewise.core.explain import Decision
 from pricewise.core.greedy import Ledger
-from pricewise.core.lookahead import release_s
 from pricewise.core.packing import Gang, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
-from pricewise.core.timeline import Frees, Run, pack_over_time
+from pricewise.core.timeline import Frees, Run, given_back, pack_over_time
 from pricewise.core.times import clock
 from pricewise.core.units import format_duration, format_micros
 
@@ -189,7 +187,7 @@ def preemptions(
     for d in decisions:
         if d.chosen is not None:
             ledger.take(d.chosen, d.nodes)
-            later.ends(d.chosen, d.nodes, 0.0)
+            later.ends(d.chosen, d.nodes)
         if d.reservation is not None:
             ledger.hold(d.reservation.candidate)  # its budget is spoken for, as in the plan
             later.reserve(d)
@@ -210,7 +208,7 @@ def preemptions(
         nodes = ledger.fit(found.candidate)
         assert nodes is not None, "victims were chosen to make the candidate fit"
         ledger.take(found.candidate, nodes)
-        later.ends(found.candidate, nodes, 0.0)
+        later.ends(found.candidate, nodes)
     return made
 
 
@@ -228,10 +226,10 @@ class _Later:
         self.gone: set[str] = set()
         """Running jobs this cycle's preemptions requeue: their room is free now."""
 
-    def ends(self, cand: Candidate, nodes: Sequence[str], start_s: float) -> None:
-        """A run placed on `nodes`, giving its room back when it ends."""
+    def ends(self, cand: Candidate, nodes: Sequence[str]) -> None:
+        """A run started now on `nodes`, giving its room back when it ends."""
         given = self.given.setdefault(cand.pool.name, [])
-        given += [Frees(n, start_s + cand.duration_s, cand.worker) for n in nodes]
+        given += [Frees(n, cand.duration_s, cand.worker) for n in nodes]
 
     def reserve(self, d: Decision) -> None:
         """A later start of the plan."""
@@ -257,7 +255,7 @@ class _Later:
         first = [Run(gang, 0.0, cand.duration_s)]
         gone = self.gone | victims
         releases = [r for r in self.releases[cand.pool.name] if r.job not in gone]
-        unknown = min((release_s(r, self.now) for r in releases if not r.nodes), default=math.inf)
+        frees, unknown = given_back(releases, self.now)
         # A later start of a higher priority takes room freed now first (next cycle starts it
         # now, where it fits); one of the same priority keeps its start.
         ahead = [
@@ -267,7 +265,6 @@ class _Later:
         ]
         if not ahead:
             return True
-        frees = [Frees(n, release_s(r, self.now), room) for r in releases for n, room in r.nodes]
         frees += self.given.get(cand.pool.name, ())
         return pack_over_time(nodes, frees, first + ahead) is not None
 

@@ -41,7 +41,6 @@ from pricewise.core.lookahead import (
     duration_units,
     later_starts,
     overdue_hours,
-    release_s,
     release_slots,
 )
 from pricewise.core.model import (
@@ -54,7 +53,7 @@ from pricewise.core.model import (
 from pricewise.core.packing import Gang, pack_pools
 from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
-from pricewise.core.timeline import Frees, Run, fit_in_order, pack_over_time
+from pricewise.core.timeline import Frees, Run, fit_in_order, given_back, pack_over_time
 
 LOOK_AHEAD_BUDGET = 0.3
 """Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
@@ -290,12 +289,12 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 status = round_status
                 # The objective's bound, less what the waits it counted count for: a bound on
                 # the cost of what it plans (a later start moved or left out costs no more).
-                look = settings.look_ahead
+                wait_cost = settings.look_ahead.wait_cost
                 bound = (
                     None
                     if round_bound is None
                     else round_bound
-                    - counted_waits(planned_later, feasible, snapshot.now, look.wait_cost)
+                    - counted_waits(planned_later, feasible, snapshot.now, wait_cost)
                 )
             break
     look = settings.look_ahead
@@ -354,7 +353,11 @@ def _window(snapshot: Snapshot, size: int) -> tuple[Snapshot, tuple[Decision, ..
     the `size`: it is told so (`NoMatchingPool`) at no cost, and a thousand of them at the top
     priority had every other job of the cluster queued behind them."""
     offered = {p.accelerator for p in snapshot.pools}
-    runnable = [j for j in snapshot.jobs if any(o.accelerator in offered for o in j.options)]
+    runnable: list[Job] = []
+    unmatched: list[Job] = []
+    for job in snapshot.jobs:
+        matched = any(o.accelerator in offered for o in job.options)
+        (runnable if matched else unmatched).append(job)
     if len(runnable) <= size:
         return snapshot, ()
     far = datetime.max.replace(tzinfo=UTC)
@@ -367,7 +370,6 @@ def _window(snapshot: Snapshot, size: int) -> tuple[Snapshot, tuple[Decision, ..
         f"among the first {size} by priority, deadline and age"
     )
     queued = tuple(Decision(j, None, (), "Queued", message, ()) for j in order[size:])
-    unmatched = [j for j in snapshot.jobs if not any(o.accelerator in offered for o in j.options)]
     return replace(snapshot, jobs=(*order[:size], *unmatched)), queued
 
 
@@ -463,7 +465,7 @@ def _pack_later(
     offered: dict[ChoiceKey, list[int]] | None = None
     for name, mine in by_pool.items():
         pool, now = pools[name], snapshot.now
-        unknown = min((release_s(r, now) for r in pool.releases if not r.nodes), default=math.inf)
+        frees, unknown = given_back(pool.releases, now)
         later = sorted(
             (k for k in mine if 0 < k[3] < unknown),
             key=lambda k: (
@@ -475,7 +477,6 @@ def _pack_later(
         )
         if not later:
             continue
-        frees = [Frees(n, release_s(r, now), room) for r in pool.releases for n, room in r.nodes]
         starts = [k for k in mine if not k[3]]
         # What starts now where it was packed alone, giving its room back when it ends.
         left = {n.name: n.free for n in pool.nodes}

@@ -18,12 +18,15 @@ leaving out those that do not fit (`solver._pack_later`).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from pricewise.core.lookahead import release_s
 from pricewise.core.packing import Gang, Worker, fits_over, search, take_over
-from pricewise.core.snapshot import Node, Resources
+from pricewise.core.snapshot import Node, Release, Resources
 
 SEARCH_STEPS = 2_000
 """Bound on the exhaustive search, in steps and so in workers (see `packing.search`); past it
@@ -48,6 +51,20 @@ class Frees:
     node: str
     due_s: float
     room: Resources
+
+
+def given_back(releases: Iterable[Release], now: datetime) -> tuple[list[Frees], float]:
+    """What running jobs give back, node by node, when the planner counts it due
+    (`lookahead.release_s`), and from when it is not known where (a release that does not say
+    where is due then; infinite where every one says): later starts from then on are checked
+    at pool level only."""
+    frees, unknown = [], math.inf
+    for release in releases:
+        due = release_s(release, now)
+        if not release.nodes:
+            unknown = min(unknown, due)
+        frees += [Frees(node, due, room) for node, room in release.nodes]
+    return frees, unknown
 
 
 def pack_over_time(
