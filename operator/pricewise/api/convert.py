@@ -6,7 +6,7 @@ Shared by `pricewise plan` (objects read from files) and the operator (objects f
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +66,7 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> Resources:
     sidecars = Resources()
     peak = Resources()
     for container in pod_spec.get("initContainers") or []:
-        if container.get("restartPolicy") == "Always":
+        if _is_sidecar(container):
             sidecars = sidecars + asked(container)
         else:
             peak = _most(peak, sidecars + asked(container))
@@ -84,7 +84,7 @@ def first_container_requests(worker: Resources, pod_spec: Mapping[str, Any]) -> 
     asked = pod_requests(pod_spec)
     containers = pod_spec.get("containers") or []
     inits = pod_spec.get("initContainers") or []
-    sidecars = [c for c in inits if c.get("restartPolicy") == "Always"]
+    sidecars = [c for c in inits if _is_sidecar(c)]
     beside = pod_requests({"containers": containers[1:], "initContainers": sidecars})
     out = {}
     if asked.cpu != worker.cpu:
@@ -92,6 +92,11 @@ def first_container_requests(worker: Resources, pod_spec: Mapping[str, Any]) -> 
     if asked.memory != worker.memory:
         out["memory"] = f"{max(worker.memory - beside.memory, 0)}Mi"
     return out
+
+
+def _is_sidecar(container: Mapping[str, Any]) -> bool:
+    """Whether an init container keeps running beside the containers (a sidecar)."""
+    return container.get("restartPolicy") == "Always"
 
 
 def _most(a: Resources, b: Resources) -> Resources:
@@ -110,16 +115,23 @@ def _devices_elsewhere(pod_spec: Mapping[str, Any]) -> str | None:
     places = [(f"initContainers[{i}]", c) for i, c in inits]
     places += [(f"containers[{i}]", c) for i, c in others]
     for where, container in places:
-        resources = container.get("resources") or {}
-        for kind in ("requests", "limits"):
-            for name in (GPU, TPU):
-                if (resources.get(kind) or {}).get(name) is not None:
-                    return (
-                        f"spec.template.spec.{where}.resources.{kind}[{name}]: only the first "
-                        "container holds devices, as spec.options[].devicesPerWorker gives them; "
-                        "remove it"
-                    )
+        for kind, name, _ in _device_asks(container):
+            return (
+                f"spec.template.spec.{where}.resources.{kind}[{name}]: only the first "
+                "container holds devices, as spec.options[].devicesPerWorker gives them; "
+                "remove it"
+            )
     return None
+
+
+def _device_asks(container: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """Each device a container asks for: (requests or limits, resource name, amount)."""
+    resources = container.get("resources") or {}
+    for kind in ("requests", "limits"):
+        for name in (GPU, TPU):
+            given = (resources.get(kind) or {}).get(name)
+            if given is not None:
+                yield kind, name, given
 
 
 def _bad_request(pod_spec: Mapping[str, Any]) -> str | None:
@@ -198,28 +210,23 @@ def template_devices(option: api.JobOption, template: Mapping[str, Any]) -> str 
     """
     device = device_resource(option.accelerator)
     containers = (template.get("spec") or {}).get("containers") or []
-    resources = (containers[0].get("resources") or {}) if containers else {}
-    for kind in ("requests", "limits"):
-        for name in (GPU, TPU):
-            given = (resources.get(kind) or {}).get(name)
-            if given is None:
-                continue
-            field = f"spec.template.spec.containers[0].resources.{kind}[{name}]: {given}"
-            fix = "leave devices out of the template: spec.options[].devicesPerWorker gives them"
-            if name != device:
-                return (
-                    f"{field} is kept, but option {option.accelerator} gives no {name}: the "
-                    f"worker cannot start on its pool's nodes; {fix}"
-                )
-            try:
-                same = parse_quantity(given) == option.devices_per_worker
-            except ValueError:
-                same = False
-            if not same:
-                return (
-                    f"{field} is replaced by the option's devicesPerWorker "
-                    f"({option.devices_per_worker} on {option.accelerator}); {fix}"
-                )
+    for kind, name, given in _device_asks(containers[0]) if containers else ():
+        field = f"spec.template.spec.containers[0].resources.{kind}[{name}]: {given}"
+        fix = "leave devices out of the template: spec.options[].devicesPerWorker gives them"
+        if name != device:
+            return (
+                f"{field} is kept, but option {option.accelerator} gives no {name}: the "
+                f"worker cannot start on its pool's nodes; {fix}"
+            )
+        try:
+            same = parse_quantity(given) == option.devices_per_worker
+        except ValueError:
+            same = False
+        if not same:
+            return (
+                f"{field} is replaced by the option's devicesPerWorker "
+                f"({option.devices_per_worker} on {option.accelerator}); {fix}"
+            )
     return None
 
 
