@@ -40,6 +40,12 @@ def _plan(args: argparse.Namespace) -> int:
     from pricewise.offline.plan import run_plan
 
     if args.files[0] == "mix":  # options before `mix`: `pricewise plan -o json mix FILE`
+        defaults = vars(parser().parse_args(["plan", "mix"]))
+        stray = [f"--{key.replace('_', '-')}" for key, value in vars(args).items()
+                 if key not in ("files", "output") and value != defaults[key]]  # fmt: skip
+        if stray:  # `plan -v mix` printed the mix without the options -v asked for
+            print(f"error: plan mix takes -o only, not {', '.join(stray)}", file=sys.stderr)
+            return 2
         return _mix(_mix_parser().parse_args([*args.files[1:], "--output", args.output]))
     if args.cluster:
         return _quote(args)
@@ -278,7 +284,13 @@ def _prices(args: argparse.Namespace) -> int:
                 print(f"warning: {skipped}", file=sys.stderr)
                 header += f"# {skipped}\n"
             proposed = discover.price_table(pools, args.name, args.currency)
-            parse_model(PriceTable, proposed, "the proposed table")  # e.g. a --map name
+            try:
+                parse_model(PriceTable, proposed, "the proposed table")
+            except ManifestError as err:  # the user typed flags, not these fields
+                raise ManifestError(
+                    f"{err}\n  (--name sets metadata.name, --currency spec.currency, and --map "
+                    "the pools' accelerator names)"
+                ) from None
             print(
                 f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
                 "# Prices are empty: fill them with `pricewise prices import CATALOG TABLE`."

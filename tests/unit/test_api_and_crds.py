@@ -210,6 +210,7 @@ def test_price_table_rejects_duplicate_pools_and_negative_prices() -> None:
     for rate, says in (
         (-0.1, r"must be >= 0 \(got -0.1\)"),
         (101, "101 is too large: at most 100"),
+        (float("inf"), "a number past 1.8e308 is too large: at most 100"),  # 1e400 in YAML
         ("101", r"must be a number \(got '101'\)"),  # a string from YAML was a traceback
     ):
         obj["spec"] = {"pools": [{**pool, "interruptionRate": rate}]}

@@ -294,6 +294,12 @@ def test_plan_mix_has_a_help_and_usage_of_its_own(capsys: pytest.CaptureFixture[
     # Options before `mix` still reach it.
     assert main(["plan", "-o", "json", "mix", str(EXAMPLES / "compute.yaml")]) == 1
     assert json.loads(capsys.readouterr().out)["feasible"] is False
+    # ... and those it has no use for are refused, not dropped.
+    assert (
+        main(["plan", "-v", "--now", "2026-12-01T08:00:00Z", "mix", str(EXAMPLES / "compute.yaml")])
+        == 2
+    )
+    assert capsys.readouterr().err == "error: plan mix takes -o only, not --verbose, --now\n"
 
 
 def test_unknown_output_format() -> None:

@@ -375,7 +375,10 @@ def test_a_bad_node_file_or_map_is_a_message_not_a_traceback(tmp_path: Path) -> 
     upper = pricewise("prices", "init", str(NODES), "--map", "nvidia-l4=L4")
     assert (upper.returncode, upper.stdout) == (2, "")
     assert "spec.pools[name=\"l4-pool\"].accelerator: 'L4' is not valid" in upper.stderr
+    assert "--map the pools' accelerator names" in upper.stderr
     assert "Traceback" not in upper.stderr
+    currency = pricewise("prices", "init", str(NODES), "--currency", "usd")
+    assert currency.returncode == 2 and "--currency spec.currency" in currency.stderr
 
 
 TPU_NODE = node("tpu-0", {"cloud.google.com/gke-nodepool": "v5e",

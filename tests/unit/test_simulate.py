@@ -374,6 +374,9 @@ def test_pools_from_files_with_overrides(files: dict[str, Path]):
     assert pools[0].prices.per_device_hour == to_micros(2.0)
     with pytest.raises(ClusterFileError, match="no pool 'a100'"):
         load_pools(files["prices"], files["nodes"], {"a100": 1})
+    # "v100,k80,v100" put k80 first: the last mention counted.
+    with pytest.raises(ClusterFileError, match="v100 given twice; name each pool once"):
+        load_pools(files["prices"], files["nodes"], None, ["v100", "k80", "v100"])
 
 
 def _cli(files: dict[str, Path], *extra: str) -> subprocess.CompletedProcess[str]:
@@ -407,6 +410,7 @@ def test_cli_json_has_every_policy_with_the_hand_worked_figures(files: dict[str,
     # USD, late), job 2 on the V100 (15 min, 0.50).
     assert (kueue["totalCost"], kueue["deadlineMisses"]) == (1.5, 1)
     assert out["setup"]["costFloor"] == 1.0
+    assert out["setup"]["fifoPool"] == "v100"
 
 
 def test_cli_table_and_plots(files: dict[str, Path], tmp_path: Path):
@@ -414,6 +418,7 @@ def test_cli_table_and_plots(files: dict[str, Path], tmp_path: Path):
                 str(tmp_path / "figs"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].split()[:2] == ["POLICY", "COST"]
+    assert "fifo" not in done.stdout  # fifo was not run: its pool is not named
     assert "pricewise" not in done.stdout.split("cost floor")[0].split("POLICY")[1]
     for name in ("cost_and_misses.png", "cost_over_time.png", "utilisation.png"):
         assert (tmp_path / "figs" / name).read_bytes()[:4] == b"\x89PNG"

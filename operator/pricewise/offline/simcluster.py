@@ -136,6 +136,9 @@ def load_pools(
     unknown = set(rank) - set(names)
     if unknown:
         raise ClusterFileError(f"--order: no pool(s) {', '.join(sorted(unknown))}")
+    if order and len(rank) < len(order):
+        twice = sorted({name for name in order if order.count(name) > 1})
+        raise ClusterFileError(f"--order: {', '.join(twice)} given twice; name each pool once")
     # Pools left out of --order go after the listed ones, in the table's order.
     ordered = [
         replace(pool, order=rank.get(pool.name, len(rank) + names.index(pool.name)))

@@ -228,7 +228,8 @@ def main(argv: list[str]) -> int:
     free_waits = replace(settings, look_ahead=replace(look, wait_cost=0.0))
     noise = runtime_factors(jobs, args.runtime_noise, args.seed)
     results = []
-    for name in args.policy or POLICIES:
+    policies = args.policy or POLICIES
+    for name in policies:
         policy: Policy = {
             "pricewise": pricewise_policy(settings),
             "pricewise-free-waits": pricewise_policy(free_waits),
@@ -274,7 +275,7 @@ def main(argv: list[str]) -> int:
         ],
         "waitCost": args.wait_cost,
         "costFloor": round(cost_floor(jobs, pools, currency) / MICROS, 2),
-        "fifoPool": fifo_pool,
+        "fifoPool": fifo_pool if "fifo" in policies else None,
         "timeLimit": args.time_limit,
         "window": args.window,
         "runtimeNoise": args.runtime_noise,
@@ -293,7 +294,8 @@ def main(argv: list[str]) -> int:
         gpus = ", ".join(f"{p['name']} {p['gpus']}" for p in setup["pools"])
         print(
             f"{setup['trace']}: {len(jobs)} jobs ({len(skipped)} left out: no measured "
-            f"throughput), arrivals x{args.arrival_scale:g}; GPUs: {gpus}; fifo on {fifo_pool}"
+            f"throughput), arrivals x{args.arrival_scale:g}; GPUs: {gpus}"
+            + (f"; fifo on {fifo_pool}" if setup["fifoPool"] else "")
         )
         print(render_table(rows, pools))
         print(
