@@ -28,7 +28,7 @@ def test_rules_are_valid() -> None:
         [_promtool(), "check", "rules", str(RULES)], check=False, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_every_alert_has_a_passing_unit_test() -> None:

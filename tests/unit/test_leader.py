@@ -1,4 +1,5 @@
-"""Leader election: what a replica that waits for the Lease says."""
+"""Leader election: what a replica that waits for the Lease says, when a leader stops leading,
+and the liveness probe over the scheduling loop and the election."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from factory import NOW
 
+from pricewise.controller import handlers
 from pricewise.controller.leader import LeaseElector
 from pricewise.core.times import micro_timestamp
 
@@ -44,3 +46,59 @@ def test_a_replica_says_once_whose_lease_it_waits_for_then_takes_it_over(
     assert said.endswith("taken over if not renewed within 15s)")
     assert asyncio.run(elector.try_acquire(NOW + timedelta(seconds=16)))
     assert kube.lease["spec"]["holderIdentity"] == "pricewise-new"
+
+
+class Hanging(Leases):
+    """An API server whose answers stop coming (a half-open connection)."""
+
+    hang = False
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.hang:
+            await asyncio.sleep(3600)
+        return self.lease
+
+
+def test_a_leader_whose_renewals_stop_going_through_stops_leading_before_the_lease_ends() -> None:
+    kube = Hanging("")
+    clock = [100.0]
+    elector = LeaseElector(kube, "ops", "pricewise", "a", clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert asyncio.run(elector.try_acquire(NOW)) and elector.is_leader
+    clock[0] += 9.9
+    assert elector.is_leader
+    # The renewal hangs: another replica may take the Lease 15 s after the last renewTime, so
+    # this one must have stopped by then, whatever the HTTP client's own timeout.
+    kube.hang = True
+
+    async def renew() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(elector.try_acquire(NOW + timedelta(seconds=10)), 0.01)
+
+    asyncio.run(renew())
+    clock[0] += 0.2
+    assert not elector.is_leader
+    other = LeaseElector(kube, "ops", "pricewise", "b")  # type: ignore[arg-type]
+    kube.hang = False
+    assert asyncio.run(other.try_acquire(NOW + timedelta(seconds=16))) and other.is_leader
+    assert not elector.is_leader
+
+
+def test_liveness_fails_once_the_scheduling_loop_has_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def probe() -> None:
+        async def crash() -> None:
+            raise ValueError("an error the loop did not catch")
+
+        loop = asyncio.create_task(asyncio.sleep(3600), name="pricewise-scheduler")
+        election = asyncio.create_task(asyncio.sleep(3600), name="pricewise-leader")
+        monkeypatch.setitem(handlers._state, "tasks", [loop, election])
+        assert await handlers.scheduling() == {"leader": False}
+        loop.cancel()
+        crashed = asyncio.create_task(crash(), name="pricewise-scheduler")
+        monkeypatch.setitem(handlers._state, "tasks", [crashed, election])
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match=r"^pricewise-scheduler ended: restart the"):
+            await handlers.scheduling()
+        assert isinstance(crashed.exception(), ValueError)
+        election.cancel()
+
+    asyncio.run(probe())

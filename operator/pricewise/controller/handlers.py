@@ -24,7 +24,7 @@ from pricewise.controller import serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig, from_environment
-from pricewise.controller.leader import LEASE_SECONDS, LeaseElector
+from pricewise.controller.leader import LEASE_SECONDS, RENEW_DEADLINE_S, LeaseElector
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import gone_at, key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
@@ -123,14 +123,31 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
         was_leader = elector.is_leader
         try:
             with purpose("leader"):
-                await elector.try_acquire(datetime.now(UTC))
+                await asyncio.wait_for(elector.try_acquire(datetime.now(UTC)), RENEW_DEADLINE_S)
+        except TimeoutError:
+            elector.stand_down()
+            log.warning("lease renewal took over %gs: not scheduling until one goes through",
+                        RENEW_DEADLINE_S)  # fmt: skip
         except Exception:
-            elector.is_leader = False
+            elector.stand_down()
             log.exception("lease renewal failed")
         if elector.is_leader and not was_leader:
             log.info("leading: this replica schedules")
             scheduler.poke()
         await asyncio.sleep(LEASE_SECONDS / 3)
+
+
+@kopf.on.probe(id="scheduling", errors=kopf.ErrorsMode.PERMANENT)
+async def scheduling(**_: Any) -> dict[str, bool]:
+    """Liveness: fails once the scheduling loop or the election has ended (an error that
+    escaped them), so that the kubelet restarts the operator. kopf's own /healthz answered for
+    its tasks only: a replica with a dead loop stayed up, scheduling nothing, and so alerting on
+    nothing."""
+    ended = [t.get_name() for t in _state.get("tasks", []) if t.done()]
+    if ended:
+        raise RuntimeError(f"{', '.join(ended)} ended: restart the operator")
+    elector: LeaseElector | None = _state.get("elector")
+    return {"leader": elector is not None and elector.is_leader}
 
 
 @kopf.on.cleanup()

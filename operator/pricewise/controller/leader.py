@@ -7,6 +7,8 @@ Kubernetes controllers do: hold it while renewing, take it over when its holder 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,11 @@ from pricewise.core.times import micro_timestamp, parse_time
 from pricewise.kube import ConflictError, Kube
 
 LEASE_SECONDS = 15
+RENEW_DEADLINE_S = 10.0
+"""How long a leader goes on scheduling after its last renewal that went through: below the
+Lease's 15 s (as client-go's default), so that it has stopped before another replica may take
+the Lease over. A renewal that hangs on a half-open connection counts as none: the leader kept
+scheduling for the 5 minutes of the HTTP client's timeout, beside the replica that took over."""
 
 log = logging.getLogger("pricewise.controller")
 
@@ -21,14 +28,33 @@ log = logging.getLogger("pricewise.controller")
 class LeaseElector:
     """Holds (or waits for) one Lease; `is_leader` says whether this replica may schedule."""
 
-    def __init__(self, kube: Kube, namespace: str, name: str, identity: str) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.name = name
         self.identity = identity
-        self.is_leader = False
+        self._clock = clock
+        self._renewed: float | None = None
+        """When (by `clock`) the renewal last written was sent; None while not holding."""
         self._standing_by: str | None = None
         """The other holder last said to hold the Lease, so that it is said once."""
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica may schedule: it holds the Lease, renewed within the renew
+        deadline."""
+        return self._renewed is not None and self._clock() - self._renewed < RENEW_DEADLINE_S
+
+    def stand_down(self) -> None:
+        """Stop counting as leader until a renewal goes through again."""
+        self._renewed = None
 
     def _spec(self, now: datetime, transitions: int, acquired: str | None) -> dict[str, Any]:
         return {
@@ -41,6 +67,7 @@ class LeaseElector:
 
     async def try_acquire(self, now: datetime) -> bool:
         """Take or renew the Lease if it is ours or expired; returns whether we hold it."""
+        sent = self._clock()
         lease = await self.kube.get_lease(self.namespace, self.name)
         if lease is None:
             lease = {
@@ -49,7 +76,7 @@ class LeaseElector:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": self._spec(now, 0, None),
             }
-            return await self._write(lease, create=True)
+            return await self._write(lease, create=True, sent=sent)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
         renewed = parse_time(spec.get("renewTime"))
@@ -69,21 +96,21 @@ class LeaseElector:
                     duration.total_seconds(),
                 )
                 self._standing_by = holder
-            self.is_leader = False
+            self.stand_down()
             return False
         self._standing_by = None
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
         acquired = spec.get("acquireTime") if holder == self.identity else None
         lease["spec"] = self._spec(now, transitions, acquired)
-        return await self._write(lease, create=False)
+        return await self._write(lease, create=False, sent=sent)
 
-    async def _write(self, lease: dict[str, Any], create: bool) -> bool:
+    async def _write(self, lease: dict[str, Any], create: bool, sent: float) -> bool:
         try:
             await self.kube.write_lease(lease, create)
         except ConflictError:  # another replica wrote it between our read and our write
-            self.is_leader = False
+            self.stand_down()
             return False
-        self.is_leader = True
+        self._renewed = sent  # the Lease runs from the renewTime written, not from the answer
         return True
 
     async def release(self) -> None:
@@ -99,4 +126,4 @@ class LeaseElector:
             await self.kube.write_lease(lease, create=False)
         except ConflictError:
             return
-        self.is_leader = False
+        self.stand_down()
