@@ -382,7 +382,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         text = text.replace('job=~".*pricewise.*"', f'job="{service}"')
         t = given["prometheusRule"]["thresholds"]
         for was, now in (
-            ("_age_seconds > 3600", f"_age_seconds > {t['pendingSeconds']:g}"),
+            ("_age_seconds) > 3600", f"_age_seconds) > {t['pendingSeconds']:g}"),
             ("[15m]))) > 5", f"[15m]))) > {t['solverSeconds']:g}"),
             ("(target: under 5s)", f"(target: under {t['solverSeconds']:g}s)"),
             ("[1h])) >= 3", f"[1h])) >= {t['nodeLossesPerHour']:g}"),
