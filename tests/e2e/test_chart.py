@@ -421,6 +421,11 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
         (["--set", "scheduler.waitCost=-1"], "at '/scheduler/waitCost': minimum"),
         (["--set", "scheduler.maxWait=2 days"], "at '/scheduler/maxWait': '2 days' does not match"),
         (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
+        # Rules without the ServiceMonitor whose scrape job PricewiseOperatorDown looks for.
+        (
+            ["--set", "prometheusRule.enabled=true"],
+            "set prometheusRule.scrapeJob to the job label your Prometheus gives",
+        ),
         # A budget of one replica that keeps one stalls every node drain on the operator's pod.
         (
             ["--set", "podDisruptionBudget.enabled=true"],
