@@ -73,6 +73,7 @@ def _state(prices: dict[str, float] | None = None) -> Cache:
                 "name": "a100-0",
                 "labels": {"pool": "a100", "node.kubernetes.io/instance-type": "a2-ultragpu-8g"},
             },
+            "spec": {"providerID": "gce://project/us-central1-a/a100-0"},
             "status": {"allocatable": {"cpu": "96", "memory": "1024Gi", "nvidia.com/gpu": "8"}},
         }
     )
@@ -149,7 +150,7 @@ def test_state_gauges_from_the_cache() -> None:
             ("instance_type", "a2-ultragpu-8g"),
             ("node", "a100-0"),
             ("pool", "a100"),
-            ("provider_id", "a100-0"),
+            ("provider_id", "gce://project/us-central1-a/a100-0"),
         ),
     )
     assert samples[node] == 8 * 5.0 + 96 * 0.01

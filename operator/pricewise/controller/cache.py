@@ -144,6 +144,7 @@ class Cache:
                 "taints": sorted(
                     str(t.get("key")) for t in (body.get("spec") or {}).get("taints") or []
                 ),
+                "providerID": (body.get("spec") or {}).get("providerID", ""),
             },
             "status": {
                 "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),

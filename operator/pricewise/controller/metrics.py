@@ -167,11 +167,13 @@ class StateCollector(Collector):
             pool_free_cpu.add_metric([pool.name], pool.free.cpu / 1000)
             # Cordoned, NotReady or being reclaimed, a node is still there and billed.
             for node in (*pool.nodes, *pool.unavailable):
-                labels = self.cache.nodes.get(node.name, {}).get("metadata", {}).get("labels", {})
+                body = self.cache.nodes.get(node.name, {})
+                labels = body.get("metadata", {}).get("labels", {})
                 row = [
                     node.name,
                     labels.get("node.kubernetes.io/instance-type", ""),
-                    node.name,
+                    # The cloud's id (gce://..., aws:///...), as OpenCost joins billing on.
+                    body.get("spec", {}).get("providerID", ""),
                     pool.name,
                 ]
                 # A whole node is a "worker" of the node's size: the cost model's own formula.
