@@ -179,8 +179,13 @@ def test_plan_excludes_the_options_a_hard_budget_can_never_pay_for(
     sweep = jobs["detector-sweep"]
     assert sweep["reason"] == "BudgetTooSmall"
     assert sweep["message"].startswith(
-        "cheapest option nvidia-a100-80gb x1 costs 101.40 USD, more than budget "
+        "cheapest on-demand option nvidia-a100-80gb x1 costs 101.40 USD, more than budget "
         "team-vision/monthly allows in a month (spec.limit: 50.00 USD); raise"
+    )
+    # The spot pool runs it within that budget, once the job allows spot.
+    assert sweep["message"].endswith(
+        "; or set spec.allowSpot: true (nvidia-h100-spot x1, a spot pool, would run in 1h10m "
+        "for 18.44 USD)"
     )
     assert {row["verdict"] for row in sweep["options"]} == {"excluded"}
     assert jobs["resnet50-imagenet"]["reason"] == "Admitted"  # 20.90 USD: within it
@@ -541,6 +546,45 @@ def test_a_job_spot_would_take_is_told_why_the_on_demand_pool_will_not() -> None
         "h100-spot x2: spot pool; set spec.allowSpot: true; h100 x2: the job needs at least 2 "
         "worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 1 node(s) hold 1 such worker(s)",
     )
+
+
+def test_a_refusal_names_the_spot_option_only_allow_spot_keeps_out() -> None:
+    # A job too slow, too demanding or too dear for its budget on every on-demand option was
+    # told to raise maxDuration to 2h ("fastest option l4 x1"), or given no fix at all, where
+    # the spot pool, 4 times as fast, ran it within every limit once allowed.
+    slow = pool("l4", "nvidia-l4", 1.0, gpu_nodes("l4", 1))
+    fast = pool("h100-spot", "nvidia-h100", 1.5, gpu_nodes("h100-spot", 1), spot=True)
+    options = (option("nvidia-l4", 500), option("nvidia-h100", 2000))
+    spot = "set spec.allowSpot: true (h100-spot x1, a spot pool, would run in 30m for 6.00 USD)"
+    for kw, reason, says in (
+        (
+            {"max_duration_s": 3600.0},
+            "DeadlineUnreachable",
+            "maxDuration 1h cannot be met: fastest on-demand option l4 x1 needs 2h; raise "
+            f"spec.maxDuration to 2h; or {spot}",
+        ),
+        (
+            {"min_throughput": 1000.0},
+            "ThroughputUnreachable",
+            f"minThroughput 1,000/s cannot be reached: fastest on-demand option l4 x1 gives "
+            f"500/s; {spot}",
+        ),
+    ):
+        (decision,) = solve(snapshot([slow, fast], [job("j", *options, **kw)])).decisions
+        assert (decision.reason, decision.message) == (reason, says)
+    limit = [BudgetView(NS, "monthly", to_micros(10), 0, 0, hard=True)]
+    (decision,) = solve(snapshot([slow, fast], [job("j", *options)], budgets=limit)).decisions
+    assert decision.reason == "BudgetTooSmall"
+    assert decision.message.startswith("cheapest on-demand option l4 x1 costs 16.00 USD")
+    assert decision.message.endswith(f"; or {spot}")
+    # Allowed, it runs there; where spot would not do either, nothing is said of it.
+    allowed = job("j", *options, max_duration_s=3600.0, allow_spot=True)
+    (placed,) = solve(snapshot([slow, fast], [allowed])).decisions
+    assert placed.chosen is not None and placed.chosen.pool.name == "h100-spot"
+    (decision,) = solve(
+        snapshot([slow, fast], [job("j", *options, max_duration_s=600.0)])
+    ).decisions
+    assert "allowSpot" not in decision.message and "fastest option" in decision.message
 
 
 def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pricewise.core.bounds import MAX_RUN_S
-from pricewise.core.costmodel import Candidate, Stage, deadline_binds, time_limit, wider_run
+from pricewise.core.costmodel import (
+    Candidate,
+    Stage,
+    candidate_for,
+    deadline_binds,
+    time_limit,
+    wider_run,
+)
 from pricewise.core.greedy import beyond_quotas, budgets_too_small, quotas_too_small
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.units import (
@@ -41,14 +48,18 @@ INFEASIBLE = frozenset({*_STAGE_REASONS.values(), "NoMatchingPool"} - {"NodesUna
 capacity, unavailable nodes, or quotas and budgets that are only used up)."""
 
 
+_SPOT_HELPS = frozenset({Stage.TIME, Stage.THROUGHPUT, Stage.QUOTA, Stage.BUDGET})
+"""Stages past spot whose messages name a spot option that `spec.allowSpot` would let run."""
+
+
 _LATE_ADVICE = "move spec.deadline, or set spec.whenLate: Run to run it late"
 """What lets a job its deadline refuses run."""
 
 
-def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
+def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot, kind: str) -> str:
     """Why no option finishes in time, with the fastest option's run in figures that add up,
     and what would let one: a larger maxDuration, a later deadline, or more workers where a
-    pool holds them."""
+    pool holds them. `kind`: what the options compared are ("option", "on-demand option")."""
     now = snapshot.now
     # By the run time the deadline was checked against: with the reclaims of 9 runs in 10
     # on spot, where the expected run alone read as fitting the limit it was refused for.
@@ -63,7 +74,7 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot) -> str:
         what = "deadline in" if deadline_binds(job, now) else "maxDuration"
         reclaims = " with the reclaims of 9 runs in 10" if fastest.risk is not None else ""
         text = (
-            f"{what} {run.limit} cannot be met: fastest option {fastest.label()} needs "
+            f"{what} {run.limit} cannot be met: fastest {kind} {fastest.label()} needs "
             f"{run.need}{reclaims}"
         )
         wider = min(
@@ -131,7 +142,6 @@ def unfeasible(
 ) -> tuple[str, str]:
     """Reason when no option meets the job's own constraints; `offered`, the accelerators
     the pools offer, sorted."""
-    currency = snapshot.currency
     if not rows:
         kinds = ", ".join(
             _guessed(a, offered) for a in sorted({o.accelerator for o in job.options})
@@ -145,12 +155,64 @@ def unfeasible(
         return "NoMatchingPool", f"no pool offers {kinds} (pools offer: {', '.join(offered)})"
     stage = max(c.stage for c in rows)
     closest = [c for c in rows if c.stage == stage]
+    # Past maxCost and value, the cost fixes name an excluded cheaper option already.
+    spot = _spot_way_out(rows, snapshot) if stage in _SPOT_HELPS else None
+    # Where a spot option is the way out, the figures compared are of the others only.
+    kind = "option" if spot is None else "on-demand option"
+    reason, message = _refusal(job, stage, closest, rows, snapshot, offered, kind)
+    if spot is not None:
+        fix = (
+            f"set spec.allowSpot: true ({spot.label()}, a spot pool, would run in "
+            f"{format_duration(spot.duration_s)} for {format_micros(spot.cost, snapshot.currency)})"
+        )
+        message += f"; or {fix}" if "; " in message else f"; {fix}"
+    return reason, message
+
+
+def _spot_way_out(rows: list[Candidate], snapshot: Snapshot) -> Candidate | None:
+    """The cheapest option on a spot pool that only `spec.allowSpot` keeps out: it meets the
+    job's constraints, quotas and budgets once allowed. The messages of the stages past spot
+    (too slow, too dear, a quota or budget too small) named only the others: "fastest option
+    od x1 needs 10h; raise spec.maxDuration to 10h", where spot ran it in 2h40m for less."""
+    job = rows[0].job
+    if job.allow_spot:
+        return None
+    allowed = replace(job, allow_spot=True)
+    ways = (
+        candidate_for(allowed, c.option, c.pool, snapshot.now, snapshot.currency)
+        for c in rows
+        if c.stage is Stage.SPOT and c.pool.is_spot
+    )
+    return min(
+        (
+            c
+            for c in ways
+            if c.feasible
+            and beyond_quotas(c, snapshot.quotas) is None
+            and not budgets_too_small(c, snapshot.budgets)
+        ),
+        key=lambda c: (c.cost, c.duration_s),
+        default=None,
+    )
+
+
+def _refusal(
+    job: Job,
+    stage: Stage,
+    closest: list[Candidate],
+    rows: list[Candidate],
+    snapshot: Snapshot,
+    offered: list[str],
+    kind: str,
+) -> tuple[str, str]:
+    """The reason and message of the stage the closest options reached (`unfeasible`)."""
+    currency = snapshot.currency
     if stage is Stage.TIME:
-        return "DeadlineUnreachable", _too_slow(job, closest, snapshot)
+        return "DeadlineUnreachable", _too_slow(job, closest, snapshot, kind)
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
         return "ThroughputUnreachable", (
-            f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest option "
+            f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest {kind} "
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
     if stage is Stage.GANG:
@@ -212,7 +274,7 @@ def unfeasible(
         several = len(budgets_too_small(cheapest, snapshot.budgets)) > 1
         which = "each of those Budgets'" if several else "that Budget's"
         return "BudgetTooSmall", (
-            f"cheapest option {cheapest.label()} {cheapest.note}; raise {which} spec.limit, "
+            f"cheapest {kind} {cheapest.label()} {cheapest.note}; raise {which} spec.limit, "
             f"or {_cost_less(job)}"
         )
     text = f"{cheapest.label()}: {cheapest.note}"
