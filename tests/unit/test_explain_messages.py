@@ -587,6 +587,29 @@ def test_a_refusal_names_the_spot_option_only_allow_spot_keeps_out() -> None:
     assert "allowSpot" not in decision.message and "fastest option" in decision.message
 
 
+def test_a_job_planned_later_is_told_what_keeps_it_off_a_dearer_pool_with_room_now() -> None:
+    # b waits for the cheap pool's node; the dear pool is empty, but its 9.60 USD is more than
+    # the budget leaves after a's 8.00. It read "no room now: cheap x1 planned at ~13:00 UTC".
+    cheap = pool("cheap", "nvidia-l4", 1.0, gpu_nodes("cheap", 1))
+    dear = pool("dear", "nvidia-l4", 1.2, gpu_nodes("dear", 1), order=1)
+    jobs = [job(name, option("nvidia-l4", 1000)) for name in ("a", "b")]
+    limit = [BudgetView(NS, "monthly", to_micros(17), 0, 0, hard=True)]
+    plan = solve(snapshot([cheap, dear], jobs, budgets=limit))
+    b = next(d for d in plan.decisions if d.job.name == "b")
+    assert b.reason == "Reserved"
+    assert b.message.startswith("no room now: cheap x1 planned at ~13:00 UTC, when the pool frees")
+    assert b.message.endswith(
+        "; dear has room now, but budget team-a/monthly: 9.00 USD left after 8.00 USD for other "
+        "jobs placed now or reserved, dear x1 costs 9.60 USD"
+    )
+    # Without the budget it runs on the dear pool now.
+    plan = solve(snapshot([cheap, dear], jobs))
+    assert {d.job.name: d.chosen.pool.name for d in plan.decisions if d.chosen} == {
+        "a": "cheap",
+        "b": "dear",
+    }
+
+
 def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
     # The node frees at 12:50; the 1h run would end at 13:50, before its 14:00 deadline, but a
     # later start keeps a fifth of the run in hand (14:02): the job is not planned there, and

@@ -287,6 +287,22 @@ def _reserved_message(
         else:
             text = f"no room now: {cand.label()} planned at ~{when}, when the pool frees"
         text += f", for {format_micros(cand.cost, currency)}"
+        # A dearer pool with room now that a budget or quota keeps it from: "no room now"
+        # alone read as if the cluster were full.
+        stopped = next(
+            (
+                c
+                for c in rows
+                if c.feasible
+                and c.cost > cand.cost
+                and held.planned_for(c) is None
+                and ahead.fit(c) is not None
+            ),
+            None,
+        )
+        if stopped is not None:
+            _, why_not = blocker(ahead, stopped, currency, held, given_back=cand.cost)
+            text += f"; {stopped.pool.name} has room now, but {why_not}"
         max_wait_s = LookAhead.max_wait_s if look is None else look.max_wait_s
         if overdue_hours(cand.job, snapshot.now, max_wait_s):
             text += (
