@@ -39,6 +39,15 @@ def only(budgets: list[BudgetView]) -> Decision:
     return decision
 
 
+def test_what_a_budget_has_left_is_never_shown_as_the_cost_it_cannot_pay() -> None:
+    # 15.9965 USD left against 16.00: it read "16.00 USD left, l4 x1 costs 16.00 USD".
+    decision = only([BudgetView(NS, "monthly", to_micros(20), 4_003_500, 0, hard=True)])
+    assert decision.reason == "BudgetExceeded"
+    assert decision.message.startswith(
+        "budget team-a/monthly: 15.996 USD left, l4 x1 costs 16.000 USD"
+    )
+
+
 # --- a hard budget smaller than the job -----------------------------------------------------
 
 

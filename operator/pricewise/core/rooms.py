@@ -20,7 +20,7 @@ from pricewise.core.lookahead import (
 )
 from pricewise.core.snapshot import Job, Pool, Release, Resources, node_shares
 from pricewise.core.times import clock
-from pricewise.core.units import format_micros
+from pricewise.core.units import format_micros, format_micros_apart
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,11 @@ def blocker(
         spent = ledger.planned_spend.get((cand.job.namespace, name), 0) - given_back
         others = f" after {format_micros(spent, currency)} for other jobs placed now or reserved"
         others = others if spent > 0 else ""
+        # Apart: 101.3965 USD left read "101.40 USD left", beside a cost of 101.40 USD.
+        shown_left, cost = format_micros_apart(max(left, 0), cand.cost, currency)
         return "BudgetExceeded", (
-            f"budget {cand.job.namespace}/{name}: {format_micros(max(left, 0), currency)} "
-            f"left{others}, {cand.label()} costs {format_micros(cand.cost, currency)}"
+            f"budget {cand.job.namespace}/{name}: {shown_left} left{others}, {cand.label()} "
+            f"costs {cost}"
         )
     quota = ledger.quota_blocker(cand)
     if quota is not None:
