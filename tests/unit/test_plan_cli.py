@@ -526,6 +526,14 @@ def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
     result = pricewise("plan", str(table), "examples/jobs.yaml", "--now", NOW, "-o", "json")
     assert result.returncode == 0, result.stderr
     assert any(w.startswith("pool l4 has no price") for w in json.loads(result.stdout)["warnings"])
+    # A cpu pool priced per device: its workers ask for none, so it was free without a word.
+    pools = "[{name: c, accelerator: cpu, nodeSelector: {pool: c}, prices: {perDeviceHour: %s}}]"
+    for price, warned in (("0.05", True), ("0", False)):  # 0: a free pool, as meant
+        table.write_text(table.read_text().split("  pools:")[0] + f"  pools: {pools % price}\n")
+        result = pricewise("plan", str(table), "examples/jobs.yaml", "--now", NOW, "-o", "json")
+        warnings = json.loads(result.stdout)["warnings"]
+        said = "pool c is priced perDeviceHour only, but a cpu pool's workers ask for no GPU"
+        assert any(w.startswith(said) for w in warnings) is warned, warnings
 
 
 def test_an_option_whose_accelerator_no_pool_offers_is_pointed_out(tmp_path: Path) -> None:

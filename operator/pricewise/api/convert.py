@@ -466,6 +466,21 @@ def pools_from(
                         "for a free pool; `pricewise prices import` fills them from a catalog)",
                     )
                 )
+            elif (
+                device_resource(spec.accelerator) is None
+                and spec.prices.model_fields_set == {"per_device_hour"}
+                and spec.prices.per_device_hour > 0
+            ):
+                # A cpu pool's workers ask for no device: a price per device is never charged.
+                problems.append(
+                    PoolProblem(
+                        (here,),
+                        "PoolWithoutPrice",
+                        f"pool {spec.name} is priced perDeviceHour only, but a cpu pool's "
+                        "workers ask for no GPU or TPU: jobs placed there cost nothing; price "
+                        "its CPU cores with perCpuHour (and memory with perGiBHour)",
+                    )
+                )
             pools.append(_pool(spec, members, len(pools), unavailable))
     return tuple(pools), problems
 
