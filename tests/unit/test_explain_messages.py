@@ -643,6 +643,11 @@ def test_an_option_dearer_by_under_a_percent_says_by_how_much() -> None:
     (decision,) = solve(snapshot([L4, near], [job("j", option("nvidia-l4", 1000))])).decisions
     notes = {r.candidate.pool.name: r.note for r in decision.options}
     assert notes["l4b"] == "costs 0.4% more (16.06 USD)"
+    # At the same price, the same: it read "costs 0% more".
+    twin = pool("l4c", "nvidia-l4", 2.0, gpu_nodes("l4c", 1), order=1)
+    (decision,) = solve(snapshot([L4, twin], [job("j", option("nvidia-l4", 1000))])).decisions
+    notes = {r.candidate.pool.name: r.note for r in decision.options}
+    assert notes == {"l4": "", "l4c": "costs the same (16.00 USD)"}
 
 
 def test_an_option_dearer_than_a_free_pool_says_by_how_much_in_money() -> None:

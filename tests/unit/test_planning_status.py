@@ -707,6 +707,10 @@ def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() ->
         "quota team-a/gpus: 0 nvidia.com/gpu left, l4 x1 needs 8: planned at ~13:00 UTC, when "
         "the namespace's running jobs give it back, for 8.00 USD"
     )
+    # Its options row says the same: the pool has room at 12:30 already.
+    assert planned_row(world.job("b"))["note"] == (
+        "starts ~13:00 UTC, when its namespace's running jobs give quota back"
+    )
 
 
 def test_a_budget_counts_what_a_running_job_has_left_at_the_prices_now() -> None:

@@ -760,7 +760,7 @@ def l4_running_for_15m(
     return snapshot([l4, pool("h100", "nvidia-h100", h100, gpu_nodes("h100", 1))], list(jobs))
 
 
-@pytest.mark.parametrize("wait_cost", [1.0, 1.5])
+@pytest.mark.parametrize("wait_cost", [1.0, 1.5, 4 / 3])
 def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost: float) -> None:
     # Waiting 15m for the L4 saves b 5.33 of the H100's 21.33 USD now. Its wait counts 16.00
     # USD an hour (its price on the L4) x wait_cost x 1/4 h: 4.00 USD, or 6.00.
@@ -778,10 +778,11 @@ def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost
         # The bound is on the objective, which counts the wait: less it, it bounds the cost.
         assert plan.best_bound == to_micros(16.0)
         return
+    counts = "5.33 USD, as much as" if wait_cost == 4 / 3 else "6.00 USD, more than"
     assert (decision.reason, decision.message) == (
         "Admitted",
         "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now, and "
-        "waiting for it until ~12:15 UTC counts 6.00 USD, more than it saves",
+        f"waiting for it until ~12:15 UTC counts {counts} it saves",
     )
 
 

@@ -174,12 +174,13 @@ def _not_waited_for(
             f"{look.margin:.0%} of the run in hand)"
         )
     counted = wait_premium(cheaper, wait_s, look.wait_cost)
-    if counted < chosen.cost - cheaper.cost:
+    saved = chosen.cost - cheaper.cost
+    if counted < saved:
         return ""
-    return (
-        f", and waiting for it until ~{clock(when, now)} counts "
-        f"{format_micros(counted, currency)}, more than it saves"
-    )
+    # At a tie the plan starts it now: "more than it saves" read untrue of 0.60 against 0.60.
+    shown = format_micros(counted, currency)
+    than = "as much as" if shown == format_micros(saved, currency) else "more than"
+    return f", and waiting for it until ~{clock(when, now)} counts {shown}, {than} it saves"
 
 
 def _budget_way_out(
@@ -418,7 +419,13 @@ def explain(
                 # a wider run than now (`lookahead.later_starts`).
                 planned = reserved.candidate
                 when = clock(reserved.start, snapshot.now)
-                note = f"starts ~{when}, when pool {cand.pool.name} frees"
+                # The pool may have room now: a quota used up is what the start waits for.
+                frees = (
+                    "its namespace's running jobs give quota back"
+                    if after.quota_blocker(planned) is not None
+                    else f"pool {cand.pool.name} frees"
+                )
+                note = f"starts ~{when}, when {frees}"
                 if planned.workers != cand.workers:
                     note += f", at x{planned.workers} to meet the deadline from then"
                 run = run_text(planned, time_limit(job, reserved.start))
@@ -504,6 +511,8 @@ def _relative_note(
     if cand.cost >= chosen.cost:
         if not chosen.cost:  # "costs 0% more" than a free pool
             return f"costs {format_micros(cand.cost, currency)} more" if cand.cost else "free too"
+        if cand.cost == chosen.cost:  # not "costs 0% more"
+            return f"costs the same ({format_micros(cand.cost, currency)})"
         extra = cand.cost / chosen.cost - 1
         return f"costs {format_share(extra)} more ({format_micros(cand.cost, currency)})"
     quota = after.quota_blocker(cand, given_back=chosen)
