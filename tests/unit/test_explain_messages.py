@@ -619,6 +619,18 @@ def test_a_job_planned_later_is_told_what_keeps_it_off_a_dearer_pool_with_room_n
     }
 
 
+def test_a_throughput_more_workers_would_reach_is_told_to_raise_workers_max() -> None:
+    # The pool holds 2 workers, which give the 1,800/s asked for: it was told no fix at all.
+    two = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2))
+    wants = job("j", option("nvidia-l4", 1000), min_throughput=1800.0, scaling_efficiency=0.9)
+    (decision,) = solve(snapshot([two], [wants])).decisions
+    assert (decision.reason, decision.message) == (
+        "ThroughputUnreachable",
+        "minThroughput 1,800/s cannot be reached: fastest option l4 x1 gives 1,000/s; raise "
+        "spec.workers.max to 2 (l4 x2 gives 1,800/s)",
+    )
+
+
 def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
     # The node frees at 12:50; the 1h run would end at 13:50, before its 14:00 deadline, but a
     # later start keeps a fifth of the run in hand (14:02): the job is not planned there, and

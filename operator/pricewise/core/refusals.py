@@ -211,10 +211,26 @@ def _refusal(
         return "DeadlineUnreachable", _too_slow(job, closest, snapshot, kind)
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
-        return "ThroughputUnreachable", (
+        text = (
             f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest {kind} "
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
+        # More workers, where a pool holds them, as DeadlineUnreachable offers (it had no fix).
+        wider = min(
+            (
+                w
+                for c in closest
+                if (w := wider_run(job, c.option, c.pool, snapshot.now, currency)) is not None
+            ),
+            key=lambda w: (w.workers, w.cost),
+            default=None,
+        )
+        if wider is not None:
+            text += (
+                f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "
+                f"{wider.throughput:,.4g}/s)"
+            )
+        return "ThroughputUnreachable", text
     if stage is Stage.GANG:
         spot = " (a spot pool: it would also need spec.allowSpot: true)"
         return "GangTooLarge", "; ".join(
