@@ -631,6 +631,19 @@ def test_a_throughput_more_workers_would_reach_is_told_to_raise_workers_max() ->
     )
 
 
+def test_two_options_on_one_pool_are_told_apart_by_their_index() -> None:
+    # 4 GPUs a worker or 8: both read "fastest option l4 x2", whichever the message meant.
+    four = replace(option("nvidia-l4", 400, devices=4), worker=Resources(8000, 64 * 1024, 4))
+    both = job("j", option("nvidia-l4", 1000), four, max_duration_s=600.0)
+    (decision,) = solve(snapshot([L4], [both])).decisions
+    assert decision.message.startswith(
+        "maxDuration 10m cannot be met: fastest option l4 x1 (options[0]) needs 1h"
+    )
+    alone = job("j", option("nvidia-l4", 1000), max_duration_s=600.0)
+    (decision,) = solve(snapshot([L4], [alone])).decisions
+    assert "fastest option l4 x1 needs 1h" in decision.message
+
+
 def test_room_too_close_to_the_deadline_to_wait_for_is_said_so() -> None:
     # The node frees at 12:50; the 1h run would end at 13:50, before its 14:00 deadline, but a
     # later start keeps a fifth of the run in hand (14:02): the job is not planned there, and

@@ -130,7 +130,11 @@ class Candidate:
         return now + timedelta(seconds=self.duration_s)
 
     def label(self) -> str:
-        """`a100 x4`: pool and width, as people say it."""
+        """`a100 x4`: pool and width, as people say it; `a100 x4 (options[1])` where another
+        option of the job runs on the same accelerator, which two rows of one pool read alike."""
+        options = self.job.options
+        if sum(o.accelerator == self.option.accelerator for o in options) > 1:
+            return f"{self.pool.name} x{self.workers} (options[{self.option.index}])"
         return f"{self.pool.name} x{self.workers}"
 
     def for_job(self, job: Job) -> Candidate:
