@@ -82,6 +82,22 @@ def test_a_job_only_a_cordoned_pool_would_meet_waits_for_its_nodes() -> None:
     assert decide(checked(snapshot([SLOW, FAST], [fast])))[:2] == ("h100", "Admitted")
 
 
+def test_a_gang_a_pool_holds_only_with_its_nodes_that_are_down_waits_for_them() -> None:
+    # One of the two H100 nodes is being reclaimed: the 2-worker gang read GangTooLarge ("the
+    # pool's 1 node(s) hold 1 such worker(s)"), as if it could never run, and no alert counted
+    # its wait. It waits for the node, and runs once it is back.
+    half_down = replace(FAST, nodes=FAST.nodes[:1], unavailable=FAST.nodes[1:])
+    gang = job("j", option("nvidia-h100", 1000), min_workers=2, max_workers=2)
+    chosen, reason, message = decide(checked(snapshot([half_down], [gang])))
+    assert (chosen, reason) == (None, "NodesUnavailable")
+    assert message.startswith("h100 x2 would do, done in 30m for 64.00 USD, but 1 of the pool's 2")
+    assert "the pool's 1 node(s) hold 1 such worker(s)" in message
+    assert decide(checked(snapshot([FAST], [gang])))[:2] == ("h100", "Admitted")
+    # A gang the nodes could not hold even all back is too large, as before.
+    wide = job("j", option("nvidia-h100", 1000), min_workers=3, max_workers=3)
+    assert decide(checked(snapshot([half_down], [wide])))[1] == "GangTooLarge"
+
+
 def test_a_job_started_now_leaves_the_node_a_higher_reservation_waits_for() -> None:
     # Both nodes have 4 GPUs free, a-0 a CPU less (best fit's pick); a-0 frees 4 more in an
     # hour. `high` needs a whole node, which only a-0 is then; `low` (3 hours, 4 GPUs) starts

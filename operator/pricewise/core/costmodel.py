@@ -272,6 +272,11 @@ def workers_held(worker: Resources, pool: Pool) -> int:
     return sum(worker.copies_in(n.allocatable) for n in pool.nodes)
 
 
+_NEEDS_NODES = frozenset({Stage.NO_FIT, Stage.GANG, Stage.TIME, Stage.THROUGHPUT})
+"""Stages a pool's nodes decide (a worker too large, a gang or a width they cannot hold): the
+nodes that are down may be what is missing."""
+
+
 def candidate_for(
     job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
 ) -> Candidate:
@@ -279,22 +284,43 @@ def candidate_for(
 
     A narrower width never costs more (scaling efficiency is at most 1) and never needs more
     capacity, so it dominates every wider one: only the narrowest feasible width is kept. When
-    no width is feasible, the returned candidate says why, with the figures.
+    no width is feasible, the returned candidate says why, with the figures. Where the pool's
+    nodes that are down (cordoned, NotReady or being reclaimed) would let it run, it waits for
+    them (`Stage.NODES_DOWN`).
     """
+    if not pool.unavailable:
+        return _candidate_on_nodes(job, option, pool, now, currency)
+    here = _candidate_on_nodes(job, option, pool, now, currency) if pool.nodes else None
+    if here is not None and here.stage not in _NEEDS_NODES:
+        return here
+    # Costed on every node as if back and empty: at the width that would qualify.
+    back = pool.nodes + tuple(Node(n.name, n.allocatable, n.allocatable) for n in pool.unavailable)
+    run = _candidate_on_nodes(job, option, replace(pool, nodes=back, unavailable=()), now, currency)
+    down = len(pool.unavailable)
+    if here is None:
+        down_text = f"all {down} node(s) of the pool are cordoned, NotReady or being reclaimed"
+    else:
+        # A gang that lost a node to a reclaim read GangTooLarge, as if it could never run.
+        down_text = (
+            f"{down} of the pool's {len(back)} node(s) are cordoned, NotReady or being "
+            f"reclaimed, and it needs them ({here.note})"
+        )
+    if run.feasible:
+        return replace(run, pool=pool).restaged(Stage.NODES_DOWN, down_text)
+    if here is not None:  # the nodes coming back would not help: as the nodes up say
+        return here
+    return replace(run, pool=pool).restaged(run.stage, f"{run.note}; {down_text} too")
+
+
+def _candidate_on_nodes(
+    job: Job, option: JobOption, pool: Pool, now: datetime, currency: str
+) -> Candidate:
+    """`candidate_for` on the pool's nodes that are up."""
     worker = option.worker
 
     def excluded(stage: Stage, note: str) -> Candidate:
         return _candidate(job, option, pool, job.min_workers, stage, note)
 
-    if not pool.nodes and pool.unavailable:
-        # Costed on those nodes as if back and empty: at the width that would qualify, and,
-        # where none would, excluded for that (the nodes coming back would not help).
-        back = tuple(Node(n.name, n.allocatable, n.allocatable) for n in pool.unavailable)
-        run = candidate_for(job, option, replace(pool, nodes=back), now, currency)
-        down = f"all {len(back)} node(s) of the pool are cordoned, NotReady or being reclaimed"
-        if run.feasible:
-            return replace(run, pool=pool).restaged(Stage.NODES_DOWN, down)
-        return replace(run, pool=pool).restaged(run.stage, f"{run.note}; {down} too")
     if not pool.nodes:
         return excluded(Stage.NO_NODES, "the pool has no nodes")
     if not any(worker.fits_in(n.allocatable) for n in pool.nodes):
