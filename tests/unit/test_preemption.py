@@ -124,6 +124,36 @@ def test_no_run_is_requeued_for_room_a_higher_priority_job_is_planned_on() -> No
     assert made.victims == (low,)
 
 
+def test_a_higher_later_start_too_wide_for_the_freed_room_keeps_its_start() -> None:
+    # `top` (priority 20, 8 GPUs) is planned on h100-1 when `x/big` ends in an hour; `urgent`
+    # (10, 4 GPUs) can take `x/low`'s half of h100-0. Moved to now, `top` fitted nowhere beside
+    # it, and no preemption was made on the pool; next cycle, `x/low` requeued, `urgent` runs
+    # and `top` keeps its start.
+    def gpus(n: int) -> Resources:
+        return Resources(cpu=8000, memory=64 * 1024, gpu=n)
+
+    ends = (
+        Release(NOW + timedelta(hours=10), gpus(4), (("h100-0", gpus(4)),), "x/low"),
+        Release(NOW + timedelta(hours=10), gpus(4), (("h100-0", gpus(4)),), "x/mid"),
+        Release(NOW + timedelta(hours=1), gpus(8), (("h100-1", gpus(8)),), "x/big"),
+    )
+    h100 = replace(full_pool(0, 0)[0], releases=ends)
+    top = job("top", option("nvidia-h100", 1000.0), priority=20, deadline=NOW + timedelta(hours=6))
+    urgent = job("urgent", option("nvidia-h100", 1000.0, 4), priority=10,
+                 deadline=NOW + timedelta(minutes=90))  # fmt: skip
+    plan = solve(snapshot([h100], [top, urgent]), SETTINGS)
+    assert {d.job.name: d.reason for d in plan.decisions} == {
+        "top": "Reserved", "urgent": "WaitingForCapacity"
+    }  # fmt: skip
+    low = running("x/low", "h100-0", gpus=4, age_h=3)
+    others = [
+        running("x/mid", "h100-0", gpus=4, priority=30),
+        running("x/big", "h100-1", priority=30),
+    ]
+    (made,) = preemptions(snapshot([h100], [top, urgent]), plan.decisions, [low, *others])
+    assert (made.candidate.job.name, made.victims) == ("urgent", (low,))
+
+
 def test_equal_priority_young_runs_and_opted_out_preemptors_preempt_nothing() -> None:
     snap, decisions = decide(full_pool(0))
     assert preemptions(snap, decisions, [running("a/peer", "h100-0", priority=10)]) == []

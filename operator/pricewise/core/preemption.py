@@ -256,10 +256,13 @@ class _Later:
         gone = self.gone | victims
         releases = [r for r in self.releases[cand.pool.name] if r.job not in gone]
         frees, unknown = given_back(releases, self.now)
-        # A later start of a higher priority takes room freed now first (next cycle starts it
-        # now, where it fits); one of the same priority keeps its start.
+        # A later start of a higher priority that the room freed now holds takes it first (the
+        # next cycle starts it now); one that it does not hold, or of the same priority, keeps
+        # its start (moved to now, one too wide for the room refused every preemption there).
         ahead = [
-            replace(run, start_s=0.0, end_s=run.end_s - run.start_s) if level > priority else run
+            replace(run, start_s=0.0, end_s=run.end_s - run.start_s)
+            if level > priority and pack(nodes, [run.gang]) is not None
+            else run
             for level, run in planned
             if run.start_s < unknown
         ]
