@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from factory import NOW
+from test_isolation import NS, World
 
-from pricewise.controller import handlers
+from pricewise.controller import handlers, leader
 from pricewise.controller.leader import LeaseElector
+from pricewise.controller.scheduler import LoopSettings
+from pricewise.core.accounting import Span
 from pricewise.core.times import micro_timestamp
 
 
@@ -102,3 +105,61 @@ def test_liveness_fails_once_the_scheduling_loop_has_ended(monkeypatch: pytest.M
         election.cancel()
 
     asyncio.run(probe())
+
+
+def test_a_leader_whose_renewals_are_slow_keeps_leading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scaled down tenfold: renewals of 0.3 s (a GET and a PUT of 0.15 s), a renew deadline of
+    # 1 s, tries every 0.2 s from the start of the last. Tries 0.5 s after each one ended
+    # lapsed the leader on every second renewal: it stopped scheduling, and its metrics went.
+    monkeypatch.setattr(leader, "RENEW_DEADLINE_S", 1.0)
+    monkeypatch.setattr(handlers, "RENEW_DEADLINE_S", 1.0)
+    monkeypatch.setattr(handlers, "RETRY_S", 0.2)
+
+    class Slow(Leases):
+        async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+            await asyncio.sleep(0.15)
+            return self.lease
+
+        async def write_lease(self, lease: dict[str, Any], create: bool) -> None:
+            await asyncio.sleep(0.15)
+            self.lease = lease
+
+    class Loop:
+        def poke(self) -> None:
+            pass
+
+    async def watch() -> list[bool]:
+        elector = LeaseElector(Slow("me"), "ops", "pricewise", "me")  # type: ignore[arg-type]
+        task = asyncio.create_task(handlers._elect(elector, Loop()))  # type: ignore[arg-type]
+        await asyncio.sleep(0.5)  # the first renewal
+        seen = []
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            seen.append(elector.is_leader)
+        task.cancel()
+        return seen
+
+    assert all(asyncio.run(watch()))
+
+
+def test_only_a_leader_seen_elsewhere_drops_what_departed_for_billing() -> None:
+    # Pods that ended unbilled are the leader's to bill: a lapse of this replica's own
+    # renewals (an API server slow to answer) dropped them, though no other replica led.
+    world = World()
+    world.scheduler.settings = LoopSettings(debounce_s=0.0, period_s=0.01)
+    world.scheduler.is_leader = lambda: False
+    gone = Span(NOW - timedelta(hours=1), NOW)
+
+    async def spin() -> dict[tuple[str, str], list[Span]]:
+        world.cache.departed[(NS, "j")] = [gone]
+        await asyncio.sleep(0.1)
+        return dict(world.cache.departed)
+
+    async def both() -> None:
+        task = asyncio.create_task(world.scheduler.run())
+        assert await spin() == {(NS, "j"): [gone]}
+        world.scheduler.led_elsewhere = lambda: True
+        assert await spin() == {}
+        task.cancel()
+
+    asyncio.run(both())

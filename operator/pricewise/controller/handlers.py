@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from pricewise.controller import serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig, from_environment
-from pricewise.controller.leader import LEASE_SECONDS, RENEW_DEADLINE_S, LeaseElector
+from pricewise.controller.leader import RENEW_DEADLINE_S, RETRY_S, LeaseElector
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import gone_at, key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
@@ -105,6 +106,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         solver,
         LoopSettings(period_s=config.period_s),
         is_leader=lambda: elector.is_leader,
+        led_elsewhere=lambda: elector.led_elsewhere,
         metrics=metrics,
         preemption=PreemptionSettings(min_run_s=config.preemption_min_run_s),
     )
@@ -120,6 +122,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
     while True:
+        tried = time.monotonic()
         was_leader = elector.is_leader
         try:
             with purpose("leader"):
@@ -134,7 +137,7 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
         if elector.is_leader and not was_leader:
             log.info("leading: this replica schedules")
             scheduler.poke()
-        await asyncio.sleep(LEASE_SECONDS / 3)
+        await asyncio.sleep(max(0.0, RETRY_S - (time.monotonic() - tried)))
 
 
 @kopf.on.probe(id="scheduling", errors=kopf.ErrorsMode.PERMANENT)

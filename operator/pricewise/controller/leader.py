@@ -16,6 +16,11 @@ from pricewise.core.times import micro_timestamp, parse_time
 from pricewise.kube import ConflictError, Kube
 
 LEASE_SECONDS = 15
+RETRY_S = 2.0
+"""How often a replica tries the Lease, from the start of its last try (client-go's retry
+period): a leader renews several times within the renew deadline, so that one slow renewal
+does not lapse it (renewals 5 s apart after each ended lapsed a leader whose renewals took 3 s,
+on every second one)."""
 RENEW_DEADLINE_S = 10.0
 """How long a leader goes on scheduling after its last renewal that went through: below the
 Lease's 15 s (as client-go's default), so that it has stopped before another replica may take
@@ -51,6 +56,12 @@ class LeaseElector:
         """Whether this replica may schedule: it holds the Lease, renewed within the renew
         deadline."""
         return self._renewed is not None and self._clock() - self._renewed < RENEW_DEADLINE_S
+
+    @property
+    def led_elsewhere(self) -> bool:
+        """Whether another replica was last seen holding the Lease: a leader whose renewals
+        lapsed without one may lead again, and bill what it saw meanwhile."""
+        return self._standing_by is not None
 
     def stand_down(self) -> None:
         """Stop counting as leader until a renewal goes through again."""

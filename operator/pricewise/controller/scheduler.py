@@ -85,6 +85,7 @@ class Scheduler:
         is_leader: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
         preemption: PreemptionSettings | None = None,
+        led_elsewhere: Callable[[], bool] = lambda: False,
     ) -> None:
         self.cache = cache
         self.kube = kube
@@ -94,6 +95,7 @@ class Scheduler:
         self.teller = Teller(cache, self.admission, kube.connections)
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
+        self.led_elsewhere = led_elsewhere
         self.metrics = metrics
         self.preemption = preemption or PreemptionSettings()
         self._preempting: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -166,8 +168,9 @@ class Scheduler:
                 await asyncio.sleep(self.settings.debounce_s)
             self._wake.clear()
             if not self.is_leader():
-                self.teller.stop()  # the leader writes statuses now
-                self.cache.departed.clear()  # the leader bills them
+                if self.led_elsewhere():  # not on a lapse of its own renewals: it may lead on
+                    self.teller.stop()  # the leader writes statuses now
+                    self.cache.departed.clear()  # the leader bills them
                 continue
             primed = await self.counted_cycle(datetime.now(UTC), primed)
 
