@@ -507,6 +507,12 @@ def test_a_spot_pool_listed_before_the_on_demand_pool_it_narrows_is_no_overlap()
           "resources": {"requests": {"cpu": "3"}}}]}, {}, 7000),
         ({"initContainers": [{"name": "log", "image": "l", "restartPolicy": "Always",
           "resources": {"requests": {"cpu": "2"}}}]}, {"cpu": "5"}, 5000),
+        # An option below what the pod asks beside its first container is planned at that:
+        # kube-scheduler reserves it whatever the option says (planned at 1, the pod asked 4).
+        ({"initContainers": [{"name": "fetch", "image": "f",
+          "resources": {"requests": {"cpu": "4"}}}]}, {"cpu": "1"}, 4000),
+        ({"initContainers": [{"name": "log", "image": "l", "restartPolicy": "Always",
+          "resources": {"requests": {"cpu": "2"}}}]}, {"cpu": "1"}, 2000),
     ],
 )  # fmt: skip
 def test_a_worker_pod_asks_what_its_worker_was_planned_at(

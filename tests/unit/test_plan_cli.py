@@ -528,7 +528,8 @@ def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
     assert any(w.startswith("pool l4 has no price") for w in json.loads(result.stdout)["warnings"])
     # A cpu pool priced per device: its workers ask for none, so it was free without a word.
     pools = "[{name: c, accelerator: cpu, nodeSelector: {pool: c}, prices: {perDeviceHour: %s}}]"
-    for price, warned in (("0.05", True), ("0", False)):  # 0: a free pool, as meant
+    # 0: a free pool, as meant; the other prices written out as 0 leave it free all the same.
+    for price, warned in (("0.05", True), ("0", False), ("0.05, perCpuHour: 0", True)):
         table.write_text(table.read_text().split("  pools:")[0] + f"  pools: {pools % price}\n")
         result = pricewise("plan", str(table), "examples/jobs.yaml", "--now", NOW, "-o", "json")
         warnings = json.loads(result.stdout)["warnings"]

@@ -191,6 +191,13 @@ def worker_resources(option: api.JobOption, template: Mapping[str, Any]) -> Reso
         if option.memory is not None
         else from_template.memory or memory_mib(DEFAULT_MEMORY)
     )
+    # At least what the pod asks beside its first container: kube-scheduler reserves that
+    # whatever the option says (an option of 1 CPU beside an init container of 4 was planned
+    # at 1, and its pod asked 4 on a node packed for 1).
+    containers = spec.get("containers") or []
+    bare = {**spec, "containers": [{}, *containers[1:]]} if containers else spec
+    floor = pod_requests(bare)
+    cpu, memory = max(cpu, floor.cpu), max(memory, floor.memory)
     device = device_resource(option.accelerator)
     return Resources(
         cpu=cpu,
@@ -468,8 +475,12 @@ def pools_from(
                 )
             elif (
                 device_resource(spec.accelerator) is None
-                and spec.prices.model_fields_set == {"per_device_hour"}
                 and spec.prices.per_device_hour > 0
+                and not (
+                    spec.prices.per_cpu_hour
+                    or spec.prices.per_gib_hour
+                    or spec.prices.per_node_hour
+                )
             ):
                 # A cpu pool's workers ask for no device: a price per device is never charged.
                 problems.append(
