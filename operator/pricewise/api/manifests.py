@@ -209,7 +209,7 @@ def _known(model: type[BaseModel]) -> list[str]:
 def _show(value: object) -> str:
     """A value as an error message quotes it: a number as written, text quoted and cut short."""
     if isinstance(value, float) and math.isinf(value):  # YAML reads 1e400 as inf
-        return f"{'-' if value < 0 else ''}a number past 1.8e308"
+        return "a number past 1.8e308" if value > 0 else "a number below -1.8e308"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:g}".replace("e+", "e")  # 1e12, as the API's descriptions write it
     text = repr(value)

@@ -7,7 +7,7 @@ it was chosen from, like a dry run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
@@ -250,19 +250,21 @@ def _reserved_message(
     what the plan leaves a job of its priority (`_left`), `after` what it leaves at all."""
     currency, cand = snapshot.currency, reservation.candidate
     when = clock(reservation.start, snapshot.now)
-    # Rows come cheapest feasible first: the first dearer one with room now is the cheapest,
-    # and the rows after it need no packing (most of an explanation's time on 758 waiting jobs).
-    alt = next(
-        (
-            c
-            for c in rows
-            if c.feasible
-            and c.cost > cand.cost
-            and held.planned_for(c) is None
-            and ahead.admits(c, given_back=cand.cost) is not None
-        ),
-        None,
-    )
+
+    def dearer_now(room: Callable[[Candidate], object]) -> Candidate | None:
+        """The cheapest feasible row dearer than the reservation, free of other jobs' later
+        starts, that `room` finds room for now. Rows come cheapest feasible first, so the rows
+        after it need no packing (most of an explanation's time on 758 waiting jobs)."""
+        return next(
+            (
+                c
+                for c in rows
+                if c.feasible and c.cost > cand.cost and held.planned_for(c) is None and room(c)
+            ),
+            None,
+        )
+
+    alt = dearer_now(lambda c: ahead.admits(c, given_back=cand.cost) is not None)
     by_quota = False
     if alt is not None:
         saved = alt.cost - cand.cost
@@ -290,17 +292,7 @@ def _reserved_message(
         text += f", for {format_micros(cand.cost, currency)}"
         # A dearer pool with room now that a budget or quota keeps it from: "no room now"
         # alone read as if the cluster were full.
-        stopped = next(
-            (
-                c
-                for c in rows
-                if c.feasible
-                and c.cost > cand.cost
-                and held.planned_for(c) is None
-                and ahead.fit(c) is not None
-            ),
-            None,
-        )
+        stopped = dearer_now(lambda c: ahead.fit(c) is not None)
         if stopped is not None:
             _, why_not = blocker(ahead, stopped, currency, held, given_back=cand.cost)
             text += f"; {stopped.pool.name} has room now, but {why_not}"

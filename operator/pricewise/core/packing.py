@@ -90,8 +90,9 @@ def search(
 ) -> list[int] | None:
     """A node for each worker, each within its node's room (`room`: per node, per instant) at
     every instant of its gang's span, found by exhaustive search within `limit` steps; None
-    where none is found. Workers of one gang are placed on non-decreasing nodes, and nodes of
-    the same room are tried once: both are interchangeable."""
+    where none is found, and for more workers than `limit` or `SEARCH_WORKERS` (not searched).
+    Workers of one gang are placed on non-decreasing nodes, and nodes of the same room are
+    tried once: both are interchangeable."""
     if len(workers) > min(limit, SEARCH_WORKERS):
         return None
     room = [list(r) for r in room]

@@ -77,15 +77,7 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot, kind: str)
             f"{what} {run.limit} cannot be met: fastest {kind} {fastest.label()} needs "
             f"{run.need}{reclaims}"
         )
-        wider = min(
-            (
-                w
-                for c in closest
-                if (w := wider_run(job, c.option, c.pool, now, snapshot.currency)) is not None
-            ),
-            key=lambda w: (w.workers, w.cost),
-            default=None,
-        )
+        wider = _widest_fix(closest, snapshot)
         wider_s = limit.run(wider.worst_s) if wider is not None else ""
     longest = job.max_duration_s
     # Against maxDuration, to the same unit wherever the message names it.
@@ -135,6 +127,21 @@ def _too_slow(job: Job, closest: list[Candidate], snapshot: Snapshot, kind: str)
             f"{at_max.limit}, which no option meets)"
         )
     return f"{text}; {advice}" if advice else text
+
+
+def _widest_fix(closest: list[Candidate], snapshot: Snapshot) -> Candidate | None:
+    """The fewest workers past `spec.workers.max` that a pool of the closest options holds and
+    that meet the job's constraints (the cheapest of those), if any: what raising it would do."""
+    return min(
+        (
+            w
+            for c in closest
+            if (w := wider_run(c.job, c.option, c.pool, snapshot.now, snapshot.currency))
+            is not None
+        ),
+        key=lambda w: (w.workers, w.cost),
+        default=None,
+    )
 
 
 def unfeasible(
@@ -216,15 +223,7 @@ def _refusal(
             f"{best.label()} gives {best.throughput:,.4g}/s"
         )
         # More workers, where a pool holds them, as DeadlineUnreachable offers (it had no fix).
-        wider = min(
-            (
-                w
-                for c in closest
-                if (w := wider_run(job, c.option, c.pool, snapshot.now, currency)) is not None
-            ),
-            key=lambda w: (w.workers, w.cost),
-            default=None,
-        )
+        wider = _widest_fix(closest, snapshot)
         if wider is not None:
             text += (
                 f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "

@@ -109,9 +109,10 @@ _MARGIN = LookAhead().margin
 
 @dataclass(frozen=True)
 class Ends:
-    """When the jobs running on a pool leave room for a way of running a job, by their
-    estimated ends (`Pool.releases`, due as the planner counts them), on what the plan leaves
-    free now: once per pool and worker shape, as a burst's waiting jobs share a few."""
+    """When the jobs on a pool leave room for a way of running a job: those running, by their
+    estimated ends (`Pool.releases`, due as the planner counts them), and those this plan starts
+    now, by theirs, on what the plan leaves free now: once per pool and worker shape, as a
+    burst's waiting jobs share a few."""
 
     ledger: Ledger
     now: datetime
