@@ -248,11 +248,14 @@ class Kube:
         return await self.request("PATCH", path, body, MERGE_PATCH)
 
     async def create(self, manifest: dict[str, Any]) -> bool:
-        """Create a Pod or Service; False when it already exists (creation is idempotent)."""
+        """Create a Pod or Service; False when it already exists (creation is idempotent).
+        Strict: a field the API server does not know is refused, not dropped (a template's
+        `comand:` ran the image's own entrypoint on a paid node)."""
         namespace = manifest["metadata"]["namespace"]
         plural = "pods" if manifest["kind"] == "Pod" else "services"
+        path = f"/api/v1/namespaces/{namespace}/{plural}?fieldValidation=Strict"
         try:
-            await self.request("POST", f"/api/v1/namespaces/{namespace}/{plural}", manifest)
+            await self.request("POST", path, manifest)
         except ConflictError:
             return False
         return True

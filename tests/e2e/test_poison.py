@@ -152,6 +152,9 @@ def test_poison_objects_beside_good_jobs(
     two = {"workers": {"min": 2, "max": 2}}
     refused = training_job("refused", [option])
     refused["spec"]["template"]["spec"]["containers"][0]["name"] = "Not_A_Name"
+    # A typo in the template was dropped by the API server: the worker ran without a command.
+    typo = training_job("typo", [option])
+    typo["spec"]["template"]["spec"]["containers"][0]["comand"] = ["python", "train.py"]
     huge_template = training_job("huge-template", [option])
     huge_template["spec"]["template"]["spec"]["containers"][0]["resources"] = {
         "requests": {"cpu": "1e400"}
@@ -172,6 +175,7 @@ def test_poison_objects_beside_good_jobs(
         training_job("b" * 60, [option], **two),
         huge_template,
         refused,
+        typo,
     )
     euros = {
         "apiVersion": "pricewise.dev/v1alpha1",
@@ -198,6 +202,8 @@ def test_poison_objects_beside_good_jobs(
             "Invalid value"
             in wait_reason(cluster, namespace, "refused", "WorkerRejected")["message"]
         )
+        rejected = wait_reason(cluster, namespace, "typo", "WorkerRejected")["message"]
+        assert 'unknown field "spec.containers[0].comand"' in rejected, rejected
         # A duration past 3650d is refused by the API server now (above); a request too large
         # for the operator still reaches it.
         invalid = wait_reason(cluster, namespace, "huge-template", "InvalidSpec")
