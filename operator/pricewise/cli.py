@@ -163,7 +163,7 @@ def _quote(args: argparse.Namespace) -> int:
         best_bound=None,
     )
     # As `plan` with files warns: a `kind: BudGet` skipped without a word went unnoticed.
-    warnings = found.skipped_warnings()
+    warnings = found.skipped_warnings() + found.template_warnings()
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
     warnings += quoted.warnings()

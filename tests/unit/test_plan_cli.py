@@ -517,6 +517,28 @@ def test_warnings_come_before_the_table_on_stderr_and_missing_nodes_once() -> No
     assert data.stderr == first + "\n"
 
 
+def test_a_typo_in_a_job_s_pod_template_is_pointed_out(tmp_path: Path) -> None:
+    # kubectl applies it (the CRD keeps the template as written) and the API server, asked
+    # strictly, refuses its workers: `plan` says so first, with the field meant.
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "apiVersion: pricewise.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: x}\nspec:\n"
+        "  options: [{accelerator: nvidia-l4, duration: 1h}]\n"
+        "  template: {spec: {containers: [{name: t, image: i, comand: [python],\n"
+        "    env: [{name: A, valeu: '1'}], resources: {requests: {memroy: 4Gi}}}]}}\n"
+    )
+    result = pricewise("plan", str(job), "examples/pricetable.yaml", "--now", NOW, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == [
+        "TrainingJob default/x: spec.template.spec.containers[0].comand (did you mean command?), "
+        "spec.template.spec.containers[0].env[0].valeu (did you mean value?), "
+        "spec.template.spec.containers[0].resources.requests.memroy (did you mean memory?): not "
+        "a field of a pod in the Kubernetes API; the API server refuses its workers "
+        "(WorkerRejected) until it is fixed",
+        "no Node given: pass the output of `kubectl get nodes -o yaml`",
+    ]
+
+
 def test_a_pool_without_prices_is_pointed_out(tmp_path: Path) -> None:
     table = tmp_path / "prices.yaml"
     table.write_text(

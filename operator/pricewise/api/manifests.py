@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from pricewise.api import convert, holds
 from pricewise.api import models as api
 from pricewise.api.files import read_text
+from pricewise.api.podfields import unknown_fields
 from pricewise.core.units import DURATION_PATTERN
 
 M = TypeVar("M", bound=BaseModel)
@@ -332,6 +333,22 @@ class Manifests:
             guess = f" (did you mean {known[close[0]]}?)" if close else ""
             objects = "1 object" if count == 1 else f"{count} objects"
             lines.append(f"skipped {objects} of a kind pricewise does not read: {kind}{guess}")
+        return lines
+
+    def template_warnings(self) -> list[str]:
+        """A line per job whose pod template has fields the Kubernetes API does not: kubectl
+        applies it, and the API server refuses its workers (a typo inside the template ran
+        the image's own entrypoint, before workers were created strictly)."""
+        lines = []
+        for job in self.jobs:
+            bad = unknown_fields(job.spec.template)
+            if bad:
+                lines.append(
+                    f"TrainingJob {job.metadata.namespace}/{job.metadata.name}: "
+                    f"{', '.join(f'spec.template.{b}' for b in bad)}: not a field of a pod in "
+                    "the Kubernetes API; the API server refuses its workers (WorkerRejected) "
+                    "until it is fixed"
+                )
         return lines
 
     def missing(self, message: str) -> ManifestError:

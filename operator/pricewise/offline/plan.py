@@ -41,7 +41,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     pools, problems = convert.pools_from(
         found.price_tables, found.nodes, convert.node_usage(found.pods)
     )
-    warnings = found.skipped_warnings()
+    warnings = found.skipped_warnings() + found.template_warnings()
     # Without nodes every pool matches none: the cause is said once, not a line per pool.
     if not found.nodes:
         warnings.append("no Node given: pass the output of `kubectl get nodes -o yaml`")
