@@ -429,7 +429,8 @@ def test_a_worker_larger_than_any_node_is_described_in_quantities_a_spec_takes()
     # It read "1.5 CPU, 1e+06Gi".
     assert decision.message == (
         "a worker needs 8 nvidia.com/gpu, 1.5 CPU, 1000000Gi; no node is that large in l4 "
-        "(largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi)"
+        "(largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi); ask for less per worker (spec.options: "
+        "devicesPerWorker, cpu, memory, with more workers in spec.workers), or for larger nodes"
     )
     assert Resources(cpu=500, memory=1000).describe() == "0.5 CPU, 1000Mi"  # not 0.976562Gi
 
@@ -445,7 +446,9 @@ def test_workers_too_large_are_each_told_against_their_own_pools() -> None:
     assert decision.message == (
         "a worker needs 8 nvidia.com/gpu, 8 CPU, 64Gi; no node is that large in l4 (largest: "
         "4 nvidia.com/gpu, 96 CPU, 1024Gi); a worker needs 16 nvidia.com/gpu, 8 CPU, 64Gi; no "
-        "node is that large in h100 (largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi)"
+        "node is that large in h100 (largest: 8 nvidia.com/gpu, 96 CPU, 1024Gi); ask for less "
+        "per worker (spec.options: devicesPerWorker, cpu, memory, with more workers in "
+        "spec.workers), or for larger nodes"
     )
 
 

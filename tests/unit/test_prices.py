@@ -13,6 +13,7 @@ import yaml
 
 from pricewise.api.manifests import ManifestError
 from pricewise.api.models import PriceTable
+from pricewise.core.refusals import MODELS
 from pricewise.offline import catalog, discover
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -502,3 +503,8 @@ def test_diff_of_stdin_against_itself_is_refused() -> None:
         2,
         "error: OLD and NEW are both -: give one of them as a file\n",
     )
+
+
+def test_every_accelerator_prices_init_names_is_one_refusals_know_to_exist() -> None:
+    # A name `prices init` writes is a model, never guessed to be a typo of another.
+    assert set(discover.ACCELERATORS.values()) <= MODELS

@@ -164,7 +164,8 @@ def test_a_job_needing_more_workers_than_a_pool_holds_says_so_instead_of_waiting
     assert (chosen, reason) == (None, "GangTooLarge")
     assert message == (
         "h100: the job needs at least 3 worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 2 "
-        "node(s) hold 2 such worker(s)"
+        "node(s) hold 2 such worker(s); lower spec.workers.min to 2, or ask for less per worker "
+        "(spec.options), or for larger nodes"
     )
 
 
@@ -1173,6 +1174,12 @@ def test_no_pool_for_the_accelerator() -> None:
         "NoMatchingPool",
         "no pool offers nvidia-l5 (did you mean nvidia-l4?) (pools offer: nvidia-l4)",
     )
+    # Another model that exists, though its name is near an offered one's, is no typo: it
+    # read "nvidia-a10g (did you mean nvidia-h100?)" by the "nvidia-" they share.
+    offered = [pool(n, n, 1.0, SLOW.nodes) for n in ("nvidia-h100", "nvidia-l4")]
+    for other in ("nvidia-a10g", "nvidia-t4"):
+        plan = checked(snapshot(offered, [job("j", option(other, 10))]))
+        assert decide(plan)[2].startswith(f"no pool offers {other} (pools offer:")
     # No pool at all (no PriceTable): the admin's to fix, and said so.
     assert decide(checked(snapshot([], [job("j", option("cpu", 10))])))[2] == (
         "no pool offers cpu: no PriceTable defines a pool yet (kubectl get pricetables); a "

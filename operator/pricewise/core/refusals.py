@@ -15,6 +15,7 @@ from pricewise.core.costmodel import (
     deadline_binds,
     time_limit,
     wider_run,
+    workers_held,
 )
 from pricewise.core.greedy import beyond_quotas, budgets_too_small, quotas_too_small
 from pricewise.core.snapshot import Job, Resources, Snapshot
@@ -232,9 +233,15 @@ def _refusal(
         return "ThroughputUnreachable", text
     if stage is Stage.GANG:
         spot = " (a spot pool: it would also need spec.allowSpot: true)"
-        return "GangTooLarge", "; ".join(
+        text = "; ".join(
             f"{c.pool.name}: {c.note}{spot if c.pool.is_spot and not job.allow_spot else ''}"
             for c in closest
+        )
+        # The most workers a pool of these holds: what spec.workers.min may be lowered to.
+        most = max(workers_held(c.worker, c.pool) for c in closest)
+        fewer = f"lower spec.workers.min to {most}, or " if most else ""
+        return "GangTooLarge", (
+            f"{text}; {fewer}ask for less per worker (spec.options), or for larger nodes"
         )
     if stage is Stage.NO_FIT:
         # Each worker beside the pools it was too large for: options of other sizes read as
@@ -242,11 +249,15 @@ def _refusal(
         shapes: dict[Resources, list[Candidate]] = {}
         for c in closest:
             shapes.setdefault(c.worker, []).append(c)
-        return "WorkerTooLarge", "; ".join(
+        text = "; ".join(
             f"a worker needs {worker.describe()}; no node is that large in "
             f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
             f"{max((c.pool.node_shape for c in these), key=lambda r: r.size).describe()})"
             for worker, these in sorted(shapes.items(), key=lambda item: item[0].size)
+        )
+        return "WorkerTooLarge", (
+            f"{text}; ask for less per worker (spec.options: devicesPerWorker, cpu, memory, "
+            "with more workers in spec.workers), or for larger nodes"
         )
     if stage is Stage.NO_NODES:
         notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
@@ -362,8 +373,44 @@ def _guessed(accelerator: str, offered: list[str]) -> str:
     ]
     if not close:  # a typo, but not of a name it starts: those are other models
         others = [name for name in offered if not name.startswith(accelerator)]
-        close = difflib.get_close_matches(accelerator, others, n=1, cutoff=0.8)
+        scored = [(score, name) for name in others if (score := _likeness(accelerator, name))]
+        close = [max(scored)[1]] if scored else []
     return f"{accelerator} (did you mean {' or '.join(close)}?)" if close else accelerator
+
+
+MODELS = frozenset(
+    {
+        "nvidia-a100", "nvidia-a100-80gb", "nvidia-a10g", "nvidia-h100", "nvidia-h200",
+        "nvidia-l4", "nvidia-l40s", "nvidia-p100", "nvidia-t4", "nvidia-v100", "nvidia-k80",
+        "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e",
+    }
+)  # fmt: skip
+"""Accelerators that exist, as pricewise names them (`prices init` among them): no typo of
+another, though one key apart (nvidia-t4, nvidia-l4)."""
+
+
+def _likeness(typed: str, name: str) -> float:
+    """How much `typed` reads as a typo of `name` (0 where not enough): one key apart in their
+    models where they share a vendor (nvidia-a10g was "nvidia-h100?" by the "nvidia-" they
+    have in common), else alike as a whole."""
+    if typed in MODELS:
+        return 0.0
+    vendor = typed.split("-", 1)[0] + "-"
+    if "-" in typed and name.startswith(vendor):
+        apart = _edits(typed.removeprefix(vendor), name.removeprefix(vendor))
+        return 1.0 / (1 + apart) if apart <= 1 else 0.0
+    ratio = difflib.SequenceMatcher(None, typed, name).ratio()
+    return ratio if ratio >= 0.8 else 0.0
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance: characters inserted, deleted or replaced to turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
 
 
 def cheaper_excluded(
