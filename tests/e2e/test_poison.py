@@ -35,6 +35,9 @@ pytestmark = pytest.mark.cluster
         ("tj", {"options": [{"accelerator": "cpu", "duration": "0s"}]}, "must be from 1s to 3650d"),
         # Only a non-zero digit was checked: the operator refused this one after `apply`.
         ("tj", {"maxDuration": "99999d"}, "must be from 1s to 3650d"),
+        # The form said in words: a pattern's error quoted the regex.
+        ("tj", {"maxDuration": "2 hours"}, "use a duration, e.g. 45m, 10h30m or 2d"),
+        ("tj", {"checkpoint": {"interval": "often"}}, "use a duration, e.g. 45m, 10h30m or 2d"),
         (
             "tj",
             {"options": [{"accelerator": "cpu", "throughput": 1e-300}], "work": 1},

@@ -15,6 +15,7 @@ from pricewise.api.convert import pools_from
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import (
+    DURATION_FORM,
     Budget,
     BudgetStatus,
     PriceTable,
@@ -24,6 +25,7 @@ from pricewise.api.models import (
 )
 from pricewise.cli import main
 from pricewise.controller.workers import worker_pod
+from pricewise.core.units import DURATION_PATTERN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -333,8 +335,12 @@ def test_the_api_server_refuses_the_durations_the_operator_refuses(path: str, va
     assert (low <= _cel_duration_seconds(rule["rule"], value) <= high) == operator_accepts
     assert rule["message"] == "must be from 1s to 3650d"
     assert field["description"].endswith(" From 1s to 3650d.")
-    # Something not a duration is the pattern's to refuse, with its own message.
-    assert rule["rule"].startswith(f"!self.matches(r'{field['pattern']}') || ")
+    # Something not a duration is the form's rule to refuse, with its own message in words
+    # (a pattern's error quoted the regex).
+    assert "pattern" not in field
+    form = field["x-kubernetes-validations"][0]
+    assert form == {"rule": f"self.matches(r'{DURATION_PATTERN}')", "message": DURATION_FORM}
+    assert rule["rule"].startswith(f"!self.matches(r'{DURATION_PATTERN}') || ")
 
 
 def test_a_worker_s_cpu_and_memory_are_bounded_by_the_api_server_too() -> None:

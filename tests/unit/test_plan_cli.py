@@ -793,6 +793,7 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "x": "2026-12-01",
         "y": "1764583200",
         "z": "'20261201'",
+        "word": "tomorrow",  # it read "tomorrow has no time zone"
         "local": "2026-12-01T18:00:00",
         "month": "2026-13-45T08:00:00Z",
         "colon": "2026-12-01T18:00:00+0100",
@@ -818,6 +819,9 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "2026-12-01T18:00:00Z",
         f"  {jobs}: TrainingJob default/z:",
         "    spec.deadline: 20261201 is not a time: give one as RFC 3339, e.g. "
+        "2026-12-01T18:00:00Z",
+        f"  {jobs}: TrainingJob default/word:",
+        "    spec.deadline: tomorrow is not a time: give one as RFC 3339, e.g. "
         "2026-12-01T18:00:00Z",
         # Read as UTC, a time without a zone would be off by its writer's offset from it.
         f"  {jobs}: TrainingJob default/local:",

@@ -108,7 +108,7 @@ _FORMS = {
     api.ACCELERATOR_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. nvidia-l4",
     api.CURRENCY_PATTERN: "use an ISO 4217 code in capitals, e.g. USD",
     api.QUANTITY_PATTERN: "use a Kubernetes quantity, e.g. 8, 500m or 64Gi",
-    DURATION_PATTERN: "use a duration, e.g. 45m, 10h30m or 2d",
+    DURATION_PATTERN: api.DURATION_FORM,
 }
 """What each pattern of the models accepts, in words: users were shown the regex."""
 

@@ -117,15 +117,28 @@ _DURATION_SECONDS = (
     f"{{{', '.join(f'{u!r}: {s!r}' for u, s in DURATION_UNITS.items())}}}[p.find('[a-z]+')])"
     ".sum()"
 )
-_DURATION_IN_RANGE: JsonDict = {
-    "x-kubernetes-validations": [
-        cel(
-            f"!self.matches(r'{DURATION_PATTERN}') || [{_DURATION_SECONDS}].all(s, "
-            f"s >= {bounds.MIN_DURATION_S!r} && s <= {bounds.MAX_RUN_S!r})",
-            f"must be {_DURATION_RANGE}",
-        )
+_DURATION_IN_RANGE = cel(
+    f"!self.matches(r'{DURATION_PATTERN}') || [{_DURATION_SECONDS}].all(s, "
+    f"s >= {bounds.MIN_DURATION_S!r} && s <= {bounds.MAX_RUN_S!r})",
+    f"must be {_DURATION_RANGE}",
+)
+
+
+DURATION_FORM = "use a duration, e.g. 45m, 10h30m or 2d"
+"""What a duration's pattern accepts, in words."""
+
+
+def _duration_schema(schema: JsonDict) -> None:
+    # A rule in place of the pattern: the API server's error for a pattern quotes the regex
+    # (`maxDuration: 2 hours` read "should match '^([0-9]+(\.[0-9]+)?(ms|d|h|m|s))+$'").
+    optional = schema.get("anyOf")  # an optional one's is in its anyOf
+    for part in [schema, *(optional if isinstance(optional, list) else [])]:
+        if isinstance(part, dict):
+            part.pop("pattern", None)
+    schema["x-kubernetes-validations"] = [
+        cel(f"self.matches(r'{DURATION_PATTERN}')", DURATION_FORM),
+        _DURATION_IN_RANGE,
     ]
-}
 
 
 def duration_field(default: Any, description: str) -> Any:
@@ -136,7 +149,7 @@ def duration_field(default: Any, description: str) -> Any:
         pattern=DURATION_PATTERN,
         max_length=32,
         description=with_bounds(description, _DURATION_RANGE),
-        json_schema_extra=_DURATION_IN_RANGE,
+        json_schema_extra=_duration_schema,
     )
 
 
@@ -490,7 +503,9 @@ class TrainingJobSpec(SpecModel):
         text = str(value).strip()
         if isinstance(value, date) or (isinstance(value, str) and _DATE_ALONE.fullmatch(text)):
             raise ValueError(f"{text} is a date without a time: give both, e.g. {text}T18:00:00Z")
-        if not isinstance(value, str) or _NUMBER.fullmatch(text):
+        # No digit at all (`tomorrow`, `EOD`): read as a time without a zone, it was told to
+        # add one.
+        if not isinstance(value, str) or _NUMBER.fullmatch(text) or not any(map(str.isdigit, text)):
             raise ValueError(f"{text} is not a time: give one as RFC 3339, e.g. {_EXAMPLE}")
         # Both refused by the API server; read as UTC, a time without a zone was off by its
         # writer's offset from UTC.
