@@ -255,9 +255,14 @@ class Workers(SpecModel):
     )
 
     min: int = Field(
-        1, ge=1, le=bounds.MAX_WORKERS, description="Fewest workers the job can run with."
+        1,
+        ge=1,
+        le=bounds.MAX_WORKERS,
+        description="Fewest workers the job can run with (default 1).",
     )
-    max: int = Field(1, ge=1, le=bounds.MAX_WORKERS, description="Most workers the job can use.")
+    max: int = Field(
+        1, ge=1, le=bounds.MAX_WORKERS, description="Most workers the job can use (default 1)."
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Workers:
@@ -409,7 +414,9 @@ class TrainingJobSpec(SpecModel):
         "refused.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    workers: Workers = Field(default_factory=Workers, description="Range of worker counts.")
+    workers: Workers = Field(
+        default_factory=Workers, description="Range of worker counts (default: one worker)."
+    )
     work: float | None = Field(
         None,
         ge=bounds.MIN_WORK,
@@ -423,8 +430,8 @@ class TrainingJobSpec(SpecModel):
         1.0,
         ge=0.5,
         le=1,
-        description="Share of linear speed-up kept at each doubling of workers: 1 is linear; "
-        "0.5 means more workers do not go faster.",
+        description="Share of linear speed-up kept at each doubling of workers: 1 (the "
+        "default) is linear, which few jobs reach; 0.5 means more workers do not go faster.",
     )
     deadline: datetime | None = Field(
         None,
