@@ -431,6 +431,25 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
             ["--set", "podDisruptionBudget.enabled=true"],
             "podDisruptionBudget.minAvailable 1 with replicaCount 1 allows no disruption",
         ),
+        # As text, or as a share the API server rounds up to the one replica.
+        (
+            [
+                "--set",
+                "podDisruptionBudget.enabled=true",
+                "--set-string",
+                "podDisruptionBudget.minAvailable=1",
+            ],
+            "podDisruptionBudget.minAvailable 1 with replicaCount 1 allows no disruption",
+        ),
+        (
+            [
+                "--set",
+                "podDisruptionBudget.enabled=true",
+                "--set",
+                "podDisruptionBudget.minAvailable=50%",
+            ],
+            "podDisruptionBudget.minAvailable 50% with replicaCount 1 allows no disruption",
+        ),
         (
             ["--set", "prometheusRule.thresholds.pendingSeconds=0"],
             "at '/prometheusRule/thresholds/pendingSeconds': exclusiveMinimum",

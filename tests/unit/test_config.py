@@ -61,6 +61,8 @@ def test_the_settings_read_as_one_line_for_the_log_at_start() -> None:
         ("PRICEWISE_SOLVER_SECONDS", "ten", "seconds from 0.1 to 86400"),
         ("PRICEWISE_SOLVER_SECONDS", "0", "seconds from 0.1"),
         ("PRICEWISE_PERIOD_SECONDS", "nan", "seconds from 0.1"),
+        # A cycle every half hour read as a stopped loop to PricewiseNotScheduling.
+        ("PRICEWISE_PERIOD_SECONDS", "1800", "seconds from 0.1 to 600"),
         ("PRICEWISE_ACCRUAL_SECONDS", "1e9", "to 86400"),
         ("PRICEWISE_PREEMPTION_MIN_RUN_SECONDS", "-1", "seconds from 0 to"),
         ("PRICEWISE_SOLVER_WORKERS", "0", "from 1 to 64"),

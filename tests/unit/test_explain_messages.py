@@ -611,7 +611,7 @@ def test_a_job_planned_later_is_told_what_keeps_it_off_a_dearer_pool_with_room_n
     assert b.reason == "Reserved"
     assert b.message.startswith("no room now: cheap x1 planned at ~13:00 UTC, when the pool frees")
     assert b.message.endswith(
-        "; dear has room now, but budget team-a/monthly: 9.00 USD left after 8.00 USD for other "
+        "; dear x1 fits now, but budget team-a/monthly: 9.00 USD left after 8.00 USD for other "
         "jobs placed now or reserved, dear x1 costs 9.60 USD"
     )
     # Without the budget it runs on the dear pool now.

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from factory import NOW
-from test_isolation import NS, World
+from fake_kube import run_cycle
+from test_isolation import NS, World, job
 
-from pricewise.controller import handlers, leader
+from pricewise.controller import handlers, leader, scheduler
 from pricewise.controller.leader import LeaseElector
 from pricewise.controller.scheduler import LoopSettings
 from pricewise.core.accounting import Span
@@ -163,3 +164,25 @@ def test_only_a_leader_seen_elsewhere_drops_what_departed_for_billing() -> None:
         task.cancel()
 
     asyncio.run(both())
+
+
+def test_a_cycle_whose_lease_lapses_during_the_solve_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Leading was checked once, before the cycle: a solve of 10 s begun 9.9 s after the last
+    # renewal placed workers and wrote statuses after another replica could take the Lease.
+    world = World()
+    world.kube.put("trainingjobs", job("a"))
+    leading = [True]
+    world.scheduler.is_leader = lambda: leading[0]
+    solve = scheduler.solve_isolated
+
+    def lapsing(*args: Any) -> Any:
+        leading[0] = False
+        return solve(*args)
+
+    monkeypatch.setattr(scheduler, "solve_isolated", lapsing)
+    plan = run_cycle(world.scheduler, NOW)
+    assert [d.job.name for d in plan.placed] == ["a"]  # decided, but not written
+    assert world.kube.pods(NS) == []
+    assert world.job("a").get("phase") in (None, "Pending")

@@ -22,6 +22,7 @@ from factory import gpu_nodes, job, option, pool, snapshot
 from fake_kube import FakeKube
 
 from pricewise import cli, kube
+from pricewise.api import podfields
 from pricewise.api.manifests import ManifestError, read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
@@ -856,3 +857,11 @@ def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None
     text = str(err.value)
     assert 'key "priority" is given twice: keep one' in text
     assert "line 5, column 3" in text and "line 7, column 3" in text, text
+
+
+def test_pod_fields_are_walked_however_the_kubernetes_client_spells_its_types() -> None:
+    # Clients before 32 write `list[V1Container]`: the containers went unchecked.
+    assert [podfields._OBJECT.match(t) is not None for t in (
+        "V1PodSpec", "List[V1Container]", "list[V1Container]", "List[CoreV1ResourceClaim]",
+        "Dict[str, str]", "str",
+    )] == [True, True, True, True, False, False]  # fmt: skip

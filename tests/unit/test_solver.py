@@ -1177,9 +1177,12 @@ def test_no_pool_for_the_accelerator() -> None:
     # Another model that exists, though its name is near an offered one's, is no typo: it
     # read "nvidia-a10g (did you mean nvidia-h100?)" by the "nvidia-" they share.
     offered = [pool(n, n, 1.0, SLOW.nodes) for n in ("nvidia-h100", "nvidia-l4")]
-    for other in ("nvidia-a10g", "nvidia-t4"):
+    # Nor is another model behind a misspelt vendor; the same model behind one is.
+    for other in ("nvidia-a10g", "nvidia-t4", "nvidai-l5", "nvdia-t4"):
         plan = checked(snapshot(offered, [job("j", option(other, 10))]))
         assert decide(plan)[2].startswith(f"no pool offers {other} (pools offer:")
+    plan = checked(snapshot(offered, [job("j", option("nvida-h100", 10))]))
+    assert decide(plan)[2].startswith("no pool offers nvida-h100 (did you mean nvidia-h100?)")
     # No pool at all (no PriceTable): the admin's to fix, and said so.
     assert decide(checked(snapshot([], [job("j", option("cpu", 10))])))[2] == (
         "no pool offers cpu: no PriceTable defines a pool yet (kubectl get pricetables); a "

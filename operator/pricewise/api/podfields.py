@@ -16,8 +16,9 @@ from typing import Any
 
 from kubernetes.client import models
 
-_OBJECT = re.compile(r"^(?:List\[)?(V\w+)\]?$")
-"""An openapi type naming a model, or a list of one: `V1PodSpec`, `List[V1Container]`."""
+_OBJECT = re.compile(r"^(?:[Ll]ist\[)?((?:CoreV1|V)\w+)\]?$")
+"""An openapi type naming a model, or a list of one: `V1PodSpec`, `List[V1Container]` (or
+`list[...]`, as clients before 32 write it), `List[CoreV1ResourceClaim]`."""
 
 
 def unknown_fields(template: Mapping[str, Any]) -> list[str]:

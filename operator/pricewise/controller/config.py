@@ -84,7 +84,14 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
     taints = env.get("PRICEWISE_RECLAIM_TAINTS")
     return OperatorConfig(
         namespace=env.get("PRICEWISE_NAMESPACE", default.namespace),
-        period_s=_seconds(env, "PRICEWISE_PERIOD_SECONDS", default.period_s, least=0.1),
+        period_s=_number(
+            env,
+            "PRICEWISE_PERIOD_SECONDS",
+            default.period_s,
+            0.1,
+            MOST_PERIOD_S,
+            "a number of seconds",
+        ),
         solver_seconds=_seconds(env, "PRICEWISE_SOLVER_SECONDS", default.solver_seconds, 0.1),
         solver_workers=_workers(env, "PRICEWISE_SOLVER_WORKERS", default.solver_workers),
         accrual_s=_seconds(env, "PRICEWISE_ACCRUAL_SECONDS", default.accrual_s, least=0.1),
@@ -104,6 +111,11 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
 MOST_SECONDS = 86_400.0
 """A day: no loop setting of the operator needs more."""
 MOST_WORKERS = 64
+
+
+MOST_PERIOD_S = 600.0
+"""The longest period between cycles: PricewiseNotScheduling takes a leader that has run no
+cycle in 15 minutes for one that has stopped (a period of an hour paged on an idle cluster)."""
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, least: float) -> float:

@@ -240,6 +240,11 @@ class Scheduler:
             plan, failed = await asyncio.to_thread(solve_isolated, snapshot, settings)
         finally:
             await writing
+        if not self.is_leader():
+            # The Lease lapsed during the solve (renewals that did not go through): another
+            # replica may lead by now, and this cycle's decisions are not this one's to write.
+            log.warning("the Lease lapsed during the cycle: its decisions are not written")
+            return plan
         with purpose("waiting"):
             await self._set_aside(failed, now)
         decisions = plan.decisions

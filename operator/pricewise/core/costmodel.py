@@ -291,7 +291,7 @@ def candidate_for(
     if not pool.unavailable:
         return _candidate_on_nodes(job, option, pool, now, currency)
     here = _candidate_on_nodes(job, option, pool, now, currency) if pool.nodes else None
-    if here is not None and here.stage not in _NEEDS_NODES:
+    if here is not None and not _down_may_help(job, option.worker, pool, here):
         return here
     # Costed on every node as if back and empty: at the width that would qualify.
     back = pool.nodes + tuple(Node(n.name, n.allocatable, n.allocatable) for n in pool.unavailable)
@@ -310,6 +310,23 @@ def candidate_for(
     if here is not None:  # the nodes coming back would not help: as the nodes up say
         return here
     return replace(run, pool=pool).restaged(run.stage, f"{run.note}; {down_text} too")
+
+
+def _down_may_help(job: Job, worker: Resources, pool: Pool, here: Candidate) -> bool:
+    """Whether the pool's nodes that are down could turn what the nodes up decide: a node that
+    holds a worker none up does, a gang or a width they complete. Cheap checks, as costing
+    again over every node doubled the costing of every job where a node of the pool was down."""
+    if here.stage not in _NEEDS_NODES:
+        return False
+    if here.stage is Stage.NO_FIT:
+        return any(worker.fits_in(n.allocatable) for n in pool.unavailable)
+    if worker == Resources() or not any(worker.fits_in(n.allocatable) for n in pool.unavailable):
+        return False
+    if here.stage is Stage.GANG:
+        down = sum(worker.copies_in(n.allocatable) for n in pool.unavailable)
+        return workers_held(worker, pool) + down >= job.min_workers
+    # Too slow or too little throughput: at a width the nodes up held back, or at the widest.
+    return here.workers < job.max_workers
 
 
 def _candidate_on_nodes(

@@ -295,7 +295,8 @@ def _reserved_message(
         stopped = dearer_now(lambda c: ahead.fit(c) is not None)
         if stopped is not None:
             _, why_not = blocker(ahead, stopped, currency, held, given_back=cand.cost)
-            text += f"; {stopped.pool.name} has room now, but {why_not}"
+            # The row, not its pool: another option on the reserved pool may be the one.
+            text += f"; {stopped.label()} fits now, but {why_not}"
         max_wait_s = LookAhead.max_wait_s if look is None else look.max_wait_s
         if overdue_hours(cand.job, snapshot.now, max_wait_s):
             text += (

@@ -392,13 +392,18 @@ another, though one key apart (nvidia-t4, nvidia-l4)."""
 def _likeness(typed: str, name: str) -> float:
     """How much `typed` reads as a typo of `name` (0 where not enough): one key apart in their
     models where they share a vendor (nvidia-a10g was "nvidia-h100?" by the "nvidia-" they
-    have in common), else alike as a whole."""
+    have in common), the same model of a vendor alike, or alike as a whole (cpu)."""
     if typed in MODELS:
         return 0.0
-    vendor = typed.split("-", 1)[0] + "-"
-    if "-" in typed and name.startswith(vendor):
-        apart = _edits(typed.removeprefix(vendor), name.removeprefix(vendor))
-        return 1.0 / (1 + apart) if apart <= 1 else 0.0
+    if "-" in typed and "-" in name:
+        (vendor, model), (their_vendor, theirs) = typed.split("-", 1), name.split("-", 1)
+        if vendor == their_vendor:
+            apart = _edits(model, theirs)
+            return 1.0 / (1 + apart) if apart <= 1 else 0.0
+        # A vendor misspelt, the model right (nvida-h100); with the model one key off too
+        # (nvdia-t4) it is as likely another model.
+        alike = difflib.SequenceMatcher(None, vendor, their_vendor).ratio()
+        return alike if alike >= 0.7 and model == theirs else 0.0
     ratio = difflib.SequenceMatcher(None, typed, name).ratio()
     return ratio if ratio >= 0.8 else 0.0
 
