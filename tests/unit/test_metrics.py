@@ -348,3 +348,24 @@ def test_a_node_cordoned_or_being_reclaimed_is_still_billed() -> None:
     }
     assert billed == {"a100-0"}
     assert samples[("pricewise_pool_nodes", (("pool", "a100"),))] == 0  # it takes no worker
+
+
+def test_a_cost_series_is_read_at_zero_before_it_counts() -> None:
+    # `increase()` does not see a series' first sample: the first accrual of a namespace's
+    # pool after each start (or failover) was lost to the burn-rate alert and the panels.
+    cache = _state()
+    accountant = Accountant(cache, NoKube())  # type: ignore[arg-type]
+    metrics = Metrics(cache, accountant)
+    plan = solve(snapshot([], []))
+    key = ("pricewise_cost_accrued_total",
+           (("currency", "USD"), ("namespace", "team-a"), ("pool", "a100")))  # fmt: skip
+    accountant._accrued.append(("team-a", "a100", 2.5))
+    metrics.observe(plan, [], "USD")
+    metrics.observe(plan, [], "USD")  # a busy loop's next cycle, no scrape between
+    assert _samples(metrics)[key] == 0.0  # the scrape that reads it at 0
+    accountant._accrued.append(("team-a", "a100", 1.0))
+    metrics.observe(plan, [], "USD")
+    assert _samples(metrics)[key] == 3.5  # nothing lost, once read at 0
+    accountant._accrued.append(("team-a", "a100", 0.5))
+    metrics.observe(plan, [], "USD")
+    assert _samples(metrics)[key] == 4.0

@@ -62,6 +62,8 @@ class StateCollector(Collector):
         self.requests = requests
         self.backlog = backlog
         self.max_wait_s = max_wait_s
+        self.scrapes = 0
+        """How many times the registry was read (a scrape, or its registration)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Every state gauge, and the count of API requests the operator made.
@@ -69,6 +71,7 @@ class StateCollector(Collector):
         Only the leader exports state: every replica sees the same cluster, and alerts would
         otherwise fire once per replica.
         """
+        self.scrapes += 1
         now = datetime.now(UTC)
         requests = CounterMetricFamily(
             "pricewise_api_requests",
@@ -352,9 +355,12 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry()
         self.accountant = accountant
-        self.registry.register(
-            StateCollector(cache, accountant, is_leader, requests, backlog, max_wait_s)
-        )
+        self.state = StateCollector(cache, accountant, is_leader, requests, backlog, max_wait_s)
+        self.registry.register(self.state)
+        self._cost_since: dict[tuple[str, str, str], int] = {}
+        """Each cost series, with the scrape count when it was made at 0."""
+        self._cost_held: dict[tuple[str, str, str], float] = {}
+        """What accrued on series no scrape has read yet at 0."""
         self.cost = CounterMetric(
             "pricewise_cost_accrued",
             "Cost accrued by jobs, by namespace and pool.",
@@ -442,8 +448,18 @@ class Metrics:
             saved = savings(decision)
             if saved > 0:
                 self.savings.labels(currency).inc(saved)
+        # A series is read at 0 by a scrape before it counts anything: `increase()` does not
+        # see a series' first sample, so the first accrual of a namespace's pool after each
+        # start was lost to the budget burn-rate alert and the spend panels.
         for namespace, pool, amount in self.accountant.drain_accrued():
-            self.cost.labels(namespace, pool, currency).inc(amount)
+            series = (namespace, pool, currency)
+            if series not in self._cost_since:
+                self.cost.labels(*series)
+                self._cost_since[series] = self.state.scrapes
+            self._cost_held[series] = self._cost_held.get(series, 0.0) + amount
+        read = [s for s in self._cost_held if self.state.scrapes > self._cost_since[s]]
+        for series in read:
+            self.cost.labels(*series).inc(self._cost_held.pop(series))
 
 
 def outcome(decision: Decision) -> str:
