@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pricewise.core.costmodel import Candidate, Stage
-from pricewise.core.packing import Gang, place_gang, remaining
+from pricewise.core.packing import gang_of, place_gang, remaining
 from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Resources, Snapshot
 from pricewise.core.units import format_cpu, format_memory, format_micros
 
@@ -227,7 +227,7 @@ class Ledger:
         """Nodes for the candidate's workers on what is free now, or None."""
         if not self.fits(candidate):
             return None
-        gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
+        gang = gang_of(candidate)
         placed = place_gang(self.nodes[candidate.pool.name], gang)
         return None if placed is None else tuple(placed)
 
@@ -249,7 +249,7 @@ class Ledger:
 
     def take(self, candidate: Candidate, nodes: Sequence[str]) -> None:
         """Record a placement: its nodes, quota and budget are used up."""
-        gang = Gang(candidate.job.key, candidate.worker, candidate.workers)
+        gang = gang_of(candidate)
         pool = candidate.pool.name
         self.set_free(pool, remaining(self.nodes[pool], {gang.key: list(nodes)}, [gang]))
         for key, left in self.quotas.items():

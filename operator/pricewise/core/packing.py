@@ -30,6 +30,11 @@ class Gang:
     count: int
 
 
+def gang_of(cand: Candidate) -> Gang:
+    """The workers of a way of running a job, as a gang to place."""
+    return Gang(cand.job.key, cand.worker, cand.workers)
+
+
 def _first_fit(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
     free = [n.free for n in nodes]
     placed: dict[str, list[str]] = {}
@@ -195,7 +200,7 @@ takes one packing per choice)."""
 
 
 def _pack(group: list[Candidate]) -> dict[str, list[str]] | None:
-    return pack(group[0].pool.nodes, [Gang(c.job.key, c.worker, c.workers) for c in group])
+    return pack(group[0].pool.nodes, [gang_of(c) for c in group])
 
 
 def _core(group: list[Candidate]) -> list[Candidate]:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pricewise.core.costmodel import Candidate
 from pricewise.core.explain import Decision
 from pricewise.core.greedy import Ledger
-from pricewise.core.packing import Gang, pack
+from pricewise.core.packing import gang_of, pack
 from pricewise.core.snapshot import Node, Resources, Snapshot
 from pricewise.core.timeline import Frees, Run, given_back, pack_over_time
 from pricewise.core.times import clock
@@ -235,7 +235,7 @@ class _Later:
         """A later start of the plan."""
         assert d.reservation is not None
         cand, start = d.reservation.candidate, d.reservation.wait_s(self.now)
-        run = Run(Gang(d.job.key, cand.worker, cand.workers), start, start + cand.duration_s)
+        run = Run(gang_of(cand), start, start + cand.duration_s)
         self.runs.setdefault(cand.pool.name, []).append((d.job.priority, run))
 
     def fits(
@@ -244,7 +244,7 @@ class _Later:
         """Whether `cand` fits `nodes` now, `victims` requeued, beside the pool's later starts
         of `priority` or higher; not checked past a release that does not say where, as the
         solver does."""
-        gang = Gang(cand.job.key, cand.worker, cand.workers)
+        gang = gang_of(cand)
         if pack(nodes, [gang]) is None:
             return False  # the common case, without the plan's later starts to read
         planned = [

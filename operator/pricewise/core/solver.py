@@ -50,7 +50,7 @@ from pricewise.core.model import (
     choice_key,
     overdue_weight,
 )
-from pricewise.core.packing import Gang, pack_pools
+from pricewise.core.packing import gang_of, pack_pools
 from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
 from pricewise.core.timeline import Frees, Run, fit_in_order, given_back, pack_over_time
@@ -535,7 +535,7 @@ def _reservation(problem: PlacementModel, key: ChoiceKey, now: datetime) -> Rese
 
 def _run(key: ChoiceKey, cand: Candidate) -> Run:
     """A choice as a run of its workers on its pool, from its start to its end."""
-    return Run(Gang(cand.job.key, cand.worker, cand.workers), key[3], key[3] + duration_units(cand))
+    return Run(gang_of(cand), key[3], key[3] + duration_units(cand))
 
 
 def _cut_is_exact(model: PlacementModel, group: list[Candidate]) -> bool:
