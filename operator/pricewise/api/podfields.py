@@ -38,7 +38,11 @@ def _unknown(value: Mapping[str, Any], model: Any, path: str) -> list[str]:
             continue
         if model is models.V1ResourceRequirements and key in ("requests", "limits"):
             if isinstance(inner, Mapping):
-                found += [f"{where}.{name}" + _guess(name) for name in inner if _odd(name)]
+                found += [
+                    f"{where}.{name}" + _guess_of(name, list(_RESOURCES), 0.6)
+                    for name in inner
+                    if _odd(name)
+                ]
             continue
         named = _OBJECT.match(types[keys[key]])
         child = getattr(models, named[1], None) if named else None
@@ -58,10 +62,6 @@ _RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 def _odd(name: str) -> bool:
     return "/" not in name and name not in _RESOURCES and not name.startswith("hugepages-")
-
-
-def _guess(name: str) -> str:
-    return _guess_of(name, list(_RESOURCES), 0.6)
 
 
 def _guess_of(name: str, names: list[str], cutoff: float) -> str:

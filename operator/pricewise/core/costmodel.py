@@ -316,12 +316,14 @@ def _down_may_help(job: Job, worker: Resources, pool: Pool, here: Candidate) -> 
     """Whether the pool's nodes that are down could turn what the nodes up decide: a node that
     holds a worker none up does, a gang or a width they complete. Cheap checks, as costing
     again over every node doubled the costing of every job where a node of the pool was down."""
-    if here.stage not in _NEEDS_NODES:
+    if here.stage not in _NEEDS_NODES or not any(
+        worker.fits_in(n.allocatable) for n in pool.unavailable
+    ):
         return False
     if here.stage is Stage.NO_FIT:
-        return any(worker.fits_in(n.allocatable) for n in pool.unavailable)
-    if worker == Resources() or not any(worker.fits_in(n.allocatable) for n in pool.unavailable):
-        return False
+        return True
+    if worker == Resources():
+        return False  # no width is held back by nodes
     if here.stage is Stage.GANG:
         down = sum(worker.copies_in(n.allocatable) for n in pool.unavailable)
         return workers_held(worker, pool) + down >= job.min_workers

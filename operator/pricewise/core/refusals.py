@@ -167,7 +167,7 @@ def unfeasible(
     spot = _spot_way_out(rows, snapshot) if stage in _SPOT_HELPS else None
     # Where a spot option is the way out, the figures compared are of the others only.
     kind = "option" if spot is None else "on-demand option"
-    reason, message = _refusal(job, stage, closest, rows, snapshot, offered, kind)
+    reason, message = _refusal(job, stage, closest, rows, snapshot, kind)
     if spot is not None:
         fix = (
             f"set spec.allowSpot: true ({spot.label()}, a spot pool, would run in "
@@ -210,7 +210,6 @@ def _refusal(
     closest: list[Candidate],
     rows: list[Candidate],
     snapshot: Snapshot,
-    offered: list[str],
     kind: str,
 ) -> tuple[str, str]:
     """The reason and message of the stage the closest options reached (`unfeasible`)."""
