@@ -543,6 +543,16 @@ def restarted(world: World) -> World:
     return fresh
 
 
+def test_a_placed_job_frees_what_it_was_placed_with_after_its_spec_is_edited() -> None:
+    # A running job's spec edited to 1 GPU a worker holds its 8 until it ends: a restarted
+    # operator counted it as freeing 1 (for later starts and quotas), room that never frees.
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    world.kube.put("trainingjobs", job("a", options=[{**EIGHT, "devicesPerWorker": 1}]))
+    frees = {r.job: r.frees.gpu for r in restarted(world).cache.releases()["l4"]}
+    assert frees == {f"{NS}/a": 8, f"{NS}/b": 8}
+
+
 def test_a_deleted_job_s_cost_is_kept_though_the_others_accrued_more_while_no_operator_ran() -> (
     None
 ):

@@ -699,17 +699,18 @@ class Cache:
         return out
 
     def _ends(self) -> Iterator[tuple[Key, JobRecord, datetime, Resources]]:
-        """Each placed job, when it is estimated to end, and its worker: a running job at its
+        """Each placed job, when it is estimated to end, and its worker as placed
+        (`planned_worker`: a spec edited since frees what its pods hold): a running job at its
         start plus its estimated run time, an admitted one at its estimated finish."""
         for key, record in list(self.jobs.items()):
-            st, job = record.status, record.job
-            if record.phase not in ACTIVE_PHASES or job is None or st.pool is None:
+            st = record.status
+            if record.phase not in ACTIVE_PHASES or st.pool is None or not st.workers:
                 continue
-            option = next((o for o in job.options if o.index == st.option_index), None)
             at = self.estimated_end(key, record)
-            if option is None or not st.workers or at is None:
+            worker = self.planned_worker(record)
+            if at is None or worker == Resources():
                 continue
-            yield key, record, at, option.worker
+            yield key, record, at, worker
 
     def estimated_end(self, key: Key, record: JobRecord) -> datetime | None:
         """When a placed job is estimated to end: its estimated finish, moved by how much
