@@ -419,6 +419,31 @@ def test_a_run_longer_than_its_estimate_that_passes_its_max_cost_is_said_once() 
     assert len([r for _, r, _ in world.kube.events if r == "PastMaxCost"]) == 1
 
 
+def test_a_job_deleted_and_created_again_is_told_of_its_own_run() -> None:
+    # The operator kept what it had told a deleted job: created again under its name, a price
+    # rise that took its run past its maxCost went unsaid.
+    world = World()
+    world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))
+    world.cycle()
+    halfway = repriced_at_half_time(world, 2.0)  # 12.00 USD: told
+    world.scheduler.job_deleted((NS, "a"))  # as the watch reports it
+    world.kube.delete("trainingjobs", NS, "a")
+    world.scheduler.prices_changing(halfway)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
+    world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))
+    run_cycle(world.scheduler, halfway)
+    assert world.job("a")["estimatedCost"] == 8.0
+    start_workers(world, "2026-11-29T12:30:00Z")
+    later = halfway + timedelta(minutes=15)
+    run_cycle(world.scheduler, later - timedelta(minutes=1))
+    world.scheduler.prices_changing(later)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 2.0)))
+    run_cycle(world.scheduler, later)  # 2.00 accrued, 12.00 for the 45 minutes left
+    assert world.job("a")["estimatedCost"] == 14.0
+    said = [name for name, reason, _ in world.kube.events if reason == "PastMaxCost"]
+    assert said == ["a", "a"]
+
+
 def test_a_placed_job_s_expected_cost_follows_a_price_change_as_its_budget_does() -> None:
     world = busy_world()  # a and b on L4 for an hour at 8 x 1.00 USD: 8.00 each
     halfway = repriced_at_half_time(world, 0.5)

@@ -305,8 +305,17 @@ class Accountant:
                 retained = self.retained.setdefault(budget, {})
                 for bucket, amount in accrual.buckets.items():
                     retained[bucket] = retained.get(bucket, 0.0) + amount
-        for kept in (self.accruals, self._worker_rates, self._priced_before, self.estimates):
+        # All it knew of the job: one created again under its name is told of its own run.
+        for kept in (
+            self.accruals,
+            self._worker_rates,
+            self._priced_before,
+            self.estimates,
+            self._said,
+        ):
             kept.pop(key, None)
+        self._told_past_max_cost.discard(key)
+        self._flush.discard(key)
 
     def budget_status(
         self, namespace: str, name: str, now: datetime, carried: Container[Key] = ()
