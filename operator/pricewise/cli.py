@@ -1,4 +1,6 @@
-"""The `pricewise` command: `run` (the operator), `plan` (offline dry run), `plan mix`, `crds`.
+"""The `pricewise` command: `run` (the operator), `plan` (a dry run, offline or against the
+cluster), `plan mix`, `simulate` (trace replays), `prices` (PriceTables from the nodes and a
+price catalog), `crds`.
 
 Subcommands import their modules when they run, so that `pricewise --help` does not pay for
 loading OR-Tools and the Kubernetes client.

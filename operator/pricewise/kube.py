@@ -217,7 +217,7 @@ class Kube:
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
         retries = 0
         while True:
-            self.requests[_PURPOSE.get()] += 1
+            self.requests[current_purpose()] += 1
             async with self._session.request(
                 method, self.host + path, json=body, headers={"Content-Type": content_type}
             ) as response:

@@ -84,6 +84,7 @@ def test_snapshot_counts_bound_pods_and_planned_workers() -> None:
             status_={
                 "phase": "Admitted",
                 "accelerator": "nvidia-l4",
+                "optionIndex": 0,
                 "workers": 1,
                 "nodes": ["l4-0"],
             },
@@ -116,7 +117,13 @@ def test_a_worker_that_has_ended_frees_its_node_before_its_job_says_so() -> None
     # A job still Running in the cache whose worker pod has Succeeded holds nothing, and one
     # whose pod is not created yet still holds its planned node.
     cache = _cache()
-    running = {"phase": "Running", "accelerator": "nvidia-l4", "workers": 1, "nodes": ["l4-0"]}
+    running = {
+        "phase": "Running",
+        "accelerator": "nvidia-l4",
+        "optionIndex": 0,
+        "workers": 1,
+        "nodes": ["l4-0"],
+    }
     cache.upsert_job(_job("done", status_=running))
     pod = worker_pod(
         _job("done", status_={"workers": 1}),

@@ -472,11 +472,7 @@ class Accountant:
             spend = accounting.spent_between(self._retained(key), start, end)
             for job, record in self.cache.jobs.items():
                 if job[0] == key[0]:
-                    # Written before `unwrittenAccrual` was: as accrued now, as then.
-                    accrual = (
-                        _persisted(record) if unwritten is not None else self._base(job, record)
-                    )
-                    spend += accounting.spent_between(accrual.buckets, start, end)
+                    spend += accounting.spent_between(_persisted(record).buckets, start, end)
             unseen = round(budget.status.spent - (unwritten or 0.0) - spend, 6)
             if unseen < CENT:
                 continue

@@ -291,7 +291,7 @@ class Admission:
             conditions=conditions,
             observed_generation=generation,
         )
-        # A job told before its condition was written (by an older operator) is not told again.
+        # The same words are not told again where only the condition or generation moved.
         if await self.write_status(record, patch, check=check) and not told:
             await self.event(record, reason, message, warning=True)
 

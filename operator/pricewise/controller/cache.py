@@ -453,17 +453,12 @@ class Cache:
 
     @staticmethod
     def planned_option(record: JobRecord) -> api.JobOption | None:
-        """The option a placed job was placed with, as its status records it.
-
-        Jobs placed before the status had `optionIndex` fall back to the first option of the
-        pool's accelerator, as they were placed then.
-        """
+        """The option a placed job was placed with, as its status records it (None where it
+        does not: its worker is then read from its pods, `planned_worker`)."""
         if record.model is None:
             return None
-        options, status = record.model.spec.options, record.status
-        if status.option_index is not None and 0 <= status.option_index < len(options):
-            return options[status.option_index]
-        return next((o for o in options if o.accelerator == status.accelerator), None)
+        options, index = record.model.spec.options, record.status.option_index
+        return options[index] if index is not None and 0 <= index < len(options) else None
 
     def planned_worker(self, record: JobRecord) -> Resources:
         """Requests of one worker of a placed job: of its spec, or, where the spec changed since
@@ -510,7 +505,6 @@ class Cache:
         cost, until = (
             (accrual.cost, accrual.until) if accrual else (st.accrued_cost, st.accrued_until)
         )
-        # Placed by a version that did not write accruedBeforeRun: capped at all it accrued.
         run_cost = to_micros(max(cost - (st.accrued_before_run or 0.0), 0.0))
         accrued_s = (until - since).total_seconds() if until else 0.0
         if run_cost and accrued_s > 0:
@@ -550,8 +544,9 @@ class Cache:
             st = record.status
             if key[0] != namespace or record.phase not in ACTIVE_PHASES:
                 continue
-            if st.admitted_at is None or st.estimated_finish is None:  # not as written here
-                total += max(0.0, (st.estimated_cost or 0.0) - st.accrued_cost)
+            if st.admitted_at is None or st.estimated_finish is None:  # a status set by hand
+                run = st.accrued_cost - (st.accrued_before_run or 0.0)
+                total += max(0.0, (st.estimated_cost or 0.0) - run)
                 continue
             run_s = (st.estimated_finish - st.admitted_at).total_seconds()
             started = st.started_at or self.starts.get(key)

@@ -99,8 +99,9 @@ class Scheduler:
         self.metrics = metrics
         self.preemption = preemption or PreemptionSettings()
         self._preempting: dict[str, tuple[tuple[str, ...], str]] = {}
-        self._last_cycle: datetime | None = None
         """Preemptor to (victims whose workers may still hold the room, its message)."""
+        self._exposure_since: datetime | None = None
+        """When spot node-hours were last counted (`_count_spot_exposure`)."""
         self._price_table_status: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self.cycles = 0
@@ -211,7 +212,7 @@ class Scheduler:
         async with _async_step("price table status", "accounting"):
             await self._write_price_tables(pools, problems, now)
         with _step("reclaim exposure"):
-            self._hold(pools, now)
+            self._count_spot_exposure(pools, now)
         starting: dict[Key, lifecycle.Transition] = {}
         async with _async_step("placed jobs", "lifecycle"):
             starting = await self._progress(now)
@@ -393,10 +394,10 @@ class Scheduler:
 
     # --- placed jobs ----------------------------------------------------------------------
 
-    def _hold(self, pools: tuple[Pool, ...], now: datetime) -> None:
+    def _count_spot_exposure(self, pools: tuple[Pool, ...], now: datetime) -> None:
         """Count the node-hours held on spot pools since the last cycle: what observed reclaim
         rates are measured against."""
-        last, self._last_cycle = self._last_cycle, now
+        last, self._exposure_since = self._exposure_since, now
         if last is None:
             return
         spot = {p.name for p in pools if p.is_spot}

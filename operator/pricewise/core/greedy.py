@@ -45,17 +45,11 @@ def within_quotas(rows: list[Candidate], quotas: Sequence[Quota]) -> list[Candid
     # where a quota would refuse it all the same, the fix alone would not do, and it says so.
     rows = [
         cand.restaged(cand.stage, f"{cand.note}; it also {note}")
-        if cand.stage < Stage.QUOTA and (note := _beyond(cand, mine)) is not None
+        if cand.stage < Stage.QUOTA and (note := beyond_quotas(cand, mine)) is not None
         else cand
         for cand in rows
     ]
-    return _excluded(rows, Stage.QUOTA, lambda cand: _beyond(cand, mine))
-
-
-def beyond_quotas(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
-    """What of the candidate is more than a quota of its job's namespace allows in all, if
-    anything: `needs 16 nvidia.com/gpu, more than quota team-a/gpus allows in all (...)`."""
-    return _beyond(cand, quotas)
+    return _excluded(rows, Stage.QUOTA, lambda cand: beyond_quotas(cand, mine))
 
 
 def _hard_quotas(job: Job, quotas: Sequence[Quota]) -> list[Quota]:
@@ -95,9 +89,10 @@ def _excluded(
     return sorted(out, key=lambda c: not c.feasible)
 
 
-def _beyond(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
-    """What of the candidate is more than `quotas` allow in all, if anything: each quota it
-    is too large for, so that raising the one named does not reveal the next one."""
+def beyond_quotas(cand: Candidate, quotas: Sequence[Quota]) -> str | None:
+    """What of the candidate is more than `quotas` allow in all, if anything (`needs 16
+    nvidia.com/gpu, more than quota team-a/gpus allows in all (...)`): each quota it is too
+    large for, so that raising the one named does not reveal the next one."""
     over = quotas_too_small(cand, quotas)
     if not over:
         return None

@@ -33,9 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pricewise.api.models import CURRENCY_PATTERN
 
-OUTPUTS = ("table", "json", "yaml")
-"""The output formats `run_mix` renders."""
-
 _DECIMALS = 6
 _SNAP = 1e-9
 # CP-SAT works in int64; staying well below 2**63 leaves room for its internal sums.

@@ -15,27 +15,16 @@ from pricewise.api.files import read_text
 from pricewise.api.manifests import YamlLoader, field_errors
 from pricewise.core.units import format_money
 from pricewise.offline.columns import columns
-
-__all__ = [
-    "MixInputError",
-    "MixProblem",
-    "MixResource",
-    "MixResult",
-    "load_mix",
-    "render",
-    "run_mix",
-    "solve_mix",
-]
-
 from pricewise.offline.mix import (
-    OUTPUTS,
     MixInputError,
     MixProblem,
-    MixResource,
     MixResult,
     as_text,
     solve_mix,
 )
+
+OUTPUTS = ("table", "json", "yaml")
+"""The output formats `run_mix` renders."""
 
 # ---------------------------------------------------------------------------------- input
 

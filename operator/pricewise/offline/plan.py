@@ -166,7 +166,7 @@ table shows a message's first clause (the pool, cost and time, or what stands in
 -o wide, -v (the describe of `plan`), -o yaml and -o json the whole of it."""
 
 
-def rendercolumns(
+def render_table(
     plan: Plan,
     snapshot: Snapshot,
     verbose: bool,
@@ -288,4 +288,4 @@ def render_plan(
             if output == "json"
             else yaml.safe_dump(data, sort_keys=False)
         )
-    return rendercolumns(plan, snapshot, verbose, output == "wide", beside, moved)
+    return render_table(plan, snapshot, verbose, output == "wide", beside, moved)
