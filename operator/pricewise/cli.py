@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pricewise import __version__
-from pricewise.core.times import parse_time
+from pricewise.core.times import as_utc, parse_time
 from pricewise.offline.arguments import time_limit, wait_cost
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
         )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def _plan(args: argparse.Namespace) -> int:

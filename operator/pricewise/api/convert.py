@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pricewise.api import models as api
@@ -27,6 +27,7 @@ from pricewise.core.snapshot import (
     Quota,
     Resources,
 )
+from pricewise.core.times import as_utc
 from pricewise.core.units import cpu_millis, memory_mib, parse_duration, parse_quantity, to_micros
 
 DEFAULT_CPU = "1"
@@ -283,7 +284,7 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         min_workers=spec.workers.min,
         max_workers=spec.workers.max,
         scaling_efficiency=spec.scaling_efficiency,
-        deadline=_utc(spec.deadline),
+        deadline=spec.deadline and as_utc(spec.deadline),
         max_duration_s=parse_duration(spec.max_duration) if spec.max_duration else None,
         min_throughput=spec.min_throughput,
         max_cost=None if spec.max_cost is None else to_micros(spec.max_cost),
@@ -291,17 +292,12 @@ def job_from(tj: api.TrainingJob, created: datetime | None = None) -> Job:
         priority=spec.priority,
         allow_spot=spec.allow_spot,
         preempts=spec.preemption_policy == "PreemptLowerPriority",
-        created=_utc(created),
+        created=created and as_utc(created),
         max_wait_s=parse_duration(spec.max_wait) if spec.max_wait else None,
         checkpoint_s=parse_duration(spec.checkpoint.interval) if spec.checkpoint else None,
         restarts_left=max(spec.failure_policy.max_restarts - tj.status.restarts, 0),
         runs_late=spec.when_late == "Run",
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without a zone taken as UTC, as Kubernetes writes times."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _selector(labels: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -54,7 +54,7 @@ from pricewise.core.snapshot import (
     node_shares,
     on_nodes,
 )
-from pricewise.core.times import parse_time
+from pricewise.core.times import FAR_FUTURE, parse_time
 from pricewise.core.units import from_micros, parse_duration, to_micros
 
 log = logging.getLogger(__name__)
@@ -590,10 +590,9 @@ class Cache:
     def tables_by_age(self) -> list[api.PriceTable]:
         """Valid PriceTables, oldest first (then by name): the oldest owns any node that a
         later table's pools select too."""
-        far_future = datetime.max.replace(tzinfo=UTC)
         return sorted(
             self.price_tables.values(),
-            key=lambda t: (t.metadata.creation_timestamp or far_future, t.metadata.name),
+            key=lambda t: (t.metadata.creation_timestamp or FAR_FUTURE, t.metadata.name),
         )
 
     def pricing_table(self) -> api.PriceTable | None:

@@ -19,23 +19,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pricewise.core.costmodel import Candidate
 from pricewise.core.lookahead import duration_units, waits_count
 from pricewise.core.snapshot import Job
+from pricewise.core.times import FAR_FUTURE
 
 ChoiceKey = tuple[str, int, str, int]
 """(job `namespace/name`, index of the option in the job's spec, pool, start in seconds from
 now, 0 for now): one choice of one job. In the model, the job is a class's first member and the
 choice counts how many of the class's jobs take it."""
 
-_FAR = datetime.max.replace(tzinfo=UTC)
-
 
 def serving_order(job: Job) -> tuple[datetime, datetime, str]:
     """How members of a class are served: earliest deadline, then oldest, then by name."""
-    return (job.deadline or _FAR, job.created or _FAR, job.key)
+    return (job.deadline or FAR_FUTURE, job.created or FAR_FUTURE, job.key)
 
 
 def _signature(

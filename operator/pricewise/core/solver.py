@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from pricewise.core.classes import ChoiceKey
@@ -54,6 +54,7 @@ from pricewise.core.packing import gang_of, pack_pools
 from pricewise.core.relaxation import SLACK, WHOLE, Floor, Relaxation
 from pricewise.core.snapshot import Job, Snapshot
 from pricewise.core.timeline import Frees, Run, fit_in_order, given_back, pack_over_time
+from pricewise.core.times import FAR_FUTURE
 
 LOOK_AHEAD_BUDGET = 0.3
 """Share of the time limit that may be spent before the look-ahead starts. Past it (thousands
@@ -360,10 +361,9 @@ def _window(snapshot: Snapshot, size: int) -> tuple[Snapshot, tuple[Decision, ..
         (runnable if matched else unmatched).append(job)
     if len(runnable) <= size:
         return snapshot, ()
-    far = datetime.max.replace(tzinfo=UTC)
     order = sorted(
         runnable,
-        key=lambda j: (-j.priority, j.deadline or far, j.created or snapshot.now, j.key),
+        key=lambda j: (-j.priority, j.deadline or FAR_FUTURE, j.created or snapshot.now, j.key),
     )
     message = (
         f"more than {size} jobs a pool could run are pending: this one is planned once it is "

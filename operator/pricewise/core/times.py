@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+"""Later than any time: where a missing time sorts last."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time without a zone taken as UTC, as Kubernetes writes times."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 def parse_time(text: str | None) -> datetime | None:
     """An RFC 3339 time from the API, or None."""
@@ -13,8 +21,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, as Kubernetes writes times (naive times are taken as UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return as_utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_timestamp(moment: datetime) -> str:
