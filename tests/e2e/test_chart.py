@@ -332,6 +332,7 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
     assert args.metrics_port == given["metrics"]["port"]
     assert args.liveness == f"http://0.0.0.0:{given['health']['port']}/healthz"
     assert args.verbose == (given["logLevel"] == "debug")
+    assert args.log_format == given.get("logFormat", "full")
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": given["metrics"]["port"], "health": given["health"]["port"]}
     assert deployment["spec"]["replicas"] == given["replicaCount"]
@@ -474,9 +475,11 @@ def test_helm_template_refuses_incomplete_values(
 def test_values_an_older_release_lacks_are_left_to_the_operator(cluster: Any) -> None:
     # `helm upgrade --reuse-values` from a release older than a value rendered it empty:
     # PRICEWISE_SOLVER_WORKERS='' stopped the operator at start.
-    text = _template(cluster, "pw", "ns", "--set", "scheduler=null")
+    text = _template(cluster, "pw", "ns", "--set", "scheduler=null", "--set", "logFormat=null")
     (deployment,) = [d for d in _docs(text) if d["kind"] == "Deployment"]
-    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--log-format=full" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
     assert not {"PRICEWISE_PERIOD_SECONDS", "PRICEWISE_SOLVER_SECONDS",
                 "PRICEWISE_SOLVER_WORKERS", "PRICEWISE_WAIT_COST",
                 "PRICEWISE_MAX_WAIT"} & env.keys()  # fmt: skip
