@@ -437,8 +437,8 @@ def parser() -> argparse.ArgumentParser:
         "prices.",
     )
     init.add_argument("files", nargs="+", metavar="NODES", help="node lists; - reads stdin")
-    init.add_argument("--name", default="prices", help="the PriceTable's name")
-    init.add_argument("--currency", default="USD", help="the prices' currency")
+    init.add_argument("--name", default="prices", help="the PriceTable's name (default prices)")
+    init.add_argument("--currency", default="USD", help="the prices' currency (default USD)")
     init.add_argument(
         "--map",
         action="append",
@@ -453,7 +453,7 @@ def parser() -> argparse.ArgumentParser:
         "price keeps the prices it had, or is left out if it had none (never printed at 0), "
         "and is said on stderr; a catalog that prices no pool is an error (exit 2).",
     )
-    imports.add_argument("catalog", metavar="CATALOG", help="a SkyPilot vms.csv")
+    imports.add_argument("catalog", metavar="CATALOG", help="a SkyPilot vms.csv; - reads stdin")
     imports.add_argument("table", metavar="TABLE", help="the PriceTable to price; - reads stdin")
     imports.add_argument(
         "--nodes",
