@@ -38,7 +38,7 @@ import cluster  # noqa: E402
 
 import live_operator  # noqa: E402
 import machine  # noqa: E402
-from pricewise.api.convert import device_resource  # noqa: E402
+from pricewise.api.podrequests import device_resource  # noqa: E402
 from pricewise.kube import Kube, load_configuration  # noqa: E402
 
 # Prices per device-hour are examples/pricetable.yaml's, which names each row of SkyPilot's

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pricewise.api import convert
-from pricewise.api.convert import pools_from
+from pricewise.api import convert, podrequests
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import (
@@ -23,6 +22,7 @@ from pricewise.api.models import (
     TrainingJobStatus,
     check_duration,
 )
+from pricewise.api.nodepools import pools_from
 from pricewise.cli import main
 from pricewise.controller.workers import worker_pod
 from pricewise.core.units import DURATION_PATTERN
@@ -532,8 +532,8 @@ def test_a_worker_pod_asks_what_its_worker_was_planned_at(
     body = _job(template={"spec": spec})
     body["spec"]["options"][0].update(option)
     tj = parse_model(TrainingJob, body, "x")
-    worker = convert.worker_resources(tj.spec.options[0], tj.spec.template)
-    requests = convert.first_container_requests(worker, spec)
+    worker = podrequests.worker_resources(tj.spec.options[0], tj.spec.template)
+    requests = podrequests.first_container_requests(worker, spec)
     placed = worker_pod({**body, "metadata": {**body["metadata"], "uid": "u"},
                          "status": {"workers": 1}}, 0, "n0", {}, requests, [], "p")  # fmt: skip
-    assert convert.pod_requests(placed["spec"]).cpu == worker.cpu == cpu
+    assert podrequests.pod_requests(placed["spec"]).cpu == worker.cpu == cpu

@@ -14,8 +14,8 @@ from factory import NOW, gpu_nodes, job, option, pool, snapshot
 from test_isolation import NS, World, budget
 from test_isolation import job as job_body
 
-from pricewise.api.convert import pools_from
 from pricewise.api.models import PriceTable
+from pricewise.api.nodepools import pools_from
 from pricewise.api.wire import option_row
 from pricewise.cli import main
 from pricewise.core.explain import Decision

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube, run_cycle
 
-from pricewise.api.convert import quota_counts
 from pricewise.api.models import TrainingJob
 from pricewise.api.naming import NODE_ANNOTATION
+from pricewise.api.quotas import quota_counts
 from pricewise.controller import handlers
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache

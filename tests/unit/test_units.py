@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pricewise.api.convert import quota_from, resources_of
+from pricewise.api.podrequests import resources_of
+from pricewise.api.quotas import quota_from
 from pricewise.core.times import clock
 from pricewise.core.units import (
     TimeLimit,

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from pricewise.api import convert, holds
+from pricewise.api import convert, holds, podrequests, quotas
 from pricewise.api import models as api
 from pricewise.api.files import read_text
 from pricewise.api.podfields import unknown_fields
@@ -418,13 +418,13 @@ def _read(
         _add_budget(found, obj, path)
     elif kind == "Node":
         allocatable = (obj.get("status") or {}).get("allocatable") or {}
-        _convertible(obj, path, convert.resources_of, allocatable)
+        _convertible(obj, path, podrequests.resources_of, allocatable)
         found.nodes.append(obj)
     elif kind == "Pod":
-        _convertible(obj, path, convert.pod_requests, obj.get("spec") or {})
+        _convertible(obj, path, podrequests.pod_requests, obj.get("spec") or {})
         found.pods.append(obj)
     elif kind == "ResourceQuota":
-        _convertible(obj, path, convert.quota_from, obj)
+        _convertible(obj, path, quotas.quota_from, obj)
         found.quotas.append(obj)
     elif kind not in _OTHER_COMMANDS:
         found.skipped[kind] += 1

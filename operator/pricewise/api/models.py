@@ -814,7 +814,7 @@ class Pool(SpecModel):
         min_length=1,
         description="Labels that pick the pool's nodes; also set on its workers.",
         # Values checked by the API server at apply; a table stored before is read as it is,
-        # its pool set aside if a label is one no node can carry (`convert.pools_from`).
+        # its pool set aside if a label is one no node can carry (`nodepools.pools_from`).
         json_schema_extra={
             "minProperties": 1,
             "additionalProperties": {

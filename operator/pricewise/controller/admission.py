@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pricewise.api import convert
+from pricewise.api import podrequests, quotas
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
@@ -55,7 +55,7 @@ def modelled_quota_refusal(message: str) -> bool:
     _, found, rest = message.partition("exceeded quota:")
     requested = rest.partition("requested:")[2].partition(", used:")[0]
     names = [part.strip().partition("=")[0] for part in requested.split(",") if "=" in part]
-    return bool(found and names) and all(name in convert.QUOTA_KEYS for name in names)
+    return bool(found and names) and all(name in quotas.QUOTA_KEYS for name in names)
 
 
 class Admission:
@@ -139,12 +139,12 @@ class Admission:
         if pool_spec is None or option is None or record.model is None:
             return  # the pool was removed from the PriceTable; the gang timeout releases the job
         requests: dict[str, str] = {}
-        device = convert.device_resource(option.accelerator)
+        device = podrequests.device_resource(option.accelerator)
         if device:
             requests[device] = str(option.devices_per_worker)
         template = record.model.spec.template
-        worker = convert.worker_resources(option, template)
-        requests.update(convert.first_container_requests(worker, template.get("spec") or {}))
+        worker = podrequests.worker_resources(option, template)
+        requests.update(podrequests.first_container_requests(worker, template.get("spec") or {}))
         tolerations = device_tolerations(
             device, [t.model_dump(by_alias=True, exclude_none=True) for t in pool_spec.tolerations]
         )
@@ -165,7 +165,7 @@ class Admission:
                     )
                 return
         existing = self.cache.workers_of(body["metadata"]["namespace"], body["metadata"]["name"])
-        asked = convert.template_devices(option, record.model.spec.template)
+        asked = podrequests.template_devices(option, record.model.spec.template)
         key, placed_at = key_of(body), str(st.admitted_at)
         if asked is not None and self._devices_told.get(key) != placed_at:
             self._devices_told[key] = placed_at  # once a placement, however many tries

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pricewise.api import convert, holds
+from pricewise.api import convert, holds, nodepools, podrequests, quotas
 from pricewise.api import models as api
 from pricewise.api.manifests import field_errors
 from pricewise.api.models import ACTIVE_PHASES
@@ -377,7 +377,7 @@ class Cache:
         hard = (quota["status"].get("hard"), quota["spec"])
         self._limit_edited("ResourceQuota", key, hard)
         try:
-            convert.quota_from(quota)
+            quotas.quota_from(quota)
         except (ValueError, ArithmeticError) as err:
             # Logged when it changes, not every cycle: the held jobs carry it from then on.
             if self.quota_errors.get(key) != str(err):
@@ -438,7 +438,7 @@ class Cache:
         for (ns, _), pod in self.pods.items():
             if pod.job is not None and pod.index is not None:
                 present.add((ns, pod.job, pod.index))
-            if pod.phase in convert.TERMINAL_POD_PHASES:
+            if pod.phase in podrequests.TERMINAL_POD_PHASES:
                 continue
             target = pod.node or pod.planned_node
             if target:
@@ -474,7 +474,7 @@ class Cache:
                 return pods[min(pods)].requests
         if option is None or record.model is None:
             return Resources()
-        return convert.worker_resources(option, record.model.spec.template)
+        return podrequests.worker_resources(option, record.model.spec.template)
 
     def running(self, accruals: Mapping[Key, Accrual] | None = None) -> list[RunningJob]:
         """Placed jobs (Admitted or Running) as preemption sees them, with `accruals` as the
@@ -609,7 +609,7 @@ class Cache:
                 t
                 for t in tables
                 if any(
-                    convert.selects(pool.node_selector, node)
+                    nodepools.selects(pool.node_selector, node)
                     for pool in t.spec.pools
                     for node in labels
                 )
@@ -651,13 +651,13 @@ class Cache:
             waiting, key=lambda r: (r.body["metadata"].get("creationTimestamp", ""), key_of(r.body))
         )
 
-    def pools(self) -> tuple[tuple[Pool, ...], list[convert.PoolProblem]]:
+    def pools(self) -> tuple[tuple[Pool, ...], list[nodepools.PoolProblem]]:
         """Pools with their nodes' free room, and problems worth a condition: besides those of
-        `convert.pools_from`, a table in another currency than the cluster's is left out."""
+        `nodepools.pools_from`, a table in another currency than the cluster's is left out."""
         tables, pricing = self.tables_by_age(), self.pricing_table()
         currency = pricing.spec.currency if pricing else "USD"
         problems = [
-            convert.PoolProblem(
+            nodepools.PoolProblem(
                 (t.metadata.name,),
                 "CurrencyMismatch",
                 f"prices in {t.spec.currency}, but the cluster's prices are in {currency} "
@@ -669,7 +669,7 @@ class Cache:
         ]
         same = [t for t in tables if t.spec.currency == currency]
         nodes = [self._closing(n) for n in self.nodes.values()]
-        pools, more = convert.pools_from(same, nodes, self.node_usage())
+        pools, more = nodepools.pools_from(same, nodes, self.node_usage())
         releases = self.releases()
         pools = tuple(
             replace(
@@ -767,7 +767,7 @@ class Cache:
         for key, quota in sorted(self.quotas.items()):
             if key in self.quota_errors:
                 continue
-            view = convert.quota_from(quota, jobs)
+            view = quotas.quota_from(quota, jobs)
             mine = tuple((at, use) for name, at, use in frees[key[0]] if view.counts_name(name))
             views.append(replace(view, frees=mine))
         return views

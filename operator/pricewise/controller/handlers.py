@@ -18,9 +18,9 @@ from typing import Any
 
 import kopf
 
-from pricewise.api.convert import price_changes
 from pricewise.api.models import GROUP, VERSION
 from pricewise.api.naming import JOB_LABEL
+from pricewise.api.nodepools import price_changes
 from pricewise.controller import serving
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache

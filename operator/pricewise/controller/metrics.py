@@ -16,9 +16,9 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pricewise.api.convert import device_resource
 from pricewise.api.holds import NAMESPACE_HOLDS
 from pricewise.api.models import ACTIVE_PHASES
+from pricewise.api.podrequests import device_resource
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import HELD_REASONS

@@ -10,8 +10,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from pricewise.api import convert
 from pricewise.api import models as api
+from pricewise.api import podrequests
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
 from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
@@ -62,7 +62,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     return PodRecord(
         node=spec.get("nodeName"),
         planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
-        requests=convert.pod_requests(spec),
+        requests=podrequests.pod_requests(spec),
         phase=phase,
         job=labels.get(JOB_LABEL) if owned else None,
         index=int(index) if index is not None else None,

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pricewise.api.convert import PoolProblem, device_resource, reported_progress
+from pricewise.api.convert import reported_progress
 from pricewise.api.models import ACTIVE_PHASES, PoolStatus, PriceTableStatus, TrainingJobStatus
+from pricewise.api.nodepools import PoolProblem
+from pricewise.api.podrequests import device_resource
 from pricewise.api.wire import job_status_patch, status_wire
 from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
@@ -138,7 +140,7 @@ class Scheduler:
             log.exception("accrual at the old prices failed; the next cycle accrues at the new")
 
     def prices_changed(self, body: Mapping[str, Any], message: str) -> None:
-        """A PriceTable's prices changed (`message`, from `convert.price_changes`; empty where
+        """A PriceTable's prices changed (`message`, from `nodepools.price_changes`; empty where
         they did not): said in an event on it at the next cycle (a running job's cost then
         moved with nothing to say why)."""
         if message:

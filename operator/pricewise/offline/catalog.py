@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pricewise.api.convert import resources_of
 from pricewise.api.files import read_text
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import PriceTable
+from pricewise.api.podrequests import resources_of
 from pricewise.offline.columns import columns
 
 REQUIRED = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Region", "Price", "SpotPrice")

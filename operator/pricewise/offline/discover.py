@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pricewise.api.convert import resources_of
+from pricewise.api.podrequests import resources_of
 
 NODEPOOL_LABELS = (
     "cloud.google.com/gke-nodepool",

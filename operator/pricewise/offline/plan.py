@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from pricewise.api import convert, holds
+from pricewise.api import convert, holds, nodepools, quotas
 from pricewise.api.manifests import ManifestError, Manifests
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.wire import option_row
@@ -38,8 +38,8 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
     if len(currencies) > 1:
         raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
     currency = currencies.pop()
-    pools, problems = convert.pools_from(
-        found.price_tables, found.nodes, convert.node_usage(found.pods)
+    pools, problems = nodepools.pools_from(
+        found.price_tables, found.nodes, nodepools.node_usage(found.pods)
     )
     warnings = found.skipped_warnings() + found.template_warnings()
     # Without nodes every pool matches none: the cause is said once, not a line per pool.
@@ -93,7 +93,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
             if job.namespace not in blocked
         ),
         quotas=tuple(
-            convert.quota_from(
+            quotas.quota_from(
                 q, [(j.metadata.namespace, j.metadata.name, j.spec.template) for j in found.jobs]
             )
             for q in found.quotas

@@ -1,7 +1,7 @@
 """The simulated cluster: pools and prices from a PriceTable, nodes from a node-pool file.
 
 The PriceTable is read and checked by the API model, and its pools are matched to nodes by
-`convert.pools_from`, as in the operator. A node-pool file is either a compact list of pools
+`nodepools.pools_from`, as in the operator. A node-pool file is either a compact list of pools
 with a node count and one node shape:
 
     kind: NodePools
@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pricewise.api import convert
+from pricewise.api import nodepools, podrequests
 from pricewise.api.manifests import parse_model, read_objects
 from pricewise.api.models import Pool as PoolSpec
 from pricewise.api.models import PriceTable
@@ -99,7 +99,7 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
 
 def _check(where: str, allocatable: Mapping[str, Any]) -> None:
     try:
-        convert.resources_of(allocatable, room=True)
+        podrequests.resources_of(allocatable, room=True)
     except (ValueError, TypeError) as err:
         raise ClusterFileError(f"{where}: {err}") from None
 
@@ -117,7 +117,7 @@ def load_pools(
     """
     tables, currency = read_price_tables(price_table)
     specs = [spec for table in tables for spec in table.spec.pools]
-    pools, problems = convert.pools_from(tables, list(_node_objects(node_pools, specs)))
+    pools, problems = nodepools.pools_from(tables, list(_node_objects(node_pools, specs)))
     refused = [f"{price_table}: {p.message}" for p in problems if p.reason in REFUSED]
     if refused:
         raise ClusterFileError("; ".join(refused))
