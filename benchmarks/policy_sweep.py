@@ -21,7 +21,7 @@ from typing import Any
 
 import machine
 from pricewise.core.lookahead import LookAhead
-from pricewise.core.solver import SolverSettings
+from pricewise.core.settings import SolverSettings
 from pricewise.offline import simmodel, simpolicies, simreport, simrun
 from pricewise.offline.simcluster import load_pools
 from pricewise.offline.traces import deadline_factors, load_throughputs, load_trace, window

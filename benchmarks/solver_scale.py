@@ -34,8 +34,9 @@ from datetime import UTC, datetime, timedelta
 import machine
 from pricewise.core.costmodel import candidates
 from pricewise.core.lookahead import LookAhead
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Job, JobOption, Node, Pool, PoolPrices, Resources, Snapshot
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import solve
 from pricewise.core.units import from_micros, to_micros
 
 ACCELERATORS = {  # kind: (devices per node, list price per device-hour, relative speed)

@@ -21,7 +21,7 @@ from pricewise.offline.arguments import time_limit, wait_cost
 
 if TYPE_CHECKING:
     from pricewise.controller.config import OperatorConfig
-    from pricewise.core.solver import SolverSettings
+    from pricewise.core.settings import SolverSettings
 
 
 def _moment(text: str) -> datetime:

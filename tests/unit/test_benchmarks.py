@@ -15,8 +15,8 @@ from pathload import load_script
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import TrainingJob
 from pricewise.core.lookahead import LookAhead
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Pool
-from pricewise.core.solver import SolverSettings
 from pricewise.core.units import MICROS, to_micros
 from pricewise.offline import simpolicies
 from pricewise.offline.simcluster import load_pools

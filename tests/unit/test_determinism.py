@@ -18,7 +18,8 @@ PLAN = """
 import json
 from factory import gpu_nodes, job, option, pool, snapshot
 from pricewise.core.snapshot import BudgetView, Quota
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import solve
+from pricewise.core.settings import SolverSettings
 from pricewise.core.units import to_micros
 
 pools = [

@@ -22,8 +22,9 @@ from pricewise.core.explain import Decision
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.preemption import PreemptionSettings, RunningJob, preemption_note, preemptions
 from pricewise.core.refusals import INFEASIBLE
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import BudgetView, JobOption, Quota, Release, Resources
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import solve
 from pricewise.core.units import from_micros, parse_duration, to_micros
 from pricewise.offline.plan import decision_dict
 

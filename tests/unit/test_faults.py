@@ -18,7 +18,7 @@ from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.scheduler import Scheduler
 from pricewise.controller.workers import JOB_LABEL
-from pricewise.core.solver import SolverSettings
+from pricewise.core.settings import SolverSettings
 from pricewise.kube import ApiError, ConflictError
 
 

@@ -26,7 +26,7 @@ from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import operator_config, quote
 from pricewise.controller.scheduler import Scheduler
 from pricewise.core import solver
-from pricewise.core.solver import SolverSettings
+from pricewise.core.settings import SolverSettings
 from pricewise.kube import ApiError, ConflictError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

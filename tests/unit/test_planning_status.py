@@ -19,8 +19,8 @@ from pricewise.controller.metrics import Metrics
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.controller.teller import REFRESH_EVERY_S, REWRITE_EVERY_S
 from pricewise.core.explain import Decision
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Resources
-from pricewise.core.solver import SolverSettings
 from pricewise.core.times import parse_time
 
 EIGHT = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}

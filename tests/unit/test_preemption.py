@@ -17,8 +17,9 @@ from pricewise.controller.records import JobRecord
 from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang, pack
 from pricewise.core.preemption import RunningJob, preemptions
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Node, Pool, Release, Resources, Snapshot
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import solve
 from pricewise.kube import ApiError
 
 SETTINGS = SolverSettings(time_limit_s=5.0)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from pricewise.core.costmodel import candidates
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Node, Pool, PoolPrices, Resources, Snapshot
-from pricewise.core.solver import SolverSettings
 from pricewise.core.units import to_micros
 from pricewise.offline import simpolicies, simreport, simrun, simulate
 from pricewise.offline.backfill import _Profile, backfill_policy

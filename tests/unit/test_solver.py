@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from factory import NOW, gpu_nodes, job, option, pool, snapshot
 
-from pricewise.core import cpsat, quarantine, relaxation, solver
+from pricewise.core import cpsat, phases, quarantine, relaxation, solver
 from pricewise.core.classes import ChoiceKey, JobClasses
 from pricewise.core.costmodel import candidates, without_missed_deadline
 from pricewise.core.lookahead import LookAhead, later_starts, plan_moved, release_slots
-from pricewise.core.relaxation import SLACK
+from pricewise.core.relaxation import SLACK, Relaxation
+from pricewise.core.settings import MIN_SHARE, SolverSettings
 from pricewise.core.snapshot import BudgetView, Job, Node, Quota, Release, Resources, Snapshot
-from pricewise.core.solver import Plan, SolverSettings, counted_waits, solve
+from pricewise.core.solver import Plan, counted_waits, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import violations
 
@@ -758,7 +759,7 @@ def test_the_time_limit_bounds_every_stage_of_the_solve(
 def test_a_solve_has_what_its_snapshot_left_of_the_limit() -> None:
     settings = SolverSettings(time_limit_s=10.0)
     assert settings.after(3.0).time_limit_s == 7.0
-    assert settings.after(30.0).time_limit_s == solver.MIN_SHARE * 10.0
+    assert settings.after(30.0).time_limit_s == MIN_SHARE * 10.0
     assert settings.after(3.0).look_ahead == settings.look_ahead
     # A deterministic limit is CP-SAT's work, which a snapshot's seconds do not use up.
     steady = SolverSettings(time_limit_s=10.0, deterministic=True)
@@ -1551,7 +1552,7 @@ def test_beside_a_relaxation_a_plan_within_the_gap_of_its_bound_is_not_priced_fu
     def priced(bound: float) -> tuple[float, list[Any]]:
         backend = cpsat.CpSat(model, Counter(), greedy)
         floor = relaxation.Floor(bound, (), {})
-        outcome = solver._phases(
+        outcome = phases.solve_in_phases(
             backend, model, [1, 0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0,
             floor=floor,
         )  # fmt: skip
@@ -1578,7 +1579,7 @@ def test_beside_a_relaxation_a_level_that_admits_its_relaxed_count_is_not_counte
 
     def counts(ceilings: tuple[int, ...]) -> list[int]:
         backend = cpsat.CpSat(model, Counter(), [key["urgent", "l4"]])
-        outcome = solver._phases(
+        outcome = phases.solve_in_phases(
             backend, model, [1, 0], SolverSettings(), 1e9, True, False, clock=lambda: 0.0,
             ceilings=ceilings,
         )  # fmt: skip
@@ -1602,7 +1603,7 @@ def test_without_early_starts_a_plan_keeps_its_starts() -> None:
 
     def start(early_starts: bool) -> int:
         backend = cpsat.CpSat(model, Counter(), [hour])
-        outcome = solver._phases(
+        outcome = phases.solve_in_phases(
             backend, model, [0], SolverSettings(), 1e9, False, clock=lambda: 0.0,
             early_starts=early_starts,
         )  # fmt: skip
@@ -1642,8 +1643,8 @@ def test_a_plan_found_early_is_solved_again_with_its_own_ends_as_later_starts(
     # pools, shortlisted, that took 3.7 s more).
     StageClock(monkeypatch, 10.0, **shares)
     solved = []
-    solve_round = solver._solve_round
-    monkeypatch.setattr(solver, "_solve_round", lambda *a: solved.append(a) or solve_round(*a))
+    solve_round = solver.solve_round
+    monkeypatch.setattr(solver, "solve_round", lambda *a: solved.append(a) or solve_round(*a))
     checked(snapshot([SLOW, FAST], jobs), SolverSettings(whole_model_up_to=whole_model_up_to))
     assert len(solved) == rounds
 
@@ -1658,8 +1659,8 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
     snap = snapshot([SLOW, FAST], jobs)
     model = job_by_job(snap)
     levels = [1, 0]
-    relaxation = solver.Relaxation(model)
-    outcome = solver._phases(
+    relaxation = Relaxation(model)
+    outcome = phases.solve_in_phases(
         relaxation, model, levels, SolverSettings(), 1e9, False, False, clock=lambda: 0.0
     )
     assert outcome is not None and outcome.floor is not None
@@ -1667,14 +1668,14 @@ def test_the_relaxation_bounds_plans_that_admit_fewer_jobs_by_duality() -> None:
     assert outcome.floor.at(relaxation.values) == pytest.approx(outcome.floor.value)
     # The same requirements weighted 3 and 5: GLOP sees each row divided by its weight, and
     # the bound must not depend on it.
-    weighted = solver.Relaxation(model)
+    weighted = Relaxation(model)
     for level, count, weight in zip(levels, outcome.counts, (3, 5), strict=True):
         weighted.require({k: weight for k in model.level(level)}, True, weight * count)
     floor = weighted.floor() if weighted.optimise(cost, False, 10.0) is not None else None
     assert floor is not None
     bounds = []
     for fewer in (1, 2, 4):
-        fresh = solver.Relaxation(model)
+        fresh = Relaxation(model)
         counts = [max(0, n - fewer) for n in outcome.counts]
         for level, count in zip(levels, counts, strict=True):
             fresh.require(model.admitted(model.level(level)), True, count)
@@ -1714,8 +1715,8 @@ def test_a_job_the_relaxation_splits_finds_room_among_its_ranked_choices() -> No
     # H100, and all four are planned, as in the relaxation.
     snap = snapshot([SLOW, FAST], split_by_the_relaxation())
     model = job_by_job(snap)
-    relaxation = solver.Relaxation(model)
-    outcome = solver._phases(
+    relaxation = Relaxation(model)
+    outcome = phases.solve_in_phases(
         relaxation, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
     )
     assert outcome is not None and outcome.counts == [4]
@@ -1740,8 +1741,8 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     ]
     snap = snapshot(pools, [job("a", BOTH[0])])
     model = job_by_job(snap)
-    relaxed = solver.Relaxation(model)
-    outcome = solver._phases(
+    relaxed = Relaxation(model)
+    outcome = phases.solve_in_phases(
         relaxed, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
     )
     assert outcome is not None
@@ -1752,7 +1753,7 @@ def test_cpsat_beside_a_relaxation_decides_among_the_choices_it_shortlists() -> 
     assert {k[2] for k in backend.choice} == {"cheap", "mid"}
     assert {k[2] for k in relaxed.shortlist(outcome.floor, 2)} == {"cheap", "mid", "dear"}
     # Without a floor (its cost phase cut short), the cheapest.
-    assert {k[2] for k in solver.Relaxation(model).shortlist(None, 2)} == {"cheap", "mid"}
+    assert {k[2] for k in Relaxation(model).shortlist(None, 2)} == {"cheap", "mid"}
 
 
 def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
@@ -1768,13 +1769,15 @@ def test_a_job_the_rounding_leaves_out_is_placed_by_moving_one_other() -> None:
     plan = backend.completed(backend.short())
     assert plan == Counter([key["small", "h100"], key["big", "l4"]])
     # The solver starts from it; it completes only jobs the relaxation placed.
-    lp = solver.Relaxation(model)
-    assert solver._phases(lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0)
-    solver._complete(backend, lp, model.level(0))
+    lp = Relaxation(model)
+    assert phases.solve_in_phases(
+        lp, model, [0], SolverSettings(), 1e9, False, False, clock=lambda: 0.0
+    )
+    phases.complete(backend, lp, model.level(0))
     assert backend.incumbent == plan
     backend = cpsat.CpSat(model, Counter(), [key["small", "l4"]])
     lp.values = {k: v for k, v in lp.values.items() if k[0] != "team-a/big"}
-    solver._complete(backend, lp, model.level(0))
+    phases.complete(backend, lp, model.level(0))
     assert backend.incumbent == Counter({key["small", "l4"]: 1})
     # A job that nothing placed makes room for stays out; the plan in hand is unchanged.
     crowded = snapshot([ONE_L4], [job("a", option("nvidia-l4", 1000)), big])
@@ -1928,14 +1931,14 @@ def test_a_relaxed_solve_gives_cpsat_the_shortlist_where_many_choices_are_left(
 
     monkeypatch.setattr(cpsat.CpSat, "__init__", recorded)
     early = []
-    phases = solver._phases
+    in_phases = phases.solve_in_phases
 
     def spied(*args: Any, **kwargs: Any) -> Any:
         if isinstance(args[0], cpsat.CpSat):
             early.append(kwargs.get("early_starts", True))
-        return phases(*args, **kwargs)
+        return in_phases(*args, **kwargs)
 
-    monkeypatch.setattr(solver, "_phases", spied)
+    monkeypatch.setattr(phases, "solve_in_phases", spied)
     # Nine choices; the relaxation fixes the A100 job's, and the split L4/H100 jobs' eight are
     # left to CP-SAT.
     a100 = pool("a100", "nvidia-a100-80gb", 4.0, gpu_nodes("a100", 1))
@@ -1962,7 +1965,7 @@ def test_glop_is_not_started_with_less_time_than_its_last_phase_took() -> None:
     model = job_by_job(snap)
     cost = model.cost(list(model.candidates))
     for least_s, started in ((0.0, False), (5.0, True)):
-        relaxed = solver.Relaxation(model, least_s)
+        relaxed = Relaxation(model, least_s)
         assert relaxed.optimise(cost, False, 10.0) is not None
         relaxed.took = 2.0
         assert (relaxed.optimise(cost, False, 1.0) is not None) is started

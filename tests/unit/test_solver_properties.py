@@ -25,6 +25,7 @@ from pricewise.core.classes import ChoiceKey
 from pricewise.core.costmodel import candidates
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.model import implied, steepest
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import (
     GPU,
     BudgetView,
@@ -38,7 +39,7 @@ from pricewise.core.snapshot import (
     Resources,
     Snapshot,
 )
-from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.solver import Plan, solve
 from pricewise.core.units import to_micros
 from pricewise.core.validate import reference_cost, violations
 

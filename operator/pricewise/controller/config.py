@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pricewise.core import bounds
 from pricewise.core.lookahead import MOST_WAIT_COST, LookAhead
-from pricewise.core.solver import SolverSettings
+from pricewise.core.settings import SolverSettings
 from pricewise.core.units import format_duration, parse_duration
 
 

@@ -51,8 +51,9 @@ from pricewise.core.preemption import (
     told,
 )
 from pricewise.core.quarantine import solve_isolated
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Pool, Snapshot
-from pricewise.core.solver import Plan, SolverSettings
+from pricewise.core.solver import Plan
 from pricewise.core.times import dated, timestamp
 from pricewise.core.units import format_duration, format_micros, format_share, from_micros
 from pricewise.kube import ApiError, Kube, purpose, record_event

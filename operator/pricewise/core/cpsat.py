@@ -1,6 +1,6 @@
 """The placement model in CP-SAT: one variable per class choice (a Boolean for a job alone, a
 count for a class of copies), the model's rows as linear constraints, and the phases' objectives
-solved one at a time from the incumbent (see `solver._phases`).
+solved one at a time from the incumbent (see `phases.solve_in_phases`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Snapshot
-from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.solver import Plan, solve
 from pricewise.core.validate import violations
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ instants, quotas, budgets), so on that snapshot the relaxation, solved phase by 
 real model in a quarter of a second, takes 879 jobs' choices whole and leaves 14 fractional.
 The whole ones are fixed and CP-SAT decides the rest; rows only have non-negative coefficients,
 so the fixed part never makes the rest infeasible. The relaxation minimises the total cost in
-one phase (see `solver._phases`), so its cost is a bound on the total cost of any plan that
+one phase (see `phases.solve_in_phases`), so its cost is a bound on the total cost of any plan that
 admits as many jobs per level: the bound the solver reports when it fixes, moved by duality
 (`Floor`) to the rows the plan meets otherwise (fewer jobs admitted, say). Its count of a level
 likewise bounds CP-SAT's, while the levels above admit as many and no overdue job is started
-first (`solver._phases`).
+first (`phases.solve_in_phases`).
 
 One GLOP solver serves every phase, each starting from the last one's basis: on 1,000 jobs
 over 20 pools the phases took 0.72 s in all against 0.94 s solved from scratch, and building the

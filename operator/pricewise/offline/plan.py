@@ -17,8 +17,9 @@ from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.wire import option_row
 from pricewise.core.costmodel import without_missed_deadline
 from pricewise.core.explain import Decision
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Snapshot
-from pricewise.core.solver import Plan, SolverSettings, solve
+from pricewise.core.solver import Plan, solve
 from pricewise.core.times import clock, optional_timestamp, timestamp
 from pricewise.core.units import format_money, from_micros
 from pricewise.offline.columns import columns

@@ -24,8 +24,9 @@ from dataclasses import replace
 
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.greedy import Ledger, place_greedily
+from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Snapshot
-from pricewise.core.solver import SolverSettings, solve
+from pricewise.core.solver import solve
 from pricewise.offline.simmodel import CycleResult, Policy
 
 POLICIES = (

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pricewise.core.lookahead import LookAhead
-from pricewise.core.solver import SolverSettings
+from pricewise.core.settings import SolverSettings
 from pricewise.core.units import MICROS
 from pricewise.offline.arguments import max_wait, time_limit, wait_cost, within
 from pricewise.offline.backfill import backfill_policy
