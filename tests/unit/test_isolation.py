@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +166,60 @@ def test_a_poison_job_waits_with_its_reason_and_the_others_are_placed(name: str)
     bad = world.job(name)
     assert (bad["phase"], bad["reason"]) == ("Pending", "InvalidSpec")
     assert field in bad["message"]
+
+
+RUNNING = {
+    "phase": "Running",
+    "pool": "l4",
+    "accelerator": "nvidia-l4",
+    "optionIndex": 0,
+    "workers": 1,
+    "nodes": ["l4-0"],
+    "admittedAt": "2026-11-29T10:00:00Z",
+    "startedAt": "2026-11-29T10:30:00Z",
+    "estimatedFinish": "2026-11-29T13:00:00Z",
+    "estimatedDuration": "3h",
+}
+POISON_STATUSES = {
+    # Each stopped every cycle, or a step of it for every job, before it was read as unknown.
+    "finish-in-year-9999": {"estimatedFinish": "9999-12-31T23:50:00Z"},
+    "workers-2**31": {"workers": 2**31 - 1},
+    "negative-workers": {"workers": -5},
+    "duration-forever": {"estimatedDuration": "forever"},
+    "bucket-of-year-9999": {"costBuckets": {"9999-12-31T23": 0.5}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(POISON_STATUSES))
+def test_a_hand_edited_status_stops_no_cycle_nor_any_budget(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World()
+    world.kube.put("budgets", budget("b", limit=100.0))
+    world.kube.put("budgets", budget("b", namespace="other", limit=100.0))
+    odd = job(
+        "odd", options=[{"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "3h"}]
+    )
+    world.kube.put("trainingjobs", {**odd, "status": {**RUNNING, **POISON_STATUSES[name]}})
+    world.kube.put("trainingjobs", job("canary", namespace="other"))
+    world.cycle()
+    assert world.job("canary", "other")["phase"] == "Admitted"
+    for namespace in (NS, "other"):
+        spent = world.kube.status("budgets", namespace, "b")
+        assert spent["committed"] >= 0 and spent["remaining"] <= 100.0
+    # No step of the cycle failed for every job (preemption, budgets, accruals...).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_hand_edited_budget_spend_stops_no_cycle(caplog: pytest.LogCaptureFixture) -> None:
+    # 1e308 spent in the current period failed every cycle as it was counted in money.
+    world = World()
+    period = {"periodStart": "2026-11-01T00:00:00Z", "periodEnd": "2026-12-01T00:00:00Z"}
+    world.kube.put("budgets", {**budget("b", limit=100.0), "status": {"spent": 1e308, **period}})
+    world.kube.put("trainingjobs", job("canary"))
+    world.cycle()
+    assert world.job("canary")["phase"] == "Admitted"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_job_that_cannot_be_planned_says_why_in_its_admitted_condition_once() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +23,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -617,6 +619,23 @@ Amount = Annotated[float, Field(ge=0, le=bounds.MAX_ACCRUED)]
 """An amount of money a status keeps (see `bounds.MAX_ACCRUED`)."""
 
 
+_DATETIME = TypeAdapter(datetime)
+
+
+def _time(value: Any) -> Any:
+    """A status time read back, or None where it is none the operator writes (a hand edit):
+    outside `bounds.EARLIEST_TIME` to `LATEST_TIME`, sums with it overflowed."""
+    try:
+        moment = _DATETIME.validate_python(value)
+    except ValidationError:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment if bounds.EARLIEST_TIME <= aware < bounds.LATEST_TIME else None
+    except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
+        return None
+
+
 class TrainingJobStatus(ApiModel):
     """Where the job went, what it costs, and why."""
 
@@ -626,7 +645,9 @@ class TrainingJobStatus(ApiModel):
     option_index: int | None = Field(
         None, description="Index in spec.options of the option the job was placed with."
     )
-    workers: int | None = Field(None, description="Number of workers chosen.")
+    workers: int | None = Field(
+        None, ge=0, le=bounds.MAX_WORKERS, description="Number of workers chosen."
+    )
     nodes: list[str] = Field(default_factory=list, description="Node planned for each worker.")
     currency: str | None = Field(None, description="Currency of the costs.")
     estimated_cost: float | None = Field(
@@ -713,6 +734,38 @@ class TrainingJobStatus(ApiModel):
     @classmethod
     def _buckets_as_written(cls, value: Any) -> Any:
         return _amounts(value)
+
+    # What a hand edit may have made of the operator's own record, read as unknown rather than
+    # refused, so the rest of the status still reads: 2**31 workers hung every cycle in a loop
+    # over them, a negative count lifted a Budget's headroom, an unreadable estimatedDuration
+    # turned preemption off cluster-wide.
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_as_written(cls, value: Any) -> Any:
+        plausible = isinstance(value, int) and not isinstance(value, bool)
+        return value if plausible and 0 <= value <= bounds.MAX_WORKERS else None
+
+    @field_validator("estimated_duration", mode="before")
+    @classmethod
+    def _duration_as_written(cls, value: Any) -> Any:
+        try:
+            seconds = parse_duration(value)
+        except (TypeError, ValueError, AttributeError):
+            return None
+        return value if 0 <= seconds <= bounds.MAX_RUN_S else None
+
+    @field_validator(
+        "estimated_finish",
+        "accrued_until",
+        "planned_start",
+        "admitted_at",
+        "started_at",
+        "finished_at",
+        mode="before",
+    )
+    @classmethod
+    def _time_as_written(cls, value: Any) -> Any:
+        return _time(value)
 
 
 # --- PriceTable --------------------------------------------------------------------------------
@@ -994,8 +1047,8 @@ class BudgetStatus(ApiModel):
 
     period_start: datetime | None = Field(None, description="Start of the current period.")
     period_end: datetime | None = Field(None, description="End of the current period.")
-    spent: float = Field(0.0, description="Accrued by jobs in this period.")
-    committed: float = Field(0.0, description="Estimated cost still to come of admitted jobs.")
+    spent: Amount = Field(0.0, description="Accrued by jobs in this period.")
+    committed: Amount = Field(0.0, description="Estimated cost still to come of admitted jobs.")
     remaining: float = Field(0.0, description="limit - spent - committed.")
     utilisation: float = Field(0.0, description="(spent + committed) / limit.")
     forecast_exhaustion: datetime | None = Field(
@@ -1013,9 +1066,8 @@ class BudgetStatus(ApiModel):
         description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
         "give its money back.",
     )
-    unwritten_accrual: float | None = Field(
+    unwritten_accrual: Amount | None = Field(
         None,
-        ge=0,
         description="Of spent, what running jobs had accrued past their own status's "
         "accruedCost when this was written (a minute's worth at most): it tells an operator "
         "started afresh the cost of a job deleted while none ran from the others' growth.",
@@ -1030,6 +1082,22 @@ class BudgetStatus(ApiModel):
     def _retained_as_written(cls, value: Any) -> Any:
         # A negative amount lifted a hard limit: 100 USD read 1,000,100 left.
         return _amounts(value)
+
+    # A spend of 1e308 in the current period made every cycle fail as it was counted in money.
+    @field_validator("spent", "committed", mode="before")
+    @classmethod
+    def _spend_as_written(cls, value: Any) -> Any:
+        return value if _amount(value) else 0.0
+
+    @field_validator("unwritten_accrual", mode="before")
+    @classmethod
+    def _unwritten_as_written(cls, value: Any) -> Any:
+        return value if value is None or _amount(value) else None
+
+    @field_validator("period_start", "period_end", "forecast_exhaustion", mode="before")
+    @classmethod
+    def _time_as_written(cls, value: Any) -> Any:
+        return _time(value)
 
 
 # --- Objects -----------------------------------------------------------------------------------

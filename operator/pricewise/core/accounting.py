@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from pricewise.core import bounds
+
 BUCKET_FORMAT = "%Y-%m-%dT%H"
 """Costs are kept per UTC hour, so that any day, week or month can be summed later; an hour
 that a budget's period starts or ends in, off the hour, is split there (see `accrue`)."""
@@ -67,11 +69,13 @@ def _bucket_start(key: str) -> datetime | None:
     """When a bucket starts; None for a key that is none (hand-edited): one such key must not
     stop every Budget's figures, nor placement. Cached: every job has the same few keys."""
     try:
-        return datetime.strptime(key, BUCKET_FORMAT + (":%M" if ":" in key else "")).replace(
+        start = datetime.strptime(key, BUCKET_FORMAT + (":%M" if ":" in key else "")).replace(
             tzinfo=UTC
         )
     except ValueError:
         return None
+    # Its end is an hour on: an hour of year 9999 had none, and stopped every Budget's write.
+    return start if bounds.EARLIEST_TIME <= start < bounds.LATEST_TIME else None
 
 
 def _bucket_spans(buckets: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:

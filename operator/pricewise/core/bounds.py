@@ -16,6 +16,7 @@ jobs stays in range.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 MAX_WORK: Final = 1e15
@@ -38,6 +39,11 @@ MAX_PRICE_PER_HOUR: Final = 1e5
 """Price of one device, CPU, GiB or node for one hour."""
 MAX_RUN_S: Final = 10 * 365 * 86400.0
 """Longest run pricewise plans for (about 10 years); also the longest duration accepted."""
+EARLIEST_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times a status may hold, read back: the operator writes none outside them, and a time and
+the longest run added or taken away stay within what a datetime holds (a hand-edited
+estimatedFinish of 9999-12-31 made every cycle fail as it added a run to it)."""
 MIN_DURATION_S: Final = 1.0
 """Shortest duration accepted where a duration divides (an option's run time, maxDuration)."""
 MAX_WORKERS: Final = 1024
