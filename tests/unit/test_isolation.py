@@ -531,6 +531,16 @@ def test_a_corrected_quota_is_enforced_again() -> None:
     assert world.job("big")["reason"] == "QuotaTooSmall"  # 4 GPUs where 2 are allowed in all
 
 
+@pytest.mark.parametrize("key", ["pods", "count/pods"])
+def test_a_quota_on_pods_is_counted_under_either_of_its_names(key: str) -> None:
+    # `count/pods` is the same quota as `pods`: its job was admitted, and its pods refused.
+    world = World()
+    world.kube.put("resourcequotas", quota("pods", **{key: "0"}))
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["reason"] == "QuotaTooSmall"
+
+
 def test_a_scoped_quota_counts_only_the_jobs_its_scopes_match() -> None:
     # A quota scoped to priority class `high` was applied to every job of its namespace: a job
     # whose workers the API server admits waited as QuotaTooSmall, "no wait helps".

@@ -21,6 +21,7 @@ QUOTA_KEYS = {
     "requests.memory": "memory",
     "memory": "memory",
     "pods": "pods",
+    "count/pods": "pods",
 }
 """ResourceQuota keys the planner counts, and what each counts in a `Quota`."""
 
