@@ -209,6 +209,49 @@ def test_every_bad_object_is_listed_with_its_name_field_and_fix(tmp_path: Path) 
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "kind: Node\nmetadata: {name: n, labels: [a]}",
+            "Node n: metadata.labels must be a map, not list",
+        ),
+        ("kind: Node\nmetadata: {labels: {a: b}}", "Node ?: metadata.name is required"),
+        (
+            "kind: Node\nmetadata: {name: n}\nstatus: {conditions: [Ready]}",
+            "Node n: status.conditions[0] must be a map, not str",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: p}\nspec: {nodeName: [n]}",
+            "Pod default/p: spec.nodeName must be text, not list",
+        ),
+        (
+            "kind: ResourceQuota\nmetadata: {name: q}\nspec: {hard: {pods: 1}, scopeSelector: "
+            "{matchExpressions: [x]}}",
+            "ResourceQuota default/q: spec.scopeSelector.matchExpressions[0] must be a map, "
+            "not str",
+        ),
+        (
+            "kind: ResourceQuota\nmetadata: {name: q}\nspec: {hard: {pods: true}}",
+            "ResourceQuota default/q: spec.hard.pods: True is not a quantity",
+        ),
+        (
+            "kind: Budget\napiVersion: pricewise.dev/v1alpha1\nmetadata: {name: b}\nspec: [x]",
+            "Budget default/b: spec must be a map, not list",
+        ),
+    ],
+)
+def test_an_object_of_the_wrong_form_in_a_file_is_named_with_its_field(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    # Each ended `pricewise plan` in a Python traceback.
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(f"apiVersion: v1\n{text}\n" if "apiVersion" not in text else text + "\n")
+    result = pricewise("plan", "examples/", str(odd))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {odd}: {says}")
+
+
 def test_figures_pricewise_cannot_read_and_a_job_given_twice_are_clear_errors(
     tmp_path: Path,
 ) -> None:

@@ -408,6 +408,8 @@ def _read(
         # kubectl would keep the last; planning both would book one job's room twice.
         raise ManifestError(f"{path}: {kind} {key[1]} is also in {seen[key]}: keep one")
     seen[key] = path
+    if (wrong := _misshapen(obj, _SHAPES.get(kind, ()))) is not None:
+        raise ManifestError(f"{path}: {kind} {key[1]}: {wrong}")
     if kind == "TrainingJob":
         job = parse_model(api.TrainingJob, obj, str(path))
         _convertible(obj, path, convert.job_from, job)
@@ -417,6 +419,8 @@ def _read(
     elif kind == "Budget":
         _add_budget(found, obj, path)
     elif kind == "Node":
+        if not (obj.get("metadata") or {}).get("name"):
+            raise ManifestError(f"{path}: Node {key[1]}: metadata.name is required")
         allocatable = (obj.get("status") or {}).get("allocatable") or {}
         _convertible(obj, path, podrequests.resources_of, allocatable)
         found.nodes.append(obj)
@@ -451,6 +455,71 @@ _KINDS = ("TrainingJob", "PriceTable", "Budget", "Node", "Pod", "ResourceQuota")
 _OTHER_COMMANDS = frozenset({"ResourceMix", "NodePools"})
 """Kinds `plan mix` and `simulate` read, skipped without a warning: `pricewise plan examples/`
 reads a folder that holds them too."""
+
+
+_SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
+    "Node": (
+        ("metadata", dict),
+        ("metadata.name", str),
+        ("metadata.labels", dict),
+        ("metadata.labels.*", str),
+        ("spec", dict),
+        ("status", dict),
+        ("status.conditions", list),
+        ("status.conditions.*", dict),
+        ("status.allocatable", dict),
+    ),
+    "Pod": (
+        ("metadata", dict),
+        ("spec", dict),
+        ("spec.nodeName", str),
+        ("spec.containers", list),
+        ("spec.containers.*", dict),
+        ("spec.initContainers", list),
+        ("spec.initContainers.*", dict),
+        ("status", dict),
+    ),
+    "ResourceQuota": (
+        ("metadata", dict),
+        ("spec", dict),
+        ("spec.hard", dict),
+        ("spec.scopes", list),
+        ("spec.scopeSelector", dict),
+        ("spec.scopeSelector.matchExpressions", list),
+        ("spec.scopeSelector.matchExpressions.*", dict),
+        ("status", dict),
+    ),
+    "Budget": (("metadata", dict), ("spec", dict)),
+}
+"""The form of the fields pricewise reads of the kinds it reads as they are, as the API server
+would have them (`*`: each item or value): a hand-written Node whose labels were a list ended
+`plan` in a traceback."""
+_TYPE_NAMES: dict[type, str] = {dict: "a map", list: "a list", str: "text"}
+
+
+def _misshapen(obj: Mapping[str, Any], shapes: Sequence[tuple[str, type]]) -> str | None:
+    """What of `obj` does not have its form in `shapes` (a missing field is fine), or None."""
+    for path, form in shapes:
+        *steps, last = path.split(".")
+        holders: list[tuple[str, Any]] = [("", obj)]
+        for step in steps:
+            holders = [
+                (f"{at}.{step}".lstrip("."), h.get(step))
+                for at, h in holders
+                if isinstance(h, dict)
+            ]
+        for at, holder in holders:
+            named: list[tuple[str, Any]] = []
+            if last == "*" and isinstance(holder, list):
+                named = [(f"{at}[{i}]", v) for i, v in enumerate(holder)]
+            elif last == "*" and isinstance(holder, dict):
+                named = [(f"{at}[{k!r}]", v) for k, v in holder.items()]
+            elif isinstance(holder, dict):
+                named = [(f"{at}.{last}".lstrip("."), holder.get(last))]
+            for where, value in named:
+                if value is not None and not isinstance(value, form):
+                    return f"{where} must be {_TYPE_NAMES[form]}, not {type(value).__name__}"
+    return None
 
 
 def _convertible(

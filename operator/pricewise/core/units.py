@@ -25,8 +25,14 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|d|h|m|s))+$"
 
 def parse_quantity(value: str | int | float) -> Decimal:
     """Parse a Kubernetes quantity (`500m`, `128Gi`, `4`) into a Decimal of base units."""
+    # A number YAML read as such is taken as written; true, null or .inf is none (the error
+    # was Python's, `[<class 'decimal.ConversionSyntax'>]`).
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)")
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        value = str(value)
     match = _QUANTITY.match(value.strip())
     if not match:
         raise ValueError(f"{value!r} is not a quantity (examples: 4, 500m, 128Gi)")
