@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
 from random import Random
+from typing import Any
 from unittest import mock
 
 from factory import NOW, snapshot
@@ -297,7 +298,16 @@ def busy_clusters(draw: st.DrawFn) -> Snapshot:
 def test_plans_over_time_never_overbook_and_keep_deadlines(snap: Snapshot) -> None:
     # The validator checks every pool at every planned start, every reservation against its
     # deadline and the room its nodes have then, and that no job is both placed and reserved.
-    plan = solve(snap)
+    left_out: list[Job] = []
+    pack_later = solver._pack_later
+
+    def recorded(snapshot: Snapshot, choices: Any, keys: Any, *rest: Any) -> Any:
+        packed, moved = pack_later(snapshot, choices, keys, *rest)
+        left_out.extend(choices[k].job for k, to in moved.items() if to is None)
+        return packed, moved
+
+    with mock.patch.object(solver, "_pack_later", recorded):
+        plan = solve(snap)
     assert violations(snap, plan) == []
     look = LookAhead()
     for d in plan.reserved:
@@ -306,12 +316,18 @@ def test_plans_over_time_never_overbook_and_keep_deadlines(snap: Snapshot) -> No
         if d.job.deadline is not None:
             margin = timedelta(seconds=cand.duration_s * (1 + look.margin))
             assert start + margin <= d.job.deadline + timedelta(seconds=1)
-    # Planning over time never plans fewer jobs of a level than deciding only now places.
+    # Planning over time never plans fewer jobs of a level than deciding only now places, but
+    # for a later start that fits its pool's sums and none of its nodes: it is left out, and
+    # its job planned again by the next cycle (`solver._pack_later`). Solved again at once
+    # instead, it cost the contended replay (benchmarks/README.md) 383-434 USD and 10-15
+    # deadlines.
     levels = sorted({j.priority for j in snap.jobs}, reverse=True)
     now_only = solve(snap, NOW_ONLY)
     planned = [d for d in plan.decisions if d.chosen or d.reservation]
     counts = tuple(sum(1 for d in planned if d.job.priority == lv) for lv in levels)
-    assert counts >= tuple(sum(1 for d in now_only.placed if d.job.priority == lv) for lv in levels)
+    dropped = tuple(sum(1 for j in left_out if j.priority == lv) for lv in levels)
+    placed_now = [sum(1 for d in now_only.placed if d.job.priority == lv) for lv in levels]
+    assert tuple(c + d for c, d in zip(counts, dropped, strict=True)) >= tuple(placed_now)
     event(f"reserved: {min(len(plan.reserved), 3)}")
     # The same input gives the same plan.
     again = solve(snap)
