@@ -419,6 +419,36 @@ def test_a_run_longer_than_its_estimate_that_passes_its_max_cost_is_said_once() 
     assert len([r for _, r, _ in world.kube.events if r == "PastMaxCost"]) == 1
 
 
+def test_a_run_goes_on_at_its_last_price_once_the_prices_are_in_another_currency() -> None:
+    # Its accrual stopped at the switch to EUR, and the rest of its run was never billed (the
+    # Budget's message tells its admin to make the switch). It goes on in USD, said once.
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    world.kube.put("trainingjobs", job("a", options=[EIGHT]))
+    world.cycle()
+    halfway = repriced_at_half_time(world, 1.0)
+    world.scheduler.prices_changing(halfway)
+    world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 2.0), currency="EUR"))
+    registry = world.scheduler.metrics.registry
+    list(registry.collect())  # a scrape: the counter's series are read at 0 first
+    run_cycle(world.scheduler, halfway + timedelta(minutes=30))
+    status = world.job("a")
+    assert (status["accruedCost"], status["currency"]) == (8.0, "USD")  # 8 GPUs, an hour, 1.00
+    said = [m for name, reason, m in world.kube.events if reason == "NotAccrued"]
+    assert said == [
+        "placed at USD prices; the PriceTable's are in EUR now: accrued at its last USD price"
+    ]
+    # Counted in the currency it accrued in, not the cycle's.
+    list(registry.collect())
+    run_cycle(world.scheduler, halfway + timedelta(minutes=31))
+    counted = {"namespace": NS, "pool": "l4"}
+    assert registry.get_sample_value("pricewise_cost_accrued_total", {**counted, "currency": "USD"})
+    assert (
+        registry.get_sample_value("pricewise_cost_accrued_total", {**counted, "currency": "EUR"})
+        is None
+    )
+
+
 def test_a_job_deleted_and_created_again_is_told_of_its_own_run() -> None:
     # The operator kept what it had told a deleted job: created again under its name, a price
     # rise that took its run past its maxCost went unsaid.

@@ -359,13 +359,13 @@ def test_a_cost_series_is_read_at_zero_before_it_counts() -> None:
     plan = solve(snapshot([], []))
     key = ("pricewise_cost_accrued_total",
            (("currency", "USD"), ("namespace", "team-a"), ("pool", "a100")))  # fmt: skip
-    accountant._accrued.append(("team-a", "a100", 2.5))
+    accountant._accrued.append(("team-a", "a100", "USD", 2.5))
     metrics.observe(plan, [], "USD")
     metrics.observe(plan, [], "USD")  # a busy loop's next cycle, no scrape between
     assert _samples(metrics)[key] == 0.0  # the scrape that reads it at 0
-    accountant._accrued.append(("team-a", "a100", 1.0))
+    accountant._accrued.append(("team-a", "a100", "USD", 1.0))
     metrics.observe(plan, [], "USD")
     assert _samples(metrics)[key] == 3.5  # nothing lost, once read at 0
-    accountant._accrued.append(("team-a", "a100", 0.5))
+    accountant._accrued.append(("team-a", "a100", "USD", 0.5))
     metrics.observe(plan, [], "USD")
     assert _samples(metrics)[key] == 4.0

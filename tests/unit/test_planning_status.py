@@ -778,11 +778,11 @@ def test_a_cycle_that_events_came_during_is_followed_at_once(
 def test_a_job_placed_at_prices_in_one_currency_is_not_accrued_in_another() -> None:
     world = one_running()
     run_cycle(world.scheduler, NOW + timedelta(minutes=10))
-    euros = table("prices", pool("l4", "nvidia-l4", 1.0), currency="EUR")
+    euros = table("prices", pool("l4", "nvidia-l4", 3.0), currency="EUR")
     world.kube.put("pricetables", euros)
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
-    # Not 10 minutes of USD plus 20 of EUR added up: USD only, up to the switch.
-    assert (world.job("a")["accruedCost"], world.job("a")["currency"]) == (0.166667, "USD")
+    # Not 10 minutes of USD plus 20 of EUR added up: USD throughout, at its last USD price.
+    assert (world.job("a")["accruedCost"], world.job("a")["currency"]) == (0.5, "USD")
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
     run_cycle(world.scheduler, NOW + timedelta(minutes=40))
     assert world.job("a")["accruedCost"] == round(40 / 60, 6)  # resumed, at USD prices

@@ -53,7 +53,7 @@ class Accountant:
         self.retained: dict[Key, dict[str, float]] = {}
         """Hourly costs of deleted jobs by budget, until written to it: each budget of the
         namespace keeps them, and its own write may fail."""
-        self._accrued: list[tuple[str, str, float]] = []
+        self._accrued: list[tuple[str, str, str, float]] = []
         """(namespace, pool, amount) accrued since last drained, for the cost counter."""
         self._known: dict[str, Pool] = {}
         """Every pool as last priced: a pool taken out of its PriceTable under running jobs
@@ -183,20 +183,33 @@ class Accountant:
     ) -> None:
         """Accrue one job up to `now`, its hour buckets split at `cuts`."""
         name, placed_in = record.status.pool or "", record.status.currency
+        worker = self.cache.planned_worker(record)
+        pool = pools.get(name)
+        rate = self._worker_rates.get(key)
         if placed_in and placed_in != currency:
-            # Its accrual is in the currency it was placed in: adding amounts of another would
-            # mean nothing. It resumes, from where it stopped, once the prices are back in it.
+            # Its accrual is in the currency it was placed in, and amounts of another cannot be
+            # added to it: it goes on at its last price in that one, as a job whose pool was
+            # taken out does (it stopped, and lost the rest of its run for the switch). With no
+            # price known (an operator started since), it resumes once the prices are back.
+            if rate is None:
+                self._say_once(
+                    key,
+                    "NotAccrued",
+                    f"placed at {placed_in} prices; the PriceTable's are in {currency} now: not "
+                    f"accrued until they are in {placed_in} again",
+                )
+                return
             self._say_once(
                 key,
                 "NotAccrued",
-                f"placed at {placed_in} prices; the PriceTable's are in {currency} now: not "
-                f"accrued until they are in {placed_in} again",
+                f"placed at {placed_in} prices; the PriceTable's are in {currency} now: "
+                f"accrued at its last {placed_in} price",
             )
-            return
-        pool = pools.get(name)
-        if pool is not None:
+            pool = pool or self._known.get(name)  # for its power alone
+        elif pool is not None:
             # Priced as placed again: should it change way again, it is told again.
             self._said.pop(key, None)
+            rate = worker_hourly_price(pool, worker) / 1_000_000
         else:
             pool = self._known.get(name)
             if pool is None:
@@ -206,17 +219,16 @@ class Accountant:
                 "PoolUnpriced",
                 f"runs on pool {name}, which no PriceTable has now: accrued at its last price",
             )
-        worker = self.cache.planned_worker(record)
-        rate = worker_hourly_price(pool, worker) / 1_000_000
+            rate = worker_hourly_price(pool, worker) / 1_000_000
         self._worker_rates[key] = rate
-        watts = (pool.power_per_device_watts or 0.0) * worker.devices
+        watts = (pool.power_per_device_watts or 0.0) * worker.devices if pool else 0.0
         pods = self.cache.workers_of(*key)
         spans = [accounting.Span(p.start, p.end) for p in pods.values()]
         spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
         base = self._base(key, record)
         updated = accounting.accrue(base, spans, rate, watts, now, cuts)
         if updated.cost > base.cost:
-            self._accrued.append((key[0], pool.name, updated.cost - base.cost))
+            self._accrued.append((key[0], name, placed_in or currency, updated.cost - base.cost))
         self.accruals[key] = updated
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
@@ -250,8 +262,9 @@ class Accountant:
             self.told.append((key, reason, what))
             log.warning("TrainingJob %s/%s %s", *key, what)
 
-    def drain_accrued(self) -> list[tuple[str, str, float]]:
-        """(namespace, pool, amount) accrued since the last call: what the cost counter adds."""
+    def drain_accrued(self) -> list[tuple[str, str, str, float]]:
+        """(namespace, pool, currency, amount) accrued since the last call: what the cost
+        counter adds, in the currency each job was placed in."""
         drained, self._accrued = self._accrued, []
         return drained
 

@@ -451,8 +451,8 @@ class Metrics:
         # A series is read at 0 by a scrape before it counts anything: `increase()` does not
         # see a series' first sample, so the first accrual of a namespace's pool after each
         # start was lost to the budget burn-rate alert and the spend panels.
-        for namespace, pool, amount in self.accountant.drain_accrued():
-            series = (namespace, pool, currency)
+        for namespace, pool, placed_in, amount in self.accountant.drain_accrued():
+            series = (namespace, pool, placed_in)
             if series not in self._cost_since:
                 self.cost.labels(*series)
                 self._cost_since[series] = self.state.scrapes
