@@ -456,7 +456,7 @@ def test_a_job_deleted_and_created_again_is_told_of_its_own_run() -> None:
     world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))
     world.cycle()
     halfway = repriced_at_half_time(world, 2.0)  # 12.00 USD: told
-    world.scheduler.job_deleted((NS, "a"))  # as the watch reports it
+    world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=30))  # as the watch reports it
     world.kube.delete("trainingjobs", NS, "a")
     world.scheduler.prices_changing(halfway)
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))

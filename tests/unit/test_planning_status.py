@@ -517,7 +517,7 @@ def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_r
 def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
     world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))
-    world.scheduler.job_deleted((NS, "a"))  # as the watch reports it
+    world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=30))  # as the watch reports it
     world.kube.delete("trainingjobs", NS, "a")
     for pod in world.kube.pods(NS):
         world.kube.delete("pods", NS, pod["metadata"]["name"])
@@ -525,6 +525,18 @@ def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
         run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
     spent = {b: world.kube.status("budgets", NS, b)["spent"] for b in ("daily", "monthly")}
     assert spent == {"daily": 0.5, "monthly": 0.5}
+
+
+def test_a_deleted_job_is_billed_up_to_its_deletion_not_its_last_cycle() -> None:
+    # Deleted ten minutes after the last cycle settled it: those ten minutes were lost.
+    world = one_running(budget("daily", period="day"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=40))
+    world.kube.delete("trainingjobs", NS, "a")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    run_cycle(world.scheduler, NOW + timedelta(minutes=41))
+    assert world.kube.status("budgets", NS, "daily")["spent"] == round(40 / 60, 2)
 
 
 def restarted(world: World) -> World:
@@ -794,7 +806,7 @@ def test_a_deleted_job_s_cost_waits_for_a_budget_set_aside_as_invalid_meanwhile(
     good = world.kube.objects[("budgets", NS, "daily")]
     typo = {**good, "spec": {**good["spec"], "timeZone": "Mars/Base"}}
     world.kube.put("budgets", typo)
-    world.scheduler.job_deleted((NS, "a"))
+    world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=30))
     world.kube.delete("trainingjobs", NS, "a")
     for pod in world.kube.pods(NS):
         world.kube.delete("pods", NS, pod["metadata"]["name"])

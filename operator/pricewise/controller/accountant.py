@@ -308,10 +308,17 @@ class Accountant:
             or record.phase in FINISHED_PHASES
         )
 
-    def forget(self, record: JobRecord) -> None:
-        """A job is deleted: keep its costs for its namespace's budgets."""
+    def forget(self, record: JobRecord, now: datetime) -> None:
+        """A job is deleted at `now`: keep its costs for its namespace's budgets, its workers
+        accrued up to then at their last rate (kept as of the last cycle, the time since was
+        lost: up to a cycle's period)."""
         key = (record.body["metadata"]["namespace"], record.body["metadata"]["name"])
         accrual = self._base(key, record)
+        rate = self._worker_rates.get(key)
+        if rate and record.phase in ACTIVE_PHASES and accrual.until and now > accrual.until:
+            spans = [accounting.Span(p.start, p.end) for p in self.cache.workers_of(*key).values()]
+            cuts = self._period_bounds(now).get(key[0], ())
+            accrual = accounting.accrue(accrual, spans, rate, 0.0, now.replace(microsecond=0), cuts)
         # A budget set aside as invalid keeps them too, for when it is corrected.
         for budget in [*self.cache.budgets, *self.cache.budget_errors]:
             if budget[0] == key[0]:

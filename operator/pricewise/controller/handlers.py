@@ -181,7 +181,7 @@ async def training_job(type: str, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         scheduler = _scheduler()
         if scheduler is not None:
-            scheduler.job_deleted(key_of(body))
+            scheduler.job_deleted(key_of(body), datetime.now(UTC))
         CACHE.forget_job(key_of(body))
     else:
         known = CACHE.jobs.get(key_of(body))

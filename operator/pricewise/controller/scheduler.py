@@ -119,11 +119,11 @@ class Scheduler:
         """Ask for a cycle soon (after the debounce)."""
         self._wake.set()
 
-    def job_deleted(self, key: tuple[str, str]) -> None:
-        """A TrainingJob is being deleted: its costs stay with its namespace's budgets."""
+    def job_deleted(self, key: tuple[str, str], now: datetime) -> None:
+        """A TrainingJob is deleted at `now`: its costs stay with its namespace's budgets."""
         record = self.cache.jobs.get(key)
         if record is not None:
-            self.accountant.forget(record)
+            self.accountant.forget(record, now)
 
     def prices_changing(self, now: datetime) -> None:
         """A PriceTable is about to change: what ran so far is settled at the old prices, so
