@@ -704,6 +704,27 @@ def test_an_accrual_settled_at_the_old_prices_is_written_at_once() -> None:
     assert status["accruedCost"] == round(10.5 / 60 + 7 / 3600, 6)
 
 
+def test_a_job_the_quota_holds_is_planned_for_when_a_job_on_another_pool_gives_it_back() -> None:
+    # Quota given back by the namespace's job on the H100 pool was no start for a job of the
+    # L4 pool, which has room: it waited with no plan, or was planned at an L4 job's end.
+    world = World()
+    world.kube.put("nodes", node("h100-0", "h100"))
+    prices = table("prices", pool("l4", "nvidia-l4", 1.0), pool("h100", "nvidia-h100", 4.0))
+    world.kube.put("pricetables", prices)
+    world.kube.put("trainingjobs", job("a", options=[H100]))  # ends at 13:00
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    quota = {"metadata": {"name": "gpus", "namespace": NS},
+             "spec": {"hard": {"requests.nvidia.com/gpu": "8"}},
+             "status": {"hard": {"requests.nvidia.com/gpu": "8"},
+                        "used": {"requests.nvidia.com/gpu": "8"}}}  # fmt: skip
+    world.kube.put("resourcequotas", quota)
+    world.kube.put("trainingjobs", job("b"))  # 1 L4 GPU for an hour
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    assert world.job("b")["plannedStart"] == "2026-11-29T13:00:00Z", world.job("b")["message"]
+    assert "when the namespace's running jobs give it back" in world.job("b")["message"]
+
+
 def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() -> None:
     world = World()
     half_hour = {**EIGHT, "duration": "30m"}

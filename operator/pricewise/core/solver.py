@@ -36,6 +36,7 @@ from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
     counted_wait,
+    due_s,
     duration_units,
     later_starts,
     overdue_hours,
@@ -380,7 +381,20 @@ def _later_starts(
         ends[key[2]].append(key[3] + duration_units(cand))
     slots = {p.name: release_slots(p, snapshot.now, look, ends[p.name]) for p in snapshot.pools}
     now, currency = snapshot.now, snapshot.currency
-    return {k: later_starts(v, slots, now, look, currency) for k, v in feasible.items()}
+    # A hard quota frees when its namespace's jobs end, on any pool: a start then for its jobs
+    # on every pool (a job held by it, on a pool with room, had no start at a job's end on
+    # another pool, and waited with no plan or was told a later one).
+    freed = [
+        (q, {s for at, _ in q.frees if (s := due_s(at, now)) <= look.horizon_s})
+        for q in snapshot.quotas
+        if q.hard and q.frees
+    ]
+    out = {}
+    for k, v in feasible.items():
+        extra = {s for q, at in freed if q.counts(v[0].job) for s in at}
+        mine = {p: sorted(extra.union(s)) for p, s in slots.items()} if extra else slots
+        out[k] = later_starts(v, mine, now, look, currency)
+    return out
 
 
 def _pack_later(
