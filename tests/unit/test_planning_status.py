@@ -13,15 +13,18 @@ import pytest
 from fake_kube import FakeKube, run_cycle
 from test_isolation import NOW, NS, World, budget, job, node, pool, quota, table
 
+from pricewise.api.models import TrainingJob
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.quote import quote
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.controller.teller import REFRESH_EVERY_S, REWRITE_EVERY_S
 from pricewise.core.explain import Decision
 from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Resources
 from pricewise.core.times import parse_time
+from pricewise.core.units import to_micros
 
 EIGHT = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}
 H100 = {"accelerator": "nvidia-h100", "devicesPerWorker": 8, "duration": "1h"}
@@ -313,6 +316,20 @@ def one_running(*budgets: dict[str, Any], **spec: Any) -> World:
     world.cycle()
     start_workers(world, "2026-11-29T12:00:00Z")
     return world
+
+
+def test_a_quote_counts_what_a_budget_spent_since_its_status_was_written() -> None:
+    # The quote took a Budget's spend as last written (up to a minute old) beside what its
+    # jobs still cost from now: a hard budget was quoted room it no longer had.
+    world = one_running(budget("daily", period="day", enforcement="hard"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))  # its start written
+    assert world.kube.status("budgets", NS, "daily")["spent"] == 0.02  # as written at 12:01
+    new = TrainingJob.model_validate(
+        {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob", **job("quoted")}
+    )
+    quoted = asyncio.run(quote(world.kube, [new], NOW + timedelta(minutes=30)))  # type: ignore[arg-type]
+    (daily,) = quoted.snapshot.budgets
+    assert (daily.spent, daily.committed) == (to_micros(0.5), to_micros(0.5))
 
 
 def test_a_job_past_its_estimated_end_says_so_once_and_runs_on() -> None:

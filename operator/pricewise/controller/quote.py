@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from pricewise.api import holds
 from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, GROUP, VERSION, TrainingJob
+from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
 from pricewise.controller.records import JobRecord
@@ -150,7 +151,8 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     """A quote of `jobs` as if submitted now beside everything the cluster holds."""
     cache = Cache()
     await list_into(cache, kube)
-    before = cache.snapshot(now)
+    spent = _spent_now(cache, kube, now)
+    before = cache.snapshot(now, spent)
     keys: set[str] = set()
     replaced: dict[str, str] = {}
     stale: list[str] = []
@@ -174,7 +176,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
         if record.job is None:
             raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
         keys.add(key)
-    snapshot = cache.snapshot(now)
+    snapshot = cache.snapshot(now, spent)
     blocked = cache.namespace_holds()
     held = [
         holds.held(record.job, blocked[namespace])
@@ -186,6 +188,18 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     running = cache.running()
     unappliable = (*said, *stale)
     return Quote(snapshot, keys, before, replaced, held, running, config, warning, unappliable)
+
+
+def _spent_now(cache: Cache, kube: Kube, now: datetime) -> dict[tuple[str, str], float]:
+    """Each Budget's spend up to `now`, summed from its jobs as the operator's cycle sums it:
+    its status's is up to a write old (a minute), and beside what its jobs still cost from now
+    a hard Budget was quoted room it no longer had."""
+    accountant = Accountant(cache, kube)
+    pools, _ = cache.pools()
+    accountant.settle(now, {p.name: p for p in pools})
+    for namespace, name in cache.budgets:
+        accountant.budget_status(namespace, name, now)
+    return accountant.spent_now(now)
 
 
 def _stale_version(key: str, version: str | None, existing: JobRecord | None) -> list[str]:
