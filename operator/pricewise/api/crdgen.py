@@ -216,13 +216,14 @@ _KINDS: list[dict[str, Any]] = [
             _column("Limit", ".spec.limit", "number"),
             _column("Currency", ".spec.currency"),
             _column("Period", ".spec.period"),
+            # Beside Exceeded: whether an exceeded Budget holds jobs back or only warns.
+            _column("Enforcement", ".spec.enforcement"),
             _column("Spent", ".status.spent", "number"),
             _column("Committed", ".status.committed", "number"),
             _column("Remaining", ".status.remaining", "number"),
             # Ready says the budget is counted; whether it is spent is this column's.
             _column("Exceeded", '.status.conditions[?(@.type=="Exceeded")].status'),
             _READY,
-            _column("Enforcement", ".spec.enforcement", priority=1),
             {**_READY_REASON, "priority": 1},
             _AGE,
         ],
