@@ -13,14 +13,13 @@ import yaml
 from pricewise.api import convert, podrequests
 from pricewise.api.crdgen import render_all
 from pricewise.api.manifests import ManifestError, parse_model
+from pricewise.api.fields import DURATION_FORM, check_duration
 from pricewise.api.models import (
-    DURATION_FORM,
     Budget,
     BudgetStatus,
     PriceTable,
     TrainingJob,
     TrainingJobStatus,
-    check_duration,
 )
 from pricewise.api.nodepools import pools_from
 from pricewise.cli import main

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_isolation import NS, World, budget, job, node, pool, table
 
-from pricewise.api.models import SUBDOMAIN_PATTERN
+from pricewise.api.fields import SUBDOMAIN_PATTERN
 
 EXTREMES = [0.0, 5e-324, 1e-300, 1e-6, 1e9, 1e13, 1e15, 1e16, 1e308]
 # Half the objects are ordinary, so that examples also reach placement, budgets and quotas;

@@ -13,14 +13,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from pricewise.api.fields import bounds_phrase, with_bounds
 from pricewise.api.models import (
     GROUP,
     VERSION,
     Budget,
     PriceTable,
     TrainingJob,
-    bounds_phrase,
-    with_bounds,
 )
 
 JsonSchema = dict[str, Any]

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from pricewise.api import convert, holds, podrequests, quotas
+from pricewise.api import convert, fields, holds, podrequests, quotas
 from pricewise.api import models as api
 from pricewise.api.files import read_text
 from pricewise.api.podfields import unknown_fields
@@ -103,12 +103,12 @@ def _located(path: str, text: str) -> str:
 
 
 _FORMS = {
-    api.NAME_PATTERN: "use lowercase letters, digits and '-', e.g. nvidia-l4-spot",
-    api.SUBDOMAIN_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. llm-finetune",
-    api.ACCELERATOR_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. nvidia-l4",
-    api.CURRENCY_PATTERN: "use an ISO 4217 code in capitals, e.g. USD",
-    api.QUANTITY_PATTERN: "use a Kubernetes quantity, e.g. 8, 500m or 64Gi",
-    DURATION_PATTERN: api.DURATION_FORM,
+    fields.NAME_PATTERN: "use lowercase letters, digits and '-', e.g. nvidia-l4-spot",
+    fields.SUBDOMAIN_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. llm-finetune",
+    fields.ACCELERATOR_PATTERN: "use lowercase letters, digits, '-' and '.', e.g. nvidia-l4",
+    fields.CURRENCY_PATTERN: "use an ISO 4217 code in capitals, e.g. USD",
+    fields.QUANTITY_PATTERN: "use a Kubernetes quantity, e.g. 8, 500m or 64Gi",
+    DURATION_PATTERN: fields.DURATION_FORM,
 }
 """What each pattern of the models accepts, in words: users were shown the regex."""
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pricewise.api import fields
 from pricewise.api import models as api
 from pricewise.api.podrequests import (
     TERMINAL_POD_PHASES,
@@ -125,7 +126,8 @@ def pools_from(
                 continue
             pool_table[spec.name] = here
             bad = next(
-                (why for k, v in spec.node_selector.items() if (why := api.bad_label(k, v))), None
+                (why for k, v in spec.node_selector.items() if (why := fields.bad_label(k, v))),
+                None,
             )
             if bad is not None:
                 # No node can match it; said as such, not as nodes missing.

@@ -31,7 +31,7 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pricewise.api.models import CURRENCY_PATTERN
+from pricewise.api.fields import CURRENCY_PATTERN
 
 _DECIMALS = 6
 _SNAP = 1e-9
