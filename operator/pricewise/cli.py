@@ -253,55 +253,19 @@ def _prices(args: argparse.Namespace) -> int:
     printed to stdout unless the whole answer is."""
     import yaml
 
-    from pricewise.api.manifests import ManifestError, parse_model, read_objects
-    from pricewise.api.models import PriceTable
+    from pricewise.api.manifests import ManifestError, read_objects
     from pricewise.offline import catalog, discover
-
-    def table(path: str) -> PriceTable:
-        docs = [d for d in read_objects(path) if d.get("kind") == "PriceTable"]
-        if len(docs) != 1:
-            raise ManifestError(f"{path}: expected one PriceTable, found {len(docs)}")
-        return parse_model(PriceTable, docs[0], path)
 
     try:
         if args.action == "init":
-            names = dict(discover.ACCELERATORS)
-            for pair in args.map:
-                cloud, _, ours = pair.partition("=")
-                if not cloud or not ours:
-                    raise ManifestError(f"--map {pair!r}: expected CLOUD=NAME, e.g. nvidia-l4=l4")
-                names[cloud] = ours
-            nodes = [n for path in args.files for n in read_objects(path) if n["kind"] == "Node"]
-            pools = discover.propose(nodes, names)
-            used = sorted({(x.cloud_accelerator, x.accelerator) for x in pools
-                           if x.cloud_accelerator})  # fmt: skip
-            header = "".join(f"#   {c} -> {p}\n" for c, p in used)
-            header += "".join(sorted({f"# {x.note}\n" for x in pools if x.note}))
-            if left := discover.unpooled(nodes):
-                skipped = (
-                    f"{len(left)} node(s) in no pool ({', '.join(left[:3])}"
-                    f"{', ...' if len(left) > 3 else ''}): {discover.UNPOOLED}; label them and "
-                    "run again, or add their pool by hand"
-                )
-                print(f"warning: {skipped}", file=sys.stderr)
-                header += f"# {skipped}\n"
-            proposed = discover.price_table(pools, args.name, args.currency)
-            try:
-                parse_model(PriceTable, proposed, "the proposed table")
-            except ManifestError as err:  # the user typed flags, not these fields
-                raise ManifestError(
-                    f"{err}\n  (--name sets metadata.name, --currency spec.currency, and --map "
-                    "the pools' accelerator names)"
-                ) from None
-            print(
-                f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
-                "# Prices are empty: fill them with `pricewise prices import CATALOG TABLE`."
-            )
-            print(yaml.safe_dump(proposed, sort_keys=False), end="")
+            text, warnings = discover.init_table(args.files, args.name, args.currency, args.map)
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            print(text, end="")
         elif args.action == "import":
             nodes = [n for path in args.nodes for n in read_objects(path) if n["kind"] == "Node"]
             priced, notes = catalog.import_prices(
-                table(args.table), catalog.read_catalog(args.catalog), nodes
+                catalog.read_table(args.table), catalog.read_catalog(args.catalog), nodes
             )
             for note in notes:
                 print(note, file=sys.stderr)
@@ -310,7 +274,7 @@ def _prices(args: argparse.Namespace) -> int:
             if args.old == args.new == "-":  # stdin is read once: the second table would be none
                 print("error: OLD and NEW are both -: give one of them as a file", file=sys.stderr)
                 return 2
-            old, new = table(args.old), table(args.new)
+            old, new = catalog.read_table(args.old), catalog.read_table(args.new)
             print(catalog.diff(old, new))
             return 0 if catalog.same_tables(old, new) else 1
     except (ManifestError, catalog.CatalogError, discover.DiscoveryError) as err:

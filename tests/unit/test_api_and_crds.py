@@ -12,8 +12,8 @@ import yaml
 
 from pricewise.api import convert, podrequests
 from pricewise.api.crdgen import render_all
-from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.fields import DURATION_FORM, check_duration
+from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import (
     Budget,
     BudgetStatus,

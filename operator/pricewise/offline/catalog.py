@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewise.api.files import read_text
-from pricewise.api.manifests import parse_model
+from pricewise.api.manifests import ManifestError, parse_model, read_objects
 from pricewise.api.models import PriceTable
 from pricewise.api.podrequests import resources_of
 from pricewise.offline.columns import columns
@@ -298,6 +298,14 @@ PRICES = ("perDeviceHour", "perCpuHour", "perGiBHour", "perNodeHour")
 
 def _pools(table: PriceTable) -> dict[str, dict[str, Any]]:
     return {p.name: p.model_dump(by_alias=True, exclude_none=True) for p in table.spec.pools}
+
+
+def read_table(path: str) -> PriceTable:
+    """The one PriceTable in a file (`-`: stdin), or a ManifestError saying how many it holds."""
+    docs = [d for d in read_objects(path) if d.get("kind") == "PriceTable"]
+    if len(docs) != 1:
+        raise ManifestError(f"{path}: expected one PriceTable, found {len(docs)}")
+    return parse_model(PriceTable, docs[0], path)
 
 
 def same_tables(old: PriceTable, new: PriceTable) -> bool:

@@ -14,10 +14,14 @@ which `--map CLOUD=PRICEWISE` extends.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
+from pricewise.api.manifests import ManifestError, parse_model, read_objects
+from pricewise.api.models import PriceTable
 from pricewise.api.podrequests import resources_of
 
 NODEPOOL_LABELS = (
@@ -264,3 +268,44 @@ def price_table(pools: Iterable[ProposedPool], name: str, currency: str) -> dict
         "metadata": {"name": name},
         "spec": {"currency": currency, "pools": entries},
     }
+
+
+def init_table(
+    files: Sequence[str], name: str, currency: str, maps: Sequence[str]
+) -> tuple[str, list[str]]:
+    """`pricewise prices init`: the PriceTable proposed for the nodes in `files` as YAML, with
+    a header of the names it used (`maps`: CLOUD=NAME pairs over `ACCELERATORS`), and the
+    warnings to say beside it. Raises ManifestError or DiscoveryError naming what to fix."""
+    names = dict(ACCELERATORS)
+    for pair in maps:
+        cloud, _, ours = pair.partition("=")
+        if not cloud or not ours:
+            raise ManifestError(f"--map {pair!r}: expected CLOUD=NAME, e.g. nvidia-l4=l4")
+        names[cloud] = ours
+    nodes = [n for path in files for n in read_objects(path) if n["kind"] == "Node"]
+    pools = propose(nodes, names)
+    used = sorted({(x.cloud_accelerator, x.accelerator) for x in pools if x.cloud_accelerator})
+    header = "".join(f"#   {c} -> {p}\n" for c, p in used)
+    header += "".join(sorted({f"# {x.note}\n" for x in pools if x.note}))
+    warnings = []
+    if left := unpooled(nodes):
+        skipped = (
+            f"{len(left)} node(s) in no pool ({', '.join(left[:3])}"
+            f"{', ...' if len(left) > 3 else ''}): {UNPOOLED}; label them and "
+            "run again, or add their pool by hand"
+        )
+        warnings.append(skipped)
+        header += f"# {skipped}\n"
+    proposed = price_table(pools, name, currency)
+    try:
+        parse_model(PriceTable, proposed, "the proposed table")
+    except ManifestError as err:  # the user typed flags, not these fields
+        raise ManifestError(
+            f"{err}\n  (--name sets metadata.name, --currency spec.currency, and --map "
+            "the pools' accelerator names)"
+        ) from None
+    text = (
+        f"# Pools found on {len(nodes)} node(s); accelerator names used:\n{header}"
+        "# Prices are empty: fill them with `pricewise prices import CATALOG TABLE`.\n"
+    )
+    return text + yaml.safe_dump(proposed, sort_keys=False), warnings
