@@ -20,6 +20,7 @@ from pricewise.core.units import (
     format_micros_apart,
     format_micros_up,
     format_money,
+    format_rate,
     format_share,
     memory_mib,
     parse_duration,
@@ -201,3 +202,13 @@ def test_a_time_of_another_day_carries_its_date() -> None:
 )
 def test_a_share_is_never_said_as_none_when_it_is_some(fraction: float, text: str) -> None:
     assert format_share(fraction) == text
+
+
+def test_a_throughput_is_printed_in_full_from_ten_thousand_on() -> None:
+    # `1.34e+13/s of the 1.932e+14/s required` was no figure a person reads.
+    assert format_rate(1.34e13) == "13,400,000,000,000"
+    assert (format_rate(12.5), format_rate(9999.4), format_rate(0.000123)) == (
+        "12.5",
+        "9,999",
+        "0.000123",
+    )

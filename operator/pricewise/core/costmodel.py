@@ -27,6 +27,7 @@ from pricewise.core.units import (
     format_duration,
     format_micros,
     format_micros_apart,
+    format_rate,
 )
 
 MIB_PER_GIB = 1024
@@ -402,8 +403,8 @@ def _candidate_on_nodes(
                     else ")"
                 )
         else:
-            required = f"{job.min_throughput or 0:,.4g}/s required"
-            note = f"reaches {widest.throughput:,.4g}/s of the {required}"
+            required = f"{format_rate(job.min_throughput or 0)}/s required"
+            note = f"reaches {format_rate(widest.throughput)}/s of the {required}"
             widest = replace(widest, stage=Stage.THROUGHPUT)
         if widest_width < job.max_workers:
             note += f", at x{widest_width}, as many as the pool's {len(pool.nodes)} node(s) hold"

@@ -25,6 +25,7 @@ from pricewise.core.units import (
     format_micros,
     format_micros_apart,
     format_micros_up,
+    format_rate,
     format_share,
 )
 
@@ -219,15 +220,15 @@ def _refusal(
     if stage is Stage.THROUGHPUT:
         best = max(closest, key=lambda c: c.throughput)
         text = (
-            f"minThroughput {job.min_throughput:,.4g}/s cannot be reached: fastest {kind} "
-            f"{best.label()} gives {best.throughput:,.4g}/s"
+            f"minThroughput {format_rate(job.min_throughput or 0)}/s cannot be reached: "
+            f"fastest {kind} {best.label()} gives {format_rate(best.throughput)}/s"
         )
         # More workers, where a pool holds them, as DeadlineUnreachable offers (it had no fix).
         wider = _widest_fix(closest, snapshot)
         if wider is not None:
             text += (
                 f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "
-                f"{wider.throughput:,.4g}/s)"
+                f"{format_rate(wider.throughput)}/s)"
             )
         return "ThroughputUnreachable", text
     if stage is Stage.GANG:

@@ -48,6 +48,12 @@ def parse_quantity(value: str | int | float) -> Decimal:
     return base * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 
+def format_rate(value: float) -> str:
+    """A throughput for a person: four significant figures, and in full (thousands separated)
+    from 10,000 on, where `1.34e+13/s` was no figure to read."""
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
+
+
 def cpu_millis(value: str | int | float) -> int:
     """CPU quantity in millicores, rounded up as the kubelet does."""
     return math.ceil(parse_quantity(value) * 1000)
