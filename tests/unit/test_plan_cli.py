@@ -845,6 +845,8 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         # Refused by the API server too (test_poison); pydantic said "day value is outside
         # expected range" without the month's length.
         "feb": "2026-02-30T18:00:00Z",
+        # RFC 3339 allows a leap second; the API server's parser does not.
+        "second": "2026-12-31T23:59:60Z",
         # Refused by neither: a leap day; any one character before the fraction (kube-openapi).
         "leap": "2028-02-29T18:00:00Z",
         "comma": "2026-12-01T18:00:00,5Z",
@@ -883,6 +885,9 @@ def test_a_deadline_the_api_server_would_refuse_is_refused(tmp_path: Path) -> No
         "2026-12-01T18:00:00Z",
         f"  {jobs}: TrainingJob default/feb:",
         "    spec.deadline: 2026-02-30T18:00:00Z: February 2026 has 28 days",
+        f"  {jobs}: TrainingJob default/second:",
+        "    spec.deadline: 2026-12-31T23:59:60Z: a leap second (:60) is not taken: end the "
+        "minute at :59",
     ]
 
 

@@ -246,6 +246,7 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 _ZONE = re.compile(r"([Zz]|[+-]\d{2}:\d{2})$")
 """The zone a date-time ends with for the API server (kube-openapi's `IsDateTime`)."""
 _EXAMPLE = "2026-12-01T18:00:00Z"
+_LEAP_SECOND = re.compile(r"T\d{2}:\d{2}:60")
 _DAY = re.compile(r"(\d{4})-(0[1-9]|1[0-2])-(\d{2})")
 """The date a date-time starts with, its month a month of the year."""
 
@@ -383,6 +384,8 @@ class TrainingJobSpec(SpecModel):
                 f"{text} has no time zone (or one without a colon): end it with Z for UTC or an "
                 f"offset such as +01:00, e.g. {_EXAMPLE}"
             )
+        if _LEAP_SECOND.search(text):  # RFC 3339 has them; Go's parser, the API server's, not
+            raise ValueError(f"{text}: a leap second (:60) is not taken: end the minute at :59")
         day = _DAY.match(text)
         if day:
             year, month = int(day[1]), int(day[2])
