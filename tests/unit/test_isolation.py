@@ -682,14 +682,15 @@ def test_a_price_change_is_said_in_an_event_on_its_price_table(
     edited = copy.deepcopy(world.kube.objects[("pricetables", "", "prices")])
     edited["metadata"]["generation"] = 2
     edited["spec"]["pools"][0]["prices"] = {"perDeviceHour": 2.0, "perCpuHour": 0.01}
-    edited["spec"]["pools"].append(pool("h100", "nvidia-h100", 4.0))
+    # As written: six figures read 10.97906 as 10.9791.
+    edited["spec"]["pools"].append(pool("h100", "nvidia-h100", 10.97906))
     asyncio.run(handlers.price_table(type="MODIFIED", body=edited))
     asyncio.run(world.scheduler.cycle(NOW))
     ((name, reason, message),) = [e for e in world.kube.events if e[1] == "PricesChanged"]
     assert (name, reason) == ("prices", "PricesChanged")
     assert message.startswith(
         "prices changed: l4 perDeviceHour 1 -> 2, perCpuHour 0 -> 0.01 USD; h100 added at "
-        "perDeviceHour 4 USD. Running jobs accrue at the new prices from the change on"
+        "perDeviceHour 10.97906 USD. Running jobs accrue at the new prices from the change on"
     )
     asyncio.run(world.scheduler.cycle(NOW))  # said once
     assert len([e for e in world.kube.events if e[1] == "PricesChanged"]) == 1

@@ -248,10 +248,13 @@ def price_changes(old: api.PriceTable, new: api.PriceTable) -> str:
         now = pool.prices.model_dump(by_alias=True)
         was = before.get(pool.name)
         if was is None:
-            prices = [f"{unit} {price:g}" for unit, price in now.items() if price]
+            prices = [f"{unit} {price:.15g}" for unit, price in now.items() if price]
             said.append(f"{pool.name} added at {', '.join(prices) or 'no price'} {currency}")
             continue
-        moved = [f"{unit} {was[unit]:g} -> {now[unit]:g}" for unit in now if was[unit] != now[unit]]
+        # As written: six figures (`:g`) read 10.97906 as 10.9791.
+        moved = [
+            f"{unit} {was[unit]:.15g} -> {now[unit]:.15g}" for unit in now if was[unit] != now[unit]
+        ]
         if moved:
             said.append(f"{pool.name} {', '.join(moved)} {currency}")
             repriced = True
