@@ -260,12 +260,16 @@ class Kube:
             return False
         return True
 
-    async def delete_workers(self, namespace: str, job: str) -> None:
-        """Delete a job's worker pods (its Service stays for the next placement)."""
+    async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
+        """Delete a job's worker pods (its Service stays for the next placement); without
+        `ended_too`, only those still running or to run: the ended ones keep their logs."""
+        still = (
+            "" if ended_too else "&fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
+        )
         await self.request(
             "DELETE",
             f"/api/v1/namespaces/{namespace}/pods?labelSelector={JOB_LABEL}%3D{job_label(job)}"
-            "&gracePeriodSeconds=0",
+            f"{still}&gracePeriodSeconds=0",
         )
 
     async def event(

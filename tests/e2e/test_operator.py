@@ -611,6 +611,33 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
     assert failed["message"].count("worker 0 failed (Error, exit code 1)") == 2  # both runs
 
 
+def test_a_gang_that_fails_for_good_stops_its_worker_on_the_node_that_stayed(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    # It ran on, holding its node, billed to no one (the field selector is the API server's).
+    pools.add("lone", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = pools.option("lone", 8, duration="1h")
+    pair = training_job(
+        "pair", [option], 3600, workers={"min": 2, "max": 2}, failurePolicy={"maxRestarts": 0}
+    )
+    apply(cluster, namespace, pair)
+    nodes = wait_phase(cluster, namespace, "pair", "Running")["nodes"]
+    cluster.kubectl("delete", "node", nodes[0], "--wait=false")
+    assert wait_phase(cluster, namespace, "pair", "Failed", timeout=120)["reason"] == "NodeLost"
+
+    def live() -> list[str]:
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)
+        return [
+            p["metadata"]["name"]
+            for p in pods["items"]
+            if not p["metadata"].get("deletionTimestamp")
+            and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+        ]
+
+    wait_for(lambda: live() == [], 60, "the failed job's workers stopped")
+
+
 def _cheap_and_dear(pools: Pools) -> tuple[dict[str, Any], dict[str, Any]]:
     """One 8-GPU node at 1.00 and one at 4.00 per GPU-hour; a 10-minute option on each."""
     pools.add("cheap", nodes=1, gpus=8, price=1.0)

@@ -161,12 +161,16 @@ class FakeKube:
         self._feed(plural, body, (meta["namespace"], meta["name"]))
         return True
 
-    async def delete_workers(self, namespace: str, job: str) -> None:
-        """Delete the job's worker pods by their label."""
+    async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
+        """Delete the job's worker pods by their label (without `ended_too`, those that have
+        not ended)."""
         self.requests[current_purpose()] += 1
         label = job_label(job)
         for body in self.pods(namespace):
-            if (body["metadata"].get("labels") or {}).get(JOB_LABEL) == label:
+            ended = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            if (body["metadata"].get("labels") or {}).get(JOB_LABEL) == label and (
+                ended_too or not ended
+            ):
                 self.delete("pods", namespace, body["metadata"]["name"])
 
     async def event(

@@ -1369,6 +1369,31 @@ def test_past_max_restarts_the_job_fails_with_its_history(
     assert lost == failed["accruedCost"] > 0
 
 
+def test_a_job_that_fails_for_good_stops_its_workers_still_running() -> None:
+    # Its worker on the node that stayed ran on, holding the node, with nothing billed.
+    world = World()
+    eight = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}
+    world.kube.put(
+        "trainingjobs",
+        job(
+            "gang", options=[eight], workers={"min": 2, "max": 2}, failurePolicy={"maxRestarts": 0}
+        ),
+    )
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    lost, kept = world.job("gang")["nodes"]
+    world.kube.delete("nodes", "", lost)
+    world.cycle()
+    assert world.job("gang")["phase"] == "Failed"
+    running = [
+        p["spec"].get("nodeName")
+        for p in world.kube.pods(NS)
+        if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    assert running == [], kept
+
+
 def test_restarts_are_counted_by_cause() -> None:
     world = World()
     world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)

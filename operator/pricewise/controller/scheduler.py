@@ -503,6 +503,10 @@ class Scheduler:
             written = await self.admission.write_status(record, patch, check=True)
         if not written:
             return  # a race lost: the next cycle decides again, and counts it then
+        if step.phase == "Failed":
+            # Its workers on nodes that stayed ran on, holding them, billed to no one; those
+            # that ended keep their logs.
+            await self.kube.delete_workers(namespace, name, ended_too=False)
         self._count_cut(step, st, run, namespace, now)
         if step.phase == "Running":
             return  # the Admitted event said where; the phase column says it started
