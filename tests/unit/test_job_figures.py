@@ -22,6 +22,7 @@ from pricewise.controller.status import cost_moved, figures, job_cost, pending_c
 from pricewise.controller.teller import REWRITE_EVERY_S
 from pricewise.core.accounting import Accrual
 from pricewise.core.units import from_micros
+from pricewise.kube import ApiError
 
 
 def costs(status: dict[str, object]) -> dict[str, float]:
@@ -162,6 +163,65 @@ def test_a_preempted_run_never_loses_more_than_it_accrued() -> None:
     registry = world.scheduler.metrics.registry
     labels = {"namespace": NS, "pool": "l4", "reason": "Preempted", "currency": "USD"}
     assert registry.get_sample_value("pricewise_lost_work_cost_total", labels) == 2.0
+
+
+def test_a_victim_whose_status_write_fails_keeps_its_workers_and_its_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its workers were deleted before its status was written: a write that failed (or an
+    # operator stopped between the two) left it Running without them, and the next cycle
+    # counted a worker lost and spent a restart.
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
+    write, refused = world.kube.patch_status, []
+
+    async def refusing(plural: str, namespace: str, name: str, body: Any, *rest: Any) -> Any:
+        if body.get("reason") == "Preempted" and not refused:
+            refused.append(name)
+            raise ApiError(500, "etcd timed out")
+        return await write(plural, namespace, name, body, *rest)
+
+    monkeypatch.setattr(world.kube, "patch_status", refusing)
+    world.kube.put("trainingjobs", job("urgent", **URGENT))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    (victim,) = refused
+    status = world.job(victim)
+    assert status.get("restarts", 0) == 0 and "WorkerLost" not in str(status), status
+    assert any(c["type"] == "Preempted" for c in status["conditions"])
+
+
+def test_a_victim_whose_workers_outlive_its_release_is_still_told_preempted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Workers deleted first, an operator stopped before the victim's status was written left
+    # it Running without them: the next cycle counted a worker lost, and spent a restart.
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
+    delete, refused = world.kube.delete_workers, []
+
+    async def stopped(namespace: str, name: str, ended_too: bool = True) -> None:
+        if not refused:  # as if the operator stopped right after the status write
+            refused.append(name)
+            raise ApiError(503, "the operator stopped")
+        await delete(namespace, name, ended_too)
+
+    monkeypatch.setattr(world.kube, "delete_workers", stopped)
+    world.kube.put("trainingjobs", job("urgent", **URGENT))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    (victim,) = refused
+
+    def workers() -> list[str]:
+        return [n for p in world.kube.pods(NS) if (n := p["metadata"]["name"]).startswith(victim)]
+
+    assert workers()  # they outlived the write
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    status = world.job(victim)
+    assert (status["reason"], status.get("restarts", 0)) in {("Preempted", 0), ("Reserved", 0)}
+    assert "Preempted by" in " ".join(c["message"] for c in status["conditions"])
+    assert workers() == []
 
 
 def _placed(**status: Any) -> Cache:

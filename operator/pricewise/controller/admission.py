@@ -238,12 +238,16 @@ class Admission:
         fields: Mapping[str, Any] | None = None,
         conditions: Sequence[status.Condition] | None = None,
     ) -> bool:
-        """Give a placed job's room back: its workers are deleted and its status says Pending
-        and why (`message`, also in its Admitted condition; `fields` may say more, their own
-        message included; `conditions` are the job's, given when the caller sets one beside
-        Admitted). False on a lost race."""
+        """Give a placed job's room back: its status says Pending and why (`message`, also in
+        its Admitted condition; `fields` may say more, their own message included; `conditions`
+        are the job's, given when the caller sets one beside Admitted), then its workers are
+        deleted. False on a lost race.
+
+        The status first: workers deleted first, an operator stopped before the write (or a
+        write refused) left the job Running without them, and the next cycle counted a worker
+        lost (a restart spent, a preemption not told); a Pending job's workers that outlive
+        the write are deleted by the next cycle (`Scheduler._progress`)."""
         meta = record.body["metadata"]
-        await self.kube.delete_workers(meta["namespace"], meta["name"])
         condition = status.set_condition(
             status.conditions_of(record.status) if conditions is None else conditions,
             "Admitted",
@@ -260,7 +264,10 @@ class Admission:
             reason=reason,
             conditions=condition,
         )
-        return await self.write_status(record, patch, check=True)
+        if not await self.write_status(record, patch, check=True):
+            return False
+        await self.kube.delete_workers(meta["namespace"], meta["name"])
+        return True
 
     async def hold(
         self, record: JobRecord, reason: str, message: str, now: datetime, check: bool

@@ -414,10 +414,14 @@ class Scheduler:
         jobs that only started running are returned with their step, not written: the cycle
         writes their status beside the solve (a 500-job burst's second cycle spent 1 s before
         its solve writing the first one's 127 starts), and the cache counts their starts
-        meanwhile (`Cache.starts`: when they free their room)."""
+        meanwhile (`Cache.starts`: when they free their room). Pending jobs' workers are
+        deleted: those that outlived their job's release (`Admission.release`)."""
         steps = []
         starts: dict[Key, lifecycle.Transition] = {}
         for key, record in list(self.cache.jobs.items()):
+            if record.phase == "Pending" and self.cache.workers_of(*key):
+                log.warning("TrainingJob %s/%s is pending: deleting the workers it had", *key)
+                steps.append(self.kube.delete_workers(*key))
             if record.phase not in ACTIVE_PHASES:
                 continue
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
