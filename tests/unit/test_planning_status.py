@@ -508,6 +508,24 @@ def test_a_job_whose_lifecycle_fails_leaves_the_others_going(
     assert (world.job("a")["phase"], world.job("b")["phase"]) == ("Admitted", "Running")
 
 
+def test_work_saved_on_a_spot_pool_priced_with_reclaims_counts_at_its_worth() -> None:
+    # Its run is planned longer than an hour for the reclaims the pool is priced with; its two
+    # checkpoints saved half of the hour's work, which was read as a share of the longer run.
+    world = World()
+    spot = pool("l4", "nvidia-l4", 1.0, capacityType="spot", interruptionRate=0.5)
+    world.kube.put("pricetables", table("prices", spot))
+    saving = {"checkpoint": {"interval": "15m"}, "failurePolicy": {"maxRestarts": 3}}
+    world.kube.put("trainingjobs", job("a", allowSpot=True, **saving))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    assert world.job("a")["estimatedDuration"] != "1h"  # the reclaims priced in
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    assert world.job("a")["progress"] == 0.5
+
+
 def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:
     # Checkpointed every 15 minutes, with one restart to spare.
     saving = {"checkpoint": {"interval": "15m"}, "failurePolicy": {"maxRestarts": 1}}

@@ -38,7 +38,11 @@ from pricewise.controller.records import (
     same_version,
 )
 from pricewise.core.accounting import Accrual, Span
-from pricewise.core.costmodel import without_missed_deadline, worker_hourly_price
+from pricewise.core.costmodel import (
+    aggregate_throughput,
+    without_missed_deadline,
+    worker_hourly_price,
+)
 from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
@@ -499,7 +503,7 @@ class Cache:
         st, meta = record.status, record.body["metadata"]
         if record.job is None or st.pool is None or st.admitted_at is None:
             return None
-        seconds = parse_duration(st.estimated_duration) if st.estimated_duration else 0.0
+        seconds = _run_s(record.job, st)
         # Its checkpoints count from when its workers ran, not from its admission.
         since = st.started_at or self.starts.get(key_of(record.body)) or st.admitted_at
         cost, until = (
@@ -799,3 +803,16 @@ def _saved(body: Mapping[str, Any]) -> dict[str, Any]:
     and the restarts it used."""
     status = body.get("status") or {}
     return {k: status[k] for k in ("progress", "restarts") if status.get(k) is not None}
+
+
+def _run_s(job: Job, st: api.TrainingJobStatus) -> float:
+    """How long a placed run takes without reclaims, for the work it was placed for: what its
+    checkpoints and reported progress are shares of. Its estimatedDuration counts the reclaims
+    a spot pool is priced with (`spotrisk`): work saved there, read against it, was credited
+    at a share of its worth, and the rest planned and billed again."""
+    option = next((o for o in job.options if o.index == st.option_index), None)
+    if option is not None and st.workers:
+        throughput = aggregate_throughput(job, option, st.workers)
+        if throughput > 0:
+            return job.work / throughput
+    return parse_duration(st.estimated_duration) if st.estimated_duration else 0.0
