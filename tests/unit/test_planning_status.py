@@ -760,6 +760,29 @@ def test_a_job_the_quota_holds_is_planned_for_when_a_job_on_another_pool_gives_i
     assert "when the namespace's running jobs give it back" in world.job("b")["message"]
 
 
+def test_a_quota_that_holds_nothing_takes_no_start_from_its_pool_s_release() -> None:
+    # Thirteen H100 jobs of the namespace end before 14:10, beside a quota far from binding:
+    # their ends, offered to every job of the namespace, took the place of the L4 pool's own
+    # release at 17:00 among its earliest starts, and the L4 job had no plan.
+    world = World()
+    for i in range(13):
+        world.kube.put("nodes", node(f"h100-{i}", "h100"))
+    prices = table("prices", pool("l4", "nvidia-l4", 1.0), pool("h100", "nvidia-h100", 4.0))
+    world.kube.put("pricetables", prices)
+    long_l4 = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "5h"}
+    for name in ("l4a", "l4b"):
+        world.kube.put("trainingjobs", job(name, options=[long_l4]))
+    for i in range(13):
+        minutes = {**H100, "duration": f"{10 * (i + 1)}m"}
+        world.kube.put("trainingjobs", job(f"h{i}", options=[minutes]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    world.kube.put("resourcequotas", quota("gpus", **{"requests.nvidia.com/gpu": "1000"}))
+    world.kube.put("trainingjobs", job("b"))  # 1 L4 GPU for an hour; L4 full until 17:00
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    assert world.job("b")["plannedStart"] == "2026-11-29T17:00:00Z", world.job("b")["message"]
+
+
 def test_a_job_the_quota_holds_is_planned_for_when_its_namespace_s_job_ends() -> None:
     world = World()
     half_hour = {**EIGHT, "duration": "30m"}

@@ -31,7 +31,13 @@ from pricewise.core.classes import ChoiceKey
 from pricewise.core.costmodel import Candidate, candidates
 from pricewise.core.cpsat import WorkClock
 from pricewise.core.explain import Decision, explain
-from pricewise.core.greedy import Ledger, place_greedily, within_budgets, within_quotas
+from pricewise.core.greedy import (
+    Ledger,
+    place_greedily,
+    quota_demand,
+    within_budgets,
+    within_quotas,
+)
 from pricewise.core.lookahead import (
     LookAhead,
     Reservation,
@@ -51,7 +57,7 @@ from pricewise.core.model import (
 from pricewise.core.packing import gang_of, pack_pools
 from pricewise.core.phases import solve_round
 from pricewise.core.settings import SolverSettings
-from pricewise.core.snapshot import Job, Snapshot
+from pricewise.core.snapshot import Job, Quota, Snapshot
 from pricewise.core.timeline import Frees, Run, fit_in_order, given_back, pack_over_time
 from pricewise.core.times import FAR_FUTURE
 
@@ -379,22 +385,31 @@ def _later_starts(
     for key in planned:
         cand = known.get(key) or by_key[(*key[:3], 0)]
         ends[key[2]].append(key[3] + duration_units(cand))
-    slots = {p.name: release_slots(p, snapshot.now, look, ends[p.name]) for p in snapshot.pools}
-    now, currency = snapshot.now, snapshot.currency
-    # A hard quota frees when its namespace's jobs end, on any pool: a start then for its jobs
-    # on every pool (a job held by it, on a pool with room, had no start at a job's end on
-    # another pool, and waited with no plan or was told a later one).
-    freed = [
-        (q, {s for at, _ in q.frees if (s := due_s(at, now)) <= look.horizon_s})
-        for q in snapshot.quotas
-        if q.hard and q.frees
-    ]
+    pools, now, currency = snapshot.pools, snapshot.now, snapshot.currency
+    slots = {p.name: release_slots(p, now, look, ends[p.name]) for p in pools}
+    # A quota frees when its namespace's jobs end, on any pool: a start then, on every pool,
+    # for a job it holds now (one on a pool with room had no start at a job's end on another
+    # pool, and waited with no plan or was told a later one). Not for a job it does not hold:
+    # those instants took the place of its pool's own releases among its earliest starts.
+    freed = [(q, [due_s(at, now) for at, _ in q.frees]) for q in snapshot.quotas if q.frees]
     out = {}
     for k, v in feasible.items():
-        extra = {s for q, at in freed if q.counts(v[0].job) for s in at}
-        mine = {p: sorted(extra.union(s)) for p, s in slots.items()} if extra else slots
+        extra = [s for q, at in freed if q.counts(v[0].job) and _holds(q, v) for s in at]
+        mine = slots
+        if extra:
+            mine = {p.name: release_slots(p, now, look, [*ends[p.name], *extra]) for p in pools}
         out[k] = later_starts(v, mine, now, look, currency)
     return out
+
+
+def _holds(quota: Quota, options: Sequence[Candidate]) -> bool:
+    """Whether the quota leaves room now for none of a job's options."""
+    return all(
+        any(
+            need > quota.remaining[r] for r, need in quota_demand(c).items() if r in quota.remaining
+        )
+        for c in options
+    )
 
 
 def _pack_later(
