@@ -332,6 +332,21 @@ def test_a_quote_counts_what_a_budget_spent_since_its_status_was_written() -> No
     assert (daily.spent, daily.committed) == (to_micros(0.5), to_micros(0.5))
 
 
+def test_a_quote_keeps_the_spend_of_a_job_deleted_since_the_budget_was_written() -> None:
+    world = one_running(budget("daily", period="day", enforcement="hard"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    assert world.kube.status("budgets", NS, "daily")["spent"] == 0.5
+    world.kube.delete("trainingjobs", NS, "a")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    new = TrainingJob.model_validate(
+        {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob", **job("quoted")}
+    )
+    quoted = asyncio.run(quote(world.kube, [new], NOW + timedelta(minutes=31)))  # type: ignore[arg-type]
+    (daily,) = quoted.snapshot.budgets
+    assert daily.spent == to_micros(0.5)
+
+
 def test_a_job_past_its_estimated_end_says_so_once_and_runs_on() -> None:
     world = one_running()  # an hour from 12:00 (its workers started as it was admitted)
     run_cycle(world.scheduler, NOW + timedelta(minutes=59))

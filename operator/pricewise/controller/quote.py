@@ -193,9 +193,12 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
 def _spent_now(cache: Cache, kube: Kube, now: datetime) -> dict[tuple[str, str], float]:
     """Each Budget's spend up to `now`, summed from its jobs as the operator's cycle sums it:
     its status's is up to a write old (a minute), and beside what its jobs still cost from now
-    a hard Budget was quoted room it no longer had."""
+    a hard Budget was quoted room it no longer had. Jobs deleted since the Budget's last write
+    are kept as the cycle keeps them after a restart (`keep_unseen`): counted from the jobs
+    alone, their cost was left out."""
     accountant = Accountant(cache, kube)
     pools, _ = cache.pools()
+    accountant.keep_unseen(now)
     accountant.settle(now, {p.name: p for p in pools})
     for namespace, name in cache.budgets:
         accountant.budget_status(namespace, name, now)
