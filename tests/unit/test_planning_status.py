@@ -564,6 +564,17 @@ def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_r
     assert record.job is not None and record.job.restarts_left == 0
 
 
+def test_a_run_is_as_long_as_placed_after_its_spec_is_edited_and_the_operator_restarts() -> None:
+    # Read from the edited spec, a 1h run edited to 10h took ten times as long: the work its
+    # checkpoints saved, read as a share of it, a tenth of its worth.
+    world = one_running()
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    longer = [{"accelerator": "nvidia-l4", "devicesPerWorker": 1, "duration": "10h"}]
+    world.kube.put("trainingjobs", {**job("a", options=longer), "status": world.job("a")})
+    (run,) = restarted(world).cache.running()
+    assert run.run_s == 3600
+
+
 def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
     world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))

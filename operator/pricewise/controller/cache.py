@@ -38,11 +38,7 @@ from pricewise.controller.records import (
     same_version,
 )
 from pricewise.core.accounting import Accrual, Span
-from pricewise.core.costmodel import (
-    aggregate_throughput,
-    without_missed_deadline,
-    worker_hourly_price,
-)
+from pricewise.core.costmodel import run_seconds, without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.preemption import RunningJob
@@ -503,7 +499,7 @@ class Cache:
         st, meta = record.status, record.body["metadata"]
         if record.job is None or st.pool is None or st.admitted_at is None:
             return None
-        seconds = _run_s(record.job, st)
+        seconds = _run_s(record)
         # Its checkpoints count from when its workers ran, not from its admission.
         since = st.started_at or self.starts.get(key_of(record.body)) or st.admitted_at
         cost, until = (
@@ -805,14 +801,18 @@ def _saved(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: status[k] for k in ("progress", "restarts") if status.get(k) is not None}
 
 
-def _run_s(job: Job, st: api.TrainingJobStatus) -> float:
+def _run_s(record: JobRecord) -> float:
     """How long a placed run takes without reclaims, for the work it was placed for: what its
     checkpoints and reported progress are shares of. Its estimatedDuration counts the reclaims
     a spot pool is priced with (`spotrisk`): work saved there, read against it, was credited
-    at a share of its worth, and the rest planned and billed again."""
-    option = next((o for o in job.options if o.index == st.option_index), None)
-    if option is not None and st.workers:
-        throughput = aggregate_throughput(job, option, st.workers)
-        if throughput > 0:
-            return job.work / throughput
+    at a share of its worth, and the rest planned and billed again. It stands in where the
+    spec was edited since the placement and is not the one placed (after a restart)."""
+    st, job = record.status, record.job
+    placed_at = st.observed_generation
+    edited = placed_at is not None and placed_at != record.body["metadata"].get("generation")
+    option = None
+    if job is not None and (record.placed_spec or not edited):
+        option = next((o for o in job.options if o.index == st.option_index), None)
+    if job is not None and option is not None and st.workers and option.throughput > 0:
+        return run_seconds(job, option, st.workers)
     return parse_duration(st.estimated_duration) if st.estimated_duration else 0.0

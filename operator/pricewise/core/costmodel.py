@@ -160,6 +160,11 @@ def aggregate_throughput(job: Job, option: JobOption, workers: int) -> float:
     return workers * option.throughput * float(job.scaling_efficiency ** math.log2(workers))
 
 
+def run_seconds(job: Job, option: JobOption, workers: int) -> float:
+    """How long the job's work takes on `workers` workers of `option`, without reclaims."""
+    return job.work / aggregate_throughput(job, option, workers)
+
+
 def worker_hourly_price(pool: Pool, worker: Resources) -> float:
     """Micro-units per hour that one worker costs on `pool`."""
     prices = pool.prices
@@ -196,7 +201,7 @@ def _candidate(
     job: Job, option: JobOption, pool: Pool, workers: int, stage: Stage, note: str = ""
 ) -> Candidate:
     throughput = aggregate_throughput(job, option, workers)
-    duration = job.work / throughput
+    duration = job.work / throughput  # `run_seconds`, with the throughput kept
     risk = None
     if pool.is_spot and pool.interruption_rate > 0:
         # A node holds at least one worker: as many nodes as workers is the most at risk.
