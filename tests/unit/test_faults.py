@@ -71,9 +71,9 @@ class FaultyKube(FakeKube):
         self._gate(f"create {manifest['kind']}")
         return await super().create(manifest)
 
-    async def delete_workers(self, namespace: str, job: str) -> None:
+    async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
         self._gate("delete workers")
-        await super().delete_workers(namespace, job)
+        await super().delete_workers(namespace, job, ended_too)
 
     async def event(
         self, obj: Body, kind: str, reason: str, message: str, warning: bool = False

@@ -1369,8 +1369,12 @@ def test_past_max_restarts_the_job_fails_with_its_history(
     assert lost == failed["accruedCost"] > 0
 
 
-def test_a_job_that_fails_for_good_stops_its_workers_still_running() -> None:
-    # Its worker on the node that stayed ran on, holding the node, with nothing billed.
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_job_that_fails_for_good_stops_its_workers_still_running(
+    refused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its worker on the node that stayed ran on, holding the node, with nothing billed; a
+    # deletion refused after the Failed status is written is tried again by the next cycle.
     world = World()
     eight = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "1h"}
     world.kube.put(
@@ -1384,8 +1388,18 @@ def test_a_job_that_fails_for_good_stops_its_workers_still_running() -> None:
     world.cycle()
     lost, kept = world.job("gang")["nodes"]
     world.kube.delete("nodes", "", lost)
+    delete, tried = world.kube.delete_workers, []
+
+    async def refusing(namespace: str, name: str, ended_too: bool = True) -> None:
+        tried.append(name)
+        if refused and len(tried) == 1:
+            raise ApiError(503, "the API server is restarting")
+        await delete(namespace, name, ended_too)
+
+    monkeypatch.setattr(world.kube, "delete_workers", refusing)
     world.cycle()
     assert world.job("gang")["phase"] == "Failed"
+    world.cycle()
     running = [
         p["spec"].get("nodeName")
         for p in world.kube.pods(NS)

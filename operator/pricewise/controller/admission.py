@@ -266,8 +266,19 @@ class Admission:
         )
         if not await self.write_status(record, patch, check=True):
             return False
-        await self.kube.delete_workers(meta["namespace"], meta["name"])
+        await self.stop_workers(record, ended_too=True)
         return True
+
+    async def stop_workers(self, record: JobRecord, ended_too: bool) -> None:
+        """Delete a job whose status says it no longer runs its workers (`ended_too`: those
+        that ended as well); a refusal is logged, and the next cycle tries again
+        (`Scheduler._progress`): raised, it cut short the events and counts of the step that
+        wrote the status, and the release of a preemption's other victims."""
+        meta = record.body["metadata"]
+        try:
+            await self.kube.delete_workers(meta["namespace"], meta["name"], ended_too)
+        except ApiError as err:
+            log.warning("workers of %s/%s not deleted: %s", meta["namespace"], meta["name"], err)
 
     async def hold(
         self, record: JobRecord, reason: str, message: str, now: datetime, check: bool

@@ -38,7 +38,7 @@ from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import list_into
-from pricewise.controller.records import JobRecord, Key
+from pricewise.controller.records import JobRecord, Key, key_of
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -414,14 +414,14 @@ class Scheduler:
         jobs that only started running are returned with their step, not written: the cycle
         writes their status beside the solve (a 500-job burst's second cycle spent 1 s before
         its solve writing the first one's 127 starts), and the cache counts their starts
-        meanwhile (`Cache.starts`: when they free their room). Pending jobs' workers are
-        deleted: those that outlived their job's release (`Admission.release`)."""
+        meanwhile (`Cache.starts`: when they free their room). Workers that outlived their job's
+        run are deleted: a Pending job's (`Admission.release`), a Failed job's still running."""
         steps = []
         starts: dict[Key, lifecycle.Transition] = {}
         for key, record in list(self.cache.jobs.items()):
-            if record.phase == "Pending" and self.cache.workers_of(*key):
-                log.warning("TrainingJob %s/%s is pending: deleting the workers it had", *key)
-                steps.append(self.kube.delete_workers(*key))
+            if (stray := self._strays(record)) is not None:
+                log.warning("TrainingJob %s/%s is %s: deleting its workers", *key, record.phase)
+                steps.append(self.admission.stop_workers(record, ended_too=stray))
             if record.phase not in ACTIVE_PHASES:
                 continue
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
@@ -433,6 +433,17 @@ class Scheduler:
         self.cache.starts = {k: step.started_at or now for k, step in starts.items()}
         await _gather(steps)
         return starts
+
+    def _strays(self, record: JobRecord) -> bool | None:
+        """Which workers of a job that no longer runs are left to delete, as `ended_too` says
+        it: all of a Pending job's (True), those of a Failed job that have not ended (False);
+        None where none are."""
+        pods = self.cache.workers_of(*key_of(record.body)).values()
+        if record.phase == "Pending" and pods:
+            return True
+        if record.phase == "Failed" and any(p.phase not in ("Succeeded", "Failed") for p in pods):
+            return False
+        return None
 
     def _transition(self, record: JobRecord, now: datetime) -> lifecycle.Transition | None:
         """The job's next lifecycle step, read from its workers' pods and nodes."""
@@ -510,7 +521,7 @@ class Scheduler:
         if step.phase == "Failed":
             # Its workers on nodes that stayed ran on, holding them, billed to no one; those
             # that ended keep their logs.
-            await self.kube.delete_workers(namespace, name, ended_too=False)
+            await self.admission.stop_workers(record, ended_too=False)
         self._count_cut(step, st, run, namespace, now)
         if step.phase == "Running":
             return  # the Admitted event said where; the phase column says it started
