@@ -236,6 +236,10 @@ def test_every_bad_object_is_listed_with_its_name_field_and_fix(tmp_path: Path) 
             "ResourceQuota default/q: spec.hard.pods: True is not a quantity",
         ),
         (
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{resources: {requests: [1]}}]}",
+            "Pod default/p: spec.containers[0].resources.requests must be a map, not list",
+        ),
+        (
             "kind: Budget\napiVersion: pricewise.dev/v1alpha1\nmetadata: {name: b}\nspec: [x]",
             "Budget default/b: spec must be a map, not list",
         ),

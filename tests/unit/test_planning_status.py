@@ -588,6 +588,20 @@ def test_a_deleted_job_s_cost_stays_in_every_budget_of_its_namespace() -> None:
     assert spent == {"daily": 0.5, "monthly": 0.5}
 
 
+def test_a_job_whose_workers_went_before_it_is_billed_up_to_their_end() -> None:
+    # A foreground deletion takes the pods first: up to their end, not the last cycle.
+    world = one_running(budget("daily", period="day"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    for pod in world.kube.pods(NS):
+        key = (NS, pod["metadata"]["name"])
+        world.kube.objects.pop(("pods", *key))
+        world.cache.forget_pod(key, NOW + timedelta(minutes=36))
+    world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=40))
+    world.kube.delete("trainingjobs", NS, "a")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=41))
+    assert world.kube.status("budgets", NS, "daily")["spent"] == 0.6
+
+
 def test_a_deleted_job_is_billed_up_to_its_deletion_not_its_last_cycle() -> None:
     # Deleted ten minutes after the last cycle settled it: those ten minutes were lost.
     world = one_running(budget("daily", period="day"))

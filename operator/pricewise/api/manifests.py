@@ -473,10 +473,17 @@ _SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
         ("metadata", dict),
         ("spec", dict),
         ("spec.nodeName", str),
-        ("spec.containers", list),
-        ("spec.containers.*", dict),
-        ("spec.initContainers", list),
-        ("spec.initContainers.*", dict),
+        *(
+            shape
+            for each in ("containers", "initContainers")
+            for shape in (
+                (f"spec.{each}", list),
+                (f"spec.{each}.*", dict),
+                (f"spec.{each}.*.resources", dict),
+                (f"spec.{each}.*.resources.requests", dict),
+                (f"spec.{each}.*.resources.limits", dict),
+            )
+        ),
         ("status", dict),
     ),
     "ResourceQuota": (
@@ -497,28 +504,26 @@ would have them (`*`: each item or value): a hand-written Node whose labels were
 _TYPE_NAMES: dict[type, str] = {dict: "a map", list: "a list", str: "text"}
 
 
+def _inside(at: str, holder: Any, step: str) -> list[tuple[str, Any]]:
+    """What `step` of `holder` (named `at`) holds, each with its name: `*` is every item."""
+    if step == "*" and isinstance(holder, list):
+        return [(f"{at}[{i}]", v) for i, v in enumerate(holder)]
+    if step == "*" and isinstance(holder, dict):
+        return [(f"{at}[{k!r}]", v) for k, v in holder.items()]
+    if isinstance(holder, dict):
+        return [(f"{at}.{step}".lstrip("."), holder.get(step))]
+    return []
+
+
 def _misshapen(obj: Mapping[str, Any], shapes: Sequence[tuple[str, type]]) -> str | None:
     """What of `obj` does not have its form in `shapes` (a missing field is fine), or None."""
     for path, form in shapes:
-        *steps, last = path.split(".")
-        holders: list[tuple[str, Any]] = [("", obj)]
-        for step in steps:
-            holders = [
-                (f"{at}.{step}".lstrip("."), h.get(step))
-                for at, h in holders
-                if isinstance(h, dict)
-            ]
-        for at, holder in holders:
-            named: list[tuple[str, Any]] = []
-            if last == "*" and isinstance(holder, list):
-                named = [(f"{at}[{i}]", v) for i, v in enumerate(holder)]
-            elif last == "*" and isinstance(holder, dict):
-                named = [(f"{at}[{k!r}]", v) for k, v in holder.items()]
-            elif isinstance(holder, dict):
-                named = [(f"{at}.{last}".lstrip("."), holder.get(last))]
-            for where, value in named:
-                if value is not None and not isinstance(value, form):
-                    return f"{where} must be {_TYPE_NAMES[form]}, not {type(value).__name__}"
+        found: list[tuple[str, Any]] = [("", obj)]
+        for step in path.split("."):
+            found = [inner for at, holder in found for inner in _inside(at, holder, step)]
+        for where, value in found:
+            if value is not None and not isinstance(value, form):
+                return f"{where} must be {_TYPE_NAMES[form]}, not {type(value).__name__}"
     return None
 
 

@@ -317,6 +317,8 @@ class Accountant:
         rate = self._worker_rates.get(key)
         if rate and record.phase in ACTIVE_PHASES and accrual.until and now > accrual.until:
             spans = [accounting.Span(p.start, p.end) for p in self.cache.workers_of(*key).values()]
+            # Gone first (a foreground deletion takes the pods before the job): up to then.
+            spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
             cuts = self._period_bounds(now).get(key[0], ())
             accrual = accounting.accrue(accrual, spans, rate, 0.0, now.replace(microsecond=0), cuts)
         # A budget set aside as invalid keeps them too, for when it is corrected.
