@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -478,6 +479,14 @@ def _amounts(value: Any) -> Any:
 
 Amount = Annotated[float, Field(ge=0, le=bounds.MAX_ACCRUED)]
 """An amount of money a status keeps (see `bounds.MAX_ACCRUED`)."""
+ReadAmount = Annotated[Amount, BeforeValidator(lambda v: v if _amount(v) else 0.0)]
+"""An amount read back as 0 where it is none the operator writes (a hand edit, or one stored
+before the CRD bounded it), so that the rest of its status still reads: a Budget's spend of
+1e308 in its current period failed every cycle as it was counted in money."""
+OptionalReadAmount = Annotated[
+    Amount | None, BeforeValidator(lambda v: v if v is None or _amount(v) else None)
+]
+"""`ReadAmount` where none may be written: such a figure reads as none."""
 
 
 _DATETIME = TypeAdapter(datetime)
@@ -532,9 +541,9 @@ class TrainingJobStatus(ApiModel):
         description="accruedCost to the cent (an amount under a cent to 4 decimals), with its "
         "currency, as `kubectl get tj -o wide` shows it.",
     )
-    accrued_cost: Amount = Field(0.0, description="Cost accrued so far from real run time.")
+    accrued_cost: ReadAmount = Field(0.0, description="Cost accrued so far from real run time.")
     accrued_until: datetime | None = Field(None, description="Time up to which cost is accrued.")
-    accrued_before_run: Amount | None = Field(
+    accrued_before_run: OptionalReadAmount = Field(
         None,
         description="accruedCost when the current run was admitted: what the job's earlier runs "
         "cost (each cut by a preemption or a lost or failed worker). accruedCost less this is "
@@ -579,17 +588,6 @@ class TrainingJobStatus(ApiModel):
     restart_history: list[str] = Field(
         default_factory=list, description="Why each restart happened, oldest first."
     )
-
-    @field_validator("accrued_cost", mode="before")
-    @classmethod
-    def _accrued_as_written(cls, value: Any) -> Any:
-        # Stored before the CRD bounded it (a hand edit): the rest of the status still reads.
-        return value if _amount(value) else 0.0
-
-    @field_validator("accrued_before_run", mode="before")
-    @classmethod
-    def _before_as_written(cls, value: Any) -> Any:
-        return value if value is None or _amount(value) else None
 
     @field_validator("cost_buckets", mode="before")
     @classmethod
@@ -908,8 +906,8 @@ class BudgetStatus(ApiModel):
 
     period_start: datetime | None = Field(None, description="Start of the current period.")
     period_end: datetime | None = Field(None, description="End of the current period.")
-    spent: Amount = Field(0.0, description="Accrued by jobs in this period.")
-    committed: Amount = Field(0.0, description="Estimated cost still to come of admitted jobs.")
+    spent: ReadAmount = Field(0.0, description="Accrued by jobs in this period.")
+    committed: ReadAmount = Field(0.0, description="Estimated cost still to come of admitted jobs.")
     remaining: float = Field(0.0, description="limit - spent - committed.")
     utilisation: float = Field(0.0, description="(spent + committed) / limit.")
     forecast_exhaustion: datetime | None = Field(
@@ -927,7 +925,7 @@ class BudgetStatus(ApiModel):
         description="Cost per UTC hour of deleted jobs, kept so that deleting a job does not "
         "give its money back.",
     )
-    unwritten_accrual: Amount | None = Field(
+    unwritten_accrual: OptionalReadAmount = Field(
         None,
         description="Of spent, what running jobs had accrued past their own status's "
         "accruedCost when this was written (a minute's worth at most): it tells an operator "
@@ -943,17 +941,6 @@ class BudgetStatus(ApiModel):
     def _retained_as_written(cls, value: Any) -> Any:
         # A negative amount lifted a hard limit: 100 USD read 1,000,100 left.
         return _amounts(value)
-
-    # A spend of 1e308 in the current period made every cycle fail as it was counted in money.
-    @field_validator("spent", "committed", mode="before")
-    @classmethod
-    def _spend_as_written(cls, value: Any) -> Any:
-        return value if _amount(value) else 0.0
-
-    @field_validator("unwritten_accrual", mode="before")
-    @classmethod
-    def _unwritten_as_written(cls, value: Any) -> Any:
-        return value if value is None or _amount(value) else None
 
     @field_validator("period_start", "period_end", "forecast_exhaustion", mode="before")
     @classmethod
