@@ -54,7 +54,7 @@ class Accountant:
         """Hourly costs of deleted jobs by budget, until written to it: each budget of the
         namespace keeps them, and its own write may fail."""
         self._accrued: list[tuple[str, str, str, float]] = []
-        """(namespace, pool, amount) accrued since last drained, for the cost counter."""
+        """(namespace, pool, currency, amount) accrued since last drained, for the cost counter."""
         self._known: dict[str, Pool] = {}
         """Every pool as last priced: a pool taken out of its PriceTable under running jobs
         goes on costing what it did."""
