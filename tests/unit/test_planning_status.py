@@ -541,6 +541,20 @@ def test_work_saved_on_a_spot_pool_priced_with_reclaims_counts_at_its_worth() ->
     assert world.job("a")["progress"] == 0.5
 
 
+def test_a_restart_says_what_the_work_it_lost_cost() -> None:
+    # It said the time lost, not the money, where a preemption's victim is told both.
+    saving = {"checkpoint": {"interval": "20m"}, "failurePolicy": {"maxRestarts": 1}}
+    world = one_running(**saving)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    (said,) = world.job("a")["restartHistory"]
+    assert said.endswith(
+        "11m of work lost (0.52 USD accrued so far, 0.18 USD of it lost; 33% of the work saved)"
+    )
+
+
 def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:
     # Checkpointed every 15 minutes, with one restart to spare.
     saving = {"checkpoint": {"interval": "15m"}, "failurePolicy": {"maxRestarts": 1}}

@@ -503,7 +503,10 @@ class Scheduler:
             progress = self._saved(record, now)
             saved = f"; {format_share(progress)} of the work saved" if progress else ""
             accrued = fields.get("accrued_cost", st.accrued_cost)
-            fields["message"] += f" ({accrued:.2f} {st.currency or ''} accrued so far{saved})"
+            currency = st.currency or self.cache.currency()
+            # What the lost work cost, as a preemption's victim is told it (it said the time).
+            lost = f", {format_micros(run.lost(now), currency)} of it lost" if run else ""
+            fields["message"] += f" ({accrued:.2f} {currency} accrued so far{lost}{saved})"
             history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
             fields.update(
                 restarts=st.restarts + 1,
