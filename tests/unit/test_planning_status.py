@@ -553,6 +553,8 @@ def test_a_restart_says_what_the_work_it_lost_cost() -> None:
     assert said.endswith(
         "11m of work lost (0.52 USD accrued so far, 0.18 USD of it lost; 33% of the work saved)"
     )
+    # Its event says as much (it stopped at the time lost).
+    assert [m for _, reason, m in world.kube.events if reason == "Requeued"] == [said]
 
 
 def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:

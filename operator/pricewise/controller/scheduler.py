@@ -528,8 +528,9 @@ class Scheduler:
         self._count_cut(step, st, run, namespace, now)
         if step.phase == "Running":
             return  # the Admitted event said where; the phase column says it started
+        # As its status says it: a restart's figures (accrued, lost, saved) are its message's.
         await self.admission.event(
-            record, step.reason, step.message, warning=step.phase in ("Failed", "Pending")
+            record, step.reason, fields["message"], warning=step.phase in ("Failed", "Pending")
         )
 
     def _count_cut(
