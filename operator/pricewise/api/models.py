@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +46,7 @@ from pricewise.api.fields import (
     quantity_field,
 )
 from pricewise.core import bounds
+from pricewise.core.times import as_utc
 from pricewise.core.units import (
     parse_duration,
     parse_quantity,
@@ -499,9 +500,8 @@ def _time(value: Any) -> Any:
         moment = _DATETIME.validate_python(value)
     except ValidationError:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
-        return moment if bounds.EARLIEST_TIME <= aware < bounds.LATEST_TIME else None
+        return moment if bounds.EARLIEST_TIME <= as_utc(moment) < bounds.LATEST_TIME else None
     except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
         return None
 

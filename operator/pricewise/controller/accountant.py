@@ -223,8 +223,7 @@ class Accountant:
         self._worker_rates[key] = rate
         watts = (pool.power_per_device_watts or 0.0) * worker.devices if pool else 0.0
         pods = self.cache.workers_of(*key)
-        spans = [accounting.Span(p.start, p.end) for p in pods.values()]
-        spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
+        spans = self._spans(key)
         base = self._base(key, record)
         updated = accounting.accrue(base, spans, rate, watts, now, cuts)
         if updated.cost > base.cost:
@@ -233,6 +232,12 @@ class Accountant:
         running = sum(1 for p in pods.values() if p.start and not p.end)
         self.rates[key] = rate * running
         self._past_max_cost(key, record, base.cost, updated.cost, currency)
+
+    def _spans(self, key: Key) -> list[accounting.Span]:
+        """When a job's workers ran: those in the cache, and those gone since the last accrual
+        (taken: they are counted once)."""
+        spans = [accounting.Span(p.start, p.end) for p in self.cache.workers_of(*key).values()]
+        return spans + self.cache.departed.pop((key[0], job_label(key[1])), [])
 
     def _past_max_cost(
         self, key: Key, record: JobRecord, before: float, accrued: float, currency: str
@@ -316,9 +321,8 @@ class Accountant:
         accrual = self._base(key, record)
         rate = self._worker_rates.get(key)
         if rate and record.phase in ACTIVE_PHASES and accrual.until and now > accrual.until:
-            spans = [accounting.Span(p.start, p.end) for p in self.cache.workers_of(*key).values()]
-            # Gone first (a foreground deletion takes the pods before the job): up to then.
-            spans += self.cache.departed.pop((key[0], job_label(key[1])), [])
+            # Its pods gone first too (a foreground deletion takes them before the job).
+            spans = self._spans(key)
             cuts = self._period_bounds(now).get(key[0], ())
             accrual = accounting.accrue(accrual, spans, rate, 0.0, now.replace(microsecond=0), cuts)
         # A budget set aside as invalid keeps them too, for when it is corrected.

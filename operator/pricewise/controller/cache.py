@@ -465,9 +465,7 @@ class Cache:
         its placement or cannot be read (after a restart, the spec it was placed with is not
         known any more), of its worker pods, which hold what was placed."""
         option = self.planned_option(record)
-        placed_at = record.status.observed_generation
-        edited = placed_at is not None and placed_at != record.body["metadata"].get("generation")
-        if edited or option is None or record.model is None:
+        if record.edited_since_placed or option is None or record.model is None:
             meta = record.body["metadata"]
             pods = self.workers_of(meta["namespace"], meta["name"])
             if pods:
@@ -808,10 +806,8 @@ def _run_s(record: JobRecord) -> float:
     at a share of its worth, and the rest planned and billed again. It stands in where the
     spec was edited since the placement and is not the one placed (after a restart)."""
     st, job = record.status, record.job
-    placed_at = st.observed_generation
-    edited = placed_at is not None and placed_at != record.body["metadata"].get("generation")
     option = None
-    if job is not None and (record.placed_spec or not edited):
+    if job is not None and (record.placed_spec or not record.edited_since_placed):
         option = next((o for o in job.options if o.index == st.option_index), None)
     if job is not None and option is not None and st.workers and option.throughput > 0:
         return run_seconds(job, option, st.workers)

@@ -145,6 +145,12 @@ class JobRecord:
         return self.status.phase
 
     @property
+    def edited_since_placed(self) -> bool:
+        """Whether the spec's generation moved on from the one its placement was made from."""
+        placed_at = self.status.observed_generation
+        return placed_at is not None and placed_at != self.body["metadata"].get("generation")
+
+    @property
     def waiting_since(self) -> datetime | None:
         """When a pending job began to wait: its creation, or its last requeue (when its
         Admitted condition last turned False). A requeued job older than an hour paged at once,
