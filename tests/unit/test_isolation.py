@@ -375,6 +375,61 @@ def test_a_restart_that_sees_a_newer_table_first_tells_no_job_it_is_not_accrued(
     assert world.job("steady")["phase"] == "Running"
 
 
+SPOT_TABLE = table("prices", pool("l4", "nvidia-l4", 1.0, capacityType="spot",
+                                   interruptionRate=0.01))  # fmt: skip
+
+
+def _watched(world: World, reclaims: int, node_hours: float) -> None:
+    """The spot pool l4 watched for `node_hours` with `reclaims` reclaims, and a cycle's status
+    written."""
+    world.kube.put("pricetables", SPOT_TABLE)
+    world.cache.reclaim_rates.held("l4", 1, node_hours * 3600)
+    for _ in range(reclaims):
+        world.cache.reclaim_rates.reclaimed("l4")
+    world.cycle()
+
+
+def test_a_spot_pool_s_observed_reclaims_outlive_a_restart() -> None:
+    # Counted in memory only, they were lost at each restart: spot was priced at its declared
+    # rate again until 10 more node-hours were seen.
+    world = World()
+    _watched(world, 2, 12.0004)
+    (row,) = world.kube.status("pricetables", "", "prices")["pools"]
+    assert (row["observedReclaims"], row["observedNodeHours"]) == (2, 12.0)
+    assert row["observedInterruptionRate"] == round(2 / 12.0004, 4)
+    _restarted(world)
+    assert world.cache.reclaim_rates.priced("l4", 0.01) == pytest.approx(2 / 12)
+    world.cycle()  # and writes them back as they were, not from none
+    assert world.kube.status("pricetables", "", "prices")["pools"] == [row]
+
+
+def test_a_standby_that_takes_over_goes_on_from_its_leader_s_reclaims(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leader = World()
+    _watched(leader, 3, 20.0)
+    echo = copy.deepcopy(leader.kube.objects["pricetables", "", "prices"])
+    standby = _handled(monkeypatch)
+    standby.kube.put("pricetables", SPOT_TABLE)  # seen at its start, before any reclaim
+    assert standby.cache.reclaim_rates.priced("l4", 0.01) == 0.01
+    # The leader's status write reaches the standby as a change of status alone.
+    asyncio.run(handlers.price_table(type="MODIFIED", body=echo))
+    assert standby.cache.reclaim_rates.priced("l4", 0.01) == pytest.approx(3 / 20)
+
+
+@pytest.mark.parametrize("edit", [{"observedReclaims": -1}, {"observedNodeHours": "lots"},
+                                  {"observedNodeHours": 1e300}, {"name": None}])  # fmt: skip
+def test_a_hand_edited_reclaim_count_is_left_out(edit: dict[str, Any]) -> None:
+    world = World()
+    _watched(world, 2, 12.0)
+    stored = world.kube.objects["pricetables", "", "prices"]
+    stored["status"]["pools"][0].update(edit)
+    _restarted(world)
+    world.cycle()
+    assert world.cache.reclaim_rates.priced("l4", 0.01) == 0.01
+    assert world.ready("pricetables", "prices")["status"] == "True"
+
+
 def test_a_node_deleted_while_no_operator_ran_requeues_its_job_as_node_lost() -> None:
     # Its pods were collected with it: the job read "worker 0 disappeared" (WorkerLost), and
     # the node losses its pool's alert counts missed it.

@@ -829,6 +829,21 @@ class PoolStatus(ApiModel):
         description="Spot pools: reclaims per node-hour seen under pricewise's workers, once "
         "there are 10 node-hours to tell; spot is priced with it when above the declared rate.",
     )
+    observed_reclaims: int | None = Field(
+        None,
+        ge=0,
+        le=bounds.MAX_NODE_HOURS,
+        description="Spot pools: nodes reclaimed under pricewise's workers, counted over "
+        "observedNodeHours. Kept here so that a restarted operator, or a standby taking over, "
+        "goes on from them rather than from none.",
+    )
+    observed_node_hours: float | None = Field(
+        None,
+        ge=0,
+        le=bounds.MAX_NODE_HOURS,
+        description="Spot pools: node-hours pricewise's workers have held on the pool (to 3 "
+        "significant figures): what observedInterruptionRate is measured over.",
+    )
 
 
 class PriceTableStatus(ApiModel):

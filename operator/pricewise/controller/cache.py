@@ -275,6 +275,7 @@ class Cache:
         name = meta["name"]
         self._table_meta[name] = dict(meta)
         self._pricing_stale = True
+        self.restore_exposure(body)
         read = {
             "metadata": {"name": name, "creationTimestamp": meta.get("creationTimestamp")},
             "spec": body.get("spec") or {},
@@ -286,6 +287,21 @@ class Cache:
             self.price_tables.pop(name, None)
             self.price_table_errors[name] = "; ".join(field_errors(err, api.PriceTable, read))
         self._retry_refused()
+
+    def restore_exposure(self, body: Mapping[str, Any]) -> None:
+        """Take the spot pools' reclaims and node-hours a PriceTable's status keeps: without
+        them a restart priced spot at the declared rate again until 10 node-hours were seen. A
+        row the operator could not have written (a hand edit) is left out."""
+        rows = (body.get("status") or {}).get("pools")
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                kept = api.PoolStatus.model_validate(row)
+            except ValidationError:
+                continue
+            if kept.observed_reclaims is not None and kept.observed_node_hours is not None:
+                self.reclaim_rates.restore(
+                    kept.name, kept.observed_reclaims, kept.observed_node_hours
+                )
 
     def forget_price_table(self, name: str) -> None:
         """A PriceTable is gone."""

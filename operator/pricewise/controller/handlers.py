@@ -198,6 +198,7 @@ async def price_table(type: str, body: kopf.Body, **_: Any) -> None:
     operator's own status write changes no price: settling then wrote every running job's
     accrual at each echo (the statuses' free room moves at nearly every placement)."""
     if type != "DELETED" and not CACHE.price_table_changed(body):
+        CACHE.restore_exposure(body)  # a standby goes on from what its leader saw
         return
     scheduler = _scheduler()
     if scheduler is not None:

@@ -341,7 +341,6 @@ class Scheduler:
             names = [n for n in names if n not in {p.pool for p in mine}]
             if any(p.reason == "CurrencyMismatch" for p in mine):
                 names = []
-            rates = self.cache.reclaim_rates.pools
             rows = [
                 PoolStatus(
                     name=n,
@@ -351,9 +350,7 @@ class Scheduler:
                     if device_resource(by_name[n].accelerator)
                     else None,
                     free_cpu=by_name[n].free.cpu / 1000,
-                    observed_interruption_rate=round(rates[n].rate or 0.0, 4)
-                    if by_name[n].is_spot and n in rates and rates[n].rate is not None
-                    else None,
+                    **self._observed(by_name[n]),
                 )
                 for n in names
                 if n in by_name
@@ -394,6 +391,21 @@ class Scheduler:
         for changed, message in news:
             log.info("PriceTable %s: %s", changed["metadata"]["name"], message)
             await record_event(self.kube, changed, "PriceTable", "PricesChanged", message)
+
+    def _observed(self, pool: Pool) -> dict[str, Any]:
+        """A spot pool's reclaims as its status row gives them, and keeps them across restarts.
+        Node-hours to 3 significant figures: the status is written as they grow by a
+        thousandth, not at every cycle that holds a node."""
+        exposure = self.cache.reclaim_rates.pools.get(pool.name)
+        if not pool.is_spot or exposure is None:
+            return {}
+        return {
+            "observed_interruption_rate": None
+            if exposure.rate is None
+            else round(exposure.rate, 4),
+            "observed_reclaims": exposure.reclaims,
+            "observed_node_hours": float(f"{exposure.node_hours:.3g}"),
+        }
 
     # --- placed jobs ----------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ what a Budget retains) can read: a thousand times the dearest run placed. Past i
 not a cost but an edit, which the CRD refuses and a read leaves out."""
 MAX_PRICE_PER_HOUR: Final = 1e5
 """Price of one device, CPU, GiB or node for one hour."""
+MAX_NODE_HOURS: Final = 1e9
+"""Node-hours of a spot pool watched, and reclaims seen on it, as a PriceTable's status keeps
+them: a thousand nodes held for a hundred thousand years."""
 MAX_RUN_S: Final = 10 * 365 * 86400.0
 """Longest run pricewise plans for (about 10 years); also the longest duration accepted."""
 EARLIEST_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)

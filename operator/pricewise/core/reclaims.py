@@ -45,6 +45,14 @@ class ReclaimRates:
         """A node of the pool was reclaimed under a worker."""
         self.pools.setdefault(pool, PoolExposure()).reclaims += 1
 
+    def restore(self, pool: str, reclaims: int, node_hours: float) -> None:
+        """What an earlier operator saw of the pool, as its PriceTable's status keeps it, where
+        it is more than this one counted: a restart counts from none, and a standby that takes
+        over counted nothing while its leader ran."""
+        exposure = self.pools.setdefault(pool, PoolExposure())
+        exposure.reclaims = max(exposure.reclaims, reclaims)
+        exposure.node_hours = max(exposure.node_hours, node_hours)
+
     def priced(self, pool: str, declared: float) -> float:
         """The rate to price the pool with: the declared one, or the observed one if higher."""
         exposure = self.pools.get(pool)
