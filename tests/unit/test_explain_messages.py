@@ -59,7 +59,8 @@ def test_a_job_dearer_than_its_budget_s_whole_limit_is_told_no_wait_helps() -> N
     assert decision.reason in INFEASIBLE  # a Warning event, and no wait counted
     assert decision.message == (
         "cheapest option l4 x1 costs 16.00 USD, more than budget team-a/monthly allows in a "
-        "month (spec.limit: 10.00 USD); raise that Budget's spec.limit, or make the job cost "
+        "month (spec.limit: 10.00 USD); raise that Budget's spec.limit to 16.00 USD, or make the "
+        "job cost "
         "less (spec.work, or spec.options on a cheaper pool)"
     )
     (row,) = decision.options
@@ -80,7 +81,8 @@ def test_a_job_dearer_than_two_budgets_names_both() -> None:
     assert decision.message == (
         "cheapest option l4 x1 costs 16.00 USD, more than budget team-a/monthly allows in a "
         "month (spec.limit: 10.00 USD) and budget team-a/weekly allows in a week (spec.limit: "
-        "12.00 USD); raise each of those Budgets' spec.limit, or make the job cost less "
+        "12.00 USD); raise each of those Budgets' spec.limit (team-a/monthly to 16.00 USD, "
+        "team-a/weekly to 16.00 USD), or make the job cost less "
         "(spec.work, or spec.options on a cheaper pool)"
     )
 
@@ -160,7 +162,8 @@ def test_a_job_that_gives_durations_is_not_told_to_lower_a_spec_work_it_has_none
     world.cycle()
     # It read "... or make the job cost less (spec.work, or spec.options on a cheaper pool)".
     assert world.job("big")["message"].endswith(
-        "raise that Budget's spec.limit, or make the job cost less (a shorter duration in "
+        "raise that Budget's spec.limit to 1.00 USD, or make the job cost less (a shorter "
+        "duration in "
         "spec.options, or spec.options on a cheaper pool)"
     )
     # Options of both kinds: both fields.
@@ -277,7 +280,7 @@ def test_a_job_not_worth_running_is_told_what_value_or_option_would_do() -> None
         "not worth running: cheapest option l4 x1 costs 16.00 USD, more than the job's value "
         "5.00 USD (net benefit -11.00 USD); raise spec.value to 16.00 USD, or make the job cost "
         "less (spec.work, or spec.options on a cheaper pool); l4-spot x1 would save 75% "
-        "(4.00 USD) but spot pool; set spec.allowSpot: true",
+        "(it costs 4.00 USD, within spec.value) but spot pool; set spec.allowSpot: true",
     )
 
 
@@ -580,7 +583,7 @@ def test_a_refusal_names_the_spot_option_only_allow_spot_keeps_out() -> None:
             {"min_throughput": 1000.0},
             "ThroughputUnreachable",
             f"minThroughput 1,000/s cannot be reached: fastest on-demand option l4 x1 gives "
-            f"500/s; {spot}",
+            f"500/s; lower spec.minThroughput to 500; or {spot}",
         ),
     ):
         (decision,) = solve(snapshot([slow, fast], [job("j", *options, **kw)])).decisions
@@ -631,7 +634,7 @@ def test_a_throughput_more_workers_would_reach_is_told_to_raise_workers_max() ->
     assert (decision.reason, decision.message) == (
         "ThroughputUnreachable",
         "minThroughput 1,800/s cannot be reached: fastest option l4 x1 gives 1,000/s; raise "
-        "spec.workers.max to 2 (l4 x2 gives 1,800/s)",
+        "spec.workers.max to 2 (l4 x2 gives 1,800/s), or lower spec.minThroughput to 1,000",
     )
 
 

@@ -213,7 +213,11 @@ def test_maxima_too_low_for_any_limit() -> None:
     assert out["maxPerformance"] == 70  # 10 tpu + 10 gpu
     assert out["minResourceLimit"] is None
     assert "even without a resource limit the per-resource maxima cap it at 80" in out["reason"]
-    assert "raise the max of tpu, gpu or cpu, or lower requiredPerformance to 70" in out["reason"]
+    # Raised maxima alone are not enough: the limit binds too (1000 / 5 units of tpu).
+    assert out["reason"].endswith(
+        "raise the max of tpu, gpu or cpu, and resourceLimit to at least 200 (what tpu alone "
+        "would need), or lower requiredPerformance to 70"
+    )
     # Where the limit leaves room, only the maxima bind: the limit is not blamed.
     out = solve_mix(problem(capped, 1000, 1000)).to_dict()
     assert out["reason"] == (

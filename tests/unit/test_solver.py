@@ -170,6 +170,37 @@ def test_a_job_needing_more_workers_than_a_pool_holds_says_so_instead_of_waiting
     )
 
 
+@pytest.mark.parametrize(
+    ("rate", "gives", "lower_to"),
+    [
+        (1234.5678, "1,235", "1,234"),
+        (0.0123456, "0.01235", "0.01234"),
+        (98_765.9, "98,766", "98,765"),
+    ],
+)
+def test_a_min_throughput_out_of_reach_is_told_a_figure_the_run_reaches(
+    rate: float, gives: str, lower_to: str
+) -> None:
+    # Rounded down: the figure printed beside "gives" rounds up, and a minThroughput lowered to
+    # it was out of reach again.
+    plan = checked(snapshot([SLOW], [job("j", option("nvidia-l4", rate), min_throughput=1e6)]))
+    assert decide(plan)[2].endswith(f"gives {gives}/s; lower spec.minThroughput to {lower_to}")
+
+
+def test_a_gang_told_to_ask_for_fewer_workers_is_told_what_else_they_need() -> None:
+    # Two workers run the work in 10m, past a maxDuration of 5m: lowering spec.workers.min
+    # alone led to DeadlineUnreachable next.
+    plan = checked(snapshot([FAST], [job("j", BOTH[1], min_workers=3, max_workers=4,
+                                         max_duration_s=300.0)]))  # fmt: skip
+    assert decide(plan)[1:] == (
+        "GangTooLarge",
+        "h100: the job needs at least 3 worker(s) of 8 nvidia.com/gpu, 8 CPU, 64Gi; the pool's 2 "
+        "node(s) hold 2 such worker(s); lower spec.workers.min to 2 (2 workers need 10m, past "
+        "spec.maxDuration 5m: raise it too), or ask for less per worker (spec.options), or for "
+        "larger nodes",
+    )
+
+
 def test_a_gang_too_large_for_a_spot_pool_the_job_may_not_use_says_so() -> None:
     spot = pool("h100-spot", "nvidia-h100", 3.0, gpu_nodes("h100s", 2), spot=True)
     plan = checked(snapshot([FAST, spot], [job("j", BOTH[1], min_workers=3, max_workers=4)]))
@@ -246,6 +277,30 @@ def test_a_cheaper_option_the_quota_refuses_is_said_to_be_refused_by_it() -> Non
     assert "no room" not in message
     row = next(r for r in plan.decisions[0].options if r.candidate.pool.name == "l4")
     assert row.note == "cheaper, but quota team-a/gpus: 4 nvidia.com/gpu left, l4 x1 needs 8"
+
+
+def test_a_pool_with_free_devices_on_nodes_too_small_for_a_worker_is_not_called_full() -> None:
+    # 8 L4s free, 4 on each node, for workers of 8: the row read "pool l4 is full".
+    spread = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=4), order=1)
+    plan = checked(snapshot([spread, FAST], [job("j", *BOTH)]))
+    row = next(r for r in plan.decisions[0].options if r.candidate.pool.name == "l4")
+    assert row.note == "cheaper, but no node of pool l4 has room for a worker now"
+    fours = (option("nvidia-l4", 1000, devices=4), option("nvidia-h100", 3000, devices=4))
+    plan = checked(snapshot([spread, FAST], [job("j", *fours, min_workers=3, max_workers=3)]))
+    row = next(r for r in plan.decisions[0].options if r.candidate.pool.name == "l4")
+    assert row.note == "cheaper, but pool l4 has room for 2 of its 3 workers now"
+
+
+def test_a_job_started_now_beside_a_full_pool_is_not_told_another_job_holds_it() -> None:
+    # The L4 is busy for 15m, then planned for w. j, started on the H100, was told its room in
+    # the L4 pool was planned for w: there is none now, w or not.
+    plan = checked(l4_running_for_15m(job("w", *BOTH, created=NOW, priority=10), job("j", *BOTH)))
+    assert decide(plan, "team-a/w")[:2] == (None, "Reserved")
+    assert decide(plan, "team-a/j") == (
+        "h100",
+        "Admitted",
+        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now",
+    )
 
 
 def test_waits_for_capacity_with_the_reason() -> None:
@@ -898,8 +953,15 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "room frees there ~12:15 UTC, too close to its deadline to wait for (a planned "
             "start keeps 20% of the run in hand)",
         ),
+        (
+            # Started at 12:15, the hour on the L4 ends at 13:15, past the deadline itself: it
+            # was told the margin kept it off.
+            {"deadline": NOW + timedelta(minutes=70)},
+            timedelta(minutes=15),
+            "room frees there ~12:15 UTC, too late for its deadline",
+        ),
     ],
-    ids=["max-wait", "default-max-wait", "overdue", "horizon", "deadline-margin"],
+    ids=["max-wait", "default-max-wait", "overdue", "horizon", "deadline-margin", "deadline"],
 )
 def test_a_job_started_now_on_a_dear_pool_says_why_it_did_not_wait(
     kw: dict[str, Any], frees_in: timedelta, why: str
@@ -1157,7 +1219,8 @@ def test_min_throughput_picks_width_or_explains() -> None:
     plan = checked(snapshot([SLOW], [job("j", BOTH[0], min_throughput=5000, max_workers=2)]))
     assert decide(plan)[1:] == (
         "ThroughputUnreachable",
-        "minThroughput 5,000/s cannot be reached: fastest option l4 x2 gives 2,000/s",
+        "minThroughput 5,000/s cannot be reached: fastest option l4 x2 gives 2,000/s; lower "
+        "spec.minThroughput to 2,000",
     )
 
 

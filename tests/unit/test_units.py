@@ -198,9 +198,22 @@ def test_a_time_of_another_day_carries_its_date() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fraction", "text"), [(0.42, "42%"), (0.004, "0.4%"), (0.0003, "<0.1%"), (0.0, "0%")]
+    ("fraction", "text"),
+    [
+        (0.42, "42%"),
+        (0.004, "0.4%"),
+        (0.0003, "<0.1%"),
+        (0.0, "0%"),
+        (1.0, "100%"),
+        # Near the whole, alike: "costs 100% less" read as free of 0.04 USD against 87.83.
+        (0.9995, ">99.9%"),
+        (0.995, "99.5%"),
+        (0.99, "99%"),
+    ],
 )
-def test_a_share_is_never_said_as_none_when_it_is_some(fraction: float, text: str) -> None:
+def test_a_share_is_never_said_as_none_or_all_when_it_is_neither(
+    fraction: float, text: str
+) -> None:
     assert format_share(fraction) == text
 
 

@@ -108,7 +108,11 @@ def _admitted_message(
     else:
         saving = 1 - cheapest.cost / chosen.cost if chosen.cost else 0.0
         # Its own namespace's quota, not the pool, may be what refuses it: say which.
-        why = after.quota_blocker(cheapest, given_back=chosen) or held.planned_for(cheapest)
+        why = after.quota_blocker(cheapest, given_back=chosen)
+        # Another job's later start is what keeps it off only where the pool has room now: a
+        # full pool was told it was held for that job.
+        if why is None and (cheapest.pool.name == chosen.pool.name or after.fits(cheapest)):
+            why = held.planned_for(cheapest)
         if why is None:
             why = "has no room now"
             # Without a word, a person asks why the job did not wait for it.
@@ -169,6 +173,9 @@ def _not_waited_for(
     if wait_s > waits_until_s(job, now, look):
         return f"{frees}, past its max wait ({bound})"
     if wait_s > deadline_start_s(job, cheaper, now, look):
+        # Started then, it would end past the deadline, margin or not.
+        if job.deadline is not None and when + timedelta(seconds=cheaper.duration_s) > job.deadline:
+            return f"{frees}, too late for its deadline"
         return (
             f"{frees}, too close to its deadline to wait for (a planned start keeps "
             f"{look.margin:.0%} of the run in hand)"
@@ -512,7 +519,13 @@ def _relative_note(
     if quota is not None:
         return f"cheaper, but {quota}"
     if cand.pool.name != chosen.pool.name and not after.fits(cand):
-        return f"cheaper, but pool {cand.pool.name} is full"
+        # Free devices spread over nodes too small for a worker are no room either: "full"
+        # read untrue of a pool with 8 GPUs free, 2 a node, for a worker of 4.
+        room = after.room(cand.pool.name, cand.worker)
+        if not room:
+            return f"cheaper, but no node of pool {cand.pool.name} has room for a worker now"
+        name, workers = cand.pool.name, cand.workers
+        return f"cheaper, but pool {name} has room for {room} of its {workers} workers now"
     planned = held.planned_for(cand)
     if planned is not None:
         return f"cheaper, but {planned}"

@@ -4,6 +4,7 @@ message with its figures and the change to its spec (or the cluster's) that lets
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from pricewise.core.costmodel import (
     Stage,
     candidate_for,
     deadline_binds,
+    run_seconds,
     time_limit,
     wider_run,
     workers_held,
@@ -228,9 +230,12 @@ def _refusal(
         if wider is not None:
             text += (
                 f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "
-                f"{format_rate(wider.throughput)}/s)"
+                f"{format_rate(wider.throughput)}/s), or"
             )
-        return "ThroughputUnreachable", text
+        else:
+            text += ";"
+        # Rounded down, so that the figure given is one the run reaches.
+        return "ThroughputUnreachable", f"{text} lower spec.minThroughput to {_floor_rate(best)}"
     if stage is Stage.GANG:
         spot = " (a spot pool: it would also need spec.allowSpot: true)"
         text = "; ".join(
@@ -238,8 +243,10 @@ def _refusal(
             for c in closest
         )
         # The most workers a pool of these holds: what spec.workers.min may be lowered to.
-        most = max(workers_held(c.worker, c.pool) for c in closest)
-        fewer = f"lower spec.workers.min to {most}, or " if most else ""
+        widest = max(closest, key=lambda c: workers_held(c.worker, c.pool))
+        most = workers_held(widest.worker, widest.pool)
+        fewer = f"lower spec.workers.min to {most}{_slower(widest, most, snapshot)}, or "
+        fewer = fewer if most else ""
         return "GangTooLarge", (
             f"{text}; {fewer}ask for less per worker (spec.options), or for larger nodes"
         )
@@ -297,11 +304,18 @@ def _refusal(
             f"(spec.options{fewer})"
         )
     if stage is Stage.BUDGET:
-        several = len(budgets_too_small(cheapest, snapshot.budgets)) > 1
-        which = "each of those Budgets'" if several else "that Budget's"
+        # To what: a limit that takes the run, beside what a `total` Budget spent already.
+        raised = [
+            (b, format_micros_up(b.limit - b.most + cheapest.cost, currency))
+            for b in budgets_too_small(cheapest, snapshot.budgets)
+        ]
+        if len(raised) == 1:
+            fix = f"raise that Budget's spec.limit to {raised[0][1]}"
+        else:
+            each = ", ".join(f"{b.namespace}/{b.name} to {limit}" for b, limit in raised)
+            fix = f"raise each of those Budgets' spec.limit ({each})"
         return "BudgetTooSmall", (
-            f"cheapest {kind} {cheapest.label()} {cheapest.note}; raise {which} spec.limit, "
-            f"or {_cost_less(job)}"
+            f"cheapest {kind} {cheapest.label()} {cheapest.note}; {fix}, or {_cost_less(job)}"
         )
     text = f"{cheapest.label()}: {cheapest.note}"
     if stage is Stage.SPOT:
@@ -312,6 +326,32 @@ def _refusal(
         if len(others) > 2:
             text += f" ({len(others) - 2} other on-demand option(s) excluded too)"
     return _STAGE_REASONS[stage], text
+
+
+def _floor_rate(cand: Candidate) -> str:
+    """The candidate's throughput to `format_rate`'s four significant figures, rounded down."""
+    rate = cand.throughput
+    if rate <= 0:
+        return "0"
+    scale = 10.0 ** (3 - math.floor(math.log10(rate)))
+    return format_rate(math.floor(rate * scale) / scale if scale > 1 else float(math.floor(rate)))
+
+
+def _slower(cand: Candidate, workers: int, snapshot: Snapshot) -> str:
+    """What else fewer workers need, where they run past the job's time limit: ` (4 workers
+    need 2h30m, past spec.maxDuration 2h10m: raise it too)`; empty where they do not. Lowering
+    spec.workers.min alone led to a DeadlineUnreachable next."""
+    job, now = cand.job, snapshot.now
+    limit = time_limit(job, now)
+    run_s = run_seconds(job, cand.option, workers)
+    if limit is None or run_s <= limit.seconds:
+        return ""
+    run = limit.overrun(run_s)
+    if deadline_binds(job, now):
+        return (
+            f" ({workers} workers need {run.need}, past its deadline in {run.limit}: move it too)"
+        )
+    return f" ({workers} workers need {run.need}, past spec.maxDuration {run.limit}: raise it too)"
 
 
 def _cost_less(job: Job) -> str:
@@ -342,7 +382,10 @@ def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> st
         rows, cheapest, lambda c: all(b is None or c.cost <= b for b in bounds.values())
     )
     if alt is not None:
-        text += would_save(alt, cheapest, f" ({format_micros(alt.cost, currency)})")
+        # Its cost, said as such: "would save 82% (47.43 USD)" read as the amount saved.
+        within = " and ".join(short)
+        text += would_save(alt, cheapest, f" (it costs {format_micros(alt.cost, currency)}, "
+                                          f"within {within})")  # fmt: skip
     return text
 
 

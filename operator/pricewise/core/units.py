@@ -277,7 +277,11 @@ def format_money(amount: float, currency: str) -> str:
 def format_share(fraction: float) -> str:
     """`42%`, `0.4%` below one percent, `<0.1%` below a twentieth of one: "costs 0% more" hid
     a 0.40 USD difference that a job waited five hours for, and "0% of the work saved" two
-    minutes a checkpoint kept."""
+    minutes a checkpoint kept. Alike near the whole: "costs 100% less" read as free of an
+    option of 0.04 USD against 87.83."""
     if 0 < fraction < 0.0005:
         return "<0.1%"
-    return f"{fraction:.1%}" if 0 < fraction < 0.01 else f"{fraction:.0%}"
+    if 0.9995 <= fraction < 1:
+        return ">99.9%"
+    near_an_end = 0 < fraction < 0.01 or 0.99 < fraction < 1
+    return f"{fraction:.1%}" if near_an_end else f"{fraction:.0%}"

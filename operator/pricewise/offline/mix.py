@@ -473,6 +473,16 @@ def _infeasible(problem: MixProblem, reach: list[tuple[MixResource, Fraction]]) 
                 f"{fix}"
             )
         elif min_limit is None:
+            # Both bind: raised maxima alone still leave the limit short, unless it holds what
+            # the best performer would need alone.
+            top = _by_performance(problem)[0]
+            units = _exact(problem.required_performance) / _exact(top.performance)
+            units = Fraction(math.ceil(units)) if problem.integer else units
+            fix = (
+                f"raise the max of {which}, and resourceLimit to at least "
+                f"{as_text(_round(units, math.ceil))} (what {top.name} alone would need), or "
+                f"lower requiredPerformance to {as_text(best)}"
+            )
             reason += (
                 f"; even without a resource limit the per-resource maxima cap it at "
                 f"{as_text(_total_performance(min_mix))} ({_describe(min_mix)}); {fix}"
