@@ -62,6 +62,20 @@ def test_period_boundaries() -> None:
     assert period_bounds("total", "UTC", T0) == (None, None)
 
 
+@pytest.mark.parametrize("period", ["day", "month"])
+def test_a_period_that_starts_at_a_midnight_passed_twice_starts_at_the_first(period: str) -> None:
+    # Havana, 2026-11-01: 01:00 CDT goes back to 00:00 CST. In the second pass of that hour
+    # the period started at 05:00Z, an hour late, and its first hour's spend dropped out.
+    first = datetime(2026, 11, 1, 4, tzinfo=UTC)
+    starts = {period_bounds(period, "America/Havana", first + timedelta(minutes=m))[0]
+              for m in (30, 90, 150)}  # fmt: skip
+    assert starts == {first}
+    # And a day ends where the next starts.
+    day = period_bounds("day", "Atlantic/Azores", datetime(2026, 10, 24, 12, tzinfo=UTC))
+    assert day[1] == period_bounds("day", "Atlantic/Azores", datetime(2026, 10, 25, 1, 30,
+                                                                      tzinfo=UTC))[0]  # fmt: skip
+
+
 def test_spend_rolls_over_at_the_period_boundary() -> None:
     workers = [Span(T0, None), Span(T0, None)]
     accrual = accrue(Accrual(), workers, 10.0, 0.0, T0 + timedelta(hours=2))
@@ -124,6 +138,14 @@ def test_budget_figures_and_forecast() -> None:
     # Run out after its period ends, it does not: the spend starts anew then.
     day_end = T0 + timedelta(hours=3)
     assert budget_figures(200.0, [], 120.0, 40.0, 20.0, T0, day_end).forecast_exhaustion is None
+
+
+@pytest.mark.parametrize("period_end", [None, T0 + timedelta(days=30)])
+def test_a_limit_that_runs_out_past_any_time_has_no_forecast(period_end: datetime | None) -> None:
+    # 1e9 USD (the largest limit) at 5 USD an hour runs out in the year 24,800: the forecast
+    # raised OverflowError, and every Budget's status write after it stopped.
+    figures = budget_figures(1e9, [], 0.0, 0.0, 5.0, T0, period_end)
+    assert figures.forecast_exhaustion is None and figures.remaining == 1e9
 
 
 PARIS = ZoneInfo("Europe/Paris")

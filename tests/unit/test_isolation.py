@@ -127,6 +127,10 @@ POISON_JOBS = {
         {"deadline": "2026-11-29T18:00:00"},
         "spec.deadline: 2026-11-29T18:00:00 has no time zone",
     ),
+    # Past the last time a UTC clock holds (and before 1970): each message that gave it as a
+    # clock time failed, and the job was set aside every cycle, its planning alone with it.
+    "far-deadline": ({"deadline": "9999-12-31T23:59:59-10:00"}, "is out of range"),
+    "ancient-deadline": ({"deadline": "0001-01-01T00:30:00+01:00", "whenLate": "Run"}, "deadline"),
     "endless-duration": (
         {"options": [{"accelerator": "nvidia-l4", "duration": "9" * 400 + "d"}]},
         "duration",
@@ -290,6 +294,9 @@ def test_empty_placement_fields_as_charts_render_them_pin_nothing() -> None:
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
         # A folder of the zone database: IsADirectoryError, which pydantic does not catch.
         ({"timeZone": "America"}, "timeZone"),
+        # Leap seconds counted (right/Europe/Paris read +02:00 all winter), or the machine's own.
+        ({"timeZone": "right/Europe/Paris"}, "timeZone"),
+        ({"timeZone": "localtime"}, "timeZone"),
     ],
 )
 @pytest.mark.parametrize("enforcement", ["hard", "soft"])

@@ -129,6 +129,33 @@ def _state(prices: dict[str, float] | None = None) -> Cache:
     return cache
 
 
+def test_a_scrape_leaves_the_cycle_s_budget_spend_to_its_snapshot() -> None:
+    # Summed at the scrape's own time, it put the cycle's spend out of `spent_now`, and the
+    # cycle planned with the Budget status's, a minute old.
+    cache = _state()
+    accountant = Accountant(cache, NoKube())  # type: ignore[arg-type]
+    cycle = datetime.now(UTC) - timedelta(milliseconds=50)
+    accountant.budget_status("team-a", "monthly", cycle)
+    kept = accountant.spent_now(cycle)
+    assert list(kept) == [("team-a", "monthly")]
+    _samples(Metrics(cache, accountant))
+    assert accountant.spent_now(cycle) == kept
+
+
+def test_a_budget_writes_back_only_the_retained_costs_its_period_counts() -> None:
+    # A daily Budget wrote back every hour of every deleted job of every past day: about a
+    # key an hour without end, towards etcd's object limit.
+    cache = _state()
+    now = datetime(2026, 12, 5, 13, 20, tzinfo=UTC)
+    past = {f"2026-{m:02d}-01T10": 1.0 for m in range(1, 13)}
+    today = {"2026-12-05T00": 2.0, "2026-12-05T09:30": 3.0}
+    cache.upsert_budget({"metadata": {"name": "daily", "namespace": "team-a"},
+                         "spec": {"limit": 100, "currency": "USD", "period": "day"},
+                         "status": {"retained": {**past, **today}}})  # fmt: skip
+    written = Accountant(cache, NoKube()).budget_status("team-a", "daily", now)  # type: ignore[arg-type]
+    assert written["retained"] == today
+
+
 def test_state_gauges_from_the_cache() -> None:
     cache = _state()
     metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]

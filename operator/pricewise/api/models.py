@@ -396,6 +396,17 @@ class TrainingJobSpec(SpecModel):
                 raise ValueError(f"{text}: {calendar.month_name[month]} {year} has {days} days")
         return value
 
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_in_range(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59-10:00 is past the last time Python holds in UTC: every message
+        # that gave it as a clock time failed, and the cycle set the job aside each time.
+        if value is not None and not bounds.EARLIEST_TIME <= value < bounds.LATEST_TIME:
+            first, last = bounds.EARLIEST_TIME.year, bounds.LATEST_TIME.year
+            raise ValueError(f"{value.isoformat()} is out of range: give a time from {first} "
+                             f"to {last}")  # fmt: skip
+        return value
+
     @field_validator("template")
     @classmethod
     def _nodes_left_to_pricewise(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -906,6 +917,18 @@ class BudgetSpec(SpecModel):
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
+        # Files of the zone database that are no zone of their own: `right/` ones count leap
+        # seconds, which Python's clock does not (right/Europe/Paris kept +02:00 all winter),
+        # and the others are whatever the machine the operator runs on makes them.
+        if value.startswith(("right/", "posix/")) or value in {
+            "localtime",
+            "posixrules",
+            "Factory",
+        }:
+            raise ValueError(
+                f"time zone {value!r} is not one to count periods in: use an IANA name such as "
+                "UTC or Europe/Paris"
+            )
         try:
             ZoneInfo(value)
         # A region alone (`America`) is a folder of the zone database: IsADirectoryError.

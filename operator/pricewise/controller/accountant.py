@@ -344,10 +344,19 @@ class Accountant:
         self._flush.discard(key)
 
     def budget_status(
-        self, namespace: str, name: str, now: datetime, carried: Container[Key] = ()
+        self,
+        namespace: str,
+        name: str,
+        now: datetime,
+        carried: Container[Key] = (),
+        *,
+        kept: bool = True,
     ) -> dict[str, Any]:
         """A budget's status for its current period; the jobs `carried` have their accrual
-        written in this cycle besides (their Running status carries it)."""
+        written in this cycle besides (their Running status carries it). Its spend is `kept`
+        for the cycle's snapshot (`spent_now`), but for a /metrics scrape's: summed at the
+        scrape's own time, between a cycle's Budget writes and its snapshot, it put the
+        cycle's out, and the snapshot planned with the status's minute-old spend."""
         budget = self.cache.budgets[(namespace, name)]
         start, end = accounting.period_bounds(budget.spec.period, budget.spec.time_zone, now)
         retained = self._retained((namespace, name))
@@ -362,7 +371,8 @@ class Accountant:
                 written = accounting.spent_between(_persisted(record).buckets, start, end)
                 unwritten += max(0.0, accrued - written)
             burn += self.rates.get(key, 0.0)
-        self._spent[(namespace, name)] = (now, spent)  # the cycle's snapshot takes it
+        if kept:
+            self._spent[(namespace, name)] = (now, spent)
         figures = accounting.budget_figures(
             budget.spec.limit,
             budget.spec.thresholds,
@@ -409,7 +419,9 @@ class Accountant:
             "burnRate": round(burn, 6),
             "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),
             "thresholdsCrossed": list(figures.crossed),
-            "retained": {k: round(v, 6) for k, v in retained.items()},
+            "retained": {
+                k: round(v, 6) for k, v in accounting.ending_after(retained, start).items()
+            },
             "unwrittenAccrual": round(unwritten, 6),
             "observedGeneration": generation,
             "conditions": conditions,
@@ -459,7 +471,11 @@ class Accountant:
             if foreign is not None:
                 await self._write_not_ready((namespace, name), "CurrencyMismatch", foreign, now)
                 continue
-            new = self.budget_status(namespace, name, now, carried)
+            try:
+                new = self.budget_status(namespace, name, now, carried)
+            except Exception:  # one Budget's fault must not keep the others' figures unwritten
+                log.exception("budget %s/%s: figures not summed", namespace, name)
+                continue
             old = budget.status.model_dump(by_alias=True, mode="json")
             written = self._budget_written.get((namespace, name))
             if not _changed(old, new, written is None or now - written >= self.interval):

@@ -320,7 +320,7 @@ class StateCollector(Collector):
             if self.accountant.not_enforced((namespace, name)) is not None:
                 continue  # its figures would mix currencies; pricewise_rejected_objects counts it
             row = [namespace, name, budget.spec.currency]
-            st = self.accountant.budget_status(namespace, name, now)
+            st = self.accountant.budget_status(namespace, name, now, kept=False)
             families["limit"].add_metric(row, budget.spec.limit)
             for key in ("spent", "committed", "remaining", "utilisation", "burnRate"):
                 families[key].add_metric(row, float(st[key]))

@@ -142,10 +142,13 @@ def period_bounds(
         start = midnight.replace(day=1)
         days = calendar.monthrange(start.year, start.month)[1]
         end = start + timedelta(days=days)
-    # Re-anchor through the zone so that a DST change inside the period is honoured.
+    # Re-anchor through the zone so that a DST change inside the period is honoured; at a
+    # midnight the clocks pass twice (Atlantic/Azores, America/Havana), the first: read in the
+    # second pass, `now`'s fold started the period an hour late, and its first hour's spend
+    # dropped out of it for that hour.
     zone = ZoneInfo(time_zone)
-    start = start.replace(tzinfo=None).replace(tzinfo=zone)
-    end = end.replace(tzinfo=None).replace(tzinfo=zone)
+    start = start.replace(tzinfo=zone, fold=0)
+    end = end.replace(tzinfo=zone, fold=0)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -164,6 +167,16 @@ def spent_between(
             share = (finish - begin).total_seconds() / (until - moment).total_seconds()
             total += buckets[bucket] * share
     return round(total, 6)
+
+
+def ending_after(buckets: Mapping[str, float], start: datetime | None) -> dict[str, float]:
+    """The buckets that end after `start` (all of them where there is none): what a period that
+    began then can still count. A Budget's retained costs of periods past were written back at
+    every write, a key for each hour a deleted job ran, without end."""
+    spans = _bucket_spans(buckets)
+    return {
+        k: v for k, v in buckets.items() if k in spans and (start is None or spans[k][1] > start)
+    }
 
 
 @dataclass(frozen=True)
@@ -192,13 +205,16 @@ def budget_figures(
     never, where that is past `period_end` (the spend starts anew then)."""
     used = spent + committed
     utilisation = used / limit if limit > 0 else (1.0 if used > 0 else 0.0)
+    # Compared in seconds before it is a time: a limit of 1e9 at 5 USD an hour runs out past
+    # the year 9999, which no datetime holds (every Budget's status write stopped at it).
+    end = bounds.LATEST_TIME if period_end is None else min(period_end, bounds.LATEST_TIME)
     if spent >= limit:
         forecast: datetime | None = now
-    elif burn_per_hour > 0:
+    elif burn_per_hour > 0 and (limit - spent) / burn_per_hour * 3600 < (end - now).total_seconds():
         forecast = now + timedelta(hours=(limit - spent) / burn_per_hour)
     else:
         forecast = None
-    if forecast is not None and period_end is not None and forecast >= period_end:
+    if forecast is not None and forecast >= end:
         forecast = None
     crossed = tuple(t for t in sorted(thresholds) if utilisation * 100 >= t)
     return BudgetFigures(
