@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pricewise import __version__
+from pricewise.core.bounds import EARLIEST_TIME, LATEST_TIME
 from pricewise.core.times import as_utc, parse_time
 from pricewise.offline.arguments import time_limit, wait_cost
 
@@ -34,7 +35,13 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
         )
-    return as_utc(moment)
+    moment = as_utc(moment)
+    # A period or a deadline counted from past 9000 ran out of the years a datetime holds.
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        first, last = EARLIEST_TIME.year, LATEST_TIME.year
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a time from {first} "
+                                         f"to {last}")  # fmt: skip
+    return moment
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -455,6 +455,18 @@ def test_a_bad_now_is_an_error_as_other_options_are(
     assert f"error: argument --now: {value!r} is not an RFC 3339 time" in err
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T23:00:00Z", "1969-12-31T23:00:00Z"])
+def test_a_now_out_of_range_is_an_error_not_a_traceback(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Budget's period from 9999-12-31T23:00Z ended past the last year a datetime holds.
+    with pytest.raises(SystemExit) as stopped:
+        main(["plan", "examples/", "--now", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --now: {value!r} is out of range: give a time from 1970" in err
+
+
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
 @pytest.mark.parametrize("command", [["plan", "examples/"], ["simulate", "x.trace"]])
 def test_plan_and_simulate_refuse_the_same_time_limits_in_the_same_words(
