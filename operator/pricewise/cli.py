@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pricewise import __version__
-from pricewise.core.bounds import EARLIEST_TIME, LATEST_TIME
+from pricewise.core.bounds import time_out_of_range
 from pricewise.core.times import as_utc, parse_time
 from pricewise.offline.arguments import time_limit, wait_cost
 
@@ -36,11 +36,9 @@ def _moment(text: str) -> datetime:
             f"{text!r} is not an RFC 3339 time (e.g. 2026-12-01T08:00:00Z)"
         )
     moment = as_utc(moment)
-    # A period or a deadline counted from past 9000 ran out of the years a datetime holds.
-    if not EARLIEST_TIME <= moment < LATEST_TIME:
-        first, last = EARLIEST_TIME.year, LATEST_TIME.year
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a time from {first} "
-                                         f"to {last}")  # fmt: skip
+    # A Budget's period from 9999-12-31T23:00Z ended past the years a datetime holds.
+    if (wrong := time_out_of_range(moment)) is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} {wrong}")
     return moment
 
 

@@ -401,10 +401,8 @@ class TrainingJobSpec(SpecModel):
     def _deadline_in_range(cls, value: datetime | None) -> datetime | None:
         # 9999-12-31T23:59:59-10:00 is past the last time Python holds in UTC: every message
         # that gave it as a clock time failed, and the cycle set the job aside each time.
-        if value is not None and not bounds.EARLIEST_TIME <= value < bounds.LATEST_TIME:
-            first, last = bounds.EARLIEST_TIME.year, bounds.LATEST_TIME.year
-            raise ValueError(f"{value.isoformat()} is out of range: give a time from {first} "
-                             f"to {last}")  # fmt: skip
+        if value is not None and (wrong := bounds.time_out_of_range(value)) is not None:
+            raise ValueError(f"{value.isoformat()} {wrong}")
         return value
 
     @field_validator("template")

@@ -1,7 +1,8 @@
 """The largest (and smallest) figures pricewise accepts, chosen together so that none overflows.
 
-Pure constants, shared by the API (so they show in the CRD schema and `kubectl explain`) and
-the core (which checks the figures they multiply into). The figures multiply:
+Pure constants (and the check of a time against two of them), shared by the API (so they
+show in the CRD schema and `kubectl explain`) and the core (which checks the figures they
+multiply into). The figures multiply:
 
     duration = work / (workers * throughput * efficiency ** log2(workers))
     cost     = workers * (devices * perDeviceHour + cpus * perCpuHour + ...) * duration
@@ -47,6 +48,8 @@ LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC)
 """Times a status may hold, read back: the operator writes none outside them, and a time and
 the longest run added or taken away stay within what a datetime holds (a hand-edited
 estimatedFinish of 9999-12-31 made every cycle fail as it added a run to it)."""
+
+
 MIN_DURATION_S: Final = 1.0
 """Shortest duration accepted where a duration divides (an option's run time, maxDuration)."""
 MAX_WORKERS: Final = 1024
@@ -61,3 +64,11 @@ MAX_CARBON_INTENSITY: Final = 10_000.0
 """Grams of CO2 per kWh (the dirtiest grids are about 1,000)."""
 MAX_THRESHOLD_PERCENT: Final = 1000.0
 """Budget alert thresholds, in percent of the limit."""
+
+
+def time_out_of_range(moment: datetime) -> str | None:
+    """Why a time given by a person is none pricewise takes (`is out of range: give a time
+    from 1970 to 9000`), or None: sums with it overflow the years a datetime holds."""
+    if EARLIEST_TIME <= moment < LATEST_TIME:
+        return None
+    return f"is out of range: give a time from {EARLIEST_TIME.year} to {LATEST_TIME.year}"
