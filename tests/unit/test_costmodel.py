@@ -120,7 +120,7 @@ def test_spot_that_would_use_up_the_restarts_is_excluded() -> None:
     short = _one(spot, restarts_left=3, **fields)
     assert (short.stage, short.note) == (
         Stage.SPOT,
-        "expects up to 4 reclaims (9 runs in 10), more than the 3 restart(s) left "
+        "expects up to 4 reclaim(s) (9 runs in 10), more than the 3 restart(s) left "
         "(spec.failurePolicy.maxRestarts)",
     )
     assert _one(spot, restarts_left=4, **fields).stage is Stage.FEASIBLE

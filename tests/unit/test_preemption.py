@@ -270,6 +270,22 @@ def test_a_quote_says_whom_a_new_job_would_preempt_and_why_another_would_not() -
     )
 
 
+def test_a_gang_no_preemption_makes_room_for_is_not_promised_one() -> None:
+    # Two 8-GPU workers on two full nodes: one runs a young job of lower priority, the other
+    # one of higher priority. Told it would preempt once the young run reached 10m, it did not.
+    snap, decisions = decide(full_pool(0, 0), urgent_workers=2)
+    young = running("team-a/young", "h100-0", age_h=0.05)
+    high = running("team-a/high", "h100-1", priority=20)
+    (waits,) = Quote(snap, {"team-a/urgent"}, snap, {}, [], [young, high]).told(decisions)
+    assert waits.message.endswith(
+        "; requeueing the jobs of lower priority on pool h100 would not free enough room for it"
+    )
+    # With a young run of lower priority on both nodes, the guard is what holds it back.
+    other = running("team-a/other", "h100-1", age_h=2)
+    (waits,) = Quote(snap, {"team-a/urgent"}, snap, {}, [], [young, other]).told(decisions)
+    assert "it preempts only runs of 10m or more" in waits.message
+
+
 def test_a_quote_of_jobs_the_cluster_has_says_what_applying_them_would_do() -> None:
     # An ended job was told it was pending, "as it would be planned once applied".
     snap, _ = decide(full_pool(0))

@@ -300,6 +300,27 @@ def test_an_unknown_region_prints_nothing_and_names_each_pool(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
+def test_import_says_each_part_of_a_price_to_the_digit_it_writes(tmp_path: Path) -> None:
+    # `%g` cut them to six figures: "10/h + H100 x8 77.8325/h" beside 87.83247 written.
+    (tmp_path / "vms.csv").write_text(
+        HEADER
+        + "a3-highgpu-8g,208,1872,H100,8,,us-central1,us-central1-a,10,\n"
+        + ",,,H100,8,,us-central1,us-central1-a,77.83247,\n"
+    )
+    pools = [{"name": "h100", "accelerator": "nvidia-h100", "instanceType": "a3-highgpu-8g",
+              "region": "us-central1", "nodeSelector": {"a": "b"}, "prices": {}}]  # fmt: skip
+    (tmp_path / "pools.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "pricewise.dev/v1alpha1", "kind": "PriceTable", "metadata": {"name": "t"},
+         "spec": {"pools": pools}}))  # fmt: skip
+    imported = pricewise(
+        "prices", "import", str(tmp_path / "vms.csv"), str(tmp_path / "pools.yaml")
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "a3-highgpu-8g on-demand 10/h + H100 x8 77.83247/h" in imported.stderr
+    (pool,) = yaml.safe_load(imported.stdout)["spec"]["pools"]
+    assert pool["prices"]["perNodeHour"] == 87.83247
+
+
 def test_a_price_past_the_api_bounds_names_the_pool_and_field(tmp_path: Path) -> None:
     path = tmp_path / "vms.csv"
     path.write_text(HEADER + "p5.48xlarge,192,2048,H100,8,,us-east-1,us-east-1a,100001,\n")
@@ -322,6 +343,23 @@ def test_diff_shows_a_pool_left_without_prices() -> None:
              .splitlines()]  # fmt: skip
     assert lines[1:] == [["p", "perNodeHour", "1", "0", "-100.0%"],
                          ["p", "-", "0", "unpriced:", "free", "if", "applied"]]  # fmt: skip
+
+
+def test_diff_compares_a_node_s_price_where_a_pool_is_priced_in_other_units() -> None:
+    # Priced per device (as the example writes a one-GPU VM) and then per node (as `prices
+    # import` writes it), the same price read "perDeviceHour 0.70683 0 -100.0%".
+    def table(prices: dict[str, float]) -> PriceTable:
+        return PriceTable.model_validate({"metadata": {"name": "t"}, "spec": {"pools": [
+            {"name": "l4", "accelerator": "nvidia-l4", "nodeSelector": {"a": "b"},
+             "devicesPerNode": 2, "prices": prices}]}})  # fmt: skip
+
+    per_device, per_node = table({"perDeviceHour": 0.7}), table({"perNodeHour": 1.5})
+    lines = [line.split() for line in catalog.diff(per_device, per_node).splitlines()]
+    assert lines[1:] == [
+        ["l4", "perDeviceHour", "0.7", "0", "moved"],
+        ["l4", "perNodeHour", "-", "1.5", "moved"],
+        ["l4", "a", "node's", "price", "1.4", "1.5", "+7.1%"],
+    ]
 
 
 def test_diff_shows_what_else_changed_at_the_same_prices(tmp_path: Path) -> None:

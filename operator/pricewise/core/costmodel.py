@@ -255,7 +255,7 @@ def _reclaims_past_restarts(cand: Candidate) -> Candidate | None:
     if likely <= left:
         return None
     note = (
-        f"expects up to {likely} reclaims (9 runs in 10), more than the {left} restart(s) "
+        f"expects up to {likely} reclaim(s) (9 runs in 10), more than the {left} restart(s) "
         "left (spec.failurePolicy.maxRestarts)"
     )
     return replace(cand, stage=Stage.SPOT, note=note)

@@ -109,13 +109,28 @@ def preemption_note(
             f"; it cannot preempt: no job of lower priority than its {job.priority} runs on {where}"
         )
     young = [r.since for r in lower if r.ran_s(now) < min_run_s]
-    if young:
+    # The guard is what stands in the way only where requeueing them all would make room: a
+    # gang of two nodes was promised a preemption that one young run's node could not give.
+    if young and _room_once_requeued(decision, running):
         when = min(young) + timedelta(seconds=min_run_s)
         return (
             f"; it preempts only runs of {format_duration(min_run_s)} or more, which the jobs "
             f"of lower priority on {where} reach from ~{clock(when, now)}"
         )
     return f"; requeueing the jobs of lower priority on {where} would not free enough room for it"
+
+
+def _room_once_requeued(decision: Decision, running: Mapping[str, Sequence[RunningJob]]) -> bool:
+    """Whether some feasible option of the waiting job fits its pool's nodes with every run of
+    lower priority there requeued, however young (the room the plan left aside)."""
+    for row in decision.options:
+        cand = row.candidate
+        if row.verdict != "feasible":
+            continue
+        lower = [r for r in running.get(cand.pool.name, ()) if r.priority < cand.job.priority]
+        if lower and pack(_freed(cand.pool.nodes, lower), [gang_of(cand)]) is not None:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def price_pool(
     if accelerator == "cpu" or not apart:
         if host is None:
             return None, f"the catalog has no row for {machine} in {region}"
-        how = f"{machine} {kind} {host:g}/h"
+        how = f"{machine} {kind} {_price(host)}/h"
         if accelerator != "cpu":
             # Right for AWS and Lambda, whose rows are whole instances; a GCP catalog cut to
             # its machine rows priced an L4 node at its host alone, a fifth of its price.
@@ -211,11 +211,11 @@ def price_pool(
         )
     if host is None:
         return {"perDeviceHour": round(extra / count, 6)}, (
-            f"{name} x{count} {kind} {extra:g}/h (GPU only: {machine} is not in the catalog, "
+            f"{name} x{count} {kind} {_price(extra)}/h (GPU only: {machine} is not in the catalog, "
             "its host is not priced)"
         )
     return {"perNodeHour": round(host + extra, 6)}, (
-        f"{machine} {kind} {host:g}/h + {name} x{count} {extra:g}/h"
+        f"{machine} {kind} {_price(host)}/h + {name} x{count} {_price(extra)}/h"
     )
 
 
@@ -241,7 +241,8 @@ def _price_slice(
     fitting = [s for s in slices if s[0] == chips] or [min(slices, key=lambda s: s[0])]
     size, price, row = min(fitting, key=lambda s: s[1])
     return {"perDeviceHour": round(price / size, 6)}, (
-        f"{row.accelerator} {kind} {price:g}/h whole slice of {size} chips, {price / size:g} a chip"
+        f"{row.accelerator} {kind} {_price(price)}/h whole slice of {size} chips, "
+        f"{_price(price / size)} a chip"
     )
 
 
@@ -341,14 +342,29 @@ def diff(old: PriceTable, new: PriceTable) -> str:
             rows.append([name, "-", "", "", "added"])
         else:
             was_priced, now_priced = before[name]["prices"], after[name]["prices"]
+            # Priced in other units (per device before, per node after, as `prices import`
+            # writes a whole VM), each field read -100% and "priced": the node's price is what
+            # compares, where the table says it.
+            units = [{k for k in PRICES if prices[k]} for prices in (was_priced, now_priced)]
+            moved = all(units) and units[0] != units[1]
+            old_node, new_node = _node_hour(before[name]), _node_hour(after[name])
+            whole = None
+            if moved and old_node is not None and new_node is not None:
+                whole = (old_node, new_node)
             for key in PRICES:
                 was, now = was_priced[key], now_priced[key]
                 if was == now:  # a review reads what changed
                     continue
-                if was:
+                if whole is not None:
+                    rows.append([name, key, f"{was:.15g}" if was else "-", f"{now:.15g}", "moved"])
+                elif was:
                     rows.append([name, key, f"{was:.15g}", f"{now:.15g}", _change(was, now)])
                 else:  # a pool given a price it had not: nothing to compare it with
                     rows.append([name, key, "-", f"{now:.15g}", "priced"])
+            if whole is not None:
+                was, now = whole
+                change = "same" if was == now else _change(was, now) if was else "priced"
+                rows.append([name, "a node's price", f"{was:.15g}", f"{now:.15g}", change])
             # A price review passed a pool turned spot, or moved to other nodes, as unchanged.
             fields = sorted({*before[name], *after[name]} - {"name", "prices"})
             rows += [
@@ -361,6 +377,25 @@ def diff(old: PriceTable, new: PriceTable) -> str:
     if len(rows) == 1:
         return "no change: the tables price every pool the same"
     return columns(rows, right=(2, 3, 4))
+
+
+def _price(hourly: float) -> str:
+    """A price as the table gets it, to the millionth and no further digits: `77.8325` read
+    beside the 87.83247 written, and a sum of the printed parts did not make it."""
+    return f"{round(hourly, 6):.15g}"
+
+
+def _node_hour(pool: dict[str, Any]) -> float | None:
+    """What one of the pool's nodes costs an hour, where its prices say without its size: its
+    devices' (`devicesPerNode`) and its own; None where a price per CPU or GiB needs more."""
+    prices, devices = pool["prices"], pool.get("devicesPerNode")
+    if (
+        prices["perCpuHour"]
+        or prices["perGiBHour"]
+        or (prices["perDeviceHour"] and devices is None)
+    ):
+        return None
+    return float((devices or 0) * prices["perDeviceHour"] + prices["perNodeHour"])
 
 
 def _change(was: float, now: float) -> str:
