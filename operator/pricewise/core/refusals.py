@@ -245,8 +245,9 @@ def _refusal(
         # The most workers a pool of these holds: what spec.workers.min may be lowered to.
         widest = max(closest, key=lambda c: workers_held(c.worker, c.pool))
         most = workers_held(widest.worker, widest.pool)
-        fewer = f"lower spec.workers.min to {most}{_slower(widest, most, snapshot)}, or "
-        fewer = fewer if most else ""
+        fewer = ""
+        if most:  # none held: no run time to give
+            fewer = f"lower spec.workers.min to {most}{_slower(widest, most, snapshot)}, or "
         return "GangTooLarge", (
             f"{text}; {fewer}ask for less per worker (spec.options), or for larger nodes"
         )
