@@ -238,6 +238,26 @@ def test_a_job_a_budget_holds_back_is_told_when_it_frees_and_what_else_would_run
     )
 
 
+def test_copies_a_budget_holds_back_are_told_what_lets_them_all_run() -> None:
+    # 50 USD a month, 18 spent: two copies of 16.00 fit, three wait. Each was told 66.00 USD,
+    # which runs one of the three.
+    budget = BudgetView(NS, "monthly", to_micros(50), to_micros(18), 0, True, period_end=MONTH_END)
+    copies = [job(f"c{i}", option("nvidia-l4", 1000)) for i in range(5)]
+    plan = solve(snapshot([L4], copies, budgets=[budget]))
+    held = [d.message for d in plan.decisions if d.reason == "BudgetExceeded"]
+    assert len(held) == 3
+    assert all(
+        m.endswith(
+            "raise its spec.limit to 66.00 USD; it holds back 3 jobs of team-a: a spec.limit of "
+            "98.00 USD runs them all"
+        )
+        for m in held
+    ), held
+    # One held back alone is told its own figure only.
+    alone = used_up()
+    assert "runs them all" not in alone.message
+
+
 def test_a_budget_that_frees_after_the_deadline_or_never_is_said_so() -> None:
     late = used_up(deadline=NOW + timedelta(hours=3)).message
     assert "next period (from ~Dec 01 00:00 UTC, too late for its deadline), or raise" in late

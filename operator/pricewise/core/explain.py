@@ -6,9 +6,9 @@ it was chosen from, like a dry run.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
 from typing import Literal
@@ -395,11 +395,13 @@ def explain(
             levels[priority] = _left(snapshot, placement, reservations, priority)
         return levels[priority]
 
+    waits: defaultdict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    """The jobs each hard Budget holds back (their decisions' index), with their costs."""
     spent: Counter[str] = Counter()
     for cand, _ in placement.values():
         spent[cand.job.namespace] += cand.cost
     offered = sorted({p.accelerator for p in snapshot.pools})
-    decisions = []
+    decisions: list[Decision] = []
     for job in snapshot.jobs:
         rows = all_options[job.key]
         placed = placement.get(job.key)
@@ -461,6 +463,8 @@ def explain(
                 message += ends.said(blocked[0])
             if reason == "BudgetExceeded":
                 message += _budget_way_out(blocked[0], after, rows, snapshot)
+                if (binding := after.budget_blocker(blocked[0])) is not None:
+                    waits[job.namespace, binding[0]].append((len(decisions), blocked[0].cost))
             elif (alt := cheaper_excluded(rows, blocked[0])) is not None:
                 message += would_save(alt, blocked[0])
             message += _must_start(job, rows, snapshot.now)
@@ -472,7 +476,32 @@ def explain(
         message += unoffered(job, offered)
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
-    return tuple(decisions)
+    return _all_held_back(decisions, waits, after, snapshot)
+
+
+def _all_held_back(
+    decisions: list[Decision],
+    waits: Mapping[tuple[str, str], list[tuple[int, int]]],
+    after: Ledger,
+    snapshot: Snapshot,
+) -> tuple[Decision, ...]:
+    """The decisions, where a hard Budget holds back several jobs each told also what lets them
+    all run: each copy of a sweep was told the limit that lets it alone run (54.00 USD), which
+    frees one of three."""
+    told = list(decisions)
+    limits = {(b.namespace, b.name): b.limit for b in snapshot.budgets}
+    for key, held in waits.items():
+        if len(held) < 2:
+            continue
+        # What the plan left it, as each job's own figure counts it.
+        need = limits[key] + sum(cost for _, cost in held) - after.budgets[key]
+        text = (
+            f"; it holds back {len(held)} jobs of {key[0]}: a spec.limit of "
+            f"{format_micros_up(need, snapshot.currency)} runs them all"
+        )
+        for index, _ in held:
+            told[index] = replace(told[index], message=told[index].message + text)
+    return tuple(told)
 
 
 def _must_start(job: Job, rows: list[Candidate], now: datetime) -> str:
