@@ -48,6 +48,7 @@ class FakeKube:
         self.refuse: Callable[[Body], ApiError | None] = lambda _: None
         self.requests: Counter[str] = Counter()
         self.connections = 32
+        self._created: Counter[str] = Counter()
         self._version = 100
 
     def _bump(self, body: Body) -> None:
@@ -74,10 +75,10 @@ class FakeKube:
         """Store an object as `kubectl apply` would (no schema check), and let the cache see it."""
         body = copy.deepcopy(body)
         meta = body.setdefault("metadata", {})
-        meta.setdefault("uid", f"uid-{meta['name']}")
+        known = self.objects.get((plural, meta.get("namespace", ""), meta["name"]))
+        meta.setdefault("uid", known["metadata"]["uid"] if known else self._new_uid(meta["name"]))
         meta.setdefault("generation", 1)
         meta.setdefault("creationTimestamp", "2026-11-29T11:00:00Z")
-        known = self.objects.get((plural, meta.get("namespace", ""), meta["name"]))
         if known is not None:
             body.setdefault("status", known.get("status") or {})
             if known.get("spec") != body.get("spec"):
@@ -86,6 +87,13 @@ class FakeKube:
         self.objects[(plural, meta.get("namespace", ""), meta["name"])] = body
         self._feed(plural, body, key_of(body))
         return body
+
+    def _new_uid(self, name: str) -> str:
+        """A uid of its own for each object created, one of the same name deleted before
+        included (the API server never gives a uid twice)."""
+        self._created[name] += 1
+        count = self._created[name]
+        return f"uid-{name}" if count == 1 else f"uid-{name}-{count}"
 
     def delete(self, plural: str, namespace: str, name: str) -> None:
         """Delete an object, as the watch would report it."""
@@ -155,6 +163,7 @@ class FakeKube:
         if key in self.objects:
             return False
         body = copy.deepcopy(manifest)
+        body["metadata"].setdefault("uid", self._new_uid(meta["name"]))
         body["status"] = {"phase": "Pending"}
         self._bump(body)
         self.objects[key] = body

@@ -11,7 +11,8 @@ import copy
 import inspect
 import logging
 import re
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -1595,3 +1596,118 @@ def test_a_cpu_pool_s_status_says_its_free_cpu_and_no_devices() -> None:
     rows = {p["name"]: p for p in world.kube.status("pricetables", "", "prices")["pools"]}
     assert rows["cpu"] == {"name": "cpu", "nodes": 1, "freeCpu": 128}
     assert (rows["l4"]["freeDevices"], rows["l4"]["freeCpu"]) == (16, 192)
+
+
+# --- watch events handled while a request is on its way ---------------------------------------
+
+
+def _meanwhile(world: World, monkeypatch: pytest.MonkeyPatch, plural: str, name: str,
+               event: Callable[[], None]) -> None:  # fmt: skip
+    """`event` (a watch event, handled) comes after the API server applied the status write of
+    `plural` `name`, before its answer reaches the operator."""
+    patch = world.kube.patch_status
+
+    async def answered_late(
+        kind: str, namespace: str | None, named: str, status: Any, version: str | None = None
+    ) -> Any:
+        answer = await patch(kind, namespace, named, status, version)
+        if (kind, named) == (plural, name):
+            event()
+        return answer
+
+    monkeypatch.setattr(world.kube, "patch_status", answered_late)
+
+
+def test_a_job_deleted_while_its_status_write_is_answered_stays_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The write's answer brought it back: Admitted for ever, its workers created again and
+    # again, its room and its Budget's commitment held.
+    world = World()
+    world.kube.put("trainingjobs", job("doomed"))
+    _meanwhile(world, monkeypatch, "trainingjobs", "doomed",
+               lambda: world.kube.delete("trainingjobs", NS, "doomed"))  # fmt: skip
+    world.cycle()
+    assert (NS, "doomed") not in world.cache.jobs
+    world.cycle()
+    assert world.kube.pods(NS) == []
+
+
+def test_a_job_created_again_while_the_old_one_s_write_is_answered_is_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The old job's answer stood in for the new one (the versions of two uids do not compare):
+    # the new job was never planned, both nodes free.
+    world = World()
+    world.kube.put("trainingjobs", job("again"))
+
+    def recreated() -> None:
+        world.kube.delete("trainingjobs", NS, "again")
+        world.kube.put("trainingjobs", job("again", priority=1))
+
+    _meanwhile(world, monkeypatch, "trainingjobs", "again", recreated)
+    world.cycle()
+    new = world.kube.objects["trainingjobs", NS, "again"]["metadata"]["uid"]
+    assert world.cache.jobs[NS, "again"].body["metadata"]["uid"] == new
+    monkeypatch.undo()
+    world.cycle()
+    assert world.job("again")["phase"] == "Admitted"
+
+
+def test_a_budget_deleted_while_a_budget_s_write_is_answered_stays_deleted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Brought back by its own write's answer, it held jobs back for good; deleted during an
+    # earlier Budget's write, it stopped the cycle's later Budget writes with a KeyError.
+    world = World()
+    for name in ("a", "b", "c"):
+        world.kube.put("budgets", budget(name, enforcement="hard", limit=0.5))
+    world.kube.put("trainingjobs", job("blocked"))
+
+    def deleted() -> None:
+        world.kube.delete("budgets", NS, "a")
+        world.kube.delete("budgets", NS, "b")
+
+    _meanwhile(world, monkeypatch, "budgets", "a", deleted)
+    world.cycle()
+    assert {k for k in world.cache.budgets if k[0] == NS} == {(NS, "c")}
+    assert world.kube.status("budgets", NS, "c")["observedGeneration"] == 1
+    assert "figures not summed" not in caplog.text and "KeyError" not in caplog.text
+
+
+def test_a_job_deleted_while_its_budget_s_write_is_on_its_way_stays_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its cost went into the Budget's retained costs during the write, which then dropped them
+    # all as written: the spend fell to 0 and stayed there.
+    world = World()
+    world.kube.put("budgets", budget("monthly"))
+    _running(world, "spender")
+    later = NOW + timedelta(minutes=10)
+    _meanwhile(world, monkeypatch, "budgets", "monthly", lambda: world.scheduler.job_deleted(
+        (NS, "spender"), later) or world.kube.delete("trainingjobs", NS, "spender"))  # fmt: skip
+    run_cycle(world.scheduler, later)
+    monkeypatch.undo()
+    run_cycle(world.scheduler, later + timedelta(minutes=5))
+    # Its worker ran from 11:00 (`_run_workers`) to its deletion at 12:10, at 1 USD an hour.
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == pytest.approx(70 / 60, abs=0.01)
+
+
+def test_a_list_taken_before_a_watch_event_does_not_undo_it() -> None:
+    # A worker that ended while the start-up list was on its way was kept Running (the list's
+    # older version taken last), its job billed for ever; a job deleted then came back.
+    cache = Cache()
+    pod = {"metadata": {"name": "w", "namespace": NS, "uid": "u1", "resourceVersion": "7"},
+           "status": {"phase": "Running"}}  # fmt: skip
+    ended = copy.deepcopy(pod)
+    ended["metadata"]["resourceVersion"], ended["status"]["phase"] = "9", "Succeeded"
+    cache.upsert_pod(ended)
+    cache.upsert_pod(pod)
+    assert cache.pods[NS, "w"].phase == "Succeeded"
+    cache.forget_pod((NS, "w"))
+    cache.upsert_pod(ended)
+    assert (NS, "w") not in cache.pods
+    gone = {"metadata": {"name": "j", "namespace": NS, "uid": "u2"}, "spec": job("j")["spec"]}
+    cache.upsert_job(gone)
+    cache.forget_job((NS, "j"))
+    assert cache.upsert_job(gone) is None and (NS, "j") not in cache.jobs

@@ -467,10 +467,16 @@ class Accountant:
         for gone in self._spent.keys() - self.cache.budgets.keys():
             del self._spent[gone]
         for (namespace, name), budget in list(self.cache.budgets.items()):
+            if (namespace, name) not in self.cache.budgets:
+                continue  # deleted while an earlier Budget's write was on its way
             foreign = self.not_enforced((namespace, name))
             if foreign is not None:
                 await self._write_not_ready((namespace, name), "CurrencyMismatch", foreign, now)
                 continue
+            # What the status takes of the jobs deleted since the last write: those deleted
+            # while it is on its way stay to be written next (dropped with it, their cost left
+            # the Budget for good).
+            counted = dict(self.retained.get((namespace, name), {}))
             try:
                 new = self.budget_status(namespace, name, now, carried)
             except Exception:  # one Budget's fault must not keep the others' figures unwritten
@@ -487,9 +493,21 @@ class Accountant:
                 continue
             self.cache.upsert_budget(result)
             self._budget_written[(namespace, name)] = now
-            self.retained.pop((namespace, name), None)
+            self._written_off((namespace, name), counted)
             for reason, message, warning in _news(old, new, budget.spec.enforcement == "hard"):
                 await self._event((namespace, name), reason, message, warning)
+
+    def _written_off(self, key: Key, counted: Mapping[str, float]) -> None:
+        """Take out of a Budget's retained costs those its status now carries."""
+        mine = self.retained.get(key, {})
+        for bucket, amount in counted.items():
+            left = mine.get(bucket, 0.0) - amount
+            if left > 1e-9:
+                mine[bucket] = left
+            else:
+                mine.pop(bucket, None)
+        if not mine:
+            self.retained.pop(key, None)
 
     def keep_unseen(self, now: datetime) -> None:
         """Within a period a budget's spend never falls. Checked once a budget since the

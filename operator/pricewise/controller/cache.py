@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,10 @@ an unreachable node). A node so tainted takes no new workers, and its workers ar
 once. `PRICEWISE_RECLAIM_TAINTS` (comma-separated) replaces the list."""
 
 
+_BURIED_KEPT = 4096
+"""Deleted uids kept before those of more than an hour ago are dropped."""
+
+
 @dataclass
 class Cache:
     """Everything the scheduler needs, keyed by (namespace, name)."""
@@ -125,6 +130,15 @@ class Cache:
     _limit_specs: dict[tuple[str, Key], Any] = field(default_factory=dict)
     """The spec of each Budget and ResourceQuota as last taken (their statuses move all the
     time, and are no edit)."""
+    _buried: dict[str, float] = field(default_factory=dict)
+    """Uids of the jobs, Budgets and pods deleted, with when (monotonic seconds): the answer to
+    a write sent before a deletion, or a list taken before it, must not bring the object back
+    (a deleted job came back Admitted from its own status write, and held its node for ever;
+    a deleted Budget went on holding jobs back)."""
+    _pod_meta: dict[Key, tuple[str, str]] = field(default_factory=dict)
+    """Each pod's uid and resourceVersion as last taken: a list taken before a watch event
+    must not undo it (a worker that ended during the start-up list was kept Running, and its
+    job billed for ever)."""
     _priced_by: str | None = None
     """The PriceTable that sets the currency (see `pricing_table`)."""
     _pricing_stale: bool = True
@@ -165,8 +179,14 @@ class Cache:
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
         """Remember a pod's node, requests and phase."""
-        key = key_of(body)
-        self.forget_pod(key)
+        key, meta = key_of(body), body.get("metadata") or {}
+        known = self._pod_meta.get(key)
+        if self._is_buried(meta) or (
+            known is not None and older(meta, {"uid": known[0], "resourceVersion": known[1]})
+        ):
+            return
+        self._unindex_pod(key)
+        self._pod_meta[key] = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
         pod = self.pods[key] = pod_record(body)
         if pod.job is not None and pod.index is not None:
             self._workers.setdefault((key[0], pod.job), {})[key] = pod
@@ -174,26 +194,55 @@ class Cache:
     def forget_pod(self, key: Key, gone_at: datetime | None = None) -> None:
         """A pod is gone; a worker deleted at `gone_at` (`records.gone_at`) is billed up to
         then by the next accrual (see `departed`)."""
+        pod = self._unindex_pod(key)
+        self._bury(self._pod_meta.pop(key, ("", ""))[0])
+        if (
+            pod is not None
+            and pod.job is not None
+            and gone_at is not None
+            and pod.start is not None
+        ):
+            span = Span(pod.start, min(pod.end or gone_at, gone_at))
+            self.departed.setdefault((key[0], pod.job), []).append(span)
+
+    def _unindex_pod(self, key: Key) -> PodRecord | None:
+        """Take a pod out of the cache and its job's workers; the pod, if it was there."""
         pod = self.pods.pop(key, None)
         if pod is not None and pod.job is not None:
             workers = self._workers.get((key[0], pod.job), {})
             workers.pop(key, None)
             if not workers:
                 self._workers.pop((key[0], pod.job), None)
-            if gone_at is not None and pod.start is not None:
-                span = Span(pod.start, min(pod.end or gone_at, gone_at))
-                self.departed.setdefault((key[0], pod.job), []).append(span)
+        return pod
+
+    def _bury(self, uid: object) -> None:
+        """Remember that the object of this uid was deleted (see `_buried`)."""
+        if not uid:
+            return
+        now = time.monotonic()
+        self._buried[str(uid)] = now
+        if len(self._buried) > _BURIED_KEPT:
+            # An hour is longer than any write or list in flight.
+            self._buried = {u: at for u, at in self._buried.items() if now - at < 3600}
+
+    def _is_buried(self, meta: Mapping[str, Any]) -> bool:
+        """Whether the object is one deleted since (see `_buried`)."""
+        uid = meta.get("uid")
+        return bool(uid) and str(uid) in self._buried
 
     def forget_workers(self, namespace: str, job: str) -> None:
         """A job's worker pods are gone, as when the job is deleted."""
         for key in [*self._workers.get((namespace, job_label(job)), {})]:
             self.forget_pod(key)
 
-    def upsert_job(self, body: Mapping[str, Any]) -> JobRecord:
-        """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error)."""
+    def upsert_job(self, body: Mapping[str, Any]) -> JobRecord | None:
+        """Remember a TrainingJob, parsing its spec (an invalid one is kept with its error);
+        the record kept, None for a job deleted since (see `_buried`)."""
         raw = {k: body[k] for k in ("metadata", "spec", "status") if k in body}
         raw["metadata"] = dict(raw["metadata"])
         known = self.jobs.get(key_of(body))
+        if self._is_buried(raw["metadata"]):
+            return None
         if known is not None and older(raw["metadata"], known.body["metadata"]):
             return known  # a watch event older than what our own write already returned
         saved = _saved(raw)
@@ -256,7 +305,9 @@ class Cache:
 
     def forget_job(self, key: Key) -> None:
         """A TrainingJob is gone."""
-        self.jobs.pop(key, None)
+        record = self.jobs.pop(key, None)
+        if record is not None:
+            self._bury(record.body["metadata"].get("uid"))
 
     def price_table_changed(self, body: Mapping[str, Any]) -> bool:
         """Whether a PriceTable is new to the cache, or its spec changed since it was taken
@@ -344,7 +395,7 @@ class Cache:
         invalid one is set aside with its error."""
         meta, key = body["metadata"], key_of(body)
         known = self._budget_meta.get(key)
-        if known is not None and older(meta, known):
+        if self._is_buried(meta) or (known is not None and older(meta, known)):
             return
         self._limit_edited("Budget", key, body.get("spec") or {})
         self._budget_meta[key] = {k: meta.get(k) for k in ("uid", "resourceVersion", "generation")}
@@ -370,7 +421,7 @@ class Cache:
     def forget_budget(self, key: Key) -> None:
         """A Budget is gone."""
         self._limit_edited("Budget", key, None)
-        self._budget_meta.pop(key, None)
+        self._bury((self._budget_meta.pop(key, None) or {}).get("uid"))
         self.budgets.pop(key, None)
         self.budget_errors.pop(key, None)
         self.hard_errors.discard(key)

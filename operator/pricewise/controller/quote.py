@@ -173,8 +173,8 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
             cache.forget_job(name)
             cache.forget_workers(*name)
         record = cache.upsert_job({"metadata": meta, "spec": body.get("spec") or {}})
-        if record.job is None:
-            raise QuoteError(f"TrainingJob {key}: invalid spec: {record.error}")
+        if record is None or record.job is None:  # None: a file's job carries no uid to bury
+            raise QuoteError(f"TrainingJob {key}: invalid spec: {record and record.error}")
         keys.add(key)
     snapshot = cache.snapshot(now, spent)
     blocked = cache.namespace_holds()
