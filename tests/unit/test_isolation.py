@@ -152,6 +152,10 @@ POISON_JOBS = {
         },
         "spec.template",
     ),
+    "restart-always": (
+        {"template": {"spec": {"restartPolicy": "Always", "containers": [{"name": "m"}]}}},
+        "spec.template: spec.restartPolicy: Always",
+    ),
     # Merged into the pod but not planned with: Admitted, and never scheduled.
     "pinned-template": (
         {"template": {"spec": {"nodeSelector": {"topology.kubernetes.io/zone": "us-east1-b"}}}},
@@ -1014,6 +1018,17 @@ def test_a_placed_job_runs_as_placed_when_its_spec_is_edited_even_into_an_invali
     assert (
         "spec.template.spec.containers[0].resources.requests[cpu]: 'lots' is not a "
         in (status["message"])
+    )
+    # Corrected, it is placed again with the new spec: the edit is ignored no more (True beside
+    # the new placement read as an edit still ignored).
+    world.kube.put("trainingjobs", job("edited"))
+    world.cycle()
+    status = world.job("edited")
+    ignored = next(c for c in status["conditions"] if c["type"] == "SpecChangeIgnored")
+    assert (status["phase"], ignored["status"], ignored["reason"]) == (
+        "Admitted",
+        "False",
+        "Replanned",
     )
 
 

@@ -172,8 +172,8 @@ class JobOption(SpecModel):
         None, "Expected run time with one worker, e.g. 10h30m (instead of throughput)."
     )
     cpu: str | None = quantity_field(
-        "CPU request of each worker; default: the template's, or devicesPerWorker for cpu "
-        "options, else 1.",
+        "CPU request of each worker; default: for cpu options devicesPerWorker (which replaces "
+        "the template's request), otherwise the template's, else 1.",
         f"{bounds.MAX_CPU_CORES}",
     )
     memory: str | None = quantity_field(
@@ -313,8 +313,9 @@ class TrainingJobSpec(SpecModel):
         ge=0,
         le=bounds.MAX_MONEY,
         description="Place the job only where its run costs at most this (PriceTable "
-        "currency). A price rise after it is placed does not stop the run: a PastMaxCost "
-        "Warning event says so.",
+        "currency). Each run is checked: after a restart the run is checked afresh, so the "
+        "job's total may reach (maxRestarts + 1) x maxCost. A price rise after it is placed "
+        "does not stop the run: a PastMaxCost Warning event says so.",
     )
     value: float | None = Field(
         None,
@@ -429,6 +430,13 @@ class TrainingJobSpec(SpecModel):
                 "spec.containers: a worker needs at least one container, the training program "
                 "(e.g. {name: trainer, image: ..., command: [...]})"
             )
+        # Restarted by the kubelet whenever it exits, a worker never ends: its job never
+        # completed, and was billed until someone deleted it.
+        if spec.get("restartPolicy") == "Always":
+            raise ValueError(
+                "spec.restartPolicy: Always restarts a worker that has finished, so its job "
+                "never completes: leave it out (Never) or use OnFailure"
+            )
         return value
 
     @model_validator(mode="after")
@@ -460,7 +468,9 @@ class OptionRow(ApiModel):
         None, description="Spot priced with reclaims: the cost at list price with none."
     )
     duration: str = Field(description="Estimated run time, e.g. 11h20m.")
-    finish: datetime | None = Field(None, description="Estimated finish if started now.")
+    finish: datetime | None = Field(
+        None, description="Estimated finish if started now, or from its planned start."
+    )
     verdict: Literal["chosen", "planned", "feasible", "excluded"] = Field(
         description="chosen; planned to start later (see start); feasible but not chosen; "
         "or excluded (see note)."
@@ -579,7 +589,8 @@ class TrainingJobStatus(ApiModel):
     reason: str = Field("", description="Why the job is in this phase, as one CamelCase word.")
     message: str = Field("", description="Why, for a person, with the figures.")
     options: list[OptionRow] = Field(
-        default_factory=list, description="The options considered, cheapest first."
+        default_factory=list,
+        description="The options considered: those that qualify first, each group cheapest first.",
     )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
     observed_generation: int | None = Field(None, description="Generation last planned.")
@@ -753,7 +764,8 @@ class Pool(SpecModel):
         ge=0,
         le=100,
         description="Spot pools: expected reclaims per node-hour (e.g. 0.05). Spot options are "
-        "priced and planned with the work reclaims lose; 0 prices none.",
+        "priced and planned with the work reclaims lose; 0 prices none, unless pricewise has "
+        "seen a higher rate (status.pools[].observedInterruptionRate).",
     )
     prices: Prices = Field(description="Prices of the pool.")
     power_per_device_watts: float | None = Field(

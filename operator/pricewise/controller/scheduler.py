@@ -611,7 +611,8 @@ class Scheduler:
             return
         message = (
             f"spec changed (generation {generation}) after placement at generation {planned_at}: "
-            "a placed job keeps its pool and workers; delete and re-create it to re-plan"
+            "a placed job keeps its pool and workers, and the new spec counts once it is pending "
+            "again (a requeue); delete and re-create it to re-plan now"
         )
         patch = job_status_patch(
             conditions=status.set_condition(

@@ -137,7 +137,13 @@ def admitted_status(
     # readmission: the API conventions read a missing condition as Unknown, and the False one
     # still says who preempted it, or how long it waited (True read as a wait still going on
     # beside a running job).
-    for kind, reason in (("Preempted", "Readmitted"), (MAX_WAIT_EXCEEDED, "Admitted")):
+    for kind, reason in (
+        ("Preempted", "Readmitted"),
+        (MAX_WAIT_EXCEEDED, "Admitted"),
+        # Planned again, the edit it ignored counts now: True beside this placement read as
+        # an edit still ignored.
+        ("SpecChangeIgnored", "Replanned"),
+    ):
         held = next((c for c in previous.conditions if c.type == kind), None)
         if held is not None and held.status == "True":
             conditions = set_condition(
