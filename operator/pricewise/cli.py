@@ -464,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         # exit and fail once more, so it is pointed at /dev/null first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe closed on
+    except KeyboardInterrupt:
+        # Ctrl-C: stopped, as the shell says of any tool (a traceback read as a crash).
+        print("interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT
 
 
 def _dispatch(given: list[str]) -> int:

@@ -27,7 +27,7 @@ from pricewise.api.manifests import ManifestError, read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig
-from pricewise.core import solver
+from pricewise.core import cpsat, solver
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.snapshot import Release, Resources
 from pricewise.core.solver import solve
@@ -145,6 +145,21 @@ def test_plan_counts_waits_as_the_operator_does_unless_told_otherwise() -> None:
     over = pricewise("plan", "examples/", "--wait-cost", "10.5")
     assert over.returncode == 2
     assert "--wait-cost: '10.5' is not a share from 0 to 10, such as 0.3" in over.stderr
+
+
+def test_ctrl_c_stops_a_command_and_its_solve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CP-SAT's own SIGINT handler ended its search only: `plan` printed the cut-short plan and
+    # exited 0. Elsewhere Ctrl-C printed a traceback.
+    assert cpsat.cp_solver(1, 0, 1.0).parameters.catch_sigint_signal is False
+
+    def interrupted(given: list[str]) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    assert main(["plan", "examples/"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
 
 
 def test_a_closed_pipe_ends_the_output_without_a_traceback() -> None:

@@ -480,6 +480,56 @@ def test_a_node_pool_entry_that_would_replay_no_device_is_refused(
         load_pools(files["prices"], files["nodes"])
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("kind: NodePools\npools: {k80: 1}\n", "pools must be a list of {pool, nodes, allocat"),
+        ("kind: NodePools\npools: [k80]\n", "pools must be a list of {pool, nodes, allocatable"),
+        ("kind: NodePools\npools: [{pool: k80, nodes: 1, allocatable: [1]}]\n",
+         "pool k80: allocatable must be a map"),
+        ("kind: NodePools\npools: [{pool: k80, nodes: 1000000000}]\n",
+         "pool k80: nodes must be a whole number from 0 to 10,000"),
+        ("kind: Node\nmetadata: {name: n1, labels: [a]}\n",
+         "Node n1: metadata.labels must be a map, not list"),
+    ],
+)  # fmt: skip
+def test_a_node_pool_file_of_the_wrong_form_names_the_field(
+    files: dict[str, Path], text: str, says: str
+):
+    # Each ended in an AttributeError or TypeError traceback (`plan` named the same fields).
+    files["nodes"].write_text(text)
+    with pytest.raises(ClusterFileError, match=re.escape(says)):
+        load_pools(files["prices"], files["nodes"])
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ([1], "throughputs must be a map of worker types, not a list"),
+        ({"k80": [1]}, "k80: must be a map of jobs to throughputs, not a list"),
+        ({"k80": {'("A3C", 1)': 1}}, "no throughput for any of the trace's 3 job(s)"),
+    ],
+)
+def test_throughputs_of_the_wrong_form_or_for_no_job_are_refused(
+    files: dict[str, Path], given: object, says: str
+):
+    # An AttributeError's traceback; a file for none of the trace's jobs replayed none, exit 0.
+    files["throughputs"].write_text(json.dumps(given))
+    done = _cli(files)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert says in done.stderr
+
+
+def test_a_window_that_does_not_divide_an_arrival_ends(files: dict[str, Path]):
+    # ceil(251699 / 0.7) * 0.7 fell short of the arrival: the replay looped for ever.
+    files["trace"].write_text(
+        "m\tpython3 train.py\t-step\t1\t3600\t0.000000\t1\n"
+        "m\tpython3 train.py\t-step\t1\t3600\t251699.000000\t1\n"
+    )
+    done = _cli(files, "--window", "0.7", "--policy", "first-fit")
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_pool_without_prices_is_refused_not_replayed_for_free(files: dict[str, Path]):
     files["prices"].write_text(PRICE_TABLE.replace("prices: {perDeviceHour: 2.0}", "prices: {}"))
     says = f"{files['prices']}: pool v100 has no price: jobs placed there cost nothing"
@@ -616,6 +666,13 @@ def test_max_wait_takes_the_charts_duration_as_well_as_hours(files: dict[str, Pa
         (("--window", "inf"), "--window: 'inf' is not a number of seconds from 0"),
         (("--max-wait", "inf"), "--max-wait: 'inf' is not a number of hours or a duration"),
         (("--max-wait", "2 days"), "--max-wait: '2 days' is not a number of hours or a dur"),
+        # Each ended in an OverflowError's traceback (past a datetime's years), or made nodes
+        # until memory ran out.
+        (("--max-wait", "1e8"), "--max-wait: '1e8' is not a number of hours or a duration"),
+        (("--arrival-scale", "1e300"), "--arrival-scale: '1e300' is not a factor above 0 and"),
+        (("--deadline-factor", "1e300", "1e300"), "--deadline-factor: '1e300' is not a factor"),
+        (("--window", "1e300"), "--window: '1e300' is not a number of seconds from 0 and below"),
+        (("--nodes", "k80=100000000"), "--nodes 'k80=100000000': expected POOL=N with N from 0"),
     ],
 )
 def test_out_of_range_arguments_are_refused(

@@ -472,6 +472,9 @@ def cp_solver(workers: int, seed: int, seconds: float) -> cp_model.CpSolver:
     solver.parameters.random_seed = seed
     # The LP relaxation of pool capacities is tight; level 2 lets CP-SAT use it to prove bounds.
     solver.parameters.linearization_level = 2
+    # Its own SIGINT handler only ended the search: Ctrl-C on `pricewise plan` printed the plan
+    # of a cut-short solve, as if nothing had happened, and exited 0.
+    solver.parameters.catch_sigint_signal = False
     return solver
 
 

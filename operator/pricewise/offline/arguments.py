@@ -53,6 +53,11 @@ def _hours(text: str) -> float:
         return parse_duration(text) / 3600
 
 
-max_wait = within(_hours, 0.0, math.inf, "a number of hours or a duration such as 48h or 2d")
+max_wait = within(
+    _hours,
+    0.0,
+    math.nextafter(3650 * 24, math.inf),
+    "a number of hours or a duration such as 48h or 2d, up to 3650d (as the operator takes it)",
+)
 """`--max-wait`: hours (`48`) or the chart's form (`48h`, `2d`), so that a value copied from
 `scheduler.maxWait` replays the same bound."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewise.api import nodepools, podrequests
-from pricewise.api.manifests import parse_model, read_objects
+from pricewise.api.manifests import misshapen, parse_model, read_objects
 from pricewise.api.models import Pool as PoolSpec
 from pricewise.api.models import PriceTable
 from pricewise.core.snapshot import Node, Pool, Resources
@@ -49,6 +49,8 @@ def read_price_tables(path: str | Path) -> tuple[list[PriceTable], str]:
 
 
 ENTRY_FIELDS = ("pool", "nodes", "allocatable")
+MAX_NODES = 10_000
+"""Nodes of one pool in a replay: a count of 1e9 (a typo) made nodes until memory ran out."""
 """The fields of a `NodePools` entry."""
 
 REFUSED = frozenset({"PoolWithoutDevices", "PoolWithoutPrice"})
@@ -66,9 +68,18 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
     for doc in read_objects(path, ClusterFileError):
         if doc.get("kind") == "Node":
             given = True
+            if (wrong := misshapen(doc)) is not None:
+                raise ClusterFileError(
+                    f"{path}: Node {doc.get('metadata', {}).get('name')}: {wrong}"
+                )
             yield doc
         elif doc.get("kind") == "NodePools":
-            for item in doc.get("pools") or []:
+            pools = doc.get("pools") or []
+            if not isinstance(pools, list) or not all(isinstance(i, dict) for i in pools):
+                raise ClusterFileError(
+                    f"{path}: pools must be a list of {{pool, nodes, allocatable}} entries"
+                )
+            for item in pools:
                 given = True
                 name = str(item.get("pool"))
                 for key in sorted(set(item) - set(ENTRY_FIELDS)):
@@ -78,8 +89,12 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
                 if name not in by_name:
                     raise ClusterFileError(f"{path}: pool {name!r} is not in the PriceTable")
                 count = item.get("nodes")
-                if not isinstance(count, int) or count < 0:
-                    raise ClusterFileError(f"{path}: pool {name}: nodes must be an integer >= 0")
+                if not isinstance(count, int) or not 0 <= count <= MAX_NODES:
+                    raise ClusterFileError(
+                        f"{path}: pool {name}: nodes must be a whole number from 0 to {MAX_NODES:,}"
+                    )
+                if not isinstance(item.get("allocatable") or {}, dict):
+                    raise ClusterFileError(f"{path}: pool {name}: allocatable must be a map")
                 allocatable = dict(item.get("allocatable") or {})
                 _check(f"{path}: pool {name}", allocatable)
                 for i in range(count):

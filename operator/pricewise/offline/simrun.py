@@ -114,7 +114,9 @@ def run(
             arrivals[next_arrival].arrival_s if next_arrival < len(arrivals) else math.inf,
             running[0][0] if running else math.inf,
         )
-        now = math.ceil(upcoming / window_s) * window_s if window_s > 0 else upcoming
+        # Never before what comes next: ceil(251699 / 0.7) * 0.7 is 251698.99999999997, and the
+        # arrival at 251699 was never reached (the replay looped for ever).
+        now = max(upcoming, math.ceil(upcoming / window_s) * window_s) if window_s > 0 else upcoming
         while running and running[0][0] <= now + EPSILON_S:
             _, key, nodes, worker = heapq.heappop(running)
             estimated.pop(key, None)

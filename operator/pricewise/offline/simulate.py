@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from pricewise.core.settings import SolverSettings
 from pricewise.core.units import MICROS
 from pricewise.offline.arguments import max_wait, time_limit, wait_cost, within
 from pricewise.offline.backfill import backfill_policy
-from pricewise.offline.simcluster import ClusterFileError, load_pools
+from pricewise.offline.simcluster import MAX_NODES, ClusterFileError, load_pools
 from pricewise.offline.simmodel import Policy, sim_jobs
 from pricewise.offline.simpolicies import (
     POLICIES,
@@ -77,14 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--arrival-scale",
-        type=within(float, 1e-9, math.inf, "a factor above 0, such as 0.5"),
+        # Bounded, as the others below, so that the replay's times stay within a datetime's.
+        type=within(float, 1e-9, 1e4, "a factor above 0 and below 10,000, such as 0.5"),
         default=1.0,
         help="multiply gaps between arrivals (below 1 makes the trace denser; default 1)",
     )
     parser.add_argument(
         "--deadline-factor",
         # Below 1, a deadline comes before the job's fastest run could end.
-        type=within(float, 1.0, math.inf, "a factor from 1, such as 1.5"),
+        type=within(float, 1.0, 1e3, "a factor from 1 and below 1,000, such as 1.5"),
         nargs=2,
         default=[1.5, 3.0],
         metavar=("LOW", "HIGH"),
@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--window",
-        type=within(float, 0.0, math.inf, "a number of seconds from 0"),
+        type=within(float, 0.0, 1e7, "a number of seconds from 0 and below 10,000,000"),
         default=0.0,
         help="batch events into cycles every this many seconds (default 0: every event)",
     )
@@ -155,8 +155,10 @@ def node_counts(values: Sequence[str]) -> dict[str, int]:
     counts = {}
     for value in values:
         pool, sep, count = value.partition("=")
-        if not sep or not count.isdigit():
-            raise ClusterFileError(f"--nodes {value!r}: expected POOL=N, e.g. v100=4")
+        if not sep or not count.isdigit() or int(count) > MAX_NODES:
+            raise ClusterFileError(
+                f"--nodes {value!r}: expected POOL=N with N from 0 to {MAX_NODES:,}, e.g. v100=4"
+            )
         counts[pool] = int(count)
     return counts
 
@@ -222,6 +224,14 @@ def main(argv: list[str]) -> int:
         print(f"error: --pool {fifo_pool}: no such pool", file=sys.stderr)
         return 2
     jobs, skipped = sim_jobs(trace, table, factors)
+    if not jobs:
+        # A replay of none printed a table of zeros, and exited 0.
+        print(
+            f"error: {args.throughputs}: no throughput for any of the trace's {len(trace)} "
+            "job(s) on a GPU it names (k80, p100, v100): give Gavel's throughputs file",
+            file=sys.stderr,
+        )
+        return 2
     look = LookAhead(max_wait_s=args.max_wait * 3600, wait_cost=args.wait_cost)
     settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
     now_only = SolverSettings(time_limit_s=args.time_limit, look_ahead=LookAhead(enabled=False))

@@ -57,17 +57,29 @@ def load_throughputs(path: str | Path) -> dict[tuple[str, int], dict[str, float]
         raw = json.loads(read_text(path, TraceError))
     except json.JSONDecodeError as err:
         raise TraceError(f"{path}: cannot read throughputs: {err}") from None
+    if not isinstance(raw, dict):
+        raise TraceError(f"{path}: throughputs must be a map of worker types, not {_kind(raw)}")
     out: dict[tuple[str, int], dict[str, float]] = {}
     for worker_type, table in raw.items():
         accelerator = GAVEL_ACCELERATORS.get(worker_type)
         if accelerator is None:
             continue
+        if not isinstance(table, dict):
+            raise TraceError(
+                f"{path}: {worker_type}: must be a map of jobs to throughputs, not {_kind(table)}"
+            )
         for key, value in table.items():
             job_type, scale_factor = _job_key(str(path), key)
             alone = value.get("null") if isinstance(value, dict) else value
             if isinstance(alone, int | float) and alone > 0:
                 out.setdefault((job_type, scale_factor), {})[accelerator] = float(alone)
     return out
+
+
+def _kind(value: object) -> str:
+    """`a list`: what a value in a file is, for a message."""
+    names: dict[type, str] = {list: "a list", str: "text", dict: "a map"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _job_key(where: str, key: str) -> tuple[str, int]:
