@@ -260,6 +260,18 @@ class Kube:
             return False
         return True
 
+    async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
+        """The uid of the controller of a pod or Service (`plural`); None where it has none
+        or is gone."""
+        try:
+            obj = await self.request("GET", f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+        return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+
     async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
         """Delete a job's worker pods (its Service stays for the next placement); without
         `ended_too`, only those still running or to run: the ended ones keep their logs."""

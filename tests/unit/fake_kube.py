@@ -170,6 +170,13 @@ class FakeKube:
         self._feed(plural, body, (meta["namespace"], meta["name"]))
         return True
 
+    async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
+        """The uid of the controller of a pod or Service, None where none or gone."""
+        self.requests[current_purpose()] += 1
+        body = self.objects.get((plural, namespace, name))
+        refs = (body or {}).get("metadata", {}).get("ownerReferences") or []
+        return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+
     async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
         """Delete the job's worker pods by their label (without `ended_too`, those that have
         not ended)."""

@@ -1726,3 +1726,38 @@ def test_a_list_taken_before_a_watch_event_does_not_undo_it() -> None:
     cache.upsert_job(gone)
     cache.forget_job((NS, "j"))
     assert cache.upsert_job(gone) is None and (NS, "j") not in cache.jobs
+
+
+def test_a_job_created_again_under_its_name_takes_none_of_the_old_one_s_workers() -> None:
+    # The old job's pods, still being collected, were taken for the new job's: billed to it
+    # (and to the old job at its deletion), and its rendezvous Service, the old one's, went
+    # with the old job.
+    world = World()
+    gang = {"workers": {"min": 2, "max": 2}}
+    world.kube.put("trainingjobs", job("rec", **gang))
+    world.cycle()
+    _run_workers(world)
+    later = NOW + timedelta(minutes=30)
+    run_cycle(world.scheduler, later)
+    world.scheduler.job_deleted((NS, "rec"), later)
+    world.kube.delete("trainingjobs", NS, "rec")  # its pods and Service not collected yet
+    world.kube.put("trainingjobs", job("rec", **gang))
+    run_cycle(world.scheduler, later + timedelta(minutes=1))
+    again = world.cache.jobs[NS, "rec"]
+    assert again.phase == "Admitted" and world.cache.workers_of(NS, "rec") == {}
+    run_cycle(world.scheduler, later + timedelta(minutes=2))
+    assert world.job("rec")["accruedCost"] == 0
+    # Collected, the old ones make way: the new job's own Service and workers are made.
+    for plural in ("pods", "services"):
+        for key in [k for k in world.kube.objects if k[0] == plural]:
+            world.kube.delete(plural, NS, key[2]) if plural == "pods" else world.kube.objects.pop(
+                key
+            )
+    run_cycle(world.scheduler, later + timedelta(minutes=3))
+    uid = world.kube.objects["trainingjobs", NS, "rec"]["metadata"]["uid"]
+    owners = {
+        b["metadata"]["ownerReferences"][0]["uid"]
+        for (plural, _, _), b in world.kube.objects.items()
+        if plural in ("pods", "services")
+    }
+    assert owners == {uid} and len(world.kube.pods(NS)) == 2

@@ -518,6 +518,8 @@ def test_a_job_deleted_and_created_again_is_told_of_its_own_run() -> None:
     halfway = repriced_at_half_time(world, 2.0)  # 12.00 USD: told
     world.scheduler.job_deleted((NS, "a"), NOW + timedelta(minutes=30))  # as the watch reports it
     world.kube.delete("trainingjobs", NS, "a")
+    for pod in world.kube.pods(NS):  # collected with it
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
     world.scheduler.prices_changing(halfway)
     world.kube.put("pricetables", table("prices", pool("l4", "nvidia-l4", 1.0)))
     world.kube.put("trainingjobs", job("a", maxCost=10.0, options=[EIGHT]))

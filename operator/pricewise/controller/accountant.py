@@ -14,7 +14,6 @@ from typing import Any
 
 from pricewise.api import holds
 from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus
-from pricewise.api.naming import job_label
 from pricewise.api.wire import status_wire
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
@@ -237,7 +236,7 @@ class Accountant:
         """When a job's workers ran: those in the cache, and those gone since the last accrual
         (taken: they are counted once)."""
         spans = [accounting.Span(p.start, p.end) for p in self.cache.workers_of(*key).values()]
-        return spans + self.cache.departed.pop((key[0], job_label(key[1])), [])
+        return spans + self.cache.departed_runs(key)
 
     def _past_max_cost(
         self, key: Key, record: JobRecord, before: float, accrued: float, currency: str

@@ -153,7 +153,8 @@ class Admission:
             # never get it, since a later cycle only looks for missing workers.
             service = headless_service(body)
             try:
-                await self.kube.create(service)
+                if not await self.kube.create(service) and await self._earlier_ones(service):
+                    return  # its workers wait for it to go: they would rendezvous at none
             except ApiError as err:
                 if err.status in REFUSALS:
                     await self._release_refused(record, service, err)
@@ -195,6 +196,22 @@ class Admission:
                 return
             if isinstance(result, Exception):
                 log.error("API call failed: %s", result)
+
+    async def _earlier_ones(self, service: dict[str, Any]) -> bool:
+        """Whether the Service of a job's name that exists is an earlier job's of that name,
+        deleted and still being collected: taken for the new job's, it went with the old job,
+        and the new job's workers had no rendezvous."""
+        meta = service["metadata"]
+        owner = await self.kube.owner_uid("services", meta["namespace"], meta["name"])
+        mine = meta["ownerReferences"][0]["uid"]
+        if owner in (None, mine):
+            return False
+        log.info(
+            "Service %s/%s is still an earlier job's of its name: its workers wait for it to go",
+            meta["namespace"],
+            meta["name"],
+        )
+        return True
 
     async def _release_refused(
         self, record: JobRecord, manifest: dict[str, Any], error: ApiError

@@ -120,8 +120,9 @@ class Cache:
     starts: dict[Key, datetime] = field(default_factory=dict)
     """Jobs the cycle saw start, with when, whose Running status it writes beside the solve:
     until then their room frees that much later than their admission says (`releases`)."""
-    departed: dict[tuple[str, str], list[Span]] = field(default_factory=dict)
-    """Runs of worker pods deleted since the last accrual, by (namespace, job label): the
+    departed: dict[tuple[str, str], list[tuple[str | None, Span]]] = field(default_factory=dict)
+    """Runs of worker pods deleted since the last accrual, with the uid of the job that owned
+    each, by (namespace, job label): the
     next accrual no longer sees the pods, and their runs since the last cycle went unbilled
     (up to a cycle's period of every worker lost to a reclaim or a drain)."""
     limit_edits: dict[str, int] = field(default_factory=dict)
@@ -196,14 +197,10 @@ class Cache:
         then by the next accrual (see `departed`)."""
         pod = self._unindex_pod(key)
         self._bury(self._pod_meta.pop(key, ("", ""))[0])
-        if (
-            pod is not None
-            and pod.job is not None
-            and gone_at is not None
-            and pod.start is not None
-        ):
-            span = Span(pod.start, min(pod.end or gone_at, gone_at))
-            self.departed.setdefault((key[0], pod.job), []).append(span)
+        if pod is None or pod.job is None or gone_at is None or pod.start is None:
+            return
+        span = Span(pod.start, min(pod.end or gone_at, gone_at))
+        self.departed.setdefault((key[0], pod.job), []).append((pod.owner, span))
 
     def _unindex_pod(self, key: Key) -> PodRecord | None:
         """Take a pod out of the cache and its job's workers; the pod, if it was there."""
@@ -302,6 +299,13 @@ class Cache:
         """Whether the job waits for a change before it is planned again (`records.held`),
         and nothing that may have been why changed since (see `retried`)."""
         return held(record) and key not in self.retried
+
+    def departed_runs(self, key: Key) -> list[Span]:
+        """Taken: the runs of the job's workers deleted since the last accrual, those of an
+        earlier job of its name left out (they were its, billed at its deletion)."""
+        uid = self._uid_of(key)
+        gone = self.departed.pop((key[0], job_label(key[1])), [])
+        return [span for owner, span in gone if uid is None or owner in (None, uid)]
 
     def forget_job(self, key: Key) -> None:
         """A TrainingJob is gone."""
@@ -462,9 +466,21 @@ class Cache:
     # --- reading --------------------------------------------------------------------------
 
     def workers_of(self, namespace: str, job: str) -> dict[int, PodRecord]:
-        """The job's worker pods by index."""
+        """The job's worker pods by index: those of the job of that name the cache has, not
+        those of an earlier job of its name still terminating (a job gone, all of them)."""
         pods = self._workers.get((namespace, job_label(job)), {}).values()
-        return {pod.index: pod for pod in pods if pod.index is not None}
+        uid = self._uid_of((namespace, job))
+        return {
+            pod.index: pod
+            for pod in pods
+            if pod.index is not None and (uid is None or pod.owner in (None, uid))
+        }
+
+    def _uid_of(self, key: Key) -> str | None:
+        """The uid of the job the cache has under this key, if any."""
+        record = self.jobs.get(key)
+        uid = record.body["metadata"].get("uid") if record is not None else None
+        return str(uid) if uid else None
 
     def lost_nodes(
         self,

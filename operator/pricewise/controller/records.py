@@ -51,13 +51,18 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     end = max(ended) if phase in ("Succeeded", "Failed") and ended else None
     # A worker is a pod a TrainingJob controls: one given a job's labels by hand that ended
     # made its job Succeeded (its accrual stopped) while the real worker ran on.
-    owned = any(
-        ref.get("kind") == "TrainingJob"
-        and ref.get("controller") is True
-        and str(ref.get("apiVersion", "")).startswith(f"{api.GROUP}/")
-        and job_label(str(ref.get("name", ""))) == labels.get(JOB_LABEL)
-        for ref in meta.get("ownerReferences") or []
+    owner = next(
+        (
+            str(ref.get("uid") or "")
+            for ref in meta.get("ownerReferences") or []
+            if ref.get("kind") == "TrainingJob"
+            and ref.get("controller") is True
+            and str(ref.get("apiVersion", "")).startswith(f"{api.GROUP}/")
+            and job_label(str(ref.get("name", ""))) == labels.get(JOB_LABEL)
+        ),
+        None,
     )
+    owned = owner is not None
     index = labels.get(INDEX_LABEL) if owned else None
     return PodRecord(
         node=spec.get("nodeName"),
@@ -70,6 +75,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         end=end,
         waiting=tuple(why for why in waiting if why),
         failure=_failure(status) if phase == "Failed" else None,
+        owner=owner or None,
     )
 
 

@@ -34,6 +34,10 @@ class PodRecord:
     failure: str | None = None
     """Why a failed pod failed, as the kubelet says: `Error, exit code 1`, `OOMKilled, exit
     code 137`, `Evicted`."""
+    owner: str | None = None
+    """The uid of the TrainingJob that controls it: a job deleted and created again under its
+    name has the same worker names and labels, and the old one's pods, still terminating, were
+    taken for the new one's (billed to it, and its Service never made)."""
 
 
 GANG_TIMEOUT = timedelta(minutes=2)
