@@ -12,7 +12,7 @@ import logging
 import os
 import ssl
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -194,6 +194,10 @@ class Kube:
                 token if token.startswith("Bearer") else f"Bearer {token}"
             )
         self.connections = connections
+        self.may_write: Callable[[], bool] = lambda: True
+        """Whether writes may go out: the scheduler's client sends none once its replica's
+        Lease lapsed (a cycle that went on writing for 20 s after it could place beside the
+        next leader's)."""
         self._session: aiohttp.ClientSession | None = None
         self.requests: Counter[str] = Counter()
         """Requests made so far, by purpose (for the API requests per placed and per waiting
@@ -212,6 +216,8 @@ class Kube:
         and fairness, or a kind whose storage is still starting) is asked again after its
         Retry-After, as client-go does, up to `RETRIES_429` times: a quote made right after
         the CRDs were installed failed with "storage is (re)initializing"."""
+        if method != "GET" and not self.may_write():
+            raise ApiError(503, "this replica's Lease lapsed: not written", f"{method} {path}")
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.ssl, limit=self.connections)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)

@@ -22,6 +22,7 @@ from pricewise.api.models import TrainingJob
 from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.api.quotas import quota_counts
 from pricewise.controller import handlers
+from pricewise.controller import scheduler as scheduler_module
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
@@ -1761,3 +1762,34 @@ def test_a_job_created_again_under_its_name_takes_none_of_the_old_one_s_workers(
         if plural in ("pods", "services")
     }
     assert owners == {uid} and len(world.kube.pods(NS)) == 2
+
+
+@pytest.mark.parametrize("change", ["edited", "deleted", "node-gone"])
+def test_what_changes_during_the_solve_is_decided_again_not_written(
+    monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    # Placed by the old spec's decision with the new spec's workers (8 GPUs where 1 was free),
+    # preempting for a job since deleted, or placed on a node since deleted (a restart spent
+    # on a run that never started).
+    world = World()
+    world.kube.put("trainingjobs", job("moving"))
+    solve = scheduler_module.solve_isolated
+
+    def meanwhile(*args: Any) -> Any:
+        answer = solve(*args)
+        placed = world.cache.jobs[NS, "moving"]
+        if change == "edited":
+            world.kube.put("trainingjobs", job("moving", priority=3))
+        elif change == "deleted":
+            world.kube.delete("trainingjobs", NS, "moving")
+        else:
+            world.kube.delete("nodes", "", "l4-0")
+            world.kube.delete("nodes", "", "l4-1")
+        assert placed.phase == "Pending"
+        return answer
+
+    monkeypatch.setattr(scheduler_module, "solve_isolated", meanwhile)
+    world.cycle()
+    assert world.kube.pods(NS) == []
+    if change != "deleted":
+        assert world.job("moving").get("phase") in (None, "Pending")

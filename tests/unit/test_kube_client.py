@@ -62,3 +62,12 @@ def test_a_429_that_lasts_ends_in_its_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_retry_after_is_read_within_bounds() -> None:
     assert [kube._retry_after(h) for h in (None, "2", "600", "-1", "soon")] == [1, 2, 10, 0, 1]
+
+
+def test_a_client_whose_replica_lost_its_lease_sends_no_write() -> None:
+    # A cycle went on writing after its Lease lapsed: beside the next leader's placements.
+    api = Kube(client.Configuration(host="http://127.0.0.1:9"))  # nothing listens there
+    api.may_write = lambda: False
+    with pytest.raises(ApiError, match="Lease lapsed") as refused:
+        asyncio.run(api.patch_status("trainingjobs", "a", "j", {"phase": "Admitted"}))
+    assert (refused.value.status, sum(api.requests.values())) == (503, 0)

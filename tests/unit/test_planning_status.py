@@ -14,6 +14,7 @@ from fake_kube import FakeKube, run_cycle
 from test_isolation import NOW, NS, World, budget, job, node, pool, quota, table
 
 from pricewise.api.models import TrainingJob
+from pricewise.controller import scheduler as scheduler_module
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
@@ -728,6 +729,34 @@ def test_a_preempted_job_s_accrual_is_written_with_its_release() -> None:
     # Written up to the release, so a restart before the next accrual write keeps it all.
     assert victims[0]["accruedUntil"] == "2026-11-29T12:30:00Z"
     assert victims[0]["accruedCost"] == 4.0
+
+
+def test_a_run_that_ends_during_the_solve_is_not_preempted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its worker succeeded while the solve ran: it was requeued as preempted anyway, its
+    # finished pod (and its logs) deleted, and planned to run again, paid twice.
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=30))
+    urgent = {"priority": 100, "preemptionPolicy": "PreemptLowerPriority", "options": [EIGHT],
+              "deadline": "2026-11-29T13:35:00Z"}  # fmt: skip
+    world.kube.put("trainingjobs", job("urgent", **urgent))
+    solve = scheduler_module.solve_isolated
+
+    def both_end(*args: Any) -> Any:
+        answer = solve(*args)
+        for pod in world.kube.pods(NS):
+            ended = copy.deepcopy(pod)
+            ended["status"] = {**pod["status"], "phase": "Succeeded"}
+            world.kube.put("pods", ended)
+        return answer
+
+    monkeypatch.setattr(scheduler_module, "solve_isolated", both_end)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    assert [world.job(n).get("reason") for n in ("a", "b")] == ["Running", "Running"]
+    assert len(world.kube.pods(NS)) == 2  # nothing deleted
+    assert not [e for e in world.kube.events if e[1] == "Preempted"]
 
 
 def test_a_preempted_job_keeps_saying_so_in_a_condition_until_it_is_admitted_again(

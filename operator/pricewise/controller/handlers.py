@@ -86,9 +86,14 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     kube = Kube(load_configuration())
     if config.reclaim_taints is not None:
         CACHE.reclaim_taints = config.reclaim_taints
+    # The Lease on a client of its own: the scheduler's writes stop once it lapses.
     elector = LeaseElector(
-        kube, config.namespace, "pricewise-scheduler", f"{socket.gethostname()}-{os.getpid()}"
+        Kube(load_configuration()),
+        config.namespace,
+        "pricewise-scheduler",
+        f"{socket.gethostname()}-{os.getpid()}",
     )
+    kube.may_write = lambda: elector.is_leader
     accountant = Accountant(CACHE, kube, timedelta(seconds=config.accrual_s))
     solver = config.solver()
     metrics = Metrics(
@@ -164,6 +169,7 @@ async def stop(**_: Any) -> None:
             await elector.release()
         except Exception:  # the Lease then expires by itself
             log.warning("could not release the lease", exc_info=True)
+        await elector.kube.close()
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:
         scheduler.teller.stop()

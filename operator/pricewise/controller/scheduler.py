@@ -236,6 +236,7 @@ class Scheduler:
             snapshotting = time.monotonic()
             snapshot = self.cache.snapshot(now, self.accountant.spent_now(now))
             edits = dict(self.cache.limit_edits)  # the limits this cycle decides with
+            specs = self._specs()
             solving = time.monotonic()
             # The limit bounds the snapshot and the solve, not the writes before them: counted
             # in, a 5,000-job burst's cycle that spent 20 s writing was left 2 s and placed
@@ -251,9 +252,16 @@ class Scheduler:
             return plan
         with purpose("waiting"):
             await self._set_aside(failed, now)
-        decisions = plan.decisions
+        # What changed during the solve is decided again next cycle: a job whose spec was
+        # edited was placed by the old spec's decision with the new spec's workers (8 GPUs on
+        # a node with 1 free), a deleted one preempted others for nothing, and a node deleted
+        # meanwhile cost a restart to a run that never started there.
+        decisions = tuple(d for d in plan.decisions if self._unchanged(d, specs))
         async with _async_step("preemption", "preemption"):
             decisions = await self._preempt(snapshot, decisions, now)
+        if not self.is_leader():
+            log.warning("the Lease lapsed during the cycle: its placements are not written")
+            return plan
         # Placements first: a burst's waiting jobs must not hold up the admitted ones' workers.
         placed = [d for d in decisions if d.chosen is not None]
         waiting = [d for d in decisions if d.chosen is None]
@@ -288,6 +296,23 @@ class Scheduler:
             self.teller.queued,
         )
         return plan
+
+    def _specs(self) -> dict[Key, object]:
+        """The generation of each pending job's spec, as the snapshot reads them."""
+        return {
+            key: record.body["metadata"].get("generation")
+            for key, record in self.cache.jobs.items()
+            if record.phase == "Pending"
+        }
+
+    def _unchanged(self, decision: Decision, specs: Mapping[Key, object]) -> bool:
+        """Whether a decision still stands: its job is there with the spec it was made for,
+        and the nodes it places on are still there."""
+        key = (decision.job.namespace, decision.job.name)
+        record = self.cache.jobs.get(key)
+        if record is None or record.body["metadata"].get("generation") != specs.get(key):
+            return False
+        return all(node in self.cache.nodes for node in decision.nodes)
 
     async def _place(
         self, placed: list[Decision], now: datetime, currency: str
@@ -669,9 +694,21 @@ class Scheduler:
         free = tuple(d for d in decisions if d.job.key not in self._preempting)
         running = self.cache.running(self.accountant.accruals)
         for made in preemptions(snapshot, free, running, self.preemption):
+            if any(self._run_over(v.key) for v in made.victims):
+                continue  # its room frees without a preemption: its finished pods were deleted
             message = await self._requeue_victims(made, snapshot.currency, now)
             self._preempting[made.candidate.job.key] = (tuple(v.key for v in made.victims), message)
         return told(decisions, self._preempting, running, self.preemption.min_run_s, now)
+
+    def _run_over(self, key: str) -> bool:
+        """Whether a running job's run ended during the solve (its workers all ended, or the
+        job gone or no longer placed)."""
+        namespace, name = key.split("/", 1)
+        record = self.cache.jobs.get((namespace, name))
+        if record is None or record.phase not in ACTIVE_PHASES:
+            return True
+        pods = self.cache.workers_of(namespace, name).values()
+        return bool(pods) and all(p.phase in ("Succeeded", "Failed") for p in pods)
 
     async def _requeue_victims(self, made: Preemption, currency: str, now: datetime) -> str:
         """Requeue each victim (Pending, `Preempted by ns/name`, events on both); the
