@@ -1230,6 +1230,32 @@ def test_a_worker_a_quota_refused_is_tried_again_when_a_quota_of_its_namespace_c
     assert world.job("a")["phase"] == "Admitted"
 
 
+def test_a_worker_refused_for_a_quota_s_usage_is_tried_again_when_the_usage_falls() -> None:
+    # `limits.cpu: 3` is used by another job's worker: refused, the job waited as
+    # WorkerRejected after that worker ended and the quota read 0/3, until someone edited it.
+    world = World()
+    refusal = ApiError(403, 'pods "a-worker-0" is forbidden: exceeded quota: lim, requested: '
+                       "limits.cpu=1, used: limits.cpu=3, limited: limits.cpu=3")  # fmt: skip
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    used = {**quota("lim", **{"limits.cpu": "3"}), "status": {"used": {"limits.cpu": "3"}}}
+    world.kube.put("resourcequotas", used)
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    # Nothing to fix but to wait: it was told to fix the ResourceQuota.
+    assert (
+        "; it waits for that quota's usage to fall: the job is planned again"
+        in (world.job("a")["message"])
+    )
+    world.kube.refuse = lambda m: None
+    world.kube.put("resourcequotas", {**used, "status": {"used": {"limits.cpu": "3"}}})
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"  # its usage the same: still held
+    world.kube.put("resourcequotas", {**used, "status": {"used": {"limits.cpu": "0"}}})
+    world.cycle()
+    assert world.job("a")["phase"] == "Admitted"
+
+
 def _pods_refused(message: str) -> World:
     """Job `a` submitted to a world whose API server refuses every pod with a 403."""
     world = World()

@@ -229,15 +229,20 @@ class Admission:
             reason = "WorkerRejected"
             # A quota that asks every pod for limits is fixed in the quota or the template; the
             # template and the PriceTable were all the fixes it named.
-            fix = (
-                "fix the ResourceQuota it names, or spec.template to meet it,"
-                if "quota" in str(error).lower()
-                else "fix spec.template (or the pool's nodeSelector or tolerations in the "
-                "PriceTable)"
-            )
+            text = str(error).lower()
+            if "exceeded quota" in text:
+                # Used up by other pods, on a key planning does not see (limits.cpu): nothing
+                # to fix, it waits; "fix the ResourceQuota" sent its owner to the wrong place.
+                fix = "it waits for that quota's usage to fall:"
+            elif "quota" in text:
+                fix = "fix the ResourceQuota it names, or spec.template to meet it, and"
+            else:
+                fix = "fix spec.template (or the pool's nodeSelector or tolerations in the "
+                fix += "PriceTable), and"
             message = (
-                f"the API server refused {what}: {error}; {fix} and the job is planned again "
-                "when its spec, a PriceTable or a ResourceQuota of its namespace is edited"
+                f"the API server refused {what}: {error}; {fix} the job is planned again when "
+                "its spec, a PriceTable or a ResourceQuota of its namespace is edited, or such a "
+                "quota's usage falls"
             )
             # The spec the refused worker was made from: that of its placement (`create_workers`).
             placed_at = record.status.observed_generation

@@ -56,7 +56,7 @@ from pricewise.core.snapshot import (
     on_nodes,
 )
 from pricewise.core.times import FAR_FUTURE, parse_time
-from pricewise.core.units import from_micros, parse_duration, to_micros
+from pricewise.core.units import from_micros, parse_duration, parse_quantity, to_micros
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,18 @@ once. `PRICEWISE_RECLAIM_TAINTS` (comma-separated) replaces the list."""
 
 _BURIED_KEPT = 4096
 """Deleted uids kept before those of more than an hour ago are dropped."""
+
+
+def _freed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether a ResourceQuota's usage fell for some key (a quantity it cannot read counts as
+    no change)."""
+    for name, was in before.items():
+        try:
+            if parse_quantity(after.get(name, 0)) < parse_quantity(was):
+                return True
+        except (ValueError, TypeError, ArithmeticError):
+            continue
+    return False
 
 
 @dataclass
@@ -442,7 +454,12 @@ class Cache:
             "spec": dict(body.get("spec") or {}),
             "status": dict(body.get("status") or {}),
         }
+        before = (self.quotas.get(key) or {}).get("status", {}).get("used") or {}
         self.quotas[key] = quota
+        if _freed(before, quota["status"].get("used") or {}):
+            # A worker refused for a key pricewise does not plan with (limits.cpu) may fit now:
+            # it waited as WorkerRejected until someone edited the quota.
+            self._retry_refused(key[0])
         # What `quota_from` reads: the API server copies an edited spec.hard into status.hard
         # a moment later, and a cycle between the two still tells the old figure.
         hard = (quota["status"].get("hard"), quota["spec"])
