@@ -340,8 +340,9 @@ def parser() -> argparse.ArgumentParser:
         "--solver-workers",
         type=_workers,
         default=1,
-        help="CP-SAT search workers (default 1: the same plan every time; more search in "
-        "parallel on as many cores)",
+        help="CP-SAT search workers (default 1: the same plan every time the solve ends within "
+        "--time-limit, as it does up to a few hundred jobs; more search in parallel on as many "
+        "cores)",
     )
     plan.add_argument(
         "--wait-cost",

@@ -940,3 +940,22 @@ def test_pod_fields_are_walked_however_the_kubernetes_client_spells_its_types() 
         "V1PodSpec", "List[V1Container]", "list[V1Container]", "List[CoreV1ResourceClaim]",
         "Dict[str, str]", "str",
     )] == [True, True, True, True, False, False]  # fmt: skip
+
+
+def test_a_folder_s_hidden_ones_are_not_read(tmp_path: Path) -> None:
+    # A project's .github/workflows/ci.yml, no Kubernetes object, failed the whole plan.
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "examples" / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / "examples" / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    assert main(["plan", str(tmp_path / "examples"), "--now", NOW]) == 0
+
+
+def test_price_tables_in_two_currencies_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    euros = (ROOT / "examples/pricetable.yaml").read_text()
+    euros = euros.replace("currency: USD", "currency: EUR").replace("name: gcp-", "name: eur-")
+    (tmp_path / "eur.yaml").write_text(euros)
+    assert main(["plan", "examples/", str(tmp_path / "eur.yaml"), "--now", NOW]) == 2
+    err = capsys.readouterr().err
+    assert "PriceTables in several currencies:" in err and "(EUR)" in err and "(USD)" in err

@@ -378,16 +378,22 @@ class Manifests:
 
 
 def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
-    """Read every object in the files (directories are read for *.yaml and *.yml), those of
-    a namespaced kind without a namespace in `namespace`, as `kubectl apply` puts them in its
-    context's; a ManifestError lists every object and file that cannot be used, not only the
-    first, so that one run shows all there is to fix."""
+    """Read every object in the files (directories for *.yaml and *.yml, hidden ones left
+    out), those of a namespaced kind without a namespace in `namespace`, as `kubectl apply`
+    puts them in its context's; a ManifestError lists every object and file that cannot be
+    used, not only the first, so that one run shows all there is to fix."""
     found = Manifests()
     files: list[Path] = []
     read: set[Path] = set()  # a file given by name and through its folder is read once
     for raw in paths:
         path = Path(raw)
-        for each in sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]:
+        # A folder's hidden ones (.github, .git) hold no manifests: a CI workflow failed the plan.
+        found_in = (
+            sorted(f for f in path.rglob("*.y*ml") if not _hidden(f.relative_to(path)))
+            if path.is_dir()
+            else [path]
+        )
+        for each in found_in:
             if str(each) == "-" or each.resolve() not in read:
                 read.add(each.resolve())
                 files.append(each)
@@ -414,6 +420,11 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
     if errors:
         raise ManifestError(errors[0])
     return found
+
+
+def _hidden(relative: Path) -> bool:
+    """Whether a path inside a folder is in, or is, a hidden one (its name starts with a dot)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def _read(

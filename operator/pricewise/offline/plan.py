@@ -37,7 +37,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         raise found.missing("no TrainingJob given: nothing to plan; pass the jobs' manifests too")
     currencies = {t.spec.currency for t in found.price_tables}
     if len(currencies) > 1:
-        raise ManifestError(f"PriceTables use several currencies ({', '.join(sorted(currencies))})")
+        tables = ", ".join(f"{t.metadata.name} ({t.spec.currency})" for t in found.price_tables)
+        raise ManifestError(
+            f"PriceTables in several currencies: {tables}; pricewise prices in one: give "
+            "only the tables of one currency (the operator takes the oldest that prices nodes)"
+        )
     currency = currencies.pop()
     pools, problems = nodepools.pools_from(
         found.price_tables, found.nodes, nodepools.node_usage(found.pods)
