@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,10 +26,15 @@ if TYPE_CHECKING:
     from pricewise.core.settings import SolverSettings
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
+"""A date and a time, the offset optional (`--now` reads none as UTC): Python's own reading
+took `2026-12-04` (midnight), `20261204T1200` and `2026-W49-5` as well."""
+
+
 def _moment(text: str) -> datetime:
     """`--now`: an RFC 3339 time, in UTC when it names no offset."""
     try:
-        moment = parse_time(text)
+        moment = parse_time(text) if _RFC3339.fullmatch(text.strip()) else None
     except ValueError:
         moment = None
     if moment is None:

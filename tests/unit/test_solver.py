@@ -303,6 +303,15 @@ def test_a_job_started_now_beside_a_full_pool_is_not_told_another_job_holds_it()
     )
 
 
+def test_a_quota_lowered_below_its_use_says_none_is_left_not_a_negative_figure() -> None:
+    # It read "quota team-a/gpus: -2 nvidia.com/gpu left".
+    quota = Quota("team-a", "gpus", {"nvidia.com/gpu": -2})
+    plan = checked(snapshot([SLOW], [job("j", BOTH[0])], quotas=[quota]))
+    assert decide(plan)[2].startswith(
+        "quota team-a/gpus: 0 nvidia.com/gpu left (2 over it), l4 x1 needs 8"
+    )
+
+
 def test_waits_for_capacity_with_the_reason() -> None:
     full = pool("l4", "nvidia-l4", 2.0, gpu_nodes("l4", 2, free_gpus=4))
     plan = checked(snapshot([full], [job("j", BOTH[0])]))
@@ -931,9 +940,9 @@ def test_jobs_whose_waits_count_differently_are_not_one_class() -> None:
             "room frees there ~12:15 UTC, past its max wait (spec.maxWait 10m from submission)",
         ),
         (
-            {"created": NOW - timedelta(hours=20)},
-            timedelta(hours=5),
-            "room frees there ~17:00 UTC, past its max wait (1d from submission, the default "
+            {"created": NOW - timedelta(hours=18)},
+            timedelta(hours=7),
+            "room frees there ~19:00 UTC, past its max wait (1d from submission, the default "
             "of spec.maxWait)",
         ),
         (
@@ -1184,11 +1193,11 @@ def test_a_job_without_deadline_near_its_max_wait_starts_before_younger_smaller_
     late = replace(old, missed_deadline=NOW - timedelta(hours=2))
     plan = checked(snapshot([l4], [late, *young]), NOW_ONLY)
     assert sorted(d.job.name for d in plan.placed) == ["young0", "young1"]
-    within = replace(old, created=NOW - timedelta(hours=20))
+    within = replace(old, created=NOW - timedelta(hours=18))
     plan = checked(snapshot([l4], [within, *young]), NOW_ONLY)
     assert sorted(d.job.name for d in plan.placed) == ["young0", "young1"]
-    # In the last tenth of its max wait it goes first already: room takes time to free.
-    near = replace(old, created=NOW - timedelta(hours=22))
+    # In the last fifth of its max wait it goes first already: room takes time to free.
+    near = replace(old, created=NOW - timedelta(hours=20))
     plan = checked(snapshot([l4], [near, *young]), NOW_ONLY)
     assert [d.job.name for d in plan.placed] == ["old"]
 

@@ -179,9 +179,13 @@ class Ledger:
             for resource, amount in demand.items():
                 free = left.get(resource, 0) + back.get(resource, 0)
                 if amount and resource in left and amount > free:
+                    # A quota lowered below what its namespace uses read "-2 nvidia.com/gpu
+                    # left": none is, and that much more is in use than it allows.
+                    over = f" ({_amount(resource, -free)} over it)" if free < 0 else ""
                     return (
-                        f"quota {namespace}/{name}: {_amount(resource, free)} "
-                        f"{resource} left, {candidate.label()} needs {_amount(resource, amount)}"
+                        f"quota {namespace}/{name}: {_amount(resource, max(free, 0))} "
+                        f"{resource} left{over}, {candidate.label()} needs "
+                        f"{_amount(resource, amount)}"
                     )
         return None
 
