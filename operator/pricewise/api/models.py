@@ -344,7 +344,7 @@ class TrainingJobSpec(SpecModel):
         None,
         "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
         "e.g. 6h (default: the operator's scheduler.maxWait, 24h unless set); it waits only "
-        "for room that frees within a day, its planning horizon. From nine tenths of it on, a "
+        "for room that frees within a day, its planning horizon. From eight tenths of it on, a "
         "job without a deadline starts before the others of its priority, oldest first, so "
         "that it starts within it; "
         "where no room is free, it holds the earliest room that frees for it. Where none frees "
