@@ -337,6 +337,10 @@ def test_objects_of_a_kind_plan_does_not_read_are_named_with_the_kind_meant(
     broken = pricewise("plan", str(other), "examples/")
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert f"{other}: every item of a List must be an object with a kind" in broken.stderr
+    # Which document of many: it said only that one was wrong.
+    other.write_text("kind: ConfigMap\n---\nkind: ConfigMap\n---\n- a list\n")
+    broken = pricewise("plan", str(other), "examples/")
+    assert f"{other}: document 3 of 3 is not a Kubernetes object with a kind" in broken.stderr
 
 
 def test_no_price_table_names_a_kind_skipped_that_may_be_it(tmp_path: Path) -> None:
@@ -963,3 +967,22 @@ def test_price_tables_in_two_currencies_are_named(
     assert main(["plan", "examples/", str(tmp_path / "eur.yaml"), "--now", NOW]) == 2
     err = capsys.readouterr().err
     assert "PriceTables in several currencies:" in err and "(EUR)" in err and "(USD)" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("kind: Node\nmetadata: {name: n1}\nstatus: {allocatable: {cpu: '8', memory: lots}}\n",
+         "Node n1: status.allocatable.memory: 'lots' is not a quantity"),
+        ("kind: Pod\nmetadata: {name: p1, namespace: a}\nspec: {containers: [{name: c}, "
+         "{name: d, resources: {limits: {memory: 12XB}}}]}\n",
+         "Pod a/p1: spec.containers[1].resources.limits.memory: '12XB' is not a quantity"),
+    ],
+)  # fmt: skip
+def test_a_node_or_pod_quantity_pricewise_cannot_read_names_its_field(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    # It named the object alone: "Node n1: 'lots' is not a quantity".
+    (tmp_path / "bad.yaml").write_text(text)
+    result = pricewise("plan", "examples/", str(tmp_path / "bad.yaml"))
+    assert result.returncode == 2 and says in result.stderr, result.stderr

@@ -20,7 +20,8 @@ from pricewise.api import convert, fields, holds, podrequests, quotas
 from pricewise.api import models as api
 from pricewise.api.files import read_text
 from pricewise.api.podfields import unknown_fields
-from pricewise.core.units import DURATION_PATTERN
+from pricewise.core.snapshot import GPU, TPU
+from pricewise.core.units import DURATION_PATTERN, parse_quantity
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -292,11 +293,15 @@ def read_objects(
         docs = load_yaml(text)
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML: {err}") from None
-    for doc in docs:
+    for number, doc in enumerate(docs, 1):
         if doc is None:
             continue
         if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
-            raise error(f"{path}: every document must be a Kubernetes object with a kind")
+            # Which one: a file of many documents said only that one of them was wrong.
+            raise error(
+                f"{path}: document {number} of {len(docs)} is not a Kubernetes object with a "
+                "kind: every document must be one"
+            )
         items = doc.get("items")
         if not (doc["kind"].endswith("List") and isinstance(items, list)):
             items = [doc]  # not a list, as `kubectl get ... -o yaml` prints
@@ -451,10 +456,18 @@ def _read(
         if not (obj.get("metadata") or {}).get("name"):
             raise ManifestError(f"{path}: Node {key[1]}: metadata.name is required")
         allocatable = (obj.get("status") or {}).get("allocatable") or {}
+        _quantities(obj, path, [("status.allocatable", allocatable)])
         _convertible(obj, path, podrequests.resources_of, allocatable)
         found.nodes.append(obj)
     elif kind == "Pod":
-        _convertible(obj, path, podrequests.pod_requests, obj.get("spec") or {})
+        spec = obj.get("spec") or {}
+        _quantities(obj, path, [
+            (f"spec.{kind}[{i}].resources.{part}", (c.get("resources") or {}).get(part) or {})
+            for kind in ("containers", "initContainers")
+            for i, c in enumerate(spec.get(kind) or [])
+            for part in ("requests", "limits")
+        ])  # fmt: skip
+        _convertible(obj, path, podrequests.pod_requests, spec)
         found.pods.append(obj)
     elif kind == "ResourceQuota":
         _convertible(obj, path, quotas.quota_from, obj)
@@ -560,6 +573,21 @@ def _misshapen(obj: Mapping[str, Any], shapes: Sequence[tuple[str, type]]) -> st
             if value is not None and not isinstance(value, form):
                 return f"{where} must be {_TYPE_NAMES[form]}, not {type(value).__name__}"
     return None
+
+
+def _quantities(
+    obj: dict[str, Any], path: Path, where: Sequence[tuple[str, Mapping[str, Any]]]
+) -> None:
+    """Raise a ManifestError naming the field of the first quantity pricewise reads that it
+    cannot (`status.allocatable.memory: 'lots' is not a quantity`): the object alone was named."""
+    for prefix, amounts in where:
+        for key in ("cpu", "memory", GPU, TPU):
+            if key in amounts:
+                try:
+                    parse_quantity(amounts[key])
+                except (ValueError, TypeError, ArithmeticError) as err:
+                    named = f"{obj['kind']} {_named(obj, obj['kind'])}"
+                    raise ManifestError(f"{path}: {named}: {prefix}.{key}: {err}") from None
 
 
 def _convertible(
