@@ -345,6 +345,18 @@ def test_diff_shows_a_pool_left_without_prices() -> None:
                          ["p", "-", "0", "unpriced:", "free", "if", "applied"]]  # fmt: skip
 
 
+def test_diff_shows_a_table_renamed() -> None:
+    # "no change", exit 0: applied, the renamed table is a second PriceTable beside the first.
+    def table(name: str) -> PriceTable:
+        return PriceTable.model_validate({"metadata": {"name": name}, "spec": {"pools": [
+            {"name": "p", "accelerator": "cpu", "nodeSelector": {"a": "b"},
+             "prices": {"perNodeHour": 1}}]}})  # fmt: skip
+
+    assert not catalog.same_tables(table("a"), table("b"))
+    lines = [line.split() for line in catalog.diff(table("a"), table("b")).splitlines()]
+    assert lines[1:] == [["-", "metadata.name", "a", "b", "another", "table"]]
+
+
 def test_diff_compares_a_node_s_price_where_a_pool_is_priced_in_other_units() -> None:
     # Priced per device (as the example writes a one-GPU VM) and then per node (as `prices
     # import` writes it), the same price read "perDeviceHour 0.70683 0 -100.0%".

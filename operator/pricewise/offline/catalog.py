@@ -313,7 +313,8 @@ def same_tables(old: PriceTable, new: PriceTable) -> bool:
     """Whether two PriceTables name the same pools with the same fields (what `prices diff`
     exits 0 for, as diff(1) does, so that a CI step can gate on it)."""
     return (
-        old.spec.currency == new.spec.currency
+        old.metadata.name == new.metadata.name
+        and old.spec.currency == new.spec.currency
         and old.spec.carbon_intensity == new.spec.carbon_intensity
         and _pools(old) == _pools(new)
     )
@@ -331,6 +332,9 @@ def diff(old: PriceTable, new: PriceTable) -> str:
         )
     before, after = _pools(old), _pools(new)
     rows = [["POOL", "FIELD", "OLD", "NEW", "CHANGE"]]
+    if old.metadata.name != new.metadata.name:
+        # Applied, it is a second PriceTable beside the first, not an update of it.
+        rows.append(["-", "metadata.name", old.metadata.name, new.metadata.name, "another table"])
     was, now = old.spec.carbon_intensity, new.spec.carbon_intensity
     if was != now:  # the table's own, for every pool's emissions
         rows.append(["-", "carbonIntensity", _shown(was), _shown(now), "changed"])
