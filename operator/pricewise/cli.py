@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pricewise.core.settings import SolverSettings
 
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 """A date and a time, the offset optional (`--now` reads none as UTC): Python's own reading
 took `2026-12-04` (midnight), `20261204T1200` and `2026-W49-5` as well."""
 

@@ -267,8 +267,8 @@ class Kube:
         return True
 
     async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
-        """The uid of the controller of a pod or Service (`plural`); None where it has none
-        or is gone."""
+        """The uid of the controller of a pod or Service (`plural`): empty where it has none,
+        None where it is gone."""
         try:
             obj = await self.request("GET", f"/api/v1/namespaces/{namespace}/{plural}/{name}")
         except ApiError as err:
@@ -276,7 +276,7 @@ class Kube:
                 return None
             raise
         refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-        return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+        return next((str(r.get("uid")) for r in refs if r.get("controller")), "")
 
     async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
         """Delete a job's worker pods (its Service stays for the next placement); without

@@ -93,7 +93,8 @@ class FakeKube:
         included (the API server never gives a uid twice)."""
         self._created[name] += 1
         count = self._created[name]
-        return f"uid-{name}" if count == 1 else f"uid-{name}-{count}"
+        # `#` is in no name: `uid-train-2` was both a second `train` and a first `train-2`.
+        return f"uid-{name}" if count == 1 else f"uid-{name}#{count}"
 
     def delete(self, plural: str, namespace: str, name: str) -> None:
         """Delete an object, as the watch would report it."""
@@ -171,11 +172,13 @@ class FakeKube:
         return True
 
     async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
-        """The uid of the controller of a pod or Service, None where none or gone."""
+        """The uid of the controller of a pod or Service: empty where none, None where gone."""
         self.requests[current_purpose()] += 1
         body = self.objects.get((plural, namespace, name))
-        refs = (body or {}).get("metadata", {}).get("ownerReferences") or []
-        return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+        if body is None:
+            return None
+        refs = body.get("metadata", {}).get("ownerReferences") or []
+        return next((str(r.get("uid")) for r in refs if r.get("controller")), "")
 
     async def delete_workers(self, namespace: str, job: str, ended_too: bool = True) -> None:
         """Delete the job's worker pods by their label (without `ended_too`, those that have

@@ -1819,3 +1819,67 @@ def test_what_changes_during_the_solve_is_decided_again_not_written(
     assert world.kube.pods(NS) == []
     if change != "deleted":
         assert world.job("moving").get("phase") in (None, "Pending")
+
+
+def test_its_own_status_echo_does_not_add_to_a_spot_pool_s_node_hours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Written rounded to nearest and taken back as the larger, each echo rounded the count up:
+    # about twice the node-hours held from 100 on, and half the reclaim rate seen.
+    world = _handled(monkeypatch)
+    world.kube.put("pricetables", SPOT_TABLE)
+    rates = world.cache.reclaim_rates
+    rates.held("l4", 1, 100 * 3600)
+    for _ in range(200):
+        rates.held("l4", 4, 30)
+        world.cycle()
+        echo = copy.deepcopy(world.kube.objects["pricetables", "", "prices"])
+        asyncio.run(handlers.price_table(type="MODIFIED", body=echo))
+    assert rates.pools["l4"].node_hours == pytest.approx(100 + 200 * 4 * 30 / 3600)
+
+
+def test_a_job_created_again_during_the_solve_is_not_placed_by_the_old_one_s_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Generation 1 again: the old decision (1 L4 GPU) was written on a job asking for H100s.
+    world = World()
+    world.kube.put("trainingjobs", job("again"))
+    solve = scheduler_module.solve_isolated
+
+    def recreated(*args: Any) -> Any:
+        answer = solve(*args)
+        world.kube.delete("trainingjobs", NS, "again")
+        h100 = [{"accelerator": "nvidia-h100", "devicesPerWorker": 1, "duration": "1h"}]
+        world.kube.put("trainingjobs", job("again", options=h100))
+        return answer
+
+    monkeypatch.setattr(scheduler_module, "solve_isolated", recreated)
+    world.cycle()
+    assert world.job("again").get("phase") in (None, "Pending") and world.kube.pods(NS) == []
+
+
+def test_an_earlier_job_s_service_collected_meanwhile_is_made_before_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Gone between the create's conflict and the read of its owner: the workers were made with
+    # no rendezvous Service, and no later cycle made one.
+    world = World()
+    gang = {"workers": {"min": 2, "max": 2}}
+    world.kube.put("trainingjobs", job("rec", **gang))
+    world.cycle()
+    world.kube.delete("trainingjobs", NS, "rec")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    world.kube.put("trainingjobs", job("rec", **gang))
+    owner_uid = world.kube.owner_uid
+
+    async def collected(plural: str, namespace: str, name: str) -> str | None:
+        world.kube.objects.pop((plural, namespace, name), None)
+        return await owner_uid(plural, namespace, name)
+
+    monkeypatch.setattr(world.kube, "owner_uid", collected)
+    world.cycle()
+    monkeypatch.undo()
+    assert world.kube.pods(NS) == []  # no worker without its Service
+    world.cycle()
+    assert ("services", NS, "rec") in world.kube.objects and len(world.kube.pods(NS)) == 2

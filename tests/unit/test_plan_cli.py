@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from factory import NOW as AT
 from factory import gpu_nodes, job, option, pool, snapshot
 from fake_kube import FakeKube
 
 from pricewise import cli, kube
 from pricewise.api import podfields
-from pricewise.api.manifests import ManifestError, read_objects
+from pricewise.api.manifests import ManifestError, load_yaml, read_objects
 from pricewise.cli import main
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import OperatorConfig
@@ -986,3 +987,10 @@ def test_a_node_or_pod_quantity_pricewise_cannot_read_names_its_field(
     (tmp_path / "bad.yaml").write_text(text)
     result = pricewise("plan", "examples/", str(tmp_path / "bad.yaml"))
     assert result.returncode == 2 and says in result.stderr, result.stderr
+
+
+def test_text_libyaml_cannot_encode_is_refused_as_yaml_not_with_a_traceback() -> None:
+    # stdin read with surrogateescape (a C locale) kept an undecodable byte as a surrogate:
+    # libyaml raised UnicodeEncodeError, which no error message caught.
+    with pytest.raises(yaml.YAMLError, match="unacceptable character"):
+        load_yaml("kind: Node\nmetadata: {name: \udcff}\n")

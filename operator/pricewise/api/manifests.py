@@ -75,7 +75,7 @@ def load_yaml(text: str) -> list[Any]:
     """Every document of a YAML text, as `YamlLoader` reads them."""
     try:
         return list(yaml.load_all(text, _FastLoader))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeError):  # libyaml refuses an undecodable byte so
         return list(yaml.load_all(text, YamlLoader))
 
 

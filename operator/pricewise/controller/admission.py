@@ -204,8 +204,10 @@ class Admission:
         meta = service["metadata"]
         owner = await self.kube.owner_uid("services", meta["namespace"], meta["name"])
         mine = meta["ownerReferences"][0]["uid"]
-        if owner in (None, mine):
+        if owner in ("", mine):  # one made by hand, without an owner, is taken as it is
             return False
+        if owner is None:  # collected since: made the next cycle, before any worker
+            return True
         log.info(
             "Service %s/%s is still an earlier job's of its name: its workers wait for it to go",
             meta["namespace"],

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import time
 from collections.abc import (
     AsyncIterator,
@@ -298,9 +299,10 @@ class Scheduler:
         return plan
 
     def _specs(self) -> dict[Key, object]:
-        """The generation of each pending job's spec, as the snapshot reads them."""
+        """Each pending job's uid and spec generation, as the snapshot reads them (a job
+        created again under its name starts at generation 1 again)."""
         return {
-            key: record.body["metadata"].get("generation")
+            key: _spec_of(record)
             for key, record in self.cache.jobs.items()
             if record.phase == "Pending"
         }
@@ -310,7 +312,7 @@ class Scheduler:
         and the nodes it places on are still there."""
         key = (decision.job.namespace, decision.job.name)
         record = self.cache.jobs.get(key)
-        if record is None or record.body["metadata"].get("generation") != specs.get(key):
+        if record is None or _spec_of(record) != specs.get(key):
             return False
         return all(node in self.cache.nodes for node in decision.nodes)
 
@@ -429,7 +431,9 @@ class Scheduler:
             if exposure.rate is None
             else round(exposure.rate, 4),
             "observed_reclaims": exposure.reclaims,
-            "observed_node_hours": float(f"{exposure.node_hours:.3g}"),
+            # Down: its own status's echo is taken back as the larger of the two (`restore`),
+            # and rounded up, each write added to the hours (twice as many, from 100 on).
+            "observed_node_hours": _down_to_3_figures(exposure.node_hours),
         }
 
     # --- placed jobs ----------------------------------------------------------------------
@@ -787,6 +791,20 @@ class Scheduler:
             self.cache.quarantined[(namespace, name)] = error
             message = f"pricewise could not plan this job ({error}); other jobs are not affected"
             await self.admission.hold(record, "PlanningFailed", message, now, check=True)
+
+
+def _spec_of(record: JobRecord) -> tuple[object, object]:
+    """Which job and which of its specs a record is: its uid and generation."""
+    meta = record.body["metadata"]
+    return meta.get("uid"), meta.get("generation")
+
+
+def _down_to_3_figures(value: float) -> float:
+    """`value` to three significant figures, rounded down (0 stays 0)."""
+    if value <= 0:
+        return 0.0
+    scale = 10.0 ** (2 - math.floor(math.log10(value)))
+    return math.floor(value * scale) / scale
 
 
 _FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("faults", default=None)

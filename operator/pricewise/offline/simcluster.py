@@ -49,9 +49,9 @@ def read_price_tables(path: str | Path) -> tuple[list[PriceTable], str]:
 
 
 ENTRY_FIELDS = ("pool", "nodes", "allocatable")
+"""The fields of a `NodePools` entry."""
 MAX_NODES = 10_000
 """Nodes of one pool in a replay: a count of 1e9 (a typo) made nodes until memory ran out."""
-"""The fields of a `NodePools` entry."""
 
 REFUSED = frozenset({"PoolWithoutDevices", "PoolWithoutPrice"})
 """What the operator tells an admin of a pool and a replay refuses: nodes no worker fits, or
