@@ -994,3 +994,19 @@ def test_text_libyaml_cannot_encode_is_refused_as_yaml_not_with_a_traceback() ->
     # libyaml raised UnicodeEncodeError, which no error message caught.
     with pytest.raises(yaml.YAMLError, match="unacceptable character"):
         load_yaml("kind: Node\nmetadata: {name: \udcff}\n")
+
+
+def test_a_folder_s_yaml_that_holds_no_object_is_skipped_with_a_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A chart's Chart.yaml or values beside the manifests failed the whole plan.
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "examples" / "Chart.yaml").write_text("apiVersion: v2\nname: team\n")
+    assert main(["plan", str(tmp_path / "examples"), "--now", NOW]) == 0
+    assert f"skipped {tmp_path}/examples/Chart.yaml: it holds no Kubernetes object" in (
+        capsys.readouterr().err
+    )
+    # Named, it is still an error: it was meant.
+    chart = str(tmp_path / "examples" / "Chart.yaml")
+    assert main(["plan", str(tmp_path / "examples"), chart, "--now", NOW]) == 0
+    assert main(["plan", "examples/", chart, "--now", NOW]) == 2

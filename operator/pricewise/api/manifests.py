@@ -345,6 +345,8 @@ class Manifests:
     quotas: list[dict[str, Any]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     """How many objects of each other kind the files hold, in the order first found."""
+    skipped_files: list[Path] = field(default_factory=list)
+    """Files of a folder given that hold no Kubernetes object (a chart's Chart.yaml, values)."""
 
     def skipped_warnings(self) -> list[str]:
         """A line per kind skipped, with the kind it may be a typo of: a Budget spelled
@@ -356,6 +358,7 @@ class Manifests:
             guess = f" (did you mean {known[close[0]]}?)" if close else ""
             objects = "1 object" if count == 1 else f"{count} objects"
             lines.append(f"skipped {objects} of a kind pricewise does not read: {kind}{guess}")
+        lines += [f"skipped {path}: it holds no Kubernetes object" for path in self.skipped_files]
         return lines
 
     def template_warnings(self) -> list[str]:
@@ -389,6 +392,7 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
     used, not only the first, so that one run shows all there is to fix."""
     found = Manifests()
     files: list[Path] = []
+    walked: set[Path] = set()  # found in a folder given, not named
     read: set[Path] = set()  # a file given by name and through its folder is read once
     for raw in paths:
         path = Path(raw)
@@ -402,13 +406,20 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
             if str(each) == "-" or each.resolve() not in read:
                 read.add(each.resolve())
                 files.append(each)
+                if path.is_dir():
+                    walked.add(each)
     seen: dict[tuple[str, str], Path] = {}
     errors: list[str] = []
     for path in files:
         try:
             objects = list(read_objects(path))
         except ManifestError as err:
-            errors.append(str(err))
+            # A folder's other YAML (a chart's Chart.yaml and values, a kustomization) failed
+            # the whole plan; a file given by name that holds none is still an error.
+            if path in walked and _no_object_in(path):
+                found.skipped_files.append(path)
+            else:
+                errors.append(str(err))
             continue
         for obj in objects:
             meta = obj.get("metadata")
@@ -425,6 +436,15 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
     if errors:
         raise ManifestError(errors[0])
     return found
+
+
+def _no_object_in(path: Path) -> bool:
+    """Whether a YAML file that reads holds no document with a kind (none is a manifest)."""
+    try:
+        docs = load_yaml(read_text(path, ManifestError))
+    except (ManifestError, yaml.YAMLError):
+        return False
+    return not any(isinstance(doc, dict) and "kind" in doc for doc in docs)
 
 
 def _hidden(relative: Path) -> bool:
