@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import math
 import time
 from collections.abc import (
     AsyncIterator,
@@ -56,7 +55,13 @@ from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Pool, Snapshot
 from pricewise.core.solver import Plan
 from pricewise.core.times import dated, timestamp
-from pricewise.core.units import format_duration, format_micros, format_share, from_micros
+from pricewise.core.units import (
+    floor_to_figures,
+    format_duration,
+    format_micros,
+    format_share,
+    from_micros,
+)
 from pricewise.kube import ApiError, Kube, purpose, record_event
 
 log = logging.getLogger(__name__)
@@ -433,7 +438,7 @@ class Scheduler:
             "observed_reclaims": exposure.reclaims,
             # Down: its own status's echo is taken back as the larger of the two (`restore`),
             # and rounded up, each write added to the hours (twice as many, from 100 on).
-            "observed_node_hours": _down_to_3_figures(exposure.node_hours),
+            "observed_node_hours": floor_to_figures(exposure.node_hours, 3),
         }
 
     # --- placed jobs ----------------------------------------------------------------------
@@ -797,14 +802,6 @@ def _spec_of(record: JobRecord) -> tuple[object, object]:
     """Which job and which of its specs a record is: its uid and generation."""
     meta = record.body["metadata"]
     return meta.get("uid"), meta.get("generation")
-
-
-def _down_to_3_figures(value: float) -> float:
-    """`value` to three significant figures, rounded down (0 stays 0)."""
-    if value <= 0:
-        return 0.0
-    scale = 10.0 ** (2 - math.floor(math.log10(value)))
-    return math.floor(value * scale) / scale
 
 
 _FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("faults", default=None)

@@ -23,6 +23,7 @@ from pricewise.core.greedy import beyond_quotas, budgets_too_small, quotas_too_s
 from pricewise.core.snapshot import Job, Resources, Snapshot
 from pricewise.core.units import (
     TimeLimit,
+    floor_to_figures,
     format_duration,
     format_micros,
     format_micros_apart,
@@ -330,12 +331,10 @@ def _refusal(
 
 
 def _floor_rate(cand: Candidate) -> str:
-    """The candidate's throughput to `format_rate`'s four significant figures, rounded down."""
+    """The candidate's throughput as `format_rate` prints it (four significant figures, or
+    whole from 10,000 on), rounded down."""
     rate = cand.throughput
-    if rate <= 0:
-        return "0"
-    scale = 10.0 ** (3 - math.floor(math.log10(rate)))
-    return format_rate(math.floor(rate * scale) / scale if scale > 1 else float(math.floor(rate)))
+    return format_rate(float(math.floor(rate)) if rate >= 1e4 else floor_to_figures(rate, 4))
 
 
 def _slower(cand: Candidate, workers: int, snapshot: Snapshot) -> str:

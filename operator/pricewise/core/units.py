@@ -54,6 +54,15 @@ def format_rate(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
 
 
+def floor_to_figures(value: float, figures: int) -> float:
+    """`value` to `figures` significant figures, rounded down (0 or less gives 0): a figure a
+    message offers as a limit must be one the run reaches, or the status keeps, and not more."""
+    if value <= 0:
+        return 0.0
+    scale = 10.0 ** (figures - 1 - math.floor(math.log10(value)))
+    return math.floor(value * scale) / scale
+
+
 def cpu_millis(value: str | int | float) -> int:
     """CPU quantity in millicores, rounded up as the kubelet does."""
     return math.ceil(parse_quantity(value) * 1000)
