@@ -563,7 +563,8 @@ _SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
 """The form of the fields pricewise reads of the kinds it reads as they are, as the API server
 would have them (`*`: each item or value): a hand-written Node whose labels were a list ended
 `plan` in a traceback."""
-_TYPE_NAMES: dict[type, str] = {dict: "a map", list: "a list", str: "text"}
+TYPE_NAMES: dict[type, str] = {dict: "a map", list: "a list", str: "text"}
+"""What a value of a file is, for a message (`must be a map`)."""
 
 
 def _inside(at: str, holder: Any, step: str) -> list[tuple[str, Any]]:
@@ -591,7 +592,7 @@ def _misshapen(obj: Mapping[str, Any], shapes: Sequence[tuple[str, type]]) -> st
             found = [inner for at, holder in found for inner in _inside(at, holder, step)]
         for where, value in found:
             if value is not None and not isinstance(value, form):
-                return f"{where} must be {_TYPE_NAMES[form]}, not {type(value).__name__}"
+                return f"{where} must be {TYPE_NAMES[form]}, not {type(value).__name__}"
     return None
 
 

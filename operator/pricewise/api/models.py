@@ -520,7 +520,7 @@ def _time(value: Any) -> Any:
     except ValidationError:
         return None
     try:
-        return moment if bounds.EARLIEST_TIME <= as_utc(moment) < bounds.LATEST_TIME else None
+        return moment if bounds.in_time_range(as_utc(moment)) else None
     except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
         return None
 

@@ -77,6 +77,12 @@ _BURIED_FOR_S = 3600.0
 """How long the uid of a deleted object is remembered."""
 
 
+def _owned_by(owner: str | None, uid: str | None) -> bool:
+    """Whether a worker of a job's name (its controller's uid, `owner`) is the job's of that
+    uid: where either is unknown, it is taken as the job's."""
+    return uid is None or owner in (None, uid)
+
+
 def _freed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
     """Whether a ResourceQuota's usage fell for some key (a quantity it cannot read counts as
     no change)."""
@@ -321,7 +327,7 @@ class Cache:
         earlier job of its name left out (they were its, billed at its deletion)."""
         uid = self._uid_of(key)
         gone = self.departed.pop((key[0], job_label(key[1])), [])
-        return [span for owner, span in gone if uid is None or owner in (None, uid)]
+        return [span for owner, span in gone if _owned_by(owner, uid)]
 
     def forget_job(self, key: Key) -> None:
         """A TrainingJob is gone."""
@@ -492,9 +498,7 @@ class Cache:
         pods = self._workers.get((namespace, job_label(job)), {}).values()
         uid = self._uid_of((namespace, job))
         return {
-            pod.index: pod
-            for pod in pods
-            if pod.index is not None and (uid is None or pod.owner in (None, uid))
+            pod.index: pod for pod in pods if pod.index is not None and _owned_by(pod.owner, uid)
         }
 
     def _uid_of(self, key: Key) -> str | None:

@@ -75,7 +75,7 @@ def _bucket_start(key: str) -> datetime | None:
     except ValueError:
         return None
     # Its end is an hour on: an hour of year 9999 had none, and stopped every Budget's write.
-    return start if bounds.EARLIEST_TIME <= start < bounds.LATEST_TIME else None
+    return start if bounds.in_time_range(start) else None
 
 
 def _bucket_spans(buckets: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:

@@ -66,9 +66,14 @@ MAX_THRESHOLD_PERCENT: Final = 1000.0
 """Budget alert thresholds, in percent of the limit."""
 
 
+def in_time_range(moment: datetime) -> bool:
+    """Whether a time is one pricewise takes (from `EARLIEST_TIME`, before `LATEST_TIME`)."""
+    return EARLIEST_TIME <= moment < LATEST_TIME
+
+
 def time_out_of_range(moment: datetime) -> str | None:
     """Why a time given by a person is none pricewise takes (`is out of range: give a time
     from 1970 to 9000`), or None: sums with it overflow the years a datetime holds."""
-    if EARLIEST_TIME <= moment < LATEST_TIME:
+    if in_time_range(moment):
         return None
     return f"is out of range: give a time from {EARLIEST_TIME.year} to {LATEST_TIME.year}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pricewise.api.files import read_text
+from pricewise.api.manifests import TYPE_NAMES
 
 GAVEL_ACCELERATORS = {
     "k80": "nvidia-tesla-k80",
@@ -78,8 +79,7 @@ def load_throughputs(path: str | Path) -> dict[tuple[str, int], dict[str, float]
 
 def _kind(value: object) -> str:
     """`a list`: what a value in a file is, for a message."""
-    names: dict[type, str] = {list: "a list", str: "text", dict: "a map"}
-    return names.get(type(value), type(value).__name__)
+    return TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _job_key(where: str, key: str) -> tuple[str, int]:
