@@ -116,6 +116,7 @@ def _quote(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import replace
 
+    import aiohttp
     from kubernetes.config import ConfigException
 
     from pricewise.api.manifests import ManifestError, load
@@ -147,7 +148,7 @@ def _quote(args: argparse.Namespace) -> int:
     except ApiError as err:
         print(f"error: cannot read the cluster: {err.request}: {err}", file=sys.stderr)
         return 2
-    except OSError as err:
+    except (OSError, aiohttp.ClientError) as err:
         print(
             f"error: cannot read the cluster: {err} (--cluster uses the kubeconfig as kubectl "
             "finds it: $KUBECONFIG, or ~/.kube/config)",
@@ -264,7 +265,7 @@ def _prices(args: argparse.Namespace) -> int:
     printed to stdout unless the whole answer is."""
     import yaml
 
-    from pricewise.api.manifests import ManifestError, read_objects
+    from pricewise.api.manifests import ManifestError, read_nodes
     from pricewise.offline import catalog, discover
 
     try:
@@ -274,7 +275,7 @@ def _prices(args: argparse.Namespace) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             print(text, end="")
         elif args.action == "import":
-            nodes = [n for path in args.nodes for n in read_objects(path) if n["kind"] == "Node"]
+            nodes = read_nodes(args.nodes)
             priced, notes = catalog.import_prices(
                 catalog.read_table(args.table), catalog.read_catalog(args.catalog), nodes
             )

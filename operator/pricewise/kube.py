@@ -161,9 +161,17 @@ def _retry_after(header: str | None) -> float:
 
 async def _answer(response: aiohttp.ClientResponse, method: str, path: str) -> dict[str, Any]:
     """A response's decoded JSON, or the ApiError it says."""
-    data: dict[str, Any] = (
-        await response.json(content_type=None) if response.content_length != 0 else {}
-    )
+    try:
+        data: dict[str, Any] = (
+            await response.json(content_type=None) if response.content_length != 0 else {}
+        )
+    except ValueError:  # a proxy's error page, or a server that is not Kubernetes at all
+        raise ApiError(
+            response.status,
+            f"the answer is {response.content_type or 'not JSON'}, not the API server's JSON: "
+            f"is {response.url.origin()} the cluster's API server (the kubeconfig's server)?",
+            f"{method} {path}",
+        ) from None
     if response.status >= 400:
         message = str(data.get("message", response.reason)) if isinstance(data, dict) else str(data)
         if response.status == 404 and _unserved(path, data):

@@ -835,6 +835,26 @@ def test_a_pool_name_an_older_table_has_is_left_out_of_the_newer_table_s_status(
     assert world.kube.status("pricetables", "", "zz-other")["pools"] == []
 
 
+def test_workers_take_the_node_selector_of_the_pool_planning_used_not_its_refused_twin() -> None:
+    # Listed by name at a start, a newer table's pool of the same name came first, and the
+    # workers of a job planned on the older table's nodes were given the newer's nodeSelector.
+    world = World()
+    newer = table(
+        "aa-newer",
+        pool("l4", "nvidia-l4", 9.0, nodeSelector={"pool": "other"}),
+        created="2026-06-01T00:00:00Z",
+        carbonIntensity=500,
+    )
+    world.kube.put("pricetables", newer)
+    world.cache.price_tables = dict(sorted(world.cache.price_tables.items()))
+    world.kube.put("trainingjobs", job("placed"))
+    world.cycle()
+    assert world.job("placed")["pool"] == "l4"
+    [worker] = world.kube.pods(NS)
+    assert worker["spec"]["nodeSelector"] == {"pricewise.dev/pool": "l4"}
+    assert world.cache.carbon_intensity("l4") is None
+
+
 def test_a_pool_without_a_price_is_pointed_out_and_an_explicit_zero_is_not() -> None:
     world = World()
     world.kube.put("nodes", node("h100-0", "h100"))

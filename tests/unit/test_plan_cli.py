@@ -416,6 +416,59 @@ def test_a_cluster_without_the_crds_says_what_it_asked_and_how_to_install_them(
 
 
 @pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ("html", ": HTTP 502: the answer is "
+         "text/html, not the API server's JSON: is http://127.0.0.1:PORT the cluster's API "
+         "server (the kubeconfig's server)?\n"),
+        ("hang up", "Server disconnected (--cluster uses the kubeconfig as kubectl finds it: "
+         "$KUBECONFIG, or ~/.kube/config)\n"),
+    ],
+)  # fmt: skip
+def test_a_server_that_is_not_the_api_server_is_one_error_line(
+    answer: str,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A proxy's error page ended in a JSONDecodeError traceback, a dropped connection in
+    # aiohttp's ServerDisconnectedError.
+    class Server(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if answer == "hang up":
+                self.close_connection = True
+                return
+            body = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nclusters: [{{name: x, cluster: {{server: "
+        f"'http://127.0.0.1:{server.server_port}'}}}}]\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    try:
+        assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err  # of the requests made at once, the first to fail is named
+    assert err.startswith("error: cannot read the cluster: ") and err.count("\n") == 1
+    assert err.endswith(says.replace("PORT", str(server.server_port)))
+
+
+@pytest.mark.parametrize(
     ("text", "says"),
     [
         ("clusters: [\n  - bad: {\n", "is not valid YAML: expected the node content, but found "

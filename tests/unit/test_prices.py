@@ -432,6 +432,28 @@ def test_a_bad_node_file_or_map_is_a_message_not_a_traceback(tmp_path: Path) -> 
     assert currency.returncode == 2 and "--currency spec.currency" in currency.stderr
 
 
+def test_a_malformed_node_names_its_field_in_init_and_import(tmp_path: Path) -> None:
+    listed = node("n1", {})
+    listed["metadata"]["labels"] = ["cloud.google.com/gke-nodepool"]
+    (tmp_path / "listed.yaml").write_text(yaml.safe_dump(listed))
+    init = pricewise("prices", "init", str(tmp_path / "listed.yaml"))
+    assert (init.returncode, init.stdout) == (2, "")
+    assert "Node n1: metadata.labels must be a map, not list" in init.stderr
+    assert "Traceback" not in init.stderr
+    table = pricewise("prices", "init", str(NODES)).stdout
+    (tmp_path / "t.yaml").write_text(table)
+    lots = yaml.safe_load(NODES.read_text())["items"][0]
+    lots["status"]["allocatable"]["cpu"] = "lots"
+    (tmp_path / "lots.yaml").write_text(yaml.safe_dump(lots))
+    imported = pricewise(
+        "prices", "import", str(CATALOG), str(tmp_path / "t.yaml"),
+        "--nodes", str(tmp_path / "lots.yaml"),
+    )  # fmt: skip
+    assert (imported.returncode, imported.stdout) == (2, "")
+    assert "status.allocatable.cpu: 'lots' is not a quantity" in imported.stderr
+    assert "Traceback" not in imported.stderr
+
+
 TPU_NODE = node("tpu-0", {"cloud.google.com/gke-nodepool": "v5e",
                           "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
                           "cloud.google.com/gke-tpu-topology": "2x2",

@@ -491,6 +491,8 @@ def test_a_node_pool_entry_that_would_replay_no_device_is_refused(
          "pool k80: nodes must be a whole number from 0 to 10,000"),
         ("kind: Node\nmetadata: {name: n1, labels: [a]}\n",
          "Node n1: metadata.labels must be a map, not list"),
+        ("kind: Node\nmetadata: {name: n1}\nstatus: {allocatable: {cpu: lots}}\n",
+         "Node n1: status.allocatable.cpu: 'lots' is not a quantity"),
     ],
 )  # fmt: skip
 def test_a_node_pool_file_of_the_wrong_form_names_the_field(

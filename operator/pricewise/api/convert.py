@@ -1,5 +1,5 @@
-"""From TrainingJobs and Budgets to the solver's snapshot types (pods in `podrequests`, pools in
-`pools`, ResourceQuotas in `quotas`).
+"""From TrainingJobs and Budgets to the solver's snapshot types, and a job's progress as its
+workers report it (pods in `podrequests`, pools in `nodepools`, ResourceQuotas in `quotas`).
 
 Shared by `pricewise plan` (objects read from files) and the operator (objects from watches).
 """

@@ -93,7 +93,7 @@ def namespace_holds(
     }
 
 
-def held(job: Job, hold: tuple[str, str]) -> Decision:
+def held_decision(job: Job, hold: tuple[str, str]) -> Decision:
     """The decision for a job its namespace's hold keeps waiting: not planned, no options."""
     reason, message = hold
     return Decision(job, None, (), reason, message, ())

@@ -473,12 +473,7 @@ def _read(
     elif kind == "Budget":
         _add_budget(found, obj, path)
     elif kind == "Node":
-        if not (obj.get("metadata") or {}).get("name"):
-            raise ManifestError(f"{path}: Node {key[1]}: metadata.name is required")
-        allocatable = (obj.get("status") or {}).get("allocatable") or {}
-        _quantities(obj, path, [("status.allocatable", allocatable)])
-        _convertible(obj, path, podrequests.resources_of, allocatable)
-        found.nodes.append(obj)
+        found.nodes.append(checked_node(obj, path))
     elif kind == "Pod":
         spec = obj.get("spec") or {}
         _quantities(obj, path, [
@@ -576,6 +571,31 @@ def _inside(at: str, holder: Any, step: str) -> list[tuple[str, Any]]:
     if isinstance(holder, dict):
         return [(f"{at}.{step}".lstrip("."), holder.get(step))]
     return []
+
+
+def read_nodes(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The Nodes of YAML files (other kinds left out), each checked as `checked_node` does."""
+    return [
+        checked_node(obj, Path(path))
+        for path in paths
+        for obj in read_objects(path)
+        if obj["kind"] == "Node"
+    ]
+
+
+def checked_node(obj: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A Node of a file, or a ManifestError naming the first field of it pricewise cannot read
+    (`metadata.labels must be a map, not list`, `status.allocatable.cpu: 'lots' is not a
+    quantity`): the commands that read Nodes say it alike, with no traceback."""
+    named = f"{path}: Node {_named(obj, 'Node')}"
+    if (wrong := misshapen(obj)) is not None:
+        raise ManifestError(f"{named}: {wrong}")
+    if not (obj.get("metadata") or {}).get("name"):
+        raise ManifestError(f"{named}: metadata.name is required")
+    allocatable = (obj.get("status") or {}).get("allocatable") or {}
+    _quantities(obj, path, [("status.allocatable", allocatable)])
+    _convertible(obj, path, podrequests.resources_of, allocatable)
+    return obj
 
 
 def misshapen(obj: Mapping[str, Any]) -> str | None:

@@ -126,15 +126,7 @@ class Admission:
     async def create_workers(self, record: JobRecord) -> None:
         """Create the Service and every worker of an admitted job that does not exist yet."""
         body, st = record.body, record.status
-        pool_spec = next(
-            (
-                p
-                for t in self.cache.price_tables.values()
-                for p in t.spec.pools
-                if p.name == st.pool
-            ),
-            None,
-        )
+        pool_spec = self.cache.pool_spec(st.pool)
         option = self.cache.planned_option(record)
         if pool_spec is None or option is None or record.model is None:
             return  # the pool was removed from the PriceTable; the gang timeout releases the job

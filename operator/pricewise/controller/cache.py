@@ -1,9 +1,9 @@
 """The operator's in-memory view of the cluster, fed by watch events, read as snapshots.
 
-Handlers only call `upsert_*` / `forget_*`; the scheduler reads `snapshot()` and the job
-records. Nothing here talks to the API server.
+Handlers feed it (`upsert_*`, `forget_*`, and what a PriceTable's status echo restores); the
+scheduler reads `snapshot()` and the job records. Nothing here talks to the API server.
 
-One class over 400 lines: the watch side and the read side share the same dictionaries, and a
+One class over 800 lines: the watch side and the read side share the same dictionaries, and a
 read is right only against the rules that filled them (which pods count, which nodes are
 closing, which table owns a node); split, each half would reach into the other's state. What
 stands apart already lives elsewhere: `records` (pod and job views), `api.convert` (objects to
@@ -31,7 +31,7 @@ from pricewise.api.naming import job_label
 from pricewise.controller.records import (
     JobRecord,
     Key,
-    held,
+    awaits_edit,
     key_of,
     older,
     pod_record,
@@ -313,14 +313,14 @@ class Cache:
     def _keep(self, record: JobRecord) -> JobRecord:
         key = key_of(record.body)
         self.jobs[key] = record
-        if not held(record):
+        if not awaits_edit(record):
             self.retried.discard(key)
         return record
 
-    def held(self, key: Key, record: JobRecord) -> bool:
-        """Whether the job waits for a change before it is planned again (`records.held`),
+    def kept_waiting(self, key: Key, record: JobRecord) -> bool:
+        """Whether the job waits for a change before it is planned again (`records.awaits_edit`),
         and nothing that may have been why changed since (see `retried`)."""
-        return held(record) and key not in self.retried
+        return awaits_edit(record) and key not in self.retried
 
     def departed_runs(self, key: Key) -> list[Span]:
         """Taken: the runs of the job's workers deleted since the last accrual, those of an
@@ -391,7 +391,9 @@ class Cache:
     def _retry_refused(self, namespace: str | None = None) -> None:
         """Plan again the jobs whose workers were refused (of `namespace`, where given)."""
         self.retried |= {
-            key for key, record in self.jobs.items() if held(record) and namespace in (None, key[0])
+            key
+            for key, record in self.jobs.items()
+            if awaits_edit(record) and namespace in (None, key[0])
         }
 
     def budget_echo(self, meta: Mapping[str, Any]) -> bool:
@@ -688,9 +690,21 @@ class Cache:
 
     def carbon_intensity(self, pool: str | None) -> float | None:
         """Grams of CO2 per kWh of the PriceTable that prices `pool`."""
-        for table in self.price_tables.values():
-            if any(p.name == pool for p in table.spec.pools):
-                return table.spec.carbon_intensity
+        found = self._pool_of(pool)
+        return found[0].spec.carbon_intensity if found else None
+
+    def pool_spec(self, pool: str | None) -> api.Pool | None:
+        """The spec of the pool so named that planning uses: a later table's pool of the same
+        name is refused (DuplicatePool), so its nodeSelector must not place the workers."""
+        found = self._pool_of(pool)
+        return found[1] if found else None
+
+    def _pool_of(self, pool: str | None) -> tuple[api.PriceTable, api.Pool] | None:
+        """The oldest PriceTable with a pool of this name, and that pool."""
+        for table in self.tables_by_age():
+            for spec in table.spec.pools:
+                if spec.name == pool:
+                    return table, spec
         return None
 
     def tables_by_age(self) -> list[api.PriceTable]:
@@ -750,7 +764,7 @@ class Cache:
             for key, r in self.jobs.items()
             if r.phase == "Pending"
             and r.job is not None
-            and not self.held(key, r)
+            and not self.kept_waiting(key, r)
             and key[0] not in blocked
         ]
         return sorted(
@@ -833,7 +847,7 @@ class Cache:
                 counts["TrainingJob", "InvalidSpec"] += 1
             elif key in self.quarantined:
                 counts["TrainingJob", "PlanningFailed"] += 1
-            elif record.phase == "Pending" and self.held(key, record):
+            elif record.phase == "Pending" and self.kept_waiting(key, record):
                 counts["TrainingJob", record.status.reason] += 1
             elif record.phase == "Pending" and key[0] in blocked:
                 counts["TrainingJob", blocked[key[0]][0]] += 1

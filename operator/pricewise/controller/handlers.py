@@ -1,4 +1,5 @@
-"""The kopf edge: watch events feed the cache and wake the scheduler. Nothing else happens here.
+"""The kopf edge: watch events feed the cache and wake the scheduler; a deleted job's accruals
+and a changing price are settled first, through the scheduler. Nothing else happens here.
 
 Only event handlers are used, so kopf puts no finalizers or annotations on anyone's objects.
 Every handler is a coroutine: kopf runs plain functions in a thread pool, and the cache and

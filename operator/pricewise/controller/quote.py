@@ -179,7 +179,7 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     snapshot = cache.snapshot(now, spent)
     blocked = cache.namespace_holds()
     held = [
-        holds.held(record.job, blocked[namespace])
+        holds.held_decision(record.job, blocked[namespace])
         for (namespace, name), record in cache.jobs.items()
         if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
     ]

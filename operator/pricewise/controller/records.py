@@ -196,7 +196,7 @@ HELD_REASONS = ("WorkerRejected",)
 would only meet the same refusal."""
 
 
-def held(record: JobRecord) -> bool:
+def awaits_edit(record: JobRecord) -> bool:
     """Whether the job waits for a spec change before it is planned again."""
     generation = record.body["metadata"].get("generation")
     status = record.status

@@ -358,7 +358,8 @@ class Scheduler:
         self, pools: tuple[Pool, ...], problems: list[PoolProblem], now: datetime
     ) -> None:
         """Each PriceTable's status: its pools as matched, and a Ready condition naming any
-        problem (an invalid spec, another currency, nodes shared with another table)."""
+        problem (an invalid spec, another currency, nodes shared with another table); then the
+        PricesChanged events queued since on the tables whose prices changed."""
         by_name = {p.name: p for p in pools}
         invalid = {
             name: PoolProblem((name,), "InvalidSpec", f"invalid spec: {error}")
@@ -780,7 +781,7 @@ class Scheduler:
             elif (
                 record.phase == "Pending"
                 and namespace in holds
-                and not self.cache.held((namespace, name), record)
+                and not self.cache.kept_waiting((namespace, name), record)
             ):
                 # Checked: a job placed meanwhile keeps its placement.
                 await self.admission.hold(record, *holds[namespace], now, check=True)

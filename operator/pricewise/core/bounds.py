@@ -11,8 +11,8 @@ With every input at its bound, duration reaches MAX_WORK / MIN_THROUGHPUT = 1e21
 about 1e37 micro-units: large, but finite in a float and exact in a Python int. Such a way of
 running is not placed: a candidate that runs longer than MAX_RUN_S or costs more than MAX_MONEY
 is excluded with a note, so that what reaches the solver is bounded by MAX_MONEY per job. The
-solver then scales money into CP-SAT's 64-bit range (see `solver`), so that any number of such
-jobs stays in range.
+solver then scales money into CP-SAT's 64-bit range (see `model.money_unit`), so that any number
+of such jobs stays in range.
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ def gang_of(cand: Candidate) -> Gang:
     return Gang(cand.job.key, cand.worker, cand.workers)
 
 
-def _first_fit(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] | None:
+def _best_fit_decreasing(
+    nodes: Sequence[Node], gangs: Sequence[Gang]
+) -> dict[str, list[str]] | None:
     free = [n.free for n in nodes]
     placed: dict[str, list[str]] = {}
     for gang in sorted(gangs, key=lambda g: (g.worker.size, g.count), reverse=True):
@@ -160,7 +162,7 @@ def pack(nodes: Sequence[Node], gangs: Sequence[Gang]) -> dict[str, list[str]] |
         capacity = capacity + node.free
     if not total.fits_in(capacity):
         return None
-    return _first_fit(nodes, gangs) or _exhaustive(nodes, gangs)
+    return _best_fit_decreasing(nodes, gangs) or _exhaustive(nodes, gangs)
 
 
 def remaining(

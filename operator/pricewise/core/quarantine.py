@@ -6,7 +6,7 @@ job its placement, not the whole cluster its scheduling: each job is tried alone
 raise are set aside with the error, and the rest are solved together.
 
 A plan found by several CP-SAT workers is checked by the independent validator before it is used
-(one worker's plans are reproducible, and the tests and the simulator check those): should one
+(one worker's plans are reproducible, and the tests check those): should one
 ever break a rule, the cycle plans again with one worker and says so in the log.
 """
 

@@ -8,13 +8,14 @@ per phase). Models too large for CP-SAT whole count every level before pricing a
 once (see `phases`). CP-SAT decides at pool level (capacity sums, per-shape slot counts,
 quotas, hard budgets; capacity over time for later starts); every pool's choice for now is then
 packed node by node, and a choice that cannot be packed is cut off and the model solved again,
-so that every placement returned fits real nodes. Later starts are plans, checked at pool level
-only: they are packed when their time comes, by that cycle's solve.
+so that every placement returned fits real nodes. Later starts are packed beside the starts now
+over time (`timeline`); one that does not fit moves to its job's next offered start, or waits for
+the next cycle (`_pack_later`). They are plans: each cycle plans again.
 
 Every coefficient stays inside CP-SAT's 64-bit range for any input the API accepts: money is
-counted in a unit large enough that the sum of every candidate's cost fits in 2^60 (one
-micro-unit on any real cluster, so costs are exact there), and priorities are never multiplied
-into one weighted sum.
+counted in a unit large enough that the sum of every candidate's cost fits in 2^60
+(`model.money_unit`: one micro-unit on any real cluster, so costs are exact there), and
+priorities are never multiplied into one weighted sum.
 """
 
 from __future__ import annotations

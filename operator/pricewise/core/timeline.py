@@ -9,8 +9,8 @@ packed together: every worker on one node for its whole run, within that node's 
 instant its run covers. Room only grows between the instants a run starts (releases free it,
 ends give it back), so those instants are the only ones to check.
 
-The packing is first fit (earliest start first, then largest worker, each on the node tightest
-at its start), after a check of each instant's sums, and where first fit fails, `packing`'s
+The packing is best fit decreasing (earliest start first, then largest worker, each on the node
+tightest at its start), after a check of each instant's sums, and where that fails, `packing`'s
 exhaustive search over the instants, bounded in steps (`SEARCH_STEPS`). Where a plan's runs
 cannot all be packed, the solver fits its later starts in turn (`fit_in_order`), moving or
 leaving out those that do not fit (`solver._pack_later`).
@@ -82,7 +82,7 @@ def pack_over_time(
         ((spans[k][0], r.gang.worker, k) for k, r in enumerate(runs) for _ in range(r.gang.count)),
         key=lambda w: (w[0], tuple(-x for x in w[1].size), w[2]),
     )
-    where = _first_fit(room, spans, workers)
+    where = _best_fit_decreasing(room, spans, workers)
     if where is None:
         where = search(room, spans, workers, SEARCH_STEPS)
     if where is None:
@@ -120,7 +120,7 @@ def _room(
     return room
 
 
-def _first_fit(
+def _best_fit_decreasing(
     room: list[list[Resources]], spans: list[tuple[int, int]], workers: list[Worker]
 ) -> list[int] | None:
     room = [list(r) for r in room]
@@ -161,7 +161,7 @@ def fit_in_order(
             first = bisect_left(instants, run.start_s)
             last = max(bisect_left(instants, run.end_s), first + 1)
             workers = [(first, run.gang.worker, 0)] * run.gang.count
-            where = _first_fit(room, [(first, last)], workers)
+            where = _best_fit_decreasing(room, [(first, last)], workers)
             if where is not None:
                 for n in where:
                     take_over(room[n], first, last, run.gang.worker, 1)

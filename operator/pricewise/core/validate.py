@@ -1,5 +1,6 @@
 """An independent check of a plan: every constraint recomputed from the snapshot, without the
-solver's own bookkeeping. Tests run it on every plan; a violation is a solver bug.
+solver's own bookkeeping. Tests run it on every plan, and the operator on a plan found by several
+CP-SAT workers (`quarantine`); a violation is a solver bug.
 
 Costs are recomputed here from the cost model as written in the README, not taken from the
 candidates, so that a broken cost model shows as a violation rather than passing unseen.
@@ -121,7 +122,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
 def _later_violations(snapshot: Snapshot, plan: Plan) -> list[str]:
     """What the plan's later starts break: a job both placed and reserved, a reservation that
     ends after its deadline, a pool whose planned use exceeds its room at some instant, or a
-    worker shape with more workers then than its nodes' room holds copies of.
+    pool whose runs now and later cannot be packed on its nodes over time (`_nodes_over`).
 
     Use only grows when a job starts and room only grows when a running job ends, so checking
     every planned start is checking every instant. A release counts from when `_due` says, as

@@ -36,6 +36,7 @@ from typing import Any
 from pricewise.api.files import read_text
 from pricewise.api.manifests import ManifestError, parse_model, read_objects
 from pricewise.api.models import PriceTable
+from pricewise.api.nodepools import selects
 from pricewise.api.podrequests import resources_of
 from pricewise.offline.columns import columns
 
@@ -146,8 +147,7 @@ def _devices(pool: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]]) -> int
     """Devices of one node of the pool, from the node list (when given)."""
     selector = pool.get("nodeSelector") or {}
     for node in nodes:
-        labels = (node.get("metadata") or {}).get("labels") or {}
-        if all(labels.get(k) == v for k, v in selector.items()):
+        if selects(selector, (node.get("metadata") or {}).get("labels") or {}):
             return resources_of((node.get("status") or {}).get("allocatable") or {}).devices
     return None
 

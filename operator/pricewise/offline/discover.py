@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from pricewise.api.manifests import ManifestError, parse_model, read_objects
+from pricewise.api.manifests import ManifestError, parse_model, read_nodes
 from pricewise.api.models import PriceTable
 from pricewise.api.podrequests import resources_of
 
@@ -282,7 +282,7 @@ def init_table(
         if not cloud or not ours:
             raise ManifestError(f"--map {pair!r}: expected CLOUD=NAME, e.g. nvidia-l4=l4")
         names[cloud] = ours
-    nodes = [n for path in files for n in read_objects(path) if n["kind"] == "Node"]
+    nodes = read_nodes(files)
     pools = propose(nodes, names)
     used = sorted({(x.cloud_accelerator, x.accelerator) for x in pools if x.cloud_accelerator})
     header = "".join(f"#   {c} -> {p}\n" for c, p in used)

@@ -106,7 +106,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         budgets=tuple(budgets),
         currency=currency,
     )
-    held = [holds.held(job, blocked[job.namespace]) for job in pending if job.namespace in blocked]
+    held = [
+        holds.held_decision(job, blocked[job.namespace])
+        for job in pending
+        if job.namespace in blocked
+    ]
     return snapshot, warnings, held
 
 

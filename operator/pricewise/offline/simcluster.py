@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewise.api import nodepools, podrequests
-from pricewise.api.manifests import misshapen, parse_model, read_objects
+from pricewise.api.manifests import ManifestError, checked_node, parse_model, read_objects
 from pricewise.api.models import Pool as PoolSpec
 from pricewise.api.models import PriceTable
 from pricewise.core.snapshot import Node, Pool, Resources
@@ -68,11 +68,11 @@ def _node_objects(path: str | Path, specs: Sequence[PoolSpec]) -> Iterator[dict[
     for doc in read_objects(path, ClusterFileError):
         if doc.get("kind") == "Node":
             given = True
-            if (wrong := misshapen(doc)) is not None:
-                raise ClusterFileError(
-                    f"{path}: Node {doc.get('metadata', {}).get('name')}: {wrong}"
-                )
-            yield doc
+            try:
+                node = checked_node(doc, Path(path))
+            except ManifestError as err:
+                raise ClusterFileError(str(err)) from None
+            yield node
         elif doc.get("kind") == "NodePools":
             pools = doc.get("pools") or []
             if not isinstance(pools, list) or not all(isinstance(i, dict) for i in pools):
