@@ -66,6 +66,9 @@ from pricewise.kube import ApiError, Kube, purpose, record_event
 
 log = logging.getLogger(__name__)
 
+RESTART_HISTORY = 10
+"""Entries a job's `status.restartHistory` keeps, the latest: ten say enough of a run's past."""
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -554,7 +557,7 @@ class Scheduler:
             # What the lost work cost, as a preemption's victim is told it (it said the time).
             lost = f", {format_micros(run.lost(now), currency)} of it lost" if run else ""
             fields["message"] += f" ({accrued:.2f} {currency} accrued so far{lost}{saved})"
-            history = [*st.restart_history, fields["message"]][-10:]  # the latest ten say enough
+            history = [*st.restart_history, fields["message"]][-RESTART_HISTORY:]
             fields.update(
                 restarts=st.restarts + 1,
                 restart_history=history,
@@ -735,7 +738,7 @@ class Scheduler:
                 f"Preempted by {preemptor.key} (priority {preemptor.priority}) at "
                 f"{dated(now)}; ran {ran}, {lost} of work lost"
             )
-            history = [*record.status.restart_history, message][-10:]
+            history = [*record.status.restart_history, message][-RESTART_HISTORY:]
             fields = {
                 "restart_history": history,
                 "started_at": None,

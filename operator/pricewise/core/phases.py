@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import NamedTuple
 
 from pricewise.core.classes import ChoiceKey
 from pricewise.core.cpsat import SAFETY, Backend, CpSat, WorkClock
@@ -223,6 +224,21 @@ def _admission(
     return objective, gap, per_job
 
 
+class Round(NamedTuple):
+    """One plan of a model, as `solve_round` found it."""
+
+    keys: list[ChoiceKey]
+    """The choices taken (later starts among them)."""
+    status: str
+    """`optimal` where the bound proves it within the gap, else `feasible`."""
+    bound: int | None
+    """A bound on the objective, in the model's money unit, where one was proved."""
+    by_level: bool
+    """Whether it was priced level by level (so each level's count is the optimum's)."""
+    shortlisted: bool
+    """Whether CP-SAT chose among the relaxation's shortlist, not among every choice."""
+
+
 def solve_round(
     model: PlacementModel,
     levels: Sequence[int],
@@ -230,14 +246,13 @@ def solve_round(
     settings: SolverSettings,
     seconds: float,
     clock: Callable[[], float],
-) -> tuple[list[ChoiceKey], str, int | None, bool, bool] | None:
-    """One plan of the model: its choices, status, cost bound, whether it was priced level
-    by level and whether CP-SAT was given a shortlist, or None when CP-SAT finds nothing in
-    time. A model larger than `whole_model_up_to` is first solved relaxed, and the choices the
-    relaxation takes whole are fixed (see `relaxation`); CP-SAT decides the rest, among the
-    choices the relaxation shortlists (by its cost phase's reduced costs, or by cost where
-    that phase was cut short) and the hint's where more than `whole_model_up_to` class
-    choices are left. `seconds` are read on `clock`."""
+) -> Round | None:
+    """One plan of the model, or None when CP-SAT finds nothing in time. A model larger than
+    `whole_model_up_to` is first solved relaxed, and the choices the relaxation takes whole
+    are fixed (see `relaxation`); CP-SAT decides the rest, among the choices the relaxation
+    shortlists (by its cost phase's reduced costs, or by cost where that phase was cut short)
+    and the hint's where more than `whole_model_up_to` class choices are left. `seconds` are
+    read on `clock`."""
     started = clock()
     work_clock = clock if isinstance(clock, WorkClock) else None
     # GLOP has no deterministic limit: with a work clock its limit in seconds is only a net.
@@ -305,24 +320,19 @@ def solve_round(
     if relaxed is None:
         assert outcome is not None
         proved = outcome.complete and outcome.within_gap
-        return (
-            keys,
-            "optimal" if proved else "feasible",
-            outcome.bound if outcome.complete else None,
-            True,
-            False,
-        )
+        bound = outcome.bound if outcome.complete else None
+        return Round(keys, "optimal" if proved else "feasible", bound, True, False)
     # The relaxation's cost, moved by how far the plan meets the rows its phases required
     # otherwise (fewer jobs admitted, less overdue weight started), bounds the plan's.
     if floor is None:
-        return keys, "feasible", None, False, allowed is not None
+        return Round(keys, "feasible", None, False, allowed is not None)
     least = relaxed_bound(floor, backend.taken()) * model.unit
     # The distance is the objective's, waits and all; the gap is relative to what the plan
     # costs, as `Plan.best_bound` (the bound less the waits) reports it.
     over = sum(model.priced(k) for k in keys) - least
     cost = sum(model.choices[k].cost for k in keys)
     status = "optimal" if over <= settings.relaxed_gap * max(1, cost) else "feasible"
-    return keys, status, least, False, allowed is not None
+    return Round(keys, status, least, False, allowed is not None)
 
 
 def complete(backend: CpSat, relaxation: Relaxation, keys: list[ChoiceKey]) -> None:

@@ -215,7 +215,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
             outcome = solve_round(problem, levels, hint, settings, until - clock(), clock)
             if outcome is None:
                 break
-            keys, round_status, round_bound, by_level, narrowed = outcome
+            keys = outcome.keys
             chosen = [problem.choices[k] for k in keys if k[3] == 0]
             nodes, failed = pack_pools(chosen)
             if failed:
@@ -226,7 +226,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                 continue
             planned = [(problem.choices[k], k[3]) for k in keys]
             early = clock() - started < REFINE_WITHIN * settings.time_limit_s
-            if not refined and not narrowed and early:
+            if not refined and not outcome.shortlisted and early:
                 refined = True
                 more = _later_starts(snapshot, feasible, settings, keys, problem.choices)
                 if more != later:
@@ -234,7 +234,9 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                     rounds -= 1
                     continue
             current = [*placement.values()]
-            if _better(planned, current, levels, by_level, snapshot.now, settings.look_ahead):
+            if _better(
+                planned, current, levels, outcome.by_level, snapshot.now, settings.look_ahead
+            ):
                 packed, moved = _pack_later(
                     snapshot, problem.choices, keys, nodes, settings.look_ahead.max_wait_s
                 )
@@ -246,14 +248,14 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
                     for k in later_keys
                     if k is not None
                 }
-                status = round_status
+                status = outcome.status
                 # The objective's bound, less what the waits it counted count for: a bound on
                 # the cost of what it plans (a later start moved or left out costs no more).
                 wait_cost = settings.look_ahead.wait_cost
                 bound = (
                     None
-                    if round_bound is None
-                    else round_bound
+                    if outcome.bound is None
+                    else outcome.bound
                     - counted_waits(planned_later, feasible, snapshot.now, wait_cost)
                 )
             break
