@@ -57,7 +57,7 @@ Policy = Callable[[Snapshot], CycleResult]
 
 
 @dataclass
-class JobRecord:
+class SimOutcome:
     """What happened to one job."""
 
     name: str
@@ -100,7 +100,7 @@ class SimResult:
 
     policy: str
     pools: tuple[Pool, ...]
-    records: list[JobRecord]
+    records: list[SimOutcome]
     currency: str = "USD"
     cycles: int = 0
     solver_seconds: float = 0.0

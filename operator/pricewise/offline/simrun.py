@@ -22,13 +22,13 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pricewise.api.models import FailurePolicy
 from pricewise.core.costmodel import Candidate, Stage, candidates
 from pricewise.core.lookahead import plan_moved
 from pricewise.core.snapshot import Job, Node, Pool, Release, Resources, Snapshot, node_shares
-from pricewise.offline.simmodel import EPOCH, EPSILON_S, JobRecord, Policy, SimJob, SimResult
+from pricewise.offline.simmodel import EPOCH, EPSILON_S, Policy, SimJob, SimOutcome, SimResult
 
 MAX_RESTARTS = FailurePolicy().max_restarts
 """Restarts a job gets before it fails: the operator's default."""
@@ -89,107 +89,172 @@ def run(
     that makes the same placements. A job cut more than `max_restarts` times fails, as the
     operator fails it (`spec.failurePolicy.maxRestarts`).
     """
-    factors = runtime_factors or {}
-    rates = reclaims or {}
-    jobs = [replace(s, job=replace(s.job, restarts_left=max_restarts)) for s in jobs]
-    cut: dict[str, tuple[float, float, float, Candidate]] = {}
-    """Running job cut by a reclaim: (start, cut time, run time, candidate)."""
     started = time.monotonic()
-    result = SimResult(name, pools, [], currency)
-    records = {s.name: JobRecord(s.name, s.label, s.gpus, s.arrival_s, s.deadline_s) for s in jobs}
-    result.records = list(records.values())
+    jobs = [replace(s, job=replace(s.job, restarts_left=max_restarts)) for s in jobs]
     usable = tuple(p for p in pools if fixed_pool is None or p.name == fixed_pool)
-    fastest = {s.name: fastest_here_s(s.job, usable) for s in jobs}
+    replay = _Replay(
+        pools,
+        usable,
+        jobs,
+        factors=runtime_factors or {},
+        rates=reclaims or {},
+        seed=seed,
+        max_restarts=max_restarts,
+    )
+    result = SimResult(name, pools, list(replay.records.values()), currency)
     arrivals = sorted(jobs, key=lambda s: (s.arrival_s, s.name))
-    jobs_by_key = {s.name: s for s in jobs}
     next_arrival = 0
-    free = {n.name: n.free for p in pools for n in p.nodes}
-    running: list[tuple[float, str, tuple[str, ...], Resources]] = []
-    estimated: dict[str, tuple[str, float, Resources, tuple[tuple[str, Resources], ...]]] = {}
-    """Running job to (pool, estimated end, room it holds, on which nodes): what the policy is
-    told."""
-    waiting: list[SimJob] = []
-    while next_arrival < len(arrivals) or running:
+    while next_arrival < len(arrivals) or replay.running:
         upcoming = min(
             arrivals[next_arrival].arrival_s if next_arrival < len(arrivals) else math.inf,
-            running[0][0] if running else math.inf,
+            replay.running[0][0] if replay.running else math.inf,
         )
         # Never before what comes next: ceil(251699 / 0.7) * 0.7 is 251698.99999999997, and the
         # arrival at 251699 was never reached (the replay looped for ever).
         now = max(upcoming, math.ceil(upcoming / window_s) * window_s) if window_s > 0 else upcoming
-        while running and running[0][0] <= now + EPSILON_S:
-            _, key, nodes, worker = heapq.heappop(running)
-            estimated.pop(key, None)
-            for node in nodes:
-                free[node] = free[node] + worker
-            if key in cut:
-                requeued = _reclaimed(records[key], jobs_by_key[key], cut.pop(key))
-                if records[key].restarts > max_restarts:
-                    records[key].failed = True
-                    continue
-                fastest[key] = fastest_here_s(requeued.job, usable)
-                jobs_by_key[key] = requeued
-                waiting.append(requeued)
+        replay.end_runs(now)
         arrived = False
         while next_arrival < len(arrivals) and arrivals[next_arrival].arrival_s <= now:
-            sim = arrivals[next_arrival]
+            arrived = replay.arrive(arrivals[next_arrival]) or arrived
             next_arrival += 1
-            if fastest[sim.name] is not None:
-                waiting.append(sim)
-                arrived = True
         # A new job is always looked at, so that it hears its promise when it is submitted.
-        if not waiting or not (arrived or _room_for_any(waiting, pools, free)):
+        if not replay.waiting or not (arrived or replay.room_for_any()):
             continue
-        releases: dict[str, list[Release]] = {p.name: [] for p in pools}
-        for pool_name, end_s, holds, on in estimated.values():
-            releases[pool_name].append(Release(EPOCH + timedelta(seconds=end_s), holds, on))
-        snapshot = Snapshot(
-            now=EPOCH + timedelta(seconds=now),
-            pools=tuple(
-                replace(
-                    p,
-                    nodes=tuple(Node(n.name, n.allocatable, free[n.name]) for n in p.nodes),
-                    releases=tuple(releases[p.name]),
-                )
-                for p in pools
-            ),
-            jobs=tuple(
-                _job_at(s, records[s.name], now, fastest[s.name], deadline_blind) for s in waiting
-            ),
-            currency=currency,
-        )
-        cycle = policy(snapshot)
+        cycle = policy(replay.snapshot(now, currency, deadline_blind))
         result.cycles += 1
         result.solver_seconds += cycle.seconds
         if cycle.status:
             result.statuses[cycle.status] += 1
+        placed = replay.start(cycle.placements, now)
+        replay.tell(cycle.reservations, placed, now)
+    result.wall_seconds = time.monotonic() - started
+    return result
+
+
+class _Replay:
+    """The replayed cluster between cycles: each node's free room, the runs under way (with
+    the ends the policy is told, and the reclaims that will cut them), the jobs waiting, and
+    what happened to each job so far."""
+
+    def __init__(
+        self,
+        pools: tuple[Pool, ...],
+        usable: tuple[Pool, ...],
+        jobs: Sequence[SimJob],
+        *,
+        factors: Mapping[str, float],
+        rates: Mapping[str, float],
+        seed: int,
+        max_restarts: int,
+    ) -> None:
+        self.pools, self.usable = pools, usable
+        self.factors, self.rates, self.seed = factors, rates, seed
+        self.max_restarts = max_restarts
+        self.records = {
+            s.name: SimOutcome(s.name, s.label, s.gpus, s.arrival_s, s.deadline_s) for s in jobs
+        }
+        self.fastest = {s.name: fastest_here_s(s.job, usable) for s in jobs}
+        self.jobs = {s.name: s for s in jobs}
+        self.free = {n.name: n.free for p in pools for n in p.nodes}
+        self.running: list[tuple[float, str, tuple[str, ...], Resources]] = []
+        """A heap of (end, job, nodes, worker)."""
+        self.estimated: dict[str, tuple[str, float, Resources, tuple[tuple[str, Resources], ...]]]
+        self.estimated = {}
+        """Running job to (pool, estimated end, room it holds, on which nodes): what the
+        policy is told."""
+        self.cut: dict[str, tuple[float, float, float, Candidate]] = {}
+        """Running job cut by a reclaim: (start, cut time, run time, candidate)."""
+        self.waiting: list[SimJob] = []
+
+    def end_runs(self, now: float) -> None:
+        """Free the room of the runs ended by `now`; a run a reclaim cut waits again for the
+        work it has left, or fails past its restarts."""
+        while self.running and self.running[0][0] <= now + EPSILON_S:
+            _, key, nodes, worker = heapq.heappop(self.running)
+            self.estimated.pop(key, None)
+            for node in nodes:
+                self.free[node] = self.free[node] + worker
+            if key in self.cut:
+                record = self.records[key]
+                requeued = _reclaimed(record, self.jobs[key], self.cut.pop(key))
+                if record.restarts > self.max_restarts:
+                    record.failed = True
+                    continue
+                self.fastest[key] = fastest_here_s(requeued.job, self.usable)
+                self.jobs[key] = requeued
+                self.waiting.append(requeued)
+
+    def arrive(self, sim: SimJob) -> bool:
+        """Whether the job arriving waits for a policy (no node of the cluster holds some)."""
+        if self.fastest[sim.name] is None:
+            return False
+        self.waiting.append(sim)
+        return True
+
+    def room_for_any(self) -> bool:
+        """Whether some waiting job fits a node's free room now (else no cycle is run)."""
+        return _room_for_any(self.waiting, self.pools, self.free)
+
+    def snapshot(self, now: float, currency: str, blind: bool) -> Snapshot:
+        """What a cycle at `now` sees: free room, the running jobs' estimated ends, waiting jobs."""
+        releases: dict[str, list[Release]] = {p.name: [] for p in self.pools}
+        for pool_name, end_s, holds, on in self.estimated.values():
+            releases[pool_name].append(Release(EPOCH + timedelta(seconds=end_s), holds, on))
+        return Snapshot(
+            now=EPOCH + timedelta(seconds=now),
+            pools=tuple(
+                replace(
+                    p,
+                    nodes=tuple(Node(n.name, n.allocatable, self.free[n.name]) for n in p.nodes),
+                    releases=tuple(releases[p.name]),
+                )
+                for p in self.pools
+            ),
+            jobs=tuple(
+                _job_at(s, self.records[s.name], now, self.fastest[s.name], blind)
+                for s in self.waiting
+            ),
+            currency=currency,
+        )
+
+    def start(
+        self, placements: Sequence[tuple[Candidate, tuple[str, ...]]], now: float
+    ) -> set[str]:
+        """Start the placed jobs at `now` (each run drawn a reclaim where its pool has them);
+        the keys of those started."""
         placed = set()
-        for cand, nodes in cycle.placements:
+        for cand, nodes in placements:
             key = cand.job.key
-            record = records[key]
-            run_s = cand.run_s * factors.get(key, 1.0)
+            record = self.records[key]
+            run_s = cand.run_s * self.factors.get(key, 1.0)
             end = now + run_s
-            rate = rates.get(cand.pool.name, 0.0) * len(set(nodes)) / 3600
+            rate = self.rates.get(cand.pool.name, 0.0) * len(set(nodes)) / 3600
             if rate > 0:
-                draw = random.Random(f"reclaim-{seed}-{key}-{record.restarts}").expovariate(rate)
-                if draw < run_s:
-                    cut[key] = (now, now + draw, run_s, cand)
-                    end = now + draw
+                rng = random.Random(f"reclaim-{self.seed}-{key}-{record.restarts}")
+                cut_after = rng.expovariate(rate)
+                if cut_after < run_s:
+                    self.cut[key] = (now, now + cut_after, run_s, cand)
+                    end = now + cut_after
             if record.start_s is None:
                 record.start_s = now
-            record.finish_s = None if key in cut else end
+            record.finish_s = None if key in self.cut else end
             record.pool, record.workers = cand.pool.name, cand.workers
-            if key not in cut:
+            if key not in self.cut:
                 record.cost += round(cand.list_cost * run_s / cand.run_s)
             for node in nodes:
-                free[node] = free[node] - cand.worker
-            heapq.heappush(running, (end, key, nodes, cand.worker))
+                self.free[node] = self.free[node] - cand.worker
+            heapq.heappush(self.running, (end, key, nodes, cand.worker))
             on = node_shares(cand.worker, nodes)
-            estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand, on)
+            self.estimated[key] = (cand.pool.name, now + cand.duration_s, cand.demand, on)
             placed.add(key)
-        for sim in waiting:
-            record = records[sim.name]
-            start = cycle.reservations.get(sim.name)
+        return placed
+
+    def tell(self, reservations: Mapping[str, datetime], placed: set[str], now: float) -> None:
+        """Record each waiting job's promise as the operator would write it (only a plan that
+        moved), its first one, and take the started jobs off the waiting list."""
+        for sim in self.waiting:
+            record = self.records[sim.name]
+            start = reservations.get(sim.name)
             told = None if record.promise_s is None else EPOCH + timedelta(seconds=record.promise_s)
             # As the operator rewrites a status for a plan that moved (it also rewrites one whose
             # reason or options changed, with whatever start the plan has then: not modelled).
@@ -198,13 +263,11 @@ def run(
             if not record.seen and sim.name not in placed:
                 record.first_promise_s = record.promise_s
             record.seen = True
-        waiting = [s for s in waiting if s.name not in placed]
-    result.wall_seconds = time.monotonic() - started
-    return result
+        self.waiting = [s for s in self.waiting if s.name not in placed]
 
 
 def _reclaimed(
-    record: JobRecord, sim: SimJob, run: tuple[float, float, float, Candidate]
+    record: SimOutcome, sim: SimJob, run: tuple[float, float, float, Candidate]
 ) -> SimJob:
     """Account for a run cut by a reclaim, and the job with the work it has left."""
     start, at, run_s, cand = run
@@ -222,7 +285,7 @@ def _reclaimed(
     )
 
 
-def _job_at(sim: SimJob, record: JobRecord, now: float, fastest: float | None, blind: bool) -> Job:
+def _job_at(sim: SimJob, record: SimOutcome, now: float, fastest: float | None, blind: bool) -> Job:
     """The job as a cycle at `now` sees it: submitted at its arrival, with the start last
     promised to it, and with its deadline while that can still be met."""
     promised = None if record.promise_s is None else EPOCH + timedelta(seconds=record.promise_s)
