@@ -725,6 +725,7 @@ def _needed(namespace: str) -> list[tuple[str, ...]]:
         ("team-a", "create", "pods"),
         ("team-a", "deletecollection", "pods"),
         ("team-a", "create", "services"),
+        ("team-a", "get", "services"),
         ("team-a", "create", "events"),
         (namespace, "create", "events"),
         ("", "list", "customresourcedefinitions", "apiextensions.k8s.io"),

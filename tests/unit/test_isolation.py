@@ -1903,3 +1903,30 @@ def test_an_earlier_job_s_service_collected_meanwhile_is_made_before_the_workers
     assert world.kube.pods(NS) == []  # no worker without its Service
     world.cycle()
     assert ("services", NS, "rec") in world.kube.objects and len(world.kube.pods(NS)) == 2
+
+
+def test_a_gang_placed_again_beside_its_service_it_may_not_read_starts_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The chart granted create on Services, not get: a requeued gang (its Service kept) read
+    # the existing one, was answered 403, and waited as WorkerRejected ("fix spec.template")
+    # until someone edited it.
+    world = World()
+    world.kube.put("nodes", node("l4-2", "l4"))
+    world.kube.put("trainingjobs", job("gang", workers={"min": 2, "max": 2}))
+    world.cycle()
+    _run_workers(world)
+    world.cycle()
+    first = world.job("gang")
+    assert first["phase"] == "Running" and ("services", NS, "gang") in world.kube.objects
+
+    async def forbidden(plural: str, namespace: str, name: str) -> str | None:
+        raise ApiError(403, f'services "{name}" is forbidden: cannot get resource "services"')
+
+    monkeypatch.setattr(world.kube, "owner_uid", forbidden)
+    world.kube.delete("nodes", "", first["nodes"][0])
+    world.cycle()
+    world.cycle()
+    again = world.job("gang")
+    assert again.get("reason") != "WorkerRejected", again.get("message")
+    assert again["phase"] == "Admitted" and len(world.kube.pods(NS)) == 2

@@ -194,7 +194,18 @@ class Admission:
         deleted and still being collected: taken for the new job's, it went with the old job,
         and the new job's workers had no rendezvous."""
         meta = service["metadata"]
-        owner = await self.kube.owner_uid("services", meta["namespace"], meta["name"])
+        try:
+            owner = await self.kube.owner_uid("services", meta["namespace"], meta["name"])
+        except ApiError as err:
+            # Not a refusal of the job: the operator may not read Services (a Role of before
+            # this check), or the read failed. Taken as its own, as before the check.
+            log.warning(
+                "Service %s/%s exists and cannot be read (%s): taken as the job's",
+                meta["namespace"],
+                meta["name"],
+                err,
+            )
+            return False
         mine = meta["ownerReferences"][0]["uid"]
         if owner in ("", mine):  # one made by hand, without an owner, is taken as it is
             return False
