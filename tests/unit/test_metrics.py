@@ -204,6 +204,9 @@ def test_state_gauges_from_the_cache() -> None:
     assert samples[("pricewise_budget_remaining", budget)] == 40.0
     assert samples[("pricewise_budget_utilisation_ratio", budget)] == 0.8
     assert samples[("pricewise_budget_threshold_ratio", (*budget, ("threshold", "80")))] == 0.8
+    # What the budget alerts read its severity from: a soft Budget's jobs run past its limit.
+    info = (*budget[:2], ("enforcement", "hard"), ("namespace", "team-a"), ("period", "total"))
+    assert samples[("pricewise_budget_info", info)] == 1
 
 
 def test_a_pending_job_waits_since_its_last_requeue_and_an_invalid_one_pages_nobody() -> None:

@@ -316,12 +316,20 @@ class StateCollector(Collector):
             "When the budget runs out at the current burn rate.",
             labels=labels,
         )
+        # An info metric, as kube-state-metrics gives settings: the alerts page for a hard
+        # Budget and warn for a soft one, which lets its jobs run past the limit.
+        info = GaugeMetricFamily(
+            "pricewise_budget_info",
+            "A budget's settings as labels (spec.enforcement, spec.period); always 1.",
+            labels=[*labels, "enforcement", "period"],
+        )
         for (namespace, name), budget in sorted(self.cache.budgets.items()):
             if self.accountant.not_enforced((namespace, name)) is not None:
                 continue  # its figures would mix currencies; pricewise_rejected_objects counts it
             row = [namespace, name, budget.spec.currency]
             st = self.accountant.budget_status(namespace, name, now, kept=False)
             families["limit"].add_metric(row, budget.spec.limit)
+            info.add_metric([*row, budget.spec.enforcement, budget.spec.period], 1)
             for key in ("spent", "committed", "remaining", "utilisation", "burnRate"):
                 families[key].add_metric(row, float(st[key]))
             for percent in budget.spec.thresholds:
@@ -332,7 +340,7 @@ class StateCollector(Collector):
             exhaustion = parse_time(st["forecastExhaustion"])
             if exhaustion:
                 forecast.add_metric(row, exhaustion.timestamp())
-        yield from (*families.values(), threshold, period_end, forecast)
+        yield from (*families.values(), threshold, period_end, forecast, info)
 
 
 class Metrics:
