@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from factory import gpu_nodes, job, option, pool, snapshot
@@ -15,6 +17,8 @@ from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
 from pricewise.core.solver import solve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class NoKube:
@@ -399,3 +403,20 @@ def test_a_cost_series_is_read_at_zero_before_it_counts() -> None:
     accountant._accrued.append(("team-a", "a100", "USD", 0.5))
     metrics.observe(plan, [], "USD")
     assert _samples(metrics)[key] == 4.0
+
+
+def test_the_solver_slow_threshold_the_chart_allows_is_one_the_histogram_can_read() -> None:
+    # histogram_quantile never reads above the largest finite bucket (30 s): a threshold of
+    # 45 s, which the chart took, left PricewiseSolverSlow unable to fire.
+    schema = json.loads((ROOT / "charts/pricewise/values.schema.json").read_text())
+    thresholds = schema["properties"]["prometheusRule"]["properties"]["thresholds"]
+    most = thresholds["properties"]["solverSeconds"]["maximum"]
+    cache = Cache()
+    metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
+    metrics.solver_seconds.observe(1.0)
+    bounds = [
+        float(dict(labels)["le"])
+        for name, labels in _samples(metrics)
+        if name == "pricewise_solver_duration_seconds_bucket"
+    ]
+    assert max(b for b in bounds if b != float("inf")) >= most

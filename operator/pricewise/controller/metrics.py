@@ -426,7 +426,9 @@ class Metrics:
         self.solver_seconds = Histogram(
             "pricewise_solver_duration_seconds",
             "Time the solver took per cycle.",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            # Up to 10 min: PricewiseSolverSlow's threshold can be no more than the largest
+            # bucket (a quantile never reads above it), and scheduler.solverSeconds may be long.
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
             registry=self.registry,
         )
 
