@@ -102,6 +102,19 @@ class Condition(ApiModel):
     )
 
 
+def conditions_field() -> Any:
+    """A status's conditions: a map by type (`x-kubernetes-list-type: map`), as the API
+    conventions ask, so that server-side apply merges one condition, not the whole list."""
+    return Field(
+        default_factory=list,
+        description="Current conditions, one of each type.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
 # --- TrainingJob -------------------------------------------------------------------------------
 
 
@@ -592,7 +605,7 @@ class TrainingJobStatus(ApiModel):
         default_factory=list,
         description="The options considered: those that qualify first, each group cheapest first.",
     )
-    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+    conditions: list[Condition] = conditions_field()
     observed_generation: int | None = Field(None, description="Generation last planned.")
     restarts: int = Field(
         0, description="Times the job was requeued after a lost or failed worker."
@@ -884,7 +897,7 @@ class PriceTableStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The spec's generation these pools and conditions are for."
     )
-    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+    conditions: list[Condition] = conditions_field()
 
 
 # --- Budget ------------------------------------------------------------------------------------
@@ -982,7 +995,7 @@ class BudgetStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The spec's generation these figures and conditions are for."
     )
-    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+    conditions: list[Condition] = conditions_field()
 
     @field_validator("retained", mode="before")
     @classmethod
