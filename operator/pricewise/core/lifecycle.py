@@ -153,70 +153,98 @@ def transition(
     waited = now - admitted_at if phase == "Admitted" and admitted_at is not None else None
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
-        reason, cause = broken
-        ran = now - restarts.started_at if restarts.started_at else timedelta(0)
-        saved_s = restarts.saved_s() if restarts.saved_s is not None else 0.0
-        lost_s = max(ran.total_seconds() - saved_s, 0.0)
-        lost = f"{format_duration(lost_s)} of work lost"
-        if restarts.used < restarts.allowed:
-            return Transition(
-                "Pending",
-                "Requeued",
-                f"{cause} at {dated(now)}; restart {restarts.used + 1} of {restarts.allowed}; "
-                f"{lost}",
-                restart=True,
-                cause=reason,
-            )
-        earlier = f"; before: {'; '.join(restarts.history)}" if restarts.history else ""
-        ends = [p.end for p in mine if p.end]
+        return _restart_or_fail(broken, restarts, mine, now)
+    if len(mine) == workers and all(p.phase == "Succeeded" for p in mine):
+        return _succeeded(workers, mine, now)
+    if phase == "Admitted":
+        return _started_or_timed_out(workers, mine, waited, gang_timeout, now)
+    if phase == "Running" and estimated_end is not None and now > estimated_end:
+        return _past_estimate(estimated_end)
+    return None
+
+
+def _restart_or_fail(
+    broken: tuple[str, str], restarts: Restarts, mine: Sequence[PodRecord], now: datetime
+) -> Transition:
+    """A broken job requeued while its restarts allow, with the work it lost; else failed,
+    with the history of its restarts."""
+    reason, cause = broken
+    ran = now - restarts.started_at if restarts.started_at else timedelta(0)
+    saved_s = restarts.saved_s() if restarts.saved_s is not None else 0.0
+    lost_s = max(ran.total_seconds() - saved_s, 0.0)
+    lost = f"{format_duration(lost_s)} of work lost"
+    if restarts.used < restarts.allowed:
         return Transition(
-            "Failed",
-            reason,
-            f"{cause} at {dated(now)}; no restart left (maxRestarts {restarts.allowed}){earlier}",
-            finished_at=max(ends) if ends else now,
+            "Pending",
+            "Requeued",
+            f"{cause} at {dated(now)}; restart {restarts.used + 1} of {restarts.allowed}; {lost}",
+            restart=True,
             cause=reason,
         )
-    if len(mine) == workers and all(p.phase == "Succeeded" for p in mine):
-        ends = [p.end for p in mine if p.end]
+    earlier = f"; before: {'; '.join(restarts.history)}" if restarts.history else ""
+    ends = [p.end for p in mine if p.end]
+    return Transition(
+        "Failed",
+        reason,
+        f"{cause} at {dated(now)}; no restart left (maxRestarts {restarts.allowed}){earlier}",
+        finished_at=max(ends) if ends else now,
+        cause=reason,
+    )
+
+
+def _succeeded(workers: int, mine: Sequence[PodRecord], now: datetime) -> Transition:
+    """Every worker succeeded: the job did, from its last worker's start to its last end."""
+    ends = [p.end for p in mine if p.end]
+    starts = [p.start for p in mine if p.start]
+    return Transition(
+        "Succeeded",
+        "Completed",
+        f"all {workers} worker(s) succeeded",
+        started_at=max(starts) if starts else None,
+        finished_at=max(ends) if ends else now,
+    )
+
+
+def _started_or_timed_out(
+    workers: int,
+    mine: Sequence[PodRecord],
+    waited: timedelta | None,
+    gang_timeout: timedelta,
+    now: datetime,
+) -> Transition | None:
+    """An Admitted job Running once every worker runs; released when its nodes did not all
+    take its workers within the gang timeout; else as it is."""
+    if len(mine) == workers and all(p.phase in ("Running", "Succeeded") for p in mine):
         starts = [p.start for p in mine if p.start]
         return Transition(
-            "Succeeded",
-            "Completed",
-            f"all {workers} worker(s) succeeded",
-            started_at=max(starts) if starts else None,
-            finished_at=max(ends) if ends else now,
-        )
-    if phase == "Admitted":
-        if len(mine) == workers and all(p.phase in ("Running", "Succeeded") for p in mine):
-            starts = [p.start for p in mine if p.start]
-            return Transition(
-                "Running",
-                "Running",
-                f"all {workers} worker(s) running",
-                started_at=max(starts) if starts else now,
-            )
-        bound = sum(1 for p in mine if p.node)
-        # Workers bound to their nodes may still be pulling a large image (one that cannot
-        # start is broken, above): only a gang the nodes did not all take in time gives its
-        # room back.
-        if waited is not None and waited > gang_timeout and bound < workers:
-            return Transition(
-                "Pending",
-                "GangTimeout",
-                f"only {bound} of {workers} worker(s) were bound within "
-                f"{int(gang_timeout.total_seconds())}s; "
-                "released to be placed again",
-            )
-    elif phase == "Running" and estimated_end is not None and now > estimated_end:
-        # Its ETA column is in the past from here on: said once, with what that does to the
-        # jobs that wait for its room (`lookahead.due_s`), whose starts then slide.
-        return Transition(
             "Running",
-            PAST_ESTIMATE,
-            # The end counts its run from its workers' start, which the ETA column (counted
-            # from admission) does not: the two differ by the time its workers took to start.
-            f"running past its estimated end, {dated(estimated_end)} counted from its workers' "
-            "start: jobs waiting for its room are planned as if it runs on as long again as it "
-            "has overrun",
+            "Running",
+            f"all {workers} worker(s) running",
+            started_at=max(starts) if starts else now,
+        )
+    bound = sum(1 for p in mine if p.node)
+    # Workers bound to their nodes may still be pulling a large image (one that cannot start
+    # is broken, above): only a gang the nodes did not all take in time gives its room back.
+    if waited is not None and waited > gang_timeout and bound < workers:
+        return Transition(
+            "Pending",
+            "GangTimeout",
+            f"only {bound} of {workers} worker(s) were bound within "
+            f"{int(gang_timeout.total_seconds())}s; "
+            "released to be placed again",
         )
     return None
+
+
+def _past_estimate(estimated_end: datetime) -> Transition:
+    """A running job past its estimated end, said once: its ETA column is in the past from
+    here on, and the jobs that wait for its room (`lookahead.due_s`) slide."""
+    return Transition(
+        "Running",
+        PAST_ESTIMATE,
+        # The end counts its run from its workers' start, which the ETA column (counted from
+        # admission) does not: the two differ by the time its workers took to start.
+        f"running past its estimated end, {dated(estimated_end)} counted from its workers' "
+        "start: jobs waiting for its room are planned as if it runs on as long again as it "
+        "has overrun",
+    )

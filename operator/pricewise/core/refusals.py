@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pricewise.core.bounds import MAX_RUN_S
 from pricewise.core.costmodel import (
@@ -208,6 +208,23 @@ def _spot_way_out(rows: list[Candidate], snapshot: Snapshot) -> Candidate | None
     )
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """What a stage's message is made from: the options that reached the furthest stage
+    (`closest`), every option (`rows`), and the word for the options compared (`kind`: "option",
+    or "on-demand option" where a spot one is the way out)."""
+
+    job: Job
+    closest: list[Candidate]
+    rows: list[Candidate]
+    snapshot: Snapshot
+    kind: str
+
+    @property
+    def cheapest(self) -> Candidate:
+        return min(self.closest, key=lambda c: c.cost)
+
+
 def _refusal(
     job: Job,
     stage: Stage,
@@ -217,117 +234,155 @@ def _refusal(
     kind: str,
 ) -> tuple[str, str]:
     """The reason and message of the stage the closest options reached (`unfeasible`)."""
-    currency = snapshot.currency
-    if stage is Stage.TIME:
-        return "DeadlineUnreachable", _too_slow(job, closest, snapshot, kind)
-    if stage is Stage.THROUGHPUT:
-        best = max(closest, key=lambda c: c.throughput)
-        text = (
-            f"minThroughput {format_rate(job.min_throughput or 0)}/s cannot be reached: "
-            f"fastest {kind} {best.label()} gives {format_rate(best.throughput)}/s"
+    message = _MESSAGES.get(stage, _excluded)
+    return _STAGE_REASONS[stage], message(_Refused(job, closest, rows, snapshot, kind))
+
+
+def _deadline_unreachable(r: _Refused) -> str:
+    return _too_slow(r.job, r.closest, r.snapshot, r.kind)
+
+
+def _throughput_unreachable(r: _Refused) -> str:
+    best = max(r.closest, key=lambda c: c.throughput)
+    text = (
+        f"minThroughput {format_rate(r.job.min_throughput or 0)}/s cannot be reached: "
+        f"fastest {r.kind} {best.label()} gives {format_rate(best.throughput)}/s"
+    )
+    # More workers, where a pool holds them, as DeadlineUnreachable offers (it had no fix).
+    wider = _widest_fix(r.closest, r.snapshot)
+    if wider is not None:
+        text += (
+            f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "
+            f"{format_rate(wider.throughput)}/s), or"
         )
-        # More workers, where a pool holds them, as DeadlineUnreachable offers (it had no fix).
-        wider = _widest_fix(closest, snapshot)
-        if wider is not None:
-            text += (
-                f"; raise spec.workers.max to {wider.workers} ({wider.label()} gives "
-                f"{format_rate(wider.throughput)}/s), or"
-            )
-        else:
-            text += ";"
-        # Rounded down, so that the figure given is one the run reaches.
-        return "ThroughputUnreachable", f"{text} lower spec.minThroughput to {_floor_rate(best)}"
-    if stage is Stage.GANG:
-        spot = " (a spot pool: it would also need spec.allowSpot: true)"
-        text = "; ".join(
-            f"{c.pool.name}: {c.note}{spot if c.pool.is_spot and not job.allow_spot else ''}"
-            for c in closest
-        )
-        # The most workers a pool of these holds: what spec.workers.min may be lowered to.
-        widest = max(closest, key=lambda c: workers_held(c.worker, c.pool))
-        most = workers_held(widest.worker, widest.pool)
-        fewer = ""
-        if most:  # none held: no run time to give
-            fewer = f"lower spec.workers.min to {most}{_slower(widest, most, snapshot)}, or "
-        return "GangTooLarge", (
-            f"{text}; {fewer}ask for less per worker (spec.options), or for larger nodes"
-        )
-    if stage is Stage.NO_FIT:
-        # Each worker beside the pools it was too large for: options of other sizes read as
-        # the smallest worker against the largest node of any pool, which it would fit.
-        shapes: dict[Resources, list[Candidate]] = {}
-        for c in closest:
-            shapes.setdefault(c.worker, []).append(c)
-        text = "; ".join(
-            f"a worker needs {worker.describe()}; no node is that large in "
-            f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
-            f"{max((c.pool.node_shape for c in these), key=lambda r: r.size).describe()})"
-            for worker, these in sorted(shapes.items(), key=lambda item: item[0].size)
-        )
-        return "WorkerTooLarge", (
-            f"{text}; ask for less per worker (spec.options: devicesPerWorker, cpu, memory, "
-            "with more workers in spec.workers), or for larger nodes"
-        )
-    if stage is Stage.NO_NODES:
-        notes = sorted({f"pool {c.pool.name}: {c.note}" for c in closest})
-        return "NodesUnavailable", "; ".join(notes)
-    if stage is Stage.NODES_DOWN:
-        return "NodesUnavailable", "; ".join(
-            f"{c.label()} would do, done in {format_duration(c.duration_s)} for "
-            f"{format_micros(c.cost, currency)}, but {c.note}"
-            for c in sorted(closest, key=lambda c: (c.cost, c.pool.name))
-        )
-    cheapest = min(closest, key=lambda c: c.cost)
-    if stage is Stage.MAX_COST:
-        cost, limit = format_micros_apart(cheapest.cost, job.max_cost or 0, currency)
-        text = (
-            f"maxCost {limit}: cheapest option that meets the constraints, {cheapest.label()}, "
-            f"costs {cost}"
-        )
-        return "OverMaxCost", text + _cost_fixes(cheapest, rows, currency)
-    if stage is Stage.VALUE:
-        value = job.value or 0
-        cost, worth = format_micros_apart(cheapest.cost, value, currency)
-        text = (
-            f"not worth running: cheapest option {cheapest.label()} costs {cost}, more than the "
-            f"job's value {worth} (net benefit {format_micros(value - cheapest.cost, currency)})"
-        )
-        return "NotWorthRunning", text + _cost_fixes(cheapest, rows, currency)
-    if stage is Stage.QUOTA:
-        # A quota of pods, or of devices that several workers need, is met with fewer, where
-        # one worker is within every quota.
-        one = replace(cheapest, workers=1)
-        fits = job.min_workers > 1 and beyond_quotas(one, snapshot.quotas) is None
-        fewer = ", or fewer workers: spec.workers.min" if fits else ""
-        several = len(quotas_too_small(cheapest, snapshot.quotas)) > 1
-        which = "each of those ResourceQuotas'" if several else "that ResourceQuota's"
-        return "QuotaTooSmall", (
-            f"{cheapest.label()} {cheapest.note}; raise {which} spec.hard, or ask for less "
-            f"(spec.options{fewer})"
-        )
-    if stage is Stage.BUDGET:
-        # To what: a limit that takes the run, beside what a `total` Budget spent already.
-        raised = [
-            (b, format_micros_up(b.limit - b.most + cheapest.cost, currency))
-            for b in budgets_too_small(cheapest, snapshot.budgets)
-        ]
-        if len(raised) == 1:
-            fix = f"raise that Budget's spec.limit to {raised[0][1]}"
-        else:
-            each = ", ".join(f"{b.namespace}/{b.name} to {limit}" for b, limit in raised)
-            fix = f"raise each of those Budgets' spec.limit ({each})"
-        return "BudgetTooSmall", (
-            f"cheapest {kind} {cheapest.label()} {cheapest.note}; {fix}, or {_cost_less(job)}"
-        )
-    text = f"{cheapest.label()}: {cheapest.note}"
-    if stage is Stage.SPOT:
-        # Spot is the way out; why the on-demand options are not was in the table alone (a job
-        # whose on-demand pool lost a node read only "set spec.allowSpot: true").
-        others = [c for c in rows if not c.pool.is_spot]
-        text += "".join(f"; {c.label()}: {c.note}" for c in others[:2])
-        if len(others) > 2:
-            text += f" ({len(others) - 2} other on-demand option(s) excluded too)"
-    return _STAGE_REASONS[stage], text
+    else:
+        text += ";"
+    # Rounded down, so that the figure given is one the run reaches.
+    return f"{text} lower spec.minThroughput to {_floor_rate(best)}"
+
+
+def _gang_too_large(r: _Refused) -> str:
+    spot = " (a spot pool: it would also need spec.allowSpot: true)"
+    text = "; ".join(
+        f"{c.pool.name}: {c.note}{spot if c.pool.is_spot and not r.job.allow_spot else ''}"
+        for c in r.closest
+    )
+    # The most workers a pool of these holds: what spec.workers.min may be lowered to.
+    widest = max(r.closest, key=lambda c: workers_held(c.worker, c.pool))
+    most = workers_held(widest.worker, widest.pool)
+    fewer = ""
+    if most:  # none held: no run time to give
+        fewer = f"lower spec.workers.min to {most}{_slower(widest, most, r.snapshot)}, or "
+    return f"{text}; {fewer}ask for less per worker (spec.options), or for larger nodes"
+
+
+def _worker_too_large(r: _Refused) -> str:
+    # Each worker beside the pools it was too large for: options of other sizes read as the
+    # smallest worker against the largest node of any pool, which it would fit.
+    shapes: dict[Resources, list[Candidate]] = {}
+    for c in r.closest:
+        shapes.setdefault(c.worker, []).append(c)
+    text = "; ".join(
+        f"a worker needs {worker.describe()}; no node is that large in "
+        f"{', '.join(sorted({c.pool.name for c in these}))} (largest: "
+        f"{max((c.pool.node_shape for c in these), key=lambda r: r.size).describe()})"
+        for worker, these in sorted(shapes.items(), key=lambda item: item[0].size)
+    )
+    return (
+        f"{text}; ask for less per worker (spec.options: devicesPerWorker, cpu, memory, "
+        "with more workers in spec.workers), or for larger nodes"
+    )
+
+
+def _no_nodes(r: _Refused) -> str:
+    return "; ".join(sorted({f"pool {c.pool.name}: {c.note}" for c in r.closest}))
+
+
+def _nodes_down(r: _Refused) -> str:
+    return "; ".join(
+        f"{c.label()} would do, done in {format_duration(c.duration_s)} for "
+        f"{format_micros(c.cost, r.snapshot.currency)}, but {c.note}"
+        for c in sorted(r.closest, key=lambda c: (c.cost, c.pool.name))
+    )
+
+
+def _over_max_cost(r: _Refused) -> str:
+    cheapest, currency = r.cheapest, r.snapshot.currency
+    cost, limit = format_micros_apart(cheapest.cost, r.job.max_cost or 0, currency)
+    text = (
+        f"maxCost {limit}: cheapest option that meets the constraints, {cheapest.label()}, "
+        f"costs {cost}"
+    )
+    return text + _cost_fixes(cheapest, r.rows, currency)
+
+
+def _not_worth_running(r: _Refused) -> str:
+    cheapest, currency, value = r.cheapest, r.snapshot.currency, r.job.value or 0
+    cost, worth = format_micros_apart(cheapest.cost, value, currency)
+    text = (
+        f"not worth running: cheapest option {cheapest.label()} costs {cost}, more than the "
+        f"job's value {worth} (net benefit {format_micros(value - cheapest.cost, currency)})"
+    )
+    return text + _cost_fixes(cheapest, r.rows, currency)
+
+
+def _quota_too_small(r: _Refused) -> str:
+    cheapest, quotas = r.cheapest, r.snapshot.quotas
+    # A quota of pods, or of devices that several workers need, is met with fewer, where one
+    # worker is within every quota.
+    fits = r.job.min_workers > 1 and beyond_quotas(replace(cheapest, workers=1), quotas) is None
+    fewer = ", or fewer workers: spec.workers.min" if fits else ""
+    several = len(quotas_too_small(cheapest, quotas)) > 1
+    which = "each of those ResourceQuotas'" if several else "that ResourceQuota's"
+    return (
+        f"{cheapest.label()} {cheapest.note}; raise {which} spec.hard, or ask for less "
+        f"(spec.options{fewer})"
+    )
+
+
+def _budget_too_small(r: _Refused) -> str:
+    cheapest, currency = r.cheapest, r.snapshot.currency
+    # To what: a limit that takes the run, beside what a `total` Budget spent already.
+    raised = [
+        (b, format_micros_up(b.limit - b.most + cheapest.cost, currency))
+        for b in budgets_too_small(cheapest, r.snapshot.budgets)
+    ]
+    if len(raised) == 1:
+        fix = f"raise that Budget's spec.limit to {raised[0][1]}"
+    else:
+        each = ", ".join(f"{b.namespace}/{b.name} to {limit}" for b, limit in raised)
+        fix = f"raise each of those Budgets' spec.limit ({each})"
+    return f"cheapest {r.kind} {cheapest.label()} {cheapest.note}; {fix}, or {_cost_less(r.job)}"
+
+
+def _spot_not_allowed(r: _Refused) -> str:
+    # Spot is the way out; why the on-demand options are not was in the table alone (a job
+    # whose on-demand pool lost a node read only "set spec.allowSpot: true").
+    others = [c for c in r.rows if not c.pool.is_spot]
+    text = _excluded(r) + "".join(f"; {c.label()}: {c.note}" for c in others[:2])
+    if len(others) > 2:
+        text += f" ({len(others) - 2} other on-demand option(s) excluded too)"
+    return text
+
+
+def _excluded(r: _Refused) -> str:
+    return f"{r.cheapest.label()}: {r.cheapest.note}"
+
+
+_MESSAGES: dict[Stage, Callable[[_Refused], str]] = {
+    Stage.TIME: _deadline_unreachable,
+    Stage.THROUGHPUT: _throughput_unreachable,
+    Stage.GANG: _gang_too_large,
+    Stage.NO_FIT: _worker_too_large,
+    Stage.NO_NODES: _no_nodes,
+    Stage.NODES_DOWN: _nodes_down,
+    Stage.MAX_COST: _over_max_cost,
+    Stage.VALUE: _not_worth_running,
+    Stage.QUOTA: _quota_too_small,
+    Stage.BUDGET: _budget_too_small,
+    Stage.SPOT: _spot_not_allowed,
+}
+"""Each stage's message; a stage not named (OUT_OF_RANGE) says the cheapest option's note."""
 
 
 def _floor_rate(cand: Candidate) -> str:
