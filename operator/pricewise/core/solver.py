@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pricewise.core.classes import ChoiceKey
@@ -56,7 +56,7 @@ from pricewise.core.model import (
     overdue_weight,
 )
 from pricewise.core.packing import gang_of, pack_pools
-from pricewise.core.phases import solve_round
+from pricewise.core.phases import Round, solve_round
 from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Job, Quota, Snapshot
 from pricewise.core.timeline import Frees, Run, fit_in_order, given_back, pack_over_time
@@ -152,12 +152,87 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
     # may take as long as costing them did (1 s on 1,000 jobs over 100 pools).
     costed = clock() - started
     tail = max(TAIL * settings.time_limit_s, 2 * costed)
+    timing = _Timing(clock, started, started + settings.time_limit_s - tail, costed)
     feasible = {k: [c for c in opts if c.feasible] for k, opts in all_options.items()}
     feasible = {k: v for k, v in feasible.items() if v}
-    # Smallest jobs first within a priority: the greedy start then admits about as many jobs
-    # as the optimum does, which leaves CP-SAT mostly a bound to prove.
-    wait_s = settings.look_ahead.max_wait_s
-    jobs = sorted(
+    jobs = _placing_order(snapshot, feasible, settings.look_ahead.max_wait_s)
+    levels = sorted({j.priority for j in jobs}, reverse=True)
+    greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
+    looks_ahead = clock() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
+    if _cheapest_for_all(greedy, feasible):
+        # Every job starting now on its cheapest option (a burst on a roomy cluster, a new job
+        # that fits: a third of a replay's cycles) is optimal in every phase: no plan admits
+        # more, starts more overdue jobs, costs less (a later start costs what a start now
+        # does: prices do not vary over time), keeps more promises or starts anything sooner.
+        best = _cheapest_now(greedy)
+    elif feasible:
+        greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
+        later = _later_starts(snapshot, feasible, settings, greedy_keys, {}) if looks_ahead else {}
+        best = _search(snapshot, feasible, later, levels, greedy, settings, timing)
+    else:
+        best = _Best(dict(greedy.placed))
+    look = settings.look_ahead
+    decisions = explain(
+        snapshot, all_options, best.placement, best.reserved, look if look.enabled else None
+    )
+    total = sum(c.cost for c, _ in best.placement.values())
+    later_total = sum(r.candidate.cost for r in best.reserved.values())
+    bound = (
+        0
+        if not feasible
+        else (None if best.bound is None else min(best.bound, total + later_total))
+    )
+    return Plan(
+        decisions=decisions + queued,
+        status=best.status if feasible else "empty",
+        total_cost=total,
+        best_bound=bound,
+        seconds=time.monotonic() - wall,
+        rounds=best.rounds,
+        reserved_cost=later_total,
+        looked_ahead=looks_ahead and look.enabled,
+    )
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """A solve's clock: when it started, when its rounds must end (the tail kept for packing
+    and explaining), and how long costing the options took (about what building a round's
+    model takes)."""
+
+    clock: Callable[[], float]
+    started: float
+    until: float
+    costed: float
+
+    def left(self) -> float:
+        """Seconds left for rounds."""
+        return self.until - self.clock()
+
+    def early(self, settings: SolverSettings) -> bool:
+        """Whether a first plan came soon enough to allow one more round (`REFINE_WITHIN`)."""
+        return self.clock() - self.started < REFINE_WITHIN * settings.time_limit_s
+
+
+@dataclass
+class _Best:
+    """The plan kept so far: what starts now, on which nodes, what starts later, its status
+    and the bound proved for it, and the rounds begun."""
+
+    placement: dict[str, tuple[Candidate, tuple[str, ...]]]
+    reserved: dict[str, Reservation] = field(default_factory=dict)
+    status: str = "greedy"
+    bound: int | None = None
+    rounds: int = 0
+
+
+def _placing_order(
+    snapshot: Snapshot, feasible: Mapping[str, list[Candidate]], wait_s: float
+) -> list[Job]:
+    """The jobs with a feasible option, as the greedy start takes them: by priority, the most
+    overdue first, then smallest first. Smallest first, the greedy start admits about as many
+    jobs as the optimum does, which leaves CP-SAT mostly a bound to prove."""
+    return sorted(
         (j for j in snapshot.jobs if j.key in feasible),
         key=lambda j: (
             -j.priority,
@@ -166,115 +241,108 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
             j.key,
         ),
     )
-    levels = sorted({j.priority for j in jobs}, reverse=True)
-    greedy = _greedy_start(snapshot, [feasible[j.key] for j in jobs], levels)
-    greedy_keys = [choice_key(c) for c, _ in greedy.placed.values()]
-    looks_ahead = clock() - started <= LOOK_AHEAD_BUDGET * settings.time_limit_s
-    # Every job starting now on its cheapest option (a burst on a roomy cluster, a new job that
-    # fits: a third of a replay's cycles) is optimal in every phase: no plan admits more,
-    # starts more overdue jobs, costs less (a later start costs what a start now does: prices
-    # do not vary over time), keeps more promises or starts anything sooner.
-    cheapest = _cheapest_for_all(greedy, feasible)
-    later = {}
-    if looks_ahead and not cheapest:
-        later = _later_starts(snapshot, feasible, settings, greedy_keys, {})
-    refined = not later
 
-    placement: dict[str, tuple[Candidate, tuple[str, ...]]] = dict(greedy.placed)
-    reserved: dict[str, Reservation] = {}
-    status, rounds = "greedy", 0
-    bound: int | None = None
+
+def _cheapest_now(greedy: Ledger) -> _Best:
+    """The greedy plan that starts every job on its cheapest option, proved optimal: packed
+    as a solved plan is, where that packs, else on the greedy's nodes."""
+    nodes, failed = pack_pools([c for c, _ in greedy.placed.values()])
+    placement = dict(greedy.placed)
+    if not failed:
+        placement = {k: (c, nodes[k]) for k, (c, _) in greedy.placed.items()}
+    return _Best(placement, status="optimal", bound=sum(c.cost for c, _ in placement.values()))
+
+
+def _search(
+    snapshot: Snapshot,
+    feasible: dict[str, list[Candidate]],
+    later: dict[str, list[tuple[Candidate, int]]],
+    levels: Sequence[int],
+    greedy: Ledger,
+    settings: SolverSettings,
+    timing: _Timing,
+) -> _Best:
+    """CP-SAT rounds from the greedy plan while time is left: a round whose choices for now do
+    not pack on the nodes is cut and solved again; a first plan found early is solved once
+    more with the ends of what it starts as later starts (`REFINE_WITHIN`); the plan found
+    replaces the greedy one where it ranks better (`_better`)."""
+    best = _Best(dict(greedy.placed))
+    hint = {choice_key(c) for c, _ in greedy.placed.values()}
+    refined = not later
     cuts: list[list[Candidate]] = []
     classes = settings.job_classes
-    if cheapest:
-        # Packed as a solved plan is, where that packs: the greedy's nodes otherwise.
-        nodes, failed = pack_pools([c for c, _ in greedy.placed.values()])
-        if not failed:
-            placement = {k: (c, nodes[k]) for k, (c, _) in greedy.placed.items()}
-        status, bound = "optimal", sum(c.cost for c, _ in placement.values())
-    elif feasible:
-        hint = set(greedy_keys)
-        until = started + settings.time_limit_s - tail
-        while rounds < settings.max_rounds:
-            rounds += 1
-            if until - clock() <= costed:
-                break
-            problem = PlacementModel(
-                snapshot,
-                feasible,
-                later,
-                cuts,
-                classes,
-                settings.whole_model_up_to,
-                settings.look_ahead.max_wait_s,
-                settings.look_ahead.wait_cost,
-                settings.look_ahead.horizon_s,
-            )
-            if until - clock() <= 0:
-                break
-            outcome = solve_round(problem, levels, hint, settings, until - clock(), clock)
-            if outcome is None:
-                break
-            keys = outcome.keys
-            chosen = [problem.choices[k] for k in keys if k[3] == 0]
-            nodes, failed = pack_pools(chosen)
-            if failed:
-                cuts.extend(failed)
-                classes = classes and all(_cut_is_exact(problem, group) for group in failed)
-                unpacked = {group[0].pool.name for group in failed}
-                hint = {k for k in keys if k[3] or k[2] not in unpacked}
-                continue
-            planned = [(problem.choices[k], k[3]) for k in keys]
-            early = clock() - started < REFINE_WITHIN * settings.time_limit_s
-            if not refined and not outcome.shortlisted and early:
-                refined = True
-                more = _later_starts(snapshot, feasible, settings, keys, problem.choices)
-                if more != later:
-                    later, hint = more, set(keys)
-                    rounds -= 1
-                    continue
-            current = [*placement.values()]
-            if _better(
-                planned, current, levels, outcome.by_level, snapshot.now, settings.look_ahead
-            ):
-                packed, moved = _pack_later(
-                    snapshot, problem.choices, keys, nodes, settings.look_ahead.max_wait_s
-                )
-                placement = {c.job.key: (c, packed[c.job.key]) for c in chosen}
-                planned_later = [_reservation(problem, k, snapshot.now) for k in keys if k[3]]
-                later_keys = (moved.get(k, k) for k in keys if k[3])
-                reserved = {
-                    k[0]: _reservation(problem, k, snapshot.now)
-                    for k in later_keys
-                    if k is not None
-                }
-                status = outcome.status
-                # The objective's bound, less what the waits it counted count for: a bound on
-                # the cost of what it plans (a later start moved or left out costs no more).
-                wait_cost = settings.look_ahead.wait_cost
-                bound = (
-                    None
-                    if outcome.bound is None
-                    else outcome.bound
-                    - counted_waits(planned_later, feasible, snapshot.now, wait_cost)
-                )
-            break
     look = settings.look_ahead
-    decisions = explain(snapshot, all_options, placement, reserved, look if look.enabled else None)
-    decisions += queued
-    total = sum(c.cost for c, _ in placement.values())
-    later_total = sum(r.candidate.cost for r in reserved.values())
-    return Plan(
-        decisions=decisions,
-        status=status if feasible else "empty",
-        total_cost=total,
-        best_bound=0
-        if not feasible
-        else (None if bound is None else min(bound, total + later_total)),
-        seconds=time.monotonic() - wall,
-        rounds=rounds,
-        reserved_cost=later_total,
-        looked_ahead=looks_ahead and settings.look_ahead.enabled,
+    while best.rounds < settings.max_rounds:
+        best.rounds += 1
+        if timing.left() <= timing.costed:
+            break
+        problem = PlacementModel(
+            snapshot,
+            feasible,
+            later,
+            cuts,
+            classes,
+            settings.whole_model_up_to,
+            look.max_wait_s,
+            look.wait_cost,
+            look.horizon_s,
+        )
+        if timing.left() <= 0:
+            break
+        outcome = solve_round(problem, levels, hint, settings, timing.left(), timing.clock)
+        if outcome is None:
+            break
+        keys = outcome.keys
+        chosen = [problem.choices[k] for k in keys if k[3] == 0]
+        nodes, failed = pack_pools(chosen)
+        if failed:
+            cuts.extend(failed)
+            classes = classes and all(_cut_is_exact(problem, group) for group in failed)
+            unpacked = {group[0].pool.name for group in failed}
+            hint = {k for k in keys if k[3] or k[2] not in unpacked}
+            continue
+        if not refined and not outcome.shortlisted and timing.early(settings):
+            refined = True
+            more = _later_starts(snapshot, feasible, settings, keys, problem.choices)
+            if more != later:
+                later, hint = more, set(keys)
+                best.rounds -= 1
+                continue
+        planned = [(problem.choices[k], k[3]) for k in keys]
+        current = [*best.placement.values()]
+        if _better(planned, current, levels, outcome.by_level, snapshot.now, look):
+            _keep(best, problem, outcome, chosen, nodes, snapshot, feasible, look)
+        break
+    return best
+
+
+def _keep(
+    best: _Best,
+    problem: PlacementModel,
+    outcome: Round,
+    chosen: Sequence[Candidate],
+    nodes: Mapping[str, tuple[str, ...]],
+    snapshot: Snapshot,
+    feasible: dict[str, list[Candidate]],
+    look: LookAhead,
+) -> None:
+    """Make a round's plan the one kept: its starts now on their packed nodes, its later
+    starts packed beside them over time (moved or left out where they do not fit)."""
+    keys = outcome.keys
+    packed, moved = _pack_later(snapshot, problem.choices, keys, nodes, look.max_wait_s)
+    best.placement = {c.job.key: (c, packed[c.job.key]) for c in chosen}
+    planned_later = [_reservation(problem, k, snapshot.now) for k in keys if k[3]]
+    later_keys = (moved.get(k, k) for k in keys if k[3])
+    best.reserved = {
+        k[0]: _reservation(problem, k, snapshot.now) for k in later_keys if k is not None
+    }
+    best.status = outcome.status
+    # The objective's bound, less what the waits it counted count for: a bound on the cost of
+    # what it plans (a later start moved or left out costs no more).
+    best.bound = (
+        None
+        if outcome.bound is None
+        else outcome.bound - counted_waits(planned_later, feasible, snapshot.now, look.wait_cost)
     )
 
 
