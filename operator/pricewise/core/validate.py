@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 
 from pricewise.core.costmodel import Candidate
+from pricewise.core.explain import Decision
 from pricewise.core.packing import Gang
 from pricewise.core.snapshot import GPU, TPU, Job, JobOption, Node, Pool, Resources, Snapshot
 from pricewise.core.solver import Plan
@@ -63,33 +65,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         c, job = d.chosen, d.job
         if c is None:
             continue
-        if c.option not in job.options or c.pool.name not in pools:
-            problems.append(f"{job.key}: option or pool not offered")
-        if c.pool.accelerator != c.option.accelerator:
-            problems.append(f"{job.key}: accelerator mismatch")
-        if c.pool.is_spot and not job.allow_spot:
-            problems.append(f"{job.key}: spot pool without allowSpot")
-        if not job.min_workers <= c.workers <= job.max_workers:
-            problems.append(f"{job.key}: {c.workers} workers outside the allowed range")
-        speed = c.workers * c.option.throughput * job.scaling_efficiency ** math.log2(c.workers)
-        duration, cost = reference_cost(job, c.option, c.pool, c.workers)
-        if abs(c.cost - cost) > 1 + 1e-9 * cost:
-            problems.append(f"{job.key}: cost {c.cost} recorded, the formula gives {cost:.0f}")
-        if abs(c.duration_s - duration) > _EPSILON_S * max(1.0, duration):
-            problems.append(f"{job.key}: duration {c.duration_s}s recorded, formula {duration}s")
-        if (
-            job.deadline
-            and snapshot.now.timestamp() + duration > job.deadline.timestamp() + _EPSILON_S
-        ):
-            problems.append(f"{job.key}: finishes after the deadline")
-        if job.max_duration_s is not None and duration > job.max_duration_s + _EPSILON_S:
-            problems.append(f"{job.key}: runs longer than maxDuration")
-        if job.min_throughput is not None and speed < job.min_throughput:
-            problems.append(f"{job.key}: below minThroughput")
-        if job.max_cost is not None and round(cost) > job.max_cost:
-            problems.append(f"{job.key}: over maxCost")
-        if job.value is not None and round(cost) > job.value:
-            problems.append(f"{job.key}: costs more than its value")
+        problems += _placement_violations(snapshot, d, c, pools)
         if len(d.nodes) != c.workers:
             problems.append(f"{job.key}: {len(d.nodes)} nodes for {c.workers} workers")
         for node in d.nodes:
@@ -97,7 +73,7 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
                 problems.append(f"{job.key}: node {node} is not in pool {c.pool.name}")
                 continue
             free[node] = free[node] - c.option.worker
-        spend[job.namespace] += round(cost)
+        spend[job.namespace] += round(reference_cost(job, c.option, c.pool, c.workers)[1])
         placed_quota_use.append((job, _quota_use(c)))
     for d in plan.decisions:
         if d.reservation is not None:
@@ -105,17 +81,56 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
             spend[d.job.namespace] += round(reference_cost(d.job, r.option, r.pool, r.workers)[1])
     problems += _later_violations(snapshot, plan)
     problems += _later_quota_violations(snapshot, plan)
-    for node, room in free.items():
-        if not Resources().fits_in(room):
-            problems.append(f"node {node} over-committed: {room}")
+    problems += [
+        f"node {node} over-committed: {room}"
+        for node, room in free.items()
+        if not Resources().fits_in(room)
+    ]
     for quota in snapshot.quotas:
         use = sum((u for job, u in placed_quota_use if quota.counts(job)), Counter[str]())
         for resource, left in quota.remaining.items():
             if use[resource] > max(left, 0):
                 problems.append(f"quota {quota.namespace}/{quota.name} exceeded on {resource}")
-    for budget in snapshot.budgets:
-        if budget.hard and spend[budget.namespace] > max(budget.remaining, 0):
-            problems.append(f"hard budget {budget.namespace}/{budget.name} exceeded")
+    problems += [
+        f"hard budget {budget.namespace}/{budget.name} exceeded"
+        for budget in snapshot.budgets
+        if budget.hard and spend[budget.namespace] > max(budget.remaining, 0)
+    ]
+    return problems
+
+
+def _placement_violations(
+    snapshot: Snapshot, d: Decision, c: Candidate, pools: Mapping[str, Pool]
+) -> list[str]:
+    """What one placement breaks of its job's own spec: an option or pool not offered, spot
+    not allowed, a width out of range, a cost or duration not the formula's, a deadline,
+    maxDuration, minThroughput, maxCost or value not met."""
+    job = d.job
+    problems = []
+    if c.option not in job.options or c.pool.name not in pools:
+        problems.append(f"{job.key}: option or pool not offered")
+    if c.pool.accelerator != c.option.accelerator:
+        problems.append(f"{job.key}: accelerator mismatch")
+    if c.pool.is_spot and not job.allow_spot:
+        problems.append(f"{job.key}: spot pool without allowSpot")
+    if not job.min_workers <= c.workers <= job.max_workers:
+        problems.append(f"{job.key}: {c.workers} workers outside the allowed range")
+    speed = c.workers * c.option.throughput * job.scaling_efficiency ** math.log2(c.workers)
+    duration, cost = reference_cost(job, c.option, c.pool, c.workers)
+    if abs(c.cost - cost) > 1 + 1e-9 * cost:
+        problems.append(f"{job.key}: cost {c.cost} recorded, the formula gives {cost:.0f}")
+    if abs(c.duration_s - duration) > _EPSILON_S * max(1.0, duration):
+        problems.append(f"{job.key}: duration {c.duration_s}s recorded, formula {duration}s")
+    if job.deadline and snapshot.now.timestamp() + duration > job.deadline.timestamp() + _EPSILON_S:
+        problems.append(f"{job.key}: finishes after the deadline")
+    if job.max_duration_s is not None and duration > job.max_duration_s + _EPSILON_S:
+        problems.append(f"{job.key}: runs longer than maxDuration")
+    if job.min_throughput is not None and speed < job.min_throughput:
+        problems.append(f"{job.key}: below minThroughput")
+    if job.max_cost is not None and round(cost) > job.max_cost:
+        problems.append(f"{job.key}: over maxCost")
+    if job.value is not None and round(cost) > job.value:
+        problems.append(f"{job.key}: costs more than its value")
     return problems
 
 
