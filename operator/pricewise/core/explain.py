@@ -406,42 +406,9 @@ def explain(
         rows = all_options[job.key]
         placed = placement.get(job.key)
         reserved = reservations.get(job.key)
-        later = reserved.candidate if reserved else None
-        basis = placed[0] if placed else later
-        table: list[OptionVerdict] = []
-        blockers: list[tuple[str, str]] = []
-        blocked: list[Candidate] = []
-        limit = time_limit(job, snapshot.now)
-        for cand in rows:
-            run = run_text(cand, limit)
-            if placed and cand is placed[0]:
-                table.append(OptionVerdict(cand, "chosen", "", run))
-            elif reserved is not None and _same_option(cand, reserved.candidate):
-                # The row of its option and pool, at the width planned: a later start may need
-                # a wider run than now (`lookahead.later_starts`).
-                planned = reserved.candidate
-                when = clock(reserved.start, snapshot.now)
-                # The pool may have room now: a quota used up is what the start waits for.
-                frees = (
-                    "its namespace's running jobs give quota back"
-                    if after.quota_blocker(planned) is not None
-                    else f"pool {cand.pool.name} frees"
-                )
-                note = f"starts ~{when}, when {frees}"
-                if planned.workers != cand.workers:
-                    note += f", at x{planned.workers} to meet the deadline from then"
-                run = run_text(planned, time_limit(job, reserved.start))
-                table.append(OptionVerdict(planned, "planned", note, run, reserved.start))
-            elif cand.feasible:
-                if basis is not None:
-                    note = _relative_note(cand, basis, after, held, snapshot.currency)
-                else:
-                    blockers.append(blocker(after, cand, snapshot.currency, held))
-                    blocked.append(cand)
-                    note = blockers[-1][1]
-                table.append(OptionVerdict(cand, "feasible", note, run))
-            else:
-                table.append(OptionVerdict(cand, "excluded", cand.note, run))
+        table, blockers, blocked = _options_table(
+            job, rows, placed[0] if placed else None, reserved, after, held, snapshot
+        )
         if placed:
             reason, message = (
                 "Admitted",
@@ -456,18 +423,10 @@ def explain(
                 ),
             )
         elif blockers:
-            reason, message = blockers[0]
-            if len(blockers) > 1:
-                message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
-            if reason == "WaitingForCapacity" and not after.fits(blocked[0]):
-                message += ends.said(blocked[0])
-            if reason == "BudgetExceeded":
-                message += _budget_way_out(blocked[0], after, rows, snapshot)
-                if (binding := after.budget_blocker(blocked[0])) is not None:
-                    waits[job.namespace, binding[0]].append((len(decisions), blocked[0].cost))
-            elif (alt := cheaper_excluded(rows, blocked[0])) is not None:
-                message += would_save(alt, blocked[0])
-            message += _must_start(job, rows, snapshot.now)
+            reason, message = _waiting(job, rows, blockers, blocked[0], after, ends, snapshot)
+            binding = after.budget_blocker(blocked[0]) if reason == "BudgetExceeded" else None
+            if binding is not None:
+                waits[job.namespace, binding[0]].append((len(decisions), blocked[0].cost))
         else:
             reason, message = unfeasible(job, rows, snapshot, offered)
         if job.missed_deadline is not None:
@@ -477,6 +436,85 @@ def explain(
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return _all_held_back(decisions, waits, after, snapshot)
+
+
+def _options_table(
+    job: Job,
+    rows: list[Candidate],
+    placed: Candidate | None,
+    reserved: Reservation | None,
+    after: Ledger,
+    held: Held,
+    snapshot: Snapshot,
+) -> tuple[list[OptionVerdict], list[tuple[str, str]], list[Candidate]]:
+    """The job's options table (each option chosen, planned, feasible or excluded, with what
+    it says beside the choice); for a job neither placed nor planned, why each feasible option
+    waits (reason and message), and those options."""
+    basis = placed if placed is not None else (reserved.candidate if reserved else None)
+    table: list[OptionVerdict] = []
+    blockers: list[tuple[str, str]] = []
+    blocked: list[Candidate] = []
+    limit = time_limit(job, snapshot.now)
+    for cand in rows:
+        run = run_text(cand, limit)
+        if cand is placed:
+            table.append(OptionVerdict(cand, "chosen", "", run))
+        elif reserved is not None and _same_option(cand, reserved.candidate):
+            table.append(_planned_row(job, cand, reserved, after, snapshot.now))
+        elif cand.feasible:
+            if basis is not None:
+                note = _relative_note(cand, basis, after, held, snapshot.currency)
+            else:
+                blockers.append(blocker(after, cand, snapshot.currency, held))
+                blocked.append(cand)
+                note = blockers[-1][1]
+            table.append(OptionVerdict(cand, "feasible", note, run))
+        else:
+            table.append(OptionVerdict(cand, "excluded", cand.note, run))
+    return table, blockers, blocked
+
+
+def _planned_row(
+    job: Job, cand: Candidate, reserved: Reservation, after: Ledger, now: datetime
+) -> OptionVerdict:
+    """The row of a later start's option and pool, at the width planned: a later start may
+    need a wider run than now (`lookahead.later_starts`)."""
+    planned = reserved.candidate
+    # The pool may have room now: a quota used up is what the start waits for.
+    frees = (
+        "its namespace's running jobs give quota back"
+        if after.quota_blocker(planned) is not None
+        else f"pool {cand.pool.name} frees"
+    )
+    note = f"starts ~{clock(reserved.start, now)}, when {frees}"
+    if planned.workers != cand.workers:
+        note += f", at x{planned.workers} to meet the deadline from then"
+    run = run_text(planned, time_limit(job, reserved.start))
+    return OptionVerdict(planned, "planned", note, run, reserved.start)
+
+
+def _waiting(
+    job: Job,
+    rows: list[Candidate],
+    blockers: list[tuple[str, str]],
+    first: Candidate,
+    after: Ledger,
+    ends: Ends,
+    snapshot: Snapshot,
+) -> tuple[str, str]:
+    """Why a job with feasible options waits, told by its first blocked option: when room
+    frees, what a Budget holds back, what an excluded cheaper option would save, and when it
+    must start."""
+    reason, message = blockers[0]
+    if len(blockers) > 1:
+        message += f" ({len(blockers) - 1} other feasible option(s) blocked too)"
+    if reason == "WaitingForCapacity" and not after.fits(first):
+        message += ends.said(first)
+    if reason == "BudgetExceeded":
+        message += _budget_way_out(first, after, rows, snapshot)
+    elif (alt := cheaper_excluded(rows, first)) is not None:
+        message += would_save(alt, first)
+    return reason, message + _must_start(job, rows, snapshot.now)
 
 
 def _all_held_back(
