@@ -7,17 +7,19 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from pricewise.core.lookahead import LookAhead
 from pricewise.core.settings import SolverSettings
+from pricewise.core.snapshot import Pool
 from pricewise.core.units import MICROS
 from pricewise.offline.arguments import max_wait, time_limit, wait_cost, within
 from pricewise.offline.backfill import backfill_policy
 from pricewise.offline.simcluster import MAX_NODES, ClusterFileError, load_pools
-from pricewise.offline.simmodel import Policy, sim_jobs
+from pricewise.offline.simmodel import Policy, SimJob, sim_jobs
 from pricewise.offline.simpolicies import (
     POLICIES,
     cheapest_policy,
@@ -176,6 +178,18 @@ def _plots_folder(parser: argparse.ArgumentParser, folder: Path) -> None:
         parser.error(f"--plots {folder}: cannot write there; give a folder you may write to")
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a replay reads from its files and flags."""
+
+    pools: tuple[Pool, ...]
+    currency: str
+    jobs: list[SimJob]
+    skipped: int
+    """Trace jobs left out: no measured throughput."""
+    fifo_pool: str
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `pricewise simulate ARGS...`; returns the exit code."""
     parser = _parser()
@@ -188,87 +202,122 @@ def main(argv: list[str]) -> int:
     if args.plots:
         _plots_folder(parser, Path(args.plots))
     try:
-        pools, currency = load_pools(
-            args.price_table,
-            args.node_pools,
-            node_counts(args.nodes),
-            args.order.split(",") if args.order else None,
-        )
-        table = load_throughputs(args.throughputs)
-        trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
-        if not trace:
-            raise TraceError(f"{args.trace}: no job left after --skip {args.skip}")
-        factors = (
-            None
-            if args.no_deadlines
-            else deadline_factors(
-                len(trace), args.deadline_factor[0], args.deadline_factor[1], args.seed
-            )
-        )
+        inputs = _inputs(args)
     except (TraceError, ClusterFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if not any(p.nodes for p in pools):
-        # A replay would place nothing and report a cost floor of 0.
-        where = (
-            "--nodes leaves" if args.nodes else f"{args.node_pools}: the file puts"
-        ) + f" no node in any pool of {args.price_table} ({', '.join(p.name for p in pools)})"
-        print(
-            f"error: {where}; give nodes labelled as the pools' nodeSelectors ask, or "
-            "NodePools entries with nodes, and --nodes POOL=N above 0",
-            file=sys.stderr,
-        )
-        return 2
-    fifo_pool = args.pool or pools[0].name
-    if fifo_pool not in {p.name for p in pools}:
-        print(f"error: --pool {fifo_pool}: no such pool", file=sys.stderr)
-        return 2
-    jobs, skipped = sim_jobs(trace, table, factors)
-    if not jobs:
-        # A replay of none printed a table of zeros, and exited 0.
-        print(
-            f"error: {args.throughputs}: no throughput for any of the trace's {len(trace)} "
-            "job(s) on a GPU it names (k80, p100, v100): give Gavel's throughputs file",
-            file=sys.stderr,
-        )
-        return 2
-    look = LookAhead(max_wait_s=args.max_wait * 3600, wait_cost=args.wait_cost)
-    settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
-    now_only = SolverSettings(time_limit_s=args.time_limit, look_ahead=LookAhead(enabled=False))
-    free_waits = replace(settings, look_ahead=replace(look, wait_cost=0.0))
-    noise = runtime_factors(jobs, args.runtime_noise, args.seed)
+    noise = runtime_factors(inputs.jobs, args.runtime_noise, args.seed)
+    policies = _policies(args, inputs.fifo_pool)
     results = []
-    policies = args.policy or POLICIES
-    for name in policies:
-        policy: Policy = {
-            "pricewise": pricewise_policy(settings),
-            "pricewise-free-waits": pricewise_policy(free_waits),
-            "pricewise-now": pricewise_policy(now_only),
-            "first-fit": first_fit_policy,
-            "kueue": first_fit_policy,
-            "cheapest": cheapest_policy,
-            "backfill": backfill_policy,
-            "fifo": fifo_policy(fifo_pool),
-        }[name]
+    for name, policy in policies.items():
         fifo = name == "fifo"
         result = run(
-            jobs,
-            pools,
+            inputs.jobs,
+            inputs.pools,
             policy,
             name,
-            currency=currency,
+            currency=inputs.currency,
             window_s=args.window,
             deadline_blind=fifo or name == "kueue",
-            fixed_pool=fifo_pool if fifo else None,
+            fixed_pool=inputs.fifo_pool if fifo else None,
             runtime_factors=noise,
         )
         print(f"{name}: {result.cycles} cycles in {result.wall_seconds:.1f}s", file=sys.stderr)
         results.append(result)
     rows = [summary(r) for r in results]
-    setup = {
+    setup = _setup(args, inputs, "fifo" in policies)
+    if args.plots:
+        # matplotlib is a development dependency: loaded only when figures are asked for.
+        from pricewise.offline.simplots import write_plots  # noqa: PLC0415
+
+        write_plots(results, rows, Path(args.plots), setup["costFloor"])
+    if args.output == "json":
+        if args.per_job:
+            rows = [{**row, "records": job_rows(r)} for row, r in zip(rows, results, strict=True)]
+        print(json.dumps({"setup": setup, "policies": rows}, indent=2))
+    else:
+        gpus = ", ".join(f"{p['name']} {p['gpus']}" for p in setup["pools"])
+        print(
+            f"{setup['trace']}: {len(inputs.jobs)} jobs ({inputs.skipped} left out: no measured "
+            f"throughput), arrivals x{args.arrival_scale:g}; GPUs: {gpus}"
+            + (f"; fifo on {inputs.fifo_pool}" if setup["fifoPool"] else "")
+        )
+        print(render_table(rows, inputs.pools))
+        print(
+            f"cost floor (each job on its cheapest option that meets its deadline, capacity "
+            f"ignored): {setup['costFloor']:,.2f} {inputs.currency}"
+        )
+    return 0
+
+
+def _inputs(args: argparse.Namespace) -> _Inputs:
+    """The cluster, prices and jobs of a replay, or the error (TraceError, ClusterFileError,
+    ValueError) that names what to fix."""
+    pools, currency = load_pools(
+        args.price_table,
+        args.node_pools,
+        node_counts(args.nodes),
+        args.order.split(",") if args.order else None,
+    )
+    table = load_throughputs(args.throughputs)
+    trace = window(load_trace(args.trace), args.skip, args.jobs, args.arrival_scale)
+    if not trace:
+        raise TraceError(f"{args.trace}: no job left after --skip {args.skip}")
+    factors = (
+        None
+        if args.no_deadlines
+        else deadline_factors(
+            len(trace), args.deadline_factor[0], args.deadline_factor[1], args.seed
+        )
+    )
+    if not any(p.nodes for p in pools):
+        # A replay would place nothing and report a cost floor of 0.
+        where = (
+            "--nodes leaves" if args.nodes else f"{args.node_pools}: the file puts"
+        ) + f" no node in any pool of {args.price_table} ({', '.join(p.name for p in pools)})"
+        raise ClusterFileError(
+            f"{where}; give nodes labelled as the pools' nodeSelectors ask, or NodePools "
+            "entries with nodes, and --nodes POOL=N above 0"
+        )
+    fifo_pool = args.pool or pools[0].name
+    if fifo_pool not in {p.name for p in pools}:
+        raise ClusterFileError(f"--pool {fifo_pool}: no such pool")
+    jobs, skipped = sim_jobs(trace, table, factors)
+    if not jobs:
+        # A replay of none printed a table of zeros, and exited 0.
+        raise TraceError(
+            f"{args.throughputs}: no throughput for any of the trace's {len(trace)} job(s) on a "
+            "GPU it names (k80, p100, v100): give Gavel's throughputs file"
+        )
+    return _Inputs(pools, currency, jobs, len(skipped), fifo_pool)
+
+
+def _policies(args: argparse.Namespace, fifo_pool: str) -> dict[str, Policy]:
+    """The policies `--policy` names (all of them by default), in that order."""
+    look = LookAhead(max_wait_s=args.max_wait * 3600, wait_cost=args.wait_cost)
+    settings = SolverSettings(time_limit_s=args.time_limit, look_ahead=look)
+    now_only = SolverSettings(time_limit_s=args.time_limit, look_ahead=LookAhead(enabled=False))
+    free_waits = replace(settings, look_ahead=replace(look, wait_cost=0.0))
+    made: dict[str, Callable[[], Policy]] = {
+        "pricewise": lambda: pricewise_policy(settings),
+        "pricewise-free-waits": lambda: pricewise_policy(free_waits),
+        "pricewise-now": lambda: pricewise_policy(now_only),
+        "first-fit": lambda: first_fit_policy,
+        "kueue": lambda: first_fit_policy,
+        "cheapest": lambda: cheapest_policy,
+        "backfill": lambda: backfill_policy,
+        "fifo": lambda: fifo_policy(fifo_pool),
+    }
+    return {name: made[name]() for name in args.policy or POLICIES}
+
+
+def _setup(args: argparse.Namespace, inputs: _Inputs, with_fifo: bool) -> dict[str, Any]:
+    """The replay's inputs as its JSON's `setup` says them, with the cost floor."""
+    pools = inputs.pools
+    return {
         "trace": Path(args.trace).name,
-        "jobs": len(jobs),
-        "skippedNoThroughput": len(skipped),
+        "jobs": len(inputs.jobs),
+        "skippedNoThroughput": inputs.skipped,
         "skip": args.skip,
         "arrivalScale": args.arrival_scale,
         "deadlineFactor": None if args.no_deadlines else list(args.deadline_factor),
@@ -284,32 +333,10 @@ def main(argv: list[str]) -> int:
             for p in pools
         ],
         "waitCost": args.wait_cost,
-        "costFloor": round(cost_floor(jobs, pools, currency) / MICROS, 2),
-        "fifoPool": fifo_pool if "fifo" in policies else None,
+        "costFloor": round(cost_floor(inputs.jobs, pools, inputs.currency) / MICROS, 2),
+        "fifoPool": inputs.fifo_pool if with_fifo else None,
         "timeLimit": args.time_limit,
         "window": args.window,
         "runtimeNoise": args.runtime_noise,
         "maxWaitHours": args.max_wait,
     }
-    if args.plots:
-        # matplotlib is a development dependency: loaded only when figures are asked for.
-        from pricewise.offline.simplots import write_plots  # noqa: PLC0415
-
-        write_plots(results, rows, Path(args.plots), setup["costFloor"])
-    if args.output == "json":
-        if args.per_job:
-            rows = [{**row, "records": job_rows(r)} for row, r in zip(rows, results, strict=True)]
-        print(json.dumps({"setup": setup, "policies": rows}, indent=2))
-    else:
-        gpus = ", ".join(f"{p['name']} {p['gpus']}" for p in setup["pools"])
-        print(
-            f"{setup['trace']}: {len(jobs)} jobs ({len(skipped)} left out: no measured "
-            f"throughput), arrivals x{args.arrival_scale:g}; GPUs: {gpus}"
-            + (f"; fifo on {fifo_pool}" if setup["fifoPool"] else "")
-        )
-        print(render_table(rows, pools))
-        print(
-            f"cost floor (each job on its cheapest option that meets its deadline, capacity "
-            f"ignored): {setup['costFloor']:,.2f} {currency}"
-        )
-    return 0
