@@ -372,6 +372,28 @@ def test_plan_cluster_without_a_cluster_says_where_it_looked(tmp_path: Path) -> 
     )
 
 
+def _quote_against(
+    handler: type[BaseHTTPRequestHandler], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """`pricewise plan --cluster` of the example jobs against a local server answering as
+    `handler` does, the kubeconfig's cluster; asserts it exits 2, and gives the server's port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nclusters: [{{name: x, cluster: {{server: "
+        f"'http://127.0.0.1:{server.server_port}'}}}}]\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    try:
+        assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    return server.server_port
+
+
 def test_a_cluster_without_the_crds_says_what_it_asked_and_how_to_install_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -394,20 +416,7 @@ def test_a_cluster_without_the_crds_says_what_it_asked_and_how_to_install_them(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        f"apiVersion: v1\nclusters: [{{name: x, cluster: {{server: "
-        f"'http://127.0.0.1:{server.server_port}'}}}}]\ncurrent-context: c\n"
-        "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n"
-    )
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    try:
-        assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
-    finally:
-        server.shutdown()
-        server.server_close()
+    _quote_against(Server, tmp_path, monkeypatch)
     assert capsys.readouterr().err == (
         "error: cannot read the cluster: GET /apis/pricewise.dev/v1alpha1/pricetables: HTTP 404: "
         "the server could not find the requested resource; the pricewise CRDs are not "
@@ -449,23 +458,10 @@ def test_a_server_that_is_not_the_api_server_is_one_error_line(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        f"apiVersion: v1\nclusters: [{{name: x, cluster: {{server: "
-        f"'http://127.0.0.1:{server.server_port}'}}}}]\ncurrent-context: c\n"
-        "contexts: [{name: c, context: {cluster: x, user: u}}]\nusers: [{name: u, user: {}}]\n"
-    )
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    try:
-        assert main(["plan", "--cluster", str(ROOT / "examples" / "jobs.yaml")]) == 2
-    finally:
-        server.shutdown()
-        server.server_close()
+    port = _quote_against(Server, tmp_path, monkeypatch)
     err = capsys.readouterr().err  # of the requests made at once, the first to fail is named
     assert err.startswith("error: cannot read the cluster: ") and err.count("\n") == 1
-    assert err.endswith(says.replace("PORT", str(server.server_port)))
+    assert err.endswith(says.replace("PORT", str(port)))
 
 
 @pytest.mark.parametrize(
