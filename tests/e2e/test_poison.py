@@ -52,6 +52,12 @@ pytestmark = pytest.mark.cluster
             {"work": 1, "options": [{"accelerator": "cpu", "throughput": 0}]},
             "throughput: Invalid value: 0: must be at least 1e-06",
         ),
+        # A whole number is a quantity too, within the same bound as its text.
+        (
+            "tj",
+            {"options": [{"accelerator": "cpu", "duration": "1h", "cpu": 200000}]},
+            "must be at most 100000",
+        ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
         # Alerted twice, and two metric series of the same labels.
@@ -87,6 +93,19 @@ def test_out_of_range_figures_are_refused_with_the_field(
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_worker_s_cpu_and_memory_may_be_whole_numbers_as_in_a_pod(
+    cluster: Any, namespace: str, crds: None
+) -> None:
+    # `cpu: 8` was refused as "must be of type string", where a pod's resources take it.
+    obj = training_job("whole", [{"accelerator": "cpu", "duration": "1h", "cpu": 8,
+                                  "memory": 1073741824}])  # fmt: skip
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(obj),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(

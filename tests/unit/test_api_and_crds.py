@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from pricewise.api import convert, podrequests
 from pricewise.api.crdgen import render_all
@@ -17,6 +18,7 @@ from pricewise.api.manifests import ManifestError, parse_model
 from pricewise.api.models import (
     Budget,
     BudgetStatus,
+    JobOption,
     PriceTable,
     TrainingJob,
     TrainingJobStatus,
@@ -54,8 +56,10 @@ def test_crds_given_a_file_say_so_in_one_error_line(
 
 
 def _walk(schema: dict[str, Any], path: str) -> list[str]:
-    """Places where a structural schema lacks a type (the API server would refuse it)."""
-    missing = [] if "type" in schema else [path]
+    """Places where a structural schema lacks a type (the API server would refuse it); an
+    int-or-string has none, by the rule."""
+    typed = "type" in schema or schema.get("x-kubernetes-int-or-string")
+    missing = [] if typed else [path]
     for name, sub in schema.get("properties", {}).items():
         missing += _walk(sub, f"{path}.{name}")
     if isinstance(schema.get("items"), dict):
@@ -344,13 +348,28 @@ def test_the_api_server_refuses_the_durations_the_operator_refuses(path: str, va
 
 def test_a_worker_s_cpu_and_memory_are_bounded_by_the_api_server_too() -> None:
     fields = _crd_fields("pricewise.dev_trainingjobs.yaml")
-    for name, most in (("cpu", "100000"), ("memory", "1000000Gi")):
+    for name, most, largest in (("cpu", "100000", 100000), ("memory", "1000000Gi", 2**30 * 10**6)):
         field = fields[f".spec.options[].{name}"]
         assert field["description"].endswith(f" At most {most}.")
         assert field["x-kubernetes-validations"] == [{
-            "rule": f"!isQuantity(self) || quantity(self).compareTo(quantity('{most}')) <= 0",
+            "rule": "type(self) == string ? (!isQuantity(self) || "
+            f"quantity(self).compareTo(quantity('{most}')) <= 0) : self <= {largest}",
             "message": f"must be at most {most}",
         }]  # fmt: skip
+        # A whole number, as a pod's resources take it (`cpu: 8`), was refused as not a string.
+        assert field["x-kubernetes-int-or-string"] is True and "type" not in field
+        assert field["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+
+
+def test_a_worker_s_cpu_given_as_a_whole_number_reads_as_its_text() -> None:
+    base = {"accelerator": "cpu", "duration": "1h"}
+    assert JobOption.model_validate({**base, "cpu": 8, "memory": 1024}).cpu == "8"
+    assert JobOption.model_validate({**base, "memory": 1024}).memory == "1024"
+    for wrong in (True, 0.5):
+        with pytest.raises(ValidationError, match="cpu"):
+            JobOption.model_validate({**base, "cpu": wrong})
+    with pytest.raises(ValidationError, match="too large"):
+        JobOption.model_validate({**base, "cpu": 200000})
 
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?")

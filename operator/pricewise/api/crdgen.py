@@ -71,6 +71,10 @@ def _inline(schema: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
         rule = {"rule": f"self >= {low!r}", "message": f"must be at least {low:g}"}
         out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), rule]
     _describe_bounds(out)
+    if out.get("x-kubernetes-int-or-string"):
+        # A structural schema gives an int-or-string as these two branches, with no type.
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
         out.pop("additionalProperties", None)
     if (

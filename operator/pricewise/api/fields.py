@@ -153,20 +153,30 @@ def check_quantity(value: str | None, most: float, unit: str) -> str | None:
     return value
 
 
+def quantity_text(value: object) -> object:
+    """A whole number given for a quantity (`cpu: 8`, as in a pod's resources) as its text;
+    anything else as it is, for the field's own checks."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def quantity_field(description: str, most: str) -> Any:
-    """A worker's CPU or memory request, at most `most`: said in its description, and checked
-    by the API server (Kubernetes' CEL quantities) as by the model's `check_quantity`."""
+    """A worker's CPU or memory request, at most `most`: a string or a whole number, as
+    Kubernetes takes a quantity (`x-kubernetes-int-or-string`); said in its description, and
+    checked by the API server (Kubernetes' CEL quantities) as by the model's `check_quantity`."""
+    largest = int(parse_quantity(most))
     return Field(
         None,
         pattern=QUANTITY_PATTERN,
         max_length=24,
         description=with_bounds(description, bounds_phrase(None, most)),
         json_schema_extra={
+            "x-kubernetes-int-or-string": True,
             "x-kubernetes-validations": [
                 cel(
-                    f"!isQuantity(self) || quantity(self).compareTo(quantity('{most}')) <= 0",
+                    "type(self) == string ? (!isQuantity(self) || "
+                    f"quantity(self).compareTo(quantity('{most}')) <= 0) : self <= {largest}",
                     f"must be at most {most}",
                 )
-            ]
+            ],
         },
     )

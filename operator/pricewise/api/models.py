@@ -44,6 +44,7 @@ from pricewise.api.fields import (
     check_quantity,
     duration_field,
     quantity_field,
+    quantity_text,
 )
 from pricewise.core import bounds
 from pricewise.core.times import as_utc
@@ -198,6 +199,11 @@ class JobOption(SpecModel):
     @classmethod
     def _duration_in_range(cls, value: str | None) -> str | None:
         return check_duration(value)
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _whole_number_as_text(cls, value: object) -> object:
+        return quantity_text(value)
 
     @field_validator("cpu")
     @classmethod
