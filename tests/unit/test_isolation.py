@@ -12,6 +12,7 @@ import inspect
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1930,3 +1931,53 @@ def test_a_gang_placed_again_beside_its_service_it_may_not_read_starts_its_worke
     again = world.job("gang")
     assert again.get("reason") != "WorkerRejected", again.get("message")
     assert again["phase"] == "Admitted" and len(world.kube.pods(NS)) == 2
+
+
+def test_a_gang_admitted_by_a_leader_stopped_before_its_workers_gets_them_from_the_next() -> None:
+    # Its workers never made, it was released as GangTimeout at the next leader's first cycle
+    # after an outage of over two minutes ("only 0 of 2 worker(s) were bound within 120s").
+    world = World()
+    world.kube.put("trainingjobs", job("gang", workers={"min": 2, "max": 2}))
+    world.cycle()
+    assert world.job("gang")["phase"] == "Admitted"
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    later = NOW + timedelta(minutes=5)
+    world.scheduler._leading_since = later - timedelta(seconds=1)
+    run_cycle(world.scheduler, later)
+    # Its placement stands (released, it was placed again at once, admitted anew).
+    assert world.job("gang")["admittedAt"] == "2026-11-29T12:00:00Z"
+    assert world.job("gang")["phase"] == "Admitted" and len(world.kube.pods(NS)) == 2
+
+
+def test_a_stopping_operator_ends_its_cycle_and_starts_no_other() -> None:
+    # Cancelled between its batches, a stopping leader left admitted jobs without workers and
+    # events; a cycle started after the stop placed jobs in its own pod's room.
+    world = World()
+    world.scheduler.is_leader = lambda: True
+    world.scheduler.settings = replace(world.scheduler.settings, debounce_s=0, busy_debounce_s=0)
+    cycles: list[str] = []
+    release = asyncio.Event()
+
+    async def cycle(now: datetime, primed: bool = True) -> bool:
+        cycles.append("started")
+        await release.wait()
+        cycles.append("ended")
+        return True
+
+    world.scheduler.counted_cycle = cycle  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        loop = asyncio.create_task(world.scheduler.run())
+        world.scheduler.poke()
+        while not cycles:
+            await asyncio.sleep(0.01)
+        world.scheduler.stop_after_cycle()
+        world.scheduler.poke()
+        await asyncio.sleep(0.05)
+        assert not loop.done()  # the cycle under way is not cut short
+        release.set()
+        await asyncio.wait_for(loop, 5)
+
+    asyncio.run(scenario())
+    assert cycles == ["started", "ended"]

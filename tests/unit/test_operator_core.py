@@ -369,6 +369,11 @@ def test_lifecycle() -> None:
     )
     assert late is not None and late.phase == "Pending" and late.reason == "GangTimeout"
     assert "only 0 of 2 worker(s) were bound" in late.message
+    # Workers created a minute ago (by an operator that took over from one stopped before
+    # creating them) have had a minute to be bound, not the five since the admission.
+    made = NOW - timedelta(minutes=1)
+    fresh = {i: replace(_pod("Pending", node=None), created=made) for i in range(2)}
+    assert lifecycle.transition("Admitted", 2, fresh, NOW - timedelta(minutes=5), NOW) is None
     # Both bound and still pulling their image: the gang is whole, it only starts slowly...
     pulling = {i: _pod("Pending", node=f"n{i}") for i in range(2)}
     assert lifecycle.transition("Admitted", 2, pulling, NOW - timedelta(minutes=5), NOW) is None

@@ -31,10 +31,13 @@ from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import gone_at, key_of, same_version
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.core.preemption import PreemptionSettings
-from pricewise.kube import Kube, load_configuration, purpose
+from pricewise.kube import ApiError, Kube, load_configuration, purpose
 
 log = logging.getLogger(__name__)
 CACHE = Cache()
+STOP_WITHIN_S = 20.0
+"""How long a stopping operator lets its cycle end: within a pod's default grace period of 30 s,
+with time left to give the Lease back."""
 _state: dict[str, Any] = {}
 
 
@@ -161,15 +164,28 @@ async def scheduling(**_: Any) -> dict[str, bool]:
 
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
-    """Stop the loop and the election."""
-    for task in _state.pop("tasks", []):
+    """Stop the loop once its cycle has made its writes (at most `STOP_WITHIN_S`), then the
+    election, giving the Lease back."""
+    tasks: list[asyncio.Task[None]] = _state.pop("tasks", [])
+    scheduler: Scheduler | None = _state.get("scheduler")
+    if scheduler is not None and tasks:
+        scheduler.stop_after_cycle()
+        # The election renews the Lease meanwhile: a write after it lapsed is refused.
+        done, _pending = await asyncio.wait(tasks[:1], timeout=STOP_WITHIN_S)
+        if not done:
+            log.warning("the scheduling cycle did not end within %gs of the stop: cut short",
+                        STOP_WITHIN_S)  # fmt: skip
+    for task in tasks:
         task.cancel()
     elector: LeaseElector | None = _state.pop("elector", None)
     if elector is not None:
         try:
             await elector.release()
-        except Exception:  # the Lease then expires by itself
-            log.warning("could not release the lease", exc_info=True)
+        except ApiError as err:  # the Lease then expires by itself
+            log.warning("could not give the Lease back (%s): the next leader waits for it to "
+                        "expire", err)  # fmt: skip
+        except Exception:
+            log.warning("could not give the Lease back", exc_info=True)
         await elector.kube.close()
     scheduler = _state.pop("scheduler", None)
     if scheduler is not None:

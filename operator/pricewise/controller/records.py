@@ -76,6 +76,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         waiting=tuple(why for why in waiting if why),
         failure=_failure(status) if phase == "Failed" else None,
         owner=owner or None,
+        created=parse_time(meta.get("creationTimestamp")),
     )
 
 

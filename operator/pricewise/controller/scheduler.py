@@ -123,9 +123,22 @@ class Scheduler:
         """(pending, placed) of the last cycle, to log only cycles that differ from it."""
         self._price_news: list[tuple[dict[str, Any], str]] = []
         """PriceTables whose prices changed, and how, for events at the next cycle."""
+        self._stopping = False
+        """Set once the operator stops: the cycle under way ends, no other starts."""
+        self._leading_since: datetime | None = None
+        """When this replica's current term as leader began: an admitted gang's wait for its
+        nodes counts from it at the earliest (see `_transition`)."""
 
     def poke(self) -> None:
         """Ask for a cycle soon (after the debounce)."""
+        self._wake.set()
+
+    def stop_after_cycle(self) -> None:
+        """End `run` once the cycle under way has made its writes (statuses, then workers,
+        then events), and start no other: cancelled between its batches, a stopping leader
+        left admitted jobs without workers or events; and a cycle started after the stop
+        could hand out the room its own pod was about to free."""
+        self._stopping = True
         self._wake.set()
 
     def job_deleted(self, key: tuple[str, str], now: datetime) -> None:
@@ -167,9 +180,9 @@ class Scheduler:
         await list_into(self.cache, self.kube)
 
     async def run(self) -> None:
-        """Run cycles until cancelled."""
+        """Run cycles until cancelled, or until `stop_after_cycle`."""
         primed = False
-        while True:
+        while not self._stopping:
             if self._wake.is_set():
                 # Events came during the last cycle: they have waited for it already. Half a
                 # second more before each cycle of a busy loop was most of its time (cycles of
@@ -180,12 +193,17 @@ class Scheduler:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.period_s)
                 await asyncio.sleep(self.settings.debounce_s)
             self._wake.clear()
+            if self._stopping:
+                return
             if not self.is_leader():
+                self._leading_since = None
                 if self.led_elsewhere():  # not on a lapse of its own renewals: it may lead on
                     self.teller.stop()  # the leader writes statuses now
                     self.cache.departed.clear()  # the leader bills them
                 continue
-            primed = await self.counted_cycle(datetime.now(UTC), primed)
+            now = datetime.now(UTC)
+            self._leading_since = self._leading_since or now
+            primed = await self.counted_cycle(now, primed)
 
     async def counted_cycle(self, now: datetime, primed: bool = True) -> bool:
         """One cycle (the start-up list first, unless `primed`), counted by its result: an
@@ -513,8 +531,14 @@ class Scheduler:
         key = (meta["namespace"], meta["name"])
         told = st.reason == lifecycle.PAST_ESTIMATE
         end = None if told else self.cache.estimated_end(key, record)
+        # Time no replica led is no wait of the workers' for their nodes: an operator stopped
+        # after admitting a gang, before creating its workers, had it released at the next
+        # one's first cycle, though that cycle creates them.
+        admitted = st.admitted_at
+        if admitted is not None and self._leading_since is not None:
+            admitted = max(admitted, self._leading_since)
         return lifecycle.transition(
-            record.phase, st.workers or 0, pods, st.admitted_at, now, lost_nodes=lost,
+            record.phase, st.workers or 0, pods, admitted, now, lost_nodes=lost,
             restarts=restarts, estimated_end=end, planned_nodes=st.nodes,
         )  # fmt: skip
 

@@ -38,6 +38,11 @@ class PodRecord:
     """The uid of the TrainingJob that controls it: a job deleted and created again under its
     name has the same worker names and labels, and the old one's pods, still terminating, were
     taken for the new one's (billed to it, and its Service never made)."""
+    created: datetime | None = None
+    """When the pod was created: an admitted gang's wait for its nodes counts from its last
+    worker's creation where that came after its admission (workers an operator stopped before
+    creating were made by the next one, and the job was released at once as if its nodes had
+    not taken them)."""
 
 
 GANG_TIMEOUT = timedelta(minutes=2)
@@ -150,7 +155,7 @@ def transition(
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
-    waited = now - admitted_at if phase == "Admitted" and admitted_at is not None else None
+    waited = _waited(phase, mine, admitted_at, now)
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
         return _restart_or_fail(broken, restarts, mine, now)
@@ -161,6 +166,16 @@ def transition(
     if phase == "Running" and estimated_end is not None and now > estimated_end:
         return _past_estimate(estimated_end)
     return None
+
+
+def _waited(
+    phase: str, mine: Sequence[PodRecord], admitted_at: datetime | None, now: datetime
+) -> timedelta | None:
+    """How long an admitted job's workers have had to start: from its admission, or from its
+    last worker's creation where that came later; None where it is not Admitted."""
+    if phase != "Admitted" or admitted_at is None:
+        return None
+    return now - max([admitted_at, *(p.created for p in mine if p.created is not None)])
 
 
 def _restart_or_fail(
