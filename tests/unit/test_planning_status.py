@@ -684,6 +684,33 @@ def test_a_deleted_job_s_cost_is_kept_though_the_others_accrued_more_while_no_op
     assert fresh.kube.status("budgets", NS, "monthly")["spent"] == 1.52
 
 
+def test_a_budget_s_spend_does_not_fall_for_a_job_deleted_while_no_operator_ran() -> None:
+    # a (8 USD an hour) and b (1 USD) run from 12:00; their accruals are written at 12:29 and
+    # the budget's spend at 12:29:30, with half a minute of each beyond them. a is deleted, and
+    # an operator is back at 12:29:45: a's last half minute, counted in the budget's 4.42, was
+    # lost (4.36 written), where b's quarter minute since could not make up for it.
+    world = World()
+    world.kube.put("budgets", budget("monthly", period="month"))
+    big = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "10h"}
+    world.kube.put("trainingjobs", job("a", options=[big]))
+    world.kube.put("trainingjobs", job("b", options=[{**big, "devicesPerWorker": 1}]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
+    # A new job's commitment has the budget written at 12:29:30, between the accruals'.
+    world.kube.put("trainingjobs", job("c", options=[{**big, "devicesPerWorker": 1}]))
+    for seconds in (10, 30):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=seconds))
+    assert world.kube.status("budgets", NS, "monthly")["spent"] == 4.42
+    world.kube.objects.pop(("trainingjobs", NS, "a"))
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["name"].startswith("a-"):
+            world.kube.objects.pop(("pods", NS, pod["metadata"]["name"]))
+    fresh = restarted(world)
+    run_cycle(fresh.scheduler, NOW + timedelta(minutes=29, seconds=45))
+    assert fresh.kube.status("budgets", NS, "monthly")["spent"] == 4.42
+
+
 def test_a_job_deleted_while_no_operator_ran_keeps_its_cost_in_its_budgets() -> None:
     world = one_running(budget("daily", period="day"), budget("monthly", period="month"))
     run_cycle(world.scheduler, NOW + timedelta(minutes=30))  # 0.50 USD accrued and written

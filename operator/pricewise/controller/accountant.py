@@ -518,9 +518,12 @@ class Accountant:
 
         The jobs are counted as their statuses last carried them, and the budget's spend less
         what it counted beyond those (`unwrittenAccrual`): counted as they accrue, the jobs
-        that kept running while no operator ran hid the deleted ones' cost. What a deleted job
-        accrued in the last minute before the budget's write, and the jobs' statuses written
-        after it, may still go unseen: a minute's worth."""
+        that kept running while no operator ran hid the deleted ones' cost. Part of that
+        beyond was the deleted jobs' (their last minute before the budget's write): where the
+        others have not accrued as much since, the spend is kept from falling below the one
+        written, the others counted as accrued now. What a deleted job accrued after the
+        budget's write, and the share of its last minute the others' accrual since covers,
+        go unseen: a minute's worth at most."""
         for key in self.cache.budgets.keys() - self._checked:
             self._checked.add(key)
             budget = self.cache.budgets[key]
@@ -528,11 +531,14 @@ class Accountant:
             if (budget.status.period_start, budget.status.period_end) != (start, end):
                 continue
             unwritten = budget.status.unwritten_accrual
-            spend = accounting.spent_between(self._retained(key), start, end)
+            kept = accounting.spent_between(self._retained(key), start, end)
+            written = accrued = 0.0
             for job, record in self.cache.jobs.items():
                 if job[0] == key[0]:
-                    spend += accounting.spent_between(_persisted(record).buckets, start, end)
-            unseen = round(budget.status.spent - (unwritten or 0.0) - spend, 6)
+                    written += accounting.spent_between(_persisted(record).buckets, start, end)
+                    accrued += accounting.spent_between(self._base(job, record).buckets, start, end)
+            spent = budget.status.spent
+            unseen = round(max(spent - (unwritten or 0.0) - written, spent - accrued) - kept, 6)
             if unseen < CENT:
                 continue
             # In the period: a whole-hour key before an off-hour period's start was read as
