@@ -56,7 +56,12 @@ pytestmark = pytest.mark.cluster
         (
             "tj",
             {"options": [{"accelerator": "cpu", "duration": "1h", "cpu": 200000}]},
-            "must be at most 100000",
+            "must be from 0 to 100000",
+        ),
+        (
+            "tj",
+            {"options": [{"accelerator": "cpu", "duration": "1h", "cpu": -1}]},
+            "must be from 0 to 100000",
         ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),

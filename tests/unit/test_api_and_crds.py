@@ -353,8 +353,9 @@ def test_a_worker_s_cpu_and_memory_are_bounded_by_the_api_server_too() -> None:
         assert field["description"].endswith(f" At most {most}.")
         assert field["x-kubernetes-validations"] == [{
             "rule": "type(self) == string ? (!isQuantity(self) || "
-            f"quantity(self).compareTo(quantity('{most}')) <= 0) : self <= {largest}",
-            "message": f"must be at most {most}",
+            f"quantity(self).compareTo(quantity('{most}')) <= 0) : "
+            f"self >= 0 && self <= {largest}",
+            "message": f"must be from 0 to {most}",
         }]  # fmt: skip
         # A whole number, as a pod's resources take it (`cpu: 8`), was refused as not a string.
         assert field["x-kubernetes-int-or-string"] is True and "type" not in field

@@ -1981,3 +1981,44 @@ def test_a_stopping_operator_ends_its_cycle_and_starts_no_other() -> None:
 
     asyncio.run(scenario())
     assert cycles == ["started", "ended"]
+
+
+def test_workers_take_no_pool_from_a_table_in_another_currency() -> None:
+    # An older EUR table with a pool of the same name is left out of planning (the cluster's
+    # prices are in USD): its nodeSelector, which no planned node has, was given the workers.
+    world = World()
+    older = table(
+        "eur-old",
+        pool("l4", "nvidia-l4", 0.5, nodeSelector={"pool": "nowhere"}),
+        created="2025-01-01T00:00:00Z",
+        currency="EUR",
+    )
+    world.kube.put("pricetables", older)
+    world.kube.put("trainingjobs", job("placed"))
+    world.cycle()
+    assert world.job("placed")["pool"] == "l4"
+    [worker] = world.kube.pods(NS)
+    assert worker["spec"]["nodeSelector"] == {"pricewise.dev/pool": "l4"}
+
+
+def test_a_service_that_cannot_be_read_for_a_while_holds_the_gang_s_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only a 403 (a Role without get on Services) lets the Service be taken as the job's: a
+    # 503 let the workers of a job made again under its name be created beside the earlier
+    # job's Service, which went with it.
+    world = World()
+    gang = {"workers": {"min": 2, "max": 2}}
+    world.kube.put("trainingjobs", job("rec", **gang))
+    world.cycle()
+    world.kube.delete("trainingjobs", NS, "rec")
+    for pod in world.kube.pods(NS):
+        world.kube.delete("pods", NS, pod["metadata"]["name"])
+    world.kube.put("trainingjobs", job("rec", **gang))
+
+    async def unavailable(plural: str, namespace: str, name: str) -> str | None:
+        raise ApiError(503, "etcdserver: leader changed")
+
+    monkeypatch.setattr(world.kube, "owner_uid", unavailable)
+    world.cycle()
+    assert world.kube.pods(NS) == []

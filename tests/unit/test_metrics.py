@@ -407,10 +407,11 @@ def test_a_cost_series_is_read_at_zero_before_it_counts() -> None:
 
 def test_the_solver_slow_threshold_the_chart_allows_is_one_the_histogram_can_read() -> None:
     # histogram_quantile never reads above the largest finite bucket (30 s): a threshold of
-    # 45 s, which the chart took, left PricewiseSolverSlow unable to fire.
+    # 45 s, which the chart took, left PricewiseSolverSlow unable to fire; the rule is `>`, so
+    # the threshold must stay below that bucket.
     schema = json.loads((ROOT / "charts/pricewise/values.schema.json").read_text())
     thresholds = schema["properties"]["prometheusRule"]["properties"]["thresholds"]
-    most = thresholds["properties"]["solverSeconds"]["maximum"]
+    most = thresholds["properties"]["solverSeconds"]["exclusiveMaximum"]
     cache = Cache()
     metrics = Metrics(cache, Accountant(cache, NoKube()))  # type: ignore[arg-type]
     metrics.solver_seconds.observe(1.0)
@@ -419,4 +420,5 @@ def test_the_solver_slow_threshold_the_chart_allows_is_one_the_histogram_can_rea
         for name, labels in _samples(metrics)
         if name == "pricewise_solver_duration_seconds_bucket"
     ]
+    # The rule fires above the threshold: at the largest bucket it never would.
     assert max(b for b in bounds if b != float("inf")) >= most

@@ -18,7 +18,7 @@ from pricewise.controller import scheduler as scheduler_module
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.quote import quote
+from pricewise.controller.quote import _spent_now, quote
 from pricewise.controller.scheduler import LoopSettings, Scheduler
 from pricewise.controller.teller import REFRESH_EVERY_S, REWRITE_EVERY_S
 from pricewise.core.explain import Decision
@@ -709,6 +709,27 @@ def test_a_budget_s_spend_does_not_fall_for_a_job_deleted_while_no_operator_ran(
     fresh = restarted(world)
     run_cycle(fresh.scheduler, NOW + timedelta(minutes=29, seconds=45))
     assert fresh.kube.status("budgets", NS, "monthly")["spent"] == 4.42
+
+
+def test_a_quote_counts_a_budget_s_unwritten_accrual_once() -> None:
+    # `plan --cluster` kept the jobs' accrual past their statuses as a deleted job's cost,
+    # and accrued it again: 4.50 USD quoted for a Budget at 4.42 (a hard one then had less
+    # room than it has).
+    world = World()
+    world.kube.put("budgets", budget("monthly", period="month"))
+    big = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "10h"}
+    world.kube.put("trainingjobs", job("a", options=[big]))
+    world.kube.put("trainingjobs", job("b", options=[{**big, "devicesPerWorker": 1}]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
+    world.kube.put("trainingjobs", job("c", options=[{**big, "devicesPerWorker": 1}]))
+    for seconds in (10, 30):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=seconds))
+    assert world.kube.status("budgets", NS, "monthly")["unwrittenAccrual"] > 0
+    fresh = restarted(world)
+    quoted = _spent_now(fresh.cache, fresh.kube, NOW + timedelta(minutes=29, seconds=30))
+    assert round(quoted[NS, "monthly"], 2) == 4.42
 
 
 def test_a_job_deleted_while_no_operator_ran_keeps_its_cost_in_its_budgets() -> None:

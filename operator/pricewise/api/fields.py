@@ -174,8 +174,9 @@ def quantity_field(description: str, most: str) -> Any:
             "x-kubernetes-validations": [
                 cel(
                     "type(self) == string ? (!isQuantity(self) || "
-                    f"quantity(self).compareTo(quantity('{most}')) <= 0) : self <= {largest}",
-                    f"must be at most {most}",
+                    f"quantity(self).compareTo(quantity('{most}')) <= 0) : "
+                    f"self >= 0 && self <= {largest}",
+                    f"must be from 0 to {most}",
                 )
             ],
         },

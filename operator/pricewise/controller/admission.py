@@ -197,8 +197,10 @@ class Admission:
         try:
             owner = await self.kube.owner_uid("services", meta["namespace"], meta["name"])
         except ApiError as err:
+            if err.status != 403:
+                raise  # logged by the caller, and tried again next cycle
             # Not a refusal of the job: the operator may not read Services (a Role of before
-            # this check), or the read failed. Taken as its own, as before the check.
+            # this check). Taken as its own, as before the check.
             log.warning(
                 "Service %s/%s exists and cannot be read (%s): taken as the job's",
                 meta["namespace"],

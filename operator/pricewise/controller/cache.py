@@ -700,8 +700,12 @@ class Cache:
         return found[1] if found else None
 
     def _pool_of(self, pool: str | None) -> tuple[api.PriceTable, api.Pool] | None:
-        """The oldest PriceTable with a pool of this name, and that pool."""
+        """The oldest PriceTable planning uses with a pool of this name (one in another
+        currency than the cluster's is left out of planning), and that pool."""
+        pricing = self.pricing_table()
         for table in self.tables_by_age():
+            if pricing is not None and table.spec.currency != pricing.spec.currency:
+                continue
             for spec in table.spec.pools:
                 if spec.name == pool:
                     return table, spec

@@ -198,8 +198,9 @@ def _spent_now(cache: Cache, kube: Kube, now: datetime) -> dict[tuple[str, str],
     alone, their cost was left out."""
     accountant = Accountant(cache, kube)
     pools, _ = cache.pools()
-    accountant.keep_unseen(now)
+    # Settled first, as the cycle does: `keep_unseen` counts the jobs as accrued up to now.
     accountant.settle(now, {p.name: p for p in pools})
+    accountant.keep_unseen(now)
     for namespace, name in cache.budgets:
         accountant.budget_status(namespace, name, now)
     return accountant.spent_now(now)
