@@ -161,23 +161,26 @@ def _retry_after(header: str | None) -> float:
 
 async def _answer(response: aiohttp.ClientResponse, method: str, path: str) -> dict[str, Any]:
     """A response's decoded JSON, or the ApiError it says."""
+    request = f"{method} {path}"
     try:
-        data: dict[str, Any] = (
-            await response.json(content_type=None) if response.content_length != 0 else {}
-        )
+        data = await response.json(content_type=None) if response.content_length != 0 else {}
     except ValueError:  # a proxy's error page, or a server that is not Kubernetes at all
         raise ApiError(
             response.status,
             f"the answer is {response.content_type or 'not JSON'}, not the API server's JSON: "
             f"is {response.url.origin()} the cluster's API server (the kubeconfig's server)?",
-            f"{method} {path}",
+            request,
         ) from None
+    data = {} if data is None else data  # an empty body sent in chunks
     if response.status >= 400:
-        message = str(data.get("message", response.reason)) if isinstance(data, dict) else str(data)
+        said = data.get("message") if isinstance(data, dict) else None
+        message = str(said or response.reason)
         if response.status == 404 and _unserved(path, data):
             message += "; the pricewise CRDs are not installed: kubectl apply -f crds/"
         error = ConflictError if response.status == 409 else ApiError
-        raise error(response.status, message, f"{method} {path}")
+        raise error(response.status, message, request)
+    if not isinstance(data, dict):
+        raise ApiError(response.status, f"the answer is a JSON {type(data).__name__}", request)
     return data
 
 

@@ -1943,7 +1943,7 @@ def test_a_gang_admitted_by_a_leader_stopped_before_its_workers_gets_them_from_t
     for pod in world.kube.pods(NS):
         world.kube.delete("pods", NS, pod["metadata"]["name"])
     later = NOW + timedelta(minutes=5)
-    world.scheduler._leading_since = later - timedelta(seconds=1)
+    world.scheduler.term_started = lambda: later - timedelta(seconds=1)
     run_cycle(world.scheduler, later)
     # Its placement stands (released, it was placed again at once, admitted anew).
     assert world.job("gang")["admittedAt"] == "2026-11-29T12:00:00Z"

@@ -71,3 +71,44 @@ def test_a_client_whose_replica_lost_its_lease_sends_no_write() -> None:
     with pytest.raises(ApiError, match="Lease lapsed") as refused:
         asyncio.run(api.patch_status("trainingjobs", "a", "j", {"phase": "Admitted"}))
     assert (refused.value.status, sum(api.requests.values())) == (503, 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [
+        (200, b"", {}),  # an empty body sent in chunks read as None, then failed its callers
+        (502, b"", "HTTP 502: Bad Gateway"),  # read "HTTP 502: None"
+        (503, b'"overloaded"', "HTTP 503: Service Unavailable"),
+        (200, b"[1]", "HTTP 200: the answer is a JSON list"),
+    ],
+)
+def test_an_answer_of_another_shape_is_an_api_error_or_nothing(
+    status: int, body: bytes, says: object
+) -> None:
+    async def ask() -> object:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(status=status)
+            response.enable_chunked_encoding()
+            response.content_type = "application/json"
+            await response.prepare(request)
+            if body:
+                await response.write(body)
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_get("/api/v1/nodes", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        api = Kube(client.Configuration(host=f"http://127.0.0.1:{runner.addresses[0][1]}"))
+        try:
+            return await api.request("GET", "/api/v1/nodes")
+        except ApiError as err:
+            return str(err)
+        finally:
+            await api.close()
+            await runner.cleanup()
+
+    assert asyncio.run(ask()) == says

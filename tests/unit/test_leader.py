@@ -52,6 +52,26 @@ def test_a_replica_says_once_whose_lease_it_waits_for_then_takes_it_over(
     assert kube.lease["spec"]["holderIdentity"] == "pricewise-new"
 
 
+def test_a_leader_s_term_begins_when_it_takes_the_lease_not_at_each_renewal() -> None:
+    # An admitted gang's wait for its nodes counts from the term's start at the earliest: a
+    # term kept from before another replica led released such gangs at once.
+    kube = Leases("")
+    clock = [100.0]
+    a = LeaseElector(kube, "ops", "pricewise", "a", clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert a.term_started is None
+    assert asyncio.run(a.try_acquire(NOW))
+    assert a.term_started == NOW
+    clock[0] += 5
+    assert asyncio.run(a.try_acquire(NOW + timedelta(seconds=5)))
+    assert a.term_started == NOW  # a renewal
+    clock[0] += 20  # its renewals lapsed; b takes the Lease, then a takes it back from b
+    assert not a.is_leader and a.term_started is None
+    b = LeaseElector(kube, "ops", "pricewise", "b")  # type: ignore[arg-type]
+    assert asyncio.run(b.try_acquire(NOW + timedelta(seconds=30)))
+    assert asyncio.run(a.try_acquire(NOW + timedelta(seconds=60)))
+    assert a.term_started == NOW + timedelta(seconds=60)
+
+
 class Hanging(Leases):
     """An API server whose answers stop coming (a half-open connection)."""
 

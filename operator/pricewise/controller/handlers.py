@@ -116,6 +116,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         LoopSettings(period_s=config.period_s),
         is_leader=lambda: elector.is_leader,
         led_elsewhere=lambda: elector.led_elsewhere,
+        term_started=lambda: elector.term_started,
         metrics=metrics,
         preemption=PreemptionSettings(min_run_s=config.preemption_min_run_s),
     )

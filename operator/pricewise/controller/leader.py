@@ -50,6 +50,9 @@ class LeaseElector:
         """When (by `clock`) the renewal last written was sent; None while not holding."""
         self._standing_by: str | None = None
         """The other holder last said to hold the Lease, so that it is said once."""
+        self._acquired: datetime | None = None
+        """The acquireTime of the Lease this replica last wrote: when its term began (a lapse
+        of its own renewals, with no other holder between, does not begin another)."""
 
     @property
     def is_leader(self) -> bool:
@@ -62,6 +65,11 @@ class LeaseElector:
         """Whether another replica was last seen holding the Lease: a leader whose renewals
         lapsed without one may lead again, and bill what it saw meanwhile."""
         return self._standing_by is not None
+
+    @property
+    def term_started(self) -> datetime | None:
+        """When this replica's term as leader began; None while it does not lead."""
+        return self._acquired if self.is_leader else None
 
     def stand_down(self) -> None:
         """Stop counting as leader until a renewal goes through again."""
@@ -122,6 +130,7 @@ class LeaseElector:
             self.stand_down()
             return False
         self._renewed = sent  # the Lease runs from the renewTime written, not from the answer
+        self._acquired = parse_time(lease["spec"].get("acquireTime"))
         return True
 
     async def release(self) -> None:

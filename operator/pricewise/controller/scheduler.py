@@ -98,6 +98,7 @@ class Scheduler:
         metrics: Metrics | None = None,
         preemption: PreemptionSettings | None = None,
         led_elsewhere: Callable[[], bool] = lambda: False,
+        term_started: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self.cache = cache
         self.kube = kube
@@ -108,6 +109,9 @@ class Scheduler:
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
         self.led_elsewhere = led_elsewhere
+        self.term_started = term_started
+        """When this replica's term as leader began (the Lease's acquireTime), None where
+        unknown: an admitted gang's wait for its nodes counts from it at the earliest."""
         self.metrics = metrics
         self.preemption = preemption or PreemptionSettings()
         self._preempting: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -125,9 +129,6 @@ class Scheduler:
         """PriceTables whose prices changed, and how, for events at the next cycle."""
         self._stopping = False
         """Set once the operator stops: the cycle under way ends, no other starts."""
-        self._leading_since: datetime | None = None
-        """When this replica's current term as leader began: an admitted gang's wait for its
-        nodes counts from it at the earliest (see `_transition`)."""
 
     def poke(self) -> None:
         """Ask for a cycle soon (after the debounce)."""
@@ -196,14 +197,11 @@ class Scheduler:
             if self._stopping:
                 return
             if not self.is_leader():
-                self._leading_since = None
                 if self.led_elsewhere():  # not on a lapse of its own renewals: it may lead on
                     self.teller.stop()  # the leader writes statuses now
                     self.cache.departed.clear()  # the leader bills them
                 continue
-            now = datetime.now(UTC)
-            self._leading_since = self._leading_since or now
-            primed = await self.counted_cycle(now, primed)
+            primed = await self.counted_cycle(datetime.now(UTC), primed)
 
     async def counted_cycle(self, now: datetime, primed: bool = True) -> bool:
         """One cycle (the start-up list first, unless `primed`), counted by its result: an
@@ -534,9 +532,9 @@ class Scheduler:
         # Time no replica led is no wait of the workers' for their nodes: an operator stopped
         # after admitting a gang, before creating its workers, had it released at the next
         # one's first cycle, though that cycle creates them.
-        admitted = st.admitted_at
-        if admitted is not None and self._leading_since is not None:
-            admitted = max(admitted, self._leading_since)
+        admitted, term = st.admitted_at, self.term_started()
+        if admitted is not None and term is not None:
+            admitted = max(admitted, term)
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, admitted, now, lost_nodes=lost,
             restarts=restarts, estimated_end=end, planned_nodes=st.nodes,
