@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from factory import NOW
 from fake_kube import run_cycle
@@ -206,3 +207,30 @@ def test_a_cycle_whose_lease_lapses_during_the_solve_writes_nothing(
     assert [d.job.name for d in plan.placed] == ["a"]  # decided, but not written
     assert world.kube.pods(NS) == []
     assert world.job("a").get("phase") in (None, "Pending")
+
+
+def test_a_renewal_the_api_server_does_not_answer_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every failed renewal logged a 52-line traceback, every 2 s: most of an outage's log.
+    monkeypatch.setattr(handlers, "RETRY_S", 0.05)
+
+    class Down(Leases):
+        async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+            raise aiohttp.ClientConnectionError("Cannot connect to host 10.0.0.1:443")
+
+    class Loop:
+        def poke(self) -> None:
+            pass
+
+    async def watch() -> None:
+        elector = LeaseElector(Down("me"), "ops", "pricewise", "me")  # type: ignore[arg-type]
+        task = asyncio.create_task(handlers._elect(elector, Loop()))  # type: ignore[arg-type]
+        await asyncio.sleep(0.12)
+        task.cancel()
+
+    caplog.set_level(logging.INFO, "pricewise.controller")
+    asyncio.run(watch())
+    failed = [r for r in caplog.records if r.getMessage().startswith("lease renewal failed")]
+    assert failed and all(r.exc_info is None for r in failed)
+    assert failed[0].getMessage() == ("lease renewal failed: Cannot connect to host 10.0.0.1:443")

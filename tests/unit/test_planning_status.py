@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from pricewise.api.models import TrainingJob
 from pricewise.controller import scheduler as scheduler_module
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
+from pricewise.controller.listing import RELIST_EVERY_S
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import _spent_now, quote
 from pricewise.controller.scheduler import LoopSettings, Scheduler
@@ -1186,3 +1188,25 @@ def test_a_job_waiting_for_room_past_its_max_wait_says_so_once_with_a_warning() 
     (after,) = exceeded()
     assert (after["status"], after["reason"]) == ("False", "Admitted")
     assert after["message"] == f"Previously: {condition['message']}"
+
+
+def test_a_job_deleted_while_the_watches_were_broken_is_forgotten_at_the_next_list() -> None:
+    # A watch that lists again after a break (410 Gone, an API server restart) sends no event
+    # for what was deleted meanwhile: the job stayed in the cache, its worker holding its node
+    # (the job waiting for it told the pool frees at its end), its cost accruing, and every
+    # cycle failing to write its status (seen live).
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    assert world.job("c")["phase"] == "Pending"
+    world.kube.objects.pop(("trainingjobs", NS, "a"))
+    for pod in world.kube.pods(NS):
+        if pod["metadata"]["name"].startswith("a-"):
+            world.kube.objects.pop(("pods", NS, pod["metadata"]["name"]))
+    # A cycle lists again once RELIST_EVERY_S have passed since the last list.
+    world.scheduler._listed_at = time.monotonic() - RELIST_EVERY_S
+    asyncio.run(world.scheduler.counted_cycle(NOW + timedelta(minutes=6)))
+    assert (NS, "a") not in world.cache.jobs
+    assert not world.cache.workers_of(NS, "a")
+    assert world.job("c")["phase"] == "Admitted"

@@ -210,6 +210,11 @@ class Cache:
         if pod.job is not None and pod.index is not None:
             self._workers.setdefault((key[0], pod.job), {})[key] = pod
 
+    def pod_uid(self, key: Key) -> str | None:
+        """The uid of the pod of this key as last taken, None where none is held."""
+        known = self._pod_meta.get(key)
+        return None if known is None else known[0]
+
     def forget_pod(self, key: Key, gone_at: datetime | None = None) -> None:
         """A pod is gone; a worker deleted at `gone_at` (`records.gone_at`) is billed up to
         then by the next accrual (see `departed`)."""

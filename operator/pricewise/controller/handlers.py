@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import kopf
 
 from pricewise.api.models import GROUP, VERSION
@@ -141,6 +142,11 @@ async def _elect(elector: LeaseElector, scheduler: Scheduler) -> None:
             elector.stand_down()
             log.warning("lease renewal took over %gs: not scheduling until one goes through",
                         RENEW_DEADLINE_S)  # fmt: skip
+        except (ApiError, aiohttp.ClientError, OSError) as err:
+            # The API server's answer, or why none came, in a line: a traceback every 2 s made
+            # most of an outage's log.
+            elector.stand_down()
+            log.warning("lease renewal failed: %s", str(err) or type(err).__name__)
         except Exception:
             elector.stand_down()
             log.exception("lease renewal failed")

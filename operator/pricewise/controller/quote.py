@@ -1,25 +1,24 @@
 """A view of the live cluster as the scheduler has it, and a quote for new TrainingJobs in it.
 
-`list_into` is how a scheduler's cache starts (a list of each kind, so that the first cycle sees
-everything); `quote` does the same from `pricewise plan --cluster` and adds the new jobs as if
-they had just been submitted: the plan then says where, when and for how much they would run
-beside everything already running, planned and pending.
+`quote` lists the cluster as a scheduler's cache starts (`listing.list_into`) for `pricewise plan
+--cluster`, and adds the new jobs as if they had just been submitted: the plan then says where,
+when and for how much they would run beside everything already running, planned and pending.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from pricewise.api import holds
-from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, GROUP, VERSION, TrainingJob
+from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, TrainingJob
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.config import ConfigError, OperatorConfig, from_environment
+from pricewise.controller.listing import list_into
 from pricewise.controller.records import JobRecord
 from pricewise.core.explain import Decision
 from pricewise.core.preemption import (
@@ -53,30 +52,6 @@ QUOTED_SETTINGS = (
 
 class QuoteError(Exception):
     """A new job the quote cannot plan, with the field at fault."""
-
-
-def _listed(cache: Cache) -> list[tuple[str, Callable[[Mapping[str, Any]], Any]]]:
-    return [
-        ("/api/v1/nodes", cache.upsert_node),
-        ("/api/v1/pods", cache.upsert_pod),
-        ("/api/v1/resourcequotas", cache.upsert_quota),
-        (f"/apis/{GROUP}/{VERSION}/pricetables", cache.upsert_price_table),
-        (f"/apis/{GROUP}/{VERSION}/budgets", cache.upsert_budget),
-        (f"/apis/{GROUP}/{VERSION}/trainingjobs", cache.upsert_job),
-    ]
-
-
-async def list_into(cache: Cache, kube: Kube) -> None:
-    """List every kind the cache holds into it, once."""
-    for path, upsert in _listed(cache):
-        listed = await kube.request("GET", path)
-        for item in listed.get("items") or []:
-            try:
-                upsert(item)
-            except Exception:  # one object the cache cannot take must not keep out the rest
-                meta = item.get("metadata") or {}
-                name = "/".join(filter(None, (meta.get("namespace"), meta.get("name"))))
-                log.exception("%s %s left out of the cache", path.rsplit("/", 1)[-1], name)
 
 
 @dataclass(frozen=True)

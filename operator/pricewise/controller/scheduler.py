@@ -36,8 +36,8 @@ from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
+from pricewise.controller.listing import RELIST_EVERY_S, forget_unlisted, list_into
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.quote import list_into
 from pricewise.controller.records import JobRecord, Key, key_of
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
@@ -129,6 +129,8 @@ class Scheduler:
         """PriceTables whose prices changed, and how, for events at the next cycle."""
         self._stopping = False
         """Set once the operator stops: the cycle under way ends, no other starts."""
+        self._listed_at: float | None = None
+        """When (monotonic) the cache was last set right by a list (`prime`, `relist`)."""
 
     def poke(self) -> None:
         """Ask for a cycle soon (after the debounce)."""
@@ -179,6 +181,24 @@ class Scheduler:
         their workers. A list of each kind makes the first view complete.
         """
         await list_into(self.cache, self.kube)
+        self._listed_at = time.monotonic()
+
+    async def relist(self, now: datetime) -> None:
+        """Forget the jobs, pods and nodes a list no longer holds (deleted while a watch was
+        broken: see `listing`), each job's costs settled up to `now`."""
+        self._listed_at = time.monotonic()
+        forgotten = await forget_unlisted(
+            self.cache, self.kube, now, lambda key: self.job_deleted(key, now)
+        )
+        if forgotten:
+            shown = ", ".join(forgotten[:5]) + (", ..." if len(forgotten) > 5 else "")
+            log.warning(
+                "%d object(s) deleted unseen by the watches (%s): forgotten, their costs "
+                "settled up to now",
+                len(forgotten),
+                shown,
+            )
+            self.poke()
 
     async def run(self) -> None:
         """Run cycles until cancelled, or until `stop_after_cycle`."""
@@ -215,6 +235,10 @@ class Scheduler:
             if not primed:
                 await self.prime()
                 primed = True
+            elif self._listed_at is not None and (
+                time.monotonic() - self._listed_at >= RELIST_EVERY_S
+            ):
+                await self.relist(now)
             await self.cycle(now)
         except Exception:  # a failed cycle is retried by the next one
             log.exception("scheduling cycle failed")
