@@ -9,6 +9,7 @@ there. The report gives, per module, the mutants the tests killed and those that
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -29,13 +30,18 @@ TESTS = (
     "tests/unit/test_solver.py",
     "tests/unit/test_solver_properties.py",
     "tests/unit/test_accounting.py",
+    "tests/unit/test_refusal_edges.py",
+    "tests/unit/test_explain_edges.py",
+    "tests/unit/test_preemption_edges.py",
+    "tests/unit/test_phases_status.py",
+    "tests/unit/test_relaxation_floor.py",
 )
 CONFIG = """
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = [{paths}]
 pytest_add_cli_args_test_selection = [{tests}]
-pytest_add_cli_args = ["-p", "no:logging", "-p", "no:cacheprovider", "-q"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]
 also_copy = ["examples"]
 do_not_mutate_patterns = ["^\\\\s*log\\\\."]
 """
@@ -78,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="2", help="parallel test runs")
     args = parser.parse_args(argv)
     prepare(args.modules)
-    run = subprocess.run(["mutmut", "run", "--max-children", args.jobs], cwd=WORK, check=False)
+    # Tests that run `python -m pricewise` as a process must import the mutated package, not
+    # the installed one: without it they killed no mutant.
+    env = {**os.environ, "PYTHONPATH": str(WORK / "mutants" / "src")}
+    run = subprocess.run(
+        ["mutmut", "run", "--max-children", args.jobs], cwd=WORK, check=False, env=env
+    )
     if run.returncode != 0:
         return run.returncode
     print(f"\n{'module':<12} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
