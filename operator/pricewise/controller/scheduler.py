@@ -238,7 +238,9 @@ class Scheduler:
             elif self._listed_at is not None and (
                 time.monotonic() - self._listed_at >= RELIST_EVERY_S
             ):
-                await self.relist(now)
+                # A list that fails is tried again in RELIST_EVERY_S: the cycle goes on.
+                async with _async_step("relist", "relist"):
+                    await self.relist(now)
             await self.cycle(now)
         except Exception:  # a failed cycle is retried by the next one
             log.exception("scheduling cycle failed")
