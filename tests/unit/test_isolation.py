@@ -1879,11 +1879,9 @@ def test_a_job_created_again_during_the_solve_is_not_placed_by_the_old_one_s_dec
     assert world.job("again").get("phase") in (None, "Pending") and world.kube.pods(NS) == []
 
 
-def test_an_earlier_job_s_service_collected_meanwhile_is_made_before_the_workers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Gone between the create's conflict and the read of its owner: the workers were made with
-    # no rendezvous Service, and no later cycle made one.
+def _gang_made_again() -> World:
+    """A 2-worker job placed, deleted (its workers gone, its Service still being collected)
+    and made again under its name, not yet placed."""
     world = World()
     gang = {"workers": {"min": 2, "max": 2}}
     world.kube.put("trainingjobs", job("rec", **gang))
@@ -1892,6 +1890,15 @@ def test_an_earlier_job_s_service_collected_meanwhile_is_made_before_the_workers
     for pod in world.kube.pods(NS):
         world.kube.delete("pods", NS, pod["metadata"]["name"])
     world.kube.put("trainingjobs", job("rec", **gang))
+    return world
+
+
+def test_an_earlier_job_s_service_collected_meanwhile_is_made_before_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Gone between the create's conflict and the read of its owner: the workers were made with
+    # no rendezvous Service, and no later cycle made one.
+    world = _gang_made_again()
     owner_uid = world.kube.owner_uid
 
     async def collected(plural: str, namespace: str, name: str) -> str | None:
@@ -2007,14 +2014,7 @@ def test_a_service_that_cannot_be_read_for_a_while_holds_the_gang_s_workers(
     # Only a 403 (a Role without get on Services) lets the Service be taken as the job's: a
     # 503 let the workers of a job made again under its name be created beside the earlier
     # job's Service, which went with it.
-    world = World()
-    gang = {"workers": {"min": 2, "max": 2}}
-    world.kube.put("trainingjobs", job("rec", **gang))
-    world.cycle()
-    world.kube.delete("trainingjobs", NS, "rec")
-    for pod in world.kube.pods(NS):
-        world.kube.delete("pods", NS, pod["metadata"]["name"])
-    world.kube.put("trainingjobs", job("rec", **gang))
+    world = _gang_made_again()
 
     async def unavailable(plural: str, namespace: str, name: str) -> str | None:
         raise ApiError(503, "etcdserver: leader changed")

@@ -26,23 +26,27 @@ async def _ask(answers: list[tuple[int, dict[str, str]]]) -> tuple[Any, int]:
         body = {"message": "storage is (re)initializing"} if status == 429 else {"items": []}
         return web.json_response(body, status=status, headers=headers)
 
+    got = await _get_once(handle, "/apis/pricewise.dev/v1alpha1/pricetables")
+    return got, asked
+
+
+async def _get_once(handle: Any, path: str) -> Any:
+    """GET `path` once from a local server answering it with `handle`: what the client
+    returned, or the ApiError it raised."""
     app = web.Application()
-    app.router.add_get("/apis/pricewise.dev/v1alpha1/pricetables", handle)
+    app.router.add_get(path, handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    api = Kube(client.Configuration(host=f"http://127.0.0.1:{port}"))
+    api = Kube(client.Configuration(host=f"http://127.0.0.1:{runner.addresses[0][1]}"))
     try:
-        try:
-            got: Any = await api.request("GET", "/apis/pricewise.dev/v1alpha1/pricetables")
-        except ApiError as err:
-            got = err
+        return await api.request("GET", path)
+    except ApiError as err:
+        return err
     finally:
         await api.close()
         await runner.cleanup()
-    return got, asked
 
 
 def test_a_429_is_asked_again_after_its_retry_after() -> None:
@@ -96,19 +100,7 @@ def test_an_answer_of_another_shape_is_an_api_error_or_nothing(
             await response.write_eof()
             return response
 
-        app = web.Application()
-        app.router.add_get("/api/v1/nodes", handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        api = Kube(client.Configuration(host=f"http://127.0.0.1:{runner.addresses[0][1]}"))
-        try:
-            return await api.request("GET", "/api/v1/nodes")
-        except ApiError as err:
-            return str(err)
-        finally:
-            await api.close()
-            await runner.cleanup()
+        got = await _get_once(handle, "/api/v1/nodes")
+        return str(got) if isinstance(got, ApiError) else got
 
     assert asyncio.run(ask()) == says

@@ -686,11 +686,10 @@ def test_a_deleted_job_s_cost_is_kept_though_the_others_accrued_more_while_no_op
     assert fresh.kube.status("budgets", NS, "monthly")["spent"] == 1.52
 
 
-def test_a_budget_s_spend_does_not_fall_for_a_job_deleted_while_no_operator_ran() -> None:
-    # a (8 USD an hour) and b (1 USD) run from 12:00; their accruals are written at 12:29 and
-    # the budget's spend at 12:29:30, with half a minute of each beyond them. a is deleted, and
-    # an operator is back at 12:29:45: a's last half minute, counted in the budget's 4.42, was
-    # lost (4.36 written), where b's quarter minute since could not make up for it.
+def budget_written_between_accruals() -> World:
+    """a (8 USD an hour) and b (1 USD) run from 12:00; their accruals are written at 12:29 and
+    the budget's spend (4.42) at 12:29:30, with half a minute of each beyond them: a new job's
+    commitment had the budget written between the accruals'."""
     world = World()
     world.kube.put("budgets", budget("monthly", period="month"))
     big = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "10h"}
@@ -699,11 +698,19 @@ def test_a_budget_s_spend_does_not_fall_for_a_job_deleted_while_no_operator_ran(
     world.cycle()
     start_workers(world, "2026-11-29T12:00:00Z")
     run_cycle(world.scheduler, NOW + timedelta(minutes=29))
-    # A new job's commitment has the budget written at 12:29:30, between the accruals'.
     world.kube.put("trainingjobs", job("c", options=[{**big, "devicesPerWorker": 1}]))
     for seconds in (10, 30):
         run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=seconds))
-    assert world.kube.status("budgets", NS, "monthly")["spent"] == 4.42
+    status = world.kube.status("budgets", NS, "monthly")
+    assert status["spent"] == 4.42 and status["unwrittenAccrual"] > 0
+    return world
+
+
+def test_a_budget_s_spend_does_not_fall_for_a_job_deleted_while_no_operator_ran() -> None:
+    # a is deleted, and an operator is back at 12:29:45: a's last half minute, counted in the
+    # budget's 4.42, was lost (4.36 written), where b's quarter minute since could not make up
+    # for it.
+    world = budget_written_between_accruals()
     world.kube.objects.pop(("trainingjobs", NS, "a"))
     for pod in world.kube.pods(NS):
         if pod["metadata"]["name"].startswith("a-"):
@@ -717,19 +724,7 @@ def test_a_quote_counts_a_budget_s_unwritten_accrual_once() -> None:
     # `plan --cluster` kept the jobs' accrual past their statuses as a deleted job's cost,
     # and accrued it again: 4.50 USD quoted for a Budget at 4.42 (a hard one then had less
     # room than it has).
-    world = World()
-    world.kube.put("budgets", budget("monthly", period="month"))
-    big = {"accelerator": "nvidia-l4", "devicesPerWorker": 8, "duration": "10h"}
-    world.kube.put("trainingjobs", job("a", options=[big]))
-    world.kube.put("trainingjobs", job("b", options=[{**big, "devicesPerWorker": 1}]))
-    world.cycle()
-    start_workers(world, "2026-11-29T12:00:00Z")
-    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
-    world.kube.put("trainingjobs", job("c", options=[{**big, "devicesPerWorker": 1}]))
-    for seconds in (10, 30):
-        run_cycle(world.scheduler, NOW + timedelta(minutes=29, seconds=seconds))
-    assert world.kube.status("budgets", NS, "monthly")["unwrittenAccrual"] > 0
-    fresh = restarted(world)
+    fresh = restarted(budget_written_between_accruals())
     quoted = _spent_now(fresh.cache, fresh.kube, NOW + timedelta(minutes=29, seconds=30))
     assert round(quoted[NS, "monthly"], 2) == 4.42
 
