@@ -1177,6 +1177,32 @@ def test_a_cycle_whose_writes_fail_counts_as_failed(monkeypatch: pytest.MonkeyPa
     assert registry.get_sample_value("pricewise_decisions_total", admitted) == 1
 
 
+def test_waiting_statuses_that_fail_beside_the_loop_count_as_the_next_cycle_s_failure() -> None:
+    # Written beside the loop, a waiting job's status refused by the API server was logged
+    # and counted nowhere: a cluster refusing them all looked healthy to PricewiseSolverFailing.
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    registry = world.scheduler.metrics.registry
+
+    async def refused(*_: Any, **__: Any) -> bool:
+        raise ApiError(422, "admission webhook denied the request")
+
+    world.scheduler.admission.apply = refused  # type: ignore[method-assign]
+    h100 = [{"accelerator": "nvidia-h100", "devicesPerWorker": 1, "duration": "1h"}]
+    world.kube.put("trainingjobs", job("waits", options=h100))  # no pool offers it
+
+    async def scenario() -> None:
+        await world.scheduler.counted_cycle(NOW)
+        await world.scheduler.teller.drained()
+        await world.scheduler.counted_cycle(NOW + timedelta(seconds=30))
+        await world.scheduler.teller.drained()
+
+    asyncio.run(scenario())
+    count = registry.get_sample_value("pricewise_scheduling_cycles_total", {"result": "error"})
+    assert count == 1  # the second cycle, for the first one's write
+    assert world.scheduler.teller.take_failed() == 1  # the second's, for the third
+
+
 def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     world = World()
     world.kube.refuse = lambda m: (

@@ -247,6 +247,10 @@ class Scheduler:
             faults.append("the cycle")
         finally:
             _FAULTS.reset(token)
+        if failed := self.teller.take_failed():
+            # Written beside the loop, they failed unseen by PricewiseSolverFailing (a cluster
+            # refusing every waiting job's status looked healthy).
+            faults.append(f"{failed} waiting job status(es)")
         if faults:
             log.error("scheduling cycle failed in part: %s", ", ".join(sorted(set(faults))))
         if self.metrics is not None:

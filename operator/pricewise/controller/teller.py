@@ -53,6 +53,14 @@ class Teller:
         """When each job's status was last written, as the writing cycle's clock read."""
         self._edits: dict[Key, int] = {}
         """Each job's namespace's `Cache.limit_edits` when its status was last made."""
+        self.failed = 0
+        """Writes that failed since the loop last took the count (`take_failed`)."""
+
+    def take_failed(self) -> int:
+        """The writes that failed since the last call: the cycle that follows counts them
+        as its own failure, as it counts its own writes' (they ran beside it)."""
+        failed, self.failed = self.failed, 0
+        return failed
 
     def tell(
         self,
@@ -143,5 +151,6 @@ class Teller:
                     self._edits[key] = edits
                 except Exception as err:  # one job's write must not stop the others'
                     log.error("status of %s/%s not written: %s", *key, err)
+                    self.failed += 1
 
         await asyncio.gather(*(writer() for _ in range(self.writers)))
