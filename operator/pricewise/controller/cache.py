@@ -705,16 +705,19 @@ class Cache:
         return found[1] if found else None
 
     def _pool_of(self, pool: str | None) -> tuple[api.PriceTable, api.Pool] | None:
-        """The oldest PriceTable planning uses with a pool of this name (one in another
-        currency than the cluster's is left out of planning), and that pool."""
-        pricing = self.pricing_table()
-        for table in self.tables_by_age():
-            if pricing is not None and table.spec.currency != pricing.spec.currency:
-                continue
+        """The oldest PriceTable planning uses with a pool of this name, and that pool."""
+        for table in self.planning_tables():
             for spec in table.spec.pools:
                 if spec.name == pool:
                     return table, spec
         return None
+
+    def planning_tables(self) -> list[api.PriceTable]:
+        """The PriceTables planning uses, oldest first: those in the cluster's currency (the
+        others are left out, with a CurrencyMismatch problem)."""
+        pricing = self.pricing_table()
+        currency = pricing.spec.currency if pricing else "USD"
+        return [t for t in self.tables_by_age() if t.spec.currency == currency]
 
     def tables_by_age(self) -> list[api.PriceTable]:
         """Valid PriceTables, oldest first (then by name): the oldest owns any node that a
@@ -796,9 +799,8 @@ class Cache:
             for t in tables
             if pricing is not None and t.spec.currency != currency
         ]
-        same = [t for t in tables if t.spec.currency == currency]
         nodes = [self._closing(n) for n in self.nodes.values()]
-        pools, more = nodepools.pools_from(same, nodes, self.node_usage())
+        pools, more = nodepools.pools_from(self.planning_tables(), nodes, self.node_usage())
         releases = self.releases()
         pools = tuple(
             replace(
