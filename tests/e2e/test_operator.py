@@ -463,6 +463,41 @@ def test_updating_a_pending_job_replans_it(
     assert placed["observedGeneration"] == 2
 
 
+def test_a_suspended_job_waits_without_room_and_a_running_one_is_stopped_until_resumed(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("pausable", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    job = training_job("paused", [pools.option("pausable", 8, duration="10h")], run_seconds=None)
+    job["spec"]["suspend"] = True
+    apply(cluster, namespace, job)
+    told = wait_reason(cluster, namespace, "paused", "Suspended")
+    assert told["phase"] == "Pending" and not told.get("plannedStart")
+    # The node is free and the job fits: only its spec keeps it off.
+    assert cluster.kubectl("get", "pods", "-n", namespace, "-o", "name").stdout.strip() == ""
+    patch = ["patch", "tj", "paused", "-n", namespace, "--type", "merge", "-p"]
+    cluster.kubectl(*patch, '{"spec":{"suspend":false}}')
+    running = wait_phase(cluster, namespace, "paused", "Running")
+    resumed = next(c for c in running["conditions"] if c["type"] == "Suspended")
+    assert (resumed["status"], resumed["reason"]) == ("False", "Resumed")
+    cluster.kubectl(*patch, '{"spec":{"suspend":true}}')
+    stopped = wait_reason(cluster, namespace, "paused", "Suspended")
+    assert stopped["phase"] == "Pending" and stopped.get("restarts", 0) == 0, stopped
+    assert stopped["restartHistory"][-1].startswith("Suspended (spec.suspend) at "), stopped
+    suspended = next(c for c in stopped["conditions"] if c["type"] == "Suspended")
+    assert (suspended["status"], suspended["message"]) == ("True", stopped["message"])
+    wait_for(
+        lambda: (
+            not cluster.kubectl(
+                "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=paused", "-o", "name"
+            ).stdout.strip()
+        ),
+        60,
+        "the suspended job's worker to be deleted",
+    )
+    assert [e["type"] for e in events_of(cluster, namespace, "Suspended")] == ["Normal"] * 2
+
+
 def test_two_live_replicas_hand_over_the_lease(
     cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
 ) -> None:

@@ -359,9 +359,18 @@ class TrainingJobSpec(SpecModel):
         "or planned, pricewise may requeue running jobs of strictly lower priority to make room, "
         "choosing those whose lost work costs least. Never: the job waits instead.",
     )
+    suspend: bool = Field(
+        False,
+        description="Keep the job from running, as a batch/v1 Job's suspend: a pending job is "
+        "not planned and holds no room; a placed one is stopped (its workers deleted, its "
+        "progress and accrued cost kept, no restart counted), as a preemption stops it. Set "
+        "back to false, it is planned again, its wait counted from then. Its Suspended "
+        "condition says which.",
+    )
     max_wait: str | None = duration_field(
         None,
-        "Longest pricewise may hold the job back for cheaper capacity, from its submission, "
+        "Longest pricewise may hold the job back for cheaper capacity, from its submission "
+        "(or its resume after a suspend), "
         "e.g. 6h (default: the operator's scheduler.maxWait, 24h unless set); it waits only "
         "for room that frees within a day, its planning horizon. From eight tenths of it on, a "
         "job without a deadline starts before the others of its priority, oldest first, so "

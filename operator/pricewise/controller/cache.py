@@ -768,14 +768,15 @@ class Cache:
         )
 
     def pending(self) -> list[JobRecord]:
-        """Valid jobs waiting for a placement, oldest first; jobs of a namespace whose limits
-        cannot be checked are left out (see `namespace_holds`)."""
+        """Valid jobs waiting for a placement, oldest first; suspended jobs and jobs of a
+        namespace whose limits cannot be checked are left out (see `namespace_holds`)."""
         blocked = self.namespace_holds()
         waiting = [
             r
             for key, r in self.jobs.items()
             if r.phase == "Pending"
             and r.job is not None
+            and not r.suspended
             and not self.kept_waiting(key, r)
             and key[0] not in blocked
         ]
@@ -910,7 +911,10 @@ class Cache:
         # The start promised last cycle is kept in the status: a restart keeps the promise.
         jobs = tuple(
             without_missed_deadline(
-                replace(r.job, promised_start=r.status.planned_start), pools, now, currency
+                replace(r.job, promised_start=r.status.planned_start, created=_waits_from(r)),
+                pools,
+                now,
+                currency,
             )
             for r in self.pending()
             if r.job is not None
@@ -923,6 +927,15 @@ class Cache:
             budgets=tuple(self.budget_views(currency, now, {p.name: p for p in pools}, spent)),
             currency=currency,
         )
+
+
+def _waits_from(record: JobRecord) -> datetime | None:
+    """When planning counts a pending job's wait from: its creation, or its resume after a
+    suspend where that came later (the days it was suspended counted, it was overdue at once,
+    and placed before the jobs that had waited)."""
+    created = record.job.created if record.job else None
+    resumed = record.resumed_at
+    return max(created, resumed) if created and resumed else created or resumed
 
 
 def _saved(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pricewise.api.podrequests import device_resource
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import HELD_REASONS
+from pricewise.controller.status import SUSPENDED
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import LookAhead
@@ -36,12 +37,20 @@ PHASES = ("Pending", "Admitted", "Running", "Succeeded", "Failed")
 RESTART_CAUSES = ("WorkerFailed", "WorkerLost", "NodeLost")
 """What requeues a job (see `lifecycle.transition`)."""
 UNCOUNTED_WAITS = frozenset(
-    {*INFEASIBLE, *HELD_REASONS, *NAMESPACE_HOLDS, "InvalidSpec", "PlanningFailed", "Reserved"}
+    {
+        *INFEASIBLE,
+        *HELD_REASONS,
+        *NAMESPACE_HOLDS,
+        "InvalidSpec",
+        "PlanningFailed",
+        "Reserved",
+        SUSPENDED,
+    }
 )
-"""Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner or
-for a fix, and say so elsewhere (PricewiseObjectsRejected counts those held by an unreadable
-limit: one bad Budget paged three times), or they are planned to start (a job held five hours
-to save 0.40 USD paged as pending too long after one)."""
+"""Reasons of pending jobs that the oldest-pending age leaves out: they wait for their owner
+(suspended, or for a fix) and say so elsewhere (PricewiseObjectsRejected counts those held by
+an unreadable limit: one bad Budget paged three times), or they are planned to start (a job held
+five hours to save 0.40 USD paged as pending too long after one)."""
 
 
 class StateCollector(Collector):
@@ -416,7 +425,8 @@ class Metrics:
         self.lost_work_cost = CounterMetric(
             "pricewise_lost_work_cost",
             "Cost of work lost when a run was cut (since its last checkpoint), by reason "
-            "(Preempted, WorkerFailed, WorkerLost, NodeLost); accrued, never given back.",
+            "(Preempted, Suspended, WorkerFailed, WorkerLost, NodeLost); accrued, never given "
+            "back.",
             ["namespace", "pool", "reason", "currency"],
             registry=self.registry,
         )

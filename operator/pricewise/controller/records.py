@@ -14,6 +14,7 @@ from pricewise.api import models as api
 from pricewise.api import podrequests
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
 from pricewise.api.wire import read_job_status
+from pricewise.controller.status import SUSPENDED
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING
@@ -158,16 +159,29 @@ class JobRecord:
         return placed_at is not None and placed_at != self.body["metadata"].get("generation")
 
     @property
+    def suspended(self) -> bool:
+        """Whether the spec as it is now says `suspend`: read from the object, not the parsed
+        spec, which for a placed job is the one it was placed with (its other edits wait)."""
+        return (self.body.get("spec") or {}).get("suspend") is True
+
+    def _turned(self, kind: str, value: str) -> datetime | None:
+        """When the condition of type `kind` last turned to `value`, where it is that now."""
+        found = next((c for c in self.status.conditions if c.type == kind), None)
+        return found.last_transition_time if found and found.status == value else None
+
+    @property
+    def resumed_at(self) -> datetime | None:
+        """When the job was last resumed (its Suspended condition turned False), if ever."""
+        return self._turned(SUSPENDED, "False")
+
+    @property
     def waiting_since(self) -> datetime | None:
-        """When a pending job began to wait: its creation, or its last requeue (when its
-        Admitted condition last turned False). A requeued job older than an hour paged at once,
-        and one older than its max wait counted as past it."""
+        """When a pending job began to wait: its creation, its last requeue (when its Admitted
+        condition last turned False), or its resume. A requeued job older than an hour paged at
+        once, and one older than its max wait counted as past it."""
         created = parse_time(self.body["metadata"].get("creationTimestamp"))
-        admitted = next((c for c in self.status.conditions if c.type == "Admitted"), None)
-        released = (
-            admitted.last_transition_time if admitted and admitted.status == "False" else None
-        )
-        return max(t for t in (created, released) if t) if created or released else None
+        moments = [t for t in (created, self._turned("Admitted", "False"), self.resumed_at) if t]
+        return max(moments) if moments else None
 
     def waited_past_max_wait(
         self, job: Job, reason: str | None, now: datetime, default_s: float

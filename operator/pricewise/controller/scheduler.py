@@ -282,8 +282,8 @@ class Scheduler:
             await self._warn_of_accruals()
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now, starting)
-        async with _async_step("invalid jobs", "waiting"):
-            await self._report_invalid(now)
+        async with _async_step("jobs not planned", "waiting"):
+            await self._report_unplanned(now)
         # Begun before the snapshot, so that a snapshot that fails cannot hold the starts back.
         writing = asyncio.create_task(self._write_starts(starting, now))
         try:
@@ -519,6 +519,9 @@ class Scheduler:
                 log.warning("TrainingJob %s/%s is %s: deleting its workers", *key, record.phase)
                 steps.append(self.admission.stop_workers(record, ended_too=stray))
             if record.phase not in ACTIVE_PHASES:
+                continue
+            if record.suspended:
+                steps.append(self._suspend(record, now))
                 continue
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
                 step = self._transition(record, now)
@@ -784,62 +787,111 @@ class Scheduler:
             record = self.cache.jobs.get((namespace, name))
             if record is None:
                 continue
-            ran = format_duration(max((now - victim.since).total_seconds(), 0.0))
-            lost = format_micros(victim.lost(now), currency)
-            message = (
-                f"Preempted by {preemptor.key} (priority {preemptor.priority}) at "
-                f"{dated(now)}; ran {ran}, {lost} of work lost"
-            )
-            history = [*record.status.restart_history, message][-RESTART_HISTORY:]
-            fields = {
-                "restart_history": history,
-                "started_at": None,
-                "progress": self._saved(record, now),
-                # Written with the release: a restart before the next accrual write keeps it.
-                **self.accountant.fields(
-                    (namespace, name), self.cache.carbon_intensity(victim.pool)
-                ),
-            }
+            cut = f"Preempted by {preemptor.key} (priority {preemptor.priority})"
             # Its reason gives way to why it waits from the next cycle on: the condition keeps
             # that it was preempted until it is admitted again (`status.admitted_status`).
-            preempted = status.set_condition(
-                status.conditions_of(record.status),
-                "Preempted",
-                True,
-                "Preempted",
-                message,
-                now,
-                record.body["metadata"].get("generation"),
-            )
-            if await self.admission.release(record, "Preempted", message, now, fields, preempted):
-                log.info("job %s/%s requeued on pool %s: %s", namespace, name, victim.pool, message)
-                await self.admission.event(record, "Preempted", message, warning=True)
-                if self.metrics is not None:
-                    self.metrics.preemptions.labels(victim.pool).inc()
-                    self.metrics.lost_work_cost.labels(
-                        namespace, victim.pool, "Preempted", currency
-                    ).inc(from_micros(victim.lost(now)))
+            cut_now = await self._cut(record, victim, "Preempted", cut, currency, now)
+            if cut_now and self.metrics is not None:
+                self.metrics.preemptions.labels(victim.pool).inc()
         return preemptor_message(made, currency)
+
+    async def _suspend(self, record: JobRecord, now: datetime) -> None:
+        """Stop a placed job whose spec.suspend turned true, as a preemption stops it (its
+        progress and accrual kept, no restart counted): it waits, suspended, until its
+        spec.suspend is false (`_report_unplanned`). Its options and planned start go: it is
+        not planned."""
+        key = key_of(record.body)
+        run = self.cache.running_job(record, self.accountant.accruals.get(key))
+        currency = record.status.currency or self.cache.currency()
+        generation = record.body["metadata"].get("generation")
+        fields = {"options": None, "planned_start": None, "observed_generation": generation}
+        cut = "Suspended (spec.suspend)"
+        await self._cut(record, run, status.SUSPENDED, cut, currency, now, fields)
+
+    async def _cut(
+        self,
+        record: JobRecord,
+        run: RunningJob | None,
+        reason: str,
+        cut: str,
+        currency: str,
+        now: datetime,
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Requeue a placed job whose run is cut for `reason` (Preempted, Suspended), `cut`
+        saying by whom: Pending, with its progress and accrual kept, the run's figures in its
+        restart history, its status and a condition of the reason's type (True until it is
+        admitted again or resumed), an event, and the work it lost counted; `fields` are more
+        of its status. False on a lost race."""
+        namespace, name = key_of(record.body)
+        message = f"{cut} at {dated(now)}"
+        if run is not None:
+            ran = format_duration(run.ran_s(now))
+            message += f"; ran {ran}, {format_micros(run.lost(now), currency)} of work lost"
+        history = [*record.status.restart_history, message][-RESTART_HISTORY:]
+        written = {
+            "restart_history": history,
+            "started_at": None,
+            "progress": self._saved(record, now),
+            # Written with the release: a restart before the next accrual write keeps it.
+            **self.accountant.fields(
+                (namespace, name), self.cache.carbon_intensity(record.status.pool)
+            ),
+            **(fields or {}),
+        }
+        conditions = status.set_condition(
+            status.conditions_of(record.status), reason, True, reason, message, now,
+            record.body["metadata"].get("generation"),
+        )  # fmt: skip
+        if not await self.admission.release(record, reason, message, now, written, conditions):
+            return False
+        log.info("job %s/%s requeued on pool %s: %s", namespace, name, record.status.pool, message)
+        # A suspension is its owner's own doing, as batch/v1 Jobs tell it: no Warning.
+        await self.admission.event(record, reason, message, warning=reason != status.SUSPENDED)
+        if self.metrics is not None and run is not None:
+            self.metrics.lost_work_cost.labels(namespace, run.pool, reason, currency).inc(
+                from_micros(run.lost(now))
+            )
+        return True
 
     # --- pending jobs ---------------------------------------------------------------------
 
-    async def _report_invalid(self, now: datetime) -> None:
-        """Jobs whose spec the operator cannot use (schema passed, but not the model) say why,
-        and so do pending jobs of a namespace whose limits cannot be checked."""
+    async def _report_unplanned(self, now: datetime) -> None:
+        """Pending jobs that are not planned say why: those whose spec the operator cannot use
+        (schema passed, but not the model), suspended ones, and those of a namespace whose
+        limits cannot be checked; a suspended job resumed says so."""
         holds = self.cache.namespace_holds()
         for (namespace, name), record in list(self.cache.jobs.items()):
-            if record.job is None and record.phase == "Pending":
+            if record.phase != "Pending":
                 # A placed or ended job keeps its phase: it was placed with a spec that was
                 # valid then (edited since, or refused by a newer version after an upgrade).
+                continue
+            if record.job is None:
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, now, check=False)
+            elif record.suspended != status.told_suspended(record.status) or (
+                record.suspended and record.status.reason != status.SUSPENDED
+            ):
+                await self._tell_suspended(record, now)
             elif (
-                record.phase == "Pending"
-                and namespace in holds
+                namespace in holds
+                and not record.suspended
                 and not self.cache.kept_waiting((namespace, name), record)
             ):
                 # Checked: a job placed meanwhile keeps its placement.
                 await self.admission.hold(record, *holds[namespace], now, check=True)
+
+    async def _tell_suspended(self, record: JobRecord, now: datetime) -> None:
+        """A pending job's status and event once its spec.suspend turned true (it is not
+        planned) or back to false (planned again from this cycle)."""
+        generation = record.body["metadata"].get("generation")
+        if record.suspended:
+            patch = status.suspended_status(record.status, now, generation)
+        else:
+            patch = status.resumed_status(record.status, now, generation)
+        # Checked: a job placed meanwhile is stopped by the next cycle, not told it waits.
+        if await self.admission.write_status(record, patch, check=True):
+            await self.admission.event(record, patch["reason"], patch["message"])
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""

@@ -11,7 +11,7 @@ from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus, T
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
-from pricewise.core.times import optional_timestamp, timestamp
+from pricewise.core.times import dated, optional_timestamp, timestamp
 from pricewise.core.units import format_money, from_micros
 
 Condition = dict[str, Any]
@@ -20,6 +20,12 @@ MAX_WAIT_EXCEEDED = "MaxWaitExceeded"
 """Condition of a job that has waited for room past its max wait (True, with a Warning event
 when it turns so), or whose new wait, after a requeue, has not (False). It is what ops are paged
 on in sum (PricewiseJobsPastMaxWait), said on the job for its owner."""
+
+SUSPENDED = "Suspended"
+"""Reason of a job whose spec.suspend is true, and its condition's type (True while it is,
+False once resumed), as batch/v1 Jobs say it."""
+RESUMED = "Resumed"
+"""Reason of a job resumed, until the next cycle says why it waits or places it."""
 
 COST_MOVES_SHARE = 0.01
 """A waiting job's option cost that moves by less than this share of itself (or by a cent or
@@ -175,6 +181,58 @@ def admitted_status(
 def max_wait_exceeded(st: TrainingJobStatus) -> bool:
     """Whether the status says the job has waited for room past its max wait."""
     return any(c.type == MAX_WAIT_EXCEEDED and c.status == "True" for c in st.conditions)
+
+
+def suspended_status(
+    previous: TrainingJobStatus, now: datetime, generation: int | None
+) -> dict[str, Any]:
+    """Status of a pending job whose spec.suspend is true: not planned, so without a planned
+    start or options, and waiting for no room (a MaxWaitExceeded condition turns False)."""
+    message = (
+        "suspended (spec.suspend is true): not planned, holding no room; set spec.suspend to "
+        "false to plan it again"
+    )
+    conditions = conditions_of(previous)
+    for kind in ("Admitted", SUSPENDED):
+        conditions = set_condition(
+            conditions, kind, kind == SUSPENDED, SUSPENDED, message, now, generation
+        )
+    if max_wait_exceeded(previous):
+        conditions = set_condition(
+            conditions, MAX_WAIT_EXCEEDED, False, SUSPENDED, "suspended: waiting for no room",
+            now, generation,
+        )  # fmt: skip
+    return job_status_patch(
+        phase="Pending",
+        reason=SUSPENDED,
+        message=message,
+        conditions=conditions,
+        observed_generation=generation,
+        planned_start=None,
+        options=None,
+    )
+
+
+def resumed_status(
+    previous: TrainingJobStatus, now: datetime, generation: int | None
+) -> dict[str, Any]:
+    """Status of a suspended pending job whose spec.suspend turned false: planned again from
+    the next cycle, its wait counted from now (`JobRecord.waiting_since`)."""
+    message = f"resumed at {dated(now)}: planned again, its wait counted from then"
+    return job_status_patch(
+        phase="Pending",
+        reason=RESUMED,
+        message=message,
+        conditions=set_condition(
+            conditions_of(previous), SUSPENDED, False, RESUMED, message, now, generation
+        ),
+        observed_generation=generation,
+    )
+
+
+def told_suspended(st: TrainingJobStatus) -> bool:
+    """Whether the status says the job is suspended (its Suspended condition True)."""
+    return any(c.type == SUSPENDED and c.status == "True" for c in st.conditions)
 
 
 def pending_status(

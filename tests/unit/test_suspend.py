@@ -1,0 +1,135 @@
+"""`spec.suspend`: a suspended job is not planned and holds no room, a placed one is stopped as
+a preemption stops it, and a resumed one is planned again, its wait counted from its resume."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+from fake_kube import run_cycle
+from test_isolation import NOW, NS, World, job
+from test_planning_status import EIGHT, busy_world, start_workers
+
+from pricewise.controller.metrics import Metrics
+from pricewise.core.times import parse_time
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def set_suspend(world: World, name: str, value: bool) -> None:
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, name)])
+    body["spec"]["suspend"] = value
+    world.kube.put("trainingjobs", body)
+
+
+def events(world: World, name: str) -> list[str]:
+    return [reason for obj, reason, _ in world.kube.events if obj == name]
+
+
+def test_a_job_submitted_suspended_is_not_planned_and_says_so_once() -> None:
+    world = World()  # two free L4 nodes
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    status = world.job("a")
+    assert (status["phase"], status["reason"]) == ("Pending", "Suspended")
+    assert "set spec.suspend to false" in status["message"]
+    assert condition(status, "Suspended")["status"] == "True"
+    assert condition(status, "Admitted")["status"] == "False"
+    assert not status.get("plannedStart") and not status.get("options")
+    assert world.kube.pods(NS) == []
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    assert events(world, "a") == ["Suspended"]  # told once, not every cycle
+
+
+def test_a_resumed_job_is_planned_in_the_cycle_that_sees_it_and_says_it_resumed() -> None:
+    world = World()
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    set_suspend(world, "a", False)
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    status = world.job("a")
+    assert status["phase"] == "Admitted", status
+    suspended = condition(status, "Suspended")
+    assert (suspended["status"], suspended["reason"]) == ("False", "Resumed")
+    assert parse_time(suspended["lastTransitionTime"]) == NOW + timedelta(hours=1)
+    assert events(world, "a") == ["Suspended", "Resumed", "Admitted"]
+
+
+def test_a_suspended_job_s_room_goes_to_the_jobs_that_wait() -> None:
+    world = busy_world()  # a and b on both L4 nodes for an hour
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    world.cycle()
+    assert world.job("c")["reason"] == "Reserved"
+    set_suspend(world, "c", True)
+    set_suspend(world, "a", True)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    # The reservation went with the suspension: no planned start, nothing in the ETA columns.
+    assert (world.job("c")["reason"], world.job("c").get("plannedStart")) == ("Suspended", None)
+    world.kube.put("trainingjobs", job("d", options=[EIGHT]))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=6))
+    assert world.job("d")["phase"] == "Admitted"
+
+
+def test_a_running_job_suspended_is_stopped_with_its_progress_and_figures_kept() -> None:
+    world = busy_world()  # a and b on both L4 nodes, 8 GPUs for an hour: 8.00 USD
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    start_workers(world, "2026-11-29T12:00:00Z")
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "a")])
+    body["metadata"]["annotations"] = {"pricewise.dev/progress": "0.25"}
+    body["spec"]["suspend"] = True
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=30))
+    status = world.job("a")
+    assert (status["phase"], status["reason"]) == ("Pending", "Suspended")
+    # 15 of its 30 minutes saved: 15 minutes at 8.00 USD an hour lost, as a preemption says it.
+    assert status["message"].startswith("Suspended (spec.suspend) at "), status["message"]
+    assert status["message"].endswith("ran 30m, 2.00 USD of work lost"), status["message"]
+    assert status["progress"] == 0.25 and status["accruedCost"] == 4.0
+    assert status.get("restarts", 0) == 0 and status["restartHistory"] == [status["message"]]
+    assert condition(status, "Suspended")["message"] == status["message"]
+    assert not status.get("pool") and not status.get("options")
+    assert (
+        status["observedGeneration"]
+        == world.kube.objects[("trainingjobs", NS, "a")]["metadata"]["generation"]
+    )
+    assert [p["metadata"]["name"] for p in world.kube.pods(NS)] == ["b-worker-0"]
+    registry = world.scheduler.metrics.registry
+    labels = {"namespace": NS, "pool": "l4", "reason": "Suspended", "currency": "USD"}
+    assert registry.get_sample_value("pricewise_lost_work_cost_total", labels) == 2.0
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    assert events(world, "a") == ["Admitted", "Suspended"]  # no SpecChangeIgnored, told once
+    assert world.job("a")["accruedCost"] == 4.0  # billed no more
+
+
+def test_a_resumed_job_waits_from_its_resume_not_its_submission() -> None:
+    # Two days suspended counted as wait, it was past its max wait at once: planned before the
+    # jobs that had waited, and paged on.
+    world = busy_world()
+    world.kube.put("trainingjobs", job("c", options=[EIGHT], suspend=True))
+    world.cycle()
+    resumed = NOW + timedelta(days=2)
+    set_suspend(world, "c", False)
+    run_cycle(world.scheduler, resumed)
+    record = world.cache.jobs[(NS, "c")]
+    assert record.waiting_since == resumed
+    (planned,) = world.cache.snapshot(resumed).jobs
+    assert planned.created == resumed
+    assert record.job is not None
+    later = resumed + timedelta(hours=1)
+    assert record.waited_past_max_wait(record.job, "Reserved", later, 86_400) is None
+
+
+def test_a_suspended_job_counts_as_pending_but_not_in_the_oldest_wait() -> None:
+    # Scraped on the wall clock: the job was submitted days before it.
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    registry = world.scheduler.metrics.registry
+    pending = {"namespace": NS, "reason": "Suspended"}
+    assert registry.get_sample_value("pricewise_pending_jobs", pending) == 1.0
+    age = {"namespace": NS}
+    assert registry.get_sample_value("pricewise_oldest_pending_job_age_seconds", age) is None
