@@ -7,7 +7,7 @@ import json
 import os
 import re
 import subprocess
-import sys
+import sysconfig
 import time
 import urllib.request
 from collections import Counter
@@ -830,11 +830,15 @@ def test_plan_cluster_quotes_a_new_job_against_the_live_cluster(
     table = {"apiVersion": "pricewise.dev/v1alpha1", "kind": "PriceTable",
              "metadata": {"name": "mine"}, "spec": {"pools": [pool]}}  # fmt: skip
     (tmp_path / "new.yaml").write_text(json.dumps(new) + "\n---\n" + json.dumps(table))
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
+    # As a kubectl plugin: kubectl finds `kubectl-pricewise`, installed beside this Python's
+    # `pricewise`, on the PATH.
+    scripts = sysconfig.get_path("scripts")
+    path = f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig, "PATH": path}
 
     def run_quote(file: str = "new.yaml") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pricewise", "plan", "--cluster", str(tmp_path / file),
+            [cluster.kubectl, "pricewise", "plan", "--cluster", str(tmp_path / file),
              "-o", "json"],
             capture_output=True, text=True, env=env, timeout=120, check=False,
         )  # fmt: skip

@@ -207,7 +207,8 @@ def test_wheel_from_the_build_context_holds_the_package_and_its_command(tmp_path
                    "offline/simulate.py"):  # fmt: skip
         assert f"pricewise/{module}" in names
     assert not any("test" in name.split("/")[0] for name in names)
-    assert re.search(r"^pricewise = pricewise\.cli:main$", entry_points, re.MULTILINE)
+    for command in ("pricewise", "kubectl-pricewise"):  # the second, as a kubectl plugin
+        assert re.search(rf"^{command} = pricewise\.cli:main$", entry_points, re.MULTILINE)
     for dependency in ("kopf", "kubernetes", "ortools", "prometheus-client", "pydantic"):
         assert f"Requires-Dist: {dependency}" in metadata
 
