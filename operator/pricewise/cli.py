@@ -82,19 +82,22 @@ def _solver_settings(
     args: argparse.Namespace, operator: OperatorConfig | None = None
 ) -> SolverSettings:
     """The solver settings of `plan`: the operator's (`operator`, read for a quote; else its
-    defaults), with `--time-limit`, `--solver-workers` and, where given, `--wait-cost`."""
+    defaults), with `--time-limit`, `--solver-workers` and, where given, `--wait-cost`. Its
+    limits count CP-SAT's deterministic time: a dry run or a quote cut by its limit is the same
+    every run, where in seconds the plan of a few hundred jobs changed from run to run."""
     from dataclasses import replace
 
     from pricewise.controller.config import OperatorConfig
 
     given = operator or OperatorConfig()
     wait_cost = given.wait_cost if args.wait_cost is None else args.wait_cost
-    return replace(
+    settings = replace(
         given,
         solver_seconds=args.time_limit,
         solver_workers=args.solver_workers,
         wait_cost=wait_cost,
     ).solver()
+    return replace(settings, deterministic=True)
 
 
 def _workers(text: str) -> int:
@@ -341,15 +344,15 @@ def parser() -> argparse.ArgumentParser:
         "--time-limit",
         type=time_limit,
         default=10.0,
-        help="solver time limit, seconds (default 10)",
+        help="solver time limit, in CP-SAT's deterministic seconds (about seconds, but the "
+        "same on any machine, so that a plan cut by it is the same every run; default 10)",
     )
     plan.add_argument(
         "--solver-workers",
         type=_workers,
         default=1,
-        help="CP-SAT search workers (default 1: the same plan every time the solve ends within "
-        "--time-limit, as it does up to a few hundred jobs; more search in parallel on as many "
-        "cores)",
+        help="CP-SAT search workers (default 1: the same plan every run; more search in "
+        "parallel on as many cores, and the plans of a solve cut by --time-limit may differ)",
     )
     plan.add_argument(
         "--wait-cost",
