@@ -1062,6 +1062,25 @@ def test_a_folder_s_yaml_that_holds_no_object_is_skipped_with_a_word(
     assert main(["plan", "examples/", chart, "--now", NOW]) == 2
 
 
+def test_a_chart_s_templates_are_skipped_in_a_folder_and_named_say_to_render_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `plan` on a folder with a chart failed on each template as "not valid YAML: while parsing
+    # a flow node", ten times, and never said what to do.
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "charts/pricewise/templates", tmp_path / "examples/chart/templates")
+    assert main(["plan", str(tmp_path / "examples"), "--now", NOW]) == 0
+    err = capsys.readouterr().err
+    folder = tmp_path / "examples/chart/templates"
+    templates = len(list(folder.glob("*.yaml")))
+    assert f"skipped {templates} Helm template(s) in {folder}: YAML only once rendered, " in err
+    assert err.count("Helm template") == 1 and "helm template RELEASE CHART | pricewise" in err
+    assert main(["plan", "examples/", str(folder / "rbac.yaml"), "--now", NOW]) == 2
+    assert "rbac.yaml: a Helm template, YAML only once rendered: render its chart first, " in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_plan_cut_by_its_time_limit_is_the_same_every_run(tmp_path: Path) -> None:
     # Its limit was in seconds: past a few hundred jobs a cut solve gave another plan at each
     # run (673.28, 673.28, then 675.44 USD for the same 600 jobs), so a dry run could not be

@@ -282,6 +282,12 @@ def _named(obj: dict[str, Any], kind: str) -> str:
     return name if kind in _CLUSTER_SCOPED else f"{meta.get('namespace', 'default')}/{name}"
 
 
+RENDER_FIRST = "render its chart first, `helm template RELEASE CHART | pricewise plan - ...`"
+"""How to give pricewise the manifests of a Helm chart."""
+HELM_TEMPLATE = "a Helm template"
+"""Why a folder's file was skipped: see `RENDER_FIRST`."""
+
+
 def read_objects(
     path: str | Path, error: type[ValueError] = ManifestError
 ) -> Iterator[dict[str, Any]]:
@@ -292,6 +298,10 @@ def read_objects(
     try:
         docs = load_yaml(text)
     except yaml.YAMLError as err:
+        if "{{" in text:
+            raise error(
+                f"{path}: a Helm template, YAML only once rendered: {RENDER_FIRST}"
+            ) from None
         raise error(f"{path}: not valid YAML: {err}") from None
     for number, doc in enumerate(docs, 1):
         if doc is None:
@@ -345,7 +355,8 @@ class Manifests:
     quotas: list[dict[str, Any]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     """How many objects of each other kind the files hold, in the order first found."""
-    skipped_files: list[Path] = field(default_factory=list)
+    skipped_files: dict[Path, str] = field(default_factory=dict)
+    """Files of a folder given that hold no manifest, with why."""
     """Files of a folder given that hold no Kubernetes object (a chart's Chart.yaml, values)."""
 
     def skipped_warnings(self) -> list[str]:
@@ -358,7 +369,14 @@ class Manifests:
             guess = f" (did you mean {known[close[0]]}?)" if close else ""
             objects = "1 object" if count == 1 else f"{count} objects"
             lines.append(f"skipped {objects} of a kind pricewise does not read: {kind}{guess}")
-        lines += [f"skipped {path}: it holds no Kubernetes object" for path in self.skipped_files]
+        lines += [f"skipped {path}: {why}" for path, why in self.skipped_files.items()
+                  if why != HELM_TEMPLATE]  # fmt: skip
+        # A chart's templates, one line for each folder of them: a line a file was ten.
+        folders = Counter(p.parent for p, why in self.skipped_files.items() if why == HELM_TEMPLATE)
+        lines += [
+            f"skipped {n} Helm template(s) in {folder}: YAML only once rendered, {RENDER_FIRST}"
+            for folder, n in folders.items()
+        ]
         return lines
 
     def template_warnings(self) -> list[str]:
@@ -414,10 +432,13 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
         try:
             objects = list(read_objects(path))
         except ManifestError as err:
-            # A folder's other YAML (a chart's Chart.yaml and values, a kustomization) failed
-            # the whole plan; a file given by name that holds none is still an error.
+            # A folder's other YAML (a chart's Chart.yaml, values and templates, a
+            # kustomization) failed the whole plan; a file given by name that holds none is
+            # still an error.
             if path in walked and _no_object_in(path):
-                found.skipped_files.append(path)
+                found.skipped_files[path] = "it holds no Kubernetes object"
+            elif path in walked and _helm_template(path):
+                found.skipped_files[path] = HELM_TEMPLATE
             else:
                 errors.append(str(err))
             continue
@@ -445,6 +466,14 @@ def _no_object_in(path: Path) -> bool:
     except (ManifestError, yaml.YAMLError):
         return False
     return not any(isinstance(doc, dict) and "kind" in doc for doc in docs)
+
+
+def _helm_template(path: Path) -> bool:
+    """Whether a file is a Helm (Go) template, which is YAML only once rendered."""
+    try:
+        return "{{" in read_text(path, ManifestError)
+    except ManifestError:
+        return False
 
 
 def _hidden(relative: Path) -> bool:
