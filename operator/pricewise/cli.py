@@ -321,7 +321,13 @@ def parser() -> argparse.ArgumentParser:
         "`pricewise plan mix FILE` solves a resource-mix linear program instead (see "
         "`pricewise plan mix --help`).",
     )
-    plan.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
+    plan.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="YAML files or directories; - reads standard input (`helm template ... | "
+        "pricewise plan - prices.yaml`)",
+    )
     plan.add_argument(
         "-o",
         "--output",
