@@ -133,3 +133,18 @@ def test_a_suspended_job_counts_as_pending_but_not_in_the_oldest_wait() -> None:
     assert registry.get_sample_value("pricewise_pending_jobs", pending) == 1.0
     age = {"namespace": NS}
     assert registry.get_sample_value("pricewise_oldest_pending_job_age_seconds", age) is None
+
+
+def test_a_run_that_ended_as_it_was_suspended_ends_and_is_not_run_again() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    (worker,) = [p for p in world.kube.pods(NS) if p["metadata"]["name"] == "a-worker-0"]
+    world.kube.put("pods", {**worker, "status": {
+        "phase": "Succeeded", "startTime": "2026-11-29T12:00:00Z",
+        "containerStatuses": [{"name": "main", "state": {"terminated": {
+            "exitCode": 0, "finishedAt": "2026-11-29T12:59:00Z"}}}],
+    }})  # fmt: skip
+    set_suspend(world, "a", True)
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    assert world.job("a")["phase"] == "Succeeded"
+    assert "Suspended" not in events(world, "a")

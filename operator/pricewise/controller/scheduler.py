@@ -28,7 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import reported_progress
-from pricewise.api.models import ACTIVE_PHASES, PoolStatus, PriceTableStatus, TrainingJobStatus
+from pricewise.api.models import (
+    ACTIVE_PHASES,
+    FINISHED_PHASES,
+    PoolStatus,
+    PriceTableStatus,
+    TrainingJobStatus,
+)
 from pricewise.api.nodepools import PoolProblem
 from pricewise.api.podrequests import device_resource
 from pricewise.api.wire import job_status_patch, status_wire
@@ -520,12 +526,12 @@ class Scheduler:
                 steps.append(self.admission.stop_workers(record, ended_too=stray))
             if record.phase not in ACTIVE_PHASES:
                 continue
-            if record.suspended:
-                steps.append(self._suspend(record, now))
-                continue
             with _step(f"lifecycle of {key[0]}/{key[1]}"):  # one bad job holds up no other
                 step = self._transition(record, now)
-                if step is not None and _started(record, step):
+                # A run that ended meanwhile ends: suspended, it would run again once resumed.
+                if record.suspended and (step is None or step.phase not in FINISHED_PHASES):
+                    steps.append(self._suspend(record, now))
+                elif step is not None and _started(record, step):
                     starts[key] = step
                 else:
                     steps.append(self._progress_one(record, step, now))
