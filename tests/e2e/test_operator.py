@@ -498,6 +498,28 @@ def test_a_suspended_job_waits_without_room_and_a_running_one_is_stopped_until_r
     assert [e["type"] for e in events_of(cluster, namespace, "Suspended")] == ["Normal"] * 2
 
 
+def test_a_run_past_its_active_deadline_fails_and_its_workers_are_stopped(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("hung", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    # Its worker would run until deleted: a hung run.
+    option = pools.option("hung", 8, duration="10h")
+    apply(cluster, namespace, training_job("hung", [option], run_seconds=None,
+                                           activeDeadlineSeconds=5))  # fmt: skip
+    failed = wait_phase(cluster, namespace, "hung", "Failed", timeout=90)
+    assert failed["reason"] == "DeadlineExceeded", failed
+    assert failed.get("restarts", 0) == 0
+    wait_for(
+        lambda: not cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=hung",
+            "--field-selector", "status.phase=Running", "-o", "name",
+        ).stdout.strip(),
+        60,
+        "the hung run's worker to be stopped",
+    )  # fmt: skip
+
+
 def test_two_live_replicas_hand_over_the_lease(
     cluster: Any, namespace: str, operator: Operator, pools: Pools, tmp_path: Path
 ) -> None:

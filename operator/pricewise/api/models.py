@@ -359,6 +359,17 @@ class TrainingJobSpec(SpecModel):
         "or planned, pricewise may requeue running jobs of strictly lower priority to make room, "
         "choosing those whose lost work costs least. Never: the job waits instead.",
     )
+    active_deadline_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=int(bounds.MAX_RUN_S),
+        description="Longest a run may last from its admission, in seconds, as a batch/v1 "
+        "Job's: past it its workers are stopped and the job fails with reason "
+        "DeadlineExceeded, without a restart, so that a hung run stops billing. Each run is "
+        "counted on its own: one requeued (a lost node, a preemption, a suspend) counts "
+        "afresh. Unlike deadline and maxDuration, which planning meets, it is enforced on the "
+        "run.",
+    )
     suspend: bool = Field(
         False,
         description="Keep the job from running, as a batch/v1 Job's suspend: a pending job is "

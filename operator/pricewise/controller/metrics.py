@@ -425,8 +425,8 @@ class Metrics:
         self.lost_work_cost = CounterMetric(
             "pricewise_lost_work_cost",
             "Cost of work lost when a run was cut (since its last checkpoint), by reason "
-            "(Preempted, Suspended, WorkerFailed, WorkerLost, NodeLost); accrued, never given "
-            "back.",
+            "(Preempted, Suspended, WorkerFailed, WorkerLost, NodeLost, DeadlineExceeded); "
+            "accrued, never given back.",
             ["namespace", "pool", "reason", "currency"],
             registry=self.registry,
         )

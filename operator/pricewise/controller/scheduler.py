@@ -557,7 +557,11 @@ class Scheduler:
         pods = self.cache.workers_of(meta["namespace"], meta["name"])
         nodes = [*(p.node for p in pods.values()), *st.nodes]
         lost = self.cache.lost_nodes(nodes, now, self.settings.node_grace)
-        allowed = record.model.spec.failure_policy.max_restarts if record.model else 0
+        spec = record.model.spec if record.model else None
+        allowed = spec.failure_policy.max_restarts if spec else 0
+        # From the run's own admission: a new leader's term does not give it more time.
+        limit = spec.active_deadline_seconds if spec else None
+        until = st.admitted_at + timedelta(seconds=limit) if limit and st.admitted_at else None
 
         def saved_s() -> float:
             run = self.cache.running_job(record)
@@ -576,7 +580,7 @@ class Scheduler:
             admitted = max(admitted, term)
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, admitted, now, lost_nodes=lost,
-            restarts=restarts, estimated_end=end, planned_nodes=st.nodes,
+            restarts=restarts, estimated_end=end, planned_nodes=st.nodes, active_until=until,
         )  # fmt: skip
 
     async def _progress_one(

@@ -63,6 +63,8 @@ workers are otherwise given `START_TIMEOUT`: they may be pulling a large image."
 START_TIMEOUT = timedelta(minutes=30)
 """How long admitted workers may take to start running, once bound, before they count as
 failed."""
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+"""The reason of a job failed for running past its activeDeadlineSeconds, as batch/v1 says it."""
 PAST_ESTIMATE = "PastEstimate"
 """The reason of a job still running past its estimated end."""
 
@@ -79,7 +81,8 @@ class Transition:
     restart: bool = False
     """The job goes back to Pending to run again: its workers are removed, `restarts` grows."""
     cause: str = ""
-    """Why a restart or failure happened: WorkerFailed, WorkerLost or NodeLost."""
+    """Why a restart or failure happened: WorkerFailed, WorkerLost, NodeLost or
+    DeadlineExceeded."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def transition(
     restarts: Restarts | None = None,
     estimated_end: datetime | None = None,
     planned_nodes: Sequence[str] = (),
+    active_until: datetime | None = None,
 ) -> Transition | None:
     """The next phase of an Admitted or Running job, or None when it stays as it is.
 
@@ -151,15 +155,20 @@ def transition(
     what happened to it; `planned_nodes` are the workers' nodes by index, for workers whose pod
     is gone. A broken job restarts while its budget allows, else fails with the
     history of its restarts. A running job whose `estimated_end` (given until its status says
-    it is past it) has passed stays Running, as `PastEstimate`.
+    it is past it) has passed stays Running, as `PastEstimate`. A run past `active_until`
+    (its admission and its job's activeDeadlineSeconds) fails, whatever else happened to it,
+    unless it succeeded.
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
+    succeeded = len(mine) == workers and all(p.phase == "Succeeded" for p in mine)
+    if not succeeded and active_until is not None and now > active_until:
+        return _past_active_deadline(active_until, now)
     waited = _waited(phase, mine, admitted_at, now)
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
         return _restart_or_fail(broken, restarts, mine, now)
-    if len(mine) == workers and all(p.phase == "Succeeded" for p in mine):
+    if succeeded:
         return _succeeded(workers, mine, now)
     if phase == "Admitted":
         return _started_or_timed_out(workers, mine, waited, gang_timeout, now)
@@ -249,6 +258,19 @@ def _started_or_timed_out(
             "released to be placed again",
         )
     return None
+
+
+def _past_active_deadline(until: datetime, now: datetime) -> Transition:
+    """A run that lasted past its job's activeDeadlineSeconds fails, for good, as a batch/v1
+    Job's: a hung run bills on until someone notices, and a restart would bill again."""
+    return Transition(
+        "Failed",
+        DEADLINE_EXCEEDED,
+        f"its run reached its activeDeadlineSeconds at {dated(until)}: its workers are stopped "
+        f"at {dated(now)}, without a restart",
+        finished_at=now,
+        cause=DEADLINE_EXCEEDED,
+    )
 
 
 def _past_estimate(estimated_end: datetime) -> Transition:

@@ -1,17 +1,23 @@
-"""`spec.suspend`: a suspended job is not planned and holds no room, a placed one is stopped as
-a preemption stops it, and a resumed one is planned again, its wait counted from its resume."""
+"""How a job's run is bounded by its owner, as batch/v1 Jobs and Kubeflow's run policy do it:
+`spec.suspend` (a suspended job is not planned and holds no room, a placed one is stopped as a
+preemption stops it, and a resumed one is planned again, its wait counted from its resume) and
+`spec.activeDeadlineSeconds` (a run past it fails for good)."""
 
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job
 from test_planning_status import EIGHT, busy_world, start_workers
 
 from pricewise.controller.metrics import Metrics
+from pricewise.core import lifecycle
+from pricewise.core.lifecycle import PodRecord
+from pricewise.core.snapshot import Resources
 from pricewise.core.times import parse_time
 
 
@@ -148,3 +154,58 @@ def test_a_run_that_ended_as_it_was_suspended_ends_and_is_not_run_again() -> Non
     run_cycle(world.scheduler, NOW + timedelta(hours=1))
     assert world.job("a")["phase"] == "Succeeded"
     assert "Suspended" not in events(world, "a")
+
+
+def test_a_run_past_its_active_deadline_fails_without_a_restart_and_stops_billing() -> None:
+    world = World()
+    world.scheduler.metrics = Metrics(world.cache, world.scheduler.accountant)
+    for name in ("a", "b"):  # both L4 nodes for an hour, admitted at 12:00
+        world.kube.put("trainingjobs", job(name, options=[EIGHT], activeDeadlineSeconds=1800))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=29))
+    assert world.job("a")["phase"] == "Running"
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    status = world.job("a")
+    assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded"), status
+    assert status["message"] == (
+        "its run reached its activeDeadlineSeconds at Nov 29 12:30 UTC: its workers are "
+        "stopped at Nov 29 12:31 UTC, without a restart"
+    )
+    assert status.get("restarts", 0) == 0
+    assert condition(status, "Failed")["reason"] == "DeadlineExceeded"
+    assert world.kube.pods(NS) == []  # both jobs' workers stopped
+    labels = {"namespace": NS, "pool": "l4", "reason": "DeadlineExceeded", "currency": "USD"}
+    registry = world.scheduler.metrics.registry
+    # Their whole runs, 31 minutes each at 8.00 USD an hour: no checkpoint saved any.
+    lost = registry.get_sample_value("pricewise_lost_work_cost_total", labels)
+    assert lost == pytest.approx(2 * 8 * 31 / 60, abs=1e-4)
+
+
+def _worker(phase: str, end: datetime | None = None) -> PodRecord:
+    return PodRecord("n", "n", Resources(), phase, "j", 0, NOW, end)
+
+
+@pytest.mark.parametrize(
+    ("phase", "pod", "expected"),
+    [
+        # Its worker failed too: it fails for good, not restarted to bill again.
+        ("Running", _worker("Failed"), ("Failed", "DeadlineExceeded")),
+        # Its gang never got its nodes: it fails, rather than being released to wait again.
+        ("Admitted", _worker("Pending"), ("Failed", "DeadlineExceeded")),
+        # It ended in time but is seen late: what it did stands.
+        ("Running", _worker("Succeeded", NOW), ("Succeeded", "Completed")),
+    ],
+)
+def test_a_run_past_its_active_deadline_fails_whatever_else_it_did_unless_it_succeeded(
+    phase: str, pod: PodRecord, expected: tuple[str, str]
+) -> None:
+    until = NOW + timedelta(minutes=30)
+    step = lifecycle.transition(
+        phase, 1, {0: pod}, NOW, until + timedelta(seconds=1), active_until=until
+    )
+    assert step is not None and (step.phase, step.reason) == expected
+    assert not step.restart
+    in_time = lifecycle.transition("Running", 1, {0: _worker("Running")}, NOW, until,
+                                   active_until=until)  # fmt: skip
+    assert in_time is None
