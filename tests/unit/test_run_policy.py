@@ -5,16 +5,23 @@ preemption stops it, and a resumed one is planned again, its wait counted from i
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job
 from test_planning_status import EIGHT, busy_world, start_workers
 
+from pricewise.api.models import TrainingJob
+from pricewise.cli import main
 from pricewise.controller.metrics import Metrics
+from pricewise.controller.quote import quote
 from pricewise.core import lifecycle
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import Resources
@@ -209,3 +216,21 @@ def test_a_run_past_its_active_deadline_fails_whatever_else_it_did_unless_it_suc
     in_time = lifecycle.transition("Running", 1, {0: _worker("Running")}, NOW, until,
                                    active_until=until)  # fmt: skip
     assert in_time is None
+
+
+def test_a_dry_run_and_a_quote_hold_a_suspended_job_as_the_operator_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both planned it, and the quote of one showed no job at all ("0 of 0 job(s) placed").
+    body = {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob",
+            **job("paused", suspend=True)}  # fmt: skip
+    (tmp_path / "paused.yaml").write_text(yaml.safe_dump(body))
+    assert main(["plan", "examples/", str(tmp_path / "paused.yaml"), "-o", "json"]) == 0
+    planned = json.loads(capsys.readouterr().out)["jobs"]
+    (paused,) = [j for j in planned if j["name"] == "paused"]
+    assert (paused["placed"], paused["reason"]) == (False, "Suspended")
+    assert len(planned) > 1 and all(j["reason"] != "Suspended" for j in planned if j != paused)
+    world = World()
+    quoted = asyncio.run(quote(world.kube, [TrainingJob.model_validate(body)], NOW))  # type: ignore[arg-type]
+    assert [(d.job.key, d.reason) for d in quoted.held] == [(f"{NS}/paused", "Suspended")]
+    assert not quoted.snapshot.jobs

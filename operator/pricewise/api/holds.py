@@ -1,4 +1,4 @@
-"""Limits pricewise cannot check, and the namespaces whose jobs wait for them.
+"""Limits pricewise cannot check, and the namespaces whose jobs wait for them; suspended jobs.
 
 Shared by the operator's cache and `pricewise plan`, so that a dry run holds the jobs the
 operator would hold, with the same reason and message.
@@ -19,6 +19,17 @@ UNCHECKED = {
     "soft": "it does not alert",
 }
 """What a Budget that cannot be counted does, by its enforcement (see `namespace_holds`)."""
+
+
+SUSPENDED = "Suspended"
+"""Reason of a job whose spec.suspend is true, and its condition's type (True while it is,
+False once resumed), as batch/v1 Jobs say it."""
+SUSPENDED_HOLD = (
+    SUSPENDED,
+    "suspended (spec.suspend is true): not planned, holding no room; set spec.suspend to false "
+    "to plan it again",
+)
+"""What a suspended pending job is told, in the operator's status and `pricewise plan`."""
 
 
 def enforcement_of(body: Mapping[str, Any]) -> str:

@@ -16,13 +16,12 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pricewise.api.holds import NAMESPACE_HOLDS
+from pricewise.api.holds import NAMESPACE_HOLDS, SUSPENDED
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.podrequests import device_resource
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
 from pricewise.controller.records import HELD_REASONS
-from pricewise.controller.status import SUSPENDED
 from pricewise.core.costmodel import worker_hourly_price
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import LookAhead

@@ -154,9 +154,13 @@ async def quote(kube: Kube, jobs: Sequence[TrainingJob], now: datetime) -> Quote
     snapshot = cache.snapshot(now, spent)
     blocked = cache.namespace_holds()
     held = [
-        holds.held_decision(record.job, blocked[namespace])
+        holds.held_decision(
+            record.job, holds.SUSPENDED_HOLD if record.suspended else blocked[namespace]
+        )
         for (namespace, name), record in cache.jobs.items()
-        if f"{namespace}/{name}" in keys and namespace in blocked and record.job is not None
+        if f"{namespace}/{name}" in keys
+        and (record.suspended or namespace in blocked)
+        and record.job is not None
     ]
     config, warning = await operator_config(kube)
     said = await _namespaces_said(kube, {key.split("/", 1)[0] for key in keys})

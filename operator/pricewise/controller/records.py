@@ -12,9 +12,9 @@ from typing import Any
 
 from pricewise.api import models as api
 from pricewise.api import podrequests
+from pricewise.api.holds import SUSPENDED
 from pricewise.api.naming import INDEX_LABEL, JOB_LABEL, NODE_ANNOTATION, job_label
 from pricewise.api.wire import read_job_status
-from pricewise.controller.status import SUSPENDED
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING

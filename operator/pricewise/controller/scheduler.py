@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricewise.api.convert import reported_progress
+from pricewise.api.holds import SUSPENDED
 from pricewise.api.models import (
     ACTIVE_PHASES,
     FINISHED_PHASES,
@@ -816,7 +817,7 @@ class Scheduler:
         generation = record.body["metadata"].get("generation")
         fields = {"options": None, "planned_start": None, "observed_generation": generation}
         cut = "Suspended (spec.suspend)"
-        await self._cut(record, run, status.SUSPENDED, cut, currency, now, fields)
+        await self._cut(record, run, SUSPENDED, cut, currency, now, fields)
 
     async def _cut(
         self,
@@ -857,7 +858,7 @@ class Scheduler:
             return False
         log.info("job %s/%s requeued on pool %s: %s", namespace, name, record.status.pool, message)
         # A suspension is its owner's own doing, as batch/v1 Jobs tell it: no Warning.
-        await self.admission.event(record, reason, message, warning=reason != status.SUSPENDED)
+        await self.admission.event(record, reason, message, warning=reason != SUSPENDED)
         if self.metrics is not None and run is not None:
             self.metrics.lost_work_cost.labels(namespace, run.pool, reason, currency).inc(
                 from_micros(run.lost(now))
@@ -880,7 +881,7 @@ class Scheduler:
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, now, check=False)
             elif record.suspended != status.told_suspended(record.status) or (
-                record.suspended and record.status.reason != status.SUSPENDED
+                record.suspended and record.status.reason != SUSPENDED
             ):
                 await self._tell_suspended(record, now)
             elif (

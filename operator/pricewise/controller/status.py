@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pricewise.api.holds import SUSPENDED, SUSPENDED_HOLD
 from pricewise.api.models import ACTIVE_PHASES, FINISHED_PHASES, BudgetStatus, TrainingJobStatus
 from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
@@ -21,9 +22,6 @@ MAX_WAIT_EXCEEDED = "MaxWaitExceeded"
 when it turns so), or whose new wait, after a requeue, has not (False). It is what ops are paged
 on in sum (PricewiseJobsPastMaxWait), said on the job for its owner."""
 
-SUSPENDED = "Suspended"
-"""Reason of a job whose spec.suspend is true, and its condition's type (True while it is,
-False once resumed), as batch/v1 Jobs say it."""
 RESUMED = "Resumed"
 """Reason of a job resumed, until the next cycle says why it waits or places it."""
 
@@ -188,10 +186,7 @@ def suspended_status(
 ) -> dict[str, Any]:
     """Status of a pending job whose spec.suspend is true: not planned, so without a planned
     start or options, and waiting for no room (a MaxWaitExceeded condition turns False)."""
-    message = (
-        "suspended (spec.suspend is true): not planned, holding no room; set spec.suspend to "
-        "false to plan it again"
-    )
+    message = SUSPENDED_HOLD[1]
     conditions = conditions_of(previous)
     for kind in ("Admitted", SUSPENDED):
         conditions = set_condition(

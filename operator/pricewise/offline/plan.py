@@ -28,8 +28,8 @@ from pricewise.offline.moves import Move, moves_list, moves_table
 
 def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], list[Decision]]:
     """The snapshot the files describe, warnings about its pools and budgets, and the pending
-    jobs the operator would hold instead of planning (a namespace whose hard Budget cannot be
-    read or is in another currency), as the operator does it."""
+    jobs the operator would hold instead of planning (suspended, or of a namespace whose hard
+    Budget cannot be read or is in another currency), as the operator does it."""
     if not found.price_tables:
         raise found.missing("no PriceTable given: pricewise needs prices to compare pools")
     if not found.jobs:
@@ -75,6 +75,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         for j in found.jobs
         if j.status.phase == "Pending"
     ]
+    suspended = {
+        f"{j.metadata.namespace}/{j.metadata.name}"
+        for j in found.jobs
+        if j.status.phase == "Pending" and j.spec.suspend
+    }
     placed = [
         f"{j.metadata.namespace}/{j.metadata.name}"
         for j in found.jobs
@@ -95,7 +100,7 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         jobs=tuple(
             without_missed_deadline(job, pools, now, currency)
             for job in pending
-            if job.namespace not in blocked
+            if job.namespace not in blocked and job.key not in suspended
         ),
         quotas=tuple(
             quotas.quota_from(
@@ -107,9 +112,9 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         currency=currency,
     )
     held = [
-        holds.held_decision(job, blocked[job.namespace])
+        holds.held_decision(job, holds.SUSPENDED_HOLD if job.key in suspended else blocked[ns])
         for job in pending
-        if job.namespace in blocked
+        if job.key in suspended or (ns := job.namespace) in blocked
     ]
     return snapshot, warnings, held
 
