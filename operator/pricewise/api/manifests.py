@@ -356,8 +356,8 @@ class Manifests:
     skipped: Counter[str] = field(default_factory=Counter)
     """How many objects of each other kind the files hold, in the order first found."""
     skipped_files: dict[Path, str] = field(default_factory=dict)
-    """Files of a folder given that hold no manifest, with why."""
-    """Files of a folder given that hold no Kubernetes object (a chart's Chart.yaml, values)."""
+    """Files of a folder given that hold no Kubernetes object (a chart's Chart.yaml, values and
+    templates), with why."""
 
     def skipped_warnings(self) -> list[str]:
         """A line per kind skipped, with the kind it may be a typo of: a Budget spelled

@@ -368,7 +368,7 @@ class TrainingJobSpec(SpecModel):
         "DeadlineExceeded, without a restart, so that a hung run stops billing. Each run is "
         "counted on its own: one requeued (a lost node, a preemption, a suspend) counts "
         "afresh. Unlike deadline and maxDuration, which planning meets, it is enforced on the "
-        "run.",
+        "run only: set maxDuration too for options too slow for it to be left out.",
     )
     suspend: bool = Field(
         False,
