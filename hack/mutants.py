@@ -35,6 +35,16 @@ TESTS = (
     "tests/unit/test_preemption_edges.py",
     "tests/unit/test_phases_status.py",
     "tests/unit/test_relaxation_floor.py",
+    "tests/unit/test_operator_core.py",
+    "tests/unit/test_planning_status.py",
+    "tests/unit/test_timeline.py",
+    "tests/unit/test_preemption.py",
+    "tests/unit/test_faults.py",
+    "tests/unit/test_job_figures.py",
+    "tests/unit/test_explain_messages.py",
+    "tests/unit/test_lifecycle_edges.py",
+    "tests/unit/test_timeline_edges.py",
+    "tests/unit/test_rooms_edges.py",
 )
 CONFIG = """
 [tool.mutmut]
@@ -56,6 +66,9 @@ def prepare(modules: list[str]) -> None:
     paths = ", ".join(f'"src/pricewise/core/{m}.py"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in TESTS)
     (WORK / "pyproject.toml").write_text(CONFIG.format(paths=paths, tests=tests))
+    # Made before mutmut starts: a folder on PYTHONPATH missing at start-up is cached as absent,
+    # and the tests imported an installed (editable) pricewise instead, covering no mutant.
+    (WORK / "mutants" / "src").mkdir(parents=True)
 
 
 def report() -> dict[str, Counter[str]]:
