@@ -45,6 +45,7 @@ TESTS = (
     "tests/unit/test_lifecycle_edges.py",
     "tests/unit/test_timeline_edges.py",
     "tests/unit/test_rooms_edges.py",
+    "tests/unit/test_run_policy.py",
 )
 CONFIG = """
 [tool.mutmut]
