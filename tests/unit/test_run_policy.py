@@ -18,8 +18,9 @@ from fake_kube import run_cycle
 from test_isolation import NOW, NS, World, job
 from test_planning_status import EIGHT, busy_world, start_workers
 
-from pricewise.api.models import TrainingJob
+from pricewise.api.models import TrainingJob, TrainingJobStatus
 from pricewise.cli import main
+from pricewise.controller import status
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.quote import quote
 from pricewise.core import lifecycle
@@ -234,3 +235,38 @@ def test_a_dry_run_and_a_quote_hold_a_suspended_job_as_the_operator_does(
     quoted = asyncio.run(quote(world.kube, [TrainingJob.model_validate(body)], NOW))  # type: ignore[arg-type]
     assert [(d.job.key, d.reason) for d in quoted.held] == [(f"{NS}/paused", "Suspended")]
     assert not quoted.snapshot.jobs
+
+
+def test_a_suspended_job_edited_again_says_it_read_the_edit_without_another_event() -> None:
+    # Its observedGeneration stayed at the suspend's: a client waiting for it to reach the
+    # generation it applied (kstatus, Argo CD) waited for ever.
+    world = World()
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "a")])
+    body["spec"]["maxWait"] = "2h"
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    assert world.job("a")["observedGeneration"] == 2
+    assert condition(world.job("a"), "Suspended")["observedGeneration"] == 2
+    run_cycle(world.scheduler, NOW + timedelta(minutes=2))
+    assert events(world, "a") == ["Suspended"]
+
+
+def test_a_resumed_job_s_max_wait_condition_no_longer_speaks_of_its_suspend() -> None:
+    # It kept "suspended: waiting for no room" beside a job waiting again.
+    waited = {
+        "type": "MaxWaitExceeded",
+        "status": "True",
+        "reason": "PastMaxWait",
+        "message": "waited 2h for room",
+        "lastTransitionTime": "2026-11-29T10:00:00Z",
+    }
+    previous = TrainingJobStatus.model_validate({"reason": "Reserved", "conditions": [waited]})
+    suspended = status.suspended_status(previous, NOW, 2)
+    told = TrainingJobStatus.model_validate({k: v for k, v in suspended.items() if v is not None})
+    assert condition(suspended, "MaxWaitExceeded")["reason"] == "Suspended"
+    resumed = status.resumed_status(told, NOW + timedelta(days=1), 3)
+    maxwait = condition(resumed, "MaxWaitExceeded")
+    assert (maxwait["status"], maxwait["reason"]) == ("False", "Resumed")
+    assert maxwait["message"] == resumed["message"]

@@ -116,7 +116,7 @@ class Admission:
         waited = record.waited_past_max_wait(decision.job, decision.reason, now, self.max_wait_s)
         if waited is None:
             return None
-        bound = max_wait_text(decision.job, self.max_wait_s, "from submission or requeue")
+        bound = max_wait_text(decision.job, self.max_wait_s, "from submission, requeue or resume")
         return (
             f"waited {format_duration(waited)} for room, past its max "
             f"wait ({bound}): no room freed for it in time; more nodes, another option or a "

@@ -880,9 +880,7 @@ class Scheduler:
             if record.job is None:
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, now, check=False)
-            elif record.suspended != status.told_suspended(record.status) or (
-                record.suspended and record.status.reason != SUSPENDED
-            ):
+            elif _untold_suspension(record):
                 await self._tell_suspended(record, now)
             elif (
                 namespace in holds
@@ -894,14 +892,18 @@ class Scheduler:
 
     async def _tell_suspended(self, record: JobRecord, now: datetime) -> None:
         """A pending job's status and event once its spec.suspend turned true (it is not
-        planned) or back to false (planned again from this cycle)."""
+        planned) or back to false (planned again from this cycle); a suspended job edited
+        again has the generation read said, without an event (a client waiting for
+        status.observedGeneration to reach it would wait for ever)."""
         generation = record.body["metadata"].get("generation")
         if record.suspended:
             patch = status.suspended_status(record.status, now, generation)
         else:
             patch = status.resumed_status(record.status, now, generation)
+        news = record.suspended != status.told_suspended(record.status)
+        news = news or record.status.reason != patch["reason"]
         # Checked: a job placed meanwhile is stopped by the next cycle, not told it waits.
-        if await self.admission.write_status(record, patch, check=True):
+        if await self.admission.write_status(record, patch, check=True) and news:
             await self.admission.event(record, patch["reason"], patch["message"])
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
@@ -915,6 +917,16 @@ class Scheduler:
             self.cache.quarantined[(namespace, name)] = error
             message = f"pricewise could not plan this job ({error}); other jobs are not affected"
             await self.admission.hold(record, "PlanningFailed", message, now, check=True)
+
+
+def _untold_suspension(record: JobRecord) -> bool:
+    """Whether a pending job's status has yet to say that it is suspended (as the generation
+    of its spec it has now), or that it was resumed."""
+    st, generation = record.status, record.body["metadata"].get("generation")
+    if not record.suspended:
+        return status.told_suspended(st)
+    told = status.told_suspended(st) and st.reason == SUSPENDED
+    return not told or st.observed_generation != generation
 
 
 def _spec_of(record: JobRecord) -> tuple[object, object]:

@@ -214,13 +214,19 @@ def resumed_status(
     """Status of a suspended pending job whose spec.suspend turned false: planned again from
     the next cycle, its wait counted from now (`JobRecord.waiting_since`)."""
     message = f"resumed at {dated(now)}: planned again, its wait counted from then"
+    conditions = set_condition(
+        conditions_of(previous), SUSPENDED, False, RESUMED, message, now, generation
+    )
+    # Its words of before the suspend, or of the suspend, no longer tell its wait.
+    if any(c.type == MAX_WAIT_EXCEEDED for c in previous.conditions):
+        conditions = set_condition(
+            conditions, MAX_WAIT_EXCEEDED, False, RESUMED, message, now, generation
+        )
     return job_status_patch(
         phase="Pending",
         reason=RESUMED,
         message=message,
-        conditions=set_condition(
-            conditions_of(previous), SUSPENDED, False, RESUMED, message, now, generation
-        ),
+        conditions=conditions,
         observed_generation=generation,
     )
 
