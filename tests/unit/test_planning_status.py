@@ -1169,7 +1169,8 @@ def test_a_job_waiting_for_room_past_its_max_wait_says_so_once_with_a_warning() 
     (condition,) = exceeded()
     assert (condition["status"], condition["reason"]) == ("True", "PastMaxWait")
     assert condition["message"].startswith(
-        "waited 11m for room, past its max wait (spec.maxWait 10m from submission, requeue or resume)"
+        "waited 11m for room, past its max wait (spec.maxWait 10m from submission, requeue or "
+        "resume)"
     )
     # One Warning for the owner as the bound is passed, not one a cycle.
     told = [e for e in world.kube.events if e[1] == "MaxWaitExceeded"]
