@@ -587,7 +587,9 @@ class Cache:
                 return pods[min(pods)].requests
         if option is None or record.model is None:
             return Resources()
-        return podrequests.worker_resources(option, record.model.spec.template)
+        if record.spec_worker is None:  # a ValueError is raised again at each call, as before
+            record.spec_worker = podrequests.worker_resources(option, record.model.spec.template)
+        return record.spec_worker
 
     def running(self, accruals: Mapping[Key, Accrual] | None = None) -> list[RunningJob]:
         """Placed jobs (Admitted or Running) as preemption sees them, with `accruals` as the
@@ -887,6 +889,8 @@ class Cache:
     def quota_views(self) -> list[Quota]:
         """Every ResourceQuota pricewise can read; one it cannot is left out, and its
         namespace's jobs with it (see `namespace_holds`)."""
+        if not self.quotas:  # none to view: not a walk over every placed job's end
+            return []
         frees: dict[str, list[tuple[str, datetime, dict[str, int]]]] = defaultdict(list)
         for key, record, at, worker in self._ends():
             workers = record.status.workers or 0

@@ -5,7 +5,7 @@ and TrainingJobs (as `JobRecord`, raw body plus its parsed and typed forms), key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -18,7 +18,7 @@ from pricewise.api.wire import read_job_status
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.lookahead import past_max_wait
 from pricewise.core.preemption import PREEMPTING
-from pricewise.core.snapshot import Job
+from pricewise.core.snapshot import Job, Resources
 from pricewise.core.times import parse_time
 
 Key = tuple[str, str]
@@ -141,6 +141,11 @@ class JobRecord:
     placed_spec: bool = False
     """Whether `model` and `job` are of the spec the job was placed with, not of the spec it
     has now: a placed job runs as placed, and its new spec counts once it is pending again."""
+    spec_worker: Resources | None = field(default=None, repr=False, compare=False)
+    """One worker's requests of the option its status records, as its spec's template asks
+    them (`Cache.planned_worker`), once read: a record is never changed in place (a new
+    version is a new record), and each cycle asked them of every placed job five times over
+    (pools twice, accruals, Budgets, preemption), parsing its template's quantities each time."""
 
     @cached_property
     def status(self) -> api.TrainingJobStatus:

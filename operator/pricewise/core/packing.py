@@ -105,6 +105,11 @@ def search(
     room = [list(r) for r in room]
     where: list[int] = []
     steps = 0
+    # Each node's room over the instants as a small integer, the same for nodes of the same
+    # room, kept as workers are placed and taken off: hashing every node's room (a tuple of
+    # `Resources` per instant) at every step was most of a preemption's failed searches.
+    rooms: dict[tuple[Resources, ...], int] = {}
+    ids = [rooms.setdefault(tuple(r), len(rooms)) for r in room]
 
     def place(i: int) -> bool:
         nonlocal steps
@@ -116,13 +121,12 @@ def search(
         first, worker, k = workers[i]
         last = max(spans[k][1], first + 1)
         start = where[i - 1] if i and workers[i - 1][2] == k else 0
-        tried: set[object] = set()
+        tried: set[int] = set()
         for n in range(start, len(room)):
-            node = room[n]
-            # One instant (a packing now) is the common case, and the hot loop: no tuples.
-            seen = node[0] if len(node) == 1 else tuple(node)
+            seen = ids[n]
             if seen in tried:
                 continue
+            node = room[n]
             if not (
                 worker.fits_in(node[first])
                 if last - first == 1
@@ -130,12 +134,14 @@ def search(
             ):
                 continue
             tried.add(seen)
-            take_over(room[n], first, last, worker, 1)
+            take_over(node, first, last, worker, 1)
+            ids[n] = rooms.setdefault(tuple(node), len(rooms))
             where.append(n)
             if place(i + 1):
                 return True
             where.pop()
-            take_over(room[n], first, last, worker, -1)
+            take_over(node, first, last, worker, -1)
+            ids[n] = seen
         return False
 
     return where if place(0) else None
@@ -143,7 +149,10 @@ def search(
 
 def fits_over(room: list[Resources], first: int, last: int, worker: Resources) -> bool:
     """Whether the worker fits a node's room at each of the instants `first` to `last`."""
-    return all(worker.fits_in(room[i]) for i in range(first, last))
+    for i in range(first, last):  # noqa: SIM110 (a loop, not `all` over a generator: hot)
+        if not worker.fits_in(room[i]):
+            return False
+    return True
 
 
 def take_over(room: list[Resources], first: int, last: int, worker: Resources, sign: int) -> None:

@@ -209,14 +209,16 @@ def preemptions(
     waiting = [d for d in decisions if d.reason == "WaitingForCapacity" and d.job.preempts]
     waiting.sort(key=lambda d: (-d.job.priority, d.job.created or snapshot.now, d.job.key))
     free = list(running)
+    ranked = _ranked(free, snapshot.now, settings)
     made = []
     for d in waiting:
-        found = _cheapest_room(d, ledger, later, free, snapshot.now, settings)
+        found = _cheapest_room(d, ledger, later, ranked, snapshot.now)
         if found is None:
             continue
         made.append(found)
         gone = {v.key for v in found.victims}
         free = [r for r in free if r.key not in gone]
+        ranked = _ranked(free, snapshot.now, settings)
         pool = found.candidate.pool.name
         ledger.set_free(pool, _freed(ledger.nodes[pool], found.victims))
         later.gone.update(gone)
@@ -287,30 +289,34 @@ class _Later:
         return pack_over_time(nodes, frees, first + ahead) is not None
 
 
+def _ranked(
+    running: Sequence[RunningJob], now: datetime, settings: PreemptionSettings
+) -> dict[str, list[RunningJob]]:
+    """By pool, the runs that may be victims (run `min_run_s` or more), cheapest lost work
+    first (then lowest priority, then key: one order, whoever asks): ranked once per
+    preemption made, not for every option of every waiting job (each walked every run)."""
+    by_pool: dict[str, list[tuple[tuple[int, int, str], RunningJob]]] = {}
+    for r in running:
+        if (now - r.since).total_seconds() >= settings.min_run_s:
+            by_pool.setdefault(r.pool, []).append(((r.lost(now), r.priority, r.key), r))
+    return {pool: [r for _, r in sorted(runs)] for pool, runs in by_pool.items()}
+
+
 def _cheapest_room(
     d: Decision,
     ledger: Ledger,
     later: _Later,
-    running: Sequence[RunningJob],
+    ranked: Mapping[str, Sequence[RunningJob]],
     now: datetime,
-    settings: PreemptionSettings,
 ) -> Preemption | None:
-    """The feasible option of `d` whose room costs least in lost work plus its own cost."""
+    """The feasible option of `d` whose room costs least in lost work plus its own cost;
+    `ranked`, the runs that may be victims (`_ranked`)."""
     best: Preemption | None = None
     for row in d.options:
         cand = row.candidate
         if row.verdict != "feasible" or ledger.quota_blocker(cand) or ledger.budget_blocker(cand):
             continue
-        eligible = sorted(
-            (
-                r
-                for r in running
-                if r.pool == cand.pool.name
-                and r.priority < d.job.priority
-                and (now - r.since).total_seconds() >= settings.min_run_s
-            ),
-            key=lambda r: (r.lost(now), r.priority, r.key),
-        )
+        eligible = [r for r in ranked.get(cand.pool.name, ()) if r.priority < d.job.priority]
         victims = _victims(cand, ledger.nodes[cand.pool.name], eligible, now, later)
         if victims is None:
             continue
