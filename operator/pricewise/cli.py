@@ -21,6 +21,9 @@ from pricewise.core.bounds import time_out_of_range
 from pricewise.core.times import as_utc, parse_time
 from pricewise.offline.arguments import time_limit, wait_cost
 
+PROG = "kubectl pricewise" if os.path.basename(sys.argv[0]) == "kubectl-pricewise" else "pricewise"
+"""The command as typed: run as the kubectl plugin, its usage lines say `kubectl pricewise`."""
+
 if TYPE_CHECKING:
     from pricewise.controller.config import OperatorConfig
     from pricewise.core.settings import SolverSettings
@@ -307,7 +310,7 @@ def _crds(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     top = argparse.ArgumentParser(
-        prog="pricewise",
+        prog=PROG,
         description="Cost-aware placement of training jobs on Kubernetes node pools.",
     )
     top.add_argument("--version", action="version", version=f"pricewise {__version__}")

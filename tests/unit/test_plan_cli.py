@@ -1081,6 +1081,23 @@ def test_a_chart_s_templates_are_skipped_in_a_folder_and_named_say_to_render_the
     )
 
 
+def test_a_folder_s_broken_manifest_with_braces_is_an_error_not_a_template_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # YAML that reads, with `{{` in an argument and a document without a kind, was skipped
+    # as a Helm template: its job left out of the plan without an error.
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "run.yaml").write_text(
+        "kind: TrainingJob\nmetadata: {name: a}\nspec:\n  options: [{accelerator: nvidia-l4, "
+        "devicesPerWorker: 1, duration: 1h}]\n  template: {spec: {containers: [{name: m, "
+        'image: t, args: ["--run={{ .RunID }}"]}]}}\n---\nmetadata: {name: stray}\n'
+    )
+    assert main(["plan", "examples/", str(jobs), "--now", NOW]) == 2
+    err = capsys.readouterr().err
+    assert "run.yaml" in err and "Helm template" not in err
+
+
 def test_a_plan_cut_by_its_time_limit_is_the_same_every_run(tmp_path: Path) -> None:
     # Its limit was in seconds: past a few hundred jobs a cut solve gave another plan at each
     # run (673.28, 673.28, then 675.44 USD for the same 600 jobs), so a dry run could not be

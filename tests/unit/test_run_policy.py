@@ -27,6 +27,7 @@ from pricewise.core import lifecycle
 from pricewise.core.lifecycle import PodRecord
 from pricewise.core.snapshot import Resources
 from pricewise.core.times import parse_time
+from pricewise.kube import ConflictError
 
 
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -270,3 +271,80 @@ def test_a_resumed_job_s_max_wait_condition_no_longer_speaks_of_its_suspend() ->
     maxwait = condition(resumed, "MaxWaitExceeded")
     assert (maxwait["status"], maxwait["reason"]) == ("False", "Resumed")
     assert maxwait["message"] == resumed["message"]
+
+
+def test_a_resume_lost_to_a_race_is_told_before_the_job_is_planned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Planned in the cycle whose Resumed write lost its race, the job ran with Suspended True
+    # for good, its wait counted from its creation.
+    world = World()
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    write, raced = world.kube.patch_status, []
+
+    async def racing(plural: str, namespace: str, name: str, body: Any, *rest: Any) -> Any:
+        if body.get("reason") == "Resumed" and not raced:
+            raced.append(name)
+            raise ConflictError(409, "the object has been modified")
+        return await write(plural, namespace, name, body, *rest)
+
+    monkeypatch.setattr(world.kube, "patch_status", racing)
+    set_suspend(world, "a", False)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    assert raced and world.job("a")["phase"] == "Pending"
+    run_cycle(world.scheduler, NOW + timedelta(minutes=2))
+    status = world.job("a")
+    assert status["phase"] == "Admitted"
+    assert condition(status, "Suspended")["status"] == "False"
+    assert events(world, "a") == ["Suspended", "Resumed", "Admitted"]
+
+
+def test_an_active_deadline_added_to_a_running_job_applies_to_its_run() -> None:
+    # Read from the spec it was placed with, the edit applied only once a restarted operator
+    # read the object anew: the same job failed or ran on by the operator's uptime.
+    world = busy_world()  # a and b on both L4 nodes, admitted at 12:00
+    start_workers(world, "2026-11-29T12:00:00Z")
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "a")])
+    body["spec"]["activeDeadlineSeconds"] = 600
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=11))
+    assert (world.job("a")["phase"], world.job("a")["reason"]) == ("Failed", "DeadlineExceeded")
+    assert world.job("b")["phase"] == "Running"
+
+
+def test_a_suspended_job_of_a_held_namespace_is_told_suspended_and_resumed_the_hold() -> None:
+    world = World()
+    world.kube.put("budgets", {"metadata": {"name": "euros", "namespace": NS},
+                               "spec": {"limit": 100.0, "currency": "EUR",
+                                        "enforcement": "hard"}})  # fmt: skip
+    world.kube.put("trainingjobs", job("a", suspend=True))
+    world.cycle()
+    assert world.job("a")["reason"] == "Suspended"
+    # Not counted among the objects pricewise rejects: its owner holds it, not the Budget.
+    assert world.cache.rejected()["TrainingJob", "BudgetInvalid"] == 0
+    set_suspend(world, "a", False)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    status = world.job("a")
+    assert status["reason"] == "BudgetInvalid", status  # in the cycle it was resumed
+    assert condition(status, "Suspended")["reason"] == "Resumed"
+
+
+def test_a_placed_job_suspended_no_longer_says_its_edits_are_ignored() -> None:
+    world = busy_world()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=4))  # Running
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "a")])
+    body["spec"]["maxWait"] = "2h"
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5))
+    assert condition(world.job("a"), "SpecChangeIgnored")["status"] == "True"
+    set_suspend(world, "a", True)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=6))
+    ignored = condition(world.job("a"), "SpecChangeIgnored")
+    assert (ignored["status"], ignored["reason"]) == ("False", "Suspended")
+    set_suspend(world, "a", False)
+    run_cycle(world.scheduler, NOW + timedelta(minutes=7))
+    admitted = condition(world.job("a"), "Admitted")
+    assert admitted["reason"] in ("Resumed", "Admitted", "Reserved", "WaitingForCapacity")
+    assert "set spec.suspend to false" not in admitted["message"]

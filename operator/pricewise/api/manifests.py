@@ -83,6 +83,10 @@ class ManifestError(ValueError):
     """An object that cannot be used, with where it is and how to fix it."""
 
 
+class HelmTemplateError(ManifestError):
+    """A file that is a Helm template (`{{ ... }}`), YAML only once rendered."""
+
+
 def field_path(loc: Sequence[int | str], obj: object = None) -> str:
     """`spec.options[0].throughput`: a pydantic error location as people write field paths.
     Given the object, a list item with a name of its own is named by it, as server-side apply
@@ -299,9 +303,8 @@ def read_objects(
         docs = load_yaml(text)
     except yaml.YAMLError as err:
         if "{{" in text:
-            raise error(
-                f"{path}: a Helm template, YAML only once rendered: {RENDER_FIRST}"
-            ) from None
+            message = f"{path}: a Helm template, YAML only once rendered: {RENDER_FIRST}"
+            raise (HelmTemplateError if error is ManifestError else error)(message) from None
         raise error(f"{path}: not valid YAML: {err}") from None
     for number, doc in enumerate(docs, 1):
         if doc is None:
@@ -431,14 +434,18 @@ def load(paths: Iterable[str | Path], namespace: str = "default") -> Manifests:
     for path in files:
         try:
             objects = list(read_objects(path))
+        except HelmTemplateError as err:
+            if path in walked:
+                found.skipped_files[path] = HELM_TEMPLATE
+            else:
+                errors.append(str(err))
+            continue
         except ManifestError as err:
             # A folder's other YAML (a chart's Chart.yaml, values and templates, a
             # kustomization) failed the whole plan; a file given by name that holds none is
             # still an error.
             if path in walked and _no_object_in(path):
                 found.skipped_files[path] = "it holds no Kubernetes object"
-            elif path in walked and _helm_template(path):
-                found.skipped_files[path] = HELM_TEMPLATE
             else:
                 errors.append(str(err))
             continue
@@ -466,14 +473,6 @@ def _no_object_in(path: Path) -> bool:
     except (ManifestError, yaml.YAMLError):
         return False
     return not any(isinstance(doc, dict) and "kind" in doc for doc in docs)
-
-
-def _helm_template(path: Path) -> bool:
-    """Whether a file is a Helm (Go) template, which is YAML only once rendered."""
-    try:
-        return "{{" in read_text(path, ManifestError)
-    except ManifestError:
-        return False
 
 
 def _hidden(relative: Path) -> bool:

@@ -363,12 +363,14 @@ class TrainingJobSpec(SpecModel):
         None,
         ge=1,
         le=int(bounds.MAX_RUN_S),
-        description="Longest a run may last from its admission, in seconds, as a batch/v1 "
-        "Job's: past it its workers are stopped and the job fails with reason "
-        "DeadlineExceeded, without a restart, so that a hung run stops billing. Each run is "
-        "counted on its own: one requeued (a lost node, a preemption, a suspend) counts "
-        "afresh. Unlike deadline and maxDuration, which planning meets, it is enforced on the "
-        "run only: set maxDuration too for options too slow for it to be left out.",
+        description="Longest a run may last from its admission, in seconds: past it its "
+        "workers are stopped and the job fails with reason DeadlineExceeded, without a "
+        "restart, so that a hung run stops billing. Unlike a batch/v1 Job's, each run is "
+        "counted on its own: one requeued (a failed worker, a lost node, a preemption, a "
+        "suspend) counts afresh, so that a job may run up to (maxRestarts + 1) times it in "
+        "all. An edit applies to the run under way. Unlike deadline and maxDuration, which "
+        "planning meets, it is enforced on the run only: set maxDuration too for options too "
+        "slow for it to be left out.",
     )
     suspend: bool = Field(
         False,

@@ -38,6 +38,7 @@ from pricewise.controller.records import (
     same_spec,
     same_version,
 )
+from pricewise.controller.status import told_suspended
 from pricewise.core.accounting import Accrual, Span
 from pricewise.core.costmodel import run_seconds, without_missed_deadline, worker_hourly_price
 from pricewise.core.greedy import quota_use
@@ -779,6 +780,7 @@ class Cache:
             if r.phase == "Pending"
             and r.job is not None
             and not r.suspended
+            and not told_suspended(r.status)  # planned once its resume is written
             and not self.kept_waiting(key, r)
             and key[0] not in blocked
         ]
@@ -863,7 +865,7 @@ class Cache:
                 counts["TrainingJob", "PlanningFailed"] += 1
             elif record.phase == "Pending" and self.kept_waiting(key, record):
                 counts["TrainingJob", record.status.reason] += 1
-            elif record.phase == "Pending" and key[0] in blocked:
+            elif record.phase == "Pending" and key[0] in blocked and not record.suspended:
                 counts["TrainingJob", blocked[key[0]][0]] += 1
         counts["PriceTable", "InvalidSpec"] += len(self.price_table_errors)
         counts["PriceTable", "CurrencyMismatch"] += sum(

@@ -242,8 +242,8 @@ class StateCollector(Collector):
             "pricewise_pending_jobs_past_max_wait",
             "Pending TrainingJobs waiting for room, with no deadline ahead (none, or one they "
             "run late past: whenLate Run), for longer than their max wait (spec.maxWait, else "
-            "the operator's scheduler.maxWait, 24h unless set) since their creation or last "
-            "requeue: the cluster had no room for them within it.",
+            "the operator's scheduler.maxWait, 24h unless set) since their creation, last "
+            "requeue or resume: the cluster had no room for them within it.",
             labels=["namespace"],
         )
         by_phase: Counter[tuple[str, str]] = Counter()

@@ -169,6 +169,16 @@ class JobRecord:
         spec, which for a placed job is the one it was placed with (its other edits wait)."""
         return (self.body.get("spec") or {}).get("suspend") is True
 
+    @property
+    def active_deadline_s(self) -> int | None:
+        """The spec's activeDeadlineSeconds as it is now, as `suspended` reads it: an edit
+        applies to the run under way, as a batch/v1 Job's does (read from the spec it was
+        placed with, it applied only once a restarted operator read the object anew)."""
+        value = (self.body.get("spec") or {}).get("activeDeadlineSeconds")
+        # The API server's schema keeps it a positive whole number; a hand-made body may not.
+        valid = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return value if valid else None
+
     def _turned(self, kind: str, value: str) -> datetime | None:
         """When the condition of type `kind` last turned to `value`, where it is that now."""
         found = next((c for c in self.status.conditions if c.type == kind), None)

@@ -22,6 +22,7 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
+    Sequence,
 )
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -568,7 +569,7 @@ class Scheduler:
         spec = record.model.spec if record.model else None
         allowed = spec.failure_policy.max_restarts if spec else 0
         # From the run's own admission: a new leader's term does not give it more time.
-        limit = spec.active_deadline_seconds if spec else None
+        limit = record.active_deadline_s
         until = st.admitted_at + timedelta(seconds=limit) if limit and st.admitted_at else None
 
         def saved_s() -> float:
@@ -723,7 +724,8 @@ class Scheduler:
         message = (
             f"spec changed (generation {generation}) after placement at generation {planned_at}: "
             "a placed job keeps its pool and workers, and the new spec counts once it is pending "
-            "again (a requeue); delete and re-create it to re-plan now"
+            "again (a requeue); delete and re-create it to re-plan now (spec.suspend and "
+            "spec.activeDeadlineSeconds apply at once)"
         )
         patch = job_status_patch(
             conditions=status.set_condition(
@@ -823,8 +825,15 @@ class Scheduler:
         currency = record.status.currency or self.cache.currency()
         generation = record.body["metadata"].get("generation")
         fields = {"options": None, "planned_start": None, "observed_generation": generation}
+        conditions = status.conditions_of(record.status)
+        # Pending, its edits are read: "a placed job keeps its pool" no longer holds.
+        if status.condition_true(record.status, "SpecChangeIgnored"):
+            conditions = status.set_condition(
+                conditions, "SpecChangeIgnored", False, SUSPENDED,
+                "suspended: its spec as it is now counts once it is resumed", now, generation,
+            )  # fmt: skip
         cut = "Suspended (spec.suspend)"
-        await self._cut(record, run, SUSPENDED, cut, currency, now, fields)
+        await self._cut(record, run, SUSPENDED, cut, currency, now, fields, conditions)
 
     async def _cut(
         self,
@@ -835,12 +844,14 @@ class Scheduler:
         currency: str,
         now: datetime,
         fields: Mapping[str, Any] | None = None,
+        conditions: Sequence[status.Condition] | None = None,
     ) -> bool:
         """Requeue a placed job whose run is cut for `reason` (Preempted, Suspended), `cut`
         saying by whom: Pending, with its progress and accrual kept, the run's figures in its
         restart history, its status and a condition of the reason's type (True until it is
         admitted again or resumed), an event, and the work it lost counted; `fields` are more
-        of its status. False on a lost race."""
+        of its status, `conditions` its conditions to set that one among (else its own). False
+        on a lost race."""
         namespace, name = key_of(record.body)
         message = f"{cut} at {dated(now)}"
         if run is not None:
@@ -858,8 +869,8 @@ class Scheduler:
             **(fields or {}),
         }
         conditions = status.set_condition(
-            status.conditions_of(record.status), reason, True, reason, message, now,
-            record.body["metadata"].get("generation"),
+            status.conditions_of(record.status) if conditions is None else conditions,
+            reason, True, reason, message, now, record.body["metadata"].get("generation"),
         )  # fmt: skip
         if not await self.admission.release(record, reason, message, now, written, conditions):
             return False
@@ -887,21 +898,23 @@ class Scheduler:
             if record.job is None:
                 message = f"invalid spec: {record.error}"
                 await self.admission.hold(record, "InvalidSpec", message, now, check=False)
-            elif _untold_suspension(record):
-                await self._tell_suspended(record, now)
-            elif (
+                continue
+            # As written: a resumed job of a held namespace is told the hold next.
+            told = await self._tell_suspended(record, now) if _untold_suspension(record) else record
+            if (
                 namespace in holds
-                and not record.suspended
-                and not self.cache.kept_waiting((namespace, name), record)
+                and not told.suspended
+                and not self.cache.kept_waiting((namespace, name), told)
             ):
                 # Checked: a job placed meanwhile keeps its placement.
-                await self.admission.hold(record, *holds[namespace], now, check=True)
+                await self.admission.hold(told, *holds[namespace], now, check=True)
 
-    async def _tell_suspended(self, record: JobRecord, now: datetime) -> None:
+    async def _tell_suspended(self, record: JobRecord, now: datetime) -> JobRecord:
         """A pending job's status and event once its spec.suspend turned true (it is not
         planned) or back to false (planned again from this cycle); a suspended job edited
         again has the generation read said, without an event (a client waiting for
-        status.observedGeneration to reach it would wait for ever)."""
+        status.observedGeneration to reach it would wait for ever). The job's record as it is
+        after the write."""
         generation = record.body["metadata"].get("generation")
         if record.suspended:
             patch = status.suspended_status(record.status, now, generation)
@@ -912,6 +925,7 @@ class Scheduler:
         # Checked: a job placed meanwhile is stopped by the next cycle, not told it waits.
         if await self.admission.write_status(record, patch, check=True) and news:
             await self.admission.event(record, patch["reason"], patch["message"])
+        return self.cache.jobs.get(key_of(record.body), record)
 
     async def _set_aside(self, failed: dict[str, str], now: datetime) -> None:
         """Jobs whose planning raised (see `quarantine`) wait, and say so; the rest go on."""

@@ -23,7 +23,7 @@ when it turns so), or whose new wait, after a requeue, has not (False). It is wh
 on in sum (PricewiseJobsPastMaxWait), said on the job for its owner."""
 
 RESUMED = "Resumed"
-"""Reason of a job resumed, until the next cycle says why it waits or places it."""
+"""Reason of a job resumed, until the cycle that sees it says why it waits or places it."""
 
 COST_MOVES_SHARE = 0.01
 """A waiting job's option cost that moves by less than this share of itself (or by a cent or
@@ -147,6 +147,7 @@ def admitted_status(
         # Planned again, the edit it ignored counts now: True beside this placement read as
         # an edit still ignored.
         ("SpecChangeIgnored", "Replanned"),
+        (SUSPENDED, RESUMED),
     ):
         held = next((c for c in previous.conditions if c.type == kind), None)
         if held is not None and held.status == "True":
@@ -176,9 +177,14 @@ def admitted_status(
     )
 
 
+def condition_true(st: TrainingJobStatus, kind: str) -> bool:
+    """Whether the status has a condition of type `kind` that is True."""
+    return any(c.type == kind and c.status == "True" for c in st.conditions)
+
+
 def max_wait_exceeded(st: TrainingJobStatus) -> bool:
     """Whether the status says the job has waited for room past its max wait."""
-    return any(c.type == MAX_WAIT_EXCEEDED and c.status == "True" for c in st.conditions)
+    return condition_true(st, MAX_WAIT_EXCEEDED)
 
 
 def suspended_status(
@@ -211,12 +217,12 @@ def suspended_status(
 def resumed_status(
     previous: TrainingJobStatus, now: datetime, generation: int | None
 ) -> dict[str, Any]:
-    """Status of a suspended pending job whose spec.suspend turned false: planned again from
-    the next cycle, its wait counted from now (`JobRecord.waiting_since`)."""
-    message = f"resumed at {dated(now)}: planned again, its wait counted from then"
-    conditions = set_condition(
-        conditions_of(previous), SUSPENDED, False, RESUMED, message, now, generation
-    )
+    """Status of a suspended pending job whose spec.suspend turned false: planned from this
+    cycle on, its wait counted from now (`JobRecord.waiting_since`)."""
+    message = f"resumed at {dated(now)}: planned from this cycle, its wait counted from then"
+    conditions = conditions_of(previous)
+    for kind in ("Admitted", SUSPENDED):
+        conditions = set_condition(conditions, kind, False, RESUMED, message, now, generation)
     # Its words of before the suspend, or of the suspend, no longer tell its wait.
     if any(c.type == MAX_WAIT_EXCEEDED for c in previous.conditions):
         conditions = set_condition(
@@ -233,7 +239,7 @@ def resumed_status(
 
 def told_suspended(st: TrainingJobStatus) -> bool:
     """Whether the status says the job is suspended (its Suspended condition True)."""
-    return any(c.type == SUSPENDED and c.status == "True" for c in st.conditions)
+    return condition_true(st, SUSPENDED)
 
 
 def pending_status(

@@ -112,9 +112,11 @@ def snapshot_of(found: Manifests, now: datetime) -> tuple[Snapshot, list[str], l
         currency=currency,
     )
     held = [
-        holds.held_decision(job, holds.SUSPENDED_HOLD if job.key in suspended else blocked[ns])
+        holds.held_decision(
+            job, holds.SUSPENDED_HOLD if job.key in suspended else blocked[job.namespace]
+        )
         for job in pending
-        if job.key in suspended or (ns := job.namespace) in blocked
+        if job.key in suspended or job.namespace in blocked
     ]
     return snapshot, warnings, held
 
