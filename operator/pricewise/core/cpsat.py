@@ -330,7 +330,9 @@ class CpSat:
                         waiting.append(name)
                         break
                     placed = True
-            left = waiting + sorted(set(evicted), key=lambda name: -self.priority[name])
+            # Evicted classes once each, in the order they were evicted among equal
+            # priorities: a set's order is its strings' hashes', another in every process.
+            left = waiting + sorted(dict.fromkeys(evicted), key=lambda name: -self.priority[name])
         return +plan if self._keeps_floors(plan) else Counter(self.incumbent)
 
     def _keeps_floors(self, plan: Counter[ChoiceKey]) -> bool:
