@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import sys
@@ -422,3 +423,11 @@ def test_the_rolling_lp_charged_past_a_bound_keeps_waits_near_it():
 
     assert longest_wait(None) > 48.0
     assert longest_wait(24 * 3600.0) < 26.0
+
+
+def test_the_cycle_cost_runs_a_burst_its_start_and_steady_cycles() -> None:
+    cycle_cost = load_script("pricewise_bench_cycle_cost", "benchmarks/cycle_cost.py")
+    rows = asyncio.run(cycle_cost._run(pending=30, running=10, nodes=20, limit=0.2, steady=2))
+    assert [r["cycle"] for r in rows] == ["burst", "start", "steady", "steady"]
+    assert rows[0]["pending"] >= 30 and rows[0]["placed"] > 0
+    assert all(r["outside_s"] > 0 and r["teller_s"] >= 0 for r in rows)
