@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -592,13 +592,18 @@ class Cache:
             record.spec_worker = podrequests.worker_resources(option, record.model.spec.template)
         return record.spec_worker
 
-    def running(self, accruals: Mapping[Key, Accrual] | None = None) -> list[RunningJob]:
+    def running(
+        self,
+        accruals: Mapping[Key, Accrual] | None = None,
+        pools: Container[str] | None = None,
+    ) -> list[RunningJob]:
         """Placed jobs (Admitted or Running) as preemption sees them, with `accruals` as the
-        accountant holds them now where given (see `running_job`)."""
+        accountant holds them now where given (see `running_job`); only those of `pools`
+        where given (each run read is a cost figure and a worker's requests)."""
         found = (
             self.running_job(r, (accruals or {}).get(key))
             for key, r in self.jobs.items()
-            if r.phase in ACTIVE_PHASES
+            if r.phase in ACTIVE_PHASES and (pools is None or r.status.pool in pools)
         )
         return [r for r in found if r is not None]
 

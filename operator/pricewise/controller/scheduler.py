@@ -511,14 +511,8 @@ class Scheduler:
         if not spot:
             return
         seconds = (now - last).total_seconds()
-        # A run's pool is its status's: only the spot pools' jobs are read as runs (each a
-        # cost figure and a worker's requests).
-        for record in list(self.cache.jobs.values()):
-            if record.phase not in ACTIVE_PHASES or record.status.pool not in spot:
-                continue
-            run = self.cache.running_job(record)
-            if run is not None:
-                self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
+        for run in self.cache.running(pools=spot):
+            self.cache.reclaim_rates.held(run.pool, len(set(run.nodes)), seconds)
 
     async def _progress(self, now: datetime) -> dict[Key, lifecycle.Transition]:
         """Admitted and Running jobs: create missing workers, follow their pods' phases. The
