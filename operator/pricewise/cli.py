@@ -380,8 +380,9 @@ def parser() -> argparse.ArgumentParser:
         description="Run the operator against the cluster of the current kubeconfig (or the "
         "in-cluster service account).",
         epilog="Its settings come from the environment: PRICEWISE_PERIOD_SECONDS, "
-        "PRICEWISE_SOLVER_SECONDS, PRICEWISE_SOLVER_WORKERS, PRICEWISE_WAIT_COST and "
-        "PRICEWISE_MAX_WAIT, which the chart sets from its values (charts/pricewise/values.yaml "
+        "PRICEWISE_SOLVER_SECONDS, PRICEWISE_SOLVER_WORKERS, PRICEWISE_WAIT_COST, "
+        "PRICEWISE_MAX_WAIT and PRICEWISE_DELETE_FINISHED (ttlAfterFinished.enabled), which "
+        "the chart sets from its values (charts/pricewise/values.yaml "
         "says what each does); PRICEWISE_ACCRUAL_SECONDS, PRICEWISE_PREEMPTION_MIN_RUN_SECONDS "
         "and PRICEWISE_RECLAIM_TAINTS, set through the chart's extraEnv (docs/install.md); and "
         "PRICEWISE_NAMESPACE, where its leader-election Lease lives (the chart gives it the "

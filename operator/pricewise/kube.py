@@ -277,6 +277,25 @@ class Kube:
             return False
         return True
 
+    async def delete_job(self, namespace: str, name: str, uid: str, resource_version: str) -> bool:
+        """Delete a TrainingJob as it was read (its uid and resourceVersion as preconditions),
+        its workers after it by the garbage collector; False where it is gone or changed since
+        (re-created under its name, or edited: its TTL is then read again from the new one)."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+            "propagationPolicy": "Background",
+        }
+        try:
+            path = self._custom_path("trainingjobs", namespace, name)
+            await self.request("DELETE", path, options)
+        except ApiError as err:
+            if err.status in (404, 409):
+                return False
+            raise
+        return True
+
     async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
         """The uid of the controller of a pod or Service (`plural`): empty where it has none,
         None where it is gone."""

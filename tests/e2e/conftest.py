@@ -173,6 +173,7 @@ def operator(
         "PRICEWISE_SOLVER_SECONDS": "5",
         "PRICEWISE_PREEMPTION_MIN_RUN_SECONDS": "3",
         "PRICEWISE_NAMESPACE": "default",
+        "PRICEWISE_DELETE_FINISHED": "true",
     }
     op = Operator(env, tmp_path_factory.mktemp("operator") / "operator.log", free_port())
     op.start()

@@ -51,6 +51,7 @@ from pathload import load_script
 from pricewise import cli
 from pricewise.api.manifests import parse_model
 from pricewise.api.models import Budget, PriceTable
+from pricewise.controller.config import from_environment
 from pricewise.controller.quote import OPERATOR_LABELS
 
 pytestmark = pytest.mark.cluster
@@ -354,6 +355,14 @@ def test_helm_template_renders_what_the_values_ask(cluster: Any, values: str) ->
             assert subjects == [
                 {"kind": "ServiceAccount", "name": account, "namespace": "pricewise-system"}
             ]
+
+    # Finished jobs are deleted past their TTL only where the values say so, with the verb.
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    assert from_environment(env).delete_finished == given["ttlAfterFinished"]["enabled"]
+    if given["rbac"]["create"]:
+        rules = _one(docs, "ClusterRole")["rules"]
+        deletes = [r for r in rules if "delete" in r["verbs"] and "trainingjobs" in r["resources"]]
+        assert bool(deletes) == given["ttlAfterFinished"]["enabled"]
 
     service = _one(docs, "Service")
     assert (

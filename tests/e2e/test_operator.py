@@ -498,6 +498,37 @@ def test_a_suspended_job_waits_without_room_and_a_running_one_is_stopped_until_r
     assert [e["type"] for e in events_of(cluster, namespace, "Suspended")] == ["Normal"] * 2
 
 
+def test_a_finished_job_past_its_ttl_is_deleted_with_its_workers(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("brief", nodes=2, gpus=8, price=1.0)
+    pools.publish()
+    option = pools.option("brief", 8, duration="1h")
+    apply(cluster, namespace, training_job("gone", [option], run_seconds=None,
+                                           ttlSecondsAfterFinished=2))  # fmt: skip
+    apply(cluster, namespace, training_job("kept", [option], run_seconds=None))
+    for name in ("gone", "kept"):
+        wait_phase(cluster, namespace, name, "Running")
+        end_workers(cluster, namespace, name)
+    wait_for(
+        lambda: not cluster.kubectl(
+            "get", "tj", "gone", "-n", namespace, "--ignore-not-found", "-o", "name"
+        ).stdout.strip(),
+        60,
+        "the finished job to be deleted past its TTL",
+    )  # fmt: skip
+    assert wait_phase(cluster, namespace, "kept", "Succeeded")["phase"] == "Succeeded"
+    # Its workers go with it (their ownerReference, by the garbage collector).
+    wait_for(
+        lambda: not cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=gone", "-o", "name"
+        ).stdout.strip(),
+        60,
+        "the deleted job's workers to be collected",
+    )  # fmt: skip
+    assert "deleted " + namespace + "/gone: finished" in operator.log()
+
+
 def test_a_run_past_its_active_deadline_fails_and_its_workers_are_stopped(
     cluster: Any, namespace: str, operator: Operator, pools: Pools
 ) -> None:

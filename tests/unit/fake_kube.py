@@ -171,6 +171,18 @@ class FakeKube:
         self._feed(plural, body, (meta["namespace"], meta["name"]))
         return True
 
+    async def delete_job(self, namespace: str, name: str, uid: str, resource_version: str) -> bool:
+        """Delete a TrainingJob where its uid and resourceVersion are still these."""
+        self.requests[current_purpose()] += 1
+        body = self.objects.get(("trainingjobs", namespace, name))
+        if body is None or (body["metadata"]["uid"], body["metadata"]["resourceVersion"]) != (
+            uid,
+            resource_version,
+        ):
+            return False
+        self.delete("trainingjobs", namespace, name)
+        return True
+
     async def owner_uid(self, plural: str, namespace: str, name: str) -> str | None:
         """The uid of the controller of a pod or Service: empty where none, None where gone."""
         self.requests[current_purpose()] += 1

@@ -36,10 +36,11 @@ def test_every_variable_is_read() -> None:
             "PRICEWISE_RECLAIM_TAINTS": " a/b , c/d,",
             "PRICEWISE_WAIT_COST": "0",
             "PRICEWISE_MAX_WAIT": "2d12h",
+            "PRICEWISE_DELETE_FINISHED": "True",
         }
     )
     taints = frozenset({"a/b", "c/d"})
-    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, taints, 0.0, 216_000.0)
+    assert config == OperatorConfig("ops", 2.0, 5.5, 4, 5.0, 0.0, taints, 0.0, 216_000.0, True)
     solver = config.solver()
     assert (solver.time_limit_s, solver.num_workers, solver.look_ahead.wait_cost) == (5.5, 4, 0)
     assert solver.look_ahead.max_wait_s == 216_000.0
@@ -48,11 +49,12 @@ def test_every_variable_is_read() -> None:
 def test_the_settings_read_as_one_line_for_the_log_at_start() -> None:
     assert OperatorConfig().describe() == (
         "cycle every 30s, solve within 10s on 1 worker(s), max wait 1d, wait cost 0.3, runs "
-        "safe from preemption for 600s, cost accrued every 60s, reclaim taints built-in"
+        "safe from preemption for 600s, cost accrued every 60s, reclaim taints built-in, "
+        "finished jobs past their TTL kept"
     )
     given = from_environment({"PRICEWISE_MAX_WAIT": "36h", "PRICEWISE_RECLAIM_TAINTS": "b,a"})
     assert "max wait 1d12h," in given.describe()
-    assert given.describe().endswith("reclaim taints a,b")
+    assert "reclaim taints a,b," in given.describe()
 
 
 @pytest.mark.parametrize(
@@ -72,6 +74,7 @@ def test_the_settings_read_as_one_line_for_the_log_at_start() -> None:
         ("PRICEWISE_MAX_WAIT", "2 days", "a duration such as 48h or 3d, from 1s to 3650d"),
         ("PRICEWISE_MAX_WAIT", "0s", "from 1s"),
         ("PRICEWISE_MAX_WAIT", "86400", "a duration such as 48h"),
+        ("PRICEWISE_DELETE_FINISHED", "yes", "true or false (default false)"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_may_be(name: str, raw: str, says: str) -> None:

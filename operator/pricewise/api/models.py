@@ -380,6 +380,16 @@ class TrainingJobSpec(SpecModel):
         "back to false, it is planned again, its wait counted from then. Its Suspended "
         "condition says which.",
     )
+    ttl_seconds_after_finished: int | None = Field(
+        None,
+        ge=0,
+        le=int(bounds.MAX_RUN_S),
+        description="Delete the job this many seconds after it finishes (Succeeded or "
+        "Failed), as a batch/v1 Job's: its workers go with it; its cost stays counted in its "
+        "namespace's Budgets and in the metrics. Only where the admin lets the operator "
+        "delete TrainingJobs (the chart's ttlAfterFinished.enabled); elsewhere the job is "
+        "kept, and a TTLNotEnforced Warning event says so once.",
+    )
     max_wait: str | None = duration_field(
         None,
         "Longest pricewise may hold the job back for cheaper capacity, from its submission "

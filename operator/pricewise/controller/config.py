@@ -54,6 +54,10 @@ class OperatorConfig:
     contended replays, but a job may wait that long (benchmarks/README.md, "The max wait:
     price against waits")."""
 
+    delete_finished: bool = False
+    """Whether finished jobs are deleted once their spec.ttlSecondsAfterFinished passes
+    (PRICEWISE_DELETE_FINISHED, true or false): the chart sets it with the verb it needs."""
+
     def solver(self) -> SolverSettings:
         """The solver settings of a cycle."""
         return SolverSettings(
@@ -73,7 +77,8 @@ class OperatorConfig:
             f"{self.solver_workers} worker(s), max wait {format_duration(self.max_wait_s)}, "
             f"wait cost {self.wait_cost:g}, runs safe from preemption for "
             f"{self.preemption_min_run_s:g}s, cost accrued every {self.accrual_s:g}s, reclaim "
-            f"taints {taints}"
+            f"taints {taints}, finished jobs past their TTL "
+            f"{'deleted' if self.delete_finished else 'kept'}"
         )
 
 
@@ -105,6 +110,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> OperatorConfig:
             env, "PRICEWISE_WAIT_COST", default.wait_cost, 0.0, MOST_WAIT_COST, "a share"
         ),
         max_wait_s=_duration(env, "PRICEWISE_MAX_WAIT", default.max_wait_s),
+        delete_finished=_flag(env, "PRICEWISE_DELETE_FINISHED", default.delete_finished),
     )
 
 
@@ -165,3 +171,15 @@ def _workers(env: Mapping[str, str], name: str, default: int) -> int:
             "operator's container may use"
         )
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() not in ("true", "false"):
+        raise ConfigError(
+            f"{name}={raw!r}: must be true or false (default {str(default).lower()}); fix the "
+            "value in the chart's values or the Deployment's env"
+        )
+    return raw.strip().lower() == "true"

@@ -120,6 +120,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         term_started=lambda: elector.term_started,
         metrics=metrics,
         preemption=PreemptionSettings(min_run_s=config.preemption_min_run_s),
+        delete_finished=config.delete_finished,
     )
     _state["scheduler"] = scheduler
     _state["elector"] = elector

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -174,9 +174,23 @@ class JobRecord:
         """The spec's activeDeadlineSeconds as it is now, as `suspended` reads it: an edit
         applies to the run under way, as a batch/v1 Job's does (read from the spec it was
         placed with, it applied only once a restarted operator read the object anew)."""
-        value = (self.body.get("spec") or {}).get("activeDeadlineSeconds")
-        # The API server's schema keeps it a positive whole number; a hand-made body may not.
-        valid = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return self._live_seconds("activeDeadlineSeconds", least=1)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When a finished job is due for deletion by its spec's ttlSecondsAfterFinished as it
+        is now (an edit after it finished applies, as a batch/v1 Job's does); None where it is
+        not finished or sets none."""
+        ttl = self._live_seconds("ttlSecondsAfterFinished", least=0)
+        if ttl is None or self.phase not in api.FINISHED_PHASES:
+            return None
+        finished = self.status.finished_at
+        return None if finished is None else finished + timedelta(seconds=ttl)
+
+    def _live_seconds(self, name: str, least: int) -> int | None:
+        value = (self.body.get("spec") or {}).get(name)
+        # The API server's schema keeps it a whole number in range; a hand-made body may not.
+        valid = isinstance(value, int) and not isinstance(value, bool) and value >= least
         return value if valid else None
 
     def _turned(self, kind: str, value: str) -> datetime | None:

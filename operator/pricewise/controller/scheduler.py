@@ -44,6 +44,7 @@ from pricewise.controller import status
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.admission import Admission
 from pricewise.controller.cache import Cache
+from pricewise.controller.expiry import Expiry
 from pricewise.controller.listing import RELIST_EVERY_S, forget_unlisted, list_into
 from pricewise.controller.metrics import Metrics
 from pricewise.controller.records import JobRecord, Key, key_of
@@ -107,6 +108,7 @@ class Scheduler:
         preemption: PreemptionSettings | None = None,
         led_elsewhere: Callable[[], bool] = lambda: False,
         term_started: Callable[[], datetime | None] = lambda: None,
+        delete_finished: bool = False,
     ) -> None:
         self.cache = cache
         self.kube = kube
@@ -114,6 +116,7 @@ class Scheduler:
         self.solver_settings = solver_settings or SolverSettings()
         self.admission = Admission(cache, kube, self.solver_settings.look_ahead.max_wait_s)
         self.teller = Teller(cache, self.admission, kube.connections)
+        self.expiry = Expiry(cache, kube, self.admission, delete_finished)
         self.settings = loop_settings or LoopSettings()
         self.is_leader = is_leader
         self.led_elsewhere = led_elsewhere
@@ -290,6 +293,8 @@ class Scheduler:
             await self._warn_of_accruals()
         async with _async_step("budgets", "accounting"):
             await self.accountant.write_budgets(now, starting)
+        async with _async_step("finished jobs past their TTL", "expiry"):
+            await self.expiry.sweep(now)
         async with _async_step("jobs not planned", "waiting"):
             await self._report_unplanned(now)
         # Begun before the snapshot, so that a snapshot that fails cannot hold the starts back.
@@ -718,8 +723,8 @@ class Scheduler:
         message = (
             f"spec changed (generation {generation}) after placement at generation {planned_at}: "
             "a placed job keeps its pool and workers, and the new spec counts once it is pending "
-            "again (a requeue); delete and re-create it to re-plan now (spec.suspend and "
-            "spec.activeDeadlineSeconds apply at once)"
+            "again (a requeue); delete and re-create it to re-plan now (spec.suspend, "
+            "spec.activeDeadlineSeconds and spec.ttlSecondsAfterFinished apply at once)"
         )
         patch = job_status_patch(
             conditions=status.set_condition(

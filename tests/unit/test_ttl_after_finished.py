@@ -1,0 +1,86 @@
+"""Finished jobs deleted once their `spec.ttlSecondsAfterFinished` passes, as batch/v1's
+TTL-after-finished controller deletes Jobs, where the admin lets the operator delete them; kept
+and told so where not."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+from fake_kube import run_cycle
+from test_isolation import NOW, NS, World, job
+from test_planning_status import EIGHT, start_workers
+
+from pricewise.controller.expiry import NOT_ENFORCED
+
+
+def finished_world(allowed: bool, **spec: object) -> World:
+    """Jobs `a` (with `spec`) and `b` (without), each run from 12:00 and succeeded at 12:30,
+    seen ended by the cycle of 12:31."""
+    world = World()
+    world.scheduler.expiry.allowed = allowed
+    world.kube.put("trainingjobs", job("a", options=[EIGHT], **spec))
+    world.kube.put("trainingjobs", job("b", options=[EIGHT]))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {
+            "phase": "Succeeded", "startTime": "2026-11-29T12:00:00Z",
+            "containerStatuses": [{"name": "main", "state": {"terminated": {
+                "exitCode": 0, "finishedAt": "2026-11-29T12:30:00Z"}}}],
+        }})  # fmt: skip
+    run_cycle(world.scheduler, NOW + timedelta(minutes=31))
+    assert {world.job(n)["phase"] for n in ("a", "b") if exists(world, n)} == {"Succeeded"}
+    return world
+
+
+def exists(world: World, name: str) -> bool:
+    return ("trainingjobs", NS, name) in world.kube.objects
+
+
+def test_a_finished_job_is_deleted_once_its_ttl_has_passed_and_not_before() -> None:
+    world = finished_world(allowed=True, ttlSecondsAfterFinished=600)
+    finished = world.job("a")["finishedAt"]
+    run_cycle(world.scheduler, NOW + timedelta(minutes=35))
+    assert exists(world, "a")
+    run_cycle(world.scheduler, NOW + timedelta(minutes=50))
+    assert not exists(world, "a"), finished
+    assert exists(world, "b")  # without a TTL, kept for good
+    assert NOT_ENFORCED not in [reason for _, reason, _ in world.kube.events]
+
+
+def test_a_ttl_of_zero_deletes_the_job_in_the_cycle_that_sees_it_finished() -> None:
+    world = finished_world(allowed=True, ttlSecondsAfterFinished=0)
+    assert not exists(world, "a") and exists(world, "b")
+
+
+def test_a_ttl_set_after_the_job_finished_applies() -> None:
+    world = finished_world(allowed=True)
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "b")])
+    body["spec"]["ttlSecondsAfterFinished"] = 60
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    assert not exists(world, "b") and exists(world, "a")
+
+
+def test_where_the_operator_may_not_delete_the_job_is_kept_and_told_once() -> None:
+    world = finished_world(allowed=False, ttlSecondsAfterFinished=60)
+    for minutes in (40, 45):
+        run_cycle(world.scheduler, NOW + timedelta(minutes=minutes))
+    assert exists(world, "a")
+    told = [message for name, reason, message in world.kube.events if reason == NOT_ENFORCED]
+    assert told == [
+        "spec.ttlSecondsAfterFinished has passed, but this operator does not delete "
+        "TrainingJobs: the job is kept (delete it with kubectl; the admin lets the operator "
+        "delete finished jobs with the chart's ttlAfterFinished.enabled)"
+    ]
+
+
+def test_a_job_that_has_not_finished_is_never_deleted_by_its_ttl() -> None:
+    world = World()
+    world.scheduler.expiry.allowed = True
+    world.kube.put("trainingjobs", job("a", options=[EIGHT], ttlSecondsAfterFinished=0))
+    world.cycle()
+    start_workers(world, "2026-11-29T12:00:00Z")
+    run_cycle(world.scheduler, NOW + timedelta(hours=3))
+    assert exists(world, "a") and world.job("a")["phase"] == "Running"
