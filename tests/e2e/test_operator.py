@@ -486,16 +486,20 @@ def test_a_suspended_job_waits_without_room_and_a_running_one_is_stopped_until_r
     assert stopped["restartHistory"][-1].startswith("Suspended (spec.suspend) at "), stopped
     suspended = next(c for c in stopped["conditions"] if c["type"] == "Suspended")
     assert (suspended["status"], suspended["message"]) == ("True", stopped["message"])
-    wait_for(
-        lambda: (
-            not cluster.kubectl(
-                "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=paused", "-o", "name"
-            ).stdout.strip()
-        ),
-        60,
-        "the suspended job's worker to be deleted",
-    )
+    wait_workers_gone(cluster, namespace, "paused", "the suspended job's worker to be deleted")
     assert [e["type"] for e in events_of(cluster, namespace, "Suspended")] == ["Normal"] * 2
+
+
+def wait_workers_gone(cluster: Any, namespace: str, job: str, what: str, *only: str) -> None:
+    """Wait until no worker pod of `job` (of those `only` selects, e.g. a field selector) is
+    left."""
+    wait_for(
+        lambda: not cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", f"pricewise.dev/job={job}", *only, "-o", "name"
+        ).stdout.strip(),
+        60,
+        what,
+    )  # fmt: skip
 
 
 def test_a_finished_job_past_its_ttl_is_deleted_with_its_workers(
@@ -519,13 +523,7 @@ def test_a_finished_job_past_its_ttl_is_deleted_with_its_workers(
     )  # fmt: skip
     assert wait_phase(cluster, namespace, "kept", "Succeeded")["phase"] == "Succeeded"
     # Its workers go with it (their ownerReference, by the garbage collector).
-    wait_for(
-        lambda: not cluster.kubectl(
-            "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=gone", "-o", "name"
-        ).stdout.strip(),
-        60,
-        "the deleted job's workers to be collected",
-    )  # fmt: skip
+    wait_workers_gone(cluster, namespace, "gone", "the deleted job's workers to be collected")
     assert "deleted " + namespace + "/gone: finished" in operator.log()
 
 
@@ -541,14 +539,8 @@ def test_a_run_past_its_active_deadline_fails_and_its_workers_are_stopped(
     failed = wait_phase(cluster, namespace, "hung", "Failed", timeout=90)
     assert failed["reason"] == "DeadlineExceeded", failed
     assert failed.get("restarts", 0) == 0
-    wait_for(
-        lambda: not cluster.kubectl(
-            "get", "pods", "-n", namespace, "-l", "pricewise.dev/job=hung",
-            "--field-selector", "status.phase=Running", "-o", "name",
-        ).stdout.strip(),
-        60,
-        "the hung run's worker to be stopped",
-    )  # fmt: skip
+    wait_workers_gone(cluster, namespace, "hung", "the hung run's worker to be stopped",
+                      "--field-selector", "status.phase=Running")  # fmt: skip
 
 
 def test_two_live_replicas_hand_over_the_lease(

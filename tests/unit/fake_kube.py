@@ -46,6 +46,9 @@ class FakeKube:
         self.events: list[tuple[str, str, str]] = []
         """(object name, reason, message) of every event recorded."""
         self.refuse: Callable[[Body], ApiError | None] = lambda _: None
+        self.deleting: Callable[[tuple[str, str]], None] = lambda _: None
+        """Told of each TrainingJob deleted before the cache forgets it, as the operator's
+        watch tells the scheduler (`Scheduler.job_deleted`)."""
         self.requests: Counter[str] = Counter()
         self.connections = 32
         self._created: Counter[str] = Counter()
@@ -99,6 +102,8 @@ class FakeKube:
     def delete(self, plural: str, namespace: str, name: str) -> None:
         """Delete an object, as the watch would report it."""
         body = self.objects.pop((plural, namespace, name))
+        if plural == "trainingjobs":
+            self.deleting((namespace, name))
         forget = {
             "trainingjobs": lambda: self.cache.forget_job((namespace, name)),
             "budgets": lambda: self.cache.forget_budget((namespace, name)),

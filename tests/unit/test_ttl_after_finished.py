@@ -8,17 +8,20 @@ import copy
 from datetime import timedelta
 
 from fake_kube import run_cycle
-from test_isolation import NOW, NS, World, job
+from test_isolation import NOW, NS, World, budget, job
 from test_planning_status import EIGHT, start_workers
 
 from pricewise.controller.expiry import NOT_ENFORCED
 
 
 def finished_world(allowed: bool, **spec: object) -> World:
-    """Jobs `a` (with `spec`) and `b` (without), each run from 12:00 and succeeded at 12:30,
-    seen ended by the cycle of 12:31."""
+    """Jobs `a` (with `spec`) and `b` (without), each on an 8-GPU node at 8.00 USD an hour
+    from 12:00 and succeeded at 12:30, seen ended by the cycle of 12:31; a Budget in their
+    namespace."""
     world = World()
     world.scheduler.expiry.allowed = allowed
+    world.kube.deleting = lambda key: world.scheduler.job_deleted(key, NOW + timedelta(hours=1))
+    world.kube.put("budgets", budget("team"))
     world.kube.put("trainingjobs", job("a", options=[EIGHT], **spec))
     world.kube.put("trainingjobs", job("b", options=[EIGHT]))
     world.cycle()
@@ -47,6 +50,9 @@ def test_a_finished_job_is_deleted_once_its_ttl_has_passed_and_not_before() -> N
     assert not exists(world, "a"), finished
     assert exists(world, "b")  # without a TTL, kept for good
     assert NOT_ENFORCED not in [reason for _, reason, _ in world.kube.events]
+    # What it spent stays with its Budget: both runs, half an hour each.
+    run_cycle(world.scheduler, NOW + timedelta(minutes=55))
+    assert world.kube.status("budgets", NS, "team")["spent"] == 8.0
 
 
 def test_a_ttl_of_zero_deletes_the_job_in_the_cycle_that_sees_it_finished() -> None:
