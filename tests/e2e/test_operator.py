@@ -691,6 +691,21 @@ def test_a_worker_that_keeps_failing_uses_its_restarts_then_fails_with_the_histo
     assert failed["message"].count("worker 0 failed (Error, exit code 1)") == 2  # both runs
 
 
+def test_a_failure_its_rule_names_fails_the_job_at_once_without_a_restart(
+    cluster: Any, namespace: str, operator: Operator, pools: Pools
+) -> None:
+    pools.add("buggy", nodes=1, gpus=8, price=1.0)
+    pools.publish()
+    option = pools.option("buggy", 8, duration="1h")
+    rule = {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}}
+    buggy = training_job("buggy", [option], run_seconds=2, failurePolicy={"rules": [rule]})
+    buggy["spec"]["template"]["metadata"]["annotations"]["pricewise.dev/fail"] = "true"
+    apply(cluster, namespace, buggy)
+    failed = wait_phase(cluster, namespace, "buggy", "Failed", timeout=120)
+    assert (failed["reason"], failed.get("restarts", 0)) == ("FailurePolicyRule", 0), failed
+    assert "which failurePolicy.rules[0] (FailJob) matches; no restart" in failed["message"]
+
+
 def test_a_gang_that_fails_for_good_stops_its_worker_on_the_node_that_stayed(
     cluster: Any, namespace: str, operator: Operator, pools: Pools
 ) -> None:

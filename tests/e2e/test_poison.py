@@ -63,6 +63,18 @@ pytestmark = pytest.mark.cluster
             {"options": [{"accelerator": "cpu", "duration": "1h", "cpu": -1}]},
             "must be from 0 to 100000",
         ),
+        # A rule's exit code twice: said by the API server as by `pricewise plan`.
+        (
+            "tj",
+            {
+                "failurePolicy": {
+                    "rules": [
+                        {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1, 1]}}
+                    ]
+                }
+            },
+            "spec.failurePolicy.rules[0].onExitCodes.values[1]: Duplicate value: 1",
+        ),
         ("budget", {"limit": 1e13}, "spec.limit"),
         ("budget", {"limit": 1, "timeZone": "../../etc/passwd"}, "spec.timeZone"),
         # Alerted twice, and two metric series of the same labels.

@@ -15,6 +15,7 @@ from pricewise.api import models as api
 from pricewise.api.naming import PROGRESS_ANNOTATION
 from pricewise.api.podrequests import worker_resources
 from pricewise.core.accounting import period_bounds
+from pricewise.core.lifecycle import ExitRule
 from pricewise.core.snapshot import (
     BudgetView,
     Job,
@@ -25,6 +26,14 @@ from pricewise.core.units import parse_duration, to_micros
 
 MOST_SAVED = 0.99
 """Most of a job's work taken as saved: a restarted job always has some left to plan."""
+
+
+def exit_rules(policy: api.FailurePolicy) -> tuple[ExitRule, ...]:
+    """A failure policy's rules by exit code, in its order, as the lifecycle reads them."""
+    return tuple(
+        ExitRule(r.action, frozenset(r.on_exit_codes.values), r.on_exit_codes.operator == "In")
+        for r in policy.rules
+    )
 
 
 def reported_progress(body: Mapping[str, Any]) -> float | None:

@@ -233,6 +233,45 @@ class JobOption(SpecModel):
         return self
 
 
+class ExitCodes(SpecModel):
+    """Exit codes of a failed worker's container, as a batch/v1 podFailurePolicy names them."""
+
+    operator: Literal["In", "NotIn"] = Field(
+        description="In: the rule matches a code among the values; NotIn: a code not among them."
+    )
+    values: list[Annotated[int, Field(ge=1, le=255)]] = Field(
+        min_length=1,
+        max_length=255,
+        description="Exit codes, each once (a worker that exits 0 has not failed).",
+        # The API server refuses a code given twice, as the validator below does.
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _each_once(cls, values: list[int]) -> list[int]:
+        if len(set(values)) < len(values):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            raise ValueError(f"{', '.join(map(str, twice))} given twice: list each code once")
+        return values
+
+
+class FailureRule(SpecModel):
+    """What a worker that failed with some exit code does to its job."""
+
+    action: Literal["FailJob", "Ignore", "Count"] = Field(
+        description="FailJob: the job fails at once, without a restart (a bug in the code "
+        "fails the same way again, on paid nodes); Ignore: it restarts without counting "
+        "against maxRestarts (an exit an infrastructure signal caused); Count: it restarts, "
+        "counted, as without a rule."
+    )
+    on_exit_codes: ExitCodes = Field(
+        description="The exit codes of the failed worker's first container that exited with "
+        "one. A worker failed without an exit code (evicted, lost with its node) matches no "
+        "rule."
+    )
+
+
 class FailurePolicy(SpecModel):
     """What happens when a worker fails or its node goes away (JobSet's names)."""
 
@@ -242,6 +281,13 @@ class FailurePolicy(SpecModel):
         le=100,
         description="How many times the job is requeued and placed again after a lost or "
         "failed worker before it fails. 0: fail at once.",
+    )
+    rules: list[FailureRule] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Rules by a failed worker's exit code, as a batch/v1 podFailurePolicy's: "
+        "the first that matches decides (FailJob, Ignore or Count); none matching counts the "
+        "restart.",
     )
 
 

@@ -65,6 +65,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     )
     owned = owner is not None
     index = labels.get(INDEX_LABEL) if owned else None
+    failure, code = _failure(status) if phase == "Failed" else (None, None)
     return PodRecord(
         node=spec.get("nodeName"),
         planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
@@ -75,7 +76,8 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         start=start or parse_time(status.get("startTime")) if phase != "Pending" else None,
         end=end,
         waiting=tuple(why for why in waiting if why),
-        failure=_failure(status) if phase == "Failed" else None,
+        failure=failure,
+        exit_code=code,
         owner=owner or None,
         created=parse_time(meta.get("creationTimestamp")),
     )
@@ -88,17 +90,18 @@ def gone_at(body: Mapping[str, Any], now: datetime) -> datetime:
     return min(deadline, now) if deadline else now
 
 
-def _failure(status: Mapping[str, Any]) -> str | None:
+def _failure(status: Mapping[str, Any]) -> tuple[str | None, int | None]:
     """Why a failed pod failed: the pod's own reason (Evicted, OutOfcpu), else its first
-    container that exited with an error, with its reason and code."""
+    container that exited with an error, with its reason and code; and that code."""
     if status.get("reason"):
-        return str(status["reason"])
+        return str(status["reason"]), None
     for cs in status.get("containerStatuses") or []:
         terminated = (cs.get("state") or {}).get("terminated") or {}
         code = terminated.get("exitCode")
         if code:
-            return f"{terminated.get('reason') or 'Error'}, exit code {code}"
-    return None
+            text = f"{terminated.get('reason') or 'Error'}, exit code {code}"
+            return text, code if isinstance(code, int) and not isinstance(code, bool) else None
+    return None, None
 
 
 def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:

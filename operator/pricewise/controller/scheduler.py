@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pricewise.api.convert import reported_progress
+from pricewise.api.convert import exit_rules, reported_progress
 from pricewise.api.holds import SUSPENDED
 from pricewise.api.models import (
     ACTIVE_PHASES,
@@ -575,8 +575,9 @@ class Scheduler:
             run = self.cache.running_job(record)
             return run.saved_s(now) if run is not None else 0.0
 
+        rules = exit_rules(spec.failure_policy) if spec else ()
         restarts = lifecycle.Restarts(st.restarts, allowed, tuple(st.restart_history),
-                                      st.started_at, saved_s)  # fmt: skip
+                                      st.started_at, saved_s, rules)  # fmt: skip
         key = (meta["namespace"], meta["name"])
         told = st.reason == lifecycle.PAST_ESTIMATE
         end = None if told else self.cache.estimated_end(key, record)
@@ -632,7 +633,7 @@ class Scheduler:
             fields["message"] += f" ({accrued:.2f} {currency} accrued so far{lost}{saved})"
             history = [*st.restart_history, fields["message"]][-RESTART_HISTORY:]
             fields.update(
-                restarts=st.restarts + 1,
+                restarts=st.restarts + step.counted,
                 restart_history=history,
                 started_at=None,
                 progress=progress,

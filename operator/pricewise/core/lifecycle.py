@@ -34,6 +34,8 @@ class PodRecord:
     failure: str | None = None
     """Why a failed pod failed, as the kubelet says: `Error, exit code 1`, `OOMKilled, exit
     code 137`, `Evicted`."""
+    exit_code: int | None = None
+    """The exit code `failure` names, where it names one."""
     owner: str | None = None
     """The uid of the TrainingJob that controls it: a job deleted and created again under its
     name has the same worker names and labels, and the old one's pods, still terminating, were
@@ -83,6 +85,23 @@ class Transition:
     cause: str = ""
     """Why a restart or failure happened: WorkerFailed, WorkerLost, NodeLost or
     DeadlineExceeded."""
+    counted: bool = True
+    """Whether a restart counts against maxRestarts (one an Ignore rule matched does not)."""
+
+
+@dataclass(frozen=True)
+class ExitRule:
+    """A rule of `spec.failurePolicy.rules`: what a worker failed with some exit code does to
+    its job (FailJob, Ignore or Count)."""
+
+    action: str
+    codes: frozenset[int]
+    within: bool = True
+    """In (True: the codes match) or NotIn (False: the other codes do)."""
+
+    def matches(self, code: int) -> bool:
+        """Whether a worker that exited with `code` falls under the rule."""
+        return (code in self.codes) == self.within
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,8 @@ class Restarts:
     saved_s: Callable[[], float] | None = None
     """Seconds of the current run its checkpoints or its trainer saved, not lost: asked only
     where a run is cut (working it out for every placed job each cycle was half the step)."""
+    rules: tuple[ExitRule, ...] = ()
+    """The job's failure rules by exit code, in its spec's order."""
 
 
 def _broken(
@@ -167,7 +188,8 @@ def transition(
     waited = _waited(phase, mine, admitted_at, now)
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
-        return _restart_or_fail(broken, restarts, mine, now)
+        rule = _rule_met(workers, pods, restarts.rules) if broken[0] == "WorkerFailed" else None
+        return _restart_or_fail(broken, restarts, mine, now, rule)
     if succeeded:
         return _succeeded(workers, mine, now)
     if phase == "Admitted":
@@ -187,30 +209,67 @@ def _waited(
     return now - max([admitted_at, *(p.created for p in mine if p.created is not None)])
 
 
+def _rule_met(
+    workers: int, pods: Mapping[int, PodRecord], rules: Sequence[ExitRule]
+) -> tuple[int, ExitRule] | None:
+    """The first rule (with its index) the exit code of the first failed worker matches: the
+    worker `_broken` names."""
+    failed = next((pods[i] for i in range(workers) if i in pods and pods[i].phase == "Failed"),
+                  None)  # fmt: skip
+    code = failed.exit_code if failed is not None else None
+    if code is None:
+        return None
+    return next(((n, rule) for n, rule in enumerate(rules) if rule.matches(code)), None)
+
+
+FAILED_BY_RULE = "FailurePolicyRule"
+"""The reason of a job failed at once by a FailJob rule of its failurePolicy."""
+
+
 def _restart_or_fail(
-    broken: tuple[str, str], restarts: Restarts, mine: Sequence[PodRecord], now: datetime
+    broken: tuple[str, str],
+    restarts: Restarts,
+    mine: Sequence[PodRecord],
+    now: datetime,
+    rule: tuple[int, ExitRule] | None = None,
 ) -> Transition:
-    """A broken job requeued while its restarts allow, with the work it lost; else failed,
-    with the history of its restarts."""
+    """A broken job requeued while its restarts allow (an Ignore rule's without counting it),
+    with the work it lost; else, or at once by a FailJob rule, failed, with the history of its
+    restarts."""
     reason, cause = broken
     ran = now - restarts.started_at if restarts.started_at else timedelta(0)
     saved_s = restarts.saved_s() if restarts.saved_s is not None else 0.0
     lost_s = max(ran.total_seconds() - saved_s, 0.0)
     lost = f"{format_duration(lost_s)} of work lost"
-    if restarts.used < restarts.allowed:
+    action = rule[1].action if rule else "Count"
+    matched = f", which failurePolicy.rules[{rule[0]}] ({action}) matches" if rule else ""
+    if action == "Ignore":
         return Transition(
             "Pending",
             "Requeued",
-            f"{cause} at {dated(now)}; restart {restarts.used + 1} of {restarts.allowed}; {lost}",
+            f"{cause} at {dated(now)}{matched}: restarted, not counted against maxRestarts; {lost}",
+            restart=True,
+            cause=reason,
+            counted=False,
+        )
+    if action == "Count" and restarts.used < restarts.allowed:
+        return Transition(
+            "Pending",
+            "Requeued",
+            f"{cause} at {dated(now)}{matched}; restart {restarts.used + 1} of "
+            f"{restarts.allowed}; {lost}",
             restart=True,
             cause=reason,
         )
     earlier = f"; before: {'; '.join(restarts.history)}" if restarts.history else ""
     ends = [p.end for p in mine if p.end]
+    why = "no restart"
+    if action != "FailJob":
+        why = f"no restart left (maxRestarts {restarts.allowed})"
     return Transition(
         "Failed",
-        reason,
-        f"{cause} at {dated(now)}; no restart left (maxRestarts {restarts.allowed}){earlier}",
+        FAILED_BY_RULE if action == "FailJob" else reason,
+        f"{cause} at {dated(now)}{matched}; {why}{earlier}",
         finished_at=max(ends) if ends else now,
         cause=reason,
     )
