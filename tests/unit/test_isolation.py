@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from fake_kube import FakeKube, run_cycle
 from pricewise.api.models import TrainingJob
 from pricewise.api.naming import NODE_ANNOTATION
 from pricewise.api.quotas import quota_counts
-from pricewise.controller import handlers
+from pricewise.controller import admission, handlers
 from pricewise.controller import scheduler as scheduler_module
 from pricewise.controller.accountant import Accountant
 from pricewise.controller.cache import Cache
@@ -1222,6 +1222,36 @@ def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     world.kube.put("trainingjobs", job("refused", priority=1))  # a new generation
     world.cycle()
     assert world.job("refused")["phase"] == "Admitted"
+
+
+def test_a_worker_refused_for_an_object_not_made_yet_is_tried_again_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A PriorityClass the template names, created after the job: nothing the operator watches
+    # changes, and the job was held for good (its message sent its owner to spec.template).
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Clock:  # the refusal is stamped on the clock
+            return cls.fromisoformat(NOW.isoformat())
+
+    monkeypatch.setattr(admission, "datetime", Clock)
+    world = World()
+    refusal = ApiError(403, 'pods "a-worker-0" is forbidden: no PriorityClass with name pc-two '
+                       "was found")  # fmt: skip
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert world.job("a")["reason"] == "WorkerRejected"
+    assert (
+        "; create what it names (or fix spec.template not to need it): the job is planned again "
+        in world.job("a")["message"]
+    )
+    assert world.job("a")["message"].endswith("or such a quota's usage falls, and every 5m")
+    world.kube.refuse = lambda m: None  # the PriorityClass made
+    run_cycle(world.scheduler, NOW + timedelta(minutes=4))
+    assert world.job("a")["reason"] == "WorkerRejected"  # not yet
+    run_cycle(world.scheduler, NOW + timedelta(minutes=5, seconds=1))
+    assert world.job("a")["phase"] == "Admitted"
 
 
 def test_a_refused_worker_is_tried_again_when_a_price_table_changes() -> None:

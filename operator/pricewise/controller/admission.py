@@ -20,7 +20,7 @@ from pricewise.api import podrequests, quotas
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import JobRecord, Key, key_of
+from pricewise.controller.records import REFUSED_RETRY, JobRecord, Key, key_of
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import max_wait_text
@@ -243,13 +243,16 @@ class Admission:
                 fix = "it waits for that quota's usage to fall:"
             elif "quota" in text:
                 fix = "fix the ResourceQuota it names, or spec.template to meet it, and"
+            elif "not found" in text or "was found" in text:
+                # A PriorityClass or ServiceAccount the template names, not made yet.
+                fix = "create what it names (or fix spec.template not to need it):"
             else:
                 fix = "fix spec.template (or the pool's nodeSelector or tolerations in the "
                 fix += "PriceTable), and"
             message = (
                 f"the API server refused {what}: {error}; {fix} the job is planned again when "
                 "its spec, a PriceTable or a ResourceQuota of its namespace is edited, or such a "
-                "quota's usage falls"
+                f"quota's usage falls, and every {format_duration(REFUSED_RETRY.total_seconds())}"
             )
             # The spec the refused worker was made from: that of its placement (`create_workers`).
             placed_at = record.status.observed_generation

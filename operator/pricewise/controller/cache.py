@@ -132,8 +132,9 @@ class Cache:
     retried: set[Key] = field(default_factory=set)
     """Jobs whose workers the API server refused, planned again because a PriceTable or a
     ResourceQuota of their namespace changed since (a pool's node selector or tolerations, or
-    a quota that asks every pod for limits, may have been why); a job leaves the set
-    when its status moves on, and is held again if it is refused again."""
+    a quota that asks every pod for limits, may have been why), or a while passed
+    (`retry_refused`); a job leaves the set when its status moves on, and is held again if it
+    is refused again."""
     quarantined: dict[Key, str] = field(default_factory=dict)
     """Jobs whose planning raised in the last cycle, with the error (see `quarantine`)."""
     starts: dict[Key, datetime] = field(default_factory=dict)
@@ -369,7 +370,7 @@ class Cache:
         except ValidationError as err:
             self.price_tables.pop(name, None)
             self.price_table_errors[name] = "; ".join(field_errors(err, api.PriceTable, read))
-        self._retry_refused()
+        self.retry_refused()
 
     def restore_exposure(self, body: Mapping[str, Any]) -> None:
         """Take the spot pools' reclaims and node-hours a PriceTable's status keeps: without
@@ -392,14 +393,19 @@ class Cache:
         self.price_tables.pop(name, None)
         self.price_table_errors.pop(name, None)
         self._table_meta.pop(name, None)
-        self._retry_refused()
+        self.retry_refused()
 
-    def _retry_refused(self, namespace: str | None = None) -> None:
-        """Plan again the jobs whose workers were refused (of `namespace`, where given)."""
+    def retry_refused(self, namespace: str | None = None, before: datetime | None = None) -> None:
+        """Plan again the jobs whose workers were refused (of `namespace`, where given; only
+        those refused before `before`, where given: the scheduler retries each after a while,
+        for what the API server found missing may exist since, a PriorityClass or a
+        ServiceAccount the template names, and no watch of the operator's sees it made)."""
         self.retried |= {
             key
             for key, record in self.jobs.items()
-            if awaits_edit(record) and namespace in (None, key[0])
+            if awaits_edit(record)
+            and namespace in (None, key[0])
+            and (before is None or (record.waiting_since or before) < before)
         }
 
     def budget_echo(self, meta: Mapping[str, Any]) -> bool:
@@ -418,7 +424,7 @@ class Cache:
         if self._limit_specs.get((kind, key)) != spec:
             self.limit_edits[key[0]] = self.limit_edits.get(key[0], 0) + 1
             if kind == "ResourceQuota":  # it may be why the API server refused a worker
-                self._retry_refused(key[0])
+                self.retry_refused(key[0])
         if spec is None:
             self._limit_specs.pop((kind, key), None)
         else:
@@ -477,7 +483,7 @@ class Cache:
         if _freed(before, quota["status"].get("used") or {}):
             # A worker refused for a key pricewise does not plan with (limits.cpu) may fit now:
             # it waited as WorkerRejected until someone edited the quota.
-            self._retry_refused(key[0])
+            self.retry_refused(key[0])
         # What `quota_from` reads: the API server copies an edited spec.hard into status.hard
         # a moment later, and a cycle between the two still tells the old figure.
         hard = (quota["status"].get("hard"), quota["spec"])

@@ -240,7 +240,12 @@ a job is the admin's limit, with alerts of its own."""
 
 HELD_REASONS = ("WorkerRejected",)
 """Reasons that keep a job out of planning until its spec changes: re-planning the same spec
-would only meet the same refusal."""
+would only meet the same refusal, but for what changes beside it (`REFUSED_RETRY`)."""
+
+REFUSED_RETRY = timedelta(minutes=5)
+"""How long a job whose workers were refused waits before it is planned again all the same:
+the API server may have refused them for an object missing then (a PriorityClass or a
+ServiceAccount the template names), which the operator does not watch for."""
 
 
 def awaits_edit(record: JobRecord) -> bool:

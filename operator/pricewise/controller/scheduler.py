@@ -47,7 +47,7 @@ from pricewise.controller.cache import Cache
 from pricewise.controller.expiry import Expiry
 from pricewise.controller.listing import RELIST_EVERY_S, forget_unlisted, list_into
 from pricewise.controller.metrics import Metrics
-from pricewise.controller.records import JobRecord, Key, key_of
+from pricewise.controller.records import REFUSED_RETRY, JobRecord, Key, key_of
 from pricewise.controller.teller import Teller
 from pricewise.core import lifecycle
 from pricewise.core.explain import Decision
@@ -271,6 +271,7 @@ class Scheduler:
     async def cycle(self, now: datetime) -> Plan:
         """One scheduling cycle."""
         started = time.monotonic()
+        self.cache.retry_refused(before=now - REFUSED_RETRY)
         pools, problems = self.cache.pools()
         if self.metrics is not None:
             self.metrics.pools_seen(p.name for p in pools)
