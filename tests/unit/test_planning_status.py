@@ -48,6 +48,23 @@ def busy_world() -> World:
     return world
 
 
+def test_a_reserved_job_held_by_a_budget_made_invalid_drops_its_plan() -> None:
+    # Held, it kept its planned start, its options' planned row and its estimated cost: its
+    # columns and its planned-start metric said it would start on l4 at 13:00.
+    world = busy_world()
+    world.kube.put("trainingjobs", job("c", options=[EIGHT]))
+    world.cycle()
+    assert (world.job("c")["reason"], bool(world.job("c").get("plannedStart"))) == (
+        "Reserved", True,
+    )  # fmt: skip
+    world.kube.put("budgets", budget("b", enforcement="hard", timeZone="Nowhere/Land"))
+    run_cycle(world.scheduler, NOW + timedelta(minutes=1))
+    held = world.job("c")
+    assert held["reason"] == "BudgetInvalid"
+    assert not held.get("plannedStart") and not held.get("options"), held
+    assert not held.get("estimatedCost"), held
+
+
 def planned_row(status: dict[str, Any]) -> dict[str, Any]:
     return next(r for r in status["options"] if r["verdict"] == "planned")
 
