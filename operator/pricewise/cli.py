@@ -131,7 +131,7 @@ def _quote(args: argparse.Namespace) -> int:
     from pricewise.core.solver import solve
     from pricewise.kube import ApiError, Kube, context_namespace, load_configuration
     from pricewise.offline.moves import moves
-    from pricewise.offline.plan import render_plan
+    from pricewise.offline.plan import outlasting, render_plan
 
     async def snapshot_now() -> Quote:
         kube = Kube(load_configuration())
@@ -186,7 +186,7 @@ def _quote(args: argparse.Namespace) -> int:
     warnings = found.skipped_warnings() + found.template_warnings()
     if quoted.config_warning:
         warnings.append(quoted.config_warning)
-    warnings += quoted.warnings()
+    warnings += quoted.warnings() + outlasting(mine, found.jobs)
     if moved and cut_short:
         # Two solves cut short can differ where the files change nothing.
         warnings.append(

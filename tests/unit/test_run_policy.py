@@ -171,6 +171,14 @@ def test_a_run_past_its_active_deadline_fails_without_a_restart_and_stops_billin
     for name in ("a", "b"):  # both L4 nodes for an hour, admitted at 12:00
         world.kube.put("trainingjobs", job(name, options=[EIGHT], activeDeadlineSeconds=1800))
     world.cycle()
+    # Told as it is placed, in its status and its Admitted event: it was admitted without a word.
+    warned = (
+        "; estimated to run 1h, past its activeDeadlineSeconds (30m): it fails DeadlineExceeded "
+        "unless it ends sooner (set maxDuration too, to plan only options that end in time)"
+    )
+    assert world.job("a")["message"].endswith(warned)
+    (admitted,) = [m for n, r, m in world.kube.events if (n, r) == ("a", "Admitted")]
+    assert admitted.endswith(warned)
     start_workers(world, "2026-11-29T12:00:00Z")
     run_cycle(world.scheduler, NOW + timedelta(minutes=29))
     assert world.job("a")["phase"] == "Running"
@@ -178,7 +186,7 @@ def test_a_run_past_its_active_deadline_fails_without_a_restart_and_stops_billin
     status = world.job("a")
     assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded"), status
     assert status["message"] == (
-        "its run reached its activeDeadlineSeconds at Nov 29 12:30 UTC: its workers are "
+        "its run reached its activeDeadlineSeconds (30m) at Nov 29 12:30 UTC: its workers are "
         "stopped at Nov 29 12:31 UTC, without a restart"
     )
     assert status.get("restarts", 0) == 0
@@ -236,6 +244,21 @@ def test_a_dry_run_and_a_quote_hold_a_suspended_job_as_the_operator_does(
     quoted = asyncio.run(quote(world.kube, [TrainingJob.model_validate(body)], NOW))  # type: ignore[arg-type]
     assert [(d.job.key, d.reason) for d in quoted.held] == [(f"{NS}/paused", "Suspended")]
     assert not quoted.snapshot.jobs
+
+
+def test_a_dry_run_warns_of_a_run_estimated_past_its_active_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {"apiVersion": "pricewise.dev/v1alpha1", "kind": "TrainingJob",
+            **job("hurried", options=[{"accelerator": "cpu", "duration": "1h"}],
+                  activeDeadlineSeconds=120)}  # fmt: skip
+    (tmp_path / "hurried.yaml").write_text(yaml.safe_dump(body))
+    assert main(["plan", "examples/", str(tmp_path / "hurried.yaml")]) == 0
+    assert (
+        f"warning: {NS}/hurried: its run is estimated at 1h, past its activeDeadlineSeconds (2m): "
+        "it would fail DeadlineExceeded (set maxDuration too, to plan only options that end in "
+        "time)\n"
+    ) in capsys.readouterr().err
 
 
 def test_a_suspended_job_edited_again_says_it_read_the_edit_without_another_event() -> None:

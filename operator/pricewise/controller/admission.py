@@ -106,7 +106,9 @@ class Admission:
                     await self.event(record, status.MAX_WAIT_EXCEEDED, past, warning=True)
                 return written
             return False
-        new = status.admitted_status(decision, previous, now, currency, generation)
+        new = status.admitted_status(
+            decision, previous, now, currency, generation, record.active_deadline_s
+        )
         # False when it changed under us: the next cycle sees its new state.
         return await self.write_status(record, new, check=True)
 

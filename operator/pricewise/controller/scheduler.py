@@ -591,6 +591,7 @@ class Scheduler:
         return lifecycle.transition(
             record.phase, st.workers or 0, pods, admitted, now, lost_nodes=lost,
             restarts=restarts, estimated_end=end, planned_nodes=st.nodes, active_until=until,
+            active_limit_s=limit,
         )  # fmt: skip
 
     async def _progress_one(

@@ -13,7 +13,7 @@ from pricewise.api.wire import job_status_patch, option_row, read_job_status
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import plan_moved
 from pricewise.core.times import dated, optional_timestamp, timestamp
-from pricewise.core.units import format_money, from_micros
+from pricewise.core.units import format_duration, format_money, from_micros
 
 Condition = dict[str, Any]
 
@@ -129,11 +129,22 @@ def admitted_status(
     now: datetime,
     currency: str,
     generation: int | None,
+    active_deadline_s: int | None = None,
 ) -> dict[str, Any]:
-    """Status of a job the cycle just placed."""
+    """Status of a job the cycle just placed (one whose run is estimated to last past
+    `active_deadline_s`, its spec's activeDeadlineSeconds, is told it will fail)."""
     chosen = decision.chosen
     assert chosen is not None
     message = with_earlier_runs(decision.message, previous, chosen.cost)
+    if active_deadline_s is not None and chosen.duration_s > active_deadline_s:
+        # Planning does not read the field (maxDuration is what it meets): admitted without a
+        # word, such a run failed DeadlineExceeded for certain.
+        message += (
+            f"; estimated to run {format_duration(chosen.duration_s)}, past its "
+            f"activeDeadlineSeconds ({format_duration(active_deadline_s)}): it fails "
+            "DeadlineExceeded unless it ends sooner (set maxDuration too, to plan only options "
+            "that end in time)"
+        )
     conditions = set_condition(
         conditions_of(previous), "Admitted", True, "Admitted", message, now, generation
     )

@@ -169,6 +169,7 @@ def transition(
     estimated_end: datetime | None = None,
     planned_nodes: Sequence[str] = (),
     active_until: datetime | None = None,
+    active_limit_s: float | None = None,
 ) -> Transition | None:
     """The next phase of an Admitted or Running job, or None when it stays as it is.
 
@@ -177,14 +178,14 @@ def transition(
     is gone. A broken job restarts while its budget allows, else fails with the
     history of its restarts. A running job whose `estimated_end` (given until its status says
     it is past it) has passed stays Running, as `PastEstimate`. A run past `active_until`
-    (its admission and its job's activeDeadlineSeconds) fails, whatever else happened to it,
-    unless it succeeded.
+    (its admission and its job's activeDeadlineSeconds, `active_limit_s`) fails, whatever else
+    happened to it, unless it succeeded.
     """
     restarts = restarts or Restarts()
     mine = [pods[i] for i in range(workers) if i in pods]
     succeeded = len(mine) == workers and all(p.phase == "Succeeded" for p in mine)
     if not succeeded and active_until is not None and now > active_until:
-        return _past_active_deadline(active_until, now)
+        return _past_active_deadline(active_until, now, active_limit_s)
     waited = _waited(phase, mine, admitted_at, now)
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
@@ -319,14 +320,17 @@ def _started_or_timed_out(
     return None
 
 
-def _past_active_deadline(until: datetime, now: datetime) -> Transition:
-    """A run that lasted past its job's activeDeadlineSeconds fails, for good, as a batch/v1
-    Job's: a hung run bills on until someone notices, and a restart would bill again."""
+def _past_active_deadline(until: datetime, now: datetime, limit_s: float | None) -> Transition:
+    """A run that lasted past its job's activeDeadlineSeconds (`limit_s`, where known) fails,
+    for good, as a batch/v1 Job's: a hung run bills on until someone notices, and a restart
+    would bill again."""
+    limit = f" ({format_duration(limit_s)})" if limit_s else ""
+    stopped = "" if dated(now) == dated(until) else f" at {dated(now)}"
     return Transition(
         "Failed",
         DEADLINE_EXCEEDED,
-        f"its run reached its activeDeadlineSeconds at {dated(until)}: its workers are stopped "
-        f"at {dated(now)}, without a restart",
+        f"its run reached its activeDeadlineSeconds{limit} at {dated(until)}: its workers are "
+        f"stopped{stopped}, without a restart",
         finished_at=now,
         cause=DEADLINE_EXCEEDED,
     )

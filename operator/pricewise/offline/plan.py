@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from pricewise.api import convert, holds, nodepools, quotas
+from pricewise.api import models as api
 from pricewise.api.manifests import ManifestError, Manifests
 from pricewise.api.models import ACTIVE_PHASES
 from pricewise.api.wire import option_row
@@ -21,7 +23,7 @@ from pricewise.core.settings import SolverSettings
 from pricewise.core.snapshot import Snapshot
 from pricewise.core.solver import Plan, solve
 from pricewise.core.times import clock, optional_timestamp, timestamp
-from pricewise.core.units import format_money, from_micros
+from pricewise.core.units import format_duration, format_money, from_micros
 from pricewise.offline.columns import columns
 from pricewise.offline.moves import Move, moves_list, moves_table
 
@@ -275,7 +277,30 @@ def run_plan(
     snapshot, warnings, held = snapshot_of(found, now)
     plan = solve(snapshot, settings)
     plan = replace(plan, decisions=plan.decisions + tuple(held))
+    warnings += outlasting(plan, found.jobs)
     return render_plan(plan, snapshot, warnings, output, verbose)
+
+
+def outlasting(plan: Plan, jobs: Iterable[api.TrainingJob]) -> list[str]:
+    """A warning for each job placed or planned on a run estimated to last past its
+    spec.activeDeadlineSeconds, which planning does not read: it would fail DeadlineExceeded."""
+    limits = {
+        (j.metadata.namespace, j.metadata.name): j.spec.active_deadline_seconds
+        for j in jobs
+        if j.spec.active_deadline_seconds is not None
+    }
+    warnings = []
+    for decision in plan.decisions:
+        limit = limits.get((decision.job.namespace, decision.job.name))
+        run = decision.chosen or (decision.reservation and decision.reservation.candidate)
+        if limit is not None and run and run.duration_s > limit:
+            warnings.append(
+                f"{decision.job.namespace}/{decision.job.name}: its run is estimated at "
+                f"{format_duration(run.duration_s)}, past its activeDeadlineSeconds "
+                f"({format_duration(limit)}): it would fail DeadlineExceeded (set maxDuration "
+                "too, to plan only options that end in time)"
+            )
+    return warnings
 
 
 def render_plan(
