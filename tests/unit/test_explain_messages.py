@@ -71,6 +71,18 @@ def test_a_job_dearer_than_its_budget_s_whole_limit_is_told_no_wait_helps() -> N
     )
 
 
+def test_a_budget_too_small_names_the_limit_that_takes_the_job_now_too() -> None:
+    # 3.00 spent and 5.00 committed this month: at the 16.00 it was told, the job still waited
+    # (BudgetExceeded) until the month's spend left room.
+    spent = BudgetView(NS, "monthly", to_micros(10), to_micros(3), to_micros(5), hard=True)
+    decision = only([spent])
+    assert decision.reason == "BudgetTooSmall"
+    assert (
+        "; raise that Budget's spec.limit to 16.00 USD (24.00 USD for it to start now), or make "
+        in decision.message
+    )
+
+
 def test_a_job_dearer_than_two_budgets_names_both() -> None:
     # Named one at a time, an admin raised the first as told and was then told of the second.
     decision = only([

@@ -20,7 +20,7 @@ from pricewise.core.costmodel import (
     workers_held,
 )
 from pricewise.core.greedy import beyond_quotas, budgets_too_small, quotas_too_small
-from pricewise.core.snapshot import Job, Resources, Snapshot
+from pricewise.core.snapshot import BudgetView, Job, Resources, Snapshot
 from pricewise.core.units import (
     TimeLimit,
     floor_to_figures,
@@ -342,11 +342,19 @@ def _quota_too_small(r: _Refused) -> str:
 
 def _budget_too_small(r: _Refused) -> str:
     cheapest, currency = r.cheapest, r.snapshot.currency
-    # To what: a limit that takes the run, beside what a `total` Budget spent already.
-    raised = [
-        (b, format_micros_up(b.limit - b.most + cheapest.cost, currency))
-        for b in budgets_too_small(cheapest, r.snapshot.budgets)
-    ]
+
+    # To what: a limit that takes the run, beside what a `total` Budget spent already; and,
+    # where more, one that takes it now, beside what the period spent and committed (at the
+    # first figure alone, the job waited as BudgetExceeded).
+    def limit(b: BudgetView) -> str:
+        least = b.limit - b.most + cheapest.cost
+        now = b.spent + b.committed + cheapest.cost
+        text = format_micros_up(least, currency)
+        if now > least:
+            text += f" ({format_micros_up(now, currency)} for it to start now)"
+        return text
+
+    raised = [(b, limit(b)) for b in budgets_too_small(cheapest, r.snapshot.budgets)]
     if len(raised) == 1:
         fix = f"raise that Budget's spec.limit to {raised[0][1]}"
     else:
