@@ -577,6 +577,16 @@ def test_a_restart_says_what_the_work_it_lost_cost() -> None:
     assert [m for _, reason, m in world.kube.events if reason == "Requeued"] == [said]
 
 
+def test_a_restart_seconds_into_its_run_shows_its_figures_alike() -> None:
+    # "(0.00 USD accrued so far, 0.0028 USD of it lost)": the accrual cut to the cent.
+    world = one_running()
+    for pod in world.kube.pods(NS):
+        world.kube.put("pods", {**pod, "status": {**pod["status"], "phase": "Failed"}})
+    run_cycle(world.scheduler, NOW + timedelta(seconds=10))
+    (said,) = world.job("a")["restartHistory"]
+    assert said.endswith("(0.0028 USD accrued so far, 0.0028 USD of it lost)"), said
+
+
 def test_a_restarted_job_is_planned_for_the_rest_and_its_budget_counts_the_new_run() -> None:
     # Checkpointed every 15 minutes, with one restart to spare.
     saving = {"checkpoint": {"interval": "15m"}, "failurePolicy": {"maxRestarts": 1}}

@@ -183,6 +183,9 @@ def test_money() -> None:
     assert format_money(412.5, "USD") == "412.50 USD"
     assert format_money(1234.5, "EUR") == "1,234.50 EUR"
     assert format_money(0.0012, "USD") == "0.0012 USD"
+    # A few seconds' accrual: "0.0000 USD" beside 0.0014 and 0.48 in the ACCRUED column.
+    assert format_money(0.00004, "USD") == "<0.0001 USD"
+    assert format_money(0.0, "USD") == "0.00 USD"
     # Beyond 2**53 there are no cents to print (plan mix takes any float as a unitCost).
     assert format_money(1e300, "USD") == "1e+300 USD"
     assert format_money(-math.inf, "USD") == "-inf USD"

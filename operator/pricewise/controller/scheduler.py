@@ -68,6 +68,7 @@ from pricewise.core.units import (
     floor_to_figures,
     format_duration,
     format_micros,
+    format_money,
     format_share,
     from_micros,
 )
@@ -630,9 +631,12 @@ class Scheduler:
             saved = f"; {format_share(progress)} of the work saved" if progress else ""
             accrued = fields.get("accrued_cost", st.accrued_cost)
             currency = st.currency or self.cache.currency()
-            # What the lost work cost, as a preemption's victim is told it (it said the time).
+            # What the lost work cost, as a preemption's victim is told it (it said the time);
+            # both as money is shown everywhere ("0.00 USD accrued so far, 0.0008 USD of it
+            # lost" read as more lost than accrued).
             lost = f", {format_micros(run.lost(now), currency)} of it lost" if run else ""
-            fields["message"] += f" ({accrued:.2f} {currency} accrued so far{lost}{saved})"
+            shown = format_money(accrued, currency)
+            fields["message"] += f" ({shown} accrued so far{lost}{saved})"
             history = [*st.restart_history, fields["message"]][-RESTART_HISTORY:]
             fields.update(
                 restarts=st.restarts + step.counted,

@@ -278,6 +278,9 @@ def format_money(amount: float, currency: str) -> str:
         # Beyond 2**53 a float has no cents: `1e+300 USD`, or `inf USD` for an overflow,
         # rather than 301 digits of noise.
         return f"{amount} {currency}"
+    if 0 < amount < 0.00005:
+        # Still zero at four decimals: "0.0000 USD" beside figures that were not.
+        return f"<0.0001 {currency}"
     if 0 < abs(amount) < 0.01:
         return f"{amount:.4f} {currency}"
     return f"{amount:,.2f} {currency}"
