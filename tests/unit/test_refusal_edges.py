@@ -231,6 +231,12 @@ def test_no_matching_pool_lists_every_accelerator_asked_and_offered() -> None:
         "no pool offers nvidia-a100, tpu-v5e (pools offer: nvidia-h100, nvidia-l4)",
     )
     assert decide([], job("j", option("cpu", 1000)))[0] == "NoMatchingPool"
+    # A pool of no nodes was listed as one to ask for instead, as any other.
+    ghost = pool("ghost", "nvidia-b200", 9.0, ())
+    assert decide([L4, h100, ghost], two)[1] == (
+        "no pool offers nvidia-a100, tpu-v5e (pools offer: nvidia-b200 (no nodes), nvidia-h100, "
+        "nvidia-l4)"
+    )
 
 
 def test_typos_are_matched_as_whole_names_and_by_model_past_a_second_hyphen() -> None:

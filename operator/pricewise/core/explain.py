@@ -432,7 +432,7 @@ def explain(
         if job.missed_deadline is not None:
             when = clock(job.missed_deadline, snapshot.now)
             message += f"; its deadline {when} can no longer be met: it runs late (whenLate: Run)"
-        message += unoffered(job, offered)
+        message += unoffered(job, offered, snapshot)
         chosen, nodes = placed if placed else (None, ())
         decisions.append(Decision(job, chosen, nodes, reason, message, tuple(table), reserved))
     return _all_held_back(decisions, waits, after, snapshot)

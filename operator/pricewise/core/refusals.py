@@ -164,7 +164,10 @@ def unfeasible(
                 f"no pool offers {kinds}: no PriceTable defines a pool yet (kubectl get "
                 "pricetables); a cluster admin applies one",
             )
-        return "NoMatchingPool", f"no pool offers {kinds} (pools offer: {', '.join(offered)})"
+        return (
+            "NoMatchingPool",
+            f"no pool offers {kinds} (pools offer: {_listed(offered, snapshot)})",
+        )
     stage = max(c.stage for c in rows)
     closest = [c for c in rows if c.stage == stage]
     # Past maxCost and value, the cost fixes name an excluded cheaper option already.
@@ -452,7 +455,7 @@ def _cost_fixes(cheapest: Candidate, rows: list[Candidate], currency: str) -> st
     return text
 
 
-def unoffered(job: Job, offered: list[str]) -> str:
+def unoffered(job: Job, offered: list[str], snapshot: Snapshot) -> str:
     """The options no pool offers, beside others that some pool does (all of them unoffered
     is `NoMatchingPool`): a typo in one accelerator name made its option vanish from the table,
     and the job wait for another one, without a word."""
@@ -462,7 +465,14 @@ def unoffered(job: Job, offered: list[str]) -> str:
     asks = "; ".join(
         f"options[{o.index}] asks for {_guessed(o.accelerator, offered)}" for o in missing
     )
-    return f"; {asks}, which no pool offers (pools offer: {', '.join(offered)})"
+    return f"; {asks}, which no pool offers (pools offer: {_listed(offered, snapshot)})"
+
+
+def _listed(offered: list[str], snapshot: Snapshot) -> str:
+    """The accelerators the pools offer, those whose pools have no node said so: a typo's
+    message named a pool of no nodes as one to ask for instead."""
+    stocked = {p.accelerator for p in snapshot.pools if p.nodes}
+    return ", ".join(a if a in stocked else f"{a} (no nodes)" for a in offered)
 
 
 def _guessed(accelerator: str, offered: list[str]) -> str:
