@@ -33,6 +33,8 @@ sys.path.insert(0, str(HACK))
 
 import cluster  # noqa: E402  (hack/cluster.py, next to this file)
 
+from pricewise.core.units import parse_duration  # noqa: E402
+
 RUN_FOR = "120s"
 
 
@@ -70,9 +72,11 @@ def apply_jobs(path: Path, run_for: str) -> int:
     returns how many jobs."""
     jobs = list(yaml.safe_load_all(path.read_text()))
     for job in jobs:
-        # Simulated run time for kwok; a real cluster ignores the annotation.
+        # Simulated run time for kwok, in the spelling the README gives (users copy it from
+        # `kubectl describe`); a real cluster ignores the annotation.
         meta = job["spec"]["template"].setdefault("metadata", {})
-        meta.setdefault("annotations", {})["pricewise.dev/run-for"] = run_for
+        seconds = str(round(parse_duration(run_for)))
+        meta.setdefault("annotations", {})["pricewise.dev/run-seconds"] = seconds
     cluster.kubectl(
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": jobs})
     )

@@ -338,6 +338,17 @@ def one_running(*budgets: dict[str, Any], **spec: Any) -> World:
     return world
 
 
+def test_a_budget_s_remaining_is_what_its_spent_and_committed_figures_leave() -> None:
+    # 3.004 spent by a deleted job and 10 s of a 1.00 USD an hour run: 3.01 spent and 1.00
+    # committed, of 150.00; remaining was rounded on its own, 146.00.
+    monthly = {**budget("monthly", limit=150.0), "status": {"retained": {"2026-11-29T11": 3.004}}}
+    world = one_running(monthly)
+    run_cycle(world.scheduler, NOW + timedelta(seconds=10))
+    written = world.kube.status("budgets", NS, "monthly")
+    assert (written["spent"], written["committed"]) == (3.01, 1.0)
+    assert written["remaining"] == 145.99
+
+
 def test_a_quote_counts_what_a_budget_spent_since_its_status_was_written() -> None:
     # The quote took a Budget's spend as last written (up to a minute old) beside what its
     # jobs still cost from now: a hard budget was quoted room it no longer had.

@@ -413,7 +413,14 @@ class Accountant:
             "periodEnd": optional_timestamp(end),
             "spent": round(figures.spent, 2),
             "committed": round(figures.committed, 2),
-            "remaining": round(figures.remaining, 2),
+            # What the two figures beside it leave, as its reader works it out: rounded on its
+            # own, 150 - 3.00 - 113.44 read 33.55.
+            "remaining": round(
+                figures.remaining
+                + (figures.spent - round(figures.spent, 2))
+                + (figures.committed - round(figures.committed, 2)),
+                2,
+            ),
             "utilisation": figures.utilisation,
             "burnRate": round(burn, 6),
             "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),
