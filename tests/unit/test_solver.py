@@ -299,7 +299,8 @@ def test_a_job_started_now_beside_a_full_pool_is_not_told_another_job_holds_it()
     assert decide(plan, "team-a/j") == (
         "h100",
         "Admitted",
-        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now",
+        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now, "
+        "and room frees there ~12:15 UTC, but the plan gives that room to other jobs",
     )
 
 

@@ -157,8 +157,9 @@ def _not_waited_for(
     """Why a job started now did not wait for a cheaper way of running it whose pool frees
     later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from
     submission)`, past the planning horizon, too close to its deadline, or `, and waiting for
-    it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); empty
-    otherwise (another plan took the room)."""
+    it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); else
+    that the plan gives that room to other jobs (said nothing, a job moved off its reservation
+    by a newcomer was not told why it no longer waited)."""
     when = ends.room_at(cheaper)
     if when is None:
         return ""
@@ -183,7 +184,7 @@ def _not_waited_for(
     counted = wait_premium(cheaper, wait_s, look.wait_cost)
     saved = chosen.cost - cheaper.cost
     if counted < saved:
-        return ""
+        return f"{frees}, but the plan gives that room to other jobs"
     # At a tie the plan starts it now: "more than it saves" read untrue of 0.60 against 0.60.
     shown = format_micros(counted, currency)
     than = "as much as" if shown == format_micros(saved, currency) else "more than"
