@@ -8,7 +8,7 @@ job's restart budget, and acts on the transition returned.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pricewise.core.snapshot import Resources
@@ -190,6 +190,10 @@ def transition(
     broken = _broken(workers, pods, phase, lost_nodes or {}, waited, gang_timeout, planned_nodes)
     if broken is not None:
         rule = _rule_met(workers, pods, restarts.rules) if broken[0] == "WorkerFailed" else None
+        if restarts.started_at is None and len(mine) == workers and all(p.start for p in mine):
+            # Started, and broken before its Running status was written: "0s of work lost"
+            # beside the money the run cost.
+            restarts = replace(restarts, started_at=max(p.start for p in mine if p.start))
         return _restart_or_fail(broken, restarts, mine, now, rule)
     if succeeded:
         return _succeeded(workers, mine, now)
