@@ -46,6 +46,16 @@ TESTS = (
     "tests/unit/test_timeline_edges.py",
     "tests/unit/test_rooms_edges.py",
     "tests/unit/test_run_policy.py",
+    "tests/unit/test_units.py",
+    "tests/unit/test_spotrisk.py",
+    "tests/unit/test_validate_edges.py",
+    "tests/unit/test_units_edges.py",
+    "tests/unit/test_snapshot_edges.py",
+    "tests/unit/test_greedy_edges.py",
+    "tests/unit/test_spotrisk_edges.py",
+    "tests/unit/test_reclaims_edges.py",
+    "tests/unit/test_quarantine_edges.py",
+    "tests/unit/test_failure_rules.py",
 )
 CONFIG = """
 [tool.mutmut]

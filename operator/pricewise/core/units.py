@@ -51,7 +51,8 @@ def parse_quantity(value: str | int | float) -> Decimal:
 def format_rate(value: float) -> str:
     """A throughput for a person: four significant figures, and in full (thousands separated)
     from 10,000 on, where `1.34e+13/s` was no figure to read."""
-    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
+    # Compared as printed: 9,999.6 rounds to four figures as 1e+04.
+    return f"{value:,.0f}" if abs(float(f"{value:.4g}")) >= 1e4 else f"{value:,.4g}"
 
 
 def floor_to_figures(value: float, figures: int) -> float:
