@@ -843,6 +843,19 @@ def l4_running_for_15m(
     return snapshot([l4, pool("h100", "nvidia-h100", h100, gpu_nodes("h100", 1))], list(jobs))
 
 
+def test_a_cycle_with_no_time_to_plan_ahead_does_not_blame_other_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Alone, started now because the cycle planned no later start, it was told the plan gave
+    # the L4's room to other jobs.
+    monkeypatch.setattr(solver, "LOOK_AHEAD_BUDGET", -1.0)
+    plan = checked(l4_running_for_15m(job("j", *BOTH)))
+    assert not plan.looked_ahead
+    assert decide(plan, "team-a/j")[2] == (
+        "h100 x1 at 21.33 USD, done in 20m: l4 x1 would cost 25% less but has no room now"
+    )
+
+
 @pytest.mark.parametrize("wait_cost", [1.0, 1.5, 4 / 3])
 def test_a_job_waits_only_where_the_wait_counts_for_less_than_it_saves(wait_cost: float) -> None:
     # Waiting 15m for the L4 saves b 5.33 of the H100's 21.33 USD now. Its wait counts 16.00

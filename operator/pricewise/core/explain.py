@@ -117,7 +117,7 @@ def _admitted_message(
             why = "has no room now"
             # Without a word, a person asks why the job did not wait for it.
             if look is not None:
-                why += _not_waited_for(chosen, cheapest, ends, look, currency)
+                why += _not_waited_for(chosen, cheapest, ends, look, held, currency)
         text = f"{head}: {cheapest.label()} would cost {format_share(saving)} less but {why}"
     alt = cheaper_excluded(rows, chosen)
     return text + (would_save(alt, chosen) if alt is not None else "")
@@ -152,14 +152,20 @@ def _past_soft_budgets(chosen: Candidate, snapshot: Snapshot, placed: int) -> st
 
 
 def _not_waited_for(
-    chosen: Candidate, cheaper: Candidate, ends: Ends, look: LookAhead, currency: str
+    chosen: Candidate,
+    cheaper: Candidate,
+    ends: Ends,
+    look: LookAhead,
+    held: Held,
+    currency: str,
 ) -> str:
     """Why a job started now did not wait for a cheaper way of running it whose pool frees
     later: `, and room frees there ~13:15 UTC, past its max wait (spec.maxWait 1h from
     submission)`, past the planning horizon, too close to its deadline, or `, and waiting for
-    it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); else
-    that the plan gives that room to other jobs (said nothing, a job moved off its reservation
-    by a newcomer was not told why it no longer waited)."""
+    it until ~13:15 UTC counts 6.40 USD, more than it saves` (`LookAhead.wait_cost`); else,
+    where other jobs' later starts are planned there, that the plan gives them that room (said
+    nothing, a job moved off its reservation by a newcomer was not told why it no longer
+    waited); empty otherwise."""
     when = ends.room_at(cheaper)
     if when is None:
         return ""
@@ -184,7 +190,10 @@ def _not_waited_for(
     counted = wait_premium(cheaper, wait_s, look.wait_cost)
     saved = chosen.cost - cheaper.cost
     if counted < saved:
-        return f"{frees}, but the plan gives that room to other jobs"
+        others = any(
+            r.candidate.job.key != job.key for r in held.by_pool.get(cheaper.pool.name, ())
+        )
+        return f"{frees}, but the plan gives that room to other jobs" if others else ""
     # At a tie the plan starts it now: "more than it saves" read untrue of 0.60 against 0.60.
     shown = format_micros(counted, currency)
     than = "as much as" if shown == format_micros(saved, currency) else "more than"

@@ -171,10 +171,9 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
         best = _search(snapshot, feasible, later, levels, greedy, settings, timing)
     else:
         best = _Best(dict(greedy.placed))
-    look = settings.look_ahead
-    decisions = explain(
-        snapshot, all_options, best.placement, best.reserved, look if look.enabled else None
-    )
+    # A cycle that had no time to plan later starts explains itself as one that plans none.
+    look = settings.look_ahead if settings.look_ahead.enabled and looks_ahead else None
+    decisions = explain(snapshot, all_options, best.placement, best.reserved, look)
     total = sum(c.cost for c, _ in best.placement.values())
     later_total = sum(r.candidate.cost for r in best.reserved.values())
     bound = (
@@ -190,7 +189,7 @@ def _solve(snapshot: Snapshot, settings: SolverSettings | None) -> Plan:
         seconds=time.monotonic() - wall,
         rounds=best.rounds,
         reserved_cost=later_total,
-        looked_ahead=looks_ahead and look.enabled,
+        looked_ahead=look is not None,
     )
 
 
