@@ -703,7 +703,10 @@ def test_a_failure_its_rule_names_fails_the_job_at_once_without_a_restart(
     apply(cluster, namespace, buggy)
     failed = wait_phase(cluster, namespace, "buggy", "Failed", timeout=120)
     assert (failed["reason"], failed.get("restarts", 0)) == ("FailurePolicyRule", 0), failed
-    assert "which failurePolicy.rules[0] (FailJob) matches; no restart" in failed["message"]
+    assert (
+        "; failurePolicy.rules[0] (FailJob) matches worker 0's exit code 1; no restart"
+        in (failed["message"])
+    )
 
 
 def test_a_gang_that_fails_for_good_stops_its_worker_on_the_node_that_stayed(

@@ -28,7 +28,7 @@ AT = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
 def failed(code: int | None, failure: str = "Error") -> PodRecord:
     pod = PodRecord("n", "n", Resources(), "Failed", "j", 0, AT - timedelta(hours=1), AT)
     said = f"{failure}, exit code {code}" if code is not None else failure
-    return replace(pod, failure=said, exit_code=code)
+    return replace(pod, failure=said, exit_codes=() if code is None else (code,))
 
 
 def step(pod: PodRecord, *rules: ExitRule, used: int = 0) -> lifecycle.Transition:
@@ -47,8 +47,8 @@ def test_a_fail_job_rule_fails_the_job_at_once_without_a_restart() -> None:
     done = step(failed(2), SIGTERM, BUG)
     assert (done.phase, done.reason, done.restart) == ("Failed", "FailurePolicyRule", False)
     assert done.message == (
-        "worker 0 failed (Error, exit code 2) at Nov 29 13:00 UTC, which "
-        "failurePolicy.rules[1] (FailJob) matches; no restart"
+        "worker 0 failed (Error, exit code 2) at Nov 29 13:00 UTC; failurePolicy.rules[1] "
+        "(FailJob) matches worker 0's exit code 2; no restart"
     )
     assert (done.cause, done.finished_at) == ("WorkerFailed", AT)
 
@@ -59,8 +59,8 @@ def test_an_ignore_rule_restarts_the_job_without_counting_even_with_none_left() 
         "Pending", "Requeued", True, False,
     )  # fmt: skip
     assert done.message == (
-        "worker 0 failed (Error, exit code 143) at Nov 29 13:00 UTC, which "
-        "failurePolicy.rules[0] (Ignore) matches: restarted, not counted against maxRestarts; "
+        "worker 0 failed (Error, exit code 143) at Nov 29 13:00 UTC; failurePolicy.rules[0] "
+        "(Ignore) matches worker 0's exit code 143: restarted, not counted against maxRestarts; "
         "1h of work lost"
     )
 
@@ -69,7 +69,9 @@ def test_the_first_rule_that_matches_decides_and_not_in_matches_the_other_codes(
     everything_but_bugs = ExitRule("Count", frozenset({1, 2}), within=False)
     done = step(failed(137, "OOMKilled"), everything_but_bugs, BUG)
     assert (done.reason, done.counted) == ("Requeued", True)
-    assert "which failurePolicy.rules[0] (Count) matches; restart 1 of 3;" in done.message
+    assert "; failurePolicy.rules[0] (Count) matches worker 0's exit code 137; restart 1 of 3;" in (
+        done.message
+    )
     assert step(failed(1), everything_but_bugs, BUG).reason == "FailurePolicyRule"
 
 
@@ -89,24 +91,53 @@ def test_a_failure_no_rule_matches_counts_a_restart_as_without_rules(pod: PodRec
 
 def test_a_worker_that_cannot_start_or_a_lost_node_matches_no_rule() -> None:
     # Its container never ran, so it has no exit code: a rule on code 1 must not fail it.
-    waiting = replace(failed(None), phase="Pending", waiting=("ErrImagePull",), exit_code=None)
+    waiting = replace(failed(None), phase="Pending", waiting=("ErrImagePull",))
     restarts = Restarts(0, 3, (), None, None, (ExitRule("FailJob", frozenset({1}), False),))
     done = lifecycle.transition("Admitted", 1, {0: waiting}, AT - timedelta(minutes=5), AT,
                                 restarts=restarts)  # fmt: skip
     assert done is not None and done.reason == "Requeued", done
 
 
-def test_the_failed_workers_exit_code_is_read_from_its_first_container_that_exited_with_one() -> (
-    None
-):
-    def code(status: dict[str, Any]) -> int | None:
-        return pod_record({"metadata": {}, "spec": {}, "status": status}).exit_code
+def test_a_failed_worker_s_exit_codes_are_every_container_s_that_exited_with_one() -> None:
+    def codes(status: dict[str, Any]) -> tuple[int, ...]:
+        return pod_record({"metadata": {}, "spec": {}, "status": status}).exit_codes
 
-    sidecar = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    done = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
     trainer = {"state": {"terminated": {"exitCode": 42, "reason": "Error"}}}
-    assert code({"phase": "Failed", "containerStatuses": [sidecar, trainer]}) == 42
-    assert code({"phase": "Failed", "reason": "Evicted", "containerStatuses": [trainer]}) is None
-    assert code({"phase": "Running", "containerStatuses": [trainer]}) is None
+    sidecar = {"state": {"terminated": {"exitCode": 143, "reason": "Error"}}}
+    assert codes({"phase": "Failed", "containerStatuses": [done, sidecar, trainer]}) == (143, 42)
+    assert codes({"phase": "Failed", "reason": "Evicted", "containerStatuses": [trainer]}) == ()
+    assert codes({"phase": "Running", "containerStatuses": [trainer]}) == ()
+
+
+def test_a_rule_matches_a_worker_by_any_of_its_containers_codes() -> None:
+    # The kubelet lists containers by name: a sidecar's 143 before the trainer's 1 decided.
+    both = replace(failed(143), exit_codes=(143, 1))
+    assert step(both, SIGTERM, BUG).reason == "Requeued"  # its first rule in order: Ignore
+    assert step(both, BUG, SIGTERM).reason == "FailurePolicyRule"
+
+
+def gang(*pods: PodRecord, used: int = 0) -> lifecycle.Transition:
+    restarts = Restarts(used, 3, (), AT - timedelta(hours=1), None, (SIGTERM, BUG))
+    mine = {i: replace(p, index=i) for i, p in enumerate(pods)}
+    done = lifecycle.transition("Running", len(pods), mine, AT - timedelta(hours=1), AT,
+                                restarts=restarts)  # fmt: skip
+    assert done is not None
+    return done
+
+
+def test_a_gang_fails_by_the_rule_any_failed_worker_meets_and_ignores_only_if_all_do() -> None:
+    # Worker 1 exited 1 (a bug), and its launcher then stopped worker 0 with 143: only worker
+    # 0's code was read, and the gang restarted uncounted, for ever.
+    bug = gang(failed(143), failed(1), used=3)
+    assert (bug.reason, bug.restart) == ("FailurePolicyRule", False)
+    assert "failurePolicy.rules[1] (FailJob) matches worker 1's exit code 1" in bug.message
+    # Worker 0 evicted (no code) and worker 1 stopped with 143: counted, not ignored.
+    mixed = gang(failed(None, "Evicted"), failed(143))
+    assert (mixed.reason, mixed.counted) == ("Requeued", True)
+    assert "failurePolicy" not in mixed.message
+    both = gang(failed(143), failed(143), used=3)
+    assert (both.reason, both.counted) == ("Requeued", False)
 
 
 def test_rules_read_from_the_spec_in_order() -> None:
@@ -167,6 +198,6 @@ def test_the_operator_fails_a_job_its_rule_says_to_and_restarts_one_uncounted() 
     # Requeued, and placed again in the same cycle (the failed job's node freed), uncounted.
     assert (signal["phase"], signal.get("restarts", 0)) == ("Admitted", 0)
     assert signal["restartHistory"][-1].startswith(
-        "worker 0 failed (Error, exit code 143) at Nov 29 12:21 UTC, which "
-        "failurePolicy.rules[0] (Ignore) matches: restarted, not counted"
+        "worker 0 failed (Error, exit code 143) at Nov 29 12:21 UTC; failurePolicy.rules[0] "
+        "(Ignore) matches worker 0's exit code 143: restarted, not counted"
     )

@@ -65,7 +65,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
     )
     owned = owner is not None
     index = labels.get(INDEX_LABEL) if owned else None
-    failure, code = _failure(status) if phase == "Failed" else (None, None)
+    failure, codes = _failure(status) if phase == "Failed" else (None, ())
     return PodRecord(
         node=spec.get("nodeName"),
         planned_node=(meta.get("annotations") or {}).get(NODE_ANNOTATION),
@@ -77,7 +77,7 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord:
         end=end,
         waiting=tuple(why for why in waiting if why),
         failure=failure,
-        exit_code=code,
+        exit_codes=codes,
         owner=owner or None,
         created=parse_time(meta.get("creationTimestamp")),
     )
@@ -90,18 +90,22 @@ def gone_at(body: Mapping[str, Any], now: datetime) -> datetime:
     return min(deadline, now) if deadline else now
 
 
-def _failure(status: Mapping[str, Any]) -> tuple[str | None, int | None]:
+def _failure(status: Mapping[str, Any]) -> tuple[str | None, tuple[int, ...]]:
     """Why a failed pod failed: the pod's own reason (Evicted, OutOfcpu), else its first
-    container that exited with an error, with its reason and code; and that code."""
+    container that exited with an error, with its reason and code; and the non-zero exit codes
+    of all its containers (none for a pod failed as a whole), which failure rules read."""
     if status.get("reason"):
-        return str(status["reason"]), None
+        return str(status["reason"]), ()
+    said: str | None = None
+    codes: list[int] = []
     for cs in status.get("containerStatuses") or []:
         terminated = (cs.get("state") or {}).get("terminated") or {}
         code = terminated.get("exitCode")
-        if code:
-            text = f"{terminated.get('reason') or 'Error'}, exit code {code}"
-            return text, code if isinstance(code, int) and not isinstance(code, bool) else None
-    return None, None
+        if code and said is None:
+            said = f"{terminated.get('reason') or 'Error'}, exit code {code}"
+        if code and isinstance(code, int) and not isinstance(code, bool):
+            codes.append(code)
+    return said, tuple(codes)
 
 
 def older(meta: Mapping[str, Any], known: Mapping[str, Any]) -> bool:

@@ -34,8 +34,8 @@ class PodRecord:
     failure: str | None = None
     """Why a failed pod failed, as the kubelet says: `Error, exit code 1`, `OOMKilled, exit
     code 137`, `Evicted`."""
-    exit_code: int | None = None
-    """The exit code `failure` names, where it names one."""
+    exit_codes: tuple[int, ...] = ()
+    """The non-zero exit codes of its containers that ended (`failure` names the first)."""
     owner: str | None = None
     """The uid of the TrainingJob that controls it: a job deleted and created again under its
     name has the same worker names and labels, and the old one's pods, still terminating, were
@@ -214,17 +214,48 @@ def _waited(
     return now - max([admitted_at, *(p.created for p in mine if p.created is not None)])
 
 
+@dataclass(frozen=True)
+class RuleMet:
+    """The rule of `spec.failurePolicy.rules` that decides a broken run, and what it met."""
+
+    index: int
+    rule: ExitRule
+    worker: int
+    code: int
+
+    def text(self) -> str:
+        """`; failurePolicy.rules[1] (FailJob) matches worker 0's exit code 2`."""
+        return (
+            f"; failurePolicy.rules[{self.index}] ({self.rule.action}) matches worker "
+            f"{self.worker}'s exit code {self.code}"
+        )
+
+
 def _rule_met(
     workers: int, pods: Mapping[int, PodRecord], rules: Sequence[ExitRule]
-) -> tuple[int, ExitRule] | None:
-    """The first rule (with its index) the exit code of the first failed worker matches: the
-    worker `_broken` names."""
-    failed = next((pods[i] for i in range(workers) if i in pods and pods[i].phase == "Failed"),
-                  None)  # fmt: skip
-    code = failed.exit_code if failed is not None else None
-    if code is None:
-        return None
-    return next(((n, rule) for n, rule in enumerate(rules) if rule.matches(code)), None)
+) -> RuleMet | None:
+    """The rule that decides a run whose workers failed, as batch/v1 reads a podFailurePolicy
+    (each failed worker takes the first rule any of its containers' exit codes matches): a
+    FailJob any failed worker meets; else an Ignore, only where every failed worker meets one
+    (a gang's worker that exited 1, a bug, and another its launcher then stopped with 143 were
+    restarted uncounted, for ever); else the Count met, if any (None: counted, as without
+    rules)."""
+    failed = [i for i in range(workers) if i in pods and pods[i].phase == "Failed"]
+    met = [_first_rule(i, pods[i].exit_codes, rules) for i in failed]
+    by_action = {a: [m for m in met if m and m.rule.action == a] for a in ("FailJob", "Ignore")}
+    if by_action["FailJob"]:
+        return by_action["FailJob"][0]
+    if met and len(by_action["Ignore"]) == len(met):
+        return by_action["Ignore"][0]
+    return next((m for m in met if m and m.rule.action == "Count"), None)
+
+
+def _first_rule(worker: int, codes: Sequence[int], rules: Sequence[ExitRule]) -> RuleMet | None:
+    for index, rule in enumerate(rules):
+        code = next((c for c in codes if rule.matches(c)), None)
+        if code is not None:
+            return RuleMet(index, rule, worker, code)
+    return None
 
 
 FAILED_BY_RULE = "FailurePolicyRule"
@@ -236,7 +267,7 @@ def _restart_or_fail(
     restarts: Restarts,
     mine: Sequence[PodRecord],
     now: datetime,
-    rule: tuple[int, ExitRule] | None = None,
+    rule: RuleMet | None = None,
 ) -> Transition:
     """A broken job requeued while its restarts allow (an Ignore rule's without counting it),
     with the work it lost; else, or at once by a FailJob rule, failed, with the history of its
@@ -246,8 +277,8 @@ def _restart_or_fail(
     saved_s = restarts.saved_s() if restarts.saved_s is not None else 0.0
     lost_s = max(ran.total_seconds() - saved_s, 0.0)
     lost = f"{format_duration(lost_s)} of work lost"
-    action = rule[1].action if rule else "Count"
-    matched = f", which failurePolicy.rules[{rule[0]}] ({action}) matches" if rule else ""
+    action = rule.rule.action if rule else "Count"
+    matched = rule.text() if rule else ""
     if action == "Ignore":
         return Transition(
             "Pending",
