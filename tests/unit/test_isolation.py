@@ -1224,16 +1224,35 @@ def test_a_refused_worker_releases_the_room_and_waits_for_a_new_spec() -> None:
     assert world.job("refused")["phase"] == "Admitted"
 
 
+class Clock(datetime):
+    """The cycles' clock for what admission stamps with the wall clock (a refusal)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> Clock:
+        return cls.fromisoformat(NOW.isoformat())
+
+
+def test_a_worker_refused_as_invalid_is_not_tried_again_until_something_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tried every 5 minutes as well, a template the API server always refuses was planned again
+    # each time (and a job of high priority preempted another for it each time).
+    monkeypatch.setattr(admission, "datetime", Clock)
+    world = World()
+    refusal = ApiError(422, 'Pod "a-worker-0" is invalid: spec.containers[0].image: Required')
+    world.kube.refuse = lambda m: refusal if m["kind"] == "Pod" else None
+    world.kube.put("trainingjobs", job("a"))
+    world.cycle()
+    assert "every 5m" not in world.job("a")["message"]
+    run_cycle(world.scheduler, NOW + timedelta(minutes=16))
+    assert sum(1 for e in world.kube.events if e[1] == "WorkerRejected") == 1
+
+
 def test_a_worker_refused_for_an_object_not_made_yet_is_tried_again_after_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A PriorityClass the template names, created after the job: nothing the operator watches
     # changes, and the job was held for good (its message sent its owner to spec.template).
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> Clock:  # the refusal is stamped on the clock
-            return cls.fromisoformat(NOW.isoformat())
-
     monkeypatch.setattr(admission, "datetime", Clock)
     world = World()
     refusal = ApiError(403, 'pods "a-worker-0" is forbidden: no PriorityClass with name pc-two '

@@ -20,7 +20,7 @@ from pricewise.api import podrequests, quotas
 from pricewise.api.wire import job_status_patch
 from pricewise.controller import status
 from pricewise.controller.cache import Cache
-from pricewise.controller.records import REFUSED_RETRY, JobRecord, Key, key_of
+from pricewise.controller.records import MISSING_OBJECT, REFUSED_RETRY, JobRecord, Key, key_of
 from pricewise.controller.workers import device_tolerations, headless_service, worker_pod
 from pricewise.core.explain import Decision
 from pricewise.core.lookahead import max_wait_text
@@ -239,22 +239,24 @@ class Admission:
             # A quota that asks every pod for limits is fixed in the quota or the template; the
             # template and the PriceTable were all the fixes it named.
             text = str(error).lower()
+            missing = "quota" not in text and ("not found" in text or "was found" in text)
             if "exceeded quota" in text:
                 # Used up by other pods, on a key planning does not see (limits.cpu): nothing
                 # to fix, it waits; "fix the ResourceQuota" sent its owner to the wrong place.
                 fix = "it waits for that quota's usage to fall:"
             elif "quota" in text:
                 fix = "fix the ResourceQuota it names, or spec.template to meet it, and"
-            elif "not found" in text or "was found" in text:
+            elif missing:
                 # A PriorityClass or ServiceAccount the template names, not made yet.
-                fix = "create what it names (or fix spec.template not to need it):"
+                fix = MISSING_OBJECT
             else:
                 fix = "fix spec.template (or the pool's nodeSelector or tolerations in the "
                 fix += "PriceTable), and"
+            every = format_duration(REFUSED_RETRY.total_seconds())
             message = (
                 f"the API server refused {what}: {error}; {fix} the job is planned again when "
                 "its spec, a PriceTable or a ResourceQuota of its namespace is edited, or such a "
-                f"quota's usage falls, and every {format_duration(REFUSED_RETRY.total_seconds())}"
+                "quota's usage falls" + (f", and every {every}" if missing else "")
             )
             # The spec the refused worker was made from: that of its placement (`create_workers`).
             placed_at = record.status.observed_generation

@@ -35,6 +35,7 @@ from pricewise.controller.records import (
     key_of,
     older,
     pod_record,
+    refused_for_missing,
     same_spec,
     same_version,
 )
@@ -396,16 +397,19 @@ class Cache:
         self.retry_refused()
 
     def retry_refused(self, namespace: str | None = None, before: datetime | None = None) -> None:
-        """Plan again the jobs whose workers were refused (of `namespace`, where given; only
-        those refused before `before`, where given: the scheduler retries each after a while,
-        for what the API server found missing may exist since, a PriorityClass or a
-        ServiceAccount the template names, and no watch of the operator's sees it made)."""
+        """Plan again the jobs whose workers were refused (of `namespace`, where given); with
+        `before`, only those refused before it for an object missing then: the scheduler
+        retries each after a while, for a PriorityClass or a ServiceAccount the template names
+        may exist since, and no watch of the operator's sees it made."""
         self.retried |= {
             key
             for key, record in self.jobs.items()
             if awaits_edit(record)
             and namespace in (None, key[0])
-            and (before is None or (record.waiting_since or before) < before)
+            and (
+                before is None
+                or (refused_for_missing(record) and (record.waiting_since or before) < before)
+            )
         }
 
     def budget_echo(self, meta: Mapping[str, Any]) -> bool:

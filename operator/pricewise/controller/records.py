@@ -247,9 +247,19 @@ HELD_REASONS = ("WorkerRejected",)
 would only meet the same refusal, but for what changes beside it (`REFUSED_RETRY`)."""
 
 REFUSED_RETRY = timedelta(minutes=5)
-"""How long a job whose workers were refused waits before it is planned again all the same:
-the API server may have refused them for an object missing then (a PriorityClass or a
-ServiceAccount the template names), which the operator does not watch for."""
+"""How long a job whose workers were refused for an object missing then (a PriorityClass or a
+ServiceAccount the template names, which the operator does not watch for) waits before it is
+planned again all the same. Only those: a template the API server will always refuse was
+planned again, and a job of high priority preempted another each time."""
+
+MISSING_OBJECT = "create what it names (or fix spec.template not to need it):"
+"""The fix a refusal for a missing object names, by which its job is known
+(`refused_for_missing`)."""
+
+
+def refused_for_missing(record: JobRecord) -> bool:
+    """Whether the job's workers were refused for an object missing then (`REFUSED_RETRY`)."""
+    return MISSING_OBJECT in record.status.message
 
 
 def awaits_edit(record: JobRecord) -> bool:
