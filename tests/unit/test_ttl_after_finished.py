@@ -12,6 +12,7 @@ from test_isolation import NOW, NS, World, budget, job
 from test_planning_status import EIGHT, start_workers
 
 from pricewise.controller.expiry import NOT_ENFORCED
+from pricewise.kube import ApiError
 
 
 def finished_world(allowed: bool, **spec: object) -> World:
@@ -90,3 +91,44 @@ def test_a_job_that_has_not_finished_is_never_deleted_by_its_ttl() -> None:
     start_workers(world, "2026-11-29T12:00:00Z")
     run_cycle(world.scheduler, NOW + timedelta(hours=3))
     assert exists(world, "a") and world.job("a")["phase"] == "Running"
+
+
+def test_where_the_delete_is_forbidden_the_jobs_are_told_and_the_cycle_goes_on() -> None:
+    # PRICEWISE_DELETE_FINISHED without the verb: every cycle failed on the first job, the
+    # others were never tried, and none was told.
+    world = finished_world(allowed=True)
+    for name in ("a", "b"):
+        body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, name)])
+        body["spec"]["ttlSecondsAfterFinished"] = 60
+        world.kube.put("trainingjobs", body)
+
+    async def forbidden(*_: object) -> bool:
+        raise ApiError(403, 'trainingjobs.pricewise.dev "a" is forbidden')
+
+    world.kube.delete_job = forbidden  # type: ignore[method-assign]
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    assert exists(world, "a") and exists(world, "b")
+    told = sorted(name for name, reason, _ in world.kube.events if reason == NOT_ENFORCED)
+    assert told == ["a", "b"]
+    assert not world.scheduler.expiry.allowed
+
+
+def test_a_finished_job_without_its_end_time_ends_when_its_condition_says() -> None:
+    world = finished_world(allowed=True)
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "b")])
+    body["spec"]["ttlSecondsAfterFinished"] = 600
+    body["status"].pop("finishedAt")  # a status written by hand, or by an older version
+    world.kube.put("trainingjobs", body)
+    assert world.cache.jobs[(NS, "b")].expires_at is not None
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    assert not exists(world, "b")
+
+
+def test_a_job_being_deleted_already_is_not_deleted_again() -> None:
+    world = finished_world(allowed=True)
+    body = copy.deepcopy(world.kube.objects[("trainingjobs", NS, "b")])
+    body["spec"]["ttlSecondsAfterFinished"] = 0
+    body["metadata"]["deletionTimestamp"] = "2026-11-29T12:40:00Z"  # someone's finalizer holds it
+    world.kube.put("trainingjobs", body)
+    run_cycle(world.scheduler, NOW + timedelta(hours=1))
+    assert world.kube.requests["expiry"] == 0

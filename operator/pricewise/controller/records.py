@@ -191,7 +191,10 @@ class JobRecord:
         ttl = self._live_seconds("ttlSecondsAfterFinished", least=0)
         if ttl is None or self.phase not in api.FINISHED_PHASES:
             return None
-        finished = self.status.finished_at
+        # Where the end's time was not written (a status of an older version, or by hand), the
+        # condition that says it ended has it.
+        ended = "Complete" if self.phase == "Succeeded" else "Failed"
+        finished = self.status.finished_at or self._turned(ended, "True")
         return None if finished is None else finished + timedelta(seconds=ttl)
 
     def _live_seconds(self, name: str, least: int) -> int | None:
