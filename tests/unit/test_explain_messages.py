@@ -117,6 +117,11 @@ def test_a_total_budget_never_gives_back_what_it_spent() -> None:
     # What admitted jobs are committed to may come back: a wait, not a refusal.
     committed = BudgetView(NS, "all", to_micros(100), 0, to_micros(90), hard=True, period="total")
     assert only([committed]).reason == "BudgetExceeded"
+    # Raised to spent + cost (106.00), it waited, then was too small again once the committed
+    # 5.00 were spent: the one limit that takes it counts them.
+    both = BudgetView(NS, "all", to_micros(100), to_micros(90), to_micros(5), hard=True,
+                      period="total")  # fmt: skip
+    assert "raise that Budget's spec.limit to 111.00 USD, or make" in only([both]).message
 
 
 def test_a_soft_budget_or_another_namespace_s_excludes_nothing() -> None:

@@ -415,12 +415,14 @@ class Accountant:
             "committed": round(figures.committed, 2),
             # What the two figures beside it leave, as its reader works it out: rounded on its
             # own, 150 - 3.00 - 113.44 read 33.55.
+            # (+ 0.0: a remaining a hair above zero rounded to -0.0, shown as -0.)
             "remaining": round(
                 figures.remaining
                 + (figures.spent - round(figures.spent, 2))
                 + (figures.committed - round(figures.committed, 2)),
                 2,
-            ),
+            )
+            + 0.0,
             "utilisation": figures.utilisation,
             "burnRate": round(burn, 6),
             "forecastExhaustion": optional_timestamp(figures.forecast_exhaustion),

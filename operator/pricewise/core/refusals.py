@@ -350,12 +350,13 @@ def _budget_too_small(r: _Refused) -> str:
     # where more, one that takes it now, beside what the period spent and committed (at the
     # first figure alone, the job waited as BudgetExceeded).
     def limit(b: BudgetView) -> str:
-        least = b.limit - b.most + cheapest.cost
-        now = b.spent + b.committed + cheapest.cost
-        text = format_micros_up(least, currency)
-        if now > least:
-            text += f" ({format_micros_up(now, currency)} for it to start now)"
-        return text
+        now = format_micros_up(b.spent + b.committed + cheapest.cost, currency)
+        if b.period == "total":
+            # What its running jobs are committed to is spent by the time they end, and the
+            # limit that took the run beside what was spent then no longer does.
+            return now
+        least = format_micros_up(b.limit - b.most + cheapest.cost, currency)
+        return least if now == least else f"{least} ({now} for it to start now)"
 
     raised = [(b, limit(b)) for b in budgets_too_small(cheapest, r.snapshot.budgets)]
     if len(raised) == 1:
