@@ -639,7 +639,7 @@ class Scheduler:
             fields["message"] += f" ({shown} accrued so far{lost}{saved})"
             history = [*st.restart_history, fields["message"]][-RESTART_HISTORY:]
             fields.update(
-                restarts=st.restarts + step.counted,
+                restarts=st.restarts + (1 if step.counted else 0),
                 restart_history=history,
                 started_at=None,
                 progress=progress,
