@@ -337,18 +337,8 @@ class Admission:
             status.conditions_of(previous), "Admitted", False, reason, message, now, generation
         )
         # As every other status write: a client waiting for status.observedGeneration to reach
-        # the generation it applied (kstatus, Argo CD) would otherwise wait for ever. Not
-        # planned, it has no planned start or options: a job held by a Budget made invalid kept
-        # the plan it had before, its cost, start and pool in its columns and metrics.
-        patch = job_status_patch(
-            phase="Pending",
-            reason=reason,
-            message=message,
-            conditions=conditions,
-            observed_generation=generation,
-            planned_start=None,
-            options=None,
-        )
+        # the generation it applied (kstatus, Argo CD) would otherwise wait for ever.
+        patch = status.unplanned_status(reason, message, conditions, generation)
         # The same words are not told again where only the condition or generation moved.
         if await self.write_status(record, patch, check=check) and not told:
             await self.event(record, reason, message, warning=True)

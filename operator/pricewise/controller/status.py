@@ -214,9 +214,18 @@ def suspended_status(
             conditions, MAX_WAIT_EXCEEDED, False, SUSPENDED, "suspended: waiting for no room",
             now, generation,
         )  # fmt: skip
+    return unplanned_status(SUSPENDED, message, conditions, generation)
+
+
+def unplanned_status(
+    reason: str, message: str, conditions: list[Condition], generation: int | None
+) -> dict[str, Any]:
+    """Status of a pending job that is not planned (suspended, or held: an invalid spec, a
+    limit that cannot be checked): why, and no planned start or options, which would keep the
+    plan it had before in its columns and metrics."""
     return job_status_patch(
         phase="Pending",
-        reason=SUSPENDED,
+        reason=reason,
         message=message,
         conditions=conditions,
         observed_generation=generation,
